@@ -1,0 +1,250 @@
+"""Relay configuration: relay.yaml, programs/*.yaml and the policy names they refer to.
+
+Validation is pydantic with unknown keys forbidden; every error is reported as `file:line: message`
+using the line map of relay.yamlsource. Relative paths in relay.yaml are relative to that file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from relay.durations import parse_duration
+from relay.yamlsource import ConfigError, Located, load
+
+DEFAULT_CONFIG = Path("config/relay.example.yaml")
+CONFIG_ENV = "MENTOR_RELAY_CONFIG"
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+DEFAULT_RETRY_SCHEDULE = ["1m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "24h", "24h", "24h", "24h"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SmtpConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(2525, ge=0, le=65535)
+    max_message_size: int = Field(25 * 1024 * 1024, gt=0)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    # A client that resends a message after losing our 250 is recognised within this window.
+    duplicate_window: Duration = timedelta(days=2)
+
+
+class ConsoleConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8025, ge=0, le=65535)
+    secret_key: str | None = None
+
+
+class DeliveryConfig(_Strict):
+    transport: Literal["smtp", "maildir"] = "maildir"
+    host: str = "127.0.0.1"
+    port: int = Field(25, ge=0, le=65535)
+    starttls: bool = False
+    username: str | None = None
+    password_env: str | None = None
+    maildir: str = "var/maildir"
+    retry_schedule: list[Duration] = Field(default_factory=lambda: [parse_duration(d) for d in DEFAULT_RETRY_SCHEDULE])
+    connections: int = Field(4, ge=1, le=64)
+    poll_interval: Duration = timedelta(seconds=2)
+    timeout: Duration = timedelta(seconds=60)
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _not_empty(cls, value: list[timedelta]) -> list[timedelta]:
+        if not value:
+            raise ValueError("retry_schedule needs at least one interval")
+        return value
+
+
+class DkimConfig(_Strict):
+    selector: str | None = None
+    private_key: str | None = None
+
+
+class EnrolmentConfig(_Strict):
+    check_deliverability: bool = False
+
+
+class RelayConfig(_Strict):
+    domain: str
+    database: str = "sqlite:///var/relay.db"
+    smtp: SmtpConfig = SmtpConfig()
+    console: ConsoleConfig = ConsoleConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    dkim: DkimConfig = DkimConfig()
+    enrolment: EnrolmentConfig = EnrolmentConfig()
+    programs_dir: str = "programs"
+    policies_dir: str = "policies"
+    demo: bool = False
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        value = value.strip().lower().rstrip(".")
+        if not value or "@" in value or " " in value or "." not in value:
+            raise ValueError("domain must be a host name such as relay.example.org")
+        return value
+
+
+def _email(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected an email address")
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"invalid email address {value!r}: {exc}") from None
+
+
+def _timezone(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a time zone name such as Europe/Berlin")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+Email = Annotated[str, BeforeValidator(_email)]
+TimeZone = Annotated[str, BeforeValidator(_timezone)]
+
+
+class ProgramConfig(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str
+    goals: list[str] = Field(default_factory=list)
+    coordinator: Email
+    policy: str
+    region: str = Field("US", pattern=r"^[A-Z]{2}$")
+    timezone: TimeZone = "UTC"
+    end_date: date | None = None
+    responsiveness: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("goals", mode="before")
+    @classmethod
+    def _goals(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+
+class Settings:
+    """The loaded configuration: relay settings, programs by id, and where things live."""
+
+    def __init__(self, path: Path, relay: RelayConfig, programs: dict[str, ProgramConfig]) -> None:
+        self.path = path
+        self.relay = relay
+        self.programs = programs
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, relative: str) -> Path:
+        candidate = Path(relative).expanduser()
+        return candidate if candidate.is_absolute() else (self.base_dir / candidate).resolve()
+
+    @property
+    def database_url(self) -> str:
+        return database_url(self.relay.database, self.base_dir)
+
+    @property
+    def policies_dir(self) -> Path:
+        return self.resolve(self.relay.policies_dir)
+
+    def program(self, program_id: str) -> ProgramConfig:
+        try:
+            return self.programs[program_id]
+        except KeyError:
+            known = ", ".join(sorted(self.programs)) or "none"
+            raise ConfigError([f"unknown program {program_id!r} (known: {known})"]) from None
+
+    def policy_exists(self, name: str) -> bool:
+        return (self.policies_dir / f"{name}.yaml").is_file()
+
+
+def database_url(url: str, base_dir: Path) -> str:
+    """Map the admin's URL to the async driver; relative SQLite paths are relative to base_dir."""
+    if url.startswith(("sqlite:///", "sqlite+aiosqlite:///")):
+        path = url.split(":///", 1)[1]
+        if path and path != ":memory:" and not os.path.isabs(path):
+            path = str((base_dir / path).resolve())
+        return f"sqlite+aiosqlite:///{path}"
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    return url
+
+
+def _validate(model: type[_Strict], located: Located) -> Any:
+    try:
+        return model.model_validate(located.data)
+    except ValidationError as exc:
+        messages = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            where = ".".join(str(p) for p in loc) or "(top level)"
+            text = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            messages.append(located.error(loc, f"{where}: {text}"))
+        raise ConfigError(messages) from None
+
+
+def config_path(explicit: str | None) -> Path:
+    """--config wins, then $MENTOR_RELAY_CONFIG, then the embedded default."""
+    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_settings(path: Path) -> Settings:
+    """Load relay.yaml and every program; all problems are collected into one ConfigError."""
+    located = load(path)
+    if not isinstance(located.data, dict):
+        raise ConfigError([located.error((), "the relay configuration must be a mapping of keys")])
+    relay = _validate(RelayConfig, located)
+    settings = Settings(path.resolve(), relay, {})
+    errors: list[str] = []
+    policies_dir = settings.policies_dir
+    if not policies_dir.is_dir():
+        errors.append(located.error(("policies_dir",), f"policies_dir: no such folder {policies_dir}"))
+    programs_dir = settings.resolve(relay.programs_dir)
+    if not programs_dir.is_dir():
+        errors.append(located.error(("programs_dir",), f"programs_dir: no such folder {programs_dir}"))
+    else:
+        for file in sorted(programs_dir.glob("*.yaml")):
+            try:
+                program_source = load(file)
+                if not isinstance(program_source.data, dict):
+                    raise ConfigError([program_source.error((), "a program file must be a mapping of keys")])
+                program = _validate(ProgramConfig, program_source)
+            except ConfigError as exc:
+                errors.extend(exc.messages)
+                continue
+            if program.id != file.stem:
+                errors.append(program_source.error(("id",), f"id: {program.id!r} must match the file name {file.stem!r}"))
+            if not settings.policy_exists(program.policy):
+                errors.append(program_source.error(("policy",), f"policy: no policy named {program.policy!r} in {policies_dir}"))
+            settings.programs[program.id] = program
+    if errors:
+        raise ConfigError(errors)
+    return settings
+
+
+def check_policy_files(settings: Settings) -> list[str]:
+    """Every policy file must at least be a YAML mapping (its rules are checked by the moderation package)."""
+    errors: list[str] = []
+    for file in sorted(settings.policies_dir.glob("*.yaml")):
+        try:
+            source = load(file)
+        except ConfigError as exc:
+            errors.extend(exc.messages)
+            continue
+        if not isinstance(source.data, dict):
+            errors.append(source.error((), "a policy file must be a mapping of keys"))
+    return errors

@@ -1,0 +1,127 @@
+"""Transports: hand one outbound message to the smarthost (aiosmtplib) or write it to a maildir.
+
+A transport answers with the server's reply text, or raises TemporaryFailure (retry later) or
+PermanentFailure (give up and record). An SmtpTransport keeps its connection open between messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+import os
+import re
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+
+from relay.config import DeliveryConfig
+
+
+class TemporaryFailure(Exception):
+    pass
+
+
+class PermanentFailure(Exception):
+    pass
+
+
+class Transport(Protocol):
+    async def send(self, mail_from: str, rcpt: str, raw: bytes) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+class SmtpTransport:
+    """One connection to the smarthost, opened on first use and reused; reopened after errors."""
+
+    def __init__(self, config: DeliveryConfig, local_hostname: str) -> None:
+        self.config = config
+        self.local_hostname = local_hostname
+        self._client: aiosmtplib.SMTP | None = None
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        if self._client is not None and self._client.is_connected:
+            return self._client
+        client = aiosmtplib.SMTP(
+            hostname=self.config.host,
+            port=self.config.port,
+            local_hostname=self.local_hostname,
+            start_tls=self.config.starttls,
+            timeout=self.config.timeout.total_seconds(),
+        )
+        await client.connect()
+        if self.config.username:
+            password = os.environ.get(self.config.password_env or "", "")
+            await client.login(self.config.username, password)
+        self._client = client
+        return client
+
+    async def send(self, mail_from: str, rcpt: str, raw: bytes) -> str:
+        try:
+            client = await self._connect()
+            options = ["BODY=8BITMIME"] if _has_8bit(raw) and client.supports_extension("8bitmime") else []
+            _, response = await client.sendmail(mail_from, [rcpt], raw, mail_options=options)
+            return response
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            await self._reset()
+            first = exc.recipients[0]
+            raise _classified(first.code, first.message) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            await self._reset()
+            raise _classified(exc.code, exc.message) from None
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+            await self._reset(broken=True)
+            raise TemporaryFailure(f"smarthost unreachable: {type(exc).__name__}: {exc}") from None
+
+    async def _reset(self, broken: bool = False) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            if broken:
+                client.close()
+            else:
+                await client.quit()
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+            client.close()
+
+    async def close(self) -> None:
+        await self._reset()
+
+
+def _classified(code: int, message: str) -> Exception:
+    text = f"{code} {message}"
+    return PermanentFailure(text) if 500 <= code < 600 else TemporaryFailure(text)
+
+
+def _has_8bit(raw: bytes) -> bool:
+    return re.search(rb"[\x80-\xff]", raw) is not None
+
+
+class MaildirTransport:
+    """Writes each message into <maildir>/<recipient address>/new, as a local mail client reads it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    async def send(self, mail_from: str, rcpt: str, raw: bytes) -> str:
+        folder = self.root / _safe_folder(rcpt)
+
+        def write() -> str:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            box = mailbox.Maildir(folder, create=True)
+            return box.add(raw)
+
+        try:
+            key = await asyncio.to_thread(write)
+        except OSError as exc:
+            raise TemporaryFailure(f"maildir write failed: {exc}") from None
+        return f"stored in {folder} as {key}"
+
+    async def close(self) -> None:
+        return None
+
+
+def _safe_folder(address: str) -> str:
+    return re.sub(r"[^A-Za-z0-9@._+-]", "_", address).lstrip(".") or "unknown"

@@ -1,0 +1,132 @@
+"""The delivery worker: claims due queue entries, sends them over a few connections, records results.
+
+Wakes when intake queues something in this process, and polls every `poll_interval` for entries
+queued by another process (a CLI release while `serve` runs) or coming due for a retry. Temporary
+failures are retried on the configured schedule; a permanent failure, or the end of the schedule, is
+recorded as failed (and listed by `mentor-relay queue list --state failed`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from relay.clock import Clock
+from relay.config import DeliveryConfig
+from relay.delivery.transports import PermanentFailure, TemporaryFailure, Transport
+from relay.store import outbound as queue
+from relay.store.committer import Committer
+
+log = logging.getLogger("relay.delivery")
+
+LEASE = timedelta(minutes=10)
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        config: DeliveryConfig,
+        committer: Committer,
+        engine: Any,
+        clock: Clock,
+        transport_factory: Callable[[], Transport],
+        owner: str | None = None,
+    ) -> None:
+        self.config = config
+        self.committer = committer
+        self.engine = engine
+        self.clock = clock
+        self.transport_factory = transport_factory
+        self.owner = owner or f"{socket.gethostname()}"
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self.sent = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="delivery-worker")
+
+    async def stop(self) -> None:
+        """Finish the sends under way, give back unsent claims, stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        await self.committer.run(lambda c: queue.release_claims(c, self.owner))
+        transports = [self.transport_factory() for _ in range(self.config.connections)]
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                try:
+                    batch = await self.committer.run(
+                        lambda c: queue.claim_due(c, self.owner, self.clock.now(), LEASE, 50 * len(transports))
+                    )
+                except Exception:
+                    log.exception("could not claim queue entries; retrying")
+                    batch = []
+                if batch:
+                    await self._send_batch(batch, transports)
+                    continue
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.config.poll_interval.total_seconds())
+                except TimeoutError:
+                    pass
+        finally:
+            for transport in transports:
+                await transport.close()
+            try:
+                await self.committer.run(lambda c: queue.release_claims(c, self.owner))
+            except Exception:
+                log.exception("could not release claims at shutdown")
+
+    async def _send_batch(self, batch: list[Any], transports: list[Transport]) -> None:
+        pending: asyncio.Queue[Any] = asyncio.Queue()
+        for entry in batch:
+            pending.put_nowait(entry)
+
+        async def sender(transport: Transport) -> None:
+            while not pending.empty() and not self._stopping:
+                await self._deliver(pending.get_nowait(), transport)
+
+        await asyncio.gather(*(sender(t) for t in transports))
+
+    async def _deliver(self, entry: Any, transport: Transport) -> None:
+        try:
+            response = await transport.send(entry.mail_from, entry.rcpt, entry.raw)
+        except TemporaryFailure as exc:
+            await self._temporary(entry, str(exc))
+            return
+        except PermanentFailure as exc:
+            log.warning("queue_id=%s outbound=%s permanent failure: %s", entry.message_id, entry.id, exc)
+            await self.committer.run(lambda c: queue.mark_failed(c, entry, self.clock.now(), str(exc)))
+            return
+        except Exception as exc:  # a transport bug must not kill the worker or lose the entry
+            log.exception("queue_id=%s outbound=%s unexpected send error", entry.message_id, entry.id)
+            await self._temporary(entry, f"unexpected error: {type(exc).__name__}")
+            return
+        self.sent += 1
+        log.info("queue_id=%s outbound=%s delivered: %s", entry.message_id, entry.id, response.strip()[:200])
+        await self.committer.run(lambda c: queue.mark_sent(c, entry, self.clock.now(), response.strip()[:500]))
+
+    async def _temporary(self, entry: Any, error: str) -> None:
+        now = self.clock.now()
+        schedule = self.config.retry_schedule
+        if entry.attempts >= len(schedule):
+            total = sum(schedule, timedelta())
+            error = f"gave up after {entry.attempts + 1} attempts over {total}: {error}"
+            log.warning("queue_id=%s outbound=%s %s", entry.message_id, entry.id, error)
+            await self.committer.run(lambda c: queue.mark_failed(c, entry, now, error))
+            return
+        retry_at = now + schedule[entry.attempts]
+        log.info("queue_id=%s outbound=%s deferred until %s: %s", entry.message_id, entry.id, retry_at.isoformat(), error)
+        await self.committer.run(lambda c: queue.mark_deferred(c, entry, now, retry_at, error))

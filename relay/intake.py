@@ -1,0 +1,241 @@
+"""Intake: decide, for RCPT and DATA, whether a message may enter, and take it in if so.
+
+RCPT: only active aliases of our domain, one conversation per message, and a real sender.
+DATA: parse, find the sender among the pair (only the enrolled partner may write), refuse loops,
+moderate, anonymise, and hand archive row + decision + queue entry to the group committer. The reply
+250 is given only after that commit (invariant 1). Every refusal is an SMTP reply with an enhanced
+status code and plain text, and an event in the store (a stranger writing is a safety signal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import getaddresses
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from relay import ids
+from relay.anonymize.headers import header_text, message_ids
+from relay.anonymize.message import anonymize, parse
+from relay.anonymize.parts import Unprocessable
+from relay.anonymize.scrub import Identity
+from relay.clock import Clock
+from relay.config import Settings
+from relay.moderation import decide
+from relay.store.committer import Committer
+from relay.store.events import event_values
+from relay.store.messages import Accepted, OutboundEntry, store_accepted, thread_map
+from relay.store.pairs import Member, Pair, email_key, find_by_alias
+
+log = logging.getLogger("relay.intake")
+
+THREAD_THRESHOLD = 512 * 1024  # parse larger messages in a worker thread, off the event loop
+
+
+class Refusal(Exception):
+    """A refusal with its SMTP reply; `reason` is the event's short machine name."""
+
+    def __init__(self, code: int, status: str, text: str, reason: str) -> None:
+        super().__init__(text)
+        self.code, self.status, self.text, self.reason = code, status, text, reason
+
+    @property
+    def reply(self) -> str:
+        return f"{self.code} {self.status} {self.text}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """The alias an envelope is addressed to: the pair, the recipient, and who may write."""
+
+    pair: Pair
+    recipient: Member
+
+    @property
+    def sender(self) -> Member:
+        return self.pair.partner_of(self.recipient)
+
+
+class Intake:
+    def __init__(self, settings: Settings, engine: AsyncEngine, committer: Committer, clock: Clock) -> None:
+        self.settings = settings
+        self.domain = settings.relay.domain
+        self.engine = engine
+        self.committer = committer
+        self.clock = clock
+        self.on_queued: Callable[[], None] = lambda: None  # the delivery worker's wake-up
+
+    async def _refuse(self, refusal: Refusal, *, pair_id: int | None = None, **detail: Any) -> Refusal:
+        values = event_values(
+            "refused", self.clock.now(), pair_id=pair_id, reason=refusal.reason,
+            reply=refusal.reply, **detail,
+        )
+
+        async def job(connection: Any) -> None:
+            from relay.store.schema import events
+
+            await connection.execute(events.insert().values(values))
+
+        try:
+            await self.committer.run(job)
+        except Exception:  # the refusal still stands; the record is best effort
+            log.exception("could not record a refusal event")
+        log.info("refused %s: %s", refusal.reason, detail)
+        return refusal
+
+    async def check_recipient(
+        self, address: str, mail_from: str | None, current: Target | None, remote: str | None
+    ) -> Target:
+        """Raise Refusal unless `address` is an active alias the envelope may add."""
+        detail = {"rcpt": address, "mail_from": mail_from, "remote": remote}
+        local, at, domain = address.rpartition("@")
+        if not at or not local:
+            raise await self._refuse(Refusal(553, "5.1.3", "Recipient address is not valid.", "bad_address"), **detail)
+        if domain.casefold().rstrip(".") != self.domain:
+            raise await self._refuse(Refusal(
+                550, "5.7.1", f"Relaying denied: this server only accepts mail for {self.domain}.", "foreign_domain",
+            ), **detail)
+        if not mail_from:
+            raise await self._refuse(Refusal(
+                550, "5.7.1", "A sender address is required to write to a mentoring alias.", "no_sender",
+            ), **detail)
+        async with self.engine.connect() as connection:
+            found = await find_by_alias(connection, local)
+        if found is None:
+            raise await self._refuse(Refusal(550, "5.1.1", "No such mentoring alias here.", "unknown_alias"), **detail)
+        pair, recipient = found
+        if pair.status != "active":
+            raise await self._refuse(Refusal(
+                550, "5.1.6",
+                "This mentoring conversation has ended and the address no longer accepts mail. "
+                "Thank you for taking part; contact your program coordinator if you need help.",
+                "closed_pair",
+            ), pair_id=pair.id, **detail)
+        if current is not None and current.recipient.id != recipient.id:
+            raise await self._refuse(Refusal(
+                550, "5.5.3",
+                "One message can go to one mentoring conversation only; please send it to each alias separately.",
+                "two_pairs",
+            ), pair_id=pair.id, **detail)
+        return Target(pair=pair, recipient=recipient)
+
+    async def accept(self, raw: bytes, mail_from: str, target: Target, remote: str | None) -> str:
+        """Take a message in; returns the queue id, or raises Refusal."""
+        now = self.clock.now()
+        message = await asyncio.to_thread(parse, raw) if len(raw) > THREAD_THRESHOLD else parse(raw)
+        sender, recipient, pair = target.sender, target.recipient, target.pair
+        detail = {"mail_from": mail_from, "remote": remote, "rcpt": recipient.alias_address(self.domain)}
+        header_from = _first_address(message)
+        if header_from is None:
+            raise await self._refuse(Refusal(
+                550, "5.7.1", "The message has no recognisable sender (From:) address.", "no_sender",
+            ), pair_id=pair.id, **detail)
+        own_id = (header_text(message, "Message-ID") or "").strip()
+        loop_marker = (header_text(message, "X-Loop") or "").casefold()
+        if own_id.casefold().endswith(f"@{self.domain}>") or self.domain in loop_marker.split():
+            raise await self._refuse(Refusal(
+                550, "5.4.6", "Mail loop detected: this message has already passed through the relay.", "loop",
+            ), pair_id=pair.id, **detail)
+        if email_key(header_from) != sender.email_key:
+            raise await self._refuse(Refusal(
+                550, "5.7.1",
+                "This mentoring alias accepts mail only from the person it was set up for.", "stranger",
+            ), pair_id=pair.id, header_from=header_from, **detail)
+
+        program = self.settings.programs.get(pair.program_id)
+        policy_name = pair.policy or (program.policy if program else "unknown")
+        decision = decide(policy_name)
+        refs = message_ids(message, "In-Reply-To") + message_ids(message, "References")
+        async with self.engine.connect() as connection:
+            mapping = await thread_map(connection, pair.id, sender.role, refs)
+        queue_id, outbound_id = ids.queue_id(), ids.queue_id()
+        new_id = ids.message_id(self.domain)
+        try:
+            outgoing = await self._anonymize(message, len(raw), sender, recipient, mapping, new_id, now)
+        except Unprocessable as exc:
+            raise await self._refuse(Refusal(
+                554, "5.6.0", f"The message could not be processed: {exc}.", "unprocessable",
+            ), pair_id=pair.id, **detail) from None
+        accepted = Accepted(
+            id=queue_id,
+            pair_id=pair.id,
+            sender_id=sender.id,
+            sender_role=sender.role,
+            recipient_id=recipient.id,
+            envelope_from=mail_from,
+            remote_addr=remote,
+            original_message_id=own_id or None,
+            body_hash=body_hash(raw),
+            subject=header_text(message, "Subject"),
+            raw=raw,
+            decision=decision.action,
+            reasons=[{"policy": decision.policy}, *decision.reasons],
+            received_at=now,
+            outbound=OutboundEntry(
+                id=outbound_id,
+                rcpt=recipient.email,
+                mail_from=f"bounce+{outbound_id}@{self.domain}",
+                out_message_id=new_id,
+                raw=outgoing,
+            ),
+            duplicate_window=self.settings.relay.smtp.duplicate_window,
+        )
+        outcome = await self.committer.run(lambda connection: store_accepted(connection, accepted))
+        if outcome.duplicate:
+            log.info("queue_id=%s duplicate resend from %s recognised; not queued again", outcome.id, remote)
+        else:
+            self.on_queued()
+            log.info("queue_id=%s accepted pair=%s from=%s decision=%s size=%d",
+                     outcome.id, pair.id, sender.role, decision.action, len(raw))
+        return outcome.id
+
+    async def _anonymize(
+        self, message: EmailMessage, size: int, sender: Member, recipient: Member,
+        mapping: dict[str, str], new_id: str, now: Any,
+    ) -> bytes:
+        def run() -> bytes:
+            try:
+                return anonymize(
+                    message, sender=self.identity(sender), recipient=self.identity(recipient),
+                    thread_map=mapping, new_message_id=new_id, now=now, domain=self.domain,
+                ).raw
+            except Unprocessable:
+                raise
+            except RecursionError:
+                raise Unprocessable("MIME structure nested too deeply") from None
+            except Exception as exc:  # a parser edge case we have not met: refuse clearly, never crash
+                log.exception("anonymisation failed")
+                raise Unprocessable(f"malformed MIME structure ({type(exc).__name__})") from None
+
+        return await asyncio.to_thread(run) if size > THREAD_THRESHOLD else run()
+
+    def identity(self, member: Member) -> Identity:
+        return Identity(
+            email=member.email, name=member.name,
+            alias_address=member.alias_address(self.domain), handle=member.handle,
+        )
+
+
+def _first_address(message: EmailMessage) -> str | None:
+    value = header_text(message, "From")
+    if not value:
+        return None
+    for _, address in getaddresses([value]):
+        if "@" in address:
+            return address.strip()
+    return None
+
+
+def body_hash(raw: bytes) -> str:
+    """Hash of the body only: a resend through another hop may gain Received lines, not a new body."""
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        index = raw.find(separator)
+        if index >= 0:
+            return hashlib.sha256(raw[index + len(separator):]).hexdigest()
+    return hashlib.sha256(raw).hexdigest()

@@ -1,0 +1,87 @@
+"""`mentor-relay serve`: the SMTP server, the group committer and the delivery worker in one process.
+
+SIGTERM or SIGINT: stop accepting, let messages in flight finish, finish sends under way, commit,
+close the store, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from relay.clock import Clock, SystemClock
+from relay.config import Settings
+from relay.delivery.transports import MaildirTransport, SmtpTransport, Transport
+from relay.delivery.worker import DeliveryWorker
+from relay.intake import Intake
+from relay.smtp.handler import RelayHandler
+from relay.smtp.server import SmtpServer
+from relay.store.committer import Committer
+from relay.store.database import create_engine, migrate
+
+log = logging.getLogger("relay.service")
+
+
+def transport_factory(settings: Settings) -> Callable[[], Transport]:
+    delivery = settings.relay.delivery
+    if delivery.transport == "maildir":
+        root = settings.resolve(delivery.maildir)
+        return lambda: MaildirTransport(root)
+    return lambda: SmtpTransport(delivery, settings.relay.domain)
+
+
+@dataclass
+class Running:
+    smtp_host: str
+    smtp_port: int
+
+
+class Relay:
+    """The assembled relay; `start` and `stop` are separate so tests can run it in-process."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.engine = create_engine(settings.database_url)
+        self.committer = Committer(self.engine)
+        self.intake = Intake(settings, self.engine, self.committer, self.clock)
+        self.handler = RelayHandler(self.intake)
+        self.smtp = SmtpServer(self.handler, settings.relay.smtp, settings.relay.domain)
+        owner = f"{socket.gethostname()}:{settings.relay.smtp.port}"
+        self.worker = DeliveryWorker(
+            settings.relay.delivery, self.committer, self.engine, self.clock, transport_factory(settings), owner
+        )
+        self.intake.on_queued = self.worker.wake
+
+    async def start(self) -> Running:
+        await migrate(self.engine)
+        self.committer.start()
+        host, port = await self.smtp.start()
+        self.worker.start()
+        return Running(host, port)
+
+    async def stop(self) -> None:
+        await self.smtp.stop()
+        await self.worker.stop()
+        await self.committer.close()
+        await self.engine.dispose()
+
+
+async def serve(settings: Settings, on_ready=None) -> None:  # type: ignore[no-untyped-def]
+    relay = Relay(settings)
+    running = await relay.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if on_ready is not None:
+        await on_ready(relay, running)
+    log.info("mentor-relay ready on %s:%s for %s", running.smtp_host, running.smtp_port, settings.relay.domain)
+    await stop.wait()
+    log.info("stopping: no new connections; finishing messages in flight")
+    await relay.stop()
+    log.info("stopped cleanly")

@@ -1,0 +1,100 @@
+"""The aiosmtpd handler: translate RCPT and DATA into Intake calls and Intake answers into replies.
+
+Nothing here decides anything; unexpected errors become a temporary failure (451), never a traceback,
+so a client keeps the message and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from relay.intake import Intake, Refusal, Target
+
+log = logging.getLogger("relay.smtp")
+
+TEMPORARY = "451 4.3.0 Temporary problem at the relay; please try again later."
+
+
+class InFlight:
+    """Counts DATA handlers at work, so shutdown can wait for them to finish."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def __enter__(self) -> InFlight:
+        self.count += 1
+        self._idle.clear()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+
+class RelayHandler:
+    def __init__(self, intake: Intake) -> None:
+        self.intake = intake
+        self.in_flight = InFlight()
+        self.accepting = True
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if not self.accepting:
+            return "421 4.3.2 The relay is shutting down; please try again later."
+        current: Target | None = getattr(envelope, "relay_target", None)
+        try:
+            target = await self.intake.check_recipient(address, envelope.mail_from, current, _peer(session))
+        except Refusal as refusal:
+            return refusal.reply
+        except Exception:
+            log.exception("RCPT %s failed", address)
+            return TEMPORARY
+        if current is None:
+            envelope.relay_target = target  # type: ignore[attr-defined]
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        target: Target | None = getattr(envelope, "relay_target", None)
+        if target is None or envelope.mail_from is None:
+            return "503 5.5.1 No valid recipients."
+        raw = envelope.original_content or b""
+        if not isinstance(raw, bytes):
+            raw = str(raw).encode("utf-8", "surrogateescape")
+        with self.in_flight:
+            # Shield the intake: if the client disconnects, aiosmtpd cancels this handler, but the
+            # message being taken in must be finished (committed or refused), never left half-done.
+            task = asyncio.ensure_future(self.intake.accept(raw, envelope.mail_from, target, _peer(session)))
+            try:
+                queue_id = await asyncio.shield(task)
+            except Refusal as refusal:
+                return refusal.reply
+            except asyncio.CancelledError:
+                await asyncio.wait([task], timeout=60)
+                raise
+            except Exception:
+                log.exception("DATA from %s failed", _peer(session))
+                return TEMPORARY
+        return f"250 2.0.0 Ok: queued as {queue_id}"
+
+
+def _peer(session: Session) -> str | None:
+    peer: Any = session.peer
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return str(peer) if peer else None

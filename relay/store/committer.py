@@ -1,0 +1,106 @@
+"""Group commit: concurrent writers share one transaction and one fsync.
+
+Callers hand a write job (an async function of a connection) to `Committer.run`; a single writer task
+takes every job waiting at that moment, runs them in one transaction, commits, then answers each
+caller. The writer owns the transaction, so a caller that is cancelled (aiosmtpd cancels the DATA
+handler when the client disconnects) can never leave a commit half-done: the job still commits, and
+the client's retry is recognised as a duplicate. If a batch fails, its jobs are retried one by one so
+that one bad job cannot fail its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+T = TypeVar("T")
+Job = Callable[[AsyncConnection], Awaitable[Any]]
+
+log = logging.getLogger(__name__)
+
+
+class CommitterClosed(RuntimeError):
+    """The committer was stopped; no new writes are taken."""
+
+
+class Committer:
+    def __init__(self, engine: AsyncEngine, max_batch: int = 256) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]] | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.batches = 0
+        self.jobs = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._writer(), name="group-committer")
+
+    async def run(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run `job` in the next group transaction; returns its result once committed."""
+        if self._closed:
+            raise CommitterClosed("the store is shutting down")
+        if self._task is None:
+            self.start()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((job, future))
+        return await future
+
+    async def close(self) -> None:
+        """Commit everything already handed over, then stop."""
+        self._closed = True
+        if self._task is not None:
+            self._queue.put_nowait(None)
+            await self._task
+            self._task = None
+
+    async def _writer(self) -> None:
+        stopping = False
+        while not stopping:
+            item = await self._queue.get()
+            batch: list[tuple[Job, asyncio.Future[Any]]] = []
+            if item is None:
+                stopping = True
+            else:
+                batch.append(item)
+            while len(batch) < self._max_batch and not self._queue.empty():
+                more = self._queue.get_nowait()
+                if more is None:
+                    stopping = True
+                    continue
+                batch.append(more)
+            if batch:
+                await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
+        try:
+            results = []
+            async with self._engine.begin() as connection:
+                for job, _ in batch:
+                    results.append(await job(connection))
+        except Exception as exc:  # one failing job must not fail the others: retry them alone
+            if len(batch) == 1:
+                _answer(batch[0][1], error=exc)
+                return
+            log.warning("group commit of %d jobs failed (%s); retrying them one by one", len(batch), exc)
+            for entry in batch:
+                await self._commit([entry])
+            return
+        self.batches += 1
+        self.jobs += len(batch)
+        for (_, future), result in zip(batch, results, strict=True):
+            _answer(future, result=result)
+
+
+def _answer(future: asyncio.Future[Any], *, result: Any = None, error: BaseException | None = None) -> None:
+    if future.done():  # the caller went away (cancelled); the work is committed regardless
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

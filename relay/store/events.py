@@ -1,0 +1,54 @@
+"""Events: every decision the relay or a person makes, with who, what and why (invariant 5)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from relay.store.schema import events
+
+
+def event_values(
+    kind: str,
+    at: datetime,
+    *,
+    actor: str = "relay",
+    pair_id: int | None = None,
+    message_id: str | None = None,
+    **detail: Any,
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "at": at,
+        "actor": actor,
+        "pair_id": pair_id,
+        "message_id": message_id,
+        "detail": json.dumps(detail, sort_keys=True, default=str),
+    }
+
+
+async def record(connection: AsyncConnection, kind: str, at: datetime, **fields: Any) -> None:
+    await connection.execute(events.insert().values(event_values(kind, at, **fields)))
+
+
+async def list_events(
+    connection: AsyncConnection,
+    *,
+    kind: str | None = None,
+    pair_id: int | None = None,
+    message_id: str | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    query = select(events).order_by(events.c.id)
+    if kind is not None:
+        query = query.where(events.c.kind == kind)
+    if pair_id is not None:
+        query = query.where(events.c.pair_id == pair_id)
+    if message_id is not None:
+        query = query.where(events.c.message_id == message_id)
+    rows = (await connection.execute(query.limit(limit))).mappings().all()
+    return [{**row, "detail": json.loads(row["detail"])} for row in rows]

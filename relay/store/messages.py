@@ -1,0 +1,168 @@
+"""The archive of inbound messages and the thread-id map: one accepted message is one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from relay.store.events import event_values
+from relay.store.schema import events, messages, outbound, thread_ids
+
+
+@dataclass
+class OutboundEntry:
+    id: str
+    rcpt: str
+    mail_from: str
+    out_message_id: str
+    raw: bytes
+
+
+@dataclass
+class Accepted:
+    """Everything one accepted message writes: archive row, decision, thread ids, queue entry."""
+
+    id: str
+    pair_id: int
+    sender_id: int
+    sender_role: str
+    recipient_id: int
+    envelope_from: str
+    remote_addr: str | None
+    original_message_id: str | None
+    body_hash: str
+    subject: str | None
+    raw: bytes
+    decision: str
+    reasons: list[dict[str, Any]]
+    received_at: datetime
+    outbound: OutboundEntry | None
+    duplicate_window: timedelta
+    extra_events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AcceptOutcome:
+    id: str
+    duplicate: bool
+
+
+async def find_retry(connection: AsyncConnection, item: Accepted) -> str | None:
+    """A message from the same sender with the same Message-ID and body, within the window."""
+    if not item.original_message_id:
+        return None
+    query = (
+        select(messages.c.id)
+        .where(
+            messages.c.sender_id == item.sender_id,
+            messages.c.original_message_id == item.original_message_id,
+            messages.c.body_hash == item.body_hash,
+            messages.c.received_at >= item.received_at - item.duplicate_window,
+        )
+        .limit(1)
+    )
+    return (await connection.execute(query)).scalar_one_or_none()
+
+
+async def store_accepted(connection: AsyncConnection, item: Accepted) -> AcceptOutcome:
+    """The write job of one accepted message; runs inside a group-commit transaction."""
+    earlier = await find_retry(connection, item)
+    if earlier is not None:
+        await connection.execute(
+            events.insert().values(
+                event_values(
+                    "duplicate", item.received_at, pair_id=item.pair_id, message_id=earlier,
+                    why="the client resent a message already accepted", remote=item.remote_addr,
+                )
+            )
+        )
+        return AcceptOutcome(earlier, duplicate=True)
+    await connection.execute(
+        messages.insert().values(
+            id=item.id,
+            pair_id=item.pair_id,
+            sender_id=item.sender_id,
+            recipient_id=item.recipient_id,
+            envelope_from=item.envelope_from,
+            remote_addr=item.remote_addr,
+            original_message_id=item.original_message_id,
+            body_hash=item.body_hash,
+            subject=item.subject,
+            size=len(item.raw),
+            raw=item.raw,
+            decision=item.decision,
+            received_at=item.received_at,
+        )
+    )
+    rows = [
+        event_values("accepted", item.received_at, pair_id=item.pair_id, message_id=item.id,
+                     sender_role=item.sender_role, size=len(item.raw), remote=item.remote_addr),
+        event_values("decision", item.received_at, pair_id=item.pair_id, message_id=item.id,
+                     decision=item.decision, reasons=item.reasons),
+        *item.extra_events,
+    ]
+    await connection.execute(events.insert(), rows)
+    if item.outbound is not None:
+        out = item.outbound
+        await connection.execute(
+            thread_ids.insert().values(
+                pair_id=item.pair_id, message_id=item.id, sender_role=item.sender_role,
+                original_id=item.original_message_id, generated_id=out.out_message_id,
+            )
+        )
+        await connection.execute(
+            outbound.insert().values(
+                id=out.id, message_id=item.id, pair_id=item.pair_id, rcpt=out.rcpt, mail_from=out.mail_from,
+                out_message_id=out.out_message_id, raw=out.raw, state="queued", attempts=0,
+                next_attempt_at=item.received_at, created_at=item.received_at,
+            )
+        )
+    return AcceptOutcome(item.id, duplicate=False)
+
+
+async def thread_map(connection: AsyncConnection, pair_id: int, sender_role: str, refs: list[str]) -> dict[str, str]:
+    """Map ids a sender's message refers to onto the ids the recipient's client knows.
+
+    An id the sender's client received from us (generated for a message the partner wrote) maps to the
+    partner's own original id; an id the sender's client issued itself maps to the id we generated for
+    the partner. Ids we do not know are left out (they would only leak provider host names).
+    """
+    if not refs:
+        return {}
+    query = select(thread_ids).where(
+        thread_ids.c.pair_id == pair_id,
+        or_(thread_ids.c.original_id.in_(refs), thread_ids.c.generated_id.in_(refs)),
+    )
+    mapping: dict[str, str] = {}
+    for row in (await connection.execute(query)).all():
+        if row.sender_role == sender_role and row.original_id in refs:
+            mapping[row.original_id] = row.generated_id
+        elif row.sender_role != sender_role and row.generated_id in refs and row.original_id:
+            mapping[row.generated_id] = row.original_id
+    return mapping
+
+
+async def get_message(connection: AsyncConnection, message_id: str) -> Any:
+    return (await connection.execute(select(messages).where(messages.c.id == message_id))).first()
+
+
+async def messages_of_pair(connection: AsyncConnection, pair_id: int) -> list[Any]:
+    query = select(messages).where(messages.c.pair_id == pair_id).order_by(messages.c.received_at, messages.c.id)
+    return list((await connection.execute(query)).all())
+
+
+async def count_by_pair(connection: AsyncConnection, pair_ids: list[int]) -> dict[int, int]:
+    from sqlalchemy import func
+
+    if not pair_ids:
+        return {}
+    query = (
+        select(messages.c.pair_id, func.count())
+        .where(and_(messages.c.pair_id.in_(pair_ids)))
+        .group_by(messages.c.pair_id)
+    )
+    return {row[0]: row[1] for row in (await connection.execute(query)).all()}

@@ -1,0 +1,97 @@
+"""The outbound queue: claiming due entries, and recording sent, deferred and failed attempts.
+
+Claims are leases (claimed_by, claimed_until) so that several relay instances sharing one database
+never send an entry twice at once, and an instance that dies leaves entries that others pick up when
+the lease ends. A restart of the same instance clears its own stale claims at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from relay.store.events import event_values
+from relay.store.schema import events, outbound
+
+
+async def claim_due(
+    connection: AsyncConnection, owner: str, now: datetime, lease: timedelta, limit: int
+) -> list[Any]:
+    due = (
+        select(outbound.c.id)
+        .where(
+            outbound.c.state == "queued",
+            outbound.c.next_attempt_at <= now,
+            or_(outbound.c.claimed_until.is_(None), outbound.c.claimed_until < now),
+        )
+        .order_by(outbound.c.next_attempt_at)
+        .limit(limit)
+    )
+    ids = list((await connection.execute(due)).scalars())
+    if not ids:
+        return []
+    await connection.execute(
+        update(outbound)
+        .where(
+            outbound.c.id.in_(ids),
+            outbound.c.state == "queued",
+            or_(outbound.c.claimed_until.is_(None), outbound.c.claimed_until < now),
+        )
+        .values(claimed_by=owner, claimed_until=now + lease)
+    )
+    query = select(outbound).where(outbound.c.id.in_(ids), outbound.c.claimed_by == owner, outbound.c.state == "queued")
+    return list((await connection.execute(query)).all())
+
+
+async def release_claims(connection: AsyncConnection, owner: str) -> None:
+    """Forget this instance's leases (at start after a crash, and at shutdown for unsent entries)."""
+    await connection.execute(
+        update(outbound).where(outbound.c.claimed_by == owner, outbound.c.state == "queued")
+        .values(claimed_by=None, claimed_until=None)
+    )
+
+
+async def mark_sent(connection: AsyncConnection, entry: Any, at: datetime, response: str) -> None:
+    await connection.execute(
+        update(outbound).where(outbound.c.id == entry.id)
+        .values(state="sent", sent_at=at, attempts=entry.attempts + 1, claimed_by=None, claimed_until=None, last_error=None)
+    )
+    await connection.execute(events.insert().values(event_values(
+        "delivered", at, pair_id=entry.pair_id, message_id=entry.message_id, outbound_id=entry.id, response=response)))
+
+
+async def mark_deferred(connection: AsyncConnection, entry: Any, at: datetime, retry_at: datetime, error: str) -> None:
+    await connection.execute(
+        update(outbound).where(outbound.c.id == entry.id)
+        .values(attempts=entry.attempts + 1, next_attempt_at=retry_at, claimed_by=None, claimed_until=None, last_error=error)
+    )
+    await connection.execute(events.insert().values(event_values(
+        "deferred", at, pair_id=entry.pair_id, message_id=entry.message_id, outbound_id=entry.id,
+        error=error, retry_at=retry_at.isoformat())))
+
+
+async def mark_failed(connection: AsyncConnection, entry: Any, at: datetime, error: str) -> None:
+    await connection.execute(
+        update(outbound).where(outbound.c.id == entry.id)
+        .values(state="failed", attempts=entry.attempts + 1, claimed_by=None, claimed_until=None, last_error=error)
+    )
+    await connection.execute(events.insert().values(event_values(
+        "delivery_failed", at, pair_id=entry.pair_id, message_id=entry.message_id, outbound_id=entry.id, error=error)))
+
+
+async def list_outbound(connection: AsyncConnection, state: str | None = None, limit: int = 1000) -> list[Any]:
+    query = select(
+        outbound.c.id, outbound.c.message_id, outbound.c.pair_id, outbound.c.state, outbound.c.attempts,
+        outbound.c.next_attempt_at, outbound.c.last_error, outbound.c.created_at, outbound.c.sent_at,
+    ).order_by(outbound.c.created_at, outbound.c.id)
+    if state is not None:
+        query = query.where(outbound.c.state == state)
+    return list((await connection.execute(query.limit(limit))).all())
+
+
+async def next_due_at(connection: AsyncConnection) -> datetime | None:
+    query = select(outbound.c.next_attempt_at).where(outbound.c.state == "queued").order_by(outbound.c.next_attempt_at).limit(1)
+    return (await connection.execute(query)).scalar_one_or_none()

@@ -1,0 +1,137 @@
+"""Tables of the store (SQLAlchemy Core). Alembic migrations in migrations/ create and evolve them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as naive UTC (SQLite has no time zones) and returns them aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+
+pairs = Table(
+    "pairs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("program_id", String(64), nullable=False, index=True),
+    Column("policy", String(64)),  # per-pair override of the program's policy
+    Column("status", String(16), nullable=False, default="active"),
+    Column("end_date", String(10)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pair_id", Integer, ForeignKey("pairs.id"), nullable=False),
+    Column("program_id", String(64), nullable=False),
+    Column("role", String(8), nullable=False),  # mentor | mentee
+    Column("email", String(320), nullable=False),  # normalised real address
+    Column("email_key", String(320), nullable=False),  # case-folded, for comparisons
+    Column("name", String(200), nullable=False),  # real name
+    Column("handle", String(64), nullable=False),
+    Column("handle_key", String(64), nullable=False),
+    Column("alias", String(64), nullable=False, unique=True),  # local part; mail to it reaches this member
+    Column("timezone", String(64)),
+    UniqueConstraint("program_id", "handle_key", name="uq_member_handle"),
+    UniqueConstraint("pair_id", "role", name="uq_member_role"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(32), primary_key=True),  # the queue id named in "250 ... queued as"
+    Column("pair_id", Integer, ForeignKey("pairs.id"), nullable=False, index=True),
+    Column("sender_id", Integer, ForeignKey("members.id"), nullable=False),
+    Column("recipient_id", Integer, ForeignKey("members.id"), nullable=False),
+    Column("envelope_from", String(320), nullable=False),
+    Column("remote_addr", String(64)),
+    Column("original_message_id", String(998)),
+    Column("body_hash", String(64), nullable=False),
+    Column("subject", Text),
+    Column("size", Integer, nullable=False),
+    Column("raw", LargeBinary, nullable=False),  # byte-exact as received
+    Column("decision", String(16), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_messages_retry", "sender_id", "original_message_id"),
+)
+
+outbound = Table(
+    "outbound",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("message_id", String(32), ForeignKey("messages.id"), nullable=False, index=True),
+    Column("pair_id", Integer, ForeignKey("pairs.id")),
+    Column("rcpt", String(320), nullable=False),  # real address of the recipient
+    Column("mail_from", String(320), nullable=False),  # per-message bounce address on the relay domain
+    Column("out_message_id", String(998), nullable=False),
+    Column("raw", LargeBinary, nullable=False),  # the message as delivered
+    Column("state", String(16), nullable=False),  # queued | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_by", String(64)),
+    Column("claimed_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Index("ix_outbound_due", "state", "next_attempt_at"),
+)
+
+# Threading: the id the sender's client issued and the id the recipient's client received.
+thread_ids = Table(
+    "thread_ids",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pair_id", Integer, ForeignKey("pairs.id"), nullable=False),
+    Column("message_id", String(32), ForeignKey("messages.id"), nullable=False),
+    Column("sender_role", String(8), nullable=False),
+    Column("original_id", String(998)),
+    Column("generated_id", String(998), nullable=False),
+    Index("ix_thread_original", "pair_id", "original_id"),
+    Index("ix_thread_generated", "pair_id", "generated_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(32), nullable=False, index=True),
+    Column("actor", String(64), nullable=False),  # "relay", "cli:<user>", a moderator's name
+    Column("pair_id", Integer, index=True),
+    Column("message_id", String(32), index=True),
+    Column("detail", Text, nullable=False),  # JSON: the who/what/why
+)
