@@ -101,7 +101,7 @@ class Intake:
             raise await self._refuse(Refusal(
                 550, "5.7.1", f"Relaying denied: this server only accepts mail for {self.domain}.", "foreign_domain",
             ), **detail)
-        if not mail_from:
+        if not mail_from or mail_from == "<>":  # aiosmtpd reports the null sender as "<>"
             raise await self._refuse(Refusal(
                 550, "5.7.1", "A sender address is required to write to a mentoring alias.", "no_sender",
             ), **detail)
