@@ -184,7 +184,10 @@ async def send(port: int, raw: bytes, mail_from: str, rcpt: str | list[str]) -> 
     """Send raw bytes to the relay; returns the final (code, text), refusals included."""
     recipients = [rcpt] if isinstance(rcpt, str) else rcpt
     client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30, start_tls=False)
-    await client.connect()
+    try:
+        await client.connect()
+    except (aiosmtplib.SMTPConnectError, OSError) as exc:
+        return 0, f"not connected: {exc}"
     try:
         await client.mail(mail_from)
         for address in recipients:
@@ -193,10 +196,12 @@ async def send(port: int, raw: bytes, mail_from: str, rcpt: str | list[str]) -> 
         return response.code, response.message
     except aiosmtplib.SMTPResponseException as exc:
         return exc.code, exc.message
+    except aiosmtplib.SMTPServerDisconnected as exc:
+        return 0, f"disconnected: {exc}"
     finally:
         try:
             await client.quit()
-        except aiosmtplib.SMTPException:
+        except (aiosmtplib.SMTPException, OSError):
             client.close()
 
 

@@ -82,7 +82,7 @@ class SmtpTransport:
             if broken:
                 client.close()
             else:
-                await client.quit()
+                await asyncio.wait_for(client.quit(), 5)
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
             client.close()
 

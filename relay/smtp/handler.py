@@ -51,11 +51,18 @@ class RelayHandler:
         self.in_flight = InFlight()
         self.accepting = True
 
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        if not self.accepting:  # shutting down: transactions under way finish, new ones are turned away
+            return "421 4.3.2 The relay is shutting down; please try again later."
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
-        if not self.accepting:
-            return "421 4.3.2 The relay is shutting down; please try again later."
         current: Target | None = getattr(envelope, "relay_target", None)
         try:
             target = await self.intake.check_recipient(address, envelope.mail_from, current, _peer(session))

@@ -52,13 +52,22 @@ class SmtpServer:
         log.info("SMTP listening on %s:%s", sockname[0], sockname[1])
         return str(sockname[0]), int(sockname[1])
 
+    def _in_transaction(self) -> int:
+        return sum(1 for s in self._sessions if getattr(s, "envelope", None) is not None
+                   and s.envelope.mail_from is not None)
+
     async def stop(self, grace: float = 30.0) -> None:
-        """Stop accepting connections, let messages in flight finish, then close idle sessions."""
+        """Stop accepting; let transactions under way (MAIL sent, DATA not yet answered) finish
+        within `grace` seconds; then close the remaining, idle, sessions."""
         self.handler.accepting = False
         if self._server is not None:
             self._server.close()
-        if not await self.handler.in_flight.wait_idle(grace):
-            log.warning("%d messages still in flight after %.0fs", self.handler.in_flight.count, grace)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while (self._in_transaction() or self.handler.in_flight.count) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if self._in_transaction() or self.handler.in_flight.count:
+            log.warning("%d transactions still open after %.0fs; closing them", self._in_transaction(), grace)
         for session in list(self._sessions):
             transport = getattr(session, "transport", None)
             if transport is not None and not transport.is_closing():
