@@ -227,9 +227,11 @@ def load_settings(path: Path) -> Settings:
                 errors.extend(exc.messages)
                 continue
             if program.id != file.stem:
-                errors.append(program_source.error(("id",), f"id: {program.id!r} must match the file name {file.stem!r}"))
+                errors.append(program_source.error(
+                    ("id",), f"id: {program.id!r} must match the file name {file.stem!r}"))
             if not settings.policy_exists(program.policy):
-                errors.append(program_source.error(("policy",), f"policy: no policy named {program.policy!r} in {policies_dir}"))
+                errors.append(program_source.error(
+                    ("policy",), f"policy: no policy named {program.policy!r} in {policies_dir}"))
             settings.programs[program.id] = program
     if errors:
         raise ConfigError(errors)

@@ -72,6 +72,7 @@ class Intake:
         self.on_queued: Callable[[], None] = lambda: None  # the delivery worker's wake-up
 
     async def _refuse(self, refusal: Refusal, *, pair_id: int | None = None, **detail: Any) -> Refusal:
+        """Record the refusal as an event (best effort) and hand it back to be raised."""
         values = event_values(
             "refused", self.clock.now(), pair_id=pair_id, reason=refusal.reason,
             reply=refusal.reply, **detail,
@@ -93,7 +94,7 @@ class Intake:
         self, address: str, mail_from: str | None, current: Target | None, remote: str | None
     ) -> Target:
         """Raise Refusal unless `address` is an active alias the envelope may add."""
-        detail = {"rcpt": address, "mail_from": mail_from, "remote": remote}
+        detail: dict[str, Any] = {"rcpt": address, "mail_from": mail_from, "remote": remote}
         local, at, domain = address.rpartition("@")
         if not at or not local:
             raise await self._refuse(Refusal(553, "5.1.3", "Recipient address is not valid.", "bad_address"), **detail)
@@ -130,7 +131,8 @@ class Intake:
         now = self.clock.now()
         message = await asyncio.to_thread(parse, raw) if len(raw) > THREAD_THRESHOLD else parse(raw)
         sender, recipient, pair = target.sender, target.recipient, target.pair
-        detail = {"mail_from": mail_from, "remote": remote, "rcpt": recipient.alias_address(self.domain)}
+        detail: dict[str, Any] = {
+            "mail_from": mail_from, "remote": remote, "rcpt": recipient.alias_address(self.domain)}
         header_from = _first_address(message)
         if header_from is None:
             raise await self._refuse(Refusal(

@@ -8,6 +8,7 @@ SQLite file under the test's tmp dir.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import os
 import socket
@@ -65,10 +66,8 @@ class SinkHandler:
             if remaining <= 0:
                 raise AssertionError(f"sink got {len(self.received)} of {count} messages within {timeout}s")
             self._arrived.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
-            except TimeoutError:
-                pass
         return self.received
 
 
@@ -191,7 +190,7 @@ async def send(port: int, raw: bytes, mail_from: str, rcpt: str | list[str]) -> 
     try:
         await client.mail(mail_from)
         for address in recipients:
-            code, text = await client.rcpt(address)
+            await client.rcpt(address)
         response = await client.data(raw)
         return response.code, response.message
     except aiosmtplib.SMTPResponseException as exc:
@@ -226,7 +225,7 @@ class ServeProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> ServeProcess:
-        self._log = open(self.log_path, "ab")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - stays open for the process's lifetime
         self.process = subprocess.Popen(
             [sys.executable, "-m", "relay", "--config", str(self.layout.config), "serve"],
             stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},

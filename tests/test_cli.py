@@ -136,7 +136,8 @@ def test_check_config_reports_file_and_line(offline_layout: Layout) -> None:
         ("id: stem\nname: [unclosed\ncoordinator: c@school.example\n", 3, "invalid YAML"),
         ("id: stem\nname: S\nname: T\ncoordinator: c@school.example\npolicy: adult-professional\n",
          3, "duplicate key 'name'"),
-        ("id: other\nname: S\ncoordinator: c@school.example\npolicy: adult-professional\n", 1, "must match the file name"),
+        ("id: other\nname: S\ncoordinator: c@school.example\npolicy: adult-professional\n",
+         1, "must match the file name"),
         ("- just\n- a list\n", 1, "must be a mapping"),
     ],
 )

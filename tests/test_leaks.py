@@ -75,7 +75,9 @@ def assert_no_identity(received: Received) -> None:
     for pattern in forbidden([JOSE, JANE]):
         for text in texts:
             match = pattern.search(text)
-            assert match is None, f"{pattern.pattern!r} leaked: ...{text[max(0, match.start() - 80):match.end() + 80]}..."
+            if match is not None:
+                context = text[max(0, match.start() - 80):match.end() + 80]
+                raise AssertionError(f"{pattern.pattern!r} leaked: ...{context}...")
 
 
 DIRECTIONS = [("mentee_to_mentor", JANE, JOSE), ("mentor_to_mentee", JOSE, JANE)]
@@ -135,7 +137,7 @@ async def test_threading_headers_reveal_no_provider_host(relay: Relay, layout: L
     delivered = (await sink.wait_for(1))[0]
     header_block = delivered.raw.split(b"\r\n\r\n", 1)[0].lower()
     assert b"gmail" not in header_block and b"in-reply-to" not in header_block  # unknown ids are dropped
-    kept = {name.lower() for name in delivered.message.keys()}
+    kept = {name.lower() for name in delivered.message}
     assert kept <= {"from", "reply-to", "to", "subject", "date", "message-id", "in-reply-to", "references",
                     "mime-version", "content-type", "content-transfer-encoding", "content-disposition",
                     "content-language", "x-loop"}

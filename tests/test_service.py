@@ -10,7 +10,9 @@ from pathlib import Path
 from tests.support import MENTEE, Layout, ServeProcess, Sink, create_pair, eventually, send, simple_message
 
 
-async def test_sigterm_finishes_messages_in_flight_and_exits_cleanly(layout: Layout, sink: Sink, tmp_path: Path) -> None:
+async def test_sigterm_finishes_messages_in_flight_and_exits_cleanly(
+    layout: Layout, sink: Sink, tmp_path: Path
+) -> None:
     pair = create_pair(layout)
     alias = pair["mentor_alias"]
     log = tmp_path / "serve.log"

@@ -60,10 +60,16 @@ def scrub_attached_headers(message: Message, scrubber: Scrubber) -> None:
 
 
 def _set(message: Message, name: str, value: str) -> None:
+    """Set a header; a value the stdlib cannot take as an address list is kept as plain words.
+
+    The address parser raises ValueError, TypeError or IndexError on some malformed lists, and
+    AttributeError on a group followed by more text ("Sales: Team; Bob <b@example.com>"). Reduced to
+    letters, digits, dots, hyphens and single spaces, any value parses and serialises.
+    """
     try:
         message[name] = value
-    except (ValueError, TypeError, IndexError):  # unparseable address list etc.: keep it as text
-        message[name] = re.sub(r"[<>@]", " ", value)
+    except (ValueError, TypeError, IndexError, AttributeError):
+        message[name] = " ".join(re.sub(r"[^\w.\- ]", " ", value).split())
 
 
 def utc_date(message: Message, now: datetime) -> str:
@@ -98,9 +104,9 @@ def rewrite_outbound_headers(
             del message[name]
     if "MIME-Version" in message:
         del message["MIME-Version"]
-    message["From"] = sender
-    message["Reply-To"] = sender
-    message["To"] = recipient
+    message["From"] = str(sender)
+    message["Reply-To"] = str(sender)
+    message["To"] = str(recipient)
     message["Subject"] = scrubber.text(subject) if subject else ""
     message["Date"] = date
     message["Message-ID"] = new_message_id

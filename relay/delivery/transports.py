@@ -70,7 +70,7 @@ class SmtpTransport:
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset()
             raise _classified(exc.code, exc.message) from None
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await self._reset(broken=True)
             raise TemporaryFailure(f"smarthost unreachable: {type(exc).__name__}: {exc}") from None
 
@@ -83,7 +83,7 @@ class SmtpTransport:
                 client.close()
             else:
                 await asyncio.wait_for(client.quit(), 5)
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
             client.close()
 
     async def close(self) -> None:

@@ -9,6 +9,7 @@ recorded as failed (and listed by `mentor-relay queue list --state failed`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from collections.abc import Callable
@@ -77,10 +78,8 @@ class DeliveryWorker:
                 if batch:
                     await self._send_batch(batch, transports)
                     continue
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.config.poll_interval.total_seconds())
-                except TimeoutError:
-                    pass
         finally:
             for transport in transports:
                 await transport.close()
@@ -107,8 +106,9 @@ class DeliveryWorker:
             await self._temporary(entry, str(exc))
             return
         except PermanentFailure as exc:
-            log.warning("queue_id=%s outbound=%s permanent failure: %s", entry.message_id, entry.id, exc)
-            await self.committer.run(lambda c: queue.mark_failed(c, entry, self.clock.now(), str(exc)))
+            error = str(exc)
+            log.warning("queue_id=%s outbound=%s permanent failure: %s", entry.message_id, entry.id, error)
+            await self.committer.run(lambda c: queue.mark_failed(c, entry, self.clock.now(), error))
             return
         except Exception as exc:  # a transport bug must not kill the worker or lose the entry
             log.exception("queue_id=%s outbound=%s unexpected send error", entry.message_id, entry.id)
@@ -128,5 +128,6 @@ class DeliveryWorker:
             await self.committer.run(lambda c: queue.mark_failed(c, entry, now, error))
             return
         retry_at = now + schedule[entry.attempts]
-        log.info("queue_id=%s outbound=%s deferred until %s: %s", entry.message_id, entry.id, retry_at.isoformat(), error)
+        log.info("queue_id=%s outbound=%s deferred until %s: %s",
+                 entry.message_id, entry.id, retry_at.isoformat(), error)
         await self.committer.run(lambda c: queue.mark_deferred(c, entry, now, retry_at, error))

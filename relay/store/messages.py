@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.store.events import event_values
@@ -156,13 +156,11 @@ async def messages_of_pair(connection: AsyncConnection, pair_id: int) -> list[An
 
 
 async def count_by_pair(connection: AsyncConnection, pair_ids: list[int]) -> dict[int, int]:
-    from sqlalchemy import func
-
     if not pair_ids:
         return {}
     query = (
         select(messages.c.pair_id, func.count())
-        .where(and_(messages.c.pair_id.in_(pair_ids)))
+        .where(messages.c.pair_id.in_(pair_ids))
         .group_by(messages.c.pair_id)
     )
     return {row[0]: row[1] for row in (await connection.execute(query)).all()}

@@ -42,7 +42,8 @@ async def claim_due(
         )
         .values(claimed_by=owner, claimed_until=now + lease)
     )
-    query = select(outbound).where(outbound.c.id.in_(ids), outbound.c.claimed_by == owner, outbound.c.state == "queued")
+    query = select(outbound).where(
+        outbound.c.id.in_(ids), outbound.c.claimed_by == owner, outbound.c.state == "queued")
     return list((await connection.execute(query)).all())
 
 
@@ -57,7 +58,8 @@ async def release_claims(connection: AsyncConnection, owner: str) -> None:
 async def mark_sent(connection: AsyncConnection, entry: Any, at: datetime, response: str) -> None:
     await connection.execute(
         update(outbound).where(outbound.c.id == entry.id)
-        .values(state="sent", sent_at=at, attempts=entry.attempts + 1, claimed_by=None, claimed_until=None, last_error=None)
+        .values(state="sent", sent_at=at, attempts=entry.attempts + 1, claimed_by=None, claimed_until=None,
+                last_error=None)
     )
     await connection.execute(events.insert().values(event_values(
         "delivered", at, pair_id=entry.pair_id, message_id=entry.message_id, outbound_id=entry.id, response=response)))
@@ -66,7 +68,8 @@ async def mark_sent(connection: AsyncConnection, entry: Any, at: datetime, respo
 async def mark_deferred(connection: AsyncConnection, entry: Any, at: datetime, retry_at: datetime, error: str) -> None:
     await connection.execute(
         update(outbound).where(outbound.c.id == entry.id)
-        .values(attempts=entry.attempts + 1, next_attempt_at=retry_at, claimed_by=None, claimed_until=None, last_error=error)
+        .values(attempts=entry.attempts + 1, next_attempt_at=retry_at, claimed_by=None, claimed_until=None,
+                last_error=error)
     )
     await connection.execute(events.insert().values(event_values(
         "deferred", at, pair_id=entry.pair_id, message_id=entry.message_id, outbound_id=entry.id,
@@ -91,7 +94,3 @@ async def list_outbound(connection: AsyncConnection, state: str | None = None, l
         query = query.where(outbound.c.state == state)
     return list((await connection.execute(query.limit(limit))).all())
 
-
-async def next_due_at(connection: AsyncConnection) -> datetime | None:
-    query = select(outbound.c.next_attempt_at).where(outbound.c.state == "queued").order_by(outbound.c.next_attempt_at).limit(1)
-    return (await connection.execute(query)).scalar_one_or_none()

@@ -85,6 +85,7 @@ async def insert_pair(
             program_id=program_id, policy=policy, status="active", end_date=end_date, created_at=created_at
         )
     )
+    assert result.inserted_primary_key is not None
     pair_id = int(result.inserted_primary_key[0])
     for role in ROLES:
         person = people[role]
@@ -162,14 +163,25 @@ async def count_pairs(connection: AsyncConnection) -> int:
 
 
 async def find_by_alias(connection: AsyncConnection, local_part: str) -> tuple[Pair, Member] | None:
-    """The pair an alias belongs to, and the member the alias delivers to."""
-    row = (await connection.execute(select(members).where(members.c.alias == local_part.casefold()))).first()
-    if row is None:
+    """The pair an alias belongs to, and the member the alias delivers to (one query: it runs per RCPT)."""
+    addressed = members.alias("addressed")
+    query = (
+        select(members, pairs.c.policy, pairs.c.status, pairs.c.end_date, pairs.c.created_at, pairs.c.closed_at,
+               (members.c.id == addressed.c.id).label("is_addressed"))
+        .select_from(addressed.join(members, members.c.pair_id == addressed.c.pair_id)
+                     .join(pairs, pairs.c.id == addressed.c.pair_id))
+        .where(addressed.c.alias == local_part.casefold())
+    )
+    rows = (await connection.execute(query)).all()
+    if len(rows) != 2:
         return None
-    pair = await get_pair(connection, row.pair_id)
-    if pair is None:
-        return None
-    return pair, pair.member(row.role)
+    by_role = {row.role: _member(row) for row in rows}
+    first = rows[0]
+    pair = Pair(id=first.pair_id, program_id=first.program_id, policy=first.policy, status=first.status,
+                end_date=first.end_date, created_at=first.created_at, closed_at=first.closed_at,
+                mentor=by_role["mentor"], mentee=by_role["mentee"])
+    target = next(row for row in rows if row.is_addressed)
+    return pair, pair.member(target.role)
 
 
 async def close_pair(connection: AsyncConnection, pair_id: int, at: datetime) -> bool:
