@@ -53,8 +53,12 @@ class SmtpServer:
         return str(sockname[0]), int(sockname[1])
 
     def _in_transaction(self) -> int:
-        return sum(1 for s in self._sessions if getattr(s, "envelope", None) is not None
-                   and s.envelope.mail_from is not None)
+        open_transactions = 0
+        for session in self._sessions:
+            envelope = getattr(session, "envelope", None)
+            if envelope is not None and envelope.mail_from is not None and session.transport is not None:
+                open_transactions += 1
+        return open_transactions
 
     async def stop(self, grace: float = 30.0) -> None:
         """Stop accepting; let transactions under way (MAIL sent, DATA not yet answered) finish
