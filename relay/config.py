@@ -51,6 +51,7 @@ class DeliveryConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(25, ge=0, le=65535)
     starttls: bool = False
+    ca_file: str | None = None  # a private CA for the smarthost's certificate (default: the system's)
     username: str | None = None
     password_env: str | None = None
     maildir: str = "var/maildir"

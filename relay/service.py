@@ -31,6 +31,8 @@ def transport_factory(settings: Settings) -> Callable[[], Transport]:
     if delivery.transport == "maildir":
         root = settings.resolve(delivery.maildir)
         return lambda: MaildirTransport(root)
+    if delivery.ca_file:
+        delivery = delivery.model_copy(update={"ca_file": str(settings.resolve(delivery.ca_file))})
     return lambda: SmtpTransport(delivery, settings.relay.domain)
 
 

@@ -48,11 +48,16 @@ class SmtpTransport:
             port=self.config.port,
             local_hostname=self.local_hostname,
             start_tls=self.config.starttls,
+            cert_bundle=self.config.ca_file,
             timeout=self.config.timeout.total_seconds(),
         )
         await client.connect()
         if self.config.username:
-            password = os.environ.get(self.config.password_env or "", "")
+            password = os.environ.get(self.config.password_env or "")
+            if password is None:
+                client.close()
+                raise TemporaryFailure(f"no smarthost password: environment variable {self.config.password_env!r} "
+                                       "is not set")
             await client.login(self.config.username, password)
         self._client = client
         return client
@@ -63,6 +68,9 @@ class SmtpTransport:
             options = ["BODY=8BITMIME"] if _has_8bit(raw) and client.supports_extension("8bitmime") else []
             _, response = await client.sendmail(mail_from, [rcpt], raw, mail_options=options)
             return response
+        except aiosmtplib.SMTPAuthenticationError as exc:  # our configuration, not the message: keep retrying
+            await self._reset(broken=True)
+            raise TemporaryFailure(f"the smarthost refused our credentials: {exc.code} {exc.message}") from None
         except aiosmtplib.SMTPRecipientsRefused as exc:
             await self._reset()
             first = exc.recipients[0]

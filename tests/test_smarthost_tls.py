@@ -1,0 +1,99 @@
+"""Delivery to a smarthost that demands STARTTLS and AUTH, with the password from the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trustme
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+from relay.config import load_settings
+from relay.service import Relay
+from tests.support import MENTEE, MENTOR, Layout, SinkHandler, cli, create_pair, eventually, free_port, send, simple_message
+
+USER, PASSWORD = "relay", "s3cret-from-env"
+
+
+class SecureSink:
+    """A real aiosmtpd server on loopback that requires STARTTLS and then AUTH before it takes mail."""
+
+    def __init__(self, cert_dir: Path) -> None:
+        self.handler = SinkHandler()
+        self.logins: list[tuple[bytes, bool]] = []
+        authority = trustme.CA()
+        self.ca_file = cert_dir / "ca.pem"
+        authority.cert_pem.write_to_path(str(self.ca_file))
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        authority.issue_cert("127.0.0.1", "localhost").configure_cert(self.context)
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:  # type: ignore[no-untyped-def]
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+            USER.encode(), PASSWORD.encode())
+        self.logins.append((auth_data.login if isinstance(auth_data, LoginPassword) else b"?", ok))
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
+
+    async def start(self) -> int:
+        self.server = await asyncio.get_running_loop().create_server(
+            lambda: SMTP(self.handler, hostname="smarthost.test", decode_data=False, tls_context=self.context,
+                         require_starttls=True, authenticator=self._authenticate, auth_required=True),
+            "127.0.0.1", 0,
+        )
+        return int(self.server.sockets[0].getsockname()[1])
+
+
+@pytest.fixture
+async def secure(tmp_path: Path) -> AsyncIterator[tuple[SecureSink, Layout]]:
+    sink = SecureSink(tmp_path)
+    port = await sink.start()
+    layout = Layout(root=tmp_path / "relay", smtp_port=free_port(), sink_port=port, overrides={"delivery": {
+        "starttls": True, "ca_file": str(sink.ca_file), "username": USER, "password_env": "TEST_SMARTHOST_PASSWORD",
+    }})
+    layout.write()
+    yield sink, layout
+    sink.server.close()
+
+
+async def test_starttls_and_auth_to_the_smarthost(secure: tuple[SecureSink, Layout],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    sink, layout = secure
+    monkeypatch.setenv("TEST_SMARTHOST_PASSWORD", PASSWORD)
+    relay = Relay(load_settings(layout.config))
+    await relay.start()
+    try:
+        pair = create_pair(layout)
+        code, _ = await send(layout.smtp_port, simple_message(MENTEE["email"], pair["mentor_alias"], "tls", "hi"),
+                             MENTEE["email"], pair["mentor_alias"])
+        assert code == 250
+        received = await sink.handler.wait_for(1)
+        assert received[0].rcpt_tos == [MENTOR["email"]]
+        assert sink.logins == [(USER.encode(), True)]
+    finally:
+        await relay.stop()
+    config_text = layout.config.read_text()
+    assert PASSWORD not in config_text  # the secret lives in the environment only
+
+
+async def test_wrong_password_keeps_the_message_queued(secure: tuple[SecureSink, Layout],
+                                                       monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    sink, layout = secure
+    monkeypatch.setenv("TEST_SMARTHOST_PASSWORD", "wrong")
+    relay = Relay(load_settings(layout.config))
+    await relay.start()
+    try:
+        pair = create_pair(layout)
+        code, _ = await send(layout.smtp_port, simple_message(MENTEE["email"], pair["mentor_alias"], "tls", "hi"),
+                             MENTEE["email"], pair["mentor_alias"])
+        assert code == 250
+        deferred = await eventually(lambda: json.loads(cli(layout, "events", "list", "--kind", "deferred",
+                                                           "--json").stdout))
+        assert "refused our credentials" in deferred[0]["detail"]["error"]
+        assert "wrong" not in json.dumps(deferred)  # a password never reaches the record or the logs
+        queued = json.loads(cli(layout, "queue", "list", "--state", "queued", "--json").stdout)
+        assert len(queued) == 1 and sink.handler.received == []
+    finally:
+        await relay.stop()
