@@ -238,16 +238,3 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(errors)
     return settings
 
-
-def check_policy_files(settings: Settings) -> list[str]:
-    """Every policy file must at least be a YAML mapping (its rules are checked by the moderation package)."""
-    errors: list[str] = []
-    for file in sorted(settings.policies_dir.glob("*.yaml")):
-        try:
-            source = load(file)
-        except ConfigError as exc:
-            errors.extend(exc.messages)
-            continue
-        if not isinstance(source.data, dict):
-            errors.append(source.error((), "a policy file must be a mapping of keys"))
-    return errors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -45,8 +46,10 @@ def _check_person(role: str, person: Person, check_deliverability: bool) -> Pers
         raise EnrolmentError(f"the {role}'s handle must be 1 to 40 characters")
     if "@" in handle or "<" in handle or ">" in handle:
         raise EnrolmentError(f"the {role}'s handle may not contain @, < or >")
-    if handle_key(handle) in handle_key(name) or handle_key(name) in handle_key(handle):
-        raise EnrolmentError(f"the {role}'s handle must not contain their real name (or the reverse)")
+    handle_words = set(re.findall(r"\w+", handle_key(handle)))
+    name_parts = [part for part in re.findall(r"\w+", handle_key(name)) if len(part) >= 3]
+    if handle_key(handle) in handle_key(name) or any(part in handle_words for part in name_parts):
+        raise EnrolmentError(f"the {role}'s handle must not contain their real name or a part of it")
     if person.timezone:
         try:
             ZoneInfo(person.timezone)

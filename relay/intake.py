@@ -22,15 +22,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from relay import ids
 from relay.anonymize.headers import header_text, message_ids
-from relay.anonymize.message import anonymize, parse
+from relay.anonymize.message import parse
 from relay.anonymize.parts import Unprocessable
 from relay.anonymize.scrub import Identity
 from relay.clock import Clock
 from relay.config import Settings
-from relay.moderation import decide
+from relay.moderation import Decision
+from relay.moderation.inspection import PairStats
+from relay.moderation.notify import moderator_notices, sender_notice
+from relay.moderation.policy import Policy, PolicyBook
+from relay.pipeline import Prepared, prepare
 from relay.store.committer import Committer
 from relay.store.events import event_values
-from relay.store.messages import Accepted, OutboundEntry, store_accepted, thread_map
+from relay.store.messages import Accepted, HoldEntry, OutboundEntry, pair_stats, store_accepted, thread_map
 from relay.store.pairs import Member, Pair, email_key, find_by_alias
 
 log = logging.getLogger("relay.intake")
@@ -69,6 +73,7 @@ class Intake:
         self.engine = engine
         self.committer = committer
         self.clock = clock
+        self.policies = PolicyBook(settings.policies_dir)
         self.on_queued: Callable[[], None] = lambda: None  # the delivery worker's wake-up
 
     async def _refuse(self, refusal: Refusal, *, pair_id: int | None = None, **detail: Any) -> Refusal:
@@ -151,19 +156,23 @@ class Intake:
             ), pair_id=pair.id, header_from=header_from, **detail)
 
         program = self.settings.programs.get(pair.program_id)
-        policy_name = pair.policy or (program.policy if program else "unknown")
-        decision = decide(policy_name)
+        policy_name = pair.policy or (program.policy if program else "")
+        policy = self.policies.get(policy_name)
         refs = message_ids(message, "In-Reply-To") + message_ids(message, "References")
         async with self.engine.connect() as connection:
             mapping = await thread_map(connection, pair.id, sender.role, refs)
-        queue_id, outbound_id = ids.queue_id(), ids.queue_id()
+            total, last_day = await pair_stats(connection, pair.id, now) if _needs_stats(policy) else (0, 0)
         new_id = ids.message_id(self.domain)
+        subject = header_text(message, "Subject")  # the original's, for the archive (the copy gets scrubbed)
         try:
-            outgoing = await self._anonymize(message, len(raw), sender, recipient, mapping, new_id, now)
+            prepared = await self._prepare(message, len(raw), sender, recipient, mapping, new_id, now, policy,
+                                           PairStats(total, last_day))
         except Unprocessable as exc:
             raise await self._refuse(Refusal(
                 554, "5.6.0", f"The message could not be processed: {exc}.", "unprocessable",
             ), pair_id=pair.id, **detail) from None
+        decision = prepared.decision
+        queue_id = ids.queue_id()
         accepted = Accepted(
             id=queue_id,
             pair_id=pair.id,
@@ -174,39 +183,59 @@ class Intake:
             remote_addr=remote,
             original_message_id=own_id or None,
             body_hash=body_hash(raw),
-            subject=header_text(message, "Subject"),
+            subject=subject,
             raw=raw,
             decision=decision.action,
-            reasons=[{"policy": decision.policy}, *decision.reasons],
+            reasons=[{"policy": decision.policy, "flagged": decision.flagged}, *decision.reason_dicts()],
             received_at=now,
-            outbound=OutboundEntry(
-                id=outbound_id,
-                rcpt=recipient.email,
-                mail_from=f"bounce+{outbound_id}@{self.domain}",
-                out_message_id=new_id,
-                raw=outgoing,
-            ),
+            outbound=(OutboundEntry(rcpt=recipient.email, out_message_id=new_id, raw=prepared.raw)
+                      if decision.action in ("deliver", "redact") else None),
             duplicate_window=self.settings.relay.smtp.duplicate_window,
+            domain=self.domain,
         )
+        if decision.action in ("hold", "reject"):
+            self._add_notices(accepted, decision, policy, pair, sender, recipient, own_id or None)
         outcome = await self.committer.run(lambda connection: store_accepted(connection, accepted))
         if outcome.duplicate:
             log.info("queue_id=%s duplicate resend from %s recognised; not queued again", outcome.id, remote)
         else:
             self.on_queued()
-            log.info("queue_id=%s accepted pair=%s from=%s decision=%s size=%d",
-                     outcome.id, pair.id, sender.role, decision.action, len(raw))
+            log.info("queue_id=%s accepted pair=%s from=%s decision=%s%s size=%d", outcome.id, pair.id,
+                     sender.role, decision.action, " flagged" if decision.flagged else "", len(raw))
         return outcome.id
 
-    async def _anonymize(
-        self, message: EmailMessage, size: int, sender: Member, recipient: Member,
-        mapping: dict[str, str], new_id: str, now: Any,
-    ) -> bytes:
-        def run() -> bytes:
+    def _add_notices(self, accepted: Accepted, decision: Decision, policy: Policy, pair: Pair, sender: Member,
+                     recipient: Member, own_id: str | None) -> None:
+        now = accepted.received_at
+        kind = "held" if decision.action == "hold" else "rejected"
+        notice = sender_notice(self.settings, kind=kind, policy=policy, program_id=pair.program_id, to=sender.email,
+                               subject=accepted.subject, in_reply_to=own_id, now=now)
+        if notice is not None:
+            accepted.notices.append(OutboundEntry(rcpt=notice.rcpt, out_message_id=notice.message_id,
+                                                  raw=notice.raw, kind="notice"))
+        if decision.action != "hold":
+            return
+        immediately = policy.digest_every is None and bool(policy.moderators.notify)
+        if immediately:
+            item = {"id": accepted.id, "pair_id": pair.id, "sender_handle": sender.handle,
+                    "recipient_handle": recipient.handle, "subject": accepted.subject or "(no subject)",
+                    "held_at": now.strftime("%Y-%m-%d %H:%M"), "reasons": decision.reason_dicts()}
+            for mail in moderator_notices(self.settings, template="moderator_held.txt.j2", policy=policy,
+                                          program_id=pair.program_id, items=[item], now=now):
+                accepted.notices.append(OutboundEntry(rcpt=mail.rcpt, out_message_id=mail.message_id,
+                                                      raw=mail.raw, kind="notice"))
+        accepted.hold = HoldEntry(program_id=pair.program_id, policy=policy.name, reasons=decision.reason_dicts(),
+                                  release_requires=decision.release_requires, notified=immediately)
+
+    async def _prepare(
+        self, message: EmailMessage, size: int, sender: Member, recipient: Member, mapping: dict[str, str],
+        new_id: str, now: Any, policy: Policy, stats: PairStats,
+    ) -> Prepared:
+        def run() -> Prepared:
             try:
-                return anonymize(
-                    message, sender=self.identity(sender), recipient=self.identity(recipient),
-                    thread_map=mapping, new_message_id=new_id, now=now, domain=self.domain,
-                ).raw
+                return prepare(message, sender=self.identity(sender), recipient=self.identity(recipient),
+                               thread_map=mapping, new_message_id=new_id, now=now, domain=self.domain,
+                               policy=policy, context=self.inspection_context(sender, recipient, stats))
             except Unprocessable:
                 raise
             except RecursionError:
@@ -217,11 +246,24 @@ class Intake:
 
         return await asyncio.to_thread(run) if size > THREAD_THRESHOLD else run()
 
+    def inspection_context(self, sender: Member, recipient: Member, stats: PairStats) -> dict[str, Any]:
+        program = self.settings.programs.get(sender.program_id)
+        return {
+            "sender_role": sender.role, "sender_email": sender.email, "sender_name": sender.name,
+            "recipient_email": recipient.email, "recipient_name": recipient.name,
+            "region": program.region if program else "US", "domain": self.domain,
+            "aliases": (sender.alias_address(self.domain), recipient.alias_address(self.domain)), "stats": stats,
+        }
+
     def identity(self, member: Member) -> Identity:
         return Identity(
             email=member.email, name=member.name,
             alias_address=member.alias_address(self.domain), handle=member.handle,
         )
+
+
+def _needs_stats(policy: Policy) -> bool:
+    return any(setting.rule in ("rate", "first_messages") for setting in policy.rules)
 
 
 def _first_address(message: EmailMessage) -> str | None:

@@ -62,6 +62,7 @@ def test_addresses_are_normalised_and_aliases_unguessable(offline_layout: Layout
         ({"mentee_handle": "oak"}, "different handles"),
         ({"mentee_email": MENTOR["email"]}, "different addresses"),
         ({"mentee_handle": "Jane"}, "must not contain their real name"),
+        ({"mentee_handle": "Doe Ray"}, "must not contain their real name"),
         ({"end_date": "next june"}, "YYYY-MM-DD"),
         ({"mentor_timezone": "Mars/Olympus"}, "unknown time zone"),
         ({"mentor_handle": "oak@home"}, "may not contain @"),

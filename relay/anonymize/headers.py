@@ -19,6 +19,7 @@ from relay.anonymize.scrub import Scrubber
 KEPT = {"content-type", "content-transfer-encoding", "content-disposition", "content-language", "mime-version"}
 ATTACHED_KEPT = {"from", "to", "cc", "date", "subject"}
 MSGID = re.compile(r"<[^<>\s]{1,900}>")
+_HIDDEN_BREAKS = re.compile(r"[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")  # line breaks to str.splitlines() only
 
 
 def header_text(message: Message, name: str) -> str | None:
@@ -39,6 +40,15 @@ def header_text(message: Message, name: str) -> str | None:
     return " ".join(text.split())
 
 
+def scrub_header(scrubber: Scrubber, value: str) -> str:
+    """Scrub a header value and keep it on one line.
+
+    The scrub decodes encoded words the parser left alone (glued to text, say), and one may decode to
+    a line break, which the stdlib refuses in a header value (ValueError).
+    """
+    return " ".join(scrubber.text(value).split())
+
+
 def message_ids(message: Message, name: str) -> list[str]:
     value = header_text(message, name)
     return MSGID.findall(value) if value else []
@@ -50,7 +60,7 @@ def scrub_attached_headers(message: Message, scrubber: Scrubber) -> None:
     for name in ("From", "To", "Cc", "Date", "Subject"):
         value = header_text(message, name)
         if value is not None:
-            kept.append((name, scrubber.text(value)))
+            kept.append((name, scrub_header(scrubber, value)))
     for name in set(message.keys()):
         lower = name.lower()
         if lower in ATTACHED_KEPT or not (lower.startswith("content-") or lower == "mime-version"):
@@ -70,6 +80,42 @@ def _set(message: Message, name: str, value: str) -> None:
         message[name] = value
     except (ValueError, TypeError, IndexError, AttributeError):
         message[name] = " ".join(re.sub(r"[^\w.\- ]", " ", value).split())
+
+
+def one_line_headers(message: Message) -> None:
+    """Blank out, in the part's own header values, the characters the generator writes as line breaks.
+
+    The parser keeps \\x0b, \\x0c and \\x1c-\\x1e inside a header line, but str.splitlines() breaks
+    at them, and so does the generator when it writes a kept header out: "Content-Type: text/plain;
+    \\x0bReply-To: <real address>" would be delivered as two headers, and the rest of a Content-Type
+    after one would fall out of it (losing the MIME structure).
+    """
+    items = list(message.raw_items())
+    if not any(_HIDDEN_BREAKS.search(value) for _, value in items):
+        return
+    for name in set(message.keys()):
+        del message[name]
+    for name, value in items:  # same order, values otherwise untouched
+        message.set_raw(name, _HIDDEN_BREAKS.sub(" ", value))
+
+
+def scrub_content_headers(message: Message, scrubber: Scrubber) -> None:
+    """Scrub the values of the part's Content-* headers, which are otherwise kept as they are.
+
+    A parameter can hold anything, and a body line that starts with a space right under the header
+    (the blank line forgotten) continues the header above it: "Content-Type: text/html" followed by
+    ' href="mailto:<real address>">' is one Content-Type. Only a header that holds an identity is
+    rewritten; non-ASCII text it gains is stored as the parser stores undeclared 8-bit bytes.
+    """
+    items = list(message.raw_items())
+    if not any(name.lower().startswith("content-") and scrubber.found_in(value) for name, value in items):
+        return
+    for name in set(message.keys()):
+        del message[name]
+    for name, value in items:
+        if name.lower().startswith("content-") and scrubber.found_in(value):
+            value = scrubber.text(value).encode("utf-8", "surrogateescape").decode("ascii", "surrogateescape")
+        message.set_raw(name, value)
 
 
 def utc_date(message: Message, now: datetime) -> str:
@@ -107,7 +153,7 @@ def rewrite_outbound_headers(
     message["From"] = str(sender)
     message["Reply-To"] = str(sender)
     message["To"] = str(recipient)
-    message["Subject"] = scrubber.text(subject) if subject else ""
+    message["Subject"] = scrub_header(scrubber, subject) if subject else ""
     message["Date"] = date
     message["Message-ID"] = new_message_id
     if in_reply_to:

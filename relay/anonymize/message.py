@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
+from email import errors, policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
 
 from relay.anonymize.headers import message_ids, rewrite_outbound_headers, utc_date
-from relay.anonymize.parts import Unprocessable, scrub_tree
+from relay.anonymize.mailpolicy import POLICY
+from relay.anonymize.parts import MAX_DEPTH, Unprocessable, scrub_tree
 from relay.anonymize.scrub import Identity, Scrubber
 
-_PARSER = BytesParser(policy=policy.default)
+_PARSER = BytesParser(policy=POLICY)
+_HEADER_PARSER = BytesParser(policy=policy.compat32)  # reads header values as plain strings, never fails
 
 
 @dataclass(frozen=True)
@@ -22,9 +24,34 @@ class Outgoing:
     message_id: str
 
 
+class Unreadable(errors.MessageDefect):
+    """The parser could not read the MIME tree; only the top-level header was kept (see parse)."""
+
+
 def parse(raw: bytes) -> EmailMessage:
-    message = _PARSER.parsebytes(raw)
+    """Parse a message; never raises.
+
+    The stdlib parser fails on two kinds of input: nesting deep enough to reach the recursion limit
+    (it recurses once per level: ~1,000 levels, a 70 kB message), and a Content-Type its header
+    parser chokes on (IndexError on "text/plain; name*", for one). Such a message keeps only its
+    top-level header, so the intake can still check the sender, and is marked Unreadable, so that
+    anonymize() refuses it as Unprocessable.
+    """
+    try:
+        message = _PARSER.parsebytes(raw)
+    except RecursionError:
+        message = _header_only(raw, Unreadable(f"MIME nesting deeper than {MAX_DEPTH} levels"))
+    except (ValueError, IndexError, TypeError, AttributeError, LookupError):
+        message = _header_only(raw, Unreadable("a Content-Type header could not be read"))
     assert isinstance(message, EmailMessage)
+    return message
+
+
+def _header_only(raw: bytes, defect: Unreadable) -> EmailMessage:
+    message = EmailMessage(policy=POLICY)
+    for name, value in _HEADER_PARSER.parsebytes(raw, headersonly=True).raw_items():
+        message.set_raw(name, value)  # parsed on access only: header_text() survives what fails
+    message.defects.append(defect)
     return message
 
 
@@ -43,6 +70,9 @@ def anonymize(
     thread_map maps ids the sender's message refers to onto ids the recipient's client knows;
     references that are not in it are dropped.
     """
+    for defect in message.defects:
+        if isinstance(defect, Unreadable):
+            raise Unprocessable(str(defect))
     scrubber = Scrubber([sender, recipient])
     in_reply_to = [thread_map[i] for i in message_ids(message, "In-Reply-To") if i in thread_map]
     references = list(dict.fromkeys(thread_map[i] for i in message_ids(message, "References") if i in thread_map))
@@ -62,7 +92,7 @@ def anonymize(
         domain=domain,
     )
     try:
-        raw = message.as_bytes(policy=policy.default)
+        raw = message.as_bytes(policy=POLICY)
     except (ValueError, TypeError, LookupError, UnicodeError, AttributeError, IndexError) as exc:
         raise Unprocessable(f"the message could not be re-encoded ({type(exc).__name__})") from None
     return Outgoing(raw=raw, message_id=new_message_id)

@@ -2,19 +2,29 @@
 
 Text parts are decoded whatever their transfer encoding and charset (falling back to a lenient
 decode when the declared charset is unknown or the encoding is broken), scrubbed, and written back
-as UTF-8 only when something changed, so untouched parts keep their exact bytes. Headers of sub-parts
+as UTF-8 only when something changed, so untouched parts keep their exact bytes; a part whose
+Content-Type is invalid is read, and written back, as text/plain (RFC 2045). Headers of sub-parts
 are cut down to Content-*; attached messages (message/rfc822) get the same treatment as the outer
 message minus the parts that only the outer message has (aliases, ids).
 """
 
 from __future__ import annotations
 
+import re
 from email.message import EmailMessage, Message
 
-from relay.anonymize.headers import header_text, scrub_attached_headers
+from relay.anonymize.headers import (
+    header_text,
+    one_line_headers,
+    scrub_attached_headers,
+    scrub_content_headers,
+    scrub_header,
+)
 from relay.anonymize.scrub import Scrubber
 
 MAX_DEPTH = 40  # deeper nesting is refused as unprocessable rather than walked
+_TOKEN = r"[A-Za-z0-9!#$%&'*+\-.^_`{|}~]+"
+MIME_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")  # a valid type/subtype (RFC 2045)
 
 
 class Unprocessable(Exception):
@@ -26,25 +36,54 @@ def scrub_tree(part: Message, scrubber: Scrubber, depth: int = 0) -> None:
         raise Unprocessable(f"MIME nesting deeper than {MAX_DEPTH} levels")
     if depth > 0:
         _keep_content_headers(part)
+    one_line_headers(part)
+    scrub_content_headers(part, scrubber)
     _scrub_names(part, scrubber)
     maintype = part.get_content_maintype()
-    payload = part.get_payload()
+    # Sub-parts only: get_payload() on a text part would decode it with its declared charset.
+    children = part.get_payload() if part.is_multipart() else None
     if maintype == "multipart":
-        if isinstance(payload, list):
-            for child in payload:
+        if children is not None:
+            part.preamble, part.epilogue = _scrub_raw(part.preamble, scrubber), _scrub_raw(part.epilogue, scrubber)
+            for child in children:
                 scrub_tree(child, scrubber, depth + 1)
         else:  # declared multipart, but the parser found no parts (missing boundary)
-            _rewrite_text(part, _read_text(part), scrubber.text, force_subtype="plain")
+            _rewrite_text(part, read_text(part), scrubber.text, force_subtype="plain")
         return
-    if maintype == "message" and isinstance(payload, list):
-        for inner in payload:  # message/rfc822 and friends: one enclosed message
+    if maintype == "message" and children is not None:
+        for inner in children:  # message/rfc822 and friends: one enclosed message
             scrub_attached_headers(inner, scrubber)
             scrub_tree(inner, scrubber, depth + 1)
         return
-    if maintype == "text" or (maintype == "message" and isinstance(payload, str)):
+    if maintype in ("text", "message"):  # text, or a message/* part the parser could not read
         subtype = part.get_content_subtype()
         clean = scrubber.html if subtype == "html" else scrubber.calendar if subtype == "calendar" else scrubber.text
-        _rewrite_text(part, _read_text(part), clean)
+        _rewrite_text(part, read_text(part), clean)
+    elif _reads_as_text(part):  # an invalid Content-Type: mail clients show the part as text
+        _rewrite_text(part, read_text(part), scrubber.text, force_subtype="plain")
+
+
+def _reads_as_text(part: Message) -> bool:
+    """Whether the part's Content-Type is invalid, which means text/plain (RFC 2045, 5.2).
+
+    get_content_type() returns what is declared ('"text/plain"', "<multipart/mixed", "multip\\x00art/
+    mixed"), and the parser treats such a part as an opaque leaf; a mail client shows it as text.
+    """
+    return "Content-Type" in part and not MIME_TYPE.fullmatch(part.get_content_type())
+
+
+def _scrub_raw(text: str | None, scrubber: Scrubber) -> str | None:
+    """Scrub text the generator writes out as it is: a multipart's preamble and epilogue.
+
+    Mail clients hide them, but a missing or misspelt first boundary turns a whole part into the
+    preamble. Non-ASCII text written back is escaped the way the parser stores undeclared 8-bit bytes.
+    """
+    if text is None:
+        return None
+    clean = scrubber.text(text)
+    if clean == text:
+        return text
+    return clean.encode("utf-8", "surrogateescape").decode("ascii", "surrogateescape")
 
 
 def _keep_content_headers(part: Message) -> None:
@@ -58,7 +97,7 @@ def _scrub_names(part: Message, scrubber: Scrubber) -> None:
     description = header_text(part, "Content-Description")
     if description is not None:
         del part["Content-Description"]
-        part["Content-Description"] = scrubber.text(description)
+        part["Content-Description"] = scrub_header(scrubber, description)
     for header, param in (("Content-Disposition", "filename"), ("Content-Type", "name")):
         if header not in part:
             continue
@@ -69,8 +108,8 @@ def _scrub_names(part: Message, scrubber: Scrubber) -> None:
         if value is None:
             continue
         name = value if isinstance(value, str) else _collapse(value)
-        clean = scrubber.text(name)
-        if clean != name:
+        clean = scrub_header(scrubber, name)
+        if clean != " ".join(name.split()):  # something was hidden or decoded
             part.set_param(param, clean, header=header)
 
 
@@ -78,11 +117,11 @@ def _collapse(value: tuple[str | None, str | None, str]) -> str:
     charset, _, text = value
     try:
         return text.encode("latin-1", "surrogateescape").decode(charset or "utf-8", "replace")
-    except (LookupError, UnicodeError):
+    except (LookupError, ValueError):  # unknown charset, or a name with a NUL byte (ValueError)
         return text
 
 
-def _read_text(part: Message) -> tuple[str, bool]:
+def read_text(part: Message) -> tuple[str, bool]:
     """The part's text and whether it decoded cleanly."""
     if isinstance(part, EmailMessage):
         try:
@@ -97,12 +136,24 @@ def _read_text(part: Message) -> tuple[str, bool]:
     charset = part.get_content_charset() or "utf-8"
     try:
         return raw.decode(charset, "replace"), False
-    except LookupError:
+    except (LookupError, ValueError):  # unknown charset, or a name with a NUL byte (ValueError)
         return raw.decode("utf-8", "replace"), False
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")  # undeclared 8-bit bytes, as the parser keeps them
+
+
 def _has_surrogates(text: str) -> bool:
-    return any("\udc80" <= c <= "\udcff" for c in text)
+    return _SURROGATE.search(text) is not None
+
+
+def _header_safe(*values: object) -> bool:
+    """Whether the values may go into a rebuilt header.
+
+    The stdlib refuses a header value that str.splitlines() would split: besides CR and LF, that is
+    also controls such as \\x1c-\\x1e, \\x85 and U+2028, which a broken Content-Type can hold.
+    """
+    return all("".join(text.splitlines()) == text for text in (str(v) for v in values if v is not None))
 
 
 def _rewrite_text(part: Message, decoded: tuple[str, bool], clean, force_subtype: str | None = None) -> None:  # type: ignore[no-untyped-def]
@@ -111,13 +162,20 @@ def _rewrite_text(part: Message, decoded: tuple[str, bool], clean, force_subtype
     if new == text and clean_decode and force_subtype is None:
         return  # nothing to hide: keep the part's exact bytes
     subtype = force_subtype or part.get_content_subtype()
-    params = {k: v for k, v in part.get_params(header="Content-Type", failobj=[])[1:] if k.lower() not in ("charset", "boundary", "name")}
+    params = {} if force_subtype else {  # a forced subtype's old parameters described another type
+        k: v for k, v in part.get_params(header="Content-Type", failobj=[])[1:]
+        if k.lower() not in ("charset", "boundary", "name")
+    }
     disposition = part.get_content_disposition()
     filename = part.get_filename()
     cid = part.get("Content-ID")
     had_mime_version = "MIME-Version" in part
     if not isinstance(part, EmailMessage):
         raise Unprocessable("unexpected message object")
+    if not _header_safe(subtype, filename, cid, *params, *params.values()):
+        raise Unprocessable("a part's Content-Type or file name holds control characters")
+    if part.get_content_maintype() == "multipart":
+        del part["Content-Type"]  # declared multipart without parts: set_content refuses a multipart
     part.set_content(
         new, subtype=subtype, charset="utf-8", disposition=disposition, filename=filename,
         cid=str(cid) if cid else None, params=params or None,

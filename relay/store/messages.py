@@ -9,17 +9,27 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from relay.store import held as held_store
 from relay.store.events import event_values
-from relay.store.schema import events, messages, outbound, thread_ids
+from relay.store.outbound import queue_outbound
+from relay.store.schema import events, messages, thread_ids
 
 
 @dataclass
 class OutboundEntry:
-    id: str
     rcpt: str
-    mail_from: str
     out_message_id: str
     raw: bytes
+    kind: str = "relay"  # relay | notice
+
+
+@dataclass
+class HoldEntry:
+    program_id: str
+    policy: str
+    reasons: list[dict[str, Any]]
+    release_requires: int
+    notified: bool  # moderators were told at once (a notice is among the entries)
 
 
 @dataclass
@@ -42,6 +52,9 @@ class Accepted:
     received_at: datetime
     outbound: OutboundEntry | None
     duplicate_window: timedelta
+    domain: str
+    hold: HoldEntry | None = None
+    notices: list[OutboundEntry] = field(default_factory=list)
     extra_events: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -107,21 +120,38 @@ async def store_accepted(connection: AsyncConnection, item: Accepted) -> AcceptO
     ]
     await connection.execute(events.insert(), rows)
     if item.outbound is not None:
-        out = item.outbound
-        await connection.execute(
-            thread_ids.insert().values(
-                pair_id=item.pair_id, message_id=item.id, sender_role=item.sender_role,
-                original_id=item.original_message_id, generated_id=out.out_message_id,
-            )
+        await record_thread_id(connection, item.pair_id, item.id, item.sender_role, item.original_message_id,
+                               item.outbound.out_message_id)
+    if item.hold is not None:
+        await held_store.hold(
+            connection, message_id=item.id, pair_id=item.pair_id, program_id=item.hold.program_id,
+            policy=item.hold.policy, now=item.received_at, reasons=item.hold.reasons,
+            release_requires=item.hold.release_requires, notified=item.hold.notified,
         )
-        await connection.execute(
-            outbound.insert().values(
-                id=out.id, message_id=item.id, pair_id=item.pair_id, rcpt=out.rcpt, mail_from=out.mail_from,
-                out_message_id=out.out_message_id, raw=out.raw, state="queued", attempts=0,
-                next_attempt_at=item.received_at, created_at=item.received_at,
+    for entry in [item.outbound, *item.notices]:
+        if entry is not None:
+            await queue_outbound(
+                connection, kind=entry.kind, rcpt=entry.rcpt, raw=entry.raw, out_message_id=entry.out_message_id,
+                now=item.received_at, domain=item.domain, pair_id=item.pair_id, message_id=item.id,
             )
-        )
     return AcceptOutcome(item.id, duplicate=False)
+
+
+async def record_thread_id(
+    connection: AsyncConnection, pair_id: int, message_id: str, sender_role: str, original_id: str | None,
+    generated_id: str,
+) -> None:
+    await connection.execute(thread_ids.insert().values(
+        pair_id=pair_id, message_id=message_id, sender_role=sender_role, original_id=original_id,
+        generated_id=generated_id,
+    ))
+
+
+async def pair_stats(connection: AsyncConnection, pair_id: int, now: datetime) -> tuple[int, int]:
+    """Messages of the pair so far, and in the last 24 hours (for the rate and first-messages rules)."""
+    total = select(func.count()).select_from(messages).where(messages.c.pair_id == pair_id)
+    recent = total.where(messages.c.received_at >= now - timedelta(hours=24))
+    return int((await connection.execute(total)).scalar_one()), int((await connection.execute(recent)).scalar_one())
 
 
 async def thread_map(connection: AsyncConnection, pair_id: int, sender_role: str, refs: list[str]) -> dict[str, str]:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from relay import ids
 from relay.store.events import event_values
 from relay.store.schema import events, outbound
 
@@ -94,3 +95,16 @@ async def list_outbound(connection: AsyncConnection, state: str | None = None, l
         query = query.where(outbound.c.state == state)
     return list((await connection.execute(query.limit(limit))).all())
 
+
+async def queue_outbound(
+    connection: AsyncConnection, *, kind: str, rcpt: str, raw: bytes, out_message_id: str, now: datetime,
+    domain: str, pair_id: int | None, message_id: str | None,
+) -> str:
+    """Put one message (relayed or a notice) on the outbound queue; its envelope sender is per entry."""
+    outbound_id = ids.queue_id()
+    await connection.execute(outbound.insert().values(
+        id=outbound_id, message_id=message_id, pair_id=pair_id, kind=kind, rcpt=rcpt,
+        mail_from=f"bounce+{outbound_id}@{domain}", out_message_id=out_message_id, raw=raw, state="queued",
+        attempts=0, next_attempt_at=now, created_at=now,
+    ))
+    return outbound_id

@@ -93,8 +93,9 @@ outbound = Table(
     "outbound",
     metadata,
     Column("id", String(32), primary_key=True),
-    Column("message_id", String(32), ForeignKey("messages.id"), nullable=False, index=True),
+    Column("message_id", String(32), ForeignKey("messages.id"), index=True),  # null for digests
     Column("pair_id", Integer, ForeignKey("pairs.id")),
+    Column("kind", String(16), nullable=False, server_default="relay"),  # relay | notice
     Column("rcpt", String(320), nullable=False),  # real address of the recipient
     Column("mail_from", String(320), nullable=False),  # per-message bounce address on the relay domain
     Column("out_message_id", String(998), nullable=False),
@@ -108,6 +109,28 @@ outbound = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
     Index("ix_outbound_due", "state", "next_attempt_at"),
+)
+
+# The hold queue: one row per held message, with its findings and the moderators' approvals.
+held = Table(
+    "held",
+    metadata,
+    Column("message_id", String(32), ForeignKey("messages.id"), primary_key=True),
+    Column("pair_id", Integer, ForeignKey("pairs.id"), nullable=False, index=True),
+    Column("program_id", String(64), nullable=False, index=True),
+    Column("policy", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # held | released | rejected
+    Column("held_at", UTCDateTime, nullable=False),
+    Column("reasons", Text, nullable=False),  # JSON list of {rule, kind, match, start, end, action}
+    Column("release_requires", Integer, nullable=False),
+    Column("approvals", Text, nullable=False),  # JSON list of moderator names who released it
+    Column("decided_at", UTCDateTime),
+    Column("decided_by", String(64)),
+    Column("reject_reason", Text),
+    Column("notified_at", UTCDateTime),  # moderators told (immediately or in a digest)
+    Column("reminded_at", UTCDateTime),  # review_within passed: moderators reminded
+    Column("escalated_at", UTCDateTime),  # escalate_after passed too: coordinator told
+    Index("ix_held_state", "state", "held_at"),
 )
 
 # Threading: the id the sender's client issued and the id the recipient's client received.

@@ -1,0 +1,616 @@
+"""The contact_info rule: finds the details that would let two participants talk outside the program.
+
+It owns the recognition of e-mail addresses (plain and obfuscated: "jane at gmail dot com", "jane(at)gmail.com",
+"j a n e @ g m a i l . c o m"), phone numbers in any country's format (phonenumbers' matcher, with the program's
+region for local formats) and phone numbers written in words, URLs and bare domains, meeting links and meeting
+IDs, messaging and social handles (with or without the platform named), and street addresses. The relay's own
+alias addresses, and addresses and links on the relay's own domains, are never findings.
+
+Each detector proposes spans; where proposals overlap the longer one wins, then the more specific kind, so the
+findings come back sorted by offset and never overlap.
+
+Speed: every expression is compiled here, once. Keyword expressions are compiled without IGNORECASE and run on a
+lower-cased copy of the text (same offsets), which scans several times faster; a detector whose keywords are
+absent from the text's words does not run at all; and the phonenumbers matcher, the costly part, only sees a
+small window around each run of seven or more digits that is neither a date nor introduced as a reference.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import phonenumbers
+
+from relay.moderation.findings import Finding
+
+RULE = "contact_info"
+
+# Resolution order when two proposals cover spans of the same length: the more specific kind first.
+_SPECIFICITY = ("email", "meeting_link", "handle", "url", "domain", "phone", "phone_words", "street_address")
+
+_REGION_ALIASES = {"UK": "GB"}
+_WORD = re.compile(r"[a-z]+")
+_REACH = 128  # characters either side of an "@" or "#" within which an address or handle must lie
+
+
+def _alternation(words: Iterable[str]) -> str:
+    """A regular expression alternative of words, longest first, a space in a word matching an optional space."""
+    ordered = sorted(words, key=lambda word: (-len(word), word))
+    return "(?:" + "|".join(re.escape(word).replace(r"\ ", r"\s?") for word in ordered) + ")"
+
+
+def _first_words(names: Iterable[str]) -> frozenset[str]:
+    return frozenset(name.split()[0] for name in names)
+
+
+# Top-level domains accepted in a bare domain (no scheme, no "www."). Left out on purpose: those that are also
+# common file extensions or words (py, md, sh, pl, rs, ai, ps, pt, so, cc, zip, mov, to, is, no, do, id, my, ...);
+# hosts under them are still found when written with a scheme or "www.".
+_BARE_TLDS = frozenset(
+    {
+        "com", "net", "org", "edu", "gov", "mil", "int", "info", "biz", "name", "pro", "io", "co", "me", "ly", "gl",
+        "gg", "tv", "fm", "app", "dev", "xyz", "online", "site", "website", "store", "shop", "tech", "blog", "link",
+        "club", "space", "studio", "design", "art", "academy", "school", "ngo", "agency", "digital", "cloud", "team",
+        "zone", "chat", "social", "media", "games", "news", "eu", "asia", "us", "ca", "uk", "ie", "de", "fr", "es",
+        "it", "nl", "be", "ch", "at", "se", "dk", "fi", "nz", "au", "jp", "cn", "kr", "tw", "hk", "sg", "ph", "th",
+        "vn", "in", "pk", "bd", "lk", "np", "ng", "ke", "za", "gh", "tz", "ug", "rw", "et", "eg", "ma", "tn", "br",
+        "mx", "ar", "cl", "pe", "ve", "ec", "uy", "ru", "ua", "cz", "sk", "hu", "ro", "bg", "gr", "tr", "il", "ae",
+        "sa", "qa",
+    }
+)  # fmt: skip
+
+# Hosts whose links lead to a call or to a person's profile; any other link is a "url" (or a bare "domain").
+_MEETING_HOSTS = (
+    "zoom.us", "zoom.com", "meet.google.com", "teams.microsoft.com", "teams.live.com", "whereby.com", "meet.jit.si",
+    "8x8.vc", "webex.com", "gotomeet.me", "gotomeeting.com",
+)  # fmt: skip
+_PROFILE_HOSTS = (
+    "t.me", "telegram.me", "wa.me", "chat.whatsapp.com", "signal.me", "instagram.com", "instagr.am", "facebook.com",
+    "fb.com", "fb.me", "m.me", "linkedin.com", "twitter.com", "x.com", "tiktok.com", "snapchat.com", "discord.gg",
+    "discord.com", "kik.me", "join.skype.com", "youtube.com", "twitch.tv", "github.com", "reddit.com", "threads.net",
+)  # fmt: skip
+_KNOWN_HOSTS = _MEETING_HOSTS + _PROFILE_HOSTS
+
+# ---------------------------------------------------------------------------------------------------- e-mail
+# Webmail names that are not also English words ("live", "web", "mail"): "jane at live.com" is still a domain.
+_WEBMAIL = (
+    "gmail", "googlemail", "yahoo", "hotmail", "outlook", "msn", "icloud", "aol", "proton", "protonmail", "gmx",
+    "yandex", "zoho", "qq", "uol",
+)  # fmt: skip
+_WEBMAIL_NAME = _alternation(_WEBMAIL)
+_EMAIL = re.compile(rf"(?<![\w.+-])[\w.+-]++@(?:(?:[a-z0-9-]++\.)+[a-z]{{2,24}}|{_WEBMAIL_NAME})(?![\w@-]|\.\w)")
+# "(at)", "[at]", " arobase " cannot be anything else; a spoken " at " needs a spelt-out dot or a webmail domain.
+_AT_STRONG = r"\s*[(\[{<]\s*(?:at|arobase|@)\s*[)\]}>]\s*|\s+arobase\s+"
+_AT_SPOKEN = r"\s+(?:at|@)\s+"
+_DOT_OBFUSCATED = r"(?:\s*[(\[{<]\s*(?:dot|punkt|point|\.)\s*[)\]}>]\s*|\s+(?:dot|punkt)\s+)"
+_ANY_DOT = rf"(?:{_DOT_OBFUSCATED}|\.)"
+_LOCAL_JOIN = rf"(?:{_ANY_DOT}|\s+underscore\s+|\s+(?:dash|hyphen)\s+|[+-])"
+_OBFUSCATED_EMAIL = re.compile(
+    rf"(?<![\w.+-])\w++(?:{_LOCAL_JOIN}\w++)*+"
+    rf"(?:(?P<strong>{_AT_STRONG})|{_AT_SPOKEN})"
+    rf"(?P<domain>[a-z0-9-]++(?:{_ANY_DOT}[a-z0-9-]++)*{_ANY_DOT}{_alternation(_BARE_TLDS)}|{_WEBMAIL_NAME})"
+    rf"(?![\w-]|\.\w)"
+)
+_OBFUSCATED_AT = re.compile(rf"{_AT_STRONG}|{_AT_SPOKEN}")
+_OBFUSCATED_DOT = re.compile(_DOT_OBFUSCATED)
+_WEBMAIL_DOMAIN = re.compile(rf"{_WEBMAIL_NAME}\b")
+_BRACKETED_WORD = re.compile(r"[(\[{<]\s*(?:at|arobase|@|dot|punkt|point|\.)\s*[)\]}>]")
+_OBFUSCATION_WORDS = frozenset({"dot", "punkt", "arobase", *_WEBMAIL})
+_SPACED_EMAIL = re.compile(r"(?<!\S)(?:[\w.] ){2,}\w ?@ ?\w(?: [\w.])+(?!\S)")
+
+# -------------------------------------------------------------------------------------------- links, domains
+_URL = re.compile(
+    r"""
+    (?<![\w@.+/-])
+    (?:
+        (?P<scheme>(?i:https?|ftp)://)(?:[^\s/@<>"']++@)?(?P<shost>[\w-]++(?:\.[\w-]++)*+)(?::\d+)?
+      | (?i:www)\d{0,3}\.(?P<whost>[\w-]++(?:\.[\w-]++)++)
+      | (?P<bhost>(?:[A-Za-z0-9][A-Za-z0-9-]*+\.)++(?P<tld>[A-Za-z]{2,24}))(?![\w'’-]|\.\w)
+    )
+    (?P<path>[/?#][^\s<>"']*+)?
+    """,
+    re.VERBOSE,
+)
+_TRAILING_PUNCTUATION = ".,;:!?)]}'\"’”"
+_MEETING_WORDS = frozenset({"zoom", "meeting", "webex", "teams", "conference"})
+_MEETING_ID = re.compile(
+    rf"\b{_alternation(_MEETING_WORDS)}\b(?:\s+(?:meeting|call))?(?:\s+(?:id|code|number|no|is)\b\.?)*"
+    r"\s*[:#]?\s*(?P<id>\d{3}[ -]?\d{3,4}[ -]?\d{3,5})(?!\d)"
+)
+
+# ---------------------------------------------------------------------------------------------------- phones
+# POSSIBLE, and the matches sorted below by cue, shape and validity. Measured: on the labelled set the four
+# leniencies give the same message-level precision and recall, at the same speed (runs that a cue introduces cover
+# most of the difference); on the phone cases of the tests, only POSSIBLE also finds numbers outside the valid
+# ranges that are written with "+" or in North American shape ("+1 555 010 4477"), which VALID, STRICT_GROUPING
+# and EXACT_GROUPING never return.
+_PHONE_LENIENCY = phonenumbers.Leniency.POSSIBLE
+_DIGIT_RUN = re.compile(r"(?<![A-Za-z0-9])\+?\(?\d(?:[ \t\u00a0().\-/]{0,3}\d){6,}")
+_MATCHER_CONTEXT = 20  # characters on each side of a digit run that the matcher sees
+_NANP_SHAPE = re.compile(r"(?:\+?1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}")
+# Dates (03/11/2026, 2026-11-03), year ranges (2019-2023) and decimals (3.14159265), which some numbering plans
+# would accept as phone numbers.
+_NOT_PHONE_SHAPE = re.compile(
+    r"\d{1,2}([./-])\d{1,2}\1(?:\d{4}|\d{2})|\d{4}([./-])\d{1,2}\2\d{1,2}|(?:19|20)\d\d\s?[-–/]\s?(?:19|20)\d\d"
+    r"|\d{1,3}\.\d{4,}"
+)
+# The cue nearest before a number decides what it is: "order no. 48213977" is a reference, "call me on ..." a phone.
+_REFERENCES = (
+    "order", "invoice", "inv", "ref", "reference", "ticket", "tracking", "acct", "isbn", "issn", "doi", "receipt",
+    "confirmation", "booking", "reservation", "transaction", "serial", "roll", "learner", "customer", "membership",
+    "parcel", "shipment", "sku", "iban", "passport", "licence", "license", "registration", "flight", "id", "issue",
+    "bestellung", "rechnung", "kundennummer", "commande", "facture", "pedido", "factura", "ordine", "fattura",
+)  # fmt: skip
+# Nouns that only make a reference with "number", "no.", "code" or "id" after them: "case number", "exam no.".
+_REFERENCE_NOUNS = (
+    "case", "account", "student", "member", "candidate", "policy", "claim", "item", "model", "part", "application",
+    "exam", "seat", "room", "page", "bug", "task", "step", "employee", "staff", "badge", "permit", "tax", "security",
+)  # fmt: skip
+_REFERENCE_SUFFIXES = ("number", "num", "no", "nr", "n°", "code", "id")
+_CUES = re.compile(
+    rf"(?P<reference>\b{_alternation(_REFERENCES)}\b(?:\W{{0,3}}{_alternation(_REFERENCE_SUFFIXES)}\b)?"
+    rf"|\b{_alternation(_REFERENCE_NOUNS)}\W{{0,3}}{_alternation(_REFERENCE_SUFFIXES)}\b|#)"
+    r"|(?P<phone>\b(?:call|phone|ph|tel|telephone|mobile|mob|cell|cellphone|text|txt|sms|ring|whats\s?app|signal|viber"
+    r"|telegram|number|num|nummer|handy|portable|tél|téléphone|celular|cel|móvil|movil|número|numero|telefono|teléfono"
+    r"|telefone|zap|line)\b|携帯|電話)"
+)
+_CUE_BEFORE = 60
+_CUE_AFTER = 30
+
+_DIGIT_WORDS = frozenset(
+    {"zero", "oh", "nought", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
+)
+_SPOKEN_TOKEN = rf"(?:(?:double|triple)\s+)?{_alternation(_DIGIT_WORDS)}\b|\d{{1,4}}(?!\d)"
+_SPOKEN_RUN = re.compile(rf"(?<![\w-])(?:{_SPOKEN_TOKEN})(?:[\s,.\-/]{{1,3}}(?:{_SPOKEN_TOKEN}))+")
+_SPOKEN_PART = re.compile(rf"(?P<times>double|triple)?\s*{_alternation(_DIGIT_WORDS)}\b|(?P<digits>\d+)")
+_SPOKEN_MINIMUM_WORDS = 2
+_PHONE_MINIMUM_DIGITS = 7
+
+# --------------------------------------------------------------------------------------------------- handles
+_PLATFORMS = (
+    "whatsapp", "whats app", "telegram", "signal", "insta", "instagram", "ig", "snap", "snapchat", "tiktok", "tik tok",
+    "discord", "wechat", "weixin", "kik", "skype", "facebook", "fb", "messenger", "linkedin", "linked in", "twitter",
+    "threads", "reddit", "github", "gitlab", "twitch", "youtube", "steam", "xbox", "psn", "playstation", "roblox",
+    "fortnite", "minecraft", "viber", "slack", "bereal", "mastodon", "bluesky", "pinterest", "tumblr", "vsco",
+)  # fmt: skip
+_HANDLE_CUES = ("username", "user name", "handle", "gamertag", "gamer tag", "screen name")
+_REQUEST_VERBS = frozenset({"add", "follow", "find", "dm", "message"})  # "add me", "dm me", ...
+_ANCHOR_WORDS = _first_words(_PLATFORMS) | _first_words(_HANDLE_CUES) | _REQUEST_VERBS
+_ANCHOR = re.compile(
+    rf"\b(?:(?P<platform>{_alternation(_PLATFORMS)})|(?P<cue>{_alternation(_HANDLE_CUES)})"
+    rf"|(?P<request>{_alternation(_REQUEST_VERBS)}\s+me))\b"
+)
+_OWNER_BEFORE = re.compile(r"\b(?:my|mein|meine|mon|ma|mi|meu|minha|mio)\s+$")
+_OWNER_WINDOW = 12
+_HANDLE_BEFORE_PLATFORM = re.compile(
+    r"\b(?:i'm|im|i am|as|add|follow|find)\s+(?P<handle>@?[a-z_][\w.]{1,30}\w)\s+on\s+$"
+)
+_HANDLE_BEFORE_WINDOW = 50
+_AT_HANDLE = re.compile(r"(?<![\w@.+/-])@(?P<name>[A-Za-z_][\w.]{0,29}\w)")
+_NOT_DISCORD_NAMES = frozenset({*_REFERENCES, *_REFERENCE_NOUNS, *_REFERENCE_SUFFIXES, "pr"})  # "issue#1234"
+_DISCORD_TAG = re.compile(r"(?<![\w#])(?P<name>[A-Za-z][\w.]{1,31})#\d{4}(?!\w)")
+_TOKEN = re.compile(r"\S+")
+_HANDLE_TOKEN = re.compile(r"@?[A-Za-z_][\w.:-]{2,40}")
+_PLAIN_HANDLE = re.compile(r"[A-Za-z][\w.]{2,29}")
+_NAME_WORD = re.compile(r"[A-Z][a-z]+")
+_ABBREVIATION = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]?")
+_OPENING = "(\"'“‘"
+_CLOSING = ".,;:!?)\"'”’"
+_INTRODUCERS = frozenset({":", "="})
+_DASHES = frozenset({"-", "–", "—"})
+_SCAN_AFTER_ANCHOR = 80
+_MAX_CONNECTORS = 6
+_CONNECTORS = frozenset(
+    {
+        "is", "it's", "its", "es", "ist", "est", "é", "è", "c'est", "my", "me", "on", "at", "as", "in", "under",
+        "called", "i'm", "im", "add", "find", "follow", "dm", "message", "search", "for", "id", "username", "user",
+        "handle", "name", "tag", "gamertag", "account", "acc", "profile", "page", "channel", "there", "here", "too",
+        "also", "just", "now", "mein", "mon", "mi", "meu", "il", "mio",
+    }
+)  # fmt: skip
+_IS = frozenset({"is", "it's", "its", "es", "ist", "est", "é", "è", "c'est"})
+_NAMING = frozenset({"id", "username", "user", "handle", "name", "tag", "gamertag"})
+_BEFORE_NAME = frozenset({"as", "i'm", "im", "under", "called"})
+# Plain words that follow "my instagram is" in messages that give no handle.
+_NOT_HANDLES = frozenset(
+    {
+        "a", "an", "the", "not", "private", "public", "down", "broken", "gone", "deleted", "blocked", "banned",
+        "hacked", "inactive", "dead", "empty", "new", "old", "full", "so", "too", "very", "really", "just", "still",
+        "only", "mostly", "mainly", "basically", "literally", "probably", "pretty", "kind", "kinda", "super", "quite",
+        "all", "about", "way", "fine", "ok", "okay", "same", "different", "mine", "better", "great", "good", "bad",
+        "cool", "fun", "funny", "weird", "messy", "busy", "quiet", "boring", "set", "linked", "locked", "closed",
+        "open", "where", "what", "how", "like", "for", "off", "out", "there", "here", "also", "always", "never", "now",
+        "currently",
+    }
+)  # fmt: skip
+_NOT_AT_HANDLES = frozenset({"the", "home", "work", "school", "noon", "night", "lunch", "everyone", "all", "here"})
+
+# ------------------------------------------------------------------------------------------ street addresses
+_STREET_SUFFIXES = (
+    r"(?:Street|Avenue|Road|Boulevard|Lane|Drive|Court|Place|Way|Terrace|Close|Crescent|Parkway|Highway|Square"
+    r"|Circle|Trail|Row|Mews)\b|(?:St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Pkwy|Hwy|Sq|Cir)\b\.?"
+)
+_ROMANCE_STREET_TYPES = (
+    r"Calle|C/|Avenida|Avda\.?|Av\.|Paseo|Plaza|Carrer|Via|Viale|Piazza|Corso|Largo|Rua|Travessa|Alameda"
+)
+_UK_POSTCODE_AREAS = (
+    r"AB|AL|B|BA|BB|BD|BH|BL|BN|BR|BS|BT|CA|CB|CF|CH|CM|CO|CR|CT|CV|CW|DA|DD|DE|DG|DH|DL|DN|DT|DY|E|EC|EH|EN|EX|FK|FY"
+    r"|G|GL|GU|GY|HA|HD|HG|HP|HR|HS|HU|HX|IG|IM|IP|IV|JE|KA|KT|KW|KY|L|LA|LD|LE|LL|LN|LS|LU|M|ME|MK|ML|N|NE|NG|NN|NP"
+    r"|NR|NW|OL|OX|PA|PE|PH|PL|PO|PR|RG|RH|RM|S|SA|SE|SG|SK|SL|SM|SN|SO|SP|SR|SS|ST|SW|SY|TA|TD|TF|TN|TQ|TR|TS|TW|UB"
+    r"|W|WA|WC|WD|WF|WN|WR|WS|WV|YO|ZE"
+)
+_ROMANCE_PARTICLES = r"(?:de|del|la|las|los|di|dei|della|delle|do|da|dos|das)"
+_US_STATES = (
+    r"AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK"
+    r"|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY"
+)
+# Each pattern with the lower-case strings one of which the text must hold for it to match (none: always run).
+# Patterns start with a digit, a capital or a literal (not with \b, a lookbehind or a character class of both
+# cases), so that the scan can skip ahead; one that starts inside a word ("McTulsa OK 74159") still finds an address.
+_STREET_ADDRESSES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
+    (re.compile(pattern), hints)
+    for pattern, hints in (
+        # 221B Baker Street, 1600 Pennsylvania Avenue NW, 55 W 42nd St (a first digit with no word before it)
+        (
+            rf"\d(?<![\w/.-]\d)\d{{0,4}}[A-Za-z]?\s+(?:(?:[A-Z][a-z'’.-]+|[NSEW]\.?|\d+(?:st|nd|rd|th))\s+){{1,4}}"
+            rf"(?:{_STREET_SUFFIXES})(?:\s+(?:NW|NE|SW|SE)\b)?",
+            (),
+        ),
+        # 12 rue de la Paix, 8 avenue Victor Hugo, 45 Calle Mayor
+        (
+            r"\d(?<![\w/.-]\d)\d{0,3}(?:\s?(?:bis|ter))?,?\s+(?i:rue|avenue|boulevard|bd|place|chemin|allée|impasse"
+            r"|quai|calle|avenida)\s+(?:(?:de|du|des|la|le|les|del)\s+|l'|d')*[A-ZÀ-Ý][\w'’-]+(?:\s+[A-ZÀ-Ý][\w'’-]+)*",
+            ("rue", "avenue", "boulevard", "bd", "place", "chemin", "allée", "impasse", "quai", "calle", "avenida"),
+        ),
+        # Calle de Alcalá 120, Via Garibaldi 27, Rua Augusta 1508, Av. Insurgentes Sur 1602
+        (
+            rf"(?:{_ROMANCE_STREET_TYPES})\s+(?:{_ROMANCE_PARTICLES}\s+)*[A-ZÀ-Ý][\w'’.-]*"
+            rf"(?:\s+(?:[A-ZÀ-Ý][\w'’.-]*|{_ROMANCE_PARTICLES}))*?,?\s+(?:n[º°o.]\s*)?\d{{1,5}}[A-Za-z]?\b",
+            (),
+        ),
+        # Hauptstraße 5, Berliner Straße 12a, Königsallee 27
+        (
+            r"[A-ZÄÖÜ][\wäöüß-]*(?:\s|-)?(?i:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer)\s+\d{1,4}[a-z]?\b",
+            ("straße", "strasse", "str.", "weg", "gasse", "platz", "allee", "ring", "damm", "ufer"),
+        ),
+        # PO Box 123, Post Office Box 9, Postfach 1234, Caixa Postal 55, Private Bag 7
+        (
+            r"(?:P\.?\s?O\.?\s*(?:Box|BOX)|p\.?\s?o\.?\s*box|Post\s+Office\s+Box|Postfach|Apartado|Caixa\s+Postal"
+            r"|Private\s+Bag)\s*#?\s*\d{1,6}\b",
+            ("box", "postfach", "apartado", "caixa", "bag"),
+        ),
+        # Springfield, IL 62704 and Tulsa OK 74159-1234
+        (rf"[A-Z][a-z]+(?:\s[A-Z][a-z]+)*,?\s+(?:{_US_STATES})\s+\d{{5}}(?:-\d{{4}})?\b", ()),
+        # Manchester M14 6XQ (a UK postcode, in one of the postcode areas, after its town)
+        (rf"[A-Z][a-z]+,?\s+(?:{_UK_POSTCODE_AREAS})\d[A-Z\d]?\s\d[ABD-HJLNP-UW-Z]{{2}}\b", ()),
+        # 3-14-2 Shibuya, Shibuya-ku (a Japanese block address) and 〒150-0002
+        (
+            r"\d(?<![\w-]\d)\d?-\d{1,2}(?:-\d{1,3})?\s+[A-Z][a-z]+,\s+[A-Z][a-z]+-(?:ku|shi|cho|machi)\b"
+            r"|〒\s?\d{3}-\d{4}",
+            ("-ku", "-shi", "-cho", "-machi", "〒"),
+        ),
+    )
+)
+
+
+@dataclass(frozen=True)
+class _Hit:
+    """A proposed span; allowed hits take part in overlap resolution but are never reported."""
+
+    kind: str
+    start: int
+    end: int
+    allowed: bool = False
+
+
+@dataclass(frozen=True)
+class _Allowed:
+    addresses: frozenset[str]
+    domains: tuple[str, ...]
+
+    def host(self, host: str) -> bool:
+        return _on_any(host.lower().rstrip("."), self.domains)
+
+    def address(self, address: str) -> bool:
+        return address.lower() in self.addresses or self.host(address.rpartition("@")[2])
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """One text to scan: as written; lower-cased at the same offsets; its ASCII words, in order and as a set,
+    which tell a detector whether its keywords occur at all; the phone region; and what the caller allows."""
+
+    text: str
+    lower: str
+    words: list[str]
+    vocabulary: frozenset[str]
+    region: str
+    allowed: _Allowed
+
+
+def find_contact_info(
+    text: str, *, region: str = "US", allowed_addresses: Iterable[str] = (), allowed_domains: Iterable[str] = ()
+) -> list[Finding]:
+    """Contact details in text, sorted by offset and non-overlapping.
+
+    region is the program's default phone region (ISO 3166 code) for numbers written in local format; numbers
+    written with +country code are found whatever the region. allowed_addresses (the relay's aliases) and
+    addresses and links on allowed_domains (the relay's domain and its subdomains) are never reported.
+    """
+    lower = _lowered(text)
+    words = _WORD.findall(lower)
+    scan = _Scan(
+        text=text,
+        lower=lower,
+        words=words,
+        vocabulary=frozenset(words),
+        region=_REGION_ALIASES.get(region.upper(), region.upper()),
+        allowed=_Allowed(
+            addresses=frozenset(address.lower() for address in allowed_addresses),
+            domains=tuple(domain.lower().strip(".") for domain in allowed_domains),
+        ),
+    )
+    hits = [hit for detect in _DETECTORS for hit in detect(scan)]
+    return [
+        Finding(rule=RULE, kind=hit.kind, match=text[hit.start : hit.end], start=hit.start, end=hit.end)
+        for hit in _resolve(hits)
+        if not hit.allowed
+    ]
+
+
+def _around(text: str, char: str) -> Iterator[tuple[int, int]]:
+    """Spans of text within _REACH of each occurrence of char, overlapping spans merged: an expression that needs
+    the character searches these rather than the whole text."""
+    start = end = -1
+    position = text.find(char)
+    while position >= 0:
+        if position - _REACH > end >= 0:
+            yield start, end
+            start = -1
+        if start < 0:
+            start = max(position - _REACH, 0)
+        end = position + _REACH
+        position = text.find(char, position + 1)
+    if start >= 0:
+        yield start, end
+
+
+def _at_words(scan: _Scan, words: frozenset[str], pattern: re.Pattern[str]) -> Iterator[re.Match[str]]:
+    """Matches of pattern (on the lower-cased text) that start at one of words, looked for only where the text
+    holds those words rather than by scanning it whole."""
+    for word in words & scan.vocabulary:
+        position = scan.lower.find(word)
+        while position >= 0:
+            match = pattern.match(scan.lower, position)
+            if match is not None:
+                yield match
+            position = scan.lower.find(word, position + 1)
+
+
+def _lowered(text: str) -> str:
+    """text in lower case with unchanged offsets (str.lower lengthens a few characters, such as "İ")."""
+    lower = text.lower()
+    return lower if len(lower) == len(text) else "".join(char.lower()[0] for char in text)
+
+
+def _resolve(hits: list[_Hit]) -> list[_Hit]:
+    """Keep the longer, then the more specific, of overlapping hits; return them sorted by offset."""
+    chosen: list[_Hit] = []
+    for hit in sorted(hits, key=lambda h: (h.start - h.end, _SPECIFICITY.index(h.kind), h.start)):
+        if all(hit.end <= other.start or hit.start >= other.end for other in chosen):
+            chosen.append(hit)
+    return sorted(chosen, key=lambda h: h.start)
+
+
+# ---------------------------------------------------------------------------------------------------- e-mail
+def _emails(scan: _Scan) -> Iterator[_Hit]:
+    if _BRACKETED_WORD.search(scan.lower) or not _OBFUSCATION_WORDS.isdisjoint(scan.vocabulary):
+        for match in _OBFUSCATED_EMAIL.finditer(scan.lower):
+            if _is_obfuscated_email(match):
+                yield _Hit("email", match.start(), match.end(), scan.allowed.address(_deobfuscate(match.group())))
+    for start, end in _around(scan.text, "@"):
+        for match in _EMAIL.finditer(scan.lower, start, end):
+            yield _Hit("email", match.start(), match.end(), scan.allowed.address(match.group()))
+        for match in _SPACED_EMAIL.finditer(scan.lower, start, end):
+            address = match.group().replace(" ", "")
+            if _EMAIL.fullmatch(address):
+                yield _Hit("email", match.start(), match.end(), scan.allowed.address(address))
+
+
+def _is_obfuscated_email(match: re.Match[str]) -> bool:
+    """A spoken " at " only makes an address with a spelt-out dot or a webmail domain: "work at example.com" is a
+    domain, "jane at gmail.com" an address."""
+    domain = match.group("domain")
+    return bool(match.group("strong") or _OBFUSCATED_DOT.search(domain) or _WEBMAIL_DOMAIN.match(domain))
+
+
+def _deobfuscate(address: str) -> str:
+    at = _OBFUSCATED_AT.search(address)
+    assert at is not None  # only called on matches of _OBFUSCATED_EMAIL
+    domain = _OBFUSCATED_DOT.sub(".", address[at.end() :])
+    return address[: at.start()] + "@" + domain.replace(" ", "")
+
+
+# -------------------------------------------------------------------------------------------- links, domains
+def _links(scan: _Scan) -> Iterator[_Hit]:
+    text = scan.text
+    for match in _URL.finditer(text):
+        tld = match.group("tld")
+        host = (match.group("shost") or match.group("whost") or match.group("bhost")).lower()
+        if tld is not None and not ((tld.islower() and tld in _BARE_TLDS) or _on_any(host, _KNOWN_HOSTS)):
+            continue
+        end = match.end()
+        while end > match.start() and text[end - 1] in _TRAILING_PUNCTUATION:
+            end -= 1
+        path = text[match.start("path") : end] if match.group("path") else ""
+        yield _Hit(_link_kind(host, path, bare=tld is not None), match.start(), end, scan.allowed.host(host))
+
+
+def _link_kind(host: str, path: str, *, bare: bool) -> str:
+    if len(path) > 1:
+        if _on_any(host, _MEETING_HOSTS) or "jitsi" in host:
+            return "meeting_link"
+        if _on_any(host, _PROFILE_HOSTS):
+            return "handle"
+    return "domain" if bare and not path else "url"
+
+
+def _on_any(host: str, domains: tuple[str, ...]) -> bool:
+    return any(host == domain or host.endswith("." + domain) for domain in domains)
+
+
+def _meeting_ids(scan: _Scan) -> Iterator[_Hit]:
+    for match in _at_words(scan, _MEETING_WORDS, _MEETING_ID):
+        yield _Hit("meeting_link", match.start("id"), match.end("id"))
+
+
+# ---------------------------------------------------------------------------------------------------- phones
+def _phones(scan: _Scan) -> Iterator[_Hit]:
+    """Runs of seven or more digits that are not dates, decimals, codes or references: a run that a phone cue
+    introduces ("call me", "my cell") is a phone number whatever its shape, and the matcher looks in each run."""
+    for run in _DIGIT_RUN.finditer(scan.text):
+        if _embedded(scan.text, run.start(), run.end()) or _NOT_PHONE_SHAPE.fullmatch(run.group()):
+            continue
+        cue = _cue(scan.lower, run.start(), run.end())
+        if cue == "reference":
+            continue
+        if cue == "phone":
+            yield _Hit("phone", run.start(), run.end())
+        yield from _matched_phones(scan, run, cued=cue == "phone")
+
+
+def _matched_phones(scan: _Scan, run: re.Match[str], *, cued: bool) -> Iterator[_Hit]:
+    """The matcher's numbers in a run (the window around it is context only), kept when cued, international,
+    valid, or shaped like a North American number (whose fictional 555 numbers the matcher does not hold valid)."""
+    offset = max(run.start() - _MATCHER_CONTEXT, 0)
+    window = scan.text[offset : run.end() + _MATCHER_CONTEXT]
+    for match in phonenumbers.PhoneNumberMatcher(window, scan.region, leniency=_PHONE_LENIENCY):
+        raw, start, end = match.raw_string, offset + match.start, offset + match.end
+        if end <= run.start() or start >= run.end() or _embedded(window, match.start, match.end):
+            continue
+        if _NOT_PHONE_SHAPE.fullmatch(raw):
+            continue
+        if cued or raw.startswith("+") or _NANP_SHAPE.fullmatch(raw) or phonenumbers.is_valid_number(match.number):
+            yield _Hit("phone", start, end)
+
+
+def _embedded(text: str, start: int, end: int) -> bool:
+    """Digits glued to letters or digits ("1Z999AA10123456784") are part of a code, not a phone number."""
+    return any(char.isascii() and char.isalnum() for char in text[max(start - 1, 0) : start] + text[end : end + 1])
+
+
+def _cue(lower: str, start: int, end: int) -> str | None:
+    """Phone or reference, from the nearest cue before the number, else "phone" if one follows it closely."""
+    window = lower.rfind(" ", 0, max(start - _CUE_BEFORE, 0)) + 1
+    before = list(_CUES.finditer(lower, window, start))
+    if before:
+        return before[-1].lastgroup
+    after = _CUES.search(lower, end, end + _CUE_AFTER)
+    return "phone" if after is not None and after.lastgroup == "phone" else None
+
+
+def _spoken_phones(scan: _Scan) -> Iterator[_Hit]:
+    """Phone numbers in words, or words and digits: "five five five, one two three, 4567"."""
+    if sum(map(_DIGIT_WORDS.__contains__, scan.words)) < _SPOKEN_MINIMUM_WORDS:
+        return
+    for match in _SPOKEN_RUN.finditer(scan.lower):
+        digits = words = 0
+        for part in _SPOKEN_PART.finditer(match.group()):
+            if part.group("digits"):
+                digits += len(part.group("digits"))
+            else:
+                words += 1
+                digits += {"double": 2, "triple": 3}.get(part.group("times") or "", 1)
+        if words >= _SPOKEN_MINIMUM_WORDS and digits >= _PHONE_MINIMUM_DIGITS:
+            yield _Hit("phone_words", match.start(), match.end())
+
+
+# --------------------------------------------------------------------------------------------------- handles
+def _handles(scan: _Scan) -> Iterator[_Hit]:
+    for start, end in _around(scan.text, "@"):
+        for match in _AT_HANDLE.finditer(scan.text, start, end):
+            name = match.group("name")
+            if name.lower() not in _NOT_AT_HANDLES:
+                yield _Hit("handle", match.start(), match.end(), "." in name and scan.allowed.host(name))
+    for start, end in _around(scan.text, "#"):
+        for match in _DISCORD_TAG.finditer(scan.text, start, end):
+            if match.group("name").lower() not in _NOT_DISCORD_NAMES:
+                yield _Hit("handle", match.start(), match.end())
+    for anchor in _at_words(scan, _ANCHOR_WORDS, _ANCHOR):
+        if anchor.group("platform"):
+            yield from _handle_before(scan, anchor)
+        hit = _handle_after(scan, anchor)
+        if hit is not None:
+            yield hit
+
+
+def _handle_before(scan: _Scan, anchor: re.Match[str]) -> Iterator[_Hit]:
+    """The handle named just before its platform: "I'm maddie_b on threads"."""
+    match = _HANDLE_BEFORE_PLATFORM.search(scan.lower, max(anchor.start() - _HANDLE_BEFORE_WINDOW, 0), anchor.start())
+    if match is not None and _handle_like(scan.text[match.start("handle") : match.end("handle")]):
+        yield _Hit("handle", match.start("handle"), match.end("handle"))
+
+
+def _handle_after(scan: _Scan, anchor: re.Match[str]) -> _Hit | None:
+    """The handle given after a platform's name, "username" or "add me": "my insta is lunar.lens", "Snap me:
+    emmaxoxo.14", "find me on Facebook as Jane Doe". Connecting words are skipped; the first other word decides.
+    After "add me" or "dm me" alone, only a word shaped like a username will do ("DM me: whenever" is no handle)."""
+    owner = _OWNER_BEFORE.search(scan.lower, max(anchor.start() - _OWNER_WINDOW, 0), anchor.start())
+    owned = anchor.group("cue") is not None or owner is not None
+    previous = ""
+    tokens = list(_TOKEN.finditer(scan.text, anchor.end(), anchor.end() + _SCAN_AFTER_ANCHOR))
+    for index, token in enumerate(tokens[: _MAX_CONNECTORS + 1]):
+        raw = token.group()
+        core = raw.lstrip(_OPENING).rstrip(_CLOSING)
+        if not core or raw in _INTRODUCERS or raw in _DASHES or core.lower() in _CONNECTORS:
+            owned = owned or core.lower() in _NAMING
+            previous = ":" if raw.endswith(tuple(_INTRODUCERS)) else core.lower()
+            continue
+        start = token.start() + len(raw) - len(raw.lstrip(_OPENING))
+        if _handle_like(core):
+            return _Hit("handle", start, start + len(core))
+        if anchor.group("request"):
+            return None
+        if _strong(previous, owned=owned) and _plain_handle(core):
+            return _Hit("handle", start, start + len(core))
+        following = tokens[index + 1].group().rstrip(_CLOSING) if index + 1 < len(tokens) else ""
+        if previous in _BEFORE_NAME and _NAME_WORD.fullmatch(core) and _NAME_WORD.fullmatch(following):
+            return _Hit("handle", start, tokens[index + 1].start() + len(following))
+        return None
+    return None
+
+
+def _strong(previous: str, *, owned: bool) -> bool:
+    """Whether the word before a candidate introduces a handle even when it looks like a plain word."""
+    return previous == ":" or (owned and previous in _IS)
+
+
+def _handle_like(token: str) -> bool:
+    """Shaped like a username rather than a word: an @, a digit, an underscore, or a dot inside a lower-case
+    name ("maya.draws_22", "lunar.lens", "@inkbyzoe"); not an abbreviation ("e.g.") or a file name ("Node.js")."""
+    if not _HANDLE_TOKEN.fullmatch(token) or _ABBREVIATION.fullmatch(token):
+        return False
+    body = token.lstrip("@")
+    return (
+        token.startswith("@")
+        or any(char.isdigit() or char == "_" for char in body)
+        or (body[0].islower() and "." in body.strip("."))
+    )
+
+
+def _plain_handle(word: str) -> bool:
+    return _PLAIN_HANDLE.fullmatch(word) is not None and word.lower() not in _NOT_HANDLES
+
+
+# ------------------------------------------------------------------------------------------ street addresses
+def _street_addresses(scan: _Scan) -> Iterator[_Hit]:
+    for pattern, hints in _STREET_ADDRESSES:
+        if hints and not any(hint in scan.lower for hint in hints):
+            continue
+        for match in pattern.finditer(scan.text):
+            yield _Hit("street_address", match.start(), match.end())
+
+
+_DETECTORS = (_emails, _links, _meeting_ids, _phones, _spoken_phones, _handles, _street_addresses)

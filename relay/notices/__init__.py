@@ -1,0 +1,68 @@
+"""Notices: the mail the relay writes itself (to senders, moderators, coordinators).
+
+Bodies come from Jinja2 templates in relay/notices/templates/ (plain text). A notice is an ordinary
+outbound queue entry: From the program's notices address on the relay domain, Auto-Submitted so that
+out-of-office robots do not answer it, X-Loop so that it cannot loop, and In-Reply-To the sender's own
+message when it is about one, so it threads where they will look. Notices never name the partner's
+real identity: templates only receive handles, subjects and reasons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from relay import ids
+
+TEMPLATES = Path(__file__).parent / "templates"
+_ENVIRONMENT = Environment(
+    loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
+    trim_blocks=True, lstrip_blocks=True,
+)
+
+
+@dataclass(frozen=True)
+class Notice:
+    rcpt: str
+    raw: bytes
+    message_id: str
+
+
+def render(template: str, **values: Any) -> str:
+    return _ENVIRONMENT.get_template(template).render(**values)
+
+
+def compose(
+    *,
+    domain: str,
+    program_name: str,
+    to: str,
+    subject: str,
+    body: str,
+    now: datetime,
+    in_reply_to: str | None = None,
+    reply_to: str | None = None,
+) -> Notice:
+    message = EmailMessage()
+    message["From"] = Address(display_name=program_name, username="notices", domain=domain)
+    message["To"] = to
+    if reply_to:
+        message["Reply-To"] = reply_to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(now)
+    message_id = ids.message_id(domain)
+    message["Message-ID"] = message_id
+    if in_reply_to:
+        message["In-Reply-To"] = in_reply_to
+        message["References"] = in_reply_to
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Loop"] = domain
+    message.set_content(body)
+    return Notice(rcpt=to, raw=message.as_bytes(), message_id=message_id)

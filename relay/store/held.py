@@ -1,0 +1,100 @@
+"""The hold queue in the store: holding, listing, approving, releasing, rejecting, sweep marks.
+
+State changes are conditional updates (WHERE state = 'held'), so a message released twice, by two
+moderators at once or by the console and the CLI, is queued for delivery exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from relay.store.events import event_values
+from relay.store.schema import events, held, messages
+
+
+async def hold(
+    connection: AsyncConnection, *, message_id: str, pair_id: int, program_id: str, policy: str, now: datetime,
+    reasons: list[dict[str, Any]], release_requires: int, notified: bool,
+) -> None:
+    await connection.execute(held.insert().values(
+        message_id=message_id, pair_id=pair_id, program_id=program_id, policy=policy, state="held", held_at=now,
+        reasons=json.dumps(reasons, ensure_ascii=False), release_requires=release_requires, approvals="[]",
+        notified_at=now if notified else None,
+    ))
+
+
+def _row(row: Any) -> dict[str, Any]:
+    data = dict(row._mapping)
+    data["reasons"] = json.loads(data["reasons"])
+    data["approvals"] = json.loads(data["approvals"])
+    return data
+
+
+async def list_held(
+    connection: AsyncConnection, *, state: str | None = "held", program_id: str | None = None,
+) -> list[dict[str, Any]]:
+    query = (
+        select(held, messages.c.subject, messages.c.sender_id, messages.c.recipient_id)
+        .join(messages, messages.c.id == held.c.message_id)
+        .order_by(held.c.held_at, held.c.message_id)
+    )
+    if state is not None:
+        query = query.where(held.c.state == state)
+    if program_id is not None:
+        query = query.where(held.c.program_id == program_id)
+    return [_row(row) for row in (await connection.execute(query)).all()]
+
+
+async def get_held(connection: AsyncConnection, message_id: str) -> dict[str, Any] | None:
+    query = (
+        select(held, messages.c.subject, messages.c.sender_id, messages.c.recipient_id)
+        .join(messages, messages.c.id == held.c.message_id)
+        .where(held.c.message_id == message_id)
+    )
+    row = (await connection.execute(query)).first()
+    return None if row is None else _row(row)
+
+
+async def add_approval(connection: AsyncConnection, item: dict[str, Any], moderator: str) -> list[str]:
+    """Record `moderator`'s release; returns the approvals now standing (each moderator counts once)."""
+    approvals = list(dict.fromkeys([*item["approvals"], moderator]))
+    await connection.execute(
+        update(held).where(held.c.message_id == item["message_id"], held.c.state == "held")
+        .values(approvals=json.dumps(approvals, ensure_ascii=False))
+    )
+    return approvals
+
+
+async def close_hold(
+    connection: AsyncConnection, message_id: str, state: str, moderator: str, now: datetime,
+    reason: str | None = None,
+) -> bool:
+    """held -> released | rejected; False when someone else decided first (nothing to do then)."""
+    result = await connection.execute(
+        update(held).where(held.c.message_id == message_id, held.c.state == "held")
+        .values(state=state, decided_at=now, decided_by=moderator, reject_reason=reason)
+    )
+    return bool(result.rowcount)
+
+
+async def mark(connection: AsyncConnection, message_ids: list[str], column: str, now: datetime) -> list[str]:
+    """Set a sweep mark (notified_at, reminded_at, escalated_at) where still unset; returns those marked now."""
+    marked = []
+    for message_id in message_ids:
+        result = await connection.execute(
+            update(held).where(held.c.message_id == message_id, held.c.state == "held",
+                               getattr(held.c, column).is_(None))
+            .values({column: now})
+        )
+        if result.rowcount:
+            marked.append(message_id)
+    return marked
+
+
+async def record(connection: AsyncConnection, kind: str, now: datetime, **fields: Any) -> None:
+    await connection.execute(events.insert().values(event_values(kind, now, **fields)))

@@ -1,0 +1,189 @@
+"""Moderation end to end: policies hold, redact and reject; moderators release and reject via the CLI."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from relay.service import Relay
+from tests.support import MENTEE, MENTOR, Layout, Received, Sink, cli, create_pair, eventually, send, simple_message
+
+MODERATOR = "moderator@school.example"
+
+
+def write_policy(layout: Layout, name: str, text: str) -> Path:
+    path = layout.root / "policies" / f"{name}.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def use_policy(layout: Layout, text: str) -> None:
+    """Make the layout's program policy (adult-professional) say `text`."""
+    write_policy(layout, "adult-professional", text)
+
+
+async def mentee_writes(layout: Layout, pair: dict, subject: str, body: str) -> str:  # type: ignore[type-arg]
+    code, reply = await send(layout.smtp_port, simple_message(
+        f"Jane Doe <{MENTEE['email']}>", pair["mentor_alias"], subject, body, message_id=f"<{subject}@client>"),
+        MENTEE["email"], pair["mentor_alias"])
+    assert code == 250, reply
+    return reply.rsplit(" ", 1)[-1]
+
+
+def by_rcpt(received: list[Received], rcpt: str) -> list[Received]:
+    return [r for r in received if r.rcpt_tos == [rcpt]]
+
+
+def held(layout: Layout, *args: str) -> list[dict]:  # type: ignore[type-arg]
+    result = cli(layout, "held", "list", "--json", *args)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+HOLD_ALL = f"""
+    default_action: hold
+    rules:
+      contact_info:
+        action: reject
+    moderators:
+      notify: [{MODERATOR}]
+"""
+
+
+async def test_held_message_is_released_once(relay: Relay, layout: Layout, sink: Sink) -> None:
+    use_policy(layout, HOLD_ALL)
+    pair = create_pair(layout)
+    queue_id = await mentee_writes(layout, pair, "hello", "Hi! How was your week?")
+    # The sender is told, the moderator is told (with reasons and a console link), the partner waits.
+    received = await sink.wait_for(2)
+    notice = by_rcpt(received, MENTEE["email"])[0].message
+    assert "waiting for review" in notice["Subject"] and notice["In-Reply-To"] == "<hello@client>"
+    assert notice["Auto-Submitted"] == "auto-generated"
+    assert MENTOR["email"] not in str(notice) and "Müller" not in notice.get_content()
+    alert = by_rcpt(received, MODERATOR)[0].message.get_content()
+    assert "every message is reviewed" in alert and f"/held/{queue_id}" in alert and "Maple to Oak" in alert
+    listing = held(layout)
+    assert [(i["id"], i["pair_id"], i["subject"]) for i in listing] == [(queue_id, pair["id"], "hello")]
+    assert listing[0]["reasons"] == [{"rule": "policy", "kind": "review_all", "match": "every message is reviewed",
+                                      "action": "hold"}]
+    assert by_rcpt(sink.received, MENTOR["email"]) == []
+
+    first = cli(layout, "held", "release", queue_id, "--moderator", "ana")
+    assert first.returncode == 0 and "released" in first.stdout
+    again = cli(layout, "held", "release", queue_id, "--moderator", "ben", "--json")
+    assert json.loads(again.stdout)["status"] == "already-released"
+    delivered = await sink.wait_for(3)
+    to_mentor = by_rcpt(delivered, MENTOR["email"])
+    assert len(to_mentor) == 1 and to_mentor[0].message.get_content().strip() == "Hi! How was your week?"
+    assert held(layout) == [] and held(layout, "--state", "released")[0]["decided_by"] == "ana"
+    # A later message that a rule would reject never waits in the queue.
+    await mentee_writes(layout, pair, "number", "Call me on +44 7700 900123 tonight")
+    rejected = await eventually(lambda: by_rcpt(sink.received, MENTEE["email"])[1:] or None)
+    assert "not delivered" in rejected[0].message["Subject"]
+    await sink.wait_for(4)
+    assert len(by_rcpt(sink.received, MENTOR["email"])) == 1
+    kinds = [e["kind"] for e in json.loads(cli(layout, "events", "list", "--json").stdout)]
+    assert kinds.count("released") == 1 and kinds.count("decision") == 2
+
+
+async def test_moderator_reject_tells_the_sender_why(relay: Relay, layout: Layout, sink: Sink) -> None:
+    use_policy(layout, HOLD_ALL)
+    pair = create_pair(layout)
+    queue_id = await mentee_writes(layout, pair, "plans", "Can we talk about something private?")
+    await sink.wait_for(2)
+    result = cli(layout, "held", "reject", queue_id, "--reason", "Please keep the conversation about school.",
+                 "--moderator", "ana")
+    assert result.returncode == 0, result.stderr
+    notices = await eventually(lambda: by_rcpt(sink.received, MENTEE["email"])[1:] or None)
+    text = notices[0].message.get_content()
+    assert "Reason given: Please keep the conversation about school." in text
+    assert MENTOR["email"] not in text and "José" not in text
+    assert by_rcpt(sink.received, MENTOR["email"]) == []
+    rejected = held(layout, "--state", "rejected")
+    assert rejected[0]["reject_reason"] == "Please keep the conversation about school."
+    assert cli(layout, "held", "release", queue_id).stdout.strip().endswith("nothing changed")
+    missing = cli(layout, "held", "reject", "nope", "--reason", "x")
+    assert missing.returncode == 1 and missing.stderr.strip() == "error: no held message with id nope"
+
+
+async def test_redact_delivers_with_a_marker_and_archives_the_original(
+    relay: Relay, layout: Layout, sink: Sink,
+) -> None:
+    use_policy(layout, """
+        rules:
+          contact_info:
+            action: redact
+    """)
+    pair = create_pair(layout)
+    await mentee_writes(layout, pair, "insta", "Follow me on instagram: @jane.doe.art or text 555-867-5309!")
+    message = (await sink.wait_for(1))[0].message
+    body = message.get_content()
+    assert "@jane.doe.art" not in body and "867-5309" not in body
+    assert body.count("[contact details removed by the program]") == 2
+    decision = json.loads(cli(layout, "events", "list", "--kind", "decision", "--json").stdout)[0]["detail"]
+    assert decision["decision"] == "redact"
+    assert {r["match"] for r in decision["reasons"][1:]} >= {"555-867-5309"}
+
+
+async def test_pair_policy_override_and_two_moderators(relay: Relay, layout: Layout, sink: Sink) -> None:
+    write_policy(layout, "youth-strict", """
+        rules:
+          keywords:
+            - name: wellbeing
+              action: hold
+              release_requires: 2
+              words: [self-harm]
+    """)
+    pair = create_pair(layout, MENTOR, MENTEE, "stem", "--policy", "youth-strict")
+    await mentee_writes(layout, pair, "fine", "All good this week.")
+    assert len(by_rcpt(await sink.wait_for(1), MENTOR["email"])) == 1  # the override has no default hold
+    queue_id = await mentee_writes(layout, pair, "worried", "I have been thinking about Self-Harm again.")
+    item = (await eventually(lambda: held(layout)))[0]
+    assert item["release_requires"] == 2 and item["reasons"][0]["match"] == "Self-Harm"
+    assert item["policy"] == "youth-strict"
+    once = json.loads(cli(layout, "held", "release", queue_id, "--moderator", "ana", "--json").stdout)
+    assert once == {"id": queue_id, "status": "approved", "approvals": ["ana"], "needed": 2}
+    same = json.loads(cli(layout, "held", "release", queue_id, "--moderator", "ana", "--json").stdout)
+    assert same["status"] == "approved" and same["approvals"] == ["ana"]
+    assert len(by_rcpt(sink.received, MENTOR["email"])) == 1
+    both = json.loads(cli(layout, "held", "release", queue_id, "--moderator", "ben", "--json").stdout)
+    assert both["status"] == "released" and both["approvals"] == ["ana", "ben"]
+    await eventually(lambda: len(by_rcpt(sink.received, MENTOR["email"])) == 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("rules:\n  contact_info:\n    action: burn\n", 3, "rules.contact_info.action"),
+        ("rules:\n  telepathy:\n    action: hold\n", 2, "unknown rule"),
+        ("rules:\n  attachment:\n    action: hold\n    max_count: many\n", 4, "rules.attachment.max_count"),
+        ("rules:\n  attachment:\n    action: hold\n    colour: red\n", 4, "colour: unknown key"),
+        ("default_action: maybe\n", 1, "default_action"),
+        ("review_within: soon\n", 1, "review_within"),
+        ("rules:\n  keywords:\n    - action: hold\n      words: []\n", 4, "words"),
+        ("moderators:\n  digest: sometimes\n", 2, "moderators.digest"),
+        ("rules: [\n", 2, "invalid YAML"),  # reported where the stream ends unclosed
+    ],
+)
+def test_check_config_names_policy_file_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:
+    from tests.support import free_port
+
+    layout = Layout(root=tmp_path / "relay", smtp_port=free_port(), sink_port=None)
+    layout.write()
+    path = write_policy(layout, "youth-strict", text)
+    result = cli(layout, "check-config")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{path}:{line}: " in result.stderr and message in result.stderr, result.stderr
+
+
+async def test_a_bad_policy_edit_keeps_the_last_good_one(relay: Relay, layout: Layout, sink: Sink) -> None:
+    use_policy(layout, HOLD_ALL)
+    pair = create_pair(layout)
+    await mentee_writes(layout, pair, "one", "first")
+    await eventually(lambda: held(layout))
+    use_policy(layout, "rules:\n  contact_info:\n    action: explode\n")  # broken while the relay runs
+    await mentee_writes(layout, pair, "two", "second")
+    assert [i["subject"] for i in await eventually(lambda: len(held(layout)) == 2 and held(layout))] == ["one", "two"]
