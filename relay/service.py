@@ -18,6 +18,7 @@ from relay.config import Settings
 from relay.delivery.transports import MaildirTransport, SmtpTransport, Transport
 from relay.delivery.worker import DeliveryWorker
 from relay.intake import Intake
+from relay.moderation.sweeps import HoldSweeper
 from relay.smtp.handler import RelayHandler
 from relay.smtp.server import SmtpServer
 from relay.store.committer import Committer
@@ -58,16 +59,19 @@ class Relay:
             settings.relay.delivery, self.committer, self.engine, self.clock, transport_factory(settings), owner
         )
         self.intake.on_queued = self.worker.wake
+        self.sweeper = HoldSweeper(settings, self.engine, self.clock, self.intake.policies, self.worker.wake)
 
     async def start(self) -> Running:
         await migrate(self.engine)
         self.committer.start()
         host, port = await self.smtp.start()
         self.worker.start()
+        self.sweeper.start()
         return Running(host, port)
 
     async def stop(self) -> None:
         await self.smtp.stop()
+        await self.sweeper.stop()
         await self.worker.stop()
         await self.committer.close()
         await self.engine.dispose()

@@ -187,3 +187,69 @@ async def test_a_bad_policy_edit_keeps_the_last_good_one(relay: Relay, layout: L
     use_policy(layout, "rules:\n  contact_info:\n    action: explode\n")  # broken while the relay runs
     await mentee_writes(layout, pair, "two", "second")
     assert [i["subject"] for i in await eventually(lambda: len(held(layout)) == 2 and held(layout))] == ["one", "two"]
+
+
+async def test_hold_queue_service_level(layout: Layout, sink: Sink) -> None:
+    """Digest after the period, reminder after review_within, coordinator after escalate_after more;
+    nothing is released by time, and overlapping sweeps send nothing twice. The relay's clock is
+    injected: the whole relay (intake, sweeps, delivery) lives in the moved time."""
+    from datetime import UTC, datetime
+
+    from relay.clock import FixedClock
+    from relay.config import load_settings
+
+    use_policy(layout, f"""
+        default_action: hold
+        review_within: 12h
+        escalate_after: 24h
+        notices:
+          held: null
+        moderators:
+          notify: [{MODERATOR}]
+          digest: 30m
+    """)
+    clock = FixedClock(datetime.now(UTC))
+    relay = Relay(load_settings(layout.config), clock=clock)
+    await relay.start()
+    try:
+        await _service_level_script(relay, layout, sink, clock)
+    finally:
+        await relay.stop()
+
+
+async def _service_level_script(relay: Relay, layout: Layout, sink: Sink, clock) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    from datetime import timedelta
+
+    from relay.moderation.sweeps import sweep
+
+    pair = create_pair(layout)
+    first = await mentee_writes(layout, pair, "first", "one")
+    second = await mentee_writes(layout, pair, "second", "two")
+    start = clock.now()
+
+    async def at(offset: timedelta):  # type: ignore[no-untyped-def]
+        clock.advance(start + offset - clock.now())
+        report = await sweep(relay.settings, relay.engine, clock, relay.intake.policies)
+        relay.worker.wake()
+        return report
+
+    early = await at(timedelta(minutes=10))
+    assert (early.digests, early.reminders, early.escalations) == (0, 0, 0)
+    digest, again = await asyncio.gather(at(timedelta(minutes=31)), at(timedelta(minutes=31)))
+    assert digest.digests + again.digests == 1 and digest.mails + again.mails == [MODERATOR]
+    mail = (await eventually(lambda: by_rcpt(sink.received, MODERATOR) or None))[0].message
+    assert "2 messages are waiting" in mail.get_content() and f"/held/{first}" in mail.get_content()
+    reminder = await at(timedelta(hours=12, minutes=1))
+    assert (reminder.reminders, reminder.escalations) == (1, 0)
+    escalation = await at(timedelta(hours=36, minutes=1))
+    assert (escalation.reminders, escalation.escalations) == (0, 1)
+    assert escalation.mails == ["coordinator@school.example"]
+    later = await at(timedelta(days=30))
+    assert later.mails == []  # each step happens once; nothing expires or is released silently
+    text = (await eventually(lambda: by_rcpt(sink.received, "coordinator@school.example") or None))[0]
+    assert "not been reviewed in 36 hours" in text.message.get_content()
+    assert [i["id"] for i in held(layout)] == [first, second]
+    assert by_rcpt(sink.received, MENTOR["email"]) == []
+    kinds = [e["kind"] for e in json.loads(cli(layout, "events", "list", "--json").stdout)]
+    assert (kinds.count("held_digest"), kinds.count("held_reminder"), kinds.count("held_escalated")) == (1, 1, 1)

@@ -74,7 +74,8 @@ _PROFILE_HOSTS = (
 _KNOWN_HOSTS = _MEETING_HOSTS + _PROFILE_HOSTS
 
 # ---------------------------------------------------------------------------------------------------- e-mail
-# Webmail names that are not also English words ("live", "web", "mail"): "jane at live.com" is still a domain.
+# Webmail names, leaving out the everyday words among them ("live", "web", "mail"): those would make "I live in"
+# wake the obfuscated-address scan, and "jane at live.com" is still found, as a domain.
 _WEBMAIL = (
     "gmail", "googlemail", "yahoo", "hotmail", "outlook", "msn", "icloud", "aol", "proton", "protonmail", "gmx",
     "yandex", "zoho", "qq", "uol",
