@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -40,6 +41,7 @@ from relay.store.pairs import Member, Pair, email_key, find_by_alias
 log = logging.getLogger("relay.intake")
 
 THREAD_THRESHOLD = 512 * 1024  # parse larger messages in a worker thread, off the event loop
+ALIAS_TTL = 2.0  # seconds an active alias is remembered: closing a pair takes effect within this
 
 
 class Refusal(Exception):
@@ -74,6 +76,7 @@ class Intake:
         self.committer = committer
         self.clock = clock
         self.policies = PolicyBook(settings.policies_dir)
+        self._aliases: dict[str, tuple[float, tuple[Pair, Member]]] = {}
         self.on_queued: Callable[[], None] = lambda: None  # the delivery worker's wake-up
 
     async def _refuse(self, refusal: Refusal, *, pair_id: int | None = None, **detail: Any) -> Refusal:
@@ -111,8 +114,7 @@ class Intake:
             raise await self._refuse(Refusal(
                 550, "5.7.1", "A sender address is required to write to a mentoring alias.", "no_sender",
             ), **detail)
-        async with self.engine.connect() as connection:
-            found = await find_by_alias(connection, local)
+        found = await self._lookup(local)
         if found is None:
             raise await self._refuse(Refusal(550, "5.1.1", "No such mentoring alias here.", "unknown_alias"), **detail)
         pair, recipient = found
@@ -130,6 +132,22 @@ class Intake:
                 "two_pairs",
             ), pair_id=pair.id, **detail)
         return Target(pair=pair, recipient=recipient)
+
+    async def _lookup(self, local: str) -> tuple[Pair, Member] | None:
+        """An alias's pair and recipient. Active aliases are remembered for ALIAS_TTL seconds (every
+        RCPT asks); unknown or closed ones are always looked up, so a new pair works at once."""
+        key = local.casefold()
+        now = time.monotonic()
+        cached = self._aliases.get(key)
+        if cached is not None and now - cached[0] < ALIAS_TTL:
+            return cached[1]
+        async with self.engine.connect() as connection:
+            found = await find_by_alias(connection, key)
+        if found is not None and found[0].status == "active":
+            if len(self._aliases) > 10_000:
+                self._aliases.clear()
+            self._aliases[key] = (now, found)
+        return found
 
     async def accept(self, raw: bytes, mail_from: str, target: Target, remote: str | None) -> str:
         """Take a message in; returns the queue id, or raises Refusal."""
@@ -161,7 +179,8 @@ class Intake:
         refs = message_ids(message, "In-Reply-To") + message_ids(message, "References")
         async with self.engine.connect() as connection:
             mapping = await thread_map(connection, pair.id, sender.role, refs)
-            total, last_day = await pair_stats(connection, pair.id, now) if _needs_stats(policy) else (0, 0)
+            cap = _stats_cap(policy)
+            total, last_day = await pair_stats(connection, pair.id, now, cap) if cap else (0, 0)
         new_id = ids.message_id(self.domain)
         subject = header_text(message, "Subject")  # the original's, for the archive (the copy gets scrubbed)
         try:
@@ -262,8 +281,11 @@ class Intake:
         )
 
 
-def _needs_stats(policy: Policy) -> bool:
-    return any(setting.rule in ("rate", "first_messages") for setting in policy.rules)
+def _stats_cap(policy: Policy) -> int:
+    """How far the pair's messages must be counted for this policy's rules (0: not at all)."""
+    thresholds = [getattr(s.params, "count", 0) if s.rule == "first_messages" else getattr(s.params, "max_per_day", 0)
+                  for s in policy.rules if s.rule in ("rate", "first_messages")]
+    return max(thresholds, default=-1) + 1
 
 
 def _first_address(message: EmailMessage) -> str | None:

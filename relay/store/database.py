@@ -30,7 +30,12 @@ def create_engine(url: str) -> AsyncEngine:
         path = url.split(":///", 1)[1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, poolclass=NullPool if path == ":memory:" else None)
+        if path == ":memory:":
+            engine = create_async_engine(url, poolclass=NullPool)
+        else:
+            # Every SMTP session reads the store (alias lookups); connections above the pool size are
+            # closed on return, and each new aiosqlite connection is a thread, a file open and pragmas.
+            engine = create_async_engine(url, pool_size=32, max_overflow=32)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True)

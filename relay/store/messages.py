@@ -147,11 +147,16 @@ async def record_thread_id(
     ))
 
 
-async def pair_stats(connection: AsyncConnection, pair_id: int, now: datetime) -> tuple[int, int]:
-    """Messages of the pair so far, and in the last 24 hours (for the rate and first-messages rules)."""
-    total = select(func.count()).select_from(messages).where(messages.c.pair_id == pair_id)
-    recent = total.where(messages.c.received_at >= now - timedelta(hours=24))
-    return int((await connection.execute(total)).scalar_one()), int((await connection.execute(recent)).scalar_one())
+async def pair_stats(connection: AsyncConnection, pair_id: int, now: datetime, cap: int) -> tuple[int, int]:
+    """Messages of the pair so far, and in the last 24 hours, each counted up to `cap` at most: the
+    rules only ask whether a threshold is reached, and a long conversation must not cost more."""
+    def capped(*conditions: Any) -> Any:
+        rows = select(messages.c.id).where(messages.c.pair_id == pair_id, *conditions).limit(cap).subquery()
+        return select(func.count()).select_from(rows)
+
+    total = (await connection.execute(capped())).scalar_one()
+    recent = (await connection.execute(capped(messages.c.received_at >= now - timedelta(hours=24)))).scalar_one()
+    return int(total), int(recent)
 
 
 async def thread_map(connection: AsyncConnection, pair_id: int, sender_role: str, refs: list[str]) -> dict[str, str]:

@@ -87,6 +87,7 @@ messages = Table(
     Column("decision", String(16), nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
     Index("ix_messages_retry", "sender_id", "original_message_id"),
+    Index("ix_messages_pair_time", "pair_id", "received_at"),
 )
 
 outbound = Table(
