@@ -283,7 +283,7 @@ def _flowed(text: str, *, quote_depth: int = 0, width: int = 72) -> str:
             lines.append(line)
             continue
         line = line.rstrip(" ")
-        if quote_depth:
+        if quote_depth:  # noqa: SIM108 - a nested conditional expression would read worse
             prefix = ">" * quote_depth + " "
         else:
             prefix = " " if line.startswith((" ", ">", "From ")) else ""

@@ -108,9 +108,8 @@ QUEUE_FROM_OTHER_PROCESS = textwrap.dedent("""
         item = Accepted(id="otherproc1", pair_id=pair.id, sender_id=pair.mentee.id, sender_role="mentee",
             recipient_id=pair.mentor.id, envelope_from="cli", remote_addr=None, original_message_id=None,
             body_hash="x", subject="from another process", raw=raw, decision="deliver", reasons=[],
-            received_at=now, duplicate_window=timedelta(days=1),
-            outbound=OutboundEntry(id="otherproc1-out", rcpt=pair.mentor.email, mail_from="bounce+x@relay.test",
-                                   out_message_id="<otherproc1@relay.test>", raw=raw))
+            received_at=now, duplicate_window=timedelta(days=1), domain="relay.test",
+            outbound=OutboundEntry(rcpt=pair.mentor.email, out_message_id="<otherproc1@relay.test>", raw=raw))
         await committer.run(lambda c: store_accepted(c, item))
         await committer.close()
         await engine.dispose()

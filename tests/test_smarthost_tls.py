@@ -14,7 +14,18 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from relay.config import load_settings
 from relay.service import Relay
-from tests.support import MENTEE, MENTOR, Layout, SinkHandler, cli, create_pair, eventually, free_port, send, simple_message
+from tests.support import (
+    MENTEE,
+    MENTOR,
+    Layout,
+    SinkHandler,
+    cli,
+    create_pair,
+    eventually,
+    free_port,
+    send,
+    simple_message,
+)
 
 USER, PASSWORD = "relay", "s3cret-from-env"
 

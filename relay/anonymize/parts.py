@@ -40,8 +40,9 @@ def scrub_tree(part: Message, scrubber: Scrubber, depth: int = 0) -> None:
     scrub_content_headers(part, scrubber)
     _scrub_names(part, scrubber)
     maintype = part.get_content_maintype()
-    # Sub-parts only: get_payload() on a text part would decode it with its declared charset.
-    children = part.get_payload() if part.is_multipart() else None
+    # Sub-parts only: get_payload() on a leaf would decode it with its declared charset (NUL in it: ValueError).
+    payload = part.get_payload() if part.is_multipart() else None
+    children = payload if isinstance(payload, list) else None
     if maintype == "multipart":
         if children is not None:
             part.preamble, part.epilogue = _scrub_raw(part.preamble, scrubber), _scrub_raw(part.epilogue, scrubber)
@@ -151,7 +152,8 @@ def _header_safe(*values: object) -> bool:
     """Whether the values may go into a rebuilt header.
 
     The stdlib refuses a header value that str.splitlines() would split: besides CR and LF, that is
-    also controls such as \\x1c-\\x1e, \\x85 and U+2028, which a broken Content-Type can hold.
+    also controls such as \\x1c-\\x1e, \\x85 and U+2028, which an RFC 2231 parameter can decode to
+    ("filename*=utf-8''cv%0B.pdf").
     """
     return all("".join(text.splitlines()) == text for text in (str(v) for v in values if v is not None))
 
@@ -162,6 +164,8 @@ def _rewrite_text(part: Message, decoded: tuple[str, bool], clean, force_subtype
     if new == text and clean_decode and force_subtype is None:
         return  # nothing to hide: keep the part's exact bytes
     subtype = force_subtype or part.get_content_subtype()
+    if not MIME_TYPE.fullmatch(f"text/{subtype}"):
+        subtype = "plain"  # an invalid subtype ("text/ plain") means text/plain (RFC 2045)
     params = {} if force_subtype else {  # a forced subtype's old parameters described another type
         k: v for k, v in part.get_params(header="Content-Type", failobj=[])[1:]
         if k.lower() not in ("charset", "boundary", "name")
@@ -172,8 +176,8 @@ def _rewrite_text(part: Message, decoded: tuple[str, bool], clean, force_subtype
     had_mime_version = "MIME-Version" in part
     if not isinstance(part, EmailMessage):
         raise Unprocessable("unexpected message object")
-    if not _header_safe(subtype, filename, cid, *params, *params.values()):
-        raise Unprocessable("a part's Content-Type or file name holds control characters")
+    if not _header_safe(filename, cid, *params, *params.values()):
+        raise Unprocessable("a part's Content-Type parameter or file name holds control characters")
     if part.get_content_maintype() == "multipart":
         del part["Content-Type"]  # declared multipart without parts: set_content refuses a multipart
     part.set_content(

@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from urllib.parse import unquote
 
@@ -50,9 +51,11 @@ def _bounded(pattern: str) -> str:
 
 
 def _address_pattern(address: str) -> str:
+    # No left boundary: text glued in front ("x" + "jane@...", as adjacent encoded words join) must
+    # not shield the address; replacing the tail of a longer address is the safe mistake.
     local, _, domain = address.rpartition("@")
     base = local.split("+", 1)[0]
-    return rf"(?i:(?<![\w.+-]){re.escape(base)}(?:\+[^@\s<>\"']*)?@{re.escape(domain)}(?![\w-]|\.\w))"
+    return rf"(?i:{re.escape(base)}(?:\+[^@\s<>\"']*)?@{re.escape(domain)}(?![\w-]|\.\w))"
 
 
 def _name_patterns(name: str) -> list[str]:
@@ -134,7 +137,7 @@ def _decode_encoded_words(value: str) -> str:
     def decode(match: re.Match[str]) -> str:
         try:
             return str(make_header(decode_header(match.group(0))))
-        except (LookupError, UnicodeError, ValueError):
+        except (LookupError, UnicodeError, ValueError, MessageError):  # bad base64, odd charset names
             return match.group(0)
 
     return _ENCODED_WORD.sub(decode, value)

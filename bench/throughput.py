@@ -1,0 +1,598 @@
+"""Throughput benchmark: mentor-relay against a bare aiosmtpd server, on the same machine, in one run.
+
+What it measures
+  1. Baseline: a bare aiosmtpd server whose handle_DATA only answers "250 OK" (stores nothing),
+     running in its own subprocess. The bench sends N ~2 KB text messages over C concurrent SMTP
+     sessions (default 20); each session sends its share one after the other (MAIL/RCPT/DATA
+     repeated on one connection). Reported: accepted messages/s, and the per-message accept latency
+     (from sending MAIL to receiving the 250 after DATA), p50 and p99.
+  2. Relay: a throw-away config dir (relay.yaml, SQLite file, one program, its policy), one pair
+     enrolled with the real CLI, `python -m relay serve` as a subprocess, delivering over SMTP to a
+     counting aiosmtpd sink in a third subprocess. The same N messages go from the mentee's enrolled
+     address (envelope and From:) to the mentor's alias over the same C sessions. Reported as above,
+     plus end-to-end messages/s: from the first MAIL until the sink has received all N.
+
+The bench process is only the SMTP client; every server runs in its own process. Timing starts once
+all sessions are connected and greeted (EHLO), so connection set-up is not counted. The last line is
+`relay/bare throughput ratio: X.XX` (accepted messages/s of the relay divided by the bare server's).
+
+Usage: .venv/bin/python bench/throughput.py --messages N [--connections 20]
+Exit status 1 if a message was refused, lost or not delivered (the figures are printed all the same).
+The same file also runs the helper servers (hidden --role option); no need to call that by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+import yaml
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+REPO = Path(__file__).resolve().parent.parent
+DOMAIN = "relay.test"
+MENTOR = {"email": "jose.mueller@uni.example.net", "name": "José Müller", "handle": "Oak"}
+MENTEE = {"email": "jane.doe@mail.example.org", "name": "Jane Doe", "handle": "Maple"}
+DURABILITY = "SQLite journal_mode=WAL, synchronous=FULL (fsync per group commit, before each 250)"
+
+HELPER_MAX_SECONDS = 3600.0   # a helper server exits on its own after this long, whatever happens
+STATUS_INTERVAL = 0.02        # how often the sink rewrites its status file (seconds)
+POLL_INTERVAL = 0.01          # how often the bench polls files written by its subprocesses
+START_TIMEOUT = 60.0          # for a subprocess to start listening
+STOP_TIMEOUT = 30.0           # for a subprocess to exit after SIGTERM, before SIGKILL
+SMTP_TIMEOUT = 60.0           # per SMTP command
+
+
+# --- helper servers (each runs in its own subprocess) ---------------------------------------------
+
+
+class NullHandler:
+    """Accepts every message and keeps nothing: the cost of aiosmtpd itself."""
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        return "250 OK"
+
+
+class CountingHandler:
+    """Counts messages (and distinct Message-IDs, to notice duplicate deliveries)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.ids: set[bytes] = set()
+        self.last_at = 0.0
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        found = re.search(rb"^Message-ID:[ \t]*(\S+)", raw, re.IGNORECASE | re.MULTILINE)
+        self.ids.add(found.group(1) if found else b"#%d" % self.count)
+        self.count += 1
+        self.last_at = time.time()  # wall clock: compared with the bench process's clock
+        return "250 2.0.0 sink got it"
+
+    def status(self) -> dict[str, Any]:
+        return {"count": self.count, "distinct": len(self.ids), "last_at": self.last_at}
+
+
+def write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+async def serve_helper(role: str, port_file: Path, status_file: Path | None) -> None:
+    """Listen on an ephemeral 127.0.0.1 port, write the port to `port_file`, serve until SIGTERM."""
+    handler: NullHandler | CountingHandler = CountingHandler() if role == "sink" else NullHandler()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    server = await loop.create_server(
+        lambda: SMTP(handler, hostname=f"{role}.bench", decode_data=False, enable_SMTPUTF8=True),
+        "127.0.0.1", 0,
+    )
+    write_atomically(port_file, str(server.sockets[0].getsockname()[1]))
+    deadline = loop.time() + HELPER_MAX_SECONDS
+    written: dict[str, Any] | None = None
+    while not stop.is_set() and loop.time() < deadline:
+        await asyncio.sleep(STATUS_INTERVAL)
+        if isinstance(handler, CountingHandler) and status_file is not None and handler.status() != written:
+            written = handler.status()
+            write_atomically(status_file, json.dumps(written))
+    server.close()
+
+
+# --- the messages ---------------------------------------------------------------------------------
+
+PARAGRAPHS = [
+    "Thank you for your last email and for the links about civil engineering programs. I read the "
+    "article about bridge inspections twice, and I think I finally understand why the load tests matter "
+    "so much. My physics teacher said the same thing about safety factors last week.",
+    "This week we started the robotics unit at school. Our team built a small line-following robot and "
+    "it kept drifting to the left, so I spent most of Tuesday afternoon recalibrating the sensors. In "
+    "the end it was a loose wire, which was both annoying and a relief.",
+    "I have been thinking about your question on what I enjoy most. I like the moment when a problem "
+    "that looked impossible turns into a list of small steps. Maybe that is why I like programming more "
+    "than I expected, even though I still make a lot of mistakes with loops.",
+    "Could you tell me a bit more about how you chose your university? My parents keep asking me to "
+    "make a shortlist before the summer, and I am not sure whether I should look at the program "
+    "rankings, the internships, or just how the campus feels when I visit.",
+    "I also wanted to ask how you organise your week when there are several deadlines at once. I tried "
+    "your idea of writing the three most important tasks on a card every morning, and it helped on "
+    "Monday and Wednesday, but by Friday I had forgotten to do it.",
+    "Our science fair is in five weeks. I am planning to measure how much water different soils keep "
+    "after rain, because our garden floods every spring. I would love your advice on how to make the "
+    "measurements fair, and how many samples would be enough to say something useful.",
+    "Last Saturday I volunteered at the library's coding club for younger students. Explaining "
+    "variables to ten-year-olds was harder than I thought, but one of them built a tiny quiz game by "
+    "the end of the morning and was very proud of it. So was I, honestly.",
+]
+
+
+def message_body(index: int) -> str:
+    """About 2 KB of plain text, different for every message."""
+    picked = [textwrap.fill(PARAGRAPHS[(index + k) % len(PARAGRAPHS)], 72) for k in range(6)]
+    return (
+        "Hi Oak,\n\n" + "\n\n".join(picked)
+        + f"\n\nThis is note number {index + 1} in our conversation, I think!\n\n"
+        "Thanks again for your time, and have a good week.\n\nBest wishes,\nJane\n"
+    )
+
+
+def build_messages(count: int, sender: str, sender_name: str, rcpt: str) -> list[bytes]:
+    """`count` small text messages from `sender` to `rcpt`, each with its own Message-ID (CRLF lines)."""
+    messages = []
+    for index in range(count):
+        message = EmailMessage()
+        message["From"] = f"{sender_name} <{sender}>"
+        message["To"] = rcpt
+        message["Subject"] = f"Week {index % 52 + 1}: robots, rankings and the science fair"
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = f"<bench.{index}.{os.getpid()}@{sender.rpartition('@')[2]}>"
+        message.set_content(message_body(index))
+        messages.append(message.as_bytes(policy=policy.SMTP))
+    return messages
+
+
+# --- the client -----------------------------------------------------------------------------------
+
+
+@dataclass
+class SendResult:
+    """What the client saw: latencies of accepted messages, refusals and errors by their text."""
+
+    attempted: int = 0
+    latencies: list[float] = field(default_factory=list)
+    refusals: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    started: float = 0.0   # time.time() when the gate opened (first MAIL)
+    elapsed: float = 0.0   # seconds from the gate until the last session finished
+    client_cpu: float = 0.0
+
+    @property
+    def accepted(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.accepted / self.elapsed if self.elapsed > 0 else 0.0
+
+
+async def open_session(port: int) -> aiosmtplib.SMTP:
+    client = aiosmtplib.SMTP(
+        hostname="127.0.0.1", port=port, local_hostname="bench.client", timeout=SMTP_TIMEOUT, start_tls=False,
+    )
+    await client.connect()
+    await client.ehlo()
+    return client
+
+
+async def close_session(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()
+
+
+async def send_share(
+    client: aiosmtplib.SMTP, share: Sequence[bytes], sender: str, rcpt: str,
+    gate: asyncio.Event, result: SendResult,
+) -> None:
+    """Send `share` one message after the other on one session, once `gate` opens."""
+    await gate.wait()
+    for raw in share:
+        result.attempted += 1
+        began = time.perf_counter()
+        try:
+            await client.mail(sender)
+            await client.rcpt(rcpt)
+            await client.data(raw)
+        except aiosmtplib.SMTPResponseException as exc:
+            result.refusals[f"{exc.code} {exc.message}"] += 1
+            try:
+                await client.rset()
+            except (aiosmtplib.SMTPException, OSError) as reset_error:
+                result.errors[f"RSET failed: {type(reset_error).__name__}: {reset_error}"] += 1
+                return
+            continue
+        except (aiosmtplib.SMTPException, OSError) as exc:  # connection lost: give up this session
+            result.errors[f"{type(exc).__name__}: {exc}"] += 1
+            return
+        result.latencies.append(time.perf_counter() - began)
+
+
+async def drive(port: int, messages: Sequence[bytes], sender: str, rcpt: str, connections: int,
+                timeout: float) -> SendResult:
+    """Send all messages over `connections` sessions; timing starts when every session is greeted."""
+    result = SendResult()
+    clients = await asyncio.wait_for(asyncio.gather(*(open_session(port) for _ in range(connections))), 60)
+    gate = asyncio.Event()
+    try:
+        tasks = [
+            asyncio.create_task(send_share(client, messages[i::connections], sender, rcpt, gate, result))
+            for i, client in enumerate(clients)
+        ]
+        cpu_before = time.process_time()
+        began = time.perf_counter()
+        result.started = time.time()
+        gate.set()
+        done, pending = await asyncio.wait(tasks, timeout=timeout)
+        result.elapsed = time.perf_counter() - began
+        result.client_cpu = time.process_time() - cpu_before
+        for task in pending:
+            task.cancel()
+        if pending:
+            result.errors[f"{len(pending)} sessions still sending after {timeout:.0f}s"] += 1
+        for task in done:
+            if task.exception() is not None:
+                result.errors[f"session crashed: {task.exception()!r}"] += 1
+    finally:
+        await asyncio.gather(*(close_session(client) for client in clients), return_exceptions=True)
+    return result
+
+
+# --- subprocesses ---------------------------------------------------------------------------------
+
+
+class Child:
+    """A subprocess with its output in a log file; `stop` terminates, then kills after a bounded wait."""
+
+    def __init__(self, name: str, argv: list[str], log: Path) -> None:
+        self.name = name
+        self.log = log
+        self._log_file = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            argv, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
+        )
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with status {self.process.returncode}:\n{self.tail()}")
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time used so far (Linux /proc; None elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> int | None:
+        """Terminate, wait up to STOP_TIMEOUT, then kill; returns the exit status."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._log_file.close()
+        return self.process.returncode
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def wait_until(check: Any, watched: Sequence[Child], timeout: float, what: str) -> Any:
+    """Poll `check()` until it returns something truthy; fails if a watched child dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        for child in watched:
+            child.check_alive()
+        time.sleep(POLL_INTERVAL)
+    raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}:\n{watched[0].tail()}")
+
+
+def read_text(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def start_helper(role: str, workdir: Path, children: list[Child]) -> tuple[Child, int]:
+    """Start this script as a `role` server (bare or sink); returns the child and its port."""
+    port_file = workdir / f"{role}.port"
+    argv = [sys.executable, str(Path(__file__).resolve()), "--role", role, "--port-file", str(port_file),
+            "--status-file", str(workdir / f"{role}.status.json")]
+    child = Child(role, argv, workdir / f"{role}.log")
+    children.append(child)
+    port = wait_until(lambda: read_text(port_file), [child], START_TIMEOUT, f"the {role} server to listen")
+    return child, int(port)
+
+
+def sink_status(workdir: Path) -> dict[str, Any]:
+    text = read_text(workdir / "sink.status.json")
+    return json.loads(text) if text else {"count": 0, "distinct": 0, "last_at": 0.0}
+
+
+# --- the relay ------------------------------------------------------------------------------------
+
+
+def write_relay_config(root: Path, sink_port: int) -> Path:
+    """relay.yaml (port 0: the relay picks one), a SQLite file, one program and its policy."""
+    (root / "programs").mkdir(parents=True)
+    (root / "policies").mkdir()
+    (root / "policies" / "adult-professional.yaml").write_text("name: adult-professional\n")
+    program = {
+        "id": "stem", "name": "STEM mentoring", "goals": ["Explore engineering careers"],
+        "coordinator": "coordinator@school.example", "policy": "adult-professional",
+        "region": "US", "timezone": "America/New_York",
+    }
+    (root / "programs" / "stem.yaml").write_text(yaml.safe_dump(program))
+    config = {
+        "domain": DOMAIN,
+        "database": "sqlite:///relay.db",
+        "smtp": {"host": "127.0.0.1", "port": 0, "max_message_size": 2 * 1024 * 1024},
+        "delivery": {"transport": "smtp", "host": "127.0.0.1", "port": sink_port,
+                     "poll_interval": "0.1s", "retry_schedule": ["1s", "1s", "1s"]},
+        "programs_dir": "programs",
+        "policies_dir": "policies",
+    }
+    path = root / "relay.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def relay_cli(config: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "relay", "--config", str(config), *args]
+
+
+def enrol_pair(config: Path) -> dict[str, Any]:
+    """Enrol MENTOR and MENTEE with the real CLI; returns {"id", "mentor_alias", "mentee_alias"}."""
+    people = [f"--{role}-{key}={person[key]}" for role, person in (("mentor", MENTOR), ("mentee", MENTEE))
+              for key in ("email", "name", "handle")]
+    done = subprocess.run(
+        relay_cli(config, "pair", "create", "--program", "stem", *people, "--json"),
+        capture_output=True, text=True, timeout=120, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"pair create failed ({done.returncode}): {done.stderr.strip()}")
+    return dict(json.loads(done.stdout))
+
+
+def start_relay(config: Path, workdir: Path, children: list[Child]) -> tuple[Child, int]:
+    """`python -m relay serve`; the port is read from its "serving ... on HOST:PORT" line."""
+    child = Child("relay", relay_cli(config, "serve"), workdir / "relay.log")
+    children.append(child)
+
+    def port() -> int | None:
+        found = re.search(r"serving \S+ on 127\.0\.0\.1:(\d+)", read_text(child.log) or "")
+        return int(found.group(1)) if found else None
+
+    return child, wait_until(port, [child], START_TIMEOUT, "the relay to listen")
+
+
+def relay_log_problems(log: Path, limit: int = 5) -> tuple[int, list[str]]:
+    """Lines of the relay's log at WARNING or above (or tracebacks, refusals, deferrals)."""
+    pattern = re.compile(r" (WARNING|ERROR|CRITICAL) |Traceback|refused |deferred until")
+    lines = [line for line in (read_text(log) or "").splitlines() if pattern.search(line)]
+    return len(lines), lines[:limit]
+
+
+# --- the two runs ---------------------------------------------------------------------------------
+
+
+@dataclass
+class RunReport:
+    name: str
+    sent: SendResult
+    server_cpu: float | None = None
+    end_to_end: float | None = None     # seconds from the first MAIL until the sink had all N
+    delivered: int | None = None
+    distinct_delivered: int | None = None
+    exit_status: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def cpu_delta(child: Child, before: float | None) -> float | None:
+    after = child.cpu_seconds()
+    return None if before is None or after is None else after - before
+
+
+def run_bare(messages: list[bytes], rcpt: str, connections: int, workdir: Path, children: list[Child],
+             timeout: float) -> RunReport:
+    server, port = start_helper("bare", workdir, children)
+    cpu_before = server.cpu_seconds()
+    sent = asyncio.run(drive(port, messages, MENTEE["email"], rcpt, connections, timeout))
+    report = RunReport("bare aiosmtpd", sent, server_cpu=cpu_delta(server, cpu_before))
+    report.exit_status = server.stop()
+    return report
+
+
+@dataclass
+class RelaySetup:
+    sink: Child
+    config: Path
+    mentor_alias: str
+
+
+def prepare_relay(workdir: Path, children: list[Child]) -> RelaySetup:
+    """The sink (idle until the relay run), the relay's config dir, and one enrolled pair."""
+    sink, sink_port = start_helper("sink", workdir, children)
+    config = write_relay_config(workdir / "relay", sink_port)
+    return RelaySetup(sink, config, enrol_pair(config)["mentor_alias"])
+
+
+def run_relay(setup: RelaySetup, messages: list[bytes], connections: int, workdir: Path,
+              children: list[Child], timeout: float) -> RunReport:
+    relay, port = start_relay(setup.config, workdir, children)
+    cpu_before = relay.cpu_seconds()
+    sent = asyncio.run(drive(port, messages, MENTEE["email"], setup.mentor_alias, connections, timeout))
+    report = RunReport("mentor-relay", sent)
+    if sent.accepted:
+        try:
+            status = wait_until(lambda: (s := sink_status(workdir))["count"] >= sent.accepted and s,
+                                [relay, setup.sink], timeout, f"the sink to receive {sent.accepted} messages")
+            report.end_to_end = status["last_at"] - sent.started
+        except RuntimeError as exc:
+            report.notes.append(str(exc).splitlines()[0])
+    report.server_cpu = cpu_delta(relay, cpu_before)
+    time.sleep(0.2)  # let a late duplicate delivery, if any, show in the sink's count
+    status = sink_status(workdir)
+    report.delivered, report.distinct_delivered = status["count"], status["distinct"]
+    report.exit_status = relay.stop()
+    setup.sink.stop()
+    problems, first = relay_log_problems(relay.log)
+    if problems:
+        report.notes.append(f"relay log has {problems} warning/refusal lines, first ones:")
+        report.notes.extend(f"  {line}" for line in first)
+    return report
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..1) of `values`, or None if empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def fmt(value: float | None, spec: str = ".1f", scale: float = 1.0) -> str:
+    return "n/a" if value is None else format(value * scale, spec)
+
+
+def rows(report: RunReport, count: int) -> list[str]:
+    sent = report.sent
+    e2e = report.end_to_end
+    return [
+        f"{sent.accepted}/{count}",
+        f"{sum(sent.refusals.values())} / {sum(sent.errors.values())}",
+        fmt(sent.elapsed, ".2f"),
+        fmt(sent.rate),
+        fmt(percentile(sent.latencies, 0.50), ".1f", 1000),
+        fmt(percentile(sent.latencies, 0.99), ".1f", 1000),
+        "n/a" if e2e is None else f"{sent.accepted / e2e:.1f} ({e2e:.2f}s)",
+        "n/a" if report.delivered is None else f"{report.delivered} ({report.distinct_delivered} distinct)",
+        fmt(report.server_cpu, ".2f"),
+        fmt(None if report.server_cpu is None or not sent.accepted else report.server_cpu / sent.accepted,
+            ".2f", 1000),
+        fmt(sent.client_cpu, ".2f"),
+        "n/a" if report.exit_status is None else str(report.exit_status),
+    ]
+
+
+LABELS = [
+    "accepted", "refused / errors", "accept phase (s)", "accepted msgs/s", "accept latency p50 (ms)",
+    "accept latency p99 (ms)", "end-to-end msgs/s", "delivered to sink", "server CPU in run (s)",
+    "server CPU per msg (ms)", "client CPU in run (s)", "server exit status",
+]
+
+
+def print_report(reports: list[RunReport], count: int, connections: int, size: int, load: float) -> None:
+    print(f"\nmentor-relay throughput: {count} messages of ~{size / 1024:.1f} KB over {connections} "
+          f"SMTP sessions, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+          f"load average before the run {load:.2f}\n")
+    columns = [rows(report, count) for report in reports]
+    print(f"{'':<26}" + "".join(f"{report.name:>22}" for report in reports))
+    for index, label in enumerate(LABELS):
+        print(f"{label:<26}" + "".join(f"{column[index]:>22}" for column in columns))
+    print(f"\nrelay durability: {DURABILITY}")
+    print("relay delivery: SMTP to the sink subprocess, 4 connections (default), poll_interval 0.1s")
+    for report in reports:
+        for text, number in [*report.sent.refusals.items(), *report.sent.errors.items()]:
+            print(f"{report.name}: {number} x {text}")
+        for note in report.notes:
+            print(f"{report.name}: {note}")
+    bare, relay = reports[0].sent.rate, reports[1].sent.rate
+    print(f"relay/bare throughput ratio: {relay / bare if bare else 0.0:.2f}")
+
+
+# --- entry point ----------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--messages", type=int, help="messages per run (N)")
+    parser.add_argument("--connections", type=int, default=20, help="concurrent SMTP sessions (default 20)")
+    parser.add_argument("--role", choices=["bare", "sink"], help=argparse.SUPPRESS)
+    parser.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--status-file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.role is None and (args.messages is None or args.messages < 1 or args.connections < 1):
+        parser.error("--messages N (N >= 1) is required; --connections must be >= 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.role is not None:
+        asyncio.run(serve_helper(args.role, args.port_file, args.status_file))
+        return 0
+    count, connections = args.messages, min(args.connections, args.messages)
+    timeout = 120.0 + 0.2 * count  # for the accept phase, and again for the sink to catch up
+    load = os.getloadavg()[0]  # other work on the machine skews every figure: shown with them
+    children: list[Child] = []
+    with tempfile.TemporaryDirectory(prefix="mentor-relay-bench-") as temp:
+        workdir = Path(temp)
+        try:
+            setup = prepare_relay(workdir, children)
+            messages = build_messages(count, MENTEE["email"], MENTEE["name"], setup.mentor_alias)
+            reports = [run_bare(messages, setup.mentor_alias, connections, workdir, children, timeout),
+                       run_relay(setup, messages, connections, workdir, children, timeout)]
+        except Exception:
+            for child in children:
+                print(f"--- last lines of the {child.name} log ---\n{child.tail()}", file=sys.stderr)
+            raise
+        finally:
+            for child in children:
+                child.stop()
+    print_report(reports, count, connections, sum(map(len, messages)) // count, load)
+    return 0 if all(complete(report, count) for report in reports) else 1
+
+
+def complete(report: RunReport, count: int) -> bool:
+    """Every message accepted (and, for the relay, delivered) without errors or notes."""
+    delivered = report.delivered is None or report.delivered >= count
+    return report.sent.accepted == count and delivered and not report.sent.errors and not report.notes
+
+
+if __name__ == "__main__":
+    sys.exit(main())
