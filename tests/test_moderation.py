@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import textwrap
 from pathlib import Path
 
@@ -126,6 +127,10 @@ async def test_redact_delivers_with_a_marker_and_archives_the_original(
     decision = json.loads(cli(layout, "events", "list", "--kind", "decision", "--json").stdout)[0]["detail"]
     assert decision["decision"] == "redact"
     assert {r["match"] for r in decision["reasons"][1:]} >= {"555-867-5309"}
+    # The archive keeps the message as received, byte for byte (read straight from the SQLite file).
+    with sqlite3.connect(layout.root / "relay.db") as db:
+        (archived,) = db.execute("SELECT raw FROM messages").fetchone()
+    assert b"@jane.doe.art or text 555-867-5309!" in archived and b"removed by the program" not in archived
 
 
 async def test_pair_policy_override_and_two_moderators(relay: Relay, layout: Layout, sink: Sink) -> None:

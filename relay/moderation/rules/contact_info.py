@@ -28,7 +28,8 @@ from relay.moderation.findings import Finding
 RULE = "contact_info"
 
 # Resolution order when two proposals cover spans of the same length: the more specific kind first.
-_SPECIFICITY = ("email", "meeting_link", "handle", "url", "domain", "phone", "phone_words", "street_address")
+KINDS = (  # every kind this rule reports, most specific first (breaks ties between overlaps)
+    "email", "meeting_link", "handle", "url", "domain", "phone", "phone_words", "street_address")
 
 _REGION_ALIASES = {"UK": "GB"}
 _WORD = re.compile(r"[a-z]+")
@@ -399,7 +400,7 @@ def _lowered(text: str) -> str:
 def _resolve(hits: list[_Hit]) -> list[_Hit]:
     """Keep the longer, then the more specific, of overlapping hits; return them sorted by offset."""
     chosen: list[_Hit] = []
-    for hit in sorted(hits, key=lambda h: (h.start - h.end, _SPECIFICITY.index(h.kind), h.start)):
+    for hit in sorted(hits, key=lambda h: (h.start - h.end, KINDS.index(h.kind), h.start)):
         if all(hit.end <= other.start or hit.start >= other.end for other in chosen):
             chosen.append(hit)
     return sorted(chosen, key=lambda h: h.start)

@@ -7,23 +7,26 @@ keeps the kinds of finding the policy asks for.
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from relay.moderation.findings import Finding
 from relay.moderation.inspection import Inspection
-from relay.moderation.rules.contact_info import find_contact_info
+from relay.moderation.rules.contact_info import KINDS, find_contact_info
 
 NAME = "contact_info"
-
-ContactKind = Literal["email", "meeting_link", "handle", "url", "domain", "phone", "phone_words", "street_address"]
-
 
 class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kinds: list[ContactKind] | None = None  # None: every kind
+    kinds: list[str] | None = None  # None: every kind
+
+    @field_validator("kinds")
+    @classmethod
+    def _known(cls, value: list[str] | None) -> list[str] | None:
+        unknown = [kind for kind in value or [] if kind not in KINDS]
+        if unknown:
+            raise ValueError(f"unknown kind {unknown[0]!r} (known: {', '.join(KINDS)})")
+        return value
 
 
 def check(inspection: Inspection, params: Params) -> list[Finding]:

@@ -3,7 +3,8 @@
 The message is checked for the sender's own real address and name and for the recipient's (the partner's).
 An address is found in any case, with or without a +tag. A name is found as a whole word, in any case, with
 or without accents ("Jose" for José), with German umlauts written out or dropped ("Mueller" and "Muller" for
-Müller): the full name, and, unless check_name_parts is off, each part of it that has at least three letters.
+Müller): the full name in any case, and, unless check_name_parts is off, each part of it that has at least
+three letters where it is written with a capital (so that "will" is not taken for a mentor called Will).
 A name found inside a found address or a longer found name is not reported again, and nothing inside one
 of the relay's own alias addresses counts, since aliases are built from handles.
 """
@@ -42,7 +43,7 @@ def check(inspection: Inspection, params: Params) -> list[Finding]:
     for who, address, name in people:
         for start, end in _address_spans(text, address):
             findings.append(Finding(rule=NAME, kind=f"{who}_address", match=text[start:end], start=start, end=end))
-        for start, end in _name_spans(foldings, name, params.check_name_parts):
+        for start, end in _name_spans(text, foldings, name, params.check_name_parts):
             findings.append(Finding(rule=NAME, kind=f"{who}_name", match=text[start:end], start=start, end=end))
     covered = _covered({*_alias_spans(text, inspection.aliases), *((f.start, f.end) for f in findings)})
     kept = [f for f in findings if (f.start, f.end) not in covered]
@@ -58,13 +59,22 @@ def _address_spans(text: str, address: str) -> list[tuple[int, int]]:
     return [match.span() for match in re.finditer(pattern, text, re.IGNORECASE)]
 
 
-def _name_spans(foldings: Iterable[Folded], name: str, with_parts: bool) -> list[tuple[int, int]]:
-    candidates = [name, *(_parts(name) if with_parts else ())]
+def _name_spans(text: str, foldings: Iterable[Folded], name: str, with_parts: bool) -> list[tuple[int, int]]:
+    """The full name in any case; a single part only where it is written with a capital, as names are
+    ("Will" the mentor, not "will" the verb: the scrub replaced the capitalised forms already)."""
+    foldings = list(foldings)
+    spans = _spans(foldings, [name])
+    if with_parts:
+        spans |= {(s, e) for s, e in _spans(foldings, list(_parts(name))) if text[s:s + 1].isupper()}
+    return sorted(spans)
+
+
+def _spans(foldings: list[Folded], candidates: list[str]) -> set[tuple[int, int]]:
     variants = [fold_phrase(c, transliterate=t) for c in candidates for t in (False, True)]
     pattern = compile_phrases(variants)
     if pattern is None:
-        return []
-    return sorted({span for folded in foldings for span in find_spans(folded, pattern)})
+        return set()
+    return {span for folded in foldings for span in find_spans(folded, pattern)}
 
 
 def _parts(name: str) -> Iterator[str]:
