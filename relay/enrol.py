@@ -15,6 +15,7 @@ from relay import ids
 from relay.clock import Clock
 from relay.config import Settings
 from relay.store import events
+from relay.store.database import transaction
 from relay.store.pairs import ROLES, Pair, alias_taken, get_pair, handle_key, handle_taken, insert_pair
 
 
@@ -88,7 +89,7 @@ async def create_pair(
     if handle_key(people["mentor"].handle) == handle_key(people["mentee"].handle):
         raise EnrolmentError("the mentor and the mentee must have different handles")
     now = clock.now()
-    async with engine.begin() as connection:
+    async with transaction(engine) as connection:
         for role in ROLES:
             if await handle_taken(connection, program_id, people[role].handle):
                 raise EnrolmentError(f"the handle {people[role].handle!r} is already used in program {program_id!r}")
@@ -117,7 +118,7 @@ async def close_pair(engine: AsyncEngine, clock: Clock, pair_id: int, actor: str
     from relay.store.pairs import close_pair as close
 
     now = clock.now()
-    async with engine.begin() as connection:
+    async with transaction(engine) as connection:
         if await get_pair(connection, pair_id) is None:
             raise EnrolmentError(f"no pair with id {pair_id}")
         closed = await close(connection, pair_id, now)

@@ -152,17 +152,23 @@ class Intake:
     async def accept(self, raw: bytes, mail_from: str, target: Target, remote: str | None) -> str:
         """Take a message in; returns the queue id, or raises Refusal."""
         now = self.clock.now()
-        message = await asyncio.to_thread(parse, raw) if len(raw) > THREAD_THRESHOLD else parse(raw)
         sender, recipient, pair = target.sender, target.recipient, target.pair
         detail: dict[str, Any] = {
             "mail_from": mail_from, "remote": remote, "rcpt": recipient.alias_address(self.domain)}
-        header_from = _first_address(message)
+        try:
+            message = await asyncio.to_thread(parse, raw) if len(raw) > THREAD_THRESHOLD else parse(raw)
+            header_from = _first_address(message)
+            own_id = (header_text(message, "Message-ID") or "").strip()
+            loop_marker = (header_text(message, "X-Loop") or "").casefold()
+        except Exception:  # a parser edge case nobody has met yet: a clear, permanent refusal, and a log
+            log.exception("reading the message header failed")
+            raise await self._refuse(Refusal(
+                554, "5.6.0", "The message header could not be read.", "unprocessable"), pair_id=pair.id, **detail,
+            ) from None
         if header_from is None:
             raise await self._refuse(Refusal(
                 550, "5.7.1", "The message has no recognisable sender (From:) address.", "no_sender",
             ), pair_id=pair.id, **detail)
-        own_id = (header_text(message, "Message-ID") or "").strip()
-        loop_marker = (header_text(message, "X-Loop") or "").casefold()
         if own_id.casefold().endswith(f"@{self.domain}>") or self.domain in loop_marker.split():
             raise await self._refuse(Refusal(
                 550, "5.4.6", "Mail loop detected: this message has already passed through the relay.", "loop",
@@ -259,9 +265,9 @@ class Intake:
                 raise
             except RecursionError:
                 raise Unprocessable("MIME structure nested too deeply") from None
-            except Exception as exc:  # a parser edge case we have not met: refuse clearly, never crash
+            except Exception:  # a parser edge case we have not met: refuse clearly, never crash
                 log.exception("anonymisation failed")
-                raise Unprocessable(f"malformed MIME structure ({type(exc).__name__})") from None
+                raise Unprocessable("its MIME structure could not be read") from None
 
         return await asyncio.to_thread(run) if size > THREAD_THRESHOLD else run()
 

@@ -60,5 +60,5 @@ def release(
 def _serialise(message: EmailMessage) -> bytes:
     try:
         return message.as_bytes(policy=POLICY)
-    except (ValueError, TypeError, LookupError, UnicodeError, AttributeError, IndexError) as exc:
-        raise Unprocessable(f"the message could not be re-encoded ({type(exc).__name__})") from None
+    except (ValueError, TypeError, LookupError, UnicodeError, AttributeError, IndexError):
+        raise Unprocessable("the message could not be written out again") from None

@@ -165,6 +165,17 @@ MENTOR = {"email": "jose.mueller@uni.example.net", "name": "José Müller", "han
 MENTEE = {"email": "jane.doe@mail.example.org", "name": "Jane Doe", "handle": "Maple"}
 
 
+async def acli(layout: Layout, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`cli` without blocking the event loop: use it for commands that write while a relay runs on
+    this loop (a blocked loop cannot finish the relay's transaction that the command waits for)."""
+    return await asyncio.to_thread(cli, layout, *args, timeout=timeout)
+
+
+async def acreate_pair(layout: Layout, mentor: dict[str, str] = MENTOR, mentee: dict[str, str] = MENTEE,
+                       program: str = "stem", *extra: str) -> dict[str, Any]:
+    return await asyncio.to_thread(create_pair, layout, mentor, mentee, program, *extra)
+
+
 def create_pair(layout: Layout, mentor: dict[str, str] = MENTOR, mentee: dict[str, str] = MENTEE,
                 program: str = "stem", *extra: str) -> dict[str, Any]:
     import json

@@ -9,7 +9,7 @@ import textwrap
 
 from relay.config import load_settings
 from relay.service import Relay
-from tests.support import MENTEE, MENTOR, REPO, Layout, Sink, cli, create_pair, eventually, send, simple_message
+from tests.support import MENTEE, MENTOR, REPO, Layout, Sink, acreate_pair, cli, eventually, send, simple_message
 
 
 async def mentee_writes(layout: Layout, pair: dict, subject: str) -> None:  # type: ignore[type-arg]
@@ -28,7 +28,7 @@ def events(layout: Layout, kind: str) -> list[dict]:  # type: ignore[type-arg]
 
 
 async def test_temporary_failure_is_retried_then_delivered(relay: Relay, layout: Layout, sink: Sink) -> None:
-    pair = create_pair(layout)
+    pair = await acreate_pair(layout)
     sink.handler.scripted = ["451 4.7.1 greylisted, come back later", "421 4.3.2 busy"]
     await mentee_writes(layout, pair, "greylisted")
     received = await sink.wait_for(1, timeout=20)
@@ -41,7 +41,7 @@ async def test_temporary_failure_is_retried_then_delivered(relay: Relay, layout:
 
 
 async def test_permanent_failure_is_recorded_and_listed(relay: Relay, layout: Layout, sink: Sink) -> None:
-    pair = create_pair(layout)
+    pair = await acreate_pair(layout)
     sink.handler.scripted = ["550 5.1.1 mailbox does not exist"]
     await mentee_writes(layout, pair, "to nowhere")
     failed = await eventually(lambda: queue(layout, "failed"))
@@ -53,7 +53,7 @@ async def test_permanent_failure_is_recorded_and_listed(relay: Relay, layout: La
 
 
 async def test_retry_schedule_ends_in_failure(relay: Relay, layout: Layout, sink: Sink) -> None:
-    pair = create_pair(layout)  # the test layout's schedule: 1s, 1s, 1s -> 4 attempts in all
+    pair = await acreate_pair(layout)  # the test layout's schedule: 1s, 1s, 1s -> 4 attempts in all
     sink.handler.scripted = ["451 4.3.0 down"] * 10
     await mentee_writes(layout, pair, "never")
     failed = await eventually(lambda: queue(layout, "failed"), timeout=20)
@@ -66,7 +66,7 @@ async def test_restart_resumes_the_queue(layout: Layout, sink: Sink) -> None:
     first = Relay(load_settings(layout.config))
     await first.start()
     try:
-        pair = create_pair(layout)
+        pair = await acreate_pair(layout)
         await mentee_writes(layout, pair, "survives a restart")
         await eventually(lambda: events(layout, "deferred"))
     finally:
@@ -119,7 +119,7 @@ QUEUE_FROM_OTHER_PROCESS = textwrap.dedent("""
 
 
 async def test_entries_queued_by_another_process_are_picked_up(relay: Relay, layout: Layout, sink: Sink) -> None:
-    pair = create_pair(layout)
+    pair = await acreate_pair(layout)
     # Another process (as a CLI release will) writes a queue entry; the serving worker was not woken.
     subprocess.run([sys.executable, "-c", QUEUE_FROM_OTHER_PROCESS, str(layout.config), str(pair["id"])],
                    check=True, cwd=REPO, timeout=60)

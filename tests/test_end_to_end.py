@@ -6,11 +6,11 @@ import json
 import re
 
 from relay.service import Relay
-from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Sink, cli, create_pair, eventually, send, simple_message
+from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Sink, acreate_pair, cli, eventually, send, simple_message
 
 
 async def test_conversation_threads_in_both_clients(relay: Relay, layout: Layout, sink: Sink) -> None:
-    pair = create_pair(layout)
+    pair = await acreate_pair(layout)
     mentor_alias, mentee_alias = pair["mentor_alias"], pair["mentee_alias"]
     port = layout.smtp_port
 
@@ -91,7 +91,7 @@ async def test_maildir_transport_delivers_to_local_folders(tmp_path) -> None:  #
     running = Relay(load_settings(layout.config))
     await running.start()
     try:
-        pair = create_pair(layout)
+        pair = await acreate_pair(layout)
         code, _ = await send(layout.smtp_port, simple_message(
             f"Jane Doe <{MENTEE['email']}>", pair["mentor_alias"], "Hi", "Hello from Jane Doe"),
             MENTEE["email"], pair["mentor_alias"])

@@ -15,15 +15,15 @@ import pytest
 from relay.service import Relay
 from tests import mailclients
 from tests.mailclients import Person
-from tests.support import Layout, Received, Sink, create_pair, send
+from tests.support import Layout, Received, Sink, acreate_pair, send
 
 JOSE = Person("José Müller", "jose.mueller@uni.example.net")
 JANE = Person("Jane Doe", "jane.doe@mail.example.org")
 HANDLES = {JOSE.address: "Oak", JANE.address: "Maple"}
 
 
-def enrol(layout: Layout) -> dict:  # type: ignore[type-arg]
-    return create_pair(
+async def enrol(layout: Layout) -> dict:  # type: ignore[type-arg]
+    return await acreate_pair(
         layout,
         {"email": JOSE.address, "name": JOSE.name, "handle": "Oak"},
         {"email": JANE.address, "name": JANE.name, "handle": "Maple"},
@@ -88,7 +88,7 @@ DIRECTIONS = [("mentee_to_mentor", JANE, JOSE), ("mentor_to_mentee", JOSE, JANE)
 async def test_client_reply_leaks_nothing(
     relay: Relay, layout: Layout, sink: Sink, client: str, direction: str, sender: Person, partner: Person,
 ) -> None:
-    pair = enrol(layout)
+    pair = await enrol(layout)
     to_alias = pair["mentor_alias"] if partner is JOSE else pair["mentee_alias"]
     raw = mailclients.CLIENTS[client](
         sender=sender, partner=partner, to_alias=to_alias, partner_handle=HANDLES[partner.address],
@@ -111,7 +111,7 @@ async def test_client_reply_leaks_nothing(
 async def test_attached_messages_and_invitations_leak_nothing(
     relay: Relay, layout: Layout, sink: Sink, builder: str,
 ) -> None:
-    pair = enrol(layout)
+    pair = await enrol(layout)
     kwargs = {"sender": JANE, "partner": JOSE, "to_alias": pair["mentor_alias"], "subject": "Our meeting"}
     if builder == "forwarded_with_rfc822":
         kwargs["text"] = "Forwarding what you sent me, José Müller."
@@ -126,7 +126,7 @@ async def test_attached_messages_and_invitations_leak_nothing(
 
 
 async def test_threading_headers_reveal_no_provider_host(relay: Relay, layout: Layout, sink: Sink) -> None:
-    pair = enrol(layout)
+    pair = await enrol(layout)
     raw = mailclients.gmail_reply(
         sender=JANE, partner=JOSE, to_alias=pair["mentor_alias"], partner_handle="Oak", subject="Hi",
         in_reply_to="<CAxyz@mail.gmail.com>", references=["<CAabc@mail.gmail.com>", "<CAxyz@mail.gmail.com>"],
@@ -141,3 +141,27 @@ async def test_threading_headers_reveal_no_provider_host(relay: Relay, layout: L
     assert kept <= {"from", "reply-to", "to", "subject", "date", "message-id", "in-reply-to", "references",
                     "mime-version", "content-type", "content-transfer-encoding", "content-disposition",
                     "content-language", "x-loop"}
+
+
+async def test_forwarded_bounce_report_keeps_its_fields_and_loses_the_address(
+    relay: Relay, layout: Layout, sink: Sink,
+) -> None:
+    pair = await enrol(layout)
+    crlf = "\r\n"
+    raw = crlf.join([
+        f"From: {JANE.name} <{JANE.address}>", f"To: {pair['mentor_alias']}", "Subject: this bounced",
+        "Message-ID: <dsn-forward@mail.example.org>", "MIME-Version: 1.0",
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"', "",
+        "--b1", "Content-Type: text/plain", "", "My mail to you bounced, look:", "",
+        "--b1", "Content-Type: message/delivery-status", "",
+        "Reporting-MTA: dns; mx.mail.example.org", "",
+        f"Final-Recipient: rfc822; {JOSE.address}", "Action: failed", "Status: 5.1.1", "",
+        "--b1--", "",
+    ]).encode()
+    code, text = await send(layout.smtp_port, raw, JANE.address, pair["mentor_alias"])
+    assert code == 250, text
+    received = (await sink.wait_for(1))[0]
+    assert_no_identity(received)
+    report = received.raw.decode()
+    assert "Action: failed" in report and "Status: 5.1.1" in report
+    assert f"Final-Recipient: rfc822; {pair['mentor_alias']}" in report

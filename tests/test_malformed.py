@@ -32,7 +32,7 @@ import pytest_asyncio
 
 from relay.config import load_settings
 from relay.service import Relay
-from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Sink, create_pair, free_port, send, simple_message
+from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Sink, acreate_pair, free_port, send, simple_message
 
 ON_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")  # the relay lives on the module's loop
 
@@ -100,7 +100,7 @@ async def relay(layout: Layout) -> AsyncIterator[Relay]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def env(relay: Relay, layout: Layout, sink: Sink) -> Env:
-    pair = create_pair(layout)
+    pair = await acreate_pair(layout)
     return Env(relay, layout, sink, pair["mentor_alias"], pair["mentee_alias"])
 
 

@@ -10,7 +10,19 @@ from pathlib import Path
 import pytest
 
 from relay.service import Relay
-from tests.support import MENTEE, MENTOR, Layout, Received, Sink, cli, create_pair, eventually, send, simple_message
+from tests.support import (
+    MENTEE,
+    MENTOR,
+    Layout,
+    Received,
+    Sink,
+    acli,
+    acreate_pair,
+    cli,
+    eventually,
+    send,
+    simple_message,
+)
 
 MODERATOR = "moderator@school.example"
 
@@ -38,6 +50,12 @@ def by_rcpt(received: list[Received], rcpt: str) -> list[Received]:
     return [r for r in received if r.rcpt_tos == [rcpt]]
 
 
+async def decide_json(layout: Layout, *args: str) -> dict:  # type: ignore[type-arg]
+    result = await acli(layout, "held", *args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
 def held(layout: Layout, *args: str) -> list[dict]:  # type: ignore[type-arg]
     result = cli(layout, "held", "list", "--json", *args)
     assert result.returncode == 0, result.stderr
@@ -56,7 +74,7 @@ HOLD_ALL = f"""
 
 async def test_held_message_is_released_once(relay: Relay, layout: Layout, sink: Sink) -> None:
     use_policy(layout, HOLD_ALL)
-    pair = create_pair(layout)
+    pair = await acreate_pair(layout)
     queue_id = await mentee_writes(layout, pair, "hello", "Hi! How was your week?")
     # The sender is told, the moderator is told (with reasons and a console link), the partner waits.
     received = await sink.wait_for(2)
@@ -72,10 +90,9 @@ async def test_held_message_is_released_once(relay: Relay, layout: Layout, sink:
                                       "action": "hold"}]
     assert by_rcpt(sink.received, MENTOR["email"]) == []
 
-    first = cli(layout, "held", "release", queue_id, "--moderator", "ana")
+    first = await acli(layout, "held", "release", queue_id, "--moderator", "ana")
     assert first.returncode == 0 and "released" in first.stdout
-    again = cli(layout, "held", "release", queue_id, "--moderator", "ben", "--json")
-    assert json.loads(again.stdout)["status"] == "already-released"
+    assert (await decide_json(layout, "release", queue_id, "--moderator", "ben"))["status"] == "already-released"
     delivered = await sink.wait_for(3)
     to_mentor = by_rcpt(delivered, MENTOR["email"])
     assert len(to_mentor) == 1 and to_mentor[0].message.get_content().strip() == "Hi! How was your week?"
@@ -92,10 +109,10 @@ async def test_held_message_is_released_once(relay: Relay, layout: Layout, sink:
 
 async def test_moderator_reject_tells_the_sender_why(relay: Relay, layout: Layout, sink: Sink) -> None:
     use_policy(layout, HOLD_ALL)
-    pair = create_pair(layout)
+    pair = await acreate_pair(layout)
     queue_id = await mentee_writes(layout, pair, "plans", "Can we talk about something private?")
     await sink.wait_for(2)
-    result = cli(layout, "held", "reject", queue_id, "--reason", "Please keep the conversation about school.",
+    result = await acli(layout, "held", "reject", queue_id, "--reason", "Please keep the conversation about school.",
                  "--moderator", "ana")
     assert result.returncode == 0, result.stderr
     notices = await eventually(lambda: by_rcpt(sink.received, MENTEE["email"])[1:] or None)
@@ -105,8 +122,8 @@ async def test_moderator_reject_tells_the_sender_why(relay: Relay, layout: Layou
     assert by_rcpt(sink.received, MENTOR["email"]) == []
     rejected = held(layout, "--state", "rejected")
     assert rejected[0]["reject_reason"] == "Please keep the conversation about school."
-    assert cli(layout, "held", "release", queue_id).stdout.strip().endswith("nothing changed")
-    missing = cli(layout, "held", "reject", "nope", "--reason", "x")
+    assert (await acli(layout, "held", "release", queue_id)).stdout.strip().endswith("nothing changed")
+    missing = await acli(layout, "held", "reject", "nope", "--reason", "x")
     assert missing.returncode == 1 and missing.stderr.strip() == "error: no held message with id nope"
 
 
@@ -118,7 +135,7 @@ async def test_redact_delivers_with_a_marker_and_archives_the_original(
           contact_info:
             action: redact
     """)
-    pair = create_pair(layout)
+    pair = await acreate_pair(layout)
     await mentee_writes(layout, pair, "insta", "Follow me on instagram: @jane.doe.art or text 555-867-5309!")
     message = (await sink.wait_for(1))[0].message
     body = message.get_content()
@@ -142,19 +159,19 @@ async def test_pair_policy_override_and_two_moderators(relay: Relay, layout: Lay
               release_requires: 2
               words: [self-harm]
     """)
-    pair = create_pair(layout, MENTOR, MENTEE, "stem", "--policy", "youth-strict")
+    pair = await acreate_pair(layout, MENTOR, MENTEE, "stem", "--policy", "youth-strict")
     await mentee_writes(layout, pair, "fine", "All good this week.")
     assert len(by_rcpt(await sink.wait_for(1), MENTOR["email"])) == 1  # the override has no default hold
     queue_id = await mentee_writes(layout, pair, "worried", "I have been thinking about Self-Harm again.")
     item = (await eventually(lambda: held(layout)))[0]
     assert item["release_requires"] == 2 and item["reasons"][0]["match"] == "Self-Harm"
     assert item["policy"] == "youth-strict"
-    once = json.loads(cli(layout, "held", "release", queue_id, "--moderator", "ana", "--json").stdout)
+    once = await decide_json(layout, "release", queue_id, "--moderator", "ana")
     assert once == {"id": queue_id, "status": "approved", "approvals": ["ana"], "needed": 2}
-    same = json.loads(cli(layout, "held", "release", queue_id, "--moderator", "ana", "--json").stdout)
+    same = await decide_json(layout, "release", queue_id, "--moderator", "ana")
     assert same["status"] == "approved" and same["approvals"] == ["ana"]
     assert len(by_rcpt(sink.received, MENTOR["email"])) == 1
-    both = json.loads(cli(layout, "held", "release", queue_id, "--moderator", "ben", "--json").stdout)
+    both = await decide_json(layout, "release", queue_id, "--moderator", "ben")
     assert both["status"] == "released" and both["approvals"] == ["ana", "ben"]
     await eventually(lambda: len(by_rcpt(sink.received, MENTOR["email"])) == 2)
 
@@ -186,7 +203,7 @@ def test_check_config_names_policy_file_and_line(tmp_path: Path, text: str, line
 
 async def test_a_bad_policy_edit_keeps_the_last_good_one(relay: Relay, layout: Layout, sink: Sink) -> None:
     use_policy(layout, HOLD_ALL)
-    pair = create_pair(layout)
+    pair = await acreate_pair(layout)
     await mentee_writes(layout, pair, "one", "first")
     await eventually(lambda: held(layout))
     use_policy(layout, "rules:\n  contact_info:\n    action: explode\n")  # broken while the relay runs
@@ -228,7 +245,7 @@ async def _service_level_script(relay: Relay, layout: Layout, sink: Sink, clock)
 
     from relay.moderation.sweeps import sweep
 
-    pair = create_pair(layout)
+    pair = await acreate_pair(layout)
     first = await mentee_writes(layout, pair, "first", "one")
     second = await mentee_writes(layout, pair, "second", "two")
     start = clock.now()

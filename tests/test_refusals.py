@@ -7,7 +7,7 @@ import json
 import pytest
 
 from relay.service import Relay
-from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Sink, cli, create_pair, send, simple_message
+from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Sink, acli, acreate_pair, cli, send, simple_message
 
 STRANGER = "stranger@evil.example"
 
@@ -43,7 +43,7 @@ async def test_refused_and_recorded(
     relay: Relay, layout: Layout, sink: Sink,
     case: str, expected_code: int, expected_status: str, words: str, reason: str,
 ) -> None:
-    pair = create_pair(layout)
+    pair = await acreate_pair(layout)
     alias = pair["mentor_alias"]
     mail_from, rcpt = MENTEE["email"], alias
     raw = simple_message(MENTEE["email"], alias, "hello", "hi")
@@ -75,8 +75,8 @@ async def test_refused_and_recorded(
 
 
 async def test_closed_pair_gets_a_polite_ending(relay: Relay, layout: Layout, sink: Sink) -> None:
-    pair = create_pair(layout)
-    closed = cli(layout, "pair", "close", str(pair["id"]))
+    pair = await acreate_pair(layout)
+    closed = await acli(layout, "pair", "close", str(pair["id"]))
     assert closed.returncode == 0, closed.stderr
     code, text = await send(layout.smtp_port, simple_message(MENTEE["email"], pair["mentor_alias"], "hi", "hi"),
                             MENTEE["email"], pair["mentor_alias"])
@@ -86,7 +86,7 @@ async def test_closed_pair_gets_a_polite_ending(relay: Relay, layout: Layout, si
 
 
 async def test_oversize_message_gets_552(relay: Relay, layout: Layout, sink: Sink) -> None:
-    pair = create_pair(layout)
+    pair = await acreate_pair(layout)
     big = simple_message(MENTEE["email"], pair["mentor_alias"], "big", "start") + (b"y" * 76 + b"\r\n") * 40_000
     code, text = await send(layout.smtp_port, big, MENTEE["email"], pair["mentor_alias"])
     assert code == 552, text
@@ -94,8 +94,8 @@ async def test_oversize_message_gets_552(relay: Relay, layout: Layout, sink: Sin
 
 
 async def test_two_conversations_in_one_message_are_refused(relay: Relay, layout: Layout, sink: Sink) -> None:
-    first = create_pair(layout)
-    second = create_pair(
+    first = await acreate_pair(layout)
+    second = await acreate_pair(
         layout,
         {"email": "mentor2@uni.example.net", "name": "Ada Byron", "handle": "Birch"},
         {"email": MENTEE["email"], "name": MENTEE["name"], "handle": "Willow"},
@@ -110,7 +110,7 @@ async def test_two_conversations_in_one_message_are_refused(relay: Relay, layout
 
 
 async def test_same_alias_twice_is_one_delivery(relay: Relay, layout: Layout, sink: Sink) -> None:
-    pair = create_pair(layout)
+    pair = await acreate_pair(layout)
     alias = pair["mentor_alias"]
     code, _ = await send(layout.smtp_port, simple_message(MENTEE["email"], alias, "twice", "hi"),
                          MENTEE["email"], [alias, alias.upper()])

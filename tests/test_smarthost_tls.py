@@ -19,8 +19,8 @@ from tests.support import (
     MENTOR,
     Layout,
     SinkHandler,
+    acreate_pair,
     cli,
-    create_pair,
     eventually,
     free_port,
     send,
@@ -76,7 +76,7 @@ async def test_starttls_and_auth_to_the_smarthost(secure: tuple[SecureSink, Layo
     relay = Relay(load_settings(layout.config))
     await relay.start()
     try:
-        pair = create_pair(layout)
+        pair = await acreate_pair(layout)
         code, _ = await send(layout.smtp_port, simple_message(MENTEE["email"], pair["mentor_alias"], "tls", "hi"),
                              MENTEE["email"], pair["mentor_alias"])
         assert code == 250
@@ -96,7 +96,7 @@ async def test_wrong_password_keeps_the_message_queued(secure: tuple[SecureSink,
     relay = Relay(load_settings(layout.config))
     await relay.start()
     try:
-        pair = create_pair(layout)
+        pair = await acreate_pair(layout)
         code, _ = await send(layout.smtp_port, simple_message(MENTEE["email"], pair["mentor_alias"], "tls", "hi"),
                              MENTEE["email"], pair["mentor_alias"])
         assert code == 250

@@ -9,6 +9,7 @@ In-Reply-To/References carry only ids the recipient's own client knows. Everythi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
 from email.message import Message
@@ -107,13 +108,24 @@ def scrub_content_headers(message: Message, scrubber: Scrubber) -> None:
     ' href="mailto:<real address>">' is one Content-Type. Only a header that holds an identity is
     rewritten; non-ASCII text it gains is stored as the parser stores undeclared 8-bit bytes.
     """
+    _scrub_raw_values(message, scrubber, lambda name: name.lower().startswith("content-"))
+
+
+def scrub_field_values(block: Message, scrubber: Scrubber) -> None:
+    """Scrub every field of a delivery-status (or disposition) block and keep them all: a forwarded
+    bounce report stays readable (Action, Status, ...) while Final-Recipient and the like lose the
+    real address."""
+    _scrub_raw_values(block, scrubber, lambda name: True)
+
+
+def _scrub_raw_values(message: Message, scrubber: Scrubber, which: Callable[[str], bool]) -> None:
     items = list(message.raw_items())
-    if not any(name.lower().startswith("content-") and scrubber.found_in(value) for name, value in items):
+    if not any(which(name) and scrubber.found_in(value) for name, value in items):
         return
     for name in set(message.keys()):
         del message[name]
     for name, value in items:
-        if name.lower().startswith("content-") and scrubber.found_in(value):
+        if which(name) and scrubber.found_in(value):
             value = scrubber.text(value).encode("utf-8", "surrogateescape").decode("ascii", "surrogateescape")
         message.set_raw(name, value)
 

@@ -93,8 +93,8 @@ def anonymize(
     )
     try:
         raw = message.as_bytes(policy=POLICY)
-    except (ValueError, TypeError, LookupError, UnicodeError, AttributeError, IndexError) as exc:
-        raise Unprocessable(f"the message could not be re-encoded ({type(exc).__name__})") from None
+    except (ValueError, TypeError, LookupError, UnicodeError, AttributeError, IndexError):
+        raise Unprocessable("the message could not be written out again") from None
     return Outgoing(raw=raw, message_id=new_message_id)
 
 

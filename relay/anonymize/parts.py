@@ -18,10 +18,12 @@ from relay.anonymize.headers import (
     one_line_headers,
     scrub_attached_headers,
     scrub_content_headers,
+    scrub_field_values,
     scrub_header,
 )
 from relay.anonymize.scrub import Scrubber
 
+REPORT_FIELDS = {"message/delivery-status", "message/global-delivery-status", "message/disposition-notification"}
 MAX_DEPTH = 40  # deeper nesting is refused as unprocessable rather than walked
 _TOKEN = r"[A-Za-z0-9!#$%&'*+\-.^_`{|}~]+"
 MIME_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")  # a valid type/subtype (RFC 2045)
@@ -50,6 +52,10 @@ def scrub_tree(part: Message, scrubber: Scrubber, depth: int = 0) -> None:
                 scrub_tree(child, scrubber, depth + 1)
         else:  # declared multipart, but the parser found no parts (missing boundary)
             _rewrite_text(part, read_text(part), scrubber.text, force_subtype="plain")
+        return
+    if part.get_content_type() in REPORT_FIELDS and children is not None:
+        for block in children:  # message/delivery-status: header-like fields; keep them, scrub their values
+            scrub_field_values(block, scrubber)
         return
     if maintype == "message" and children is not None:
         for inner in children:  # message/rfc822 and friends: one enclosed message

@@ -69,9 +69,11 @@ class DeliveryWorker:
             while not self._stopping:
                 self._wake.clear()
                 try:
-                    batch = await self.committer.run(
-                        lambda c: queue.claim_due(c, self.owner, self.clock.now(), LEASE, 50 * len(transports))
-                    )
+                    batch = []
+                    if await self._anything_due():  # a read: no write lock while the queue is idle
+                        batch = await self.committer.run(
+                            lambda c: queue.claim_due(c, self.owner, self.clock.now(), LEASE, 50 * len(transports))
+                        )
                 except Exception:
                     log.exception("could not claim queue entries; retrying")
                     batch = []
@@ -87,6 +89,10 @@ class DeliveryWorker:
                 await self.committer.run(lambda c: queue.release_claims(c, self.owner))
             except Exception:
                 log.exception("could not release claims at shutdown")
+
+    async def _anything_due(self) -> bool:
+        async with self.engine.connect() as connection:
+            return await queue.any_due(connection, self.clock.now())
 
     async def _send_batch(self, batch: list[Any], transports: list[Transport]) -> None:
         pending: asyncio.Queue[Any] = asyncio.Queue()

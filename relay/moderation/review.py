@@ -24,6 +24,7 @@ from relay.moderation.notify import sender_notice
 from relay.moderation.policy import PolicyBook
 from relay.pipeline import release as release_copy
 from relay.store import held as held_store
+from relay.store.database import transaction
 from relay.store.messages import get_message, record_thread_id, thread_map
 from relay.store.outbound import queue_outbound
 from relay.store.pairs import Member, Pair, get_pair
@@ -71,7 +72,7 @@ def _roles(pair: Pair, row: Any) -> tuple[Member, Member]:
 async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message_id: str, moderator: str) -> Outcome:
     domain = settings.relay.domain
     now = clock.now()
-    async with engine.begin() as connection:
+    async with transaction(engine) as connection:
         item, row, pair = await _load(connection, message_id)
         if item["state"] != "held":
             return Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])
@@ -103,7 +104,7 @@ async def reject(settings: Settings, engine: AsyncEngine, clock: Clock, message_
                  reason: str) -> Outcome:
     now = clock.now()
     policies = PolicyBook(settings.policies_dir)
-    async with engine.begin() as connection:
+    async with transaction(engine) as connection:
         item, row, pair = await _load(connection, message_id)
         if item["state"] != "held":
             return Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])

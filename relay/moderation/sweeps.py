@@ -26,6 +26,7 @@ from relay.moderation.notify import moderator_notices
 from relay.moderation.policy import Policy, PolicyBook
 from relay.notices import Notice
 from relay.store import held as held_store
+from relay.store.database import transaction
 from relay.store.outbound import queue_outbound
 from relay.store.pairs import get_pair
 from relay.yamlsource import ConfigError
@@ -85,7 +86,7 @@ async def _step(
 async def sweep(settings: Settings, engine: AsyncEngine, clock: Clock, policies: PolicyBook) -> SweepReport:
     now = clock.now()
     report = SweepReport()
-    async with engine.begin() as connection:
+    async with transaction(engine) as connection:
         groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for item in await held_store.list_held(connection, state="held"):
             groups[(item["program_id"], item["policy"])].append(item)

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from relay.store.database import transaction
+
 T = TypeVar("T")
 Job = Callable[[AsyncConnection], Awaitable[Any]]
 
@@ -80,7 +82,7 @@ class Committer:
     async def _commit(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
         try:
             results = []
-            async with self._engine.begin() as connection:
+            async with transaction(self._engine) as connection:
                 for job, _ in batch:
                     results.append(await job(connection))
         except Exception as exc:  # one failing job must not fail the others: retry them alone

@@ -1,27 +1,53 @@
-"""Opening the store: the async engine, SQLite durability pragmas, and migrations at start."""
+"""Opening the store: the async engine, SQLite durability pragmas, write transactions, migrations.
+
+SQLite: WAL with synchronous=FULL. Write transactions begin IMMEDIATE (they take the write lock at
+BEGIN and wait for it up to busy_timeout): a transaction that reads first and writes later would
+otherwise fail at once with "database is locked" when another process (the CLI while `serve` runs)
+committed in between, since SQLite cannot upgrade a stale read snapshot. Everything that writes goes
+through `transaction()`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # the driver issues no BEGIN of its own; _sqlite_begin does
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # invariant 1: a 250 survives power loss
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=15000")  # the CLI and `serve` share the file
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get("write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A write transaction: committed when the block ends, rolled back if it raises."""
+    async with engine.connect() as connection:
+        writer = await connection.execution_options(write=True)
+        async with writer.begin():
+            yield writer
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -37,6 +63,7 @@ def create_engine(url: str) -> AsyncEngine:
             # closed on return, and each new aiosqlite connection is a thread, a file open and pragmas.
             engine = create_async_engine(url, pool_size=32, max_overflow=32)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
 
@@ -48,7 +75,21 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _head() -> str | None:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest migration (idempotent; run at every start)."""
-    async with engine.begin() as connection:
+    """Bring the schema to the newest migration (idempotent; run at every start and CLI command).
+    An up-to-date store is only read, so a listing command never waits for `serve`'s write lock."""
+    async with engine.connect() as connection:
+        if await connection.run_sync(_current_revision) == _head():
+            return
+    async with transaction(engine) as connection:
         await connection.run_sync(_upgrade)

@@ -18,19 +18,22 @@ from relay.store.events import event_values
 from relay.store.schema import events, outbound
 
 
+def _due(now: datetime) -> Any:
+    return (
+        (outbound.c.state == "queued")
+        & (outbound.c.next_attempt_at <= now)
+        & or_(outbound.c.claimed_until.is_(None), outbound.c.claimed_until < now)
+    )
+
+
+async def any_due(connection: AsyncConnection, now: datetime) -> bool:
+    return (await connection.execute(select(outbound.c.id).where(_due(now)).limit(1))).first() is not None
+
+
 async def claim_due(
     connection: AsyncConnection, owner: str, now: datetime, lease: timedelta, limit: int
 ) -> list[Any]:
-    due = (
-        select(outbound.c.id)
-        .where(
-            outbound.c.state == "queued",
-            outbound.c.next_attempt_at <= now,
-            or_(outbound.c.claimed_until.is_(None), outbound.c.claimed_until < now),
-        )
-        .order_by(outbound.c.next_attempt_at)
-        .limit(limit)
-    )
+    due = select(outbound.c.id).where(_due(now)).order_by(outbound.c.next_attempt_at).limit(limit)
     ids = list((await connection.execute(due)).scalars())
     if not ids:
         return []
