@@ -42,9 +42,7 @@ def scrub_tree(part: Message, scrubber: Scrubber, depth: int = 0) -> None:
     scrub_content_headers(part, scrubber)
     _scrub_names(part, scrubber)
     maintype = part.get_content_maintype()
-    # Sub-parts only: get_payload() on a leaf would decode it with its declared charset (NUL in it: ValueError).
-    payload = part.get_payload() if part.is_multipart() else None
-    children = payload if isinstance(payload, list) else None
+    children = sub_parts(part)
     if maintype == "multipart":
         if children is not None:
             part.preamble, part.epilogue = _scrub_raw(part.preamble, scrubber), _scrub_raw(part.epilogue, scrubber)
@@ -91,6 +89,16 @@ def _scrub_raw(text: str | None, scrubber: Scrubber) -> str | None:
     if clean == text:
         return text
     return clean.encode("utf-8", "surrogateescape").decode("ascii", "surrogateescape")
+
+
+def sub_parts(part: Message) -> list[Message] | None:
+    """A multipart's (or an enclosing message/* part's) parts; None for a leaf, or for a multipart the
+    parser found no parts in. Only asks for the payload of parts that have sub-parts: on a leaf,
+    get_payload() would decode it with its declared charset (a NUL in that: ValueError)."""
+    if not part.is_multipart():
+        return None
+    payload = part.get_payload()
+    return [child for child in payload if isinstance(child, Message)] if isinstance(payload, list) else None
 
 
 def _keep_content_headers(part: Message) -> None:

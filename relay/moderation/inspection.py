@@ -64,7 +64,7 @@ def inspect_message(message: Message, **context: Any) -> Inspection:
     text; attached messages are read like the outer one. `context` fills the other fields.
     """
     from relay.anonymize.headers import header_text
-    from relay.anonymize.parts import read_text
+    from relay.anonymize.parts import read_text, sub_parts
 
     subject = header_text(message, "Subject") or ""
     texts = [subject]
@@ -74,8 +74,8 @@ def inspect_message(message: Message, **context: Any) -> Inspection:
         if id(part) in skip:
             continue
         ctype = part.get_content_type()
-        if ctype == "multipart/alternative" and isinstance(part.get_payload(), list):
-            children = part.get_payload()
+        children = sub_parts(part) if ctype == "multipart/alternative" else None
+        if children is not None:
             if any(c.get_content_type() == "text/plain" for c in children):
                 skip.update(id(c) for c in children if c.get_content_type() == "text/html")
             continue
