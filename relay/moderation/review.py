@@ -23,6 +23,7 @@ from relay.moderation.findings import Finding
 from relay.moderation.notify import sender_notice
 from relay.moderation.policy import PolicyBook
 from relay.pipeline import release as release_copy
+from relay.store import events
 from relay.store import held as held_store
 from relay.store.database import transaction
 from relay.store.messages import get_message, record_thread_id, thread_map
@@ -78,7 +79,7 @@ async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message
             return Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])
         approvals = await held_store.add_approval(connection, item, moderator)
         if len(approvals) < item["release_requires"]:
-            await held_store.record(connection, "approval", now, actor=moderator, pair_id=pair.id,
+            await events.record(connection, "approval", now, actor=moderator, pair_id=pair.id,
                                     message_id=message_id, approvals=approvals, needed=item["release_requires"])
             return Outcome("approved", approvals, item["release_requires"])
         sender, recipient = _roles(pair, row)
@@ -95,7 +96,7 @@ async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message
         await record_thread_id(connection, pair.id, message_id, sender.role, row.original_message_id, new_id)
         await queue_outbound(connection, kind="relay", rcpt=recipient.email, raw=raw, out_message_id=new_id,
                              now=now, domain=domain, pair_id=pair.id, message_id=message_id)
-        await held_store.record(connection, "released", now, actor=moderator, pair_id=pair.id,
+        await events.record(connection, "released", now, actor=moderator, pair_id=pair.id,
                                 message_id=message_id, approvals=approvals)
     return Outcome("released", approvals, item["release_requires"])
 
@@ -119,6 +120,6 @@ async def reject(settings: Settings, engine: AsyncEngine, clock: Clock, message_
             await queue_outbound(connection, kind="notice", rcpt=notice.rcpt, raw=notice.raw,
                                  out_message_id=notice.message_id, now=now, domain=settings.relay.domain,
                                  pair_id=pair.id, message_id=message_id)
-        await held_store.record(connection, "rejected", now, actor=moderator, pair_id=pair.id,
+        await events.record(connection, "rejected", now, actor=moderator, pair_id=pair.id,
                                 message_id=message_id, reason=reason, sender_notified=notice is not None)
     return Outcome("rejected", item["approvals"], item["release_requires"])

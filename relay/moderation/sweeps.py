@@ -25,6 +25,7 @@ from relay.config import Settings
 from relay.moderation.notify import moderator_notices
 from relay.moderation.policy import Policy, PolicyBook
 from relay.notices import Notice
+from relay.store import events
 from relay.store import held as held_store
 from relay.store.database import transaction
 from relay.store.outbound import queue_outbound
@@ -78,7 +79,7 @@ async def _step(
     mails = moderator_notices(settings, template=template, policy=policy, program_id=program_id,
                               items=await _describe(connection, chosen), now=now, to=to, waited=waited)
     await _queue(connection, settings, mails, now, report)
-    await held_store.record(connection, event, now, message_ids=sorted(marked), program=program_id,
+    await events.record(connection, event, now, message_ids=sorted(marked), program=program_id,
                             to=[m.rcpt for m in mails])
     return 1
 

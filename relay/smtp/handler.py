@@ -24,25 +24,13 @@ class InFlight:
 
     def __init__(self) -> None:
         self.count = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     def __enter__(self) -> InFlight:
         self.count += 1
-        self._idle.clear()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.count -= 1
-        if self.count == 0:
-            self._idle.set()
-
-    async def wait_idle(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-            return True
-        except TimeoutError:
-            return False
 
 
 class RelayHandler:

@@ -60,6 +60,9 @@ class Committer:
             self._queue.put_nowait(None)
             await self._task
             self._task = None
+        if self.batches:
+            log.info("group commit: %d writes in %d transactions (%.1f per commit)",
+                     self.jobs, self.batches, self.jobs / self.batches)
 
     async def _writer(self) -> None:
         stopping = False

@@ -13,8 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from relay.store.events import event_values
-from relay.store.schema import events, held, messages
+from relay.store.schema import held, messages
 
 
 async def hold(
@@ -95,6 +94,3 @@ async def mark(connection: AsyncConnection, message_ids: list[str], column: str,
             marked.append(message_id)
     return marked
 
-
-async def record(connection: AsyncConnection, kind: str, now: datetime, **fields: Any) -> None:
-    await connection.execute(events.insert().values(event_values(kind, now, **fields)))

@@ -185,11 +185,6 @@ async def get_message(connection: AsyncConnection, message_id: str) -> Any:
     return (await connection.execute(select(messages).where(messages.c.id == message_id))).first()
 
 
-async def messages_of_pair(connection: AsyncConnection, pair_id: int) -> list[Any]:
-    query = select(messages).where(messages.c.pair_id == pair_id).order_by(messages.c.received_at, messages.c.id)
-    return list((await connection.execute(query)).all())
-
-
 async def count_by_pair(connection: AsyncConnection, pair_ids: list[int]) -> dict[int, int]:
     if not pair_ids:
         return {}
