@@ -14,12 +14,16 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from relay.clock import SystemClock
 from relay.config import ConfigError, Settings, config_path, load_settings
+from relay.dkim import keys as dkim_keys
+from relay.dkim import signer_from_settings
+from relay.dkim.records import dkim_record, required_records
 from relay.enrol import EnrolmentError, Person, close_pair, create_pair
 from relay.moderation import review
 from relay.moderation.policy import PolicyBook
@@ -95,6 +99,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
     errors = PolicyBook(settings.policies_dir).check_all()
+    try:
+        signer_from_settings(settings)
+    except ConfigError as exc:
+        errors.extend(exc.messages)
     if errors:
         raise ConfigError(errors)
     print(f"{settings.path}: OK ({len(settings.programs)} programs, domain {settings.relay.domain})")
@@ -274,6 +282,47 @@ def cmd_held_reject(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_dkim_keygen(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        selector = dkim_keys.check_selector(args.selector)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    path = Path(args.out).resolve() if args.out else settings.base_dir / "dkim" / f"{selector}.pem"
+    key = dkim_keys.generate(args.algorithm)
+    try:
+        dkim_keys.write_private(key, path)
+    except FileExistsError:
+        raise CliError(f"{path} already exists and is left as it is (it may sign mail now): "
+                       "choose another --selector or --out") from None
+    record = dkim_record(settings.relay.domain, selector, key)
+    data = {"selector": selector, "private_key": str(path), "record_name": record.name, "record_value": record.value}
+    emit(args, data, "\n".join([
+        f"wrote the {dkim_keys.describe(key)} private key to {path} (mode 0600)",
+        "1. publish this DNS record (zone-file syntax; in a web form the value goes without the quotes):",
+        f"   {record.zone_line()}",
+        "2. once it resolves, set in relay.yaml and restart the relay:",
+        f"   dkim: {{selector: {selector}, private_key: {_config_relative(settings, path)}}}",
+    ]))
+    return 0
+
+
+def _config_relative(settings: Settings, path: Path) -> str:
+    """How relay.yaml names `path`: relative to its folder when inside it."""
+    return str(path.relative_to(settings.base_dir)) if path.is_relative_to(settings.base_dir) else str(path)
+
+
+def cmd_dns_records(args: argparse.Namespace, settings: Settings) -> int:
+    records = required_records(settings)
+    lines = [f"; DNS records for {settings.relay.domain}, ready to paste into its zone"]
+    for record in records:
+        lines.append(f"; {record.note}")
+        line = record.zone_line()
+        if line is not None:
+            lines.append(line)
+    emit(args, [r.as_dict() for r in records], "\n".join(lines))
+    return 0
+
+
 # --- argument parsing ------------------------------------------------------------------------------
 
 
@@ -351,6 +400,18 @@ def build_parser() -> argparse.ArgumentParser:
     held_reject.add_argument("--reason", required=True)
     held_reject.add_argument("--moderator", help="who decides (default: cli:<login name>)")
     held_reject.set_defaults(func=cmd_held_reject)
+
+    dkim = commands.add_parser("dkim", help="DKIM signing keys").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    keygen = listing(dkim.add_parser("keygen", help="make a signing key and print its DNS record"))
+    keygen.add_argument("--selector", required=True, help="names the key in DNS; a new key gets a new selector")
+    keygen.add_argument("--algorithm", choices=["rsa", "ed25519"], default="rsa",
+                        help="rsa (2048 bits, verified everywhere; default) or ed25519")
+    keygen.add_argument("--out", metavar="PATH",
+                        help="the private key file (default: <config dir>/dkim/<selector>.pem)")
+    keygen.set_defaults(func=cmd_dkim_keygen)
+    listing(commands.add_parser("dns-records", help="the DNS records the domain needs: MX, SPF, DKIM, DMARC, PTR")
+            ).set_defaults(func=cmd_dns_records)
 
     event = commands.add_parser("events", help="the record of decisions").add_subparsers(
         dest="action", required=True, metavar="ACTION")

@@ -33,9 +33,17 @@ from relay.moderation.inspection import PairStats
 from relay.moderation.notify import moderator_notices, sender_notice
 from relay.moderation.policy import Policy, PolicyBook
 from relay.pipeline import Prepared, prepare
-from relay.store.committer import Committer
+from relay.store.committer import Committer, Merged
 from relay.store.events import event_values
-from relay.store.messages import Accepted, HoldEntry, OutboundEntry, pair_stats, store_accepted, thread_map
+from relay.store.messages import (
+    Accepted,
+    AcceptOutcome,
+    HoldEntry,
+    OutboundEntry,
+    pair_stats,
+    store_accepted_many,
+    thread_map,
+)
 from relay.store.pairs import Member, Pair, email_key, find_by_alias
 
 log = logging.getLogger("relay.intake")
@@ -220,7 +228,7 @@ class Intake:
         )
         if decision.action in ("hold", "reject"):
             self._add_notices(accepted, decision, policy, pair, sender, recipient, own_id or None)
-        outcome = await self.committer.run(lambda connection: store_accepted(connection, accepted))
+        outcome: AcceptOutcome = await self.committer.run(Merged(store_accepted_many, accepted))
         if outcome.duplicate:
             log.info("queue_id=%s duplicate resend from %s recognised; not queued again", outcome.id, remote)
         else:

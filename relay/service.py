@@ -17,6 +17,7 @@ from relay.clock import Clock, SystemClock
 from relay.config import Settings
 from relay.delivery.transports import MaildirTransport, SmtpTransport, Transport
 from relay.delivery.worker import DeliveryWorker
+from relay.dkim import signer_from_settings
 from relay.intake import Intake
 from relay.moderation.sweeps import HoldSweeper
 from relay.smtp.handler import RelayHandler
@@ -47,6 +48,7 @@ class Relay:
     """The assembled relay; `start` and `stop` are separate so tests can run it in-process."""
 
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        signer = signer_from_settings(settings)  # a bad DKIM key stops the start before anything is opened
         self.settings = settings
         self.clock = clock or SystemClock()
         self.engine = create_engine(settings.database_url)
@@ -56,7 +58,8 @@ class Relay:
         self.smtp = SmtpServer(self.handler, settings.relay.smtp, settings.relay.domain)
         owner = f"{socket.gethostname()}:{settings.relay.smtp.port}"
         self.worker = DeliveryWorker(
-            settings.relay.delivery, self.committer, self.engine, self.clock, transport_factory(settings), owner
+            settings.relay.delivery, self.committer, self.engine, self.clock, transport_factory(settings), owner,
+            sign=signer.sign if signer is not None else None,
         )
         self.intake.on_queued = self.worker.wake
         self.sweeper = HoldSweeper(settings, self.engine, self.clock, self.intake.policies, self.worker.wake)

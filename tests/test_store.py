@@ -35,3 +35,46 @@ async def test_migrations_match_the_schema_and_are_idempotent(tmp_path: Path) ->
     }
     assert migrated == declared
     assert journal == "wal" and synchronous == 2  # 2 = FULL: a 250 survives power loss
+
+
+async def test_a_resend_within_the_same_group_commit_is_stored_once(tmp_path: Path) -> None:
+    """A client that retries before its first attempt was committed lands in the same batch: the batch
+    stores the message once and answers both with its id."""
+    from datetime import UTC, datetime, timedelta
+
+    from relay.store.database import transaction
+    from relay.store.messages import Accepted, OutboundEntry, store_accepted_many
+    from relay.store.pairs import insert_pair
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    now = datetime.now(UTC)
+    try:
+        await migrate(engine)
+        async with transaction(engine) as connection:
+            people = {role: {"email": f"{role}@example.org", "name": f"{role} Person", "handle": role.title(),
+                             "alias": f"{role}.abcdef"} for role in ("mentor", "mentee")}
+            pair_id = await insert_pair(connection, program_id="p", policy=None, end_date=None, created_at=now,
+                                        people=people)
+
+        def attempt(queue_id: str) -> Accepted:
+            return Accepted(
+                id=queue_id, pair_id=pair_id, sender_id=2, sender_role="mentee", recipient_id=1,
+                envelope_from="mentee@example.org", remote_addr="127.0.0.1", original_message_id="<m1@client>",
+                body_hash="same-body", subject="hi", raw=b"Subject: hi\r\n\r\nbody\r\n", decision="deliver",
+                reasons=[], received_at=now, duplicate_window=timedelta(days=2), domain="relay.test",
+                outbound=OutboundEntry(rcpt="mentor@example.org", out_message_id=f"<{queue_id}@relay.test>",
+                                       raw=b"x"),
+            )
+
+        async with transaction(engine) as connection:
+            first, retry = await store_accepted_many(connection, [attempt("first"), attempt("retry")])
+        async with transaction(engine) as connection:
+            (later,) = await store_accepted_many(connection, [attempt("later")])
+            stored = (await connection.execute(text("SELECT count(*) FROM messages"))).scalar_one()
+            queued = (await connection.execute(text("SELECT count(*) FROM outbound"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert (first.id, first.duplicate) == ("first", False)
+    assert (retry.id, retry.duplicate) == ("first", True)
+    assert (later.id, later.duplicate) == ("first", True)
+    assert (stored, queued) == (1, 1)

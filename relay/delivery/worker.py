@@ -4,6 +4,10 @@ Wakes when intake queues something in this process, and polls every `poll_interv
 queued by another process (a CLI release while `serve` runs) or coming due for a retry. Temporary
 failures are retried on the configured schedule; a permanent failure, or the end of the schedule, is
 recorded as failed (and listed by `mentor-relay queue list --state failed`).
+
+With DKIM on, each attempt is signed just before it is sent (in a thread: canonicalising a large
+message would stall the event loop), so a retry carries a fresh signature and the queue keeps the
+unsigned message. A signing failure is a temporary failure: logged, retried, never a lost message.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class DeliveryWorker:
         clock: Clock,
         transport_factory: Callable[[], Transport],
         owner: str | None = None,
+        sign: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self.config = config
         self.committer = committer
@@ -43,6 +48,7 @@ class DeliveryWorker:
         self.clock = clock
         self.transport_factory = transport_factory
         self.owner = owner or f"{socket.gethostname()}"
+        self.sign = sign
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -106,8 +112,16 @@ class DeliveryWorker:
         await asyncio.gather(*(sender(t) for t in transports))
 
     async def _deliver(self, entry: Any, transport: Transport) -> None:
+        raw = entry.raw
+        if self.sign is not None:
+            try:
+                raw = await asyncio.to_thread(self.sign, raw)
+            except Exception as exc:
+                log.exception("queue_id=%s outbound=%s DKIM signing failed", entry.message_id, entry.id)
+                await self._temporary(entry, f"DKIM signing failed: {type(exc).__name__}: {exc}")
+                return
         try:
-            response = await transport.send(entry.mail_from, entry.rcpt, entry.raw)
+            response = await transport.send(entry.mail_from, entry.rcpt, raw)
         except TemporaryFailure as exc:
             await self._temporary(entry, str(exc))
             return

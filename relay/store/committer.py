@@ -2,10 +2,12 @@
 
 Callers hand a write job (an async function of a connection) to `Committer.run`; a single writer task
 takes every job waiting at that moment, runs them in one transaction, commits, then answers each
-caller. The writer owns the transaction, so a caller that is cancelled (aiosmtpd cancels the DATA
-handler when the client disconnects) can never leave a commit half-done: the job still commits, and
-the client's retry is recognised as a duplicate. If a batch fails, its jobs are retried one by one so
-that one bad job cannot fail its neighbours.
+caller. Jobs of the same kind can be merged (`Merged`): the accepted messages of one batch are
+written with one statement per table instead of one per message. The writer owns the transaction,
+so a caller that is cancelled (aiosmtpd cancels the DATA handler when the client disconnects) can
+never leave a commit half-done: the job still commits, and the client's retry is recognised as a
+duplicate. If a batch fails, its jobs are retried one by one so that one bad job cannot fail its
+neighbours.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -20,7 +23,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from relay.store.database import transaction
 
 T = TypeVar("T")
-Job = Callable[[AsyncConnection], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Merged:
+    """A write that can share its statements with others of its kind: `run_many(connection, items)`
+    is called once per batch with the items of every such job, and returns one result per item."""
+
+    run_many: Callable[[AsyncConnection, list[Any]], Awaitable[list[Any]]]
+    item: Any
+
+
+Job = Callable[[AsyncConnection], Awaitable[Any]] | Merged
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +57,7 @@ class Committer:
         if self._task is None:
             self._task = asyncio.create_task(self._writer(), name="group-committer")
 
-    async def run(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def run(self, job: Callable[[AsyncConnection], Awaitable[T]] | Merged) -> T:
         """Run `job` in the next group transaction; returns its result once committed."""
         if self._closed:
             raise CommitterClosed("the store is shutting down")
@@ -84,10 +98,8 @@ class Committer:
 
     async def _commit(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
         try:
-            results = []
             async with transaction(self._engine) as connection:
-                for job, _ in batch:
-                    results.append(await job(connection))
+                results = await _run_jobs(connection, [job for job, _ in batch])
         except Exception as exc:  # one failing job must not fail the others: retry them alone
             if len(batch) == 1:
                 _answer(batch[0][1], error=exc)
@@ -100,6 +112,22 @@ class Committer:
         self.jobs += len(batch)
         for (_, future), result in zip(batch, results, strict=True):
             _answer(future, result=result)
+
+
+async def _run_jobs(connection: AsyncConnection, jobs: list[Job]) -> list[Any]:
+    """Run plain jobs in order and each kind of merged job once; results in the jobs' order."""
+    results: list[Any] = [None] * len(jobs)
+    merged: dict[Any, list[tuple[int, Merged]]] = {}
+    for index, job in enumerate(jobs):
+        if isinstance(job, Merged):
+            merged.setdefault(job.run_many, []).append((index, job))
+        else:
+            results[index] = await job(connection)
+    for run_many, group in merged.items():
+        outcomes = await run_many(connection, [job.item for _, job in group])
+        for (index, _), result in zip(group, outcomes, strict=True):
+            results[index] = result
+    return results
 
 
 def _answer(future: asyncio.Future[Any], *, result: Any = None, error: BaseException | None = None) -> None:

@@ -20,11 +20,22 @@ async def hold(
     connection: AsyncConnection, *, message_id: str, pair_id: int, program_id: str, policy: str, now: datetime,
     reasons: list[dict[str, Any]], release_requires: int, notified: bool,
 ) -> None:
-    await connection.execute(held.insert().values(
-        message_id=message_id, pair_id=pair_id, program_id=program_id, policy=policy, state="held", held_at=now,
-        reasons=json.dumps(reasons, ensure_ascii=False), release_requires=release_requires, approvals="[]",
-        notified_at=now if notified else None,
-    ))
+    await connection.execute(held.insert().values(hold_values(
+        message_id=message_id, pair_id=pair_id, program_id=program_id, policy=policy, now=now, reasons=reasons,
+        release_requires=release_requires, notified=notified,
+    )))
+
+
+def hold_values(
+    *, message_id: str, pair_id: int, program_id: str, policy: str, now: datetime, reasons: list[dict[str, Any]],
+    release_requires: int, notified: bool,
+) -> dict[str, Any]:
+    return {
+        "message_id": message_id, "pair_id": pair_id, "program_id": program_id, "policy": policy, "state": "held",
+        "held_at": now, "reasons": json.dumps(reasons, ensure_ascii=False), "release_requires": release_requires,
+        "approvals": "[]", "decided_at": None, "decided_by": None, "reject_reason": None,
+        "notified_at": now if notified else None, "reminded_at": None, "escalated_at": None,
+    }
 
 
 def _row(row: Any) -> dict[str, Any]:

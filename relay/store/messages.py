@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.store import held as held_store
 from relay.store.events import event_values
-from relay.store.outbound import queue_outbound
-from relay.store.schema import events, messages, thread_ids
+from relay.store.outbound import outbound_values
+from relay.store.schema import events, held, messages, outbound, thread_ids
 
 
 @dataclass
@@ -64,77 +64,91 @@ class AcceptOutcome:
     duplicate: bool
 
 
-async def find_retry(connection: AsyncConnection, item: Accepted) -> str | None:
-    """A message from the same sender with the same Message-ID and body, within the window."""
-    if not item.original_message_id:
-        return None
-    query = (
-        select(messages.c.id)
-        .where(
-            messages.c.sender_id == item.sender_id,
-            messages.c.original_message_id == item.original_message_id,
-            messages.c.body_hash == item.body_hash,
-            messages.c.received_at >= item.received_at - item.duplicate_window,
-        )
-        .limit(1)
+def _retry_key(item: Accepted) -> tuple[int, str, str] | None:
+    return (item.sender_id, item.original_message_id, item.body_hash) if item.original_message_id else None
+
+
+async def _earlier_copies(connection: AsyncConnection, items: list[Accepted]) -> dict[tuple[int, str, str], str]:
+    """Messages already stored with the same sender, Message-ID and body, within each item's window."""
+    keyed = [item for item in items if _retry_key(item) is not None]
+    if not keyed:
+        return {}
+    query = select(messages.c.id, messages.c.sender_id, messages.c.original_message_id, messages.c.body_hash,
+                   messages.c.received_at).where(
+        tuple_(messages.c.sender_id, messages.c.original_message_id).in_(
+            [(item.sender_id, item.original_message_id) for item in keyed]),
+        messages.c.received_at >= min(item.received_at - item.duplicate_window for item in keyed),
     )
-    return (await connection.execute(query)).scalar_one_or_none()
+    found: dict[tuple[int, str, str], str] = {}
+    for row in (await connection.execute(query)).all():
+        found.setdefault((row.sender_id, row.original_message_id, row.body_hash), row.id)
+    return found
 
 
 async def store_accepted(connection: AsyncConnection, item: Accepted) -> AcceptOutcome:
     """The write job of one accepted message; runs inside a group-commit transaction."""
-    earlier = await find_retry(connection, item)
-    if earlier is not None:
-        await connection.execute(
-            events.insert().values(
-                event_values(
-                    "duplicate", item.received_at, pair_id=item.pair_id, message_id=earlier,
-                    why="the client resent a message already accepted", remote=item.remote_addr,
-                )
-            )
-        )
-        return AcceptOutcome(earlier, duplicate=True)
-    await connection.execute(
-        messages.insert().values(
-            id=item.id,
-            pair_id=item.pair_id,
-            sender_id=item.sender_id,
-            recipient_id=item.recipient_id,
-            envelope_from=item.envelope_from,
-            remote_addr=item.remote_addr,
-            original_message_id=item.original_message_id,
-            body_hash=item.body_hash,
-            subject=item.subject,
-            size=len(item.raw),
-            raw=item.raw,
-            decision=item.decision,
-            received_at=item.received_at,
-        )
-    )
-    rows = [
+    return (await store_accepted_many(connection, [item]))[0]
+
+
+async def store_accepted_many(connection: AsyncConnection, items: list[Accepted]) -> list[AcceptOutcome]:
+    """The write job of the messages accepted together: one retry query and one insert per table.
+
+    A client that resends a message it already got 250 for (same sender, same Message-ID, same body,
+    within the window) gets the first message's id back and nothing is stored or queued again; that
+    holds across commits and within this one batch."""
+    known = await _earlier_copies(connection, items)
+    rows: dict[Any, list[dict[str, Any]]] = {messages: [], events: [], thread_ids: [], held: [], outbound: []}
+    outcomes: list[AcceptOutcome] = []
+    for item in items:
+        key = _retry_key(item)
+        earlier = known.get(key) if key is not None else None
+        if earlier is not None:
+            rows[events].append(event_values(
+                "duplicate", item.received_at, pair_id=item.pair_id, message_id=earlier,
+                why="the client resent a message already accepted", remote=item.remote_addr))
+            outcomes.append(AcceptOutcome(earlier, duplicate=True))
+            continue
+        if key is not None:
+            known[key] = item.id
+        _rows_of(item, rows)
+        outcomes.append(AcceptOutcome(item.id, duplicate=False))
+    for table, values in rows.items():  # parents before children: messages first (dicts keep order)
+        if values:
+            await connection.execute(table.insert(), values)
+    return outcomes
+
+
+def _rows_of(item: Accepted, rows: dict[Any, list[dict[str, Any]]]) -> None:
+    rows[messages].append({
+        "id": item.id, "pair_id": item.pair_id, "sender_id": item.sender_id, "recipient_id": item.recipient_id,
+        "envelope_from": item.envelope_from, "remote_addr": item.remote_addr,
+        "original_message_id": item.original_message_id, "body_hash": item.body_hash, "subject": item.subject,
+        "size": len(item.raw), "raw": item.raw, "decision": item.decision, "received_at": item.received_at,
+    })
+    rows[events].extend([
         event_values("accepted", item.received_at, pair_id=item.pair_id, message_id=item.id,
                      sender_role=item.sender_role, size=len(item.raw), remote=item.remote_addr),
         event_values("decision", item.received_at, pair_id=item.pair_id, message_id=item.id,
                      decision=item.decision, reasons=item.reasons),
         *item.extra_events,
-    ]
-    await connection.execute(events.insert(), rows)
+    ])
     if item.outbound is not None:
-        await record_thread_id(connection, item.pair_id, item.id, item.sender_role, item.original_message_id,
-                               item.outbound.out_message_id)
+        rows[thread_ids].append({
+            "pair_id": item.pair_id, "message_id": item.id, "sender_role": item.sender_role,
+            "original_id": item.original_message_id, "generated_id": item.outbound.out_message_id,
+        })
     if item.hold is not None:
-        await held_store.hold(
-            connection, message_id=item.id, pair_id=item.pair_id, program_id=item.hold.program_id,
-            policy=item.hold.policy, now=item.received_at, reasons=item.hold.reasons,
-            release_requires=item.hold.release_requires, notified=item.hold.notified,
-        )
+        rows[held].append(held_store.hold_values(
+            message_id=item.id, pair_id=item.pair_id, program_id=item.hold.program_id, policy=item.hold.policy,
+            now=item.received_at, reasons=item.hold.reasons, release_requires=item.hold.release_requires,
+            notified=item.hold.notified,
+        ))
     for entry in [item.outbound, *item.notices]:
         if entry is not None:
-            await queue_outbound(
-                connection, kind=entry.kind, rcpt=entry.rcpt, raw=entry.raw, out_message_id=entry.out_message_id,
+            rows[outbound].append(outbound_values(
+                kind=entry.kind, rcpt=entry.rcpt, raw=entry.raw, out_message_id=entry.out_message_id,
                 now=item.received_at, domain=item.domain, pair_id=item.pair_id, message_id=item.id,
-            )
-    return AcceptOutcome(item.id, duplicate=False)
+            ))
 
 
 async def record_thread_id(

@@ -104,10 +104,20 @@ async def queue_outbound(
     domain: str, pair_id: int | None, message_id: str | None,
 ) -> str:
     """Put one message (relayed or a notice) on the outbound queue; its envelope sender is per entry."""
+    values = outbound_values(kind=kind, rcpt=rcpt, raw=raw, out_message_id=out_message_id, now=now, domain=domain,
+                             pair_id=pair_id, message_id=message_id)
+    await connection.execute(outbound.insert().values(values))
+    return str(values["id"])
+
+
+def outbound_values(
+    *, kind: str, rcpt: str, raw: bytes, out_message_id: str, now: datetime, domain: str, pair_id: int | None,
+    message_id: str | None,
+) -> dict[str, Any]:
     outbound_id = ids.queue_id()
-    await connection.execute(outbound.insert().values(
-        id=outbound_id, message_id=message_id, pair_id=pair_id, kind=kind, rcpt=rcpt,
-        mail_from=f"bounce+{outbound_id}@{domain}", out_message_id=out_message_id, raw=raw, state="queued",
-        attempts=0, next_attempt_at=now, created_at=now,
-    ))
-    return outbound_id
+    return {
+        "id": outbound_id, "message_id": message_id, "pair_id": pair_id, "kind": kind, "rcpt": rcpt,
+        "mail_from": f"bounce+{outbound_id}@{domain}", "out_message_id": out_message_id, "raw": raw,
+        "state": "queued", "attempts": 0, "next_attempt_at": now, "created_at": now, "claimed_by": None,
+        "claimed_until": None, "last_error": None, "sent_at": None,
+    }
