@@ -24,7 +24,7 @@ from relay.clock import Clock
 from relay.config import DeliveryConfig
 from relay.delivery.transports import PermanentFailure, TemporaryFailure, Transport
 from relay.store import outbound as queue
-from relay.store.committer import Committer
+from relay.store.committer import Committer, Merged
 
 log = logging.getLogger("relay.delivery")
 
@@ -136,7 +136,7 @@ class DeliveryWorker:
             return
         self.sent += 1
         log.info("queue_id=%s outbound=%s delivered: %s", entry.message_id, entry.id, response.strip()[:200])
-        await self.committer.run(lambda c: queue.mark_sent(c, entry, self.clock.now(), response.strip()[:500]))
+        await self.committer.run(Merged(queue.mark_sent_many, (entry, self.clock.now(), response.strip()[:500])))
 
     async def _temporary(self, entry: Any, error: str) -> None:
         now = self.clock.now()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import ids
@@ -59,14 +59,18 @@ async def release_claims(connection: AsyncConnection, owner: str) -> None:
     )
 
 
-async def mark_sent(connection: AsyncConnection, entry: Any, at: datetime, response: str) -> None:
+async def mark_sent_many(connection: AsyncConnection, sent: list[tuple[Any, datetime, str]]) -> list[None]:
+    """Record deliveries (entry, when, the server's reply): one UPDATE and one INSERT for all of them."""
     await connection.execute(
-        update(outbound).where(outbound.c.id == entry.id)
-        .values(state="sent", sent_at=at, attempts=entry.attempts + 1, claimed_by=None, claimed_until=None,
-                last_error=None)
+        update(outbound).where(outbound.c.id == bindparam("entry_id")).values(
+            state="sent", sent_at=bindparam("when"), attempts=bindparam("tries"), claimed_by=None,
+            claimed_until=None, last_error=None),
+        [{"entry_id": entry.id, "when": at, "tries": entry.attempts + 1} for entry, at, _ in sent],
     )
-    await connection.execute(events.insert().values(event_values(
-        "delivered", at, pair_id=entry.pair_id, message_id=entry.message_id, outbound_id=entry.id, response=response)))
+    await connection.execute(events.insert(), [
+        event_values("delivered", at, pair_id=entry.pair_id, message_id=entry.message_id, outbound_id=entry.id,
+                     response=response) for entry, at, response in sent])
+    return [None] * len(sent)
 
 
 async def mark_deferred(connection: AsyncConnection, entry: Any, at: datetime, retry_at: datetime, error: str) -> None:
