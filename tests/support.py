@@ -243,13 +243,16 @@ class ServeProcess:
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"serve exited early:\n{self.log_path.read_text()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.layout.smtp_port), timeout=0.5):
                     return self
             except OSError:
-                time.sleep(0.05)
+                pass
+            try:  # wait a little on the process itself: returns at once if it died
+                code = self.process.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                continue
+            raise AssertionError(f"serve exited early ({code}):\n{self.log_path.read_text()}")
         raise AssertionError("serve did not start listening in time")
 
     def kill(self) -> None:
