@@ -26,15 +26,18 @@ from relay.anonymize.headers import header_text, message_ids
 from relay.anonymize.message import parse
 from relay.anonymize.parts import Unprocessable
 from relay.anonymize.scrub import Identity
+from relay.autoreply import NOTICE_EVERY as AUTO_REPLY_NOTICE_EVERY
+from relay.autoreply import auto_reply_signal
 from relay.clock import Clock
 from relay.config import Settings
 from relay.moderation import Decision
 from relay.moderation.inspection import PairStats
 from relay.moderation.notify import moderator_notices, sender_notice
 from relay.moderation.policy import Policy, PolicyBook
+from relay.notices import compose, render
 from relay.pipeline import Prepared, prepare
 from relay.store.committer import Committer, Merged
-from relay.store.events import event_values
+from relay.store.events import event_values, happened_since
 from relay.store.messages import (
     Accepted,
     AcceptOutcome,
@@ -186,6 +189,10 @@ class Intake:
                 550, "5.7.1",
                 "This mentoring alias accepts mail only from the person it was set up for.", "stranger",
             ), pair_id=pair.id, header_from=header_from, **detail)
+        signal = auto_reply_signal(message)
+        if signal is not None:
+            return await self._take_auto_reply(raw, mail_from, remote, target, own_id or None, signal, now,
+                                               header_text(message, "Subject"))
 
         program = self.settings.programs.get(pair.program_id)
         policy_name = pair.policy or (program.policy if program else "")
@@ -235,6 +242,39 @@ class Intake:
             self.on_queued()
             log.info("queue_id=%s accepted pair=%s from=%s decision=%s%s size=%d", outcome.id, pair.id,
                      sender.role, decision.action, " flagged" if decision.flagged else "", len(raw))
+        return outcome.id
+
+    async def _take_auto_reply(self, raw: bytes, mail_from: str, remote: str | None, target: Target,
+                               own_id: str | None, signal: str, now: Any, subject: str | None) -> str:
+        """Archive an automatic reply without forwarding it; tell the partner, at most once per period."""
+        pair, sender, recipient = target.pair, target.sender, target.recipient
+        async with self.engine.connect() as connection:
+            told = await happened_since(connection, "away_notice", pair.id, now - AUTO_REPLY_NOTICE_EVERY)
+        queue_id = ids.queue_id()
+        notices: list[OutboundEntry] = []
+        extra: list[dict[str, Any]] = []
+        if not told:
+            program = self.settings.programs.get(pair.program_id)
+            program_name = program.name if program else pair.program_id
+            notice = compose(domain=self.domain, program_name=program_name, to=recipient.email,
+                             subject=f"{sender.handle} is away for now", now=now,
+                             body=render("partner_away.txt.j2", away_handle=sender.handle, program_name=program_name))
+            notices.append(OutboundEntry(rcpt=notice.rcpt, out_message_id=notice.message_id, raw=notice.raw,
+                                         kind="notice"))
+            extra.append(event_values("away_notice", now, pair_id=pair.id, message_id=queue_id,
+                                      away_role=sender.role, told_role=recipient.role))
+        accepted = Accepted(
+            id=queue_id, pair_id=pair.id, sender_id=sender.id, sender_role=sender.role, recipient_id=recipient.id,
+            envelope_from=mail_from, remote_addr=remote, original_message_id=own_id, body_hash=body_hash(raw),
+            subject=subject, raw=raw, decision="autoreply", reasons=[{"rule": "auto_reply", "match": signal}],
+            received_at=now, outbound=None, duplicate_window=self.settings.relay.smtp.duplicate_window,
+            domain=self.domain, notices=notices, extra_events=extra,
+        )
+        outcome: AcceptOutcome = await self.committer.run(Merged(store_accepted_many, accepted))
+        if not outcome.duplicate and notices:
+            self.on_queued()
+        log.info("queue_id=%s automatic reply from the %s archived, not forwarded (%s)%s", outcome.id, sender.role,
+                 signal.split(":")[0], "; partner told" if notices else "")
         return outcome.id
 
     def _add_notices(self, accepted: Accepted, decision: Decision, policy: Policy, pair: Pair, sender: Member,

@@ -35,6 +35,11 @@ async def record(connection: AsyncConnection, kind: str, at: datetime, **fields:
     await connection.execute(events.insert().values(event_values(kind, at, **fields)))
 
 
+async def happened_since(connection: AsyncConnection, kind: str, pair_id: int, since: datetime) -> bool:
+    query = select(events.c.id).where(events.c.kind == kind, events.c.pair_id == pair_id, events.c.at >= since)
+    return (await connection.execute(query.limit(1))).first() is not None
+
+
 async def list_events(
     connection: AsyncConnection,
     *,
