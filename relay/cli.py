@@ -379,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     queue = commands.add_parser("queue", help="the outbound delivery queue").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     queue_list = listing(queue.add_parser("list", help="list outbound entries"))
-    queue_list.add_argument("--state", choices=["queued", "sent", "failed"])
+    queue_list.add_argument("--state", choices=["queued", "sent", "failed", "bounced"])
     queue_list.set_defaults(func=cmd_queue_list)
 
     held = commands.add_parser("held", help="the hold queue").add_subparsers(

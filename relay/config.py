@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import os
 from datetime import date, timedelta
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from relay.durations import parse_duration
 from relay.yamlsource import ConfigError, Located, load
@@ -38,6 +48,29 @@ class SmtpConfig(_Strict):
     tls_key: str | None = None
     # A client that resends a message after losing our 250 is recognised within this window.
     duplicate_window: Duration = timedelta(days=2)
+    # Connection limits: a client over one gets "421 4.7.0 ..." instead of the greeting. 0 per IP: no such limit.
+    max_connections: int = Field(200, ge=1)
+    max_connections_per_ip: int = Field(20, ge=0)
+    connections_per_ip_per_minute: int = Field(60, ge=0)
+    # Held to max_connections only (a front-end MTA on the same host connects from loopback).
+    per_ip_limits_exempt: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")])
+    # Idle time allowed while we wait for a command (RFC 5321 4.5.3.2.7), and for a whole DATA transfer.
+    command_timeout: Duration = timedelta(minutes=5)
+    data_timeout: Duration = timedelta(minutes=10)
+
+    @field_validator("command_timeout", "data_timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("a timeout must be longer than zero")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> SmtpConfig:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key go together: set both for STARTTLS, or neither")
+        return self
 
 
 class ConsoleConfig(_Strict):

@@ -28,6 +28,8 @@ from relay.anonymize.parts import Unprocessable
 from relay.anonymize.scrub import Identity
 from relay.autoreply import NOTICE_EVERY as AUTO_REPLY_NOTICE_EVERY
 from relay.autoreply import auto_reply_signal
+from relay.bounces import entry_of, is_bounce_local_part
+from relay.bounces.reports import classify, record_report
 from relay.clock import Clock
 from relay.config import Settings
 from relay.moderation import Decision
@@ -47,7 +49,9 @@ from relay.store.messages import (
     store_accepted_many,
     thread_map,
 )
+from relay.store.outbound import entry_exists
 from relay.store.pairs import Member, Pair, email_key, find_by_alias
+from relay.store.state import read_state
 
 log = logging.getLogger("relay.intake")
 
@@ -79,6 +83,13 @@ class Target:
         return self.pair.partner_of(self.recipient)
 
 
+@dataclass(frozen=True)
+class BounceTarget:
+    """A signed bounce address: the delivery report concerns this outbound queue entry."""
+
+    entry_id: str
+
+
 class Intake:
     def __init__(self, settings: Settings, engine: AsyncEngine, committer: Committer, clock: Clock) -> None:
         self.settings = settings
@@ -88,6 +99,7 @@ class Intake:
         self.clock = clock
         self.policies = PolicyBook(settings.policies_dir)
         self._aliases: dict[str, tuple[float, tuple[Pair, Member]]] = {}
+        self._verp_secret = ""
         self.on_queued: Callable[[], None] = lambda: None  # the delivery worker's wake-up
 
     async def _refuse(self, refusal: Refusal, *, pair_id: int | None = None, **detail: Any) -> Refusal:
@@ -110,8 +122,8 @@ class Intake:
         return refusal
 
     async def check_recipient(
-        self, address: str, mail_from: str | None, current: Target | None, remote: str | None
-    ) -> Target:
+        self, address: str, mail_from: str | None, current: Target | BounceTarget | None, remote: str | None
+    ) -> Target | BounceTarget:
         """Raise Refusal unless `address` is an active alias the envelope may add."""
         detail: dict[str, Any] = {"rcpt": address, "mail_from": mail_from, "remote": remote}
         local, at, domain = address.rpartition("@")
@@ -121,6 +133,8 @@ class Intake:
             raise await self._refuse(Refusal(
                 550, "5.7.1", f"Relaying denied: this server only accepts mail for {self.domain}.", "foreign_domain",
             ), **detail)
+        if is_bounce_local_part(local):  # delivery reports come from the null sender: checked first
+            return await self._bounce_target(local, current, detail)
         if not mail_from or mail_from == "<>":  # aiosmtpd reports the null sender as "<>"
             raise await self._refuse(Refusal(
                 550, "5.7.1", "A sender address is required to write to a mentoring alias.", "no_sender",
@@ -136,7 +150,7 @@ class Intake:
                 "Thank you for taking part; contact your program coordinator if you need help.",
                 "closed_pair",
             ), pair_id=pair.id, **detail)
-        if current is not None and current.recipient.id != recipient.id:
+        if current is not None and (not isinstance(current, Target) or current.recipient.id != recipient.id):
             raise await self._refuse(Refusal(
                 550, "5.5.3",
                 "One message can go to one mentoring conversation only; please send it to each alias separately.",
@@ -160,9 +174,33 @@ class Intake:
             self._aliases[key] = (now, found)
         return found
 
-    async def accept(self, raw: bytes, mail_from: str, target: Target, remote: str | None) -> str:
-        """Take a message in; returns the queue id, or raises Refusal."""
+    async def _bounce_target(self, local: str, current: Target | BounceTarget | None,
+                             detail: dict[str, Any]) -> BounceTarget:
+        if not self._verp_secret:
+            self._verp_secret = await read_state(self.engine, "verp_secret")
+        entry_id = entry_of(local, self._verp_secret)
+        if entry_id is not None:
+            async with self.engine.connect() as connection:
+                if not await entry_exists(connection, entry_id):
+                    entry_id = None
+        if entry_id is None:
+            raise await self._refuse(Refusal(550, "5.7.1", "No such bounce address here.", "forged_bounce"), **detail)
+        if current is not None and current != BounceTarget(entry_id):
+            raise await self._refuse(Refusal(
+                550, "5.5.3", "One report per bounce address, please.", "two_pairs"), **detail)
+        return BounceTarget(entry_id)
+
+    async def accept(self, raw: bytes, mail_from: str, target: Target | BounceTarget, remote: str | None) -> str:
+        """Take a message in; returns the queue id (or, for a delivery report, its entry), or raises Refusal."""
         now = self.clock.now()
+        if isinstance(target, BounceTarget):
+            result = classify(raw)
+            notified = await self.committer.run(lambda c: record_report(
+                c, self.settings, entry_id=target.entry_id, result=result, now=now, remote=remote))
+            if notified:
+                self.on_queued()
+            log.info("outbound=%s delivery report from %s: %s", target.entry_id, remote, result)
+            return f"report-{target.entry_id}"
         sender, recipient, pair = target.sender, target.recipient, target.pair
         detail: dict[str, Any] = {
             "mail_from": mail_from, "remote": remote, "rcpt": recipient.alias_address(self.domain)}

@@ -20,11 +20,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from relay.bounces import bounce_address
 from relay.clock import Clock
 from relay.config import DeliveryConfig
 from relay.delivery.transports import PermanentFailure, TemporaryFailure, Transport
 from relay.store import outbound as queue
 from relay.store.committer import Committer, Merged
+from relay.store.state import read_state
 
 log = logging.getLogger("relay.delivery")
 
@@ -52,7 +54,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self.sent = 0
+        self._verp_secret = ""
 
     def wake(self) -> None:
         self._wake.set()
@@ -69,6 +71,7 @@ class DeliveryWorker:
             self._task = None
 
     async def _run(self) -> None:
+        self._verp_secret = await read_state(self.engine, "verp_secret")
         await self.committer.run(lambda c: queue.release_claims(c, self.owner))
         transports = [self.transport_factory() for _ in range(self.config.connections)]
         try:
@@ -121,7 +124,8 @@ class DeliveryWorker:
                 await self._temporary(entry, f"DKIM signing failed: {type(exc).__name__}: {exc}")
                 return
         try:
-            response = await transport.send(entry.mail_from, entry.rcpt, raw)
+            envelope_sender = bounce_address(entry.id, self._verp_secret, entry.mail_from.rpartition("@")[2])
+            response = await transport.send(envelope_sender, entry.rcpt, raw)
         except TemporaryFailure as exc:
             await self._temporary(entry, str(exc))
             return
@@ -134,7 +138,6 @@ class DeliveryWorker:
             log.exception("queue_id=%s outbound=%s unexpected send error", entry.message_id, entry.id)
             await self._temporary(entry, f"unexpected error: {type(exc).__name__}")
             return
-        self.sent += 1
         log.info("queue_id=%s outbound=%s delivered: %s", entry.message_id, entry.id, response.strip()[:200])
         await self.committer.run(Merged(queue.mark_sent_many, (entry, self.clock.now(), response.strip()[:500])))
 

@@ -1,25 +1,93 @@
-"""The listening SMTP server on the relay's own event loop (no Controller thread)."""
+"""The listening SMTP server on the relay's own event loop (no Controller thread).
+
+It owns what happens to a connection before and around the handler: the connection limits (checked before
+the greeting: a client over one gets a 421 and is closed), STARTTLS when a certificate is configured, the
+timeouts for idle and slow clients, and the graceful stop.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import ssl
+import time
 import weakref
+from typing import Any
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, syntax
 
 from relay.config import SmtpConfig
 from relay.smtp.handler import RelayHandler
+from relay.smtp.limits import ConnectionLimits, Monotonic, Refusal, RefusalLog, Ticket
 
 log = logging.getLogger("relay.smtp")
 
+TIMEOUT_REPLY = b"421 4.4.2 Timeout exceeded, closing connection\r\n"
+
+
+class RelaySession(SMTP):
+    """aiosmtpd's SMTP session, holding its place under the connection limits until it closes.
+
+    aiosmtpd's `timeout` (here command_timeout) runs from one recognised command to the next, so it bounds idle
+    clients; DATA gets data_timeout for the whole transfer and the reply after it. A client timed out is told
+    why (421 4.4.2) before the connection closes."""
+
+    def __init__(self, handler: RelayHandler, ticket: Ticket, data_timeout: float, **options: Any) -> None:
+        super().__init__(handler, **options)
+        self.ticket = ticket
+        self.data_timeout = data_timeout
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.ticket.release()  # also called when a failed STARTTLS handshake ends the session
+        super().connection_lost(error)
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        self._reset_timeout(self.data_timeout)
+        await super().smtp_DATA(arg)
+        if self.transport is not None:
+            self._reset_timeout()  # back to waiting for the next command
+
+    def _timeout_cb(self) -> None:
+        transport = self.transport
+        if transport is None or _tls_handshake_under_way(transport):
+            return  # a handshake has asyncio's own timeout; when it fails, the session ends
+        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            transport.write(TIMEOUT_REPLY)
+        super()._timeout_cb()
+
+
+class Gate(asyncio.Protocol):
+    """The first protocol of every connection: hands it over to a new session, or answers 421 and closes it."""
+
+    def __init__(self, server: SmtpServer) -> None:
+        self.server = server
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        address = _peer_address(transport)
+        admitted = self.server.limits.admit(address)
+        if isinstance(admitted, Refusal):
+            self.server.note_refusal(admitted, address)
+            transport.write(admitted.reply.encode("ascii") + b"\r\n")
+            transport.close()
+            return
+        session = self.server.session(admitted)
+        transport.set_protocol(session)
+        session.connection_made(transport)
+
 
 class SmtpServer:
-    def __init__(self, handler: RelayHandler, config: SmtpConfig, hostname: str) -> None:
+    def __init__(self, handler: RelayHandler, config: SmtpConfig, hostname: str,
+                 clock: Monotonic = time.monotonic) -> None:
         self.handler = handler
         self.config = config
         self.hostname = hostname
+        self.limits = ConnectionLimits(
+            config.max_connections, config.max_connections_per_ip, config.connections_per_ip_per_minute,
+            exempt=config.per_ip_limits_exempt, clock=clock,
+        )
+        self.refusals = RefusalLog(clock=clock)
         self._server: asyncio.base_events.Server | None = None
         self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
         self.tls_context = self._tls_context()
@@ -31,9 +99,12 @@ class SmtpServer:
         context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
         return context
 
-    def _protocol(self) -> SMTP:
-        session = SMTP(
+    def session(self, ticket: Ticket) -> RelaySession:
+        """A new SMTP session for an admitted connection."""
+        session = RelaySession(
             self.handler,
+            ticket,
+            self.config.data_timeout.total_seconds(),
             hostname=self.hostname,
             ident="mentor-relay",
             data_size_limit=self.config.max_message_size,
@@ -41,13 +112,21 @@ class SmtpServer:
             decode_data=False,
             tls_context=self.tls_context,
             require_starttls=False,
+            timeout=self.config.command_timeout.total_seconds(),
         )
         self._sessions.add(session)
         return session
 
+    def note_refusal(self, refusal: Refusal, address: str | None) -> None:
+        """Log a refused connection, at most one line per minute (a flood of refusals is one line)."""
+        unlogged = self.refusals.note()
+        if unlogged is not None:
+            log.warning("refusing SMTP connections: %s (this one from %s; %d more refused since the last such line)",
+                        refusal.reason, address or "an unknown address", unlogged)
+
     async def start(self) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._protocol, self.config.host, self.config.port)
+        self._server = await loop.create_server(lambda: Gate(self), self.config.host, self.config.port)
         sockname = self._server.sockets[0].getsockname()
         log.info("SMTP listening on %s:%s", sockname[0], sockname[1])
         return str(sockname[0]), int(sockname[1])
@@ -77,3 +156,13 @@ class SmtpServer:
             if transport is not None and not transport.is_closing():
                 transport.close()
         self._sessions.clear()
+
+
+def _peer_address(transport: asyncio.BaseTransport) -> str | None:
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else None
+
+
+def _tls_handshake_under_way(transport: asyncio.BaseTransport) -> bool:
+    """After STARTTLS the session's transport is the TLS one; until the handshake is done it has no ssl_object."""
+    return transport.get_extra_info("sslcontext") is not None and transport.get_extra_info("ssl_object") is None

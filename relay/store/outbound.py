@@ -26,6 +26,10 @@ def _due(now: datetime) -> Any:
     )
 
 
+async def entry_exists(connection: AsyncConnection, entry_id: str) -> bool:
+    return (await connection.execute(select(outbound.c.id).where(outbound.c.id == entry_id))).first() is not None
+
+
 async def any_due(connection: AsyncConnection, now: datetime) -> bool:
     return (await connection.execute(select(outbound.c.id).where(_due(now)).limit(1))).first() is not None
 

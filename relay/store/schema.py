@@ -66,6 +66,8 @@ members = Table(
     Column("handle_key", String(64), nullable=False),
     Column("alias", String(64), nullable=False, unique=True),  # local part; mail to it reaches this member
     Column("timezone", String(64)),
+    Column("hard_bounces", Integer, nullable=False, server_default="0"),
+    Column("undeliverable_at", UTCDateTime),  # set after too many hard bounces; the coordinator is told
     UniqueConstraint("program_id", "handle_key", name="uq_member_handle"),
     UniqueConstraint("pair_id", "role", name="uq_member_role"),
 )
@@ -146,6 +148,14 @@ thread_ids = Table(
     Column("generated_id", String(998), nullable=False),
     Index("ix_thread_original", "pair_id", "original_id"),
     Index("ix_thread_generated", "pair_id", "generated_id"),
+)
+
+# Small facts about this installation, such as the secret that signs bounce addresses.
+relay_state = Table(
+    "relay_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 events = Table(

@@ -1,0 +1,100 @@
+"""A delivery status report that reached a valid bounce address: read it, record it, tell people.
+
+The report is read with flufl.bounce. The queue entry its address names says which message and
+which member it concerns, so the report's own addresses are only used to tell a permanent failure
+from a delay. Repeated copies of a report are recorded but counted once.
+"""
+
+from __future__ import annotations
+
+import email
+import logging
+from datetime import datetime
+from typing import Any
+
+from flufl.bounce import all_failures
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from relay.bounces import HARD_BOUNCE_LIMIT
+from relay.config import Settings
+from relay.notices import compose, render
+from relay.store.events import event_values
+from relay.store.outbound import queue_outbound
+from relay.store.pairs import get_pair
+from relay.store.schema import events, members, messages, outbound
+
+log = logging.getLogger("relay.bounces")
+
+
+def classify(raw: bytes) -> str:
+    """'hard', 'delay' or 'unrecognised' for the delivery report `raw`."""
+    try:
+        temporary, permanent = all_failures(email.message_from_bytes(raw))
+    except Exception:  # a broken report is still a report: recorded as unrecognised
+        log.warning("a delivery report could not be read", exc_info=True)
+        return "unrecognised"
+    if permanent:
+        return "hard"
+    if temporary:
+        return "delay"
+    return "unrecognised"
+
+
+async def record_report(connection: AsyncConnection, settings: Settings, *, entry_id: str, result: str,
+                        now: datetime, remote: str | None) -> list[str]:
+    """The store work of one report; returns the recipients of the notices it queued."""
+    entry = (await connection.execute(select(outbound).where(outbound.c.id == entry_id))).first()
+    await connection.execute(events.insert().values(event_values(
+        "bounce", now, pair_id=entry.pair_id if entry else None, message_id=entry.message_id if entry else None,
+        outbound_id=entry_id, result=result, remote=remote)))
+    if entry is None or result != "hard" or entry.state == "bounced" or entry.pair_id is None:
+        return []
+    await connection.execute(update(outbound).where(outbound.c.id == entry_id).values(
+        state="bounced", last_error="the recipient's provider returned a permanent failure report"))
+    pair = await get_pair(connection, entry.pair_id)
+    if pair is None:
+        return []
+    member = pair.mentor if pair.mentor.email_key == entry.rcpt.casefold() else pair.mentee
+    program = settings.programs.get(pair.program_id)
+    program_name = program.name if program else pair.program_id
+    sent: list[str] = []
+    if entry.kind == "relay" and entry.message_id is not None:
+        original = (await connection.execute(select(messages.c.subject).where(
+            messages.c.id == entry.message_id))).first()
+        writer = pair.partner_of(member)
+        body = render("bounce_sender.txt.j2", subject=(original.subject if original else None) or "(no subject)",
+                      partner_handle=member.handle, program_name=program_name)
+        notice = compose(domain=settings.relay.domain, program_name=program_name, to=writer.email, now=now,
+                         subject=f"Not delivered to {member.handle}", body=body,
+                         reply_to=program.coordinator if program else None)
+        await _queue(connection, settings, notice, now, pair.id, entry.message_id)
+        sent.append(notice.rcpt)
+    count = await _count_hard_bounce(connection, member.id)
+    if count >= HARD_BOUNCE_LIMIT and program is not None:
+        marked = await connection.execute(update(members).where(
+            members.c.id == member.id, members.c.undeliverable_at.is_(None)).values(undeliverable_at=now))
+        if marked.rowcount:
+            body = render("coordinator_undeliverable.txt.j2", handle=member.handle, role=member.role,
+                          pair_id=pair.id, count=count, status="permanent failure")
+            notice = compose(domain=settings.relay.domain, program_name=program_name, to=program.coordinator,
+                             now=now, subject=f"[{program_name}] Mail to {member.handle} keeps bouncing", body=body)
+            await _queue(connection, settings, notice, now, pair.id, None)
+            await connection.execute(events.insert().values(event_values(
+                "undeliverable", now, pair_id=pair.id, member=member.role, hard_bounces=count)))
+            sent.append(notice.rcpt)
+    return sent
+
+
+async def _count_hard_bounce(connection: AsyncConnection, member_id: int) -> int:
+    await connection.execute(update(members).where(members.c.id == member_id)
+                             .values(hard_bounces=members.c.hard_bounces + 1))
+    return int((await connection.execute(select(members.c.hard_bounces).where(members.c.id == member_id)))
+               .scalar_one())
+
+
+async def _queue(connection: AsyncConnection, settings: Settings, notice: Any, now: datetime, pair_id: int,
+                 message_id: str | None) -> None:
+    await queue_outbound(connection, kind="notice", rcpt=notice.rcpt, raw=notice.raw,
+                         out_message_id=notice.message_id, now=now, domain=settings.relay.domain,
+                         pair_id=pair_id, message_id=message_id)
