@@ -23,7 +23,7 @@ async def test_conversation_threads_in_both_clients(relay: Relay, layout: Layout
     received = await sink.wait_for(1)
     to_mentor = received[0]
     assert to_mentor.rcpt_tos == [MENTOR["email"]]
-    assert re.fullmatch(rf"bounce\+\w+@{re.escape(DOMAIN)}", to_mentor.mail_from)
+    assert re.fullmatch(rf"bounce\+\w+\.[a-z2-7]{{16}}@{re.escape(DOMAIN)}", to_mentor.mail_from)
     message = to_mentor.message
     assert message["From"].addresses[0].addr_spec == mentee_alias
     assert message["From"].addresses[0].display_name == "Maple"
