@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from relay.clock import Clock, SystemClock
-from relay.config import Settings
+from relay.config import Settings, SmtpConfig
 from relay.delivery.transports import MaildirTransport, SmtpTransport, Transport
 from relay.delivery.worker import DeliveryWorker
 from relay.dkim import signer_from_settings
@@ -38,6 +38,14 @@ def transport_factory(settings: Settings) -> Callable[[], Transport]:
     return lambda: SmtpTransport(delivery, settings.relay.domain)
 
 
+def _resolved_smtp(settings: Settings) -> SmtpConfig:
+    """The SMTP settings with certificate paths taken relative to the config file, like every path."""
+    smtp = settings.relay.smtp
+    paths = {key: str(settings.resolve(value)) for key in ("tls_cert", "tls_key")
+             if (value := getattr(smtp, key)) is not None}
+    return smtp.model_copy(update=paths) if paths else smtp
+
+
 @dataclass
 class Running:
     smtp_host: str
@@ -55,7 +63,7 @@ class Relay:
         self.committer = Committer(self.engine)
         self.intake = Intake(settings, self.engine, self.committer, self.clock)
         self.handler = RelayHandler(self.intake)
-        self.smtp = SmtpServer(self.handler, settings.relay.smtp, settings.relay.domain)
+        self.smtp = SmtpServer(self.handler, _resolved_smtp(settings), settings.relay.domain)
         owner = f"{socket.gethostname()}:{settings.relay.smtp.port}"
         self.worker = DeliveryWorker(
             settings.relay.delivery, self.committer, self.engine, self.clock, transport_factory(settings), owner,

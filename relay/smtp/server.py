@@ -89,7 +89,7 @@ class SmtpServer:
         )
         self.refusals = RefusalLog(clock=clock)
         self._server: asyncio.base_events.Server | None = None
-        self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
+        self._sessions: weakref.WeakSet[RelaySession] = weakref.WeakSet()
         self.tls_context = self._tls_context()
 
     def _tls_context(self) -> ssl.SSLContext | None:
