@@ -12,9 +12,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
-from relay.anonymize.mailpolicy import POLICY
-from relay.anonymize.message import anonymize, parse
-from relay.anonymize.parts import Unprocessable
+from relay.anonymize.message import anonymize, parse, serialise
 from relay.anonymize.scrub import Identity
 from relay.moderation import Decision, decide
 from relay.moderation.findings import Finding
@@ -34,13 +32,12 @@ def prepare(
     new_message_id: str, now: datetime, domain: str, policy: Policy, context: dict[str, Any],
 ) -> Prepared:
     """Anonymise `message` in place, decide on the anonymised copy, redact when decided."""
-    outgoing = anonymize(message, sender=sender, recipient=recipient, thread_map=thread_map,
-                         new_message_id=new_message_id, now=now, domain=domain)
+    anonymize(message, sender=sender, recipient=recipient, thread_map=thread_map,
+              new_message_id=new_message_id, now=now, domain=domain)
     decision = decide(policy, inspect_message(message, **context))
-    if not decision.redactions:
-        return Prepared(outgoing.raw, decision)
-    redact(message, decision.redactions)
-    return Prepared(_serialise(message), decision)
+    if decision.redactions:
+        redact(message, decision.redactions)
+    return Prepared(serialise(message), decision)
 
 
 def release(
@@ -49,16 +46,9 @@ def release(
 ) -> bytes:
     """The delivered copy of a held message: anonymised now, redacted as recorded at hold time."""
     message = parse(raw)
-    outgoing = anonymize(message, sender=sender, recipient=recipient, thread_map=thread_map,
-                         new_message_id=new_message_id, now=now, domain=domain)
-    if not redactions:
-        return outgoing.raw
-    redact(message, redactions)
-    return _serialise(message)
+    anonymize(message, sender=sender, recipient=recipient, thread_map=thread_map,
+              new_message_id=new_message_id, now=now, domain=domain)
+    if redactions:
+        redact(message, redactions)
+    return serialise(message)
 
-
-def _serialise(message: EmailMessage) -> bytes:
-    try:
-        return message.as_bytes(policy=POLICY)
-    except (ValueError, TypeError, LookupError, UnicodeError, AttributeError, IndexError):
-        raise Unprocessable("the message could not be written out again") from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from email import errors, policy
 from email.headerregistry import Address
@@ -17,11 +16,6 @@ from relay.anonymize.scrub import Identity, Scrubber
 _PARSER = BytesParser(policy=POLICY)
 _HEADER_PARSER = BytesParser(policy=policy.compat32)  # reads header values as plain strings, never fails
 
-
-@dataclass(frozen=True)
-class Outgoing:
-    raw: bytes
-    message_id: str
 
 
 class Unreadable(errors.MessageDefect):
@@ -64,8 +58,8 @@ def anonymize(
     new_message_id: str,
     now: datetime,
     domain: str,
-) -> Outgoing:
-    """Rewrite `message` in place for the recipient and serialise it.
+) -> None:
+    """Rewrite `message` in place for the recipient (write it out with `serialise`).
 
     thread_map maps ids the sender's message refers to onto ids the recipient's client knows;
     references that are not in it are dropped.
@@ -91,11 +85,14 @@ def anonymize(
         date=date,
         domain=domain,
     )
+
+
+def serialise(message: EmailMessage) -> bytes:
+    """The message's bytes; a message the generator cannot write out is Unprocessable."""
     try:
-        raw = message.as_bytes(policy=POLICY)
+        return message.as_bytes(policy=POLICY)
     except (ValueError, TypeError, LookupError, UnicodeError, AttributeError, IndexError):
         raise Unprocessable("the message could not be written out again") from None
-    return Outgoing(raw=raw, message_id=new_message_id)
 
 
 def _address(identity: Identity) -> Address:
