@@ -36,7 +36,7 @@ from relay.moderation import Decision
 from relay.moderation.inspection import PairStats
 from relay.moderation.notify import moderator_notices, sender_notice
 from relay.moderation.policy import Policy, PolicyBook
-from relay.notices import compose, render
+from relay.notices import as_entry, compose, render
 from relay.pipeline import Prepared, prepare
 from relay.store.committer import Committer, Merged
 from relay.store.events import event_values, happened_since
@@ -297,8 +297,7 @@ class Intake:
             notice = compose(domain=self.domain, program_name=program_name, to=recipient.email,
                              subject=f"{sender.handle} is away for now", now=now,
                              body=render("partner_away.txt.j2", away_handle=sender.handle, program_name=program_name))
-            notices.append(OutboundEntry(rcpt=notice.rcpt, out_message_id=notice.message_id, raw=notice.raw,
-                                         kind="notice"))
+            notices.append(as_entry(notice))
             extra.append(event_values("away_notice", now, pair_id=pair.id, message_id=queue_id,
                                       away_role=sender.role, told_role=recipient.role))
         accepted = Accepted(
@@ -322,8 +321,7 @@ class Intake:
         notice = sender_notice(self.settings, kind=kind, policy=policy, program_id=pair.program_id, to=sender.email,
                                subject=accepted.subject, in_reply_to=own_id, now=now)
         if notice is not None:
-            accepted.notices.append(OutboundEntry(rcpt=notice.rcpt, out_message_id=notice.message_id,
-                                                  raw=notice.raw, kind="notice"))
+            accepted.notices.append(as_entry(notice))
         if decision.action != "hold":
             return
         immediately = policy.digest_every is None and bool(policy.moderators.notify)
@@ -333,8 +331,7 @@ class Intake:
                     "held_at": now.strftime("%Y-%m-%d %H:%M"), "reasons": decision.reason_dicts()}
             for mail in moderator_notices(self.settings, template="moderator_held.txt.j2", policy=policy,
                                           program_id=pair.program_id, items=[item], now=now):
-                accepted.notices.append(OutboundEntry(rcpt=mail.rcpt, out_message_id=mail.message_id,
-                                                      raw=mail.raw, kind="notice"))
+                accepted.notices.append(as_entry(mail))
         accepted.hold = HoldEntry(program_id=pair.program_id, policy=policy.name, reasons=decision.reason_dicts(),
                                   release_requires=decision.release_requires, notified=immediately)
 

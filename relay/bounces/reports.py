@@ -10,7 +10,6 @@ from __future__ import annotations
 import email
 import logging
 from datetime import datetime
-from typing import Any
 
 from flufl.bounce import all_failures
 from sqlalchemy import select, update
@@ -18,9 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.bounces import HARD_BOUNCE_LIMIT
 from relay.config import Settings
-from relay.notices import compose, render
+from relay.notices import compose, queue, render
 from relay.store.events import event_values
-from relay.store.outbound import queue_outbound
 from relay.store.pairs import get_pair
 from relay.store.schema import events, members, messages, outbound
 
@@ -68,7 +66,8 @@ async def record_report(connection: AsyncConnection, settings: Settings, *, entr
         notice = compose(domain=settings.relay.domain, program_name=program_name, to=writer.email, now=now,
                          subject=f"Not delivered to {member.handle}", body=body,
                          reply_to=program.coordinator if program else None)
-        await _queue(connection, settings, notice, now, pair.id, entry.message_id)
+        await queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
+                    message_id=entry.message_id)
         sent.append(notice.rcpt)
     count = await _count_hard_bounce(connection, member.id)
     if count >= HARD_BOUNCE_LIMIT and program is not None:
@@ -79,7 +78,7 @@ async def record_report(connection: AsyncConnection, settings: Settings, *, entr
                           pair_id=pair.id, count=count, status="permanent failure")
             notice = compose(domain=settings.relay.domain, program_name=program_name, to=program.coordinator,
                              now=now, subject=f"[{program_name}] Mail to {member.handle} keeps bouncing", body=body)
-            await _queue(connection, settings, notice, now, pair.id, None)
+            await queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id)
             await connection.execute(events.insert().values(event_values(
                 "undeliverable", now, pair_id=pair.id, member=member.role, hard_bounces=count)))
             sent.append(notice.rcpt)
@@ -92,9 +91,3 @@ async def _count_hard_bounce(connection: AsyncConnection, member_id: int) -> int
     return int((await connection.execute(select(members.c.hard_bounces).where(members.c.id == member_id)))
                .scalar_one())
 
-
-async def _queue(connection: AsyncConnection, settings: Settings, notice: Any, now: datetime, pair_id: int,
-                 message_id: str | None) -> None:
-    await queue_outbound(connection, kind="notice", rcpt=notice.rcpt, raw=notice.raw,
-                         out_message_id=notice.message_id, now=now, domain=settings.relay.domain,
-                         pair_id=pair_id, message_id=message_id)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from relay import ids
+from relay import ids, notices
 from relay.anonymize.headers import header_text, message_ids
 from relay.anonymize.message import parse
 from relay.anonymize.scrub import Identity
@@ -117,9 +117,8 @@ async def reject(settings: Settings, engine: AsyncEngine, clock: Clock, message_
                                program_id=pair.program_id, to=sender.email, subject=row.subject,
                                in_reply_to=header_text(original, "Message-ID"), now=now, reason=reason)
         if notice is not None:
-            await queue_outbound(connection, kind="notice", rcpt=notice.rcpt, raw=notice.raw,
-                                 out_message_id=notice.message_id, now=now, domain=settings.relay.domain,
-                                 pair_id=pair.id, message_id=message_id)
+            await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
+                                message_id=message_id)
         await events.record(connection, "rejected", now, actor=moderator, pair_id=pair.id,
                                 message_id=message_id, reason=reason, sender_notified=notice is not None)
     return Outcome("rejected", item["approvals"], item["release_requires"])

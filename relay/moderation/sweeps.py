@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from relay import notices
 from relay.clock import Clock
 from relay.config import Settings
 from relay.moderation.notify import moderator_notices
@@ -28,7 +29,6 @@ from relay.notices import Notice
 from relay.store import events
 from relay.store import held as held_store
 from relay.store.database import transaction
-from relay.store.outbound import queue_outbound
 from relay.store.pairs import get_pair
 from relay.yamlsource import ConfigError
 
@@ -60,8 +60,7 @@ async def _describe(connection: AsyncConnection, items: list[dict[str, Any]]) ->
 async def _queue(connection: AsyncConnection, settings: Settings, mails: list[Notice], now: datetime,
                  report: SweepReport) -> None:
     for mail in mails:
-        await queue_outbound(connection, kind="notice", rcpt=mail.rcpt, raw=mail.raw, out_message_id=mail.message_id,
-                             now=now, domain=settings.relay.domain, pair_id=None, message_id=None)
+        await notices.queue(connection, mail, domain=settings.relay.domain, now=now)
         report.mails.append(mail.rcpt)
 
 

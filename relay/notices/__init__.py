@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import ids
+from relay.store.messages import OutboundEntry
+from relay.store.outbound import queue_outbound
 
 TEMPLATES = Path(__file__).parent / "templates"
 _ENVIRONMENT = Environment(
@@ -33,6 +36,19 @@ class Notice:
     rcpt: str
     raw: bytes
     message_id: str
+
+
+def as_entry(notice: Notice) -> OutboundEntry:
+    """The notice as an outbound entry of an accepted message's write (see store.messages.Accepted)."""
+    return OutboundEntry(rcpt=notice.rcpt, out_message_id=notice.message_id, raw=notice.raw, kind="notice")
+
+
+async def queue(connection: AsyncConnection, notice: Notice, *, domain: str, now: datetime,
+                pair_id: int | None = None, message_id: str | None = None) -> None:
+    """Put a notice on the outbound queue inside the caller's transaction."""
+    await queue_outbound(connection, kind="notice", rcpt=notice.rcpt, raw=notice.raw,
+                         out_message_id=notice.message_id, now=now, domain=domain, pair_id=pair_id,
+                         message_id=message_id)
 
 
 def render(template: str, **values: Any) -> str:

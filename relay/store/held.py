@@ -16,16 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from relay.store.schema import held, messages
 
 
-async def hold(
-    connection: AsyncConnection, *, message_id: str, pair_id: int, program_id: str, policy: str, now: datetime,
-    reasons: list[dict[str, Any]], release_requires: int, notified: bool,
-) -> None:
-    await connection.execute(held.insert().values(hold_values(
-        message_id=message_id, pair_id=pair_id, program_id=program_id, policy=policy, now=now, reasons=reasons,
-        release_requires=release_requires, notified=notified,
-    )))
-
-
 def hold_values(
     *, message_id: str, pair_id: int, program_id: str, policy: str, now: datetime, reasons: list[dict[str, Any]],
     release_requires: int, notified: bool,

@@ -133,10 +133,8 @@ def _rows_of(item: Accepted, rows: dict[Any, list[dict[str, Any]]]) -> None:
         *item.extra_events,
     ])
     if item.outbound is not None:
-        rows[thread_ids].append({
-            "pair_id": item.pair_id, "message_id": item.id, "sender_role": item.sender_role,
-            "original_id": item.original_message_id, "generated_id": item.outbound.out_message_id,
-        })
+        rows[thread_ids].append(thread_id_values(item.pair_id, item.id, item.sender_role, item.original_message_id,
+                                                 item.outbound.out_message_id))
     if item.hold is not None:
         rows[held].append(held_store.hold_values(
             message_id=item.id, pair_id=item.pair_id, program_id=item.hold.program_id, policy=item.hold.policy,
@@ -156,9 +154,14 @@ async def record_thread_id(
     generated_id: str,
 ) -> None:
     await connection.execute(thread_ids.insert().values(
-        pair_id=pair_id, message_id=message_id, sender_role=sender_role, original_id=original_id,
-        generated_id=generated_id,
-    ))
+        thread_id_values(pair_id, message_id, sender_role, original_id, generated_id)))
+
+
+def thread_id_values(pair_id: int, message_id: str, sender_role: str, original_id: str | None,
+                     generated_id: str) -> dict[str, Any]:
+    """One message's pair of ids: the one its sender's client issued, the one its recipient's got."""
+    return {"pair_id": pair_id, "message_id": message_id, "sender_role": sender_role, "original_id": original_id,
+            "generated_id": generated_id}
 
 
 async def pair_stats(connection: AsyncConnection, pair_id: int, now: datetime, cap: int) -> tuple[int, int]:
