@@ -21,12 +21,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from relay.clock import SystemClock
 from relay.config import ConfigError, Settings, config_path, load_settings
+from relay.demo import banner, enrol_demo_pair
 from relay.dkim import keys as dkim_keys
 from relay.dkim import signer_from_settings
 from relay.dkim.records import dkim_record, required_records
 from relay.enrol import EnrolmentError, Person, close_pair, create_pair
 from relay.moderation import review
 from relay.moderation.policy import PolicyBook
+from relay.service import serve
 from relay.store import held as held_store
 from relay.store.database import create_engine, migrate
 from relay.store.events import list_events
@@ -83,9 +85,6 @@ def pair_dict(pair: Pair, domain: str, messages: int | None = None) -> dict[str,
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from relay.demo import banner, enrol_demo_pair
-    from relay.service import serve
-
     async def ready(relay: Any, running: Any) -> None:
         pair = await enrol_demo_pair(settings, relay.engine, relay.clock)
         if pair is not None:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from relay.moderation.findings import Finding
 from relay.moderation.inspection import Inspection
 from relay.moderation.policy import SEVERITY, Policy
+from relay.moderation.rules.registry import RULES
 
 Action = Literal["deliver", "hold", "redact", "reject"]
 
@@ -49,8 +50,6 @@ _ACTIONS: dict[int, Action] = {0: "deliver", 1: "deliver", 2: "redact", 3: "hold
 
 
 def decide(policy: Policy, inspection: Inspection) -> Decision:
-    from relay.moderation.rules.registry import RULES
-
     reasons: list[Reason] = []
     release_requires = 1
     for setting in policy.rules:

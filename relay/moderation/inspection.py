@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
 
+from relay.anonymize.headers import header_text
+from relay.anonymize.parts import read_text, sub_parts
+
 _BLOCK = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h\d|p|div|li|tr|h\d)\b[^>]*>", re.IGNORECASE)
 _HIDDEN = re.compile(r"<\s*(script|style|head|title)\b.*?<\s*/\s*\1\s*>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
@@ -63,9 +66,6 @@ def inspect_message(message: Message, **context: Any) -> Inspection:
     Of a multipart/alternative, the plain text is read when there is one, else the HTML's visible
     text; attached messages are read like the outer one. `context` fills the other fields.
     """
-    from relay.anonymize.headers import header_text
-    from relay.anonymize.parts import read_text, sub_parts
-
     subject = header_text(message, "Subject") or ""
     texts = [subject]
     attachments: list[Attachment] = []

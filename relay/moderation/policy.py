@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from relay.durations import parse_duration
+from relay.moderation.rules.registry import RULES
 from relay.yamlsource import ConfigError, Located, load
 
 log = logging.getLogger("relay.moderation")
@@ -110,8 +111,6 @@ def _errors(exc: ValidationError, located: Located, prefix: tuple[str | int, ...
 
 def parse_policy(file: Path) -> Policy:
     """Load and validate one policy file; every problem is a `file:line: message` in a ConfigError."""
-    from relay.moderation.rules.registry import RULES
-
     located = load(file)
     if not isinstance(located.data, dict):
         raise ConfigError([located.error((), "a policy file must be a mapping of keys")])
