@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from relay.dkim import signer_from_settings
 from relay.intake import Intake
 from relay.moderation.sweeps import HoldSweeper
 from relay.smtp.handler import RelayHandler
+from relay.smtp.limits import Monotonic
 from relay.smtp.server import SmtpServer
 from relay.store.committer import Committer
 from relay.store.database import create_engine, migrate
@@ -55,7 +57,9 @@ class Running:
 class Relay:
     """The assembled relay; `start` and `stop` are separate so tests can run it in-process."""
 
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None,
+                 monotonic: Monotonic = time.monotonic) -> None:
+        """`clock` is the relay's time (store, sweeps, queue); `monotonic` times the SMTP limits."""
         signer = signer_from_settings(settings)  # a bad DKIM key stops the start before anything is opened
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -63,7 +67,7 @@ class Relay:
         self.committer = Committer(self.engine)
         self.intake = Intake(settings, self.engine, self.committer, self.clock)
         self.handler = RelayHandler(self.intake)
-        self.smtp = SmtpServer(self.handler, _resolved_smtp(settings), settings.relay.domain)
+        self.smtp = SmtpServer(self.handler, _resolved_smtp(settings), settings.relay.domain, monotonic)
         owner = f"{socket.gethostname()}:{settings.relay.smtp.port}"
         self.worker = DeliveryWorker(
             settings.relay.delivery, self.committer, self.engine, self.clock, transport_factory(settings), owner,

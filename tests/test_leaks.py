@@ -95,7 +95,8 @@ async def test_client_reply_leaks_nothing(
         subject=f"Plans for {partner.name.split()[0]}", in_reply_to=None, references=[],
         text=f"Thanks {partner.name}! Write to me at {sender.address} any time.",
     )
-    assert partner.address.encode() in raw or partner.address.replace("@", "&#64;").encode() in raw or client
+    # The leak is really there before the relay: else this test would pass whatever the relay did.
+    assert any(partner.address in text for text in mailclients.decoded_text_parts(raw)), client
     code, text = await send(layout.smtp_port, raw, sender.address, to_alias)
     assert code == 250, text
     received = (await sink.wait_for(1))[0]

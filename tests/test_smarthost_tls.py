@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import ssl
 from collections.abc import AsyncIterator
@@ -57,6 +58,21 @@ class SecureSink:
         return int(self.server.sockets[0].getsockname()[1])
 
 
+@contextlib.asynccontextmanager
+async def relay_with_one_message(layout: Layout) -> AsyncIterator[Relay]:
+    """A running relay that has just accepted one message from the mentee to the mentor."""
+    relay = Relay(load_settings(layout.config))
+    await relay.start()
+    try:
+        pair = await acreate_pair(layout)
+        code, _ = await send(layout.smtp_port, simple_message(MENTEE["email"], pair["mentor_alias"], "tls", "hi"),
+                             MENTEE["email"], pair["mentor_alias"])
+        assert code == 250
+        yield relay
+    finally:
+        await relay.stop()
+
+
 @pytest.fixture
 async def secure(tmp_path: Path) -> AsyncIterator[tuple[SecureSink, Layout]]:
     sink = SecureSink(tmp_path)
@@ -73,38 +89,22 @@ async def test_starttls_and_auth_to_the_smarthost(secure: tuple[SecureSink, Layo
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     sink, layout = secure
     monkeypatch.setenv("TEST_SMARTHOST_PASSWORD", PASSWORD)
-    relay = Relay(load_settings(layout.config))
-    await relay.start()
-    try:
-        pair = await acreate_pair(layout)
-        code, _ = await send(layout.smtp_port, simple_message(MENTEE["email"], pair["mentor_alias"], "tls", "hi"),
-                             MENTEE["email"], pair["mentor_alias"])
-        assert code == 250
+    async with relay_with_one_message(layout):
         received = await sink.handler.wait_for(1)
         assert received[0].rcpt_tos == [MENTOR["email"]]
         assert sink.logins == [(USER.encode(), True)]
-    finally:
-        await relay.stop()
     config_text = layout.config.read_text()
     assert PASSWORD not in config_text  # the secret lives in the environment only
 
 
 async def test_wrong_password_keeps_the_message_queued(secure: tuple[SecureSink, Layout],
-                                                       monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     sink, layout = secure
     monkeypatch.setenv("TEST_SMARTHOST_PASSWORD", "wrong")
-    relay = Relay(load_settings(layout.config))
-    await relay.start()
-    try:
-        pair = await acreate_pair(layout)
-        code, _ = await send(layout.smtp_port, simple_message(MENTEE["email"], pair["mentor_alias"], "tls", "hi"),
-                             MENTEE["email"], pair["mentor_alias"])
-        assert code == 250
+    async with relay_with_one_message(layout):
         deferred = await eventually(lambda: json.loads(cli(layout, "events", "list", "--kind", "deferred",
                                                            "--json").stdout))
         assert "refused our credentials" in deferred[0]["detail"]["error"]
         assert "wrong" not in json.dumps(deferred)  # a password never reaches the record or the logs
         queued = json.loads(cli(layout, "queue", "list", "--state", "queued", "--json").stdout)
         assert len(queued) == 1 and sink.handler.received == []
-    finally:
-        await relay.stop()

@@ -23,7 +23,6 @@ import trustme
 from relay.config import ConfigError, load_settings
 from relay.service import Relay
 from relay.smtp.limits import TOO_MANY, ConnectionLimits, Monotonic, Ticket, client_key
-from relay.smtp.server import SmtpServer
 from tests.support import MENTEE, MENTOR, Layout, Sink, acreate_pair, eventually, free_port, simple_message
 
 WAIT = 10.0  # seconds: the bound on every single network wait below
@@ -50,9 +49,8 @@ async def start(tmp_path: Path, sink: Sink) -> AsyncIterator[Starter]:
     async def start_relay(smtp: dict[str, Any], clock: Monotonic | None = None) -> tuple[Relay, Layout]:
         layout = Layout(root=tmp_path / "relay", smtp_port=free_port(), sink_port=sink.port, overrides={"smtp": smtp})
         layout.write()
-        relay = Relay(load_settings(layout.config))
-        if clock is not None:  # the listener exactly as Relay builds it, on the test's clock
-            relay.smtp = SmtpServer(relay.handler, relay.settings.relay.smtp, relay.settings.relay.domain, clock)
+        settings = load_settings(layout.config)
+        relay = Relay(settings) if clock is None else Relay(settings, monotonic=clock)
         await relay.start()
         started.append(relay)
         return relay, layout
