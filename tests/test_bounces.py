@@ -106,3 +106,9 @@ async def test_repeated_hard_bounces_mark_the_member_and_tell_the_coordinator(
     text = to_coordinator[0].message.get_content()
     assert "Oak (the mentor of pair 1)" in text and "3 times" in text and MENTOR["email"] not in text
     assert len(events(layout, "undeliverable")) == 1
+    # the coordinator's own mail bouncing says nothing about the participants
+    code, _ = await send(layout.smtp_port, report(to_coordinator[0].mail_from, "coordinator@school.example",
+                                                  "failed", "5.1.1"), "", to_coordinator[0].mail_from)
+    assert code == 250
+    assert [e["detail"]["member"] for e in events(layout, "bounce")] == ["mentor"] * 4 + [None]
+    assert len(events(layout, "undeliverable")) == 1

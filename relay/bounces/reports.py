@@ -19,7 +19,7 @@ from relay.bounces import HARD_BOUNCE_LIMIT
 from relay.config import Settings
 from relay.notices import compose, queue, render
 from relay.store.events import event_values
-from relay.store.pairs import get_pair
+from relay.store.pairs import email_key, get_pair
 from relay.store.schema import events, members, messages, outbound
 
 log = logging.getLogger("relay.bounces")
@@ -41,19 +41,24 @@ def classify(raw: bytes) -> str:
 
 async def record_report(connection: AsyncConnection, settings: Settings, *, entry_id: str, result: str,
                         now: datetime, remote: str | None) -> list[str]:
-    """The store work of one report; returns the recipients of the notices it queued."""
+    """The store work of one report; returns the recipients of the notices it queued.
+
+    Only a participant's failures count towards marking them undeliverable: a report about a notice to a
+    coordinator or moderator (whose entry names the pair too) is recorded and changes nothing else."""
     entry = (await connection.execute(select(outbound).where(outbound.c.id == entry_id))).first()
+    pair = await get_pair(connection, entry.pair_id) if entry is not None and entry.pair_id is not None else None
+    member = None
+    if pair is not None and entry is not None:
+        member = next((m for m in (pair.mentor, pair.mentee) if m.email_key == email_key(entry.rcpt)), None)
     await connection.execute(events.insert().values(event_values(
         "bounce", now, pair_id=entry.pair_id if entry else None, message_id=entry.message_id if entry else None,
-        outbound_id=entry_id, result=result, remote=remote)))
-    if entry is None or result != "hard" or entry.state == "bounced" or entry.pair_id is None:
+        outbound_id=entry_id, result=result, remote=remote, member=member.role if member else None)))
+    if entry is None or result != "hard" or entry.state == "bounced":
         return []
     await connection.execute(update(outbound).where(outbound.c.id == entry_id).values(
         state="bounced", last_error="the recipient's provider returned a permanent failure report"))
-    pair = await get_pair(connection, entry.pair_id)
-    if pair is None:
+    if pair is None or member is None:
         return []
-    member = pair.mentor if pair.mentor.email_key == entry.rcpt.casefold() else pair.mentee
     program = settings.programs.get(pair.program_id)
     program_name = program.name if program else pair.program_id
     sent: list[str] = []
