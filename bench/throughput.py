@@ -8,9 +8,11 @@ What it measures
      (from sending MAIL to receiving the 250 after DATA), p50 and p99.
   2. Relay: a throw-away config dir (relay.yaml, SQLite file, one program, its policy), one pair
      enrolled with the real CLI, `python -m relay serve` as a subprocess, delivering over SMTP to a
-     counting aiosmtpd sink in a third subprocess. The same N messages go from the mentee's enrolled
-     address (envelope and From:) to the mentor's alias over the same C sessions. Reported as above,
-     plus end-to-end messages/s: from the first MAIL until the sink has received all N.
+     counting aiosmtpd sink in a third subprocess; sender authentication (SPF, DMARC) asks a DNS
+     server on loopback in a fourth, whose zone authorises the mentee's domain from 127.0.0.1.
+     The same N messages go from the mentee's enrolled address (envelope and From:) to the mentor's
+     alias over the same C sessions. Reported as above, plus end-to-end messages/s: from the first
+     MAIL until the sink has received all N.
 
 The bench process is only the SMTP client; every server runs in its own process. Timing starts once
 all sessions are connected and greeted (EHLO), so connection set-up is not counted. The last line is
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -100,6 +103,9 @@ def write_atomically(path: Path, text: str) -> None:
 
 async def serve_helper(role: str, port_file: Path, status_file: Path | None) -> None:
     """Listen on an ephemeral 127.0.0.1 port, write the port to `port_file`, serve until SIGTERM."""
+    if role == "dns":
+        await serve_dns(port_file)
+        return
     handler: NullHandler | CountingHandler = CountingHandler() if role == "sink" else NullHandler()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -117,6 +123,20 @@ async def serve_helper(role: str, port_file: Path, status_file: Path | None) -> 
             written = handler.status()
             write_atomically(status_file, json.dumps(written))
     server.close()
+
+
+async def serve_dns(port_file: Path) -> None:
+    """The tests' loopback DNS server (tests/dnsserver.py): the relay's sender authentication asks it,
+    never the machine's resolver, and the mentee's domain authorises loopback by SPF, as in the tests."""
+    sys.path.insert(0, str(REPO))
+    from tests.dnsserver import loopback_dns
+
+    write_atomically(port_file, loopback_dns().rpartition(":")[2])
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), HELPER_MAX_SECONDS)
 
 
 # --- the messages ---------------------------------------------------------------------------------
@@ -353,7 +373,7 @@ def sink_status(workdir: Path) -> dict[str, Any]:
 # --- the relay ------------------------------------------------------------------------------------
 
 
-def write_relay_config(root: Path, sink_port: int) -> Path:
+def write_relay_config(root: Path, sink_port: int, dns_port: int) -> Path:
     """relay.yaml (port 0: the relay picks one), a SQLite file, one program and its policy."""
     (root / "programs").mkdir(parents=True)
     (root / "policies").mkdir()
@@ -372,6 +392,7 @@ def write_relay_config(root: Path, sink_port: int) -> Path:
                      "poll_interval": "0.1s", "retry_schedule": ["1s", "1s", "1s"]},
         "programs_dir": "programs",
         "policies_dir": "policies",
+        "sender_auth": {"nameservers": [f"127.0.0.1:{dns_port}"]},
     }
     path = root / "relay.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -454,7 +475,8 @@ class RelaySetup:
 def prepare_relay(workdir: Path, children: list[Child]) -> RelaySetup:
     """The sink (idle until the relay run), the relay's config dir, and one enrolled pair."""
     sink, sink_port = start_helper("sink", workdir, children)
-    config = write_relay_config(workdir / "relay", sink_port)
+    _dns, dns_port = start_helper("dns", workdir, children)
+    config = write_relay_config(workdir / "relay", sink_port, dns_port)
     return RelaySetup(sink, config, enrol_pair(config)["mentor_alias"])
 
 
@@ -552,7 +574,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--messages", type=int, help="messages per run (N)")
     parser.add_argument("--connections", type=int, default=20, help="concurrent SMTP sessions (default 20)")
-    parser.add_argument("--role", choices=["bare", "sink"], help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=["bare", "sink", "dns"], help=argparse.SUPPRESS)
     parser.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--status-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 from datetime import date, timedelta
-from ipaddress import ip_network
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -110,6 +111,55 @@ class EnrolmentConfig(_Strict):
     check_deliverability: bool = False
 
 
+def nameserver_address(value: str) -> tuple[str, int]:
+    """("IP", port) from "IP", "IP:port" or "[IPv6]:port"; ValueError with a plain message otherwise."""
+    text = str(value).strip()
+    host, port = text, 53
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            port = int(rest.removeprefix(":")) if rest.startswith(":") and rest[1:].isdigit() else -1
+    elif text.count(":") == 1:
+        host, _, number = text.partition(":")
+        port = int(number) if number.isdigit() else -1
+    try:
+        ip_address(host)
+    except ValueError:
+        raise ValueError(f"nameserver {text!r} is not an IP address (or IP:port)") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"nameserver {text!r} has no valid port")
+    return host, port
+
+
+def _nameserver(value: str) -> str:
+    nameserver_address(value)
+    return value
+
+
+Nameserver = Annotated[str, AfterValidator(_nameserver)]
+
+
+class SenderAuthConfig(_Strict):
+    """How the relay checks that mail really comes from the enrolled address (the policy says how strictly)."""
+
+    # Behind a front MTA (Postfix with OpenDKIM/OpenDMARC): its Authentication-Results header, with this
+    # authserv-id, is used instead of our own checks, but only on connections from trusted_networks.
+    trusted_authserv_id: str | None = None
+    trusted_networks: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")])
+    # DNS for DKIM keys, SPF and DMARC records: the system's resolvers unless named here ("IP" or "IP:port",
+    # "[IPv6]:port"), for example a local validating resolver such as unbound on 127.0.0.1.
+    nameservers: list[Nameserver] = Field(default_factory=list)
+    dns_timeout: Duration = timedelta(seconds=5)  # for all lookups of one message together
+
+    @field_validator("dns_timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("a timeout must be longer than zero")
+        return value
+
+
 class RelayConfig(_Strict):
     domain: str
     database: str = "sqlite:///var/relay.db"
@@ -118,6 +168,7 @@ class RelayConfig(_Strict):
     delivery: DeliveryConfig = DeliveryConfig()
     dkim: DkimConfig = DkimConfig()
     enrolment: EnrolmentConfig = EnrolmentConfig()
+    sender_auth: SenderAuthConfig = SenderAuthConfig()
     programs_dir: str = "programs"
     policies_dir: str = "policies"
     demo: bool = False

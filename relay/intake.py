@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from email.utils import getaddresses
 from typing import Any
@@ -32,12 +32,14 @@ from relay.bounces import entry_of, is_bounce_local_part
 from relay.bounces.reports import classify, record_report
 from relay.clock import Clock
 from relay.config import Settings
-from relay.moderation import Decision
+from relay.moderation import Decision, Reason
+from relay.moderation.findings import Finding
 from relay.moderation.inspection import PairStats
 from relay.moderation.notify import moderator_notices, sender_notice
 from relay.moderation.policy import Policy, PolicyBook
 from relay.notices import as_entry, compose, render
 from relay.pipeline import Prepared, prepare
+from relay.senderauth import Authenticator, Verdict
 from relay.store.committer import Committer, Merged
 from relay.store.events import event_values, happened_since
 from relay.store.messages import (
@@ -91,8 +93,10 @@ class BounceTarget:
 
 
 class Intake:
-    def __init__(self, settings: Settings, engine: AsyncEngine, committer: Committer, clock: Clock) -> None:
+    def __init__(self, settings: Settings, engine: AsyncEngine, committer: Committer, clock: Clock,
+                 authenticator: Authenticator | None = None) -> None:
         self.settings = settings
+        self.authenticator = authenticator or Authenticator(settings.relay.sender_auth)
         self.domain = settings.relay.domain
         self.engine = engine
         self.committer = committer
@@ -190,7 +194,8 @@ class Intake:
                 550, "5.5.3", "One report per bounce address, please.", "two_pairs"), **detail)
         return BounceTarget(entry_id)
 
-    async def accept(self, raw: bytes, mail_from: str, target: Target | BounceTarget, remote: str | None) -> str:
+    async def accept(self, raw: bytes, mail_from: str, target: Target | BounceTarget, remote: str | None,
+                     helo: str | None = None) -> str:
         """Take a message in; returns the queue id (or, for a delivery report, its entry), or raises Refusal."""
         now = self.clock.now()
         if isinstance(target, BounceTarget):
@@ -227,14 +232,21 @@ class Intake:
                 550, "5.7.1",
                 "This mentoring alias accepts mail only from the person it was set up for.", "stranger",
             ), pair_id=pair.id, header_from=header_from, **detail)
+        program = self.settings.programs.get(pair.program_id)
+        policy_name = pair.policy or (program.policy if program else "")
+        policy = self.policies.get(policy_name)
+        verdict = None
+        if policy.sender_auth != "off":
+            verdict = await self.authenticator.check(raw, message, header_from=header_from, mail_from=mail_from,
+                                                     remote=remote, helo=helo)
+            if not verdict.passed and policy.sender_auth == "require":
+                raise await self._refuse(_auth_refusal(verdict), pair_id=pair.id, header_from=header_from,
+                                         auth=verdict.summary, **detail)
         signal = auto_reply_signal(message)
         if signal is not None:
             return await self._take_auto_reply(raw, mail_from, remote, target, own_id or None, signal, now,
                                                header_text(message, "Subject"))
 
-        program = self.settings.programs.get(pair.program_id)
-        policy_name = pair.policy or (program.policy if program else "")
-        policy = self.policies.get(policy_name)
         refs = message_ids(message, "In-Reply-To") + message_ids(message, "References")
         async with self.engine.connect() as connection:
             mapping = await thread_map(connection, pair.id, sender.role, refs)
@@ -250,6 +262,8 @@ class Intake:
                 554, "5.6.0", f"The message could not be processed: {exc}.", "unprocessable",
             ), pair_id=pair.id, **detail) from None
         decision = prepared.decision
+        if verdict is not None and not verdict.passed:
+            decision = _flag_unauthenticated(decision, verdict)
         queue_id = ids.queue_id()
         accepted = Accepted(
             id=queue_id,
@@ -368,6 +382,21 @@ class Intake:
             email=member.email, name=member.name,
             alias_address=member.alias_address(self.domain), handle=member.handle,
         )
+
+
+def _auth_refusal(verdict: Verdict) -> Refusal:
+    if verdict.result == "temperror":
+        return Refusal(451, "4.7.0", "The sender could not be verified just now (DNS did not answer); "
+                       "please try again later.", "auth_temperror")
+    return Refusal(550, "5.7.1", "This message could not be verified as coming from the address enrolled in "
+                   "the program (DKIM, SPF and DMARC did not pass); it was not delivered.", "spoofing")
+
+
+def _flag_unauthenticated(decision: Decision, verdict: Verdict) -> Decision:
+    """`prefer`: delivered (or held, as the policy decided), but flagged for the moderators with the findings."""
+    kind = "unverified" if verdict.result == "temperror" else "spoofing"
+    reason = Reason(Finding("sender_auth", kind, verdict.summary, -1, -1), "deliver-and-flag")
+    return replace(decision, reasons=[*decision.reasons, reason], flagged=True)
 
 
 def _stats_cap(policy: Policy) -> int:

@@ -21,6 +21,7 @@ from relay.delivery.worker import DeliveryWorker
 from relay.dkim import signer_from_settings
 from relay.intake import Intake
 from relay.moderation.sweeps import HoldSweeper
+from relay.senderauth import Authenticator, Resolver
 from relay.smtp.handler import RelayHandler
 from relay.smtp.limits import Monotonic
 from relay.smtp.server import SmtpServer
@@ -58,14 +59,16 @@ class Relay:
     """The assembled relay; `start` and `stop` are separate so tests can run it in-process."""
 
     def __init__(self, settings: Settings, clock: Clock | None = None,
-                 monotonic: Monotonic = time.monotonic) -> None:
-        """`clock` is the relay's time (store, sweeps, queue); `monotonic` times the SMTP limits."""
+                 monotonic: Monotonic = time.monotonic, resolver: Resolver | None = None) -> None:
+        """`clock` is the relay's time (store, sweeps, queue); `monotonic` times the SMTP limits;
+        `resolver` answers the DNS questions of sender authentication (the system's by default)."""
         signer = signer_from_settings(settings)  # a bad DKIM key stops the start before anything is opened
         self.settings = settings
         self.clock = clock or SystemClock()
         self.engine = create_engine(settings.database_url)
         self.committer = Committer(self.engine)
-        self.intake = Intake(settings, self.engine, self.committer, self.clock)
+        self.intake = Intake(settings, self.engine, self.committer, self.clock,
+                             Authenticator(settings.relay.sender_auth, resolver))
         self.handler = RelayHandler(self.intake)
         self.smtp = SmtpServer(self.handler, _resolved_smtp(settings), settings.relay.domain, monotonic)
         owner = f"{socket.gethostname()}:{settings.relay.smtp.port}"

@@ -25,6 +25,8 @@ import aiosmtplib
 import yaml
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from tests.dnsserver import loopback_dns
+
 REPO = Path(__file__).resolve().parent.parent
 DOMAIN = "relay.test"
 
@@ -142,6 +144,8 @@ class Layout:
             "delivery": delivery,
             "programs_dir": "programs",
             "policies_dir": "policies",
+            # sender authentication asks the tests' own DNS server on loopback, never the machine's
+            "sender_auth": {"nameservers": [loopback_dns()], "dns_timeout": "3s"},
         }
         for key, value in self.overrides.items():
             if isinstance(value, dict) and isinstance(config.get(key), dict):

@@ -66,6 +66,7 @@ class Policy(_Strict):
     name: str
     description: str = ""
     default_action: Literal["deliver", "hold"] = "deliver"
+    sender_auth: Literal["require", "prefer", "off"] = "prefer"
     hold_first_messages: int = Field(0, ge=0)
     review_within: Duration = timedelta(hours=24)
     escalate_after: Duration = timedelta(hours=24)  # after review_within, before the coordinator is told
@@ -85,6 +86,7 @@ class _PolicyFile(_Strict):
     name: str | None = None
     description: str = ""
     default_action: Literal["deliver", "hold"] = "deliver"
+    sender_auth: Literal["require", "prefer", "off"] = "prefer"
     hold_first_messages: int = Field(0, ge=0)
     review_within: Duration = timedelta(hours=24)
     escalate_after: Duration = timedelta(hours=24)
@@ -152,7 +154,7 @@ def parse_policy(file: Path) -> Policy:
         name=file.stem, description=written.description, default_action=written.default_action,
         hold_first_messages=written.hold_first_messages, review_within=written.review_within,
         escalate_after=written.escalate_after, rules=settings, notices=written.notices,
-        moderators=written.moderators,
+        moderators=written.moderators, sender_auth=written.sender_auth,
     )
 
 

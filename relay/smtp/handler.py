@@ -74,7 +74,8 @@ class RelayHandler:
         with self.in_flight:
             # Shield the intake: if the client disconnects, aiosmtpd cancels this handler, but the
             # message being taken in must be finished (committed or refused), never left half-done.
-            task = asyncio.ensure_future(self.intake.accept(raw, envelope.mail_from, target, _peer(session)))
+            task = asyncio.ensure_future(self.intake.accept(raw, envelope.mail_from, target, _peer(session),
+                                                           helo=session.host_name))
             try:
                 queue_id = await asyncio.shield(task)
             except Refusal as refusal:

@@ -1,0 +1,86 @@
+"""The verdict on one message: did it come from the domain of the enrolled address it claims?
+
+Authentic means DMARC-aligned: a valid DKIM signature, or an SPF pass for the envelope sender, from the
+From domain (strictly or relaxed, as the domain's DMARC record asks; relaxed when it has none). DNS that
+cannot answer now gives "temperror", which the policy may treat as "try again later". Behind a trusted
+front MTA, its Authentication-Results are judged the same way instead (relay.senderauth.trusted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from email.message import Message
+from ipaddress import ip_address
+
+from relay.config import SenderAuthConfig
+from relay.senderauth import dkim_check, spf_check
+from relay.senderauth.alignment import aligned
+from relay.senderauth.lookups import Lookups
+from relay.senderauth.resolver import DnsTemporaryError, Resolver, SystemResolver
+from relay.senderauth.trusted import judge, trusted_results
+
+log = logging.getLogger("relay.senderauth")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    result: str  # pass | fail | temperror
+    summary: str  # what was found, for the event and the moderator ("dkim=fail header.d=...; spf=softfail")
+
+    @property
+    def passed(self) -> bool:
+        return self.result == "pass"
+
+
+class Authenticator:
+    def __init__(self, config: SenderAuthConfig, resolver: Resolver | None = None) -> None:
+        self.config = config
+        self.resolver = resolver if resolver is not None else SystemResolver(config)
+
+    async def check(self, raw: bytes, message: Message, *, header_from: str, mail_from: str,
+                    remote: str | None, helo: str | None) -> Verdict:
+        from_domain = header_from.rpartition("@")[2].lower().rstrip(".")
+        authserv_id = self.config.trusted_authserv_id
+        if authserv_id and self._from_front(remote):
+            results = trusted_results(message, authserv_id)
+            if results is None:
+                return Verdict("fail", f"no Authentication-Results from {authserv_id}")
+            result, summary = judge(results, from_domain)
+            return Verdict(result, f"{authserv_id}: {summary}")
+        return await asyncio.to_thread(self._check_here, raw, from_domain, mail_from, remote, helo)
+
+    def _from_front(self, remote: str | None) -> bool:
+        try:
+            address = ip_address(remote or "")
+        except ValueError:
+            return False
+        return any(address in network for network in self.config.trusted_networks)
+
+    def _check_here(self, raw: bytes, from_domain: str, mail_from: str, remote: str | None,
+                    helo: str | None) -> Verdict:
+        lookups = Lookups(self.resolver, self.config.dns_timeout.total_seconds())
+        try:
+            signatures = dkim_check.verify_all(raw, lookups)
+            spf = spf_check.check(remote, mail_from, helo, lookups)
+            parts = [f"dkim={s.result} header.d={s.domain}" for s in signatures] or ["dkim=none"]
+            parts.append(f"spf={spf} smtp.mailfrom={mail_from}")
+            candidates: list[dict[str, str]] = [{"dkim_domain": s.domain} for s in signatures if s.result == "pass"]
+            if spf == "pass":
+                candidates.append({"spf_sender": mail_from})
+            dmarc = "none"
+            for candidate in candidates:
+                ok, dmarc = aligned(from_domain, lookups=lookups, **candidate)
+                if ok:
+                    return Verdict("pass", "; ".join([*parts, f"dmarc={dmarc} header.from={from_domain}"]))
+            if not candidates:
+                dmarc = "not evaluated, nothing passed"
+            temporary = spf == "temperror" or any(s.result == "temperror" for s in signatures)
+            summary = "; ".join([*parts, f"dmarc={dmarc} header.from={from_domain}"])
+            return Verdict("temperror" if temporary else "fail", summary)
+        except DnsTemporaryError as exc:
+            return Verdict("temperror", f"DNS did not answer in time: {exc}")
+        except Exception:  # a library edge case on hostile input: unverified, never a crash
+            log.exception("sender authentication failed unexpectedly")
+            return Verdict("fail", "the message's authentication data could not be read")

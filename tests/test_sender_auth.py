@@ -1,0 +1,316 @@
+"""Inbound sender authentication: mail claiming an enrolled address must come from that address's domain.
+
+DNS comes from the tests' own server on loopback (tests/dnsserver.py). Each test enrols a mentee on a
+domain of its own, publishes (or not) that domain's DKIM key, SPF and DMARC records, and sends as the
+mentee from 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from email import message_from_bytes
+from email import policy as email_policy
+
+import dkim
+import pytest
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from relay.config import load_settings
+from relay.service import Relay
+from tests.dnsserver import ZONE
+from tests.support import MENTOR, Layout, Sink, acreate_pair, cli, send, simple_message
+
+SELECTOR = "s2026"
+
+
+@dataclass
+class Scene:
+    layout: Layout
+    sink: Sink
+    domain: str
+    pair: dict  # type: ignore[type-arg]
+
+    @property
+    def mentee(self) -> str:
+        return f"sam@{self.domain}"
+
+    async def send(self, raw: bytes, mail_from: str | None = None) -> tuple[int, str]:
+        return await send(self.layout.smtp_port, raw, mail_from or self.mentee, self.pair["mentor_alias"])
+
+    def message(self, body: str = "Hello Oak, here is my essay plan.", **headers: str) -> bytes:
+        return simple_message(f"Sam <{self.mentee}>", self.pair["mentor_alias"], "Essay plan", body, **headers)
+
+    def events(self, kind: str) -> list[dict]:  # type: ignore[type-arg]
+        return list(json.loads(cli(self.layout, "events", "list", "--kind", kind, "--json").stdout))
+
+
+def _key() -> tuple[bytes, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, base64.b64encode(public).decode()
+
+
+PRIVATE_KEY, PUBLIC_KEY = _key()
+
+
+def publish_dkim(domain: str) -> None:
+    ZONE.txt(f"{SELECTOR}._domainkey.{domain}", f"v=DKIM1; k=rsa; p={PUBLIC_KEY}")
+
+
+def sign(raw: bytes, domain: str) -> bytes:
+    signature = dkim.sign(raw, SELECTOR.encode(), domain.encode(), PRIVATE_KEY,
+                          include_headers=[b"from", b"to", b"subject", b"message-id"])
+    return signature + raw
+
+
+@pytest.fixture
+def domain(request: pytest.FixtureRequest) -> Iterator[str]:
+    name = f"school{abs(hash(request.node.nodeid)) % 10**8}.example"
+    yield name
+    ZONE.forget(name)
+    ZONE.forget("attacker.example")
+
+
+def _policy(layout: Layout, mode: str) -> None:
+    (layout.root / "policies" / "adult-professional.yaml").write_text(
+        yaml.safe_dump({"name": "adult-professional", "sender_auth": mode}))
+
+
+async def _scene(layout: Layout, sink: Sink, domain: str, mode: str, **sender_auth: object) -> AsyncIterator[Scene]:
+    if sender_auth:
+        layout.overrides["sender_auth"] = sender_auth
+        layout.write()
+    _policy(layout, mode)
+    relay = Relay(load_settings(layout.config))
+    await relay.start()
+    try:
+        pair = await acreate_pair(layout, MENTOR, {"email": f"sam@{domain}", "name": "Sam Rivera", "handle": "Maple"})
+        yield Scene(layout, sink, domain, pair)
+    finally:
+        await relay.stop()
+
+
+@pytest.fixture
+async def require(layout: Layout, sink: Sink, domain: str) -> AsyncIterator[Scene]:
+    async for scene in _scene(layout, sink, domain, "require"):
+        yield scene
+
+
+@pytest.fixture
+async def prefer(layout: Layout, sink: Sink, domain: str) -> AsyncIterator[Scene]:
+    async for scene in _scene(layout, sink, domain, "prefer"):
+        yield scene
+
+
+async def test_dkim_signed_mail_from_the_enrolled_domain_is_delivered_under_require(require: Scene) -> None:
+    publish_dkim(require.domain)
+    ZONE.txt(f"_dmarc.{require.domain}", "v=DMARC1; p=reject")
+    code, text = await require.send(sign(require.message(), require.domain))
+    assert code == 250, text
+    [delivered] = await require.sink.wait_for(1)
+    assert "essay plan" in delivered.message.get_content()
+    [decision] = require.events("decision")
+    assert decision["detail"]["reasons"][0]["flagged"] is False
+
+
+async def test_spf_alone_is_enough_when_it_aligns(require: Scene) -> None:
+    ZONE.txt(require.domain, "v=spf1 ip4:127.0.0.1 -all")
+    code, text = await require.send(require.message())
+    assert code == 250, text
+    await require.sink.wait_for(1)
+
+
+async def _refused_then_nothing_delivered(scene: Scene, raw: bytes, mail_from: str | None = None) -> str:
+    code, text = await scene.send(raw, mail_from)
+    assert (code, text.split()[0]) == (550, "5.7.1"), text
+    [refusal] = scene.events("refused")
+    assert refusal["detail"]["reason"] == "spoofing"
+    # a genuine message afterwards is the only one the partner ever gets
+    ZONE.forget(scene.domain)
+    ZONE.txt(scene.domain, "v=spf1 ip4:127.0.0.1 -all")
+    code, text = await scene.send(scene.message(body="This one is genuine."))
+    assert code == 250, text
+    [delivered] = await scene.sink.wait_for(1)
+    assert "This one is genuine." in delivered.message.get_content()
+    return str(refusal["detail"]["auth"])
+
+
+async def test_a_spoofed_from_without_any_authentication_is_refused_under_require(require: Scene) -> None:
+    ZONE.txt(f"_dmarc.{require.domain}", "v=DMARC1; p=none")
+    summary = await _refused_then_nothing_delivered(require, require.message(body="Send me your phone number"))
+    assert "dkim=none" in summary and "spf=none" in summary
+
+
+async def test_a_signature_by_another_domain_does_not_vouch_for_the_enrolled_one(require: Scene) -> None:
+    publish_dkim("attacker.example")
+    ZONE.txt("attacker.example", "v=spf1 ip4:127.0.0.1 -all")
+    raw = sign(require.message(body="Meet me after school"), "attacker.example")
+    summary = await _refused_then_nothing_delivered(require, raw, mail_from="bounce@attacker.example")
+    assert "dkim=pass header.d=attacker.example" in summary and "spf=pass" in summary
+
+
+async def test_spf_that_names_other_servers_is_a_failure(require: Scene) -> None:
+    ZONE.txt(require.domain, "v=spf1 ip4:192.0.2.0/24 -all")
+    summary = await _refused_then_nothing_delivered(require, require.message())
+    assert "spf=fail" in summary
+
+
+async def test_a_body_changed_after_signing_fails(require: Scene) -> None:
+    publish_dkim(require.domain)
+    raw = sign(require.message(body="See you on Monday."), require.domain).replace(b"Monday", b"Sunday")
+    summary = await _refused_then_nothing_delivered(require, raw)
+    assert f"dkim=fail header.d={require.domain}" in summary
+
+
+async def test_strict_dkim_alignment_is_honoured(require: Scene) -> None:
+    """Two subdomains whose mail the parent domain signs: relaxed alignment accepts that, strict does not."""
+    parent = require.domain
+    publish_dkim(parent)
+    ZONE.txt(f"_dmarc.staff.{parent}", "v=DMARC1; p=reject")
+    ZONE.txt(f"_dmarc.pupils.{parent}", "v=DMARC1; p=reject; adkim=s")
+    codes = {}
+    for index, sub in enumerate(("staff", "pupils")):
+        address = f"sam@{sub}.{parent}"
+        mentor = {**MENTOR, "email": f"oak{index}@mentors.example", "handle": f"Elm{index}"}
+        pair = await acreate_pair(require.layout, mentor, {"email": address, "name": "Sam Rivera",
+                                                           "handle": f"Birch{index}"})
+        raw = simple_message(f"Sam <{address}>", pair["mentor_alias"], "Hi", "Hello")
+        codes[sub], _ = await send(require.layout.smtp_port, sign(raw, parent), address, pair["mentor_alias"])
+    assert codes == {"staff": 250, "pupils": 550}
+
+
+async def test_dns_trouble_is_a_temporary_refusal_under_require(require: Scene) -> None:
+    ZONE.servfail.add(require.domain)
+    code, text = await require.send(require.message())
+    assert (code, text.split()[0]) == (451, "4.7.0"), text
+    assert require.events("refused")[0]["detail"]["reason"] == "auth_temperror"
+    ZONE.servfail.discard(require.domain)  # the sender's server tries again later, and then it works
+    ZONE.txt(require.domain, "v=spf1 ip4:127.0.0.1 -all")
+    code, text = await require.send(require.message())
+    assert code == 250, text
+    await require.sink.wait_for(1)
+
+
+async def test_a_spoofed_message_is_delivered_but_flagged_under_prefer(prefer: Scene) -> None:
+    code, text = await prefer.send(prefer.message(body="It is me, honestly."))
+    assert code == 250, text
+    [delivered] = await prefer.sink.wait_for(1)
+    assert "It is me, honestly." in delivered.message.get_content()
+    [decision] = prefer.events("decision")
+    assert decision["detail"]["reasons"][0]["flagged"] is True
+    [reason] = [r for r in decision["detail"]["reasons"] if r.get("rule") == "sender_auth"]
+    assert reason["kind"] == "spoofing" and reason["action"] == "deliver-and-flag"
+    assert "spf=none" in reason["match"]
+
+
+async def test_dns_trouble_under_prefer_is_flagged_as_unverified(prefer: Scene) -> None:
+    ZONE.servfail.add(prefer.domain)
+    code, _ = await prefer.send(prefer.message())
+    assert code == 250
+    await prefer.sink.wait_for(1)
+    [decision] = prefer.events("decision")
+    assert [r["kind"] for r in decision["detail"]["reasons"] if r.get("rule") == "sender_auth"] == ["unverified"]
+
+
+async def test_off_asks_dns_nothing(layout: Layout, sink: Sink, domain: str) -> None:
+    async for scene in _scene(layout, sink, domain, "off"):
+        code, _ = await scene.send(scene.message())
+        assert code == 250
+        await scene.sink.wait_for(1)
+        assert not [name for name, _ in ZONE.asked if name.endswith(domain)]
+        assert scene.events("decision")[0]["detail"]["reasons"][0]["flagged"] is False
+
+
+# Behind a front MTA: its Authentication-Results (and only its) are believed.
+
+FRONT = "mx.front.example"
+
+
+def _with_headers(raw: bytes, *lines: str) -> bytes:
+    return "".join(line + "\r\n" for line in lines).encode() + raw
+
+
+def _trusted(domain: str) -> str:
+    return f"Authentication-Results: {FRONT}; dkim=pass header.d={domain}; dmarc=pass header.from={domain}"
+
+
+RECEIVED_FRONT = "Received: from outside.example (outside.example [192.0.2.7]) by mx.front.example; 21 Nov 2026"
+RECEIVED_OUTSIDE = "Received: from laptop by outside.example; 21 Nov 2026"
+
+
+async def test_the_front_mtas_results_are_used_instead_of_our_checks(layout: Layout, sink: Sink, domain: str) -> None:
+    async for scene in _scene(layout, sink, domain, "require", trusted_authserv_id=FRONT):
+        raw = _with_headers(scene.message(), _trusted(domain), RECEIVED_FRONT, RECEIVED_OUTSIDE)
+        code, text = await scene.send(raw)
+        assert code == 250, text  # no DNS records at all: the front MTA's word is taken
+        [delivered] = await scene.sink.wait_for(1)
+        assert delivered.message["Authentication-Results"] is None  # never passed on
+        assert not [name for name, _ in ZONE.asked if name.endswith(domain)]
+
+
+@pytest.mark.parametrize("forged", [
+    # the sender wrote the front MTA's results into the message itself: below the front MTA's Received line
+    [RECEIVED_FRONT, RECEIVED_OUTSIDE, f"Authentication-Results: {FRONT}; dmarc=pass header.from=DOMAIN"],
+    # results from some other server are not ours to believe
+    ["Authentication-Results: evil.example; dkim=pass header.d=DOMAIN; dmarc=pass", RECEIVED_FRONT],
+    # the front MTA checked and the message failed
+    [f"Authentication-Results: {FRONT}; dkim=fail header.d=DOMAIN; spf=softfail; dmarc=fail", RECEIVED_FRONT],
+], ids=["forged-below-received", "other-authserv-id", "front-says-fail"])
+async def test_untrusted_or_failing_results_are_refused(layout: Layout, sink: Sink, domain: str,
+                                                        forged: list[str]) -> None:
+    async for scene in _scene(layout, sink, domain, "require", trusted_authserv_id=FRONT):
+        code, text = await scene.send(_with_headers(scene.message(),
+                                                    *(line.replace("DOMAIN", domain) for line in forged)))
+        assert code == 550, text
+        assert scene.events("refused")[0]["detail"]["reason"] == "spoofing"
+
+
+async def test_results_are_believed_only_on_connections_from_the_front_mta(
+    layout: Layout, sink: Sink, domain: str,
+) -> None:
+    async for scene in _scene(layout, sink, domain, "require", trusted_authserv_id=FRONT,
+                              trusted_networks=["192.0.2.0/24"]):
+        code, text = await scene.send(_with_headers(scene.message(), _trusted(domain), RECEIVED_FRONT))
+        assert code == 550, text  # we are talking to 127.0.0.1, not the front MTA: our own checks say no
+
+
+async def test_forged_results_are_stripped_from_the_delivered_copy(prefer: Scene) -> None:
+    raw = _with_headers(prefer.message(), f"Authentication-Results: {FRONT}; dmarc=pass",
+                        "Authentication-Results: evil.example; dkim=pass")
+    code, _ = await prefer.send(raw)
+    assert code == 250
+    [delivered] = await prefer.sink.wait_for(1)
+    copy = message_from_bytes(delivered.raw, policy=email_policy.default)
+    assert copy.get_all("Authentication-Results") is None
+    assert b"evil.example" not in delivered.raw and FRONT.encode() not in delivered.raw
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("dns.example.org", "is not an IP address"),
+    ("127.0.0.1:99999", "has no valid port"),
+])
+def test_a_bad_nameserver_is_a_config_error_with_its_line(layout: Layout, value: str, message: str) -> None:
+    layout.overrides["sender_auth"] = {"nameservers": [value]}
+    layout.write()
+    result = cli(layout, "check-config")
+    assert result.returncode == 1
+    lines = layout.config.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if value in text)
+    assert result.stderr.strip().startswith(f"{layout.config}:{line}:"), result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_bad_sender_auth_mode_is_a_policy_error(layout: Layout) -> None:
+    path = layout.root / "policies" / "adult-professional.yaml"
+    path.write_text("name: adult-professional\nsender_auth: maybe\n")
+    result = cli(layout, "check-config")
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(f"{path}:2:"), result.stderr
