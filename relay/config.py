@@ -87,7 +87,10 @@ class DeliveryConfig(_Strict):
     starttls: bool = False
     ca_file: str | None = None  # a private CA for the smarthost's certificate (default: the system's)
     username: str | None = None
+    # The smarthost password never sits in YAML: an environment variable, or a file (a Docker secret, a
+    # systemd credential), read at each connection; relative paths are relative to the config file.
     password_env: str | None = None
+    password_file: str | None = None
     maildir: str = "var/maildir"
     retry_schedule: list[Duration] = Field(default_factory=lambda: [parse_duration(d) for d in DEFAULT_RETRY_SCHEDULE])
     connections: int = Field(4, ge=1, le=64)
@@ -100,6 +103,14 @@ class DeliveryConfig(_Strict):
         if not value:
             raise ValueError("retry_schedule needs at least one interval")
         return value
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> DeliveryConfig:
+        if self.password_env and self.password_file:
+            raise ValueError("password_env and password_file are alternatives: set one of them")
+        if self.username and not (self.password_env or self.password_file):
+            raise ValueError("username needs password_env or password_file (the password is never in YAML)")
+        return self
 
 
 class DkimConfig(_Strict):

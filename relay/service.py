@@ -36,8 +36,10 @@ def transport_factory(settings: Settings) -> Callable[[], Transport]:
     if delivery.transport == "maildir":
         root = settings.resolve(delivery.maildir)
         return lambda: MaildirTransport(root)
-    if delivery.ca_file:
-        delivery = delivery.model_copy(update={"ca_file": str(settings.resolve(delivery.ca_file))})
+    paths = {key: str(settings.resolve(value)) for key in ("ca_file", "password_file")
+             if (value := getattr(delivery, key)) is not None}
+    if paths:
+        delivery = delivery.model_copy(update=paths)
     return lambda: SmtpTransport(delivery, settings.relay.domain)
 
 

@@ -97,6 +97,27 @@ async def test_starttls_and_auth_to_the_smarthost(secure: tuple[SecureSink, Layo
     assert PASSWORD not in config_text  # the secret lives in the environment only
 
 
+async def test_the_password_can_come_from_a_file(secure: tuple[SecureSink, Layout]) -> None:
+    sink, layout = secure
+    (layout.root / "smarthost.secret").write_text(PASSWORD + "\n")  # as `echo` or a secrets manager writes it
+    layout.overrides["delivery"] = {**layout.overrides["delivery"], "password_env": None,
+                                    "password_file": "smarthost.secret"}
+    layout.write()
+    async with relay_with_one_message(layout):
+        assert len(await sink.handler.wait_for(1)) == 1
+        assert sink.logins == [(USER.encode(), True)]
+    assert PASSWORD not in layout.config.read_text()
+
+
+def test_a_username_without_a_password_source_is_a_config_error(secure: tuple[SecureSink, Layout]) -> None:
+    _, layout = secure
+    layout.overrides["delivery"] = {**layout.overrides["delivery"], "password_env": None}
+    layout.write()
+    result = cli(layout, "check-config")
+    assert result.returncode == 1 and "username needs password_env or password_file" in result.stderr
+    assert result.stderr.startswith(f"{layout.config}:")
+
+
 async def test_wrong_password_keeps_the_message_queued(secure: tuple[SecureSink, Layout],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     sink, layout = secure

@@ -53,14 +53,28 @@ class SmtpTransport:
         )
         await client.connect()
         if self.config.username:
-            password = os.environ.get(self.config.password_env or "")
-            if password is None:
+            try:
+                password = self._password()
+            except TemporaryFailure:
                 client.close()
-                raise TemporaryFailure(f"no smarthost password: environment variable {self.config.password_env!r} "
-                                       "is not set")
+                raise
             await client.login(self.config.username, password)
         self._client = client
         return client
+
+    def _password(self) -> str:
+        """Read at each connection, so a rotated secret is used without a restart; never logged."""
+        if self.config.password_file:
+            try:
+                return Path(self.config.password_file).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise TemporaryFailure(f"no smarthost password: cannot read password_file "
+                                       f"{self.config.password_file!r} ({exc.strerror})") from None
+        password = os.environ.get(self.config.password_env or "")
+        if password is None:
+            raise TemporaryFailure(f"no smarthost password: environment variable {self.config.password_env!r} "
+                                   "is not set")
+        return password
 
     async def send(self, mail_from: str, rcpt: str, raw: bytes) -> str:
         try:
