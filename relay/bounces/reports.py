@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from relay.bounces import HARD_BOUNCE_LIMIT
 from relay.config import Settings
 from relay.notices import compose, queue, render
+from relay.store import events
 from relay.store.events import event_values
 from relay.store.pairs import get_pair
-from relay.store.schema import events, members, messages, outbound
+from relay.store.schema import members, messages, outbound
 
 log = logging.getLogger("relay.bounces")
 
@@ -43,9 +44,9 @@ async def record_report(connection: AsyncConnection, settings: Settings, *, entr
                         now: datetime, remote: str | None) -> list[str]:
     """The store work of one report; returns the recipients of the notices it queued."""
     entry = (await connection.execute(select(outbound).where(outbound.c.id == entry_id))).first()
-    await connection.execute(events.insert().values(event_values(
+    await events.write(connection, [event_values(
         "bounce", now, pair_id=entry.pair_id if entry else None, message_id=entry.message_id if entry else None,
-        outbound_id=entry_id, result=result, remote=remote)))
+        outbound_id=entry_id, result=result, remote=remote)])
     if entry is None or result != "hard" or entry.state == "bounced" or entry.pair_id is None:
         return []
     await connection.execute(update(outbound).where(outbound.c.id == entry_id).values(
@@ -79,8 +80,8 @@ async def record_report(connection: AsyncConnection, settings: Settings, *, entr
             notice = compose(domain=settings.relay.domain, program_name=program_name, to=program.coordinator,
                              now=now, subject=f"[{program_name}] Mail to {member.handle} keeps bouncing", body=body)
             await queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id)
-            await connection.execute(events.insert().values(event_values(
-                "undeliverable", now, pair_id=pair.id, member=member.role, hard_bounces=count)))
+            await events.write(connection, [event_values(
+                "undeliverable", now, pair_id=pair.id, member=member.role, hard_bounces=count)])
             sent.append(notice.rcpt)
     return sent
 

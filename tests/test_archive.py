@@ -1,0 +1,277 @@
+"""The tamper-evident archive: every writer is chained, and verify finds an edited, removed or
+reordered row or entry, from the real relay's store and through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from relay.archive.verify import Verdict, verify
+from relay.clock import FixedClock
+from relay.config import load_settings
+from relay.moderation import review
+from relay.service import Relay
+from relay.store.database import create_engine
+from tests.support import MENTEE, MENTOR, Layout, Sink, acreate_pair, cli, send, simple_message
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+HOLD_MEETINGS = """
+    default_action: deliver
+    rules:
+      keywords:
+        - name: meeting
+          action: hold
+          words: [meet up]
+    notices:
+      held: null
+"""
+
+
+@dataclass
+class Archive:
+    layout: Layout
+    db: Path
+    pair: dict[str, Any]
+    held_ids: list[str]
+
+
+async def write(layout: Layout, pair: dict[str, Any], role: str, subject: str, body: str) -> str:
+    person, alias = (MENTEE, pair["mentor_alias"]) if role == "mentee" else (MENTOR, pair["mentee_alias"])
+    code, reply = await send(layout.smtp_port, simple_message(f"{person['name']} <{person['email']}>", alias,
+                                                              subject, body), person["email"], alias)
+    assert code == 250, reply
+    return reply.rsplit(" ", 1)[-1]
+
+
+async def build_archive(layout: Layout, sink: Sink, clock: FixedClock | None = None) -> Archive:
+    """A small program's record written by the real relay: delivered mail both ways, two held
+    messages (one released, one rejected), a refused stranger, deliveries."""
+    (layout.root / "policies" / "adult-professional.yaml").write_text(textwrap.dedent(HOLD_MEETINGS))
+    clock = clock or FixedClock(START)
+    relay = Relay(load_settings(layout.config), clock=clock)
+    await relay.start()
+    try:
+        pair = await acreate_pair(layout)
+        await write(layout, pair, "mentee", "Hello", "I would like advice on engineering school.")
+        clock.advance(timedelta(hours=3))
+        await write(layout, pair, "mentor", "Re: Hello", "Happy to help, what interests you?")
+        clock.advance(timedelta(hours=1))
+        first = await write(layout, pair, "mentee", "Coffee", "Could we meet up on Friday?")
+        second = await write(layout, pair, "mentee", "Coffee again", "Shall we meet up next week?")
+        code, _ = await send(layout.smtp_port, simple_message("x@stranger.example", pair["mentee_alias"], "hi", "hey"),
+                             "x@stranger.example", pair["mentee_alias"])
+        assert code == 550
+        clock.advance(timedelta(hours=2))
+        await review.release(relay.settings, relay.engine, clock, first, "mod-ann")
+        await review.reject(relay.settings, relay.engine, clock, second, "mod-ann", "no meetings outside")
+        relay.worker.wake()
+        await sink.wait_for(3)  # two delivered both ways, the released one
+    finally:
+        await relay.stop()
+    return Archive(layout, layout.root / "relay.db", pair, [first, second])
+
+
+async def check(db: Path) -> Verdict:
+    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    try:
+        return await verify(engine)
+    finally:
+        await engine.dispose()
+
+
+def copy_of(db: Path, target: Path) -> sqlite3.Connection:
+    source = sqlite3.connect(db)
+    copy = sqlite3.connect(target)
+    source.backup(copy)
+    source.close()
+    return copy
+
+
+def seq_of(connection: sqlite3.Connection, kind: str, ref: str) -> int:
+    return int(connection.execute("SELECT seq FROM archive_chain WHERE kind = ? AND ref = ?", (kind, ref))
+               .fetchone()[0])
+
+
+async def test_every_archived_row_is_chained_and_verifies(layout: Layout, sink: Sink) -> None:
+    archive = await build_archive(layout, sink)
+    db = sqlite3.connect(archive.db)
+    counts = {table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+              for table in ("messages", "outbound", "events", "archive_chain")}
+    kinds = {row[0] for row in db.execute("SELECT kind FROM events")}
+    db.close()
+    assert {"accepted", "decision", "refused", "released", "rejected", "delivered"} <= kinds
+    assert counts["messages"] == 4  # the refused stranger's message is not archived, its refusal is
+    assert counts["archive_chain"] == counts["messages"] + counts["outbound"] + counts["events"]
+    verdict = await check(archive.db)
+    assert verdict.ok and verdict.entries == counts["archive_chain"]
+
+    result = cli(layout, "archive", "verify", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["entries"] == counts["archive_chain"]
+    shown = cli(layout, "archive", "verify", "--progress")
+    assert shown.returncode == 0 and f"{counts['archive_chain']} entries" in shown.stdout
+    assert f"{counts['archive_chain']}/{counts['archive_chain']}" in shown.stderr  # the progress bar
+    quiet = cli(layout, "archive", "verify")
+    assert quiet.returncode == 0 and quiet.stderr == ""  # no TTY, no --progress: no bar
+
+
+Tamper = Callable[[sqlite3.Connection, Archive], tuple[str, str, int | None, str]]
+
+
+def edit_message_body(db: sqlite3.Connection, archive: Archive) -> tuple[str, str, int | None, str]:
+    ref = archive.held_ids[1]
+    db.execute("UPDATE messages SET raw = CAST(replace(CAST(raw AS TEXT), 'next week', 'tomorrow') AS BLOB) "
+               "WHERE id = ?", (ref,))
+    return "message", ref, seq_of(db, "message", ref), "changed"
+
+
+def edit_decision(db: sqlite3.Connection, archive: Archive) -> tuple[str, str, int | None, str]:
+    ref = str(db.execute("SELECT id FROM events WHERE kind = 'rejected'").fetchone()[0])
+    db.execute("UPDATE events SET detail = '{\"reason\": \"spam\"}' WHERE id = ?", (int(ref),))
+    return "event", ref, seq_of(db, "event", ref), "changed"
+
+
+def edit_delivered_copy(db: sqlite3.Connection, archive: Archive) -> tuple[str, str, int | None, str]:
+    ref = db.execute("SELECT id FROM outbound WHERE message_id = ?", (archive.held_ids[0],)).fetchone()[0]
+    db.execute("UPDATE outbound SET rcpt = 'someone@else.example' WHERE id = ?", (ref,))
+    return "outbound", ref, seq_of(db, "outbound", ref), "changed"
+
+
+def remove_event(db: sqlite3.Connection, archive: Archive) -> tuple[str, str, int | None, str]:
+    ref = str(db.execute("SELECT id FROM events WHERE kind = 'refused'").fetchone()[0])
+    db.execute("DELETE FROM events WHERE id = ?", (int(ref),))
+    return "event", ref, seq_of(db, "event", ref), "removed"
+
+
+def remove_message(db: sqlite3.Connection, archive: Archive) -> tuple[str, str, int | None, str]:
+    ref = archive.held_ids[1]
+    for table in ("held", "thread_ids", "outbound"):
+        db.execute(f"DELETE FROM {table} WHERE message_id = ?", (ref,))
+    db.execute("DELETE FROM messages WHERE id = ?", (ref,))
+    return "message", ref, seq_of(db, "message", ref), "removed"
+
+
+def remove_entry(db: sqlite3.Connection, archive: Archive) -> tuple[str, str, int | None, str]:
+    seq = 7
+    db.execute("DELETE FROM archive_chain WHERE seq = ?", (seq,))
+    following = db.execute("SELECT kind, ref FROM archive_chain WHERE seq = ?", (seq + 1,)).fetchone()
+    return following[0], following[1], seq, "missing"
+
+
+def remove_last_entry(db: sqlite3.Connection, archive: Archive) -> tuple[str, str, int | None, str]:
+    kind, ref = db.execute("SELECT kind, ref FROM archive_chain ORDER BY seq DESC LIMIT 1").fetchone()
+    db.execute("DELETE FROM archive_chain WHERE seq = (SELECT max(seq) FROM archive_chain)")
+    return kind, ref, None, "not in the chain"
+
+
+def swap_entries(db: sqlite3.Connection, archive: Archive) -> tuple[str, str, int | None, str]:
+    kind, ref = db.execute("SELECT kind, ref FROM archive_chain WHERE seq = 6").fetchone()
+    db.execute("UPDATE archive_chain SET seq = -1 WHERE seq = 5")
+    db.execute("UPDATE archive_chain SET seq = 5 WHERE seq = 6")
+    db.execute("UPDATE archive_chain SET seq = 6 WHERE seq = -1")
+    return kind, ref, 5, "does not follow"
+
+
+def swap_event_rows(db: sqlite3.Connection, archive: Archive) -> tuple[str, str, int | None, str]:
+    first, second = (row[0] for row in db.execute("SELECT id FROM events ORDER BY id LIMIT 2 OFFSET 3"))
+    db.execute("UPDATE events SET id = -1 WHERE id = ?", (first,))
+    db.execute("UPDATE events SET id = ? WHERE id = ?", (first, second))
+    db.execute("UPDATE events SET id = ? WHERE id = -1", (second,))
+    return "event", str(first), seq_of(db, "event", str(first)), "changed"
+
+
+def rewrite_entry_for_edit(db: sqlite3.Connection, archive: Archive) -> tuple[str, str, int | None, str]:
+    """An editor who also recomputes the row's entry (content and entry hash) breaks the next link."""
+    from relay.archive import chain
+
+    ref = str(db.execute("SELECT id FROM events WHERE kind = 'rejected'").fetchone()[0])
+    db.execute("UPDATE events SET actor = 'mod-bob' WHERE id = ?", (int(ref),))
+    seq = seq_of(db, "event", ref)
+    kind_, at, actor, pair_id, message_id, detail = db.execute(
+        "SELECT kind, at, actor, pair_id, message_id, detail FROM events WHERE id = ?", (int(ref),)).fetchone()
+    when = datetime.fromisoformat(at).replace(tzinfo=UTC)
+    content = chain.content_hash("event", {"kind": kind_, "at": when, "actor": actor, "pair_id": pair_id,
+                                           "message_id": message_id, "detail": detail})
+    entry_at, prev = db.execute("SELECT at, prev_hash FROM archive_chain WHERE seq = ?", (seq,)).fetchone()
+    digest = chain.entry_hash(seq, datetime.fromisoformat(entry_at).replace(tzinfo=UTC), "event", ref, pair_id,
+                              content, prev)
+    db.execute("UPDATE archive_chain SET content_hash = ?, entry_hash = ? WHERE seq = ?", (content, digest, seq))
+    following = db.execute("SELECT kind, ref FROM archive_chain WHERE seq = ?", (seq + 1,)).fetchone()
+    return following[0], following[1], seq + 1, "does not follow"
+
+
+def edit_entry_only(db: sqlite3.Connection, archive: Archive) -> tuple[str, str, int | None, str]:
+    kind, ref = db.execute("SELECT kind, ref FROM archive_chain WHERE seq = 4").fetchone()
+    db.execute("UPDATE archive_chain SET pair_id = 99 WHERE seq = 4")
+    return kind, ref, 4, "entry itself was changed"
+
+
+def insert_around_the_store(db: sqlite3.Connection, archive: Archive) -> tuple[str, str, int | None, str]:
+    db.execute("INSERT INTO events (at, kind, actor, pair_id, detail) VALUES "
+               "('2026-03-02 12:00:00.000000', 'released', 'ghost', 1, '{}')")
+    ref = str(db.execute("SELECT max(id) FROM events").fetchone()[0])
+    return "event", ref, None, "not in the chain"
+
+
+TAMPERS: list[Tamper] = [edit_message_body, edit_decision, edit_delivered_copy, remove_event, remove_message,
+                         remove_entry, remove_last_entry, swap_entries, swap_event_rows, rewrite_entry_for_edit,
+                         edit_entry_only, insert_around_the_store]
+
+
+async def test_verify_finds_each_kind_of_tampering(layout: Layout, sink: Sink, tmp_path: Path) -> None:
+    archive = await build_archive(layout, sink)
+    assert (await check(archive.db)).ok
+    for tamper in TAMPERS:
+        target = tmp_path / f"{tamper.__name__}.db"
+        db = copy_of(archive.db, target)
+        kind, ref, seq, words = tamper(db, archive)
+        db.commit()
+        db.close()
+        verdict = await check(target)
+        assert verdict.problem is not None, tamper.__name__
+        assert (verdict.problem.kind, verdict.problem.ref, verdict.problem.seq) == (kind, ref, seq), tamper.__name__
+        assert words in verdict.problem.what, (tamper.__name__, verdict.problem.what)
+
+
+async def test_verify_cli_reports_the_first_bad_entry_and_exits_non_zero(layout: Layout, sink: Sink) -> None:
+    archive = await build_archive(layout, sink)
+    db = sqlite3.connect(archive.db)
+    edits = sorted([edit_decision(db, archive), edit_delivered_copy(db, archive)], key=lambda e: e[2] or 0)
+    db.commit()
+    db.close()
+    kind, ref, seq, _ = edits[0]  # two edits: the first in the chain is reported
+    result = cli(layout, "archive", "verify")
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"archive NOT intact: entry {seq} ({kind} {ref}): the archived row was changed")
+    data = json.loads(cli(layout, "archive", "verify", "--json").stdout)
+    assert data["ok"] is False and data["entries"] == (seq or 0) - 1
+    assert data["problem"] == {"seq": seq, "kind": kind, "ref": ref, "what": data["problem"]["what"]}
+
+
+def test_archived_tables_are_written_only_by_the_chaining_store_functions() -> None:
+    """A guard for code added later (other branches, merges): an INSERT into an archived table outside
+    the store functions that chain it would leave rows that `archive verify` reports."""
+    import re
+
+    from tests.support import REPO
+
+    allowed = {"messages": {"relay/store/messages.py"}, "outbound": {"relay/store/messages.py",
+                                                                      "relay/store/outbound.py"},
+               "events": {"relay/store/events.py"}}
+    found = []
+    for path in sorted((REPO / "relay").rglob("*.py")):
+        name = str(path.relative_to(REPO))
+        if "/migrations/" in name:
+            continue
+        source = path.read_text()
+        for table, writers in allowed.items():
+            if re.search(rf"\b{table}\.insert\(|insert\({table}\b|INSERT INTO {table}\b", source) \
+                    and name not in writers:
+                found.append(f"{name} inserts into {table}")
+    assert found == []
