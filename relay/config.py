@@ -164,6 +164,7 @@ class ProgramConfig(_Strict):
     timezone: TimeZone = "UTC"
     end_date: date | None = None
     responsiveness: dict[str, Any] = Field(default_factory=dict)
+    send_conversation_at_end: bool = False  # each participant gets the anonymised conversation as an mbox
 
     @field_validator("goals", mode="before")
     @classmethod
