@@ -16,6 +16,7 @@ from relay.archive.verify import chain_length, verify
 from relay.cli import CliError, _positive_int, emit, with_store
 from relay.clock import SystemClock
 from relay.config import Settings
+from relay.reports.commands import register as register_report
 from relay.store import events
 from relay.store.database import transaction
 from relay.store.pairs import get_pair
@@ -67,6 +68,8 @@ def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: Any, listing: Any) -> None:
+    """The `archive` commands and `report` (one registration for the record's commands)."""
+    register_report(commands, listing)
     archive = commands.add_parser("archive", help="the tamper-evident record: verify, export, retention, "
                                   "legal hold").add_subparsers(dest="action", required=True, metavar="ACTION")
     check = listing(archive.add_parser("verify", help="walk the hash chain; exit 1 at the first entry that "
