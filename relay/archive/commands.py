@@ -11,11 +11,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from relay.archive import export
+from relay.archive import export, hold
+from relay.archive.retention import purge_expired
 from relay.archive.verify import chain_length, verify
 from relay.cli import CliError, _positive_int, emit, with_store
-from relay.clock import SystemClock
+from relay.clock import FixedClock, SystemClock
 from relay.config import Settings
+from relay.reports.commands import parse_now
 from relay.reports.commands import register as register_report
 from relay.store import events
 from relay.store.database import transaction
@@ -67,6 +69,51 @@ def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_archive_purge(args: argparse.Namespace, settings: Settings) -> int:
+    now = parse_now(args.now)
+    clock = FixedClock(now) if now is not None else SystemClock()
+
+    async def work(engine: Any) -> Any:
+        return await purge_expired(engine, clock, settings, dry_run=args.dry_run)
+
+    report = asyncio.run(with_store(settings, work))
+    verb = "would purge" if args.dry_run else "purged"
+    lines = [f"{verb} pair {e.pair_id} ({e.program}, {e.rule} ended {e.expired_at:%Y-%m-%d}): "
+             f"{e.messages} messages, {e.outbound} outbound copies" for e in report.purged]
+    lines += [f"kept pair {pair_id}: expired, but under legal hold" for pair_id in report.on_hold]
+    emit(args, report.as_dict(), "\n".join(lines) or f"nothing to purge as of {report.now:%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
+def cmd_archive_hold(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.reason.strip():
+        raise CliError("--reason must say why the pair is held (it is kept in the record)")
+
+    async def work(engine: Any) -> bool:
+        try:
+            return await hold.place(engine, SystemClock().now(), args.pair, args.reason.strip(), _actor())
+        except hold.HoldError as exc:
+            raise CliError(str(exc)) from None
+
+    placed = asyncio.run(with_store(settings, work))
+    emit(args, {"pair": args.pair, "held": True, "changed": placed},
+         f"pair {args.pair} is under legal hold: its record is not purged until the hold is released"
+         if placed else f"pair {args.pair} was already under legal hold; nothing changed")
+    return 0
+
+
+def cmd_archive_release_hold(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(engine: Any) -> None:
+        try:
+            await hold.release(engine, SystemClock().now(), args.pair, _actor())
+        except hold.HoldError as exc:
+            raise CliError(str(exc)) from None
+
+    asyncio.run(with_store(settings, work))
+    emit(args, {"pair": args.pair, "held": False}, f"pair {args.pair}: legal hold released; retention applies again")
+    return 0
+
+
 def register(commands: Any, listing: Any) -> None:
     """The `archive` commands and `report` (one registration for the record's commands)."""
     register_report(commands, listing)
@@ -84,4 +131,16 @@ def register(commands: Any, listing: Any) -> None:
                      help="the messages as received, real addresses included (admins only), instead of the "
                           "anonymised copies the participants saw")
     out.set_defaults(func=cmd_archive_export)
+    purge = listing(archive.add_parser("purge", help="delete the message bodies of pairs whose retention is over "
+                                       "(tombstones and hashes stay)"))
+    purge.add_argument("--now", metavar="ISO8601", help="purge as if the clock read this time")
+    purge.add_argument("--dry-run", action="store_true", help="only say what would be purged")
+    purge.set_defaults(func=cmd_archive_purge)
+    place = listing(archive.add_parser("hold", help="put a pair under legal hold: nothing of it is purged"))
+    place.add_argument("--pair", type=_positive_int, required=True)
+    place.add_argument("--reason", required=True)
+    place.set_defaults(func=cmd_archive_hold)
+    lift = listing(archive.add_parser("release-hold", help="release a pair's legal hold"))
+    lift.add_argument("--pair", type=_positive_int, required=True)
+    lift.set_defaults(func=cmd_archive_release_hold)
 
