@@ -213,3 +213,54 @@ def test_archived_tables_are_written_only_by_the_chaining_store_functions() -> N
                     and name not in writers:
                 found.append(f"{name} inserts into {table}")
     assert found == []
+
+
+async def test_rows_written_before_the_chain_existed_are_chained_by_the_migration(tmp_path: Path) -> None:
+    """An installation upgraded from revision 0004 has its existing record chained once, in order."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import create_engine as create_sync_engine
+
+    from relay.store.database import MIGRATIONS, migrate
+
+    db = tmp_path / "old.db"
+    with create_sync_engine(f"sqlite:///{db}").begin() as connection:
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+    old = sqlite3.connect(db)
+    old.executescript("""
+        INSERT INTO pairs (id, program_id, status, created_at) VALUES (1, 'stem', 'active', '2025-01-01 10:00:00');
+        INSERT INTO members (id, pair_id, program_id, role, email, email_key, name, handle, handle_key, alias)
+          VALUES (1, 1, 'stem', 'mentor', 'm@x.example', 'm@x.example', 'M P', 'Oak', 'oak', 'oak.1'),
+                 (2, 1, 'stem', 'mentee', 'e@x.example', 'e@x.example', 'E P', 'Elm', 'elm', 'elm.1');
+        INSERT INTO messages (id, pair_id, sender_id, recipient_id, envelope_from, body_hash, subject, size, raw,
+                              decision, received_at)
+          VALUES ('q1', 1, 2, 1, 'e@x.example', 'h', 'Hi', 5, CAST('hello' AS BLOB), 'deliver',
+                  '2025-01-02 10:00:00.000000');
+        INSERT INTO outbound (id, message_id, pair_id, kind, rcpt, mail_from, out_message_id, raw, state, attempts,
+                              next_attempt_at, created_at)
+          VALUES ('o1', 'q1', 1, 'relay', 'm@x.example', 'bounce+o1@relay.test', '<o1@relay.test>',
+                  CAST('copy' AS BLOB), 'sent', 1, '2025-01-02 10:00:00', '2025-01-02 10:00:00.000000');
+        INSERT INTO events (at, kind, actor, pair_id, message_id, detail)
+          VALUES ('2025-01-02 10:00:00.000000', 'accepted', 'relay', 1, 'q1', '{}'),
+                 ('2025-01-02 10:00:01.000000', 'delivered', 'relay', 1, 'q1', '{"outbound_id": "o1"}');
+    """)
+    old.commit()
+    old.close()
+    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+    verdict = await check(db)
+    assert verdict.ok and verdict.entries == 4
+    chained = sqlite3.connect(db)
+    entries = chained.execute("SELECT kind, ref FROM archive_chain ORDER BY seq").fetchall()
+    chained.execute("UPDATE outbound SET raw = CAST('edited' AS BLOB) WHERE id = 'o1'")
+    chained.commit()
+    chained.close()
+    assert entries == [("message", "q1"), ("outbound", "o1"), ("event", "1"), ("event", "2")]
+    problem = (await check(db)).problem  # the migrated chain guards the old rows
+    assert problem is not None and (problem.seq, problem.ref) == (2, "o1")

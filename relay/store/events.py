@@ -50,9 +50,11 @@ async def insert_rows(connection: AsyncConnection, rows: list[dict[str, Any]]) -
     (`chain.append`) in the same transaction; for writers that chain several tables at once."""
     if not rows:
         return []
-    query = events.insert().returning(events.c.id, sort_by_parameter_order=True)
-    found = (await connection.execute(query, rows)).scalars().all()
-    return [chain.event_link(event_id, row) for event_id, row in zip(found, rows, strict=True)]
+    # RETURNING the stored rows themselves: the links are built from what the store holds, and no
+    # row-by-row ordering of the returned ids is needed (which would cost one statement per row).
+    query = events.insert().returning(events.c.id, *(events.c[name] for name in chain.EVENT_FIELDS))
+    stored = sorted((await connection.execute(query, rows)).all(), key=lambda row: row.id)
+    return [chain.event_link(row.id, row._mapping) for row in stored]
 
 
 async def happened_since(connection: AsyncConnection, kind: str, pair_id: int, since: datetime) -> bool:
