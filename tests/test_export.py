@@ -125,3 +125,47 @@ async def test_the_conversation_attachment_opens_as_an_mbox_and_is_anonymised(
     box.close()
     assert [m["Subject"] for m in messages] == ["Hello", "Re: Hello", "Coffee"]
     assert leaks([text_of(m) for m in messages]) == []
+
+
+async def test_a_redacted_message_is_exported_as_delivered_and_as_received(
+        layout: Layout, sink: Sink, tmp_path: Path) -> None:
+    """Redactions never overwrite: the export shows the copy the partner got, --original the message as
+    written, and the copy's row points at the original's (both are chained)."""
+    import sqlite3
+    import textwrap
+
+    from relay.service import Relay
+    from tests.support import acreate_pair, send, simple_message
+
+    (layout.root / "policies" / "adult-professional.yaml").write_text(textwrap.dedent("""
+        rules:
+          contact_info:
+            action: redact
+    """))
+    relay = Relay(load_settings(layout.config))
+    await relay.start()
+    try:
+        pair = await acreate_pair(layout)
+        code, _ = await send(layout.smtp_port, simple_message(MENTEE["email"], pair["mentor_alias"], "Hi",
+                                                              "Text me on 555-867-5309 please"),
+                             MENTEE["email"], pair["mentor_alias"])
+        assert code == 250
+        await sink.wait_for(1)
+    finally:
+        await relay.stop()
+    exported = {}
+    for name, extra in (("copy", []), ("original", ["--original"])):
+        target = tmp_path / f"{name}.mbox"
+        result = cli(layout, "archive", "export", "--pair", str(pair["id"]), "-o", str(target), *extra)
+        assert result.returncode == 0, result.stderr
+        box = mailbox.mbox(str(target))
+        (exported[name],) = [text_of(m) for m in box]
+        box.close()
+    assert "[contact details removed by the program]" in exported["copy"] and "867-5309" not in exported["copy"]
+    assert "Text me on 555-867-5309 please" in exported["original"]
+    with sqlite3.connect(layout.root / "relay.db") as db:
+        ((written, delivered),) = db.execute(
+            "SELECT messages.raw, outbound.raw FROM outbound JOIN messages ON outbound.message_id = messages.id "
+            "WHERE outbound.kind = 'relay'").fetchall()
+    assert b"867-5309" in written and b"867-5309" not in delivered
+    assert cli(layout, "archive", "verify").returncode == 0
