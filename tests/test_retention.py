@@ -165,3 +165,21 @@ async def test_bad_retention_values_are_reported_with_file_and_line(layout: Layo
     set_retention(layout, {"after_close": "365d", "keep": "always"})
     unknown = cli(layout, "check-config")
     assert unknown.returncode == 1 and "retention.keep: unknown key" in unknown.stderr
+
+
+async def test_the_purge_function_is_timed_for_the_metrics(layout: Layout) -> None:
+    from relay.archive.retention import purge_expired
+    from relay.metrics import SWEEPS
+    from relay.store.database import create_engine, migrate
+
+    set_retention(layout, RETENTION)
+    settings = load_settings(layout.config)
+    before = SWEEPS.runs.get("retention", (0, 0.0))[0]
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        report = await purge_expired(engine, FixedClock(START), settings)
+    finally:
+        await engine.dispose()
+    assert (report.purged, report.on_hold) == ([], [])
+    assert SWEEPS.runs["retention"][0] == before + 1

@@ -24,6 +24,7 @@ from relay.archive.hold import held_pairs
 from relay.archive.verify import PURGE_EVENT
 from relay.clock import Clock
 from relay.config import ProgramConfig, Settings
+from relay.metrics import sweep_timer
 from relay.store import events
 from relay.store.database import transaction
 from relay.store.schema import events as events_table
@@ -118,8 +119,12 @@ async def _purge_pair(connection: AsyncConnection, item: Expired, now: datetime)
 
 async def purge_expired(engine: AsyncEngine, clock: Clock, settings: Settings, *,
                         dry_run: bool = False) -> PurgeReport:
-    """Purge every expired pair not under legal hold, one transaction per pair."""
-    now = clock.now()
+    """Purge every expired pair not under legal hold, one transaction per pair (timed for /metrics)."""
+    with sweep_timer("retention"):
+        return await _purge(engine, clock.now(), settings, dry_run)
+
+
+async def _purge(engine: AsyncEngine, now: datetime, settings: Settings, dry_run: bool) -> PurgeReport:
     report = PurgeReport(now, dry_run)
     async with engine.connect() as connection:
         candidates = await expired_pairs(connection, settings, now)
