@@ -419,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     event_list.add_argument("--kind")
     event_list.add_argument("--limit", type=_positive_int, default=1000)
     event_list.set_defaults(func=cmd_events_list)
+    from relay.archive.commands import register as register_archive  # imports this module: no cycle at load
+
+    register_archive(commands, listing)
     return parser
 
 

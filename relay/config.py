@@ -216,6 +216,27 @@ Email = Annotated[str, BeforeValidator(_email)]
 TimeZone = Annotated[str, BeforeValidator(_timezone)]
 
 
+class RetentionConfig(_Strict):
+    """How long a closed pair's message bodies are kept (relay.archive.retention); unset: for ever."""
+
+    after_close: Duration | None = None
+    after_concern: Duration | None = None  # when a concern was raised about the pair; should be longer
+
+    @field_validator("after_close", "after_concern")
+    @classmethod
+    def _positive_retention(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("a retention period must be longer than zero")
+        return value
+
+    @model_validator(mode="after")
+    def _concern_keeps_longer(self) -> RetentionConfig:
+        if self.after_close and self.after_concern and self.after_concern < self.after_close:
+            raise ValueError("after_concern must be at least as long as after_close (a concern keeps the record "
+                             "longer)")
+        return self
+
+
 class ProgramConfig(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str
@@ -226,6 +247,8 @@ class ProgramConfig(_Strict):
     timezone: TimeZone = "UTC"
     end_date: date | None = None
     responsiveness: dict[str, Any] = Field(default_factory=dict)
+    send_conversation_at_end: bool = False  # each participant gets the anonymised conversation as an mbox
+    retention: RetentionConfig = Field(default_factory=lambda: RetentionConfig())  # none set: kept for ever
 
     @field_validator("goals", mode="before")
     @classmethod

@@ -40,6 +40,7 @@ from relay.moderation.policy import Policy, PolicyBook
 from relay.notices import as_entry, compose, render
 from relay.pipeline import Prepared, prepare
 from relay.senderauth import Authenticator, Verdict
+from relay.store import events
 from relay.store.committer import Committer, Merged
 from relay.store.events import event_values, happened_since
 from relay.store.messages import (
@@ -114,9 +115,7 @@ class Intake:
         )
 
         async def job(connection: Any) -> None:
-            from relay.store.schema import events
-
-            await connection.execute(events.insert().values(values))
+            await events.write(connection, [values])
 
         try:
             await self.committer.run(job)

@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from relay.bounces import HARD_BOUNCE_LIMIT
 from relay.config import Settings
 from relay.notices import compose, queue, render
+from relay.store import events
 from relay.store.events import event_values
 from relay.store.pairs import email_key, get_pair
-from relay.store.schema import events, members, messages, outbound
+from relay.store.schema import members, messages, outbound
 
 log = logging.getLogger("relay.bounces")
 
@@ -50,9 +51,9 @@ async def record_report(connection: AsyncConnection, settings: Settings, *, entr
     member = None
     if pair is not None and entry is not None:
         member = next((m for m in (pair.mentor, pair.mentee) if m.email_key == email_key(entry.rcpt)), None)
-    await connection.execute(events.insert().values(event_values(
+    await events.write(connection, [event_values(
         "bounce", now, pair_id=entry.pair_id if entry else None, message_id=entry.message_id if entry else None,
-        outbound_id=entry_id, result=result, remote=remote, member=member.role if member else None)))
+        outbound_id=entry_id, result=result, remote=remote, member=member.role if member else None)])
     if entry is None or result != "hard" or entry.state == "bounced":
         return []
     await connection.execute(update(outbound).where(outbound.c.id == entry_id).values(
@@ -84,8 +85,8 @@ async def record_report(connection: AsyncConnection, settings: Settings, *, entr
             notice = compose(domain=settings.relay.domain, program_name=program_name, to=program.coordinator,
                              now=now, subject=f"[{program_name}] Mail to {member.handle} keeps bouncing", body=body)
             await queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id)
-            await connection.execute(events.insert().values(event_values(
-                "undeliverable", now, pair_id=pair.id, member=member.role, hard_bounces=count)))
+            await events.write(connection, [event_values(
+                "undeliverable", now, pair_id=pair.id, member=member.role, hard_bounces=count)])
             sent.append(notice.rcpt)
     return sent
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from relay import notices
 from relay.clock import Clock
 from relay.config import Settings
+from relay.metrics import sweep_timer
 from relay.moderation.notify import moderator_notices
 from relay.moderation.policy import Policy, PolicyBook
 from relay.notices import Notice
@@ -138,7 +139,8 @@ class HoldSweeper:
     async def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                report = await sweep(self.settings, self.engine, self.clock, self.policies)
+                with sweep_timer("hold"):
+                    report = await sweep(self.settings, self.engine, self.clock, self.policies)
                 if report.mails:
                     log.info("hold sweep: %d digests, %d reminders, %d escalations",
                              report.digests, report.reminders, report.escalations)

@@ -1,4 +1,8 @@
-"""Events: every decision the relay or a person makes, with who, what and why (invariant 5)."""
+"""Events: every decision the relay or a person makes, with who, what and why (invariant 5).
+
+Events are written only through `record` or `write` (rows from `event_values`): both chain each event
+into the archive's hash chain in the same transaction (relay.archive.chain).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from relay.archive import chain
 from relay.store.schema import events
 
 
@@ -32,7 +37,24 @@ def event_values(
 
 
 async def record(connection: AsyncConnection, kind: str, at: datetime, **fields: Any) -> None:
-    await connection.execute(events.insert().values(event_values(kind, at, **fields)))
+    await write(connection, [event_values(kind, at, **fields)])
+
+
+async def write(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Insert event rows (from `event_values`) and chain them, in the caller's transaction."""
+    await chain.append(connection, await insert_rows(connection, rows))
+
+
+async def insert_rows(connection: AsyncConnection, rows: list[dict[str, Any]]) -> list[chain.Link]:
+    """Insert event rows in one statement and return their chain links, which the caller MUST append
+    (`chain.append`) in the same transaction; for writers that chain several tables at once."""
+    if not rows:
+        return []
+    # RETURNING the stored rows themselves: the links are built from what the store holds, and no
+    # row-by-row ordering of the returned ids is needed (which would cost one statement per row).
+    query = events.insert().returning(events.c.id, *(events.c[name] for name in chain.EVENT_FIELDS))
+    stored = sorted((await connection.execute(query, rows)).all(), key=lambda row: row.id)
+    return [chain.event_link(row.id, row._mapping) for row in stored]
 
 
 async def happened_since(connection: AsyncConnection, kind: str, pair_id: int, since: datetime) -> bool:

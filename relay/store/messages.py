@@ -1,4 +1,8 @@
-"""The archive of inbound messages and the thread-id map: one accepted message is one transaction."""
+"""The archive of inbound messages and the thread-id map: one accepted message is one transaction.
+
+Each stored message, its events and its outbound copies are chained into the archive's hash chain
+(relay.archive.chain) in the same transaction; a group-commit batch appends its entries at once.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from typing import Any
 from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from relay.archive import chain
+from relay.store import events as event_store
 from relay.store import held as held_store
 from relay.store.events import event_values
 from relay.store.outbound import outbound_values
@@ -112,9 +118,19 @@ async def store_accepted_many(connection: AsyncConnection, items: list[Accepted]
             known[key] = item.id
         _rows_of(item, rows)
         outcomes.append(AcceptOutcome(item.id, duplicate=False))
+    links: list[chain.Link] = []
     for table, values in rows.items():  # parents before children: messages first (dicts keep order)
-        if values:
-            await connection.execute(table.insert(), values)
+        if not values:
+            continue
+        if table is events:
+            links += await event_store.insert_rows(connection, values)
+            continue
+        await connection.execute(table.insert(), values)
+        if table is messages:
+            links += [chain.message_link(row) for row in values]
+        elif table is outbound:
+            links += [chain.outbound_link(row) for row in values]
+    await chain.append(connection, links)  # the whole batch in one statement
     return outcomes
 
 

@@ -14,8 +14,10 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import ids
+from relay.archive import chain
+from relay.store import events
 from relay.store.events import event_values
-from relay.store.schema import events, outbound
+from relay.store.schema import outbound
 
 
 def _due(now: datetime) -> Any:
@@ -71,7 +73,7 @@ async def mark_sent_many(connection: AsyncConnection, sent: list[tuple[Any, date
             claimed_until=None, last_error=None),
         [{"entry_id": entry.id, "when": at, "tries": entry.attempts + 1} for entry, at, _ in sent],
     )
-    await connection.execute(events.insert(), [
+    await events.write(connection, [
         event_values("delivered", at, pair_id=entry.pair_id, message_id=entry.message_id, outbound_id=entry.id,
                      response=response) for entry, at, response in sent])
     return [None] * len(sent)
@@ -83,9 +85,9 @@ async def mark_deferred(connection: AsyncConnection, entry: Any, at: datetime, r
         .values(attempts=entry.attempts + 1, next_attempt_at=retry_at, claimed_by=None, claimed_until=None,
                 last_error=error)
     )
-    await connection.execute(events.insert().values(event_values(
+    await events.write(connection, [event_values(
         "deferred", at, pair_id=entry.pair_id, message_id=entry.message_id, outbound_id=entry.id,
-        error=error, retry_at=retry_at.isoformat())))
+        error=error, retry_at=retry_at.isoformat())])
 
 
 async def mark_failed(connection: AsyncConnection, entry: Any, at: datetime, error: str) -> None:
@@ -93,8 +95,9 @@ async def mark_failed(connection: AsyncConnection, entry: Any, at: datetime, err
         update(outbound).where(outbound.c.id == entry.id)
         .values(state="failed", attempts=entry.attempts + 1, claimed_by=None, claimed_until=None, last_error=error)
     )
-    await connection.execute(events.insert().values(event_values(
-        "delivery_failed", at, pair_id=entry.pair_id, message_id=entry.message_id, outbound_id=entry.id, error=error)))
+    await events.write(connection, [event_values(
+        "delivery_failed", at, pair_id=entry.pair_id, message_id=entry.message_id, outbound_id=entry.id,
+        error=error)])
 
 
 async def list_outbound(connection: AsyncConnection, state: str | None = None, limit: int = 1000) -> list[Any]:
@@ -111,10 +114,12 @@ async def queue_outbound(
     connection: AsyncConnection, *, kind: str, rcpt: str, raw: bytes, out_message_id: str, now: datetime,
     domain: str, pair_id: int | None, message_id: str | None,
 ) -> str:
-    """Put one message (relayed or a notice) on the outbound queue; its envelope sender is per entry."""
+    """Put one message (relayed or a notice) on the outbound queue, chained into the archive; its
+    envelope sender is per entry."""
     values = outbound_values(kind=kind, rcpt=rcpt, raw=raw, out_message_id=out_message_id, now=now, domain=domain,
                              pair_id=pair_id, message_id=message_id)
     await connection.execute(outbound.insert().values(values))
+    await chain.append(connection, [chain.outbound_link(values)])
     return str(values["id"])
 
 

@@ -169,3 +169,20 @@ events = Table(
     Column("message_id", String(32), index=True),
     Column("detail", Text, nullable=False),  # JSON: the who/what/why
 )
+
+# The archive's hash chain (relay.archive.chain): one entry per archived row (an inbound message, an
+# outbound copy or notice, an event), appended in the transaction that writes the row. Each entry holds
+# the hash of the row's content and of the entry before it, so an edited, removed or reordered row breaks it.
+archive_chain = Table(
+    "archive_chain",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),  # 1, 2, 3, ... without gaps
+    Column("at", UTCDateTime, nullable=False),  # when the row was written
+    Column("kind", String(16), nullable=False),  # message | outbound | event
+    Column("ref", String(32), nullable=False),  # the row's id (an event's id as text)
+    Column("pair_id", Integer),
+    Column("content_hash", String(64), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+    Index("ix_archive_chain_ref", "kind", "ref"),
+)

@@ -1,0 +1,171 @@
+"""Exports: a pair's conversation opens with Python's mailbox module, holds every delivered copy in
+order, and names no real person; --original gives the messages as received; the farewell attachment."""
+
+from __future__ import annotations
+
+import email
+import json
+import mailbox
+import zipfile
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+from relay.archive.export import attach_conversation, conversation_mbox
+from relay.config import load_settings
+from relay.store.database import create_engine
+from tests.archive_support import build_archive
+from tests.support import MENTEE, MENTOR, Layout, Sink, cli
+
+REAL = [MENTOR["email"], MENTEE["email"], "José Müller", "Jose Mueller", "Jane Doe", "jose.mueller", "jane.doe"]
+
+
+def text_of(message: mailbox.mboxMessage | email.message.Message) -> str:
+    """Headers and every decoded text part: a real name in base64 or quoted-printable counts too."""
+    parsed = email.message_from_bytes(message.as_bytes(), policy=policy.default)
+    texts = [f"{name}: {value}" for name, value in parsed.items()]
+    for part in parsed.walk():
+        if part.get_content_maintype() == "text":
+            texts.append(part.get_content())
+    return "\n".join(texts)
+
+
+def leaks(texts: list[str]) -> list[str]:
+    return [word for word in REAL for text in texts if word.casefold() in text.casefold()]
+
+
+async def test_export_mbox_holds_the_delivered_copies_in_order_without_real_names(
+        layout: Layout, sink: Sink, tmp_path: Path) -> None:
+    archive = await build_archive(layout, sink)
+    target = tmp_path / "pair.mbox"
+    result = cli(layout, "archive", "export", "--pair", str(archive.pair["id"]), "-o", str(target), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["messages"] == 3
+    box = mailbox.mbox(str(target))
+    exported = list(box)
+    box.close()
+    # what the participants saw, in delivery order: the rejected message never reached anybody
+    assert [m["Subject"] for m in exported] == ["Hello", "Re: Hello", "Coffee"]
+    assert [m["To"] for m in exported] == [f"Oak <{archive.pair['mentor_alias']}>",
+                                           f"Maple <{archive.pair['mentee_alias']}>",
+                                           f"Oak <{archive.pair['mentor_alias']}>"]
+    delivered = sorted(received.message["Message-ID"] for received in sink.received
+                       if "Auto-Submitted" not in received.message)  # notices are not the conversation
+    assert sorted(m["Message-ID"] for m in exported) == delivered
+    assert "engineering school" in text_of(exported[0])
+    assert leaks([text_of(m) for m in exported]) == []
+    assert leaks([target.read_bytes().decode("utf-8", "replace")]) == []
+    events = json.loads(cli(layout, "events", "list", "--kind", "archive.export", "--json").stdout)
+    assert [(e["pair_id"], e["detail"]["original"]) for e in events] == [(archive.pair["id"], False)]
+
+
+async def test_export_original_and_eml_zip(layout: Layout, sink: Sink, tmp_path: Path) -> None:
+    archive = await build_archive(layout, sink)
+    pair = str(archive.pair["id"])
+    target = tmp_path / "original.mbox"
+    assert cli(layout, "archive", "export", "--pair", pair, "-o", str(target), "--original").returncode == 0
+    box = mailbox.mbox(str(target))
+    originals = list(box)
+    box.close()
+    assert [m["Subject"] for m in originals] == ["Hello", "Re: Hello", "Coffee", "Coffee again"]
+    assert MENTEE["email"] in originals[0]["From"]  # as received: the real sender
+    stored = [email.message_from_bytes(raw) for raw in _raw_messages(archive.db)]
+    assert [m["Message-ID"] for m in originals] == [m["Message-ID"] for m in stored]
+
+    zipped = tmp_path / "pair.zip"
+    result = cli(layout, "archive", "export", "--pair", pair, "-o", str(zipped), "--format", "eml-zip")
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(zipped) as archive_zip:
+        names = archive_zip.namelist()
+        subjects = [email.message_from_bytes(archive_zip.read(name))["Subject"] for name in names]
+    assert [name[:5] for name in names] == ["0001-", "0002-", "0003-"]
+    assert subjects == ["Hello", "Re: Hello", "Coffee"]
+
+
+def _raw_messages(db: Path) -> list[bytes]:
+    import sqlite3
+
+    connection = sqlite3.connect(db)
+    try:
+        return [bytes(row[0]) for row in connection.execute("SELECT raw FROM messages ORDER BY received_at")]
+    finally:
+        connection.close()
+
+
+async def test_export_errors_are_one_line(layout: Layout, sink: Sink, tmp_path: Path) -> None:
+    missing = cli(layout, "archive", "export", "--pair", "42", "-o", str(tmp_path / "x.mbox"))
+    assert (missing.returncode, missing.stderr) == (1, "error: no pair with id 42\n")
+    nowhere = cli(layout, "archive", "export", "--pair", "1", "-o", str(tmp_path / "no" / "x.mbox"))
+    assert nowhere.returncode == 1 and nowhere.stderr.startswith("error: cannot write ")
+    assert "Traceback" not in missing.stderr + nowhere.stderr
+    assert not (tmp_path / "x.mbox").exists()
+
+
+async def test_the_conversation_attachment_opens_as_an_mbox_and_is_anonymised(
+        layout: Layout, sink: Sink, tmp_path: Path) -> None:
+    archive = await build_archive(layout, sink)
+    engine = create_engine(load_settings(layout.config).database_url)
+    try:
+        mbox = await conversation_mbox(engine, archive.pair["id"])
+    finally:
+        await engine.dispose()
+    farewell = EmailMessage()
+    farewell["Subject"] = "Thank you"
+    farewell.set_content("Your conversation is attached.")
+    attach_conversation(farewell, mbox, archive.pair["id"])
+    parsed = email.message_from_bytes(farewell.as_bytes(), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    (attachment,) = list(parsed.iter_attachments())
+    assert attachment.get_content_type() == "application/mbox"
+    assert attachment.get_filename() == f"conversation-pair-{archive.pair['id']}.mbox"
+    saved = tmp_path / "attached.mbox"
+    saved.write_bytes(attachment.get_content())
+    box = mailbox.mbox(str(saved))
+    messages = list(box)
+    box.close()
+    assert [m["Subject"] for m in messages] == ["Hello", "Re: Hello", "Coffee"]
+    assert leaks([text_of(m) for m in messages]) == []
+
+
+async def test_a_redacted_message_is_exported_as_delivered_and_as_received(
+        layout: Layout, sink: Sink, tmp_path: Path) -> None:
+    """Redactions never overwrite: the export shows the copy the partner got, --original the message as
+    written, and the copy's row points at the original's (both are chained)."""
+    import sqlite3
+    import textwrap
+
+    from relay.service import Relay
+    from tests.support import acreate_pair, send, simple_message
+
+    (layout.root / "policies" / "adult-professional.yaml").write_text(textwrap.dedent("""
+        rules:
+          contact_info:
+            action: redact
+    """))
+    relay = Relay(load_settings(layout.config))
+    await relay.start()
+    try:
+        pair = await acreate_pair(layout)
+        code, _ = await send(layout.smtp_port, simple_message(MENTEE["email"], pair["mentor_alias"], "Hi",
+                                                              "Text me on 555-867-5309 please"),
+                             MENTEE["email"], pair["mentor_alias"])
+        assert code == 250
+        await sink.wait_for(1)
+    finally:
+        await relay.stop()
+    exported = {}
+    for name, extra in (("copy", []), ("original", ["--original"])):
+        target = tmp_path / f"{name}.mbox"
+        result = cli(layout, "archive", "export", "--pair", str(pair["id"]), "-o", str(target), *extra)
+        assert result.returncode == 0, result.stderr
+        box = mailbox.mbox(str(target))
+        (exported[name],) = [text_of(m) for m in box]
+        box.close()
+    assert "[contact details removed by the program]" in exported["copy"] and "867-5309" not in exported["copy"]
+    assert "Text me on 555-867-5309 please" in exported["original"]
+    with sqlite3.connect(layout.root / "relay.db") as db:
+        ((written, delivered),) = db.execute(
+            "SELECT messages.raw, outbound.raw FROM outbound JOIN messages ON outbound.message_id = messages.id "
+            "WHERE outbound.kind = 'relay'").fetchall()
+    assert b"867-5309" in written and b"867-5309" not in delivered
+    assert cli(layout, "archive", "verify").returncode == 0

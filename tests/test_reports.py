@@ -1,0 +1,141 @@
+"""Program report: figures on a scripted program (real relay, injected clock) match hand-computed values."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import textwrap
+from datetime import timedelta
+from typing import Any
+
+from relay.clock import FixedClock
+from relay.config import load_settings
+from relay.enrol import Person, close_pair, create_pair
+from relay.moderation import review
+from relay.service import Relay
+from relay.store import events
+from relay.store.database import transaction
+from tests.archive_support import HOLD_MEETINGS, START
+from tests.support import DOMAIN, Layout, Sink, cli, send, simple_message
+
+PEOPLE = {
+    "a": (Person("olive@uni.example", "Olive Smith", "Oak"), Person("mary@mail.example", "Mary Jones", "Maple")),
+    "b": (Person("pat@uni.example", "Pat Brown", "Pine"), Person("bea@mail.example", "Bea Green", "Birch")),
+    "c": (Person("ed@uni.example", "Ed White", "Elm"), Person("al@mail.example", "Al Black", "Ash")),
+}
+NOW = START + timedelta(days=8)
+
+
+async def script(layout: Layout, sink: Sink) -> None:
+    """Three pairs over eight days; times in hours after START (a Monday, ISO week 10 of 2026)."""
+    (layout.root / "policies" / "adult-professional.yaml").write_text(textwrap.dedent(HOLD_MEETINGS))
+    clock = FixedClock(START)
+    relay = Relay(load_settings(layout.config), clock=clock)
+    await relay.start()
+    pairs: dict[str, Any] = {}
+
+    def at(hours: float) -> None:
+        clock.advance(START + timedelta(hours=hours) - clock.now())
+
+    async def write(name: str, role: str, subject: str, body: str = "Some words.") -> str:
+        pair = pairs[name]
+        person, partner = (pair.mentor, pair.mentee) if role == "mentor" else (pair.mentee, pair.mentor)
+        alias = partner.alias_address(DOMAIN)
+        code, reply = await send(layout.smtp_port, simple_message(person.email, alias, subject, body),
+                                 person.email, alias)
+        assert code == 250, reply
+        return reply.rsplit(" ", 1)[-1]
+
+    async def record(kind: str, name: str, **detail: Any) -> None:
+        async with transaction(relay.engine) as connection:
+            await events.record(connection, kind, clock.now(), pair_id=pairs[name].id, **detail)
+
+    try:
+        for name, (mentor, mentee) in PEOPLE.items():
+            pairs[name] = await create_pair(relay.settings, relay.engine, clock, program_id="stem",
+                                            mentor=mentor, mentee=mentee)
+        await write("a", "mentee", "Hello")
+        at(1)
+        await write("b", "mentor", "Welcome")
+        at(2)
+        await write("c", "mentee", "Hi")
+        at(5)
+        await close_pair(relay.engine, clock, pairs["c"].id)
+        at(10)
+        await write("a", "mentor", "Re: Hello")  # answers the first mentee message after 10 h
+        at(11)
+        held_first = await write("a", "mentee", "Coffee", "Could we meet up?")
+        at(12)
+        await write("a", "mentee", "Another question")
+        at(13)
+        await review.release(relay.settings, relay.engine, clock, held_first, "mod")  # reviewed in 2 h
+        at(40)
+        await record("nudge.first", "a")  # followed by the mentor's reply 30 h later
+        at(70)
+        await write("a", "mentor", "Re: Coffee")  # answers after 59 h and 58 h
+        at(71)
+        held_second = await write("a", "mentee", "Coffee again", "Let us meet up.")
+        at(72)
+        await write("a", "mentee", "Thanks")  # never answered
+        at(76)
+        await review.reject(relay.settings, relay.engine, clock, held_second, "mod", "no meetings")  # in 5 h
+        at(100)
+        await record("nudge.second", "b")  # never followed
+        at(101)
+        code, _ = await send(layout.smtp_port, simple_message("x@stranger.example", "b", "hi", "hey"),
+                             "x@stranger.example", pairs["b"].mentee.alias_address(DOMAIN))
+        assert code == 550
+        at(102)
+        await record("refused", "a", reason="spoofing")  # as the sender-authentication check records it
+        at(150)
+        await record("nudge.escalation", "b")
+    finally:
+        await relay.stop()
+
+
+EXPECTED_WEEKS = [
+    {"week": "2026-W10", "pairs_open": 3, "messages": 9, "per_pair": 3.0, "by_pair": {"1": 7, "2": 1, "3": 1}},
+    {"week": "2026-W11", "pairs_open": 2, "messages": 0, "per_pair": 0.0, "by_pair": {"1": 0, "2": 0}},
+]
+
+
+async def test_report_figures_match_the_hand_computed_values(layout: Layout, sink: Sink) -> None:
+    await script(layout, sink)
+    result = cli(layout, "report", "--program", "stem", "--json", "--now", NOW.isoformat())
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["pairs"] == {"total": 3, "active": 1, "silent": 1, "closed": 1}
+    assert figures["messages"] == {"total": 9, "weeks": EXPECTED_WEEKS}
+    # mentee messages that reached the mentor: 4 in pair a (the rejected one did not) and 1 in pair c;
+    # answered after 10, 59 and 58 hours; one within 48 h of the five whose 48 hours are over
+    assert figures["reply_time"] == {"mentee_messages": 5, "answered": 3, "median_hours": 58.0, "p90_hours": 58.8,
+                                     "answered_within_48h": 1, "share_within_48h": 0.2}
+    assert figures["nudges"] == {"sent": 2, "escalations": 1, "by_kind": {"nudge.escalation": 1, "nudge.first": 1,
+                                                                         "nudge.second": 1},
+                                 "followed_by_reply_within_48h": 1, "share_followed_within_48h": 0.5}
+    # reviews took 2 h and 5 h: median 3.5, p90 2 + 0.9 * 3
+    assert figures["moderation"] == {"held": 2, "waiting": 0, "released": 1, "rejected": 1,
+                                     "review_time": {"median_hours": 3.5, "p90_hours": 4.7}}
+    assert figures["attempts"] == {"stranger": 1, "spoofing": 1}
+
+    table = list(csv.DictReader(io.StringIO(cli(layout, "report", "--program", "stem", "--csv", "--now",
+                                                NOW.isoformat()).stdout)))
+    values = {(row["section"], row["figure"]): row["value"] for row in table}
+    assert values[("pairs", "silent")] == "1" and values[("reply_time", "p90_hours")] == "58.8"
+    assert values[("messages", "2026-W10.pair_1")] == "7"
+    assert {row["program"] for row in table} == {"stem"}
+
+    text = cli(layout, "report", "--program", "stem", "--now", NOW.isoformat())
+    assert "pairs: 3 (1 active, 1 silent, 1 closed)" in text.stdout
+    assert "within 48 h: 20%" in text.stdout
+
+
+async def test_report_on_an_empty_program_and_bad_arguments(layout: Layout) -> None:
+    empty = json.loads(cli(layout, "report", "--program", "stem", "--json").stdout)
+    assert empty["pairs"] == {"total": 0, "active": 0, "silent": 0, "closed": 0}
+    assert empty["reply_time"]["median_hours"] is None and empty["reply_time"]["share_within_48h"] is None
+    unknown = cli(layout, "report", "--program", "nope")
+    assert unknown.returncode == 1 and "unknown program 'nope' (known: stem)" in unknown.stderr
+    bad = cli(layout, "report", "--program", "stem", "--now", "yesterday")
+    assert bad.returncode == 1 and bad.stderr.startswith("error: --now: expected an ISO 8601 time")

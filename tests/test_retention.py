@@ -1,0 +1,185 @@
+"""Retention and legal hold: with an injected clock the purge empties exactly the expired pairs' bodies,
+skips pairs on legal hold, records itself, and `archive verify` still passes afterwards."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+
+from relay.clock import FixedClock
+from relay.config import load_settings
+from relay.enrol import Person, close_pair, create_pair
+from relay.service import Relay
+from relay.store import events
+from relay.store.database import transaction
+from tests.archive_support import START
+from tests.support import DOMAIN, Layout, Sink, cli, send, simple_message
+
+RETENTION = {"after_close": "365d", "after_concern": "1825d"}
+NAMES = ["Alder", "Beech", "Cedar", "Dogwood", "Fir"]
+
+
+def set_retention(layout: Layout, retention: object) -> Path:
+    path = layout.root / "programs" / "stem.yaml"
+    program = yaml.safe_load(path.read_text())
+    program["retention"] = retention
+    path.write_text(yaml.safe_dump(program, sort_keys=False))
+    return path
+
+
+async def five_pairs(layout: Layout, sink: Sink) -> list[int]:
+    """Pairs 1-3 closed on day 1 (2 with a concern raised, 3 to be put on legal hold), pair 4 closed on
+    day 300, pair 5 still active; each pair has one delivered message."""
+    set_retention(layout, RETENTION)
+    clock = FixedClock(START)
+    relay = Relay(load_settings(layout.config), clock=clock)
+    await relay.start()
+    ids = []
+    try:
+        for number, handle in enumerate(NAMES):
+            mentor = Person(f"mentor{number}@uni.example", f"Mentor Person{number}", handle)
+            mentee = Person(f"mentee{number}@mail.example", f"Mentee Person{number}", f"{handle}-seed")
+            pair = await create_pair(relay.settings, relay.engine, clock, program_id="stem", mentor=mentor,
+                                     mentee=mentee)
+            ids.append(pair.id)
+            alias = pair.mentor.alias_address(DOMAIN)
+            code, reply = await send(layout.smtp_port, simple_message(mentee.email, alias, f"Note {number}",
+                                                                      f"Secret words {number}"), mentee.email, alias)
+            assert code == 250, reply
+        await sink.wait_for(5)
+        clock.advance(timedelta(hours=12))
+        async with transaction(relay.engine) as connection:
+            await events.record(connection, "concern", clock.now(), actor="coordinator", pair_id=ids[1])
+        clock.advance(timedelta(hours=12))
+        for pair_id in ids[:3]:
+            await close_pair(relay.engine, clock, pair_id)
+        clock.advance(timedelta(days=299))
+        await close_pair(relay.engine, clock, ids[3])
+    finally:
+        await relay.stop()
+    return ids
+
+
+def bodies(db: Path) -> dict[int, tuple[int, int]]:
+    """pair -> (messages with a body, outbound copies with a body)."""
+    connection = sqlite3.connect(db)
+    try:
+        found = {}
+        for (pair_id,) in connection.execute("SELECT id FROM pairs"):
+            kept = connection.execute("SELECT count(*) FROM messages WHERE pair_id = ? AND length(raw) > 0",
+                                      (pair_id,)).fetchone()[0]
+            copies = connection.execute("SELECT count(*) FROM outbound WHERE pair_id = ? AND length(raw) > 0",
+                                        (pair_id,)).fetchone()[0]
+            found[pair_id] = (kept, copies)
+        return found
+    finally:
+        connection.close()
+
+
+def purge(layout: Layout, *args: str) -> dict:  # type: ignore[type-arg]
+    result = cli(layout, "archive", "purge", "--json", *args)
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+async def test_purge_empties_exactly_the_expired_pairs_and_verify_still_passes(layout: Layout, sink: Sink) -> None:
+    ids = await five_pairs(layout, sink)
+    db = layout.root / "relay.db"
+    full = {pair_id: (1, 1) for pair_id in ids}
+    assert bodies(db) == full
+    held = cli(layout, "archive", "hold", "--pair", str(ids[2]), "--reason", "court order 17/2026")
+    assert held.returncode == 0, held.stderr
+    again = cli(layout, "archive", "hold", "--pair", str(ids[2]), "--reason", "again")
+    assert "already under legal hold" in again.stdout
+
+    # day 366 after closing: not yet expired
+    early = (START + timedelta(days=365)).isoformat()
+    assert purge(layout, "--now", early)["purged"] == []
+    later = (START + timedelta(days=367)).isoformat()
+    preview = purge(layout, "--now", later, "--dry-run")
+    assert [(p["pair_id"], p["rule"], p["messages"], p["outbound"]) for p in preview["purged"]] == [
+        (ids[0], "after_close", 1, 1)]
+    assert preview["on_hold"] == [ids[2]]
+    assert bodies(db) == full  # a dry run changes nothing
+
+    report = purge(layout, "--now", later)
+    assert [p["pair_id"] for p in report["purged"]] == [ids[0]] and report["on_hold"] == [ids[2]]
+    assert bodies(db) == {**full, ids[0]: (0, 0)}
+    connection = sqlite3.connect(db)
+    subject, sender = connection.execute("SELECT subject, envelope_from FROM messages WHERE pair_id = ?",
+                                         (ids[0],)).fetchone()
+    kept = connection.execute("SELECT count(*) FROM messages").fetchone()[0]
+    connection.close()
+    assert (subject, sender, kept) == (None, "", 5)  # the tombstone stays, without the personal part
+    verified = cli(layout, "archive", "verify", "--json")
+    assert verified.returncode == 0, verified.stdout
+    purges = json.loads(cli(layout, "events", "list", "--kind", "archive.purge", "--json").stdout)
+    assert [(e["pair_id"], e["detail"]["rule"], e["detail"]["messages"]) for e in purges] == [
+        (ids[0], "after_close", 1)]
+    assert purge(layout, "--now", later)["purged"] == []  # nothing left to purge: no second event
+
+    released = cli(layout, "archive", "release-hold", "--pair", str(ids[2]))
+    assert released.returncode == 0, released.stderr
+    far = (START + timedelta(days=1827)).isoformat()  # the concern's five years are over too
+    report = purge(layout, "--now", far)
+    assert sorted(p["pair_id"] for p in report["purged"]) == sorted([ids[1], ids[2], ids[3]])
+    assert {p["pair_id"]: p["rule"] for p in report["purged"]}[ids[1]] == "after_concern"
+    assert bodies(db) == {**{pair_id: (0, 0) for pair_id in ids[:4]}, ids[4]: (1, 1)}  # the active pair stays
+    assert cli(layout, "archive", "verify").returncode == 0
+    export = cli(layout, "archive", "export", "--pair", str(ids[0]), "-o", str(layout.root / "gone.mbox"), "--json")
+    assert json.loads(export.stdout)["messages"] == 0
+
+    connection = sqlite3.connect(db)  # a purged body written back is caught
+    connection.execute("UPDATE messages SET raw = CAST('Subject: back' AS BLOB) WHERE pair_id = ?", (ids[0],))
+    connection.commit()
+    connection.close()
+    tampered = cli(layout, "archive", "verify")
+    assert tampered.returncode == 1 and "purged, yet it has a body again" in tampered.stdout
+
+
+async def test_legal_hold_errors(layout: Layout, sink: Sink) -> None:
+    missing = cli(layout, "archive", "hold", "--pair", "9", "--reason", "x")
+    assert (missing.returncode, missing.stderr) == (1, "error: no pair with id 9\n")
+    from tests.support import create_pair as enrol
+
+    pair = enrol(layout)
+    not_held = cli(layout, "archive", "release-hold", "--pair", str(pair["id"]))
+    assert (not_held.returncode, not_held.stderr) == (1, f"error: pair {pair['id']} is not under legal hold\n")
+    blank = cli(layout, "archive", "hold", "--pair", str(pair["id"]), "--reason", "  ")
+    assert blank.returncode == 1 and "--reason must say why" in blank.stderr
+
+
+async def test_bad_retention_values_are_reported_with_file_and_line(layout: Layout) -> None:
+    path = set_retention(layout, {"after_close": "soon", "after_concern": "30d"})
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if "after_close" in text)
+    result = cli(layout, "check-config")
+    assert result.returncode == 1
+    assert f"{path}:{line}: retention.after_close: Value error, expected a duration" in result.stderr
+    set_retention(layout, {"after_close": "365d", "after_concern": "30d"})
+    shorter = cli(layout, "check-config")
+    assert shorter.returncode == 1 and "after_concern must be at least as long as after_close" in shorter.stderr
+    set_retention(layout, {"after_close": "365d", "keep": "always"})
+    unknown = cli(layout, "check-config")
+    assert unknown.returncode == 1 and "retention.keep: unknown key" in unknown.stderr
+
+
+async def test_the_purge_function_is_timed_for_the_metrics(layout: Layout) -> None:
+    from relay.archive.retention import purge_expired
+    from relay.metrics import SWEEPS
+    from relay.store.database import create_engine, migrate
+
+    set_retention(layout, RETENTION)
+    settings = load_settings(layout.config)
+    before = SWEEPS.runs.get("retention", (0, 0.0))[0]
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        report = await purge_expired(engine, FixedClock(START), settings)
+    finally:
+        await engine.dispose()
+    assert (report.purged, report.on_hold) == ([], [])
+    assert SWEEPS.runs["retention"][0] == before + 1
