@@ -59,8 +59,8 @@ class Zone(BaseResolver):  # type: ignore[misc]
 
 
 ZONE = Zone()
-# The participants of tests/support.py send from loopback, and their domains say so, as real ones would.
-for _domain in ("uni.example.net", "mail.example.org"):
+# The participants the tests enrol send from loopback, and their domains say so, as real ones would.
+for _domain in ("uni.example.net", "mail.example.org", "uni.example", "mail.example"):
     ZONE.txt(_domain, "v=spf1 ip4:127.0.0.0/8 ip6:::1 -all")
 _servers: list[DNSServer] = []
 _start_lock = threading.Lock()
