@@ -28,6 +28,7 @@ from relay.dkim.records import dkim_record, required_records
 from relay.enrol import EnrolmentError, Person, close_pair, create_pair
 from relay.moderation import review
 from relay.moderation.policy import PolicyBook
+from relay.nudges import cli as nudges_cli
 from relay.service import serve
 from relay.store import held as held_store
 from relay.store.database import create_engine, migrate
@@ -419,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     event_list.add_argument("--kind")
     event_list.add_argument("--limit", type=_positive_int, default=1000)
     event_list.set_defaults(func=cmd_events_list)
+    nudges_cli.register(commands, listing)
     return parser
 
 

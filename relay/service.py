@@ -21,6 +21,8 @@ from relay.delivery.worker import DeliveryWorker
 from relay.dkim import signer_from_settings
 from relay.intake import Intake
 from relay.moderation.sweeps import HoldSweeper
+from relay.nudges import sweep as nudge_sweep
+from relay.nudges.scheduler import Scheduler
 from relay.smtp.handler import RelayHandler
 from relay.smtp.limits import Monotonic
 from relay.smtp.server import SmtpServer
@@ -28,6 +30,9 @@ from relay.store.committer import Committer
 from relay.store.database import create_engine, migrate
 
 log = logging.getLogger("relay.service")
+
+HOLD_SWEEP_EVERY = 60.0  # seconds
+NUDGE_SWEEP_EVERY = 300.0
 
 
 def transport_factory(settings: Settings) -> Callable[[], Transport]:
@@ -75,18 +80,26 @@ class Relay:
         )
         self.intake.on_queued = self.worker.wake
         self.sweeper = HoldSweeper(settings, self.engine, self.clock, self.intake.policies, self.worker.wake)
+        self.scheduler = Scheduler()
+        self.scheduler.every(HOLD_SWEEP_EVERY, "hold-sweep", self.sweeper.run_once)
+        self.scheduler.every(NUDGE_SWEEP_EVERY, "nudge-sweep", self.sweep_nudges)
+
+    async def sweep_nudges(self) -> None:
+        result = await nudge_sweep.run(self.settings, self.engine, self.clock)
+        if result.sent:
+            self.worker.wake()
 
     async def start(self) -> Running:
         await migrate(self.engine)
         self.committer.start()
         host, port = await self.smtp.start()
         self.worker.start()
-        self.sweeper.start()
+        self.scheduler.start()
         return Running(host, port)
 
     async def stop(self) -> None:
         await self.smtp.stop()
-        await self.sweeper.stop()
+        await self.scheduler.stop()
         await self.worker.stop()
         await self.committer.close()
         await self.engine.dispose()

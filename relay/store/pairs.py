@@ -26,6 +26,7 @@ class Member:
     handle: str
     alias: str  # local part only
     timezone: str | None
+    away_until: str | None = None  # YYYY-MM-DD: away through that day
 
     def alias_address(self, domain: str) -> str:
         return f"{self.alias}@{domain}"
@@ -118,6 +119,7 @@ def _member(row: Any) -> Member:
         handle=row.handle,
         alias=row.alias,
         timezone=row.timezone,
+        away_until=row.away_until,
     )
 
 

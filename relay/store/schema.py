@@ -68,6 +68,7 @@ members = Table(
     Column("timezone", String(64)),
     Column("hard_bounces", Integer, nullable=False, server_default="0"),
     Column("undeliverable_at", UTCDateTime),  # set after too many hard bounces; the coordinator is told
+    Column("away_until", String(10)),  # YYYY-MM-DD: away through that day (relay/nudges/away.py)
     UniqueConstraint("program_id", "handle_key", name="uq_member_handle"),
     UniqueConstraint("pair_id", "role", name="uq_member_role"),
 )
@@ -168,4 +169,16 @@ events = Table(
     Column("pair_id", Integer, index=True),
     Column("message_id", String(32), index=True),
     Column("detail", Text, nullable=False),  # JSON: the who/what/why
+)
+
+# Mail the relay writes on its own schedule (nudges, check-ins, notices): one row per deterministic key,
+# inserted in the transaction that queues the mail, so a second sweep's insert is a no-op (relay/nudges/).
+notice_keys = Table(
+    "notice_keys",
+    metadata,
+    Column("key", String(200), primary_key=True),  # e.g. nudge.first:<pair>:<waiting message id>
+    Column("kind", String(32), nullable=False),
+    Column("pair_id", Integer, ForeignKey("pairs.id")),
+    Column("at", UTCDateTime, nullable=False),
+    Column("sent", Integer, nullable=False),  # 0: passed over (a later stage was due at once)
 )
