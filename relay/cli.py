@@ -375,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = listing(pair.add_parser(name, help=help_text))
         sub.add_argument("id", type=_positive_int)
         sub.set_defaults(func=func)
+    nudges_cli.register_pair(pair, listing)
 
     queue = commands.add_parser("queue", help="the outbound delivery queue").add_subparsers(
         dest="action", required=True, metavar="ACTION")

@@ -37,6 +37,8 @@ from relay.moderation.inspection import PairStats
 from relay.moderation.notify import moderator_notices, sender_notice
 from relay.moderation.policy import Policy, PolicyBook
 from relay.notices import as_entry, compose, render
+from relay.nudges.addresses import HANDLERS, Incoming, SpecialTarget, enrolments, is_program_address
+from relay.nudges.timing import is_away, zone_of
 from relay.pipeline import Prepared, prepare
 from relay.store.committer import Committer, Merged
 from relay.store.events import event_values, happened_since
@@ -46,6 +48,7 @@ from relay.store.messages import (
     HoldEntry,
     OutboundEntry,
     pair_stats,
+    store_accepted,
     store_accepted_many,
     thread_map,
 )
@@ -122,8 +125,9 @@ class Intake:
         return refusal
 
     async def check_recipient(
-        self, address: str, mail_from: str | None, current: Target | BounceTarget | None, remote: str | None
-    ) -> Target | BounceTarget:
+        self, address: str, mail_from: str | None, current: Target | BounceTarget | SpecialTarget | None,
+        remote: str | None,
+    ) -> Target | BounceTarget | SpecialTarget:
         """Raise Refusal unless `address` is an active alias the envelope may add."""
         detail: dict[str, Any] = {"rcpt": address, "mail_from": mail_from, "remote": remote}
         local, at, domain = address.rpartition("@")
@@ -139,6 +143,8 @@ class Intake:
             raise await self._refuse(Refusal(
                 550, "5.7.1", "A sender address is required to write to a mentoring alias.", "no_sender",
             ), **detail)
+        if is_program_address(local):
+            return await self._program_address(local, mail_from, current, detail)
         found = await self._lookup(local)
         if found is None:
             raise await self._refuse(Refusal(550, "5.1.1", "No such mentoring alias here.", "unknown_alias"), **detail)
@@ -158,6 +164,74 @@ class Intake:
             ), pair_id=pair.id, **detail)
         return Target(pair=pair, recipient=recipient)
 
+    async def _program_address(self, local: str, mail_from: str, current: Target | BounceTarget | SpecialTarget | None,
+                               detail: dict[str, Any]) -> SpecialTarget:
+        """away@ and the program's other addresses: for enrolled participants only."""
+        async with self.engine.connect() as connection:
+            enrolled = await enrolments(connection, mail_from)
+        if not enrolled:
+            raise await self._refuse(Refusal(
+                550, "5.7.1", "Only participants of a mentoring program can write to this address.", "stranger",
+            ), **detail)
+        target = SpecialTarget(local.casefold(), email_key(mail_from))
+        if current is not None and current != target:
+            raise await self._refuse(Refusal(
+                550, "5.5.3", "One message can go to one program address only; please send it separately.",
+                "two_pairs"), **detail)
+        return target
+
+    async def _take_program_mail(self, raw: bytes, mail_from: str, target: SpecialTarget, remote: str | None) -> str:
+        """Archive a message to a program address and carry out what it asks, in one transaction."""
+        now = self.clock.now()
+        detail: dict[str, Any] = {"mail_from": mail_from, "remote": remote, "rcpt": f"{target.kind}@{self.domain}"}
+        try:
+            message = parse(raw)
+            header_from = _first_address(message)
+            loop_marker = (header_text(message, "X-Loop") or "").casefold()
+            own_id = (header_text(message, "Message-ID") or "").strip()
+        except Exception:
+            log.exception("reading the message header failed")
+            raise await self._refuse(Refusal(
+                554, "5.6.0", "The message header could not be read.", "unprocessable"), **detail) from None
+        if header_from is None or email_key(header_from) != target.sender_key:
+            raise await self._refuse(Refusal(
+                550, "5.7.1", "Only participants of a mentoring program can write to this address.", "stranger",
+            ), header_from=header_from, **detail)
+        if self.domain in loop_marker.split():
+            raise await self._refuse(Refusal(
+                550, "5.4.6", "Mail loop detected: this message has already passed through the relay.", "loop",
+            ), **detail)
+        async with self.engine.connect() as connection:
+            enrolled = await enrolments(connection, mail_from)
+        if not enrolled:
+            raise await self._refuse(Refusal(
+                550, "5.7.1", "Only participants of a mentoring program can write to this address.", "stranger",
+            ), **detail)
+        pair, member = enrolled[0]
+        automatic = auto_reply_signal(message)
+        subject = header_text(message, "Subject") or ""
+        accepted = Accepted(
+            id=ids.queue_id(), pair_id=pair.id, sender_id=member.id, sender_role=member.role,
+            recipient_id=pair.partner_of(member).id, envelope_from=mail_from, remote_addr=remote,
+            original_message_id=own_id or None, body_hash=body_hash(raw), subject=subject, raw=raw,
+            decision="autoreply" if automatic else target.kind,
+            reasons=[{"address": target.kind, **({"auto_reply": automatic} if automatic else {})}],
+            received_at=now, outbound=None, duplicate_window=self.settings.relay.smtp.duplicate_window,
+            domain=self.domain,
+        )
+        incoming = Incoming(self.settings, target.kind, now, accepted.id, subject, message, enrolled)
+
+        async def job(connection: Any) -> AcceptOutcome:
+            outcome = await store_accepted(connection, accepted)
+            if not outcome.duplicate and not automatic:
+                await HANDLERS[target.kind](connection, incoming)
+            return outcome
+
+        outcome = await self.committer.run(job)
+        self.on_queued()
+        log.info("queue_id=%s to %s@ from the %s of pair %s", outcome.id, target.kind, member.role, pair.id)
+        return outcome.id
+
     async def _lookup(self, local: str) -> tuple[Pair, Member] | None:
         """An alias's pair and recipient. Active aliases are remembered for ALIAS_TTL seconds (every
         RCPT asks); unknown or closed ones are always looked up, so a new pair works at once."""
@@ -174,7 +248,7 @@ class Intake:
             self._aliases[key] = (now, found)
         return found
 
-    async def _bounce_target(self, local: str, current: Target | BounceTarget | None,
+    async def _bounce_target(self, local: str, current: Target | BounceTarget | SpecialTarget | None,
                              detail: dict[str, Any]) -> BounceTarget:
         if not self._verp_secret:
             self._verp_secret = await read_state(self.engine, "verp_secret")
@@ -190,8 +264,11 @@ class Intake:
                 550, "5.5.3", "One report per bounce address, please.", "two_pairs"), **detail)
         return BounceTarget(entry_id)
 
-    async def accept(self, raw: bytes, mail_from: str, target: Target | BounceTarget, remote: str | None) -> str:
+    async def accept(self, raw: bytes, mail_from: str, target: Target | BounceTarget | SpecialTarget,
+                     remote: str | None) -> str:
         """Take a message in; returns the queue id (or, for a delivery report, its entry), or raises Refusal."""
+        if isinstance(target, SpecialTarget):
+            return await self._take_program_mail(raw, mail_from, target, remote)
         now = self.clock.now()
         if isinstance(target, BounceTarget):
             result = classify(raw)
@@ -288,6 +365,9 @@ class Intake:
         pair, sender, recipient = target.pair, target.sender, target.recipient
         async with self.engine.connect() as connection:
             told = await happened_since(connection, "away_notice", pair.id, now - AUTO_REPLY_NOTICE_EVERY)
+        program = self.settings.programs.get(pair.program_id)
+        if program is not None and is_away(sender, now, zone_of(sender, program)):
+            told = True  # the partner already knows from away mode (relay/nudges/away.py)
         queue_id = ids.queue_id()
         notices: list[OutboundEntry] = []
         extra: list[dict[str, Any]] = []

@@ -70,3 +70,8 @@ async def wait_for_notices(sink: Sink, count: int, timeout: float = 20.0) -> lis
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def words(message: Any) -> str:
+    """A message's text with its line breaks and runs of spaces folded, for phrases that wrap."""
+    return " ".join(message.get_content().split())
