@@ -37,7 +37,9 @@ from relay.moderation.inspection import PairStats
 from relay.moderation.notify import moderator_notices, sender_notice
 from relay.moderation.policy import Policy, PolicyBook
 from relay.notices import as_entry, compose, render
-from relay.nudges.addresses import HANDLERS, Incoming, SpecialTarget, enrolments, is_program_address
+from relay.nudges import help as program_help
+from relay.nudges.addresses import Incoming, SpecialTarget, enrolments
+from relay.nudges.handlers import HANDLERS, is_program_address
 from relay.nudges.timing import is_away, zone_of
 from relay.pipeline import Prepared, prepare
 from relay.store.committer import Committer, Merged
@@ -93,6 +95,10 @@ class BounceTarget:
     entry_id: str
 
 
+# Where an envelope may go: an alias, a signed bounce address, a program address, a coordinator's reply address.
+AnyTarget = Target | BounceTarget | SpecialTarget | program_help.AnswerTarget
+
+
 class Intake:
     def __init__(self, settings: Settings, engine: AsyncEngine, committer: Committer, clock: Clock) -> None:
         self.settings = settings
@@ -125,9 +131,9 @@ class Intake:
         return refusal
 
     async def check_recipient(
-        self, address: str, mail_from: str | None, current: Target | BounceTarget | SpecialTarget | None,
+        self, address: str, mail_from: str | None, current: AnyTarget | None,
         remote: str | None,
-    ) -> Target | BounceTarget | SpecialTarget:
+    ) -> AnyTarget:
         """Raise Refusal unless `address` is an active alias the envelope may add."""
         detail: dict[str, Any] = {"rcpt": address, "mail_from": mail_from, "remote": remote}
         local, at, domain = address.rpartition("@")
@@ -145,11 +151,13 @@ class Intake:
             ), **detail)
         if is_program_address(local):
             return await self._program_address(local, mail_from, current, detail)
+        if program_help.is_reply_local_part(local):
+            return await self._answer_target(local, mail_from, current, detail)
         found = await self._lookup(local)
         if found is None:
             raise await self._refuse(Refusal(550, "5.1.1", "No such mentoring alias here.", "unknown_alias"), **detail)
         pair, recipient = found
-        if pair.status != "active":
+        if pair.status not in ("active", "paused"):  # paused: accepted and held (relay/nudges/help.park)
             raise await self._refuse(Refusal(
                 550, "5.1.6",
                 "This mentoring conversation has ended and the address no longer accepts mail. "
@@ -164,7 +172,7 @@ class Intake:
             ), pair_id=pair.id, **detail)
         return Target(pair=pair, recipient=recipient)
 
-    async def _program_address(self, local: str, mail_from: str, current: Target | BounceTarget | SpecialTarget | None,
+    async def _program_address(self, local: str, mail_from: str, current: AnyTarget | None,
                                detail: dict[str, Any]) -> SpecialTarget:
         """away@ and the program's other addresses: for enrolled participants only."""
         async with self.engine.connect() as connection:
@@ -219,7 +227,9 @@ class Intake:
             received_at=now, outbound=None, duplicate_window=self.settings.relay.smtp.duplicate_window,
             domain=self.domain,
         )
-        incoming = Incoming(self.settings, target.kind, now, accepted.id, subject, message, enrolled)
+        if not self._verp_secret:
+            self._verp_secret = await read_state(self.engine, "verp_secret")
+        incoming = Incoming(self.settings, target.kind, now, accepted.id, subject, message, enrolled, self._verp_secret)
 
         async def job(connection: Any) -> AcceptOutcome:
             outcome = await store_accepted(connection, accepted)
@@ -228,9 +238,78 @@ class Intake:
             return outcome
 
         outcome = await self.committer.run(job)
+        self._aliases.clear()  # a concern pauses pairs: no alias may be remembered as active
         self.on_queued()
         log.info("queue_id=%s to %s@ from the %s of pair %s", outcome.id, target.kind, member.role, pair.id)
         return outcome.id
+
+    async def _answer_target(self, local: str, mail_from: str, current: Target | BounceTarget | SpecialTarget |
+                             program_help.AnswerTarget | None, detail: dict[str, Any]) -> program_help.AnswerTarget:
+        """A signed help+ address: only the coordinator of the member's program may answer through it."""
+        if not self._verp_secret:
+            self._verp_secret = await read_state(self.engine, "verp_secret")
+        member_id = program_help.member_of_reply(local, self._verp_secret)
+        found = None
+        if member_id is not None:
+            async with self.engine.connect() as connection:
+                found = await program_help.member_pair(connection, member_id)
+        if found is None:
+            raise await self._refuse(Refusal(550, "5.1.1", "No such address here.", "forged_reply"), **detail)
+        pair, member = found
+        program = self.settings.programs.get(pair.program_id)
+        if program is None or pair.status == "closed" or email_key(mail_from) != email_key(program.coordinator):
+            raise await self._refuse(Refusal(
+                550, "5.7.1", "This address accepts mail only from the program's coordinator.", "stranger",
+            ), pair_id=pair.id, **detail)
+        target = program_help.AnswerTarget(member.id)
+        if current is not None and current != target:
+            raise await self._refuse(Refusal(
+                550, "5.5.3", "One answer per address, please.", "two_pairs"), pair_id=pair.id, **detail)
+        return target
+
+    async def _take_answer(self, raw: bytes, mail_from: str, target: program_help.AnswerTarget,
+                           remote: str | None) -> str:
+        """The coordinator's answer to a participant's help mail: passed on from help@."""
+        now = self.clock.now()
+        detail: dict[str, Any] = {"mail_from": mail_from, "remote": remote}
+        async with self.engine.connect() as connection:
+            found = await program_help.member_pair(connection, target.member_id)
+        if found is None:
+            raise await self._refuse(Refusal(550, "5.1.1", "No such address here.", "forged_reply"), **detail)
+        pair, member = found
+        program = self.settings.programs[pair.program_id]
+        try:
+            message = parse(raw)
+            header_from = _first_address(message)
+            loop_marker = (header_text(message, "X-Loop") or "").casefold()
+        except Exception:
+            log.exception("reading the message header failed")
+            raise await self._refuse(Refusal(
+                554, "5.6.0", "The message header could not be read.", "unprocessable"), **detail) from None
+        if header_from is None or email_key(header_from) != email_key(program.coordinator):
+            raise await self._refuse(Refusal(
+                550, "5.7.1", "This address accepts mail only from the program's coordinator.", "stranger",
+            ), pair_id=pair.id, header_from=header_from, **detail)
+        if self.domain in loop_marker.split():
+            raise await self._refuse(Refusal(
+                550, "5.4.6", "Mail loop detected: this message has already passed through the relay.", "loop",
+            ), pair_id=pair.id, **detail)
+        subject = header_text(message, "Subject") or ""
+        if auto_reply_signal(message):
+            values = event_values("help.auto_reply", now, pair_id=pair.id, subject=subject)
+
+            async def note(connection: Any) -> None:
+                from relay.store.schema import events
+
+                await connection.execute(events.insert().values(values))
+
+            await self.committer.run(note)
+            return f"answer-{target.member_id}"
+        await self.committer.run(lambda c: program_help.answer(c, self.settings, pair, member, message, subject, now))
+        self.on_queued()
+        log.info("coordinator answered the %s of pair %s through the relay", member.role, pair.id)
+        return f"answer-{target.member_id}"
+
 
     async def _lookup(self, local: str) -> tuple[Pair, Member] | None:
         """An alias's pair and recipient. Active aliases are remembered for ALIAS_TTL seconds (every
@@ -248,7 +327,7 @@ class Intake:
             self._aliases[key] = (now, found)
         return found
 
-    async def _bounce_target(self, local: str, current: Target | BounceTarget | SpecialTarget | None,
+    async def _bounce_target(self, local: str, current: AnyTarget | None,
                              detail: dict[str, Any]) -> BounceTarget:
         if not self._verp_secret:
             self._verp_secret = await read_state(self.engine, "verp_secret")
@@ -264,11 +343,13 @@ class Intake:
                 550, "5.5.3", "One report per bounce address, please.", "two_pairs"), **detail)
         return BounceTarget(entry_id)
 
-    async def accept(self, raw: bytes, mail_from: str, target: Target | BounceTarget | SpecialTarget,
+    async def accept(self, raw: bytes, mail_from: str, target: AnyTarget,
                      remote: str | None) -> str:
         """Take a message in; returns the queue id (or, for a delivery report, its entry), or raises Refusal."""
         if isinstance(target, SpecialTarget):
             return await self._take_program_mail(raw, mail_from, target, remote)
+        if isinstance(target, program_help.AnswerTarget):
+            return await self._take_answer(raw, mail_from, target, remote)
         now = self.clock.now()
         if isinstance(target, BounceTarget):
             result = classify(raw)
@@ -350,6 +431,8 @@ class Intake:
         )
         if decision.action in ("hold", "reject"):
             self._add_notices(accepted, decision, policy, pair, sender, recipient, own_id or None)
+        if pair.status == "paused" and decision.action != "reject":
+            program_help.park(accepted, pair.program_id, policy.name)
         outcome: AcceptOutcome = await self.committer.run(Merged(store_accepted_many, accepted))
         if outcome.duplicate:
             log.info("queue_id=%s duplicate resend from %s recognised; not queued again", outcome.id, remote)

@@ -65,9 +65,11 @@ def compose(
     now: datetime,
     in_reply_to: str | None = None,
     reply_to: str | None = None,
+    headers: dict[str, str] | None = None,
+    sender: Address | None = None,
 ) -> Notice:
     message = EmailMessage()
-    message["From"] = Address(display_name=program_name, username="notices", domain=domain)
+    message["From"] = sender or Address(display_name=program_name, username="notices", domain=domain)
     message["To"] = to
     if reply_to:
         message["Reply-To"] = reply_to
@@ -80,5 +82,7 @@ def compose(
         message["References"] = in_reply_to
     message["Auto-Submitted"] = "auto-generated"
     message["X-Loop"] = domain
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(body)
     return Notice(rcpt=to, raw=message.as_bytes(), message_id=message_id)

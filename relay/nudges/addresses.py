@@ -1,4 +1,4 @@
-"""The program's own addresses on the relay domain (away@, and the others registered in HANDLERS).
+"""The program's own addresses on the relay domain (away@, help@, concern@: relay/nudges/handlers.py).
 
 Only enrolled participants may write to them: the envelope sender must be the address of a member of
 a pair that is not closed (checked at RCPT), and the From: header the same (checked at DATA, in
@@ -9,7 +9,6 @@ carried out is answered with a notice saying why, never a bounce.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -19,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import notices
 from relay.config import Settings
-from relay.nudges import away
 from relay.nudges.compose import render
 from relay.store import events
 from relay.store.pairs import Member, Pair, email_key, get_pair
@@ -45,26 +43,7 @@ class Incoming:
     subject: str
     message: EmailMessage
     enrolments: list[tuple[Pair, Member]]  # every pair the sender is a member of (not closed)
-
-
-async def _away(connection: AsyncConnection, incoming: Incoming) -> None:
-    try:
-        request = away.parse_subject(incoming.subject)
-        for pair, member in incoming.enrolments:
-            away.check(incoming.settings, pair, member, request, incoming.now)
-    except away.AwayError as exc:
-        await explain(connection, incoming, "away_unclear.txt.j2", f"Away: {exc}", reason=str(exc))
-        return
-    for pair, member in incoming.enrolments:
-        await away.apply(connection, incoming.settings, pair, member, request, incoming.now, actor="mail",
-                         message_id=incoming.message_id)
-
-
-HANDLERS: dict[str, Callable[[AsyncConnection, Incoming], Awaitable[None]]] = {"away": _away}
-
-
-def is_program_address(local_part: str) -> bool:
-    return local_part.casefold() in HANDLERS
+    secret: str  # signs the coordinator's reply addresses (relay/nudges/help.py)
 
 
 async def enrolments(connection: AsyncConnection, address: str) -> list[tuple[Pair, Member]]:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import notices
 from relay.config import Settings
+from relay.nudges.addresses import Incoming, explain
 from relay.nudges.compose import render
 from relay.nudges.timing import local_date, zone_of
 from relay.store import events
@@ -82,3 +83,17 @@ async def apply(connection: AsyncConnection, settings: Settings, pair: Pair, mem
                             message_id=message_id)
     await events.record(connection, "away.set" if until else "away.cleared", now, actor=actor, pair_id=pair.id,
                         message_id=message_id, role=member.role, until=until)
+
+
+async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
+    """Mail to away@: the subject says until when, or "back"; for every pair the sender is in."""
+    try:
+        request = parse_subject(incoming.subject)
+        for pair, member in incoming.enrolments:
+            check(incoming.settings, pair, member, request, incoming.now)
+    except AwayError as exc:
+        await explain(connection, incoming, "away_unclear.txt.j2", f"Away: {exc}", reason=str(exc))
+        return
+    for pair, member in incoming.enrolments:
+        await apply(connection, incoming.settings, pair, member, request, incoming.now, actor="mail",
+                    message_id=incoming.message_id)

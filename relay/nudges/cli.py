@@ -1,5 +1,5 @@
 """The command line of relay/nudges: `nudges run [--now ISO8601] [--dry-run]` (one sweep by hand) and
-`pair away ID --role R --until YYYY-MM-DD | --back`."""
+`pair away ID --role R --until YYYY-MM-DD | --back` and `pair resume ID`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from relay.clock import FixedClock, SystemClock
 from relay.config import Settings
-from relay.nudges import away, sweep
+from relay.nudges import away, help, sweep
 from relay.store.database import transaction
 from relay.store.pairs import get_pair
 
@@ -72,6 +72,25 @@ def cmd_pair_away(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_pair_resume(args: argparse.Namespace, settings: Settings) -> int:
+    from relay.cli import CliError, emit, with_store
+
+    async def work(engine: Any) -> bool:
+        async with transaction(engine) as connection:
+            pair = await get_pair(connection, args.id)
+            if pair is None:
+                raise CliError(f"no pair with id {args.id}")
+            if pair.status == "closed":
+                raise CliError(f"pair {args.id} is closed")
+            return await help.resume(connection, args.id, SystemClock().now(), f"cli:{getpass.getuser()}")
+
+    resumed = asyncio.run(with_store(settings, work))
+    emit(args, {"id": args.id, "status": "active", "changed": resumed},
+         f"pair {args.id} resumed: mail is delivered again (mail held meanwhile waits in `held list`)" if resumed
+         else f"pair {args.id} was not paused")
+    return 0
+
+
 def register_pair(pair: Any, listing: Any) -> None:
     """Subcommands of `pair` that belong to this package."""
     away_cmd = listing(pair.add_parser("away", help="mark a member away until a date (the partner is told)"))
@@ -81,6 +100,9 @@ def register_pair(pair: Any, listing: Any) -> None:
     when.add_argument("--until", type=_day, metavar="YYYY-MM-DD", help="the last day away")
     when.add_argument("--back", action="store_true", help="the member is back")
     away_cmd.set_defaults(func=cmd_pair_away)
+    resume = listing(pair.add_parser("resume", help="deliver a pair's mail again after a concern paused it"))
+    resume.add_argument("id", type=int)
+    resume.set_defaults(func=cmd_pair_resume)
 
 
 def register(commands: Any, listing: Any) -> None:
