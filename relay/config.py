@@ -203,6 +203,7 @@ class ProgramConfig(_Strict):
     end_date: date | None = None
     responsiveness: Responsiveness = Field(default_factory=lambda: Responsiveness())
     templates: str | None = None  # a folder (relative to relay.yaml) whose notice templates replace ours
+    welcome: bool = True  # both members get a welcome message when their pair is created
 
     @field_validator("goals", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from relay import ids
 from relay.clock import Clock
 from relay.config import Settings
+from relay.nudges.welcome import queue_welcome
 from relay.store import events
 from relay.store.database import transaction
 from relay.store.pairs import ROLES, Pair, alias_taken, get_pair, handle_key, handle_taken, insert_pair
@@ -111,6 +112,8 @@ async def create_pair(
                             program=program_id, policy=policy,
                             handles={r: people[r].handle for r in ROLES})
         pair = await get_pair(connection, pair_id)
+        assert pair is not None
+        await queue_welcome(connection, settings, pair, now)
     assert pair is not None
     return pair
 

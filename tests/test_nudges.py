@@ -214,4 +214,4 @@ def test_templates_never_hold_a_real_address() -> None:
     templates = sorted(TEMPLATES.glob("*.j2"))
     assert {"nudge_mentor.txt.j2", "coordinator_unanswered.txt.j2", "checkin.txt.j2"} <= {t.name for t in templates}
     for template in templates:
-        assert re.findall(r"\S*@(?!\{\{ ?domain ?\}\})\S*", template.read_text()) == [], template.name
+        assert re.findall(r"\S*@(?!\{\{ ?domain(?:\|e)? ?\}\})\S*", template.read_text()) == [], template.name

@@ -67,6 +67,7 @@ def compose(
     reply_to: str | None = None,
     headers: dict[str, str] | None = None,
     sender: Address | None = None,
+    html: str | None = None,
 ) -> Notice:
     message = EmailMessage()
     message["From"] = sender or Address(display_name=program_name, username="notices", domain=domain)
@@ -85,4 +86,6 @@ def compose(
     for name, value in (headers or {}).items():
         message[name] = value
     message.set_content(body)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
     return Notice(rcpt=to, raw=message.as_bytes(), message_id=message_id)
