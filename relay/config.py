@@ -204,6 +204,7 @@ class ProgramConfig(_Strict):
     responsiveness: Responsiveness = Field(default_factory=lambda: Responsiveness())
     templates: str | None = None  # a folder (relative to relay.yaml) whose notice templates replace ours
     welcome: bool = True  # both members get a welcome message when their pair is created
+    contact_exchange: bool = False  # at the end, members who both say yes (share@) get each other's address
 
     @field_validator("goals", mode="before")
     @classmethod

@@ -38,6 +38,7 @@ from relay.moderation.notify import moderator_notices, sender_notice
 from relay.moderation.policy import Policy, PolicyBook
 from relay.notices import as_entry, compose, render
 from relay.nudges import help as program_help
+from relay.nudges import lifecycle
 from relay.nudges.addresses import Incoming, SpecialTarget, enrolments
 from relay.nudges.handlers import HANDLERS, is_program_address
 from relay.nudges.timing import is_away, zone_of
@@ -111,6 +112,10 @@ class Intake:
         self._verp_secret = ""
         self.on_queued: Callable[[], None] = lambda: None  # the delivery worker's wake-up
 
+    def forget_aliases(self) -> None:
+        """Drop the remembered aliases (a sweep ended pairs, or a concern paused them)."""
+        self._aliases.clear()
+
     async def _refuse(self, refusal: Refusal, *, pair_id: int | None = None, **detail: Any) -> Refusal:
         """Record the refusal as an event (best effort) and hand it back to be raised."""
         values = event_values(
@@ -157,7 +162,8 @@ class Intake:
         if found is None:
             raise await self._refuse(Refusal(550, "5.1.1", "No such mentoring alias here.", "unknown_alias"), **detail)
         pair, recipient = found
-        if pair.status not in ("active", "paused"):  # paused: accepted and held (relay/nudges/help.park)
+        # paused: accepted and held (relay/nudges/help.park); ended: accepted, the sender told (lifecycle)
+        if pair.status not in ("active", "paused", "ended"):
             raise await self._refuse(Refusal(
                 550, "5.1.6",
                 "This mentoring conversation has ended and the address no longer accepts mail. "
@@ -238,7 +244,7 @@ class Intake:
             return outcome
 
         outcome = await self.committer.run(job)
-        self._aliases.clear()  # a concern pauses pairs: no alias may be remembered as active
+        self.forget_aliases()  # a concern pauses pairs: no alias may be remembered as active
         self.on_queued()
         log.info("queue_id=%s to %s@ from the %s of pair %s", outcome.id, target.kind, member.role, pair.id)
         return outcome.id
@@ -386,6 +392,9 @@ class Intake:
                 "This mentoring alias accepts mail only from the person it was set up for.", "stranger",
             ), pair_id=pair.id, header_from=header_from, **detail)
         signal = auto_reply_signal(message)
+        if pair.status == "ended":
+            return await self._take_after_end(raw, mail_from, remote, target, own_id or None, now,
+                                              header_text(message, "Subject"), automatic=signal is not None)
         if signal is not None:
             return await self._take_auto_reply(raw, mail_from, remote, target, own_id or None, signal, now,
                                                header_text(message, "Subject"))
@@ -440,6 +449,30 @@ class Intake:
             self.on_queued()
             log.info("queue_id=%s accepted pair=%s from=%s decision=%s%s size=%d", outcome.id, pair.id,
                      sender.role, decision.action, " flagged" if decision.flagged else "", len(raw))
+        return outcome.id
+
+    async def _take_after_end(self, raw: bytes, mail_from: str, remote: str | None, target: Target,
+                              own_id: str | None, now: Any, subject: str | None, *, automatic: bool) -> str:
+        """Mail to an ended pair: archived, not delivered; the sender gets a polite note (weekly at most)."""
+        pair, sender, recipient = target.pair, target.sender, target.recipient
+        accepted = Accepted(
+            id=ids.queue_id(), pair_id=pair.id, sender_id=sender.id, sender_role=sender.role,
+            recipient_id=recipient.id, envelope_from=mail_from, remote_addr=remote, original_message_id=own_id,
+            body_hash=body_hash(raw), subject=subject, raw=raw, decision="ended",
+            reasons=[{"rule": "pair_ended"}], received_at=now, outbound=None,
+            duplicate_window=self.settings.relay.smtp.duplicate_window, domain=self.domain,
+        )
+
+        async def job(connection: Any) -> AcceptOutcome:
+            outcome = await store_accepted(connection, accepted)
+            if not outcome.duplicate:
+                await lifecycle.after_end(connection, self.settings, pair, sender, accepted.id, now,
+                                          automatic=automatic)
+            return outcome
+
+        outcome: AcceptOutcome = await self.committer.run(job)
+        self.on_queued()
+        log.info("queue_id=%s to the ended pair %s: archived, not delivered", outcome.id, pair.id)
         return outcome.id
 
     async def _take_auto_reply(self, raw: bytes, mail_from: str, remote: str | None, target: Target,

@@ -82,12 +82,18 @@ class Relay:
         self.sweeper = HoldSweeper(settings, self.engine, self.clock, self.intake.policies, self.worker.wake)
         self.scheduler = Scheduler()
         self.scheduler.every(HOLD_SWEEP_EVERY, "hold-sweep", self.sweeper.run_once)
-        self.scheduler.every(NUDGE_SWEEP_EVERY, "nudge-sweep", self.sweep_nudges)
+        self.scheduler.every(NUDGE_SWEEP_EVERY, "nudge-sweep", self._scheduled_nudges)
 
-    async def sweep_nudges(self) -> None:
+    async def _scheduled_nudges(self) -> None:
+        await self.sweep_nudges()
+
+    async def sweep_nudges(self) -> nudge_sweep.SweepResult:
         result = await nudge_sweep.run(self.settings, self.engine, self.clock)
+        if result.ended:
+            self.intake.forget_aliases()  # an ended pair's alias must not be taken for an active one
         if result.sent:
             self.worker.wake()
+        return result
 
     async def start(self) -> Running:
         await migrate(self.engine)

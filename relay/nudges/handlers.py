@@ -1,4 +1,5 @@
-"""Which program address does what: the local parts on the relay domain that are not aliases."""
+"""Which program address does what: the local parts on the relay domain that are not aliases
+(away@, help@, concern@, share@)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from relay.nudges import away, help
+from relay.nudges import away, exchange, help
 from relay.nudges.addresses import Incoming
 
 HANDLERS: dict[str, Callable[[AsyncConnection, Incoming], Awaitable[None]]] = {
     "away": away.handle,
     "help": help.handle,
     "concern": help.handle,
+    "share": exchange.handle,
 }
 
 

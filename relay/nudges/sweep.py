@@ -22,15 +22,16 @@ from relay.config import Settings
 from relay.nudges import keys
 from relay.nudges.activity import read_activity
 from relay.nudges.compose import render
+from relay.nudges.lifecycle import FAREWELL_WITHIN, end_due
 from relay.nudges.plan import Context, Planned
-from relay.nudges.rules import silence, unanswered
+from relay.nudges.rules import ending, farewell, silence, unanswered
 from relay.store import events
 from relay.store.database import transaction
 from relay.store.pairs import Pair, list_pairs
 
 log = logging.getLogger("relay.nudges")
 
-RULES: list[Callable[[Context], list[Planned]]] = [unanswered.plan, silence.plan]
+RULES: list[Callable[[Context], list[Planned]]] = [unanswered.plan, silence.plan, ending.plan, farewell.plan]
 
 
 @dataclass
@@ -39,24 +40,28 @@ class SweepResult:
     dry_run: bool = False
     sent: list[Planned] = field(default_factory=list)  # (or, with dry_run, would be sent)
     deferred: list[Planned] = field(default_factory=list)  # due, but it is night for the recipient
+    ended: list[int] = field(default_factory=list)  # pairs whose end date passed in this sweep
 
     def as_dict(self) -> dict[str, Any]:
-        return {"now": self.now.isoformat(), "dry_run": self.dry_run,
+        return {"now": self.now.isoformat(), "dry_run": self.dry_run, "ended": self.ended,
                 "sent": [p.as_dict() for p in self.sent], "deferred": [p.as_dict() for p in self.deferred]}
 
     def lines(self) -> list[str]:
         verb = "would send" if self.dry_run else "sent"
-        found = [f"{verb} {p.describe()}" for p in self.sent]
+        found = [f"pair {pair_id} ended (its end date has passed)" for pair_id in self.ended]
+        found += [f"{verb} {p.describe()}" for p in self.sent]
         found += [f"quiet hours, later: {p.describe()}" for p in self.deferred]
         return found or [f"nothing due at {self.now.isoformat()}"]
 
 
-async def active_pairs(connection: AsyncConnection) -> list[Pair]:
-    return [pair for pair in await list_pairs(connection) if pair.status == "active"]
+async def current_pairs(connection: AsyncConnection, now: datetime) -> list[Pair]:
+    """Pairs the rules look at: ongoing ones, and those that ended lately (for the farewell)."""
+    return [pair for pair in await list_pairs(connection) if pair.status in ("active", "paused") or (
+        pair.status == "ended" and pair.closed_at is not None and pair.closed_at >= now - FAREWELL_WITHIN)]
 
 
 async def plan_all(connection: AsyncConnection, settings: Settings, now: datetime) -> list[Planned]:
-    pairs = [pair for pair in await active_pairs(connection) if pair.program_id in settings.programs]
+    pairs = [pair for pair in await current_pairs(connection, now) if pair.program_id in settings.programs]
     activity = await read_activity(connection, [pair.id for pair in pairs])
     planned: list[Planned] = []
     for pair in pairs:
@@ -91,6 +96,7 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, *, dry_run:
     result = SweepResult(now=now, dry_run=dry_run)
     if dry_run:
         async with engine.connect() as connection:
+            result.ended = await end_due(connection, settings, now, dry_run=True)
             planned = await plan_all(connection, settings, now)
             taken = await keys.claimed(connection, [p.key for p in planned])
         for item in planned:
@@ -98,6 +104,7 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, *, dry_run:
                 (result.deferred if item.quiet else result.sent).append(item)
         return result
     async with transaction(engine) as connection:
+        result.ended = await end_due(connection, settings, now)
         planned = await plan_all(connection, settings, now)
         taken = await keys.claimed(connection, [p.key for p in planned])
         for item in planned:

@@ -27,6 +27,7 @@ class Member:
     alias: str  # local part only
     timezone: str | None
     away_until: str | None = None  # YYYY-MM-DD: away through that day
+    contact_consent: str | None = None  # yes | no (relay/nudges/exchange.py)
 
     def alias_address(self, domain: str) -> str:
         return f"{self.alias}@{domain}"
@@ -120,6 +121,7 @@ def _member(row: Any) -> Member:
         alias=row.alias,
         timezone=row.timezone,
         away_until=row.away_until,
+        contact_consent=row.contact_consent,
     )
 
 

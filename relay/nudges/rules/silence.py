@@ -9,6 +9,8 @@ from relay.store.pairs import ROLES
 
 
 def plan(ctx: Context) -> list[Planned]:
+    if ctx.pair.status != "active":
+        return []
     pair, rules = ctx.pair, ctx.program.responsiveness
     anchor = ctx.activity.last_message_at or pair.created_at
     silent = ctx.now - anchor

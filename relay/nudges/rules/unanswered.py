@@ -11,6 +11,8 @@ STAGES = ("nudge.first", "nudge.second")
 
 
 def plan(ctx: Context) -> list[Planned]:
+    if ctx.pair.status != "active":
+        return []
     waiting = ctx.activity.first_waiting
     mentor, mentee = ctx.pair.mentor, ctx.pair.mentee
     rules = ctx.program.responsiveness

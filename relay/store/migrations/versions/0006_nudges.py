@@ -1,4 +1,5 @@
-"""Nudges and notices of the relay's own schedule: their keys (sent once), and members' away dates.
+"""Nudges and notices of the relay's own schedule: their keys (sent once); members' away dates and
+their consent to exchange addresses when the pair ends.
 
 Revision ID: 0006_nudges
 Revises: 0004
@@ -26,9 +27,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("members") as batch:
         batch.add_column(sa.Column("away_until", sa.String(10)))
+        batch.add_column(sa.Column("contact_consent", sa.String(3)))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("members") as batch:
+        batch.drop_column("contact_consent")
         batch.drop_column("away_until")
     op.drop_table("notice_keys")
