@@ -76,7 +76,8 @@ def pair_dict(pair: Pair, domain: str, messages: int | None = None) -> dict[str,
     for role in ("mentor", "mentee"):
         member = pair.member(role)
         data[role] = {"handle": member.handle, "name": member.name, "email": member.email,
-                      "alias": member.alias_address(domain), "timezone": member.timezone}
+                      "alias": member.alias_address(domain), "timezone": member.timezone,
+                      "away_until": member.away_until, "cadence": member.cadence}
     if messages is not None:
         data["messages"] = messages
     return data
@@ -122,6 +123,7 @@ def cmd_pair_create(args: argparse.Namespace, settings: Settings) -> int:
             settings, engine, SystemClock(), program_id=args.program, policy=args.policy, end_date=args.end_date,
             mentor=Person(args.mentor_email, args.mentor_name, args.mentor_handle, args.mentor_timezone),
             mentee=Person(args.mentee_email, args.mentee_name, args.mentee_handle, args.mentee_timezone),
+            mentor_cadence=args.mentor_cadence,
         )
 
     pair = asyncio.run(with_store(settings, work))
@@ -366,6 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
         create.add_argument(f"--{role}-timezone")
     create.add_argument("--policy", help="override the program's policy for this pair")
     create.add_argument("--end-date", metavar="YYYY-MM-DD")
+    create.add_argument("--mentor-cadence", metavar="DAYS", help="the mentor's writing days, e.g. mon,thu: "
+                        "on those days they get a digest of what waits for them")
     create.set_defaults(func=cmd_pair_create)
     pair_list = listing(pair.add_parser("list", help="list pairs"))
     pair_list.add_argument("--program")

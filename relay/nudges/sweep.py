@@ -24,14 +24,15 @@ from relay.nudges.activity import read_activity
 from relay.nudges.compose import render
 from relay.nudges.lifecycle import FAREWELL_WITHIN, end_due
 from relay.nudges.plan import Context, Planned
-from relay.nudges.rules import ending, farewell, silence, unanswered
+from relay.nudges.rules import cadence, ending, farewell, silence, unanswered
 from relay.store import events
 from relay.store.database import transaction
 from relay.store.pairs import Pair, list_pairs
 
 log = logging.getLogger("relay.nudges")
 
-RULES: list[Callable[[Context], list[Planned]]] = [unanswered.plan, silence.plan, ending.plan, farewell.plan]
+RULES: list[Callable[[Context], list[Planned]]] = [
+    unanswered.plan, silence.plan, cadence.plan, ending.plan, farewell.plan]
 
 
 @dataclass

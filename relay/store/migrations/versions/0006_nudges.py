@@ -1,5 +1,5 @@
 """Nudges and notices of the relay's own schedule: their keys (sent once); members' away dates and
-their consent to exchange addresses when the pair ends.
+their consent to exchange addresses when the pair ends; a mentor's writing days.
 
 Revision ID: 0006_nudges
 Revises: 0004
@@ -28,10 +28,12 @@ def upgrade() -> None:
     with op.batch_alter_table("members") as batch:
         batch.add_column(sa.Column("away_until", sa.String(10)))
         batch.add_column(sa.Column("contact_consent", sa.String(3)))
+        batch.add_column(sa.Column("cadence", sa.String(32)))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("members") as batch:
+        batch.drop_column("cadence")
         batch.drop_column("contact_consent")
         batch.drop_column("away_until")
     op.drop_table("notice_keys")
