@@ -215,3 +215,17 @@ def test_templates_never_hold_a_real_address() -> None:
     assert {"nudge_mentor.txt.j2", "coordinator_unanswered.txt.j2", "checkin.txt.j2"} <= {t.name for t in templates}
     for template in templates:
         assert re.findall(r"\S*@(?!\{\{ ?domain(?:\|e)? ?\}\})\S*", template.read_text()) == [], template.name
+
+
+async def test_serve_runs_the_sweeps_on_its_scheduler(layout: Layout, sink: Sink) -> None:
+    """No hand-run sweep: the relay's scheduler sweeps at start (and then every few minutes)."""
+    clock = FixedClock(T0)
+    async with running(layout, clock) as relay:
+        pair = await enrol(relay, clock, OAK, MAPLE)
+        await write(relay, pair, "mentee", "Question about internships")
+        assert relay.scheduler.job_names() == ["hold-sweep", "nudge-sweep"]
+    clock.advance(timedelta(hours=49))
+    async with running(layout, clock):
+        received = await wait_for_notices(sink, 1)
+    assert [(r.rcpt_tos, str(r.message["Subject"])) for r in received] == [
+        ([OAK[0]], "Maple is waiting for your answer")]

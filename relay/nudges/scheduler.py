@@ -43,6 +43,9 @@ class Scheduler:
                                 max_instances=1, coalesce=True, misfire_grace_time=None,
                                 next_run_time=datetime.now(UTC))
 
+    def job_names(self) -> list[str]:
+        return sorted(job.id for job in self._scheduler.get_jobs())
+
     def start(self) -> None:
         self._scheduler.start()
 
