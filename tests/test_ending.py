@@ -149,3 +149,19 @@ async def test_too_early_to_share(layout: Layout, sink: Sink) -> None:
         note = (await wait_for_notices(sink, 1))[0]
         assert "your conversation has not reached its end yet" in words(note.message)
         assert await events_of(relay, "contact_exchange.consent") == []
+
+
+async def test_away_after_the_end_is_answered_not_announced(layout: Layout, sink: Sink) -> None:
+    write_program(layout, end_date="2026-06-30")
+    clock = FixedClock(START)
+    async with running(layout, clock) as relay:
+        await enrol(relay, clock, OAK, MAPLE)
+        await run_until(relay, clock, END + timedelta(hours=9))
+        await wait_for_notices(sink, 4)
+        away = f"away@{DOMAIN}"
+        port = relay.settings.relay.smtp.port
+        code, text = await send(port, simple_message(OAK[0], away, "until 2026-07-20", "."), OAK[0], away)
+        assert code == 250, text
+        note = (await wait_for_notices(sink, 5))[4]
+        assert note.rcpt_tos == [OAK[0]] and "your conversation has ended" in str(note.message["Subject"])
+        assert await events_of(relay, "away.set") == []

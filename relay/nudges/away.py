@@ -87,13 +87,16 @@ async def apply(connection: AsyncConnection, settings: Settings, pair: Pair, mem
 
 async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
     """Mail to away@: the subject says until when, or "back"; for every pair the sender is in."""
+    ongoing = [(pair, member) for pair, member in incoming.enrolments if pair.status in ("active", "paused")]
     try:
         request = parse_subject(incoming.subject)
-        for pair, member in incoming.enrolments:
+        if not ongoing:
+            raise AwayError("your conversation has ended, so there is nobody to tell")
+        for pair, member in ongoing:
             check(incoming.settings, pair, member, request, incoming.now)
     except AwayError as exc:
         await explain(connection, incoming, "away_unclear.txt.j2", f"Away: {exc}", reason=str(exc))
         return
-    for pair, member in incoming.enrolments:
+    for pair, member in ongoing:
         await apply(connection, incoming.settings, pair, member, request, incoming.now, actor="mail",
                     message_id=incoming.message_id)
