@@ -44,7 +44,7 @@ from relay.nudges.handlers import HANDLERS, is_program_address
 from relay.nudges.timing import is_away, zone_of
 from relay.pipeline import Prepared, prepare
 from relay.store.committer import Committer, Merged
-from relay.store.events import event_values, happened_since
+from relay.store.events import event_values, happened_since, record
 from relay.store.messages import (
     Accepted,
     AcceptOutcome,
@@ -302,14 +302,7 @@ class Intake:
             ), pair_id=pair.id, **detail)
         subject = header_text(message, "Subject") or ""
         if auto_reply_signal(message):
-            values = event_values("help.auto_reply", now, pair_id=pair.id, subject=subject)
-
-            async def note(connection: Any) -> None:
-                from relay.store.schema import events
-
-                await connection.execute(events.insert().values(values))
-
-            await self.committer.run(note)
+            await self.committer.run(lambda c: record(c, "help.auto_reply", now, pair_id=pair.id, subject=subject))
             return f"answer-{target.member_id}"
         await self.committer.run(lambda c: program_help.answer(c, self.settings, pair, member, message, subject, now))
         self.on_queued()

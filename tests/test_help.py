@@ -61,6 +61,13 @@ async def test_help_reaches_the_coordinator_who_answers_through_the_relay(layout
         assert str(answer.message["From"]) == f"STEM mentoring coordinator <help@{DOMAIN}>"
         assert "help" in await kinds(relay) and "help.answered" in await kinds(relay)
 
+        port = relay.settings.relay.smtp.port
+        out_of_office = simple_message(COORDINATOR, reply_to, "Automatic reply: Re: Changing the meeting rhythm",
+                                       "I am out of the office.", Auto_Submitted="auto-replied")
+        assert (await send(port, out_of_office, COORDINATOR, reply_to))[0] == 250
+        events = await kinds(relay)
+        assert events.count("help.auto_reply") == 1 and events.count("help.answered") == 1  # not passed on
+
         forged = re.sub(r"\.[a-z2-7]{16}@", ".aaaaaaaaaaaaaaaa@", reply_to)
         code, text = await mail(relay, COORDINATOR, forged, "Re: x", "forged")
         assert code == 550 and "No such address" in text
