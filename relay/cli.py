@@ -28,6 +28,7 @@ from relay.dkim.records import dkim_record, required_records
 from relay.enrol import EnrolmentError, Person, close_pair, create_pair
 from relay.moderation import review
 from relay.moderation.policy import PolicyBook
+from relay.nudges import cli as nudges_cli
 from relay.service import serve
 from relay.store import held as held_store
 from relay.store.database import create_engine, migrate
@@ -75,7 +76,8 @@ def pair_dict(pair: Pair, domain: str, messages: int | None = None) -> dict[str,
     for role in ("mentor", "mentee"):
         member = pair.member(role)
         data[role] = {"handle": member.handle, "name": member.name, "email": member.email,
-                      "alias": member.alias_address(domain), "timezone": member.timezone}
+                      "alias": member.alias_address(domain), "timezone": member.timezone,
+                      "away_until": member.away_until, "cadence": member.cadence}
     if messages is not None:
         data["messages"] = messages
     return data
@@ -121,6 +123,7 @@ def cmd_pair_create(args: argparse.Namespace, settings: Settings) -> int:
             settings, engine, SystemClock(), program_id=args.program, policy=args.policy, end_date=args.end_date,
             mentor=Person(args.mentor_email, args.mentor_name, args.mentor_handle, args.mentor_timezone),
             mentee=Person(args.mentee_email, args.mentee_name, args.mentee_handle, args.mentee_timezone),
+            mentor_cadence=args.mentor_cadence,
         )
 
     pair = asyncio.run(with_store(settings, work))
@@ -365,6 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
         create.add_argument(f"--{role}-timezone")
     create.add_argument("--policy", help="override the program's policy for this pair")
     create.add_argument("--end-date", metavar="YYYY-MM-DD")
+    create.add_argument("--mentor-cadence", metavar="DAYS", help="the mentor's writing days, e.g. mon,thu: "
+                        "on those days they get a digest of what waits for them")
     create.set_defaults(func=cmd_pair_create)
     pair_list = listing(pair.add_parser("list", help="list pairs"))
     pair_list.add_argument("--program")
@@ -374,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = listing(pair.add_parser(name, help=help_text))
         sub.add_argument("id", type=_positive_int)
         sub.set_defaults(func=func)
+    nudges_cli.register_pair(pair, listing)
 
     queue = commands.add_parser("queue", help="the outbound delivery queue").add_subparsers(
         dest="action", required=True, metavar="ACTION")
@@ -422,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     from relay.archive.commands import register as register_archive  # imports this module: no cycle at load
 
     register_archive(commands, listing)
+    nudges_cli.register(commands, listing)
     return parser
 
 

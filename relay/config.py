@@ -7,7 +7,8 @@ using the line map of relay.yamlsource. Relative paths in relay.yaml are relativ
 from __future__ import annotations
 
 import os
-from datetime import date, timedelta
+import re
+from datetime import date, time, timedelta
 from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -237,6 +238,43 @@ class RetentionConfig(_Strict):
         return self
 
 
+def _quiet_hours(value: object) -> tuple[time, time] | None:
+    """"21:00-08:00" (local time of the recipient); "" or null: no quiet hours."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, tuple):
+        return value  # type: ignore[return-value]
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", str(value))
+    if match is None:
+        raise ValueError(f"expected quiet hours such as 21:00-08:00, got {value!r}")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+        raise ValueError(f"quiet hours {value!r}: hours go from 00 to 23 and minutes from 00 to 59")
+    return time(h1, m1), time(h2, m2)
+
+
+QuietHours = Annotated[tuple[time, time] | None, BeforeValidator(_quiet_hours)]
+
+
+class Responsiveness(_Strict):
+    """When the relay nudges a mentor, tells the coordinator, checks in on a silent pair (relay/nudges/)."""
+
+    nudge_mentor_after: Duration = timedelta(hours=48)
+    second_nudge_after: Duration = timedelta(hours=96)
+    escalate_after: Duration = timedelta(days=7)
+    pair_silence_after: Duration = timedelta(days=14)
+    quiet_hours: QuietHours = (time(21, 0), time(8, 0))
+    ending_notice_before: Duration = timedelta(days=7)
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Responsiveness:
+        if not self.nudge_mentor_after < self.second_nudge_after < self.escalate_after:
+            raise ValueError("nudge_mentor_after < second_nudge_after < escalate_after must hold")
+        if self.nudge_mentor_after <= timedelta(0) or self.pair_silence_after <= timedelta(0):
+            raise ValueError("waiting times must be longer than zero")
+        return self
+
+
 class ProgramConfig(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str
@@ -246,7 +284,10 @@ class ProgramConfig(_Strict):
     region: str = Field("US", pattern=r"^[A-Z]{2}$")
     timezone: TimeZone = "UTC"
     end_date: date | None = None
-    responsiveness: dict[str, Any] = Field(default_factory=dict)
+    responsiveness: Responsiveness = Field(default_factory=lambda: Responsiveness())
+    templates: str | None = None  # a folder (relative to relay.yaml) whose notice templates replace ours
+    welcome: bool = True  # both members get a welcome message when their pair is created
+    contact_exchange: bool = False  # at the end, members who both say yes (share@) get each other's address
     send_conversation_at_end: bool = False  # each participant gets the anonymised conversation as an mbox
     retention: RetentionConfig = Field(default_factory=lambda: RetentionConfig())  # none set: kept for ever
 

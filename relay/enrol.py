@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from relay import ids
 from relay.clock import Clock
 from relay.config import Settings
+from relay.nudges.rules.cadence import parse_cadence
+from relay.nudges.welcome import queue_welcome
 from relay.store import events
 from relay.store.database import transaction
 from relay.store.pairs import ROLES, Pair, alias_taken, get_pair, handle_key, handle_taken, insert_pair
@@ -71,6 +73,7 @@ async def create_pair(
     policy: str | None = None,
     end_date: str | None = None,
     actor: str = "cli",
+    mentor_cadence: str | None = None,
 ) -> Pair:
     if program_id not in settings.programs:
         known = ", ".join(sorted(settings.programs)) or "none"
@@ -82,6 +85,11 @@ async def create_pair(
             end_date = date.fromisoformat(end_date).isoformat()
         except ValueError:
             raise EnrolmentError(f"end date {end_date!r} is not a date of the form YYYY-MM-DD") from None
+    if mentor_cadence is not None:
+        try:
+            mentor_cadence = parse_cadence(mentor_cadence)
+        except ValueError as exc:
+            raise EnrolmentError(f"--mentor-cadence: {exc}") from None
     deliverability = settings.relay.enrolment.check_deliverability
     people = {"mentor": _check_person("mentor", mentor, deliverability),
               "mentee": _check_person("mentee", mentee, deliverability)}
@@ -102,6 +110,7 @@ async def create_pair(
             person = people[role]
             values[role] = {"email": person.email, "name": person.name, "handle": person.handle,
                             "alias": alias, "timezone": person.timezone}
+        values["mentor"]["cadence"] = mentor_cadence
         try:
             pair_id = await insert_pair(connection, program_id=program_id, policy=policy, end_date=end_date,
                                         created_at=now, people=values)
@@ -111,6 +120,8 @@ async def create_pair(
                             program=program_id, policy=policy,
                             handles={r: people[r].handle for r in ROLES})
         pair = await get_pair(connection, pair_id)
+        assert pair is not None
+        await queue_welcome(connection, settings, pair, now)
     assert pair is not None
     return pair
 

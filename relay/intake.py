@@ -38,17 +38,23 @@ from relay.moderation.inspection import PairStats
 from relay.moderation.notify import moderator_notices, sender_notice
 from relay.moderation.policy import Policy, PolicyBook
 from relay.notices import as_entry, compose, render
+from relay.nudges import help as program_help
+from relay.nudges import lifecycle
+from relay.nudges.addresses import Incoming, SpecialTarget, enrolments
+from relay.nudges.handlers import HANDLERS, is_program_address
+from relay.nudges.timing import is_away, zone_of
 from relay.pipeline import Prepared, prepare
 from relay.senderauth import Authenticator, Verdict
 from relay.store import events
 from relay.store.committer import Committer, Merged
-from relay.store.events import event_values, happened_since
+from relay.store.events import event_values, happened_since, record
 from relay.store.messages import (
     Accepted,
     AcceptOutcome,
     HoldEntry,
     OutboundEntry,
     pair_stats,
+    store_accepted,
     store_accepted_many,
     thread_map,
 )
@@ -93,6 +99,10 @@ class BounceTarget:
     entry_id: str
 
 
+# Where an envelope may go: an alias, a signed bounce address, a program address, a coordinator's reply address.
+AnyTarget = Target | BounceTarget | SpecialTarget | program_help.AnswerTarget
+
+
 class Intake:
     def __init__(self, settings: Settings, engine: AsyncEngine, committer: Committer, clock: Clock,
                  authenticator: Authenticator | None = None) -> None:
@@ -106,6 +116,10 @@ class Intake:
         self._aliases: dict[str, tuple[float, tuple[Pair, Member]]] = {}
         self._verp_secret = ""
         self.on_queued: Callable[[], None] = lambda: None  # the delivery worker's wake-up
+
+    def forget_aliases(self) -> None:
+        """Drop the remembered aliases (a sweep ended pairs, or a concern paused them)."""
+        self._aliases.clear()
 
     async def _refuse(self, refusal: Refusal, *, pair_id: int | None = None, **detail: Any) -> Refusal:
         """Record the refusal as an event (best effort) and hand it back to be raised."""
@@ -125,8 +139,9 @@ class Intake:
         return refusal
 
     async def check_recipient(
-        self, address: str, mail_from: str | None, current: Target | BounceTarget | None, remote: str | None
-    ) -> Target | BounceTarget:
+        self, address: str, mail_from: str | None, current: AnyTarget | None,
+        remote: str | None,
+    ) -> AnyTarget:
         """Raise Refusal unless `address` is an active alias the envelope may add."""
         detail: dict[str, Any] = {"rcpt": address, "mail_from": mail_from, "remote": remote}
         local, at, domain = address.rpartition("@")
@@ -142,11 +157,16 @@ class Intake:
             raise await self._refuse(Refusal(
                 550, "5.7.1", "A sender address is required to write to a mentoring alias.", "no_sender",
             ), **detail)
+        if is_program_address(local):
+            return await self._program_address(local, mail_from, current, detail)
+        if program_help.is_reply_local_part(local):
+            return await self._answer_target(local, mail_from, current, detail)
         found = await self._lookup(local)
         if found is None:
             raise await self._refuse(Refusal(550, "5.1.1", "No such mentoring alias here.", "unknown_alias"), **detail)
         pair, recipient = found
-        if pair.status != "active":
+        # paused: accepted and held (relay/nudges/help.park); ended: accepted, the sender told (lifecycle)
+        if pair.status not in ("active", "paused", "ended"):
             raise await self._refuse(Refusal(
                 550, "5.1.6",
                 "This mentoring conversation has ended and the address no longer accepts mail. "
@@ -160,6 +180,138 @@ class Intake:
                 "two_pairs",
             ), pair_id=pair.id, **detail)
         return Target(pair=pair, recipient=recipient)
+
+    async def _program_address(self, local: str, mail_from: str, current: AnyTarget | None,
+                               detail: dict[str, Any]) -> SpecialTarget:
+        """away@ and the program's other addresses: for enrolled participants only."""
+        async with self.engine.connect() as connection:
+            enrolled = await enrolments(connection, mail_from)
+        if not enrolled:
+            raise await self._refuse(Refusal(
+                550, "5.7.1", "Only participants of a mentoring program can write to this address.", "stranger",
+            ), **detail)
+        target = SpecialTarget(local.casefold(), email_key(mail_from))
+        if current is not None and current != target:
+            raise await self._refuse(Refusal(
+                550, "5.5.3", "One message can go to one program address only; please send it separately.",
+                "two_pairs"), **detail)
+        return target
+
+    async def _take_program_mail(self, raw: bytes, mail_from: str, target: SpecialTarget, remote: str | None) -> str:
+        """Archive a message to a program address and carry out what it asks, in one transaction."""
+        now = self.clock.now()
+        detail: dict[str, Any] = {"mail_from": mail_from, "remote": remote, "rcpt": f"{target.kind}@{self.domain}"}
+        try:
+            message = parse(raw)
+            header_from = _first_address(message)
+            loop_marker = (header_text(message, "X-Loop") or "").casefold()
+            own_id = (header_text(message, "Message-ID") or "").strip()
+        except Exception:
+            log.exception("reading the message header failed")
+            raise await self._refuse(Refusal(
+                554, "5.6.0", "The message header could not be read.", "unprocessable"), **detail) from None
+        if header_from is None or email_key(header_from) != target.sender_key:
+            raise await self._refuse(Refusal(
+                550, "5.7.1", "Only participants of a mentoring program can write to this address.", "stranger",
+            ), header_from=header_from, **detail)
+        if self.domain in loop_marker.split():
+            raise await self._refuse(Refusal(
+                550, "5.4.6", "Mail loop detected: this message has already passed through the relay.", "loop",
+            ), **detail)
+        async with self.engine.connect() as connection:
+            enrolled = await enrolments(connection, mail_from)
+        if not enrolled:
+            raise await self._refuse(Refusal(
+                550, "5.7.1", "Only participants of a mentoring program can write to this address.", "stranger",
+            ), **detail)
+        pair, member = enrolled[0]
+        automatic = auto_reply_signal(message)
+        subject = header_text(message, "Subject") or ""
+        accepted = Accepted(
+            id=ids.queue_id(), pair_id=pair.id, sender_id=member.id, sender_role=member.role,
+            recipient_id=pair.partner_of(member).id, envelope_from=mail_from, remote_addr=remote,
+            original_message_id=own_id or None, body_hash=body_hash(raw), subject=subject, raw=raw,
+            decision="autoreply" if automatic else target.kind,
+            reasons=[{"address": target.kind, **({"auto_reply": automatic} if automatic else {})}],
+            received_at=now, outbound=None, duplicate_window=self.settings.relay.smtp.duplicate_window,
+            domain=self.domain,
+        )
+        if not self._verp_secret:
+            self._verp_secret = await read_state(self.engine, "verp_secret")
+        incoming = Incoming(self.settings, target.kind, now, accepted.id, subject, message, enrolled, self._verp_secret)
+
+        async def job(connection: Any) -> AcceptOutcome:
+            outcome = await store_accepted(connection, accepted)
+            if not outcome.duplicate and not automatic:
+                await HANDLERS[target.kind](connection, incoming)
+            return outcome
+
+        outcome = await self.committer.run(job)
+        self.forget_aliases()  # a concern pauses pairs: no alias may be remembered as active
+        self.on_queued()
+        log.info("queue_id=%s to %s@ from the %s of pair %s", outcome.id, target.kind, member.role, pair.id)
+        return outcome.id
+
+    async def _answer_target(self, local: str, mail_from: str, current: Target | BounceTarget | SpecialTarget |
+                             program_help.AnswerTarget | None, detail: dict[str, Any]) -> program_help.AnswerTarget:
+        """A signed help+ address: only the coordinator of the member's program may answer through it."""
+        if not self._verp_secret:
+            self._verp_secret = await read_state(self.engine, "verp_secret")
+        member_id = program_help.member_of_reply(local, self._verp_secret)
+        found = None
+        if member_id is not None:
+            async with self.engine.connect() as connection:
+                found = await program_help.member_pair(connection, member_id)
+        if found is None:
+            raise await self._refuse(Refusal(550, "5.1.1", "No such address here.", "forged_reply"), **detail)
+        pair, member = found
+        program = self.settings.programs.get(pair.program_id)
+        if program is None or pair.status == "closed" or email_key(mail_from) != email_key(program.coordinator):
+            raise await self._refuse(Refusal(
+                550, "5.7.1", "This address accepts mail only from the program's coordinator.", "stranger",
+            ), pair_id=pair.id, **detail)
+        target = program_help.AnswerTarget(member.id)
+        if current is not None and current != target:
+            raise await self._refuse(Refusal(
+                550, "5.5.3", "One answer per address, please.", "two_pairs"), pair_id=pair.id, **detail)
+        return target
+
+    async def _take_answer(self, raw: bytes, mail_from: str, target: program_help.AnswerTarget,
+                           remote: str | None) -> str:
+        """The coordinator's answer to a participant's help mail: passed on from help@."""
+        now = self.clock.now()
+        detail: dict[str, Any] = {"mail_from": mail_from, "remote": remote}
+        async with self.engine.connect() as connection:
+            found = await program_help.member_pair(connection, target.member_id)
+        if found is None:
+            raise await self._refuse(Refusal(550, "5.1.1", "No such address here.", "forged_reply"), **detail)
+        pair, member = found
+        program = self.settings.programs[pair.program_id]
+        try:
+            message = parse(raw)
+            header_from = _first_address(message)
+            loop_marker = (header_text(message, "X-Loop") or "").casefold()
+        except Exception:
+            log.exception("reading the message header failed")
+            raise await self._refuse(Refusal(
+                554, "5.6.0", "The message header could not be read.", "unprocessable"), **detail) from None
+        if header_from is None or email_key(header_from) != email_key(program.coordinator):
+            raise await self._refuse(Refusal(
+                550, "5.7.1", "This address accepts mail only from the program's coordinator.", "stranger",
+            ), pair_id=pair.id, header_from=header_from, **detail)
+        if self.domain in loop_marker.split():
+            raise await self._refuse(Refusal(
+                550, "5.4.6", "Mail loop detected: this message has already passed through the relay.", "loop",
+            ), pair_id=pair.id, **detail)
+        subject = header_text(message, "Subject") or ""
+        if auto_reply_signal(message):
+            await self.committer.run(lambda c: record(c, "help.auto_reply", now, pair_id=pair.id, subject=subject))
+            return f"answer-{target.member_id}"
+        await self.committer.run(lambda c: program_help.answer(c, self.settings, pair, member, message, subject, now))
+        self.on_queued()
+        log.info("coordinator answered the %s of pair %s through the relay", member.role, pair.id)
+        return f"answer-{target.member_id}"
+
 
     async def _lookup(self, local: str) -> tuple[Pair, Member] | None:
         """An alias's pair and recipient. Active aliases are remembered for ALIAS_TTL seconds (every
@@ -177,7 +329,7 @@ class Intake:
             self._aliases[key] = (now, found)
         return found
 
-    async def _bounce_target(self, local: str, current: Target | BounceTarget | None,
+    async def _bounce_target(self, local: str, current: AnyTarget | None,
                              detail: dict[str, Any]) -> BounceTarget:
         if not self._verp_secret:
             self._verp_secret = await read_state(self.engine, "verp_secret")
@@ -193,9 +345,13 @@ class Intake:
                 550, "5.5.3", "One report per bounce address, please.", "two_pairs"), **detail)
         return BounceTarget(entry_id)
 
-    async def accept(self, raw: bytes, mail_from: str, target: Target | BounceTarget, remote: str | None,
+    async def accept(self, raw: bytes, mail_from: str, target: AnyTarget, remote: str | None,
                      helo: str | None = None) -> str:
         """Take a message in; returns the queue id (or, for a delivery report, its entry), or raises Refusal."""
+        if isinstance(target, SpecialTarget):
+            return await self._take_program_mail(raw, mail_from, target, remote)
+        if isinstance(target, program_help.AnswerTarget):
+            return await self._take_answer(raw, mail_from, target, remote)
         now = self.clock.now()
         if isinstance(target, BounceTarget):
             result = classify(raw)
@@ -242,6 +398,9 @@ class Intake:
                 raise await self._refuse(_auth_refusal(verdict), pair_id=pair.id, header_from=header_from,
                                          auth=verdict.summary, **detail)
         signal = auto_reply_signal(message)
+        if pair.status == "ended":
+            return await self._take_after_end(raw, mail_from, remote, target, own_id or None, now,
+                                              header_text(message, "Subject"), automatic=signal is not None)
         if signal is not None:
             return await self._take_auto_reply(raw, mail_from, remote, target, own_id or None, signal, now,
                                                header_text(message, "Subject"))
@@ -286,6 +445,8 @@ class Intake:
         )
         if decision.action in ("hold", "reject"):
             self._add_notices(accepted, decision, policy, pair, sender, recipient, own_id or None)
+        if pair.status == "paused" and decision.action != "reject":
+            program_help.park(accepted, pair.program_id, policy.name)
         outcome: AcceptOutcome = await self.committer.run(Merged(store_accepted_many, accepted))
         if outcome.duplicate:
             log.info("queue_id=%s duplicate resend from %s recognised; not queued again", outcome.id, remote)
@@ -295,12 +456,39 @@ class Intake:
                      sender.role, decision.action, " flagged" if decision.flagged else "", len(raw))
         return outcome.id
 
+    async def _take_after_end(self, raw: bytes, mail_from: str, remote: str | None, target: Target,
+                              own_id: str | None, now: Any, subject: str | None, *, automatic: bool) -> str:
+        """Mail to an ended pair: archived, not delivered; the sender gets a polite note (weekly at most)."""
+        pair, sender, recipient = target.pair, target.sender, target.recipient
+        accepted = Accepted(
+            id=ids.queue_id(), pair_id=pair.id, sender_id=sender.id, sender_role=sender.role,
+            recipient_id=recipient.id, envelope_from=mail_from, remote_addr=remote, original_message_id=own_id,
+            body_hash=body_hash(raw), subject=subject, raw=raw, decision="ended",
+            reasons=[{"rule": "pair_ended"}], received_at=now, outbound=None,
+            duplicate_window=self.settings.relay.smtp.duplicate_window, domain=self.domain,
+        )
+
+        async def job(connection: Any) -> AcceptOutcome:
+            outcome = await store_accepted(connection, accepted)
+            if not outcome.duplicate:
+                await lifecycle.after_end(connection, self.settings, pair, sender, accepted.id, now,
+                                          automatic=automatic)
+            return outcome
+
+        outcome: AcceptOutcome = await self.committer.run(job)
+        self.on_queued()
+        log.info("queue_id=%s to the ended pair %s: archived, not delivered", outcome.id, pair.id)
+        return outcome.id
+
     async def _take_auto_reply(self, raw: bytes, mail_from: str, remote: str | None, target: Target,
                                own_id: str | None, signal: str, now: Any, subject: str | None) -> str:
         """Archive an automatic reply without forwarding it; tell the partner, at most once per period."""
         pair, sender, recipient = target.pair, target.sender, target.recipient
         async with self.engine.connect() as connection:
             told = await happened_since(connection, "away_notice", pair.id, now - AUTO_REPLY_NOTICE_EVERY)
+        program = self.settings.programs.get(pair.program_id)
+        if program is not None and is_away(sender, now, zone_of(sender, program)):
+            told = True  # the partner already knows from away mode (relay/nudges/away.py)
         queue_id = ids.queue_id()
         notices: list[OutboundEntry] = []
         extra: list[dict[str, Any]] = []

@@ -14,13 +14,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from relay.archive.retention import purge_expired
 from relay.clock import Clock, SystemClock
 from relay.config import Settings, SmtpConfig
 from relay.delivery.transports import MaildirTransport, SmtpTransport, Transport
 from relay.delivery.worker import DeliveryWorker
 from relay.dkim import signer_from_settings
 from relay.intake import Intake
+from relay.metrics import sweep_timer
 from relay.moderation.sweeps import HoldSweeper
+from relay.nudges import sweep as nudge_sweep
+from relay.nudges.scheduler import Scheduler
 from relay.senderauth import Authenticator, Resolver
 from relay.smtp.handler import RelayHandler
 from relay.smtp.limits import Monotonic
@@ -29,6 +33,10 @@ from relay.store.committer import Committer
 from relay.store.database import create_engine, migrate
 
 log = logging.getLogger("relay.service")
+
+HOLD_SWEEP_EVERY = 60.0  # seconds
+NUDGE_SWEEP_EVERY = 300.0
+RETENTION_SWEEP_EVERY = 24 * 3600.0  # the daily purge of expired pairs (relay/archive/retention.py)
 
 
 def transport_factory(settings: Settings) -> Callable[[], Transport]:
@@ -80,18 +88,39 @@ class Relay:
         )
         self.intake.on_queued = self.worker.wake
         self.sweeper = HoldSweeper(settings, self.engine, self.clock, self.intake.policies, self.worker.wake)
+        self.scheduler = Scheduler()
+        self.scheduler.every(HOLD_SWEEP_EVERY, "hold-sweep", self.sweeper.run_once)
+        self.scheduler.every(NUDGE_SWEEP_EVERY, "nudge-sweep", self._scheduled_nudges)
+        self.scheduler.every(RETENTION_SWEEP_EVERY, "retention-purge", self._scheduled_purge)
+
+    async def _scheduled_purge(self) -> None:
+        report = await purge_expired(self.engine, self.clock, self.settings)
+        if report.purged:
+            log.info("retention: purged the message bodies of %d pair(s)", len(report.purged))
+
+    async def _scheduled_nudges(self) -> None:
+        await self.sweep_nudges()
+
+    async def sweep_nudges(self) -> nudge_sweep.SweepResult:
+        with sweep_timer("nudges"):
+            result = await nudge_sweep.run(self.settings, self.engine, self.clock)
+        if result.ended:
+            self.intake.forget_aliases()  # an ended pair's alias must not be taken for an active one
+        if result.sent:
+            self.worker.wake()
+        return result
 
     async def start(self) -> Running:
         await migrate(self.engine)
         self.committer.start()
         host, port = await self.smtp.start()
         self.worker.start()
-        self.sweeper.start()
+        self.scheduler.start()
         return Running(host, port)
 
     async def stop(self) -> None:
         await self.smtp.stop()
-        await self.sweeper.stop()
+        await self.scheduler.stop()
         await self.worker.stop()
         await self.committer.close()
         await self.engine.dispose()

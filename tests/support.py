@@ -130,6 +130,7 @@ class Layout:
             "id": "stem", "name": "STEM mentoring", "goals": ["Explore engineering careers"],
             "coordinator": "coordinator@school.example", "policy": "adult-professional",
             "region": "US", "timezone": "America/New_York",
+            "welcome": False,  # the welcome mail has its own tests (tests/test_welcome.py)
         }
         (self.root / "programs" / "stem.yaml").write_text(yaml.safe_dump(program))
         delivery: dict[str, Any] = {"poll_interval": "0.2s", "retry_schedule": ["1s", "1s", "1s"]}

@@ -17,7 +17,7 @@ from relay.service import Relay
 from relay.store import events
 from relay.store.database import transaction
 from tests.archive_support import START
-from tests.support import DOMAIN, Layout, Sink, cli, send, simple_message
+from tests.support import DOMAIN, Layout, Sink, cli, eventually, send, simple_message
 
 RETENTION = {"after_close": "365d", "after_concern": "1825d"}
 NAMES = ["Alder", "Beech", "Cedar", "Dogwood", "Fir"]
@@ -183,3 +183,19 @@ async def test_the_purge_function_is_timed_for_the_metrics(layout: Layout) -> No
         await engine.dispose()
     assert (report.purged, report.on_hold) == ([], [])
     assert SWEEPS.runs["retention"][0] == before + 1
+
+
+async def test_serve_purges_expired_pairs_on_its_own(layout: Layout, sink: Sink) -> None:
+    """The relay's scheduler runs the purge (at start, then daily): no operator command needed."""
+    ids = await five_pairs(layout, sink)
+    clock = FixedClock(START + timedelta(days=367))
+    relay = Relay(load_settings(layout.config), clock=clock)
+    await relay.start()
+    try:
+        assert "retention-purge" in relay.scheduler.job_names()
+        purged = await eventually(lambda: bodies(layout.root / "relay.db")[ids[0]] == (0, 0), timeout=20)
+        assert purged
+    finally:
+        await relay.stop()
+    assert bodies(layout.root / "relay.db") == {**{pair_id: (1, 1) for pair_id in ids}, ids[0]: (0, 0)}
+    assert cli(layout, "archive", "verify").returncode == 0

@@ -40,3 +40,8 @@ def entry_of(local_part: str, secret: str) -> str | None:
         return None
     entry_id, signature = match.groups()
     return entry_id if hmac.compare_digest(signature, _signature(entry_id, secret)) else None
+
+
+def signature(value: str, secret: str) -> str:
+    """The same HMAC tag, for the relay's other signed addresses (relay/nudges/help.py reply addresses)."""
+    return _signature(value, secret)

@@ -10,8 +10,6 @@ instances sweeping one database, never send the same mail twice. Every step is a
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -118,34 +116,18 @@ async def sweep(settings: Settings, engine: AsyncEngine, clock: Clock, policies:
 
 
 class HoldSweeper:
-    """Runs `sweep` every `interval` inside `serve`; wakes the delivery worker when it queued mail."""
+    """One `sweep` and the follow-up: the scheduler (relay/nudges/scheduler.py) runs it every minute
+    inside `serve`, and wakes the delivery worker when it queued mail."""
 
     def __init__(self, settings: Settings, engine: AsyncEngine, clock: Clock, policies: PolicyBook,
-                 on_queued: Any, interval: float = 60.0) -> None:
+                 on_queued: Any) -> None:
         self.settings, self.engine, self.clock, self.policies = settings, engine, clock, policies
         self.on_queued = on_queued
-        self.interval = interval
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hold-sweeper")
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await self._task
-
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                with sweep_timer("hold"):
-                    report = await sweep(self.settings, self.engine, self.clock, self.policies)
-                if report.mails:
-                    log.info("hold sweep: %d digests, %d reminders, %d escalations",
-                             report.digests, report.reminders, report.escalations)
-                    self.on_queued()
-            except Exception:  # a failing sweep must not stop the relay; the next one tries again
-                log.exception("hold sweep failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval)
+    async def run_once(self) -> None:
+        with sweep_timer("hold"):
+            report = await sweep(self.settings, self.engine, self.clock, self.policies)
+        if report.mails:
+            log.info("hold sweep: %d digests, %d reminders, %d escalations",
+                     report.digests, report.reminders, report.escalations)
+            self.on_queued()

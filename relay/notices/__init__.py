@@ -65,9 +65,14 @@ def compose(
     now: datetime,
     in_reply_to: str | None = None,
     reply_to: str | None = None,
+    headers: dict[str, str] | None = None,
+    sender: Address | None = None,
+    html: str | None = None,
+    attachments: list[tuple[bytes, str, str]] | None = None,
 ) -> Notice:
+    """A notice from the program (`attachments`: (data, "type/subtype", file name) each)."""
     message = EmailMessage()
-    message["From"] = Address(display_name=program_name, username="notices", domain=domain)
+    message["From"] = sender or Address(display_name=program_name, username="notices", domain=domain)
     message["To"] = to
     if reply_to:
         message["Reply-To"] = reply_to
@@ -80,5 +85,12 @@ def compose(
         message["References"] = in_reply_to
     message["Auto-Submitted"] = "auto-generated"
     message["X-Loop"] = domain
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(body)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    for data, content_type, filename in attachments or []:
+        maintype, _, subtype = content_type.partition("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return Notice(rcpt=to, raw=message.as_bytes(), message_id=message_id)

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from relay.intake import BounceTarget, Intake, Refusal, Target
+from relay.intake import AnyTarget, Intake, Refusal
 
 log = logging.getLogger("relay.smtp")
 
@@ -51,7 +51,7 @@ class RelayHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
-        current: Target | BounceTarget | None = getattr(envelope, "relay_target", None)
+        current: AnyTarget | None = getattr(envelope, "relay_target", None)
         try:
             target = await self.intake.check_recipient(address, envelope.mail_from, current, _peer(session))
         except Refusal as refusal:
@@ -65,7 +65,7 @@ class RelayHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        target: Target | BounceTarget | None = getattr(envelope, "relay_target", None)
+        target: AnyTarget | None = getattr(envelope, "relay_target", None)
         if target is None or envelope.mail_from is None:
             return "503 5.5.1 No valid recipients."
         raw = envelope.original_content or b""

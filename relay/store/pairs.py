@@ -26,6 +26,9 @@ class Member:
     handle: str
     alias: str  # local part only
     timezone: str | None
+    away_until: str | None = None  # YYYY-MM-DD: away through that day
+    contact_consent: str | None = None  # yes | no (relay/nudges/exchange.py)
+    cadence: str | None = None  # a mentor's writing days, e.g. "mon,thu" (relay/nudges/rules/cadence.py)
 
     def alias_address(self, domain: str) -> str:
         return f"{self.alias}@{domain}"
@@ -101,6 +104,7 @@ async def insert_pair(
                 handle_key=handle_key(person["handle"]),
                 alias=person["alias"],
                 timezone=person.get("timezone"),
+                cadence=person.get("cadence"),
             )
         )
     return pair_id
@@ -118,6 +122,9 @@ def _member(row: Any) -> Member:
         handle=row.handle,
         alias=row.alias,
         timezone=row.timezone,
+        away_until=row.away_until,
+        contact_consent=row.contact_consent,
+        cadence=row.cadence,
     )
 
 

@@ -68,6 +68,9 @@ members = Table(
     Column("timezone", String(64)),
     Column("hard_bounces", Integer, nullable=False, server_default="0"),
     Column("undeliverable_at", UTCDateTime),  # set after too many hard bounces; the coordinator is told
+    Column("away_until", String(10)),  # YYYY-MM-DD: away through that day (relay/nudges/away.py)
+    Column("contact_consent", String(3)),  # yes | no, after the pair ended (relay/nudges/exchange.py)
+    Column("cadence", String(32)),  # a mentor's writing days, e.g. "mon,thu" (relay/nudges/rules/cadence.py)
     UniqueConstraint("program_id", "handle_key", name="uq_member_handle"),
     UniqueConstraint("pair_id", "role", name="uq_member_role"),
 )
@@ -185,4 +188,17 @@ archive_chain = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("entry_hash", String(64), nullable=False),
     Index("ix_archive_chain_ref", "kind", "ref"),
+)
+
+
+# Mail the relay writes on its own schedule (nudges, check-ins, notices): one row per deterministic key,
+# inserted in the transaction that queues the mail, so a second sweep's insert is a no-op (relay/nudges/).
+notice_keys = Table(
+    "notice_keys",
+    metadata,
+    Column("key", String(200), primary_key=True),  # e.g. nudge.first:<pair>:<waiting message id>
+    Column("kind", String(32), nullable=False),
+    Column("pair_id", Integer, ForeignKey("pairs.id")),
+    Column("at", UTCDateTime, nullable=False),
+    Column("sent", Integer, nullable=False),  # 0: passed over (a later stage was due at once)
 )

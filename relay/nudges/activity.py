@@ -1,0 +1,74 @@
+"""What the sweeps need to know about each active pair's conversation, read in a few queries.
+
+A mentee's message waits when it was passed on to the mentor (it has a relayed outbound entry: held
+mail waits only once released) and the mentor has written nothing since. A mentor's message counts
+as writing whatever became of it (held or not); automatic replies count for nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from relay.nudges.handlers import HANDLERS
+from relay.store.schema import members, messages, outbound
+
+NOT_WRITING = ("autoreply", *HANDLERS)  # mail to away@ and the other program addresses is not to the partner
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A mentee's message the mentor has not answered."""
+
+    message_id: str
+    received_at: datetime
+    subject: str  # as the mentor received it (after the identity scrub)
+
+
+@dataclass
+class Activity:
+    last_message_at: datetime | None = None  # either way, automatic replies aside
+    waiting: list[Waiting] = field(default_factory=list)  # oldest first
+
+    @property
+    def first_waiting(self) -> Waiting | None:
+        return self.waiting[0] if self.waiting else None
+
+
+def _subject(raw: bytes) -> str:
+    headers = BytesHeaderParser(policy=default_policy).parsebytes(raw)
+    return str(headers.get("Subject") or "(no subject)")
+
+
+async def read_activity(connection: AsyncConnection, pair_ids: list[int]) -> dict[int, Activity]:
+    found: dict[int, Activity] = {pair_id: Activity() for pair_id in pair_ids}
+    if not pair_ids:
+        return found
+    sender = members.alias("sender")
+    writing = and_(messages.c.pair_id.in_(pair_ids), messages.c.decision.not_in(NOT_WRITING))
+    last = select(messages.c.pair_id, func.max(messages.c.received_at)).where(writing).group_by(messages.c.pair_id)
+    for pair_id, at in (await connection.execute(last)).all():
+        found[pair_id].last_message_at = at
+    mentor_last = (
+        select(messages.c.pair_id, func.max(messages.c.received_at).label("at"))
+        .select_from(messages.join(sender, sender.c.id == messages.c.sender_id))
+        .where(writing, sender.c.role == "mentor").group_by(messages.c.pair_id).subquery()
+    )
+    waiting = (
+        select(messages.c.pair_id, messages.c.id, messages.c.received_at, outbound.c.raw)
+        .select_from(
+            messages.join(sender, sender.c.id == messages.c.sender_id)
+            .join(outbound, and_(outbound.c.message_id == messages.c.id, outbound.c.kind == "relay"))
+            .outerjoin(mentor_last, mentor_last.c.pair_id == messages.c.pair_id))
+        .where(messages.c.pair_id.in_(pair_ids), sender.c.role == "mentee",
+               (mentor_last.c.at.is_(None)) | (messages.c.received_at > mentor_last.c.at))
+        .order_by(messages.c.pair_id, messages.c.received_at, messages.c.id)
+    )
+    for row in (await connection.execute(waiting)).all():
+        found[row.pair_id].waiting.append(Waiting(row.id, row.received_at, _subject(row.raw)))
+    return found

@@ -1,0 +1,33 @@
+"""The once-only record of scheduled mail: a deterministic key per nudge, check-in or notice.
+
+`claim` inserts the key and reports whether this caller inserted it; a key already present (another
+sweep, another relay instance, a sweep before a restart) makes the insert a no-op. It runs in the
+transaction that queues the mail, so the mail and its key are committed together or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from relay.store.schema import notice_keys
+
+
+async def claim(connection: AsyncConnection, key: str, *, kind: str, pair_id: int | None, at: datetime,
+                sent: bool = True) -> bool:
+    values = {"key": key, "kind": kind, "pair_id": pair_id, "at": at, "sent": int(sent)}
+    dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
+    statement = dialect.insert(notice_keys).values(values).on_conflict_do_nothing(index_elements=["key"])
+    result = await connection.execute(statement)
+    return bool(result.rowcount)
+
+
+async def claimed(connection: AsyncConnection, candidates: list[str]) -> set[str]:
+    """Which of these keys are already taken."""
+    if not candidates:
+        return set()
+    query = select(notice_keys.c.key).where(notice_keys.c.key.in_(candidates))
+    return set((await connection.execute(query)).scalars())

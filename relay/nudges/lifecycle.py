@@ -1,0 +1,74 @@
+"""The end of a pair: its end date (the pair's, else the program's) is the last day, in the program's
+time zone. When it has passed a sweep marks the pair "ended" (rules/ending.py and rules/farewell.py
+write the notices). Mail to an ended pair's alias from the partner is accepted and archived, not
+delivered, and the sender is told, politely and at most once a week (`after_end`). A pair closed by
+hand (`pair close`) keeps refusing mail at RCPT instead.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from relay import notices
+from relay.config import ProgramConfig, Settings
+from relay.nudges import keys
+from relay.nudges.compose import render
+from relay.store import events
+from relay.store.pairs import Member, Pair, list_pairs
+from relay.store.schema import pairs
+
+ONGOING = ("active", "paused")
+CLOSED_NOTICE_EVERY = timedelta(days=7)
+FAREWELL_WITHIN = timedelta(days=14)  # a sweep that comes later than this after the end sends no farewell
+
+
+def end_of(pair: Pair, program: ProgramConfig) -> datetime | None:
+    """The moment the pair ends: midnight after its last day, where the program is."""
+    last = date.fromisoformat(pair.end_date) if pair.end_date else program.end_date
+    if last is None:
+        return None
+    return datetime.combine(last + timedelta(days=1), time(0), tzinfo=ZoneInfo(program.timezone))
+
+
+async def end_due(connection: AsyncConnection, settings: Settings, now: datetime, *, dry_run: bool = False,
+                  ) -> list[int]:
+    """Mark ongoing pairs whose end has come as ended; returns their ids."""
+    ended = []
+    for pair in await list_pairs(connection):
+        program = settings.programs.get(pair.program_id)
+        end = end_of(pair, program) if program is not None and pair.status in ONGOING else None
+        if end is None or end > now:
+            continue
+        if not dry_run:
+            changed = await connection.execute(update(pairs).where(pairs.c.id == pair.id, pairs.c.status.in_(ONGOING))
+                                               .values(status="ended", closed_at=now))
+            if not changed.rowcount:
+                continue
+            await events.record(connection, "pair.ended", now, pair_id=pair.id, end_date=end.date().isoformat())
+        ended.append(pair.id)
+    return ended
+
+
+async def after_end(connection: AsyncConnection, settings: Settings, pair: Pair, sender: Member, message_id: str,
+                    now: datetime, *, automatic: bool) -> bool:
+    """Tell the sender of mail to an ended pair that the conversation has ended (once a week at most)."""
+    if automatic:
+        return False
+    week = int(now.timestamp() // CLOSED_NOTICE_EVERY.total_seconds())
+    key = f"closed_notice:{pair.id}:{sender.role}:{week}"
+    if not await keys.claim(connection, key, kind="closed_notice", pair_id=pair.id, at=now):
+        return False
+    program = settings.programs[pair.program_id]
+    values = {"program_name": program.name, "handle": sender.handle, "domain": settings.relay.domain,
+              "partner_handle": pair.partner_of(sender).handle}
+    notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=sender.email, now=now,
+                             subject=f"Your conversation with {pair.partner_of(sender).handle} has ended",
+                             body=render(settings, program, "closed_notice.txt.j2", values))
+    await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
+                        message_id=message_id)
+    await events.record(connection, "closed_notice", now, pair_id=pair.id, message_id=message_id, role=sender.role)
+    return True

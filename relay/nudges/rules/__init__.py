@@ -1,0 +1,1 @@
+"""One module per rule: each turns a pair's Context into the mail that is due (relay/nudges/plan.py)."""

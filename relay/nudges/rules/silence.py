@@ -1,0 +1,37 @@
+"""Silent pair: no message either way for pair_silence_after: a check-in to both, once per silence
+(keyed on the time of the last message, or the pair's start). Nothing while either member is away."""
+
+from __future__ import annotations
+
+from relay.nudges.plan import Context, Planned, humanize
+from relay.nudges.timing import is_away, is_quiet, zone_of
+from relay.store.pairs import ROLES
+
+
+def plan(ctx: Context) -> list[Planned]:
+    if ctx.pair.status != "active":
+        return []
+    pair, rules = ctx.pair, ctx.program.responsiveness
+    anchor = ctx.activity.last_message_at or pair.created_at
+    silent = ctx.now - anchor
+    if silent < rules.pair_silence_after:
+        return []
+    zones = {role: zone_of(pair.member(role), ctx.program) for role in ROLES}
+    if any(is_away(pair.member(role), ctx.now, zones[role]) for role in ROLES):
+        return []
+    found = []
+    for role in ROLES:
+        member = pair.member(role)
+        partner = pair.partner_of(member)
+        found.append(Planned(
+            key=f"nudge.checkin:{pair.id}:{role}:{anchor.isoformat()}", kind="nudge.checkin",
+            pair_id=pair.id, program_id=ctx.program.id,
+            to_role=role, to_handle=member.handle, rcpt=member.email,
+            subject=f"How are things with {partner.handle}?", template="checkin.txt.j2",
+            values={"program_name": ctx.program.name, "goals": ctx.program.goals, "domain": ctx.settings.relay.domain,
+                    "handle": member.handle, "partner_handle": partner.handle, "role": role,
+                    "silent": humanize(silent), "started": ctx.activity.last_message_at is None},
+            quiet=is_quiet(ctx.now, zones[role], rules.quiet_hours),
+            detail={"silent_days": silent.days, "to_role": role},
+        ))
+    return found

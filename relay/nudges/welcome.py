@@ -1,0 +1,43 @@
+"""The welcome message both members get when their pair is created (text and HTML, per program
+templates welcome.txt.j2 / welcome.html.j2): the partner's handle and alias, the program's goals, what
+is expected, the safety rules, how to reach the coordinator and how to say one is away. Queued in the
+transaction that creates the pair; a program can turn it off with `welcome: false`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from relay import notices
+from relay.config import Settings
+from relay.nudges.compose import render
+from relay.nudges.plan import humanize
+from relay.store import events
+from relay.store.pairs import ROLES, Pair
+
+
+async def queue_welcome(connection: AsyncConnection, settings: Settings, pair: Pair, now: datetime) -> None:
+    program = settings.programs[pair.program_id]
+    if not program.welcome:
+        return
+    domain = settings.relay.domain
+    end = pair.end_date or (program.end_date.isoformat() if program.end_date else None)
+    for role in ROLES:
+        member = pair.member(role)
+        partner = pair.partner_of(member)
+        values = {
+            "program_name": program.name, "goals": program.goals, "domain": domain, "role": role,
+            "handle": member.handle, "partner_handle": partner.handle, "partner_role": partner.role,
+            "partner_alias": partner.alias_address(domain), "end_date": end,
+            "answer_within": humanize(program.responsiveness.nudge_mentor_after),
+        }
+        notice = notices.compose(
+            domain=domain, program_name=program.name, to=member.email, now=now,
+            subject=f"Welcome to {program.name}: meet {partner.handle}, your {partner.role}",
+            body=render(settings, program, "welcome.txt.j2", values),
+            html=render(settings, program, "welcome.html.j2", values),
+        )
+        await notices.queue(connection, notice, domain=domain, now=now, pair_id=pair.id)
+    await events.record(connection, "welcome", now, pair_id=pair.id, program=program.id)

@@ -1,0 +1,204 @@
+"""The end of a pair: the ending-soon notice, the farewell, the polite note for later mail to an ended
+alias, and the contact exchange (both yes; one declines; the program forbids it)."""
+
+from __future__ import annotations
+
+import mailbox
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from relay.clock import FixedClock
+from relay.service import Relay
+from relay.store.events import list_events
+from relay.store.pairs import Pair
+from tests.nudging import NOTICES_FROM, enrol, notices_in, running, wait_for_notices, words, write, write_program
+from tests.support import DOMAIN, Layout, Sink, send, simple_message
+
+START = datetime(2026, 6, 20, 14, 0, tzinfo=UTC)
+END = datetime(2026, 7, 1, 4, 0, tzinfo=UTC)  # midnight in New York after 30 June, the last day
+OAK = ("oak.mentor@uni.example.net", "Josef Brandt", "Oak", "Europe/Berlin")
+MAPLE = ("maple.student@mail.example.org", "Jane Doe", "Maple", None)
+SHARE = f"share@{DOMAIN}"
+
+
+async def events_of(relay: Relay, *kinds: str) -> list[dict]:  # type: ignore[type-arg]
+    async with relay.engine.connect() as connection:
+        return [e for e in await list_events(connection, limit=100_000) if e["kind"] in kinds]
+
+
+async def share(relay: Relay, sender: str, subject: str) -> None:
+    port = relay.settings.relay.smtp.port
+    code, text = await send(port, simple_message(sender, SHARE, subject, "."), sender, SHARE)
+    assert code == 250, text
+
+
+async def run_until(relay: Relay, clock: FixedClock, until: datetime) -> None:
+    while clock.now() < until:
+        clock.advance(timedelta(hours=1))
+        await relay.sweep_nudges()
+
+
+async def ended_pair(layout: Layout, relay: Relay, clock: FixedClock) -> Pair:
+    pair = await enrol(relay, clock, OAK, MAPLE)
+    await write(relay, pair, "mentee", "Hello Oak")
+    clock.advance(timedelta(hours=1))
+    await write(relay, pair, "mentor", "Re: Hello Oak")
+    await run_until(relay, clock, END + timedelta(hours=9))
+    return pair
+
+
+async def test_ending_soon_farewell_and_the_ended_alias(layout: Layout, sink: Sink) -> None:
+    write_program(layout, end_date="2026-06-30", contact_exchange=True)
+    clock = FixedClock(START)
+    async with running(layout, clock) as relay:
+        pair = await ended_pair(layout, relay, clock)
+        timeline = sorted((e["kind"], e["detail"].get("to_role"), e["at"])
+                          for e in await events_of(relay, "ending_soon", "farewell", "pair.ended"))
+        assert timeline == sorted([
+            ("ending_soon", "mentor", datetime(2026, 6, 24, 6, 0, tzinfo=UTC)),  # 08:00 in Berlin
+            ("ending_soon", "mentee", datetime(2026, 6, 24, 12, 0, tzinfo=UTC)),  # 08:00 in New York
+            ("pair.ended", None, END),
+            ("farewell", "mentor", datetime(2026, 7, 1, 6, 0, tzinfo=UTC)),
+            ("farewell", "mentee", datetime(2026, 7, 1, 12, 0, tzinfo=UTC)),
+        ])
+        assert [e["kind"] for e in await events_of(relay, "nudge.first", "nudge.checkin")] == []
+        received = await wait_for_notices(sink, 4)
+        soon = next(r.message for r in received if r.rcpt_tos == [MAPLE[0]] and "ends on" in str(r.message["Subject"]))
+        assert str(soon["Subject"]) == "Your conversation with Oak ends on 30 June 2026"
+        assert f"write to share@{DOMAIN} with the subject \"yes\"" in words(soon)
+        farewell = next(r.message for r in received
+                        if r.rcpt_tos == [OAK[0]] and "goodbye" in str(r.message["Subject"]))
+        assert "Your conversation with Maple in STEM mentoring has come to its end" in words(farewell)
+
+        relayed_before = [r for r in sink.received if NOTICES_FROM not in str(r.message["From"])]
+        await write(relay, pair, "mentee", "Are you still there?")
+        await write(relay, pair, "mentee", "Hello?")
+        notes = await wait_for_notices(sink, 5)
+        note = next(r for r in notes if "has ended" in str(r.message["Subject"]))
+        assert note.rcpt_tos == [MAPLE[0]] and str(note.message["Subject"]) == "Your conversation with Oak has ended"
+        assert "it was not passed on" in words(note.message)
+        assert len(await events_of(relay, "closed_notice")) == 1  # once, not per message
+        decisions = [e["detail"]["decision"] for e in await events_of(relay, "decision")]
+        assert decisions[-2:] == ["ended", "ended"]  # archived
+        assert [r for r in sink.received if NOTICES_FROM not in str(r.message["From"])] == relayed_before
+
+        port = relay.settings.relay.smtp.port
+        alias = pair.mentor.alias_address(DOMAIN)
+        code, text = await send(port, simple_message("someone@elsewhere.example", alias, "hi", "hi"),
+                                "someone@elsewhere.example", alias)
+        assert code == 550 and "only from the person it was set up for" in text
+
+
+async def test_both_say_yes_and_addresses_are_exchanged_once(layout: Layout, sink: Sink) -> None:
+    write_program(layout, end_date="2026-06-30", contact_exchange=True)
+    clock = FixedClock(START)
+    async with running(layout, clock) as relay:
+        pair = await ended_pair(layout, relay, clock)
+        await share(relay, OAK[0], "yes")
+        await share(relay, MAPLE[0], "Yes, gladly")
+        await share(relay, OAK[0], "yes")  # again: no second exchange
+        received = await wait_for_notices(sink, 4 + 1 + 2 + 1)
+        exchanged = {r.rcpt_tos[0]: r.message for r in received if "Staying in touch with" in str(r.message["Subject"])}
+        assert set(exchanged) == {OAK[0], MAPLE[0]}
+        assert "Maple is Jane Doe, and can be reached at maple.student@mail.example.org" in words(exchanged[OAK[0]])
+        assert "Oak is Josef Brandt, and can be reached at oak.mentor@uni.example.net" in words(exchanged[MAPLE[0]])
+        assert len(await events_of(relay, "contact_exchange.done")) == 1
+        assert [e["detail"]["answer"] for e in await events_of(relay, "contact_exchange.consent")] == [
+            "yes", "yes", "yes"]
+        assert pair.id == (await events_of(relay, "contact_exchange.done"))[0]["pair_id"]
+
+
+async def test_no_exchange_when_one_declines(layout: Layout, sink: Sink) -> None:
+    write_program(layout, end_date="2026-06-30", contact_exchange=True)
+    clock = FixedClock(START)
+    async with running(layout, clock) as relay:
+        await ended_pair(layout, relay, clock)
+        await share(relay, OAK[0], "yes")
+        await share(relay, MAPLE[0], "no")
+        received = await wait_for_notices(sink, 4 + 2)  # the four of the ending, two answers
+        answers = sorted((r.rcpt_tos[0], str(r.message["Subject"])) for r in received
+                         if "Staying in touch" in str(r.message["Subject"]))
+        assert answers == sorted([(OAK[0], "Staying in touch: thank you"), (MAPLE[0], "Staying in touch: noted")])
+        assert await events_of(relay, "contact_exchange.done") == []
+        assert not [r for r in notices_in(sink) if MAPLE[0] in words(r.message) or OAK[0] in words(r.message)]
+
+
+async def test_no_exchange_when_the_program_forbids_it(layout: Layout, sink: Sink) -> None:
+    write_program(layout, end_date="2026-06-30")  # contact_exchange defaults to false
+    clock = FixedClock(START)
+    async with running(layout, clock) as relay:
+        await enrol(relay, clock, OAK, MAPLE)
+        await run_until(relay, clock, END + timedelta(hours=9))
+        received = await wait_for_notices(sink, 4)
+        assert not [r for r in received if "share@" in r.message.get_content()]
+        await share(relay, OAK[0], "yes")
+        await share(relay, MAPLE[0], "yes")
+        refused = await wait_for_notices(sink, 6)
+        answers = [(r.rcpt_tos[0], str(r.message["Subject"]), words(r.message)) for r in refused[4:]]
+        assert sorted(a[:2] for a in answers) == sorted([(OAK[0], "Staying in touch: not possible"),
+                                                         (MAPLE[0], "Staying in touch: not possible")])
+        assert all("this program does not pass on contact details" in a[2] for a in answers)
+        assert await events_of(relay, "contact_exchange.consent", "contact_exchange.done") == []
+        assert [e["kind"] for e in await events_of(relay, "share.unclear")] == ["share.unclear", "share.unclear"]
+
+
+async def test_too_early_to_share(layout: Layout, sink: Sink) -> None:
+    write_program(layout, end_date="2026-06-30", contact_exchange=True)
+    clock = FixedClock(START)
+    async with running(layout, clock) as relay:
+        await enrol(relay, clock, OAK, MAPLE)
+        await share(relay, OAK[0], "yes")
+        note = (await wait_for_notices(sink, 1))[0]
+        assert "your conversation has not reached its end yet" in words(note.message)
+        assert await events_of(relay, "contact_exchange.consent") == []
+
+
+async def test_away_after_the_end_is_answered_not_announced(layout: Layout, sink: Sink) -> None:
+    write_program(layout, end_date="2026-06-30")
+    clock = FixedClock(START)
+    async with running(layout, clock) as relay:
+        await enrol(relay, clock, OAK, MAPLE)
+        await run_until(relay, clock, END + timedelta(hours=9))
+        await wait_for_notices(sink, 4)
+        away = f"away@{DOMAIN}"
+        port = relay.settings.relay.smtp.port
+        code, text = await send(port, simple_message(OAK[0], away, "until 2026-07-20", "."), OAK[0], away)
+        assert code == 250, text
+        note = (await wait_for_notices(sink, 5))[4]
+        assert note.rcpt_tos == [OAK[0]] and "your conversation has ended" in str(note.message["Subject"])
+        assert await events_of(relay, "away.set") == []
+
+
+async def test_the_farewell_carries_the_conversation_when_the_program_says_so(layout: Layout, sink: Sink) -> None:
+    write_program(layout, end_date="2026-06-30", send_conversation_at_end=True)
+    clock = FixedClock(START)
+    async with running(layout, clock) as relay:
+        await ended_pair(layout, relay, clock)
+        received = await wait_for_notices(sink, 4)
+    farewell = next(r.message for r in received if r.rcpt_tos == [MAPLE[0]] and "goodbye" in str(r.message["Subject"]))
+    [attachment] = list(farewell.iter_attachments())
+    assert attachment.get_content_type() == "application/mbox"
+    assert attachment.get_filename() == "conversation-Maple.mbox"
+    assert "Your conversation is attached to this message" in words(farewell.get_body(preferencelist=("plain",)))
+    data = attachment.get_content()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "conversation.mbox"
+        path.write_bytes(data)
+        box = mailbox.mbox(str(path))
+        subjects = [str(message["Subject"]) for message in box]
+        box.close()
+    assert subjects == ["Hello Oak", "Re: Hello Oak"]  # both directions, in order
+    text = data.decode("utf-8", "replace")
+    for secret in (OAK[0], MAPLE[0], OAK[1], MAPLE[1]):
+        assert secret not in text  # anonymised, as the participants saw it
+
+
+async def test_no_attachment_unless_the_program_asks_for_it(layout: Layout, sink: Sink) -> None:
+    write_program(layout, end_date="2026-06-30")
+    clock = FixedClock(START)
+    async with running(layout, clock) as relay:
+        await ended_pair(layout, relay, clock)
+        received = await wait_for_notices(sink, 4)
+    farewells = [r.message for r in received if "goodbye" in str(r.message["Subject"])]
+    assert len(farewells) == 2 and all(list(m.iter_attachments()) == [] for m in farewells)

@@ -1,0 +1,231 @@
+"""Nudges: a simulated 30-day program on an injected clock, through a real relay, SQLite and SMTP sink.
+
+The exact set of nudges, escalations and check-ins is asserted (none missing, none duplicated), with a
+restart of the relay mid-way and two sweeps (on two engines, like two relay instances) at every step;
+quiet hours and time zones decide when mail goes out; `nudges run` from the command line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from relay.clock import FixedClock
+from relay.config import load_settings
+from relay.nudges import sweep
+from relay.store.database import create_engine
+from relay.store.events import list_events
+from relay.store.outbound import list_outbound
+from relay.yamlsource import ConfigError
+from tests.nudging import enrol, running, wait_for_notices, write, write_program
+from tests.support import DOMAIN, Layout, Sink, acli, cli
+
+T0 = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)  # a Monday; 10:00 in New York, 16:00 in Berlin, 23:00 in Tokyo
+
+OAK = ("oak.mentor@uni.example.net", "Josef Brandt", "Oak", "Europe/Berlin")
+MAPLE = ("maple.student@mail.example.org", "Jane Doe", "Maple", None)  # the program's zone: New York
+BIRCH = ("grace.h@navy.example.com", "Grace Hopper", "Birch", None)
+WILLOW = ("kenji@mail.example.jp", "Kenji Sato", "Willow", "Asia/Tokyo")
+REAL = [p[0] for p in (OAK, MAPLE, BIRCH, WILLOW)] + [w for p in (OAK, MAPLE, BIRCH, WILLOW) for w in p[1].split()]
+
+CV_BODY = "I would love advice on internships at the space agency."
+
+
+def hour(h: int) -> datetime:
+    return T0 + timedelta(hours=h)
+
+
+async def test_thirty_days_exact_nudges_with_restart_and_concurrent_sweeps(layout: Layout, sink: Sink) -> None:
+    clock = FixedClock(T0)
+    settings = load_settings(layout.config)
+    second_instance = create_engine(settings.database_url)
+    context = running(layout, clock)
+    relay = await context.__aenter__()
+    try:
+        a = await enrol(relay, clock, OAK, MAPLE)
+        b = await enrol(relay, clock, BIRCH, WILLOW)
+        script = {
+            0: (a, "mentee", "Question about internships", CV_BODY),
+            192: (a, "mentor", "Re: Question about internships", "Sorry for the delay! Let us talk."),
+            204: (a, "mentee", "Follow-up on the CV", "Here is what I changed."),  # 22:00 in New York
+            284: (a, "mentor", "Re: Follow-up on the CV", "Looks great."),
+        }
+        for h in range(0, 24 * 30 + 1):
+            clock._now = hour(h)  # the injected clock, moved to each hour of the program
+            if h == 400:  # the relay restarts mid-way: nothing sent before is sent again
+                await context.__aexit__(None, None, None)
+                context = running(layout, clock)
+                relay = await context.__aenter__()
+            if h in script:
+                pair, role, subject, body = script[h]
+                await write(relay, pair, role, subject, body)
+            results = await asyncio.gather(sweep.run(settings, relay.engine, clock),
+                                           sweep.run(settings, second_instance, clock))
+            if any(r.sent for r in results):
+                relay.worker.wake()
+        async with relay.engine.connect() as connection:
+            recorded = [e for e in await list_events(connection, limit=100_000) if e["kind"].startswith("nudge.")]
+            queued = await list_outbound(connection)
+        expected = sorted([
+            ("nudge.first", a.id, "mentor", hour(48)),
+            ("nudge.second", a.id, "mentor", hour(96)),
+            ("nudge.escalation", a.id, "coordinator", hour(168)),
+            ("nudge.first", a.id, "mentor", hour(256)),  # due at 04:00 in Berlin: sent at 08:00 there
+            ("nudge.checkin", b.id, "mentor", hour(336)),
+            ("nudge.checkin", b.id, "mentee", hour(345)),  # 23:00 in Tokyo when due: sent at 08:00 there
+            ("nudge.checkin", a.id, "mentor", hour(620)),
+            ("nudge.checkin", a.id, "mentee", hour(622)),  # 06:00 in New York when due
+        ])
+        assert sorted((e["kind"], e["pair_id"], e["detail"]["to_role"], e["at"]) for e in recorded) == expected
+        received = await wait_for_notices(sink, len(expected))
+        assert len(queued) == len(expected) + 4  # and the four relayed messages: nothing else was queued
+        got = sorted((r.rcpt_tos[0], str(r.message["Subject"])) for r in received)
+        assert got == sorted([
+            (OAK[0], "Maple is waiting for your answer"),
+            (OAK[0], "A reminder: Maple is still waiting for your answer"),
+            ("coordinator@school.example", f"Pair {a.id}: Maple has waited 7 days for Oak"),
+            (OAK[0], "Maple is waiting for your answer"),
+            (BIRCH[0], "How are things with Willow?"),
+            (WILLOW[0], "How are things with Birch?"),
+            (MAPLE[0], "How are things with Oak?"),
+            (OAK[0], "How are things with Maple?"),
+        ])
+        first = next(r.message for r in received if r.message["Subject"] == "Maple is waiting for your answer")
+        text = first.get_content()
+        assert '"Question about internships", sent Monday 1 June 2026, 16:00 (Europe/Berlin)' in text
+        assert "Explore engineering careers" in text and f"away@{DOMAIN}" in text
+        assert CV_BODY not in text  # the subject and date of the waiting message, never its text
+        escalation = next(r.message for r in received if r.rcpt_tos == ["coordinator@school.example"])
+        assert "the mentee Maple has waited 7 days for an" in escalation.get_content()
+        for mail in received:
+            assert mail.message["Auto-Submitted"] == "auto-generated"
+            body = mail.message.get_content()
+            assert not [word for word in REAL if word in body or word in str(mail.message["Subject"])]
+            assert mail.message["Date"].datetime in {e[3] for e in expected}
+    finally:
+        await context.__aexit__(None, None, None)
+        await second_instance.dispose()
+
+
+async def test_nudges_stop_when_the_mentor_writes(layout: Layout, sink: Sink) -> None:
+    clock = FixedClock(T0)
+    async with running(layout, clock) as relay:
+        pair = await enrol(relay, clock, OAK, MAPLE)
+        await write(relay, pair, "mentee", "First question")
+        clock.advance(timedelta(hours=47))
+        assert (await sweep.run(relay.settings, relay.engine, clock)).sent == []
+        clock.advance(timedelta(hours=1))
+        assert [p.kind for p in (await sweep.run(relay.settings, relay.engine, clock)).sent] == ["nudge.first"]
+        await write(relay, pair, "mentor", "Re: First question")
+        for _ in range(10):
+            clock.advance(timedelta(days=1))
+            result = await sweep.run(relay.settings, relay.engine, clock)
+            assert [p.kind for p in result.sent if p.pair_id == pair.id and p.kind != "nudge.checkin"] == []
+
+
+async def test_a_late_sweep_sends_the_latest_stage_only(layout: Layout, sink: Sink) -> None:
+    """After downtime past the second stage the mentor gets one reminder, not two at once."""
+    clock = FixedClock(T0)
+    async with running(layout, clock) as relay:
+        pair = await enrol(relay, clock, OAK, MAPLE)
+        await write(relay, pair, "mentee", "Question")
+        clock.advance(timedelta(days=8))
+        result = await sweep.run(relay.settings, relay.engine, clock)
+        assert sorted(p.kind for p in result.sent) == ["nudge.escalation", "nudge.second"]
+        assert result.sent[0].passed_over == [f"nudge.first:{pair.id}:{result.sent[0].message_id}"]
+        clock.advance(timedelta(hours=1))
+        assert (await sweep.run(relay.settings, relay.engine, clock)).sent == []
+
+
+async def test_quiet_hours_follow_the_program_setting(layout: Layout, sink: Sink) -> None:
+    write_program(layout, responsiveness={"nudge_mentor_after": "1h", "second_nudge_after": "2h",
+                                          "escalate_after": "3h", "quiet_hours": "12:00-18:00"})
+    clock = FixedClock(T0)  # 16:00 in Berlin: inside this program's quiet hours
+    async with running(layout, clock) as relay:
+        pair = await enrol(relay, clock, OAK, MAPLE)
+        await write(relay, pair, "mentee", "Question")
+        clock.advance(timedelta(hours=1, minutes=30))  # 17:30 Berlin: due, but quiet
+        result = await sweep.run(relay.settings, relay.engine, clock)
+        assert result.sent == [] and [p.kind for p in result.deferred] == ["nudge.first"]
+        assert "quiet hours, later: nudge.first to mentor Oak" in result.lines()[0]
+        clock.advance(timedelta(minutes=30))  # 18:00 Berlin; now the second stage is due
+        assert [p.kind for p in (await sweep.run(relay.settings, relay.engine, clock)).sent] == ["nudge.second"]
+
+
+@pytest.mark.parametrize(("responsiveness", "problem"), [
+    ({"quiet_hours": "9pm-8am"}, "expected quiet hours such as 21:00-08:00"),
+    ({"quiet_hours": "25:00-08:00"}, "hours go from 00 to 23"),
+    ({"nudge_mentor_after": "two days"}, "expected a duration such as 30m, 48h or 7d"),
+    ({"nudge_mentor_after": "100h"}, "nudge_mentor_after < second_nudge_after < escalate_after"),
+    ({"remind_after": "1d"}, "responsiveness.remind_after: unknown key"),
+])
+def test_bad_responsiveness_is_reported_with_file_and_line(layout: Layout, responsiveness: dict[str, str],
+                                                           problem: str) -> None:
+    write_program(layout, responsiveness=responsiveness)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(layout.config)
+    message = "\n".join(raised.value.messages)
+    assert f"{layout.root / 'programs' / 'stem.yaml'}:" in message and problem in message
+    result = cli(layout, "check-config")
+    assert result.returncode == 1 and problem in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_nudges_run_from_the_command_line(layout: Layout, sink: Sink) -> None:
+    write_program(layout, responsiveness={"quiet_hours": ""})
+    real_now = datetime.now(UTC).replace(microsecond=0)
+    clock = FixedClock(real_now - timedelta(hours=50))
+    async with running(layout, clock) as relay:
+        pair = await enrol(relay, clock, OAK, MAPLE)
+        await write(relay, pair, "mentee", "Question about internships")
+        now = real_now.isoformat()
+        dry = await acli(layout, "nudges", "run", "--now", now, "--dry-run", "--json")
+        assert dry.returncode == 0, dry.stderr
+        planned = json.loads(dry.stdout)
+        assert planned["dry_run"] is True and [p["kind"] for p in planned["sent"]] == ["nudge.first"]
+        assert planned["sent"][0]["to_handle"] == "Oak" and planned["sent"][0]["pair_id"] == pair.id
+        done = await acli(layout, "nudges", "run", "--now", now)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == (
+            f"sent nudge.first to mentor Oak (pair {pair.id}): Maple is waiting for your answer")
+        again = await acli(layout, "nudges", "run", "--now", now)
+        assert again.stdout.strip() == f"nothing due at {real_now.isoformat()}"
+        clock.advance(timedelta(hours=51))  # the relay's own clock reaches the time the notice was queued
+        relay.worker.wake()
+        received = await wait_for_notices(sink, 1)
+        assert [r.rcpt_tos for r in received] == [[OAK[0]]]
+    events = json.loads(cli(layout, "events", "list", "--kind", "nudge.first", "--json").stdout)
+    assert len(events) == 1 and events[0]["detail"]["waited_hours"] == 50
+
+
+def test_nudges_run_refuses_a_bad_time(layout: Layout) -> None:
+    result = cli(layout, "nudges", "run", "--now", "tomorrow")
+    assert result.returncode == 2 and "expected a time such as" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_templates_never_hold_a_real_address() -> None:
+    """Addresses in templates are only ever the relay's own (something@{{ domain }})."""
+    from relay.notices import TEMPLATES
+
+    templates = sorted(TEMPLATES.glob("*.j2"))
+    assert {"nudge_mentor.txt.j2", "coordinator_unanswered.txt.j2", "checkin.txt.j2"} <= {t.name for t in templates}
+    for template in templates:
+        assert re.findall(r"\S*@(?!\{\{ ?domain(?:\|e)? ?\}\})\S*", template.read_text()) == [], template.name
+
+
+async def test_serve_runs_the_sweeps_on_its_scheduler(layout: Layout, sink: Sink) -> None:
+    """No hand-run sweep: the relay's scheduler sweeps at start (and then every few minutes)."""
+    clock = FixedClock(T0)
+    async with running(layout, clock) as relay:
+        pair = await enrol(relay, clock, OAK, MAPLE)
+        await write(relay, pair, "mentee", "Question about internships")
+        assert relay.scheduler.job_names() == ["hold-sweep", "nudge-sweep", "retention-purge"]
+    clock.advance(timedelta(hours=49))
+    async with running(layout, clock):
+        received = await wait_for_notices(sink, 1)
+    assert [(r.rcpt_tos, str(r.message["Subject"])) for r in received] == [
+        ([OAK[0]], "Maple is waiting for your answer")]
