@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from relay.clock import Clock, SystemClock
 from relay.config import Settings, SmtpConfig
+from relay.console.server import ConsoleServer
 from relay.delivery.transports import MaildirTransport, SmtpTransport, Transport
 from relay.delivery.worker import DeliveryWorker
 from relay.dkim import signer_from_settings
@@ -52,14 +53,16 @@ def _resolved_smtp(settings: Settings) -> SmtpConfig:
 class Running:
     smtp_host: str
     smtp_port: int
+    console_url: str | None = None
 
 
 class Relay:
     """The assembled relay; `start` and `stop` are separate so tests can run it in-process."""
 
     def __init__(self, settings: Settings, clock: Clock | None = None,
-                 monotonic: Monotonic = time.monotonic) -> None:
-        """`clock` is the relay's time (store, sweeps, queue); `monotonic` times the SMTP limits."""
+                 monotonic: Monotonic = time.monotonic, console: bool = False) -> None:
+        """`clock` is the relay's time (store, sweeps, queue); `monotonic` times the SMTP limits;
+        `console`: serve the review console too (on console.host:console.port)."""
         signer = signer_from_settings(settings)  # a bad DKIM key stops the start before anything is opened
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -75,6 +78,7 @@ class Relay:
         )
         self.intake.on_queued = self.worker.wake
         self.sweeper = HoldSweeper(settings, self.engine, self.clock, self.intake.policies, self.worker.wake)
+        self.console = ConsoleServer(settings, self.engine, self.clock, self.intake.policies) if console else None
 
     async def start(self) -> Running:
         await migrate(self.engine)
@@ -82,9 +86,12 @@ class Relay:
         host, port = await self.smtp.start()
         self.worker.start()
         self.sweeper.start()
-        return Running(host, port)
+        console_url = await self.console.start() if self.console is not None else None
+        return Running(host, port, console_url)
 
     async def stop(self) -> None:
+        if self.console is not None:
+            await self.console.stop()
         await self.smtp.stop()
         await self.sweeper.stop()
         await self.worker.stop()
@@ -93,7 +100,7 @@ class Relay:
 
 
 async def serve(settings: Settings, on_ready=None) -> None:  # type: ignore[no-untyped-def]
-    relay = Relay(settings)
+    relay = Relay(settings, console=settings.relay.console.enabled)
     running = await relay.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
