@@ -82,11 +82,12 @@ class Relay:
 
     async def start(self) -> Running:
         await migrate(self.engine)
+        # The console first: a wrong console setting stops the start before mail is accepted.
+        console_url = await self.console.start() if self.console is not None else None
         self.committer.start()
         host, port = await self.smtp.start()
         self.worker.start()
         self.sweeper.start()
-        console_url = await self.console.start() if self.console is not None else None
         return Running(host, port, console_url)
 
     async def stop(self) -> None:
