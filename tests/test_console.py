@@ -459,3 +459,20 @@ async def test_api_lists_shows_releases_and_rejects(layout: Layout, sink: Sink) 
     async with serving(layout), httpx.AsyncClient(base_url=base_url(layout), timeout=30) as client:
         assert (await client.get("/api/held", headers={"authorization": f"Bearer {token}"})).status_code == 401
         assert (await client.get("/api/held", headers={"authorization": f"Bearer {newer}"})).status_code == 200
+
+
+async def test_an_html_only_message_shows_its_words_with_the_findings_marked(layout: Layout, sink: Sink) -> None:
+    prepare(layout)
+    async with serving(layout):
+        await add_moderator(layout, "ana", "stem")
+        pair = await acreate_pair(layout)
+        message = EmailMessage()
+        message["From"] = f"Jane Doe <{MENTEE['email']}>"
+        message["To"] = pair["mentor_alias"]
+        message["Subject"] = "formatted"
+        message.set_content("<p>This is <b>secret</b> &amp; urgent</p>", subtype="html")
+        held_id = await write(layout, pair, "", "", raw=message.as_bytes())
+        async with session(layout, "ana") as client:
+            view = await client.get(f"/held/{held_id}")
+    text = re.search(r'<pre class="text">(.*?)</pre>', view.text, re.S).group(1)  # type: ignore[union-attr]
+    assert text.strip() == 'This is <mark class="finding">secret</mark> &amp; urgent'

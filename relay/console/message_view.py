@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
+from html import unescape
 from typing import Any
 
 import nh3
@@ -76,6 +77,8 @@ def view(raw: bytes) -> MessageView:
             text = _text(part)
         elif part.get_content_type() == "text/html" and html is None:
             html = sanitise_html(_text(part))
+    if text is None and html is not None:  # an HTML-only message: its words, for the findings and the edit
+        text = unescape(nh3.clean(html, tags=set(), attributes={}, link_rel=None))
     return MessageView(headers, text if text is not None else "", html, attachments)
 
 

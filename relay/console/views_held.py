@@ -42,7 +42,7 @@ async def queue(request: Request) -> Response:
     if user is None:
         return to_login(request)
     ctx = context(request)
-    programs = user.visible(sorted(ctx.settings.programs)) if not user.is_admin else sorted(ctx.settings.programs)
+    programs = user.visible(sorted(ctx.settings.programs))
     program = request.query_params.get("program") or None
     reason = request.query_params.get("reason") or None
     async with ctx.engine.connect() as connection:
