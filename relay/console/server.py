@@ -68,7 +68,7 @@ class ConsoleServer:
         app = create_app(self.settings, self.engine, self.clock, self.policies,
                          secret=await console_secret(self.settings, self.engine))
         family = socket.AF_INET6 if ":" in console.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP named: asyncio sets NODELAY
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((console.host, console.port))
