@@ -93,6 +93,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             print(banner(settings, pair, running.smtp_host, running.smtp_port), flush=True)
         print(f"mentor-relay serving {settings.relay.domain} on {running.smtp_host}:{running.smtp_port} "
               f"(delivery: {settings.relay.delivery.transport}); stop with Ctrl-C", flush=True)
+        if running.console_url:
+            print(f"review console on {running.console_url}", flush=True)
 
     asyncio.run(serve(settings, on_ready=ready))
     return 0
@@ -429,6 +431,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_archive(commands, listing)
     nudges_cli.register(commands, listing)
+
+    from relay.console import commands as console_commands  # here: it imports this module's helpers
+
+    console_commands.register(commands, listing)
     return parser
 
 

@@ -78,7 +78,32 @@ class SmtpConfig(_Strict):
 class ConsoleConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8025, ge=0, le=65535)
+    # Signs session cookies. Never the secret itself in YAML: "env:NAME" (an environment variable) or
+    # "file:PATH" (a file holding it). Unset: a random secret kept in the store (survives restarts).
     secret_key: str | None = None
+    tls_cert: str | None = None  # both set: the console is served over HTTPS and its cookie is Secure
+    tls_key: str | None = None
+    enabled: bool = True  # `serve` starts the console on host:port
+    # /metrics needs no login (counts only, no mail): it answers clients in these networks only.
+    metrics_networks: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")])
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_reference(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        kind, _, name = value.partition(":")
+        if kind not in ("env", "file") or not name.strip():
+            raise ValueError('secret_key names where the secret is, never the secret itself: "env:VARIABLE" '
+                             'or "file:PATH"')
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ConsoleConfig:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key go together: set both for HTTPS, or neither")
+        return self
 
 
 class DeliveryConfig(_Strict):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from relay.archive.retention import purge_expired
 from relay.clock import Clock, SystemClock
 from relay.config import Settings, SmtpConfig
+from relay.console.server import ConsoleServer
 from relay.delivery.transports import MaildirTransport, SmtpTransport, Transport
 from relay.delivery.worker import DeliveryWorker
 from relay.dkim import signer_from_settings
@@ -63,15 +64,18 @@ def _resolved_smtp(settings: Settings) -> SmtpConfig:
 class Running:
     smtp_host: str
     smtp_port: int
+    console_url: str | None = None
 
 
 class Relay:
     """The assembled relay; `start` and `stop` are separate so tests can run it in-process."""
 
     def __init__(self, settings: Settings, clock: Clock | None = None,
-                 monotonic: Monotonic = time.monotonic, resolver: Resolver | None = None) -> None:
+                 monotonic: Monotonic = time.monotonic, resolver: Resolver | None = None,
+                 console: bool = False) -> None:
         """`clock` is the relay's time (store, sweeps, queue); `monotonic` times the SMTP limits;
-        `resolver` answers the DNS questions of sender authentication (the system's by default)."""
+        `resolver` answers the DNS questions of sender authentication (the system's by default);
+        `console`: serve the review console too (on console.host:console.port)."""
         signer = signer_from_settings(settings)  # a bad DKIM key stops the start before anything is opened
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -92,6 +96,7 @@ class Relay:
         self.scheduler.every(HOLD_SWEEP_EVERY, "hold-sweep", self.sweeper.run_once)
         self.scheduler.every(NUDGE_SWEEP_EVERY, "nudge-sweep", self._scheduled_nudges)
         self.scheduler.every(RETENTION_SWEEP_EVERY, "retention-purge", self._scheduled_purge)
+        self.console = ConsoleServer(settings, self.engine, self.clock, self.intake.policies) if console else None
 
     async def _scheduled_purge(self) -> None:
         report = await purge_expired(self.engine, self.clock, self.settings)
@@ -112,13 +117,17 @@ class Relay:
 
     async def start(self) -> Running:
         await migrate(self.engine)
+        # The console first: a wrong console setting stops the start before mail is accepted.
+        console_url = await self.console.start() if self.console is not None else None
         self.committer.start()
         host, port = await self.smtp.start()
         self.worker.start()
         self.scheduler.start()
-        return Running(host, port)
+        return Running(host, port, console_url)
 
     async def stop(self) -> None:
+        if self.console is not None:
+            await self.console.stop()
         await self.smtp.stop()
         await self.scheduler.stop()
         await self.worker.stop()
@@ -127,7 +136,7 @@ class Relay:
 
 
 async def serve(settings: Settings, on_ready=None) -> None:  # type: ignore[no-untyped-def]
-    relay = Relay(settings)
+    relay = Relay(settings, console=settings.relay.console.enabled)
     running = await relay.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

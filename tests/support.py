@@ -116,6 +116,7 @@ class Layout:
     smtp_port: int
     sink_port: int | None
     overrides: dict[str, Any] = field(default_factory=dict)
+    console_port: int = field(default_factory=free_port)  # the review console, when a test serves it
 
     @property
     def config(self) -> Path:
@@ -142,6 +143,7 @@ class Layout:
             "domain": DOMAIN,
             "database": "sqlite:///relay.db",
             "smtp": {"host": "127.0.0.1", "port": self.smtp_port, "max_message_size": 2 * 1024 * 1024},
+            "console": {"host": "127.0.0.1", "port": self.console_port},
             "delivery": delivery,
             "programs_dir": "programs",
             "policies_dir": "policies",

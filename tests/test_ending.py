@@ -13,7 +13,7 @@ from relay.service import Relay
 from relay.store.events import list_events
 from relay.store.pairs import Pair
 from tests.nudging import NOTICES_FROM, enrol, notices_in, running, wait_for_notices, words, write, write_program
-from tests.support import DOMAIN, Layout, Sink, send, simple_message
+from tests.support import DOMAIN, Layout, Sink, eventually, send, simple_message
 
 START = datetime(2026, 6, 20, 14, 0, tzinfo=UTC)
 END = datetime(2026, 7, 1, 4, 0, tzinfo=UTC)  # midnight in New York after 30 June, the last day
@@ -174,7 +174,13 @@ async def test_the_farewell_carries_the_conversation_when_the_program_says_so(la
     write_program(layout, end_date="2026-06-30", send_conversation_at_end=True)
     clock = FixedClock(START)
     async with running(layout, clock) as relay:
-        await ended_pair(layout, relay, clock)
+        pair = await enrol(relay, clock, OAK, MAPLE)
+        await write(relay, pair, "mentee", "Hello Oak")
+        clock.advance(timedelta(hours=1))
+        await write(relay, pair, "mentor", "Re: Hello Oak")
+        # both copies delivered (the worker runs in real time, the sweeps on the injected clock)
+        await eventually(lambda: len([r for r in sink.received if NOTICES_FROM not in str(r.message["From"])]) == 2)
+        await run_until(relay, clock, END + timedelta(hours=9))
         received = await wait_for_notices(sink, 4)
     farewell = next(r.message for r in received if r.rcpt_tos == [MAPLE[0]] and "goodbye" in str(r.message["Subject"]))
     [attachment] = list(farewell.iter_attachments())

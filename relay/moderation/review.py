@@ -9,6 +9,7 @@ Every approval, release and rejection is an event with the moderator's name and 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -26,6 +27,7 @@ from relay.pipeline import release as release_copy
 from relay.store import events
 from relay.store import held as held_store
 from relay.store.database import transaction
+from relay.store.edits import latest_edit
 from relay.store.messages import get_message, record_thread_id, thread_map
 from relay.store.outbound import queue_outbound
 from relay.store.pairs import Member, Pair, get_pair
@@ -70,6 +72,24 @@ def _roles(pair: Pair, row: Any) -> tuple[Member, Member]:
     return sender, pair.partner_of(sender)
 
 
+async def delivered_copy(settings: Settings, connection: AsyncConnection, item: dict[str, Any], row: Any, pair: Pair,
+                         new_message_id: str, now: datetime) -> bytes:
+    """The copy a release delivers: anonymised now, redacted as recorded at hold time. When a moderator
+    edited the message (redact-and-release), the copy is built from the newest edit instead."""
+    domain = settings.relay.domain
+    sender, recipient = _roles(pair, row)
+    original = parse(row.raw)
+    refs = message_ids(original, "In-Reply-To") + message_ids(original, "References")
+    mapping = await thread_map(connection, pair.id, sender.role, refs)
+    edited = await latest_edit(connection, row.id)
+    redactions = [] if edited is not None else [
+        Finding(**{k: r[k] for k in ("rule", "kind", "match", "start", "end")})
+        for r in item["reasons"] if r.get("action") == "redact" and r.get("start", -1) >= 0]
+    return release_copy(edited if edited is not None else row.raw, sender=_identity(sender, domain),
+                        recipient=_identity(recipient, domain), thread_map=mapping, new_message_id=new_message_id,
+                        now=now, domain=domain, redactions=redactions)
+
+
 async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message_id: str, moderator: str) -> Outcome:
     domain = settings.relay.domain
     now = clock.now()
@@ -83,14 +103,8 @@ async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message
                                     message_id=message_id, approvals=approvals, needed=item["release_requires"])
             return Outcome("approved", approvals, item["release_requires"])
         sender, recipient = _roles(pair, row)
-        original = parse(row.raw)
-        refs = message_ids(original, "In-Reply-To") + message_ids(original, "References")
-        mapping = await thread_map(connection, pair.id, sender.role, refs)
         new_id = ids.message_id(domain)
-        redactions = [Finding(**{k: r[k] for k in ("rule", "kind", "match", "start", "end")})
-                      for r in item["reasons"] if r.get("action") == "redact" and r.get("start", -1) >= 0]
-        raw = release_copy(row.raw, sender=_identity(sender, domain), recipient=_identity(recipient, domain),
-                           thread_map=mapping, new_message_id=new_id, now=now, domain=domain, redactions=redactions)
+        raw = await delivered_copy(settings, connection, item, row, pair, new_id, now)
         if not await held_store.close_hold(connection, message_id, "released", moderator, now):
             return Outcome("already-released", approvals, item["release_requires"])
         await record_thread_id(connection, pair.id, message_id, sender.role, row.original_message_id, new_id)

@@ -202,3 +202,38 @@ notice_keys = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("sent", Integer, nullable=False),  # 0: passed over (a later stage was due at once)
 )
+
+
+# Review console (relay/console): moderator accounts, login throttling, and moderators' edits of held mail.
+moderators = Table(
+    "moderators",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),  # case-folded
+    Column("password_hash", Text, nullable=False),  # argon2id
+    Column("role", String(16), nullable=False),  # moderator | admin
+    Column("programs", Text, nullable=False),  # JSON list of program ids a moderator reviews
+    Column("token_hash", String(64), unique=True),  # sha256 of the API token (shown once, never stored)
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Failed logins per account and per client address: survives restarts, so a lockout does too.
+console_logins = Table(
+    "console_logins",
+    metadata,
+    Column("key", String(128), primary_key=True),  # "user:<name>" | "addr:<ip>"
+    Column("failures", Integer, nullable=False),
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("locked_until", UTCDateTime),
+)
+
+# A moderator's redaction of a held message: a new record linked to the original, which stays as received.
+message_edits = Table(
+    "message_edits",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(32), ForeignKey("messages.id"), nullable=False, index=True),
+    Column("raw", LargeBinary, nullable=False),  # the edited message, built from the original's headers
+    Column("moderator", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)

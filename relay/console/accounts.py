@@ -1,0 +1,95 @@
+"""Moderator accounts in the store: who may log in, their role and the programs they review."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from relay.console.passwords import hash_password, new_token, token_hash
+from relay.store.database import transaction
+from relay.store.schema import moderators
+
+ROLES = ("moderator", "admin")
+
+
+class AccountError(Exception):
+    """An account cannot be created or changed; worded for the admin."""
+
+
+@dataclass(frozen=True)
+class Moderator:
+    id: int
+    username: str
+    role: str
+    programs: tuple[str, ...]
+    password_hash: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def may_see(self, program_id: str) -> bool:
+        """Moderators see their own programs only; admins see all."""
+        return self.is_admin or program_id in self.programs
+
+    def visible(self, program_ids: list[str]) -> list[str]:
+        return [p for p in program_ids if self.may_see(p)]
+
+
+def username_key(username: str) -> str:
+    return username.strip().casefold()
+
+
+def _moderator(row: Any) -> Moderator:
+    return Moderator(id=row.id, username=row.username, role=row.role, programs=tuple(json.loads(row.programs)),
+                     password_hash=row.password_hash)
+
+
+async def add_moderator(engine: AsyncEngine, *, username: str, password: str, role: str, programs: list[str],
+                        now: datetime) -> Moderator:
+    name = username_key(username)
+    if not name or len(name) > 64 or any(c.isspace() for c in name):
+        raise AccountError("--username must be 1 to 64 characters without spaces")
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r}")
+    try:
+        async with transaction(engine) as connection:
+            await connection.execute(moderators.insert().values(
+                username=name, password_hash=hash_password(password), role=role,
+                programs=json.dumps(sorted(set(programs))), created_at=now))
+            found = await get_by_username(connection, name)
+    except IntegrityError:
+        raise AccountError(f"a moderator named {name!r} exists already") from None
+    assert found is not None
+    return found
+
+
+async def get_by_username(connection: AsyncConnection, username: str) -> Moderator | None:
+    row = (await connection.execute(select(moderators).where(moderators.c.username == username_key(username)))).first()
+    return None if row is None else _moderator(row)
+
+
+async def get_by_token(connection: AsyncConnection, token: str) -> Moderator | None:
+    row = (await connection.execute(select(moderators).where(moderators.c.token_hash == token_hash(token)))).first()
+    return None if row is None else _moderator(row)
+
+
+async def issue_token(engine: AsyncEngine, username: str) -> str:
+    """A new API token for the moderator (replacing any earlier one); returned once, stored hashed."""
+    token = new_token()
+    async with transaction(engine) as connection:
+        result = await connection.execute(update(moderators).where(moderators.c.username == username_key(username))
+                                          .values(token_hash=token_hash(token)))
+    if not result.rowcount:
+        raise AccountError(f"no moderator named {username_key(username)!r}")
+    return token
+
+
+async def list_moderators(connection: AsyncConnection) -> list[Moderator]:
+    return [_moderator(row) for row in (await connection.execute(select(moderators).order_by(moderators.c.id))).all()]

@@ -1,0 +1,83 @@
+"""The console's decisions beyond release and reject (which are relay.moderation.review's, shared with
+the CLI): redact-and-release and escalate-to-coordinator. Each is one transaction and an event with the
+moderator's name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from relay import notices
+from relay.clock import Clock
+from relay.config import Settings
+from relay.console.message_view import edited_message
+from relay.moderation import review
+from relay.store import events
+from relay.store import held as held_store
+from relay.store.database import transaction
+from relay.store.edits import save_edit
+from relay.store.messages import get_message
+from relay.store.pairs import get_pair
+
+
+@dataclass(frozen=True)
+class Escalated:
+    status: str  # escalated | not-held
+    coordinator: str | None
+
+
+async def redact_and_release(settings: Settings, engine: AsyncEngine, clock: Clock, message_id: str,
+                             moderator: str, text: str) -> review.Outcome:
+    """Store the moderator's edit as a new record linked to the original (which stays as received), then
+    release through review.release, which builds the delivered copy from the newest edit."""
+    now = clock.now()
+    async with transaction(engine) as connection:
+        item = await held_store.get_held(connection, message_id)
+        if item is None:
+            raise review.ReviewError(f"no held message with id {message_id}")
+        if item["state"] != "held":
+            return review.Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])
+        row = await get_message(connection, message_id)
+        edit_id = await save_edit(connection, message_id, edited_message(row.raw, text), moderator, now)
+        await events.record(connection, "edited", now, actor=moderator, pair_id=item["pair_id"],
+                            message_id=message_id, edit_id=edit_id, characters=len(text))
+    return await review.release(settings, engine, clock, message_id, moderator)
+
+
+async def escalate(settings: Settings, engine: AsyncEngine, clock: Clock, message_id: str, moderator: str,
+                   note: str) -> Escalated:
+    """Tell the program's coordinator that this held message needs them; it stays held."""
+    now = clock.now()
+    async with transaction(engine) as connection:
+        item = await held_store.get_held(connection, message_id)
+        if item is None:
+            raise review.ReviewError(f"no held message with id {message_id}")
+        if item["state"] != "held":
+            return Escalated("not-held", None)
+        pair = await get_pair(connection, item["pair_id"])
+        assert pair is not None
+        program = settings.programs.get(item["program_id"])
+        if program is None:
+            raise review.ReviewError(f"program {item['program_id']!r} is not configured: no coordinator to tell")
+        sender = pair.mentor if pair.mentor.id == item["sender_id"] else pair.mentee
+        body = notices.render("coordinator_console_escalation.txt.j2", moderator=moderator, note=note,
+                              program_name=program.name, subject=item["subject"] or "(no subject)",
+                              sender_handle=sender.handle, recipient_handle=pair.partner_of(sender).handle,
+                              pair_id=pair.id, held_at=item["held_at"].strftime("%Y-%m-%d %H:%M"),
+                              reasons=item["reasons"], console_url=_console_url(settings), message_id=message_id)
+        notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=program.coordinator,
+                                 subject=f"[{program.name}] A moderator asks you to review a held message",
+                                 body=body, now=now)
+        await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
+                            message_id=message_id)
+        await held_store.mark(connection, [message_id], "escalated_at", now)
+        await events.record(connection, "escalated", now, actor=moderator, pair_id=pair.id, message_id=message_id,
+                            coordinator=program.coordinator, note=note)
+    return Escalated("escalated", program.coordinator)
+
+
+def _console_url(settings: Settings) -> str:
+    console = settings.relay.console
+    scheme = "https" if console.tls_cert else "http"
+    return f"{scheme}://{console.host}:{console.port}"

@@ -1,0 +1,62 @@
+"""The console application: routes, sessions (signed cookie: HttpOnly, SameSite=Strict, Secure over
+TLS), security headers, static CSS, the JSON API under /api."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from relay.clock import Clock
+from relay.config import Settings
+from relay.console import api, views_audit, views_auth, views_held, views_metrics, views_pairs, views_report
+from relay.console.web import STATIC, Context, SecurityHeaders, make_templates
+from relay.moderation.policy import PolicyBook
+
+SESSION_COOKIE = "mentor_relay_session"
+SESSION_LIFETIME = timedelta(hours=8)
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/held", status_code=303)
+
+
+def create_app(settings: Settings, engine: AsyncEngine, clock: Clock, policies: PolicyBook, *, secret: str,
+               secure: bool | None = None) -> Starlette:
+    """The console for this relay. `secret` signs session cookies; `secure` (default: TLS configured)
+    marks them Secure."""
+    if secure is None:
+        secure = bool(settings.relay.console.tls_cert)
+    routes = [
+        Route("/", home),
+        Route("/login", views_auth.login_form, methods=["GET"]),
+        Route("/login", views_auth.login, methods=["POST"]),
+        Route("/logout", views_auth.logout, methods=["POST"]),
+        Route("/held", views_held.queue),
+        Route("/held/{id}", views_held.show),
+        Route("/held/{id}/attachments/{index:int}", views_held.download),
+        Route("/held/{id}/{action:str}", views_held.act, methods=["POST"]),
+        Route("/pairs", views_pairs.pair_list),
+        Route("/pairs/{id:int}", views_pairs.pair_page),
+        Route("/audit", views_audit.audit),
+        Route("/report", views_report.report),
+        Route("/metrics", views_metrics.metrics),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Mount("/api", routes=api.routes),
+    ]
+    middleware = [
+        Middleware(SecurityHeaders),
+        Middleware(SessionMiddleware, secret_key=secret, session_cookie=SESSION_COOKIE,
+                   max_age=int(SESSION_LIFETIME.total_seconds()), same_site="strict", https_only=secure),
+    ]
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.console = Context(settings=settings, engine=engine, clock=clock, policies=policies,
+                                templates=make_templates(), secure=secure)
+    return app

@@ -1,0 +1,61 @@
+"""Login throttling: failed attempts per account and per client address, kept in the store so that a
+lockout survives a restart. Too many failures within the window lock the key for `lock_for`; while
+locked, even the right password is refused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from relay.store.schema import console_logins
+
+
+@dataclass(frozen=True)
+class Limits:
+    per_account: int = 5
+    per_address: int = 20
+    window: timedelta = timedelta(minutes=15)
+    lock_for: timedelta = timedelta(minutes=15)
+
+
+def keys(username: str, address: str) -> dict[str, str]:
+    return {"account": f"user:{username}", "address": f"addr:{address}"}
+
+
+async def locked_until(connection: AsyncConnection, login_keys: list[str], now: datetime) -> datetime | None:
+    """The latest lock still in force on any of the keys, or None."""
+    rows = (await connection.execute(select(console_logins.c.locked_until)
+                                     .where(console_logins.c.key.in_(login_keys)))).all()
+    locks = [row.locked_until for row in rows if row.locked_until is not None and row.locked_until > now]
+    return max(locks) if locks else None
+
+
+async def failure(connection: AsyncConnection, login_keys: dict[str, str], now: datetime,
+                  limits: Limits) -> datetime | None:
+    """Count a failed attempt on each key (inside the caller's write transaction); returns the lock's
+    end when this attempt locked a key."""
+    locked: datetime | None = None
+    for scope, key in login_keys.items():
+        limit = limits.per_account if scope == "account" else limits.per_address
+        row = (await connection.execute(select(console_logins).where(console_logins.c.key == key))).first()
+        if row is None or row.window_start <= now - limits.window:
+            failures, start = 1, now
+        else:
+            failures, start = row.failures + 1, row.window_start
+        until = now + limits.lock_for if failures >= limit else None
+        values = {"failures": 0 if until else failures, "window_start": now if until else start,
+                  "locked_until": until if until else (row.locked_until if row is not None else None)}
+        if row is None:
+            await connection.execute(console_logins.insert().values(key=key, **values))
+        else:
+            await connection.execute(console_logins.update().where(console_logins.c.key == key).values(**values))
+        if until is not None:
+            locked = until
+    return locked
+
+
+async def success(connection: AsyncConnection, account_key: str) -> None:
+    await connection.execute(delete(console_logins).where(console_logins.c.key == account_key))

@@ -1,0 +1,160 @@
+"""The hold queue and one held message: /held, /held/<id>, its attachments, and the four actions
+(POST /held/<id>/release | reject | redact | escalate). A moderator sees and acts on the messages of their
+own programs only; anything else is "not found", by design indistinguishable from a wrong id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from relay import ids
+from relay.console import actions
+from relay.console.accounts import Moderator
+from relay.console.message_view import attachment, highlight, view
+from relay.console.web import CSRF_FIELD, context, csrf_valid, current_user, page, refused, to_login
+from relay.moderation import review
+from relay.store import held as held_store
+from relay.store.events import list_events
+from relay.store.messages import get_message
+from relay.store.pairs import Pair, get_pair
+
+
+def _not_found(request: Request, user: Moderator) -> Response:
+    return refused(request, user, 404, "Not found", "There is no held message with this id in your programs.")
+
+
+async def load(request: Request, user: Moderator, message_id: str) -> tuple[dict[str, Any], Any, Pair] | None:
+    """The held item, its archived message and its pair, if this moderator may see it."""
+    async with context(request).engine.connect() as connection:
+        item = await held_store.get_held(connection, message_id)
+        if item is None or not user.may_see(item["program_id"]):
+            return None
+        row = await get_message(connection, message_id)
+        pair = await get_pair(connection, item["pair_id"])
+    assert row is not None and pair is not None
+    return item, row, pair
+
+
+async def queue(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return to_login(request)
+    ctx = context(request)
+    programs = user.visible(sorted(ctx.settings.programs))
+    program = request.query_params.get("program") or None
+    reason = request.query_params.get("reason") or None
+    async with ctx.engine.connect() as connection:
+        items = [i for i in await held_store.list_held(connection, state="held", program_id=program)
+                 if user.may_see(i["program_id"])]
+        pairs: dict[int, Pair | None] = {}
+        for item in items:
+            if item["pair_id"] not in pairs:
+                pairs[item["pair_id"]] = await get_pair(connection, item["pair_id"])
+    reasons = sorted({r["rule"] for i in items for r in i["reasons"]})
+    if reason is not None:
+        items = [i for i in items if any(r["rule"] == reason for r in i["reasons"])]
+    now = ctx.clock.now()
+    rows = []
+    for item in items:
+        pair = pairs[item["pair_id"]]
+        assert pair is not None
+        sender = pair.mentor if pair.mentor.id == item["sender_id"] else pair.mentee
+        rows.append({"item": item, "sender": sender.handle, "recipient": pair.partner_of(sender).handle,
+                     "age": now - item["held_at"]})
+    return page(request, "held_list.html", user=user, rows=rows, programs=programs, reasons=reasons,
+                program=program, reason=reason)
+
+
+async def show(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return to_login(request)
+    ctx = context(request)
+    loaded = await load(request, user, request.path_params["id"])
+    if loaded is None:
+        return _not_found(request, user)
+    item, row, pair = loaded
+    now = ctx.clock.now()
+    async with ctx.engine.connect() as connection:
+        preview_raw = await review.delivered_copy(ctx.settings, connection, item, row, pair,
+                                                  ids.message_id(ctx.settings.relay.domain), now)
+        history = await list_events(connection, message_id=item["message_id"])
+    original = view(row.raw)
+    preview = view(preview_raw)
+    sender = pair.mentor if pair.mentor.id == row.sender_id else pair.mentee
+    return page(request, "held_view.html", user=user, item=item, pair=pair, sender=sender,
+                recipient=pair.partner_of(sender), original=original, preview=preview,
+                text=highlight(original.text, item["reasons"]),
+                preview_text=highlight(preview.text, item["reasons"]), history=history, age=now - item["held_at"])
+
+
+async def download(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return to_login(request)
+    loaded = await load(request, user, request.path_params["id"])
+    if loaded is None:
+        return _not_found(request, user)
+    found = attachment(loaded[1].raw, request.path_params["index"])
+    if found is None:
+        return refused(request, user, 404, "Not found", "This message has no such attachment.")
+    filename, data = found
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename)[:100] or "attachment"
+    return Response(data, media_type="application/octet-stream", headers={
+        "content-disposition": f'attachment; filename="{safe}"',
+        "content-security-policy": "default-src 'none'; sandbox"})
+
+
+async def act(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return to_login(request)
+    ctx = context(request)
+    form = await request.form()
+    if not csrf_valid(request, form.get(CSRF_FIELD)):
+        return refused(request, user, 403, "Refused",
+                       "The form expired or did not come from this console. Reload the page and try again.")
+    message_id = request.path_params["id"]
+    action = request.path_params["action"]
+    if await load(request, user, message_id) is None:
+        return _not_found(request, user)
+    try:
+        if action == "release":
+            outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username)
+            text = _describe(outcome, "Released: the message is on its way to the partner.")
+        elif action == "reject":
+            reason = str(form.get("reason") or "").strip()
+            if not reason:
+                return refused(request, user, 400, "A reason is needed",
+                               "Say why the message is rejected: the sender is told the reason.")
+            outcome = await review.reject(ctx.settings, ctx.engine, ctx.clock, message_id, user.username, reason)
+            text = _describe(outcome, "Rejected: the sender is told the reason; the partner gets nothing.")
+        elif action == "redact":
+            edited = str(form.get("text") or "")
+            if not edited.strip():
+                return refused(request, user, 400, "Nothing to send", "The edited text is empty.")
+            outcome = await actions.redact_and_release(ctx.settings, ctx.engine, ctx.clock, message_id,
+                                                       user.username, edited)
+            text = _describe(outcome, "Released with your edit: the partner gets the edited text; "
+                                      "the archive keeps the original.")
+        elif action == "escalate":
+            escalated = await actions.escalate(ctx.settings, ctx.engine, ctx.clock, message_id, user.username,
+                                               str(form.get("note") or "").strip())
+            text = (f"Escalated: the coordinator ({escalated.coordinator}) is told. The message stays held."
+                    if escalated.status == "escalated" else "This message is no longer held; nothing changed.")
+        else:
+            return _not_found(request, user)
+    except review.ReviewError as exc:
+        return refused(request, user, 409, "Not done", str(exc))
+    return page(request, "message.html", user=user, title="Done", text=text, message_id=message_id)
+
+
+def _describe(outcome: review.Outcome, done: str) -> str:
+    if outcome.status in ("released", "rejected"):
+        return done
+    if outcome.status == "approved":
+        return (f"Your approval is recorded ({len(outcome.approvals)} of {outcome.needed}): "
+                "the message is delivered after the next moderator approves it.")
+    return f"This message was {outcome.status.removeprefix('already-')} already; nothing changed."

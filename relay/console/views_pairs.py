@@ -1,0 +1,44 @@
+"""Pairs: /pairs (per program, health at a glance) and /pairs/<id> (the conversation timeline)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from relay.console.health import health, timeline
+from relay.console.web import context, current_user, page, refused, to_login
+from relay.store.events import list_events
+from relay.store.pairs import get_pair, list_pairs
+
+
+async def pair_list(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return to_login(request)
+    ctx = context(request)
+    programs = user.visible(sorted(ctx.settings.programs))
+    chosen = request.query_params.get("program") or None
+    async with ctx.engine.connect() as connection:
+        found = [p for p in await list_pairs(connection, chosen) if user.may_see(p.program_id)]
+        summaries = await health(connection, found)
+    by_program: dict[str, list[object]] = {}
+    for summary in summaries:
+        by_program.setdefault(summary.pair.program_id, []).append(summary)
+    return page(request, "pairs.html", user=user, by_program=by_program, programs=programs, program=chosen,
+                now=ctx.clock.now())
+
+
+async def pair_page(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return to_login(request)
+    ctx = context(request)
+    async with ctx.engine.connect() as connection:
+        pair = await get_pair(connection, request.path_params["id"])
+        if pair is None or not user.may_see(pair.program_id):
+            return refused(request, user, 404, "Not found", "There is no pair with this id in your programs.")
+        summary = (await health(connection, [pair]))[0]
+        messages = await timeline(connection, pair)
+        history = await list_events(connection, pair_id=pair.id, limit=200)
+    return page(request, "pair.html", user=user, pair=pair, health=summary, messages=messages,
+                history=history[-50:], now=ctx.clock.now())

@@ -1,0 +1,148 @@
+"""What every console page shares: the application's state, the logged-in moderator, CSRF tokens,
+security headers (a strict Content-Security-Policy, no JavaScript at all), and template rendering."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from relay.clock import Clock
+from relay.config import Settings
+from relay.console.accounts import Moderator, get_by_username
+from relay.moderation.policy import PolicyBook
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+CSRF_FIELD = "csrf_token"
+
+# No script anywhere; styles and images from the console itself only; forms post only to the console;
+# the console is never framed. The HTML of held mail is shown in a sandboxed srcdoc frame, which
+# inherits this policy: it can load nothing at all.
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+       "base-uri 'none'; frame-src 'self'")
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cache-control", b"no-store"),
+]
+
+
+@dataclass
+class Context:
+    settings: Settings
+    engine: AsyncEngine
+    clock: Clock
+    policies: PolicyBook
+    templates: Jinja2Templates
+    secure: bool  # served over TLS: cookies are Secure
+
+
+def context(request: Request) -> Context:
+    value: Context = request.app.state.console
+    return value
+
+
+def make_templates() -> Jinja2Templates:
+    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True,
+                              lstrip_blocks=True)
+    environment.filters["when"] = lambda value: "" if value is None else f"{value:%Y-%m-%d %H:%M}"
+    environment.filters["age"] = human_age
+    environment.filters["size"] = human_size
+    return Jinja2Templates(env=environment)
+
+
+def human_age(delta: Any) -> str:
+    if delta is None:
+        return ""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = minutes // 60
+    return f"{hours} h" if hours < 48 else f"{hours // 24} days"
+
+
+def human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    return f"{size / 1024:.1f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.1f} MB"
+
+
+class SecurityHeaders:
+    """Adds the security headers to every response the console sends."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []),
+                                      *[(n, v) for n, v in SECURITY_HEADERS if n not in present]]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+def csrf_valid(request: Request, submitted: Any) -> bool:
+    expected = request.session.get("csrf")
+    return isinstance(expected, str) and isinstance(submitted, str) and hmac.compare_digest(expected, submitted)
+
+
+async def current_user(request: Request) -> Moderator | None:
+    username = request.session.get("user")
+    if not isinstance(username, str):
+        return None
+    async with context(request).engine.connect() as connection:
+        return await get_by_username(connection, username)
+
+
+def to_login(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+
+
+def safe_next(value: Any) -> str:
+    """Where to go after logging in: a path on this console only (never another host)."""
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/held"
+
+
+def page(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+    values.setdefault("user", None)
+    values["csrf"] = csrf_token(request)
+    values["csrf_field"] = CSRF_FIELD
+    response: HTMLResponse = context(request).templates.TemplateResponse(request, template, values,
+                                                                         status_code=status_code)
+    return response
+
+
+def refused(request: Request, user: Moderator | None, status_code: int, title: str, text: str) -> Response:
+    return page(request, "message.html", status_code=status_code, user=user, title=title, text=text)
