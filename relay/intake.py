@@ -197,7 +197,21 @@ class Intake:
                 "two_pairs"), **detail)
         return target
 
-    async def _take_program_mail(self, raw: bytes, mail_from: str, target: SpecialTarget, remote: str | None) -> str:
+    async def _authenticate(self, raw: bytes, message: EmailMessage, header_from: str, mail_from: str,
+                            remote: str | None, helo: str | None, policy: Policy, *, pair_id: int,
+                            detail: dict[str, Any]) -> Verdict | None:
+        """The policy's sender authentication: None when off; raises the refusal under `require`."""
+        if policy.sender_auth == "off":
+            return None
+        verdict = await self.authenticator.check(raw, message, header_from=header_from, mail_from=mail_from,
+                                                 remote=remote, helo=helo)
+        if not verdict.passed and policy.sender_auth == "require":
+            raise await self._refuse(_auth_refusal(verdict), pair_id=pair_id, header_from=header_from,
+                                     auth=verdict.summary, **detail)
+        return verdict
+
+    async def _take_program_mail(self, raw: bytes, mail_from: str, target: SpecialTarget, remote: str | None,
+                                 helo: str | None = None) -> str:
         """Archive a message to a program address and carry out what it asks, in one transaction."""
         now = self.clock.now()
         detail: dict[str, Any] = {"mail_from": mail_from, "remote": remote, "rcpt": f"{target.kind}@{self.domain}"}
@@ -225,6 +239,13 @@ class Intake:
                 550, "5.7.1", "Only participants of a mentoring program can write to this address.", "stranger",
             ), **detail)
         pair, member = enrolled[0]
+        # A forged concern@ would pause a pair, a forged away@ silence it: the sender is checked as for partner mail.
+        program = self.settings.programs.get(pair.program_id)
+        policy = self.policies.get(pair.policy or (program.policy if program else ""))
+        verdict = await self._authenticate(raw, message, header_from, mail_from, remote, helo, policy,
+                                           pair_id=pair.id, detail=detail)
+        unverified = ({"sender_auth": _auth_kind(verdict), "auth": verdict.summary}
+                      if verdict is not None and not verdict.passed else {})
         automatic = auto_reply_signal(message)
         subject = header_text(message, "Subject") or ""
         accepted = Accepted(
@@ -232,7 +253,7 @@ class Intake:
             recipient_id=pair.partner_of(member).id, envelope_from=mail_from, remote_addr=remote,
             original_message_id=own_id or None, body_hash=body_hash(raw), subject=subject, raw=raw,
             decision="autoreply" if automatic else target.kind,
-            reasons=[{"address": target.kind, **({"auto_reply": automatic} if automatic else {})}],
+            reasons=[{"address": target.kind, **({"auto_reply": automatic} if automatic else {}), **unverified}],
             received_at=now, outbound=None, duplicate_window=self.settings.relay.smtp.duplicate_window,
             domain=self.domain,
         )
@@ -349,7 +370,7 @@ class Intake:
                      helo: str | None = None) -> str:
         """Take a message in; returns the queue id (or, for a delivery report, its entry), or raises Refusal."""
         if isinstance(target, SpecialTarget):
-            return await self._take_program_mail(raw, mail_from, target, remote)
+            return await self._take_program_mail(raw, mail_from, target, remote, helo)
         if isinstance(target, program_help.AnswerTarget):
             return await self._take_answer(raw, mail_from, target, remote)
         now = self.clock.now()
@@ -390,13 +411,8 @@ class Intake:
         program = self.settings.programs.get(pair.program_id)
         policy_name = pair.policy or (program.policy if program else "")
         policy = self.policies.get(policy_name)
-        verdict = None
-        if policy.sender_auth != "off":
-            verdict = await self.authenticator.check(raw, message, header_from=header_from, mail_from=mail_from,
-                                                     remote=remote, helo=helo)
-            if not verdict.passed and policy.sender_auth == "require":
-                raise await self._refuse(_auth_refusal(verdict), pair_id=pair.id, header_from=header_from,
-                                         auth=verdict.summary, **detail)
+        verdict = await self._authenticate(raw, message, header_from, mail_from, remote, helo, policy,
+                                           pair_id=pair.id, detail=detail)
         signal = auto_reply_signal(message)
         if pair.status == "ended":
             return await self._take_after_end(raw, mail_from, remote, target, own_id or None, now,
@@ -579,10 +595,13 @@ def _auth_refusal(verdict: Verdict) -> Refusal:
                    "the program (DKIM, SPF and DMARC did not pass); it was not delivered.", "spoofing")
 
 
+def _auth_kind(verdict: Verdict) -> str:
+    return "unverified" if verdict.result == "temperror" else "spoofing"
+
+
 def _flag_unauthenticated(decision: Decision, verdict: Verdict) -> Decision:
     """`prefer`: delivered (or held, as the policy decided), but flagged for the moderators with the findings."""
-    kind = "unverified" if verdict.result == "temperror" else "spoofing"
-    reason = Reason(Finding("sender_auth", kind, verdict.summary, -1, -1), "deliver-and-flag")
+    reason = Reason(Finding("sender_auth", _auth_kind(verdict), verdict.summary, -1, -1), "deliver-and-flag")
     return replace(decision, reasons=[*decision.reasons, reason], flagged=True)
 
 

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from relay.config import load_settings
 from relay.service import Relay
 from tests.dnsserver import ZONE
-from tests.support import MENTOR, Layout, Sink, acreate_pair, cli, send, simple_message
+from tests.support import DOMAIN, MENTOR, Layout, Sink, acreate_pair, cli, send, simple_message
 
 SELECTOR = "s2026"
 
@@ -314,3 +314,24 @@ def test_a_bad_sender_auth_mode_is_a_policy_error(layout: Layout) -> None:
     result = cli(layout, "check-config")
     assert result.returncode == 1
     assert result.stderr.strip().startswith(f"{path}:2:"), result.stderr
+
+
+async def test_a_forged_concern_does_not_pause_the_pair_under_require(require: Scene) -> None:
+    """concern@ pauses a pair and away@ silences nudges: a forged one must not do either."""
+    concern = f"concern@{DOMAIN}"
+    for address in (concern, f"away@{DOMAIN}"):
+        code, text = await send(require.layout.smtp_port,
+                                simple_message(f"Sam <{require.mentee}>", address, "until 2026-12-24", "stop it"),
+                                require.mentee, address)
+        assert code == 550 and "5.7.1" in text, text
+    assert [e["detail"]["reason"] for e in require.events("refused")] == ["spoofing", "spoofing"]
+    shown = json.loads(cli(require.layout, "pair", "show", str(require.pair["id"]), "--json").stdout)
+    assert shown["status"] == "active"
+    # the genuine participant's concern still pauses the pair
+    ZONE.txt(require.domain, "v=spf1 ip4:127.0.0.1 -all")
+    code, text = await send(require.layout.smtp_port,
+                            simple_message(f"Sam <{require.mentee}>", concern, "I am worried", "Please call me."),
+                            require.mentee, concern)
+    assert code == 250, text
+    shown = json.loads(cli(require.layout, "pair", "show", str(require.pair["id"]), "--json").stdout)
+    assert shown["status"] == "paused"
