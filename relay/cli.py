@@ -209,15 +209,6 @@ def cmd_events_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def held_dict(item: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": item["message_id"], "pair_id": item["pair_id"], "program": item["program_id"],
-        "policy": item["policy"], "state": item["state"], "subject": item["subject"], "held_at": item["held_at"],
-        "reasons": [{k: r.get(k) for k in ("rule", "kind", "match", "action")} for r in item["reasons"]],
-        "release_requires": item["release_requires"], "approvals": item["approvals"],
-        "decided_at": item["decided_at"], "decided_by": item["decided_by"], "reject_reason": item["reject_reason"],
-    }
-
 
 def cmd_held_list(args: argparse.Namespace, settings: Settings) -> int:
     if args.program is not None:
@@ -226,7 +217,7 @@ def cmd_held_list(args: argparse.Namespace, settings: Settings) -> int:
     async def work(engine: Any) -> list[dict[str, Any]]:
         async with engine.connect() as connection:
             state = None if args.state == "all" else args.state
-            return [held_dict(i) for i in await held_store.list_held(connection, state=state,
+            return [held_store.summary(i) for i in await held_store.list_held(connection, state=state,
                                                                       program_id=args.program)]
 
     items = asyncio.run(with_store(settings, work))
@@ -243,7 +234,7 @@ def cmd_held_show(args: argparse.Namespace, settings: Settings) -> int:
             if item is None:
                 raise CliError(f"no held message with id {args.id}")
             history = await list_events(connection, message_id=args.id)
-        data = held_dict(item)
+        data = held_store.summary(item)
         data["events"] = [{"at": e["at"], "kind": e["kind"], "actor": e["actor"], "detail": e["detail"]}
                           for e in history]
         return data

@@ -51,15 +51,6 @@ def _unauthorised() -> Response:
                         headers={"www-authenticate": "Bearer"})
 
 
-def held_json(item: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": item["message_id"], "pair_id": item["pair_id"], "program": item["program_id"],
-        "policy": item["policy"], "state": item["state"], "subject": item["subject"], "held_at": item["held_at"],
-        "reasons": [{k: r.get(k) for k in ("rule", "kind", "match", "action")} for r in item["reasons"]],
-        "release_requires": item["release_requires"], "approvals": item["approvals"],
-        "decided_at": item["decided_at"], "decided_by": item["decided_by"], "reject_reason": item["reject_reason"],
-    }
-
 
 async def held_list(request: Request) -> Response:
     user = await _user(request)
@@ -71,7 +62,7 @@ async def held_list(request: Request) -> Response:
     async with context(request).engine.connect() as connection:
         items = await held_store.list_held(connection, state=None if state == "all" else state,
                                            program_id=request.query_params.get("program") or None)
-    return _json([held_json(i) for i in items if user.may_see(i["program_id"])])
+    return _json([held_store.summary(i) for i in items if user.may_see(i["program_id"])])
 
 
 async def _visible_item(request: Request, user: Moderator) -> tuple[dict[str, Any], Any, Pair] | None:
@@ -98,7 +89,7 @@ async def held_show(request: Request) -> Response:
         preview = await review.delivered_copy(ctx.settings, connection, item, row, pair,
                                               ids.message_id(ctx.settings.relay.domain), ctx.clock.now())
     original = view(row.raw)
-    data = held_json(item)
+    data = held_store.summary(item)
     data["text"] = original.text
     data["attachments"] = [{"filename": a.filename, "content_type": a.content_type, "size": a.size}
                            for a in original.attachments]

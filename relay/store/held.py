@@ -95,3 +95,13 @@ async def mark(connection: AsyncConnection, message_ids: list[str], column: str,
             marked.append(message_id)
     return marked
 
+
+def summary(item: dict[str, Any]) -> dict[str, Any]:
+    """A held item as the CLI's --json and the console's API show it (the same fields in both)."""
+    return {
+        "id": item["message_id"], "pair_id": item["pair_id"], "program": item["program_id"],
+        "policy": item["policy"], "state": item["state"], "subject": item["subject"], "held_at": item["held_at"],
+        "reasons": [{k: r.get(k) for k in ("rule", "kind", "match", "action")} for r in item["reasons"]],
+        "release_requires": item["release_requires"], "approvals": item["approvals"],
+        "decided_at": item["decided_at"], "decided_by": item["decided_by"], "reject_reason": item["reject_reason"],
+    }
