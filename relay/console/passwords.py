@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _HASHER = PasswordHasher()
-# Verified against when the account does not exist, so that a wrong name takes as long as a wrong password.
-_DUMMY = _HASHER.hash(secrets.token_hex(16))
+
+
+@cache
+def _dummy() -> str:
+    """Verified against when the account does not exist, so that a wrong name takes as long as a wrong
+    password. Made on first use: hashing costs ~150 ms, which every CLI start would otherwise pay."""
+    return _HASHER.hash(secrets.token_hex(16))
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -21,7 +27,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _HASHER.verify(password_hash or _DUMMY, password) and password_hash is not None
+        return _HASHER.verify(password_hash or _dummy(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
