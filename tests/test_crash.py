@@ -139,8 +139,15 @@ async def test_kill_9_during_burst_loses_nothing_and_duplicates_nothing(
             await asyncio.sleep(kill_jitter)
             assert server is not None
             server.kill()  # SIGKILL
+            killed = time.monotonic()
+            # What the relay wrote before it died may still sit in the sink's socket buffer; the sink (on
+            # this loop) finishes reading it now. Wait until its count stops changing (bounded), then look.
+            deadline, seen = killed + 3.0, -1
+            while len(sink.received) != seen and time.monotonic() < deadline:
+                seen = len(sink.received)
+                await asyncio.sleep(0.3)
             at_kill.extend(m for item in list(sink.received) for m in markers_in(item.raw))
-            return time.monotonic()
+            return killed
 
         started = time.monotonic()
         kill_task = asyncio.create_task(killer())
