@@ -50,8 +50,11 @@ class Scheduler:
         self._scheduler.start()
 
     async def stop(self) -> None:
-        """No new runs; runs under way finish (their transactions commit or roll back whole)."""
+        """No new runs; runs under way finish (their transactions commit or roll back whole), and only then
+        is the scheduler shut down (APScheduler's shutdown cancels the coroutine jobs still running)."""
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.pause()
         if self._running:
             await asyncio.wait(list(self._running), timeout=60)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
