@@ -9,7 +9,7 @@ What it measures
   2. Relay: a throw-away config dir (relay.yaml, SQLite file, one program, its policy), one pair
      enrolled with the real CLI, `python -m relay serve` as a subprocess, delivering over SMTP to a
      counting aiosmtpd sink in a third subprocess; sender authentication (SPF, DMARC) asks a DNS
-     server on loopback in a fourth, whose zone authorises the mentee's domain from 127.0.0.1.
+     server on loopback in a fourth, whose zone authorises the mentee's domain from 127.0.0.1 (TTL 1 h).
      The same N messages go from the mentee's enrolled address (envelope and From:) to the mentor's
      alias over the same C sessions. Reported as above, plus end-to-end messages/s: from the first
      MAIL until the sink has received all N.
@@ -129,8 +129,9 @@ async def serve_dns(port_file: Path) -> None:
     """The tests' loopback DNS server (tests/dnsserver.py): the relay's sender authentication asks it,
     never the machine's resolver, and the mentee's domain authorises loopback by SPF, as in the tests."""
     sys.path.insert(0, str(REPO))
-    from tests.dnsserver import loopback_dns
+    from tests.dnsserver import ZONE, loopback_dns
 
+    ZONE.ttl = 3600  # as real zones do: answers are cached, as they would be in production
     write_atomically(port_file, loopback_dns().rpartition(":")[2])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

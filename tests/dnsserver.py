@@ -2,7 +2,7 @@
 authentication asks it, never the machine's resolver, so tests are offline and repeatable.
 
 Tests add records for domains of their own (`ZONE.txt("school.example", "v=spf1 ...")`), all with TTL 0
-since tests change them at will; a name without records answers NXDOMAIN at once, and a name in
+(`ZONE.ttl`) since tests change them at will; a name without records answers NXDOMAIN at once, and a name in
 `ZONE.servfail` answers SERVFAIL (DNS trouble).
 """
 
@@ -20,6 +20,7 @@ class Zone(BaseResolver):  # type: ignore[misc]
         self.records: dict[tuple[str, str], list[str]] = {}
         self.servfail: set[str] = set()
         self.asked: list[tuple[str, str]] = []
+        self.ttl = 0  # tests change records at will; the throughput bench sets a real-world TTL
         self._lock = threading.Lock()
 
     def add(self, name: str, rdtype: str, value: str) -> None:
@@ -49,12 +50,13 @@ class Zone(BaseResolver):  # type: ignore[misc]
             values = list(self.records.get((name, rdtype), []))
             exists = any(key[0] == name for key in self.records)
         for value in values:
-            for rr in RR.fromZone(f"{name}. 0 IN {rdtype} {value}"):
+            for rr in RR.fromZone(f"{name}. {self.ttl} IN {rdtype} {value}"):
                 reply.add_answer(rr)
         if not exists:
             reply.header.rcode = RCODE.NXDOMAIN
         if not values:  # negative answers carry an SOA whose TTL says: do not cache this (RFC 2308)
-            reply.add_auth(*RR.fromZone(f"{name}. 0 IN SOA ns.zone.test. admin.zone.test. 1 60 60 60 0"))
+            reply.add_auth(*RR.fromZone(
+                f"{name}. {self.ttl} IN SOA ns.zone.test. admin.zone.test. 1 60 60 60 {self.ttl}"))
         return reply
 
 

@@ -1,7 +1,7 @@
 """Sender authentication: does a message really come from the enrolled address it claims?
 
 The relay checks DKIM signatures (dkimpy), SPF for the connecting IP and the envelope sender (pyspf) and
-DMARC alignment of the From domain (authheaders' DMARC lookup), all through an injected DNS resolver; or,
+DMARC alignment of the From domain (relay.senderauth.dmarc), all through an injected DNS resolver; or,
 behind a trusted front MTA, reads that MTA's Authentication-Results header. The program's policy decides
 what a failure means (`sender_auth: require | prefer | off`); see relay.senderauth.verdict.
 """

@@ -14,7 +14,7 @@ from typing import Any
 
 import authres
 
-from relay.senderauth.alignment import org_domain
+from relay.senderauth.dmarc import org_domain
 
 
 def trusted_results(message: Message, authserv_id: str) -> list[Any] | None:

@@ -16,7 +16,7 @@ from ipaddress import ip_address
 
 from relay.config import SenderAuthConfig
 from relay.senderauth import dkim_check, spf_check
-from relay.senderauth.alignment import aligned
+from relay.senderauth.dmarc import aligned
 from relay.senderauth.lookups import Lookups
 from relay.senderauth.resolver import DnsTemporaryError, Resolver, SystemResolver
 from relay.senderauth.trusted import judge, trusted_results
@@ -66,16 +66,13 @@ class Authenticator:
             spf = spf_check.check(remote, mail_from, helo, lookups)
             parts = [f"dkim={s.result} header.d={s.domain}" for s in signatures] or ["dkim=none"]
             parts.append(f"spf={spf} smtp.mailfrom={mail_from}")
-            candidates: list[dict[str, str]] = [{"dkim_domain": s.domain} for s in signatures if s.result == "pass"]
-            if spf == "pass":
-                candidates.append({"spf_sender": mail_from})
-            dmarc = "none"
-            for candidate in candidates:
-                ok, dmarc = aligned(from_domain, lookups=lookups, **candidate)
+            dkim_domains = [s.domain for s in signatures if s.result == "pass"]
+            spf_domain = mail_from.rpartition("@")[2] if spf == "pass" else None
+            dmarc = "not evaluated, nothing passed"
+            if dkim_domains or spf_domain:
+                ok, dmarc = aligned(from_domain, dkim_domains=dkim_domains, spf_domain=spf_domain, lookups=lookups)
                 if ok:
                     return Verdict("pass", "; ".join([*parts, f"dmarc={dmarc} header.from={from_domain}"]))
-            if not candidates:
-                dmarc = "not evaluated, nothing passed"
             temporary = spf == "temperror" or any(s.result == "temperror" for s in signatures)
             summary = "; ".join([*parts, f"dmarc={dmarc} header.from={from_domain}"])
             return Verdict("temperror" if temporary else "fail", summary)
