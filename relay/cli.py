@@ -435,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO if args.command == "serve" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("mail.log", "alembic"):  # per-connection chatter and migration banners
+    for noisy in ("mail.log", "alembic", "apscheduler", "uvicorn.access"):  # chatter: connections, migrations, job runs
         logging.getLogger(noisy).setLevel(logging.WARNING if not args.verbose else logging.DEBUG)
     try:
         settings = load_settings(config_path(args.config))
