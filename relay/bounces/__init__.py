@@ -20,13 +20,20 @@ HARD_BOUNCE_LIMIT = 3
 _LOCAL = re.compile(r"^bounce\+([0-9a-z]{8,40})\.([a-z2-7]{16})$")
 
 
-def _signature(entry_id: str, secret: str) -> str:
-    digest = hmac.new(secret.encode(), entry_id.encode(), hashlib.sha256).digest()
+def signature(value: str, secret: str) -> str:
+    """The HMAC tag of the relay's signed addresses: bounce addresses here, help reply addresses in
+    relay/nudges/help.py."""
+    digest = hmac.new(secret.encode(), value.encode(), hashlib.sha256).digest()
     return base64.b32encode(digest).decode().lower()[:16]
 
 
+def signed(value: str, tag: str, secret: str) -> bool:
+    """Whether `tag` is the signature of `value` (compared in constant time)."""
+    return bool(secret) and hmac.compare_digest(tag, signature(value, secret))
+
+
 def bounce_address(entry_id: str, secret: str, domain: str) -> str:
-    return f"bounce+{entry_id}.{_signature(entry_id, secret)}@{domain}"
+    return f"bounce+{entry_id}.{signature(entry_id, secret)}@{domain}"
 
 
 def is_bounce_local_part(local_part: str) -> bool:
@@ -38,10 +45,6 @@ def entry_of(local_part: str, secret: str) -> str | None:
     match = _LOCAL.match(local_part.lower())
     if match is None:
         return None
-    entry_id, signature = match.groups()
-    return entry_id if hmac.compare_digest(signature, _signature(entry_id, secret)) else None
+    entry_id, tag = match.groups()
+    return entry_id if signed(entry_id, tag, secret) else None
 
-
-def signature(value: str, secret: str) -> str:
-    """The same HMAC tag, for the relay's other signed addresses (relay/nudges/help.py reply addresses)."""
-    return _signature(value, secret)

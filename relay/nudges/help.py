@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import notices
-from relay.bounces import signature
+from relay.bounces import signature, signed
 from relay.config import Settings
 from relay.nudges.addresses import Incoming
 from relay.nudges.compose import render
@@ -48,7 +48,7 @@ def member_of_reply(local_part: str, secret: str) -> int | None:
     if match is None or not secret:
         return None
     member_id = match.group(1)
-    return int(member_id) if match.group(2) == signature(f"help:{member_id}", secret) else None
+    return int(member_id) if signed(f"help:{member_id}", match.group(2), secret) else None
 
 
 def _text(message: EmailMessage) -> str:
