@@ -187,15 +187,28 @@ class Intake:
         async with self.engine.connect() as connection:
             enrolled = await enrolments(connection, mail_from)
         if not enrolled:
-            raise await self._refuse(Refusal(
-                550, "5.7.1", "Only participants of a mentoring program can write to this address.", "stranger",
-            ), **detail)
+            raise await self._refuse(_not_a_participant(), **detail)
         target = SpecialTarget(local.casefold(), email_key(mail_from))
         if current is not None and current != target:
             raise await self._refuse(Refusal(
                 550, "5.5.3", "One message can go to one program address only; please send it separately.",
                 "two_pairs"), **detail)
         return target
+
+    async def _read_header(self, raw: bytes, detail: dict[str, Any], pair_id: int | None = None) -> Header:
+        """Parse the message (in a worker thread when it is large); an unreadable header is a clear refusal."""
+        try:
+            return await asyncio.to_thread(_parse_header, raw) if len(raw) > THREAD_THRESHOLD else _parse_header(raw)
+        except Exception:  # a parser edge case nobody has met yet: a clear, permanent refusal, and a log
+            log.exception("reading the message header failed")
+            raise await self._refuse(Refusal(
+                554, "5.6.0", "The message header could not be read.", "unprocessable"), pair_id=pair_id, **detail,
+            ) from None
+
+    def policy_of(self, pair: Pair) -> Policy:
+        """The policy in force for a pair: its own, else its program's."""
+        program = self.settings.programs.get(pair.program_id)
+        return self.policies.get(pair.policy or (program.policy if program else ""))
 
     async def _authenticate(self, raw: bytes, message: EmailMessage, header_from: str, mail_from: str,
                             remote: str | None, helo: str | None, policy: Policy, *, pair_id: int,
@@ -215,34 +228,19 @@ class Intake:
         """Archive a message to a program address and carry out what it asks, in one transaction."""
         now = self.clock.now()
         detail: dict[str, Any] = {"mail_from": mail_from, "remote": remote, "rcpt": f"{target.kind}@{self.domain}"}
-        try:
-            message = parse(raw)
-            header_from = _first_address(message)
-            loop_marker = (header_text(message, "X-Loop") or "").casefold()
-            own_id = (header_text(message, "Message-ID") or "").strip()
-        except Exception:
-            log.exception("reading the message header failed")
-            raise await self._refuse(Refusal(
-                554, "5.6.0", "The message header could not be read.", "unprocessable"), **detail) from None
+        header = await self._read_header(raw, detail)
+        message, header_from, own_id = header.message, header.sender, header.own_id
         if header_from is None or email_key(header_from) != target.sender_key:
-            raise await self._refuse(Refusal(
-                550, "5.7.1", "Only participants of a mentoring program can write to this address.", "stranger",
-            ), header_from=header_from, **detail)
-        if self.domain in loop_marker.split():
-            raise await self._refuse(Refusal(
-                550, "5.4.6", "Mail loop detected: this message has already passed through the relay.", "loop",
-            ), **detail)
+            raise await self._refuse(_not_a_participant(), header_from=header_from, **detail)
+        if header.looped(self.domain):
+            raise await self._refuse(_loop_refusal(), **detail)
         async with self.engine.connect() as connection:
             enrolled = await enrolments(connection, mail_from)
         if not enrolled:
-            raise await self._refuse(Refusal(
-                550, "5.7.1", "Only participants of a mentoring program can write to this address.", "stranger",
-            ), **detail)
+            raise await self._refuse(_not_a_participant(), **detail)
         pair, member = enrolled[0]
         # A forged concern@ would pause a pair, a forged away@ silence it: the sender is checked as for partner mail.
-        program = self.settings.programs.get(pair.program_id)
-        policy = self.policies.get(pair.policy or (program.policy if program else ""))
-        verdict = await self._authenticate(raw, message, header_from, mail_from, remote, helo, policy,
+        verdict = await self._authenticate(raw, message, header_from, mail_from, remote, helo, self.policy_of(pair),
                                            pair_id=pair.id, detail=detail)
         unverified = ({"sender_auth": _auth_kind(verdict), "auth": verdict.summary}
                       if verdict is not None and not verdict.passed else {})
@@ -308,22 +306,14 @@ class Intake:
             raise await self._refuse(Refusal(550, "5.1.1", "No such address here.", "forged_reply"), **detail)
         pair, member = found
         program = self.settings.programs[pair.program_id]
-        try:
-            message = parse(raw)
-            header_from = _first_address(message)
-            loop_marker = (header_text(message, "X-Loop") or "").casefold()
-        except Exception:
-            log.exception("reading the message header failed")
-            raise await self._refuse(Refusal(
-                554, "5.6.0", "The message header could not be read.", "unprocessable"), **detail) from None
+        header = await self._read_header(raw, detail)
+        message, header_from = header.message, header.sender
         if header_from is None or email_key(header_from) != email_key(program.coordinator):
             raise await self._refuse(Refusal(
                 550, "5.7.1", "This address accepts mail only from the program's coordinator.", "stranger",
             ), pair_id=pair.id, header_from=header_from, **detail)
-        if self.domain in loop_marker.split():
-            raise await self._refuse(Refusal(
-                550, "5.4.6", "Mail loop detected: this message has already passed through the relay.", "loop",
-            ), pair_id=pair.id, **detail)
+        if header.looped(self.domain):
+            raise await self._refuse(_loop_refusal(), pair_id=pair.id, **detail)
         subject = header_text(message, "Subject") or ""
         if auto_reply_signal(message):
             await self.committer.run(lambda c: record(c, "help.auto_reply", now, pair_id=pair.id, subject=subject))
@@ -385,32 +375,20 @@ class Intake:
         sender, recipient, pair = target.sender, target.recipient, target.pair
         detail: dict[str, Any] = {
             "mail_from": mail_from, "remote": remote, "rcpt": recipient.alias_address(self.domain)}
-        try:
-            message = await asyncio.to_thread(parse, raw) if len(raw) > THREAD_THRESHOLD else parse(raw)
-            header_from = _first_address(message)
-            own_id = (header_text(message, "Message-ID") or "").strip()
-            loop_marker = (header_text(message, "X-Loop") or "").casefold()
-        except Exception:  # a parser edge case nobody has met yet: a clear, permanent refusal, and a log
-            log.exception("reading the message header failed")
-            raise await self._refuse(Refusal(
-                554, "5.6.0", "The message header could not be read.", "unprocessable"), pair_id=pair.id, **detail,
-            ) from None
+        header = await self._read_header(raw, detail, pair.id)
+        message, header_from, own_id = header.message, header.sender, header.own_id
         if header_from is None:
             raise await self._refuse(Refusal(
                 550, "5.7.1", "The message has no recognisable sender (From:) address.", "no_sender",
             ), pair_id=pair.id, **detail)
-        if own_id.casefold().endswith(f"@{self.domain}>") or self.domain in loop_marker.split():
-            raise await self._refuse(Refusal(
-                550, "5.4.6", "Mail loop detected: this message has already passed through the relay.", "loop",
-            ), pair_id=pair.id, **detail)
+        if header.looped(self.domain):
+            raise await self._refuse(_loop_refusal(), pair_id=pair.id, **detail)
         if email_key(header_from) != sender.email_key:
             raise await self._refuse(Refusal(
                 550, "5.7.1",
                 "This mentoring alias accepts mail only from the person it was set up for.", "stranger",
             ), pair_id=pair.id, header_from=header_from, **detail)
-        program = self.settings.programs.get(pair.program_id)
-        policy_name = pair.policy or (program.policy if program else "")
-        policy = self.policies.get(policy_name)
+        policy = self.policy_of(pair)
         verdict = await self._authenticate(raw, message, header_from, mail_from, remote, helo, policy,
                                            pair_id=pair.id, detail=detail)
         signal = auto_reply_signal(message)
@@ -585,6 +563,34 @@ class Intake:
             email=member.email, name=member.name,
             alias_address=member.alias_address(self.domain), handle=member.handle,
         )
+
+
+@dataclass(frozen=True)
+class Header:
+    """What intake reads from a message's header before anything else."""
+
+    message: EmailMessage
+    sender: str | None  # the first From: address
+    own_id: str  # the Message-ID as written
+    loop_marker: str  # X-Loop, case-folded
+
+    def looped(self, domain: str) -> bool:
+        """Our own message came back: it carries our Message-ID or our X-Loop."""
+        return self.own_id.casefold().endswith(f"@{domain}>") or domain in self.loop_marker.split()
+
+
+def _parse_header(raw: bytes) -> Header:
+    message = parse(raw)
+    return Header(message, _first_address(message), (header_text(message, "Message-ID") or "").strip(),
+                  (header_text(message, "X-Loop") or "").casefold())
+
+
+def _loop_refusal() -> Refusal:
+    return Refusal(550, "5.4.6", "Mail loop detected: this message has already passed through the relay.", "loop")
+
+
+def _not_a_participant() -> Refusal:
+    return Refusal(550, "5.7.1", "Only participants of a mentoring program can write to this address.", "stranger")
 
 
 def _auth_refusal(verdict: Verdict) -> Refusal:
