@@ -17,8 +17,6 @@ from relay.store import events
 from relay.store import held as held_store
 from relay.store.database import transaction
 from relay.store.edits import save_edit
-from relay.store.messages import get_message
-from relay.store.pairs import get_pair
 
 
 @dataclass(frozen=True)
@@ -33,12 +31,9 @@ async def redact_and_release(settings: Settings, engine: AsyncEngine, clock: Clo
     release through review.release, which builds the delivered copy from the newest edit."""
     now = clock.now()
     async with transaction(engine) as connection:
-        item = await held_store.get_held(connection, message_id)
-        if item is None:
-            raise review.ReviewError(f"no held message with id {message_id}")
+        item, row, _ = await review.load(connection, message_id)
         if item["state"] != "held":
             return review.Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])
-        row = await get_message(connection, message_id)
         edit_id = await save_edit(connection, message_id, edited_message(row.raw, text), moderator, now)
         await events.record(connection, "edited", now, actor=moderator, pair_id=item["pair_id"],
                             message_id=message_id, edit_id=edit_id, characters=len(text))
@@ -50,13 +45,9 @@ async def escalate(settings: Settings, engine: AsyncEngine, clock: Clock, messag
     """Tell the program's coordinator that this held message needs them; it stays held."""
     now = clock.now()
     async with transaction(engine) as connection:
-        item = await held_store.get_held(connection, message_id)
-        if item is None:
-            raise review.ReviewError(f"no held message with id {message_id}")
+        item, _, pair = await review.load(connection, message_id)
         if item["state"] != "held":
             return Escalated("not-held", None)
-        pair = await get_pair(connection, item["pair_id"])
-        assert pair is not None
         program = settings.programs.get(item["program_id"])
         if program is None:
             raise review.ReviewError(f"program {item['program_id']!r} is not configured: no coordinator to tell")

@@ -17,7 +17,6 @@ from relay.console.web import CSRF_FIELD, context, csrf_valid, current_user, pag
 from relay.moderation import review
 from relay.store import held as held_store
 from relay.store.events import list_events
-from relay.store.messages import get_message
 from relay.store.pairs import Pair, get_pair
 
 
@@ -28,13 +27,11 @@ def _not_found(request: Request, user: Moderator) -> Response:
 async def load(request: Request, user: Moderator, message_id: str) -> tuple[dict[str, Any], Any, Pair] | None:
     """The held item, its archived message and its pair, if this moderator may see it."""
     async with context(request).engine.connect() as connection:
-        item = await held_store.get_held(connection, message_id)
-        if item is None or not user.may_see(item["program_id"]):
+        try:
+            item, row, pair = await review.load(connection, message_id)
+        except review.ReviewError:
             return None
-        row = await get_message(connection, message_id)
-        pair = await get_pair(connection, item["pair_id"])
-    assert row is not None and pair is not None
-    return item, row, pair
+    return (item, row, pair) if user.may_see(item["program_id"]) else None
 
 
 async def queue(request: Request) -> Response:

@@ -17,7 +17,7 @@ async def report(request: Request) -> Response:
     if user is None:
         return to_login(request)
     ctx = context(request)
-    visible = sorted(p for p in ctx.settings.programs if user.is_admin or p in user.programs)
+    visible = user.visible(sorted(ctx.settings.programs))
     chosen = request.query_params.get("program") or (visible[0] if visible else "")
     if chosen not in visible:  # another program's figures are as private as its mail
         return refused(request, user, 404, "Not found", "There is no such program among yours.")

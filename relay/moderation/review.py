@@ -57,7 +57,8 @@ def _identity(member: Member, domain: str) -> Identity:
                     handle=member.handle)
 
 
-async def _load(connection: AsyncConnection, message_id: str) -> tuple[dict[str, Any], Any, Pair]:
+async def load(connection: AsyncConnection, message_id: str) -> tuple[dict[str, Any], Any, Pair]:
+    """A held item with its archived message and its pair; ReviewError when there is no such item."""
     item = await held_store.get_held(connection, message_id)
     if item is None:
         raise ReviewError(f"no held message with id {message_id}")
@@ -94,7 +95,7 @@ async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message
     domain = settings.relay.domain
     now = clock.now()
     async with transaction(engine) as connection:
-        item, row, pair = await _load(connection, message_id)
+        item, row, pair = await load(connection, message_id)
         if item["state"] != "held":
             return Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])
         approvals = await held_store.add_approval(connection, item, moderator)
@@ -120,7 +121,7 @@ async def reject(settings: Settings, engine: AsyncEngine, clock: Clock, message_
     now = clock.now()
     policies = PolicyBook(settings.policies_dir)
     async with transaction(engine) as connection:
-        item, row, pair = await _load(connection, message_id)
+        item, row, pair = await load(connection, message_id)
         if item["state"] != "held":
             return Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])
         if not await held_store.close_hold(connection, message_id, "rejected", moderator, now, reason):

@@ -14,7 +14,7 @@ from relay.clock import FixedClock, SystemClock
 from relay.config import Settings
 from relay.nudges import away, help, sweep
 from relay.store.database import transaction
-from relay.store.pairs import get_pair
+from relay.store.pairs import Pair, get_pair
 
 
 def _instant(text: str) -> datetime:
@@ -45,19 +45,27 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date such as 2026-12-03, got {text!r}") from None
 
 
+async def _open_pair(connection: Any, pair_id: int) -> Pair:
+    """The pair a coordinator's command is about; a missing or closed pair is a one-line CLI error."""
+    from relay.cli import CliError
+
+    pair = await get_pair(connection, pair_id)
+    if pair is None:
+        raise CliError(f"no pair with id {pair_id}")
+    if pair.status == "closed":
+        raise CliError(f"pair {pair_id} is closed")
+    return pair
+
+
 def cmd_pair_away(args: argparse.Namespace, settings: Settings) -> int:
-    from relay.cli import CliError, emit, with_store
+    from relay.cli import emit, with_store
 
     request = away.Request(None if args.back else args.until)
 
     async def work(engine: Any) -> None:
         now = SystemClock().now()
         async with transaction(engine) as connection:
-            pair = await get_pair(connection, args.id)
-            if pair is None:
-                raise CliError(f"no pair with id {args.id}")
-            if pair.status == "closed":
-                raise CliError(f"pair {args.id} is closed")
+            pair = await _open_pair(connection, args.id)
             await away.apply(connection, settings, pair, pair.member(args.role), request, now,
                              actor=f"cli:{getpass.getuser()}")
 
@@ -73,15 +81,11 @@ def cmd_pair_away(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_pair_resume(args: argparse.Namespace, settings: Settings) -> int:
-    from relay.cli import CliError, emit, with_store
+    from relay.cli import emit, with_store
 
     async def work(engine: Any) -> bool:
         async with transaction(engine) as connection:
-            pair = await get_pair(connection, args.id)
-            if pair is None:
-                raise CliError(f"no pair with id {args.id}")
-            if pair.status == "closed":
-                raise CliError(f"pair {args.id} is closed")
+            await _open_pair(connection, args.id)
             return await help.resume(connection, args.id, SystemClock().now(), f"cli:{getpass.getuser()}")
 
     resumed = asyncio.run(with_store(settings, work))
