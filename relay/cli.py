@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from relay.clock import SystemClock
-from relay.config import ConfigError, Settings, config_path, load_settings
+from relay.config import ConfigError, Settings, config_path, console_warnings, load_settings
 from relay.demo import banner, enrol_demo_pair
 from relay.dkim import keys as dkim_keys
 from relay.dkim import signer_from_settings
@@ -108,6 +108,8 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
         errors.extend(exc.messages)
     if errors:
         raise ConfigError(errors)
+    for warning in console_warnings(settings):
+        print(warning, file=sys.stderr)
     print(f"{settings.path}: OK ({len(settings.programs)} programs, domain {settings.relay.domain})")
     return 0
 

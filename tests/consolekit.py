@@ -20,6 +20,7 @@ from relay.service import Relay
 from tests.support import MENTEE, Layout, cli, send, simple_message
 
 PASSWORD = "correct horse battery"
+PUBLIC_URL = "http://review.school.example"  # console.public_url, the base of links in mail (http: the tests talk plain HTTP)
 MODERATOR_MAILBOX = "moderators@school.example"
 ARTS_MENTOR = {"email": "ravi.patel@studio.example.net", "name": "Ravi Patel", "handle": "Willow"}
 ARTS_MENTEE = {"email": "lena.fischer@pupil.example.org", "name": "Lena Fischer", "handle": "Brook"}
@@ -36,8 +37,12 @@ HOLD_POLICY = f"""
 """
 
 
-def prepare(layout: Layout) -> None:
-    """Every message is held; a second program `arts` with its own coordinator."""
+def prepare(layout: Layout, public_url: str | None = PUBLIC_URL) -> None:
+    """Every message is held; a second program `arts` with its own coordinator; the console's public
+    address is `public_url` (served here on loopback, as behind a reverse proxy)."""
+    console = {k: v for k, v in layout.overrides.get("console", {}).items() if k != "public_url"}
+    layout.overrides["console"] = console if public_url is None else {**console, "public_url": public_url}
+    layout.write()
     (layout.root / "policies" / "adult-professional.yaml").write_text(textwrap.dedent(HOLD_POLICY))
     program = {"id": "arts", "name": "Arts mentoring", "coordinator": "arts-coordinator@school.example",
                "policy": "adult-professional", "region": "US", "timezone": "UTC"}
