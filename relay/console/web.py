@@ -1,5 +1,9 @@
-"""What every console page shares: the application's state, the logged-in moderator, CSRF tokens,
-security headers (a strict Content-Security-Policy, no JavaScript at all), and template rendering."""
+"""What every console page shares: the application's state, the logged-in account (its session is in
+the store: relay.console.sessions), CSRF tokens, security headers (a strict Content-Security-Policy, no
+JavaScript at all), and template rendering.
+
+The browser's cookie (signed, HttpOnly, SameSite=Strict, Secure over HTTPS) carries only the session's
+random token and the CSRF token; who is logged in, and whether they still are, is read from the store."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay.clock import Clock
 from relay.config import Settings
+from relay.console import sessions
 from relay.console.accounts import Moderator, get_by_username
 from relay.moderation.policy import PolicyBook
 
@@ -116,11 +121,24 @@ def csrf_valid(request: Request, submitted: Any) -> bool:
 
 
 async def current_user(request: Request) -> Moderator | None:
-    username = request.session.get("user")
-    if not isinstance(username, str):
+    """The account of this request's live session (relay.console.sessions), or None: never logged in,
+    logged out, revoked, idle too long or expired. The session is kept on request.state.session."""
+    token = request.session.get("sid")
+    if not isinstance(token, str):
         return None
-    async with context(request).engine.connect() as connection:
-        return await get_by_username(connection, username)
+    ctx = context(request)
+    found = await sessions.find(ctx.engine, token, ctx.clock.now())
+    if found is None:
+        request.session.pop("sid", None)
+        return None
+    request.state.session = found
+    async with ctx.engine.connect() as connection:
+        return await get_by_username(connection, found.username)
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the peer, or the address a trusted proxy names (console.trusted_proxies)."""
+    return request.client.host if request.client else "unknown"
 
 
 def to_login(request: Request) -> RedirectResponse:
