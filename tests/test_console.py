@@ -49,6 +49,17 @@ def relay_copies(layout: Layout, message_id: str) -> int:
                               (message_id,)).fetchone()[0])
 
 
+def labelled_cells(row: str) -> dict[str, str]:
+    """A table row's cells by their data-label (the column name a phone shows), tags stripped."""
+    return {label: re.sub(r"<[^>]+>", "", cell).strip()
+            for label, cell in re.findall(r'<td data-label="([^"]+)"[^>]*>(.*?)</td>', row, re.S)}
+
+
+def body_rows(page: str) -> list[dict[str, str]]:
+    """The rows of a page's tables (headings left out), each as labelled cells."""
+    return [cells for cells in map(labelled_cells, re.findall(r"<tr[^>]*>(.*?)</tr>", page, re.S)) if cells]
+
+
 def held_state(layout: Layout, message_id: str) -> str:
     with sqlite3.connect(layout.root / "relay.db") as db:
         return str(db.execute("SELECT state FROM held WHERE message_id = ?", (message_id,)).fetchone()[0])
@@ -390,8 +401,9 @@ async def test_pairs_show_health_and_the_timeline(layout: Layout, sink: Sink) ->
             assert health["last_message_at"].startswith("2026-03-02T11:00")
             page = await client.get("/pairs")
             row = re.search(r"<tr class=\"waiting\">(.*?)</tr>", page.text, re.S).group(1)  # type: ignore[union-attr]
-            cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
-            assert cells == ["Oak &amp; Maple", "2026-03-02 11:00", "2 messages, 30 h", "2", "2"]
+            assert labelled_cells(row) == {"Pair": "Oak &amp; Maple", "Status": "active",
+                                           "Last message": "2026-03-02 11:00", "Mentee waiting": "2 messages, 30 h",
+                                           "Nudges sent": "2", "Held": "2"}
             detail = await client.get(f"/pairs/{pair['id']}")
             assert detail.text.index("first question") < detail.text.index("second question")
             assert (await client.get(f"/api/pairs/{pair['id']}", headers=api)).json()["timeline"][1]["subject"] == (
@@ -413,12 +425,10 @@ async def test_audit_log_lists_actions_and_filters(layout: Layout, sink: Sink) -
             token = csrf_of((await client.get("/held")).text)
             await client.post(f"/held/{held_id}/release", data={"csrf_token": token})
             everything = (await client.get("/audit")).text
-            assert all(kind in everything for kind in ("accepted", "decision", "released"))
+            assert all(kind in everything for kind in ("received", "decision: hold", "released"))
             released = (await client.get("/audit?kind=released")).text
-            rows = re.findall(r"<tr>\s*<td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td>", released)
-            assert rows == [("released", "ana")]
-            by_relay = re.findall(r"<tr>\s*<td>[^<]*</td><td>[^<]*</td><td>([^<]*)</td>",
-                                  (await client.get("/audit?actor=relay")).text)
+            assert [(r["What"], r["Who"]) for r in body_rows(released)] == [("released", "ana")]
+            by_relay = [r["Who"] for r in body_rows((await client.get("/audit?actor=relay")).text)]
             assert by_relay and set(by_relay) == {"relay"}
 
 

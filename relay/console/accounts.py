@@ -57,7 +57,7 @@ def _moderator(row: Any) -> Moderator:
 
 
 async def add_moderator(engine: AsyncEngine, *, username: str, password: str, role: str, programs: list[str],
-                        now: datetime) -> Moderator:
+                        now: datetime, actor: str = "cli") -> Moderator:
     name = username_key(username)
     if not name or len(name) > 64 or any(c.isspace() for c in name):
         raise AccountError("--username must be 1 to 64 characters without spaces")
@@ -69,6 +69,8 @@ async def add_moderator(engine: AsyncEngine, *, username: str, password: str, ro
                 username=name, password_hash=hash_password(password), role=role,
                 programs=json.dumps(sorted(set(programs))), created_at=now))
             found = await get_by_username(connection, name)
+            await events.record(connection, "account_added", now, actor=actor, username=name, role=role,
+                                programs=sorted(set(programs)))
     except IntegrityError:
         raise AccountError(f"a moderator named {name!r} exists already") from None
     assert found is not None

@@ -23,8 +23,10 @@ from relay.console import (
     views_auth,
     views_held,
     views_metrics,
+    views_pair_actions,
     views_pairs,
     views_report,
+    views_sessions,
 )
 from relay.console.web import STATIC, Context, SecurityHeaders, make_templates
 from relay.moderation.policy import PolicyBook
@@ -53,7 +55,14 @@ def create_app(settings: Settings, engine: AsyncEngine, clock: Clock, policies: 
         Route("/held/{id}/attachments/{index:int}", views_held.download),
         Route("/held/{id}/{action:str}", views_held.act, methods=["POST"]),
         Route("/pairs", views_pairs.pair_list),
+        Route("/pairs/new", views_pair_actions.enrol_form, methods=["GET"]),
+        Route("/pairs/new", views_pair_actions.enrol, methods=["POST"]),
         Route("/pairs/{id:int}", views_pairs.pair_page),
+        Route("/pairs/{id:int}/close", views_pair_actions.close, methods=["POST"]),
+        Route("/pairs/{id:int}/away", views_pair_actions.mark_away, methods=["POST"]),
+        Route("/pairs/{id:int}/resume", views_pair_actions.resume, methods=["POST"]),
+        Route("/sessions", views_sessions.session_list),
+        Route("/sessions/{id:int}/revoke", views_sessions.revoke, methods=["POST"]),
         Route("/audit", views_audit.audit),
         Route("/report", views_report.report),
         Route("/metrics", views_metrics.metrics),

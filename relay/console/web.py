@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay.clock import Clock
 from relay.config import Settings
-from relay.console import sessions
+from relay.console import roles, sessions
 from relay.console.accounts import Moderator, get_by_username
 from relay.moderation.policy import PolicyBook
 
@@ -67,6 +67,7 @@ def make_templates() -> Jinja2Templates:
     environment.filters["when"] = lambda value: "" if value is None else f"{value:%Y-%m-%d %H:%M}"
     environment.filters["age"] = human_age
     environment.filters["size"] = human_size
+    environment.globals["role_label"] = lambda role: roles.LABELS.get(role, role)
     return Jinja2Templates(env=environment)
 
 
@@ -164,3 +165,18 @@ def page(request: Request, template: str, status_code: int = 200, **values: Any)
 
 def refused(request: Request, user: Moderator | None, status_code: int, title: str, text: str) -> Response:
     return page(request, "message.html", status_code=status_code, user=user, title=title, text=text)
+
+
+def not_allowed(request: Request, user: Moderator) -> Response:
+    """The account's role does not include this action (relay.console.roles)."""
+    return refused(request, user, 403, "Not allowed",
+                   f"Your role ({roles.LABELS.get(user.role, user.role)}) does not include this action.")
+
+
+def form_ok(request: Request, form: Any) -> bool:
+    return csrf_valid(request, form.get(CSRF_FIELD))
+
+
+def csrf_refused(request: Request, user: Moderator | None) -> Response:
+    return refused(request, user, 403, "Refused",
+                   "The form expired or did not come from this console. Reload the page and try again.")
