@@ -29,7 +29,7 @@ async def test_moderator_reminder_and_escalation_mail_link_to_the_public_url(lay
         clock.advance(timedelta(hours=49))  # past review_within (24 h) and escalate_after (24 h more)
         await relay.sweeper.run_once()
         await sink.wait_for(4)
-    reminder = [t for t in _texts(sink, MODERATOR_MAILBOX) if t.startswith("Reminder")][0]
+    reminder = next(t for t in _texts(sink, MODERATOR_MAILBOX) if t.startswith("Reminder"))
     escalation = _texts(sink, "coordinator@school.example")[0]
     for text in (notice, reminder, escalation):
         assert f"{PUBLIC_URL}/held/{held_id}" in text
