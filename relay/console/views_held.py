@@ -11,10 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from relay import ids
-from relay.config import ConfigError
 from relay.console import actions
 from relay.console.accounts import Moderator
-from relay.console.history import held_history
+from relay.console.history import history, policy_moderators
 from relay.console.message_view import attachment, highlight, view
 from relay.console.roles import HELD_DECIDE
 from relay.console.web import (
@@ -28,7 +27,6 @@ from relay.console.web import (
     to_login,
 )
 from relay.moderation import review
-from relay.moderation.policy import PolicyBook
 from relay.store import held as held_store
 from relay.store.events import list_events
 from relay.store.pairs import Pair, get_pair
@@ -93,22 +91,16 @@ async def show(request: Request) -> Response:
                                                   ids.message_id(ctx.settings.relay.domain), now)
         sender = pair.mentor if pair.mentor.id == row.sender_id else pair.mentee
         program = ctx.settings.programs.get(item["program_id"])
-        history = await held_history(connection, await list_events(connection, message_id=item["message_id"]),
-                                     pair, sender, program.coordinator if program else None,
-                                     _moderators(ctx.policies, item["policy"]))
+        lines = await history(connection, await list_events(connection, message_id=item["message_id"]), pair,
+                              coordinator=program.coordinator if program else None,
+                              moderators=policy_moderators(ctx.policies, item["policy"]), sender=sender)
     original = view(row.raw)
     preview = view(preview_raw)
     return page(request, "held_view.html", user=user, item=item, pair=pair, sender=sender,
                 recipient=pair.partner_of(sender), original=original, preview=preview,
                 text=highlight(original.text, item["reasons"]), may_decide=user.may(HELD_DECIDE),
-                preview_text=highlight(preview.text, item["reasons"]), history=history, age=now - item["held_at"])
+                preview_text=highlight(preview.text, item["reasons"]), history=lines, age=now - item["held_at"])
 
-
-def _moderators(policies: PolicyBook, name: str) -> list[str]:
-    try:
-        return list(policies.get(name).moderators.notify)
-    except ConfigError:  # the policy file went away since: the history still shows, less precisely
-        return []
 
 
 async def download(request: Request) -> Response:

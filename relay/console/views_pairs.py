@@ -7,8 +7,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from relay.console.event_view import kind_text
 from relay.console.health import health, timeline
+from relay.console.history import history, policy_moderators
 from relay.console.roles import ADDRESSES_SEE, PAIRS_MANAGE
 from relay.console.web import context, current_user, page, refused, to_login
 from relay.store.events import list_events
@@ -44,9 +44,12 @@ async def pair_page(request: Request, done: str | None = None, status_code: int 
         summary = (await health(connection, [pair]))[0]
         messages = await timeline(connection, pair)
         events = await list_events(connection, pair_id=pair.id, limit=200)
+        program = ctx.settings.programs.get(pair.program_id)
+        policy = pair.policy or (program.policy if program else "")
+        lines = await history(connection, events[-50:], pair, coordinator=program.coordinator if program else None,
+                              moderators=policy_moderators(ctx.policies, policy))
     if done is None and request.query_params.get("enrolled"):
         done = "Enrolled: each member can now write to the partner's alias below."
-    history = [{"at": e["at"], "what": kind_text(e["kind"], e["detail"]), "actor": e["actor"]} for e in events[-50:]]
     return page(request, "pair.html", status_code=status_code, user=user, pair=pair, health=summary,
-                messages=messages, history=history, now=ctx.clock.now(), domain=ctx.settings.relay.domain,
+                messages=messages, history=lines, now=ctx.clock.now(), domain=ctx.settings.relay.domain,
                 may_manage=user.may(PAIRS_MANAGE), may_see_addresses=user.may(ADDRESSES_SEE), done=done)
