@@ -26,7 +26,7 @@ from relay.dkim import keys as dkim_keys
 from relay.dkim import signer_from_settings
 from relay.dkim.records import dkim_record, required_records
 from relay.enrol import EnrolmentError, Person, close_pair, create_pair
-from relay.moderation import review
+from relay.holdqueue import actions as review
 from relay.moderation.policy import PolicyBook
 from relay.nudges import cli as nudges_cli
 from relay.service import serve

@@ -21,9 +21,9 @@ from relay.console.server import ConsoleServer
 from relay.delivery.transports import MaildirTransport, SmtpTransport, Transport
 from relay.delivery.worker import DeliveryWorker
 from relay.dkim import signer_from_settings
+from relay.holdqueue.sweeps import HoldSweeper
 from relay.intake import Intake
 from relay.metrics import sweep_timer
-from relay.moderation.sweeps import HoldSweeper
 from relay.nudges import sweep as nudge_sweep
 from relay.nudges.scheduler import Scheduler
 from relay.senderauth import Authenticator, Resolver

@@ -31,7 +31,7 @@ from relay.store.database import transaction
 from relay.store.pairs import get_pair
 from relay.yamlsource import ConfigError
 
-log = logging.getLogger("relay.moderation")
+log = logging.getLogger("relay.holdqueue")
 
 
 @dataclass
