@@ -32,16 +32,16 @@ from relay.bounces import entry_of, is_bounce_local_part
 from relay.bounces.reports import classify, record_report
 from relay.clock import Clock
 from relay.config import Settings
+from relay.inbound.program import help as program_help
+from relay.inbound.program.addresses import Incoming, SpecialTarget, enrolments
+from relay.inbound.program.handlers import HANDLERS, is_program_address
 from relay.moderation import Decision, Reason
 from relay.moderation.findings import Finding
 from relay.moderation.inspection import PairStats
 from relay.moderation.notify import moderator_notices, sender_notice
 from relay.moderation.policy import Policy, PolicyBook
 from relay.notices import as_entry, compose, render
-from relay.nudges import help as program_help
 from relay.nudges import lifecycle
-from relay.nudges.addresses import Incoming, SpecialTarget, enrolments
-from relay.nudges.handlers import HANDLERS, is_program_address
 from relay.nudges.timing import is_away, zone_of
 from relay.pipeline import Prepared, prepare
 from relay.senderauth import Authenticator, Verdict
@@ -165,7 +165,7 @@ class Intake:
         if found is None:
             raise await self._refuse(Refusal(550, "5.1.1", "No such mentoring alias here.", "unknown_alias"), **detail)
         pair, recipient = found
-        # paused: accepted and held (relay/nudges/help.park); ended: accepted, the sender told (lifecycle)
+        # paused: accepted and held (relay/inbound/program/help.park); ended: accepted, the sender told (lifecycle)
         if pair.status not in ("active", "paused", "ended"):
             raise await self._refuse(Refusal(
                 550, "5.1.6",
@@ -482,7 +482,7 @@ class Intake:
             told = await happened_since(connection, "away_notice", pair.id, now - AUTO_REPLY_NOTICE_EVERY)
         program = self.settings.programs.get(pair.program_id)
         if program is not None and is_away(sender, now, zone_of(sender, program)):
-            told = True  # the partner already knows from away mode (relay/nudges/away.py)
+            told = True  # the partner already knows from away mode (relay/inbound/program/away.py)
         queue_id = ids.queue_id()
         notices: list[OutboundEntry] = []
         extra: list[dict[str, Any]] = []

@@ -12,7 +12,8 @@ from typing import Any
 
 from relay.clock import FixedClock, SystemClock
 from relay.config import Settings
-from relay.nudges import away, help, sweep
+from relay.inbound.program import away, help
+from relay.nudges import sweep
 from relay.store.database import transaction
 from relay.store.pairs import Pair, get_pair
 

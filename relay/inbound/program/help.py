@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from relay import notices
 from relay.bounces import signature, signed
 from relay.config import Settings
-from relay.nudges.addresses import Incoming
+from relay.inbound.program.addresses import Incoming
 from relay.nudges.compose import render
 from relay.store import events
 from relay.store.messages import Accepted, HoldEntry

@@ -1,9 +1,9 @@
-"""The program's own addresses on the relay domain (away@, help@, concern@: relay/nudges/handlers.py).
+"""The program's own addresses on the relay domain (away@, help@, concern@: relay/inbound/program/handlers.py).
 
 Only enrolled participants may write to them: the envelope sender must be the address of a member of
 a pair that is not closed (checked at RCPT), and the From: header the same (checked at DATA, in
 relay/intake.py). The message is archived like any other, with the address as its decision, in the
-transaction that carries out what it asks (relay/nudges/away.py ...). A request that cannot be
+transaction that carries out what it asks (relay/inbound/program/away.py ...). A request that cannot be
 carried out is answered with a notice saying why, never a bounce.
 """
 
@@ -43,7 +43,7 @@ class Incoming:
     subject: str
     message: EmailMessage
     enrolments: list[tuple[Pair, Member]]  # every pair the sender is a member of (not closed)
-    secret: str  # signs the coordinator's reply addresses (relay/nudges/help.py)
+    secret: str  # signs the coordinator's reply addresses (relay/inbound/program/help.py)
 
 
 async def enrolments(connection: AsyncConnection, address: str) -> list[tuple[Pair, Member]]:
