@@ -22,7 +22,7 @@ from relay.delivery.transports import MaildirTransport, SmtpTransport, Transport
 from relay.delivery.worker import DeliveryWorker
 from relay.dkim import signer_from_settings
 from relay.holdqueue.sweeps import HoldSweeper
-from relay.intake import Intake
+from relay.inbound.router import Intake
 from relay.metrics import sweep_timer
 from relay.nudges import sweep as nudge_sweep
 from relay.nudges.scheduler import Scheduler

@@ -1,8 +1,9 @@
-"""The program's own addresses on the relay domain (away@, help@, concern@: relay/inbound/program/handlers.py).
+"""What a program address's handler is given (Incoming), who may write to the program's addresses
+(enrolments), and how a request that cannot be carried out is answered (explain).
 
 Only enrolled participants may write to them: the envelope sender must be the address of a member of
 a pair that is not closed (checked at RCPT), and the From: header the same (checked at DATA, in
-relay/intake.py). The message is archived like any other, with the address as its decision, in the
+relay/inbound/program/mail.py). The message is archived like any other, with the address as its decision, in the
 transaction that carries out what it asks (relay/inbound/program/away.py ...). A request that cannot be
 carried out is answered with a notice saying why, never a bounce.
 """
@@ -22,14 +23,6 @@ from relay.nudges.compose import render
 from relay.store import events
 from relay.store.pairs import Member, Pair, email_key, get_pair
 from relay.store.schema import members, pairs
-
-
-@dataclass(frozen=True)
-class SpecialTarget:
-    """RCPT named one of the program's addresses: `kind` is its local part."""
-
-    kind: str
-    sender_key: str
 
 
 @dataclass

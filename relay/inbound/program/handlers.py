@@ -18,6 +18,3 @@ HANDLERS: dict[str, Callable[[AsyncConnection, Incoming], Awaitable[None]]] = {
 }
 assert tuple(HANDLERS) == ADDRESSES, "every program address has exactly one handler"
 
-
-def is_program_address(local_part: str) -> bool:
-    return local_part.casefold() in HANDLERS
