@@ -6,8 +6,8 @@ to be told at once (else the hold sweep's digest tells them), and the hold-queue
 from __future__ import annotations
 
 from relay.config import Settings
+from relay.holdqueue.notify import moderator_notices, sender_notice
 from relay.moderation import Decision
-from relay.moderation.notify import moderator_notices, sender_notice
 from relay.moderation.policy import Policy
 from relay.notices import as_entry
 from relay.store.messages import Accepted, HoldEntry
