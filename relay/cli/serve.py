@@ -1,5 +1,6 @@
-"""`serve` (the relay itself), `check-config` (validate relay.yaml, programs and policies) and
-`program list` (the programs of programs_dir)."""
+"""`serve` (the relay itself), `check-config` (validate relay.yaml, programs, policies and the DKIM key:
+relay/preflight.py, the checks serve makes before it starts) and `program list` (the programs of
+programs_dir)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import asyncio
 from typing import Any
 
 from relay.cli.common import emit, listing
-from relay.config import ConfigError, Settings
+from relay.config import Settings
 from relay.demo import banner, enrol_demo_pair
-from relay.dkim import signer_from_settings
-from relay.moderation.policy import PolicyBook
+from relay.preflight import preflight
 from relay.service import serve
 
 
@@ -30,13 +30,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
-    errors = PolicyBook(settings.policies_dir).check_all()
-    try:
-        signer_from_settings(settings)
-    except ConfigError as exc:
-        errors.extend(exc.messages)
-    if errors:
-        raise ConfigError(errors)
+    preflight(settings)  # the same checks as serve's start: every problem as file:line, exit 1
     print(f"{settings.path}: OK ({len(settings.programs)} programs, domain {settings.relay.domain})")
     return 0
 
