@@ -26,7 +26,7 @@ from relay.console.web import (
     refused,
     to_login,
 )
-from relay.moderation import review
+from relay.holdqueue import actions as review
 from relay.store import held as held_store
 from relay.store.events import list_events
 from relay.store.pairs import Pair, get_pair

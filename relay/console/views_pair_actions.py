@@ -1,6 +1,6 @@
 """What coordinators (and admins) do to their programs' pairs from the console, with the same code as
 the command line: enrol (GET/POST /pairs/new, relay.enrol.create_pair), close (POST /pairs/<id>/close),
-mark a member away or back (POST /pairs/<id>/away, relay.nudges.away), resume a paused pair (POST
+mark a member away or back (POST /pairs/<id>/away, relay.inbound.program.away), resume a paused pair (POST
 /pairs/<id>/resume). Each needs PAIRS_MANAGE and a pair of the account's programs, and is an event with
 the account's name as actor."""
 
@@ -17,7 +17,7 @@ from relay.console.roles import PAIRS_MANAGE
 from relay.console.views_pairs import pair_page
 from relay.console.web import context, csrf_refused, current_user, form_ok, not_allowed, page, refused, to_login
 from relay.enrol import EnrolmentError, Person, close_pair, create_pair
-from relay.nudges import away, help
+from relay.inbound.program import away, help
 from relay.store.database import transaction
 from relay.store.pairs import Pair, get_pair
 

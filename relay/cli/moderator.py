@@ -16,7 +16,7 @@ import getpass
 import sys
 from typing import Any
 
-from relay.cli import CliError, emit, with_store
+from relay.cli.common import CliError, actor, emit, listing, with_store
 from relay.clock import SystemClock
 from relay.config import Settings
 from relay.console import sessions
@@ -32,10 +32,6 @@ from relay.console.passwords import MIN_PASSWORD_LENGTH
 from relay.console.roles import ROLES
 from relay.store import events
 from relay.store.database import transaction
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 def _read_password() -> str:
@@ -69,7 +65,7 @@ def cmd_moderator_add(args: argparse.Namespace, settings: Settings) -> int:
     async def work(engine: Any) -> Any:
         try:
             return await add_moderator(engine, username=args.username, password=password, role=role,
-                                       programs=programs, now=SystemClock().now(), actor=_actor())
+                                       programs=programs, now=SystemClock().now(), actor=actor())
         except AccountError as exc:
             raise CliError(str(exc)) from None
 
@@ -85,7 +81,7 @@ def cmd_moderator_password(args: argparse.Namespace, settings: Settings) -> int:
 
     async def work(engine: Any) -> int:
         try:
-            return await set_password(engine, args.username, password, actor=_actor(), now=SystemClock().now())
+            return await set_password(engine, args.username, password, actor=actor(), now=SystemClock().now())
         except AccountError as exc:
             raise CliError(str(exc)) from None
 
@@ -154,15 +150,15 @@ def cmd_moderator_revoke(args: argparse.Namespace, settings: Settings) -> int:
                 target = await sessions.get(connection, args.session)
                 if target is None:
                     raise CliError(f"no session with id {args.session}")
-                ended = await sessions.revoke(connection, now, _actor(), session_id=args.session)
+                ended = await sessions.revoke(connection, now, actor(), session_id=args.session)
                 username = target.username
             else:
                 account = await get_by_username(connection, args.username)
                 if account is None:
                     raise CliError(f"no account named {args.username!r}")
-                ended = await sessions.revoke(connection, now, _actor(), moderator_id=account.id)
+                ended = await sessions.revoke(connection, now, actor(), moderator_id=account.id)
                 username = account.username
-            await events.record(connection, "sessions_revoked", now, actor=_actor(), username=username,
+            await events.record(connection, "sessions_revoked", now, actor=actor(), username=username,
                                 session=args.session, ended=ended)
         return ended
 
@@ -171,7 +167,7 @@ def cmd_moderator_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(commands: Any, listing: Any) -> None:
+def register(commands: Any) -> None:
     moderator = commands.add_parser("moderator", help="review console accounts").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     add = listing(moderator.add_parser("add", help="add an account (password from standard input)"))
