@@ -61,13 +61,23 @@ def scrub_attached_headers(message: Message, scrubber: Scrubber) -> None:
     for name in ("From", "To", "Cc", "Date", "Subject"):
         value = header_text(message, name)
         if value is not None:
-            kept.append((name, scrub_header(scrubber, value)))
+            kept.append((name, _utc(value) if name == "Date" else scrub_header(scrubber, value)))
     for name in set(message.keys()):
         lower = name.lower()
         if lower in ATTACHED_KEPT or not (lower.startswith("content-") or lower == "mime-version"):
             del message[name]
     for name, value in kept:
-        _set(message, name, value)
+        if value:
+            _set(message, name, value)
+
+
+def _utc(value: str) -> str:
+    """An attached message's Date in UTC: its offset hints at where its author lives."""
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return ""
+    return format_datetime((when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC))
 
 
 def _set(message: Message, name: str, value: str) -> None:
