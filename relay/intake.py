@@ -554,6 +554,7 @@ class Intake:
         return {
             "sender_role": sender.role, "sender_email": sender.email, "sender_name": sender.name,
             "recipient_email": recipient.email, "recipient_name": recipient.name,
+            "sender_nicknames": sender.nicknames, "recipient_nicknames": recipient.nicknames,
             "region": program.region if program else "US", "domain": self.domain,
             "aliases": (sender.alias_address(self.domain), recipient.alias_address(self.domain)), "stats": stats,
         }
@@ -561,7 +562,7 @@ class Intake:
     def identity(self, member: Member) -> Identity:
         return Identity(
             email=member.email, name=member.name,
-            alias_address=member.alias_address(self.domain), handle=member.handle,
+            alias_address=member.alias_address(self.domain), handle=member.handle, nicknames=member.nicknames,
         )
 
 

@@ -55,8 +55,9 @@ def message_ids(message: Message, name: str) -> list[str]:
     return MSGID.findall(value) if value else []
 
 
-def scrub_attached_headers(message: Message, scrubber: Scrubber) -> None:
-    """An enclosed message keeps who/when/what (scrubbed) and its Content-*; traces and ids go."""
+def scrub_attached_headers(message: Message, scrubber: Scrubber) -> list[tuple[str, str]]:
+    """An enclosed message keeps who/when/what (scrubbed, Date in UTC) and its Content-*; traces and ids go.
+    Returns what was kept, for `restore_headers` once the enclosed message's own parts are walked."""
     kept: list[tuple[str, str]] = []
     for name in ("From", "To", "Cc", "Date", "Subject"):
         value = header_text(message, name)
@@ -66,8 +67,13 @@ def scrub_attached_headers(message: Message, scrubber: Scrubber) -> None:
         lower = name.lower()
         if lower in ATTACHED_KEPT or not (lower.startswith("content-") or lower == "mime-version"):
             del message[name]
+    restore_headers(message, kept)
+    return kept
+
+
+def restore_headers(message: Message, kept: list[tuple[str, str]]) -> None:
     for name, value in kept:
-        if value:
+        if value and name not in message:
             _set(message, name, value)
 
 

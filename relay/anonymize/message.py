@@ -103,10 +103,12 @@ def remint_content_ids(message: EmailMessage, domain: str) -> dict[str, str]:
         del part["Content-ID"]
         part["Content-ID"] = f"<{new}>"
     for part in message.walk():
-        if part.get_content_type() == "multipart/related":
-            start = part.get_param("start")
-            if isinstance(start, str) and start.strip("<>").lower() in mapping:
-                part.set_param("start", f"<{mapping[start.strip('<>').lower()]}>")
+        if part.get_content_type() == "multipart/related" and part.get_param("start") is not None:
+            start = str(part.get_param("start")).strip("<>").lower()
+            if start in mapping:
+                part.set_param("start", f"<{mapping[start]}>")
+            else:  # names no part: it only carries the sender's host
+                part.del_param("start")
     return mapping
 
 

@@ -29,6 +29,7 @@ from relay.anonymize import attachments
 from relay.anonymize.headers import (
     header_text,
     one_line_headers,
+    restore_headers,
     scrub_attached_headers,
     scrub_content_headers,
     scrub_field_values,
@@ -83,8 +84,9 @@ def scrub_tree(part: Message, scrubber: Scrubber, depth: int = 0) -> None:
         return
     if maintype == "message" and children is not None:
         for inner in children:  # message/rfc822 and friends: one enclosed message
-            scrub_attached_headers(inner, scrubber)
-            scrub_tree(inner, scrubber, depth + 1)
+            kept = scrub_attached_headers(inner, scrubber)
+            scrub_tree(inner, scrubber, depth + 1)  # cuts its header down to Content-*, so ...
+            restore_headers(inner, kept)  # ... who/when/what are put back afterwards
         return
     ctype = part.get_content_type()
     if ctype in HEADER_BLOCK_TYPES:
@@ -189,6 +191,8 @@ def _scrub_raw(text: str | None, scrubber: Scrubber) -> str | None:
     """
     if text is None:
         return None
+    if _has_surrogates(text):  # undeclared 8-bit bytes: almost always UTF-8
+        text = text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
     clean = scrubber.text(text)
     if clean == text:
         return text
