@@ -17,7 +17,7 @@ from typing import Any
 
 from relay.anonymize.message import anonymize, parse, serialise
 from relay.anonymize.scrub import Identity
-from relay.moderation import Decision, Reason, decide
+from relay.moderation import Action, Decision, Reason, decide
 from relay.moderation.findings import Finding
 from relay.moderation.inspection import inspect_message
 from relay.moderation.policy import Policy
@@ -48,7 +48,7 @@ def prepare(
 def hold_uncleaned(decision: Decision, refused: list[tuple[str, str]]) -> Decision:
     """The decision with a hold for each attachment that could not be cleaned (a rejection stays one)."""
     reasons = [Reason(Finding("attachment", "not_cleaned", f"{name}: {why}", -1, -1), "hold") for name, why in refused]
-    action = "reject" if decision.action == "reject" else "hold"
+    action: Action = "reject" if decision.action == "reject" else "hold"
     return replaced(decision, action=action, reasons=[*decision.reasons, *reasons],
                     release_requires=max(decision.release_requires, 1))
 

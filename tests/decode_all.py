@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import contextlib
 import email
 import html
 import io
@@ -60,10 +62,8 @@ def _url_readings(value: str) -> list[str]:
     for piece in pieces:
         readings.append(piece)
         for decode in (base64.b64decode, base64.urlsafe_b64decode):
-            try:
+            with contextlib.suppress(binascii.Error, ValueError):
                 readings.append(decode(piece + "=" * (-len(piece) % 4)).decode("utf-8", "replace"))
-            except (binascii.Error, ValueError):
-                pass
     return readings
 
 
@@ -130,11 +130,9 @@ def everything(raw: bytes) -> list[str]:
     for part in message.walk():
         for name, value in part.raw_items():
             out.append(f"{name}: {value}")
-        for name in part.keys():
-            try:
+        for name in part:
+            with contextlib.suppress(Exception):  # a header the stdlib cannot parse is in the raw items above
                 out.append(str(part[name]))
-            except Exception:  # a header the stdlib cannot parse is still in the raw items above
-                pass
         out.extend(str(v) for _, v in part.get_params(failobj=[]) if v)
         filename = part.get_filename()
         if filename:
@@ -146,10 +144,8 @@ def everything(raw: bytes) -> list[str]:
         data = payload if isinstance(payload, bytes) else str(part.get_payload()).encode("utf-8", "replace")
         charset = part.get_content_charset() or "utf-8"
         texts = [data.decode("utf-8", "replace"), data.decode("latin-1")]
-        try:
+        with contextlib.suppress(LookupError):
             texts.append(data.decode(charset, "replace"))
-        except LookupError:
-            pass
         out.extend(texts)
         ctype = part.get_content_type()
         for text in texts[:1] + texts[2:]:

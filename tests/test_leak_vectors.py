@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from pathlib import Path
 from urllib.parse import quote
 
 import pikepdf
@@ -406,7 +405,8 @@ def _(s: Member, p: Member) -> bytes:
 
 @vector("tel_and_sms_links", expect="deliver")
 def _(s: Member, p: Member) -> bytes:
-    return _html_only(s, p, f'<p><a href="tel:+15550104477">{s.first}\'s phone</a> <a href="sms:+15550104477">text</a></p>')
+    return _html_only(s, p, f'<p><a href="tel:+15550104477">{s.first}\'s phone</a> '
+                      '<a href="sms:+15550104477">text</a></p>')
 
 
 @vector("nickname_enrolled")
@@ -526,7 +526,8 @@ def _(s: Member, p: Member) -> bytes:
 def _(s: Member, p: Member) -> bytes:
     inner = (f"From: {s.name} <{s.email}>\r\nTo: {p.name} <{p.email}>\r\nDate: Tue, 03 Nov 2026 08:00:00 -0500\r\n"
              f"Subject: notes\r\nReceived: from x.{s.domain}\r\n\r\nNotes from {s.first}.\r\n")
-    return _multipart(s, p, ["Content-Type: text/plain\r\n\r\nForwarding:", f"Content-Type: message/rfc822\r\n\r\n{inner}"])
+    return _multipart(s, p, ["Content-Type: text/plain\r\n\r\nForwarding:",
+                             f"Content-Type: message/rfc822\r\n\r\n{inner}"])
 
 
 @vector("multipart_epilogue_and_preamble")
@@ -639,7 +640,7 @@ def test_html_finding_is_redacted_in_html_and_a_tel_link_removed() -> None:
     assert any(s.rule == "contact_info" and s.action == "redact" for s in policy.rules)
     delivered, decision = _run(V["tel_and_sms_links"][0], THEO, AMARU)
     assert decision.action == "redact"  # type: ignore[attr-defined]
-    html_part = [p for p in parse(delivered).walk() if p.get_content_type() == "text/html"][0].get_content()
+    html_part = next(p for p in parse(delivered).walk() if p.get_content_type() == "text/html").get_content()
     assert "tel:" not in html_part and "sms:" not in html_part and "5550104477" not in html_part
 
 
@@ -699,22 +700,20 @@ async def test_end_to_end_uncleanable_attachment_is_held_with_the_reason(
 
 def test_attached_message_date_is_in_utc() -> None:
     delivered, _ = _run(V["attached_message_date_and_headers"][0], THEO, AMARU)
-    inner = [p for p in parse(delivered).walk() if p.get_content_type() == "message/rfc822"][0].get_payload(0)
+    inner = next(p for p in parse(delivered).walk() if p.get_content_type() == "message/rfc822").get_payload(0)
     assert inner["Date"] == format_datetime(datetime(2026, 11, 3, 13, 0, tzinfo=UTC))
 
 
 def test_content_ids_are_reminted_on_the_relay_domain() -> None:
     delivered, _ = _run(V["inline_image_content_id"][0], THEO, AMARU)
     message = parse(delivered)
-    image = [p for p in message.walk() if p.get_content_type() == "image/png"][0]
+    image = next(p for p in message.walk() if p.get_content_type() == "image/png")
     cid = str(image["Content-ID"]).strip("<>")
     assert cid.endswith(f"@{DOMAIN}")
-    html_part = [p for p in message.walk() if p.get_content_type() == "text/html"][0].get_content()
+    html_part = next(p for p in message.walk() if p.get_content_type() == "text/html").get_content()
     assert f"cid:{cid}" in html_part
 
 
 def test_leak_vector_count() -> None:
     assert len(V) * len(DIRECTIONS) >= 50
 
-
-_unused = Path

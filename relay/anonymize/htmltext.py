@@ -97,9 +97,9 @@ def _runs(events: list[_Event]) -> list[list[int]]:
     for index, event in enumerate(events):
         if event.kind == "data":
             runs[-1].append(index)
-        elif (event.kind in ("start", "startend", "end") and event.tag in _BLOCK) or event.kind == "comment":
-            if runs[-1]:
-                runs.append([])
+        elif ((event.kind in ("start", "startend", "end") and event.tag in _BLOCK) or event.kind == "comment") \
+                and runs[-1]:
+            runs.append([])
     return [run for run in runs if run]
 
 
@@ -140,12 +140,12 @@ def rewrite(source: str, edits: Callable[[str], Edits], text: Callable[[str], st
             attrs: list[tuple[str, str | None]] = []
             changed = False
             for name, value in event.attrs:
-                new: str | None = value
+                cleaned: str | None = value
                 if value:
-                    new = url(name, value) if name in URL_ATTRIBUTES else text(value)
-                changed = changed or new != value
-                if new is not None or value is None:
-                    attrs.append((name, new))
+                    cleaned = url(name, value) if name in URL_ATTRIBUTES else text(value)
+                changed = changed or cleaned != value
+                if cleaned is not None or value is None:
+                    attrs.append((name, cleaned))
             if changed:
                 replaced[index] = _tag(event, attrs, source)
         elif event.kind == "comment":

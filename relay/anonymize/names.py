@@ -156,12 +156,12 @@ class NameMatcher:
         self._forms = [form for _, form in ordered]
         # A lookahead on the characters a match can start with lets the engine skip most positions at once
         # instead of trying every alternative there.
-        firsts = {fold_word(word)[:1] for person in people
-                  for word in [person.email, *re.split(r"[\s\-‐‑]+", " ".join((person.name, *person.nicknames)))]
-                  if word} | {fold_word(word.translate(_TRANSLIT))[:1] for person in people for word in person.name.split()}
-        first = "[" + "".join(re.escape(c) for c in sorted(firsts - {""})) + "]"
+        words = [w for person in people
+                 for w in [person.email, *re.split(r"[\s\-‐‑]+", " ".join((person.name, *person.nicknames)))] if w]
+        initials = {fold_word(w)[:1] for w in words} | {fold_word(w.translate(_TRANSLIT))[:1] for w in words}
+        lookahead = "[" + "".join(re.escape(c) for c in sorted(initials - {""})) + "]"
         body = "|".join(f"(?P<g{i}>{p})" for i, (p, _) in enumerate(ordered))
-        self._pattern = re.compile(f"(?={first})(?:{body})") if ordered else None
+        self._pattern = re.compile(f"(?={lookahead})(?:{body})") if ordered else None
 
     @staticmethod
     def _bounded(spelling: str) -> str:
