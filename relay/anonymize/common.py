@@ -28,5 +28,18 @@ def common_words() -> frozenset[str]:
     return frozenset(words)
 
 
+@cache
+def places() -> frozenset[str]:
+    """City names of the time zone database (tzdata, public domain): Lima, Santiago, Paris, Sydney, ..."""
+    import zoneinfo
+
+    names = {zone.rsplit("/", 1)[-1].replace("_", " ") for zone in zoneinfo.available_timezones() if "/" in zone}
+    return frozenset(fold_word(name) for name in names if " " not in name and name.isalpha())
+
+
+def is_place(word: str) -> bool:
+    return fold_word(word) in places()
+
+
 def is_common_word(word: str) -> bool:
     return fold_word(word) in common_words()

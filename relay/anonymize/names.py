@@ -35,7 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from relay.anonymize.common import is_common_word
+from relay.anonymize.common import is_common_word, is_place
 from relay.anonymize.fold import fold, fold_word
 
 _TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
@@ -60,6 +60,9 @@ _CUE_BEFORE = re.compile(
     r"(?:^|[^\w'])(?:" + "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(
         {fold_word(w) for w in (*_GREETINGS, *_INTRODUCTIONS)}, key=len, reverse=True)) + r")[\s,.!:;\-–—~]*$"
 )
+# Words after which a place name is the place ("in Lima", "à Paris", "в Сантьяго", "في باريس").
+_PLACE_BEFORE = re.compile(r"(?:^|[^\w])(?:in|to|from|of|near|around|across|visited|visiting|visit|en|a|al|de|desde|"
+                           r"hasta|visitamos|visite|vers|depuis|au|в|во|из|до|في|الى|من)\s+$")
 _SENTENCE_END = re.compile(r"(?:^|[.!?…]|\n)[\s\"'“‘(\[«¡¿]*$")
 
 
@@ -104,7 +107,7 @@ def _spellings(word: str) -> set[str]:
 
 def _is_ambiguous(word: str) -> bool:
     letters = sum(c.isalpha() for c in word)
-    return letters <= 2 or is_common_word(word)
+    return letters <= 2 or is_common_word(word) or is_place(word)
 
 
 class NameMatcher:
@@ -217,6 +220,8 @@ def reads_as_name(text: str, start: int, end: int) -> bool:
         return False
     if word.isupper() and len(word) > 1 and _shouting(text, start, end):
         return False
+    if is_place(word) and _PLACE_BEFORE.search(fold(text[max(0, start - 30):start]).text):
+        return False  # "we visited Lima", "el viaje a París": the place, not the person
     if is_common_word(word) and _SENTENCE_END.search(text[max(0, start - 40):start]):
         following = re.match(r"[ \t]+(\w)", text[end:end + 8])
         if following is not None and following.group(1).islower():
