@@ -46,8 +46,8 @@ def _through(text: str, mentor: tuple[str, str], mentee: tuple[str, str]) -> tup
     sender = Identity(mentee[1], mentee[0], "maple.1@relay.test", "Maple")
     recipient = Identity(mentor[1], mentor[0], "oak.1@relay.test", "Oak")
     context = {"sender_email": mentee[1], "sender_name": mentee[0], "recipient_email": mentor[1],
-               "recipient_name": mentor[0], "domain": "relay.test", "aliases": ("maple.1@relay.test", "oak.1@relay.test"),
-               "stats": PairStats(5, 1)}
+               "recipient_name": mentor[0], "domain": "relay.test",
+               "aliases": ("maple.1@relay.test", "oak.1@relay.test"), "stats": PairStats(5, 1)}
     prepared = prepare(parse(message.as_bytes()), sender=sender, recipient=recipient, thread_map={},
                        new_message_id="<n@relay.test>", now=datetime(2026, 11, 4, tzinfo=UTC), domain="relay.test",
                        policy=POLICY, context=context)
