@@ -7,15 +7,16 @@ from __future__ import annotations
 import html
 import json
 import re
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import httpx
+from sqlalchemy import func, select
 
 from relay.clock import FixedClock
 from relay.store import events
 from relay.store.database import transaction
+from relay.store.schema import held, message_edits, messages, outbound
 from tests.consolekit import (
     ARTS_MENTEE,
     ARTS_MENTOR,
@@ -30,7 +31,7 @@ from tests.consolekit import (
     token_for,
     write,
 )
-from tests.support import MENTEE, MENTOR, Layout, Sink, acreate_pair, cli, eventually
+from tests.support import MENTEE, MENTOR, Layout, Sink, acreate_pair, cli, eventually, rows, rows_now
 
 
 def by_rcpt(sink: Sink, address: str) -> list[EmailMessage]:
@@ -43,14 +44,14 @@ def rejection_notices(sink: Sink) -> list[EmailMessage]:
 
 def relay_copies(layout: Layout, message_id: str) -> int:
     """How many copies of the message were queued for the partner (sent or not)."""
-    with sqlite3.connect(layout.root / "relay.db") as db:
-        return int(db.execute("SELECT count(*) FROM outbound WHERE message_id = ? AND kind = 'relay'",
-                              (message_id,)).fetchone()[0])
+    ((count,),) = rows_now(layout, select(func.count()).select_from(outbound).where(
+        outbound.c.message_id == message_id, outbound.c.kind == "relay"))
+    return int(count)
 
 
 def held_state(layout: Layout, message_id: str) -> str:
-    with sqlite3.connect(layout.root / "relay.db") as db:
-        return str(db.execute("SELECT state FROM held WHERE message_id = ?", (message_id,)).fetchone()[0])
+    ((state,),) = rows_now(layout, select(held.c.state).where(held.c.message_id == message_id))
+    return str(state)
 
 
 async def test_every_page_sends_a_stranger_to_login(layout: Layout, sink: Sink) -> None:
@@ -356,9 +357,8 @@ async def test_redact_and_release_delivers_the_edit_and_keeps_the_original(layou
         assert len(delivered) == 1
         assert delivered[0].get_content().strip() == "My number is [removed by the moderator], call me."
         assert delivered[0]["Subject"] == "call me" and "Maple" in str(delivered[0]["From"])
-    with sqlite3.connect(layout.root / "relay.db") as db:
-        raw = db.execute("SELECT raw FROM messages WHERE id = ?", (held_id,)).fetchone()[0]
-        edits = db.execute("SELECT message_id, moderator FROM message_edits").fetchall()
+    ((raw,),) = await rows(layout, select(messages.c.raw).where(messages.c.id == held_id))
+    edits = [tuple(row) for row in await rows(layout, select(message_edits.c.message_id, message_edits.c.moderator))]
     assert original_body.encode() in raw and edits == [(held_id, "ana")]
     found = json.loads(cli(layout, "events", "list", "--json").stdout)
     assert [e["kind"] for e in found if e["message_id"] == held_id and e["actor"] == "ana"] == [

@@ -24,6 +24,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"the browser tests drive Debian's Chromium at {CHROMIUM}, which is missing: install it with "
+                    "`apt-get install chromium` (.ci/run does so), then run the tests again", pytrace=False)
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import textwrap
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from relay.service import Relay
+from relay.store.schema import messages
 from tests.support import (
     MENTEE,
     MENTOR,
@@ -20,6 +21,7 @@ from tests.support import (
     acreate_pair,
     cli,
     eventually,
+    rows,
     send,
     simple_message,
 )
@@ -144,9 +146,8 @@ async def test_redact_delivers_with_a_marker_and_archives_the_original(
     decision = json.loads(cli(layout, "events", "list", "--kind", "decision", "--json").stdout)[0]["detail"]
     assert decision["decision"] == "redact"
     assert {r["match"] for r in decision["reasons"][1:]} >= {"555-867-5309"}
-    # The archive keeps the message as received, byte for byte (read straight from the SQLite file).
-    with sqlite3.connect(layout.root / "relay.db") as db:
-        (archived,) = db.execute("SELECT raw FROM messages").fetchone()
+    # The archive keeps the message as received, byte for byte (read straight from the store).
+    ((archived,),) = await rows(layout, select(messages.c.raw))
     assert b"@jane.doe.art or text 555-867-5309!" in archived and b"removed by the program" not in archived
 
 
