@@ -6,8 +6,10 @@ none, NFD, fullwidth and look-alike letters, umlauts written out, "_ . - digits"
 name prefixes, the address wrapped at "@". It reads everything the inspection holds (every part, HTML
 attributes and decoded links, calendar and vCard text, file names), so what it finds is what the scrub
 missed. A name part that is also an ordinary word ("Will", "Rose") counts where it reads as a name
-(names.reads_as_name); with `common_word_parts: every_form` its other occurrences are reported too, as
-`own_name_word` / `partner_name_word`, for a policy that wants a moderator to look. With
+(names.reads_as_name), and the scrub replaces it only there. Every other occurrence the scrub left
+("I will", "talk to Paris" for a member named Paris, "Hope you are well") is reported too, as
+`own_name_word` / `partner_name_word`, with `common_word_parts: every_form` (the default), so the policy
+decides (the shipped policies hold); `common_word_parts: judged` reports only where it reads as a name. With
 `check_name_parts: false` only full names and addresses are reported. Nothing inside one of the relay's
 own alias addresses counts, since aliases are built from handles.
 """
@@ -31,7 +33,7 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     check_name_parts: bool = Field(True, strict=True)
-    common_word_parts: Literal["judged", "every_form"] = "judged"
+    common_word_parts: Literal["judged", "every_form"] = "every_form"
 
 
 def check(inspection: Inspection, params: Params) -> list[Finding]:
