@@ -2,7 +2,8 @@
 
 It owns the recognition of e-mail addresses (plain and obfuscated: "jane at gmail dot com", "jane(at)gmail.com",
 "x [at] y [dot] zone", "j a n e @ g m a i l . c o m"; an obfuscated domain may end in any suffix of the public
-suffix list, tldextract's bundled snapshot, never fetched, or a reserved name such as .example), phone numbers in any country's format (phonenumbers' matcher, with the program's
+suffix list, tldextract's bundled snapshot, never fetched, or a reserved name such as .example),
+phone numbers in any country's format (phonenumbers' matcher, with the program's
 region for local formats) and phone numbers written in words, URLs and bare domains, meeting links and meeting
 IDs, messaging and social handles (with or without the platform named), and street addresses. The relay's own
 alias addresses, and addresses and links on the relay's own domains, are never findings.
