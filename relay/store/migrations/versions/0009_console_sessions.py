@@ -2,8 +2,8 @@
 browsers a moderator logged in from before (trusted devices: the right password from one still works
 while their account is throttled).
 
-Revision ID: 0008_console_sessions
-Revises: 0007_console
+Revision ID: 0009_console_sessions
+Revises: 0008_nicknames
 """
 
 import sqlalchemy as sa
@@ -11,8 +11,8 @@ from alembic import op
 
 from relay.store.schema import UTCDateTime
 
-revision = "0008_console_sessions"
-down_revision = "0007_console"
+revision = "0009_console_sessions"
+down_revision = "0008_nicknames"
 branch_labels = None
 depends_on = None
 
