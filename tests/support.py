@@ -276,10 +276,11 @@ MENTOR = {"email": "jose.mueller@uni.example.net", "name": "José Müller", "han
 MENTEE = {"email": "jane.doe@mail.example.org", "name": "Jane Doe", "handle": "Maple"}
 
 
-async def acli(layout: Layout, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+async def acli(layout: Layout, *args: str, timeout: float = 60,
+               stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """`cli` without blocking the event loop: use it for commands that write while a relay runs on
     this loop (a blocked loop cannot finish the relay's transaction that the command waits for)."""
-    return await asyncio.to_thread(cli, layout, *args, timeout=timeout)
+    return await asyncio.to_thread(cli, layout, *args, timeout=timeout, stdin=stdin)
 
 
 async def acreate_pair(layout: Layout, mentor: dict[str, str] = MENTOR, mentee: dict[str, str] = MENTEE,
