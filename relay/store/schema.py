@@ -71,6 +71,7 @@ members = Table(
     Column("away_until", String(10)),  # YYYY-MM-DD: away through that day (relay/inbound/program/away.py)
     Column("contact_consent", String(3)),  # yes | no, after the pair ended (relay/inbound/program/exchange.py)
     Column("cadence", String(32)),  # a mentor's writing days, e.g. "mon,thu" (relay/nudges/rules/cadence.py)
+    Column("nicknames", Text),  # JSON list of known nicknames, scrubbed like the name (relay/anonymize/names.py)
     UniqueConstraint("program_id", "handle_key", name="uq_member_handle"),
     UniqueConstraint("pair_id", "role", name="uq_member_role"),
 )
