@@ -241,6 +241,21 @@ class SenderAuthConfig(_Strict):
         return value
 
 
+class LimitsConfig(_Strict):
+    # CPU seconds one step of a message's work (header, moderation + anonymisation, DKIM) may use in a
+    # worker process; over it, the worker is replaced and the message refused with 554 5.6.0.
+    message_cpu_seconds: float = Field(default=10.0, gt=0, le=3600)
+
+
+def _workers(value: object) -> int:
+    """`auto` (one worker process per core), or a count; 0 runs the message work in-process."""
+    if value == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 256:
+        raise ValueError("workers: write auto (one per core), or a number from 0 (in-process) to 256")
+    return value
+
+
 class RelayConfig(_Strict):
     domain: str
     database: str = "sqlite:///var/relay.db"
@@ -253,6 +268,8 @@ class RelayConfig(_Strict):
     programs_dir: str = "programs"
     policies_dir: str = "policies"
     demo: bool = False
+    workers: Annotated[int, BeforeValidator(_workers)] = Field(default_factory=lambda: _workers("auto"))
+    limits: LimitsConfig = LimitsConfig()
 
     @field_validator("domain")
     @classmethod

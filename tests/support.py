@@ -206,6 +206,9 @@ class Layout:
             "policies_dir": "policies",
             # sender authentication asks the tests' own DNS server on loopback, never the machine's
             "sender_auth": {"nameservers": [loopback_dns()], "dns_timeout": "3s"},
+            # the message work in-process: starting worker processes costs about a second per relay;
+            # tests/test_engine.py, test_end_to_end.py and test_service.py run with worker processes
+            "workers": 0,
         }
         for key, value in self.overrides.items():
             if isinstance(value, dict) and isinstance(config.get(key), dict):
