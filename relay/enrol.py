@@ -100,7 +100,7 @@ async def create_pair(
     now = clock.now()
     async with transaction(engine) as connection:
         for role in ROLES:
-            if await handle_taken(connection, program_id, people[role].handle):
+            if await handle_taken(connection, program_id, people[role].handle, people[role].email):
                 raise EnrolmentError(f"the handle {people[role].handle!r} is already used in program {program_id!r}")
         values = {}
         for role in ROLES:
