@@ -41,7 +41,7 @@ def normalise_email(address: str, check_deliverability: bool) -> str:
         raise EnrolmentError(f"{address!r} is not a usable email address: {exc}") from None
 
 
-def _check_person(role: str, person: Person, check_deliverability: bool) -> Person:
+def check_person(role: str, person: Person, check_deliverability: bool) -> Person:
     name = " ".join(person.name.split())
     handle = " ".join(person.handle.split())
     if not name:
@@ -91,8 +91,8 @@ async def create_pair(
         except ValueError as exc:
             raise EnrolmentError(f"--mentor-cadence: {exc}") from None
     deliverability = settings.relay.enrolment.check_deliverability
-    people = {"mentor": _check_person("mentor", mentor, deliverability),
-              "mentee": _check_person("mentee", mentee, deliverability)}
+    people = {"mentor": check_person("mentor", mentor, deliverability),
+              "mentee": check_person("mentee", mentee, deliverability)}
     if people["mentor"].email.casefold() == people["mentee"].email.casefold():
         raise EnrolmentError("the mentor and the mentee must have different addresses")
     if handle_key(people["mentor"].handle) == handle_key(people["mentee"].handle):
