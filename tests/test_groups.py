@@ -116,9 +116,9 @@ async def test_group_mail_reaches_every_other_member_anonymously(relay: Relay, l
 
     # A private word: Maple answers Oak alone at the address in the footer (and From) of her copy.
     oak_private = group["private"]["Oak"]
-    code, reply = await send(port, simple_message(f"Jane Doe <{MENTEE['email']}>", oak_private, "Just you",
-                                                  "Can I ask you something alone? Jane", In_Reply_To=ids[MENTEE["email"]]),
-                             MENTEE["email"], oak_private)
+    ask = simple_message(f"Jane Doe <{MENTEE['email']}>", oak_private, "Just you",
+                         "Can I ask you something alone? Jane", In_Reply_To=ids[MENTEE["email"]])
+    code, reply = await send(port, ask, MENTEE["email"], oak_private)
     assert code == 250, reply
     (private,) = (await sink.wait_for(7))[6:]
     assert private.rcpt_tos == [MENTOR["email"]]
@@ -168,3 +168,47 @@ async def test_group_hold_is_released_once_for_everyone(relay: Relay, layout: La
         assert_no_identity(r.message)
     await asyncio.sleep(0.5)
     assert len(sink.received) == 5
+
+
+def add(layout: Layout, group_id: int, role: str, email: str, name: str, handle: str, *extra: str) -> tuple[int, str]:
+    result = cli(layout, "group", "add", str(group_id), "--role", role, "--email", email, "--name", name,
+                 "--handle", handle, *extra)
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_group_commands_keep_a_group_sane(layout: Layout) -> None:
+    from tests.support import create_pair
+
+    pair = create_pair(layout)  # Oak (José) and Maple (Jane) as a pair of the program
+    group_id = json.loads(cli(layout, "group", "create", "--program", "stem", "--name", "Robotics",
+                              "--json").stdout)["id"]
+    assert group_id != pair["id"]
+    # Jane keeps her handle in the group: same person, same program.
+    assert add(layout, group_id, "mentee", MENTEE["email"], MENTEE["name"], "Maple")[0] == 0
+    # Someone else may not take a handle of the program; nobody joins twice; two mentors at most.
+    code, text = add(layout, group_id, "mentee", "x@school.example.com", "Xavier Ng", "Oak")
+    assert code == 1 and "'Oak' is already used in program 'stem'" in text
+    code, text = add(layout, group_id, "mentee", MENTEE["email"].upper(), MENTEE["name"], "Sprout")
+    assert code == 1 and "already a member of group" in text
+    for index in (1, 2):
+        assert add(layout, group_id, "mentor", f"m{index}@uni.example.net", f"Mentor Person{index}",
+                   f"Willow{index}")[0] == 0
+    code, text = add(layout, group_id, "mentor", "m3@uni.example.net", "Mentor Three", "Willow3")
+    assert code == 1 and "2 mentors already" in text
+    code, text = add(layout, group_id, "mentee", "y@school.example.com", "Yara Lee", "Fern", "--language", "not a tag")
+    assert code == 1 and "not a language tag" in text
+    code, text = add(layout, group_id, "mentee", "y@school.example.com", "Yara Lee", "Yara")
+    assert code == 1 and "real name" in text
+    # The pair is untouched; `pair list` does not show groups, `group list` shows no pairs.
+    assert [p["id"] for p in json.loads(cli(layout, "pair", "list", "--json").stdout)] == [pair["id"]]
+    (listed,) = json.loads(cli(layout, "group", "list", "--program", "stem", "--json").stdout)
+    assert [m["handle"] for m in listed["members"]] == ["Maple", "Willow1", "Willow2"]
+    assert cli(layout, "pair", "show", str(group_id)).returncode == 1
+    assert cli(layout, "group", "show", str(pair["id"])).returncode == 1
+    # Closing: recorded with its reason; a closed group takes no members.
+    closed = cli(layout, "group", "close", str(group_id), "--reason", "term ended", "--json")
+    assert closed.returncode == 0 and json.loads(closed.stdout)["changed"] is True
+    code, text = add(layout, group_id, "mentee", "z@school.example.com", "Zoe Park", "Fern")
+    assert code == 1 and "is closed" in text
+    shown = json.loads(cli(layout, "group", "show", str(group_id), "--json").stdout)
+    assert shown["status"] == "closed" and shown["events"][-1]["kind"] == "group_closed"
