@@ -1,4 +1,4 @@
-"""Migration 0008 (conversations): a store written by the code before it — pairs with one mentor and one
+"""Migration 0009 (conversations): a store written by the code before it — pairs with one mentor and one
 mentee, a message, its thread ids — keeps every pair as it was, and mail keeps flowing and threading."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tests.support import (
     store_url,
 )
 
-BEFORE = "0007_console"
+BEFORE = "0008_nicknames"
 WHEN = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).replace(tzinfo=None)  # stored naive UTC, as UTCDateTime does
 
 

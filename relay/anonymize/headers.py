@@ -58,19 +58,35 @@ def message_ids(message: Message, name: str) -> list[str]:
     return MSGID.findall(value) if value else []
 
 
-def scrub_attached_headers(message: Message, scrubber: Scrubber) -> None:
-    """An enclosed message keeps who/when/what (scrubbed) and its Content-*; traces and ids go."""
+def scrub_attached_headers(message: Message, scrubber: Scrubber) -> list[tuple[str, str]]:
+    """An enclosed message keeps who/when/what (scrubbed, Date in UTC) and its Content-*; traces and ids go.
+    Returns what was kept, for `restore_headers` once the enclosed message's own parts are walked."""
     kept: list[tuple[str, str]] = []
     for name in ("From", "To", "Cc", "Date", "Subject"):
         value = header_text(message, name)
         if value is not None:
-            kept.append((name, scrub_header(scrubber, value)))
+            kept.append((name, _utc(value) if name == "Date" else scrub_header(scrubber, value)))
     for name in set(message.keys()):
         lower = name.lower()
         if lower in ATTACHED_KEPT or not (lower.startswith("content-") or lower == "mime-version"):
             del message[name]
+    restore_headers(message, kept)
+    return kept
+
+
+def restore_headers(message: Message, kept: list[tuple[str, str]]) -> None:
     for name, value in kept:
-        _set(message, name, value)
+        if value and name not in message:
+            _set(message, name, value)
+
+
+def _utc(value: str) -> str:
+    """An attached message's Date in UTC: its offset hints at where its author lives."""
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return ""
+    return format_datetime((when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC))
 
 
 def _set(message: Message, name: str, value: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,17 +93,20 @@ def anonymize(
     domain: str,
     others: Sequence[Identity] = (),
     face: Face | None = None,
-) -> None:
+) -> list[tuple[str, str]]:
     """Rewrite `message` in place for the recipient (write it out with `serialise`).
 
     thread_map maps ids the sender's message refers to onto ids the recipient's client knows;
     references that are not in it are dropped. `others`: the other members of a group, whose real
     names and addresses must disappear too (a pair has none); `face`: a group's From/Reply-To/To.
+    Returns the attachments that could not be cleaned (file name, reason): each was replaced by a
+    note, and the message must be held for a moderator.
     """
     for defect in message.defects:
         if isinstance(defect, Unreadable):
             raise Unprocessable(str(defect))
-    scrubber = Scrubber([sender, recipient, *others])
+    scrubber = Scrubber([sender, recipient, *others], content_ids=remint_content_ids(message, domain),
+                        cleans_attachments=True)
     in_reply_to, references = References.of(message).mapped(thread_map)
     date = utc_date(message, now)
     scrub_tree(message, scrubber)
@@ -118,6 +122,29 @@ def anonymize(
         date=date,
         domain=domain,
     )
+    return list(scrubber.refused)
+
+
+def remint_content_ids(message: EmailMessage, domain: str) -> dict[str, str]:
+    """Give every part's Content-ID a new value on the relay's domain (the sender's names their host);
+    returns old -> new (lower case, without brackets) for the cid: references in HTML."""
+    mapping: dict[str, str] = {}
+    for part in message.walk():
+        value = part.get("Content-ID") if "Content-ID" in part else None
+        if value is None:
+            continue
+        old = str(value).strip().strip("<>").strip()
+        new = mapping.setdefault(old.lower(), f"{secrets.token_hex(12)}@{domain}")
+        del part["Content-ID"]
+        part["Content-ID"] = f"<{new}>"
+    for part in message.walk():
+        if part.get_content_type() == "multipart/related" and part.get_param("start") is not None:
+            start = str(part.get_param("start")).strip("<>").lower()
+            if start in mapping:
+                part.set_param("start", f"<{mapping[start]}>")
+            else:  # names no part: it only carries the sender's host
+                part.del_param("start")
+    return mapping
 
 
 def serialise(message: EmailMessage) -> bytes:

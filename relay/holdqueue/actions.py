@@ -57,7 +57,7 @@ class Outcome:
 
 def _identity(member: Member, domain: str) -> Identity:
     return Identity(email=member.email, name=member.name, alias_address=member.alias_address(domain),
-                    handle=member.handle)
+                    handle=member.handle, nicknames=member.nicknames)
 
 
 async def load(connection: AsyncConnection, message_id: str) -> tuple[dict[str, Any], Any, Pair]:

@@ -187,6 +187,7 @@ def inspection_context(context: Context, sender: Member, recipient: Member, stat
     return {
         "sender_role": sender.role, "sender_email": sender.email, "sender_name": sender.name,
         "recipient_email": recipient.email, "recipient_name": recipient.name,
+        "sender_nicknames": sender.nicknames, "recipient_nicknames": recipient.nicknames,
         "region": program.region if program else "US", "domain": context.domain,
         "aliases": (sender.alias_address(context.domain), recipient.alias_address(context.domain)), "stats": stats,
     }
@@ -194,4 +195,4 @@ def inspection_context(context: Context, sender: Member, recipient: Member, stat
 
 def identity(member: Member, domain: str) -> Identity:
     return Identity(email=member.email, name=member.name, alias_address=member.alias_address(domain),
-                    handle=member.handle)
+                    handle=member.handle, nicknames=member.nicknames)

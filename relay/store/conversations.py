@@ -10,6 +10,7 @@ a member's alias reaches that member alone from any other member of the group (a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,6 +39,7 @@ class Member:
     away_until: str | None = None  # YYYY-MM-DD: away through that day
     contact_consent: str | None = None  # yes | no (relay/inbound/program/exchange.py)
     cadence: str | None = None  # a mentor's writing days, e.g. "mon,thu" (relay/nudges/rules/cadence.py)
+    nicknames: tuple[str, ...] = ()  # known nicknames, scrubbed like the name
     language: str | None = None  # BCP 47 tag; None: the program's language
 
     def alias_address(self, domain: str) -> str:
@@ -137,6 +139,7 @@ async def insert_member(connection: AsyncConnection, conversation_id: int, progr
         email_key=email_key(person["email"]), name=person["name"], handle=person["handle"],
         handle_key=handle_key(person["handle"]), alias=person["alias"], timezone=person.get("timezone"),
         cadence=person.get("cadence"), language=person.get("language"),
+        nicknames=json.dumps(list(person["nicknames"])) if person.get("nicknames") else None,
     ))
     assert result.inserted_primary_key is not None
     return int(result.inserted_primary_key[0])
@@ -147,7 +150,7 @@ def member_of(row: Any) -> Member:
         id=row.id, pair_id=row.pair_id, program_id=row.program_id, role=row.role, email=row.email,
         email_key=row.email_key, name=row.name, handle=row.handle, alias=row.alias, timezone=row.timezone,
         away_until=row.away_until, contact_consent=row.contact_consent, cadence=row.cadence,
-        language=row.language,
+        nicknames=tuple(json.loads(row.nicknames)) if row.nicknames else (), language=row.language,
     )
 
 

@@ -76,6 +76,7 @@ members = Table(
     Column("away_until", String(10)),  # YYYY-MM-DD: away through that day (relay/inbound/program/away.py)
     Column("contact_consent", String(3)),  # yes | no, after the pair ended (relay/inbound/program/exchange.py)
     Column("cadence", String(32)),  # a mentor's writing days, e.g. "mon,thu" (relay/nudges/rules/cadence.py)
+    Column("nicknames", Text),  # JSON list of known nicknames, scrubbed like the name (relay/anonymize/names.py)
     Column("language", String(35)),  # BCP 47 tag: the language of the notices this member gets
     # A handle belongs to one person per program (checked by relay/enrol.py); a conversation holds a
     # person and a handle once.

@@ -12,15 +12,15 @@ Existing rows keep their meaning: every existing conversation is a pair; thread_
 sender and recipient of their message. On SQLite the constraint changes rebuild the tables (Alembic
 batch mode) with foreign keys off (relay/store/database.py); a foreign key check follows.
 
-Revision ID: 0008_conversations
-Revises: 0007_console
+Revision ID: 0009_conversations
+Revises: 0008_nicknames
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_conversations"
-down_revision = "0007_console"
+revision = "0009_conversations"
+down_revision = "0008_nicknames"
 branch_labels = None
 depends_on = None
 
@@ -52,7 +52,7 @@ def upgrade() -> None:
     if bind.dialect.name == "sqlite":
         broken = bind.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
         if broken:
-            raise RuntimeError(f"migration 0008 left rows whose references do not resolve: {broken[:5]}")
+            raise RuntimeError(f"migration 0009 left rows whose references do not resolve: {broken[:5]}")
 
 
 def downgrade() -> None:
