@@ -52,6 +52,9 @@ class Side:
     role: str  # mentor | mentee
 
 
+SIDE_OF = {local: Side(local, role) for local, role in SIDES.items()}
+
+
 def side_of(local_part: str) -> Side | None:
     role = SIDES.get(local_part.casefold())
     return Side(local_part.casefold(), role) if role else None
