@@ -75,8 +75,11 @@ def period_start(now: datetime, member: Member | None, program: ProgramConfig, m
     return name, datetime.combine(day, time(0), tzinfo=zone)
 
 
-async def run(settings: Settings, engine: AsyncEngine, clock: Clock) -> DigestResult:
+async def run(settings: Settings, engine: AsyncEngine, clock: Clock, queue_at: datetime | None = None) -> DigestResult:
+    """One sweep at the clock's time; `queue_at`: when the digests become due for delivery (default: now;
+    `nudges run --now` passes the real time so that a running relay sends them at once)."""
     now = clock.now()
+    due_at = queue_at or now
     result = DigestResult(now)
     async with engine.connect() as connection:
         held = (await connection.execute(
@@ -96,7 +99,7 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock) -> DigestRe
             continue
         mode = mode_of(settings, conversation, member)
         if mode == "each":
-            result.released += await _release(engine, [r.id for r in rows], now)
+            result.released += await _release(engine, [r.id for r in rows], due_at)
             continue
         period, began = period_start(now, member, program, mode)
         due = [r for r in rows if r.created_at < began]
@@ -106,7 +109,7 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock) -> DigestRe
             result.deferred.append({"member": member.id, "conversation": conversation.id, "period": period})
             continue
         try:
-            if await _send(settings, engine, conversation, member, program, mode, period, due, now):
+            if await _send(settings, engine, conversation, member, program, mode, period, due, now, due_at):
                 result.sent.append({"member": member.id, "conversation": conversation.id, "period": period,
                                     "mode": mode, "messages": len(due)})
         except _Taken:
@@ -122,7 +125,8 @@ async def _release(engine: AsyncEngine, entry_ids: list[str], now: datetime) -> 
 
 
 async def _send(settings: Settings, engine: AsyncEngine, conversation: Conversation, member: Member,
-                program: ProgramConfig, mode: str, period: str, rows: list[Any], now: datetime) -> bool:
+                program: ProgramConfig, mode: str, period: str, rows: list[Any], now: datetime,
+                due_at: datetime) -> bool:
     """One digest in one transaction (key, rows, mail); False when this period's digest was sent already."""
     domain = settings.relay.domain
     entries = [entry_of(row.raw, row.created_at) for row in rows]
@@ -145,7 +149,7 @@ async def _send(settings: Settings, engine: AsyncEngine, conversation: Conversat
         if moved.rowcount != len(rows):
             raise _Taken()
         entry = await queue_outbound(connection, kind="notice", rcpt=member.email, raw=raw, out_message_id=message_id,
-                                     now=now, domain=domain, pair_id=conversation.id, message_id=None)
+                                     now=due_at, domain=domain, pair_id=conversation.id, message_id=None)
         await events.record(connection, "digest.sent", now, pair_id=conversation.id, member=member.id, mode=mode,
                             period=period, outbound_id=entry, copies=[r.id for r in rows])
     return True
