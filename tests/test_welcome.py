@@ -39,10 +39,10 @@ async def test_both_members_are_welcomed_with_handles_only(layout: Layout, sink:
             assert "Messages are monitored and archived by the program" in text
             assert "Do not share contact details" in text and "Do not share contact details" in html
             assert f"help@{DOMAIN}" in text and f"away@{DOMAIN}" in text and f"concern@{DOMAIN}" in text
-            assert "The program runs until 2026-12-18" in text
+            assert "The program runs until 18 December 2026" in text
             assert [word for word in REAL if word in text or word in html] == []
         assert "Answer Maple within 48 hours" in words(mentor_mail.get_body(preferencelist=("plain",)))
-        assert "your mentor is asked to answer within 48 hours" in words(mentee_mail.get_body(
+        assert "Your mentor is asked to answer within 48 hours" in words(mentee_mail.get_body(
             preferencelist=("plain",)))
         async with relay.engine.connect() as connection:  # (deliveries are recorded after the sink's reply)
             assert [e["kind"] for e in await list_events(connection, pair_id=pair.id) if e["kind"] != "delivered"] == [
