@@ -45,8 +45,8 @@ LOCALE := relay/notices/locale
 translations: $(VENV)/.dev
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --omit-header \
 		-k _ -k gettext -k ngettext:1,2 -o $(LOCALE)/notices.pot .
-	$(BIN)/pybabel update --quiet -D notices -i $(LOCALE)/notices.pot -d $(LOCALE) --no-wrap --ignore-obsolete
-	$(BIN)/pybabel compile --quiet -D notices -d $(LOCALE)
+	$(BIN)/pybabel update -D notices -i $(LOCALE)/notices.pot -d $(LOCALE) --no-wrap --ignore-obsolete --ignore-pot-creation-date
+	$(BIN)/pybabel compile -D notices -d $(LOCALE)
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/throughput.py --messages 3000
