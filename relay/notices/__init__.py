@@ -79,8 +79,6 @@ def compose(
         message["References"] = in_reply_to
     message["Auto-Submitted"] = "auto-generated"
     message["X-Loop"] = domain
-    if language:
-        message["Content-Language"] = html_lang(language)
     for name, value in (headers or {}).items():
         message[name] = value
     message.set_content(body)
@@ -89,4 +87,6 @@ def compose(
     for data, content_type, filename in attachments or []:
         maintype, _, subtype = content_type.partition("/")
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    if language:  # after the parts: set_content drops the Content-* headers it finds
+        message["Content-Language"] = html_lang(language)
     return Notice(rcpt=to, raw=message.as_bytes(), message_id=message_id)
