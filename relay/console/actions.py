@@ -13,6 +13,7 @@ from relay.clock import Clock
 from relay.config import Settings
 from relay.console.message_view import edited_message
 from relay.holdqueue import actions as review
+from relay.links import console_base
 from relay.notices.programs import for_staff, staff_language
 from relay.notices.when import format_when
 from relay.store import events
@@ -59,7 +60,7 @@ async def escalate(settings: Settings, engine: AsyncEngine, clock: Clock, messag
                          sender_handle=sender.handle, recipient_handle=pair.partner_of(sender).handle,
                          pair_id=pair.id, held_at=format_when(item["held_at"], staff_language(program),
                                                               program.timezone),
-                         reasons=item["reasons"], console_url=_console_url(settings), message_id=message_id)
+                         reasons=item["reasons"], console_url=console_base(settings), message_id=message_id)
         notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=program.coordinator,
                                  subject=mail.subject, body=mail.text, now=now)
         await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
@@ -69,8 +70,3 @@ async def escalate(settings: Settings, engine: AsyncEngine, clock: Clock, messag
                             coordinator=program.coordinator, note=note)
     return Escalated("escalated", program.coordinator)
 
-
-def _console_url(settings: Settings) -> str:
-    console = settings.relay.console
-    scheme = "https" if console.tls_cert else "http"
-    return f"{scheme}://{console.host}:{console.port}"

@@ -18,15 +18,12 @@ from relay.notices.programs import folder, participant_language, staff_language
 from relay.notices.when import format_duration, format_when
 from relay.nudges.timing import zone_of
 from relay.store.pairs import Member
+from relay.links import console_base
 
 
 def _program_name(settings: Settings, program_id: str) -> str:
     program: ProgramConfig | None = settings.programs.get(program_id)
     return program.name if program else program_id
-
-
-def console_url(settings: Settings) -> str:
-    return f"http://{settings.relay.console.host}:{settings.relay.console.port}"
 
 
 def sender_notice(
@@ -65,7 +62,7 @@ def moderator_notices(
     zone = program.timezone if program is not None else "UTC"
     shown = [{**item, "held_at": format_when(item["held_at"], language, zone)} for item in items]
     mail = notice(template, language, folder=folder(settings, program), items=shown, program_name=program_name,
-                  console_url=console_url(settings), review_within=format_duration(policy.review_within, language),
+                  console_url=console_base(settings), review_within=format_duration(policy.review_within, language),
                   waited=format_duration(waited or timedelta(), language))
     return [compose(domain=settings.relay.domain, program_name=program_name, to=address,
                     subject=mail.subject, body=mail.text, now=now, language=language) for address in recipients]

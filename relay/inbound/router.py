@@ -33,6 +33,7 @@ from relay.inbound.refusals import Refusal
 from relay.moderation.policy import PolicyBook
 from relay.senderauth import Authenticator
 from relay.store.committer import Committer
+from relay.workers.pool import Pool
 
 # Where an envelope may go: an alias, a signed bounce address, a program address, a coordinator's reply address.
 AnyTarget = Target | BounceTarget | ProgramTarget | AnswerTarget
@@ -40,10 +41,13 @@ AnyTarget = Target | BounceTarget | ProgramTarget | AnswerTarget
 
 class Intake:
     def __init__(self, settings: Settings, engine: AsyncEngine, committer: Committer, clock: Clock,
-                 authenticator: Authenticator | None = None, policies: PolicyBook | None = None) -> None:
+                 authenticator: Authenticator | None = None, policies: PolicyBook | None = None,
+                 pool: Pool | None = None) -> None:
+        """`pool`: the worker processes (relay/workers); without one, the message work runs in-process."""
+        policies = policies or PolicyBook(settings.policies_dir)
         self.context = Context(settings, engine, committer, clock,
-                               authenticator or Authenticator(settings.relay.sender_auth),
-                               policies or PolicyBook(settings.policies_dir))
+                               authenticator or Authenticator(settings.relay.sender_auth), policies,
+                               pool or Pool(settings, policies, None, workers=0))
 
     @property
     def policies(self) -> PolicyBook:

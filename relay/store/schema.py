@@ -238,3 +238,32 @@ message_edits = Table(
     Column("moderator", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# A logged-in console session: the browser's cookie holds a random token, the store only its SHA-256.
+# Revoked at logout, when the password changes, or by an admin; a revoked or expired row lets nobody in.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # shown to admins, never a credential
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("moderator_id", Integer, ForeignKey("moderators.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),  # the absolute end; idleness ends it earlier
+    Column("revoked_at", UTCDateTime),
+    Column("revoked_by", String(64)),  # "logout", "password", or the admin who revoked it
+    Column("address", String(64)),
+    Column("user_agent", String(200)),
+)
+
+# A browser that logged in to an account before (its long-lived cookie's SHA-256): the right password
+# from it is accepted while the account is throttled for other browsers (relay.console.throttle).
+console_devices = Table(
+    "console_devices",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("moderator_id", Integer, ForeignKey("moderators.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=False),
+    Column("failures", Integer, nullable=False),  # wrong passwords from it; at the limit it is forgotten
+)
