@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from relay.config import ProgramConfig, Settings
+from relay.links import console_base
 from relay.moderation.policy import DEFAULT_HELD_NOTICE, DEFAULT_REJECTED_NOTICE, Policy
 from relay.notices import Notice, compose, notice
 from relay.notices.programs import folder, participant_language, staff_language
 from relay.notices.when import format_duration, format_when
 from relay.nudges.timing import zone_of
 from relay.store.pairs import Member
-from relay.links import console_base
 
 
 def _program_name(settings: Settings, program_id: str) -> str:
