@@ -25,8 +25,8 @@ from relay.clock import Clock
 from relay.config import ProgramConfig, Settings
 from relay.digests import mode_of
 from relay.digests.compose import contents, digest_message, entry_of
+from relay.notices.programs import for_participant
 from relay.nudges import keys
-from relay.nudges.compose import render
 from relay.nudges.timing import is_quiet, zone_of
 from relay.store import events
 from relay.store.conversations import Conversation, Member, email_key, get_conversation
@@ -131,15 +131,12 @@ async def _send(settings: Settings, engine: AsyncEngine, conversation: Conversat
     domain = settings.relay.domain
     entries = [entry_of(row.raw, row.created_at) for row in rows]
     name = conversation.name or program.name
-    title = f"{'Daily' if mode == 'daily' else 'Weekly'} digest"
-    toc = render(settings, program, "digest_contents.txt.j2", {
-        "title": title, "count": len(entries), "conversation_name": name, "lines": contents(entries),
-        "mode": mode, "domain": domain})
+    mail = for_participant(settings, program, member, "digest_contents", count=len(entries),
+                           conversation_name=name, lines=contents(entries), mode=mode, domain=domain)
     local, _, _ = (conversation.alias_address(domain) or f"digest@{domain}").rpartition("@")
-    sender = Address(display_name=f"{name} ({title.lower()})", username=local, domain=domain)
-    message_id, raw = digest_message(domain=domain, to=member.email, sender=sender,
-                                     subject=f"{title} of {name}: {len(entries)} message(s)", toc=toc,
-                                     entries=entries, now=now)
+    sender = Address(display_name=mail.subject, username=local, domain=domain)
+    message_id, raw = digest_message(domain=domain, to=member.email, sender=sender, subject=mail.subject,
+                                     toc=mail.text, entries=entries, now=now)
     async with transaction(engine) as connection:
         if not await keys.claim(connection, f"digest.{mode}:{member.id}:{period}", kind="digest",
                                 pair_id=conversation.id, at=now):

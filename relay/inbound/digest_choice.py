@@ -25,7 +25,7 @@ from relay.digests import MODES
 from relay.inbound import authentication, refusals
 from relay.inbound.context import Context
 from relay.inbound.header import body_hash
-from relay.nudges.compose import render
+from relay.notices.programs import for_participant
 from relay.store import events
 from relay.store.conversations import email_key, get_conversation
 from relay.store.messages import Accepted, AcceptOutcome, store_accepted
@@ -112,25 +112,23 @@ async def take(context: Context, raw: bytes, mail_from: str, target: DigestTarge
     program = context.settings.programs[home.program_id]
     mode = parse_subject(subject)
     domain = context.domain
-    values = {"handle": member.handle, "domain": domain, "program_name": program.name, "subject": subject,
-              "mode": mode or "", "conversations": ", ".join(names), "reason": ""}
+    values: dict[str, Any] = {"handle": member.handle, "domain": domain, "program_name": program.name,
+                               "subject": subject, "mode": mode or "", "conversations": ", ".join(names),
+                               "no_group": mode is not None and not grouped}
 
     async def job(connection: AsyncConnection) -> AcceptOutcome:
         outcome = await store_accepted(connection, accepted)
         if outcome.duplicate or automatic:
             return outcome
         if mode is None or not grouped:
-            if mode is not None:
-                values["reason"] = "you are in no group or community yet: digests are for their mail only"
-            body = render(context.settings, program, "digest_unclear.txt.j2", values)
-            title, kind = "Digest: how to choose", "digest.unclear"
+            mail, kind = for_participant(context.settings, program, member, "digest_unclear", **values), \
+                "digest.unclear"
         else:
             await connection.execute(update(members).where(members.c.id.in_(grouped)).values(digest=mode))
-            body = render(context.settings, program, "digest_confirmation.txt.j2", values)
-            title = "Digest: every message as it comes" if mode == "each" else f"Digest: {mode}"
-            kind = "digest.chosen"
-        notice = notices.compose(domain=domain, program_name=program.name, to=member.email, subject=title,
-                                 body=body, now=now, in_reply_to=own_id or None)
+            mail, kind = for_participant(context.settings, program, member, "digest_confirmation", **values), \
+                "digest.chosen"
+        notice = notices.compose(domain=domain, program_name=program.name, to=member.email, subject=mail.subject,
+                                 body=mail.text, now=now, in_reply_to=own_id or None)
         await notices.queue(connection, notice, domain=domain, now=now, pair_id=home.id, message_id=accepted.id)
         await events.record(connection, kind, now, pair_id=home.id, message_id=accepted.id, mode=mode,
                             members=grouped, subject=subject)
