@@ -16,7 +16,7 @@ from sqlalchemy import select
 from relay.service import Relay
 from relay.smtp.data import Data, Outcome, read_data
 from relay.store.schema import messages
-from tests.support import MENTEE, Layout, Sink, acreate_pair, rows, send, simple_message
+from tests.support import MENTEE, Layout, Sink, acli, acreate_pair, rows, send, simple_message
 
 LINE_LIMIT = SMTP.line_length_limit
 NEXT_COMMAND = b"NOOP\r\n"
@@ -155,3 +155,16 @@ async def test_relay_accepts_a_message_exactly_at_the_size_limit_and_refuses_one
         assert code == 250, text
         assert await _archived(layout) == [raw]  # byte-exact, the dot unstuffed
         assert len(await sink.wait_for(1)) == 1
+
+
+async def test_a_large_message_is_chained_with_digests_hashed_off_the_loop_and_verifies(
+        relay: Relay, layout: Layout, sink: Sink) -> None:
+    pair = await acreate_pair(layout)
+    raw = simple_message(MENTEE["email"], pair["mentor_alias"], "large", "start\n" + "word " * 60_000 + "\n")
+    raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    code, text = await send(layout.smtp_port, raw, MENTEE["email"], pair["mentor_alias"])
+    assert code == 250, text
+    assert len(await sink.wait_for(1)) == 1
+    assert await _archived(layout) == [raw]
+    verified = await acli(layout, "archive", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
