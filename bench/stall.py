@@ -11,7 +11,8 @@ Printed: max and p95 NOOP reply latency, p50/p95 accept latency of the small mes
 messages got (code and seconds), the relay's peak RSS (VmHWM, own process; workers separately), and
 ratio lines load/baseline. Goals (issue 13): max NOOP <= 100 ms, small p95 <= 250 ms.
 
-Usage: .venv/bin/python bench/stall.py [--small-every 0.1] [--settle 2]
+Usage: .venv/bin/python bench/stall.py [--small-every 0.1] [--settle 2] [--large 3] [--large-mb 10]
+(issue 13's large-mail case: --large 10 --large-mb 20)
 """
 
 from __future__ import annotations
@@ -84,17 +85,18 @@ def message(subject: str, body: str, to: str, extra: str = "") -> bytes:
             f"\r\n{body}").encode()
 
 
-def large_messages(to: str) -> list[tuple[str, bytes]]:
+def large_messages(to: str, count: int = 3, megabytes: int = 10) -> list[tuple[str, bytes]]:
     folded = "\r\n ".join(["a folded subject line of words"] * 6_800)  # ~200 KB
     text = "A long letter about the week, the project and the plans for the next meetings.\r\n" * 12_500  # 1 MB
-    blob = base64.encodebytes(os.urandom(7_500_000)).decode().replace("\n", "\r\n")  # ~10 MB encoded
+    blob = base64.encodebytes(os.urandom(megabytes * 750_000)).decode().replace("\n", "\r\n")  # ~N MB encoded
     attachment = ("MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n", "--b\r\n"
                   "Content-Type: text/plain\r\n\r\nThe draft is attached.\r\n--b\r\nContent-Type: "
                   "application/octet-stream\r\nContent-Disposition: attachment; filename=draft.bin\r\n"
                   "Content-Transfer-Encoding: base64\r\n\r\n" + blob + "--b--\r\n")
     return [("200 KB folded header", message(folded, "hello\r\n", to)),
             ("1 MB text", message("Long letter", text, to))] + [
-        (f"10 MB attachment #{i}", message(f"Draft {i}", attachment[1], to, attachment[0])) for i in range(3)]
+        (f"{megabytes} MB attachment #{i}", message(f"Draft {i}", attachment[1], to, attachment[0]))
+        for i in range(count)]
 
 
 async def send(port: int, raw: bytes, to: str) -> tuple[int, float]:
@@ -164,6 +166,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small-every", type=float, default=0.1, help="seconds between two small messages")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds of quiet before measuring")
+    parser.add_argument("--large", type=int, default=3, help="how many large attachment messages at once")
+    parser.add_argument("--large-mb", type=int, default=10, help="size of each large message in MB")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="relay-stall-") as tmp:
         root = Path(tmp)
@@ -174,7 +178,7 @@ async def main() -> None:
                               "--mentor-handle", MENTOR["handle"], "--mentee-email", MENTEE["email"],
                               "--mentee-name", MENTEE["name"], "--mentee-handle", MENTEE["handle"]))
         to = pair["mentor_alias"]
-        large = large_messages(to)
+        large = large_messages(to, args.large, args.large_mb)
         log = open(root / "serve.log", "w")  # noqa: SIM115 - closed below
         server = subprocess.Popen([sys.executable, "-m", "relay", "--config", str(config), "serve"],
                                   stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
