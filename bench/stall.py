@@ -147,6 +147,12 @@ def rss_kb(pid: int, field: str) -> int:
     return 0
 
 
+def loop_cpu(pid: int) -> float:
+    """CPU seconds of the relay's main thread (the event loop; tid == pid), user + system."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def phase(port: int, to: str, large: list[tuple[str, bytes]] | None, duration: float,
                 every: float) -> dict[str, object]:
     stop = asyncio.Event()
@@ -190,9 +196,14 @@ async def main() -> None:
                 await asyncio.sleep(0.05)
             await asyncio.sleep(args.settle)
             idle = rss_kb(server.pid, "VmRSS")
+            cpu_start = loop_cpu(server.pid)
             loaded = await phase(port, to, large, 0, args.small_every)
+            cpu_loaded = loop_cpu(server.pid) - cpu_start
+            await asyncio.sleep(args.settle)
+            cpu_start = loop_cpu(server.pid)
             baseline = await phase(port, to, None, max(3.0, 0.5 * max(e for _, _, e in loaded["large"])),  # type: ignore[misc]
                                    args.small_every)
+            cpu_baseline = loop_cpu(server.pid) - cpu_start
             peak = rss_kb(server.pid, "VmHWM")
             await asyncio.sleep(args.settle)
             after = rss_kb(server.pid, "VmRSS")
@@ -215,6 +226,8 @@ async def main() -> None:
           f"small accept p50 {pct(l_small, .5) * 1000:.1f} ms p95 {pct(l_small, .95) * 1000:.1f} ms (n={len(l_small)})")
     print(f"relay process RSS: idle {idle / 1024:.0f} MB, peak {peak / 1024:.0f} MB, after {after / 1024:.0f} MB "
           "(the event-loop process; workers are separate processes)")
+    print(f"event-loop thread CPU: load {cpu_loaded:.2f} s, baseline {cpu_baseline:.2f} s "
+          f"(load {len(loaded['large'])} large + {len(l_small)} small, baseline {len(b_small)} small)")  # type: ignore[arg-type]
     print(f"load/baseline NOOP max ratio: {max(l_noop) / max(b_noop):.2f}")
     print(f"load/baseline small p95 accept latency ratio: {pct(l_small, .95) / pct(b_small, .95):.2f}")
 

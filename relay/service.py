@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from relay import memory
 from relay.archive.retention import purge_expired
 from relay.clock import Clock, SystemClock
 from relay.config import Settings, SmtpConfig
@@ -146,6 +147,7 @@ class Relay:
 
 
 async def serve(settings: Settings, on_ready=None) -> None:  # type: ignore[no-untyped-def]
+    memory.return_large_blocks()  # large messages' memory goes back to the system when they are done
     relay = Relay(settings, console=settings.relay.console.enabled)
     running = await relay.start()
     stop = asyncio.Event()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from relay import memory
 from relay.anonymize.parts import Unprocessable
 from relay.anonymize.scrub import Identity
 from relay.config import Settings
@@ -46,6 +47,7 @@ _local: contextvars.ContextVar[Environment | None] = contextvars.ContextVar("rel
 def initialise(settings: Settings) -> None:
     """The pool's initializer: once per worker process."""
     global _process_environment
+    memory.return_large_blocks()
     _process_environment = Environment(PolicyBook(settings.policies_dir), signer_from_settings(settings))
 
 
