@@ -105,7 +105,8 @@ class Relay:
         self.console = ConsoleServer(settings, self.engine, self.clock, self.intake.policies) if console else None
 
     async def _sign(self, raw: bytes) -> bytes:
-        return await self.pool.run(tasks.sign, raw)
+        field = await self.pool.run(tasks.signature, raw)
+        return field + raw if field else raw
 
     async def _scheduled_purge(self) -> None:
         report = await purge_expired(self.engine, self.clock, self.settings)

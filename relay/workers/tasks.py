@@ -136,3 +136,10 @@ def sign(raw: bytes) -> bytes:
     """The message DKIM-signed with the configured key (unchanged when signing is off)."""
     signer = _environment().signer
     return signer.sign(raw) if signer is not None else raw
+
+
+def signature(raw: bytes) -> bytes:
+    """The DKIM-Signature field to put in front of `raw` (b"" when signing is off): only the field comes back
+    from the worker, not the whole message again."""
+    signer = _environment().signer
+    return signer.field(raw) if signer is not None else b""
