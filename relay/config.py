@@ -370,6 +370,19 @@ class Responsiveness(_Strict):
         return self
 
 
+DigestMode = Literal["none", "daily", "weekly"]
+
+
+class CommunityConfig(_Strict):
+    """The program's communities (relay/communities.py): mentors@ for its mentors, mentees@ for its mentees,
+    each off unless enabled, and how their members receive the messages by default (none: each message;
+    daily or weekly: one digest, relay/digests/)."""
+
+    mentors: bool = False
+    mentees: bool = False
+    digest: DigestMode = "none"
+
+
 class ProgramConfig(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str
@@ -387,6 +400,8 @@ class ProgramConfig(_Strict):
     contact_exchange: bool = False  # at the end, members who both say yes (share@) get each other's address
     send_conversation_at_end: bool = False  # each participant gets the anonymised conversation as an mbox
     retention: RetentionConfig = Field(default_factory=lambda: RetentionConfig())  # none set: kept for ever
+    community: CommunityConfig = Field(default_factory=lambda: CommunityConfig())  # off unless enabled
+    group_digest: DigestMode = "none"  # how a group's members receive its messages by default
 
     @field_validator("goals", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from relay.config import Settings, SmtpConfig
 from relay.console.server import ConsoleServer
 from relay.delivery.transports import MaildirTransport, SmtpTransport, Transport
 from relay.delivery.worker import DeliveryWorker
+from relay.digests import sweep as digest_sweep
 from relay.holdqueue.sweeps import HoldSweeper
 from relay.inbound.router import Intake
 from relay.metrics import sweep_timer
@@ -40,6 +41,7 @@ log = logging.getLogger("relay.service")
 
 HOLD_SWEEP_EVERY = 60.0  # seconds
 NUDGE_SWEEP_EVERY = 300.0
+DIGEST_SWEEP_EVERY = 300.0  # a digest waits at most this long after its period (or the quiet hours) ended
 RETENTION_SWEEP_EVERY = 24 * 3600.0  # the daily purge of expired pairs (relay/archive/retention.py)
 
 
@@ -101,6 +103,7 @@ class Relay:
         self.scheduler = Scheduler()
         self.scheduler.every(HOLD_SWEEP_EVERY, "hold-sweep", self.sweeper.run_once)
         self.scheduler.every(NUDGE_SWEEP_EVERY, "nudge-sweep", self._scheduled_nudges)
+        self.scheduler.every(DIGEST_SWEEP_EVERY, "digest-sweep", self._scheduled_digests)
         self.scheduler.every(RETENTION_SWEEP_EVERY, "retention-purge", self._scheduled_purge)
         self.console = ConsoleServer(settings, self.engine, self.clock, self.intake.policies) if console else None
 
@@ -115,6 +118,17 @@ class Relay:
 
     async def _scheduled_nudges(self) -> None:
         await self.sweep_nudges()
+
+    async def _scheduled_digests(self) -> None:
+        await self.sweep_digests()
+
+    async def sweep_digests(self) -> digest_sweep.DigestResult:
+        """One digest sweep (relay/digests/sweep.py) at the relay's clock; wakes delivery if it queued."""
+        with sweep_timer("digests"):
+            result = await digest_sweep.run(self.settings, self.engine, self.clock)
+        if result.sent or result.released:
+            self.worker.wake()
+        return result
 
     async def sweep_nudges(self) -> nudge_sweep.SweepResult:
         with sweep_timer("nudges"):

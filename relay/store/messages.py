@@ -28,6 +28,7 @@ class OutboundEntry:
     raw: bytes
     kind: str = "relay"  # relay | notice
     recipient_id: int | None = None  # the member a group copy goes to (a pair's: Accepted.recipient_id)
+    state: str = "queued"  # or "digest": held back for the recipient's digest (relay/digests/)
 
 
 @dataclass
@@ -166,6 +167,7 @@ def _rows_of(item: Accepted, rows: dict[Any, list[dict[str, Any]]]) -> None:
             rows[outbound].append(outbound_values(
                 kind=entry.kind, rcpt=entry.rcpt, raw=entry.raw, out_message_id=entry.out_message_id,
                 now=item.received_at, domain=item.domain, pair_id=item.pair_id, message_id=item.id,
+                state=entry.state,
             ))
 
 
