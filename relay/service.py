@@ -88,7 +88,7 @@ class Relay:
         self.pool = Pool(settings, policies, signer)
         self.intake = Intake(settings, self.engine, self.committer, self.clock,
                              Authenticator(settings.relay.sender_auth, resolver), policies, self.pool)
-        self.handler = RelayHandler(self.intake)
+        self.handler = RelayHandler(self.intake, settings.relay.smtp.max_refused_recipients)
         self.smtp = SmtpServer(self.handler, _resolved_smtp(settings), settings.relay.domain, monotonic)
         owner = f"{socket.gethostname()}:{settings.relay.smtp.port}"
         self.worker = DeliveryWorker(
