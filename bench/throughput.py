@@ -18,7 +18,18 @@ The bench process is only the SMTP client; every server runs in its own process.
 all sessions are connected and greeted (EHLO), so connection set-up is not counted. The last line is
 `relay/bare throughput ratio: X.XX` (accepted messages/s of the relay divided by the bare server's).
 
-Usage: .venv/bin/python bench/throughput.py --messages N [--connections 20]
+Options: --policy NAME (a file of policies/, default adult-professional: the shipped policy with its rules)
+and --dkim rsa|ed25519|off (default rsa: a 2048-bit key made with `mentor-relay dkim keygen` in the
+bench's temporary directory signs every delivery).
+
+CPU by stage (per accepted message): the relay process's event-loop thread (SMTP, intake and delivery
+coordination), its other threads (the aiosqlite store thread, the pool's hand-off threads, DNS/sender
+auth) — both read from /proc/<pid>/task/<tid>/stat before and after the run — and each worker task kind
+(header, prepare, sign): the pool sums each task's CPU (the worker's /proc stat before and after the
+task) and logs the sums when the relay stops ("worker CPU by task: ..."), which the bench reads from the
+relay's log. "server CPU" counts the relay's whole process tree (workers and the forkserver included).
+
+Usage: .venv/bin/python bench/throughput.py --messages N [--connections 20] [--policy NAME] [--dkim rsa]
 Exit status 1 if a message was refused, lost or not delivered (the figures are printed all the same).
 The same file also runs the helper servers (hidden --role option); no need to call that by hand.
 """
@@ -316,6 +327,36 @@ class Child:
             return None
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def tree_cpu_seconds(self) -> float | None:
+        """CPU of this process and every live descendant (the relay's forkserver and workers)."""
+        total, seen, todo = 0.0, set(), [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            used = proc_cpu(f"/proc/{pid}/stat")
+            if used is None:
+                if pid == self.process.pid:
+                    return None
+                continue
+            total += used
+            for children in Path(f"/proc/{pid}/task").glob("*/children"):
+                with contextlib.suppress(OSError):
+                    todo.extend(int(child) for child in children.read_text().split())
+        return total
+
+    def thread_cpu_seconds(self) -> tuple[float, float] | None:
+        """(the main thread's CPU, the other threads' CPU) of this process: the relay's event loop, and
+        its store/hand-off/DNS threads. A thread that ended in between is not counted."""
+        pid = self.process.pid
+        main = proc_cpu(f"/proc/{pid}/task/{pid}/stat")
+        if main is None:
+            return None
+        others = sum(used for stat in Path(f"/proc/{pid}/task").glob("*/stat")
+                     if stat.parent.name != str(pid) and (used := proc_cpu(str(stat))) is not None)
+        return main, others
+
     def stop(self) -> int | None:
         """Terminate, wait up to STOP_TIMEOUT, then kill; returns the exit status."""
         if self.process.poll() is None:
@@ -333,6 +374,15 @@ class Child:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def proc_cpu(stat_path: str) -> float | None:
+    """User + system CPU seconds from a /proc .../stat file (None if it is gone)."""
+    try:
+        fields = Path(stat_path).read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until(check: Any, watched: Sequence[Child], timeout: float, what: str) -> Any:
@@ -374,14 +424,21 @@ def sink_status(workdir: Path) -> dict[str, Any]:
 # --- the relay ------------------------------------------------------------------------------------
 
 
-def write_relay_config(root: Path, sink_port: int, dns_port: int) -> Path:
-    """relay.yaml (SMTP on port 0: the relay picks one; no console), a SQLite file, one program and its policy."""
+def write_relay_config(root: Path, sink_port: int, dns_port: int, policy_name: str, dkim: str) -> Path:
+    """relay.yaml (SMTP on port 0: the relay picks one; no console), a SQLite file, one program and its policy
+    (copied from the repository's policies/, or an empty policy for --policy none), and a DKIM key."""
     (root / "programs").mkdir(parents=True)
     (root / "policies").mkdir()
-    (root / "policies" / "adult-professional.yaml").write_text("name: adult-professional\n")
+    if policy_name == "none":
+        (root / "policies" / "none.yaml").write_text("name: none\n")
+    else:
+        source = REPO / "policies" / f"{policy_name}.yaml"
+        if not source.is_file():
+            raise SystemExit(f"--policy {policy_name}: no such file {source}")
+        (root / "policies" / source.name).write_text(source.read_text())
     program = {
         "id": "stem", "name": "STEM mentoring", "goals": ["Explore engineering careers"],
-        "coordinator": "coordinator@school.example", "policy": "adult-professional",
+        "coordinator": "coordinator@school.example", "policy": policy_name,
         "region": "US", "timezone": "America/New_York",
     }
     (root / "programs" / "stem.yaml").write_text(yaml.safe_dump(program))
@@ -398,6 +455,15 @@ def write_relay_config(root: Path, sink_port: int, dns_port: int) -> Path:
     }
     path = root / "relay.yaml"
     path.write_text(yaml.safe_dump(config))
+    if dkim != "off":
+        done = subprocess.run(
+            relay_cli(path, "dkim", "keygen", "--selector", "bench", "--algorithm", dkim, "--json"),
+            capture_output=True, text=True, timeout=120, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"dkim keygen failed ({done.returncode}): {done.stderr.strip()}")
+        config["dkim"] = {"selector": "bench", "private_key": json.loads(done.stdout)["private_key"]}
+        path.write_text(yaml.safe_dump(config))
     return path
 
 
@@ -445,6 +511,8 @@ class RunReport:
     name: str
     sent: SendResult
     server_cpu: float | None = None
+    stages: dict[str, float] = field(default_factory=dict)  # stage -> CPU seconds in the run
+    notes_info: list[str] = field(default_factory=list)  # the relay's own summary lines at stop
     end_to_end: float | None = None     # seconds from the first MAIL until the sink had all N
     delivered: int | None = None
     distinct_delivered: int | None = None
@@ -474,18 +542,19 @@ class RelaySetup:
     mentor_alias: str
 
 
-def prepare_relay(workdir: Path, children: list[Child]) -> RelaySetup:
+def prepare_relay(workdir: Path, children: list[Child], policy_name: str, dkim: str) -> RelaySetup:
     """The sink (idle until the relay run), the relay's config dir, and one enrolled pair."""
     sink, sink_port = start_helper("sink", workdir, children)
     _dns, dns_port = start_helper("dns", workdir, children)
-    config = write_relay_config(workdir / "relay", sink_port, dns_port)
+    config = write_relay_config(workdir / "relay", sink_port, dns_port, policy_name, dkim)
     return RelaySetup(sink, config, enrol_pair(config)["mentor_alias"])
 
 
 def run_relay(setup: RelaySetup, messages: list[bytes], connections: int, workdir: Path,
               children: list[Child], timeout: float) -> RunReport:
     relay, port = start_relay(setup.config, workdir, children)
-    cpu_before = relay.cpu_seconds()
+    cpu_before = relay.tree_cpu_seconds()
+    threads_before = relay.thread_cpu_seconds()
     sent = asyncio.run(drive(port, messages, MENTEE["email"], setup.mentor_alias, connections, timeout))
     report = RunReport("mentor-relay", sent)
     if sent.accepted:
@@ -495,12 +564,23 @@ def run_relay(setup: RelaySetup, messages: list[bytes], connections: int, workdi
             report.end_to_end = status["last_at"] - sent.started
         except RuntimeError as exc:
             report.notes.append(str(exc).splitlines()[0])
-    report.server_cpu = cpu_delta(relay, cpu_before)
+    after = relay.tree_cpu_seconds()
+    report.server_cpu = None if after is None or cpu_before is None else after - cpu_before
+    threads_after = relay.thread_cpu_seconds()
+    if threads_before is not None and threads_after is not None:
+        report.stages["event loop (SMTP, intake, delivery I/O)"] = threads_after[0] - threads_before[0]
+        report.stages["other threads (SQLite, hand-off, DNS)"] = threads_after[1] - threads_before[1]
     time.sleep(0.2)  # let a late duplicate delivery, if any, show in the sink's count
     status = sink_status(workdir)
     report.delivered, report.distinct_delivered = status["count"], status["distinct"]
     report.exit_status = relay.stop()
     setup.sink.stop()
+    relay_log = read_text(relay.log) or ""
+    report.notes_info = re.findall(r"(sent marks: .*|group commit: .*)", relay_log)
+    found = re.findall(r"worker CPU by task: (.*)", relay_log)
+    if found:  # "header 1.234 s/2000, prepare ..." (summed since the relay started: only the run's tasks)
+        for name, seconds in re.findall(r"(\w+) ([\d.]+) s/\d+", found[-1]):
+            report.stages[f"worker: {name}"] = float(seconds)
     problems, first = relay_log_problems(relay.log)
     if problems:
         report.notes.append(f"relay log has {problems} warning/refusal lines, first ones:")
@@ -550,10 +630,11 @@ LABELS = [
 ]
 
 
-def print_report(reports: list[RunReport], count: int, connections: int, size: int, load: float) -> None:
+def print_report(reports: list[RunReport], count: int, connections: int, size: int, load: float,
+                 setting: str) -> None:
     print(f"\nmentor-relay throughput: {count} messages of ~{size / 1024:.1f} KB over {connections} "
           f"SMTP sessions, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-          f"load average before the run {load:.2f}\n")
+          f"load average before the run {load:.2f}, after {os.getloadavg()[0]:.2f}; {setting}\n")
     columns = [rows(report, count) for report in reports]
     print(f"{'':<26}" + "".join(f"{report.name:>22}" for report in reports))
     for index, label in enumerate(LABELS):
@@ -565,6 +646,13 @@ def print_report(reports: list[RunReport], count: int, connections: int, size: i
             print(f"{report.name}: {number} x {text}")
         for note in report.notes:
             print(f"{report.name}: {note}")
+    for report in reports:
+        for line in report.notes_info:
+            print(f"{report.name} log: {line}")
+        if report.stages and report.sent.accepted:
+            print(f"{report.name} CPU per message by stage (ms):")
+            for stage, seconds in report.stages.items():
+                print(f"  {stage:<42}{seconds / report.sent.accepted * 1000:>8.2f}")
     bare, relay = reports[0].sent.rate, reports[1].sent.rate
     print(f"relay/bare throughput ratio: {relay / bare if bare else 0.0:.2f}")
 
@@ -576,6 +664,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--messages", type=int, help="messages per run (N)")
     parser.add_argument("--connections", type=int, default=20, help="concurrent SMTP sessions (default 20)")
+    parser.add_argument("--policy", default="adult-professional",
+                        help="a policy of policies/ for the program (default adult-professional; none: no rules)")
+    parser.add_argument("--dkim", choices=["rsa", "ed25519", "off"], default="rsa",
+                        help="DKIM signing of deliveries (default rsa: RSA-2048)")
     parser.add_argument("--role", choices=["bare", "sink", "dns"], help=argparse.SUPPRESS)
     parser.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--status-file", type=Path, help=argparse.SUPPRESS)
@@ -597,7 +689,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mentor-relay-bench-") as temp:
         workdir = Path(temp)
         try:
-            setup = prepare_relay(workdir, children)
+            setup = prepare_relay(workdir, children, args.policy, args.dkim)
             messages = build_messages(count, MENTEE["email"], MENTEE["name"], setup.mentor_alias)
             reports = [run_bare(messages, setup.mentor_alias, connections, workdir, children, timeout),
                        run_relay(setup, messages, connections, workdir, children, timeout)]
@@ -608,7 +700,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             for child in children:
                 child.stop()
-    print_report(reports, count, connections, sum(map(len, messages)) // count, load)
+    setting = f"policy {args.policy}, DKIM {args.dkim if args.dkim != 'rsa' else 'RSA-2048'}"
+    print_report(reports, count, connections, sum(map(len, messages)) // count, load, setting)
     return 0 if all(complete(report, count) for report in reports) else 1
 
 
