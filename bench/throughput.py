@@ -576,7 +576,12 @@ def run_relay(setup: RelaySetup, messages: list[bytes], connections: int, workdi
     report.exit_status = relay.stop()
     setup.sink.stop()
     relay_log = read_text(relay.log) or ""
-    report.notes_info = re.findall(r"(sent marks: .*|group commit: .*)", relay_log)
+    report.notes_info = re.findall(r"(sent marks: .*|group commit: .*|store: \d+ statements.*)", relay_log)
+    store = re.findall(r"store: (\d+) statements, (\d+) connection checkouts", relay_log)
+    if store and sent.accepted:
+        report.notes_info.append(f"store per accepted message (intake + delivery + start-up): "
+                                 f"{int(store[-1][0]) / sent.accepted:.2f} statements, "
+                                 f"{int(store[-1][1]) / sent.accepted:.2f} checkouts")
     found = re.findall(r"worker CPU by task: (.*)", relay_log)
     if found:  # "header 1.234 s/2000, prepare ..." (summed since the relay started: only the run's tasks)
         for name, seconds in re.findall(r"(\w+) ([\d.]+) s/\d+", found[-1]):

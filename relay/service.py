@@ -31,7 +31,7 @@ from relay.smtp.handler import RelayHandler
 from relay.smtp.limits import Monotonic
 from relay.smtp.server import SmtpServer
 from relay.store.committer import Committer
-from relay.store.database import create_engine, migrate
+from relay.store.database import create_engine, migrate, store_counts
 from relay.workers import tasks
 from relay.workers.pool import Pool
 
@@ -142,6 +142,8 @@ class Relay:
         await self.worker.stop()
         await self.pool.stop()
         await self.committer.close()
+        counts = store_counts(self.engine)
+        log.info("store: %d statements, %d connection checkouts since start", counts.statements, counts.checkouts)
         await self.engine.dispose()
 
 

@@ -185,11 +185,12 @@ async def pair_stats(connection: AsyncConnection, pair_id: int, now: datetime, c
     rules only ask whether a threshold is reached, and a long conversation must not cost more."""
     def capped(*conditions: Any) -> Any:
         rows = select(messages.c.id).where(messages.c.pair_id == pair_id, *conditions).limit(cap).subquery()
-        return select(func.count()).select_from(rows)
+        return select(func.count()).select_from(rows).scalar_subquery()
 
-    total = (await connection.execute(capped())).scalar_one()
-    recent = (await connection.execute(capped(messages.c.received_at >= now - timedelta(hours=24)))).scalar_one()
-    return int(total), int(recent)
+    # One statement for both counts: each statement is a round trip to the store thread.
+    row = (await connection.execute(select(
+        capped(), capped(messages.c.received_at >= now - timedelta(hours=24))))).one()
+    return int(row[0]), int(row[1])
 
 
 async def thread_map(connection: AsyncConnection, pair_id: int, sender_role: str, refs: list[str]) -> dict[str, str]:
