@@ -3,7 +3,8 @@
 What it does
   The same throw-away set-up as bench/throughput.py (its helpers are imported from there): a counting SMTP sink,
   the loopback DNS server, a config dir with one program on `--policy` (default adult-professional), DKIM per
-  `--dkim` (default rsa), one pair enrolled with the real CLI, and `python -m relay serve` as a subprocess.
+  `--dkim` (default rsa), a pair per 30 messages enrolled with the real CLI (the policy's rate rule holds a
+  pair's 41st message in a day), and `python -m relay serve` as a subprocess.
   A paced client sends `--rate` messages a second (default 50) for `--duration` seconds (default 1800) over a
   few SMTP sessions. `--restarts` times (default 3), evenly spread, the relay gets SIGTERM (graceful stop:
   transactions under way finish) and is started again on the same store; the client keeps what it could not
@@ -37,9 +38,9 @@ import aiosmtplib
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import (  # the bench's own helpers, next to this file
-    MENTEE,
     START_TIMEOUT,
     Child,
+    Mail,
     build_messages,
     prepare_relay,
     read_text,
@@ -102,8 +103,7 @@ def start_relay(config: Path, workdir: Path, index: int) -> tuple[Child, int]:
     return child, wait_until(port, [child], START_TIMEOUT, "the relay to listen")
 
 
-async def sender(soak: Soak, messages: Sequence[bytes], todo: asyncio.Queue[int], rcpt: str,
-                 stop_at: float) -> None:
+async def sender(soak: Soak, messages: Sequence[Mail], todo: asyncio.Queue[int], stop_at: float) -> None:
     """Take message numbers from `todo` and send them; what fails goes back on the queue."""
     client: aiosmtplib.SMTP | None = None
     while time.monotonic() < stop_at:
@@ -115,7 +115,8 @@ async def sender(soak: Soak, messages: Sequence[bytes], todo: asyncio.Queue[int]
             if client is None:
                 client = aiosmtplib.SMTP(hostname="127.0.0.1", port=soak.port, timeout=30, start_tls=False)
                 await client.connect()
-            await client.sendmail(MENTEE["email"], [rcpt], messages[index])
+            raw, mail_from, rcpt = messages[index]
+            await client.sendmail(mail_from, [rcpt], raw)
             soak.accepted.add(index)
             soak.segments[-1].accepted += 1
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
@@ -140,9 +141,9 @@ async def pace(todo: asyncio.Queue[int], count: int, rate: float) -> None:
 
 
 async def run(args: argparse.Namespace, workdir: Path, children: list[Child]) -> int:
-    setup = prepare_relay(workdir, children, args.policy, args.dkim)
     count = int(args.duration * args.rate)
-    messages = build_messages(count, MENTEE["email"], MENTEE["name"], setup.mentor_alias)
+    setup = prepare_relay(workdir, children, args.policy, args.dkim, count)
+    messages = build_messages(count, setup.pairs)
     soak = Soak()
     relay, soak.port = start_relay(setup.config, workdir, 0)
     children.append(relay)
@@ -151,7 +152,7 @@ async def run(args: argparse.Namespace, workdir: Path, children: list[Child]) ->
     began = time.monotonic()
     stop_at = began + args.duration + 120  # the client may catch up for two minutes after the paced part
     pacer = asyncio.create_task(pace(todo, count, args.rate))
-    senders = [asyncio.create_task(sender(soak, messages, todo, setup.mentor_alias, stop_at))
+    senders = [asyncio.create_task(sender(soak, messages, todo, stop_at))
                for _ in range(SESSIONS)]
     restart_at = [began + args.duration * (k + 1) / (args.restarts + 1) for k in range(args.restarts)]
     segment_started = time.monotonic()

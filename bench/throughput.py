@@ -6,12 +6,15 @@ What it measures
      sessions (default 20); each session sends its share one after the other (MAIL/RCPT/DATA
      repeated on one connection). Reported: accepted messages/s, and the per-message accept latency
      (from sending MAIL to receiving the 250 after DATA), p50 and p99.
-  2. Relay: a throw-away config dir (relay.yaml, SQLite file, one program, its policy), one pair
-     enrolled with the real CLI, `python -m relay serve` as a subprocess, delivering over SMTP to a
+  2. Relay: a throw-away config dir (relay.yaml, SQLite file, one program, its policy), one pair per 30
+     messages enrolled with the real CLI (`pair import`; the shipped policies hold a pair's 41st message
+     of a day, and the names are rare words so that the identity rule finds nothing),
+     `python -m relay serve` as a subprocess, delivering over SMTP to a
      counting aiosmtpd sink in a third subprocess; sender authentication (SPF, DMARC) asks a DNS
      server on loopback in a fourth, whose zone authorises the mentee's domain from 127.0.0.1 (TTL 1 h).
-     The same N messages go from the mentee's enrolled address (envelope and From:) to the mentor's
-     alias over the same C sessions. Reported as above, plus end-to-end messages/s: from the first
+     The same N messages go from each mentee's enrolled address (envelope and From:) to its mentor's
+     alias over the same C sessions (the bare server gets the very same envelopes).
+     Reported as above, plus end-to-end messages/s: from the first
      MAIL until the sink has received all N.
 
 The bench process is only the SMTP client; every server runs in its own process. Timing starts once
@@ -182,24 +185,29 @@ def message_body(index: int) -> str:
     """About 2 KB of plain text, different for every message."""
     picked = [textwrap.fill(PARAGRAPHS[(index + k) % len(PARAGRAPHS)], 72) for k in range(6)]
     return (
-        "Hi Oak,\n\n" + "\n\n".join(picked)
+        "Hi,\n\n" + "\n\n".join(picked)
         + f"\n\nThis is note number {index + 1} in our conversation, I think!\n\n"
-        "Thanks again for your time, and have a good week.\n\nBest wishes,\nJane\n"
+        "Thanks again for your time, and have a good week.\n\nBest wishes,\nMaple\n"
     )
 
 
-def build_messages(count: int, sender: str, sender_name: str, rcpt: str) -> list[bytes]:
-    """`count` small text messages from `sender` to `rcpt`, each with its own Message-ID (CRLF lines)."""
+Mail = tuple[bytes, str, str]  # raw message, envelope sender, recipient
+
+
+def build_messages(count: int, pairs: Sequence[Pair]) -> list[Mail]:
+    """`count` small text messages, message i from the mentee of pair i % len(pairs) to its mentor's alias,
+    each with its own Message-ID (CRLF lines)."""
     messages = []
     for index in range(count):
+        pair = pairs[index % len(pairs)]
         message = EmailMessage()
-        message["From"] = f"{sender_name} <{sender}>"
-        message["To"] = rcpt
+        message["From"] = f"{pair.mentee_name} <{pair.mentee_email}>"
+        message["To"] = pair.mentor_alias
         message["Subject"] = f"Week {index % 52 + 1}: robots, rankings and the science fair"
         message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = f"<bench.{index}.{os.getpid()}@{sender.rpartition('@')[2]}>"
+        message["Message-ID"] = f"<bench.{index}.{os.getpid()}@{pair.mentee_email.rpartition('@')[2]}>"
         message.set_content(message_body(index))
-        messages.append(message.as_bytes(policy=policy.SMTP))
+        messages.append((message.as_bytes(policy=policy.SMTP), pair.mentee_email, pair.mentor_alias))
     return messages
 
 
@@ -244,12 +252,11 @@ async def close_session(client: aiosmtplib.SMTP) -> None:
 
 
 async def send_share(
-    client: aiosmtplib.SMTP, share: Sequence[bytes], sender: str, rcpt: str,
-    gate: asyncio.Event, result: SendResult,
+    client: aiosmtplib.SMTP, share: Sequence[Mail], gate: asyncio.Event, result: SendResult,
 ) -> None:
     """Send `share` one message after the other on one session, once `gate` opens."""
     await gate.wait()
-    for raw in share:
+    for raw, sender, rcpt in share:
         result.attempted += 1
         began = time.perf_counter()
         try:
@@ -270,15 +277,14 @@ async def send_share(
         result.latencies.append(time.perf_counter() - began)
 
 
-async def drive(port: int, messages: Sequence[bytes], sender: str, rcpt: str, connections: int,
-                timeout: float) -> SendResult:
+async def drive(port: int, messages: Sequence[Mail], connections: int, timeout: float) -> SendResult:
     """Send all messages over `connections` sessions; timing starts when every session is greeted."""
     result = SendResult()
     clients = await asyncio.wait_for(asyncio.gather(*(open_session(port) for _ in range(connections))), 60)
     gate = asyncio.Event()
     try:
         tasks = [
-            asyncio.create_task(send_share(client, messages[i::connections], sender, rcpt, gate, result))
+            asyncio.create_task(send_share(client, messages[i::connections], gate, result))
             for i, client in enumerate(clients)
         ]
         cpu_before = time.process_time()
@@ -471,17 +477,38 @@ def relay_cli(config: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "relay", "--config", str(config), *args]
 
 
-def enrol_pair(config: Path) -> dict[str, Any]:
-    """Enrol MENTOR and MENTEE with the real CLI; returns {"id", "mentor_alias", "mentee_alias"}."""
-    people = [f"--{role}-{key}={person[key]}" for role, person in (("mentor", MENTOR), ("mentee", MENTEE))
-              for key in ("email", "name", "handle")]
+@dataclass(frozen=True)
+class Pair:
+    mentee_email: str
+    mentee_name: str
+    mentor_alias: str
+
+
+PER_PAIR = 30  # messages per pair: the shipped policies hold a pair's 41st message in a day (rule `rate`)
+SURNAMES = ["Quistgaard", "Vantongeren", "Oyelaran", "Kowalczyk", "Abernathy", "Nakashima", "Castellano",
+            "Thorvaldsen", "Brzezinski", "Okonkwo"]
+
+
+def enrol_pairs(config: Path, count: int) -> list[Pair]:
+    """Enrol `count` pairs with the real CLI (`pair import`); the mentees write from the domain that the
+    loopback DNS authorises. Names are rare words, so that the identity rule has nothing to find."""
+    rows = ["mentor_email,mentor_name,mentor_handle,mentee_email,mentee_name,mentee_handle"]
+    people = []
+    for k in range(count):
+        surname = SURNAMES[k % len(SURNAMES)]
+        mentee = (f"mentee{k}@{MENTEE['email'].rpartition('@')[2]}", f"Ysolde {surname}")
+        rows.append(f"mentor{k}@uni.example.net,Zebedee {surname},Oak{k},{mentee[0]},{mentee[1]},Maple{k}")
+        people.append(mentee)
+    csv = config.parent / "pairs.csv"
+    csv.write_text("\n".join(rows) + "\n")
     done = subprocess.run(
-        relay_cli(config, "pair", "create", "--program", "stem", *people, "--json"),
-        capture_output=True, text=True, timeout=120, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        relay_cli(config, "pair", "import", "--program", "stem", str(csv), "--json"),
+        capture_output=True, text=True, timeout=600, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     if done.returncode != 0:
-        raise RuntimeError(f"pair create failed ({done.returncode}): {done.stderr.strip()}")
-    return dict(json.loads(done.stdout))
+        raise RuntimeError(f"pair import failed ({done.returncode}): {done.stderr.strip()}")
+    created = json.loads(done.stdout)["pairs"]
+    return [Pair(email, name, item["mentor_alias"]) for (email, name), item in zip(people, created, strict=True)]
 
 
 def start_relay(config: Path, workdir: Path, children: list[Child]) -> tuple[Child, int]:
@@ -525,11 +552,11 @@ def cpu_delta(child: Child, before: float | None) -> float | None:
     return None if before is None or after is None else after - before
 
 
-def run_bare(messages: list[bytes], rcpt: str, connections: int, workdir: Path, children: list[Child],
+def run_bare(messages: list[Mail], connections: int, workdir: Path, children: list[Child],
              timeout: float) -> RunReport:
     server, port = start_helper("bare", workdir, children)
     cpu_before = server.cpu_seconds()
-    sent = asyncio.run(drive(port, messages, MENTEE["email"], rcpt, connections, timeout))
+    sent = asyncio.run(drive(port, messages, connections, timeout))
     report = RunReport("bare aiosmtpd", sent, server_cpu=cpu_delta(server, cpu_before))
     report.exit_status = server.stop()
     return report
@@ -539,23 +566,23 @@ def run_bare(messages: list[bytes], rcpt: str, connections: int, workdir: Path, 
 class RelaySetup:
     sink: Child
     config: Path
-    mentor_alias: str
+    pairs: list[Pair]
 
 
-def prepare_relay(workdir: Path, children: list[Child], policy_name: str, dkim: str) -> RelaySetup:
+def prepare_relay(workdir: Path, children: list[Child], policy_name: str, dkim: str, count: int) -> RelaySetup:
     """The sink (idle until the relay run), the relay's config dir, and one enrolled pair."""
     sink, sink_port = start_helper("sink", workdir, children)
     _dns, dns_port = start_helper("dns", workdir, children)
     config = write_relay_config(workdir / "relay", sink_port, dns_port, policy_name, dkim)
-    return RelaySetup(sink, config, enrol_pair(config)["mentor_alias"])
+    return RelaySetup(sink, config, enrol_pairs(config, max(1, math.ceil(count / PER_PAIR))))
 
 
-def run_relay(setup: RelaySetup, messages: list[bytes], connections: int, workdir: Path,
+def run_relay(setup: RelaySetup, messages: list[Mail], connections: int, workdir: Path,
               children: list[Child], timeout: float) -> RunReport:
     relay, port = start_relay(setup.config, workdir, children)
     cpu_before = relay.tree_cpu_seconds()
     threads_before = relay.thread_cpu_seconds()
-    sent = asyncio.run(drive(port, messages, MENTEE["email"], setup.mentor_alias, connections, timeout))
+    sent = asyncio.run(drive(port, messages, connections, timeout))
     report = RunReport("mentor-relay", sent)
     if sent.accepted:
         try:
@@ -694,9 +721,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mentor-relay-bench-") as temp:
         workdir = Path(temp)
         try:
-            setup = prepare_relay(workdir, children, args.policy, args.dkim)
-            messages = build_messages(count, MENTEE["email"], MENTEE["name"], setup.mentor_alias)
-            reports = [run_bare(messages, setup.mentor_alias, connections, workdir, children, timeout),
+            setup = prepare_relay(workdir, children, args.policy, args.dkim, count)
+            messages = build_messages(count, setup.pairs)
+            reports = [run_bare(messages, connections, workdir, children, timeout),
                        run_relay(setup, messages, connections, workdir, children, timeout)]
         except Exception:
             for child in children:
@@ -706,7 +733,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for child in children:
                 child.stop()
     setting = f"policy {args.policy}, DKIM {args.dkim if args.dkim != 'rsa' else 'RSA-2048'}"
-    print_report(reports, count, connections, sum(map(len, messages)) // count, load, setting)
+    print_report(reports, count, connections, sum(len(raw) for raw, _, _ in messages) // count, load, setting)
     return 0 if all(complete(report, count) for report in reports) else 1
 
 
