@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from relay import warmup
 from relay.archive.retention import purge_expired
 from relay.clock import Clock, SystemClock
 from relay.config import Settings, SmtpConfig
@@ -128,6 +129,7 @@ class Relay:
         # The console first: a wrong console setting stops the start before mail is accepted.
         console_url = await self.console.start() if self.console is not None else None
         await self.pool.start()
+        await asyncio.to_thread(warmup.suffix_lists)  # before the first session, not during it
         self.committer.start()
         host, port = await self.smtp.start()
         self.worker.start()
@@ -150,6 +152,7 @@ class Relay:
 async def serve(settings: Settings, on_ready=None) -> None:  # type: ignore[no-untyped-def]
     relay = Relay(settings, console=settings.relay.console.enabled)
     running = await relay.start()
+    warmup.freeze()  # the process's start-up objects (only in `serve`: tests start many relays in one process)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
