@@ -7,7 +7,7 @@ What it measures
      repeated on one connection). Reported: accepted messages/s, and the per-message accept latency
      (from sending MAIL to receiving the 250 after DATA), p50 and p99.
   2. Relay: a throw-away config dir (relay.yaml, SQLite file, one program, its policy), one pair per 30
-     messages enrolled with the real CLI (`pair import`; the shipped policies hold a pair's 41st message
+     messages enrolled with relay.enrol (what `pair create` runs; the shipped policies hold a pair's 41st message
      of a day, and the names are rare words so that the identity rule finds nothing),
      `python -m relay serve` as a subprocess, delivering over SMTP to a
      counting aiosmtpd sink in a third subprocess; sender authentication (SPF, DMARC) asks a DNS
@@ -489,26 +489,44 @@ SURNAMES = ["Quistgaard", "Vantongeren", "Oyelaran", "Kowalczyk", "Abernathy", "
             "Thorvaldsen", "Brzezinski", "Okonkwo"]
 
 
+ENROL_SCRIPT = """
+import asyncio, json, sys
+from pathlib import Path
+from relay.cli.common import with_store
+from relay.clock import SystemClock
+from relay.config import load_settings
+from relay.enrol import Person, create_pair
+settings = load_settings(Path(sys.argv[1]))
+rows = json.loads(sys.stdin.read())
+async def work(engine):
+    made = []
+    for mentor, mentee in rows:
+        pair = await create_pair(settings, engine, SystemClock(), program_id="stem", mentor=Person(*mentor),
+                                 mentee=Person(*mentee))
+        made.append(pair.mentor.alias_address(settings.relay.domain))
+    return made
+print(json.dumps(asyncio.run(with_store(settings, work))))
+"""
+
+
 def enrol_pairs(config: Path, count: int) -> list[Pair]:
-    """Enrol `count` pairs with the real CLI (`pair import`); the mentees write from the domain that the
-    loopback DNS authorises. Names are rare words, so that the identity rule has nothing to find."""
-    rows = ["mentor_email,mentor_name,mentor_handle,mentee_email,mentee_name,mentee_handle"]
-    people = []
+    """Enrol `count` pairs through relay.enrol.create_pair (what `pair create` runs), in one subprocess
+    rather than one CLI start per pair; the mentees write from the domain that the loopback DNS
+    authorises. Names are rare words, so that the identity rule has nothing to find."""
+    rows, people = [], []
     for k in range(count):
         surname = SURNAMES[k % len(SURNAMES)]
-        mentee = (f"mentee{k}@{MENTEE['email'].rpartition('@')[2]}", f"Ysolde {surname}")
-        rows.append(f"mentor{k}@uni.example.net,Zebedee {surname},Oak{k},{mentee[0]},{mentee[1]},Maple{k}")
+        mentee = (f"mentee{k}@{MENTEE['email'].rpartition('@')[2]}", f"Ysolde {surname}", f"Maple{k}")
+        rows.append(((f"mentor{k}@uni.example.net", f"Zebedee {surname}", f"Oak{k}"), mentee))
         people.append(mentee)
-    csv = config.parent / "pairs.csv"
-    csv.write_text("\n".join(rows) + "\n")
     done = subprocess.run(
-        relay_cli(config, "pair", "import", "--program", "stem", str(csv), "--json"),
-        capture_output=True, text=True, timeout=600, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        [sys.executable, "-c", ENROL_SCRIPT, str(config)], input=json.dumps(rows),
+        capture_output=True, text=True, timeout=1800, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     if done.returncode != 0:
-        raise RuntimeError(f"pair import failed ({done.returncode}): {done.stderr.strip()}")
-    created = json.loads(done.stdout)["pairs"]
-    return [Pair(email, name, item["mentor_alias"]) for (email, name), item in zip(people, created, strict=True)]
+        raise RuntimeError(f"enrolment failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    aliases = json.loads(done.stdout)
+    return [Pair(email, name, alias) for (email, name, _), alias in zip(people, aliases, strict=True)]
 
 
 def start_relay(config: Path, workdir: Path, children: list[Child]) -> tuple[Child, int]:
