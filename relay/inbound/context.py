@@ -5,7 +5,6 @@ wake-up; plus the two steps every kind begins with: refusing (with a record) and
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -58,16 +57,16 @@ class Context:
         return self.policies.get(pair.policy or (program.policy if program else ""))
 
     async def refuse(self, refusal: Refusal, *, pair_id: int | None = None, **detail: Any) -> Refusal:
-        """Record the refusal as an event and hand it back to be raised. The record is handed to the
-        committer without waiting for its commit: refusals (a stranger trying many RCPTs) share
-        transactions and statements instead of paying one fsync each; best effort, as a refusal changes
-        nothing else in the store."""
+        """Record the refusal as an event (committed before the client hears the refusal, so it can be
+        listed at once) and hand it back to be raised. The record is a merged job: refusals of many
+        sessions that wait at once share one transaction and one INSERT; one session's refusals are
+        capped by smtp.max_refused_recipients. Best effort: a refusal changes nothing else."""
         values = event_values(
             "refused", self.clock.now(), pair_id=pair_id, reason=refusal.reason,
             reply=refusal.reply, **detail,
         )
         try:
-            self.committer.submit(Merged(_write_events, values)).add_done_callback(_logged)
+            await self.committer.run(Merged(_write_events, values))
         except Exception:  # the refusal still stands; the record is best effort
             log.exception("could not record a refusal event")
         log.info("refused %s: %s", refusal.reason, detail)
@@ -88,8 +87,3 @@ class Context:
 async def _write_events(connection: Any, values: list[dict[str, Any]]) -> list[None]:
     await events.write(connection, values)
     return [None] * len(values)
-
-
-def _logged(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("could not record a refusal event: %s", future.exception())
