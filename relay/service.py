@@ -151,12 +151,13 @@ class Relay:
 
 async def serve(settings: Settings, on_ready=None) -> None:  # type: ignore[no-untyped-def]
     relay = Relay(settings, console=settings.relay.console.enabled)
-    running = await relay.start()
-    warmup.freeze()  # the process's start-up objects (only in `serve`: tests start many relays in one process)
+    # Handlers first: a SIGTERM that comes as soon as the port is open still means a clean stop.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    running = await relay.start()
+    warmup.freeze()  # the process's start-up objects (only in `serve`: tests start many relays in one process)
     if on_ready is not None:
         await on_ready(relay, running)
     log.info("mentor-relay ready on %s:%s for %s", running.smtp_host, running.smtp_port, settings.relay.domain)
