@@ -63,8 +63,13 @@ class SmtpConfig(_Strict):
     # Idle time allowed while we wait for a command (RFC 5321 4.5.3.2.7), and for a whole DATA transfer.
     command_timeout: Duration = timedelta(minutes=5)
     data_timeout: Duration = timedelta(minutes=10)
+    # Before the client's first command (after our greeting) only this long: idle connections that never
+    # speak give their place back soon, so they cannot hold every place from real senders.
+    greeting_timeout: Duration = timedelta(seconds=30)
+    # Refused RCPTs per session: the next RCPT after this many gets "421 4.7.0" and the connection is closed.
+    max_refused_recipients: int = Field(20, ge=1)
 
-    @field_validator("command_timeout", "data_timeout")
+    @field_validator("command_timeout", "data_timeout", "greeting_timeout")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from relay import memory
+from relay import memory, warmup
 from relay.archive.retention import purge_expired
 from relay.clock import Clock, SystemClock
 from relay.config import Settings, SmtpConfig
@@ -33,7 +33,7 @@ from relay.smtp.handler import RelayHandler
 from relay.smtp.limits import Monotonic
 from relay.smtp.server import SmtpServer
 from relay.store.committer import Committer
-from relay.store.database import create_engine, migrate
+from relay.store.database import create_engine, migrate, store_counts
 from relay.workers import tasks
 from relay.workers.pool import Pool
 
@@ -91,7 +91,7 @@ class Relay:
         self.pool = Pool(settings, policies, signer)
         self.intake = Intake(settings, self.engine, self.committer, self.clock,
                              Authenticator(settings.relay.sender_auth, resolver), policies, self.pool)
-        self.handler = RelayHandler(self.intake)
+        self.handler = RelayHandler(self.intake, settings.relay.smtp.max_refused_recipients)
         self.smtp = SmtpServer(self.handler, _resolved_smtp(settings), settings.relay.domain, monotonic)
         owner = f"{socket.gethostname()}:{settings.relay.smtp.port}"
         self.worker = DeliveryWorker(
@@ -144,6 +144,7 @@ class Relay:
         # The console first: a wrong console setting stops the start before mail is accepted.
         console_url = await self.console.start() if self.console is not None else None
         await self.pool.start()
+        await asyncio.to_thread(warmup.suffix_lists)  # before the first session, not during it
         self.committer.start()
         host, port = await self.smtp.start()
         self.worker.start()
@@ -158,17 +159,21 @@ class Relay:
         await self.worker.stop()
         await self.pool.stop()
         await self.committer.close()
+        counts = store_counts(self.engine)
+        log.info("store: %d statements, %d connection checkouts since start", counts.statements, counts.checkouts)
         await self.engine.dispose()
 
 
 async def serve(settings: Settings, on_ready=None) -> None:  # type: ignore[no-untyped-def]
     memory.return_large_blocks()  # large messages' memory goes back to the system when they are done
     relay = Relay(settings, console=settings.relay.console.enabled)
-    running = await relay.start()
+    # Handlers first: a SIGTERM that comes as soon as the port is open still means a clean stop.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    running = await relay.start()
+    warmup.freeze()  # the process's start-up objects (only in `serve`: tests start many relays in one process)
     if on_ready is not None:
         await on_ready(relay, running)
     log.info("mentor-relay ready on %s:%s for %s", running.smtp_host, running.smtp_port, settings.relay.domain)
