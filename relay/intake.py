@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses
 from typing import Any
@@ -32,8 +32,7 @@ from relay.bounces import entry_of, is_bounce_local_part
 from relay.bounces.reports import classify, record_report
 from relay.clock import Clock
 from relay.config import Settings
-from relay.moderation import Decision, Reason
-from relay.moderation.findings import Finding
+from relay.moderation import Decision
 from relay.moderation.inspection import PairStats
 from relay.moderation.notify import moderator_notices, sender_notice
 from relay.moderation.policy import Policy, PolicyBook
@@ -44,7 +43,9 @@ from relay.nudges.addresses import Incoming, SpecialTarget, enrolments
 from relay.nudges.handlers import HANDLERS, is_program_address
 from relay.nudges.timing import is_away, zone_of
 from relay.pipeline import Prepared, prepare
+from relay.safeguarding import holding as safeguarding
 from relay.senderauth import Authenticator, Verdict
+from relay.senderauth import outcome as sender_auth
 from relay.store import events
 from relay.store.committer import Committer, Merged
 from relay.store.events import event_values, happened_since, record
@@ -212,13 +213,14 @@ class Intake:
 
     async def _authenticate(self, raw: bytes, message: EmailMessage, header_from: str, mail_from: str,
                             remote: str | None, helo: str | None, policy: Policy, *, pair_id: int,
-                            detail: dict[str, Any]) -> Verdict | None:
-        """The policy's sender authentication: None when off; raises the refusal under `require`."""
+                            detail: dict[str, Any], can_hold: bool = True) -> Verdict | None:
+        """The policy's sender authentication: None when off; raises the refusal it calls for
+        (relay.senderauth.outcome: under `require`, a failure, or unverified mail that cannot be held)."""
         if policy.sender_auth == "off":
             return None
         verdict = await self.authenticator.check(raw, message, header_from=header_from, mail_from=mail_from,
                                                  remote=remote, helo=helo)
-        if not verdict.passed and policy.sender_auth == "require":
+        if sender_auth.refused(verdict, policy.sender_auth, can_hold=can_hold):
             raise await self._refuse(_auth_refusal(verdict), pair_id=pair_id, header_from=header_from,
                                      auth=verdict.summary, **detail)
         return verdict
@@ -241,8 +243,8 @@ class Intake:
         pair, member = enrolled[0]
         # A forged concern@ would pause a pair, a forged away@ silence it: the sender is checked as for partner mail.
         verdict = await self._authenticate(raw, message, header_from, mail_from, remote, helo, self.policy_of(pair),
-                                           pair_id=pair.id, detail=detail)
-        unverified = ({"sender_auth": _auth_kind(verdict), "auth": verdict.summary}
+                                           pair_id=pair.id, detail=detail, can_hold=False)
+        unverified = ({"sender_auth": verdict.kind, "auth": verdict.summary}
                       if verdict is not None and not verdict.passed else {})
         automatic = auto_reply_signal(message)
         subject = header_text(message, "Subject") or ""
@@ -413,9 +415,7 @@ class Intake:
             raise await self._refuse(Refusal(
                 554, "5.6.0", f"The message could not be processed: {exc}.", "unprocessable",
             ), pair_id=pair.id, **detail) from None
-        decision = prepared.decision
-        if verdict is not None and not verdict.passed:
-            decision = _flag_unauthenticated(decision, verdict)
+        decision = sender_auth.apply(prepared.decision, verdict, policy.sender_auth)
         queue_id = ids.queue_id()
         accepted = Accepted(
             id=queue_id,
@@ -512,12 +512,16 @@ class Intake:
     def _add_notices(self, accepted: Accepted, decision: Decision, policy: Policy, pair: Pair, sender: Member,
                      recipient: Member, own_id: str | None) -> None:
         now = accepted.received_at
+        if decision.urgent:  # a safeguarding sign: lead, moderators and the sender's help text, in this commit
+            safeguarding.hold_urgent(accepted, self.settings, decision, policy, pair, sender, recipient, own_id)
+            return
         kind = "held" if decision.action == "hold" else "rejected"
         notice = sender_notice(self.settings, kind=kind, policy=policy, program_id=pair.program_id, to=sender.email,
                                subject=accepted.subject, in_reply_to=own_id, now=now)
         if notice is not None:
             accepted.notices.append(as_entry(notice))
-        if decision.action != "hold":
+        if decision.action != "hold":  # rejected by the policy: in the queue's history, moderators told
+            safeguarding.record_rejection(accepted, self.settings, decision, policy, pair, sender, recipient)
             return
         immediately = policy.digest_every is None and bool(policy.moderators.notify)
         if immediately:
@@ -594,21 +598,14 @@ def _not_a_participant() -> Refusal:
 
 
 def _auth_refusal(verdict: Verdict) -> Refusal:
-    if verdict.result == "temperror":
+    if verdict.result == "fail":
+        return Refusal(550, "5.7.1", "This message could not be verified as coming from the address enrolled in "
+                       "the program (DKIM, SPF and DMARC did not pass); it was not delivered.", "spoofing")
+    if verdict.temporary:
         return Refusal(451, "4.7.0", "The sender could not be verified just now (DNS did not answer); "
                        "please try again later.", "auth_temperror")
-    return Refusal(550, "5.7.1", "This message could not be verified as coming from the address enrolled in "
-                   "the program (DKIM, SPF and DMARC did not pass); it was not delivered.", "spoofing")
-
-
-def _auth_kind(verdict: Verdict) -> str:
-    return "unverified" if verdict.result == "temperror" else "spoofing"
-
-
-def _flag_unauthenticated(decision: Decision, verdict: Verdict) -> Decision:
-    """`prefer`: delivered (or held, as the policy decided), but flagged for the moderators with the findings."""
-    reason = Reason(Finding("sender_auth", _auth_kind(verdict), verdict.summary, -1, -1), "deliver-and-flag")
-    return replace(decision, reasons=[*decision.reasons, reason], flagged=True)
+    return Refusal(550, "5.7.1", "This program accepts mail to this address only when the sender's domain "
+                   "signs it (DKIM) or lists its servers (SPF); this message carried neither.", "unverified")
 
 
 def _stats_cap(policy: Policy) -> int:

@@ -26,6 +26,7 @@ from relay.metrics import sweep_timer
 from relay.moderation.sweeps import HoldSweeper
 from relay.nudges import sweep as nudge_sweep
 from relay.nudges.scheduler import Scheduler
+from relay.safeguarding.sweep import SafeguardingSweeper
 from relay.senderauth import Authenticator, Resolver
 from relay.smtp.handler import RelayHandler
 from relay.smtp.limits import Monotonic
@@ -36,6 +37,7 @@ from relay.store.database import create_engine, migrate
 log = logging.getLogger("relay.service")
 
 HOLD_SWEEP_EVERY = 60.0  # seconds
+SAFEGUARDING_SWEEP_EVERY = 60.0  # urgent follow-ups and the digest of automatic rejections
 NUDGE_SWEEP_EVERY = 300.0
 RETENTION_SWEEP_EVERY = 24 * 3600.0  # the daily purge of expired pairs (relay/archive/retention.py)
 
@@ -94,9 +96,15 @@ class Relay:
         self.sweeper = HoldSweeper(settings, self.engine, self.clock, self.intake.policies, self.worker.wake)
         self.scheduler = Scheduler()
         self.scheduler.every(HOLD_SWEEP_EVERY, "hold-sweep", self.sweeper.run_once)
+        self.safeguarding = SafeguardingSweeper(settings, self.engine, self.clock, self.intake.policies,
+                                                self.worker.wake)
+        self.scheduler.every(SAFEGUARDING_SWEEP_EVERY, "safeguarding-sweep", self._scheduled_safeguarding)
         self.scheduler.every(NUDGE_SWEEP_EVERY, "nudge-sweep", self._scheduled_nudges)
         self.scheduler.every(RETENTION_SWEEP_EVERY, "retention-purge", self._scheduled_purge)
         self.console = ConsoleServer(settings, self.engine, self.clock, self.intake.policies) if console else None
+
+    async def _scheduled_safeguarding(self) -> None:
+        await self.safeguarding.run_once()
 
     async def _scheduled_purge(self) -> None:
         report = await purge_expired(self.engine, self.clock, self.settings)

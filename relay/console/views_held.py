@@ -1,6 +1,7 @@
 """The hold queue and one held message: /held, /held/<id>, its attachments, and the four actions
 (POST /held/<id>/release | reject | redact | escalate). A moderator sees and acts on the messages of their
-own programs only; anything else is "not found", by design indistinguishable from a wrong id."""
+own programs only; anything else is "not found", by design indistinguishable from a wrong id. Urgent items
+(safeguarding) sort first and are released only after a confirmation (relay.console.urgent)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from relay import ids
-from relay.console import actions
+from relay.console import actions, urgent
 from relay.console.accounts import Moderator
 from relay.console.message_view import attachment, highlight, view
 from relay.console.web import CSRF_FIELD, context, csrf_valid, current_user, page, refused, to_login
@@ -18,6 +19,8 @@ from relay.moderation import review
 from relay.store import held as held_store
 from relay.store.events import list_events
 from relay.store.pairs import Pair, get_pair
+
+HISTORY = 50  # decided items shown under the queue
 
 
 def _not_found(request: Request, user: Moderator) -> Response:
@@ -52,6 +55,7 @@ async def queue(request: Request) -> Response:
     reasons = sorted({r["rule"] for i in items for r in i["reasons"]})
     if reason is not None:
         items = [i for i in items if any(r["rule"] == reason for r in i["reasons"])]
+    items = urgent.queue_order(items)
     now = ctx.clock.now()
     rows = []
     for item in items:
@@ -61,7 +65,15 @@ async def queue(request: Request) -> Response:
         rows.append({"item": item, "sender": sender.handle, "recipient": pair.partner_of(sender).handle,
                      "age": now - item["held_at"]})
     return page(request, "held_list.html", user=user, rows=rows, programs=programs, reasons=reasons,
-                program=program, reason=reason)
+                program=program, reason=reason, history=await _history(request, user, program))
+
+
+async def _history(request: Request, user: Moderator, program: str | None) -> list[dict[str, Any]]:
+    """The queue's recent history: decided items, automatic rejections included, newest first."""
+    async with context(request).engine.connect() as connection:
+        decided = [i for i in await held_store.list_held(connection, state=None, program_id=program)
+                   if i["state"] != "held" and user.may_see(i["program_id"])]
+    return sorted(decided, key=lambda i: i["decided_at"] or i["held_at"], reverse=True)[:HISTORY]
 
 
 async def show(request: Request) -> Response:
@@ -84,7 +96,8 @@ async def show(request: Request) -> Response:
     return page(request, "held_view.html", user=user, item=item, pair=pair, sender=sender,
                 recipient=pair.partner_of(sender), original=original, preview=preview,
                 text=highlight(original.text, item["reasons"]),
-                preview_text=highlight(preview.text, item["reasons"]), history=history, age=now - item["held_at"])
+                preview_text=highlight(preview.text, item["reasons"]), history=history, age=now - item["held_at"],
+                urgent=urgent.urgent(item), findings=urgent.findings(item), lead=urgent.lead(request, pair.program_id))
 
 
 async def download(request: Request) -> Response:
@@ -115,9 +128,13 @@ async def act(request: Request) -> Response:
                        "The form expired or did not come from this console. Reload the page and try again.")
     message_id = request.path_params["id"]
     action = request.path_params["action"]
-    if await load(request, user, message_id) is None:
+    loaded = await load(request, user, message_id)
+    if loaded is None:
         return _not_found(request, user)
+    item = loaded[0]
     try:
+        if action == "release" and urgent.needs_confirmation(item, form):
+            return urgent.confirm_release(request, user, item)
         if action == "release":
             outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username)
             text = _describe(outcome, "Released: the message is on its way to the partner.")
@@ -128,6 +145,10 @@ async def act(request: Request) -> Response:
                                "Say why the message is rejected: the sender is told the reason.")
             outcome = await review.reject(ctx.settings, ctx.engine, ctx.clock, message_id, user.username, reason)
             text = _describe(outcome, "Rejected: the sender is told the reason; the partner gets nothing.")
+        elif action == "redact" and urgent.urgent(item):
+            return refused(request, user, 409, "Not done",
+                           "An urgent message is not released with an edit: release it after confirming its "
+                           "findings, reject it, or escalate it to the safeguarding lead.")
         elif action == "redact":
             edited = str(form.get("text") or "")
             if not edited.strip():
@@ -136,6 +157,8 @@ async def act(request: Request) -> Response:
                                                        user.username, edited)
             text = _describe(outcome, "Released with your edit: the partner gets the edited text; "
                                       "the archive keeps the original.")
+        elif action == "escalate" and urgent.escalation_target(item, form) == "lead":
+            text = await urgent.escalate(request, user, message_id, str(form.get("note") or "").strip())
         elif action == "escalate":
             escalated = await actions.escalate(ctx.settings, ctx.engine, ctx.clock, message_id, user.username,
                                                str(form.get("note") or "").strip())

@@ -1,9 +1,9 @@
 """Who hears about moderation, and what they read: senders, moderators, coordinators.
 
 Builds Notice mails from the notice templates. A sender learns that their message is held or was
-rejected (with the policy's text, never the partner's identity); moderators get the held messages
-with their reasons and a console link, at once or as a digest; after review_within they are reminded;
-after escalate_after the coordinator is told.
+rejected (with the policy's text, or the moderator's own words; never the partner's identity); moderators
+get the held messages with their reasons and a console link, at once or as a digest; after review_within
+they are reminded; after escalate_after the coordinator is told.
 """
 
 from __future__ import annotations
@@ -29,13 +29,17 @@ def sender_notice(
     settings: Settings, *, kind: str, policy: Policy, program_id: str, to: str, subject: str | None,
     in_reply_to: str | None, now: datetime, reason: str | None = None,
 ) -> Notice | None:
-    """The held or rejected notice to the sender, or None when the policy says not to tell them."""
+    """The held or rejected notice to the sender, or None when the policy says not to tell them.
+
+    A moderator's rejection (`reason` given) sends the moderator's words as written, framed by a neutral
+    sentence; the policy's canned `rejected` text is only for automatic rejections."""
     text = policy.notices.held if kind == "held" else policy.notices.rejected
     if text is None:
         return None
     program_name = _program_name(settings, program_id)
     program = settings.programs.get(program_id)
-    body = render(f"{kind}.txt.j2", notice=text.strip(), subject=subject or "(no subject)",
+    template = "rejected_by_moderator.txt.j2" if kind == "rejected" and reason else f"{kind}.txt.j2"
+    body = render(template, notice=text.strip(), subject=subject or "(no subject)",
                   held_at=now.strftime("%Y-%m-%d %H:%M"), reason=reason, program_name=program_name)
     title = "Your message is waiting for review" if kind == "held" else "Your message was not delivered"
     return compose(domain=settings.relay.domain, program_name=program_name, to=to,

@@ -1,6 +1,7 @@
 """A moderator's decisions on held mail: release (with approvals) and reject (with a reason).
 
-Used by the CLI and the console alike. Each decision is one transaction: the hold's state changes only
+Used by the CLI and the console alike (the CLI acts as relay.safeguarding.approvals allows). Each
+decision is one transaction: the hold's state changes only
 if it is still held, so a message released twice is delivered once. A release re-enters the message's
 line at anonymise (relay.pipeline.release) and queues it; a rejection queues the sender's notice.
 Every approval, release and rejection is an event with the moderator's name and reason.
@@ -24,6 +25,7 @@ from relay.moderation.findings import Finding
 from relay.moderation.notify import sender_notice
 from relay.moderation.policy import PolicyBook
 from relay.pipeline import release as release_copy
+from relay.safeguarding.approvals import CliActor, NotAllowed, cli_name
 from relay.store import events
 from relay.store import held as held_store
 from relay.store.database import transaction
@@ -83,22 +85,38 @@ async def delivered_copy(settings: Settings, connection: AsyncConnection, item: 
     refs = message_ids(original, "In-Reply-To") + message_ids(original, "References")
     mapping = await thread_map(connection, pair.id, sender.role, refs)
     edited = await latest_edit(connection, row.id)
+    # What the policy would redact, and what it would have rejected had an urgent finding not held the message
+    # for a person, never passes on unedited.
     redactions = [] if edited is not None else [
         Finding(**{k: r[k] for k in ("rule", "kind", "match", "start", "end")})
-        for r in item["reasons"] if r.get("action") == "redact" and r.get("start", -1) >= 0]
+        for r in item["reasons"] if r.get("action") in ("redact", "reject") and r.get("start", -1) >= 0]
     return release_copy(edited if edited is not None else row.raw, sender=_identity(sender, domain),
                         recipient=_identity(recipient, domain), thread_map=mapping, new_message_id=new_message_id,
                         now=now, domain=domain, redactions=redactions)
 
 
-async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message_id: str, moderator: str) -> Outcome:
+async def _actor(connection: AsyncConnection, item: dict[str, Any], moderator: str | CliActor, *,
+                 approving: bool) -> str:
+    """The decider's name: an authenticated account's as given, the command line's as relay.safeguarding allows."""
+    if not isinstance(moderator, CliActor):
+        return moderator
+    try:
+        return await cli_name(connection, item, moderator, approving=approving)
+    except NotAllowed as exc:
+        raise ReviewError(str(exc)) from None
+
+
+async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message_id: str,
+                  moderator: str | CliActor) -> Outcome:
     domain = settings.relay.domain
     now = clock.now()
     async with transaction(engine) as connection:
         item, row, pair = await load(connection, message_id)
         if item["state"] != "held":
             return Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])
-        approvals = await held_store.add_approval(connection, item, moderator)
+        from_cli = isinstance(moderator, CliActor)
+        moderator = await _actor(connection, item, moderator, approving=True)
+        approvals = await held_store.add_approval(connection, item, moderator, from_cli=from_cli)
         if len(approvals) < item["release_requires"]:
             await events.record(connection, "approval", now, actor=moderator, pair_id=pair.id,
                                     message_id=message_id, approvals=approvals, needed=item["release_requires"])
@@ -116,7 +134,7 @@ async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message
     return Outcome("released", approvals, item["release_requires"])
 
 
-async def reject(settings: Settings, engine: AsyncEngine, clock: Clock, message_id: str, moderator: str,
+async def reject(settings: Settings, engine: AsyncEngine, clock: Clock, message_id: str, moderator: str | CliActor,
                  reason: str) -> Outcome:
     now = clock.now()
     policies = PolicyBook(settings.policies_dir)
@@ -124,6 +142,7 @@ async def reject(settings: Settings, engine: AsyncEngine, clock: Clock, message_
         item, row, pair = await load(connection, message_id)
         if item["state"] != "held":
             return Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])
+        moderator = await _actor(connection, item, moderator, approving=False)
         if not await held_store.close_hold(connection, message_id, "rejected", moderator, now, reason):
             return Outcome("already-rejected", item["approvals"], item["release_requires"])
         sender, _ = _roles(pair, row)
