@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/relay.example.yaml
 
-.PHONY: run test lint bench clean
+# Test workers (pytest-xdist): every core by default; each test has its own tmp dir, ports and store.
+WORKERS ?= auto
+
+.PHONY: run test test-postgres lint bench clean
 
 $(BIN)/mentor-relay: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +23,16 @@ run: $(BIN)/mentor-relay
 	$(BIN)/mentor-relay --config $(CONFIG) serve
 
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest
+	MENTOR_RELAY_TEST_DATABASE= $(BIN)/python -m pytest -n $(WORKERS)
+
+# The suite on PostgreSQL: on the server MENTOR_RELAY_TEST_DATABASE names (postgresql://user:pass@host:port/db,
+# a user allowed to CREATE DATABASE), else on a throw-away cluster started from Debian's postgresql package.
+test-postgres: $(VENV)/.dev
+ifdef MENTOR_RELAY_TEST_DATABASE
+	MENTOR_RELAY_TEST_DATABASE='$(MENTOR_RELAY_TEST_DATABASE)' $(BIN)/python -m pytest -n $(WORKERS)
+else
+	$(BIN)/python -m tests.pgcluster run -- $(BIN)/python -m pytest -n $(WORKERS)
+endif
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check relay tests bench

@@ -375,7 +375,7 @@ def sink_status(workdir: Path) -> dict[str, Any]:
 
 
 def write_relay_config(root: Path, sink_port: int, dns_port: int) -> Path:
-    """relay.yaml (port 0: the relay picks one), a SQLite file, one program and its policy."""
+    """relay.yaml (SMTP on port 0: the relay picks one; no console), a SQLite file, one program and its policy."""
     (root / "programs").mkdir(parents=True)
     (root / "policies").mkdir()
     (root / "policies" / "adult-professional.yaml").write_text("name: adult-professional\n")
@@ -389,6 +389,7 @@ def write_relay_config(root: Path, sink_port: int, dns_port: int) -> Path:
         "domain": DOMAIN,
         "database": "sqlite:///relay.db",
         "smtp": {"host": "127.0.0.1", "port": 0, "max_message_size": 2 * 1024 * 1024},
+        "console": {"enabled": False},  # nothing on a fixed port: a relay running beside the bench is left alone
         "delivery": {"transport": "smtp", "host": "127.0.0.1", "port": sink_port,
                      "poll_interval": "0.1s", "retry_schedule": ["1s", "1s", "1s"]},
         "programs_dir": "programs",

@@ -20,12 +20,12 @@ from relay.config import Settings, SmtpConfig
 from relay.console.server import ConsoleServer
 from relay.delivery.transports import MaildirTransport, SmtpTransport, Transport
 from relay.delivery.worker import DeliveryWorker
-from relay.dkim import signer_from_settings
-from relay.intake import Intake
+from relay.holdqueue.sweeps import HoldSweeper
+from relay.inbound.router import Intake
 from relay.metrics import sweep_timer
-from relay.moderation.sweeps import HoldSweeper
 from relay.nudges import sweep as nudge_sweep
 from relay.nudges.scheduler import Scheduler
+from relay.preflight import preflight
 from relay.safeguarding.sweep import SafeguardingSweeper
 from relay.senderauth import Authenticator, Resolver
 from relay.smtp.handler import RelayHandler
@@ -33,6 +33,8 @@ from relay.smtp.limits import Monotonic
 from relay.smtp.server import SmtpServer
 from relay.store.committer import Committer
 from relay.store.database import create_engine, migrate
+from relay.workers import tasks
+from relay.workers.pool import Pool
 
 log = logging.getLogger("relay.service")
 
@@ -78,19 +80,22 @@ class Relay:
         """`clock` is the relay's time (store, sweeps, queue); `monotonic` times the SMTP limits;
         `resolver` answers the DNS questions of sender authentication (the system's by default);
         `console`: serve the review console too (on console.host:console.port)."""
-        signer = signer_from_settings(settings)  # a bad DKIM key stops the start before anything is opened
+        # Every policy and the DKIM key are checked before anything is opened: a mistake stops the start.
+        policies, signer = preflight(settings)
         self.settings = settings
         self.clock = clock or SystemClock()
         self.engine = create_engine(settings.database_url)
         self.committer = Committer(self.engine)
+        # The message work (parse, moderate, anonymise, DKIM) runs in worker processes (relay/workers).
+        self.pool = Pool(settings, policies, signer)
         self.intake = Intake(settings, self.engine, self.committer, self.clock,
-                             Authenticator(settings.relay.sender_auth, resolver))
+                             Authenticator(settings.relay.sender_auth, resolver), policies, self.pool)
         self.handler = RelayHandler(self.intake)
         self.smtp = SmtpServer(self.handler, _resolved_smtp(settings), settings.relay.domain, monotonic)
         owner = f"{socket.gethostname()}:{settings.relay.smtp.port}"
         self.worker = DeliveryWorker(
             settings.relay.delivery, self.committer, self.engine, self.clock, transport_factory(settings), owner,
-            sign=signer.sign if signer is not None else None,
+            sign=self._sign if signer is not None else None,
         )
         self.intake.on_queued = self.worker.wake
         self.sweeper = HoldSweeper(settings, self.engine, self.clock, self.intake.policies, self.worker.wake)
@@ -102,6 +107,9 @@ class Relay:
         self.scheduler.every(NUDGE_SWEEP_EVERY, "nudge-sweep", self._scheduled_nudges)
         self.scheduler.every(RETENTION_SWEEP_EVERY, "retention-purge", self._scheduled_purge)
         self.console = ConsoleServer(settings, self.engine, self.clock, self.intake.policies) if console else None
+
+    async def _sign(self, raw: bytes) -> bytes:
+        return await self.pool.run(tasks.sign, raw)
 
     async def _scheduled_safeguarding(self) -> None:
         await self.safeguarding.run_once()
@@ -127,6 +135,7 @@ class Relay:
         await migrate(self.engine)
         # The console first: a wrong console setting stops the start before mail is accepted.
         console_url = await self.console.start() if self.console is not None else None
+        await self.pool.start()
         self.committer.start()
         host, port = await self.smtp.start()
         self.worker.start()
@@ -139,6 +148,7 @@ class Relay:
         await self.smtp.stop()
         await self.scheduler.stop()
         await self.worker.stop()
+        await self.pool.stop()
         await self.committer.close()
         await self.engine.dispose()
 

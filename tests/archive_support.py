@@ -5,14 +5,13 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from relay.clock import FixedClock
 from relay.config import load_settings
-from relay.moderation import review
+from relay.holdqueue import actions as review
 from relay.service import Relay
-from tests.support import MENTEE, MENTOR, Layout, Sink, acreate_pair, send, simple_message
+from tests.support import MENTEE, MENTOR, Layout, Sink, acreate_pair, send, simple_message, store_url
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HOLD_MEETINGS = """
@@ -30,7 +29,7 @@ HOLD_MEETINGS = """
 @dataclass
 class Archive:
     layout: Layout
-    db: Path
+    url: str  # the store, as relay.store.database.create_engine takes it
     pair: dict[str, Any]
     held_ids: list[str]
 
@@ -68,4 +67,4 @@ async def build_archive(layout: Layout, sink: Sink, clock: FixedClock | None = N
         await sink.wait_for(3)  # two delivered both ways, the released one
     finally:
         await relay.stop()
-    return Archive(layout, layout.root / "relay.db", pair, [first, second])
+    return Archive(layout, store_url(layout), pair, [first, second])

@@ -73,9 +73,16 @@ def loopback_dns() -> str:
     with _start_lock:
         if not _servers:
             quiet = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data,-log_prefix")
-            udp = DNSServer(ZONE, address="127.0.0.1", port=0, logger=quiet)
-            port = udp.server.server_address[1]
-            tcp = DNSServer(ZONE, address="127.0.0.1", port=port, tcp=True, logger=quiet)
+            for attempt in range(10):  # the UDP port's TCP twin can be taken by another process's socket
+                udp = DNSServer(ZONE, address="127.0.0.1", port=0, logger=quiet)
+                port = udp.server.server_address[1]
+                try:
+                    tcp = DNSServer(ZONE, address="127.0.0.1", port=port, tcp=True, logger=quiet)
+                    break
+                except OSError:
+                    udp.server.server_close()
+                    if attempt == 9:
+                        raise
             for server in (udp, tcp):
                 server.start_thread()
                 _servers.append(server)

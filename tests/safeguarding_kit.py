@@ -17,11 +17,15 @@ LEAD = "lead@school.example"
 COORDINATOR = "coordinator@school.example"
 MODERATORS = "moderators@example.org"  # as the shipped policies name them
 HELP_TEXT = "If you are in danger now, call 999. Childline is free on 0800 1111, any time."
+PUBLIC_URL = "http://review.school.example"  # console.public_url, the base of links in mail (tests talk HTTP)
 REAL = [MENTOR["email"], MENTEE["email"], MENTOR["name"], MENTEE["name"], "Müller", "Jane Doe"]
 
 
 def use_shipped_policy(layout: Layout, policy: str = "youth-strict", *, lead: bool = True, **program: Any) -> None:
-    """The layout's program `stem` on a shipped policy, with a safeguarding lead (or without: lead=False)."""
+    """The layout's program `stem` on a shipped policy, with a safeguarding lead (or without: lead=False), and
+    the console's public address set, so that mail carries console links."""
+    layout.overrides["console"] = {"public_url": PUBLIC_URL}
+    layout.write()
     shutil.copy(REPO / "policies" / f"{policy}.yaml", layout.root / "policies" / f"{policy}.yaml")
     path = layout.root / "programs" / "stem.yaml"
     data = yaml.safe_load(path.read_text())

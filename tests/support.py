@@ -2,7 +2,28 @@
 
 Nothing here imitates a module of the relay: the relay runs as it runs in production (in-process, or
 as a `mentor-relay serve` subprocess), talking to a real SMTP sink over 127.0.0.1, storing into a real
-SQLite file under the test's tmp dir.
+SQLite file under the test's tmp dir or a fresh PostgreSQL database (tests/database.py).
+
+Writing a test (the fixtures are in tests/conftest.py):
+
+    async def test_something(layout: Layout, sink: Sink, relay: Relay) -> None:
+        pair = await acreate_pair(layout)                 # the real CLI: `mentor-relay pair create`
+        code, _ = await send(layout.smtp_port, simple_message(MENTEE["email"], pair["mentor_alias"], "Hi", "x"),
+                             MENTEE["email"], pair["mentor_alias"])
+        (arrived,) = await sink.wait_for(1)               # what the smarthost received
+        (row,) = await rows(layout, select(messages.c.decision))   # the store, through SQLAlchemy
+
+* `layout` writes relay.yaml, programs/ and policies/ into the test's tmp dir; its `database` is the
+  test's own store (SQLite file, or a PostgreSQL database made for this test and dropped after it when
+  MENTOR_RELAY_TEST_DATABASE is set). Build another `Layout(...)` the same way: it gets its own store.
+* Read the store through the relay's store functions or the tables of relay.store.schema:
+  `await read_store(layout, some_store_function)`, `await rows(layout, statement)`, or `rows_now(...)`
+  from sync code (it runs in a thread of its own). Never open relay.db with sqlite3: on PostgreSQL
+  there is no file.
+* Ports: `free_port()` hands out a port below the kernel's ephemeral range, different for each pytest-xdist
+  worker, so a port cannot be taken by another worker's outgoing connection in between.
+* Time: inject relay.clock.FixedClock into `Relay(...)` instead of sleeping; wait with `eventually` or
+  `sink.wait_for`, both bounded.
 """
 
 from __future__ import annotations
@@ -11,24 +32,31 @@ import asyncio
 import contextlib
 import email
 import os
+import random
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosmtplib
 import yaml
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
 
+from tests.database import new_database
 from tests.dnsserver import loopback_dns
 
 REPO = Path(__file__).resolve().parent.parent
 DOMAIN = "relay.test"
+T = TypeVar("T")
 
 
 @dataclass
@@ -102,10 +130,36 @@ class Sink:
         return self.handler.received
 
 
+# Listening ports for relays and consoles are picked below the kernel's ephemeral range (32768-60999 on
+# Linux), where no outgoing connection and no bind to port 0 lands, in a slice of its own for each
+# pytest-xdist worker, from a random start (several test runs on one machine), each checked free first.
+_PORT_SLICE = 1000
+_PORT_BASE = 20000
+_handed_out: set[int] = set()
+_next_port: list[int] = []
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nobody listens on, for a server the test starts (bounded search)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    low = _PORT_BASE + (int(worker) % 12 if worker.isdigit() else 0) * _PORT_SLICE
+    if not _next_port:
+        _next_port.append(random.randrange(_PORT_SLICE))
+    for _ in range(_PORT_SLICE):
+        port = low + _next_port[0] % _PORT_SLICE
+        _next_port[0] += 1
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        if len(_handed_out) > _PORT_SLICE // 2:  # a long run: ports handed out long ago are closed again
+            _handed_out.clear()
+        return port
+    raise AssertionError(f"no free port between {low} and {low + _PORT_SLICE}")
 
 
 @dataclass
@@ -117,6 +171,7 @@ class Layout:
     sink_port: int | None
     overrides: dict[str, Any] = field(default_factory=dict)
     console_port: int = field(default_factory=free_port)  # the review console, when a test serves it
+    database: str = ""  # relay.yaml's database URL; the first write() makes the test's own store
 
     @property
     def config(self) -> Path:
@@ -124,6 +179,8 @@ class Layout:
 
     def write(self) -> Path:
         (self.root / "programs").mkdir(parents=True, exist_ok=True)
+        if not self.database:
+            self.database = new_database(self.root)
         (self.root / "policies").mkdir(exist_ok=True)
         for name in ("adult-professional", "youth-strict"):
             (self.root / "policies" / f"{name}.yaml").write_text(f"name: {name}\n")
@@ -141,7 +198,7 @@ class Layout:
             delivery.update(transport="smtp", host="127.0.0.1", port=self.sink_port)
         config: dict[str, Any] = {
             "domain": DOMAIN,
-            "database": "sqlite:///relay.db",
+            "database": self.database,
             "smtp": {"host": "127.0.0.1", "port": self.smtp_port, "max_message_size": 2 * 1024 * 1024},
             "console": {"host": "127.0.0.1", "port": self.console_port},
             "delivery": delivery,
@@ -149,6 +206,9 @@ class Layout:
             "policies_dir": "policies",
             # sender authentication asks the tests' own DNS server on loopback, never the machine's
             "sender_auth": {"nameservers": [loopback_dns()], "dns_timeout": "3s"},
+            # the message work in-process: starting worker processes costs about a second per relay;
+            # tests/test_engine.py, test_end_to_end.py and test_service.py run with worker processes
+            "workers": 0,
         }
         for key, value in self.overrides.items():
             if isinstance(value, dict) and isinstance(config.get(key), dict):
@@ -159,23 +219,71 @@ class Layout:
         return self.config
 
 
+def store_url(layout: Layout) -> str:
+    """The layout's store as the relay opens it (async driver; SQLite paths made absolute)."""
+    from relay.config import load_settings
+
+    return load_settings(layout.config).database_url
+
+
+async def read_store(layout: Layout, read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """`await read(connection)` on the layout's store: a relay.store function, or any async function of an
+    SQLAlchemy AsyncConnection. The engine is relay.store.database.create_engine's, opened for this read."""
+    from relay.store.database import create_engine
+
+    engine = create_engine(store_url(layout))
+    try:
+        async with engine.connect() as connection:
+            return await read(connection)
+    finally:
+        await engine.dispose()
+
+
+async def rows(layout: Layout, statement: Executable) -> list[Row[Any]]:
+    """The rows of one SQLAlchemy statement (e.g. select() over relay.store.schema's tables) on the store."""
+
+    async def run(connection: AsyncConnection) -> list[Row[Any]]:
+        return list((await connection.execute(statement)).all())
+
+    return await read_store(layout, run)
+
+
+def rows_now(layout: Layout, statement: Executable) -> list[Row[Any]]:
+    """`rows` for sync code (sync tests, sync helpers): runs on an event loop in a thread of its own."""
+    return in_thread(lambda: rows(layout, statement))
+
+
+def in_thread(make: Callable[[], Awaitable[T]], timeout: float = 60) -> T:
+    """Run the coroutine `make()` to completion on a fresh event loop in another thread (usable whether
+    or not the caller's thread runs a loop); bounded by `timeout`."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(_awaited(make))).result(timeout)
+
+
+async def _awaited(make: Callable[[], Awaitable[T]]) -> T:
+    return await make()
+
+
 def cli(layout: Layout, *args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run the real `mentor-relay` command line against the layout's config."""
-    return subprocess.run(
-        [sys.executable, "-m", "relay", "--config", str(layout.config), *args],
-        capture_output=True, text=True, input=stdin, timeout=timeout, cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    """Run the real `mentor-relay` command line against the layout's config, as a process of its own
+    (forked from a helper that imported the relay once: tests/clirunner.py)."""
+    from tests import clirunner
+
+    return clirunner.run(["--config", str(layout.config), *args], cwd=REPO, stdin=stdin, timeout=timeout,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
 MENTOR = {"email": "jose.mueller@uni.example.net", "name": "José Müller", "handle": "Oak"}
 MENTEE = {"email": "jane.doe@mail.example.org", "name": "Jane Doe", "handle": "Maple"}
 
 
-async def acli(layout: Layout, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+async def acli(layout: Layout, *args: str, timeout: float = 60,
+               stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """`cli` without blocking the event loop: use it for commands that write while a relay runs on
     this loop (a blocked loop cannot finish the relay's transaction that the command waits for)."""
-    return await asyncio.to_thread(cli, layout, *args, timeout=timeout)
+    return await asyncio.to_thread(cli, layout, *args, timeout=timeout, stdin=stdin)
 
 
 async def acreate_pair(layout: Layout, mentor: dict[str, str] = MENTOR, mentee: dict[str, str] = MENTEE,

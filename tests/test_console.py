@@ -7,19 +7,21 @@ from __future__ import annotations
 import html
 import json
 import re
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import httpx
+from sqlalchemy import func, select
 
 from relay.clock import FixedClock
 from relay.store import events
 from relay.store.database import transaction
+from relay.store.schema import held, message_edits, messages, outbound
 from tests.consolekit import (
     ARTS_MENTEE,
     ARTS_MENTOR,
     PASSWORD,
+    PUBLIC_URL,
     add_moderator,
     base_url,
     csrf_of,
@@ -30,7 +32,7 @@ from tests.consolekit import (
     token_for,
     write,
 )
-from tests.support import MENTEE, MENTOR, Layout, Sink, acreate_pair, cli, eventually
+from tests.support import MENTEE, MENTOR, Layout, Sink, acreate_pair, cli, eventually, rows, rows_now
 
 
 def by_rcpt(sink: Sink, address: str) -> list[EmailMessage]:
@@ -43,14 +45,25 @@ def rejection_notices(sink: Sink) -> list[EmailMessage]:
 
 def relay_copies(layout: Layout, message_id: str) -> int:
     """How many copies of the message were queued for the partner (sent or not)."""
-    with sqlite3.connect(layout.root / "relay.db") as db:
-        return int(db.execute("SELECT count(*) FROM outbound WHERE message_id = ? AND kind = 'relay'",
-                              (message_id,)).fetchone()[0])
+    ((count,),) = rows_now(layout, select(func.count()).select_from(outbound).where(
+        outbound.c.message_id == message_id, outbound.c.kind == "relay"))
+    return int(count)
+
+
+def labelled_cells(row: str) -> dict[str, str]:
+    """A table row's cells by their data-label (the column name a phone shows), tags stripped."""
+    return {label: re.sub(r"<[^>]+>", "", cell).strip()
+            for label, cell in re.findall(r'<td data-label="([^"]+)"[^>]*>(.*?)</td>', row, re.S)}
+
+
+def body_rows(page: str) -> list[dict[str, str]]:
+    """The rows of a page's tables (headings left out), each as labelled cells."""
+    return [cells for cells in map(labelled_cells, re.findall(r"<tr[^>]*>(.*?)</tr>", page, re.S)) if cells]
 
 
 def held_state(layout: Layout, message_id: str) -> str:
-    with sqlite3.connect(layout.root / "relay.db") as db:
-        return str(db.execute("SELECT state FROM held WHERE message_id = ?", (message_id,)).fetchone()[0])
+    ((state,),) = rows_now(layout, select(held.c.state).where(held.c.message_id == message_id))
+    return str(state)
 
 
 async def test_every_page_sends_a_stranger_to_login(layout: Layout, sink: Sink) -> None:
@@ -332,7 +345,8 @@ async def test_reject_tells_the_sender_and_escalate_tells_the_coordinator(layout
         assert "wrote to you:\r\n\r\nPlease meet only through the program.\r\n" in notice[0].get_content()
         told = (await eventually(lambda: by_rcpt(sink, "coordinator@school.example")))[0]
         text = told.get_content()
-        assert "Moderator ana asks you" in text and "Possible safeguarding issue" in text and f"/held/{second}" in text
+        assert "Moderator ana asks you" in text and "Possible safeguarding issue" in text
+        assert f"Review it: {PUBLIC_URL}/held/{second}" in text and "127.0.0.1" not in text
         assert MENTEE["email"] not in text
     assert held_state(layout, second) == "held" and held_state(layout, first) == "rejected"
     found = json.loads(cli(layout, "events", "list", "--json").stdout)
@@ -356,9 +370,8 @@ async def test_redact_and_release_delivers_the_edit_and_keeps_the_original(layou
         assert len(delivered) == 1
         assert delivered[0].get_content().strip() == "My number is [removed by the moderator], call me."
         assert delivered[0]["Subject"] == "call me" and "Maple" in str(delivered[0]["From"])
-    with sqlite3.connect(layout.root / "relay.db") as db:
-        raw = db.execute("SELECT raw FROM messages WHERE id = ?", (held_id,)).fetchone()[0]
-        edits = db.execute("SELECT message_id, moderator FROM message_edits").fetchall()
+    ((raw,),) = await rows(layout, select(messages.c.raw).where(messages.c.id == held_id))
+    edits = [tuple(row) for row in await rows(layout, select(message_edits.c.message_id, message_edits.c.moderator))]
     assert original_body.encode() in raw and edits == [(held_id, "ana")]
     found = json.loads(cli(layout, "events", "list", "--json").stdout)
     assert [e["kind"] for e in found if e["message_id"] == held_id and e["actor"] == "ana"] == [
@@ -388,8 +401,9 @@ async def test_pairs_show_health_and_the_timeline(layout: Layout, sink: Sink) ->
             assert health["last_message_at"].startswith("2026-03-02T11:00")
             page = await client.get("/pairs")
             row = re.search(r"<tr class=\"waiting\">(.*?)</tr>", page.text, re.S).group(1)  # type: ignore[union-attr]
-            cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
-            assert cells == ["Oak &amp; Maple", "2026-03-02 11:00", "2 messages, 30 h", "2", "2"]
+            assert labelled_cells(row) == {"Pair": "Oak &amp; Maple", "Status": "active",
+                                           "Last message": "2026-03-02 11:00", "Mentee waiting": "2 messages, 30 h",
+                                           "Nudges sent": "2", "Held": "2"}
             detail = await client.get(f"/pairs/{pair['id']}")
             assert detail.text.index("first question") < detail.text.index("second question")
             assert (await client.get(f"/api/pairs/{pair['id']}", headers=api)).json()["timeline"][1]["subject"] == (
@@ -411,12 +425,10 @@ async def test_audit_log_lists_actions_and_filters(layout: Layout, sink: Sink) -
             token = csrf_of((await client.get("/held")).text)
             await client.post(f"/held/{held_id}/release", data={"csrf_token": token})
             everything = (await client.get("/audit")).text
-            assert all(kind in everything for kind in ("accepted", "decision", "released"))
+            assert all(kind in everything for kind in ("received", "decision: hold", "released"))
             released = (await client.get("/audit?kind=released")).text
-            rows = re.findall(r"<tr>\s*<td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td>", released)
-            assert rows == [("released", "ana")]
-            by_relay = re.findall(r"<tr>\s*<td>[^<]*</td><td>[^<]*</td><td>([^<]*)</td>",
-                                  (await client.get("/audit?actor=relay")).text)
+            assert [(r["What"], r["Who"]) for r in body_rows(released)] == [("released", "ana")]
+            by_relay = [r["Who"] for r in body_rows((await client.get("/audit?actor=relay")).text)]
             assert by_relay and set(by_relay) == {"relay"}
 
 

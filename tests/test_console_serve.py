@@ -4,16 +4,17 @@ reference), served by `mentor-relay serve`, over HTTPS with a Secure cookie, and
 from __future__ import annotations
 
 import json
-import sqlite3
 import ssl
 import textwrap
 from pathlib import Path
 
 import httpx
 import trustme
+from sqlalchemy import select
 
+from relay.store.schema import moderators
 from tests.consolekit import add_moderator, base_url, csrf_of, login, prepare, serving, session, write
-from tests.support import MENTOR, Layout, ServeProcess, Sink, acreate_pair, cli, eventually
+from tests.support import MENTOR, Layout, ServeProcess, Sink, acreate_pair, cli, eventually, rows_now
 from tests.test_console import by_rcpt, held_state
 
 
@@ -41,8 +42,8 @@ def test_moderator_accounts_from_the_command_line(layout: Layout) -> None:
     token = cli(layout, "moderator", "token", "--username", "ana")
     assert token.returncode == 0 and token.stdout.startswith("mr_") and "shown once" in token.stdout
     secret = token.stdout.split()[0]
-    with sqlite3.connect(layout.root / "relay.db") as db:
-        stored = db.execute("SELECT password_hash, token_hash FROM moderators WHERE username = 'ana'").fetchone()
+    (stored,) = rows_now(layout, select(moderators.c.password_hash, moderators.c.token_hash)
+                         .where(moderators.c.username == "ana"))
     assert stored[0].startswith("$argon2id$") and "a long enough password" not in stored[0]
     assert secret not in stored[1] and len(stored[1]) == 64
     missing = cli(layout, "moderator", "token", "--username", "nobody")

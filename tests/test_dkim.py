@@ -5,18 +5,30 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import stat
 from collections.abc import Callable
 
 import dkim
 import pytest
 from dkim.util import parse_tag_value
+from sqlalchemy import select
 
 from relay.config import load_settings
 from relay.dkim import signer_from_settings
 from relay.service import Relay
-from tests.support import MENTEE, Layout, Received, Sink, acreate_pair, cli, eventually, send, simple_message
+from relay.store.schema import outbound
+from tests.support import (
+    MENTEE,
+    Layout,
+    Received,
+    Sink,
+    acreate_pair,
+    cli,
+    eventually,
+    rows,
+    send,
+    simple_message,
+)
 
 SELECTOR = "s2025"
 
@@ -125,7 +137,7 @@ async def test_outbound_mail_is_signed_and_verifies_against_the_printed_record(l
     tampered_subject = raw.replace(b"Subject: Signed on", b"Subject: Signed in")
     assert tampered_subject != raw and dkim.verify(tampered_subject, dnsfunc=resolver(name, record)) is False
 
-    stored = sqlite3.connect(layout.root / "relay.db").execute("SELECT raw FROM outbound").fetchall()
+    stored = await rows(layout, select(outbound.c.raw))
     assert len(stored) == 1 and b"DKIM-Signature" not in stored[0][0]  # the queue keeps it unsigned
 
 
@@ -156,7 +168,7 @@ async def test_a_signing_failure_is_retried_not_lost(layout: Layout, sink: Sink)
     assert signer is not None
     failures = ["key store briefly unavailable"]
 
-    def sign_after_one_failure(raw: bytes) -> bytes:  # the worker's injected signing step, failing once
+    async def sign_after_one_failure(raw: bytes) -> bytes:  # the worker's injected signing step, failing once
         if failures:
             raise RuntimeError(failures.pop())
         return signer.sign(raw)

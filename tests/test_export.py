@@ -11,11 +11,14 @@ from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
+from sqlalchemy import select
+
 from relay.archive.export import attach_conversation, conversation_mbox
 from relay.config import load_settings
 from relay.store.database import create_engine
+from relay.store.schema import messages, outbound
 from tests.archive_support import build_archive
-from tests.support import MENTEE, MENTOR, Layout, Sink, cli
+from tests.support import MENTEE, MENTOR, Layout, Sink, cli, rows, rows_now
 
 REAL = [MENTOR["email"], MENTEE["email"], "José Müller", "Jose Mueller", "Jane Doe", "jose.mueller", "jane.doe"]
 
@@ -69,7 +72,7 @@ async def test_export_original_and_eml_zip(layout: Layout, sink: Sink, tmp_path:
     box.close()
     assert [m["Subject"] for m in originals] == ["Hello", "Re: Hello", "Coffee", "Coffee again"]
     assert MENTEE["email"] in originals[0]["From"]  # as received: the real sender
-    stored = [email.message_from_bytes(raw) for raw in _raw_messages(archive.db)]
+    stored = [email.message_from_bytes(raw) for raw in _raw_messages(layout)]
     assert [m["Message-ID"] for m in originals] == [m["Message-ID"] for m in stored]
 
     zipped = tmp_path / "pair.zip"
@@ -82,14 +85,9 @@ async def test_export_original_and_eml_zip(layout: Layout, sink: Sink, tmp_path:
     assert subjects == ["Hello", "Re: Hello", "Coffee"]
 
 
-def _raw_messages(db: Path) -> list[bytes]:
-    import sqlite3
-
-    connection = sqlite3.connect(db)
-    try:
-        return [bytes(row[0]) for row in connection.execute("SELECT raw FROM messages ORDER BY received_at")]
-    finally:
-        connection.close()
+def _raw_messages(layout: Layout) -> list[bytes]:
+    found = rows_now(layout, select(messages.c.raw).order_by(messages.c.received_at, messages.c.id))
+    return [bytes(row.raw) for row in found]
 
 
 async def test_export_errors_are_one_line(layout: Layout, sink: Sink, tmp_path: Path) -> None:
@@ -131,7 +129,6 @@ async def test_a_redacted_message_is_exported_as_delivered_and_as_received(
         layout: Layout, sink: Sink, tmp_path: Path) -> None:
     """Redactions never overwrite: the export shows the copy the partner got, --original the message as
     written, and the copy's row points at the original's (both are chained)."""
-    import sqlite3
     import textwrap
 
     from relay.service import Relay
@@ -163,9 +160,8 @@ async def test_a_redacted_message_is_exported_as_delivered_and_as_received(
         box.close()
     assert "[contact details removed by the program]" in exported["copy"] and "867-5309" not in exported["copy"]
     assert "Text me on 555-867-5309 please" in exported["original"]
-    with sqlite3.connect(layout.root / "relay.db") as db:
-        ((written, delivered),) = db.execute(
-            "SELECT messages.raw, outbound.raw FROM outbound JOIN messages ON outbound.message_id = messages.id "
-            "WHERE outbound.kind = 'relay'").fetchall()
+    ((written, delivered),) = await rows(layout, select(messages.c.raw, outbound.c.raw)
+                                         .join_from(outbound, messages, outbound.c.message_id == messages.c.id)
+                                         .where(outbound.c.kind == "relay"))
     assert b"867-5309" in written and b"867-5309" not in delivered
     assert cli(layout, "archive", "verify").returncode == 0

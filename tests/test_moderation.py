@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import textwrap
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from relay.service import Relay
+from relay.store.schema import messages
 from tests.consolekit import add_moderator
 from tests.support import (
     MENTEE,
@@ -21,6 +22,7 @@ from tests.support import (
     acreate_pair,
     cli,
     eventually,
+    rows,
     send,
     simple_message,
 )
@@ -84,7 +86,8 @@ async def test_held_message_is_released_once(relay: Relay, layout: Layout, sink:
     assert notice["Auto-Submitted"] == "auto-generated"
     assert MENTOR["email"] not in str(notice) and "Müller" not in notice.get_content()
     alert = by_rcpt(received, MODERATOR)[0].message.get_content()
-    assert "every message is reviewed" in alert and f"/held/{queue_id}" in alert and "Maple to Oak" in alert
+    assert "every message is reviewed" in alert and "Maple to Oak" in alert
+    assert f"held message {queue_id} in the review console" in alert  # no console.public_url here: no link
     listing = held(layout)
     assert [(i["id"], i["pair_id"], i["subject"]) for i in listing] == [(queue_id, pair["id"], "hello")]
     assert listing[0]["reasons"] == [{"rule": "policy", "kind": "review_all", "match": "every message is reviewed",
@@ -153,9 +156,8 @@ async def test_redact_delivers_with_a_marker_and_archives_the_original(
     decision = json.loads(cli(layout, "events", "list", "--kind", "decision", "--json").stdout)[0]["detail"]
     assert decision["decision"] == "redact"
     assert {r["match"] for r in decision["reasons"][1:]} >= {"555-867-5309"}
-    # The archive keeps the message as received, byte for byte (read straight from the SQLite file).
-    with sqlite3.connect(layout.root / "relay.db") as db:
-        (archived,) = db.execute("SELECT raw FROM messages").fetchone()
+    # The archive keeps the message as received, byte for byte (read straight from the store).
+    ((archived,),) = await rows(layout, select(messages.c.raw))
     assert b"@jane.doe.art or text 555-867-5309!" in archived and b"removed by the program" not in archived
 
 
@@ -257,7 +259,7 @@ async def _service_level_script(relay: Relay, layout: Layout, sink: Sink, clock)
     import asyncio
     from datetime import timedelta
 
-    from relay.moderation.sweeps import sweep
+    from relay.holdqueue.sweeps import sweep
 
     pair = await acreate_pair(layout)
     first = await mentee_writes(layout, pair, "first", "one")
@@ -275,7 +277,7 @@ async def _service_level_script(relay: Relay, layout: Layout, sink: Sink, clock)
     digest, again = await asyncio.gather(at(timedelta(minutes=31)), at(timedelta(minutes=31)))
     assert digest.digests + again.digests == 1 and digest.mails + again.mails == [MODERATOR]
     mail = (await eventually(lambda: by_rcpt(sink.received, MODERATOR) or None))[0].message
-    assert "2 messages are waiting" in mail.get_content() and f"/held/{first}" in mail.get_content()
+    assert "2 messages are waiting" in mail.get_content() and f"held message {first}" in mail.get_content()
     reminder = await at(timedelta(hours=12, minutes=1))
     assert (reminder.reminders, reminder.escalations) == (1, 0)
     escalation = await at(timedelta(hours=36, minutes=1))

@@ -4,20 +4,21 @@ skips pairs on legal hold, records itself, and `archive verify` still passes aft
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
 import yaml
+from sqlalchemy import func, select, update
 
 from relay.clock import FixedClock
 from relay.config import load_settings
 from relay.enrol import Person, close_pair, create_pair
 from relay.service import Relay
 from relay.store import events
-from relay.store.database import transaction
+from relay.store.database import create_engine, transaction
+from relay.store.schema import messages, outbound, pairs
 from tests.archive_support import START
-from tests.support import DOMAIN, Layout, Sink, cli, eventually, send, simple_message
+from tests.support import DOMAIN, Layout, Sink, cli, eventually, rows, send, simple_message, store_url
 
 RETENTION = {"after_close": "365d", "after_concern": "1825d"}
 NAMES = ["Alder", "Beech", "Cedar", "Dogwood", "Fir"]
@@ -64,20 +65,20 @@ async def five_pairs(layout: Layout, sink: Sink) -> list[int]:
     return ids
 
 
-def bodies(db: Path) -> dict[int, tuple[int, int]]:
+async def bodies(layout: Layout) -> dict[int, tuple[int, int]]:
     """pair -> (messages with a body, outbound copies with a body)."""
-    connection = sqlite3.connect(db)
-    try:
-        found = {}
-        for (pair_id,) in connection.execute("SELECT id FROM pairs"):
-            kept = connection.execute("SELECT count(*) FROM messages WHERE pair_id = ? AND length(raw) > 0",
-                                      (pair_id,)).fetchone()[0]
-            copies = connection.execute("SELECT count(*) FROM outbound WHERE pair_id = ? AND length(raw) > 0",
-                                        (pair_id,)).fetchone()[0]
-            found[pair_id] = (kept, copies)
-        return found
-    finally:
-        connection.close()
+    found = {}
+    for (pair_id,) in await rows(layout, select(pairs.c.id)):
+        ((kept,),) = await rows(layout, select(func.count()).select_from(messages).where(
+            messages.c.pair_id == pair_id, func.length(messages.c.raw) > 0))
+        ((copies,),) = await rows(layout, select(func.count()).select_from(outbound).where(
+            outbound.c.pair_id == pair_id, func.length(outbound.c.raw) > 0))
+        found[pair_id] = (kept, copies)
+    return found
+
+
+async def is_expected(layout: Layout, expected: dict[int, tuple[int, int]]) -> bool:
+    return await bodies(layout) == expected
 
 
 def purge(layout: Layout, *args: str) -> dict:  # type: ignore[type-arg]
@@ -88,9 +89,8 @@ def purge(layout: Layout, *args: str) -> dict:  # type: ignore[type-arg]
 
 async def test_purge_empties_exactly_the_expired_pairs_and_verify_still_passes(layout: Layout, sink: Sink) -> None:
     ids = await five_pairs(layout, sink)
-    db = layout.root / "relay.db"
     full = {pair_id: (1, 1) for pair_id in ids}
-    assert bodies(db) == full
+    assert await bodies(layout) == full
     held = cli(layout, "archive", "hold", "--pair", str(ids[2]), "--reason", "court order 17/2026")
     assert held.returncode == 0, held.stderr
     again = cli(layout, "archive", "hold", "--pair", str(ids[2]), "--reason", "again")
@@ -104,16 +104,14 @@ async def test_purge_empties_exactly_the_expired_pairs_and_verify_still_passes(l
     assert [(p["pair_id"], p["rule"], p["messages"], p["outbound"]) for p in preview["purged"]] == [
         (ids[0], "after_close", 1, 1)]
     assert preview["on_hold"] == [ids[2]]
-    assert bodies(db) == full  # a dry run changes nothing
+    assert await bodies(layout) == full  # a dry run changes nothing
 
     report = purge(layout, "--now", later)
     assert [p["pair_id"] for p in report["purged"]] == [ids[0]] and report["on_hold"] == [ids[2]]
-    assert bodies(db) == {**full, ids[0]: (0, 0)}
-    connection = sqlite3.connect(db)
-    subject, sender = connection.execute("SELECT subject, envelope_from FROM messages WHERE pair_id = ?",
-                                         (ids[0],)).fetchone()
-    kept = connection.execute("SELECT count(*) FROM messages").fetchone()[0]
-    connection.close()
+    assert await bodies(layout) == {**full, ids[0]: (0, 0)}
+    ((subject, sender),) = await rows(layout, select(messages.c.subject, messages.c.envelope_from)
+                                      .where(messages.c.pair_id == ids[0]))
+    ((kept,),) = await rows(layout, select(func.count()).select_from(messages))
     assert (subject, sender, kept) == (None, "", 5)  # the tombstone stays, without the personal part
     verified = cli(layout, "archive", "verify", "--json")
     assert verified.returncode == 0, verified.stdout
@@ -128,15 +126,17 @@ async def test_purge_empties_exactly_the_expired_pairs_and_verify_still_passes(l
     report = purge(layout, "--now", far)
     assert sorted(p["pair_id"] for p in report["purged"]) == sorted([ids[1], ids[2], ids[3]])
     assert {p["pair_id"]: p["rule"] for p in report["purged"]}[ids[1]] == "after_concern"
-    assert bodies(db) == {**{pair_id: (0, 0) for pair_id in ids[:4]}, ids[4]: (1, 1)}  # the active pair stays
+    assert await bodies(layout) == {**{pair_id: (0, 0) for pair_id in ids[:4]}, ids[4]: (1, 1)}  # the active pair stays
     assert cli(layout, "archive", "verify").returncode == 0
     export = cli(layout, "archive", "export", "--pair", str(ids[0]), "-o", str(layout.root / "gone.mbox"), "--json")
     assert json.loads(export.stdout)["messages"] == 0
 
-    connection = sqlite3.connect(db)  # a purged body written back is caught
-    connection.execute("UPDATE messages SET raw = CAST('Subject: back' AS BLOB) WHERE pair_id = ?", (ids[0],))
-    connection.commit()
-    connection.close()
+    engine = create_engine(store_url(layout))  # a purged body written back (around the store) is caught
+    try:
+        async with transaction(engine) as connection:
+            await connection.execute(update(messages).where(messages.c.pair_id == ids[0]).values(raw=b"Subject: back"))
+    finally:
+        await engine.dispose()
     tampered = cli(layout, "archive", "verify")
     assert tampered.returncode == 1 and "purged, yet it has a body again" in tampered.stdout
 
@@ -170,7 +170,7 @@ async def test_bad_retention_values_are_reported_with_file_and_line(layout: Layo
 async def test_the_purge_function_is_timed_for_the_metrics(layout: Layout) -> None:
     from relay.archive.retention import purge_expired
     from relay.metrics import SWEEPS
-    from relay.store.database import create_engine, migrate
+    from relay.store.database import migrate
 
     set_retention(layout, RETENTION)
     settings = load_settings(layout.config)
@@ -195,8 +195,8 @@ async def test_serve_purges_expired_pairs_on_its_own(layout: Layout, sink: Sink)
         assert "retention-purge" in relay.scheduler.job_names()
         # pairs 1 and 3 closed a year ago; 2 raised a concern (five years), 4 closed later, 5 is active
         expected = {**{pair_id: (1, 1) for pair_id in ids}, ids[0]: (0, 0), ids[2]: (0, 0)}
-        assert await eventually(lambda: bodies(layout.root / "relay.db") == expected, timeout=20)
+        assert await eventually(lambda: is_expected(layout, expected), timeout=20)
     finally:
         await relay.stop()
-    assert bodies(layout.root / "relay.db") == expected
+    assert await bodies(layout) == expected
     assert cli(layout, "archive", "verify").returncode == 0

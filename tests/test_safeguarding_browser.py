@@ -4,28 +4,18 @@ confirmation naming its findings; a long finding (a sender-authentication summar
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
+from tests.browserkit import PHONE, serious_violations
 from tests.consolekit import add_moderator, base_url, serving
 from tests.safeguarding_kit import LEAD, Inboxes, use_shipped_policy, write
 from tests.support import MENTOR, Layout, Sink, acreate_pair, eventually
-from tests.test_console_browser import CHROMIUM, CHROMIUM_ARGS, log_in
+from tests.test_console_browser import log_in
 
-PHONE = {"width": 390, "height": 844}
 UNSIGNED = {"email": "sam.rivera@unsigned-school-with-a-long-name.example", "name": "Sam Rivera", "handle": "Birch"}
 FITS = "document.scrollingElement.scrollWidth <= window.innerWidth"
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 async def fits(page: Page) -> bool:
@@ -46,7 +36,7 @@ async def test_an_urgent_message_comes_first_on_a_phone(layout: Layout, sink: Si
                              subject="Can I tell you something")
         inbox = Inboxes(sink)
         await eventually(lambda: inbox.lead)
-        context = await browser.new_context(java_script_enabled=False, viewport=PHONE)
+        context = await browser.new_context(java_script_enabled=False, viewport={"width": PHONE, "height": 844})
         page = await context.new_page()
         await log_in(page, layout, "ana")
         items = page.locator("ol.queue > li")
@@ -87,6 +77,12 @@ async def test_an_urgent_message_comes_first_on_a_phone(layout: Layout, sink: Si
         await page.goto(base_url(layout) + "/held")
         assert "escalated" in await page.locator("ol.queue > li").nth(0).inner_text()
         assert await fits(page)
+        # axe-core (it needs JavaScript in the test's page; the console sends none): no serious violation
+        checker = await (await browser.new_context(viewport={"width": PHONE, "height": 844})).new_page()
+        await log_in(checker, layout, "ana")
+        for path in ("/held", f"/held/{urgent}"):
+            await checker.goto(base_url(layout) + path)
+            assert await serious_violations(checker) == [], path
     assert inbox.mentor == [] and [m for m in inbox.lead if "escalates" in m["Subject"]]
     for shot in ("queue-phone.png", "urgent-phone.png", "confirm-phone.png"):
         assert (tmp_path / shot).stat().st_size > 5000, shot

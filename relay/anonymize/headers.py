@@ -15,7 +15,8 @@ from email.headerregistry import Address
 from email.message import Message
 from email.utils import format_datetime, parsedate_to_datetime
 
-from relay.anonymize.scrub import Scrubber
+from relay.anonymize.scrub import Scrubber, decode_encoded_words
+from relay.anonymize.writable import writable
 
 KEPT = {"content-type", "content-transfer-encoding", "content-disposition", "content-language", "mime-version"}
 ATTACHED_KEPT = {"from", "to", "cc", "date", "subject"}
@@ -37,8 +38,10 @@ def header_text(message: Message, name: str) -> str | None:
         return None
     text = str(value)
     if any("\udc80" <= c <= "\udcff" for c in text):  # undeclared 8-bit: almost always UTF-8
-        text = text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
-    return " ".join(text.split())
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if "=?" in text:  # words the parser could not decode (UTF-7 to a lone surrogate, say): they would be
+        text = decode_encoded_words(text)  # decoded again, and fail, wherever the text is set as a header
+    return " ".join(writable(text).split())
 
 
 def scrub_header(scrubber: Scrubber, value: str) -> str:
@@ -55,19 +58,35 @@ def message_ids(message: Message, name: str) -> list[str]:
     return MSGID.findall(value) if value else []
 
 
-def scrub_attached_headers(message: Message, scrubber: Scrubber) -> None:
-    """An enclosed message keeps who/when/what (scrubbed) and its Content-*; traces and ids go."""
+def scrub_attached_headers(message: Message, scrubber: Scrubber) -> list[tuple[str, str]]:
+    """An enclosed message keeps who/when/what (scrubbed, Date in UTC) and its Content-*; traces and ids go.
+    Returns what was kept, for `restore_headers` once the enclosed message's own parts are walked."""
     kept: list[tuple[str, str]] = []
     for name in ("From", "To", "Cc", "Date", "Subject"):
         value = header_text(message, name)
         if value is not None:
-            kept.append((name, scrub_header(scrubber, value)))
+            kept.append((name, _utc(value) if name == "Date" else scrub_header(scrubber, value)))
     for name in set(message.keys()):
         lower = name.lower()
         if lower in ATTACHED_KEPT or not (lower.startswith("content-") or lower == "mime-version"):
             del message[name]
+    restore_headers(message, kept)
+    return kept
+
+
+def restore_headers(message: Message, kept: list[tuple[str, str]]) -> None:
     for name, value in kept:
-        _set(message, name, value)
+        if value and name not in message:
+            _set(message, name, value)
+
+
+def _utc(value: str) -> str:
+    """An attached message's Date in UTC: its offset hints at where its author lives."""
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return ""
+    return format_datetime((when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC))
 
 
 def _set(message: Message, name: str, value: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from email import errors, policy
 from email.headerregistry import Address
@@ -58,16 +59,17 @@ def anonymize(
     new_message_id: str,
     now: datetime,
     domain: str,
-) -> None:
+) -> list[tuple[str, str]]:
     """Rewrite `message` in place for the recipient (write it out with `serialise`).
 
     thread_map maps ids the sender's message refers to onto ids the recipient's client knows;
-    references that are not in it are dropped.
+    references that are not in it are dropped. Returns the attachments that could not be cleaned (file
+    name, reason): each was replaced by a note, and the message must be held for a moderator.
     """
     for defect in message.defects:
         if isinstance(defect, Unreadable):
             raise Unprocessable(str(defect))
-    scrubber = Scrubber([sender, recipient])
+    scrubber = Scrubber([sender, recipient], content_ids=remint_content_ids(message, domain), cleans_attachments=True)
     in_reply_to = [thread_map[i] for i in message_ids(message, "In-Reply-To") if i in thread_map]
     references = list(dict.fromkeys(thread_map[i] for i in message_ids(message, "References") if i in thread_map))
     if in_reply_to and in_reply_to[-1] not in references:
@@ -85,6 +87,29 @@ def anonymize(
         date=date,
         domain=domain,
     )
+    return list(scrubber.refused)
+
+
+def remint_content_ids(message: EmailMessage, domain: str) -> dict[str, str]:
+    """Give every part's Content-ID a new value on the relay's domain (the sender's names their host);
+    returns old -> new (lower case, without brackets) for the cid: references in HTML."""
+    mapping: dict[str, str] = {}
+    for part in message.walk():
+        value = part.get("Content-ID") if "Content-ID" in part else None
+        if value is None:
+            continue
+        old = str(value).strip().strip("<>").strip()
+        new = mapping.setdefault(old.lower(), f"{secrets.token_hex(12)}@{domain}")
+        del part["Content-ID"]
+        part["Content-ID"] = f"<{new}>"
+    for part in message.walk():
+        if part.get_content_type() == "multipart/related" and part.get_param("start") is not None:
+            start = str(part.get_param("start")).strip("<>").lower()
+            if start in mapping:
+                part.set_param("start", f"<{mapping[start]}>")
+            else:  # names no part: it only carries the sender's host
+                part.del_param("start")
+    return mapping
 
 
 def serialise(message: EmailMessage) -> bytes:

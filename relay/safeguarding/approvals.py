@@ -17,11 +17,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from relay.console.roles import HELD_DECIDE, all_programs, may
+from relay.holdqueue.actions import ReviewError
 from relay.store.schema import moderators
 
 
-class NotAllowed(Exception):
-    """The command line may not give this approval; worded for the admin."""
+class NotAllowed(ReviewError):
+    """The command line may not make this decision; worded for the admin."""
 
 
 @dataclass(frozen=True)
@@ -31,17 +33,23 @@ class CliActor:
     account: str | None  # --moderator
     login: str
 
+    from_cli = True
+
     @property
     def fallback(self) -> str:
         return f"cli:{self.login}"
 
+    async def name_for(self, connection: AsyncConnection, item: dict[str, Any], *, approving: bool) -> str:
+        return await cli_name(connection, item, self, approving=approving)
 
-async def _account(connection: AsyncConnection, username: str) -> tuple[str, bool, list[str]] | None:
-    """(username, admin, programs) of a console account. Read from the store here rather than through
-    relay.console.accounts, which would import the console (and, through it, the review this module serves)."""
+
+async def _account(connection: AsyncConnection, username: str) -> tuple[str, str, list[str]] | None:
+    """(username, role, programs) of a console account. Read from the store here rather than through
+    relay.console.accounts, which imports the console's pages (and, through them, the review this module
+    serves)."""
     row = (await connection.execute(select(moderators.c.username, moderators.c.role, moderators.c.programs)
                                     .where(moderators.c.username == username.strip().casefold()))).first()
-    return None if row is None else (row.username, row.role == "admin", list(json.loads(row.programs)))
+    return None if row is None else (row.username, row.role, list(json.loads(row.programs)))
 
 
 async def cli_name(connection: AsyncConnection, item: dict[str, Any], actor: CliActor, *, approving: bool) -> str:
@@ -56,9 +64,11 @@ async def cli_name(connection: AsyncConnection, item: dict[str, Any], actor: Cli
     if account is None:
         raise NotAllowed(f"no console account named {actor.account!r}: the command line acts only as an existing "
                          "account (see `mentor-relay moderator list`)")
-    username, admin, programs = account
-    if not admin and item["program_id"] not in programs:
+    username, role, programs = account
+    if not all_programs(role) and item["program_id"] not in programs:
         raise NotAllowed(f"{username} does not moderate program {item['program_id']}")
+    if not may(role, HELD_DECIDE):
+        raise NotAllowed(f"{username} is a {role}: that role does not decide on held mail")
     earlier = item.get("cli_approval")
     if approving and needed > 1 and earlier and earlier != username:
         raise NotAllowed(f"the command line already gave this message's one command-line approval (as {earlier}); "

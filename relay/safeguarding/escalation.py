@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from relay import notices as outbound_notices
 from relay.clock import Clock
 from relay.config import Settings
-from relay.moderation import review
+from relay.holdqueue import actions as review
 from relay.safeguarding import notices
 from relay.safeguarding.sweep import describe
 from relay.store import events
@@ -42,6 +42,7 @@ async def escalate_to_lead(settings: Settings, engine: AsyncEngine, clock: Clock
             await outbound_notices.queue(connection, mail, domain=settings.relay.domain, now=now, pair_id=pair.id,
                                          message_id=message_id)
         await held_store.mark_escalated(connection, message_id, moderator, now)
-        await events.record(connection, "escalated", now, actor=moderator, pair_id=pair.id, message_id=message_id,
-                            to=[m.rcpt for m in mails], lead=notices.lead_of(settings, item["program_id"]), note=note)
+        await events.record(connection, "escalated_to_lead", now, actor=moderator, pair_id=pair.id,
+                            message_id=message_id, to=[m.rcpt for m in mails],
+                            lead=notices.lead_of(settings, item["program_id"]), note=note)
     return Escalated("escalated", [m.rcpt for m in mails])

@@ -2,8 +2,9 @@
 they read; the help text for its sender; the report of automatic rejections to the moderators.
 
 Every subject about an urgent item starts with "URGENT". The body names handles, roles, the pair, the
-program, the findings and a console link, never a participant's real address or name (the findings come
-from the anonymised copy, which has handles and aliases in their place).
+program, the findings and a console link (when `console.public_url` is set; else the held message's id),
+never a participant's real address or name (the findings come from the anonymised copy, which has handles
+and aliases in their place).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from relay.config import ProgramConfig, SafeguardingConfig, Settings
-from relay.moderation.notify import console_url
+from relay.links import console_base
 from relay.moderation.policy import Policy
 from relay.notices import Notice, compose, render
 from relay.nudges.compose import render as program_render
@@ -104,7 +105,7 @@ def _who(concern: Concern) -> str:
 def lead_alert(settings: Settings, concern: Concern, now: datetime) -> list[Notice]:
     """The lead's URGENT mail about a new urgent hold (the coordinator's, when the program names no lead)."""
     name = program_name(settings, concern.program_id)
-    body = render("safeguarding_lead.txt.j2", item=concern, program_name=name, console_url=console_url(settings),
+    body = render("safeguarding_lead.txt.j2", item=concern, program_name=name, console_url=console_base(settings),
                   within=human(review_within(settings, concern.program_id)))
     return _mail(settings, concern.program_id, lead_recipients(settings, concern.program_id),
                  f"{URGENT}: possible safeguarding concern in {name} ({_who(concern)})", body, now)
@@ -114,7 +115,7 @@ def moderator_alert(settings: Settings, policy: Policy, concern: Concern, now: d
     """The moderators' URGENT mail: at once, whatever their digest setting."""
     name = program_name(settings, concern.program_id)
     body = render("safeguarding_moderators.txt.j2", item=concern, program_name=name,
-                  console_url=console_url(settings), lead=", ".join(lead_recipients(settings, concern.program_id)))
+                  console_url=console_base(settings), lead=", ".join(lead_recipients(settings, concern.program_id)))
     return _mail(settings, concern.program_id, policy.moderators.notify,
                  f"{URGENT}: [{name}] a message needs review now ({_who(concern)})", body, now)
 
@@ -124,7 +125,7 @@ def follow_up(settings: Settings, program_id: str, concerns: list[Concern], now:
     name = program_name(settings, program_id)
     within = human(review_within(settings, program_id))
     body = render("safeguarding_followup.txt.j2", items=concerns, program_name=name, within=within,
-                  console_url=console_url(settings))
+                  console_url=console_base(settings))
     return _mail(settings, program_id, lead_and_coordinator(settings, program_id),
                  f"{URGENT}: [{name}] {len(concerns)} urgent message(s) not reviewed within {within}", body, now)
 
@@ -133,7 +134,7 @@ def escalation(settings: Settings, concern: Concern, moderator: str, note: str, 
     """A moderator's escalation: to the lead and the coordinator."""
     name = program_name(settings, concern.program_id)
     body = render("safeguarding_escalation.txt.j2", item=concern, program_name=name, moderator=moderator, note=note,
-                  console_url=console_url(settings), lead=lead_of(settings, concern.program_id))
+                  console_url=console_base(settings), lead=lead_of(settings, concern.program_id))
     return _mail(settings, concern.program_id, lead_and_coordinator(settings, concern.program_id),
                  f"{URGENT}: [{name}] moderator {moderator} escalates a held message to you ({_who(concern)})",
                  body, now)
@@ -158,6 +159,6 @@ def rejection_report(settings: Settings, policy: Policy, program_id: str, concer
     """Automatic rejections, reported to the policy's moderators (at once, or one digest per period)."""
     name = program_name(settings, program_id)
     body = render("moderator_rejected.txt.j2", items=concerns, program_name=name, policy=policy.name,
-                  console_url=console_url(settings))
+                  console_url=console_base(settings))
     return _mail(settings, program_id, policy.moderators.notify,
                  f"[{name}] {len(concerns)} message(s) rejected automatically", body, now)

@@ -6,7 +6,7 @@
 - the digest of automatic rejections: under `notify_rejections` with a digest period, the moderators get
   one report per period of the messages the policy rejected.
 
-Like the hold sweep (relay.moderation.sweeps), each step first marks its rows with a conditional update of
+Like the hold sweep (relay.holdqueue.sweeps), each step first marks its rows with a conditional update of
 a still-empty column and writes mail only for the rows it marked, so overlapping sweeps, or two relay
 instances on one database, never send the same mail twice. Nothing is released or discarded. Every mail
 sent is an event.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,8 +28,9 @@ class Member:
     alias: str  # local part only
     timezone: str | None
     away_until: str | None = None  # YYYY-MM-DD: away through that day
-    contact_consent: str | None = None  # yes | no (relay/nudges/exchange.py)
+    contact_consent: str | None = None  # yes | no (relay/inbound/program/exchange.py)
     cadence: str | None = None  # a mentor's writing days, e.g. "mon,thu" (relay/nudges/rules/cadence.py)
+    nicknames: tuple[str, ...] = ()  # known nicknames, scrubbed like the name
 
     def alias_address(self, domain: str) -> str:
         return f"{self.alias}@{domain}"
@@ -105,6 +107,7 @@ async def insert_pair(
                 alias=person["alias"],
                 timezone=person.get("timezone"),
                 cadence=person.get("cadence"),
+                nicknames=json.dumps(list(person["nicknames"])) if person.get("nicknames") else None,
             )
         )
     return pair_id
@@ -125,6 +128,7 @@ def _member(row: Any) -> Member:
         away_until=row.away_until,
         contact_consent=row.contact_consent,
         cadence=row.cadence,
+        nicknames=tuple(json.loads(row.nicknames)) if getattr(row, "nicknames", None) else (),
     )
 
 

@@ -68,9 +68,10 @@ members = Table(
     Column("timezone", String(64)),
     Column("hard_bounces", Integer, nullable=False, server_default="0"),
     Column("undeliverable_at", UTCDateTime),  # set after too many hard bounces; the coordinator is told
-    Column("away_until", String(10)),  # YYYY-MM-DD: away through that day (relay/nudges/away.py)
-    Column("contact_consent", String(3)),  # yes | no, after the pair ended (relay/nudges/exchange.py)
+    Column("away_until", String(10)),  # YYYY-MM-DD: away through that day (relay/inbound/program/away.py)
+    Column("contact_consent", String(3)),  # yes | no, after the pair ended (relay/inbound/program/exchange.py)
     Column("cadence", String(32)),  # a mentor's writing days, e.g. "mon,thu" (relay/nudges/rules/cadence.py)
+    Column("nicknames", Text),  # JSON list of known nicknames, scrubbed like the name (relay/anonymize/names.py)
     UniqueConstraint("program_id", "handle_key", name="uq_member_handle"),
     UniqueConstraint("pair_id", "role", name="uq_member_role"),
 )
@@ -244,4 +245,33 @@ message_edits = Table(
     Column("raw", LargeBinary, nullable=False),  # the edited message, built from the original's headers
     Column("moderator", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# A logged-in console session: the browser's cookie holds a random token, the store only its SHA-256.
+# Revoked at logout, when the password changes, or by an admin; a revoked or expired row lets nobody in.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # shown to admins, never a credential
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("moderator_id", Integer, ForeignKey("moderators.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),  # the absolute end; idleness ends it earlier
+    Column("revoked_at", UTCDateTime),
+    Column("revoked_by", String(64)),  # "logout", "password", or the admin who revoked it
+    Column("address", String(64)),
+    Column("user_agent", String(200)),
+)
+
+# A browser that logged in to an account before (its long-lived cookie's SHA-256): the right password
+# from it is accepted while the account is throttled for other browsers (relay.console.throttle).
+console_devices = Table(
+    "console_devices",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("moderator_id", Integer, ForeignKey("moderators.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=False),
+    Column("failures", Integer, nullable=False),  # wrong passwords from it; at the limit it is forgotten
 )

@@ -1,0 +1,137 @@
+"""The `archive` commands of the CLI: verify, export, purge, hold and release-hold."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from relay.archive import export, hold
+from relay.archive.retention import purge_expired
+from relay.archive.verify import chain_length, verify
+from relay.cli.common import CliError, actor, emit, listing, parse_now, positive_int, with_store
+from relay.clock import FixedClock, SystemClock
+from relay.config import Settings
+from relay.store import events
+from relay.store.database import transaction
+from relay.store.pairs import get_pair
+
+
+def cmd_archive_verify(args: argparse.Namespace, settings: Settings) -> int:
+    show = args.progress or sys.stderr.isatty()
+
+    async def work(engine: Any) -> Any:
+        total = await chain_length(engine)
+        with tqdm(total=total, unit="entries", file=sys.stderr, disable=not show, desc="verifying") as bar:
+            return await verify(engine, progress=bar.update)
+
+    verdict = asyncio.run(with_store(settings, work))
+    if verdict.ok:
+        emit(args, verdict.as_dict(), f"archive intact: {verdict.entries} entries, head {verdict.head}")
+        return 0
+    assert verdict.problem is not None
+    emit(args, verdict.as_dict(), f"archive NOT intact: {verdict.problem.describe()} "
+                                  f"({verdict.entries} entries before it are intact)")
+    return 1
+
+
+def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
+    target = Path(args.output)
+    if not target.resolve().parent.is_dir():
+        raise CliError(f"cannot write {target}: no such folder {target.resolve().parent}")
+
+    async def work(engine: Any) -> int:
+        async with engine.connect() as connection:
+            if await get_pair(connection, args.pair) is None:
+                raise CliError(f"no pair with id {args.pair}")
+        items = await export.conversation(engine, args.pair, original=args.original)
+        export.write(items, target, args.format)
+        async with transaction(engine) as connection:  # who took what out of the archive, and when
+            await events.record(connection, "archive.export", SystemClock().now(), actor=actor(),
+                                pair_id=args.pair, original=args.original, format=args.format, messages=len(items))
+        return len(items)
+
+    count = asyncio.run(with_store(settings, work))
+    what = "messages as received" if args.original else "delivered copies (anonymised)"
+    emit(args, {"pair": args.pair, "file": str(target), "format": args.format, "original": args.original,
+                "messages": count}, f"wrote {count} {what} of pair {args.pair} to {target} ({args.format})")
+    return 0
+
+
+def cmd_archive_purge(args: argparse.Namespace, settings: Settings) -> int:
+    now = parse_now(args.now)
+    clock = FixedClock(now) if now is not None else SystemClock()
+
+    async def work(engine: Any) -> Any:
+        return await purge_expired(engine, clock, settings, dry_run=args.dry_run)
+
+    report = asyncio.run(with_store(settings, work))
+    verb = "would purge" if args.dry_run else "purged"
+    lines = [f"{verb} pair {e.pair_id} ({e.program}, {e.rule} ended {e.expired_at:%Y-%m-%d}): "
+             f"{e.messages} messages, {e.outbound} outbound copies" for e in report.purged]
+    lines += [f"kept pair {pair_id}: expired, but under legal hold" for pair_id in report.on_hold]
+    emit(args, report.as_dict(), "\n".join(lines) or f"nothing to purge as of {report.now:%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
+def cmd_archive_hold(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.reason.strip():
+        raise CliError("--reason must say why the pair is held (it is kept in the record)")
+
+    async def work(engine: Any) -> bool:
+        try:
+            return await hold.place(engine, SystemClock().now(), args.pair, args.reason.strip(), actor())
+        except hold.HoldError as exc:
+            raise CliError(str(exc)) from None
+
+    placed = asyncio.run(with_store(settings, work))
+    emit(args, {"pair": args.pair, "held": True, "changed": placed},
+         f"pair {args.pair} is under legal hold: its record is not purged until the hold is released"
+         if placed else f"pair {args.pair} was already under legal hold; nothing changed")
+    return 0
+
+
+def cmd_archive_release_hold(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(engine: Any) -> None:
+        try:
+            await hold.release(engine, SystemClock().now(), args.pair, actor())
+        except hold.HoldError as exc:
+            raise CliError(str(exc)) from None
+
+    asyncio.run(with_store(settings, work))
+    emit(args, {"pair": args.pair, "held": False}, f"pair {args.pair}: legal hold released; retention applies again")
+    return 0
+
+
+def register(commands: Any) -> None:
+    archive = commands.add_parser("archive", help="the tamper-evident record: verify, export, retention, "
+                                  "legal hold").add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = listing(archive.add_parser("verify", help="walk the hash chain; exit 1 at the first entry that "
+                                       "does not match"))
+    check.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is no TTY")
+    check.set_defaults(func=cmd_archive_verify)
+    out = listing(archive.add_parser("export", help="a pair's conversation as mbox or a zip of .eml files"))
+    out.add_argument("--pair", type=positive_int, required=True)
+    out.add_argument("-o", "--output", required=True, metavar="FILE")
+    out.add_argument("--format", choices=export.FORMATS, default="mbox")
+    out.add_argument("--original", action="store_true",
+                     help="the messages as received, real addresses included (admins only), instead of the "
+                          "anonymised copies the participants saw")
+    out.set_defaults(func=cmd_archive_export)
+    purge = listing(archive.add_parser("purge", help="delete the message bodies of pairs whose retention is over "
+                                       "(tombstones and hashes stay)"))
+    purge.add_argument("--now", metavar="ISO8601", help="purge as if the clock read this time")
+    purge.add_argument("--dry-run", action="store_true", help="only say what would be purged")
+    purge.set_defaults(func=cmd_archive_purge)
+    place = listing(archive.add_parser("hold", help="put a pair under legal hold: nothing of it is purged"))
+    place.add_argument("--pair", type=positive_int, required=True)
+    place.add_argument("--reason", required=True)
+    place.set_defaults(func=cmd_archive_hold)
+    lift = listing(archive.add_parser("release-hold", help="release a pair's legal hold"))
+    lift.add_argument("--pair", type=positive_int, required=True)
+    lift.set_defaults(func=cmd_archive_release_hold)
+

@@ -1,0 +1,164 @@
+"""A moderator's decisions on held mail: release (with approvals) and reject (with a reason).
+
+Used by the CLI and the console alike (the CLI acts as relay.safeguarding.approvals allows: a Decider). Each
+decision is one transaction: the hold's state changes only if it is still held, so a message released twice is
+delivered once. A release re-enters the message's line at anonymise (relay.pipeline.release) and queues it; a
+rejection queues the sender's notice. Every approval, release and rejection is an event with the moderator's
+name and reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from relay import ids, notices
+from relay.anonymize.headers import header_text, message_ids
+from relay.anonymize.message import parse
+from relay.anonymize.scrub import Identity
+from relay.clock import Clock
+from relay.config import Settings
+from relay.holdqueue.notify import sender_notice
+from relay.moderation.findings import Finding
+from relay.moderation.policy import PolicyBook
+from relay.pipeline import release as release_copy
+from relay.store import events
+from relay.store import held as held_store
+from relay.store.database import transaction
+from relay.store.edits import latest_edit
+from relay.store.messages import get_message, record_thread_id, thread_map
+from relay.store.outbound import queue_outbound
+from relay.store.pairs import Member, Pair, get_pair
+
+
+class ReviewError(Exception):
+    """The decision cannot be made (no such held message); worded for the moderator."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # released | approved | rejected | already-released | already-rejected
+    approvals: list[str]
+    needed: int
+
+    def describe(self, message_id: str) -> str:
+        if self.status == "approved":
+            return (f"{message_id}: release approved by {', '.join(self.approvals)} "
+                    f"({len(self.approvals)} of {self.needed}); it is delivered after the next approval")
+        if self.status.startswith("already-"):
+            return f"{message_id}: was {self.status.removeprefix('already-')} already; nothing changed"
+        return f"{message_id}: {self.status}"
+
+
+def _identity(member: Member, domain: str) -> Identity:
+    return Identity(email=member.email, name=member.name, alias_address=member.alias_address(domain),
+                    handle=member.handle, nicknames=member.nicknames)
+
+
+async def load(connection: AsyncConnection, message_id: str) -> tuple[dict[str, Any], Any, Pair]:
+    """A held item with its archived message and its pair; ReviewError when there is no such item."""
+    item = await held_store.get_held(connection, message_id)
+    if item is None:
+        raise ReviewError(f"no held message with id {message_id}")
+    row = await get_message(connection, message_id)
+    pair = await get_pair(connection, item["pair_id"])
+    assert row is not None and pair is not None
+    return item, row, pair
+
+
+def _roles(pair: Pair, row: Any) -> tuple[Member, Member]:
+    sender = pair.mentor if pair.mentor.id == row.sender_id else pair.mentee
+    return sender, pair.partner_of(sender)
+
+
+async def delivered_copy(settings: Settings, connection: AsyncConnection, item: dict[str, Any], row: Any, pair: Pair,
+                         new_message_id: str, now: datetime) -> bytes:
+    """The copy a release delivers: anonymised now, redacted as recorded at hold time. When a moderator
+    edited the message (redact-and-release), the copy is built from the newest edit instead."""
+    domain = settings.relay.domain
+    sender, recipient = _roles(pair, row)
+    original = parse(row.raw)
+    refs = message_ids(original, "In-Reply-To") + message_ids(original, "References")
+    mapping = await thread_map(connection, pair.id, sender.role, refs)
+    edited = await latest_edit(connection, row.id)
+    # What the policy would redact, and what it would have rejected had an urgent finding not held the message
+    # for a person, never passes on unedited.
+    redactions = [] if edited is not None else [
+        Finding(**{k: r[k] for k in ("rule", "kind", "match", "start", "end")})
+        for r in item["reasons"] if r.get("action") in ("redact", "reject") and r.get("start", -1) >= 0]
+    return release_copy(edited if edited is not None else row.raw, sender=_identity(sender, domain),
+                        recipient=_identity(recipient, domain), thread_map=mapping, new_message_id=new_message_id,
+                        now=now, domain=domain, redactions=redactions)
+
+
+class Decider(Protocol):
+    """Someone whose name must first be checked against the held item, inside the decision's transaction:
+    the command line (relay.safeguarding.approvals.CliActor). The console and the API pass the signed-in
+    account's name as a plain string."""
+
+    from_cli: bool
+
+    async def name_for(self, connection: AsyncConnection, item: dict[str, Any], *, approving: bool) -> str:
+        """The name to record; raises ReviewError when this decider may not make the decision."""
+        ...
+
+
+async def _actor(connection: AsyncConnection, item: dict[str, Any], moderator: str | Decider, *,
+                 approving: bool) -> str:
+    return moderator if isinstance(moderator, str) else await moderator.name_for(connection, item,
+                                                                                   approving=approving)
+
+
+async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message_id: str,
+                  moderator: str | Decider) -> Outcome:
+    domain = settings.relay.domain
+    now = clock.now()
+    async with transaction(engine) as connection:
+        item, row, pair = await load(connection, message_id)
+        if item["state"] != "held":
+            return Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])
+        from_cli = not isinstance(moderator, str) and moderator.from_cli
+        moderator = await _actor(connection, item, moderator, approving=True)
+        approvals = await held_store.add_approval(connection, item, moderator, from_cli=from_cli)
+        if len(approvals) < item["release_requires"]:
+            await events.record(connection, "approval", now, actor=moderator, pair_id=pair.id,
+                                    message_id=message_id, approvals=approvals, needed=item["release_requires"])
+            return Outcome("approved", approvals, item["release_requires"])
+        sender, recipient = _roles(pair, row)
+        new_id = ids.message_id(domain)
+        raw = await delivered_copy(settings, connection, item, row, pair, new_id, now)
+        if not await held_store.close_hold(connection, message_id, "released", moderator, now):
+            return Outcome("already-released", approvals, item["release_requires"])
+        await record_thread_id(connection, pair.id, message_id, sender.role, row.original_message_id, new_id)
+        await queue_outbound(connection, kind="relay", rcpt=recipient.email, raw=raw, out_message_id=new_id,
+                             now=now, domain=domain, pair_id=pair.id, message_id=message_id)
+        await events.record(connection, "released", now, actor=moderator, pair_id=pair.id,
+                                message_id=message_id, approvals=approvals)
+    return Outcome("released", approvals, item["release_requires"])
+
+
+async def reject(settings: Settings, engine: AsyncEngine, clock: Clock, message_id: str, moderator: str | Decider,
+                 reason: str) -> Outcome:
+    now = clock.now()
+    policies = PolicyBook(settings.policies_dir)
+    async with transaction(engine) as connection:
+        item, row, pair = await load(connection, message_id)
+        if item["state"] != "held":
+            return Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])
+        moderator = await _actor(connection, item, moderator, approving=False)
+        if not await held_store.close_hold(connection, message_id, "rejected", moderator, now, reason):
+            return Outcome("already-rejected", item["approvals"], item["release_requires"])
+        sender, _ = _roles(pair, row)
+        original = parse(row.raw)
+        notice = sender_notice(settings, kind="rejected", policy=policies.get(item["policy"]),
+                               program_id=pair.program_id, to=sender.email, subject=row.subject,
+                               in_reply_to=header_text(original, "Message-ID"), now=now, reason=reason)
+        if notice is not None:
+            await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
+                                message_id=message_id)
+        await events.record(connection, "rejected", now, actor=moderator, pair_id=pair.id,
+                                message_id=message_id, reason=reason, sender_notified=notice is not None)
+    return Outcome("rejected", item["approvals"], item["release_requires"])

@@ -1,0 +1,67 @@
+"""What a program address's handler is given (Incoming), who may write to the program's addresses
+(enrolments), and how a request that cannot be carried out is answered (explain).
+
+Only enrolled participants may write to them: the envelope sender must be the address of a member of
+a pair that is not closed (checked at RCPT), and the From: header the same (checked at DATA, in
+relay/inbound/program/mail.py). The message is archived like any other, with the address as its decision, in the
+transaction that carries out what it asks (relay/inbound/program/away.py ...). A request that cannot be
+carried out is answered with a notice saying why, never a bounce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from relay import notices
+from relay.config import Settings
+from relay.nudges.compose import render
+from relay.store import events
+from relay.store.pairs import Member, Pair, email_key, get_pair
+from relay.store.schema import members, pairs
+
+
+@dataclass
+class Incoming:
+    """A message to a program address, archived under `message_id`."""
+
+    settings: Settings
+    kind: str
+    now: datetime
+    message_id: str
+    subject: str
+    message: EmailMessage
+    enrolments: list[tuple[Pair, Member]]  # every pair the sender is a member of (not closed)
+    secret: str  # signs the coordinator's reply addresses (relay/inbound/program/help.py)
+
+
+async def enrolments(connection: AsyncConnection, address: str) -> list[tuple[Pair, Member]]:
+    """The pairs (not closed) where `address` is a member, with that member."""
+    query = (select(members.c.pair_id, members.c.role)
+             .select_from(members.join(pairs, pairs.c.id == members.c.pair_id))
+             .where(members.c.email_key == email_key(address), pairs.c.status != "closed")
+             .order_by(members.c.pair_id))
+    found = []
+    for row in (await connection.execute(query)).all():
+        pair = await get_pair(connection, row.pair_id)
+        if pair is not None:
+            found.append((pair, pair.member(row.role)))
+    return found
+
+
+async def explain(connection: AsyncConnection, incoming: Incoming, template: str, subject: str, **values: str) -> None:
+    """Answer the sender with a notice (what went wrong, how to do it), recorded as <kind>.unclear."""
+    pair, member = incoming.enrolments[0]
+    program = incoming.settings.programs[pair.program_id]
+    body = render(incoming.settings, program, template, {"program_name": program.name, "handle": member.handle,
+                                                         "domain": incoming.settings.relay.domain, **values})
+    notice = notices.compose(domain=incoming.settings.relay.domain, program_name=program.name, to=member.email,
+                             subject=subject, body=body, now=incoming.now)
+    await notices.queue(connection, notice, domain=incoming.settings.relay.domain, now=incoming.now,
+                        pair_id=pair.id, message_id=incoming.message_id)
+    await events.record(connection, f"{incoming.kind}.unclear", incoming.now, pair_id=pair.id,
+                        message_id=incoming.message_id, **values)

@@ -1,0 +1,75 @@
+"""The mutual-consent contact exchange at the end of a pair, where the program allows it
+(`contact_exchange: true`). Each member answers by mail to share@<domain> with the subject "yes" or
+"no", from the time the ending notice goes out. Only when both said yes does each get the other's
+real name and address, once. A "no" (or no answer) means nothing is passed on; a program that does
+not allow it answers with a notice saying so.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from relay import notices
+from relay.inbound.program.addresses import Incoming, explain
+from relay.nudges import keys
+from relay.nudges.compose import render
+from relay.nudges.lifecycle import end_of
+from relay.store import events
+from relay.store.pairs import get_pair
+from relay.store.schema import members
+
+_ANSWER = re.compile(r"^\s*(?:re:\s*)*(yes|no)\b", re.IGNORECASE)
+
+
+async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
+    settings, now = incoming.settings, incoming.now
+    match = _ANSWER.match(incoming.subject)
+    if match is None:
+        await explain(connection, incoming, "share_unclear.txt.j2", "Staying in touch: please answer yes or no",
+                      reason='the subject should be "yes" or "no"')
+        return
+    answer = match.group(1).lower()
+    eligible = []
+    for pair, member in incoming.enrolments:
+        program = settings.programs[pair.program_id]
+        end = end_of(pair, program)
+        if program.contact_exchange and end is not None and now >= end - program.responsiveness.ending_notice_before:
+            eligible.append((pair, member))
+    if not eligible:
+        allowed = any(settings.programs[p.program_id].contact_exchange for p, _ in incoming.enrolments)
+        reason = ("your conversation has not reached its end yet" if allowed
+                  else "this program does not pass on contact details")
+        await explain(connection, incoming, "share_unclear.txt.j2", "Staying in touch: not possible", reason=reason)
+        return
+    for pair, member in eligible:
+        await connection.execute(update(members).where(members.c.id == member.id).values(contact_consent=answer))
+        await events.record(connection, "contact_exchange.consent", now, pair_id=pair.id,
+                            message_id=incoming.message_id, role=member.role, answer=answer)
+        fresh = await get_pair(connection, pair.id)
+        assert fresh is not None
+        program = settings.programs[pair.program_id]
+        both = all(fresh.member(role).contact_consent == "yes" for role in ("mentor", "mentee"))
+        if both and await keys.claim(connection, f"contact_exchange.done:{pair.id}", kind="contact_exchange.done",
+                                     pair_id=pair.id, at=now):
+            for person in (fresh.mentor, fresh.mentee):
+                other = fresh.partner_of(person)
+                values = {"program_name": program.name, "handle": person.handle, "partner_handle": other.handle,
+                          "partner_name": other.name, "partner_email": other.email}
+                notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=person.email,
+                                         now=now, subject=f"Staying in touch with {other.handle}",
+                                         body=render(settings, program, "share_done.txt.j2", values))
+                await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
+                                    message_id=incoming.message_id)
+            await events.record(connection, "contact_exchange.done", now, pair_id=pair.id,
+                                message_id=incoming.message_id)
+            continue
+        values = {"program_name": program.name, "handle": member.handle, "answer": answer,
+                  "partner_handle": pair.partner_of(member).handle}
+        notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=member.email, now=now,
+                                 subject="Staying in touch: " + ("thank you" if answer == "yes" else "noted"),
+                                 body=render(settings, program, "share_confirmation.txt.j2", values))
+        await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
+                            message_id=incoming.message_id)

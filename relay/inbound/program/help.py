@@ -1,0 +1,157 @@
+"""help@ and concern@: a participant reaches the program's coordinator through the relay.
+
+The coordinator gets the message with the sender's handle, role and pair (not their address) and a
+Reply-To of help+m<member id>.<signature>@<domain>, signed like the bounce addresses (relay/bounces/),
+so the answer goes back through the relay and the coordinator never needs the real address. Mail to
+concern@ (or to help@ with a subject starting with "concern") is flagged urgent and pauses the
+sender's pairs: mail to a paused pair is accepted, archived and held for review, not delivered (see
+`park`), until `pair resume`. Every step is an event.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from relay import notices
+from relay.anonymize.writable import writable
+from relay.bounces import signature, signed
+from relay.config import Settings
+from relay.inbound.program.addresses import Incoming
+from relay.nudges.compose import render
+from relay.store import events
+from relay.store.messages import Accepted, HoldEntry
+from relay.store.pairs import Member, Pair, get_pair
+from relay.store.schema import members, pairs
+
+_REPLY = re.compile(r"^help\+m(\d{1,12})\.([a-z2-7]{16})$")
+PAUSED_REASON = {"rule": "pair_paused", "kind": "concern", "match": "the pair is paused after a concern",
+                 "action": "hold", "start": -1, "end": -1}
+
+
+def reply_address(member_id: int, secret: str, domain: str) -> str:
+    return f"help+m{member_id}.{signature(f'help:{member_id}', secret)}@{domain}"
+
+
+def is_reply_local_part(local_part: str) -> bool:
+    return local_part.casefold().startswith("help+")
+
+
+def member_of_reply(local_part: str, secret: str) -> int | None:
+    """The member a coordinator's answer is for, or None when the address is malformed or forged."""
+    match = _REPLY.match(local_part.casefold())
+    if match is None or not secret:
+        return None
+    member_id = match.group(1)
+    return int(member_id) if signed(f"help:{member_id}", match.group(2), secret) else None
+
+
+def _text(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    if part is None:
+        return "(The message has no plain-text part; the program's archive keeps it as it was sent.)"
+    try:
+        return writable(str(part.get_content())).strip()  # type: ignore[attr-defined]
+    except (LookupError, ValueError):
+        return "(The message text could not be decoded; the program's archive keeps it as it was sent.)"
+
+
+async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
+    """Mail to help@ or concern@: to the coordinator, a confirmation back, and a pause for a concern."""
+    concern = incoming.kind == "concern" or incoming.subject.strip().casefold().startswith("concern")
+    settings, now = incoming.settings, incoming.now
+    pair, member = incoming.enrolments[0]
+    program = settings.programs[pair.program_id]
+    domain = settings.relay.domain
+    paused = []
+    if concern:
+        for each, _ in incoming.enrolments:
+            changed = await connection.execute(update(pairs).where(pairs.c.id == each.id, pairs.c.status == "active")
+                                               .values(status="paused"))
+            if changed.rowcount:
+                paused.append(each.id)
+                await events.record(connection, "pair.paused", now, pair_id=each.id, message_id=incoming.message_id,
+                                    by_role=dict((p.id, m.role) for p, m in incoming.enrolments)[each.id])
+    values = {
+        "program_name": program.name, "domain": domain, "handle": member.handle, "concern": concern,
+        "pairs": [{"id": p.id, "role": m.role, "partner_handle": p.partner_of(m).handle}
+                  for p, m in incoming.enrolments],
+        "paused": paused, "subject": incoming.subject or "(no subject)", "text": _text(incoming.message),
+    }
+    prefix = "[URGENT concern]" if concern else "[Help]"
+    to_coordinator = notices.compose(
+        domain=domain, program_name=program.name, to=program.coordinator, now=now,
+        subject=f"{prefix} {member.handle} ({member.role}, pair {pair.id}): {values['subject']}",
+        body=render(settings, program, "help_coordinator.txt.j2", values),
+        reply_to=reply_address(member.id, incoming.secret, domain),
+        headers={"Importance": "high", "X-Priority": "1"} if concern else None,
+    )
+    confirmation = notices.compose(
+        domain=domain, program_name=program.name, to=member.email, now=now,
+        subject="Your concern reached the coordinator" if concern else "Your message reached the coordinator",
+        body=render(settings, program, "help_confirmation.txt.j2", values),
+    )
+    for notice in (to_coordinator, confirmation):
+        await notices.queue(connection, notice, domain=domain, now=now, pair_id=pair.id,
+                            message_id=incoming.message_id)
+    for each, role in incoming.enrolments:
+        await events.record(connection, "concern" if concern else "help", now, pair_id=each.id,
+                            message_id=incoming.message_id, role=role.role, urgent=concern)
+
+
+async def answer(connection: AsyncConnection, settings: Settings, pair: Pair, member: Member,
+                 message: EmailMessage, subject: str, now: datetime) -> None:
+    """The coordinator's answer, passed on to the member from help@ (so their reply comes back there)."""
+    program = settings.programs[pair.program_id]
+    domain = settings.relay.domain
+    notice = notices.compose(
+        domain=domain, program_name=program.name, to=member.email, now=now, subject=subject or "(no subject)",
+        body=_text(message) + "\n\n-- \n" + render(settings, program, "help_answer_footer.txt.j2",
+                                                  {"program_name": program.name, "domain": domain}),
+        sender=Address(display_name=f"{program.name} coordinator", username="help", domain=domain),
+    )
+    await notices.queue(connection, notice, domain=domain, now=now, pair_id=pair.id)
+    await events.record(connection, "help.answered", now, actor="coordinator", pair_id=pair.id, role=member.role,
+                        subject=subject)
+
+
+def park(accepted: Accepted, program_id: str, policy: str) -> None:
+    """Mail to a paused pair: archived and held for review, never delivered while the pause lasts."""
+    accepted.reasons.append(PAUSED_REASON)
+    earlier = accepted.hold.reasons if accepted.hold is not None else []
+    requires = accepted.hold.release_requires if accepted.hold is not None else 1
+    accepted.decision = "hold"
+    accepted.outbound = None
+    accepted.hold = (replace(accepted.hold, reasons=[PAUSED_REASON, *earlier]) if accepted.hold is not None else
+                     HoldEntry(program_id=program_id, policy=policy, reasons=[PAUSED_REASON],
+                               release_requires=requires, notified=False))
+
+
+async def resume(connection: AsyncConnection, pair_id: int, now: datetime, actor: str) -> bool:
+    changed = await connection.execute(update(pairs).where(pairs.c.id == pair_id, pairs.c.status == "paused")
+                                       .values(status="active"))
+    if changed.rowcount:
+        await events.record(connection, "pair.resumed", now, actor=actor, pair_id=pair_id)
+    return bool(changed.rowcount)
+
+
+
+@dataclass(frozen=True)
+class AnswerTarget:
+    """RCPT named a signed reply address: the coordinator answers this member."""
+
+    member_id: int
+
+
+async def member_pair(connection: AsyncConnection, member_id: int) -> tuple[Pair, Member] | None:
+    pair_id = (await connection.execute(select(members.c.pair_id).where(members.c.id == member_id))).scalar()
+    pair = await get_pair(connection, pair_id) if pair_id is not None else None
+    if pair is None:
+        return None
+    return pair, pair.mentor if pair.mentor.id == member_id else pair.mentee
