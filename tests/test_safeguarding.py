@@ -25,7 +25,7 @@ from tests.safeguarding_kit import (
     use_shipped_policy,
     write,
 )
-from tests.support import MENTOR, Layout, Sink, acli, acreate_pair, cli, eventually
+from tests.support import MENTEE, MENTOR, Layout, Sink, acli, acreate_pair, cli, eventually
 
 DISCLOSURE = ("I feel unsafe at home and I have been thinking about self-harm again. "
               "Please don't tell my parents.")
@@ -134,6 +134,12 @@ async def _rejection_script(layout: Layout, sink: Sink) -> None:
     assert "rejected automatically" in report["Subject"] and not report["Subject"].startswith("URGENT")
     assert "contact_info (phone): +1 415 555 0134" in text(report) and f"/held/{queue_id}" in text(report)
     assert "Oak to Maple" in text(report) and leaks(report) == []
+    # the console's queue history shows it, with its findings
+    await add_moderator(layout, "ana", "stem")
+    async with session(layout, "ana") as client:
+        queue = (await client.get("/held")).text
+    history = queue[queue.index("Recently decided"):]
+    assert "rejected automatically by policy youth-strict" in history and "+1 415 555 0134" in history
     # in the queue's history, decided by nobody but the relay, and in the report's counts
     [item] = held(layout, "--state", "rejected")
     assert (item["id"], item["automatic"], item["decided_by"]) == (queue_id, True, "relay")
@@ -306,3 +312,56 @@ def test_the_youth_policies_ship_the_same_urgent_lists() -> None:
     assert lists["youth-strict"] == lists["supervised"]
     assert set(lists["youth-strict"]) == {"self-harm", "abuse", "secrecy", "meeting", "gifts-money",
                                           "private-channel", "photos"}
+
+
+UNSIGNED = {"email": "sam@plain-school.example", "name": "Sam Rivera", "handle": "Birch"}  # no DNS records
+
+
+async def test_a_forged_from_is_held_and_honest_unsigned_mail_flows(layout: Layout, sink: Sink) -> None:
+    """The shipped adult policy (sender_auth: prefer, moderators' digest every hour): a message whose
+    envelope sender is elsewhere, From the enrolled mentee, no DKIM, is held as spoofing; the same mentee's
+    honest unsigned mail from a domain without records is delivered, only noted, and called spoofing nowhere."""
+    use_shipped_policy(layout, "adult-professional")
+    clock = FixedClock(datetime.now(UTC))
+    async with serving(layout, clock) as relay:
+        pair = await acreate_pair(layout, MENTOR, UNSIGNED)
+        forged = await write(layout, pair, "It is me, send me your number.", sender=UNSIGNED, subject="forged",
+                             mail_from="someone@elsewhere.example")
+        honest = await write(layout, pair, "Here is my essay plan.", sender=UNSIGNED, subject="honest")
+        inbox = Inboxes(sink)
+        [delivered] = await eventually(lambda: inbox.mentor)
+        assert "Here is my essay plan." in text(delivered) and "It is me" not in text(delivered)
+        [item] = held(layout)
+        assert item["id"] == forged and [(r["kind"], r["action"]) for r in item["reasons"]] == [("spoofing", "hold")]
+        clock.advance(timedelta(minutes=61))  # the moderators' digest period
+        await relay.sweeper.run_once()
+        [digest] = await eventually(lambda: inbox.moderators)
+        assert "sender_auth (spoofing)" in text(digest) and f"/held/{forged}" in text(digest)
+        assert f"/held/{honest}" not in text(digest) and leaks(digest) == []
+        owner = inbox.of(UNSIGNED["email"])  # the real mentee learns that a message in their name waits
+        assert [m["Subject"] for m in owner] == ["Your message is waiting for review: forged"]
+        assert inbox.counts() == {"mentor": 1, "mentee": 0, "moderators": 1, "lead": 0, "coordinator": 0}
+        decisions = json.loads(cli(layout, "events", "list", "--kind", "decision", "--json").stdout)
+        honest_reasons = next(d["detail"]["reasons"] for d in decisions if d["message_id"] == honest)
+        assert [(r.get("kind"), r.get("action")) for r in honest_reasons[1:]] == [("unverified", "note")]
+        figures = json.loads(cli(layout, "report", "--program", "stem", "--json").stdout)
+        assert figures["attempts"]["spoofing"] == 1 and figures["attempts"]["unverified"] == 1
+
+
+async def test_a_disclosure_to_an_ended_pair_still_reaches_a_person(layout: Layout, sink: Sink) -> None:
+    use_shipped_policy(layout)
+    async with serving(layout) as relay:
+        yesterday = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+        pair = await acreate_pair(layout, MENTOR, MENTEE, "stem", "--end-date", yesterday)
+        await relay.sweep_nudges()  # the end date has passed: the pair ends
+        assert json.loads(cli(layout, "pair", "show", str(pair["id"]), "--json").stdout)["status"] == "ended"
+        inbox = Inboxes(sink)
+        before = inbox.counts()
+        await write(layout, pair, "Are you still there?", subject="hello again")
+        queue_id = await write(layout, pair, DISCLOSURE, subject="please")
+        await eventually(lambda: inbox.lead)
+        [item] = held(layout)
+        assert (item["id"], item["severity"]) == (queue_id, "urgent")  # the routine one is archived, not held
+        await eventually(lambda: inbox.counts()["moderators"] > before["moderators"])
+        assert inbox.counts()["mentor"] == before["mentor"]  # the former mentor gets nothing
+        assert any(HELP_TEXT in text(m) for m in inbox.mentee)
