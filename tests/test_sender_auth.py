@@ -400,3 +400,21 @@ async def test_a_forged_concern_does_not_pause_the_pair_under_require(require: S
     assert code == 250, text
     shown = json.loads(cli(require.layout, "pair", "show", str(require.pair["id"]), "--json").stdout)
     assert shown["status"] == "paused"
+
+
+async def test_under_prefer_a_forged_concern_is_refused_and_an_honest_unsigned_one_works(prefer: Scene) -> None:
+    """A program address cannot hold mail for review: a failure is refused there even under prefer, while
+    mail that simply could not be verified is taken (and noted)."""
+    concern = f"concern@{DOMAIN}"
+    raw = simple_message(f"Sam <{prefer.mentee}>", concern, "I am worried", "Please pause this.")
+    ZONE.txt(prefer.domain, "v=spf1 ip4:192.0.2.0/24 -all")  # the mentee's domain: not sent from here
+    code, text = await send(prefer.layout.smtp_port, raw, prefer.mentee, concern)
+    assert code == 550 and "5.7.1" in text, text
+    assert [e["detail"]["reason"] for e in prefer.events("refused")] == ["spoofing"]
+    shown = json.loads(cli(prefer.layout, "pair", "show", str(prefer.pair["id"]), "--json").stdout)
+    assert shown["status"] == "active"
+    ZONE.forget(prefer.domain)  # a domain that publishes nothing: unverified, not a failure
+    code, text = await send(prefer.layout.smtp_port, raw, prefer.mentee, concern)
+    assert code == 250, text
+    shown = json.loads(cli(prefer.layout, "pair", "show", str(prefer.pair["id"]), "--json").stdout)
+    assert shown["status"] == "paused"

@@ -4,8 +4,10 @@
 |------------|--------------------------------|-------------------------------------------------|
 | pass       | nothing to say                 | nothing to say                                  |
 | fail       | held for review ("spoofing")   | refused, 550 5.7.1                              |
-| unverified | noted with the decision only   | held for review (refused where nothing can be   |
-|            |                                | held: mail to a program address such as help@)  |
+| unverified | noted with the decision only   | held for review                                 |
+
+Mail to a program address (help@, concern@, away@, share@) cannot be held for review, and what it asks for
+(pausing a pair, silencing nudges) must not happen on a forged word: what the table holds is refused there.
 
 `off` checks nothing. Only `fail` is ever called spoofing; `unverified` mail (no records, DNS that did not
 answer, a front MTA that did not look) is labelled "unverified" wherever it shows.
@@ -23,10 +25,12 @@ Mode = Literal["require", "prefer", "off"]
 
 
 def refused(verdict: Verdict, mode: Mode, *, can_hold: bool = True) -> bool:
-    """Whether the message is refused at DATA."""
-    if verdict.passed or mode != "require":
+    """Whether the message is refused at DATA: what the table holds is refused where nothing can be held."""
+    if verdict.passed or mode == "off":
         return False
-    return verdict.result == "fail" or not can_hold
+    if verdict.result == "fail":
+        return mode == "require" or not can_hold
+    return mode == "require" and not can_hold
 
 
 def reason(verdict: Verdict, mode: Mode) -> Reason | None:
