@@ -77,6 +77,8 @@ async def test_an_urgent_message_comes_first_on_a_phone(layout: Layout, sink: Si
         await page.goto(base_url(layout) + "/held")
         assert "escalated" in await page.locator("ol.queue > li").nth(0).inner_text()
         assert await fits(page)
+        await page.goto(base_url(layout) + "/audit")  # the decisions' reasons, the long summary among them
+        assert "dmarc=none" in await page.inner_text("main") and await fits(page)
         # axe-core (it needs JavaScript in the test's page; the console sends none): no serious violation
         checker = await (await browser.new_context(viewport={"width": PHONE, "height": 844})).new_page()
         await log_in(checker, layout, "ana")
