@@ -42,7 +42,7 @@ def normalise_email(address: str, check_deliverability: bool) -> str:
         raise EnrolmentError(f"{address!r} is not a usable email address: {exc}") from None
 
 
-def _check_person(role: str, person: Person, check_deliverability: bool) -> Person:
+def check_person(role: str, person: Person, check_deliverability: bool) -> Person:
     name = " ".join(person.name.split())
     handle = " ".join(person.handle.split())
     if not name:
@@ -117,8 +117,8 @@ async def create_pair(
         except ValueError as exc:
             raise EnrolmentError(f"--mentor-cadence: {exc}") from None
     deliverability = settings.relay.enrolment.check_deliverability
-    people = {"mentor": _check_person("mentor", mentor, deliverability),
-              "mentee": _check_person("mentee", mentee, deliverability)}
+    people = {"mentor": check_person("mentor", mentor, deliverability),
+              "mentee": check_person("mentee", mentee, deliverability)}
     if people["mentor"].email.casefold() == people["mentee"].email.casefold():
         raise EnrolmentError("the mentor and the mentee must have different addresses")
     if handle_key(people["mentor"].handle) == handle_key(people["mentee"].handle):
@@ -126,7 +126,7 @@ async def create_pair(
     now = clock.now()
     async with transaction(engine) as connection:
         for role in ROLES:
-            if await handle_taken(connection, program_id, people[role].handle):
+            if await handle_taken(connection, program_id, people[role].handle, people[role].email):
                 raise EnrolmentError(f"the handle {people[role].handle!r} is already used in program {program_id!r}")
         values = {}
         for role in ROLES:

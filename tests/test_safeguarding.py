@@ -5,6 +5,7 @@ mentor, mentee, moderators, safeguarding lead, coordinator."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -61,8 +62,8 @@ async def test_a_disclosure_reaches_the_lead_at_once_and_again_when_nobody_acts(
         assert alert["Subject"].startswith("URGENT") and alert["Importance"] == "high"
         body = text(alert)
         for expected in ("Maple (mentee) to Oak (mentor)", f"pair {pair['id']}", "STEM mentoring (stem)",
-                         "URGENT keywords (self-harm): self-harm", "(abuse): unsafe at home",
-                         "(secrecy): don't tell my parents", f"/held/{queue_id}", "within 1 hour"):
+                         "keywords (self-harm, URGENT): self-harm", "(abuse, URGENT): unsafe at home",
+                         "(secrecy, URGENT): don't tell my parents", f"/held/{queue_id}", "within 1 hour"):
             assert expected in body, expected
         assert leaks(alert) == []
         [urgent] = inbox.moderators
@@ -108,7 +109,8 @@ async def _grooming_script(layout: Layout, sink: Sink) -> None:
     assert "not delivered" not in to_mentor["Subject"] and HELP_TEXT in text(to_mentor)
     body = text(inbox.lead[0])
     assert "Oak (mentor) to Maple (mentee)" in body
-    for finding in ("(meeting): meet in person", "(secrecy): Keep this secret", "(street_address): 12 Elm Street"):
+    for finding in ("(meeting, URGENT): meet in person", "(secrecy, URGENT): Keep this secret",
+                    "(street_address): 12 Elm Street"):
         assert finding in body, finding
     [item] = held(layout)
     assert item["id"] == queue_id and item["severity"] == "urgent"
@@ -168,7 +170,7 @@ async def test_rejections_in_a_digest_come_once_per_period(layout: Layout, sink:
         first, second = await relay.safeguarding.run_once(), await relay.safeguarding.run_once()
         assert (first.rejection_digests, second.rejection_digests) == (1, 0)
         [digest] = await eventually(lambda: inbox.moderators)
-        assert "2 message(s) rejected automatically" in digest["Subject"]
+        assert "2 messages rejected automatically" in digest["Subject"]
         assert "+1 415 555 0134" in text(digest) and "+1 415 555 0199" in text(digest)
         assert inbox.mentor == [] and inbox.lead == [] and inbox.coordinator == []
     finally:
@@ -365,3 +367,25 @@ async def test_a_disclosure_to_an_ended_pair_still_reaches_a_person(layout: Layo
         await eventually(lambda: inbox.counts()["moderators"] > before["moderators"])
         assert inbox.counts()["mentor"] == before["mentor"]  # the former mentor gets nothing
         assert any(HELP_TEXT in text(m) for m in inbox.mentee)
+
+
+async def test_a_disclosure_to_a_group_reaches_the_lead_and_no_member(layout: Layout, sink: Sink) -> None:
+    from tests.support import send, simple_message
+    from tests.test_groups import PEOPLE, make_group
+
+    use_shipped_policy(layout)
+    async with serving(layout):
+        group = await asyncio.to_thread(make_group, layout)
+        raw = simple_message(f"{MENTEE['name']} <{MENTEE['email']}>", group["alias"], "help", DISCLOSURE)
+        code, reply = await send(layout.smtp_port, raw, MENTEE["email"], group["alias"])
+        assert code == 250, reply
+        inbox = Inboxes(sink)
+        [alert] = await eventually(lambda: inbox.lead)
+        assert alert["Subject"].startswith("URGENT") and "Maple to the group Robotics" in alert["Subject"]
+        assert leaks(alert) == []
+        [item] = held(layout)
+        assert item["severity"] == "urgent"
+        await eventually(lambda: inbox.moderators)
+        others = [p["email"] for p in PEOPLE if p["email"] != MENTEE["email"]]
+        assert all(inbox.of(address) == [] for address in others)  # no member gets the disclosure
+        assert HELP_TEXT in text(inbox.mentee[0])

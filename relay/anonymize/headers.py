@@ -174,6 +174,7 @@ def rewrite_outbound_headers(
     references: list[str],
     date: str,
     domain: str,
+    reply_to: Address | None = None,
 ) -> None:
     subject = header_text(message, "Subject")
     for name in set(message.keys()):
@@ -182,14 +183,21 @@ def rewrite_outbound_headers(
     if "MIME-Version" in message:
         del message["MIME-Version"]
     message["From"] = str(sender)
-    message["Reply-To"] = str(sender)
+    message["Reply-To"] = str(reply_to or sender)
     message["To"] = str(recipient)
     message["Subject"] = scrub_header(scrubber, subject) if subject else ""
     message["Date"] = date
+    set_thread_headers(message, new_message_id, in_reply_to, references)
+    message["MIME-Version"] = "1.0"
+    message["X-Loop"] = domain
+
+
+def set_thread_headers(message: Message, new_message_id: str, in_reply_to: list[str], references: list[str]) -> None:
+    """Message-ID, In-Reply-To and References of one recipient's copy (a group's copies differ only here)."""
+    for name in ("Message-ID", "In-Reply-To", "References"):
+        del message[name]
     message["Message-ID"] = new_message_id
     if in_reply_to:
         message["In-Reply-To"] = " ".join(in_reply_to)
     if references:
         message["References"] = " ".join(references)
-    message["MIME-Version"] = "1.0"
-    message["X-Loop"] = domain

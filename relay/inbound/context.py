@@ -21,8 +21,8 @@ from relay.moderation.policy import Policy, PolicyBook
 from relay.senderauth import Authenticator
 from relay.store import events
 from relay.store.committer import Committer
+from relay.store.conversations import Conversation
 from relay.store.events import event_values
-from relay.store.pairs import Pair
 from relay.store.state import read_state
 from relay.workers import tasks
 from relay.workers.pool import BudgetExceeded, Pool, WorkerLost
@@ -51,8 +51,8 @@ class Context:
             self._verp_secret = await read_state(self.engine, "verp_secret")
         return self._verp_secret
 
-    def policy_of(self, pair: Pair) -> Policy:
-        """The policy in force for a pair: its own, else its program's."""
+    def policy_of(self, pair: Conversation) -> Policy:
+        """The policy in force for a conversation: its own, else its program's."""
         program = self.settings.programs.get(pair.program_id)
         return self.policies.get(pair.policy or (program.policy if program else ""))
 

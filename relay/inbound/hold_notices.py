@@ -12,19 +12,19 @@ from relay.moderation import Decision
 from relay.moderation.policy import Policy
 from relay.notices import as_entry
 from relay.safeguarding import holding as safeguarding
+from relay.store.conversations import Conversation, Member
 from relay.store.messages import Accepted, HoldEntry
-from relay.store.pairs import Member, Pair
 
 
-def add_notices(settings: Settings, accepted: Accepted, decision: Decision, policy: Policy, pair: Pair,
-                sender: Member, recipient: Member, own_id: str | None) -> None:
+def add_notices(settings: Settings, accepted: Accepted, decision: Decision, policy: Policy, pair: Conversation,
+                sender: Member, recipient: Member | None, own_id: str | None) -> None:
     now = accepted.received_at
     if decision.urgent:  # a safeguarding sign: lead, moderators and the sender's help text, in this commit
         safeguarding.hold_urgent(accepted, settings, decision, policy, pair, sender, recipient, own_id)
         return
     kind = "held" if decision.action == "hold" else "rejected"
     notice = sender_notice(settings, kind=kind, policy=policy, program_id=pair.program_id, to=sender.email,
-                           subject=accepted.subject, in_reply_to=own_id, now=now)
+                           subject=accepted.subject, in_reply_to=own_id, now=now, reader=sender)
     if notice is not None:
         accepted.notices.append(as_entry(notice))
     if decision.action != "hold":  # rejected by the policy: in the queue's history, moderators told
@@ -33,9 +33,10 @@ def add_notices(settings: Settings, accepted: Accepted, decision: Decision, poli
     immediately = policy.digest_every is None and bool(policy.moderators.notify)
     if immediately:
         item = {"id": accepted.id, "pair_id": pair.id, "sender_handle": sender.handle,
-                "recipient_handle": recipient.handle, "subject": accepted.subject or "(no subject)",
-                "held_at": now.strftime("%Y-%m-%d %H:%M"), "reasons": decision.reason_dicts()}
-        for mail in moderator_notices(settings, template="moderator_held.txt.j2", policy=policy,
+                "recipient_handle": recipient.handle if recipient else f"the group {pair.name}",
+                "subject": accepted.subject or "(no subject)",
+                "held_at": now, "reasons": decision.reason_dicts()}
+        for mail in moderator_notices(settings, template="moderator_held", policy=policy,
                                       program_id=pair.program_id, items=[item], now=now):
             accepted.notices.append(as_entry(mail))
     accepted.hold = HoldEntry(program_id=pair.program_id, policy=policy.name, reasons=decision.reason_dicts(),

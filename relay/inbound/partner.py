@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relay import ids
 from relay.anonymize.headers import header_text, message_ids
@@ -42,13 +42,21 @@ from relay.store.pairs import Member, email_key
 from relay.workers import tasks
 from relay.workers.pool import BudgetExceeded, WorkerLost
 
+if TYPE_CHECKING:
+    from relay.inbound.group import GroupTarget
+
 log = logging.getLogger("relay.intake")
 
 
-async def check(context: Context, local: str, current: object | None, detail: dict[str, Any]) -> Target:
+async def check(context: Context, local: str, current: object | None, detail: dict[str, Any]) -> Target | GroupTarget:
     """Raise Refusal unless `local` is an alias the envelope may add."""
     found = await context.aliases.lookup(context.engine, local)
     if found is None:
+        from relay.inbound import group  # a group's address: relay/inbound/group.py (it imports this module)
+
+        in_group = await group.lookup(context, local)
+        if in_group is not None:
+            return await group.check(context, in_group, current, detail)
         raise await context.refuse(Refusal(550, "5.1.1", "No such mentoring alias here.", "unknown_alias"), **detail)
     pair, recipient = found
     # paused: accepted and held (relay/inbound/program/help.park); ended: accepted, the sender told (after_end)

@@ -32,7 +32,7 @@ async def escalate_to_lead(settings: Settings, engine: AsyncEngine, clock: Clock
                            note: str) -> Escalated:
     now = clock.now()
     async with transaction(engine) as connection:
-        item, _, pair = await review.load(connection, message_id)
+        item, _, pair = await review.load_any(connection, message_id)
         if item["state"] != "held":
             return Escalated("not-held")
         mails = notices.escalation(settings, await describe(connection, item), moderator, note, now)

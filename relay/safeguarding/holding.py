@@ -16,23 +16,26 @@ from relay.moderation import Decision
 from relay.moderation.policy import Policy
 from relay.notices import as_entry
 from relay.safeguarding import notices
+from relay.store.conversations import Conversation, Member
 from relay.store.events import event_values
 from relay.store.messages import Accepted, HoldEntry
-from relay.store.pairs import Member, Pair
 
 AUTOMATIC_REASON = "rejected automatically by the policy"
 
 
-def concern(accepted: Accepted, decision: Decision, pair: Pair, sender: Member, recipient: Member) -> notices.Concern:
+def concern(accepted: Accepted, decision: Decision, pair: Conversation, sender: Member,
+            recipient: Member | None) -> notices.Concern:
+    """The accepted message as safeguarding mail describes it (`recipient` None: a whole group)."""
+    to_handle, to_role = notices.addressee(pair, recipient)
     return notices.Concern(
         id=accepted.id, pair_id=pair.id, program_id=pair.program_id, sender_handle=sender.handle,
-        sender_role=sender.role, recipient_handle=recipient.handle, recipient_role=recipient.role,
-        held_at=accepted.received_at.strftime("%Y-%m-%d %H:%M"), reasons=decision.reason_dicts(),
+        sender_role=sender.role, recipient_handle=to_handle, recipient_role=to_role,
+        held_at=accepted.received_at, reasons=decision.reason_dicts(),
         subject=accepted.subject or "(no subject)")
 
 
-def hold_urgent(accepted: Accepted, settings: Settings, decision: Decision, policy: Policy, pair: Pair,
-                sender: Member, recipient: Member, own_id: str | None) -> None:
+def hold_urgent(accepted: Accepted, settings: Settings, decision: Decision, policy: Policy, pair: Conversation,
+                sender: Member, recipient: Member | None, own_id: str | None) -> None:
     """Fill in an urgent hold: the queue row, the alerts and the sender's help text."""
     now = accepted.received_at
     program = settings.programs.get(pair.program_id)
@@ -40,7 +43,7 @@ def hold_urgent(accepted: Accepted, settings: Settings, decision: Decision, poli
     configured = program is not None and program.safeguarding is not None and program.safeguarding.help_text
     if configured or policy.notices.held is not None:  # a policy that tells senders nothing, and no help text
         accepted.notices.append(as_entry(notices.help_notice(
-            settings, program, pair.program_id, to=sender.email, subject=accepted.subject, in_reply_to=own_id,
+            settings, program, pair.program_id, to=sender, subject=accepted.subject, in_reply_to=own_id,
             now=now)))
     leads = notices.lead_alert(settings, item, now)
     moderators = notices.moderator_alert(settings, policy, item, now)
@@ -53,8 +56,8 @@ def hold_urgent(accepted: Accepted, settings: Settings, decision: Decision, poli
                               release_requires=decision.release_requires, notified=True, severity="urgent")
 
 
-def record_rejection(accepted: Accepted, settings: Settings, decision: Decision, policy: Policy, pair: Pair,
-                     sender: Member, recipient: Member) -> None:
+def record_rejection(accepted: Accepted, settings: Settings, decision: Decision, policy: Policy,
+                     pair: Conversation, sender: Member, recipient: Member | None) -> None:
     """An automatic rejection: in the queue's history, and reported to the moderators when the policy says so."""
     now = accepted.received_at
     report = policy.notify_rejections and bool(policy.moderators.notify)

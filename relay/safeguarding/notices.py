@@ -1,31 +1,32 @@
 """The mail of safeguarding, built from the notice templates: who is told about an urgent hold and what
 they read; the help text for its sender; the report of automatic rejections to the moderators.
 
-Every subject about an urgent item starts with "URGENT". The body names handles, roles, the pair, the
+Every subject about an urgent item starts with "URGENT", in every language (a marker that mail filters and
+people can rely on; the rest of the subject is translated). The body names handles, roles, the pair, the
 program, the findings and a console link (when `console.public_url` is set; else the held message's id),
 never a participant's real address or name (the findings come from the anonymised copy, which has handles
-and aliases in their place).
+and aliases in their place). Staff mail is in the program's staff language and time zone; the help text
+in its sender's language and zone (relay/notices/programs.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from relay.config import ProgramConfig, SafeguardingConfig, Settings
 from relay.links import console_base
 from relay.moderation.policy import Policy
-from relay.notices import Notice, compose, render
-from relay.nudges.compose import render as program_render
+from relay.notices import Notice, compose
+from relay.notices.programs import folder, participant_language, staff_language
+from relay.notices.rendering import Rendered, notice
+from relay.notices.when import format_duration, format_when
+from relay.nudges.timing import zone_of
+from relay.store.conversations import Conversation, Member
 
 URGENT = "URGENT"
 DEFAULT_REVIEW_WITHIN = timedelta(hours=1)
-DEFAULT_HELP_TEXT = (
-    "Thank you for your message. A member of the program team will read it soon. If you or someone else is "
-    "in danger right now, please call your local emergency number. You can also reply to this message to "
-    "reach the program coordinator."
-)
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Concern:
     sender_role: str
     recipient_handle: str
     recipient_role: str
-    held_at: str  # "YYYY-MM-DD HH:MM", UTC
+    held_at: datetime | str  # a datetime; the text of it in the reader's language once shown
     reasons: list[dict[str, Any]] = field(default_factory=list)
     subject: str = ""  # the subject as written: only for the moderators, who read the message anyway
 
@@ -48,6 +49,13 @@ class Concern:
         """Urgent findings first; "every message is reviewed" is no finding."""
         found = [r for r in self.reasons if r.get("rule") != "policy"]
         return sorted(found, key=lambda r: r.get("severity") != "urgent")
+
+
+def addressee(conversation: Conversation, recipient: Member | None) -> tuple[str, str]:
+    """(handle, role) of whom a message was written to: a member, or (None) the whole group."""
+    if recipient is None:
+        return f"the group {conversation.name or conversation.id}", "group"
+    return recipient.handle, recipient.role
 
 
 def program_name(settings: Settings, program_id: str) -> str:
@@ -83,82 +91,70 @@ def lead_and_coordinator(settings: Settings, program_id: str) -> list[str]:
     return list(dict.fromkeys(address for address in found if address))
 
 
-def human(delta: timedelta) -> str:
-    minutes = delta.total_seconds() / 60
-    if minutes < 60:
-        return f"{minutes:g} minutes"
-    hours = minutes / 60
-    return f"{hours:g} hour{'s' if hours != 1 else ''}" if hours < 48 else f"{hours / 24:g} days"
+def _staff(settings: Settings, program_id: str, name: str, concerns: list[Concern], **values: Any) -> Rendered:
+    """A staff notice in the program's staff language, its times in the program's zone."""
+    program = settings.programs.get(program_id)
+    language = staff_language(program)
+    zone = program.timezone if program is not None else "UTC"
+    shown = [replace(c, held_at=format_when(c.held_at, language, zone)) if isinstance(c.held_at, datetime) else c
+             for c in concerns]
+    return notice(name, language, folder=folder(settings, program), item=shown[0] if shown else None, items=shown,
+                  program_name=program_name(settings, program_id), console_url=console_base(settings),
+                  within=format_duration(review_within(settings, program_id), language), **values)
 
 
-def _mail(settings: Settings, program_id: str, to: list[str], subject: str, body: str, now: datetime) -> list[Notice]:
-    name = program_name(settings, program_id)
-    return [compose(domain=settings.relay.domain, program_name=name, to=address, subject=subject, body=body, now=now,
-                    headers={"Importance": "high", "X-Priority": "1"} if subject.startswith(URGENT) else None)
+def _mail(settings: Settings, program_id: str, to: list[str], mail: Rendered, now: datetime) -> list[Notice]:
+    program = settings.programs.get(program_id)
+    urgent = {"Importance": "high", "X-Priority": "1"} if mail.subject.startswith(URGENT) else None
+    return [compose(domain=settings.relay.domain, program_name=program_name(settings, program_id), to=address,
+                    subject=mail.subject, body=mail.text, now=now, headers=urgent, language=staff_language(program))
             for address in to]
-
-
-def _who(concern: Concern) -> str:
-    return f"pair {concern.pair_id}, {concern.sender_handle} to {concern.recipient_handle}"
 
 
 def lead_alert(settings: Settings, concern: Concern, now: datetime) -> list[Notice]:
     """The lead's URGENT mail about a new urgent hold (the coordinator's, when the program names no lead)."""
-    name = program_name(settings, concern.program_id)
-    body = render("safeguarding_lead.txt.j2", item=concern, program_name=name, console_url=console_base(settings),
-                  within=human(review_within(settings, concern.program_id)))
-    return _mail(settings, concern.program_id, lead_recipients(settings, concern.program_id),
-                 f"{URGENT}: possible safeguarding concern in {name} ({_who(concern)})", body, now)
+    mail = _staff(settings, concern.program_id, "safeguarding_lead", [concern])
+    return _mail(settings, concern.program_id, lead_recipients(settings, concern.program_id), mail, now)
 
 
 def moderator_alert(settings: Settings, policy: Policy, concern: Concern, now: datetime) -> list[Notice]:
     """The moderators' URGENT mail: at once, whatever their digest setting."""
-    name = program_name(settings, concern.program_id)
-    body = render("safeguarding_moderators.txt.j2", item=concern, program_name=name,
-                  console_url=console_base(settings), lead=", ".join(lead_recipients(settings, concern.program_id)))
-    return _mail(settings, concern.program_id, policy.moderators.notify,
-                 f"{URGENT}: [{name}] a message needs review now ({_who(concern)})", body, now)
+    mail = _staff(settings, concern.program_id, "safeguarding_moderators", [concern],
+                  lead=", ".join(lead_recipients(settings, concern.program_id)))
+    return _mail(settings, concern.program_id, policy.moderators.notify, mail, now)
 
 
 def follow_up(settings: Settings, program_id: str, concerns: list[Concern], now: datetime) -> list[Notice]:
     """Nobody acted within urgent_review_within: the lead and the coordinator are told again."""
-    name = program_name(settings, program_id)
-    within = human(review_within(settings, program_id))
-    body = render("safeguarding_followup.txt.j2", items=concerns, program_name=name, within=within,
-                  console_url=console_base(settings))
-    return _mail(settings, program_id, lead_and_coordinator(settings, program_id),
-                 f"{URGENT}: [{name}] {len(concerns)} urgent message(s) not reviewed within {within}", body, now)
+    mail = _staff(settings, program_id, "safeguarding_followup", concerns)
+    return _mail(settings, program_id, lead_and_coordinator(settings, program_id), mail, now)
 
 
 def escalation(settings: Settings, concern: Concern, moderator: str, note: str, now: datetime) -> list[Notice]:
     """A moderator's escalation: to the lead and the coordinator."""
-    name = program_name(settings, concern.program_id)
-    body = render("safeguarding_escalation.txt.j2", item=concern, program_name=name, moderator=moderator, note=note,
-                  console_url=console_base(settings), lead=lead_of(settings, concern.program_id))
-    return _mail(settings, concern.program_id, lead_and_coordinator(settings, concern.program_id),
-                 f"{URGENT}: [{name}] moderator {moderator} escalates a held message to you ({_who(concern)})",
-                 body, now)
-
-
-def help_notice(settings: Settings, program: ProgramConfig | None, program_id: str, *, to: str, subject: str | None,
-                in_reply_to: str | None, now: datetime) -> Notice:
-    """What the sender of an urgent message receives instead of the routine "waiting for review"."""
-    name = program.name if program else program_id
-    text = (program.safeguarding.help_text if program and program.safeguarding else None) or DEFAULT_HELP_TEXT
-    values = {"help_text": text.strip(), "subject": subject or "(no subject)", "program_name": name,
-              "held_at": now.strftime("%Y-%m-%d %H:%M")}
-    body = (program_render(settings, program, "safeguarding_help.txt.j2", values) if program
-            else render("safeguarding_help.txt.j2", **values))
-    return compose(domain=settings.relay.domain, program_name=name, to=to, now=now, in_reply_to=in_reply_to,
-                   subject=f"We have your message: {subject or '(no subject)'}", body=body,
-                   reply_to=program.coordinator if program else None)
+    mail = _staff(settings, concern.program_id, "safeguarding_escalation", [concern], moderator=moderator,
+                  note=note, lead=lead_of(settings, concern.program_id))
+    return _mail(settings, concern.program_id, lead_and_coordinator(settings, concern.program_id), mail, now)
 
 
 def rejection_report(settings: Settings, policy: Policy, program_id: str, concerns: list[Concern],
                      now: datetime) -> list[Notice]:
     """Automatic rejections, reported to the policy's moderators (at once, or one digest per period)."""
-    name = program_name(settings, program_id)
-    body = render("moderator_rejected.txt.j2", items=concerns, program_name=name, policy=policy.name,
-                  console_url=console_base(settings))
-    return _mail(settings, program_id, policy.moderators.notify,
-                 f"[{name}] {len(concerns)} message(s) rejected automatically", body, now)
+    mail = _staff(settings, program_id, "moderator_rejected", concerns, policy=policy.name)
+    return _mail(settings, program_id, policy.moderators.notify, mail, now)
+
+
+def help_notice(settings: Settings, program: ProgramConfig | None, program_id: str, *, to: Member,
+                subject: str | None, in_reply_to: str | None, now: datetime) -> Notice:
+    """What the sender of an urgent message receives instead of the routine "waiting for review": the
+    program's help text as written (or our default, translated), in the sender's language and zone."""
+    language = participant_language(program, to)
+    zone = zone_of(to, program) if program is not None else "UTC"
+    help_text = program.safeguarding.help_text if program and program.safeguarding else None
+    name = program.name if program else program_id
+    mail = notice("safeguarding_help", language, folder=folder(settings, program),
+                  help_text=help_text.strip() if help_text else None, subject=subject or "(no subject)",
+                  program_name=name, held_at=format_when(now, language, zone))
+    return compose(domain=settings.relay.domain, program_name=name, to=to.email, now=now, in_reply_to=in_reply_to,
+                   subject=mail.subject, body=mail.text, reply_to=program.coordinator if program else None,
+                   language=language)

@@ -31,8 +31,8 @@ from relay.notices import Notice
 from relay.safeguarding import notices
 from relay.store import events
 from relay.store import held as held_store
+from relay.store.conversations import get_conversation
 from relay.store.database import transaction
-from relay.store.pairs import get_pair
 from relay.yamlsource import ConfigError
 
 log = logging.getLogger("relay.safeguarding")
@@ -47,14 +47,16 @@ class SweepReport:
 
 async def describe(connection: AsyncConnection, item: dict[str, Any]) -> notices.Concern:
     """A queue row as safeguarding mail describes it (handles and roles from its pair)."""
-    pair = await get_pair(connection, item["pair_id"])
-    assert pair is not None
-    sender = pair.mentor if pair.mentor.id == item["sender_id"] else pair.mentee
-    recipient = pair.partner_of(sender)
+    conversation = await get_conversation(connection, item["pair_id"])
+    assert conversation is not None
+    sender = conversation.member_by_id(item["sender_id"])
+    assert sender is not None
+    recipient = conversation.member_by_id(item["recipient_id"]) if item["recipient_id"] is not None else None
+    to_handle, to_role = notices.addressee(conversation, recipient)
     return notices.Concern(
-        id=item["message_id"], pair_id=pair.id, program_id=item["program_id"], sender_handle=sender.handle,
-        sender_role=sender.role, recipient_handle=recipient.handle, recipient_role=recipient.role,
-        held_at=item["held_at"].strftime("%Y-%m-%d %H:%M"), reasons=item["reasons"],
+        id=item["message_id"], pair_id=conversation.id, program_id=item["program_id"],
+        sender_handle=sender.handle, sender_role=sender.role, recipient_handle=to_handle, recipient_role=to_role,
+        held_at=item["held_at"], reasons=item["reasons"],
         subject=item["subject"] or "(no subject)")
 
 

@@ -40,12 +40,17 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 metadata = MetaData()
 
+# Every conversation: a pair (two members) or a group (more). The table keeps the name `pairs`, and
+# `pair_id` columns everywhere name the conversation (relay/store/conversations.py).
 pairs = Table(
     "pairs",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("program_id", String(64), nullable=False, index=True),
-    Column("policy", String(64)),  # per-pair override of the program's policy
+    Column("kind", String(16), nullable=False, server_default="pair"),  # pair | group (| community, later)
+    Column("name", String(200)),  # a group's name, shown beside the sender's handle
+    Column("alias", String(64), unique=True),  # a group's alias local part (a pair's aliases are its members')
+    Column("policy", String(64)),  # per-conversation override of the program's policy
     Column("status", String(16), nullable=False, default="active"),
     Column("end_date", String(10)),
     Column("created_at", UTCDateTime, nullable=False),
@@ -72,8 +77,13 @@ members = Table(
     Column("contact_consent", String(3)),  # yes | no, after the pair ended (relay/inbound/program/exchange.py)
     Column("cadence", String(32)),  # a mentor's writing days, e.g. "mon,thu" (relay/nudges/rules/cadence.py)
     Column("nicknames", Text),  # JSON list of known nicknames, scrubbed like the name (relay/anonymize/names.py)
-    UniqueConstraint("program_id", "handle_key", name="uq_member_handle"),
-    UniqueConstraint("pair_id", "role", name="uq_member_role"),
+    Column("language", String(35)),  # BCP 47 tag: the language of the notices this member gets
+    # A handle belongs to one person per program (checked by relay/enrol.py); a conversation holds a
+    # person and a handle once.
+    UniqueConstraint("pair_id", "email_key", name="uq_member_person"),
+    UniqueConstraint("pair_id", "handle_key", name="uq_member_conversation_handle"),
+    Index("ix_members_program_handle", "program_id", "handle_key"),
+    Index("ix_members_pair", "pair_id"),
 )
 
 messages = Table(
@@ -82,7 +92,7 @@ messages = Table(
     Column("id", String(32), primary_key=True),  # the queue id named in "250 ... queued as"
     Column("pair_id", Integer, ForeignKey("pairs.id"), nullable=False, index=True),
     Column("sender_id", Integer, ForeignKey("members.id"), nullable=False),
-    Column("recipient_id", Integer, ForeignKey("members.id"), nullable=False),
+    Column("recipient_id", Integer, ForeignKey("members.id")),  # empty: every other member of a group
     Column("envelope_from", String(320), nullable=False),
     Column("remote_addr", String(64)),
     Column("original_message_id", String(998)),
@@ -156,6 +166,8 @@ thread_ids = Table(
     Column("pair_id", Integer, ForeignKey("pairs.id"), nullable=False),
     Column("message_id", String(32), ForeignKey("messages.id"), nullable=False),
     Column("sender_role", String(8), nullable=False),
+    Column("sender_id", Integer, ForeignKey("members.id", name="fk_thread_sender")),
+    Column("recipient_id", Integer, ForeignKey("members.id", name="fk_thread_recipient")),  # who got generated_id
     Column("original_id", String(998)),
     Column("generated_id", String(998), nullable=False),
     Index("ix_thread_original", "pair_id", "original_id"),

@@ -26,7 +26,7 @@ from relay.dkim.signer import Signer
 from relay.inbound.header import Header, HeaderTooLarge, read_header
 from relay.moderation.findings import Finding
 from relay.moderation.policy import PolicyBook
-from relay.pipeline import Prepared, prepare, release
+from relay.pipeline import GroupCopy, GroupFace, Prepared, PreparedGroup, prepare, prepare_group, release
 
 log = logging.getLogger("relay.workers")
 
@@ -112,6 +112,30 @@ def prepare_message(raw: bytes, job: PrepareJob) -> Prepared:
         return prepare(message, sender=job.sender, recipient=job.recipient, thread_map=job.thread_map,
                        new_message_id=job.new_message_id, now=job.now, domain=job.domain,
                        policy=_environment().policies.get(job.policy), context=job.context)
+
+
+@dataclass(frozen=True)
+class GroupPrepareJob:
+    """What relay/pipeline.prepare_group needs besides the raw bytes."""
+
+    sender: Identity
+    members: list[Identity]
+    face: GroupFace
+    copies: list[GroupCopy]
+    now: datetime
+    domain: str
+    policy: str
+    context: dict[str, Any]
+
+
+def prepare_group_message(raw: bytes, job: GroupPrepareJob) -> PreparedGroup:
+    from relay.anonymize.message import parse
+
+    with _readable():
+        message = parse(raw)
+        return prepare_group(message, sender=job.sender, members=job.members, face=job.face, copies=job.copies,
+                             now=job.now, domain=job.domain, policy=_environment().policies.get(job.policy),
+                             context=job.context)
 
 
 @dataclass(frozen=True)

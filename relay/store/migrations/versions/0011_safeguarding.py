@@ -2,8 +2,8 @@
 urgent follow-up's mark, who escalated it from the console, which approval came from the command line,
 and automatic rejections recorded in the queue's history.
 
-Revision ID: 0010_safeguarding
-Revises: 0009_console_sessions
+Revision ID: 0011_safeguarding
+Revises: 0010_conversations
 """
 
 import sqlalchemy as sa
@@ -11,8 +11,8 @@ from alembic import op
 
 from relay.store.schema import UTCDateTime
 
-revision = "0010_safeguarding"
-down_revision = "0009_console_sessions"
+revision = "0011_safeguarding"
+down_revision = "0010_conversations"
 branch_labels = None
 depends_on = None
 
