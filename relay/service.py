@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from relay import memory
 from relay.archive.retention import purge_expired
 from relay.clock import Clock, SystemClock
 from relay.config import Settings, SmtpConfig
@@ -109,7 +110,8 @@ class Relay:
         self.console = ConsoleServer(settings, self.engine, self.clock, self.intake.policies) if console else None
 
     async def _sign(self, raw: bytes) -> bytes:
-        return await self.pool.run(tasks.sign, raw)
+        field = await self.pool.run(tasks.signature, raw)
+        return field + raw if field else raw
 
     async def _scheduled_safeguarding(self) -> None:
         await self.safeguarding.run_once()
@@ -154,6 +156,7 @@ class Relay:
 
 
 async def serve(settings: Settings, on_ready=None) -> None:  # type: ignore[no-untyped-def]
+    memory.return_large_blocks()  # large messages' memory goes back to the system when they are done
     relay = Relay(settings, console=settings.relay.console.enabled)
     running = await relay.start()
     stop = asyncio.Event()

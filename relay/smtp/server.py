@@ -14,9 +14,10 @@ import time
 import weakref
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, syntax
+from aiosmtpd.smtp import MISSING, SMTP, syntax
 
 from relay.config import SmtpConfig
+from relay.smtp.data import Outcome, read_data
 from relay.smtp.handler import RelayHandler
 from relay.smtp.limits import ConnectionLimits, Monotonic, Refusal, RefusalLog, Ticket
 
@@ -44,9 +45,44 @@ class RelaySession(SMTP):
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         self._reset_timeout(self.data_timeout)
-        await super().smtp_DATA(arg)
+        await self._take_data(arg)
         if self.transport is not None:
             self._reset_timeout()  # back to waiting for the next command
+
+    async def _take_data(self, arg: str) -> None:
+        """aiosmtpd's smtp_DATA with the transfer read in bulk (relay/smtp/data.py) instead of line by line.
+
+        Replies and checks are aiosmtpd 1.4.6's: 503 without RCPT, 501 with an argument, 552 over the size
+        limit and 500 for a line too long (both after the lone dot), then the handler's DATA hook."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            data = await read_data(self._reader, self.data_size_limit, self.line_length_limit)
+        except asyncio.CancelledError:
+            log.info("Connection lost during DATA")
+            self._writer.close()
+            raise
+        if data.outcome is Outcome.LOST:
+            return
+        if data.outcome is not Outcome.NOMINAL:
+            self._set_post_data_state()
+            await self.push("500 Line too long (see RFC5321 4.5.3.1.6)" if data.outcome is Outcome.TOO_LONG
+                            else "552 Error: Too much mail data")
+            return
+        # decode_data is off (the relay keeps bytes exact), so content and original_content are one object
+        self.envelope.content = data.content
+        self.envelope.original_content = data.content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
 
     def _timeout_cb(self) -> None:
         transport = self.transport

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from relay import memory
 from relay.anonymize.parts import Unprocessable
 from relay.anonymize.scrub import Identity
 from relay.config import Settings
@@ -46,6 +47,7 @@ _local: contextvars.ContextVar[Environment | None] = contextvars.ContextVar("rel
 def initialise(settings: Settings) -> None:
     """The pool's initializer: once per worker process."""
     global _process_environment
+    memory.return_large_blocks()
     _process_environment = Environment(PolicyBook(settings.policies_dir), signer_from_settings(settings))
 
 
@@ -158,3 +160,10 @@ def sign(raw: bytes) -> bytes:
     """The message DKIM-signed with the configured key (unchanged when signing is off)."""
     signer = _environment().signer
     return signer.sign(raw) if signer is not None else raw
+
+
+def signature(raw: bytes) -> bytes:
+    """The DKIM-Signature field to put in front of `raw` (b"" when signing is off): only the field comes back
+    from the worker, not the whole message again."""
+    signer = _environment().signer
+    return signer.field(raw) if signer is not None else b""
