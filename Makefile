@@ -1,4 +1,4 @@
-# The two set-up commands of the README: `make run` and `make test`. Both work on a fresh machine with python3.
+# The two set-up commands of README.md: `make run` and `make test`. Both work on a fresh machine with python3.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
