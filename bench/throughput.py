@@ -18,7 +18,12 @@ The bench process is only the SMTP client; every server runs in its own process.
 all sessions are connected and greeted (EHLO), so connection set-up is not counted. The last line is
 `relay/bare throughput ratio: X.XX` (accepted messages/s of the relay divided by the bare server's).
 
-Usage: .venv/bin/python bench/throughput.py --messages N [--connections 20]
+Options --database URL (a PostgreSQL server, postgresql://user:pass@host:port/db: the relay's store is a
+new database made there for the run and dropped after it; default a SQLite file) and --instances K (K
+`serve` processes sharing that store, each on its own port; the sessions are spread over them, the pair is
+enrolled once) measure the scale-out set-up of several instances on one database.
+
+Usage: .venv/bin/python bench/throughput.py --messages N [--connections 20] [--database URL] [--instances K]
 Exit status 1 if a message was refused, lost or not delivered (the figures are printed all the same).
 The same file also runs the helper servers (hidden --role option); no need to call that by hand.
 """
@@ -56,6 +61,7 @@ DOMAIN = "relay.test"
 MENTOR = {"email": "jose.mueller@uni.example.net", "name": "José Müller", "handle": "Oak"}
 MENTEE = {"email": "jane.doe@mail.example.org", "name": "Jane Doe", "handle": "Maple"}
 DURABILITY = "SQLite journal_mode=WAL, synchronous=FULL (fsync per group commit, before each 250)"
+PG_DURABILITY = "PostgreSQL as the server is configured (each 250 after the group commit's COMMIT)"
 
 HELPER_MAX_SECONDS = 3600.0   # a helper server exits on its own after this long, whatever happens
 STATUS_INTERVAL = 0.02        # how often the sink rewrites its status file (seconds)
@@ -259,11 +265,14 @@ async def send_share(
         result.latencies.append(time.perf_counter() - began)
 
 
-async def drive(port: int, messages: Sequence[bytes], sender: str, rcpt: str, connections: int,
+async def drive(port: int | Sequence[int], messages: Sequence[bytes], sender: str, rcpt: str, connections: int,
                 timeout: float) -> SendResult:
-    """Send all messages over `connections` sessions; timing starts when every session is greeted."""
+    """Send all messages over `connections` sessions (spread over the ports given); timing starts when every
+    session is greeted."""
     result = SendResult()
-    clients = await asyncio.wait_for(asyncio.gather(*(open_session(port) for _ in range(connections))), 60)
+    ports = [port] if isinstance(port, int) else list(port)
+    clients = await asyncio.wait_for(asyncio.gather(*(open_session(ports[i % len(ports)])
+                                                      for i in range(connections))), 60)
     gate = asyncio.Event()
     try:
         tasks = [
@@ -374,8 +383,8 @@ def sink_status(workdir: Path) -> dict[str, Any]:
 # --- the relay ------------------------------------------------------------------------------------
 
 
-def write_relay_config(root: Path, sink_port: int, dns_port: int) -> Path:
-    """relay.yaml (port 0: the relay picks one), a SQLite file, one program and its policy."""
+def write_relay_config(root: Path, sink_port: int, dns_port: int, database: str = "sqlite:///relay.db") -> Path:
+    """relay.yaml (port 0: the relay picks one), the store (a SQLite file by default), one program and its policy."""
     (root / "programs").mkdir(parents=True)
     (root / "policies").mkdir()
     (root / "policies" / "adult-professional.yaml").write_text("name: adult-professional\n")
@@ -387,12 +396,13 @@ def write_relay_config(root: Path, sink_port: int, dns_port: int) -> Path:
     (root / "programs" / "stem.yaml").write_text(yaml.safe_dump(program))
     config = {
         "domain": DOMAIN,
-        "database": "sqlite:///relay.db",
+        "database": database,
         "smtp": {"host": "127.0.0.1", "port": 0, "max_message_size": 2 * 1024 * 1024},
         "delivery": {"transport": "smtp", "host": "127.0.0.1", "port": sink_port,
                      "poll_interval": "0.1s", "retry_schedule": ["1s", "1s", "1s"]},
         "programs_dir": "programs",
         "policies_dir": "policies",
+        "console": {"enabled": False},  # several instances on one host: no console port to share
         "sender_auth": {"nameservers": [f"127.0.0.1:{dns_port}"]},
     }
     path = root / "relay.yaml"
@@ -417,9 +427,9 @@ def enrol_pair(config: Path) -> dict[str, Any]:
     return dict(json.loads(done.stdout))
 
 
-def start_relay(config: Path, workdir: Path, children: list[Child]) -> tuple[Child, int]:
+def start_relay(config: Path, workdir: Path, children: list[Child], name: str = "relay") -> tuple[Child, int]:
     """`python -m relay serve`; the port is read from its "serving ... on HOST:PORT" line."""
-    child = Child("relay", relay_cli(config, "serve"), workdir / "relay.log")
+    child = Child(name, relay_cli(config, "serve"), workdir / f"{name}.log")
     children.append(child)
 
     def port() -> int | None:
@@ -469,42 +479,73 @@ def run_bare(messages: list[bytes], rcpt: str, connections: int, workdir: Path, 
 @dataclass
 class RelaySetup:
     sink: Child
-    config: Path
+    configs: list[Path]  # one config dir per instance, all naming the same store
     mentor_alias: str
+    backend: str = "SQLite"
 
 
-def prepare_relay(workdir: Path, children: list[Child]) -> RelaySetup:
-    """The sink (idle until the relay run), the relay's config dir, and one enrolled pair."""
+def prepare_relay(workdir: Path, children: list[Child], database: str | None = None,
+                  instances: int = 1) -> RelaySetup:
+    """The sink (idle until the relay run), each instance's config dir, and one enrolled pair."""
     sink, sink_port = start_helper("sink", workdir, children)
     _dns, dns_port = start_helper("dns", workdir, children)
-    config = write_relay_config(workdir / "relay", sink_port, dns_port)
-    return RelaySetup(sink, config, enrol_pair(config)["mentor_alias"])
+    store = database or f"sqlite:///{workdir / 'relay.db'}"  # an absolute path: every instance shares it
+    configs = [write_relay_config(workdir / f"relay{index}", sink_port, dns_port, store)
+               for index in range(instances)]
+    backend = "PostgreSQL" if store.startswith("postgres") else "SQLite"
+    return RelaySetup(sink, configs, enrol_pair(configs[0])["mentor_alias"], backend)
 
 
 def run_relay(setup: RelaySetup, messages: list[bytes], connections: int, workdir: Path,
               children: list[Child], timeout: float) -> RunReport:
-    relay, port = start_relay(setup.config, workdir, children)
-    cpu_before = relay.cpu_seconds()
-    sent = asyncio.run(drive(port, messages, MENTEE["email"], setup.mentor_alias, connections, timeout))
-    report = RunReport("mentor-relay", sent)
+    started = [start_relay(config, workdir, children, f"relay{index}") for index, config in enumerate(setup.configs)]
+    relays, ports = [relay for relay, _ in started], [port for _, port in started]
+    cpu_before = [relay.cpu_seconds() for relay in relays]
+    sent = asyncio.run(drive(ports, messages, MENTEE["email"], setup.mentor_alias, connections, timeout))
+    name = "mentor-relay" if len(relays) == 1 else f"mentor-relay x{len(relays)}"
+    report = RunReport(f"{name} ({setup.backend})", sent)
     if sent.accepted:
         try:
             status = wait_until(lambda: (s := sink_status(workdir))["count"] >= sent.accepted and s,
-                                [relay, setup.sink], timeout, f"the sink to receive {sent.accepted} messages")
+                                [*relays, setup.sink], timeout, f"the sink to receive {sent.accepted} messages")
             report.end_to_end = status["last_at"] - sent.started
         except RuntimeError as exc:
             report.notes.append(str(exc).splitlines()[0])
-    report.server_cpu = cpu_delta(relay, cpu_before)
+    used = [cpu_delta(relay, before) for relay, before in zip(relays, cpu_before, strict=True)]
+    report.server_cpu = None if None in used else sum(u for u in used if u is not None)
     time.sleep(0.2)  # let a late duplicate delivery, if any, show in the sink's count
     status = sink_status(workdir)
     report.delivered, report.distinct_delivered = status["count"], status["distinct"]
-    report.exit_status = relay.stop()
+    statuses = [relay.stop() for relay in relays]
+    report.exit_status = next((code for code in statuses if code), statuses[0])
     setup.sink.stop()
-    problems, first = relay_log_problems(relay.log)
-    if problems:
-        report.notes.append(f"relay log has {problems} warning/refusal lines, first ones:")
-        report.notes.extend(f"  {line}" for line in first)
+    for relay in relays:
+        problems, first = relay_log_problems(relay.log)
+        if problems:
+            report.notes.append(f"{relay.name} log has {problems} warning/refusal lines, first ones:")
+            report.notes.extend(f"  {line}" for line in first)
     return report
+
+
+def create_bench_database(server: str) -> str:
+    """A new database on the PostgreSQL `server` for this run (asyncpg, the `postgres` extra); its URL."""
+    name = f"mrbench_{os.getpid()}_{int(time.time())}"
+    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    return server.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_bench_database(server: str, url: str) -> None:
+    asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)'))
+
+
+async def _admin(url: str, statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -554,11 +595,11 @@ def print_report(reports: list[RunReport], count: int, connections: int, size: i
           f"SMTP sessions, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
           f"load average before the run {load:.2f}\n")
     columns = [rows(report, count) for report in reports]
-    print(f"{'':<26}" + "".join(f"{report.name:>22}" for report in reports))
+    print(f"{'':<26}" + "".join(f" {report.name:>29}" for report in reports))
     for index, label in enumerate(LABELS):
-        print(f"{label:<26}" + "".join(f"{column[index]:>22}" for column in columns))
-    print(f"\nrelay durability: {DURABILITY}")
-    print("relay delivery: SMTP to the sink subprocess, 4 connections (default), poll_interval 0.1s")
+        print(f"{label:<26}" + "".join(f" {column[index]:>29}" for column in columns))
+    print(f"\nrelay durability: {DURABILITY if 'SQLite' in reports[1].name else PG_DURABILITY}")
+    print("relay delivery: SMTP to the sink subprocess, 4 connections (default) per instance, poll_interval 0.1s")
     for report in reports:
         for text, number in [*report.sent.refusals.items(), *report.sent.errors.items()]:
             print(f"{report.name}: {number} x {text}")
@@ -575,12 +616,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--messages", type=int, help="messages per run (N)")
     parser.add_argument("--connections", type=int, default=20, help="concurrent SMTP sessions (default 20)")
+    parser.add_argument("--database", help="a PostgreSQL server URL (postgresql://user:pass@host:port/db): the "
+                        "relay's store is a new database there, dropped after the run (default: a SQLite file)")
+    parser.add_argument("--instances", type=int, default=1, help="relay `serve` processes sharing the store")
     parser.add_argument("--role", choices=["bare", "sink", "dns"], help=argparse.SUPPRESS)
     parser.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--status-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.role is None and (args.messages is None or args.messages < 1 or args.connections < 1):
         parser.error("--messages N (N >= 1) is required; --connections must be >= 1")
+    if args.instances < 1:
+        parser.error("--instances must be >= 1")
+    if args.database is not None and not args.database.startswith(("postgresql://", "postgres://")):
+        parser.error("--database takes a PostgreSQL server URL (postgresql://...); without it: SQLite")
     return args
 
 
@@ -593,10 +641,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     timeout = 120.0 + 0.2 * count  # for the accept phase, and again for the sink to catch up
     load = os.getloadavg()[0]  # other work on the machine skews every figure: shown with them
     children: list[Child] = []
+    database = create_bench_database(args.database) if args.database else None
     with tempfile.TemporaryDirectory(prefix="mentor-relay-bench-") as temp:
         workdir = Path(temp)
         try:
-            setup = prepare_relay(workdir, children)
+            setup = prepare_relay(workdir, children, database, args.instances)
             messages = build_messages(count, MENTEE["email"], MENTEE["name"], setup.mentor_alias)
             reports = [run_bare(messages, setup.mentor_alias, connections, workdir, children, timeout),
                        run_relay(setup, messages, connections, workdir, children, timeout)]
@@ -607,6 +656,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             for child in children:
                 child.stop()
+            if database is not None:
+                drop_bench_database(args.database, database)
     print_report(reports, count, connections, sum(map(len, messages)) // count, load)
     return 0 if all(complete(report, count) for report in reports) else 1
 
