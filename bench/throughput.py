@@ -384,7 +384,8 @@ def sink_status(workdir: Path) -> dict[str, Any]:
 
 
 def write_relay_config(root: Path, sink_port: int, dns_port: int, database: str = "sqlite:///relay.db") -> Path:
-    """relay.yaml (port 0: the relay picks one), the store (a SQLite file by default), one program and its policy."""
+    """relay.yaml (SMTP on port 0: the relay picks one; no console), the store (a SQLite file by default), one
+    program and its policy."""
     (root / "programs").mkdir(parents=True)
     (root / "policies").mkdir()
     (root / "policies" / "adult-professional.yaml").write_text("name: adult-professional\n")
@@ -398,11 +399,11 @@ def write_relay_config(root: Path, sink_port: int, dns_port: int, database: str 
         "domain": DOMAIN,
         "database": database,
         "smtp": {"host": "127.0.0.1", "port": 0, "max_message_size": 2 * 1024 * 1024},
+        "console": {"enabled": False},  # nothing on a fixed port: a relay running beside the bench is left alone
         "delivery": {"transport": "smtp", "host": "127.0.0.1", "port": sink_port,
                      "poll_interval": "0.1s", "retry_schedule": ["1s", "1s", "1s"]},
         "programs_dir": "programs",
         "policies_dir": "policies",
-        "console": {"enabled": False},  # several instances on one host: no console port to share
         "sender_auth": {"nameservers": [f"127.0.0.1:{dns_port}"]},
     }
     path = root / "relay.yaml"

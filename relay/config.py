@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
@@ -241,7 +242,15 @@ def _timezone(value: object) -> str:
     return value
 
 
+def _region(value: object) -> str:
+    """The program's phone region: a code phonenumbers knows (UK is taken for GB, as relay's rules do)."""
+    if not isinstance(value, str) or (value not in phonenumbers.SUPPORTED_REGIONS and value != "UK"):
+        raise ValueError(f"unknown phone region {value!r}: an ISO 3166 country code such as US, GB, DE, IN")
+    return value
+
+
 Email = Annotated[str, BeforeValidator(_email)]
+Region = Annotated[str, AfterValidator(_region)]
 TimeZone = Annotated[str, BeforeValidator(_timezone)]
 
 
@@ -309,7 +318,7 @@ class ProgramConfig(_Strict):
     goals: list[str] = Field(default_factory=list)
     coordinator: Email
     policy: str
-    region: str = Field("US", pattern=r"^[A-Z]{2}$")
+    region: Region = Field("US", pattern=r"^[A-Z]{2}$")
     timezone: TimeZone = "UTC"
     end_date: date | None = None
     responsiveness: Responsiveness = Field(default_factory=lambda: Responsiveness())

@@ -20,12 +20,12 @@ from relay.config import Settings, SmtpConfig
 from relay.console.server import ConsoleServer
 from relay.delivery.transports import MaildirTransport, SmtpTransport, Transport
 from relay.delivery.worker import DeliveryWorker
-from relay.dkim import signer_from_settings
-from relay.intake import Intake
+from relay.holdqueue.sweeps import HoldSweeper
+from relay.inbound.router import Intake
 from relay.metrics import sweep_timer
-from relay.moderation.sweeps import HoldSweeper
 from relay.nudges import sweep as nudge_sweep
 from relay.nudges.scheduler import Scheduler
+from relay.preflight import preflight
 from relay.senderauth import Authenticator, Resolver
 from relay.smtp.handler import RelayHandler
 from relay.smtp.limits import Monotonic
@@ -76,13 +76,14 @@ class Relay:
         """`clock` is the relay's time (store, sweeps, queue); `monotonic` times the SMTP limits;
         `resolver` answers the DNS questions of sender authentication (the system's by default);
         `console`: serve the review console too (on console.host:console.port)."""
-        signer = signer_from_settings(settings)  # a bad DKIM key stops the start before anything is opened
+        # Every policy and the DKIM key are checked before anything is opened: a mistake stops the start.
+        policies, signer = preflight(settings)
         self.settings = settings
         self.clock = clock or SystemClock()
         self.engine = create_engine(settings.database_url)
         self.committer = Committer(self.engine)
         self.intake = Intake(settings, self.engine, self.committer, self.clock,
-                             Authenticator(settings.relay.sender_auth, resolver))
+                             Authenticator(settings.relay.sender_auth, resolver), policies)
         self.handler = RelayHandler(self.intake)
         self.smtp = SmtpServer(self.handler, _resolved_smtp(settings), settings.relay.domain, monotonic)
         owner = f"{socket.gethostname()}:{settings.relay.smtp.port}"

@@ -9,7 +9,7 @@ from typing import Any
 
 from relay.clock import FixedClock
 from relay.config import load_settings
-from relay.moderation import review
+from relay.holdqueue import actions as review
 from relay.service import Relay
 from tests.support import MENTEE, MENTOR, Layout, Sink, acreate_pair, send, simple_message, store_url
 

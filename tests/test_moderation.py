@@ -244,7 +244,7 @@ async def _service_level_script(relay: Relay, layout: Layout, sink: Sink, clock)
     import asyncio
     from datetime import timedelta
 
-    from relay.moderation.sweeps import sweep
+    from relay.holdqueue.sweeps import sweep
 
     pair = await acreate_pair(layout)
     first = await mentee_writes(layout, pair, "first", "one")

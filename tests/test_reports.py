@@ -12,7 +12,7 @@ from typing import Any
 from relay.clock import FixedClock
 from relay.config import load_settings
 from relay.enrol import Person, close_pair, create_pair
-from relay.moderation import review
+from relay.holdqueue import actions as review
 from relay.service import Relay
 from relay.store import events
 from relay.store.database import transaction

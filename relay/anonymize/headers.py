@@ -15,7 +15,8 @@ from email.headerregistry import Address
 from email.message import Message
 from email.utils import format_datetime, parsedate_to_datetime
 
-from relay.anonymize.scrub import Scrubber
+from relay.anonymize.scrub import Scrubber, decode_encoded_words
+from relay.anonymize.writable import writable
 
 KEPT = {"content-type", "content-transfer-encoding", "content-disposition", "content-language", "mime-version"}
 ATTACHED_KEPT = {"from", "to", "cc", "date", "subject"}
@@ -37,8 +38,10 @@ def header_text(message: Message, name: str) -> str | None:
         return None
     text = str(value)
     if any("\udc80" <= c <= "\udcff" for c in text):  # undeclared 8-bit: almost always UTF-8
-        text = text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
-    return " ".join(text.split())
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if "=?" in text:  # words the parser could not decode (UTF-7 to a lone surrogate, say): they would be
+        text = decode_encoded_words(text)  # decoded again, and fail, wherever the text is set as a header
+    return " ".join(writable(text).split())
 
 
 def scrub_header(scrubber: Scrubber, value: str) -> str:

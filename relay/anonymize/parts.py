@@ -22,6 +22,7 @@ from relay.anonymize.headers import (
     scrub_header,
 )
 from relay.anonymize.scrub import Scrubber
+from relay.anonymize.writable import has_surrogates, writable
 
 REPORT_FIELDS = {"message/delivery-status", "message/global-delivery-status", "message/disposition-notification"}
 MAX_DEPTH = 40  # deeper nesting is refused as unprocessable rather than walked
@@ -141,7 +142,8 @@ def read_text(part: Message) -> tuple[str, bool]:
     if isinstance(part, EmailMessage):
         try:
             content = part.get_content()
-            if isinstance(content, str) and not _has_surrogates(content):
+            # surrogates: undeclared 8-bit bytes, or a lone surrogate (UTF-7): read from the bytes below
+            if isinstance(content, str) and not has_surrogates(content):
                 return content, True
         except (LookupError, UnicodeError, ValueError, AttributeError, TypeError, KeyError, AssertionError):
             pass
@@ -150,16 +152,9 @@ def read_text(part: Message) -> tuple[str, bool]:
         raw = str(part.get_payload()).encode("utf-8", "surrogateescape")
     charset = part.get_content_charset() or "utf-8"
     try:
-        return raw.decode(charset, "replace"), False
+        return writable(raw.decode(charset, "replace")), False
     except (LookupError, ValueError):  # unknown charset, or a name with a NUL byte (ValueError)
         return raw.decode("utf-8", "replace"), False
-
-
-_SURROGATE = re.compile("[\udc80-\udcff]")  # undeclared 8-bit bytes, as the parser keeps them
-
-
-def _has_surrogates(text: str) -> bool:
-    return _SURROGATE.search(text) is not None
 
 
 def _header_safe(*values: object) -> bool:

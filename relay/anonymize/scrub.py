@@ -19,6 +19,8 @@ from email.errors import MessageError
 from email.header import decode_header, make_header
 from urllib.parse import unquote
 
+from relay.anonymize.writable import writable
+
 _GAP = r"(?:\s|&nbsp;|&#160;|&#xa0;)+"
 _TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"})
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
@@ -102,7 +104,7 @@ class Scrubber:
 
     def text(self, value: str) -> str:
         """Scrub plain text (also the decoded value of a header)."""
-        return self._pattern.sub(self._substitute, _decode_encoded_words(value))
+        return self._pattern.sub(self._substitute, decode_encoded_words(value))
 
     def html(self, value: str) -> str:
         """Scrub HTML source: decode letter entities and mailto: escapes first, then scrub."""
@@ -130,13 +132,14 @@ def _plain_entity(match: re.Match[str]) -> str:
     return match.group(0)
 
 
-def _decode_encoded_words(value: str) -> str:
+def decode_encoded_words(value: str) -> str:
+    """RFC 2047 encoded words in `value` decoded (those that cannot be are left as written)."""
     if "=?" not in value:
         return value
 
     def decode(match: re.Match[str]) -> str:
         try:
-            return str(make_header(decode_header(match.group(0))))
+            return writable(str(make_header(decode_header(match.group(0)))))
         except (LookupError, UnicodeError, ValueError, MessageError):  # bad base64, odd charset names
             return match.group(0)
 

@@ -22,7 +22,7 @@ _LOCAL = re.compile(r"^bounce\+([0-9a-z]{8,40})\.([a-z2-7]{16})$")
 
 def signature(value: str, secret: str) -> str:
     """The HMAC tag of the relay's signed addresses: bounce addresses here, help reply addresses in
-    relay/nudges/help.py."""
+    relay/inbound/program/help.py."""
     digest = hmac.new(secret.encode(), value.encode(), hashlib.sha256).digest()
     return base64.b32encode(digest).decode().lower()[:16]
 

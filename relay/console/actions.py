@@ -1,4 +1,4 @@
-"""The console's decisions beyond release and reject (which are relay.moderation.review's, shared with
+"""The console's decisions beyond release and reject (which are relay.holdqueue.actions, shared with
 the CLI): redact-and-release and escalate-to-coordinator. Each is one transaction and an event with the
 moderator's name."""
 
@@ -12,7 +12,7 @@ from relay import notices
 from relay.clock import Clock
 from relay.config import Settings
 from relay.console.message_view import edited_message
-from relay.moderation import review
+from relay.holdqueue import actions as review
 from relay.store import events
 from relay.store import held as held_store
 from relay.store.database import transaction

@@ -17,7 +17,7 @@ from relay.console.health import health, timeline
 from relay.console.message_view import view
 from relay.console.openapi import DESCRIPTION
 from relay.console.web import context
-from relay.moderation import review
+from relay.holdqueue import actions as review
 from relay.store import held as held_store
 from relay.store.messages import get_message
 from relay.store.pairs import Pair, get_pair, list_pairs

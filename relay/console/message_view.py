@@ -1,6 +1,6 @@
 """What a moderator sees of a held message: its text with the findings marked, its HTML part sanitised
 (nh3: no script, no event handlers, no styles, no images, no links), its attachments, and the copy the
-partner would receive (built by the same code that delivers it: relay.moderation.review.delivered_copy)."""
+partner would receive (built by the same code that delivers it: relay.holdqueue.actions.delivered_copy)."""
 
 from __future__ import annotations
 

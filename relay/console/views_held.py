@@ -14,7 +14,7 @@ from relay.console import actions
 from relay.console.accounts import Moderator
 from relay.console.message_view import attachment, highlight, view
 from relay.console.web import CSRF_FIELD, context, csrf_valid, current_user, page, refused, to_login
-from relay.moderation import review
+from relay.holdqueue import actions as review
 from relay.store import held as held_store
 from relay.store.events import list_events
 from relay.store.pairs import Pair, get_pair

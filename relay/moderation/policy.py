@@ -5,7 +5,8 @@ which action (hold | redact | reject | deliver-and-flag) and parameters, the not
 moderates and how often they hear about held mail, and the service level of the hold queue
 (review_within: remind the moderators; escalate_after: tell the coordinator; never auto-release).
 
-`PolicyBook` keeps the policies a running relay uses. It re-reads a file when it changes; a file that
+`PolicyBook` keeps the policies a running relay uses. `serve` and `check-config` read them all at start
+(relay/preflight.py) and refuse to start on any error. It re-reads a file when it changes; a file that
 no longer validates is logged and the last good version stays in force.
 """
 
@@ -39,6 +40,20 @@ DEFAULT_REJECTED_NOTICE = (
 )
 
 
+def _sender_auth(value: object) -> object:
+    """YAML 1.1 reads an unquoted `off` (and no, false) as the boolean false: that means "off". An
+    unquoted `on` (yes, true) is the boolean true, which names neither `require` nor `prefer`."""
+    if value is False:
+        return "off"
+    if value is True:
+        raise ValueError("write require or prefer: an unquoted on, yes or true is read as a boolean "
+                         "and does not say which")
+    return value
+
+
+SenderAuth = Annotated[Literal["require", "prefer", "off"], BeforeValidator(_sender_auth)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -66,7 +81,7 @@ class Policy(_Strict):
     name: str
     description: str = ""
     default_action: Literal["deliver", "hold"] = "deliver"
-    sender_auth: Literal["require", "prefer", "off"] = "prefer"
+    sender_auth: SenderAuth = "prefer"
     hold_first_messages: int = Field(0, ge=0)
     review_within: Duration = timedelta(hours=24)
     escalate_after: Duration = timedelta(hours=24)  # after review_within, before the coordinator is told
@@ -86,7 +101,7 @@ class _PolicyFile(_Strict):
     name: str | None = None
     description: str = ""
     default_action: Literal["deliver", "hold"] = "deliver"
-    sender_auth: Literal["require", "prefer", "off"] = "prefer"
+    sender_auth: SenderAuth = "prefer"
     hold_first_messages: int = Field(0, ge=0)
     review_within: Duration = timedelta(hours=24)
     escalate_after: Duration = timedelta(hours=24)
@@ -185,11 +200,19 @@ class PolicyBook:
         self._loaded[name] = (mtime, policy)
         return policy
 
-    def check_all(self) -> list[str]:
+    def load_all(self) -> list[str]:
+        """Read every policy file now (at start): each valid one is in force from here on; the problems
+        of the others are returned as `file:line: message` lines."""
         errors: list[str] = []
         for file in sorted(self.directory.glob("*.yaml")):
             try:
-                parse_policy(file)
+                mtime = os.stat(file).st_mtime
+                policy = parse_policy(file)
+            except OSError as exc:
+                errors.append(f"{file}:1: cannot read file: {exc}")
+                continue
             except ConfigError as exc:
                 errors.extend(exc.messages)
+                continue
+            self._loaded[file.stem] = (mtime, policy)
         return errors

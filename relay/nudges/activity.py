@@ -15,10 +15,10 @@ from email.policy import default as default_policy
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from relay.nudges.handlers import HANDLERS
+from relay.inbound.program import ADDRESSES
 from relay.store.schema import members, messages, outbound
 
-NOT_WRITING = ("autoreply", *HANDLERS)  # mail to away@ and the other program addresses is not to the partner
+NOT_WRITING = ("autoreply", *ADDRESSES)  # mail to away@ and the other program addresses is not to the partner
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from relay.intake import AnyTarget, Intake, Refusal
+from relay.inbound.refusals import Refusal
+from relay.inbound.router import AnyTarget, Intake
 
 log = logging.getLogger("relay.smtp")
 

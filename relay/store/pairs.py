@@ -27,7 +27,7 @@ class Member:
     alias: str  # local part only
     timezone: str | None
     away_until: str | None = None  # YYYY-MM-DD: away through that day
-    contact_consent: str | None = None  # yes | no (relay/nudges/exchange.py)
+    contact_consent: str | None = None  # yes | no (relay/inbound/program/exchange.py)
     cadence: str | None = None  # a mentor's writing days, e.g. "mon,thu" (relay/nudges/rules/cadence.py)
 
     def alias_address(self, domain: str) -> str:

@@ -68,8 +68,8 @@ members = Table(
     Column("timezone", String(64)),
     Column("hard_bounces", Integer, nullable=False, server_default="0"),
     Column("undeliverable_at", UTCDateTime),  # set after too many hard bounces; the coordinator is told
-    Column("away_until", String(10)),  # YYYY-MM-DD: away through that day (relay/nudges/away.py)
-    Column("contact_consent", String(3)),  # yes | no, after the pair ended (relay/nudges/exchange.py)
+    Column("away_until", String(10)),  # YYYY-MM-DD: away through that day (relay/inbound/program/away.py)
+    Column("contact_consent", String(3)),  # yes | no, after the pair ended (relay/inbound/program/exchange.py)
     Column("cadence", String(32)),  # a mentor's writing days, e.g. "mon,thu" (relay/nudges/rules/cadence.py)
     UniqueConstraint("program_id", "handle_key", name="uq_member_handle"),
     UniqueConstraint("pair_id", "role", name="uq_member_role"),

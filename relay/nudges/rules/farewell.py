@@ -1,5 +1,5 @@
 """Farewell: when the pair's end has come, both members get a farewell (once each), and, where the
-program allows it, the offer to exchange addresses if both agree (relay/nudges/exchange.py)."""
+program allows it, the offer to exchange addresses if both agree (relay/inbound/program/exchange.py)."""
 
 from __future__ import annotations
 

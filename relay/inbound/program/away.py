@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import notices
 from relay.config import Settings
-from relay.nudges.addresses import Incoming, explain
+from relay.inbound.program.addresses import Incoming, explain
 from relay.nudges.compose import render
 from relay.nudges.timing import local_date, zone_of
 from relay.store import events

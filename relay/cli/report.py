@@ -5,25 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from datetime import UTC, datetime
 from typing import Any
 
-from relay.cli import CliError, _json_default, with_store
+from relay.cli.common import json_default, parse_now, with_store
 from relay.clock import FixedClock, SystemClock
 from relay.config import Settings
 from relay.reports.figures import program_figures
 from relay.reports.render import as_csv, as_text
-
-
-def parse_now(text: str | None) -> datetime | None:
-    """--now as an ISO 8601 time (UTC when it names no zone); None when not given."""
-    if text is None:
-        return None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise CliError(f"--now: expected an ISO 8601 time such as 2026-06-30T12:00:00Z, got {text!r}") from None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
@@ -36,7 +24,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
     figures = asyncio.run(with_store(settings, work))
     if args.json:
-        print(json.dumps(figures, indent=2, default=_json_default))
+        print(json.dumps(figures, indent=2, default=json_default))
     elif args.csv:
         print(as_csv(figures), end="")
     else:
@@ -44,7 +32,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(commands: Any, listing: Any) -> None:
+def register(commands: Any) -> None:
     report = commands.add_parser("report", help="a program's figures: pairs, messages, reply times, nudges, "
                                  "moderation, attempts")
     report.add_argument("--program", required=True)

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from relay import notices
 from relay.clock import Clock
 from relay.config import Settings
+from relay.holdqueue.notify import moderator_notices
 from relay.metrics import sweep_timer
-from relay.moderation.notify import moderator_notices
 from relay.moderation.policy import Policy, PolicyBook
 from relay.notices import Notice
 from relay.store import events
@@ -31,7 +31,7 @@ from relay.store.database import transaction
 from relay.store.pairs import get_pair
 from relay.yamlsource import ConfigError
 
-log = logging.getLogger("relay.moderation")
+log = logging.getLogger("relay.holdqueue")
 
 
 @dataclass

@@ -1,9 +1,10 @@
-"""The program's own addresses on the relay domain (away@, help@, concern@: relay/nudges/handlers.py).
+"""What a program address's handler is given (Incoming), who may write to the program's addresses
+(enrolments), and how a request that cannot be carried out is answered (explain).
 
 Only enrolled participants may write to them: the envelope sender must be the address of a member of
 a pair that is not closed (checked at RCPT), and the From: header the same (checked at DATA, in
-relay/intake.py). The message is archived like any other, with the address as its decision, in the
-transaction that carries out what it asks (relay/nudges/away.py ...). A request that cannot be
+relay/inbound/program/mail.py). The message is archived like any other, with the address as its decision, in the
+transaction that carries out what it asks (relay/inbound/program/away.py ...). A request that cannot be
 carried out is answered with a notice saying why, never a bounce.
 """
 
@@ -24,14 +25,6 @@ from relay.store.pairs import Member, Pair, email_key, get_pair
 from relay.store.schema import members, pairs
 
 
-@dataclass(frozen=True)
-class SpecialTarget:
-    """RCPT named one of the program's addresses: `kind` is its local part."""
-
-    kind: str
-    sender_key: str
-
-
 @dataclass
 class Incoming:
     """A message to a program address, archived under `message_id`."""
@@ -43,7 +36,7 @@ class Incoming:
     subject: str
     message: EmailMessage
     enrolments: list[tuple[Pair, Member]]  # every pair the sender is a member of (not closed)
-    secret: str  # signs the coordinator's reply addresses (relay/nudges/help.py)
+    secret: str  # signs the coordinator's reply addresses (relay/inbound/program/help.py)
 
 
 async def enrolments(connection: AsyncConnection, address: str) -> list[tuple[Pair, Member]]:

@@ -13,8 +13,8 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import notices
+from relay.inbound.program.addresses import Incoming, explain
 from relay.nudges import keys
-from relay.nudges.addresses import Incoming, explain
 from relay.nudges.compose import render
 from relay.nudges.lifecycle import end_of
 from relay.store import events

@@ -1,5 +1,5 @@
 """Which program address does what: the local parts on the relay domain that are not aliases
-(away@, help@, concern@, share@)."""
+(away@, help@, concern@, share@: relay.inbound.program.ADDRESSES)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from relay.nudges import away, exchange, help
-from relay.nudges.addresses import Incoming
+from relay.inbound.program import ADDRESSES, away, exchange, help
+from relay.inbound.program.addresses import Incoming
 
 HANDLERS: dict[str, Callable[[AsyncConnection, Incoming], Awaitable[None]]] = {
     "away": away.handle,
@@ -16,7 +16,5 @@ HANDLERS: dict[str, Callable[[AsyncConnection, Incoming], Awaitable[None]]] = {
     "concern": help.handle,
     "share": exchange.handle,
 }
+assert tuple(HANDLERS) == ADDRESSES, "every program address has exactly one handler"
 
-
-def is_program_address(local_part: str) -> bool:
-    return local_part.casefold() in HANDLERS

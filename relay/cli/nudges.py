@@ -1,18 +1,19 @@
-"""The command line of relay/nudges: `nudges run [--now ISO8601] [--dry-run]` (one sweep by hand) and
-`pair away ID --role R --until YYYY-MM-DD | --back` and `pair resume ID`."""
+"""The commands of relay/nudges and of away mode: `nudges run [--now ISO8601] [--dry-run]` (one sweep
+by hand), `pair away ID --role R --until YYYY-MM-DD | --back` and `pair resume ID`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import sys
 from datetime import UTC, date, datetime
 from typing import Any
 
+from relay.cli.common import CliError, actor, emit, listing, with_store
 from relay.clock import FixedClock, SystemClock
 from relay.config import Settings
-from relay.nudges import away, help, sweep
+from relay.inbound.program import away, help
+from relay.nudges import sweep
 from relay.store.database import transaction
 from relay.store.pairs import Pair, get_pair
 
@@ -26,8 +27,6 @@ def _instant(text: str) -> datetime:
 
 
 def cmd_nudges_run(args: argparse.Namespace, settings: Settings) -> int:
-    from relay.cli import emit, with_store
-
     clock = FixedClock(args.now) if args.now is not None else SystemClock()
 
     async def work(engine: Any) -> sweep.SweepResult:
@@ -47,8 +46,6 @@ def _day(text: str) -> date:
 
 async def _open_pair(connection: Any, pair_id: int) -> Pair:
     """The pair a coordinator's command is about; a missing or closed pair is a one-line CLI error."""
-    from relay.cli import CliError
-
     pair = await get_pair(connection, pair_id)
     if pair is None:
         raise CliError(f"no pair with id {pair_id}")
@@ -58,8 +55,6 @@ async def _open_pair(connection: Any, pair_id: int) -> Pair:
 
 
 def cmd_pair_away(args: argparse.Namespace, settings: Settings) -> int:
-    from relay.cli import emit, with_store
-
     request = away.Request(None if args.back else args.until)
 
     async def work(engine: Any) -> None:
@@ -67,7 +62,7 @@ def cmd_pair_away(args: argparse.Namespace, settings: Settings) -> int:
         async with transaction(engine) as connection:
             pair = await _open_pair(connection, args.id)
             await away.apply(connection, settings, pair, pair.member(args.role), request, now,
-                             actor=f"cli:{getpass.getuser()}")
+                             actor=actor())
 
     try:
         asyncio.run(with_store(settings, work))
@@ -81,12 +76,10 @@ def cmd_pair_away(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_pair_resume(args: argparse.Namespace, settings: Settings) -> int:
-    from relay.cli import emit, with_store
-
     async def work(engine: Any) -> bool:
         async with transaction(engine) as connection:
             await _open_pair(connection, args.id)
-            return await help.resume(connection, args.id, SystemClock().now(), f"cli:{getpass.getuser()}")
+            return await help.resume(connection, args.id, SystemClock().now(), actor())
 
     resumed = asyncio.run(with_store(settings, work))
     emit(args, {"id": args.id, "status": "active", "changed": resumed},
@@ -95,8 +88,8 @@ def cmd_pair_resume(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register_pair(pair: Any, listing: Any) -> None:
-    """Subcommands of `pair` that belong to this package."""
+def register_pair(pair: Any) -> None:
+    """The actions of `pair` about away mode and a paused pair."""
     away_cmd = listing(pair.add_parser("away", help="mark a member away until a date (the partner is told)"))
     away_cmd.add_argument("id", type=int)
     away_cmd.add_argument("--role", choices=["mentor", "mentee"], required=True)
@@ -109,7 +102,7 @@ def register_pair(pair: Any, listing: Any) -> None:
     resume.set_defaults(func=cmd_pair_resume)
 
 
-def register(commands: Any, listing: Any) -> None:
+def register(commands: Any) -> None:
     nudges = commands.add_parser("nudges", help="reminders, check-ins and escalations").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     run = listing(nudges.add_parser("run", help="one nudge sweep now (prints what it sent)"))

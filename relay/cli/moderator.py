@@ -12,7 +12,7 @@ import getpass
 import sys
 from typing import Any
 
-from relay.cli import CliError, emit, with_store
+from relay.cli.common import CliError, emit, listing, with_store
 from relay.clock import SystemClock
 from relay.config import Settings
 from relay.console.accounts import AccountError, add_moderator, issue_token, list_moderators
@@ -80,7 +80,7 @@ def cmd_moderator_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(commands: Any, listing: Any) -> None:
+def register(commands: Any) -> None:
     moderator = commands.add_parser("moderator", help="review console accounts").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     add = listing(moderator.add_parser("add", help="add an account (password from standard input)"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,18 +13,12 @@ from tqdm import tqdm
 from relay.archive import export, hold
 from relay.archive.retention import purge_expired
 from relay.archive.verify import chain_length, verify
-from relay.cli import CliError, _positive_int, emit, with_store
+from relay.cli.common import CliError, actor, emit, listing, parse_now, positive_int, with_store
 from relay.clock import FixedClock, SystemClock
 from relay.config import Settings
-from relay.reports.commands import parse_now
-from relay.reports.commands import register as register_report
 from relay.store import events
 from relay.store.database import transaction
 from relay.store.pairs import get_pair
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 def cmd_archive_verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -58,7 +51,7 @@ def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
         items = await export.conversation(engine, args.pair, original=args.original)
         export.write(items, target, args.format)
         async with transaction(engine) as connection:  # who took what out of the archive, and when
-            await events.record(connection, "archive.export", SystemClock().now(), actor=_actor(),
+            await events.record(connection, "archive.export", SystemClock().now(), actor=actor(),
                                 pair_id=args.pair, original=args.original, format=args.format, messages=len(items))
         return len(items)
 
@@ -91,7 +84,7 @@ def cmd_archive_hold(args: argparse.Namespace, settings: Settings) -> int:
 
     async def work(engine: Any) -> bool:
         try:
-            return await hold.place(engine, SystemClock().now(), args.pair, args.reason.strip(), _actor())
+            return await hold.place(engine, SystemClock().now(), args.pair, args.reason.strip(), actor())
         except hold.HoldError as exc:
             raise CliError(str(exc)) from None
 
@@ -105,7 +98,7 @@ def cmd_archive_hold(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_archive_release_hold(args: argparse.Namespace, settings: Settings) -> int:
     async def work(engine: Any) -> None:
         try:
-            await hold.release(engine, SystemClock().now(), args.pair, _actor())
+            await hold.release(engine, SystemClock().now(), args.pair, actor())
         except hold.HoldError as exc:
             raise CliError(str(exc)) from None
 
@@ -114,9 +107,7 @@ def cmd_archive_release_hold(args: argparse.Namespace, settings: Settings) -> in
     return 0
 
 
-def register(commands: Any, listing: Any) -> None:
-    """The `archive` commands and `report` (one registration for the record's commands)."""
-    register_report(commands, listing)
+def register(commands: Any) -> None:
     archive = commands.add_parser("archive", help="the tamper-evident record: verify, export, retention, "
                                   "legal hold").add_subparsers(dest="action", required=True, metavar="ACTION")
     check = listing(archive.add_parser("verify", help="walk the hash chain; exit 1 at the first entry that "
@@ -124,7 +115,7 @@ def register(commands: Any, listing: Any) -> None:
     check.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is no TTY")
     check.set_defaults(func=cmd_archive_verify)
     out = listing(archive.add_parser("export", help="a pair's conversation as mbox or a zip of .eml files"))
-    out.add_argument("--pair", type=_positive_int, required=True)
+    out.add_argument("--pair", type=positive_int, required=True)
     out.add_argument("-o", "--output", required=True, metavar="FILE")
     out.add_argument("--format", choices=export.FORMATS, default="mbox")
     out.add_argument("--original", action="store_true",
@@ -137,10 +128,10 @@ def register(commands: Any, listing: Any) -> None:
     purge.add_argument("--dry-run", action="store_true", help="only say what would be purged")
     purge.set_defaults(func=cmd_archive_purge)
     place = listing(archive.add_parser("hold", help="put a pair under legal hold: nothing of it is purged"))
-    place.add_argument("--pair", type=_positive_int, required=True)
+    place.add_argument("--pair", type=positive_int, required=True)
     place.add_argument("--reason", required=True)
     place.set_defaults(func=cmd_archive_hold)
     lift = listing(archive.add_parser("release-hold", help="release a pair's legal hold"))
-    lift.add_argument("--pair", type=_positive_int, required=True)
+    lift.add_argument("--pair", type=positive_int, required=True)
     lift.set_defaults(func=cmd_archive_release_hold)
 

@@ -20,9 +20,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import notices
+from relay.anonymize.writable import writable
 from relay.bounces import signature, signed
 from relay.config import Settings
-from relay.nudges.addresses import Incoming
+from relay.inbound.program.addresses import Incoming
 from relay.nudges.compose import render
 from relay.store import events
 from relay.store.messages import Accepted, HoldEntry
@@ -56,7 +57,7 @@ def _text(message: EmailMessage) -> str:
     if part is None:
         return "(The message has no plain-text part; the program's archive keeps it as it was sent.)"
     try:
-        return str(part.get_content()).strip()  # type: ignore[attr-defined]
+        return writable(str(part.get_content())).strip()  # type: ignore[attr-defined]
     except (LookupError, ValueError):
         return "(The message text could not be decoded; the program's archive keeps it as it was sent.)"
 

@@ -20,8 +20,8 @@ from relay.anonymize.message import parse
 from relay.anonymize.scrub import Identity
 from relay.clock import Clock
 from relay.config import Settings
+from relay.holdqueue.notify import sender_notice
 from relay.moderation.findings import Finding
-from relay.moderation.notify import sender_notice
 from relay.moderation.policy import PolicyBook
 from relay.pipeline import release as release_copy
 from relay.store import events

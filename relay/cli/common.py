@@ -1,0 +1,95 @@
+"""What every command of the CLI shares: the one-line error (CliError), printing text or --json (emit,
+listing), opening the store (with_store), argument types (positive_int, parse_now), and the JSON shape
+of a pair (pair_dict). Command modules import from here and from the domain packages, never from
+relay.cli itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from relay.config import Settings
+from relay.store.database import create_engine, migrate
+from relay.store.pairs import Pair
+
+
+class CliError(Exception):
+    """An error to print as one line, exit status 1."""
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2, default=json_default, ensure_ascii=False) if args.json else text)
+
+
+def listing(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """A command that prints: it takes --json."""
+    sub.add_argument("--json", action="store_true", help="print JSON")
+    return sub
+
+
+async def with_store(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        return await work(engine)
+    finally:
+        await engine.dispose()
+
+
+def actor() -> str:
+    """Who runs a command, for the record: cli:<login name>."""
+    return f"cli:{getpass.getuser()}"
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("expected a positive number")
+    return value
+
+
+def parse_now(text: str | None) -> datetime | None:
+    """--now as an ISO 8601 time (UTC when it names no zone); None when not given."""
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"--now: expected an ISO 8601 time such as 2026-06-30T12:00:00Z, got {text!r}") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def pair_dict(pair: Pair, domain: str, messages: int | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": pair.id,
+        "program": pair.program_id,
+        "status": pair.status,
+        "policy": pair.policy,
+        "end_date": pair.end_date,
+        "created_at": pair.created_at,
+        "closed_at": pair.closed_at,
+        "mentor_alias": pair.mentor.alias_address(domain),
+        "mentee_alias": pair.mentee.alias_address(domain),
+    }
+    for role in ("mentor", "mentee"):
+        member = pair.member(role)
+        data[role] = {"handle": member.handle, "name": member.name, "email": member.email,
+                      "alias": member.alias_address(domain), "timezone": member.timezone,
+                      "away_until": member.away_until, "cadence": member.cadence}
+    if messages is not None:
+        data["messages"] = messages
+    return data

@@ -1,0 +1,103 @@
+"""`held list | show | release | reject`: the hold queue on the command line (the decisions are
+relay/holdqueue/actions.py's, shared with the console)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from relay.cli.common import CliError, actor, emit, listing, with_store
+from relay.clock import SystemClock
+from relay.config import Settings
+from relay.holdqueue import actions as review
+from relay.store import held as held_store
+from relay.store.events import list_events
+
+
+def cmd_held_list(args: argparse.Namespace, settings: Settings) -> int:
+    if args.program is not None:
+        settings.program(args.program)
+
+    async def work(engine: Any) -> list[dict[str, Any]]:
+        async with engine.connect() as connection:
+            state = None if args.state == "all" else args.state
+            return [held_store.summary(i) for i in await held_store.list_held(connection, state=state,
+                                                                      program_id=args.program)]
+
+    items = asyncio.run(with_store(settings, work))
+    lines = [f"{i['id']} pair={i['pair_id']} {i['state']} {i['held_at']:%Y-%m-%d %H:%M} \"{i['subject'] or ''}\" "
+             + "; ".join(f"{r['rule']}: {r['match']}" for r in i["reasons"]) for i in items]
+    emit(args, items, "\n".join(lines) or "no held messages")
+    return 0
+
+
+def cmd_held_show(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(engine: Any) -> dict[str, Any]:
+        async with engine.connect() as connection:
+            item = await held_store.get_held(connection, args.id)
+            if item is None:
+                raise CliError(f"no held message with id {args.id}")
+            history = await list_events(connection, message_id=args.id)
+        data = held_store.summary(item)
+        data["events"] = [{"at": e["at"], "kind": e["kind"], "actor": e["actor"], "detail": e["detail"]}
+                          for e in history]
+        return data
+
+    data = asyncio.run(with_store(settings, work))
+    text = [f"{data['id']} ({data['state']}) pair {data['pair_id']}, program {data['program']}, "
+            f"policy {data['policy']}", f"subject: {data['subject']}", f"held at: {data['held_at']:%Y-%m-%d %H:%M}",
+            f"release needs {data['release_requires']} moderator(s); "
+            f"approvals: {', '.join(data['approvals']) or 'none'}",
+            "reasons:"]
+    text.extend(f"  {r['rule']} ({r['kind']}, {r['action']}): {r['match']}" for r in data["reasons"])
+    text.extend(f"  {e['at']:%Y-%m-%d %H:%M} {e['kind']} by {e['actor']}" for e in data["events"])
+    emit(args, data, "\n".join(text))
+    return 0
+
+
+def _moderator(args: argparse.Namespace) -> str:
+    return args.moderator or actor()
+
+
+def cmd_held_release(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(engine: Any) -> review.Outcome:
+        return await review.release(settings, engine, SystemClock(), args.id, _moderator(args))
+
+    outcome = asyncio.run(with_store(settings, work))
+    emit(args, {"id": args.id, "status": outcome.status, "approvals": outcome.approvals, "needed": outcome.needed},
+         outcome.describe(args.id))
+    return 0
+
+
+def cmd_held_reject(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.reason.strip():
+        raise CliError("--reason must say why (the sender is told)")
+
+    async def work(engine: Any) -> review.Outcome:
+        return await review.reject(settings, engine, SystemClock(), args.id, _moderator(args), args.reason.strip())
+
+    outcome = asyncio.run(with_store(settings, work))
+    emit(args, {"id": args.id, "status": outcome.status}, outcome.describe(args.id))
+    return 0
+
+
+def register(commands: Any) -> None:
+    held = commands.add_parser("held", help="the hold queue").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    held_list = listing(held.add_parser("list", help="held messages, oldest first"))
+    held_list.add_argument("--program")
+    held_list.add_argument("--state", choices=["held", "released", "rejected", "all"], default="held")
+    held_list.set_defaults(func=cmd_held_list)
+    held_show = listing(held.add_parser("show", help="one held message with its reasons and history"))
+    held_show.add_argument("id")
+    held_show.set_defaults(func=cmd_held_show)
+    held_release = listing(held.add_parser("release", help="release a held message (delivered once)"))
+    held_release.add_argument("id")
+    held_release.add_argument("--moderator", help="who decides (default: cli:<login name>)")
+    held_release.set_defaults(func=cmd_held_release)
+    held_reject = listing(held.add_parser("reject", help="reject a held message; the sender gets the reason"))
+    held_reject.add_argument("id")
+    held_reject.add_argument("--reason", required=True)
+    held_reject.add_argument("--moderator", help="who decides (default: cli:<login name>)")
+    held_reject.set_defaults(func=cmd_held_reject)

@@ -1,0 +1,108 @@
+"""`pair create | list | show | close`: enrol and manage pairs (away and resume: relay/cli/nudges.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from relay.cli.common import CliError, emit, listing, pair_dict, positive_int, with_store
+from relay.clock import SystemClock
+from relay.config import Settings
+from relay.enrol import Person, close_pair, create_pair
+from relay.store.events import list_events
+from relay.store.messages import count_by_pair
+from relay.store.pairs import Pair, get_pair, list_pairs
+
+
+def cmd_pair_create(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(engine: Any) -> Pair:
+        return await create_pair(
+            settings, engine, SystemClock(), program_id=args.program, policy=args.policy, end_date=args.end_date,
+            mentor=Person(args.mentor_email, args.mentor_name, args.mentor_handle, args.mentor_timezone),
+            mentee=Person(args.mentee_email, args.mentee_name, args.mentee_handle, args.mentee_timezone),
+            mentor_cadence=args.mentor_cadence,
+        )
+
+    pair = asyncio.run(with_store(settings, work))
+    domain = settings.relay.domain
+    data = {"id": pair.id, "mentor_alias": pair.mentor.alias_address(domain),
+            "mentee_alias": pair.mentee.alias_address(domain)}
+    emit(args, data, f"pair {pair.id}\nmentor alias: {data['mentor_alias']}\nmentee alias: {data['mentee_alias']}")
+    return 0
+
+
+def cmd_pair_list(args: argparse.Namespace, settings: Settings) -> int:
+    if args.program is not None:
+        settings.program(args.program)
+
+    async def work(engine: Any) -> list[dict[str, Any]]:
+        async with engine.connect() as connection:
+            found = await list_pairs(connection, args.program)
+            counts = await count_by_pair(connection, [p.id for p in found])
+        return [pair_dict(p, settings.relay.domain, counts.get(p.id, 0)) for p in found]
+
+    pairs = asyncio.run(with_store(settings, work))
+    lines = [f"{p['id']:>5} {p['program']:<16} {p['status']:<7} {p['mentor']['handle']:<16} "
+             f"{p['mentee']['handle']:<16} messages={p['messages']}" for p in pairs]
+    emit(args, pairs, "\n".join(lines) or "no pairs")
+    return 0
+
+
+def cmd_pair_show(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(engine: Any) -> dict[str, Any]:
+        async with engine.connect() as connection:
+            pair = await get_pair(connection, args.id)
+            if pair is None:
+                raise CliError(f"no pair with id {args.id}")
+            counts = await count_by_pair(connection, [pair.id])
+            history = await list_events(connection, pair_id=pair.id)
+        data = pair_dict(pair, settings.relay.domain, counts.get(pair.id, 0))
+        data["events"] = [{"at": e["at"], "kind": e["kind"], "actor": e["actor"]} for e in history]
+        return data
+
+    data = asyncio.run(with_store(settings, work))
+    text = [f"pair {data['id']} ({data['program']}, {data['status']}), {data['messages']} messages"]
+    for role in ("mentor", "mentee"):
+        m = data[role]
+        text.append(f"  {role}: {m['handle']} = {m['name']} <{m['email']}>, alias {m['alias']}")
+    text.extend(f"  {e['at']:%Y-%m-%d %H:%M} {e['kind']} by {e['actor']}" for e in data["events"][-20:])
+    emit(args, data, "\n".join(text))
+    return 0
+
+
+def cmd_pair_close(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(engine: Any) -> bool:
+        return await close_pair(engine, SystemClock(), args.id)
+
+    closed = asyncio.run(with_store(settings, work))
+    emit(args, {"id": args.id, "closed": True, "changed": closed},
+         f"pair {args.id} closed" if closed else f"pair {args.id} was already closed")
+    return 0
+
+
+def register(commands: Any) -> Any:
+    """The `pair` command and its actions; returns its subparsers, where other modules add theirs."""
+    pair = commands.add_parser("pair", help="enrol and manage pairs").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    create = listing(pair.add_parser("create", help="enrol a mentor and a mentee"))
+    create.add_argument("--program", required=True)
+    for role in ("mentor", "mentee"):
+        create.add_argument(f"--{role}-email", required=True)
+        create.add_argument(f"--{role}-name", required=True)
+        create.add_argument(f"--{role}-handle", required=True)
+        create.add_argument(f"--{role}-timezone")
+    create.add_argument("--policy", help="override the program's policy for this pair")
+    create.add_argument("--end-date", metavar="YYYY-MM-DD")
+    create.add_argument("--mentor-cadence", metavar="DAYS", help="the mentor's writing days, e.g. mon,thu: "
+                        "on those days they get a digest of what waits for them")
+    create.set_defaults(func=cmd_pair_create)
+    pair_list = listing(pair.add_parser("list", help="list pairs"))
+    pair_list.add_argument("--program")
+    pair_list.set_defaults(func=cmd_pair_list)
+    for name, func, help_text in (("show", cmd_pair_show, "one pair with its history"),
+                                  ("close", cmd_pair_close, "end a pair's conversation")):
+        sub = listing(pair.add_parser(name, help=help_text))
+        sub.add_argument("id", type=positive_int)
+        sub.set_defaults(func=func)
+    return pair

@@ -1,0 +1,55 @@
+"""`queue list` (the outbound delivery queue) and `events list` (the record of decisions)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+from relay.cli.common import emit, listing, positive_int, with_store
+from relay.config import Settings
+from relay.store.events import list_events
+from relay.store.outbound import list_outbound
+
+
+def cmd_queue_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(engine: Any) -> list[dict[str, Any]]:
+        async with engine.connect() as connection:
+            return [dict(row._mapping) for row in await list_outbound(connection, args.state)]
+
+    entries = asyncio.run(with_store(settings, work))
+    lines = [f"{e['id']} message={e['message_id']} pair={e['pair_id']} {e['state']} attempts={e['attempts']}"
+             + (f" error={e['last_error']}" if e["last_error"] else "") for e in entries]
+    emit(args, entries, "\n".join(lines) or "queue empty")
+    return 0
+
+
+def cmd_events_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(engine: Any) -> list[dict[str, Any]]:
+        async with engine.connect() as connection:
+            return await list_events(connection, kind=args.kind, pair_id=args.pair, limit=args.limit)
+
+    found = asyncio.run(with_store(settings, work))
+    lines = [f"{e['at']:%Y-%m-%d %H:%M:%S} {e['kind']:<16} {e['actor']:<10} pair={e['pair_id']} "
+             f"message={e['message_id']} {json.dumps(e['detail'], ensure_ascii=False)}" for e in found]
+    emit(args, found, "\n".join(lines) or "no events")
+    return 0
+
+
+def register(commands: Any) -> None:
+    queue = commands.add_parser("queue", help="the outbound delivery queue").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    queue_list = listing(queue.add_parser("list", help="list outbound entries"))
+    queue_list.add_argument("--state", choices=["queued", "sent", "failed", "bounced"])
+    queue_list.set_defaults(func=cmd_queue_list)
+
+
+def register_events(commands: Any) -> None:
+    event = commands.add_parser("events", help="the record of decisions").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    event_list = listing(event.add_parser("list", help="list events (decisions, refusals, deliveries)"))
+    event_list.add_argument("--pair", type=positive_int)
+    event_list.add_argument("--kind")
+    event_list.add_argument("--limit", type=positive_int, default=1000)
+    event_list.set_defaults(func=cmd_events_list)

@@ -1,0 +1,43 @@
+"""Mail from a member to the alias of a pair that has ended: archived, not delivered; the sender gets a
+polite note (at most weekly, relay/nudges/lifecycle.after_end), none for an automatic reply.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from relay import ids
+from relay.inbound.aliases import Target
+from relay.inbound.context import Context
+from relay.inbound.header import body_hash
+from relay.nudges import lifecycle
+from relay.store.messages import Accepted, AcceptOutcome, store_accepted
+
+log = logging.getLogger("relay.intake")
+
+
+async def take(context: Context, raw: bytes, mail_from: str, remote: str | None, target: Target,
+               own_id: str | None, now: datetime, subject: str | None, *, automatic: bool) -> str:
+    """Mail to an ended pair: archived, not delivered; the sender gets a polite note (weekly at most)."""
+    pair, sender, recipient = target.pair, target.sender, target.recipient
+    accepted = Accepted(
+        id=ids.queue_id(), pair_id=pair.id, sender_id=sender.id, sender_role=sender.role,
+        recipient_id=recipient.id, envelope_from=mail_from, remote_addr=remote, original_message_id=own_id,
+        body_hash=body_hash(raw), subject=subject, raw=raw, decision="ended",
+        reasons=[{"rule": "pair_ended"}], received_at=now, outbound=None,
+        duplicate_window=context.settings.relay.smtp.duplicate_window, domain=context.domain,
+    )
+
+    async def job(connection: Any) -> AcceptOutcome:
+        outcome = await store_accepted(connection, accepted)
+        if not outcome.duplicate:
+            await lifecycle.after_end(connection, context.settings, pair, sender, accepted.id, now,
+                                      automatic=automatic)
+        return outcome
+
+    outcome: AcceptOutcome = await context.committer.run(job)
+    context.on_queued()
+    log.info("queue_id=%s to the ended pair %s: archived, not delivered", outcome.id, pair.id)
+    return outcome.id

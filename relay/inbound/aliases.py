@@ -1,0 +1,53 @@
+"""Aliases: which conversation and which recipient an alias local part names, remembered briefly.
+
+Every RCPT asks, so active aliases are remembered for ALIAS_TTL seconds; unknown or closed ones are
+always looked up, so a new pair works at once and closing a pair takes effect within ALIAS_TTL.
+`forget` drops them all (a sweep ended pairs, or a concern paused them).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from relay.store.pairs import Member, Pair, find_by_alias
+
+ALIAS_TTL = 2.0  # seconds an active alias is remembered: closing a pair takes effect within this
+MAX_REMEMBERED = 10_000
+
+
+@dataclass(frozen=True)
+class Target:
+    """The alias an envelope is addressed to: the pair, the recipient, and who may write."""
+
+    pair: Pair
+    recipient: Member
+
+    @property
+    def sender(self) -> Member:
+        return self.pair.partner_of(self.recipient)
+
+
+class AliasCache:
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, tuple[Pair, Member]]] = {}
+
+    def forget(self) -> None:
+        self._entries.clear()
+
+    async def lookup(self, engine: AsyncEngine, local: str) -> tuple[Pair, Member] | None:
+        """An alias's pair and recipient, or None when no alias has this local part."""
+        key = local.casefold()
+        now = time.monotonic()
+        cached = self._entries.get(key)
+        if cached is not None and now - cached[0] < ALIAS_TTL:
+            return cached[1]
+        async with engine.connect() as connection:
+            found = await find_by_alias(connection, key)
+        if found is not None and found[0].status == "active":
+            if len(self._entries) > MAX_REMEMBERED:
+                self._entries.clear()
+            self._entries[key] = (now, found)
+        return found

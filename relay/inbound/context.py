@@ -1,0 +1,80 @@
+"""What every kind of inbound mail shares: settings, store, clock, the group committer, sender
+authentication, the policies, the aliases, the relay's signing secret, and the delivery worker's
+wake-up; plus the two steps every kind begins with: refusing (with a record) and reading the header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from relay.clock import Clock
+from relay.config import Settings
+from relay.inbound import refusals
+from relay.inbound.aliases import AliasCache
+from relay.inbound.header import THREAD_THRESHOLD, Header, read_header
+from relay.inbound.refusals import Refusal
+from relay.moderation.policy import Policy, PolicyBook
+from relay.senderauth import Authenticator
+from relay.store import events
+from relay.store.committer import Committer
+from relay.store.events import event_values
+from relay.store.pairs import Pair
+from relay.store.state import read_state
+
+log = logging.getLogger("relay.intake")
+
+
+class Context:
+    def __init__(self, settings: Settings, engine: AsyncEngine, committer: Committer, clock: Clock,
+                 authenticator: Authenticator, policies: PolicyBook) -> None:
+        self.settings = settings
+        self.domain = settings.relay.domain
+        self.engine = engine
+        self.committer = committer
+        self.clock = clock
+        self.authenticator = authenticator
+        self.policies = policies
+        self.aliases = AliasCache()
+        self.on_queued: Callable[[], None] = lambda: None  # the delivery worker's wake-up
+        self._verp_secret = ""
+
+    async def verp_secret(self) -> str:
+        """The secret that signs the relay's bounce and reply addresses (read once from the store)."""
+        if not self._verp_secret:
+            self._verp_secret = await read_state(self.engine, "verp_secret")
+        return self._verp_secret
+
+    def policy_of(self, pair: Pair) -> Policy:
+        """The policy in force for a pair: its own, else its program's."""
+        program = self.settings.programs.get(pair.program_id)
+        return self.policies.get(pair.policy or (program.policy if program else ""))
+
+    async def refuse(self, refusal: Refusal, *, pair_id: int | None = None, **detail: Any) -> Refusal:
+        """Record the refusal as an event (best effort) and hand it back to be raised."""
+        values = event_values(
+            "refused", self.clock.now(), pair_id=pair_id, reason=refusal.reason,
+            reply=refusal.reply, **detail,
+        )
+
+        async def job(connection: Any) -> None:
+            await events.write(connection, [values])
+
+        try:
+            await self.committer.run(job)
+        except Exception:  # the refusal still stands; the record is best effort
+            log.exception("could not record a refusal event")
+        log.info("refused %s: %s", refusal.reason, detail)
+        return refusal
+
+    async def header(self, raw: bytes, detail: dict[str, Any], pair_id: int | None = None) -> Header:
+        """Parse the message (in a worker thread when it is large); an unreadable header is a clear refusal."""
+        try:
+            return await asyncio.to_thread(read_header, raw) if len(raw) > THREAD_THRESHOLD else read_header(raw)
+        except Exception:  # a parser edge case nobody has met yet: a clear, permanent refusal, and a log
+            log.exception("reading the message header failed")
+            raise await self.refuse(refusals.unreadable_header(), pair_id=pair_id, **detail) from None

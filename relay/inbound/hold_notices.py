@@ -1,0 +1,36 @@
+"""The mail a hold or a rejection at intake brings with it, written in the same transaction as the
+message: the sender's notice (if the policy sends one), the moderators' notice when the policy asks
+to be told at once (else the hold sweep's digest tells them), and the hold-queue entry itself.
+"""
+
+from __future__ import annotations
+
+from relay.config import Settings
+from relay.holdqueue.notify import moderator_notices, sender_notice
+from relay.moderation import Decision
+from relay.moderation.policy import Policy
+from relay.notices import as_entry
+from relay.store.messages import Accepted, HoldEntry
+from relay.store.pairs import Member, Pair
+
+
+def add_notices(settings: Settings, accepted: Accepted, decision: Decision, policy: Policy, pair: Pair,
+                sender: Member, recipient: Member, own_id: str | None) -> None:
+    now = accepted.received_at
+    kind = "held" if decision.action == "hold" else "rejected"
+    notice = sender_notice(settings, kind=kind, policy=policy, program_id=pair.program_id, to=sender.email,
+                           subject=accepted.subject, in_reply_to=own_id, now=now)
+    if notice is not None:
+        accepted.notices.append(as_entry(notice))
+    if decision.action != "hold":
+        return
+    immediately = policy.digest_every is None and bool(policy.moderators.notify)
+    if immediately:
+        item = {"id": accepted.id, "pair_id": pair.id, "sender_handle": sender.handle,
+                "recipient_handle": recipient.handle, "subject": accepted.subject or "(no subject)",
+                "held_at": now.strftime("%Y-%m-%d %H:%M"), "reasons": decision.reason_dicts()}
+        for mail in moderator_notices(settings, template="moderator_held.txt.j2", policy=policy,
+                                      program_id=pair.program_id, items=[item], now=now):
+            accepted.notices.append(as_entry(mail))
+    accepted.hold = HoldEntry(program_id=pair.program_id, policy=policy.name, reasons=decision.reason_dicts(),
+                              release_requires=decision.release_requires, notified=immediately)

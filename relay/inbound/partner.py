@@ -1,0 +1,189 @@
+"""Partner mail: a member writing to their partner through the partner's alias — the main line.
+
+RCPT: the alias must be active (or paused, or ended: see below) and the envelope name one conversation.
+DATA: the From: must be the enrolled partner (else 550: a stranger writing is a safety signal), the mail
+no loop, the sender authenticated as the policy asks; then moderate and anonymise (relay/pipeline.py),
+and hand archive row + decision + queue entry to the group committer. 250 is answered only after that
+commit (invariant 1). Mail to an ended pair goes to relay/inbound/after_end.py, automatic replies to
+relay/inbound/auto_replies.py; mail to a paused pair is held (relay/inbound/program/help.park).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any
+
+from relay import ids
+from relay.anonymize.headers import header_text, message_ids
+from relay.anonymize.parts import Unprocessable
+from relay.anonymize.scrub import Identity
+from relay.autoreply import auto_reply_signal
+from relay.inbound import after_end, authentication, auto_replies, refusals
+from relay.inbound.aliases import Target
+from relay.inbound.context import Context
+from relay.inbound.header import THREAD_THRESHOLD, body_hash
+from relay.inbound.hold_notices import add_notices
+from relay.inbound.program import help as program_help
+from relay.inbound.refusals import Refusal
+from relay.moderation.inspection import PairStats
+from relay.moderation.policy import Policy
+from relay.pipeline import Prepared, prepare
+from relay.store.committer import Merged
+from relay.store.messages import (
+    Accepted,
+    AcceptOutcome,
+    OutboundEntry,
+    pair_stats,
+    store_accepted_many,
+    thread_map,
+)
+from relay.store.pairs import Member, email_key
+
+log = logging.getLogger("relay.intake")
+
+
+async def check(context: Context, local: str, current: object | None, detail: dict[str, Any]) -> Target:
+    """Raise Refusal unless `local` is an alias the envelope may add."""
+    found = await context.aliases.lookup(context.engine, local)
+    if found is None:
+        raise await context.refuse(Refusal(550, "5.1.1", "No such mentoring alias here.", "unknown_alias"), **detail)
+    pair, recipient = found
+    # paused: accepted and held (relay/inbound/program/help.park); ended: accepted, the sender told (after_end)
+    if pair.status not in ("active", "paused", "ended"):
+        raise await context.refuse(Refusal(
+            550, "5.1.6",
+            "This mentoring conversation has ended and the address no longer accepts mail. "
+            "Thank you for taking part; contact your program coordinator if you need help.",
+            "closed_pair",
+        ), pair_id=pair.id, **detail)
+    if current is not None and (not isinstance(current, Target) or current.recipient.id != recipient.id):
+        raise await context.refuse(refusals.one_target_only(
+            "One message can go to one mentoring conversation only; please send it to each alias separately.",
+        ), pair_id=pair.id, **detail)
+    return Target(pair=pair, recipient=recipient)
+
+
+async def take(context: Context, raw: bytes, mail_from: str, target: Target, remote: str | None,
+               helo: str | None = None) -> str:
+    """Take a partner's message in; returns the queue id, or raises Refusal."""
+    now = context.clock.now()
+    sender, recipient, pair = target.sender, target.recipient, target.pair
+    detail: dict[str, Any] = {
+        "mail_from": mail_from, "remote": remote, "rcpt": recipient.alias_address(context.domain)}
+    header = await context.header(raw, detail, pair.id)
+    message, header_from, own_id = header.message, header.sender, header.own_id
+    if header_from is None:
+        raise await context.refuse(Refusal(
+            550, "5.7.1", "The message has no recognisable sender (From:) address.", "no_sender",
+        ), pair_id=pair.id, **detail)
+    if header.looped(context.domain):
+        raise await context.refuse(refusals.loop(), pair_id=pair.id, **detail)
+    if email_key(header_from) != sender.email_key:
+        raise await context.refuse(Refusal(
+            550, "5.7.1",
+            "This mentoring alias accepts mail only from the person it was set up for.", "stranger",
+        ), pair_id=pair.id, header_from=header_from, **detail)
+    policy = context.policy_of(pair)
+    verdict = await authentication.authenticate(context, raw, message, header_from, mail_from, remote, helo, policy,
+                                                pair_id=pair.id, detail=detail)
+    signal = auto_reply_signal(message)
+    if pair.status == "ended":
+        return await after_end.take(context, raw, mail_from, remote, target, own_id or None, now,
+                                    header_text(message, "Subject"), automatic=signal is not None)
+    if signal is not None:
+        return await auto_replies.take(context, raw, mail_from, remote, target, own_id or None, signal, now,
+                                       header_text(message, "Subject"))
+
+    refs = message_ids(message, "In-Reply-To") + message_ids(message, "References")
+    async with context.engine.connect() as connection:
+        mapping = await thread_map(connection, pair.id, sender.role, refs)
+        cap = stats_cap(policy)
+        total, last_day = await pair_stats(connection, pair.id, now, cap) if cap else (0, 0)
+    new_id = ids.message_id(context.domain)
+    subject = header_text(message, "Subject")  # the original's, for the archive (the copy gets scrubbed)
+    try:
+        prepared = await _prepare(context, message, len(raw), sender, recipient, mapping, new_id, now, policy,
+                                  PairStats(total, last_day))
+    except Unprocessable as exc:
+        raise await context.refuse(refusals.unprocessable(str(exc)), pair_id=pair.id, **detail) from None
+    decision = prepared.decision
+    if verdict is not None and not verdict.passed:
+        decision = authentication.flag_unauthenticated(decision, verdict)
+    accepted = Accepted(
+        id=ids.queue_id(),
+        pair_id=pair.id,
+        sender_id=sender.id,
+        sender_role=sender.role,
+        recipient_id=recipient.id,
+        envelope_from=mail_from,
+        remote_addr=remote,
+        original_message_id=own_id or None,
+        body_hash=body_hash(raw),
+        subject=subject,
+        raw=raw,
+        decision=decision.action,
+        reasons=[{"policy": decision.policy, "flagged": decision.flagged}, *decision.reason_dicts()],
+        received_at=now,
+        outbound=(OutboundEntry(rcpt=recipient.email, out_message_id=new_id, raw=prepared.raw)
+                  if decision.action in ("deliver", "redact") else None),
+        duplicate_window=context.settings.relay.smtp.duplicate_window,
+        domain=context.domain,
+    )
+    if decision.action in ("hold", "reject"):
+        add_notices(context.settings, accepted, decision, policy, pair, sender, recipient, own_id or None)
+    if pair.status == "paused" and decision.action != "reject":
+        program_help.park(accepted, pair.program_id, policy.name)
+    outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted))
+    if outcome.duplicate:
+        log.info("queue_id=%s duplicate resend from %s recognised; not queued again", outcome.id, remote)
+    else:
+        context.on_queued()
+        log.info("queue_id=%s accepted pair=%s from=%s decision=%s%s size=%d", outcome.id, pair.id,
+                 sender.role, decision.action, " flagged" if decision.flagged else "", len(raw))
+    return outcome.id
+
+
+def stats_cap(policy: Policy) -> int:
+    """How far the pair's messages must be counted for this policy's rules (0: not at all)."""
+    thresholds = [getattr(s.params, "count", 0) if s.rule == "first_messages" else getattr(s.params, "max_per_day", 0)
+                  for s in policy.rules if s.rule in ("rate", "first_messages")]
+    return max(thresholds, default=-1) + 1
+
+
+async def _prepare(context: Context, message: EmailMessage, size: int, sender: Member, recipient: Member,
+                   mapping: dict[str, str], new_id: str, now: datetime, policy: Policy, stats: PairStats) -> Prepared:
+    """Moderate and anonymise (relay/pipeline.py), in a worker thread for a large message."""
+    domain = context.domain
+
+    def run() -> Prepared:
+        try:
+            return prepare(message, sender=identity(sender, domain), recipient=identity(recipient, domain),
+                           thread_map=mapping, new_message_id=new_id, now=now, domain=domain,
+                           policy=policy, context=inspection_context(context, sender, recipient, stats))
+        except Unprocessable:
+            raise
+        except RecursionError:
+            raise Unprocessable("MIME structure nested too deeply") from None
+        except Exception:  # a parser edge case we have not met: refuse clearly, never crash
+            log.exception("anonymisation failed")
+            raise Unprocessable("its MIME structure could not be read") from None
+
+    return await asyncio.to_thread(run) if size > THREAD_THRESHOLD else run()
+
+
+def inspection_context(context: Context, sender: Member, recipient: Member, stats: PairStats) -> dict[str, Any]:
+    program = context.settings.programs.get(sender.program_id)
+    return {
+        "sender_role": sender.role, "sender_email": sender.email, "sender_name": sender.name,
+        "recipient_email": recipient.email, "recipient_name": recipient.name,
+        "region": program.region if program else "US", "domain": context.domain,
+        "aliases": (sender.alias_address(context.domain), recipient.alias_address(context.domain)), "stats": stats,
+    }
+
+
+def identity(member: Member, domain: str) -> Identity:
+    return Identity(email=member.email, name=member.name, alias_address=member.alias_address(domain),
+                    handle=member.handle)

@@ -1,0 +1,100 @@
+"""Mail to a program address (away@, help@, concern@, share@) at intake.
+
+RCPT: the envelope sender must be an enrolled participant (a member of a pair that is not closed).
+DATA: the From: must be the same person, the mail no loop, and the sender authenticated as the policy
+of their pair asks (a forged concern@ would pause a pair, a forged away@ silence it). The message is
+archived with the address as its decision, in the transaction that carries out what it asks
+(relay/inbound/program/handlers.py); an automatic reply is archived and not acted on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from relay import ids
+from relay.anonymize.headers import header_text
+from relay.autoreply import auto_reply_signal
+from relay.inbound import authentication, refusals
+from relay.inbound.context import Context
+from relay.inbound.header import body_hash
+from relay.inbound.program import ADDRESSES
+from relay.inbound.program.addresses import Incoming, enrolments
+from relay.inbound.program.handlers import HANDLERS
+from relay.store.messages import Accepted, AcceptOutcome, store_accepted
+from relay.store.pairs import email_key
+
+log = logging.getLogger("relay.intake")
+
+
+@dataclass(frozen=True)
+class ProgramTarget:
+    """RCPT named one of the program's addresses: `kind` is its local part."""
+
+    kind: str
+    sender_key: str
+
+
+def is_program_address(local_part: str) -> bool:
+    return local_part.casefold() in ADDRESSES
+
+
+async def check(context: Context, local: str, mail_from: str, current: object | None,
+                detail: dict[str, Any]) -> ProgramTarget:
+    """away@ and the program's other addresses: for enrolled participants only."""
+    async with context.engine.connect() as connection:
+        enrolled = await enrolments(connection, mail_from)
+    if not enrolled:
+        raise await context.refuse(refusals.not_a_participant(), **detail)
+    target = ProgramTarget(local.casefold(), email_key(mail_from))
+    if current is not None and current != target:
+        raise await context.refuse(refusals.one_target_only(
+            "One message can go to one program address only; please send it separately."), **detail)
+    return target
+
+
+async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarget, remote: str | None,
+               helo: str | None = None) -> str:
+    """Archive a message to a program address and carry out what it asks, in one transaction."""
+    now = context.clock.now()
+    detail: dict[str, Any] = {"mail_from": mail_from, "remote": remote, "rcpt": f"{target.kind}@{context.domain}"}
+    header = await context.header(raw, detail)
+    message, header_from, own_id = header.message, header.sender, header.own_id
+    if header_from is None or email_key(header_from) != target.sender_key:
+        raise await context.refuse(refusals.not_a_participant(), header_from=header_from, **detail)
+    if header.looped(context.domain):
+        raise await context.refuse(refusals.loop(), **detail)
+    async with context.engine.connect() as connection:
+        enrolled = await enrolments(connection, mail_from)
+    if not enrolled:
+        raise await context.refuse(refusals.not_a_participant(), **detail)
+    pair, member = enrolled[0]
+    verdict = await authentication.authenticate(context, raw, message, header_from, mail_from, remote, helo,
+                                                context.policy_of(pair), pair_id=pair.id, detail=detail)
+    automatic = auto_reply_signal(message)
+    subject = header_text(message, "Subject") or ""
+    accepted = Accepted(
+        id=ids.queue_id(), pair_id=pair.id, sender_id=member.id, sender_role=member.role,
+        recipient_id=pair.partner_of(member).id, envelope_from=mail_from, remote_addr=remote,
+        original_message_id=own_id or None, body_hash=body_hash(raw), subject=subject, raw=raw,
+        decision="autoreply" if automatic else target.kind,
+        reasons=[{"address": target.kind, **({"auto_reply": automatic} if automatic else {}),
+                  **authentication.unverified_reason(verdict)}],
+        received_at=now, outbound=None, duplicate_window=context.settings.relay.smtp.duplicate_window,
+        domain=context.domain,
+    )
+    incoming = Incoming(context.settings, target.kind, now, accepted.id, subject, message, enrolled,
+                        await context.verp_secret())
+
+    async def job(connection: Any) -> AcceptOutcome:
+        outcome = await store_accepted(connection, accepted)
+        if not outcome.duplicate and not automatic:
+            await HANDLERS[target.kind](connection, incoming)
+        return outcome
+
+    outcome = await context.committer.run(job)
+    context.aliases.forget()  # a concern pauses pairs: no alias may be remembered as active
+    context.on_queued()
+    log.info("queue_id=%s to %s@ from the %s of pair %s", outcome.id, target.kind, member.role, pair.id)
+    return outcome.id
