@@ -52,6 +52,9 @@ from tests.support import (
 MODERATOR = "moderator@school.example"
 SWEEPS = ("hold", "nudges", "retention")
 
+# Each test starts serve processes (two at once): long on a busy machine, so they start first in a parallel run.
+pytestmark = pytest.mark.timeout(300)
+
 
 def instances(tmp_path: Path, url: str, sink_port: int, count: int = 2, **overrides: Any) -> list[Layout]:
     """`count` config folders for instances sharing the database at `url`."""
