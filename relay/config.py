@@ -12,6 +12,7 @@ from datetime import date, time, timedelta
 from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -76,6 +77,22 @@ class SmtpConfig(_Strict):
         return self
 
 
+def _any_address(host: str) -> bool:
+    """0.0.0.0 or ::: where a server listens on every interface, never an address a browser can open."""
+    try:
+        return ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
+
+
+def loopback_host(host: str) -> bool:
+    """localhost or a loopback address: a link to it opens only on the relay's own machine."""
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
 class ConsoleConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8025, ge=0, le=65535)
@@ -85,9 +102,35 @@ class ConsoleConfig(_Strict):
     tls_cert: str | None = None  # both set: the console is served over HTTPS and its cookie is Secure
     tls_key: str | None = None
     enabled: bool = True  # `serve` starts the console on host:port
+    # Where people reach the console, e.g. https://review.school.example (a reverse proxy in front of
+    # host:port): the base of every console link in mail. Unset: mail names the held message, with no link.
+    public_url: str | None = None
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For / X-Forwarded-Proto are believed: the
+    # client address behind them is what login throttling and metrics_networks see. Empty: none.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
     # /metrics needs no login (counts only, no mail): it answers clients in these networks only.
     metrics_networks: list[IPvAnyNetwork] = Field(
         default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")])
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("public_url must be an http:// or https:// address such as https://review.school.example")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("public_url is a base address: no user, query or fragment")
+        if _any_address(parts.hostname):
+            raise ValueError(f"public_url names {parts.hostname}, a listening address, not one a browser can open: "
+                             "use the name people open, such as https://review.school.example")
+        return value.strip().rstrip("/")
+
+    @property
+    def served_over_https(self) -> bool:
+        """The browser talks HTTPS to the console: served with TLS here, or behind an HTTPS proxy."""
+        return bool(self.tls_cert) or (self.public_url or "").startswith("https://")
 
     @field_validator("secret_key")
     @classmethod
@@ -201,6 +244,21 @@ class SenderAuthConfig(_Strict):
         return value
 
 
+class LimitsConfig(_Strict):
+    # CPU seconds one step of a message's work (header, moderation + anonymisation, DKIM) may use in a
+    # worker process; over it, the worker is replaced and the message refused with 554 5.6.0.
+    message_cpu_seconds: float = Field(default=10.0, gt=0, le=3600)
+
+
+def _workers(value: object) -> int:
+    """`auto` (one worker process per core), or a count; 0 runs the message work in-process."""
+    if value == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 256:
+        raise ValueError("workers: write auto (one per core), or a number from 0 (in-process) to 256")
+    return value
+
+
 class RelayConfig(_Strict):
     domain: str
     database: str = "sqlite:///var/relay.db"
@@ -213,6 +271,8 @@ class RelayConfig(_Strict):
     programs_dir: str = "programs"
     policies_dir: str = "policies"
     demo: bool = False
+    workers: Annotated[int, BeforeValidator(_workers)] = Field(default_factory=lambda: _workers("auto"))
+    limits: LimitsConfig = LimitsConfig()
 
     @field_validator("domain")
     @classmethod
@@ -367,6 +427,26 @@ class Settings:
 
     def policy_exists(self, name: str) -> bool:
         return (self.policies_dir / f"{name}.yaml").is_file()
+
+
+def console_warnings(settings: Settings) -> list[str]:
+    """What `check-config` warns about in the console's keys: not errors (the relay runs), but mail links
+    or login throttling that will not work as people expect."""
+    console = settings.relay.console
+    if not console.enabled:
+        return []
+    where = f"{settings.path}: warning: console.public_url"
+    if console.public_url is None:
+        return [f"{where} is not set: mail to moderators and coordinators names held messages without a link. "
+                "Set it to the address people open, e.g. https://review.school.example"]
+    found: list[str] = []
+    if loopback_host(urlsplit(console.public_url).hostname or ""):
+        found.append(f"{where} {console.public_url} opens only on this machine: links in mail will not work "
+                     "on a moderator's phone")
+    if console.public_url.startswith("https://") and not console.tls_cert and not console.trusted_proxies:
+        found.append(f"{settings.path}: warning: console.trusted_proxies is empty while the console is served "
+                     "through an HTTPS proxy: login throttling will see the proxy's address, not the client's")
+    return found
 
 
 def database_url(url: str, base_dir: Path) -> str:

@@ -32,6 +32,7 @@ class Person:
     name: str
     handle: str
     timezone: str | None = None
+    nicknames: tuple[str, ...] = ()
 
 
 def normalise_email(address: str, check_deliverability: bool) -> str:
@@ -41,7 +42,7 @@ def normalise_email(address: str, check_deliverability: bool) -> str:
         raise EnrolmentError(f"{address!r} is not a usable email address: {exc}") from None
 
 
-def _check_person(role: str, person: Person, check_deliverability: bool) -> Person:
+def check_person(role: str, person: Person, check_deliverability: bool) -> Person:
     name = " ".join(person.name.split())
     handle = " ".join(person.handle.split())
     if not name:
@@ -54,12 +55,37 @@ def _check_person(role: str, person: Person, check_deliverability: bool) -> Pers
     name_parts = [part for part in re.findall(r"\w+", handle_key(name)) if len(part) >= 3]
     if handle_key(handle) in handle_key(name) or any(part in handle_words for part in name_parts):
         raise EnrolmentError(f"the {role}'s handle must not contain their real name or a part of it")
+    nicknames = check_nicknames(role, person.nicknames, name, handle)
     if person.timezone:
         try:
             ZoneInfo(person.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise EnrolmentError(f"unknown time zone {person.timezone!r} for the {role}") from None
-    return Person(normalise_email(person.email, check_deliverability), name, handle, person.timezone)
+    return Person(normalise_email(person.email, check_deliverability), name, handle, person.timezone, nicknames)
+
+
+def check_nicknames(role: str, nicknames: tuple[str, ...] | list[str], name: str, handle: str) -> tuple[str, ...]:
+    """Known nicknames of a person, cleaned up (spaces collapsed, duplicates and the name itself dropped).
+
+    Each is scrubbed like the real name (relay/anonymize/names.py), so it may not be part of the handle
+    (the handle would then be scrubbed too). Shared by every way of enrolling someone (pair create, CSV
+    import, group members)."""
+    cleaned: list[str] = []
+    for raw in nicknames:
+        nickname = " ".join(str(raw).split())
+        if not nickname:
+            continue
+        if len(nickname) > 100 or "@" in nickname or "<" in nickname or ">" in nickname:
+            raise EnrolmentError(f"the {role}'s nickname {nickname!r} must be 1 to 100 characters without @, < or >")
+        if sum(c.isalpha() for c in nickname) < 2:
+            raise EnrolmentError(f"the {role}'s nickname {nickname!r} needs at least two letters")
+        handle_words = set(re.findall(r"\w+", handle_key(handle)))
+        if handle_key(nickname) in handle_key(handle) or any(
+                part in handle_words for part in re.findall(r"\w+", handle_key(nickname)) if len(part) >= 3):
+            raise EnrolmentError(f"the {role}'s handle must not contain their nickname {nickname!r}")
+        if handle_key(nickname) != handle_key(name) and nickname not in cleaned:
+            cleaned.append(nickname)
+    return tuple(cleaned)
 
 
 async def create_pair(
@@ -91,8 +117,8 @@ async def create_pair(
         except ValueError as exc:
             raise EnrolmentError(f"--mentor-cadence: {exc}") from None
     deliverability = settings.relay.enrolment.check_deliverability
-    people = {"mentor": _check_person("mentor", mentor, deliverability),
-              "mentee": _check_person("mentee", mentee, deliverability)}
+    people = {"mentor": check_person("mentor", mentor, deliverability),
+              "mentee": check_person("mentee", mentee, deliverability)}
     if people["mentor"].email.casefold() == people["mentee"].email.casefold():
         raise EnrolmentError("the mentor and the mentee must have different addresses")
     if handle_key(people["mentor"].handle) == handle_key(people["mentee"].handle):
@@ -100,7 +126,7 @@ async def create_pair(
     now = clock.now()
     async with transaction(engine) as connection:
         for role in ROLES:
-            if await handle_taken(connection, program_id, people[role].handle):
+            if await handle_taken(connection, program_id, people[role].handle, people[role].email):
                 raise EnrolmentError(f"the handle {people[role].handle!r} is already used in program {program_id!r}")
         values = {}
         for role in ROLES:
@@ -109,7 +135,7 @@ async def create_pair(
                 alias = ids.alias_local_part(people[role].handle)
             person = people[role]
             values[role] = {"email": person.email, "name": person.name, "handle": person.handle,
-                            "alias": alias, "timezone": person.timezone}
+                            "alias": alias, "timezone": person.timezone, "nicknames": person.nicknames}
         values["mentor"]["cadence"] = mentor_cadence
         try:
             pair_id = await insert_pair(connection, program_id=program_id, policy=policy, end_date=end_date,

@@ -32,6 +32,8 @@ from relay.smtp.limits import Monotonic
 from relay.smtp.server import SmtpServer
 from relay.store.committer import Committer
 from relay.store.database import create_engine, migrate
+from relay.workers import tasks
+from relay.workers.pool import Pool
 
 log = logging.getLogger("relay.service")
 
@@ -82,14 +84,16 @@ class Relay:
         self.clock = clock or SystemClock()
         self.engine = create_engine(settings.database_url)
         self.committer = Committer(self.engine)
+        # The message work (parse, moderate, anonymise, DKIM) runs in worker processes (relay/workers).
+        self.pool = Pool(settings, policies, signer)
         self.intake = Intake(settings, self.engine, self.committer, self.clock,
-                             Authenticator(settings.relay.sender_auth, resolver), policies)
+                             Authenticator(settings.relay.sender_auth, resolver), policies, self.pool)
         self.handler = RelayHandler(self.intake)
         self.smtp = SmtpServer(self.handler, _resolved_smtp(settings), settings.relay.domain, monotonic)
         owner = f"{socket.gethostname()}:{settings.relay.smtp.port}"
         self.worker = DeliveryWorker(
             settings.relay.delivery, self.committer, self.engine, self.clock, transport_factory(settings), owner,
-            sign=signer.sign if signer is not None else None,
+            sign=self._sign if signer is not None else None,
         )
         self.intake.on_queued = self.worker.wake
         self.sweeper = HoldSweeper(settings, self.engine, self.clock, self.intake.policies, self.worker.wake)
@@ -98,6 +102,9 @@ class Relay:
         self.scheduler.every(NUDGE_SWEEP_EVERY, "nudge-sweep", self._scheduled_nudges)
         self.scheduler.every(RETENTION_SWEEP_EVERY, "retention-purge", self._scheduled_purge)
         self.console = ConsoleServer(settings, self.engine, self.clock, self.intake.policies) if console else None
+
+    async def _sign(self, raw: bytes) -> bytes:
+        return await self.pool.run(tasks.sign, raw)
 
     async def _scheduled_purge(self) -> None:
         report = await purge_expired(self.engine, self.clock, self.settings)
@@ -120,6 +127,7 @@ class Relay:
         await migrate(self.engine)
         # The console first: a wrong console setting stops the start before mail is accepted.
         console_url = await self.console.start() if self.console is not None else None
+        await self.pool.start()
         self.committer.start()
         host, port = await self.smtp.start()
         # The name of this instance's claims on the queue: with port 0 in the config, the port it got, so
@@ -135,6 +143,7 @@ class Relay:
         await self.smtp.stop()
         await self.scheduler.stop()
         await self.worker.stop()
+        await self.pool.stop()
         await self.committer.close()
         await self.engine.dispose()
 

@@ -4,6 +4,7 @@
     layout          relay.yaml + programs/ + policies/ in the test's tmp dir, with the test's own store
     relay           the relay started in-process on `layout` (stopped after the test)
     database_url    a fresh, empty store's URL for relay.store.database.create_engine (no layout needed)
+    browser, pages  Chromium through Playwright; pages opened at a width, screenshot on failure (tests/browserkit.py)
     postgres_url    a PostgreSQL server URL (postgresql://...) for tests that need PostgreSQL itself (several
                     relay instances on one database): MENTOR_RELAY_TEST_DATABASE when set, else a throw-away
                     cluster this session starts from /usr/lib/postgresql/*/bin (tests/pgcluster.py)
@@ -24,6 +25,7 @@ import pytest
 from relay.config import load_settings
 from relay.service import Relay
 from tests import database
+from tests.browserkit import OUTCOMES, browser, pages  # noqa: F401 - fixtures of the console's browser tests
 from tests.support import Layout, Sink, free_port
 
 
@@ -102,3 +104,13 @@ async def relay(layout: Layout) -> AsyncIterator[Relay]:
     await running.start()
     yield running
     await running.stop()
+
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Keep each phase's report on the test item, so that a fixture's teardown knows whether the test
+    failed (tests/browserkit.py saves screenshots of the open pages then)."""
+    report = yield
+    item.stash.setdefault(OUTCOMES, {})[report.when] = report
+    return report

@@ -20,6 +20,7 @@ from relay.service import Relay
 from tests.support import MENTEE, Layout, cli, send, simple_message
 
 PASSWORD = "correct horse battery"
+PUBLIC_URL = "http://review.school.example"  # console.public_url, the base of links in mail (tests talk HTTP)
 MODERATOR_MAILBOX = "moderators@school.example"
 ARTS_MENTOR = {"email": "ravi.patel@studio.example.net", "name": "Ravi Patel", "handle": "Willow"}
 ARTS_MENTEE = {"email": "lena.fischer@pupil.example.org", "name": "Lena Fischer", "handle": "Brook"}
@@ -36,8 +37,12 @@ HOLD_POLICY = f"""
 """
 
 
-def prepare(layout: Layout) -> None:
-    """Every message is held; a second program `arts` with its own coordinator."""
+def prepare(layout: Layout, public_url: str | None = PUBLIC_URL) -> None:
+    """Every message is held; a second program `arts` with its own coordinator; the console's public
+    address is `public_url` (served here on loopback, as behind a reverse proxy)."""
+    console = {k: v for k, v in layout.overrides.get("console", {}).items() if k != "public_url"}
+    layout.overrides["console"] = console if public_url is None else {**console, "public_url": public_url}
+    layout.write()
     (layout.root / "policies" / "adult-professional.yaml").write_text(textwrap.dedent(HOLD_POLICY))
     program = {"id": "arts", "name": "Arts mentoring", "coordinator": "arts-coordinator@school.example",
                "policy": "adult-professional", "region": "US", "timezone": "UTC"}
@@ -59,12 +64,14 @@ def base_url(layout: Layout) -> str:
 
 
 async def add_moderator(layout: Layout, username: str, *programs: str, admin: bool = False,
-                        password: str = PASSWORD) -> None:
+                        password: str = PASSWORD, role: str | None = None) -> None:
     args = ["moderator", "add", "--username", username]
     for program in programs:
         args += ["--program", program]
     if admin:
         args.append("--admin")
+    if role is not None:
+        args += ["--role", role]
     result = await asyncio.to_thread(cli, layout, *args, stdin=password + "\n")
     assert result.returncode == 0, result.stderr
 
@@ -88,8 +95,13 @@ async def login(client: httpx.AsyncClient, username: str, password: str = PASSWO
 
 
 @asynccontextmanager
-async def session(layout: Layout, username: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=base_url(layout), follow_redirects=False, timeout=30) as client:
+async def session(layout: Layout, username: str | None = None, *,
+                  source: str = "127.0.0.1") -> AsyncIterator[httpx.AsyncClient]:
+    """A browser-like client (keeps cookies, follows nothing) connecting from the loopback address
+    `source` (127.0.0.2, ... stand for other machines: the console sees them as other clients)."""
+    transport = httpx.AsyncHTTPTransport(local_address=source)
+    async with httpx.AsyncClient(base_url=base_url(layout), follow_redirects=False, timeout=30,
+                                 transport=transport) as client:
         if username is not None:
             response = await login(client, username)
             assert response.status_code == 303, response.text

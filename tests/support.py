@@ -206,6 +206,9 @@ class Layout:
             "policies_dir": "policies",
             # sender authentication asks the tests' own DNS server on loopback, never the machine's
             "sender_auth": {"nameservers": [loopback_dns()], "dns_timeout": "3s"},
+            # the message work in-process: starting worker processes costs about a second per relay;
+            # tests/test_engine.py, test_end_to_end.py and test_service.py run with worker processes
+            "workers": 0,
         }
         for key, value in self.overrides.items():
             if isinstance(value, dict) and isinstance(config.get(key), dict):
@@ -276,10 +279,11 @@ MENTOR = {"email": "jose.mueller@uni.example.net", "name": "José Müller", "han
 MENTEE = {"email": "jane.doe@mail.example.org", "name": "Jane Doe", "handle": "Maple"}
 
 
-async def acli(layout: Layout, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+async def acli(layout: Layout, *args: str, timeout: float = 60,
+               stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """`cli` without blocking the event loop: use it for commands that write while a relay runs on
     this loop (a blocked loop cannot finish the relay's transaction that the command waits for)."""
-    return await asyncio.to_thread(cli, layout, *args, timeout=timeout)
+    return await asyncio.to_thread(cli, layout, *args, timeout=timeout, stdin=stdin)
 
 
 async def acreate_pair(layout: Layout, mentor: dict[str, str] = MENTOR, mentee: dict[str, str] = MENTEE,

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import re
-
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.consolekit import add_moderator, base_url, prepare, serving, session, write
 from tests.support import Layout, Sink, acreate_pair
+from tests.test_console import body_rows
 
 
 async def test_report_page_shows_the_programs_figures_and_charts(layout: Layout, sink: Sink) -> None:
@@ -25,10 +24,9 @@ async def test_report_page_shows_the_programs_figures_and_charts(layout: Layout,
             assert page.status_code == 200
             assert "Report: STEM mentoring" in page.text
             assert page.text.count("<svg") == 3 and "<script" not in page.text
-            cells = dict(re.findall(r"<tr><td>messages</td><td>([^<]+)</td><td>([^<]*)</td></tr>", page.text))
-            assert cells["total"] == "2"  # the same count as `mentor-relay report`
-            held = re.search(r"<td>moderation</td><td>waiting</td><td>(\d+)</td>", page.text)
-            assert held is not None and held.group(1) == "2"
+            figures = {(r["Section"], r["Figure"]): r["Value"] for r in body_rows(page.text)}
+            assert figures[("messages", "total")] == "2"  # the same count as `mentor-relay report`
+            assert figures[("moderation", "waiting")] == "2"
             # another program's figures are as private as its mail
             assert (await client.get("/report?program=arts")).status_code == 404
         async with session(layout, "root") as client:

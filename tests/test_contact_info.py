@@ -309,3 +309,36 @@ def test_performance_sanity_on_a_clean_message() -> None:
         scan(message)
     per_message = (time.perf_counter() - started) / runs
     print(f"contact_info on a {len(message)}-character clean message: {per_message * 1e6:.0f} µs")
+
+
+# --- obfuscated addresses on any domain whose suffix is on the public suffix list (issue 11, item 5) --------
+@pytest.mark.parametrize(
+    "text, address",
+    [
+        ("theo dot vlindqvist at mentor-mail dot example", "theo dot vlindqvist at mentor-mail dot example"),
+        ("mail me: x [at] y [dot] zone", "x [at] y [dot] zone"),
+        ("write to amaru (at) andes-post (dot) pe", "amaru (at) andes-post (dot) pe"),
+        ("jane at school dot edu dot au thanks", "jane at school dot edu dot au"),
+        ("kim (at) lab (dot) museum", "kim (at) lab (dot) museum"),
+        ("kim at lab dot co dot uk please", "kim at lab dot co dot uk"),
+        ("ana {at} correo [dot] xn--p1ai", "ana {at} correo [dot] xn--p1ai"),
+    ],
+)
+def test_obfuscated_address_on_any_public_suffix(text: str, address: str) -> None:
+    assert [(f.kind, f.match) for f in scan(text)] == [("email", address)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "we met at lunch and drew a dot on the map",
+        "Look at this dot plot in the report",
+        "I arrived at 5 dot 30",
+        "the dot at the end of the sentence is missing",
+        "I am at home. Dot the i and cross the t",
+        "bob at home dot later",
+        "x [at] y [dot] notarealsuffix",
+    ],
+)
+def test_ordinary_sentences_with_at_and_dot_are_not_addresses(text: str) -> None:
+    assert scan(text) == []

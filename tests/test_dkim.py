@@ -168,7 +168,7 @@ async def test_a_signing_failure_is_retried_not_lost(layout: Layout, sink: Sink)
     assert signer is not None
     failures = ["key store briefly unavailable"]
 
-    def sign_after_one_failure(raw: bytes) -> bytes:  # the worker's injected signing step, failing once
+    async def sign_after_one_failure(raw: bytes) -> bytes:  # the worker's injected signing step, failing once
         if failures:
             raise RuntimeError(failures.pop())
         return signer.sign(raw)

@@ -5,8 +5,18 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from relay.service import Relay
 from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Sink, acreate_pair, cli, eventually, send, simple_message
+
+
+@pytest.fixture
+def layout(layout: Layout) -> Layout:
+    """These tests run the relay as `serve` does by default: the message work in worker processes."""
+    layout.overrides["workers"] = 2
+    layout.write()
+    return layout
 
 
 async def test_conversation_threads_in_both_clients(relay: Relay, layout: Layout, sink: Sink) -> None:

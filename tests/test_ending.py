@@ -208,3 +208,60 @@ async def test_no_attachment_unless_the_program_asks_for_it(layout: Layout, sink
         received = await wait_for_notices(sink, 4)
     farewells = [r.message for r in received if "goodbye" in str(r.message["Subject"])]
     assert len(farewells) == 2 and all(list(m.iter_attachments()) == [] for m in farewells)
+
+
+async def test_the_farewell_conversation_carries_only_cleaned_copies(layout: Layout, sink: Sink) -> None:
+    """Issue 11: the mbox of the farewell holds what was delivered, so it inherits the cleaning: an HTML
+    signature with the name and a LinkedIn link, and a JPEG with EXIF Artist/Copyright/GPS and XMP creator."""
+    import io
+    from email.message import EmailMessage
+
+    from PIL import Image
+
+    from relay.anonymize.message import parse
+    from tests.decode_all import leaks
+    from tests.test_leak_vectors import Member, _image
+
+    write_program(layout, end_date="2026-06-30", send_conversation_at_end=True)
+    clock = FixedClock(START)
+    jane = Member(MAPLE[1], MAPLE[0], MAPLE[2], "")
+    needles = [MAPLE[0], MAPLE[0].partition("@")[0], "mail.example.org", "Jane", "Doe", "jane-doe-4b2a91",
+               OAK[0], OAK[0].partition("@")[0], "uni.example.net", "Josef", "Brandt"]
+    async with running(layout, clock) as relay:
+        pair = await enrol(relay, clock, OAK, MAPLE)
+        to = pair.partner_of(pair.member("mentee")).alias_address(DOMAIN)
+        message = EmailMessage()
+        message["From"] = f"{MAPLE[1]} <{MAPLE[0]}>"
+        message["To"] = to
+        message["Subject"] = "My photo of the experiment"
+        message.set_content("Here is the photo.\n\n--\nJane Doe\n")
+        message.add_alternative('<div dir="ltr">Here is the photo.<br><div class="gmail_signature"><b>Jane Doe</b>'
+                                '<br><a href="https://www.linkedin.com/in/jane-doe-4b2a91/">LinkedIn</a></div></div>',
+                                subtype="html")
+        message.add_attachment(_image(jane, "JPEG"), maintype="image", subtype="jpeg", filename="IMG_2041.jpg")
+        assert leaks(message.as_bytes(), needles), "the message carries the identity to begin with"
+        code, text = await send(relay.settings.relay.smtp.port, message.as_bytes(), MAPLE[0], to)
+        assert code == 250, text
+        clock.advance(timedelta(hours=1))
+        await write(relay, pair, "mentor", "Re: My photo of the experiment")
+        await eventually(lambda: len([r for r in sink.received if NOTICES_FROM not in str(r.message["From"])]) == 2)
+        await run_until(relay, clock, END + timedelta(hours=9))
+        received = await wait_for_notices(sink, 4)
+    farewells = [r.message for r in received if "goodbye" in str(r.message["Subject"])]
+    assert len(farewells) == 2
+    for farewell in farewells:
+        [attachment] = list(farewell.iter_attachments())
+        data = attachment.get_content()
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "conversation.mbox"
+            path.write_bytes(data)
+            box = mailbox.mbox(str(path))
+            copies = [bytes(message) for message in box]
+            box.close()
+        assert len(copies) == 2
+        for copy in copies:
+            found = leaks(copy, needles)
+            assert not found, "\n".join(found)
+        photo = next(p for p in parse(copies[0]).walk() if p.get_content_type() == "image/jpeg")
+        with Image.open(io.BytesIO(photo.get_content())) as image:
+            assert image.size == (32, 24) and not dict(image.getexif()) and "xmp" not in image.info

@@ -16,12 +16,15 @@ text/plain it means) and shows neither member's real address, in its bytes or de
 that marks itself as automatic (delivery reports and newsletters in the corpus carry Auto-Submitted
 or Precedence: bulk) is archived with the decision "autoreply" instead of being forwarded, as
 relay.autoreply says; the test checks that decision in the store and the partner's one neutral notice.
+A message with an attachment the relay cannot clean (a bzip2 file in the corpus) is held for a moderator
+with the reason (issue 11), and nothing of it reaches the mentor.
 """
 
 from __future__ import annotations
 
 import base64
 import email
+import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -36,8 +39,19 @@ from sqlalchemy import select
 
 from relay.config import load_settings
 from relay.service import Relay
-from relay.store.schema import messages
-from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Sink, acreate_pair, free_port, send, simple_message
+from relay.store.schema import held, messages, outbound
+from tests.support import (
+    DOMAIN,
+    MENTEE,
+    MENTOR,
+    Layout,
+    Sink,
+    acreate_pair,
+    eventually,
+    free_port,
+    send,
+    simple_message,
+)
 
 ON_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")  # the relay lives on the module's loop
 
@@ -228,8 +242,11 @@ async def pass_through(env: Env, raw: bytes, label: str) -> tuple[int, str]:
             await still_alive(env, label)
             return code, text
         env.accepted[queue_id] = key
-        if await decision_of(env, queue_id) == "autoreply":
+        decision = await decision_of(env, queue_id)
+        if decision == "autoreply":
             await check_auto_reply(env, before, label)
+        elif decision == "hold":
+            await check_held(env, queue_id, before, label)
         else:
             delivered = (await env.sink.wait_for(before + 1))[before]
             assert delivered.rcpt_tos == [MENTOR["email"]], label
@@ -244,6 +261,24 @@ async def decision_of(env: Env, queue_id: str) -> str:
         decision = (await connection.execute(select(messages.c.decision).where(messages.c.id == queue_id))).scalar()
     assert decision is not None, f"queue id {queue_id} is not in the archive"
     return str(decision)
+
+
+async def check_held(env: Env, queue_id: str, before: int, label: str) -> None:
+    """A message the relay cannot make safe (issue 11: an attachment it cannot clean, such as a bzip2 file) is
+    held for a moderator with the reason, never delivered as it came: nothing reaches the mentor for it, only
+    the notices (to the sender, to moderators) go out."""
+    async with env.relay.engine.connect() as connection:
+        reasons = (await connection.execute(select(held.c.reasons).where(held.c.message_id == queue_id))).scalar()
+    assert reasons, f"{label}: held without a recorded reason"
+    assert all(r.get("rule") and r.get("kind") for r in json.loads(reasons)), f"{label}: {reasons}"
+
+    async def drained() -> bool:
+        async with env.relay.engine.connect() as connection:
+            waiting = (await connection.execute(select(outbound.c.id).where(outbound.c.state == "queued"))).first()
+        return waiting is None
+
+    await eventually(drained)
+    assert not [r for r in env.sink.received[before:] if r.rcpt_tos == [MENTOR["email"]]], label
 
 
 async def check_auto_reply(env: Env, before: int, label: str) -> None:

@@ -108,7 +108,11 @@ def test_identity_finds_name_parts_with_or_without_accents(written: str) -> None
 def test_identity_takes_a_lowercase_name_part_for_an_ordinary_word() -> None:
     inspection = inspect("I will write again, as Will said: full names count in any case, like jose mueller.",
                          sender_name="Will Byers", recipient_name="José Müller")
-    assert matches(identity.check(inspection, identity.Params())) == ["Will", "jose mueller"]
+    judged = identity.Params(common_word_parts="judged")
+    assert matches(identity.check(inspection, judged)) == ["Will", "jose mueller"]
+    # By default every form is reported, the ordinary use marked as a word, so the policy decides.
+    assert [(f.kind, f.match) for f in identity.check(inspection, identity.Params())] == [
+        ("own_name_word", "will"), ("own_name", "Will"), ("partner_name", "jose mueller")]
 
 
 def test_identity_finds_umlauts_for_a_name_enrolled_with_them_written_out() -> None:
@@ -150,15 +154,19 @@ def test_identity_name_parts_need_three_letters_and_can_be_turned_off() -> None:
         sender_name="Jo Lee",
         recipient_name="Anne-Marie Dupont",
     )
-    findings = identity.check(inspection, identity.Params())
+    findings = identity.check(inspection, identity.Params(common_word_parts="judged"))
     assert [(f.kind, f.match) for f in findings] == [
+        ("own_name", "Jo"),  # a given name, not a common word: "Jo said" at a sentence start is the name
         ("own_name", "Lee"),
         ("own_name", "Jo Lee"),
         ("partner_name", "Anne-Marie"),
         ("partner_name", "Marie"),
     ]
-    findings = identity.check(inspection, identity.Params(check_name_parts=False))
+    findings = identity.check(inspection, identity.Params(check_name_parts=False, common_word_parts="judged"))
     assert [(f.kind, f.match) for f in findings] == [("own_name", "Jo Lee")]
+    # A two-letter part in lower case ("jo" in running text) is reported by default, as a word.
+    lower = inspect("we jo-ked about it", sender_name="Jo Lee")
+    assert [(f.kind, f.match) for f in identity.check(lower, identity.Params())] == [("own_name_word", "jo")]
 
 
 def test_identity_with_no_identities_or_clean_text_finds_nothing() -> None:

@@ -13,6 +13,8 @@ from tests.support import MENTEE, Layout, ServeProcess, Sink, acreate_pair, even
 async def test_sigterm_finishes_messages_in_flight_and_exits_cleanly(
     layout: Layout, sink: Sink, tmp_path: Path
 ) -> None:
+    layout.overrides["workers"] = 2  # as `serve` runs by default: the message work in worker processes
+    layout.write()
     pair = await acreate_pair(layout)
     alias = pair["mentor_alias"]
     log = tmp_path / "serve.log"

@@ -58,19 +58,35 @@ def message_ids(message: Message, name: str) -> list[str]:
     return MSGID.findall(value) if value else []
 
 
-def scrub_attached_headers(message: Message, scrubber: Scrubber) -> None:
-    """An enclosed message keeps who/when/what (scrubbed) and its Content-*; traces and ids go."""
+def scrub_attached_headers(message: Message, scrubber: Scrubber) -> list[tuple[str, str]]:
+    """An enclosed message keeps who/when/what (scrubbed, Date in UTC) and its Content-*; traces and ids go.
+    Returns what was kept, for `restore_headers` once the enclosed message's own parts are walked."""
     kept: list[tuple[str, str]] = []
     for name in ("From", "To", "Cc", "Date", "Subject"):
         value = header_text(message, name)
         if value is not None:
-            kept.append((name, scrub_header(scrubber, value)))
+            kept.append((name, _utc(value) if name == "Date" else scrub_header(scrubber, value)))
     for name in set(message.keys()):
         lower = name.lower()
         if lower in ATTACHED_KEPT or not (lower.startswith("content-") or lower == "mime-version"):
             del message[name]
+    restore_headers(message, kept)
+    return kept
+
+
+def restore_headers(message: Message, kept: list[tuple[str, str]]) -> None:
     for name, value in kept:
-        _set(message, name, value)
+        if value and name not in message:
+            _set(message, name, value)
+
+
+def _utc(value: str) -> str:
+    """An attached message's Date in UTC: its offset hints at where its author lives."""
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return ""
+    return format_datetime((when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC))
 
 
 def _set(message: Message, name: str, value: str) -> None:
@@ -158,6 +174,7 @@ def rewrite_outbound_headers(
     references: list[str],
     date: str,
     domain: str,
+    reply_to: Address | None = None,
 ) -> None:
     subject = header_text(message, "Subject")
     for name in set(message.keys()):
@@ -166,14 +183,21 @@ def rewrite_outbound_headers(
     if "MIME-Version" in message:
         del message["MIME-Version"]
     message["From"] = str(sender)
-    message["Reply-To"] = str(sender)
+    message["Reply-To"] = str(reply_to or sender)
     message["To"] = str(recipient)
     message["Subject"] = scrub_header(scrubber, subject) if subject else ""
     message["Date"] = date
+    set_thread_headers(message, new_message_id, in_reply_to, references)
+    message["MIME-Version"] = "1.0"
+    message["X-Loop"] = domain
+
+
+def set_thread_headers(message: Message, new_message_id: str, in_reply_to: list[str], references: list[str]) -> None:
+    """Message-ID, In-Reply-To and References of one recipient's copy (a group's copies differ only here)."""
+    for name in ("Message-ID", "In-Reply-To", "References"):
+        del message[name]
     message["Message-ID"] = new_message_id
     if in_reply_to:
         message["In-Reply-To"] = " ".join(in_reply_to)
     if references:
         message["References"] = " ".join(references)
-    message["MIME-Version"] = "1.0"
-    message["X-Loop"] = domain

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from email import errors, policy
 from email.headerregistry import Address
@@ -49,6 +52,36 @@ def _header_only(raw: bytes, defect: Unreadable) -> EmailMessage:
     return message
 
 
+@dataclass(frozen=True)
+class Face:
+    """How a copy presents itself when it is not a pair's (a group's: the sender's handle and the group's
+    name in From, the group's alias in Reply-To and To)."""
+
+    sender: Address
+    reply_to: Address
+    to: Address
+
+
+@dataclass(frozen=True)
+class References:
+    """The ids a participant's message refers to, as its own client wrote them."""
+
+    in_reply_to: list[str]
+    references: list[str]
+
+    @classmethod
+    def of(cls, message: EmailMessage) -> References:
+        return cls(message_ids(message, "In-Reply-To"), message_ids(message, "References"))
+
+    def mapped(self, thread_map: dict[str, str]) -> tuple[list[str], list[str]]:
+        """In-Reply-To and References for a recipient: the ids their own client knows (others dropped)."""
+        in_reply_to = [thread_map[i] for i in self.in_reply_to if i in thread_map]
+        references = list(dict.fromkeys(thread_map[i] for i in self.references if i in thread_map))
+        if in_reply_to and in_reply_to[-1] not in references:
+            references.append(in_reply_to[-1])
+        return in_reply_to[-1:], references
+
+
 def anonymize(
     message: EmailMessage,
     *,
@@ -58,33 +91,60 @@ def anonymize(
     new_message_id: str,
     now: datetime,
     domain: str,
-) -> None:
+    others: Sequence[Identity] = (),
+    face: Face | None = None,
+) -> list[tuple[str, str]]:
     """Rewrite `message` in place for the recipient (write it out with `serialise`).
 
     thread_map maps ids the sender's message refers to onto ids the recipient's client knows;
-    references that are not in it are dropped.
+    references that are not in it are dropped. `others`: the other members of a group, whose real
+    names and addresses must disappear too (a pair has none); `face`: a group's From/Reply-To/To.
+    Returns the attachments that could not be cleaned (file name, reason): each was replaced by a
+    note, and the message must be held for a moderator.
     """
     for defect in message.defects:
         if isinstance(defect, Unreadable):
             raise Unprocessable(str(defect))
-    scrubber = Scrubber([sender, recipient])
-    in_reply_to = [thread_map[i] for i in message_ids(message, "In-Reply-To") if i in thread_map]
-    references = list(dict.fromkeys(thread_map[i] for i in message_ids(message, "References") if i in thread_map))
-    if in_reply_to and in_reply_to[-1] not in references:
-        references.append(in_reply_to[-1])
+    scrubber = Scrubber([sender, recipient, *others], content_ids=remint_content_ids(message, domain),
+                        cleans_attachments=True)
+    in_reply_to, references = References.of(message).mapped(thread_map)
     date = utc_date(message, now)
     scrub_tree(message, scrubber)
     rewrite_outbound_headers(
         message,
         scrubber=scrubber,
-        sender=_address(sender),
-        recipient=_address(recipient),
+        sender=face.sender if face else _address(sender),
+        reply_to=face.reply_to if face else None,
+        recipient=face.to if face else _address(recipient),
         new_message_id=new_message_id,
-        in_reply_to=in_reply_to[-1:],
+        in_reply_to=in_reply_to,
         references=references,
         date=date,
         domain=domain,
     )
+    return list(scrubber.refused)
+
+
+def remint_content_ids(message: EmailMessage, domain: str) -> dict[str, str]:
+    """Give every part's Content-ID a new value on the relay's domain (the sender's names their host);
+    returns old -> new (lower case, without brackets) for the cid: references in HTML."""
+    mapping: dict[str, str] = {}
+    for part in message.walk():
+        value = part.get("Content-ID") if "Content-ID" in part else None
+        if value is None:
+            continue
+        old = str(value).strip().strip("<>").strip()
+        new = mapping.setdefault(old.lower(), f"{secrets.token_hex(12)}@{domain}")
+        del part["Content-ID"]
+        part["Content-ID"] = f"<{new}>"
+    for part in message.walk():
+        if part.get_content_type() == "multipart/related" and part.get_param("start") is not None:
+            start = str(part.get_param("start")).strip("<>").lower()
+            if start in mapping:
+                part.set_param("start", f"<{mapping[start]}>")
+            else:  # names no part: it only carries the sender's host
+                part.del_param("start")
+    return mapping
 
 
 def serialise(message: EmailMessage) -> bytes:

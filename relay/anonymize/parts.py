@@ -1,21 +1,35 @@
-"""Walk a MIME tree and scrub it: text parts, attached messages, calendar parts, attachment names.
+"""Walk a MIME tree and scrub it: text, HTML, calendar and vCard parts, attached messages, delivery
+reports, attachment names and the attachments themselves.
 
-Text parts are decoded whatever their transfer encoding and charset (falling back to a lenient
-decode when the declared charset is unknown or the encoding is broken), scrubbed, and written back
-as UTF-8 only when something changed, so untouched parts keep their exact bytes; a part whose
-Content-Type is invalid is read, and written back, as text/plain (RFC 2045). Headers of sub-parts
-are cut down to Content-*; attached messages (message/rfc822) get the same treatment as the outer
-message minus the parts that only the outer message has (aliases, ids).
+Text parts are decoded whatever their transfer encoding and charset, a mis-declared charset repaired
+first (UTF-8 bytes labelled KOI8-R or Latin-1 are read as UTF-8; bytes that are not UTF-8 although
+labelled so are read in the charset charset-normalizer finds), scrubbed, and written back as UTF-8 only
+when something changed, so untouched parts keep their exact bytes; a part whose Content-Type is invalid
+is read, and written back, as text/plain (RFC 2045). Headers of sub-parts are cut down to Content-*
+(Content-Location and Content-Base, which hold file paths, go too); attached messages (message/rfc822)
+get the same treatment as the outer message minus the parts that only the outer message has (aliases,
+ids), their Date in UTC. A delivery report keeps its fields but not the ones that name hosts. Other
+parts are attachments: cleaned of metadata (attachments.py) when the scrubber cleans attachments, or,
+when they cannot be cleaned, replaced by a short note and listed in `scrubber.refused` (the pipeline
+then holds the message). A signed or encrypted container (multipart/signed, multipart/encrypted)
+becomes multipart/mixed, since its signature is gone.
 """
 
 from __future__ import annotations
 
+import base64
 import re
+import unicodedata
+from datetime import UTC
 from email.message import EmailMessage, Message
+from email.parser import HeaderParser
+from email.utils import format_datetime, parsedate_to_datetime
 
+from relay.anonymize import attachments
 from relay.anonymize.headers import (
     header_text,
     one_line_headers,
+    restore_headers,
     scrub_attached_headers,
     scrub_content_headers,
     scrub_field_values,
@@ -24,6 +38,14 @@ from relay.anonymize.headers import (
 from relay.anonymize.scrub import Scrubber
 from relay.anonymize.writable import has_surrogates, writable
 
+CALENDAR_TYPES = {"text/calendar", "application/ics", "text/x-vcalendar"}
+VCARD_TYPES = {"text/vcard", "text/x-vcard", "text/directory", "application/vcard"}
+HEADER_BLOCK_TYPES = {"text/rfc822-headers", "message/rfc822-headers"}
+# Fields of a delivery report that name hosts (the sender's provider) and are dropped from a forwarded report.
+REPORT_HOST_FIELDS = {"reporting-mta", "received-from-mta", "remote-mta", "dsn-gateway", "original-envelope-id",
+                      "arrival-date", "x-postfix-sender", "x-postfix-queue-id", "x-actual-recipient"}
+_HOST = re.compile(r"(?i)\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b|\[?\b\d{1,3}(?:\.\d{1,3}){3}\b\]?"
+                   r"|\[?(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}\]?")
 REPORT_FIELDS = {"message/delivery-status", "message/global-delivery-status", "message/disposition-notification"}
 MAX_DEPTH = 40  # deeper nesting is refused as unprocessable rather than walked
 _TOKEN = r"[A-Za-z0-9!#$%&'*+\-.^_`{|}~]+"
@@ -49,24 +71,108 @@ def scrub_tree(part: Message, scrubber: Scrubber, depth: int = 0) -> None:
             part.preamble, part.epilogue = _scrub_raw(part.preamble, scrubber), _scrub_raw(part.epilogue, scrubber)
             for child in children:
                 scrub_tree(child, scrubber, depth + 1)
+            if part.get_content_subtype() in ("signed", "encrypted") and getattr(scrubber, "cleans_attachments", False):
+                for param in ("protocol", "micalg"):
+                    part.del_param(param)
+                part.set_type("multipart/mixed")
         else:  # declared multipart, but the parser found no parts (missing boundary)
             _rewrite_text(part, read_text(part), scrubber.text, force_subtype="plain")
         return
     if part.get_content_type() in REPORT_FIELDS and children is not None:
         for block in children:  # message/delivery-status: header-like fields; keep them, scrub their values
+            _drop_host_fields(block)
             scrub_field_values(block, scrubber)
         return
     if maintype == "message" and children is not None:
         for inner in children:  # message/rfc822 and friends: one enclosed message
-            scrub_attached_headers(inner, scrubber)
-            scrub_tree(inner, scrubber, depth + 1)
+            kept = scrub_attached_headers(inner, scrubber)
+            scrub_tree(inner, scrubber, depth + 1)  # cuts its header down to Content-*, so ...
+            restore_headers(inner, kept)  # ... who/when/what are put back afterwards
         return
-    if maintype in ("text", "message"):  # text, or a message/* part the parser could not read
+    ctype = part.get_content_type()
+    if ctype in HEADER_BLOCK_TYPES:
+        _rewrite_text(part, (_header_block(read_text(part)[0], scrubber), False), lambda text: text)
+    elif ctype in CALENDAR_TYPES or ctype in VCARD_TYPES or _card_file(part):
+        clean = scrubber.vcard if ctype in VCARD_TYPES or _card_file(part) == "vcf" else scrubber.calendar
+        _rewrite_text(part, read_text(part), clean, force_subtype=None if maintype == "text" else
+                      ("vcard" if clean == scrubber.vcard else "calendar"))
+    elif maintype in ("text", "message"):  # text, or a message/* part the parser could not read
         subtype = part.get_content_subtype()
-        clean = scrubber.html if subtype == "html" else scrubber.calendar if subtype == "calendar" else scrubber.text
-        _rewrite_text(part, read_text(part), clean)
+        _rewrite_text(part, read_text(part), scrubber.html if subtype == "html" else scrubber.text)
     elif _reads_as_text(part):  # an invalid Content-Type: mail clients show the part as text
         _rewrite_text(part, read_text(part), scrubber.text, force_subtype="plain")
+    elif getattr(scrubber, "cleans_attachments", False):
+        _clean_attachment(part, scrubber)
+
+
+def _card_file(part: Message) -> str | None:
+    """An .ics or .vcf file sent as application/octet-stream is calendar or vCard text all the same."""
+    filename = part.get_filename() or ""
+    extension = filename.rpartition(".")[2].lower() if "." in filename else ""
+    if part.get_content_type() in ("application/octet-stream", "text/plain") and extension in ("ics", "vcf"):
+        return extension
+    return None
+
+
+def _clean_attachment(part: Message, scrubber: Scrubber) -> None:
+    payload = part.get_payload(decode=True)
+    data = payload if isinstance(payload, bytes) else b""
+    filename = part.get_filename()
+    result = attachments.clean(data, part.get_content_type(), filename, scrubber.text)
+    if isinstance(result, attachments.Cleaned):
+        if result.data != data:
+            del part["Content-Transfer-Encoding"]
+            part.set_payload(base64.encodebytes(result.data).decode("ascii"))
+            part["Content-Transfer-Encoding"] = "base64"
+        return
+    label = filename or part.get_content_type()
+    scrubber.refused.append((label, result.reason))
+    if not isinstance(part, EmailMessage):
+        raise Unprocessable("unexpected message object")
+    for name in list(part.keys()):
+        del part[name]
+    part.set_content(f"[An attachment ({label}) was removed by the program: {result.reason}.]\n",
+                     subtype="plain", charset="utf-8")
+    if "MIME-Version" in part:
+        del part["MIME-Version"]
+
+
+def _header_block(text: str, scrubber: Scrubber) -> str:
+    """A returned message's header (text/rfc822-headers): only who, when and what, scrubbed."""
+    block = HeaderParser().parsestr(text)
+    lines = []
+    for name in ("From", "To", "Cc", "Date", "Subject"):
+        value = block.get(name)
+        if value is None:
+            continue
+        value = utc_text(str(value)) if name == "Date" else scrub_header(scrubber, str(value))
+        lines.append(f"{name}: {value}")
+    return "\n".join(lines) + "\n"
+
+
+def utc_text(value: str) -> str:
+    """A date header's value in UTC (an offset hints at where someone lives); unparseable: dropped."""
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return ""
+    if when.tzinfo is None:
+        return format_datetime(when.replace(tzinfo=UTC))
+    return format_datetime(when.astimezone(UTC))
+
+
+def _drop_host_fields(block: Message) -> None:
+    """A delivery-status block without the fields that name hosts; Diagnostic-Code keeps its words but
+    loses host names and IP addresses."""
+    for name in set(block.keys()):
+        lower = name.lower()
+        if lower in REPORT_HOST_FIELDS or lower.startswith("x-"):
+            del block[name]
+    diagnostic = block.get("Diagnostic-Code")
+    if diagnostic is not None:
+        del block["Diagnostic-Code"]
+        block["Diagnostic-Code"] = " ".join(_HOST.sub("[host]", str(diagnostic)).split())
+
 
 
 def _reads_as_text(part: Message) -> bool:
@@ -86,9 +192,13 @@ def _scrub_raw(text: str | None, scrubber: Scrubber) -> str | None:
     """
     if text is None:
         return None
+    original = text
+    text = _LONE_SURROGATE.sub("\ufffd", text)  # UTF-7 and the like: nothing can encode them
+    if _ESCAPED_BYTE.search(text):  # undeclared 8-bit bytes: almost always UTF-8
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     clean = scrubber.text(text)
-    if clean == text:
-        return text
+    if clean == text and not _LONE_SURROGATE.search(original):
+        return original
     return clean.encode("utf-8", "surrogateescape").decode("ascii", "surrogateescape")
 
 
@@ -102,9 +212,12 @@ def sub_parts(part: Message) -> list[Message] | None:
     return [child for child in payload if isinstance(child, Message)] if isinstance(payload, list) else None
 
 
+_DROPPED_CONTENT = {"content-location", "content-base"}
+
+
 def _keep_content_headers(part: Message) -> None:
     for name in set(part.keys()):
-        if not name.lower().startswith("content-"):
+        if not name.lower().startswith("content-") or name.lower() in _DROPPED_CONTENT:
             del part[name]
 
 
@@ -124,8 +237,8 @@ def _scrub_names(part: Message, scrubber: Scrubber) -> None:
         if value is None:
             continue
         name = value if isinstance(value, str) else _collapse(value)
-        clean = scrub_header(scrubber, name)
-        if clean != " ".join(name.split()):  # something was hidden or decoded
+        clean = scrub_header(scrubber, unicodedata.normalize("NFC", name))
+        if clean != " ".join(name.split()):  # something was hidden, decoded or normalised (NFD file names)
             part.set_param(param, clean, header=header)
 
 
@@ -138,23 +251,44 @@ def _collapse(value: tuple[str | None, str | None, str]) -> str:
 
 
 def read_text(part: Message) -> tuple[str, bool]:
-    """The part's text and whether it decoded cleanly."""
-    if isinstance(part, EmailMessage):
+    """The part's text and whether it decoded cleanly in its declared charset (a repaired charset, or a
+    lenient decode, is not clean: the part is written back as UTF-8 if the scrub changes it)."""
+    if isinstance(part, EmailMessage) and part.get_content_charset() in (None, "utf-8", "us-ascii"):
         try:
             content = part.get_content()
             # surrogates: undeclared 8-bit bytes, or a lone surrogate (UTF-7): read from the bytes below
-            if isinstance(content, str) and not has_surrogates(content):
+            if isinstance(content, str) and not has_surrogates(content) and "\ufffd" not in content:
                 return content, True
         except (LookupError, UnicodeError, ValueError, AttributeError, TypeError, KeyError, AssertionError):
             pass
     raw = part.get_payload(decode=True)
     if not isinstance(raw, bytes):
         raw = str(part.get_payload()).encode("utf-8", "surrogateescape")
-    charset = part.get_content_charset() or "utf-8"
+    return decode_text(raw, part.get_content_charset() or "utf-8")
+
+
+def decode_text(raw: bytes, charset: str) -> tuple[str, bool]:
+    """Bytes in their declared charset, repaired when the declaration is wrong (see the module docstring)."""
+    utf8 = charset.lower().replace("_", "-") in ("utf-8", "utf8", "us-ascii", "ascii")
     try:
-        return writable(raw.decode(charset, "replace")), False
-    except (LookupError, ValueError):  # unknown charset, or a name with a NUL byte (ValueError)
-        return raw.decode("utf-8", "replace"), False
+        text = writable(raw.decode(charset))
+    except (LookupError, ValueError):  # unknown charset, bytes not in it, or a name with a NUL byte
+        text = None
+    if text is not None and (utf8 or raw.isascii()):
+        return text, True
+    if not raw.isascii():
+        try:
+            return writable(raw.decode("utf-8")), True  # UTF-8 under a legacy label: kept as it is unless scrubbed
+        except UnicodeDecodeError:
+            pass
+    if text is not None:
+        return text, True
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw).best()
+    if best is not None:
+        return writable(str(best)), False
+    return raw.decode("cp1252", "replace"), False
 
 
 def _header_safe(*values: object) -> bool:
@@ -195,3 +329,7 @@ def _rewrite_text(part: Message, decoded: tuple[str, bool], clean, force_subtype
     )
     if not had_mime_version:
         del part["MIME-Version"]
+
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # undeclared 8-bit bytes, as the parser keeps them
+_LONE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")  # not an escaped byte: UTF-7 and the like

@@ -1,122 +1,123 @@
 """Replace the real addresses and names of both members by aliases and handles, in any text.
 
-One combined regular expression is applied in a single pass, so a replacement is never itself
-rewritten. Patterns cover: addresses with or without +tags, in any case; full names in any case, with
-accents or without (José / Jose), with German transliteration (Müller / Mueller), in "Last, First"
-order, across line breaks and non-breaking spaces; and each name part alone, as written or in capitals.
-HTML is first relieved of entity-encoded letters and percent-encoded mailto: links, and RFC 2047
-encoded words pasted into a body are decoded, so no encoding hides an identity from the scrub.
+What counts as an address or a name, and where, is names.py's (shared with the identity rule); this
+module applies it to the kinds of text a message carries. Plain text: RFC 2047 encoded words pasted
+into it are decoded first, and links in it are decoded for the check (links.py). HTML: read with a real
+parser (htmltext.py): the text a person reads (a name split across tags is seen whole), every
+attribute, comments and hidden text; a link that leaks is rewritten or removed; a `cid:` reference
+follows the part's re-minted Content-ID. Calendar and vCard text: cards.py unfolds, unescapes and
+decodes quoted-printable first, and writes the result back in the format's own escaping.
 """
 
 from __future__ import annotations
 
 import html
 import re
-import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.errors import MessageError
 from email.header import decode_header, make_header
-from urllib.parse import unquote
 
+from relay.anonymize import cards
+from relay.anonymize.htmltext import Edits, rewrite
+from relay.anonymize.links import URL_IN_TEXT, clean_url
+from relay.anonymize.names import Person, matcher_for, replace
 from relay.anonymize.writable import writable
 
-_GAP = r"(?:\s|&nbsp;|&#160;|&#xa0;)+"
-_TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"})
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
-_MAILTO = re.compile(r"mailto:[^\"'\s<>]+", re.IGNORECASE)
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+LINK_REMOVED = "[link removed by the program]"
 
 
 @dataclass(frozen=True)
 class Identity:
-    """One member: what must disappear (real address and name) and what stands in for it."""
+    """One member: what must disappear (real address, name, nicknames) and what stands in for it."""
 
     email: str
     name: str
     alias_address: str
     handle: str
+    nicknames: tuple[str, ...] = ()
 
 
-def _variants(word: str) -> list[str]:
-    stripped = "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
-    found = [word, word.translate(_TRANSLIT), stripped]
-    return list(dict.fromkeys(found))
-
-
-def _word(word: str) -> str:
-    return "(?:" + "|".join(re.escape(v) for v in sorted(_variants(word), key=len, reverse=True)) + ")"
-
-
-def _bounded(pattern: str) -> str:
-    return rf"(?<![\w@.+-]){pattern}(?![\w-])"
-
-
-def _address_pattern(address: str) -> str:
-    # No left boundary: text glued in front ("x" + "jane@...", as adjacent encoded words join) must
-    # not shield the address; replacing the tail of a longer address is the safe mistake.
-    local, _, domain = address.rpartition("@")
-    base = local.split("+", 1)[0]
-    return rf"(?i:{re.escape(base)}(?:\+[^@\s<>\"']*)?@{re.escape(domain)}(?![\w-]|\.\w))"
-
-
-def _name_patterns(name: str) -> list[str]:
-    tokens = [t for t in re.split(r"\s+", name.strip()) if t]
-    patterns: list[str] = []
-    if len(tokens) > 1:
-        full = _GAP.join(_word(t) for t in tokens)
-        last_first = _word(tokens[-1]) + r",?" + _GAP + _GAP.join(_word(t) for t in tokens[:-1])
-        patterns.append(f"(?i:{_bounded(full)})")
-        patterns.append(f"(?i:{_bounded(last_first)})")
-    for token in sorted(set(tokens), key=len, reverse=True):
-        if len(token) < 2:
-            continue
-        forms = set(_variants(token)) | {v.upper() for v in _variants(token)}
-        if len(tokens) == 1:
-            patterns.append(f"(?i:{_bounded(_word(token))})")
-        else:
-            alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
-            patterns.append(_bounded(f"(?:{alternatives})"))
-    return patterns
-
-
+@dataclass
 class Scrubber:
-    """Replaces the identities it was built with; build one per message (cheap)."""
+    """Replaces the identities it was built with; cheap to build (the matcher is cached per pair).
 
-    def __init__(self, identities: Iterable[Identity]) -> None:
-        replacements: list[tuple[str, str]] = []
-        people = list(identities)
-        for person in people:  # addresses first: they contain name-like words
-            replacements.append((_address_pattern(person.email), person.alias_address))
-        for person in people:
-            replacements.extend((pattern, person.handle) for pattern in _name_patterns(person.name))
-        self._replacements = [r for _, r in replacements]
-        # A lookahead on the characters any match can start with lets the engine skip most positions
-        # at once instead of trying every alternative there (the scrub runs on every part).
-        starts = {c for person in people for word in [person.email, *person.name.split()]
-                  for v in _variants(word) for c in (v[:1].lower(), v[:1].upper()) if c}
-        first = "[" + "".join(re.escape(c) for c in sorted(starts)) + "]"
-        alternatives = "|".join(f"(?P<g{i}>{p})" for i, (p, _) in enumerate(replacements))
-        self._pattern = re.compile(f"(?={first})(?:{alternatives})")
+    content_ids maps the Content-IDs a message came with to the ones it leaves with (anonymize fills it);
+    with cleans_attachments, the MIME walk also cleans attachments and lists those it could not clean in
+    `refused` as (file name, reason).
+    """
 
-    def _substitute(self, match: re.Match[str]) -> str:
-        return self._replacements[int(match.lastgroup[1:])]  # type: ignore[index]
+    identities: Iterable[Identity]
+    content_ids: dict[str, str] = field(default_factory=dict)
+    cleans_attachments: bool = False
+    refused: list[tuple[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        people = list(self.identities)
+        self._matcher = matcher_for(tuple(Person(p.email, p.name, tuple(p.nicknames)) for p in people))
+        self._replacements = [(p.alias_address, p.handle) for p in people]
+
+    def _plain(self, value: str) -> str:
+        hits = self._matcher.find(value)
+        if not any(hit.certain for hit in hits):
+            repaired = _repaired(value)
+            if repaired is None or not self._matcher.found_in(repaired):
+                return value
+            value, hits = repaired, self._matcher.find(repaired)
+        return replace(value, hits, self._replacements)
 
     def text(self, value: str) -> str:
         """Scrub plain text (also the decoded value of a header)."""
-        return self._pattern.sub(self._substitute, decode_encoded_words(value))
+        value = self._plain(decode_encoded_words(value))
+        if "%" in value or "=" in value:
+            value = URL_IN_TEXT.sub(self._text_link, value)
+        return value
+
+    def _text_link(self, match: re.Match[str]) -> str:
+        cleaned = clean_url(match.group(0), self.found_in, self._plain)
+        return LINK_REMOVED if cleaned is None else cleaned
+
+    def edits(self, value: str) -> Edits:
+        return [(hit.start, hit.end, self._replacements[hit.person][0 if hit.kind == "address" else 1])
+                for hit in self._matcher.find(value) if hit.certain]
+
+    def url(self, attribute: str, value: str) -> str | None:
+        if value[:4].lower() == "cid:":
+            return "cid:" + self.content_ids.get(value[4:].strip().strip("<>").lower(), value[4:])
+        return clean_url(value, self.found_in, self._plain)
 
     def html(self, value: str) -> str:
-        """Scrub HTML source: decode letter entities and mailto: escapes first, then scrub."""
-        value = _MAILTO.sub(lambda m: unquote(m.group(0)), decode_letter_entities(value))
-        return self.text(value)
+        """Scrub HTML: text runs, attributes (links decoded), comments and hidden text."""
+        return rewrite(value, self.edits, self.text, self.url)
 
     def calendar(self, value: str) -> str:
-        """Scrub iCalendar text: unfold continuation lines first so no address is split."""
-        return self.text(re.sub(r"\r?\n[ \t]", "", value))
+        return cards.clean_calendar(value, self.text)
+
+    def vcard(self, value: str) -> str:
+        return cards.clean_vcard(value, self.text)
 
     def found_in(self, value: str) -> bool:
-        return self._pattern.search(value) is not None
+        value = decode_encoded_words(value)
+        if self._matcher.found_in(value):
+            return True
+        repaired = _repaired(value)
+        return repaired is not None and self._matcher.found_in(repaired)
+
+
+def _repaired(value: str) -> str | None:
+    """Text whose UTF-8 was decoded in another charset ("JosÃ© MÃ¼ller"), repaired by ftfy; None when it
+    does not look garbled (ASCII text never does, and most text is checked by one regular expression)."""
+    if value.isascii():
+        return None
+    import ftfy
+    from ftfy.badness import is_bad
+
+    if not is_bad(value):
+        return None
+    fixed = ftfy.fix_encoding(value)
+    return fixed if fixed != value else None
 
 
 def decode_letter_entities(source: str) -> str:

@@ -6,6 +6,7 @@ the parser and runs a command; each group of commands is its own module with a `
 
   serve.py      serve, check-config, program list     pairs.py     pair create | list | show | close
   nudges.py     nudges run, pair away | resume         held.py      held list | show | release | reject
+  groups.py     group create | add | list | show | close
   queue.py      queue list, events list                dkim.py      dkim keygen, dns-records
   archive.py    archive verify | export | purge | hold | release-hold
   report.py     report                                 moderator.py moderator add | token | list
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from relay.cli import archive, dkim, held, moderator, nudges, pairs, queue, report, serve
+from relay.cli import archive, dkim, groups, held, moderator, nudges, pairs, queue, report, serve
 from relay.cli.common import CliError
 from relay.config import ConfigError, config_path, load_settings
 from relay.enrol import EnrolmentError
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     serve.register_program(commands)
     nudges.register_pair(pairs.register(commands))
+    groups.register(commands)
     queue.register(commands)
     held.register(commands)
     dkim.register(commands)

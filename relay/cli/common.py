@@ -89,7 +89,8 @@ def pair_dict(pair: Pair, domain: str, messages: int | None = None) -> dict[str,
         member = pair.member(role)
         data[role] = {"handle": member.handle, "name": member.name, "email": member.email,
                       "alias": member.alias_address(domain), "timezone": member.timezone,
-                      "away_until": member.away_until, "cadence": member.cadence}
+                      "away_until": member.away_until, "cadence": member.cadence,
+                      "nicknames": list(member.nicknames)}
     if messages is not None:
         data["messages"] = messages
     return data

@@ -1,8 +1,12 @@
-"""Console accounts on the command line: `mentor-relay moderator add | token | list`.
+"""Console accounts on the command line: `mentor-relay moderator add | password | token | list | sessions
+| revoke`.
 
-`moderator add --username U --program P [--program P2] [--admin]` reads the password from standard
-input (asked twice on a terminal) and stores its argon2 hash. `moderator token --username U` prints a
-new API token once; only its hash is kept."""
+`moderator add --username U --program P [--program P2] [--role viewer|moderator|coordinator|admin]`
+reads the password from standard input (asked twice on a terminal) and stores its argon2 hash; `--admin`
+is short for `--role admin`. `moderator password --username U` sets a new one (same input) and ends every
+session of the account. `moderator token --username U` prints a new API token once; only its hash is
+kept. `moderator sessions [--username U]` lists the sessions that are still open; `moderator revoke
+--session ID | --username U` ends them. Each change is an event with the admin's login name."""
 
 from __future__ import annotations
 
@@ -12,11 +16,22 @@ import getpass
 import sys
 from typing import Any
 
-from relay.cli.common import CliError, emit, listing, with_store
+from relay.cli.common import CliError, actor, emit, listing, with_store
 from relay.clock import SystemClock
 from relay.config import Settings
-from relay.console.accounts import AccountError, add_moderator, issue_token, list_moderators
+from relay.console import sessions
+from relay.console.accounts import (
+    AccountError,
+    add_moderator,
+    get_by_username,
+    issue_token,
+    list_moderators,
+    set_password,
+)
 from relay.console.passwords import MIN_PASSWORD_LENGTH
+from relay.console.roles import ROLES
+from relay.store import events
+from relay.store.database import transaction
 
 
 def _read_password() -> str:
@@ -25,25 +40,32 @@ def _read_password() -> str:
         if getpass.getpass("again: ") != first:
             raise CliError("the two passwords differ")
         return first
-    return sys.stdin.readline().rstrip("\r\n")
-
-
-def cmd_moderator_add(args: argparse.Namespace, settings: Settings) -> int:
-    programs = sorted(set(args.program or []))
-    for program in programs:
-        settings.program(program)  # unknown program: a clear error naming the known ones
-    if not programs and not args.admin:
-        raise CliError("--program is required for a moderator (admins see every program)")
-    password = _read_password()
+    password = sys.stdin.readline().rstrip("\r\n")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise CliError(f"the password (read from standard input) must have at least {MIN_PASSWORD_LENGTH} "
                        "characters")
+    return password
+
+
+def _role(args: argparse.Namespace) -> str:
+    if args.admin and args.role not in (None, "admin"):
+        raise CliError(f"--admin and --role {args.role} contradict each other")
+    return "admin" if args.admin else (args.role or "moderator")
+
+
+def cmd_moderator_add(args: argparse.Namespace, settings: Settings) -> int:
+    role = _role(args)
+    programs = sorted(set(args.program or []))
+    for program in programs:
+        settings.program(program)  # unknown program: a clear error naming the known ones
+    if not programs and role != "admin":
+        raise CliError(f"--program is required for a {role} (admins see every program)")
+    password = _read_password()
 
     async def work(engine: Any) -> Any:
         try:
-            return await add_moderator(engine, username=args.username, password=password,
-                                       role="admin" if args.admin else "moderator", programs=programs,
-                                       now=SystemClock().now())
+            return await add_moderator(engine, username=args.username, password=password, role=role,
+                                       programs=programs, now=SystemClock().now(), actor=actor())
         except AccountError as exc:
             raise CliError(str(exc)) from None
 
@@ -51,6 +73,21 @@ def cmd_moderator_add(args: argparse.Namespace, settings: Settings) -> int:
     data = {"username": account.username, "role": account.role, "programs": list(account.programs)}
     emit(args, data, f"moderator {account.username} ({account.role}) added"
          + (f" for {', '.join(account.programs)}" if account.programs else ""))
+    return 0
+
+
+def cmd_moderator_password(args: argparse.Namespace, settings: Settings) -> int:
+    password = _read_password()
+
+    async def work(engine: Any) -> int:
+        try:
+            return await set_password(engine, args.username, password, actor=actor(), now=SystemClock().now())
+        except AccountError as exc:
+            raise CliError(str(exc)) from None
+
+    ended = asyncio.run(with_store(settings, work))
+    emit(args, {"username": args.username, "sessions_ended": ended},
+         f"password of {args.username} changed; {ended} open session(s) ended")
     return 0
 
 
@@ -75,8 +112,58 @@ def cmd_moderator_list(args: argparse.Namespace, settings: Settings) -> int:
                     for m in await list_moderators(connection)]
 
     found = asyncio.run(with_store(settings, work))
-    emit(args, found, "\n".join(f"{m['username']:<24} {m['role']:<10} {', '.join(m['programs'])}"
+    emit(args, found, "\n".join(f"{m['username']:<24} {m['role']:<12} {', '.join(m['programs'])}"
                                 for m in found) or "no moderators")
+    return 0
+
+
+def session_dict(session: sessions.Session) -> dict[str, Any]:
+    return {"id": session.id, "username": session.username, "created_at": session.created_at,
+            "last_seen_at": session.last_seen_at, "ends_at": session.ends_at(), "address": session.address,
+            "user_agent": session.user_agent}
+
+
+def cmd_moderator_sessions(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(engine: Any) -> list[dict[str, Any]]:
+        async with engine.connect() as connection:
+            account = None
+            if args.username:
+                account = await get_by_username(connection, args.username)
+                if account is None:
+                    raise CliError(f"no account named {args.username!r}")
+            found = await sessions.live(connection, SystemClock().now(), account.id if account else None)
+        return [session_dict(s) for s in found]
+
+    found = asyncio.run(with_store(settings, work))
+    emit(args, found, "\n".join(
+        f"{s['id']:<6} {s['username']:<20} since {s['created_at']:%Y-%m-%d %H:%M} "
+        f"last {s['last_seen_at']:%Y-%m-%d %H:%M} UTC  {s['address'] or ''}  {s['user_agent'] or ''}"
+        for s in found) or "no open sessions")
+    return 0
+
+
+def cmd_moderator_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(engine: Any) -> int:
+        now = SystemClock().now()
+        async with transaction(engine) as connection:
+            if args.session is not None:
+                target = await sessions.get(connection, args.session)
+                if target is None:
+                    raise CliError(f"no session with id {args.session}")
+                ended = await sessions.revoke(connection, now, actor(), session_id=args.session)
+                username = target.username
+            else:
+                account = await get_by_username(connection, args.username)
+                if account is None:
+                    raise CliError(f"no account named {args.username!r}")
+                ended = await sessions.revoke(connection, now, actor(), moderator_id=account.id)
+                username = account.username
+            await events.record(connection, "sessions_revoked", now, actor=actor(), username=username,
+                                session=args.session, ended=ended)
+        return ended
+
+    ended = asyncio.run(with_store(settings, work))
+    emit(args, {"ended": ended}, f"{ended} open session(s) ended")
     return 0
 
 
@@ -85,10 +172,25 @@ def register(commands: Any) -> None:
         dest="action", required=True, metavar="ACTION")
     add = listing(moderator.add_parser("add", help="add an account (password from standard input)"))
     add.add_argument("--username", required=True)
-    add.add_argument("--program", action="append", help="a program the moderator reviews (repeatable)")
-    add.add_argument("--admin", action="store_true", help="an admin: every program")
+    add.add_argument("--program", action="append", help="a program the account works on (repeatable)")
+    add.add_argument("--role", choices=ROLES,
+                     help="viewer (read-only), moderator (default: decides on held mail), coordinator (also "
+                          "manages pairs and sees addresses), admin (everything, every program)")
+    add.add_argument("--admin", action="store_true", help="the same as --role admin")
     add.set_defaults(func=cmd_moderator_add)
+    password = listing(moderator.add_parser(
+        "password", help="set a new password (from standard input); every session of the account ends"))
+    password.add_argument("--username", required=True)
+    password.set_defaults(func=cmd_moderator_password)
     token = listing(moderator.add_parser("token", help="make a new API token (printed once)"))
     token.add_argument("--username", required=True)
     token.set_defaults(func=cmd_moderator_token)
     listing(moderator.add_parser("list", help="list accounts")).set_defaults(func=cmd_moderator_list)
+    open_sessions = listing(moderator.add_parser("sessions", help="list open console sessions"))
+    open_sessions.add_argument("--username", help="only this account's")
+    open_sessions.set_defaults(func=cmd_moderator_sessions)
+    revoke = listing(moderator.add_parser("revoke", help="end console sessions (one, or all of an account)"))
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("--session", type=int, metavar="ID", help="a session id from `moderator sessions`")
+    which.add_argument("--username", help="every session of this account")
+    revoke.set_defaults(func=cmd_moderator_revoke)

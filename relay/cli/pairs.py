@@ -19,8 +19,10 @@ def cmd_pair_create(args: argparse.Namespace, settings: Settings) -> int:
     async def work(engine: Any) -> Pair:
         return await create_pair(
             settings, engine, SystemClock(), program_id=args.program, policy=args.policy, end_date=args.end_date,
-            mentor=Person(args.mentor_email, args.mentor_name, args.mentor_handle, args.mentor_timezone),
-            mentee=Person(args.mentee_email, args.mentee_name, args.mentee_handle, args.mentee_timezone),
+            mentor=Person(args.mentor_email, args.mentor_name, args.mentor_handle, args.mentor_timezone,
+                          tuple(args.mentor_nickname)),
+            mentee=Person(args.mentee_email, args.mentee_name, args.mentee_handle, args.mentee_timezone,
+                          tuple(args.mentee_nickname)),
             mentor_cadence=args.mentor_cadence,
         )
 
@@ -92,6 +94,8 @@ def register(commands: Any) -> Any:
         create.add_argument(f"--{role}-name", required=True)
         create.add_argument(f"--{role}-handle", required=True)
         create.add_argument(f"--{role}-timezone")
+        create.add_argument(f"--{role}-nickname", action="append", default=[], metavar="NAME",
+                            help="a name the person also goes by (repeatable); scrubbed like the real name")
     create.add_argument("--policy", help="override the program's policy for this pair")
     create.add_argument("--end-date", metavar="YYYY-MM-DD")
     create.add_argument("--mentor-cadence", metavar="DAYS", help="the mentor's writing days, e.g. mon,thu: "

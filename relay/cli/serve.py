@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from typing import Any
 
 from relay.cli.common import emit, listing
-from relay.config import Settings
+from relay.config import Settings, console_warnings
 from relay.demo import banner, enrol_demo_pair
 from relay.preflight import preflight
 from relay.service import serve
@@ -31,6 +32,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
     preflight(settings)  # the same checks as serve's start: every problem as file:line, exit 1
+    for warning in console_warnings(settings):  # not errors: the relay runs, but links or throttling suffer
+        print(warning, file=sys.stderr)
     print(f"{settings.path}: OK ({len(settings.programs)} programs, domain {settings.relay.domain})")
     return 0
 

@@ -1,4 +1,5 @@
-"""Moderator accounts in the store: who may log in, their role and the programs they review."""
+"""Console accounts in the store: who may log in, their role (relay.console.roles) and their programs.
+A password change revokes every session and trusted browser of the account."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from relay.console import roles
 from relay.console.passwords import hash_password, new_token, token_hash
+from relay.console.roles import ROLES
+from relay.store import events
 from relay.store.database import transaction
-from relay.store.schema import moderators
-
-ROLES = ("moderator", "admin")
+from relay.store.schema import console_devices, console_sessions, moderators
 
 
 class AccountError(Exception):
@@ -34,9 +36,12 @@ class Moderator:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
+    def may(self, permission: str) -> bool:
+        return roles.may(self.role, permission)
+
     def may_see(self, program_id: str) -> bool:
-        """Moderators see their own programs only; admins see all."""
-        return self.is_admin or program_id in self.programs
+        """Everyone sees their own programs only; admins see all."""
+        return roles.all_programs(self.role) or program_id in self.programs
 
     def visible(self, program_ids: list[str]) -> list[str]:
         return [p for p in program_ids if self.may_see(p)]
@@ -52,18 +57,20 @@ def _moderator(row: Any) -> Moderator:
 
 
 async def add_moderator(engine: AsyncEngine, *, username: str, password: str, role: str, programs: list[str],
-                        now: datetime) -> Moderator:
+                        now: datetime, actor: str = "cli") -> Moderator:
     name = username_key(username)
     if not name or len(name) > 64 or any(c.isspace() for c in name):
         raise AccountError("--username must be 1 to 64 characters without spaces")
     if role not in ROLES:
-        raise AccountError(f"unknown role {role!r}")
+        raise AccountError(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
     try:
         async with transaction(engine) as connection:
             await connection.execute(moderators.insert().values(
                 username=name, password_hash=hash_password(password), role=role,
                 programs=json.dumps(sorted(set(programs))), created_at=now))
             found = await get_by_username(connection, name)
+            await events.record(connection, "account_added", now, actor=actor, username=name, role=role,
+                                programs=sorted(set(programs)))
     except IntegrityError:
         raise AccountError(f"a moderator named {name!r} exists already") from None
     assert found is not None
@@ -93,3 +100,23 @@ async def issue_token(engine: AsyncEngine, username: str) -> str:
 
 async def list_moderators(connection: AsyncConnection) -> list[Moderator]:
     return [_moderator(row) for row in (await connection.execute(select(moderators).order_by(moderators.c.id))).all()]
+
+
+async def set_password(engine: AsyncEngine, username: str, password: str, *, actor: str, now: datetime) -> int:
+    """Change the password; every session of the account ends and every browser it trusted is forgotten
+    (whoever had the old password or a copied cookie is out). Returns how many sessions ended."""
+    name = username_key(username)
+    async with transaction(engine) as connection:
+        account = await get_by_username(connection, name)
+        if account is None:
+            raise AccountError(f"no account named {name!r}")
+        await connection.execute(update(moderators).where(moderators.c.id == account.id)
+                                 .values(password_hash=hash_password(password)))
+        ended = await connection.execute(
+            update(console_sessions)
+            .where(console_sessions.c.moderator_id == account.id, console_sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_by="password"))
+        await connection.execute(delete(console_devices).where(console_devices.c.moderator_id == account.id))
+        await events.record(connection, "password_changed", now, actor=actor, username=name,
+                            sessions_ended=ended.rowcount)
+    return int(ended.rowcount or 0)

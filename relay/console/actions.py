@@ -13,6 +13,7 @@ from relay.clock import Clock
 from relay.config import Settings
 from relay.console.message_view import edited_message
 from relay.holdqueue import actions as review
+from relay.links import console_base
 from relay.store import events
 from relay.store import held as held_store
 from relay.store.database import transaction
@@ -56,7 +57,7 @@ async def escalate(settings: Settings, engine: AsyncEngine, clock: Clock, messag
                               program_name=program.name, subject=item["subject"] or "(no subject)",
                               sender_handle=sender.handle, recipient_handle=pair.partner_of(sender).handle,
                               pair_id=pair.id, held_at=item["held_at"].strftime("%Y-%m-%d %H:%M"),
-                              reasons=item["reasons"], console_url=_console_url(settings), message_id=message_id)
+                              reasons=item["reasons"], console_url=console_base(settings), message_id=message_id)
         notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=program.coordinator,
                                  subject=f"[{program.name}] A moderator asks you to review a held message",
                                  body=body, now=now)
@@ -67,8 +68,3 @@ async def escalate(settings: Settings, engine: AsyncEngine, clock: Clock, messag
                             coordinator=program.coordinator, note=note)
     return Escalated("escalated", program.coordinator)
 
-
-def _console_url(settings: Settings) -> str:
-    console = settings.relay.console
-    scheme = "https" if console.tls_cert else "http"
-    return f"{scheme}://{console.host}:{console.port}"

@@ -16,6 +16,7 @@ from relay.console.accounts import Moderator, get_by_token
 from relay.console.health import health, timeline
 from relay.console.message_view import view
 from relay.console.openapi import DESCRIPTION
+from relay.console.roles import HELD_DECIDE
 from relay.console.web import context
 from relay.holdqueue import actions as review
 from relay.store import held as held_store
@@ -105,6 +106,8 @@ async def held_decide(request: Request) -> Response:
         return _error(404, "actions are release and reject")
     if await _visible_item(request, user) is None:
         return _error(404, "no held message with this id in your programs")
+    if not user.may(HELD_DECIDE):
+        return _error(403, f"the role {user.role} is read-only for held mail")
     ctx = context(request)
     message_id = request.path_params["id"]
     if request.path_params["action"] == "release":

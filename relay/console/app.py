@@ -1,9 +1,8 @@
-"""The console application: routes, sessions (signed cookie: HttpOnly, SameSite=Strict, Secure over
-TLS), security headers, static CSS, the JSON API under /api."""
+"""The console application: routes, the session cookie (signed: HttpOnly, SameSite=Strict, Secure over
+HTTPS; the session itself is in the store, relay.console.sessions), security headers, static CSS, the
+JSON API under /api."""
 
 from __future__ import annotations
-
-from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
@@ -16,12 +15,23 @@ from starlette.staticfiles import StaticFiles
 
 from relay.clock import Clock
 from relay.config import Settings
-from relay.console import api, views_audit, views_auth, views_held, views_metrics, views_pairs, views_report
+from relay.console import (
+    api,
+    passwords,
+    sessions,
+    views_audit,
+    views_auth,
+    views_held,
+    views_metrics,
+    views_pair_actions,
+    views_pairs,
+    views_report,
+    views_sessions,
+)
 from relay.console.web import STATIC, Context, SecurityHeaders, make_templates
 from relay.moderation.policy import PolicyBook
 
 SESSION_COOKIE = "mentor_relay_session"
-SESSION_LIFETIME = timedelta(hours=8)
 
 
 async def home(request: Request) -> Response:
@@ -30,10 +40,11 @@ async def home(request: Request) -> Response:
 
 def create_app(settings: Settings, engine: AsyncEngine, clock: Clock, policies: PolicyBook, *, secret: str,
                secure: bool | None = None) -> Starlette:
-    """The console for this relay. `secret` signs session cookies; `secure` (default: TLS configured)
-    marks them Secure."""
+    """The console for this relay. `secret` signs session cookies; `secure` (default: served over HTTPS,
+    here or behind the proxy of console.public_url) marks them Secure."""
     if secure is None:
-        secure = bool(settings.relay.console.tls_cert)
+        secure = settings.relay.console.served_over_https
+    passwords.prepare()  # the dummy hash exists before the first login: an unknown name costs the same
     routes = [
         Route("/", home),
         Route("/login", views_auth.login_form, methods=["GET"]),
@@ -44,7 +55,14 @@ def create_app(settings: Settings, engine: AsyncEngine, clock: Clock, policies: 
         Route("/held/{id}/attachments/{index:int}", views_held.download),
         Route("/held/{id}/{action:str}", views_held.act, methods=["POST"]),
         Route("/pairs", views_pairs.pair_list),
+        Route("/pairs/new", views_pair_actions.enrol_form, methods=["GET"]),
+        Route("/pairs/new", views_pair_actions.enrol, methods=["POST"]),
         Route("/pairs/{id:int}", views_pairs.pair_page),
+        Route("/pairs/{id:int}/close", views_pair_actions.close, methods=["POST"]),
+        Route("/pairs/{id:int}/away", views_pair_actions.mark_away, methods=["POST"]),
+        Route("/pairs/{id:int}/resume", views_pair_actions.resume, methods=["POST"]),
+        Route("/sessions", views_sessions.session_list),
+        Route("/sessions/{id:int}/revoke", views_sessions.revoke, methods=["POST"]),
         Route("/audit", views_audit.audit),
         Route("/report", views_report.report),
         Route("/metrics", views_metrics.metrics),
@@ -54,7 +72,7 @@ def create_app(settings: Settings, engine: AsyncEngine, clock: Clock, policies: 
     middleware = [
         Middleware(SecurityHeaders),
         Middleware(SessionMiddleware, secret_key=secret, session_cookie=SESSION_COOKIE,
-                   max_age=int(SESSION_LIFETIME.total_seconds()), same_site="strict", https_only=secure),
+                   max_age=int(sessions.LIFETIME.total_seconds()), same_site="strict", https_only=secure),
     ]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.console = Context(settings=settings, engine=engine, clock=clock, policies=policies,

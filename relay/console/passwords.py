@@ -18,6 +18,13 @@ def _dummy() -> str:
     password. Made on first use: hashing costs ~150 ms, which every CLI start would otherwise pay."""
     return _HASHER.hash(secrets.token_hex(16))
 
+
+
+def prepare() -> None:
+    """Make the dummy hash now (the console does at start), not during someone's login."""
+    _dummy()
+
+
 MIN_PASSWORD_LENGTH = 10
 
 

@@ -80,7 +80,12 @@ class ConsoleServer:
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="off", proxy_headers=False, server_header=False,
+            app, log_level="warning", access_log=False, lifespan="off", server_header=False,
+            # Behind a reverse proxy named in console.trusted_proxies, the client address (login throttling,
+            # metrics_networks) and scheme come from its X-Forwarded-For / X-Forwarded-Proto; from anyone
+            # else those headers are ignored.
+            proxy_headers=bool(console.trusted_proxies),
+            forwarded_allow_ips=",".join(str(n) for n in console.trusted_proxies) or None,
             ssl_certfile=str(self.settings.resolve(console.tls_cert)) if console.tls_cert else None,
             ssl_keyfile=str(self.settings.resolve(console.tls_key)) if console.tls_key else None,
         )

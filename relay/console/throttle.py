@@ -1,6 +1,14 @@
-"""Login throttling: failed attempts per account and per client address, kept in the store so that a
-lockout survives a restart. Too many failures within the window lock the key for `lock_for`; while
-locked, even the right password is refused."""
+"""Login throttling: failed attempts per client address and per account, kept in the store so that a
+lock survives a restart.
+
+- A client address with `per_address` failures within `window` (whatever the usernames) is shut out
+  for `lock_for`: one attacker at one address gets a handful of guesses, and nobody else is affected.
+- An account with `per_account` failures within `window` (from any addresses) is closed for `lock_for`
+  to browsers it does not know: a distributed attacker gets `per_account` guesses per `lock_for`.
+- The real moderator is never locked out by someone else: a browser that logged in to the account
+  before (relay.console.devices) is let through both locks and only needs the right password.
+
+Unknown usernames are counted like known ones, so a lock says nothing about which accounts exist."""
 
 from __future__ import annotations
 
@@ -16,7 +24,7 @@ from relay.store.schema import console_logins
 @dataclass(frozen=True)
 class Limits:
     per_account: int = 5
-    per_address: int = 20
+    per_address: int = 10
     window: timedelta = timedelta(minutes=15)
     lock_for: timedelta = timedelta(minutes=15)
 

@@ -1,5 +1,6 @@
 """/audit: the record (every moderator action and relay decision), newest first, filterable by kind,
-actor and pair. Moderators see the events of their programs' pairs; admins see everything."""
+actor and pair, its details as readable fields (relay.console.event_view: addresses only for the roles
+that may see them). Everyone sees the events of their programs' pairs; admins see everything."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from relay.console.accounts import Moderator
+from relay.console.event_view import fields, kind_text
 from relay.console.web import context, current_user, page, to_login
 from relay.store.schema import events, pairs
 
@@ -43,7 +45,11 @@ async def audit(request: Request) -> Response:
     actor = params.get("actor") or None
     pair_text = params.get("pair") or ""
     pair_id = int(pair_text) if pair_text.isdigit() else None
-    async with context(request).engine.connect() as connection:
+    ctx = context(request)
+    async with ctx.engine.connect() as connection:
         found = await audit_events(connection, user, kind=kind, actor=actor, pair_id=pair_id)
+    for event in found:
+        event["what"] = kind_text(event["kind"], event["detail"])
+        event["fields"] = fields(event["detail"], user, ctx.settings.relay.domain)
     return page(request, "audit.html", user=user, events=found, kind=kind or "", actor=actor or "",
                 pair=pair_text, limit=LIMIT)

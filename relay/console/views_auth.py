@@ -1,7 +1,11 @@
 """Logging in and out: GET/POST /login (username, password, csrf_token), POST /logout.
 
-Failed attempts are counted per account and per client address in the store (relay.console.throttle);
-a locked key refuses even the right password until the lock ends. A lockout is an event."""
+A login costs the same whether the username exists or not: an unknown name is checked against a dummy
+argon2 hash (relay.console.passwords), so the time taken tells nothing about which accounts exist.
+Failures are throttled per client address and per account (relay.console.throttle); a browser that
+logged in to the account before (relay.console.devices) passes both throttles with the right password.
+A login starts a new session in the store (relay.console.sessions); logging out revokes it there.
+Logins, failures that lock, and logouts are events."""
 
 from __future__ import annotations
 
@@ -10,10 +14,18 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from relay.console import throttle
+from relay.console import devices, sessions, throttle
 from relay.console.accounts import get_by_username, username_key
 from relay.console.passwords import verify_password
-from relay.console.web import CSRF_FIELD, context, csrf_valid, current_user, page, safe_next
+from relay.console.web import (
+    CSRF_FIELD,
+    client_address,
+    context,
+    csrf_valid,
+    current_user,
+    page,
+    safe_next,
+)
 from relay.store import events
 from relay.store.database import transaction
 
@@ -35,17 +47,22 @@ async def login(request: Request) -> Response:
                     error="The form expired. Please try again.")
     username = username_key(str(form.get("username") or ""))
     password = str(form.get("password") or "")
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request)
     keys = throttle.keys(username, address)
+    device = request.cookies.get(devices.COOKIE)
     now = ctx.clock.now()
     async with ctx.engine.connect() as connection:
-        locked = await throttle.locked_until(connection, list(keys.values()), now)
         account = await get_by_username(connection, username) if username else None
+        trusted = await devices.trusted(connection, device, account.id if account else None, now)
+        locked = None if trusted else await throttle.locked_until(connection, list(keys.values()), now)
     if locked is not None:
         return page(request, "login.html", status_code=429, next=target, username=username,
                     error=f"Too many failed attempts. Try again after {locked:%H:%M} UTC.")
-    if account is None or not verify_password(account.password_hash, password):
+    # Always one argon2 verification: against the account's hash, or a dummy one for an unknown name.
+    if not verify_password(account.password_hash if account is not None else None, password) or account is None:
         async with transaction(ctx.engine) as connection:
+            if trusted and device:
+                await devices.failed(connection, device)
             locked = await throttle.failure(connection, keys, now, LIMITS)
             if locked is not None:
                 await events.record(connection, "login_locked", now, actor="console", username=username,
@@ -56,17 +73,38 @@ async def login(request: Request) -> Response:
                     error=error)
     async with transaction(ctx.engine) as connection:
         await throttle.success(connection, keys["account"])
-        await events.record(connection, "login", now, actor=account.username, address=address)
+        if trusted and device:
+            await devices.used(connection, device, now)
+            new_device = None
+        else:
+            new_device = await devices.remember(connection, account.id, now)
+        token, session_id = await sessions.start(connection, account.id, now, address=address,
+                                                 user_agent=request.headers.get("user-agent"))
+        await events.record(connection, "login", now, actor=account.username, address=address,
+                            session=session_id, trusted_browser=trusted)
     request.session.clear()  # a new session on every login: nothing from before it carries over
-    request.session["user"] = account.username
+    request.session["sid"] = token
     request.session["csrf"] = secrets.token_urlsafe(32)
-    return RedirectResponse(target, status_code=303)
+    response = RedirectResponse(target, status_code=303)
+    if new_device is not None:
+        response.set_cookie(devices.COOKIE, new_device, max_age=int(devices.LIFETIME.total_seconds()),
+                            path="/login", httponly=True, samesite="strict", secure=ctx.secure)
+    return response
 
 
 async def logout(request: Request) -> Response:
+    user = await current_user(request)
     form = await request.form()
     if not csrf_valid(request, form.get(CSRF_FIELD)):
-        return page(request, "message.html", status_code=403, user=await current_user(request),
+        return page(request, "message.html", status_code=403, user=user,
                     title="Refused", text="The form expired or did not come from this console. Reload and try again.")
+    token = request.session.get("sid")
+    if user is not None and isinstance(token, str):
+        ctx = context(request)
+        now = ctx.clock.now()
+        async with transaction(ctx.engine) as connection:
+            await sessions.revoke(connection, now, "logout", token=token)
+            await events.record(connection, "logout", now, actor=user.username,
+                                session=request.state.session.id)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)

@@ -1,6 +1,7 @@
 """The hold queue and one held message: /held, /held/<id>, its attachments, and the four actions
-(POST /held/<id>/release | reject | redact | escalate). A moderator sees and acts on the messages of their
-own programs only; anything else is "not found", by design indistinguishable from a wrong id."""
+(POST /held/<id>/release | reject | redact | escalate). Everyone sees the messages of their own programs
+only; anything else is "not found", by design indistinguishable from a wrong id. Acting needs a role
+with HELD_DECIDE (moderator, coordinator, admin); a viewer reads."""
 
 from __future__ import annotations
 
@@ -12,8 +13,19 @@ from starlette.responses import Response
 from relay import ids
 from relay.console import actions
 from relay.console.accounts import Moderator
+from relay.console.history import history, policy_moderators
 from relay.console.message_view import attachment, highlight, view
-from relay.console.web import CSRF_FIELD, context, csrf_valid, current_user, page, refused, to_login
+from relay.console.roles import HELD_DECIDE
+from relay.console.web import (
+    context,
+    csrf_refused,
+    current_user,
+    form_ok,
+    not_allowed,
+    page,
+    refused,
+    to_login,
+)
 from relay.holdqueue import actions as review
 from relay.store import held as held_store
 from relay.store.events import list_events
@@ -77,14 +89,18 @@ async def show(request: Request) -> Response:
     async with ctx.engine.connect() as connection:
         preview_raw = await review.delivered_copy(ctx.settings, connection, item, row, pair,
                                                   ids.message_id(ctx.settings.relay.domain), now)
-        history = await list_events(connection, message_id=item["message_id"])
+        sender = pair.mentor if pair.mentor.id == row.sender_id else pair.mentee
+        program = ctx.settings.programs.get(item["program_id"])
+        lines = await history(connection, await list_events(connection, message_id=item["message_id"]), pair,
+                              coordinator=program.coordinator if program else None,
+                              moderators=policy_moderators(ctx.policies, item["policy"]), sender=sender)
     original = view(row.raw)
     preview = view(preview_raw)
-    sender = pair.mentor if pair.mentor.id == row.sender_id else pair.mentee
     return page(request, "held_view.html", user=user, item=item, pair=pair, sender=sender,
                 recipient=pair.partner_of(sender), original=original, preview=preview,
-                text=highlight(original.text, item["reasons"]),
-                preview_text=highlight(preview.text, item["reasons"]), history=history, age=now - item["held_at"])
+                text=highlight(original.text, item["reasons"]), may_decide=user.may(HELD_DECIDE),
+                preview_text=highlight(preview.text, item["reasons"]), history=lines, age=now - item["held_at"])
+
 
 
 async def download(request: Request) -> Response:
@@ -110,13 +126,14 @@ async def act(request: Request) -> Response:
         return to_login(request)
     ctx = context(request)
     form = await request.form()
-    if not csrf_valid(request, form.get(CSRF_FIELD)):
-        return refused(request, user, 403, "Refused",
-                       "The form expired or did not come from this console. Reload the page and try again.")
+    if not form_ok(request, form):
+        return csrf_refused(request, user)
     message_id = request.path_params["id"]
     action = request.path_params["action"]
     if await load(request, user, message_id) is None:
         return _not_found(request, user)
+    if not user.may(HELD_DECIDE):
+        return not_allowed(request, user)
     try:
         if action == "release":
             outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username)

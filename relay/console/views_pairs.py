@@ -1,4 +1,6 @@
-"""Pairs: /pairs (per program, health at a glance) and /pairs/<id> (the conversation timeline)."""
+"""Pairs: /pairs (per program, health at a glance) and /pairs/<id> (members, the conversation timeline,
+recent events, and for coordinators and admins the forms of relay.console.views_pair_actions). Real
+names and addresses are shown to roles with ADDRESSES_SEE only."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from relay.console.health import health, timeline
+from relay.console.history import history, policy_moderators
+from relay.console.roles import ADDRESSES_SEE, PAIRS_MANAGE
 from relay.console.web import context, current_user, page, refused, to_login
 from relay.store.events import list_events
 from relay.store.pairs import get_pair, list_pairs
@@ -25,10 +29,10 @@ async def pair_list(request: Request) -> Response:
     for summary in summaries:
         by_program.setdefault(summary.pair.program_id, []).append(summary)
     return page(request, "pairs.html", user=user, by_program=by_program, programs=programs, program=chosen,
-                now=ctx.clock.now())
+                now=ctx.clock.now(), may_manage=user.may(PAIRS_MANAGE))
 
 
-async def pair_page(request: Request) -> Response:
+async def pair_page(request: Request, done: str | None = None, status_code: int = 200) -> Response:
     user = await current_user(request)
     if user is None:
         return to_login(request)
@@ -39,6 +43,13 @@ async def pair_page(request: Request) -> Response:
             return refused(request, user, 404, "Not found", "There is no pair with this id in your programs.")
         summary = (await health(connection, [pair]))[0]
         messages = await timeline(connection, pair)
-        history = await list_events(connection, pair_id=pair.id, limit=200)
-    return page(request, "pair.html", user=user, pair=pair, health=summary, messages=messages,
-                history=history[-50:], now=ctx.clock.now())
+        events = await list_events(connection, pair_id=pair.id, limit=200)
+        program = ctx.settings.programs.get(pair.program_id)
+        policy = pair.policy or (program.policy if program else "")
+        lines = await history(connection, events[-50:], pair, coordinator=program.coordinator if program else None,
+                              moderators=policy_moderators(ctx.policies, policy))
+    if done is None and request.query_params.get("enrolled"):
+        done = "Enrolled: each member can now write to the partner's alias below."
+    return page(request, "pair.html", status_code=status_code, user=user, pair=pair, health=summary,
+                messages=messages, history=lines, now=ctx.clock.now(), domain=ctx.settings.relay.domain,
+                may_manage=user.may(PAIRS_MANAGE), may_see_addresses=user.may(ADDRESSES_SEE), done=done)

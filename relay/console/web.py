@@ -1,5 +1,9 @@
-"""What every console page shares: the application's state, the logged-in moderator, CSRF tokens,
-security headers (a strict Content-Security-Policy, no JavaScript at all), and template rendering."""
+"""What every console page shares: the application's state, the logged-in account (its session is in
+the store: relay.console.sessions), CSRF tokens, security headers (a strict Content-Security-Policy, no
+JavaScript at all), and template rendering.
+
+The browser's cookie (signed, HttpOnly, SameSite=Strict, Secure over HTTPS) carries only the session's
+random token and the CSRF token; who is logged in, and whether they still are, is read from the store."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay.clock import Clock
 from relay.config import Settings
+from relay.console import roles, sessions
 from relay.console.accounts import Moderator, get_by_username
 from relay.moderation.policy import PolicyBook
 
@@ -62,6 +67,7 @@ def make_templates() -> Jinja2Templates:
     environment.filters["when"] = lambda value: "" if value is None else f"{value:%Y-%m-%d %H:%M}"
     environment.filters["age"] = human_age
     environment.filters["size"] = human_size
+    environment.globals["role_label"] = lambda role: roles.LABELS.get(role, role)
     return Jinja2Templates(env=environment)
 
 
@@ -116,11 +122,24 @@ def csrf_valid(request: Request, submitted: Any) -> bool:
 
 
 async def current_user(request: Request) -> Moderator | None:
-    username = request.session.get("user")
-    if not isinstance(username, str):
+    """The account of this request's live session (relay.console.sessions), or None: never logged in,
+    logged out, revoked, idle too long or expired. The session is kept on request.state.session."""
+    token = request.session.get("sid")
+    if not isinstance(token, str):
         return None
-    async with context(request).engine.connect() as connection:
-        return await get_by_username(connection, username)
+    ctx = context(request)
+    found = await sessions.find(ctx.engine, token, ctx.clock.now())
+    if found is None:
+        request.session.pop("sid", None)
+        return None
+    request.state.session = found
+    async with ctx.engine.connect() as connection:
+        return await get_by_username(connection, found.username)
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the peer, or the address a trusted proxy names (console.trusted_proxies)."""
+    return request.client.host if request.client else "unknown"
 
 
 def to_login(request: Request) -> RedirectResponse:
@@ -146,3 +165,18 @@ def page(request: Request, template: str, status_code: int = 200, **values: Any)
 
 def refused(request: Request, user: Moderator | None, status_code: int, title: str, text: str) -> Response:
     return page(request, "message.html", status_code=status_code, user=user, title=title, text=text)
+
+
+def not_allowed(request: Request, user: Moderator) -> Response:
+    """The account's role does not include this action (relay.console.roles)."""
+    return refused(request, user, 403, "Not allowed",
+                   f"Your role ({roles.LABELS.get(user.role, user.role)}) does not include this action.")
+
+
+def form_ok(request: Request, form: Any) -> bool:
+    return csrf_valid(request, form.get(CSRF_FIELD))
+
+
+def csrf_refused(request: Request, user: Moderator | None) -> Response:
+    return refused(request, user, 403, "Refused",
+                   "The form expired or did not come from this console. Reload the page and try again.")

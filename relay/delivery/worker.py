@@ -5,8 +5,8 @@ queued by another process (a CLI release while `serve` runs) or coming due for a
 failures are retried on the configured schedule; a permanent failure, or the end of the schedule, is
 recorded as failed (and listed by `mentor-relay queue list --state failed`).
 
-With DKIM on, each attempt is signed just before it is sent (in a thread: canonicalising a large
-message would stall the event loop), so a retry carries a fresh signature and the queue keeps the
+With DKIM on, each attempt is signed just before it is sent (in a worker process, relay/workers:
+canonicalising a large message would stall the event loop), so a retry carries a fresh signature and the queue keeps the
 unsigned message. A signing failure is a temporary failure: logged, retried, never a lost message.
 """
 
@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -40,7 +40,7 @@ class DeliveryWorker:
         clock: Clock,
         transport_factory: Callable[[], Transport],
         owner: str | None = None,
-        sign: Callable[[bytes], bytes] | None = None,
+        sign: Callable[[bytes], Awaitable[bytes]] | None = None,
     ) -> None:
         self.config = config
         self.committer = committer
@@ -115,7 +115,7 @@ class DeliveryWorker:
         raw = entry.raw
         if self.sign is not None:
             try:
-                raw = await asyncio.to_thread(self.sign, raw)
+                raw = await self.sign(raw)
             except Exception as exc:
                 log.exception("queue_id=%s outbound=%s DKIM signing failed", entry.message_id, entry.id)
                 await self._temporary(entry, f"DKIM signing failed: {type(exc).__name__}: {exc}")

@@ -20,17 +20,20 @@ from relay.anonymize.message import parse
 from relay.anonymize.scrub import Identity
 from relay.clock import Clock
 from relay.config import Settings
+from relay.fanout import face, identity, recipients_of
 from relay.holdqueue.notify import sender_notice
 from relay.moderation.findings import Finding
 from relay.moderation.policy import PolicyBook
+from relay.pipeline import GroupCopy, release_group
 from relay.pipeline import release as release_copy
 from relay.store import events
 from relay.store import held as held_store
+from relay.store.conversations import Conversation, get_conversation
 from relay.store.database import transaction
 from relay.store.edits import latest_edit
-from relay.store.messages import get_message, record_thread_id, thread_map
+from relay.store.messages import get_message, group_thread_maps, record_thread_id, thread_map
 from relay.store.outbound import queue_outbound
-from relay.store.pairs import Member, Pair, get_pair
+from relay.store.pairs import Member, Pair
 
 
 class ReviewError(Exception):
@@ -54,18 +57,59 @@ class Outcome:
 
 def _identity(member: Member, domain: str) -> Identity:
     return Identity(email=member.email, name=member.name, alias_address=member.alias_address(domain),
-                    handle=member.handle)
+                    handle=member.handle, nicknames=member.nicknames)
 
 
 async def load(connection: AsyncConnection, message_id: str) -> tuple[dict[str, Any], Any, Pair]:
-    """A held item with its archived message and its pair; ReviewError when there is no such item."""
+    """A held item with its archived message and its pair; ReviewError when there is no such item
+    (or when it is a group's: see load_any)."""
+    item, row, conversation = await load_any(connection, message_id)
+    if not isinstance(conversation, Pair):
+        raise ReviewError(f"held message {message_id} is a group's; this view shows pairs' mail only")
+    return item, row, conversation
+
+
+async def load_any(connection: AsyncConnection, message_id: str) -> tuple[dict[str, Any], Any, Conversation]:
+    """A held item with its archived message and its conversation (a pair or a group)."""
     item = await held_store.get_held(connection, message_id)
     if item is None:
         raise ReviewError(f"no held message with id {message_id}")
     row = await get_message(connection, message_id)
-    pair = await get_pair(connection, item["pair_id"])
-    assert row is not None and pair is not None
-    return item, row, pair
+    conversation = await get_conversation(connection, item["pair_id"])
+    assert row is not None and conversation is not None
+    return item, row, conversation
+
+
+def _redactions(item: dict[str, Any]) -> list[Finding]:
+    return [Finding(**{k: r[k] for k in ("rule", "kind", "match", "start", "end")})
+            for r in item["reasons"] if r.get("action") == "redact" and r.get("start", -1) >= 0]
+
+
+async def _release_group(settings: Settings, connection: AsyncConnection, item: dict[str, Any], row: Any,
+                         group: Conversation, now: datetime) -> None:
+    """Queue every copy of a released group message, once: one per recipient, threads mapped for each."""
+    domain = settings.relay.domain
+    sender = group.member_by_id(row.sender_id)
+    assert sender is not None
+    recipients = recipients_of(group, sender, group.member_by_id(row.recipient_id))
+    if not recipients:
+        return
+    edited = await latest_edit(connection, row.id)
+    raw = edited if edited is not None else row.raw
+    original = parse(row.raw)
+    refs = message_ids(original, "In-Reply-To") + message_ids(original, "References")
+    maps = await group_thread_maps(connection, group.id, sender.id, [r.id for r in recipients], refs)
+    copies = [GroupCopy(ids.message_id(domain), maps[r.id]) for r in recipients]
+    people = [identity(m, domain) for m in group.members]
+    own = people[[m.id for m in group.members].index(sender.id)]
+    raws = release_group(raw, sender=own, members=people, face=face(group, sender, domain), copies=copies,
+                         now=now, domain=domain, redactions=[] if edited is not None else _redactions(item))
+    for recipient, copy, body in zip(recipients, copies, raws, strict=True):
+        await record_thread_id(connection, group.id, row.id, sender.role, row.original_message_id,
+                               copy.new_message_id, sender_id=sender.id, recipient_id=recipient.id)
+        await queue_outbound(connection, kind="relay", rcpt=recipient.email, raw=body,
+                             out_message_id=copy.new_message_id, now=now, domain=domain, pair_id=group.id,
+                             message_id=row.id)
 
 
 def _roles(pair: Pair, row: Any) -> tuple[Member, Member]:
@@ -83,9 +127,7 @@ async def delivered_copy(settings: Settings, connection: AsyncConnection, item: 
     refs = message_ids(original, "In-Reply-To") + message_ids(original, "References")
     mapping = await thread_map(connection, pair.id, sender.role, refs)
     edited = await latest_edit(connection, row.id)
-    redactions = [] if edited is not None else [
-        Finding(**{k: r[k] for k in ("rule", "kind", "match", "start", "end")})
-        for r in item["reasons"] if r.get("action") == "redact" and r.get("start", -1) >= 0]
+    redactions = [] if edited is not None else _redactions(item)
     return release_copy(edited if edited is not None else row.raw, sender=_identity(sender, domain),
                         recipient=_identity(recipient, domain), thread_map=mapping, new_message_id=new_message_id,
                         now=now, domain=domain, redactions=redactions)
@@ -95,7 +137,7 @@ async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message
     domain = settings.relay.domain
     now = clock.now()
     async with transaction(engine) as connection:
-        item, row, pair = await load(connection, message_id)
+        item, row, pair = await load_any(connection, message_id)
         if item["state"] != "held":
             return Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])
         approvals = await held_store.add_approval(connection, item, moderator)
@@ -103,12 +145,20 @@ async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message
             await events.record(connection, "approval", now, actor=moderator, pair_id=pair.id,
                                     message_id=message_id, approvals=approvals, needed=item["release_requires"])
             return Outcome("approved", approvals, item["release_requires"])
+        if not isinstance(pair, Pair):
+            if not await held_store.close_hold(connection, message_id, "released", moderator, now):
+                return Outcome("already-released", approvals, item["release_requires"])
+            await _release_group(settings, connection, item, row, pair, now)
+            await events.record(connection, "released", now, actor=moderator, pair_id=pair.id,
+                                message_id=message_id, approvals=approvals)
+            return Outcome("released", approvals, item["release_requires"])
         sender, recipient = _roles(pair, row)
         new_id = ids.message_id(domain)
         raw = await delivered_copy(settings, connection, item, row, pair, new_id, now)
         if not await held_store.close_hold(connection, message_id, "released", moderator, now):
             return Outcome("already-released", approvals, item["release_requires"])
-        await record_thread_id(connection, pair.id, message_id, sender.role, row.original_message_id, new_id)
+        await record_thread_id(connection, pair.id, message_id, sender.role, row.original_message_id, new_id,
+                               sender_id=sender.id, recipient_id=recipient.id)
         await queue_outbound(connection, kind="relay", rcpt=recipient.email, raw=raw, out_message_id=new_id,
                              now=now, domain=domain, pair_id=pair.id, message_id=message_id)
         await events.record(connection, "released", now, actor=moderator, pair_id=pair.id,
@@ -121,12 +171,13 @@ async def reject(settings: Settings, engine: AsyncEngine, clock: Clock, message_
     now = clock.now()
     policies = PolicyBook(settings.policies_dir)
     async with transaction(engine) as connection:
-        item, row, pair = await load(connection, message_id)
+        item, row, pair = await load_any(connection, message_id)
         if item["state"] != "held":
             return Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])
         if not await held_store.close_hold(connection, message_id, "rejected", moderator, now, reason):
             return Outcome("already-rejected", item["approvals"], item["release_requires"])
-        sender, _ = _roles(pair, row)
+        sender = pair.member_by_id(row.sender_id)
+        assert sender is not None
         original = parse(row.raw)
         notice = sender_notice(settings, kind="rejected", policy=policies.get(item["policy"]),
                                program_id=pair.program_id, to=sender.email, subject=row.subject,

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from relay.config import ProgramConfig, Settings
+from relay.links import console_base
 from relay.moderation.policy import Policy
 from relay.notices import Notice, compose, render
 
@@ -19,10 +20,6 @@ from relay.notices import Notice, compose, render
 def _program_name(settings: Settings, program_id: str) -> str:
     program: ProgramConfig | None = settings.programs.get(program_id)
     return program.name if program else program_id
-
-
-def console_url(settings: Settings) -> str:
-    return f"http://{settings.relay.console.host}:{settings.relay.console.port}"
 
 
 def sender_notice(
@@ -55,7 +52,7 @@ def moderator_notices(
         "moderator_reminder.txt.j2": f"[{program_name}] Reminder: {len(items)} message(s) waiting for review",
         "coordinator_escalation.txt.j2": f"[{program_name}] Held mail not reviewed in time",
     }
-    body = render(template, items=items, program_name=program_name, console_url=console_url(settings),
+    body = render(template, items=items, program_name=program_name, console_url=console_base(settings),
                   review_within=_human(policy.review_within), waited=_human(waited or timedelta()))
     return [compose(domain=settings.relay.domain, program_name=program_name, to=address,
                     subject=subjects[template], body=body, now=now) for address in recipients]

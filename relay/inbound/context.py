@@ -5,7 +5,6 @@ wake-up; plus the two steps every kind begins with: refusing (with a record) and
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -16,22 +15,24 @@ from relay.clock import Clock
 from relay.config import Settings
 from relay.inbound import refusals
 from relay.inbound.aliases import AliasCache
-from relay.inbound.header import THREAD_THRESHOLD, Header, read_header
+from relay.inbound.header import Header, HeaderTooLarge
 from relay.inbound.refusals import Refusal
 from relay.moderation.policy import Policy, PolicyBook
 from relay.senderauth import Authenticator
 from relay.store import events
 from relay.store.committer import Committer
+from relay.store.conversations import Conversation
 from relay.store.events import event_values
-from relay.store.pairs import Pair
 from relay.store.state import read_state
+from relay.workers import tasks
+from relay.workers.pool import BudgetExceeded, Pool, WorkerLost
 
 log = logging.getLogger("relay.intake")
 
 
 class Context:
     def __init__(self, settings: Settings, engine: AsyncEngine, committer: Committer, clock: Clock,
-                 authenticator: Authenticator, policies: PolicyBook) -> None:
+                 authenticator: Authenticator, policies: PolicyBook, pool: Pool) -> None:
         self.settings = settings
         self.domain = settings.relay.domain
         self.engine = engine
@@ -39,6 +40,7 @@ class Context:
         self.clock = clock
         self.authenticator = authenticator
         self.policies = policies
+        self.pool = pool  # the worker processes that do a message's CPU work
         self.aliases = AliasCache()
         self.on_queued: Callable[[], None] = lambda: None  # the delivery worker's wake-up
         self._verp_secret = ""
@@ -49,8 +51,8 @@ class Context:
             self._verp_secret = await read_state(self.engine, "verp_secret")
         return self._verp_secret
 
-    def policy_of(self, pair: Pair) -> Policy:
-        """The policy in force for a pair: its own, else its program's."""
+    def policy_of(self, pair: Conversation) -> Policy:
+        """The policy in force for a conversation: its own, else its program's."""
         program = self.settings.programs.get(pair.program_id)
         return self.policies.get(pair.policy or (program.policy if program else ""))
 
@@ -71,10 +73,13 @@ class Context:
         log.info("refused %s: %s", refusal.reason, detail)
         return refusal
 
-    async def header(self, raw: bytes, detail: dict[str, Any], pair_id: int | None = None) -> Header:
-        """Parse the message (in a worker thread when it is large); an unreadable header is a clear refusal."""
+    async def header(self, raw: bytes, detail: dict[str, Any], pair_id: int | None = None,
+                     whole: bool = False) -> Header:
+        """Read the header in a worker (`whole`: parse the body too); an unreadable header is a clear refusal."""
         try:
-            return await asyncio.to_thread(read_header, raw) if len(raw) > THREAD_THRESHOLD else read_header(raw)
+            return await self.pool.run(tasks.header, raw, whole)
+        except (HeaderTooLarge, BudgetExceeded, WorkerLost) as exc:
+            raise await self.refuse(refusals.from_worker(exc), pair_id=pair_id, **detail) from None
         except Exception:  # a parser edge case nobody has met yet: a clear, permanent refusal, and a log
             log.exception("reading the message header failed")
             raise await self.refuse(refusals.unreadable_header(), pair_id=pair_id, **detail) from None

@@ -63,7 +63,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: AnswerTarge
         raise await context.refuse(_forged(), **detail)
     pair, member = found
     program = context.settings.programs[pair.program_id]
-    header = await context.header(raw, detail)
+    header = await context.header(raw, detail, whole=True)
     message, header_from = header.message, header.sender
     if header_from is None or email_key(header_from) != email_key(program.coordinator):
         raise await context.refuse(_coordinator_only(), pair_id=pair.id, header_from=header_from, **detail)

@@ -1,12 +1,18 @@
 """Reading what intake needs from a message before anything else: its sender, its Message-ID, its
 loop marker, and the hash of its body (which recognises a resend that gained Received lines).
 
-Pure functions of the raw bytes; no store, no network.
+Pure functions of the raw bytes; no store, no network. They run in a worker process (relay/workers).
+
+Header fields are bounded before anything parses them: the stdlib's header parsing and refolding is
+super-linear in the length of one field (a 204 KB folded Subject cost 8 s of CPU), so a field longer than
+MAX_FIELD bytes (unfolded) or a header longer than MAX_HEADER bytes is refused (HeaderTooLarge, 554 5.6.0).
+Real mail stays far below both: a long References field of 100 Message-IDs is about 8 KB.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses
@@ -14,7 +20,13 @@ from email.utils import getaddresses
 from relay.anonymize.headers import header_text
 from relay.anonymize.message import parse
 
-THREAD_THRESHOLD = 512 * 1024  # parse larger messages in a worker thread, off the event loop
+MAX_FIELD = 16 * 1024  # bytes of one header field, its folded lines joined (32 KB: 64 ms of CPU to refold)
+MAX_HEADER = 128 * 1024  # bytes of the whole header
+_FIELD_START = re.compile(rb"\r?\n(?![ \t])")  # a line break not followed by folding whitespace
+
+
+class HeaderTooLarge(Exception):
+    """A header field (or the whole header) is longer than the relay reads; refused with 554 5.6.0."""
 
 
 @dataclass(frozen=True)
@@ -25,16 +37,38 @@ class Header:
     sender: str | None  # the first From: address
     own_id: str  # the Message-ID as written
     loop_marker: str  # X-Loop, case-folded
+    body_hash: str = ""  # see body_hash()
 
     def looped(self, domain: str) -> bool:
         """Our own message came back: it carries our Message-ID or our X-Loop."""
         return self.own_id.casefold().endswith(f"@{domain}>") or domain in self.loop_marker.split()
 
 
-def read_header(raw: bytes) -> Header:
-    message = parse(raw)
+def read_header(raw: bytes, whole: bool = True) -> Header:
+    """Parse the message (`whole`) or only its header fields; HeaderTooLarge when they are over the bounds."""
+    end = header_end(raw)
+    check_bounds(raw[:end])
+    message = parse(raw if whole else raw[:end])
     return Header(message, first_address(message), (header_text(message, "Message-ID") or "").strip(),
-                  (header_text(message, "X-Loop") or "").casefold())
+                  (header_text(message, "X-Loop") or "").casefold(), body_hash(raw))
+
+
+def header_end(raw: bytes) -> int:
+    """Where the header ends (its blank line included), or len(raw) when there is no body."""
+    ends = [index + len(separator) for separator in (b"\r\n\r\n", b"\n\n")
+            if (index := raw.find(separator)) >= 0]
+    return min(ends, default=len(raw))
+
+
+def check_bounds(head: bytes) -> None:
+    if len(head) > MAX_HEADER:
+        raise HeaderTooLarge(f"its header is {len(head) // 1024} KB long; the relay reads at most "
+                             f"{MAX_HEADER // 1024} KB")
+    for field in _FIELD_START.split(head):
+        if len(field) > MAX_FIELD:
+            name = field.split(b":", 1)[0][:40].decode("ascii", "replace")
+            raise HeaderTooLarge(f"its {name} header field is {len(field) // 1024} KB long; the relay reads at "
+                                 f"most {MAX_FIELD // 1024} KB per field")
 
 
 def first_address(message: EmailMessage) -> str | None:

@@ -10,12 +10,12 @@ from relay.holdqueue.notify import moderator_notices, sender_notice
 from relay.moderation import Decision
 from relay.moderation.policy import Policy
 from relay.notices import as_entry
+from relay.store.conversations import Conversation, Member
 from relay.store.messages import Accepted, HoldEntry
-from relay.store.pairs import Member, Pair
 
 
-def add_notices(settings: Settings, accepted: Accepted, decision: Decision, policy: Policy, pair: Pair,
-                sender: Member, recipient: Member, own_id: str | None) -> None:
+def add_notices(settings: Settings, accepted: Accepted, decision: Decision, policy: Policy, pair: Conversation,
+                sender: Member, recipient: Member | None, own_id: str | None) -> None:
     now = accepted.received_at
     kind = "held" if decision.action == "hold" else "rejected"
     notice = sender_notice(settings, kind=kind, policy=policy, program_id=pair.program_id, to=sender.email,
@@ -27,7 +27,8 @@ def add_notices(settings: Settings, accepted: Accepted, decision: Decision, poli
     immediately = policy.digest_every is None and bool(policy.moderators.notify)
     if immediately:
         item = {"id": accepted.id, "pair_id": pair.id, "sender_handle": sender.handle,
-                "recipient_handle": recipient.handle, "subject": accepted.subject or "(no subject)",
+                "recipient_handle": recipient.handle if recipient else f"the group {pair.name}",
+                "subject": accepted.subject or "(no subject)",
                 "held_at": now.strftime("%Y-%m-%d %H:%M"), "reasons": decision.reason_dicts()}
         for mail in moderator_notices(settings, template="moderator_held.txt.j2", policy=policy,
                                       program_id=pair.program_id, items=[item], now=now):

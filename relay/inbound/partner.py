@@ -10,11 +10,9 @@ relay/inbound/auto_replies.py; mail to a paused pair is held (relay/inbound/prog
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
-from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relay import ids
 from relay.anonymize.headers import header_text, message_ids
@@ -24,13 +22,12 @@ from relay.autoreply import auto_reply_signal
 from relay.inbound import after_end, authentication, auto_replies, refusals
 from relay.inbound.aliases import Target
 from relay.inbound.context import Context
-from relay.inbound.header import THREAD_THRESHOLD, body_hash
 from relay.inbound.hold_notices import add_notices
 from relay.inbound.program import help as program_help
 from relay.inbound.refusals import Refusal
 from relay.moderation.inspection import PairStats
 from relay.moderation.policy import Policy
-from relay.pipeline import Prepared, prepare
+from relay.pipeline import Prepared
 from relay.store.committer import Merged
 from relay.store.messages import (
     Accepted,
@@ -41,14 +38,24 @@ from relay.store.messages import (
     thread_map,
 )
 from relay.store.pairs import Member, email_key
+from relay.workers import tasks
+from relay.workers.pool import BudgetExceeded, WorkerLost
+
+if TYPE_CHECKING:
+    from relay.inbound.group import GroupTarget
 
 log = logging.getLogger("relay.intake")
 
 
-async def check(context: Context, local: str, current: object | None, detail: dict[str, Any]) -> Target:
+async def check(context: Context, local: str, current: object | None, detail: dict[str, Any]) -> Target | GroupTarget:
     """Raise Refusal unless `local` is an alias the envelope may add."""
     found = await context.aliases.lookup(context.engine, local)
     if found is None:
+        from relay.inbound import group  # a group's address: relay/inbound/group.py (it imports this module)
+
+        in_group = await group.lookup(context, local)
+        if in_group is not None:
+            return await group.check(context, in_group, current, detail)
         raise await context.refuse(Refusal(550, "5.1.1", "No such mentoring alias here.", "unknown_alias"), **detail)
     pair, recipient = found
     # paused: accepted and held (relay/inbound/program/help.park); ended: accepted, the sender told (after_end)
@@ -105,10 +112,12 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
     new_id = ids.message_id(context.domain)
     subject = header_text(message, "Subject")  # the original's, for the archive (the copy gets scrubbed)
     try:
-        prepared = await _prepare(context, message, len(raw), sender, recipient, mapping, new_id, now, policy,
+        prepared = await _prepare(context, raw, sender, recipient, mapping, new_id, now, policy,
                                   PairStats(total, last_day))
     except Unprocessable as exc:
         raise await context.refuse(refusals.unprocessable(str(exc)), pair_id=pair.id, **detail) from None
+    except (BudgetExceeded, WorkerLost) as exc:
+        raise await context.refuse(refusals.from_worker(exc), pair_id=pair.id, **detail) from None
     decision = prepared.decision
     if verdict is not None and not verdict.passed:
         decision = authentication.flag_unauthenticated(decision, verdict)
@@ -121,7 +130,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
         envelope_from=mail_from,
         remote_addr=remote,
         original_message_id=own_id or None,
-        body_hash=body_hash(raw),
+        body_hash=header.body_hash,
         subject=subject,
         raw=raw,
         decision=decision.action,
@@ -153,25 +162,15 @@ def stats_cap(policy: Policy) -> int:
     return max(thresholds, default=-1) + 1
 
 
-async def _prepare(context: Context, message: EmailMessage, size: int, sender: Member, recipient: Member,
-                   mapping: dict[str, str], new_id: str, now: datetime, policy: Policy, stats: PairStats) -> Prepared:
-    """Moderate and anonymise (relay/pipeline.py), in a worker thread for a large message."""
+async def _prepare(context: Context, raw: bytes, sender: Member, recipient: Member, mapping: dict[str, str],
+                   new_id: str, now: datetime, policy: Policy, stats: PairStats) -> Prepared:
+    """Moderate and anonymise (relay/pipeline.py) in a worker process (relay/workers)."""
     domain = context.domain
-
-    def run() -> Prepared:
-        try:
-            return prepare(message, sender=identity(sender, domain), recipient=identity(recipient, domain),
-                           thread_map=mapping, new_message_id=new_id, now=now, domain=domain,
-                           policy=policy, context=inspection_context(context, sender, recipient, stats))
-        except Unprocessable:
-            raise
-        except RecursionError:
-            raise Unprocessable("MIME structure nested too deeply") from None
-        except Exception:  # a parser edge case we have not met: refuse clearly, never crash
-            log.exception("anonymisation failed")
-            raise Unprocessable("its MIME structure could not be read") from None
-
-    return await asyncio.to_thread(run) if size > THREAD_THRESHOLD else run()
+    job = tasks.PrepareJob(
+        sender=identity(sender, domain), recipient=identity(recipient, domain), thread_map=mapping,
+        new_message_id=new_id, now=now, domain=domain, policy=policy.name,
+        context=inspection_context(context, sender, recipient, stats))
+    return await context.pool.run(tasks.prepare_message, raw, job)
 
 
 def inspection_context(context: Context, sender: Member, recipient: Member, stats: PairStats) -> dict[str, Any]:
@@ -179,6 +178,7 @@ def inspection_context(context: Context, sender: Member, recipient: Member, stat
     return {
         "sender_role": sender.role, "sender_email": sender.email, "sender_name": sender.name,
         "recipient_email": recipient.email, "recipient_name": recipient.name,
+        "sender_nicknames": sender.nicknames, "recipient_nicknames": recipient.nicknames,
         "region": program.region if program else "US", "domain": context.domain,
         "aliases": (sender.alias_address(context.domain), recipient.alias_address(context.domain)), "stats": stats,
     }
@@ -186,4 +186,4 @@ def inspection_context(context: Context, sender: Member, recipient: Member, stat
 
 def identity(member: Member, domain: str) -> Identity:
     return Identity(email=member.email, name=member.name, alias_address=member.alias_address(domain),
-                    handle=member.handle)
+                    handle=member.handle, nicknames=member.nicknames)

@@ -39,3 +39,17 @@ def unreadable_header() -> Refusal:
 
 def unprocessable(why: str) -> Refusal:
     return Refusal(554, "5.6.0", f"The message could not be processed: {why}.", "unprocessable")
+
+
+def from_worker(exc: Exception) -> Refusal:
+    """A message the worker processes would not finish: too long a header, over the CPU budget, or a
+    worker that died under it (temporary: the client may try again)."""
+    from relay.workers.pool import BudgetExceeded, WorkerLost
+
+    if isinstance(exc, BudgetExceeded):
+        return Refusal(554, "5.6.0", f"The message needs more processing than the relay allows for one message "
+                       f"({exc}); it was not accepted.", "over_budget")
+    if isinstance(exc, WorkerLost):
+        return Refusal(451, "4.3.0", "The relay could not finish processing the message; please try again later.",
+                       "worker_lost")
+    return Refusal(554, "5.6.0", f"The message could not be processed: {exc}.", "header_too_large")

@@ -5,6 +5,7 @@ message to that kind's module. Nothing else is decided here.
   away@ help@ concern@ share@  program address  relay/inbound/program/mail.py (handlers: program/*.py)
   help+m<id>.<sig>@       coordinator answer  relay/inbound/coordinator_answers.py
   any other local part    partner mail        relay/inbound/partner.py (-> after_end.py, auto_replies.py)
+    ... of a group        group mail          relay/inbound/group.py (group alias, or a member's private alias)
 
 Shared by all: relay/inbound/context.py (store, clock, policies, refusing with a record, reading the
 header), refusals.py, header.py, authentication.py, aliases.py. Every refusal is an SMTP reply with an
@@ -21,10 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from relay.bounces import is_bounce_local_part
 from relay.clock import Clock
 from relay.config import Settings
-from relay.inbound import coordinator_answers, delivery_reports, partner
+from relay.inbound import coordinator_answers, delivery_reports, group, partner
 from relay.inbound.aliases import Target
 from relay.inbound.context import Context
 from relay.inbound.delivery_reports import BounceTarget
+from relay.inbound.group import GroupTarget
 from relay.inbound.program import help as program_help
 from relay.inbound.program import mail as program_mail
 from relay.inbound.program.help import AnswerTarget
@@ -33,17 +35,21 @@ from relay.inbound.refusals import Refusal
 from relay.moderation.policy import PolicyBook
 from relay.senderauth import Authenticator
 from relay.store.committer import Committer
+from relay.workers.pool import Pool
 
 # Where an envelope may go: an alias, a signed bounce address, a program address, a coordinator's reply address.
-AnyTarget = Target | BounceTarget | ProgramTarget | AnswerTarget
+AnyTarget = Target | GroupTarget | BounceTarget | ProgramTarget | AnswerTarget
 
 
 class Intake:
     def __init__(self, settings: Settings, engine: AsyncEngine, committer: Committer, clock: Clock,
-                 authenticator: Authenticator | None = None, policies: PolicyBook | None = None) -> None:
+                 authenticator: Authenticator | None = None, policies: PolicyBook | None = None,
+                 pool: Pool | None = None) -> None:
+        """`pool`: the worker processes (relay/workers); without one, the message work runs in-process."""
+        policies = policies or PolicyBook(settings.policies_dir)
         self.context = Context(settings, engine, committer, clock,
-                               authenticator or Authenticator(settings.relay.sender_auth),
-                               policies or PolicyBook(settings.policies_dir))
+                               authenticator or Authenticator(settings.relay.sender_auth), policies,
+                               pool or Pool(settings, policies, None, workers=0))
 
     @property
     def policies(self) -> PolicyBook:
@@ -97,4 +103,6 @@ class Intake:
             return await coordinator_answers.take(self.context, raw, mail_from, target, remote)
         if isinstance(target, BounceTarget):
             return await delivery_reports.take(self.context, raw, target, remote)
+        if isinstance(target, GroupTarget):
+            return await group.take(self.context, raw, mail_from, target, remote, helo)
         return await partner.take(self.context, raw, mail_from, target, remote, helo)

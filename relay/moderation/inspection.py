@@ -2,8 +2,11 @@
 
 Rules see the message as the partner would receive it (after anonymisation), so the members' own
 addresses and names have already become aliases and handles; what remains is what a person typed.
-`text` is the subject and every text part joined (HTML reduced to its visible text); a Finding's
-offsets refer to it.
+`text` is everything the partner can see, joined: the subject; every text part, both halves of a
+multipart/alternative (they may disagree); of HTML the visible text (a name split across tags is seen
+whole), the hidden text (comments, head, style) and every attribute value, each link with its decoded
+readings (percent, base64, SafeLinks and redirect parameters); calendar and vCard parts unfolded and
+decoded; attachment file names; the headers kept in attached messages. A Finding's offsets refer to it.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
 
+from relay.anonymize import cards, htmltext
 from relay.anonymize.headers import header_text
-from relay.anonymize.parts import read_text, sub_parts
+from relay.anonymize.parts import CALENDAR_TYPES, VCARD_TYPES, read_text
 
 _BLOCK = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h\d|p|div|li|tr|h\d)\b[^>]*>", re.IGNORECASE)
 _HIDDEN = re.compile(r"<\s*(script|style|head|title)\b.*?<\s*/\s*\1\s*>", re.IGNORECASE | re.DOTALL)
@@ -47,6 +51,8 @@ class Inspection:
     sender_name: str = ""
     recipient_email: str = ""
     recipient_name: str = ""
+    sender_nicknames: tuple[str, ...] = ()
+    recipient_nicknames: tuple[str, ...] = ()
     region: str = "US"
     domain: str = ""
     aliases: tuple[str, ...] = ()
@@ -61,32 +67,36 @@ def html_to_text(source: str) -> str:
 
 
 def inspect_message(message: Message, **context: Any) -> Inspection:
-    """Build the rules' view of an (anonymised) message: its visible text and its attachments.
-
-    Of a multipart/alternative, the plain text is read when there is one, else the HTML's visible
-    text; attached messages are read like the outer one. `context` fills the other fields.
-    """
+    """Build the rules' view of an (anonymised) message: all it shows, and its attachments."""
     subject = header_text(message, "Subject") or ""
     texts = [subject]
     attachments: list[Attachment] = []
-    skip: set[int] = set()
     for part in message.walk():
-        if id(part) in skip:
-            continue
-        ctype = part.get_content_type()
-        children = sub_parts(part) if ctype == "multipart/alternative" else None
-        if children is not None:
-            if any(c.get_content_type() == "text/plain" for c in children):
-                skip.update(id(c) for c in children if c.get_content_type() == "text/html")
-            continue
+        if part is not message and part.get_content_maintype() == "message" and part.is_multipart():
+            continue  # its enclosed message is walked next
+        for name in ("From", "To", "Cc", "Subject") if part is not message else ():
+            value = header_text(part, name)
+            if value:
+                texts.append(value)
         if part.is_multipart():
             continue
+        ctype = part.get_content_type()
         disposition = part.get_content_disposition()
-        if ctype.startswith("text/") and disposition != "attachment":
+        filename = part.get_filename()
+        if filename:
+            texts.append(filename)
+        if ctype.startswith("text/") or ctype in CALENDAR_TYPES or ctype in VCARD_TYPES:
             text, _ = read_text(part)
-            texts.append(html_to_text(text) if ctype == "text/html" else text)
-            continue
+            if ctype == "text/html":
+                seen = htmltext.view(text)
+                texts.extend([seen.visible, seen.hidden, "\n".join(seen.attributes)])
+            elif ctype in CALENDAR_TYPES or ctype in VCARD_TYPES:
+                texts.append(cards.readable(text))
+            else:
+                texts.append(text)
+            if disposition != "attachment":
+                continue
         payload = part.get_payload(decode=True)
         size = len(payload) if isinstance(payload, bytes) else 0
-        attachments.append(Attachment(filename=part.get_filename(), content_type=ctype, size=size))
-    return Inspection(text="\n\n".join(texts), subject=subject, attachments=attachments, **context)
+        attachments.append(Attachment(filename=filename, content_type=ctype, size=size))
+    return Inspection(text="\n\n".join(t for t in texts if t), subject=subject, attachments=attachments, **context)

@@ -79,7 +79,8 @@ async def program_figures(engine: AsyncEngine, clock: Clock, program_id: str,
                           silent_after: timedelta = SILENT_AFTER) -> dict[str, Any]:
     now = clock.now()
     async with engine.connect() as connection:
-        pair_rows = (await connection.execute(select(pairs).where(pairs.c.program_id == program_id))).all()
+        pair_rows = (await connection.execute(select(pairs).where(  # pairs only: groups come with issue 16
+            pairs.c.program_id == program_id, pairs.c.kind == "pair"))).all()
         pair_ids = [row.id for row in pair_rows]
         found = (await connection.execute(
             select(messages.c.pair_id, messages.c.decision, messages.c.received_at, members.c.role, held.c.state)

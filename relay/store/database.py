@@ -39,6 +39,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(connection: Connection) -> None:
     immediate = connection.get_execution_options().get("write", False)
+    if connection.get_execution_options().get("migrating", False):
+        # SQLite rebuilds a table to change its constraints (Alembic batch mode: copy, drop, rename);
+        # with foreign keys enforced, dropping a table that other rows refer to fails. The pragma only
+        # takes effect outside a transaction, so it is set here, before BEGIN; migrate() then discards
+        # the connection, and every new one enforces foreign keys again (_sqlite_pragmas).
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
@@ -95,7 +101,13 @@ async def migrate(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         if await connection.run_sync(_current_revision) == _head():
             return
-    async with transaction(engine) as connection:
-        if connection.dialect.name == "postgresql":
-            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
-        await connection.run_sync(_upgrade)
+    async with engine.connect() as connection:
+        writer = await connection.execution_options(write=True, migrating=True)
+        try:
+            async with writer.begin():
+                if engine.dialect.name == "postgresql":
+                    await writer.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
+                await writer.run_sync(_upgrade)
+        finally:
+            if engine.dialect.name == "sqlite":
+                await connection.invalidate()  # foreign keys were off on it: never hand it out again

@@ -27,6 +27,7 @@ class OutboundEntry:
     out_message_id: str
     raw: bytes
     kind: str = "relay"  # relay | notice
+    recipient_id: int | None = None  # the member a group copy goes to (a pair's: Accepted.recipient_id)
 
 
 @dataclass
@@ -46,7 +47,7 @@ class Accepted:
     pair_id: int
     sender_id: int
     sender_role: str
-    recipient_id: int
+    recipient_id: int | None  # None: every other member of a group (the copies say who)
     envelope_from: str
     remote_addr: str | None
     original_message_id: str | None
@@ -62,6 +63,7 @@ class Accepted:
     hold: HoldEntry | None = None
     notices: list[OutboundEntry] = field(default_factory=list)
     extra_events: list[dict[str, Any]] = field(default_factory=list)
+    copies: list[OutboundEntry] = field(default_factory=list)  # a group message: one per recipient
 
 
 @dataclass(frozen=True)
@@ -165,16 +167,18 @@ def _rows_of(item: Accepted, rows: dict[Any, list[dict[str, Any]]]) -> None:
                      decision=item.decision, reasons=item.reasons),
         *item.extra_events,
     ])
-    if item.outbound is not None:
-        rows[thread_ids].append(thread_id_values(item.pair_id, item.id, item.sender_role, item.original_message_id,
-                                                 item.outbound.out_message_id))
+    for copy in [item.outbound, *item.copies]:
+        if copy is not None:
+            rows[thread_ids].append(thread_id_values(
+                item.pair_id, item.id, item.sender_role, item.original_message_id, copy.out_message_id,
+                sender_id=item.sender_id, recipient_id=copy.recipient_id or item.recipient_id))
     if item.hold is not None:
         rows[held].append(held_store.hold_values(
             message_id=item.id, pair_id=item.pair_id, program_id=item.hold.program_id, policy=item.hold.policy,
             now=item.received_at, reasons=item.hold.reasons, release_requires=item.hold.release_requires,
             notified=item.hold.notified,
         ))
-    for entry in [item.outbound, *item.notices]:
+    for entry in [item.outbound, *item.copies, *item.notices]:
         if entry is not None:
             rows[outbound].append(outbound_values(
                 kind=entry.kind, rcpt=entry.rcpt, raw=entry.raw, out_message_id=entry.out_message_id,
@@ -184,17 +188,18 @@ def _rows_of(item: Accepted, rows: dict[Any, list[dict[str, Any]]]) -> None:
 
 async def record_thread_id(
     connection: AsyncConnection, pair_id: int, message_id: str, sender_role: str, original_id: str | None,
-    generated_id: str,
+    generated_id: str, *, sender_id: int | None = None, recipient_id: int | None = None,
 ) -> None:
-    await connection.execute(thread_ids.insert().values(
-        thread_id_values(pair_id, message_id, sender_role, original_id, generated_id)))
+    await connection.execute(thread_ids.insert().values(thread_id_values(
+        pair_id, message_id, sender_role, original_id, generated_id, sender_id=sender_id, recipient_id=recipient_id)))
 
 
 def thread_id_values(pair_id: int, message_id: str, sender_role: str, original_id: str | None,
-                     generated_id: str) -> dict[str, Any]:
-    """One message's pair of ids: the one its sender's client issued, the one its recipient's got."""
+                     generated_id: str, *, sender_id: int | None = None,
+                     recipient_id: int | None = None) -> dict[str, Any]:
+    """One delivered copy's pair of ids: the one its sender's client issued, the one its recipient's got."""
     return {"pair_id": pair_id, "message_id": message_id, "sender_role": sender_role, "original_id": original_id,
-            "generated_id": generated_id}
+            "generated_id": generated_id, "sender_id": sender_id, "recipient_id": recipient_id}
 
 
 async def pair_stats(connection: AsyncConnection, pair_id: int, now: datetime, cap: int) -> tuple[int, int]:
@@ -229,6 +234,43 @@ async def thread_map(connection: AsyncConnection, pair_id: int, sender_role: str
         elif row.sender_role != sender_role and row.generated_id in refs and row.original_id:
             mapping[row.generated_id] = row.original_id
     return mapping
+
+
+async def group_thread_maps(connection: AsyncConnection, conversation_id: int, sender_id: int,
+                            recipient_ids: list[int], refs: list[str]) -> dict[int, dict[str, str]]:
+    """Per recipient, map the ids a member's message refers to onto the ids that recipient's client knows.
+
+    A ref is an id the sender's own client issued (a message they wrote) or one it received from us (a
+    copy of someone's message); either way it names a message of the conversation. For a recipient who
+    wrote that message, the ref maps to their own original id; for anyone else, to the id we generated
+    for their copy. Ids we do not know, or that name a message a recipient never got, are left out.
+    """
+    maps: dict[int, dict[str, str]] = {r: {} for r in recipient_ids}
+    if not refs:
+        return maps
+    query = select(thread_ids).where(
+        thread_ids.c.pair_id == conversation_id,
+        or_(thread_ids.c.original_id.in_(refs), thread_ids.c.generated_id.in_(refs)),
+    )
+    named: dict[str, str] = {}  # ref -> the message it names
+    for row in (await connection.execute(query)).all():
+        if row.original_id in refs and row.sender_id == sender_id:
+            named[row.original_id] = row.message_id
+        if row.generated_id in refs and row.recipient_id == sender_id:
+            named[row.generated_id] = row.message_id
+    if not named:
+        return maps
+    copies = (await connection.execute(select(thread_ids).where(
+        thread_ids.c.pair_id == conversation_id, thread_ids.c.message_id.in_(set(named.values()))))).all()
+    for ref, message in named.items():
+        for row in copies:
+            if row.message_id != message:
+                continue
+            if row.sender_id in maps and row.original_id:
+                maps[row.sender_id][ref] = row.original_id
+            if row.recipient_id in maps:
+                maps[row.recipient_id][ref] = row.generated_id
+    return maps
 
 
 async def get_message(connection: AsyncConnection, message_id: str) -> Any:

@@ -134,3 +134,12 @@ def outbound_values(
         "state": "queued", "attempts": 0, "next_attempt_at": now, "created_at": now, "claimed_by": None,
         "claimed_until": None, "last_error": None, "sent_at": None,
     }
+
+
+async def recipients(connection: AsyncConnection, outbound_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """For each outbound entry: (kind, real recipient address); kind is relay (the partner's copy) or notice."""
+    if not outbound_ids:
+        return {}
+    rows = (await connection.execute(select(outbound.c.id, outbound.c.kind, outbound.c.rcpt)
+                                     .where(outbound.c.id.in_(outbound_ids)))).all()
+    return {row.id: (row.kind, row.rcpt) for row in rows}

@@ -40,12 +40,17 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 metadata = MetaData()
 
+# Every conversation: a pair (two members) or a group (more). The table keeps the name `pairs`, and
+# `pair_id` columns everywhere name the conversation (relay/store/conversations.py).
 pairs = Table(
     "pairs",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("program_id", String(64), nullable=False, index=True),
-    Column("policy", String(64)),  # per-pair override of the program's policy
+    Column("kind", String(16), nullable=False, server_default="pair"),  # pair | group (| community, later)
+    Column("name", String(200)),  # a group's name, shown beside the sender's handle
+    Column("alias", String(64), unique=True),  # a group's alias local part (a pair's aliases are its members')
+    Column("policy", String(64)),  # per-conversation override of the program's policy
     Column("status", String(16), nullable=False, default="active"),
     Column("end_date", String(10)),
     Column("created_at", UTCDateTime, nullable=False),
@@ -71,8 +76,14 @@ members = Table(
     Column("away_until", String(10)),  # YYYY-MM-DD: away through that day (relay/inbound/program/away.py)
     Column("contact_consent", String(3)),  # yes | no, after the pair ended (relay/inbound/program/exchange.py)
     Column("cadence", String(32)),  # a mentor's writing days, e.g. "mon,thu" (relay/nudges/rules/cadence.py)
-    UniqueConstraint("program_id", "handle_key", name="uq_member_handle"),
-    UniqueConstraint("pair_id", "role", name="uq_member_role"),
+    Column("nicknames", Text),  # JSON list of known nicknames, scrubbed like the name (relay/anonymize/names.py)
+    Column("language", String(35)),  # BCP 47 tag: the language of the notices this member gets
+    # A handle belongs to one person per program (checked by relay/enrol.py); a conversation holds a
+    # person and a handle once.
+    UniqueConstraint("pair_id", "email_key", name="uq_member_person"),
+    UniqueConstraint("pair_id", "handle_key", name="uq_member_conversation_handle"),
+    Index("ix_members_program_handle", "program_id", "handle_key"),
+    Index("ix_members_pair", "pair_id"),
 )
 
 messages = Table(
@@ -81,7 +92,7 @@ messages = Table(
     Column("id", String(32), primary_key=True),  # the queue id named in "250 ... queued as"
     Column("pair_id", Integer, ForeignKey("pairs.id"), nullable=False, index=True),
     Column("sender_id", Integer, ForeignKey("members.id"), nullable=False),
-    Column("recipient_id", Integer, ForeignKey("members.id"), nullable=False),
+    Column("recipient_id", Integer, ForeignKey("members.id")),  # empty: every other member of a group
     Column("envelope_from", String(320), nullable=False),
     Column("remote_addr", String(64)),
     Column("original_message_id", String(998)),
@@ -147,6 +158,8 @@ thread_ids = Table(
     Column("pair_id", Integer, ForeignKey("pairs.id"), nullable=False),
     Column("message_id", String(32), ForeignKey("messages.id"), nullable=False),
     Column("sender_role", String(8), nullable=False),
+    Column("sender_id", Integer, ForeignKey("members.id", name="fk_thread_sender")),
+    Column("recipient_id", Integer, ForeignKey("members.id", name="fk_thread_recipient")),  # who got generated_id
     Column("original_id", String(998)),
     Column("generated_id", String(998), nullable=False),
     Index("ix_thread_original", "pair_id", "original_id"),
@@ -236,4 +249,33 @@ message_edits = Table(
     Column("raw", LargeBinary, nullable=False),  # the edited message, built from the original's headers
     Column("moderator", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# A logged-in console session: the browser's cookie holds a random token, the store only its SHA-256.
+# Revoked at logout, when the password changes, or by an admin; a revoked or expired row lets nobody in.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # shown to admins, never a credential
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("moderator_id", Integer, ForeignKey("moderators.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),  # the absolute end; idleness ends it earlier
+    Column("revoked_at", UTCDateTime),
+    Column("revoked_by", String(64)),  # "logout", "password", or the admin who revoked it
+    Column("address", String(64)),
+    Column("user_agent", String(200)),
+)
+
+# A browser that logged in to an account before (its long-lived cookie's SHA-256): the right password
+# from it is accepted while the account is throttled for other browsers (relay.console.throttle).
+console_devices = Table(
+    "console_devices",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("moderator_id", Integer, ForeignKey("moderators.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=False),
+    Column("failures", Integer, nullable=False),  # wrong passwords from it; at the limit it is forgotten
 )

@@ -59,7 +59,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
     """Archive a message to a program address and carry out what it asks, in one transaction."""
     now = context.clock.now()
     detail: dict[str, Any] = {"mail_from": mail_from, "remote": remote, "rcpt": f"{target.kind}@{context.domain}"}
-    header = await context.header(raw, detail)
+    header = await context.header(raw, detail, whole=True)
     message, header_from, own_id = header.message, header.sender, header.own_id
     if header_from is None or email_key(header_from) != target.sender_key:
         raise await context.refuse(refusals.not_a_participant(), header_from=header_from, **detail)

@@ -1,7 +1,9 @@
 """The contact_info rule: finds the details that would let two participants talk outside the program.
 
 It owns the recognition of e-mail addresses (plain and obfuscated: "jane at gmail dot com", "jane(at)gmail.com",
-"j a n e @ g m a i l . c o m"), phone numbers in any country's format (phonenumbers' matcher, with the program's
+"x [at] y [dot] zone", "j a n e @ g m a i l . c o m"; an obfuscated domain may end in any suffix of the public
+suffix list, tldextract's bundled snapshot, never fetched, or a reserved name such as .example),
+phone numbers in any country's format (phonenumbers' matcher, with the program's
 region for local formats) and phone numbers written in words, URLs and bare domains, meeting links and meeting
 IDs, messaging and social handles (with or without the platform named), and street addresses. The relay's own
 alias addresses, and addresses and links on the relay's own domains, are never findings.
@@ -20,8 +22,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache, lru_cache
 
 import phonenumbers
+import tldextract
 
 from relay.moderation.findings import Finding
 
@@ -92,7 +96,7 @@ _LOCAL_JOIN = rf"(?:{_ANY_DOT}|\s+underscore\s+|\s+(?:dash|hyphen)\s+|[+-])"
 _OBFUSCATED_EMAIL = re.compile(
     rf"(?<![\w.+-])\w++(?:{_LOCAL_JOIN}\w++)*+"
     rf"(?:(?P<strong>{_AT_STRONG})|{_AT_SPOKEN})"
-    rf"(?P<domain>[a-z0-9-]++(?:{_ANY_DOT}[a-z0-9-]++)*{_ANY_DOT}{_alternation(_BARE_TLDS)}|{_WEBMAIL_NAME})"
+    rf"(?P<domain>[a-z0-9-]++(?:{_ANY_DOT}[a-z0-9-]++)*{_ANY_DOT}(?:xn--[a-z0-9-]{{2,59}}|[a-z]{{2,24}})|{_WEBMAIL_NAME})"
     rf"(?![\w-]|\.\w)"
 )
 _OBFUSCATED_AT = re.compile(rf"{_AT_STRONG}|{_AT_SPOKEN}")
@@ -423,9 +427,36 @@ def _emails(scan: _Scan) -> Iterator[_Hit]:
 
 def _is_obfuscated_email(match: re.Match[str]) -> bool:
     """A spoken " at " only makes an address with a spelt-out dot or a webmail domain: "work at example.com" is a
-    domain, "jane at gmail.com" an address."""
+    domain, "jane at gmail.com" an address. The domain must end in a public suffix (any, not a fixed list)."""
     domain = match.group("domain")
-    return bool(match.group("strong") or _OBFUSCATED_DOT.search(domain) or _WEBMAIL_DOMAIN.match(domain))
+    if _WEBMAIL_DOMAIN.match(domain):
+        return True
+    if not (match.group("strong") or _OBFUSCATED_DOT.search(domain)):
+        return False
+    return _public_suffix(_OBFUSCATED_DOT.sub(".", domain).replace(" ", ""))
+
+
+# Names reserved for examples and tests (RFC 2606, RFC 6761): not on the public suffix list, but written like
+# real domains in documentation, and by people who copy it.
+_RESERVED_SUFFIXES = frozenset({"example", "test", "invalid", "localhost"})
+
+
+@cache
+def _suffixes() -> tldextract.TLDExtract:
+    """tldextract's bundled public suffix list snapshot, parsed once, never fetched (as relay.senderauth.dmarc)."""
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=False)
+
+
+@lru_cache(maxsize=4096)
+def _public_suffix(domain: str) -> bool:
+    """Whether domain has a registrable name under a suffix of the public suffix list (or a reserved name)."""
+    labels = domain.strip(".").split(".")
+    if len(labels) < 2 or not all(re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", label) for label in labels):
+        return False
+    if labels[-1] in _RESERVED_SUFFIXES:
+        return True
+    parts = _suffixes()(domain)
+    return bool(parts.suffix and parts.domain)
 
 
 def _deobfuscate(address: str) -> str:

@@ -1,0 +1,219 @@
+"""Stall benchmark: do large or hostile messages stall other sessions?
+
+A throw-away relay (`python -m relay serve` as a subprocess, the shipped adult-professional policy with
+sender_auth off so that no DNS is asked, maildir delivery, SQLite with FULL durability, the default
+`workers: auto`) is measured twice in one run:
+  1. Baseline: one connection sends NOOP every 50 ms while small (~1 KB) messages are sent from other
+     connections, one every 100 ms, for the duration of the load.
+  2. Load: the same, while a 200 KB folded-header message, a 1 MB text message and three 10 MB
+     messages (base64 attachments) are taken in concurrently on their own connections.
+Printed: max and p95 NOOP reply latency, p50/p95 accept latency of the small messages, what the large
+messages got (code and seconds), the relay's peak RSS (VmHWM, own process; workers separately), and
+ratio lines load/baseline. Goals (issue 13): max NOOP <= 100 ms, small p95 <= 250 ms.
+
+Usage: .venv/bin/python bench/stall.py [--small-every 0.1] [--settle 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from email.utils import formatdate
+from pathlib import Path
+
+import aiosmtplib
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+DOMAIN = "relay.test"
+MENTOR = {"email": "jose.mueller@uni.example.net", "name": "José Müller", "handle": "Oak"}
+MENTEE = {"email": "jane.doe@mail.example.org", "name": "Jane Doe", "handle": "Maple"}
+START_TIMEOUT = 60.0
+NOOP_EVERY = 0.05
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def make_config(root: Path, port: int) -> Path:
+    (root / "policies").mkdir()
+    (root / "programs").mkdir()
+    policy = yaml.safe_load((REPO / "policies" / "adult-professional.yaml").read_text())
+    policy.update(name="bench", sender_auth="off")
+    (root / "policies" / "bench.yaml").write_text(yaml.safe_dump(policy))
+    (root / "programs" / "bench.yaml").write_text(yaml.safe_dump({
+        "id": "bench", "name": "Bench", "goals": ["measure"], "coordinator": "coordinator@school.example",
+        "policy": "bench", "region": "US", "timezone": "UTC", "welcome": False}))
+    config = {
+        "domain": DOMAIN, "database": f"sqlite:///{root / 'relay.db'}",
+        "smtp": {"host": "127.0.0.1", "port": port, "max_message_size": 40 * 1024 * 1024,
+                 "max_connections": 1000, "max_connections_per_ip": 0,
+                 "connections_per_ip_per_minute": 0},
+        "console": {"enabled": False},
+        "delivery": {"transport": "maildir", "maildir": str(root / "maildir")},
+        "programs_dir": "programs", "policies_dir": "policies",
+    }
+    path = root / "relay.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def cli(config: Path, *args: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "relay", "--config", str(config), *args],
+                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    if result.returncode != 0:
+        raise SystemExit(f"mentor-relay {' '.join(args)} failed: {result.stderr}")
+    return result.stdout
+
+
+def message(subject: str, body: str, to: str, extra: str = "") -> bytes:
+    return (f"From: {MENTEE['name']} <{MENTEE['email']}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
+            f"Date: {formatdate()}\r\nMessage-ID: <{time.monotonic_ns()}@mail.example.org>\r\n{extra}"
+            f"\r\n{body}").encode()
+
+
+def large_messages(to: str) -> list[tuple[str, bytes]]:
+    folded = "\r\n ".join(["a folded subject line of words"] * 6_800)  # ~200 KB
+    text = "A long letter about the week, the project and the plans for the next meetings.\r\n" * 12_500  # 1 MB
+    blob = base64.encodebytes(os.urandom(7_500_000)).decode().replace("\n", "\r\n")  # ~10 MB encoded
+    attachment = ("MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n", "--b\r\n"
+                  "Content-Type: text/plain\r\n\r\nThe draft is attached.\r\n--b\r\nContent-Type: "
+                  "application/octet-stream\r\nContent-Disposition: attachment; filename=draft.bin\r\n"
+                  "Content-Transfer-Encoding: base64\r\n\r\n" + blob + "--b--\r\n")
+    return [("200 KB folded header", message(folded, "hello\r\n", to)),
+            ("1 MB text", message("Long letter", text, to))] + [
+        (f"10 MB attachment #{i}", message(f"Draft {i}", attachment[1], to, attachment[0])) for i in range(3)]
+
+
+async def send(port: int, raw: bytes, to: str) -> tuple[int, float]:
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=300)
+    await client.connect()
+    start = time.perf_counter()
+    try:
+        await client.sendmail(MENTEE["email"], [to], raw)
+        code = 250
+    except aiosmtplib.SMTPResponseException as exc:
+        code = exc.code
+    elapsed = time.perf_counter() - start
+    await client.quit()
+    return code, elapsed
+
+
+async def prober(port: int, stop: asyncio.Event) -> list[float]:
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=300)
+    await client.connect()
+    latencies = []
+    while not stop.is_set():
+        start = time.perf_counter()
+        await client.noop()
+        latencies.append(time.perf_counter() - start)
+        await asyncio.sleep(NOOP_EVERY)
+    await client.quit()
+    return latencies
+
+
+async def small_load(port: int, to: str, stop: asyncio.Event, every: float) -> list[float]:
+    tasks = []
+    while not stop.is_set():
+        tasks.append(asyncio.create_task(send(port, message("Short note", "See you on Tuesday.\r\n", to), to)))
+        await asyncio.sleep(every)
+    results = await asyncio.gather(*tasks)
+    return [elapsed for code, elapsed in results if code == 250]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def rss_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+async def phase(port: int, to: str, large: list[tuple[str, bytes]] | None, duration: float,
+                every: float) -> dict[str, object]:
+    stop = asyncio.Event()
+    noop = asyncio.create_task(prober(port, stop))
+    small = asyncio.create_task(small_load(port, to, stop, every))
+    outcomes: list[tuple[str, int, float]] = []
+    if large:
+        results = await asyncio.gather(*(send(port, raw, to) for _, raw in large))
+        outcomes = [(name, code, elapsed) for (name, _), (code, elapsed) in zip(large, results, strict=True)]
+    else:
+        await asyncio.sleep(duration)
+    stop.set()
+    return {"noop": await noop, "small": await small, "large": outcomes}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small-every", type=float, default=0.1, help="seconds between two small messages")
+    parser.add_argument("--settle", type=float, default=2.0, help="seconds of quiet before measuring")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="relay-stall-") as tmp:
+        root = Path(tmp)
+        port = free_port()
+        config = make_config(root, port)
+        pair = json.loads(cli(config, "pair", "create", "--program", "bench", "--json",
+                              "--mentor-email", MENTOR["email"], "--mentor-name", MENTOR["name"],
+                              "--mentor-handle", MENTOR["handle"], "--mentee-email", MENTEE["email"],
+                              "--mentee-name", MENTEE["name"], "--mentee-handle", MENTEE["handle"]))
+        to = pair["mentor_alias"]
+        large = large_messages(to)
+        log = open(root / "serve.log", "w")  # noqa: SIM115 - closed below
+        server = subprocess.Popen([sys.executable, "-m", "relay", "--config", str(config), "serve"],
+                                  stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            while "ready on" not in (root / "serve.log").read_text():
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("serve did not start:\n" + (root / "serve.log").read_text())
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(args.settle)
+            idle = rss_kb(server.pid, "VmRSS")
+            loaded = await phase(port, to, large, 0, args.small_every)
+            baseline = await phase(port, to, None, max(3.0, 0.5 * max(e for _, _, e in loaded["large"])),  # type: ignore[misc]
+                                   args.small_every)
+            peak = rss_kb(server.pid, "VmHWM")
+            await asyncio.sleep(args.settle)
+            after = rss_kb(server.pid, "VmRSS")
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+            log.close()
+    b_noop, l_noop = baseline["noop"], loaded["noop"]
+    b_small, l_small = baseline["small"], loaded["small"]
+    assert isinstance(b_noop, list) and isinstance(l_noop, list) and isinstance(b_small, list)
+    assert isinstance(l_small, list)
+    for name, code, elapsed in loaded["large"]:  # type: ignore[attr-defined]
+        print(f"large: {name:24s} -> {code} in {elapsed:.2f} s")
+    print(f"baseline: NOOP max {max(b_noop) * 1000:.1f} ms p95 {pct(b_noop, .95) * 1000:.1f} ms; "
+          f"small accept p50 {pct(b_small, .5) * 1000:.1f} ms p95 {pct(b_small, .95) * 1000:.1f} ms (n={len(b_small)})")
+    print(f"load:     NOOP max {max(l_noop) * 1000:.1f} ms p95 {pct(l_noop, .95) * 1000:.1f} ms; "
+          f"small accept p50 {pct(l_small, .5) * 1000:.1f} ms p95 {pct(l_small, .95) * 1000:.1f} ms (n={len(l_small)})")
+    print(f"relay process RSS: idle {idle / 1024:.0f} MB, peak {peak / 1024:.0f} MB, after {after / 1024:.0f} MB "
+          "(the event-loop process; workers are separate processes)")
+    print(f"load/baseline NOOP max ratio: {max(l_noop) / max(b_noop):.2f}")
+    print(f"load/baseline small p95 accept latency ratio: {pct(l_small, .95) / pct(b_small, .95):.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,105 @@
+"""Fold text for identity matching, keeping where each folded character came from.
+
+A name must be found however it is written: in any case, with or without accents, decomposed the way
+macOS writes file names (NFD), in fullwidth or mathematical letters (NFKC compatibility forms), or with
+look-alike letters from another script (a Cyrillic "о" in "Theоdora"). Each character is folded the
+same way, in the text and in the enrolled names, so that both meet in one form:
+
+  compatibility decomposition (NFKD) -> combining marks and invisible format characters dropped
+  -> casefold -> confusable letters mapped to the Latin letter they imitate -> lower case
+
+The confusables come from Unicode's confusables data as shipped by the `confusable-homoglyphs` package
+(confusables.json, MIT licence, generated from https://www.unicode.org/Public/security/latest/
+confusables.txt); only mappings onto an ASCII letter are used. Folding is symmetrical, so names written
+in another script (Cyrillic, Arabic) still match themselves.
+
+Speed: the fold of each distinct character is cached; when every character of a text folds to exactly
+one character (almost every message), the folded text keeps the original offsets and is built by
+str.translate in one C call; only otherwise are per-character offsets kept.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+
+@cache
+def _confusables() -> dict[str, str]:
+    """Look-alike letter -> the ASCII letter it imitates (lower case)."""
+    data = json.loads(resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8"))
+    mapping: dict[str, str] = {}
+    for key, entries in data.items():
+        if len(key) == 1 and key.isascii() and key.isalpha():
+            for entry in entries:
+                glyph = entry.get("c", "")
+                if len(glyph) == 1 and not glyph.isascii() and glyph.isalpha():
+                    mapping.setdefault(glyph, key.lower())
+        elif len(key) == 1 and not key.isascii() and key.isalpha():
+            for entry in entries:
+                glyph = entry.get("c", "")
+                if len(glyph) == 1 and glyph.isascii() and glyph.isalpha():
+                    mapping.setdefault(key, glyph.lower())
+    return mapping
+
+
+class _Table(dict[int, str]):
+    """str.translate table that folds each character on first sight and remembers it."""
+
+    def __missing__(self, code: int) -> str:
+        folded = fold_char(chr(code))
+        self[code] = folded
+        return folded
+
+
+_TABLE = _Table()
+
+
+@cache
+def fold_char(char: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", char)
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c) and unicodedata.category(c) != "Cf")
+    folded = kept.casefold()
+    confusables = _confusables()
+    return "".join(confusables.get(c, c) for c in folded).lower()
+
+
+@dataclass(frozen=True)
+class Folded:
+    """Folded text; folded character i came from original characters starts[i] up to ends[i] (None: the
+    same offsets as the original)."""
+
+    text: str
+    starts: tuple[int, ...] | None = None
+    ends: tuple[int, ...] | None = None
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the original text that the folded characters start..end (non-empty) came from."""
+        if self.starts is None or self.ends is None:
+            return start, end
+        return self.starts[start], self.ends[end - 1]
+
+
+def fold(text: str) -> Folded:
+    if text.isascii():
+        return Folded(text.lower())
+    if all(len(fold_char(char)) == 1 for char in set(text)):
+        return Folded(text.translate(_TABLE))
+    pieces: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for index, char in enumerate(text):
+        folded = fold_char(char)
+        if not folded and ends and unicodedata.combining(char):
+            ends[-1] = index + 1  # a mark belongs to the character it decorates
+        pieces.append(folded)
+        starts.extend([index] * len(folded))
+        ends.extend([index + 1] * len(folded))
+    return Folded("".join(pieces), tuple(starts), tuple(ends))
+
+
+def fold_word(word: str) -> str:
+    return fold(unicodedata.normalize("NFC", word)).text

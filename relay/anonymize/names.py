@@ -1,0 +1,255 @@
+"""Find the members' real addresses and names in text, written the way people write them.
+
+Shared by the scrub (which replaces what it finds) and the identity rule (which reports what the scrub
+left), so that both judge a piece of text alike. Text is folded first (relay.anonymize.fold: case,
+accents, NFD, fullwidth and look-alike letters), and every match maps back to the text as written.
+
+What is looked for, for each member:
+  - the address, with or without a +tag, in any case, also wrapped at the "@" across a line break
+    (with quote markers "> " on the next line); the local part alone when it has 4 characters or more;
+  - the full name, any two consecutive words of it, and "Last, First", across spaces, line breaks,
+    underscores, dots or hyphens ("amaru_quispe");
+  - each word of the name and each piece of a hyphenated word; prefixes of the first name of four
+    letters or more ("Theo" for Théodora); every nickname given at enrolment, whole and word by word;
+  - German umlauts written out ("Mueller") or dropped ("Muller").
+A word matches between anything that is not a letter: "_", ".", "-" and digits are boundaries inside a
+token ("amaru_quispe09", "theo.v").
+
+Distinctive words are found in any case, anywhere. A word is *ambiguous* when it is also an ordinary
+word in one of the shipped lists (relay/anonymize/data/common-words-*.txt: "Will", "Rose", "May",
+"Hope", "Luz", "Вера"; see common.py for how they were made) or has only two letters. An ambiguous
+word counts as the name (and is replaced) only where it reads as one:
+  - written with a capital, except at the start of a sentence when a lower-case word follows ("Will
+    you...", "Hope you are well") and except in all-capital text ("I WILL");
+  - in any case where it stands alone on its line ("- will"), right after a greeting or a closing word
+    ("thanks will", "hola luz", "привет вера"), after "my name is"/"I'm"/"call me" and the like, as a
+    vocative at the start of a line ("will, can you..."), or glued to digits, "_" or "." ("will_88").
+Everywhere else (lower case in running text, "I will send it") it is the word; `find(..., every_form=
+True)` reports those too, marked as not certain, for a policy that wants to see them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from relay.anonymize.common import is_common_word, is_place
+from relay.anonymize.fold import fold, fold_word
+
+_TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
+_GAP = r"[\s_.\-]+"
+_NOT_LETTER_BEFORE = r"(?<![^\W\d_])"
+_NOT_LETTER_AFTER = r"(?![^\W\d_])"
+_AT = r"(?:[ \t]*\r?\n[ \t>]*)?@(?:[ \t]*\r?\n[ \t>]*)?"  # an address wrapped at the "@"
+MIN_PREFIX = 4
+_GREETINGS = (
+    "hi", "hey", "hello", "dear", "thanks", "thank you", "thx", "ty", "cheers", "best", "regards", "love", "xo",
+    "xoxo", "yours", "sincerely", "from", "bye", "see you", "talk soon", "morning", "good morning", "hiya", "yo",
+    "hola", "querido", "querida", "gracias", "saludos", "besos", "abrazos", "un abrazo", "atentamente", "buenos dias",
+    "bonjour", "salut", "cher", "chere", "merci", "bises", "cordialement", "amities", "coucou",
+    "привет", "здравствуй", "здравствуйте", "дорогой", "дорогая", "спасибо", "пока", "целую", "с уважением",
+    "مرحبا", "عزيزي", "عزيزتي", "شكرا", "اهلا", "مع تحياتي", "السلام عليكم",
+)  # fmt: skip
+_INTRODUCTIONS = (
+    "my name is", "call me", "i'm", "im", "i am", "this is", "it's", "its", "signed", "me llamo", "soy",
+    "mi nombre es", "je m'appelle", "je suis", "moi c'est", "меня зовут", "я", "это", "اسمي", "انا",
+)  # fmt: skip
+_CUE_BEFORE = re.compile(
+    r"(?:^|[^\w'])(?:" + "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(
+        {fold_word(w) for w in (*_GREETINGS, *_INTRODUCTIONS)}, key=len, reverse=True)) + r")[\s,.!:;\-–—~]*$"
+)
+# Words after which a place name is the place ("in Lima", "à Paris", "в Сантьяго", "في باريس").
+_PLACE_BEFORE = re.compile(r"(?:^|[^\w])(?:in|to|from|of|near|around|across|visited|visiting|visit|en|a|al|de|desde|"
+                           r"hasta|visitamos|visite|vers|depuis|au|в|во|из|до|في|الى|من)\s+$")
+_SENTENCE_END = re.compile(r"(?:^|[.!?…]|\n)[\s\"'“‘(\[«¡¿]*$")
+
+
+@dataclass(frozen=True)
+class Person:
+    """What is matched for one member: the real address, the real name, and known nicknames."""
+
+    email: str
+    name: str
+    nicknames: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Hit:
+    """text[start:end] is person's address or name; certain is False for an ambiguous word that reads as a
+    word where it stands (reported only with every_form)."""
+
+    start: int
+    end: int
+    person: int
+    kind: str  # "address" | "name"
+    certain: bool = True
+
+
+@dataclass(frozen=True)
+class _Form:
+    person: int
+    kind: str
+    ambiguous: bool
+
+
+def _words(name: str) -> list[str]:
+    return [w for w in re.split(r"\s+", name.strip()) if w]
+
+
+def _spellings(word: str) -> set[str]:
+    """The folded word, with umlauts written out (Müller: mueller), and a name enrolled with them written
+    out also as written with umlauts (Mueller: muller, which is how "Müller" folds)."""
+    folded = fold_word(word)
+    return {folded, fold_word(word.translate(_TRANSLIT)), re.sub(r"(?<![gq])([aou])e", r"\1", folded)}
+
+
+def _is_ambiguous(word: str) -> bool:
+    letters = sum(c.isalpha() for c in word)
+    return letters <= 2 or is_common_word(word) or is_place(word)
+
+
+class NameMatcher:
+    """Built once per set of people (cached by `matcher_for`); `find` is pure and cheap to call."""
+
+    def __init__(self, people: Sequence[Person]) -> None:
+        alternatives: dict[str, _Form] = {}
+
+        def add(pattern: str, form: _Form) -> None:
+            alternatives.setdefault(pattern, form)
+
+        for index, person in enumerate(people):
+            local, _, domain = person.email.strip().rpartition("@")
+            base = local.split("+", 1)[0]
+            if base and domain:
+                address = (rf"{re.escape(fold_word(base))}(?:\+[^@\s<>\"']*)?{_AT}{re.escape(fold_word(domain))}"
+                           r"(?![\w-]|\.\w)")
+                add(address, _Form(index, "address", False))
+                if len(base) >= 4:
+                    add(rf"(?<![\w.+\-]){re.escape(fold_word(base))}(?![\w-]|\.\w)",
+                        _Form(index, "name", False))
+            for name in (person.name, *person.nicknames):
+                words = _words(name)
+                for first in range(len(words)):  # the whole name and every run of two or more words
+                    for last in range(first + 2, len(words) + 1):
+                        for pattern in self._sequences(words[first:last]):
+                            add(pattern, _Form(index, "name", False))
+                if len(words) > 1:  # "Last, First" as directories write it
+                    for last_word in self._sequences([words[-1]], bounded=False):
+                        for rest in self._sequences(words[:-1], bounded=False):
+                            add(f"{_NOT_LETTER_BEFORE}{last_word},?\\s+{rest}{_NOT_LETTER_AFTER}",
+                                _Form(index, "name", False))
+                parts = {*words, *(piece for word in words for piece in re.split(r"[-‐‑]", word))}
+                for part in parts:
+                    if sum(c.isalpha() for c in part) < 2:
+                        continue
+                    for spelling in _spellings(part):
+                        add(self._bounded(spelling), _Form(index, "name", _is_ambiguous(part)))
+            first_name = _words(person.name)[:1]
+            if first_name and sum(c.isalpha() for c in first_name[0]) > MIN_PREFIX:
+                word = first_name[0]
+                for length in range(MIN_PREFIX, len(word)):
+                    prefix = word[:length]
+                    if not prefix[-1].isalpha():
+                        continue
+                    for spelling in _spellings(prefix):
+                        add(self._bounded(spelling), _Form(index, "name", _is_ambiguous(prefix)))
+        ordered = sorted(alternatives.items(), key=lambda item: (item[1].kind != "address", -len(item[0])))
+        self._forms = [form for _, form in ordered]
+        # A lookahead on the characters a match can start with lets the engine skip most positions at once
+        # instead of trying every alternative there.
+        words = [w for person in people
+                 for w in [person.email, *re.split(r"[\s\-‐‑]+", " ".join((person.name, *person.nicknames)))] if w]
+        initials = {fold_word(w)[:1] for w in words} | {fold_word(w.translate(_TRANSLIT))[:1] for w in words}
+        lookahead = "[" + "".join(re.escape(c) for c in sorted(initials - {""})) + "]"
+        body = "|".join(f"(?P<g{i}>{p})" for i, (p, _) in enumerate(ordered))
+        self._pattern = re.compile(f"(?={lookahead})(?:{body})") if ordered else None
+
+    @staticmethod
+    def _bounded(spelling: str) -> str:
+        return f"{_NOT_LETTER_BEFORE}{re.escape(spelling)}{_NOT_LETTER_AFTER}"
+
+    @staticmethod
+    def _sequences(words: list[str], bounded: bool = True) -> list[str]:
+        """Patterns for words in this order, each in each spelling, across any gap."""
+        options = [sorted(_spellings(word)) for word in words]
+        patterns = [""]
+        for choices in options:
+            patterns = [f"{p}{_GAP if p else ''}{re.escape(c)}" for p in patterns for c in choices][:16]
+        return [f"{_NOT_LETTER_BEFORE}{p}{_NOT_LETTER_AFTER}" if bounded else p for p in patterns]
+
+    def find(self, text: str, *, every_form: bool = False) -> list[Hit]:
+        """Where the people's addresses and names stand in text (sorted, never overlapping)."""
+        if self._pattern is None or not text:
+            return []
+        folded = fold(text)
+        hits: list[Hit] = []
+        for match in self._pattern.finditer(folded.text):
+            form = self._forms[int(match.lastgroup[1:])]  # type: ignore[index]
+            start, end = folded.span(*match.span())
+            certain = not form.ambiguous or reads_as_name(text, start, end)
+            if certain or every_form:
+                hits.append(Hit(start, end, form.person, form.kind, certain))
+        return hits
+
+    def found_in(self, text: str) -> bool:
+        return any(hit.certain for hit in self.find(text))
+
+
+def reads_as_name(text: str, start: int, end: int) -> bool:
+    """Whether an ambiguous word at text[start:end] is used as a name there (see the module docstring)."""
+    word = text[start:end]
+    before, after = text[max(0, start - 1):start], text[end:end + 2]
+    if (before and (before.isdigit() or before in "_.")) or (after[:1] and (after[:1].isdigit() or after[:1] == "_")):
+        return True  # glued into a user name: will_88, 88will, x.will
+    if after[:1] == "." and after[1:2].isalnum():
+        return True  # will.smith
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    rest = text[line_start:start] + text[end:line_end]
+    if not any(c.isalnum() for c in rest):
+        return True  # alone on its line: a signature
+    leading = fold(text[line_start:start]).text
+    if _CUE_BEFORE.search(leading):
+        return True
+    if not leading.strip(" \t-–—~*>") and text[end:end + 1] in (",", "!", ":"):
+        return True  # vocative at the start of a line: "will, can you ..."
+    if not word[:1].isupper():
+        return False
+    if word.isupper() and len(word) > 1 and _shouting(text, start, end):
+        return False
+    if is_place(word) and _PLACE_BEFORE.search(fold(text[max(0, start - 30):start]).text):
+        return False  # "we visited Lima", "el viaje a París": the place, not the person
+    if is_common_word(word) and _SENTENCE_END.search(text[max(0, start - 40):start]):
+        following = re.match(r"[ \t]+(\w)", text[end:end + 8])
+        if following is not None and following.group(1).islower():
+            return False  # "Will you", "Hope you are well", "May I"
+    return True
+
+
+def _shouting(text: str, start: int, end: int) -> bool:
+    neighbours = re.findall(r"[^\W\d_]{2,}", text[max(0, start - 30):start] + " " + text[end:end + 30])
+    return any(word.isupper() for word in neighbours)
+
+
+@lru_cache(maxsize=256)
+def matcher_for(people: tuple[Person, ...]) -> NameMatcher:
+    """One matcher per set of people: compiled once per conversation, reused for every message."""
+    return NameMatcher(people)
+
+
+def replace(text: str, hits: Iterable[Hit], replacements: Sequence[tuple[str, str]]) -> str:
+    """text with each certain hit replaced: replacements[person] is (address stand-in, name stand-in)."""
+    pieces: list[str] = []
+    position = 0
+    for hit in hits:
+        if not hit.certain or hit.start < position:
+            continue
+        pieces.append(text[position:hit.start])
+        address, name = replacements[hit.person]
+        pieces.append(address if hit.kind == "address" else name)
+        position = hit.end
+    pieces.append(text[position:])
+    return "".join(pieces)

@@ -1,0 +1,105 @@
+"""How the console shows the record: an event's kind in words, and its details as labelled fields
+instead of the stored JSON.
+
+Real addresses (any address not on the relay's own domain) and client IP addresses are shown only to
+roles that may see them (relay.console.roles.ADDRESSES_SEE); to others they read "(hidden)". File paths
+show their last part only, except to admins. Hand-written because the wording is the console's own."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+from relay.console.accounts import Moderator
+from relay.console.roles import ACCOUNTS_MANAGE, ADDRESSES_SEE
+
+KINDS = {
+    "accepted": "received", "decision": "decision", "delivered": "delivered", "deferred": "delivery deferred",
+    "delivery_failed": "delivery failed", "released": "released", "rejected": "rejected",
+    "approval": "approved (waits for another moderator)", "edited": "edited by a moderator",
+    "escalated": "escalated to the coordinator", "held_digest": "moderators sent a digest",
+    "held_reminder": "moderators reminded", "held_escalated": "coordinator told (not reviewed in time)",
+    "login": "logged in", "logout": "logged out", "login_locked": "login locked",
+    "password_changed": "password changed", "sessions_revoked": "sessions ended", "account_added": "account added",
+    "pair_created": "pair enrolled", "pair_closed": "pair closed", "pair.ended": "pair ended",
+    "pair.paused": "pair paused", "pair.resumed": "pair resumed", "away.set": "marked away",
+    "away.cleared": "back from away", "refused": "refused", "duplicate": "duplicate ignored", "welcome": "welcomed",
+}
+
+LABELS = {
+    "outbound_id": "outbound entry", "response": "server reply", "sender_role": "sender", "remote": "client address",
+    "address": "client address", "reasons": "reasons", "release_requires": "needs", "approvals": "approved by",
+    "edit_id": "edit", "characters": "characters", "retry_at": "next try", "trusted_browser": "known browser",
+    "sessions_ended": "sessions ended", "message_ids": "messages", "handles": "handles", "until": "until",
+}
+
+_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@([\w-]+(?:\.[\w-]+)+)")
+_IP_KEYS = {"remote", "address"}
+HIDDEN = "(hidden)"
+
+
+@dataclass(frozen=True)
+class Field:
+    label: str
+    value: str
+
+
+def kind_text(kind: str, detail: dict[str, Any] | None = None) -> str:
+    """The event in a few words: "released", "decision: hold", "nudge: first"."""
+    if kind == "decision" and detail and detail.get("decision"):
+        return f"decision: {detail['decision']}"
+    if kind in KINDS:
+        return KINDS[kind]
+    return kind.replace("_", " ").replace(".", ": ")
+
+
+def fields(detail: dict[str, Any], user: Moderator, domain: str) -> list[Field]:
+    """The event's details as (label, readable value), hiding what this user may not see."""
+    addresses = user.may(ADDRESSES_SEE)
+    out = []
+    for key, value in sorted(detail.items()):
+        if value is None or value == [] or value == {}:
+            continue
+        if key in _IP_KEYS and not addresses:
+            text = HIDDEN
+        else:
+            text = _text(key, value)
+            if not addresses:
+                text = _EMAIL.sub(lambda m: m.group(0) if _ours(m.group(1), domain) else HIDDEN, text)
+            if not user.may(ACCOUNTS_MANAGE):
+                text = _short_paths(text)
+        out.append(Field(LABELS.get(key, key.replace("_", " ")), text))
+    return out
+
+
+def _ours(host: str, domain: str) -> bool:
+    host = host.lower()
+    return host == domain or host.endswith("." + domain)
+
+
+def _short_paths(text: str) -> str:
+    if text.startswith("/") and text.count("/") > 1 and " " not in text:
+        return PurePath(text).name
+    return text
+
+
+def _text(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{k.replace('_', ' ')}: {_text(k, v)}" for k, v in value.items() if v is not None)
+    if isinstance(value, list):
+        return "; ".join(_reason(v) if key == "reasons" and isinstance(v, dict) else _text(key, v) for v in value)
+    return str(value)
+
+
+def _reason(reason: dict[str, Any]) -> str:
+    """A moderation finding: `rule (kind): "match"`; a decision's reason without a rule shows its fields."""
+    rule = reason.get("rule")
+    if rule is None:
+        return _text("", {k: v for k, v in reason.items() if k not in ("start", "end")})
+    kind = reason.get("kind")
+    match = reason.get("match")
+    return f"{rule}{f' ({kind})' if kind and kind != rule else ''}" + (f': "{match}"' if match else "")

@@ -1,0 +1,170 @@
+"""Group mail: a member writes to their group's alias (every other member receives a copy) or to another
+member's private alias inside the group (that member alone: the private word).
+
+RCPT: the alias must be an active group's, and the envelope name one group (the group's alias and a
+private alias of the same group together count as the group). DATA: the From: must be an enrolled
+address of a member (for a private alias: of another member than the one addressed) — anyone else gets
+550 and a `refused` event (a stranger writing is a safety signal). The message is archived once and
+moderated once (relay/pipeline.prepare_group: a hold holds it for everyone, a release delivers every
+copy once: relay/holdqueue/actions.py); each recipient gets one outbound copy, its thread ids mapped
+for that recipient's client (relay/store/messages.group_thread_maps).
+
+Automatic replies (out-of-office) to a group are archived and not forwarded (decision `autoreply`);
+telling the group that a member is away is left for later.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from relay import ids
+from relay.anonymize.headers import header_text, message_ids
+from relay.anonymize.parts import Unprocessable
+from relay.autoreply import auto_reply_signal
+from relay.fanout import face, identity, recipients_of
+from relay.inbound import authentication, refusals
+from relay.inbound.context import Context
+from relay.inbound.hold_notices import add_notices
+from relay.inbound.partner import stats_cap
+from relay.inbound.refusals import Refusal
+from relay.moderation.inspection import PairStats
+from relay.pipeline import GroupCopy, PreparedGroup
+from relay.store.committer import Merged
+from relay.store.conversations import Conversation, Member, email_key, find_group_address
+from relay.store.messages import (
+    Accepted,
+    AcceptOutcome,
+    OutboundEntry,
+    group_thread_maps,
+    pair_stats,
+    store_accepted_many,
+)
+from relay.workers import tasks
+from relay.workers.pool import BudgetExceeded, WorkerLost
+
+log = logging.getLogger("relay.intake")
+
+
+@dataclass(frozen=True)
+class GroupTarget:
+    """A group's alias (recipient None: every other member) or a member's private alias in it."""
+
+    group: Conversation
+    recipient: Member | None
+
+
+async def lookup(context: Context, local: str) -> GroupTarget | None:
+    async with context.engine.connect() as connection:
+        found = await find_group_address(connection, local)
+    return GroupTarget(*found) if found is not None else None
+
+
+async def check(context: Context, target: GroupTarget, current: object | None, detail: dict[str, Any]) -> GroupTarget:
+    """Raise Refusal unless the envelope may add this group address."""
+    group = target.group
+    if group.status != "active":
+        raise await context.refuse(Refusal(
+            550, "5.1.6", "This mentoring group has ended and its addresses no longer accept mail. "
+            "Contact your program coordinator if you need help.", "closed_pair"), pair_id=group.id, **detail)
+    if current is None:
+        return target
+    if isinstance(current, GroupTarget) and current.group.id == group.id:
+        if current.recipient is None or target.recipient is None:
+            return GroupTarget(group, None)  # the group and a private alias of it: the group (reply-all)
+        if current.recipient.id == target.recipient.id:
+            return current
+    raise await context.refuse(refusals.one_target_only(
+        "One message can go to one mentoring conversation only; please send it to each address separately.",
+    ), pair_id=group.id, **detail)
+
+
+async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget, remote: str | None,
+               helo: str | None = None) -> str:
+    """Take a member's message to the group (or to one member privately); returns the queue id."""
+    now = context.clock.now()
+    group, addressed = target.group, target.recipient
+    domain = context.domain
+    rcpt = addressed.alias_address(domain) if addressed else group.alias_address(domain)
+    detail: dict[str, Any] = {"mail_from": mail_from, "remote": remote, "rcpt": rcpt}
+    header = await context.header(raw, detail, group.id)
+    message, header_from, own_id = header.message, header.sender, header.own_id
+    if header_from is None:
+        raise await context.refuse(Refusal(
+            550, "5.7.1", "The message has no recognisable sender (From:) address.", "no_sender",
+        ), pair_id=group.id, **detail)
+    if header.looped(domain):
+        raise await context.refuse(refusals.loop(), pair_id=group.id, **detail)
+    sender = group.member_by_email(header_from)
+    if sender is None or (addressed is not None and sender.id == addressed.id) or email_key(header_from) != \
+            sender.email_key:
+        raise await context.refuse(Refusal(
+            550, "5.7.1", "This mentoring group accepts mail only from its members.", "stranger",
+        ), pair_id=group.id, header_from=header_from, **detail)
+    policy = context.policy_of(group)
+    verdict = await authentication.authenticate(context, raw, message, header_from, mail_from, remote, helo, policy,
+                                                pair_id=group.id, detail=detail)
+    subject = header_text(message, "Subject")
+    recipients = recipients_of(group, sender, addressed)
+    signal = auto_reply_signal(message)
+    refs = message_ids(message, "In-Reply-To") + message_ids(message, "References")
+    async with context.engine.connect() as connection:
+        maps = await group_thread_maps(connection, group.id, sender.id, [r.id for r in recipients], refs)
+        cap = stats_cap(policy)
+        stats = PairStats(*await pair_stats(connection, group.id, now, cap)) if cap else PairStats(0, 0)
+    copies = [GroupCopy(ids.message_id(domain), maps[r.id]) for r in recipients]
+    if signal is None and recipients:
+        try:
+            prepared = await _prepare(context, raw, group, sender, copies, now, policy, stats)
+        except Unprocessable as exc:
+            raise await context.refuse(refusals.unprocessable(str(exc)), pair_id=group.id, **detail) from None
+        except (BudgetExceeded, WorkerLost) as exc:
+            raise await context.refuse(refusals.from_worker(exc), pair_id=group.id, **detail) from None
+        decision = prepared.decision
+        if verdict is not None and not verdict.passed:
+            decision = authentication.flag_unauthenticated(decision, verdict)
+        action: str = decision.action
+        reasons = [{"policy": decision.policy, "flagged": decision.flagged}, *decision.reason_dicts()]
+    else:  # an automatic reply, or a group of one: archived, not forwarded
+        prepared, decision, action = None, None, "autoreply" if signal else "deliver"
+        reasons = [{"rule": "auto_reply", "match": signal}] if signal else []
+    delivered = prepared is not None and action in ("deliver", "redact")
+    accepted = Accepted(
+        id=ids.queue_id(), pair_id=group.id, sender_id=sender.id, sender_role=sender.role,
+        recipient_id=addressed.id if addressed else None, envelope_from=mail_from, remote_addr=remote,
+        original_message_id=own_id or None, body_hash=header.body_hash, subject=subject, raw=raw, decision=action,
+        reasons=reasons, received_at=now, outbound=None,
+        duplicate_window=context.settings.relay.smtp.duplicate_window, domain=domain,
+        copies=[OutboundEntry(rcpt=r.email, out_message_id=c.new_message_id, raw=body, recipient_id=r.id)
+                for r, c, body in zip(recipients, copies, prepared.raws if prepared and delivered else [],
+                                      strict=False)],
+    )
+    if decision is not None and action in ("hold", "reject"):
+        add_notices(context.settings, accepted, decision, policy, group, sender, addressed, own_id or None)
+    outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted))
+    if not outcome.duplicate:
+        context.on_queued()
+        log.info("queue_id=%s accepted group=%s from=%s decision=%s copies=%d size=%d", outcome.id, group.id,
+                 sender.role, action, len(accepted.copies), len(raw))
+    return outcome.id
+
+
+async def _prepare(context: Context, raw: bytes, group: Conversation, sender: Member, copies: list[GroupCopy],
+                   now: datetime, policy: Any, stats: PairStats) -> PreparedGroup:
+    """Moderate once and anonymise (relay/pipeline.prepare_group) in a worker process (relay/workers)."""
+    domain = context.domain
+    people = [identity(m, domain) for m in group.members]
+    own = people[[m.id for m in group.members].index(sender.id)]
+    program = context.settings.programs.get(group.program_id)
+    inspection = {
+        "sender_role": sender.role, "sender_email": sender.email, "sender_name": sender.name,
+        "sender_nicknames": sender.nicknames, "recipient_email": "", "recipient_name": "",
+        "region": program.region if program else "US", "domain": domain,
+        "aliases": (*(p.alias_address for p in people), group.alias_address(domain) or ""),
+        "stats": stats,
+    }
+    job = tasks.GroupPrepareJob(sender=own, members=people, face=face(group, sender, domain), copies=copies,
+                                now=now, domain=domain, policy=policy.name, context=inspection)
+    return await context.pool.run(tasks.prepare_group_message, raw, job)

@@ -1,0 +1,160 @@
+"""The functions a worker process runs: each takes the raw bytes and a small picklable context, and returns
+bytes and findings. They call the pure line (relay/pipeline.py, relay/anonymize, relay/moderation,
+relay/dkim/signer.py, relay/inbound/header.py) and nothing from the store or the network.
+
+A worker is set up once (`initialise`, the pool's initializer) with the relay's settings: its policies are
+then read by name from policies_dir (the same PolicyBook, reloaded when a file changes), and the DKIM key
+from its file, rather than pickled with every task. When the pool runs in-process (`workers: 0`), the
+parent's PolicyBook and signer are used instead (`in_process`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from relay.anonymize.parts import Unprocessable
+from relay.anonymize.scrub import Identity
+from relay.config import Settings
+from relay.dkim import signer_from_settings
+from relay.dkim.signer import Signer
+from relay.inbound.header import Header, HeaderTooLarge, read_header
+from relay.moderation.findings import Finding
+from relay.moderation.policy import PolicyBook
+from relay.pipeline import GroupCopy, GroupFace, Prepared, PreparedGroup, prepare, prepare_group, release
+
+log = logging.getLogger("relay.workers")
+
+T = TypeVar("T")
+
+
+@dataclass
+class Environment:
+    policies: PolicyBook
+    signer: Signer | None
+
+
+_process_environment: Environment | None = None
+_local: contextvars.ContextVar[Environment | None] = contextvars.ContextVar("relay_worker_env", default=None)
+
+
+def initialise(settings: Settings) -> None:
+    """The pool's initializer: once per worker process."""
+    global _process_environment
+    _process_environment = Environment(PolicyBook(settings.policies_dir), signer_from_settings(settings))
+
+
+def ready() -> bool:
+    """A no-op that makes the pool start its processes (and run `initialise`) before the first message."""
+    return _process_environment is not None
+
+
+def in_process(environment: Environment, fn: Callable[..., T], *args: Any) -> T:
+    """Run a task on the caller's thread with the caller's policies and signer (`workers: 0`)."""
+    token = _local.set(environment)
+    try:
+        return fn(*args)
+    finally:
+        _local.reset(token)
+
+
+def _environment() -> Environment:
+    environment = _local.get() or _process_environment
+    if environment is None:
+        raise RuntimeError("relay.workers.tasks used outside a worker: call initialise() first")
+    return environment
+
+
+@contextmanager
+def _readable() -> Iterator[None]:
+    """A parser edge case we have not met is a clear refusal (Unprocessable), never a crash."""
+    try:
+        yield
+    except (Unprocessable, HeaderTooLarge):
+        raise
+    except RecursionError:
+        raise Unprocessable("MIME structure nested too deeply") from None
+    except Exception:
+        log.exception("anonymisation failed")
+        raise Unprocessable("its MIME structure could not be read") from None
+
+
+def header(raw: bytes, whole: bool) -> Header:
+    """The header intake reads first (relay/inbound/header.py). `whole`: with the parsed body too
+    (program mail reads it); else the message holds the header fields only, which is what travels back."""
+    return read_header(raw, whole=whole)
+
+
+@dataclass(frozen=True)
+class PrepareJob:
+    """What relay/pipeline.prepare needs besides the raw bytes."""
+
+    sender: Identity
+    recipient: Identity
+    thread_map: dict[str, str]
+    new_message_id: str
+    now: datetime
+    domain: str
+    policy: str  # its name: the worker reads it from policies_dir
+    context: dict[str, Any]
+
+
+def prepare_message(raw: bytes, job: PrepareJob) -> Prepared:
+    from relay.anonymize.message import parse
+
+    with _readable():
+        message = parse(raw)
+        return prepare(message, sender=job.sender, recipient=job.recipient, thread_map=job.thread_map,
+                       new_message_id=job.new_message_id, now=job.now, domain=job.domain,
+                       policy=_environment().policies.get(job.policy), context=job.context)
+
+
+@dataclass(frozen=True)
+class GroupPrepareJob:
+    """What relay/pipeline.prepare_group needs besides the raw bytes."""
+
+    sender: Identity
+    members: list[Identity]
+    face: GroupFace
+    copies: list[GroupCopy]
+    now: datetime
+    domain: str
+    policy: str
+    context: dict[str, Any]
+
+
+def prepare_group_message(raw: bytes, job: GroupPrepareJob) -> PreparedGroup:
+    from relay.anonymize.message import parse
+
+    with _readable():
+        message = parse(raw)
+        return prepare_group(message, sender=job.sender, members=job.members, face=job.face, copies=job.copies,
+                             now=job.now, domain=job.domain, policy=_environment().policies.get(job.policy),
+                             context=job.context)
+
+
+@dataclass(frozen=True)
+class ReleaseJob:
+    sender: Identity
+    recipient: Identity
+    thread_map: dict[str, str]
+    new_message_id: str
+    now: datetime
+    domain: str
+    redactions: list[Finding]
+
+
+def release_message(raw: bytes, job: ReleaseJob) -> bytes:
+    return release(raw, sender=job.sender, recipient=job.recipient, thread_map=job.thread_map,
+                   new_message_id=job.new_message_id, now=job.now, domain=job.domain, redactions=job.redactions)
+
+
+def sign(raw: bytes) -> bytes:
+    """The message DKIM-signed with the configured key (unchanged when signing is off)."""
+    signer = _environment().signer
+    return signer.sign(raw) if signer is not None else raw

@@ -1,0 +1,156 @@
+"""Console roles over real HTTP: a viewer reads and acts on nothing; a coordinator enrols, marks away and
+back, resumes and closes its programs' pairs from the console (each an event with its name); a moderator
+may not manage pairs. Audit details are readable fields, with real addresses hidden from roles that may
+not see them; a held message's history says what went to whom."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from datetime import date, timedelta
+
+from relay.store.events import list_events
+from relay.store.pairs import get_pair
+from tests.consolekit import (
+    ARTS_MENTEE,
+    ARTS_MENTOR,
+    MODERATOR_MAILBOX,
+    add_moderator,
+    csrf_of,
+    prepare,
+    serving,
+    session,
+    token_for,
+    write,
+)
+from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Sink, acli, acreate_pair, eventually, send, simple_message
+from tests.test_console import body_rows, by_rcpt, held_state
+
+STRANGER = "stranger@elsewhere.example"
+
+
+async def test_a_viewer_reads_but_acts_on_nothing(layout: Layout, sink: Sink) -> None:
+    prepare(layout)
+    async with serving(layout):
+        await add_moderator(layout, "vic", "stem", role="viewer")
+        pair = await acreate_pair(layout)
+        held_id = await write(layout, pair, "a question", "Can we keep this secret?")
+        async with session(layout, "vic") as client:
+            assert "a question" in (await client.get("/held")).text
+            shown = await client.get(f"/held/{held_id}")
+            assert shown.status_code == 200 and "secret" in shown.text
+            assert "Release</button>" not in shown.text and "reads held mail" in shown.text
+            token = csrf_of(shown.text)
+            for action, data in (("release", {}), ("reject", {"reason": "no"}), ("redact", {"text": "x"}),
+                                 ("escalate", {})):
+                refused = await client.post(f"/held/{held_id}/{action}", data={"csrf_token": token, **data})
+                assert refused.status_code == 403 and "viewer (read-only)" in refused.text, action
+            assert "Manage" not in (await client.get(f"/pairs/{pair['id']}")).text
+            assert (await client.get("/pairs/new")).status_code == 403
+            assert (await client.post(f"/pairs/{pair['id']}/close",
+                                      data={"csrf_token": token, "confirm": "yes"})).status_code == 403
+            api = {"authorization": f"Bearer {await token_for(layout, 'vic')}"}
+            assert [i["id"] for i in (await client.get("/api/held", headers=api)).json()] == [held_id]
+            assert (await client.post(f"/api/held/{held_id}/release", headers=api)).status_code == 403
+    assert held_state(layout, held_id) == "held"
+    assert json.loads((await acli(layout, "pair", "show", str(pair["id"]), "--json")).stdout)["status"] == "active"
+
+
+async def test_a_coordinator_manages_its_programs_pairs_from_the_console(layout: Layout, sink: Sink) -> None:
+    prepare(layout)
+    async with serving(layout) as relay:
+        await add_moderator(layout, "carla", "stem", role="coordinator")
+        await add_moderator(layout, "ana", "stem")
+        arts = await acreate_pair(layout, ARTS_MENTOR, ARTS_MENTEE, "arts")
+        async with session(layout, "carla") as client:
+            form = await client.get("/pairs/new")
+            assert form.status_code == 200 and '<option value="arts"' not in form.text  # its programs only
+            fields = {"csrf_token": csrf_of(form.text), "program": "stem", "mentor_email": MENTOR["email"],
+                      "mentor_name": MENTOR["name"], "mentor_handle": "José", "mentee_email": MENTEE["email"],
+                      "mentee_name": MENTEE["name"], "mentee_handle": MENTEE["handle"]}
+            bad = await client.post("/pairs/new", data=fields)  # "José" is part of the real name
+            assert bad.status_code == 400 and "must not contain their real name" in bad.text
+            assert f'value="{MENTOR["email"]}"' in bad.text  # what was typed is kept
+            enrolled = await client.post("/pairs/new", data={**fields, "mentor_handle": MENTOR["handle"]})
+            assert enrolled.status_code == 303
+            pair_id = int(re.fullmatch(r"/pairs/(\d+)\?enrolled=1", enrolled.headers["location"]).group(1))  # type: ignore[union-attr]
+            page = await client.get(enrolled.headers["location"])
+            assert "Enrolled" in page.text and MENTOR["email"] in page.text  # a coordinator sees the addresses
+            token = csrf_of(page.text)
+            # Away, then back: the partner is told each time.
+            until = (date.today() + timedelta(days=10)).isoformat()
+            away = await client.post(f"/pairs/{pair_id}/away", data={"csrf_token": token, "role": "mentor",
+                                                                     "until": until})
+            assert away.status_code == 200 and f"Oak (mentor) is away until {until}" in away.text
+            told = await eventually(lambda: [m for m in by_rcpt(sink, MENTEE["email"]) if "away" in m["Subject"]])
+            assert "Oak" in told[0]["Subject"]
+            back = await client.post(f"/pairs/{pair_id}/away", data={"csrf_token": token, "role": "mentor",
+                                                                     "until": ""})
+            assert "Oak (mentor) is back" in back.text
+            # A concern pauses the pair; the coordinator resumes it from the console.
+            code, text = await send(layout.smtp_port, simple_message(MENTEE["email"], f"concern@{DOMAIN}", "worried",
+                                                                     "He asked for my phone number."),
+                                    MENTEE["email"], f"concern@{DOMAIN}")
+            assert code == 250, text
+            paused = await client.get(f"/pairs/{pair_id}")
+            assert "Resume the pair" in paused.text
+            resumed = await client.post(f"/pairs/{pair_id}/resume", data={"csrf_token": token})
+            assert "Resumed" in resumed.text
+            # Another program's pair is not found; closing needs the box ticked.
+            assert (await client.post(f"/pairs/{arts['id']}/close",
+                                      data={"csrf_token": token, "confirm": "yes"})).status_code == 404
+            unconfirmed = await client.post(f"/pairs/{pair_id}/close", data={"csrf_token": token})
+            assert unconfirmed.status_code == 400
+            closed = await client.post(f"/pairs/{pair_id}/close", data={"csrf_token": token, "confirm": "yes"})
+            assert closed.status_code == 200 and "is closed" in closed.text
+        async with session(layout, "ana") as client:  # a moderator decides on mail, but manages no pair
+            page = await client.get(f"/pairs/{pair_id}")
+            assert page.status_code == 200 and MENTOR["email"] not in page.text and "Manage" not in page.text
+            assert (await client.get("/pairs/new")).status_code == 403
+        async with relay.engine.connect() as connection:
+            pair = await get_pair(connection, pair_id)
+            found = await list_events(connection, pair_id=pair_id)
+    assert pair is not None and pair.status == "closed" and pair.mentor.away_until is None
+    by_carla = [e["kind"] for e in found if e["actor"] == "carla"]
+    assert by_carla == ["pair_created", "away.set", "away.cleared", "pair.resumed", "pair_closed"]
+
+
+async def test_audit_and_history_are_readable_and_hide_addresses(layout: Layout, sink: Sink) -> None:
+    prepare(layout)
+    async with serving(layout):
+        await add_moderator(layout, "ana", "stem")
+        await add_moderator(layout, "root", admin=True)
+        pair = await acreate_pair(layout)
+        held_id = await write(layout, pair, "a question", "Can we keep this secret?")
+        code, _ = await send(layout.smtp_port, simple_message(STRANGER, pair["mentor_alias"], "hi", "hello"),
+                             STRANGER, pair["mentor_alias"])
+        assert code == 550
+        await sink.wait_for(2)  # the sender's held notice and the moderators' alert
+        async with session(layout, "ana") as client:
+            page = await client.get(f"/held/{held_id}")
+            released = await client.post(f"/held/{held_id}/release", data={"csrf_token": csrf_of(page.text)})
+            assert "Released" in released.text
+            await eventually(lambda: by_rcpt(sink, MENTOR["email"]))
+            history = await eventually(lambda: _history(client, held_id, "sent to the partner"))
+            assert "notice to the sender (Maple)" in history and "alert to the moderators" in history
+            assert "sent to the partner (Oak)" in history and "released by ana" in history
+            assert "delivered" not in history
+            audit = await client.get(f"/audit?pair={pair['id']}")
+            rows = body_rows(audit.text)
+            refused = next(r for r in rows if r["What"] == "refused")
+            assert "(hidden)" in refused["Details"] and STRANGER not in audit.text
+            assert MENTEE["email"] not in audit.text and "{'" not in audit.text and '{"' not in audit.text
+            decision = next(r for r in rows if r["What"] == "decision: hold")
+            assert 'keywords (secrecy): "secret"' in html.unescape(decision["Details"])
+        async with session(layout, "root") as client:  # an admin may see the stranger's address
+            audit = await client.get(f"/audit?pair={pair['id']}")
+            assert STRANGER in audit.text
+    assert MODERATOR_MAILBOX in [r.rcpt_tos[0] for r in sink.received]
+
+
+async def _history(client: object, held_id: str, wanted: str) -> str | None:
+    page = await client.get(f"/held/{held_id}")  # type: ignore[attr-defined]
+    found = re.search(r'<ol class="history">(.*?)</ol>', page.text, re.S)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found.group(1))) if found else ""
+    return text if wanted in text else None

@@ -1,0 +1,78 @@
+"""The engine: a message's work runs in worker processes, bounded per message, without stalling others.
+
+The relay runs in-process with two worker processes (relay.yaml `workers: 2`), as `serve` does by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from relay.config import load_settings
+from relay.service import Relay
+from tests.support import MENTEE, Layout, Sink, acreate_pair, send, simple_message
+
+
+def _heavy_message(sender: str, to: str) -> bytes:
+    # 20,000 MIME parts (~0.9 MB): about 1 s of CPU to anonymise, well over the test's 0.3 s budget
+    parts = "".join(f"--b\r\nContent-Type: text/plain\r\n\r\nhello {i}\r\n" for i in range(20_000))
+    return (f"From: {sender}\r\nTo: {to}\r\nSubject: Many parts\r\nMessage-ID: <many@example.org>\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" + parts + "--b--\r\n").encode()
+
+
+async def test_a_message_over_the_cpu_budget_is_refused_while_others_pass_and_the_worker_is_replaced(
+    layout: Layout, sink: Sink, caplog: pytest.LogCaptureFixture
+) -> None:
+    layout.overrides.update(workers=2, limits={"message_cpu_seconds": 0.3})
+    layout.write()
+    pair = await acreate_pair(layout)
+    alias = pair["mentor_alias"]
+    relay = Relay(load_settings(layout.config))
+    await relay.start()
+    try:
+        assert relay.pool.workers == 2
+        heavy = asyncio.create_task(send(layout.smtp_port, _heavy_message(MENTEE["email"], alias), MENTEE["email"],
+                                         alias))
+        small = await send(layout.smtp_port, simple_message(MENTEE["email"], alias, "Short note", "hello"),
+                           MENTEE["email"], alias)
+        assert small[0] == 250, small
+        assert not heavy.done()  # the small one was answered while the heavy one was still at work
+        status, reply = await asyncio.wait_for(heavy, 60)
+        assert status == 554 and reply.startswith("5.6.0") and "CPU" in reply, (status, reply)
+        assert relay.pool.replaced >= 1
+        later = await send(layout.smtp_port, simple_message(MENTEE["email"], alias, "Later", "still here"),
+                           MENTEE["email"], alias)
+        assert later[0] == 250, later
+        received = await sink.wait_for(2, timeout=30)
+        assert sorted(r.message["Subject"] for r in received) == ["Later", "Short note"]
+    finally:
+        await relay.stop()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_huge_folded_header_gets_a_clear_reply_and_no_traceback(
+    layout: Layout, sink: Sink, caplog: pytest.LogCaptureFixture
+) -> None:
+    layout.overrides.update(workers=1)
+    layout.write()
+    pair = await acreate_pair(layout)
+    alias = pair["mentor_alias"]
+    relay = Relay(load_settings(layout.config))
+    await relay.start()
+    try:
+        folded = "\r\n ".join(["a folded subject line of words"] * 7_000)  # ~210 KB
+        raw = (f"From: {MENTEE['email']}\r\nTo: {alias}\r\nSubject: {folded}\r\n"
+               "Message-ID: <huge@example.org>\r\n\r\nhello\r\n").encode()
+        status, reply = await send(layout.smtp_port, raw, MENTEE["email"], alias)
+        assert status == 554 and reply.startswith("5.6.0"), (status, reply)
+        assert "header" in reply and "KB" in reply
+        ok = await send(layout.smtp_port, simple_message(MENTEE["email"], alias, "Normal", "hi"), MENTEE["email"],
+                        alias)
+        assert ok[0] == 250
+        [received] = await sink.wait_for(1, timeout=30)
+        assert received.message["Subject"] == "Normal"
+    finally:
+        await relay.stop()
+    assert not [r for r in caplog.records if r.exc_info]
