@@ -25,15 +25,15 @@ run: $(BIN)/mentor-relay
 	$(BIN)/mentor-relay --config $(CONFIG) serve
 
 test: $(VENV)/.dev
-	MENTOR_RELAY_TEST_DATABASE= $(BIN)/python -m pytest -n $(WORKERS)
+	MENTOR_RELAY_TEST_DATABASE= $(BIN)/python -m pytest -n $(WORKERS) --durations=10
 
 # The suite on PostgreSQL: on the server MENTOR_RELAY_TEST_DATABASE names (postgresql://user:pass@host:port/db,
 # a user allowed to CREATE DATABASE), else on a throw-away cluster started from Debian's postgresql package.
 test-postgres: $(VENV)/.dev
 ifdef MENTOR_RELAY_TEST_DATABASE
-	MENTOR_RELAY_TEST_DATABASE='$(MENTOR_RELAY_TEST_DATABASE)' $(BIN)/python -m pytest -n $(WORKERS)
+	MENTOR_RELAY_TEST_DATABASE='$(MENTOR_RELAY_TEST_DATABASE)' $(BIN)/python -m pytest -n $(WORKERS) --durations=10
 else
-	$(BIN)/python -m tests.pgcluster run -- $(BIN)/python -m pytest -n $(WORKERS)
+	$(BIN)/python -m tests.pgcluster run -- $(BIN)/python -m pytest -n $(WORKERS) --durations=10
 endif
 
 lint: $(VENV)/.dev
