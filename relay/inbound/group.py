@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from relay import ids
+from relay import digests, ids
 from relay.anonymize.headers import header_text, message_ids
 from relay.anonymize.parts import Unprocessable
 from relay.autoreply import auto_reply_signal
+from relay.communities import bystanders
 from relay.fanout import face, identity, recipients_of
 from relay.inbound import authentication, refusals
 from relay.inbound.context import Context
@@ -82,8 +83,9 @@ async def check(context: Context, target: GroupTarget, current: object | None, d
 
 
 async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget, remote: str | None,
-               helo: str | None = None) -> str:
-    """Take a member's message to the group (or to one member privately); returns the queue id."""
+               helo: str | None = None, skip: frozenset[str] = frozenset()) -> str:
+    """Take a member's message to the group (or to one member privately); returns the queue id. `skip`:
+    addresses (email keys) that already received this message through another community."""
     now = context.clock.now()
     group, addressed = target.group, target.recipient
     domain = context.domain
@@ -99,7 +101,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
         raise await context.refuse(refusals.loop(), pair_id=group.id, **detail)
     sender = group.member_by_email(header_from)
     if sender is None or (addressed is not None and sender.id == addressed.id) or email_key(header_from) != \
-            sender.email_key:
+            sender.email_key or sender.left_at is not None:
         raise await context.refuse(Refusal(
             550, "5.7.1", "This mentoring group accepts mail only from its members.", "stranger",
         ), pair_id=group.id, header_from=header_from, **detail)
@@ -107,24 +109,23 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
     verdict = await authentication.authenticate(context, raw, message, header_from, mail_from, remote, helo, policy,
                                                 pair_id=group.id, detail=detail)
     subject = header_text(message, "Subject")
-    recipients = recipients_of(group, sender, addressed)
+    recipients = [r for r in recipients_of(group, sender, addressed) if r.email_key not in skip]
     signal = auto_reply_signal(message)
     refs = message_ids(message, "In-Reply-To") + message_ids(message, "References")
     async with context.engine.connect() as connection:
         maps = await group_thread_maps(connection, group.id, sender.id, [r.id for r in recipients], refs)
+        also = await bystanders(connection, group, sender.email_key)  # a community's: program participants
         cap = stats_cap(policy)
         stats = PairStats(*await pair_stats(connection, group.id, now, cap)) if cap else PairStats(0, 0)
     copies = [GroupCopy(ids.message_id(domain), maps[r.id]) for r in recipients]
     if signal is None and recipients:
         try:
-            prepared = await _prepare(context, raw, group, sender, copies, now, policy, stats)
+            prepared = await _prepare(context, raw, group, sender, copies, now, policy, stats, also)
         except Unprocessable as exc:
             raise await context.refuse(refusals.unprocessable(str(exc)), pair_id=group.id, **detail) from None
         except (BudgetExceeded, WorkerLost) as exc:
             raise await context.refuse(refusals.from_worker(exc), pair_id=group.id, **detail) from None
-        decision = prepared.decision
-        if verdict is not None and not verdict.passed:
-            decision = authentication.flag_unauthenticated(decision, verdict)
+        decision = authentication.apply(prepared.decision, verdict, policy)
         action: str = decision.action
         reasons = [{"policy": decision.policy, "flagged": decision.flagged}, *decision.reason_dicts()]
     else:  # an automatic reply, or a group of one: archived, not forwarded
@@ -137,7 +138,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
         original_message_id=own_id or None, body_hash=header.body_hash, subject=subject, raw=raw, decision=action,
         reasons=reasons, received_at=now, outbound=None,
         duplicate_window=context.settings.relay.smtp.duplicate_window, domain=domain,
-        copies=[OutboundEntry(rcpt=r.email, out_message_id=c.new_message_id, raw=body, recipient_id=r.id)
+        copies=[OutboundEntry(rcpt=r.email, out_message_id=c.new_message_id, raw=body, recipient_id=r.id,
+                              state=digests.copy_state(context.settings, group, r))
                 for r, c, body in zip(recipients, copies, prepared.raws if prepared and delivered else [],
                                       strict=False)],
     )
@@ -152,10 +154,10 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
 
 
 async def _prepare(context: Context, raw: bytes, group: Conversation, sender: Member, copies: list[GroupCopy],
-                   now: datetime, policy: Any, stats: PairStats) -> PreparedGroup:
+                   now: datetime, policy: Any, stats: PairStats, also: tuple[Member, ...] = ()) -> PreparedGroup:
     """Moderate once and anonymise (relay/pipeline.prepare_group) in a worker process (relay/workers)."""
     domain = context.domain
-    people = [identity(m, domain) for m in group.members]
+    people = [identity(m, domain) for m in (*group.members, *also)]
     own = people[[m.id for m in group.members].index(sender.id)]
     program = context.settings.programs.get(group.program_id)
     inspection = {
