@@ -6,7 +6,7 @@ Each stored message, its events and its outbound copies are chained into the arc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -111,6 +111,7 @@ async def store_accepted_many(connection: AsyncConnection, items: list[Accepted]
     A client that resends a message it already got 250 for (same sender, same Message-ID, same body,
     within the window) gets the first message's id back and nothing is stored or queued again; that
     holds across commits and within this one batch."""
+    items = [_storable(item) for item in items]
     known = await _earlier_copies(connection, items)
     rows: dict[Any, list[dict[str, Any]]] = {messages: [], events: [], thread_ids: [], held: [], outbound: []}
     outcomes: list[AcceptOutcome] = []
@@ -141,6 +142,22 @@ async def store_accepted_many(connection: AsyncConnection, items: list[Accepted]
             links += [chain.outbound_link(row) for row in values]
     await chain.append(connection, links)  # the whole batch in one statement
     return outcomes
+
+
+MESSAGE_ID_LIMIT = 998  # the column's size: a header line's longest (RFC 5322)
+
+
+def _storable(item: Accepted) -> Accepted:
+    """The header texts as every backend stores them: PostgreSQL's text holds no NUL character (it is
+    replaced, as a decoder replaces what it cannot read) and enforces the Message-ID column's size. The
+    raw message keeps every byte."""
+    subject = item.subject.replace("\x00", "\ufffd") if item.subject is not None else None
+    own_id = item.original_message_id
+    if own_id is not None:
+        own_id = own_id.replace("\x00", "\ufffd")[:MESSAGE_ID_LIMIT]
+    if (subject, own_id) == (item.subject, item.original_message_id):
+        return item
+    return replace(item, subject=subject, original_message_id=own_id)
 
 
 def _rows_of(item: Accepted, rows: dict[Any, list[dict[str, Any]]]) -> None:
