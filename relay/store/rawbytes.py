@@ -30,7 +30,7 @@ from sqlalchemy.types import TypeDecorator
 COMPRESSED = b"\x00z"
 ESCAPED = b"\x00p"
 COMPRESS_MAX = 256 * 1024
-LEVEL = 6
+LEVEL = 1  # level 6 costs ~3x the CPU (group commits run on the event loop) for ~3 % smaller rows
 
 
 def encode(data: bytes) -> bytes:
