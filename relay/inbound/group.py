@@ -161,6 +161,7 @@ async def _prepare(context: Context, raw: bytes, group: Conversation, sender: Me
     inspection = {
         "sender_role": sender.role, "sender_email": sender.email, "sender_name": sender.name,
         "sender_nicknames": sender.nicknames, "recipient_email": "", "recipient_name": "",
+        "other_members": tuple((m.email, m.name, tuple(m.nicknames)) for m in group.members if m.id != sender.id),
         "region": program.region if program else "US", "domain": domain,
         "aliases": (*(p.alias_address for p in people), group.alias_address(domain) or ""),
         "stats": stats,
