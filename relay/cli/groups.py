@@ -45,7 +45,8 @@ def cmd_group_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_group_add(args: argparse.Namespace, settings: Settings) -> int:
     async def work(engine: Any) -> Added:
         return await add_member(settings, engine, SystemClock(), args.id, role=args.role,
-                                person=Person(args.email, args.name, args.handle, args.timezone),
+                                person=Person(args.email, args.name, args.handle, args.timezone,
+                                              tuple(args.nickname)),
                                 language=args.language, actor=actor())
 
     added = asyncio.run(with_store(settings, work))
@@ -98,7 +99,7 @@ def cmd_group_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_group_close(args: argparse.Namespace, settings: Settings) -> int:
     async def work(engine: Any) -> bool:
-        return await close_group(engine, SystemClock(), args.id, args.reason, actor=actor())
+        return await close_group(settings, engine, SystemClock(), args.id, args.reason, actor=actor())
 
     closed = asyncio.run(with_store(settings, work))
     emit(args, {"id": args.id, "closed": True, "changed": closed},
@@ -122,6 +123,8 @@ def register(commands: Any) -> Any:
     add.add_argument("--handle", required=True)
     add.add_argument("--timezone")
     add.add_argument("--language", metavar="BCP47", help="the member's language, e.g. en, es, pt-BR")
+    add.add_argument("--nickname", action="append", default=[], metavar="NAME",
+                     help="a name the member is also known by, scrubbed like the real name (repeatable)")
     add.set_defaults(func=cmd_group_add)
     group_list = listing(group.add_parser("list", help="list groups"))
     group_list.add_argument("--program")

@@ -9,8 +9,9 @@ moderated once (relay/pipeline.prepare_group: a hold holds it for everyone, a re
 copy once: relay/holdqueue/actions.py); each recipient gets one outbound copy, its thread ids mapped
 for that recipient's client (relay/store/messages.group_thread_maps).
 
-Automatic replies (out-of-office) to a group are archived and not forwarded (decision `autoreply`);
-telling the group that a member is away is left for later.
+Automatic replies (out-of-office) to a group are archived and not forwarded (decision `autoreply`).
+A closed or ended group's addresses still take mail from members: it is archived, not delivered, and the
+sender gets a polite note at most weekly (as for an ended pair); anyone else still gets 550.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from relay.inbound.hold_notices import add_notices
 from relay.inbound.partner import stats_cap
 from relay.inbound.refusals import Refusal
 from relay.moderation.inspection import PairStats
+from relay.nudges import group_lifecycle
 from relay.pipeline import GroupCopy, PreparedGroup
 from relay.store.committer import Merged
 from relay.store.conversations import Conversation, Member, email_key, find_group_address
@@ -40,12 +42,14 @@ from relay.store.messages import (
     OutboundEntry,
     group_thread_maps,
     pair_stats,
+    store_accepted,
     store_accepted_many,
 )
 from relay.workers import tasks
 from relay.workers.pool import BudgetExceeded, WorkerLost
 
 log = logging.getLogger("relay.intake")
+ENDED = ("closed", "ended")  # accepted from members, archived, not delivered; the sender told
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,6 @@ async def lookup(context: Context, local: str) -> GroupTarget | None:
 async def check(context: Context, target: GroupTarget, current: object | None, detail: dict[str, Any]) -> GroupTarget:
     """Raise Refusal unless the envelope may add this group address."""
     group = target.group
-    if group.status != "active":
-        raise await context.refuse(Refusal(
-            550, "5.1.6", "This mentoring group has ended and its addresses no longer accept mail. "
-            "Contact your program coordinator if you need help.", "closed_pair"), pair_id=group.id, **detail)
     if current is None:
         return target
     if isinstance(current, GroupTarget) and current.group.id == group.id:
@@ -107,8 +107,11 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
     verdict = await authentication.authenticate(context, raw, message, header_from, mail_from, remote, helo, policy,
                                                 pair_id=group.id, detail=detail)
     subject = header_text(message, "Subject")
-    recipients = recipients_of(group, sender, addressed)
     signal = auto_reply_signal(message)
+    if group.status in ENDED:
+        return await _after_end(context, raw, mail_from, remote, group, sender, addressed, own_id or None, now,
+                                subject, header.body_hash, automatic=signal is not None)
+    recipients = recipients_of(group, sender, addressed)
     refs = message_ids(message, "In-Reply-To") + message_ids(message, "References")
     async with context.engine.connect() as connection:
         maps = await group_thread_maps(connection, group.id, sender.id, [r.id for r in recipients], refs)
@@ -148,6 +151,32 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
         context.on_queued()
         log.info("queue_id=%s accepted group=%s from=%s decision=%s copies=%d size=%d", outcome.id, group.id,
                  sender.role, action, len(accepted.copies), len(raw))
+    return outcome.id
+
+
+async def _after_end(context: Context, raw: bytes, mail_from: str, remote: str | None, group: Conversation,
+                     sender: Member, addressed: Member | None, own_id: str | None, now: datetime,
+                     subject: str | None, digest: str, *, automatic: bool) -> str:
+    """Mail from a member to a closed or ended group: archived, not delivered; the sender gets a polite
+    note (weekly at most, relay/nudges/group_lifecycle.after_end), none for an automatic reply."""
+    accepted = Accepted(
+        id=ids.queue_id(), pair_id=group.id, sender_id=sender.id, sender_role=sender.role,
+        recipient_id=addressed.id if addressed else None, envelope_from=mail_from, remote_addr=remote,
+        original_message_id=own_id, body_hash=digest, subject=subject, raw=raw, decision="ended",
+        reasons=[{"rule": "group_ended"}], received_at=now, outbound=None,
+        duplicate_window=context.settings.relay.smtp.duplicate_window, domain=context.domain,
+    )
+
+    async def job(connection: Any) -> AcceptOutcome:
+        outcome = await store_accepted(connection, accepted)
+        if not outcome.duplicate:
+            await group_lifecycle.after_end(connection, context.settings, group, sender, accepted.id, now,
+                                            automatic=automatic)
+        return outcome
+
+    outcome: AcceptOutcome = await context.committer.run(job)
+    context.on_queued()
+    log.info("queue_id=%s to the %s group %s: archived, not delivered", outcome.id, group.status, group.id)
     return outcome.id
 
 
