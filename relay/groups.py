@@ -20,6 +20,7 @@ from relay import ids
 from relay.clock import Clock
 from relay.config import Settings
 from relay.enrol import EnrolmentError, Person, check_person
+from relay.inbound.program.help import resume
 from relay.nudges.group_lifecycle import farewell
 from relay.nudges.welcome import queue_group_welcome
 from relay.store import events
@@ -143,3 +144,12 @@ async def close_group(settings: Settings, engine: AsyncEngine, clock: Clock, gro
             await events.record(connection, "group_closed", now, actor=actor, pair_id=group_id, reason=reason)
             await farewell(connection, settings, group, now, reason=reason, actor=actor)
     return closed
+
+
+async def resume_group(engine: AsyncEngine, clock: Clock, group_id: int, actor: str = "cli") -> bool:
+    """Deliver a group's mail again after a concern paused it (mail held meanwhile stays held)."""
+    async with transaction(engine) as connection:
+        group = await get_conversation(connection, group_id)
+        if group is None or not group.is_group:
+            raise EnrolmentError(f"no group with id {group_id}")
+        return await resume(connection, group_id, clock.now(), actor)

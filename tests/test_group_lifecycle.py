@@ -90,3 +90,39 @@ async def test_a_group_from_welcome_to_farewell(relay: Relay, layout: Layout, si
     assert len(sink.received) == 13
     listed = json.loads(cli(layout, "group", "show", str(gid), "--json").stdout)
     assert [e["kind"] for e in listed["events"]].count("closed_notice") == 1
+
+
+async def test_a_concern_pauses_the_senders_groups_too(relay: Relay, layout: Layout, sink: Sink) -> None:
+    from tests.support import MENTEE, create_pair
+    from tests.test_groups import make_group
+
+    pair = await asyncio.to_thread(create_pair, layout)  # Oak and Maple as a pair; both are in the group too
+    group = await asyncio.to_thread(make_group, layout)
+    gid, alias = group["id"], group["alias"]
+    code, reply = await send(layout.smtp_port, simple_message(MENTEE["email"], f"concern@{DOMAIN}", "Worried",
+                                                              "Something in the group worries me."),
+                             MENTEE["email"], f"concern@{DOMAIN}")
+    assert code == 250, reply
+    received = {r.rcpt_tos[0]: r.message for r in await sink.wait_for(2)}
+    told = words(received["coordinator@school.example"].get_body(("plain",)))
+    assert f"The group Robotics (id {gid}) is paused too" in told and f"group resume {gid}" in told
+    assert "your conversations are paused" in words(received[MENTEE["email"]].get_body(("plain",)))
+    assert json.loads(cli(layout, "group", "show", str(gid), "--json").stdout)["status"] == "paused"
+    assert json.loads(cli(layout, "pair", "show", str(pair["id"]), "--json").stdout)["status"] == "paused"
+
+    # Another member writes to the paused group: taken, held for review, nobody receives it.
+    birch = PEOPLE[2]
+    code, reply = await send(layout.smtp_port, simple_message(birch["email"], alias, "Hi", "Anyone there?"),
+                             birch["email"], alias)
+    assert code == 250, reply
+    (item,) = json.loads(cli(layout, "held", "list", "--json").stdout)
+    assert item["id"] == reply.rsplit(" ", 1)[-1]
+    assert any(r.get("rule") == "pair_paused" for r in item["reasons"]), item["reasons"]
+    await asyncio.sleep(0.5)
+    assert not [r for r in sink.received if r.rcpt_tos[0] in {p["email"] for p in PEOPLE} - {MENTEE["email"]}]
+
+    resumed = await acli(layout, "group", "resume", str(gid), "--json")
+    assert resumed.returncode == 0 and json.loads(resumed.stdout)["changed"] is True, resumed.stderr
+    assert json.loads(cli(layout, "group", "show", str(gid), "--json").stdout)["status"] == "active"
+    again = await acli(layout, "group", "resume", str(pair["id"]))
+    assert again.returncode == 1 and f"no group with id {pair['id']}" in again.stderr

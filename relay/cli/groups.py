@@ -1,4 +1,4 @@
-"""`group create | add | list | show | close`: enrol and manage groups (one or two mentors, several
+"""`group create | add | list | show | close | resume`: enrol and manage groups (one or two mentors, several
 mentees, one alias: relay/groups.py)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from relay.cli.common import CliError, actor, emit, listing, positive_int, with_
 from relay.clock import SystemClock
 from relay.config import Settings
 from relay.enrol import Person
-from relay.groups import Added, add_member, close_group, create_group
+from relay.groups import Added, add_member, close_group, create_group, resume_group
 from relay.store.conversations import Conversation, get_conversation, list_conversations
 from relay.store.events import list_events
 from relay.store.messages import count_by_pair
@@ -107,6 +107,17 @@ def cmd_group_close(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_group_resume(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(engine: Any) -> bool:
+        return await resume_group(engine, SystemClock(), args.id, actor=actor())
+
+    resumed = asyncio.run(with_store(settings, work))
+    emit(args, {"id": args.id, "status": "active", "changed": resumed},
+         f"group {args.id} resumed: mail is delivered again (mail held meanwhile waits in `held list`)" if resumed
+         else f"group {args.id} was not paused")
+    return 0
+
+
 def register(commands: Any) -> Any:
     group = commands.add_parser("group", help="enrol and manage groups (several mentees, one alias)").add_subparsers(
         dest="action", required=True, metavar="ACTION")
@@ -136,4 +147,7 @@ def register(commands: Any) -> Any:
     close.add_argument("id", type=positive_int)
     close.add_argument("--reason")
     close.set_defaults(func=cmd_group_close)
+    resume = listing(group.add_parser("resume", help="deliver a group's mail again after a concern paused it"))
+    resume.add_argument("id", type=positive_int)
+    resume.set_defaults(func=cmd_group_resume)
     return group

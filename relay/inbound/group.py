@@ -10,6 +10,7 @@ copy once: relay/holdqueue/actions.py); each recipient gets one outbound copy, i
 for that recipient's client (relay/store/messages.group_thread_maps).
 
 Automatic replies (out-of-office) to a group are archived and not forwarded (decision `autoreply`).
+A paused group's mail (a member raised a concern: relay/inbound/program/help.py) is held for review.
 A closed or ended group's addresses still take mail from members: it is archived, not delivered, and the
 sender gets a polite note at most weekly (as for an ended pair); anyone else still gets 550.
 """
@@ -30,6 +31,7 @@ from relay.inbound import authentication, refusals
 from relay.inbound.context import Context
 from relay.inbound.hold_notices import add_notices
 from relay.inbound.partner import stats_cap
+from relay.inbound.program import help as program_help
 from relay.inbound.refusals import Refusal
 from relay.moderation.inspection import PairStats
 from relay.nudges import group_lifecycle
@@ -146,6 +148,9 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
     )
     if decision is not None and action in ("hold", "reject"):
         add_notices(context.settings, accepted, decision, policy, group, sender, addressed, own_id or None)
+    if group.status == "paused" and decision is not None and action != "reject":
+        program_help.park(accepted, group.program_id, policy.name)  # a concern paused it: held, not delivered
+        accepted.copies = []
     outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted))
     if not outcome.duplicate:
         context.on_queued()
