@@ -126,3 +126,31 @@ async def test_a_concern_pauses_the_senders_groups_too(relay: Relay, layout: Lay
     assert json.loads(cli(layout, "group", "show", str(gid), "--json").stdout)["status"] == "active"
     again = await acli(layout, "group", "resume", str(pair["id"]))
     assert again.returncode == 1 and f"no group with id {pair['id']}" in again.stderr
+
+
+async def test_an_out_of_office_to_a_group_tells_the_others_once(relay: Relay, layout: Layout, sink: Sink) -> None:
+    from tests.support import MENTOR
+    from tests.test_autoreply import OUT_OF_OFFICE
+    from tests.test_groups import make_group
+
+    group = await asyncio.to_thread(make_group, layout)
+    alias = group["alias"]
+    for attempt in range(2):  # the robot answers twice (two group messages): the others are told once
+        code, reply = await send(layout.smtp_port, simple_message(
+            f"José Müller <{MENTOR['email']}>", alias, f"Automatic reply: plans {attempt}", OUT_OF_OFFICE,
+            Auto_Submitted="auto-replied"), MENTOR["email"], alias)
+        assert code == 250, reply
+    notices = await sink.wait_for(3)
+    await asyncio.sleep(0.5)
+    assert len(sink.received) == 3
+    assert sorted(r.rcpt_tos[0] for r in notices) == sorted(p["email"] for p in PEOPLE[1:])
+    for notice in notices:
+        assert str(notice.message["Subject"]) == "Oak (Robotics) is away for now"
+        assert notice.message["Auto-Submitted"] == "auto-generated"
+        text = notice.message.get_content()
+        assert "Oak has an automatic reply switched on" in text
+        assert "José" not in text and "bigcorp" not in text and "415" not in text
+    decisions = json.loads(cli(layout, "events", "list", "--kind", "decision", "--json").stdout)
+    assert [d["detail"]["decision"] for d in decisions] == ["autoreply", "autoreply"]
+    (told,) = json.loads(cli(layout, "events", "list", "--kind", "away_notice", "--json").stdout)
+    assert sorted(told["detail"]["told"]) == ["Birch", "Cedar", "Maple"]

@@ -9,7 +9,8 @@ moderated once (relay/pipeline.prepare_group: a hold holds it for everyone, a re
 copy once: relay/holdqueue/actions.py); each recipient gets one outbound copy, its thread ids mapped
 for that recipient's client (relay/store/messages.group_thread_maps).
 
-Automatic replies (out-of-office) to a group are archived and not forwarded (decision `autoreply`).
+Automatic replies (out-of-office) to a group are archived and not forwarded; the members it was addressed
+to are told once that the member is away (relay/inbound/group_auto_replies.py).
 A paused group's mail (a member raised a concern: relay/inbound/program/help.py) is held for review.
 A closed or ended group's addresses still take mail from members: it is archived, not delivered, and the
 sender gets a polite note at most weekly (as for an ended pair); anyone else still gets 550.
@@ -27,7 +28,7 @@ from relay.anonymize.headers import header_text, message_ids
 from relay.anonymize.parts import Unprocessable
 from relay.autoreply import auto_reply_signal
 from relay.fanout import face, identity, recipients_of
-from relay.inbound import authentication, refusals
+from relay.inbound import authentication, group_auto_replies, refusals
 from relay.inbound.context import Context
 from relay.inbound.hold_notices import add_notices
 from relay.inbound.partner import stats_cap
@@ -114,13 +115,16 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
         return await _after_end(context, raw, mail_from, remote, group, sender, addressed, own_id or None, now,
                                 subject, header.body_hash, automatic=signal is not None)
     recipients = recipients_of(group, sender, addressed)
+    if signal is not None:
+        return await group_auto_replies.take(context, raw, mail_from, remote, group, sender, addressed, recipients,
+                                             own_id or None, signal, now, subject)
     refs = message_ids(message, "In-Reply-To") + message_ids(message, "References")
     async with context.engine.connect() as connection:
         maps = await group_thread_maps(connection, group.id, sender.id, [r.id for r in recipients], refs)
         cap = stats_cap(policy)
         stats = PairStats(*await pair_stats(connection, group.id, now, cap)) if cap else PairStats(0, 0)
     copies = [GroupCopy(ids.message_id(domain), maps[r.id]) for r in recipients]
-    if signal is None and recipients:
+    if recipients:
         try:
             prepared = await _prepare(context, raw, group, sender, copies, now, policy, stats)
         except Unprocessable as exc:
@@ -132,9 +136,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
             decision = authentication.flag_unauthenticated(decision, verdict)
         action: str = decision.action
         reasons = [{"policy": decision.policy, "flagged": decision.flagged}, *decision.reason_dicts()]
-    else:  # an automatic reply, or a group of one: archived, not forwarded
-        prepared, decision, action = None, None, "autoreply" if signal else "deliver"
-        reasons = [{"rule": "auto_reply", "match": signal}] if signal else []
+    else:  # a group of one: archived, nobody to deliver to
+        prepared, decision, action, reasons = None, None, "deliver", []
     delivered = prepared is not None and action in ("deliver", "redact")
     accepted = Accepted(
         id=ids.queue_id(), pair_id=group.id, sender_id=sender.id, sender_role=sender.role,
