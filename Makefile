@@ -7,7 +7,7 @@ CONFIG ?= config/relay.example.yaml
 # Test workers (pytest-xdist): every core by default; each test has its own tmp dir, ports and store.
 WORKERS ?= auto
 
-.PHONY: run test test-postgres lint bench clean
+.PHONY: run test test-postgres lint bench clean translations
 
 $(BIN)/mentor-relay: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,16 @@ endif
 lint: $(VENV)/.dev
 	$(BIN)/ruff check relay tests bench
 	$(BIN)/mypy relay
+
+# The notices' message catalogs: extract the strings of the templates into notices.pot, merge them into
+# each language's .po (new strings come in empty, changed ones fuzzy: translate them), compile the .mo
+# files that ship in the package. tests/test_translations.py fails while a .po and its .mo differ.
+LOCALE := relay/notices/locale
+translations: $(VENV)/.dev
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --omit-header \
+		-k _ -k gettext -k ngettext:1,2 -o $(LOCALE)/notices.pot .
+	$(BIN)/pybabel update -D notices -i $(LOCALE)/notices.pot -d $(LOCALE) --no-wrap --ignore-obsolete --ignore-pot-creation-date
+	$(BIN)/pybabel compile -D notices -d $(LOCALE)
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/throughput.py --messages 3000

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from relay import languages
 from relay.durations import parse_duration
 from relay.yamlsource import ConfigError, Located, load
 
@@ -380,6 +381,8 @@ class ProgramConfig(_Strict):
     end_date: date | None = None
     responsiveness: Responsiveness = Field(default_factory=lambda: Responsiveness())
     templates: str | None = None  # a folder (relative to relay.yaml) whose notice templates replace ours
+    language: str = "en"  # participants' notices (BCP 47; a shipped catalog or a <language>.po in `templates`)
+    staff_language: str = "en"  # notices to the coordinator and moderators
     welcome: bool = True  # both members get a welcome message when their pair is created
     contact_exchange: bool = False  # at the end, members who both say yes (share@) get each other's address
     send_conversation_at_end: bool = False  # each participant gets the anonymised conversation as an mbox
@@ -506,6 +509,12 @@ def load_settings(path: Path) -> Settings:
             if not settings.policy_exists(program.policy):
                 errors.append(program_source.error(
                     ("policy",), f"policy: no policy named {program.policy!r} in {policies_dir}"))
+            folder = settings.resolve(program.templates) if program.templates else None
+            for key in ("language", "staff_language"):
+                try:
+                    program = program.model_copy(update={key: languages.check(getattr(program, key), folder)})
+                except languages.LanguageError as exc:
+                    errors.append(program_source.error((key,), f"{key}: {exc}"))
             settings.programs[program.id] = program
     if errors:
         raise ConfigError(errors)

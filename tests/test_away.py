@@ -41,7 +41,7 @@ async def test_away_by_mail_tells_the_partner_and_pauses_nudges(layout: Layout, 
         assert "Your mentor Oak is away for a while (travelling, or busy) and will write again after 10 June 2026" \
             in words(by_rcpt[MAPLE[0]])
         assert str(by_rcpt[OAK[0]]["Subject"]) == "Away: until 10 June 2026"
-        assert "Maple has been told" in words(by_rcpt[OAK[0]])
+        assert "Maple knows that you will write again" in words(by_rcpt[OAK[0]])
         assert await kinds(relay, "away") == ["away.set"]
 
         clock._now = datetime(2026, 6, 5, 14, 0, tzinfo=UTC)

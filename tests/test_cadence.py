@@ -40,8 +40,8 @@ async def test_a_digest_on_each_writing_day_when_something_waits(layout: Layout,
         received = await wait_for_notices(sink, 4)  # the two digests and two first nudges
         thursday = next(r.message for r in received if str(r.message["Subject"]) == "2 messages from Maple are waiting")
         text = words(thursday)
-        assert '"First question", sent Tuesday 2 June 2026, 12:00 (Europe/Berlin)' in text
-        assert '"Second question", sent Wednesday 3 June 2026, 12:00 (Europe/Berlin)' in text
+        assert '"First question", sent Tuesday, 2 June 2026, 12:00 (Europe/Berlin)' in text
+        assert '"Second question", sent Wednesday, 3 June 2026, 12:00 (Europe/Berlin)' in text
         assert [str(r.message["Subject"]) for r in received].count("1 message from Maple is waiting") == 1
 
 

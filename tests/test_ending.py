@@ -66,7 +66,7 @@ async def test_ending_soon_farewell_and_the_ended_alias(layout: Layout, sink: Si
         received = await wait_for_notices(sink, 4)
         soon = next(r.message for r in received if r.rcpt_tos == [MAPLE[0]] and "ends on" in str(r.message["Subject"]))
         assert str(soon["Subject"]) == "Your conversation with Oak ends on 30 June 2026"
-        assert f"write to share@{DOMAIN} with the subject \"yes\"" in words(soon)
+        assert f"Write to share@{DOMAIN} with the subject \"yes\"" in words(soon)
         farewell = next(r.message for r in received
                         if r.rcpt_tos == [OAK[0]] and "goodbye" in str(r.message["Subject"]))
         assert "Your conversation with Maple in STEM mentoring has come to its end" in words(farewell)

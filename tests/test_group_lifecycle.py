@@ -47,7 +47,7 @@ async def test_a_group_from_welcome_to_farewell(relay: Relay, layout: Layout, si
         assert f"concern@{DOMAIN}" in text
         assert real_words_in(message, person["email"]) == []
     # The last member sees who was there before; the first sees nobody else yet.
-    assert "Oak (mentor), Maple (mentee), Birch (mentee)" in words(welcomes[PEOPLE[3]["email"]].get_body(("plain",)))
+    assert "Its members so far: Oak, Maple, Birch." in words(welcomes[PEOPLE[3]["email"]].get_body(("plain",)))
     assert "Its members so far" not in words(welcomes[PEOPLE[0]["email"]].get_body(("plain",)))
 
     # The nickname is scrubbed in the copies like the real name.
@@ -74,7 +74,7 @@ async def test_a_group_from_welcome_to_farewell(relay: Relay, layout: Layout, si
         assert real_words_in(farewells[person["email"]], person["email"]) == []
     told = words(farewells["coordinator@school.example"].get_body(("plain",)))
     assert f"The group Robotics (id {gid})" in told and "Reason given: the term has ended" in told
-    assert "Oak (mentor), Maple (mentee), Birch (mentee), Cedar (mentee)" in told
+    assert "Its 4 members were sent a farewell: Oak, Maple, Birch, Cedar." in told
 
     # After the end: a member's mail is taken and archived, not passed on; one note a week.
     for attempt in range(2):
@@ -148,7 +148,7 @@ async def test_an_out_of_office_to_a_group_tells_the_others_once(relay: Relay, l
         assert str(notice.message["Subject"]) == "Oak (Robotics) is away for now"
         assert notice.message["Auto-Submitted"] == "auto-generated"
         text = notice.message.get_content()
-        assert "Oak has an automatic reply switched on" in text
+        assert "Oak (Robotics) has an automatic reply switched on" in text
         assert "José" not in text and "bigcorp" not in text and "415" not in text
     decisions = json.loads(cli(layout, "events", "list", "--kind", "decision", "--json").stdout)
     assert [d["detail"]["decision"] for d in decisions] == ["autoreply", "autoreply"]

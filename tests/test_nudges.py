@@ -96,7 +96,7 @@ async def test_thirty_days_exact_nudges_with_restart_and_concurrent_sweeps(layou
         ])
         first = next(r.message for r in received if r.message["Subject"] == "Maple is waiting for your answer")
         text = first.get_content()
-        assert '"Question about internships", sent Monday 1 June 2026, 16:00 (Europe/Berlin)' in text
+        assert '"Question about internships", sent Monday, 1 June 2026, 16:00 (Europe/Berlin)' in text
         assert "Explore engineering careers" in text and f"away@{DOMAIN}" in text
         assert CV_BODY not in text  # the subject and date of the waiting message, never its text
         escalation = next(r.message for r in received if r.rcpt_tos == ["coordinator@school.example"])

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.bounces import HARD_BOUNCE_LIMIT
 from relay.config import Settings
-from relay.notices import compose, queue, render
+from relay.notices import compose, queue
+from relay.notices.programs import for_participant, for_staff
 from relay.store import events
 from relay.store.conversations import email_key, get_conversation
 from relay.store.events import event_values
@@ -71,10 +72,11 @@ async def record_report(connection: AsyncConnection, settings: Settings, *, entr
         writer = pair.member_by_id(original.sender_id) if original is not None else None
         writer = writer if writer is not None and writer.id != member.id else None
     if writer is not None and entry.message_id is not None:
-        body = render("bounce_sender.txt.j2", subject=(original.subject if original else None) or "(no subject)",
-                      partner_handle=member.handle, program_name=program_name)
+        mail = for_participant(settings, program, writer, "bounce_sender",
+                               subject=(original.subject if original else None) or "(no subject)",
+                               partner_handle=member.handle, program_name=program_name)
         notice = compose(domain=settings.relay.domain, program_name=program_name, to=writer.email, now=now,
-                         subject=f"Not delivered to {member.handle}", body=body,
+                         subject=mail.subject, body=mail.text,
                          reply_to=program.coordinator if program else None)
         await queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
                     message_id=entry.message_id)
@@ -84,10 +86,11 @@ async def record_report(connection: AsyncConnection, settings: Settings, *, entr
         marked = await connection.execute(update(members).where(
             members.c.id == member.id, members.c.undeliverable_at.is_(None)).values(undeliverable_at=now))
         if marked.rowcount:
-            body = render("coordinator_undeliverable.txt.j2", handle=member.handle, role=member.role,
-                          pair_id=pair.id, count=count, status="permanent failure")
+            staff = for_staff(settings, program, "coordinator_undeliverable", handle=member.handle,
+                              role=member.role, pair_id=pair.id, count=count,
+                              program_name=program_name)
             notice = compose(domain=settings.relay.domain, program_name=program_name, to=program.coordinator,
-                             now=now, subject=f"[{program_name}] Mail to {member.handle} keeps bouncing", body=body)
+                             now=now, subject=staff.subject, body=staff.text)
             await queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id)
             await events.write(connection, [event_values(
                 "undeliverable", now, pair_id=pair.id, member=member.role, hard_bounces=count)])

@@ -14,6 +14,8 @@ from relay.config import Settings
 from relay.console.message_view import edited_message
 from relay.holdqueue import actions as review
 from relay.links import console_base
+from relay.notices.programs import for_staff, staff_language
+from relay.notices.when import format_when
 from relay.store import events
 from relay.store import held as held_store
 from relay.store.database import transaction
@@ -53,14 +55,14 @@ async def escalate(settings: Settings, engine: AsyncEngine, clock: Clock, messag
         if program is None:
             raise review.ReviewError(f"program {item['program_id']!r} is not configured: no coordinator to tell")
         sender = pair.mentor if pair.mentor.id == item["sender_id"] else pair.mentee
-        body = notices.render("coordinator_console_escalation.txt.j2", moderator=moderator, note=note,
-                              program_name=program.name, subject=item["subject"] or "(no subject)",
-                              sender_handle=sender.handle, recipient_handle=pair.partner_of(sender).handle,
-                              pair_id=pair.id, held_at=item["held_at"].strftime("%Y-%m-%d %H:%M"),
-                              reasons=item["reasons"], console_url=console_base(settings), message_id=message_id)
+        mail = for_staff(settings, program, "coordinator_console_escalation", moderator=moderator, note=note,
+                         program_name=program.name, subject=item["subject"] or "(no subject)",
+                         sender_handle=sender.handle, recipient_handle=pair.partner_of(sender).handle,
+                         pair_id=pair.id, held_at=format_when(item["held_at"], staff_language(program),
+                                                              program.timezone),
+                         reasons=item["reasons"], console_url=console_base(settings), message_id=message_id)
         notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=program.coordinator,
-                                 subject=f"[{program.name}] A moderator asks you to review a held message",
-                                 body=body, now=now)
+                                 subject=mail.subject, body=mail.text, now=now)
         await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
                             message_id=message_id)
         await held_store.mark(connection, [message_id], "escalated_at", now)

@@ -181,7 +181,8 @@ async def reject(settings: Settings, engine: AsyncEngine, clock: Clock, message_
         original = parse(row.raw)
         notice = sender_notice(settings, kind="rejected", policy=policies.get(item["policy"]),
                                program_id=pair.program_id, to=sender.email, subject=row.subject,
-                               in_reply_to=header_text(original, "Message-ID"), now=now, reason=reason)
+                               in_reply_to=header_text(original, "Message-ID"), now=now, reason=reason,
+                               reader=sender)
         if notice is not None:
             await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
                                 message_id=message_id)

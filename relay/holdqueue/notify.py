@@ -13,8 +13,12 @@ from typing import Any
 
 from relay.config import ProgramConfig, Settings
 from relay.links import console_base
-from relay.moderation.policy import Policy
-from relay.notices import Notice, compose, render
+from relay.moderation.policy import DEFAULT_HELD_NOTICE, DEFAULT_REJECTED_NOTICE, Policy
+from relay.notices import Notice, compose, notice
+from relay.notices.programs import folder, participant_language, staff_language
+from relay.notices.when import format_duration, format_when
+from relay.nudges.timing import zone_of
+from relay.store.pairs import Member
 
 
 def _program_name(settings: Settings, program_id: str) -> str:
@@ -24,42 +28,41 @@ def _program_name(settings: Settings, program_id: str) -> str:
 
 def sender_notice(
     settings: Settings, *, kind: str, policy: Policy, program_id: str, to: str, subject: str | None,
-    in_reply_to: str | None, now: datetime, reason: str | None = None,
+    in_reply_to: str | None, now: datetime, reason: str | None = None, reader: Member | None = None,
 ) -> Notice | None:
-    """The held or rejected notice to the sender, or None when the policy says not to tell them."""
+    """The held or rejected notice to the sender (`reader`), or None when the policy says not to tell them.
+    The policy's own text is shown as written; our default text is translated."""
     text = policy.notices.held if kind == "held" else policy.notices.rejected
     if text is None:
         return None
-    program_name = _program_name(settings, program_id)
+    default = DEFAULT_HELD_NOTICE if kind == "held" else DEFAULT_REJECTED_NOTICE
     program = settings.programs.get(program_id)
-    body = render(f"{kind}.txt.j2", notice=text.strip(), subject=subject or "(no subject)",
-                  held_at=now.strftime("%Y-%m-%d %H:%M"), reason=reason, program_name=program_name)
-    title = "Your message is waiting for review" if kind == "held" else "Your message was not delivered"
-    return compose(domain=settings.relay.domain, program_name=program_name, to=to,
-                   subject=f"{title}: {subject or '(no subject)'}", body=body, now=now, in_reply_to=in_reply_to,
-                   reply_to=program.coordinator if program else None)
+    program_name = _program_name(settings, program_id)
+    language = participant_language(program, reader)
+    zone = zone_of(reader, program) if program is not None else "UTC"
+    mail = notice(kind, language, folder=folder(settings, program), notice=None if text == default else text.strip(),
+                  subject=subject or "(no subject)", held_at=format_when(now, language, zone), reason=reason,
+                  program_name=program_name)
+    return compose(domain=settings.relay.domain, program_name=program_name, to=to, subject=mail.subject,
+                   body=mail.text, now=now, in_reply_to=in_reply_to,
+                   reply_to=program.coordinator if program else None, language=language)
 
 
 def moderator_notices(
     settings: Settings, *, template: str, policy: Policy, program_id: str, items: list[dict[str, Any]],
     now: datetime, to: list[str] | None = None, waited: timedelta | None = None,
 ) -> list[Notice]:
-    """One mail per moderator (or to `to`) listing `items` (dicts with id, pair_id, handles, subject...)."""
+    """One mail per moderator (or to `to`) listing `items` (dicts with id, pair_id, handles, subject, held_at
+    as a datetime...), in the program's staff language and time zone. `template`: "moderator_held",
+    "moderator_reminder" or "coordinator_escalation"."""
+    program = settings.programs.get(program_id)
     program_name = _program_name(settings, program_id)
     recipients = policy.moderators.notify if to is None else to
-    subjects = {
-        "moderator_held.txt.j2": f"[{program_name}] {len(items)} message(s) to review",
-        "moderator_reminder.txt.j2": f"[{program_name}] Reminder: {len(items)} message(s) waiting for review",
-        "coordinator_escalation.txt.j2": f"[{program_name}] Held mail not reviewed in time",
-    }
-    body = render(template, items=items, program_name=program_name, console_url=console_base(settings),
-                  review_within=_human(policy.review_within), waited=_human(waited or timedelta()))
+    language = staff_language(program)
+    zone = program.timezone if program is not None else "UTC"
+    shown = [{**item, "held_at": format_when(item["held_at"], language, zone)} for item in items]
+    mail = notice(template, language, folder=folder(settings, program), items=shown, program_name=program_name,
+                  console_url=console_base(settings), review_within=format_duration(policy.review_within, language),
+                  waited=format_duration(waited or timedelta(), language))
     return [compose(domain=settings.relay.domain, program_name=program_name, to=address,
-                    subject=subjects[template], body=body, now=now) for address in recipients]
-
-
-def _human(delta: timedelta) -> str:
-    hours = delta.total_seconds() / 3600
-    if hours >= 48:
-        return f"{hours / 24:g} days"
-    return f"{hours:g} hours" if hours >= 1 else f"{delta.total_seconds() / 60:g} minutes"
+                    subject=mail.subject, body=mail.text, now=now, language=language) for address in recipients]

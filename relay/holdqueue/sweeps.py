@@ -51,7 +51,7 @@ async def _describe(connection: AsyncConnection, items: list[dict[str, Any]]) ->
         described.append({
             "id": item["message_id"], "pair_id": item["pair_id"], "sender_handle": sender.handle,
             "recipient_handle": pair.partner_of(sender).handle, "subject": item["subject"] or "(no subject)",
-            "held_at": item["held_at"].strftime("%Y-%m-%d %H:%M"), "reasons": item["reasons"],
+            "held_at": item["held_at"], "reasons": item["reasons"],
         })
     return described
 
@@ -99,17 +99,17 @@ async def sweep(settings: Settings, engine: AsyncEngine, clock: Clock, policies:
             waiting = [i for i in items if i["notified_at"] is None]
             if digest is not None and waiting and min(i["held_at"] for i in waiting) <= now - digest:
                 report.digests += await _step(connection, settings, policy, program_id, waiting,
-                                              column="notified_at", template="moderator_held.txt.j2", to=None,
+                                              column="notified_at", template="moderator_held", to=None,
                                               event="held_digest", now=now, report=report)
             overdue = [i for i in items if i["reminded_at"] is None and i["held_at"] <= now - policy.review_within]
             report.reminders += await _step(connection, settings, policy, program_id, overdue,
-                                            column="reminded_at", template="moderator_reminder.txt.j2", to=None,
+                                            column="reminded_at", template="moderator_reminder", to=None,
                                             event="held_reminder", now=now, report=report)
             limit = policy.review_within + policy.escalate_after
             stale = [i for i in items if i["escalated_at"] is None and i["held_at"] <= now - limit]
             program = settings.programs.get(program_id)
             report.escalations += await _step(connection, settings, policy, program_id, stale,
-                                              column="escalated_at", template="coordinator_escalation.txt.j2",
+                                              column="escalated_at", template="coordinator_escalation",
                                               to=[program.coordinator] if program else [], event="held_escalated",
                                               now=now, report=report, waited=limit)
     return report

@@ -15,7 +15,8 @@ from relay.autoreply import NOTICE_EVERY
 from relay.inbound.aliases import Target
 from relay.inbound.context import Context
 from relay.inbound.header import body_hash
-from relay.notices import as_entry, compose, render
+from relay.notices import as_entry, compose
+from relay.notices.programs import for_participant
 from relay.nudges.timing import is_away, zone_of
 from relay.store.committer import Merged
 from relay.store.events import event_values, happened_since
@@ -38,9 +39,10 @@ async def take(context: Context, raw: bytes, mail_from: str, remote: str | None,
     extra: list[dict[str, Any]] = []
     if not told:
         program_name = program.name if program else pair.program_id
+        mail = for_participant(context.settings, program, recipient, "partner_away", away_handle=sender.handle,
+                               program_name=program_name)
         notice = compose(domain=context.domain, program_name=program_name, to=recipient.email,
-                         subject=f"{sender.handle} is away for now", now=now,
-                         body=render("partner_away.txt.j2", away_handle=sender.handle, program_name=program_name))
+                         subject=mail.subject, now=now, body=mail.text)
         notices.append(as_entry(notice))
         extra.append(event_values("away_notice", now, pair_id=pair.id, message_id=queue_id,
                                   away_role=sender.role, told_role=recipient.role))

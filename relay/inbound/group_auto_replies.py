@@ -15,6 +15,7 @@ from relay import ids, notices
 from relay.autoreply import NOTICE_EVERY
 from relay.inbound.context import Context
 from relay.inbound.header import body_hash
+from relay.notices.programs import for_participant
 from relay.nudges import keys
 from relay.nudges.timing import is_away, zone_of
 from relay.store import events
@@ -48,10 +49,10 @@ async def take(context: Context, raw: bytes, mail_from: str, remote: str | None,
                 at=now):
             return outcome
         for member in recipients:
-            notice = notices.compose(
-                domain=context.domain, program_name=program_name, to=member.email, now=now,
-                subject=f"{sender.handle} ({group.name or 'group'}) is away for now",
-                body=notices.render("partner_away.txt.j2", away_handle=sender.handle, program_name=program_name))
+            mail = for_participant(context.settings, program, member, "partner_away", program_name=program_name,
+                                   away_handle=f"{sender.handle} ({group.name or 'group'})")
+            notice = notices.compose(domain=context.domain, program_name=program_name, to=member.email, now=now,
+                                     subject=mail.subject, body=mail.text)
             await notices.queue(connection, notice, domain=context.domain, now=now, pair_id=group.id,
                                 message_id=accepted.id)
             told.append(member.handle)

@@ -19,7 +19,7 @@ def add_notices(settings: Settings, accepted: Accepted, decision: Decision, poli
     now = accepted.received_at
     kind = "held" if decision.action == "hold" else "rejected"
     notice = sender_notice(settings, kind=kind, policy=policy, program_id=pair.program_id, to=sender.email,
-                           subject=accepted.subject, in_reply_to=own_id, now=now)
+                           subject=accepted.subject, in_reply_to=own_id, now=now, reader=sender)
     if notice is not None:
         accepted.notices.append(as_entry(notice))
     if decision.action != "hold":
@@ -29,8 +29,8 @@ def add_notices(settings: Settings, accepted: Accepted, decision: Decision, poli
         item = {"id": accepted.id, "pair_id": pair.id, "sender_handle": sender.handle,
                 "recipient_handle": recipient.handle if recipient else f"the group {pair.name}",
                 "subject": accepted.subject or "(no subject)",
-                "held_at": now.strftime("%Y-%m-%d %H:%M"), "reasons": decision.reason_dicts()}
-        for mail in moderator_notices(settings, template="moderator_held.txt.j2", policy=policy,
+                "held_at": now, "reasons": decision.reason_dicts()}
+        for mail in moderator_notices(settings, template="moderator_held", policy=policy,
                                       program_id=pair.program_id, items=[item], now=now):
             accepted.notices.append(as_entry(mail))
     accepted.hold = HoldEntry(program_id=pair.program_id, policy=policy.name, reasons=decision.reason_dicts(),

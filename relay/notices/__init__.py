@@ -1,6 +1,8 @@
 """Notices: the mail the relay writes itself (to senders, moderators, coordinators).
 
-Bodies come from Jinja2 templates in relay/notices/templates/ (plain text). A notice is an ordinary
+Subjects and bodies come from Jinja2 templates in relay/notices/templates/, translated through gettext
+catalogs (rendering.py, languages in relay/languages.py; programs.py picks a recipient's language and
+the program's own templates). A notice is an ordinary
 outbound queue entry: From the program's notices address on the relay domain, Auto-Submitted so that
 out-of-office robots do not answer it, X-Loop so that it cannot loop, and In-Reply-To the sender's own
 message when it is about one, so it threads where they will look. Notices never name the partner's
@@ -14,21 +16,16 @@ from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from pathlib import Path
-from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import ids
+from relay.languages import html_lang
+from relay.notices.rendering import TEMPLATES, Rendered, notice, render
 from relay.store.messages import OutboundEntry
 from relay.store.outbound import queue_outbound
 
-TEMPLATES = Path(__file__).parent / "templates"
-_ENVIRONMENT = Environment(
-    loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
-    trim_blocks=True, lstrip_blocks=True,
-)
+__all__ = ["TEMPLATES", "Notice", "Rendered", "as_entry", "compose", "notice", "queue", "render"]
 
 
 @dataclass(frozen=True)
@@ -51,10 +48,6 @@ async def queue(connection: AsyncConnection, notice: Notice, *, domain: str, now
                          message_id=message_id)
 
 
-def render(template: str, **values: Any) -> str:
-    return _ENVIRONMENT.get_template(template).render(**values)
-
-
 def compose(
     *,
     domain: str,
@@ -69,6 +62,7 @@ def compose(
     sender: Address | None = None,
     html: str | None = None,
     attachments: list[tuple[bytes, str, str]] | None = None,
+    language: str | None = None,
 ) -> Notice:
     """A notice from the program (`attachments`: (data, "type/subtype", file name) each)."""
     message = EmailMessage()
@@ -93,4 +87,6 @@ def compose(
     for data, content_type, filename in attachments or []:
         maintype, _, subtype = content_type.partition("/")
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    if language:  # after the parts: set_content drops the Content-* headers it finds
+        message["Content-Language"] = html_lang(language)
     return Notice(rcpt=to, raw=message.as_bytes(), message_id=message_id)

@@ -7,14 +7,13 @@ Notices name handles and the group's name only.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import notices
 from relay.config import Settings
+from relay.notices.programs import for_participant, for_staff
 from relay.nudges import keys
-from relay.nudges.compose import render
 from relay.nudges.lifecycle import CLOSED_NOTICE_EVERY
 from relay.store import events
 from relay.store.conversations import Conversation, Member
@@ -29,18 +28,15 @@ async def farewell(connection: AsyncConnection, settings: Settings, group: Conve
     domain = settings.relay.domain
     name = group.name or "your group"
     for member in group.members:
-        values: dict[str, Any] = {"program_name": program.name, "group_name": name, "handle": member.handle,
-                                  "reason": reason,
-                  "domain": domain}
+        mail = for_participant(settings, program, member, "group_farewell", program_name=program.name,
+                               group_name=name, handle=member.handle, reason=reason, domain=domain)
         notice = notices.compose(domain=domain, program_name=program.name, to=member.email, now=now,
-                                 subject=f"{name} has come to its end",
-                                 body=render(settings, program, "group_farewell.txt.j2", values))
+                                 subject=mail.subject, body=mail.text)
         await notices.queue(connection, notice, domain=domain, now=now, pair_id=group.id)
-    told: dict[str, Any] = {"program_name": program.name, "group_name": name, "group_id": group.id, "reason": reason,
-              "actor": actor, "members": [f"{m.handle} ({m.role})" for m in group.members]}
+    staff = for_staff(settings, program, "group_closed_coordinator", program_name=program.name, group_name=name,
+                      group_id=group.id, reason=reason, actor=actor, members=[m.handle for m in group.members])
     notice = notices.compose(domain=domain, program_name=program.name, to=program.coordinator, now=now,
-                             subject=f"Group {name} (id {group.id}) closed",
-                             body=render(settings, program, "group_closed_coordinator.txt.j2", told))
+                             subject=staff.subject, body=staff.text)
     await notices.queue(connection, notice, domain=domain, now=now, pair_id=group.id)
     await events.record(connection, "farewell", now, pair_id=group.id, members=len(group.members),
                         coordinator=True)
@@ -57,11 +53,10 @@ async def after_end(connection: AsyncConnection, settings: Settings, group: Conv
         return False
     program = settings.programs[group.program_id]
     name = group.name or "your group"
-    values = {"program_name": program.name, "handle": sender.handle, "domain": settings.relay.domain,
-              "group_name": name}
+    mail = for_participant(settings, program, sender, "group_closed_notice", program_name=program.name,
+                           handle=sender.handle, domain=settings.relay.domain, group_name=name)
     notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=sender.email, now=now,
-                             subject=f"{name} has ended",
-                             body=render(settings, program, "group_closed_notice.txt.j2", values))
+                             subject=mail.subject, body=mail.text)
     await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=group.id,
                         message_id=message_id)
     await events.record(connection, "closed_notice", now, pair_id=group.id, message_id=message_id,

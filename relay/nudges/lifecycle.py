@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import notices
 from relay.config import ProgramConfig, Settings
+from relay.notices.programs import for_participant
 from relay.nudges import keys
-from relay.nudges.compose import render
 from relay.store import events
 from relay.store.pairs import Member, Pair, list_pairs
 from relay.store.schema import pairs
@@ -63,11 +63,11 @@ async def after_end(connection: AsyncConnection, settings: Settings, pair: Pair,
     if not await keys.claim(connection, key, kind="closed_notice", pair_id=pair.id, at=now):
         return False
     program = settings.programs[pair.program_id]
-    values = {"program_name": program.name, "handle": sender.handle, "domain": settings.relay.domain,
-              "partner_handle": pair.partner_of(sender).handle}
+    mail = for_participant(settings, program, sender, "closed_notice", program_name=program.name,
+                           handle=sender.handle, domain=settings.relay.domain,
+                           partner_handle=pair.partner_of(sender).handle)
     notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=sender.email, now=now,
-                             subject=f"Your conversation with {pair.partner_of(sender).handle} has ended",
-                             body=render(settings, program, "closed_notice.txt.j2", values))
+                             subject=mail.subject, body=mail.text)
     await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
                         message_id=message_id)
     await events.record(connection, "closed_notice", now, pair_id=pair.id, message_id=message_id, role=sender.role)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from relay.config import ProgramConfig, Settings
+from relay.notices.programs import folder
+from relay.notices.rendering import subject
 from relay.nudges.activity import Activity
 from relay.store.pairs import Pair
 
@@ -33,9 +34,10 @@ class Planned:
     to_handle: str | None
     rcpt: str
     subject: str
-    template: str
+    template: str  # the notice's name (relay/notices/templates/<name>.txt.j2)
     values: dict[str, Any]
     quiet: bool  # the recipient's quiet hours: a later sweep sends it
+    language: str = "en"  # the recipient's (relay/notices/programs.py)
     message_id: str | None = None  # the waiting message it is about
     detail: dict[str, Any] = field(default_factory=dict)
     passed_over: list[str] = field(default_factory=list)  # earlier stages due at once: never sent
@@ -49,17 +51,6 @@ class Planned:
                 "to_handle": self.to_handle, "subject": self.subject, "message_id": self.message_id}
 
 
-def humanize(delta: timedelta) -> str:
-    """"48 hours", "4 days", "2 weeks": how long, in the words of a short note."""
-    hours = int(delta.total_seconds() // 3600)
-    if hours < 72:
-        return f"{hours} hour{'s' if hours != 1 else ''}"
-    days = hours // 24
-    if days % 7 == 0 and days >= 14:
-        return f"{days // 7} weeks"
-    return f"{days} days"
-
-
-def local_stamp(at: datetime, zone: ZoneInfo) -> str:
-    local = at.astimezone(zone)
-    return f"{local:%A} {local.day} {local:%B %Y, %H:%M} ({zone.key})"
+def subject_of(ctx: Context, name: str, language: str, values: dict[str, Any]) -> str:
+    """The subject the notice `name` will have (rendered now: listings and dry runs show it)."""
+    return subject(name, language, folder=folder(ctx.settings, ctx.program), **values)

@@ -22,9 +22,9 @@ from relay import notices
 from relay.archive.export import delivered_copies, mbox_bytes
 from relay.clock import Clock
 from relay.config import Settings
+from relay.notices.programs import folder
 from relay.nudges import keys
 from relay.nudges.activity import read_activity
-from relay.nudges.compose import render
 from relay.nudges.lifecycle import FAREWELL_WITHIN, end_due
 from relay.nudges.plan import Context, Planned
 from relay.nudges.rules import cadence, ending, farewell, silence, unanswered
@@ -97,9 +97,11 @@ async def _send(connection: AsyncConnection, settings: Settings, item: Planned, 
         if copies:  # the participant keeps the record of the relationship, as they saw it (anonymised)
             attachments.append((await asyncio.to_thread(mbox_bytes, copies), "application/mbox",
                                 f"conversation-{item.to_handle}.mbox"))
-    body = render(settings, program, item.template, {**item.values, "conversation_attached": bool(attachments)})
+    mail = notices.notice(item.template, item.language, folder=folder(settings, program),
+                          **{**item.values, "conversation_attached": bool(attachments)})
     notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=item.rcpt,
-                             subject=item.subject, body=body, now=now, attachments=attachments)
+                             subject=mail.subject, body=mail.text, html=mail.html, now=now, attachments=attachments,
+                             language=item.language)
     await notices.queue(connection, notice, domain=settings.relay.domain, now=queue_at, pair_id=item.pair_id,
                         message_id=item.message_id)
     await events.record(connection, item.kind, now, pair_id=item.pair_id, message_id=item.message_id,

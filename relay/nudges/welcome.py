@@ -7,14 +7,15 @@ gets the group's welcome (group_welcome.txt.j2) in the transaction of `group add
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import notices
 from relay.config import Settings
-from relay.nudges.compose import render
-from relay.nudges.plan import humanize
+from relay.notices import notice
+from relay.notices.programs import folder, participant_language
+from relay.notices.when import format_day, format_duration
 from relay.store import events
 from relay.store.conversations import Conversation, Member
 from relay.store.pairs import ROLES, Pair
@@ -25,23 +26,20 @@ async def queue_welcome(connection: AsyncConnection, settings: Settings, pair: P
     if not program.welcome:
         return
     domain = settings.relay.domain
-    end = pair.end_date or (program.end_date.isoformat() if program.end_date else None)
+    end = date.fromisoformat(pair.end_date) if pair.end_date else program.end_date
     for role in ROLES:
         member = pair.member(role)
         partner = pair.partner_of(member)
-        values = {
-            "program_name": program.name, "goals": program.goals, "domain": domain, "role": role,
-            "handle": member.handle, "partner_handle": partner.handle, "partner_role": partner.role,
-            "partner_alias": partner.alias_address(domain), "end_date": end,
-            "answer_within": humanize(program.responsiveness.nudge_mentor_after),
-        }
-        notice = notices.compose(
-            domain=domain, program_name=program.name, to=member.email, now=now,
-            subject=f"Welcome to {program.name}: meet {partner.handle}, your {partner.role}",
-            body=render(settings, program, "welcome.txt.j2", values),
-            html=render(settings, program, "welcome.html.j2", values),
-        )
-        await notices.queue(connection, notice, domain=domain, now=now, pair_id=pair.id)
+        language = participant_language(program, member)
+        mail = notice("welcome", language, folder=folder(settings, program),
+                      program_name=program.name, goals=program.goals, domain=domain, role=role,
+                      handle=member.handle, partner_handle=partner.handle, partner_role=partner.role,
+                      partner_alias=partner.alias_address(domain),
+                      end_date=format_day(end, language) if end else None,
+                      answer_within=format_duration(program.responsiveness.nudge_mentor_after, language))
+        queued = notices.compose(domain=domain, program_name=program.name, to=member.email, now=now,
+                                 subject=mail.subject, body=mail.text, html=mail.html, language=language)
+        await notices.queue(connection, queued, domain=domain, now=now, pair_id=pair.id)
     await events.record(connection, "welcome", now, pair_id=pair.id, program=program.id)
 
 
@@ -53,17 +51,14 @@ async def queue_group_welcome(connection: AsyncConnection, settings: Settings, g
     if not program.welcome:
         return
     domain = settings.relay.domain
-    values = {
-        "program_name": program.name, "goals": program.goals, "domain": domain, "role": member.role,
-        "handle": member.handle, "group_name": group.name or "your group",
-        "group_alias": group.alias_address(domain), "private_alias": member.alias_address(domain),
-        "others": [f"{m.handle} ({m.role})" for m in group.others(member)],
-        "answer_within": humanize(program.responsiveness.nudge_mentor_after),
-    }
-    notice = notices.compose(
-        domain=domain, program_name=program.name, to=member.email, now=now,
-        subject=f"Welcome to {group.name or 'your group'} in {program.name}",
-        body=render(settings, program, "group_welcome.txt.j2", values),
-    )
-    await notices.queue(connection, notice, domain=domain, now=now, pair_id=group.id)
+    language = participant_language(program, member)
+    mail = notice("group_welcome", language, folder=folder(settings, program),
+                  program_name=program.name, goals=program.goals, domain=domain, role=member.role,
+                  handle=member.handle, group_name=group.name or "your group",
+                  group_alias=group.alias_address(domain), private_alias=member.alias_address(domain),
+                  others=[m.handle for m in group.others(member)],
+                  answer_within=format_duration(program.responsiveness.nudge_mentor_after, language))
+    queued = notices.compose(domain=domain, program_name=program.name, to=member.email, now=now,
+                             subject=mail.subject, body=mail.text, language=language)
+    await notices.queue(connection, queued, domain=domain, now=now, pair_id=group.id)
     await events.record(connection, "welcome", now, pair_id=group.id, program=program.id, handle=member.handle)

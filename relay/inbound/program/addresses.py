@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import notices
 from relay.config import Settings
-from relay.nudges.compose import render
+from relay.notices.programs import for_participant
 from relay.store import events
 from relay.store.conversations import Conversation, get_conversation
 from relay.store.pairs import Member, Pair, email_key, get_pair
@@ -70,14 +70,14 @@ async def group_enrolments(connection: AsyncConnection, address: str) -> list[tu
     return found
 
 
-async def explain(connection: AsyncConnection, incoming: Incoming, template: str, subject: str, **values: str) -> None:
-    """Answer the sender with a notice (what went wrong, how to do it), recorded as <kind>.unclear."""
+async def explain(connection: AsyncConnection, incoming: Incoming, name: str, **values: str) -> None:
+    """Answer the sender with the notice `name` (what went wrong, how to do it), recorded as <kind>.unclear."""
     pair, member = incoming.enrolments[0]
     program = incoming.settings.programs[pair.program_id]
-    body = render(incoming.settings, program, template, {"program_name": program.name, "handle": member.handle,
-                                                         "domain": incoming.settings.relay.domain, **values})
+    mail = for_participant(incoming.settings, program, member, name, program_name=program.name,
+                           handle=member.handle, domain=incoming.settings.relay.domain, **values)
     notice = notices.compose(domain=incoming.settings.relay.domain, program_name=program.name, to=member.email,
-                             subject=subject, body=body, now=incoming.now)
+                             subject=mail.subject, body=mail.text, now=incoming.now)
     await notices.queue(connection, notice, domain=incoming.settings.relay.domain, now=incoming.now,
                         pair_id=pair.id, message_id=incoming.message_id)
     await events.record(connection, f"{incoming.kind}.unclear", incoming.now, pair_id=pair.id,

@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from relay import notices
 from relay.config import Settings
 from relay.inbound.program.addresses import Incoming, explain
-from relay.nudges.compose import render
+from relay.notices import notice
+from relay.notices.programs import folder, participant_language
+from relay.notices.when import format_day
 from relay.nudges.timing import local_date, zone_of
 from relay.store import events
 from relay.store.pairs import Member, Pair
@@ -47,10 +49,6 @@ def parse_subject(subject: str) -> Request:
         raise AwayError(f"{match.group(1)} is not a date of the calendar") from None
 
 
-def spoken(day: date) -> str:
-    return f"{day.day} {day:%B %Y}"
-
-
 def check(settings: Settings, pair: Pair, member: Member, request: Request, now: datetime) -> None:
     """Raise AwayError unless the request can be carried out (a date today or later, where they are)."""
     zone = zone_of(member, settings.programs[pair.program_id])
@@ -66,20 +64,14 @@ async def apply(connection: AsyncConnection, settings: Settings, pair: Pair, mem
     until = request.until.isoformat() if request.until else None
     await connection.execute(update(members).where(members.c.id == member.id).values(away_until=until))
     partner = pair.partner_of(member)
-    values = {"program_name": program.name, "domain": settings.relay.domain, "handle": member.handle,
-              "partner_handle": partner.handle, "role": member.role,
-              "until": spoken(request.until) if request.until else None}
-    subject = (f"{member.handle} is away until {spoken(request.until)}" if request.until
-               else f"{member.handle} is back")
-    mails = [
-        (partner.email, subject, "away_partner.txt.j2"),
-        (member.email, "Away: " + (f"until {spoken(request.until)}" if request.until else "you are back"),
-         "away_confirmation.txt.j2"),
-    ]
-    for rcpt, mail_subject, template in mails:
-        notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=rcpt,
-                                 subject=mail_subject, body=render(settings, program, template, values), now=now)
-        await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
+    for reader, name in ((partner, "away_partner"), (member, "away_confirmation")):
+        language = participant_language(program, reader)
+        mail = notice(name, language, folder=folder(settings, program), program_name=program.name,
+                      domain=settings.relay.domain, handle=member.handle, partner_handle=partner.handle,
+                      role=member.role, until=format_day(request.until, language) if request.until else None)
+        sent = notices.compose(domain=settings.relay.domain, program_name=program.name, to=reader.email,
+                               subject=mail.subject, body=mail.text, now=now)
+        await notices.queue(connection, sent, domain=settings.relay.domain, now=now, pair_id=pair.id,
                             message_id=message_id)
     await events.record(connection, "away.set" if until else "away.cleared", now, actor=actor, pair_id=pair.id,
                         message_id=message_id, role=member.role, until=until)
@@ -95,7 +87,7 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
         for pair, member in ongoing:
             check(incoming.settings, pair, member, request, incoming.now)
     except AwayError as exc:
-        await explain(connection, incoming, "away_unclear.txt.j2", f"Away: {exc}", reason=str(exc))
+        await explain(connection, incoming, "away_unclear", reason=str(exc))
         return
     for pair, member in ongoing:
         await apply(connection, incoming.settings, pair, member, request, incoming.now, actor="mail",

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import notices
 from relay.inbound.program.addresses import Incoming, explain
+from relay.notices.programs import for_participant
 from relay.nudges import keys
-from relay.nudges.compose import render
 from relay.nudges.lifecycle import end_of
 from relay.store import events
 from relay.store.pairs import get_pair
@@ -28,8 +28,7 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
     settings, now = incoming.settings, incoming.now
     match = _ANSWER.match(incoming.subject)
     if match is None:
-        await explain(connection, incoming, "share_unclear.txt.j2", "Staying in touch: please answer yes or no",
-                      reason='the subject should be "yes" or "no"')
+        await explain(connection, incoming, "share_unclear", problem="answer")
         return
     answer = match.group(1).lower()
     eligible = []
@@ -40,9 +39,7 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
             eligible.append((pair, member))
     if not eligible:
         allowed = any(settings.programs[p.program_id].contact_exchange for p, _ in incoming.enrolments)
-        reason = ("your conversation has not reached its end yet" if allowed
-                  else "this program does not pass on contact details")
-        await explain(connection, incoming, "share_unclear.txt.j2", "Staying in touch: not possible", reason=reason)
+        await explain(connection, incoming, "share_unclear", problem="not_ended" if allowed else "not_allowed")
         return
     for pair, member in eligible:
         await connection.execute(update(members).where(members.c.id == member.id).values(contact_consent=answer))
@@ -56,20 +53,19 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
                                      pair_id=pair.id, at=now):
             for person in (fresh.mentor, fresh.mentee):
                 other = fresh.partner_of(person)
-                values = {"program_name": program.name, "handle": person.handle, "partner_handle": other.handle,
-                          "partner_name": other.name, "partner_email": other.email}
+                mail = for_participant(settings, program, person, "share_done", program_name=program.name,
+                                       handle=person.handle, partner_handle=other.handle, partner_name=other.name,
+                                       partner_email=other.email)
                 notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=person.email,
-                                         now=now, subject=f"Staying in touch with {other.handle}",
-                                         body=render(settings, program, "share_done.txt.j2", values))
+                                         now=now, subject=mail.subject, body=mail.text)
                 await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
                                     message_id=incoming.message_id)
             await events.record(connection, "contact_exchange.done", now, pair_id=pair.id,
                                 message_id=incoming.message_id)
             continue
-        values = {"program_name": program.name, "handle": member.handle, "answer": answer,
-                  "partner_handle": pair.partner_of(member).handle}
+        mail = for_participant(settings, program, member, "share_confirmation", program_name=program.name,
+                               handle=member.handle, answer=answer, partner_handle=pair.partner_of(member).handle)
         notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=member.email, now=now,
-                                 subject="Staying in touch: " + ("thank you" if answer == "yes" else "noted"),
-                                 body=render(settings, program, "share_confirmation.txt.j2", values))
+                                 subject=mail.subject, body=mail.text)
         await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
                             message_id=incoming.message_id)

@@ -24,7 +24,8 @@ from relay.anonymize.writable import writable
 from relay.bounces import signature, signed
 from relay.config import Settings
 from relay.inbound.program.addresses import Incoming, group_enrolments
-from relay.nudges.compose import render
+from relay.notices import render
+from relay.notices.programs import folder, for_participant, for_staff, participant_language
 from relay.store import events
 from relay.store.messages import Accepted, HoldEntry
 from relay.store.pairs import Member, Pair, get_pair
@@ -93,19 +94,16 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
         "paused": paused, "paused_groups": paused_groups,
         "subject": incoming.subject or "(no subject)", "text": _text(incoming.message),
     }
-    prefix = "[URGENT concern]" if concern else "[Help]"
+    staff = for_staff(settings, program, "help_coordinator", member_role=member.role, pair_id=pair.id, **values)
     to_coordinator = notices.compose(
         domain=domain, program_name=program.name, to=program.coordinator, now=now,
-        subject=f"{prefix} {member.handle} ({member.role}, pair {pair.id}): {values['subject']}",
-        body=render(settings, program, "help_coordinator.txt.j2", values),
+        subject=staff.subject, body=staff.text,
         reply_to=reply_address(member.id, incoming.secret, domain),
         headers={"Importance": "high", "X-Priority": "1"} if concern else None,
     )
-    confirmation = notices.compose(
-        domain=domain, program_name=program.name, to=member.email, now=now,
-        subject="Your concern reached the coordinator" if concern else "Your message reached the coordinator",
-        body=render(settings, program, "help_confirmation.txt.j2", values),
-    )
+    mine = for_participant(settings, program, member, "help_confirmation", **values)
+    confirmation = notices.compose(domain=domain, program_name=program.name, to=member.email, now=now,
+                                   subject=mine.subject, body=mine.text)
     for notice in (to_coordinator, confirmation):
         await notices.queue(connection, notice, domain=domain, now=now, pair_id=pair.id,
                             message_id=incoming.message_id)
@@ -121,8 +119,9 @@ async def answer(connection: AsyncConnection, settings: Settings, pair: Pair, me
     domain = settings.relay.domain
     notice = notices.compose(
         domain=domain, program_name=program.name, to=member.email, now=now, subject=subject or "(no subject)",
-        body=_text(message) + "\n\n-- \n" + render(settings, program, "help_answer_footer.txt.j2",
-                                                  {"program_name": program.name, "domain": domain}),
+        body=_text(message) + "\n\n-- \n" + render(
+            "help_answer_footer.txt.j2", participant_language(program, member), folder=folder(settings, program),
+            program_name=program.name, domain=domain),
         sender=Address(display_name=f"{program.name} coordinator", username="help", domain=domain),
     )
     await notices.queue(connection, notice, domain=domain, now=now, pair_id=pair.id)

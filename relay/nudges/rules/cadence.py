@@ -4,7 +4,9 @@ on each of those days in their time zone, one short digest of what waits for the
 
 from __future__ import annotations
 
-from relay.nudges.plan import Context, Planned, local_stamp
+from relay.notices.programs import participant_language
+from relay.notices.when import format_when
+from relay.nudges.plan import Context, Planned, subject_of
 from relay.nudges.timing import is_away, is_quiet, local_date, zone_of
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -29,15 +31,16 @@ def plan(ctx: Context) -> list[Planned]:
     if DAYS[today.weekday()] not in mentor.cadence.split(",") or is_away(mentor, ctx.now, zone):
         return []
     count = len(waiting)
-    subject = (f"{count} messages from {mentee.handle} are waiting" if count > 1
-               else f"1 message from {mentee.handle} is waiting")
+    language = participant_language(ctx.program, mentor)
+    values = {"program_name": ctx.program.name, "handle": mentor.handle, "mentee_handle": mentee.handle,
+              "domain": ctx.settings.relay.domain,
+              "items": [{"subject": w.subject, "sent_at": format_when(w.received_at, language, zone)}
+                        for w in waiting]}
     return [Planned(
         key=f"nudge.digest:{ctx.pair.id}:{today.isoformat()}", kind="nudge.digest", pair_id=ctx.pair.id,
-        program_id=ctx.program.id, to_role="mentor", to_handle=mentor.handle, rcpt=mentor.email, subject=subject,
-        template="cadence_digest.txt.j2",
-        values={"program_name": ctx.program.name, "handle": mentor.handle, "mentee_handle": mentee.handle,
-                "domain": ctx.settings.relay.domain,
-                "items": [{"subject": w.subject, "sent_at": local_stamp(w.received_at, zone)} for w in waiting]},
+        program_id=ctx.program.id, to_role="mentor", to_handle=mentor.handle, rcpt=mentor.email,
+        subject=subject_of(ctx, "cadence_digest", language, values), template="cadence_digest", values=values,
+        language=language,
         quiet=is_quiet(ctx.now, zone, ctx.program.responsiveness.quiet_hours),
         message_id=waiting[0].message_id, detail={"to_role": "mentor", "waiting": count, "day": today.isoformat()},
     )]

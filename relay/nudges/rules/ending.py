@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from relay.notices.programs import participant_language
+from relay.notices.when import format_day
 from relay.nudges.lifecycle import ONGOING, end_of
-from relay.nudges.plan import Context, Planned
+from relay.nudges.plan import Context, Planned, subject_of
 from relay.nudges.timing import is_quiet, zone_of
 from relay.store.pairs import ROLES
 
@@ -20,14 +22,15 @@ def plan(ctx: Context) -> list[Planned]:
     for role in ROLES:
         member = ctx.pair.member(role)
         partner = ctx.pair.partner_of(member)
+        language = participant_language(ctx.program, member)
+        values = {"program_name": ctx.program.name, "goals": ctx.program.goals, "domain": ctx.settings.relay.domain,
+                  "handle": member.handle, "partner_handle": partner.handle, "role": role,
+                  "last_day": format_day(last, language), "exchange": ctx.program.contact_exchange}
         found.append(Planned(
             key=f"ending_soon:{ctx.pair.id}:{role}", kind="ending_soon", pair_id=ctx.pair.id,
             program_id=ctx.program.id, to_role=role, to_handle=member.handle, rcpt=member.email,
-            subject=f"Your conversation with {partner.handle} ends on {last.day} {last:%B %Y}",
-            template="ending_soon.txt.j2",
-            values={"program_name": ctx.program.name, "goals": ctx.program.goals, "domain": ctx.settings.relay.domain,
-                    "handle": member.handle, "partner_handle": partner.handle, "role": role,
-                    "last_day": f"{last.day} {last:%B %Y}", "exchange": ctx.program.contact_exchange},
+            subject=subject_of(ctx, "ending_soon", language, values), template="ending_soon", values=values,
+            language=language,
             quiet=is_quiet(ctx.now, zone_of(member, ctx.program), rules.quiet_hours),
             detail={"to_role": role, "last_day": last.isoformat()},
         ))

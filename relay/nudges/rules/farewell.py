@@ -3,8 +3,9 @@ program allows it, the offer to exchange addresses if both agree (relay/inbound/
 
 from __future__ import annotations
 
+from relay.notices.programs import participant_language
 from relay.nudges.lifecycle import FAREWELL_WITHIN, ONGOING, end_of
-from relay.nudges.plan import Context, Planned
+from relay.nudges.plan import Context, Planned, subject_of
 from relay.nudges.timing import is_quiet, zone_of
 from relay.store.pairs import ROLES
 
@@ -17,13 +18,15 @@ def plan(ctx: Context) -> list[Planned]:
     for role in ROLES:
         member = ctx.pair.member(role)
         partner = ctx.pair.partner_of(member)
+        language = participant_language(ctx.program, member)
+        values = {"program_name": ctx.program.name, "goals": ctx.program.goals, "domain": ctx.settings.relay.domain,
+                  "handle": member.handle, "partner_handle": partner.handle, "role": role,
+                  "exchange": ctx.program.contact_exchange, "conversation_attached": False}
         found.append(Planned(
             key=f"farewell:{ctx.pair.id}:{role}", kind="farewell", pair_id=ctx.pair.id, program_id=ctx.program.id,
             to_role=role, to_handle=member.handle, rcpt=member.email,
-            subject=f"Thank you, and goodbye from {ctx.program.name}", template="farewell.txt.j2",
-            values={"program_name": ctx.program.name, "goals": ctx.program.goals, "domain": ctx.settings.relay.domain,
-                    "handle": member.handle, "partner_handle": partner.handle, "role": role,
-                    "exchange": ctx.program.contact_exchange},
+            subject=subject_of(ctx, "farewell", language, values), template="farewell", values=values,
+            language=language,
             quiet=is_quiet(ctx.now, zone_of(member, ctx.program), ctx.program.responsiveness.quiet_hours),
             detail={"to_role": role},
         ))

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from relay.config import ProgramConfig, Settings
+from relay.notices.programs import folder, participant_language, staff_language
+from relay.notices.rendering import subject
+from relay.notices.when import format_duration, format_when
 from relay.nudges.activity import Activity
-from relay.nudges.plan import Planned, humanize, local_stamp
+from relay.nudges.plan import Planned
 from relay.nudges.rules.unanswered import STAGES
 from relay.nudges.timing import is_away, is_quiet, zone_of
 from relay.store.conversations import Conversation
@@ -29,6 +33,10 @@ class GroupContext:
     group: Conversation
     activity: Activity
     now: datetime
+
+
+def _subject(ctx: GroupContext, name: str, language: str, values: dict[str, Any]) -> str:
+    return subject(name, language, folder=folder(ctx.settings, ctx.program), **values)
 
 
 def unanswered(ctx: GroupContext) -> list[Planned]:
@@ -46,35 +54,36 @@ def unanswered(ctx: GroupContext) -> list[Planned]:
            if waited >= after]
     common = {
         "program_name": ctx.program.name, "goals": ctx.program.goals, "domain": ctx.settings.relay.domain,
-        "mentee_handle": mentee_handle, "subject": waiting.subject, "waited": humanize(waited),
+        "mentee_handle": mentee_handle, "subject": waiting.subject,
         "count": len(ctx.activity.waiting), "pair_id": group.id, "group_name": group.name or "group",
     }
     found: list[Planned] = []
     for mentor in mentors if due else []:
         kind, zone = due[-1], zone_of(mentor, ctx.program)
-        second = kind == "nudge.second"
+        language = participant_language(ctx.program, mentor)
+        values = {**common, "mentor_handle": mentor.handle, "second": kind == "nudge.second",
+                  "sent_at": format_when(waiting.received_at, language, zone),
+                  "waited": format_duration(waited, language)}
         found.append(Planned(
             key=f"{kind}:{group.id}:{mentor.id}:{waiting.message_id}", kind=kind, pair_id=group.id,
             program_id=ctx.program.id, to_role="mentor", to_handle=mentor.handle, rcpt=mentor.email,
-            subject=(f"A reminder: {mentee_handle} is still waiting in {group.name}" if second
-                     else f"{mentee_handle} is waiting for an answer in {group.name}"),
-            template="nudge_mentor.txt.j2",
-            values={**common, "mentor_handle": mentor.handle, "second": second,
-                    "sent_at": local_stamp(waiting.received_at, zone)},
-            quiet=is_quiet(ctx.now, zone, rules.quiet_hours), message_id=waiting.message_id,
+            subject=_subject(ctx, "nudge_mentor", language, values), template="nudge_mentor", values=values,
+            language=language, quiet=is_quiet(ctx.now, zone, rules.quiet_hours), message_id=waiting.message_id,
             detail={"waited_hours": int(waited.total_seconds() // 3600), "to_role": "mentor"},
             passed_over=[f"{k}:{group.id}:{mentor.id}:{waiting.message_id}" for k in due[:-1]],
         ))
     if waited >= rules.escalate_after:
         zone = zone_of(None, ctx.program)
-        handles = ", ".join(m.handle for m in group.mentors)
+        language = staff_language(ctx.program)
+        values = {**common, "mentor_handle": ", ".join(m.handle for m in group.mentors),
+                  "sent_at": format_when(waiting.received_at, language, zone),
+                  "waited": format_duration(waited, language)}
         found.append(Planned(
             key=f"nudge.escalation:{group.id}:{waiting.message_id}", kind="nudge.escalation", pair_id=group.id,
             program_id=ctx.program.id, to_role="coordinator", to_handle=None, rcpt=ctx.program.coordinator,
-            subject=f"Group {group.name} ({group.id}): {mentee_handle} has waited {humanize(waited)} for a mentor",
-            template="coordinator_unanswered.txt.j2",
-            values={**common, "mentor_handle": handles, "sent_at": local_stamp(waiting.received_at, zone)},
-            quiet=is_quiet(ctx.now, zone, rules.quiet_hours), message_id=waiting.message_id,
+            subject=_subject(ctx, "coordinator_unanswered", language, values), template="coordinator_unanswered",
+            values=values, language=language, quiet=is_quiet(ctx.now, zone, rules.quiet_hours),
+            message_id=waiting.message_id,
             detail={"waited_hours": int(waited.total_seconds() // 3600), "to_role": "coordinator"},
         ))
     return found
@@ -93,15 +102,16 @@ def silence(ctx: GroupContext) -> list[Planned]:
         zone = zone_of(member, ctx.program)
         if is_away(member, ctx.now, zone):
             continue
+        language = participant_language(ctx.program, member)
+        values = {"program_name": ctx.program.name, "goals": ctx.program.goals, "domain": ctx.settings.relay.domain,
+                  "handle": member.handle, "group_name": group.name or "your group",
+                  "group_alias": group.alias_address(ctx.settings.relay.domain),
+                  "silent": format_duration(silent, language), "started": ctx.activity.last_message_at is None}
         found.append(Planned(
             key=f"nudge.checkin:{group.id}:{member.id}:{anchor.isoformat()}", kind="nudge.checkin",
             pair_id=group.id, program_id=ctx.program.id, to_role=member.role, to_handle=member.handle,
-            rcpt=member.email, subject=f"How are things in {group.name}?", template="group_checkin.txt.j2",
-            values={"program_name": ctx.program.name, "goals": ctx.program.goals, "domain": ctx.settings.relay.domain,
-                    "handle": member.handle, "group_name": group.name or "your group",
-                    "group_alias": group.alias_address(ctx.settings.relay.domain), "silent": humanize(silent),
-                    "started": ctx.activity.last_message_at is None},
-            quiet=is_quiet(ctx.now, zone, rules.quiet_hours),
+            rcpt=member.email, subject=_subject(ctx, "group_checkin", language, values), template="group_checkin",
+            values=values, language=language, quiet=is_quiet(ctx.now, zone, rules.quiet_hours),
             detail={"silent_days": silent.days, "to_role": member.role},
         ))
     return found

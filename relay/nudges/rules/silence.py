@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from relay.nudges.plan import Context, Planned, humanize
+from relay.notices.programs import participant_language
+from relay.notices.when import format_duration
+from relay.nudges.plan import Context, Planned, subject_of
 from relay.nudges.timing import is_away, is_quiet, zone_of
 from relay.store.pairs import ROLES
 
@@ -23,14 +25,16 @@ def plan(ctx: Context) -> list[Planned]:
     for role in ROLES:
         member = pair.member(role)
         partner = pair.partner_of(member)
+        language = participant_language(ctx.program, member)
+        values = {"program_name": ctx.program.name, "goals": ctx.program.goals, "domain": ctx.settings.relay.domain,
+                  "handle": member.handle, "partner_handle": partner.handle, "role": role,
+                  "silent": format_duration(silent, language), "started": ctx.activity.last_message_at is None}
         found.append(Planned(
             key=f"nudge.checkin:{pair.id}:{role}:{anchor.isoformat()}", kind="nudge.checkin",
             pair_id=pair.id, program_id=ctx.program.id,
             to_role=role, to_handle=member.handle, rcpt=member.email,
-            subject=f"How are things with {partner.handle}?", template="checkin.txt.j2",
-            values={"program_name": ctx.program.name, "goals": ctx.program.goals, "domain": ctx.settings.relay.domain,
-                    "handle": member.handle, "partner_handle": partner.handle, "role": role,
-                    "silent": humanize(silent), "started": ctx.activity.last_message_at is None},
+            subject=subject_of(ctx, "checkin", language, values), template="checkin", values=values,
+            language=language,
             quiet=is_quiet(ctx.now, zones[role], rules.quiet_hours),
             detail={"silent_days": silent.days, "to_role": role},
         ))

@@ -4,7 +4,9 @@ ends it (a later mentee message starts a new one). Nothing while the mentor is a
 
 from __future__ import annotations
 
-from relay.nudges.plan import Context, Planned, humanize, local_stamp
+from relay.notices.programs import participant_language, staff_language
+from relay.notices.when import format_duration, format_when
+from relay.nudges.plan import Context, Planned, subject_of
 from relay.nudges.timing import is_away, is_quiet, zone_of
 
 STAGES = ("nudge.first", "nudge.second")
@@ -26,32 +28,35 @@ def plan(ctx: Context) -> list[Planned]:
     common = {
         "program_name": ctx.program.name, "goals": ctx.program.goals, "domain": ctx.settings.relay.domain,
         "mentor_handle": mentor.handle, "mentee_handle": mentee.handle, "subject": waiting.subject,
-        "waited": humanize(waited), "count": len(ctx.activity.waiting), "pair_id": ctx.pair.id,
+        "count": len(ctx.activity.waiting), "pair_id": ctx.pair.id,
     }
     if due:
         kind = due[-1]
         second = kind == "nudge.second"
+        language = participant_language(ctx.program, mentor)
+        values = {**common, "second": second, "sent_at": format_when(waiting.received_at, language, mentor_zone),
+                  "waited": format_duration(waited, language)}
         found.append(Planned(
             key=f"{kind}:{ctx.pair.id}:{waiting.message_id}", kind=kind,
             pair_id=ctx.pair.id, program_id=ctx.program.id, to_role="mentor",
             to_handle=mentor.handle, rcpt=mentor.email,
-            subject=(f"A reminder: {mentee.handle} is still waiting for your answer" if second
-                     else f"{mentee.handle} is waiting for your answer"),
-            template="nudge_mentor.txt.j2",
-            values={**common, "second": second, "sent_at": local_stamp(waiting.received_at, mentor_zone)},
+            subject=subject_of(ctx, "nudge_mentor", language, values), template="nudge_mentor", values=values,
+            language=language,
             quiet=is_quiet(ctx.now, mentor_zone, rules.quiet_hours), message_id=waiting.message_id,
             detail={"waited_hours": int(waited.total_seconds() // 3600), "to_role": "mentor"},
             passed_over=[f"{k}:{ctx.pair.id}:{waiting.message_id}" for k in due[:-1]],
         ))
     if waited >= rules.escalate_after:
         program_zone = zone_of(None, ctx.program)
+        language = staff_language(ctx.program)
+        values = {**common, "sent_at": format_when(waiting.received_at, language, program_zone),
+                  "waited": format_duration(waited, language)}
         found.append(Planned(
             key=f"nudge.escalation:{ctx.pair.id}:{waiting.message_id}", kind="nudge.escalation",
             pair_id=ctx.pair.id, program_id=ctx.program.id, to_role="coordinator", to_handle=None,
             rcpt=ctx.program.coordinator,
-            subject=f"Pair {ctx.pair.id}: {mentee.handle} has waited {humanize(waited)} for {mentor.handle}",
-            template="coordinator_unanswered.txt.j2",
-            values={**common, "sent_at": local_stamp(waiting.received_at, program_zone)},
+            subject=subject_of(ctx, "coordinator_unanswered", language, values), template="coordinator_unanswered",
+            values=values, language=language,
             quiet=is_quiet(ctx.now, program_zone, rules.quiet_hours), message_id=waiting.message_id,
             detail={"waited_hours": int(waited.total_seconds() // 3600), "to_role": "coordinator"},
         ))

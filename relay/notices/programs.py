@@ -1,0 +1,45 @@
+"""A program's notices: its `templates:` folder and the language each recipient reads.
+
+The one place that decides a recipient's language: participants read the program's `language`,
+staff (coordinator, moderators) its `staff_language`. A member's own language (issue 16's `language`
+column) plugs into `participant_language` and nowhere else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from relay.config import ProgramConfig, Settings
+from relay.languages import SOURCE
+from relay.notices.rendering import Rendered, notice
+from relay.store.pairs import Member
+
+
+def folder(settings: Settings, program: ProgramConfig | None) -> Path | None:
+    """The program's own templates (and .po files), relative to relay.yaml; None: ours only."""
+    return settings.resolve(program.templates) if program is not None and program.templates else None
+
+
+def participant_language(program: ProgramConfig | None, member: Member | None = None) -> str:
+    """The language of the mail a participant gets: their own (enrolment's --language), else the program's."""
+    own = getattr(member, "language", None)
+    if own:
+        return str(own)
+    return program.language if program is not None else SOURCE
+
+
+def staff_language(program: ProgramConfig | None) -> str:
+    """The language of the mail the program's coordinator and moderators get."""
+    return program.staff_language if program is not None else SOURCE
+
+
+def for_participant(settings: Settings, program: ProgramConfig | None, member: Member | None, name: str,
+                    **values: Any) -> Rendered:
+    """The notice `name` for one participant, in their language, from the program's templates first."""
+    return notice(name, participant_language(program, member), folder=folder(settings, program), **values)
+
+
+def for_staff(settings: Settings, program: ProgramConfig | None, name: str, **values: Any) -> Rendered:
+    """The notice `name` for the program's staff, in its staff language."""
+    return notice(name, staff_language(program), folder=folder(settings, program), **values)

@@ -1,0 +1,86 @@
+"""Rendering a notice in a language: its subject, its text and (where it has one) its HTML.
+
+A notice `name` is the template `name.txt.j2` (and `name.html.j2` when the notice has an HTML part).
+Its subject is the block `{% set notice_subject %}...{% endset %}` at the top of the text template, so the
+subject is translated and overridden together with the body. Strings are marked with Jinja2's i18n
+extension (`{% trans %}`, `_()`) and looked up in the language's catalog (relay/notices/languages.py);
+a missing string stays English. A program's `templates:` folder comes first: a template there replaces
+ours, and when it has no subject block ours is used.
+
+HTML templates are autoescaped and receive `lang` and `dir` for their <html> element.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+
+from relay.languages import direction, html_lang, normalise, translations
+from relay.notices.when import format_day, format_duration
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str | None = None
+
+
+def _autoescape(name: str | None) -> bool:
+    return name is not None and name.endswith(".html.j2")
+
+
+@lru_cache(maxsize=128)
+def environment(language: str, folder: str | None = None) -> Environment:
+    """The Jinja2 environment of one language and one program folder (None: ours only)."""
+    loaders = [FileSystemLoader(folder)] if folder else []
+    env = Environment(
+        loader=ChoiceLoader([*loaders, FileSystemLoader(TEMPLATES)]), undefined=StrictUndefined,
+        autoescape=_autoescape, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_translations(  # type: ignore[attr-defined]
+        translations(language, Path(folder) if folder else None), newstyle=True)
+    env.policies["ext.i18n.trimmed"] = True
+    env.filters["day"] = lambda value: format_day(value, language)
+    env.filters["duration"] = lambda value: format_duration(value, language)
+    env.globals.update(lang=html_lang(language), dir=direction(language), language=language)
+    return env
+
+
+def _subject_of(module: Any) -> str | None:
+    subject = getattr(module, "notice_subject", None)
+    return " ".join(str(subject).split()) if subject is not None else None
+
+
+def render(template: str, language: str = "en", *, folder: Path | None = None, **values: Any) -> str:
+    """One template (e.g. "help_answer_footer.txt.j2") in `language`; the program's folder first."""
+    return environment(normalise(language), str(folder) if folder else None).get_template(template).render(**values)
+
+
+def notice(name: str, language: str = "en", *, folder: Path | None = None, **values: Any) -> Rendered:
+    """The notice `name` ("welcome", "held"...) in `language`: subject, text, and HTML if it has one."""
+    language = normalise(language)
+    env = environment(language, str(folder) if folder else None)
+    module = env.get_template(f"{name}.txt.j2").make_module(values)
+    subject = _subject_of(module)
+    if subject is None:  # the program's template has no subject block: ours says it
+        subject = _subject_of(environment(language).get_template(f"{name}.txt.j2").make_module(values)) or ""
+    try:
+        html_template = env.get_template(f"{name}.html.j2")
+    except TemplateNotFound:
+        html = None
+    else:
+        html = html_template.render(**values)
+    return Rendered(subject=subject, text=str(module), html=html)
+
+
+def subject(name: str, language: str = "en", *, folder: Path | None = None, **values: Any) -> str:
+    """Only the subject of the notice `name` (for listings such as `nudges run --dry-run`)."""
+    return notice(name, language, folder=folder, **values).subject

@@ -1,0 +1,39 @@
+"""Dates, times and durations as a notice's reader expects them: Babel's formats for their language,
+in their own time zone. A participant never reads a UTC timestamp in ISO form."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_time
+from babel.units import format_unit
+
+from relay.languages import locale
+
+
+def format_when(at: datetime, language: str, timezone: ZoneInfo | str) -> str:
+    """"Monday, 1 June 2026, 16:00 (Europe/Berlin)"; "lunes, 1 de junio de 2026, 16:00 (Europe/Madrid)"."""
+    zone = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
+    local = at.astimezone(zone)
+    where = locale(language)
+    return f"{format_date(local, 'full', locale=where)}, {format_time(local, 'short', locale=where)} ({zone.key})"
+
+
+def format_day(day: date, language: str) -> str:
+    """"30 June 2026"; "30 de junio de 2026"; "30 июня 2026 г."."""
+    return format_date(day, "long", locale=locale(language))
+
+
+def format_duration(delta: timedelta, language: str) -> str:
+    """"48 hours", "4 days", "2 weeks" (whole units, in words of the language): how long, in a short note."""
+    where = locale(language)
+    hours = int(delta.total_seconds() // 3600)
+    if hours < 1:
+        return format_unit(max(1, int(delta.total_seconds() // 60)), "duration-minute", length="long", locale=where)
+    if hours < 72:
+        return format_unit(hours, "duration-hour", length="long", locale=where)
+    days = hours // 24
+    if days % 7 == 0 and days >= 14:
+        return format_unit(days // 7, "duration-week", length="long", locale=where)
+    return format_unit(days, "duration-day", length="long", locale=where)

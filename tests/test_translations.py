@@ -1,0 +1,259 @@
+"""Every notice in every shipped language: the catalogs are complete and compiled, each notice renders
+without an English sentence left in a translation, HTML notices carry the right lang/dir; a program's
+own templates and .po files apply to every notice; dates and durations follow the reader's language."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
+from io import BytesIO
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from relay.languages import LOCALES, SHIPPED, LanguageError, check, direction
+from relay.notices import TEMPLATES, notice, render
+from relay.notices.when import format_day, format_duration, format_when
+
+TRANSLATED = [language for language in SHIPPED if language != "en"]
+NAMES = sorted(path.name.removesuffix(".txt.j2") for path in TEMPLATES.glob("*.txt.j2")
+               if path.name != "help_answer_footer.txt.j2")
+
+ITEM = {"id": "q-123", "pair_id": 7, "sender_handle": "Maple", "recipient_handle": "Oak", "subject": "Hello there",
+        "held_at": "2026-06-01 16:00", "sent_at": "Monday",
+        "reasons": [{"rule": "contact_info", "kind": "phone", "match": "555-0100"}]}
+COMMON = {"program_name": "STEMx", "domain": "relay.example", "handle": "Maple", "partner_handle": "Oak",
+          "mentee_handle": "Maple", "mentor_handle": "Oak", "away_handle": "Oak", "subject": "Hello there",
+          "goals": ["Careers"], "console_url": "https://review.example", "items": [ITEM, {**ITEM, "id": "q-124"}],
+          "waited": "3 days", "review_within": "24 hours", "sent_at": "Monday", "count": 2, "pair_id": 7}
+# One context per notice and per variant worth showing (each branch of the template renders somewhere).
+CONTEXTS: dict[str, list[dict[str, Any]]] = {
+    "away_confirmation": [{"until": "10 June 2026"}, {"until": None}],
+    "away_partner": [{"until": "10 June 2026", "role": "mentor"}, {"until": None, "role": "mentee"},
+                     {"until": "10 June 2026", "role": "mentee"}, {"until": None, "role": "mentor"}],
+    "away_unclear": [{"reason": "2026-13-01"}],
+    "bounce_sender": [{}],
+    "cadence_digest": [{}, {"items": [ITEM]}],
+    "checkin": [{"started": True, "silent": "2 weeks"}, {"started": False, "silent": "2 weeks"}],
+    "closed_notice": [{}],
+    "coordinator_console_escalation": [{"moderator": "Kim", "note": "Please look", "sender_handle": "Maple",
+                                        "recipient_handle": "Oak", "held_at": "Monday", "reasons": ITEM["reasons"],
+                                        "message_id": "q-123"}],
+    "coordinator_escalation": [{}, {"items": [ITEM]}],
+    "coordinator_unanswered": [{}, {"group_name": "Robotics"}],
+    "coordinator_undeliverable": [{"role": "mentor"}, {"role": "mentee"}],
+    "ending_soon": [{"last_day": "30 June 2026", "exchange": True}],
+    "farewell": [{"exchange": True, "conversation_attached": True}],
+    "held": [{"notice": None, "held_at": "Monday"}],
+    "group_checkin": [{"started": True, "silent": "2 weeks", "group_name": "Robotics",
+                       "group_alias": "robotics.x1@relay.example"},
+                      {"started": False, "silent": "2 weeks", "group_name": "Robotics",
+                       "group_alias": "robotics.x1@relay.example"}],
+    "group_closed_coordinator": [{"group_name": "Robotics", "group_id": 9, "reason": "Term ended", "actor": "cli:kim",
+                                  "members": ["Oak", "Maple", "Birch"]},
+                                 {"group_name": "Robotics", "group_id": 9, "reason": None, "actor": "cli:kim",
+                                  "members": ["Oak"]}],
+    "group_closed_notice": [{"group_name": "Robotics"}],
+    "group_farewell": [{"group_name": "Robotics", "reason": "Term ended"}, {"group_name": "Robotics", "reason": None}],
+    "group_welcome": [{"role": "mentor", "group_name": "Robotics", "group_alias": "robotics.x1@relay.example",
+                       "private_alias": "oak.x2@relay.example", "others": [], "answer_within": "48 hours"},
+                      {"role": "mentee", "group_name": "Robotics", "group_alias": "robotics.x1@relay.example",
+                       "private_alias": "maple.x3@relay.example", "others": ["Oak", "Birch"],
+                       "answer_within": "48 hours"}],
+    "help_confirmation": [{"concern": True, "paused": [7], "paused_groups": []},
+                          {"concern": True, "paused": [7], "paused_groups": [{"id": 9, "name": "Robotics"}]},
+                          {"concern": False, "paused": [], "paused_groups": []}],
+    "help_coordinator": [{"concern": True, "paused": [7, 8], "member_role": "mentee", "text": "Body",
+                          "paused_groups": [{"id": 9, "name": "Robotics"}],
+                          "pairs": [{"id": 7, "role": "mentee", "partner_handle": "Oak"},
+                                    {"id": 8, "role": "mentor", "partner_handle": "Ash"}]},
+                         {"concern": True, "paused": [7], "member_role": "mentor", "text": "Body", "paused_groups": [],
+                          "pairs": [{"id": 7, "role": "mentor", "partner_handle": "Oak"}]},
+                         {"concern": False, "paused": [], "member_role": "mentee", "text": "Body", "pairs": [],
+                          "paused_groups": []}],
+    "moderator_held": [{}, {"items": [ITEM]}],
+    "moderator_reminder": [{}, {"items": [ITEM]}],
+    "nudge_mentor": [{"second": False}, {"second": True}, {"second": False, "group_name": "Robotics"},
+                     {"second": True, "group_name": "Robotics"}],
+    "partner_away": [{}],
+    "rejected": [{"notice": None, "reason": "Off topic"}],
+    "share_confirmation": [{"answer": "yes"}, {"answer": "no"}],
+    "share_done": [{"partner_name": "Josef Brandt", "partner_email": "oak@example.net"}],
+    "share_unclear": [{"problem": "answer"}, {"problem": "not_ended"}, {"problem": "not_allowed"}],
+    "welcome": [{"role": "mentor", "partner_role": "mentee", "partner_alias": "maple.x1@relay.example",
+                 "end_date": "18 December 2026", "answer_within": "48 hours"},
+                {"role": "mentee", "partner_role": "mentor", "partner_alias": "oak.x2@relay.example",
+                 "end_date": None, "answer_within": "48 hours"}],
+}
+
+
+# Command lines are the same in every language, like names and addresses.
+COMMANDS = ["mentor-relay held release ID / held reject ID --reason TEXT", "mentor-relay pair resume ID",
+            "mentor-relay group resume 9"]
+
+
+def contexts(name: str) -> list[dict[str, Any]]:
+    return [{**COMMON, **variant} for variant in CONTEXTS[name]]
+
+
+def values_in(context: dict[str, Any]) -> list[str]:
+    """Every string a context brings (names, handles, addresses, subjects, dates...)."""
+    found: list[str] = []
+    for value in context.values():
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, list | dict):
+            found.extend(values_in(value if isinstance(value, dict) else dict(enumerate(value))))
+    return found
+
+
+def sentences(text: str) -> list[str]:
+    """Stretches of 3+ words between punctuation: what a reader would see as English left behind."""
+    parts = re.split(r"[\n.!?:;,()\"«»“”—]", text)
+    return [" ".join(part.split()) for part in parts if len(part.split()) >= 3]
+
+
+def test_every_notice_has_contexts() -> None:
+    assert sorted(CONTEXTS) == NAMES
+
+
+def pot() -> dict[Any, Any]:
+    """The strings of the templates as they are now (pybabel extract's job, done in the test)."""
+    method_map = [("**.j2", "jinja2")]
+    options = {"**.j2": {"extensions": "jinja2.ext.i18n", "trimmed": "true", "trim_blocks": "true",
+                         "lstrip_blocks": "true"}}
+    found: dict[Any, Any] = {}
+    for _file, _line, message, _comments, _context in extract_from_dir(str(TEMPLATES), method_map, options):
+        found[message if isinstance(message, str) else tuple(message[:2])] = message
+    return found
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_the_catalog_is_complete_and_compiled(language: str) -> None:
+    po_path = LOCALES / language / "LC_MESSAGES" / "notices.po"
+    with po_path.open("rb") as source:
+        catalog = read_po(source, locale=language)
+    wanted = pot()
+    assert wanted, "no strings found in the templates"
+    problems = []
+    for key in wanted:
+        message = catalog.get(key[0] if isinstance(key, tuple) else key)
+        if message is None:
+            problems.append(f"missing: {key!r}")
+        elif message.fuzzy:
+            problems.append(f"fuzzy: {key!r}")
+        elif not all(message.string) if isinstance(message.string, tuple) else not message.string:
+            problems.append(f"empty: {key!r}")
+    for message, errors in catalog.check():
+        problems.extend(f"{message.id!r}: {error}" for error in errors)
+    assert problems == []
+    compiled = BytesIO()
+    write_mo(compiled, catalog, use_fuzzy=False)
+    shipped = (LOCALES / language / "LC_MESSAGES" / "notices.mo").read_bytes()
+    assert compiled.getvalue() == shipped, f"{language}: notices.mo is older than notices.po: run make translations"
+
+
+class _Html(HTMLParser):
+    VOID: ClassVar[set[str]] = {"meta", "br", "hr", "img", "link", "input"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.root: dict[str, str | None] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "html":
+            self.root = dict(attrs)
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+        else:
+            self.stack.pop()
+
+
+@pytest.mark.parametrize("language", SHIPPED)
+@pytest.mark.parametrize("name", NAMES)
+def test_every_notice_renders_in_every_language(name: str, language: str) -> None:
+    for context in contexts(name):
+        english = notice(name, "en", **context)
+        mine = notice(name, language, **context)
+        assert mine.subject.strip() and mine.text.strip()
+        assert "{{" not in mine.text and "%(" not in mine.text and "%(" not in mine.subject
+        if language != "en":
+            keep = values_in(context) + COMMANDS
+            left = [s for s in sentences(english.subject + "\n" + english.text)
+                    if not any(s in value for value in keep) and s in mine.subject + "\n" + mine.text]
+            assert left == [], f"English left in the {language} {name}"
+        if english.html is not None:
+            assert mine.html is not None
+            parser = _Html()
+            parser.feed(mine.html)
+            parser.close()
+            assert parser.errors == [] and parser.stack == []
+            assert parser.root == {"lang": language, "dir": "rtl" if language == "ar" else "ltr"}
+            if language != "en":
+                text_of_html = re.sub(r"<[^>]+>", "\n", english.html)
+                keep = values_in(context)
+                left = [s for s in sentences(text_of_html) if not any(s in v for v in keep) and s in mine.html]
+                assert left == [], f"English left in the {language} HTML {name}"
+
+
+def test_arabic_is_right_to_left_and_the_others_are_not() -> None:
+    assert [direction(language) for language in SHIPPED] == ["ltr", "ltr", "ltr", "rtl", "ltr"]
+    html = notice("welcome", "ar", **contexts("welcome")[0]).html
+    assert html is not None and '<html lang="ar" dir="rtl">' in html and "أهلًا بك في STEMx" in html
+
+
+def test_the_help_footer_is_translated() -> None:
+    english = render("help_answer_footer.txt.j2", "en", program_name="STEMx", domain="relay.example")
+    russian = render("help_answer_footer.txt.j2", "ru", program_name="STEMx", domain="relay.example")
+    assert "through the relay" in english and "ретранслятор" in russian and "through the relay" not in russian
+
+
+def test_dates_and_durations_in_the_readers_language_and_zone() -> None:
+    at = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)
+    assert format_when(at, "en", "Europe/Berlin") == "Monday, 1 June 2026, 16:00 (Europe/Berlin)"
+    assert format_when(at, "es", "America/Bogota") == "lunes, 1 de junio de 2026, 9:00 (America/Bogota)"
+    assert format_when(at, "ru", "Asia/Yerevan") == "понедельник, 1 июня 2026\u202fг., 18:00 (Asia/Yerevan)"
+    assert "UTC" not in format_when(at, "fr", "Europe/Paris") and "2026-06-01" not in format_when(at, "fr", "UTC")
+    assert format_day(date(2026, 12, 18), "fr") == "18 décembre 2026"
+    assert format_duration(timedelta(hours=48), "en") == "48 hours"
+    assert format_duration(timedelta(days=14), "es") == "2 semanas"
+    assert format_duration(timedelta(days=4), "ru") == "4 дня"
+
+
+def test_a_program_template_replaces_ours_for_every_notice(tmp_path: Path) -> None:
+    for name in NAMES:
+        (tmp_path / f"{name}.txt.j2").write_text("Ours for {{ program_name }}.\n")
+    for name in NAMES:
+        for context in contexts(name):
+            rendered = notice(name, "es", folder=tmp_path, **context)
+            assert rendered.text == "Ours for STEMx.\n"
+            assert rendered.subject == notice(name, "es", **context).subject  # no subject block: ours
+
+
+def test_a_program_po_file_adjusts_a_language_and_adds_one(tmp_path: Path) -> None:
+    (tmp_path / "es.po").write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+        'msgid "Hello %(handle)s,"\nmsgstr "¡Buenas, %(handle)s!"\n', encoding="utf-8")
+    (tmp_path / "pt-BR.po").write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+        'msgid "Hello %(handle)s,"\nmsgstr "Olá, %(handle)s,"\n', encoding="utf-8")
+    (tmp_path / "pt_BR.po").write_bytes((tmp_path / "pt-BR.po").read_bytes())
+    context = contexts("welcome")[1]
+    spanish = notice("welcome", "es", folder=tmp_path, **context)
+    assert spanish.text.startswith("¡Buenas, Maple!") and "¡Bienvenido a STEMx!" in spanish.text  # ours for the rest
+    portuguese = notice("welcome", "pt-BR", folder=tmp_path, **context)
+    assert portuguese.text.startswith("Olá, Maple,") and '<html lang="pt-BR" dir="ltr">' in (portuguese.html or "")
+    assert check("pt-BR", tmp_path) == "pt_BR"
+    with pytest.raises(LanguageError, match="available: ar, en, es, fr, ru"):
+        check("xx")
