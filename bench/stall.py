@@ -11,7 +11,8 @@ Printed: max and p95 NOOP reply latency, p50/p95 accept latency of the small mes
 messages got (code and seconds), the relay's peak RSS (VmHWM, own process; workers separately), and
 ratio lines load/baseline. Goals (issue 13): max NOOP <= 100 ms, small p95 <= 250 ms.
 
-Usage: .venv/bin/python bench/stall.py [--small-every 0.1] [--settle 2]
+Usage: .venv/bin/python bench/stall.py [--small-every 0.1] [--settle 2] [--large 3] [--large-mb 10]
+(issue 13's large-mail case: --large 10 --large-mb 20)
 """
 
 from __future__ import annotations
@@ -84,17 +85,18 @@ def message(subject: str, body: str, to: str, extra: str = "") -> bytes:
             f"\r\n{body}").encode()
 
 
-def large_messages(to: str) -> list[tuple[str, bytes]]:
+def large_messages(to: str, count: int = 3, megabytes: int = 10) -> list[tuple[str, bytes]]:
     folded = "\r\n ".join(["a folded subject line of words"] * 6_800)  # ~200 KB
     text = "A long letter about the week, the project and the plans for the next meetings.\r\n" * 12_500  # 1 MB
-    blob = base64.encodebytes(os.urandom(7_500_000)).decode().replace("\n", "\r\n")  # ~10 MB encoded
+    blob = base64.encodebytes(os.urandom(megabytes * 750_000)).decode().replace("\n", "\r\n")  # ~N MB encoded
     attachment = ("MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n", "--b\r\n"
                   "Content-Type: text/plain\r\n\r\nThe draft is attached.\r\n--b\r\nContent-Type: "
                   "application/octet-stream\r\nContent-Disposition: attachment; filename=draft.bin\r\n"
                   "Content-Transfer-Encoding: base64\r\n\r\n" + blob + "--b--\r\n")
     return [("200 KB folded header", message(folded, "hello\r\n", to)),
             ("1 MB text", message("Long letter", text, to))] + [
-        (f"10 MB attachment #{i}", message(f"Draft {i}", attachment[1], to, attachment[0])) for i in range(3)]
+        (f"{megabytes} MB attachment #{i}", message(f"Draft {i}", attachment[1], to, attachment[0]))
+        for i in range(count)]
 
 
 async def send(port: int, raw: bytes, to: str) -> tuple[int, float]:
@@ -108,6 +110,42 @@ async def send(port: int, raw: bytes, to: str) -> tuple[int, float]:
         code = exc.code
     elapsed = time.perf_counter() - start
     await client.quit()
+    return code, elapsed
+
+
+def wire(raw: bytes) -> bytes:
+    """The DATA payload of `raw` (CRLF lines, dot-stuffed, lone dot), prepared before the measured phase."""
+    raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    stuffed = raw.replace(b"\r\n.", b"\r\n..")
+    return (b"." + stuffed if stuffed.startswith(b".") else stuffed) + b".\r\n"
+
+
+async def send_wire(port: int, payload: bytes, to: str) -> tuple[int, float]:
+    """Send a prepared DATA payload with plain stream writes: aiosmtplib would normalise 20 MB on this
+    process's event loop (~0.5 s each), stalling the bench's own NOOP prober and small senders."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+    async def reply() -> bytes:
+        while True:
+            line = await asyncio.wait_for(reader.readline(), 300)
+            if len(line) < 4 or line[3:4] != b"-":
+                return line
+
+    try:
+        await reply()
+        for command in (b"EHLO bench.test", f"MAIL FROM:<{MENTEE['email']}>".encode(), f"RCPT TO:<{to}>".encode()):
+            writer.write(command + b"\r\n")
+            await reply()
+        start = time.perf_counter()
+        writer.write(b"DATA\r\n")
+        await reply()
+        writer.write(payload)
+        code = int((await reply())[:3])
+        elapsed = time.perf_counter() - start
+        writer.write(b"QUIT\r\n")
+        await reply()
+    finally:
+        writer.close()
     return code, elapsed
 
 
@@ -145,6 +183,12 @@ def rss_kb(pid: int, field: str) -> int:
     return 0
 
 
+def loop_cpu(pid: int) -> float:
+    """CPU seconds of the relay's main thread (the event loop; tid == pid), user + system."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def phase(port: int, to: str, large: list[tuple[str, bytes]] | None, duration: float,
                 every: float) -> dict[str, object]:
     stop = asyncio.Event()
@@ -152,7 +196,7 @@ async def phase(port: int, to: str, large: list[tuple[str, bytes]] | None, durat
     small = asyncio.create_task(small_load(port, to, stop, every))
     outcomes: list[tuple[str, int, float]] = []
     if large:
-        results = await asyncio.gather(*(send(port, raw, to) for _, raw in large))
+        results = await asyncio.gather(*(send_wire(port, raw, to) for _, raw in large))
         outcomes = [(name, code, elapsed) for (name, _), (code, elapsed) in zip(large, results, strict=True)]
     else:
         await asyncio.sleep(duration)
@@ -164,6 +208,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small-every", type=float, default=0.1, help="seconds between two small messages")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds of quiet before measuring")
+    parser.add_argument("--large", type=int, default=3, help="how many large attachment messages at once")
+    parser.add_argument("--large-mb", type=int, default=10, help="size of each large message in MB")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="relay-stall-") as tmp:
         root = Path(tmp)
@@ -174,7 +220,7 @@ async def main() -> None:
                               "--mentor-handle", MENTOR["handle"], "--mentee-email", MENTEE["email"],
                               "--mentee-name", MENTEE["name"], "--mentee-handle", MENTEE["handle"]))
         to = pair["mentor_alias"]
-        large = large_messages(to)
+        large = [(name, wire(raw)) for name, raw in large_messages(to, args.large, args.large_mb)]
         log = open(root / "serve.log", "w")  # noqa: SIM115 - closed below
         server = subprocess.Popen([sys.executable, "-m", "relay", "--config", str(config), "serve"],
                                   stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
@@ -186,9 +232,14 @@ async def main() -> None:
                 await asyncio.sleep(0.05)
             await asyncio.sleep(args.settle)
             idle = rss_kb(server.pid, "VmRSS")
+            cpu_start = loop_cpu(server.pid)
             loaded = await phase(port, to, large, 0, args.small_every)
+            cpu_loaded = loop_cpu(server.pid) - cpu_start
+            await asyncio.sleep(args.settle)
+            cpu_start = loop_cpu(server.pid)
             baseline = await phase(port, to, None, max(3.0, 0.5 * max(e for _, _, e in loaded["large"])),  # type: ignore[misc]
                                    args.small_every)
+            cpu_baseline = loop_cpu(server.pid) - cpu_start
             peak = rss_kb(server.pid, "VmHWM")
             await asyncio.sleep(args.settle)
             after = rss_kb(server.pid, "VmRSS")
@@ -211,6 +262,8 @@ async def main() -> None:
           f"small accept p50 {pct(l_small, .5) * 1000:.1f} ms p95 {pct(l_small, .95) * 1000:.1f} ms (n={len(l_small)})")
     print(f"relay process RSS: idle {idle / 1024:.0f} MB, peak {peak / 1024:.0f} MB, after {after / 1024:.0f} MB "
           "(the event-loop process; workers are separate processes)")
+    print(f"event-loop thread CPU: load {cpu_loaded:.2f} s, baseline {cpu_baseline:.2f} s "
+          f"(load {len(loaded['large'])} large + {len(l_small)} small, baseline {len(b_small)} small)")  # type: ignore[arg-type]
     print(f"load/baseline NOOP max ratio: {max(l_noop) / max(b_noop):.2f}")
     print(f"load/baseline small p95 accept latency ratio: {pct(l_small, .95) / pct(b_small, .95):.2f}")
 

@@ -63,8 +63,13 @@ class SmtpConfig(_Strict):
     # Idle time allowed while we wait for a command (RFC 5321 4.5.3.2.7), and for a whole DATA transfer.
     command_timeout: Duration = timedelta(minutes=5)
     data_timeout: Duration = timedelta(minutes=10)
+    # Before the client's first command (after our greeting) only this long: idle connections that never
+    # speak give their place back soon, so they cannot hold every place from real senders.
+    greeting_timeout: Duration = timedelta(seconds=30)
+    # Refused RCPTs per session: the next RCPT after this many gets "421 4.7.0" and the connection is closed.
+    max_refused_recipients: int = Field(20, ge=1)
 
-    @field_validator("command_timeout", "data_timeout")
+    @field_validator("command_timeout", "data_timeout", "greeting_timeout")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
@@ -370,6 +375,19 @@ class Responsiveness(_Strict):
         return self
 
 
+DigestMode = Literal["none", "daily", "weekly"]
+
+
+class CommunityConfig(_Strict):
+    """The program's communities (relay/communities.py): mentors@ for its mentors, mentees@ for its mentees,
+    each off unless enabled, and how their members receive the messages by default (none: each message;
+    daily or weekly: one digest, relay/digests/)."""
+
+    mentors: bool = False
+    mentees: bool = False
+    digest: DigestMode = "none"
+
+
 class ProgramConfig(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str
@@ -387,6 +405,8 @@ class ProgramConfig(_Strict):
     contact_exchange: bool = False  # at the end, members who both say yes (share@) get each other's address
     send_conversation_at_end: bool = False  # each participant gets the anonymised conversation as an mbox
     retention: RetentionConfig = Field(default_factory=lambda: RetentionConfig())  # none set: kept for ever
+    community: CommunityConfig = Field(default_factory=lambda: CommunityConfig())  # off unless enabled
+    group_digest: DigestMode = "none"  # how a group's members receive its messages by default
 
     @field_validator("goals", mode="before")
     @classmethod

@@ -14,12 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from relay import memory, warmup
 from relay.archive.retention import purge_expired
 from relay.clock import Clock, SystemClock
 from relay.config import Settings, SmtpConfig
 from relay.console.server import ConsoleServer
 from relay.delivery.transports import MaildirTransport, SmtpTransport, Transport
 from relay.delivery.worker import DeliveryWorker
+from relay.digests import sweep as digest_sweep
 from relay.holdqueue.sweeps import HoldSweeper
 from relay.inbound.router import Intake
 from relay.metrics import sweep_timer
@@ -31,7 +33,7 @@ from relay.smtp.handler import RelayHandler
 from relay.smtp.limits import Monotonic
 from relay.smtp.server import SmtpServer
 from relay.store.committer import Committer
-from relay.store.database import create_engine, migrate
+from relay.store.database import create_engine, migrate, store_counts
 from relay.workers import tasks
 from relay.workers.pool import Pool
 
@@ -39,6 +41,7 @@ log = logging.getLogger("relay.service")
 
 HOLD_SWEEP_EVERY = 60.0  # seconds
 NUDGE_SWEEP_EVERY = 300.0
+DIGEST_SWEEP_EVERY = 300.0  # a digest waits at most this long after its period (or the quiet hours) ended
 RETENTION_SWEEP_EVERY = 24 * 3600.0  # the daily purge of expired pairs (relay/archive/retention.py)
 
 
@@ -88,7 +91,7 @@ class Relay:
         self.pool = Pool(settings, policies, signer)
         self.intake = Intake(settings, self.engine, self.committer, self.clock,
                              Authenticator(settings.relay.sender_auth, resolver), policies, self.pool)
-        self.handler = RelayHandler(self.intake)
+        self.handler = RelayHandler(self.intake, settings.relay.smtp.max_refused_recipients)
         self.smtp = SmtpServer(self.handler, _resolved_smtp(settings), settings.relay.domain, monotonic)
         owner = f"{socket.gethostname()}:{settings.relay.smtp.port}"
         self.worker = DeliveryWorker(
@@ -100,11 +103,13 @@ class Relay:
         self.scheduler = Scheduler()
         self.scheduler.every(HOLD_SWEEP_EVERY, "hold-sweep", self.sweeper.run_once)
         self.scheduler.every(NUDGE_SWEEP_EVERY, "nudge-sweep", self._scheduled_nudges)
+        self.scheduler.every(DIGEST_SWEEP_EVERY, "digest-sweep", self._scheduled_digests)
         self.scheduler.every(RETENTION_SWEEP_EVERY, "retention-purge", self._scheduled_purge)
         self.console = ConsoleServer(settings, self.engine, self.clock, self.intake.policies) if console else None
 
     async def _sign(self, raw: bytes) -> bytes:
-        return await self.pool.run(tasks.sign, raw)
+        field = await self.pool.run(tasks.signature, raw)
+        return field + raw if field else raw
 
     async def _scheduled_purge(self) -> None:
         report = await purge_expired(self.engine, self.clock, self.settings)
@@ -113,6 +118,17 @@ class Relay:
 
     async def _scheduled_nudges(self) -> None:
         await self.sweep_nudges()
+
+    async def _scheduled_digests(self) -> None:
+        await self.sweep_digests()
+
+    async def sweep_digests(self) -> digest_sweep.DigestResult:
+        """One digest sweep (relay/digests/sweep.py) at the relay's clock; wakes delivery if it queued."""
+        with sweep_timer("digests"):
+            result = await digest_sweep.run(self.settings, self.engine, self.clock)
+        if result.sent or result.released:
+            self.worker.wake()
+        return result
 
     async def sweep_nudges(self) -> nudge_sweep.SweepResult:
         with sweep_timer("nudges"):
@@ -128,6 +144,7 @@ class Relay:
         # The console first: a wrong console setting stops the start before mail is accepted.
         console_url = await self.console.start() if self.console is not None else None
         await self.pool.start()
+        await asyncio.to_thread(warmup.suffix_lists)  # before the first session, not during it
         self.committer.start()
         host, port = await self.smtp.start()
         self.worker.start()
@@ -142,16 +159,21 @@ class Relay:
         await self.worker.stop()
         await self.pool.stop()
         await self.committer.close()
+        counts = store_counts(self.engine)
+        log.info("store: %d statements, %d connection checkouts since start", counts.statements, counts.checkouts)
         await self.engine.dispose()
 
 
 async def serve(settings: Settings, on_ready=None) -> None:  # type: ignore[no-untyped-def]
+    memory.return_large_blocks()  # large messages' memory goes back to the system when they are done
     relay = Relay(settings, console=settings.relay.console.enabled)
-    running = await relay.start()
+    # Handlers first: a SIGTERM that comes as soon as the port is open still means a clean stop.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    running = await relay.start()
+    warmup.freeze()  # the process's start-up objects (only in `serve`: tests start many relays in one process)
     if on_ready is not None:
         await on_ready(relay, running)
     log.info("mentor-relay ready on %s:%s for %s", running.smtp_host, running.smtp_port, settings.relay.domain)

@@ -140,6 +140,14 @@ def test_check_config_reports_file_and_line(offline_layout: Layout) -> None:
         ("id: other\nname: S\ncoordinator: c@school.example\npolicy: adult-professional\n",
          1, "must match the file name"),
         ("- just\n- a list\n", 1, "must be a mapping"),
+        ("id: stem\nname: S\ncoordinator: c@school.example\npolicy: adult-professional\ncommunity:\n"
+         "  mentors: true\n  digest: hourly\n", 7, "community.digest"),
+        ("id: stem\nname: S\ncoordinator: c@school.example\npolicy: adult-professional\ncommunity:\n"
+         "  mentors: perhaps\n", 6, "community.mentors"),
+        ("id: stem\nname: S\ncoordinator: c@school.example\npolicy: adult-professional\ncommunity:\n"
+         "  mentor: true\n", 6, "mentor: unknown key"),
+        ("id: stem\nname: S\ncoordinator: c@school.example\npolicy: adult-professional\ngroup_digest: monthly\n",
+         5, "group_digest"),
     ],
 )
 def test_program_errors_name_file_and_line(offline_layout: Layout, text: str, line: int, message: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from relay.cli.common import CliError, actor, emit, listing, with_store
 from relay.clock import FixedClock, SystemClock
 from relay.config import Settings
+from relay.digests import sweep as digest_sweep
 from relay.inbound.program import away, help
 from relay.nudges import sweep
 from relay.store.database import transaction
@@ -29,11 +30,19 @@ def _instant(text: str) -> datetime:
 def cmd_nudges_run(args: argparse.Namespace, settings: Settings) -> int:
     clock = FixedClock(args.now) if args.now is not None else SystemClock()
 
-    async def work(engine: Any) -> sweep.SweepResult:
-        return await sweep.run(settings, engine, clock, dry_run=args.dry_run, queue_at=SystemClock().now())
+    async def work(engine: Any) -> tuple[sweep.SweepResult, digest_sweep.DigestResult | None]:
+        result = await sweep.run(settings, engine, clock, dry_run=args.dry_run, queue_at=SystemClock().now())
+        digests = None if args.dry_run else await digest_sweep.run(settings, engine, clock,
+                                                                   queue_at=SystemClock().now())
+        return result, digests
 
-    result = asyncio.run(with_store(settings, work))
-    emit(args, result.as_dict(), "\n".join(result.lines()))
+    result, digests = asyncio.run(with_store(settings, work))
+    data = result.as_dict()
+    lines = result.lines()
+    if digests is not None:  # the digest sweep (relay/digests/sweep.py) runs with the nudges
+        data["digests"] = digests.as_dict()
+        lines += [line for line in digests.lines() if not line.startswith("no digest due")]
+    emit(args, data, "\n".join(lines))
     return 0
 
 

@@ -80,8 +80,9 @@ class SmtpTransport:
         try:
             client = await self._connect()
             options = ["BODY=8BITMIME"] if _has_8bit(raw) and client.supports_extension("8bitmime") else []
-            _, response = await client.sendmail(mail_from, [rcpt], raw, mail_options=options)
-            return response
+            await client.mail(mail_from, options=options)
+            await client.rcpt(rcpt)
+            return await _data(client, wire_form(raw), self.config.timeout.total_seconds())
         except aiosmtplib.SMTPAuthenticationError as exc:  # our configuration, not the message: keep retrying
             await self._reset(broken=True)
             raise TemporaryFailure(f"the smarthost refused our credentials: {exc.code} {exc.message}") from None
@@ -118,7 +119,41 @@ def _classified(code: int, message: str) -> Exception:
 
 
 def _has_8bit(raw: bytes) -> bool:
-    return re.search(rb"[\x80-\xff]", raw) is not None
+    return not raw.isascii()  # one pass in C, word at a time (a regex took 55 ms on 20 MB)
+
+
+_LINE_ENDINGS = re.compile(rb"\r\n|\n|\r(?!\n)")
+
+
+def wire_form(raw: bytes) -> bytes:
+    """The DATA payload for `raw`: every line ending CRLF, lines starting with "." stuffed, the lone dot.
+
+    aiosmtplib does this with two regex substitutions that touch every line (about 190 ms of the event loop for
+    20 MB); the relay's outbound messages already end their lines with CRLF, which three counts in C confirm,
+    so here it is one `replace` (only when a line starts with a dot) and one concatenation."""
+    crlf = raw.count(b"\r\n")
+    if raw.count(b"\n") != crlf or raw.count(b"\r") != crlf:  # bare CR or LF: normalise as aiosmtplib would
+        raw = _LINE_ENDINGS.sub(b"\r\n", raw)
+    if raw.startswith(b"."):
+        raw = b"." + raw
+    if b"\r\n." in raw:
+        raw = raw.replace(b"\r\n.", b"\r\n..")
+    return raw + (b".\r\n" if raw.endswith(b"\r\n") else b"\r\n.\r\n")
+
+
+async def _data(client: aiosmtplib.SMTP, payload: bytes, timeout: float) -> str:
+    """DATA with a payload already in wire form: aiosmtplib's `data()` would normalise it again on the loop."""
+    start = await client.execute_command(b"DATA")
+    if start.code != 354:
+        raise aiosmtplib.SMTPDataError(start.code, start.message)
+    protocol = client.protocol
+    if protocol is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    protocol.write(payload)
+    response = await protocol.read_response(timeout=timeout)
+    if response.code != 250:
+        raise aiosmtplib.SMTPDataError(response.code, response.message)
+    return response.message
 
 
 class MaildirTransport:

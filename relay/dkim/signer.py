@@ -44,11 +44,16 @@ class Signer:
 
     def sign(self, raw: bytes) -> bytes:
         """The message with a DKIM-Signature field in front; raises dkim.MessageFormatError if unparsable."""
+        return self.field(raw) + raw
+
+    def field(self, raw: bytes) -> bytes:
+        """The folded DKIM-Signature field for `raw`, line ending included: what `sign` puts in front. A worker
+        process returns this alone, so a large message does not travel back from it."""
         headers, body = rfc822_parse(raw)
         names = signed_names(headers)
         unsigned = self._tags(names, body_hash(body)) + b" b="
         signature = base64.b64encode(self._signature(header_digest(headers, names, unsigned)))
-        return fold(FIELD + b":" + unsigned + signature, _line_separator(raw)) + raw
+        return fold(FIELD + b":" + unsigned + signature, _line_separator(raw))
 
     def _tags(self, names: list[bytes], body_digest: bytes) -> bytes:
         tags = [b"v=1", b"a=" + self.algorithm, b"c=relaxed/relaxed", b"d=" + self.domain, b"s=" + self.selector,

@@ -14,11 +14,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from relay import ids, notices
+from relay import digests, ids, notices
 from relay.anonymize.headers import header_text, message_ids
 from relay.anonymize.message import parse
 from relay.anonymize.scrub import Identity
 from relay.clock import Clock
+from relay.communities import bystanders
 from relay.config import Settings
 from relay.fanout import face, identity, recipients_of
 from relay.holdqueue.notify import sender_notice
@@ -100,7 +101,8 @@ async def _release_group(settings: Settings, connection: AsyncConnection, item: 
     refs = message_ids(original, "In-Reply-To") + message_ids(original, "References")
     maps = await group_thread_maps(connection, group.id, sender.id, [r.id for r in recipients], refs)
     copies = [GroupCopy(ids.message_id(domain), maps[r.id]) for r in recipients]
-    people = [identity(m, domain) for m in group.members]
+    also = await bystanders(connection, group, sender.email_key)  # a community's: program participants
+    people = [identity(m, domain) for m in (*group.members, *also)]
     own = people[[m.id for m in group.members].index(sender.id)]
     raws = release_group(raw, sender=own, members=people, face=face(group, sender, domain), copies=copies,
                          now=now, domain=domain, redactions=[] if edited is not None else _redactions(item))
@@ -109,7 +111,7 @@ async def _release_group(settings: Settings, connection: AsyncConnection, item: 
                                copy.new_message_id, sender_id=sender.id, recipient_id=recipient.id)
         await queue_outbound(connection, kind="relay", rcpt=recipient.email, raw=body,
                              out_message_id=copy.new_message_id, now=now, domain=domain, pair_id=group.id,
-                             message_id=row.id)
+                             message_id=row.id, state=digests.copy_state(settings, group, recipient))
 
 
 def _roles(pair: Pair, row: Any) -> tuple[Member, Member]:

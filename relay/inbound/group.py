@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from relay import ids
+from relay import digests, ids
 from relay.anonymize.headers import header_text, message_ids
 from relay.anonymize.parts import Unprocessable
 from relay.autoreply import auto_reply_signal
+from relay.communities import bystanders
 from relay.fanout import face, identity, recipients_of
 from relay.inbound import authentication, group_auto_replies, refusals
 from relay.inbound.context import Context
@@ -85,8 +86,9 @@ async def check(context: Context, target: GroupTarget, current: object | None, d
 
 
 async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget, remote: str | None,
-               helo: str | None = None) -> str:
-    """Take a member's message to the group (or to one member privately); returns the queue id."""
+               helo: str | None = None, skip: frozenset[str] = frozenset()) -> str:
+    """Take a member's message to the group (or to one member privately); returns the queue id. `skip`:
+    addresses (email keys) that already received this message through another community."""
     now = context.clock.now()
     group, addressed = target.group, target.recipient
     domain = context.domain
@@ -102,7 +104,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
         raise await context.refuse(refusals.loop(), pair_id=group.id, **detail)
     sender = group.member_by_email(header_from)
     if sender is None or (addressed is not None and sender.id == addressed.id) or email_key(header_from) != \
-            sender.email_key:
+            sender.email_key or sender.left_at is not None:
         raise await context.refuse(Refusal(
             550, "5.7.1", "This mentoring group accepts mail only from its members.", "stranger",
         ), pair_id=group.id, header_from=header_from, **detail)
@@ -114,19 +116,20 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
     if group.status in ENDED:
         return await _after_end(context, raw, mail_from, remote, group, sender, addressed, own_id or None, now,
                                 subject, header.body_hash, automatic=signal is not None)
-    recipients = recipients_of(group, sender, addressed)
+    recipients = [r for r in recipients_of(group, sender, addressed) if r.email_key not in skip]
     if signal is not None:
         return await group_auto_replies.take(context, raw, mail_from, remote, group, sender, addressed, recipients,
                                              own_id or None, signal, now, subject)
     refs = message_ids(message, "In-Reply-To") + message_ids(message, "References")
     async with context.engine.connect() as connection:
         maps = await group_thread_maps(connection, group.id, sender.id, [r.id for r in recipients], refs)
+        also = await bystanders(connection, group, sender.email_key)  # a community's: program participants
         cap = stats_cap(policy)
         stats = PairStats(*await pair_stats(connection, group.id, now, cap)) if cap else PairStats(0, 0)
     copies = [GroupCopy(ids.message_id(domain), maps[r.id]) for r in recipients]
     if recipients:
         try:
-            prepared = await _prepare(context, raw, group, sender, copies, now, policy, stats)
+            prepared = await _prepare(context, raw, group, sender, copies, now, policy, stats, also)
         except Unprocessable as exc:
             raise await context.refuse(refusals.unprocessable(str(exc)), pair_id=group.id, **detail) from None
         except (BudgetExceeded, WorkerLost) as exc:
@@ -145,7 +148,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
         original_message_id=own_id or None, body_hash=header.body_hash, subject=subject, raw=raw, decision=action,
         reasons=reasons, received_at=now, outbound=None,
         duplicate_window=context.settings.relay.smtp.duplicate_window, domain=domain,
-        copies=[OutboundEntry(rcpt=r.email, out_message_id=c.new_message_id, raw=body, recipient_id=r.id)
+        copies=[OutboundEntry(rcpt=r.email, out_message_id=c.new_message_id, raw=body, recipient_id=r.id,
+                              state=digests.copy_state(context.settings, group, r))
                 for r, c, body in zip(recipients, copies, prepared.raws if prepared and delivered else [],
                                       strict=False)],
     )
@@ -189,16 +193,17 @@ async def _after_end(context: Context, raw: bytes, mail_from: str, remote: str |
 
 
 async def _prepare(context: Context, raw: bytes, group: Conversation, sender: Member, copies: list[GroupCopy],
-                   now: datetime, policy: Any, stats: PairStats) -> PreparedGroup:
+                   now: datetime, policy: Any, stats: PairStats, also: tuple[Member, ...] = ()) -> PreparedGroup:
     """Moderate once and anonymise (relay/pipeline.prepare_group) in a worker process (relay/workers)."""
     domain = context.domain
-    people = [identity(m, domain) for m in group.members]
+    people = [identity(m, domain) for m in (*group.members, *also)]
     own = people[[m.id for m in group.members].index(sender.id)]
     program = context.settings.programs.get(group.program_id)
     inspection = {
         "sender_role": sender.role, "sender_email": sender.email, "sender_name": sender.name,
         "sender_nicknames": sender.nicknames, "recipient_email": "", "recipient_name": "",
-        "other_members": tuple((m.email, m.name, tuple(m.nicknames)) for m in group.members if m.id != sender.id),
+        "other_members": tuple((m.email, m.name, tuple(m.nicknames)) for m in (*group.members, *also)
+                               if m.id != sender.id),
         "region": program.region if program else "US", "domain": domain,
         "aliases": (*(p.alias_address for p in people), group.alias_address(domain) or ""),
         "stats": stats,

@@ -18,6 +18,7 @@ from relay import ids
 from relay.anonymize.headers import header_text, message_ids
 from relay.anonymize.parts import Unprocessable
 from relay.anonymize.scrub import Identity
+from relay.archive import chain
 from relay.autoreply import auto_reply_signal
 from relay.inbound import after_end, authentication, auto_replies, refusals
 from relay.inbound.aliases import Target
@@ -145,7 +146,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
         add_notices(context.settings, accepted, decision, policy, pair, sender, recipient, own_id or None)
     if pair.status == "paused" and decision.action != "reject":
         program_help.park(accepted, pair.program_id, policy.name)
-    outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted))
+    async with chain.prehashed(raw, *((accepted.outbound.raw,) if accepted.outbound else ())):
+        outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted))
     if outcome.duplicate:
         log.info("queue_id=%s duplicate resend from %s recognised; not queued again", outcome.id, remote)
     else:

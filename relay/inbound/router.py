@@ -3,6 +3,8 @@ message to that kind's module. Nothing else is decided here.
 
   bounce+<entry>.<sig>@   delivery report     relay/inbound/delivery_reports.py
   away@ help@ concern@ share@  program address  relay/inbound/program/mail.py (handlers: program/*.py)
+  mentors@ mentees@       community mail      relay/inbound/community.py (fan-out through group.py)
+  digest@                 digest choice       relay/inbound/digest_choice.py (each | daily | weekly)
   help+m<id>.<sig>@       coordinator answer  relay/inbound/coordinator_answers.py
   any other local part    partner mail        relay/inbound/partner.py (-> after_end.py, auto_replies.py)
     ... of a group        group mail          relay/inbound/group.py (group alias, or a member's private alias)
@@ -22,10 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from relay.bounces import is_bounce_local_part
 from relay.clock import Clock
 from relay.config import Settings
-from relay.inbound import coordinator_answers, delivery_reports, group, partner
+from relay.inbound import community, coordinator_answers, delivery_reports, digest_choice, group, partner
 from relay.inbound.aliases import Target
+from relay.inbound.community import CommunityTarget
 from relay.inbound.context import Context
 from relay.inbound.delivery_reports import BounceTarget
+from relay.inbound.digest_choice import DigestTarget
 from relay.inbound.group import GroupTarget
 from relay.inbound.program import help as program_help
 from relay.inbound.program import mail as program_mail
@@ -38,7 +42,7 @@ from relay.store.committer import Committer
 from relay.workers.pool import Pool
 
 # Where an envelope may go: an alias, a signed bounce address, a program address, a coordinator's reply address.
-AnyTarget = Target | GroupTarget | BounceTarget | ProgramTarget | AnswerTarget
+AnyTarget = Target | GroupTarget | CommunityTarget | DigestTarget | BounceTarget | ProgramTarget | AnswerTarget
 
 
 class Intake:
@@ -88,6 +92,10 @@ class Intake:
             raise await context.refuse(Refusal(
                 550, "5.7.1", "A sender address is required to write to a mentoring alias.", "no_sender",
             ), **detail)
+        if digest_choice.is_digest_address(local):
+            return await digest_choice.check(context, mail_from, current, detail)
+        if community.is_community_address(local):
+            return await community.check(context, local, mail_from, current, detail)
         if program_mail.is_program_address(local):
             return await program_mail.check(context, local, mail_from, current, detail)
         if program_help.is_reply_local_part(local):
@@ -103,6 +111,10 @@ class Intake:
             return await coordinator_answers.take(self.context, raw, mail_from, target, remote)
         if isinstance(target, BounceTarget):
             return await delivery_reports.take(self.context, raw, target, remote)
+        if isinstance(target, DigestTarget):
+            return await digest_choice.take(self.context, raw, mail_from, target, remote, helo)
+        if isinstance(target, CommunityTarget):
+            return await community.take(self.context, raw, mail_from, target, remote, helo)
         if isinstance(target, GroupTarget):
             return await group.take(self.context, raw, mail_from, target, remote, helo)
         return await partner.take(self.context, raw, mail_from, target, remote, helo)

@@ -14,9 +14,10 @@ import time
 import weakref
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, syntax
+from aiosmtpd.smtp import MISSING, SMTP, syntax
 
 from relay.config import SmtpConfig
+from relay.smtp.data import Outcome, read_data
 from relay.smtp.handler import RelayHandler
 from relay.smtp.limits import ConnectionLimits, Monotonic, Refusal, RefusalLog, Ticket
 
@@ -29,13 +30,27 @@ class RelaySession(SMTP):
     """aiosmtpd's SMTP session, holding its place under the connection limits until it closes.
 
     aiosmtpd's `timeout` (here command_timeout) runs from one recognised command to the next, so it bounds idle
-    clients; DATA gets data_timeout for the whole transfer and the reply after it. A client timed out is told
-    why (421 4.4.2) before the connection closes."""
+    clients; before the first command only greeting_timeout applies (a connection that never speaks gives its
+    place back soon); DATA gets data_timeout for the whole transfer and the reply after it. A client timed out
+    is told why (421 4.4.2) before the connection closes. A session whose RCPTs were refused
+    max_refused_recipients times is closed after the 421 the handler gives to its next RCPT."""
 
-    def __init__(self, handler: RelayHandler, ticket: Ticket, data_timeout: float, **options: Any) -> None:
+    def __init__(self, handler: RelayHandler, ticket: Ticket, data_timeout: float, greeting_timeout: float,
+                 **options: Any) -> None:
         super().__init__(handler, **options)
         self.ticket = ticket
         self.data_timeout = data_timeout
+        self.greeting_timeout = min(greeting_timeout, self._timeout_duration)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._reset_timeout(self.greeting_timeout)  # the first recognised command resets it to command_timeout
+
+    @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_RCPT(self, arg: str) -> None:
+        await super().smtp_RCPT(arg)
+        if getattr(self.session, "closing", False) and self.transport is not None:
+            self.transport.close()  # the 421 is written first: close() flushes what is buffered
 
     def connection_lost(self, error: Exception | None) -> None:
         self.ticket.release()  # also called when a failed STARTTLS handshake ends the session
@@ -44,9 +59,44 @@ class RelaySession(SMTP):
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         self._reset_timeout(self.data_timeout)
-        await super().smtp_DATA(arg)
+        await self._take_data(arg)
         if self.transport is not None:
             self._reset_timeout()  # back to waiting for the next command
+
+    async def _take_data(self, arg: str) -> None:
+        """aiosmtpd's smtp_DATA with the transfer read in bulk (relay/smtp/data.py) instead of line by line.
+
+        Replies and checks are aiosmtpd 1.4.6's: 503 without RCPT, 501 with an argument, 552 over the size
+        limit and 500 for a line too long (both after the lone dot), then the handler's DATA hook."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            data = await read_data(self._reader, self.data_size_limit, self.line_length_limit)
+        except asyncio.CancelledError:
+            log.info("Connection lost during DATA")
+            self._writer.close()
+            raise
+        if data.outcome is Outcome.LOST:
+            return
+        if data.outcome is not Outcome.NOMINAL:
+            self._set_post_data_state()
+            await self.push("500 Line too long (see RFC5321 4.5.3.1.6)" if data.outcome is Outcome.TOO_LONG
+                            else "552 Error: Too much mail data")
+            return
+        # decode_data is off (the relay keeps bytes exact), so content and original_content are one object
+        self.envelope.content = data.content
+        self.envelope.original_content = data.content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
 
     def _timeout_cb(self) -> None:
         transport = self.transport
@@ -105,6 +155,7 @@ class SmtpServer:
             self.handler,
             ticket,
             self.config.data_timeout.total_seconds(),
+            self.config.greeting_timeout.total_seconds(),
             hostname=self.hostname,
             ident="mentor-relay",
             data_size_limit=self.config.max_message_size,

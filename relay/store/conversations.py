@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from relay.store.schema import members, pairs
 
 ROLES = ("mentor", "mentee")
-KINDS = ("pair", "group")
+KINDS = ("pair", "group", "community")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class Member:
     cadence: str | None = None  # a mentor's writing days, e.g. "mon,thu" (relay/nudges/rules/cadence.py)
     nicknames: tuple[str, ...] = ()  # known nicknames, scrubbed like the name
     language: str | None = None  # BCP 47 tag; None: the program's language
+    digest: str | None = None  # each | daily | weekly (digest@); None: the program's default
+    left_at: datetime | None = None  # a community member no longer enrolled (relay/communities.py)
 
     def alias_address(self, domain: str) -> str:
         return f"{self.alias}@{domain}"
@@ -85,8 +87,9 @@ class Conversation:
         return next((m for m in self.members if m.email_key == key), None)
 
     def others(self, member: Member) -> tuple[Member, ...]:
-        """Everyone in the conversation but `member`: who receives what `member` writes to the group."""
-        return tuple(m for m in self.members if m.id != member.id)
+        """Everyone in the conversation but `member`: who receives what `member` writes to the group (a
+        community member who left the program receives nothing)."""
+        return tuple(m for m in self.members if m.id != member.id and m.left_at is None)
 
     def alias_address(self, domain: str) -> str | None:
         """A group's own address (a pair has none: each member's alias is the pair's address for them)."""
@@ -151,6 +154,7 @@ def member_of(row: Any) -> Member:
         email_key=row.email_key, name=row.name, handle=row.handle, alias=row.alias, timezone=row.timezone,
         away_until=row.away_until, contact_consent=row.contact_consent, cadence=row.cadence,
         nicknames=tuple(json.loads(row.nicknames)) if row.nicknames else (), language=row.language,
+        digest=row.digest, left_at=row.left_at,
     )
 
 

@@ -112,12 +112,12 @@ async def list_outbound(connection: AsyncConnection, state: str | None = None, l
 
 async def queue_outbound(
     connection: AsyncConnection, *, kind: str, rcpt: str, raw: bytes, out_message_id: str, now: datetime,
-    domain: str, pair_id: int | None, message_id: str | None,
+    domain: str, pair_id: int | None, message_id: str | None, state: str = "queued",
 ) -> str:
     """Put one message (relayed or a notice) on the outbound queue, chained into the archive; its
     envelope sender is per entry."""
     values = outbound_values(kind=kind, rcpt=rcpt, raw=raw, out_message_id=out_message_id, now=now, domain=domain,
-                             pair_id=pair_id, message_id=message_id)
+                             pair_id=pair_id, message_id=message_id, state=state)
     await connection.execute(outbound.insert().values(values))
     await chain.append(connection, [chain.outbound_link(values)])
     return str(values["id"])
@@ -125,13 +125,14 @@ async def queue_outbound(
 
 def outbound_values(
     *, kind: str, rcpt: str, raw: bytes, out_message_id: str, now: datetime, domain: str, pair_id: int | None,
-    message_id: str | None,
+    message_id: str | None, state: str = "queued",
 ) -> dict[str, Any]:
+    """`state` queued (for delivery) or digest (held back for the recipient's digest: relay/digests/)."""
     outbound_id = ids.queue_id()
     return {
         "id": outbound_id, "message_id": message_id, "pair_id": pair_id, "kind": kind, "rcpt": rcpt,
         "mail_from": f"bounce+{outbound_id}@{domain}", "out_message_id": out_message_id, "raw": raw,
-        "state": "queued", "attempts": 0, "next_attempt_at": now, "created_at": now, "claimed_by": None,
+        "state": state, "attempts": 0, "next_attempt_at": now, "created_at": now, "claimed_by": None,
         "claimed_until": None, "last_error": None, "sent_at": None,
     }
 

@@ -47,7 +47,7 @@ pairs = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("program_id", String(64), nullable=False, index=True),
-    Column("kind", String(16), nullable=False, server_default="pair"),  # pair | group (| community, later)
+    Column("kind", String(16), nullable=False, server_default="pair"),  # pair | group | community
     Column("name", String(200)),  # a group's name, shown beside the sender's handle
     Column("alias", String(64), unique=True),  # a group's alias local part (a pair's aliases are its members')
     Column("policy", String(64)),  # per-conversation override of the program's policy
@@ -78,6 +78,8 @@ members = Table(
     Column("cadence", String(32)),  # a mentor's writing days, e.g. "mon,thu" (relay/nudges/rules/cadence.py)
     Column("nicknames", Text),  # JSON list of known nicknames, scrubbed like the name (relay/anonymize/names.py)
     Column("language", String(35)),  # BCP 47 tag: the language of the notices this member gets
+    Column("digest", String(8)),  # each | daily | weekly (digest@); empty: the program's default (relay/digests/)
+    Column("left_at", UTCDateTime),  # a community member no longer enrolled in the program (relay/communities.py)
     # A handle belongs to one person per program (checked by relay/enrol.py); a conversation holds a
     # person and a handle once.
     UniqueConstraint("pair_id", "email_key", name="uq_member_person"),
@@ -117,7 +119,7 @@ outbound = Table(
     Column("mail_from", String(320), nullable=False),  # per-message bounce address on the relay domain
     Column("out_message_id", String(998), nullable=False),
     Column("raw", LargeBinary, nullable=False),  # the message as delivered
-    Column("state", String(16), nullable=False),  # queued | sent | failed
+    Column("state", String(16), nullable=False),  # queued | sent | failed | digest (held back) | digested
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("claimed_by", String(64)),

@@ -11,6 +11,7 @@ parent's PolicyBook and signer are used instead (`in_process`).
 from __future__ import annotations
 
 import contextvars
+import gc
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from relay import memory
 from relay.anonymize.parts import Unprocessable
 from relay.anonymize.scrub import Identity
 from relay.config import Settings
@@ -46,7 +48,13 @@ _local: contextvars.ContextVar[Environment | None] = contextvars.ContextVar("rel
 def initialise(settings: Settings) -> None:
     """The pool's initializer: once per worker process."""
     global _process_environment
+    memory.return_large_blocks()
     _process_environment = Environment(PolicyBook(settings.policies_dir), signer_from_settings(settings))
+    from relay.moderation.rules import contact_info  # the rule's public suffix trie, built before the first message
+
+    contact_info._suffixes()("warm-up.example.org")
+    gc.collect()
+    gc.freeze()  # the policies and the trie live as long as the worker: no full collection walks them again
 
 
 def ready() -> bool:
@@ -158,3 +166,10 @@ def sign(raw: bytes) -> bytes:
     """The message DKIM-signed with the configured key (unchanged when signing is off)."""
     signer = _environment().signer
     return signer.sign(raw) if signer is not None else raw
+
+
+def signature(raw: bytes) -> bytes:
+    """The DKIM-Signature field to put in front of `raw` (b"" when signing is off): only the field comes back
+    from the worker, not the whole message again."""
+    signer = _environment().signer
+    return signer.field(raw) if signer is not None else b""

@@ -1,0 +1,152 @@
+"""The digest sweep: each member on a daily (weekly) digest gets, once per local day (ISO week), one mail
+with the copies held back for them before that day (week) began in their time zone — so a digest holds
+whole periods, and a message of today waits for tomorrow's digest.
+
+Once only, even with several relay instances or sweeps at once: each digest is written in one
+transaction that claims its key `digest.<mode>:<member>:<period>` (relay/nudges/keys.py), moves the
+held-back rows from state `digest` to `digested` (all of them or the transaction is rolled back) and
+queues the digest; a second sweep's claim is a no-op. During the member's quiet hours
+(responsiveness.quiet_hours, relay/nudges/timing.py) the digest waits for a later sweep. A member who
+switched to `each` (digest@) has their held-back copies released for delivery one by one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from email.headerregistry import Address
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from relay.clock import Clock
+from relay.config import ProgramConfig, Settings
+from relay.digests import mode_of
+from relay.digests.compose import contents, digest_message, entry_of
+from relay.notices.programs import for_participant
+from relay.nudges import keys
+from relay.nudges.timing import is_quiet, zone_of
+from relay.store import events
+from relay.store.conversations import Conversation, Member, email_key, get_conversation
+from relay.store.database import transaction
+from relay.store.outbound import queue_outbound
+from relay.store.schema import outbound
+
+log = logging.getLogger("relay.digests")
+
+
+@dataclass
+class DigestResult:
+    now: datetime
+    sent: list[dict[str, Any]] = field(default_factory=list)  # {member, conversation, period, messages}
+    deferred: list[dict[str, Any]] = field(default_factory=list)  # quiet hours for the member
+    released: int = 0  # copies of members who switched to each, queued one by one
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"now": self.now.isoformat(), "sent": self.sent, "deferred": self.deferred,
+                "released": self.released}
+
+    def lines(self) -> list[str]:
+        found = [f"sent a {d['mode']} digest of {d['messages']} message(s) to member {d['member']} "
+                 f"({d['period']})" for d in self.sent]
+        found += [f"quiet hours, later: digest for member {d['member']}" for d in self.deferred]
+        if self.released:
+            found.append(f"released {self.released} held-back cop(ies) of members who chose each")
+        return found or [f"no digest due at {self.now.isoformat()}"]
+
+
+class _Taken(Exception):
+    """Another sweep moved some of these rows first: roll back this digest."""
+
+
+def period_start(now: datetime, member: Member | None, program: ProgramConfig, mode: str) -> tuple[str, datetime]:
+    """(period name, when it began) in the member's time zone: the local day, or the ISO week from Monday."""
+    zone = zone_of(member, program)
+    local = now.astimezone(zone)
+    day = local.date()
+    if mode == "weekly":
+        day = day - timedelta(days=day.weekday())
+        year, week, _ = day.isocalendar()
+        name = f"{year}-W{week:02d}"
+    else:
+        name = day.isoformat()
+    return name, datetime.combine(day, time(0), tzinfo=zone)
+
+
+async def run(settings: Settings, engine: AsyncEngine, clock: Clock, queue_at: datetime | None = None) -> DigestResult:
+    """One sweep at the clock's time; `queue_at`: when the digests become due for delivery (default: now;
+    `nudges run --now` passes the real time so that a running relay sends them at once)."""
+    now = clock.now()
+    due_at = queue_at or now
+    result = DigestResult(now)
+    async with engine.connect() as connection:
+        held = (await connection.execute(
+            select(outbound.c.id, outbound.c.pair_id, outbound.c.rcpt, outbound.c.raw, outbound.c.created_at)
+            .where(outbound.c.state == "digest").order_by(outbound.c.created_at, outbound.c.id))).all()
+        conversations: dict[int, Conversation | None] = {}
+        for pair_id in {row.pair_id for row in held}:
+            conversations[pair_id] = await get_conversation(connection, pair_id)
+    by_member: dict[tuple[int, str], list[Any]] = {}
+    for row in held:
+        by_member.setdefault((row.pair_id, email_key(row.rcpt)), []).append(row)
+    for (pair_id, key), rows in by_member.items():
+        conversation = conversations.get(pair_id)
+        member = conversation.member_by_email(key) if conversation else None
+        program = settings.programs.get(conversation.program_id) if conversation else None
+        if conversation is None or member is None or program is None:
+            continue
+        mode = mode_of(settings, conversation, member)
+        if mode == "each":
+            result.released += await _release(engine, [r.id for r in rows], due_at)
+            continue
+        period, began = period_start(now, member, program, mode)
+        due = [r for r in rows if r.created_at < began]
+        if not due:
+            continue
+        if is_quiet(now, zone_of(member, program), program.responsiveness.quiet_hours):
+            result.deferred.append({"member": member.id, "conversation": conversation.id, "period": period})
+            continue
+        try:
+            if await _send(settings, engine, conversation, member, program, mode, period, due, now, due_at):
+                result.sent.append({"member": member.id, "conversation": conversation.id, "period": period,
+                                    "mode": mode, "messages": len(due)})
+        except _Taken:
+            log.info("digest for member %s (%s) was taken by another sweep", member.id, period)
+    return result
+
+
+async def _release(engine: AsyncEngine, entry_ids: list[str], now: datetime) -> int:
+    async with transaction(engine) as connection:
+        moved = await connection.execute(update(outbound).where(
+            outbound.c.id.in_(entry_ids), outbound.c.state == "digest").values(state="queued", next_attempt_at=now))
+    return int(moved.rowcount or 0)
+
+
+async def _send(settings: Settings, engine: AsyncEngine, conversation: Conversation, member: Member,
+                program: ProgramConfig, mode: str, period: str, rows: list[Any], now: datetime,
+                due_at: datetime) -> bool:
+    """One digest in one transaction (key, rows, mail); False when this period's digest was sent already."""
+    domain = settings.relay.domain
+    entries = [entry_of(row.raw, row.created_at) for row in rows]
+    name = conversation.name or program.name
+    mail = for_participant(settings, program, member, "digest_contents", count=len(entries),
+                           conversation_name=name, lines=contents(entries), mode=mode, domain=domain)
+    local, _, _ = (conversation.alias_address(domain) or f"digest@{domain}").rpartition("@")
+    sender = Address(display_name=mail.subject, username=local, domain=domain)
+    message_id, raw = digest_message(domain=domain, to=member.email, sender=sender, subject=mail.subject,
+                                     toc=mail.text, entries=entries, now=now)
+    async with transaction(engine) as connection:
+        if not await keys.claim(connection, f"digest.{mode}:{member.id}:{period}", kind="digest",
+                                pair_id=conversation.id, at=now):
+            return False
+        moved = await connection.execute(update(outbound).where(
+            outbound.c.id.in_([r.id for r in rows]), outbound.c.state == "digest").values(state="digested"))
+        if moved.rowcount != len(rows):
+            raise _Taken()
+        entry = await queue_outbound(connection, kind="notice", rcpt=member.email, raw=raw, out_message_id=message_id,
+                                     now=due_at, domain=domain, pair_id=conversation.id, message_id=None)
+        await events.record(connection, "digest.sent", now, pair_id=conversation.id, member=member.id, mode=mode,
+                            period=period, outbound_id=entry, copies=[r.id for r in rows])
+    return True

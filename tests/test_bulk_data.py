@@ -1,0 +1,170 @@
+"""DATA read in bulk (relay/smtp/data.py) means what aiosmtpd's line-by-line DATA means, byte for byte.
+
+The oracle is a stock aiosmtpd 1.4.6 server on loopback, sent the same wire bytes over a real socket. Our reader
+is driven through a real asyncio.StreamReader fed in many different chunkings (every two-way split, one byte at a
+time), because the terminator, a CRLF or a stuffed dot can straddle the chunks the socket delivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import select
+
+from relay.service import Relay
+from relay.smtp.data import Data, Outcome, read_data
+from relay.store.schema import messages
+from tests.support import MENTEE, Layout, Sink, acli, acreate_pair, rows, send, simple_message
+
+LINE_LIMIT = SMTP.line_length_limit
+NEXT_COMMAND = b"NOOP\r\n"
+
+# (name, wire bytes after the 354, up to and including the lone dot)
+STREAMS = [
+    ("empty message", b".\r\n"),
+    ("one line", b"hello\r\n.\r\n"),
+    ("dot-stuffed lines", b"Subject: x\r\n\r\n..leading dot\r\n...two\r\nmid.dle\r\n.\r\n"),
+    ("a line of only a dot, stuffed", b"a\r\n..\r\nb\r\n.\r\n"),
+    ("stuffed first line", b"..first\r\nsecond\r\n.\r\n"),
+    ("sentences ending in dots", b"One.\r\nTwo.\r\n\r\nThree.\r\n.\r\n"),
+    ("smuggling: bare LF dot bare LF", b"a\r\n\n.\nMAIL FROM:<evil@x.example>\r\nRCPT TO:<v@y>\r\n.\r\n"),
+    ("smuggling: bare LF dot CRLF", b"a\n.\r\nMAIL FROM:<evil@x.example>\r\n.\r\n"),
+    ("smuggling: CRLF dot bare LF", b"a\r\n.\nDATA\r\nb\r\n.\r\n"),
+    ("smuggling: bare CR dot CRLF", b"a\r.\r\nb\r\n.\r\n"),
+    ("smuggling: CRLF dot bare CR", b"a\r\n.\rb\r\n.\r\n"),
+    ("bare CRs and LFs kept", b"a\rb\nc\r\r\n\n\r\n.\r\n"),
+    ("line at the line limit", b"x" * (LINE_LIMIT - 2) + b"\r\n.\r\n"),
+    ("line one byte over the line limit", b"x" * (LINE_LIMIT - 1) + b"\r\nafter\r\n.\r\n"),
+    ("long line then more", b"y" * 5000 + b"\r\nz\r\n.\r\n"),
+    ("8-bit and UTF-8", "Subject: caf\u00e9\r\n\r\n\u00fcber \u2603\r\n".encode() + b"\xff\xfe\r\n.\r\n"),
+]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.content: bytes | None = None
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.content = bytes(envelope.original_content or b"")
+        return "250 stored"
+
+
+async def aiosmtpd_reads(wire: bytes, size_limit: int) -> Data:
+    """What stock aiosmtpd makes of `wire` after its 354, and that it then answers the next command."""
+    recorder = Recorder()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(recorder, hostname="oracle.test", decode_data=False, enable_SMTPUTF8=True,
+                     data_size_limit=size_limit), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        await reply(reader)
+        for command in (b"EHLO client.test\r\n", b"MAIL FROM:<a@client.test>\r\n", b"RCPT TO:<b@oracle.test>\r\n"):
+            writer.write(command)
+            assert (await reply(reader)).startswith(b"250")
+        writer.write(b"DATA\r\n")
+        assert (await reply(reader)).startswith(b"354")
+        writer.write(wire + NEXT_COMMAND)
+        code = (await reply(reader))[:3]
+        assert (await reply(reader)).startswith(b"250")  # the NOOP after the lone dot is a command again
+    finally:
+        writer.close()
+        server.close()
+    outcome = {b"250": Outcome.NOMINAL, b"552": Outcome.TOO_MUCH, b"500": Outcome.TOO_LONG}[code]
+    return Data(outcome, recorder.content if outcome is Outcome.NOMINAL else b"")
+
+
+async def reply(reader: asyncio.StreamReader) -> bytes:
+    while True:
+        line = await asyncio.wait_for(reader.readline(), 10)
+        if len(line) < 4 or line[3:4] != b"-":
+            return line
+
+
+async def bulk_reads(pieces: list[bytes], size_limit: int) -> tuple[Data, bytes]:
+    """Our reader over a real StreamReader fed `pieces` one by one; returns its result and what it left."""
+    reader = asyncio.StreamReader(limit=LINE_LIMIT)
+    reading = asyncio.ensure_future(read_data(reader, size_limit, LINE_LIMIT))
+    for piece in pieces:
+        reader.feed_data(piece)
+        await asyncio.sleep(0)
+    data = await asyncio.wait_for(reading, 10)
+    reader.feed_eof()
+    return data, await reader.read()
+
+
+def chunkings(wire: bytes) -> list[list[bytes]]:
+    whole = wire + NEXT_COMMAND
+    splits = [[whole[:cut], whole[cut:]] for cut in range(1, len(whole))]
+    return [[whole], [bytes([b]) for b in whole], *splits]
+
+
+@pytest.mark.parametrize(("name", "wire"), STREAMS, ids=[name for name, _ in STREAMS])
+async def test_bulk_data_reads_what_aiosmtpd_reads_in_every_chunking(name: str, wire: bytes) -> None:
+    expected = await aiosmtpd_reads(wire, size_limit=1_000_000)
+    for pieces in chunkings(wire)[:300]:
+        data, left = await bulk_reads(pieces, size_limit=1_000_000)
+        assert data == expected, (name, pieces)
+        assert left == NEXT_COMMAND, (name, pieces)  # nothing after the lone dot was taken as message bytes
+
+
+async def test_smuggled_end_of_data_stays_inside_the_message() -> None:
+    wire = b"Subject: hi\r\n\r\nbody\n.\nMAIL FROM:<evil@x.example>\r\nRCPT TO:<v@y.example>\r\nDATA\r\nfake\r\n.\r\n"
+    data, left = await bulk_reads([wire + NEXT_COMMAND], size_limit=1_000_000)
+    assert data.outcome is Outcome.NOMINAL
+    assert b"MAIL FROM:<evil@x.example>" in data.content and data.content.endswith(b"fake\r\n")
+    assert left == NEXT_COMMAND
+
+
+@pytest.mark.parametrize("over", [0, 1])
+async def test_size_limit_counts_what_aiosmtpd_counts(over: int) -> None:
+    wire = b"Subject: x\r\n\r\n..a\r\n" + b"b" * 70 + b"\r\n.\r\n"
+    counted = len(wire) - 3  # the stream bytes before the lone dot, stuffing dots included
+    limit = counted - over
+    expected = await aiosmtpd_reads(wire, size_limit=limit)
+    assert expected.outcome is (Outcome.TOO_MUCH if over else Outcome.NOMINAL)
+    for pieces in chunkings(wire)[:120]:
+        data, left = await bulk_reads(pieces, size_limit=limit)
+        assert data == expected and left == NEXT_COMMAND
+
+
+async def _archived(layout: Layout) -> list[bytes]:
+    return [bytes(row.raw) for row in await rows(layout, select(messages.c.raw).order_by(messages.c.id))]
+
+
+@pytest.mark.parametrize("over", [0, 1])
+async def test_relay_accepts_a_message_exactly_at_the_size_limit_and_refuses_one_byte_more(
+        relay: Relay, layout: Layout, sink: Sink, over: int) -> None:
+    pair = await acreate_pair(layout)
+    limit = 2 * 1024 * 1024  # tests/support.py's max_message_size
+    head = simple_message(MENTEE["email"], pair["mentor_alias"], "big", "start\n.dotted line\n")
+    head = head.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # as it goes on the wire
+    line = b"y" * 76 + b"\r\n"
+    stuffing = head.count(b"\r\n.")  # aiosmtplib adds one dot per such line, and the limit counts it
+    filler = limit + over - len(head) - stuffing
+    raw = head + line * (filler // len(line)) + b"z" * (filler % len(line) - 2) + b"\r\n"
+    assert len(raw) + stuffing == limit + over
+    code, text = await send(layout.smtp_port, raw, MENTEE["email"], pair["mentor_alias"])
+    if over:
+        assert code == 552, text
+        assert await _archived(layout) == []
+    else:
+        assert code == 250, text
+        assert await _archived(layout) == [raw]  # byte-exact, the dot unstuffed
+        assert len(await sink.wait_for(1)) == 1
+
+
+async def test_a_large_message_is_chained_with_digests_hashed_off_the_loop_and_verifies(
+        relay: Relay, layout: Layout, sink: Sink) -> None:
+    pair = await acreate_pair(layout)
+    raw = simple_message(MENTEE["email"], pair["mentor_alias"], "large", "start\n" + "word " * 60_000 + "\n")
+    raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    code, text = await send(layout.smtp_port, raw, MENTEE["email"], pair["mentor_alias"])
+    assert code == 250, text
+    assert len(await sink.wait_for(1)) == 1
+    assert await _archived(layout) == [raw]
+    verified = await acli(layout, "archive", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
