@@ -38,6 +38,8 @@ class HoldEntry:
     reasons: list[dict[str, Any]]
     release_requires: int
     notified: bool  # moderators were told at once (a notice is among the entries)
+    severity: str = "normal"  # urgent: a safeguarding sign (relay/safeguarding)
+    rejected: str | None = None  # an automatic rejection, recorded in the queue's history with this reason
 
 
 @dataclass
@@ -160,7 +162,7 @@ def _rows_of(item: Accepted, rows: dict[Any, list[dict[str, Any]]]) -> None:
         rows[held].append(held_store.hold_values(
             message_id=item.id, pair_id=item.pair_id, program_id=item.hold.program_id, policy=item.hold.policy,
             now=item.received_at, reasons=item.hold.reasons, release_requires=item.hold.release_requires,
-            notified=item.hold.notified,
+            notified=item.hold.notified, severity=item.hold.severity, rejected=item.hold.rejected,
         ))
     for entry in [item.outbound, *item.copies, *item.notices]:
         if entry is not None:
