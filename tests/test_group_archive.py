@@ -12,6 +12,7 @@ import mailbox
 from pathlib import Path
 
 from relay.service import Relay
+from tests.consolekit import add_moderator
 from tests.support import MENTEE, MENTOR, Layout, Sink, acli, cli, send, simple_message
 from tests.test_bounces import events, report
 from tests.test_groups import assert_no_identity, make_group
@@ -32,6 +33,7 @@ async def test_group_record_verifies_and_exports(relay: Relay, layout: Layout, s
                              MENTEE["email"], alias)
     assert code == 250, reply
     held_id = reply.rsplit(" ", 1)[-1]
+    await add_moderator(layout, "ana", "stem")  # the command line decides as an existing console account
     released = await acli(layout, "held", "release", held_id, "--moderator", "ana")
     assert released.returncode == 0, released.stderr
     await sink.wait_for(7)  # three copies, the sender's hold notice, three copies
