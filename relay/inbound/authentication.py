@@ -5,8 +5,8 @@ through flagged for the moderators.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
-from email.message import EmailMessage
 from typing import Any
 
 from relay.inbound.context import Context
@@ -17,13 +17,13 @@ from relay.moderation.policy import Policy
 from relay.senderauth import Verdict
 
 
-async def authenticate(context: Context, raw: bytes, message: EmailMessage, header_from: str, mail_from: str,
+async def authenticate(context: Context, raw: bytes, trace: Iterable[tuple[str, str]], header_from: str, mail_from: str,
                        remote: str | None, helo: str | None, policy: Policy, *, pair_id: int,
                        detail: dict[str, Any]) -> Verdict | None:
     """The policy's sender authentication: None when off; raises the refusal under `require`."""
     if policy.sender_auth == "off":
         return None
-    verdict = await context.authenticator.check(raw, message, header_from=header_from, mail_from=mail_from,
+    verdict = await context.authenticator.check(raw, trace, header_from=header_from, mail_from=mail_from,
                                                 remote=remote, helo=helo)
     if not verdict.passed and policy.sender_auth == "require":
         raise await context.refuse(refusal(verdict), pair_id=pair_id, header_from=header_from,

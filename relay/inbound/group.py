@@ -21,9 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from relay import digests, ids
-from relay.anonymize.headers import header_text, message_ids
 from relay.anonymize.parts import Unprocessable
-from relay.autoreply import auto_reply_signal
 from relay.communities import bystanders
 from relay.fanout import face, identity, recipients_of
 from relay.inbound import authentication, refusals
@@ -92,7 +90,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
     rcpt = addressed.alias_address(domain) if addressed else group.alias_address(domain)
     detail: dict[str, Any] = {"mail_from": mail_from, "remote": remote, "rcpt": rcpt}
     header = await context.header(raw, detail, group.id)
-    message, header_from, own_id = header.message, header.sender, header.own_id
+    header_from, own_id = header.sender, header.own_id
     if header_from is None:
         raise await context.refuse(Refusal(
             550, "5.7.1", "The message has no recognisable sender (From:) address.", "no_sender",
@@ -106,12 +104,12 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
             550, "5.7.1", "This mentoring group accepts mail only from its members.", "stranger",
         ), pair_id=group.id, header_from=header_from, **detail)
     policy = context.policy_of(group)
-    verdict = await authentication.authenticate(context, raw, message, header_from, mail_from, remote, helo, policy,
-                                                pair_id=group.id, detail=detail)
-    subject = header_text(message, "Subject")
+    verdict = await authentication.authenticate(context, raw, header.trace, header_from, mail_from, remote, helo,
+                                                policy, pair_id=group.id, detail=detail)
+    subject = header.subject
     recipients = [r for r in recipients_of(group, sender, addressed) if r.email_key not in skip]
-    signal = auto_reply_signal(message)
-    refs = message_ids(message, "In-Reply-To") + message_ids(message, "References")
+    signal = header.auto_reply
+    refs = list(header.refs)
     async with context.engine.connect() as connection:
         maps = await group_thread_maps(connection, group.id, sender.id, [r.id for r in recipients], refs)
         also = await bystanders(connection, group, sender.email_key)  # a community's: program participants

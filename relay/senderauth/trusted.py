@@ -9,7 +9,7 @@ outbound header allowlist drops them all).
 
 from __future__ import annotations
 
-from email.message import Message
+from collections.abc import Iterable
 from typing import Any
 
 import authres
@@ -17,12 +17,13 @@ import authres
 from relay.senderauth.dmarc import org_domain
 
 
-def trusted_results(message: Message, authserv_id: str) -> list[Any] | None:
-    """The results in the trusted headers, or None when the front MTA added none."""
+def trusted_results(fields: Iterable[tuple[str, str]], authserv_id: str) -> list[Any] | None:
+    """The results in the trusted headers, or None when the front MTA added none. `fields`: the message's header
+    fields (name, value) in order; relay/inbound/header.trace_fields gives the ones that matter."""
     found: list[Any] = []
     seen_header = False
     received = 0
-    for name, value in message.raw_items():
+    for name, value in fields:
         lower = name.lower()
         if lower == "received":
             received += 1

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from email.message import Message
 from ipaddress import ip_address
 
 from relay.config import SenderAuthConfig
@@ -39,12 +39,14 @@ class Authenticator:
         self.config = config
         self.resolver = resolver if resolver is not None else SystemResolver(config)
 
-    async def check(self, raw: bytes, message: Message, *, header_from: str, mail_from: str,
+    async def check(self, raw: bytes, trace: Iterable[tuple[str, str]], *, header_from: str, mail_from: str,
                     remote: str | None, helo: str | None) -> Verdict:
+        """`trace`: the message's header fields (name, value), at least its Received and Authentication-Results
+        fields above the second Received line (relay/inbound/header.trace_fields)."""
         from_domain = header_from.rpartition("@")[2].lower().rstrip(".")
         authserv_id = self.config.trusted_authserv_id
         if authserv_id and self._from_front(remote):
-            results = trusted_results(message, authserv_id)
+            results = trusted_results(trace, authserv_id)
             if results is None:
                 return Verdict("fail", f"no Authentication-Results from {authserv_id}")
             result, summary = judge(results, from_domain)

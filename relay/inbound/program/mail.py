@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from relay import ids
-from relay.anonymize.headers import header_text
-from relay.autoreply import auto_reply_signal
 from relay.inbound import authentication, refusals
 from relay.inbound.context import Context
 from relay.inbound.header import body_hash
@@ -60,7 +58,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
     now = context.clock.now()
     detail: dict[str, Any] = {"mail_from": mail_from, "remote": remote, "rcpt": f"{target.kind}@{context.domain}"}
     header = await context.header(raw, detail, whole=True)
-    message, header_from, own_id = header.message, header.sender, header.own_id
+    header_from, own_id = header.sender, header.own_id
     if header_from is None or email_key(header_from) != target.sender_key:
         raise await context.refuse(refusals.not_a_participant(), header_from=header_from, **detail)
     if header.looped(context.domain):
@@ -70,10 +68,10 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
     if not enrolled:
         raise await context.refuse(refusals.not_a_participant(), **detail)
     pair, member = enrolled[0]
-    verdict = await authentication.authenticate(context, raw, message, header_from, mail_from, remote, helo,
+    verdict = await authentication.authenticate(context, raw, header.trace, header_from, mail_from, remote, helo,
                                                 context.policy_of(pair), pair_id=pair.id, detail=detail)
-    automatic = auto_reply_signal(message)
-    subject = header_text(message, "Subject") or ""
+    automatic = header.auto_reply
+    subject = header.subject or ""
     accepted = Accepted(
         id=ids.queue_id(), pair_id=pair.id, sender_id=member.id, sender_role=member.role,
         recipient_id=pair.partner_of(member).id, envelope_from=mail_from, remote_addr=remote,
@@ -84,7 +82,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
         received_at=now, outbound=None, duplicate_window=context.settings.relay.smtp.duplicate_window,
         domain=context.domain,
     )
-    incoming = Incoming(context.settings, target.kind, now, accepted.id, subject, message, enrolled,
+    incoming = Incoming(context.settings, target.kind, now, accepted.id, subject, header.text, enrolled,
                         await context.verp_secret())
 
     async def job(connection: Any) -> AcceptOutcome:
