@@ -13,24 +13,24 @@ from relay.inbound.header import read_header
 from relay.senderauth.trusted import trusted_results
 
 RAW = (
-    "Received: from front.example.edu by relay\r\n"
-    "Authentication-Results: front.example.edu; dkim=pass header.d=example.org; dmarc=pass header.from=example.org\r\n"
-    "Received: from outside by front.example.edu\r\n"
-    "Authentication-Results: front.example.edu; dkim=fail header.d=evil.example\r\n"
-    "From: =?utf-8?q?Jos=C3=A9?= <jose@example.org>\r\n"
-    "To: alias@relay.example\r\n"
-    "Subject: =?utf-8?q?Caf=C3=A9?= plans\r\n"
-    "Message-ID: <own@example.org>\r\n"
-    "In-Reply-To: <a@relay.example>\r\n"
-    "References: <z@relay.example>\r\n <a@relay.example>\r\n"
-    "X-Loop: Relay.Example\r\n"
-    "Auto-Submitted: auto-replied\r\n"
-    "MIME-Version: 1.0\r\n"
-    "Content-Type: multipart/alternative; boundary=b\r\n\r\n"
-    "--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
-    "Hola, caf=C3=A9 at nine?\r\n"
-    "--b\r\nContent-Type: text/html\r\n\r\n<p>Hola</p>\r\n--b--\r\n"
-).encode()
+    b"Received: from front.example.edu by relay\r\n"
+    b"Authentication-Results: front.example.edu; dkim=pass header.d=example.org; dmarc=pass header.from=example.org\r\n"
+    b"Received: from outside by front.example.edu\r\n"
+    b"Authentication-Results: front.example.edu; dkim=fail header.d=evil.example\r\n"
+    b"From: =?utf-8?q?Jos=C3=A9?= <jose@example.org>\r\n"
+    b"To: alias@relay.example\r\n"
+    b"Subject: =?utf-8?q?Caf=C3=A9?= plans\r\n"
+    b"Message-ID: <own@example.org>\r\n"
+    b"In-Reply-To: <a@relay.example>\r\n"
+    b"References: <z@relay.example>\r\n <a@relay.example>\r\n"
+    b"X-Loop: Relay.Example\r\n"
+    b"Auto-Submitted: auto-replied\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: multipart/alternative; boundary=b\r\n\r\n"
+    b"--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+    b"Hola, caf=C3=A9 at nine?\r\n"
+    b"--b\r\nContent-Type: text/html\r\n\r\n<p>Hola</p>\r\n--b--\r\n"
+)
 
 
 def _classes(data: bytes) -> set[str]:
