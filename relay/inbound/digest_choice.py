@@ -18,11 +18,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import ids, notices
+from relay.archive import chain
 from relay.communities import ENROLLED, SIDE_OF, communities_for, enrolled_anywhere
 from relay.digests import MODES
 from relay.inbound import authentication, refusals
 from relay.inbound.context import Context
-from relay.inbound.header import body_hash
 from relay.notices.programs import for_participant
 from relay.store import events
 from relay.store.conversations import email_key, get_conversation
@@ -99,7 +99,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: DigestTarge
     subject = header.subject or ""
     accepted = Accepted(
         id=ids.queue_id(), pair_id=home.id, sender_id=member.id, sender_role=member.role, recipient_id=None,
-        envelope_from=mail_from, remote_addr=remote, original_message_id=own_id or None, body_hash=body_hash(raw),
+        envelope_from=mail_from, remote_addr=remote, original_message_id=own_id or None, body_hash=header.body_hash,
         subject=subject, raw=raw, decision="autoreply" if automatic else LOCAL_PART,
         reasons=[{"address": LOCAL_PART, **({"auto_reply": automatic} if automatic else {}),
                   **authentication.unverified_reason(verdict)}],
@@ -132,7 +132,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: DigestTarge
                             members=grouped, subject=subject)
         return outcome
 
-    outcome: AcceptOutcome = await context.committer.run(job)
+    async with chain.prehashed(raw):  # the archive chain's hash of a large message: in a thread
+        outcome: AcceptOutcome = await context.committer.run(job)
     context.on_queued()
     log.info("queue_id=%s to digest@ mode=%s members=%s", outcome.id, mode, grouped)
     return outcome.id

@@ -22,6 +22,7 @@ from typing import Any
 
 from relay import digests, ids
 from relay.anonymize.parts import Unprocessable
+from relay.archive import chain
 from relay.communities import bystanders
 from relay.fanout import face, identity, recipients_of
 from relay.inbound import authentication, refusals
@@ -145,7 +146,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
     )
     if decision is not None and action in ("hold", "reject"):
         add_notices(context.settings, accepted, decision, policy, group, sender, addressed, own_id or None)
-    outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted))
+    async with chain.prehashed(raw, *(copy.raw for copy in accepted.copies)):  # chain hashes in a thread
+        outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted))
     if not outcome.duplicate:
         context.on_queued()
         log.info("queue_id=%s accepted group=%s from=%s decision=%s copies=%d size=%d", outcome.id, group.id,

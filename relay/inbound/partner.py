@@ -98,10 +98,10 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
     signal = header.auto_reply
     if pair.status == "ended":
         return await after_end.take(context, raw, mail_from, remote, target, own_id or None, now,
-                                    header.subject, automatic=signal is not None)
+                                    header.subject, automatic=signal is not None, digest=header.body_hash)
     if signal is not None:
         return await auto_replies.take(context, raw, mail_from, remote, target, own_id or None, signal, now,
-                                       header.subject)
+                                       header.subject, header.body_hash)
 
     refs = list(header.refs)
     async with context.engine.connect() as connection:

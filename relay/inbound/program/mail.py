@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from relay import ids
+from relay.archive import chain
 from relay.inbound import authentication, refusals
 from relay.inbound.context import Context
-from relay.inbound.header import body_hash
 from relay.inbound.program import ADDRESSES
 from relay.inbound.program.addresses import Incoming, enrolments
 from relay.inbound.program.handlers import HANDLERS
@@ -75,7 +75,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
     accepted = Accepted(
         id=ids.queue_id(), pair_id=pair.id, sender_id=member.id, sender_role=member.role,
         recipient_id=pair.partner_of(member).id, envelope_from=mail_from, remote_addr=remote,
-        original_message_id=own_id or None, body_hash=body_hash(raw), subject=subject, raw=raw,
+        original_message_id=own_id or None, body_hash=header.body_hash, subject=subject, raw=raw,
         decision="autoreply" if automatic else target.kind,
         reasons=[{"address": target.kind, **({"auto_reply": automatic} if automatic else {}),
                   **authentication.unverified_reason(verdict)}],
@@ -91,7 +91,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
             await HANDLERS[target.kind](connection, incoming)
         return outcome
 
-    outcome = await context.committer.run(job)
+    async with chain.prehashed(raw):  # the archive chain's hash of a large message: in a thread
+        outcome = await context.committer.run(job)
     context.aliases.forget()  # a concern pauses pairs: no alias may be remembered as active
     context.on_queued()
     log.info("queue_id=%s to %s@ from the %s of pair %s", outcome.id, target.kind, member.role, pair.id)
