@@ -172,6 +172,9 @@ class DeliveryConfig(_Strict):
     connections: int = Field(4, ge=1, le=64)
     poll_interval: Duration = timedelta(seconds=2)
     timeout: Duration = timedelta(seconds=60)
+    # How long an instance's claim on a queue entry lasts: when it dies while sending, another instance
+    # sharing the database sends the entry once the lease is over (a restart of the same one, at once).
+    lease: Duration = timedelta(minutes=10)
 
     @field_validator("retry_schedule")
     @classmethod
@@ -388,6 +391,28 @@ class CommunityConfig(_Strict):
     digest: DigestMode = "none"
 
 
+class SafeguardingConfig(_Strict):
+    """Who hears at once about an urgent hold (a disclosure, a grooming sign), and what its sender is told."""
+
+    lead: Email  # the safeguarding lead: told at once, by a mail whose subject starts with "URGENT"
+    help_text: str | None = None  # sent to the sender of an urgent message instead of "waiting for review"
+    urgent_review_within: Duration = timedelta(hours=1)  # nobody acted by then: lead and coordinator told again
+
+    @field_validator("urgent_review_within")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("urgent_review_within must be longer than zero")
+        return value
+
+    @field_validator("help_text")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("help_text cannot be blank (leave it out for the default text)")
+        return value
+
+
 class ProgramConfig(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str
@@ -407,6 +432,7 @@ class ProgramConfig(_Strict):
     retention: RetentionConfig = Field(default_factory=lambda: RetentionConfig())  # none set: kept for ever
     community: CommunityConfig = Field(default_factory=lambda: CommunityConfig())  # off unless enabled
     group_digest: DigestMode = "none"  # how a group's members receive its messages by default
+    safeguarding: SafeguardingConfig | None = None  # none: urgent holds go to the coordinator at once
 
     @field_validator("goals", mode="before")
     @classmethod

@@ -28,6 +28,7 @@ from relay.metrics import sweep_timer
 from relay.nudges import sweep as nudge_sweep
 from relay.nudges.scheduler import Scheduler
 from relay.preflight import preflight
+from relay.safeguarding.sweep import SafeguardingSweeper
 from relay.senderauth import Authenticator, Resolver
 from relay.senderauth.dkim_check import DkimResult
 from relay.smtp.handler import RelayHandler
@@ -41,6 +42,7 @@ from relay.workers.pool import Pool
 log = logging.getLogger("relay.service")
 
 HOLD_SWEEP_EVERY = 60.0  # seconds
+SAFEGUARDING_SWEEP_EVERY = 60.0  # urgent follow-ups and the digest of automatic rejections
 NUDGE_SWEEP_EVERY = 300.0
 DIGEST_SWEEP_EVERY = 300.0  # a digest waits at most this long after its period (or the quiet hours) ended
 RETENTION_SWEEP_EVERY = 24 * 3600.0  # the daily purge of expired pairs (relay/archive/retention.py)
@@ -106,6 +108,9 @@ class Relay:
         self.sweeper = HoldSweeper(settings, self.engine, self.clock, self.intake.policies, self.worker.wake)
         self.scheduler = Scheduler()
         self.scheduler.every(HOLD_SWEEP_EVERY, "hold-sweep", self.sweeper.run_once)
+        self.safeguarding = SafeguardingSweeper(settings, self.engine, self.clock, self.intake.policies,
+                                                self.worker.wake)
+        self.scheduler.every(SAFEGUARDING_SWEEP_EVERY, "safeguarding-sweep", self._scheduled_safeguarding)
         self.scheduler.every(NUDGE_SWEEP_EVERY, "nudge-sweep", self._scheduled_nudges)
         self.scheduler.every(DIGEST_SWEEP_EVERY, "digest-sweep", self._scheduled_digests)
         self.scheduler.every(RETENTION_SWEEP_EVERY, "retention-purge", self._scheduled_purge)
@@ -117,6 +122,9 @@ class Relay:
     async def _sign(self, raw: bytes) -> bytes:
         field = await self.pool.run(tasks.signature, raw)
         return field + raw if field else raw
+
+    async def _scheduled_safeguarding(self) -> None:
+        await self.safeguarding.run_once()
 
     async def _scheduled_purge(self) -> None:
         report = await purge_expired(self.engine, self.clock, self.settings)
@@ -154,6 +162,9 @@ class Relay:
         await asyncio.to_thread(warmup.suffix_lists)  # before the first session, not during it
         self.committer.start()
         host, port = await self.smtp.start()
+        # The name of this instance's claims on the queue: with port 0 in the config, the port it got, so
+        # that two instances on one host never share a name (each would send what the other claimed).
+        self.worker.owner = f"{socket.gethostname()}:{port}"
         self.worker.start()
         self.scheduler.start()
         return Running(host, port, console_url)

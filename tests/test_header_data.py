@@ -66,9 +66,10 @@ def test_program_mail_gets_the_plain_text_of_the_body() -> None:
     assert _classes(pickle.dumps(header)) == {"relay.inbound.header"}
 
 
-def test_a_trusted_front_mta_is_read_only_above_the_second_received_line() -> None:
+def test_a_trusted_front_mtas_results_are_read_from_the_trace_fields() -> None:
     header = read_header(RAW, whole=False)
-    results = trusted_results(header.trace, "front.example.edu")
-    assert results is not None
-    assert [(r.method, r.result) for r in results] == [("dkim", "pass"), ("dmarc", "pass")]
-    assert trusted_results(header.trace, "other.example") is None
+    front = trusted_results(header.trace, "front.example.edu")
+    assert front.results is not None
+    assert [(r.method, r.result) for r in front.results] == [("dkim", "pass"), ("dmarc", "pass")]
+    assert front.forged  # the one in its name below the second Received line came with the message
+    assert trusted_results(header.trace, "other.example").results is None

@@ -73,16 +73,13 @@ def read_header(raw: bytes, whole: bool = True) -> Header:
 
 
 def trace_fields(message: Message) -> tuple[tuple[str, str], ...]:
-    """The Received and Authentication-Results fields (name, value as written) above the second Received
-    line: where a trusted front MTA's results can be (relay/senderauth/trusted.py)."""
+    """The Received and Authentication-Results fields (name, value as written; a Received field's value is
+    not kept), in order: what relay/senderauth/trusted.py reads a trusted front MTA's results (and forgeries
+    of them) from."""
     fields: list[tuple[str, str]] = []
-    received = 0
     for name, value in message.raw_items():
         lower = name.lower()
         if lower == "received":
-            received += 1
-            if received >= 2:
-                break
             fields.append(("Received", ""))
         elif lower == "authentication-results":
             fields.append(("Authentication-Results", str(value)))

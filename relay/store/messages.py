@@ -6,7 +6,7 @@ Each stored message, its events and its outbound copies are chained into the arc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,6 +38,8 @@ class HoldEntry:
     reasons: list[dict[str, Any]]
     release_requires: int
     notified: bool  # moderators were told at once (a notice is among the entries)
+    severity: str = "normal"  # urgent: a safeguarding sign (relay/safeguarding)
+    rejected: str | None = None  # an automatic rejection, recorded in the queue's history with this reason
 
 
 @dataclass
@@ -105,6 +107,7 @@ async def store_accepted_many(connection: AsyncConnection, items: list[Accepted]
     A client that resends a message it already got 250 for (same sender, same Message-ID, same body,
     within the window) gets the first message's id back and nothing is stored or queued again; that
     holds across commits and within this one batch."""
+    items = [_storable(item) for item in items]
     known = await _earlier_copies(connection, items)
     rows: dict[Any, list[dict[str, Any]]] = {messages: [], events: [], thread_ids: [], held: [], outbound: []}
     outcomes: list[AcceptOutcome] = []
@@ -137,6 +140,22 @@ async def store_accepted_many(connection: AsyncConnection, items: list[Accepted]
     return outcomes
 
 
+MESSAGE_ID_LIMIT = 998  # the column's size: a header line's longest (RFC 5322)
+
+
+def _storable(item: Accepted) -> Accepted:
+    """The header texts as every backend stores them: PostgreSQL's text holds no NUL character (it is
+    replaced, as a decoder replaces what it cannot read) and enforces the Message-ID column's size. The
+    raw message keeps every byte."""
+    subject = item.subject.replace("\x00", "\ufffd") if item.subject is not None else None
+    own_id = item.original_message_id
+    if own_id is not None:
+        own_id = own_id.replace("\x00", "\ufffd")[:MESSAGE_ID_LIMIT]
+    if (subject, own_id) == (item.subject, item.original_message_id):
+        return item
+    return replace(item, subject=subject, original_message_id=own_id)
+
+
 def _rows_of(item: Accepted, rows: dict[Any, list[dict[str, Any]]]) -> None:
     rows[messages].append({
         "id": item.id, "pair_id": item.pair_id, "sender_id": item.sender_id, "recipient_id": item.recipient_id,
@@ -160,7 +179,7 @@ def _rows_of(item: Accepted, rows: dict[Any, list[dict[str, Any]]]) -> None:
         rows[held].append(held_store.hold_values(
             message_id=item.id, pair_id=item.pair_id, program_id=item.hold.program_id, policy=item.hold.policy,
             now=item.received_at, reasons=item.hold.reasons, release_requires=item.hold.release_requires,
-            notified=item.hold.notified,
+            notified=item.hold.notified, severity=item.hold.severity, rejected=item.hold.rejected,
         ))
     for entry in [item.outbound, *item.copies, *item.notices]:
         if entry is not None:
