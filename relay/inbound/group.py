@@ -24,9 +24,8 @@ from datetime import datetime
 from typing import Any
 
 from relay import digests, ids
-from relay.anonymize.headers import header_text, message_ids
 from relay.anonymize.parts import Unprocessable
-from relay.autoreply import auto_reply_signal
+from relay.archive import chain
 from relay.communities import bystanders
 from relay.fanout import face, identity, recipients_of
 from relay.inbound import authentication, group_auto_replies, refusals
@@ -95,7 +94,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
     rcpt = addressed.alias_address(domain) if addressed else group.alias_address(domain)
     detail: dict[str, Any] = {"mail_from": mail_from, "remote": remote, "rcpt": rcpt}
     header = await context.header(raw, detail, group.id)
-    message, header_from, own_id = header.message, header.sender, header.own_id
+    header_from, own_id = header.sender, header.own_id
     if header_from is None:
         raise await context.refuse(Refusal(
             550, "5.7.1", "The message has no recognisable sender (From:) address.", "no_sender",
@@ -109,10 +108,10 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
             550, "5.7.1", "This mentoring group accepts mail only from its members.", "stranger",
         ), pair_id=group.id, header_from=header_from, **detail)
     policy = context.policy_of(group)
-    verdict = await authentication.authenticate(context, raw, message, header_from, mail_from, remote, helo, policy,
-                                                pair_id=group.id, detail=detail)
-    subject = header_text(message, "Subject")
-    signal = auto_reply_signal(message)
+    verdict = await authentication.authenticate(context, raw, header.trace, header_from, mail_from, remote, helo,
+                                                policy, pair_id=group.id, detail=detail)
+    subject = header.subject
+    signal = header.auto_reply
     if group.status in ENDED:
         return await _after_end(context, raw, mail_from, remote, group, sender, addressed, own_id or None, now,
                                 subject, header.body_hash, automatic=signal is not None)
@@ -120,7 +119,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
     if signal is not None:
         return await group_auto_replies.take(context, raw, mail_from, remote, group, sender, addressed, recipients,
                                              own_id or None, signal, now, subject)
-    refs = message_ids(message, "In-Reply-To") + message_ids(message, "References")
+    refs = list(header.refs)
     async with context.engine.connect() as connection:
         maps = await group_thread_maps(connection, group.id, sender.id, [r.id for r in recipients], refs)
         also = await bystanders(connection, group, sender.email_key)  # a community's: program participants
@@ -156,7 +155,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
     if group.status == "paused" and decision is not None and action != "reject":
         program_help.park(accepted, group.program_id, policy.name)  # a concern paused it: held, not delivered
         accepted.copies = []
-    outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted))
+    async with chain.prehashed(raw, *(copy.raw for copy in accepted.copies)):  # chain hashes in a thread
+        outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted))
     if not outcome.duplicate:
         context.on_queued()
         log.info("queue_id=%s accepted group=%s from=%s decision=%s copies=%d size=%d", outcome.id, group.id,

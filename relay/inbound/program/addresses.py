@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,7 +34,7 @@ class Incoming:
     now: datetime
     message_id: str
     subject: str
-    message: EmailMessage
+    text: str  # the plain-text body (relay/inbound/header.plain_text)
     enrolments: list[tuple[Pair, Member]]  # every pair the sender is a member of (not closed)
     secret: str  # signs the coordinator's reply addresses (relay/inbound/program/help.py)
 
