@@ -30,6 +30,7 @@ from relay.nudges.scheduler import Scheduler
 from relay.preflight import preflight
 from relay.safeguarding.sweep import SafeguardingSweeper
 from relay.senderauth import Authenticator, Resolver
+from relay.senderauth.dkim_check import DkimResult
 from relay.smtp.handler import RelayHandler
 from relay.smtp.limits import Monotonic
 from relay.smtp.server import SmtpServer
@@ -91,8 +92,11 @@ class Relay:
         self.committer = Committer(self.engine)
         # The message work (parse, moderate, anonymise, DKIM) runs in worker processes (relay/workers).
         self.pool = Pool(settings, policies, signer)
+        # DKIM verification in the pool too (keys asked in a thread first); in-process (`workers: 0`) the whole
+        # check stays in one thread, off the loop.
+        verifier = None if self.pool.in_process else self._verify_dkim
         self.intake = Intake(settings, self.engine, self.committer, self.clock,
-                             Authenticator(settings.relay.sender_auth, resolver), policies, self.pool)
+                             Authenticator(settings.relay.sender_auth, resolver, verifier), policies, self.pool)
         self.handler = RelayHandler(self.intake, settings.relay.smtp.max_refused_recipients)
         self.smtp = SmtpServer(self.handler, _resolved_smtp(settings), settings.relay.domain, monotonic)
         owner = f"{socket.gethostname()}:{settings.relay.smtp.port}"
@@ -111,6 +115,9 @@ class Relay:
         self.scheduler.every(DIGEST_SWEEP_EVERY, "digest-sweep", self._scheduled_digests)
         self.scheduler.every(RETENTION_SWEEP_EVERY, "retention-purge", self._scheduled_purge)
         self.console = ConsoleServer(settings, self.engine, self.clock, self.intake.policies) if console else None
+
+    async def _verify_dkim(self, raw: bytes, answers: dict[str, bytes | str | None]) -> list[DkimResult]:
+        return await self.pool.run(tasks.verify_dkim, raw, answers)
 
     async def _sign(self, raw: bytes) -> bytes:
         field = await self.pool.run(tasks.signature, raw)

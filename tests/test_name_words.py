@@ -8,6 +8,7 @@ must report it and the shipped policy hold the message.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
@@ -89,3 +90,36 @@ def test_plain_message_without_names_is_delivered_clean() -> None:
     delivered, decision = _prepare(JANE, PIERRE, "Jane here! The essay on photosynthesis is attached below.")
     assert decision.action == "deliver", decision.reason_dicts()  # type: ignore[attr-defined]
     assert not leaks(delivered, ["Jane", "Smith", "jane.smith", "school.example"])
+
+
+DOE = Identity("jane.doe@mail.example", "Jane Doe", f"oak.e5@{DOMAIN}", "Oak")
+
+
+@pytest.mark.parametrize("text", [
+    "Do you have time on Friday? I do, so let's do it.",
+    "DO NOT forget the draft. What do you think?",
+])
+def test_the_word_do_is_not_the_surname_doe(text: str) -> None:
+    """"Doe" read as "Dö" with the umlaut written out made every "do" the surname (seen in bench/throughput.py)."""
+    for sender, recipient in ((DOE, JANE), (JANE, DOE)):
+        delivered, decision = _prepare(sender, recipient, text)
+        reasons = decision.reason_dicts()  # type: ignore[attr-defined]
+        assert not [r for r in reasons if r["rule"] == "identity"], reasons
+        assert decision.action == "deliver", reasons  # type: ignore[attr-defined]
+        assert text.split("?")[0].encode() in delivered
+
+
+@pytest.mark.parametrize("text", ["Best wishes from the Doe family.", "MS. DOE WILL CALL."])
+def test_the_surname_doe_is_still_reported(text: str) -> None:
+    """The surname in any case is still the member's: replaced by the scrub, or reported by the identity rule."""
+    for sender, recipient, kind in ((DOE, JANE, "own_name"), (JANE, DOE, "partner_name")):
+        delivered, decision = _prepare(sender, recipient, text)
+        reasons = decision.reason_dicts()  # type: ignore[attr-defined]
+        reported = [r for r in reasons if r["rule"] == "identity" and r["kind"].startswith(kind)]
+        assert reported or not re.search(rb"doe", delivered, re.IGNORECASE), (delivered, reasons)
+
+
+def test_an_umlaut_written_out_inside_a_name_still_matches() -> None:
+    mueller = Identity("k.mueller@mail.example", "Karl Mueller", f"elm.f6@{DOMAIN}", "Elm")
+    delivered, _decision = _prepare(mueller, JANE, "Herr Müller hat angerufen.")
+    assert "Müller".encode() not in delivered and b"M=C3=BCller" not in delivered, delivered

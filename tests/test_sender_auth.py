@@ -37,6 +37,7 @@ class Scene:
     sink: Sink
     domain: str
     pair: dict  # type: ignore[type-arg]
+    relay: Relay | None = None
 
     @property
     def mentee(self) -> str:
@@ -109,7 +110,7 @@ async def _scene(layout: Layout, sink: Sink, domain: str, mode: str, **sender_au
     await relay.start()
     try:
         pair = await acreate_pair(layout, MENTOR, {"email": f"sam@{domain}", "name": "Sam Rivera", "handle": "Maple"})
-        yield Scene(layout, sink, domain, pair)
+        yield Scene(layout, sink, domain, pair, relay)
     finally:
         await relay.stop()
 
@@ -418,3 +419,41 @@ async def test_under_prefer_a_forged_concern_is_refused_and_an_honest_unsigned_o
     assert code == 250, text
     shown = json.loads(cli(prefer.layout, "pair", "show", str(prefer.pair["id"]), "--json").stdout)
     assert shown["status"] == "paused"
+
+
+@pytest.fixture
+async def require_in_pool(layout: Layout, sink: Sink, domain: str) -> AsyncIterator[Scene]:
+    """As `serve` runs by default: worker processes, DKIM keys asked in a thread, signatures verified in a worker."""
+    layout.overrides["workers"] = 2
+    layout.write()
+    async for scene in _scene(layout, sink, domain, "require"):
+        yield scene
+
+
+async def test_dkim_verified_in_a_worker_with_the_prefetched_keys(require_in_pool: Scene) -> None:
+    scene = require_in_pool
+    publish_dkim(scene.domain)
+    ZONE.txt(f"_dmarc.{scene.domain}", "v=DMARC1; p=reject")
+    code, text = await scene.send(sign(scene.message(), scene.domain))
+    assert code == 250, text
+    [delivered] = await scene.sink.wait_for(1)
+    assert "essay plan" in delivered.message.get_content()
+    assert scene.relay is not None and scene.relay.pool.task_cpu["verify_dkim"][1] == 1  # the worker verified it
+    # a body changed after signing fails there too, and says so
+    changed = sign(scene.message(body="See you on Monday."), scene.domain).replace(b"Monday", b"Sunday")
+    code, text = await scene.send(changed)
+    assert (code, text.split()[0]) == (550, "5.7.1"), text
+    [refusal] = scene.events("refused")
+    assert f"dkim=fail header.d={scene.domain}" in refusal["detail"]["auth"]
+
+
+async def test_a_dkim_key_dns_cannot_give_is_held_as_unverified_in_the_pool(require_in_pool: Scene) -> None:
+    scene = require_in_pool
+    ZONE.servfail.add(f"{SELECTOR}._domainkey.{scene.domain}")
+    code, text = await scene.send(sign(scene.message(), scene.domain))
+    assert code == 250, text
+    [item] = scene.held()
+    assert [(r["kind"], r["action"]) for r in item["reasons"] if r["rule"] == "sender_auth"] == [
+        ("unverified", "hold")]
+    assert any(f"dkim=temperror header.d={scene.domain}" in str(r.get("match", "")) for r in item["reasons"]), \
+        item["reasons"]

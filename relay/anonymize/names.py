@@ -100,9 +100,17 @@ def _words(name: str) -> list[str]:
 
 def _spellings(word: str) -> set[str]:
     """The folded word, with umlauts written out (Müller: mueller), and a name enrolled with them written
-    out also as written with umlauts (Mueller: muller, which is how "Müller" folds)."""
+    out also as written with umlauts (Mueller: muller, which is how "Müller" folds).
+
+    The last reading is taken only for an "ae", "oe", "ue" inside the word (a final "e" is not an umlaut
+    written out: "Doe" is not "Dö") and only when it does not make an ordinary word of a name that was none
+    (else "Doe" would match every "do" and "Do you")."""
     folded = fold_word(word)
-    return {folded, fold_word(word.translate(_TRANSLIT)), re.sub(r"(?<![gq])([aou])e", r"\1", folded)}
+    spellings = {folded, fold_word(word.translate(_TRANSLIT))}
+    umlaut = re.sub(r"(?<![gq])([aou])e(?=\w)", r"\1", folded)
+    if not is_common_word(umlaut):
+        spellings.add(umlaut)
+    return spellings
 
 
 def _is_ambiguous(word: str) -> bool:

@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from relay import ids
+from relay.archive import chain
 from relay.inbound.aliases import Target
 from relay.inbound.context import Context
-from relay.inbound.header import body_hash
 from relay.nudges import lifecycle
 from relay.store.messages import Accepted, AcceptOutcome, store_accepted
 
@@ -19,13 +19,14 @@ log = logging.getLogger("relay.intake")
 
 
 async def take(context: Context, raw: bytes, mail_from: str, remote: str | None, target: Target,
-               own_id: str | None, now: datetime, subject: str | None, *, automatic: bool) -> str:
-    """Mail to an ended pair: archived, not delivered; the sender gets a polite note (weekly at most)."""
+               own_id: str | None, now: datetime, subject: str | None, *, automatic: bool, digest: str) -> str:
+    """Mail to an ended pair: archived, not delivered; the sender gets a polite note (weekly at most).
+    `digest`: the body hash read in the worker (relay/inbound/header.body_hash)."""
     pair, sender, recipient = target.pair, target.sender, target.recipient
     accepted = Accepted(
         id=ids.queue_id(), pair_id=pair.id, sender_id=sender.id, sender_role=sender.role,
         recipient_id=recipient.id, envelope_from=mail_from, remote_addr=remote, original_message_id=own_id,
-        body_hash=body_hash(raw), subject=subject, raw=raw, decision="ended",
+        body_hash=digest, subject=subject, raw=raw, decision="ended",
         reasons=[{"rule": "pair_ended"}], received_at=now, outbound=None,
         duplicate_window=context.settings.relay.smtp.duplicate_window, domain=context.domain,
     )
@@ -37,7 +38,8 @@ async def take(context: Context, raw: bytes, mail_from: str, remote: str | None,
                                       automatic=automatic)
         return outcome
 
-    outcome: AcceptOutcome = await context.committer.run(job)
+    async with chain.prehashed(raw):  # the archive chain's hash of a large message: in a thread, not on the loop
+        outcome: AcceptOutcome = await context.committer.run(job)
     context.on_queued()
     log.info("queue_id=%s to the ended pair %s: archived, not delivered", outcome.id, pair.id)
     return outcome.id

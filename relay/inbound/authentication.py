@@ -7,7 +7,7 @@ Only a failure is called spoofing.
 
 from __future__ import annotations
 
-from email.message import EmailMessage
+from collections.abc import Iterable
 from typing import Any
 
 from relay.inbound.context import Context
@@ -18,13 +18,14 @@ from relay.senderauth import Verdict
 from relay.senderauth import outcome as sender_auth
 
 
-async def authenticate(context: Context, raw: bytes, message: EmailMessage, header_from: str, mail_from: str,
+async def authenticate(context: Context, raw: bytes, trace: Iterable[tuple[str, str]], header_from: str,
+                       mail_from: str,
                        remote: str | None, helo: str | None, policy: Policy, *, pair_id: int,
                        detail: dict[str, Any], can_hold: bool = True) -> Verdict | None:
     """The policy's sender authentication: None when off; raises the refusal the policy calls for."""
     if policy.sender_auth == "off":
         return None
-    verdict = await context.authenticator.check(raw, message, header_from=header_from, mail_from=mail_from,
+    verdict = await context.authenticator.check(raw, trace, header_from=header_from, mail_from=mail_from,
                                                 remote=remote, helo=helo)
     if sender_auth.refused(verdict, policy.sender_auth, can_hold=can_hold):
         raise await context.refuse(refusal(verdict), pair_id=pair_id, header_from=header_from,

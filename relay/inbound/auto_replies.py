@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from relay import ids
+from relay.archive import chain
 from relay.autoreply import NOTICE_EVERY
 from relay.inbound.aliases import Target
 from relay.inbound.context import Context
-from relay.inbound.header import body_hash
 from relay.notices import as_entry, compose
 from relay.notices.programs import for_participant
 from relay.nudges.timing import is_away, zone_of
@@ -26,7 +26,7 @@ log = logging.getLogger("relay.intake")
 
 
 async def take(context: Context, raw: bytes, mail_from: str, remote: str | None, target: Target,
-               own_id: str | None, signal: str, now: datetime, subject: str | None) -> str:
+               own_id: str | None, signal: str, now: datetime, subject: str | None, digest: str) -> str:
     """Archive an automatic reply without forwarding it; tell the partner, at most once per period."""
     pair, sender, recipient = target.pair, target.sender, target.recipient
     async with context.engine.connect() as connection:
@@ -48,12 +48,13 @@ async def take(context: Context, raw: bytes, mail_from: str, remote: str | None,
                                   away_role=sender.role, told_role=recipient.role))
     accepted = Accepted(
         id=queue_id, pair_id=pair.id, sender_id=sender.id, sender_role=sender.role, recipient_id=recipient.id,
-        envelope_from=mail_from, remote_addr=remote, original_message_id=own_id, body_hash=body_hash(raw),
+        envelope_from=mail_from, remote_addr=remote, original_message_id=own_id, body_hash=digest,
         subject=subject, raw=raw, decision="autoreply", reasons=[{"rule": "auto_reply", "match": signal}],
         received_at=now, outbound=None, duplicate_window=context.settings.relay.smtp.duplicate_window,
         domain=context.domain, notices=notices, extra_events=extra,
     )
-    outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted))
+    async with chain.prehashed(raw):  # the archive chain's hash of a large message: in a thread
+        outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted))
     if not outcome.duplicate and notices:
         context.on_queued()
     log.info("queue_id=%s automatic reply from the %s archived, not forwarded (%s)%s", outcome.id, sender.role,

@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from relay.anonymize.headers import header_text
-from relay.autoreply import auto_reply_signal
 from relay.inbound import refusals
 from relay.inbound.context import Context
 from relay.inbound.program import help as program_help
@@ -64,17 +62,17 @@ async def take(context: Context, raw: bytes, mail_from: str, target: AnswerTarge
     pair, member = found
     program = context.settings.programs[pair.program_id]
     header = await context.header(raw, detail, whole=True)
-    message, header_from = header.message, header.sender
+    header_from = header.sender
     if header_from is None or email_key(header_from) != email_key(program.coordinator):
         raise await context.refuse(_coordinator_only(), pair_id=pair.id, header_from=header_from, **detail)
     if header.looped(context.domain):
         raise await context.refuse(refusals.loop(), pair_id=pair.id, **detail)
-    subject = header_text(message, "Subject") or ""
-    if auto_reply_signal(message):
+    subject = header.subject or ""
+    if header.auto_reply:
         await context.committer.run(lambda c: record(c, "help.auto_reply", now, pair_id=pair.id, subject=subject))
         return f"answer-{target.member_id}"
     await context.committer.run(
-        lambda c: program_help.answer(c, context.settings, pair, member, message, subject, now))
+        lambda c: program_help.answer(c, context.settings, pair, member, header.text, subject, now))
     context.on_queued()
     log.info("coordinator answered the %s of pair %s through the relay", member.role, pair.id)
     return f"answer-{target.member_id}"

@@ -18,13 +18,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import ids, notices
-from relay.anonymize.headers import header_text
-from relay.autoreply import auto_reply_signal
+from relay.archive import chain
 from relay.communities import ENROLLED, SIDE_OF, communities_for, enrolled_anywhere
 from relay.digests import MODES
 from relay.inbound import authentication, refusals
 from relay.inbound.context import Context
-from relay.inbound.header import body_hash
 from relay.notices.programs import for_participant
 from relay.store import events
 from relay.store.conversations import email_key, get_conversation
@@ -71,7 +69,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: DigestTarge
     now = context.clock.now()
     detail: dict[str, Any] = {"mail_from": mail_from, "remote": remote, "rcpt": f"{LOCAL_PART}@{context.domain}"}
     header = await context.header(raw, detail)
-    message, header_from, own_id = header.message, header.sender, header.own_id
+    header_from, own_id = header.sender, header.own_id
     if header_from is None or email_key(header_from) != target.sender_key:
         raise await context.refuse(refusals.not_a_participant(), header_from=header_from, **detail)
     if header.looped(context.domain):
@@ -95,13 +93,13 @@ async def take(context: Context, raw: bytes, mail_from: str, target: DigestTarge
     assert home is not None
     member = home.member_by_id(rows[0].id)
     assert member is not None
-    verdict = await authentication.authenticate(context, raw, message, header_from, mail_from, remote, helo,
+    verdict = await authentication.authenticate(context, raw, header.trace, header_from, mail_from, remote, helo,
                                                 context.policy_of(home), pair_id=home.id, detail=detail)
-    automatic = auto_reply_signal(message)
-    subject = header_text(message, "Subject") or ""
+    automatic = header.auto_reply
+    subject = header.subject or ""
     accepted = Accepted(
         id=ids.queue_id(), pair_id=home.id, sender_id=member.id, sender_role=member.role, recipient_id=None,
-        envelope_from=mail_from, remote_addr=remote, original_message_id=own_id or None, body_hash=body_hash(raw),
+        envelope_from=mail_from, remote_addr=remote, original_message_id=own_id or None, body_hash=header.body_hash,
         subject=subject, raw=raw, decision="autoreply" if automatic else LOCAL_PART,
         reasons=[{"address": LOCAL_PART, **({"auto_reply": automatic} if automatic else {}),
                   **authentication.unverified_reason(verdict)}],
@@ -134,7 +132,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: DigestTarge
                             members=grouped, subject=subject)
         return outcome
 
-    outcome: AcceptOutcome = await context.committer.run(job)
+    async with chain.prehashed(raw):  # the archive chain's hash of a large message: in a thread
+        outcome: AcceptOutcome = await context.committer.run(job)
     context.on_queued()
     log.info("queue_id=%s to digest@ mode=%s members=%s", outcome.id, mode, grouped)
     return outcome.id

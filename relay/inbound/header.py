@@ -1,7 +1,12 @@
 """Reading what intake needs from a message before anything else: its sender, its Message-ID, its
-loop marker, and the hash of its body (which recognises a resend that gained Received lines).
+loop marker, its Subject, the ids it answers, the automatic-reply signal, the trace fields a trusted front
+MTA's verdict is read from, the hash of its body (which recognises a resend that gained Received lines), and
+for program mail the plain text of its body.
 
-Pure functions of the raw bytes; no store, no network. They run in a worker process (relay/workers).
+Pure functions of the raw bytes; no store, no network. They run in a worker process (relay/workers), and
+what they return is plain data (strings and tuples): a parsed EmailMessage sent back from the worker cost
+the relay process more to unpickle (email.headerregistry objects, on the pool's hand-off threads, under the
+event loop's GIL) than the parse had cost the worker.
 
 Header fields are bounded before anything parses them: the stdlib's header parsing and refolding is
 super-linear in the length of one field (a 204 KB folded Subject cost 8 s of CPU), so a field longer than
@@ -14,11 +19,13 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.utils import getaddresses
 
-from relay.anonymize.headers import header_text
+from relay.anonymize.headers import header_text, message_ids
 from relay.anonymize.message import parse
+from relay.anonymize.writable import writable
+from relay.autoreply import auto_reply_signal
 
 MAX_FIELD = 16 * 1024  # bytes of one header field, its folded lines joined (32 KB: 64 ms of CPU to refold)
 MAX_HEADER = 128 * 1024  # bytes of the whole header
@@ -31,13 +38,18 @@ class HeaderTooLarge(Exception):
 
 @dataclass(frozen=True)
 class Header:
-    """What intake reads from a message's header before anything else."""
+    """What intake reads from a message's header before anything else (plain data: it travels back from a
+    worker process)."""
 
-    message: EmailMessage
     sender: str | None  # the first From: address
     own_id: str  # the Message-ID as written
     loop_marker: str  # X-Loop, case-folded
     body_hash: str = ""  # see body_hash()
+    subject: str | None = None  # decoded (RFC 2047); None when the message has none
+    refs: tuple[str, ...] = ()  # the ids of In-Reply-To, then of References
+    auto_reply: str | None = None  # relay/autoreply.auto_reply_signal
+    trace: tuple[tuple[str, str], ...] = ()  # see trace_fields()
+    text: str = ""  # read with `whole`: the plain-text body (see plain_text())
 
     def looped(self, domain: str) -> bool:
         """Our own message came back: it carries our Message-ID or our X-Loop."""
@@ -45,12 +57,44 @@ class Header:
 
 
 def read_header(raw: bytes, whole: bool = True) -> Header:
-    """Parse the message (`whole`) or only its header fields; HeaderTooLarge when they are over the bounds."""
+    """Read the header fields (and with `whole` the plain text of the body); HeaderTooLarge when they are over
+    the bounds."""
     end = header_end(raw)
     check_bounds(raw[:end])
     message = parse(raw if whole else raw[:end])
-    return Header(message, first_address(message), (header_text(message, "Message-ID") or "").strip(),
-                  (header_text(message, "X-Loop") or "").casefold(), body_hash(raw))
+    return Header(
+        sender=first_address(message), own_id=(header_text(message, "Message-ID") or "").strip(),
+        loop_marker=(header_text(message, "X-Loop") or "").casefold(), body_hash=body_hash(raw),
+        subject=header_text(message, "Subject"),
+        refs=tuple(message_ids(message, "In-Reply-To") + message_ids(message, "References")),
+        auto_reply=auto_reply_signal(message), trace=trace_fields(message),
+        text=plain_text(message) if whole else "",
+    )
+
+
+def trace_fields(message: Message) -> tuple[tuple[str, str], ...]:
+    """The Received and Authentication-Results fields (name, value as written; a Received field's value is
+    not kept), in order: what relay/senderauth/trusted.py reads a trusted front MTA's results (and forgeries
+    of them) from."""
+    fields: list[tuple[str, str]] = []
+    for name, value in message.raw_items():
+        lower = name.lower()
+        if lower == "received":
+            fields.append(("Received", ""))
+        elif lower == "authentication-results":
+            fields.append(("Authentication-Results", str(value)))
+    return tuple(fields)
+
+
+def plain_text(message: EmailMessage) -> str:
+    """The message's plain-text body for a coordinator to read, or a note saying why there is none."""
+    part = message.get_body(preferencelist=("plain",))
+    if part is None:
+        return "(The message has no plain-text part; the program's archive keeps it as it was sent.)"
+    try:
+        return writable(str(part.get_content())).strip()  # type: ignore[attr-defined]
+    except (LookupError, ValueError):
+        return "(The message text could not be decoded; the program's archive keeps it as it was sent.)"
 
 
 def header_end(raw: bytes) -> int:

@@ -16,11 +16,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from relay import ids
-from relay.anonymize.headers import header_text, message_ids
 from relay.anonymize.parts import Unprocessable
 from relay.anonymize.scrub import Identity
 from relay.archive import chain
-from relay.autoreply import auto_reply_signal
 from relay.inbound import after_end, authentication, auto_replies, refusals
 from relay.inbound.aliases import Target
 from relay.inbound.context import Context
@@ -35,9 +33,9 @@ from relay.store.messages import (
     Accepted,
     AcceptOutcome,
     OutboundEntry,
+    group_thread_maps,
     pair_stats,
     store_accepted_many,
-    thread_map,
 )
 from relay.store.pairs import Member, email_key
 from relay.workers import tasks
@@ -83,7 +81,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
     detail: dict[str, Any] = {
         "mail_from": mail_from, "remote": remote, "rcpt": recipient.alias_address(context.domain)}
     header = await context.header(raw, detail, pair.id)
-    message, header_from, own_id = header.message, header.sender, header.own_id
+    header_from, own_id = header.sender, header.own_id
     if header_from is None:
         raise await context.refuse(Refusal(
             550, "5.7.1", "The message has no recognisable sender (From:) address.", "no_sender",
@@ -96,23 +94,23 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
             "This mentoring alias accepts mail only from the person it was set up for.", "stranger",
         ), pair_id=pair.id, header_from=header_from, **detail)
     policy = context.policy_of(pair)
-    verdict = await authentication.authenticate(context, raw, message, header_from, mail_from, remote, helo, policy,
-                                                pair_id=pair.id, detail=detail)
-    signal = auto_reply_signal(message)
+    verdict = await authentication.authenticate(context, raw, header.trace, header_from, mail_from, remote, helo,
+                                                policy, pair_id=pair.id, detail=detail)
+    signal = header.auto_reply
     if pair.status == "ended" and signal is not None:
         return await after_end.take(context, raw, mail_from, remote, target, own_id or None, now,
-                                    header_text(message, "Subject"), automatic=True)
+                                    header.subject, automatic=True, digest=header.body_hash)
     if signal is not None:
         return await auto_replies.take(context, raw, mail_from, remote, target, own_id or None, signal, now,
-                                       header_text(message, "Subject"))
+                                       header.subject, header.body_hash)
 
-    refs = message_ids(message, "In-Reply-To") + message_ids(message, "References")
+    refs = list(header.refs)
     async with context.engine.connect() as connection:
-        mapping = await thread_map(connection, pair.id, sender.role, refs)
+        mapping = (await group_thread_maps(connection, pair.id, sender.id, [recipient.id], refs))[recipient.id]
         cap = stats_cap(policy)
         total, last_day = await pair_stats(connection, pair.id, now, cap) if cap else (0, 0)
     new_id = ids.message_id(context.domain)
-    subject = header_text(message, "Subject")  # the original's, for the archive (the copy gets scrubbed)
+    subject = header.subject  # the original's, for the archive (the copy gets scrubbed)
     try:
         prepared = await _prepare(context, raw, sender, recipient, mapping, new_id, now, policy,
                                   PairStats(total, last_day))
@@ -123,7 +121,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
     decision = authentication.apply(prepared.decision, verdict, policy)
     if pair.status == "ended" and not decision.urgent:  # archived, not delivered; the sender told politely
         return await after_end.take(context, raw, mail_from, remote, target, own_id or None, now, subject,
-                                    automatic=False)
+                                    automatic=False, digest=header.body_hash)
     # An ended pair's urgent mail (a disclosure to a former mentor) is held for a person like any urgent mail.
     accepted = Accepted(
         id=ids.queue_id(),

@@ -11,8 +11,8 @@ host itself, as in the deploy guide's loopback test): that is "unverified", not 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from email.message import Message
 from typing import Any
 
 import authres
@@ -29,12 +29,13 @@ class FrontResults:
     forged: bool = False
 
 
-def trusted_results(message: Message, authserv_id: str) -> FrontResults:
-    """The results in the trusted headers of the front MTA's trace block."""
+def trusted_results(fields: Iterable[tuple[str, str]], authserv_id: str) -> FrontResults:
+    """The results in the trusted headers of the front MTA's trace block. `fields`: the message's header fields
+    (name, value) in order; relay/inbound/header.trace_fields gives the ones that matter."""
     found: list[Any] = []
     seen_header = forged = False
     received = 0
-    for name, value in message.raw_items():
+    for name, value in fields:
         lower = name.lower()
         if lower == "received":
             received += 1

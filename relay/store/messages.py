@@ -229,31 +229,11 @@ async def pair_stats(connection: AsyncConnection, pair_id: int, now: datetime, c
     return int(row[0]), int(row[1])
 
 
-async def thread_map(connection: AsyncConnection, pair_id: int, sender_role: str, refs: list[str]) -> dict[str, str]:
-    """Map ids a sender's message refers to onto the ids the recipient's client knows.
-
-    An id the sender's client received from us (generated for a message the partner wrote) maps to the
-    partner's own original id; an id the sender's client issued itself maps to the id we generated for
-    the partner. Ids we do not know are left out (they would only leak provider host names).
-    """
-    if not refs:
-        return {}
-    query = select(thread_ids).where(
-        thread_ids.c.pair_id == pair_id,
-        or_(thread_ids.c.original_id.in_(refs), thread_ids.c.generated_id.in_(refs)),
-    )
-    mapping: dict[str, str] = {}
-    for row in (await connection.execute(query)).all():
-        if row.sender_role == sender_role and row.original_id in refs:
-            mapping[row.original_id] = row.generated_id
-        elif row.sender_role != sender_role and row.generated_id in refs and row.original_id:
-            mapping[row.generated_id] = row.original_id
-    return mapping
-
-
 async def group_thread_maps(connection: AsyncConnection, conversation_id: int, sender_id: int,
                             recipient_ids: list[int], refs: list[str]) -> dict[int, dict[str, str]]:
     """Per recipient, map the ids a member's message refers to onto the ids that recipient's client knows.
+    One code path for pairs (one recipient) and groups: thread rows name the sender and recipient of each
+    delivered copy (rows from before conversations were backfilled by migration 0010).
 
     A ref is an id the sender's own client issued (a message they wrote) or one it received from us (a
     copy of someone's message); either way it names a message of the conversation. For a recipient who

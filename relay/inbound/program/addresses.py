@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,6 +20,7 @@ from relay import notices
 from relay.config import Settings
 from relay.notices.programs import for_participant
 from relay.store import events
+from relay.store.conversations import Conversation, get_conversation
 from relay.store.pairs import Member, Pair, email_key, get_pair
 from relay.store.schema import members, pairs
 
@@ -34,7 +34,7 @@ class Incoming:
     now: datetime
     message_id: str
     subject: str
-    message: EmailMessage
+    text: str  # the plain-text body (relay/inbound/header.plain_text)
     enrolments: list[tuple[Pair, Member]]  # every pair the sender is a member of (not closed)
     secret: str  # signs the coordinator's reply addresses (relay/inbound/program/help.py)
 
@@ -50,6 +50,22 @@ async def enrolments(connection: AsyncConnection, address: str) -> list[tuple[Pa
         pair = await get_pair(connection, row.pair_id)
         if pair is not None:
             found.append((pair, pair.member(row.role)))
+    return found
+
+
+async def group_enrolments(connection: AsyncConnection, address: str) -> list[tuple[Conversation, Member]]:
+    """The groups (not closed) where `address` is a member, with that member."""
+    query = (select(members.c.pair_id)
+             .select_from(members.join(pairs, pairs.c.id == members.c.pair_id))
+             .where(members.c.email_key == email_key(address), pairs.c.status != "closed",
+                    pairs.c.kind == "group")
+             .order_by(members.c.pair_id))
+    found = []
+    for row in (await connection.execute(query)).all():
+        group = await get_conversation(connection, row.pair_id)
+        member = group.member_by_email(address) if group is not None else None
+        if group is not None and member is not None:
+            found.append((group, member))
     return found
 
 

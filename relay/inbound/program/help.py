@@ -4,8 +4,8 @@ The coordinator gets the message with the sender's handle, role and pair (not th
 Reply-To of help+m<member id>.<signature>@<domain>, signed like the bounce addresses (relay/bounces/),
 so the answer goes back through the relay and the coordinator never needs the real address. Mail to
 concern@ (or to help@ with a subject starting with "concern") is flagged urgent and pauses the
-sender's pairs: mail to a paused pair is accepted, archived and held for review, not delivered (see
-`park`), until `pair resume`. Every step is an event.
+sender's pairs and groups: mail to a paused pair or group is accepted, archived and held for review, not
+delivered (see `park`), until `pair resume` / `group resume`. Every step is an event.
 """
 
 from __future__ import annotations
@@ -14,16 +14,14 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.headerregistry import Address
-from email.message import EmailMessage
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import notices
-from relay.anonymize.writable import writable
 from relay.bounces import signature, signed
 from relay.config import Settings
-from relay.inbound.program.addresses import Incoming
+from relay.inbound.program.addresses import Incoming, group_enrolments
 from relay.notices import render
 from relay.notices.programs import folder, for_participant, for_staff, participant_language
 from relay.store import events
@@ -53,16 +51,6 @@ def member_of_reply(local_part: str, secret: str) -> int | None:
     return int(member_id) if signed(f"help:{member_id}", match.group(2), secret) else None
 
 
-def _text(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    if part is None:
-        return "(The message has no plain-text part; the program's archive keeps it as it was sent.)"
-    try:
-        return writable(str(part.get_content())).strip()  # type: ignore[attr-defined]
-    except (LookupError, ValueError):
-        return "(The message text could not be decoded; the program's archive keeps it as it was sent.)"
-
-
 async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
     """Mail to help@ or concern@: to the coordinator, a confirmation back, and a pause for a concern."""
     concern = incoming.kind == "concern" or incoming.subject.strip().casefold().startswith("concern")
@@ -71,7 +59,15 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
     program = settings.programs[pair.program_id]
     domain = settings.relay.domain
     paused = []
+    paused_groups = []
     if concern:
+        for group, _ in await group_enrolments(connection, member.email):
+            changed = await connection.execute(update(pairs).where(pairs.c.id == group.id, pairs.c.status == "active")
+                                               .values(status="paused"))
+            if changed.rowcount:
+                paused_groups.append({"id": group.id, "name": group.name})
+                await events.record(connection, "group.paused", now, pair_id=group.id,
+                                    message_id=incoming.message_id, handle=member.handle)
         for each, _ in incoming.enrolments:
             changed = await connection.execute(update(pairs).where(pairs.c.id == each.id, pairs.c.status == "active")
                                                .values(status="paused"))
@@ -83,7 +79,8 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
         "program_name": program.name, "domain": domain, "handle": member.handle, "concern": concern,
         "pairs": [{"id": p.id, "role": m.role, "partner_handle": p.partner_of(m).handle}
                   for p, m in incoming.enrolments],
-        "paused": paused, "subject": incoming.subject or "(no subject)", "text": _text(incoming.message),
+        "paused": paused, "paused_groups": paused_groups,
+        "subject": incoming.subject or "(no subject)", "text": incoming.text,
     }
     staff = for_staff(settings, program, "help_coordinator", member_role=member.role, pair_id=pair.id, **values)
     to_coordinator = notices.compose(
@@ -104,13 +101,13 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
 
 
 async def answer(connection: AsyncConnection, settings: Settings, pair: Pair, member: Member,
-                 message: EmailMessage, subject: str, now: datetime) -> None:
+                 text: str, subject: str, now: datetime) -> None:
     """The coordinator's answer, passed on to the member from help@ (so their reply comes back there)."""
     program = settings.programs[pair.program_id]
     domain = settings.relay.domain
     notice = notices.compose(
         domain=domain, program_name=program.name, to=member.email, now=now, subject=subject or "(no subject)",
-        body=_text(message) + "\n\n-- \n" + render(
+        body=text + "\n\n-- \n" + render(
             "help_answer_footer.txt.j2", participant_language(program, member), folder=folder(settings, program),
             program_name=program.name, domain=domain),
         sender=Address(display_name=f"{program.name} coordinator", username="help", domain=domain),

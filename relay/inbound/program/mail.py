@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from relay import ids
-from relay.anonymize.headers import header_text
-from relay.autoreply import auto_reply_signal
+from relay.archive import chain
 from relay.inbound import authentication, refusals
 from relay.inbound.context import Context
-from relay.inbound.header import body_hash
 from relay.inbound.program import ADDRESSES
 from relay.inbound.program.addresses import Incoming, enrolments
 from relay.inbound.program.handlers import HANDLERS
@@ -60,7 +58,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
     now = context.clock.now()
     detail: dict[str, Any] = {"mail_from": mail_from, "remote": remote, "rcpt": f"{target.kind}@{context.domain}"}
     header = await context.header(raw, detail, whole=True)
-    message, header_from, own_id = header.message, header.sender, header.own_id
+    header_from, own_id = header.sender, header.own_id
     if header_from is None or email_key(header_from) != target.sender_key:
         raise await context.refuse(refusals.not_a_participant(), header_from=header_from, **detail)
     if header.looped(context.domain):
@@ -71,22 +69,22 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
         raise await context.refuse(refusals.not_a_participant(), **detail)
     pair, member = enrolled[0]
     # A program address cannot hold mail for review: what `require` would hold is refused here.
-    verdict = await authentication.authenticate(context, raw, message, header_from, mail_from, remote, helo,
+    verdict = await authentication.authenticate(context, raw, header.trace, header_from, mail_from, remote, helo,
                                                 context.policy_of(pair), pair_id=pair.id, detail=detail,
                                                 can_hold=False)
-    automatic = auto_reply_signal(message)
-    subject = header_text(message, "Subject") or ""
+    automatic = header.auto_reply
+    subject = header.subject or ""
     accepted = Accepted(
         id=ids.queue_id(), pair_id=pair.id, sender_id=member.id, sender_role=member.role,
         recipient_id=pair.partner_of(member).id, envelope_from=mail_from, remote_addr=remote,
-        original_message_id=own_id or None, body_hash=body_hash(raw), subject=subject, raw=raw,
+        original_message_id=own_id or None, body_hash=header.body_hash, subject=subject, raw=raw,
         decision="autoreply" if automatic else target.kind,
         reasons=[{"address": target.kind, **({"auto_reply": automatic} if automatic else {}),
                   **authentication.unverified_reason(verdict)}],
         received_at=now, outbound=None, duplicate_window=context.settings.relay.smtp.duplicate_window,
         domain=context.domain,
     )
-    incoming = Incoming(context.settings, target.kind, now, accepted.id, subject, message, enrolled,
+    incoming = Incoming(context.settings, target.kind, now, accepted.id, subject, header.text, enrolled,
                         await context.verp_secret())
 
     async def job(connection: Any) -> AcceptOutcome:
@@ -95,7 +93,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
             await HANDLERS[target.kind](connection, incoming)
         return outcome
 
-    outcome = await context.committer.run(job)
+    async with chain.prehashed(raw):  # the archive chain's hash of a large message: in a thread
+        outcome = await context.committer.run(job)
     context.aliases.forget()  # a concern pauses pairs: no alias may be remembered as active
     context.on_queued()
     log.info("queue_id=%s to %s@ from the %s of pair %s", outcome.id, target.kind, member.role, pair.id)

@@ -19,6 +19,7 @@ small window around each run of seven or more digits that is neither a date nor 
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -402,12 +403,22 @@ def _lowered(text: str) -> str:
 
 
 def _resolve(hits: list[_Hit]) -> list[_Hit]:
-    """Keep the longer, then the more specific, of overlapping hits; return them sorted by offset."""
+    """Keep the longer, then the more specific, of overlapping hits; return them sorted by offset.
+
+    The hits kept so far never overlap, so they are kept sorted by start (bisect) and a candidate is checked
+    against its two neighbours only: O(n log n) plus list inserts, where comparing each candidate with every
+    kept hit cost 67 s of CPU for the 20,000 hits of 400 KB of text full of addresses and phone numbers."""
+    starts: list[int] = []
     chosen: list[_Hit] = []
     for hit in sorted(hits, key=lambda h: (h.start - h.end, KINDS.index(h.kind), h.start)):
-        if all(hit.end <= other.start or hit.start >= other.end for other in chosen):
-            chosen.append(hit)
-    return sorted(chosen, key=lambda h: h.start)
+        index = bisect.bisect_right(starts, hit.start)
+        if index > 0 and chosen[index - 1].end > hit.start:
+            continue  # the kept hit that starts at or before this one reaches into it
+        if index < len(chosen) and chosen[index].start < hit.end:
+            continue  # the kept hit that starts after this one begins inside it
+        starts.insert(index, hit.start)
+        chosen.insert(index, hit)
+    return chosen
 
 
 # ---------------------------------------------------------------------------------------------------- e-mail
