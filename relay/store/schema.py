@@ -20,6 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from relay.store.rawbytes import MessageBytes
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores aware datetimes as naive UTC (SQLite has no time zones) and returns them aware."""
@@ -101,7 +103,7 @@ messages = Table(
     Column("body_hash", String(64), nullable=False),
     Column("subject", Text),
     Column("size", Integer, nullable=False),
-    Column("raw", LargeBinary, nullable=False),  # byte-exact as received
+    Column("raw", MessageBytes, nullable=False),  # byte-exact as received (stored compressed: rawbytes)
     Column("decision", String(16), nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
     Index("ix_messages_retry", "sender_id", "original_message_id"),
@@ -118,7 +120,7 @@ outbound = Table(
     Column("rcpt", String(320), nullable=False),  # real address of the recipient
     Column("mail_from", String(320), nullable=False),  # per-message bounce address on the relay domain
     Column("out_message_id", String(998), nullable=False),
-    Column("raw", LargeBinary, nullable=False),  # the message as delivered
+    Column("raw", MessageBytes, nullable=False),  # the message as delivered (stored compressed: rawbytes)
     Column("state", String(16), nullable=False),  # queued | sent | failed | digest (held back) | digested
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime, nullable=False),
