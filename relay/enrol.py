@@ -168,25 +168,29 @@ def check_pair(settings: Settings, request: PairRequest, today: date | None = No
 
 
 async def enrol_checked(connection: AsyncConnection, settings: Settings, request: PairRequest, now: datetime,
-                        actor: str = "cli") -> Pair:
+                        actor: str = "cli", aliases: dict[str, str] | None = None) -> Pair:
     """Write one pair checked by `check_pair` in the caller's transaction: its handles against the store,
-    fresh aliases, the pair, its `pair_created` event and both welcomes."""
+    fresh aliases, the pair, its `pair_created` event and both welcomes. `aliases` (role -> local part):
+    handles and aliases already claimed by the caller for many pairs at once (relay/pair_import.py)."""
     program_id = request.program_id
-    for role in ROLES:
-        person = request.person(role)
-        if await handle_taken(connection, program_id, person.handle, person.email):
-            raise EnrolmentError(f"the handle {person.handle!r} is already used in program {program_id!r}")
+    if aliases is None:
+        aliases = {}
+        for role in ROLES:
+            person = request.person(role)
+            if await handle_taken(connection, program_id, person.handle, person.email):
+                raise EnrolmentError(f"the handle {person.handle!r} is already used in program {program_id!r}")
+            alias = ids.alias_local_part(person.handle)
+            for _ in range(100):  # bounded: a random suffix collides rarely
+                if not await alias_taken(connection, alias):
+                    break
+                alias = ids.alias_local_part(person.handle)
+            else:
+                raise EnrolmentError("no free alias found; please try again")
+            aliases[role] = alias
     values = {}
     for role in ROLES:
         person = request.person(role)
-        alias = ids.alias_local_part(person.handle)
-        for _ in range(100):  # bounded: a random suffix collides rarely
-            if not await alias_taken(connection, alias):
-                break
-            alias = ids.alias_local_part(person.handle)
-        else:
-            raise EnrolmentError("no free alias found; please try again")
-        values[role] = {"email": person.email, "name": person.name, "handle": person.handle, "alias": alias,
+        values[role] = {"email": person.email, "name": person.name, "handle": person.handle, "alias": aliases[role],
                         "timezone": person.timezone, "nicknames": person.nicknames, "language": person.language}
     values["mentor"]["cadence"] = request.mentor_cadence
     try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from relay import ids
 from relay.config import Settings
 from relay.enrol import EnrolmentError, PairRequest, Person, check_pair, check_program, enrol_checked
 from relay.store.conversations import email_key, handle_key
@@ -189,6 +191,44 @@ async def check_file(settings: Settings, engine: AsyncEngine, program_id: str, p
     return rows
 
 
+async def _claim(connection: AsyncConnection, program_id: str, rows: list[Row], label: str) -> list[dict[str, str]]:
+    """Inside the writing transaction: the handles checked again (the store may have changed since the
+    check) and a fresh alias for each member, in a few queries for the whole file instead of several per
+    pair (what enrol_checked does for one pair)."""
+    handles = {row.handle_key: row.email_key for row in (await connection.execute(
+        select(members.c.handle_key, members.c.email_key).where(members.c.program_id == program_id))).all()}
+    problems = []
+    for row in rows:
+        for role in ("mentor", "mentee"):
+            person = row.request.person(role)
+            if handles.get(handle_key(person.handle), email_key(person.email)) != email_key(person.email):
+                problems.append(f"{label}:{row.line}: the {role}'s handle {person.handle!r} was taken meanwhile "
+                                f"in program {program_id!r}")
+    if problems:
+        raise ImportRefused(problems)
+    wanted = [{role: ids.alias_local_part(row.request.person(role).handle) for role in ("mentor", "mentee")}
+              for row in rows]
+    for _ in range(20):  # bounded: random suffixes collide rarely
+        candidates = [alias for entry in wanted for alias in entry.values()]
+        taken: set[str] = set()
+        for start in range(0, len(candidates), 500):
+            chunk = candidates[start:start + 500]
+            for column in (members.c.alias, pairs.c.alias):
+                found = await connection.execute(select(column).where(column.in_(chunk)))
+                taken.update(alias for alias in found.scalars() if alias)
+        counts = Counter(candidates)
+        doubled = {alias for alias, count in counts.items() if count > 1}
+        clash = taken | doubled
+        if not clash:
+            return wanted
+        for index, entry in enumerate(wanted):
+            for role, alias in entry.items():
+                if alias in clash:
+                    wanted[index][role] = ids.alias_local_part(rows[index].request.person(role).handle)
+                    clash.discard(alias)
+    raise ImportRefused([f"{label}: no free aliases found; please try again"])
+
+
 async def import_pairs(settings: Settings, engine: AsyncEngine, program_id: str, path: Path, now: datetime, *,
                        dry_run: bool = False, actor: str = "cli", name: str | None = None,
                        progress: Callable[[int], None] | None = None) -> Outcome:
@@ -202,9 +242,10 @@ async def import_pairs(settings: Settings, engine: AsyncEngine, program_id: str,
     domain = settings.relay.domain
     label = name or str(path)
     async with transaction(engine) as connection:
-        for row in fresh:
+        claimed = await _claim(connection, program_id, fresh, label)
+        for row, aliases in zip(fresh, claimed, strict=True):
             try:
-                pair = await enrol_checked(connection, settings, row.request, now, actor)
+                pair = await enrol_checked(connection, settings, row.request, now, actor, aliases)
             except EnrolmentError as exc:  # the store changed since the check: nothing is written
                 raise ImportRefused([f"{label}:{row.line}: {exc}"]) from None
             outcome.created.append((row.line, pair.id, pair.mentor.alias_address(domain),
