@@ -6,19 +6,33 @@ What it measures
      sessions (default 20); each session sends its share one after the other (MAIL/RCPT/DATA
      repeated on one connection). Reported: accepted messages/s, and the per-message accept latency
      (from sending MAIL to receiving the 250 after DATA), p50 and p99.
-  2. Relay: a throw-away config dir (relay.yaml, SQLite file, one program, its policy), one pair
-     enrolled with the real CLI, `python -m relay serve` as a subprocess, delivering over SMTP to a
+  2. Relay: a throw-away config dir (relay.yaml, SQLite file, one program, its policy), one pair per 30
+     messages enrolled with relay.enrol (what `pair create` runs; the shipped policies hold a pair's 41st message
+     of a day, and the names are rare words so that the identity rule finds nothing),
+     `python -m relay serve` as a subprocess, delivering over SMTP to a
      counting aiosmtpd sink in a third subprocess; sender authentication (SPF, DMARC) asks a DNS
      server on loopback in a fourth, whose zone authorises the mentee's domain from 127.0.0.1 (TTL 1 h).
-     The same N messages go from the mentee's enrolled address (envelope and From:) to the mentor's
-     alias over the same C sessions. Reported as above, plus end-to-end messages/s: from the first
+     The same N messages go from each mentee's enrolled address (envelope and From:) to its mentor's
+     alias over the same C sessions (the bare server gets the very same envelopes).
+     Reported as above, plus end-to-end messages/s: from the first
      MAIL until the sink has received all N.
 
 The bench process is only the SMTP client; every server runs in its own process. Timing starts once
 all sessions are connected and greeted (EHLO), so connection set-up is not counted. The last line is
 `relay/bare throughput ratio: X.XX` (accepted messages/s of the relay divided by the bare server's).
 
-Usage: .venv/bin/python bench/throughput.py --messages N [--connections 20]
+Options: --policy NAME (a file of policies/, default adult-professional: the shipped policy with its rules)
+and --dkim rsa|ed25519|off (default rsa: a 2048-bit key made with `mentor-relay dkim keygen` in the
+bench's temporary directory signs every delivery).
+
+CPU by stage (per accepted message): the relay process's event-loop thread (SMTP, intake and delivery
+coordination), its other threads (the aiosqlite store thread, the pool's hand-off threads, DNS/sender
+auth) — both read from /proc/<pid>/task/<tid>/stat before and after the run — and each worker task kind
+(header, prepare, sign): the pool sums each task's CPU (the worker's /proc stat before and after the
+task) and logs the sums when the relay stops ("worker CPU by task: ..."), which the bench reads from the
+relay's log. "server CPU" counts the relay's whole process tree (workers and the forkserver included).
+
+Usage: .venv/bin/python bench/throughput.py --messages N [--connections 20] [--policy NAME] [--dkim rsa]
 Exit status 1 if a message was refused, lost or not delivered (the figures are printed all the same).
 The same file also runs the helper servers (hidden --role option); no need to call that by hand.
 """
@@ -171,24 +185,29 @@ def message_body(index: int) -> str:
     """About 2 KB of plain text, different for every message."""
     picked = [textwrap.fill(PARAGRAPHS[(index + k) % len(PARAGRAPHS)], 72) for k in range(6)]
     return (
-        "Hi Oak,\n\n" + "\n\n".join(picked)
+        "Hi,\n\n" + "\n\n".join(picked)
         + f"\n\nThis is note number {index + 1} in our conversation, I think!\n\n"
-        "Thanks again for your time, and have a good week.\n\nBest wishes,\nJane\n"
+        "Thanks again for your time, and have a good week.\n\nBest wishes,\nMaple\n"
     )
 
 
-def build_messages(count: int, sender: str, sender_name: str, rcpt: str) -> list[bytes]:
-    """`count` small text messages from `sender` to `rcpt`, each with its own Message-ID (CRLF lines)."""
+Mail = tuple[bytes, str, str]  # raw message, envelope sender, recipient
+
+
+def build_messages(count: int, pairs: Sequence[Pair]) -> list[Mail]:
+    """`count` small text messages, message i from the mentee of pair i % len(pairs) to its mentor's alias,
+    each with its own Message-ID (CRLF lines)."""
     messages = []
     for index in range(count):
+        pair = pairs[index % len(pairs)]
         message = EmailMessage()
-        message["From"] = f"{sender_name} <{sender}>"
-        message["To"] = rcpt
+        message["From"] = f"{pair.mentee_name} <{pair.mentee_email}>"
+        message["To"] = pair.mentor_alias
         message["Subject"] = f"Week {index % 52 + 1}: robots, rankings and the science fair"
         message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = f"<bench.{index}.{os.getpid()}@{sender.rpartition('@')[2]}>"
+        message["Message-ID"] = f"<bench.{index}.{os.getpid()}@{pair.mentee_email.rpartition('@')[2]}>"
         message.set_content(message_body(index))
-        messages.append(message.as_bytes(policy=policy.SMTP))
+        messages.append((message.as_bytes(policy=policy.SMTP), pair.mentee_email, pair.mentor_alias))
     return messages
 
 
@@ -233,12 +252,11 @@ async def close_session(client: aiosmtplib.SMTP) -> None:
 
 
 async def send_share(
-    client: aiosmtplib.SMTP, share: Sequence[bytes], sender: str, rcpt: str,
-    gate: asyncio.Event, result: SendResult,
+    client: aiosmtplib.SMTP, share: Sequence[Mail], gate: asyncio.Event, result: SendResult,
 ) -> None:
     """Send `share` one message after the other on one session, once `gate` opens."""
     await gate.wait()
-    for raw in share:
+    for raw, sender, rcpt in share:
         result.attempted += 1
         began = time.perf_counter()
         try:
@@ -259,15 +277,14 @@ async def send_share(
         result.latencies.append(time.perf_counter() - began)
 
 
-async def drive(port: int, messages: Sequence[bytes], sender: str, rcpt: str, connections: int,
-                timeout: float) -> SendResult:
+async def drive(port: int, messages: Sequence[Mail], connections: int, timeout: float) -> SendResult:
     """Send all messages over `connections` sessions; timing starts when every session is greeted."""
     result = SendResult()
     clients = await asyncio.wait_for(asyncio.gather(*(open_session(port) for _ in range(connections))), 60)
     gate = asyncio.Event()
     try:
         tasks = [
-            asyncio.create_task(send_share(client, messages[i::connections], sender, rcpt, gate, result))
+            asyncio.create_task(send_share(client, messages[i::connections], gate, result))
             for i, client in enumerate(clients)
         ]
         cpu_before = time.process_time()
@@ -316,6 +333,36 @@ class Child:
             return None
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def tree_cpu_seconds(self) -> float | None:
+        """CPU of this process and every live descendant (the relay's forkserver and workers)."""
+        total, seen, todo = 0.0, set(), [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            used = proc_cpu(f"/proc/{pid}/stat")
+            if used is None:
+                if pid == self.process.pid:
+                    return None
+                continue
+            total += used
+            for children in Path(f"/proc/{pid}/task").glob("*/children"):
+                with contextlib.suppress(OSError):
+                    todo.extend(int(child) for child in children.read_text().split())
+        return total
+
+    def thread_cpu_seconds(self) -> tuple[float, float] | None:
+        """(the main thread's CPU, the other threads' CPU) of this process: the relay's event loop, and
+        its store/hand-off/DNS threads. A thread that ended in between is not counted."""
+        pid = self.process.pid
+        main = proc_cpu(f"/proc/{pid}/task/{pid}/stat")
+        if main is None:
+            return None
+        others = sum(used for stat in Path(f"/proc/{pid}/task").glob("*/stat")
+                     if stat.parent.name != str(pid) and (used := proc_cpu(str(stat))) is not None)
+        return main, others
+
     def stop(self) -> int | None:
         """Terminate, wait up to STOP_TIMEOUT, then kill; returns the exit status."""
         if self.process.poll() is None:
@@ -333,6 +380,15 @@ class Child:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def proc_cpu(stat_path: str) -> float | None:
+    """User + system CPU seconds from a /proc .../stat file (None if it is gone)."""
+    try:
+        fields = Path(stat_path).read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until(check: Any, watched: Sequence[Child], timeout: float, what: str) -> Any:
@@ -374,14 +430,21 @@ def sink_status(workdir: Path) -> dict[str, Any]:
 # --- the relay ------------------------------------------------------------------------------------
 
 
-def write_relay_config(root: Path, sink_port: int, dns_port: int) -> Path:
-    """relay.yaml (SMTP on port 0: the relay picks one; no console), a SQLite file, one program and its policy."""
+def write_relay_config(root: Path, sink_port: int, dns_port: int, policy_name: str, dkim: str) -> Path:
+    """relay.yaml (SMTP on port 0: the relay picks one; no console), a SQLite file, one program and its policy
+    (copied from the repository's policies/, or an empty policy for --policy none), and a DKIM key."""
     (root / "programs").mkdir(parents=True)
     (root / "policies").mkdir()
-    (root / "policies" / "adult-professional.yaml").write_text("name: adult-professional\n")
+    if policy_name == "none":
+        (root / "policies" / "none.yaml").write_text("name: none\n")
+    else:
+        source = REPO / "policies" / f"{policy_name}.yaml"
+        if not source.is_file():
+            raise SystemExit(f"--policy {policy_name}: no such file {source}")
+        (root / "policies" / source.name).write_text(source.read_text())
     program = {
         "id": "stem", "name": "STEM mentoring", "goals": ["Explore engineering careers"],
-        "coordinator": "coordinator@school.example", "policy": "adult-professional",
+        "coordinator": "coordinator@school.example", "policy": policy_name,
         "region": "US", "timezone": "America/New_York",
     }
     (root / "programs" / "stem.yaml").write_text(yaml.safe_dump(program))
@@ -398,6 +461,15 @@ def write_relay_config(root: Path, sink_port: int, dns_port: int) -> Path:
     }
     path = root / "relay.yaml"
     path.write_text(yaml.safe_dump(config))
+    if dkim != "off":
+        done = subprocess.run(
+            relay_cli(path, "dkim", "keygen", "--selector", "bench", "--algorithm", dkim, "--json"),
+            capture_output=True, text=True, timeout=120, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"dkim keygen failed ({done.returncode}): {done.stderr.strip()}")
+        config["dkim"] = {"selector": "bench", "private_key": json.loads(done.stdout)["private_key"]}
+        path.write_text(yaml.safe_dump(config))
     return path
 
 
@@ -405,17 +477,56 @@ def relay_cli(config: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "relay", "--config", str(config), *args]
 
 
-def enrol_pair(config: Path) -> dict[str, Any]:
-    """Enrol MENTOR and MENTEE with the real CLI; returns {"id", "mentor_alias", "mentee_alias"}."""
-    people = [f"--{role}-{key}={person[key]}" for role, person in (("mentor", MENTOR), ("mentee", MENTEE))
-              for key in ("email", "name", "handle")]
+@dataclass(frozen=True)
+class Pair:
+    mentee_email: str
+    mentee_name: str
+    mentor_alias: str
+
+
+PER_PAIR = 30  # messages per pair: the shipped policies hold a pair's 41st message in a day (rule `rate`)
+SURNAMES = ["Quistgaard", "Vantongeren", "Oyelaran", "Kowalczyk", "Abernathy", "Nakashima", "Castellano",
+            "Thorvaldsen", "Brzezinski", "Okonkwo"]
+
+
+ENROL_SCRIPT = """
+import asyncio, json, sys
+from pathlib import Path
+from relay.cli.common import with_store
+from relay.clock import SystemClock
+from relay.config import load_settings
+from relay.enrol import Person, create_pair
+settings = load_settings(Path(sys.argv[1]))
+rows = json.loads(sys.stdin.read())
+async def work(engine):
+    made = []
+    for mentor, mentee in rows:
+        pair = await create_pair(settings, engine, SystemClock(), program_id="stem", mentor=Person(*mentor),
+                                 mentee=Person(*mentee))
+        made.append(pair.mentor.alias_address(settings.relay.domain))
+    return made
+print(json.dumps(asyncio.run(with_store(settings, work))))
+"""
+
+
+def enrol_pairs(config: Path, count: int) -> list[Pair]:
+    """Enrol `count` pairs through relay.enrol.create_pair (what `pair create` runs), in one subprocess
+    rather than one CLI start per pair; the mentees write from the domain that the loopback DNS
+    authorises. Names are rare words, so that the identity rule has nothing to find."""
+    rows, people = [], []
+    for k in range(count):
+        surname = SURNAMES[k % len(SURNAMES)]
+        mentee = (f"mentee{k}@{MENTEE['email'].rpartition('@')[2]}", f"Ysolde {surname}", f"Maple{k}")
+        rows.append(((f"mentor{k}@uni.example.net", f"Zebedee {surname}", f"Oak{k}"), mentee))
+        people.append(mentee)
     done = subprocess.run(
-        relay_cli(config, "pair", "create", "--program", "stem", *people, "--json"),
-        capture_output=True, text=True, timeout=120, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        [sys.executable, "-c", ENROL_SCRIPT, str(config)], input=json.dumps(rows),
+        capture_output=True, text=True, timeout=1800, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     if done.returncode != 0:
-        raise RuntimeError(f"pair create failed ({done.returncode}): {done.stderr.strip()}")
-    return dict(json.loads(done.stdout))
+        raise RuntimeError(f"enrolment failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    aliases = json.loads(done.stdout)
+    return [Pair(email, name, alias) for (email, name, _), alias in zip(people, aliases, strict=True)]
 
 
 def start_relay(config: Path, workdir: Path, children: list[Child]) -> tuple[Child, int]:
@@ -445,6 +556,8 @@ class RunReport:
     name: str
     sent: SendResult
     server_cpu: float | None = None
+    stages: dict[str, float] = field(default_factory=dict)  # stage -> CPU seconds in the run
+    notes_info: list[str] = field(default_factory=list)  # the relay's own summary lines at stop
     end_to_end: float | None = None     # seconds from the first MAIL until the sink had all N
     delivered: int | None = None
     distinct_delivered: int | None = None
@@ -457,11 +570,11 @@ def cpu_delta(child: Child, before: float | None) -> float | None:
     return None if before is None or after is None else after - before
 
 
-def run_bare(messages: list[bytes], rcpt: str, connections: int, workdir: Path, children: list[Child],
+def run_bare(messages: list[Mail], connections: int, workdir: Path, children: list[Child],
              timeout: float) -> RunReport:
     server, port = start_helper("bare", workdir, children)
     cpu_before = server.cpu_seconds()
-    sent = asyncio.run(drive(port, messages, MENTEE["email"], rcpt, connections, timeout))
+    sent = asyncio.run(drive(port, messages, connections, timeout))
     report = RunReport("bare aiosmtpd", sent, server_cpu=cpu_delta(server, cpu_before))
     report.exit_status = server.stop()
     return report
@@ -471,22 +584,23 @@ def run_bare(messages: list[bytes], rcpt: str, connections: int, workdir: Path, 
 class RelaySetup:
     sink: Child
     config: Path
-    mentor_alias: str
+    pairs: list[Pair]
 
 
-def prepare_relay(workdir: Path, children: list[Child]) -> RelaySetup:
+def prepare_relay(workdir: Path, children: list[Child], policy_name: str, dkim: str, count: int) -> RelaySetup:
     """The sink (idle until the relay run), the relay's config dir, and one enrolled pair."""
     sink, sink_port = start_helper("sink", workdir, children)
     _dns, dns_port = start_helper("dns", workdir, children)
-    config = write_relay_config(workdir / "relay", sink_port, dns_port)
-    return RelaySetup(sink, config, enrol_pair(config)["mentor_alias"])
+    config = write_relay_config(workdir / "relay", sink_port, dns_port, policy_name, dkim)
+    return RelaySetup(sink, config, enrol_pairs(config, max(1, math.ceil(count / PER_PAIR))))
 
 
-def run_relay(setup: RelaySetup, messages: list[bytes], connections: int, workdir: Path,
+def run_relay(setup: RelaySetup, messages: list[Mail], connections: int, workdir: Path,
               children: list[Child], timeout: float) -> RunReport:
     relay, port = start_relay(setup.config, workdir, children)
-    cpu_before = relay.cpu_seconds()
-    sent = asyncio.run(drive(port, messages, MENTEE["email"], setup.mentor_alias, connections, timeout))
+    cpu_before = relay.tree_cpu_seconds()
+    threads_before = relay.thread_cpu_seconds()
+    sent = asyncio.run(drive(port, messages, connections, timeout))
     report = RunReport("mentor-relay", sent)
     if sent.accepted:
         try:
@@ -495,12 +609,28 @@ def run_relay(setup: RelaySetup, messages: list[bytes], connections: int, workdi
             report.end_to_end = status["last_at"] - sent.started
         except RuntimeError as exc:
             report.notes.append(str(exc).splitlines()[0])
-    report.server_cpu = cpu_delta(relay, cpu_before)
+    after = relay.tree_cpu_seconds()
+    report.server_cpu = None if after is None or cpu_before is None else after - cpu_before
+    threads_after = relay.thread_cpu_seconds()
+    if threads_before is not None and threads_after is not None:
+        report.stages["event loop (SMTP, intake, delivery I/O)"] = threads_after[0] - threads_before[0]
+        report.stages["other threads (SQLite, hand-off, DNS)"] = threads_after[1] - threads_before[1]
     time.sleep(0.2)  # let a late duplicate delivery, if any, show in the sink's count
     status = sink_status(workdir)
     report.delivered, report.distinct_delivered = status["count"], status["distinct"]
     report.exit_status = relay.stop()
     setup.sink.stop()
+    relay_log = read_text(relay.log) or ""
+    report.notes_info = re.findall(r"(sent marks: .*|group commit: .*|store: \d+ statements.*)", relay_log)
+    store = re.findall(r"store: (\d+) statements, (\d+) connection checkouts", relay_log)
+    if store and sent.accepted:
+        report.notes_info.append(f"store per accepted message (intake + delivery + start-up): "
+                                 f"{int(store[-1][0]) / sent.accepted:.2f} statements, "
+                                 f"{int(store[-1][1]) / sent.accepted:.2f} checkouts")
+    found = re.findall(r"worker CPU by task: (.*)", relay_log)
+    if found:  # "header 1.234 s/2000, prepare ..." (summed since the relay started: only the run's tasks)
+        for name, seconds in re.findall(r"(\w+) ([\d.]+) s/\d+", found[-1]):
+            report.stages[f"worker: {name}"] = float(seconds)
     problems, first = relay_log_problems(relay.log)
     if problems:
         report.notes.append(f"relay log has {problems} warning/refusal lines, first ones:")
@@ -550,10 +680,11 @@ LABELS = [
 ]
 
 
-def print_report(reports: list[RunReport], count: int, connections: int, size: int, load: float) -> None:
+def print_report(reports: list[RunReport], count: int, connections: int, size: int, load: float,
+                 setting: str) -> None:
     print(f"\nmentor-relay throughput: {count} messages of ~{size / 1024:.1f} KB over {connections} "
           f"SMTP sessions, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-          f"load average before the run {load:.2f}\n")
+          f"load average before the run {load:.2f}, after {os.getloadavg()[0]:.2f}; {setting}\n")
     columns = [rows(report, count) for report in reports]
     print(f"{'':<26}" + "".join(f"{report.name:>22}" for report in reports))
     for index, label in enumerate(LABELS):
@@ -565,6 +696,13 @@ def print_report(reports: list[RunReport], count: int, connections: int, size: i
             print(f"{report.name}: {number} x {text}")
         for note in report.notes:
             print(f"{report.name}: {note}")
+    for report in reports:
+        for line in report.notes_info:
+            print(f"{report.name} log: {line}")
+        if report.stages and report.sent.accepted:
+            print(f"{report.name} CPU per message by stage (ms):")
+            for stage, seconds in report.stages.items():
+                print(f"  {stage:<42}{seconds / report.sent.accepted * 1000:>8.2f}")
     bare, relay = reports[0].sent.rate, reports[1].sent.rate
     print(f"relay/bare throughput ratio: {relay / bare if bare else 0.0:.2f}")
 
@@ -576,6 +714,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--messages", type=int, help="messages per run (N)")
     parser.add_argument("--connections", type=int, default=20, help="concurrent SMTP sessions (default 20)")
+    parser.add_argument("--policy", default="adult-professional",
+                        help="a policy of policies/ for the program (default adult-professional; none: no rules)")
+    parser.add_argument("--dkim", choices=["rsa", "ed25519", "off"], default="rsa",
+                        help="DKIM signing of deliveries (default rsa: RSA-2048)")
     parser.add_argument("--role", choices=["bare", "sink", "dns"], help=argparse.SUPPRESS)
     parser.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--status-file", type=Path, help=argparse.SUPPRESS)
@@ -597,9 +739,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mentor-relay-bench-") as temp:
         workdir = Path(temp)
         try:
-            setup = prepare_relay(workdir, children)
-            messages = build_messages(count, MENTEE["email"], MENTEE["name"], setup.mentor_alias)
-            reports = [run_bare(messages, setup.mentor_alias, connections, workdir, children, timeout),
+            setup = prepare_relay(workdir, children, args.policy, args.dkim, count)
+            messages = build_messages(count, setup.pairs)
+            reports = [run_bare(messages, connections, workdir, children, timeout),
                        run_relay(setup, messages, connections, workdir, children, timeout)]
         except Exception:
             for child in children:
@@ -608,7 +750,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             for child in children:
                 child.stop()
-    print_report(reports, count, connections, sum(map(len, messages)) // count, load)
+    setting = f"policy {args.policy}, DKIM {args.dkim if args.dkim != 'rsa' else 'RSA-2048'}"
+    print_report(reports, count, connections, sum(len(raw) for raw, _, _ in messages) // count, load, setting)
     return 0 if all(complete(report, count) for report in reports) else 1
 
 

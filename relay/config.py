@@ -63,8 +63,13 @@ class SmtpConfig(_Strict):
     # Idle time allowed while we wait for a command (RFC 5321 4.5.3.2.7), and for a whole DATA transfer.
     command_timeout: Duration = timedelta(minutes=5)
     data_timeout: Duration = timedelta(minutes=10)
+    # Before the client's first command (after our greeting) only this long: idle connections that never
+    # speak give their place back soon, so they cannot hold every place from real senders.
+    greeting_timeout: Duration = timedelta(seconds=30)
+    # Refused RCPTs per session: the next RCPT after this many gets "421 4.7.0" and the connection is closed.
+    max_refused_recipients: int = Field(20, ge=1)
 
-    @field_validator("command_timeout", "data_timeout")
+    @field_validator("command_timeout", "data_timeout", "greeting_timeout")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
@@ -383,6 +388,28 @@ class CommunityConfig(_Strict):
     digest: DigestMode = "none"
 
 
+class SafeguardingConfig(_Strict):
+    """Who hears at once about an urgent hold (a disclosure, a grooming sign), and what its sender is told."""
+
+    lead: Email  # the safeguarding lead: told at once, by a mail whose subject starts with "URGENT"
+    help_text: str | None = None  # sent to the sender of an urgent message instead of "waiting for review"
+    urgent_review_within: Duration = timedelta(hours=1)  # nobody acted by then: lead and coordinator told again
+
+    @field_validator("urgent_review_within")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("urgent_review_within must be longer than zero")
+        return value
+
+    @field_validator("help_text")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("help_text cannot be blank (leave it out for the default text)")
+        return value
+
+
 class ProgramConfig(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str
@@ -402,6 +429,7 @@ class ProgramConfig(_Strict):
     retention: RetentionConfig = Field(default_factory=lambda: RetentionConfig())  # none set: kept for ever
     community: CommunityConfig = Field(default_factory=lambda: CommunityConfig())  # off unless enabled
     group_digest: DigestMode = "none"  # how a group's members receive its messages by default
+    safeguarding: SafeguardingConfig | None = None  # none: urgent holds go to the coordinator at once
 
     @field_validator("goals", mode="before")
     @classmethod

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from relay import memory
+from relay import memory, warmup
 from relay.archive.retention import purge_expired
 from relay.clock import Clock, SystemClock
 from relay.config import Settings, SmtpConfig
@@ -28,18 +28,20 @@ from relay.metrics import sweep_timer
 from relay.nudges import sweep as nudge_sweep
 from relay.nudges.scheduler import Scheduler
 from relay.preflight import preflight
+from relay.safeguarding.sweep import SafeguardingSweeper
 from relay.senderauth import Authenticator, Resolver
 from relay.smtp.handler import RelayHandler
 from relay.smtp.limits import Monotonic
 from relay.smtp.server import SmtpServer
 from relay.store.committer import Committer
-from relay.store.database import create_engine, migrate
+from relay.store.database import create_engine, migrate, store_counts
 from relay.workers import tasks
 from relay.workers.pool import Pool
 
 log = logging.getLogger("relay.service")
 
 HOLD_SWEEP_EVERY = 60.0  # seconds
+SAFEGUARDING_SWEEP_EVERY = 60.0  # urgent follow-ups and the digest of automatic rejections
 NUDGE_SWEEP_EVERY = 300.0
 DIGEST_SWEEP_EVERY = 300.0  # a digest waits at most this long after its period (or the quiet hours) ended
 RETENTION_SWEEP_EVERY = 24 * 3600.0  # the daily purge of expired pairs (relay/archive/retention.py)
@@ -91,7 +93,7 @@ class Relay:
         self.pool = Pool(settings, policies, signer)
         self.intake = Intake(settings, self.engine, self.committer, self.clock,
                              Authenticator(settings.relay.sender_auth, resolver), policies, self.pool)
-        self.handler = RelayHandler(self.intake)
+        self.handler = RelayHandler(self.intake, settings.relay.smtp.max_refused_recipients)
         self.smtp = SmtpServer(self.handler, _resolved_smtp(settings), settings.relay.domain, monotonic)
         owner = f"{socket.gethostname()}:{settings.relay.smtp.port}"
         self.worker = DeliveryWorker(
@@ -102,6 +104,9 @@ class Relay:
         self.sweeper = HoldSweeper(settings, self.engine, self.clock, self.intake.policies, self.worker.wake)
         self.scheduler = Scheduler()
         self.scheduler.every(HOLD_SWEEP_EVERY, "hold-sweep", self.sweeper.run_once)
+        self.safeguarding = SafeguardingSweeper(settings, self.engine, self.clock, self.intake.policies,
+                                                self.worker.wake)
+        self.scheduler.every(SAFEGUARDING_SWEEP_EVERY, "safeguarding-sweep", self._scheduled_safeguarding)
         self.scheduler.every(NUDGE_SWEEP_EVERY, "nudge-sweep", self._scheduled_nudges)
         self.scheduler.every(DIGEST_SWEEP_EVERY, "digest-sweep", self._scheduled_digests)
         self.scheduler.every(RETENTION_SWEEP_EVERY, "retention-purge", self._scheduled_purge)
@@ -110,6 +115,9 @@ class Relay:
     async def _sign(self, raw: bytes) -> bytes:
         field = await self.pool.run(tasks.signature, raw)
         return field + raw if field else raw
+
+    async def _scheduled_safeguarding(self) -> None:
+        await self.safeguarding.run_once()
 
     async def _scheduled_purge(self) -> None:
         report = await purge_expired(self.engine, self.clock, self.settings)
@@ -144,6 +152,7 @@ class Relay:
         # The console first: a wrong console setting stops the start before mail is accepted.
         console_url = await self.console.start() if self.console is not None else None
         await self.pool.start()
+        await asyncio.to_thread(warmup.suffix_lists)  # before the first session, not during it
         self.committer.start()
         host, port = await self.smtp.start()
         self.worker.start()
@@ -158,17 +167,21 @@ class Relay:
         await self.worker.stop()
         await self.pool.stop()
         await self.committer.close()
+        counts = store_counts(self.engine)
+        log.info("store: %d statements, %d connection checkouts since start", counts.statements, counts.checkouts)
         await self.engine.dispose()
 
 
 async def serve(settings: Settings, on_ready=None) -> None:  # type: ignore[no-untyped-def]
     memory.return_large_blocks()  # large messages' memory goes back to the system when they are done
     relay = Relay(settings, console=settings.relay.console.enabled)
-    running = await relay.start()
+    # Handlers first: a SIGTERM that comes as soon as the port is open still means a clean stop.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    running = await relay.start()
+    warmup.freeze()  # the process's start-up objects (only in `serve`: tests start many relays in one process)
     if on_ready is not None:
         await on_ready(relay, running)
     log.info("mentor-relay ready on %s:%s for %s", running.smtp_host, running.smtp_port, settings.relay.domain)

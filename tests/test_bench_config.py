@@ -35,7 +35,9 @@ def held(port: int) -> Iterator[None]:
 
 
 def test_the_bench_relay_starts_while_the_default_ports_are_taken(tmp_path: Path) -> None:
-    config = write_relay_config(tmp_path / "relay", sink_port=free_port(), dns_port=free_port())
+    # The bench's defaults: the shipped adult-professional policy and an RSA-2048 key from `dkim keygen`.
+    config = write_relay_config(tmp_path / "relay", sink_port=free_port(), dns_port=free_port(),
+                                policy_name="adult-professional", dkim="rsa")
     log = tmp_path / "serve.log"
     default_smtp, default_console = SmtpConfig().port, ConsoleConfig().port
     with held(default_smtp), held(default_console), open(log, "wb") as out:

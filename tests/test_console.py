@@ -342,7 +342,7 @@ async def test_reject_tells_the_sender_and_escalate_tells_the_coordinator(layout
                 "csrf_token": token, "note": "Possible safeguarding issue"})
             assert "coordinator@school.example" in escalated.text and "stays held" in escalated.text
         notice = await eventually(lambda: rejection_notices(sink))
-        assert "Reason given: Please meet only through the program." in notice[0].get_content()
+        assert "wrote to you:\r\n\r\nPlease meet only through the program.\r\n" in notice[0].get_content()
         told = (await eventually(lambda: by_rcpt(sink, "coordinator@school.example")))[0]
         text = told.get_content()
         assert "Moderator ana asks you" in text and "Possible safeguarding issue" in text

@@ -87,7 +87,7 @@ async def test_moderator_rejects_with_a_reason_and_the_sender_is_told(
         assert "Rejected" in await page.locator(".outcome").inner_text()
         notices = await eventually(lambda: [m for m in by_rcpt(sink, MENTEE["email"])
                                             if "not delivered" in m["Subject"]])
-        assert "Reason given: Meetings are arranged by the program only." in notices[0].get_content()
+        assert "wrote to you:\r\n\r\nMeetings are arranged by the program only.\r\n" in notices[0].get_content()
         await page.goto(base_url(layout) + "/audit?kind=rejected")
         assert "ana" in await page.locator("table.audit tbody").inner_text()
     assert held_state(layout, held_id) == "rejected" and by_rcpt(sink, MENTOR["email"]) == []

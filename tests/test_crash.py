@@ -232,6 +232,87 @@ async def test_kill_9_during_burst_loses_nothing_and_duplicates_nothing(
         await stop_serve(server)
 
 
+# --- 1b. kill -9 again and again while the queue is being delivered --------------------------------
+
+REPEAT_KILLS = int(os.environ.get("CRASH_KILLS", "3"))  # bench figure: CRASH_KILLS=8 CRASH_MESSAGES=150
+REPEAT_MESSAGES = int(os.environ.get("CRASH_MESSAGES", "60"))
+
+
+async def test_repeated_kill_9_during_delivery_resends_only_what_was_in_flight(
+    layout: Layout, sink: Sink, tmp_path: Path
+) -> None:
+    """Kill -9 each time the sink has received another share of the messages (so during delivery),
+    restart, go on: nothing accepted is lost, and what comes twice is only an entry that the store had
+    not yet recorded as sent (the "sent" mark has its own lane in the committer, so at most one per
+    delivery connection), always with the same Message-ID."""
+    kills, total = REPEAT_KILLS, REPEAT_MESSAGES
+    pair = await asyncio.to_thread(create_pair, layout)
+    port = layout.smtp_port
+    messages: dict[str, tuple[bytes, str, str]] = {}
+    for i in range(total):
+        sender = MENTEE if i % 2 == 0 else MENTOR
+        rcpt = pair["mentor_alias"] if i % 2 == 0 else pair["mentee_alias"]
+        marker = f"{i:04d}zrepeat"
+        messages[marker] = (simple_message(
+            f"{sender['name']} <{sender['email']}>", rcpt, f"Repeat {i}",
+            f"Message number {i}.\nMarker: crashmark{marker} end.\n", message_id=f"<repeat.{i}@client.example>",
+        ), sender["email"], rcpt)
+
+    log = tmp_path / "serve.log"
+    server = await asyncio.to_thread(ServeProcess(layout, log).start)
+    accepted: dict[str, str] = {}
+    todo = list(messages)
+    thresholds = [round(total * (k + 1) / (kills + 1)) for k in range(kills)]
+    killed_with: list[int] = []  # copies the sink held at each kill
+    try:
+        async def client() -> None:
+            for _ in range(40 * total):  # bounded: a refused or dropped send goes back on the list
+                if not todo:
+                    return
+                marker = todo.pop()
+                raw, mail_from, rcpt = messages[marker]
+                code, text = await try_send(port, raw, mail_from, rcpt)
+                if code == 250:
+                    accepted[marker] = queue_id_of(text)
+                else:
+                    todo.insert(0, marker)
+                    await asyncio.sleep(0.05)
+
+        async def killer() -> None:
+            nonlocal server
+            for threshold in thresholds:
+                deadline = time.monotonic() + 90
+                while len(sink.received) < threshold and time.monotonic() < deadline:
+                    await asyncio.sleep(0.002)
+                assert len(sink.received) >= threshold, f"delivery stalled at {len(sink.received)} of {threshold}"
+                server.kill()
+                await asyncio.sleep(0.3)  # what the relay wrote before it died reaches the sink
+                killed_with.append(len(sink.received))
+                server = await asyncio.to_thread(ServeProcess(layout, log).start)
+
+        await asyncio.wait_for(asyncio.gather(killer(), *(client() for _ in range(6))), 300)
+        assert set(accepted) == set(messages), f"never accepted: {set(messages) - set(accepted)}"
+        await eventually(lambda: set(delivered_by_marker(sink)) == set(messages), timeout=60, interval=0.1)
+
+        async def settled() -> list[dict[str, Any]] | None:
+            entries = await queue_entries(layout)
+            return entries if len(entries) >= total and all(e["state"] == "sent" for e in entries) else None
+
+        entries = await eventually(settled, timeout=60, interval=0.2)
+        assert len(entries) == total, f"{len(entries)} queue entries for {total} messages"
+        copies = delivered_by_marker(sink)
+        lost = set(messages) - set(copies)
+        assert not lost, f"accepted but never delivered: {lost}"
+        resent = sum(len(ids) - 1 for ids in copies.values())
+        different = {m: ids for m, ids in copies.items() if len(set(ids)) > 1}
+        assert not different, f"delivered twice as different messages: {different}"
+        print(f"{kills} kills during delivery of {total} messages (sink counts at the kills: {killed_with}); "
+              f"lost 0; re-sent {resent} ({resent / kills:.2f} per kill)")
+        assert resent <= kills * DELIVERY_CONNECTIONS, f"{resent} re-sends after {kills} kills"
+    finally:
+        await stop_serve(server)
+
+
 # --- 2. a client resends after losing our 250 ------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from relay.service import Relay
+from tests.consolekit import add_moderator
 from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Received, Sink, acli, cli, eventually, send, simple_message
 from tests.test_moderation import HOLD_ALL, MODERATOR, use_policy
 
@@ -156,6 +157,7 @@ async def test_group_hold_is_released_once_for_everyone(relay: Relay, layout: La
     assert {r.rcpt_tos[0] for r in received} == {MENTEE["email"], MODERATOR}
     held = json.loads(cli(layout, "held", "list", "--json").stdout)
     assert [i["id"] for i in held] == [queue_id]
+    await add_moderator(layout, "ana", "stem")  # the command line decides as an existing console account
     first = await acli(layout, "held", "release", queue_id, "--moderator", "ana")
     assert first.returncode == 0, first.stderr
     again = await acli(layout, "held", "release", queue_id, "--moderator", "ben", "--json")

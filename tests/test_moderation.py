@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from relay.service import Relay
 from relay.store.schema import messages
+from tests.consolekit import add_moderator
 from tests.support import (
     MENTEE,
     MENTOR,
@@ -93,6 +94,8 @@ async def test_held_message_is_released_once(relay: Relay, layout: Layout, sink:
                                       "action": "hold"}]
     assert by_rcpt(sink.received, MENTOR["email"]) == []
 
+    await add_moderator(layout, "ana", "stem")
+    await add_moderator(layout, "ben", "stem")
     first = await acli(layout, "held", "release", queue_id, "--moderator", "ana")
     assert first.returncode == 0 and "released" in first.stdout
     assert (await decide_json(layout, "release", queue_id, "--moderator", "ben"))["status"] == "already-released"
@@ -115,12 +118,18 @@ async def test_moderator_reject_tells_the_sender_why(relay: Relay, layout: Layou
     pair = await acreate_pair(layout)
     queue_id = await mentee_writes(layout, pair, "plans", "Can we talk about something private?")
     await sink.wait_for(2)
+    await add_moderator(layout, "ana", "stem")
+    # the command line acts only as an existing console account, never under a made-up name
+    stranger = await acli(layout, "held", "reject", queue_id, "--reason", "x", "--moderator", "mallory")
+    assert stranger.returncode == 1 and "no console account named 'mallory'" in stranger.stderr
     result = await acli(layout, "held", "reject", queue_id, "--reason", "Please keep the conversation about school.",
                  "--moderator", "ana")
     assert result.returncode == 0, result.stderr
     notices = await eventually(lambda: by_rcpt(sink.received, MENTEE["email"])[1:] or None)
-    text = notices[0].message.get_content()
-    assert "Reason given: Please keep the conversation about school." in text
+    text = notices[0].message.get_content().replace("\r\n", "\n")
+    # the moderator's words as written, framed by a neutral sentence; never the policy's canned text
+    assert "This is what they wrote to you:\n\nPlease keep the conversation about school.\n" in text
+    assert "does not follow the program's safety rules" not in text
     assert MENTOR["email"] not in text and "José" not in text
     assert by_rcpt(sink.received, MENTOR["email"]) == []
     rejected = held(layout, "--state", "rejected")
@@ -168,14 +177,19 @@ async def test_pair_policy_override_and_two_moderators(relay: Relay, layout: Lay
     item = (await eventually(lambda: held(layout)))[0]
     assert item["release_requires"] == 2 and item["reasons"][0]["match"] == "Self-Harm"
     assert item["policy"] == "youth-strict"
+    await add_moderator(layout, "ana", "stem")
+    await add_moderator(layout, "ben", "stem")
+    unnamed = await acli(layout, "held", "release", queue_id)
+    assert unnamed.returncode == 1 and "needs 2 moderators: name your console account" in unnamed.stderr
     once = await decide_json(layout, "release", queue_id, "--moderator", "ana")
     assert once == {"id": queue_id, "status": "approved", "approvals": ["ana"], "needed": 2}
     same = await decide_json(layout, "release", queue_id, "--moderator", "ana")
     assert same["status"] == "approved" and same["approvals"] == ["ana"]
+    # one shell cannot be two people: the second approval must come from a signed-in account
+    second = await acli(layout, "held", "release", queue_id, "--moderator", "ben")
+    assert second.returncode == 1 and "already gave this message's one command-line approval (as ana)" in second.stderr
+    assert held(layout)[0]["approvals"] == ["ana"]
     assert len(by_rcpt(sink.received, MENTOR["email"])) == 1
-    both = await decide_json(layout, "release", queue_id, "--moderator", "ben")
-    assert both["status"] == "released" and both["approvals"] == ["ana", "ben"]
-    await eventually(lambda: len(by_rcpt(sink.received, MENTOR["email"])) == 2)
 
 
 @pytest.mark.parametrize(

@@ -223,7 +223,8 @@ async def test_serve_runs_the_sweeps_on_its_scheduler(layout: Layout, sink: Sink
     async with running(layout, clock) as relay:
         pair = await enrol(relay, clock, OAK, MAPLE)
         await write(relay, pair, "mentee", "Question about internships")
-        assert relay.scheduler.job_names() == ["digest-sweep", "hold-sweep", "nudge-sweep", "retention-purge"]
+        assert relay.scheduler.job_names() == ["digest-sweep", "hold-sweep", "nudge-sweep", "retention-purge",
+                                               "safeguarding-sweep"]
     clock.advance(timedelta(hours=49))
     async with running(layout, clock):
         received = await wait_for_notices(sink, 1)

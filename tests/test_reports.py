@@ -115,9 +115,10 @@ async def test_report_figures_match_the_hand_computed_values(layout: Layout, sin
                                                                          "nudge.second": 1},
                                  "followed_by_reply_within_48h": 1, "share_followed_within_48h": 0.5}
     # reviews took 2 h and 5 h: median 3.5, p90 2 + 0.9 * 3
-    assert figures["moderation"] == {"held": 2, "waiting": 0, "released": 1, "rejected": 1,
-                                     "review_time": {"median_hours": 3.5, "p90_hours": 4.7}}
-    assert figures["attempts"] == {"stranger": 1, "spoofing": 1}
+    assert figures["moderation"] == {"held": 2, "waiting": 0, "released": 1, "rejected": 1, "urgent": 0,
+                                     "review_time": {"median_hours": 3.5, "p90_hours": 4.7},
+                                     "rejected_automatically": 0}
+    assert figures["attempts"] == {"stranger": 1, "spoofing": 1, "unverified": 0}
 
     table = list(csv.DictReader(io.StringIO(cli(layout, "report", "--program", "stem", "--csv", "--now",
                                                 NOW.isoformat()).stdout)))

@@ -1,8 +1,11 @@
 """Inbound sender authentication: mail claiming an enrolled address must come from that address's domain.
 
-DNS comes from the tests' own server on loopback (tests/dnsserver.py). Each test enrols a mentee on a
-domain of its own, publishes (or not) that domain's DKIM key, SPF and DMARC records, and sends as the
-mentee from 127.0.0.1.
+Three outcomes: pass, fail (a check ran and failed, or the envelope sender is elsewhere and nothing aligned
+passed: only this is "spoofing") and unverified (nothing to check: no records, DNS down, a front MTA that
+did not look). prefer holds a failure and only notes unverified mail; require refuses a failure and holds
+unverified mail. DNS comes from the tests' own server on loopback (tests/dnsserver.py). Each test enrols a
+mentee on a domain of its own, publishes (or not) that domain's DKIM key, SPF and DMARC records, and sends
+as the mentee from 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -47,6 +50,19 @@ class Scene:
 
     def events(self, kind: str) -> list[dict]:  # type: ignore[type-arg]
         return list(json.loads(cli(self.layout, "events", "list", "--kind", kind, "--json").stdout))
+
+    def held(self) -> list[dict]:  # type: ignore[type-arg]
+        return list(json.loads(cli(self.layout, "held", "list", "--json").stdout))
+
+    def auth_reasons(self) -> list[tuple[str, str]]:
+        [decision] = self.events("decision")
+        return [(r["kind"], r["action"]) for r in decision["detail"]["reasons"] if r.get("rule") == "sender_auth"]
+
+    def spoofing_anywhere(self) -> bool:
+        """The word on the record: events, the hold queue, the report."""
+        everything = cli(self.layout, "events", "list", "--json").stdout + json.dumps(self.held())
+        report = json.loads(cli(self.layout, "report", "--program", "stem", "--json").stdout)
+        return "spoofing" in everything or report["attempts"]["spoofing"] > 0
 
 
 def _key() -> tuple[bytes, str]:
@@ -187,37 +203,59 @@ async def test_strict_dkim_alignment_is_honoured(require: Scene) -> None:
     assert codes == {"staff": 250, "pupils": 550}
 
 
-async def test_dns_trouble_is_a_temporary_refusal_under_require(require: Scene) -> None:
+async def test_dns_trouble_under_require_holds_the_message_as_unverified(require: Scene) -> None:
     ZONE.servfail.add(require.domain)
-    code, text = await require.send(require.message())
-    assert (code, text.split()[0]) == (451, "4.7.0"), text
-    assert require.events("refused")[0]["detail"]["reason"] == "auth_temperror"
-    ZONE.servfail.discard(require.domain)  # the sender's server tries again later, and then it works
-    ZONE.txt(require.domain, "v=spf1 ip4:127.0.0.1 -all")
+    code, text = await require.send(require.message(body="Here is my essay plan."))
+    assert code == 250, text
+    [item] = require.held()
+    assert [(r["kind"], r["action"]) for r in item["reasons"] if r["rule"] == "sender_auth"] == [
+        ("unverified", "hold")]
+    told = await require.sink.wait_for(1)  # the sender's "waiting for review"; the partner gets nothing yet
+    assert [r.rcpt_tos for r in told] == [[require.mentee]]
+    assert not require.spoofing_anywhere()
+
+
+async def test_honest_unsigned_mail_under_require_is_held_not_refused(require: Scene) -> None:
+    """No DKIM, no SPF, no DMARC record: nothing failed, nothing could be checked."""
     code, text = await require.send(require.message())
     assert code == 250, text
-    await require.sink.wait_for(1)
+    assert require.auth_reasons() == [("unverified", "hold")]
+    assert require.events("refused") == [] and not require.spoofing_anywhere()
 
 
-async def test_a_spoofed_message_is_delivered_but_flagged_under_prefer(prefer: Scene) -> None:
+async def test_honest_unsigned_mail_is_delivered_and_only_noted_under_prefer(prefer: Scene) -> None:
     code, text = await prefer.send(prefer.message(body="It is me, honestly."))
     assert code == 250, text
     [delivered] = await prefer.sink.wait_for(1)
     assert "It is me, honestly." in delivered.message.get_content()
     [decision] = prefer.events("decision")
-    assert decision["detail"]["reasons"][0]["flagged"] is True
+    assert decision["detail"]["reasons"][0]["flagged"] is False
     [reason] = [r for r in decision["detail"]["reasons"] if r.get("rule") == "sender_auth"]
-    assert reason["kind"] == "spoofing" and reason["action"] == "deliver-and-flag"
-    assert "spf=none" in reason["match"]
+    assert (reason["kind"], reason["action"]) == ("unverified", "note") and "spf=none" in reason["match"]
+    assert not prefer.spoofing_anywhere()
 
 
-async def test_dns_trouble_under_prefer_is_flagged_as_unverified(prefer: Scene) -> None:
+async def test_a_forged_from_is_held_for_review_under_prefer(prefer: Scene) -> None:
+    """The envelope sender is elsewhere, the From is the enrolled mentee, nothing is signed: spoofing."""
+    code, text = await prefer.send(prefer.message(body="Send me your phone number"), "someone@elsewhere.example")
+    assert code == 250, text
+    [item] = prefer.held()
+    assert [(r["kind"], r["action"]) for r in item["reasons"] if r["rule"] == "sender_auth"] == [
+        ("spoofing", "hold")]
+    assert "envelope sender is not of" in next(r["match"] for r in item["reasons"] if r["rule"] == "sender_auth")
+    told = await prefer.sink.wait_for(1)
+    assert [r.rcpt_tos for r in told] == [[prefer.mentee]]  # the enrolled mentee is told; the mentor gets nothing
+    report = json.loads(cli(prefer.layout, "report", "--program", "stem", "--json").stdout)
+    assert report["attempts"]["spoofing"] == 1 and report["attempts"]["unverified"] == 0
+
+
+async def test_dns_trouble_under_prefer_is_noted_as_unverified(prefer: Scene) -> None:
     ZONE.servfail.add(prefer.domain)
     code, _ = await prefer.send(prefer.message())
     assert code == 250
     await prefer.sink.wait_for(1)
-    [decision] = prefer.events("decision")
-    assert [r["kind"] for r in decision["detail"]["reasons"] if r.get("rule") == "sender_auth"] == ["unverified"]
+    assert prefer.auth_reasons() == [("unverified", "note")]
+    assert not prefer.spoofing_anywhere()
 
 
 async def test_off_asks_dns_nothing(layout: Layout, sink: Sink, domain: str) -> None:
@@ -259,18 +297,41 @@ async def test_the_front_mtas_results_are_used_instead_of_our_checks(layout: Lay
 @pytest.mark.parametrize("forged", [
     # the sender wrote the front MTA's results into the message itself: below the front MTA's Received line
     [RECEIVED_FRONT, RECEIVED_OUTSIDE, f"Authentication-Results: {FRONT}; dmarc=pass header.from=DOMAIN"],
-    # results from some other server are not ours to believe
-    ["Authentication-Results: evil.example; dkim=pass header.d=DOMAIN; dmarc=pass", RECEIVED_FRONT],
     # the front MTA checked and the message failed
     [f"Authentication-Results: {FRONT}; dkim=fail header.d=DOMAIN; spf=softfail; dmarc=fail", RECEIVED_FRONT],
-], ids=["forged-below-received", "other-authserv-id", "front-says-fail"])
-async def test_untrusted_or_failing_results_are_refused(layout: Layout, sink: Sink, domain: str,
-                                                        forged: list[str]) -> None:
+], ids=["forged-below-received", "front-says-fail"])
+async def test_forged_or_failing_results_are_refused(layout: Layout, sink: Sink, domain: str,
+                                                     forged: list[str]) -> None:
     async for scene in _scene(layout, sink, domain, "require", trusted_authserv_id=FRONT):
         code, text = await scene.send(_with_headers(scene.message(),
                                                     *(line.replace("DOMAIN", domain) for line in forged)))
         assert code == 550, text
         assert scene.events("refused")[0]["detail"]["reason"] == "spoofing"
+
+
+async def test_results_of_another_server_are_not_believed(layout: Layout, sink: Sink, domain: str) -> None:
+    """Results from some other server are not ours to believe: the front MTA said nothing, so the message
+    is unverified (held under require, never delivered on a stranger's word)."""
+    async for scene in _scene(layout, sink, domain, "require", trusted_authserv_id=FRONT):
+        raw = _with_headers(scene.message(), f"Authentication-Results: evil.example; dkim=pass header.d={domain}; "
+                                             "dmarc=pass", RECEIVED_FRONT)
+        code, text = await scene.send(raw)
+        assert code == 250, text
+        assert scene.auth_reasons() == [("unverified", "hold")] and [i["id"] for i in scene.held()]
+
+
+async def test_the_deploy_guides_loopback_test_is_not_flagged(layout: Layout, sink: Sink, domain: str) -> None:
+    """deploy/README.md: swaks to Postfix on 127.0.0.1, whose milters do not check local mail, so the message
+    reaches the relay with Postfix's Received line and no Authentication-Results. Unverified, not spoofing."""
+    async for scene in _scene(layout, sink, domain, "prefer", trusted_authserv_id="relay.example.org"):
+        raw = _with_headers(scene.message(body="Loopback test."), "Received: from [127.0.0.1] (localhost "
+                            "[127.0.0.1]) by relay.example.org (Postfix) with ESMTP id 4Xk2; 21 Nov 2026")
+        code, text = await scene.send(raw)
+        assert code == 250, text
+        [delivered] = await scene.sink.wait_for(1)
+        assert "Loopback test." in delivered.message.get_content()
+        assert scene.auth_reasons() == [("unverified", "note")] and scene.held() == []
+        assert not scene.spoofing_anywhere()
 
 
 async def test_results_are_believed_only_on_connections_from_the_front_mta(
@@ -279,7 +340,10 @@ async def test_results_are_believed_only_on_connections_from_the_front_mta(
     async for scene in _scene(layout, sink, domain, "require", trusted_authserv_id=FRONT,
                               trusted_networks=["192.0.2.0/24"]):
         code, text = await scene.send(_with_headers(scene.message(), _trusted(domain), RECEIVED_FRONT))
-        assert code == 550, text  # we are talking to 127.0.0.1, not the front MTA: our own checks say no
+        # we are talking to 127.0.0.1, not the front MTA: our own checks find nothing, so it waits for a person
+        assert code == 250, text
+        assert scene.auth_reasons() == [("unverified", "hold")]
+        assert scene.sink.received == [] or all(r.rcpt_tos == [scene.mentee] for r in scene.sink.received)
 
 
 async def test_forged_results_are_stripped_from_the_delivered_copy(prefer: Scene) -> None:
@@ -324,7 +388,8 @@ async def test_a_forged_concern_does_not_pause_the_pair_under_require(require: S
                                 simple_message(f"Sam <{require.mentee}>", address, "until 2026-12-24", "stop it"),
                                 require.mentee, address)
         assert code == 550 and "5.7.1" in text, text
-    assert [e["detail"]["reason"] for e in require.events("refused")] == ["spoofing", "spoofing"]
+    # no records at all: unverified, which a program address cannot hold, so it is refused (not "spoofing")
+    assert [e["detail"]["reason"] for e in require.events("refused")] == ["unverified", "unverified"]
     shown = json.loads(cli(require.layout, "pair", "show", str(require.pair["id"]), "--json").stdout)
     assert shown["status"] == "active"
     # the genuine participant's concern still pauses the pair
@@ -334,4 +399,22 @@ async def test_a_forged_concern_does_not_pause_the_pair_under_require(require: S
                             require.mentee, concern)
     assert code == 250, text
     shown = json.loads(cli(require.layout, "pair", "show", str(require.pair["id"]), "--json").stdout)
+    assert shown["status"] == "paused"
+
+
+async def test_under_prefer_a_forged_concern_is_refused_and_an_honest_unsigned_one_works(prefer: Scene) -> None:
+    """A program address cannot hold mail for review: a failure is refused there even under prefer, while
+    mail that simply could not be verified is taken (and noted)."""
+    concern = f"concern@{DOMAIN}"
+    raw = simple_message(f"Sam <{prefer.mentee}>", concern, "I am worried", "Please pause this.")
+    ZONE.txt(prefer.domain, "v=spf1 ip4:192.0.2.0/24 -all")  # the mentee's domain: not sent from here
+    code, text = await send(prefer.layout.smtp_port, raw, prefer.mentee, concern)
+    assert code == 550 and "5.7.1" in text, text
+    assert [e["detail"]["reason"] for e in prefer.events("refused")] == ["spoofing"]
+    shown = json.loads(cli(prefer.layout, "pair", "show", str(prefer.pair["id"]), "--json").stdout)
+    assert shown["status"] == "active"
+    ZONE.forget(prefer.domain)  # a domain that publishes nothing: unverified, not a failure
+    code, text = await send(prefer.layout.smtp_port, raw, prefer.mentee, concern)
+    assert code == 250, text
+    shown = json.loads(cli(prefer.layout, "pair", "show", str(prefer.pair["id"]), "--json").stdout)
     assert shown["status"] == "paused"

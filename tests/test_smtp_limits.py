@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,7 +24,18 @@ import trustme
 from relay.config import ConfigError, load_settings
 from relay.service import Relay
 from relay.smtp.limits import TOO_MANY, ConnectionLimits, Monotonic, Ticket, client_key
-from tests.support import MENTEE, MENTOR, Layout, Sink, acreate_pair, eventually, free_port, simple_message
+from tests.support import (
+    DOMAIN,
+    MENTEE,
+    MENTOR,
+    Layout,
+    Sink,
+    acli,
+    acreate_pair,
+    eventually,
+    free_port,
+    simple_message,
+)
 
 WAIT = 10.0  # seconds: the bound on every single network wait below
 
@@ -71,9 +83,11 @@ def certificate(tmp_path: Path) -> tuple[trustme.CA, dict[str, str]]:
     return authority, {"tls_cert": str(cert_file), "tls_key": str(key_file)}
 
 
-async def connect(port: int) -> tuple[bytes, Client]:
-    """Open a raw connection and read the server's first line (the greeting, or a refusal)."""
-    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), WAIT)
+async def connect(port: int, source: str | None = None) -> tuple[bytes, Client]:
+    """Open a raw connection (from the loopback address `source` if given) and read the server's first line
+    (the greeting, or a refusal)."""
+    local = (source, 0) if source else None
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, local_addr=local), WAIT)
     first = await asyncio.wait_for(reader.readline(), WAIT)
     return first, (reader, writer)
 
@@ -263,10 +277,105 @@ async def test_a_slow_transfer_is_cut_at_data_timeout_not_command_timeout(start:
     await eventually(lambda: relay.smtp.limits.open == 0, timeout=WAIT)
 
 
+async def test_refused_recipients_are_capped_per_session_and_each_is_recorded(start: Starter, sink: Sink) -> None:
+    _relay, layout = await start({"max_refused_recipients": 3})
+    pair = await acreate_pair(layout)
+    first, client = await connect(layout.smtp_port)
+    assert first.startswith(b"220 ")
+    assert (await command(client, "EHLO harvester.example")).startswith(b"250")
+    assert (await command(client, "MAIL FROM:<harvester@spam.example>")).startswith(b"250")
+    for n in range(3):  # a directory harvest: guessed aliases
+        assert (await command(client, f"RCPT TO:<guess{n}@{DOMAIN}>")).startswith(b"550 ")
+    # The next RCPT, even to a real alias, ends the session.
+    assert (await command(client, f"RCPT TO:<{pair['mentor_alias']}>")) == (
+        b"421 4.7.0 Too many refused recipients (3) in this session; closing connection.\r\n")
+    assert await asyncio.wait_for(client[0].read(), WAIT) == b""  # closed by the server
+    await close(client)
+
+    # Another session is not affected: the enrolled mentee's message goes through.
+    raw = simple_message(f"{MENTEE['name']} <{MENTEE['email']}>", pair["mentor_alias"], "Hello", "Plain words.")
+    code, text = await send_raw(layout.smtp_port, raw, MENTEE["email"], pair["mentor_alias"])
+    assert code == 250, text
+    await sink.handler.wait_for(1, timeout=WAIT)
+
+    async def recorded() -> list[dict[str, Any]] | None:
+        events = json.loads((await acli(layout, "events", "list", "--kind", "refused", "--json")).stdout)
+        return events if len(events) >= 4 else None
+
+    events = await eventually(recorded, timeout=WAIT, interval=0.2)
+    reasons = sorted(str(event.get("detail", event).get("reason")) for event in events)
+    assert reasons.count("too_many_refused_recipients") == 1, events
+    assert len(events) == 4, events
+
+
+async def send_raw(port: int, raw: bytes, mail_from: str, rcpt: str) -> tuple[int, str]:
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=WAIT)
+    await client.connect()
+    try:
+        _errors, text = await client.sendmail(mail_from, [rcpt], raw)
+        return 250, text
+    except aiosmtplib.SMTPResponseException as exc:
+        return exc.code, exc.message
+    finally:
+        with contextlib.suppress(Exception):
+            await client.quit()
+
+
+async def test_a_client_that_never_speaks_is_cut_at_greeting_timeout(start: Starter) -> None:
+    relay, layout = await start({"greeting_timeout": "1s", "command_timeout": "30s"})
+    first, (reader, writer) = await connect(layout.smtp_port)
+    assert first.startswith(b"220 ")
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    rest = await asyncio.wait_for(reader.read(), 4)  # cut after ~1 s, far before command_timeout
+    assert rest == b"421 4.4.2 Timeout exceeded, closing connection\r\n"
+    assert loop.time() - began > 0.5
+    writer.close()
+
+    # A client that has spoken gets command_timeout: still served after more than greeting_timeout of quiet.
+    first, client = await connect(layout.smtp_port)
+    assert (await command(client, "EHLO client.example")).startswith(b"250")
+    await asyncio.sleep(1.6)
+    assert (await command(client, "NOOP")).startswith(b"250")
+    await close(client)
+    await eventually(lambda: relay.smtp.limits.open == 0, timeout=WAIT)
+
+
+async def test_idle_connections_from_one_address_cannot_shut_out_other_senders(start: Starter, sink: Sink) -> None:
+    # Only 127.0.0.1 is exempt: 127.0.0.2 and 127.0.0.3 (loopback too) are held to the per-address cap.
+    relay, layout = await start({"max_connections": 6, "max_connections_per_ip": 3, "greeting_timeout": "1s",
+                                 "per_ip_limits_exempt": ["127.0.0.1/32"]})
+    pair = await acreate_pair(layout)
+    idle = [await connect(layout.smtp_port, "127.0.0.2") for _ in range(3)]
+    assert all(first.startswith(b"220 ") for first, _ in idle)
+    refused, extra = await connect(layout.smtp_port, "127.0.0.2")
+    assert refused == b"421 4.7.0 Too many connections from your address, try again later\r\n"
+    await close(extra)
+
+    # A sender from another address still gets in and is served.
+    first, client = await connect(layout.smtp_port, "127.0.0.3")
+    assert first.startswith(b"220 ")
+    assert (await command(client, "EHLO sender.example")).startswith(b"250")
+    assert (await command(client, f"MAIL FROM:<{MENTEE['email']}>")).startswith(b"250")
+    assert (await command(client, f"RCPT TO:<{pair['mentor_alias']}>")).startswith(b"250")
+    await close(client)
+
+    # The idle ones are cut at greeting_timeout, and their places come back.
+    for _, (reader, _writer) in idle:
+        assert await asyncio.wait_for(reader.read(), 4) == b"421 4.4.2 Timeout exceeded, closing connection\r\n"
+    for _, connection in idle:
+        await close(connection)
+    await eventually(lambda: relay.smtp.limits.open == 0, timeout=WAIT)
+    again, connection = await connect(layout.smtp_port, "127.0.0.2")
+    assert again.startswith(b"220 ")
+    await close(connection)
+
+
 async def test_tls_files_and_timeouts_are_checked_in_the_config(tmp_path: Path) -> None:
     for smtp, expected in (
         ({"tls_cert": str(tmp_path / "relay.crt")}, "tls_cert and tls_key go together"),
         ({"command_timeout": "0s"}, "smtp.command_timeout: Value error, a timeout must be longer than zero"),
+        ({"greeting_timeout": "0s"}, "smtp.greeting_timeout: Value error, a timeout must be longer than zero"),
         ({"per_ip_limits_exempt": ["10.0.0.300/8"]}, "smtp.per_ip_limits_exempt.0"),
         ({"max_connections": 0}, "smtp.max_connections"),
     ):

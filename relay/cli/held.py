@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from relay.cli.common import CliError, actor, emit, listing, with_store
+from relay.cli.common import CliError, emit, listing, with_store
 from relay.clock import SystemClock
 from relay.config import Settings
 from relay.holdqueue import actions as review
+from relay.safeguarding.approvals import CliActor
 from relay.store import held as held_store
 from relay.store.events import list_events
 
@@ -26,7 +29,8 @@ def cmd_held_list(args: argparse.Namespace, settings: Settings) -> int:
                                                                       program_id=args.program)]
 
     items = asyncio.run(with_store(settings, work))
-    lines = [f"{i['id']} pair={i['pair_id']} {i['state']} {i['held_at']:%Y-%m-%d %H:%M} \"{i['subject'] or ''}\" "
+    lines = [f"{i['id']} pair={i['pair_id']} {i['state']}{' URGENT' if i['severity'] == 'urgent' else ''} "
+             f"{i['held_at']:%Y-%m-%d %H:%M} \"{i['subject'] or ''}\" "
              + "; ".join(f"{r['rule']}: {r['match']}" for r in i["reasons"]) for i in items]
     emit(args, items, "\n".join(lines) or "no held messages")
     return 0
@@ -45,8 +49,9 @@ def cmd_held_show(args: argparse.Namespace, settings: Settings) -> int:
         return data
 
     data = asyncio.run(with_store(settings, work))
-    text = [f"{data['id']} ({data['state']}) pair {data['pair_id']}, program {data['program']}, "
-            f"policy {data['policy']}", f"subject: {data['subject']}", f"held at: {data['held_at']:%Y-%m-%d %H:%M}",
+    text = [f"{data['id']} ({data['state']}{', URGENT' if data['severity'] == 'urgent' else ''}) "
+            f"pair {data['pair_id']}, program {data['program']}, policy {data['policy']}",
+            f"subject: {data['subject']}", f"held at: {data['held_at']:%Y-%m-%d %H:%M}",
             f"release needs {data['release_requires']} moderator(s); "
             f"approvals: {', '.join(data['approvals']) or 'none'}",
             "reasons:"]
@@ -56,13 +61,22 @@ def cmd_held_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _moderator(args: argparse.Namespace) -> str:
-    return args.moderator or actor()
+def _moderator(args: argparse.Namespace) -> CliActor:
+    """Who decides from the command line: a named existing console account, or the login name (see
+    relay.safeguarding.approvals for what each may do)."""
+    return CliActor(account=args.moderator, login=getpass.getuser())
+
+
+async def _decide(work: Callable[[], Awaitable[review.Outcome]]) -> review.Outcome:
+    try:
+        return await work()
+    except review.ReviewError as exc:
+        raise CliError(str(exc)) from None
 
 
 def cmd_held_release(args: argparse.Namespace, settings: Settings) -> int:
     async def work(engine: Any) -> review.Outcome:
-        return await review.release(settings, engine, SystemClock(), args.id, _moderator(args))
+        return await _decide(lambda: review.release(settings, engine, SystemClock(), args.id, _moderator(args)))
 
     outcome = asyncio.run(with_store(settings, work))
     emit(args, {"id": args.id, "status": outcome.status, "approvals": outcome.approvals, "needed": outcome.needed},
@@ -75,7 +89,8 @@ def cmd_held_reject(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError("--reason must say why (the sender is told)")
 
     async def work(engine: Any) -> review.Outcome:
-        return await review.reject(settings, engine, SystemClock(), args.id, _moderator(args), args.reason.strip())
+        return await _decide(lambda: review.reject(settings, engine, SystemClock(), args.id, _moderator(args),
+                                                   args.reason.strip()))
 
     outcome = asyncio.run(with_store(settings, work))
     emit(args, {"id": args.id, "status": outcome.status}, outcome.describe(args.id))
@@ -94,10 +109,13 @@ def register(commands: Any) -> None:
     held_show.set_defaults(func=cmd_held_show)
     held_release = listing(held.add_parser("release", help="release a held message (delivered once)"))
     held_release.add_argument("id")
-    held_release.add_argument("--moderator", help="who decides (default: cli:<login name>)")
+    held_release.add_argument("--moderator", help="the existing console account you approve as (default: "
+                              "cli:<login name>, only for a message that needs one moderator); the command line gives "
+                              "one approval of a message at most")
     held_release.set_defaults(func=cmd_held_release)
     held_reject = listing(held.add_parser("reject", help="reject a held message; the sender gets the reason"))
     held_reject.add_argument("id")
     held_reject.add_argument("--reason", required=True)
-    held_reject.add_argument("--moderator", help="who decides (default: cli:<login name>)")
+    held_reject.add_argument("--moderator", help="the existing console account you decide as (default: "
+                             "cli:<login name>)")
     held_reject.set_defaults(func=cmd_held_reject)

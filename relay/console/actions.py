@@ -65,7 +65,7 @@ async def escalate(settings: Settings, engine: AsyncEngine, clock: Clock, messag
                                  subject=mail.subject, body=mail.text, now=now)
         await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
                             message_id=message_id)
-        await held_store.mark(connection, [message_id], "escalated_at", now)
+        await held_store.mark_escalated(connection, message_id, moderator, now)
         await events.record(connection, "escalated", now, actor=moderator, pair_id=pair.id, message_id=message_id,
                             coordinator=program.coordinator, note=note)
     return Escalated("escalated", program.coordinator)

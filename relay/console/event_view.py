@@ -26,6 +26,10 @@ KINDS = {
     "pair_created": "pair enrolled", "pair_closed": "pair closed", "pair.ended": "pair ended",
     "pair.paused": "pair paused", "pair.resumed": "pair resumed", "away.set": "marked away",
     "away.cleared": "back from away", "refused": "refused", "duplicate": "duplicate ignored", "welcome": "welcomed",
+    "urgent_alert": "URGENT: safeguarding lead and moderators told",
+    "urgent_followup": "URGENT: lead and coordinator told again (nobody acted in time)",
+    "escalated_to_lead": "escalated to the safeguarding lead", "rejection_reported": "rejection reported to moderators",
+    "rejection_digest": "rejections reported to moderators",
 }
 
 LABELS = {

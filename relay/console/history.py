@@ -28,7 +28,8 @@ class Line:
 
 
 async def history(connection: AsyncConnection, events: list[dict[str, Any]], pair: Pair, *,
-                  coordinator: str | None, moderators: list[str], sender: Member | None = None) -> list[Line]:
+                  coordinator: str | None, moderators: list[str], sender: Member | None = None,
+                  lead: str | None = None) -> list[Line]:
     """The events in words. `sender`: the author of the held message these events are about (then the
     members are "the sender" and "the partner"); None for a pair's history (then they are named)."""
     wanted = [e["detail"]["outbound_id"] for e in events
@@ -41,7 +42,7 @@ async def history(connection: AsyncConnection, events: list[dict[str, Any]], pai
         note = detail.get("reason") or detail.get("note") or None
         if kind in _OUTBOUND_KINDS:
             entry = entries.get(str(detail.get("outbound_id")))
-            what = _OUTBOUND_KINDS[kind] + (_whom(entry, pair, sender, coordinator, moderators) if entry
+            what = _OUTBOUND_KINDS[kind] + (_whom(entry, pair, sender, coordinator, moderators, lead) if entry
                                             else "a mail")
             note = None
         elif kind == "accepted":
@@ -53,7 +54,7 @@ async def history(connection: AsyncConnection, events: list[dict[str, Any]], pai
 
 
 def _whom(entry: tuple[str, str], pair: Pair, sender: Member | None, coordinator: str | None,
-          moderators: list[str]) -> str:
+          moderators: list[str], lead: str | None = None) -> str:
     kind, rcpt = entry
     address = rcpt.casefold()
     member = next((m for m in (pair.mentor, pair.mentee) if address in (m.email_key, m.email.casefold())), None)
@@ -63,6 +64,8 @@ def _whom(entry: tuple[str, str], pair: Pair, sender: Member | None, coordinator
         else:
             who = f"the {'sender' if member.id == sender.id else 'partner'} ({member.handle})"
         return f"sent to {who}" if kind == "relay" else f"notice to {who}"
+    if lead is not None and address == lead.casefold():
+        return "URGENT alert to the safeguarding lead"
     if coordinator is not None and address == coordinator.casefold():
         return "notice to the coordinator"
     if address in {m.casefold() for m in moderators}:

@@ -16,6 +16,10 @@ _HELD = {
         "approvals": {"type": "array", "items": {"type": "string"}},
         "decided_at": {"type": ["string", "null"], "format": "date-time"},
         "decided_by": {"type": ["string", "null"]}, "reject_reason": {"type": ["string", "null"]},
+        "severity": {"type": "string", "enum": ["urgent", "normal"],
+                     "description": "urgent: a possible safeguarding concern, held for a person"},
+        "automatic": {"type": "boolean", "description": "rejected by the policy, with nobody's review"},
+        "escalated_by": {"type": ["string", "null"], "description": "the moderator who escalated it"},
     },
 }
 _PAIR = {

@@ -1,7 +1,8 @@
 """The hold queue and one held message: /held, /held/<id>, its attachments, and the four actions
 (POST /held/<id>/release | reject | redact | escalate). Everyone sees the messages of their own programs
 only; anything else is "not found", by design indistinguishable from a wrong id. Acting needs a role
-with HELD_DECIDE (moderator, coordinator, admin); a viewer reads."""
+with HELD_DECIDE (moderator, coordinator, admin); a viewer reads. Urgent items (safeguarding) sort first
+and are released only after a confirmation (relay.console.urgent)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from relay import ids
-from relay.console import actions
+from relay.console import actions, urgent
 from relay.console.accounts import Moderator
 from relay.console.history import history, policy_moderators
 from relay.console.message_view import attachment, highlight, view
@@ -30,6 +31,8 @@ from relay.holdqueue import actions as review
 from relay.store import held as held_store
 from relay.store.events import list_events
 from relay.store.pairs import Pair, get_pair
+
+HISTORY = 50  # decided items shown under the queue
 
 
 def _not_found(request: Request, user: Moderator) -> Response:
@@ -64,6 +67,7 @@ async def queue(request: Request) -> Response:
     reasons = sorted({r["rule"] for i in items for r in i["reasons"]})
     if reason is not None:
         items = [i for i in items if any(r["rule"] == reason for r in i["reasons"])]
+    items = urgent.queue_order(items)
     now = ctx.clock.now()
     rows = []
     for item in items:
@@ -73,7 +77,15 @@ async def queue(request: Request) -> Response:
         rows.append({"item": item, "sender": sender.handle, "recipient": pair.partner_of(sender).handle,
                      "age": now - item["held_at"]})
     return page(request, "held_list.html", user=user, rows=rows, programs=programs, reasons=reasons,
-                program=program, reason=reason)
+                program=program, reason=reason, history=await _history(request, user, program))
+
+
+async def _history(request: Request, user: Moderator, program: str | None) -> list[dict[str, Any]]:
+    """The queue's recent history: decided items, automatic rejections included, newest first."""
+    async with context(request).engine.connect() as connection:
+        decided = [i for i in await held_store.list_held(connection, state=None, program_id=program)
+                   if i["state"] != "held" and user.may_see(i["program_id"])]
+    return sorted(decided, key=lambda i: i["decided_at"] or i["held_at"], reverse=True)[:HISTORY]
 
 
 async def show(request: Request) -> Response:
@@ -93,13 +105,15 @@ async def show(request: Request) -> Response:
         program = ctx.settings.programs.get(item["program_id"])
         lines = await history(connection, await list_events(connection, message_id=item["message_id"]), pair,
                               coordinator=program.coordinator if program else None,
-                              moderators=policy_moderators(ctx.policies, item["policy"]), sender=sender)
+                              moderators=policy_moderators(ctx.policies, item["policy"]), sender=sender,
+                              lead=urgent.lead(request, item["program_id"]))
     original = view(row.raw)
     preview = view(preview_raw)
     return page(request, "held_view.html", user=user, item=item, pair=pair, sender=sender,
                 recipient=pair.partner_of(sender), original=original, preview=preview,
                 text=highlight(original.text, item["reasons"]), may_decide=user.may(HELD_DECIDE),
-                preview_text=highlight(preview.text, item["reasons"]), history=lines, age=now - item["held_at"])
+                preview_text=highlight(preview.text, item["reasons"]), history=lines, age=now - item["held_at"],
+                urgent=urgent.urgent(item), findings=urgent.findings(item), lead=urgent.lead(request, pair.program_id))
 
 
 
@@ -130,11 +144,15 @@ async def act(request: Request) -> Response:
         return csrf_refused(request, user)
     message_id = request.path_params["id"]
     action = request.path_params["action"]
-    if await load(request, user, message_id) is None:
+    loaded = await load(request, user, message_id)
+    if loaded is None:
         return _not_found(request, user)
     if not user.may(HELD_DECIDE):
         return not_allowed(request, user)
+    item = loaded[0]
     try:
+        if action == "release" and urgent.needs_confirmation(item, form):
+            return urgent.confirm_release(request, user, item)
         if action == "release":
             outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username)
             text = _describe(outcome, "Released: the message is on its way to the partner.")
@@ -145,6 +163,10 @@ async def act(request: Request) -> Response:
                                "Say why the message is rejected: the sender is told the reason.")
             outcome = await review.reject(ctx.settings, ctx.engine, ctx.clock, message_id, user.username, reason)
             text = _describe(outcome, "Rejected: the sender is told the reason; the partner gets nothing.")
+        elif action == "redact" and urgent.urgent(item):
+            return refused(request, user, 409, "Not done",
+                           "An urgent message is not released with an edit: release it after confirming its "
+                           "findings, reject it, or escalate it to the safeguarding lead.")
         elif action == "redact":
             edited = str(form.get("text") or "")
             if not edited.strip():
@@ -153,6 +175,8 @@ async def act(request: Request) -> Response:
                                                        user.username, edited)
             text = _describe(outcome, "Released with your edit: the partner gets the edited text; "
                                       "the archive keeps the original.")
+        elif action == "escalate" and urgent.escalation_target(item, form) == "lead":
+            text = await urgent.escalate(request, user, message_id, str(form.get("note") or "").strip())
         elif action == "escalate":
             escalated = await actions.escalate(ctx.settings, ctx.engine, ctx.clock, message_id, user.username,
                                                str(form.get("note") or "").strip())

@@ -8,6 +8,12 @@ recorded as failed (and listed by `mentor-relay queue list --state failed`).
 With DKIM on, each attempt is signed just before it is sent (in a worker process, relay/workers:
 canonicalising a large message would stall the event loop), so a retry carries a fresh signature and the queue keeps the
 unsigned message. A signing failure is a temporary failure: logged, retried, never a lost message.
+
+Each result (sent, deferred, failed) goes to the committer's urgent lane as soon as the smarthost has
+answered, and a connection sends its next entry only once that result is committed: at any moment at
+most one entry per connection has been handed to the smarthost without a durable record, so a crash
+re-sends at most `delivery.connections` entries (the same bytes, so the same Message-ID). Results that
+arrive together share one transaction (the sent marks merge into one UPDATE and one INSERT).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -55,6 +62,7 @@ class DeliveryWorker:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._verp_secret = ""
+        self.mark_delays: list[float] = []  # seconds from the smarthost's reply to the committed record
 
     def wake(self) -> None:
         self._wake.set()
@@ -94,6 +102,10 @@ class DeliveryWorker:
         finally:
             for transport in transports:
                 await transport.close()
+            if self.mark_delays:
+                delays = sorted(self.mark_delays)
+                log.info("sent marks: %d, committed %.1f ms (median) / %.1f ms (max) after the smarthost's reply",
+                         len(delays), delays[len(delays) // 2] * 1000, delays[-1] * 1000)
             try:
                 await self.committer.run(lambda c: queue.release_claims(c, self.owner))
             except Exception:
@@ -132,14 +144,18 @@ class DeliveryWorker:
         except PermanentFailure as exc:
             error = str(exc)
             log.warning("queue_id=%s outbound=%s permanent failure: %s", entry.message_id, entry.id, error)
-            await self.committer.run(lambda c: queue.mark_failed(c, entry, self.clock.now(), error))
+            await self.committer.run(lambda c: queue.mark_failed(c, entry, self.clock.now(), error), urgent=True)
             return
         except Exception as exc:  # a transport bug must not kill the worker or lose the entry
             log.exception("queue_id=%s outbound=%s unexpected send error", entry.message_id, entry.id)
             await self._temporary(entry, f"unexpected error: {type(exc).__name__}")
             return
         log.info("queue_id=%s outbound=%s delivered: %s", entry.message_id, entry.id, response.strip()[:200])
-        await self.committer.run(Merged(queue.mark_sent_many, (entry, self.clock.now(), response.strip()[:500])))
+        answered = time.monotonic()
+        await self.committer.run(Merged(queue.mark_sent_many, (entry, self.clock.now(), response.strip()[:500])),
+                                urgent=True)
+        if len(self.mark_delays) < 100_000:
+            self.mark_delays.append(time.monotonic() - answered)
 
     async def _temporary(self, entry: Any, error: str) -> None:
         now = self.clock.now()
@@ -148,9 +164,9 @@ class DeliveryWorker:
             total = sum(schedule, timedelta())
             error = f"gave up after {entry.attempts + 1} attempts over {total}: {error}"
             log.warning("queue_id=%s outbound=%s %s", entry.message_id, entry.id, error)
-            await self.committer.run(lambda c: queue.mark_failed(c, entry, now, error))
+            await self.committer.run(lambda c: queue.mark_failed(c, entry, now, error), urgent=True)
             return
         retry_at = now + schedule[entry.attempts]
         log.info("queue_id=%s outbound=%s deferred until %s: %s",
                  entry.message_id, entry.id, retry_at.isoformat(), error)
-        await self.committer.run(lambda c: queue.mark_deferred(c, entry, now, retry_at, error))
+        await self.committer.run(lambda c: queue.mark_deferred(c, entry, now, retry_at, error), urgent=True)

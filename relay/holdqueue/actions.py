@@ -1,16 +1,17 @@
 """A moderator's decisions on held mail: release (with approvals) and reject (with a reason).
 
-Used by the CLI and the console alike. Each decision is one transaction: the hold's state changes only
-if it is still held, so a message released twice is delivered once. A release re-enters the message's
-line at anonymise (relay.pipeline.release) and queues it; a rejection queues the sender's notice.
-Every approval, release and rejection is an event with the moderator's name and reason.
+Used by the CLI and the console alike (the CLI acts as relay.safeguarding.approvals allows: a Decider). Each
+decision is one transaction: the hold's state changes only if it is still held, so a message released twice is
+delivered once. A release re-enters the message's line at anonymise (relay.pipeline.release) and queues it; a
+rejection queues the sender's notice. Every approval, release and rejection is an event with the moderator's
+name and reason.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -82,8 +83,10 @@ async def load_any(connection: AsyncConnection, message_id: str) -> tuple[dict[s
 
 
 def _redactions(item: dict[str, Any]) -> list[Finding]:
+    """What the policy would redact, and what it would have rejected had an urgent finding not held the
+    message for a person: neither passes on unedited."""
     return [Finding(**{k: r[k] for k in ("rule", "kind", "match", "start", "end")})
-            for r in item["reasons"] if r.get("action") == "redact" and r.get("start", -1) >= 0]
+            for r in item["reasons"] if r.get("action") in ("redact", "reject") and r.get("start", -1) >= 0]
 
 
 async def _release_group(settings: Settings, connection: AsyncConnection, item: dict[str, Any], row: Any,
@@ -135,14 +138,35 @@ async def delivered_copy(settings: Settings, connection: AsyncConnection, item: 
                         now=now, domain=domain, redactions=redactions)
 
 
-async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message_id: str, moderator: str) -> Outcome:
+class Decider(Protocol):
+    """Someone whose name must first be checked against the held item, inside the decision's transaction:
+    the command line (relay.safeguarding.approvals.CliActor). The console and the API pass the signed-in
+    account's name as a plain string."""
+
+    from_cli: bool
+
+    async def name_for(self, connection: AsyncConnection, item: dict[str, Any], *, approving: bool) -> str:
+        """The name to record; raises ReviewError when this decider may not make the decision."""
+        ...
+
+
+async def _actor(connection: AsyncConnection, item: dict[str, Any], moderator: str | Decider, *,
+                 approving: bool) -> str:
+    return moderator if isinstance(moderator, str) else await moderator.name_for(connection, item,
+                                                                                   approving=approving)
+
+
+async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message_id: str,
+                  moderator: str | Decider) -> Outcome:
     domain = settings.relay.domain
     now = clock.now()
     async with transaction(engine) as connection:
         item, row, pair = await load_any(connection, message_id)
         if item["state"] != "held":
             return Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])
-        approvals = await held_store.add_approval(connection, item, moderator)
+        from_cli = not isinstance(moderator, str) and moderator.from_cli
+        moderator = await _actor(connection, item, moderator, approving=True)
+        approvals = await held_store.add_approval(connection, item, moderator, from_cli=from_cli)
         if len(approvals) < item["release_requires"]:
             await events.record(connection, "approval", now, actor=moderator, pair_id=pair.id,
                                     message_id=message_id, approvals=approvals, needed=item["release_requires"])
@@ -168,7 +192,7 @@ async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message
     return Outcome("released", approvals, item["release_requires"])
 
 
-async def reject(settings: Settings, engine: AsyncEngine, clock: Clock, message_id: str, moderator: str,
+async def reject(settings: Settings, engine: AsyncEngine, clock: Clock, message_id: str, moderator: str | Decider,
                  reason: str) -> Outcome:
     now = clock.now()
     policies = PolicyBook(settings.policies_dir)
@@ -176,6 +200,7 @@ async def reject(settings: Settings, engine: AsyncEngine, clock: Clock, message_
         item, row, pair = await load_any(connection, message_id)
         if item["state"] != "held":
             return Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])
+        moderator = await _actor(connection, item, moderator, approving=False)
         if not await held_store.close_hold(connection, message_id, "rejected", moderator, now, reason):
             return Outcome("already-rejected", item["approvals"], item["release_requires"])
         sender = pair.member_by_id(row.sender_id)

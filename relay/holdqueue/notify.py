@@ -1,9 +1,9 @@
 """Who hears about moderation, and what they read: senders, moderators, coordinators.
 
 Builds Notice mails from the notice templates. A sender learns that their message is held or was
-rejected (with the policy's text, never the partner's identity); moderators get the held messages
-with their reasons and a console link, at once or as a digest; after review_within they are reminded;
-after escalate_after the coordinator is told.
+rejected (with the policy's text, or the moderator's own words; never the partner's identity); moderators
+get the held messages with their reasons and a console link, at once or as a digest; after review_within
+they are reminded; after escalate_after the coordinator is told.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ def sender_notice(
     in_reply_to: str | None, now: datetime, reason: str | None = None, reader: Member | None = None,
 ) -> Notice | None:
     """The held or rejected notice to the sender (`reader`), or None when the policy says not to tell them.
-    The policy's own text is shown as written; our default text is translated."""
+    The policy's own text is shown as written; our default text is translated. A moderator's rejection
+    (`reason` given) sends the moderator's words as written, framed by a neutral sentence; the policy's
+    canned `rejected` text is only for automatic rejections."""
     text = policy.notices.held if kind == "held" else policy.notices.rejected
     if text is None:
         return None
@@ -40,7 +42,8 @@ def sender_notice(
     program_name = _program_name(settings, program_id)
     language = participant_language(program, reader)
     zone = zone_of(reader, program) if program is not None else "UTC"
-    mail = notice(kind, language, folder=folder(settings, program), notice=None if text == default else text.strip(),
+    name = "rejected_by_moderator" if kind == "rejected" and reason else kind
+    mail = notice(name, language, folder=folder(settings, program), notice=None if text == default else text.strip(),
                   subject=subject or "(no subject)", held_at=format_when(now, language, zone), reason=reason,
                   program_name=program_name)
     return compose(domain=settings.relay.domain, program_name=program_name, to=to, subject=mail.subject,

@@ -20,7 +20,7 @@ from relay.inbound.refusals import Refusal
 from relay.moderation.policy import Policy, PolicyBook
 from relay.senderauth import Authenticator
 from relay.store import events
-from relay.store.committer import Committer
+from relay.store.committer import Committer, Merged
 from relay.store.conversations import Conversation
 from relay.store.events import event_values
 from relay.store.state import read_state
@@ -57,17 +57,16 @@ class Context:
         return self.policies.get(pair.policy or (program.policy if program else ""))
 
     async def refuse(self, refusal: Refusal, *, pair_id: int | None = None, **detail: Any) -> Refusal:
-        """Record the refusal as an event (best effort) and hand it back to be raised."""
+        """Record the refusal as an event (committed before the client hears the refusal, so it can be
+        listed at once) and hand it back to be raised. The record is a merged job: refusals of many
+        sessions that wait at once share one transaction and one INSERT; one session's refusals are
+        capped by smtp.max_refused_recipients. Best effort: a refusal changes nothing else."""
         values = event_values(
             "refused", self.clock.now(), pair_id=pair_id, reason=refusal.reason,
             reply=refusal.reply, **detail,
         )
-
-        async def job(connection: Any) -> None:
-            await events.write(connection, [values])
-
         try:
-            await self.committer.run(job)
+            await self.committer.run(Merged(_write_events, values))
         except Exception:  # the refusal still stands; the record is best effort
             log.exception("could not record a refusal event")
         log.info("refused %s: %s", refusal.reason, detail)
@@ -83,3 +82,8 @@ class Context:
         except Exception:  # a parser edge case nobody has met yet: a clear, permanent refusal, and a log
             log.exception("reading the message header failed")
             raise await self.refuse(refusals.unreadable_header(), pair_id=pair_id, **detail) from None
+
+
+async def _write_events(connection: Any, values: list[dict[str, Any]]) -> list[None]:
+    await events.write(connection, values)
+    return [None] * len(values)

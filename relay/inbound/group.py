@@ -125,9 +125,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
             raise await context.refuse(refusals.unprocessable(str(exc)), pair_id=group.id, **detail) from None
         except (BudgetExceeded, WorkerLost) as exc:
             raise await context.refuse(refusals.from_worker(exc), pair_id=group.id, **detail) from None
-        decision = prepared.decision
-        if verdict is not None and not verdict.passed:
-            decision = authentication.flag_unauthenticated(decision, verdict)
+        decision = authentication.apply(prepared.decision, verdict, policy)
         action: str = decision.action
         reasons = [{"policy": decision.policy, "flagged": decision.flagged}, *decision.reason_dicts()]
     else:  # an automatic reply, or a group of one: archived, not forwarded

@@ -4,8 +4,9 @@ RCPT: the alias must be active (or paused, or ended: see below) and the envelope
 DATA: the From: must be the enrolled partner (else 550: a stranger writing is a safety signal), the mail
 no loop, the sender authenticated as the policy asks; then moderate and anonymise (relay/pipeline.py),
 and hand archive row + decision + queue entry to the group committer. 250 is answered only after that
-commit (invariant 1). Mail to an ended pair goes to relay/inbound/after_end.py, automatic replies to
-relay/inbound/auto_replies.py; mail to a paused pair is held (relay/inbound/program/help.park).
+commit (invariant 1). Mail to an ended pair goes to relay/inbound/after_end.py, unless it is urgent (a
+disclosure must reach a person even after the pair ended: it is held like any urgent mail); automatic replies
+to relay/inbound/auto_replies.py; mail to a paused pair is held (relay/inbound/program/help.park).
 """
 
 from __future__ import annotations
@@ -98,9 +99,9 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
     verdict = await authentication.authenticate(context, raw, message, header_from, mail_from, remote, helo, policy,
                                                 pair_id=pair.id, detail=detail)
     signal = auto_reply_signal(message)
-    if pair.status == "ended":
+    if pair.status == "ended" and signal is not None:
         return await after_end.take(context, raw, mail_from, remote, target, own_id or None, now,
-                                    header_text(message, "Subject"), automatic=signal is not None)
+                                    header_text(message, "Subject"), automatic=True)
     if signal is not None:
         return await auto_replies.take(context, raw, mail_from, remote, target, own_id or None, signal, now,
                                        header_text(message, "Subject"))
@@ -119,9 +120,11 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
         raise await context.refuse(refusals.unprocessable(str(exc)), pair_id=pair.id, **detail) from None
     except (BudgetExceeded, WorkerLost) as exc:
         raise await context.refuse(refusals.from_worker(exc), pair_id=pair.id, **detail) from None
-    decision = prepared.decision
-    if verdict is not None and not verdict.passed:
-        decision = authentication.flag_unauthenticated(decision, verdict)
+    decision = authentication.apply(prepared.decision, verdict, policy)
+    if pair.status == "ended" and not decision.urgent:  # archived, not delivered; the sender told politely
+        return await after_end.take(context, raw, mail_from, remote, target, own_id or None, now, subject,
+                                    automatic=False)
+    # An ended pair's urgent mail (a disclosure to a former mentor) is held for a person like any urgent mail.
     accepted = Accepted(
         id=ids.queue_id(),
         pair_id=pair.id,

@@ -20,6 +20,12 @@ class Refusal(Exception):
         return f"{self.code} {self.status} {self.text}"
 
 
+def too_many_refused_recipients(refused: int) -> Refusal:
+    """RCPT after `refused` refused recipients in one session: the session is closed (a directory harvest)."""
+    return Refusal(421, "4.7.0", f"Too many refused recipients ({refused}) in this session; closing connection.",
+                   "too_many_refused_recipients")
+
+
 def loop() -> Refusal:
     return Refusal(550, "5.4.6", "Mail loop detected: this message has already passed through the relay.", "loop")
 

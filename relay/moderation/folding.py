@@ -2,9 +2,10 @@
 
 Text is folded one character at a time: compatibility decomposition (NFKD), combining marks and invisible
 format characters (soft hyphens, zero-width spaces) dropped, then casefolded, so "José", "JOSE" and "jose"
-fold alike, and "Straße" and "strasse". Optionally German umlauts are first transliterated ("Müller" folds
-like "Mueller"). Each folded character remembers the span of the original character it came from, so a match
-found in the folded text maps back to the text exactly as written.
+fold alike, and "Straße" and "strasse"; typographic apostrophes fold to "'" ("don’t" like "don't").
+Optionally German umlauts are first transliterated ("Müller" folds like "Mueller"). Each folded character
+remembers the span of the original character it came from, so a match found in the folded text maps back to
+the text exactly as written.
 
 Phrases match as whole words: at an edge made of a word character there must be no word character next to
 the match, except in scripts written without spaces between words (Chinese, Japanese, Thai, ...), where no
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 _UMLAUTS = {"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"}
+# Phones and word processors type a typographic apostrophe: "don’t" must match a listed "don't".
+_APOSTROPHES = {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'", "\uff07": "'"}
 _WORD_CHAR = re.compile(r"\w")
 # Scripts written without spaces between words: a boundary there would never be found.
 _UNSPACED = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -42,6 +45,7 @@ class Folded:
 def _fold_char(char: str, transliterate: bool) -> str:
     if transliterate:
         char = _UMLAUTS.get(char, char)
+    char = _APOSTROPHES.get(char, char)
     decomposed = unicodedata.normalize("NFKD", char)
     kept = "".join(c for c in decomposed if not unicodedata.combining(c) and unicodedata.category(c) != "Cf")
     return kept.casefold()

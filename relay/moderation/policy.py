@@ -1,9 +1,10 @@
 """Moderation policies: the admin's YAML in policies/<name>.yaml, validated, with line numbers.
 
 A policy names a default action, how many first messages of a pair are held, which rules run with
-which action (hold | redact | reject | deliver-and-flag) and parameters, the notices senders get, who
-moderates and how often they hear about held mail, and the service level of the hold queue
-(review_within: remind the moderators; escalate_after: tell the coordinator; never auto-release).
+which action (hold | redact | reject | deliver-and-flag), severity (normal | urgent: a safeguarding sign,
+always held for a person) and parameters, the notices senders get, who moderates and how often they hear
+about held mail (and, with notify_rejections, about automatic rejections), and the service level of the
+hold queue (review_within: remind the moderators; escalate_after: tell the coordinator; never auto-release).
 
 `PolicyBook` keeps the policies a running relay uses. `serve` and `check-config` read them all at start
 (relay/preflight.py) and refuse to start on any error. It re-reads a file when it changes; a file that
@@ -28,6 +29,7 @@ log = logging.getLogger("relay.moderation")
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 RuleAction = Literal["hold", "redact", "reject", "deliver-and-flag"]
+Severity = Literal["normal", "urgent"]
 SEVERITY = {"deliver": 0, "deliver-and-flag": 1, "redact": 2, "hold": 3, "reject": 4}
 
 DEFAULT_HELD_NOTICE = (
@@ -69,10 +71,11 @@ class Moderators(_Strict):
 
 
 class RuleSetting(_Strict):
-    """One configured rule: its action, how many moderators must release what it holds, its params."""
+    """One configured rule: its action, its severity, how many moderators must release what it holds, its params."""
 
     rule: str
     action: RuleAction
+    severity: Severity = "normal"  # urgent: a finding is always held for a person, whatever the action says
     release_requires: int = 1
     params: Any = None  # the rule module's Params instance
 
@@ -88,6 +91,7 @@ class Policy(_Strict):
     rules: list[RuleSetting] = Field(default_factory=list)
     notices: Notices = Notices()
     moderators: Moderators = Moderators()
+    notify_rejections: bool = False  # automatic rejections are reported to the moderators (at once or in the digest)
 
     @property
     def digest_every(self) -> timedelta | None:
@@ -108,12 +112,17 @@ class _PolicyFile(_Strict):
     rules: dict[str, Any] = Field(default_factory=dict)
     notices: Notices = Notices()
     moderators: Moderators = Moderators()
+    notify_rejections: bool = False
 
 
 class _RuleHead(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     action: RuleAction
+    severity: Severity = "normal"
     release_requires: int = Field(1, ge=1, le=5)
+
+
+_HEAD_KEYS = ("action", "severity", "release_requires")
 
 
 def _errors(exc: ValidationError, located: Located, prefix: tuple[str | int, ...]) -> list[str]:
@@ -153,12 +162,12 @@ def parse_policy(file: Path) -> Policy:
                 continue
             try:
                 head = _RuleHead.model_validate(entry)
-                params_data = {k: v for k, v in entry.items() if k not in ("action", "release_requires")}
+                params_data = {k: v for k, v in entry.items() if k not in _HEAD_KEYS}
                 params = RULES[rule_name].Params.model_validate(params_data)
             except ValidationError as exc:
                 errors.extend(_errors(exc, located, path))
                 continue
-            settings.append(RuleSetting(rule=rule_name, action=head.action,
+            settings.append(RuleSetting(rule=rule_name, action=head.action, severity=head.severity,
                                         release_requires=head.release_requires, params=params))
     if errors:
         raise ConfigError(errors)
@@ -169,7 +178,7 @@ def parse_policy(file: Path) -> Policy:
         name=file.stem, description=written.description, default_action=written.default_action,
         hold_first_messages=written.hold_first_messages, review_within=written.review_within,
         escalate_after=written.escalate_after, rules=settings, notices=written.notices,
-        moderators=written.moderators, sender_auth=written.sender_auth,
+        moderators=written.moderators, sender_auth=written.sender_auth, notify_rejections=written.notify_rejections,
     )
 
 

@@ -89,4 +89,10 @@ def compose(
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     if language:  # after the parts: set_content drops the Content-* headers it finds
         message["Content-Language"] = html_lang(language)
-    return Notice(rcpt=to, raw=message.as_bytes(), message_id=message_id)
+    # Python folds an ASCII header that is a little too long for its first line (69 to 77 characters of
+    # Subject) by moving all of it to a continuation line, and parsers then read it with a leading space
+    # (" URGENT: ..."). ASCII headers are not folded at all (RFC 5322 allows lines up to 998 characters);
+    # anything else keeps the default folding of its encoded words.
+    unfolded = subject.isascii() and len(subject) < 900
+    raw = message.as_bytes(policy=message.policy.clone(max_line_length=998)) if unfolded else message.as_bytes()
+    return Notice(rcpt=to, raw=raw, message_id=message_id)

@@ -13,10 +13,14 @@ Definitions (the report says what it counts):
 - nudges: events whose kind starts with "nudge."; escalations are "nudge.escalation", the others are
   reminders to the mentor; a reminder is followed by a reply when the mentor wrote within 48 hours of it
   (share among the reminders whose 48 hours are over or which were followed).
-- moderation: the program's hold queue: messages held, still waiting, released, rejected; review time
-  from holding to the decision (median, p90).
+- moderation: the program's hold queue: messages held, still waiting, released, rejected (by a moderator);
+  urgent: held as a possible safeguarding concern; review time from holding to the decision (median, p90);
+  rejected_automatically: messages a policy rejected with nobody's review (shown in the queue's history and,
+  under notify_rejections, reported to the moderators), not counted among the held.
 - attempts: refusals of strangers writing to a pair's alias ("refused", reason "stranger"); spoofing: refused
-  with reason "spoofing", plus decisions flagged "spoofing" (delivered or held all the same).
+  with reason "spoofing", plus decisions with a "spoofing" finding (held for review): a sender-authentication
+  check that ran and failed. Mail that could not be verified (no records, DNS down) is not spoofing and is
+  counted apart as unverified.
 """
 
 from __future__ import annotations
@@ -87,7 +91,8 @@ async def program_figures(engine: AsyncEngine, clock: Clock, program_id: str,
             .join(members, members.c.id == messages.c.sender_id)
             .outerjoin(held, held.c.message_id == messages.c.id)
             .where(messages.c.pair_id.in_(pair_ids)).order_by(messages.c.received_at, messages.c.id))).all()
-        holds = (await connection.execute(select(held.c.state, held.c.held_at, held.c.decided_at)
+        holds = (await connection.execute(select(held.c.state, held.c.held_at, held.c.decided_at, held.c.severity,
+                                                 held.c.automatic)
                                           .where(held.c.program_id == program_id))).all()
         happened = (await connection.execute(
             select(events.c.kind, events.c.at, events.c.pair_id, events.c.detail)
@@ -179,20 +184,22 @@ def _nudges(happened: Sequence[Any], written: list[_Message], now: datetime) -> 
 
 
 def _moderation(holds: Sequence[Any]) -> dict[str, Any]:
-    states = Counter(row.state for row in holds)
-    reviews = [_hours(row.decided_at - row.held_at) for row in holds if row.decided_at is not None]
-    return {"held": len(holds), "waiting": states["held"], "released": states["released"],
-            "rejected": states["rejected"], "review_time": _spread(reviews)}
+    automatic = [row for row in holds if row.automatic]
+    reviewed = [row for row in holds if not row.automatic]
+    states = Counter(row.state for row in reviewed)
+    reviews = [_hours(row.decided_at - row.held_at) for row in reviewed if row.decided_at is not None]
+    return {"held": len(reviewed), "waiting": states["held"], "released": states["released"],
+            "rejected": states["rejected"], "urgent": sum(row.severity == "urgent" for row in reviewed),
+            "review_time": _spread(reviews), "rejected_automatically": len(automatic)}
 
 
-def _flagged_spoofing(detail: dict[str, Any]) -> bool:
+def _sender_auth_kinds(detail: dict[str, Any]) -> set[str]:
     reasons = detail.get("reasons") or []
-    return any(isinstance(r, dict) and "spoofing" in (r.get("rule"), r.get("kind")) for r in reasons) \
-        or bool(detail.get("spoofing"))
+    return {str(r.get("kind")) for r in reasons if isinstance(r, dict) and r.get("rule") == "sender_auth"}
 
 
 def _attempts(happened: Sequence[Any]) -> dict[str, int]:
-    stranger = spoofing = 0
+    stranger = spoofing = unverified = 0
     for row in happened:
         if row.kind not in ("refused", "decision"):
             continue
@@ -200,6 +207,9 @@ def _attempts(happened: Sequence[Any]) -> dict[str, int]:
         if row.kind == "refused":
             stranger += detail.get("reason") == "stranger"
             spoofing += detail.get("reason") == "spoofing"
-        elif _flagged_spoofing(detail):
-            spoofing += 1
-    return {"stranger": stranger, "spoofing": spoofing}
+            unverified += detail.get("reason") in ("unverified", "auth_temperror")
+        else:
+            kinds = _sender_auth_kinds(detail)
+            spoofing += "spoofing" in kinds
+            unverified += "unverified" in kinds
+    return {"stranger": stranger, "spoofing": spoofing, "unverified": unverified}

@@ -57,8 +57,10 @@ def as_text(figures: dict[str, Any]) -> str:
         f"within 48 h: {_share(r['share_within_48h'])}",
         f"nudges: {n['sent']} reminders, {n['escalations']} escalations; followed by a reply within 48 h: "
         f"{_share(n['share_followed_within_48h'])}",
-        f"moderation: {m['held']} held ({m['waiting']} waiting, {m['released']} released, {m['rejected']} rejected); "
-        f"review median {_value(m['review_time']['median_hours'])} h, p90 {_value(m['review_time']['p90_hours'])} h",
-        f"attempts: {a['stranger']} from strangers, {a['spoofing']} spoofing",
+        f"moderation: {m['held']} held ({m['waiting']} waiting, {m['released']} released, {m['rejected']} rejected; "
+        f"{m['urgent']} urgent); review median {_value(m['review_time']['median_hours'])} h, "
+        f"p90 {_value(m['review_time']['p90_hours'])} h; {m['rejected_automatically']} rejected automatically",
+        f"attempts: {a['stranger']} from strangers, {a['spoofing']} spoofing (failed sender checks), "
+        f"{a['unverified']} unverified senders",
     ]
     return "\n".join(lines)

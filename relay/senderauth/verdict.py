@@ -1,9 +1,16 @@
 """The verdict on one message: did it come from the domain of the enrolled address it claims?
 
-Authentic means DMARC-aligned: a valid DKIM signature, or an SPF pass for the envelope sender, from the
-From domain (strictly or relaxed, as the domain's DMARC record asks; relaxed when it has none). DNS that
-cannot answer now gives "temperror", which the policy may treat as "try again later". Behind a trusted
-front MTA, its Authentication-Results are judged the same way instead (relay.senderauth.trusted).
+Three outcomes, so that a label means what it says:
+- pass: DMARC-aligned, a valid DKIM signature or an SPF pass for the envelope sender from the From domain
+  (strictly or relaxed, as the domain's DMARC record asks; relaxed when it has none);
+- fail: a check ran and failed (a DKIM signature that does not verify, SPF fail or softfail, DMARC fail
+  because the From domain publishes a record and nothing aligned passed), or the envelope sender's domain
+  is not the From domain's and nothing aligned passed; only this is ever called spoofing;
+- unverified: nothing could be checked: no DKIM signature and no SPF or DMARC records, an SPF record that
+  cannot be read, DNS that did not answer (then `temporary`), or a trusted front MTA that did not evaluate
+  the message (mail submitted on its own host).
+Behind a trusted front MTA, its Authentication-Results are judged the same way (relay.senderauth.trusted).
+What each outcome means for a message is the policy's `sender_auth` (see relay.senderauth.outcome).
 """
 
 from __future__ import annotations
@@ -13,25 +20,40 @@ import logging
 from dataclasses import dataclass
 from email.message import Message
 from ipaddress import ip_address
+from typing import Literal
 
 from relay.config import SenderAuthConfig
 from relay.senderauth import dkim_check, spf_check
-from relay.senderauth.dmarc import aligned
+from relay.senderauth.dmarc import aligned, org_domain
 from relay.senderauth.lookups import Lookups
 from relay.senderauth.resolver import DnsTemporaryError, Resolver, SystemResolver
 from relay.senderauth.trusted import judge, trusted_results
 
 log = logging.getLogger("relay.senderauth")
 
+Result = Literal["pass", "fail", "unverified"]
+FAILED_SPF = ("fail", "softfail")
+
 
 @dataclass(frozen=True)
 class Verdict:
-    result: str  # pass | fail | temperror
+    result: Result
     summary: str  # what was found, for the event and the moderator ("dkim=fail header.d=...; spf=softfail")
+    temporary: bool = False  # unverified because DNS did not answer now: trying again later may settle it
 
     @property
     def passed(self) -> bool:
         return self.result == "pass"
+
+    @property
+    def kind(self) -> str:
+        """The finding's kind as moderators, the queue and the report see it."""
+        return "spoofing" if self.result == "fail" else "unverified"
+
+
+def _envelope_differs(mail_from: str, from_domain: str) -> bool:
+    envelope = mail_from.rpartition("@")[2].lower().rstrip(".")
+    return not envelope or org_domain(envelope) != org_domain(from_domain)
 
 
 class Authenticator:
@@ -44,12 +66,26 @@ class Authenticator:
         from_domain = header_from.rpartition("@")[2].lower().rstrip(".")
         authserv_id = self.config.trusted_authserv_id
         if authserv_id and self._from_front(remote):
-            results = trusted_results(message, authserv_id)
-            if results is None:
-                return Verdict("fail", f"no Authentication-Results from {authserv_id}")
-            result, summary = judge(results, from_domain)
-            return Verdict(result, f"{authserv_id}: {summary}")
+            return self._judge_front(message, authserv_id, from_domain, mail_from)
         return await asyncio.to_thread(self._check_here, raw, from_domain, mail_from, remote, helo)
+
+    def _judge_front(self, message: Message, authserv_id: str, from_domain: str, mail_from: str) -> Verdict:
+        front = trusted_results(message, authserv_id)
+        if front.forged:
+            return Verdict("fail", f"an Authentication-Results header in the name of {authserv_id} came with "
+                                   "the message from outside (forged)")
+        if front.results is None:
+            summary = f"{authserv_id} did not evaluate this message (no Authentication-Results)"
+        else:
+            result, found = judge(front.results, from_domain)
+            summary = f"{authserv_id}: {found}"
+            if result in ("pass", "fail"):
+                return Verdict(result, summary)  # type: ignore[arg-type]
+            if result == "temperror":
+                return Verdict("unverified", summary, temporary=True)
+        if _envelope_differs(mail_from, from_domain):
+            return Verdict("fail", f"{summary}; envelope sender {mail_from} is not of {from_domain}")
+        return Verdict("unverified", summary)
 
     def _from_front(self, remote: str | None) -> bool:
         try:
@@ -68,16 +104,18 @@ class Authenticator:
             parts.append(f"spf={spf} smtp.mailfrom={mail_from}")
             dkim_domains = [s.domain for s in signatures if s.result == "pass"]
             spf_domain = mail_from.rpartition("@")[2] if spf == "pass" else None
-            dmarc = "not evaluated, nothing passed"
-            if dkim_domains or spf_domain:
-                ok, dmarc = aligned(from_domain, dkim_domains=dkim_domains, spf_domain=spf_domain, lookups=lookups)
-                if ok:
-                    return Verdict("pass", "; ".join([*parts, f"dmarc={dmarc} header.from={from_domain}"]))
-            temporary = spf == "temperror" or any(s.result == "temperror" for s in signatures)
+            ok, dmarc = aligned(from_domain, dkim_domains=dkim_domains, spf_domain=spf_domain, lookups=lookups)
             summary = "; ".join([*parts, f"dmarc={dmarc} header.from={from_domain}"])
-            return Verdict("temperror" if temporary else "fail", summary)
+            if ok:
+                return Verdict("pass", summary)
+            if dmarc == "fail" or spf in FAILED_SPF or any(s.result == "fail" for s in signatures):
+                return Verdict("fail", summary)
+            if _envelope_differs(mail_from, from_domain):
+                return Verdict("fail", f"{summary}; envelope sender is not of {from_domain}")
+            temporary = spf == "temperror" or any(s.result == "temperror" for s in signatures)
+            return Verdict("unverified", summary, temporary=temporary)
         except DnsTemporaryError as exc:
-            return Verdict("temperror", f"DNS did not answer in time: {exc}")
+            return Verdict("unverified", f"DNS did not answer in time: {exc}", temporary=True)
         except Exception:  # a library edge case on hostile input: unverified, never a crash
             log.exception("sender authentication failed unexpectedly")
-            return Verdict("fail", "the message's authentication data could not be read")
+            return Verdict("unverified", "the message's authentication data could not be read")

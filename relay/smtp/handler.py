@@ -2,6 +2,10 @@
 
 Nothing here decides anything; unexpected errors become a temporary failure (451), never a traceback,
 so a client keeps the message and retries.
+
+A session whose RCPTs were refused `max_refused_recipients` times (smtp config) gets
+`421 4.7.0` to its next RCPT and is closed (relay/smtp/server.py closes it after the reply); that
+last attempt is recorded too.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from relay.inbound.refusals import Refusal
+from relay.inbound.refusals import Refusal, too_many_refused_recipients
 from relay.inbound.router import AnyTarget, Intake
 
 log = logging.getLogger("relay.smtp")
@@ -35,8 +39,9 @@ class InFlight:
 
 
 class RelayHandler:
-    def __init__(self, intake: Intake) -> None:
+    def __init__(self, intake: Intake, max_refused_recipients: int = 20) -> None:
         self.intake = intake
+        self.max_refused_recipients = max_refused_recipients
         self.in_flight = InFlight()
         self.accepting = True
 
@@ -53,9 +58,17 @@ class RelayHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         current: AnyTarget | None = getattr(envelope, "relay_target", None)
+        refused: int = getattr(session, "refused_recipients", 0)
+        if refused >= self.max_refused_recipients:
+            session.closing = True  # type: ignore[attr-defined]
+            refusal = await self.intake.context.refuse(
+                too_many_refused_recipients(refused), rcpt=address, mail_from=envelope.mail_from,
+                remote=_peer(session))
+            return refusal.reply
         try:
             target = await self.intake.check_recipient(address, envelope.mail_from, current, _peer(session))
         except Refusal as refusal:
+            session.refused_recipients = refused + 1  # type: ignore[attr-defined]
             return refusal.reply
         except Exception:
             log.exception("RCPT %s failed", address)

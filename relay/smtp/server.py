@@ -30,13 +30,27 @@ class RelaySession(SMTP):
     """aiosmtpd's SMTP session, holding its place under the connection limits until it closes.
 
     aiosmtpd's `timeout` (here command_timeout) runs from one recognised command to the next, so it bounds idle
-    clients; DATA gets data_timeout for the whole transfer and the reply after it. A client timed out is told
-    why (421 4.4.2) before the connection closes."""
+    clients; before the first command only greeting_timeout applies (a connection that never speaks gives its
+    place back soon); DATA gets data_timeout for the whole transfer and the reply after it. A client timed out
+    is told why (421 4.4.2) before the connection closes. A session whose RCPTs were refused
+    max_refused_recipients times is closed after the 421 the handler gives to its next RCPT."""
 
-    def __init__(self, handler: RelayHandler, ticket: Ticket, data_timeout: float, **options: Any) -> None:
+    def __init__(self, handler: RelayHandler, ticket: Ticket, data_timeout: float, greeting_timeout: float,
+                 **options: Any) -> None:
         super().__init__(handler, **options)
         self.ticket = ticket
         self.data_timeout = data_timeout
+        self.greeting_timeout = min(greeting_timeout, self._timeout_duration)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._reset_timeout(self.greeting_timeout)  # the first recognised command resets it to command_timeout
+
+    @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_RCPT(self, arg: str) -> None:
+        await super().smtp_RCPT(arg)
+        if getattr(self.session, "closing", False) and self.transport is not None:
+            self.transport.close()  # the 421 is written first: close() flushes what is buffered
 
     def connection_lost(self, error: Exception | None) -> None:
         self.ticket.release()  # also called when a failed STARTTLS handshake ends the session
@@ -141,6 +155,7 @@ class SmtpServer:
             self.handler,
             ticket,
             self.config.data_timeout.total_seconds(),
+            self.config.greeting_timeout.total_seconds(),
             hostname=self.hostname,
             ident="mentor-relay",
             data_size_limit=self.config.max_message_size,

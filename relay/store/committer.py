@@ -8,12 +8,19 @@ so a caller that is cancelled (aiosmtpd cancels the DATA handler when the client
 never leave a commit half-done: the job still commits, and the client's retry is recognised as a
 duplicate. If a batch fails, its jobs are retried one by one so that one bad job cannot fail its
 neighbours.
+
+Urgent jobs (`run(job, urgent=True)`: the delivery worker's results) have their own lane. Before
+each batch the writer looks at that lane first and commits what is there in a transaction of its
+own, so a "sent" mark waits at most for the one transaction already under way, never behind a queue
+of intake work: a crash then re-sends only what was truly in flight (see tests/test_crash.py).
+Several results waiting at once still share that one transaction and fsync.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -47,54 +54,61 @@ class Committer:
     def __init__(self, engine: AsyncEngine, max_batch: int = 256) -> None:
         self._engine = engine
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]] | None] = asyncio.Queue()
+        self._normal: deque[tuple[Job, asyncio.Future[Any]]] = deque()
+        self._urgent: deque[tuple[Job, asyncio.Future[Any]]] = deque()
+        self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.batches = 0
         self.jobs = 0
+        self.urgent_batches = 0
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._writer(), name="group-committer")
 
-    async def run(self, job: Callable[[AsyncConnection], Awaitable[T]] | Merged) -> T:
-        """Run `job` in the next group transaction; returns its result once committed."""
+    async def run(self, job: Callable[[AsyncConnection], Awaitable[T]] | Merged, *, urgent: bool = False) -> T:
+        """Run `job` in the next group transaction (the next urgent one if `urgent`); returns its result
+        once committed."""
+        return await self.submit(job, urgent=urgent)
+
+    def submit(self, job: Callable[[AsyncConnection], Awaitable[T]] | Merged, *, urgent: bool = False
+               ) -> asyncio.Future[T]:
+        """Hand `job` over without waiting: the future is answered once it is committed. For records
+        whose caller need not wait (refusal events), so that many of them share one fsync."""
         if self._closed:
             raise CommitterClosed("the store is shutting down")
         if self._task is None:
             self.start()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((job, future))
-        return await future
+        (self._urgent if urgent else self._normal).append((job, future))
+        self._ready.set()
+        return future
 
     async def close(self) -> None:
         """Commit everything already handed over, then stop."""
         self._closed = True
+        self._ready.set()
         if self._task is not None:
-            self._queue.put_nowait(None)
             await self._task
             self._task = None
         if self.batches:
-            log.info("group commit: %d writes in %d transactions (%.1f per commit)",
-                     self.jobs, self.batches, self.jobs / self.batches)
+            log.info("group commit: %d writes in %d transactions (%.1f per commit; %d urgent transactions)",
+                     self.jobs, self.batches, self.jobs / self.batches, self.urgent_batches)
 
     async def _writer(self) -> None:
-        stopping = False
-        while not stopping:
-            item = await self._queue.get()
-            batch: list[tuple[Job, asyncio.Future[Any]]] = []
-            if item is None:
-                stopping = True
-            else:
-                batch.append(item)
-            while len(batch) < self._max_batch and not self._queue.empty():
-                more = self._queue.get_nowait()
-                if more is None:
-                    stopping = True
-                    continue
-                batch.append(more)
-            if batch:
-                await self._commit(batch)
+        while True:
+            lane = self._urgent or self._normal
+            if not lane:
+                if self._closed:
+                    return
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            batch = [lane.popleft() for _ in range(min(len(lane), self._max_batch))]
+            if lane is self._urgent:
+                self.urgent_batches += 1
+            await self._commit(batch)
 
     async def _commit(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
         try:

@@ -9,6 +9,7 @@ through `transaction()`.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -56,8 +57,40 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
             yield writer
 
 
+class StoreCounts:
+    """Statements executed and pool checkouts of one engine (the cost of the store per message: each is
+    a hop to the driver's thread). `serve` logs them at stop; bench/throughput.py reads that line."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self.checkouts = 0
+
+    def statement(self, *_args: Any) -> None:
+        self.statements += 1
+
+    def checkout(self, *_args: Any) -> None:
+        self.checkouts += 1
+
+
+_COUNTS: weakref.WeakKeyDictionary[Any, StoreCounts] = weakref.WeakKeyDictionary()
+
+
+def store_counts(engine: AsyncEngine) -> StoreCounts:
+    """The counters of `engine` (attached by create_engine)."""
+    return _COUNTS.get(engine.sync_engine) or StoreCounts()
+
+
 def create_engine(url: str) -> AsyncEngine:
-    """An engine for the admin's database URL (already mapped to an async driver)."""
+    """An engine for the admin's database URL (already mapped to an async driver), with StoreCounts."""
+    engine = _create_engine(url)
+    counts = StoreCounts()
+    _COUNTS[engine.sync_engine] = counts
+    event.listen(engine.sync_engine, "before_cursor_execute", counts.statement)
+    event.listen(engine.sync_engine.pool, "checkout", counts.checkout)
+    return engine
+
+
+def _create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1]
         if path and path != ":memory:":

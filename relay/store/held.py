@@ -18,13 +18,18 @@ from relay.store.schema import held, messages
 
 def hold_values(
     *, message_id: str, pair_id: int, program_id: str, policy: str, now: datetime, reasons: list[dict[str, Any]],
-    release_requires: int, notified: bool,
+    release_requires: int, notified: bool, severity: str = "normal", rejected: str | None = None,
 ) -> dict[str, Any]:
+    """A new row of the queue: held, or (`rejected`: the policy's reason) an automatic rejection, recorded
+    in the queue's history as decided by the relay with nobody's approval."""
     return {
-        "message_id": message_id, "pair_id": pair_id, "program_id": program_id, "policy": policy, "state": "held",
-        "held_at": now, "reasons": json.dumps(reasons, ensure_ascii=False), "release_requires": release_requires,
-        "approvals": "[]", "decided_at": None, "decided_by": None, "reject_reason": None,
+        "message_id": message_id, "pair_id": pair_id, "program_id": program_id, "policy": policy,
+        "state": "held" if rejected is None else "rejected", "held_at": now,
+        "reasons": json.dumps(reasons, ensure_ascii=False), "release_requires": release_requires,
+        "approvals": "[]", "decided_at": None if rejected is None else now,
+        "decided_by": None if rejected is None else "relay", "reject_reason": rejected,
         "notified_at": now if notified else None, "reminded_at": None, "escalated_at": None,
+        "severity": severity, "automatic": 0 if rejected is None else 1,
     }
 
 
@@ -37,7 +42,9 @@ def _row(row: Any) -> dict[str, Any]:
 
 async def list_held(
     connection: AsyncConnection, *, state: str | None = "held", program_id: str | None = None,
+    automatic: bool | None = None,
 ) -> list[dict[str, Any]]:
+    """Queue rows, oldest first; `automatic` True: only automatic rejections, False: none of them."""
     query = (
         select(held, messages.c.subject, messages.c.sender_id, messages.c.recipient_id)
         .join(messages, messages.c.id == held.c.message_id)
@@ -47,6 +54,8 @@ async def list_held(
         query = query.where(held.c.state == state)
     if program_id is not None:
         query = query.where(held.c.program_id == program_id)
+    if automatic is not None:
+        query = query.where(held.c.automatic == int(automatic))
     return [_row(row) for row in (await connection.execute(query)).all()]
 
 
@@ -60,14 +69,26 @@ async def get_held(connection: AsyncConnection, message_id: str) -> dict[str, An
     return None if row is None else _row(row)
 
 
-async def add_approval(connection: AsyncConnection, item: dict[str, Any], moderator: str) -> list[str]:
-    """Record `moderator`'s release; returns the approvals now standing (each moderator counts once)."""
+async def add_approval(connection: AsyncConnection, item: dict[str, Any], moderator: str,
+                       *, from_cli: bool = False) -> list[str]:
+    """Record `moderator`'s release; returns the approvals now standing (each moderator counts once).
+    `from_cli`: the approval came from the command line (the one the CLI may give; see relay.safeguarding)."""
     approvals = list(dict.fromkeys([*item["approvals"], moderator]))
+    values: dict[str, Any] = {"approvals": json.dumps(approvals, ensure_ascii=False)}
+    if from_cli:
+        values["cli_approval"] = moderator
     await connection.execute(
-        update(held).where(held.c.message_id == item["message_id"], held.c.state == "held")
-        .values(approvals=json.dumps(approvals, ensure_ascii=False))
+        update(held).where(held.c.message_id == item["message_id"], held.c.state == "held").values(values)
     )
     return approvals
+
+
+async def mark_escalated(connection: AsyncConnection, message_id: str, moderator: str, now: datetime) -> None:
+    """A moderator escalated the item: it shows as escalated, and counts as acted upon."""
+    await connection.execute(
+        update(held).where(held.c.message_id == message_id, held.c.state == "held")
+        .values(escalated_by=moderator, escalated_at=now)
+    )
 
 
 async def close_hold(
@@ -82,12 +103,14 @@ async def close_hold(
     return bool(result.rowcount)
 
 
-async def mark(connection: AsyncConnection, message_ids: list[str], column: str, now: datetime) -> list[str]:
-    """Set a sweep mark (notified_at, reminded_at, escalated_at) where still unset; returns those marked now."""
+async def mark(connection: AsyncConnection, message_ids: list[str], column: str, now: datetime,
+               state: str = "held") -> list[str]:
+    """Set a sweep mark (notified_at, reminded_at, escalated_at, urgent_followup_at) where still unset, on rows
+    in `state`; returns those marked now."""
     marked = []
     for message_id in message_ids:
         result = await connection.execute(
-            update(held).where(held.c.message_id == message_id, held.c.state == "held",
+            update(held).where(held.c.message_id == message_id, held.c.state == state,
                                getattr(held.c, column).is_(None))
             .values({column: now})
         )
@@ -104,4 +127,5 @@ def summary(item: dict[str, Any]) -> dict[str, Any]:
         "reasons": [{k: r.get(k) for k in ("rule", "kind", "match", "action")} for r in item["reasons"]],
         "release_requires": item["release_requires"], "approvals": item["approvals"],
         "decided_at": item["decided_at"], "decided_by": item["decided_by"], "reject_reason": item["reject_reason"],
+        "severity": item["severity"], "automatic": bool(item["automatic"]), "escalated_by": item["escalated_by"],
     }

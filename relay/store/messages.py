@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import Integer, bindparam, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.archive import chain
@@ -38,6 +38,8 @@ class HoldEntry:
     reasons: list[dict[str, Any]]
     release_requires: int
     notified: bool  # moderators were told at once (a notice is among the entries)
+    severity: str = "normal"  # urgent: a safeguarding sign (relay/safeguarding)
+    rejected: str | None = None  # an automatic rejection, recorded in the queue's history with this reason
 
 
 @dataclass
@@ -160,7 +162,7 @@ def _rows_of(item: Accepted, rows: dict[Any, list[dict[str, Any]]]) -> None:
         rows[held].append(held_store.hold_values(
             message_id=item.id, pair_id=item.pair_id, program_id=item.hold.program_id, policy=item.hold.policy,
             now=item.received_at, reasons=item.hold.reasons, release_requires=item.hold.release_requires,
-            notified=item.hold.notified,
+            notified=item.hold.notified, severity=item.hold.severity, rejected=item.hold.rejected,
         ))
     for entry in [item.outbound, *item.copies, *item.notices]:
         if entry is not None:
@@ -187,16 +189,23 @@ def thread_id_values(pair_id: int, message_id: str, sender_role: str, original_i
             "generated_id": generated_id, "sender_id": sender_id, "recipient_id": recipient_id}
 
 
+def _capped_count(*conditions: Any) -> Any:
+    rows = (select(messages.c.id).where(messages.c.pair_id == bindparam("pair_id"), *conditions)
+            .limit(bindparam("cap", type_=Integer)).subquery())
+    return select(func.count()).select_from(rows).scalar_subquery()
+
+
+# Built once: constructing the two subqueries cost more Python on the event loop than running them.
+_PAIR_STATS = select(_capped_count(), _capped_count(messages.c.received_at >= bindparam("since")))
+
+
 async def pair_stats(connection: AsyncConnection, pair_id: int, now: datetime, cap: int) -> tuple[int, int]:
     """Messages of the pair so far, and in the last 24 hours, each counted up to `cap` at most: the
-    rules only ask whether a threshold is reached, and a long conversation must not cost more."""
-    def capped(*conditions: Any) -> Any:
-        rows = select(messages.c.id).where(messages.c.pair_id == pair_id, *conditions).limit(cap).subquery()
-        return select(func.count()).select_from(rows)
-
-    total = (await connection.execute(capped())).scalar_one()
-    recent = (await connection.execute(capped(messages.c.received_at >= now - timedelta(hours=24)))).scalar_one()
-    return int(total), int(recent)
+    rules only ask whether a threshold is reached, and a long conversation must not cost more. One
+    statement for both counts (each statement is a round trip to the store's thread)."""
+    row = (await connection.execute(
+        _PAIR_STATS, {"pair_id": pair_id, "cap": cap, "since": now - timedelta(hours=24)})).one()
+    return int(row[0]), int(row[1])
 
 
 async def thread_map(connection: AsyncConnection, pair_id: int, sender_role: str, refs: list[str]) -> dict[str, str]:

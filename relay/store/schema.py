@@ -163,7 +163,15 @@ held = Table(
     Column("reject_reason", Text),
     Column("notified_at", UTCDateTime),  # moderators told (immediately or in a digest)
     Column("reminded_at", UTCDateTime),  # review_within passed: moderators reminded
-    Column("escalated_at", UTCDateTime),  # escalate_after passed too: coordinator told
+    Column("escalated_at", UTCDateTime),  # escalate_after passed too (coordinator told), or a moderator escalated
+    # Safeguarding (relay/safeguarding): urgent items sort first, reach the lead at once and again after
+    # urgent_review_within when nobody acted (urgent_followup_at marks that); escalated_by is the moderator
+    # who escalated it; cli_approval the account whose approval came from the command line (one at most).
+    Column("severity", String(8), nullable=False, server_default="normal"),  # normal | urgent
+    Column("automatic", Integer, nullable=False, server_default="0"),  # 1: rejected by the policy, no person
+    Column("urgent_followup_at", UTCDateTime),
+    Column("escalated_by", String(64)),
+    Column("cli_approval", String(64)),
     Index("ix_held_state", "state", "held_at"),
 )
 

@@ -106,6 +106,8 @@ class Pool:
         self._all: set[_Worker] = set()
         self._context: Any = None
         self.replaced = 0  # workers replaced since start (over budget or lost)
+        # CPU seconds and count of finished tasks by task name (logged at stop: the bench's stage figures)
+        self.task_cpu: dict[str, list[float]] = {}
         self._stopping = False
 
     @property
@@ -134,6 +136,9 @@ class Pool:
     async def stop(self) -> None:
         """Wait for tasks under way (their sessions are finishing), then end the processes."""
         self._stopping = True
+        if self.task_cpu:
+            log.info("worker CPU by task: %s", ", ".join(
+                f"{name} {cpu:.3f} s/{int(count)}" for name, (cpu, count) in sorted(self.task_cpu.items())))
         workers, self._all = list(self._all), set()
         await asyncio.gather(*(asyncio.to_thread(w.executor.shutdown, True) for w in workers))
 
@@ -166,9 +171,15 @@ class Pool:
                 done, _ = await asyncio.wait([future], timeout=POLL)
                 if done:
                     try:
-                        return future.result()
+                        result = future.result()
                     except BrokenProcessPool:
                         raise WorkerLost("the worker process died") from None
+                    end_cpu = _cpu_seconds(pid) if start_cpu is not None and pid is not None else None
+                    if end_cpu is not None and start_cpu is not None:
+                        sums = self.task_cpu.setdefault(getattr(fn, "__name__", "task"), [0.0, 0])
+                        sums[0] += end_cpu - start_cpu
+                        sums[1] += 1
+                    return result
                 used = time.monotonic() - started
                 if start_cpu is not None and pid is not None:
                     now_cpu = _cpu_seconds(pid)

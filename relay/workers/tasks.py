@@ -11,6 +11,7 @@ parent's PolicyBook and signer are used instead (`in_process`).
 from __future__ import annotations
 
 import contextvars
+import gc
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,6 +50,11 @@ def initialise(settings: Settings) -> None:
     global _process_environment
     memory.return_large_blocks()
     _process_environment = Environment(PolicyBook(settings.policies_dir), signer_from_settings(settings))
+    from relay.moderation.rules import contact_info  # the rule's public suffix trie, built before the first message
+
+    contact_info._suffixes()("warm-up.example.org")
+    gc.collect()
+    gc.freeze()  # the policies and the trie live as long as the worker: no full collection walks them again
 
 
 def ready() -> bool:

@@ -11,7 +11,7 @@ sender's pairs: mail to a paused pair is accepted, archived and held for review,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -127,8 +127,9 @@ def park(accepted: Accepted, program_id: str, policy: str) -> None:
     requires = accepted.hold.release_requires if accepted.hold is not None else 1
     accepted.decision = "hold"
     accepted.outbound = None
-    accepted.hold = HoldEntry(program_id=program_id, policy=policy, reasons=[PAUSED_REASON, *earlier],
-                              release_requires=requires, notified=False)
+    accepted.hold = (replace(accepted.hold, reasons=[PAUSED_REASON, *earlier]) if accepted.hold is not None else
+                     HoldEntry(program_id=program_id, policy=policy, reasons=[PAUSED_REASON],
+                               release_requires=requires, notified=False))
 
 
 async def resume(connection: AsyncConnection, pair_id: int, now: datetime, actor: str) -> bool:

@@ -70,8 +70,10 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
     if not enrolled:
         raise await context.refuse(refusals.not_a_participant(), **detail)
     pair, member = enrolled[0]
+    # A program address cannot hold mail for review: what `require` would hold is refused here.
     verdict = await authentication.authenticate(context, raw, message, header_from, mail_from, remote, helo,
-                                                context.policy_of(pair), pair_id=pair.id, detail=detail)
+                                                context.policy_of(pair), pair_id=pair.id, detail=detail,
+                                                can_hold=False)
     automatic = auto_reply_signal(message)
     subject = header_text(message, "Subject") or ""
     accepted = Accepted(

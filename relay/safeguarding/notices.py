@@ -1,0 +1,160 @@
+"""The mail of safeguarding, built from the notice templates: who is told about an urgent hold and what
+they read; the help text for its sender; the report of automatic rejections to the moderators.
+
+Every subject about an urgent item starts with "URGENT", in every language (a marker that mail filters and
+people can rely on; the rest of the subject is translated). The body names handles, roles, the pair, the
+program, the findings and a console link (when `console.public_url` is set; else the held message's id),
+never a participant's real address or name (the findings come from the anonymised copy, which has handles
+and aliases in their place). Staff mail is in the program's staff language and time zone; the help text
+in its sender's language and zone (relay/notices/programs.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from relay.config import ProgramConfig, SafeguardingConfig, Settings
+from relay.links import console_base
+from relay.moderation.policy import Policy
+from relay.notices import Notice, compose
+from relay.notices.programs import folder, participant_language, staff_language
+from relay.notices.rendering import Rendered, notice
+from relay.notices.when import format_duration, format_when
+from relay.nudges.timing import zone_of
+from relay.store.conversations import Conversation, Member
+
+URGENT = "URGENT"
+DEFAULT_REVIEW_WITHIN = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Concern:
+    """One held item as safeguarding mail describes it."""
+
+    id: str
+    pair_id: int
+    program_id: str
+    sender_handle: str
+    sender_role: str
+    recipient_handle: str
+    recipient_role: str
+    held_at: datetime | str  # a datetime; the text of it in the reader's language once shown
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    subject: str = ""  # the subject as written: only for the moderators, who read the message anyway
+
+    @property
+    def findings(self) -> list[dict[str, Any]]:
+        """Urgent findings first; "every message is reviewed" is no finding."""
+        found = [r for r in self.reasons if r.get("rule") != "policy"]
+        return sorted(found, key=lambda r: r.get("severity") != "urgent")
+
+
+def addressee(conversation: Conversation, recipient: Member | None) -> tuple[str, str]:
+    """(handle, role) of whom a message was written to: a member, or (None) the whole group."""
+    if recipient is None:
+        return f"the group {conversation.name or conversation.id}", "group"
+    return recipient.handle, recipient.role
+
+
+def program_name(settings: Settings, program_id: str) -> str:
+    program = settings.programs.get(program_id)
+    return program.name if program else program_id
+
+
+def _safeguarding(settings: Settings, program_id: str) -> SafeguardingConfig | None:
+    program = settings.programs.get(program_id)
+    return program.safeguarding if program else None
+
+
+def lead_of(settings: Settings, program_id: str) -> str | None:
+    found = _safeguarding(settings, program_id)
+    return found.lead if found else None
+
+
+def review_within(settings: Settings, program_id: str) -> timedelta:
+    found = _safeguarding(settings, program_id)
+    return found.urgent_review_within if found else DEFAULT_REVIEW_WITHIN
+
+
+def lead_recipients(settings: Settings, program_id: str) -> list[str]:
+    """Who is told at once: the safeguarding lead; without one, the coordinator in the lead's place."""
+    program = settings.programs.get(program_id)
+    lead = lead_of(settings, program_id)
+    return [lead] if lead else ([program.coordinator] if program else [])
+
+
+def lead_and_coordinator(settings: Settings, program_id: str) -> list[str]:
+    program = settings.programs.get(program_id)
+    found = [lead_of(settings, program_id), program.coordinator if program else None]
+    return list(dict.fromkeys(address for address in found if address))
+
+
+def _staff(settings: Settings, program_id: str, name: str, concerns: list[Concern], **values: Any) -> Rendered:
+    """A staff notice in the program's staff language, its times in the program's zone."""
+    program = settings.programs.get(program_id)
+    language = staff_language(program)
+    zone = program.timezone if program is not None else "UTC"
+    shown = [replace(c, held_at=format_when(c.held_at, language, zone)) if isinstance(c.held_at, datetime) else c
+             for c in concerns]
+    return notice(name, language, folder=folder(settings, program), item=shown[0] if shown else None, items=shown,
+                  program_name=program_name(settings, program_id), console_url=console_base(settings),
+                  within=format_duration(review_within(settings, program_id), language), **values)
+
+
+def _mail(settings: Settings, program_id: str, to: list[str], mail: Rendered, now: datetime) -> list[Notice]:
+    program = settings.programs.get(program_id)
+    urgent = {"Importance": "high", "X-Priority": "1"} if mail.subject.startswith(URGENT) else None
+    return [compose(domain=settings.relay.domain, program_name=program_name(settings, program_id), to=address,
+                    subject=mail.subject, body=mail.text, now=now, headers=urgent, language=staff_language(program))
+            for address in to]
+
+
+def lead_alert(settings: Settings, concern: Concern, now: datetime) -> list[Notice]:
+    """The lead's URGENT mail about a new urgent hold (the coordinator's, when the program names no lead)."""
+    mail = _staff(settings, concern.program_id, "safeguarding_lead", [concern])
+    return _mail(settings, concern.program_id, lead_recipients(settings, concern.program_id), mail, now)
+
+
+def moderator_alert(settings: Settings, policy: Policy, concern: Concern, now: datetime) -> list[Notice]:
+    """The moderators' URGENT mail: at once, whatever their digest setting."""
+    mail = _staff(settings, concern.program_id, "safeguarding_moderators", [concern],
+                  lead=", ".join(lead_recipients(settings, concern.program_id)))
+    return _mail(settings, concern.program_id, policy.moderators.notify, mail, now)
+
+
+def follow_up(settings: Settings, program_id: str, concerns: list[Concern], now: datetime) -> list[Notice]:
+    """Nobody acted within urgent_review_within: the lead and the coordinator are told again."""
+    mail = _staff(settings, program_id, "safeguarding_followup", concerns)
+    return _mail(settings, program_id, lead_and_coordinator(settings, program_id), mail, now)
+
+
+def escalation(settings: Settings, concern: Concern, moderator: str, note: str, now: datetime) -> list[Notice]:
+    """A moderator's escalation: to the lead and the coordinator."""
+    mail = _staff(settings, concern.program_id, "safeguarding_escalation", [concern], moderator=moderator,
+                  note=note, lead=lead_of(settings, concern.program_id))
+    return _mail(settings, concern.program_id, lead_and_coordinator(settings, concern.program_id), mail, now)
+
+
+def rejection_report(settings: Settings, policy: Policy, program_id: str, concerns: list[Concern],
+                     now: datetime) -> list[Notice]:
+    """Automatic rejections, reported to the policy's moderators (at once, or one digest per period)."""
+    mail = _staff(settings, program_id, "moderator_rejected", concerns, policy=policy.name)
+    return _mail(settings, program_id, policy.moderators.notify, mail, now)
+
+
+def help_notice(settings: Settings, program: ProgramConfig | None, program_id: str, *, to: Member,
+                subject: str | None, in_reply_to: str | None, now: datetime) -> Notice:
+    """What the sender of an urgent message receives instead of the routine "waiting for review": the
+    program's help text as written (or our default, translated), in the sender's language and zone."""
+    language = participant_language(program, to)
+    zone = zone_of(to, program) if program is not None else "UTC"
+    help_text = program.safeguarding.help_text if program and program.safeguarding else None
+    name = program.name if program else program_id
+    mail = notice("safeguarding_help", language, folder=folder(settings, program),
+                  help_text=help_text.strip() if help_text else None, subject=subject or "(no subject)",
+                  program_name=name, held_at=format_when(now, language, zone))
+    return compose(domain=settings.relay.domain, program_name=name, to=to.email, now=now, in_reply_to=in_reply_to,
+                   subject=mail.subject, body=mail.text, reply_to=program.coordinator if program else None,
+                   language=language)

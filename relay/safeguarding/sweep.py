@@ -1,0 +1,146 @@
+"""The periodic part of safeguarding, run every minute inside `serve` beside the hold sweep:
+
+- follow-up: an urgent held message that nobody acted on (no approval, no escalation, not decided) within
+  the program's `urgent_review_within` (1 hour by default) makes the safeguarding lead and the coordinator
+  be told again, once;
+- the digest of automatic rejections: under `notify_rejections` with a digest period, the moderators get
+  one report per period of the messages the policy rejected.
+
+Like the hold sweep (relay.holdqueue.sweeps), each step first marks its rows with a conditional update of
+a still-empty column and writes mail only for the rows it marked, so overlapping sweeps, or two relay
+instances on one database, never send the same mail twice. Nothing is released or discarded. Every mail
+sent is an event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from relay import notices as outbound_notices
+from relay.clock import Clock
+from relay.config import Settings
+from relay.metrics import sweep_timer
+from relay.moderation.policy import PolicyBook
+from relay.notices import Notice
+from relay.safeguarding import notices
+from relay.store import events
+from relay.store import held as held_store
+from relay.store.conversations import get_conversation
+from relay.store.database import transaction
+from relay.yamlsource import ConfigError
+
+log = logging.getLogger("relay.safeguarding")
+
+
+@dataclass
+class SweepReport:
+    follow_ups: int = 0
+    rejection_digests: int = 0
+    mails: list[str] = field(default_factory=list)  # recipients, for logs and tests
+
+
+async def describe(connection: AsyncConnection, item: dict[str, Any]) -> notices.Concern:
+    """A queue row as safeguarding mail describes it (handles and roles from its pair)."""
+    conversation = await get_conversation(connection, item["pair_id"])
+    assert conversation is not None
+    sender = conversation.member_by_id(item["sender_id"])
+    assert sender is not None
+    recipient = conversation.member_by_id(item["recipient_id"]) if item["recipient_id"] is not None else None
+    to_handle, to_role = notices.addressee(conversation, recipient)
+    return notices.Concern(
+        id=item["message_id"], pair_id=conversation.id, program_id=item["program_id"],
+        sender_handle=sender.handle, sender_role=sender.role, recipient_handle=to_handle, recipient_role=to_role,
+        held_at=item["held_at"], reasons=item["reasons"],
+        subject=item["subject"] or "(no subject)")
+
+
+def acted_on(item: dict[str, Any]) -> bool:
+    """Someone did something: approved it, escalated it, or decided it."""
+    return item["state"] != "held" or bool(item["approvals"]) or item["escalated_by"] is not None
+
+
+async def _send(connection: AsyncConnection, settings: Settings, mails: list[Notice], now: datetime,
+                report: SweepReport) -> None:
+    for mail in mails:
+        await outbound_notices.queue(connection, mail, domain=settings.relay.domain, now=now)
+        report.mails.append(mail.rcpt)
+
+
+async def _follow_ups(connection: AsyncConnection, settings: Settings, now: datetime, report: SweepReport) -> None:
+    due: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in await held_store.list_held(connection, state="held"):
+        if (item["severity"] == "urgent" and item["urgent_followup_at"] is None and not acted_on(item)
+                and item["held_at"] <= now - notices.review_within(settings, item["program_id"])):
+            due[item["program_id"]].append(item)
+    for program_id, items in due.items():
+        marked = set(await held_store.mark(connection, [i["message_id"] for i in items], "urgent_followup_at", now))
+        chosen = [i for i in items if i["message_id"] in marked]
+        if not chosen:
+            continue
+        mails = notices.follow_up(settings, program_id, [await describe(connection, i) for i in chosen], now)
+        await _send(connection, settings, mails, now, report)
+        await events.record(connection, "urgent_followup", now, message_ids=sorted(marked), program=program_id,
+                            to=[m.rcpt for m in mails])
+        report.follow_ups += 1
+
+
+async def _rejection_digests(connection: AsyncConnection, settings: Settings, policies: PolicyBook, now: datetime,
+                             report: SweepReport) -> None:
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for item in await held_store.list_held(connection, state="rejected", automatic=True):
+        if item["notified_at"] is None:
+            groups[(item["program_id"], item["policy"])].append(item)
+    for (program_id, policy_name), items in groups.items():
+        try:
+            policy = policies.get(policy_name)
+        except ConfigError as exc:
+            log.error("rejection digest skipped for policy %s: %s", policy_name, exc)
+            continue
+        period = policy.digest_every
+        if period is not None and min(i["held_at"] for i in items) > now - period:
+            continue  # the period is not over yet
+        marked = set(await held_store.mark(connection, [i["message_id"] for i in items], "notified_at", now,
+                                           state="rejected"))
+        chosen = [i for i in items if i["message_id"] in marked]
+        if not chosen or not policy.notify_rejections or not policy.moderators.notify:
+            continue  # marked all the same: a policy that stopped reporting does not report them later
+        mails = notices.rejection_report(settings, policy, program_id,
+                                         [await describe(connection, i) for i in chosen], now)
+        await _send(connection, settings, mails, now, report)
+        await events.record(connection, "rejection_digest", now, message_ids=sorted(marked), program=program_id,
+                            to=[m.rcpt for m in mails])
+        report.rejection_digests += 1
+
+
+async def sweep(settings: Settings, engine: AsyncEngine, clock: Clock, policies: PolicyBook) -> SweepReport:
+    now = clock.now()
+    report = SweepReport()
+    async with transaction(engine) as connection:
+        await _follow_ups(connection, settings, now, report)
+        await _rejection_digests(connection, settings, policies, now, report)
+    return report
+
+
+class SafeguardingSweeper:
+    """`sweep` for the scheduler (relay/nudges/scheduler.py): every minute inside `serve`, waking the
+    delivery worker when it queued mail."""
+
+    def __init__(self, settings: Settings, engine: AsyncEngine, clock: Clock, policies: PolicyBook,
+                 on_queued: Any) -> None:
+        self.settings, self.engine, self.clock, self.policies = settings, engine, clock, policies
+        self.on_queued = on_queued
+
+    async def run_once(self) -> SweepReport:
+        with sweep_timer("safeguarding"):
+            report = await sweep(self.settings, self.engine, self.clock, self.policies)
+        if report.mails:
+            log.info("safeguarding sweep: %d follow-ups, %d rejection digests", report.follow_ups,
+                     report.rejection_digests)
+            self.on_queued()
+        return report

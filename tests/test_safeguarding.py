@@ -1,0 +1,391 @@
+"""Safeguarding end to end, through real SMTP into a loopback sink, on the shipped youth-strict policy: a
+disclosure or a grooming sign always reaches a person, fast; no rejection is silent; a moderator's own words
+reach the sender; two-person release needs two signed-in people. Each test says what each person received:
+mentor, mentee, moderators, safeguarding lead, coordinator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+from relay.clock import FixedClock
+from relay.config import load_settings
+from relay.service import Relay
+from relay.store.events import list_events
+from relay.store.outbound import list_outbound
+from tests.consolekit import add_moderator, csrf_of, serving, session
+from tests.safeguarding_kit import (
+    COORDINATOR,
+    HELP_TEXT,
+    LEAD,
+    MODERATORS,
+    Inboxes,
+    leaks,
+    text,
+    use_shipped_policy,
+    write,
+)
+from tests.support import MENTEE, MENTOR, Layout, Sink, acli, acreate_pair, cli, eventually
+
+DISCLOSURE = ("I feel unsafe at home and I have been thinking about self-harm again. "
+              "Please don't tell my parents.")
+GROOMING = ("Let's meet in person on Saturday, just the two of us. Keep this secret. "
+            "My address is 12 Elm Street, Springfield.")
+
+
+def held(layout: Layout, *args: str) -> list[dict]:  # type: ignore[type-arg]
+    result = cli(layout, "held", "list", "--json", *args)
+    assert result.returncode == 0, result.stderr
+    return list(json.loads(result.stdout))
+
+
+async def test_a_disclosure_reaches_the_lead_at_once_and_again_when_nobody_acts(layout: Layout, sink: Sink) -> None:
+    use_shipped_policy(layout)
+    clock = FixedClock(datetime.now(UTC))
+    relay = Relay(load_settings(layout.config), clock=clock)
+    await relay.start()
+    try:
+        pair = await acreate_pair(layout)
+        queue_id = await write(layout, pair, DISCLOSURE, subject="I need to tell someone")
+        # the lead's alert was committed with the hold, before the 250 (not by a later sweep)
+        async with relay.engine.connect() as connection:
+            queued = [row for row in await list_outbound(connection) if row.message_id == queue_id]
+            alerts = await list_events(connection, message_id=queue_id, kind="urgent_alert")
+        assert len(queued) == 3  # the help text, the lead's and the moderators' alerts
+        assert [(e["detail"]["to"], e["detail"]["moderators"]) for e in alerts] == [([LEAD], [MODERATORS])]
+        inbox = Inboxes(sink)
+        await sink.wait_for(3)
+        assert inbox.counts() == {"mentor": 0, "mentee": 1, "moderators": 1, "lead": 1, "coordinator": 0}
+
+        [alert] = inbox.lead
+        assert alert["Subject"].startswith("URGENT") and alert["Importance"] == "high"
+        body = text(alert)
+        for expected in ("Maple (mentee) to Oak (mentor)", f"pair {pair['id']}", "STEM mentoring (stem)",
+                         "keywords (self-harm, URGENT): self-harm", "(abuse, URGENT): unsafe at home",
+                         "(secrecy, URGENT): don't tell my parents", f"/held/{queue_id}", "within 1 hour"):
+            assert expected in body, expected
+        assert leaks(alert) == []
+        [urgent] = inbox.moderators
+        assert urgent["Subject"].startswith("URGENT") and f"/held/{queue_id}" in text(urgent)
+        assert leaks(urgent) == []
+        [helped] = inbox.mentee  # the help text instead of "waiting for review"
+        assert HELP_TEXT in text(helped) and "waiting for review" not in str(helped)
+
+        [item] = held(layout)
+        assert (item["id"], item["severity"], item["release_requires"]) == (queue_id, "urgent", 2)
+
+        # an hour passes and nobody has acted: the lead and the coordinator are told again, once
+        clock.advance(timedelta(minutes=59))
+        assert (await relay.safeguarding.run_once()).mails == []
+        clock.advance(timedelta(minutes=2))
+        again = await relay.safeguarding.run_once()
+        assert sorted(again.mails) == sorted([LEAD, COORDINATOR])
+        assert (await relay.safeguarding.run_once()).mails == []
+        await eventually(lambda: inbox.counts()["coordinator"] == 1)
+        [told] = inbox.coordinator
+        assert told["Subject"].startswith("URGENT") and "not reviewed within 1 hour" in told["Subject"]
+        assert f"/held/{queue_id}" in text(told) and leaks(told) == []
+        await eventually(lambda: len(inbox.lead) == 2)
+        assert inbox.mentor == [] and held(layout)[0]["state"] == "held"  # never released by time
+    finally:
+        await relay.stop()
+
+
+async def test_grooming_with_an_address_is_held_for_a_person_not_rejected(layout: Layout, sink: Sink) -> None:
+    use_shipped_policy(layout)
+    async with serving(layout):
+        await _grooming_script(layout, sink)
+
+
+async def _grooming_script(layout: Layout, sink: Sink) -> None:
+    pair = await acreate_pair(layout)
+    queue_id = await write(layout, pair, GROOMING, sender=MENTOR, subject="Saturday")
+    inbox = Inboxes(sink)
+    await sink.wait_for(3)
+    # urgent beats the contact rule's reject: no form letter, the mentee gets nothing, people are told
+    assert inbox.counts() == {"mentor": 1, "mentee": 0, "moderators": 1, "lead": 1, "coordinator": 0}
+    [to_mentor] = inbox.mentor
+    assert "not delivered" not in to_mentor["Subject"] and HELP_TEXT in text(to_mentor)
+    body = text(inbox.lead[0])
+    assert "Oak (mentor) to Maple (mentee)" in body
+    for finding in ("(meeting, URGENT): meet in person", "(secrecy, URGENT): Keep this secret",
+                    "(street_address): 12 Elm Street"):
+        assert finding in body, finding
+    [item] = held(layout)
+    assert item["id"] == queue_id and item["severity"] == "urgent"
+    assert {(r["rule"], r["action"]) for r in item["reasons"]} >= {("contact_info", "reject"), ("keywords", "hold")}
+    assert held(layout, "--state", "rejected") == []
+
+
+async def test_an_automatic_rejection_is_reported_to_the_moderators(layout: Layout, sink: Sink) -> None:
+    use_shipped_policy(layout)
+    async with serving(layout):
+        await _rejection_script(layout, sink)
+
+
+async def _rejection_script(layout: Layout, sink: Sink) -> None:
+    pair = await acreate_pair(layout)
+    queue_id = await write(layout, pair, "Call me on +1 415 555 0134 tonight about the project.", sender=MENTOR,
+                           subject="project")
+    inbox = Inboxes(sink)
+    await sink.wait_for(2)
+    assert inbox.counts() == {"mentor": 1, "mentee": 0, "moderators": 1, "lead": 0, "coordinator": 0}
+    assert "contained contact details" in text(inbox.mentor[0])  # the policy's canned text, for an automatic one
+    [report] = inbox.moderators
+    assert "rejected automatically" in report["Subject"] and not report["Subject"].startswith("URGENT")
+    assert "contact_info (phone): +1 415 555 0134" in text(report) and f"/held/{queue_id}" in text(report)
+    assert "Oak to Maple" in text(report) and leaks(report) == []
+    # the console's queue history shows it, with its findings
+    await add_moderator(layout, "ana", "stem")
+    async with session(layout, "ana") as client:
+        queue = (await client.get("/held")).text
+    history = queue[queue.index("Recently decided"):]
+    assert "rejected automatically by policy youth-strict" in history and "+1 415 555 0134" in history
+    # in the queue's history, decided by nobody but the relay, and in the report's counts
+    [item] = held(layout, "--state", "rejected")
+    assert (item["id"], item["automatic"], item["decided_by"]) == (queue_id, True, "relay")
+    assert held(layout) == []
+    figures = json.loads(cli(layout, "report", "--program", "stem", "--json").stdout)
+    assert figures["moderation"]["rejected_automatically"] == 1 and figures["moderation"]["held"] == 0
+    assert "1 rejected automatically" in cli(layout, "report", "--program", "stem").stdout
+
+
+async def test_rejections_in_a_digest_come_once_per_period(layout: Layout, sink: Sink) -> None:
+    use_shipped_policy(layout, "supervised")  # digest: 30m; contact details are held there, so reject them here
+    path = layout.root / "policies" / "supervised.yaml"
+    held_contacts = "  contact_info:\n    action: hold"
+    path.write_text(path.read_text().replace(held_contacts, held_contacts.replace("hold", "reject")))
+    clock = FixedClock(datetime.now(UTC))
+    relay = Relay(load_settings(layout.config), clock=clock)
+    await relay.start()
+    try:
+        pair = await acreate_pair(layout)
+        for number in ("+1 415 555 0134", "+1 415 555 0199"):
+            await write(layout, pair, f"My number is {number}.", subject=number)
+        inbox = Inboxes(sink)
+        await sink.wait_for(2)  # the two canned notices to the mentee; the moderators wait for their digest
+        assert inbox.moderators == [] and inbox.mentee and len(inbox.mentee) == 2
+        clock.advance(timedelta(minutes=31))
+        first, second = await relay.safeguarding.run_once(), await relay.safeguarding.run_once()
+        assert (first.rejection_digests, second.rejection_digests) == (1, 0)
+        [digest] = await eventually(lambda: inbox.moderators)
+        assert "2 messages rejected automatically" in digest["Subject"]
+        assert "+1 415 555 0134" in text(digest) and "+1 415 555 0199" in text(digest)
+        assert inbox.mentor == [] and inbox.lead == [] and inbox.coordinator == []
+    finally:
+        await relay.stop()
+
+
+async def test_the_sender_hears_the_moderators_own_words(layout: Layout, sink: Sink) -> None:
+    use_shipped_policy(layout)
+    async with serving(layout):
+        await add_moderator(layout, "ana", "stem")
+        pair = await acreate_pair(layout)
+        queue_id = await write(layout, pair, "My teachers are all idiots and I hate them.", subject="school")
+        inbox = Inboxes(sink)
+        await sink.wait_for(2)  # held: the routine notice to the mentee and the moderators' alert
+        async with session(layout, "ana") as client:
+            page = await client.get(f"/held/{queue_id}")
+            done = await client.post(f"/held/{queue_id}/reject", data={
+                "csrf_token": csrf_of(page.text), "reason": "Please be kind about your teachers."})
+            assert "Rejected" in done.text
+        notice = (await eventually(lambda: [m for m in inbox.mentee if "not delivered" in m["Subject"]]))[0]
+        body = text(notice)
+        assert "This is what they wrote to you:\n\nPlease be kind about your teachers.\n" in body
+        assert "contact details" not in body  # the canned text is for automatic rejections only
+        assert inbox.counts() == {"mentor": 0, "mentee": 2, "moderators": 1, "lead": 0, "coordinator": 0}
+
+
+async def test_two_person_release_needs_two_signed_in_people(layout: Layout, sink: Sink) -> None:
+    use_shipped_policy(layout)
+    async with serving(layout):
+        for name in ("ana", "ben", "cat"):
+            await add_moderator(layout, name, "stem")
+        pair = await acreate_pair(layout)
+        queue_id = await write(layout, pair, DISCLOSURE)
+        inbox = Inboxes(sink)
+        await sink.wait_for(3)
+        # the command line: one approval, as a named existing account; never a second
+        assert (await acli(layout, "held", "release", queue_id)).returncode == 1
+        made_up = await acli(layout, "held", "release", queue_id, "--moderator", "mallory")
+        assert made_up.returncode == 1 and "no console account named 'mallory'" in made_up.stderr
+        first = await acli(layout, "held", "release", queue_id, "--moderator", "ana", "--json")
+        assert json.loads(first.stdout)["status"] == "approved"
+        second = await acli(layout, "held", "release", queue_id, "--moderator", "ben")
+        assert second.returncode == 1 and "must come from a signed-in account" in second.stderr
+        assert held(layout)[0]["approvals"] == ["ana"] and inbox.mentor == []
+        # ana again, now in the console: the same account counts once
+        async with session(layout, "ana") as client:
+            page = await client.get(f"/held/{queue_id}")
+            confirm = await client.post(f"/held/{queue_id}/release", data={"csrf_token": csrf_of(page.text)})
+            assert "Release this message?" in confirm.text and "self-harm" in confirm.text  # names the findings
+            again = await client.post(f"/held/{queue_id}/release",
+                                      data={"csrf_token": csrf_of(page.text), "confirm": "yes"})
+            assert "approval is recorded (1 of 2)" in again.text
+        assert inbox.mentor == []
+        # ben, signed in, confirms the findings: the second person
+        async with session(layout, "ben") as client:
+            page = await client.get(f"/held/{queue_id}")
+            assert "approved by ana" in page.text
+            done = await client.post(f"/held/{queue_id}/release",
+                                     data={"csrf_token": csrf_of(page.text), "confirm": "yes"})
+            assert "Released" in done.text
+        [delivered] = await eventually(lambda: inbox.mentor)
+        assert "self-harm" in text(delivered) and leaks(delivered) == []
+        assert held(layout, "--state", "released")[0]["approvals"] == ["ana", "ben"]
+        assert inbox.counts() == {"mentor": 1, "mentee": 1, "moderators": 1, "lead": 1, "coordinator": 0}
+
+
+async def test_two_person_release_in_the_console_alone(layout: Layout, sink: Sink) -> None:
+    use_shipped_policy(layout)
+    async with serving(layout):
+        for name in ("ana", "ben"):
+            await add_moderator(layout, name, "stem")
+        pair = await acreate_pair(layout)
+        queue_id = await write(layout, pair, GROOMING, sender=MENTOR)
+        inbox = Inboxes(sink)
+        await sink.wait_for(3)
+        for name, expected in (("ana", "approval is recorded (1 of 2)"), ("ben", "Released")):
+            async with session(layout, name) as client:
+                page = await client.get(f"/held/{queue_id}")
+                done = await client.post(f"/held/{queue_id}/release",
+                                         data={"csrf_token": csrf_of(page.text), "confirm": "yes"})
+                assert expected in done.text
+        [delivered] = await eventually(lambda: inbox.mentee)
+        body = text(delivered)
+        # what the policy rejects never passes on: the address is removed even from a released urgent message
+        assert "meet in person" in body and "12 Elm Street" not in body
+        assert inbox.counts() == {"mentor": 1, "mentee": 1, "moderators": 1, "lead": 1, "coordinator": 0}
+
+
+async def test_escalation_reaches_the_lead_and_stops_the_follow_up(layout: Layout, sink: Sink) -> None:
+    use_shipped_policy(layout)
+    clock = FixedClock(datetime.now(UTC))
+    async with serving(layout, clock) as relay:
+        await add_moderator(layout, "ana", "stem")
+        pair = await acreate_pair(layout)
+        queue_id = await write(layout, pair, DISCLOSURE)
+        inbox = Inboxes(sink)
+        await sink.wait_for(3)
+        async with session(layout, "ana") as client:
+            page = await client.get(f"/held/{queue_id}")
+            first_action = page.text.index('class="actions"')
+            assert page.text.index("Escalate to safeguarding lead", first_action) < page.text.index(
+                "Release", first_action)
+            done = await client.post(f"/held/{queue_id}/escalate", data={
+                "csrf_token": csrf_of(page.text), "note": "Please call the school today."})
+            assert LEAD in done.text and "escalated" in done.text
+            queue = await client.get("/held")
+            assert "escalated</span> by ana" in queue.text
+        escalations = await eventually(lambda: [m for m in inbox.lead if "escalates" in m["Subject"]])
+        assert escalations[0]["Subject"].startswith("URGENT")
+        assert "Please call the school today." in text(escalations[0]) and leaks(escalations[0]) == []
+        told = await eventually(lambda: inbox.coordinator)
+        assert "escalates" in told[0]["Subject"]
+        clock.advance(timedelta(hours=2))
+        assert (await relay.safeguarding.run_once()).mails == []  # someone acted: no follow-up
+        assert held(layout)[0]["escalated_by"] == "ana" and inbox.mentor == []
+
+
+async def test_without_a_lead_the_coordinator_is_told_at_once(layout: Layout, sink: Sink) -> None:
+    use_shipped_policy(layout, lead=False)
+    async with serving(layout):
+        pair = await acreate_pair(layout)
+        await write(layout, pair, "Sometimes I just want to die.")
+        inbox = Inboxes(sink)
+        await sink.wait_for(3)
+    assert inbox.counts() == {"mentor": 0, "mentee": 1, "moderators": 1, "lead": 0, "coordinator": 1}
+    assert inbox.coordinator[0]["Subject"].startswith("URGENT")
+    assert "A member of the program team will read it soon" in text(inbox.mentee[0])  # the default help text
+
+
+def test_the_youth_policies_ship_the_same_urgent_lists() -> None:
+    from pathlib import Path
+
+    from relay.moderation.policy import parse_policy
+
+    root = Path(__file__).resolve().parent.parent / "policies"
+    lists = {}
+    for name in ("youth-strict", "supervised"):
+        policy = parse_policy(root / f"{name}.yaml")
+        lists[name] = {s.params.name: s.params.words for s in policy.rules if s.severity == "urgent"}
+        assert policy.notify_rejections
+    assert lists["youth-strict"] == lists["supervised"]
+    assert set(lists["youth-strict"]) == {"self-harm", "abuse", "secrecy", "meeting", "gifts-money",
+                                          "private-channel", "photos"}
+
+
+UNSIGNED = {"email": "sam@plain-school.example", "name": "Sam Rivera", "handle": "Birch"}  # no DNS records
+
+
+async def test_a_forged_from_is_held_and_honest_unsigned_mail_flows(layout: Layout, sink: Sink) -> None:
+    """The shipped adult policy (sender_auth: prefer, moderators' digest every hour): a message whose
+    envelope sender is elsewhere, From the enrolled mentee, no DKIM, is held as spoofing; the same mentee's
+    honest unsigned mail from a domain without records is delivered, only noted, and called spoofing nowhere."""
+    use_shipped_policy(layout, "adult-professional")
+    clock = FixedClock(datetime.now(UTC))
+    async with serving(layout, clock) as relay:
+        pair = await acreate_pair(layout, MENTOR, UNSIGNED)
+        forged = await write(layout, pair, "It is me, send me your number.", sender=UNSIGNED, subject="forged",
+                             mail_from="someone@elsewhere.example")
+        honest = await write(layout, pair, "Here is my essay plan.", sender=UNSIGNED, subject="honest")
+        inbox = Inboxes(sink)
+        [delivered] = await eventually(lambda: inbox.mentor)
+        assert "Here is my essay plan." in text(delivered) and "It is me" not in text(delivered)
+        [item] = held(layout)
+        assert item["id"] == forged and [(r["kind"], r["action"]) for r in item["reasons"]] == [("spoofing", "hold")]
+        clock.advance(timedelta(minutes=61))  # the moderators' digest period
+        await relay.sweeper.run_once()
+        [digest] = await eventually(lambda: inbox.moderators)
+        assert "sender_auth (spoofing)" in text(digest) and f"/held/{forged}" in text(digest)
+        assert f"/held/{honest}" not in text(digest) and leaks(digest) == []
+        owner = inbox.of(UNSIGNED["email"])  # the real mentee learns that a message in their name waits
+        assert [m["Subject"] for m in owner] == ["Your message is waiting for review: forged"]
+        assert inbox.counts() == {"mentor": 1, "mentee": 0, "moderators": 1, "lead": 0, "coordinator": 0}
+        decisions = json.loads(cli(layout, "events", "list", "--kind", "decision", "--json").stdout)
+        honest_reasons = next(d["detail"]["reasons"] for d in decisions if d["message_id"] == honest)
+        assert [(r.get("kind"), r.get("action")) for r in honest_reasons[1:]] == [("unverified", "note")]
+        figures = json.loads(cli(layout, "report", "--program", "stem", "--json").stdout)
+        assert figures["attempts"]["spoofing"] == 1 and figures["attempts"]["unverified"] == 1
+
+
+async def test_a_disclosure_to_an_ended_pair_still_reaches_a_person(layout: Layout, sink: Sink) -> None:
+    use_shipped_policy(layout)
+    async with serving(layout) as relay:
+        yesterday = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+        pair = await acreate_pair(layout, MENTOR, MENTEE, "stem", "--end-date", yesterday)
+        await relay.sweep_nudges()  # the end date has passed: the pair ends
+        assert json.loads(cli(layout, "pair", "show", str(pair["id"]), "--json").stdout)["status"] == "ended"
+        inbox = Inboxes(sink)
+        before = inbox.counts()
+        await write(layout, pair, "Are you still there?", subject="hello again")
+        queue_id = await write(layout, pair, DISCLOSURE, subject="please")
+        await eventually(lambda: inbox.lead)
+        [item] = held(layout)
+        assert (item["id"], item["severity"]) == (queue_id, "urgent")  # the routine one is archived, not held
+        await eventually(lambda: inbox.counts()["moderators"] > before["moderators"])
+        assert inbox.counts()["mentor"] == before["mentor"]  # the former mentor gets nothing
+        assert any(HELP_TEXT in text(m) for m in inbox.mentee)
+
+
+async def test_a_disclosure_to_a_group_reaches_the_lead_and_no_member(layout: Layout, sink: Sink) -> None:
+    from tests.support import send, simple_message
+    from tests.test_groups import PEOPLE, make_group
+
+    use_shipped_policy(layout)
+    async with serving(layout):
+        group = await asyncio.to_thread(make_group, layout)
+        raw = simple_message(f"{MENTEE['name']} <{MENTEE['email']}>", group["alias"], "help", DISCLOSURE)
+        code, reply = await send(layout.smtp_port, raw, MENTEE["email"], group["alias"])
+        assert code == 250, reply
+        inbox = Inboxes(sink)
+        [alert] = await eventually(lambda: inbox.lead)
+        assert alert["Subject"].startswith("URGENT") and "Maple to the group Robotics" in alert["Subject"]
+        assert leaks(alert) == []
+        [item] = held(layout)
+        assert item["severity"] == "urgent"
+        await eventually(lambda: inbox.moderators)
+        others = [p["email"] for p in PEOPLE if p["email"] != MENTEE["email"]]
+        assert all(inbox.of(address) == [] for address in others)  # no member gets the disclosure
+        assert HELP_TEXT in text(inbox.mentee[0])
