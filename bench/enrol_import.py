@@ -17,13 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from relay.clock import SystemClock  # noqa: E402
-from relay.config import load_settings  # noqa: E402
-from relay.enrol import Person, create_pair  # noqa: E402
-from relay.pair_import import import_pairs  # noqa: E402
-from relay.store.database import create_engine, migrate  # noqa: E402
-from tests.nudging import write_program  # noqa: E402
-from tests.support import Layout, free_port  # noqa: E402
+from relay.clock import SystemClock
+from relay.config import load_settings
+from relay.enrol import Person, create_pair
+from relay.pair_import import import_pairs
+from relay.store.database import create_engine, migrate
+from tests.nudging import write_program
+from tests.support import Layout, free_port
 
 COLUMNS = "mentor_email,mentor_name,mentor_handle,mentee_email,mentee_name,mentee_handle"
 

@@ -2,8 +2,8 @@
 from any of them is taken as theirs, delivery still goes to members.email (the primary), and every
 one of them is scrubbed from what their partner receives.
 
-Revision ID: 0012_member_addresses
-Revises: 0011_digests
+Revision ID: 0013_member_addresses
+Revises: 0012_safeguarding
 """
 
 import sqlalchemy as sa
@@ -11,8 +11,8 @@ from alembic import op
 
 from relay.store.schema import UTCDateTime
 
-revision = "0012_member_addresses"
-down_revision = "0011_digests"
+revision = "0013_member_addresses"
+down_revision = "0012_safeguarding"
 branch_labels = None
 depends_on = None
 
