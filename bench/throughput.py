@@ -430,7 +430,8 @@ def sink_status(workdir: Path) -> dict[str, Any]:
 # --- the relay ------------------------------------------------------------------------------------
 
 
-def write_relay_config(root: Path, sink_port: int, dns_port: int, policy_name: str, dkim: str) -> Path:
+def write_relay_config(root: Path, sink_port: int, dns_port: int, policy_name: str, dkim: str,
+                       database: str = "sqlite:///relay.db") -> Path:
     """relay.yaml (SMTP on port 0: the relay picks one; no console), a SQLite file, one program and its policy
     (copied from the repository's policies/, or an empty policy for --policy none), and a DKIM key."""
     (root / "programs").mkdir(parents=True)
@@ -450,7 +451,7 @@ def write_relay_config(root: Path, sink_port: int, dns_port: int, policy_name: s
     (root / "programs" / "stem.yaml").write_text(yaml.safe_dump(program))
     config = {
         "domain": DOMAIN,
-        "database": "sqlite:///relay.db",
+        "database": database,
         "smtp": {"host": "127.0.0.1", "port": 0, "max_message_size": 2 * 1024 * 1024},
         "console": {"enabled": False},  # nothing on a fixed port: a relay running beside the bench is left alone
         "delivery": {"transport": "smtp", "host": "127.0.0.1", "port": sink_port,
@@ -587,12 +588,35 @@ class RelaySetup:
     pairs: list[Pair]
 
 
-def prepare_relay(workdir: Path, children: list[Child], policy_name: str, dkim: str, count: int) -> RelaySetup:
+def prepare_relay(workdir: Path, children: list[Child], policy_name: str, dkim: str, count: int,
+                  database: str | None = None) -> RelaySetup:
     """The sink (idle until the relay run), the relay's config dir, and one enrolled pair."""
     sink, sink_port = start_helper("sink", workdir, children)
     _dns, dns_port = start_helper("dns", workdir, children)
-    config = write_relay_config(workdir / "relay", sink_port, dns_port, policy_name, dkim)
+    config = write_relay_config(workdir / "relay", sink_port, dns_port, policy_name, dkim,
+                                database or "sqlite:///relay.db")
     return RelaySetup(sink, config, enrol_pairs(config, max(1, math.ceil(count / PER_PAIR))))
+
+
+def create_bench_database(server: str) -> str:
+    """A new database on the PostgreSQL `server` for this run (asyncpg, the `postgres` extra); its URL."""
+    name = f"mrbench_{os.getpid()}_{int(time.time())}"
+    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    return server.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_bench_database(server: str, url: str) -> None:
+    asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)'))
+
+
+async def _admin(url: str, statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
 
 
 def run_relay(setup: RelaySetup, messages: list[Mail], connections: int, workdir: Path,
@@ -718,6 +742,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="a policy of policies/ for the program (default adult-professional; none: no rules)")
     parser.add_argument("--dkim", choices=["rsa", "ed25519", "off"], default="rsa",
                         help="DKIM signing of deliveries (default rsa: RSA-2048)")
+    parser.add_argument("--database", help="a PostgreSQL server URL (postgresql://user:pass@host:port/db): the "
+                        "relay's store is a new database there, dropped after the run (default: a SQLite file)")
     parser.add_argument("--role", choices=["bare", "sink", "dns"], help=argparse.SUPPRESS)
     parser.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--status-file", type=Path, help=argparse.SUPPRESS)
@@ -736,10 +762,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     timeout = 120.0 + 0.2 * count  # for the accept phase, and again for the sink to catch up
     load = os.getloadavg()[0]  # other work on the machine skews every figure: shown with them
     children: list[Child] = []
+    database = create_bench_database(args.database) if args.database else None
     with tempfile.TemporaryDirectory(prefix="mentor-relay-bench-") as temp:
         workdir = Path(temp)
         try:
-            setup = prepare_relay(workdir, children, args.policy, args.dkim, count)
+            setup = prepare_relay(workdir, children, args.policy, args.dkim, count, database)
             messages = build_messages(count, setup.pairs)
             reports = [run_bare(messages, connections, workdir, children, timeout),
                        run_relay(setup, messages, connections, workdir, children, timeout)]
@@ -750,6 +777,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             for child in children:
                 child.stop()
+            if database is not None:
+                drop_bench_database(args.database, database)
     setting = f"policy {args.policy}, DKIM {args.dkim if args.dkim != 'rsa' else 'RSA-2048'}"
     print_report(reports, count, connections, sum(len(raw) for raw, _, _ in messages) // count, load, setting)
     return 0 if all(complete(report, count) for report in reports) else 1

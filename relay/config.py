@@ -172,6 +172,9 @@ class DeliveryConfig(_Strict):
     connections: int = Field(4, ge=1, le=64)
     poll_interval: Duration = timedelta(seconds=2)
     timeout: Duration = timedelta(seconds=60)
+    # How long an instance's claim on a queue entry lasts: when it dies while sending, another instance
+    # sharing the database sends the entry once the lease is over (a restart of the same one, at once).
+    lease: Duration = timedelta(minutes=10)
 
     @field_validator("retry_schedule")
     @classmethod

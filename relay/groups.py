@@ -2,8 +2,10 @@
 
 A group is a conversation (relay/store/conversations.py) of one or two mentors and several mentees.
 People are checked as for pairs (relay/enrol.check_person: address, name, handle that does not reveal
-the name, time zone); a handle belongs to one person in a program, who may keep it in their pairs
+the name, time zone, nicknames); a handle belongs to one person in a program, who may keep it in their pairs
 and groups of that program. A group holds a person once and a handle once (the store refuses both).
+A new member is welcomed (relay/nudges/welcome.queue_group_welcome); closing sends every member a
+farewell and tells the coordinator (relay/nudges/group_lifecycle.farewell), in the same transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from relay import ids
 from relay.clock import Clock
 from relay.config import Settings
 from relay.enrol import EnrolmentError, Person, check_person, language_folder
+from relay.inbound.program.help import resume
+from relay.nudges.group_lifecycle import farewell
+from relay.nudges.welcome import queue_group_welcome
 from relay.store import events
 from relay.store.conversations import (
     ROLES,
@@ -111,14 +116,16 @@ async def add_member(settings: Settings, engine: AsyncEngine, clock: Clock, grou
         await events.record(connection, "member_added", now, actor=actor, pair_id=group.id, role=role,
                             handle=person.handle)
         fresh = await get_conversation(connection, group.id)
-    assert fresh is not None
-    member = fresh.member_by_id(member_id)
-    assert member is not None
+        assert fresh is not None
+        member = fresh.member_by_id(member_id)
+        assert member is not None
+        await queue_group_welcome(connection, settings, fresh, member, now)
     return Added(fresh, member)
 
 
-async def close_group(engine: AsyncEngine, clock: Clock, group_id: int, reason: str | None = None,
-                      actor: str = "cli") -> bool:
+async def close_group(settings: Settings, engine: AsyncEngine, clock: Clock, group_id: int,
+                      reason: str | None = None, actor: str = "cli") -> bool:
+    """Close the group; the first close sends every member a farewell and tells the coordinator."""
     now = clock.now()
     async with transaction(engine) as connection:
         group = await get_conversation(connection, group_id)
@@ -127,4 +134,14 @@ async def close_group(engine: AsyncEngine, clock: Clock, group_id: int, reason: 
         closed = await close_conversation(connection, group_id, now)
         if closed:
             await events.record(connection, "group_closed", now, actor=actor, pair_id=group_id, reason=reason)
+            await farewell(connection, settings, group, now, reason=reason, actor=actor)
     return closed
+
+
+async def resume_group(engine: AsyncEngine, clock: Clock, group_id: int, actor: str = "cli") -> bool:
+    """Deliver a group's mail again after a concern paused it (mail held meanwhile stays held)."""
+    async with transaction(engine) as connection:
+        group = await get_conversation(connection, group_id)
+        if group is None or not group.is_group:
+            raise EnrolmentError(f"no group with id {group_id}")
+        return await resume(connection, group_id, clock.now(), actor)

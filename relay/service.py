@@ -155,6 +155,9 @@ class Relay:
         await asyncio.to_thread(warmup.suffix_lists)  # before the first session, not during it
         self.committer.start()
         host, port = await self.smtp.start()
+        # The name of this instance's claims on the queue: with port 0 in the config, the port it got, so
+        # that two instances on one host never share a name (each would send what the other claimed).
+        self.worker.owner = f"{socket.gethostname()}:{port}"
         self.worker.start()
         self.scheduler.start()
         return Running(host, port, console_url)

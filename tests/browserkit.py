@@ -25,6 +25,9 @@ OUTCOMES = pytest.StashKey[dict[str, pytest.TestReport]]()  # each phase's repor
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"the browser tests drive Debian's Chromium at {CHROMIUM}, which is missing: install it with "
+                    "`apt-get install chromium` (.ci/run does so), then run the tests again", pytrace=False)
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched

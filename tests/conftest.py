@@ -29,6 +29,16 @@ from tests.browserkit import OUTCOMES, browser, pages  # noqa: F401 - fixtures o
 from tests.support import Layout, Sink, free_port
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that declare a longer timeout (@pytest.mark.timeout(N), the long scenarios) run first, so that
+    under pytest-xdist they do not start last and keep one worker busy after the others are done."""
+    def declared(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("timeout")
+        return float(marker.args[0]) if marker is not None and marker.args else 0.0
+
+    items.sort(key=lambda item: -declared(item))  # stable: the others keep their order
+
+
 def pytest_report_header() -> str:
     url = database.server_url()
     if url is None:

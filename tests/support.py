@@ -350,7 +350,9 @@ class ServeProcess:
         self.log_path = log
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30) -> ServeProcess:
+    def start(self, timeout: float = 90) -> ServeProcess:
+        """Start serve; return once its SMTP port accepts (bounded: a busy machine with worker processes and
+        PostgreSQL took over 30 s)."""
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - stays open for the process's lifetime
         self.process = subprocess.Popen(
             [sys.executable, "-m", "relay", "--config", str(self.layout.config), "serve"],
@@ -368,7 +370,11 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 continue
             raise AssertionError(f"serve exited early ({code}):\n{self.log_path.read_text()}")
-        raise AssertionError("serve did not start listening in time")
+        self.process.kill()
+        self.process.wait(10)
+        self._log.close()
+        tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-20:])
+        raise AssertionError(f"serve did not start listening within {timeout:.0f}s; its log ends:\n{tail}")
 
     def kill(self) -> None:
         assert self.process is not None

@@ -36,11 +36,14 @@ def report(to_verp: str, final_recipient: str, action: str, status: str) -> byte
     ]).encode()
 
 
-async def deliver_one(layout: Layout, sink: Sink, pair: dict, subject: str, count: int) -> Received:  # type: ignore[type-arg]
+async def deliver_one(layout: Layout, sink: Sink, pair: dict, subject: str) -> Received:  # type: ignore[type-arg]
+    """The mentee writes `subject` to the mentor; the copy the smarthost got (found by recipient and subject:
+    the relay's own notices may arrive in between)."""
     code, _ = await send(layout.smtp_port, simple_message(
         MENTEE["email"], pair["mentor_alias"], subject, "hello"), MENTEE["email"], pair["mentor_alias"])
     assert code == 250
-    return (await sink.wait_for(count))[count - 1]
+    return await eventually(lambda: next((r for r in sink.received if r.rcpt_tos == [MENTOR["email"]]
+                                          and r.message["Subject"] == subject), None), timeout=15)
 
 
 def events(layout: Layout, kind: str) -> list[dict]:  # type: ignore[type-arg]
@@ -51,7 +54,7 @@ async def test_a_hard_bounce_is_recorded_and_the_sender_told_without_the_address
     relay: Relay, layout: Layout, sink: Sink,
 ) -> None:
     pair = await acreate_pair(layout)
-    delivered = await deliver_one(layout, sink, pair, "Our first chat", 1)
+    delivered = await deliver_one(layout, sink, pair, "Our first chat")
     assert re.fullmatch(rf"bounce\+\w+\.[a-z2-7]{{16}}@{re.escape(DOMAIN)}", delivered.mail_from)
     dsn = report(delivered.mail_from, MENTOR["email"], "failed", "5.1.1")
     code, text = await send(layout.smtp_port, dsn, "", delivered.mail_from)
@@ -70,7 +73,7 @@ async def test_a_hard_bounce_is_recorded_and_the_sender_told_without_the_address
 
 async def test_forged_and_unsigned_bounce_addresses_are_refused(relay: Relay, layout: Layout, sink: Sink) -> None:
     pair = await acreate_pair(layout)
-    delivered = await deliver_one(layout, sink, pair, "hi", 1)
+    delivered = await deliver_one(layout, sink, pair, "hi")
     entry = delivered.mail_from.split("+", 1)[1].split(".", 1)[0]
     for address in (f"bounce+{entry}.aaaaaaaaaaaaaaaa@{DOMAIN}", f"bounce+{entry}@{DOMAIN}",
                     f"bounce+zzzzzzzzzzzz.{delivered.mail_from.split('.')[1][:16]}@{DOMAIN}"):
@@ -82,7 +85,7 @@ async def test_forged_and_unsigned_bounce_addresses_are_refused(relay: Relay, la
 
 async def test_a_delay_report_is_only_recorded(relay: Relay, layout: Layout, sink: Sink) -> None:
     pair = await acreate_pair(layout)
-    delivered = await deliver_one(layout, sink, pair, "hi", 1)
+    delivered = await deliver_one(layout, sink, pair, "hi")
     code, _ = await send(layout.smtp_port, report(delivered.mail_from, MENTOR["email"], "delayed", "4.4.7"), "",
                          delivered.mail_from)
     assert code == 250
@@ -95,7 +98,7 @@ async def test_repeated_hard_bounces_mark_the_member_and_tell_the_coordinator(
 ) -> None:
     pair = await acreate_pair(layout)
     for number in range(1, 5):
-        delivered = await deliver_one(layout, sink, pair, f"message {number}", len(sink.received) + 1)
+        delivered = await deliver_one(layout, sink, pair, f"message {number}")
         code, _ = await send(layout.smtp_port, report(delivered.mail_from, MENTOR["email"], "failed", "5.2.1"),
                              "", delivered.mail_from)
         assert code == 250

@@ -19,6 +19,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from relay.service import Relay
 from tests.support import (
     MENTEE,
@@ -85,6 +87,7 @@ async def stop_serve(server: ServeProcess | None) -> None:
 # --- 1. kill -9 during a burst ---------------------------------------------------------------------
 
 
+@pytest.mark.timeout(300)  # several serve processes, a burst of mail: long on a busy machine, so it starts first
 async def test_kill_9_during_burst_loses_nothing_and_duplicates_nothing(
     layout: Layout, sink: Sink, tmp_path: Path
 ) -> None:

@@ -9,7 +9,19 @@ import textwrap
 
 from relay.config import load_settings
 from relay.service import Relay
-from tests.support import MENTEE, MENTOR, REPO, Layout, Sink, acreate_pair, cli, eventually, send, simple_message
+from tests.support import (
+    MENTEE,
+    MENTOR,
+    REPO,
+    Layout,
+    Sink,
+    acli,
+    acreate_pair,
+    cli,
+    eventually,
+    send,
+    simple_message,
+)
 
 
 async def mentee_writes(layout: Layout, pair: dict, subject: str) -> None:  # type: ignore[type-arg]
@@ -18,13 +30,14 @@ async def mentee_writes(layout: Layout, pair: dict, subject: str) -> None:  # ty
     assert code == 250, text
 
 
-def queue(layout: Layout, state: str | None = None) -> list[dict]:  # type: ignore[type-arg]
+async def queue(layout: Layout, state: str | None = None) -> list[dict]:  # type: ignore[type-arg]
+    """`queue list --json` without blocking the loop the relay and the sink run on."""
     args = ["queue", "list", "--json"] + (["--state", state] if state else [])
-    return json.loads(cli(layout, *args).stdout)
+    return json.loads((await acli(layout, *args)).stdout)
 
 
-def events(layout: Layout, kind: str) -> list[dict]:  # type: ignore[type-arg]
-    return json.loads(cli(layout, "events", "list", "--kind", kind, "--json").stdout)
+async def events(layout: Layout, kind: str) -> list[dict]:  # type: ignore[type-arg]
+    return json.loads((await acli(layout, "events", "list", "--kind", kind, "--json")).stdout)
 
 
 async def test_temporary_failure_is_retried_then_delivered(relay: Relay, layout: Layout, sink: Sink) -> None:
@@ -35,7 +48,7 @@ async def test_temporary_failure_is_retried_then_delivered(relay: Relay, layout:
     assert received[0].message["Subject"] == "greylisted"
     sent = await eventually(lambda: queue(layout, "sent"))
     assert sent[0]["attempts"] == 3
-    deferred = events(layout, "deferred")
+    deferred = await events(layout, "deferred")
     assert [("451" in e["detail"]["error"], "421" in e["detail"]["error"]) for e in deferred] == [
         (True, False), (False, True)]
 
@@ -46,7 +59,7 @@ async def test_permanent_failure_is_recorded_and_listed(relay: Relay, layout: La
     await mentee_writes(layout, pair, "to nowhere")
     failed = await eventually(lambda: queue(layout, "failed"))
     assert failed[0]["attempts"] == 1 and "550 5.1.1" in failed[0]["last_error"]
-    assert "550 5.1.1" in events(layout, "delivery_failed")[0]["detail"]["error"]
+    assert "550 5.1.1" in (await events(layout, "delivery_failed"))[0]["detail"]["error"]
     text = cli(layout, "queue", "list", "--state", "failed").stdout
     assert "failed" in text and "mailbox does not exist" in text
     assert sink.received == []
@@ -58,7 +71,7 @@ async def test_retry_schedule_ends_in_failure(relay: Relay, layout: Layout, sink
     await mentee_writes(layout, pair, "never")
     failed = await eventually(lambda: queue(layout, "failed"), timeout=20)
     assert failed[0]["attempts"] == 4 and "gave up after 4 attempts" in failed[0]["last_error"]
-    assert len(events(layout, "deferred")) == 3
+    assert len(await events(layout, "deferred")) == 3
 
 
 async def test_restart_resumes_the_queue(layout: Layout, sink: Sink) -> None:

@@ -213,4 +213,28 @@ def test_group_commands_keep_a_group_sane(layout: Layout) -> None:
     code, text = add(layout, group_id, "mentee", "z@school.example.com", "Zoe Park", "Fern")
     assert code == 1 and "is closed" in text
     shown = json.loads(cli(layout, "group", "show", str(group_id), "--json").stdout)
-    assert shown["status"] == "closed" and shown["events"][-1]["kind"] == "group_closed"
+    assert shown["status"] == "closed" and [e["kind"] for e in shown["events"]][-2:] == ["group_closed", "farewell"]
+
+
+async def test_a_member_name_the_scrub_leaves_holds_group_mail(relay: Relay, layout: Layout, sink: Sink) -> None:
+    """Pierre Paris is a member who neither sends nor is addressed alone: "talk to Paris" reads as the place
+    to the scrub, so the identity rule (defence in depth) must check him too, and a policy that holds on it
+    holds the message for everyone."""
+    use_policy(layout, "rules:\n  identity:\n    action: hold\n")
+    group = await asyncio.to_thread(make_group, layout)
+    code, text = await asyncio.to_thread(add, layout, group["id"], "mentee", "pierre.p@maison.example",
+                                         "Pierre Paris", "Aspen")
+    assert code == 0, text
+    alias = group["alias"]
+    code, reply = await send(layout.smtp_port, simple_message(
+        f"Jane Doe <{MENTEE['email']}>", alias, "Trip", "I will talk to Paris about the trip next week."),
+        MENTEE["email"], alias)
+    assert code == 250, reply
+    queue_id = reply.rsplit(" ", 1)[-1]
+    (item,) = json.loads(cli(layout, "held", "list", "--json").stdout)
+    assert item["id"] == queue_id
+    assert any(r.get("rule") == "identity" and r.get("kind") == "partner_name_word" and r.get("match") == "Paris"
+               for r in item["reasons"]), item["reasons"]
+    await asyncio.sleep(0.5)
+    members = {p["email"] for p in PEOPLE} | {"pierre.p@maison.example"}
+    assert not [r for r in sink.received if r.rcpt_tos[0] in members - {MENTEE["email"]}]

@@ -435,6 +435,9 @@ def _build_cases() -> dict[str, bytes]:
                                      body=b"before\x00after " + ADDR + b"\x00\x00" + CRLF),
         "NUL bytes in header": message(b"Subject: hello\x00world " + ADDR, b"X-Note: a\x00b",
                                        body=b"body" + CRLF),
+        "NUL byte in Message-ID": message("Subject: t", b"Message-ID: <a\x00b@client.example>", body=b"hi" + CRLF),
+        "2000-char Message-ID": message("Subject: t", b"Message-ID: <" + b"x" * 2000 + b"@client.example>",
+                                        body=b"hi" + CRLF),
         "NUL byte in From display name": message(body=b"hi" + CRLF, from_line=b"From: Jane\x00Doe <" + ADDR + b">"),
         "raw UTF-8 Subject and From name": message(
             "Subject: caf\u00e9 \u2013 \u65e5\u672c".encode(), body=b"hi " + ADDR + CRLF,

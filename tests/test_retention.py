@@ -200,3 +200,25 @@ async def test_serve_purges_expired_pairs_on_its_own(layout: Layout, sink: Sink)
         await relay.stop()
     assert await bodies(layout) == expected
     assert cli(layout, "archive", "verify").returncode == 0
+
+
+async def test_two_instances_purging_at_once_purge_each_pair_once(layout: Layout, sink: Sink) -> None:
+    """Instances sharing a database run the daily purge at the same moment: one purge event per pair."""
+    import asyncio
+
+    from relay.archive.retention import purge_expired
+
+    ids = await five_pairs(layout, sink)
+    settings = load_settings(layout.config)
+    clock = FixedClock(START + timedelta(days=367))  # pairs 1 and 3 expired
+    engines = [create_engine(settings.database_url) for _ in range(3)]
+    try:
+        reports = await asyncio.gather(*(purge_expired(engine, clock, settings) for engine in engines))
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    purged = sorted(item.pair_id for report in reports for item in report.purged)
+    assert purged == [ids[0], ids[2]]  # each by one of them
+    events = json.loads(cli(layout, "events", "list", "--kind", "archive.purge", "--json").stdout)
+    assert sorted(e["pair_id"] for e in events) == [ids[0], ids[2]]
+    assert cli(layout, "archive", "verify").returncode == 0

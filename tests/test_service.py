@@ -7,7 +7,7 @@ import re
 import socket
 from pathlib import Path
 
-from tests.support import MENTEE, Layout, ServeProcess, Sink, create_pair, eventually, send, simple_message
+from tests.support import MENTEE, Layout, ServeProcess, Sink, acreate_pair, eventually, send, simple_message
 
 
 async def test_sigterm_finishes_messages_in_flight_and_exits_cleanly(
@@ -15,10 +15,10 @@ async def test_sigterm_finishes_messages_in_flight_and_exits_cleanly(
 ) -> None:
     layout.overrides["workers"] = 2  # as `serve` runs by default: the message work in worker processes
     layout.write()
-    pair = create_pair(layout)
+    pair = await acreate_pair(layout)
     alias = pair["mentor_alias"]
     log = tmp_path / "serve.log"
-    server = ServeProcess(layout, log).start()
+    server = await asyncio.to_thread(ServeProcess(layout, log).start)  # the sink shares this loop: never block it
     secret = "BODY-MARKER-do-not-log"
     try:
         bodies = [f"{secret} {i}\n" + ("filler line of a long letter\n" * 20_000 if i % 3 == 0 else "")
@@ -38,7 +38,7 @@ async def test_sigterm_finishes_messages_in_flight_and_exits_cleanly(
     assert "stopped cleanly" in text
     accepted = [re.search(r"queued as (\w+)", reply).group(1) for status, reply in results if status == 250]  # type: ignore[union-attr]
     # Whatever got 250 before the stop is delivered: by this process before it exited, or after a restart.
-    restarted = ServeProcess(layout, log).start()
+    restarted = await asyncio.to_thread(ServeProcess(layout, log).start)
     try:
         await sink.wait_for(len(accepted), timeout=30)
     finally:
@@ -64,7 +64,7 @@ async def test_first_start_enrols_a_demo_pair_and_prints_a_working_command(tmp_p
     (layout.root / "programs" / "demo.yaml").write_text(
         "id: demo\nname: Demo\ncoordinator: c@example.org\npolicy: adult-professional\n")
     log = tmp_path / "serve.log"
-    server = ServeProcess(layout, log).start()
+    server = await asyncio.to_thread(ServeProcess(layout, log).start)
     try:
         banner = await eventually(lambda: "Send a test message" in log.read_text() and log.read_text())
         command = banner.split("Send a test message as the mentee, from another terminal:\n", 1)[1].splitlines()[0]
@@ -78,7 +78,7 @@ async def test_first_start_enrols_a_demo_pair_and_prints_a_working_command(tmp_p
         assert "Sam" not in delivered.message.get_content() and "Maple" in delivered.message.get_content()
     finally:
         assert await asyncio.to_thread(server.terminate) == 0
-    again = ServeProcess(layout, log).start()  # the demo is enrolled once, not at every start
+    again = await asyncio.to_thread(ServeProcess(layout, log).start)  # the demo is enrolled once, not at every start
     try:
         await asyncio.sleep(0.5)
     finally:

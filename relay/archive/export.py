@@ -1,4 +1,4 @@
-"""Getting a pair's conversation out of the archive: mbox or a zip of .eml files.
+"""Getting a pair's (or a group's) conversation out of the archive: mbox or a zip of .eml files.
 
 By default the export holds what the participants saw: the anonymised copies the relay delivered
 (kind "relay", state "sent"), both directions, in the order they were delivered. Notices are left out
@@ -38,14 +38,20 @@ class Exported:
 
 
 async def delivered_copies(connection: AsyncConnection, pair_id: int) -> list[Exported]:
-    """The anonymised copies delivered in the pair, in the order they were delivered."""
+    """The anonymised copies delivered in the pair (or group), in the order they were delivered. A group
+    message has one copy per recipient, differing only in its thread ids: the first delivered stands for all."""
     when = func.coalesce(outbound.c.sent_at, outbound.c.created_at)
-    query = (select(outbound.c.id, outbound.c.mail_from, outbound.c.raw, outbound.c.sent_at, outbound.c.created_at)
+    query = (select(outbound.c.id, outbound.c.message_id, outbound.c.mail_from, outbound.c.raw, outbound.c.sent_at,
+                    outbound.c.created_at)
              .where(outbound.c.pair_id == pair_id, outbound.c.kind == "relay", outbound.c.state == "sent",
                     func.length(outbound.c.raw) > 0)
              .order_by(when, outbound.c.created_at, outbound.c.id))
     found = []
+    seen: set[str] = set()
     for row in (await connection.execute(query)).all():
+        if row.message_id is not None and row.message_id in seen:
+            continue
+        seen.add(row.message_id)
         sender = parseaddr(str(email.message_from_bytes(row.raw).get("From", "")))[1] or row.mail_from
         found.append(Exported(row.id, sender, row.sent_at or row.created_at, bytes(row.raw)))
     return found

@@ -20,7 +20,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relay.archive import chain
-from relay.archive.hold import held_pairs
+from relay.archive.hold import held_pairs, lock_pair
 from relay.archive.verify import PURGE_EVENT
 from relay.clock import Clock
 from relay.config import ProgramConfig, Settings
@@ -134,6 +134,7 @@ async def _purge(engine: AsyncEngine, now: datetime, settings: Settings, dry_run
                 await _preview(connection, item, report)
             continue
         async with transaction(engine) as connection:  # the hold is read under the write lock
+            await lock_pair(connection, item.pair_id)
             if item.pair_id in await held_pairs(connection, [item.pair_id]):
                 report.on_hold.append(item.pair_id)
                 continue

@@ -20,8 +20,8 @@ from relay.config import Settings
 from relay.notices import compose, queue
 from relay.notices.programs import for_participant, for_staff
 from relay.store import events
+from relay.store.conversations import email_key, get_conversation
 from relay.store.events import event_values
-from relay.store.pairs import email_key, get_pair
 from relay.store.schema import members, messages, outbound
 
 log = logging.getLogger("relay.bounces")
@@ -48,10 +48,11 @@ async def record_report(connection: AsyncConnection, settings: Settings, *, entr
     Only a participant's failures count towards marking them undeliverable: a report about a notice to a
     coordinator or moderator (whose entry names the pair too) is recorded and changes nothing else."""
     entry = (await connection.execute(select(outbound).where(outbound.c.id == entry_id))).first()
-    pair = await get_pair(connection, entry.pair_id) if entry is not None and entry.pair_id is not None else None
+    pair = await get_conversation(connection, entry.pair_id) if entry is not None and entry.pair_id is not None \
+        else None  # a pair or a group: a group copy's bounce counts against the member it was for
     member = None
     if pair is not None and entry is not None:
-        member = next((m for m in (pair.mentor, pair.mentee) if m.email_key == email_key(entry.rcpt)), None)
+        member = next((m for m in pair.members if m.email_key == email_key(entry.rcpt)), None)
     await events.write(connection, [event_values(
         "bounce", now, pair_id=entry.pair_id if entry else None, message_id=entry.message_id if entry else None,
         outbound_id=entry_id, result=result, remote=remote, member=member.role if member else None)])
@@ -64,10 +65,13 @@ async def record_report(connection: AsyncConnection, settings: Settings, *, entr
     program = settings.programs.get(pair.program_id)
     program_name = program.name if program else pair.program_id
     sent: list[str] = []
+    writer, original = None, None
     if entry.kind == "relay" and entry.message_id is not None:
-        original = (await connection.execute(select(messages.c.subject).where(
+        original = (await connection.execute(select(messages.c.subject, messages.c.sender_id).where(
             messages.c.id == entry.message_id))).first()
-        writer = pair.partner_of(member)
+        writer = pair.member_by_id(original.sender_id) if original is not None else None
+        writer = writer if writer is not None and writer.id != member.id else None
+    if writer is not None and entry.message_id is not None:
         mail = for_participant(settings, program, writer, "bounce_sender",
                                subject=(original.subject if original else None) or "(no subject)",
                                partner_handle=member.handle, program_name=program_name)

@@ -17,8 +17,8 @@ from relay.cli.common import CliError, actor, emit, listing, parse_now, positive
 from relay.clock import FixedClock, SystemClock
 from relay.config import Settings
 from relay.store import events
+from relay.store.conversations import get_conversation
 from relay.store.database import transaction
-from relay.store.pairs import get_pair
 
 
 def cmd_archive_verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -44,21 +44,26 @@ def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
     if not target.resolve().parent.is_dir():
         raise CliError(f"cannot write {target}: no such folder {target.resolve().parent}")
 
+    conversation_id = args.pair or args.group
+    kind = "group" if args.group else "pair"
+
     async def work(engine: Any) -> int:
         async with engine.connect() as connection:
-            if await get_pair(connection, args.pair) is None:
-                raise CliError(f"no pair with id {args.pair}")
-        items = await export.conversation(engine, args.pair, original=args.original)
+            found = await get_conversation(connection, conversation_id)
+            if found is None or (args.group and not found.is_group):
+                raise CliError(f"no {kind} with id {conversation_id}")
+        items = await export.conversation(engine, conversation_id, original=args.original)
         export.write(items, target, args.format)
         async with transaction(engine) as connection:  # who took what out of the archive, and when
             await events.record(connection, "archive.export", SystemClock().now(), actor=actor(),
-                                pair_id=args.pair, original=args.original, format=args.format, messages=len(items))
+                                pair_id=conversation_id, original=args.original, format=args.format,
+                                messages=len(items))
         return len(items)
 
     count = asyncio.run(with_store(settings, work))
     what = "messages as received" if args.original else "delivered copies (anonymised)"
-    emit(args, {"pair": args.pair, "file": str(target), "format": args.format, "original": args.original,
-                "messages": count}, f"wrote {count} {what} of pair {args.pair} to {target} ({args.format})")
+    emit(args, {"pair": conversation_id, "file": str(target), "format": args.format, "original": args.original,
+                "messages": count}, f"wrote {count} {what} of {kind} {conversation_id} to {target} ({args.format})")
     return 0
 
 
@@ -114,8 +119,10 @@ def register(commands: Any) -> None:
                                        "does not match"))
     check.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is no TTY")
     check.set_defaults(func=cmd_archive_verify)
-    out = listing(archive.add_parser("export", help="a pair's conversation as mbox or a zip of .eml files"))
-    out.add_argument("--pair", type=positive_int, required=True)
+    out = listing(archive.add_parser("export", help="a pair's or group's conversation as mbox or a zip of .eml files"))
+    which = out.add_mutually_exclusive_group(required=True)
+    which.add_argument("--pair", type=positive_int, help="a pair's id (a group's id is taken too)")
+    which.add_argument("--group", type=positive_int, help="a group's id")
     out.add_argument("-o", "--output", required=True, metavar="FILE")
     out.add_argument("--format", choices=export.FORMATS, default="mbox")
     out.add_argument("--original", action="store_true",

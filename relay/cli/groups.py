@@ -1,4 +1,4 @@
-"""`group create | add | list | show | close`: enrol and manage groups (one or two mentors, several
+"""`group create | add | list | show | close | resume`: enrol and manage groups (one or two mentors, several
 mentees, one alias: relay/groups.py)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from relay.cli.common import CliError, actor, emit, listing, positive_int, with_
 from relay.clock import SystemClock
 from relay.config import Settings
 from relay.enrol import Person
-from relay.groups import Added, add_member, close_group, create_group
+from relay.groups import Added, add_member, close_group, create_group, resume_group
 from relay.store.conversations import Conversation, get_conversation, list_conversations
 from relay.store.events import list_events
 from relay.store.messages import count_by_pair
@@ -45,7 +45,8 @@ def cmd_group_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_group_add(args: argparse.Namespace, settings: Settings) -> int:
     async def work(engine: Any) -> Added:
         return await add_member(settings, engine, SystemClock(), args.id, role=args.role,
-                                person=Person(args.email, args.name, args.handle, args.timezone),
+                                person=Person(args.email, args.name, args.handle, args.timezone,
+                                              tuple(args.nickname)),
                                 language=args.language, actor=actor())
 
     added = asyncio.run(with_store(settings, work))
@@ -98,11 +99,22 @@ def cmd_group_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_group_close(args: argparse.Namespace, settings: Settings) -> int:
     async def work(engine: Any) -> bool:
-        return await close_group(engine, SystemClock(), args.id, args.reason, actor=actor())
+        return await close_group(settings, engine, SystemClock(), args.id, args.reason, actor=actor())
 
     closed = asyncio.run(with_store(settings, work))
     emit(args, {"id": args.id, "closed": True, "changed": closed},
          f"group {args.id} closed" if closed else f"group {args.id} was already closed")
+    return 0
+
+
+def cmd_group_resume(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(engine: Any) -> bool:
+        return await resume_group(engine, SystemClock(), args.id, actor=actor())
+
+    resumed = asyncio.run(with_store(settings, work))
+    emit(args, {"id": args.id, "status": "active", "changed": resumed},
+         f"group {args.id} resumed: mail is delivered again (mail held meanwhile waits in `held list`)" if resumed
+         else f"group {args.id} was not paused")
     return 0
 
 
@@ -122,6 +134,8 @@ def register(commands: Any) -> Any:
     add.add_argument("--handle", required=True)
     add.add_argument("--timezone")
     add.add_argument("--language", metavar="BCP47", help="the member's language, e.g. en, es, pt-BR")
+    add.add_argument("--nickname", action="append", default=[], metavar="NAME",
+                     help="a name the member is also known by, scrubbed like the real name (repeatable)")
     add.set_defaults(func=cmd_group_add)
     group_list = listing(group.add_parser("list", help="list groups"))
     group_list.add_argument("--program")
@@ -133,4 +147,7 @@ def register(commands: Any) -> Any:
     close.add_argument("id", type=positive_int)
     close.add_argument("--reason")
     close.set_defaults(func=cmd_group_close)
+    resume = listing(group.add_parser("resume", help="deliver a group's mail again after a concern paused it"))
+    resume.add_argument("id", type=positive_int)
+    resume.set_defaults(func=cmd_group_resume)
     return group

@@ -37,8 +37,6 @@ from relay.store.state import read_state
 
 log = logging.getLogger("relay.delivery")
 
-LEASE = timedelta(minutes=10)
-
 
 class DeliveryWorker:
     def __init__(
@@ -88,9 +86,8 @@ class DeliveryWorker:
                 try:
                     batch = []
                     if await self._anything_due():  # a read: no write lock while the queue is idle
-                        batch = await self.committer.run(
-                            lambda c: queue.claim_due(c, self.owner, self.clock.now(), LEASE, 50 * len(transports))
-                        )
+                        batch = await self.committer.run(lambda c: queue.claim_due(
+                            c, self.owner, self.clock.now(), self.config.lease, 50 * len(transports)))
                 except Exception:
                     log.exception("could not claim queue entries; retrying")
                     batch = []

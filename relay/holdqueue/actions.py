@@ -33,7 +33,7 @@ from relay.store import held as held_store
 from relay.store.conversations import Conversation, get_conversation
 from relay.store.database import transaction
 from relay.store.edits import latest_edit
-from relay.store.messages import get_message, group_thread_maps, record_thread_id, thread_map
+from relay.store.messages import get_message, group_thread_maps, record_thread_id
 from relay.store.outbound import queue_outbound
 from relay.store.pairs import Member, Pair
 
@@ -130,7 +130,7 @@ async def delivered_copy(settings: Settings, connection: AsyncConnection, item: 
     sender, recipient = _roles(pair, row)
     original = parse(row.raw)
     refs = message_ids(original, "In-Reply-To") + message_ids(original, "References")
-    mapping = await thread_map(connection, pair.id, sender.role, refs)
+    mapping = (await group_thread_maps(connection, pair.id, sender.id, [recipient.id], refs))[recipient.id]
     edited = await latest_edit(connection, row.id)
     redactions = [] if edited is not None else _redactions(item)
     return release_copy(edited if edited is not None else row.raw, sender=_identity(sender, domain),

@@ -9,8 +9,11 @@ moderated once (relay/pipeline.prepare_group: a hold holds it for everyone, a re
 copy once: relay/holdqueue/actions.py); each recipient gets one outbound copy, its thread ids mapped
 for that recipient's client (relay/store/messages.group_thread_maps).
 
-Automatic replies (out-of-office) to a group are archived and not forwarded (decision `autoreply`);
-telling the group that a member is away is left for later.
+Automatic replies (out-of-office) to a group are archived and not forwarded; the members it was addressed
+to are told once that the member is away (relay/inbound/group_auto_replies.py).
+A paused group's mail (a member raised a concern: relay/inbound/program/help.py) is held for review.
+A closed or ended group's addresses still take mail from members: it is archived, not delivered, and the
+sender gets a polite note at most weekly (as for an ended pair); anyone else still gets 550.
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ from relay.anonymize.parts import Unprocessable
 from relay.autoreply import auto_reply_signal
 from relay.communities import bystanders
 from relay.fanout import face, identity, recipients_of
-from relay.inbound import authentication, refusals
+from relay.inbound import authentication, group_auto_replies, refusals
 from relay.inbound.context import Context
 from relay.inbound.hold_notices import add_notices
 from relay.inbound.partner import stats_cap
+from relay.inbound.program import help as program_help
 from relay.inbound.refusals import Refusal
 from relay.moderation.inspection import PairStats
+from relay.nudges import group_lifecycle
 from relay.pipeline import GroupCopy, PreparedGroup
 from relay.store.committer import Merged
 from relay.store.conversations import Conversation, Member, find_group_address
@@ -41,12 +46,14 @@ from relay.store.messages import (
     OutboundEntry,
     group_thread_maps,
     pair_stats,
+    store_accepted,
     store_accepted_many,
 )
 from relay.workers import tasks
 from relay.workers.pool import BudgetExceeded, WorkerLost
 
 log = logging.getLogger("relay.intake")
+ENDED = ("closed", "ended")  # accepted from members, archived, not delivered; the sender told
 
 
 @dataclass(frozen=True)
@@ -66,10 +73,6 @@ async def lookup(context: Context, local: str) -> GroupTarget | None:
 async def check(context: Context, target: GroupTarget, current: object | None, detail: dict[str, Any]) -> GroupTarget:
     """Raise Refusal unless the envelope may add this group address."""
     group = target.group
-    if group.status != "active":
-        raise await context.refuse(Refusal(
-            550, "5.1.6", "This mentoring group has ended and its addresses no longer accept mail. "
-            "Contact your program coordinator if you need help.", "closed_pair"), pair_id=group.id, **detail)
     if current is None:
         return target
     if isinstance(current, GroupTarget) and current.group.id == group.id:
@@ -109,8 +112,14 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
     verdict = await authentication.authenticate(context, raw, message, header_from, mail_from, remote, helo, policy,
                                                 pair_id=group.id, detail=detail)
     subject = header_text(message, "Subject")
-    recipients = [r for r in recipients_of(group, sender, addressed) if r.email_key not in skip]
     signal = auto_reply_signal(message)
+    if group.status in ENDED:
+        return await _after_end(context, raw, mail_from, remote, group, sender, addressed, own_id or None, now,
+                                subject, header.body_hash, automatic=signal is not None)
+    recipients = [r for r in recipients_of(group, sender, addressed) if r.email_key not in skip]
+    if signal is not None:
+        return await group_auto_replies.take(context, raw, mail_from, remote, group, sender, addressed, recipients,
+                                             own_id or None, signal, now, subject)
     refs = message_ids(message, "In-Reply-To") + message_ids(message, "References")
     async with context.engine.connect() as connection:
         maps = await group_thread_maps(connection, group.id, sender.id, [r.id for r in recipients], refs)
@@ -118,7 +127,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
         cap = stats_cap(policy)
         stats = PairStats(*await pair_stats(connection, group.id, now, cap)) if cap else PairStats(0, 0)
     copies = [GroupCopy(ids.message_id(domain), maps[r.id]) for r in recipients]
-    if signal is None and recipients:
+    if recipients:
         try:
             prepared = await _prepare(context, raw, group, sender, copies, now, policy, stats, also)
         except Unprocessable as exc:
@@ -128,9 +137,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
         decision = authentication.apply(prepared.decision, verdict, policy)
         action: str = decision.action
         reasons = [{"policy": decision.policy, "flagged": decision.flagged}, *decision.reason_dicts()]
-    else:  # an automatic reply, or a group of one: archived, not forwarded
-        prepared, decision, action = None, None, "autoreply" if signal else "deliver"
-        reasons = [{"rule": "auto_reply", "match": signal}] if signal else []
+    else:  # a group of one: archived, nobody to deliver to
+        prepared, decision, action, reasons = None, None, "deliver", []
     delivered = prepared is not None and action in ("deliver", "redact")
     accepted = Accepted(
         id=ids.queue_id(), pair_id=group.id, sender_id=sender.id, sender_role=sender.role,
@@ -145,11 +153,40 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
     )
     if decision is not None and action in ("hold", "reject"):
         add_notices(context.settings, accepted, decision, policy, group, sender, addressed, own_id or None)
+    if group.status == "paused" and decision is not None and action != "reject":
+        program_help.park(accepted, group.program_id, policy.name)  # a concern paused it: held, not delivered
+        accepted.copies = []
     outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted))
     if not outcome.duplicate:
         context.on_queued()
         log.info("queue_id=%s accepted group=%s from=%s decision=%s copies=%d size=%d", outcome.id, group.id,
                  sender.role, action, len(accepted.copies), len(raw))
+    return outcome.id
+
+
+async def _after_end(context: Context, raw: bytes, mail_from: str, remote: str | None, group: Conversation,
+                     sender: Member, addressed: Member | None, own_id: str | None, now: datetime,
+                     subject: str | None, digest: str, *, automatic: bool) -> str:
+    """Mail from a member to a closed or ended group: archived, not delivered; the sender gets a polite
+    note (weekly at most, relay/nudges/group_lifecycle.after_end), none for an automatic reply."""
+    accepted = Accepted(
+        id=ids.queue_id(), pair_id=group.id, sender_id=sender.id, sender_role=sender.role,
+        recipient_id=addressed.id if addressed else None, envelope_from=mail_from, remote_addr=remote,
+        original_message_id=own_id, body_hash=digest, subject=subject, raw=raw, decision="ended",
+        reasons=[{"rule": "group_ended"}], received_at=now, outbound=None,
+        duplicate_window=context.settings.relay.smtp.duplicate_window, domain=context.domain,
+    )
+
+    async def job(connection: Any) -> AcceptOutcome:
+        outcome = await store_accepted(connection, accepted)
+        if not outcome.duplicate:
+            await group_lifecycle.after_end(connection, context.settings, group, sender, accepted.id, now,
+                                            automatic=automatic)
+        return outcome
+
+    outcome: AcceptOutcome = await context.committer.run(job)
+    context.on_queued()
+    log.info("queue_id=%s to the %s group %s: archived, not delivered", outcome.id, group.status, group.id)
     return outcome.id
 
 
@@ -164,6 +201,8 @@ async def _prepare(context: Context, raw: bytes, group: Conversation, sender: Me
         "sender_role": sender.role, "sender_email": sender.email, "sender_name": sender.name,
         "sender_nicknames": sender.nicknames, "sender_other_emails": sender.other_emails,
         "recipient_email": "", "recipient_name": "",
+        "other_members": tuple((email, m.name, tuple(m.nicknames)) for m in (*group.members, *also)
+                               if m.id != sender.id for email in (m.email, *m.other_emails)),
         "region": program.region if program else "US", "domain": domain,
         "aliases": (*(p.alias_address for p in people), group.alias_address(domain) or ""),
         "stats": stats,

@@ -35,9 +35,9 @@ from relay.store.messages import (
     Accepted,
     AcceptOutcome,
     OutboundEntry,
+    group_thread_maps,
     pair_stats,
     store_accepted_many,
-    thread_map,
 )
 from relay.store.pairs import Member
 from relay.workers import tasks
@@ -108,7 +108,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
 
     refs = message_ids(message, "In-Reply-To") + message_ids(message, "References")
     async with context.engine.connect() as connection:
-        mapping = await thread_map(connection, pair.id, sender.role, refs)
+        mapping = (await group_thread_maps(connection, pair.id, sender.id, [recipient.id], refs))[recipient.id]
         cap = stats_cap(policy)
         total, last_day = await pair_stats(connection, pair.id, now, cap) if cap else (0, 0)
     new_id = ids.message_id(context.domain)

@@ -2,6 +2,8 @@
 
 Rules see the message as the partner would receive it (after anonymisation), so the members' own
 addresses and names have already become aliases and handles; what remains is what a person typed.
+For a group message the recipient fields are empty and `other_members` names every member besides the
+sender, so that a rule checking identities checks all of them.
 `text` is everything the partner can see, joined: the subject; every text part, both halves of a
 multipart/alternative (they may disagree); of HTML the visible text (a name split across tags is seen
 whole), the hidden text (comments, head, style) and every attribute value, each link with its decoded
@@ -59,6 +61,9 @@ class Inspection:
     domain: str = ""
     aliases: tuple[str, ...] = ()
     stats: PairStats = PairStats()
+    # A group's other members besides `recipient_*` (every member is checked by the identity rule):
+    # (email, name, nicknames) each.
+    other_members: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 def html_to_text(source: str) -> str:

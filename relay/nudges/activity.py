@@ -1,8 +1,10 @@
-"""What the sweeps need to know about each active pair's conversation, read in a few queries.
+"""What the sweeps need to know about each active pair's (or group's) conversation, read in a few queries.
 
 A mentee's message waits when it was passed on to the mentor (it has a relayed outbound entry: held
 mail waits only once released) and the mentor has written nothing since. A mentor's message counts
-as writing whatever became of it (held or not); automatic replies count for nothing.
+as writing whatever became of it (held or not); automatic replies count for nothing. In a group, a
+mentee's message waits when it went to the whole group or privately to a mentor (a private word to
+another mentee does not), and any mentor writing ends the wait.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Waiting:
     message_id: str
     received_at: datetime
     subject: str  # as the mentor received it (after the identity scrub)
+    sender_id: int | None = None  # the mentee who wrote it (a group has several)
 
 
 @dataclass
@@ -59,16 +62,22 @@ async def read_activity(connection: AsyncConnection, pair_ids: list[int]) -> dic
         .select_from(messages.join(sender, sender.c.id == messages.c.sender_id))
         .where(writing, sender.c.role == "mentor").group_by(messages.c.pair_id).subquery()
     )
+    recipient = members.alias("recipient")
     waiting = (
-        select(messages.c.pair_id, messages.c.id, messages.c.received_at, outbound.c.raw)
+        select(messages.c.pair_id, messages.c.id, messages.c.received_at, messages.c.sender_id, outbound.c.raw)
         .select_from(
             messages.join(sender, sender.c.id == messages.c.sender_id)
             .join(outbound, and_(outbound.c.message_id == messages.c.id, outbound.c.kind == "relay"))
+            .outerjoin(recipient, recipient.c.id == messages.c.recipient_id)
             .outerjoin(mentor_last, mentor_last.c.pair_id == messages.c.pair_id))
         .where(messages.c.pair_id.in_(pair_ids), sender.c.role == "mentee",
+               messages.c.recipient_id.is_(None) | (recipient.c.role == "mentor"),
                (mentor_last.c.at.is_(None)) | (messages.c.received_at > mentor_last.c.at))
         .order_by(messages.c.pair_id, messages.c.received_at, messages.c.id)
     )
+    seen: set[str] = set()
     for row in (await connection.execute(waiting)).all():
-        found[row.pair_id].waiting.append(Waiting(row.id, row.received_at, _subject(row.raw)))
+        if row.id not in seen:  # a group message has one relayed copy per recipient
+            seen.add(row.id)
+            found[row.pair_id].waiting.append(Waiting(row.id, row.received_at, _subject(row.raw), row.sender_id))
     return found

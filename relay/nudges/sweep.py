@@ -1,4 +1,5 @@
-"""One nudge sweep: every rule over every active pair, and each due piece of mail sent exactly once.
+"""One nudge sweep: every rule over every active pair (and group: relay/nudges/rules/groups.py), and each
+due piece of mail sent exactly once.
 
 The sweep runs in one write transaction: it reads the pairs, plans (relay/nudges/rules/), and for each
 planned mail claims its key (relay/nudges/keys.py), queues the notice and records the event, so the
@@ -27,7 +28,10 @@ from relay.nudges.activity import read_activity
 from relay.nudges.lifecycle import FAREWELL_WITHIN, end_due
 from relay.nudges.plan import Context, Planned
 from relay.nudges.rules import cadence, ending, farewell, silence, unanswered
+from relay.nudges.rules import groups as groups_rules
+from relay.nudges.rules.groups import GroupContext
 from relay.store import events
+from relay.store.conversations import list_conversations
 from relay.store.database import transaction
 from relay.store.pairs import Pair, list_pairs
 
@@ -65,12 +69,18 @@ async def current_pairs(connection: AsyncConnection, now: datetime) -> list[Pair
 
 async def plan_all(connection: AsyncConnection, settings: Settings, now: datetime) -> list[Planned]:
     pairs = [pair for pair in await current_pairs(connection, now) if pair.program_id in settings.programs]
-    activity = await read_activity(connection, [pair.id for pair in pairs])
+    groups = [group for group in await list_conversations(connection, kind="group")
+              if group.status == "active" and group.program_id in settings.programs]
+    activity = await read_activity(connection, [pair.id for pair in pairs] + [group.id for group in groups])
     planned: list[Planned] = []
     for pair in pairs:
         context = Context(settings, settings.programs[pair.program_id], pair, activity[pair.id], now)
         for rule in RULES:
             planned.extend(rule(context))
+    for group in groups:
+        group_context = GroupContext(settings, settings.programs[group.program_id], group, activity[group.id], now)
+        for group_rule in groups_rules.RULES:
+            planned.extend(group_rule(group_context))
     return planned
 
 

@@ -19,12 +19,13 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+PG_MIGRATION_LOCK = 0x6D722D6D696772  # "mr-migr": PostgreSQL's advisory lock of schema migrations
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -126,7 +127,10 @@ def _head() -> str | None:
 
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest migration (idempotent; run at every start and CLI command).
-    An up-to-date store is only read, so a listing command never waits for `serve`'s write lock."""
+    An up-to-date store is only read, so a listing command never waits for `serve`'s write lock.
+    Several instances starting at once on one new database migrate it once: SQLite's write transaction
+    (BEGIN IMMEDIATE), or on PostgreSQL a transaction-level advisory lock, makes the others wait, and
+    they then find the schema up to date (alembic reads the revision after the lock is taken)."""
     async with engine.connect() as connection:
         if await connection.run_sync(_current_revision) == _head():
             return
@@ -134,6 +138,8 @@ async def migrate(engine: AsyncEngine) -> None:
         writer = await connection.execution_options(write=True, migrating=True)
         try:
             async with writer.begin():
+                if engine.dialect.name == "postgresql":
+                    await writer.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
                 await writer.run_sync(_upgrade)
         finally:
             if engine.dialect.name == "sqlite":

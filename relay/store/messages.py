@@ -6,7 +6,7 @@ Each stored message, its events and its outbound copies are chained into the arc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -107,6 +107,7 @@ async def store_accepted_many(connection: AsyncConnection, items: list[Accepted]
     A client that resends a message it already got 250 for (same sender, same Message-ID, same body,
     within the window) gets the first message's id back and nothing is stored or queued again; that
     holds across commits and within this one batch."""
+    items = [_storable(item) for item in items]
     known = await _earlier_copies(connection, items)
     rows: dict[Any, list[dict[str, Any]]] = {messages: [], events: [], thread_ids: [], held: [], outbound: []}
     outcomes: list[AcceptOutcome] = []
@@ -137,6 +138,22 @@ async def store_accepted_many(connection: AsyncConnection, items: list[Accepted]
             links += [chain.outbound_link(row) for row in values]
     await chain.append(connection, links)  # the whole batch in one statement
     return outcomes
+
+
+MESSAGE_ID_LIMIT = 998  # the column's size: a header line's longest (RFC 5322)
+
+
+def _storable(item: Accepted) -> Accepted:
+    """The header texts as every backend stores them: PostgreSQL's text holds no NUL character (it is
+    replaced, as a decoder replaces what it cannot read) and enforces the Message-ID column's size. The
+    raw message keeps every byte."""
+    subject = item.subject.replace("\x00", "\ufffd") if item.subject is not None else None
+    own_id = item.original_message_id
+    if own_id is not None:
+        own_id = own_id.replace("\x00", "\ufffd")[:MESSAGE_ID_LIMIT]
+    if (subject, own_id) == (item.subject, item.original_message_id):
+        return item
+    return replace(item, subject=subject, original_message_id=own_id)
 
 
 def _rows_of(item: Accepted, rows: dict[Any, list[dict[str, Any]]]) -> None:
@@ -208,31 +225,11 @@ async def pair_stats(connection: AsyncConnection, pair_id: int, now: datetime, c
     return int(row[0]), int(row[1])
 
 
-async def thread_map(connection: AsyncConnection, pair_id: int, sender_role: str, refs: list[str]) -> dict[str, str]:
-    """Map ids a sender's message refers to onto the ids the recipient's client knows.
-
-    An id the sender's client received from us (generated for a message the partner wrote) maps to the
-    partner's own original id; an id the sender's client issued itself maps to the id we generated for
-    the partner. Ids we do not know are left out (they would only leak provider host names).
-    """
-    if not refs:
-        return {}
-    query = select(thread_ids).where(
-        thread_ids.c.pair_id == pair_id,
-        or_(thread_ids.c.original_id.in_(refs), thread_ids.c.generated_id.in_(refs)),
-    )
-    mapping: dict[str, str] = {}
-    for row in (await connection.execute(query)).all():
-        if row.sender_role == sender_role and row.original_id in refs:
-            mapping[row.original_id] = row.generated_id
-        elif row.sender_role != sender_role and row.generated_id in refs and row.original_id:
-            mapping[row.generated_id] = row.original_id
-    return mapping
-
-
 async def group_thread_maps(connection: AsyncConnection, conversation_id: int, sender_id: int,
                             recipient_ids: list[int], refs: list[str]) -> dict[int, dict[str, str]]:
     """Per recipient, map the ids a member's message refers to onto the ids that recipient's client knows.
+    One code path for pairs (one recipient) and groups: thread rows name the sender and recipient of each
+    delivered copy (rows from before conversations were backfilled by migration 0010).
 
     A ref is an id the sender's own client issued (a message they wrote) or one it received from us (a
     copy of someone's message); either way it names a message of the conversation. For a recipient who

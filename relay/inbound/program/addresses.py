@@ -21,7 +21,7 @@ from relay import notices
 from relay.config import Settings
 from relay.notices.programs import for_participant
 from relay.store import events
-from relay.store.conversations import writes_as
+from relay.store.conversations import Conversation, get_conversation, writes_as
 from relay.store.pairs import Member, Pair, get_pair
 from relay.store.schema import members, pairs
 
@@ -51,6 +51,21 @@ async def enrolments(connection: AsyncConnection, address: str) -> list[tuple[Pa
         pair = await get_pair(connection, row.pair_id)
         if pair is not None:
             found.append((pair, pair.member(row.role)))
+    return found
+
+
+async def group_enrolments(connection: AsyncConnection, address: str) -> list[tuple[Conversation, Member]]:
+    """The groups (not closed) where `address` is a member, with that member."""
+    query = (select(members.c.pair_id)
+             .select_from(members.join(pairs, pairs.c.id == members.c.pair_id))
+             .where(writes_as(address), pairs.c.status != "closed", pairs.c.kind == "group")
+             .order_by(members.c.pair_id))
+    found = []
+    for row in (await connection.execute(query)).all():
+        group = await get_conversation(connection, row.pair_id)
+        member = group.member_by_email(address) if group is not None else None
+        if group is not None and member is not None:
+            found.append((group, member))
     return found
 
 

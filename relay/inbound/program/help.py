@@ -4,8 +4,8 @@ The coordinator gets the message with the sender's handle, role and pair (not th
 Reply-To of help+m<member id>.<signature>@<domain>, signed like the bounce addresses (relay/bounces/),
 so the answer goes back through the relay and the coordinator never needs the real address. Mail to
 concern@ (or to help@ with a subject starting with "concern") is flagged urgent and pauses the
-sender's pairs: mail to a paused pair is accepted, archived and held for review, not delivered (see
-`park`), until `pair resume`. Every step is an event.
+sender's pairs and groups: mail to a paused pair or group is accepted, archived and held for review, not
+delivered (see `park`), until `pair resume` / `group resume`. Every step is an event.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from relay import notices
 from relay.anonymize.writable import writable
 from relay.bounces import signature, signed
 from relay.config import Settings
-from relay.inbound.program.addresses import Incoming
+from relay.inbound.program.addresses import Incoming, group_enrolments
 from relay.notices import render
 from relay.notices.programs import folder, for_participant, for_staff, participant_language
 from relay.store import events
@@ -71,7 +71,15 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
     program = settings.programs[pair.program_id]
     domain = settings.relay.domain
     paused = []
+    paused_groups = []
     if concern:
+        for group, _ in await group_enrolments(connection, member.email):
+            changed = await connection.execute(update(pairs).where(pairs.c.id == group.id, pairs.c.status == "active")
+                                               .values(status="paused"))
+            if changed.rowcount:
+                paused_groups.append({"id": group.id, "name": group.name})
+                await events.record(connection, "group.paused", now, pair_id=group.id,
+                                    message_id=incoming.message_id, handle=member.handle)
         for each, _ in incoming.enrolments:
             changed = await connection.execute(update(pairs).where(pairs.c.id == each.id, pairs.c.status == "active")
                                                .values(status="paused"))
@@ -83,7 +91,8 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
         "program_name": program.name, "domain": domain, "handle": member.handle, "concern": concern,
         "pairs": [{"id": p.id, "role": m.role, "partner_handle": p.partner_of(m).handle}
                   for p, m in incoming.enrolments],
-        "paused": paused, "subject": incoming.subject or "(no subject)", "text": _text(incoming.message),
+        "paused": paused, "paused_groups": paused_groups,
+        "subject": incoming.subject or "(no subject)", "text": _text(incoming.message),
     }
     staff = for_staff(settings, program, "help_coordinator", member_role=member.role, pair_id=pair.id, **values)
     to_coordinator = notices.compose(

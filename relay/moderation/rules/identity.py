@@ -1,17 +1,18 @@
 """The identity rule: defence in depth after anonymisation, a real address or name that survived it.
 
-The message is checked for the sender's own real address, name and nicknames and for the recipient's
-(the partner's), with the same matching as the scrub (relay.anonymize.names): any case, accents or
-none, NFD, fullwidth and look-alike letters, umlauts written out, "_ . - digits" as boundaries, first
-name prefixes, the address wrapped at "@". It reads everything the inspection holds (every part, HTML
-attributes and decoded links, calendar and vCard text, file names), so what it finds is what the scrub
-missed. A name part that is also an ordinary word ("Will", "Rose") counts where it reads as a name
-(names.reads_as_name), and the scrub replaces it only there. Every other occurrence the scrub left
-("I will", "talk to Paris" for a member named Paris, "Hope you are well") is reported too, as
-`own_name_word` / `partner_name_word`, with `common_word_parts: every_form` (the default), so the policy
-decides (the shipped policies hold); `common_word_parts: judged` reports only where it reads as a name. With
-`check_name_parts: false` only full names and addresses are reported. Nothing inside one of the relay's
-own alias addresses counts, since aliases are built from handles.
+The message is checked for the sender's own real address, name and nicknames and for the recipient's (the
+partner's) — in a group, for every other member's (`Inspection.other_members`; each is reported as
+`partner_*`, whichever member it is, so a policy treats a group like a pair), with the same matching as the
+scrub (relay.anonymize.names): any case, accents or none, NFD, fullwidth and look-alike letters, umlauts
+written out, "_ . - digits" as boundaries, first name prefixes, the address wrapped at "@". It reads
+everything the inspection holds (every part, HTML attributes and decoded links, calendar and vCard text, file
+names), so what it finds is what the scrub missed. A name part that is also an ordinary word ("Will", "Rose")
+counts where it reads as a name (names.reads_as_name), and the scrub replaces it only there. Every other
+occurrence the scrub left ("I will", "talk to Paris" for a member named Paris, "Hope you are well") is
+reported too, as `own_name_word` / `partner_name_word`, with `common_word_parts: every_form` (the default), so
+the policy decides (the shipped policies hold); `common_word_parts: judged` reports only where it reads as a
+name. With `check_name_parts: false` only full names and addresses are reported. Nothing inside one of the
+relay's own alias addresses counts, since aliases are built from handles.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def check(inspection: Inspection, params: Params) -> list[Finding]:
             for email in (inspection.sender_email, *inspection.sender_other_emails)]
     each += [("partner", Person(email, inspection.recipient_name, inspection.recipient_nicknames))
              for email in (inspection.recipient_email, *inspection.recipient_other_emails)]
+    each += [("partner", Person(email, name, tuple(nicknames))) for email, name, nicknames in inspection.other_members]
     people = tuple(person for _, person in each)
     who = tuple(side for side, _ in each)
     aliases = list(_alias_spans(text, inspection.aliases))

@@ -1,0 +1,93 @@
+"""Nudges for groups, through a real relay, SQLite and SMTP on an injected clock: a mentee's message to
+the group that no mentor answers nudges every mentor after nudge_mentor_after, again later, and the
+coordinator is told once; a mentor writing ends it; a private word between mentees waits for nobody;
+a silent group gets a check-in for every member."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from relay.clock import FixedClock
+from relay.enrol import Person
+from relay.groups import add_member, create_group
+from relay.nudges import sweep
+from relay.service import Relay
+from relay.store.conversations import Conversation
+from tests.nudging import running, wait_for_notices, words
+from tests.support import DOMAIN, Layout, Sink, send, simple_message
+
+T0 = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)  # 10:00 in New York, the program's zone
+PEOPLE = [("mentor", "oak.mentor@uni.example.net", "Josef Brandt", "Oak"),
+          ("mentor", "ash.mentor@lab.example.org", "Ada Byron", "Ash"),
+          ("mentee", "maple.student@mail.example.org", "Jane Doe", "Maple"),
+          ("mentee", "birch.student@mail.example.org", "Ravi Patel", "Birch")]
+
+
+async def make(relay: Relay, clock: FixedClock) -> Conversation:
+    group = await create_group(relay.settings, relay.engine, clock, program_id="stem", name="Robotics")
+    for role, email, name, handle in PEOPLE:
+        group = (await add_member(relay.settings, relay.engine, clock, group.id, role=role,
+                                  person=Person(email, name, handle))).group
+    return group
+
+
+async def write(relay: Relay, group: Conversation, handle: str, subject: str, to: str | None = None) -> None:
+    sender = next(m for m in group.members if m.handle == handle)
+    rcpt = to or group.alias_address(DOMAIN) or ""
+    code, text = await send(relay.settings.relay.smtp.port, simple_message(sender.email, rcpt, subject, "Hello!"),
+                            sender.email, rcpt)
+    assert code == 250, text
+
+
+async def run(relay: Relay, clock: FixedClock) -> list[tuple[str, str | None]]:
+    return sorted((p.kind, p.to_handle) for p in (await sweep.run(relay.settings, relay.engine, clock)).sent)
+
+
+async def test_an_unanswered_mentee_in_a_group_nudges_every_mentor(layout: Layout, sink: Sink) -> None:
+    clock = FixedClock(T0)
+    async with running(layout, clock) as relay:
+        group = await make(relay, clock)
+        birch_alone = next(m for m in group.members if m.handle == "Birch").alias_address(DOMAIN)
+        await write(relay, group, "Maple", "Private: can you help?", to=birch_alone)  # waits for no mentor
+        clock.advance(timedelta(hours=50))
+        assert await run(relay, clock) == []
+        await write(relay, group, "Maple", "How do I wire the motor?")
+        clock.advance(timedelta(hours=47))
+        assert await run(relay, clock) == []
+        clock.advance(timedelta(hours=1))
+        assert await run(relay, clock) == [("nudge.first", "Ash"), ("nudge.first", "Oak")]
+        assert await run(relay, clock) == []  # once only
+        nudges = [r for r in await wait_for_notices(sink, 2) if "waiting" in str(r.message["Subject"])]
+        assert sorted(r.rcpt_tos[0] for r in nudges) == [PEOPLE[1][1], PEOPLE[0][1]]
+        text = words(nudges[0].message)
+        assert "Maple wrote to the group Robotics and is waiting for a mentor's answer" in text
+        assert "How do I wire the motor?" in text
+        assert not [w for w in ("Jane", "Doe", "Josef", "Ada", "maple.student") if w in nudges[0].message.as_string()]
+        clock.advance(timedelta(hours=48))
+        assert await run(relay, clock) == [("nudge.second", "Ash"), ("nudge.second", "Oak")]
+        clock.advance(timedelta(hours=72))
+        assert await run(relay, clock) == [("nudge.escalation", None)]
+        escalation = (await wait_for_notices(sink, 5))[-1]
+        assert escalation.rcpt_tos == ["coordinator@school.example"]
+        assert "group Robotics" in words(escalation.message) and "(Oak, Ash)" in words(escalation.message)
+        # One mentor answers the group: the wait is over for everyone.
+        await write(relay, group, "Ash", "Re: How do I wire the motor?")
+        await write(relay, group, "Maple", "Thanks!")  # a new wait starts from here
+        clock.advance(timedelta(hours=47))
+        assert await run(relay, clock) == []
+
+
+async def test_a_silent_group_gets_a_check_in(layout: Layout, sink: Sink) -> None:
+    clock = FixedClock(T0)
+    async with running(layout, clock) as relay:
+        group = await make(relay, clock)
+        clock.advance(timedelta(days=13))
+        assert await run(relay, clock) == []
+        clock.advance(timedelta(days=1))
+        assert await run(relay, clock) == sorted(("nudge.checkin", h) for *_, h in PEOPLE)
+        assert await run(relay, clock) == []
+        checkins = await wait_for_notices(sink, 4)
+        assert sorted(r.rcpt_tos[0] for r in checkins) == sorted(p[1] for p in PEOPLE)
+        text = words(checkins[0].message)
+        assert "The group Robotics in STEM mentoring has not started yet" in text
+        assert group.alias_address(DOMAIN) in text
