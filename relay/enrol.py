@@ -1,17 +1,25 @@
-"""Enrolling pairs: validate people and handles, mint aliases, write the pair and its event."""
+"""Enrolling pairs: validate people and handles, mint aliases, write the pair and its event.
+
+One code path checks a person for every way of enrolling them (`pair create`, `pair import`, POST
+/api/pairs, `group add`): `check_person` (address, name, handle that does not reveal the name,
+nicknames, time zone, language). `check_pair` checks a whole pair request without the store (so an
+import can check every row before writing any); `enrol_checked` writes one checked pair inside the
+caller's transaction (handles against the store, aliases, the pair, its event, the welcome).
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from relay import ids
+from relay import ids, languages
 from relay.clock import Clock
 from relay.config import Settings
 from relay.nudges.rules.cadence import parse_cadence
@@ -33,6 +41,22 @@ class Person:
     handle: str
     timezone: str | None = None
     nicknames: tuple[str, ...] = ()
+    language: str | None = None  # BCP 47; None: the program's language
+
+
+@dataclass(frozen=True)
+class PairRequest:
+    """What enrolling one pair needs (checked by `check_pair`)."""
+
+    program_id: str
+    mentor: Person
+    mentee: Person
+    policy: str | None = None
+    end_date: str | None = None
+    mentor_cadence: str | None = None
+
+    def person(self, role: str) -> Person:
+        return self.mentor if role == "mentor" else self.mentee
 
 
 def normalise_email(address: str, check_deliverability: bool) -> str:
@@ -42,7 +66,10 @@ def normalise_email(address: str, check_deliverability: bool) -> str:
         raise EnrolmentError(f"{address!r} is not a usable email address: {exc}") from None
 
 
-def check_person(role: str, person: Person, check_deliverability: bool) -> Person:
+def check_person(role: str, person: Person, check_deliverability: bool,
+                 language_folder: Path | None = None) -> Person:
+    """The person cleaned up, or EnrolmentError worded for the admin (`language_folder`: the program's
+    templates folder, whose .po files add languages: relay/languages.check)."""
     name = " ".join(person.name.split())
     handle = " ".join(person.handle.split())
     if not name:
@@ -61,7 +88,14 @@ def check_person(role: str, person: Person, check_deliverability: bool) -> Perso
             ZoneInfo(person.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise EnrolmentError(f"unknown time zone {person.timezone!r} for the {role}") from None
-    return Person(normalise_email(person.email, check_deliverability), name, handle, person.timezone, nicknames)
+    language = None
+    if person.language:
+        try:
+            language = languages.check(person.language, language_folder)
+        except languages.LanguageError as exc:
+            raise EnrolmentError(f"the {role}'s language: {exc}") from None
+    return Person(normalise_email(person.email, check_deliverability), name, handle, person.timezone, nicknames,
+                  language)
 
 
 def check_nicknames(role: str, nicknames: tuple[str, ...] | list[str], name: str, handle: str) -> tuple[str, ...]:
@@ -88,6 +122,92 @@ def check_nicknames(role: str, nicknames: tuple[str, ...] | list[str], name: str
     return tuple(cleaned)
 
 
+def check_program(settings: Settings, program_id: str) -> None:
+    if program_id not in settings.programs:
+        known = ", ".join(sorted(settings.programs)) or "none"
+        raise EnrolmentError(f"unknown program {program_id!r} (known: {known})")
+
+
+def language_folder(settings: Settings, program_id: str) -> Path | None:
+    """The program's templates folder, whose .po files add languages (None: the shipped ones only)."""
+    program = settings.programs.get(program_id)
+    return settings.resolve(program.templates) if program is not None and program.templates else None
+
+
+def check_pair(settings: Settings, request: PairRequest, today: date | None = None) -> PairRequest:
+    """The request cleaned up, or EnrolmentError; touches no store. `today`: an end date before it is
+    refused (import and the API; `pair create` may still record a past end date)."""
+    check_program(settings, request.program_id)
+    policy = request.policy or None
+    if policy is not None and not settings.policy_exists(policy):
+        raise EnrolmentError(f"no policy named {policy!r} in {settings.policies_dir}")
+    end_date = request.end_date or None
+    if end_date is not None:
+        try:
+            parsed = date.fromisoformat(end_date)
+        except ValueError:
+            raise EnrolmentError(f"end date {end_date!r} is not a date of the form YYYY-MM-DD") from None
+        if today is not None and parsed < today:
+            raise EnrolmentError(f"end date {end_date} is in the past (today is {today.isoformat()})")
+        end_date = parsed.isoformat()
+    cadence = request.mentor_cadence
+    if cadence is not None:
+        try:
+            cadence = parse_cadence(cadence)
+        except ValueError as exc:
+            raise EnrolmentError(f"--mentor-cadence: {exc}") from None
+    deliverability = settings.relay.enrolment.check_deliverability
+    folder = language_folder(settings, request.program_id)
+    mentor = check_person("mentor", request.mentor, deliverability, folder)
+    mentee = check_person("mentee", request.mentee, deliverability, folder)
+    if mentor.email.casefold() == mentee.email.casefold():
+        raise EnrolmentError("the mentor and the mentee must have different addresses")
+    if handle_key(mentor.handle) == handle_key(mentee.handle):
+        raise EnrolmentError("the mentor and the mentee must have different handles")
+    return PairRequest(request.program_id, mentor, mentee, policy, end_date, cadence)
+
+
+async def enrol_checked(connection: AsyncConnection, settings: Settings, request: PairRequest, now: datetime,
+                        actor: str = "cli", aliases: dict[str, str] | None = None) -> Pair:
+    """Write one pair checked by `check_pair` in the caller's transaction: its handles against the store,
+    fresh aliases, the pair, its `pair_created` event and both welcomes. `aliases` (role -> local part):
+    handles and aliases already claimed by the caller for many pairs at once (relay/pair_import.py)."""
+    program_id = request.program_id
+    if aliases is None:
+        aliases = {}
+        for role in ROLES:
+            person = request.person(role)
+            if await handle_taken(connection, program_id, person.handle, person.email):
+                raise EnrolmentError(f"the handle {person.handle!r} is already used in program {program_id!r}")
+            alias = ids.alias_local_part(person.handle)
+            for _ in range(100):  # bounded: a random suffix collides rarely
+                if not await alias_taken(connection, alias):
+                    break
+                alias = ids.alias_local_part(person.handle)
+            else:
+                raise EnrolmentError("no free alias found; please try again")
+            aliases[role] = alias
+    values = {}
+    for role in ROLES:
+        person = request.person(role)
+        values[role] = {"email": person.email, "name": person.name, "handle": person.handle, "alias": aliases[role],
+                        "timezone": person.timezone, "nicknames": person.nicknames, "language": person.language}
+    values["mentor"]["cadence"] = request.mentor_cadence
+    try:
+        async with connection.begin_nested():
+            pair_id = await insert_pair(connection, program_id=program_id, policy=request.policy,
+                                        end_date=request.end_date, created_at=now, people=values)
+    except IntegrityError:
+        raise EnrolmentError("a handle or alias was taken at the same moment; please try again") from None
+    await events.record(connection, "pair_created", now, actor=actor, pair_id=pair_id,
+                        program=program_id, policy=request.policy,
+                        handles={r: request.person(r).handle for r in ROLES})
+    pair = await get_pair(connection, pair_id)
+    assert pair is not None
+    await queue_welcome(connection, settings, pair, now)
+    return pair
+
+
 async def create_pair(
     settings: Settings,
     engine: AsyncEngine,
@@ -100,56 +220,13 @@ async def create_pair(
     end_date: str | None = None,
     actor: str = "cli",
     mentor_cadence: str | None = None,
+    refuse_past_end: bool = False,
 ) -> Pair:
-    if program_id not in settings.programs:
-        known = ", ".join(sorted(settings.programs)) or "none"
-        raise EnrolmentError(f"unknown program {program_id!r} (known: {known})")
-    if policy is not None and not settings.policy_exists(policy):
-        raise EnrolmentError(f"no policy named {policy!r} in {settings.policies_dir}")
-    if end_date is not None:
-        try:
-            end_date = date.fromisoformat(end_date).isoformat()
-        except ValueError:
-            raise EnrolmentError(f"end date {end_date!r} is not a date of the form YYYY-MM-DD") from None
-    if mentor_cadence is not None:
-        try:
-            mentor_cadence = parse_cadence(mentor_cadence)
-        except ValueError as exc:
-            raise EnrolmentError(f"--mentor-cadence: {exc}") from None
-    deliverability = settings.relay.enrolment.check_deliverability
-    people = {"mentor": check_person("mentor", mentor, deliverability),
-              "mentee": check_person("mentee", mentee, deliverability)}
-    if people["mentor"].email.casefold() == people["mentee"].email.casefold():
-        raise EnrolmentError("the mentor and the mentee must have different addresses")
-    if handle_key(people["mentor"].handle) == handle_key(people["mentee"].handle):
-        raise EnrolmentError("the mentor and the mentee must have different handles")
     now = clock.now()
+    request = check_pair(settings, PairRequest(program_id, mentor, mentee, policy, end_date, mentor_cadence),
+                         today=now.date() if refuse_past_end else None)
     async with transaction(engine) as connection:
-        for role in ROLES:
-            if await handle_taken(connection, program_id, people[role].handle, people[role].email):
-                raise EnrolmentError(f"the handle {people[role].handle!r} is already used in program {program_id!r}")
-        values = {}
-        for role in ROLES:
-            alias = ids.alias_local_part(people[role].handle)
-            while await alias_taken(connection, alias):
-                alias = ids.alias_local_part(people[role].handle)
-            person = people[role]
-            values[role] = {"email": person.email, "name": person.name, "handle": person.handle,
-                            "alias": alias, "timezone": person.timezone, "nicknames": person.nicknames}
-        values["mentor"]["cadence"] = mentor_cadence
-        try:
-            pair_id = await insert_pair(connection, program_id=program_id, policy=policy, end_date=end_date,
-                                        created_at=now, people=values)
-        except IntegrityError:
-            raise EnrolmentError("a handle or alias was taken at the same moment; please try again") from None
-        await events.record(connection, "pair_created", now, actor=actor, pair_id=pair_id,
-                            program=program_id, policy=policy,
-                            handles={r: people[r].handle for r in ROLES})
-        pair = await get_pair(connection, pair_id)
-        assert pair is not None
-        await queue_welcome(connection, settings, pair, now)
-    assert pair is not None
-    return pair
+        return await enrol_checked(connection, settings, request, now, actor)
 
 
 async def close_pair(engine: AsyncEngine, clock: Clock, pair_id: int, actor: str = "cli") -> bool:

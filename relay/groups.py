@@ -10,8 +10,7 @@ farewell and tells the coordinator (relay/nudges/group_lifecycle.farewell), in t
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from relay import ids
 from relay.clock import Clock
 from relay.config import Settings
-from relay.enrol import EnrolmentError, Person, check_person
+from relay.enrol import EnrolmentError, Person, check_person, language_folder
 from relay.inbound.program.help import resume
 from relay.nudges.group_lifecycle import farewell
 from relay.nudges.welcome import queue_group_welcome
@@ -41,21 +40,12 @@ from relay.store.database import transaction
 
 MAX_MENTORS = 2  # "one mentor or two, several mentees" (DESIGN.md, Groups)
 MAX_MEMBERS = 100  # every message is copied to every other member: a bound on the fan-out
-LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")  # a BCP 47 tag's shape: en, pt-BR, zh-Hant
 
 
 @dataclass(frozen=True)
 class Added:
     group: Conversation
     member: Member
-
-
-def check_language(language: str | None) -> str | None:
-    if language is None:
-        return None
-    if not LANGUAGE.fullmatch(language.strip()):
-        raise EnrolmentError(f"{language!r} is not a language tag such as en, es, fr or pt-BR")
-    return language.strip()
 
 
 async def create_group(settings: Settings, engine: AsyncEngine, clock: Clock, *, program_id: str, name: str,
@@ -90,13 +80,14 @@ async def add_member(settings: Settings, engine: AsyncEngine, clock: Clock, grou
                      person: Person, language: str | None = None, actor: str = "cli") -> Added:
     if role not in ROLES:
         raise EnrolmentError(f"the role must be mentor or mentee, not {role!r}")
-    language = check_language(language)
-    person = check_person(role, person, settings.relay.enrolment.check_deliverability)
     now = clock.now()
     async with transaction(engine) as connection:
         group = await get_conversation(connection, group_id)
         if group is None or not group.is_group:
             raise EnrolmentError(f"no group with id {group_id}")
+        person = check_person(role, replace(person, language=language or person.language),
+                              settings.relay.enrolment.check_deliverability,
+                              language_folder(settings, group.program_id))
         if group.status != "active":
             raise EnrolmentError(f"group {group_id} is {group.status}; members can only join an active group")
         if any(m.email_key == email_key(person.email) for m in group.members):
@@ -117,7 +108,8 @@ async def add_member(settings: Settings, engine: AsyncEngine, clock: Clock, grou
         try:
             member_id = await insert_member(connection, group.id, group.program_id, role, {
                 "email": person.email, "name": person.name, "handle": person.handle, "alias": alias,
-                "timezone": person.timezone, "language": language, "nicknames": person.nicknames})
+                "timezone": person.timezone, "language": person.language,
+                "nicknames": person.nicknames})
         except IntegrityError:
             raise EnrolmentError("that person or handle joined the group at the same moment; please check "
                                  "`group show` and try again") from None

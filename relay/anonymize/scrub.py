@@ -38,6 +38,7 @@ class Identity:
     alias_address: str
     handle: str
     nicknames: tuple[str, ...] = ()
+    other_emails: tuple[str, ...] = ()  # further addresses the member writes from: replaced like `email`
 
 
 @dataclass
@@ -56,8 +57,10 @@ class Scrubber:
 
     def __post_init__(self) -> None:
         people = list(self.identities)
-        self._matcher = matcher_for(tuple(Person(p.email, p.name, tuple(p.nicknames)) for p in people))
-        self._replacements = [(p.alias_address, p.handle) for p in people]
+        # a member with further addresses is matched once per address, each replaced by their alias
+        each = [(p, email) for p in people for email in (p.email, *p.other_emails)]
+        self._matcher = matcher_for(tuple(Person(email, p.name, tuple(p.nicknames)) for p, email in each))
+        self._replacements = [(p.alias_address, p.handle) for p, _ in each]
 
     def _plain(self, value: str) -> str:
         hits = self._matcher.find(value)

@@ -4,7 +4,8 @@ Every listing command takes --json. Errors are one clear line on stderr and exit
 wrong arguments, from argparse); configuration errors are `file:line: message`. This module only builds
 the parser and runs a command; each group of commands is its own module with a `register(commands)`:
 
-  serve.py      serve, check-config, program list     pairs.py     pair create | list | show | close
+  serve.py      serve, check-config, program list     pairs.py     pair create | import | list | show | close
+  addresses.py  pair address add | remove
   nudges.py     nudges run, pair away | resume         held.py      held list | show | release | reject
   groups.py     group create | add | list | show | close
   queue.py      queue list, events list                dkim.py      dkim keygen, dns-records
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from relay.cli import archive, dkim, groups, held, moderator, nudges, pairs, queue, report, serve
+from relay.cli import addresses, archive, dkim, groups, held, moderator, nudges, pairs, queue, report, serve
 from relay.cli.common import CliError
 from relay.config import ConfigError, config_path, load_settings
 from relay.enrol import EnrolmentError
@@ -37,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve.register(commands)
     serve.register_program(commands)
-    nudges.register_pair(pairs.register(commands))
+    pair_commands = pairs.register(commands)
+    nudges.register_pair(pair_commands)
+    addresses.register(pair_commands)
     groups.register(commands)
     queue.register(commands)
     held.register(commands)

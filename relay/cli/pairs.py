@@ -1,15 +1,21 @@
-"""`pair create | list | show | close`: enrol and manage pairs (away and resume: relay/cli/nudges.py)."""
+"""`pair create | import | list | show | close`: enrol and manage pairs (away and resume:
+relay/cli/nudges.py; several addresses per member: relay/cli/addresses.py)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
+from pathlib import Path
 from typing import Any
 
-from relay.cli.common import CliError, emit, listing, pair_dict, positive_int, with_store
+from tqdm import tqdm
+
+from relay.cli.common import CliError, actor, emit, listing, pair_dict, positive_int, with_store
 from relay.clock import SystemClock
 from relay.config import Settings
 from relay.enrol import Person, close_pair, create_pair
+from relay.pair_import import ImportRefused, Outcome, import_pairs
 from relay.store.events import list_events
 from relay.store.messages import count_by_pair
 from relay.store.pairs import Pair, get_pair, list_pairs
@@ -20,9 +26,9 @@ def cmd_pair_create(args: argparse.Namespace, settings: Settings) -> int:
         return await create_pair(
             settings, engine, SystemClock(), program_id=args.program, policy=args.policy, end_date=args.end_date,
             mentor=Person(args.mentor_email, args.mentor_name, args.mentor_handle, args.mentor_timezone,
-                          tuple(args.mentor_nickname)),
+                          tuple(args.mentor_nickname), args.mentor_language),
             mentee=Person(args.mentee_email, args.mentee_name, args.mentee_handle, args.mentee_timezone,
-                          tuple(args.mentee_nickname)),
+                          tuple(args.mentee_nickname), args.mentee_language),
             mentor_cadence=args.mentor_cadence,
         )
 
@@ -31,6 +37,44 @@ def cmd_pair_create(args: argparse.Namespace, settings: Settings) -> int:
     data = {"id": pair.id, "mentor_alias": pair.mentor.alias_address(domain),
             "mentee_alias": pair.mentee.alias_address(domain)}
     emit(args, data, f"pair {pair.id}\nmentor alias: {data['mentor_alias']}\nmentee alias: {data['mentee_alias']}")
+    return 0
+
+
+def cmd_pair_import(args: argparse.Namespace, settings: Settings) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"{path}: no such file")
+
+    async def work(engine: Any) -> Outcome:
+        with tqdm(total=None, unit="pair", desc="writing", disable=not sys.stderr.isatty(), file=sys.stderr,
+                  leave=False) as bar:
+            return await import_pairs(settings, engine, args.program, path, SystemClock().now(),
+                                      dry_run=args.dry_run, actor=actor(), name=args.file, progress=bar.update)
+
+    try:
+        outcome = asyncio.run(with_store(settings, work))
+    except ImportRefused as exc:
+        for message in exc.messages:
+            print(message, file=sys.stderr)
+        print(f"error: {len(exc.messages)} problem{'s' if len(exc.messages) != 1 else ''} in {args.file}; "
+              f"nothing was written", file=sys.stderr)
+        return 1
+    lines = [f"{args.file}:{line}: skipped: pair {pair_id} with these two people exists already"
+             for line, pair_id in outcome.skipped]
+    if args.dry_run:
+        lines.append(f"dry run: {len(outcome.planned)} pairs would be created, {len(outcome.skipped)} skipped; "
+                     f"nothing was written")
+        data: dict[str, Any] = {"created": len(outcome.planned), "skipped": len(outcome.skipped), "dry_run": True,
+                                "pairs": [{"line": line, "id": None, "mentor_alias": None, "mentee_alias": None}
+                                          for line in outcome.planned]}
+    else:
+        lines.extend(f"{args.file}:{line}: pair {pair_id}: mentor alias {mentor}, mentee alias {mentee}"
+                     for line, pair_id, mentor, mentee in outcome.created)
+        lines.append(f"created {len(outcome.created)} pairs, skipped {len(outcome.skipped)}")
+        data = {"created": len(outcome.created), "skipped": len(outcome.skipped),
+                "pairs": [{"line": line, "id": pair_id, "mentor_alias": mentor, "mentee_alias": mentee}
+                          for line, pair_id, mentor, mentee in outcome.created]}
+    emit(args, data, "\n".join(lines))
     return 0
 
 
@@ -94,6 +138,8 @@ def register(commands: Any) -> Any:
         create.add_argument(f"--{role}-name", required=True)
         create.add_argument(f"--{role}-handle", required=True)
         create.add_argument(f"--{role}-timezone")
+        create.add_argument(f"--{role}-language", metavar="LANG",
+                            help="BCP 47 tag (en, es, fr, ar, ru, ...): the language of the notices they get")
         create.add_argument(f"--{role}-nickname", action="append", default=[], metavar="NAME",
                             help="a name the person also goes by (repeatable); scrubbed like the real name")
     create.add_argument("--policy", help="override the program's policy for this pair")
@@ -101,6 +147,11 @@ def register(commands: Any) -> Any:
     create.add_argument("--mentor-cadence", metavar="DAYS", help="the mentor's writing days, e.g. mon,thu: "
                         "on those days they get a digest of what waits for them")
     create.set_defaults(func=cmd_pair_create)
+    bulk = listing(pair.add_parser("import", help="enrol many pairs from a CSV file (all or nothing)"))
+    bulk.add_argument("--program", required=True)
+    bulk.add_argument("file", metavar="FILE.csv", help="UTF-8 CSV; columns: see docs/operations.md")
+    bulk.add_argument("--dry-run", action="store_true", help="check the whole file and write nothing")
+    bulk.set_defaults(func=cmd_pair_import)
     pair_list = listing(pair.add_parser("list", help="list pairs"))
     pair_list.add_argument("--program")
     pair_list.set_defaults(func=cmd_pair_list)

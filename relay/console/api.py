@@ -1,18 +1,21 @@
 """The JSON API under /api: the console's actions for scripts. Authenticated by a per-moderator API
 token (`mentor-relay moderator token --username U`) sent as `Authorization: Bearer <token>`; session
-cookies are not accepted here, so no CSRF token is needed. Same access rules as the pages."""
+cookies are not accepted here, so no CSRF token is needed. Same access rules as the pages. The
+enrolment endpoints for a program's platform (POST /api/pairs, close, away, GET /api/events) are in
+relay/console/api_enrolment.py."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from relay import ids
-from relay.console.accounts import Moderator, get_by_token
+from relay.console import api_enrolment
+from relay.console.accounts import Moderator
+from relay.console.api_common import error, json_response, unauthorised, user_of
 from relay.console.health import health, timeline
 from relay.console.message_view import view
 from relay.console.openapi import DESCRIPTION
@@ -23,34 +26,10 @@ from relay.store import held as held_store
 from relay.store.messages import get_message
 from relay.store.pairs import Pair, get_pair, list_pairs
 
-
-def _json(data: Any, status_code: int = 200) -> Response:
-    return Response(json.dumps(data, default=_default, ensure_ascii=False), status_code=status_code,
-                    media_type="application/json")
-
-
-def _default(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
-
-
-def _error(status_code: int, text: str) -> Response:
-    return _json({"error": text}, status_code)
-
-
-async def _user(request: Request) -> Moderator | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    async with context(request).engine.connect() as connection:
-        return await get_by_token(connection, token.strip())
-
-
-def _unauthorised() -> Response:
-    return JSONResponse({"error": "an API token is needed: Authorization: Bearer <token>"}, status_code=401,
-                        headers={"www-authenticate": "Bearer"})
-
+_json = json_response
+_error = error
+_user = user_of
+_unauthorised = unauthorised
 
 
 async def held_list(request: Request) -> Response:
@@ -174,6 +153,10 @@ routes = [
     Route("/held", held_list),
     Route("/held/{id}", held_show),
     Route("/held/{id}/{action:str}", held_decide, methods=["POST"]),
-    Route("/pairs", pairs_list),
+    Route("/pairs", pairs_list, methods=["GET"]),
+    Route("/pairs", api_enrolment.enrol, methods=["POST"]),
     Route("/pairs/{id:int}", pair_show),
+    Route("/pairs/{id:int}/close", api_enrolment.close, methods=["POST"]),
+    Route("/pairs/{id:int}/away", api_enrolment.mark_away, methods=["POST"]),
+    Route("/events", api_enrolment.event_list),
 ]

@@ -44,6 +44,27 @@ _ERRORS = {"401": {"description": "no or unknown API token"},
            "404": {"description": "no such item in the moderator's programs"}}
 
 
+_FIELD_ERRORS = {"description": "the request names bad values: one entry per field",
+                 "content": {"application/json": {"schema": {"type": "object", "properties": {"errors": {
+                     "type": "array", "items": {"type": "object", "properties": {
+                         "field": {"type": ["string", "null"]}, "message": {"type": "string"}}}}}}}}}
+_FORBIDDEN = {"description": "the token's role may not do this (viewer: read-only), or not in this program"}
+_ENROL_FIELDS = ("mentor_email", "mentor_name", "mentor_handle", "mentee_email", "mentee_name", "mentee_handle",
+                 "mentor_timezone", "mentee_timezone", "mentor_language", "mentee_language", "end_date", "policy",
+                 "mentor_nickname", "mentee_nickname")
+_ENROL = {"type": "object", "required": ["program", *_ENROL_FIELDS[:6]], "additionalProperties": False,
+          "properties": {"program": {"type": "string"}, **{name: {"type": "string"} for name in _ENROL_FIELDS}},
+          "description": "the columns of `pair import`; nicknames: several separated by ';'; end_date YYYY-MM-DD, "
+                         "not in the past; languages BCP 47 (en, es, fr, ar, ru, ...)"}
+_ALIASES = {"type": "object", "properties": {"id": {"type": "integer"}, "mentor_alias": {"type": "string"},
+                                            "mentee_alias": {"type": "string"}}}
+_EVENT = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}, "kind": {"type": "string"},
+    "actor": {"type": "string"}, "pair_id": {"type": ["integer", "null"]}, "program": {"type": ["string", "null"]},
+    "message_id": {"type": ["string", "null"]}, "detail": {"type": "object"}}}
+_PAIR_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+
+
 def _ok(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"200": {"description": description, "content": {"application/json": {"schema": schema}}}, **_ERRORS}
 
@@ -51,7 +72,8 @@ def _ok(schema: dict[str, Any], description: str) -> dict[str, Any]:
 DESCRIPTION: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "mentor-relay review console API", "version": "1",
-             "description": "Held mail and pairs of the programs the token's moderator reviews."},
+             "description": "Held mail, pairs and their record of the programs on the token's account; "
+                            "enrolment for a program's own platform."},
     "components": {"securitySchemes": {"token": {"type": "http", "scheme": "bearer",
                                                  "description": "mentor-relay moderator token --username U"}}},
     "security": [{"token": []}],
@@ -76,7 +98,40 @@ DESCRIPTION: dict[str, Any] = {
         "/api/pairs": {"get": {
             "summary": "Pairs with their health at a glance",
             "parameters": [{"name": "program", "in": "query", "schema": {"type": "string"}}],
-            "responses": _ok({"type": "array", "items": _PAIR}, "pairs")}},
+            "responses": _ok({"type": "array", "items": _PAIR}, "pairs")},
+            "post": {
+            "summary": "Enrol a pair (coordinators and admins; the program must be one of the token's)",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ENROL}}},
+            "responses": {"201": {"description": "enrolled; both are welcomed",
+                                  "content": {"application/json": {"schema": _ALIASES}}},
+                          "400": {"description": "not a JSON object"}, "401": _ERRORS["401"],
+                          "403": _FORBIDDEN, "422": _FIELD_ERRORS}}},
+        "/api/pairs/{id}/close": {"post": {
+            "summary": "Close a pair: its aliases stop accepting mail", "parameters": _PAIR_ID,
+            "responses": {**_ok({"type": "object", "properties": {"id": {"type": "integer"},
+                                 "status": {"type": "string"}, "changed": {"type": "boolean"}}}, "closed"),
+                          "403": _FORBIDDEN}}},
+        "/api/pairs/{id}/away": {"post": {
+            "summary": "Mark a member away until a date, or back; both members are told", "parameters": _PAIR_ID,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["role"], "properties": {
+                    "role": {"type": "string", "enum": ["mentor", "mentee"]},
+                    "until": {"type": "string", "format": "date"}, "back": {"type": "boolean"}}}}}},
+            "responses": {**_ok({"type": "object", "properties": {
+                "id": {"type": "integer"}, "role": {"type": "string"},
+                "away_until": {"type": ["string", "null"], "format": "date"}}}, "done"),
+                "403": _FORBIDDEN, "409": {"description": "the pair is closed"}, "422": _FIELD_ERRORS}}},
+        "/api/events": {"get": {
+            "summary": "The record of the token's programs, oldest first; page with since=<next>",
+            "parameters": [
+                {"name": "since", "in": "query", "schema": {"type": "string"},
+                 "description": "an event id (events after it) or an ISO 8601 time (events at or after it)"},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000,
+                                                            "default": 100}}],
+            "responses": _ok({"type": "object", "properties": {
+                "events": {"type": "array", "items": _EVENT},
+                "next": {"type": ["integer", "null"], "description": "pass as since for the next page"}}},
+                "events")}},
         "/api/pairs/{id}": {"get": {
             "summary": "One pair's health and its message timeline",
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],

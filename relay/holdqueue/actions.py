@@ -59,7 +59,7 @@ class Outcome:
 
 def _identity(member: Member, domain: str) -> Identity:
     return Identity(email=member.email, name=member.name, alias_address=member.alias_address(domain),
-                    handle=member.handle, nicknames=member.nicknames)
+                    handle=member.handle, nicknames=member.nicknames, other_emails=member.other_emails)
 
 
 async def load(connection: AsyncConnection, message_id: str) -> tuple[dict[str, Any], Any, Pair]:

@@ -38,7 +38,7 @@ from relay.moderation.inspection import PairStats
 from relay.nudges import group_lifecycle
 from relay.pipeline import GroupCopy, PreparedGroup
 from relay.store.committer import Merged
-from relay.store.conversations import Conversation, Member, email_key, find_group_address
+from relay.store.conversations import Conversation, Member, find_group_address
 from relay.store.messages import (
     Accepted,
     AcceptOutcome,
@@ -102,8 +102,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
     if header.looped(domain):
         raise await context.refuse(refusals.loop(), pair_id=group.id, **detail)
     sender = group.member_by_email(header_from)
-    if sender is None or (addressed is not None and sender.id == addressed.id) or email_key(header_from) != \
-            sender.email_key or sender.left_at is not None:
+    if sender is None or (addressed is not None and sender.id == addressed.id) or \
+            not sender.writes_from(header_from) or sender.left_at is not None:
         raise await context.refuse(Refusal(
             550, "5.7.1", "This mentoring group accepts mail only from its members.", "stranger",
         ), pair_id=group.id, header_from=header_from, **detail)
@@ -199,9 +199,10 @@ async def _prepare(context: Context, raw: bytes, group: Conversation, sender: Me
     program = context.settings.programs.get(group.program_id)
     inspection = {
         "sender_role": sender.role, "sender_email": sender.email, "sender_name": sender.name,
-        "sender_nicknames": sender.nicknames, "recipient_email": "", "recipient_name": "",
-        "other_members": tuple((m.email, m.name, tuple(m.nicknames)) for m in (*group.members, *also)
-                               if m.id != sender.id),
+        "sender_nicknames": sender.nicknames, "sender_other_emails": sender.other_emails,
+        "recipient_email": "", "recipient_name": "",
+        "other_members": tuple((email, m.name, tuple(m.nicknames)) for m in (*group.members, *also)
+                               if m.id != sender.id for email in (m.email, *m.other_emails)),
         "region": program.region if program else "US", "domain": domain,
         "aliases": (*(p.alias_address for p in people), group.alias_address(domain) or ""),
         "stats": stats,

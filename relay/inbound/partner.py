@@ -37,7 +37,7 @@ from relay.store.messages import (
     pair_stats,
     store_accepted_many,
 )
-from relay.store.pairs import Member, email_key
+from relay.store.pairs import Member
 from relay.workers import tasks
 from relay.workers.pool import BudgetExceeded, WorkerLost
 
@@ -88,7 +88,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
         ), pair_id=pair.id, **detail)
     if header.looped(context.domain):
         raise await context.refuse(refusals.loop(), pair_id=pair.id, **detail)
-    if email_key(header_from) != sender.email_key:
+    if not sender.writes_from(header_from):  # the primary address or one added with `pair address add`
         raise await context.refuse(Refusal(
             550, "5.7.1",
             "This mentoring alias accepts mail only from the person it was set up for.", "stranger",
@@ -182,6 +182,7 @@ def inspection_context(context: Context, sender: Member, recipient: Member, stat
         "sender_role": sender.role, "sender_email": sender.email, "sender_name": sender.name,
         "recipient_email": recipient.email, "recipient_name": recipient.name,
         "sender_nicknames": sender.nicknames, "recipient_nicknames": recipient.nicknames,
+        "sender_other_emails": sender.other_emails, "recipient_other_emails": recipient.other_emails,
         "region": program.region if program else "US", "domain": context.domain,
         "aliases": (sender.alias_address(context.domain), recipient.alias_address(context.domain)), "stats": stats,
     }
@@ -189,4 +190,4 @@ def inspection_context(context: Context, sender: Member, recipient: Member, stat
 
 def identity(member: Member, domain: str) -> Identity:
     return Identity(email=member.email, name=member.name, alias_address=member.alias_address(domain),
-                    handle=member.handle, nicknames=member.nicknames)
+                    handle=member.handle, nicknames=member.nicknames, other_emails=member.other_emails)

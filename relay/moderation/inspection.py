@@ -55,6 +55,8 @@ class Inspection:
     recipient_name: str = ""
     sender_nicknames: tuple[str, ...] = ()
     recipient_nicknames: tuple[str, ...] = ()
+    sender_other_emails: tuple[str, ...] = ()  # further addresses of each (`pair address add`)
+    recipient_other_emails: tuple[str, ...] = ()
     region: str = "US"
     domain: str = ""
     aliases: tuple[str, ...] = ()

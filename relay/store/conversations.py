@@ -11,14 +11,14 @@ a member's alias reaches that member alone from any other member of the group (a
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from relay.store.schema import members, pairs
+from relay.store.schema import member_addresses, members, pairs
 
 ROLES = ("mentor", "mentee")
 KINDS = ("pair", "group", "community")
@@ -43,9 +43,15 @@ class Member:
     language: str | None = None  # BCP 47 tag; None: the program's language
     digest: str | None = None  # each | daily | weekly (digest@); None: the program's default
     left_at: datetime | None = None  # a community member no longer enrolled (relay/communities.py)
+    other_emails: tuple[str, ...] = ()  # further addresses they may write from (`pair address add`)
 
     def alias_address(self, domain: str) -> str:
         return f"{self.alias}@{domain}"
+
+    def writes_from(self, address: str) -> bool:
+        """Whether mail from `address` is this member's: their primary address or one of the others."""
+        key = email_key(address)
+        return key == self.email_key or any(key == email_key(other) for other in self.other_emails)
 
 
 @dataclass(frozen=True)
@@ -83,8 +89,7 @@ class Conversation:
         return next((m for m in self.members if m.id == member_id), None)
 
     def member_by_email(self, address: str) -> Member | None:
-        key = email_key(address)
-        return next((m for m in self.members if m.email_key == key), None)
+        return next((m for m in self.members if m.writes_from(address)), None)
 
     def others(self, member: Member) -> tuple[Member, ...]:
         """Everyone in the conversation but `member`: who receives what `member` writes to the group (a
@@ -98,6 +103,31 @@ class Conversation:
 
 def email_key(address: str) -> str:
     return address.casefold()
+
+
+def writes_as(address: str) -> Any:
+    """A WHERE clause on `members`: the member rows whose person writes from `address` (their primary
+    address or one added with `pair address add`)."""
+    key = email_key(address)
+    return or_(members.c.email_key == key,
+               members.c.id.in_(select(member_addresses.c.member_id).where(member_addresses.c.email_key == key)))
+
+
+async def other_emails(connection: AsyncConnection, member_ids: list[int]) -> dict[int, tuple[str, ...]]:
+    """Each member's further addresses (one query)."""
+    if not member_ids:
+        return {}
+    found: dict[int, list[str]] = {}
+    for row in (await connection.execute(
+            select(member_addresses.c.member_id, member_addresses.c.email)
+            .where(member_addresses.c.member_id.in_(member_ids)).order_by(member_addresses.c.id))).all():
+        found.setdefault(row.member_id, []).append(row.email)
+    return {member_id: tuple(addresses) for member_id, addresses in found.items()}
+
+
+async def with_other_emails(connection: AsyncConnection, people: list[Member]) -> list[Member]:
+    extra = await other_emails(connection, [m.id for m in people])
+    return [replace(m, other_emails=extra[m.id]) if m.id in extra else m for m in people]
 
 
 def handle_key(handle: str) -> str:
@@ -176,8 +206,8 @@ async def with_members(connection: AsyncConnection, rows: list[Any]) -> list[Con
     member_rows = (await connection.execute(
         select(members).where(members.c.pair_id.in_(ids)).order_by(members.c.id))).all()
     by_conversation: dict[int, list[Member]] = {}
-    for member_row in member_rows:
-        by_conversation.setdefault(member_row.pair_id, []).append(member_of(member_row))
+    for member in await with_other_emails(connection, [member_of(row) for row in member_rows]):
+        by_conversation.setdefault(member.pair_id, []).append(member)
     return [conversation_of(row, by_conversation.get(row.id, [])) for row in rows]
 
 

@@ -26,6 +26,7 @@ from relay.store.conversations import (
     insert_member,
     member_of,
     with_members,
+    with_other_emails,
 )
 from relay.store.schema import members, pairs
 
@@ -107,7 +108,7 @@ async def find_by_alias(connection: AsyncConnection, local_part: str) -> tuple[P
     rows = (await connection.execute(query)).all()
     if len(rows) != 2:
         return None
-    by_role = {row.role: member_of(row) for row in rows}
+    by_role = {m.role: m for m in await with_other_emails(connection, [member_of(row) for row in rows])}
     first = rows[0]
     pair = Pair(id=first.pair_id, program_id=first.program_id, policy=first.policy, status=first.status,
                 end_date=first.end_date, created_at=first.created_at, closed_at=first.closed_at,

@@ -90,6 +90,21 @@ members = Table(
     Index("ix_members_pair", "pair_id"),
 )
 
+# Further addresses a member may write from (the primary is members.email, where delivery goes):
+# relay/store/addresses.py.
+member_addresses = Table(
+    "member_addresses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("member_id", Integer, ForeignKey("members.id"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("email_key", String(320), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("member_id", "email_key", name="uq_member_address"),
+    Index("ix_member_addresses_key", "email_key"),
+    Index("ix_member_addresses_member", "member_id"),
+)
+
 messages = Table(
     "messages",
     metadata,

@@ -20,8 +20,8 @@ from relay import notices
 from relay.config import Settings
 from relay.notices.programs import for_participant
 from relay.store import events
-from relay.store.conversations import Conversation, get_conversation
-from relay.store.pairs import Member, Pair, email_key, get_pair
+from relay.store.conversations import Conversation, get_conversation, writes_as
+from relay.store.pairs import Member, Pair, get_pair
 from relay.store.schema import members, pairs
 
 
@@ -43,7 +43,7 @@ async def enrolments(connection: AsyncConnection, address: str) -> list[tuple[Pa
     """The pairs (not closed) where `address` is a member, with that member."""
     query = (select(members.c.pair_id, members.c.role)
              .select_from(members.join(pairs, pairs.c.id == members.c.pair_id))
-             .where(members.c.email_key == email_key(address), pairs.c.status != "closed")
+             .where(writes_as(address), pairs.c.status != "closed")
              .order_by(members.c.pair_id))
     found = []
     for row in (await connection.execute(query)).all():
@@ -57,8 +57,7 @@ async def group_enrolments(connection: AsyncConnection, address: str) -> list[tu
     """The groups (not closed) where `address` is a member, with that member."""
     query = (select(members.c.pair_id)
              .select_from(members.join(pairs, pairs.c.id == members.c.pair_id))
-             .where(members.c.email_key == email_key(address), pairs.c.status != "closed",
-                    pairs.c.kind == "group")
+             .where(writes_as(address), pairs.c.status != "closed", pairs.c.kind == "group")
              .order_by(members.c.pair_id))
     found = []
     for row in (await connection.execute(query)).all():

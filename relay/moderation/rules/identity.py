@@ -39,10 +39,13 @@ class Params(BaseModel):
 
 def check(inspection: Inspection, params: Params) -> list[Finding]:
     text = inspection.text
-    people = (Person(inspection.sender_email, inspection.sender_name, inspection.sender_nicknames),
-              Person(inspection.recipient_email, inspection.recipient_name, inspection.recipient_nicknames),
-              *(Person(email, name, tuple(nicknames)) for email, name, nicknames in inspection.other_members))
-    who = ("own", *("partner",) * (len(people) - 1))
+    each = [("own", Person(email, inspection.sender_name, inspection.sender_nicknames))
+            for email in (inspection.sender_email, *inspection.sender_other_emails)]
+    each += [("partner", Person(email, inspection.recipient_name, inspection.recipient_nicknames))
+             for email in (inspection.recipient_email, *inspection.recipient_other_emails)]
+    each += [("partner", Person(email, name, tuple(nicknames))) for email, name, nicknames in inspection.other_members]
+    people = tuple(person for _, person in each)
+    who = tuple(side for side, _ in each)
     aliases = list(_alias_spans(text, inspection.aliases))
     findings: list[Finding] = []
     for hit in matcher_for(people).find(text, every_form=params.common_word_parts == "every_form"):
