@@ -2,8 +2,8 @@
 from any of them is taken as theirs, delivery still goes to members.email (the primary), and every
 one of them is scrubbed from what their partner receives.
 
-Revision ID: 0013_member_addresses
-Revises: 0012_safeguarding
+Revision ID: 0014_member_addresses
+Revises: 0013_scale
 """
 
 import sqlalchemy as sa
@@ -11,8 +11,8 @@ from alembic import op
 
 from relay.store.schema import UTCDateTime
 
-revision = "0013_member_addresses"
-down_revision = "0012_safeguarding"
+revision = "0014_member_addresses"
+down_revision = "0013_scale"
 branch_labels = None
 depends_on = None
 
