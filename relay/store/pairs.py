@@ -89,6 +89,15 @@ async def list_pairs(connection: AsyncConnection, program_id: str | None = None)
     return [pair for pair in found if isinstance(pair, Pair)]
 
 
+async def pairs_by_id(connection: AsyncConnection, ids: list[int]) -> list[Pair]:
+    """The pairs with these ids, by id, in one query for the pairs and one for their members."""
+    if not ids:
+        return []
+    query = select(pairs).where(pairs.c.kind == "pair", pairs.c.id.in_(ids)).order_by(pairs.c.id)
+    found = await with_members(connection, list((await connection.execute(query)).all()))
+    return [pair for pair in found if isinstance(pair, Pair)]
+
+
 async def count_pairs(connection: AsyncConnection) -> int:
     query = select(func.count()).select_from(pairs).where(pairs.c.kind == "pair")
     return int((await connection.execute(query)).scalar_one())
