@@ -59,6 +59,30 @@ async def list_held(
     return [_row(row) for row in (await connection.execute(query)).all()]
 
 
+async def held_groups(connection: AsyncConnection) -> list[tuple[str, str]]:
+    """(program, policy) of the mail waiting in the queue (state held), each once."""
+    query = select(held.c.program_id, held.c.policy).where(held.c.state == "held").distinct()
+    return [(row.program_id, row.policy) for row in (await connection.execute(query)).all()]
+
+
+async def due_for(connection: AsyncConnection, program_id: str, policy: str, column: str, held_before: datetime,
+                  *, limit: int, after: tuple[datetime, str] | None = None) -> list[dict[str, Any]]:
+    """Held rows of (program, policy) still without the sweep mark `column`, held before `held_before`,
+    oldest first, `limit` at a time after the keyset cursor `after` (held_at, message_id)."""
+    mark_column = getattr(held.c, column)
+    query = (
+        select(held, messages.c.subject, messages.c.sender_id, messages.c.recipient_id)
+        .join(messages, messages.c.id == held.c.message_id)
+        .where(held.c.state == "held", held.c.program_id == program_id, held.c.policy == policy,
+               mark_column.is_(None), held.c.held_at < held_before)
+        .order_by(held.c.held_at, held.c.message_id).limit(limit)
+    )
+    if after is not None:
+        at, message_id = after
+        query = query.where((held.c.held_at > at) | ((held.c.held_at == at) & (held.c.message_id > message_id)))
+    return [_row(row) for row in (await connection.execute(query)).all()]
+
+
 async def get_held(connection: AsyncConnection, message_id: str) -> dict[str, Any] | None:
     query = (
         select(held, messages.c.subject, messages.c.sender_id, messages.c.recipient_id)
