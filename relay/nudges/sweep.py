@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relay import notices
+from relay.archive import chain
 from relay.archive.export import delivered_copies, mbox_bytes
 from relay.clock import Clock
 from relay.config import Settings
@@ -37,14 +38,16 @@ from relay.nudges.rules.groups import GroupContext
 from relay.store import events
 from relay.store.conversations import conversations_by_id
 from relay.store.database import transaction
+from relay.store.outbound import outbound_values
 from relay.store.pairs import Pair, pairs_by_id
+from relay.store.schema import outbound
 
 log = logging.getLogger("relay.nudges")
 
 RULES: list[Callable[[Context], list[Planned]]] = [
     unanswered.plan, silence.plan, cadence.plan, ending.plan, farewell.plan]
 BATCH = 200  # conversations read and planned at a time
-MAILS_PER_COMMIT = 50  # notices (each with its key, event and chain entries) per write transaction
+MAILS_PER_COMMIT = 100  # notices (each with its key, event and chain entries) per write transaction
 
 
 @dataclass
@@ -111,35 +114,59 @@ async def plan_all(engine: AsyncEngine, settings: Settings, now: datetime, batch
     return [item async for page in _planned_pages(engine, settings, now, batch) for item in page]
 
 
-async def _compose(engine: AsyncEngine, settings: Settings, item: Planned, now: datetime) -> notices.Notice:
-    """The notice's bytes, made before the write transaction (reads only)."""
-    program = settings.programs[item.program_id]
-    attachments = []
-    if item.kind == "farewell" and program.send_conversation_at_end:
-        async with engine.connect() as connection:
-            copies = await delivered_copies(connection, item.pair_id)
-        if copies:  # the participant keeps the record of the relationship, as they saw it (anonymised)
-            attachments.append((await asyncio.to_thread(mbox_bytes, copies), "application/mbox",
-                                f"conversation-{item.to_handle}.mbox"))
-    mail = notices.notice(item.template, item.language, folder=folder(settings, program),
-                          **{**item.values, "conversation_attached": bool(attachments)})
-    return notices.compose(domain=settings.relay.domain, program_name=program.name, to=item.rcpt,
-                           subject=mail.subject, body=mail.text, html=mail.html, now=now, attachments=attachments,
-                           language=item.language)
+async def _compose_all(engine: AsyncEngine, settings: Settings, items: list[Planned], now: datetime,
+                       ) -> list[notices.Notice]:
+    """The notices' bytes, made before the write transaction: the farewell's record read first, then the
+    rendering and MIME work in a thread, off the event loop that answers SMTP."""
+    attachments: dict[int, list[tuple[bytes, str, str]]] = {}
+    for index, item in enumerate(items):
+        if item.kind == "farewell" and settings.programs[item.program_id].send_conversation_at_end:
+            async with engine.connect() as connection:
+                copies = await delivered_copies(connection, item.pair_id)
+            if copies:  # the participant keeps the record of the relationship, as they saw it (anonymised)
+                attachments[index] = [(await asyncio.to_thread(mbox_bytes, copies), "application/mbox",
+                                       f"conversation-{item.to_handle}.mbox")]
+
+    def compose() -> list[notices.Notice]:
+        made = []
+        for index, item in enumerate(items):
+            program = settings.programs[item.program_id]
+            attached = attachments.get(index, [])
+            mail = notices.notice(item.template, item.language, folder=folder(settings, program),
+                                  **{**item.values, "conversation_attached": bool(attached)})
+            made.append(notices.compose(domain=settings.relay.domain, program_name=program.name, to=item.rcpt,
+                                        subject=mail.subject, body=mail.text, html=mail.html, now=now,
+                                        attachments=attached, language=item.language))
+        return made
+
+    return await asyncio.to_thread(compose)
 
 
-async def _send(connection: AsyncConnection, settings: Settings, item: Planned, notice: notices.Notice,
-                now: datetime, queue_at: datetime) -> bool:
-    """Claim the key, queue the notice, record the event, in the caller's transaction (False: claimed before)."""
-    for key in item.passed_over:
-        await keys.claim(connection, key, kind=item.kind, pair_id=item.pair_id, at=now, sent=False)
-    if not await keys.claim(connection, item.key, kind=item.kind, pair_id=item.pair_id, at=now):
-        return False
-    await notices.queue(connection, notice, domain=settings.relay.domain, now=queue_at, pair_id=item.pair_id,
-                        message_id=item.message_id)
-    await events.record(connection, item.kind, now, pair_id=item.pair_id, message_id=item.message_id,
-                        key=item.key, to_handle=item.to_handle, passed_over=item.passed_over, **item.detail)
-    return True
+async def _send_many(connection: AsyncConnection, settings: Settings, chunk: list[tuple[Planned, notices.Notice]],
+                     now: datetime, queue_at: datetime) -> list[Planned]:
+    """In the caller's transaction, a statement per table for the whole chunk: claim the keys (the stages
+    passed over as well), queue the notices whose key this sweep claimed, record their events, chain them.
+    Returns the items sent (a key claimed before — another sweep, another instance — is skipped)."""
+    passed = [{"key": key, "kind": item.kind, "pair_id": item.pair_id, "at": now, "sent": 0}
+              for item, _ in chunk for key in item.passed_over]
+    await keys.claim_many(connection, passed)
+    mine = await keys.claim_many(connection, [{"key": item.key, "kind": item.kind, "pair_id": item.pair_id,
+                                               "at": now, "sent": 1} for item, _ in chunk])
+    sent = [(item, notice) for item, notice in chunk if item.key in mine]
+    if not sent:
+        return []
+    domain = settings.relay.domain
+    rows = [outbound_values(kind="notice", rcpt=notice.rcpt, raw=notice.raw, out_message_id=notice.message_id,
+                            now=queue_at, domain=domain, pair_id=item.pair_id, message_id=item.message_id)
+            for item, notice in sent]
+    await connection.execute(outbound.insert(), rows)
+    links = [chain.outbound_link(row) for row in rows]
+    links += await events.insert_rows(connection, [
+        events.event_values(item.kind, now, pair_id=item.pair_id, message_id=item.message_id, key=item.key,
+                            to_handle=item.to_handle, passed_over=item.passed_over, **item.detail)
+        for item, _ in sent])
+    await chain.append(connection, links)
+    return [item for item, _ in sent]
 
 
 async def run(settings: Settings, engine: AsyncEngine, clock: Clock, *, dry_run: bool = False,
@@ -168,12 +195,10 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, *, dry_run:
             else:
                 due_now.append(item)
         for start in range(0, len(due_now), mails_per_commit):
-            chunk = [(item, await _compose(engine, settings, item, now))
-                     for item in due_now[start:start + mails_per_commit]]
+            items = due_now[start:start + mails_per_commit]
+            chunk = list(zip(items, await _compose_all(engine, settings, items, now), strict=True))
             async with transaction(engine) as connection:
-                for item, notice in chunk:
-                    if await _send(connection, settings, item, notice, now, queue_at or now):
-                        result.sent.append(item)
+                result.sent.extend(await _send_many(connection, settings, chunk, now, queue_at or now))
     if result.sent and not dry_run:
         log.info("nudge sweep at %s: %d mail(s) sent", now.isoformat(), len(result.sent))
     return result
