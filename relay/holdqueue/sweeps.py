@@ -7,7 +7,8 @@ ever released or discarded by a sweep. The due rows are found by indexed queries
 still empty and the age), CHUNK at a time, each chunk in its own short transaction: a queue of thousands
 never holds intake up, and a chunk's mail lists at most CHUNK messages. Each step first marks the rows
 (a conditional update on a still-empty column) and writes mail only for the rows it marked, so
-overlapping sweeps, or two relay instances sweeping one database, never send the same mail twice. Every step is an event.
+overlapping sweeps, or two relay instances sweeping one database, never send the same mail twice.
+Every step is an event.
 """
 
 from __future__ import annotations
