@@ -19,7 +19,7 @@ from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
-from relay.languages import direction, html_lang, normalise, translations
+from relay.languages import SHIPPED, direction, html_lang, normalise, resolve, translations
 from relay.notices.when import format_day, format_duration
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -59,14 +59,21 @@ def _subject_of(module: Any) -> str | None:
     return " ".join(str(subject).split()) if subject is not None else None
 
 
+def _language(language: str, folder: Path | None) -> str:
+    """The catalog to write in: a shipped one as is, else the closest one (es-MX -> es; unknown -> en)."""
+    name = normalise(language)
+    return name if name in SHIPPED and folder is None else resolve(language, folder)
+
+
 def render(template: str, language: str = "en", *, folder: Path | None = None, **values: Any) -> str:
     """One template (e.g. "help_answer_footer.txt.j2") in `language`; the program's folder first."""
-    return environment(normalise(language), str(folder) if folder else None).get_template(template).render(**values)
+    env = environment(_language(language, folder), str(folder) if folder else None)
+    return env.get_template(template).render(**values)
 
 
 def notice(name: str, language: str = "en", *, folder: Path | None = None, **values: Any) -> Rendered:
     """The notice `name` ("welcome", "held"...) in `language`: subject, text, and HTML if it has one."""
-    language = normalise(language)
+    language = _language(language, folder)
     env = environment(language, str(folder) if folder else None)
     module = env.get_template(f"{name}.txt.j2").make_module(values)
     subject = _subject_of(module)
