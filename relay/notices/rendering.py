@@ -30,6 +30,7 @@ class Rendered:
     subject: str
     text: str
     html: str | None = None
+    language: str = "en"  # the catalog it was written from (its Content-Language)
 
 
 def _autoescape(name: str | None) -> bool:
@@ -85,7 +86,7 @@ def notice(name: str, language: str = "en", *, folder: Path | None = None, **val
         html = None
     else:
         html = html_template.render(**values)
-    return Rendered(subject=subject, text=str(module), html=html)
+    return Rendered(subject=subject, text=str(module), html=html, language=language)
 
 
 def subject(name: str, language: str = "en", *, folder: Path | None = None, **values: Any) -> str:

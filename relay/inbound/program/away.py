@@ -28,7 +28,13 @@ _BACK = re.compile(r"^\s*(?:re:\s*)?back\b", re.IGNORECASE)
 
 
 class AwayError(Exception):
-    """A request that cannot be carried out, worded for the person who made it."""
+    """A request that cannot be carried out: the text (English) for staff on the command line and the
+    console; `problem` and `day` for the participant's notice, written in their language (away_unclear)."""
+
+    def __init__(self, text: str, problem: str = "format", day: str = "") -> None:
+        super().__init__(text)
+        self.problem = problem  # format | not_a_date | passed | ended
+        self.day = day
 
 
 @dataclass(frozen=True)
@@ -42,18 +48,19 @@ def parse_subject(subject: str) -> Request:
         return Request(None)
     match = _DATE.search(subject)
     if match is None:
-        raise AwayError('the subject should be "until YYYY-MM-DD" (for example "until 2026-12-03") or "back"')
+        raise AwayError('the subject should be "until YYYY-MM-DD" (for example "until 2026-12-03") or "back"',
+                        "format")
     try:
         return Request(date.fromisoformat(match.group(1)))
     except ValueError:
-        raise AwayError(f"{match.group(1)} is not a date of the calendar") from None
+        raise AwayError(f"{match.group(1)} is not a date of the calendar", "not_a_date", match.group(1)) from None
 
 
 def check(settings: Settings, pair: Pair, member: Member, request: Request, now: datetime) -> None:
     """Raise AwayError unless the request can be carried out (a date today or later, where they are)."""
     zone = zone_of(member, settings.programs[pair.program_id])
     if request.until is not None and request.until < local_date(now, zone):
-        raise AwayError(f"{request.until.isoformat()} has already passed")
+        raise AwayError(f"{request.until.isoformat()} has already passed", "passed", request.until.isoformat())
 
 
 async def apply(connection: AsyncConnection, settings: Settings, pair: Pair, member: Member, request: Request,
@@ -70,7 +77,7 @@ async def apply(connection: AsyncConnection, settings: Settings, pair: Pair, mem
                       domain=settings.relay.domain, handle=member.handle, partner_handle=partner.handle,
                       role=member.role, until=format_day(request.until, language) if request.until else None)
         sent = notices.compose(domain=settings.relay.domain, program_name=program.name, to=reader.email,
-                               subject=mail.subject, body=mail.text, now=now)
+                               subject=mail.subject, body=mail.text, now=now, language=mail.language)
         await notices.queue(connection, sent, domain=settings.relay.domain, now=now, pair_id=pair.id,
                             message_id=message_id)
     await events.record(connection, "away.set" if until else "away.cleared", now, actor=actor, pair_id=pair.id,
@@ -83,11 +90,11 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
     try:
         request = parse_subject(incoming.subject)
         if not ongoing:
-            raise AwayError("your conversation has ended, so there is nobody to tell")
+            raise AwayError("your conversation has ended, so there is nobody to tell", "ended")
         for pair, member in ongoing:
             check(incoming.settings, pair, member, request, incoming.now)
     except AwayError as exc:
-        await explain(connection, incoming, "away_unclear", reason=str(exc))
+        await explain(connection, incoming, "away_unclear", problem=exc.problem, day=exc.day)
         return
     for pair, member in ongoing:
         await apply(connection, incoming.settings, pair, member, request, incoming.now, actor="mail",
