@@ -16,7 +16,7 @@ from relay import notices
 from relay.config import Settings
 from relay.inbound.program.addresses import Incoming, explain
 from relay.notices import notice
-from relay.notices.programs import folder, participant_language
+from relay.notices.programs import audience, folder, participant_language
 from relay.notices.when import format_day
 from relay.nudges.timing import local_date, zone_of
 from relay.store import events
@@ -73,7 +73,8 @@ async def apply(connection: AsyncConnection, settings: Settings, pair: Pair, mem
     partner = pair.partner_of(member)
     for reader, name in ((partner, "away_partner"), (member, "away_confirmation")):
         language = participant_language(program, reader)
-        mail = notice(name, language, folder=folder(settings, program), program_name=program.name,
+        mail = notice(name, language, folder=folder(settings, program), audience=audience(program, reader),
+                      program_name=program.name,
                       domain=settings.relay.domain, handle=member.handle, partner_handle=partner.handle,
                       role=member.role, until=format_day(request.until, language) if request.until else None)
         sent = notices.compose(domain=settings.relay.domain, program_name=program.name, to=reader.email,
