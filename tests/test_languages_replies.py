@@ -1,16 +1,21 @@
 """Every reply a participant gets from the program's addresses is in their own language, end to end
 through real SMTP: a Spanish-speaking mentee and a French-speaking mentor in an English program write to
 help@, concern@, away@, digest@, have mail held and rejected, see a message bounce and write after the
-end; each notice they receive is the translated one, with Content-Language and a UTF-8 charset."""
+end; each notice they receive is the translated one, with Content-Language and a UTF-8 charset. away@
+reads a date written the sender's way ("hasta el 20 de diciembre", "до 20 декабря") and "back" in their
+language."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
+import pytest
+
 from relay.clock import FixedClock
 from relay.holdqueue import actions as review
+from relay.inbound.program.away import AwayError, Request, parse_subject
 from relay.nudges import sweep
 from relay.service import Relay
 from relay.store.held import list_held
@@ -23,6 +28,29 @@ OAK = ("oak.mentor@uni.example.net", "Josef Brandt", "Oak", "Europe/Paris", (), 
 MAPLE = ("maple.student@mail.example.org", "Jane Doe", "Maple", "America/Mexico_City", (), "es-MX")
 # Sentences of the English notices that must not appear in a translated one.
 ENGLISH = ("Hello ", "We could not", "Your message", "has been", "the coordinator", "Thank you", "please")
+
+
+@pytest.mark.parametrize(("subject", "language", "until"), [
+    ("Hasta el 20 de diciembre", "es", date(2026, 12, 20)),
+    ("hasta el 20/12/2026", "es", date(2026, 12, 20)),
+    ("Jusqu'au 20 décembre 2026", "fr", date(2026, 12, 20)),
+    ("absent jusqu'au 20.12.2026", "fr", date(2026, 12, 20)),
+    ("До 20 декабря", "ru", date(2026, 12, 20)),
+    ("حتى ٢٠ ديسمبر ٢٠٢٦", "ar", date(2026, 12, 20)),
+    ("until 3 January", "en", date(2027, 1, 3)),  # no year: the next 3 January
+    ("hasta 2026-12-20", "es", date(2026, 12, 20)),
+    ("Re: ya volví", "es", None), ("De retour !", "fr", None), ("Вернулась", "ru", None), ("عدت", "ar", None),
+])
+def test_away_subjects_in_the_senders_language(subject: str, language: str, until: date | None) -> None:
+    assert parse_subject(subject, language, date(2026, 6, 1)) == Request(until)
+
+
+def test_away_subjects_that_cannot_be_read() -> None:
+    with pytest.raises(AwayError) as error:
+        parse_subject("hasta el 31/02/2026", "es", date(2026, 6, 1))
+    assert (error.value.problem, error.value.day) == ("not_a_date", "31/02/2026")
+    with pytest.raises(AwayError):  # month first or day first? English only takes 2026-12-20 or 20 December
+        parse_subject("until 12/11/2026", "en", date(2026, 6, 1))
 
 
 async def mail(relay: Relay, sender: str, to: str, subject: str, body: str = "Hola") -> None:
@@ -68,7 +96,7 @@ async def test_each_reply_is_in_the_participants_language(layout: Layout, sink: 
         # help@ and away@ (a request, one it cannot read, one in the past), digest@ without a group
         await step("help", MAPLE[0], "es", mail(relay, MAPLE[0], f"help@{DOMAIN}", "Una pregunta"))
         seen = len(notices_in(sink))
-        await step("away", MAPLE[0], "es", mail(relay, MAPLE[0], f"away@{DOMAIN}", "until 2026-06-10"))
+        await step("away", MAPLE[0], "es", mail(relay, MAPLE[0], f"away@{DOMAIN}", "Hasta el 10 de junio"))
         told = (await next_notice(sink, seen, OAK[0])).message
         got["away_partner"] = (str(told["Subject"]), check_language(told, "fr"))
         await step("away_unclear", MAPLE[0], "es", mail(relay, MAPLE[0], f"away@{DOMAIN}", "pronto"))
