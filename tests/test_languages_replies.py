@@ -15,7 +15,9 @@ import pytest
 
 from relay.clock import FixedClock
 from relay.holdqueue import actions as review
+from relay.inbound import digest_choice
 from relay.inbound.program.away import AwayError, Request, parse_subject
+from relay.inbound.program.exchange import parse_answer
 from relay.nudges import sweep
 from relay.service import Relay
 from relay.store.held import list_held
@@ -51,6 +53,16 @@ def test_away_subjects_that_cannot_be_read() -> None:
     assert (error.value.problem, error.value.day) == ("not_a_date", "31/02/2026")
     with pytest.raises(AwayError):  # month first or day first? English only takes 2026-12-20 or 20 December
         parse_subject("until 12/11/2026", "en", date(2026, 6, 1))
+
+
+def test_digest_and_share_words_in_the_shipped_languages() -> None:
+    assert [digest_choice.parse_subject(word) for word in ("Diario", "Re: semanal", "cada", "quotidien",
+                                                           "hebdomadaire", "еженедельно", "каждое", "يومي",
+                                                           "weekly", "hola")] == [
+        "daily", "weekly", "each", "daily", "weekly", "weekly", "each", "daily", "weekly", None]
+    assert [parse_answer(word) for word in ("Sí", "no", "Oui", "Non", "Да!", "нет", "نعم", "لا", "yes",
+                                            "nonsense")] == [
+        "yes", "no", "yes", "no", "yes", "no", "yes", "no", "yes", None]
 
 
 async def mail(relay: Relay, sender: str, to: str, subject: str, body: str = "Hola") -> None:
