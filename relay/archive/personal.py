@@ -29,7 +29,10 @@ _PHONE = re.compile(r"(?<!\w)\+?\d(?:[\s().-]*\d){6,}(?!\w)")
 class Eraser:
     """Takes the personal data out of strings and JSON values, given the `known` strings of the people."""
 
-    def __init__(self, known: Iterable[str]) -> None:
+    def __init__(self, known: Iterable[str], *, generic: bool = True) -> None:
+        """`generic` False: only the known strings are replaced (no `match` values, addresses or phone
+        numbers of anyone else)."""
+        self.generic = generic
         words = sorted({k.strip() for k in known if k and len(k.strip()) >= 3}, key=len, reverse=True)
         self.known = tuple(words)
         self._known = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE) if words else None
@@ -38,12 +41,14 @@ class Eraser:
         """`value` with addresses and known strings (and, for free text, phone numbers) replaced."""
         if self._known is not None:
             value = self._known.sub(ERASED, value)
+        if not self.generic:
+            return value
         value = _EMAIL.sub(ERASED, value)
         return _PHONE.sub(ERASED, value) if free else value
 
     def value(self, value: Any, key: str | None = None) -> Any:
         if isinstance(value, str):
-            if key in MATCH_KEYS:
+            if key in MATCH_KEYS and self.generic:
                 return ERASED
             return self.text(value, free=key in FREE_TEXT_KEYS)
         if isinstance(value, list):
@@ -64,6 +69,10 @@ class Eraser:
         if cleaned == parsed:
             return text
         return json.dumps(cleaned, sort_keys=True, default=str) if events else json.dumps(cleaned, ensure_ascii=False)
+
+    def only_known(self) -> Eraser:
+        """The same known strings, without the generic patterns."""
+        return Eraser(self.known, generic=False)
 
     def search_terms(self) -> list[str]:
         """Substrings to look for in stored JSON text: each known string as written and JSON-escaped."""
