@@ -9,6 +9,7 @@ import json
 import sqlite3
 import textwrap
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,12 @@ async def test_person_erase_asks_respects_legal_hold_and_leaves_no_trace(layout:
         before = database_bytes(layout)
         assert MENTEE["email"].encode() in before and SECOND.encode() in before
 
+    silent = (datetime.now(UTC) + timedelta(days=20)).replace(hour=16)  # a check-in to both is queued
+    assert cli(layout, "nudges", "run", "--now", silent.isoformat()).returncode == 0
+    queued = select(outbound.c.rcpt, outbound.c.state, outbound.c.raw).where(outbound.c.kind == "notice")
+    assert {(rcpt, state) for rcpt, state, _ in await rows(layout, queued)} == {
+        (MENTEE["email"], "queued"), (MENTOR["email"], "queued")}
+
     asked = cli(layout, "person", "erase", "--email", MENTEE["email"])
     assert asked.returncode == 2, asked.stderr
     assert "Nothing was changed: run again with --yes" in asked.stderr and "2 messages written" in asked.stderr
@@ -154,6 +161,9 @@ async def test_person_erase_asks_respects_legal_hold_and_leaves_no_trace(layout:
     assert status == "closed"
     assert all(not raw for (raw,) in await rows(layout, select(outbound.c.raw).where(
         outbound.c.rcpt == MENTEE["email"])))
+    # the check-in to them is never sent (nothing empty is delivered); their partner's still is
+    assert sorted((rcpt, state, bool(raw)) for rcpt, state, raw in await rows(layout, queued)) == [
+        ("", "failed", False), (MENTOR["email"], "queued", True)]
     events = json.loads(cli(layout, "events", "list", "--kind", "person.erase", "--json").stdout)
     assert len(events) == 1 and mentions(json.dumps(events), MENTEE["email"], SECOND, MENTEE["name"]) == []
     verified = cli(layout, "archive", "verify")

@@ -2,7 +2,8 @@
 retention (relay.archive.retention, a pair after its period) and `person erase` (relay.archive.person).
 
 - Message bodies (raw bytes, subject, real addresses) are emptied; the row stays as a tombstone and the
-  digest of what was removed goes into the erasing event (relay.archive.chain.body_digest).
+  digest of what was removed goes into the erasing event (relay.archive.chain.body_digest). An outbound
+  row not sent yet is marked failed ("erased before it was sent"): nothing empty is ever delivered.
 - Event details keep their shape; the personal part is replaced (relay.archive.personal). An event's
   chain entry hashes its detail, so the erasing event keeps, for each event changed, the content hash it
   had before (`was`, the chain entry's hash for a first erasure) and the one it has now (`now`):
@@ -33,6 +34,8 @@ from relay.archive.personal import ERASED, Eraser
 from relay.store.schema import events, held, member_addresses, members, message_edits, messages, outbound
 
 ERASED_DOMAIN = "erased.invalid"
+UNSENT = ("queued", "digest")
+NOT_SENT = "erased before it was sent"
 
 
 @dataclass
@@ -88,6 +91,10 @@ async def purge_bodies(connection: AsyncConnection, done: Erased, *, message_whe
         digests = {str(row.id): chain.body_digest(kind, row._mapping) for row in rows}
         tombstone = {name: chain.TOMBSTONE[name] for name in chain.BODY_FIELDS[kind]}
         await connection.execute(update(table).where(table.c.id.in_(list(digests))).values(tombstone))
+        if table is outbound:  # not sent yet: never sent now (the delivery state is outside the chain's hash)
+            await connection.execute(update(outbound).where(
+                outbound.c.id.in_(list(digests)), outbound.c.state.in_(UNSENT)).values(
+                state="failed", last_error=NOT_SENT))
         done.bodies[kind].update(digests)
 
 
