@@ -5,6 +5,7 @@ no longer in the SQLite database file."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import textwrap
@@ -20,6 +21,7 @@ from relay.service import Relay
 from relay.store.schema import members, messages, outbound, pairs
 from tests.database import server_url
 from tests.support import MENTEE, MENTOR, Layout, Sink, acli, acreate_pair, cli, rows, send, simple_message
+from tests.test_groups import PEOPLE, make_group
 
 CONTACTS_HELD = """
     default_action: deliver
@@ -183,3 +185,30 @@ async def test_person_erase_asks_respects_legal_hold_and_leaves_no_trace(layout:
 def test_person_erase_needs_an_address(layout: Layout, args: tuple[str, ...]) -> None:
     result = cli(layout, *args)
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+async def test_erasing_a_group_member_leaves_the_group_running_without_them(
+        relay: Relay, layout: Layout, sink: Sink, tmp_path: Path) -> None:
+    group = await asyncio.to_thread(make_group, layout)
+    alias = f"{group['alias']}"
+    for person in (PEOPLE[1], PEOPLE[2]):  # Jane, then Ravi, to the whole group
+        code, reply = await send(layout.smtp_port, simple_message(person["email"], alias, "Hi all", "Robots!"),
+                                 person["email"], alias)
+        assert code == 250, reply
+    await sink.wait_for(6)
+    exported = await acli(layout, "person", "export", "--email", MENTEE["email"], "-o", str(tmp_path / "j.zip"),
+                          "--json")
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads(exported.stdout)["to-you"] == 1  # Ravi's message, as Jane received it
+    erased = await acli(layout, "person", "erase", "--email", MENTEE["email"], "--yes", "--json")
+    assert erased.returncode == 0, erased.stderr
+    assert json.loads(erased.stdout)["left"] == [group["id"]]
+    relay.intake.forget_aliases()
+    code, reply = await send(layout.smtp_port, simple_message(PEOPLE[2]["email"], alias, "Again", "More robots."),
+                             PEOPLE[2]["email"], alias)
+    assert code == 250, reply
+    copies = await rows(layout, select(outbound.c.rcpt).where(outbound.c.message_id == reply.rsplit(" ", 1)[-1]))
+    assert sorted(rcpt for (rcpt,) in copies) == sorted([PEOPLE[0]["email"], PEOPLE[3]["email"]])  # not Jane
+    await sink.wait_for(8)
+    verified = await acli(layout, "archive", "verify")
+    assert verified.returncode == 0, verified.stdout
