@@ -635,7 +635,7 @@ def _handle_after(scan: _Scan, anchor: re.Match[str]) -> _Hit | None:
             return _Hit("handle", start, start + len(core))
         if anchor.group("request") and not owned:
             return None
-        if (_strong(previous, owned=owned) or (owned and foreign)) and _plain_handle(core):
+        if (_strong(previous, owned=owned) or (owned and foreign and core[:1].islower())) and _plain_handle(core):
             return _Hit("handle", start, start + len(core))
         following = tokens[index + 1].group().rstrip(_CLOSING) if index + 1 < len(tokens) else ""
         if previous in _BEFORE_NAME and _NAME_WORD.fullmatch(core) and _NAME_WORD.fullmatch(following):
