@@ -233,6 +233,7 @@ _CONNECTORS = frozenset(
 _IS = frozenset({"is", "it's", "its", "es", "ist", "est", "é", "è", "c'est", *_CUES_DATA.words("is")})
 _NAMING = frozenset({"id", "username", "user", "handle", "name", "tag", "gamertag"})
 _BEFORE_NAME = frozenset({"as", "i'm", "im", "under", "called"})
+_AS = frozenset({"as", "under", "como", "comme", "как", "под", "باسم"})  # "follow me on insta as ..."
 # Plain words that follow "my instagram is" in messages that give no handle.
 _NOT_HANDLES = frozenset(
     {
@@ -619,21 +620,24 @@ def _handle_after(scan: _Scan, anchor: re.Match[str]) -> _Hit | None:
     # A cue in another script ("мой телеграм", "سنابي"): a word in Latin letters after it is the handle.
     foreign = not anchor.group().isascii() and not _LATIN_LETTER.search(anchor.group())
     previous = ""
+    asked = False
     tokens = list(_TOKEN.finditer(scan.text, anchor.end(), anchor.end() + _SCAN_AFTER_ANCHOR))
     for index, token in enumerate(tokens[: _MAX_CONNECTORS + 1]):
         raw = token.group()
         core = raw.lstrip(_OPENING).rstrip(_CLOSING)
         if not core or raw in _INTRODUCERS or raw in _DASHES or core.lower() in _CONNECTORS \
                 or core.lower() in _PLATFORM_WORDS:
-            # "follow me on instagram": asked to find them on a platform is as good as "my"
-            owned = owned or core.lower() in _NAMING or (anchor.group("request") is not None
-                                                         and core.lower() in _PLATFORM_WORDS)
+            owned = owned or core.lower() in _NAMING
+            # "follow me on instagram as ...": asked to find them on a platform under a name
+            asked = asked or (anchor.group("request") is not None and core.lower() in _PLATFORM_WORDS)
             previous = ":" if raw.endswith(tuple(_INTRODUCERS)) or (owned and raw in _DASHES) else core.lower()
             continue
         start = token.start() + len(raw) - len(raw.lstrip(_OPENING))
         if _handle_like(core):
             return _Hit("handle", start, start + len(core))
-        if anchor.group("request") and not owned:
+        if asked and previous in _AS and _plain_handle(core):
+            return _Hit("handle", start, start + len(core))
+        if anchor.group("request"):
             return None
         if (_strong(previous, owned=owned) or (owned and foreign and core[:1].islower())) and _plain_handle(core):
             return _Hit("handle", start, start + len(core))
