@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from relay.cli import addresses, archive, dkim, groups, held, moderator, nudges, pairs, person, queue, report, serve
 from relay.cli.common import CliError
 from relay.config import ConfigError, config_path, load_settings
-from relay.enrol import EnrolmentError
+from relay.enrol import EnrolmentError, LanguageRefused
 from relay.holdqueue.actions import ReviewError
 
 
@@ -70,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for message in exc.messages:
             print(message, file=sys.stderr)
         return 1
+    except LanguageRefused as exc:  # a bad option value, like argparse's own errors
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (CliError, EnrolmentError, ReviewError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

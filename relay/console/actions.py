@@ -62,7 +62,7 @@ async def escalate(settings: Settings, engine: AsyncEngine, clock: Clock, messag
                                                               program.timezone),
                          reasons=item["reasons"], console_url=console_base(settings), message_id=message_id)
         notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=program.coordinator,
-                                 subject=mail.subject, body=mail.text, now=now)
+                                 subject=mail.subject, body=mail.text, now=now, language=mail.language)
         await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
                             message_id=message_id)
         await held_store.mark_escalated(connection, message_id, moderator, now)

@@ -87,11 +87,11 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
         domain=domain, program_name=program.name, to=program.coordinator, now=now,
         subject=staff.subject, body=staff.text,
         reply_to=reply_address(member.id, incoming.secret, domain),
-        headers={"Importance": "high", "X-Priority": "1"} if concern else None,
+        headers={"Importance": "high", "X-Priority": "1"} if concern else None, language=staff.language,
     )
     mine = for_participant(settings, program, member, "help_confirmation", **values)
     confirmation = notices.compose(domain=domain, program_name=program.name, to=member.email, now=now,
-                                   subject=mine.subject, body=mine.text)
+                                   subject=mine.subject, body=mine.text, language=mine.language)
     for notice in (to_coordinator, confirmation):
         await notices.queue(connection, notice, domain=domain, now=now, pair_id=pair.id,
                             message_id=incoming.message_id)
