@@ -118,3 +118,29 @@ async def test_a_group_release_from_the_console_reaches_each_other_member_once(l
     again_cli = await acli(layout, "held", "release", released, "--json")
     assert json.loads(again_cli.stdout)["status"] == "already-released"
     assert relay_copies(layout, released) == 3
+
+
+async def test_escalating_and_editing_a_held_group_message_in_the_console(layout: Layout, sink: Sink) -> None:
+    """The console's other two actions on a group's item: escalate to the coordinator (who is told, by
+    handle, with a link), and redact-and-release (every other member gets the edited text, once)."""
+    prepare(layout)
+    async with serving(layout):
+        await add_moderator(layout, "ana", "stem")
+        group = await asyncio.to_thread(make_group, layout)
+        held_id = await mentee_writes_to_group(layout, group, "my number", "Call me on 0170 1234567 tonight!")
+        async with session(layout, "ana") as client:
+            token = csrf_of((await client.get(f"/held/{held_id}")).text)
+            escalated = await client.post(f"/held/{held_id}/escalate", data={
+                "csrf_token": token, "to": "coordinator", "note": "Phone number in a group"})
+            assert escalated.status_code == 200 and "coordinator@school.example" in escalated.text
+            [told] = await eventually(lambda: by_rcpt(sink, "coordinator@school.example"))
+            assert "Maple to the group Robotics" in told.get_content()
+            assert f"/held/{held_id}" in told.get_content() and identities_in(told.as_string(), PEOPLE) == []
+            edited = await client.post(f"/held/{held_id}/redact", data={
+                "csrf_token": token, "text": "Call me tonight! [number removed by the moderator]"})
+            assert edited.status_code == 200 and "Released with your edit" in edited.text
+        for person in OTHERS:
+            [copy] = await eventually(lambda p=person: by_rcpt(sink, p["email"]))
+            body = copy.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+            assert "[number removed by the moderator]" in body and "0170" not in body
+        assert relay_copies(layout, held_id) == 3

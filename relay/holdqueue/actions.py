@@ -62,15 +62,6 @@ def _identity(member: Member, domain: str) -> Identity:
                     handle=member.handle, nicknames=member.nicknames, other_emails=member.other_emails)
 
 
-async def load(connection: AsyncConnection, message_id: str) -> tuple[dict[str, Any], Any, Pair]:
-    """A held item with its archived message and its pair; ReviewError when there is no such item
-    (or when it is a group's: see load_any)."""
-    item, row, conversation = await load_any(connection, message_id)
-    if not isinstance(conversation, Pair):
-        raise ReviewError(f"held message {message_id} is a group's; this view shows pairs' mail only")
-    return item, row, conversation
-
-
 async def load_any(connection: AsyncConnection, message_id: str) -> tuple[dict[str, Any], Any, Conversation]:
     """A held item with its archived message and its conversation (a pair or a group)."""
     item = await held_store.get_held(connection, message_id)
