@@ -55,6 +55,8 @@ async def test_an_urgent_group_hold_reaches_the_lead_with_a_working_link_and_eve
         inbox = Inboxes(sink)
         [alert] = await eventually(lambda: inbox.lead)
         assert alert["Subject"].startswith("URGENT") and leaked(alert) == []
+        assert "(group Robotics, Maple to the group Robotics)" in alert["Subject"]
+        assert "group Robotics, program STEM mentoring (stem)" in text(alert)  # not "pair N": it is no pair
         page = await open_item(layout, console_path(alert, queue_id))
         assert "URGENT" in page and "From <b>Maple</b> (mentee) to the group <b>Robotics</b>" in page
         assert "Members (4): Oak (mentor), Maple (mentee), Birch (mentee), Cedar (mentee)" in page
@@ -73,6 +75,8 @@ async def test_an_urgent_group_hold_reaches_the_lead_with_a_working_link_and_eve
         clock.advance(timedelta(hours=11))
         await relay.sweeper.run_once()
         await eventually(lambda: any("Robotics" in text(m) and queue_id in text(m) for m in inbox.moderators[1:]))
+        [reminder] = [m for m in inbox.moderators[1:] if queue_id in text(m)]
+        assert "Maple to the group Robotics (group Robotics)" in text(reminder)
         clock.advance(timedelta(hours=12))
         await relay.sweeper.run_once()
         await eventually(lambda: len(inbox.coordinator) == 2)

@@ -59,6 +59,7 @@ async def escalate(settings: Settings, engine: AsyncEngine, clock: Clock, messag
         mail = for_staff(settings, program, "coordinator_console_escalation", moderator=moderator, note=note,
                          program_name=program.name, subject=item["subject"] or "(no subject)",
                          sender_handle=between.sender.handle, recipient_handle=between.to_text,
+                         group_name=between.group_name,
                          pair_id=pair.id, held_at=format_when(item["held_at"], staff_language(program),
                                                               program.timezone),
                          reasons=item["reasons"], console_url=console_base(settings), message_id=message_id)

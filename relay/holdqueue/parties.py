@@ -31,7 +31,7 @@ class Parties:
         """The group's (or community's) name; None for a pair."""
         if not self.conversation.is_group:
             return None
-        return self.conversation.name or f"group {self.conversation.id}"
+        return self.conversation.name or str(self.conversation.id)
 
     @property
     def members(self) -> tuple[Member, ...]:

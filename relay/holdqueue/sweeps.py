@@ -50,7 +50,8 @@ async def _describe(connection: AsyncConnection, items: list[dict[str, Any]]) ->
         between = found[item["message_id"]]
         described.append({
             "id": item["message_id"], "pair_id": item["pair_id"], "sender_handle": between.sender.handle,
-            "recipient_handle": between.to_text, "subject": item["subject"] or "(no subject)",
+            "recipient_handle": between.to_text, "group_name": between.group_name,
+            "subject": item["subject"] or "(no subject)",
             "held_at": item["held_at"], "reasons": item["reasons"],
         })
     return described
