@@ -67,7 +67,8 @@ async def held_show(request: Request) -> Response:
     item, row, pair = found
     ctx = context(request)
     async with ctx.engine.connect() as connection:
-        copy_for, preview = await review.preview_copy(ctx.settings, connection, item, row, pair, ctx.clock.now())
+        copy_for, preview = await review.preview_copy(ctx.settings, connection, item, row, pair, ctx.clock.now(),
+                                                      ctx.offload)
         (data,) = await parties.summaries(connection, [item])
     original = view(row.raw)
     data["text"] = original.text
@@ -91,7 +92,7 @@ async def held_decide(request: Request) -> Response:
     ctx = context(request)
     message_id = request.path_params["id"]
     if request.path_params["action"] == "release":
-        outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username)
+        outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username, ctx.offload)
     else:
         try:
             body = await request.json()

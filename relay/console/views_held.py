@@ -100,7 +100,8 @@ async def show(request: Request) -> Response:
     sender = between.sender
     now = ctx.clock.now()
     async with ctx.engine.connect() as connection:
-        copy_for, preview_raw = await review.preview_copy(ctx.settings, connection, item, row, pair, now)
+        copy_for, preview_raw = await review.preview_copy(ctx.settings, connection, item, row, pair, now,
+                                                          ctx.offload)
         program = ctx.settings.programs.get(item["program_id"])
         lines = await history(connection, await list_events(connection, message_id=item["message_id"]), pair,
                               coordinator=program.coordinator if program else None,
@@ -155,7 +156,8 @@ async def act(request: Request) -> Response:
         if action == "release" and urgent.needs_confirmation(item, form):
             return urgent.confirm_release(request, user, item)
         if action == "release":
-            outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username)
+            outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username,
+                                           ctx.offload)
             text = _describe(outcome, f"Released: the message is on its way to {partner}.")
         elif action == "reject":
             reason = str(form.get("reason") or "").strip()
