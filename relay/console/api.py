@@ -12,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from relay import ids
 from relay.console import api_enrolment
 from relay.console.accounts import Moderator
 from relay.console.api_common import error, json_response, unauthorised, user_of
@@ -22,9 +21,11 @@ from relay.console.openapi import DESCRIPTION
 from relay.console.roles import HELD_DECIDE
 from relay.console.web import context
 from relay.holdqueue import actions as review
+from relay.holdqueue import parties
 from relay.store import held as held_store
+from relay.store.conversations import Conversation, get_conversation
 from relay.store.messages import get_message
-from relay.store.pairs import Pair, get_pair, list_pairs
+from relay.store.pairs import get_pair, list_pairs
 
 _json = json_response
 _error = error
@@ -42,18 +43,18 @@ async def held_list(request: Request) -> Response:
     async with context(request).engine.connect() as connection:
         items = await held_store.list_held(connection, state=None if state == "all" else state,
                                            program_id=request.query_params.get("program") or None)
-    return _json([held_store.summary(i) for i in items if user.may_see(i["program_id"])])
+        return _json(await parties.summaries(connection, [i for i in items if user.may_see(i["program_id"])]))
 
 
-async def _visible_item(request: Request, user: Moderator) -> tuple[dict[str, Any], Any, Pair] | None:
+async def _visible_item(request: Request, user: Moderator) -> tuple[dict[str, Any], Any, Conversation] | None:
     async with context(request).engine.connect() as connection:
         item = await held_store.get_held(connection, request.path_params["id"])
         if item is None or not user.may_see(item["program_id"]):
             return None
         row = await get_message(connection, item["message_id"])
-        pair = await get_pair(connection, item["pair_id"])
-    assert pair is not None
-    return item, row, pair
+        conversation = await get_conversation(connection, item["pair_id"])
+    assert conversation is not None
+    return item, row, conversation
 
 
 async def held_show(request: Request) -> Response:
@@ -66,14 +67,15 @@ async def held_show(request: Request) -> Response:
     item, row, pair = found
     ctx = context(request)
     async with ctx.engine.connect() as connection:
-        preview = await review.delivered_copy(ctx.settings, connection, item, row, pair,
-                                              ids.message_id(ctx.settings.relay.domain), ctx.clock.now(), ctx.offload)
+        copy_for, preview = await review.preview_copy(ctx.settings, connection, item, row, pair, ctx.clock.now(),
+                                                      ctx.offload)
+        (data,) = await parties.summaries(connection, [item])
     original = view(row.raw)
-    data = held_store.summary(item)
     data["text"] = original.text
     data["attachments"] = [{"filename": a.filename, "content_type": a.content_type, "size": a.size}
                            for a in original.attachments]
-    data["preview"] = {"headers": view(preview).headers, "text": view(preview).text}
+    data["preview"] = None if preview is None else {
+        "for": copy_for.handle if copy_for else None, "headers": view(preview).headers, "text": view(preview).text}
     return _json(data)
 
 

@@ -77,15 +77,6 @@ def _identity(member: Member, domain: str) -> Identity:
                     handle=member.handle, nicknames=member.nicknames, other_emails=member.other_emails)
 
 
-async def load(connection: AsyncConnection, message_id: str) -> tuple[dict[str, Any], Any, Pair]:
-    """A held item with its archived message and its pair; ReviewError when there is no such item
-    (or when it is a group's: see load_any)."""
-    item, row, conversation = await load_any(connection, message_id)
-    if not isinstance(conversation, Pair):
-        raise ReviewError(f"held message {message_id} is a group's; this view shows pairs' mail only")
-    return item, row, conversation
-
-
 async def load_any(connection: AsyncConnection, message_id: str) -> tuple[dict[str, Any], Any, Conversation]:
     """A held item with its archived message and its conversation (a pair or a group)."""
     item = await held_store.get_held(connection, message_id)
@@ -104,15 +95,16 @@ def _redactions(item: dict[str, Any]) -> list[Finding]:
             for r in item["reasons"] if r.get("action") in ("redact", "reject") and r.get("start", -1) >= 0]
 
 
-async def _release_group(settings: Settings, connection: AsyncConnection, item: dict[str, Any], row: Any,
-                         group: Conversation, now: datetime) -> None:
-    """Queue every copy of a released group message, once: one per recipient, threads mapped for each."""
+async def _group_copies(settings: Settings, connection: AsyncConnection, item: dict[str, Any], row: Any,
+                        group: Conversation, now: datetime) -> list[tuple[Member, GroupCopy, bytes]]:
+    """Every copy a release of a group message writes: one per recipient, threads mapped for each,
+    anonymised now, redacted as recorded at hold time (or built from the moderator's newest edit)."""
     domain = settings.relay.domain
     sender = group.member_by_id(row.sender_id)
     assert sender is not None
     recipients = recipients_of(group, sender, group.member_by_id(row.recipient_id))
     if not recipients:
-        return
+        return []
     edited = await latest_edit(connection, row.id)
     raw = edited if edited is not None else row.raw
     original = parse(row.raw)
@@ -124,12 +116,35 @@ async def _release_group(settings: Settings, connection: AsyncConnection, item: 
     own = people[[m.id for m in group.members].index(sender.id)]
     raws = release_group(raw, sender=own, members=people, face=face(group, sender, domain), copies=copies,
                          now=now, domain=domain, redactions=[] if edited is not None else _redactions(item))
-    for recipient, copy, body in zip(recipients, copies, raws, strict=True):
+    return list(zip(recipients, copies, raws, strict=True))
+
+
+async def _release_group(settings: Settings, connection: AsyncConnection, item: dict[str, Any], row: Any,
+                         group: Conversation, now: datetime) -> None:
+    """Queue every copy of a released group message, once."""
+    domain = settings.relay.domain
+    sender = group.member_by_id(row.sender_id)
+    assert sender is not None
+    for recipient, copy, body in await _group_copies(settings, connection, item, row, group, now):
         await record_thread_id(connection, group.id, row.id, sender.role, row.original_message_id,
                                copy.new_message_id, sender_id=sender.id, recipient_id=recipient.id)
         await queue_outbound(connection, kind="relay", rcpt=recipient.email, raw=body,
                              out_message_id=copy.new_message_id, now=now, domain=domain, pair_id=group.id,
                              message_id=row.id, state=digests.copy_state(settings, group, recipient))
+
+
+async def preview_copy(settings: Settings, connection: AsyncConnection, item: dict[str, Any], row: Any,
+                       conversation: Conversation, now: datetime,
+                       offload: Offload = in_thread) -> tuple[Member | None, bytes | None]:
+    """The copy a release would deliver, as a moderator previews it, and whose copy it is: the partner's
+    for a pair, the first recipient's for a group (the copies differ only in their message ids). Nothing is
+    written. (None, None) when a group message has nobody left to receive it."""
+    if isinstance(conversation, Pair):
+        _, recipient = _roles(conversation, row)
+        return recipient, await delivered_copy(settings, connection, item, row, conversation,
+                                               ids.message_id(settings.relay.domain), now, offload)
+    copies = await _group_copies(settings, connection, item, row, conversation, now)
+    return (copies[0][0], copies[0][2]) if copies else (None, None)
 
 
 def _roles(pair: Pair, row: Any) -> tuple[Member, Member]:

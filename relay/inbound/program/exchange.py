@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import notices
-from relay.inbound.program.addresses import Incoming, explain
+from relay.inbound.program.addresses import Incoming, explain, pairs_of
 from relay.notices.programs import for_participant
 from relay.nudges import keys
 from relay.nudges.lifecycle import end_of
@@ -41,13 +41,13 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
         await explain(connection, incoming, "share_unclear", problem="answer")
         return
     eligible = []
-    for pair, member in incoming.enrolments:
+    for pair, member in pairs_of(incoming):  # contact exchange is between the two of a pair only
         program = settings.programs[pair.program_id]
         end = end_of(pair, program)
         if program.contact_exchange and end is not None and now >= end - program.responsiveness.ending_notice_before:
             eligible.append((pair, member))
     if not eligible:
-        allowed = any(settings.programs[p.program_id].contact_exchange for p, _ in incoming.enrolments)
+        allowed = any(settings.programs[p.program_id].contact_exchange for p, _ in pairs_of(incoming))
         await explain(connection, incoming, "share_unclear", problem="not_ended" if allowed else "not_allowed")
         return
     for pair, member in eligible:
