@@ -429,6 +429,7 @@ class ProgramConfig(_Strict):
     templates: str | None = None  # a folder (relative to relay.yaml) whose notice templates replace ours
     language: str = "en"  # participants' notices (BCP 47; a shipped catalog or a <language>.po in `templates`)
     staff_language: str = "en"  # notices to the coordinator and moderators
+    audience: Literal["adult", "youth"] = "adult"  # youth: simpler wording of the notices mentees get most
     welcome: bool = True  # both members get a welcome message when their pair is created
     contact_exchange: bool = False  # at the end, members who both say yes (share@) get each other's address
     send_conversation_at_end: bool = False  # each participant gets the anonymised conversation as an mbox

@@ -34,6 +34,11 @@ class EnrolmentError(Exception):
     """A problem with what the admin asked for, worded for the admin."""
 
 
+class LanguageRefused(EnrolmentError):
+    """A language the relay cannot write a person's notices in (the command line exits 2, as for a bad
+    option value)."""
+
+
 @dataclass(frozen=True)
 class Person:
     email: str
@@ -93,7 +98,7 @@ def check_person(role: str, person: Person, check_deliverability: bool,
         try:
             language = languages.check(person.language, language_folder)
         except languages.LanguageError as exc:
-            raise EnrolmentError(f"the {role}'s language: {exc}") from None
+            raise LanguageRefused(f"the {role}'s language: {exc}") from None
     return Person(normalise_email(person.email, check_deliverability), name, handle, person.timezone, nicknames,
                   language)
 

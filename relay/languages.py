@@ -10,6 +10,7 @@ that they match the .po files). A program adds or adjusts a language with a `<la
 from __future__ import annotations
 
 import gettext
+import re
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
@@ -72,13 +73,67 @@ def available(folder: Path | None = None) -> list[str]:
     return sorted(found)
 
 
+# BCP 47 (RFC 5646) well-formed tags, as people write them: a language of 2-3 letters (the longer forms
+# are reserved, so "Spanish" is a name, not a tag), an optional script (Latn), region (MX, 419), variants
+# and extensions; "_" is accepted for "-".
+_TAG = re.compile(
+    r"(?P<language>[a-z]{2,3})"
+    r"(?:[-_](?P<script>[a-z]{4}))?"
+    r"(?:[-_](?P<region>[a-z]{2}|[0-9]{3}))?"
+    r"(?:[-_](?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*"
+    r"(?:[-_][0-9a-wyz](?:[-_][a-z0-9]{2,8})+)*"
+    r"(?:[-_]x(?:[-_][a-z0-9]{1,8})+)?", re.IGNORECASE)
+
+
+def _key(name: str) -> str:
+    return normalise(name).casefold()
+
+
+def candidates(language: str) -> list[str]:
+    """The catalog names to try for a tag, most specific first: es-Latn-MX -> es_Latn_MX, es_Latn, es_MX,
+    es. LanguageError when the tag is not well-formed BCP 47."""
+    text = language.strip()
+    match = _TAG.fullmatch(text)
+    if match is None:
+        raise LanguageError(f"{language!r} is not a language tag (BCP 47, such as es, fr, ar, ru or es-MX)")
+    lang = match["language"].lower()
+    script = match["script"].title() if match["script"] else None
+    region = match["region"].upper() if match["region"] else None
+    tried = [lang]
+    if region:
+        tried.insert(0, f"{lang}_{region}")
+    if script:
+        tried.insert(0, f"{lang}_{script}")
+        if region:
+            tried.insert(0, f"{lang}_{script}_{region}")
+    return tried
+
+
 def check(language: str, folder: Path | None = None) -> str:
-    """The language in normal form, or LanguageError naming the ones available."""
-    name = normalise(language)
-    if name not in available(folder):
-        raise LanguageError(f"no notices in language {language!r} (available: {', '.join(available(folder))}; "
-                            f"a program adds one with a {name}.po file in its templates folder)")
-    return name
+    """The catalog a tag is written in (es-MX falls back to es unless the program has an es_MX.po), or
+    LanguageError naming the languages available."""
+    choices = available(folder)
+    offer = f"available: {', '.join(choices)}"
+    by_key = {_key(name): normalise(name) for name in choices}
+    tried = candidates(language)
+    for name in tried:
+        if name.casefold() in by_key:
+            return by_key[name.casefold()]
+    try:
+        known = Locale.parse(tried[-1]).english_name
+    except (UnknownLocaleError, ValueError):
+        raise LanguageError(f"unknown language {language!r} ({offer})") from None
+    files = " or ".join(f"{name}.po" for name in dict.fromkeys((tried[0], tried[-1])))
+    raise LanguageError(f"no notices in language {language!r} ({known}; {offer}; a program adds one with a "
+                        f"{files} file in its templates folder)")
+
+
+def resolve(language: str, folder: Path | None = None) -> str:
+    """Like `check`, but never fails: English for a language we cannot write (a notice must still go out)."""
+    try:
+        return check(language, folder)
+    except LanguageError:
+        return SOURCE
 
 
 @lru_cache(maxsize=64)

@@ -198,7 +198,7 @@ def test_group_commands_keep_a_group_sane(layout: Layout) -> None:
     code, text = add(layout, group_id, "mentor", "m3@uni.example.net", "Mentor Three", "Willow3")
     assert code == 1 and "2 mentors already" in text
     code, text = add(layout, group_id, "mentee", "y@school.example.com", "Yara Lee", "Fern", "--language", "not a tag")
-    assert code == 1 and "no notices in language 'not a tag'" in text
+    assert code == 2 and "'not a tag' is not a language tag" in text
     code, text = add(layout, group_id, "mentee", "y@school.example.com", "Yara Lee", "Yara")
     assert code == 1 and "real name" in text
     # The pair is untouched; `pair list` does not show groups, `group list` shows no pairs.

@@ -22,7 +22,9 @@ from relay.notices.when import format_day, format_duration, format_when
 
 TRANSLATED = [language for language in SHIPPED if language != "en"]
 NAMES = sorted(path.name.removesuffix(".txt.j2") for path in TEMPLATES.glob("*.txt.j2")
-               if path.name != "help_answer_footer.txt.j2")
+               if path.name != "help_answer_footer.txt.j2" and ".youth." not in path.name)
+# The notices with a youth wording (program key `audience: youth`, for mentees): name.youth.txt.j2
+YOUTH = sorted(path.name.removesuffix(".youth.txt.j2") for path in TEMPLATES.glob("*.youth.txt.j2"))
 
 ITEM = {"id": "q-123", "pair_id": 7, "sender_handle": "Maple", "recipient_handle": "Oak", "subject": "Hello there",
         "held_at": "2026-06-01 16:00", "sent_at": "Monday",
@@ -40,7 +42,8 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
     "away_confirmation": [{"until": "10 June 2026"}, {"until": None}],
     "away_partner": [{"until": "10 June 2026", "role": "mentor"}, {"until": None, "role": "mentee"},
                      {"until": "10 June 2026", "role": "mentee"}, {"until": None, "role": "mentor"}],
-    "away_unclear": [{"reason": "2026-13-01"}],
+    "away_unclear": [{"problem": "format", "day": ""}, {"problem": "not_a_date", "day": "2026-13-01"},
+                     {"problem": "passed", "day": "2026-05-01"}, {"problem": "ended", "day": ""}],
     "bounce_sender": [{}],
     "cadence_digest": [{}, {"items": [ITEM]}],
     "checkin": [{"started": True, "silent": "2 weeks"}, {"started": False, "silent": "2 weeks"}],
@@ -48,7 +51,7 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
     "coordinator_console_escalation": [{"moderator": "Kim", "note": "Please look", "sender_handle": "Maple",
                                         "recipient_handle": "Oak", "held_at": "Monday", "reasons": ITEM["reasons"],
                                         "message_id": "q-123"}],
-    "coordinator_escalation": [{}, {"items": [ITEM]}],
+    "coordinator_escalation": [{}, {"items": [ITEM]}, {"items": [{**ITEM, "group_name": "Robotics"}]}],
     "coordinator_unanswered": [{}, {"group_name": "Robotics"}],
     "coordinator_undeliverable": [{"role": "mentor"}, {"role": "mentee"}],
     "digest_confirmation": [{"mode": "each", "conversations": "Robotics"},
@@ -86,8 +89,15 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
                          {"concern": True, "paused": [7], "member_role": "mentor", "text": "Body", "paused_groups": [],
                           "pairs": [{"id": 7, "role": "mentor", "partner_handle": "Oak"}]},
                          {"concern": False, "paused": [], "member_role": "mentee", "text": "Body", "pairs": [],
-                          "paused_groups": []}],
-    "moderator_held": [{}, {"items": [ITEM]}],
+                          "paused_groups": []},
+                         {"concern": False, "paused": [], "member_role": "mentee", "text": "Body", "pairs": [],
+                          "paused_groups": [], "pair_id": None, "group_name": "Robotics",
+                          "groups": [{"id": 9, "role": "mentee", "name": "Robotics"},
+                                     {"id": 10, "role": "mentor", "name": "Chess"}]},
+                         {"concern": True, "paused": [], "member_role": "mentor", "text": "Body", "pairs": [],
+                          "paused_groups": [{"id": 9, "name": "Robotics"}], "pair_id": None, "group_name": "Robotics",
+                          "groups": [{"id": 9, "role": "mentor", "name": "Robotics"}]}],
+    "moderator_held": [{}, {"items": [ITEM]}, {"items": [{**ITEM, "group_name": "Robotics"}]}],
     "moderator_reminder": [{}, {"items": [ITEM]}],
     "nudge_mentor": [{"second": False}, {"second": True}, {"second": False, "group_name": "Robotics"},
                      {"second": True, "group_name": "Robotics"}],
@@ -106,6 +116,7 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
     "safeguarding_help": [{"help_text": None, "held_at": "Monday"},
                           {"help_text": "Childline 0800 1111", "held_at": "Monday"}],
     "safeguarding_lead": [{"item": URGENT_ITEM, "within": "1 hour"},
+                          {"item": {**URGENT_ITEM, "group_name": "Robotics"}, "within": "1 hour"},
                           {"item": URGENT_ITEM, "within": "1 hour", "console_url": None}],
     "safeguarding_moderators": [{"item": URGENT_ITEM, "lead": "lead@school.example"},
                                 {"item": URGENT_ITEM, "lead": "", "console_url": None}],
@@ -113,9 +124,11 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
     "share_done": [{"partner_name": "Josef Brandt", "partner_email": "oak@example.net"}],
     "share_unclear": [{"problem": "answer"}, {"problem": "not_ended"}, {"problem": "not_allowed"}],
     "welcome": [{"role": "mentor", "partner_role": "mentee", "partner_alias": "maple.x1@relay.example",
-                 "end_date": "18 December 2026", "answer_within": "48 hours"},
+                 "end_date": "18 December 2026", "answer_within": "48 hours", "safeguarding_help": None},
                 {"role": "mentee", "partner_role": "mentor", "partner_alias": "oak.x2@relay.example",
-                 "end_date": None, "answer_within": "48 hours"}],
+                 "end_date": None, "answer_within": "48 hours", "safeguarding_help": "Childline 0800 1111"},
+                {"role": "mentee", "partner_role": "mentor", "partner_alias": "oak.x2@relay.example",
+                 "end_date": "18 December 2026", "answer_within": "48 hours", "safeguarding_help": None}],
 }
 
 
@@ -210,9 +223,25 @@ class _Html(HTMLParser):
 @pytest.mark.parametrize("language", SHIPPED)
 @pytest.mark.parametrize("name", NAMES)
 def test_every_notice_renders_in_every_language(name: str, language: str) -> None:
+    check_notice(name, language, None)
+
+
+@pytest.mark.parametrize("language", SHIPPED)
+@pytest.mark.parametrize("name", YOUTH)
+def test_every_youth_notice_renders_in_every_language(name: str, language: str) -> None:
+    check_notice(name, language, "youth")
+    pairs = [(notice(name, language, **context).text, notice(name, language, audience="youth", **context).text)
+             for context in contexts(name)]
+    assert any(plain != youth for plain, youth in pairs)  # a wording of its own, not a copy
+
+
+def check_notice(name: str, language: str, audience: str | None) -> None:
+    """One notice in one language, every context: complete, no English sentence left, HTML well formed."""
     for context in contexts(name):
-        english = notice(name, "en", **context)
-        mine = notice(name, language, **context)
+        if audience and context.get("role", "mentee") != "mentee" and name != "away_partner":
+            continue  # the youth wording is for mentees
+        english = notice(name, "en", audience=audience, **context)
+        mine = notice(name, language, audience=audience, **context)
         assert mine.subject.strip() and mine.text.strip()
         assert "{{" not in mine.text and "%(" not in mine.text and "%(" not in mine.subject
         if language != "en":

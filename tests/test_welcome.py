@@ -106,10 +106,10 @@ def test_a_language_without_a_catalog_is_refused_with_its_line(layout: Layout) -
     from relay.config import load_settings
     from relay.yamlsource import ConfigError
 
-    write_program(layout, language="xx", staff_language="fr")
+    write_program(layout, language="de", staff_language="fr")
     try:
         load_settings(layout.config)
     except ConfigError as error:
-        assert any("stem.yaml" in m and "language: no notices in language 'xx'" in m for m in error.messages)
+        assert any("stem.yaml" in m and "language: no notices in language 'de'" in m for m in error.messages)
     else:
-        raise AssertionError("language xx was accepted")
+        raise AssertionError("language de was accepted")

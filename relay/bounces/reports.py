@@ -77,7 +77,7 @@ async def record_report(connection: AsyncConnection, settings: Settings, *, entr
                                partner_handle=member.handle, program_name=program_name)
         notice = compose(domain=settings.relay.domain, program_name=program_name, to=writer.email, now=now,
                          subject=mail.subject, body=mail.text,
-                         reply_to=program.coordinator if program else None)
+                         reply_to=program.coordinator if program else None, language=mail.language)
         await queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
                     message_id=entry.message_id)
         sent.append(notice.rcpt)
@@ -90,7 +90,7 @@ async def record_report(connection: AsyncConnection, settings: Settings, *, entr
                               role=member.role, pair_id=pair.id, count=count,
                               program_name=program_name)
             notice = compose(domain=settings.relay.domain, program_name=program_name, to=program.coordinator,
-                             now=now, subject=staff.subject, body=staff.text)
+                             now=now, subject=staff.subject, body=staff.text, language=staff.language)
             await queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id)
             await events.write(connection, [event_values(
                 "undeliverable", now, pair_id=pair.id, member=member.role, hard_bounces=count)])

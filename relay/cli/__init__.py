@@ -10,6 +10,7 @@ the parser and runs a command; each group of commands is its own module with a `
   groups.py     group create | add | list | show | close
   queue.py      queue list, events list                dkim.py      dkim keygen, dns-records
   archive.py    archive verify | export | purge | hold | release-hold
+  person.py     person export | erase
   report.py     report                                 moderator.py moderator add | token | list
   common.py     CliError, emit, listing, with_store, argument types, pair_dict
 """
@@ -23,10 +24,10 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from relay.cli import addresses, archive, dkim, groups, held, moderator, nudges, pairs, queue, report, serve
+from relay.cli import addresses, archive, dkim, groups, held, moderator, nudges, pairs, person, queue, report, serve
 from relay.cli.common import CliError
 from relay.config import ConfigError, config_path, load_settings
-from relay.enrol import EnrolmentError
+from relay.enrol import EnrolmentError, LanguageRefused
 from relay.holdqueue.actions import ReviewError
 
 
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     queue.register_events(commands)
     report.register(commands)
     archive.register(commands)
+    person.register(commands)
     nudges.register(commands)
     moderator.register(commands)
     return parser
@@ -68,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for message in exc.messages:
             print(message, file=sys.stderr)
         return 1
+    except LanguageRefused as exc:  # a bad option value, like argparse's own errors
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (CliError, EnrolmentError, ReviewError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from relay import languages
 from relay.config import Settings
 from relay.store.database import create_engine, migrate
 from relay.store.pairs import Pair
@@ -84,6 +85,16 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("expected a positive number")
     return value
+
+
+def language_tag(text: str) -> str:
+    """An option value that must be a BCP 47 tag (es, fr-CA...); whether the relay writes in it is checked
+    with the program (its templates folder may add languages)."""
+    try:
+        languages.candidates(text)
+    except languages.LanguageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
 
 
 def parse_now(text: str | None) -> datetime | None:

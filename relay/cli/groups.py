@@ -7,7 +7,7 @@ import argparse
 import asyncio
 from typing import Any
 
-from relay.cli.common import CliError, actor, emit, listing, positive_int, with_store
+from relay.cli.common import CliError, actor, emit, language_tag, listing, positive_int, with_store
 from relay.clock import SystemClock
 from relay.config import Settings
 from relay.enrol import Person
@@ -133,7 +133,8 @@ def register(commands: Any) -> Any:
     add.add_argument("--name", required=True)
     add.add_argument("--handle", required=True)
     add.add_argument("--timezone")
-    add.add_argument("--language", metavar="BCP47", help="the member's language, e.g. en, es, pt-BR")
+    add.add_argument("--language", metavar="BCP47", type=language_tag,
+                     help="the member's language, e.g. en, es, es-MX (falls back to es)")
     add.add_argument("--nickname", action="append", default=[], metavar="NAME",
                      help="a name the member is also known by, scrubbed like the real name (repeatable)")
     add.set_defaults(func=cmd_group_add)

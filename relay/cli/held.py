@@ -13,6 +13,7 @@ from relay.cli.common import CliError, emit, listing, with_store
 from relay.clock import SystemClock
 from relay.config import Settings
 from relay.holdqueue import actions as review
+from relay.holdqueue import parties
 from relay.safeguarding.approvals import CliActor
 from relay.store import held as held_store
 from relay.store.events import list_events
@@ -25,12 +26,12 @@ def cmd_held_list(args: argparse.Namespace, settings: Settings) -> int:
     async def work(engine: Any) -> list[dict[str, Any]]:
         async with engine.connect() as connection:
             state = None if args.state == "all" else args.state
-            return [held_store.summary(i) for i in await held_store.list_held(connection, state=state,
-                                                                      program_id=args.program)]
+            return await parties.summaries(connection, await held_store.list_held(connection, state=state,
+                                                                                  program_id=args.program))
 
     items = asyncio.run(with_store(settings, work))
-    lines = [f"{i['id']} pair={i['pair_id']} {i['state']}{' URGENT' if i['severity'] == 'urgent' else ''} "
-             f"{i['held_at']:%Y-%m-%d %H:%M} \"{i['subject'] or ''}\" "
+    lines = [f"{i['id']} {_where(i)} {i['state']}{' URGENT' if i['severity'] == 'urgent' else ''} "
+             f"{i['held_at']:%Y-%m-%d %H:%M} {_between(i)} \"{i['subject'] or ''}\" "
              + "; ".join(f"{r['rule']}: {r['match']}" for r in i["reasons"]) for i in items]
     emit(args, items, "\n".join(lines) or "no held messages")
     return 0
@@ -43,14 +44,17 @@ def cmd_held_show(args: argparse.Namespace, settings: Settings) -> int:
             if item is None:
                 raise CliError(f"no held message with id {args.id}")
             history = await list_events(connection, message_id=args.id)
-        data = held_store.summary(item)
+            (data,) = await parties.summaries(connection, [item])
         data["events"] = [{"at": e["at"], "kind": e["kind"], "actor": e["actor"], "detail": e["detail"]}
                           for e in history]
         return data
 
     data = asyncio.run(with_store(settings, work))
+    conversation = data["conversation"]
     text = [f"{data['id']} ({data['state']}{', URGENT' if data['severity'] == 'urgent' else ''}) "
-            f"pair {data['pair_id']}, program {data['program']}, policy {data['policy']}",
+            f"{_where(data)}, program {data['program']}, policy {data['policy']}",
+            f"from {_between(data)}",
+            "members: " + ", ".join(f"{m['handle']} ({m['role']})" for m in conversation["members"]),
             f"subject: {data['subject']}", f"held at: {data['held_at']:%Y-%m-%d %H:%M}",
             f"release needs {data['release_requires']} moderator(s); "
             f"approvals: {', '.join(data['approvals']) or 'none'}",
@@ -59,6 +63,21 @@ def cmd_held_show(args: argparse.Namespace, settings: Settings) -> int:
     text.extend(f"  {e['at']:%Y-%m-%d %H:%M} {e['kind']} by {e['actor']}" for e in data["events"])
     emit(args, data, "\n".join(text))
     return 0
+
+
+def _where(item: dict[str, Any]) -> str:
+    """"pair=3", or "group=7 (Robotics)": the conversation of a held item."""
+    conversation = item["conversation"]
+    if conversation["kind"] == "pair":
+        return f"pair={item['pair_id']}"
+    return f"{conversation['kind']}={item['pair_id']} ({conversation['name']})"
+
+
+def _between(item: dict[str, Any]) -> str:
+    """"Maple -> Oak", "Maple -> the group": sender and addressee by handle."""
+    recipient = item["recipient"]
+    to = recipient["handle"] if recipient else f"the {item['conversation']['kind']}"
+    return f"{item['sender']['handle']} -> {to}"
 
 
 def _moderator(args: argparse.Namespace) -> CliActor:

@@ -12,7 +12,17 @@ from typing import Any
 
 from tqdm import tqdm
 
-from relay.cli.common import CliError, actor, emit, emit_stream, listing, pair_dict, positive_int, with_store
+from relay.cli.common import (
+    CliError,
+    actor,
+    emit,
+    emit_stream,
+    language_tag,
+    listing,
+    pair_dict,
+    positive_int,
+    with_store,
+)
 from relay.clock import SystemClock
 from relay.config import Settings
 from relay.enrol import Person, close_pair, create_pair
@@ -29,9 +39,9 @@ def cmd_pair_create(args: argparse.Namespace, settings: Settings) -> int:
         return await create_pair(
             settings, engine, SystemClock(), program_id=args.program, policy=args.policy, end_date=args.end_date,
             mentor=Person(args.mentor_email, args.mentor_name, args.mentor_handle, args.mentor_timezone,
-                          tuple(args.mentor_nickname), args.mentor_language),
+                          tuple(args.mentor_nickname), args.mentor_language or args.language),
             mentee=Person(args.mentee_email, args.mentee_name, args.mentee_handle, args.mentee_timezone,
-                          tuple(args.mentee_nickname), args.mentee_language),
+                          tuple(args.mentee_nickname), args.mentee_language or args.language),
             mentor_cadence=args.mentor_cadence,
         )
 
@@ -152,10 +162,13 @@ def register(commands: Any) -> Any:
         create.add_argument(f"--{role}-name", required=True)
         create.add_argument(f"--{role}-handle", required=True)
         create.add_argument(f"--{role}-timezone")
-        create.add_argument(f"--{role}-language", metavar="LANG",
-                            help="BCP 47 tag (en, es, fr, ar, ru, ...): the language of the notices they get")
+        create.add_argument(f"--{role}-language", metavar="LANG", type=language_tag,
+                            help="BCP 47 tag (en, es, fr, ar, ru, es-MX, ...): the language of the notices they "
+                                 "get; a regional form falls back to the language (es-MX: es)")
         create.add_argument(f"--{role}-nickname", action="append", default=[], metavar="NAME",
                             help="a name the person also goes by (repeatable); scrubbed like the real name")
+    create.add_argument("--language", metavar="LANG", type=language_tag,
+                        help="both members' language, where --mentor-language / --mentee-language say none")
     create.add_argument("--policy", help="override the program's policy for this pair")
     create.add_argument("--end-date", metavar="YYYY-MM-DD")
     create.add_argument("--mentor-cadence", metavar="DAYS", help="the mentor's writing days, e.g. mon,thu: "

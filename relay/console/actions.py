@@ -13,6 +13,7 @@ from relay.clock import Clock
 from relay.config import Settings
 from relay.console.message_view import edited_message
 from relay.holdqueue import actions as review
+from relay.holdqueue.parties import parties
 from relay.links import console_base
 from relay.notices.programs import for_staff, staff_language
 from relay.notices.when import format_when
@@ -34,7 +35,7 @@ async def redact_and_release(settings: Settings, engine: AsyncEngine, clock: Clo
     release through review.release, which builds the delivered copy from the newest edit."""
     now = clock.now()
     async with transaction(engine) as connection:
-        item, row, _ = await review.load(connection, message_id)
+        item, row, _ = await review.load_any(connection, message_id)
         if item["state"] != "held":
             return review.Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])
         edit_id = await save_edit(connection, message_id, edited_message(row.raw, text), moderator, now)
@@ -48,21 +49,22 @@ async def escalate(settings: Settings, engine: AsyncEngine, clock: Clock, messag
     """Tell the program's coordinator that this held message needs them; it stays held."""
     now = clock.now()
     async with transaction(engine) as connection:
-        item, _, pair = await review.load(connection, message_id)
+        item, row, pair = await review.load_any(connection, message_id)
         if item["state"] != "held":
             return Escalated("not-held", None)
         program = settings.programs.get(item["program_id"])
         if program is None:
             raise review.ReviewError(f"program {item['program_id']!r} is not configured: no coordinator to tell")
-        sender = pair.mentor if pair.mentor.id == item["sender_id"] else pair.mentee
+        between = parties(pair, row.sender_id, row.recipient_id)
         mail = for_staff(settings, program, "coordinator_console_escalation", moderator=moderator, note=note,
                          program_name=program.name, subject=item["subject"] or "(no subject)",
-                         sender_handle=sender.handle, recipient_handle=pair.partner_of(sender).handle,
+                         sender_handle=between.sender.handle, recipient_handle=between.to_text,
+                         group_name=between.group_name,
                          pair_id=pair.id, held_at=format_when(item["held_at"], staff_language(program),
                                                               program.timezone),
                          reasons=item["reasons"], console_url=console_base(settings), message_id=message_id)
         notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=program.coordinator,
-                                 subject=mail.subject, body=mail.text, now=now)
+                                 subject=mail.subject, body=mail.text, now=now, language=mail.language)
         await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
                             message_id=message_id)
         await held_store.mark_escalated(connection, message_id, moderator, now)

@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from relay import ids
 from relay.console import api_enrolment
 from relay.console.accounts import Moderator
 from relay.console.api_common import error, json_response, unauthorised, user_of
@@ -25,10 +24,12 @@ from relay.console.openapi import DESCRIPTION
 from relay.console.roles import HELD_DECIDE, all_programs
 from relay.console.web import context
 from relay.holdqueue import actions as review
+from relay.holdqueue import parties
 from relay.store import held as held_store
+from relay.store.conversations import Conversation, get_conversation
 from relay.store.keyset import BadCursor, page_size
 from relay.store.messages import get_message
-from relay.store.pairs import Pair, count_matching, get_pair, pairs_page
+from relay.store.pairs import count_matching, get_pair, pairs_page
 
 _json = json_response
 _error = error
@@ -64,20 +65,21 @@ async def held_list(request: Request) -> Response:
             items, following = await held_store.held_page(connection, **filters, limit=limit,
                                                           after=request.query_params.get("after") or None)
             total = await held_store.count_held(connection, **filters)
+            summaries = await parties.summaries(connection, items)
     except BadCursor as exc:
         return _error(400, str(exc))
-    return _paged(request, [held_store.summary(i) for i in items], total, following)
+    return _paged(request, summaries, total, following)
 
 
-async def _visible_item(request: Request, user: Moderator) -> tuple[dict[str, Any], Any, Pair] | None:
+async def _visible_item(request: Request, user: Moderator) -> tuple[dict[str, Any], Any, Conversation] | None:
     async with context(request).engine.connect() as connection:
         item = await held_store.get_held(connection, request.path_params["id"])
         if item is None or not user.may_see(item["program_id"]):
             return None
         row = await get_message(connection, item["message_id"])
-        pair = await get_pair(connection, item["pair_id"])
-    assert pair is not None
-    return item, row, pair
+        conversation = await get_conversation(connection, item["pair_id"])
+    assert conversation is not None
+    return item, row, conversation
 
 
 async def held_show(request: Request) -> Response:
@@ -90,14 +92,15 @@ async def held_show(request: Request) -> Response:
     item, row, pair = found
     ctx = context(request)
     async with ctx.engine.connect() as connection:
-        preview = await review.delivered_copy(ctx.settings, connection, item, row, pair,
-                                              ids.message_id(ctx.settings.relay.domain), ctx.clock.now())
+        copy_for, preview = await review.preview_copy(ctx.settings, connection, item, row, pair, ctx.clock.now(),
+                                                      ctx.offload)
+        (data,) = await parties.summaries(connection, [item])
     original = view(row.raw)
-    data = held_store.summary(item)
     data["text"] = original.text
     data["attachments"] = [{"filename": a.filename, "content_type": a.content_type, "size": a.size}
                            for a in original.attachments]
-    data["preview"] = {"headers": view(preview).headers, "text": view(preview).text}
+    data["preview"] = None if preview is None else {
+        "for": copy_for.handle if copy_for else None, "headers": view(preview).headers, "text": view(preview).text}
     return _json(data)
 
 
@@ -114,7 +117,7 @@ async def held_decide(request: Request) -> Response:
     ctx = context(request)
     message_id = request.path_params["id"]
     if request.path_params["action"] == "release":
-        outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username)
+        outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username, ctx.offload)
     else:
         try:
             body = await request.json()

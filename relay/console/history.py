@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from relay.config import ConfigError
 from relay.console.event_view import kind_text
 from relay.moderation.policy import PolicyBook
+from relay.store.conversations import Conversation
 from relay.store.outbound import recipients
 from relay.store.pairs import Member, Pair
 
@@ -27,11 +28,12 @@ class Line:
     note: str | None
 
 
-async def history(connection: AsyncConnection, events: list[dict[str, Any]], pair: Pair, *,
+async def history(connection: AsyncConnection, events: list[dict[str, Any]], pair: Conversation, *,
                   coordinator: str | None, moderators: list[str], sender: Member | None = None,
                   lead: str | None = None) -> list[Line]:
-    """The events in words. `sender`: the author of the held message these events are about (then the
-    members are "the sender" and "the partner"); None for a pair's history (then they are named)."""
+    """The events in words. `pair`: the conversation (a pair, a group or a community). `sender`: the author
+    of the held message these events are about (then the members are "the sender" and "the partner", or
+    "a member" of a group); None for a pair's history (then they are named)."""
     wanted = [e["detail"]["outbound_id"] for e in events
               if e["kind"] in _OUTBOUND_KINDS and isinstance(e["detail"].get("outbound_id"), str)]
     entries = await recipients(connection, wanted)
@@ -47,22 +49,25 @@ async def history(connection: AsyncConnection, events: list[dict[str, Any]], pai
             note = None
         elif kind == "accepted":
             role = str(detail.get("sender_role", ""))
-            author = sender or (pair.member(role) if role in ("mentor", "mentee") else None)
+            author = sender or (pair.member(role) if isinstance(pair, Pair) and role in ("mentor", "mentee")
+                                else None)
             what = f"received from the {role or 'sender'}" + (f" ({author.handle})" if author else "")
         lines.append(Line(event["at"], what, event["actor"], note))
     return lines
 
 
-def _whom(entry: tuple[str, str], pair: Pair, sender: Member | None, coordinator: str | None,
+def _whom(entry: tuple[str, str], pair: Conversation, sender: Member | None, coordinator: str | None,
           moderators: list[str], lead: str | None = None) -> str:
     kind, rcpt = entry
     address = rcpt.casefold()
-    member = next((m for m in (pair.mentor, pair.mentee) if address in (m.email_key, m.email.casefold())), None)
+    member = next((m for m in pair.members if address in (m.email_key, m.email.casefold())), None)
     if member is not None:
         if sender is None:
             who = f"{member.handle} ({member.role})"
+        elif member.id == sender.id:
+            who = f"the sender ({member.handle})"
         else:
-            who = f"the {'sender' if member.id == sender.id else 'partner'} ({member.handle})"
+            who = f"{'a member' if pair.is_group else 'the partner'} ({member.handle})"
         return f"sent to {who}" if kind == "relay" else f"notice to {who}"
     if lead is not None and address == lead.casefold():
         return "URGENT alert to the safeguarding lead"

@@ -6,6 +6,7 @@ from typing import Any
 
 _REASON = {"type": "object", "properties": {"rule": {"type": "string"}, "kind": {"type": "string"},
                                              "match": {"type": "string"}, "action": {"type": "string"}}}
+_MEMBER = {"type": "object", "properties": {"handle": {"type": "string"}, "role": {"type": "string"}}}
 _HELD = {
     "type": "object",
     "properties": {
@@ -20,6 +21,13 @@ _HELD = {
                      "description": "urgent: a possible safeguarding concern, held for a person"},
         "automatic": {"type": "boolean", "description": "rejected by the policy, with nobody's review"},
         "escalated_by": {"type": ["string", "null"], "description": "the moderator who escalated it"},
+        "conversation": {"type": "object", "description": "the pair, group or community, members by handle only",
+                         "properties": {"kind": {"type": "string", "enum": ["pair", "group", "community"]},
+                                        "id": {"type": "integer"}, "name": {"type": ["string", "null"]},
+                                        "members": {"type": "array", "items": _MEMBER}}},
+        "sender": _MEMBER,
+        "recipient": {"anyOf": [_MEMBER, {"type": "null"}],
+                      "description": "the partner, or the one member of a private word; null: the whole group"},
     },
 }
 _PAIR = {

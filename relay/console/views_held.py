@@ -1,8 +1,10 @@
 """The hold queue and one held message: /held, /held/<id>, its attachments, and the four actions
-(POST /held/<id>/release | reject | redact | escalate). Everyone sees the messages of their own programs
-only; anything else is "not found", by design indistinguishable from a wrong id. Acting needs a role
-with HELD_DECIDE (moderator, coordinator, admin); a viewer reads. Urgent items (safeguarding) sort first
-and are released only after a confirmation (relay.console.urgent)."""
+(POST /held/<id>/release | reject | redact | escalate). A group's (or community's) held mail shows the
+group's name and its members by handle (relay.holdqueue.parties), like a pair's: never a real name or
+address. Everyone sees the messages of their own programs only; anything else is "not found", by design
+indistinguishable from a wrong id. Acting needs a role with HELD_DECIDE (moderator, coordinator, admin);
+a viewer reads. Urgent items (safeguarding) sort first and are released only after a confirmation
+(relay.console.urgent)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from relay import ids
 from relay.console import actions, urgent
 from relay.console.accounts import Moderator
 from relay.console.history import history, policy_moderators
@@ -29,10 +30,11 @@ from relay.console.web import (
     to_login,
 )
 from relay.holdqueue import actions as review
+from relay.holdqueue.parties import parties, parties_of
 from relay.store import held as held_store
+from relay.store.conversations import Conversation
 from relay.store.events import list_events
 from relay.store.keyset import PAGE, BadCursor
-from relay.store.pairs import Pair
 
 HISTORY = 50  # decided items shown under the queue
 
@@ -41,14 +43,16 @@ def _not_found(request: Request, user: Moderator) -> Response:
     return refused(request, user, 404, "Not found", "There is no held message with this id in your programs.")
 
 
-async def load(request: Request, user: Moderator, message_id: str) -> tuple[dict[str, Any], Any, Pair] | None:
-    """The held item, its archived message and its pair, if this moderator may see it."""
+async def load(request: Request, user: Moderator,
+               message_id: str) -> tuple[dict[str, Any], Any, Conversation] | None:
+    """The held item, its archived message and its conversation (pair or group), if this moderator may
+    see it."""
     async with context(request).engine.connect() as connection:
         try:
-            item, row, pair = await review.load(connection, message_id)
+            item, row, conversation = await review.load_any(connection, message_id)
         except review.ReviewError:
             return None
-    return (item, row, pair) if user.may_see(item["program_id"]) else None
+    return (item, row, conversation) if user.may_see(item["program_id"]) else None
 
 
 async def queue(request: Request) -> Response:
@@ -69,11 +73,12 @@ async def queue(request: Request) -> Response:
                                                           reason=reason, limit=PAGE, after=cursor)
             total = await held_store.count_held(connection, programs=seen, program_id=program, reason=reason)
             reasons = await held_store.held_reasons(connection, programs=seen)
+            found = await parties_of(connection, items)
     except BadCursor as exc:
         return refused(request, user, 400, "No such page", str(exc))
     now = ctx.clock.now()
-    rows = [{"item": item, "sender": item["sender_handle"], "recipient": item["recipient_handle"] or "the group",
-             "age": now - item["held_at"]} for item in items]
+    rows = [{"item": item, "between": found[item["message_id"]], "sender": found[item["message_id"]].sender.handle,
+             "recipient": found[item["message_id"]].to_text, "age": now - item["held_at"]} for item in items]
     next_url = None
     if following is not None:
         next_url = "/held?" + urlencode({k: v for k, v in (("program", program), ("reason", reason),
@@ -99,22 +104,24 @@ async def show(request: Request) -> Response:
     if loaded is None:
         return _not_found(request, user)
     item, row, pair = loaded
+    between = parties(pair, row.sender_id, row.recipient_id)
+    sender = between.sender
     now = ctx.clock.now()
     async with ctx.engine.connect() as connection:
-        preview_raw = await review.delivered_copy(ctx.settings, connection, item, row, pair,
-                                                  ids.message_id(ctx.settings.relay.domain), now)
-        sender = pair.mentor if pair.mentor.id == row.sender_id else pair.mentee
+        copy_for, preview_raw = await review.preview_copy(ctx.settings, connection, item, row, pair, now,
+                                                          ctx.offload)
         program = ctx.settings.programs.get(item["program_id"])
         lines = await history(connection, await list_events(connection, message_id=item["message_id"]), pair,
                               coordinator=program.coordinator if program else None,
                               moderators=policy_moderators(ctx.policies, item["policy"]), sender=sender,
                               lead=urgent.lead(request, item["program_id"]))
     original = view(row.raw)
-    preview = view(preview_raw)
+    preview = view(preview_raw) if preview_raw is not None else None
     return page(request, "held_view.html", user=user, item=item, pair=pair, sender=sender,
-                recipient=pair.partner_of(sender), original=original, preview=preview,
-                text=highlight(original.text, item["reasons"]), may_decide=user.may(HELD_DECIDE),
-                preview_text=highlight(preview.text, item["reasons"]), history=lines, age=now - item["held_at"],
+                recipient=between.recipient, between=between, copy_for=copy_for, original=original,
+                preview=preview, text=highlight(original.text, item["reasons"]), may_decide=user.may(HELD_DECIDE),
+                preview_text=highlight(preview.text, item["reasons"]) if preview else "", history=lines,
+                age=now - item["held_at"],
                 urgent=urgent.urgent(item), findings=urgent.findings(item), lead=urgent.lead(request, pair.program_id))
 
 
@@ -152,19 +159,22 @@ async def act(request: Request) -> Response:
     if not user.may(HELD_DECIDE):
         return not_allowed(request, user)
     item = loaded[0]
+    partner = "every other member of the group" if loaded[2].is_group else "the partner"
     try:
         if action == "release" and urgent.needs_confirmation(item, form):
             return urgent.confirm_release(request, user, item)
         if action == "release":
-            outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username)
-            text = _describe(outcome, "Released: the message is on its way to the partner.")
+            outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username,
+                                           ctx.offload)
+            text = _describe(outcome, f"Released: the message is on its way to {partner}.")
         elif action == "reject":
             reason = str(form.get("reason") or "").strip()
             if not reason:
                 return refused(request, user, 400, "A reason is needed",
                                "Say why the message is rejected: the sender is told the reason.")
             outcome = await review.reject(ctx.settings, ctx.engine, ctx.clock, message_id, user.username, reason)
-            text = _describe(outcome, "Rejected: the sender is told the reason; the partner gets nothing.")
+            nobody = "no member of the group gets it" if loaded[2].is_group else "the partner gets nothing"
+            text = _describe(outcome, f"Rejected: the sender is told the reason; {nobody}.")
         elif action == "redact" and urgent.urgent(item):
             return refused(request, user, 409, "Not done",
                            "An urgent message is not released with an edit: release it after confirming its "

@@ -21,6 +21,7 @@ from email.mime.text import MIMEText
 from email.utils import format_datetime
 
 from relay import ids
+from relay.languages import html_lang
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,9 @@ def contents(entries: list[Entry]) -> list[dict[str, str]]:
 
 
 def digest_message(*, domain: str, to: str, sender: Address, subject: str, toc: str, entries: list[Entry],
-                   now: datetime) -> tuple[str, bytes]:
-    """(Message-ID, bytes) of the digest mail."""
+                   now: datetime, language: str | None = None) -> tuple[str, bytes]:
+    """(Message-ID, bytes) of the digest mail (`language`: its table of contents', written by the relay; the
+    messages it carries are in their writers' own)."""
     outer = MIMEMultipart("mixed")
     outer["From"] = str(sender)
     outer["To"] = to
@@ -59,7 +61,10 @@ def digest_message(*, domain: str, to: str, sender: Address, subject: str, toc: 
     outer["Message-ID"] = message_id
     outer["Auto-Submitted"] = "auto-generated"
     outer["X-Loop"] = domain
-    outer.attach(MIMEText(toc, "plain", "utf-8"))
+    contents = MIMEText(toc, "plain", "utf-8")
+    if language:
+        contents["Content-Language"] = html_lang(language)
+    outer.attach(contents)
     digest = MIMEMultipart("digest")
     for entry in entries:
         copy: Message = email.message_from_bytes(entry.raw, policy=policy.compat32)

@@ -15,7 +15,7 @@ from relay.config import ProgramConfig, Settings
 from relay.links import console_base
 from relay.moderation.policy import DEFAULT_HELD_NOTICE, DEFAULT_REJECTED_NOTICE, Policy
 from relay.notices import Notice, compose, notice
-from relay.notices.programs import folder, participant_language, staff_language
+from relay.notices.programs import audience, folder, participant_language, staff_language
 from relay.notices.when import format_duration, format_when
 from relay.nudges.timing import zone_of
 from relay.store.pairs import Member
@@ -43,7 +43,8 @@ def sender_notice(
     language = participant_language(program, reader)
     zone = zone_of(reader, program) if program is not None else "UTC"
     name = "rejected_by_moderator" if kind == "rejected" and reason else kind
-    mail = notice(name, language, folder=folder(settings, program), notice=None if text == default else text.strip(),
+    mail = notice(name, language, folder=folder(settings, program), audience=audience(program, reader),
+                  notice=None if text == default else text.strip(),
                   subject=subject or "(no subject)", held_at=format_when(now, language, zone), reason=reason,
                   program_name=program_name)
     return compose(domain=settings.relay.domain, program_name=program_name, to=to, subject=mail.subject,

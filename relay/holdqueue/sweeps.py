@@ -24,13 +24,13 @@ from relay import notices
 from relay.clock import Clock
 from relay.config import Settings
 from relay.holdqueue.notify import moderator_notices
+from relay.holdqueue.parties import parties_of
 from relay.metrics import sweep_timer
 from relay.moderation.policy import Policy, PolicyBook
 from relay.notices import Notice
 from relay.store import events
 from relay.store import held as held_store
 from relay.store.database import transaction
-from relay.store.pairs import pairs_by_id
 from relay.yamlsource import ConfigError
 
 log = logging.getLogger("relay.holdqueue")
@@ -48,15 +48,15 @@ class SweepReport:
 
 
 async def _describe(connection: AsyncConnection, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The items as the mail lists them; their pairs read in one query (not one per item)."""
-    found = {pair.id: pair for pair in await pairs_by_id(connection, sorted({i["pair_id"] for i in items}))}
+    """The items as the moderators' mail names them: handles only; a group's item is "to the group NAME"."""
+    found = await parties_of(connection, items)
     described = []
     for item in items:
-        pair = found[item["pair_id"]]
-        sender = pair.mentor if pair.mentor.id == item["sender_id"] else pair.mentee
+        between = found[item["message_id"]]
         described.append({
-            "id": item["message_id"], "pair_id": item["pair_id"], "sender_handle": sender.handle,
-            "recipient_handle": pair.partner_of(sender).handle, "subject": item["subject"] or "(no subject)",
+            "id": item["message_id"], "pair_id": item["pair_id"], "sender_handle": between.sender.handle,
+            "recipient_handle": between.to_text, "group_name": between.group_name,
+            "subject": item["subject"] or "(no subject)",
             "held_at": item["held_at"], "reasons": item["reasons"],
         })
     return described

@@ -42,7 +42,7 @@ async def take(context: Context, raw: bytes, mail_from: str, remote: str | None,
         mail = for_participant(context.settings, program, recipient, "partner_away", away_handle=sender.handle,
                                program_name=program_name)
         notice = compose(domain=context.domain, program_name=program_name, to=recipient.email,
-                         subject=mail.subject, now=now, body=mail.text)
+                         subject=mail.subject, now=now, body=mail.text, language=mail.language)
         notices.append(as_entry(notice))
         extra.append(event_values("away_notice", now, pair_id=pair.id, message_id=queue_id,
                                   away_role=sender.role, told_role=recipient.role))

@@ -32,7 +32,15 @@ from relay.store.schema import members, pairs
 log = logging.getLogger("relay.intake")
 
 LOCAL_PART = "digest"
-_WORD = re.compile(r"^\s*(?:(?:re|fwd?|aw|sv)\s*:\s*)*([a-z]+)\b", re.IGNORECASE)
+_WORD = re.compile(r"^\s*(?:(?:re|fwd?|aw|sv|rv|tr|ответ|رد)\s*:\s*)*([^\W\d_]+)(?!\w)", re.IGNORECASE)
+# The words in the shipped languages (the notices show the English ones, which work for everyone).
+_SYNONYMS = {
+    "cada": "each", "chaque": "each", "каждое": "each", "каждый": "each", "كل": "each",
+    "diario": "daily", "diaria": "daily", "quotidien": "daily", "quotidienne": "daily", "ежедневно": "daily",
+    "يومي": "daily", "يوميا": "daily",
+    "semanal": "weekly", "hebdomadaire": "weekly", "еженедельно": "weekly", "أسبوعي": "weekly", "اسبوعي": "weekly",
+    "أسبوعيا": "weekly",
+}
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ def parse_subject(subject: str) -> str | None:
     """each | daily | weekly (`none`, the program file's word, is taken as each), or None when unclear."""
     match = _WORD.match(subject)
     word = match.group(1).casefold() if match else ""
+    word = _SYNONYMS.get(word, word)
     word = "each" if word == "none" else word
     return word if word in MODES else None
 
@@ -126,7 +135,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: DigestTarge
             mail, kind = for_participant(context.settings, program, member, "digest_confirmation", **values), \
                 "digest.chosen"
         notice = notices.compose(domain=domain, program_name=program.name, to=member.email, subject=mail.subject,
-                                 body=mail.text, now=now, in_reply_to=own_id or None)
+                                 body=mail.text, now=now, in_reply_to=own_id or None, language=mail.language)
         await notices.queue(connection, notice, domain=domain, now=now, pair_id=home.id, message_id=accepted.id)
         await events.record(connection, kind, now, pair_id=home.id, message_id=accepted.id, mode=mode,
                             members=grouped, subject=subject)

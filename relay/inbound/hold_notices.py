@@ -12,6 +12,7 @@ from relay.moderation import Decision
 from relay.moderation.policy import Policy
 from relay.notices import as_entry
 from relay.safeguarding import holding as safeguarding
+from relay.safeguarding import notices as safeguarding_notices
 from relay.store.conversations import Conversation, Member
 from relay.store.messages import Accepted, HoldEntry
 
@@ -34,6 +35,7 @@ def add_notices(settings: Settings, accepted: Accepted, decision: Decision, poli
     if immediately:
         item = {"id": accepted.id, "pair_id": pair.id, "sender_handle": sender.handle,
                 "recipient_handle": recipient.handle if recipient else f"the group {pair.name}",
+                "group_name": safeguarding_notices.group_name(pair),
                 "subject": accepted.subject or "(no subject)",
                 "held_at": now, "reasons": decision.reason_dicts()}
         for mail in moderator_notices(settings, template="moderator_held", policy=policy,

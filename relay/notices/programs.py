@@ -1,6 +1,7 @@
 """A program's notices: its `templates:` folder and the language each recipient reads.
 
-The one place that decides a recipient's language: participants read the program's `language`,
+The one place that decides a recipient's language and audience (youth wording for the mentees of a
+`audience: youth` program): participants read the program's `language`,
 staff (coordinator, moderators) its `staff_language`. A member's own language (issue 16's `language`
 column) plugs into `participant_language` and nowhere else.
 """
@@ -29,6 +30,14 @@ def participant_language(program: ProgramConfig | None, member: Member | None = 
     return program.language if program is not None else SOURCE
 
 
+def audience(program: ProgramConfig | None, member: Member | None) -> str | None:
+    """"youth" for a mentee of a program with `audience: youth` (simpler notices: rendering.notice), else None.
+    Mentors are adults: they get the usual wording in every program."""
+    if program is None or program.audience != "youth" or getattr(member, "role", None) != "mentee":
+        return None
+    return "youth"
+
+
 def staff_language(program: ProgramConfig | None) -> str:
     """The language of the mail the program's coordinator and moderators get."""
     return program.staff_language if program is not None else SOURCE
@@ -37,7 +46,8 @@ def staff_language(program: ProgramConfig | None) -> str:
 def for_participant(settings: Settings, program: ProgramConfig | None, member: Member | None, name: str,
                     **values: Any) -> Rendered:
     """The notice `name` for one participant, in their language, from the program's templates first."""
-    return notice(name, participant_language(program, member), folder=folder(settings, program), **values)
+    return notice(name, participant_language(program, member), folder=folder(settings, program),
+                  audience=audience(program, member), **values)
 
 
 def for_staff(settings: Settings, program: ProgramConfig | None, name: str, **values: Any) -> Rendered:

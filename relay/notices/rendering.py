@@ -8,6 +8,10 @@ a missing string stays English. A program's `templates:` folder comes first: a t
 ours, and when it has no subject block ours is used.
 
 HTML templates are autoescaped and receive `lang` and `dir` for their <html> element.
+
+An audience (program key `audience: youth`, for the mentees of a youth program: relay/notices/programs.py)
+selects `name.youth.txt.j2` (and `.html.j2`) where one exists: simpler wording of the notices mentees get
+most. A program's own `name.txt.j2` still wins over our youth wording unless it also has `name.youth.txt.j2`.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
-from relay.languages import direction, html_lang, normalise, translations
+from relay.languages import SHIPPED, direction, html_lang, normalise, resolve, translations
 from relay.notices.when import format_day, format_duration
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -30,6 +34,7 @@ class Rendered:
     subject: str
     text: str
     html: str | None = None
+    language: str = "en"  # the catalog it was written from (its Content-Language)
 
 
 def _autoescape(name: str | None) -> bool:
@@ -59,26 +64,50 @@ def _subject_of(module: Any) -> str | None:
     return " ".join(str(subject).split()) if subject is not None else None
 
 
+def _language(language: str, folder: Path | None) -> str:
+    """The catalog to write in: a shipped one as is, else the closest one (es-MX -> es; unknown -> en)."""
+    name = normalise(language)
+    return name if name in SHIPPED and folder is None else resolve(language, folder)
+
+
 def render(template: str, language: str = "en", *, folder: Path | None = None, **values: Any) -> str:
     """One template (e.g. "help_answer_footer.txt.j2") in `language`; the program's folder first."""
-    return environment(normalise(language), str(folder) if folder else None).get_template(template).render(**values)
+    env = environment(_language(language, folder), str(folder) if folder else None)
+    return env.get_template(template).render(**values)
 
 
-def notice(name: str, language: str = "en", *, folder: Path | None = None, **values: Any) -> Rendered:
-    """The notice `name` ("welcome", "held"...) in `language`: subject, text, and HTML if it has one."""
-    language = normalise(language)
+def _variant(name: str, kind: str, folder: Path | None, audience: str | None) -> str:
+    """The template file of a notice for an audience: "welcome.youth.txt.j2" where there is one (the program's,
+    or ours unless the program replaces the plain notice), else "welcome.txt.j2"."""
+    plain = f"{name}.{kind}.j2"
+    if not audience:
+        return plain
+    special = f"{name}.{audience}.{kind}.j2"
+    if folder is not None and (folder / special).is_file():
+        return special
+    if (folder is None or not (folder / plain).is_file()) and (TEMPLATES / special).is_file():
+        return special
+    return plain
+
+
+def notice(name: str, language: str = "en", *, folder: Path | None = None, audience: str | None = None,
+           **values: Any) -> Rendered:
+    """The notice `name` ("welcome", "held"...) in `language`: subject, text, and HTML if it has one;
+    `audience` ("youth"): its simpler wording where it has one."""
+    language = _language(language, folder)
     env = environment(language, str(folder) if folder else None)
-    module = env.get_template(f"{name}.txt.j2").make_module(values)
+    text_name = _variant(name, "txt", folder, audience)
+    module = env.get_template(text_name).make_module(values)
     subject = _subject_of(module)
     if subject is None:  # the program's template has no subject block: ours says it
-        subject = _subject_of(environment(language).get_template(f"{name}.txt.j2").make_module(values)) or ""
+        subject = _subject_of(environment(language).get_template(text_name).make_module(values)) or ""
     try:
-        html_template = env.get_template(f"{name}.html.j2")
+        html_template = env.get_template(_variant(name, "html", folder, audience))
     except TemplateNotFound:
         html = None
     else:
         html = html_template.render(**values)
-    return Rendered(subject=subject, text=str(module), html=html)
+    return Rendered(subject=subject, text=str(module), html=html, language=language)
 
 
 def subject(name: str, language: str = "en", *, folder: Path | None = None, **values: Any) -> str:

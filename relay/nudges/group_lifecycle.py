@@ -31,12 +31,12 @@ async def farewell(connection: AsyncConnection, settings: Settings, group: Conve
         mail = for_participant(settings, program, member, "group_farewell", program_name=program.name,
                                group_name=name, handle=member.handle, reason=reason, domain=domain)
         notice = notices.compose(domain=domain, program_name=program.name, to=member.email, now=now,
-                                 subject=mail.subject, body=mail.text)
+                                 subject=mail.subject, body=mail.text, language=mail.language)
         await notices.queue(connection, notice, domain=domain, now=now, pair_id=group.id)
     staff = for_staff(settings, program, "group_closed_coordinator", program_name=program.name, group_name=name,
                       group_id=group.id, reason=reason, actor=actor, members=[m.handle for m in group.members])
     notice = notices.compose(domain=domain, program_name=program.name, to=program.coordinator, now=now,
-                             subject=staff.subject, body=staff.text)
+                             subject=staff.subject, body=staff.text, language=staff.language)
     await notices.queue(connection, notice, domain=domain, now=now, pair_id=group.id)
     await events.record(connection, "farewell", now, pair_id=group.id, members=len(group.members),
                         coordinator=True)
@@ -56,7 +56,7 @@ async def after_end(connection: AsyncConnection, settings: Settings, group: Conv
     mail = for_participant(settings, program, sender, "group_closed_notice", program_name=program.name,
                            handle=sender.handle, domain=settings.relay.domain, group_name=name)
     notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=sender.email, now=now,
-                             subject=mail.subject, body=mail.text)
+                             subject=mail.subject, body=mail.text, language=mail.language)
     await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=group.id,
                         message_id=message_id)
     await events.record(connection, "closed_notice", now, pair_id=group.id, message_id=message_id,

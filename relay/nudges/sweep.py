@@ -114,10 +114,10 @@ async def plan_all(engine: AsyncEngine, settings: Settings, now: datetime, batch
     return [item async for page in _planned_pages(engine, settings, now, batch) for item in page]
 
 
-async def _compose_all(engine: AsyncEngine, settings: Settings, items: list[Planned], now: datetime,
+async def _compose_all(engine: AsyncEngine, settings: Settings, items: list[Planned], dated: datetime,
                        ) -> list[notices.Notice]:
-    """The notices' bytes, made before the write transaction: the farewell's record read first, then the
-    rendering and MIME work in a thread, off the event loop that answers SMTP."""
+    """The notices' bytes (their Date `dated`), made before the write transaction: the farewell's record
+    read first, then the rendering and MIME work in a thread, off the event loop that answers SMTP."""
     attachments: dict[int, list[tuple[bytes, str, str]]] = {}
     for index, item in enumerate(items):
         if item.kind == "farewell" and settings.programs[item.program_id].send_conversation_at_end:
@@ -135,7 +135,7 @@ async def _compose_all(engine: AsyncEngine, settings: Settings, items: list[Plan
             mail = notices.notice(item.template, item.language, folder=folder(settings, program),
                                   **{**item.values, "conversation_attached": bool(attached)})
             made.append(notices.compose(domain=settings.relay.domain, program_name=program.name, to=item.rcpt,
-                                        subject=mail.subject, body=mail.text, html=mail.html, now=now,
+                                        subject=mail.subject, body=mail.text, html=mail.html, now=dated,
                                         attachments=attached, language=item.language))
         return made
 
@@ -172,8 +172,9 @@ async def _send_many(connection: AsyncConnection, settings: Settings, chunk: lis
 async def run(settings: Settings, engine: AsyncEngine, clock: Clock, *, dry_run: bool = False,
               queue_at: datetime | None = None, batch: int = BATCH, mails_per_commit: int = MAILS_PER_COMMIT,
               ) -> SweepResult:
-    """Sweep as if the time were clock.now(); mail is queued for delivery at `queue_at` (default: that
-    time; `nudges run --now` passes the real time, so what it sends goes out at once).
+    """Sweep as if the time were clock.now(); mail is queued for delivery at `queue_at` and dated then
+    (default: that time; `nudges run --now` passes the real time, so what it sends goes out at once and its
+    Date is the real send time: receivers score a Date in the future as spam).
 
     Pages of `batch` conversations are read and planned in turn; a page's mail is written
     `mails_per_commit` notices per transaction (each notice with its key and event), so intake, which
@@ -196,7 +197,7 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, *, dry_run:
                 due_now.append(item)
         for start in range(0, len(due_now), mails_per_commit):
             items = due_now[start:start + mails_per_commit]
-            chunk = list(zip(items, await _compose_all(engine, settings, items, now), strict=True))
+            chunk = list(zip(items, await _compose_all(engine, settings, items, queue_at or now), strict=True))
             async with transaction(engine) as connection:
                 result.sent.extend(await _send_many(connection, settings, chunk, now, queue_at or now))
     if result.sent and not dry_run:

@@ -1,8 +1,9 @@
 """A program's figures for coordinators, researchers and funders, computed from the store.
 
 Definitions (the report says what it counts):
-- pairs: closed (status closed); silent (active, no message for `silent_after`, 7 days by default, counted
-  from the last message or, with none, from enrolment); active (the other active pairs).
+- pairs: by status: closed (closed by an admin), ended (reached their end date), paused (after a concern,
+  until a coordinator resumes them); the pairs still running are silent (no message for `silent_after`, 7 days
+  by default, counted from the last message or, with none, from enrolment) or active (the others).
 - messages: every message a participant wrote to the relay (held and rejected ones included, automatic
   replies not), per ISO week (Monday to Sunday, UTC) and pair; per_pair is that week's messages divided
   by the pairs open during the week.
@@ -15,8 +16,16 @@ Definitions (the report says what it counts):
   (share among the reminders whose 48 hours are over or which were followed).
 - moderation: the program's hold queue: messages held, still waiting, released, rejected (by a moderator);
   urgent: held as a possible safeguarding concern; review time from holding to the decision (median, p90);
-  rejected_automatically: messages a policy rejected with nobody's review (shown in the queue's history and,
-  under notify_rejections, reported to the moderators), not counted among the held.
+  rejected_automatically: the participants' messages whose decision was "reject" (a policy rejected them with
+  nobody's review; shown in the queue's history and, under notify_rejections, reported to the moderators),
+  not counted among the held.
+- groups: the program's groups and communities (kind group | community), each with its messages per
+  member by handle (every message the member wrote in it, to the whole group or privately to one member,
+  held and rejected ones included, automatic replies not) and the mentor reply time in the group: for each
+  mentee message to the whole group or privately to a mentor that reached its readers (not rejected, not
+  still held), the time to the next message of any of the group's mentors to the whole group or privately
+  to that mentee; median, p90 and the 48-hour share as for pairs. The section's own `reply_time` pools all
+  the program's groups. Pairs' figures above count pairs only.
 - attempts: refusals of strangers writing to a pair's alias ("refused", reason "stranger"); spoofing: refused
   with reason "spoofing", plus decisions with a "spoofing" finding (held for review): a sender-authentication
   check that ran and failed. Mail that could not be verified (no records, DNS down) is not spoofing and is
@@ -78,6 +87,8 @@ class _Message:
     decision: str
     at: datetime
     reached: bool  # the partner received it (or will: not rejected, not still held)
+    sender_id: int = 0
+    recipient_id: int | None = None  # a group's: the one member of a private word; None: the whole group
 
 
 STREAM = 2000  # rows fetched at a time: the report holds one pair's messages, never the program's
@@ -91,7 +102,7 @@ async def program_figures(engine: AsyncEngine, clock: Clock, program_id: str,
     now = clock.now()
     in_program = select(pairs.c.id).where(pairs.c.program_id == program_id, pairs.c.kind == "pair")
     async with engine.connect() as connection:
-        pair_rows = (await connection.execute(  # pairs only: groups come with issue 16
+        pair_rows = (await connection.execute(  # pairs only (groups: _groups)
             select(pairs.c.id, pairs.c.status, pairs.c.created_at, pairs.c.closed_at)
             .where(pairs.c.program_id == program_id, pairs.c.kind == "pair").order_by(pairs.c.id))).all()
         nudges = _Nudges()
@@ -138,8 +149,9 @@ async def program_figures(engine: AsyncEngine, clock: Clock, program_id: str,
         "messages": _messages(pair_rows, written, now),
         "reply_time": written.reply_time(),
         "nudges": nudges.figures(now),
-        "moderation": moderation.figures(),
+        "moderation": moderation.figures(written.rejected),
         "attempts": attempts.figures(),
+        "groups": await _groups(engine, program_id, now),
     }
 
 
@@ -185,12 +197,14 @@ class _Written:
         self.per: Counter[tuple[date, int]] = Counter()  # (week, pair) -> messages
         self.per_week: Counter[date] = Counter()
         self.total = 0
+        self.rejected = 0  # messages a policy rejected at intake (moderation's rejected_automatically)
         self.waits: list[float] = []
         self.counted = self.within = self.due = 0
 
     def add(self, conversation: list[_Message]) -> None:
         pair_id = conversation[0].pair_id
         self.total += len(conversation)
+        self.rejected += sum(m.decision == "reject" for m in conversation)
         self.last[pair_id] = max(m.at for m in conversation)
         for message in conversation:
             week = _week_start(message.at)
@@ -218,18 +232,79 @@ class _Written:
                 "answered_within_48h": self.within, "share_within_48h": _share(self.within, self.due)}
 
 
+async def _groups(engine: AsyncEngine, program_id: str, now: datetime) -> dict[str, Any]:
+    """The program's groups and communities: messages per member by handle, mentor reply times."""
+    async with engine.connect() as connection:
+        group_rows = (await connection.execute(select(pairs).where(
+            pairs.c.program_id == program_id, pairs.c.kind.in_(["group", "community"])).order_by(pairs.c.id))).all()
+        group_ids = [row.id for row in group_rows]
+        people = (await connection.execute(
+            select(members.c.id, members.c.pair_id, members.c.handle, members.c.role)
+            .where(members.c.pair_id.in_(group_ids)).order_by(members.c.id))).all()
+        found = (await connection.execute(
+            select(messages.c.pair_id, messages.c.decision, messages.c.received_at, messages.c.sender_id,
+                   messages.c.recipient_id, members.c.role, held.c.state)
+            .join(members, members.c.id == messages.c.sender_id)
+            .outerjoin(held, held.c.message_id == messages.c.id)
+            .where(messages.c.pair_id.in_(group_ids)).order_by(messages.c.received_at, messages.c.id))).all()
+    written = [_Message(row.pair_id, row.role, row.decision, row.received_at,
+                        row.decision != "reject" and row.state not in ("held", "rejected"), row.sender_id,
+                        row.recipient_id)
+               for row in found if row.decision != "autoreply"]
+    roles = {row.id: row.role for row in people}
+    items = []
+    all_waits: list[tuple[float | None, bool]] = []
+    for row in group_rows:
+        mine = [m for m in written if m.pair_id == row.id]
+        count = Counter(m.sender_id for m in mine)
+        waits = _group_waits(mine, roles, now)
+        all_waits.extend(waits)
+        items.append({"id": row.id, "kind": row.kind, "name": row.name, "status": row.status,
+                      "messages": len(mine),
+                      "by_member": [{"handle": p.handle, "role": p.role, "messages": count[p.id]}
+                                    for p in people if p.pair_id == row.id],
+                      "reply_time": _wait_figures(waits)})
+    return {"total": len(group_rows), "messages": sum(item["messages"] for item in items),
+            "reply_time": _wait_figures(all_waits), "items": items}
+
+
+def _group_waits(written: list[_Message], roles: dict[int, str], now: datetime) -> list[tuple[float | None, bool]]:
+    """For each mentee message of one group that a mentor should answer, (hours to the answer or None,
+    whether its 48 hours are over or it was answered within them)."""
+    found: list[tuple[float | None, bool]] = []
+    for index, message in enumerate(written):
+        to_mentor = message.recipient_id is None or roles.get(message.recipient_id) == "mentor"
+        if message.role != "mentee" or not message.reached or not to_mentor:
+            continue
+        reply = next((m.at for m in written[index + 1:] if m.role == "mentor" and m.at >= message.at
+                      and m.recipient_id in (None, message.sender_id)), None)
+        waited = None if reply is None else reply - message.at
+        in_time = waited is not None and waited <= WINDOW
+        found.append((None if waited is None else _hours(waited), in_time or now - message.at >= WINDOW))
+    return found
+
+
+def _wait_figures(waits: list[tuple[float | None, bool]]) -> dict[str, Any]:
+    """The reply-time figures (as for pairs) from _group_waits' pairs."""
+    answered = [hours for hours, _ in waits if hours is not None]
+    within = sum(hours is not None and hours <= _hours(WINDOW) for hours, _ in waits)
+    due = sum(is_due for _, is_due in waits)
+    return {"mentee_messages": len(waits), "answered": len(answered), **_spread(answered),
+            "answered_within_48h": within, "share_within_48h": _share(within, due)}
+
+
 def _pairs(pair_rows: Sequence[Any], last: dict[int, datetime], now: datetime,
            silent_after: timedelta) -> dict[str, int]:
     counts: Counter[str] = Counter()
     for row in pair_rows:
-        if row.status == "closed":
-            counts["closed"] += 1
+        if row.status in ("closed", "ended", "paused"):
+            counts[row.status] += 1
         elif now - last.get(row.id, row.created_at) >= silent_after:
             counts["silent"] += 1
         else:
             counts["active"] += 1
     return {"total": len(pair_rows), "active": counts["active"], "silent": counts["silent"],
-            "closed": counts["closed"]}
+            "paused": counts["paused"], "ended": counts["ended"], "closed": counts["closed"]}
 
 
 def _messages(pair_rows: Sequence[Any], written: _Written, now: datetime) -> dict[str, Any]:
@@ -265,10 +340,12 @@ class _Moderation:
         if row.decided_at is not None:
             self.reviews.append(_hours(row.decided_at - row.held_at))
 
-    def figures(self) -> dict[str, Any]:
+    def figures(self, rejected_automatically: int) -> dict[str, Any]:
+        """`rejected_automatically` counts from the messages' decisions: a rejection at intake has a row in the
+        queue's history only since the safeguarding work (migration 0012), and none on some paths."""
         return {"held": self.held, "waiting": self.states["held"], "released": self.states["released"],
                 "rejected": self.states["rejected"], "urgent": self.urgent, "review_time": _spread(self.reviews),
-                "rejected_automatically": self.automatic}
+                "rejected_automatically": rejected_automatically}
 
 
 def _sender_auth_kinds(detail: dict[str, Any]) -> set[str]:

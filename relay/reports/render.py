@@ -30,6 +30,17 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str, Any]]:
         found.append(("messages", f"{week['week']}.messages", week["messages"]))
         found.append(("messages", f"{week['week']}.per_pair", week["per_pair"]))
         found.extend(("messages", f"{week['week']}.pair_{pair}", count) for pair, count in week["by_pair"].items())
+    groups = figures["groups"]
+    found.append(("groups", "total", groups["total"]))
+    found.append(("groups", "messages", groups["messages"]))
+    found.extend(("groups", f"reply_time.{key}", value) for key, value in groups["reply_time"].items())
+    for group in groups["items"]:
+        name = f"{group['kind']}_{group['id']}"
+        found.append(("groups", f"{name}.name", group["name"]))
+        found.append(("groups", f"{name}.messages", group["messages"]))
+        found.extend(("groups", f"{name}.member_{member['handle']}", member["messages"])
+                     for member in group["by_member"])
+        found.extend(("groups", f"{name}.reply_time.{key}", value) for key, value in group["reply_time"].items())
     return found
 
 
@@ -46,7 +57,8 @@ def as_text(figures: dict[str, Any]) -> str:
     p, r, n, m, a = (figures[k] for k in ("pairs", "reply_time", "nudges", "moderation", "attempts"))
     lines = [
         f"program {figures['program']} (as of {figures['generated_at']})",
-        f"pairs: {p['total']} ({p['active']} active, {p['silent']} silent, {p['closed']} closed)",
+        f"pairs: {p['total']} ({p['active']} active, {p['silent']} silent, {p['paused']} paused, {p['ended']} ended, "
+        f"{p['closed']} closed)",
         f"messages: {figures['messages']['total']}",
     ]
     lines.extend(f"  {w['week']}: {w['messages']} messages, {w['pairs_open']} pairs open, "
@@ -57,10 +69,24 @@ def as_text(figures: dict[str, Any]) -> str:
         f"within 48 h: {_share(r['share_within_48h'])}",
         f"nudges: {n['sent']} reminders, {n['escalations']} escalations; followed by a reply within 48 h: "
         f"{_share(n['share_followed_within_48h'])}",
-        f"moderation: {m['held']} held ({m['waiting']} waiting, {m['released']} released, {m['rejected']} rejected; "
-        f"{m['urgent']} urgent); review median {_value(m['review_time']['median_hours'])} h, "
+        f"moderation: {m['held']} held ({m['waiting']} waiting, {m['released']} released, "
+        f"{m['rejected']} rejected by a moderator; {m['urgent']} urgent); "
+        f"review median {_value(m['review_time']['median_hours'])} h, "
         f"p90 {_value(m['review_time']['p90_hours'])} h; {m['rejected_automatically']} rejected automatically",
         f"attempts: {a['stranger']} from strangers, {a['spoofing']} spoofing (failed sender checks), "
         f"{a['unverified']} unverified senders",
     ]
+    groups = figures["groups"]
+    lines.append(f"groups: {groups['total']}, {groups['messages']} messages; {_replies(groups['reply_time'])}")
+    for group in groups["items"]:
+        lines.append(f"  {group['kind']} {group['id']} {group['name']} ({group['status']}): "
+                     f"{group['messages']} messages; {_replies(group['reply_time'])}")
+        lines.append("    by member: " + ", ".join(f"{m['handle']} ({m['role']}) {m['messages']}"
+                                                 for m in group["by_member"]))
     return "\n".join(lines)
+
+
+def _replies(r: dict[str, Any]) -> str:
+    return (f"mentor reply time: {r['answered']} of {r['mentee_messages']} mentee messages answered; "
+            f"median {_value(r['median_hours'])} h, p90 {_value(r['p90_hours'])} h; "
+            f"within 48 h: {_share(r['share_within_48h'])}")

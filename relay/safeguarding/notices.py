@@ -43,12 +43,18 @@ class Concern:
     held_at: datetime | str  # a datetime; the text of it in the reader's language once shown
     reasons: list[dict[str, Any]] = field(default_factory=list)
     subject: str = ""  # the subject as written: only for the moderators, who read the message anyway
+    group_name: str | None = None  # a group's or community's name; None: a pair's message (named by pair_id)
 
     @property
     def findings(self) -> list[dict[str, Any]]:
         """Urgent findings first; "every message is reviewed" is no finding."""
         found = [r for r in self.reasons if r.get("rule") != "policy"]
         return sorted(found, key=lambda r: r.get("severity") != "urgent")
+
+
+def group_name(conversation: Conversation) -> str | None:
+    """The name staff mail gives a group or community ("group Robotics"); None for a pair ("pair 7")."""
+    return (conversation.name or str(conversation.id)) if conversation.is_group else None
 
 
 def addressee(conversation: Conversation, recipient: Member | None) -> tuple[str, str]:

@@ -57,7 +57,7 @@ async def describe(connection: AsyncConnection, item: dict[str, Any]) -> notices
         id=item["message_id"], pair_id=conversation.id, program_id=item["program_id"],
         sender_handle=sender.handle, sender_role=sender.role, recipient_handle=to_handle, recipient_role=to_role,
         held_at=item["held_at"], reasons=item["reasons"],
-        subject=item["subject"] or "(no subject)")
+        subject=item["subject"] or "(no subject)", group_name=notices.group_name(conversation))
 
 
 def acted_on(item: dict[str, Any]) -> bool:

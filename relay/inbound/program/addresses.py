@@ -2,7 +2,7 @@
 (enrolments), and how a request that cannot be carried out is answered (explain).
 
 Only enrolled participants may write to them: the envelope sender must be the address of a member of
-a pair that is not closed (checked at RCPT), and the From: header the same (checked at DATA, in
+a pair or a group that is not closed (checked at RCPT), and the From: header the same (checked at DATA, in
 relay/inbound/program/mail.py). The message is archived like any other, with the address as its decision, in the
 transaction that carries out what it asks (relay/inbound/program/away.py ...). A request that cannot be
 carried out is answered with a notice saying why, never a bounce.
@@ -21,7 +21,7 @@ from relay.config import Settings
 from relay.notices.programs import for_participant
 from relay.store import events
 from relay.store.conversations import Conversation, get_conversation, writes_as
-from relay.store.pairs import Member, Pair, get_pair
+from relay.store.pairs import Member, Pair
 from relay.store.schema import members, pairs
 
 
@@ -35,37 +35,35 @@ class Incoming:
     message_id: str
     subject: str
     text: str  # the plain-text body (relay/inbound/header.plain_text)
-    enrolments: list[tuple[Pair, Member]]  # every pair the sender is a member of (not closed)
+    enrolments: list[tuple[Conversation, Member]]  # every pair, then every group, the sender is in (not closed)
     secret: str  # signs the coordinator's reply addresses (relay/inbound/program/help.py)
 
 
-async def enrolments(connection: AsyncConnection, address: str) -> list[tuple[Pair, Member]]:
-    """The pairs (not closed) where `address` is a member, with that member."""
-    query = (select(members.c.pair_id, members.c.role)
+async def enrolments(connection: AsyncConnection, address: str) -> list[tuple[Conversation, Member]]:
+    """The pairs, then the groups (not closed), where `address` is a member, with that member. A member of
+    groups only is a participant as much as a member of a pair. (Communities are not counted: their
+    members are the programs' pair members, found through their pairs.)"""
+    query = (select(members.c.id, members.c.pair_id, pairs.c.kind)
              .select_from(members.join(pairs, pairs.c.id == members.c.pair_id))
-             .where(writes_as(address), pairs.c.status != "closed")
-             .order_by(members.c.pair_id))
+             .where(writes_as(address), pairs.c.status != "closed", pairs.c.kind.in_(["pair", "group"]))
+             .order_by(pairs.c.kind != "pair", members.c.pair_id))
     found = []
     for row in (await connection.execute(query)).all():
-        pair = await get_pair(connection, row.pair_id)
-        if pair is not None:
-            found.append((pair, pair.member(row.role)))
+        conversation = await get_conversation(connection, row.pair_id)
+        member = conversation.member_by_id(row.id) if conversation is not None else None
+        if conversation is not None and member is not None:
+            found.append((conversation, member))
     return found
 
 
-async def group_enrolments(connection: AsyncConnection, address: str) -> list[tuple[Conversation, Member]]:
-    """The groups (not closed) where `address` is a member, with that member."""
-    query = (select(members.c.pair_id)
-             .select_from(members.join(pairs, pairs.c.id == members.c.pair_id))
-             .where(writes_as(address), pairs.c.status != "closed", pairs.c.kind == "group")
-             .order_by(members.c.pair_id))
-    found = []
-    for row in (await connection.execute(query)).all():
-        group = await get_conversation(connection, row.pair_id)
-        member = group.member_by_email(address) if group is not None else None
-        if group is not None and member is not None:
-            found.append((group, member))
-    return found
+def pairs_of(incoming: Incoming) -> list[tuple[Pair, Member]]:
+    """The sender's pairs among their enrolments."""
+    return [(pair, member) for pair, member in incoming.enrolments if isinstance(pair, Pair)]
+
+
+def groups_of(incoming: Incoming) -> list[tuple[Conversation, Member]]:
+    """The sender's groups among their enrolments."""
+    return [(group, member) for group, member in incoming.enrolments if not isinstance(group, Pair)]
 
 
 async def explain(connection: AsyncConnection, incoming: Incoming, name: str, **values: str) -> None:
@@ -75,7 +73,7 @@ async def explain(connection: AsyncConnection, incoming: Incoming, name: str, **
     mail = for_participant(incoming.settings, program, member, name, program_name=program.name,
                            handle=member.handle, domain=incoming.settings.relay.domain, **values)
     notice = notices.compose(domain=incoming.settings.relay.domain, program_name=program.name, to=member.email,
-                             subject=mail.subject, body=mail.text, now=incoming.now)
+                             subject=mail.subject, body=mail.text, now=incoming.now, language=mail.language)
     await notices.queue(connection, notice, domain=incoming.settings.relay.domain, now=incoming.now,
                         pair_id=pair.id, message_id=incoming.message_id)
     await events.record(connection, f"{incoming.kind}.unclear", incoming.now, pair_id=pair.id,

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import notices
-from relay.inbound.program.addresses import Incoming, explain
+from relay.inbound.program.addresses import Incoming, explain, pairs_of
 from relay.notices.programs import for_participant
 from relay.nudges import keys
 from relay.nudges.lifecycle import end_of
@@ -21,24 +21,33 @@ from relay.store import events
 from relay.store.pairs import get_pair
 from relay.store.schema import members
 
-_ANSWER = re.compile(r"^\s*(?:re:\s*)*(yes|no)\b", re.IGNORECASE)
+_ANSWER = re.compile(r"^\s*(?:(?:re|aw|rv|tr|ответ|رد)\s*:\s*)*(yes|sí|si|oui|да|نعم|no|non|нет|لا)(?!\w)",
+                     re.IGNORECASE)
+_YES = frozenset({"yes", "sí", "si", "oui", "да", "نعم"})  # the shipped languages' yes; anything else matched: no
+
+
+def parse_answer(subject: str) -> str | None:
+    """"yes" or "no" from a subject in any shipped language ("Sí", "oui", "нет", "نعم"); None when unclear."""
+    match = _ANSWER.match(subject)
+    if match is None:
+        return None
+    return "yes" if match.group(1).lower() in _YES else "no"
 
 
 async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
     settings, now = incoming.settings, incoming.now
-    match = _ANSWER.match(incoming.subject)
-    if match is None:
+    answer = parse_answer(incoming.subject)
+    if answer is None:
         await explain(connection, incoming, "share_unclear", problem="answer")
         return
-    answer = match.group(1).lower()
     eligible = []
-    for pair, member in incoming.enrolments:
+    for pair, member in pairs_of(incoming):  # contact exchange is between the two of a pair only
         program = settings.programs[pair.program_id]
         end = end_of(pair, program)
         if program.contact_exchange and end is not None and now >= end - program.responsiveness.ending_notice_before:
             eligible.append((pair, member))
     if not eligible:
-        allowed = any(settings.programs[p.program_id].contact_exchange for p, _ in incoming.enrolments)
+        allowed = any(settings.programs[p.program_id].contact_exchange for p, _ in pairs_of(incoming))
         await explain(connection, incoming, "share_unclear", problem="not_ended" if allowed else "not_allowed")
         return
     for pair, member in eligible:
@@ -57,7 +66,7 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
                                        handle=person.handle, partner_handle=other.handle, partner_name=other.name,
                                        partner_email=other.email)
                 notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=person.email,
-                                         now=now, subject=mail.subject, body=mail.text)
+                                         now=now, subject=mail.subject, body=mail.text, language=mail.language)
                 await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
                                     message_id=incoming.message_id)
             await events.record(connection, "contact_exchange.done", now, pair_id=pair.id,
@@ -66,6 +75,6 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
         mail = for_participant(settings, program, member, "share_confirmation", program_name=program.name,
                                handle=member.handle, answer=answer, partner_handle=pair.partner_of(member).handle)
         notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=member.email, now=now,
-                                 subject=mail.subject, body=mail.text)
+                                 subject=mail.subject, body=mail.text, language=mail.language)
         await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
                             message_id=incoming.message_id)

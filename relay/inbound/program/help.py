@@ -21,12 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from relay import notices
 from relay.bounces import signature, signed
 from relay.config import Settings
-from relay.inbound.program.addresses import Incoming, group_enrolments
+from relay.inbound.program.addresses import Incoming, groups_of, pairs_of
 from relay.notices import render
 from relay.notices.programs import folder, for_participant, for_staff, participant_language
 from relay.store import events
+from relay.store.conversations import Conversation, get_conversation
 from relay.store.messages import Accepted, HoldEntry
-from relay.store.pairs import Member, Pair, get_pair
+from relay.store.pairs import Member, Pair
 from relay.store.schema import members, pairs
 
 _REPLY = re.compile(r"^help\+m(\d{1,12})\.([a-z2-7]{16})$")
@@ -58,49 +59,52 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
     pair, member = incoming.enrolments[0]
     program = settings.programs[pair.program_id]
     domain = settings.relay.domain
+    in_pairs, in_groups = pairs_of(incoming), groups_of(incoming)
     paused = []
     paused_groups = []
     if concern:
-        for group, _ in await group_enrolments(connection, member.email):
+        for group, _ in in_groups:
             changed = await connection.execute(update(pairs).where(pairs.c.id == group.id, pairs.c.status == "active")
                                                .values(status="paused"))
             if changed.rowcount:
                 paused_groups.append({"id": group.id, "name": group.name})
                 await events.record(connection, "group.paused", now, pair_id=group.id,
                                     message_id=incoming.message_id, handle=member.handle)
-        for each, _ in incoming.enrolments:
+        for each, role in in_pairs:
             changed = await connection.execute(update(pairs).where(pairs.c.id == each.id, pairs.c.status == "active")
                                                .values(status="paused"))
             if changed.rowcount:
                 paused.append(each.id)
                 await events.record(connection, "pair.paused", now, pair_id=each.id, message_id=incoming.message_id,
-                                    by_role=dict((p.id, m.role) for p, m in incoming.enrolments)[each.id])
+                                    by_role=role.role)
     values = {
         "program_name": program.name, "domain": domain, "handle": member.handle, "concern": concern,
-        "pairs": [{"id": p.id, "role": m.role, "partner_handle": p.partner_of(m).handle}
-                  for p, m in incoming.enrolments],
+        "pairs": [{"id": p.id, "role": m.role, "partner_handle": p.partner_of(m).handle} for p, m in in_pairs],
+        "groups": [{"id": g.id, "role": m.role, "name": g.name} for g, m in in_groups],
         "paused": paused, "paused_groups": paused_groups,
         "subject": incoming.subject or "(no subject)", "text": incoming.text,
     }
-    staff = for_staff(settings, program, "help_coordinator", member_role=member.role, pair_id=pair.id, **values)
+    # the subject names the first conversation: a pair by id, a group (for a member of groups only) by name
+    where = {"pair_id": pair.id} if isinstance(pair, Pair) else {"pair_id": None, "group_name": pair.name}
+    staff = for_staff(settings, program, "help_coordinator", member_role=member.role, **where, **values)
     to_coordinator = notices.compose(
         domain=domain, program_name=program.name, to=program.coordinator, now=now,
         subject=staff.subject, body=staff.text,
         reply_to=reply_address(member.id, incoming.secret, domain),
-        headers={"Importance": "high", "X-Priority": "1"} if concern else None,
+        headers={"Importance": "high", "X-Priority": "1"} if concern else None, language=staff.language,
     )
     mine = for_participant(settings, program, member, "help_confirmation", **values)
     confirmation = notices.compose(domain=domain, program_name=program.name, to=member.email, now=now,
-                                   subject=mine.subject, body=mine.text)
+                                   subject=mine.subject, body=mine.text, language=mine.language)
     for notice in (to_coordinator, confirmation):
         await notices.queue(connection, notice, domain=domain, now=now, pair_id=pair.id,
                             message_id=incoming.message_id)
-    for each, role in incoming.enrolments:
-        await events.record(connection, "concern" if concern else "help", now, pair_id=each.id,
+    for conversation, role in incoming.enrolments:
+        await events.record(connection, "concern" if concern else "help", now, pair_id=conversation.id,
                             message_id=incoming.message_id, role=role.role, urgent=concern)
 
 
-async def answer(connection: AsyncConnection, settings: Settings, pair: Pair, member: Member,
+async def answer(connection: AsyncConnection, settings: Settings, pair: Conversation, member: Member,
                  text: str, subject: str, now: datetime) -> None:
     """The coordinator's answer, passed on to the member from help@ (so their reply comes back there)."""
     program = settings.programs[pair.program_id]
@@ -145,9 +149,11 @@ class AnswerTarget:
     member_id: int
 
 
-async def member_pair(connection: AsyncConnection, member_id: int) -> tuple[Pair, Member] | None:
+async def member_pair(connection: AsyncConnection, member_id: int) -> tuple[Conversation, Member] | None:
+    """The member a coordinator's answer is for, with their pair or group (the one they wrote from)."""
     pair_id = (await connection.execute(select(members.c.pair_id).where(members.c.id == member_id))).scalar()
-    pair = await get_pair(connection, pair_id) if pair_id is not None else None
-    if pair is None:
+    conversation = await get_conversation(connection, pair_id) if pair_id is not None else None
+    member = conversation.member_by_id(member_id) if conversation is not None else None
+    if conversation is None or member is None:
         return None
-    return pair, pair.mentor if pair.mentor.id == member_id else pair.mentee
+    return conversation, member

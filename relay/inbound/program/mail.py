@@ -1,10 +1,11 @@
 """Mail to a program address (away@, help@, concern@, share@) at intake.
 
-RCPT: the envelope sender must be an enrolled participant (a member of a pair that is not closed).
-DATA: the From: must be the same person, the mail no loop, and the sender authenticated as the policy
-of their pair asks (a forged concern@ would pause a pair, a forged away@ silence it). The message is
-archived with the address as its decision, in the transaction that carries out what it asks
-(relay/inbound/program/handlers.py); an automatic reply is archived and not acted on.
+RCPT: the envelope sender must be an enrolled participant (a member of a pair or a group that is not
+closed). DATA: the From: must be the same person, the mail no loop, and the sender authenticated as the
+policy of their pair (or, for a member of groups only, their group) asks (a forged concern@ would pause
+a pair, a forged away@ silence it). The message is archived with the address as its decision, in the
+transaction that carries out what it asks (relay/inbound/program/handlers.py); an automatic reply is
+archived and not acted on.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from relay.inbound.program import ADDRESSES
 from relay.inbound.program.addresses import Incoming, enrolments
 from relay.inbound.program.handlers import HANDLERS
 from relay.store.messages import Accepted, AcceptOutcome, store_accepted
-from relay.store.pairs import email_key
+from relay.store.pairs import Pair, email_key
 
 log = logging.getLogger("relay.intake")
 
@@ -76,7 +77,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
     subject = header.subject or ""
     accepted = Accepted(
         id=ids.queue_id(), pair_id=pair.id, sender_id=member.id, sender_role=member.role,
-        recipient_id=pair.partner_of(member).id, envelope_from=mail_from, remote_addr=remote,
+        recipient_id=pair.partner_of(member).id if isinstance(pair, Pair) else None, envelope_from=mail_from,
+        remote_addr=remote,
         original_message_id=own_id or None, body_hash=header.body_hash, subject=subject, raw=raw,
         decision="autoreply" if automatic else target.kind,
         reasons=[{"address": target.kind, **({"auto_reply": automatic} if automatic else {}),
@@ -97,5 +99,5 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
         outcome = await context.committer.run(job)
     context.aliases.forget()  # a concern pauses pairs: no alias may be remembered as active
     context.on_queued()
-    log.info("queue_id=%s to %s@ from the %s of pair %s", outcome.id, target.kind, member.role, pair.id)
+    log.info("queue_id=%s to %s@ from the %s of %s %s", outcome.id, target.kind, member.role, pair.kind, pair.id)
     return outcome.id

@@ -29,6 +29,7 @@ import phonenumbers
 import tldextract
 
 from relay.moderation.findings import Finding
+from relay.moderation.rules import contact_cues
 
 RULE = "contact_info"
 
@@ -37,7 +38,8 @@ KINDS = (  # every kind this rule reports, most specific first (breaks ties betw
     "email", "meeting_link", "handle", "url", "domain", "phone", "phone_words", "street_address")
 
 _REGION_ALIASES = {"UK": "GB"}
-_WORD = re.compile(r"[a-z]+")
+_WORD = re.compile(r"[^\W\d_]+")  # words in any script (the cues of other languages: rules/data/contact_cues.yaml)
+_CUES_DATA = contact_cues.shipped()
 _REACH = 128  # characters either side of an "@" or "#" within which an address or handle must lie
 
 
@@ -48,7 +50,8 @@ def _alternation(words: Iterable[str]) -> str:
 
 
 def _first_words(names: Iterable[str]) -> frozenset[str]:
-    return frozenset(name.split()[0] for name in names)
+    """The first word of each name as _WORD sees it ("ajoute-moi" -> "ajoute"), to look for in a text's words."""
+    return frozenset((_WORD.findall(name) or [name])[0] for name in names)
 
 
 # Top-level domains accepted in a bare domain (no scheme, no "www."). Left out on purpose: those that are also
@@ -149,25 +152,29 @@ _REFERENCES = (
     "confirmation", "booking", "reservation", "transaction", "serial", "roll", "learner", "customer", "membership",
     "parcel", "shipment", "sku", "iban", "passport", "licence", "license", "registration", "flight", "id", "issue",
     "bestellung", "rechnung", "kundennummer", "commande", "facture", "pedido", "factura", "ordine", "fattura",
+    *_CUES_DATA.words("reference"),
 )  # fmt: skip
 # Nouns that only make a reference with "number", "no.", "code" or "id" after them: "case number", "exam no.".
 _REFERENCE_NOUNS = (
     "case", "account", "student", "member", "candidate", "policy", "claim", "item", "model", "part", "application",
     "exam", "seat", "room", "page", "bug", "task", "step", "employee", "staff", "badge", "permit", "tax", "security",
 )  # fmt: skip
-_REFERENCE_SUFFIXES = ("number", "num", "no", "nr", "n°", "code", "id")
+_REFERENCE_SUFFIXES = ("number", "num", "no", "nr", "n°", "code", "id",
+                       *_CUES_DATA.words("reference_suffixes"))
 _CUES = re.compile(
     rf"(?P<reference>\b{_alternation(_REFERENCES)}\b(?:\W{{0,3}}{_alternation(_REFERENCE_SUFFIXES)}\b)?"
     rf"|\b{_alternation(_REFERENCE_NOUNS)}\W{{0,3}}{_alternation(_REFERENCE_SUFFIXES)}\b|#)"
     r"|(?P<phone>\b(?:call|phone|ph|tel|telephone|mobile|mob|cell|cellphone|text|txt|sms|ring|whats\s?app|signal|viber"
     r"|telegram|number|num|nummer|handy|portable|tél|téléphone|celular|cel|móvil|movil|número|numero|telefono|teléfono"
-    r"|telefone|zap|line)\b|携帯|電話)"
+    r"|telefone|zap|line)\b"
+    rf"|\b{_alternation(_CUES_DATA.words('phone'))}\b|携帯|電話)"
 )
 _CUE_BEFORE = 60
 _CUE_AFTER = 30
 
 _DIGIT_WORDS = frozenset(
-    {"zero", "oh", "nought", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
+    {"zero", "oh", "nought", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+     *_CUES_DATA.digits}
 )
 _SPOKEN_TOKEN = rf"(?:(?:double|triple)\s+)?{_alternation(_DIGIT_WORDS)}\b|\d{{1,4}}(?!\d)"
 _SPOKEN_RUN = re.compile(rf"(?<![\w-])(?:{_SPOKEN_TOKEN})(?:[\s,.\-/]{{1,3}}(?:{_SPOKEN_TOKEN}))+")
@@ -181,15 +188,20 @@ _PLATFORMS = (
     "discord", "wechat", "weixin", "kik", "skype", "facebook", "fb", "messenger", "linkedin", "linked in", "twitter",
     "threads", "reddit", "github", "gitlab", "twitch", "youtube", "steam", "xbox", "psn", "playstation", "roblox",
     "fortnite", "minecraft", "viber", "slack", "bereal", "mastodon", "bluesky", "pinterest", "tumblr", "vsco",
+    *_CUES_DATA.words("platforms"),
 )  # fmt: skip
-_HANDLE_CUES = ("username", "user name", "handle", "gamertag", "gamer tag", "screen name")
+_PLATFORM_WORDS = frozenset(name for name in _PLATFORMS if " " not in name)  # skipped between a cue and its handle
+_HANDLE_CUES = ("username", "user name", "handle", "gamertag", "gamer tag", "screen name",
+                *_CUES_DATA.words("handle_cues"))
 _REQUEST_VERBS = frozenset({"add", "follow", "find", "dm", "message"})  # "add me", "dm me", ...
-_ANCHOR_WORDS = _first_words(_PLATFORMS) | _first_words(_HANDLE_CUES) | _REQUEST_VERBS
+_REQUESTS = _CUES_DATA.words("requests")  # whole phrases in other languages: "agrégame", "добавь меня"
+_ANCHOR_WORDS = _first_words(_PLATFORMS) | _first_words(_HANDLE_CUES) | _REQUEST_VERBS | _first_words(_REQUESTS)
 _ANCHOR = re.compile(
     rf"\b(?:(?P<platform>{_alternation(_PLATFORMS)})|(?P<cue>{_alternation(_HANDLE_CUES)})"
-    rf"|(?P<request>{_alternation(_REQUEST_VERBS)}\s+me))\b"
+    rf"|(?P<request>{_alternation(_REQUEST_VERBS)}\s+me|{_alternation(_REQUESTS)}))\b"
 )
-_OWNER_BEFORE = re.compile(r"\b(?:my|mein|meine|mon|ma|mi|meu|minha|mio)\s+$")
+_OWNER_BEFORE = re.compile(
+    rf"\b(?:my|mein|meine|mon|ma|mi|meu|minha|mio|{_alternation(_CUES_DATA.words('owners'))})\s+$")
 _OWNER_WINDOW = 12
 _HANDLE_BEFORE_PLATFORM = re.compile(
     r"\b(?:i'm|im|i am|as|add|follow|find)\s+(?P<handle>@?[a-z_][\w.]{1,30}\w)\s+on\s+$"
@@ -202,6 +214,7 @@ _TOKEN = re.compile(r"\S+")
 _HANDLE_TOKEN = re.compile(r"@?[A-Za-z_][\w.:-]{2,40}")
 _PLAIN_HANDLE = re.compile(r"[A-Za-z][\w.]{2,29}")
 _NAME_WORD = re.compile(r"[A-Z][a-z]+")
+_LATIN_LETTER = re.compile(r"[a-zà-ÿ]")
 _ABBREVIATION = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]?")
 _OPENING = "(\"'“‘"
 _CLOSING = ".,;:!?)\"'”’"
@@ -214,12 +227,13 @@ _CONNECTORS = frozenset(
         "is", "it's", "its", "es", "ist", "est", "é", "è", "c'est", "my", "me", "on", "at", "as", "in", "under",
         "called", "i'm", "im", "add", "find", "follow", "dm", "message", "search", "for", "id", "username", "user",
         "handle", "name", "tag", "gamertag", "account", "acc", "profile", "page", "channel", "there", "here", "too",
-        "also", "just", "now", "mein", "mon", "mi", "meu", "il", "mio",
+        "also", "just", "now", "mein", "mon", "mi", "meu", "il", "mio", *_CUES_DATA.words("connectors"),
     }
 )  # fmt: skip
-_IS = frozenset({"is", "it's", "its", "es", "ist", "est", "é", "è", "c'est"})
+_IS = frozenset({"is", "it's", "its", "es", "ist", "est", "é", "è", "c'est", *_CUES_DATA.words("is")})
 _NAMING = frozenset({"id", "username", "user", "handle", "name", "tag", "gamertag"})
 _BEFORE_NAME = frozenset({"as", "i'm", "im", "under", "called"})
+_AS = frozenset({"as", "under", "como", "comme", "как", "под", "باسم"})  # "follow me on insta as ..."
 # Plain words that follow "my instagram is" in messages that give no handle.
 _NOT_HANDLES = frozenset(
     {
@@ -603,21 +617,29 @@ def _handle_after(scan: _Scan, anchor: re.Match[str]) -> _Hit | None:
     After "add me" or "dm me" alone, only a word shaped like a username will do ("DM me: whenever" is no handle)."""
     owner = _OWNER_BEFORE.search(scan.lower, max(anchor.start() - _OWNER_WINDOW, 0), anchor.start())
     owned = anchor.group("cue") is not None or owner is not None
+    # A cue in another script ("мой телеграм", "سنابي"): a word in Latin letters after it is the handle.
+    foreign = not anchor.group().isascii() and not _LATIN_LETTER.search(anchor.group())
     previous = ""
+    asked = False
     tokens = list(_TOKEN.finditer(scan.text, anchor.end(), anchor.end() + _SCAN_AFTER_ANCHOR))
     for index, token in enumerate(tokens[: _MAX_CONNECTORS + 1]):
         raw = token.group()
         core = raw.lstrip(_OPENING).rstrip(_CLOSING)
-        if not core or raw in _INTRODUCERS or raw in _DASHES or core.lower() in _CONNECTORS:
+        if not core or raw in _INTRODUCERS or raw in _DASHES or core.lower() in _CONNECTORS \
+                or core.lower() in _PLATFORM_WORDS:
             owned = owned or core.lower() in _NAMING
-            previous = ":" if raw.endswith(tuple(_INTRODUCERS)) else core.lower()
+            # "follow me on instagram as ...": asked to find them on a platform under a name
+            asked = asked or (anchor.group("request") is not None and core.lower() in _PLATFORM_WORDS)
+            previous = ":" if raw.endswith(tuple(_INTRODUCERS)) or (owned and raw in _DASHES) else core.lower()
             continue
         start = token.start() + len(raw) - len(raw.lstrip(_OPENING))
         if _handle_like(core):
             return _Hit("handle", start, start + len(core))
+        if asked and previous in _AS and _plain_handle(core):
+            return _Hit("handle", start, start + len(core))
         if anchor.group("request"):
             return None
-        if _strong(previous, owned=owned) and _plain_handle(core):
+        if (_strong(previous, owned=owned) or (owned and foreign and core[:1].islower())) and _plain_handle(core):
             return _Hit("handle", start, start + len(core))
         following = tokens[index + 1].group().rstrip(_CLOSING) if index + 1 < len(tokens) else ""
         if previous in _BEFORE_NAME and _NAME_WORD.fullmatch(core) and _NAME_WORD.fullmatch(following):

@@ -3,7 +3,7 @@ program allows it, the offer to exchange addresses if both agree (relay/inbound/
 
 from __future__ import annotations
 
-from relay.notices.programs import participant_language
+from relay.notices.programs import audience, participant_language
 from relay.nudges.lifecycle import FAREWELL_WITHIN, ONGOING, end_of
 from relay.nudges.plan import Context, Planned, subject_of
 from relay.nudges.timing import is_quiet, zone_of
@@ -21,7 +21,8 @@ def plan(ctx: Context) -> list[Planned]:
         language = participant_language(ctx.program, member)
         values = {"program_name": ctx.program.name, "goals": ctx.program.goals, "domain": ctx.settings.relay.domain,
                   "handle": member.handle, "partner_handle": partner.handle, "role": role,
-                  "exchange": ctx.program.contact_exchange, "conversation_attached": False}
+                  "exchange": ctx.program.contact_exchange, "conversation_attached": False,
+                  "audience": audience(ctx.program, member)}  # rendering.notice's keyword: youth wording
         found.append(Planned(
             key=f"farewell:{ctx.pair.id}:{role}", kind="farewell", pair_id=ctx.pair.id, program_id=ctx.program.id,
             to_role=role, to_handle=member.handle, rcpt=member.email,

@@ -1,0 +1,114 @@
+"""Safeguarding for groups and communities, end to end through real SMTP and the console over real HTTP,
+on the shipped youth-strict policy: an urgent finding in a group's or a community's message tells the
+safeguarding lead at once with a console link that opens the item (the group and its members by handle),
+and the sweeps of held mail — the urgent follow-up after `urgent_review_within`, the moderators' reminder
+after `review_within` and the coordinator's escalation after `escalate_after` — cover group items too."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+
+from relay.clock import FixedClock
+from tests.consolekit import add_moderator, serving, session
+from tests.safeguarding_kit import COORDINATOR, LEAD, PUBLIC_URL, Inboxes, text, use_shipped_policy
+from tests.support import DOMAIN, MENTEE, Layout, Sink, cli, eventually, send, simple_message
+from tests.test_communities import MAPLE, OAK, enable_stem, pair
+from tests.test_groups import PEOPLE, make_group
+from tests.test_safeguarding import DISCLOSURE
+
+IDENTITIES = [secret for p in PEOPLE for secret in (p["email"], p["name"])]
+
+
+def leaked(message: EmailMessage) -> list[str]:
+    whole = str(message) + text(message)
+    return [secret for secret in IDENTITIES if secret in whole]
+
+
+def console_path(message: EmailMessage, queue_id: str) -> str:
+    """The console link a mail carries, as a path on the console this test serves on loopback."""
+    links = re.findall(rf"{re.escape(PUBLIC_URL)}(/held/\S+)", text(message))
+    assert f"/held/{queue_id}" in links, links
+    return f"/held/{queue_id}"
+
+
+async def open_item(layout: Layout, path: str) -> str:
+    async with session(layout, "ana") as client:
+        page = await client.get(path)
+    assert page.status_code == 200, page.text
+    return page.text
+
+
+async def test_an_urgent_group_hold_reaches_the_lead_with_a_working_link_and_every_sweep(layout: Layout,
+                                                                                     sink: Sink) -> None:
+    use_shipped_policy(layout)
+    clock = FixedClock(datetime.now(UTC))
+    async with serving(layout, clock) as relay:
+        await add_moderator(layout, "ana", "stem")
+        group = await asyncio.to_thread(make_group, layout)
+        raw = simple_message(f"{MENTEE['name']} <{MENTEE['email']}>", group["alias"], "help", DISCLOSURE)
+        code, reply = await send(layout.smtp_port, raw, MENTEE["email"], group["alias"])
+        assert code == 250, reply
+        queue_id = reply.rsplit(" ", 1)[-1]
+        inbox = Inboxes(sink)
+        [alert] = await eventually(lambda: inbox.lead)
+        assert alert["Subject"].startswith("URGENT") and leaked(alert) == []
+        assert "(group Robotics, Maple to the group Robotics)" in alert["Subject"]
+        assert "group Robotics, program STEM mentoring (stem)" in text(alert)  # not "pair N": it is no pair
+        page = await open_item(layout, console_path(alert, queue_id))
+        assert "URGENT" in page and "From <b>Maple</b> (mentee) to the group <b>Robotics</b>" in page
+        assert "Members (4): Oak (mentor), Maple (mentee), Birch (mentee), Cedar (mentee)" in page
+        assert "Escalate to safeguarding lead" in page
+
+        # An hour with nobody acting: the lead and the coordinator are told again, once, with the link.
+        clock.advance(timedelta(minutes=61))
+        follow_up = await relay.safeguarding.run_once()
+        assert sorted(follow_up.mails) == sorted([LEAD, COORDINATOR])
+        assert (await relay.safeguarding.run_once()).mails == []
+        [told] = await eventually(lambda: inbox.coordinator)
+        assert "to the group Robotics" in text(told) and leaked(told) == []
+        await open_item(layout, console_path(told, queue_id))
+
+        # Twelve hours (review_within): the moderators are reminded; twelve more: the coordinator is told.
+        clock.advance(timedelta(hours=11))
+        await relay.sweeper.run_once()
+        await eventually(lambda: any("Robotics" in text(m) and queue_id in text(m) for m in inbox.moderators[1:]))
+        [reminder] = [m for m in inbox.moderators[1:] if queue_id in text(m)]
+        assert "Maple to the group Robotics (group Robotics)" in text(reminder)
+        clock.advance(timedelta(hours=12))
+        await relay.sweeper.run_once()
+        await eventually(lambda: len(inbox.coordinator) == 2)
+        escalation = inbox.coordinator[1]
+        assert "to the group Robotics" in text(escalation) and leaked(escalation) == []
+        others = [p["email"] for p in PEOPLE if p["email"] != MENTEE["email"]]
+        assert all(inbox.of(address) == [] for address in others)  # held throughout: no member got it
+    state = cli(layout, "held", "show", queue_id)
+    assert "(held, URGENT)" in state.stdout
+
+
+async def test_an_urgent_community_message_reaches_the_lead_with_a_working_link(layout: Layout,
+                                                                                sink: Sink) -> None:
+    use_shipped_policy(layout)
+    enable_stem(layout, {"mentors": True, "mentees": True})
+    for mentor, mentee in ((OAK, MAPLE), ({**OAK, "email": "amara.okafor@firm.example.com", "name": "Amara Okafor",
+                                           "handle": "Elm"}, PEOPLE[2])):
+        await asyncio.to_thread(pair, layout, "stem", mentor, mentee)
+    async with serving(layout) as relay:
+        del relay
+        await add_moderator(layout, "ana", "stem")
+        mentees = f"mentees@{DOMAIN}"
+        raw = simple_message(f"{MAPLE['name']} <{MAPLE['email']}>", mentees, "help", DISCLOSURE)
+        code, reply = await send(layout.smtp_port, raw, MAPLE["email"], mentees)
+        assert code == 250, reply
+        inbox = Inboxes(sink)
+        [alert] = await eventually(lambda: inbox.lead)
+        assert alert["Subject"].startswith("URGENT") and leaked(alert) == []
+        [item] = [line.split()[0] for line in cli(layout, "held", "list").stdout.splitlines()]
+        page = await open_item(layout, console_path(alert, item))
+        assert "From <b>Maple</b> (mentee) to the group <b>STEM mentoring mentees</b>" in page
+        assert "Birch (mentee)" in page and "Ravi Patel" not in page
+        await eventually(lambda: inbox.moderators)
+        assert inbox.of(PEOPLE[2]["email"]) == []  # the other mentee gets nothing
+        assert all(leaked(m) == [] for m in inbox.moderators)
