@@ -43,7 +43,7 @@ def _silent(program: ProgramConfig, now: datetime) -> Any:
     cutoff = now - program.responsiveness.pair_silence_after
     message = messages.alias()
     recent = exists().where(message.c.pair_id == pairs.c.id, message.c.received_at > cutoff,
-                            message.c.decision.not_in(NOT_WRITING))
+                            message.c.decision.not_in(NOT_WRITING)).correlate(pairs)
     return and_(pairs.c.status == "active", pairs.c.created_at <= cutoff, ~recent)
 
 
@@ -51,13 +51,15 @@ def _waiting(program: ProgramConfig, now: datetime) -> Any:
     rules = program.responsiveness
     cutoff = now - min(rules.nudge_mentor_after, rules.second_nudge_after, rules.escalate_after)
     mentee_message, by_mentee = _writing_by("mentee", pairs.c.id)
-    mentor_message, by_mentor = _writing_by("mentor", pairs.c.id)
-    answered = exists().where(by_mentor, mentor_message.c.received_at > mentee_message.c.received_at)
+    mentor_message, by_mentor = _writing_by("mentor", mentee_message.c.pair_id)
+    # Correlated explicitly: a subquery two levels down is not correlated with the outer pairs by itself.
+    answered = exists().where(by_mentor, mentor_message.c.received_at > mentee_message.c.received_at
+                              ).correlate(mentee_message)
     cadence = members.alias()
     keeps_days = exists().where(cadence.c.pair_id == pairs.c.id, cadence.c.role == "mentor",
-                                cadence.c.cadence.is_not(None))
+                                cadence.c.cadence.is_not(None)).correlate(pairs)
     old_enough = or_(mentee_message.c.received_at <= cutoff, keeps_days)
-    return and_(pairs.c.status == "active", exists().where(by_mentee, old_enough, ~answered))
+    return and_(pairs.c.status == "active", exists().where(by_mentee, old_enough, ~answered).correlate(pairs))
 
 
 def _ending(program: ProgramConfig, now: datetime) -> Any:
