@@ -11,14 +11,17 @@ import asyncio
 import html
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from sqlalchemy import select
 
 from relay.store.schema import held, pairs
+from tests.browserkit import Pages, serious_violations
 from tests.bulkstore import Made, enrol_many
 from tests.consolekit import add_moderator, base_url, prepare, serving, session, token_for
 from tests.support import Layout, rows, send, simple_message
+from tests.test_console_browser import log_in
 
 HELD = 110  # over two pages of 50
 PAIRS = 120
@@ -123,3 +126,24 @@ async def test_lists_come_a_page_at_a_time_each_item_once_in_order(layout: Layou
             assert [int(i) for i in listed] == [m.id for m in others]
             everyone = {row.id for row in await rows(layout, select(pairs.c.id).where(pairs.c.program_id == "stem"))}
             assert not everyone & {int(i) for i in listed}
+
+
+async def test_a_second_page_in_a_real_browser_reads_well(layout: Layout, pages: Pages, tmp_path: Path) -> None:
+    """Chromium, 390 px wide (a phone): the second page of /held is reached by its "Next page" link, has
+    a "First page" link, and axe-core finds no serious problem on it or on /pairs."""
+    prepare(layout)
+    made = await enrol_many(layout, 55, datetime.now(UTC) - timedelta(days=1))
+    async with serving(layout):
+        await add_moderator(layout, "stem-mod", "stem")
+        await _hold_one_each(layout, made[:53])
+        page = await pages.open("held", 390)
+        await log_in(page, layout, "stem-mod")
+        await page.click("a[rel=next]")
+        assert "after=" in page.url
+        assert await page.locator("a.subject").count() == 3
+        assert await page.get_by_role("link", name="First page").count() == 1
+        assert await serious_violations(page) == []
+        await page.screenshot(path=str(tmp_path / "held-page-2.png"), full_page=True)
+        await page.goto(base_url(layout) + "/pairs")
+        assert await serious_violations(page) == []
+        await page.screenshot(path=str(tmp_path / "pairs-page-1.png"), full_page=True)
