@@ -27,7 +27,6 @@ from relay.nudges.welcome import queue_welcome
 from relay.store import events
 from relay.store.database import transaction
 from relay.store.pairs import ROLES, Pair, alias_taken, get_pair, handle_key, handle_taken, insert_pair
-from relay.store.pairs import close_pair as close_pair_row
 
 
 class EnrolmentError(Exception):
@@ -227,14 +226,3 @@ async def create_pair(
                          today=now.date() if refuse_past_end else None)
     async with transaction(engine) as connection:
         return await enrol_checked(connection, settings, request, now, actor)
-
-
-async def close_pair(engine: AsyncEngine, clock: Clock, pair_id: int, actor: str = "cli") -> bool:
-    now = clock.now()
-    async with transaction(engine) as connection:
-        if await get_pair(connection, pair_id) is None:
-            raise EnrolmentError(f"no pair with id {pair_id}")
-        closed = await close_pair_row(connection, pair_id, now)
-        if closed:
-            await events.record(connection, "pair_closed", now, actor=actor, pair_id=pair_id)
-    return closed

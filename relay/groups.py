@@ -124,8 +124,9 @@ async def add_member(settings: Settings, engine: AsyncEngine, clock: Clock, grou
 
 
 async def close_group(settings: Settings, engine: AsyncEngine, clock: Clock, group_id: int,
-                      reason: str | None = None, actor: str = "cli") -> bool:
-    """Close the group; the first close sends every member a farewell and tells the coordinator."""
+                      reason: str | None = None, actor: str = "cli", *, coordinator: bool = True) -> bool:
+    """Close the group; the first close sends every member a farewell and tells the coordinator (unless
+    `coordinator` is False: `program end` tells them once, relay/endings.py)."""
     now = clock.now()
     async with transaction(engine) as connection:
         group = await get_conversation(connection, group_id)
@@ -134,7 +135,7 @@ async def close_group(settings: Settings, engine: AsyncEngine, clock: Clock, gro
         closed = await close_conversation(connection, group_id, now)
         if closed:
             await events.record(connection, "group_closed", now, actor=actor, pair_id=group_id, reason=reason)
-            await farewell(connection, settings, group, now, reason=reason, actor=actor)
+            await farewell(connection, settings, group, now, reason=reason, actor=actor, coordinator=coordinator)
     return closed
 
 

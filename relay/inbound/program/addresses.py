@@ -35,22 +35,26 @@ class Incoming:
     message_id: str
     subject: str
     text: str  # the plain-text body (relay/inbound/header.plain_text)
-    enrolments: list[tuple[Pair, Member]]  # every pair the sender is a member of (not closed)
+    enrolments: list[tuple[Pair, Member]]  # every pair the sender is a member of (not closed; share@: all)
     secret: str  # signs the coordinator's reply addresses (relay/inbound/program/help.py)
 
 
-async def enrolments(connection: AsyncConnection, address: str) -> list[tuple[Pair, Member]]:
-    """The pairs (not closed) where `address` is a member, with that member."""
+async def enrolments(connection: AsyncConnection, address: str, *, closed: bool = False) -> list[tuple[Pair, Member]]:
+    """The pairs (not closed; `closed`: those too, for share@ after `pair close`) where `address` is a
+    member, with that member: ongoing pairs first, so that a person enrolled again after an earlier pair
+    ended (a re-match) is taken for the member of their current pair."""
     query = (select(members.c.pair_id, members.c.role)
              .select_from(members.join(pairs, pairs.c.id == members.c.pair_id))
-             .where(writes_as(address), pairs.c.status != "closed")
+             .where(writes_as(address), pairs.c.kind == "pair")
              .order_by(members.c.pair_id))
+    if not closed:
+        query = query.where(pairs.c.status != "closed")
     found = []
     for row in (await connection.execute(query)).all():
         pair = await get_pair(connection, row.pair_id)
         if pair is not None:
             found.append((pair, pair.member(row.role)))
-    return found
+    return sorted(found, key=lambda item: item[0].status not in ("active", "paused"))
 
 
 async def group_enrolments(connection: AsyncConnection, address: str) -> list[tuple[Conversation, Member]]:
