@@ -290,3 +290,25 @@ async def test_a_person_is_matched_again_with_their_handle(relay: Relay, layout:
     await mail(layout, MENTEE["email"], f"help@{DOMAIN}", "A question")
     asked = await eventually(lambda: to(sink, COORDINATOR, start))
     assert str(asked[0].message["Subject"]) == f"[Help] Maple (mentee, pair {rematch['id']}): A question"
+
+
+async def test_one_person_in_two_open_pairs_keeps_them_apart(relay: Relay, layout: Layout, sink: Sink) -> None:
+    """What re-matching must not break: one person (Maple) in two open pairs at once, with one handle, has an
+    alias of her own in each, and each mentor's mail reaches her from that pair's alias only."""
+    first = await acreate_pair(layout)
+    second = await acreate_pair(layout, ROWAN, MENTEE)
+    aliases = {first["mentor_alias"], first["mentee_alias"], second["mentor_alias"], second["mentee_alias"]}
+    assert len(aliases) == 4
+    await mail(layout, MENTEE["email"], first["mentor_alias"], "To Oak")
+    await mail(layout, MENTEE["email"], second["mentor_alias"], "To Rowan")
+    await mail(layout, ROWAN["email"], second["mentee_alias"], "From Rowan")
+    await sink.wait_for(3)
+    assert [str(r.message["Subject"]) for r in to(sink, MENTOR["email"])] == ["To Oak"]
+    assert [str(r.message["Subject"]) for r in to(sink, ROWAN["email"])] == ["To Rowan"]
+    (reply,) = to(sink, MENTEE["email"])
+    assert reply.message["From"].addresses[0].addr_spec == second["mentor_alias"]
+    assert to(sink, ROWAN["email"])[0].message["From"].addresses[0].addr_spec == second["mentee_alias"]
+    # Oak may not use Maple's alias of the other pair.
+    code, text = await send(layout.smtp_port, simple_message(MENTOR["email"], second["mentee_alias"], "hi", "hi"),
+                            MENTOR["email"], second["mentee_alias"])
+    assert code == 550 and "only from the person it was set up for" in text
