@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from relay import notices
 from relay.clock import Clock
 from relay.config import ProgramConfig, Settings
-from relay.enrol import EnrolmentError, check_program
+from relay.enrol import EnrolmentError, check_program, clean_reason
 from relay.groups import close_group
 from relay.notices.programs import for_staff
 from relay.nudges import keys
@@ -37,17 +37,6 @@ from relay.store.pairs import Pair, get_pair, list_pairs
 from relay.store.pairs import close_pair as close_pair_row
 
 OPEN = ("active", "paused")  # a conversation `program end` ends (an ended pair has had its farewell)
-MAX_REASON = 1000
-
-
-def clean_reason(reason: str | None) -> str | None:
-    """The coordinator's reason on one line, or None; EnrolmentError when it is too long for a notice."""
-    if reason is None:
-        return None
-    text = " ".join(reason.split())
-    if len(text) > MAX_REASON:
-        raise EnrolmentError(f"the reason is {len(text)} characters long; at most {MAX_REASON} fit in a farewell")
-    return text or None
 
 
 async def close_pair(settings: Settings, engine: AsyncEngine, clock: Clock, pair_id: int, reason: str | None = None,

@@ -121,6 +121,19 @@ def check_nicknames(role: str, nicknames: tuple[str, ...] | list[str], name: str
     return tuple(cleaned)
 
 
+MAX_REASON = 1000  # characters of a coordinator's reason for an ending (pair close, group close, program end)
+
+
+def clean_reason(reason: str | None) -> str | None:
+    """The coordinator's reason on one line, or None; EnrolmentError when it is too long for a notice."""
+    if reason is None:
+        return None
+    text = " ".join(reason.split())
+    if len(text) > MAX_REASON:
+        raise EnrolmentError(f"the reason is {len(text)} characters long; at most {MAX_REASON} fit in a farewell")
+    return text or None
+
+
 def check_program(settings: Settings, program_id: str) -> None:
     if program_id not in settings.programs:
         known = ", ".join(sorted(settings.programs)) or "none"

@@ -93,6 +93,9 @@ async def test_close_with_a_reason_says_goodbye_to_both_and_tells_the_coordinato
     await mail(layout, MENTEE["email"], pair["mentor_alias"], "Hello Oak")
     await sink.wait_for(1)
 
+    too_long = await acli(layout, "pair", "close", str(pair["id"]), "--reason", "x" * 1001)
+    assert too_long.returncode == 1 and "at most 1000" in too_long.stderr and "Traceback" not in too_long.stderr
+    assert json.loads((await acli(layout, "pair", "show", str(pair["id"]), "--json")).stdout)["status"] == "active"
     closed = await acli(layout, "pair", "close", str(pair["id"]), "--reason", "The spring term is over", "--json")
     assert closed.returncode == 0, closed.stderr
     assert json.loads(closed.stdout) == {"id": pair["id"], "closed": True, "changed": True}
@@ -161,9 +164,11 @@ async def test_close_without_a_reason_offers_the_contact_exchange(layout: Layout
             code, text = await send(layout.smtp_port, simple_message(person["email"], share, "yes", "."),
                                     person["email"], share)
             assert code == 250, text
-        done = await eventually(lambda: [r for r in sink.received
-                                         if str(r.message["Subject"]).startswith("Staying in touch with")][1:])
-        done = [r for r in sink.received if str(r.message["Subject"]).startswith("Staying in touch with")]
+        def exchanged() -> list[Received]:
+            return [r for r in sink.received if str(r.message["Subject"]).startswith("Staying in touch with")]
+
+        await eventually(lambda: len(exchanged()) >= 2)
+        done = exchanged()
         assert sorted(r.rcpt_tos[0] for r in done) == sorted([MENTOR["email"], MENTEE["email"]])
         by_rcpt = {r.rcpt_tos[0]: words(r.message) for r in done}
         assert f"Maple is {MENTEE['name']}, and can be reached at {MENTEE['email']}" in by_rcpt[MENTOR["email"]]
