@@ -175,6 +175,9 @@ class DeliveryConfig(_Strict):
     # How long an instance's claim on a queue entry lasts: when it dies while sending, another instance
     # sharing the database sends the entry once the lease is over (a restart of the same one, at once).
     lease: Duration = timedelta(minutes=10)
+    # At a stop, how long sends under way may take to finish before the relay hangs up on the smarthost
+    # (their entries are sent again at the next start); below systemd's and Docker's kill timeouts.
+    stop_grace: Duration = timedelta(seconds=10)
 
     @field_validator("retry_schedule")
     @classmethod

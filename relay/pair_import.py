@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relay import ids
+from relay.archive import chain
 from relay.config import Settings
 from relay.enrol import EnrolmentError, PairRequest, Person, check_pair, check_program, enrol_checked
 from relay.store.conversations import email_key, handle_key
@@ -241,7 +242,7 @@ async def import_pairs(settings: Settings, engine: AsyncEngine, program_id: str,
         return outcome
     domain = settings.relay.domain
     label = name or str(path)
-    async with transaction(engine) as connection:
+    async with transaction(engine) as connection, chain.deferred(connection):
         claimed = await _claim(connection, program_id, fresh, label)
         for row, aliases in zip(fresh, claimed, strict=True):
             try:

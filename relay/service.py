@@ -22,6 +22,7 @@ from relay.console.server import ConsoleServer
 from relay.delivery.transports import MaildirTransport, SmtpTransport, Transport
 from relay.delivery.worker import DeliveryWorker
 from relay.digests import sweep as digest_sweep
+from relay.holdqueue.actions import in_thread
 from relay.holdqueue.sweeps import HoldSweeper
 from relay.inbound.router import Intake
 from relay.metrics import sweep_timer
@@ -114,7 +115,10 @@ class Relay:
         self.scheduler.every(NUDGE_SWEEP_EVERY, "nudge-sweep", self._scheduled_nudges)
         self.scheduler.every(DIGEST_SWEEP_EVERY, "digest-sweep", self._scheduled_digests)
         self.scheduler.every(RETENTION_SWEEP_EVERY, "retention-purge", self._scheduled_purge)
-        self.console = ConsoleServer(settings, self.engine, self.clock, self.intake.policies) if console else None
+        # a release from the console builds its copy in the worker processes (in a thread without them)
+        offload = in_thread if self.pool.in_process else self.pool.run
+        self.console = (ConsoleServer(settings, self.engine, self.clock, self.intake.policies, offload)
+                        if console else None)
 
     async def _verify_dkim(self, raw: bytes, answers: dict[str, bytes | str | None]) -> list[DkimResult]:
         return await self.pool.run(tasks.verify_dkim, raw, answers)

@@ -3,6 +3,7 @@ back, the record paged by event id, program-scoped tokens and a read-only viewer
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -29,7 +30,8 @@ async def test_enrolment_api_over_http(layout: Layout, tmp_path: Path) -> None:
     coordinator = token_for(layout, "cora", "coordinator", "stem")
     other = token_for(layout, "arty", "coordinator", "arts")
     viewer = token_for(layout, "vic", "viewer", "stem")
-    process = ServeProcess(layout, tmp_path / "serve.log").start()
+    # the sink smarthost shares this event loop: start and stop serve off it, or its deliveries wait on us
+    process = await asyncio.to_thread(ServeProcess(layout, tmp_path / "serve.log").start)
     try:
         async with httpx.AsyncClient(base_url=base_url(layout), timeout=20) as client:
             async def up() -> httpx.Response | None:
@@ -115,4 +117,4 @@ async def test_enrolment_api_over_http(layout: Layout, tmp_path: Path) -> None:
             assert (await client.get("/api/events", params={"since": "yesterday"},
                                      headers=auth(coordinator))).status_code == 400
     finally:
-        process.terminate()
+        await asyncio.to_thread(process.terminate)

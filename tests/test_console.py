@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from relay.clock import FixedClock
@@ -297,7 +298,9 @@ async def test_attachments_are_listed_and_downloaded_never_rendered(layout: Layo
             assert (await client.get(f"/held/{held_id}/attachments/0")).status_code == 404  # the text part
 
 
-async def test_release_from_the_console_is_delivered_once(layout: Layout, sink: Sink) -> None:
+@pytest.mark.parametrize("workers", [0, 1], ids=["copy-in-a-thread", "copy-in-a-worker-process"])
+async def test_release_from_the_console_is_delivered_once(layout: Layout, sink: Sink, workers: int) -> None:
+    layout.overrides["workers"] = workers  # the released copy is built off the event loop either way
     prepare(layout)
     async with serving(layout):
         await add_moderator(layout, "ana", "stem")

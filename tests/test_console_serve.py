@@ -3,6 +3,7 @@ reference), served by `mentor-relay serve`, over HTTPS with a Secure cookie, and
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 import textwrap
@@ -71,7 +72,7 @@ def test_secret_key_is_a_reference_never_the_secret(layout: Layout, tmp_path: Pa
 
 async def test_serve_runs_the_console_and_stops_cleanly(layout: Layout, tmp_path: Path) -> None:
     prepare(layout)
-    process = ServeProcess(layout, tmp_path / "serve.log").start()
+    process = await asyncio.to_thread(ServeProcess(layout, tmp_path / "serve.log").start)  # the sink shares this loop
     try:
         async with httpx.AsyncClient(base_url=base_url(layout), timeout=10) as client:
             async def login_page() -> httpx.Response | None:
@@ -84,7 +85,7 @@ async def test_serve_runs_the_console_and_stops_cleanly(layout: Layout, tmp_path
             css = await client.get("/static/console.css")
             assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     finally:
-        code = process.terminate()
+        code = await asyncio.to_thread(process.terminate)
     log = (tmp_path / "serve.log").read_text()
     assert code == 0 and f"review console on http://127.0.0.1:{layout.console_port}" in log
 

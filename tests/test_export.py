@@ -1,5 +1,6 @@
 """Exports: a pair's conversation opens with Python's mailbox module, holds every delivered copy in
-order, and names no real person; --original gives the messages as received; the farewell attachment."""
+order, and names no real person; --original gives the messages as received; the farewell attachment;
+mboxrd quoting returns every "From " line as delivered; export files are created 0600."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from relay.archive.export import attach_conversation, conversation_mbox
+from relay.archive.export import attach_conversation, conversation_mbox, mboxrd_unquote
 from relay.config import load_settings
+from relay.service import Relay
 from relay.store.database import create_engine
 from relay.store.schema import messages, outbound
 from tests.archive_support import build_archive
-from tests.support import MENTEE, MENTOR, Layout, Sink, cli, rows, rows_now
+from tests.support import MENTEE, MENTOR, Layout, Sink, acreate_pair, cli, rows, rows_now, send, simple_message
 
 REAL = [MENTOR["email"], MENTEE["email"], "José Müller", "Jose Mueller", "Jane Doe", "jose.mueller", "jane.doe"]
 
@@ -165,3 +167,45 @@ async def test_a_redacted_message_is_exported_as_delivered_and_as_received(
                                          .where(outbound.c.kind == "relay"))
     assert b"867-5309" in written and b"867-5309" not in delivered
     assert cli(layout, "archive", "verify").returncode == 0
+
+
+FROM_LINES = "From the lab: hello.\n>From a quoted line.\n>>From deeper still.\nFrom\nFromage is not quoted.\n"
+
+
+async def test_mbox_is_mboxrd_round_trips_through_python_mailbox_and_is_private(
+        layout: Layout, sink: Sink, tmp_path: Path) -> None:
+    """Body lines such as "From ..." and ">From ..." come back from the mbox exactly as delivered (mboxrd),
+    Python's mailbox splits the file into the same messages, and export files are readable by the owner only."""
+    relay = Relay(load_settings(layout.config))
+    await relay.start()
+    try:
+        pair = await acreate_pair(layout)
+        for subject in ("Lab notes", "More notes"):
+            message = simple_message(MENTEE["email"], pair["mentor_alias"], subject, FROM_LINES)
+            code, reply = await send(layout.smtp_port, message, MENTEE["email"], pair["mentor_alias"])
+            assert code == 250, reply
+        await sink.wait_for(2)
+    finally:
+        await relay.stop()
+    delivered = [bytes(row.raw) for row in await rows(layout, select(outbound.c.raw).where(
+        outbound.c.kind == "relay").order_by(outbound.c.created_at, outbound.c.id))]
+    received = _raw_messages(layout)
+    assert all(b"\nFrom the lab" in raw.replace(b"\r\n", b"\n") for raw in delivered + received)
+
+    for option, expected in (((), delivered), (("--original",), received)):
+        target = tmp_path / f"export{''.join(option)}.mbox"
+        result = cli(layout, "archive", "export", "--pair", str(pair["id"]), "-o", str(target), *option)
+        assert result.returncode == 0, result.stderr
+        assert target.stat().st_mode & 0o777 == 0o600
+        assert b"\n>From the lab" in target.read_bytes() and b"\n>>From a quoted" in target.read_bytes()
+        box = mailbox.mbox(str(target))
+        try:
+            back = [mboxrd_unquote(box.get_bytes(key)) for key in box.iterkeys()]
+        finally:
+            box.close()
+        assert back == [raw.replace(b"\r\n", b"\n") for raw in expected]
+
+    zipped = tmp_path / "export.zip"
+    assert cli(layout, "archive", "export", "--pair", str(pair["id"]), "-o", str(zipped), "--format", "eml-zip",
+               "--original").returncode == 0
+    assert zipped.stat().st_mode & 0o777 == 0o600

@@ -14,7 +14,8 @@ from pathlib import Path
 
 RELAY = Path(__file__).resolve().parent.parent / "relay"
 
-PURE = [RELAY / "moderation", RELAY / "anonymize", RELAY / "dkim" / "signer.py", RELAY / "pipeline.py"]
+PURE = [RELAY / "moderation", RELAY / "anonymize", RELAY / "dkim" / "signer.py", RELAY / "pipeline.py",
+        RELAY / "archive" / "personal.py"]
 # relay packages and modules a pure step must not reach
 NOT_PURE = ("relay.store", "relay.inbound", "relay.console", "relay.holdqueue", "relay.notices", "relay.delivery",
             "relay.smtp", "relay.service", "relay.cli", "relay.nudges", "relay.senderauth")

@@ -65,6 +65,9 @@ def test_good_file_creates_every_pair_with_welcomes(offline_layout: Layout, tmp_
     welcomes = rows_now(offline_layout, select(outbound.c.rcpt).where(outbound.c.kind == "notice"))
     assert sorted(r.rcpt for r in welcomes) == sorted(
         [f"mentor{i}@uni.example.net" for i in (1, 2)] + [f"mentee{i}@school.example.org" for i in (1, 2)])
+    # the import chains its rows in one statement at the end: the record still verifies, entry by entry
+    verified = cli(offline_layout, "archive", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_every_bad_row_is_reported_and_nothing_written(offline_layout: Layout, tmp_path: Path) -> None:
@@ -120,6 +123,12 @@ def test_rerun_skips_existing_pairs_and_dry_run_writes_nothing(offline_layout: L
     assert f"{both}:2: skipped: pair 1" in again.stdout and f"{both}:3: skipped: pair 2" in again.stdout
     assert "created 1 pairs, skipped 2" in again.stdout
     assert count_pairs(offline_layout) == 3
+    single = cli(offline_layout, "pair", "create", "--program", "stem", "--mentor-email", "m9@uni.example.net",
+                 "--mentor-name", "Nine Mentor", "--mentor-handle", "Elm9", "--mentee-email", "e9@school.example.org",
+                 "--mentee-name", "Nine Mentee", "--mentee-handle", "Ash9")
+    assert single.returncode == 0, single.stderr  # chained after the imports' entries
+    verified = cli(offline_layout, "archive", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_file_level_problems(offline_layout: Layout, tmp_path: Path) -> None:

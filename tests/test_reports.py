@@ -106,7 +106,7 @@ async def test_report_figures_match_the_hand_computed_values(layout: Layout, sin
     result = cli(layout, "report", "--program", "stem", "--json", "--now", NOW.isoformat())
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
-    assert figures["pairs"] == {"total": 3, "active": 1, "silent": 1, "closed": 1}
+    assert figures["pairs"] == {"total": 3, "active": 1, "silent": 1, "paused": 0, "ended": 0, "closed": 1}
     assert figures["messages"] == {"total": 9, "weeks": EXPECTED_WEEKS}
     # mentee messages that reached the mentor: 4 in pair a (the rejected one did not) and 1 in pair c;
     # answered after 10, 59 and 58 hours; one within 48 h of the five whose 48 hours are over
@@ -129,13 +129,13 @@ async def test_report_figures_match_the_hand_computed_values(layout: Layout, sin
     assert {row["program"] for row in table} == {"stem"}
 
     text = cli(layout, "report", "--program", "stem", "--now", NOW.isoformat())
-    assert "pairs: 3 (1 active, 1 silent, 1 closed)" in text.stdout
+    assert "pairs: 3 (1 active, 1 silent, 0 paused, 0 ended, 1 closed)" in text.stdout
     assert "within 48 h: 20%" in text.stdout
 
 
 async def test_report_on_an_empty_program_and_bad_arguments(layout: Layout) -> None:
     empty = json.loads(cli(layout, "report", "--program", "stem", "--json").stdout)
-    assert empty["pairs"] == {"total": 0, "active": 0, "silent": 0, "closed": 0}
+    assert empty["pairs"] == {"total": 0, "active": 0, "silent": 0, "paused": 0, "ended": 0, "closed": 0}
     assert empty["reply_time"]["median_hours"] is None and empty["reply_time"]["share_within_48h"] is None
     unknown = cli(layout, "report", "--program", "nope")
     assert unknown.returncode == 1 and "unknown program 'nope' (known: stem)" in unknown.stderr

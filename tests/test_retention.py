@@ -1,9 +1,11 @@
-"""Retention and legal hold: with an injected clock the purge empties exactly the expired pairs' bodies,
-skips pairs on legal hold, records itself, and `archive verify` still passes afterwards."""
+"""Retention and legal hold: with an injected clock the purge empties exactly the expired pairs' bodies
+(closed and ended pairs), erases their personal data (members, contact details in events and hold reasons,
+moderators' edits), skips pairs on legal hold, records itself, and `archive verify` still passes afterwards."""
 
 from __future__ import annotations
 
 import json
+import textwrap
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,12 +14,15 @@ from sqlalchemy import func, select, update
 
 from relay.clock import FixedClock
 from relay.config import load_settings
+from relay.console.actions import redact_and_release
 from relay.endings import close_pair
 from relay.enrol import Person, create_pair
+from relay.member_addresses import add_address
 from relay.service import Relay
 from relay.store import events
 from relay.store.database import create_engine, transaction
-from relay.store.schema import messages, outbound, pairs
+from relay.store.schema import events as events_table
+from relay.store.schema import held, member_addresses, members, message_edits, messages, outbound, pairs
 from tests.archive_support import START
 from tests.support import DOMAIN, Layout, Sink, cli, eventually, rows, send, simple_message, store_url
 
@@ -232,3 +237,104 @@ async def test_two_instances_purging_at_once_purge_each_pair_once(layout: Layout
     events = json.loads(cli(layout, "events", "list", "--kind", "archive.purge", "--json").stdout)
     assert sorted(e["pair_id"] for e in events) == [ids[0], ids[2]]
     assert cli(layout, "archive", "verify").returncode == 0
+
+
+CONTACTS_HELD = """
+    default_action: deliver
+    rules:
+      contact_info:
+        action: hold
+    notices:
+      held: null
+"""
+PHONE = "+1 415 555 0123"
+
+
+async def test_ended_pairs_are_purged_and_personal_data_erased_while_verify_passes(
+        layout: Layout, sink: Sink) -> None:
+    """An ended pair (its end date passed) is purged after its period: bodies, members' names and addresses,
+    the phone number a rule matched (in the decision event and the hold's reasons), the moderator's edited
+    copy; an open pair keeps everything; the chain still verifies, and an edit after the scrub is caught."""
+    (layout.root / "policies" / "adult-professional.yaml").write_text(textwrap.dedent(CONTACTS_HELD))
+    set_retention(layout, {"after_close": "30d"})
+    clock = FixedClock(START)
+    relay = Relay(load_settings(layout.config), clock=clock)
+    await relay.start()
+    try:
+        ending = await create_pair(relay.settings, relay.engine, clock, program_id="stem", end_date="2026-03-05",
+                                   mentor=Person("olga.ruiz@uni.example", "Olga Ruiz", "Quartz"),
+                                   mentee=Person("tim.berg@mail.example", "Tim Berg", "Basalt"))
+        staying = await create_pair(relay.settings, relay.engine, clock, program_id="stem",
+                                    mentor=Person("ann.kay@uni.example", "Ann Kay", "Granite"),
+                                    mentee=Person("lou.pei@mail.example", "Lou Pei", "Shale"))
+        await add_address(relay.settings, relay.engine, clock, ending.id, "mentee", "tim.phone@mobile.example")
+        held_ids = []
+        for pair in (ending, staying):
+            mentee, alias = pair.mentee.email, pair.mentor.alias_address(DOMAIN)
+            code, reply = await send(layout.smtp_port, simple_message(mentee, alias, "Number",
+                                                                      f"Call me on {PHONE} please."), mentee, alias)
+            assert code == 250, reply
+            held_ids.append(reply.rsplit(" ", 1)[-1])
+        await redact_and_release(relay.settings, relay.engine, clock, held_ids[0], "mod-ann",
+                                 "Call me on [removed] please.")
+        clock.advance(timedelta(days=4))
+        await relay.sweep_nudges()  # 5 March has passed: the first pair has ended
+    finally:
+        await relay.stop()
+    (status,) = [row.status for row in await rows(layout, select(pairs.c.status).where(pairs.c.id == ending.id))]
+    assert status == "ended"
+
+    def personal(text: str) -> list[str]:
+        words = ["olga.ruiz@uni.example", "Olga Ruiz", "tim.berg@mail.example", "Tim Berg",
+                 "tim.phone@mobile.example", "415 555 0123"]
+        return [word for word in words if word.casefold() in text.casefold()]
+
+    async def leftovers(pair_id: int) -> list[str]:
+        found = []
+        for row in await rows(layout, select(members.c.email, members.c.name).where(members.c.pair_id == pair_id)):
+            found += personal(f"{row.email} {row.name}")
+        for row in await rows(layout, select(member_addresses.c.email).join(
+                members, members.c.id == member_addresses.c.member_id).where(members.c.pair_id == pair_id)):
+            found += personal(row.email)
+        for row in await rows(layout, select(events_table.c.detail).where(events_table.c.pair_id == pair_id)):
+            found += personal(json.loads(row.detail).__repr__() + row.detail)
+        for row in await rows(layout, select(held.c.reasons).where(held.c.pair_id == pair_id)):
+            found += personal(row.reasons)
+        return found
+
+    assert "415 555 0123" in await leftovers(ending.id)  # the decision and the hold name the number
+    assert await rows(layout, select(message_edits.c.id).where(message_edits.c.message_id == held_ids[0]))
+    hold = cli(layout, "archive", "hold", "--pair", str(ending.id), "--reason", "inquiry")
+    assert hold.returncode == 0, hold.stderr
+    later = (START + timedelta(days=40)).isoformat()
+    assert purge(layout, "--now", later)["on_hold"] == [ending.id]  # the legal hold protects everything
+    assert "olga.ruiz@uni.example" in await leftovers(ending.id)
+    assert cli(layout, "archive", "release-hold", "--pair", str(ending.id)).returncode == 0
+
+    text = cli(layout, "archive", "purge", "--now", later)
+    assert text.returncode == 0, text.stderr
+    assert f"purged pair {ending.id} (stem, after_close ended 2026-04-05)" in text.stdout
+    assert "2 members' names and addresses" in text.stdout
+    assert await leftovers(ending.id) == []
+    assert await rows(layout, select(message_edits.c.id).where(message_edits.c.message_id == held_ids[0])) == []
+    erased = await rows(layout, select(members.c.email, members.c.name, members.c.handle)
+                        .where(members.c.pair_id == ending.id).order_by(members.c.id))
+    assert [(row.name, row.handle) for row in erased] == [("[erased]", "Quartz"), ("[erased]", "Basalt")]
+    assert all(row.email.endswith("@erased.invalid") for row in erased)
+    assert "ann.kay@uni.example" in " ".join(r.email for r in await rows(layout, select(members.c.email)))
+    assert "415 555 0123" in await leftovers(staying.id)  # an open pair keeps its record
+    verified = cli(layout, "archive", "verify")
+    assert verified.returncode == 0, verified.stdout
+    assert purge(layout, "--now", later)["purged"] == []  # nothing left: no second event
+
+    engine = create_engine(store_url(layout))  # a scrubbed event edited afterwards (around the store) is caught
+    try:
+        async with transaction(engine) as connection:
+            scrubbed = (await connection.execute(select(events_table.c.id).where(
+                events_table.c.pair_id == ending.id, events_table.c.kind == "decision"))).scalars().first()
+            await connection.execute(update(events_table).where(events_table.c.id == scrubbed)
+                                     .values(detail='{"decision": "deliver"}'))
+    finally:
+        await engine.dispose()
+    tampered = cli(layout, "archive", "verify")
+    assert tampered.returncode == 1 and "changed after its personal data was scrubbed" in tampered.stdout

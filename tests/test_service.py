@@ -84,3 +84,44 @@ async def test_first_start_enrols_a_demo_pair_and_prints_a_working_command(tmp_p
     finally:
         await asyncio.to_thread(again.terminate)
     assert log.read_text().count("Demo pair 1 enrolled") == 1
+
+
+async def test_a_smarthost_that_never_answers_cannot_hold_a_stop(layout: Layout, sink: Sink, tmp_path: Path) -> None:
+    """SIGTERM while a send waits on a smarthost that accepted the connection and then says nothing: the
+    relay hangs up after `delivery.stop_grace`, not after the smarthost timeout, and the next start sends
+    the message (nothing lost)."""
+    with socket.socket() as silent:  # listens (the kernel accepts) but never greets
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        layout.overrides["delivery"] = {"port": silent.getsockname()[1], "timeout": "300s", "stop_grace": "1s"}
+        layout.write()
+        pair = await acreate_pair(layout)
+        log = tmp_path / "serve.log"
+        server = await asyncio.to_thread(ServeProcess(layout, log).start)
+        try:
+            alias = pair["mentor_alias"]
+            message = simple_message(MENTEE["email"], alias, "Still there?", "A question for you.\n")
+            code, _ = await send(layout.smtp_port, message, MENTEE["email"], alias)
+            assert code == 250
+            silent.settimeout(30)
+            connection, _ = await asyncio.to_thread(silent.accept)  # the relay's send is under way
+            with connection:
+                assert server.process is not None
+                server.process.terminate()
+                # far below the 300 s the send would otherwise wait for a greeting
+                stopped = await asyncio.to_thread(server.process.wait, 60)
+        finally:
+            if server.process is not None and server.process.poll() is None:
+                server.kill()
+    assert stopped == 0
+    text = log.read_text()
+    assert "hanging up" in text and "stopped cleanly" in text
+    # The next start, with a smarthost that answers, sends the message once.
+    layout.overrides["delivery"] = {"port": sink.port}
+    layout.write()
+    restarted = await asyncio.to_thread(ServeProcess(layout, log).start)
+    try:
+        await sink.wait_for(1, timeout=30)
+    finally:
+        assert await asyncio.to_thread(restarted.terminate) == 0
+    assert [r.message["Subject"] for r in sink.received] == ["Still there?"]

@@ -142,9 +142,33 @@ def entries_after(head_seq: int, head_hash: str, links: list[Link]) -> list[dict
 _HEAD = select(archive_chain.c.seq, archive_chain.c.entry_hash).order_by(archive_chain.c.seq.desc()).limit(1)
 
 
+_DEFERRED = "relay.archive.chain.deferred"  # connection.info key: links waiting for the end of a bulk write
+
+
+@asynccontextmanager
+async def deferred(connection: AsyncConnection) -> AsyncIterator[None]:
+    """Inside the block, `append` collects the links of `connection` in order and chains them all in one
+    statement when the block ends (a bulk write such as `pair import`: one head lookup and one INSERT
+    instead of two statements per row). Nothing else may append on this connection meanwhile."""
+    if _DEFERRED in connection.info:
+        yield
+        return
+    pending: list[Link] = []
+    connection.info[_DEFERRED] = pending
+    try:
+        yield
+    finally:
+        connection.info.pop(_DEFERRED, None)
+    await append(connection, pending)
+
+
 async def append(connection: AsyncConnection, links: list[Link]) -> None:
     """Chain `links` after the current head, in one statement, inside the caller's write transaction."""
     if not links:
+        return
+    pending = connection.info.get(_DEFERRED)
+    if pending is not None:
+        pending.extend(links)
         return
     if connection.dialect.name == "postgresql":
         await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})

@@ -5,16 +5,25 @@ By default the export holds what the participants saw: the anonymised copies the
 (they are addressed to real addresses). `original=True` gives the messages as received instead
 (byte-exact, real addresses included: for admins). Purged messages (retention) have no body left and
 are left out. Files are written to a temporary name and renamed, so a failed export leaves no
-half-written file. mbox files are written by Python's mailbox module (mboxrd-style From quoting).
+half-written file, and they are created readable by their owner only (0600): an export holds real
+addresses (`--original`), or at least the words of minors.
+
+mbox files are mboxrd: each message starts with a "From " line, its line endings are LF, and every line
+of the message that matches `>*From ` gets one more ">" in front; a reader removes one ">" from each
+line matching `>+From `, so a line such as ">From here" or "From here" in a body comes back exactly as it
+was delivered (the older mboxo quoting, Python's mailbox writer's, cannot tell a quoted line from one
+that began with ">"). Python's `mailbox.mbox` reads these files (it leaves the quoting in place).
 """
 
 from __future__ import annotations
 
 import email
-import mailbox
 import os
+import re
 import tempfile
+import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -71,47 +80,69 @@ async def conversation(engine: AsyncEngine, pair_id: int, *, original: bool = Fa
         return await (originals(connection, pair_id) if original else delivered_copies(connection, pair_id))
 
 
-def _write_mbox(items: list[Exported], path: Path) -> None:
-    box = mailbox.mbox(str(path), create=True)
-    try:
-        box.lock()
+_FROM_LINE = re.compile(rb"^(>*From )", re.MULTILINE)
+_QUOTED_FROM = re.compile(rb"^>(>*From )", re.MULTILINE)
+_SENDER = re.compile(r"[^\x21-\x7e]")  # the From_ line's sender is one word of printable ASCII
+
+
+def mboxrd_entry(raw: bytes, sender: str, at: datetime) -> bytes:
+    """One message as an mboxrd entry: the From_ line, the message with LF line endings and its ">*From "
+    lines quoted, and the blank line that ends the entry."""
+    body = raw.replace(b"\r\n", b"\n")
+    if not body.endswith(b"\n"):
+        body += b"\n"
+    envelope = _SENDER.sub("", sender) or "MAILER-DAEMON"
+    stamp = time.asctime(at.utctimetuple())
+    return b"From " + envelope.encode("ascii") + b" " + stamp.encode("ascii") + b"\n" + \
+        _FROM_LINE.sub(rb">\1", body) + b"\n"
+
+
+def mboxrd_unquote(body: bytes) -> bytes:
+    """A message read from an mboxrd file (without its From_ line) as it was before quoting."""
+    return _QUOTED_FROM.sub(rb"\1", body)
+
+
+def mbox_bytes(items: list[Exported]) -> bytes:
+    """`items` as an mboxrd file's bytes."""
+    return b"".join(mboxrd_entry(item.raw, item.sender, item.at) for item in items)
+
+
+def _write_mbox(items: list[Exported], handle: int) -> None:
+    with os.fdopen(handle, "wb") as out:
         for item in items:
-            message = mailbox.mboxMessage(item.raw)
-            message.set_from(item.sender or "MAILER-DAEMON", item.at.timetuple())
-            box.add(message)
-        box.flush()
-    finally:
-        box.unlock()
-        box.close()
+            out.write(mboxrd_entry(item.raw, item.sender, item.at))
+        out.flush()
+        os.fsync(out.fileno())
 
 
-def _write_zip(items: list[Exported], path: Path) -> None:
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for number, item in enumerate(items, start=1):
-            archive.writestr(f"{number:04d}-{item.id}.eml", item.raw)
+def _write_zip(items: list[Exported], handle: int) -> None:
+    with os.fdopen(handle, "wb") as out:
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for number, item in enumerate(items, start=1):
+                archive.writestr(f"{number:04d}-{item.id}.eml", item.raw)
+        out.flush()
+        os.fsync(out.fileno())
 
 
-def write(items: list[Exported], target: Path, fmt: str = "mbox") -> None:
-    """Write `items` to `target` as a whole (temporary file, then rename); fmt is mbox or eml-zip."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
+def write_private(target: Path, fill: Callable[[int], None]) -> None:
+    """Create `target` readable by its owner only (0600), as a whole: `fill(fd)` writes (and closes) a
+    temporary file in the same folder, which then replaces `target`; a failure leaves nothing behind."""
     target = target.resolve()
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(handle)
-    os.unlink(temporary)  # mailbox creates the file itself
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)  # mode 0600
     try:
-        (_write_mbox if fmt == "mbox" else _write_zip)(items, Path(temporary))
+        os.fchmod(handle, 0o600)
+        fill(handle)
         os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
 
 
-def mbox_bytes(items: list[Exported]) -> bytes:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "conversation.mbox"
-        _write_mbox(items, path)
-        return path.read_bytes()
+def write(items: list[Exported], target: Path, fmt: str = "mbox") -> None:
+    """Write `items` to `target` (0600, as a whole); fmt is mbox (mboxrd) or eml-zip."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
+    write_private(target, lambda handle: (_write_mbox if fmt == "mbox" else _write_zip)(items, handle))
 
 
 async def conversation_mbox(engine: AsyncEngine, pair_id: int) -> bytes:

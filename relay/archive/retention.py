@@ -1,11 +1,18 @@
-"""Retention: purging the message bodies of closed pairs whose retention period is over.
+"""Retention: erasing the record of pairs (and groups) that ended or were closed and whose retention
+period is over.
 
-A program's `retention` says how long after a pair closed its bodies are kept: `after_close`, or
-`after_concern` when a "concern" event was recorded for the pair (unset: kept for ever). A pair under
-legal hold (relay.archive.hold) is never purged. Purging a pair, in one transaction: every inbound
-message and outbound copy of the pair keeps its row as a tombstone, its body (raw bytes, subject, real
-addresses) is emptied, and one "archive.purge" event records the digest of each body removed, so that
-`archive verify` still checks every row against the chain. The event is itself chained.
+A program's `retention` says how long after a pair closed or reached its end date (status `closed` or
+`ended`; `closed_at` is when) its record is kept: `after_close`, or `after_concern` when a "concern" event
+was recorded for the pair (unset: kept for ever). A pair under legal hold (relay.archive.hold) is never
+purged. Purging a pair, in one transaction (relay.archive.erasure does each step):
+- every inbound message and outbound copy of the pair keeps its row as a tombstone, its body (raw
+  bytes, subject, real addresses) emptied;
+- its members' real names and addresses are replaced, their nicknames and further addresses dropped;
+- its events' details lose contact details and the members' names and addresses (relay.archive.personal);
+  the hold queue's reasons and moderators' notes too; moderators' edited copies are deleted;
+- one "archive.purge" event records the digest of each body removed and each scrubbed event's hashes,
+  so that `archive verify` still checks every row against the chain. The event is itself chained.
+A pair purged before this erased personal data (bodies only) has the rest erased on the next run.
 
 The daily job calls `purge_expired`; `archive purge` runs it by hand (with --now and --dry-run).
 """
@@ -16,21 +23,22 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from relay.archive import chain
+from relay.archive import erasure
+from relay.archive.erasure import Erased, eraser_for
 from relay.archive.hold import held_pairs, lock_pair
 from relay.archive.verify import PURGE_EVENT
 from relay.clock import Clock
 from relay.config import ProgramConfig, Settings
 from relay.metrics import sweep_timer
 from relay.store import events
-from relay.store.database import transaction
 from relay.store.schema import events as events_table
-from relay.store.schema import messages, outbound, pairs
+from relay.store.schema import held, members, messages, outbound, pairs
 
 CONCERN = "concern"
+ENDED = ("closed", "ended")
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,8 @@ class Expired:
     expired_at: datetime
     messages: int = 0
     outbound: int = 0
+    members_erased: int = 0
+    events_scrubbed: int = 0
 
 
 @dataclass
@@ -62,14 +72,15 @@ def _period(program: ProgramConfig, concern: bool) -> tuple[str, timedelta | Non
 
 
 async def expired_pairs(connection: AsyncConnection, settings: Settings, now: datetime) -> list[Expired]:
-    """Closed pairs of programs with a retention policy whose period is over (legal hold not considered)."""
+    """Closed and ended pairs of programs with a retention policy whose period is over (legal hold not
+    considered)."""
     programs = {pid: p for pid, p in settings.programs.items()
                 if p.retention.after_close is not None or p.retention.after_concern is not None}
     if not programs:
         return []
     closed = (await connection.execute(
         select(pairs.c.id, pairs.c.program_id, pairs.c.closed_at)
-        .where(pairs.c.program_id.in_(list(programs)), pairs.c.status == "closed", pairs.c.closed_at.is_not(None))
+        .where(pairs.c.program_id.in_(list(programs)), pairs.c.status.in_(ENDED), pairs.c.closed_at.is_not(None))
         .order_by(pairs.c.id))).all()
     concerned = set((await connection.execute(
         select(events_table.c.pair_id).where(events_table.c.kind == CONCERN,
@@ -82,46 +93,47 @@ async def expired_pairs(connection: AsyncConnection, settings: Settings, now: da
     return found
 
 
-def _of_pair(table: Any, pair_id: int) -> Any:
-    """Rows of the pair that still have a body."""
-    if table is outbound:
-        owned = or_(outbound.c.pair_id == pair_id,
-                    outbound.c.message_id.in_(select(messages.c.id).where(messages.c.pair_id == pair_id)))
-    else:
-        owned = messages.c.pair_id == pair_id
-    return owned & (func.length(table.c.raw) > 0)
+def _outbound_of(pair_id: int) -> Any:
+    return or_(outbound.c.pair_id == pair_id,
+               outbound.c.message_id.in_(select(messages.c.id).where(messages.c.pair_id == pair_id)))
 
 
-async def _bodies(connection: AsyncConnection, pair_id: int) -> dict[str, dict[str, str]]:
-    found: dict[str, dict[str, str]] = {}
-    for kind, table in (("message", messages), ("outbound", outbound)):
-        columns = [table.c.id, *(table.c[name] for name in chain.BODY_FIELDS[kind])]
-        rows = (await connection.execute(select(*columns).where(_of_pair(table, pair_id)))).all()
-        found[kind] = {str(row.id): chain.body_digest(kind, row._mapping) for row in rows}
-    return found
+async def erase_pair(connection: AsyncConnection, pair_id: int) -> Erased:
+    """Every erasing step for one conversation, in the caller's transaction (nothing recorded)."""
+    done = Erased()
+    of_pair = select(messages.c.id).where(messages.c.pair_id == pair_id)
+    member_ids = list((await connection.execute(select(members.c.id).where(members.c.pair_id == pair_id))).scalars())
+    eraser = await eraser_for(connection, member_ids)
+    await erasure.purge_bodies(connection, done, message_where=messages.c.pair_id == pair_id,
+                               outbound_where=_outbound_of(pair_id))
+    await erasure.scrub_events(connection, done, eraser,
+                               (events_table.c.pair_id == pair_id) | events_table.c.message_id.in_(of_pair))
+    await erasure.scrub_held(connection, done, eraser, held.c.pair_id == pair_id)
+    await erasure.drop_edits(connection, done, of_pair)
+    await erasure.erase_members(connection, done, member_ids)
+    return done
 
 
 async def _purge_pair(connection: AsyncConnection, item: Expired, now: datetime) -> Expired | None:
-    bodies = await _bodies(connection, item.pair_id)
-    if not bodies["message"] and not bodies["outbound"]:
+    done = await erase_pair(connection, item.pair_id)
+    if not done.changed:
         return None  # purged before
-    for kind, table in (("message", messages), ("outbound", outbound)):
-        if bodies[kind]:
-            tombstone = {name: chain.TOMBSTONE[name] for name in chain.BODY_FIELDS[kind]}
-            await connection.execute(update(table).where(table.c.id.in_(list(bodies[kind]))).values(tombstone))
-    done = Expired(item.pair_id, item.program, item.rule, item.expired_at, len(bodies["message"]),
-                   len(bodies["outbound"]))
+    counts = done.counts()
+    purged = Expired(item.pair_id, item.program, item.rule, item.expired_at, counts["messages"], counts["outbound"],
+                     counts["members_erased"], counts["events_scrubbed"])
     await events.record(connection, PURGE_EVENT, now, pair_id=item.pair_id, rule=item.rule,
-                        expired_at=item.expired_at.isoformat(), messages=done.messages, outbound=done.outbound,
-                        bodies=bodies)
-    return done
+                        expired_at=item.expired_at.isoformat(), **done.detail())
+    return purged
 
 
 async def purge_expired(engine: AsyncEngine, clock: Clock, settings: Settings, *,
                         dry_run: bool = False) -> PurgeReport:
     """Purge every expired pair not under legal hold, one transaction per pair (timed for /metrics)."""
     with sweep_timer("retention"):
-        return await _purge(engine, clock.now(), settings, dry_run)
+        report = await _purge(engine, clock.now(), settings, dry_run)
+        if report.purged and not dry_run:
+            await erasure.checkpoint(engine)  # best effort: the WAL no longer holds what was erased
+        return report
 
 
 async def _purge(engine: AsyncEngine, now: datetime, settings: Settings, dry_run: bool) -> PurgeReport:
@@ -130,10 +142,9 @@ async def _purge(engine: AsyncEngine, now: datetime, settings: Settings, dry_run
         candidates = await expired_pairs(connection, settings, now)
     for item in candidates:
         if dry_run:
-            async with engine.connect() as connection:
-                await _preview(connection, item, report)
+            await _preview(engine, item, report)
             continue
-        async with transaction(engine) as connection:  # the hold is read under the write lock
+        async with erasure.erasing_transaction(engine) as connection:  # the hold is read under the write lock
             await lock_pair(connection, item.pair_id)
             if item.pair_id in await held_pairs(connection, [item.pair_id]):
                 report.on_hold.append(item.pair_id)
@@ -144,11 +155,20 @@ async def _purge(engine: AsyncEngine, now: datetime, settings: Settings, dry_run
     return report
 
 
-async def _preview(connection: AsyncConnection, item: Expired, report: PurgeReport) -> None:
-    if item.pair_id in await held_pairs(connection, [item.pair_id]):
-        report.on_hold.append(item.pair_id)
-        return
-    bodies = await _bodies(connection, item.pair_id)
-    if bodies["message"] or bodies["outbound"]:
-        report.purged.append(Expired(item.pair_id, item.program, item.rule, item.expired_at,
-                                     len(bodies["message"]), len(bodies["outbound"])))
+async def _preview(engine: AsyncEngine, item: Expired, report: PurgeReport) -> None:
+    """What a purge would do: the purge itself, rolled back."""
+    async with engine.connect() as connection:
+        if item.pair_id in await held_pairs(connection, [item.pair_id]):
+            report.on_hold.append(item.pair_id)
+            return
+    async with engine.connect() as connection:
+        writer = await connection.execution_options(write=True)
+        pending = await writer.begin()
+        try:
+            done = await erase_pair(writer, item.pair_id)
+        finally:
+            await pending.rollback()
+    if done.changed:
+        counts = done.counts()
+        report.purged.append(Expired(item.pair_id, item.program, item.rule, item.expired_at, counts["messages"],
+                                     counts["outbound"], counts["members_erased"], counts["events_scrubbed"]))

@@ -3,9 +3,12 @@
 The walk checks, entry by entry in seq order: that no entry is missing (seq has no gap), that each
 entry names the hash of the one before (a reordered or removed entry breaks this), that the entry's own
 hash matches its fields (an edited entry), that the row it names still exists (a removed row) and that
-the row's content hash is unchanged (an edited row). A row whose body was purged by retention is checked
-against the body digest kept by its purge event, which is itself chained. After the walk, any archived
-row without an entry (written around the store, or whose entry was removed at the end) is reported.
+the row's content hash is unchanged (an edited row). A row whose body was purged (retention, or a person's
+erasure) is checked against the body digest kept by the purging event, which is itself chained. An event
+whose detail was scrubbed of personal data is checked through the hashes the scrubbing events kept
+(relay.archive.erasure): the chain entry against the first one's "before", each "before" against the
+previous "after", the row against the last "after". After the walk, any archived row without an entry
+(written around the store, or whose entry was removed at the end) is reported.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from relay.archive import chain
 from relay.store.schema import archive_chain, events, messages, outbound
 
 PURGE_EVENT = "archive.purge"
+ERASE_EVENT = "person.erase"
+ERASING_EVENTS = (PURGE_EVENT, ERASE_EVENT)
 PAGE = 2000
 
 _TABLES: dict[str, Any] = {"message": messages, "outbound": outbound, "event": events}
@@ -54,16 +59,26 @@ class Verdict:
                 "problem": asdict(self.problem) if self.problem else None}
 
 
-async def purged_bodies(connection: AsyncConnection) -> dict[tuple[str, str], str]:
-    """(kind, id) -> body digest, from the purge events that are in the chain."""
-    query = select(events.c.detail).where(events.c.kind == PURGE_EVENT, exists().where(
-        archive_chain.c.kind == "event", archive_chain.c.ref == cast(events.c.id, String)))
-    found: dict[tuple[str, str], str] = {}
+@dataclass
+class Erasures:
+    """What the chained erasing events (purges, erasures) say was taken out of archived rows."""
+
+    bodies: dict[tuple[str, str], str]  # (kind, id) -> body digest
+    events: dict[str, list[tuple[str, str]]]  # event id -> (hash before, hash after) per scrub, in order
+
+
+async def erasures(connection: AsyncConnection) -> Erasures:
+    query = (select(events.c.detail).where(events.c.kind.in_(ERASING_EVENTS), exists().where(
+        archive_chain.c.kind == "event", archive_chain.c.ref == cast(events.c.id, String))).order_by(events.c.id))
+    found = Erasures({}, {})
     for (detail,) in (await connection.execute(query)).all():
-        bodies = json.loads(detail).get("bodies", {})
+        data = json.loads(detail)
+        bodies = data.get("bodies", {})
         for kind in ("message", "outbound"):
             for ref, digest in bodies.get(kind, {}).items():
-                found[(kind, ref)] = digest
+                found.bodies[(kind, ref)] = digest
+        for ref, (before, after) in data.get("events", {}).items():
+            found.events.setdefault(ref, []).append((before, after))
     return found
 
 
@@ -77,10 +92,23 @@ async def _rows(connection: AsyncConnection, kind: str, refs: list[str]) -> dict
     return {str(row.id): row._mapping for row in (await connection.execute(query)).all()}
 
 
-def _row_problem(kind: str, row: Any, entry: Any, purged: dict[tuple[str, str], str]) -> str | None:
+def _scrubbed_problem(row: Any, entry: Any, scrubs: list[tuple[str, str]]) -> str | None:
+    expected = entry.content_hash
+    for before, after in scrubs:
+        if before != expected:
+            return "the event was scrubbed of personal data, but not from the content the chain holds"
+        expected = after
+    if chain.content_hash("event", row) != expected:
+        return "the archived row was changed after its personal data was scrubbed (its content hash does not match)"
+    return None
+
+
+def _row_problem(kind: str, row: Any, entry: Any, erased: Erasures) -> str | None:
     if row is None:
         return "the archived row was removed"
-    body = purged.get((kind, entry.ref))
+    if kind == "event" and entry.ref in erased.events:
+        return _scrubbed_problem(row, entry, erased.events[entry.ref])
+    body = erased.bodies.get((kind, entry.ref))
     if body is not None and any(row[name] != chain.TOMBSTONE[name] for name in chain.BODY_FIELDS[kind]):
         return "the row was purged, yet it has a body again"
     if chain.content_hash(kind, row, body) != entry.content_hash:
@@ -114,7 +142,7 @@ async def _unchained(connection: AsyncConnection) -> Problem | None:
 async def verify(engine: AsyncEngine, progress: Callable[[int], None] | None = None) -> Verdict:
     """Walk the whole chain; `progress(n)` is called with the number of entries checked per page."""
     async with engine.connect() as connection:
-        purged = await purged_bodies(connection)
+        erased = await erasures(connection)
         prev, expected, checked = chain.GENESIS, 1, 0
         while True:
             page = (await connection.execute(select(archive_chain).where(archive_chain.c.seq >= expected)
@@ -128,7 +156,7 @@ async def verify(engine: AsyncEngine, progress: Callable[[int], None] | None = N
             for entry in page:
                 what = _entry_problem(entry, expected, prev)
                 if what is None:
-                    what = (_row_problem(entry.kind, rows[entry.kind].get(entry.ref), entry, purged)
+                    what = (_row_problem(entry.kind, rows[entry.kind].get(entry.ref), entry, erased)
                             if entry.kind in _TABLES else f"unknown kind of entry {entry.kind!r}")
                 if what is not None:
                     return Verdict(checked, prev, Problem(expected, entry.kind, entry.ref, what))

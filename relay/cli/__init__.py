@@ -11,6 +11,7 @@ the parser and runs a command; each group of commands is its own module with a `
   groups.py     group create | add | list | show | close
   queue.py      queue list, events list                dkim.py      dkim keygen, dns-records
   archive.py    archive verify | export | purge | hold | release-hold
+  person.py     person export | erase
   report.py     report                                 moderator.py moderator add | token | list
   common.py     CliError, emit, listing, with_store, argument types, pair_dict
 """
@@ -24,7 +25,21 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from relay.cli import addresses, archive, dkim, groups, held, moderator, nudges, pairs, programs, queue, report, serve
+from relay.cli import (
+    addresses,
+    archive,
+    dkim,
+    groups,
+    held,
+    moderator,
+    nudges,
+    pairs,
+    person,
+    programs,
+    queue,
+    report,
+    serve,
+)
 from relay.cli.common import CliError
 from relay.config import ConfigError, config_path, load_settings
 from relay.enrol import EnrolmentError
@@ -49,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     queue.register_events(commands)
     report.register(commands)
     archive.register(commands)
+    person.register(commands)
     nudges.register(commands)
     moderator.register(commands)
     return parser

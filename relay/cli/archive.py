@@ -77,7 +77,8 @@ def cmd_archive_purge(args: argparse.Namespace, settings: Settings) -> int:
     report = asyncio.run(with_store(settings, work))
     verb = "would purge" if args.dry_run else "purged"
     lines = [f"{verb} pair {e.pair_id} ({e.program}, {e.rule} ended {e.expired_at:%Y-%m-%d}): "
-             f"{e.messages} messages, {e.outbound} outbound copies" for e in report.purged]
+             f"{e.messages} messages, {e.outbound} outbound copies, {e.members_erased} members' names and "
+             f"addresses, personal data in {e.events_scrubbed} events" for e in report.purged]
     lines += [f"kept pair {pair_id}: expired, but under legal hold" for pair_id in report.on_hold]
     emit(args, report.as_dict(), "\n".join(lines) or f"nothing to purge as of {report.now:%Y-%m-%d %H:%M} UTC")
     return 0
@@ -129,7 +130,8 @@ def register(commands: Any) -> None:
                      help="the messages as received, real addresses included (admins only), instead of the "
                           "anonymised copies the participants saw")
     out.set_defaults(func=cmd_archive_export)
-    purge = listing(archive.add_parser("purge", help="delete the message bodies of pairs whose retention is over "
+    purge = listing(archive.add_parser("purge", help="erase the record of closed and ended pairs whose "
+                                       "retention is over: message bodies, names, addresses, contact details "
                                        "(tombstones and hashes stay)"))
     purge.add_argument("--now", metavar="ISO8601", help="purge as if the clock read this time")
     purge.add_argument("--dry-run", action="store_true", help="only say what would be purged")

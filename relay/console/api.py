@@ -67,7 +67,7 @@ async def held_show(request: Request) -> Response:
     ctx = context(request)
     async with ctx.engine.connect() as connection:
         preview = await review.delivered_copy(ctx.settings, connection, item, row, pair,
-                                              ids.message_id(ctx.settings.relay.domain), ctx.clock.now())
+                                              ids.message_id(ctx.settings.relay.domain), ctx.clock.now(), ctx.offload)
     original = view(row.raw)
     data = held_store.summary(item)
     data["text"] = original.text
@@ -90,7 +90,7 @@ async def held_decide(request: Request) -> Response:
     ctx = context(request)
     message_id = request.path_params["id"]
     if request.path_params["action"] == "release":
-        outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username)
+        outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username, ctx.offload)
     else:
         try:
             body = await request.json()

@@ -29,6 +29,7 @@ from relay.console import (
     views_sessions,
 )
 from relay.console.web import STATIC, Context, SecurityHeaders, make_templates
+from relay.holdqueue.actions import Offload, in_thread
 from relay.moderation.policy import PolicyBook
 
 SESSION_COOKIE = "mentor_relay_session"
@@ -39,7 +40,7 @@ async def home(request: Request) -> Response:
 
 
 def create_app(settings: Settings, engine: AsyncEngine, clock: Clock, policies: PolicyBook, *, secret: str,
-               secure: bool | None = None) -> Starlette:
+               secure: bool | None = None, offload: Offload = in_thread) -> Starlette:
     """The console for this relay. `secret` signs session cookies; `secure` (default: served over HTTPS,
     here or behind the proxy of console.public_url) marks them Secure."""
     if secure is None:
@@ -76,5 +77,5 @@ def create_app(settings: Settings, engine: AsyncEngine, clock: Clock, policies: 
     ]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.console = Context(settings=settings, engine=engine, clock=clock, policies=policies,
-                                templates=make_templates(), secure=secure)
+                                templates=make_templates(), secure=secure, offload=offload)
     return app

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from relay.clock import Clock
 from relay.config import ConfigError, Settings
 from relay.console.app import create_app
+from relay.holdqueue.actions import Offload, in_thread
 from relay.moderation.policy import PolicyBook
 from relay.store.state import read_state
 
@@ -49,7 +50,9 @@ class _Server(uvicorn.Server):
 
 
 class ConsoleServer:
-    def __init__(self, settings: Settings, engine: AsyncEngine, clock: Clock, policies: PolicyBook) -> None:
+    def __init__(self, settings: Settings, engine: AsyncEngine, clock: Clock, policies: PolicyBook,
+                 offload: Offload = in_thread) -> None:
+        self.offload = offload
         self.settings = settings
         self.engine = engine
         self.clock = clock
@@ -66,7 +69,7 @@ class ConsoleServer:
     async def start(self) -> str:
         console = self.settings.relay.console
         app = create_app(self.settings, self.engine, self.clock, self.policies,
-                         secret=await console_secret(self.settings, self.engine))
+                         secret=await console_secret(self.settings, self.engine), offload=self.offload)
         family = socket.AF_INET6 if ":" in console.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP named: asyncio sets NODELAY
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

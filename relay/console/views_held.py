@@ -100,7 +100,7 @@ async def show(request: Request) -> Response:
     now = ctx.clock.now()
     async with ctx.engine.connect() as connection:
         preview_raw = await review.delivered_copy(ctx.settings, connection, item, row, pair,
-                                                  ids.message_id(ctx.settings.relay.domain), now)
+                                                  ids.message_id(ctx.settings.relay.domain), now, ctx.offload)
         sender = pair.mentor if pair.mentor.id == row.sender_id else pair.mentee
         program = ctx.settings.programs.get(item["program_id"])
         lines = await history(connection, await list_events(connection, message_id=item["message_id"]), pair,
@@ -154,7 +154,8 @@ async def act(request: Request) -> Response:
         if action == "release" and urgent.needs_confirmation(item, form):
             return urgent.confirm_release(request, user, item)
         if action == "release":
-            outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username)
+            outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username,
+                                           ctx.offload)
             text = _describe(outcome, "Released: the message is on its way to the partner.")
         elif action == "reject":
             reason = str(form.get("reason") or "").strip()

@@ -25,6 +25,7 @@ from relay.clock import Clock
 from relay.config import Settings
 from relay.console import roles, sessions
 from relay.console.accounts import Moderator, get_by_username
+from relay.holdqueue.actions import Offload, in_thread
 from relay.moderation.policy import PolicyBook
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -54,6 +55,8 @@ class Context:
     policies: PolicyBook
     templates: Jinja2Templates
     secure: bool  # served over TLS: cookies are Secure
+    # CPU work on a message (the copy a release delivers): the relay's worker processes, else a thread
+    offload: Offload = in_thread
 
 
 def context(request: Request) -> Context:

@@ -29,7 +29,9 @@ class PermanentFailure(Exception):
 class Transport(Protocol):
     async def send(self, mail_from: str, rcpt: str, raw: bytes) -> str: ...
 
-    async def close(self) -> None: ...
+    async def close(self, hang_up: bool = False) -> None:
+        """Close the connection: politely (QUIT), or at once when `hang_up` (the stop grace is over)."""
+        ...
 
 
 class SmtpTransport:
@@ -109,8 +111,8 @@ class SmtpTransport:
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             client.close()
 
-    async def close(self) -> None:
-        await self._reset()
+    async def close(self, hang_up: bool = False) -> None:
+        await self._reset(broken=hang_up)
 
 
 def _classified(code: int, message: str) -> Exception:
@@ -176,7 +178,7 @@ class MaildirTransport:
             raise TemporaryFailure(f"maildir write failed: {exc}") from None
         return f"stored in {folder} as {key}"
 
-    async def close(self) -> None:
+    async def close(self, hang_up: bool = False) -> None:
         return None
 
 

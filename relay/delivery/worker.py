@@ -14,6 +14,10 @@ answered, and a connection sends its next entry only once that result is committ
 most one entry per connection has been handed to the smarthost without a durable record, so a crash
 re-sends at most `delivery.connections` entries (the same bytes, so the same Message-ID). Results that
 arrive together share one transaction (the sent marks merge into one UPDATE and one INSERT).
+
+At a stop (SIGTERM), the sends under way get `delivery.stop_grace` to finish; a smarthost that has not
+answered by then is hung up on, and those entries' claims are given back, so the next start sends them
+(at most one per connection, as after a crash): a stalled smarthost cannot hold a stop for its timeout.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class DeliveryWorker:
         self.sign = sign
         self._wake = asyncio.Event()
         self._stopping = False
+        self._hang_up = False  # set when the stop grace is over: close connections without a QUIT
         self._task: asyncio.Task[None] | None = None
         self._verp_secret = ""
         self.mark_delays: list[float] = []  # seconds from the smarthost's reply to the committed record
@@ -69,12 +74,22 @@ class DeliveryWorker:
         self._task = asyncio.create_task(self._run(), name="delivery-worker")
 
     async def stop(self) -> None:
-        """Finish the sends under way, give back unsent claims, stop."""
+        """Finish the sends under way (for at most `stop_grace`), give back unsent claims, stop."""
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is None:
+            return
+        grace = self.config.stop_grace.total_seconds()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace)
+        except TimeoutError:
+            log.warning("sends still under way after the stop grace of %.0f s: hanging up; their entries "
+                        "are sent again at the next start", grace)
+            self._hang_up = True
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _run(self) -> None:
         self._verp_secret = await read_state(self.engine, "verp_secret")
@@ -98,7 +113,7 @@ class DeliveryWorker:
                     await asyncio.wait_for(self._wake.wait(), self.config.poll_interval.total_seconds())
         finally:
             for transport in transports:
-                await transport.close()
+                await transport.close(hang_up=self._hang_up)
             if self.mark_delays:
                 delays = sorted(self.mark_delays)
                 log.info("sent marks: %d, committed %.1f ms (median) / %.1f ms (max) after the smarthost's reply",

@@ -136,7 +136,7 @@ async def _send(settings: Settings, engine: AsyncEngine, conversation: Conversat
     local, _, _ = (conversation.alias_address(domain) or f"digest@{domain}").rpartition("@")
     sender = Address(display_name=mail.subject, username=local, domain=domain)
     message_id, raw = digest_message(domain=domain, to=member.email, sender=sender, subject=mail.subject,
-                                     toc=mail.text, entries=entries, now=now)
+                                     toc=mail.text, entries=entries, now=due_at)  # dated when it is sent
     async with transaction(engine) as connection:
         if not await keys.claim(connection, f"digest.{mode}:{member.id}:{period}", kind="digest",
                                 pair_id=conversation.id, at=now):

@@ -5,13 +5,20 @@ decision is one transaction: the hold's state changes only if it is still held, 
 delivered once. A release re-enters the message's line at anonymise (relay.pipeline.release) and queues it; a
 rejection queues the sender's notice. Every approval, release and rejection is an event with the moderator's
 name and reason.
+
+Anonymising the copy a release delivers is CPU work on a message of up to the size limit, so it runs off the
+event loop (`offload`: the relay's worker processes from the console, a thread from the CLI) and before the
+decision's transaction, which then only checks that nothing changed meanwhile (the hold, the newest edit)
+and writes: the store's write lock is never held while a message is being rewritten.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -27,7 +34,6 @@ from relay.holdqueue.notify import sender_notice
 from relay.moderation.findings import Finding
 from relay.moderation.policy import PolicyBook
 from relay.pipeline import GroupCopy, release_group
-from relay.pipeline import release as release_copy
 from relay.store import events
 from relay.store import held as held_store
 from relay.store.conversations import Conversation, get_conversation
@@ -36,6 +42,15 @@ from relay.store.edits import latest_edit
 from relay.store.messages import get_message, group_thread_maps, record_thread_id
 from relay.store.outbound import queue_outbound
 from relay.store.pairs import Member, Pair
+from relay.workers.tasks import ReleaseJob, release_message
+
+T = TypeVar("T")
+Offload = Callable[..., Awaitable[Any]]  # offload(fn, *args) -> fn(*args), computed off the event loop
+
+
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """The default way off the loop: a thread (the CLI, and a relay without worker processes)."""
+    return await asyncio.to_thread(fn, *args)
 
 
 class ReviewError(Exception):
@@ -122,20 +137,53 @@ def _roles(pair: Pair, row: Any) -> tuple[Member, Member]:
     return sender, pair.partner_of(sender)
 
 
+@dataclass(frozen=True)
+class _Copy:
+    """A release's copy, built before the decision's transaction from the newest edit as it was then."""
+
+    edited: bytes | None
+    new_message_id: str
+    raw: bytes
+
+
 async def delivered_copy(settings: Settings, connection: AsyncConnection, item: dict[str, Any], row: Any, pair: Pair,
-                         new_message_id: str, now: datetime) -> bytes:
+                         new_message_id: str, now: datetime, offload: Offload = in_thread) -> bytes:
     """The copy a release delivers: anonymised now, redacted as recorded at hold time. When a moderator
     edited the message (redact-and-release), the copy is built from the newest edit instead."""
+    return (await _build_copy(settings, connection, item, row, pair, new_message_id, now, offload)).raw
+
+
+async def _build_copy(settings: Settings, connection: AsyncConnection, item: dict[str, Any], row: Any, pair: Pair,
+                      new_message_id: str, now: datetime, offload: Offload) -> _Copy:
     domain = settings.relay.domain
     sender, recipient = _roles(pair, row)
-    original = parse(row.raw)
-    refs = message_ids(original, "In-Reply-To") + message_ids(original, "References")
+    refs = await asyncio.to_thread(_refs, row.raw)  # parsing the header of a large message: off the loop too
     mapping = (await group_thread_maps(connection, pair.id, sender.id, [recipient.id], refs))[recipient.id]
     edited = await latest_edit(connection, row.id)
-    redactions = [] if edited is not None else _redactions(item)
-    return release_copy(edited if edited is not None else row.raw, sender=_identity(sender, domain),
-                        recipient=_identity(recipient, domain), thread_map=mapping, new_message_id=new_message_id,
-                        now=now, domain=domain, redactions=redactions)
+    job = ReleaseJob(sender=_identity(sender, domain), recipient=_identity(recipient, domain), thread_map=mapping,
+                     new_message_id=new_message_id, now=now, domain=domain,
+                     redactions=[] if edited is not None else _redactions(item))
+    raw = await offload(release_message, edited if edited is not None else bytes(row.raw), job)
+    return _Copy(edited, new_message_id, raw)
+
+
+def _refs(raw: bytes) -> list[str]:
+    original = parse(raw)
+    return message_ids(original, "In-Reply-To") + message_ids(original, "References")
+
+
+async def _copy_ahead(settings: Settings, engine: AsyncEngine, message_id: str, now: datetime,
+                      offload: Offload) -> _Copy | None:
+    """The copy this release will deliver if it is the deciding one, built outside any write transaction;
+    None when it will not be (not held, a group's, or approvals still missing after this one)."""
+    async with engine.connect() as connection:
+        item, row, pair = await load_any(connection, message_id)
+        if item["state"] != "held" or not isinstance(pair, Pair):
+            return None
+        if len(item["approvals"]) + 1 < item["release_requires"]:
+            return None
+        return await _build_copy(settings, connection, item, row, pair, ids.message_id(settings.relay.domain),
+                                 now, offload)
 
 
 class Decider(Protocol):
@@ -157,9 +205,10 @@ async def _actor(connection: AsyncConnection, item: dict[str, Any], moderator: s
 
 
 async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message_id: str,
-                  moderator: str | Decider) -> Outcome:
+                  moderator: str | Decider, offload: Offload = in_thread) -> Outcome:
     domain = settings.relay.domain
     now = clock.now()
+    ahead = await _copy_ahead(settings, engine, message_id, now, offload)
     async with transaction(engine) as connection:
         item, row, pair = await load_any(connection, message_id)
         if item["state"] != "held":
@@ -179,8 +228,9 @@ async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message
                                 message_id=message_id, approvals=approvals)
             return Outcome("released", approvals, item["release_requires"])
         sender, recipient = _roles(pair, row)
-        new_id = ids.message_id(domain)
-        raw = await delivered_copy(settings, connection, item, row, pair, new_id, now)
+        if ahead is None or await latest_edit(connection, row.id) != ahead.edited:  # an edit came in between
+            ahead = await _build_copy(settings, connection, item, row, pair, ids.message_id(domain), now, offload)
+        new_id, raw = ahead.new_message_id, ahead.raw
         if not await held_store.close_hold(connection, message_id, "released", moderator, now):
             return Outcome("already-released", approvals, item["release_requires"])
         await record_thread_id(connection, pair.id, message_id, sender.role, row.original_message_id, new_id,

@@ -102,8 +102,8 @@ async def send_planned(connection: AsyncConnection, settings: Settings, item: Pl
     mail = notices.notice(item.template, item.language, folder=folder(settings, program),
                           **{**item.values, "conversation_attached": bool(attachments)})
     notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=item.rcpt,
-                             subject=mail.subject, body=mail.text, html=mail.html, now=now, attachments=attachments,
-                             language=item.language)
+                             subject=mail.subject, body=mail.text, html=mail.html, now=queue_at,
+                             attachments=attachments, language=item.language)
     await notices.queue(connection, notice, domain=settings.relay.domain, now=queue_at, pair_id=item.pair_id,
                         message_id=item.message_id)
     await events.record(connection, item.kind, now, pair_id=item.pair_id, message_id=item.message_id,
@@ -113,8 +113,9 @@ async def send_planned(connection: AsyncConnection, settings: Settings, item: Pl
 
 async def run(settings: Settings, engine: AsyncEngine, clock: Clock, *, dry_run: bool = False,
               queue_at: datetime | None = None) -> SweepResult:
-    """Sweep as if the time were clock.now(); mail is queued for delivery at `queue_at` (default: that
-    time; `nudges run --now` passes the real time, so what it sends goes out at once)."""
+    """Sweep as if the time were clock.now(); mail is queued for delivery at `queue_at` and dated then
+    (default: that time; `nudges run --now` passes the real time, so what it sends goes out at once and its
+    Date is the real send time: receivers score a Date in the future as spam)."""
     now = clock.now()
     result = SweepResult(now=now, dry_run=dry_run)
     if dry_run:

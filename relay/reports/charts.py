@@ -57,6 +57,9 @@ def bar_chart_svg(title: str, labels: Sequence[str], values: Sequence[float], *,
     return ET.tostring(svg, encoding="unicode")
 
 
+PAIR_STATES = ("active", "silent", "paused", "ended", "closed")
+
+
 def program_charts(figures: dict[str, Any]) -> dict[str, str]:
     """The console's charts of one program: messages per week, pairs by state, held mail by outcome."""
     weeks = figures["messages"]["weeks"]
@@ -65,8 +68,7 @@ def program_charts(figures: dict[str, Any]) -> dict[str, str]:
     return {
         "messages_per_week": bar_chart_svg("Messages per week", [w["week"][-3:] for w in weeks],
                                            [w["messages"] for w in weeks]),
-        "pairs": bar_chart_svg("Pairs", ["active", "silent", "closed"],
-                               [pairs["active"], pairs["silent"], pairs["closed"]]),
+        "pairs": bar_chart_svg("Pairs", list(PAIR_STATES), [pairs.get(state, 0) for state in PAIR_STATES]),
         "moderation": bar_chart_svg("Held messages", ["waiting", "released", "rejected"],
                                     [moderation["waiting"], moderation["released"], moderation["rejected"]]),
     }

@@ -1,8 +1,9 @@
 """A program's figures for coordinators, researchers and funders, computed from the store.
 
 Definitions (the report says what it counts):
-- pairs: closed (status closed); silent (active, no message for `silent_after`, 7 days by default, counted
-  from the last message or, with none, from enrolment); active (the other active pairs).
+- pairs: by status: closed (closed by an admin), ended (reached their end date), paused (after a concern,
+  until a coordinator resumes them); the pairs still running are silent (no message for `silent_after`, 7 days
+  by default, counted from the last message or, with none, from enrolment) or active (the others).
 - messages: every message a participant wrote to the relay (held and rejected ones included, automatic
   replies not), per ISO week (Monday to Sunday, UTC) and pair; per_pair is that week's messages divided
   by the pairs open during the week.
@@ -15,8 +16,9 @@ Definitions (the report says what it counts):
   (share among the reminders whose 48 hours are over or which were followed).
 - moderation: the program's hold queue: messages held, still waiting, released, rejected (by a moderator);
   urgent: held as a possible safeguarding concern; review time from holding to the decision (median, p90);
-  rejected_automatically: messages a policy rejected with nobody's review (shown in the queue's history and,
-  under notify_rejections, reported to the moderators), not counted among the held.
+  rejected_automatically: the participants' messages whose decision was "reject" (a policy rejected them with
+  nobody's review; shown in the queue's history and, under notify_rejections, reported to the moderators),
+  not counted among the held.
 - attempts: refusals of strangers writing to a pair's alias ("refused", reason "stranger"); spoofing: refused
   with reason "spoofing", plus decisions with a "spoofing" finding (held for review): a sender-authentication
   check that ran and failed. Mail that could not be verified (no records, DNS down) is not spoofing and is
@@ -109,7 +111,7 @@ async def program_figures(engine: AsyncEngine, clock: Clock, program_id: str,
         "messages": _messages(pair_rows, written, now),
         "reply_time": _reply_time(written, now),
         "nudges": _nudges(happened, written, now),
-        "moderation": _moderation(holds),
+        "moderation": _moderation(holds, sum(row.decision == "reject" for row in found)),
         "attempts": _attempts(happened),
     }
 
@@ -120,14 +122,14 @@ def _pairs(pair_rows: Sequence[Any], written: list[_Message], now: datetime, sil
         last[message.pair_id] = max(last.get(message.pair_id, message.at), message.at)
     counts: Counter[str] = Counter()
     for row in pair_rows:
-        if row.status == "closed":
-            counts["closed"] += 1
+        if row.status in ("closed", "ended", "paused"):
+            counts[row.status] += 1
         elif now - last.get(row.id, row.created_at) >= silent_after:
             counts["silent"] += 1
         else:
             counts["active"] += 1
     return {"total": len(pair_rows), "active": counts["active"], "silent": counts["silent"],
-            "closed": counts["closed"]}
+            "paused": counts["paused"], "ended": counts["ended"], "closed": counts["closed"]}
 
 
 def _messages(pair_rows: Sequence[Any], written: list[_Message], now: datetime) -> dict[str, Any]:
@@ -183,14 +185,15 @@ def _nudges(happened: Sequence[Any], written: list[_Message], now: datetime) -> 
             "followed_by_reply_within_48h": followed, "share_followed_within_48h": _share(followed, due)}
 
 
-def _moderation(holds: Sequence[Any]) -> dict[str, Any]:
-    automatic = [row for row in holds if row.automatic]
+def _moderation(holds: Sequence[Any], rejected_automatically: int) -> dict[str, Any]:
+    """`rejected_automatically` counts from the messages' decisions: a rejection at intake has a row in the
+    queue's history only since the safeguarding work (migration 0012), and none on some paths."""
     reviewed = [row for row in holds if not row.automatic]
     states = Counter(row.state for row in reviewed)
     reviews = [_hours(row.decided_at - row.held_at) for row in reviewed if row.decided_at is not None]
     return {"held": len(reviewed), "waiting": states["held"], "released": states["released"],
             "rejected": states["rejected"], "urgent": sum(row.severity == "urgent" for row in reviewed),
-            "review_time": _spread(reviews), "rejected_automatically": len(automatic)}
+            "review_time": _spread(reviews), "rejected_automatically": rejected_automatically}
 
 
 def _sender_auth_kinds(detail: dict[str, Any]) -> set[str]:

@@ -46,7 +46,8 @@ def as_text(figures: dict[str, Any]) -> str:
     p, r, n, m, a = (figures[k] for k in ("pairs", "reply_time", "nudges", "moderation", "attempts"))
     lines = [
         f"program {figures['program']} (as of {figures['generated_at']})",
-        f"pairs: {p['total']} ({p['active']} active, {p['silent']} silent, {p['closed']} closed)",
+        f"pairs: {p['total']} ({p['active']} active, {p['silent']} silent, {p['paused']} paused, {p['ended']} ended, "
+        f"{p['closed']} closed)",
         f"messages: {figures['messages']['total']}",
     ]
     lines.extend(f"  {w['week']}: {w['messages']} messages, {w['pairs_open']} pairs open, "
@@ -57,8 +58,9 @@ def as_text(figures: dict[str, Any]) -> str:
         f"within 48 h: {_share(r['share_within_48h'])}",
         f"nudges: {n['sent']} reminders, {n['escalations']} escalations; followed by a reply within 48 h: "
         f"{_share(n['share_followed_within_48h'])}",
-        f"moderation: {m['held']} held ({m['waiting']} waiting, {m['released']} released, {m['rejected']} rejected; "
-        f"{m['urgent']} urgent); review median {_value(m['review_time']['median_hours'])} h, "
+        f"moderation: {m['held']} held ({m['waiting']} waiting, {m['released']} released, "
+        f"{m['rejected']} rejected by a moderator; {m['urgent']} urgent); "
+        f"review median {_value(m['review_time']['median_hours'])} h, "
         f"p90 {_value(m['review_time']['p90_hours'])} h; {m['rejected_automatically']} rejected automatically",
         f"attempts: {a['stranger']} from strangers, {a['spoofing']} spoofing (failed sender checks), "
         f"{a['unverified']} unverified senders",

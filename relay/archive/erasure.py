@@ -1,0 +1,177 @@
+"""Erasing personal data from the store while the archive chain still verifies: the steps shared by
+retention (relay.archive.retention, a pair after its period) and `person erase` (relay.archive.person).
+
+- Message bodies (raw bytes, subject, real addresses) are emptied; the row stays as a tombstone and the
+  digest of what was removed goes into the erasing event (relay.archive.chain.body_digest). An outbound
+  row not sent yet is marked failed ("erased before it was sent"): nothing empty is ever delivered.
+- Event details keep their shape; the personal part is replaced (relay.archive.personal). An event's
+  chain entry hashes its detail, so the erasing event keeps, for each event changed, the content hash it
+  had before (`was`, the chain entry's hash for a first erasure) and the one it has now (`now`):
+  `archive verify` checks the entry against the first `was`, each erasure's `was` against the one before's
+  `now`, and the row against the last `now`. The erasing event is itself chained.
+- Members' real names and addresses are replaced (`erased-<id>@erased.invalid`, ERASED), nicknames
+  dropped, further addresses deleted; hold reasons and moderators' notes are scrubbed; moderators'
+  edits of the messages (redacted copies) are deleted. None of these tables is chained.
+
+Every step runs in the caller's write transaction. On SQLite, `erasing_transaction` makes SQLite overwrite
+the freed bytes (PRAGMA secure_delete) and `checkpoint` moves the WAL into the main file and empties it, so
+that an erased address is no longer in the database files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import String, cast, delete, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from relay.archive import chain
+from relay.archive.personal import ERASED, Eraser
+from relay.store.schema import events, held, member_addresses, members, message_edits, messages, outbound
+
+ERASED_DOMAIN = "erased.invalid"
+UNSENT = ("queued", "digest")
+NOT_SENT = "erased before it was sent"
+
+
+@dataclass
+class Erased:
+    """What one erasure changed, and what its event keeps for `archive verify`."""
+
+    bodies: dict[str, dict[str, str]] = field(default_factory=lambda: {"message": {}, "outbound": {}})
+    events: dict[str, list[str]] = field(default_factory=dict)  # event id -> [hash before, hash now]
+    members: int = 0
+    held: int = 0
+    edits: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.bodies["message"] or self.bodies["outbound"] or self.events or self.members
+                    or self.held or self.edits)
+
+    def counts(self) -> dict[str, int]:
+        return {"messages": len(self.bodies["message"]), "outbound": len(self.bodies["outbound"]),
+                "events_scrubbed": len(self.events), "members_erased": self.members, "held_scrubbed": self.held,
+                "edits_deleted": self.edits}
+
+    def detail(self) -> dict[str, Any]:
+        """The erasing event's detail: counts, and the digests `archive verify` needs (no personal data)."""
+        return {**self.counts(), "bodies": self.bodies, "events": self.events}
+
+
+def erased_address(member_id: int) -> str:
+    return f"erased-{member_id}@{ERASED_DOMAIN}"
+
+
+async def eraser_for(connection: AsyncConnection, member_ids: list[int]) -> Eraser:
+    """The known strings of these members: their addresses (every one), real names and nicknames."""
+    known: list[str] = []
+    if member_ids:
+        for row in (await connection.execute(select(members.c.email, members.c.name, members.c.nicknames)
+                                             .where(members.c.id.in_(member_ids)))).all():
+            known += [row.email, row.name, *json.loads(row.nicknames or "[]")]
+        known += (await connection.execute(select(member_addresses.c.email)
+                                           .where(member_addresses.c.member_id.in_(member_ids)))).scalars().all()
+    return Eraser(k for k in known if not k.endswith("@" + ERASED_DOMAIN) and k != ERASED)
+
+
+async def purge_bodies(connection: AsyncConnection, done: Erased, *, message_where: Any, outbound_where: Any) -> None:
+    """Empty the bodies of the messages and outbound rows chosen (those that still have one)."""
+    for kind, table, where in (("message", messages, message_where), ("outbound", outbound, outbound_where)):
+        if where is None:
+            continue
+        columns = [table.c.id, *(table.c[name] for name in chain.BODY_FIELDS[kind])]
+        rows = (await connection.execute(select(*columns).where(where, func.length(table.c.raw) > 0))).all()
+        if not rows:
+            continue
+        digests = {str(row.id): chain.body_digest(kind, row._mapping) for row in rows}
+        tombstone = {name: chain.TOMBSTONE[name] for name in chain.BODY_FIELDS[kind]}
+        await connection.execute(update(table).where(table.c.id.in_(list(digests))).values(tombstone))
+        if table is outbound:  # not sent yet: never sent now (the delivery state is outside the chain's hash)
+            await connection.execute(update(outbound).where(
+                outbound.c.id.in_(list(digests)), outbound.c.state.in_(UNSENT)).values(
+                state="failed", last_error=NOT_SENT))
+        done.bodies[kind].update(digests)
+
+
+async def scrub_events(connection: AsyncConnection, done: Erased, eraser: Eraser, where: Any) -> None:
+    """Take the personal data out of the details of the events chosen, keeping their hashes before and after."""
+    columns = [events.c.id, *(events.c[name] for name in chain.EVENT_FIELDS)]
+    for row in (await connection.execute(select(*columns).where(where).order_by(events.c.id))).all():
+        cleaned = eraser.json_text(row.detail)
+        if cleaned == row.detail:
+            continue
+        before = chain.content_hash("event", row._mapping)
+        after = chain.content_hash("event", {**row._mapping, "detail": cleaned})
+        await connection.execute(update(events).where(events.c.id == row.id).values(detail=cleaned))
+        done.events[str(row.id)] = [before, after]
+
+
+def mentions(eraser: Eraser) -> Any:
+    """A WHERE clause on events: the detail holds one of the eraser's known strings."""
+    terms = eraser.search_terms()
+    return or_(*(events.c.detail.ilike(f"%{term}%") for term in terms)) if terms else events.c.id < 0
+
+
+async def scrub_held(connection: AsyncConnection, done: Erased, eraser: Eraser, where: Any) -> None:
+    """Hold reasons (what the rules matched) and the reasons moderators gave, of the hold rows chosen."""
+    rows = (await connection.execute(select(held.c.message_id, held.c.reasons, held.c.reject_reason)
+                                     .where(where))).all()
+    for row in rows:
+        reasons = eraser.json_text(row.reasons, events=False)
+        note = eraser.text(row.reject_reason, free=True) if row.reject_reason else row.reject_reason
+        if (reasons, note) != (row.reasons, row.reject_reason):
+            await connection.execute(update(held).where(held.c.message_id == row.message_id)
+                                     .values(reasons=reasons, reject_reason=note))
+            done.held += 1
+
+
+async def drop_edits(connection: AsyncConnection, done: Erased, message_ids: Any) -> None:
+    """Moderators' edited copies of the messages chosen (a select of message ids)."""
+    result = await connection.execute(delete(message_edits).where(message_edits.c.message_id.in_(message_ids)))
+    done.edits += int(result.rowcount or 0)
+
+
+async def erase_members(connection: AsyncConnection, done: Erased, member_ids: list[int]) -> None:
+    """Replace the members' real names and addresses, drop their nicknames and further addresses."""
+    if not member_ids:
+        return
+    await connection.execute(delete(member_addresses).where(member_addresses.c.member_id.in_(member_ids)))
+    address = "erased-" + cast(members.c.id, String) + ("@" + ERASED_DOMAIN)
+    result = await connection.execute(
+        update(members).where(members.c.id.in_(member_ids), members.c.email_key.not_like(f"%@{ERASED_DOMAIN}"))
+        .values(email=address, email_key=address, name=ERASED, nicknames=None))
+    done.members += int(result.rowcount or 0)
+
+
+@asynccontextmanager
+async def erasing_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A write transaction (relay.store.database.transaction) in which SQLite overwrites the bytes it
+    frees (PRAGMA secure_delete, on this connection only, turned off again before it goes back to the
+    pool); PostgreSQL's own VACUUM reclaims dead rows."""
+    sqlite = engine.dialect.name == "sqlite"
+    async with engine.connect() as connection:
+        writer = await connection.execution_options(write=True)
+        try:
+            async with writer.begin():
+                if sqlite:
+                    await writer.exec_driver_sql("PRAGMA secure_delete=ON")
+                yield writer
+        finally:
+            if sqlite:
+                await connection.exec_driver_sql("PRAGMA secure_delete=OFF")
+                await connection.rollback()
+
+
+async def checkpoint(engine: AsyncEngine) -> bool:
+    """Move SQLite's WAL into the main file and empty it; False when readers kept it from completing."""
+    if engine.dialect.name != "sqlite":
+        return True
+    async with engine.connect() as connection:
+        busy = (await connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))).first()
+        await connection.commit()
+    return busy is None or not busy[0]

@@ -1,0 +1,214 @@
+"""One person's data rights through the real CLI on a record the real relay wrote: `person export` gives
+everything held about them (0600, recorded, nobody else's personal data), `person erase` asks for --yes,
+is refused under legal hold, erases them (recorded, verify still passes), and afterwards their address is
+no longer in the SQLite database file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import textwrap
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from relay.config import load_settings
+from relay.service import Relay
+from relay.store.schema import members, messages, outbound, pairs
+from tests.database import server_url
+from tests.support import MENTEE, MENTOR, Layout, Sink, acli, acreate_pair, cli, rows, send, simple_message
+from tests.test_groups import PEOPLE, make_group
+
+CONTACTS_HELD = """
+    default_action: deliver
+    rules:
+      contact_info:
+        action: hold
+    notices:
+      held: null
+"""
+SECOND = "jane.phone@mobile.example.org"  # the mentee's phone, added as a further address
+MENTOR_PHONE = "+1 415 555 0199"
+
+
+async def record(layout: Layout, sink: Sink) -> dict:  # type: ignore[type-arg]
+    """A pair with mail both ways (the mentee also from a second address), and a mentor's message held
+    for the phone number in it."""
+    (layout.root / "policies" / "adult-professional.yaml").write_text(textwrap.dedent(CONTACTS_HELD))
+    relay = Relay(load_settings(layout.config))
+    await relay.start()
+    try:
+        pair = await acreate_pair(layout)
+        added = await acli(layout, "pair", "address", "add", str(pair["id"]), "--role", "mentee", "--email", SECOND)
+        assert added.returncode == 0, added.stderr
+
+        async def write(sender: str, alias: str, subject: str, body: str) -> None:
+            code, reply = await send(layout.smtp_port, simple_message(sender, alias, subject, body), sender, alias)
+            assert code == 250, reply
+
+        await write(f"{MENTEE['name']} <{MENTEE['email']}>", pair["mentor_alias"], "Hello", "I like rockets. Jane")
+        await write(SECOND, pair["mentor_alias"], "From my phone", "Sent from my phone.")
+        await write(f"{MENTOR['name']} <{MENTOR['email']}>", pair["mentee_alias"], "Re: Hello", "Rockets are great.")
+        await write(MENTOR["email"], pair["mentee_alias"], "Call", f"Call me on {MENTOR_PHONE}.")  # held
+        await sink.wait_for(3)
+    finally:
+        await relay.stop()
+    return pair
+
+
+def mentions(text: str, *words: str) -> list[str]:
+    return [w for w in words if w.casefold() in text.casefold()]
+
+
+async def test_person_export_holds_everything_about_them_and_nothing_of_others(
+        layout: Layout, sink: Sink, tmp_path: Path) -> None:
+    pair = await record(layout, sink)
+    target = tmp_path / "jane.zip"
+    result = cli(layout, "person", "export", "--email", SECOND.upper(), "-o", str(target), "--json")
+    assert result.returncode == 0, result.stderr
+    assert target.stat().st_mode & 0o777 == 0o600
+    summary = json.loads(result.stdout)
+    assert (summary["enrolments"], summary["written"], summary["written-as-delivered"]) == (1, 2, 2)
+
+    with zipfile.ZipFile(target) as archive:
+        names = archive.namelist()
+        data = json.loads(archive.read("person.json"))
+        written = [archive.read(n) for n in names if n.startswith("messages/written/")]
+        delivered = [archive.read(n) for n in names if n.startswith("messages/written-as-delivered/")]
+        to_them = [archive.read(n) for n in names if n.startswith("messages/to-you/")]
+        readme = archive.read("README.txt").decode()
+    stored = [bytes(r.raw) for r in await rows(layout, select(messages.c.raw).join(
+        members, members.c.id == messages.c.sender_id).where(members.c.role == "mentee")
+        .order_by(messages.c.received_at))]
+    assert written == stored  # byte-exact, as received
+    assert all(b"Maple" in raw and MENTEE["email"].encode() not in raw for raw in delivered)  # as delivered
+    assert len(to_them) == 1 and b"Rockets are great." in to_them[0]  # the held message is not delivered
+    assert "messages/to-you/" in readme
+
+    (enrolment,) = data["enrolments"]
+    assert (enrolment["name"], enrolment["email"], enrolment["handle"]) == (MENTEE["name"], MENTEE["email"], "Maple")
+    assert enrolment["other_addresses"] == [SECOND]
+    assert enrolment["conversation"]["id"] == pair["id"]
+    assert enrolment["conversation"]["other_members"] == [{"role": "mentor", "handle": "Oak"}]
+    assert [m["subject"] for m in data["messages_written"]] == ["Hello", "From my phone"]
+    assert "accepted" in {e["kind"] for e in data["events"]}
+    # nobody else's personal data: the mentor's name, address and the phone number their held message had
+    assert mentions(json.dumps(data, ensure_ascii=False), MENTOR["email"], MENTOR["name"], "415 555 0199") == []
+    assert not any(MENTOR["email"].encode() in raw for raw in to_them)
+
+    events = json.loads(cli(layout, "events", "list", "--kind", "person.export", "--json").stdout)
+    assert len(events) == 1 and events[0]["actor"].startswith("cli:")
+    assert mentions(json.dumps(events), MENTEE["email"], SECOND) == []  # the record names ids, not the address
+
+    nobody = cli(layout, "person", "export", "--email", "who@nowhere.example", "-o", str(tmp_path / "x.zip"))
+    assert nobody.returncode == 1 and "nobody is enrolled with the address who@nowhere.example" in nobody.stderr
+    assert not (tmp_path / "x.zip").exists() and "Traceback" not in nobody.stderr
+    bad = cli(layout, "person", "export", "--email", "not an address", "-o", str(tmp_path / "x.zip"))
+    assert bad.returncode == 2 and "expected an e-mail address" in bad.stderr
+
+
+def database_bytes(layout: Layout) -> bytes:
+    """The SQLite file (and its WAL) after a checkpoint, as bytes."""
+    path = layout.root / "relay.db"
+    connection = sqlite3.connect(path)
+    try:
+        busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        assert busy == 0
+    finally:
+        connection.close()
+    wal = path.with_name("relay.db-wal")
+    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+async def test_person_erase_asks_respects_legal_hold_and_leaves_no_trace(layout: Layout, sink: Sink) -> None:
+    pair = await record(layout, sink)
+    pair_id = str(pair["id"])
+    sqlite = server_url() is None
+    if sqlite:
+        before = database_bytes(layout)
+        assert MENTEE["email"].encode() in before and SECOND.encode() in before
+
+    silent = (datetime.now(UTC) + timedelta(days=20)).replace(hour=16)  # a check-in to both is queued
+    assert cli(layout, "nudges", "run", "--now", silent.isoformat()).returncode == 0
+    queued = select(outbound.c.rcpt, outbound.c.state, outbound.c.raw).where(outbound.c.kind == "notice")
+    assert {(rcpt, state) for rcpt, state, _ in await rows(layout, queued)} == {
+        (MENTEE["email"], "queued"), (MENTOR["email"], "queued")}
+
+    asked = cli(layout, "person", "erase", "--email", MENTEE["email"])
+    assert asked.returncode == 2, asked.stderr
+    assert "Nothing was changed: run again with --yes" in asked.stderr and "2 messages written" in asked.stderr
+    assert [r.email for r in await rows(layout, select(members.c.email).where(members.c.role == "mentee"))] == [
+        MENTEE["email"]]
+
+    assert cli(layout, "archive", "hold", "--pair", pair_id, "--reason", "police inquiry 12").returncode == 0
+    refused = cli(layout, "person", "erase", "--email", MENTEE["email"], "--yes")
+    assert refused.returncode == 1
+    assert f"refused: the record of {MENTEE['email']} is under legal hold (pair {pair_id}: police inquiry 12)" in \
+        refused.stderr
+    assert cli(layout, "events", "list", "--kind", "person.erase", "--json").stdout.strip() == "[]"
+    assert cli(layout, "archive", "release-hold", "--pair", pair_id).returncode == 0
+
+    erased = cli(layout, "person", "erase", "--email", SECOND, "--yes", "--json")
+    assert erased.returncode == 0, erased.stderr
+    done = json.loads(erased.stdout)
+    assert (done["messages"], done["members_erased"], done["closed"]) == (2, 1, [pair["id"]])
+    ((email, name, handle),) = [tuple(r) for r in await rows(layout, select(
+        members.c.email, members.c.name, members.c.handle).where(members.c.role == "mentee"))]
+    assert (email, name, handle) == (f"erased-{done['members'][0]}@erased.invalid", "[erased]", "Maple")
+    ((status,),) = await rows(layout, select(pairs.c.status).where(pairs.c.id == pair["id"]))
+    assert status == "closed"
+    assert all(not raw for (raw,) in await rows(layout, select(outbound.c.raw).where(
+        outbound.c.rcpt == MENTEE["email"])))
+    # the check-in to them is never sent (nothing empty is delivered); their partner's still is
+    assert sorted((rcpt, state, bool(raw)) for rcpt, state, raw in await rows(layout, queued)) == [
+        ("", "failed", False), (MENTOR["email"], "queued", True)]
+    events = json.loads(cli(layout, "events", "list", "--kind", "person.erase", "--json").stdout)
+    assert len(events) == 1 and mentions(json.dumps(events), MENTEE["email"], SECOND, MENTEE["name"]) == []
+    verified = cli(layout, "archive", "verify")
+    assert verified.returncode == 0, verified.stdout
+
+    again = cli(layout, "person", "erase", "--email", MENTEE["email"], "--yes")
+    assert again.returncode == 1 and "nobody is enrolled" in again.stderr
+    if not sqlite:
+        return
+    after = database_bytes(layout)
+    for gone in (MENTEE["email"], SECOND, MENTEE["name"]):
+        assert gone.encode() not in after, gone
+    assert MENTOR["email"].encode() in after  # the partner's enrolment is theirs and stays
+
+
+@pytest.mark.parametrize("args", [("person", "erase"), ("person", "erase", "--email", "x y")])
+def test_person_erase_needs_an_address(layout: Layout, args: tuple[str, ...]) -> None:
+    result = cli(layout, *args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+async def test_erasing_a_group_member_leaves_the_group_running_without_them(
+        relay: Relay, layout: Layout, sink: Sink, tmp_path: Path) -> None:
+    group = await asyncio.to_thread(make_group, layout)
+    alias = f"{group['alias']}"
+    for person in (PEOPLE[1], PEOPLE[2]):  # Jane, then Ravi, to the whole group
+        code, reply = await send(layout.smtp_port, simple_message(person["email"], alias, "Hi all", "Robots!"),
+                                 person["email"], alias)
+        assert code == 250, reply
+    await sink.wait_for(6)
+    exported = await acli(layout, "person", "export", "--email", MENTEE["email"], "-o", str(tmp_path / "j.zip"),
+                          "--json")
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads(exported.stdout)["to-you"] == 1  # Ravi's message, as Jane received it
+    erased = await acli(layout, "person", "erase", "--email", MENTEE["email"], "--yes", "--json")
+    assert erased.returncode == 0, erased.stderr
+    assert json.loads(erased.stdout)["left"] == [group["id"]]
+    relay.intake.forget_aliases()
+    code, reply = await send(layout.smtp_port, simple_message(PEOPLE[2]["email"], alias, "Again", "More robots."),
+                             PEOPLE[2]["email"], alias)
+    assert code == 250, reply
+    copies = await rows(layout, select(outbound.c.rcpt).where(outbound.c.message_id == reply.rsplit(" ", 1)[-1]))
+    assert sorted(rcpt for (rcpt,) in copies) == sorted([PEOPLE[0]["email"], PEOPLE[3]["email"]])  # not Jane
+    await sink.wait_for(8)
+    verified = await acli(layout, "archive", "verify")
+    assert verified.returncode == 0, verified.stdout
