@@ -84,8 +84,10 @@ async def plan_all(connection: AsyncConnection, settings: Settings, now: datetim
     return planned
 
 
-async def _send(connection: AsyncConnection, settings: Settings, item: Planned, now: datetime,
-                queue_at: datetime) -> bool:
+async def send_planned(connection: AsyncConnection, settings: Settings, item: Planned, now: datetime,
+                       queue_at: datetime) -> bool:
+    """Claim the item's key and queue its mail with its event; False when the key was claimed before.
+    Also used for the farewells of a pair closed by hand (relay/endings.py)."""
     for key in item.passed_over:
         await keys.claim(connection, key, kind=item.kind, pair_id=item.pair_id, at=now, sent=False)
     if not await keys.claim(connection, item.key, kind=item.kind, pair_id=item.pair_id, at=now):
@@ -134,7 +136,7 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, *, dry_run:
                 continue
             if item.quiet:
                 result.deferred.append(item)
-            elif await _send(connection, settings, item, now, queue_at or now):
+            elif await send_planned(connection, settings, item, now, queue_at or now):
                 result.sent.append(item)
     if result.sent:
         log.info("nudge sweep at %s: %s", now.isoformat(), "; ".join(p.describe() for p in result.sent))
