@@ -85,16 +85,17 @@ async def plan_all(connection: AsyncConnection, settings: Settings, now: datetim
 
 
 async def send_planned(connection: AsyncConnection, settings: Settings, item: Planned, now: datetime,
-                       queue_at: datetime) -> bool:
+                       queue_at: datetime, *, attach_conversation: bool = True) -> bool:
     """Claim the item's key and queue its mail with its event; False when the key was claimed before.
-    Also used for the farewells of a pair closed by hand (relay/endings.py)."""
+    Also used for the farewells of a pair closed by hand (relay/endings.py) and of the partner of a person
+    erased (relay/archive/person.py: `attach_conversation` False, their messages are erased too)."""
     for key in item.passed_over:
         await keys.claim(connection, key, kind=item.kind, pair_id=item.pair_id, at=now, sent=False)
     if not await keys.claim(connection, item.key, kind=item.kind, pair_id=item.pair_id, at=now):
         return False
     program = settings.programs[item.program_id]
     attachments = []
-    if item.kind == "farewell" and program.send_conversation_at_end:
+    if item.kind == "farewell" and program.send_conversation_at_end and attach_conversation:
         copies = await delivered_copies(connection, item.pair_id)
         if copies:  # the participant keeps the record of the relationship, as they saw it (anonymised)
             attachments.append((await asyncio.to_thread(mbox_bytes, copies), "application/mbox",
