@@ -27,7 +27,6 @@ from relay.nudges.welcome import queue_welcome
 from relay.store import events
 from relay.store.database import transaction
 from relay.store.pairs import ROLES, Pair, alias_taken, get_pair, handle_key, handle_taken, insert_pair
-from relay.store.pairs import close_pair as close_pair_row
 
 
 class EnrolmentError(Exception):
@@ -125,6 +124,19 @@ def check_nicknames(role: str, nicknames: tuple[str, ...] | list[str], name: str
         if handle_key(nickname) != handle_key(name) and nickname not in cleaned:
             cleaned.append(nickname)
     return tuple(cleaned)
+
+
+MAX_REASON = 1000  # characters of a coordinator's reason for an ending (pair close, group close, program end)
+
+
+def clean_reason(reason: str | None) -> str | None:
+    """The coordinator's reason on one line, or None; EnrolmentError when it is too long for a notice."""
+    if reason is None:
+        return None
+    text = " ".join(reason.split())
+    if len(text) > MAX_REASON:
+        raise EnrolmentError(f"the reason is {len(text)} characters long; at most {MAX_REASON} fit in a farewell")
+    return text or None
 
 
 def check_program(settings: Settings, program_id: str) -> None:
@@ -232,14 +244,3 @@ async def create_pair(
                          today=now.date() if refuse_past_end else None)
     async with transaction(engine) as connection:
         return await enrol_checked(connection, settings, request, now, actor)
-
-
-async def close_pair(engine: AsyncEngine, clock: Clock, pair_id: int, actor: str = "cli") -> bool:
-    now = clock.now()
-    async with transaction(engine) as connection:
-        if await get_pair(connection, pair_id) is None:
-            raise EnrolmentError(f"no pair with id {pair_id}")
-        closed = await close_pair_row(connection, pair_id, now)
-        if closed:
-            await events.record(connection, "pair_closed", now, actor=actor, pair_id=pair_id)
-    return closed

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from relay import ids
 from relay.clock import Clock
 from relay.config import Settings
-from relay.enrol import EnrolmentError, Person, check_person, language_folder
+from relay.enrol import EnrolmentError, Person, check_person, clean_reason, language_folder
 from relay.inbound.program.help import resume
 from relay.nudges.group_lifecycle import farewell
 from relay.nudges.welcome import queue_group_welcome
@@ -124,8 +124,10 @@ async def add_member(settings: Settings, engine: AsyncEngine, clock: Clock, grou
 
 
 async def close_group(settings: Settings, engine: AsyncEngine, clock: Clock, group_id: int,
-                      reason: str | None = None, actor: str = "cli") -> bool:
-    """Close the group; the first close sends every member a farewell and tells the coordinator."""
+                      reason: str | None = None, actor: str = "cli", *, coordinator: bool = True) -> bool:
+    """Close the group; the first close sends every member a farewell and tells the coordinator (unless
+    `coordinator` is False: `program end` tells them once, relay/endings.py)."""
+    reason = clean_reason(reason)
     now = clock.now()
     async with transaction(engine) as connection:
         group = await get_conversation(connection, group_id)
@@ -134,7 +136,7 @@ async def close_group(settings: Settings, engine: AsyncEngine, clock: Clock, gro
         closed = await close_conversation(connection, group_id, now)
         if closed:
             await events.record(connection, "group_closed", now, actor=actor, pair_id=group_id, reason=reason)
-            await farewell(connection, settings, group, now, reason=reason, actor=actor)
+            await farewell(connection, settings, group, now, reason=reason, actor=actor, coordinator=coordinator)
     return closed
 
 

@@ -85,8 +85,13 @@ async def test_enrolment_api_over_http(layout: Layout, tmp_path: Path) -> None:
             assert back.status_code == 200 and back.json()["away_until"] is None
             assert (await client.post(f"/api/pairs/{pair['id']}/away", headers=auth(coordinator),
                                       json={"role": "mentor", "until": "soon"})).status_code == 422
-            closed = await client.post(f"/api/pairs/{pair['id']}/close", headers=auth(coordinator))
+            bad = await client.post(f"/api/pairs/{pair['id']}/close", headers=auth(coordinator), json={"reason": 7})
+            assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "reason"
+            closed = await client.post(f"/api/pairs/{pair['id']}/close", headers=auth(coordinator),
+                                       json={"reason": "Maple moved school"})
             assert closed.status_code == 200 and closed.json()["changed"] is True
+            again = await client.post(f"/api/pairs/{pair['id']}/close", headers=auth(coordinator))
+            assert again.status_code == 200 and again.json()["changed"] is False
 
             seen: list[dict[str, object]] = []
             since = ""
@@ -99,6 +104,9 @@ async def test_enrolment_api_over_http(layout: Layout, tmp_path: Path) -> None:
                 since = str(page["next"])
             kinds = [e["kind"] for e in seen]
             assert kinds.index("pair_created") < kinds.index("pair_closed")
+            (closing,) = [e for e in seen if e["kind"] == "pair_closed"]
+            assert closing["detail"]["reason"] == "Maple moved school" and closing["actor"] == "cora"
+            assert kinds.count("farewell") == 2  # both members, once
             assert {e["program"] for e in seen} == {"stem"}
             assert [e["id"] for e in seen] == sorted({e["id"] for e in seen})  # no page repeats or skips one
             assert (await client.get("/api/events", headers=auth(other))).json()["events"] == []

@@ -97,7 +97,8 @@ def test_listings_and_close(offline_layout: Layout) -> None:
     again = cli(offline_layout, "pair", "close", "1")
     assert again.returncode == 0 and "already closed" in again.stdout
     shown = json.loads(cli(offline_layout, "pair", "show", "1", "--json").stdout)
-    assert shown["status"] == "closed" and [e["kind"] for e in shown["events"]] == ["pair_created", "pair_closed"]
+    assert shown["status"] == "closed" and [e["kind"] for e in shown["events"]] == [
+        "pair_created", "pair_closed", "farewell", "farewell"]  # once: closing again wrote to nobody
     missing = cli(offline_layout, "pair", "show", "99")
     assert missing.returncode == 1 and missing.stderr.strip() == "error: no pair with id 99"
     unknown = cli(offline_layout, "pair", "list", "--program", "nope")

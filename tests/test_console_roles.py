@@ -102,8 +102,9 @@ async def test_a_coordinator_manages_its_programs_pairs_from_the_console(layout:
                                       data={"csrf_token": token, "confirm": "yes"})).status_code == 404
             unconfirmed = await client.post(f"/pairs/{pair_id}/close", data={"csrf_token": token})
             assert unconfirmed.status_code == 400
-            closed = await client.post(f"/pairs/{pair_id}/close", data={"csrf_token": token, "confirm": "yes"})
-            assert closed.status_code == 200 and "is closed" in closed.text
+            closed = await client.post(f"/pairs/{pair_id}/close", data={"csrf_token": token, "confirm": "yes",
+                                                                        "reason": "The term is over"})
+            assert closed.status_code == 200 and "is closed" in closed.text and "sent a farewell" in closed.text
         async with session(layout, "ana") as client:  # a moderator decides on mail, but manages no pair
             page = await client.get(f"/pairs/{pair_id}")
             assert page.status_code == 200 and MENTOR["email"] not in page.text and "Manage" not in page.text
@@ -114,6 +115,8 @@ async def test_a_coordinator_manages_its_programs_pairs_from_the_console(layout:
     assert pair is not None and pair.status == "closed" and pair.mentor.away_until is None
     by_carla = [e["kind"] for e in found if e["actor"] == "carla"]
     assert by_carla == ["pair_created", "away.set", "away.cleared", "pair.resumed", "pair_closed"]
+    (closing,) = [e for e in found if e["kind"] == "pair_closed"]
+    assert closing["detail"]["reason"] == "The term is over" and [e["kind"] for e in found].count("farewell") == 2
 
 
 async def test_audit_and_history_are_readable_and_hide_addresses(layout: Layout, sink: Sink) -> None:

@@ -30,7 +30,8 @@ from sqlalchemy import func, select
 
 from relay.clock import FixedClock
 from relay.config import load_settings
-from relay.enrol import Person, close_pair, create_pair
+from relay.endings import close_pair
+from relay.enrol import Person, create_pair
 from relay.service import Relay
 from relay.store.schema import events, outbound
 from tests import database
@@ -198,7 +199,7 @@ async def test_sweeps_of_two_instances_send_each_mail_and_purge_each_pair_once(
             code, reply = await send(first.smtp_port, simple_message(pair.mentee.email, to, subject, body),
                                      pair.mentee.email, to)
             assert code == 250, reply
-        await close_pair(relay.engine, clock, closing.id)
+        await close_pair(relay.settings, relay.engine, clock, closing.id)
         await eventually(lambda: queue_idle(first), timeout=30)
     finally:
         await relay.stop()

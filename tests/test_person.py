@@ -163,9 +163,14 @@ async def test_person_erase_asks_respects_legal_hold_and_leaves_no_trace(layout:
     assert status == "closed"
     assert all(not raw for (raw,) in await rows(layout, select(outbound.c.raw).where(
         outbound.c.rcpt == MENTEE["email"])))
-    # the check-in to them is never sent (nothing empty is delivered); their partner's still is
-    assert sorted((rcpt, state, bool(raw)) for rcpt, state, raw in await rows(layout, queued)) == [
-        ("", "failed", False), (MENTOR["email"], "queued", True)]
+    # the check-in to them is never sent (nothing empty is delivered); their partner's still is, and the
+    # partner is told the conversation has ended (nobody just disappears), without the erased person's data
+    notices_now = await rows(layout, queued)
+    assert sorted((rcpt, state, bool(raw)) for rcpt, state, raw in notices_now) == [
+        ("", "failed", False), (MENTOR["email"], "queued", True), (MENTOR["email"], "queued", True)]
+    farewell = [bytes(raw) for rcpt, _, raw in notices_now if rcpt == MENTOR["email"] and b"goodbye" in bytes(raw)]
+    assert len(farewell) == 1 and b"share@" not in farewell[0] and b"application/mbox" not in farewell[0]
+    assert mentions(farewell[0].decode(), MENTEE["email"], SECOND, MENTEE["name"]) == []
     events = json.loads(cli(layout, "events", "list", "--kind", "person.erase", "--json").stdout)
     assert len(events) == 1 and mentions(json.dumps(events), MENTEE["email"], SECOND, MENTEE["name"]) == []
     verified = cli(layout, "archive", "verify")

@@ -75,14 +75,22 @@ async def test_refused_and_recorded(
 
 
 async def test_closed_pair_gets_a_polite_ending(relay: Relay, layout: Layout, sink: Sink) -> None:
+    """A member's mail to a closed pair is archived and answered with the ended note, as for an ended pair
+    (tests/test_endings.py has the farewells); it is no refusal, and a stranger is still refused."""
     pair = await acreate_pair(layout)
     closed = await acli(layout, "pair", "close", str(pair["id"]))
     assert closed.returncode == 0, closed.stderr
+    await sink.wait_for(3)  # both farewells and the coordinator's notice
     code, text = await send(layout.smtp_port, simple_message(MENTEE["email"], pair["mentor_alias"], "hi", "hi"),
                             MENTEE["email"], pair["mentor_alias"])
-    assert code == 550 and "conversation has ended" in text and "Thank you" in text
-    assert [r["detail"]["reason"] for r in refusals(layout)] == ["closed_pair"]
-    assert sink.received == []
+    assert code == 250, text
+    note = (await sink.wait_for(4))[3]
+    assert note.rcpt_tos == [MENTEE["email"]] and str(note.message["Subject"]) == "Your conversation with Oak has ended"
+    assert refusals(layout) == []
+    code, text = await send(layout.smtp_port, simple_message(STRANGER, pair["mentor_alias"], "hi", "hi"),
+                            STRANGER, pair["mentor_alias"])
+    assert code == 550 and "only from the person it was set up for" in text
+    assert [r["detail"]["reason"] for r in refusals(layout)] == ["stranger"]
 
 
 async def test_oversize_message_gets_552(relay: Relay, layout: Layout, sink: Sink) -> None:

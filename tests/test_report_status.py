@@ -8,7 +8,7 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 
 from relay.clock import FixedClock
-from relay.enrol import close_pair
+from relay.endings import close_pair
 from tests.nudging import enrol, running, write, write_program
 from tests.support import DOMAIN, Layout, Sink, cli, send, simple_message
 
@@ -44,7 +44,7 @@ async def test_ended_and_paused_pairs_are_counted_apart_and_automatic_rejections
         await write(relay, active, "mentee", "Hello", "Can I ask about physics?")
         await write(relay, active, "mentee", "Number", "Call me on +1 415 555 0123 tonight.")  # rejected
         await write(relay, ended, "mentee", "Mail", "Write to me at hal.private@home.example please.")  # rejected
-        await close_pair(relay.engine, clock, closed.id)
+        await close_pair(relay.settings, relay.engine, clock, closed.id)
         # a concern from the mentee pauses the pair
         mentee = paused.mentee.email
         code, reply = await send(relay.settings.relay.smtp.port,

@@ -11,7 +11,8 @@ from typing import Any
 
 from relay.clock import FixedClock
 from relay.config import load_settings
-from relay.enrol import Person, close_pair, create_pair
+from relay.endings import close_pair
+from relay.enrol import Person, create_pair
 from relay.holdqueue import actions as review
 from relay.service import Relay
 from relay.store import events
@@ -61,7 +62,7 @@ async def script(layout: Layout, sink: Sink) -> None:
         at(2)
         await write("c", "mentee", "Hi")
         at(5)
-        await close_pair(relay.engine, clock, pairs["c"].id)
+        await close_pair(relay.settings, relay.engine, clock, pairs["c"].id)
         at(10)
         await write("a", "mentor", "Re: Hello")  # answers the first mentee message after 10 h
         at(11)

@@ -15,7 +15,8 @@ from sqlalchemy import func, select, update
 from relay.clock import FixedClock
 from relay.config import load_settings
 from relay.console.actions import redact_and_release
-from relay.enrol import Person, close_pair, create_pair
+from relay.endings import close_pair
+from relay.enrol import Person, create_pair
 from relay.member_addresses import add_address
 from relay.service import Relay
 from relay.store import events
@@ -62,24 +63,31 @@ async def five_pairs(layout: Layout, sink: Sink) -> list[int]:
             await events.record(connection, "concern", clock.now(), actor="coordinator", pair_id=ids[1])
         clock.advance(timedelta(hours=12))
         for pair_id in ids[:3]:
-            await close_pair(relay.engine, clock, pair_id)
+            await close_pair(relay.settings, relay.engine, clock, pair_id)
         clock.advance(timedelta(days=299))
-        await close_pair(relay.engine, clock, ids[3])
+        await close_pair(relay.settings, relay.engine, clock, ids[3])
     finally:
         await relay.stop()
     return ids
 
 
 async def bodies(layout: Layout) -> dict[int, tuple[int, int]]:
-    """pair -> (messages with a body, outbound copies with a body)."""
+    """pair -> (messages with a body, relayed copies with a body; the notices about the pair, such as the
+    farewells `pair close` sends, are left out: `notices_kept` counts them)."""
     found = {}
     for (pair_id,) in await rows(layout, select(pairs.c.id)):
         ((kept,),) = await rows(layout, select(func.count()).select_from(messages).where(
             messages.c.pair_id == pair_id, func.length(messages.c.raw) > 0))
         ((copies,),) = await rows(layout, select(func.count()).select_from(outbound).where(
-            outbound.c.pair_id == pair_id, func.length(outbound.c.raw) > 0))
+            outbound.c.pair_id == pair_id, outbound.c.kind == "relay", func.length(outbound.c.raw) > 0))
         found[pair_id] = (kept, copies)
     return found
+
+
+async def notices_kept(layout: Layout, pair_id: int) -> int:
+    ((count,),) = await rows(layout, select(func.count()).select_from(outbound).where(
+        outbound.c.pair_id == pair_id, outbound.c.kind == "notice", func.length(outbound.c.raw) > 0))
+    return int(count)
 
 
 async def is_expected(layout: Layout, expected: dict[int, tuple[int, int]]) -> bool:
@@ -107,13 +115,15 @@ async def test_purge_empties_exactly_the_expired_pairs_and_verify_still_passes(l
     later = (START + timedelta(days=367)).isoformat()
     preview = purge(layout, "--now", later, "--dry-run")
     assert [(p["pair_id"], p["rule"], p["messages"], p["outbound"]) for p in preview["purged"]] == [
-        (ids[0], "after_close", 1, 1)]
+        (ids[0], "after_close", 1, 4)]  # the relayed copy, both farewells and the coordinator's notice
     assert preview["on_hold"] == [ids[2]]
     assert await bodies(layout) == full  # a dry run changes nothing
 
+    assert await notices_kept(layout, ids[0]) == 3  # both farewells and the coordinator's notice
     report = purge(layout, "--now", later)
     assert [p["pair_id"] for p in report["purged"]] == [ids[0]] and report["on_hold"] == [ids[2]]
     assert await bodies(layout) == {**full, ids[0]: (0, 0)}
+    assert await notices_kept(layout, ids[0]) == 0  # purged with the pair's messages
     ((subject, sender),) = await rows(layout, select(messages.c.subject, messages.c.envelope_from)
                                       .where(messages.c.pair_id == ids[0]))
     ((kept,),) = await rows(layout, select(func.count()).select_from(messages))

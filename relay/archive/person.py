@@ -23,8 +23,10 @@ everything delivered to them are emptied (tombstones and digests stay); their na
 nicknames are replaced, their further addresses deleted; the events and hold reasons about their messages
 lose personal data and contact details, and every other event or hold reason naming them loses their
 names and addresses; moderators' edits of their messages are deleted. Their open pairs are closed
-(nobody could be written to any more), and they leave their groups and communities. `archive verify`
-still passes. On SQLite the freed bytes are overwritten and the WAL is checkpointed afterwards.
+(nobody could be written to any more) and the partner of each gets the farewell a closed pair gets (without
+the contact-exchange offer, and without the conversation attached: the erased person's messages go too),
+so nobody just disappears; they leave their groups and communities. `archive verify` still passes. On
+SQLite the freed bytes are overwritten and the WAL is checkpointed afterwards.
 """
 
 from __future__ import annotations
@@ -45,9 +47,13 @@ from relay.archive.erasure import Erased, eraser_for
 from relay.archive.export import write_private
 from relay.archive.hold import held_pairs, lock_pair
 from relay.archive.verify import ERASE_EVENT
+from relay.config import Settings
+from relay.nudges.rules.farewell import farewells
+from relay.nudges.sweep import send_planned
 from relay.store import events
 from relay.store.conversations import close_conversation, email_key, writes_as
 from relay.store.database import transaction
+from relay.store.pairs import get_pair
 from relay.store.schema import events as events_table
 from relay.store.schema import held, member_addresses, members, messages, outbound, pairs
 
@@ -281,7 +287,21 @@ async def preview_erasure(engine: AsyncEngine, address: str, now: datetime) -> E
             await pending.rollback()
 
 
-async def erase_person(engine: AsyncEngine, address: str, now: datetime, actor: str) -> Erasure:
+async def _partner_farewells(connection: AsyncConnection, settings: Settings, person: Person,
+                             now: datetime) -> None:
+    """The partner in each of the person's open pairs gets the farewell, before the pair is closed."""
+    for pair_id in person.pair_ids:
+        pair = await get_pair(connection, pair_id)
+        program = settings.programs.get(pair.program_id) if pair is not None else None
+        if pair is None or program is None or pair.status not in OPEN:
+            continue
+        for item in farewells(settings, program, pair, now, exchange=False):
+            if pair.member(item.to_role).id not in person.member_ids:
+                await send_planned(connection, settings, item, now, now, attach_conversation=False)
+
+
+async def erase_person(settings: Settings, engine: AsyncEngine, address: str, now: datetime,
+                       actor: str) -> Erasure:
     """Erase the person (one transaction) and record it; PersonError when nobody has the address or a
     legal hold stands on one of their conversations."""
     async with erasure.erasing_transaction(engine) as connection:
@@ -291,6 +311,7 @@ async def erase_person(engine: AsyncEngine, address: str, now: datetime, actor: 
         standing = await holds_on(connection, person)
         if standing:
             raise refusal(person, standing)
+        await _partner_farewells(connection, settings, person, now)
         done = await _erase(connection, person, now)
         for pair_id in done.closed:
             await events.record(connection, "pair_closed", now, actor=actor, pair_id=pair_id, reason="person erased")

@@ -5,6 +5,7 @@ wrong arguments, from argparse); configuration errors are `file:line: message`. 
 the parser and runs a command; each group of commands is its own module with a `register(commands)`:
 
   serve.py      serve, check-config, program list     pairs.py     pair create | import | list | show | close
+  programs.py   program end
   addresses.py  pair address add | remove
   nudges.py     nudges run, pair away | resume         held.py      held list | show | release | reject
   groups.py     group create | add | list | show | close
@@ -24,7 +25,21 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from relay.cli import addresses, archive, dkim, groups, held, moderator, nudges, pairs, person, queue, report, serve
+from relay.cli import (
+    addresses,
+    archive,
+    dkim,
+    groups,
+    held,
+    moderator,
+    nudges,
+    pairs,
+    person,
+    programs,
+    queue,
+    report,
+    serve,
+)
 from relay.cli.common import CliError
 from relay.config import ConfigError, config_path, load_settings
 from relay.enrol import EnrolmentError, LanguageRefused
@@ -38,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve.register(commands)
-    serve.register_program(commands)
+    programs.register(serve.register_program(commands))
     pair_commands = pairs.register(commands)
     nudges.register_pair(pair_commands)
     addresses.register(pair_commands)

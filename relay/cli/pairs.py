@@ -25,7 +25,8 @@ from relay.cli.common import (
 )
 from relay.clock import SystemClock
 from relay.config import Settings
-from relay.enrol import Person, close_pair, create_pair
+from relay.endings import close_pair
+from relay.enrol import Person, create_pair
 from relay.pair_import import ImportRefused, Outcome, import_pairs
 from relay.store.events import list_events
 from relay.store.messages import count_by_pair
@@ -143,11 +144,12 @@ def cmd_pair_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_pair_close(args: argparse.Namespace, settings: Settings) -> int:
     async def work(engine: Any) -> bool:
-        return await close_pair(engine, SystemClock(), args.id)
+        return await close_pair(settings, engine, SystemClock(), args.id, args.reason, actor=actor())
 
     closed = asyncio.run(with_store(settings, work))
     emit(args, {"id": args.id, "closed": True, "changed": closed},
-         f"pair {args.id} closed" if closed else f"pair {args.id} was already closed")
+         f"pair {args.id} closed: both members were sent a farewell and the coordinator was told" if closed
+         else f"pair {args.id} was already closed; nobody was written to again")
     return 0
 
 
@@ -182,9 +184,13 @@ def register(commands: Any) -> Any:
     pair_list = listing(pair.add_parser("list", help="list pairs"))
     pair_list.add_argument("--program")
     pair_list.set_defaults(func=cmd_pair_list)
-    for name, func, help_text in (("show", cmd_pair_show, "one pair with its history"),
-                                  ("close", cmd_pair_close, "end a pair's conversation")):
-        sub = listing(pair.add_parser(name, help=help_text))
-        sub.add_argument("id", type=positive_int)
-        sub.set_defaults(func=func)
+    show = listing(pair.add_parser("show", help="one pair with its history"))
+    show.add_argument("id", type=positive_int)
+    show.set_defaults(func=cmd_pair_show)
+    close = listing(pair.add_parser("close", help="end a pair's conversation: both members get a farewell, "
+                                    "the coordinator is told"))
+    close.add_argument("id", type=positive_int)
+    close.add_argument("--reason", metavar="TEXT", help="a short note for the farewells and the coordinator "
+                       "(the members read it: no names or addresses)")
+    close.set_defaults(func=cmd_pair_close)
     return pair

@@ -62,7 +62,7 @@ def cmd_person_erase(args: argparse.Namespace, settings: Settings) -> int:
         try:
             if not args.yes:
                 return await person.preview_erasure(engine, args.email, SystemClock().now())
-            return await person.erase_person(engine, args.email, SystemClock().now(), actor())
+            return await person.erase_person(settings, engine, args.email, SystemClock().now(), actor())
         except person.PersonError as exc:
             raise CliError(str(exc)) from None
 

@@ -51,7 +51,9 @@ def register(commands: Any) -> None:
         func=cmd_check_config)
 
 
-def register_program(commands: Any) -> None:
+def register_program(commands: Any) -> Any:
+    """The `program` command with `list`; returns its subparsers (`program end`: relay/cli/programs.py)."""
     program = commands.add_parser("program", help="programs from programs_dir").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     listing(program.add_parser("list", help="list programs")).set_defaults(func=cmd_program_list)
+    return program

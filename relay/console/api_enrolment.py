@@ -3,7 +3,8 @@
   POST /api/pairs               enrol a pair: a JSON object with "program" and the columns of `pair
                                 import` ("mentor_email", ...); 201 {"id", "mentor_alias", "mentee_alias"},
                                 422 {"errors": [{"field", "message"}]}
-  POST /api/pairs/<id>/close    close a pair
+  POST /api/pairs/<id>/close    close a pair (optional JSON {"reason": TEXT}): both members get a
+                                farewell, the coordinator is told; closing a closed pair sends nothing
   POST /api/pairs/<id>/away     {"role", "until": "YYYY-MM-DD"} or {"role", "back": true}
   GET  /api/events?since=&limit= the record of the token's programs, oldest first, paged by event id
 
@@ -26,7 +27,8 @@ from relay.console.accounts import Moderator
 from relay.console.api_common import error, json_response, unauthorised, user_of
 from relay.console.roles import PAIRS_MANAGE
 from relay.console.web import context
-from relay.enrol import EnrolmentError, Person, close_pair, create_pair, normalise_email
+from relay.endings import close_pair
+from relay.enrol import EnrolmentError, Person, create_pair, normalise_email
 from relay.inbound.program import away
 from relay.pair_import import COLUMNS, NICKNAME_SEPARATOR, REQUIRED
 from relay.store.database import transaction
@@ -126,8 +128,20 @@ async def close(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     user, pair = found
+    reason: str | None = None
+    if await request.body():
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("reason", ""), str | None):
+            return _invalid([{"field": "reason", "message": "send a JSON object, with \"reason\" as text if any"}])
+        reason = body.get("reason")
     ctx = context(request)
-    changed = await close_pair(ctx.engine, ctx.clock, pair.id, actor=user.username)
+    try:
+        changed = await close_pair(ctx.settings, ctx.engine, ctx.clock, pair.id, reason, actor=user.username)
+    except EnrolmentError as exc:
+        return _invalid([{"field": "reason", "message": str(exc)}])
     return json_response({"id": pair.id, "status": "closed", "changed": changed})
 
 

@@ -133,10 +133,14 @@ DESCRIPTION: dict[str, Any] = {
                           "400": {"description": "not a JSON object"}, "401": _ERRORS["401"],
                           "403": _FORBIDDEN, "422": _FIELD_ERRORS}}},
         "/api/pairs/{id}/close": {"post": {
-            "summary": "Close a pair: its aliases stop accepting mail", "parameters": _PAIR_ID,
+            "summary": "Close a pair: both members get a farewell (with the reason, if given), the coordinator is "
+                       "told, later mail to its aliases gets a short note; a closed pair: changed false, nothing sent",
+            "parameters": _PAIR_ID,
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"reason": {"type": "string", "maxLength": 1000}}}}}},
             "responses": {**_ok({"type": "object", "properties": {"id": {"type": "integer"},
                                  "status": {"type": "string"}, "changed": {"type": "boolean"}}}, "closed"),
-                          "403": _FORBIDDEN}}},
+                          "403": _FORBIDDEN, "422": _FIELD_ERRORS}}},
         "/api/pairs/{id}/away": {"post": {
             "summary": "Mark a member away until a date, or back; both members are told", "parameters": _PAIR_ID,
             "requestBody": {"required": True, "content": {"application/json": {"schema": {

@@ -1,8 +1,8 @@
 """What coordinators (and admins) do to their programs' pairs from the console, with the same code as
-the command line: enrol (GET/POST /pairs/new, relay.enrol.create_pair), close (POST /pairs/<id>/close),
-mark a member away or back (POST /pairs/<id>/away, relay.inbound.program.away), resume a paused pair (POST
-/pairs/<id>/resume). Each needs PAIRS_MANAGE and a pair of the account's programs, and is an event with
-the account's name as actor."""
+the command line: enrol (GET/POST /pairs/new, relay.enrol.create_pair), close with farewells (POST
+/pairs/<id>/close, relay.endings.close_pair), mark a member away or back (POST /pairs/<id>/away,
+relay.inbound.program.away), resume a paused pair (POST /pairs/<id>/resume). Each needs PAIRS_MANAGE and a
+pair of the account's programs, and is an event with the account's name as actor."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from relay.console.accounts import Moderator
 from relay.console.roles import PAIRS_MANAGE
 from relay.console.views_pairs import pair_page
 from relay.console.web import context, csrf_refused, current_user, form_ok, not_allowed, page, refused, to_login
-from relay.enrol import EnrolmentError, Person, close_pair, create_pair
+from relay.endings import close_pair
+from relay.enrol import EnrolmentError, Person, create_pair
 from relay.inbound.program import away, help
 from relay.store.database import transaction
 from relay.store.pairs import Pair, get_pair
@@ -94,8 +95,13 @@ async def close(request: Request) -> Response:
     if form.get("confirm") != "yes":
         return await pair_page(request, "Tick the box to confirm: closing stops the pair's aliases.", 400)
     ctx = context(request)
-    await close_pair(ctx.engine, ctx.clock, pair.id, actor=user.username)
-    return await pair_page(request, f"Pair {pair.id} is closed: its aliases no longer accept mail.")
+    try:
+        await close_pair(ctx.settings, ctx.engine, ctx.clock, pair.id, str(form.get("reason") or "") or None,
+                         actor=user.username)
+    except EnrolmentError as exc:
+        return await pair_page(request, str(exc), 400)
+    return await pair_page(request, f"Pair {pair.id} is closed: both members were sent a farewell and the "
+                                    f"coordinator was told; later mail to its aliases gets a short note.")
 
 
 async def mark_away(request: Request) -> Response:

@@ -1,5 +1,6 @@
-"""Mail from a member to the alias of a pair that has ended: archived, not delivered; the sender gets a
-polite note (at most weekly, relay/nudges/lifecycle.after_end), none for an automatic reply.
+"""Mail from a member to the alias of a pair that has ended (its end date passed) or was closed (`pair close`,
+`program end`): archived, not delivered; the sender gets a polite note (at most weekly,
+relay/nudges/lifecycle.after_end), none for an automatic reply.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ log = logging.getLogger("relay.intake")
 
 async def take(context: Context, raw: bytes, mail_from: str, remote: str | None, target: Target,
                own_id: str | None, now: datetime, subject: str | None, *, automatic: bool, digest: str) -> str:
-    """Mail to an ended pair: archived, not delivered; the sender gets a polite note (weekly at most).
+    """Mail to an ended or closed pair: archived, not delivered; the sender gets a polite note (weekly at most).
     `digest`: the body hash read in the worker (relay/inbound/header.body_hash)."""
     pair, sender, recipient = target.pair, target.sender, target.recipient
     accepted = Accepted(
@@ -41,5 +42,5 @@ async def take(context: Context, raw: bytes, mail_from: str, remote: str | None,
     async with chain.prehashed(raw):  # the archive chain's hash of a large message: in a thread, not on the loop
         outcome: AcceptOutcome = await context.committer.run(job)
     context.on_queued()
-    log.info("queue_id=%s to the ended pair %s: archived, not delivered", outcome.id, pair.id)
+    log.info("queue_id=%s to the %s pair %s: archived, not delivered", outcome.id, pair.status, pair.id)
     return outcome.id

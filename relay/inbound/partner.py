@@ -1,11 +1,13 @@
 """Partner mail: a member writing to their partner through the partner's alias — the main line.
 
-RCPT: the alias must be active (or paused, or ended: see below) and the envelope name one conversation.
+RCPT: the alias must be a pair's (active, paused, or ended or closed: see below) and the envelope name one
+conversation.
 DATA: the From: must be the enrolled partner (else 550: a stranger writing is a safety signal), the mail
 no loop, the sender authenticated as the policy asks; then moderate and anonymise (relay/pipeline.py),
 and hand archive row + decision + queue entry to the group committer. 250 is answered only after that
-commit (invariant 1). Mail to an ended pair goes to relay/inbound/after_end.py, unless it is urgent (a
-disclosure must reach a person even after the pair ended: it is held like any urgent mail); automatic replies
+commit (invariant 1). Mail to an ended pair (its end date passed) or a closed one (`pair close`, `program end`)
+goes to relay/inbound/after_end.py, unless it is urgent (a disclosure must reach a person even after the pair
+ended: it is held like any urgent mail); automatic replies
 to relay/inbound/auto_replies.py; mail to a paused pair is held (relay/inbound/program/help.park).
 """
 
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("relay.intake")
 
+ENDED = ("ended", "closed")  # its end date passed, or closed by hand: the same polite note for later mail
+
 
 async def check(context: Context, local: str, current: object | None, detail: dict[str, Any]) -> Target | GroupTarget:
     """Raise Refusal unless `local` is an alias the envelope may add."""
@@ -58,14 +62,8 @@ async def check(context: Context, local: str, current: object | None, detail: di
             return await group.check(context, in_group, current, detail)
         raise await context.refuse(Refusal(550, "5.1.1", "No such mentoring alias here.", "unknown_alias"), **detail)
     pair, recipient = found
-    # paused: accepted and held (relay/inbound/program/help.park); ended: accepted, the sender told (after_end)
-    if pair.status not in ("active", "paused", "ended"):
-        raise await context.refuse(Refusal(
-            550, "5.1.6",
-            "This mentoring conversation has ended and the address no longer accepts mail. "
-            "Thank you for taking part; contact your program coordinator if you need help.",
-            "closed_pair",
-        ), pair_id=pair.id, **detail)
+    # paused: accepted and held (relay/inbound/program/help.park); ended or closed: accepted from the members
+    # only (a stranger still gets 550 at DATA), archived, the sender told politely (after_end)
     if current is not None and (not isinstance(current, Target) or current.recipient.id != recipient.id):
         raise await context.refuse(refusals.one_target_only(
             "One message can go to one mentoring conversation only; please send it to each alias separately.",
@@ -97,7 +95,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
     verdict = await authentication.authenticate(context, raw, header.trace, header_from, mail_from, remote, helo,
                                                 policy, pair_id=pair.id, detail=detail)
     signal = header.auto_reply
-    if pair.status == "ended" and signal is not None:
+    if pair.status in ENDED and signal is not None:
         return await after_end.take(context, raw, mail_from, remote, target, own_id or None, now,
                                     header.subject, automatic=True, digest=header.body_hash)
     if signal is not None:
@@ -119,7 +117,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
     except (BudgetExceeded, WorkerLost) as exc:
         raise await context.refuse(refusals.from_worker(exc), pair_id=pair.id, **detail) from None
     decision = authentication.apply(prepared.decision, verdict, policy)
-    if pair.status == "ended" and not decision.urgent:  # archived, not delivered; the sender told politely
+    if pair.status in ENDED and not decision.urgent:  # archived, not delivered; the sender told politely
         return await after_end.take(context, raw, mail_from, remote, target, own_id or None, now, subject,
                                     automatic=False, digest=header.body_hash)
     # An ended pair's urgent mail (a disclosure to a former mentor) is held for a person like any urgent mail.

@@ -20,8 +20,9 @@ from relay.store.conversations import Conversation, Member
 
 
 async def farewell(connection: AsyncConnection, settings: Settings, group: Conversation, now: datetime, *,
-                   reason: str | None, actor: str) -> None:
-    """A farewell to every member of the group, and a note to the program's coordinator."""
+                   reason: str | None, actor: str, coordinator: bool = True) -> None:
+    """A farewell to every member of the group, and a note to the program's coordinator (`coordinator`
+    False: the caller tells them itself, as `program end` does once for the whole program)."""
     program = settings.programs.get(group.program_id)
     if program is None:
         return
@@ -33,6 +34,10 @@ async def farewell(connection: AsyncConnection, settings: Settings, group: Conve
         notice = notices.compose(domain=domain, program_name=program.name, to=member.email, now=now,
                                  subject=mail.subject, body=mail.text, language=mail.language)
         await notices.queue(connection, notice, domain=domain, now=now, pair_id=group.id)
+    if not coordinator:
+        await events.record(connection, "farewell", now, pair_id=group.id, members=len(group.members),
+                            coordinator=False)
+        return
     staff = for_staff(settings, program, "group_closed_coordinator", program_name=program.name, group_name=name,
                       group_id=group.id, reason=reason, actor=actor, members=[m.handle for m in group.members])
     notice = notices.compose(domain=domain, program_name=program.name, to=program.coordinator, now=now,

@@ -44,3 +44,9 @@ async def claimed(connection: AsyncConnection, candidates: list[str]) -> set[str
         return set()
     query = select(notice_keys.c.key).where(notice_keys.c.key.in_(candidates))
     return set((await connection.execute(query)).scalars())
+
+
+def exchange_offered(pair_id: int) -> str:
+    """The key claimed when the farewell of a pair closed by hand offers the contact exchange (relay/endings.py);
+    share@ takes a closed pair's answers only then (relay/inbound/program/exchange.py)."""
+    return f"contact_exchange.offered:{pair_id}"

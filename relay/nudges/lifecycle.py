@@ -1,8 +1,8 @@
 """The end of a pair: its end date (the pair's, else the program's) is the last day, in the program's
 time zone. When it has passed a sweep marks the pair "ended" (rules/ending.py and rules/farewell.py
 write the notices). Mail to an ended pair's alias from the partner is accepted and archived, not
-delivered, and the sender is told, politely and at most once a week (`after_end`). A pair closed by
-hand (`pair close`) keeps refusing mail at RCPT instead.
+delivered, and the sender is told, politely and at most once a week (`after_end`). So is mail to a pair
+closed by hand (`pair close`, `program end`: relay/endings.py).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def _has_ended(pair: Pair, settings: Settings, now: datetime) -> bool:
 
 async def after_end(connection: AsyncConnection, settings: Settings, pair: Pair, sender: Member, message_id: str,
                     now: datetime, *, automatic: bool) -> bool:
-    """Tell the sender of mail to an ended pair that the conversation has ended (once a week at most)."""
+    """Tell the sender of mail to an ended or closed pair that the conversation has ended (once a week at most)."""
     if automatic:
         return False
     week = int(now.timestamp() // CLOSED_NOTICE_EVERY.total_seconds())

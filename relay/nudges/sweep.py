@@ -142,6 +142,34 @@ async def _compose_all(engine: AsyncEngine, settings: Settings, items: list[Plan
     return await asyncio.to_thread(compose)
 
 
+async def send_planned(connection: AsyncConnection, settings: Settings, item: Planned, now: datetime,
+                       queue_at: datetime, *, attach_conversation: bool = True) -> bool:
+    """Claim the item's key and queue its mail with its event; False when the key was claimed before.
+    Also used for the farewells of a pair closed by hand (relay/endings.py) and of the partner of a person
+    erased (relay/archive/person.py: `attach_conversation` False, their messages are erased too)."""
+    for key in item.passed_over:
+        await keys.claim(connection, key, kind=item.kind, pair_id=item.pair_id, at=now, sent=False)
+    if not await keys.claim(connection, item.key, kind=item.kind, pair_id=item.pair_id, at=now):
+        return False
+    program = settings.programs[item.program_id]
+    attachments = []
+    if item.kind == "farewell" and program.send_conversation_at_end and attach_conversation:
+        copies = await delivered_copies(connection, item.pair_id)
+        if copies:  # the participant keeps the record of the relationship, as they saw it (anonymised)
+            attachments.append((await asyncio.to_thread(mbox_bytes, copies), "application/mbox",
+                                f"conversation-{item.to_handle}.mbox"))
+    mail = notices.notice(item.template, item.language, folder=folder(settings, program),
+                          **{**item.values, "conversation_attached": bool(attachments)})
+    notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=item.rcpt,
+                             subject=mail.subject, body=mail.text, html=mail.html, now=queue_at,
+                             attachments=attachments, language=item.language)
+    await notices.queue(connection, notice, domain=settings.relay.domain, now=queue_at, pair_id=item.pair_id,
+                        message_id=item.message_id)
+    await events.record(connection, item.kind, now, pair_id=item.pair_id, message_id=item.message_id,
+                        key=item.key, to_handle=item.to_handle, passed_over=item.passed_over, **item.detail)
+    return True
+
+
 async def _send_many(connection: AsyncConnection, settings: Settings, chunk: list[tuple[Planned, notices.Notice]],
                      now: datetime, queue_at: datetime) -> list[Planned]:
     """In the caller's transaction, a statement per table for the whole chunk: claim the keys (the stages

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import notices
@@ -35,25 +35,32 @@ class Incoming:
     message_id: str
     subject: str
     text: str  # the plain-text body (relay/inbound/header.plain_text)
-    enrolments: list[tuple[Conversation, Member]]  # every pair, then every group, the sender is in (not closed)
+    enrolments: list[tuple[Conversation, Member]]  # the pairs, then the groups, the sender is in (not closed;
+    # share@: closed pairs too)
     secret: str  # signs the coordinator's reply addresses (relay/inbound/program/help.py)
 
 
-async def enrolments(connection: AsyncConnection, address: str) -> list[tuple[Conversation, Member]]:
-    """The pairs, then the groups (not closed), where `address` is a member, with that member. A member of
-    groups only is a participant as much as a member of a pair. (Communities are not counted: their
-    members are the programs' pair members, found through their pairs.)"""
+async def enrolments(connection: AsyncConnection, address: str, *,
+                     closed: bool = False) -> list[tuple[Conversation, Member]]:
+    """The pairs, then the groups (not closed; `closed`: closed pairs too, for share@ after `pair close`),
+    where `address` is a member, with that member. Ongoing ones come first within each kind, so that a person
+    enrolled again after an earlier pair ended (a re-match) is taken for the member of their current pair. A
+    member of groups only is a participant as much as a member of a pair. (Communities are not counted:
+    their members are the programs' pair members, found through their pairs.)"""
     query = (select(members.c.id, members.c.pair_id, pairs.c.kind)
              .select_from(members.join(pairs, pairs.c.id == members.c.pair_id))
-             .where(writes_as(address), pairs.c.status != "closed", pairs.c.kind.in_(["pair", "group"]))
+             .where(writes_as(address), pairs.c.kind.in_(["pair", "group"]))
              .order_by(pairs.c.kind != "pair", members.c.pair_id))
+    query = query.where(or_(pairs.c.status != "closed", pairs.c.kind == "pair") if closed
+                        else pairs.c.status != "closed")
     found = []
     for row in (await connection.execute(query)).all():
         conversation = await get_conversation(connection, row.pair_id)
         member = conversation.member_by_id(row.id) if conversation is not None else None
         if conversation is not None and member is not None:
             found.append((conversation, member))
-    return found
+    return sorted(found, key=lambda item: (not isinstance(item[0], Pair),
+                                           item[0].status not in ("active", "paused")))
 
 
 def pairs_of(incoming: Incoming) -> list[tuple[Pair, Member]]:

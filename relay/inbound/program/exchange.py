@@ -1,6 +1,7 @@
 """The mutual-consent contact exchange at the end of a pair, where the program allows it
 (`contact_exchange: true`). Each member answers by mail to share@<domain> with the subject "yes" or
-"no", from the time the ending notice goes out. Only when both said yes does each get the other's
+"no", from the time the ending notice goes out, or, for a pair closed by hand, once its farewell offered it
+(relay/endings.py; not for a pair a concern had paused). Only when both said yes does each get the other's
 real name and address, once. A "no" (or no answer) means nothing is passed on; a program that does
 not allow it answers with a notice saying so.
 """
@@ -41,14 +42,24 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
         await explain(connection, incoming, "share_unclear", problem="answer")
         return
     eligible = []
-    for pair, member in pairs_of(incoming):  # contact exchange is between the two of a pair only
-        program = settings.programs[pair.program_id]
+    own = pairs_of(incoming)  # contact exchange is between the two of a pair only
+    offered = await keys.claimed(connection, [keys.exchange_offered(pair.id) for pair, _ in own])
+    for pair, member in own:
+        program = settings.programs.get(pair.program_id)
+        if program is None or not program.contact_exchange:
+            continue
         end = end_of(pair, program)
-        if program.contact_exchange and end is not None and now >= end - program.responsiveness.ending_notice_before:
+        if pair.status == "closed":  # closed by hand: only if its farewell offered it (not after a concern)
+            if keys.exchange_offered(pair.id) in offered:
+                eligible.append((pair, member))
+        elif end is not None and now >= end - program.responsiveness.ending_notice_before:
             eligible.append((pair, member))
     if not eligible:
-        allowed = any(settings.programs[p.program_id].contact_exchange for p, _ in pairs_of(incoming))
-        await explain(connection, incoming, "share_unclear", problem="not_ended" if allowed else "not_allowed")
+        allowed = any(p.program_id in settings.programs and settings.programs[p.program_id].contact_exchange
+                      for p, _ in own)
+        closed = all(p.status == "closed" for p, _ in own)  # closed without the offer
+        await explain(connection, incoming, "share_unclear",
+                      problem="not_allowed" if not allowed else "not_offered" if closed else "not_ended")
         return
     for pair, member in eligible:
         await connection.execute(update(members).where(members.c.id == member.id).values(contact_consent=answer))

@@ -1,11 +1,11 @@
 """Mail to a program address (away@, help@, concern@, share@) at intake.
 
 RCPT: the envelope sender must be an enrolled participant (a member of a pair or a group that is not
-closed). DATA: the From: must be the same person, the mail no loop, and the sender authenticated as the
-policy of their pair (or, for a member of groups only, their group) asks (a forged concern@ would pause
-a pair, a forged away@ silence it). The message is archived with the address as its decision, in the
-transaction that carries out what it asks (relay/inbound/program/handlers.py); an automatic reply is
-archived and not acted on.
+closed; for share@, the contact exchange after the end, of any pair). DATA: the From: must be the same
+person, the mail no loop, and the sender authenticated as the policy of their pair (or, for a member of
+groups only, their group) asks (a forged concern@ would pause a pair, a forged away@ silence it). The
+message is archived with the address as its decision, in the transaction that carries out what it asks
+(relay/inbound/program/handlers.py); an automatic reply is archived and not acted on.
 """
 
 from __future__ import annotations
@@ -42,11 +42,12 @@ def is_program_address(local_part: str) -> bool:
 async def check(context: Context, local: str, mail_from: str, current: object | None,
                 detail: dict[str, Any]) -> ProgramTarget:
     """away@ and the program's other addresses: for enrolled participants only."""
+    kind = local.casefold()
     async with context.engine.connect() as connection:
-        enrolled = await enrolments(connection, mail_from)
+        enrolled = await enrolments(connection, mail_from, closed=kind == "share")
     if not enrolled:
         raise await context.refuse(refusals.not_a_participant(), **detail)
-    target = ProgramTarget(local.casefold(), email_key(mail_from))
+    target = ProgramTarget(kind, email_key(mail_from))
     if current is not None and current != target:
         raise await context.refuse(refusals.one_target_only(
             "One message can go to one program address only; please send it separately."), **detail)
@@ -65,7 +66,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
     if header.looped(context.domain):
         raise await context.refuse(refusals.loop(), **detail)
     async with context.engine.connect() as connection:
-        enrolled = await enrolments(connection, mail_from)
+        enrolled = await enrolments(connection, mail_from, closed=target.kind == "share")
     if not enrolled:
         raise await context.refuse(refusals.not_a_participant(), **detail)
     pair, member = enrolled[0]
