@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from relay import ids
+from relay.clock import FixedClock
+from relay.nudges import sweep as nudge_sweep
 from relay.service import Relay
 from relay.store.committer import Merged
 from relay.store.messages import Accepted, OutboundEntry, store_accepted_many
 from relay.store.pairs import get_pair
-from relay.store.schema import outbound
+from relay.store.schema import members, notice_keys, outbound
+from tests.bulkstore import enrol_many
 from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Sink, acreate_pair, eventually, rows, send, simple_message
 
 WATCHED = ("messages", "outbound", "events", "archive_chain", "thread_ids", "held")
@@ -142,3 +145,35 @@ async def _one_batch_of_several(relay: Relay, pair_id: int, known_id: str) -> No
     assert [outcome.duplicate for outcome in outcomes] == [False, False, False]
     assert relay.committer.batches >= 1
     relay.worker.wake()
+
+
+async def test_the_nudge_and_hold_sweeps_read_what_is_due_through_indexes(
+        relay: Relay, layout: Layout, sink: Sink) -> None:
+    """The sweeps' statements too (issue 14): which pairs are due, their activity, the keys, the notices
+    written, the hold queue's due rows — planned with their own parameters, no full scan of a large table."""
+    noon = datetime.combine(relay.clock.now().date() + timedelta(days=1), time(16), tzinfo=UTC)  # New York: noon
+    made = await enrol_many(layout, 30, noon - timedelta(days=20))  # silent: check-ins due
+    first = made[0]
+    code, text = await send(layout.smtp_port, simple_message(first.mentee_email, first.mentor_address, "Hi", "Hello"),
+                            first.mentee_email, first.mentor_address)
+    assert code == 250, text
+    second = made[1]  # another pair's mentor writes after: pair 1's mentee message still waits
+    mentor = second.mentee_email.replace("mentee", "mentor").replace("mail.example.org", "uni.example.net")
+    mentee_alias = await rows(layout, select(members.c.alias).where(members.c.pair_id == second.id,
+                                                                     members.c.role == "mentee"))
+    to = f"{mentee_alias[0].alias}@{DOMAIN}"
+    code, text = await send(layout.smtp_port, simple_message(mentor, to, "Hello", "Hi"), mentor, to)
+    assert code == 250, text
+    captured, listener = _capture(relay.engine)
+    try:
+        result = await nudge_sweep.run(relay.settings, relay.engine, FixedClock(noon))
+        await relay.sweeper.run_once()
+    finally:
+        event.remove(relay.engine.sync_engine, "before_cursor_execute", listener)
+    keys = await rows(layout, select(notice_keys.c.key).where(notice_keys.c.kind == "nudge.checkin"))
+    assert len(keys) == 2 * 28 and result.sent  # every silent pair, both members; the two that wrote are not silent
+    touched = {table for statement, _ in captured for table in WATCHED if re.search(rf"\b{table}\b", statement)}
+    assert {"messages", "held"} <= touched, touched
+    assert await _full_scans(relay.engine, captured) == []
+    later = await nudge_sweep.run(relay.settings, relay.engine, FixedClock(noon + timedelta(days=3)))
+    assert [(p.kind, p.pair_id) for p in later.sent] == [("nudge.second", first.id)]  # the mentee who waits

@@ -1,7 +1,7 @@
 """What every command of the CLI shares: the one-line error (CliError), printing text or --json (emit,
-listing), opening the store (with_store), argument types (positive_int, parse_now), and the JSON shape
-of a pair (pair_dict). Command modules import from here and from the domain packages, never from
-relay.cli itself.
+listing; emit_stream for long listings), opening the store (with_store), argument types (positive_int,
+parse_now), and the JSON shape of a pair (pair_dict). Command modules import from here and from the
+domain packages, never from relay.cli itself.
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-from collections.abc import Awaitable, Callable
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +33,28 @@ def json_default(value: Any) -> Any:
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2, default=json_default, ensure_ascii=False) if args.json else text)
+
+
+async def emit_stream(args: argparse.Namespace, items: AsyncIterator[Any], line: Callable[[Any], str],
+                      empty: str) -> int:
+    """`emit` for a long listing, item by item as `items` yields them (memory stays bounded): with --json
+    the very text `emit` prints for the whole list, else one `line` per item (`empty` when none).
+    Returns the number of items."""
+    count = 0
+    out = sys.stdout
+    async for item in items:
+        if args.json:
+            text = json.dumps(item, indent=2, default=json_default, ensure_ascii=False)
+            out.write(("[\n" if count == 0 else ",\n") + textwrap.indent(text, "  ", lambda _: True))
+        else:
+            out.write(line(item) + "\n")
+        count += 1
+    if args.json:
+        out.write("\n]\n" if count else "[]\n")
+    elif not count:
+        out.write(empty + "\n")
+    out.flush()
+    return count
 
 
 def listing(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:

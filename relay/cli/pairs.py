@@ -6,12 +6,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from relay.cli.common import CliError, actor, emit, language_tag, listing, pair_dict, positive_int, with_store
+from relay.cli.common import (
+    CliError,
+    actor,
+    emit,
+    emit_stream,
+    language_tag,
+    listing,
+    pair_dict,
+    positive_int,
+    with_store,
+)
 from relay.clock import SystemClock
 from relay.config import Settings
 from relay.endings import close_pair
@@ -19,7 +30,9 @@ from relay.enrol import Person, create_pair
 from relay.pair_import import ImportRefused, Outcome, import_pairs
 from relay.store.events import list_events
 from relay.store.messages import count_by_pair
-from relay.store.pairs import Pair, get_pair, list_pairs
+from relay.store.pairs import Pair, get_pair, pairs_page
+
+CHUNK = 500  # pairs read at a time by the listings
 
 
 def cmd_pair_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -80,19 +93,30 @@ def cmd_pair_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_pair_list(args: argparse.Namespace, settings: Settings) -> int:
+    """Every pair (of a program), streamed: read CHUNK pairs at a time by id (keyset), printed as they come."""
     if args.program is not None:
         settings.program(args.program)
 
-    async def work(engine: Any) -> list[dict[str, Any]]:
-        async with engine.connect() as connection:
-            found = await list_pairs(connection, args.program)
+    async def rows(connection: Any) -> AsyncIterator[dict[str, Any]]:
+        after = 0
+        while True:
+            found, following = await pairs_page(connection, program_id=args.program, limit=CHUNK, after=after)
             counts = await count_by_pair(connection, [p.id for p in found])
-        return [pair_dict(p, settings.relay.domain, counts.get(p.id, 0)) for p in found]
+            for pair in found:
+                yield pair_dict(pair, settings.relay.domain, counts.get(pair.id, 0))
+            if following is None:
+                return
+            after = following
 
-    pairs = asyncio.run(with_store(settings, work))
-    lines = [f"{p['id']:>5} {p['program']:<16} {p['status']:<7} {p['mentor']['handle']:<16} "
-             f"{p['mentee']['handle']:<16} messages={p['messages']}" for p in pairs]
-    emit(args, pairs, "\n".join(lines) or "no pairs")
+    def line(p: dict[str, Any]) -> str:
+        return (f"{p['id']:>5} {p['program']:<16} {p['status']:<7} {p['mentor']['handle']:<16} "
+                f"{p['mentee']['handle']:<16} messages={p['messages']}")
+
+    async def work(engine: Any) -> int:
+        async with engine.connect() as connection:
+            return await emit_stream(args, rows(connection), line, "no pairs")
+
+    asyncio.run(with_store(settings, work))
     return 0
 
 

@@ -7,9 +7,9 @@ import asyncio
 import json
 from typing import Any
 
-from relay.cli.common import emit, listing, positive_int, with_store
+from relay.cli.common import emit, emit_stream, listing, positive_int, with_store
 from relay.config import Settings
-from relay.store.events import list_events
+from relay.store.events import iter_events
 from relay.store.outbound import list_outbound
 
 
@@ -26,14 +26,17 @@ def cmd_queue_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_events_list(args: argparse.Namespace, settings: Settings) -> int:
-    async def work(engine: Any) -> list[dict[str, Any]]:
-        async with engine.connect() as connection:
-            return await list_events(connection, kind=args.kind, pair_id=args.pair, limit=args.limit)
+    """The record, streamed: events read a thousand at a time (keyset on id) and printed as they come."""
+    def line(e: dict[str, Any]) -> str:
+        return (f"{e['at']:%Y-%m-%d %H:%M:%S} {e['kind']:<16} {e['actor']:<10} pair={e['pair_id']} "
+                f"message={e['message_id']} {json.dumps(e['detail'], ensure_ascii=False)}")
 
-    found = asyncio.run(with_store(settings, work))
-    lines = [f"{e['at']:%Y-%m-%d %H:%M:%S} {e['kind']:<16} {e['actor']:<10} pair={e['pair_id']} "
-             f"message={e['message_id']} {json.dumps(e['detail'], ensure_ascii=False)}" for e in found]
-    emit(args, found, "\n".join(lines) or "no events")
+    async def work(engine: Any) -> int:
+        async with engine.connect() as connection:
+            found = iter_events(connection, kind=args.kind, pair_id=args.pair, limit=args.limit)
+            return await emit_stream(args, found, line, "no events")
+
+    asyncio.run(with_store(settings, work))
     return 0
 
 

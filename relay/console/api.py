@@ -1,12 +1,15 @@
 """The JSON API under /api: the console's actions for scripts. Authenticated by a per-moderator API
 token (`mentor-relay moderator token --username U`) sent as `Authorization: Bearer <token>`; session
-cookies are not accepted here, so no CSRF token is needed. Same access rules as the pages. The
+cookies are not accepted here, so no CSRF token is needed. Same access rules as the pages. Lists come a page
+at a time (keyset pagination: `limit`, default 50, and `after`, from the `Link: <...>; rel="next"` header;
+`X-Total-Count` counts every page). The
 enrolment endpoints for a program's platform (POST /api/pairs, close, away, GET /api/events) are in
 relay/console/api_enrolment.py."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,14 +21,15 @@ from relay.console.api_common import error, json_response, unauthorised, user_of
 from relay.console.health import health, timeline
 from relay.console.message_view import view
 from relay.console.openapi import DESCRIPTION
-from relay.console.roles import HELD_DECIDE
+from relay.console.roles import HELD_DECIDE, all_programs
 from relay.console.web import context
 from relay.holdqueue import actions as review
 from relay.holdqueue import parties
 from relay.store import held as held_store
 from relay.store.conversations import Conversation, get_conversation
+from relay.store.keyset import BadCursor, page_size
 from relay.store.messages import get_message
-from relay.store.pairs import get_pair, list_pairs
+from relay.store.pairs import count_matching, get_pair, pairs_page
 
 _json = json_response
 _error = error
@@ -33,17 +37,38 @@ _user = user_of
 _unauthorised = unauthorised
 
 
+def _paged(request: Request, items: list[Any], total: int, following: str | int | None) -> Response:
+    """A page of a list: the JSON array of the page's items; `X-Total-Count` the number of items over every
+    page, and while there are more, `Link: <url>; rel="next"` (the same query with `after` set)."""
+    response = _json(items)
+    response.headers["X-Total-Count"] = str(total)
+    if following is not None:
+        query = {**request.query_params, "after": str(following)}
+        response.headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
+    return response
+
+
 async def held_list(request: Request) -> Response:
+    """GET /api/held?state=held|released|rejected|all&program=P&limit=N&after=CURSOR: one page (keyset)."""
     user = await _user(request)
     if user is None:
         return _unauthorised()
     state = request.query_params.get("state", "held")
     if state not in ("held", "released", "rejected", "all"):
         return _error(400, "state must be held, released, rejected or all")
-    async with context(request).engine.connect() as connection:
-        items = await held_store.list_held(connection, state=None if state == "all" else state,
-                                           program_id=request.query_params.get("program") or None)
-        return _json(await parties.summaries(connection, [i for i in items if user.may_see(i["program_id"])]))
+    seen = None if all_programs(user.role) else list(user.programs)
+    filters: dict[str, Any] = {"state": None if state == "all" else state, "programs": seen,
+                               "program_id": request.query_params.get("program") or None}
+    try:
+        limit = page_size(request.query_params.get("limit"))
+        async with context(request).engine.connect() as connection:
+            items, following = await held_store.held_page(connection, **filters, limit=limit,
+                                                          after=request.query_params.get("after") or None)
+            total = await held_store.count_held(connection, **filters)
+            summaries = await parties.summaries(connection, items)
+    except BadCursor as exc:
+        return _error(400, str(exc))
+    return _paged(request, summaries, total, following)
 
 
 async def _visible_item(request: Request, user: Moderator) -> tuple[dict[str, Any], Any, Conversation] | None:
@@ -118,16 +143,24 @@ def _health_json(summary: Any, now: Any) -> dict[str, Any]:
 
 
 async def pairs_list(request: Request) -> Response:
+    """GET /api/pairs?program=P&limit=N&after=ID: one page of pairs by id (keyset), with their health."""
     user = await _user(request)
     if user is None:
         return _unauthorised()
     ctx = context(request)
+    seen = None if all_programs(user.role) else list(user.programs)
+    program = request.query_params.get("program") or None
+    try:
+        limit = page_size(request.query_params.get("limit"))
+        after = int(request.query_params.get("after") or 0)
+    except (BadCursor, ValueError) as exc:
+        return _error(400, str(exc) if isinstance(exc, BadCursor) else "after must be a pair id")
     async with ctx.engine.connect() as connection:
-        found = [p for p in await list_pairs(connection, request.query_params.get("program") or None)
-                 if user.may_see(p.program_id)]
+        found, following = await pairs_page(connection, programs=seen, program_id=program, limit=limit, after=after)
+        total = await count_matching(connection, programs=seen, program_id=program)
         summaries = await health(connection, found)
     now = ctx.clock.now()
-    return _json([_health_json(s, now) for s in summaries])
+    return _paged(request, [_health_json(s, now) for s in summaries], total, following)
 
 
 async def pair_show(request: Request) -> Response:

@@ -77,6 +77,23 @@ def _ok(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"200": {"description": description, "content": {"application/json": {"schema": schema}}}, **_ERRORS}
 
 
+_PAGING = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+    {"name": "after", "in": "query", "schema": {"type": "string"},
+     "description": "where the page starts: take the whole next URL from the Link header (rel=next)"},
+]
+
+
+def _paged(schema: dict[str, Any], what: str) -> dict[str, Any]:
+    found = _ok(schema, what)
+    found["200"]["headers"] = {
+        "X-Total-Count": {"schema": {"type": "integer"}, "description": "items over every page"},
+        "Link": {"schema": {"type": "string"}, "description": '<URL of the next page>; rel="next", while more'},
+    }
+    found["400"] = {"description": "a cursor or limit this relay did not write"}
+    return found
+
+
 DESCRIPTION: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "mentor-relay review console API", "version": "1",
@@ -87,11 +104,12 @@ DESCRIPTION: dict[str, Any] = {
     "security": [{"token": []}],
     "paths": {
         "/api/held": {"get": {
-            "summary": "Held messages, oldest first",
+            "summary": "Held messages, urgent first, then oldest first; a page at a time",
             "parameters": [{"name": "program", "in": "query", "schema": {"type": "string"}},
                            {"name": "state", "in": "query",
-                            "schema": {"type": "string", "enum": ["held", "released", "rejected", "all"]}}],
-            "responses": _ok({"type": "array", "items": _HELD}, "the hold queue")}},
+                            "schema": {"type": "string", "enum": ["held", "released", "rejected", "all"]}},
+                           *_PAGING],
+            "responses": _paged({"type": "array", "items": _HELD}, "one page of the hold queue")}},
         "/api/held/{id}": {"get": {
             "summary": "One held message: reasons, text, attachments, and the copy as it would be delivered",
             "parameters": _ID, "responses": _ok(_HELD, "the held message")}},
@@ -104,9 +122,9 @@ DESCRIPTION: dict[str, Any] = {
                 "type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}}}}},
             "responses": {**_ok(_OUTCOME, "what happened"), "400": {"description": "no reason given"}}}},
         "/api/pairs": {"get": {
-            "summary": "Pairs with their health at a glance",
-            "parameters": [{"name": "program", "in": "query", "schema": {"type": "string"}}],
-            "responses": _ok({"type": "array", "items": _PAIR}, "pairs")},
+            "summary": "Pairs with their health at a glance, by id; a page at a time",
+            "parameters": [{"name": "program", "in": "query", "schema": {"type": "string"}}, *_PAGING],
+            "responses": _paged({"type": "array", "items": _PAIR}, "one page of pairs")},
             "post": {
             "summary": "Enrol a pair (coordinators and admins; the program must be one of the token's)",
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ENROL}}},

@@ -9,6 +9,7 @@ a viewer reads. Urgent items (safeguarding) sort first and are released only aft
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,7 +18,7 @@ from relay.console import actions, urgent
 from relay.console.accounts import Moderator
 from relay.console.history import history, policy_moderators
 from relay.console.message_view import attachment, highlight, view
-from relay.console.roles import HELD_DECIDE
+from relay.console.roles import HELD_DECIDE, all_programs
 from relay.console.web import (
     context,
     csrf_refused,
@@ -33,6 +34,7 @@ from relay.holdqueue.parties import parties, parties_of
 from relay.store import held as held_store
 from relay.store.conversations import Conversation
 from relay.store.events import list_events
+from relay.store.keyset import PAGE, BadCursor
 
 HISTORY = 50  # decided items shown under the queue
 
@@ -54,6 +56,8 @@ async def load(request: Request, user: Moderator,
 
 
 async def queue(request: Request) -> Response:
+    """One page of the queue (PAGE items, urgent first, then oldest first), filtered in SQL, with the total
+    and a link to the next page (`?after=<cursor>`, keyset pagination: relay/store/keyset.py)."""
     user = await current_user(request)
     if user is None:
         return to_login(request)
@@ -61,30 +65,34 @@ async def queue(request: Request) -> Response:
     programs = user.visible(sorted(ctx.settings.programs))
     program = request.query_params.get("program") or None
     reason = request.query_params.get("reason") or None
-    async with ctx.engine.connect() as connection:
-        items = [i for i in await held_store.list_held(connection, state="held", program_id=program)
-                 if user.may_see(i["program_id"])]
-        found = await parties_of(connection, items)
-    reasons = sorted({r["rule"] for i in items for r in i["reasons"]})
-    if reason is not None:
-        items = [i for i in items if any(r["rule"] == reason for r in i["reasons"])]
-    items = urgent.queue_order(items)
+    cursor = request.query_params.get("after") or None
+    seen = None if all_programs(user.role) else list(user.programs)
+    try:
+        async with ctx.engine.connect() as connection:
+            items, following = await held_store.held_page(connection, programs=seen, program_id=program,
+                                                          reason=reason, limit=PAGE, after=cursor)
+            total = await held_store.count_held(connection, programs=seen, program_id=program, reason=reason)
+            reasons = await held_store.held_reasons(connection, programs=seen)
+            found = await parties_of(connection, items)
+    except BadCursor as exc:
+        return refused(request, user, 400, "No such page", str(exc))
     now = ctx.clock.now()
-    rows = []
-    for item in items:
-        between = found[item["message_id"]]
-        rows.append({"item": item, "between": between, "sender": between.sender.handle,
-                     "recipient": between.to_text, "age": now - item["held_at"]})
+    rows = [{"item": item, "between": found[item["message_id"]], "sender": found[item["message_id"]].sender.handle,
+             "recipient": found[item["message_id"]].to_text, "age": now - item["held_at"]} for item in items]
+    next_url = None
+    if following is not None:
+        next_url = "/held?" + urlencode({k: v for k, v in (("program", program), ("reason", reason),
+                                                          ("after", following)) if v})
     return page(request, "held_list.html", user=user, rows=rows, programs=programs, reasons=reasons,
-                program=program, reason=reason, history=await _history(request, user, program))
+                program=program, reason=reason, total=total, next_url=next_url, first_page=cursor is None,
+                history=await _history(request, user, program) if cursor is None else [])
 
 
 async def _history(request: Request, user: Moderator, program: str | None) -> list[dict[str, Any]]:
     """The queue's recent history: decided items, automatic rejections included, newest first."""
+    seen = None if all_programs(user.role) else list(user.programs)
     async with context(request).engine.connect() as connection:
-        decided = [i for i in await held_store.list_held(connection, state=None, program_id=program)
-                   if i["state"] != "held" and user.may_see(i["program_id"])]
-    return sorted(decided, key=lambda i: i["decided_at"] or i["held_at"], reverse=True)[:HISTORY]
+        return await held_store.recent_decisions(connection, programs=seen, program_id=program, limit=HISTORY)
 
 
 async def show(request: Request) -> Response:

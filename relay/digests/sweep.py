@@ -29,7 +29,7 @@ from relay.notices.programs import for_participant
 from relay.nudges import keys
 from relay.nudges.timing import is_quiet, zone_of
 from relay.store import events
-from relay.store.conversations import Conversation, Member, email_key, get_conversation
+from relay.store.conversations import Conversation, Member, conversations_by_id, email_key
 from relay.store.database import transaction
 from relay.store.outbound import queue_outbound
 from relay.store.schema import outbound
@@ -85,9 +85,8 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, queue_at: d
         held = (await connection.execute(
             select(outbound.c.id, outbound.c.pair_id, outbound.c.rcpt, outbound.c.raw, outbound.c.created_at)
             .where(outbound.c.state == "digest").order_by(outbound.c.created_at, outbound.c.id))).all()
-        conversations: dict[int, Conversation | None] = {}
-        for pair_id in {row.pair_id for row in held}:
-            conversations[pair_id] = await get_conversation(connection, pair_id)
+        conversations: dict[int, Conversation | None] = {
+            c.id: c for c in await conversations_by_id(connection, sorted({row.pair_id for row in held}))}
     by_member: dict[tuple[int, str], list[Any]] = {}
     for row in held:
         by_member.setdefault((row.pair_id, email_key(row.rcpt)), []).append(row)

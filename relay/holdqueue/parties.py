@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.store import held as held_store
-from relay.store.conversations import Conversation, Member, get_conversation
+from relay.store.conversations import Conversation, Member, conversations_by_id
 from relay.store.pairs import Pair
 
 
@@ -68,13 +68,11 @@ def parties(conversation: Conversation, sender_id: int, recipient_id: int | None
 
 async def parties_of(connection: AsyncConnection, items: list[dict[str, Any]]) -> dict[str, Parties]:
     """Each held item's parties, by message id (each conversation is read once)."""
-    conversations: dict[int, Conversation | None] = {}
+    ids = sorted({item["pair_id"] for item in items})
+    conversations = {c.id: c for c in await conversations_by_id(connection, ids)}  # one query, not one per item
     found = {}
     for item in items:
-        if item["pair_id"] not in conversations:
-            conversations[item["pair_id"]] = await get_conversation(connection, item["pair_id"])
         conversation = conversations[item["pair_id"]]
-        assert conversation is not None
         found[item["message_id"]] = parties(conversation, item["sender_id"], item["recipient_id"])
     return found
 

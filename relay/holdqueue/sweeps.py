@@ -3,15 +3,17 @@
 For each program's held mail: moderators who asked for a digest get one mail per period listing what
 arrived since the last; mail waiting longer than review_within makes the moderators get a reminder;
 mail still waiting after escalate_after more is reported to the program's coordinator. Nothing is
-ever released or discarded by a sweep. Each step first marks the rows (a conditional update on a
-still-empty column) and writes mail only for the rows it marked, so overlapping sweeps, or two relay
-instances sweeping one database, never send the same mail twice. Every step is an event.
+ever released or discarded by a sweep. The due rows are found by indexed queries (state, then the mark
+still empty and the age), CHUNK at a time, each chunk in its own short transaction: a queue of thousands
+never holds intake up, and a chunk's mail lists at most CHUNK messages. Each step first marks the rows
+(a conditional update on a still-empty column) and writes mail only for the rows it marked, so
+overlapping sweeps, or two relay instances sweeping one database, never send the same mail twice.
+Every step is an event.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +34,9 @@ from relay.store.database import transaction
 from relay.yamlsource import ConfigError
 
 log = logging.getLogger("relay.holdqueue")
+
+CHUNK = 200  # held items per transaction (and at most per mail: more make several mails)
+EPSILON = timedelta(microseconds=1)  # `held_at <= t` as `held_at < t + EPSILON`
 
 
 @dataclass
@@ -83,36 +88,56 @@ async def _step(
     return 1
 
 
+async def _steps(engine: AsyncEngine, settings: Settings, policy: Policy, key: tuple[str, str], held_before: datetime,
+                 now: datetime, report: SweepReport, *, column: str, template: str, to: list[str] | None, event: str,
+                 waited: timedelta | None = None) -> int:
+    """One step (`_step`) over the rows of `key` (program, policy) due for `column` (held before
+    `held_before`, the mark still empty), CHUNK rows per transaction: read by ix_held_state, marked, told."""
+    program_id, policy_name = key
+    done = 0
+    after: tuple[datetime, str] | None = None
+    while True:
+        async with transaction(engine) as connection:
+            items = await held_store.due_for(connection, program_id, policy_name, column, held_before,
+                                             limit=CHUNK, after=after)
+            if not items:
+                return done
+            after = (items[-1]["held_at"], items[-1]["message_id"])
+            done += await _step(connection, settings, policy, program_id, items, column=column, template=template,
+                                to=to, event=event, now=now, report=report, waited=waited)
+
+
 async def sweep(settings: Settings, engine: AsyncEngine, clock: Clock, policies: PolicyBook) -> SweepReport:
+    """One pass over the queue: for each (program, policy) with mail waiting, the due digests, reminders and
+    escalations, each found by an indexed query and written CHUNK items per short transaction."""
     now = clock.now()
     report = SweepReport()
-    async with transaction(engine) as connection:
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for item in await held_store.list_held(connection, state="held"):
-            groups[(item["program_id"], item["policy"])].append(item)
-        for (program_id, policy_name), items in groups.items():
-            try:
-                policy = policies.get(policy_name)
-            except ConfigError as exc:
-                log.error("hold sweep skipped for policy %s: %s", policy_name, exc)
-                continue
-            digest = policy.digest_every
-            waiting = [i for i in items if i["notified_at"] is None]
-            if digest is not None and waiting and min(i["held_at"] for i in waiting) <= now - digest:
-                report.digests += await _step(connection, settings, policy, program_id, waiting,
-                                              column="notified_at", template="moderator_held", to=None,
-                                              event="held_digest", now=now, report=report)
-            overdue = [i for i in items if i["reminded_at"] is None and i["held_at"] <= now - policy.review_within]
-            report.reminders += await _step(connection, settings, policy, program_id, overdue,
-                                            column="reminded_at", template="moderator_reminder", to=None,
-                                            event="held_reminder", now=now, report=report)
-            limit = policy.review_within + policy.escalate_after
-            stale = [i for i in items if i["escalated_at"] is None and i["held_at"] <= now - limit]
-            program = settings.programs.get(program_id)
-            report.escalations += await _step(connection, settings, policy, program_id, stale,
-                                              column="escalated_at", template="coordinator_escalation",
-                                              to=[program.coordinator] if program else [], event="held_escalated",
-                                              now=now, report=report, waited=limit)
+    async with engine.connect() as connection:
+        groups = await held_store.held_groups(connection)
+    for key in sorted(groups):
+        program_id, policy_name = key
+        try:
+            policy = policies.get(policy_name)
+        except ConfigError as exc:
+            log.error("hold sweep skipped for policy %s: %s", policy_name, exc)
+            continue
+        if policy.digest_every is not None:  # a digest when the oldest unannounced item has waited a period
+            async with engine.connect() as connection:
+                oldest = await held_store.due_for(connection, program_id, policy_name, "notified_at",
+                                                  now - policy.digest_every + EPSILON, limit=1)
+            if oldest:
+                report.digests += await _steps(engine, settings, policy, key, now + EPSILON, now, report,
+                                               column="notified_at", template="moderator_held", to=None,
+                                               event="held_digest")
+        report.reminders += await _steps(engine, settings, policy, key, now - policy.review_within + EPSILON, now,
+                                         report, column="reminded_at", template="moderator_reminder", to=None,
+                                         event="held_reminder")
+        limit = policy.review_within + policy.escalate_after
+        program = settings.programs.get(program_id)
+        report.escalations += await _steps(engine, settings, policy, key, now - limit + EPSILON, now, report,
+                                           column="escalated_at", template="coordinator_escalation",
+                                           to=[program.coordinator] if program else [], event="held_escalated",
+                                           waited=limit)
     return report
 
 

@@ -1,13 +1,15 @@
 """The once-only record of scheduled mail: a deterministic key per nudge, check-in or notice.
 
-`claim` inserts the key and reports whether this caller inserted it; a key already present (another
-sweep, another relay instance, a sweep before a restart) makes the insert a no-op. It runs in the
+`claim` inserts the key and reports whether this caller inserted it (`claim_many`: many keys at once);
+a key already present (another sweep, another relay instance, a sweep before a restart) makes the
+insert a no-op. It runs in the
 transaction that queues the mail, so the mail and its key are committed together or not at all.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -23,6 +25,17 @@ async def claim(connection: AsyncConnection, key: str, *, kind: str, pair_id: in
     statement = dialect.insert(notice_keys).values(values).on_conflict_do_nothing(index_elements=["key"])
     result = await connection.execute(statement)
     return bool(result.rowcount)
+
+
+async def claim_many(connection: AsyncConnection, rows: list[dict[str, Any]]) -> set[str]:
+    """`claim` for many keys in one statement (rows: key, kind, pair_id, at, sent); returns the keys this
+    caller inserted."""
+    if not rows:
+        return set()
+    dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
+    statement = (dialect.insert(notice_keys).values(rows).on_conflict_do_nothing(index_elements=["key"])
+                 .returning(notice_keys.c.key))
+    return set((await connection.execute(statement)).scalars())
 
 
 async def claimed(connection: AsyncConnection, candidates: list[str]) -> set[str]:

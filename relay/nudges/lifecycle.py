@@ -11,14 +11,15 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relay import notices
 from relay.config import ProgramConfig, Settings
 from relay.notices.programs import for_participant
 from relay.nudges import keys
 from relay.store import events
-from relay.store.pairs import Member, Pair, list_pairs
+from relay.store.database import transaction
+from relay.store.pairs import Member, Pair, pairs_by_id
 from relay.store.schema import pairs
 
 ONGOING = ("active", "paused")
@@ -34,23 +35,42 @@ def end_of(pair: Pair, program: ProgramConfig) -> datetime | None:
     return datetime.combine(last + timedelta(days=1), time(0), tzinfo=ZoneInfo(program.timezone))
 
 
-async def end_due(connection: AsyncConnection, settings: Settings, now: datetime, *, dry_run: bool = False,
-                  ) -> list[int]:
-    """Mark ongoing pairs whose end has come as ended; returns their ids."""
-    ended = []
-    for pair in await list_pairs(connection):
-        program = settings.programs.get(pair.program_id)
-        end = end_of(pair, program) if program is not None and pair.status in ONGOING else None
-        if end is None or end > now:
+async def end_due(engine: AsyncEngine, settings: Settings, now: datetime, *, dry_run: bool = False,
+                  batch: int = 200) -> list[int]:
+    """Mark ongoing pairs whose end has come as ended, `batch` pairs per short transaction; returns their
+    ids. The candidates come from an indexed query (relay/nudges/due.py), never a read of every pair."""
+    from relay.nudges import due  # due.py builds on this module's timings
+
+    ended: list[int] = []
+    after = 0
+    while True:
+        async with engine.connect() as connection:
+            ids = await due.ended_candidates(connection, settings, now, after=after, limit=batch)
+            found = await pairs_by_id(connection, ids)
+        if not ids:
+            return ended
+        after = ids[-1]
+        passed = [pair for pair in found if _has_ended(pair, settings, now)]
+        if dry_run or not passed:
+            ended.extend(pair.id for pair in passed if dry_run)
             continue
-        if not dry_run:
-            changed = await connection.execute(update(pairs).where(pairs.c.id == pair.id, pairs.c.status.in_(ONGOING))
-                                               .values(status="ended", closed_at=now))
-            if not changed.rowcount:
-                continue
-            await events.record(connection, "pair.ended", now, pair_id=pair.id, end_date=end.date().isoformat())
-        ended.append(pair.id)
-    return ended
+        async with transaction(engine) as connection:
+            for pair in passed:
+                changed = await connection.execute(update(pairs).where(
+                    pairs.c.id == pair.id, pairs.c.status.in_(ONGOING)).values(status="ended", closed_at=now))
+                if not changed.rowcount:
+                    continue
+                end = end_of(pair, settings.programs[pair.program_id])
+                assert end is not None
+                await events.record(connection, "pair.ended", now, pair_id=pair.id,
+                                    end_date=end.date().isoformat())
+                ended.append(pair.id)
+
+
+def _has_ended(pair: Pair, settings: Settings, now: datetime) -> bool:
+    program = settings.programs.get(pair.program_id)
+    end = end_of(pair, program) if program is not None and pair.status in ONGOING else None
+    return end is not None and end <= now
 
 
 async def after_end(connection: AsyncConnection, settings: Settings, pair: Pair, sender: Member, message_id: str,

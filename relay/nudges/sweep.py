@@ -1,17 +1,21 @@
-"""One nudge sweep: every rule over every active pair (and group: relay/nudges/rules/groups.py), and each
-due piece of mail sent exactly once.
+"""One nudge sweep: every rule over every pair where mail may be due (and every active group:
+relay/nudges/rules/groups.py), and each due piece of mail sent exactly once.
 
-The sweep runs in one write transaction: it reads the pairs, plans (relay/nudges/rules/), and for each
-planned mail claims its key (relay/nudges/keys.py), queues the notice and records the event, so the
-mail, its key and its event commit together. A key someone already claimed is skipped; mail due
-during the recipient's quiet hours is left for a later sweep. `dry_run` plans and writes nothing.
+The sweep never holds the store for long: pairs whose end has come are marked ended in short
+transactions (relay/nudges/lifecycle.end_due); then the conversations where something may be due are
+found by indexed queries (relay/nudges/due.py) and read a page at a time, planned (relay/nudges/rules/),
+and each page's mail written a few notices per transaction: for each, the key is claimed
+(relay/nudges/keys.py), the notice (composed before the transaction) queued and the event recorded, so
+the mail, its key and its event commit together. A key someone already claimed is skipped (another
+sweep, another relay instance); mail due during the recipient's quiet hours is left for a later sweep.
+`dry_run` plans and writes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,26 +23,31 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relay import notices
+from relay.archive import chain
 from relay.archive.export import delivered_copies, mbox_bytes
 from relay.clock import Clock
 from relay.config import Settings
 from relay.notices.programs import folder
-from relay.nudges import keys
+from relay.nudges import due, keys
 from relay.nudges.activity import read_activity
-from relay.nudges.lifecycle import FAREWELL_WITHIN, end_due
+from relay.nudges.lifecycle import end_due
 from relay.nudges.plan import Context, Planned
 from relay.nudges.rules import cadence, ending, farewell, silence, unanswered
 from relay.nudges.rules import groups as groups_rules
 from relay.nudges.rules.groups import GroupContext
 from relay.store import events
-from relay.store.conversations import list_conversations
+from relay.store.conversations import conversations_by_id
 from relay.store.database import transaction
-from relay.store.pairs import Pair, list_pairs
+from relay.store.outbound import outbound_values
+from relay.store.pairs import Pair, pairs_by_id
+from relay.store.schema import outbound
 
 log = logging.getLogger("relay.nudges")
 
 RULES: list[Callable[[Context], list[Planned]]] = [
     unanswered.plan, silence.plan, cadence.plan, ending.plan, farewell.plan]
+BATCH = 200  # conversations read and planned at a time
+MAILS_PER_COMMIT = 100  # notices (each with its key, event and chain entries) per write transaction
 
 
 @dataclass
@@ -61,27 +70,76 @@ class SweepResult:
         return found or [f"nothing due at {self.now.isoformat()}"]
 
 
-async def current_pairs(connection: AsyncConnection, now: datetime) -> list[Pair]:
-    """Pairs the rules look at: ongoing ones, and those that ended lately (for the farewell)."""
-    return [pair for pair in await list_pairs(connection) if pair.status in ("active", "paused") or (
-        pair.status == "ended" and pair.closed_at is not None and pair.closed_at >= now - FAREWELL_WITHIN)]
+async def _planned_pages(engine: AsyncEngine, settings: Settings, now: datetime,
+                         batch: int) -> AsyncIterator[list[Planned]]:
+    """What the rules plan, a page of `batch` conversations at a time: the due pairs (relay/nudges/due.py),
+    then the active groups, each page read in one short read (pairs, members, activity) and planned after."""
+    for kind in ("pair", "group"):
+        after = 0
+        while True:
+            async with engine.connect() as connection:
+                if kind == "pair":
+                    ids = await due.pair_ids(connection, settings, now, after=after, limit=batch)
+                    found: list[Any] = await pairs_by_id(connection, ids)
+                else:
+                    ids = await due.group_ids(connection, settings, after=after, limit=batch)
+                    found = await conversations_by_id(connection, ids)
+                activity = await read_activity(connection, [c.id for c in found])
+            if not ids:
+                break
+            after = ids[-1]
+            yield _plan(settings, now, found, activity)
+            await asyncio.sleep(0)  # planning is CPU on the loop: let SMTP sessions in between pages
 
 
-async def plan_all(connection: AsyncConnection, settings: Settings, now: datetime) -> list[Planned]:
-    pairs = [pair for pair in await current_pairs(connection, now) if pair.program_id in settings.programs]
-    groups = [group for group in await list_conversations(connection, kind="group")
-              if group.status == "active" and group.program_id in settings.programs]
-    activity = await read_activity(connection, [pair.id for pair in pairs] + [group.id for group in groups])
+def _plan(settings: Settings, now: datetime, found: list[Any], activity: dict[int, Any]) -> list[Planned]:
     planned: list[Planned] = []
-    for pair in pairs:
-        context = Context(settings, settings.programs[pair.program_id], pair, activity[pair.id], now)
-        for rule in RULES:
-            planned.extend(rule(context))
-    for group in groups:
-        group_context = GroupContext(settings, settings.programs[group.program_id], group, activity[group.id], now)
-        for group_rule in groups_rules.RULES:
-            planned.extend(group_rule(group_context))
+    for conversation in found:
+        program = settings.programs.get(conversation.program_id)
+        if program is None:
+            continue
+        if isinstance(conversation, Pair):
+            context = Context(settings, program, conversation, activity[conversation.id], now)
+            for rule in RULES:
+                planned.extend(rule(context))
+        elif conversation.status == "active":
+            group_context = GroupContext(settings, program, conversation, activity[conversation.id], now)
+            for group_rule in groups_rules.RULES:
+                planned.extend(group_rule(group_context))
     return planned
+
+
+async def plan_all(engine: AsyncEngine, settings: Settings, now: datetime, batch: int = BATCH) -> list[Planned]:
+    """Everything due at `now` (every page; the sweep itself sends page by page)."""
+    return [item async for page in _planned_pages(engine, settings, now, batch) for item in page]
+
+
+async def _compose_all(engine: AsyncEngine, settings: Settings, items: list[Planned], dated: datetime,
+                       ) -> list[notices.Notice]:
+    """The notices' bytes (their Date `dated`), made before the write transaction: the farewell's record
+    read first, then the rendering and MIME work in a thread, off the event loop that answers SMTP."""
+    attachments: dict[int, list[tuple[bytes, str, str]]] = {}
+    for index, item in enumerate(items):
+        if item.kind == "farewell" and settings.programs[item.program_id].send_conversation_at_end:
+            async with engine.connect() as connection:
+                copies = await delivered_copies(connection, item.pair_id)
+            if copies:  # the participant keeps the record of the relationship, as they saw it (anonymised)
+                attachments[index] = [(await asyncio.to_thread(mbox_bytes, copies), "application/mbox",
+                                       f"conversation-{item.to_handle}.mbox")]
+
+    def compose() -> list[notices.Notice]:
+        made = []
+        for index, item in enumerate(items):
+            program = settings.programs[item.program_id]
+            attached = attachments.get(index, [])
+            mail = notices.notice(item.template, item.language, folder=folder(settings, program),
+                                  **{**item.values, "conversation_attached": bool(attached)})
+            made.append(notices.compose(domain=settings.relay.domain, program_name=program.name, to=item.rcpt,
+                                        subject=mail.subject, body=mail.text, html=mail.html, now=dated,
+                                        attachments=attached, language=item.language))
+        return made
+
+    return await asyncio.to_thread(compose)
 
 
 async def send_planned(connection: AsyncConnection, settings: Settings, item: Planned, now: datetime,
@@ -112,33 +170,64 @@ async def send_planned(connection: AsyncConnection, settings: Settings, item: Pl
     return True
 
 
+async def _send_many(connection: AsyncConnection, settings: Settings, chunk: list[tuple[Planned, notices.Notice]],
+                     now: datetime, queue_at: datetime) -> list[Planned]:
+    """In the caller's transaction, a statement per table for the whole chunk: claim the keys (the stages
+    passed over as well), queue the notices whose key this sweep claimed, record their events, chain them.
+    Returns the items sent (a key claimed before — another sweep, another instance — is skipped)."""
+    passed = [{"key": key, "kind": item.kind, "pair_id": item.pair_id, "at": now, "sent": 0}
+              for item, _ in chunk for key in item.passed_over]
+    await keys.claim_many(connection, passed)
+    mine = await keys.claim_many(connection, [{"key": item.key, "kind": item.kind, "pair_id": item.pair_id,
+                                               "at": now, "sent": 1} for item, _ in chunk])
+    sent = [(item, notice) for item, notice in chunk if item.key in mine]
+    if not sent:
+        return []
+    domain = settings.relay.domain
+    rows = [outbound_values(kind="notice", rcpt=notice.rcpt, raw=notice.raw, out_message_id=notice.message_id,
+                            now=queue_at, domain=domain, pair_id=item.pair_id, message_id=item.message_id)
+            for item, notice in sent]
+    await connection.execute(outbound.insert(), rows)
+    links = [chain.outbound_link(row) for row in rows]
+    links += await events.insert_rows(connection, [
+        events.event_values(item.kind, now, pair_id=item.pair_id, message_id=item.message_id, key=item.key,
+                            to_handle=item.to_handle, passed_over=item.passed_over, **item.detail)
+        for item, _ in sent])
+    await chain.append(connection, links)
+    return [item for item, _ in sent]
+
+
 async def run(settings: Settings, engine: AsyncEngine, clock: Clock, *, dry_run: bool = False,
-              queue_at: datetime | None = None) -> SweepResult:
+              queue_at: datetime | None = None, batch: int = BATCH, mails_per_commit: int = MAILS_PER_COMMIT,
+              ) -> SweepResult:
     """Sweep as if the time were clock.now(); mail is queued for delivery at `queue_at` and dated then
     (default: that time; `nudges run --now` passes the real time, so what it sends goes out at once and its
-    Date is the real send time: receivers score a Date in the future as spam)."""
+    Date is the real send time: receivers score a Date in the future as spam).
+
+    Pages of `batch` conversations are read and planned in turn; a page's mail is written
+    `mails_per_commit` notices per transaction (each notice with its key and event), so intake, which
+    shares the store's write lock, never waits long behind a sweep."""
     now = clock.now()
     result = SweepResult(now=now, dry_run=dry_run)
-    if dry_run:
+    result.ended = await end_due(engine, settings, now, dry_run=dry_run, batch=batch)
+    async for planned in _planned_pages(engine, settings, now, batch):
         async with engine.connect() as connection:
-            result.ended = await end_due(connection, settings, now, dry_run=True)
-            planned = await plan_all(connection, settings, now)
             taken = await keys.claimed(connection, [p.key for p in planned])
-        for item in planned:
-            if item.key not in taken:
-                (result.deferred if item.quiet else result.sent).append(item)
-        return result
-    async with transaction(engine) as connection:
-        result.ended = await end_due(connection, settings, now)
-        planned = await plan_all(connection, settings, now)
-        taken = await keys.claimed(connection, [p.key for p in planned])
+        due_now = []
         for item in planned:
             if item.key in taken:
                 continue
             if item.quiet:
                 result.deferred.append(item)
-            elif await send_planned(connection, settings, item, now, queue_at or now):
+            elif dry_run:
                 result.sent.append(item)
-    if result.sent:
-        log.info("nudge sweep at %s: %s", now.isoformat(), "; ".join(p.describe() for p in result.sent))
+            else:
+                due_now.append(item)
+        for start in range(0, len(due_now), mails_per_commit):
+            items = due_now[start:start + mails_per_commit]
+            chunk = list(zip(items, await _compose_all(engine, settings, items, queue_at or now), strict=True))
+            async with transaction(engine) as connection:
+                result.sent.extend(await _send_many(connection, settings, chunk, now, queue_at or now))
+    if result.sent and not dry_run:
+        log.info("nudge sweep at %s: %d mail(s) sent", now.isoformat(), len(result.sent))
     return result

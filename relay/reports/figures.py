@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,40 +91,145 @@ class _Message:
     recipient_id: int | None = None  # a group's: the one member of a private word; None: the whole group
 
 
+STREAM = 2000  # rows fetched at a time: the report holds one pair's messages, never the program's
+
+
 async def program_figures(engine: AsyncEngine, clock: Clock, program_id: str,
                           silent_after: timedelta = SILENT_AFTER) -> dict[str, Any]:
+    """The figures, read as streams (server-side cursors, STREAM rows at a time): messages in pair order,
+    one pair at a time, folded into running totals; events and holds folded as they come. Memory grows
+    with the number of pairs and weeks (the report lists them), not with the number of messages."""
     now = clock.now()
+    in_program = select(pairs.c.id).where(pairs.c.program_id == program_id, pairs.c.kind == "pair")
     async with engine.connect() as connection:
-        pair_rows = (await connection.execute(select(pairs).where(  # pairs only (groups: _groups)
-            pairs.c.program_id == program_id, pairs.c.kind == "pair"))).all()
-        pair_ids = [row.id for row in pair_rows]
-        found = (await connection.execute(
+        pair_rows = (await connection.execute(  # pairs only (groups: _groups)
+            select(pairs.c.id, pairs.c.status, pairs.c.created_at, pairs.c.closed_at)
+            .where(pairs.c.program_id == program_id, pairs.c.kind == "pair").order_by(pairs.c.id))).all()
+        nudges = _Nudges()
+        stream = await connection.stream(
+            select(events.c.kind, events.c.at, events.c.pair_id)
+            .where(events.c.pair_id.in_(in_program), events.c.kind.startswith("nudge."))
+            .execution_options(yield_per=STREAM))
+        async for row in stream:
+            nudges.add(row.kind, row.at, row.pair_id)
+        attempts = _Attempts()
+        stream = await connection.stream(
+            select(events.c.kind, events.c.detail)
+            .where(events.c.pair_id.in_(in_program), events.c.kind.in_(["refused", "decision"]))
+            .execution_options(yield_per=STREAM))
+        async for row in stream:
+            attempts.add(row.kind, row.detail)
+        moderation = _Moderation()
+        stream = await connection.stream(
+            select(held.c.state, held.c.held_at, held.c.decided_at, held.c.severity, held.c.automatic)
+            .where(held.c.program_id == program_id).execution_options(yield_per=STREAM))
+        async for row in stream:
+            moderation.add(row)
+        written = _Written(now, nudges)
+        stream = await connection.stream(
             select(messages.c.pair_id, messages.c.decision, messages.c.received_at, members.c.role, held.c.state)
             .join(members, members.c.id == messages.c.sender_id)
             .outerjoin(held, held.c.message_id == messages.c.id)
-            .where(messages.c.pair_id.in_(pair_ids)).order_by(messages.c.received_at, messages.c.id))).all()
-        holds = (await connection.execute(select(held.c.state, held.c.held_at, held.c.decided_at, held.c.severity,
-                                                 held.c.automatic)
-                                          .where(held.c.program_id == program_id))).all()
-        happened = (await connection.execute(
-            select(events.c.kind, events.c.at, events.c.pair_id, events.c.detail)
-            .where(events.c.pair_id.in_(pair_ids),
-                   events.c.kind.in_(["refused", "decision"]) | events.c.kind.startswith("nudge."))
-            .order_by(events.c.at, events.c.id))).all()
-    written = [_Message(row.pair_id, row.role, row.decision, row.received_at,
-                        row.decision != "reject" and row.state not in ("held", "rejected"))
-               for row in found if row.decision != "autoreply"]
+            .where(messages.c.pair_id.in_(in_program), messages.c.decision != "autoreply")
+            .order_by(messages.c.pair_id, messages.c.received_at, messages.c.id)
+            .execution_options(yield_per=STREAM))
+        conversation: list[_Message] = []
+        async for row in stream:
+            if conversation and conversation[-1].pair_id != row.pair_id:
+                written.add(conversation)
+                conversation = []
+            conversation.append(_Message(row.pair_id, row.role, row.decision, row.received_at,
+                                         row.decision != "reject" and row.state not in ("held", "rejected")))
+        if conversation:
+            written.add(conversation)
     return {
         "program": program_id,
         "generated_at": now.isoformat(),
-        "pairs": _pairs(pair_rows, written, now, silent_after),
+        "pairs": _pairs(pair_rows, written.last, now, silent_after),
         "messages": _messages(pair_rows, written, now),
-        "reply_time": _reply_time(written, now),
-        "nudges": _nudges(happened, written, now),
-        "moderation": _moderation(holds, sum(row.decision == "reject" for row in found)),
-        "attempts": _attempts(happened),
+        "reply_time": written.reply_time(),
+        "nudges": nudges.figures(now),
+        "moderation": moderation.figures(written.rejected),
+        "attempts": attempts.figures(),
         "groups": await _groups(engine, program_id, now),
     }
+
+
+class _Nudges:
+    """Nudge events of the program; each reminder is later matched with its pair's mentor messages."""
+
+    def __init__(self) -> None:
+        self.kinds: Counter[str] = Counter()
+        self.reminders: dict[int, list[datetime]] = defaultdict(list)  # pair -> when each reminder went
+        self.followed = 0
+        self.due = 0
+
+    def add(self, kind: str, at: datetime, pair_id: int) -> None:
+        self.kinds[kind] += 1
+        if kind != ESCALATION:
+            self.reminders[pair_id].append(at)
+
+    def match(self, pair_id: int, mentor_times: list[datetime], now: datetime) -> None:
+        """A reminder is followed when the mentor wrote within WINDOW of it (mentor_times sorted)."""
+        for at in self.reminders.pop(pair_id, []):
+            first = bisect_left(mentor_times, at)
+            replied = first < len(mentor_times) and mentor_times[first] <= at + WINDOW
+            self.followed += replied
+            self.due += replied or now - at >= WINDOW
+
+    def figures(self, now: datetime) -> dict[str, Any]:
+        for ats in self.reminders.values():  # reminders of pairs without a message: never followed
+            self.due += sum(now - at >= WINDOW for at in ats)
+        self.reminders.clear()
+        escalations = self.kinds[ESCALATION]
+        return {"sent": sum(self.kinds.values()) - escalations, "escalations": escalations,
+                "by_kind": dict(sorted(self.kinds.items())),
+                "followed_by_reply_within_48h": self.followed,
+                "share_followed_within_48h": _share(self.followed, self.due)}
+
+
+class _Written:
+    """Running totals over the messages, folded one pair's conversation at a time."""
+
+    def __init__(self, now: datetime, nudges: _Nudges) -> None:
+        self.now, self.nudges = now, nudges
+        self.last: dict[int, datetime] = {}
+        self.per: Counter[tuple[date, int]] = Counter()  # (week, pair) -> messages
+        self.per_week: Counter[date] = Counter()
+        self.total = 0
+        self.rejected = 0  # messages a policy rejected at intake (moderation's rejected_automatically)
+        self.waits: list[float] = []
+        self.counted = self.within = self.due = 0
+
+    def add(self, conversation: list[_Message]) -> None:
+        pair_id = conversation[0].pair_id
+        self.total += len(conversation)
+        self.rejected += sum(m.decision == "reject" for m in conversation)
+        self.last[pair_id] = max(m.at for m in conversation)
+        for message in conversation:
+            week = _week_start(message.at)
+            self.per[(week, pair_id)] += 1
+            self.per_week[week] += 1
+        next_reply: datetime | None = None  # the mentor's next message, scanning from the end
+        replies: list[datetime | None] = [None] * len(conversation)
+        for index in range(len(conversation) - 1, -1, -1):
+            replies[index] = next_reply
+            if conversation[index].role == "mentor":
+                next_reply = conversation[index].at
+        for message, reply in zip(conversation, replies, strict=True):
+            if message.role != "mentee" or not message.reached:
+                continue
+            self.counted += 1
+            answered_in_time = reply is not None and reply - message.at <= WINDOW
+            if reply is not None:
+                self.waits.append(_hours(reply - message.at))
+            self.within += answered_in_time
+            self.due += answered_in_time or self.now - message.at >= WINDOW
+        self.nudges.match(pair_id, sorted(m.at for m in conversation if m.role == "mentor"), self.now)
+
+    def reply_time(self) -> dict[str, Any]:
+        return {"mentee_messages": self.counted, "answered": len(self.waits), **_spread(self.waits),
+                "answered_within_48h": self.within, "share_within_48h": _share(self.within, self.due)}
 
 
 async def _groups(engine: AsyncEngine, program_id: str, now: datetime) -> dict[str, Any]:
@@ -187,10 +293,8 @@ def _wait_figures(waits: list[tuple[float | None, bool]]) -> dict[str, Any]:
             "answered_within_48h": within, "share_within_48h": _share(within, due)}
 
 
-def _pairs(pair_rows: Sequence[Any], written: list[_Message], now: datetime, silent_after: timedelta) -> dict[str, int]:
-    last: dict[int, datetime] = {}
-    for message in written:
-        last[message.pair_id] = max(last.get(message.pair_id, message.at), message.at)
+def _pairs(pair_rows: Sequence[Any], last: dict[int, datetime], now: datetime,
+           silent_after: timedelta) -> dict[str, int]:
     counts: Counter[str] = Counter()
     for row in pair_rows:
         if row.status in ("closed", "ended", "paused"):
@@ -203,8 +307,7 @@ def _pairs(pair_rows: Sequence[Any], written: list[_Message], now: datetime, sil
             "paused": counts["paused"], "ended": counts["ended"], "closed": counts["closed"]}
 
 
-def _messages(pair_rows: Sequence[Any], written: list[_Message], now: datetime) -> dict[str, Any]:
-    per: Counter[tuple[date, int]] = Counter((_week_start(m.at), m.pair_id) for m in written)
+def _messages(pair_rows: Sequence[Any], written: _Written, now: datetime) -> dict[str, Any]:
     weeks: list[dict[str, Any]] = []
     if pair_rows:
         start = _week_start(min(row.created_at for row in pair_rows))
@@ -213,58 +316,36 @@ def _messages(pair_rows: Sequence[Any], written: list[_Message], now: datetime) 
             end = begin + timedelta(days=7)
             open_pairs = [row.id for row in pair_rows
                           if row.created_at < end and (row.closed_at is None or row.closed_at >= begin)]
-            total = sum(count for (week, _), count in per.items() if week == start)
+            total = written.per_week[start]
             weeks.append({"week": _week_name(start), "pairs_open": len(open_pairs), "messages": total,
                           "per_pair": round(total / len(open_pairs), 2) if open_pairs else None,
-                          "by_pair": {str(pair_id): per[(start, pair_id)] for pair_id in open_pairs}})
+                          "by_pair": {str(pair_id): written.per[(start, pair_id)] for pair_id in open_pairs}})
             start += timedelta(days=7)
-    return {"total": len(written), "weeks": weeks}
+    return {"total": written.total, "weeks": weeks}
 
 
-def _reply_time(written: list[_Message], now: datetime) -> dict[str, Any]:
-    by_pair: dict[int, list[_Message]] = defaultdict(list)
-    for message in written:
-        by_pair[message.pair_id].append(message)
-    waits: list[float] = []
-    counted = within = due = 0
-    for conversation in by_pair.values():
-        for index, message in enumerate(conversation):
-            if message.role != "mentee" or not message.reached:
-                continue
-            counted += 1
-            reply = next((m.at for m in conversation[index + 1:] if m.role == "mentor" and m.at >= message.at), None)
-            answered_in_time = reply is not None and reply - message.at <= WINDOW
-            if reply is not None:
-                waits.append(_hours(reply - message.at))
-            within += answered_in_time
-            due += answered_in_time or now - message.at >= WINDOW
-    return {"mentee_messages": counted, "answered": len(waits), **_spread(waits),
-            "answered_within_48h": within, "share_within_48h": _share(within, due)}
+class _Moderation:
+    def __init__(self) -> None:
+        self.states: Counter[str] = Counter()
+        self.reviews: list[float] = []
+        self.held = self.urgent = self.automatic = 0
 
+    def add(self, row: Any) -> None:
+        if row.automatic:
+            self.automatic += 1
+            return
+        self.held += 1
+        self.states[row.state] += 1
+        self.urgent += row.severity == "urgent"
+        if row.decided_at is not None:
+            self.reviews.append(_hours(row.decided_at - row.held_at))
 
-def _nudges(happened: Sequence[Any], written: list[_Message], now: datetime) -> dict[str, Any]:
-    nudges = [row for row in happened if row.kind.startswith("nudge.")]
-    reminders = [row for row in nudges if row.kind != ESCALATION]
-    followed = due = 0
-    for row in reminders:
-        replied = any(m.pair_id == row.pair_id and m.role == "mentor" and row.at <= m.at <= row.at + WINDOW
-                      for m in written)
-        followed += replied
-        due += replied or now - row.at >= WINDOW
-    return {"sent": len(reminders), "escalations": sum(row.kind == ESCALATION for row in nudges),
-            "by_kind": dict(sorted(Counter(row.kind for row in nudges).items())),
-            "followed_by_reply_within_48h": followed, "share_followed_within_48h": _share(followed, due)}
-
-
-def _moderation(holds: Sequence[Any], rejected_automatically: int) -> dict[str, Any]:
-    """`rejected_automatically` counts from the messages' decisions: a rejection at intake has a row in the
-    queue's history only since the safeguarding work (migration 0012), and none on some paths."""
-    reviewed = [row for row in holds if not row.automatic]
-    states = Counter(row.state for row in reviewed)
-    reviews = [_hours(row.decided_at - row.held_at) for row in reviewed if row.decided_at is not None]
-    return {"held": len(reviewed), "waiting": states["held"], "released": states["released"],
-            "rejected": states["rejected"], "urgent": sum(row.severity == "urgent" for row in reviewed),
-            "review_time": _spread(reviews), "rejected_automatically": rejected_automatically}
+    def figures(self, rejected_automatically: int) -> dict[str, Any]:
+        """`rejected_automatically` counts from the messages' decisions: a rejection at intake has a row in the
+        queue's history only since the safeguarding work (migration 0012), and none on some paths."""
+        return {"held": self.held, "waiting": self.states["held"], "released": self.states["released"],
+                "rejected": self.states["rejected"], "urgent": self.urgent, "review_time": _spread(self.reviews),
+                "rejected_automatically": rejected_automatically}
 
 
 def _sender_auth_kinds(detail: dict[str, Any]) -> set[str]:
@@ -272,18 +353,20 @@ def _sender_auth_kinds(detail: dict[str, Any]) -> set[str]:
     return {str(r.get("kind")) for r in reasons if isinstance(r, dict) and r.get("rule") == "sender_auth"}
 
 
-def _attempts(happened: Sequence[Any]) -> dict[str, int]:
-    stranger = spoofing = unverified = 0
-    for row in happened:
-        if row.kind not in ("refused", "decision"):
-            continue
-        detail = json.loads(row.detail)
-        if row.kind == "refused":
-            stranger += detail.get("reason") == "stranger"
-            spoofing += detail.get("reason") == "spoofing"
-            unverified += detail.get("reason") in ("unverified", "auth_temperror")
+class _Attempts:
+    def __init__(self) -> None:
+        self.stranger = self.spoofing = self.unverified = 0
+
+    def add(self, kind: str, text: str) -> None:
+        detail = json.loads(text)
+        if kind == "refused":
+            self.stranger += detail.get("reason") == "stranger"
+            self.spoofing += detail.get("reason") == "spoofing"
+            self.unverified += detail.get("reason") in ("unverified", "auth_temperror")
         else:
             kinds = _sender_auth_kinds(detail)
-            spoofing += "spoofing" in kinds
-            unverified += "unverified" in kinds
-    return {"stranger": stranger, "spoofing": spoofing, "unverified": unverified}
+            self.spoofing += "spoofing" in kinds
+            self.unverified += "unverified" in kinds
+
+    def figures(self) -> dict[str, int]:
+        return {"stranger": self.stranger, "spoofing": self.spoofing, "unverified": self.unverified}

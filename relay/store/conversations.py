@@ -217,6 +217,14 @@ async def get_conversation(connection: AsyncConnection, conversation_id: int) ->
     return found[0] if found else None
 
 
+async def conversations_by_id(connection: AsyncConnection, ids: list[int]) -> list[Conversation]:
+    """The conversations with these ids, by id, in one query for them and one for their members."""
+    if not ids:
+        return []
+    query = select(pairs).where(pairs.c.id.in_(ids)).order_by(pairs.c.id)
+    return await with_members(connection, list((await connection.execute(query)).all()))
+
+
 async def list_conversations(connection: AsyncConnection, program_id: str | None = None,
                              kind: str | None = None) -> list[Conversation]:
     query = select(pairs).order_by(pairs.c.id)

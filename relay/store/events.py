@@ -7,6 +7,7 @@ into the archive's hash chain in the same transaction (relay.archive.chain).
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -62,6 +63,20 @@ async def happened_since(connection: AsyncConnection, kind: str, pair_id: int, s
     return (await connection.execute(query.limit(1))).first() is not None
 
 
+async def iter_events(connection: AsyncConnection, *, kind: str | None = None, pair_id: int | None = None,
+                      limit: int = 1000, chunk: int = 1000) -> AsyncIterator[dict[str, Any]]:
+    """`list_events`, streamed: the first `limit` events by id, read `chunk` at a time (keyset on id)."""
+    after, left = 0, limit
+    while left > 0:
+        found = await list_events(connection, kind=kind, pair_id=pair_id, limit=min(chunk, left), after=after)
+        for event in found:
+            yield event
+        if len(found) < min(chunk, left):
+            return
+        left -= len(found)
+        after = found[-1]["id"]
+
+
 async def list_events(
     connection: AsyncConnection,
     *,
@@ -69,8 +84,10 @@ async def list_events(
     pair_id: int | None = None,
     message_id: str | None = None,
     limit: int = 1000,
+    after: int = 0,
 ) -> list[dict[str, Any]]:
-    query = select(events).order_by(events.c.id)
+    """Events by id (after the id `after`), at most `limit`."""
+    query = select(events).where(events.c.id > after).order_by(events.c.id)
     if kind is not None:
         query = query.where(events.c.kind == kind)
     if pair_id is not None:

@@ -10,10 +10,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from relay.store.schema import held, messages
+from relay.store import keyset
+from relay.store.schema import held, members, messages
 
 
 def hold_values(
@@ -56,6 +57,100 @@ async def list_held(
         query = query.where(held.c.program_id == program_id)
     if automatic is not None:
         query = query.where(held.c.automatic == int(automatic))
+    return [_row(row) for row in (await connection.execute(query)).all()]
+
+
+def _filtered(query: Any, *, state: str | None, programs: list[str] | None, program_id: str | None,
+              reason: str | None) -> Any:
+    if state is not None:
+        query = query.where(held.c.state == state)
+    if programs is not None:
+        query = query.where(held.c.program_id.in_(programs))
+    if program_id is not None:
+        query = query.where(held.c.program_id == program_id)
+    if reason is not None:  # the reasons column is JSON written by json.dumps: each finding names its "rule"
+        pattern = '"rule": ' + json.dumps(reason, ensure_ascii=False)
+        pattern = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(held.c.reasons.like(f"%{pattern}%", escape="\\"))
+    return query
+
+
+QUEUE_RANK = case((held.c.severity == "urgent", 0), else_=1)  # urgent items first (relay.console.urgent)
+
+
+async def held_page(connection: AsyncConnection, *, state: str | None = "held", programs: list[str] | None = None,
+                    program_id: str | None = None, reason: str | None = None, limit: int = 50,
+                    after: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the queue in its order (urgent first, then oldest first), with the sender's and the
+    recipient's handles, in one query; filters in SQL (`programs`: the ones the reader may see, None: all).
+    Returns the rows and the cursor of the next page (None on the last page)."""
+    sender, recipient = members.alias("sender"), members.alias("recipient")
+    order = [QUEUE_RANK, held.c.held_at, held.c.message_id]
+    query = (
+        select(held, messages.c.subject, messages.c.sender_id, messages.c.recipient_id,
+               sender.c.handle.label("sender_handle"), recipient.c.handle.label("recipient_handle"),
+               QUEUE_RANK.label("rank"))
+        .join(messages, messages.c.id == held.c.message_id)
+        .join(sender, sender.c.id == messages.c.sender_id)
+        .outerjoin(recipient, recipient.c.id == messages.c.recipient_id)
+        .order_by(*order).limit(limit + 1)
+    )
+    query = _filtered(query, state=state, programs=programs, program_id=program_id, reason=reason)
+    if after is not None:
+        query = query.where(keyset.after(order, keyset.decode(after, (int, datetime, str))))
+    found = [_row(row) for row in (await connection.execute(query)).all()]
+    more = len(found) > limit
+    found = found[:limit]
+    cursor = keyset.encode([found[-1]["rank"], found[-1]["held_at"], found[-1]["message_id"]]) if more else None
+    return found, cursor
+
+
+async def count_held(connection: AsyncConnection, *, state: str | None = "held", programs: list[str] | None = None,
+                     program_id: str | None = None, reason: str | None = None) -> int:
+    query = _filtered(select(func.count()).select_from(held), state=state, programs=programs,
+                      program_id=program_id, reason=reason)
+    return int((await connection.execute(query)).scalar_one())
+
+
+async def recent_decisions(connection: AsyncConnection, *, programs: list[str] | None = None,
+                           program_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Decided items (released, rejected, automatic rejections), newest first, `limit` of them."""
+    query = (select(held, messages.c.subject, messages.c.sender_id, messages.c.recipient_id)
+             .join(messages, messages.c.id == held.c.message_id).where(held.c.state != "held")
+             .order_by(func.coalesce(held.c.decided_at, held.c.held_at).desc(), held.c.message_id.desc())
+             .limit(limit))
+    query = _filtered(query, state=None, programs=programs, program_id=program_id, reason=None)
+    return [_row(row) for row in (await connection.execute(query)).all()]
+
+
+async def held_reasons(connection: AsyncConnection, *, programs: list[str] | None = None) -> list[str]:
+    """The rules that hold mail waiting in the queue, each once (for the console's filter)."""
+    query = _filtered(select(held.c.reasons).distinct(), state="held", programs=programs, program_id=None,
+                      reason=None)
+    return sorted({r["rule"] for text in (await connection.execute(query)).scalars() for r in json.loads(text)})
+
+
+async def held_groups(connection: AsyncConnection) -> list[tuple[str, str]]:
+    """(program, policy) of the mail waiting in the queue (state held), each once."""
+    query = select(held.c.program_id, held.c.policy).where(held.c.state == "held").distinct()
+    return [(row.program_id, row.policy) for row in (await connection.execute(query)).all()]
+
+
+async def due_for(connection: AsyncConnection, program_id: str, policy: str, column: str, held_before: datetime,
+                  *, limit: int, after: tuple[datetime, str] | None = None) -> list[dict[str, Any]]:
+    """Held rows of (program, policy) still without the sweep mark `column`, held before `held_before`,
+    oldest first, `limit` at a time after the keyset cursor `after` (held_at, message_id)."""
+    mark_column = getattr(held.c, column)
+    query = (
+        select(held, messages.c.subject, messages.c.sender_id, messages.c.recipient_id)
+        .join(messages, messages.c.id == held.c.message_id)
+        .where(held.c.state == "held", held.c.program_id == program_id, held.c.policy == policy,
+               mark_column.is_(None), held.c.held_at < held_before)
+        .order_by(held.c.held_at, held.c.message_id).limit(limit)
+    )
+    if after is not None:
+        at, message_id = after
+        query = query.where((held.c.held_at > at) | ((held.c.held_at == at) & (held.c.message_id > message_id)))
     return [_row(row) for row in (await connection.execute(query)).all()]
 
 

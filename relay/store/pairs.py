@@ -89,6 +89,45 @@ async def list_pairs(connection: AsyncConnection, program_id: str | None = None)
     return [pair for pair in found if isinstance(pair, Pair)]
 
 
+async def pairs_by_id(connection: AsyncConnection, ids: list[int]) -> list[Pair]:
+    """The pairs with these ids, by id, in one query for the pairs and one for their members."""
+    if not ids:
+        return []
+    query = select(pairs).where(pairs.c.kind == "pair", pairs.c.id.in_(ids)).order_by(pairs.c.id)
+    found = await with_members(connection, list((await connection.execute(query)).all()))
+    return [pair for pair in found if isinstance(pair, Pair)]
+
+
+def _pairs_where(query: Any, programs: list[str] | None, program_id: str | None, status: str | None) -> Any:
+    query = query.where(pairs.c.kind == "pair")
+    if programs is not None:
+        query = query.where(pairs.c.program_id.in_(programs))
+    if program_id is not None:
+        query = query.where(pairs.c.program_id == program_id)
+    if status is not None:
+        query = query.where(pairs.c.status == status)
+    return query
+
+
+async def pairs_page(connection: AsyncConnection, *, programs: list[str] | None = None,
+                     program_id: str | None = None, status: str | None = None, limit: int = 50,
+                     after: int = 0) -> tuple[list[Pair], int | None]:
+    """One page of pairs by id after `after` (keyset), filtered in SQL (`programs`: those the reader may
+    see, None: all): the pairs in one query, their members in one more. Returns the pairs and the id to
+    continue after (None on the last page)."""
+    query = _pairs_where(select(pairs), programs, program_id, status).where(pairs.c.id > after)
+    rows = list((await connection.execute(query.order_by(pairs.c.id).limit(limit + 1))).all())
+    following = rows[limit - 1].id if len(rows) > limit else None
+    found = await with_members(connection, rows[:limit])
+    return [pair for pair in found if isinstance(pair, Pair)], following
+
+
+async def count_matching(connection: AsyncConnection, *, programs: list[str] | None = None,
+                         program_id: str | None = None, status: str | None = None) -> int:
+    query = _pairs_where(select(func.count()).select_from(pairs), programs, program_id, status)
+    return int((await connection.execute(query)).scalar_one())
+
+
 async def count_pairs(connection: AsyncConnection) -> int:
     query = select(func.count()).select_from(pairs).where(pairs.c.kind == "pair")
     return int((await connection.execute(query)).scalar_one())

@@ -1,0 +1,115 @@
+"""Which conversations a nudge sweep needs to look at, found by indexed queries, a page at a time.
+
+A sweep must not read every pair of a large program to find the few that are due. `pair_ids` asks the
+store for the pairs (by id, after a keyset cursor, `limit` at a time) where some rule can have mail due
+at `now`, from each program's own timings:
+
+- silence: an active pair with no writing message since `now - pair_silence_after` (a NOT EXISTS over
+  ix_messages_pair_time), created before that;
+- unanswered and cadence: an active pair with a mentee's message older than the first nudge's delay
+  (any age when the mentor keeps writing days) that no mentor message came after;
+- ending, farewell and the end itself: a pair whose end date (its own, else the program's) is at most
+  `ending_notice_before` away or has passed.
+
+The set is a superset of what the rules send (the rules, relay/nudges/rules/, decide each piece of mail);
+only pairs outside it are sure to have nothing due. `ended_candidates` finds the ongoing pairs whose end
+may have come (relay/nudges/lifecycle.end_due decides), and `group_ids` the active groups.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, false, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from relay.config import ProgramConfig, Settings
+from relay.nudges.activity import NOT_WRITING
+from relay.nudges.lifecycle import FAREWELL_WITHIN, ONGOING
+from relay.store.schema import members, messages, pairs
+
+SLACK = timedelta(days=2)  # end dates are local days: a margin for every time zone
+
+
+def _writing_by(role: str, pair_column: Any) -> tuple[Any, Any]:
+    """(messages alias, condition): a message of the pair written (not an automatic reply) by `role`."""
+    message, sender = messages.alias(), members.alias()
+    return message, and_(message.c.pair_id == pair_column, message.c.decision.not_in(NOT_WRITING),
+                         sender.c.id == message.c.sender_id, sender.c.role == role)
+
+
+def _silent(program: ProgramConfig, now: datetime) -> Any:
+    cutoff = now - program.responsiveness.pair_silence_after
+    message = messages.alias()
+    recent = exists().where(message.c.pair_id == pairs.c.id, message.c.received_at > cutoff,
+                            message.c.decision.not_in(NOT_WRITING)).correlate(pairs)
+    return and_(pairs.c.status == "active", pairs.c.created_at <= cutoff, ~recent)
+
+
+def _waiting(program: ProgramConfig, now: datetime) -> Any:
+    rules = program.responsiveness
+    cutoff = now - min(rules.nudge_mentor_after, rules.second_nudge_after, rules.escalate_after)
+    mentee_message, by_mentee = _writing_by("mentee", pairs.c.id)
+    mentor_message, by_mentor = _writing_by("mentor", mentee_message.c.pair_id)
+    # Correlated explicitly: a subquery two levels down is not correlated with the outer pairs by itself.
+    answered = exists().where(by_mentor, mentor_message.c.received_at > mentee_message.c.received_at
+                              ).correlate(mentee_message)
+    cadence = members.alias()
+    keeps_days = exists().where(cadence.c.pair_id == pairs.c.id, cadence.c.role == "mentor",
+                                cadence.c.cadence.is_not(None)).correlate(pairs)
+    old_enough = or_(mentee_message.c.received_at <= cutoff, keeps_days)
+    return and_(pairs.c.status == "active", exists().where(by_mentee, old_enough, ~answered).correlate(pairs))
+
+
+def _ending(program: ProgramConfig, now: datetime) -> Any:
+    horizon = (now + program.responsiveness.ending_notice_before + SLACK).date().isoformat()
+    own = and_(pairs.c.end_date.is_not(None), pairs.c.end_date <= horizon)
+    if program.end_date is not None and program.end_date.isoformat() <= horizon:
+        return or_(own, pairs.c.end_date.is_(None))
+    return own
+
+
+def _looked_at(now: datetime) -> Any:
+    """Ongoing pairs, and those that ended lately (for the farewell)."""
+    return or_(pairs.c.status.in_(ONGOING),
+               and_(pairs.c.status == "ended", pairs.c.closed_at >= now - FAREWELL_WITHIN))
+
+
+async def pair_ids(connection: AsyncConnection, settings: Settings, now: datetime, *, after: int = 0,
+                   limit: int = 200) -> list[int]:
+    """Up to `limit` ids, ascending, above `after`, of pairs where mail may be due."""
+    per_program = [and_(pairs.c.program_id == program.id,
+                        or_(_silent(program, now), _waiting(program, now), _ending(program, now)))
+                   for program in settings.programs.values()]
+    query = (select(pairs.c.id)
+             .where(pairs.c.kind == "pair", pairs.c.id > after, _looked_at(now), or_(false(), *per_program))
+             .order_by(pairs.c.id).limit(limit))
+    return list((await connection.execute(query)).scalars())
+
+
+async def ended_candidates(connection: AsyncConnection, settings: Settings, now: datetime, *, after: int = 0,
+                           limit: int = 200) -> list[int]:
+    """Ongoing pairs whose end date (theirs, else the program's) may have passed."""
+    today = (now + SLACK).date().isoformat()
+    per_program = []
+    for program in settings.programs.values():
+        passed = and_(pairs.c.end_date.is_not(None), pairs.c.end_date <= today)
+        if program.end_date is not None and program.end_date.isoformat() <= today:
+            passed = or_(passed, pairs.c.end_date.is_(None))
+        per_program.append(and_(pairs.c.program_id == program.id, passed))
+    query = (select(pairs.c.id)
+             .where(pairs.c.kind == "pair", pairs.c.id > after, pairs.c.status.in_(ONGOING),
+                    or_(false(), *per_program))
+             .order_by(pairs.c.id).limit(limit))
+    return list((await connection.execute(query)).scalars())
+
+
+async def group_ids(connection: AsyncConnection, settings: Settings, *, after: int = 0,
+                    limit: int = 200) -> list[int]:
+    """Active groups of the configured programs (their rules look at every one)."""
+    query = (select(pairs.c.id)
+             .where(pairs.c.kind == "group", pairs.c.id > after, pairs.c.status == "active",
+                    pairs.c.program_id.in_(list(settings.programs)))
+             .order_by(pairs.c.id).limit(limit))
+    return list((await connection.execute(query)).scalars())
