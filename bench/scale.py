@@ -64,9 +64,9 @@ from relay.store.messages import (  # noqa: E402
     Accepted,
     HoldEntry,
     OutboundEntry,
+    group_thread_maps,
     pair_stats,
     store_accepted_many,
-    thread_map,
 )
 from relay.store.pairs import find_by_alias, insert_pair  # noqa: E402
 from relay.store.schema import members, outbound  # noqa: E402
@@ -240,7 +240,8 @@ async def accept_rate(engine: AsyncEngine, pairs: list[PairInfo], count: int, st
             found = await find_by_alias(connection, pair.mentor.alias)
             assert found is not None
             await pair_stats(connection, pair.id, now, 41)
-            await thread_map(connection, pair.id, "mentee", [f"<m{number - 1}.{pair.mentor.id}@uni.example.net>"])
+            await group_thread_maps(connection, pair.id, pair.mentee.id, [pair.mentor.id],
+                                    [f"<m{number - 1}.{pair.mentor.id}@uni.example.net>"])
         item = accepted_item(pair, pair.mentee, pair.mentor, number, now, None, hold=False)
         await committer.run(Merged(store_accepted_many, item))
         latencies.append(time.perf_counter() - started)
