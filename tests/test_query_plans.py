@@ -87,6 +87,7 @@ async def _full_scans(engine: AsyncEngine, statements: list[tuple[str, Any]]) ->
 
 async def test_accept_and_delivery_read_every_large_table_through_an_index(
         relay: Relay, layout: Layout, sink: Sink) -> None:
+    await relay.scheduler.stop()  # only the accept and delivery path here: the sweeps have their own test below
     pair = await acreate_pair(layout)
     captured, listener = _capture(relay.engine)
     try:
@@ -151,6 +152,7 @@ async def test_the_nudge_and_hold_sweeps_read_what_is_due_through_indexes(
         relay: Relay, layout: Layout, sink: Sink) -> None:
     """The sweeps' statements too (issue 14): which pairs are due, their activity, the keys, the notices
     written, the hold queue's due rows — planned with their own parameters, no full scan of a large table."""
+    await relay.scheduler.stop()  # the sweeps run here, once each, by the test
     noon = datetime.combine(relay.clock.now().date() + timedelta(days=1), time(16), tzinfo=UTC)  # New York: noon
     made = await enrol_many(layout, 30, noon - timedelta(days=20))  # silent: check-ins due
     first = made[0]
