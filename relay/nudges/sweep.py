@@ -38,9 +38,9 @@ from relay.nudges.rules.groups import GroupContext
 from relay.store import events
 from relay.store.conversations import conversations_by_id
 from relay.store.database import transaction
+from relay.store.outbound import insert_rows as insert_outbound_rows
 from relay.store.outbound import outbound_values
 from relay.store.pairs import Pair, pairs_by_id
-from relay.store.schema import outbound
 
 log = logging.getLogger("relay.nudges")
 
@@ -187,8 +187,7 @@ async def _send_many(connection: AsyncConnection, settings: Settings, chunk: lis
     rows = [outbound_values(kind="notice", rcpt=notice.rcpt, raw=notice.raw, out_message_id=notice.message_id,
                             now=queue_at, domain=domain, pair_id=item.pair_id, message_id=item.message_id)
             for item, notice in sent]
-    await connection.execute(outbound.insert(), rows)
-    links = [chain.outbound_link(row) for row in rows]
+    links = await insert_outbound_rows(connection, rows)
     links += await events.insert_rows(connection, [
         events.event_values(item.kind, now, pair_id=item.pair_id, message_id=item.message_id, key=item.key,
                             to_handle=item.to_handle, passed_over=item.passed_over, **item.detail)

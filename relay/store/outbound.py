@@ -123,6 +123,14 @@ async def queue_outbound(
     return str(values["id"])
 
 
+async def insert_rows(connection: AsyncConnection, rows: list[dict[str, Any]]) -> list[chain.Link]:
+    """Insert outbound rows (`outbound_values`) in one statement without chaining them: returns their chain
+    links, for a writer that chains several tables in one `chain.append` in the same transaction (the nudge
+    sweep's chunks; events.insert_rows is the same for events)."""
+    await connection.execute(outbound.insert(), rows)
+    return [chain.outbound_link(row) for row in rows]
+
+
 def outbound_values(
     *, kind: str, rcpt: str, raw: bytes, out_message_id: str, now: datetime, domain: str, pair_id: int | None,
     message_id: str | None, state: str = "queued",
