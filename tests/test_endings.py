@@ -273,6 +273,12 @@ async def test_a_person_is_matched_again_with_their_handle(relay: Relay, layout:
     assert taken.returncode == 1 and "'Maple' is already used in program 'stem'" in taken.stderr
     rematch = await acreate_pair(layout, ROWAN, MENTEE)  # Jane again, as Maple, with a new mentor
     assert rematch["mentee_alias"] != earlier["mentee_alias"]
+
+    async def nothing_queued() -> bool:  # the ending's farewells and notices are out before counting from here
+        (waiting,) = await rows(layout, select(func.count()).select_from(outbound).where(outbound.c.state == "queued"))
+        return waiting[0] == 0
+
+    await eventually(nothing_queued, timeout=20)
     start = len(sink.received)
 
     await mail(layout, MENTEE["email"], rematch["mentor_alias"], "Hello Rowan")
