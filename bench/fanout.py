@@ -92,15 +92,17 @@ def tree_cpu(pid: int) -> float | None:
     return total
 
 
-def distinct(messages: list[bytes], tag: bytes) -> list[bytes]:
+def distinct(messages: list[tp.Mail], tag: bytes) -> list[tp.Mail]:
     """Message-IDs of their own: the warm-up's would otherwise repeat, and the relay drops a resend."""
-    return [raw.replace(b"Message-ID: <bench.", b"Message-ID: <bench-" + tag + b".", 1) for raw in messages]
+    return [(raw.replace(b"Message-ID: <bench.", b"Message-ID: <bench-" + tag + b".", 1), sender, rcpt)
+            for raw, sender, rcpt in messages]
 
 
-async def send_one(port: int, raw: bytes, rcpt: str) -> bool:
+async def send_one(port: int, mail: tp.Mail) -> bool:
+    raw, sender, rcpt = mail
     client = await tp.open_session(port)
     try:
-        await client.sendmail(tp.MENTEE["email"], [rcpt], raw)
+        await client.sendmail(sender, [rcpt], raw)
         return True
     except Exception as exc:
         print(f"refused: {exc}", file=sys.stderr)
@@ -109,16 +111,16 @@ async def send_one(port: int, raw: bytes, rcpt: str) -> bool:
         await tp.close_session(client)
 
 
-def timed_phase(relay: tp.Child, sink: tp.Child, workdir: Path, port: int, messages: Sequence[bytes], rcpt: str,
+def timed_phase(relay: tp.Child, sink: tp.Child, workdir: Path, port: int, messages: Sequence[tp.Mail],
                 copies: int, timeout: float) -> tuple[list[float], float | None, int]:
     """Send each message, wait until the sink has its `copies`; returns the waits, CPU seconds, failures."""
     waits: list[float] = []
     failures = 0
     cpu_before = tree_cpu(relay.process.pid)
-    for raw in messages:
+    for mail in messages:
         expected = tp.sink_status(workdir)["count"] + copies
         began = time.perf_counter()
-        if not asyncio.run(send_one(port, raw, rcpt)):
+        if not asyncio.run(send_one(port, mail)):
             failures += 1
             continue
         try:
@@ -137,6 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10)
     parser.add_argument("--members", type=int, default=30)
+    parser.add_argument("--policy", default="adult-professional", help="as bench/throughput.py's --policy")
+    parser.add_argument("--dkim", choices=("rsa", "ed25519", "off"), default="rsa",
+                        help="as bench/throughput.py's --dkim")
     args = parser.parse_args(argv)
     copies = args.members - 1
     load = os.getloadavg()[0]
@@ -146,24 +151,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             sink, sink_port = tp.start_helper("sink", workdir, children)
             _dns, dns_port = tp.start_helper("dns", workdir, children)
-            config = tp.write_relay_config(workdir / "relay", sink_port, dns_port)
+            config = tp.write_relay_config(workdir / "relay", sink_port, dns_port, args.policy, args.dkim)
             program_file = config.parent / "programs" / "stem.yaml"
             program = yaml.safe_load(program_file.read_text())
             program["welcome"] = False  # the sink counts copies only
             program_file.write_text(yaml.safe_dump(program))
-            mentor_alias = tp.enrol_pair(config)["mentor_alias"]
-            group_alias = make_group(config, args.members)
+            (pair,) = tp.enrol_pairs(config, 1)
+            group = tp.Pair(tp.MENTEE["email"], tp.MENTEE["name"], make_group(config, args.members))
             relay, port = tp.start_relay(config, workdir, children)
-            warm = tp.build_messages(3, tp.MENTEE["email"], tp.MENTEE["name"], mentor_alias)
-            timed_phase(relay, sink, workdir, port, warm, mentor_alias, 1, 120.0)
-            pair_messages = distinct(tp.build_messages(args.messages, tp.MENTEE["email"], tp.MENTEE["name"],
-                                                       mentor_alias), b"pair")
-            group_messages = distinct(tp.build_messages(args.messages, tp.MENTEE["email"], tp.MENTEE["name"],
-                                                        group_alias), b"group")
-            pair_waits, pair_cpu, pair_failed = timed_phase(relay, sink, workdir, port, pair_messages, mentor_alias,
-                                                            1, 120.0)
+            warm = tp.build_messages(3, [pair])
+            timed_phase(relay, sink, workdir, port, warm, 1, 120.0)
+            pair_messages = distinct(tp.build_messages(args.messages, [pair]), b"pair")
+            group_messages = distinct(tp.build_messages(args.messages, [group]), b"group")
+            pair_waits, pair_cpu, pair_failed = timed_phase(relay, sink, workdir, port, pair_messages, 1, 120.0)
             group_waits, group_cpu, group_failed = timed_phase(relay, sink, workdir, port, group_messages,
-                                                               group_alias, copies, 300.0)
+                                                               copies, 300.0)
             problems, first = tp.relay_log_problems(relay.log)
             if os.environ.get("FANOUT_LOG"):
                 print(relay.tail(60), file=sys.stderr)
