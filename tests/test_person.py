@@ -22,15 +22,8 @@ from relay.store.schema import members, messages, outbound, pairs
 from tests.database import server_url
 from tests.support import MENTEE, MENTOR, Layout, Sink, acli, acreate_pair, cli, rows, send, simple_message
 from tests.test_groups import PEOPLE, make_group
+from tests.test_retention import CONTACTS_HELD
 
-CONTACTS_HELD = """
-    default_action: deliver
-    rules:
-      contact_info:
-        action: hold
-    notices:
-      held: null
-"""
 SECOND = "jane.phone@mobile.example.org"  # the mentee's phone, added as a further address
 MENTOR_PHONE = "+1 415 555 0199"
 
