@@ -248,6 +248,18 @@ async def rows(layout: Layout, statement: Executable) -> list[Row[Any]]:
     return await read_store(layout, run)
 
 
+async def nothing_queued(layout: Layout) -> bool:
+    """True once the relay has handed every queued outbound entry to the smarthost: for a test that counts
+    mail from some point on, so that notices queued earlier (farewells, check-ins) cannot arrive late into
+    the count. Use with `eventually`."""
+    from sqlalchemy import func, select
+
+    from relay.store.schema import outbound
+
+    ((waiting,),) = await rows(layout, select(func.count()).select_from(outbound).where(outbound.c.state == "queued"))
+    return bool(waiting == 0)
+
+
 def rows_now(layout: Layout, statement: Executable) -> list[Row[Any]]:
     """`rows` for sync code (sync tests, sync helpers): runs on an event loop in a thread of its own."""
     return in_thread(lambda: rows(layout, statement))

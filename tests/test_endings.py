@@ -31,6 +31,7 @@ from tests.support import (
     acli,
     acreate_pair,
     eventually,
+    nothing_queued,
     rows,
     send,
     simple_message,
@@ -273,12 +274,7 @@ async def test_a_person_is_matched_again_with_their_handle(relay: Relay, layout:
     assert taken.returncode == 1 and "'Maple' is already used in program 'stem'" in taken.stderr
     rematch = await acreate_pair(layout, ROWAN, MENTEE)  # Jane again, as Maple, with a new mentor
     assert rematch["mentee_alias"] != earlier["mentee_alias"]
-
-    async def nothing_queued() -> bool:  # the ending's farewells and notices are out before counting from here
-        (waiting,) = await rows(layout, select(func.count()).select_from(outbound).where(outbound.c.state == "queued"))
-        return waiting[0] == 0
-
-    await eventually(nothing_queued, timeout=20)
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # the ending's farewells are out before counting
     start = len(sink.received)
 
     await mail(layout, MENTEE["email"], rematch["mentor_alias"], "Hello Rowan")

@@ -26,7 +26,7 @@ from tests.safeguarding_kit import (
     use_shipped_policy,
     write,
 )
-from tests.support import MENTEE, MENTOR, Layout, Sink, acli, acreate_pair, cli, eventually
+from tests.support import MENTEE, MENTOR, Layout, Sink, acli, acreate_pair, cli, eventually, nothing_queued
 
 DISCLOSURE = ("I feel unsafe at home and I have been thinking about self-harm again. "
               "Please don't tell my parents.")
@@ -357,6 +357,7 @@ async def test_a_disclosure_to_an_ended_pair_still_reaches_a_person(layout: Layo
         pair = await acreate_pair(layout, MENTOR, MENTEE, "stem", "--end-date", yesterday)
         await relay.sweep_nudges()  # the end date has passed: the pair ends
         assert json.loads(cli(layout, "pair", "show", str(pair["id"]), "--json").stdout)["status"] == "ended"
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # the farewells are out before counting
         inbox = Inboxes(sink)
         before = inbox.counts()
         await write(layout, pair, "Are you still there?", subject="hello again")
