@@ -10,7 +10,7 @@ import json
 
 from relay.service import Relay
 from tests.nudging import words, write_program
-from tests.support import DOMAIN, Layout, Sink, acli, cli, send, simple_message
+from tests.support import DOMAIN, Layout, Sink, acli, cli, eventually, nothing_queued, send, simple_message
 from tests.test_groups import PEOPLE, STRANGER, add
 
 REAL = [w for p in PEOPLE for w in (p["email"], *p["name"].split())] + ["Lenny"]
@@ -86,7 +86,7 @@ async def test_a_group_from_welcome_to_farewell(relay: Relay, layout: Layout, si
     assert "the group Robotics in STEM mentoring has ended" in words(note.message.get_body(("plain",)))
     code, reply = await send(layout.smtp_port, simple_message(STRANGER, alias, "hi", "hello"), STRANGER, alias)
     assert code == 550 and "5.7.1" in reply, reply
-    await asyncio.sleep(0.5)
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all that was queued has arrived
     assert len(sink.received) == 13
     listed = json.loads(cli(layout, "group", "show", str(gid), "--json").stdout)
     assert [e["kind"] for e in listed["events"]].count("closed_notice") == 1
@@ -118,7 +118,7 @@ async def test_a_concern_pauses_the_senders_groups_too(relay: Relay, layout: Lay
     (item,) = json.loads(cli(layout, "held", "list", "--json").stdout)
     assert item["id"] == reply.rsplit(" ", 1)[-1]
     assert any(r.get("rule") == "pair_paused" for r in item["reasons"]), item["reasons"]
-    await asyncio.sleep(0.5)
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all that was queued has arrived
     assert not [r for r in sink.received if r.rcpt_tos[0] in {p["email"] for p in PEOPLE} - {MENTEE["email"]}]
 
     resumed = await acli(layout, "group", "resume", str(gid), "--json")
@@ -141,7 +141,7 @@ async def test_an_out_of_office_to_a_group_tells_the_others_once(relay: Relay, l
             Auto_Submitted="auto-replied"), MENTOR["email"], alias)
         assert code == 250, reply
     notices = await sink.wait_for(3)
-    await asyncio.sleep(0.5)
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all that was queued has arrived
     assert len(sink.received) == 3
     assert sorted(r.rcpt_tos[0] for r in notices) == sorted(p["email"] for p in PEOPLE[1:])
     for notice in notices:

@@ -11,7 +11,20 @@ from typing import Any
 
 from relay.service import Relay
 from tests.consolekit import add_moderator
-from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Received, Sink, acli, cli, eventually, send, simple_message
+from tests.support import (
+    DOMAIN,
+    MENTEE,
+    MENTOR,
+    Layout,
+    Received,
+    Sink,
+    acli,
+    cli,
+    eventually,
+    nothing_queued,
+    send,
+    simple_message,
+)
 from tests.test_moderation import HOLD_ALL, MODERATOR, use_policy
 
 PEOPLE = [
@@ -168,7 +181,7 @@ async def test_group_hold_is_released_once_for_everyone(relay: Relay, layout: La
     for r in copies:
         assert r.message.get_body(("plain",)).get_content().startswith("Hi all!")  # type: ignore[union-attr]
         assert_no_identity(r.message)
-    await asyncio.sleep(0.5)
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all that was queued has arrived
     assert len(sink.received) == 5
 
 
@@ -235,6 +248,6 @@ async def test_a_member_name_the_scrub_leaves_holds_group_mail(relay: Relay, lay
     assert item["id"] == queue_id
     assert any(r.get("rule") == "identity" and r.get("kind") == "partner_name_word" and r.get("match") == "Paris"
                for r in item["reasons"]), item["reasons"]
-    await asyncio.sleep(0.5)
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all that was queued has arrived
     members = {p["email"] for p in PEOPLE} | {"pierre.p@maison.example"}
     assert not [r for r in sink.received if r.rcpt_tos[0] in members - {MENTEE["email"]}]
