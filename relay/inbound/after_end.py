@@ -6,6 +6,7 @@ relay/nudges/lifecycle.after_end), none for an automatic reply.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,23 @@ from relay.nudges import lifecycle
 from relay.store.messages import Accepted, AcceptOutcome, store_accepted
 
 log = logging.getLogger("relay.intake")
+
+
+async def archive_ended(context: Context, accepted: Accepted,
+                        tell: Callable[[Any], Awaitable[object]]) -> AcceptOutcome:
+    """Archive mail to an ended or closed conversation (pair or group; not delivered) and, unless it is a
+    resend, queue the sender's polite note (`tell`, given the connection) in the same transaction. The
+    archive chain's hash of a large message is made in a thread, not on the loop."""
+    async def job(connection: Any) -> AcceptOutcome:
+        outcome = await store_accepted(connection, accepted)
+        if not outcome.duplicate:
+            await tell(connection)
+        return outcome
+
+    async with chain.prehashed(accepted.raw):
+        outcome: AcceptOutcome = await context.committer.run(job)
+    context.on_queued()
+    return outcome
 
 
 async def take(context: Context, raw: bytes, mail_from: str, remote: str | None, target: Target,
@@ -32,15 +50,7 @@ async def take(context: Context, raw: bytes, mail_from: str, remote: str | None,
         duplicate_window=context.settings.relay.smtp.duplicate_window, domain=context.domain,
     )
 
-    async def job(connection: Any) -> AcceptOutcome:
-        outcome = await store_accepted(connection, accepted)
-        if not outcome.duplicate:
-            await lifecycle.after_end(connection, context.settings, pair, sender, accepted.id, now,
-                                      automatic=automatic)
-        return outcome
-
-    async with chain.prehashed(raw):  # the archive chain's hash of a large message: in a thread, not on the loop
-        outcome: AcceptOutcome = await context.committer.run(job)
-    context.on_queued()
+    outcome = await archive_ended(context, accepted, lambda connection: lifecycle.after_end(
+        connection, context.settings, pair, sender, accepted.id, now, automatic=automatic))
     log.info("queue_id=%s to the %s pair %s: archived, not delivered", outcome.id, pair.status, pair.id)
     return outcome.id

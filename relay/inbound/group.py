@@ -29,6 +29,7 @@ from relay.archive import chain
 from relay.communities import bystanders
 from relay.fanout import face, identity, recipients_of
 from relay.inbound import authentication, group_auto_replies, refusals
+from relay.inbound.after_end import archive_ended
 from relay.inbound.context import Context
 from relay.inbound.hold_notices import add_notices
 from relay.inbound.partner import stats_cap
@@ -45,7 +46,6 @@ from relay.store.messages import (
     OutboundEntry,
     group_thread_maps,
     pair_stats,
-    store_accepted,
     store_accepted_many,
 )
 from relay.workers import tasks
@@ -177,15 +177,8 @@ async def _after_end(context: Context, raw: bytes, mail_from: str, remote: str |
         duplicate_window=context.settings.relay.smtp.duplicate_window, domain=context.domain,
     )
 
-    async def job(connection: Any) -> AcceptOutcome:
-        outcome = await store_accepted(connection, accepted)
-        if not outcome.duplicate:
-            await group_lifecycle.after_end(connection, context.settings, group, sender, accepted.id, now,
-                                            automatic=automatic)
-        return outcome
-
-    outcome: AcceptOutcome = await context.committer.run(job)
-    context.on_queued()
+    outcome = await archive_ended(context, accepted, lambda connection: group_lifecycle.after_end(
+        connection, context.settings, group, sender, accepted.id, now, automatic=automatic))
     log.info("queue_id=%s to the %s group %s: archived, not delivered", outcome.id, group.status, group.id)
     return outcome.id
 
