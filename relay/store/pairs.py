@@ -6,11 +6,11 @@ that serves any conversation takes a Conversation, what only makes sense for two
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.store.conversations import (
@@ -26,9 +26,8 @@ from relay.store.conversations import (
     insert_member,
     member_of,
     with_members,
-    with_other_emails,
 )
-from relay.store.schema import members, pairs
+from relay.store.schema import member_addresses, members, pairs
 
 __all__ = ["ROLES", "Member", "Pair", "alias_taken", "close_pair", "count_pairs", "email_key", "find_by_alias",
            "get_pair", "handle_key", "handle_taken", "insert_pair", "list_pairs"]
@@ -133,27 +132,44 @@ async def count_pairs(connection: AsyncConnection) -> int:
     return int((await connection.execute(query)).scalar_one())
 
 
+_ADDRESSED = members.alias("addressed")
+# Built once: it runs per RCPT, and building a select with an alias costs more than running it. One row per
+# member and further address (a member without one: one row, other_email NULL), in the addresses' order.
+_BY_ALIAS = (
+    select(members, pairs.c.policy, pairs.c.status, pairs.c.end_date, pairs.c.created_at, pairs.c.closed_at,
+           (members.c.id == _ADDRESSED.c.id).label("is_addressed"),
+           member_addresses.c.email.label("other_email"))
+    .select_from(_ADDRESSED.join(members, members.c.pair_id == _ADDRESSED.c.pair_id)
+                 .join(pairs, pairs.c.id == _ADDRESSED.c.pair_id)
+                 .outerjoin(member_addresses, member_addresses.c.member_id == members.c.id))
+    .where(_ADDRESSED.c.alias == bindparam("alias"), pairs.c.kind == "pair")
+    .order_by(members.c.id, member_addresses.c.id)
+)
+
+
 async def find_by_alias(connection: AsyncConnection, local_part: str) -> tuple[Pair, Member] | None:
     """The pair an alias belongs to, and the member the alias delivers to (one query: it runs per RCPT).
     None for an alias of a group (relay/store/conversations.find_group_address)."""
-    addressed = members.alias("addressed")
-    query = (
-        select(members, pairs.c.policy, pairs.c.status, pairs.c.end_date, pairs.c.created_at, pairs.c.closed_at,
-               (members.c.id == addressed.c.id).label("is_addressed"))
-        .select_from(addressed.join(members, members.c.pair_id == addressed.c.pair_id)
-                     .join(pairs, pairs.c.id == addressed.c.pair_id))
-        .where(addressed.c.alias == local_part.casefold(), pairs.c.kind == "pair")
-    )
-    rows = (await connection.execute(query)).all()
-    if len(rows) != 2:
+    rows = (await connection.execute(_BY_ALIAS, {"alias": local_part.casefold()})).all()
+    people: dict[int, Member] = {}
+    others: dict[int, list[str]] = {}
+    addressed_role = None
+    for row in rows:
+        if row.id not in people:
+            people[row.id] = member_of(row)
+            if row.is_addressed:
+                addressed_role = row.role
+        if row.other_email is not None:
+            others.setdefault(row.id, []).append(row.other_email)
+    if len(people) != 2 or addressed_role is None:
         return None
-    by_role = {m.role: m for m in await with_other_emails(connection, [member_of(row) for row in rows])}
+    by_role = {m.role: replace(m, other_emails=tuple(others[m.id])) if m.id in others else m
+               for m in people.values()}
     first = rows[0]
     pair = Pair(id=first.pair_id, program_id=first.program_id, policy=first.policy, status=first.status,
                 end_date=first.end_date, created_at=first.created_at, closed_at=first.closed_at,
                 mentor=by_role["mentor"], mentee=by_role["mentee"])
-    target = next(row for row in rows if row.is_addressed)
-    return pair, pair.member(target.role)
+    return pair, pair.member(addressed_role)
 
 
 async def close_pair(connection: AsyncConnection, pair_id: int, at: datetime) -> bool:
