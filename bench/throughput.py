@@ -277,10 +277,12 @@ async def send_share(
         result.latencies.append(time.perf_counter() - began)
 
 
-async def drive(port: int, messages: Sequence[Mail], connections: int, timeout: float) -> SendResult:
-    """Send all messages over `connections` sessions; timing starts when every session is greeted."""
+async def drive(ports: Sequence[int], messages: Sequence[Mail], connections: int, timeout: float) -> SendResult:
+    """Send all messages over `connections` sessions (spread in turn over the servers on `ports`); timing
+    starts when every session is greeted."""
     result = SendResult()
-    clients = await asyncio.wait_for(asyncio.gather(*(open_session(port) for _ in range(connections))), 60)
+    clients = await asyncio.wait_for(asyncio.gather(
+        *(open_session(ports[i % len(ports)]) for i in range(connections))), 60)
     gate = asyncio.Event()
     try:
         tasks = [
@@ -530,9 +532,9 @@ def enrol_pairs(config: Path, count: int) -> list[Pair]:
     return [Pair(email, name, alias) for (email, name, _), alias in zip(people, aliases, strict=True)]
 
 
-def start_relay(config: Path, workdir: Path, children: list[Child]) -> tuple[Child, int]:
+def start_relay(config: Path, workdir: Path, children: list[Child], name: str = "relay") -> tuple[Child, int]:
     """`python -m relay serve`; the port is read from its "serving ... on HOST:PORT" line."""
-    child = Child("relay", relay_cli(config, "serve"), workdir / "relay.log")
+    child = Child(name, relay_cli(config, "serve"), workdir / f"{name}.log")
     children.append(child)
 
     def port() -> int | None:
@@ -575,7 +577,7 @@ def run_bare(messages: list[Mail], connections: int, workdir: Path, children: li
              timeout: float) -> RunReport:
     server, port = start_helper("bare", workdir, children)
     cpu_before = server.cpu_seconds()
-    sent = asyncio.run(drive(port, messages, connections, timeout))
+    sent = asyncio.run(drive([port], messages, connections, timeout))
     report = RunReport("bare aiosmtpd", sent, server_cpu=cpu_delta(server, cpu_before))
     report.exit_status = server.stop()
     return report
@@ -620,45 +622,59 @@ async def _admin(url: str, statement: str) -> None:
 
 
 def run_relay(setup: RelaySetup, messages: list[Mail], connections: int, workdir: Path,
-              children: list[Child], timeout: float) -> RunReport:
-    relay, port = start_relay(setup.config, workdir, children)
-    cpu_before = relay.tree_cpu_seconds()
-    threads_before = relay.thread_cpu_seconds()
-    sent = asyncio.run(drive(port, messages, connections, timeout))
-    report = RunReport("mentor-relay", sent)
+              children: list[Child], timeout: float, instances: int = 1) -> RunReport:
+    """The relay run: `instances` copies of `serve` on the same config (so the same store), the sessions
+    spread over them in turn; CPU and stages are summed over the copies."""
+    started = [start_relay(setup.config, workdir, children, "relay" if n == 0 else f"relay{n + 1}")
+               for n in range(instances)]
+    relays = [relay for relay, _ in started]
+    cpu_before = [relay.tree_cpu_seconds() for relay in relays]
+    threads_before = [relay.thread_cpu_seconds() for relay in relays]
+    sent = asyncio.run(drive([port for _, port in started], messages, connections, timeout))
+    report = RunReport("mentor-relay" if instances == 1 else f"mentor-relay x{instances}", sent)
     if sent.accepted:
         try:
             status = wait_until(lambda: (s := sink_status(workdir))["count"] >= sent.accepted and s,
-                                [relay, setup.sink], timeout, f"the sink to receive {sent.accepted} messages")
+                                [*relays, setup.sink], timeout, f"the sink to receive {sent.accepted} messages")
             report.end_to_end = status["last_at"] - sent.started
         except RuntimeError as exc:
             report.notes.append(str(exc).splitlines()[0])
-    after = relay.tree_cpu_seconds()
-    report.server_cpu = None if after is None or cpu_before is None else after - cpu_before
-    threads_after = relay.thread_cpu_seconds()
-    if threads_before is not None and threads_after is not None:
-        report.stages["event loop (SMTP, intake, delivery I/O)"] = threads_after[0] - threads_before[0]
-        report.stages["other threads (SQLite, hand-off, DNS)"] = threads_after[1] - threads_before[1]
+    cpu_after = [relay.tree_cpu_seconds() for relay in relays]
+    cpu = [(b, a) for b, a in zip(cpu_before, cpu_after, strict=True) if b is not None and a is not None]
+    if len(cpu) == instances:
+        report.server_cpu = sum(a - b for b, a in cpu)
+    threads_after = [relay.thread_cpu_seconds() for relay in relays]
+    threads = [(b, a) for b, a in zip(threads_before, threads_after, strict=True) if b is not None and a is not None]
+    if len(threads) == instances:
+        report.stages["event loop (SMTP, intake, delivery I/O)"] = sum(a[0] - b[0] for b, a in threads)
+        report.stages["other threads (SQLite, hand-off, DNS)"] = sum(a[1] - b[1] for b, a in threads)
     time.sleep(0.2)  # let a late duplicate delivery, if any, show in the sink's count
     status = sink_status(workdir)
     report.delivered, report.distinct_delivered = status["count"], status["distinct"]
-    report.exit_status = relay.stop()
+    statuses = [relay.stop() for relay in relays]
+    report.exit_status = next((code for code in statuses if code), statuses[0])
     setup.sink.stop()
-    relay_log = read_text(relay.log) or ""
-    report.notes_info = re.findall(r"(sent marks: .*|group commit: .*|store: \d+ statements.*)", relay_log)
-    store = re.findall(r"store: (\d+) statements, (\d+) connection checkouts", relay_log)
-    if store and sent.accepted:
+    statements = checkouts = 0
+    for relay in relays:
+        relay_log = read_text(relay.log) or ""
+        prefix = "" if instances == 1 else f"{relay.name}: "
+        report.notes_info += [prefix + line for line in
+                              re.findall(r"(sent marks: .*|group commit: .*|store: \d+ statements.*)", relay_log)]
+        store = re.findall(r"store: (\d+) statements, (\d+) connection checkouts", relay_log)
+        if store:
+            statements, checkouts = statements + int(store[-1][0]), checkouts + int(store[-1][1])
+        found = re.findall(r"worker CPU by task: (.*)", relay_log)
+        if found:  # "header 1.234 s/2000, prepare ..." (summed since the relay started: only the run's tasks)
+            for name, seconds in re.findall(r"(\w+) ([\d.]+) s/\d+", found[-1]):
+                report.stages[f"worker: {name}"] = report.stages.get(f"worker: {name}", 0.0) + float(seconds)
+        problems, first = relay_log_problems(relay.log)
+        if problems:
+            report.notes.append(f"{relay.name} log has {problems} warning/refusal lines, first ones:")
+            report.notes.extend(f"  {line}" for line in first)
+    if statements and sent.accepted:
+        per = sent.accepted
         report.notes_info.append(f"store per accepted message (intake + delivery + start-up): "
-                                 f"{int(store[-1][0]) / sent.accepted:.2f} statements, "
-                                 f"{int(store[-1][1]) / sent.accepted:.2f} checkouts")
-    found = re.findall(r"worker CPU by task: (.*)", relay_log)
-    if found:  # "header 1.234 s/2000, prepare ..." (summed since the relay started: only the run's tasks)
-        for name, seconds in re.findall(r"(\w+) ([\d.]+) s/\d+", found[-1]):
-            report.stages[f"worker: {name}"] = float(seconds)
-    problems, first = relay_log_problems(relay.log)
-    if problems:
-        report.notes.append(f"relay log has {problems} warning/refusal lines, first ones:")
-        report.notes.extend(f"  {line}" for line in first)
+                                 f"{statements / per:.2f} statements, {checkouts / per:.2f} checkouts")
     return report
 
 
@@ -744,12 +760,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="DKIM signing of deliveries (default rsa: RSA-2048)")
     parser.add_argument("--database", help="a PostgreSQL server URL (postgresql://user:pass@host:port/db): the "
                         "relay's store is a new database there, dropped after the run (default: a SQLite file)")
+    parser.add_argument("--instances", type=int, default=1,
+                        help="copies of `serve` on the one store, the sessions spread over them (default 1)")
     parser.add_argument("--role", choices=["bare", "sink", "dns"], help=argparse.SUPPRESS)
     parser.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--status-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.role is None and (args.messages is None or args.messages < 1 or args.connections < 1):
-        parser.error("--messages N (N >= 1) is required; --connections must be >= 1")
+    if args.role is None and (args.messages is None or args.messages < 1 or args.connections < 1
+                              or args.instances < 1):
+        parser.error("--messages N (N >= 1) is required; --connections and --instances must be >= 1")
     return args
 
 
@@ -769,7 +788,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             setup = prepare_relay(workdir, children, args.policy, args.dkim, count, database)
             messages = build_messages(count, setup.pairs)
             reports = [run_bare(messages, connections, workdir, children, timeout),
-                       run_relay(setup, messages, connections, workdir, children, timeout)]
+                       run_relay(setup, messages, connections, workdir, children, timeout, args.instances)]
         except Exception:
             for child in children:
                 print(f"--- last lines of the {child.name} log ---\n{child.tail()}", file=sys.stderr)
