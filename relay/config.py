@@ -170,6 +170,9 @@ class DeliveryConfig(_Strict):
     maildir: str = "var/maildir"
     retry_schedule: list[Duration] = Field(default_factory=lambda: [parse_duration(d) for d in DEFAULT_RETRY_SCHEDULE])
     connections: int = Field(4, ge=1, le=64)
+    # At most this many messages handed to the smarthost (their last line written) and not yet recorded
+    # as sent, across all connections: what a crash can make the relay send twice (issue 13).
+    unrecorded: int = Field(2, ge=1, le=64)
     poll_interval: Duration = timedelta(seconds=2)
     timeout: Duration = timedelta(seconds=60)
     # How long an instance's claim on a queue entry lasts: when it dies while sending, another instance

@@ -10,6 +10,7 @@ import asyncio
 import mailbox
 import os
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -26,8 +27,19 @@ class PermanentFailure(Exception):
     pass
 
 
+async def _now() -> None:
+    return None
+
+
+HandingOver = Callable[[], Awaitable[None]]
+
+
 class Transport(Protocol):
-    async def send(self, mail_from: str, rcpt: str, raw: bytes) -> str: ...
+    async def send(self, mail_from: str, rcpt: str, raw: bytes, handing_over: HandingOver = _now) -> str:
+        """Hand one message over; `handing_over` is awaited just before the step after which the message
+        may be the receiver's (the last line of DATA, the file write): the delivery worker limits how
+        many messages are past it and not yet recorded (relay/delivery/worker.py)."""
+        ...
 
     async def close(self, hang_up: bool = False) -> None:
         """Close the connection: politely (QUIT), or at once when `hang_up` (the stop grace is over)."""
@@ -78,13 +90,13 @@ class SmtpTransport:
                                    "is not set")
         return password
 
-    async def send(self, mail_from: str, rcpt: str, raw: bytes) -> str:
+    async def send(self, mail_from: str, rcpt: str, raw: bytes, handing_over: HandingOver = _now) -> str:
         try:
             client = await self._connect()
             options = ["BODY=8BITMIME"] if _has_8bit(raw) and client.supports_extension("8bitmime") else []
             await client.mail(mail_from, options=options)
             await client.rcpt(rcpt)
-            return await _data(client, wire_form(raw), self.config.timeout.total_seconds())
+            return await _data(client, wire_form(raw), self.config.timeout.total_seconds(), handing_over)
         except aiosmtplib.SMTPAuthenticationError as exc:  # our configuration, not the message: keep retrying
             await self._reset(broken=True)
             raise TemporaryFailure(f"the smarthost refused our credentials: {exc.code} {exc.message}") from None
@@ -143,11 +155,12 @@ def wire_form(raw: bytes) -> bytes:
     return raw + (b".\r\n" if raw.endswith(b"\r\n") else b"\r\n.\r\n")
 
 
-async def _data(client: aiosmtplib.SMTP, payload: bytes, timeout: float) -> str:
+async def _data(client: aiosmtplib.SMTP, payload: bytes, timeout: float, handing_over: HandingOver) -> str:
     """DATA with a payload already in wire form: aiosmtplib's `data()` would normalise it again on the loop."""
     start = await client.execute_command(b"DATA")
     if start.code != 354:
         raise aiosmtplib.SMTPDataError(start.code, start.message)
+    await handing_over()
     protocol = client.protocol
     if protocol is None:
         raise aiosmtplib.SMTPServerDisconnected("Connection lost")
@@ -164,7 +177,7 @@ class MaildirTransport:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    async def send(self, mail_from: str, rcpt: str, raw: bytes) -> str:
+    async def send(self, mail_from: str, rcpt: str, raw: bytes, handing_over: HandingOver = _now) -> str:
         folder = self.root / _safe_folder(rcpt)
 
         def write() -> str:
@@ -172,6 +185,7 @@ class MaildirTransport:
             box = mailbox.Maildir(folder, create=True)
             return box.add(raw)
 
+        await handing_over()
         try:
             key = await asyncio.to_thread(write)
         except OSError as exc:

@@ -10,10 +10,13 @@ canonicalising a large message would stall the event loop), so a retry carries a
 unsigned message. A signing failure is a temporary failure: logged, retried, never a lost message.
 
 Each result (sent, deferred, failed) goes to the committer's urgent lane as soon as the smarthost has
-answered, and a connection sends its next entry only once that result is committed: at any moment at
-most one entry per connection has been handed to the smarthost without a durable record, so a crash
-re-sends at most `delivery.connections` entries (the same bytes, so the same Message-ID). Results that
-arrive together share one transaction (the sent marks merge into one UPDATE and one INSERT).
+answered, and a connection sends its next entry only once that result is committed. Across connections,
+at most `delivery.unrecorded` entries (default 2) are past the point of handing over (the last line of
+DATA written) without a durable record: a connection waits for a free place before it writes that line,
+and gives the place back once the result is committed. So a crash re-sends at most that many entries (the
+same bytes, so the same Message-ID), however many connections there are; the connections still open,
+sign, and send MAIL, RCPT and DATA side by side. Results that arrive together share one transaction (the
+sent marks merge into one UPDATE and one INSERT).
 
 At a stop (SIGTERM), the sends under way get `delivery.stop_grace` to finish; a smarthost that has not
 answered by then is hung up on, and those entries' claims are given back, so the next start sends them
@@ -64,6 +67,7 @@ class DeliveryWorker:
         self._stopping = False
         self._hang_up = False  # set when the stop grace is over: close connections without a QUIT
         self._task: asyncio.Task[None] | None = None
+        self._unrecorded = asyncio.Semaphore(config.unrecorded)  # see the module's docstring
         self._verp_secret = ""
         self.mark_delays: list[float] = []  # seconds from the smarthost's reply to the committed record
 
@@ -139,6 +143,20 @@ class DeliveryWorker:
         await asyncio.gather(*(sender(t) for t in transports))
 
     async def _deliver(self, entry: Any, transport: Transport) -> None:
+        holding = False
+
+        async def handing_over() -> None:
+            nonlocal holding
+            await self._unrecorded.acquire()
+            holding = True
+
+        try:
+            await self._attempt(entry, transport, handing_over)
+        finally:
+            if holding:  # the result is committed (or could not be: then the lease gives the entry back)
+                self._unrecorded.release()
+
+    async def _attempt(self, entry: Any, transport: Transport, handing_over: Callable[[], Awaitable[None]]) -> None:
         raw = entry.raw
         if self.sign is not None:
             try:
@@ -149,7 +167,7 @@ class DeliveryWorker:
                 return
         try:
             envelope_sender = bounce_address(entry.id, self._verp_secret, entry.mail_from.rpartition("@")[2])
-            response = await transport.send(envelope_sender, entry.rcpt, raw)
+            response = await transport.send(envelope_sender, entry.rcpt, raw, handing_over)
         except TemporaryFailure as exc:
             await self._temporary(entry, str(exc))
             return
