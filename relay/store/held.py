@@ -60,6 +60,26 @@ async def list_held(
     return [_row(row) for row in (await connection.execute(query)).all()]
 
 
+async def list_held_page(
+    connection: AsyncConnection, *, state: str | None = "held", program_id: str | None = None, limit: int = 500,
+    after: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of `list_held` (oldest first: held_at, message_id) after the cursor `after` (keyset:
+    relay/store/keyset.py), in one indexed query. Returns the rows and the next page's cursor (None on the
+    last page); a cursor this relay did not write raises keyset.BadCursor."""
+    order = [held.c.held_at, held.c.message_id]
+    query = (select(held, messages.c.subject, messages.c.sender_id, messages.c.recipient_id)
+             .join(messages, messages.c.id == held.c.message_id).order_by(*order).limit(limit + 1))
+    query = _filtered(query, state=state, programs=None, program_id=program_id, reason=None)
+    if after is not None:
+        query = query.where(keyset.after(order, keyset.decode(after, (datetime, str))))
+    found = [_row(row) for row in (await connection.execute(query)).all()]
+    if len(found) <= limit:
+        return found, None
+    last = found[limit - 1]
+    return found[:limit], keyset.encode([last["held_at"], last["message_id"]])
+
+
 def _filtered(query: Any, *, state: str | None, programs: list[str] | None, program_id: str | None,
               reason: str | None) -> Any:
     if state is not None:
