@@ -35,10 +35,11 @@ Definitions (the report says what it counts):
 from __future__ import annotations
 
 import json
+import operator
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import ItemsView, Iterator, Mapping, Sequence
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -191,6 +192,14 @@ class _Roster:
                 "paused": self.statuses["paused"], "ended": self.statuses["ended"],
                 "closed": self.statuses["closed"]}
 
+    def json_keys(self) -> list[str]:
+        """'"<id>": ' of each pair, made once for every week's by_pair."""
+        if self._json_keys is None:
+            self._json_keys = [f'"{pair_id}": ' for pair_id in self.ids]
+        return self._json_keys
+
+    _json_keys: list[str] | None = None
+
     def open_count(self, begin: int, end: int) -> int:
         """Pairs open during [begin, end): made before its end, not closed before its beginning."""
         made = bisect_left(self.sorted_created, end)
@@ -206,7 +215,7 @@ class _Weekly:
         self.rejected = 0  # messages a policy rejected at intake (moderation's rejected_automatically)
         self.last: array[int] = array("q", [-1]) * size  # a pair's last message (epoch us), -1: none
         self.per_week: Counter[int] = Counter()
-        self.by_pair: dict[int, tuple[array[int], array[int]]] = {}  # week -> (pair ids, counts)
+        self.by_pair: dict[int, tuple[array[int], array[int]]] = {}  # week -> (pairs' indexes, counts)
 
     @classmethod
     async def read(cls, connection: AsyncConnection, program_id: str, roster: _Roster) -> _Weekly:
@@ -223,7 +232,7 @@ class _Weekly:
                 found = weekly.by_pair.get(week)
                 if found is None:
                     found = weekly.by_pair[week] = (array("q"), array("q"))
-                found[0].append(pair_id)
+                found[0].append(index)
                 found[1].append(count)
         return weekly
 
@@ -237,15 +246,33 @@ class WeekPairs(Mapping[str, int]):
         self.roster, self.begin, self.end, self.size = roster, begin, end, size
         self.counts = counts or (array("q"), array("q"))
 
-    def pairs(self) -> Iterator[tuple[int, int]]:
-        """(pair id, messages) of the open pairs, in id order."""
-        found = dict(zip(*self.counts, strict=True))
+    def _indexes(self) -> Iterable[int]:
+        """The roster indexes of the open pairs, in id order."""
         roster, begin, end = self.roster, self.begin, self.end
         if self.size == len(roster.ids):
-            return ((pair_id, found.get(pair_id, 0)) for pair_id in roster.ids)
-        return ((pair_id, found.get(pair_id, 0))
-                for pair_id, created, closed in zip(roster.ids, roster.created, roster.closed, strict=True)
-                if created < end and closed >= begin)
+            return range(self.size)
+        return [index for index, (created, closed) in enumerate(zip(roster.created, roster.closed, strict=True))
+                if created < end and closed >= begin]
+
+    def _counts(self) -> list[int]:
+        """Messages of every pair of the roster this week, by roster index."""
+        counts = [0] * len(self.roster.ids)
+        for index, count in zip(*self.counts, strict=True):
+            counts[index] = count
+        return counts
+
+    def pairs(self) -> Iterator[tuple[int, int]]:
+        """(pair id, messages) of the open pairs, in id order."""
+        ids, counts = self.roster.ids, self._counts()
+        return ((ids[index], counts[index]) for index in self._indexes())
+
+    def json_entries(self) -> list[str]:
+        """The entries as json.dumps writes them ('"12": 3'), made in C loops: a year of a large program has
+        millions of them."""
+        keys, counts = self.roster.json_keys(), self._counts()
+        if self.size == len(keys):
+            return list(map(operator.add, keys, map(str, counts)))
+        return [keys[index] + str(counts[index]) for index in self._indexes()]
 
     def __len__(self) -> int:
         return self.size

@@ -94,7 +94,7 @@ def _write(value: Any, out: TextIO, level: int) -> None:
         out.write("{" + inner)
         separator = "," + inner
         # a week of a large program lists thousands of pairs: one string per week, made in one pass
-        out.write(separator.join([f'"{pair_id}": {count}' for pair_id, count in value.pairs()]))
+        out.write(separator.join(value.json_entries()))
         out.write("\n" + "  " * level + "}")
     elif isinstance(value, Mapping):
         if not value:
