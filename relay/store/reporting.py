@@ -65,8 +65,11 @@ def _by_other_index_default(element: _by_other_index, compiler: Any, **kw: Any) 
 
 
 def _sqlite_us(column: str) -> str:
-    # SQLAlchemy writes 'YYYY-MM-DD HH:MM:SS.ffffff'; a value written without its fraction reads 0 there
-    return f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER))"
+    # SQLAlchemy writes 'YYYY-MM-DD HH:MM:SS.ffffff' (a value written without its fraction reads 0 there).
+    # The whole seconds from the first 19 characters only: SQLite rounds a fraction to milliseconds, so
+    # strftime('%s') of 23:59:59.9999 says midnight, a second and a day late.
+    return (f"(CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) * 1000000"
+            f" + CAST(substr({column}, 21, 6) AS INTEGER))")
 
 
 def _postgres_us(column: str) -> str:
