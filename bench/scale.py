@@ -24,7 +24,10 @@
    stopped after --sweep-timeout seconds.
 
 The last line is `full/empty accept ratio: X.XX` (messages/s on the full store over the empty one).
-The store stays in the printed directory with --keep.
+The store stays in the printed directory with --keep; `--reuse DIR` measures a kept store again instead of
+building one (--pairs and --messages are then read from it), and `--only report,pairs` runs some of the
+measurements (bytes, verify, accept, report, pairs, console, sweep). Accept and the sweep write into the
+store, so a kept store that they measured is no longer the one that was built.
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.append(str(REPO))  # appended: a PYTHONPATH naming another checkout's relay/ wins (baselines)
 
-from sqlalchemy import select, text  # noqa: E402
+import yaml  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
 from relay import ids  # noqa: E402
@@ -69,12 +73,13 @@ from relay.store.messages import (  # noqa: E402
     store_accepted_many,
 )
 from relay.store.pairs import find_by_alias, insert_pair  # noqa: E402
-from relay.store.schema import members, outbound  # noqa: E402
+from relay.store.schema import members, messages, outbound  # noqa: E402
 from tests.consolekit import add_moderator, prepare, serving, session  # noqa: E402
 from tests.support import DOMAIN, Layout, free_port  # noqa: E402
 
 BATCH = 256
 PAIR_BATCH = 1000
+MEASURES = ("bytes", "verify", "accept", "report", "pairs", "console", "sweep")
 HELD_EVERY = 100
 WINDOW = timedelta(days=1)
 END = datetime(2026, 6, 30, 12, tzinfo=UTC)  # the build's clock: the last round is just before
@@ -258,21 +263,32 @@ async def accept_rate(engine: AsyncEngine, pairs: list[PairInfo], count: int, st
     return count / elapsed, latencies[int(len(latencies) * 0.99) - 1] * 1000
 
 
+# Runs a command as its child and says its peak RSS: the bench process is large, and a child forked from it
+# counts the parent's pages in its ru_maxrss until it execs; forked from this small process it does not.
+PEAK_RSS = ("import os, sys\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    os.execv(sys.argv[1], sys.argv[1:])\n"
+            "_, status, usage = os.wait4(pid, 0)\n"
+            "sys.stderr.write(f'\\npeak-rss-kib {usage.ru_maxrss}\\n')\n"
+            "sys.exit(os.waitstatus_to_exitcode(status))\n")
+
+
 def cli_run(config: Path, *args: str) -> tuple[float, float, int]:
     """Wall seconds, peak RSS (MiB) and output size (bytes) of one `mentor-relay` command (run from the
     config's directory: `python -m` puts the working directory first on the path)."""
     started = time.perf_counter()
-    with tempfile.TemporaryFile() as out:
-        process = subprocess.Popen([sys.executable, "-m", "relay", "--config", str(config), *args], stdout=out,
-                                   stderr=subprocess.PIPE, cwd=config.parent, env=os.environ.copy())
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.run([sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "relay", "--config",
+                                  str(config), *args], stdout=out, stderr=err, cwd=config.parent,
+                                 env=os.environ.copy(), check=False)
         wall = time.perf_counter() - started
+        err.seek(0)
+        text = err.read().decode(errors="replace")
         if process.returncode != 0:
-            assert process.stderr is not None
-            raise RuntimeError(f"{args}: exit {process.returncode}: {process.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(f"{args}: exit {process.returncode}: {text[-2000:]}")
         out.seek(0, os.SEEK_END)
-        return wall, usage.ru_maxrss / 1024, out.tell()
+        return wall, int(text.rsplit("peak-rss-kib ", 1)[1].split()[0]) / 1024, out.tell()
 
 
 async def timed(what: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
@@ -281,11 +297,13 @@ async def timed(what: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-async def console_pages(layout: Layout, now: datetime) -> dict[str, tuple[float, int, int]]:
+async def console_pages(layout: Layout, now: datetime, reused: bool) -> dict[str, tuple[float, int, int]]:
     """The first GET of each page. The moderator is added before the relay starts: on a large store the
-    sweeps a start runs hold the write lock long enough for a CLI write to fail (issue 14, item 2)."""
+    sweeps a start runs hold the write lock long enough for a CLI write to fail (issue 14, item 2).
+    A reused store may have them from an earlier run."""
     found = {}
-    await add_moderator(layout, "ana", "stem", admin=True)
+    with contextlib.suppress(AssertionError) if reused else contextlib.nullcontext():
+        await add_moderator(layout, "ana", "stem", admin=True)
     async with serving(layout, clock=FixedClock(now)), session(layout, "ana") as client:
         for path in ("/held", "/pairs"):
             started = time.perf_counter()
@@ -294,76 +312,116 @@ async def console_pages(layout: Layout, now: datetime) -> dict[str, tuple[float,
     return found
 
 
-def make_layout(root: Path) -> tuple[Layout, Settings]:
-    layout = Layout(root=root, smtp_port=free_port(), sink_port=free_port())
+def make_layout(root: Path, database: str = "") -> tuple[Layout, Settings]:
+    """A layout in `root`: a new store, or the one at `database` (a kept store's URL from its relay.yaml)."""
+    layout = Layout(root=root, smtp_port=free_port(), sink_port=free_port(), database=database)
     layout.write()
     prepare(layout)
     return layout, load_settings(layout.config)
 
 
+async def kept(engine: AsyncEngine) -> tuple[list[PairInfo], int, datetime]:
+    """A kept store's pairs (pairs of program stem, with their members), messages, and last message's time."""
+    found: dict[int, dict[str, Member]] = {}
+    async with engine.connect() as connection:
+        for row in (await connection.execute(
+                select(members.c.id, members.c.pair_id, members.c.role, members.c.email, members.c.alias,
+                       members.c.handle).order_by(members.c.id))).all():
+            found.setdefault(row.pair_id, {})[row.role] = Member(row.id, row.role, row.email, row.alias, row.handle)
+        count = (await connection.execute(select(func.count()).select_from(messages))).scalar_one()
+        last = (await connection.execute(select(func.max(messages.c.received_at)))).scalar_one()
+    made = [PairInfo(p, roles["mentor"], roles["mentee"]) for p, roles in sorted(found.items())
+            if "mentor" in roles and "mentee" in roles]
+    return made, int(count), last
+
+
 async def main(options: argparse.Namespace) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="relay-scale-"))
-    print(f"store: {options.pairs} pairs, {options.messages} messages; in {workdir}")
-    print(f"load average before: {os.getloadavg()[0]:.2f}")
-    layout, settings = make_layout(workdir / "full")
-    engine = create_engine(settings.database_url)
-    await migrate(engine)
-    path = Path(settings.database_url.split("///", 1)[1]) if engine.dialect.name == "sqlite" else None
-    started = time.perf_counter()
-    pairs = await enrol(engine, options.pairs, END - timedelta(days=366))
-    raw_total, last = await fill(engine, pairs, options.messages)
-    print(f"built in {time.perf_counter() - started:.1f} s")
-
-    size = await store_bytes(engine, path)
-    raw_mean = raw_total / options.messages
-    print(f"bytes per message: {size / options.messages:,.0f} (store {size / 2**20:,.1f} MiB; mean raw "
-          f"{raw_mean:,.0f} B; {size / raw_total:.2f}x the raw size)")
-
-    if path is not None:
-        print("  by table and index (SQLite dbstat): " + ", ".join(
-            f"{name} {pages / options.messages:,.0f}" for name, pages in await table_bytes(engine)))
-    seconds, verdict = await timed(lambda: verify(engine))
-    print(f"archive verify: {verdict.entries:,} entries in {seconds:.1f} s = {verdict.entries / seconds:,.0f} "
-          f"entries/s (ok: {verdict.ok})")
-
-    _, empty_settings = make_layout(workdir / "empty")
-    empty = create_engine(empty_settings.database_url)
-    await migrate(empty)
-    empty_pairs = await enrol(empty, min(100, options.pairs), END - timedelta(days=1))
-    now = last + timedelta(minutes=1)
-    rate_empty, p99_empty = await accept_rate(empty, empty_pairs, options.accept, 10**8, now)
-    rate_full, p99_full = await accept_rate(engine, pairs[:100], options.accept, 10**8, now)
-    await empty.dispose()
-    print(f"accept (store part, {options.accept} msgs, 20 senders): empty {rate_empty:,.0f} msg/s "
-          f"(p99 {p99_empty:.1f} ms), full {rate_full:,.0f} msg/s (p99 {p99_full:.1f} ms)")
-
-    for args in (("report", "--program", "stem", "--json"), ("pair", "list", "--json")):
-        wall, rss, out = cli_run(layout.config, *args)
-        print(f"{' '.join(args):32} {wall:7.2f} s, peak RSS {rss:,.0f} MiB, {out / 1024:,.0f} KiB of output")
-
-    try:
-        pages = await console_pages(layout, now)
-    except Exception as exc:  # a figure of its own: the console could not be measured on this store
-        print(f"console first pages: not measured ({type(exc).__name__}: {str(exc).strip()[:300]})")
+    only = set(options.only.split(",")) if options.only else set(MEASURES)
+    if options.reuse:
+        workdir = Path(options.reuse).resolve()
+        database = yaml.safe_load((workdir / "full" / "relay.yaml").read_text())["database"]
+        layout, settings = make_layout(workdir / "full", database)
+        engine = create_engine(settings.database_url)
+        await migrate(engine)
+        pairs, options.messages, last = await kept(engine)
+        options.pairs = len(pairs)
+        raw_total = 0
+        print(f"store: {options.pairs} pairs, {options.messages} messages; kept in {workdir}")
+        print(f"load average before: {os.getloadavg()[0]:.2f}")
     else:
-        for page, (seconds, status, length) in pages.items():
-            print(f"console {page:8} first page: {seconds * 1000:,.0f} ms (HTTP {status}, "
-                  f"{length / 1024:,.0f} KiB)")
+        workdir = Path(tempfile.mkdtemp(prefix="relay-scale-"))
+        print(f"store: {options.pairs} pairs, {options.messages} messages; in {workdir}")
+        print(f"load average before: {os.getloadavg()[0]:.2f}")
+        layout, settings = make_layout(workdir / "full")
+        engine = create_engine(settings.database_url)
+        await migrate(engine)
+        started = time.perf_counter()
+        pairs = await enrol(engine, options.pairs, END - timedelta(days=366))
+        raw_total, last = await fill(engine, pairs, options.messages)
+        print(f"built in {time.perf_counter() - started:.1f} s")
+    path = Path(settings.database_url.split("///", 1)[1]) if engine.dialect.name == "sqlite" else None
+    now = last + timedelta(minutes=1)
 
-    clock = FixedClock(last + timedelta(days=20, hours=6))  # midday in the program's time zone
-    try:
-        seconds, result = await asyncio.wait_for(timed(lambda: nudge_sweep.run(settings, engine, clock)),
-                                                 options.sweep_timeout)
-        print(f"nudge sweep, 20 days of silence: {seconds:.1f} s wall ({len(result.sent)} sent)")
-    except TimeoutError:
-        print(f"nudge sweep, 20 days of silence: not done after {options.sweep_timeout:.0f} s (stopped)")
+    if "bytes" in only:
+        size = await store_bytes(engine, path)
+        if raw_total:
+            raw_mean = raw_total / options.messages
+            print(f"bytes per message: {size / options.messages:,.0f} (store {size / 2**20:,.1f} MiB; mean raw "
+                  f"{raw_mean:,.0f} B; {size / raw_total:.2f}x the raw size)")
+        else:
+            print(f"bytes per message: {size / options.messages:,.0f} (store {size / 2**20:,.1f} MiB)")
+        if path is not None:
+            print("  by table and index (SQLite dbstat): " + ", ".join(
+                f"{name} {pages / options.messages:,.0f}" for name, pages in await table_bytes(engine)))
+    if "verify" in only:
+        seconds, verdict = await timed(lambda: verify(engine))
+        print(f"archive verify: {verdict.entries:,} entries in {seconds:.1f} s = "
+              f"{verdict.entries / seconds:,.0f} entries/s (ok: {verdict.ok})")
+
+    rate_full = rate_empty = 0.0
+    if "accept" in only:
+        _, empty_settings = make_layout(workdir / "empty")
+        empty = create_engine(empty_settings.database_url)
+        await migrate(empty)
+        empty_pairs = await enrol(empty, min(100, options.pairs), END - timedelta(days=1))
+        rate_empty, p99_empty = await accept_rate(empty, empty_pairs, options.accept, 10**8, now)
+        rate_full, p99_full = await accept_rate(engine, pairs[:100], options.accept, 10**8, now)
+        await empty.dispose()
+        print(f"accept (store part, {options.accept} msgs, 20 senders): empty {rate_empty:,.0f} msg/s "
+              f"(p99 {p99_empty:.1f} ms), full {rate_full:,.0f} msg/s (p99 {p99_full:.1f} ms)")
+
+    commands = {"report": ("report", "--program", "stem", "--json"), "pairs": ("pair", "list", "--json")}
+    for name, args in commands.items():
+        if name in only:
+            wall, rss, out = cli_run(layout.config, *args)
+            print(f"{' '.join(args):32} {wall:7.2f} s, peak RSS {rss:,.0f} MiB, {out / 1024:,.0f} KiB of output")
+
+    if "console" in only:
+        try:
+            pages = await console_pages(layout, now, bool(options.reuse))
+        except Exception as exc:  # a figure of its own: the console could not be measured on this store
+            print(f"console first pages: not measured ({type(exc).__name__}: {str(exc).strip()[:300]})")
+        else:
+            for page, (seconds, status, length) in pages.items():
+                print(f"console {page:8} first page: {seconds * 1000:,.0f} ms (HTTP {status}, "
+                      f"{length / 1024:,.0f} KiB)")
+
+    if "sweep" in only:
+        clock = FixedClock(last + timedelta(days=20, hours=6))  # midday in the program's time zone
+        try:
+            seconds, result = await asyncio.wait_for(timed(lambda: nudge_sweep.run(settings, engine, clock)),
+                                                     options.sweep_timeout)
+            print(f"nudge sweep, 20 days of silence: {seconds:.1f} s wall ({len(result.sent)} sent)")
+        except TimeoutError:
+            print(f"nudge sweep, 20 days of silence: not done after {options.sweep_timeout:.0f} s (stopped)")
     await engine.dispose()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(f"bench process peak RSS: {usage.ru_maxrss / 1024:,.0f} MiB")
-    if not options.keep:
+    if not options.keep and not options.reuse:
         with contextlib.suppress(OSError):
             shutil.rmtree(workdir)
-    print(f"full/empty accept ratio: {rate_full / rate_empty:.2f}")
+    if "accept" in only:
+        print(f"full/empty accept ratio: {rate_full / rate_empty:.2f}")
 
 
 if __name__ == "__main__":
@@ -373,7 +431,15 @@ if __name__ == "__main__":
     parser.add_argument("--accept", type=int, default=2000, help="messages accepted on each store")
     parser.add_argument("--sweep-timeout", type=float, default=600.0)
     parser.add_argument("--keep", action="store_true", help="keep the stores")
+    parser.add_argument("--reuse", metavar="DIR", help="measure the store kept in DIR (an earlier --keep) "
+                        "instead of building one")
+    parser.add_argument("--only", metavar="LIST", help="comma-separated measurements to run, of: "
+                        + ", ".join(MEASURES) + " (default: all)")
     opts = parser.parse_args()
     if opts.pairs < 1 or opts.messages < opts.pairs:
         parser.error("--pairs must be at least 1 and --messages at least --pairs")
+    if opts.only and not set(opts.only.split(",")) <= set(MEASURES):
+        parser.error(f"--only takes some of: {', '.join(MEASURES)}")
+    if opts.reuse and not (Path(opts.reuse) / "full" / "relay.yaml").is_file():
+        parser.error(f"--reuse: {opts.reuse} holds no kept store (full/relay.yaml)")
     asyncio.run(main(opts))

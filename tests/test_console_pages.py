@@ -2,7 +2,8 @@
 
 More items than a page: walking the "next" links (pages) or the `Link: rel="next"` header (API) shows
 every item exactly once, in the list's order, with the total over every page; a reader of another
-program sees none of them; a cursor the relay did not write is a clear 400.
+program sees none of them; a cursor the relay did not write is a clear 400. The queue's reason filter
+offers each rule of the waiting mail once.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from relay.store.schema import held, pairs
 from tests.browserkit import Pages, serious_violations
 from tests.bulkstore import Made, enrol_many
 from tests.consolekit import add_moderator, base_url, prepare, serving, session, token_for
-from tests.support import Layout, rows, send, simple_message
+from tests.support import Layout, cli, rows, send, simple_message
 from tests.test_console_browser import log_in
 
 HELD = 110  # over two pages of 50
@@ -147,3 +149,44 @@ async def test_a_second_page_in_a_real_browser_reads_well(layout: Layout, pages:
         await page.goto(base_url(layout) + "/pairs")
         assert await serious_violations(page) == []
         await page.screenshot(path=str(tmp_path / "pairs-page-1.png"), full_page=True)
+
+
+CONTACT_HOLD_POLICY = """
+    default_action: hold
+    rules:
+      keywords:
+        - name: secrecy
+          action: hold
+          words: [secret]
+      contact_info:
+        action: hold
+"""
+
+
+def _reason_menu(page: str) -> list[str]:
+    menu = page[page.index('<select name="reason">'):]
+    return re.findall(r'<option value="([^"]+)"', menu[:menu.index("</select>")])
+
+
+async def test_the_reason_menu_names_each_rule_of_the_waiting_mail_once(layout: Layout) -> None:
+    """The queue's reason filter offers the rules that hold mail still waiting, each once, in order (one
+    aggregated query, however many messages wait); a rule whose mail was all decided leaves the menu."""
+    prepare(layout)
+    (layout.root / "policies" / "adult-professional.yaml").write_text(textwrap.dedent(CONTACT_HOLD_POLICY))
+    made = await enrol_many(layout, 3, datetime.now(UTC) - timedelta(days=1))
+    async with serving(layout):
+        await add_moderator(layout, "stem-mod", "stem")
+        ids = []
+        for m, body in zip(made, ("a secret plan", "call me at +1 415 555 0123", "Hello"), strict=True):
+            code, reply = await send(layout.smtp_port, simple_message(m.mentee_email, m.mentor_address, "Hi", body),
+                                     m.mentee_email, m.mentor_address)
+            assert code == 250, reply
+            ids.append(reply.rsplit(" ", 1)[-1])
+        async with session(layout, "stem-mod") as client:
+            assert _reason_menu((await client.get("/held")).text) == ["contact_info", "keywords", "policy"]
+            filtered = (await client.get("/held?reason=keywords")).text
+            assert _queue_ids(filtered) == [ids[0]]
+        result = await asyncio.to_thread(cli, layout, "held", "release", ids[0])
+        assert result.returncode == 0, result.stderr
+        async with session(layout, "stem-mod") as client:
+            assert _reason_menu((await client.get("/held")).text) == ["contact_info", "policy"]

@@ -22,9 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from relay import ids
 from relay.clock import FixedClock
 from relay.nudges import sweep as nudge_sweep
+from relay.reports.figures import program_figures
 from relay.service import Relay
+from relay.store import keyset
 from relay.store.committer import Merged
+from relay.store.held import held_reasons, list_held_page
 from relay.store.messages import Accepted, OutboundEntry, store_accepted_many
+from relay.store.outbound import outbound_page
 from relay.store.pairs import get_pair
 from relay.store.schema import members, notice_keys, outbound
 from tests.bulkstore import enrol_many
@@ -179,3 +183,32 @@ async def test_the_nudge_and_hold_sweeps_read_what_is_due_through_indexes(
     assert await _full_scans(relay.engine, captured) == []
     later = await nudge_sweep.run(relay.settings, relay.engine, FixedClock(noon + timedelta(days=3)))
     assert [(p.kind, p.pair_id) for p in later.sent] == [("nudge.second", first.id)]  # the mentee who waits
+
+
+async def test_the_report_reads_its_figures_through_indexes(relay: Relay, layout: Layout, sink: Sink) -> None:
+    """`report` (issue 14): its aggregate queries — counts by pair and week, reply times, nudges followed,
+    attempts, the hold queue — read messages, events and held through indexes: the program's pairs, the
+    events' kinds; no full scan of a table that other programs share. The console queue's reason menu and
+    the paged `held list` / `queue list` too."""
+    await relay.scheduler.stop()
+    noon = datetime.combine(relay.clock.now().date() + timedelta(days=1), time(16), tzinfo=UTC)
+    made = await enrol_many(layout, 3, noon - timedelta(days=20))
+    first = made[0]
+    code, text = await send(layout.smtp_port, simple_message(first.mentee_email, first.mentor_address, "Hi", "Hello"),
+                            first.mentee_email, first.mentor_address)
+    assert code == 250, text
+    await nudge_sweep.run(relay.settings, relay.engine, FixedClock(noon))  # nudge events to count
+    captured, listener = _capture(relay.engine)
+    try:
+        figures = await program_figures(relay.engine, FixedClock(noon), "stem")
+        async with relay.engine.connect() as connection:
+            await held_reasons(connection, programs=["stem"])
+            await list_held_page(connection, state="held", limit=1, after=keyset.encode([noon, "x"]))
+            for state in (None, "sent"):
+                await outbound_page(connection, state=state, limit=1, after=keyset.encode([noon, "x"]))
+    finally:
+        event.remove(relay.engine.sync_engine, "before_cursor_execute", listener)
+    assert figures["messages"]["total"] == 1 and figures["nudges"]["sent"] >= 1
+    touched = {table for statement, _ in captured for table in WATCHED if re.search(rf"\b{table}\b", statement)}
+    assert {"messages", "events", "held"} <= touched, touched
+    assert await _full_scans(relay.engine, captured) == []

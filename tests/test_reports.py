@@ -6,8 +6,10 @@ import csv
 import io
 import json
 import textwrap
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from sqlalchemy import literal, select
 
 from relay.clock import FixedClock
 from relay.config import load_settings
@@ -16,9 +18,11 @@ from relay.enrol import Person, create_pair
 from relay.holdqueue import actions as review
 from relay.service import Relay
 from relay.store import events
-from relay.store.database import transaction
+from relay.store.database import create_engine, migrate, transaction
+from relay.store.reporting import EPOCH, epoch_us, epoch_week, to_us, week_start
+from relay.store.schema import UTCDateTime
 from tests.archive_support import HOLD_MEETINGS, START
-from tests.support import DOMAIN, Layout, Sink, cli, send, simple_message
+from tests.support import DOMAIN, Layout, Sink, cli, send, simple_message, store_url
 
 PEOPLE = {
     "a": (Person("olive@uni.example", "Olive Smith", "Oak"), Person("mary@mail.example", "Mary Jones", "Maple")),
@@ -141,3 +145,23 @@ async def test_report_on_an_empty_program_and_bad_arguments(layout: Layout) -> N
     assert unknown.returncode == 1 and "unknown program 'nope' (known: stem)" in unknown.stderr
     bad = cli(layout, "report", "--program", "stem", "--now", "yesterday")
     assert bad.returncode == 1 and bad.stderr.startswith("error: --now: expected an ISO 8601 time")
+
+
+async def test_the_reports_clock_is_exact_to_the_microsecond(layout: Layout) -> None:
+    """The report's times are computed in the database (relay/store/reporting.py): to the microsecond, and a
+    message written at 23:59:59.9999 on a Sunday counts in that week, not the next (SQLite's own date
+    functions round fractions to milliseconds)."""
+    engine = create_engine(store_url(layout))
+    sunday = datetime(2026, 3, 8, 23, 59, 59, 999_900, tzinfo=UTC)
+    times = [sunday, sunday + timedelta(microseconds=100), datetime(2026, 3, 9, 0, 0, tzinfo=UTC),
+             datetime(2025, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), datetime(2026, 6, 30, 12, 0, 0, 1, tzinfo=UTC)]
+    try:
+        await migrate(engine)
+        async with engine.connect() as connection:
+            for when in times:
+                value = literal(when, UTCDateTime())
+                us, week = (await connection.execute(select(epoch_us(value), epoch_week(value)))).one()
+                assert us == to_us(when) == (when - EPOCH) // timedelta(microseconds=1)
+                assert week_start(week) == when.date() - timedelta(days=when.weekday()), when
+    finally:
+        await engine.dispose()

@@ -17,6 +17,7 @@ from typing import Any
 
 from relay import languages
 from relay.config import Settings
+from relay.store import keyset
 from relay.store.database import create_engine, migrate
 from relay.store.pairs import Pair
 
@@ -55,6 +56,39 @@ async def emit_stream(args: argparse.Namespace, items: AsyncIterator[Any], line:
         out.write(empty + "\n")
     out.flush()
     return count
+
+
+async def pages(args: argparse.Namespace, read: Callable[[int, str | None], Awaitable[tuple[list[Any], str | None]]],
+                chunk: int = 500) -> AsyncIterator[Any]:
+    """The items of a keyset-paged listing (relay/store/keyset.py) for `emit_stream`: from the cursor
+    `args.after` (or the first), `args.limit` of them (None: every one), read `chunk` at a time with
+    `read(size, after)`. When items remain after the last one given, the cursor of the next page goes to
+    stderr as `next page: --after CURSOR`, so that --json keeps printing a plain list."""
+    after, left = args.after, args.limit
+    while True:
+        try:
+            found, following = await read(chunk if left is None else min(chunk, left), after)
+        except keyset.BadCursor:
+            raise CliError("--after: not a page cursor that this relay printed") from None
+        for item in found:
+            yield item
+        if left is not None:
+            left -= len(found)
+        if following is None:
+            return
+        if left == 0:
+            print(f"next page: --after {following}", file=sys.stderr)
+            return
+        after = following
+
+
+def paged(sub: argparse.ArgumentParser, what: str, default: int | None = None) -> argparse.ArgumentParser:
+    """A listing read in pages: --limit N and --after CURSOR (the one a page before printed to stderr)."""
+    sub.add_argument("--limit", type=positive_int, default=default,
+                     help=f"print at most N {what} (default: {default or 'all'}); when more remain, the next "
+                     "page's cursor is printed to stderr as 'next page: --after CURSOR'")
+    sub.add_argument("--after", metavar="CURSOR", help=f"continue after the {what} of an earlier page")
+    return sub
 
 
 def listing(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ import getpass
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from relay.cli.common import CliError, emit, listing, with_store
+from relay.cli.common import CliError, emit, emit_stream, listing, paged, pages, with_store
 from relay.clock import SystemClock
 from relay.config import Settings
 from relay.holdqueue import actions as review
@@ -20,20 +20,27 @@ from relay.store.events import list_events
 
 
 def cmd_held_list(args: argparse.Namespace, settings: Settings) -> int:
+    """Held messages, oldest first, read a page at a time (keyset: held_at, message id) and printed as they
+    come; --limit and --after page through them."""
     if args.program is not None:
         settings.program(args.program)
+    state = None if args.state == "all" else args.state
 
-    async def work(engine: Any) -> list[dict[str, Any]]:
+    def line(i: dict[str, Any]) -> str:
+        return (f"{i['id']} {_where(i)} {i['state']}{' URGENT' if i['severity'] == 'urgent' else ''} "
+                f"{i['held_at']:%Y-%m-%d %H:%M} {_between(i)} \"{i['subject'] or ''}\" "
+                + "; ".join(f"{r['rule']}: {r['match']}" for r in i["reasons"]))
+
+    async def work(engine: Any) -> int:
         async with engine.connect() as connection:
-            state = None if args.state == "all" else args.state
-            return await parties.summaries(connection, await held_store.list_held(connection, state=state,
-                                                                                  program_id=args.program))
+            async def read(limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+                found, following = await held_store.list_held_page(connection, state=state, program_id=args.program,
+                                                                   limit=limit, after=after)
+                return await parties.summaries(connection, found), following
 
-    items = asyncio.run(with_store(settings, work))
-    lines = [f"{i['id']} {_where(i)} {i['state']}{' URGENT' if i['severity'] == 'urgent' else ''} "
-             f"{i['held_at']:%Y-%m-%d %H:%M} {_between(i)} \"{i['subject'] or ''}\" "
-             + "; ".join(f"{r['rule']}: {r['match']}" for r in i["reasons"]) for i in items]
-    emit(args, items, "\n".join(lines) or "no held messages")
+            return await emit_stream(args, pages(args, read), line, "no held messages")
+
+    asyncio.run(with_store(settings, work))
     return 0
 
 
@@ -119,7 +126,7 @@ def cmd_held_reject(args: argparse.Namespace, settings: Settings) -> int:
 def register(commands: Any) -> None:
     held = commands.add_parser("held", help="the hold queue").add_subparsers(
         dest="action", required=True, metavar="ACTION")
-    held_list = listing(held.add_parser("list", help="held messages, oldest first"))
+    held_list = paged(listing(held.add_parser("list", help="held messages, oldest first")), "held messages")
     held_list.add_argument("--program")
     held_list.add_argument("--state", choices=["held", "released", "rejected", "all"], default="held")
     held_list.set_defaults(func=cmd_held_list)

@@ -7,21 +7,28 @@ import asyncio
 import json
 from typing import Any
 
-from relay.cli.common import emit, emit_stream, listing, positive_int, with_store
+from relay.cli.common import emit_stream, listing, paged, pages, positive_int, with_store
 from relay.config import Settings
 from relay.store.events import iter_events
-from relay.store.outbound import list_outbound
+from relay.store.outbound import outbound_page
 
 
 def cmd_queue_list(args: argparse.Namespace, settings: Settings) -> int:
-    async def work(engine: Any) -> list[dict[str, Any]]:
-        async with engine.connect() as connection:
-            return [dict(row._mapping) for row in await list_outbound(connection, args.state)]
+    """Outbound entries, oldest first, read a page at a time (keyset: created_at, id) and printed as they
+    come; --limit (1000 unless given) and --after page through them."""
+    def line(e: dict[str, Any]) -> str:
+        return (f"{e['id']} message={e['message_id']} pair={e['pair_id']} {e['state']} attempts={e['attempts']}"
+                + (f" error={e['last_error']}" if e["last_error"] else ""))
 
-    entries = asyncio.run(with_store(settings, work))
-    lines = [f"{e['id']} message={e['message_id']} pair={e['pair_id']} {e['state']} attempts={e['attempts']}"
-             + (f" error={e['last_error']}" if e["last_error"] else "") for e in entries]
-    emit(args, entries, "\n".join(lines) or "queue empty")
+    async def work(engine: Any) -> int:
+        async with engine.connect() as connection:
+            async def read(limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+                found, following = await outbound_page(connection, state=args.state, limit=limit, after=after)
+                return [dict(row._mapping) for row in found], following
+
+            return await emit_stream(args, pages(args, read), line, "queue empty")
+
+    asyncio.run(with_store(settings, work))
     return 0
 
 
@@ -43,7 +50,8 @@ def cmd_events_list(args: argparse.Namespace, settings: Settings) -> int:
 def register(commands: Any) -> None:
     queue = commands.add_parser("queue", help="the outbound delivery queue").add_subparsers(
         dest="action", required=True, metavar="ACTION")
-    queue_list = listing(queue.add_parser("list", help="list outbound entries"))
+    queue_list = paged(listing(queue.add_parser("list", help="list outbound entries, oldest first")), "entries",
+                       default=1000)
     queue_list.add_argument("--state", choices=["queued", "sent", "failed", "bounced"])
     queue_list.set_defaults(func=cmd_queue_list)
 

@@ -1,17 +1,18 @@
-"""The `report` command of the CLI: a program's figures as text, JSON or CSV."""
+"""The `report` command of the CLI: a program's figures as text, JSON or CSV (JSON and CSV written as they
+are made: relay/reports/render.py)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import sys
 from typing import Any
 
-from relay.cli.common import json_default, parse_now, with_store
+from relay.cli.common import parse_now, with_store
 from relay.clock import FixedClock, SystemClock
 from relay.config import Settings
 from relay.reports.figures import program_figures
-from relay.reports.render import as_csv, as_text
+from relay.reports.render import as_text, write_csv, write_json
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
@@ -24,9 +25,9 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
     figures = asyncio.run(with_store(settings, work))
     if args.json:
-        print(json.dumps(figures, indent=2, default=json_default))
+        write_json(figures, sys.stdout)
     elif args.csv:
-        print(as_csv(figures), end="")
+        write_csv(figures, sys.stdout)
     else:
         print(as_text(figures))
     return 0

@@ -35,35 +35,64 @@ Definitions (the report says what it counts):
 from __future__ import annotations
 
 import json
-import statistics
+import operator
+from array import array
 from bisect import bisect_left
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relay.clock import Clock
-from relay.store.schema import events, held, members, messages, pairs
+from relay.store import reporting
+from relay.store.reporting import hours, to_us, week_of, week_start
+from relay.store.schema import held, members, messages, pairs
 
 WINDOW = timedelta(hours=48)
 SILENT_AFTER = timedelta(days=7)
 ESCALATION = "nudge.escalation"
+_US = timedelta(microseconds=1)
+NEVER = 2**62  # the closing time of a pair that is not closed, in microseconds
 
 
 def _hours(delta: timedelta) -> float:
     return delta.total_seconds() / 3600
 
 
-def _spread(values: list[float]) -> dict[str, float | None]:
-    """Median and p90 (inclusive linear interpolation) in hours, rounded to 0.01; None without values."""
-    if not values:
+def _spread_sorted(values: Sequence[float]) -> dict[str, float | None]:
+    """Median and p90 (inclusive linear interpolation, as statistics.quantiles) in hours of values sorted in
+    increasing order, rounded to 0.01; None without values."""
+    n = len(values)
+    if not n:
         return {"median_hours": None, "p90_hours": None}
-    p90 = values[0] if len(values) == 1 else statistics.quantiles(values, n=10, method="inclusive")[-1]
-    return {"median_hours": round(statistics.median(values), 2), "p90_hours": round(p90, 2)}
+    median = values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+    if n == 1:
+        p90 = values[0]
+    else:
+        j, delta = divmod(9 * (n - 1), 10)
+        p90 = (values[j] * (10 - delta) + values[j + 1] * delta) / 10
+    return {"median_hours": round(median, 2), "p90_hours": round(p90, 2)}
+
+
+def _spread(values: list[float]) -> dict[str, float | None]:
+    return _spread_sorted(sorted(values))
+
+
+class _Hours(Sequence[float]):
+    """Microseconds sorted in increasing order, read as hours (only the few values a spread needs)."""
+
+    def __init__(self, us: array[int]) -> None:
+        self.us = us
+
+    def __len__(self) -> int:
+        return len(self.us)
+
+    def __getitem__(self, index: Any) -> Any:
+        return hours(self.us[index])
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -82,154 +111,256 @@ def _week_name(start: date) -> str:
 
 @dataclass(frozen=True)
 class _Message:
+    """A group's message (see _groups)."""
+
     pair_id: int
     role: str
     decision: str
     at: datetime
-    reached: bool  # the partner received it (or will: not rejected, not still held)
+    reached: bool  # its readers received it (or will: not rejected, not still held)
     sender_id: int = 0
     recipient_id: int | None = None  # a group's: the one member of a private word; None: the whole group
 
 
-STREAM = 2000  # rows fetched at a time: the report holds one pair's messages, never the program's
-
-
 async def program_figures(engine: AsyncEngine, clock: Clock, program_id: str,
                           silent_after: timedelta = SILENT_AFTER) -> dict[str, Any]:
-    """The figures, read as streams (server-side cursors, STREAM rows at a time): messages in pair order,
-    one pair at a time, folded into running totals; events and holds folded as they come. Memory grows
-    with the number of pairs and weeks (the report lists them), not with the number of messages."""
+    """The figures, from aggregate queries (relay/store/reporting.py): the database counts and sorts, Python
+    keeps the program's pairs (a few numbers each, in arrays), each week's message counts by pair and the
+    sorted reply and review times as whole microseconds. `messages.weeks[].by_pair` is a read-only mapping
+    that lists its week's open pairs when read (render.write_json and iter_rows stream it)."""
     now = clock.now()
-    in_program = select(pairs.c.id).where(pairs.c.program_id == program_id, pairs.c.kind == "pair")
     async with engine.connect() as connection:
-        pair_rows = (await connection.execute(  # pairs only (groups: _groups)
-            select(pairs.c.id, pairs.c.status, pairs.c.created_at, pairs.c.closed_at)
-            .where(pairs.c.program_id == program_id, pairs.c.kind == "pair").order_by(pairs.c.id))).all()
-        nudges = _Nudges()
-        stream = await connection.stream(
-            select(events.c.kind, events.c.at, events.c.pair_id)
-            .where(events.c.pair_id.in_(in_program), events.c.kind.startswith("nudge."))
-            .execution_options(yield_per=STREAM))
-        async for row in stream:
-            nudges.add(row.kind, row.at, row.pair_id)
+        roster = await _Roster.read(connection, program_id)
+        weekly = await _Weekly.read(connection, program_id, roster)
+        reply_time = await _reply_time(connection, program_id, now)
+        nudges = await _nudges(connection, program_id, now)
+        moderation = await _moderation(connection, program_id, weekly.rejected)
         attempts = _Attempts()
-        stream = await connection.stream(
-            select(events.c.kind, events.c.detail)
-            .where(events.c.pair_id.in_(in_program), events.c.kind.in_(["refused", "decision"]))
-            .execution_options(yield_per=STREAM))
-        async for row in stream:
-            attempts.add(row.kind, row.detail)
-        moderation = _Moderation()
-        stream = await connection.stream(
-            select(held.c.state, held.c.held_at, held.c.decided_at, held.c.severity, held.c.automatic)
-            .where(held.c.program_id == program_id).execution_options(yield_per=STREAM))
-        async for row in stream:
-            moderation.add(row)
-        written = _Written(now, nudges)
-        stream = await connection.stream(
-            select(messages.c.pair_id, messages.c.decision, messages.c.received_at, members.c.role, held.c.state)
-            .join(members, members.c.id == messages.c.sender_id)
-            .outerjoin(held, held.c.message_id == messages.c.id)
-            .where(messages.c.pair_id.in_(in_program), messages.c.decision != "autoreply")
-            .order_by(messages.c.pair_id, messages.c.received_at, messages.c.id)
-            .execution_options(yield_per=STREAM))
-        conversation: list[_Message] = []
-        async for row in stream:
-            if conversation and conversation[-1].pair_id != row.pair_id:
-                written.add(conversation)
-                conversation = []
-            conversation.append(_Message(row.pair_id, row.role, row.decision, row.received_at,
-                                         row.decision != "reject" and row.state not in ("held", "rejected")))
-        if conversation:
-            written.add(conversation)
+        async for chunk in reporting.refusals(connection, program_id):
+            for kind, detail in chunk:
+                attempts.add(kind, detail)
     return {
         "program": program_id,
         "generated_at": now.isoformat(),
-        "pairs": _pairs(pair_rows, written.last, now, silent_after),
-        "messages": _messages(pair_rows, written, now),
-        "reply_time": written.reply_time(),
-        "nudges": nudges.figures(now),
-        "moderation": moderation.figures(written.rejected),
+        "pairs": roster.states(weekly.last, now, silent_after),
+        "messages": {"total": weekly.total, "weeks": _weeks(roster, weekly, now)},
+        "reply_time": reply_time,
+        "nudges": nudges,
+        "moderation": moderation,
         "attempts": attempts.figures(),
         "groups": await _groups(engine, program_id, now),
     }
 
 
-class _Nudges:
-    """Nudge events of the program; each reminder is later matched with its pair's mentor messages."""
+class _Roster:
+    """The program's pairs in id order, a few integers each: id, created and closed (epoch microseconds)."""
 
     def __init__(self) -> None:
-        self.kinds: Counter[str] = Counter()
-        self.reminders: dict[int, list[datetime]] = defaultdict(list)  # pair -> when each reminder went
-        self.followed = 0
-        self.due = 0
+        self.ids: array[int] = array("q")
+        self.created: array[int] = array("q")
+        self.closed: array[int] = array("q")  # NEVER when not closed
+        self.statuses: Counter[str] = Counter()  # closed, ended, paused
+        self.running: bytearray = bytearray()  # 1: neither closed, ended nor paused (active or silent)
 
-    def add(self, kind: str, at: datetime, pair_id: int) -> None:
-        self.kinds[kind] += 1
-        if kind != ESCALATION:
-            self.reminders[pair_id].append(at)
+    @classmethod
+    async def read(cls, connection: AsyncConnection, program_id: str) -> _Roster:
+        roster = cls()
+        async for chunk in reporting.pair_rows(connection, program_id):
+            for pair_id, status, created, closed in chunk:
+                roster.ids.append(pair_id)
+                roster.created.append(created)
+                roster.closed.append(NEVER if closed is None else closed)
+                stopped = status in ("closed", "ended", "paused")
+                roster.running.append(0 if stopped else 1)
+                if stopped:
+                    roster.statuses[status] += 1
+        roster.sorted_created = array("q", sorted(roster.created))
+        roster.closed_pairs = [index for index, closed in enumerate(roster.closed) if closed != NEVER]
+        return roster
 
-    def match(self, pair_id: int, mentor_times: list[datetime], now: datetime) -> None:
-        """A reminder is followed when the mentor wrote within WINDOW of it (mentor_times sorted)."""
-        for at in self.reminders.pop(pair_id, []):
-            first = bisect_left(mentor_times, at)
-            replied = first < len(mentor_times) and mentor_times[first] <= at + WINDOW
-            self.followed += replied
-            self.due += replied or now - at >= WINDOW
+    sorted_created: array[int]
+    closed_pairs: list[int]  # indexes of the pairs with a closing time
 
-    def figures(self, now: datetime) -> dict[str, Any]:
-        for ats in self.reminders.values():  # reminders of pairs without a message: never followed
-            self.due += sum(now - at >= WINDOW for at in ats)
-        self.reminders.clear()
-        escalations = self.kinds[ESCALATION]
-        return {"sent": sum(self.kinds.values()) - escalations, "escalations": escalations,
-                "by_kind": dict(sorted(self.kinds.items())),
-                "followed_by_reply_within_48h": self.followed,
-                "share_followed_within_48h": _share(self.followed, self.due)}
+    def states(self, last: array[int], now: datetime, silent_after: timedelta) -> dict[str, int]:
+        """Pairs by state; a running pair is silent after `silent_after` without a message (or since it was
+        made, without any)."""
+        before = to_us(now) - silent_after // _US
+        silent = sum(1 for running, at, created in zip(self.running, last, self.created, strict=True)
+                     if running and (at if at >= 0 else created) <= before)
+        running = sum(self.running)
+        return {"total": len(self.ids), "active": running - silent, "silent": silent,
+                "paused": self.statuses["paused"], "ended": self.statuses["ended"],
+                "closed": self.statuses["closed"]}
+
+    def json_keys(self) -> list[str]:
+        """'"<id>": ' of each pair, made once for every week's by_pair."""
+        if self._json_keys is None:
+            self._json_keys = [f'"{pair_id}": ' for pair_id in self.ids]
+        return self._json_keys
+
+    _json_keys: list[str] | None = None
+
+    def open_count(self, begin: int, end: int) -> int:
+        """Pairs open during [begin, end): made before its end, not closed before its beginning."""
+        made = bisect_left(self.sorted_created, end)
+        gone = sum(1 for index in self.closed_pairs if self.created[index] < end and self.closed[index] < begin)
+        return made - gone
 
 
-class _Written:
-    """Running totals over the messages, folded one pair's conversation at a time."""
+class _Weekly:
+    """Messages by week: totals, and each week's counts by pair (the pairs with messages, in id order)."""
 
-    def __init__(self, now: datetime, nudges: _Nudges) -> None:
-        self.now, self.nudges = now, nudges
-        self.last: dict[int, datetime] = {}
-        self.per: Counter[tuple[date, int]] = Counter()  # (week, pair) -> messages
-        self.per_week: Counter[date] = Counter()
+    def __init__(self, size: int) -> None:
         self.total = 0
         self.rejected = 0  # messages a policy rejected at intake (moderation's rejected_automatically)
-        self.waits: list[float] = []
-        self.counted = self.within = self.due = 0
+        self.last: array[int] = array("q", [-1]) * size  # a pair's last message (epoch us), -1: none
+        self.per_week: Counter[int] = Counter()
+        self.by_pair: dict[int, tuple[array[int], array[int]]] = {}  # week -> (pairs' indexes, counts)
 
-    def add(self, conversation: list[_Message]) -> None:
-        pair_id = conversation[0].pair_id
-        self.total += len(conversation)
-        self.rejected += sum(m.decision == "reject" for m in conversation)
-        self.last[pair_id] = max(m.at for m in conversation)
-        for message in conversation:
-            week = _week_start(message.at)
-            self.per[(week, pair_id)] += 1
-            self.per_week[week] += 1
-        next_reply: datetime | None = None  # the mentor's next message, scanning from the end
-        replies: list[datetime | None] = [None] * len(conversation)
-        for index in range(len(conversation) - 1, -1, -1):
-            replies[index] = next_reply
-            if conversation[index].role == "mentor":
-                next_reply = conversation[index].at
-        for message, reply in zip(conversation, replies, strict=True):
-            if message.role != "mentee" or not message.reached:
+    @classmethod
+    async def read(cls, connection: AsyncConnection, program_id: str, roster: _Roster) -> _Weekly:
+        weekly = cls(len(roster.ids))
+        ids, index = roster.ids, 0
+        async for chunk in reporting.weekly_messages(connection, program_id):
+            for pair_id, week, count, rejected, last in chunk:
+                while ids[index] != pair_id:
+                    index += 1
+                weekly.total += count
+                weekly.rejected += rejected
+                weekly.last[index] = max(weekly.last[index], last)
+                weekly.per_week[week] += count
+                found = weekly.by_pair.get(week)
+                if found is None:
+                    found = weekly.by_pair[week] = (array("q"), array("q"))
+                found[0].append(index)
+                found[1].append(count)
+        return weekly
+
+
+class WeekPairs(Mapping[str, int]):
+    """One week's messages by open pair (str(pair id) -> count, 0 included), in pair order, listed when
+    read: the pairs made before the week's end and not closed before its beginning."""
+
+    def __init__(self, roster: _Roster, begin: int, end: int, counts: tuple[array[int], array[int]] | None,
+                 size: int) -> None:
+        self.roster, self.begin, self.end, self.size = roster, begin, end, size
+        self.counts = counts or (array("q"), array("q"))
+
+    def _indexes(self) -> Iterable[int]:
+        """The roster indexes of the open pairs, in id order."""
+        roster, begin, end = self.roster, self.begin, self.end
+        if self.size == len(roster.ids):
+            return range(self.size)
+        return [index for index, (created, closed) in enumerate(zip(roster.created, roster.closed, strict=True))
+                if created < end and closed >= begin]
+
+    def _counts(self) -> list[int]:
+        """Messages of every pair of the roster this week, by roster index."""
+        counts = [0] * len(self.roster.ids)
+        for index, count in zip(*self.counts, strict=True):
+            counts[index] = count
+        return counts
+
+    def pairs(self) -> Iterator[tuple[int, int]]:
+        """(pair id, messages) of the open pairs, in id order."""
+        ids, counts = self.roster.ids, self._counts()
+        return ((ids[index], counts[index]) for index in self._indexes())
+
+    def json_entries(self) -> list[str]:
+        """The entries as json.dumps writes them ('"12": 3'), made in C loops: a year of a large program has
+        millions of them."""
+        keys, counts = self.roster.json_keys(), self._counts()
+        if self.size == len(keys):
+            return list(map(operator.add, keys, map(str, counts)))
+        return [keys[index] + str(counts[index]) for index in self._indexes()]
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[str]:
+        return (str(pair_id) for pair_id, _ in self.pairs())
+
+    def __getitem__(self, key: str) -> int:
+        for pair_id, count in self.pairs():
+            if str(pair_id) == key:
+                return count
+        raise KeyError(key)
+
+    def items(self) -> ItemsView[str, int]:
+        return _WeekItems(self)
+
+
+class _WeekItems(ItemsView[str, int]):
+    _mapping: WeekPairs
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        return ((str(pair_id), count) for pair_id, count in self._mapping.pairs())
+
+
+def _weeks(roster: _Roster, weekly: _Weekly, now: datetime) -> list[dict[str, Any]]:
+    """Each week from the first pair's to now's: messages, open pairs, and by pair (WeekPairs)."""
+    found: list[dict[str, Any]] = []
+    if not roster.ids:
+        return found
+    start = week_start(week_of(min(roster.created)))
+    while start <= _week_start(now):
+        begin = to_us(datetime.combine(start, time.min, tzinfo=now.tzinfo))
+        end = begin + timedelta(days=7) // _US
+        week = (start - reporting.WEEK_ZERO).days // 7
+        size = roster.open_count(begin, end)
+        total = weekly.per_week[week]
+        found.append({"week": _week_name(start), "pairs_open": size, "messages": total,
+                      "per_pair": round(total / size, 2) if size else None,
+                      "by_pair": WeekPairs(roster, begin, end, weekly.by_pair.get(week), size)})
+        start += timedelta(days=7)
+    return found
+
+
+async def _reply_time(connection: AsyncConnection, program_id: str, now: datetime) -> dict[str, Any]:
+    """Mentor reply times in the program's pairs (the definitions above)."""
+    now_us, window = to_us(now), WINDOW // _US
+    waits: array[int] = array("q")
+    counted = within = due = 0
+    async for chunk in reporting.mentee_waits(connection, program_id):
+        for wait, at in chunk:
+            counted += 1
+            in_time = wait is not None and wait <= window
+            if wait is not None:
+                waits.append(wait)
+            within += in_time
+            due += in_time or now_us - at >= window
+    return {"mentee_messages": counted, "answered": len(waits), **_spread_sorted(_Hours(waits)),
+            "answered_within_48h": within, "share_within_48h": _share(within, due)}
+
+
+async def _nudges(connection: AsyncConnection, program_id: str, now: datetime) -> dict[str, Any]:
+    kinds = await reporting.nudge_kinds(connection, program_id)
+    followed, due = await reporting.reminders_followed(connection, program_id, now, WINDOW, ESCALATION)
+    escalations = kinds.get(ESCALATION, 0)
+    return {"sent": sum(kinds.values()) - escalations, "escalations": escalations,
+            "by_kind": dict(sorted(kinds.items())), "followed_by_reply_within_48h": followed,
+            "share_followed_within_48h": _share(followed, due)}
+
+
+async def _moderation(connection: AsyncConnection, program_id: str, rejected_automatically: int) -> dict[str, Any]:
+    """The hold queue's figures. `rejected_automatically` counts from the messages' decisions: a rejection at
+    intake has a row in the queue's history only since the safeguarding work (migration 0012), and none on
+    some paths."""
+    states: Counter[str] = Counter()
+    reviews: array[int] = array("q")
+    count = urgent = 0
+    async for chunk in reporting.holds(connection, program_id):
+        for state, severity, automatic, review in chunk:
+            if automatic:
                 continue
-            self.counted += 1
-            answered_in_time = reply is not None and reply - message.at <= WINDOW
-            if reply is not None:
-                self.waits.append(_hours(reply - message.at))
-            self.within += answered_in_time
-            self.due += answered_in_time or self.now - message.at >= WINDOW
-        self.nudges.match(pair_id, sorted(m.at for m in conversation if m.role == "mentor"), self.now)
-
-    def reply_time(self) -> dict[str, Any]:
-        return {"mentee_messages": self.counted, "answered": len(self.waits), **_spread(self.waits),
-                "answered_within_48h": self.within, "share_within_48h": _share(self.within, self.due)}
+            count += 1
+            states[state] += 1
+            urgent += severity == "urgent"
+            if review is not None:
+                reviews.append(review)
+    return {"held": count, "waiting": states["held"], "released": states["released"],
+            "rejected": states["rejected"], "urgent": urgent, "review_time": _spread_sorted(_Hours(reviews)),
+            "rejected_automatically": rejected_automatically}
 
 
 async def _groups(engine: AsyncEngine, program_id: str, now: datetime) -> dict[str, Any]:
@@ -291,61 +422,6 @@ def _wait_figures(waits: list[tuple[float | None, bool]]) -> dict[str, Any]:
     due = sum(is_due for _, is_due in waits)
     return {"mentee_messages": len(waits), "answered": len(answered), **_spread(answered),
             "answered_within_48h": within, "share_within_48h": _share(within, due)}
-
-
-def _pairs(pair_rows: Sequence[Any], last: dict[int, datetime], now: datetime,
-           silent_after: timedelta) -> dict[str, int]:
-    counts: Counter[str] = Counter()
-    for row in pair_rows:
-        if row.status in ("closed", "ended", "paused"):
-            counts[row.status] += 1
-        elif now - last.get(row.id, row.created_at) >= silent_after:
-            counts["silent"] += 1
-        else:
-            counts["active"] += 1
-    return {"total": len(pair_rows), "active": counts["active"], "silent": counts["silent"],
-            "paused": counts["paused"], "ended": counts["ended"], "closed": counts["closed"]}
-
-
-def _messages(pair_rows: Sequence[Any], written: _Written, now: datetime) -> dict[str, Any]:
-    weeks: list[dict[str, Any]] = []
-    if pair_rows:
-        start = _week_start(min(row.created_at for row in pair_rows))
-        while start <= _week_start(now):
-            begin = datetime.combine(start, datetime.min.time(), tzinfo=now.tzinfo)
-            end = begin + timedelta(days=7)
-            open_pairs = [row.id for row in pair_rows
-                          if row.created_at < end and (row.closed_at is None or row.closed_at >= begin)]
-            total = written.per_week[start]
-            weeks.append({"week": _week_name(start), "pairs_open": len(open_pairs), "messages": total,
-                          "per_pair": round(total / len(open_pairs), 2) if open_pairs else None,
-                          "by_pair": {str(pair_id): written.per[(start, pair_id)] for pair_id in open_pairs}})
-            start += timedelta(days=7)
-    return {"total": written.total, "weeks": weeks}
-
-
-class _Moderation:
-    def __init__(self) -> None:
-        self.states: Counter[str] = Counter()
-        self.reviews: list[float] = []
-        self.held = self.urgent = self.automatic = 0
-
-    def add(self, row: Any) -> None:
-        if row.automatic:
-            self.automatic += 1
-            return
-        self.held += 1
-        self.states[row.state] += 1
-        self.urgent += row.severity == "urgent"
-        if row.decided_at is not None:
-            self.reviews.append(_hours(row.decided_at - row.held_at))
-
-    def figures(self, rejected_automatically: int) -> dict[str, Any]:
-        """`rejected_automatically` counts from the messages' decisions: a rejection at intake has a row in the
-        queue's history only since the safeguarding work (migration 0012), and none on some paths."""
-        return {"held": self.held, "waiting": self.states["held"], "released": self.states["released"],
-                "rejected": self.states["rejected"], "urgent": self.urgent, "review_time": _spread(self.reviews),
-                "rejected_automatically": rejected_automatically}
 
 
 def _sender_auth_kinds(detail: dict[str, Any]) -> set[str]:

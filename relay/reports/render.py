@@ -1,10 +1,16 @@
-"""Rendering a program's figures (relay.reports.figures) as text for a terminal, or CSV."""
+"""Rendering a program's figures (relay.reports.figures) as text for a terminal, JSON or CSV. JSON and CSV
+are written as they are made (`write_json`, `write_csv`): a year of a large program lists every open pair
+of every week, more than is worth holding as one string."""
 
 from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, TextIO
+
+from relay.reports.figures import WeekPairs
 
 
 def _value(value: Any) -> str:
@@ -17,6 +23,16 @@ def _share(value: float | None) -> str:
 
 def rows(figures: dict[str, Any]) -> list[tuple[str, str, Any]]:
     """The figures as (section, figure, value) rows; weekly counts as one row per week and pair."""
+    return list(iter_rows(figures))
+
+
+def iter_rows(figures: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
+    """`rows`, one at a time."""
+    for row in _iter_rows(figures):
+        yield from row
+
+
+def _iter_rows(figures: dict[str, Any]) -> Iterator[list[tuple[str, str, Any]]]:
     found: list[tuple[str, str, Any]] = []
     for section in ("pairs", "reply_time", "nudges", "moderation", "attempts"):
         for name, value in figures[section].items():
@@ -29,7 +45,10 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str, Any]]:
         found.append(("messages", f"{week['week']}.pairs_open", week["pairs_open"]))
         found.append(("messages", f"{week['week']}.messages", week["messages"]))
         found.append(("messages", f"{week['week']}.per_pair", week["per_pair"]))
-        found.extend(("messages", f"{week['week']}.pair_{pair}", count) for pair, count in week["by_pair"].items())
+        yield found
+        found = []
+        name = week["week"]
+        yield [("messages", f"{name}.pair_{pair}", count) for pair, count in week["by_pair"].items()]
     groups = figures["groups"]
     found.append(("groups", "total", groups["total"]))
     found.append(("groups", "messages", groups["messages"]))
@@ -41,16 +60,62 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str, Any]]:
         found.extend(("groups", f"{name}.member_{member['handle']}", member["messages"])
                      for member in group["by_member"])
         found.extend(("groups", f"{name}.reply_time.{key}", value) for key, value in group["reply_time"].items())
-    return found
+    yield found
 
 
 def as_csv(figures: dict[str, Any]) -> str:
     out = io.StringIO()
+    write_csv(figures, out)
+    return out.getvalue()
+
+
+def write_csv(figures: dict[str, Any], out: TextIO) -> None:
+    """`as_csv`, written to `out` a week at a time."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["program", "section", "figure", "value"])
-    for section, name, value in rows(figures):
-        writer.writerow([figures["program"], section, name, "" if value is None else value])
-    return out.getvalue()
+    program = figures["program"]
+    for chunk in _iter_rows(figures):
+        writer.writerows([program, section, name, "" if value is None else value] for section, name, value in chunk)
+
+
+def write_json(figures: Any, out: TextIO) -> None:
+    """The text of `print(json.dumps(figures, indent=2))`, written to `out` as it is made; the figures'
+    mappings may be any Mapping (WeekPairs lists a week's pairs only while it is written)."""
+    _write(figures, out, 0)
+    out.write("\n")
+
+
+def _write(value: Any, out: TextIO, level: int) -> None:
+    inner = "\n" + "  " * (level + 1)
+    if isinstance(value, WeekPairs):
+        if not len(value):
+            out.write("{}")
+            return
+        out.write("{" + inner)
+        separator = "," + inner
+        # a week of a large program lists thousands of pairs: one string per week, made in one pass
+        out.write(separator.join(value.json_entries()))
+        out.write("\n" + "  " * level + "}")
+    elif isinstance(value, Mapping):
+        if not value:
+            out.write("{}")
+            return
+        first = True
+        for key, item in value.items():
+            out.write(("{" if first else ",") + inner + json.dumps(str(key)) + ": ")
+            _write(item, out, level + 1)
+            first = False
+        out.write("\n" + "  " * level + "}")
+    elif isinstance(value, list | tuple):
+        if not value:
+            out.write("[]")
+            return
+        for index, item in enumerate(value):
+            out.write(("[" if index == 0 else ",") + inner)
+            _write(item, out, level + 1)
+        out.write("\n" + "  " * level + "]")
+    else:
+        out.write(json.dumps(value))
 
 
 def as_text(figures: dict[str, Any]) -> str:

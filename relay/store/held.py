@@ -10,8 +10,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, cast, func, literal_column, select, true, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.expression import ColumnElement
 
 from relay.store import keyset
 from relay.store.schema import held, members, messages
@@ -58,6 +60,26 @@ async def list_held(
     if automatic is not None:
         query = query.where(held.c.automatic == int(automatic))
     return [_row(row) for row in (await connection.execute(query)).all()]
+
+
+async def list_held_page(
+    connection: AsyncConnection, *, state: str | None = "held", program_id: str | None = None, limit: int = 500,
+    after: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of `list_held` (oldest first: held_at, message_id) after the cursor `after` (keyset:
+    relay/store/keyset.py), in one indexed query. Returns the rows and the next page's cursor (None on the
+    last page); a cursor this relay did not write raises keyset.BadCursor."""
+    order = [held.c.held_at, held.c.message_id]
+    query = (select(held, messages.c.subject, messages.c.sender_id, messages.c.recipient_id)
+             .join(messages, messages.c.id == held.c.message_id).order_by(*order).limit(limit + 1))
+    query = _filtered(query, state=state, programs=None, program_id=program_id, reason=None)
+    if after is not None:
+        query = query.where(keyset.after(order, keyset.decode(after, (datetime, str))))
+    found = [_row(row) for row in (await connection.execute(query)).all()]
+    if len(found) <= limit:
+        return found, None
+    last = found[limit - 1]
+    return found[:limit], keyset.encode([last["held_at"], last["message_id"]])
 
 
 def _filtered(query: Any, *, state: str | None, programs: list[str] | None, program_id: str | None,
@@ -124,10 +146,19 @@ async def recent_decisions(connection: AsyncConnection, *, programs: list[str] |
 
 
 async def held_reasons(connection: AsyncConnection, *, programs: list[str] | None = None) -> list[str]:
-    """The rules that hold mail waiting in the queue, each once (for the console's filter)."""
-    query = _filtered(select(held.c.reasons).distinct(), state="held", programs=programs, program_id=None,
-                      reason=None)
-    return sorted({r["rule"] for text in (await connection.execute(query)).scalars() for r in json.loads(text)})
+    """The rules that hold mail waiting in the queue, each once (for the console's filter): one query that
+    reads each waiting row's findings in the database (SQLite's json_each, PostgreSQL's
+    jsonb_array_elements) and returns the distinct rule names, not every row's reasons."""
+    rule: ColumnElement[Any]
+    if connection.dialect.name == "postgresql":
+        finding = func.jsonb_array_elements(cast(held.c.reasons, JSONB)).table_valued("value").alias("finding")
+        rule = finding.c.value.op("->>")(literal_column("'rule'"))
+    else:
+        finding = func.json_each(held.c.reasons).table_valued("value").alias("finding")
+        rule = func.json_extract(finding.c.value, literal_column("'$.rule'"))
+    query = _filtered(select(rule.label("rule")).select_from(held).join(finding, true()).distinct(),
+                      state="held", programs=programs, program_id=None, reason=None)
+    return sorted(str(name) for name in (await connection.execute(query)).scalars() if name is not None)
 
 
 async def held_groups(connection: AsyncConnection) -> list[tuple[str, str]]:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import ids
 from relay.archive import chain
-from relay.store import events
+from relay.store import events, keyset
 from relay.store.events import event_values
 from relay.store.schema import outbound
 
@@ -101,13 +101,28 @@ async def mark_failed(connection: AsyncConnection, entry: Any, at: datetime, err
 
 
 async def list_outbound(connection: AsyncConnection, state: str | None = None, limit: int = 1000) -> list[Any]:
+    return (await outbound_page(connection, state=state, limit=limit))[0]
+
+
+async def outbound_page(connection: AsyncConnection, *, state: str | None = None, limit: int = 1000,
+                        after: str | None = None) -> tuple[list[Any], str | None]:
+    """One page of the queue, oldest first (created_at, id), after the cursor `after` (keyset:
+    relay/store/keyset.py), in one indexed query. Returns the rows and the next page's cursor (None on the
+    last page); a cursor this relay did not write raises keyset.BadCursor."""
+    order = [outbound.c.created_at, outbound.c.id]
     query = select(
         outbound.c.id, outbound.c.message_id, outbound.c.pair_id, outbound.c.state, outbound.c.attempts,
         outbound.c.next_attempt_at, outbound.c.last_error, outbound.c.created_at, outbound.c.sent_at,
-    ).order_by(outbound.c.created_at, outbound.c.id)
+    ).order_by(*order)
     if state is not None:
         query = query.where(outbound.c.state == state)
-    return list((await connection.execute(query.limit(limit))).all())
+    if after is not None:
+        query = query.where(keyset.after(order, keyset.decode(after, (datetime, str))))
+    found = list((await connection.execute(query.limit(limit + 1))).all())
+    if len(found) <= limit:
+        return found, None
+    last = found[limit - 1]
+    return found[:limit], keyset.encode([last.created_at, last.id])
 
 
 async def queue_outbound(

@@ -145,6 +145,8 @@ outbound = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
     Index("ix_outbound_due", "state", "next_attempt_at"),
+    Index("ix_outbound_created", "created_at", "id"),  # `queue list` pages (keyset)
+    Index("ix_outbound_state_created", "state", "created_at", "id"),
 )
 
 # The hold queue: one row per held message, with its findings and the moderators' approvals.

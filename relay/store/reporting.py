@@ -1,0 +1,221 @@
+"""The store's side of a program's report (relay/reports/figures.py): aggregate queries that the database
+answers with counts, sums and a few sorted columns, so that the report's memory grows with the number of
+pairs and weeks it lists, never with the number of messages, events or holds it counts.
+
+Times leave the database as whole microseconds since 1970 (`epoch_us`), computed in SQL on both backends:
+Python parses no datetime per row, and a difference of two of them is exactly the microseconds of the
+`timedelta` the figures used to subtract (`hours` gives the same float as `timedelta.total_seconds() / 3600`).
+Weeks are ISO weeks (Monday to Sunday, UTC) numbered from the Monday 1969-12-29 (`epoch_week`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, Integer, and_, case, exists, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+from relay.store.schema import events, held, members, messages, pairs
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DAY_US = 86_400_000_000
+WEEK_ZERO = date(1969, 12, 29)  # the Monday of week 0 of epoch_week
+ROWS = 5000  # rows fetched at a time from a stream
+
+
+class epoch_us(FunctionElement[int]):
+    """Microseconds since 1970-01-01 of a UTCDateTime column (stored as naive UTC), NULL for NULL."""
+
+    type = BigInteger()
+    inherit_cache = True
+    name = "epoch_us"
+
+
+class epoch_week(FunctionElement[int]):
+    """The Monday-to-Sunday week (UTC) of a UTCDateTime column, as weeks since Monday 1969-12-29."""
+
+    type = BigInteger()
+    inherit_cache = True
+    name = "epoch_week"
+
+
+class _by_other_index(FunctionElement[int]):
+    """The column, marked on SQLite (a unary +) so that its terms are not answered from its own index: the
+    nudge events of a program are a few among millions of events, found by kind; through the pairs'
+    index on events.pair_id SQLite would read every event of every pair. PostgreSQL chooses by its
+    statistics."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "by_other_index"
+
+
+@compiles(_by_other_index, "sqlite")
+def _by_other_index_sqlite(element: _by_other_index, compiler: Any, **kw: Any) -> str:
+    return "+" + compiler.process(element.clauses, **kw)
+
+
+@compiles(_by_other_index)
+def _by_other_index_default(element: _by_other_index, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+def _sqlite_us(column: str) -> str:
+    # SQLAlchemy writes 'YYYY-MM-DD HH:MM:SS.ffffff' (a value written without its fraction reads 0 there).
+    # The whole seconds from the first 19 characters only: SQLite rounds a fraction to milliseconds, so
+    # strftime('%s') of 23:59:59.9999 says midnight, a second and a day late.
+    return (f"(CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) * 1000000"
+            f" + CAST(substr({column}, 21, 6) AS INTEGER))")
+
+
+def _postgres_us(column: str) -> str:
+    return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
+
+
+@compiles(epoch_us, "sqlite")
+def _epoch_us_sqlite(element: epoch_us, compiler: Any, **kw: Any) -> str:
+    return _sqlite_us(compiler.process(element.clauses, **kw))
+
+
+@compiles(epoch_us, "postgresql")
+def _epoch_us_postgres(element: epoch_us, compiler: Any, **kw: Any) -> str:
+    return _postgres_us(compiler.process(element.clauses, **kw))
+
+
+@compiles(epoch_week, "sqlite")
+def _epoch_week_sqlite(element: epoch_week, compiler: Any, **kw: Any) -> str:
+    return f"(({_sqlite_us(compiler.process(element.clauses, **kw))} / {DAY_US} + 3) / 7)"
+
+
+@compiles(epoch_week, "postgresql")
+def _epoch_week_postgres(element: epoch_week, compiler: Any, **kw: Any) -> str:
+    return f"(({_postgres_us(compiler.process(element.clauses, **kw))} / {DAY_US} + 3) / 7)"
+
+
+def to_us(when: datetime) -> int:
+    """`when` (aware) as epoch_us computes it in SQL."""
+    delta = when - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def week_of(us: int) -> int:
+    """The epoch_week of a time given as epoch_us."""
+    return (us // DAY_US + 3) // 7
+
+
+def week_start(week: int) -> date:
+    return WEEK_ZERO + timedelta(days=7 * week)
+
+
+def hours(us: int) -> float:
+    """Microseconds as hours, the very float of timedelta(microseconds=us).total_seconds() / 3600."""
+    return us / 10**6 / 3600
+
+
+def _program_pairs(program_id: str) -> Any:
+    return select(pairs.c.id).where(pairs.c.program_id == program_id, pairs.c.kind == "pair")
+
+
+def _prefix(connection: AsyncConnection, column: Any, prefix: str) -> ColumnElement[bool]:
+    """`column` starts with `prefix` (no LIKE wildcards in it): on SQLite also a range, so the index on the
+    column serves it (its LIKE is case-insensitive and uses no index); PostgreSQL's LIKE with a constant
+    prefix does, and a range there would follow the database's collation, not the bytes."""
+    like = column.like(literal(prefix + "%", literal_execute=True))
+    if connection.dialect.name == "sqlite":
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return and_(column >= prefix, column < upper, like)
+    return like
+
+
+async def _stream(connection: AsyncConnection, query: Any) -> AsyncIterator[Sequence[Any]]:
+    """The rows of `query`, ROWS at a time (a server-side cursor on PostgreSQL)."""
+    result = await connection.stream(query.execution_options(yield_per=ROWS))
+    async for chunk in result.partitions(ROWS):
+        yield chunk
+
+
+def pair_rows(connection: AsyncConnection, program_id: str) -> AsyncIterator[Sequence[Any]]:
+    """The program's pairs in id order: (id, status, created_us, closed_us)."""
+    return _stream(connection, select(pairs.c.id, pairs.c.status, epoch_us(pairs.c.created_at),
+                                      epoch_us(pairs.c.closed_at))
+                   .where(pairs.c.program_id == program_id, pairs.c.kind == "pair").order_by(pairs.c.id))
+
+
+def weekly_messages(connection: AsyncConnection, program_id: str) -> AsyncIterator[Sequence[Any]]:
+    """The messages of the program's pairs (automatic replies not) by pair and week, in that order:
+    (pair_id, week, messages, rejected at intake, the last one's epoch_us)."""
+    week = epoch_week(messages.c.received_at)
+    return _stream(connection, select(
+        messages.c.pair_id, week, func.count(),
+        func.sum(case((messages.c.decision == "reject", 1), else_=0)), func.max(epoch_us(messages.c.received_at)))
+        .where(messages.c.pair_id.in_(_program_pairs(program_id)), messages.c.decision != "autoreply")
+        .group_by(messages.c.pair_id, week).order_by(messages.c.pair_id, week))
+
+
+def mentee_waits(connection: AsyncConnection, program_id: str) -> AsyncIterator[Sequence[Any]]:
+    """For each mentee message of the program's pairs that reached the mentor (not rejected, not still held,
+    not an automatic reply): (microseconds to the mentor's next message in the pair or None, its epoch_us),
+    the answered ones in increasing wait. The next message is the next in (received_at, id) order."""
+    at = epoch_us(messages.c.received_at)
+    written = (
+        select(at.label("at_us"), members.c.role,
+               (messages.c.decision != "reject").label("accepted"), held.c.state,
+               func.min(case((members.c.role == "mentor", at))).over(
+                   partition_by=messages.c.pair_id, order_by=(messages.c.received_at, messages.c.id),
+                   rows=(1, None)).label("reply_us"))
+        .join(members, members.c.id == messages.c.sender_id)
+        .outerjoin(held, held.c.message_id == messages.c.id)
+        .where(messages.c.pair_id.in_(_program_pairs(program_id)), messages.c.decision != "autoreply")
+        .subquery())
+    wait = (written.c.reply_us - written.c.at_us).label("wait_us")
+    return _stream(connection, select(wait, written.c.at_us).where(
+        written.c.role == "mentee", written.c.accepted,
+        func.coalesce(written.c.state, "").not_in(["held", "rejected"])).order_by(wait))
+
+
+async def nudge_kinds(connection: AsyncConnection, program_id: str) -> dict[str, int]:
+    """The program's nudge events (kind "nudge.*") by kind."""
+    query = (select(events.c.kind, func.count()).where(
+        _prefix(connection, events.c.kind, "nudge."), _by_other_index(events.c.pair_id).in_(_program_pairs(program_id)))
+        .group_by(events.c.kind))
+    return {kind: int(count) for kind, count in (await connection.execute(query)).all()}
+
+
+async def reminders_followed(connection: AsyncConnection, program_id: str, now: datetime, window: timedelta,
+                             escalation: str) -> tuple[int, int]:
+    """Of the program's reminders (nudge events but `escalation`): how many the pair's mentor followed with
+    a message within `window`, and how many are due (followed, or sent `window` ago or more)."""
+    reply = (select(messages.c.id).join(members, members.c.id == messages.c.sender_id).where(
+        messages.c.pair_id == events.c.pair_id, members.c.role == "mentor", messages.c.decision != "autoreply",
+        messages.c.received_at >= events.c.at,
+        epoch_us(messages.c.received_at) <= epoch_us(events.c.at) + window // timedelta(microseconds=1))
+        .correlate(events))
+    followed = case((exists(reply), 1), else_=0)
+    reminders = (select(followed.label("followed"), epoch_us(events.c.at).label("at_us")).where(
+        _prefix(connection, events.c.kind, "nudge."), events.c.kind != escalation,
+        _by_other_index(events.c.pair_id).in_(_program_pairs(program_id))).subquery())
+    due = case((reminders.c.followed == 1, 1), (reminders.c.at_us <= to_us(now - window), 1), else_=0)
+    row = (await connection.execute(select(func.coalesce(func.sum(reminders.c.followed), 0),
+                                           func.coalesce(func.sum(due), 0)))).one()
+    return int(row[0]), int(row[1])
+
+
+def refusals(connection: AsyncConnection, program_id: str) -> AsyncIterator[Sequence[Any]]:
+    """(kind, detail) of the events that may count as attempts: refusals, and the decisions whose detail
+    names the sender-authentication rule (a finding of it), of the program's pairs."""
+    in_program = events.c.pair_id.in_(_program_pairs(program_id))
+    return _stream(connection, select(events.c.kind, events.c.detail).where(in_program, (
+        (events.c.kind == "refused")
+        | and_(events.c.kind == "decision", events.c.detail.like("%sender_auth%")))))
+
+
+def holds(connection: AsyncConnection, program_id: str) -> AsyncIterator[Sequence[Any]]:
+    """The program's hold queue: (state, severity, automatic, review in microseconds or None), the decided
+    ones in increasing review time."""
+    review = (epoch_us(held.c.decided_at) - epoch_us(held.c.held_at)).label("review_us")
+    return _stream(connection, select(held.c.state, held.c.severity, held.c.automatic, review)
+                   .where(held.c.program_id == program_id).order_by(review))
