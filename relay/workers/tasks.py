@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from relay import memory
@@ -27,6 +27,7 @@ from relay.dkim import signer_from_settings
 from relay.dkim.signer import Signer
 from relay.inbound.header import Header, HeaderTooLarge, read_header
 from relay.moderation.findings import Finding
+from relay.moderation.inspection import PairStats
 from relay.moderation.policy import PolicyBook
 from relay.pipeline import GroupCopy, GroupFace, Prepared, PreparedGroup, prepare, prepare_group, release
 from relay.senderauth.dkim_check import DkimResult, verify_prefetched
@@ -51,11 +52,60 @@ def initialise(settings: Settings) -> None:
     global _process_environment
     memory.return_large_blocks()
     _process_environment = Environment(PolicyBook(settings.policies_dir), signer_from_settings(settings))
-    from relay.moderation.rules import contact_info  # the rule's public suffix trie, built before the first message
-
-    contact_info._suffixes()("warm-up.example.org")
+    warm_up(_process_environment)
     gc.collect()
     gc.freeze()  # the policies and the trie live as long as the worker: no full collection walks them again
+
+
+_WARM_UP_SENDER = Identity(email="sam.sender@warm-up.example.org", name="Sam Sender",
+                           alias_address="oak@warm-up.invalid", handle="Oak")
+_WARM_UP_RECIPIENT = Identity(email="robin.reader@warm-up.example.net", name="Robin Reader",
+                              alias_address="maple@warm-up.invalid", handle="Maple")
+_WARM_UP_MESSAGE = (
+    b"From: Sam Sender <sam.sender@warm-up.example.org>\r\nTo: maple@warm-up.invalid\r\nSubject: Warm-up\r\n"
+    b"Date: Thu, 1 Jan 2026 09:00:00 +0000\r\nMessage-ID: <warm-up@warm-up.example.org>\r\nMIME-Version: 1.0\r\n"
+    b"Content-Type: multipart/alternative; boundary=w\r\n\r\n--w\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    b"Hi Robin, see you on Tuesday at the library. Sam\r\n--w\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+    b"<p>Hi Robin, see you on Tuesday at the <b>library</b>. Sam</p>\r\n--w--\r\n")
+
+
+def warm_up(environment: Environment) -> None:
+    """Run a small made-up message through every policy (and the DKIM signer) once, at the worker's start.
+
+    The first message through a fresh process builds what the rules and the parser keep (compiled patterns, the
+    contact rule's public suffix trie, lazily imported codecs): about 0.1 s of CPU, ten times that while large
+    messages take the other core. Paid here, before the worker is handed any task, it is never paid by the
+    first small message of a session (nor after a worker was replaced)."""
+    from relay.anonymize.message import parse
+    from relay.moderation.rules import contact_info
+
+    contact_info._suffixes()("warm-up.example.org")  # the rule's public suffix trie, whatever the policies
+    policies = environment.policies
+    errors = policies.load_all()
+    for problem in errors:
+        log.warning("worker warm-up: %s", problem)
+    for name in policies.names():
+        try:
+            read_header(_WARM_UP_MESSAGE, whole=False)
+            prepare(parse(_WARM_UP_MESSAGE), sender=_WARM_UP_SENDER, recipient=_WARM_UP_RECIPIENT, thread_map={},
+                    new_message_id="<warm-up@warm-up.invalid>", now=datetime(2026, 1, 1, 9, tzinfo=UTC),
+                    domain="warm-up.invalid", policy=policies.get(name), context=_warm_up_context())
+        except Exception:  # an optimisation only: the message that meets the problem gets the clear answer
+            log.warning("worker warm-up with policy %s failed", name, exc_info=True)
+    if environment.signer is not None:
+        try:
+            environment.signer.field(_WARM_UP_MESSAGE)
+        except Exception:
+            log.warning("worker warm-up of DKIM signing failed", exc_info=True)
+
+
+def _warm_up_context() -> dict[str, Any]:
+    sender, recipient = _WARM_UP_SENDER, _WARM_UP_RECIPIENT
+    return {"sender_role": "mentee", "sender_email": sender.email, "sender_name": sender.name,
+            "recipient_email": recipient.email, "recipient_name": recipient.name, "sender_nicknames": (),
+            "recipient_nicknames": (), "sender_other_emails": (), "recipient_other_emails": (), "region": "US",
+            "domain": "warm-up.invalid", "aliases": (sender.alias_address, recipient.alias_address),
+            "stats": PairStats()}
 
 
 def ready() -> bool:
