@@ -12,7 +12,9 @@ given one task at a time, so the one that is killed is replaced and no other ses
   (/proc/<pid>/stat; on systems without /proc, wall time) every POLL seconds; over the budget, the worker
   is killed, replaced, and the task raises BudgetExceeded.
 - Lanes: a task whose payload is larger than LARGE bytes may use at most workers-1 processes at once (when
-  there are two or more), so a few large messages cannot take every worker from the small ones.
+  there are two or more), so a few large messages cannot take every worker from the small ones; and it runs
+  at a lower CPU priority (tasks.at_low_priority), so that on busy cores the event loop and the small
+  messages' work get the CPU first: a small message's reply does not wait for a large one's parsing.
 - `workers: 0` runs every task in-process, on the caller's thread (the pure functions as the CLI and most
   tests use them); no budget is enforced then.
 - Workers start from a forkserver that has already imported the task module, so starting or replacing
@@ -165,7 +167,10 @@ class Pool:
             return result
 
     async def _watched(self, worker: _Worker, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        future = asyncio.wrap_future(worker.executor.submit(fn, *args))
+        if _size(args) > LARGE:  # large work yields the CPU to the loop and to small tasks (see Lanes)
+            future = asyncio.wrap_future(worker.executor.submit(tasks.at_low_priority, fn, *args))
+        else:
+            future = asyncio.wrap_future(worker.executor.submit(fn, *args))
         pid = worker.pid()
         start_cpu = _cpu_seconds(pid) if pid is not None else None
         started = time.monotonic()

@@ -10,14 +10,18 @@ parent's PolicyBook and signer are used instead (`in_process`).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import gc
 import logging
+import os
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from relay import memory
 from relay.anonymize.parts import Unprocessable
@@ -111,6 +115,39 @@ def _warm_up_context() -> dict[str, Any]:
 def ready() -> bool:
     """A no-op that makes the pool start its processes (and run `initialise`) before the first message."""
     return _process_environment is not None
+
+
+LOW_PRIORITY = 10  # the nice value large tasks run at (the loop and small tasks are at 0)
+
+
+def at_low_priority(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` on a thread of this worker that has lowered its own CPU priority (nice LOW_PRIORITY).
+
+    The pool runs a large message's work this way. On a machine whose cores are all busy, the kernel then gives
+    the CPU first to the event loop and to the workers doing small messages, so a large message's parsing or
+    signing does not slow down the small ones' replies; when the cores are free it runs at full speed. Linux
+    keeps a nice value per thread, so only this thread is lowered and the priority dies with it (raising it
+    back would need privileges). Elsewhere `fn` runs at the worker's priority. CPU time counts for the
+    process as before, so the pool's CPU budget applies unchanged."""
+    if not sys.platform.startswith("linux"):
+        return fn(*args)
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, 0, LOW_PRIORITY)  # 0: this thread (Linux)
+            outcome.append((True, fn(*args)))
+        except BaseException as exc:  # handed to the caller, as if fn had run here
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, name="low-priority-task")
+    thread.start()
+    thread.join()
+    succeeded, value = outcome[0]
+    if not succeeded:
+        raise value
+    return cast(T, value)
 
 
 def in_process(environment: Environment, fn: Callable[..., T], *args: Any) -> T:
