@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 
 import pytest
 
 from relay.config import load_settings
 from relay.service import Relay
+from relay.workers import tasks
 from tests.support import MENTEE, Layout, Sink, acreate_pair, send, simple_message
 
 
-def _heavy_message(sender: str, to: str) -> bytes:
+def _heavy_message(sender: str, to: str, name: str = "many", parts_count: int = 20_000, pad: int = 0) -> bytes:
     # 20,000 MIME parts (~0.9 MB): about 1 s of CPU to anonymise, well over the test's 0.3 s budget
-    parts = "".join(f"--b\r\nContent-Type: text/plain\r\n\r\nhello {i}\r\n" for i in range(20_000))
-    return (f"From: {sender}\r\nTo: {to}\r\nSubject: Many parts\r\nMessage-ID: <many@example.org>\r\n"
+    parts = "".join(f"--b\r\nContent-Type: text/plain\r\n\r\nhello {i}{' ' * pad}\r\n" for i in range(parts_count))
+    return (f"From: {sender}\r\nTo: {to}\r\nSubject: Many parts\r\nMessage-ID: <{name}@example.org>\r\n"
             "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" + parts + "--b--\r\n").encode()
 
 
@@ -76,3 +79,41 @@ async def test_a_huge_folded_header_gets_a_clear_reply_and_no_traceback(
     finally:
         await relay.stop()
     assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_a_small_message_is_answered_while_large_ones_fill_their_lane(
+    layout: Layout, sink: Sink, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two large messages at work (one in the large lane, one waiting for it) do not hold up a small message
+    from another session: it gets its 250 first, and the large ones are accepted afterwards."""
+    layout.overrides.update(workers=2, limits={"message_cpu_seconds": 60})
+    layout.write()
+    pair = await acreate_pair(layout)
+    alias = pair["mentor_alias"]
+    relay = Relay(load_settings(layout.config))
+    await relay.start()
+    try:
+        large = [asyncio.create_task(send(layout.smtp_port, _heavy_message(
+            MENTEE["email"], alias, f"large-{i}", parts_count=4_000, pad=40),
+                                          MENTEE["email"], alias)) for i in range(2)]
+        small = await asyncio.wait_for(send(layout.smtp_port, simple_message(
+            MENTEE["email"], alias, "Short note", "See you on Tuesday."), MENTEE["email"], alias), 60)
+        assert small[0] == 250, small
+        assert not all(task.done() for task in large)  # answered while large work was still under way
+        answers = await asyncio.wait_for(asyncio.gather(*large), 120)
+        assert [code for code, _ in answers] == [250, 250], answers
+        received = await sink.wait_for(3, timeout=60)
+        assert sorted(r.message["Subject"] for r in received) == ["Many parts", "Many parts", "Short note"]
+        assert relay.pool.replaced == 0
+    finally:
+        await relay.stop()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a nice value per thread is Linux's")
+def test_large_work_runs_at_a_lower_priority_and_leaves_the_worker_at_its_own() -> None:
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    assert tasks.at_low_priority(os.getpriority, os.PRIO_PROCESS, 0) == min(19, before + tasks.LOW_PRIORITY)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == before
+    with pytest.raises(ZeroDivisionError):  # what the work raises reaches the caller as it was
+        tasks.at_low_priority(divmod, 1, 0)

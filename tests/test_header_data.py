@@ -6,10 +6,13 @@ objects) than parsing it had cost the worker; the pickle must therefore name no 
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import pickletools
 
-from relay.inbound.header import read_header
+import pytest
+
+from relay.inbound.header import HeaderTooLarge, body_hash, head, read_header
 from relay.senderauth.trusted import trusted_results
 
 RAW = (
@@ -73,3 +76,26 @@ def test_a_trusted_front_mtas_results_are_read_from_the_trace_fields() -> None:
     assert [(r.method, r.result) for r in front.results] == [("dkim", "pass"), ("dmarc", "pass")]
     assert front.forged  # the one in its name below the second Received line came with the message
     assert trusted_results(header.trace, "other.example").results is None
+
+
+@pytest.mark.parametrize("raw", [
+    RAW,
+    RAW.replace(b"\r\n", b"\n"),  # LF line ends
+    b"From: a@example.org\nSubject: early LF LF\n\nbody\r\n\r\nmore\r\n",  # LF LF before CRLF CRLF
+    b"From: a@example.org\r\nSubject: late LF LF\r\n\r\nbody\n\nmore\n",
+    b"From: a@example.org\r\nSubject: no body\r\n",
+    RAW + b"A" * 300_000,  # a large body: what a large message's header read gets
+])
+def test_a_large_messages_header_read_from_its_head_is_the_whole_reading(raw: bytes) -> None:
+    """Of a large message intake sends only the head to a worker and hashes the body itself: the same Header."""
+    assert dataclasses.replace(read_header(head(raw), whole=False), body_hash=body_hash(raw)) == read_header(
+        raw, whole=False)
+
+
+def test_a_header_too_large_is_refused_from_the_head_alone() -> None:
+    raw = b"From: a@example.org\r\n" + b"X-Filler: " + b"x" * 10_000 + b"\r\n" + b"X-More: y\r\n" * 20_000 + b"\r\nbody"
+    with pytest.raises(HeaderTooLarge) as whole:
+        read_header(raw, whole=False)
+    with pytest.raises(HeaderTooLarge) as from_head:
+        read_header(head(raw), whole=False)
+    assert str(from_head.value) == str(whole.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from sqlalchemy import inspect, text
@@ -89,3 +90,33 @@ async def test_a_resend_within_the_same_group_commit_is_stored_once(database_url
     assert (retry.id, retry.duplicate) == ("first", True)
     assert (later.id, later.duplicate) == ("first", True)
     assert (stored, queued) == (1, 1)
+
+
+async def test_small_writes_waiting_with_large_ones_commit_first_and_each_large_one_alone(tmp_path: Path) -> None:
+    """The group committer's large lane: a small message's commit never carries (nor waits behind a batch of)
+    large messages' bytes."""
+    from relay.store.committer import Committer
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'relay.db'}")
+    await migrate(engine)
+    committer = Committer(engine)
+    order: list[str] = []
+
+    def job(name: str):  # type: ignore[no-untyped-def]
+        async def write(connection):  # type: ignore[no-untyped-def]
+            order.append(name)
+            await connection.execute(text("SELECT 1"))
+            return name
+        return write
+
+    try:
+        waiting = [committer.submit(job("large 1"), large=True), committer.submit(job("small 1")),
+                   committer.submit(job("small 2")), committer.submit(job("large 2"), large=True),
+                   committer.submit(job("small 3"))]
+        assert await asyncio.wait_for(asyncio.gather(*waiting), 30) == [
+            "large 1", "small 1", "small 2", "large 2", "small 3"]
+    finally:
+        await committer.close()
+        await engine.dispose()
+    assert order == ["small 1", "small 2", "small 3", "large 1", "large 2"]
+    assert committer.batches == 3  # the small ones together, then each large one in a transaction of its own

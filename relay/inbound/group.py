@@ -49,7 +49,7 @@ from relay.store.messages import (
     store_accepted_many,
 )
 from relay.workers import tasks
-from relay.workers.pool import BudgetExceeded, WorkerLost
+from relay.workers.pool import LARGE, BudgetExceeded, WorkerLost
 
 log = logging.getLogger("relay.intake")
 ENDED = ("closed", "ended")  # accepted from members, archived, not delivered; the sender told
@@ -156,7 +156,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
         program_help.park(accepted, group.program_id, policy.name)  # a concern paused it: held, not delivered
         accepted.copies = []
     async with chain.prehashed(raw, *(copy.raw for copy in accepted.copies)):  # chain hashes in a thread
-        outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted))
+        outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted),
+                                                             large=len(raw) > LARGE)
     if not outcome.duplicate:
         context.on_queued()
         log.info("queue_id=%s accepted group=%s from=%s decision=%s copies=%d size=%d", outcome.id, group.id,

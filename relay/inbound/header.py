@@ -98,10 +98,20 @@ def plain_text(message: EmailMessage) -> str:
 
 
 def header_end(raw: bytes) -> int:
-    """Where the header ends (its blank line included), or len(raw) when there is no body."""
-    ends = [index + len(separator) for separator in (b"\r\n\r\n", b"\n\n")
-            if (index := raw.find(separator)) >= 0]
+    """Where the header ends (its blank line included), or len(raw) when there is no body.
+
+    The earlier of the first CRLF CRLF and the first LF LF; the LF LF search stops where it could no longer be
+    the earlier one, so a large body (base64 has no LF LF) is not scanned to its end."""
+    crlf = raw.find(b"\r\n\r\n")
+    lf = raw.find(b"\n\n", 0, crlf + 3 if crlf >= 0 else len(raw))
+    ends = [index + length for index, length in ((crlf, 4), (lf, 2)) if index >= 0]
     return min(ends, default=len(raw))
+
+
+def head(raw: bytes) -> bytes:
+    """The part of `raw` that read_header(whole=False) reads: the header and its blank line (for a large message,
+    what is sent to a worker instead of every byte; the body hash is computed beside it, see body_hash)."""
+    return raw[:header_end(raw)]
 
 
 def check_bounds(head: bytes) -> None:
@@ -130,5 +140,5 @@ def body_hash(raw: bytes) -> str:
     for separator in (b"\r\n\r\n", b"\n\n"):
         index = raw.find(separator)
         if index >= 0:
-            return hashlib.sha256(raw[index + len(separator):]).hexdigest()
+            return hashlib.sha256(memoryview(raw)[index + len(separator):]).hexdigest()  # no copy of the body
     return hashlib.sha256(raw).hexdigest()

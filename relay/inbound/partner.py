@@ -41,7 +41,7 @@ from relay.store.messages import (
 )
 from relay.store.pairs import Member
 from relay.workers import tasks
-from relay.workers.pool import BudgetExceeded, WorkerLost
+from relay.workers.pool import LARGE, BudgetExceeded, WorkerLost
 
 if TYPE_CHECKING:
     from relay.inbound.group import GroupTarget
@@ -146,7 +146,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
     if pair.status == "paused" and decision.action != "reject":
         program_help.park(accepted, pair.program_id, policy.name)
     async with chain.prehashed(raw, *((accepted.outbound.raw,) if accepted.outbound else ())):
-        outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted))
+        outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted),
+                                                             large=len(raw) > LARGE)
     if outcome.duplicate:
         log.info("queue_id=%s duplicate resend from %s recognised; not queued again", outcome.id, remote)
     else:

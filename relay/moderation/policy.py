@@ -209,6 +209,10 @@ class PolicyBook:
         self._loaded[name] = (mtime, policy)
         return policy
 
+    def names(self) -> list[str]:
+        """The names of the policies read so far (all valid ones after load_all)."""
+        return sorted(self._loaded)
+
     def load_all(self) -> list[str]:
         """Read every policy file now (at start): each valid one is in force from here on; the problems
         of the others are returned as `file:line: message` lines."""

@@ -14,6 +14,12 @@ each batch the writer looks at that lane first and commits what is there in a tr
 own, so a "sent" mark waits at most for the one transaction already under way, never behind a queue
 of intake work: a crash then re-sends only what was truly in flight (see tests/test_crash.py).
 Several results waiting at once still share that one transaction and fsync.
+
+Large jobs (`run(job, large=True)`: a large message's archive row and queue entry, tens of MB to write) have a
+lane too: each is committed in a transaction of its own, never in a batch of small jobs, and the writer
+alternates between them and the small jobs' batches. A small message's commit then waits for at most one
+large write (the one under way), not for a batch that carries several of them, and large messages still
+progress while small ones keep coming.
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ class Committer:
         self._max_batch = max_batch
         self._normal: deque[tuple[Job, asyncio.Future[Any]]] = deque()
         self._urgent: deque[tuple[Job, asyncio.Future[Any]]] = deque()
+        self._large: deque[tuple[Job, asyncio.Future[Any]]] = deque()
+        self._large_next = False  # the last transaction was a batch of small jobs: a large one may go next
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -67,13 +75,14 @@ class Committer:
         if self._task is None:
             self._task = asyncio.create_task(self._writer(), name="group-committer")
 
-    async def run(self, job: Callable[[AsyncConnection], Awaitable[T]] | Merged, *, urgent: bool = False) -> T:
-        """Run `job` in the next group transaction (the next urgent one if `urgent`); returns its result
-        once committed."""
-        return await self.submit(job, urgent=urgent)
+    async def run(self, job: Callable[[AsyncConnection], Awaitable[T]] | Merged, *, urgent: bool = False,
+                  large: bool = False) -> T:
+        """Run `job` in the next group transaction (the next urgent one if `urgent`; one of its own if `large`);
+        returns its result once committed."""
+        return await self.submit(job, urgent=urgent, large=large)
 
-    def submit(self, job: Callable[[AsyncConnection], Awaitable[T]] | Merged, *, urgent: bool = False
-               ) -> asyncio.Future[T]:
+    def submit(self, job: Callable[[AsyncConnection], Awaitable[T]] | Merged, *, urgent: bool = False,
+               large: bool = False) -> asyncio.Future[T]:
         """Hand `job` over without waiting: the future is answered once it is committed. For records
         whose caller need not wait (refusal events), so that many of them share one fsync."""
         if self._closed:
@@ -81,7 +90,7 @@ class Committer:
         if self._task is None:
             self.start()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        (self._urgent if urgent else self._normal).append((job, future))
+        (self._urgent if urgent else self._large if large else self._normal).append((job, future))
         self._ready.set()
         return future
 
@@ -98,16 +107,23 @@ class Committer:
 
     async def _writer(self) -> None:
         while True:
-            lane = self._urgent or self._normal
+            if self._urgent:
+                lane, size = self._urgent, self._max_batch
+            elif self._large and (self._large_next or not self._normal):
+                lane, size = self._large, 1
+            else:
+                lane, size = self._normal, self._max_batch
             if not lane:
                 if self._closed:
                     return
                 self._ready.clear()
                 await self._ready.wait()
                 continue
-            batch = [lane.popleft() for _ in range(min(len(lane), self._max_batch))]
+            batch = [lane.popleft() for _ in range(min(len(lane), size))]
             if lane is self._urgent:
                 self.urgent_batches += 1
+            else:
+                self._large_next = lane is self._normal
             await self._commit(batch)
 
     async def _commit(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:

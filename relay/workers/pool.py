@@ -12,12 +12,15 @@ given one task at a time, so the one that is killed is replaced and no other ses
   (/proc/<pid>/stat; on systems without /proc, wall time) every POLL seconds; over the budget, the worker
   is killed, replaced, and the task raises BudgetExceeded.
 - Lanes: a task whose payload is larger than LARGE bytes may use at most workers-1 processes at once (when
-  there are two or more), so a few large messages cannot take every worker from the small ones.
+  there are two or more), so a few large messages cannot take every worker from the small ones; and it runs
+  at a lower CPU priority (tasks.at_low_priority), so that on busy cores the event loop and the small
+  messages' work get the CPU first: a small message's reply does not wait for a large one's parsing.
 - `workers: 0` runs every task in-process, on the caller's thread (the pure functions as the CLI and most
   tests use them); no budget is enforced then.
 - Workers start from a forkserver that has already imported the task module, so starting or replacing
   one costs a fork, not an interpreter start. The initializer hands each worker the settings once
-  (policies are then loaded by name from policies_dir, the DKIM key from its file).
+  (policies are then loaded by name from policies_dir, the DKIM key from its file) and warms it up
+  (tasks.warm_up); a worker takes tasks only once that is done, at start and after a replacement.
 """
 
 from __future__ import annotations
@@ -104,6 +107,7 @@ class Pool:
         self._idle: asyncio.Queue[_Worker] | None = None
         self._large: asyncio.Semaphore | None = None
         self._all: set[_Worker] = set()
+        self._starting: set[asyncio.Task[None]] = set()  # replacements starting (see _replace)
         self._context: Any = None
         self.replaced = 0  # workers replaced since start (over budget or lost)
         # CPU seconds and count of finished tasks by task name (logged at stop: the bench's stage figures)
@@ -141,6 +145,7 @@ class Pool:
                 f"{name} {cpu:.3f} s/{int(count)}" for name, (cpu, count) in sorted(self.task_cpu.items())))
         workers, self._all = list(self._all), set()
         await asyncio.gather(*(asyncio.to_thread(w.executor.shutdown, True) for w in workers))
+        await asyncio.gather(*self._starting, return_exceptions=True)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` in a worker; raises BudgetExceeded / WorkerLost, or what `fn` raised."""
@@ -162,7 +167,10 @@ class Pool:
             return result
 
     async def _watched(self, worker: _Worker, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        future = asyncio.wrap_future(worker.executor.submit(fn, *args))
+        if _size(args) > LARGE:  # large work yields the CPU to the loop and to small tasks (see Lanes)
+            future = asyncio.wrap_future(worker.executor.submit(tasks.at_low_priority, fn, *args))
+        else:
+            future = asyncio.wrap_future(worker.executor.submit(fn, *args))
         pid = worker.pid()
         start_cpu = _cpu_seconds(pid) if pid is not None else None
         started = time.monotonic()
@@ -193,9 +201,21 @@ class Pool:
             raise
 
     def _replace(self, worker: _Worker) -> None:
-        """Kill `worker` (when alive) and put a fresh one in its place."""
+        """Kill `worker` (when alive) and put a fresh one in its place, once it has started and warmed up (so that
+        no task waits for a cold process while another worker is free)."""
         self.replaced += 1
         self._all.discard(worker)
         worker.kill()
         if self._idle is not None and not self._stopping:
-            self._idle.put_nowait(self._new())
+            fresh = self._new()
+            starting = asyncio.create_task(self._when_ready(fresh))
+            self._starting.add(starting)
+            starting.add_done_callback(self._starting.discard)
+
+    async def _when_ready(self, worker: _Worker) -> None:
+        try:
+            await asyncio.wrap_future(worker.executor.submit(tasks.ready))
+        except Exception:  # could not start (out of memory?): the next task tries it again and says why
+            log.warning("a replacement worker did not start", exc_info=True)
+        if self._idle is not None and not self._stopping:
+            self._idle.put_nowait(worker)
