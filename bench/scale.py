@@ -25,6 +25,10 @@
 
 The last line is `full/empty accept ratio: X.XX` (messages/s on the full store over the empty one).
 The store stays in the printed directory with --keep.
+
+To measure the sweep alone, again and again on the same store (e.g. before and after a change):
+`--only build` builds the store, keeps it and stops; `--store DIR --only sweep` then runs step 7 on a fresh
+copy of it each time (the copy is removed after).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import resource
 import shutil
@@ -301,7 +306,38 @@ def make_layout(root: Path) -> tuple[Layout, Settings]:
     return layout, load_settings(layout.config)
 
 
+async def sweep_figure(settings: Settings, engine: AsyncEngine, last: datetime, timeout: float) -> None:
+    clock = FixedClock(last + timedelta(days=20, hours=6))  # midday in the program's time zone
+    try:
+        seconds, result = await asyncio.wait_for(timed(lambda: nudge_sweep.run(settings, engine, clock)), timeout)
+        sent = len(result.sent)
+        print(f"nudge sweep, 20 days of silence: {seconds:.1f} s wall ({sent} sent"
+              + (f", {seconds * 1000 / sent:.2f} ms per nudge)" if sent else ")"))
+    except TimeoutError:
+        print(f"nudge sweep, 20 days of silence: not done after {timeout:.0f} s (stopped)")
+
+
+def reuse(source: Path) -> tuple[Path, Settings, datetime]:
+    """A fresh copy of a store that `--only build` left (its `full/` directory and `built.json`), so that each
+    run measures the same store as it was built, whatever an earlier run wrote into its own copy (relay.yaml
+    names the SQLite file relative to itself)."""
+    facts = json.loads((source / "built.json").read_text())
+    workdir = Path(tempfile.mkdtemp(prefix="relay-scale-"))
+    shutil.copytree(source / "full", workdir / "full")
+    return workdir, load_settings(workdir / "full" / "relay.yaml"), datetime.fromisoformat(facts["last"])
+
+
 async def main(options: argparse.Namespace) -> None:
+    if options.store is not None:
+        workdir, settings, last = reuse(options.store)
+        print(f"store: a copy of {options.store} in {workdir}")
+        print(f"load average before: {os.getloadavg()[0]:.2f}")
+        engine = create_engine(settings.database_url)
+        await migrate(engine)
+        await sweep_figure(settings, engine, last, options.sweep_timeout)
+        await engine.dispose()
+        shutil.rmtree(workdir, ignore_errors=True)
+        return
     workdir = Path(tempfile.mkdtemp(prefix="relay-scale-"))
     print(f"store: {options.pairs} pairs, {options.messages} messages; in {workdir}")
     print(f"load average before: {os.getloadavg()[0]:.2f}")
@@ -313,6 +349,13 @@ async def main(options: argparse.Namespace) -> None:
     pairs = await enrol(engine, options.pairs, END - timedelta(days=366))
     raw_total, last = await fill(engine, pairs, options.messages)
     print(f"built in {time.perf_counter() - started:.1f} s")
+    if options.only == "build":
+        await store_bytes(engine, path)  # checkpointed: the file alone is the store
+        await engine.dispose()
+        (workdir / "built.json").write_text(json.dumps({"pairs": options.pairs, "messages": options.messages,
+                                                        "last": last.isoformat()}))
+        print(f"kept: {workdir} (measure the sweep on a copy of it: --store {workdir} --only sweep)")
+        return
 
     size = await store_bytes(engine, path)
     raw_mean = raw_total / options.messages
@@ -350,13 +393,7 @@ async def main(options: argparse.Namespace) -> None:
             print(f"console {page:8} first page: {seconds * 1000:,.0f} ms (HTTP {status}, "
                   f"{length / 1024:,.0f} KiB)")
 
-    clock = FixedClock(last + timedelta(days=20, hours=6))  # midday in the program's time zone
-    try:
-        seconds, result = await asyncio.wait_for(timed(lambda: nudge_sweep.run(settings, engine, clock)),
-                                                 options.sweep_timeout)
-        print(f"nudge sweep, 20 days of silence: {seconds:.1f} s wall ({len(result.sent)} sent)")
-    except TimeoutError:
-        print(f"nudge sweep, 20 days of silence: not done after {options.sweep_timeout:.0f} s (stopped)")
+    await sweep_figure(settings, engine, last, options.sweep_timeout)
     await engine.dispose()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(f"bench process peak RSS: {usage.ru_maxrss / 1024:,.0f} MiB")
@@ -373,7 +410,16 @@ if __name__ == "__main__":
     parser.add_argument("--accept", type=int, default=2000, help="messages accepted on each store")
     parser.add_argument("--sweep-timeout", type=float, default=600.0)
     parser.add_argument("--keep", action="store_true", help="keep the stores")
+    parser.add_argument("--only", choices=("build", "sweep"),
+                        help="build: build the store, keep it and stop; sweep: only the nudge sweep, on a copy "
+                             "of the store given with --store")
+    parser.add_argument("--store", type=Path, metavar="DIR",
+                        help="a directory that --only build printed: measure on a fresh copy of its store")
     opts = parser.parse_args()
     if opts.pairs < 1 or opts.messages < opts.pairs:
         parser.error("--pairs must be at least 1 and --messages at least --pairs")
+    if (opts.only == "sweep") != (opts.store is not None):
+        parser.error("--only sweep needs --store DIR (a store kept by --only build), and --store needs it")
+    if opts.store is not None and not (opts.store / "built.json").is_file():
+        parser.error(f"{opts.store}: not a store kept by --only build (no built.json)")
     asyncio.run(main(opts))
