@@ -114,6 +114,15 @@ async def plan_all(engine: AsyncEngine, settings: Settings, now: datetime, batch
     return [item async for page in _planned_pages(engine, settings, now, batch) for item in page]
 
 
+def _rendered(settings: Settings, item: Planned, attached: bool) -> notices.Rendered:
+    """The item's notice: as the rules rendered it when planning, unless the conversation is attached to
+    it (a farewell planned without knowing; its text says so)."""
+    if item.rendered is not None and item.values.get("conversation_attached", False) == attached:
+        return item.rendered
+    return notices.notice(item.template, item.language, folder=folder(settings, settings.programs[item.program_id]),
+                          **{**item.values, "conversation_attached": attached})
+
+
 async def _compose_all(engine: AsyncEngine, settings: Settings, items: list[Planned], dated: datetime,
                        ) -> list[notices.Notice]:
     """The notices' bytes (their Date `dated`), made before the write transaction: the farewell's record
@@ -132,8 +141,7 @@ async def _compose_all(engine: AsyncEngine, settings: Settings, items: list[Plan
         for index, item in enumerate(items):
             program = settings.programs[item.program_id]
             attached = attachments.get(index, [])
-            mail = notices.notice(item.template, item.language, folder=folder(settings, program),
-                                  **{**item.values, "conversation_attached": bool(attached)})
+            mail = _rendered(settings, item, bool(attached))
             made.append(notices.compose(domain=settings.relay.domain, program_name=program.name, to=item.rcpt,
                                         subject=mail.subject, body=mail.text, html=mail.html, now=dated,
                                         attachments=attached, language=item.language))
@@ -158,8 +166,7 @@ async def send_planned(connection: AsyncConnection, settings: Settings, item: Pl
         if copies:  # the participant keeps the record of the relationship, as they saw it (anonymised)
             attachments.append((await asyncio.to_thread(mbox_bytes, copies), "application/mbox",
                                 f"conversation-{item.to_handle}.mbox"))
-    mail = notices.notice(item.template, item.language, folder=folder(settings, program),
-                          **{**item.values, "conversation_attached": bool(attachments)})
+    mail = _rendered(settings, item, bool(attachments))
     notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=item.rcpt,
                              subject=mail.subject, body=mail.text, html=mail.html, now=queue_at,
                              attachments=attachments, language=item.language)
