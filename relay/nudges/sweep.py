@@ -3,10 +3,11 @@ relay/nudges/rules/groups.py), and each due piece of mail sent exactly once.
 
 The sweep never holds the store for long: pairs whose end has come are marked ended in short
 transactions (relay/nudges/lifecycle.end_due); then the conversations where something may be due are
-found by indexed queries (relay/nudges/due.py) and read a page at a time, planned (relay/nudges/rules/),
-and each page's mail written a few notices per transaction: for each, the key is claimed
-(relay/nudges/keys.py), the notice (composed before the transaction) queued and the event recorded, so
-the mail, its key and its event commit together. A key someone already claimed is skipped (another
+found by indexed queries (relay/nudges/due.py) and read a page at a time, planned in a thread
+(relay/nudges/rules/: the rules render each notice once, and it is sent as rendered), and each page's
+mail written a few notices per transaction: for each, the key is claimed (relay/nudges/keys.py), the
+notice (composed before the transaction, relay/notices/mime.py) queued and the event recorded, so the
+mail, its key and its event commit together. A key someone already claimed is skipped (another
 sweep, another relay instance); mail due during the recipient's quiet hours is left for a later sweep.
 `dry_run` plans and writes nothing.
 """
@@ -88,8 +89,9 @@ async def _planned_pages(engine: AsyncEngine, settings: Settings, now: datetime,
             if not ids:
                 break
             after = ids[-1]
-            yield _plan(settings, now, found, activity)
-            await asyncio.sleep(0)  # planning is CPU on the loop: let SMTP sessions in between pages
+            # planning (the rules, and rendering each notice) is pure CPU work: in a thread, so that the
+            # event loop keeps answering SMTP sessions while a page is planned
+            yield await asyncio.to_thread(_plan, settings, now, found, activity)
 
 
 def _plan(settings: Settings, now: datetime, found: list[Any], activity: dict[int, Any]) -> list[Planned]:
