@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -23,3 +24,14 @@ def test_the_benchmark_starts(script: str) -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "usage:" in result.stdout
+
+
+def test_the_scale_bench_says_what_is_missing_for_a_sweep_alone(tmp_path: Path) -> None:
+    """`--only sweep` measures on a copy of a store that `--only build` kept: without one, exit 2 with text."""
+    for args, said in ((["--only", "sweep"], "--only sweep needs --store DIR"),
+                       (["--only", "sweep", "--store", str(tmp_path)], "not a store kept by --only build")):
+        result = subprocess.run([sys.executable, str(REPO / "bench" / "scale.py"), *args], cwd=REPO,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert said in result.stderr
+        assert "Traceback" not in result.stderr
