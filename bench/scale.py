@@ -27,7 +27,9 @@ The last line is `full/empty accept ratio: X.XX` (messages/s on the full store o
 The store stays in the printed directory with --keep; `--reuse DIR` measures a kept store again instead of
 building one (--pairs and --messages are then read from it), and `--only report,pairs` runs some of the
 measurements (bytes, verify, accept, report, pairs, console, sweep). Accept and the sweep write into the
-store, so a kept store that they measured is no longer the one that was built.
+store, so a kept store that they measured is no longer the one that was built: `--reuse DIR --copy` measures
+a fresh copy of it instead (removed after), so that one build can be measured again and again, before and
+after a change. `--only build` builds the store, keeps it and stops.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import resource
 import shutil
@@ -224,11 +227,11 @@ async def table_bytes(engine: AsyncEngine) -> list[tuple[str, int]]:
     """Bytes of each table and index (SQLite's dbstat virtual table), largest first; [] without dbstat."""
     try:
         async with engine.connect() as connection:
-            found = (await connection.exec_driver_sql(
-                "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC")).all()
+            found: list[Any] = list((await connection.exec_driver_sql(
+                "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC")).all())
     except Exception:  # SQLite built without SQLITE_ENABLE_DBSTAT_VTAB
         return []
-    return [(str(name), int(size)) for name, size in found[:12]]
+    return [(str(row[0]), int(row[1])) for row in found[:12]]
 
 
 async def accept_rate(engine: AsyncEngine, pairs: list[PairInfo], count: int, start_number: int,
@@ -337,8 +340,13 @@ async def kept(engine: AsyncEngine) -> tuple[list[PairInfo], int, datetime]:
 
 async def main(options: argparse.Namespace) -> None:
     only = set(options.only.split(",")) if options.only else set(MEASURES)
+    copied: Path | None = None
+    if options.reuse and options.copy:
+        copied = Path(tempfile.mkdtemp(prefix="relay-scale-copy-"))
+        shutil.copytree(Path(options.reuse) / "full", copied / "full")
+        print(f"a copy of {options.reuse} in {copied}")
     if options.reuse:
-        workdir = Path(options.reuse).resolve()
+        workdir = copied or Path(options.reuse).resolve()
         database = yaml.safe_load((workdir / "full" / "relay.yaml").read_text())["database"]
         layout, settings = make_layout(workdir / "full", database)
         engine = create_engine(settings.database_url)
@@ -361,6 +369,14 @@ async def main(options: argparse.Namespace) -> None:
         print(f"built in {time.perf_counter() - started:.1f} s")
     path = Path(settings.database_url.split("///", 1)[1]) if engine.dialect.name == "sqlite" else None
     now = last + timedelta(minutes=1)
+    if not options.reuse and (options.keep or options.only == "build"):  # what bench/sweep_profile.py reads
+        (workdir / "built.json").write_text(json.dumps({"pairs": options.pairs, "messages": options.messages,
+                                                        "last": last.isoformat()}))
+    if options.only == "build":
+        await store_bytes(engine, path)  # checkpointed: the file alone is the store
+        await engine.dispose()
+        print(f"kept: {workdir} (measure it again: --reuse {workdir} [--copy] --only ...)")
+        return
 
     if "bytes" in only:
         size = await store_bytes(engine, path)
@@ -411,10 +427,14 @@ async def main(options: argparse.Namespace) -> None:
         try:
             seconds, result = await asyncio.wait_for(timed(lambda: nudge_sweep.run(settings, engine, clock)),
                                                      options.sweep_timeout)
-            print(f"nudge sweep, 20 days of silence: {seconds:.1f} s wall ({len(result.sent)} sent)")
+            sent = len(result.sent)
+            print(f"nudge sweep, 20 days of silence: {seconds:.1f} s wall ({sent} sent"
+                  + (f", {seconds * 1000 / sent:.2f} ms per nudge)" if sent else ")"))
         except TimeoutError:
             print(f"nudge sweep, 20 days of silence: not done after {options.sweep_timeout:.0f} s (stopped)")
     await engine.dispose()
+    if copied is not None:
+        shutil.rmtree(copied, ignore_errors=True)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(f"bench process peak RSS: {usage.ru_maxrss / 1024:,.0f} MiB")
     if not options.keep and not options.reuse:
@@ -433,13 +453,19 @@ if __name__ == "__main__":
     parser.add_argument("--keep", action="store_true", help="keep the stores")
     parser.add_argument("--reuse", metavar="DIR", help="measure the store kept in DIR (an earlier --keep) "
                         "instead of building one")
+    parser.add_argument("--copy", action="store_true", help="with --reuse: measure a fresh copy of the kept store "
+                        "(removed after), so that it stays as built")
     parser.add_argument("--only", metavar="LIST", help="comma-separated measurements to run, of: "
-                        + ", ".join(MEASURES) + " (default: all)")
+                        + ", ".join(MEASURES) + " (default: all); or build: build the store, keep it, stop")
     opts = parser.parse_args()
     if opts.pairs < 1 or opts.messages < opts.pairs:
         parser.error("--pairs must be at least 1 and --messages at least --pairs")
-    if opts.only and not set(opts.only.split(",")) <= set(MEASURES):
-        parser.error(f"--only takes some of: {', '.join(MEASURES)}")
+    if opts.only and opts.only != "build" and not set(opts.only.split(",")) <= set(MEASURES):
+        parser.error(f"--only takes some of: {', '.join(MEASURES)}; or build")
+    if opts.only == "build" and opts.reuse:
+        parser.error("--only build builds a new store: it does not go with --reuse")
+    if opts.copy and not opts.reuse:
+        parser.error("--copy needs --reuse DIR (the kept store to copy)")
     if opts.reuse and not (Path(opts.reuse) / "full" / "relay.yaml").is_file():
         parser.error(f"--reuse: {opts.reuse} holds no kept store (full/relay.yaml)")
     asyncio.run(main(opts))

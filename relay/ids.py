@@ -9,11 +9,13 @@ import unicodedata
 
 # Crockford-style alphabet without look-alikes (no i, l, o, u) for tokens people may read aloud.
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+assert len(_ALPHABET) == 32
 
 
 def token(length: int) -> str:
-    """A random token from an unambiguous alphabet."""
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    """A random token from an unambiguous alphabet: each character from 5 bits of one random byte (the
+    alphabet has 32 characters, so every character is equally likely), one system call per token."""
+    return "".join(_ALPHABET[byte & 31] for byte in secrets.token_bytes(length))
 
 
 def queue_id() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -23,3 +24,17 @@ def test_the_benchmark_starts(script: str) -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "usage:" in result.stdout
+
+
+def test_the_scale_bench_says_what_is_missing_to_measure_a_kept_store(tmp_path: Path) -> None:
+    """`--reuse DIR` measures a store that `--only build` or `--keep` kept: without one, or with options that do
+    not go together, exit 2 with text."""
+    for args, said in ((["--reuse", str(tmp_path), "--only", "sweep"], "holds no kept store"),
+                       (["--copy", "--only", "sweep"], "--copy needs --reuse DIR"),
+                       (["--only", "build", "--reuse", str(tmp_path)], "does not go with --reuse"),
+                       (["--only", "nothing"], "--only takes some of")):
+        result = subprocess.run([sys.executable, str(REPO / "bench" / "scale.py"), *args], cwd=REPO,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert said in result.stderr
+        assert "Traceback" not in result.stderr

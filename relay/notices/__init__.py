@@ -21,11 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import ids
 from relay.languages import html_lang
+from relay.notices import mime
 from relay.notices.rendering import TEMPLATES, Rendered, notice, render
 from relay.store.messages import OutboundEntry
 from relay.store.outbound import queue_outbound
 
-__all__ = ["TEMPLATES", "Notice", "Rendered", "as_entry", "compose", "notice", "queue", "render"]
+__all__ = ["TEMPLATES", "Notice", "Rendered", "as_entry", "compose", "message_bytes", "notice", "queue", "render"]
 
 
 @dataclass(frozen=True)
@@ -64,22 +65,54 @@ def compose(
     attachments: list[tuple[bytes, str, str]] | None = None,
     language: str | None = None,
 ) -> Notice:
-    """A notice from the program (`attachments`: (data, "type/subtype", file name) each)."""
-    message = EmailMessage()
-    message["From"] = sender or Address(display_name=program_name, username="notices", domain=domain)
-    message["To"] = to
-    if reply_to:
-        message["Reply-To"] = reply_to
-    message["Subject"] = subject
-    message["Date"] = format_datetime(now)
+    """A notice from the program (`attachments`: (data, "type/subtype", file name) each).
+
+    A text-only notice is written by relay/notices/mime.py, a notice with HTML or attachments through
+    EmailMessage (`message_bytes`); both give the same bytes for the same notice."""
     message_id = ids.message_id(domain)
-    message["Message-ID"] = message_id
+    fields = _headers(domain=domain, program_name=program_name, to=to, subject=subject, now=now,
+                      message_id=message_id, in_reply_to=in_reply_to, reply_to=reply_to, headers=headers,
+                      sender=sender)
+    names = [name.lower() for name, _ in fields]
+    if (html is None and not attachments and len(set(names)) == len(names)
+            and not any(name.startswith("content-") or name == "mime-version" for name in names)):
+        raw = mime.text_notice(fields, body, content_language=html_lang(language) if language else None,
+                               max_line_length=998 if _unfolded(subject) else 78)
+    else:
+        raw = message_bytes(fields, subject=subject, body=body, html=html, attachments=attachments,
+                            language=language)
+    return Notice(rcpt=to, raw=raw, message_id=message_id)
+
+
+def _unfolded(subject: str) -> bool:
+    # Python folds an ASCII header that is a little too long for its first line (69 to 77 characters of
+    # Subject) by moving all of it to a continuation line, and parsers then read it with a leading space
+    # (" URGENT: ..."). ASCII headers are not folded at all (RFC 5322 allows lines up to 998 characters);
+    # anything else keeps the default folding of its encoded words.
+    return subject.isascii() and len(subject) < 900
+
+
+def _headers(*, domain: str, program_name: str, to: str, subject: str, now: datetime, message_id: str,
+             in_reply_to: str | None, reply_to: str | None, headers: dict[str, str] | None,
+             sender: Address | None) -> list[tuple[str, str]]:
+    """A notice's headers before its content's, in order."""
+    sender = sender or Address(display_name=program_name, username="notices", domain=domain)
+    fields = [("From", str(sender)), ("To", to)]
+    if reply_to:
+        fields.append(("Reply-To", reply_to))
+    fields += [("Subject", subject), ("Date", format_datetime(now)), ("Message-ID", message_id)]
     if in_reply_to:
-        message["In-Reply-To"] = in_reply_to
-        message["References"] = in_reply_to
-    message["Auto-Submitted"] = "auto-generated"
-    message["X-Loop"] = domain
-    for name, value in (headers or {}).items():
+        fields += [("In-Reply-To", in_reply_to), ("References", in_reply_to)]
+    fields += [("Auto-Submitted", "auto-generated"), ("X-Loop", domain)]
+    return fields + list((headers or {}).items())
+
+
+def message_bytes(fields: list[tuple[str, str]], *, subject: str, body: str, html: str | None = None,
+                  attachments: list[tuple[bytes, str, str]] | None = None, language: str | None = None) -> bytes:
+    """The notice built as an EmailMessage (policy.default): `fields` (`_headers`), the text, the HTML
+    alternative and the attachments."""
+    message = EmailMessage()
+    for name, value in fields:
         message[name] = value
     message.set_content(body)
     if html is not None:
@@ -89,10 +122,6 @@ def compose(
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     if language:  # after the parts: set_content drops the Content-* headers it finds
         message["Content-Language"] = html_lang(language)
-    # Python folds an ASCII header that is a little too long for its first line (69 to 77 characters of
-    # Subject) by moving all of it to a continuation line, and parsers then read it with a leading space
-    # (" URGENT: ..."). ASCII headers are not folded at all (RFC 5322 allows lines up to 998 characters);
-    # anything else keeps the default folding of its encoded words.
-    unfolded = subject.isascii() and len(subject) < 900
-    raw = message.as_bytes(policy=message.policy.clone(max_line_length=998)) if unfolded else message.as_bytes()
-    return Notice(rcpt=to, raw=raw, message_id=message_id)
+    if _unfolded(subject):
+        return message.as_bytes(policy=message.policy.clone(max_line_length=998))
+    return message.as_bytes()

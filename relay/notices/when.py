@@ -4,6 +4,7 @@ in their own time zone. A participant never reads a UTC timestamp in ISO form.""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
@@ -27,13 +28,19 @@ def format_day(day: date, language: str) -> str:
 
 def format_duration(delta: timedelta, language: str) -> str:
     """"48 hours", "4 days", "2 weeks" (whole units, in words of the language): how long, in a short note."""
-    where = locale(language)
     hours = int(delta.total_seconds() // 3600)
     if hours < 1:
-        return format_unit(max(1, int(delta.total_seconds() // 60)), "duration-minute", length="long", locale=where)
+        return _unit(max(1, int(delta.total_seconds() // 60)), "duration-minute", language)
     if hours < 72:
-        return format_unit(hours, "duration-hour", length="long", locale=where)
+        return _unit(hours, "duration-hour", language)
     days = hours // 24
     if days % 7 == 0 and days >= 14:
-        return format_unit(days // 7, "duration-week", length="long", locale=where)
-    return format_unit(days, "duration-day", length="long", locale=where)
+        return _unit(days // 7, "duration-week", language)
+    return _unit(days, "duration-day", language)
+
+
+@lru_cache(maxsize=4096)
+def _unit(count: int, unit: str, language: str) -> str:
+    """One whole amount of a unit in words (a sweep writes "3 weeks" in the same few languages thousands
+    of times: Babel's formatting is looked up once per amount, unit and language)."""
+    return format_unit(count, unit, length="long", locale=locale(language))

@@ -32,10 +32,12 @@ async def claim_many(connection: AsyncConnection, rows: list[dict[str, Any]]) ->
     caller inserted."""
     if not rows:
         return set()
+    # One statement compiled once (SQLAlchemy's "insertmanyvalues" sends the rows in batches of one
+    # INSERT ... RETURNING each): a .values(rows) statement would be compiled anew for every chunk.
     dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
-    statement = (dialect.insert(notice_keys).values(rows).on_conflict_do_nothing(index_elements=["key"])
+    statement = (dialect.insert(notice_keys).on_conflict_do_nothing(index_elements=["key"])
                  .returning(notice_keys.c.key))
-    return set((await connection.execute(statement)).scalars())
+    return set((await connection.execute(statement, rows)).scalars())
 
 
 async def claimed(connection: AsyncConnection, candidates: list[str]) -> set[str]:

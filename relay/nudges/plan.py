@@ -8,7 +8,7 @@ from typing import Any
 
 from relay.config import ProgramConfig, Settings
 from relay.notices.programs import folder
-from relay.notices.rendering import subject
+from relay.notices.rendering import Rendered, notice
 from relay.nudges.activity import Activity
 from relay.store.pairs import Pair
 
@@ -41,6 +41,8 @@ class Planned:
     message_id: str | None = None  # the waiting message it is about
     detail: dict[str, Any] = field(default_factory=dict)
     passed_over: list[str] = field(default_factory=list)  # earlier stages due at once: never sent
+    # the notice as planned (`subject` is its subject): the sweep sends it without rendering it again
+    rendered: Rendered | None = field(default=None, repr=False, compare=False)
 
     def describe(self) -> str:
         who = f"{self.to_role} {self.to_handle}" if self.to_handle else self.to_role
@@ -51,6 +53,6 @@ class Planned:
                 "to_handle": self.to_handle, "subject": self.subject, "message_id": self.message_id}
 
 
-def subject_of(ctx: Context, name: str, language: str, values: dict[str, Any]) -> str:
-    """The subject the notice `name` will have (rendered now: listings and dry runs show it)."""
-    return subject(name, language, folder=folder(ctx.settings, ctx.program), **values)
+def notice_of(ctx: Context, name: str, language: str, values: dict[str, Any]) -> Rendered:
+    """The notice `name` as it will be sent, rendered now (listings and dry runs show its subject)."""
+    return notice(name, language, folder=folder(ctx.settings, ctx.program), **values)

@@ -3,10 +3,11 @@ relay/nudges/rules/groups.py), and each due piece of mail sent exactly once.
 
 The sweep never holds the store for long: pairs whose end has come are marked ended in short
 transactions (relay/nudges/lifecycle.end_due); then the conversations where something may be due are
-found by indexed queries (relay/nudges/due.py) and read a page at a time, planned (relay/nudges/rules/),
-and each page's mail written a few notices per transaction: for each, the key is claimed
-(relay/nudges/keys.py), the notice (composed before the transaction) queued and the event recorded, so
-the mail, its key and its event commit together. A key someone already claimed is skipped (another
+found by indexed queries (relay/nudges/due.py) and read a page at a time, planned in a thread
+(relay/nudges/rules/: the rules render each notice once, and it is sent as rendered), and each page's
+mail written a few notices per transaction: for each, the key is claimed (relay/nudges/keys.py), the
+notice (composed before the transaction, relay/notices/mime.py) queued and the event recorded, so the
+mail, its key and its event commit together. A key someone already claimed is skipped (another
 sweep, another relay instance); mail due during the recipient's quiet hours is left for a later sweep.
 `dry_run` plans and writes nothing.
 """
@@ -88,8 +89,9 @@ async def _planned_pages(engine: AsyncEngine, settings: Settings, now: datetime,
             if not ids:
                 break
             after = ids[-1]
-            yield _plan(settings, now, found, activity)
-            await asyncio.sleep(0)  # planning is CPU on the loop: let SMTP sessions in between pages
+            # planning (the rules, and rendering each notice) is pure CPU work: in a thread, so that the
+            # event loop keeps answering SMTP sessions while a page is planned
+            yield await asyncio.to_thread(_plan, settings, now, found, activity)
 
 
 def _plan(settings: Settings, now: datetime, found: list[Any], activity: dict[int, Any]) -> list[Planned]:
@@ -114,6 +116,15 @@ async def plan_all(engine: AsyncEngine, settings: Settings, now: datetime, batch
     return [item async for page in _planned_pages(engine, settings, now, batch) for item in page]
 
 
+def _rendered(settings: Settings, item: Planned, attached: bool) -> notices.Rendered:
+    """The item's notice: as the rules rendered it when planning, unless the conversation is attached to
+    it (a farewell planned without knowing; its text says so)."""
+    if item.rendered is not None and item.values.get("conversation_attached", False) == attached:
+        return item.rendered
+    return notices.notice(item.template, item.language, folder=folder(settings, settings.programs[item.program_id]),
+                          **{**item.values, "conversation_attached": attached})
+
+
 async def _compose_all(engine: AsyncEngine, settings: Settings, items: list[Planned], dated: datetime,
                        ) -> list[notices.Notice]:
     """The notices' bytes (their Date `dated`), made before the write transaction: the farewell's record
@@ -132,8 +143,7 @@ async def _compose_all(engine: AsyncEngine, settings: Settings, items: list[Plan
         for index, item in enumerate(items):
             program = settings.programs[item.program_id]
             attached = attachments.get(index, [])
-            mail = notices.notice(item.template, item.language, folder=folder(settings, program),
-                                  **{**item.values, "conversation_attached": bool(attached)})
+            mail = _rendered(settings, item, bool(attached))
             made.append(notices.compose(domain=settings.relay.domain, program_name=program.name, to=item.rcpt,
                                         subject=mail.subject, body=mail.text, html=mail.html, now=dated,
                                         attachments=attached, language=item.language))
@@ -158,8 +168,7 @@ async def send_planned(connection: AsyncConnection, settings: Settings, item: Pl
         if copies:  # the participant keeps the record of the relationship, as they saw it (anonymised)
             attachments.append((await asyncio.to_thread(mbox_bytes, copies), "application/mbox",
                                 f"conversation-{item.to_handle}.mbox"))
-    mail = notices.notice(item.template, item.language, folder=folder(settings, program),
-                          **{**item.values, "conversation_attached": bool(attachments)})
+    mail = _rendered(settings, item, bool(attachments))
     notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=item.rcpt,
                              subject=mail.subject, body=mail.text, html=mail.html, now=queue_at,
                              attachments=attachments, language=item.language)

@@ -8,10 +8,11 @@ coordinator's reason; both claim the same once-only keys, so a pair gets one far
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from relay.config import ProgramConfig, Settings
 from relay.notices.programs import audience, folder, participant_language
-from relay.notices.rendering import subject
+from relay.notices.rendering import notice
 from relay.nudges.lifecycle import FAREWELL_WITHIN, ONGOING, end_of
 from relay.nudges.plan import Context, Planned
 from relay.nudges.timing import is_quiet, zone_of
@@ -38,14 +39,16 @@ def farewells(settings: Settings, program: ProgramConfig, pair: Pair, now: datet
         member = pair.member(role)
         partner = pair.partner_of(member)
         language = participant_language(program, member)
-        values = {"program_name": program.name, "goals": program.goals, "domain": settings.relay.domain,
-                  "handle": member.handle, "partner_handle": partner.handle, "role": role,
-                  "exchange": exchange, "conversation_attached": False, "reason": reason,
-                  "audience": audience(program, member)}  # rendering.notice's keyword: youth wording
+        values: dict[str, Any] = {
+            "program_name": program.name, "goals": program.goals, "domain": settings.relay.domain,
+            "handle": member.handle, "partner_handle": partner.handle, "role": role, "exchange": exchange,
+            "conversation_attached": False, "reason": reason,
+            "audience": audience(program, member)}  # rendering.notice's keyword: youth wording
         found.append(Planned(
             key=key_of(pair.id, role), kind="farewell", pair_id=pair.id, program_id=program.id,
             to_role=role, to_handle=member.handle, rcpt=member.email,
-            subject=subject("farewell", language, folder=folder(settings, program), **values), template="farewell",
+            subject=(mail := notice("farewell", language, folder=folder(settings, program), **values)).subject,
+            rendered=mail, template="farewell",
             values=values, language=language,
             quiet=is_quiet(now, zone_of(member, program), program.responsiveness.quiet_hours),
             detail={"to_role": role},

@@ -1,0 +1,79 @@
+"""Where a nudge sweep's time goes: cProfile over one sweep on a copy of a store kept by bench/scale.py.
+
+    .venv/bin/python bench/scale.py --pairs 1000 --messages 10000 --only build     # prints DIR
+    .venv/bin/python bench/sweep_profile.py --store DIR [--sort cumtime] [--top 60]
+
+The sweep plans and composes in threads (asyncio.to_thread), which cProfile does not see; here that work
+runs inline on the profiled thread instead, so every function shows (the wall time printed is then that
+of a profiled, single-threaded sweep: compare it with other runs of this script, and measure wall time
+with `bench/scale.py --reuse DIR --copy --only sweep`). The copy is removed after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.append(str(REPO))  # appended: a PYTHONPATH naming another checkout's relay/ wins (baselines)
+
+from relay.clock import FixedClock  # noqa: E402
+from relay.config import load_settings  # noqa: E402
+from relay.nudges import sweep  # noqa: E402
+from relay.store.database import create_engine, migrate  # noqa: E402
+
+
+async def _inline(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    return function(*args, **kwargs)
+
+
+async def profiled_sweep(source: Path, profile: cProfile.Profile) -> tuple[float, int]:
+    facts = json.loads((source / "built.json").read_text())
+    workdir = Path(tempfile.mkdtemp(prefix="relay-sweep-profile-"))
+    try:
+        shutil.copytree(source / "full", workdir / "full")
+        settings = load_settings(workdir / "full" / "relay.yaml")
+        engine = create_engine(settings.database_url)
+        await migrate(engine)
+        clock = FixedClock(datetime.fromisoformat(facts["last"]) + timedelta(days=20, hours=6))
+        started = time.perf_counter()
+        profile.enable()
+        result = await sweep.run(settings, engine, clock)
+        profile.disable()
+        seconds = time.perf_counter() - started
+        await engine.dispose()
+        return seconds, len(result.sent)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", type=Path, required=True, metavar="DIR",
+                        help="a directory that `bench/scale.py --only build` (or --keep) printed")
+    parser.add_argument("--sort", default="cumtime", choices=("cumtime", "tottime", "ncalls"))
+    parser.add_argument("--top", type=int, default=60, help="how many functions to print")
+    options = parser.parse_args()
+    if not (options.store / "built.json").is_file():
+        parser.error(f"{options.store}: not a store kept by bench/scale.py --only build or --keep (no built.json)")
+    asyncio.to_thread = _inline  # type: ignore[assignment]  # see the module docstring
+    profile = cProfile.Profile()
+    seconds, sent = asyncio.run(profiled_sweep(options.store, profile))
+    print(f"profiled sweep: {seconds:.1f} s, {sent} sent, {seconds * 1000 / max(1, sent):.2f} ms per nudge "
+          "(profiled, single thread)")
+    pstats.Stats(profile).sort_stats(options.sort).print_stats(options.top)
+
+
+if __name__ == "__main__":
+    main()
