@@ -157,7 +157,11 @@ async def test_the_nudge_and_hold_sweeps_read_what_is_due_through_indexes(
     """The sweeps' statements too (issue 14): which pairs are due, their activity, the keys, the notices
     written, the hold queue's due rows — planned with their own parameters, no full scan of a large table."""
     await relay.scheduler.stop()  # the sweeps run here, once each, by the test
-    noon = datetime.combine(relay.clock.now().date() + timedelta(days=1), time(16), tzinfo=UTC)  # New York: noon
+    # New York's noon, a day or more after the messages below are sent (at the real time): the first sweep
+    # finds pair 1's mentee waiting 24-48 h, the one 3 days later 96 h or more, whatever the time of day the
+    # test runs at (with "tomorrow" alone, a run after 16:00 UTC saw 95 h and no second reminder)
+    now = relay.clock.now()
+    noon = datetime.combine(now.date() + timedelta(days=1 if now.time() < time(16) else 2), time(16), tzinfo=UTC)
     made = await enrol_many(layout, 30, noon - timedelta(days=20))  # silent: check-ins due
     first = made[0]
     code, text = await send(layout.smtp_port, simple_message(first.mentee_email, first.mentor_address, "Hi", "Hello"),
