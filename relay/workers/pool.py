@@ -152,11 +152,12 @@ class Pool:
         if self.in_process:
             return tasks.in_process(self._environment, fn, *args)
         assert self._idle is not None and self._large is not None, "Pool.start() was not awaited"
-        lane: Any = self._large if _size(args) > LARGE else contextlib.nullcontext()
+        large = _size(args) > LARGE
+        lane: Any = self._large if large else contextlib.nullcontext()
         async with lane:
             worker = await self._idle.get()
             try:
-                result = await self._watched(worker, fn, args)
+                result = await self._watched(worker, fn, args, large)
             except (BudgetExceeded, WorkerLost, asyncio.CancelledError):
                 self._replace(worker)  # killed, died, or still busy with a task nobody waits for
                 raise
@@ -166,11 +167,10 @@ class Pool:
             self._idle.put_nowait(worker)
             return result
 
-    async def _watched(self, worker: _Worker, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        if _size(args) > LARGE:  # large work yields the CPU to the loop and to small tasks (see Lanes)
-            future = asyncio.wrap_future(worker.executor.submit(tasks.at_low_priority, fn, *args))
-        else:
-            future = asyncio.wrap_future(worker.executor.submit(fn, *args))
+    async def _watched(self, worker: _Worker, fn: Callable[..., T], args: tuple[Any, ...], large: bool) -> T:
+        # large work yields the CPU to the loop and to small tasks (see Lanes)
+        call = (tasks.at_low_priority, fn, *args) if large else (fn, *args)
+        future = asyncio.wrap_future(worker.executor.submit(*call))
         pid = worker.pid()
         start_cpu = _cpu_seconds(pid) if pid is not None else None
         started = time.monotonic()
