@@ -25,15 +25,20 @@ def _heavy_message(sender: str, to: str, name: str = "many", parts_count: int = 
             "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" + parts + "--b--\r\n").encode()
 
 
+async def _relay_with_two_workers(layout: Layout, cpu_seconds: float) -> tuple[Relay, str]:
+    """A started relay with two worker processes and this CPU budget, and the alias of a new pair's mentor."""
+    layout.overrides.update(workers=2, limits={"message_cpu_seconds": cpu_seconds})
+    layout.write()
+    pair = await acreate_pair(layout)
+    relay = Relay(load_settings(layout.config))
+    await relay.start()
+    return relay, pair["mentor_alias"]
+
+
 async def test_a_message_over_the_cpu_budget_is_refused_while_others_pass_and_the_worker_is_replaced(
     layout: Layout, sink: Sink, caplog: pytest.LogCaptureFixture
 ) -> None:
-    layout.overrides.update(workers=2, limits={"message_cpu_seconds": 0.3})
-    layout.write()
-    pair = await acreate_pair(layout)
-    alias = pair["mentor_alias"]
-    relay = Relay(load_settings(layout.config))
-    await relay.start()
+    relay, alias = await _relay_with_two_workers(layout, cpu_seconds=0.3)
     try:
         assert relay.pool.workers == 2
         heavy = asyncio.create_task(send(layout.smtp_port, _heavy_message(MENTEE["email"], alias), MENTEE["email"],
@@ -86,12 +91,7 @@ async def test_a_small_message_is_answered_while_large_ones_fill_their_lane(
 ) -> None:
     """Two large messages at work (one in the large lane, one waiting for it) do not hold up a small message
     from another session: it gets its 250 first, and the large ones are accepted afterwards."""
-    layout.overrides.update(workers=2, limits={"message_cpu_seconds": 60})
-    layout.write()
-    pair = await acreate_pair(layout)
-    alias = pair["mentor_alias"]
-    relay = Relay(load_settings(layout.config))
-    await relay.start()
+    relay, alias = await _relay_with_two_workers(layout, cpu_seconds=60)
     try:
         large = [asyncio.create_task(send(layout.smtp_port, _heavy_message(
             MENTEE["email"], alias, f"large-{i}", parts_count=4_000, pad=40),
