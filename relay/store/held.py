@@ -105,21 +105,27 @@ async def held_page(connection: AsyncConnection, *, state: str | None = "held", 
                     after: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """One page of the queue in its order (urgent first, then oldest first), with the sender's and the
     recipient's handles, in one query; filters in SQL (`programs`: the ones the reader may see, None: all).
-    Returns the rows and the cursor of the next page (None on the last page)."""
-    sender, recipient = members.alias("sender"), members.alias("recipient")
+    The page is chosen from the queue's own rows first (sorted there), and only its rows are joined to
+    their messages and members: a queue of many thousands costs a sort of small rows, not a read of every
+    held message. Returns the rows and the cursor of the next page (None on the last page)."""
     order = [QUEUE_RANK, held.c.held_at, held.c.message_id]
+    chosen = _filtered(select(held.c.message_id, QUEUE_RANK.label("rank")).order_by(*order).limit(limit + 1),
+                       state=state, programs=programs, program_id=program_id, reason=reason)
+    if after is not None:
+        chosen = chosen.where(keyset.after(order, keyset.decode(after, (int, datetime, str))))
+    page_rows = chosen.subquery("page")
+    sender, recipient = members.alias("sender"), members.alias("recipient")
     query = (
         select(held, messages.c.subject, messages.c.sender_id, messages.c.recipient_id,
                sender.c.handle.label("sender_handle"), recipient.c.handle.label("recipient_handle"),
-               QUEUE_RANK.label("rank"))
+               page_rows.c.rank)
+        .select_from(page_rows)
+        .join(held, held.c.message_id == page_rows.c.message_id)
         .join(messages, messages.c.id == held.c.message_id)
         .join(sender, sender.c.id == messages.c.sender_id)
         .outerjoin(recipient, recipient.c.id == messages.c.recipient_id)
-        .order_by(*order).limit(limit + 1)
+        .order_by(page_rows.c.rank, held.c.held_at, held.c.message_id)
     )
-    query = _filtered(query, state=state, programs=programs, program_id=program_id, reason=reason)
-    if after is not None:
-        query = query.where(keyset.after(order, keyset.decode(after, (int, datetime, str))))
     found = [_row(row) for row in (await connection.execute(query)).all()]
     more = len(found) > limit
     found = found[:limit]
@@ -136,12 +142,16 @@ async def count_held(connection: AsyncConnection, *, state: str | None = "held",
 
 async def recent_decisions(connection: AsyncConnection, *, programs: list[str] | None = None,
                            program_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """Decided items (released, rejected, automatic rejections), newest first, `limit` of them."""
+    """Decided items (released, rejected, automatic rejections), newest first, `limit` of them (chosen
+    from the queue's own rows, then joined to their messages, as in held_page)."""
+    newest = [func.coalesce(held.c.decided_at, held.c.held_at).desc(), held.c.message_id.desc()]
+    chosen = _filtered(select(held.c.message_id).where(held.c.state != "held").order_by(*newest).limit(limit),
+                       state=None, programs=programs, program_id=program_id, reason=None).subquery("chosen")
     query = (select(held, messages.c.subject, messages.c.sender_id, messages.c.recipient_id)
-             .join(messages, messages.c.id == held.c.message_id).where(held.c.state != "held")
-             .order_by(func.coalesce(held.c.decided_at, held.c.held_at).desc(), held.c.message_id.desc())
-             .limit(limit))
-    query = _filtered(query, state=None, programs=programs, program_id=program_id, reason=None)
+             .select_from(chosen)
+             .join(held, held.c.message_id == chosen.c.message_id)
+             .join(messages, messages.c.id == held.c.message_id)
+             .order_by(*newest))
     return [_row(row) for row in (await connection.execute(query)).all()]
 
 
