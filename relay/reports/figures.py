@@ -383,17 +383,23 @@ async def _groups(engine: AsyncEngine, program_id: str, now: datetime) -> dict[s
                         row.recipient_id)
                for row in found if row.decision != "autoreply"]
     roles = {row.id: row.role for row in people}
+    by_group: dict[int, list[_Message]] = {}
+    for message in written:  # in time order, as read
+        by_group.setdefault(message.pair_id, []).append(message)
+    members_of: dict[int, list[Any]] = {}
+    for person in people:
+        members_of.setdefault(person.pair_id, []).append(person)
     items = []
     all_waits: list[tuple[float | None, bool]] = []
     for row in group_rows:
-        mine = [m for m in written if m.pair_id == row.id]
+        mine = by_group.get(row.id, [])
         count = Counter(m.sender_id for m in mine)
         waits = _group_waits(mine, roles, now)
         all_waits.extend(waits)
         items.append({"id": row.id, "kind": row.kind, "name": row.name, "status": row.status,
                       "messages": len(mine),
                       "by_member": [{"handle": p.handle, "role": p.role, "messages": count[p.id]}
-                                    for p in people if p.pair_id == row.id],
+                                    for p in members_of.get(row.id, [])],
                       "reply_time": _wait_figures(waits)})
     return {"total": len(group_rows), "messages": sum(item["messages"] for item in items),
             "reply_time": _wait_figures(all_waits), "items": items}
