@@ -19,9 +19,11 @@
    are left out (bench/throughput.py measures them).
 5. `report --program stem --json` and `pair list --json` as CLI subprocesses: wall time and peak RSS.
 6. Console `/held` and `/pairs` first page: a relay with its console on the full store, a logged-in
-   moderator, wall time of one GET each.
+   moderator, wall time of five GETs each: the median of the last four, and the first (just started).
 7. A nudge sweep 20 days after the last round (every mentee waiting): relay.nudges.sweep.run, wall time;
-   stopped after --sweep-timeout seconds.
+   stopped after --sweep-timeout seconds. Meanwhile 4 senders each accept a message every 50 ms (the
+   store's part, as in 4): their latencies (p50, p99, max) against the same stream for 10 s before the
+   sweep, which is what the sweep costs intake.
 
 The last line is `full/empty accept ratio: X.XX` (messages/s on the full store over the empty one).
 The store stays in the printed directory with --keep; `--reuse DIR` measures a kept store again instead of
@@ -41,6 +43,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -234,6 +237,20 @@ async def table_bytes(engine: AsyncEngine) -> list[tuple[str, int]]:
     return [(str(row[0]), int(row[1])) for row in found[:12]]
 
 
+async def accept_one(engine: AsyncEngine, committer: Committer, pair: PairInfo, number: int, now: datetime) -> float:
+    """The store's part of accepting one message from the pair's mentee: seconds from start to committed."""
+    started = time.perf_counter()
+    async with engine.connect() as connection:
+        found = await find_by_alias(connection, pair.mentor.alias)
+        assert found is not None
+        await pair_stats(connection, pair.id, now, 41)
+        await group_thread_maps(connection, pair.id, pair.mentee.id, [pair.mentor.id],
+                                [f"<m{number - 1}.{pair.mentor.id}@uni.example.net>"])
+    item = accepted_item(pair, pair.mentee, pair.mentor, number, now, None, hold=False)
+    await committer.run(Merged(store_accepted_many, item))
+    return time.perf_counter() - started
+
+
 async def accept_rate(engine: AsyncEngine, pairs: list[PairInfo], count: int, start_number: int,
                       now: datetime, senders: int = 20) -> tuple[float, float]:
     """Messages/s and p99 latency (ms) of the store's part of accepting `count` messages."""
@@ -241,22 +258,9 @@ async def accept_rate(engine: AsyncEngine, pairs: list[PairInfo], count: int, st
     committer.start()
     latencies: list[float] = []
 
-    async def one(number: int) -> None:
-        pair = pairs[number % len(pairs)]
-        started = time.perf_counter()
-        async with engine.connect() as connection:
-            found = await find_by_alias(connection, pair.mentor.alias)
-            assert found is not None
-            await pair_stats(connection, pair.id, now, 41)
-            await group_thread_maps(connection, pair.id, pair.mentee.id, [pair.mentor.id],
-                                    [f"<m{number - 1}.{pair.mentor.id}@uni.example.net>"])
-        item = accepted_item(pair, pair.mentee, pair.mentor, number, now, None, hold=False)
-        await committer.run(Merged(store_accepted_many, item))
-        latencies.append(time.perf_counter() - started)
-
     async def sender(offset: int) -> None:
         for number in range(start_number + offset, start_number + count, senders):
-            await one(number)
+            latencies.append(await accept_one(engine, committer, pairs[number % len(pairs)], number, now))
 
     started = time.perf_counter()
     await asyncio.gather(*(sender(k) for k in range(senders)))
@@ -264,6 +268,36 @@ async def accept_rate(engine: AsyncEngine, pairs: list[PairInfo], count: int, st
     await committer.close()
     latencies.sort()
     return count / elapsed, latencies[int(len(latencies) * 0.99) - 1] * 1000
+
+
+async def accepts_meanwhile(engine: AsyncEngine, pairs: list[PairInfo], now: datetime, done: asyncio.Event,
+                            interval: float = 0.05, senders: int = 4) -> list[float]:
+    """Accept latencies (seconds) of `senders` senders each accepting one message every `interval` seconds
+    until `done` is set: what a sweep running meanwhile costs intake."""
+    committer = Committer(engine)
+    committer.start()
+    latencies: list[float] = []
+
+    async def sender(offset: int) -> None:
+        number = 2 * 10**8 + offset
+        while not done.is_set():
+            latencies.append(await accept_one(engine, committer, pairs[number % len(pairs)], number, now))
+            number += senders
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), interval)
+
+    await asyncio.gather(*(sender(k) for k in range(senders)))
+    await committer.close()
+    return latencies
+
+
+def latency_line(latencies: list[float]) -> str:
+    ordered = sorted(latencies)
+    if not ordered:
+        return "no accepts"
+    at = lambda share: ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000  # noqa: E731
+    return (f"{len(ordered):,} accepts, p50 {at(0.5):.0f} ms, p99 {at(0.99):.0f} ms, "
+            f"max {ordered[-1] * 1000:.0f} ms")
 
 
 # Runs a command as its child and says its peak RSS: the bench process is large, and a child forked from it
@@ -300,18 +334,23 @@ async def timed(what: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-async def console_pages(layout: Layout, now: datetime, reused: bool) -> dict[str, tuple[float, int, int]]:
-    """The first GET of each page. The moderator is added before the relay starts: on a large store the
-    sweeps a start runs hold the write lock long enough for a CLI write to fail (issue 14, item 2).
-    A reused store may have them from an earlier run."""
+async def console_pages(layout: Layout, now: datetime, reused: bool,
+                        repeat: int = 5) -> dict[str, tuple[float, float, int, int]]:
+    """The first page of each list, GET `repeat` times: the first request's time (a relay just started:
+    its start-up sweeps run meanwhile, nothing is cached) and the median of the others. The moderator is
+    added before the relay starts: on a large store the sweeps a start runs hold the write lock long enough
+    for a CLI write to fail (issue 14, item 2). A reused store may have them from an earlier run."""
     found = {}
     with contextlib.suppress(AssertionError) if reused else contextlib.nullcontext():
         await add_moderator(layout, "ana", "stem", admin=True)
     async with serving(layout, clock=FixedClock(now)), session(layout, "ana") as client:
         for path in ("/held", "/pairs"):
-            started = time.perf_counter()
-            response = await client.get(path)
-            found[path] = (time.perf_counter() - started, response.status_code, len(response.content))
+            times = []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                response = await client.get(path)
+                times.append(time.perf_counter() - started)
+            found[path] = (times[0], statistics.median(times[1:]), response.status_code, len(response.content))
     return found
 
 
@@ -418,12 +457,18 @@ async def main(options: argparse.Namespace) -> None:
         except Exception as exc:  # a figure of its own: the console could not be measured on this store
             print(f"console first pages: not measured ({type(exc).__name__}: {str(exc).strip()[:300]})")
         else:
-            for page, (seconds, status, length) in pages.items():
-                print(f"console {page:8} first page: {seconds * 1000:,.0f} ms (HTTP {status}, "
-                      f"{length / 1024:,.0f} KiB)")
+            for page, (first, again, status, length) in pages.items():
+                print(f"console {page:8} first page: {again * 1000:,.0f} ms (median of 4 GETs; the relay's first "
+                      f"GET {first * 1000:,.0f} ms; HTTP {status}, {length / 1024:,.0f} KiB)")
 
     if "sweep" in only:
         clock = FixedClock(last + timedelta(days=20, hours=6))  # midday in the program's time zone
+        quiet = asyncio.Event()
+        alone_timer = asyncio.get_running_loop().call_later(10, quiet.set)
+        alone = await accepts_meanwhile(engine, pairs[:100], now, quiet)  # the same stream, 10 s, no sweep
+        alone_timer.cancel()
+        done = asyncio.Event()
+        meanwhile = asyncio.create_task(accepts_meanwhile(engine, pairs[:100], now, done))
         try:
             seconds, result = await asyncio.wait_for(timed(lambda: nudge_sweep.run(settings, engine, clock)),
                                                      options.sweep_timeout)
@@ -432,6 +477,11 @@ async def main(options: argparse.Namespace) -> None:
                   + (f", {seconds * 1000 / sent:.2f} ms per nudge)" if sent else ")"))
         except TimeoutError:
             print(f"nudge sweep, 20 days of silence: not done after {options.sweep_timeout:.0f} s (stopped)")
+        finally:
+            done.set()
+            during = await meanwhile
+        print(f"accept (store part, 4 senders, one each per 50 ms) alone: {latency_line(alone)}")
+        print(f"accept (store part, 4 senders, one each per 50 ms) during the sweep: {latency_line(during)}")
     await engine.dispose()
     if copied is not None:
         shutil.rmtree(copied, ignore_errors=True)
