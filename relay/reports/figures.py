@@ -34,6 +34,7 @@ Definitions (the report says what it counts):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import operator
 from array import array
@@ -129,26 +130,46 @@ async def program_figures(engine: AsyncEngine, clock: Clock, program_id: str,
     sorted reply and review times as whole microseconds. `messages.weeks[].by_pair` is a read-only mapping
     that lists its week's open pairs when read (render.write_json and iter_rows stream it)."""
     now = clock.now()
-    async with engine.connect() as connection:
-        roster = await _Roster.read(connection, program_id)
-        weekly = await _Weekly.read(connection, program_id, roster)
-        reply_time = await _reply_time(connection, program_id, now)
-        nudges = await _nudges(connection, program_id, now)
-        moderation = await _moderation(connection, program_id, weekly.rejected)
-        attempts = _Attempts()
-        async for chunk in reporting.refusals(connection, program_id):
-            for kind, detail in chunk:
-                attempts.add(kind, detail)
+
+    async def pairs_and_weeks() -> tuple[_Roster, _Weekly, dict[str, Any]]:
+        async with engine.connect() as connection:
+            roster = await _Roster.read(connection, program_id)
+            weekly = await _Weekly.read(connection, program_id, roster)
+            return roster, weekly, await _moderation(connection, program_id, weekly.rejected)
+
+    async def reply_time() -> dict[str, Any]:
+        async with engine.connect() as connection:
+            return await _reply_time(connection, program_id, now)
+
+    async def nudges_and_attempts() -> tuple[dict[str, Any], dict[str, int]]:
+        async with engine.connect() as connection:
+            nudges = await _nudges(connection, program_id, now)
+            attempts = _Attempts()
+            async for chunk in reporting.refusals(connection, program_id):
+                for kind, detail in chunk:
+                    attempts.add(kind, detail)
+            return nudges, attempts.figures()
+
+    # Four connections at once: the database answers the large reads side by side (on SQLite each
+    # connection runs in its own thread, outside the interpreter's lock), so the report takes about as
+    # long as its longest read, not their sum.
+    async with asyncio.TaskGroup() as parts:
+        weeks_part = parts.create_task(pairs_and_weeks())
+        reply_part = parts.create_task(reply_time())
+        nudges_part = parts.create_task(nudges_and_attempts())
+        groups_part = parts.create_task(_groups(engine, program_id, now))
+    roster, weekly, moderation = weeks_part.result()
+    nudges, attempts = nudges_part.result()
     return {
         "program": program_id,
         "generated_at": now.isoformat(),
         "pairs": roster.states(weekly.last, now, silent_after),
         "messages": {"total": weekly.total, "weeks": _weeks(roster, weekly, now)},
-        "reply_time": reply_time,
+        "reply_time": reply_part.result(),
         "nudges": nudges,
         "moderation": moderation,
-        "attempts": attempts.figures(),
-        "groups": await _groups(engine, program_id, now),
+        "attempts": attempts,
+        "groups": groups_part.result(),
     }
 
 
