@@ -110,6 +110,7 @@ async def test_each_reply_is_in_the_participants_language(layout: Layout, sink: 
 
         # help@ and away@ (a request, one it cannot read, one in the past), digest@ without a group
         await step("help", MAPLE[0], "es", mail(relay, MAPLE[0], f"help@{DOMAIN}", "Una pregunta"))
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # no earlier notice arrives after `seen`
         seen = len(notices_in(sink))
         await step("away", MAPLE[0], "es", mail(relay, MAPLE[0], f"away@{DOMAIN}", "Hasta el 10 de junio"))
         told = (await next_notice(sink, seen, OAK[0])).message
