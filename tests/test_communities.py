@@ -17,7 +17,7 @@ from sqlalchemy import select
 from relay.config import load_settings
 from relay.service import Relay
 from relay.store.schema import members, messages, pairs
-from tests.support import DOMAIN, Layout, Received, Sink, cli, eventually, rows, send
+from tests.support import DOMAIN, Layout, Received, Sink, cli, eventually, nothing_queued, rows, send
 
 OAK = {"email": "jose.muller@uni.example.net", "name": "José Müller", "handle": "Oak"}
 ELM = {"email": "amara.okafor@firm.example.com", "name": "Amara Okafor", "handle": "Elm"}
@@ -156,7 +156,7 @@ async def test_community_reaches_the_other_mentors_of_the_senders_programs(commu
     # A member's From: forged by someone else's envelope is refused too (the From: must be the sender).
     code, reply = await send(port, letter({**OAK, "email": STRANGER}, MENTORS, "hi", "x"), OAK["email"], MENTORS)
     assert code == 550, reply
-    await asyncio.sleep(0.3)
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting (not a nap)
     assert len(sink.received) == 7
 
     # The record: each message archived once per community, senders are community members.
@@ -196,7 +196,7 @@ async def test_community_members_follow_enrolment(communities: Relay, layout: La
         members.join(pairs, pairs.c.id == members.c.pair_id)).where(
         pairs.c.kind == "community", members.c.email_key == PINE["email"]))
     assert len(left) == 1 and left[0].left_at is not None
-    await asyncio.sleep(0.3)
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting (not a nap)
     community = [r for r in sink.received if "notices@" not in str(r.message["From"])]
     assert len(community) == 4  # nothing more reached the community
     farewells = {r.rcpt_tos[0] for r in sink.received if "goodbye" in str(r.message["Subject"])}

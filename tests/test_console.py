@@ -33,7 +33,7 @@ from tests.consolekit import (
     token_for,
     write,
 )
-from tests.support import MENTEE, MENTOR, Layout, Sink, acreate_pair, cli, eventually, rows, rows_now
+from tests.support import MENTEE, MENTOR, Layout, Sink, acreate_pair, cli, eventually, nothing_queued, rows, rows_now
 
 
 def by_rcpt(sink: Sink, address: str) -> list[EmailMessage]:
@@ -147,6 +147,7 @@ async def test_post_without_csrf_token_is_refused(layout: Layout, sink: Sink) ->
         # token is tied to the session; the message is still held and nothing reached the partner.
         assert held_state(layout, held_id) == "held"
         await sink.wait_for(2)  # the sender's held notice and the moderators' alert
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the partner's absence
         assert by_rcpt(sink, MENTOR["email"]) == []
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from playwright.async_api import Browser, Page
 
 from tests.consolekit import PASSWORD, add_moderator, base_url, prepare, serving, write
-from tests.support import MENTEE, MENTOR, Layout, Sink, acli, acreate_pair, eventually
+from tests.support import MENTEE, MENTOR, Layout, Sink, acli, acreate_pair, eventually, nothing_queued
 from tests.test_console import by_rcpt, held_state, hostile_message, relay_copies
 
 
@@ -90,6 +90,7 @@ async def test_moderator_rejects_with_a_reason_and_the_sender_is_told(
         assert "wrote to you:\r\n\r\nMeetings are arranged by the program only.\r\n" in notices[0].get_content()
         await page.goto(base_url(layout) + "/audit?kind=rejected")
         assert "ana" in await page.locator("table.audit tbody").inner_text()
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out while the relay runs
     assert held_state(layout, held_id) == "rejected" and by_rcpt(sink, MENTOR["email"]) == []
 
 

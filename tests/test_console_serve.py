@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from relay.store.schema import moderators
 from tests.consolekit import add_moderator, base_url, csrf_of, login, prepare, serving, session, write
-from tests.support import MENTOR, Layout, ServeProcess, Sink, acreate_pair, cli, eventually, rows_now
+from tests.support import MENTOR, Layout, ServeProcess, Sink, acreate_pair, cli, eventually, nothing_queued, rows_now
 from tests.test_console import by_rcpt, held_state
 
 
@@ -145,6 +145,7 @@ async def test_a_release_that_needs_two_moderators_waits_for_the_second(layout: 
             assert "approval is recorded (1 of 2)" in first.text
             again = await client.post(f"/held/{held_id}/release", data={"csrf_token": token})
             assert "approval is recorded (1 of 2)" in again.text  # the same moderator counts once
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # a release would have queued the mentor's
         assert held_state(layout, held_id) == "held" and by_rcpt(sink, MENTOR["email"]) == []
         async with session(layout, "ben") as client:
             view = await client.get(f"/held/{held_id}")

@@ -19,6 +19,7 @@ from tests.support import (
     acreate_pair,
     cli,
     eventually,
+    nothing_queued,
     send,
     simple_message,
 )
@@ -62,6 +63,7 @@ async def test_permanent_failure_is_recorded_and_listed(relay: Relay, layout: La
     assert "550 5.1.1" in (await events(layout, "delivery_failed"))[0]["detail"]["error"]
     text = cli(layout, "queue", "list", "--state", "failed").stdout
     assert "failed" in text and "mailbox does not exist" in text
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the absence
     assert sink.received == []
 
 

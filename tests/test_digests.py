@@ -18,7 +18,7 @@ from relay.digests import sweep
 from relay.store.database import create_engine
 from relay.store.schema import events, outbound
 from tests.nudging import enrol, running, write_program
-from tests.support import DOMAIN, Layout, Received, Sink, acli, rows, send, simple_message
+from tests.support import DOMAIN, Layout, Received, Sink, acli, eventually, nothing_queued, rows, send, simple_message
 
 OAK = ("jose.muller@uni.example.net", "José Müller", "Oak", None)
 ELM = ("amara.okafor@firm.example.com", "Amara Okafor", "Elm", None)
@@ -101,6 +101,7 @@ async def test_digest_choices_and_a_daily_digest_once(layout: Layout, sink: Sink
         clock._now = at(0, 2)
         await mail(port, OAK, MENTORS, "Second thoughts", "Another idea.")
         await sink.wait_for(5)
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the absences
         assert [r.message["Subject"] for r in to(sink, PINE, 3)] == ["First steps", "Second thoughts"]
         assert to(sink, ASH) == [] and to(sink, ELM, 3) == []
 
@@ -117,7 +118,7 @@ async def test_digest_choices_and_a_daily_digest_once(layout: Layout, sink: Sink
         assert sum(len(r.sent) for r in results) == 1
         relay.worker.wake()
         await sink.wait_for(6)
-        await asyncio.sleep(0.5)
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # a second digest would be out by now
         (digest,) = to(sink, ASH)
         assert digest.message["Subject"] == "Daily digest: STEM mentoring mentors"
         assert_no_identity(digest.message, ASH)
@@ -157,7 +158,7 @@ async def test_digest_choices_and_a_daily_digest_once(layout: Layout, sink: Sink
         assert [m["Subject"] for m in parts_of(weekly.message)[1]] == ["First steps", "Second thoughts", "Third"]
         clock._now += timedelta(hours=3)
         assert (await sweep.run(settings, relay.engine, clock)).sent == []
-        await asyncio.sleep(0.5)
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting (not a nap)
         assert len(sink.received) == 9
         states = await rows(layout, select(outbound.c.state).where(outbound.c.state.in_(("digest", "digested"))))
         assert sorted(s.state for s in states) == ["digested"] * 6

@@ -13,7 +13,7 @@ from relay.service import Relay
 from relay.store.events import list_events
 from relay.store.pairs import Pair
 from tests.nudging import NOTICES_FROM, enrol, notices_in, running, wait_for_notices, words, write, write_program
-from tests.support import DOMAIN, Layout, Sink, eventually, send, simple_message
+from tests.support import DOMAIN, Layout, Sink, eventually, nothing_queued, send, simple_message
 
 START = datetime(2026, 6, 20, 14, 0, tzinfo=UTC)
 END = datetime(2026, 7, 1, 4, 0, tzinfo=UTC)  # midnight in New York after 30 June, the last day
@@ -71,10 +71,15 @@ async def test_ending_soon_farewell_and_the_ended_alias(layout: Layout, sink: Si
                         if r.rcpt_tos == [OAK[0]] and "goodbye" in str(r.message["Subject"]))
         assert "Your conversation with Maple in STEM mentoring has come to its end" in words(farewell)
 
+        # the two messages written before the end, delivered by the worker in real time: both in before
+        # the sink's relayed mail is taken as the reference for "nothing more passed on"
+        await eventually(lambda: len([r for r in sink.received if NOTICES_FROM not in str(r.message["From"])]) == 2)
+        await eventually(lambda: nothing_queued(layout), timeout=20)
         relayed_before = [r for r in sink.received if NOTICES_FROM not in str(r.message["From"])]
         await write(relay, pair, "mentee", "Are you still there?")
         await write(relay, pair, "mentee", "Hello?")
         notes = await wait_for_notices(sink, 5)
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the absence below
         note = next(r for r in notes if "has ended" in str(r.message["Subject"]))
         assert note.rcpt_tos == [MAPLE[0]] and str(note.message["Subject"]) == "Your conversation with Oak has ended"
         assert "it was not passed on" in words(note.message)
@@ -121,6 +126,7 @@ async def test_no_exchange_when_one_declines(layout: Layout, sink: Sink) -> None
                          if "Staying in touch" in str(r.message["Subject"]))
         assert answers == sorted([(OAK[0], "Staying in touch: thank you"), (MAPLE[0], "Staying in touch: noted")])
         assert await events_of(relay, "contact_exchange.done") == []
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the absence
         assert not [r for r in notices_in(sink) if MAPLE[0] in words(r.message) or OAK[0] in words(r.message)]
 
 

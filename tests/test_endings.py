@@ -101,6 +101,7 @@ async def test_close_with_a_reason_says_goodbye_to_both_and_tells_the_coordinato
     assert closed.returncode == 0, closed.stderr
     assert json.loads(closed.stdout) == {"id": pair["id"], "closed": True, "changed": True}
     await sink.wait_for(4)
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting
     (mentor_farewell,) = to(sink, MENTOR["email"], 1)
     assert str(mentor_farewell.message["Subject"]) == "Thank you, and goodbye from STEM mentoring"
     text = words(mentor_farewell.message)
@@ -140,6 +141,7 @@ async def test_close_with_a_reason_says_goodbye_to_both_and_tells_the_coordinato
     code, text = await send(layout.smtp_port, simple_message(STRANGER, pair["mentor_alias"], "hi", "hi"), STRANGER,
                             pair["mentor_alias"])
     assert code == 550 and "only from the person it was set up for" in text
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting
     assert len(to(sink, MENTOR["email"], 1)) == 1  # Oak got his farewell and nothing after it
     decisions = [e["detail"]["decision"] for e in await events_of(relay, pair["id"], "decision")]
     assert decisions[-1] == "ended"
@@ -152,6 +154,7 @@ async def test_close_without_a_reason_offers_the_contact_exchange(layout: Layout
         closed = await acli(layout, "pair", "close", str(pair["id"]))
         assert closed.returncode == 0, closed.stderr
         await sink.wait_for(3)
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting
         for person, partner in ((MENTOR, MENTEE), (MENTEE, MENTOR)):
             (farewell,) = to(sink, person["email"])
             text = words(farewell.message)
@@ -169,6 +172,7 @@ async def test_close_without_a_reason_offers_the_contact_exchange(layout: Layout
             return [r for r in sink.received if str(r.message["Subject"]).startswith("Staying in touch with")]
 
         await eventually(lambda: len(exchanged()) >= 2)
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting
         done = exchanged()
         assert sorted(r.rcpt_tos[0] for r in done) == sorted([MENTOR["email"], MENTEE["email"]])
         by_rcpt = {r.rcpt_tos[0]: words(r.message) for r in done}
@@ -184,10 +188,12 @@ async def test_no_contact_exchange_after_a_concern(layout: Layout, sink: Sink) -
                                 MENTEE["email"], f"concern@{DOMAIN}")
         assert code == 250, text
         await sink.wait_for(2)  # the coordinator's urgent notice, Maple's confirmation
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # the concern's mail all out before counting
         start = len(sink.received)
         closed = await acli(layout, "pair", "close", str(pair["id"]), "--reason", "Ended after a concern")
         assert closed.returncode == 0, closed.stderr
         await sink.wait_for(start + 3)
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting
         for person in (MENTOR, MENTEE):
             (farewell,) = to(sink, person["email"], start)
             assert "share@" not in words(farewell.message)
@@ -198,6 +204,7 @@ async def test_no_contact_exchange_after_a_concern(layout: Layout, sink: Sink) -
         answer = await eventually(lambda: to(sink, MENTEE["email"], start)[1:])
         assert str(answer[0].message["Subject"]) == "Staying in touch: not possible"
         assert "the program did not offer to pass on contact details" in words(answer[0].message)
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the absence
         assert not [r for r in sink.received if str(r.message["Subject"]).startswith("Staying in touch with")]
 
 
@@ -208,6 +215,7 @@ async def test_program_end_closes_every_open_pair_and_group_once(relay: Relay, l
                                  {"email": "ash@school.example.com", "name": "Lea Novak", "handle": "Ash"})
     assert (await acli(layout, "pair", "close", str(earlier["id"]))).returncode == 0
     await sink.wait_for(3)
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # the close's mail all out before counting
     group = await asyncio.to_thread(make_group, layout)
     start, before = len(sink.received), await outbound_count(layout)
 
@@ -226,6 +234,7 @@ async def test_program_end_closes_every_open_pair_and_group_once(relay: Relay, l
     assert json.loads(ended.stdout) == {"program": "stem", "pairs": [first["id"], second["id"]],
                                         "groups": [group["id"]], "ended": True}
     await sink.wait_for(start + 2 + 2 + 4 + 1)
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting
     (summary,) = to(sink, COORDINATOR, start)  # one summary, no notice per pair or group
     assert str(summary.message["Subject"]) == "STEM mentoring has ended"
     text = words(summary.message)
@@ -292,6 +301,7 @@ async def test_a_person_is_matched_again_with_their_handle(relay: Relay, layout:
     note = await eventually(lambda: [r for r in to(sink, MENTEE["email"], start)
                                      if str(r.message["Subject"]) == "Your conversation with Oak has ended"])
     assert_hides(note[0], MENTOR)
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before Oak's absence
     assert to(sink, MENTOR["email"], start) == []
     # help@ is about her current pair.
     await mail(layout, MENTEE["email"], f"help@{DOMAIN}", "A question")
@@ -310,6 +320,7 @@ async def test_one_person_in_two_open_pairs_keeps_them_apart(relay: Relay, layou
     await mail(layout, MENTEE["email"], second["mentor_alias"], "To Rowan")
     await mail(layout, ROWAN["email"], second["mentee_alias"], "From Rowan")
     await sink.wait_for(3)
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting
     assert [str(r.message["Subject"]) for r in to(sink, MENTOR["email"])] == ["To Oak"]
     assert [str(r.message["Subject"]) for r in to(sink, ROWAN["email"])] == ["To Rowan"]
     (reply,) = to(sink, MENTEE["email"])

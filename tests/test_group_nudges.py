@@ -65,6 +65,7 @@ async def test_an_unanswered_mentee_in_a_group_nudges_every_mentor(layout: Layou
         assert not [w for w in ("Jane", "Doe", "Josef", "Ada", "maple.student") if w in nudges[0].message.as_string()]
         clock.advance(timedelta(hours=48))
         assert await run(relay, clock) == [("nudge.second", "Ash"), ("nudge.second", "Oak")]
+        await wait_for_notices(sink, 4)  # the reminders in before the escalation is queued: it is the fifth in
         clock.advance(timedelta(hours=72))
         assert await run(relay, clock) == [("nudge.escalation", None)]
         escalation = (await wait_for_notices(sink, 5))[-1]

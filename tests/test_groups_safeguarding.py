@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from relay.clock import FixedClock
 from tests.consolekit import add_moderator, serving, session
 from tests.safeguarding_kit import COORDINATOR, LEAD, PUBLIC_URL, Inboxes, text, use_shipped_policy
-from tests.support import DOMAIN, MENTEE, Layout, Sink, cli, eventually, send, simple_message
+from tests.support import DOMAIN, MENTEE, Layout, Sink, cli, eventually, nothing_queued, send, simple_message
 from tests.test_communities import MAPLE, OAK, enable_stem, pair
 from tests.test_groups import PEOPLE, make_group
 from tests.test_safeguarding import DISCLOSURE
@@ -61,6 +61,7 @@ async def test_an_urgent_group_hold_reaches_the_lead_with_a_working_link_and_eve
         assert "URGENT" in page and "From <b>Maple</b> (mentee) to the group <b>Robotics</b>" in page
         assert "Members (4): Oak (mentor), Maple (mentee), Birch (mentee), Cedar (mentee)" in page
         assert "Escalate to safeguarding lead" in page
+        await eventually(lambda: inbox.moderators)  # their alert, first in their inbox before the reminder below
 
         # An hour with nobody acting: the lead and the coordinator are told again, once, with the link.
         clock.advance(timedelta(minutes=61))
@@ -83,6 +84,7 @@ async def test_an_urgent_group_hold_reaches_the_lead_with_a_working_link_and_eve
         escalation = inbox.coordinator[1]
         assert "to the group Robotics" in text(escalation) and leaked(escalation) == []
         others = [p["email"] for p in PEOPLE if p["email"] != MENTEE["email"]]
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the absences
         assert all(inbox.of(address) == [] for address in others)  # held throughout: no member got it
     state = cli(layout, "held", "show", queue_id)
     assert "(held, URGENT)" in state.stdout
@@ -110,5 +112,6 @@ async def test_an_urgent_community_message_reaches_the_lead_with_a_working_link(
         assert "From <b>Maple</b> (mentee) to the group <b>STEM mentoring mentees</b>" in page
         assert "Birch (mentee)" in page and "Ravi Patel" not in page
         await eventually(lambda: inbox.moderators)
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the absence
         assert inbox.of(PEOPLE[2]["email"]) == []  # the other mentee gets nothing
         assert all(leaked(m) == [] for m in inbox.moderators)

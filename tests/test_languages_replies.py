@@ -22,7 +22,7 @@ from relay.nudges import sweep
 from relay.service import Relay
 from relay.store.held import list_held
 from tests.nudging import enrol, notices_in, running, write_program
-from tests.support import DOMAIN, Layout, Received, Sink, eventually, send, simple_message
+from tests.support import DOMAIN, Layout, Received, Sink, eventually, nothing_queued, send, simple_message
 from tests.test_bounces import report
 
 T0 = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)
@@ -100,6 +100,9 @@ async def test_each_reply_is_in_the_participants_language(layout: Layout, sink: 
         got: dict[str, tuple[str, str]] = {}
 
         async def step(name: str, to: str, language: str, action: Any) -> None:
+            # the earlier steps' notices all out first: one to the same person arriving late (Oak's farewell,
+            # sent with Maple's) would otherwise be taken for this step's
+            await eventually(lambda: nothing_queued(layout), timeout=20)
             seen = len(notices_in(sink))
             await action
             message = (await next_notice(sink, seen, to)).message
@@ -107,6 +110,7 @@ async def test_each_reply_is_in_the_participants_language(layout: Layout, sink: 
 
         # help@ and away@ (a request, one it cannot read, one in the past), digest@ without a group
         await step("help", MAPLE[0], "es", mail(relay, MAPLE[0], f"help@{DOMAIN}", "Una pregunta"))
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # no earlier notice arrives after `seen`
         seen = len(notices_in(sink))
         await step("away", MAPLE[0], "es", mail(relay, MAPLE[0], f"away@{DOMAIN}", "Hasta el 10 de junio"))
         told = (await next_notice(sink, seen, OAK[0])).message
@@ -130,9 +134,12 @@ async def test_each_reply_is_in_the_participants_language(layout: Layout, sink: 
         delivered = await eventually(lambda: next((r for r in sink.received if r.rcpt_tos == [OAK[0]]
                                                    and r.message["Subject"] == "Mi primera pregunta"), None))
         dsn = report(delivered.mail_from, OAK[0], "failed", "5.1.1")
-        code, text = await send(relay.settings.relay.smtp.port, dsn, "", delivered.mail_from)
-        assert code == 250, text
-        await step("bounce", MAPLE[0], "es", eventually(lambda: True))
+
+        async def bounce() -> None:  # sent inside the step: its notice may arrive before send() returns
+            code, text = await send(relay.settings.relay.smtp.port, dsn, "", delivered.mail_from)
+            assert code == 250, text
+
+        await step("bounce", MAPLE[0], "es", bounce())
 
         # concern@ (the pair is paused), then the end, then a message after it
         await step("concern", OAK[0], "fr", mail(relay, OAK[0], f"concern@{DOMAIN}", "Inquiétude"))

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from relay.clock import FixedClock
 from relay.nudges import sweep
 from tests.nudging import enrol, notices_in, running, write_program
-from tests.support import DOMAIN, Layout, Received, Sink, cli, eventually, send, simple_message
+from tests.support import DOMAIN, Layout, Received, Sink, cli, eventually, nothing_queued, send, simple_message
 
 T0 = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)
 HERON = ("heron.mentor@uni.example.net", "Josef Brandt", "Heron", "Europe/Madrid", (), "es")
@@ -48,6 +48,7 @@ async def test_a_youth_programs_mentee_gets_the_simpler_notices(layout: Layout, 
         mentor_welcome = text_of(await arrived(sink, 0, HERON[0]))
         assert "Aquí te llamas" not in mentor_welcome and HELP not in mentor_welcome  # adults: the usual one
 
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # no earlier notice arrives after `seen`
         seen = len(notices_in(sink))
         to = pair.mentor.alias_address(DOMAIN)
         message = simple_message(OTTER[0], to, "Mi móvil", "Llámame al 612 34 56 78 esta tarde.")
@@ -55,6 +56,7 @@ async def test_a_youth_programs_mentee_gets_the_simpler_notices(layout: Layout, 
         held = await arrived(sink, seen, OTTER[0])
         assert text_of(held).startswith("¡Gracias por tu mensaje! Una persona del programa lo revisa")
 
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # no earlier notice arrives after `seen`
         seen = len(notices_in(sink))
         away = simple_message(HERON[0], f"away@{DOMAIN}", "until 2026-06-05", "Viajo unos días.")
         assert (await send(relay.settings.relay.smtp.port, away, HERON[0], f"away@{DOMAIN}"))[0] == 250
@@ -62,6 +64,7 @@ async def test_a_youth_programs_mentee_gets_the_simpler_notices(layout: Layout, 
         assert str(told.message["Subject"]) == "Heron no está hasta el 5 de junio de 2026"
         assert "Puedes seguir escribiendo. Tus mensajes le esperan." in text_of(told)
 
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # no earlier notice arrives after `seen`
         seen = len(notices_in(sink))
         clock.advance(timedelta(days=20))
         await sweep.run(relay.settings, relay.engine, clock)

@@ -36,7 +36,7 @@ from relay.moderation.policy import parse_policy
 from relay.pipeline import prepare
 from relay.service import Relay
 from tests.decode_all import leaks
-from tests.support import REPO, Layout, Sink, acli, acreate_pair, eventually, send
+from tests.support import REPO, Layout, Sink, acli, acreate_pair, eventually, nothing_queued, send
 
 pillow_heif.register_heif_opener()
 DOMAIN = "relay.test"
@@ -695,6 +695,7 @@ async def test_end_to_end_uncleanable_attachment_is_held_with_the_reason(
     items = await eventually(held)
     reasons = items[0]["reasons"]
     assert any(r.get("kind") == "not_cleaned" and "encrypted" in r.get("match", "") for r in reasons), reasons
+    await eventually(lambda: nothing_queued(shipped_policies), timeout=20)  # all of it out before the absence
     assert not [r for r in sink.received if r.rcpt_tos == [THEO.email]]
 
 

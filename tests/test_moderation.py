@@ -22,6 +22,7 @@ from tests.support import (
     acreate_pair,
     cli,
     eventually,
+    nothing_queued,
     rows,
     send,
     simple_message,
@@ -92,6 +93,7 @@ async def test_held_message_is_released_once(relay: Relay, layout: Layout, sink:
     assert [(i["id"], i["pair_id"], i["subject"]) for i in listing] == [(queue_id, pair["id"], "hello")]
     assert listing[0]["reasons"] == [{"rule": "policy", "kind": "review_all", "match": "every message is reviewed",
                                       "action": "hold"}]
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the partner's absence
     assert by_rcpt(sink.received, MENTOR["email"]) == []
 
     await add_moderator(layout, "ana", "stem")
@@ -108,6 +110,7 @@ async def test_held_message_is_released_once(relay: Relay, layout: Layout, sink:
     rejected = await eventually(lambda: by_rcpt(sink.received, MENTEE["email"])[1:] or None)
     assert "not delivered" in rejected[0].message["Subject"]
     await sink.wait_for(4)
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting the mentor's
     assert len(by_rcpt(sink.received, MENTOR["email"])) == 1
     kinds = [e["kind"] for e in json.loads(cli(layout, "events", "list", "--json").stdout)]
     assert kinds.count("released") == 1 and kinds.count("decision") == 2
@@ -131,6 +134,7 @@ async def test_moderator_reject_tells_the_sender_why(relay: Relay, layout: Layou
     assert "This is what they wrote to you:\n\nPlease keep the conversation about school.\n" in text
     assert "does not follow the program's safety rules" not in text
     assert MENTOR["email"] not in text and "José" not in text
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the partner's absence
     assert by_rcpt(sink.received, MENTOR["email"]) == []
     rejected = held(layout, "--state", "rejected")
     assert rejected[0]["reject_reason"] == "Please keep the conversation about school."
@@ -189,6 +193,7 @@ async def test_pair_policy_override_and_two_moderators(relay: Relay, layout: Lay
     second = await acli(layout, "held", "release", queue_id, "--moderator", "ben")
     assert second.returncode == 1 and "already gave this message's one command-line approval (as ana)" in second.stderr
     assert held(layout)[0]["approvals"] == ["ana"]
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting the mentor's
     assert len(by_rcpt(sink.received, MENTOR["email"])) == 1
 
 
@@ -288,6 +293,7 @@ async def _service_level_script(relay: Relay, layout: Layout, sink: Sink, clock)
     text = (await eventually(lambda: by_rcpt(sink.received, "coordinator@school.example") or None))[0]
     assert "not been reviewed in 36 hours" in text.message.get_content()
     assert [i["id"] for i in held(layout)] == [first, second]
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the partner's absence
     assert by_rcpt(sink.received, MENTOR["email"]) == []
     kinds = [e["kind"] for e in json.loads(cli(layout, "events", "list", "--json").stdout)]
     assert (kinds.count("held_digest"), kinds.count("held_reminder"), kinds.count("held_escalated")) == (1, 1, 1)

@@ -158,10 +158,12 @@ async def test_the_nudge_and_hold_sweeps_read_what_is_due_through_indexes(
     written, the hold queue's due rows — planned with their own parameters, no full scan of a large table."""
     await relay.scheduler.stop()  # the sweeps run here, once each, by the test
     # New York's noon, a day or more after the messages below are sent (at the real time): the first sweep
-    # finds pair 1's mentee waiting 24-48 h, the one 3 days later 96 h or more, whatever the time of day the
-    # test runs at (with "tomorrow" alone, a run after 16:00 UTC saw 95 h and no second reminder)
-    now = relay.clock.now()
-    noon = datetime.combine(now.date() + timedelta(days=1 if now.time() < time(16) else 2), time(16), tzinfo=UTC)
+    # finds pair 1's mentee waiting about 24-48 h, the one 3 days later 96 h or more, whatever the time of day
+    # the test runs at (with "tomorrow" alone, a run after 16:00 UTC saw 95 h and no second reminder). The
+    # noon is a day after `soon`, a bound on when the message is accepted, not after the time read here: read
+    # just before 16:00, with the message accepted just after, the wait came out 95 h 59 min again.
+    soon = relay.clock.now() + timedelta(minutes=5)
+    noon = datetime.combine(soon.date() + timedelta(days=1 if soon.time() < time(16) else 2), time(16), tzinfo=UTC)
     made = await enrol_many(layout, 30, noon - timedelta(days=20))  # silent: check-ins due
     first = made[0]
     code, text = await send(layout.smtp_port, simple_message(first.mentee_email, first.mentor_address, "Hi", "Hello"),
@@ -174,6 +176,7 @@ async def test_the_nudge_and_hold_sweeps_read_what_is_due_through_indexes(
     to = f"{mentee_alias[0].alias}@{DOMAIN}"
     code, text = await send(layout.smtp_port, simple_message(mentor, to, "Hello", "Hi"), mentor, to)
     assert code == 250, text
+    assert relay.clock.now() < soon, "the set-up took longer than the margin the noon was chosen with"
     captured, listener = _capture(relay.engine)
     try:
         result = await nudge_sweep.run(relay.settings, relay.engine, FixedClock(noon))

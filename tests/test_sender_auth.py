@@ -26,7 +26,18 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from relay.config import load_settings
 from relay.service import Relay
 from tests.dnsserver import ZONE
-from tests.support import DOMAIN, MENTOR, Layout, Sink, acreate_pair, cli, send, simple_message
+from tests.support import (
+    DOMAIN,
+    MENTOR,
+    Layout,
+    Sink,
+    acreate_pair,
+    cli,
+    eventually,
+    nothing_queued,
+    send,
+    simple_message,
+)
 
 SELECTOR = "s2026"
 
@@ -212,6 +223,7 @@ async def test_dns_trouble_under_require_holds_the_message_as_unverified(require
     assert [(r["kind"], r["action"]) for r in item["reasons"] if r["rule"] == "sender_auth"] == [
         ("unverified", "hold")]
     told = await require.sink.wait_for(1)  # the sender's "waiting for review"; the partner gets nothing yet
+    await eventually(lambda: nothing_queued(require.layout), timeout=20)  # all of it out before the absence
     assert [r.rcpt_tos for r in told] == [[require.mentee]]
     assert not require.spoofing_anywhere()
 
@@ -245,6 +257,7 @@ async def test_a_forged_from_is_held_for_review_under_prefer(prefer: Scene) -> N
         ("spoofing", "hold")]
     assert "envelope sender is not of" in next(r["match"] for r in item["reasons"] if r["rule"] == "sender_auth")
     told = await prefer.sink.wait_for(1)
+    await eventually(lambda: nothing_queued(prefer.layout), timeout=20)  # all of it out before the absence
     assert [r.rcpt_tos for r in told] == [[prefer.mentee]]  # the enrolled mentee is told; the mentor gets nothing
     report = json.loads(cli(prefer.layout, "report", "--program", "stem", "--json").stdout)
     assert report["attempts"]["spoofing"] == 1 and report["attempts"]["unverified"] == 0
@@ -344,6 +357,7 @@ async def test_results_are_believed_only_on_connections_from_the_front_mta(
         # we are talking to 127.0.0.1, not the front MTA: our own checks find nothing, so it waits for a person
         assert code == 250, text
         assert scene.auth_reasons() == [("unverified", "hold")]
+        await eventually(lambda s=scene: nothing_queued(s.layout), timeout=20)  # all of it out before the absence
         assert scene.sink.received == [] or all(r.rcpt_tos == [scene.mentee] for r in scene.sink.received)
 
 

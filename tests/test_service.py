@@ -80,7 +80,9 @@ async def test_first_start_enrols_a_demo_pair_and_prints_a_working_command(tmp_p
         assert await asyncio.to_thread(server.terminate) == 0
     again = await asyncio.to_thread(ServeProcess(layout, log).start)  # the demo is enrolled once, not at every start
     try:
-        await asyncio.sleep(0.5)
+        # serve says it is serving once its start-up step (the demo's enrolment, if any) is done, which may be
+        # after its port accepts: wait for that line of the second start rather than for a nap
+        await eventually(lambda: log.read_text().count("mentor-relay serving") == 2, timeout=30)
     finally:
         await asyncio.to_thread(again.terminate)
     assert log.read_text().count("Demo pair 1 enrolled") == 1
