@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import OperationalError
 
-from relay.store.database import create_engine, migrate
+from relay.store import database
+from relay.store.database import create_engine, migrate, transaction
 from relay.store.schema import metadata
 
 
@@ -120,3 +123,43 @@ async def test_small_writes_waiting_with_large_ones_commit_first_and_each_large_
         await engine.dispose()
     assert order == ["small 1", "small 2", "small 3", "large 1", "large 2"]
     assert committer.batches == 3  # the small ones together, then each large one in a transaction of its own
+
+
+async def test_writers_of_one_process_take_turns_in_arrival_order(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite: a process's write transactions wait for each other first come, first served (a group commit
+    behind a sweep's run of short transactions gets the next turn, rather than sleeping in SQLite's busy
+    handler through the gaps), and one that waits too long fails with a clear "database is locked"."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    try:
+        await migrate(engine)
+        async with transaction(engine) as connection:
+            await connection.execute(text("CREATE TABLE turns (n INTEGER)"))
+        holding, release = asyncio.Event(), asyncio.Event()
+
+        async def first() -> None:
+            async with transaction(engine) as connection:
+                await connection.execute(text("INSERT INTO turns VALUES (0)"))
+                holding.set()
+                await release.wait()
+
+        async def writer(n: int) -> None:
+            async with transaction(engine) as connection:
+                await connection.execute(text("INSERT INTO turns VALUES (:n)"), {"n": n})
+
+        held = asyncio.create_task(first())
+        await asyncio.wait_for(holding.wait(), 10)
+        waiting = []
+        for n in (3, 1, 4, 2, 5):
+            waiting.append(asyncio.create_task(writer(n)))
+            await asyncio.sleep(0)  # one turn of the loop: the writer is now queued behind the first
+        monkeypatch.setattr(database, "WRITER_WAIT", 0.2)
+        with pytest.raises(OperationalError, match="database is locked"):
+            await writer(9)  # the first still holds it
+        release.set()
+        await asyncio.wait_for(asyncio.gather(held, *waiting), 10)
+        async with engine.connect() as connection:
+            written = (await connection.execute(text("SELECT n FROM turns ORDER BY rowid"))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert written == [0, 3, 1, 4, 2, 5]

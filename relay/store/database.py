@@ -9,6 +9,8 @@ through `transaction()`.
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -49,13 +52,53 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+WRITER_WAIT = 15.0  # seconds a write transaction waits for this process's other writers (as busy_timeout)
+_WRITE_GATES: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _write_gate(engine: AsyncEngine) -> asyncio.Lock | None:
+    """SQLite: the lock that this process's write transactions on `engine` take in turn (first come, first
+    served) before BEGIN IMMEDIATE. Without it, writers of one process meet at SQLite's write lock, whose
+    busy handler sleeps between tries (up to 100 ms each): a group commit waiting behind a sweep's run of
+    short transactions slept through the gaps between them and waited hundreds of ms. PostgreSQL: None
+    (its writers wait on row locks, woken when they are released)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    loop = asyncio.get_running_loop()
+    gates = _WRITE_GATES.setdefault(engine.sync_engine, {})
+    gate = gates.get(loop)
+    if gate is None:
+        for closed in [other for other in gates if other.is_closed()]:
+            del gates[closed]
+        gate = gates[loop] = asyncio.Lock()
+    return gate
+
+
 @asynccontextmanager
 async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A write transaction: committed when the block ends, rolled back if it raises."""
-    async with engine.connect() as connection:
-        writer = await connection.execution_options(write=True)
-        async with writer.begin():
-            yield writer
+    """A write transaction: committed when the block ends, rolled back if it raises. On SQLite the process's
+    writers take turns (_write_gate); other processes (the CLI beside `serve`) still meet at SQLite's lock."""
+    gate = _write_gate(engine)
+    if gate is None:
+        async with engine.connect() as connection:
+            writer = await connection.execution_options(write=True)
+            async with writer.begin():
+                yield writer
+        return
+    try:
+        async with asyncio.timeout(WRITER_WAIT):
+            await gate.acquire()
+    except TimeoutError:
+        raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(
+            f"database is locked (this process's other writer held it for over {WRITER_WAIT:.0f} s)")) from None
+    try:
+        async with engine.connect() as connection:
+            writer = await connection.execution_options(write=True)
+            async with writer.begin():
+                yield writer
+    finally:
+        gate.release()
 
 
 class StoreCounts:
