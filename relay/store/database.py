@@ -4,7 +4,8 @@ SQLite: WAL with synchronous=FULL. Write transactions begin IMMEDIATE (they take
 BEGIN and wait for it up to busy_timeout): a transaction that reads first and writes later would
 otherwise fail at once with "database is locked" when another process (the CLI while `serve` runs)
 committed in between, since SQLite cannot upgrade a stale read snapshot. Everything that writes goes
-through `transaction()`.
+through `transaction()`, where one process's writers first take turns on an asyncio lock, so that they
+never wait for each other in SQLite's busy handler, which sleeps between tries.
 """
 
 from __future__ import annotations
@@ -76,15 +77,12 @@ def _write_gate(engine: AsyncEngine) -> asyncio.Lock | None:
 
 
 @asynccontextmanager
-async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A write transaction: committed when the block ends, rolled back if it raises. On SQLite the process's
-    writers take turns (_write_gate); other processes (the CLI beside `serve`) still meet at SQLite's lock."""
+async def _writers_turn(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Wait for this process's turn to write on `engine` (SQLite; at once on PostgreSQL), at most
+    WRITER_WAIT seconds, and hold it until the block ends."""
     gate = _write_gate(engine)
     if gate is None:
-        async with engine.connect() as connection:
-            writer = await connection.execution_options(write=True)
-            async with writer.begin():
-                yield writer
+        yield
         return
     try:
         async with asyncio.timeout(WRITER_WAIT):
@@ -93,12 +91,19 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(
             f"database is locked (this process's other writer held it for over {WRITER_WAIT:.0f} s)")) from None
     try:
-        async with engine.connect() as connection:
-            writer = await connection.execution_options(write=True)
-            async with writer.begin():
-                yield writer
+        yield
     finally:
         gate.release()
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A write transaction: committed when the block ends, rolled back if it raises. On SQLite the process's
+    writers take turns (_write_gate); other processes (the CLI beside `serve`) still meet at SQLite's lock."""
+    async with _writers_turn(engine), engine.connect() as connection:
+        writer = await connection.execution_options(write=True)
+        async with writer.begin():
+            yield writer
 
 
 class StoreCounts:
