@@ -125,31 +125,40 @@ def _rendered(settings: Settings, item: Planned, attached: bool) -> notices.Rend
                           **{**item.values, "conversation_attached": attached})
 
 
+async def _conversation(connection: AsyncConnection, settings: Settings, item: Planned,
+                        ) -> list[tuple[bytes, str, str]]:
+    """A farewell's attachment when its program sends the conversation at the end: the record of the
+    relationship, as the participant saw it (anonymised), as an mbox file; otherwise none."""
+    if item.kind != "farewell" or not settings.programs[item.program_id].send_conversation_at_end:
+        return []
+    copies = await delivered_copies(connection, item.pair_id)
+    if not copies:
+        return []
+    return [(await asyncio.to_thread(mbox_bytes, copies), "application/mbox", f"conversation-{item.to_handle}.mbox")]
+
+
+def _composed(settings: Settings, item: Planned, attachments: list[tuple[bytes, str, str]],
+              dated: datetime) -> notices.Notice:
+    """The item's notice as mail, dated `dated`."""
+    mail = _rendered(settings, item, bool(attachments))
+    return notices.compose(domain=settings.relay.domain, program_name=settings.programs[item.program_id].name,
+                           to=item.rcpt, subject=mail.subject, body=mail.text, html=mail.html, now=dated,
+                           attachments=attachments, language=item.language)
+
+
 async def _compose_all(engine: AsyncEngine, settings: Settings, items: list[Planned], dated: datetime,
                        ) -> list[notices.Notice]:
     """The notices' bytes (their Date `dated`), made before the write transaction: the farewell's record
     read first, then the rendering and MIME work in a thread, off the event loop that answers SMTP."""
-    attachments: dict[int, list[tuple[bytes, str, str]]] = {}
-    for index, item in enumerate(items):
-        if item.kind == "farewell" and settings.programs[item.program_id].send_conversation_at_end:
+    attachments: list[list[tuple[bytes, str, str]]] = []
+    for item in items:
+        if item.kind == "farewell":
             async with engine.connect() as connection:
-                copies = await delivered_copies(connection, item.pair_id)
-            if copies:  # the participant keeps the record of the relationship, as they saw it (anonymised)
-                attachments[index] = [(await asyncio.to_thread(mbox_bytes, copies), "application/mbox",
-                                       f"conversation-{item.to_handle}.mbox")]
-
-    def compose() -> list[notices.Notice]:
-        made = []
-        for index, item in enumerate(items):
-            program = settings.programs[item.program_id]
-            attached = attachments.get(index, [])
-            mail = _rendered(settings, item, bool(attached))
-            made.append(notices.compose(domain=settings.relay.domain, program_name=program.name, to=item.rcpt,
-                                        subject=mail.subject, body=mail.text, html=mail.html, now=dated,
-                                        attachments=attached, language=item.language))
-        return made
-
-    return await asyncio.to_thread(compose)
+                attachments.append(await _conversation(connection, settings, item))
+        else:
+            attachments.append([])
+    return await asyncio.to_thread(lambda: [_composed(settings, item, attached, dated)
+                                            for item, attached in zip(items, attachments, strict=True)])
 
 
 async def send_planned(connection: AsyncConnection, settings: Settings, item: Planned, now: datetime,
@@ -161,17 +170,8 @@ async def send_planned(connection: AsyncConnection, settings: Settings, item: Pl
         await keys.claim(connection, key, kind=item.kind, pair_id=item.pair_id, at=now, sent=False)
     if not await keys.claim(connection, item.key, kind=item.kind, pair_id=item.pair_id, at=now):
         return False
-    program = settings.programs[item.program_id]
-    attachments = []
-    if item.kind == "farewell" and program.send_conversation_at_end and attach_conversation:
-        copies = await delivered_copies(connection, item.pair_id)
-        if copies:  # the participant keeps the record of the relationship, as they saw it (anonymised)
-            attachments.append((await asyncio.to_thread(mbox_bytes, copies), "application/mbox",
-                                f"conversation-{item.to_handle}.mbox"))
-    mail = _rendered(settings, item, bool(attachments))
-    notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=item.rcpt,
-                             subject=mail.subject, body=mail.text, html=mail.html, now=queue_at,
-                             attachments=attachments, language=item.language)
+    attachments = await _conversation(connection, settings, item) if attach_conversation else []
+    notice = _composed(settings, item, attachments, queue_at)
     await notices.queue(connection, notice, domain=settings.relay.domain, now=queue_at, pair_id=item.pair_id,
                         message_id=item.message_id)
     await events.record(connection, item.kind, now, pair_id=item.pair_id, message_id=item.message_id,
