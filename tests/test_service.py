@@ -25,7 +25,8 @@ async def test_sigterm_finishes_messages_in_flight_and_exits_cleanly(
                   for i in range(9)]
         sends = [asyncio.create_task(send(layout.smtp_port, simple_message(
             MENTEE["email"], alias, f"message {i}", body), MENTEE["email"], alias)) for i, body in enumerate(bodies)]
-        await asyncio.sleep(0.3)  # let the transfers get under way, then ask the relay to stop
+        # the stop comes once the relay has accepted one of them, with the others (and the long ones) under way
+        await eventually(lambda: re.search(r"queue_id=\w+ accepted", log.read_text()), timeout=30)
         assert server.process is not None
         server.process.terminate()
         results = await asyncio.wait_for(asyncio.gather(*sends), 60)

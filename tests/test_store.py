@@ -143,7 +143,9 @@ async def test_writers_of_one_process_take_turns_in_arrival_order(tmp_path: Path
                 holding.set()
                 await release.wait()
 
-        async def writer(n: int) -> None:
+        async def writer(n: int, asking: asyncio.Event | None = None) -> None:
+            if asking is not None:
+                asking.set()  # no await until the writer waits for its turn: the test resumes only then
             async with transaction(engine) as connection:
                 await connection.execute(text("INSERT INTO turns VALUES (:n)"), {"n": n})
 
@@ -151,8 +153,9 @@ async def test_writers_of_one_process_take_turns_in_arrival_order(tmp_path: Path
         await asyncio.wait_for(holding.wait(), 10)
         waiting = []
         for n in (3, 1, 4, 2, 5):
-            waiting.append(asyncio.create_task(writer(n)))
-            await asyncio.sleep(0)  # one turn of the loop: the writer is now queued behind the first
+            asking = asyncio.Event()
+            waiting.append(asyncio.create_task(writer(n, asking)))
+            await asyncio.wait_for(asking.wait(), 10)  # the writer is now queued behind the first
         monkeypatch.setattr(database, "WRITER_WAIT", 0.2)
         with pytest.raises(OperationalError, match="database is locked"):
             await writer(9)  # the first still holds it
