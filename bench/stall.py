@@ -8,8 +8,9 @@ sender_auth off so that no DNS is asked, maildir delivery, SQLite with FULL dura
   2. Load: the same, while a 200 KB folded-header message, a 1 MB text message and three 10 MB
      messages (base64 attachments) are taken in concurrently on their own connections.
 Printed: max and p95 NOOP reply latency, p50/p95 accept latency of the small messages, what the large
-messages got (code and seconds), the relay's peak RSS (VmHWM, own process; workers separately), and
-ratio lines load/baseline. Goals (issue 13): max NOOP <= 100 ms, small p95 <= 250 ms.
+messages got (code and seconds), the relay's peak RSS (VmHWM: the event-loop process, then each process
+under it, and their sum, which bounds the whole relay's peak from above), and ratio lines load/baseline.
+Goals (issue 13): max NOOP <= 100 ms, small p95 <= 250 ms.
 
 Usage: .venv/bin/python bench/stall.py [--small-every 0.1] [--settle 2] [--large 3] [--large-mb 10]
 (issue 13's large-mail case: --large 10 --large-mb 20)
@@ -183,6 +184,32 @@ def rss_kb(pid: int, field: str) -> int:
     return 0
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes under `pid` (the forkserver and the worker processes it forked), from /proc."""
+    found: list[int] = []
+    todo = [pid]
+    while todo and len(found) < 64:
+        parent = todo.pop()
+        try:
+            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except OSError:
+            continue
+        found += [int(child) for child in children]
+        todo += [int(child) for child in children]
+    return found
+
+
+def tree_kb(pid: int, field: str) -> list[int]:
+    """`field` of `pid` and of each process under it (0 for one that has ended meanwhile)."""
+    values = []
+    for each in [pid, *descendants(pid)]:
+        try:
+            values.append(rss_kb(each, field))
+        except OSError:
+            values.append(0)
+    return values
+
+
 def loop_cpu(pid: int) -> float:
     """CPU seconds of the relay's main thread (the event loop; tid == pid), user + system."""
     fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -241,8 +268,10 @@ async def main() -> None:
                                    args.small_every)
             cpu_baseline = loop_cpu(server.pid) - cpu_start
             peak = rss_kb(server.pid, "VmHWM")
+            peaks = tree_kb(server.pid, "VmHWM")[1:]
             await asyncio.sleep(args.settle)
             after = rss_kb(server.pid, "VmRSS")
+            tree_after = sum(tree_kb(server.pid, "VmRSS"))
         finally:
             server.send_signal(signal.SIGTERM)
             try:
@@ -262,6 +291,9 @@ async def main() -> None:
           f"small accept p50 {pct(l_small, .5) * 1000:.1f} ms p95 {pct(l_small, .95) * 1000:.1f} ms (n={len(l_small)})")
     print(f"relay process RSS: idle {idle / 1024:.0f} MB, peak {peak / 1024:.0f} MB, after {after / 1024:.0f} MB "
           "(the event-loop process; workers are separate processes)")
+    print(f"processes under it, peak RSS: {', '.join(f'{kb / 1024:.0f}' for kb in peaks)} MB; "
+          f"sum of every peak {(peak + sum(peaks)) / 1024:.0f} MB (an upper bound of the whole relay's peak); "
+          f"whole relay after {tree_after / 1024:.0f} MB")
     print(f"event-loop thread CPU: load {cpu_loaded:.2f} s, baseline {cpu_baseline:.2f} s "
           f"(load {len(loaded['large'])} large + {len(l_small)} small, baseline {len(b_small)} small)")  # type: ignore[arg-type]
     print(f"load/baseline NOOP max ratio: {max(l_noop) / max(b_noop):.2f}")
