@@ -8,9 +8,12 @@ given one task at a time, so the one that is killed is replaced and no other ses
 - `Pool.run(fn, *args)` awaits `fn(*args)` in a worker. `fn` must be a module-level function of
   relay/workers/tasks.py (it is pickled by name); arguments and result travel pickled, in the
   executor's own threads, never on the loop.
-- The CPU budget (`limits.message_cpu_seconds`): while a task runs, the pool reads its worker's CPU time
-  (/proc/<pid>/stat; on systems without /proc, wall time) every POLL seconds; over the budget, the worker
-  is killed, replaced, and the task raises BudgetExceeded.
+- The CPU budget (`limits.message_cpu_seconds`): a task still running after POLL seconds has its worker's
+  CPU time read (/proc/<pid>/stat; on systems without /proc, wall time) every POLL seconds, against the
+  worker's figure when the task began; over the budget, the worker is killed, replaced, and the task raises
+  BudgetExceeded. That figure comes from the worker itself: each task returns its process's CPU time as it
+  ends (tasks.measured), so the loop reads /proc only for the rare task that runs over POLL (it read it
+  before and after every task: six reads of /proc per message, on the loop).
 - Lanes: a task whose payload is larger than LARGE bytes may use at most workers-1 processes at once (when
   there are two or more), so a few large messages cannot take every worker from the small ones; and it runs
   at a lower CPU priority (tasks.at_low_priority), so that on busy cores the event loop and the small
@@ -34,7 +37,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from relay.config import Settings
 from relay.dkim.signer import Signer
@@ -78,6 +81,7 @@ class _Worker:
     def __init__(self, context: Any, settings: Settings) -> None:
         self.executor = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=tasks.initialise,
                                             initargs=(settings,))
+        self.cpu = 0.0  # the process's CPU seconds when it became ready or last finished a task
 
     def pid(self) -> int | None:
         processes = getattr(self.executor, "_processes", None) or {}
@@ -127,8 +131,9 @@ class Pool:
         self._large = asyncio.Semaphore(max(1, self.workers - 1))
         started = [self._new() for _ in range(self.workers)]
         # Start every process now (and load the settings there), not at the first message.
-        await asyncio.gather(*(asyncio.wrap_future(w.executor.submit(tasks.ready)) for w in started))
-        for worker in started:
+        cpus = await asyncio.gather(*(asyncio.wrap_future(w.executor.submit(tasks.ready)) for w in started))
+        for worker, cpu in zip(started, cpus, strict=True):
+            worker.cpu = cpu
             self._idle.put_nowait(worker)
         log.info("%d worker process(es) ready; CPU budget %g s per task", self.workers, self.cpu_seconds)
 
@@ -169,36 +174,42 @@ class Pool:
 
     async def _watched(self, worker: _Worker, fn: Callable[..., T], args: tuple[Any, ...], large: bool) -> T:
         # large work yields the CPU to the loop and to small tasks (see Lanes)
-        call = (tasks.at_low_priority, fn, *args) if large else (fn, *args)
+        call = (tasks.measured, tasks.at_low_priority, fn, *args) if large else (tasks.measured, fn, *args)
         future = asyncio.wrap_future(worker.executor.submit(*call))
-        pid = worker.pid()
-        start_cpu = _cpu_seconds(pid) if pid is not None else None
         started = time.monotonic()
         try:
             while True:
                 done, _ = await asyncio.wait([future], timeout=POLL)
                 if done:
                     try:
-                        result = future.result()
+                        result, cpu = future.result()
                     except BrokenProcessPool:
                         raise WorkerLost("the worker process died") from None
-                    end_cpu = _cpu_seconds(pid) if start_cpu is not None and pid is not None else None
-                    if end_cpu is not None and start_cpu is not None:
-                        sums = self.task_cpu.setdefault(getattr(fn, "__name__", "task"), [0.0, 0])
-                        sums[0] += end_cpu - start_cpu
-                        sums[1] += 1
-                    return result
-                used = time.monotonic() - started
-                if start_cpu is not None and pid is not None:
-                    now_cpu = _cpu_seconds(pid)
-                    used = now_cpu - start_cpu if now_cpu is not None else used
+                    except BaseException:
+                        found = self._cpu_of(worker)  # `fn` raised: the next task is measured from here
+                        worker.cpu = worker.cpu if found is None else found
+                        raise
+                    sums = self.task_cpu.setdefault(getattr(fn, "__name__", "task"), [0.0, 0])
+                    sums[0] += cpu - worker.cpu
+                    sums[1] += 1
+                    worker.cpu = cpu
+                    return cast(T, result)
+                # Still running after POLL: only now is its CPU read from outside (a read of /proc costs the
+                # loop more than the CPU of a small task; a task that ends sooner reports its own).
+                now_cpu = self._cpu_of(worker)
+                used = now_cpu - worker.cpu if now_cpu is not None else time.monotonic() - started
                 if used > self.cpu_seconds:
                     log.warning("a %s task used %.1f s of CPU (budget %g s): worker %s replaced",
-                                getattr(fn, "__name__", "worker"), used, self.cpu_seconds, pid)
+                                getattr(fn, "__name__", "worker"), used, self.cpu_seconds, worker.pid())
                     raise BudgetExceeded(self.cpu_seconds)
         except BaseException:
             future.cancel()
             raise
+
+    @staticmethod
+    def _cpu_of(worker: _Worker) -> float | None:
+        pid = worker.pid()
+        return _cpu_seconds(pid) if pid is not None else None
 
     def _replace(self, worker: _Worker) -> None:
         """Kill `worker` (when alive) and put a fresh one in its place, once it has started and warmed up (so that
@@ -214,7 +225,7 @@ class Pool:
 
     async def _when_ready(self, worker: _Worker) -> None:
         try:
-            await asyncio.wrap_future(worker.executor.submit(tasks.ready))
+            worker.cpu = await asyncio.wrap_future(worker.executor.submit(tasks.ready))
         except Exception:  # could not start (out of memory?): the next task tries it again and says why
             log.warning("a replacement worker did not start", exc_info=True)
         if self._idle is not None and not self._stopping:

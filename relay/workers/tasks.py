@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -112,9 +113,17 @@ def _warm_up_context() -> dict[str, Any]:
             "stats": PairStats()}
 
 
-def ready() -> bool:
-    """A no-op that makes the pool start its processes (and run `initialise`) before the first message."""
-    return _process_environment is not None
+def ready() -> float:
+    """Makes the pool start its processes (and run `initialise`) before the first message; returns the
+    process's CPU seconds so far (the pool measures each task's CPU from there, see `measured`)."""
+    return time.process_time()
+
+
+def measured(fn: Callable[..., T], *args: Any) -> tuple[T, float]:
+    """`fn(*args)` and this process's CPU seconds once it returned (every thread's, so a task run
+    `at_low_priority` counts too). The pool takes a task's CPU as the difference from the worker's figure
+    after its previous task, without reading the worker's CPU from outside."""
+    return fn(*args), time.process_time()
 
 
 LOW_PRIORITY = 10  # the nice value large tasks run at (the loop and small tasks are at 0)
