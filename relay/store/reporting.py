@@ -25,6 +25,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DAY_US = 86_400_000_000
 WEEK_ZERO = date(1969, 12, 29)  # the Monday of week 0 of epoch_week
 ROWS = 5000  # rows fetched at a time from a stream
+MESSAGE_REACHED, REJECTED, HELD_BACK = 0, 1, 2  # pair_messages: reached its reader; rejected at intake; held
+# and still waiting, or rejected by a moderator
 
 
 class epoch_us(FunctionElement[int]):
@@ -145,36 +147,19 @@ def pair_rows(connection: AsyncConnection, program_id: str) -> AsyncIterator[Seq
                    .where(pairs.c.program_id == program_id, pairs.c.kind == "pair").order_by(pairs.c.id))
 
 
-def weekly_messages(connection: AsyncConnection, program_id: str) -> AsyncIterator[Sequence[Any]]:
-    """The messages of the program's pairs (automatic replies not) by pair and week, in that order:
-    (pair_id, week, messages, rejected at intake, the last one's epoch_us)."""
-    week = epoch_week(messages.c.received_at)
-    return _stream(connection, select(
-        messages.c.pair_id, week, func.count(),
-        func.sum(case((messages.c.decision == "reject", 1), else_=0)), func.max(epoch_us(messages.c.received_at)))
-        .where(messages.c.pair_id.in_(_program_pairs(program_id)), messages.c.decision != "autoreply")
-        .group_by(messages.c.pair_id, week).order_by(messages.c.pair_id, week))
-
-
-def mentee_waits(connection: AsyncConnection, program_id: str) -> AsyncIterator[Sequence[Any]]:
-    """For each mentee message of the program's pairs that reached the mentor (not rejected, not still held,
-    not an automatic reply): (microseconds to the mentor's next message in the pair or None, its epoch_us),
-    the answered ones in increasing wait. The next message is the next in (received_at, id) order."""
-    at = epoch_us(messages.c.received_at)
-    written = (
-        select(at.label("at_us"), members.c.role,
-               (messages.c.decision != "reject").label("accepted"), held.c.state,
-               func.min(case((members.c.role == "mentor", at))).over(
-                   partition_by=messages.c.pair_id, order_by=(messages.c.received_at, messages.c.id),
-                   rows=(1, None)).label("reply_us"))
-        .join(members, members.c.id == messages.c.sender_id)
-        .outerjoin(held, held.c.message_id == messages.c.id)
-        .where(messages.c.pair_id.in_(_program_pairs(program_id)), messages.c.decision != "autoreply")
-        .subquery())
-    wait = (written.c.reply_us - written.c.at_us).label("wait_us")
-    return _stream(connection, select(wait, written.c.at_us).where(
-        written.c.role == "mentee", written.c.accepted,
-        func.coalesce(written.c.state, "").not_in(["held", "rejected"])).order_by(wait))
+def pair_messages(connection: AsyncConnection, program_id: str) -> AsyncIterator[Sequence[Any]]:
+    """The messages of the program's pairs (automatic replies not), each pair's in their order of arrival
+    ((received_at, id), the order of the covering index ix_messages_pair_time, so the database sorts
+    nothing): (pair_id, epoch_us, 1 if a mentor wrote it else 0, MESSAGE_REACHED | REJECTED | HELD_BACK).
+    One read serves the weekly counts and the reply times (relay/reports/figures.py)."""
+    held_back = select(held.c.message_id).where(held.c.state.in_(["held", "rejected"]))
+    state = case((messages.c.decision == "reject", REJECTED), (messages.c.id.in_(held_back), HELD_BACK),
+                 else_=MESSAGE_REACHED)
+    by_mentor = case((members.c.role == "mentor", 1), else_=0)
+    return _stream(connection, select(messages.c.pair_id, epoch_us(messages.c.received_at), by_mentor, state)
+                   .join(members, members.c.id == messages.c.sender_id)
+                   .where(messages.c.pair_id.in_(_program_pairs(program_id)), messages.c.decision != "autoreply")
+                   .order_by(messages.c.pair_id, messages.c.received_at, messages.c.id))
 
 
 async def nudge_kinds(connection: AsyncConnection, program_id: str) -> dict[str, int]:
