@@ -10,6 +10,8 @@ Weeks are ISO weeks (Monday to Sunday, UTC) numbered from the Monday 1969-12-29 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -134,10 +136,20 @@ def _prefix(connection: AsyncConnection, column: Any, prefix: str) -> ColumnElem
 
 
 async def _stream(connection: AsyncConnection, query: Any) -> AsyncIterator[Sequence[Any]]:
-    """The rows of `query`, ROWS at a time (a server-side cursor on PostgreSQL)."""
+    """The rows of `query`, ROWS at a time (a server-side cursor on PostgreSQL). The next rows are asked for
+    before these are handed over: the database reads them (SQLite in the driver's thread, which leaves the
+    interpreter's lock while it steps) while Python handles these."""
     result = await connection.stream(query.execution_options(yield_per=ROWS))
-    async for chunk in result.partitions(ROWS):
-        yield chunk
+    ahead = asyncio.ensure_future(result.fetchmany(ROWS))
+    try:
+        while chunk := await ahead:
+            ahead = asyncio.ensure_future(result.fetchmany(ROWS))
+            await asyncio.sleep(0)  # the read of the next rows starts
+            yield chunk
+    finally:
+        if not ahead.done():
+            with contextlib.suppress(Exception):
+                await ahead
 
 
 def pair_rows(connection: AsyncConnection, program_id: str) -> AsyncIterator[Sequence[Any]]:
