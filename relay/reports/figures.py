@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import operator
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter
@@ -216,6 +215,14 @@ class _Roster:
 
     _json_keys: list[str] | None = None
 
+    def json_zeros(self) -> list[str]:
+        """'"<id>": 0' of each pair (a week's entry of a pair that did not write), made once."""
+        if self._json_zeros is None:
+            self._json_zeros = [key + "0" for key in self.json_keys()]
+        return self._json_zeros
+
+    _json_zeros: list[str] | None = None
+
     def open_count(self, begin: int, end: int) -> int:
         """Pairs open during [begin, end): made before its end, not closed before its beginning."""
         made = bisect_left(self.sorted_created, end)
@@ -335,12 +342,16 @@ class WeekPairs(Mapping[str, int]):
         return ((ids[index], counts[index]) for index in self._indexes())
 
     def json_entries(self) -> list[str]:
-        """The entries as json.dumps writes them ('"12": 3'), made in C loops: a year of a large program has
-        millions of them."""
-        keys, counts = self.roster.json_keys(), self._counts()
+        """The entries as json.dumps writes them ('"12": 3'): a copy of every pair's '"12": 0' (made once),
+        with the pairs that wrote this week written over; a year of a large program has millions of them,
+        most of them 0."""
+        keys = self.roster.json_keys()
+        entries = self.roster.json_zeros().copy()
+        for index, count in zip(*self.counts, strict=True):
+            entries[index] = keys[index] + str(count)
         if self.size == len(keys):
-            return list(map(operator.add, keys, map(str, counts)))
-        return [keys[index] + str(counts[index]) for index in self._indexes()]
+            return entries
+        return list(map(entries.__getitem__, self._indexes()))
 
     def __len__(self) -> int:
         return self.size
