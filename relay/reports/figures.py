@@ -275,8 +275,9 @@ async def _read_messages(connection: AsyncConnection, program_id: str, roster: _
     pair = week = -1
     count = rejected = 0
     last = -1
+    mentors = await reporting.mentors(connection, program_id)
     async for chunk in reporting.pair_messages(connection, program_id):
-        for pair_id, at, by_mentor, state in chunk:
+        for pair_id, at, sender, state in chunk:
             this_week = (at // DAY_US + 3) // 7
             if pair_id != pair or this_week != week:
                 if count:
@@ -293,7 +294,7 @@ async def _read_messages(connection: AsyncConnection, program_id: str, roster: _
                 last = at
             if state:
                 rejected += state == reporting.REJECTED
-            if by_mentor:
+            if sender in mentors:
                 for mentee_at in pending:
                     waited = at - mentee_at
                     waits.append(waited)

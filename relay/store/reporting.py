@@ -152,6 +152,27 @@ async def _stream(connection: AsyncConnection, query: Any) -> AsyncIterator[Sequ
                 await ahead
 
 
+async def _plain_stream(connection: AsyncConnection, query: Any) -> AsyncIterator[Sequence[Any]]:
+    """The rows of `query` as the driver returns them (tuples; asyncpg's records), ROWS at a time from a
+    server-side cursor, without SQLAlchemy's Row objects: for a read of a million rows, where making them
+    costs more than the database's own work."""
+
+    def start(sync: Any) -> Any:
+        compiled = query.compile(dialect=sync.dialect, compile_kwargs={"render_postcompile": True})
+        values = compiled.construct_params()
+        arguments = tuple(values[name] for name in compiled.positiontup) if compiled.positional else values
+        cursor = sync.connection.dbapi_connection.cursor(server_side=True)
+        cursor.execute(str(compiled), arguments)
+        return cursor
+
+    cursor = await connection.run_sync(start)
+    try:
+        while rows := await connection.run_sync(lambda _: cursor.fetchmany(ROWS)):
+            yield rows
+    finally:
+        await connection.run_sync(lambda _: cursor.close())
+
+
 def pair_rows(connection: AsyncConnection, program_id: str) -> AsyncIterator[Sequence[Any]]:
     """The program's pairs in id order: (id, status, created_us, closed_us)."""
     return _stream(connection, select(pairs.c.id, pairs.c.status, epoch_us(pairs.c.created_at),
@@ -162,16 +183,22 @@ def pair_rows(connection: AsyncConnection, program_id: str) -> AsyncIterator[Seq
 def pair_messages(connection: AsyncConnection, program_id: str) -> AsyncIterator[Sequence[Any]]:
     """The messages of the program's pairs (automatic replies not), each pair's in their order of arrival
     ((received_at, id), the order of the covering index ix_messages_pair_time, so the database sorts
-    nothing): (pair_id, epoch_us, 1 if a mentor wrote it else 0, MESSAGE_REACHED | REJECTED | HELD_BACK).
-    One read serves the weekly counts and the reply times (relay/reports/figures.py)."""
+    nothing): (pair_id, epoch_us, sender_id, MESSAGE_REACHED | REJECTED | HELD_BACK), as plain tuples.
+    One read serves the weekly counts and the reply times (relay/reports/figures.py); the senders' roles
+    come from `mentors`, a few thousand rows, not from a join on every message."""
     held_back = select(held.c.message_id).where(held.c.state.in_(["held", "rejected"]))
     state = case((messages.c.decision == "reject", REJECTED), (messages.c.id.in_(held_back), HELD_BACK),
                  else_=MESSAGE_REACHED)
-    by_mentor = case((members.c.role == "mentor", 1), else_=0)
-    return _stream(connection, select(messages.c.pair_id, epoch_us(messages.c.received_at), by_mentor, state)
-                   .join(members, members.c.id == messages.c.sender_id)
-                   .where(messages.c.pair_id.in_(_program_pairs(program_id)), messages.c.decision != "autoreply")
-                   .order_by(messages.c.pair_id, messages.c.received_at, messages.c.id))
+    return _plain_stream(connection, select(
+        messages.c.pair_id, epoch_us(messages.c.received_at), messages.c.sender_id, state)
+        .where(messages.c.pair_id.in_(_program_pairs(program_id)), messages.c.decision != "autoreply")
+        .order_by(messages.c.pair_id, messages.c.received_at, messages.c.id))
+
+
+async def mentors(connection: AsyncConnection, program_id: str) -> set[int]:
+    """The member ids of the mentors of the program's pairs (a pair's messages are its members')."""
+    query = select(members.c.id).where(members.c.pair_id.in_(_program_pairs(program_id)), members.c.role == "mentor")
+    return set((await connection.execute(query)).scalars().all())
 
 
 async def nudge_kinds(connection: AsyncConnection, program_id: str) -> dict[str, int]:
