@@ -161,8 +161,11 @@ async def _plain_stream(connection: AsyncConnection, query: Any) -> AsyncIterato
         compiled = query.compile(dialect=sync.dialect, compile_kwargs={"render_postcompile": True})
         values = compiled.construct_params()
         arguments = tuple(values[name] for name in compiled.positiontup) if compiled.positional else values
+        statement = str(compiled)
         cursor = sync.connection.dbapi_connection.cursor(server_side=True)
-        cursor.execute(str(compiled), arguments)
+        # the engine's listeners see it as any statement (the store's counters, the query-plan tests)
+        sync.dispatch.before_cursor_execute(sync, cursor, statement, arguments, None, False)
+        cursor.execute(statement, arguments)
         return cursor
 
     cursor = await connection.run_sync(start)
