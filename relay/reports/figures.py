@@ -240,22 +240,23 @@ class _Weekly:
         self.per_week: Counter[int] = Counter()
         self.by_pair: dict[int, tuple[array[int], array[int]]] = {}  # week -> (pairs' indexes, counts)
 
-    def add(self, index: int, week: int, count: int, rejected: int, last: int) -> None:
-        """`count` messages of the pair at roster `index` in `week` (`rejected` of them rejected at intake, the
-        last at epoch microseconds `last`)."""
-        self.total += count
-        self.rejected += rejected
-        if last > self.last[index]:
-            self.last[index] = last
-        self.per_week[week] += count
+    def add(self, index: int, week: int, count: int) -> None:
+        """`count` messages of the pair at roster `index` in `week`."""
         found = self.by_pair.get(week)
         if found is None:
             found = self.by_pair[week] = (array("q"), array("q"))
-        if found[0] and found[0][-1] == index:  # the pair's messages of the week came in two runs
-            found[1][-1] += count
+        indexes, counts = found
+        if indexes and indexes[-1] == index:  # the pair's messages of the week came in two runs
+            counts[-1] += count
         else:
-            found[0].append(index)
-            found[1].append(count)
+            indexes.append(index)
+            counts.append(count)
+
+    def finish(self) -> None:
+        """The weeks' and the whole's totals, from the counts by pair."""
+        for week, (_, counts) in self.by_pair.items():
+            self.per_week[week] = sum(counts)
+        self.total = sum(self.per_week.values())
 
 
 async def _read_messages(connection: AsyncConnection, program_id: str, roster: _Roster,
@@ -273,27 +274,31 @@ async def _read_messages(connection: AsyncConnection, program_id: str, roster: _
     pending: list[int] = []  # the current pair's mentee messages waiting for the mentor
     late = 0  # answered after 48 hours, whose 48 hours are not over (not due)
     pair = week = -1
-    count = rejected = 0
-    last = -1
+    begin = end = count = 0  # the current run: `count` messages of `pair` in `week`, [begin, end) in epoch us
+    pair_last = -1  # the pair's last message
+    add, last = weekly.add, weekly.last
     mentors = await reporting.mentors(connection, program_id)
     async for chunk in reporting.pair_messages(connection, program_id):
         for pair_id, at, sender, state in chunk:
-            this_week = (at // DAY_US + 3) // 7
-            if pair_id != pair or this_week != week:
+            if pair_id != pair or not begin <= at < end:
                 if count:
-                    weekly.add(index, week, count, rejected, last)
+                    add(index, week, count)
                 if pair_id != pair:
+                    if pair_last > last[index]:
+                        last[index] = pair_last
                     unanswered.extend(pending)
                     pending.clear()
-                    pair = pair_id
+                    pair, pair_last = pair_id, -1
                     while ids[index] != pair_id:
                         index += 1
-                week, count, rejected, last = this_week, 0, 0, -1
+                week = (at // DAY_US + 3) // 7
+                begin = (week * 7 - 3) * DAY_US
+                end, count = begin + 7 * DAY_US, 0
             count += 1
-            if at > last:
-                last = at
+            if at > pair_last:
+                pair_last = at
             if state:
-                rejected += state == reporting.REJECTED
+                weekly.rejected += state == reporting.REJECTED
             if sender in mentors:
                 for mentee_at in pending:
                     waited = at - mentee_at
@@ -303,7 +308,10 @@ async def _read_messages(connection: AsyncConnection, program_id: str, roster: _
             elif not state:
                 pending.append(at)
     if count:
-        weekly.add(index, week, count, rejected, last)
+        add(index, week, count)
+        if pair_last > last[index]:
+            last[index] = pair_last
+    weekly.finish()
     unanswered.extend(pending)
     waits.sort()
     within = bisect_right(waits, window)
