@@ -137,6 +137,8 @@ async def test_report_figures_match_the_hand_computed_values(layout: Layout, sin
     values = {(row["section"], row["figure"]): row["value"] for row in table}
     assert values[("pairs", "silent")] == "1" and values[("reply_time", "p90_hours")] == "58.8"
     assert values[("messages", "2026-W10.pair_1")] == "7"
+    assert {figure: value for (section, figure), value in values.items() if ".pair_" in figure} == {
+        f"{week['week']}.pair_{pair}": str(count) for week in EXPECTED_WEEKS for pair, count in week["by_pair"].items()}
     assert {row["program"] for row in table} == {"stem"}
 
     text = cli(layout, "report", "--program", "stem", "--now", NOW.isoformat())

@@ -176,6 +176,7 @@ class _Roster:
         self.closed: array[int] = array("q")  # NEVER when not closed
         self.statuses: Counter[str] = Counter()  # closed, ended, paused
         self.running: bytearray = bytearray()  # 1: neither closed, ended nor paused (active or silent)
+        self._keys: dict[str, tuple[list[str], list[str]]] = {}  # form -> each pair's key, and with 0
 
     @classmethod
     async def read(cls, connection: AsyncConnection, program_id: str) -> _Roster:
@@ -207,21 +208,14 @@ class _Roster:
                 "paused": self.statuses["paused"], "ended": self.statuses["ended"],
                 "closed": self.statuses["closed"]}
 
-    def json_keys(self) -> list[str]:
-        """'"<id>": ' of each pair, made once for every week's by_pair."""
-        if self._json_keys is None:
-            self._json_keys = [f'"{pair_id}": ' for pair_id in self.ids]
-        return self._json_keys
-
-    _json_keys: list[str] | None = None
-
-    def json_zeros(self) -> list[str]:
-        """'"<id>": 0' of each pair (a week's entry of a pair that did not write), made once."""
-        if self._json_zeros is None:
-            self._json_zeros = [key + "0" for key in self.json_keys()]
-        return self._json_zeros
-
-    _json_zeros: list[str] | None = None
+    def keys(self, form: str) -> tuple[list[str], list[str]]:
+        """`form` ('"{}": ' for JSON, '{},' for CSV) of each pair's id, and the same followed by 0 (a week's
+        entry of a pair that did not write): made once for every week's by_pair."""
+        found = self._keys.get(form)
+        if found is None:
+            keys = [form.format(pair_id) for pair_id in self.ids]
+            found = self._keys[form] = (keys, [key + "0" for key in keys])
+        return found
 
     def open_count(self, begin: int, end: int) -> int:
         """Pairs open during [begin, end): made before its end, not closed before its beginning."""
@@ -350,17 +344,22 @@ class WeekPairs(Mapping[str, int]):
         ids, counts = self.roster.ids, self._counts()
         return ((ids[index], counts[index]) for index in self._indexes())
 
-    def json_entries(self) -> list[str]:
-        """The entries as json.dumps writes them ('"12": 3'): a copy of every pair's '"12": 0' (made once),
+    def entries(self, form: str) -> list[str]:
+        """The entries of the open pairs in id order, each `form` of its id followed by its count
+        (render.write_json: '"12": 3', write_csv: '12,3'): a copy of every pair's entry with 0 (made once),
         with the pairs that wrote this week written over; a year of a large program has millions of them,
         most of them 0."""
-        keys = self.roster.json_keys()
-        entries = self.roster.json_zeros().copy()
+        keys, zeros = self.roster.keys(form)
+        entries = zeros.copy()
         for index, count in zip(*self.counts, strict=True):
             entries[index] = keys[index] + str(count)
         if self.size == len(keys):
             return entries
         return list(map(entries.__getitem__, self._indexes()))
+
+    def json_entries(self) -> list[str]:
+        """The entries as json.dumps writes them ('"12": 3')."""
+        return self.entries('"{}": ')
 
     def __len__(self) -> int:
         return self.size
