@@ -130,10 +130,16 @@ async def program_figures(engine: AsyncEngine, clock: Clock, program_id: str,
     that lists its week's open pairs when read (render.write_json and iter_rows stream it)."""
     now = clock.now()
 
+    async def mentors() -> set[int]:
+        async with engine.connect() as connection:
+            return await reporting.mentors(connection, program_id)
+
     async def pairs_and_messages() -> tuple[_Roster, _Weekly, dict[str, Any], dict[str, Any]]:
         async with engine.connect() as connection:
-            roster = await _Roster.read(connection, program_id)
-            weekly, reply_time = await _read_messages(connection, program_id, roster, now)
+            async with asyncio.TaskGroup() as first:
+                mentors_read = first.create_task(mentors())  # meanwhile, on a connection of its own
+                roster = await _Roster.read(connection, program_id)
+            weekly, reply_time = await _read_messages(connection, program_id, roster, mentors_read.result(), now)
             return roster, weekly, reply_time, await _moderation(connection, program_id, weekly.rejected)
 
     async def nudges_and_attempts() -> tuple[dict[str, Any], dict[str, int]]:
@@ -253,7 +259,7 @@ class _Weekly:
         self.total = sum(self.per_week.values())
 
 
-async def _read_messages(connection: AsyncConnection, program_id: str, roster: _Roster,
+async def _read_messages(connection: AsyncConnection, program_id: str, roster: _Roster, mentors: set[int],
                          now: datetime) -> tuple[_Weekly, dict[str, Any]]:
     """The weekly counts and the mentors' reply times (the definitions above), from one read of the pairs'
     messages in each pair's order of arrival (reporting.pair_messages): a mentee message that reached the
@@ -271,7 +277,6 @@ async def _read_messages(connection: AsyncConnection, program_id: str, roster: _
     begin = end = count = 0  # the current run: `count` messages of `pair` in `week`, [begin, end) in epoch us
     pair_last = -1  # the pair's last message
     add, last = weekly.add, weekly.last
-    mentors = await reporting.mentors(connection, program_id)
     async for chunk in reporting.pair_messages(connection, program_id):
         for pair_id, at, sender, state in chunk:
             if pair_id != pair or not begin <= at < end:
