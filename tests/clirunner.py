@@ -97,10 +97,15 @@ def _handle(connection: socket.socket) -> None:
 
 def serve(path: str, parent: int) -> None:
     """The helper's loop: import the relay once, then fork a handler per connection."""
-    import relay.cli  # the imports every command shares
+    import importlib
+
+    import relay.cli
+
+    for name in relay.cli.MODULES:  # the commands' modules (the CLI imports only the one it runs)
+        importlib.import_module(f"relay.cli.{name}")
 
     with contextlib.suppress(ImportError):
-        import relay.service  # noqa: F401
+        import relay.service
 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # handlers are reaped by the kernel
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -219,6 +219,7 @@ async def test_the_report_reads_its_figures_through_indexes(relay: Relay, layout
     assert figures["messages"]["total"] == 1 and figures["nudges"]["sent"] >= 1
     touched = {table for statement, _ in captured for table in WATCHED if re.search(rf"\b{table}\b", statement)}
     assert {"messages", "events", "held"} <= touched, touched
+    assert any("ORDER BY messages.pair_id, messages.received_at, messages.id" in s for s, _ in report_statements)
     assert await _full_scans(relay.engine, captured) == []
     if relay.engine.dialect.name == "sqlite":  # PostgreSQL reads index-only by its visibility map, not by plan
         assert await _table_reads_by_pair_and_time(relay.engine, report_statements) == []

@@ -5,22 +5,29 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
+import statistics
 import textwrap
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import literal, select
 
+from relay import ids
 from relay.clock import FixedClock
 from relay.config import load_settings
 from relay.endings import close_pair
 from relay.enrol import Person, create_pair
 from relay.holdqueue import actions as review
+from relay.reports.figures import program_figures
 from relay.service import Relay
 from relay.store import events
 from relay.store.database import create_engine, migrate, transaction
+from relay.store.messages import Accepted, HoldEntry, store_accepted_many
+from relay.store.pairs import insert_pair
 from relay.store.reporting import EPOCH, epoch_us, epoch_week, to_us, week_start
-from relay.store.schema import UTCDateTime
+from relay.store.schema import UTCDateTime, held, members
 from tests.archive_support import HOLD_MEETINGS, START
 from tests.support import DOMAIN, Layout, Sink, cli, send, simple_message, store_url
 
@@ -130,6 +137,8 @@ async def test_report_figures_match_the_hand_computed_values(layout: Layout, sin
     values = {(row["section"], row["figure"]): row["value"] for row in table}
     assert values[("pairs", "silent")] == "1" and values[("reply_time", "p90_hours")] == "58.8"
     assert values[("messages", "2026-W10.pair_1")] == "7"
+    assert {figure: value for (section, figure), value in values.items() if ".pair_" in figure} == {
+        f"{week['week']}.pair_{pair}": str(count) for week in EXPECTED_WEEKS for pair, count in week["by_pair"].items()}
     assert {row["program"] for row in table} == {"stem"}
 
     text = cli(layout, "report", "--program", "stem", "--now", NOW.isoformat())
@@ -165,3 +174,91 @@ async def test_the_reports_clock_is_exact_to_the_microsecond(layout: Layout) -> 
                 assert week_start(week) == when.date() - timedelta(days=when.weekday()), when
     finally:
         await engine.dispose()
+
+
+async def test_reply_times_and_weekly_counts_follow_their_definitions_on_ties_rejections_and_holds(
+        layout: Layout) -> None:
+    """The report reads each pair's messages once, in arrival order, and answers the waiting mentee
+    messages as the mentor's messages come (relay/reports/figures.py). Against the definitions computed
+    the plain way, message by message: several messages at the same instant (the id decides), automatic
+    replies (never counted), rejections at intake and held mail (still waiting, released, rejected by a
+    moderator) as mentee messages and as the mentor's answer, and a clock that puts some answers after it."""
+    rng = random.Random(14)
+    engine = create_engine(store_url(layout))
+    base = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    written: list[dict[str, Any]] = []
+    try:
+        await migrate(engine)
+        async with transaction(engine) as connection:
+            for k in range(30):
+                people = {role: {"email": f"{role}{k}@ex.example", "name": f"{role.title()} {k}",
+                                 "handle": f"{role.title()}{k}", "alias": f"{role}-{k}"}
+                          for role in ("mentor", "mentee")}
+                pair_id = await insert_pair(connection, program_id="stem", policy=None, end_date=None,
+                                            created_at=base - timedelta(days=3), people=people)
+                found = (await connection.execute(select(members.c.id, members.c.role)
+                                                  .where(members.c.pair_id == pair_id))).all()
+                roles = {role: member_id for member_id, role in found}
+                items = []
+                for n in range(rng.randrange(0, 25)):
+                    role = rng.choice(["mentor", "mentee"])
+                    decision = rng.choice(["deliver"] * 5 + ["hold", "reject", "autoreply"])
+                    when = base + timedelta(hours=rng.choice([0, 1, 30, 47, 48, 49, 100, 200]) + 24 * (n // 3),
+                                            microseconds=rng.choice([0, 0, 1, 500_000]))
+                    sender, recipient = roles[role], roles["mentee" if role == "mentor" else "mentor"]
+                    item = Accepted(
+                        id=ids.queue_id(), pair_id=pair_id, sender_id=sender, sender_role=role,
+                        recipient_id=recipient, envelope_from=f"{role}{k}@ex.example", remote_addr=None,
+                        original_message_id=None, body_hash=f"{k}-{n}", subject="s", raw=b"Subject: s\r\n\r\nx",
+                        decision=decision, reasons=[], received_at=when, outbound=None,
+                        duplicate_window=timedelta(days=1), domain=DOMAIN,
+                        hold=HoldEntry(program_id="stem", policy="p", reasons=[], release_requires=1,
+                                       notified=True) if decision == "hold" else None)
+                    items.append(item)
+                    written.append({"id": item.id, "pair": pair_id, "role": role, "decision": decision,
+                                    "at": when, "state": rng.choice(["held", "released", "rejected"])
+                                    if decision == "hold" else None})
+                await store_accepted_many(connection, items)
+            for message in written:
+                if message["state"] is not None:
+                    await connection.execute(held.update().where(held.c.message_id == message["id"])
+                                             .values(state=message["state"]))
+        now = base + timedelta(days=10)
+        figures = await program_figures(engine, FixedClock(now), "stem")
+    finally:
+        await engine.dispose()
+
+    counted = [m for m in written if m["decision"] != "autoreply"]
+    counted.sort(key=lambda m: (m["pair"], m["at"], m["id"]))
+    waits: list[timedelta | None] = []
+    due = within = 0
+    for index, message in enumerate(counted):
+        if (message["role"] != "mentee" or message["decision"] == "reject"
+                or message["state"] in ("held", "rejected")):
+            continue
+        reply = next((m["at"] for m in counted[index + 1:] if m["pair"] == message["pair"]
+                      and m["role"] == "mentor"), None)
+        waited = None if reply is None else reply - message["at"]
+        in_time = waited is not None and waited <= timedelta(hours=48)
+        waits.append(waited)
+        within += in_time
+        due += in_time or now - message["at"] >= timedelta(hours=48)
+    answered = sorted(w.total_seconds() / 3600 for w in waits if w is not None)
+    ties = Counter((m["pair"], m["at"]) for m in counted)
+    assert len(waits) > 50 and 10 < len(answered) < len(waits) and max(ties.values()) > 1
+    assert any(m["at"] > now for m in counted) and any(m["state"] == "released" for m in counted)
+    assert figures["reply_time"] == {
+        "mentee_messages": len(waits), "answered": len(answered),
+        "median_hours": round(statistics.median(answered), 2),
+        "p90_hours": round(statistics.quantiles(answered, n=10, method="inclusive")[-1], 2),
+        "answered_within_48h": within, "share_within_48h": round(within / due, 4)}
+    by_week: dict[str, Counter[str]] = {}
+    for message in counted:
+        year, week, _ = message["at"].isocalendar()
+        by_week.setdefault(f"{year}-W{week:02d}", Counter())[str(message["pair"])] += 1
+    weeks = {week["week"]: {pair: count for pair, count in week["by_pair"].items() if count}
+             for week in figures["messages"]["weeks"]}
+    listed = {week: counts for week, counts in by_week.items() if week in weeks}  # the weeks up to now's
+    assert len(listed) == 2 and {week: counts for week, counts in weeks.items() if counts} == listed
+    assert figures["messages"]["total"] == len(counted)
+    assert figures["moderation"]["rejected_automatically"] == sum(m["decision"] == "reject" for m in counted)

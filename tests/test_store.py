@@ -166,3 +166,11 @@ async def test_writers_of_one_process_take_turns_in_arrival_order(tmp_path: Path
     finally:
         await engine.dispose()
     assert written == [0, 3, 1, 4, 2, 5]
+
+
+def test_the_newest_migration_is_read_from_the_files_as_alembic_reads_it() -> None:
+    """A command on an up-to-date store does not import alembic: the newest revision comes from the
+    migration files' own `revision`/`down_revision` lines, and it is alembic's head."""
+    from relay.store import database
+
+    assert database._head() == database._alembic_head() is not None

@@ -114,8 +114,7 @@ def cmd_archive_release_hold(args: argparse.Namespace, settings: Settings) -> in
 
 
 def register(commands: Any) -> None:
-    archive = commands.add_parser("archive", help="the tamper-evident record: verify, export, retention, "
-                                  "legal hold").add_subparsers(dest="action", required=True, metavar="ACTION")
+    archive = commands.add_parser("archive").add_subparsers(dest="action", required=True, metavar="ACTION")
     check = listing(archive.add_parser("verify", help="walk the hash chain; exit 1 at the first entry that "
                                        "does not match"))
     check.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is no TTY")

@@ -54,7 +54,7 @@ def cmd_dns_records(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: Any) -> None:
-    dkim = commands.add_parser("dkim", help="DKIM signing keys").add_subparsers(
+    dkim = commands.add_parser("dkim").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     keygen = listing(dkim.add_parser("keygen", help="make a signing key and print its DNS record"))
     keygen.add_argument("--selector", required=True, help="names the key in DNS; a new key gets a new selector")
@@ -63,5 +63,4 @@ def register(commands: Any) -> None:
     keygen.add_argument("--out", metavar="PATH",
                         help="the private key file (default: <config dir>/dkim/<selector>.pem)")
     keygen.set_defaults(func=cmd_dkim_keygen)
-    listing(commands.add_parser("dns-records", help="the DNS records the domain needs: MX, SPF, DKIM, DMARC, PTR")
-            ).set_defaults(func=cmd_dns_records)
+    listing(commands.add_parser("dns-records")).set_defaults(func=cmd_dns_records)

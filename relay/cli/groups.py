@@ -119,7 +119,7 @@ def cmd_group_resume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: Any) -> Any:
-    group = commands.add_parser("group", help="enrol and manage groups (several mentees, one alias)").add_subparsers(
+    group = commands.add_parser("group").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     create = listing(group.add_parser("create", help="create a group; prints its id and alias"))
     create.add_argument("--program", required=True)

@@ -124,7 +124,7 @@ def cmd_held_reject(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: Any) -> None:
-    held = commands.add_parser("held", help="the hold queue").add_subparsers(
+    held = commands.add_parser("held").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     held_list = paged(listing(held.add_parser("list", help="held messages, oldest first")), "held messages")
     held_list.add_argument("--program")

@@ -168,7 +168,7 @@ def cmd_moderator_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: Any) -> None:
-    moderator = commands.add_parser("moderator", help="review console accounts").add_subparsers(
+    moderator = commands.add_parser("moderator").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     add = listing(moderator.add_parser("add", help="add an account (password from standard input)"))
     add.add_argument("--username", required=True)

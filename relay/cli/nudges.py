@@ -112,7 +112,7 @@ def register_pair(pair: Any) -> None:
 
 
 def register(commands: Any) -> None:
-    nudges = commands.add_parser("nudges", help="reminders, check-ins and escalations").add_subparsers(
+    nudges = commands.add_parser("nudges").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     run = listing(nudges.add_parser("run", help="one nudge sweep now (prints what it sent)"))
     run.add_argument("--now", type=_instant, metavar="ISO8601", help="sweep as if the clock read this time")

@@ -155,7 +155,7 @@ def cmd_pair_close(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(commands: Any) -> Any:
     """The `pair` command and its actions; returns its subparsers, where other modules add theirs."""
-    pair = commands.add_parser("pair", help="enrol and manage pairs").add_subparsers(
+    pair = commands.add_parser("pair").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     create = listing(pair.add_parser("create", help="enrol a mentor and a mentee"))
     create.add_argument("--program", required=True)

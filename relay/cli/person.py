@@ -77,8 +77,7 @@ def cmd_person_erase(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: Any) -> None:
-    group = commands.add_parser("person", help="one person's data rights: everything held about them, erasure"
-                                ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    group = commands.add_parser("person").add_subparsers(dest="action", required=True, metavar="ACTION")
     out = listing(group.add_parser("export", help="everything the store holds about one person, as a zip (0600)"))
     out.add_argument("--email", required=True, type=_address, help="any of their addresses")
     out.add_argument("-o", "--output", required=True, metavar="FILE.zip")

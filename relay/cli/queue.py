@@ -48,7 +48,7 @@ def cmd_events_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: Any) -> None:
-    queue = commands.add_parser("queue", help="the outbound delivery queue").add_subparsers(
+    queue = commands.add_parser("queue").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     queue_list = paged(listing(queue.add_parser("list", help="list outbound entries, oldest first")), "entries",
                        default=1000)
@@ -57,7 +57,7 @@ def register(commands: Any) -> None:
 
 
 def register_events(commands: Any) -> None:
-    event = commands.add_parser("events", help="the record of decisions").add_subparsers(
+    event = commands.add_parser("events").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     event_list = listing(event.add_parser("list", help="list events (decisions, refusals, deliveries)"))
     event_list.add_argument("--pair", type=positive_int)

@@ -34,8 +34,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: Any) -> None:
-    report = commands.add_parser("report", help="a program's figures: pairs, messages, reply times, nudges, "
-                                 "moderation, attempts")
+    report = commands.add_parser("report")
     report.add_argument("--program", required=True)
     formats = report.add_mutually_exclusive_group()
     formats.add_argument("--json", action="store_true", help="print JSON")

@@ -46,14 +46,13 @@ def cmd_program_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: Any) -> None:
-    commands.add_parser("serve", help="run the SMTP relay and the delivery worker").set_defaults(func=cmd_serve)
-    commands.add_parser("check-config", help="validate relay.yaml, programs and policies").set_defaults(
-        func=cmd_check_config)
+    commands.add_parser("serve").set_defaults(func=cmd_serve)
+    commands.add_parser("check-config").set_defaults(func=cmd_check_config)
 
 
 def register_program(commands: Any) -> Any:
     """The `program` command with `list`; returns its subparsers (`program end`: relay/cli/programs.py)."""
-    program = commands.add_parser("program", help="programs from programs_dir").add_subparsers(
+    program = commands.add_parser("program").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     listing(program.add_parser("list", help="list programs")).set_defaults(func=cmd_program_list)
     return program

@@ -36,9 +36,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import operator
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relay.clock import Clock
 from relay.store import reporting
-from relay.store.reporting import hours, to_us, week_of, week_start
+from relay.store.reporting import DAY_US, hours, to_us, week_of, week_start
 from relay.store.schema import held, members, messages, pairs
 
 WINDOW = timedelta(hours=48)
@@ -86,7 +85,7 @@ def _spread(values: list[float]) -> dict[str, float | None]:
 class _Hours(Sequence[float]):
     """Microseconds sorted in increasing order, read as hours (only the few values a spread needs)."""
 
-    def __init__(self, us: array[int]) -> None:
+    def __init__(self, us: Sequence[int]) -> None:
         self.us = us
 
     def __len__(self) -> int:
@@ -131,15 +130,17 @@ async def program_figures(engine: AsyncEngine, clock: Clock, program_id: str,
     that lists its week's open pairs when read (render.write_json and iter_rows stream it)."""
     now = clock.now()
 
-    async def pairs_and_weeks() -> tuple[_Roster, _Weekly, dict[str, Any]]:
+    async def mentors() -> set[int]:
         async with engine.connect() as connection:
-            roster = await _Roster.read(connection, program_id)
-            weekly = await _Weekly.read(connection, program_id, roster)
-            return roster, weekly, await _moderation(connection, program_id, weekly.rejected)
+            return await reporting.mentors(connection, program_id)
 
-    async def reply_time() -> dict[str, Any]:
+    async def pairs_and_messages() -> tuple[_Roster, _Weekly, dict[str, Any], dict[str, Any]]:
         async with engine.connect() as connection:
-            return await _reply_time(connection, program_id, now)
+            async with asyncio.TaskGroup() as first:
+                mentors_read = first.create_task(mentors())  # meanwhile, on a connection of its own
+                roster = await _Roster.read(connection, program_id)
+            weekly, reply_time = await _read_messages(connection, program_id, roster, mentors_read.result(), now)
+            return roster, weekly, reply_time, await _moderation(connection, program_id, weekly.rejected)
 
     async def nudges_and_attempts() -> tuple[dict[str, Any], dict[str, int]]:
         async with engine.connect() as connection:
@@ -150,22 +151,21 @@ async def program_figures(engine: AsyncEngine, clock: Clock, program_id: str,
                     attempts.add(kind, detail)
             return nudges, attempts.figures()
 
-    # Four connections at once: the database answers the large reads side by side (on SQLite each
-    # connection runs in its own thread, outside the interpreter's lock), so the report takes about as
-    # long as its longest read, not their sum.
+    # Three connections at once: the database answers the reads side by side (on SQLite each connection
+    # runs in its own thread, outside the interpreter's lock), so the report takes about as long as its
+    # longest part (the pairs' messages: one read for the weekly counts and the reply times), not their sum.
     async with asyncio.TaskGroup() as parts:
-        weeks_part = parts.create_task(pairs_and_weeks())
-        reply_part = parts.create_task(reply_time())
+        messages_part = parts.create_task(pairs_and_messages())
         nudges_part = parts.create_task(nudges_and_attempts())
         groups_part = parts.create_task(_groups(engine, program_id, now))
-    roster, weekly, moderation = weeks_part.result()
+    roster, weekly, reply_time, moderation = messages_part.result()
     nudges, attempts = nudges_part.result()
     return {
         "program": program_id,
         "generated_at": now.isoformat(),
         "pairs": roster.states(weekly.last, now, silent_after),
         "messages": {"total": weekly.total, "weeks": _weeks(roster, weekly, now)},
-        "reply_time": reply_part.result(),
+        "reply_time": reply_time,
         "nudges": nudges,
         "moderation": moderation,
         "attempts": attempts,
@@ -182,6 +182,7 @@ class _Roster:
         self.closed: array[int] = array("q")  # NEVER when not closed
         self.statuses: Counter[str] = Counter()  # closed, ended, paused
         self.running: bytearray = bytearray()  # 1: neither closed, ended nor paused (active or silent)
+        self._keys: dict[str, tuple[list[str], list[str]]] = {}  # form -> each pair's key, and with 0
 
     @classmethod
     async def read(cls, connection: AsyncConnection, program_id: str) -> _Roster:
@@ -213,13 +214,14 @@ class _Roster:
                 "paused": self.statuses["paused"], "ended": self.statuses["ended"],
                 "closed": self.statuses["closed"]}
 
-    def json_keys(self) -> list[str]:
-        """'"<id>": ' of each pair, made once for every week's by_pair."""
-        if self._json_keys is None:
-            self._json_keys = [f'"{pair_id}": ' for pair_id in self.ids]
-        return self._json_keys
-
-    _json_keys: list[str] | None = None
+    def keys(self, form: str) -> tuple[list[str], list[str]]:
+        """`form` ('"{}": ' for JSON, '{},' for CSV) of each pair's id, and the same followed by 0 (a week's
+        entry of a pair that did not write): made once for every week's by_pair."""
+        found = self._keys.get(form)
+        if found is None:
+            keys = [form.format(pair_id) for pair_id in self.ids]
+            found = self._keys[form] = (keys, [key + "0" for key in keys])
+        return found
 
     def open_count(self, begin: int, end: int) -> int:
         """Pairs open during [begin, end): made before its end, not closed before its beginning."""
@@ -238,24 +240,84 @@ class _Weekly:
         self.per_week: Counter[int] = Counter()
         self.by_pair: dict[int, tuple[array[int], array[int]]] = {}  # week -> (pairs' indexes, counts)
 
-    @classmethod
-    async def read(cls, connection: AsyncConnection, program_id: str, roster: _Roster) -> _Weekly:
-        weekly = cls(len(roster.ids))
-        ids, index = roster.ids, 0
-        async for chunk in reporting.weekly_messages(connection, program_id):
-            for pair_id, week, count, rejected, last in chunk:
-                while ids[index] != pair_id:
-                    index += 1
-                weekly.total += count
-                weekly.rejected += rejected
-                weekly.last[index] = max(weekly.last[index], last)
-                weekly.per_week[week] += count
-                found = weekly.by_pair.get(week)
-                if found is None:
-                    found = weekly.by_pair[week] = (array("q"), array("q"))
-                found[0].append(index)
-                found[1].append(count)
-        return weekly
+    def add(self, index: int, week: int, count: int) -> None:
+        """`count` messages of the pair at roster `index` in `week`."""
+        found = self.by_pair.get(week)
+        if found is None:
+            found = self.by_pair[week] = (array("q"), array("q"))
+        indexes, counts = found
+        if indexes and indexes[-1] == index:  # the pair's messages of the week came in two runs
+            counts[-1] += count
+        else:
+            indexes.append(index)
+            counts.append(count)
+
+    def finish(self) -> None:
+        """The weeks' and the whole's totals, from the counts by pair."""
+        for week, (_, counts) in self.by_pair.items():
+            self.per_week[week] = sum(counts)
+        self.total = sum(self.per_week.values())
+
+
+async def _read_messages(connection: AsyncConnection, program_id: str, roster: _Roster, mentors: set[int],
+                         now: datetime) -> tuple[_Weekly, dict[str, Any]]:
+    """The weekly counts and the mentors' reply times (the definitions above), from one read of the pairs'
+    messages in each pair's order of arrival (reporting.pair_messages): a mentee message that reached the
+    mentor waits for the mentor's next message in the pair, the first mentor message after it. Python does
+    little per message: a few comparisons, a count, and one append per mentee message."""
+    weekly = _Weekly(len(roster.ids))
+    ids, index = roster.ids, 0
+    window = WINDOW // _US
+    recent = to_us(now) - window  # a message after this one has not had its 48 hours
+    waits: list[int] = []  # microseconds of each answered mentee message
+    unanswered: list[int] = []  # epoch us of each mentee message with no mentor message after it
+    pending: list[int] = []  # the current pair's mentee messages waiting for the mentor
+    late = 0  # answered after 48 hours, whose 48 hours are not over (not due)
+    pair = week = -1
+    begin = end = count = 0  # the current run: `count` messages of `pair` in `week`, [begin, end) in epoch us
+    pair_last = -1  # the pair's last message
+    add, last = weekly.add, weekly.last
+    async for chunk in reporting.pair_messages(connection, program_id):
+        for pair_id, at, sender, state in chunk:
+            if pair_id != pair or not begin <= at < end:
+                if count:
+                    add(index, week, count)
+                if pair_id != pair:
+                    if pair_last > last[index]:
+                        last[index] = pair_last
+                    unanswered.extend(pending)
+                    pending.clear()
+                    pair, pair_last = pair_id, -1
+                    while ids[index] != pair_id:
+                        index += 1
+                week = (at // DAY_US + 3) // 7
+                begin = (week * 7 - 3) * DAY_US
+                end, count = begin + 7 * DAY_US, 0
+            count += 1
+            if at > pair_last:
+                pair_last = at
+            if state:
+                weekly.rejected += state == reporting.REJECTED
+            if sender in mentors:
+                for mentee_at in pending:
+                    waited = at - mentee_at
+                    waits.append(waited)
+                    late += waited > window and mentee_at > recent
+                pending.clear()
+            elif not state:
+                pending.append(at)
+    if count:
+        add(index, week, count)
+        if pair_last > last[index]:
+            last[index] = pair_last
+    weekly.finish()
+    unanswered.extend(pending)
+    waits.sort()
+    within = bisect_right(waits, window)
+    due = len(waits) - late + sum(1 for at in unanswered if at <= recent)
+    return weekly, {"mentee_messages": len(waits) + len(unanswered), "answered": len(waits),
+                    **_spread_sorted(_Hours(waits)), "answered_within_48h": within,
+                    "share_within_48h": _share(within, due)}
 
 
 class WeekPairs(Mapping[str, int]):
@@ -287,13 +349,22 @@ class WeekPairs(Mapping[str, int]):
         ids, counts = self.roster.ids, self._counts()
         return ((ids[index], counts[index]) for index in self._indexes())
 
-    def json_entries(self) -> list[str]:
-        """The entries as json.dumps writes them ('"12": 3'), made in C loops: a year of a large program has
-        millions of them."""
-        keys, counts = self.roster.json_keys(), self._counts()
+    def entries(self, form: str) -> list[str]:
+        """The entries of the open pairs in id order, each `form` of its id followed by its count
+        (render.write_json: '"12": 3', write_csv: '12,3'): a copy of every pair's entry with 0 (made once),
+        with the pairs that wrote this week written over; a year of a large program has millions of them,
+        most of them 0."""
+        keys, zeros = self.roster.keys(form)
+        entries = zeros.copy()
+        for index, count in zip(*self.counts, strict=True):
+            entries[index] = keys[index] + str(count)
         if self.size == len(keys):
-            return list(map(operator.add, keys, map(str, counts)))
-        return [keys[index] + str(counts[index]) for index in self._indexes()]
+            return entries
+        return list(map(entries.__getitem__, self._indexes()))
+
+    def json_entries(self) -> list[str]:
+        """The entries as json.dumps writes them ('"12": 3')."""
+        return self.entries('"{}": ')
 
     def __len__(self) -> int:
         return self.size
@@ -335,23 +406,6 @@ def _weeks(roster: _Roster, weekly: _Weekly, now: datetime) -> list[dict[str, An
                       "by_pair": WeekPairs(roster, begin, end, weekly.by_pair.get(week), size)})
         start += timedelta(days=7)
     return found
-
-
-async def _reply_time(connection: AsyncConnection, program_id: str, now: datetime) -> dict[str, Any]:
-    """Mentor reply times in the program's pairs (the definitions above)."""
-    now_us, window = to_us(now), WINDOW // _US
-    waits: array[int] = array("q")
-    counted = within = due = 0
-    async for chunk in reporting.mentee_waits(connection, program_id):
-        for wait, at in chunk:
-            counted += 1
-            in_time = wait is not None and wait <= window
-            if wait is not None:
-                waits.append(wait)
-            within += in_time
-            due += in_time or now_us - at >= window
-    return {"mentee_messages": counted, "answered": len(waits), **_spread_sorted(_Hours(waits)),
-            "answered_within_48h": within, "share_within_48h": _share(within, due)}
 
 
 async def _nudges(connection: AsyncConnection, program_id: str, now: datetime) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from relay.reports.figures import WeekPairs
@@ -29,10 +30,21 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str, Any]]:
 def iter_rows(figures: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
     """`rows`, one at a time."""
     for row in _iter_rows(figures):
-        yield from row
+        yield from (row.rows() if isinstance(row, _ByPair) else row)
 
 
-def _iter_rows(figures: dict[str, Any]) -> Iterator[list[tuple[str, str, Any]]]:
+@dataclass(frozen=True)
+class _ByPair:
+    """A week's messages by pair, as rows ("messages", "<week>.pair_<id>", count)."""
+
+    week: str
+    counts: Mapping[str, int]
+
+    def rows(self) -> list[tuple[str, str, Any]]:
+        return [("messages", f"{self.week}.pair_{pair}", count) for pair, count in self.counts.items()]
+
+
+def _iter_rows(figures: dict[str, Any]) -> Iterator[list[tuple[str, str, Any]] | _ByPair]:
     found: list[tuple[str, str, Any]] = []
     for section in ("pairs", "reply_time", "nudges", "moderation", "attempts"):
         for name, value in figures[section].items():
@@ -47,8 +59,7 @@ def _iter_rows(figures: dict[str, Any]) -> Iterator[list[tuple[str, str, Any]]]:
         found.append(("messages", f"{week['week']}.per_pair", week["per_pair"]))
         yield found
         found = []
-        name = week["week"]
-        yield [("messages", f"{name}.pair_{pair}", count) for pair, count in week["by_pair"].items()]
+        yield _ByPair(week["week"], week["by_pair"])
     groups = figures["groups"]
     found.append(("groups", "total", groups["total"]))
     found.append(("groups", "messages", groups["messages"]))
@@ -74,8 +85,17 @@ def write_csv(figures: dict[str, Any], out: TextIO) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["program", "section", "figure", "value"])
     program = figures["program"]
+    plain = program != "" and not any(special in program for special in ',"\r\n')  # csv would not quote it
     for chunk in _iter_rows(figures):
-        writer.writerows([program, section, name, "" if value is None else value] for section, name, value in chunk)
+        if isinstance(chunk, _ByPair) and isinstance(chunk.counts, WeekPairs) and plain:
+            # a week of a large program lists thousands of pairs: the lines csv.writer writes, made in one pass
+            entries = chunk.counts.entries("{},")
+            if entries:
+                prefix = f"{program},messages,{chunk.week}.pair_"
+                out.write(prefix + ("\n" + prefix).join(entries) + "\n")
+            continue
+        rows = chunk.rows() if isinstance(chunk, _ByPair) else chunk
+        writer.writerows([program, section, name, "" if value is None else value] for section, name, value in rows)
 
 
 def write_json(figures: Any, out: TextIO) -> None:

@@ -11,6 +11,7 @@ never wait for each other in SQLite's busy handler, which sleeps between tries.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator
@@ -18,11 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -156,7 +153,15 @@ def _create_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True)
 
 
+# Alembic is imported only to migrate: a command on an up-to-date store (every command, most of the time)
+# reads the stored revision with one query and the newest from the migration files' own lines.
+_REVISION = re.compile(r'^(down_)?revision(?:: [^=]+)? = (?:"([^"]+)"|None)$', re.MULTILINE)
+
+
 def _upgrade(connection: Connection) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -164,10 +169,36 @@ def _upgrade(connection: Connection) -> None:
 
 
 def _current_revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    """The store's revision (as alembic's MigrationContext reads it: None for a new store)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    found = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(found) > 1:
+        raise RuntimeError(f"the store has several schema revisions: {found}")
+    return found[0] if found else None
 
 
 def _head() -> str | None:
+    """The newest migration: the revision no other migration names as its down_revision, read from each
+    file's `revision = "..."` and `down_revision = "..."` lines; alembic's answer when a file has no such
+    lines (or not one head)."""
+    revisions: set[str] = set()
+    downs: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        lines = {bool(down): revision for down, revision in _REVISION.findall(path.read_text(encoding="utf-8"))}
+        if set(lines) != {False, True} or not lines[False]:
+            return _alembic_head()
+        revisions.add(lines[False])
+        if lines[True]:
+            downs.add(lines[True])
+    heads = revisions - downs
+    return heads.pop() if len(heads) == 1 else _alembic_head()
+
+
+def _alembic_head() -> str | None:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     return ScriptDirectory.from_config(config).get_current_head()

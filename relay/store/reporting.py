@@ -10,6 +10,8 @@ Weeks are ISO weeks (Monday to Sunday, UTC) numbered from the Monday 1969-12-29 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -25,6 +27,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DAY_US = 86_400_000_000
 WEEK_ZERO = date(1969, 12, 29)  # the Monday of week 0 of epoch_week
 ROWS = 5000  # rows fetched at a time from a stream
+MESSAGE_REACHED, REJECTED, HELD_BACK = 0, 1, 2  # pair_messages: reached its reader; rejected at intake; held
+# and still waiting, or rejected by a moderator
 
 
 class epoch_us(FunctionElement[int]):
@@ -132,10 +136,44 @@ def _prefix(connection: AsyncConnection, column: Any, prefix: str) -> ColumnElem
 
 
 async def _stream(connection: AsyncConnection, query: Any) -> AsyncIterator[Sequence[Any]]:
-    """The rows of `query`, ROWS at a time (a server-side cursor on PostgreSQL)."""
+    """The rows of `query`, ROWS at a time (a server-side cursor on PostgreSQL). The next rows are asked for
+    before these are handed over: the database reads them (SQLite in the driver's thread, which leaves the
+    interpreter's lock while it steps) while Python handles these."""
     result = await connection.stream(query.execution_options(yield_per=ROWS))
-    async for chunk in result.partitions(ROWS):
-        yield chunk
+    ahead = asyncio.ensure_future(result.fetchmany(ROWS))
+    try:
+        while chunk := await ahead:
+            ahead = asyncio.ensure_future(result.fetchmany(ROWS))
+            await asyncio.sleep(0)  # the read of the next rows starts
+            yield chunk
+    finally:
+        if not ahead.done():
+            with contextlib.suppress(Exception):
+                await ahead
+
+
+async def _plain_stream(connection: AsyncConnection, query: Any) -> AsyncIterator[Sequence[Any]]:
+    """The rows of `query` as the driver returns them (tuples; asyncpg's records), ROWS at a time from a
+    server-side cursor, without SQLAlchemy's Row objects: for a read of a million rows, where making them
+    costs more than the database's own work."""
+
+    def start(sync: Any) -> Any:
+        compiled = query.compile(dialect=sync.dialect, compile_kwargs={"render_postcompile": True})
+        values = compiled.construct_params()
+        arguments = tuple(values[name] for name in compiled.positiontup) if compiled.positional else values
+        statement = str(compiled)
+        cursor = sync.connection.dbapi_connection.cursor(server_side=True)
+        # the engine's listeners see it as any statement (the store's counters, the query-plan tests)
+        sync.dispatch.before_cursor_execute(sync, cursor, statement, arguments, None, False)
+        cursor.execute(statement, arguments)
+        return cursor
+
+    cursor = await connection.run_sync(start)
+    try:
+        while rows := await connection.run_sync(lambda _: cursor.fetchmany(ROWS)):
+            yield rows
+    finally:
+        await connection.run_sync(lambda _: cursor.close())
 
 
 def pair_rows(connection: AsyncConnection, program_id: str) -> AsyncIterator[Sequence[Any]]:
@@ -145,36 +183,25 @@ def pair_rows(connection: AsyncConnection, program_id: str) -> AsyncIterator[Seq
                    .where(pairs.c.program_id == program_id, pairs.c.kind == "pair").order_by(pairs.c.id))
 
 
-def weekly_messages(connection: AsyncConnection, program_id: str) -> AsyncIterator[Sequence[Any]]:
-    """The messages of the program's pairs (automatic replies not) by pair and week, in that order:
-    (pair_id, week, messages, rejected at intake, the last one's epoch_us)."""
-    week = epoch_week(messages.c.received_at)
-    return _stream(connection, select(
-        messages.c.pair_id, week, func.count(),
-        func.sum(case((messages.c.decision == "reject", 1), else_=0)), func.max(epoch_us(messages.c.received_at)))
+def pair_messages(connection: AsyncConnection, program_id: str) -> AsyncIterator[Sequence[Any]]:
+    """The messages of the program's pairs (automatic replies not), each pair's in their order of arrival
+    ((received_at, id), the order of the covering index ix_messages_pair_time, so the database sorts
+    nothing): (pair_id, epoch_us, sender_id, MESSAGE_REACHED | REJECTED | HELD_BACK), as plain tuples.
+    One read serves the weekly counts and the reply times (relay/reports/figures.py); the senders' roles
+    come from `mentors`, a few thousand rows, not from a join on every message."""
+    held_back = select(held.c.message_id).where(held.c.state.in_(["held", "rejected"]))
+    state = case((messages.c.decision == "reject", REJECTED), (messages.c.id.in_(held_back), HELD_BACK),
+                 else_=MESSAGE_REACHED)
+    return _plain_stream(connection, select(
+        messages.c.pair_id, epoch_us(messages.c.received_at), messages.c.sender_id, state)
         .where(messages.c.pair_id.in_(_program_pairs(program_id)), messages.c.decision != "autoreply")
-        .group_by(messages.c.pair_id, week).order_by(messages.c.pair_id, week))
+        .order_by(messages.c.pair_id, messages.c.received_at, messages.c.id))
 
 
-def mentee_waits(connection: AsyncConnection, program_id: str) -> AsyncIterator[Sequence[Any]]:
-    """For each mentee message of the program's pairs that reached the mentor (not rejected, not still held,
-    not an automatic reply): (microseconds to the mentor's next message in the pair or None, its epoch_us),
-    the answered ones in increasing wait. The next message is the next in (received_at, id) order."""
-    at = epoch_us(messages.c.received_at)
-    written = (
-        select(at.label("at_us"), members.c.role,
-               (messages.c.decision != "reject").label("accepted"), held.c.state,
-               func.min(case((members.c.role == "mentor", at))).over(
-                   partition_by=messages.c.pair_id, order_by=(messages.c.received_at, messages.c.id),
-                   rows=(1, None)).label("reply_us"))
-        .join(members, members.c.id == messages.c.sender_id)
-        .outerjoin(held, held.c.message_id == messages.c.id)
-        .where(messages.c.pair_id.in_(_program_pairs(program_id)), messages.c.decision != "autoreply")
-        .subquery())
-    wait = (written.c.reply_us - written.c.at_us).label("wait_us")
-    return _stream(connection, select(wait, written.c.at_us).where(
-        written.c.role == "mentee", written.c.accepted,
-        func.coalesce(written.c.state, "").not_in(["held", "rejected"])).order_by(wait))
+async def mentors(connection: AsyncConnection, program_id: str) -> set[int]:
+    """The member ids of the mentors of the program's pairs (a pair's messages are its members')."""
+    query = select(members.c.id).where(members.c.pair_id.in_(_program_pairs(program_id)), members.c.role == "mentor")
+    return set((await connection.execute(query)).scalars().all())
 
 
 async def nudge_kinds(connection: AsyncConnection, program_id: str) -> dict[str, int]:
