@@ -387,6 +387,7 @@ async def main(options: argparse.Namespace) -> None:
     if options.reuse and options.copy:
         copied = Path(tempfile.mkdtemp(prefix="relay-scale-copy-"))
         shutil.copytree(Path(options.reuse) / "full", copied / "full")
+        os.sync()  # the copy's pages on disk now: else the first commits' fsyncs wait for their writeback
         print(f"a copy of {options.reuse} in {copied}")
     if options.reuse:
         workdir = copied or Path(options.reuse).resolve()
