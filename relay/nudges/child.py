@@ -45,8 +45,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from relay.store.database import writers_turn
 
-MAILS_PER_COMMIT = 10  # notices per write transaction (each with its key, event and chain entries)
-CHECKPOINT_EVERY = 2  # SQLite: the child checkpoints the WAL after every this many commits (PASSIVE)
+MAILS_PER_COMMIT = 20  # notices per write transaction (each with its key, event and chain entries)
+CHECKPOINT_EVERY = 4  # SQLite: the child checkpoints the WAL after every this many commits (PASSIVE)
 TURN_HELD = 15.0  # seconds the parent holds its writers' turn for one child transaction at most
 STOP_WAIT = 60.0  # seconds a cancelled run waits for the child to end its transaction under way
 
