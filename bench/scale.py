@@ -20,10 +20,13 @@
 5. `report --program stem --json` and `pair list --json` as CLI subprocesses: wall time and peak RSS.
 6. Console `/held` and `/pairs` first page: a relay with its console on the full store, a logged-in
    moderator, wall time of five GETs each: the median of the last four, and the first (just started).
-7. A nudge sweep 20 days after the last round (every mentee waiting): relay.nudges.sweep.run, wall time;
-   stopped after --sweep-timeout seconds. Meanwhile 4 senders each accept a message every 50 ms (the
-   store's part, as in 4): their latencies (p50, p99, max) against the same stream for 10 s before the
-   sweep, which is what the sweep costs intake.
+7. A nudge sweep 20 days after the last round (every mentee waiting), run as `serve` runs it: in a process
+   of its own (relay/nudges/child.py), wall time; stopped after --sweep-timeout seconds. Meanwhile 4
+   senders each accept a message every 50 ms (the store's part, as in 4): their latencies (p50, p99, max)
+   against the same stream for 10 s before the sweep, which is what the sweep costs intake. Like `serve`
+   after its start (relay/warmup.py), the bench freezes its heap before (--no-freeze: not).
+   --sweep-in-process runs relay.nudges.sweep.run on the bench's own event loop instead (as before
+   issue 14's child process; as in-process test relays still do).
 
 The last line is `full/empty accept ratio: X.XX` (messages/s on the full store over the empty one).
 The store stays in the printed directory with --keep; `--reuse DIR` measures a kept store again instead of
@@ -61,11 +64,12 @@ import yaml  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
-from relay import ids  # noqa: E402
+from relay import ids, warmup  # noqa: E402
 from relay.archive.verify import verify  # noqa: E402
 from relay.clock import FixedClock  # noqa: E402
 from relay.config import Settings, load_settings  # noqa: E402
 from relay.nudges import sweep as nudge_sweep  # noqa: E402
+from relay.nudges.child import ChildSweep  # noqa: E402
 from relay.store import events as event_store  # noqa: E402
 from relay.store import outbound as queue  # noqa: E402
 from relay.store.committer import Committer, Merged  # noqa: E402
@@ -383,6 +387,7 @@ async def main(options: argparse.Namespace) -> None:
     if options.reuse and options.copy:
         copied = Path(tempfile.mkdtemp(prefix="relay-scale-copy-"))
         shutil.copytree(Path(options.reuse) / "full", copied / "full")
+        os.sync()  # the copy's pages on disk now: else the first commits' fsyncs wait for their writeback
         print(f"a copy of {options.reuse} in {copied}")
     if options.reuse:
         workdir = copied or Path(options.reuse).resolve()
@@ -463,6 +468,8 @@ async def main(options: argparse.Namespace) -> None:
 
     if "sweep" in only:
         clock = FixedClock(last + timedelta(days=20, hours=6))  # midday in the program's time zone
+        if not options.no_freeze:
+            warmup.freeze()  # as `serve` does once started: the bench's heap (pairs, modules) out of the GC's sight
         quiet = asyncio.Event()
         alone_timer = asyncio.get_running_loop().call_later(10, quiet.set)
         alone = await accepts_meanwhile(engine, pairs[:100], now, quiet)  # the same stream, 10 s, no sweep
@@ -470,10 +477,15 @@ async def main(options: argparse.Namespace) -> None:
         done = asyncio.Event()
         meanwhile = asyncio.create_task(accepts_meanwhile(engine, pairs[:100], now, done))
         try:
-            seconds, result = await asyncio.wait_for(timed(lambda: nudge_sweep.run(settings, engine, clock)),
-                                                     options.sweep_timeout)
-            sent = len(result.sent)
-            print(f"nudge sweep, 20 days of silence: {seconds:.1f} s wall ({sent} sent"
+            if options.sweep_in_process:
+                seconds, result = await asyncio.wait_for(timed(lambda: nudge_sweep.run(settings, engine, clock)),
+                                                         options.sweep_timeout)
+                sent, where = len(result.sent), "on the bench's event loop"
+            else:
+                child = ChildSweep(layout.config, engine)
+                seconds, found = await asyncio.wait_for(timed(lambda: child.run(clock.now())), options.sweep_timeout)
+                sent, where = found.sent, "in a process of its own, as serve"
+            print(f"nudge sweep, 20 days of silence ({where}): {seconds:.1f} s wall ({sent} sent"
                   + (f", {seconds * 1000 / sent:.2f} ms per nudge)" if sent else ")"))
         except TimeoutError:
             print(f"nudge sweep, 20 days of silence: not done after {options.sweep_timeout:.0f} s (stopped)")
@@ -501,6 +513,10 @@ if __name__ == "__main__":
     parser.add_argument("--accept", type=int, default=2000, help="messages accepted on each store")
     parser.add_argument("--sweep-timeout", type=float, default=600.0)
     parser.add_argument("--keep", action="store_true", help="keep the stores")
+    parser.add_argument("--sweep-in-process", action="store_true", help="run the nudge sweep on the bench's event "
+                        "loop (default: in a process of its own, as serve runs it)")
+    parser.add_argument("--no-freeze", action="store_true", help="do not freeze the bench's heap before the sweep "
+                        "(serve freezes its start-up heap)")
     parser.add_argument("--reuse", metavar="DIR", help="measure the store kept in DIR (an earlier --keep) "
                         "instead of building one")
     parser.add_argument("--copy", action="store_true", help="with --reuse: measure a fresh copy of the kept store "

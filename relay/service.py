@@ -27,6 +27,7 @@ from relay.holdqueue.sweeps import HoldSweeper
 from relay.inbound.router import Intake
 from relay.metrics import sweep_timer
 from relay.nudges import sweep as nudge_sweep
+from relay.nudges.child import ChildSweep
 from relay.nudges.scheduler import Scheduler
 from relay.preflight import preflight
 from relay.safeguarding.sweep import SafeguardingSweeper
@@ -81,10 +82,12 @@ class Relay:
 
     def __init__(self, settings: Settings, clock: Clock | None = None,
                  monotonic: Monotonic = time.monotonic, resolver: Resolver | None = None,
-                 console: bool = False) -> None:
+                 console: bool = False, sweep_in_child: bool = False) -> None:
         """`clock` is the relay's time (store, sweeps, queue); `monotonic` times the SMTP limits;
         `resolver` answers the DNS questions of sender authentication (the system's by default);
-        `console`: serve the review console too (on console.host:console.port)."""
+        `console`: serve the review console too (on console.host:console.port); `sweep_in_child`: the
+        scheduled nudge sweeps run in a process of their own (relay/nudges/child.py; `serve` does, so that
+        a large sweep never holds up intake), at the relay's clock."""
         # Every policy and the DKIM key are checked before anything is opened: a mistake stops the start.
         policies, signer = preflight(settings)
         self.settings = settings
@@ -107,6 +110,7 @@ class Relay:
         )
         self.intake.on_queued = self.worker.wake
         self.sweeper = HoldSweeper(settings, self.engine, self.clock, self.intake.policies, self.worker.wake)
+        self.nudge_child = ChildSweep(settings.path, self.engine) if sweep_in_child else None
         self.scheduler = Scheduler()
         self.scheduler.every(HOLD_SWEEP_EVERY, "hold-sweep", self.sweeper.run_once)
         self.safeguarding = SafeguardingSweeper(settings, self.engine, self.clock, self.intake.policies,
@@ -136,7 +140,15 @@ class Relay:
             log.info("retention: purged the message bodies of %d pair(s)", len(report.purged))
 
     async def _scheduled_nudges(self) -> None:
-        await self.sweep_nudges()
+        if self.nudge_child is None:
+            await self.sweep_nudges()
+            return
+        with sweep_timer("nudges"):
+            result = await self.nudge_child.run(self.clock.now())
+        if result.ended:
+            self.intake.forget_aliases()
+        if result.sent:
+            self.worker.wake()
 
     async def _scheduled_digests(self) -> None:
         await self.sweep_digests()
@@ -177,6 +189,8 @@ class Relay:
         if self.console is not None:
             await self.console.stop()
         await self.smtp.stop()
+        if self.nudge_child is not None:
+            self.nudge_child.stop()  # a sweep under way ends after its transaction; the scheduler waits for it
         await self.scheduler.stop()
         await self.worker.stop()
         await self.pool.stop()
@@ -188,7 +202,7 @@ class Relay:
 
 async def serve(settings: Settings, on_ready=None) -> None:  # type: ignore[no-untyped-def]
     memory.return_large_blocks()  # large messages' memory goes back to the system when they are done
-    relay = Relay(settings, console=settings.relay.console.enabled)
+    relay = Relay(settings, console=settings.relay.console.enabled, sweep_in_child=True)
     # Handlers first: a SIGTERM that comes as soon as the port is open still means a clean stop.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -15,8 +15,10 @@ sweep, another relay instance); mail due during the recipient's quiet hours is l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -39,9 +41,11 @@ from relay.nudges.rules.groups import GroupContext
 from relay.store import events
 from relay.store.conversations import conversations_by_id
 from relay.store.database import transaction
-from relay.store.outbound import insert_rows as insert_outbound_rows
 from relay.store.outbound import outbound_values
 from relay.store.pairs import Pair, pairs_by_id
+from relay.store.rawbytes import encoded
+from relay.store.schema import events as event_table
+from relay.store.schema import outbound as outbound_table
 
 log = logging.getLogger("relay.nudges")
 
@@ -146,10 +150,35 @@ def _composed(settings: Settings, item: Planned, attachments: list[tuple[bytes, 
                            attachments=attachments, language=item.language)
 
 
-async def _compose_all(engine: AsyncEngine, settings: Settings, items: list[Planned], dated: datetime,
-                       ) -> list[notices.Notice]:
-    """The notices' bytes (their Date `dated`), made before the write transaction: the farewell's record
-    read first, then the rendering and MIME work in a thread, off the event loop that answers SMTP."""
+@dataclass
+class _Ready:
+    """A notice made ready for its write transaction before it begins: its outbound row (the bytes already
+    compressed: relay/store/rawbytes.py), its event row, and the content hashes of both for the chain, so
+    that the transaction itself only claims keys, inserts and chains (the write lock is held that long)."""
+    item: Planned
+    outbound: dict[str, Any]
+    outbound_link: chain.Link
+    event: dict[str, Any]
+    event_hash: str
+
+
+def _ready(settings: Settings, item: Planned, attachments: list[tuple[bytes, str, str]], now: datetime,
+           queue_at: datetime) -> _Ready:
+    notice = _composed(settings, item, attachments, queue_at)
+    row = outbound_values(kind="notice", rcpt=notice.rcpt, raw=notice.raw, out_message_id=notice.message_id,
+                          now=queue_at, domain=settings.relay.domain, pair_id=item.pair_id,
+                          message_id=item.message_id)
+    link = chain.outbound_link(row)  # of the bytes as composed (what the store hands back)
+    event = events.event_values(item.kind, now, pair_id=item.pair_id, message_id=item.message_id, key=item.key,
+                                to_handle=item.to_handle, passed_over=item.passed_over, **item.detail)
+    return _Ready(item, {**row, "raw": encoded(row["raw"])}, link, event, chain.content_hash("event", event))
+
+
+async def _compose_all(engine: AsyncEngine, settings: Settings, items: list[Planned], now: datetime,
+                       queue_at: datetime) -> list[_Ready]:
+    """The notices (their Date `queue_at`) and their rows, made before the write transaction: the farewell's
+    record read first, then the rendering, MIME, compression and hashing in a thread, off the event loop
+    that answers SMTP."""
     attachments: list[list[tuple[bytes, str, str]]] = []
     for item in items:
         if item.kind == "farewell":
@@ -157,7 +186,7 @@ async def _compose_all(engine: AsyncEngine, settings: Settings, items: list[Plan
                 attachments.append(await _conversation(connection, settings, item))
         else:
             attachments.append([])
-    return await asyncio.to_thread(lambda: [_composed(settings, item, attached, dated)
+    return await asyncio.to_thread(lambda: [_ready(settings, item, attached, now, queue_at)
                                             for item, attached in zip(items, attachments, strict=True)])
 
 
@@ -179,30 +208,29 @@ async def send_planned(connection: AsyncConnection, settings: Settings, item: Pl
     return True
 
 
-async def _send_many(connection: AsyncConnection, settings: Settings, chunk: list[tuple[Planned, notices.Notice]],
-                     now: datetime, queue_at: datetime) -> list[Planned]:
+async def _send_many(connection: AsyncConnection, chunk: list[_Ready], now: datetime) -> list[Planned]:
     """In the caller's transaction, a statement per table for the whole chunk: claim the keys (the stages
     passed over as well), queue the notices whose key this sweep claimed, record their events, chain them.
     Returns the items sent (a key claimed before — another sweep, another instance — is skipped)."""
-    passed = [{"key": key, "kind": item.kind, "pair_id": item.pair_id, "at": now, "sent": 0}
-              for item, _ in chunk for key in item.passed_over]
+    passed = [{"key": key, "kind": ready.item.kind, "pair_id": ready.item.pair_id, "at": now, "sent": 0}
+              for ready in chunk for key in ready.item.passed_over]
     await keys.claim_many(connection, passed)
-    mine = await keys.claim_many(connection, [{"key": item.key, "kind": item.kind, "pair_id": item.pair_id,
-                                               "at": now, "sent": 1} for item, _ in chunk])
-    sent = [(item, notice) for item, notice in chunk if item.key in mine]
+    mine = await keys.claim_many(connection, [{"key": ready.item.key, "kind": ready.item.kind,
+                                               "pair_id": ready.item.pair_id, "at": now, "sent": 1}
+                                              for ready in chunk])
+    sent = [ready for ready in chunk if ready.item.key in mine]
     if not sent:
         return []
-    domain = settings.relay.domain
-    rows = [outbound_values(kind="notice", rcpt=notice.rcpt, raw=notice.raw, out_message_id=notice.message_id,
-                            now=queue_at, domain=domain, pair_id=item.pair_id, message_id=item.message_id)
-            for item, notice in sent]
-    links = await insert_outbound_rows(connection, rows)
-    links += await events.insert_rows(connection, [
-        events.event_values(item.kind, now, pair_id=item.pair_id, message_id=item.message_id, key=item.key,
-                            to_handle=item.to_handle, passed_over=item.passed_over, **item.detail)
-        for item, _ in sent])
+    await connection.execute(outbound_table.insert(), [ready.outbound for ready in sent])
+    # each event's id, known by its detail (which names its key: one per notice); RETURNING in the rows'
+    # order would cost SQLite a statement per row
+    query = event_table.insert().returning(event_table.c.id, event_table.c.detail)
+    event_ids = {row.detail: row.id for row in await connection.execute(query, [ready.event for ready in sent])}
+    links = [ready.outbound_link for ready in sent]
+    links += sorted((chain.Link("event", str(event_ids[ready.event["detail"]]), ready.item.pair_id, now,
+                                ready.event_hash) for ready in sent), key=lambda link: int(link.ref))
     await chain.append(connection, links)
-    return [item for item, _ in sent]
+    return [ready.item for ready in sent]
 
 
 def _reported(item: Planned) -> Planned:
@@ -214,14 +242,18 @@ def _reported(item: Planned) -> Planned:
 
 async def run(settings: Settings, engine: AsyncEngine, clock: Clock, *, dry_run: bool = False,
               queue_at: datetime | None = None, batch: int = BATCH, mails_per_commit: int = MAILS_PER_COMMIT,
-              ) -> SweepResult:
+              between: Callable[[], Awaitable[bool]] | None = None,
+              turn: Callable[[], AbstractAsyncContextManager[Any]] | None = None) -> SweepResult:
     """Sweep as if the time were clock.now(); mail is queued for delivery at `queue_at` and dated then
     (default: that time; `nudges run --now` passes the real time, so what it sends goes out at once and its
     Date is the real send time: receivers score a Date in the future as spam).
 
     Pages of `batch` conversations are read and planned in turn; a page's mail is written
     `mails_per_commit` notices per transaction (each notice with its key and event), so intake, which
-    shares the store's write lock, never waits long behind a sweep."""
+    shares the store's write lock, never waits long behind a sweep. For the sweep in a process of its own
+    (relay/nudges/child.py): `turn`, if given, is held around each write transaction (its turn among
+    `serve`'s writers), and `between` is awaited after each; when it returns False the sweep ends there,
+    everything it wrote committed."""
     now = clock.now()
     result = SweepResult(now=now, dry_run=dry_run)
     result.ended = await end_due(engine, settings, now, dry_run=dry_run, batch=batch)
@@ -240,9 +272,15 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, *, dry_run:
                 due_now.append(item)
         for start in range(0, len(due_now), mails_per_commit):
             items = due_now[start:start + mails_per_commit]
-            chunk = list(zip(items, await _compose_all(engine, settings, items, queue_at or now), strict=True))
-            async with transaction(engine) as connection:
-                result.sent.extend(map(_reported, await _send_many(connection, settings, chunk, now, queue_at or now)))
+            chunk = await _compose_all(engine, settings, items, now, queue_at or now)
+            async with turn() if turn is not None else contextlib.nullcontext(), transaction(engine) as connection:
+                result.sent.extend(map(_reported, await _send_many(connection, chunk, now)))
+            if between is not None and not await between():
+                return _finished(result, dry_run)
+    return _finished(result, dry_run)
+
+
+def _finished(result: SweepResult, dry_run: bool) -> SweepResult:
     if result.sent and not dry_run:
-        log.info("nudge sweep at %s: %d mail(s) sent", now.isoformat(), len(result.sent))
+        log.info("nudge sweep at %s: %d mail(s) sent", result.now.isoformat(), len(result.sent))
     return result

@@ -74,9 +74,10 @@ def _write_gate(engine: AsyncEngine) -> asyncio.Lock | None:
 
 
 @asynccontextmanager
-async def _writers_turn(engine: AsyncEngine) -> AsyncIterator[None]:
+async def writers_turn(engine: AsyncEngine) -> AsyncIterator[None]:
     """Wait for this process's turn to write on `engine` (SQLite; at once on PostgreSQL), at most
-    WRITER_WAIT seconds, and hold it until the block ends."""
+    WRITER_WAIT seconds, and hold it until the block ends. `serve` also takes it for each write transaction
+    of its nudge sweep's own process (relay/nudges/child.py), so that sweep waits in the same queue."""
     gate = _write_gate(engine)
     if gate is None:
         yield
@@ -97,7 +98,7 @@ async def _writers_turn(engine: AsyncEngine) -> AsyncIterator[None]:
 async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A write transaction: committed when the block ends, rolled back if it raises. On SQLite the process's
     writers take turns (_write_gate); other processes (the CLI beside `serve`) still meet at SQLite's lock."""
-    async with _writers_turn(engine), engine.connect() as connection:
+    async with writers_turn(engine), engine.connect() as connection:
         writer = await connection.execution_options(write=True)
         async with writer.begin():
             yield writer

@@ -57,6 +57,15 @@ def decode(stored: bytes) -> bytes:
     raise ValueError("stored message bytes carry an unknown tag")
 
 
+class Encoded(bytes):
+    """Bytes already in their stored form (`encode`d before the write transaction, off the event loop, as
+    the nudge sweep does): MessageBytes stores them as they are."""
+
+
+def encoded(data: bytes) -> Encoded:
+    return Encoded(encode(data))
+
+
 class MessageBytes(TypeDecorator[bytes]):
     """A LargeBinary column whose values are stored through `encode` and read through `decode`."""
 
@@ -64,7 +73,9 @@ class MessageBytes(TypeDecorator[bytes]):
     cache_ok = True
 
     def process_bind_param(self, value: bytes | None, dialect: Any) -> bytes | None:
-        return None if value is None else encode(value)
+        if value is None or isinstance(value, Encoded):
+            return value
+        return encode(value)
 
     def process_result_value(self, value: bytes | None, dialect: Any) -> bytes | None:
         return None if value is None else decode(value)
