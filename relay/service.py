@@ -83,7 +83,7 @@ class Relay:
     def __init__(self, settings: Settings, clock: Clock | None = None,
                  monotonic: Monotonic = time.monotonic, resolver: Resolver | None = None,
                  console: bool = False, sweep_in_child: bool = False) -> None:
-        """`clock` is the relay's time (store, sweeps, queue); `monotonic` times the SMTP limits;
+        """`clock` is the relay's time (store, sweeps, queue); `monotonic` times the SMTP limits and the alias cache;
         `resolver` answers the DNS questions of sender authentication (the system's by default);
         `console`: serve the review console too (on console.host:console.port); `sweep_in_child`: the
         scheduled nudge sweeps run in a process of their own (relay/nudges/child.py; `serve` does, so that
@@ -100,7 +100,8 @@ class Relay:
         # check stays in one thread, off the loop.
         verifier = None if self.pool.in_process else self._verify_dkim
         self.intake = Intake(settings, self.engine, self.committer, self.clock,
-                             Authenticator(settings.relay.sender_auth, resolver, verifier), policies, self.pool)
+                             Authenticator(settings.relay.sender_auth, resolver, verifier), policies, self.pool,
+                             monotonic)
         self.handler = RelayHandler(self.intake, settings.relay.smtp.max_refused_recipients)
         self.smtp = SmtpServer(self.handler, _resolved_smtp(settings), settings.relay.domain, monotonic)
         owner = f"{socket.gethostname()}:{settings.relay.smtp.port}"

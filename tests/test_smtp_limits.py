@@ -333,9 +333,13 @@ async def test_a_client_that_never_speaks_is_cut_at_greeting_timeout(start: Star
     writer.close()
 
     # A client that has spoken gets command_timeout: still served after more than greeting_timeout of quiet.
+    # The quiet is measured by a silent connection opened just after its EHLO, cut at its greeting timeout.
     first, client = await connect(layout.smtp_port)
     assert (await command(client, "EHLO client.example")).startswith(b"250")
-    await asyncio.sleep(1.6)
+    silent_first, (silent, silent_writer) = await connect(layout.smtp_port)
+    assert silent_first.startswith(b"220 ")
+    assert await asyncio.wait_for(silent.read(), 4) == b"421 4.4.2 Timeout exceeded, closing connection\r\n"
+    silent_writer.close()
     assert (await command(client, "NOOP")).startswith(b"250")
     await close(client)
     await eventually(lambda: relay.smtp.limits.open == 0, timeout=WAIT)

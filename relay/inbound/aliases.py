@@ -8,6 +8,7 @@ always looked up, so a new pair works at once and closing a pair takes effect wi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,7 +32,9 @@ class Target:
 
 
 class AliasCache:
-    def __init__(self) -> None:
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        """`monotonic`: the seconds the TTL is counted in (the relay's, injected by tests)."""
+        self._monotonic = monotonic
         self._entries: dict[str, tuple[float, tuple[Pair, Member]]] = {}
 
     def forget(self) -> None:
@@ -40,7 +43,7 @@ class AliasCache:
     async def lookup(self, engine: AsyncEngine, local: str) -> tuple[Pair, Member] | None:
         """An alias's pair and recipient, or None when no alias has this local part."""
         key = local.casefold()
-        now = time.monotonic()
+        now = self._monotonic()
         cached = self._entries.get(key)
         if cached is not None and now - cached[0] < ALIAS_TTL:
             return cached[1]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,7 +35,8 @@ log = logging.getLogger("relay.intake")
 
 class Context:
     def __init__(self, settings: Settings, engine: AsyncEngine, committer: Committer, clock: Clock,
-                 authenticator: Authenticator, policies: PolicyBook, pool: Pool) -> None:
+                 authenticator: Authenticator, policies: PolicyBook, pool: Pool,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.domain = settings.relay.domain
         self.engine = engine
@@ -43,7 +45,7 @@ class Context:
         self.authenticator = authenticator
         self.policies = policies
         self.pool = pool  # the worker processes that do a message's CPU work
-        self.aliases = AliasCache()
+        self.aliases = AliasCache(monotonic)
         self.on_queued: Callable[[], None] = lambda: None  # the delivery worker's wake-up
         self._verp_secret = ""
 

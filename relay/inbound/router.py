@@ -16,6 +16,7 @@ enhanced status code and plain text, and an event in the store (a stranger writi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -48,12 +49,13 @@ AnyTarget = Target | GroupTarget | CommunityTarget | DigestTarget | BounceTarget
 class Intake:
     def __init__(self, settings: Settings, engine: AsyncEngine, committer: Committer, clock: Clock,
                  authenticator: Authenticator | None = None, policies: PolicyBook | None = None,
-                 pool: Pool | None = None) -> None:
-        """`pool`: the worker processes (relay/workers); without one, the message work runs in-process."""
+                 pool: Pool | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
+        """`pool`: the worker processes (relay/workers); without one, the message work runs in-process.
+        `monotonic`: the seconds the alias cache counts in."""
         policies = policies or PolicyBook(settings.policies_dir)
         self.context = Context(settings, engine, committer, clock,
                                authenticator or Authenticator(settings.relay.sender_auth), policies,
-                               pool or Pool(settings, policies, None, workers=0))
+                               pool or Pool(settings, policies, None, workers=0), monotonic)
 
     @property
     def policies(self) -> PolicyBook:
