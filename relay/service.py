@@ -146,10 +146,7 @@ class Relay:
             return
         with sweep_timer("nudges"):
             result = await self.nudge_child.run(self.clock.now())
-        if result.ended:
-            self.intake.forget_aliases()
-        if result.sent:
-            self.worker.wake()
+        self._after_nudges(bool(result.ended), bool(result.sent))
 
     async def _scheduled_digests(self) -> None:
         await self.sweep_digests()
@@ -165,11 +162,15 @@ class Relay:
     async def sweep_nudges(self) -> nudge_sweep.SweepResult:
         with sweep_timer("nudges"):
             result = await nudge_sweep.run(self.settings, self.engine, self.clock)
-        if result.ended:
-            self.intake.forget_aliases()  # an ended pair's alias must not be taken for an active one
-        if result.sent:
-            self.worker.wake()
+        self._after_nudges(bool(result.ended), bool(result.sent))
         return result
+
+    def _after_nudges(self, ended: bool, sent: bool) -> None:
+        """What a nudge sweep (in this process or its own) leaves to the relay."""
+        if ended:
+            self.intake.forget_aliases()  # an ended pair's alias must not be taken for an active one
+        if sent:
+            self.worker.wake()
 
     async def start(self) -> Running:
         await migrate(self.engine)
