@@ -290,7 +290,7 @@ async def _read_messages(connection: AsyncConnection, program_id: str, roster: _
                     pair, pair_last = pair_id, -1
                     while ids[index] != pair_id:
                         index += 1
-                week = (at // DAY_US + 3) // 7
+                week = week_of(at)
                 begin = (week * 7 - 3) * DAY_US
                 end, count = begin + 7 * DAY_US, 0
             count += 1
