@@ -274,6 +274,12 @@ async def accept_rate(engine: AsyncEngine, pairs: list[PairInfo], count: int, st
     return count / elapsed, latencies[int(len(latencies) * 0.99) - 1] * 1000
 
 
+async def notice_count(engine: AsyncEngine) -> int:
+    """The notices in the outbound queue (a sweep's escalations go in one mail per coordinator)."""
+    async with engine.connect() as connection:
+        return int((await connection.execute(select(func.count()).where(outbound.c.kind == "notice"))).scalar_one())
+
+
 async def accepts_meanwhile(engine: AsyncEngine, pairs: list[PairInfo], now: datetime, done: asyncio.Event,
                             interval: float = 0.05, senders: int = 4) -> list[float]:
     """Accept latencies (seconds) of `senders` senders each accepting one message every `interval` seconds
@@ -474,6 +480,7 @@ async def main(options: argparse.Namespace) -> None:
         alone_timer = asyncio.get_running_loop().call_later(10, quiet.set)
         alone = await accepts_meanwhile(engine, pairs[:100], now, quiet)  # the same stream, 10 s, no sweep
         alone_timer.cancel()
+        notices_before = await notice_count(engine)
         done = asyncio.Event()
         meanwhile = asyncio.create_task(accepts_meanwhile(engine, pairs[:100], now, done))
         try:
@@ -485,7 +492,8 @@ async def main(options: argparse.Namespace) -> None:
                 child = ChildSweep(layout.config, engine)
                 seconds, found = await asyncio.wait_for(timed(lambda: child.run(clock.now())), options.sweep_timeout)
                 sent, where = found.sent, "in a process of its own, as serve"
-            print(f"nudge sweep, 20 days of silence ({where}): {seconds:.1f} s wall ({sent} sent"
+            mails = await notice_count(engine) - notices_before
+            print(f"nudge sweep, 20 days of silence ({where}): {seconds:.1f} s wall ({sent} sent in {mails} mails"
                   + (f", {seconds * 1000 / sent:.2f} ms per nudge)" if sent else ")"))
         except TimeoutError:
             print(f"nudge sweep, 20 days of silence: not done after {options.sweep_timeout:.0f} s (stopped)")

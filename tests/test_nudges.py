@@ -21,7 +21,7 @@ from relay.store.database import create_engine
 from relay.store.events import list_events
 from relay.store.outbound import list_outbound
 from relay.yamlsource import ConfigError
-from tests.nudging import enrol, running, wait_for_notices, write, write_program
+from tests.nudging import enrol, running, wait_for_notices, words, write, write_program
 from tests.support import DOMAIN, Layout, Sink, acli, cli
 
 T0 = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)  # a Monday; 10:00 in New York, 16:00 in Berlin, 23:00 in Tokyo
@@ -142,6 +142,68 @@ async def test_a_late_sweep_sends_the_latest_stage_only(layout: Layout, sink: Si
         assert result.sent[0].passed_over == [f"nudge.first:{pair.id}:{result.sent[0].message_id}"]
         clock.advance(timedelta(hours=1))
         assert (await sweep.run(relay.settings, relay.engine, clock)).sent == []
+
+
+ASH = ("ash.mentor@firm.example.com", "Ada Lovelace", "Ash", None)
+ELM = ("elm.pupil@mail.example.org", "Alan Turing", "Elm", None)
+
+
+async def test_a_coordinator_gets_one_mail_for_every_mentee_waiting_too_long(layout: Layout, sink: Sink) -> None:
+    """Three mentees waiting past escalate_after: the coordinator gets one mail naming each pair, not three;
+    each escalation is still its own event, sent once across two concurrent sweeps and a later one."""
+    clock = FixedClock(T0)
+    settings = load_settings(layout.config)
+    second_instance = create_engine(settings.database_url)
+    try:
+        async with running(layout, clock) as relay:
+            pairs = [await enrol(relay, clock, OAK, MAPLE), await enrol(relay, clock, BIRCH, WILLOW),
+                     await enrol(relay, clock, ASH, ELM)]
+            for pair in pairs:
+                await write(relay, pair, "mentee", f"Question {pair.mentee.handle}")
+            clock.advance(timedelta(days=8))
+            await asyncio.gather(sweep.run(settings, relay.engine, clock),
+                                 sweep.run(settings, second_instance, clock))
+            clock.advance(timedelta(hours=1))
+            assert [p for p in (await sweep.run(settings, relay.engine, clock)).sent
+                    if p.kind == "nudge.escalation"] == []
+            relay.worker.wake()
+            async with relay.engine.connect() as connection:
+                escalations = [e for e in await list_events(connection, limit=1000)
+                               if e["kind"] == "nudge.escalation"]
+            assert sorted(e["pair_id"] for e in escalations) == sorted(p.id for p in pairs)
+            received = await wait_for_notices(sink, 3 + 1)  # each mentor's second reminder, one to the coordinator
+            to_coordinator = [r.message for r in received if r.rcpt_tos == ["coordinator@school.example"]]
+            assert len(to_coordinator) == 1
+            digest = to_coordinator[0]
+            assert str(digest["Subject"]) == "[STEM mentoring] 3 mentees have waited too long for an answer"
+            text = words(digest)
+            for pair in pairs:
+                line = f"{pair.mentee.handle} has waited 8 days for {pair.mentor.handle} (pair {pair.id})"
+                assert line in text
+                assert f'"Question {pair.mentee.handle}", sent' in text
+            assert not [word for word in [*REAL, "Ada", "Lovelace", "Turing", ASH[0], ELM[0]] if word in text]
+    finally:
+        await second_instance.dispose()
+
+
+async def test_a_long_list_of_escalations_is_split_into_several_mails(layout: Layout, sink: Sink) -> None:
+    """At most `escalations_per_digest` in one mail; a last one alone is the usual escalation notice."""
+    clock = FixedClock(T0)
+    async with running(layout, clock) as relay:
+        pairs = [await enrol(relay, clock, OAK, MAPLE), await enrol(relay, clock, BIRCH, WILLOW),
+                 await enrol(relay, clock, ASH, ELM)]
+        for pair in pairs:
+            await write(relay, pair, "mentee", "Question")
+        clock.advance(timedelta(days=8))
+        result = await sweep.run(relay.settings, relay.engine, clock, escalations_per_digest=2)
+        assert sorted(p.pair_id for p in result.sent if p.kind == "nudge.escalation") == sorted(p.id for p in pairs)
+        relay.worker.wake()
+        received = await wait_for_notices(sink, 3 + 2)
+        subjects = sorted(str(r.message["Subject"]) for r in received
+                          if r.rcpt_tos == ["coordinator@school.example"])
+        last = max(pairs, key=lambda pair: pair.id)  # the pages are read in pair order
+        assert subjects == sorted(["[STEM mentoring] 2 mentees have waited too long for an answer",
+                                   f"Pair {last.id}: {last.mentee.handle} has waited 8 days for {last.mentor.handle}"])
 
 
 async def test_quiet_hours_follow_the_program_setting(layout: Layout, sink: Sink) -> None:

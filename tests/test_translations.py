@@ -53,6 +53,11 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
                                         "message_id": "q-123"}],
     "coordinator_escalation": [{}, {"items": [ITEM]}, {"items": [{**ITEM, "group_name": "Robotics"}]}],
     "coordinator_unanswered": [{}, {"group_name": "Robotics"}],
+    "coordinator_unanswered_digest": [
+        {"items": [{"pair_id": 7, "mentee_handle": "Maple", "mentor_handle": "Oak", "waited": "8 days",
+                    "subject": "Hello there", "sent_at": "Monday", "count": 1},
+                   {"pair_id": 9, "group_name": "Robotics", "mentee_handle": "Ash", "mentor_handle": "Elm",
+                    "waited": "9 days", "subject": "Hello there", "sent_at": "Monday", "count": 3}]}],
     "coordinator_undeliverable": [{"role": "mentor"}, {"role": "mentee"}],
     "digest_confirmation": [{"mode": "each", "conversations": "Robotics"},
                             {"mode": "daily", "conversations": "Robotics"},

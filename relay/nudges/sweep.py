@@ -7,9 +7,11 @@ found by indexed queries (relay/nudges/due.py) and read a page at a time, planne
 (relay/nudges/rules/: the rules render each notice once, and it is sent as rendered), and each page's
 mail written a few notices per transaction: for each, the key is claimed (relay/nudges/keys.py), the
 notice (composed before the transaction, relay/notices/mime.py) queued and the event recorded, so the
-mail, its key and its event commit together. A key someone already claimed is skipped (another
-sweep, another relay instance); mail due during the recipient's quiet hours is left for a later sweep.
-`dry_run` plans and writes nothing.
+mail, its key and its event commit together. A coordinator's escalations are gathered over the sweep and
+sent as one mail listing every waiting mentee (up to ESCALATIONS_PER_DIGEST a mail, each mail with its
+escalations' keys and events in one transaction); one escalation alone is the usual notice. A key someone
+already claimed is skipped (another sweep, another relay instance); mail due during the recipient's quiet
+hours is left for a later sweep. `dry_run` plans and writes nothing.
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ RULES: list[Callable[[Context], list[Planned]]] = [
     unanswered.plan, silence.plan, cadence.plan, ending.plan, farewell.plan]
 BATCH = 200  # conversations read and planned at a time
 MAILS_PER_COMMIT = 100  # notices (each with its key, event and chain entries) per write transaction
+ESCALATION = "nudge.escalation"
+# A coordinator's escalations of one sweep go in one mail (coordinator_unanswered_digest), at most this many
+# to a mail: their keys, events and the mail commit in one transaction, which must stay short.
+ESCALATIONS_PER_DIGEST = 50
 
 
 @dataclass
@@ -151,27 +157,57 @@ def _composed(settings: Settings, item: Planned, attachments: list[tuple[bytes, 
 
 
 @dataclass
+class _Mail:
+    """A notice's outbound row, ready for its write transaction (the bytes already compressed:
+    relay/store/rawbytes.py), with its chain link (the content hash of the bytes as composed)."""
+    row: dict[str, Any]
+    link: chain.Link
+
+
+@dataclass
 class _Ready:
-    """A notice made ready for its write transaction before it begins: its outbound row (the bytes already
-    compressed: relay/store/rawbytes.py), its event row, and the content hashes of both for the chain, so
-    that the transaction itself only claims keys, inserts and chains (the write lock is held that long)."""
+    """A planned item made ready for its write transaction before it begins: its mail (None when a digest
+    tells it: the digest is its chunk's one mail), its event row and that row's content hash for the chain,
+    so that the transaction itself only claims keys, inserts and chains (the write lock is held that long)."""
     item: Planned
-    outbound: dict[str, Any]
-    outbound_link: chain.Link
+    mail: _Mail | None
     event: dict[str, Any]
     event_hash: str
 
 
-def _ready(settings: Settings, item: Planned, attachments: list[tuple[bytes, str, str]], now: datetime,
-           queue_at: datetime) -> _Ready:
-    notice = _composed(settings, item, attachments, queue_at)
+def _mail(settings: Settings, notice: notices.Notice, queue_at: datetime, pair_id: int | None,
+          message_id: str | None) -> _Mail:
     row = outbound_values(kind="notice", rcpt=notice.rcpt, raw=notice.raw, out_message_id=notice.message_id,
-                          now=queue_at, domain=settings.relay.domain, pair_id=item.pair_id,
-                          message_id=item.message_id)
-    link = chain.outbound_link(row)  # of the bytes as composed (what the store hands back)
+                          now=queue_at, domain=settings.relay.domain, pair_id=pair_id, message_id=message_id)
+    return _Mail({**row, "raw": encoded(row["raw"])}, chain.outbound_link(row))
+
+
+def _ready(settings: Settings, item: Planned, attachments: list[tuple[bytes, str, str]] | None, now: datetime,
+           queue_at: datetime) -> _Ready:
+    """`attachments` None: the item goes in a digest, it has no mail of its own."""
+    mail = None
+    if attachments is not None:
+        mail = _mail(settings, _composed(settings, item, attachments, queue_at), queue_at, item.pair_id,
+                     item.message_id)
     event = events.event_values(item.kind, now, pair_id=item.pair_id, message_id=item.message_id, key=item.key,
                                 to_handle=item.to_handle, passed_over=item.passed_over, **item.detail)
-    return _Ready(item, {**row, "raw": encoded(row["raw"])}, link, event, chain.content_hash("event", event))
+    return _Ready(item, mail, event, chain.content_hash("event", event))
+
+
+def _digest(settings: Settings, items: list[Planned], now: datetime, queue_at: datetime,
+            ) -> tuple[list[_Ready], _Mail]:
+    """One coordinator's escalations (same program, address and language) as one mail listing each
+    waiting mentee, and each escalation's event."""
+    first = items[0]
+    program = settings.programs[first.program_id]
+    mail = notices.notice("coordinator_unanswered_digest", first.language, folder=folder(settings, program),
+                          program_name=program.name, domain=settings.relay.domain,
+                          items=[item.values for item in items])
+    notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=first.rcpt,
+                             subject=mail.subject, body=mail.text, html=mail.html, now=queue_at,
+                             language=first.language)
+    return [_ready(settings, item, None, now, queue_at) for item in items], _mail(settings, notice, queue_at,
+                                                                                   None, None)
 
 
 async def _compose_all(engine: AsyncEngine, settings: Settings, items: list[Planned], now: datetime,
@@ -208,10 +244,12 @@ async def send_planned(connection: AsyncConnection, settings: Settings, item: Pl
     return True
 
 
-async def _send_many(connection: AsyncConnection, chunk: list[_Ready], now: datetime) -> list[Planned]:
+async def _send_many(connection: AsyncConnection, chunk: list[_Ready], now: datetime,
+                     digest: _Mail | None = None) -> list[Planned]:
     """In the caller's transaction, a statement per table for the whole chunk: claim the keys (the stages
-    passed over as well), queue the notices whose key this sweep claimed, record their events, chain them.
-    Returns the items sent (a key claimed before — another sweep, another instance — is skipped)."""
+    passed over as well), queue the notices whose key this sweep claimed (and the chunk's `digest`, when it
+    claimed one of them), record their events, chain them. Returns the items sent (a key claimed before —
+    another sweep, another instance — is skipped)."""
     passed = [{"key": key, "kind": ready.item.kind, "pair_id": ready.item.pair_id, "at": now, "sent": 0}
               for ready in chunk for key in ready.item.passed_over]
     await keys.claim_many(connection, passed)
@@ -221,12 +259,13 @@ async def _send_many(connection: AsyncConnection, chunk: list[_Ready], now: date
     sent = [ready for ready in chunk if ready.item.key in mine]
     if not sent:
         return []
-    await connection.execute(outbound_table.insert(), [ready.outbound for ready in sent])
+    mails = [ready.mail for ready in sent if ready.mail is not None] + ([digest] if digest is not None else [])
+    await connection.execute(outbound_table.insert(), [mail.row for mail in mails])
     # each event's id, known by its detail (which names its key: one per notice); RETURNING in the rows'
     # order would cost SQLite a statement per row
     query = event_table.insert().returning(event_table.c.id, event_table.c.detail)
     event_ids = {row.detail: row.id for row in await connection.execute(query, [ready.event for ready in sent])}
-    links = [ready.outbound_link for ready in sent]
+    links = [mail.link for mail in mails]
     links += sorted((chain.Link("event", str(event_ids[ready.event["detail"]]), ready.item.pair_id, now,
                                 ready.event_hash) for ready in sent), key=lambda link: int(link.ref))
     await chain.append(connection, links)
@@ -242,6 +281,7 @@ def _reported(item: Planned) -> Planned:
 
 async def run(settings: Settings, engine: AsyncEngine, clock: Clock, *, dry_run: bool = False,
               queue_at: datetime | None = None, batch: int = BATCH, mails_per_commit: int = MAILS_PER_COMMIT,
+              escalations_per_digest: int = ESCALATIONS_PER_DIGEST,
               between: Callable[[], Awaitable[bool]] | None = None,
               turn: Callable[[], AbstractAsyncContextManager[Any]] | None = None) -> SweepResult:
     """Sweep as if the time were clock.now(); mail is queued for delivery at `queue_at` and dated then
@@ -257,6 +297,20 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, *, dry_run:
     now = clock.now()
     result = SweepResult(now=now, dry_run=dry_run)
     result.ended = await end_due(engine, settings, now, dry_run=dry_run, batch=batch)
+
+    async def write(chunk: list[_Ready], digest: _Mail | None = None) -> bool:
+        """One write transaction; False when the sweep must end here (`between`)."""
+        async with turn() if turn is not None else contextlib.nullcontext(), transaction(engine) as connection:
+            result.sent.extend(map(_reported, await _send_many(connection, chunk, now, digest)))
+        return between is None or await between()
+
+    async def write_escalations(items: list[Planned]) -> bool:
+        if len(items) == 1:  # alone, it is the usual notice about its pair
+            return await write(await _compose_all(engine, settings, items, now, queue_at or now))
+        return await write(*await asyncio.to_thread(_digest, settings, items, now, queue_at or now))
+
+    # each coordinator's escalations, gathered over the pages: (program, address, language) -> items
+    escalations: dict[tuple[str, str, str], list[Planned]] = {}
     async for planned in _planned_pages(engine, settings, now, batch):
         async with engine.connect() as connection:
             taken = await keys.claimed(connection, [p.key for p in planned])
@@ -268,15 +322,23 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, *, dry_run:
                 result.deferred.append(_reported(item))
             elif dry_run:
                 result.sent.append(_reported(item))
+            elif item.kind == ESCALATION:
+                escalations.setdefault((item.program_id, item.rcpt, item.language), []).append(item)
             else:
                 due_now.append(item)
         for start in range(0, len(due_now), mails_per_commit):
             items = due_now[start:start + mails_per_commit]
-            chunk = await _compose_all(engine, settings, items, now, queue_at or now)
-            async with turn() if turn is not None else contextlib.nullcontext(), transaction(engine) as connection:
-                result.sent.extend(map(_reported, await _send_many(connection, chunk, now)))
-            if between is not None and not await between():
+            if not await write(await _compose_all(engine, settings, items, now, queue_at or now)):
                 return _finished(result, dry_run)
+        for items in escalations.values():
+            while len(items) >= escalations_per_digest:
+                full = items[:escalations_per_digest]
+                del items[:escalations_per_digest]
+                if not await write_escalations(full):
+                    return _finished(result, dry_run)
+    for items in escalations.values():
+        if items and not await write_escalations(items):
+            break
     return _finished(result, dry_run)
 
 
