@@ -306,8 +306,9 @@ def latency_line(latencies: list[float]) -> str:
     if not ordered:
         return "no accepts"
     at = lambda share: ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000  # noqa: E731
+    slow = sum(1 for latency in ordered if latency > 0.1)
     return (f"{len(ordered):,} accepts, p50 {at(0.5):.0f} ms, p99 {at(0.99):.0f} ms, "
-            f"max {ordered[-1] * 1000:.0f} ms")
+            f"max {ordered[-1] * 1000:.0f} ms, {slow} over 100 ms")
 
 
 # Runs a command as its child and says its peak RSS: the bench process is large, and a child forked from it
