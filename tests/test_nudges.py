@@ -186,6 +186,30 @@ async def test_a_coordinator_gets_one_mail_for_every_mentee_waiting_too_long(lay
         await second_instance.dispose()
 
 
+async def test_a_sweep_stopped_early_leaves_its_escalations_to_the_next_one(layout: Layout, sink: Sink) -> None:
+    """The digest is written after the pages: a sweep told to stop before it claims none of the
+    escalations (none is claimed and left untold); the next sweep tells the coordinator of all of them."""
+    clock = FixedClock(T0)
+    async with running(layout, clock) as relay:
+        pairs = [await enrol(relay, clock, OAK, MAPLE), await enrol(relay, clock, BIRCH, WILLOW),
+                 await enrol(relay, clock, ASH, ELM)]
+        for pair in pairs:
+            await write(relay, pair, "mentee", "Question")
+        clock.advance(timedelta(days=8))
+
+        async def stop() -> bool:
+            return False
+
+        first = await sweep.run(relay.settings, relay.engine, clock, mails_per_commit=1, between=stop)
+        assert [p.kind for p in first.sent] == ["nudge.second"]
+        second = await sweep.run(relay.settings, relay.engine, clock)
+        assert sorted(p.kind for p in second.sent) == ["nudge.escalation"] * 3 + ["nudge.second"] * 2
+        relay.worker.wake()
+        received = await wait_for_notices(sink, 3 + 1)
+        subjects = [str(r.message["Subject"]) for r in received if r.rcpt_tos == ["coordinator@school.example"]]
+        assert subjects == ["[STEM mentoring] 3 mentees have waited too long for an answer"]
+
+
 async def test_a_long_list_of_escalations_is_split_into_several_mails(layout: Layout, sink: Sink) -> None:
     """At most `escalations_per_digest` in one mail; a last one alone is the usual escalation notice."""
     clock = FixedClock(T0)
