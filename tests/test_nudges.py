@@ -17,9 +17,11 @@ import pytest
 from relay.clock import FixedClock
 from relay.config import load_settings
 from relay.nudges import sweep
+from relay.service import Relay
 from relay.store.database import create_engine
 from relay.store.events import list_events
 from relay.store.outbound import list_outbound
+from relay.store.pairs import Pair
 from relay.yamlsource import ConfigError
 from tests.nudging import enrol, running, wait_for_notices, words, write, write_program
 from tests.support import DOMAIN, Layout, Sink, acli, cli
@@ -148,6 +150,17 @@ ASH = ("ash.mentor@firm.example.com", "Ada Lovelace", "Ash", None)
 ELM = ("elm.pupil@mail.example.org", "Alan Turing", "Elm", None)
 
 
+async def three_waiting_too_long(relay: Relay, clock: FixedClock) -> list[Pair]:
+    """Three pairs whose mentees each wrote (subject "Question <mentee>") 8 days ago, unanswered: each
+    mentor is due a second reminder and the coordinator an escalation."""
+    pairs = [await enrol(relay, clock, OAK, MAPLE), await enrol(relay, clock, BIRCH, WILLOW),
+             await enrol(relay, clock, ASH, ELM)]
+    for pair in pairs:
+        await write(relay, pair, "mentee", f"Question {pair.mentee.handle}")
+    clock.advance(timedelta(days=8))
+    return pairs
+
+
 async def test_a_coordinator_gets_one_mail_for_every_mentee_waiting_too_long(layout: Layout, sink: Sink) -> None:
     """Three mentees waiting past escalate_after: the coordinator gets one mail naming each pair, not three;
     each escalation is still its own event, sent once across two concurrent sweeps and a later one."""
@@ -156,11 +169,7 @@ async def test_a_coordinator_gets_one_mail_for_every_mentee_waiting_too_long(lay
     second_instance = create_engine(settings.database_url)
     try:
         async with running(layout, clock) as relay:
-            pairs = [await enrol(relay, clock, OAK, MAPLE), await enrol(relay, clock, BIRCH, WILLOW),
-                     await enrol(relay, clock, ASH, ELM)]
-            for pair in pairs:
-                await write(relay, pair, "mentee", f"Question {pair.mentee.handle}")
-            clock.advance(timedelta(days=8))
+            pairs = await three_waiting_too_long(relay, clock)
             await asyncio.gather(sweep.run(settings, relay.engine, clock),
                                  sweep.run(settings, second_instance, clock))
             clock.advance(timedelta(hours=1))
@@ -191,11 +200,7 @@ async def test_a_sweep_stopped_early_leaves_its_escalations_to_the_next_one(layo
     escalations (none is claimed and left untold); the next sweep tells the coordinator of all of them."""
     clock = FixedClock(T0)
     async with running(layout, clock) as relay:
-        pairs = [await enrol(relay, clock, OAK, MAPLE), await enrol(relay, clock, BIRCH, WILLOW),
-                 await enrol(relay, clock, ASH, ELM)]
-        for pair in pairs:
-            await write(relay, pair, "mentee", "Question")
-        clock.advance(timedelta(days=8))
+        await three_waiting_too_long(relay, clock)
 
         async def stop() -> bool:
             return False
@@ -214,11 +219,7 @@ async def test_a_long_list_of_escalations_is_split_into_several_mails(layout: La
     """At most `escalations_per_digest` in one mail; a last one alone is the usual escalation notice."""
     clock = FixedClock(T0)
     async with running(layout, clock) as relay:
-        pairs = [await enrol(relay, clock, OAK, MAPLE), await enrol(relay, clock, BIRCH, WILLOW),
-                 await enrol(relay, clock, ASH, ELM)]
-        for pair in pairs:
-            await write(relay, pair, "mentee", "Question")
-        clock.advance(timedelta(days=8))
+        pairs = await three_waiting_too_long(relay, clock)
         result = await sweep.run(relay.settings, relay.engine, clock, escalations_per_digest=2)
         assert sorted(p.pair_id for p in result.sent if p.kind == "nudge.escalation") == sorted(p.id for p in pairs)
         relay.worker.wake()
