@@ -150,7 +150,12 @@ async def _conversation(connection: AsyncConnection, settings: Settings, item: P
 def _composed(settings: Settings, item: Planned, attachments: list[tuple[bytes, str, str]],
               dated: datetime) -> notices.Notice:
     """The item's notice as mail, dated `dated`."""
-    mail = _rendered(settings, item, bool(attachments))
+    return _as_mail(settings, item, _rendered(settings, item, bool(attachments)), dated, attachments)
+
+
+def _as_mail(settings: Settings, item: Planned, mail: notices.Rendered, dated: datetime,
+             attachments: list[tuple[bytes, str, str]] | None = None) -> notices.Notice:
+    """A rendered notice as mail from the item's program to its recipient, in its language, dated `dated`."""
     return notices.compose(domain=settings.relay.domain, program_name=settings.programs[item.program_id].name,
                            to=item.rcpt, subject=mail.subject, body=mail.text, html=mail.html, now=dated,
                            attachments=attachments, language=item.language)
@@ -203,9 +208,7 @@ def _digest(settings: Settings, items: list[Planned], now: datetime, queue_at: d
     mail = notices.notice("coordinator_unanswered_digest", first.language, folder=folder(settings, program),
                           program_name=program.name, domain=settings.relay.domain,
                           items=[item.values for item in items])
-    notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=first.rcpt,
-                             subject=mail.subject, body=mail.text, html=mail.html, now=queue_at,
-                             language=first.language)
+    notice = _as_mail(settings, first, mail, queue_at)
     return [_ready(settings, item, None, now, queue_at) for item in items], _mail(settings, notice, queue_at,
                                                                                    None, None)
 
