@@ -3,7 +3,6 @@ pairs enrolled in-process on that clock, and the relay's own notices as the sink
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -60,11 +59,8 @@ def notices_in(sink: Sink) -> list[Received]:
 
 
 async def wait_for_notices(sink: Sink, count: int, timeout: float = 20.0) -> list[Received]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while len(notices_in(sink)) < count:
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{len(notices_in(sink))} of {count} notices arrived within {timeout}s")
-        await asyncio.sleep(0.05)
+    """The relay's own notices once `count` of them arrived (woken by each arrival, bounded by `timeout`)."""
+    await sink.handler.wait_until(lambda _: len(notices_in(sink)), count, timeout, "notices")
     return notices_in(sink)
 
 

@@ -90,11 +90,16 @@ class SinkHandler:
 
     async def wait_for(self, count: int, timeout: float = 15.0) -> list[Received]:
         """Wait until at least `count` messages arrived (bounded by `timeout`)."""
+        return await self.wait_until(len, count, timeout, "messages")
+
+    async def wait_until(self, counted: Callable[[list[Received]], int], count: int, timeout: float,
+                         what: str) -> list[Received]:
+        """Wait, woken by each arrival, until `counted(received)` reaches `count` (bounded by `timeout`)."""
         deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.received) < count:
+        while counted(self.received) < count:
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
-                raise AssertionError(f"sink got {len(self.received)} of {count} messages within {timeout}s")
+                raise AssertionError(f"sink got {counted(self.received)} of {count} {what} within {timeout}s")
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
