@@ -70,6 +70,7 @@ from relay.clock import FixedClock  # noqa: E402
 from relay.config import Settings, load_settings  # noqa: E402
 from relay.nudges import sweep as nudge_sweep  # noqa: E402
 from relay.nudges.child import ChildSweep  # noqa: E402
+from relay.store import checkpoints  # noqa: E402
 from relay.store import events as event_store  # noqa: E402
 from relay.store import outbound as queue  # noqa: E402
 from relay.store.committer import Committer, Merged  # noqa: E402
@@ -477,23 +478,28 @@ async def main(options: argparse.Namespace) -> None:
         clock = FixedClock(last + timedelta(days=20, hours=6))  # midday in the program's time zone
         if not options.no_freeze:
             warmup.freeze()  # as `serve` does once started: the bench's heap (pairs, modules) out of the GC's sight
+        # Intake's engine as `serve` sets it up: its commits leave the WAL checkpoints to a task of their own.
+        serving = create_engine(settings.database_url)
+        checkpoints.outside_commits(serving)
+        checkpointer = checkpoints.WalCheckpointer(serving)
+        checkpointer.start()
         quiet = asyncio.Event()
         alone_timer = asyncio.get_running_loop().call_later(10, quiet.set)
-        alone = await accepts_meanwhile(engine, pairs[:100], now, quiet)  # the same stream, 10 s, no sweep
+        alone = await accepts_meanwhile(serving, pairs[:100], now, quiet)  # the same stream, 10 s, no sweep
         alone_timer.cancel()
-        notices_before = await notice_count(engine)
+        notices_before = await notice_count(serving)
         done = asyncio.Event()
-        meanwhile = asyncio.create_task(accepts_meanwhile(engine, pairs[:100], now, done))
+        meanwhile = asyncio.create_task(accepts_meanwhile(serving, pairs[:100], now, done))
         try:
             if options.sweep_in_process:
-                seconds, result = await asyncio.wait_for(timed(lambda: nudge_sweep.run(settings, engine, clock)),
+                seconds, result = await asyncio.wait_for(timed(lambda: nudge_sweep.run(settings, serving, clock)),
                                                          options.sweep_timeout)
                 sent, where = len(result.sent), "on the bench's event loop"
             else:
-                child = ChildSweep(layout.config, engine)
+                child = ChildSweep(layout.config, serving)
                 seconds, found = await asyncio.wait_for(timed(lambda: child.run(clock.now())), options.sweep_timeout)
                 sent, where = found.sent, "in a process of its own, as serve"
-            mails = await notice_count(engine) - notices_before
+            mails = await notice_count(serving) - notices_before
             print(f"nudge sweep, 20 days of silence ({where}): {seconds:.1f} s wall ({sent} sent in {mails} mails"
                   + (f", {seconds * 1000 / sent:.2f} ms per nudge)" if sent else ")"))
         except TimeoutError:
@@ -501,6 +507,8 @@ async def main(options: argparse.Namespace) -> None:
         finally:
             done.set()
             during = await meanwhile
+            await checkpointer.stop()
+            await serving.dispose()
         print(f"accept (store part, 4 senders, one each per 50 ms) alone: {latency_line(alone)}")
         print(f"accept (store part, 4 senders, one each per 50 ms) during the sweep: {latency_line(during)}")
     await engine.dispose()

@@ -36,6 +36,7 @@ from relay.senderauth.dkim_check import DkimResult
 from relay.smtp.handler import RelayHandler
 from relay.smtp.limits import Monotonic
 from relay.smtp.server import SmtpServer
+from relay.store import checkpoints
 from relay.store.committer import Committer
 from relay.store.database import create_engine, migrate, store_counts
 from relay.workers import tasks
@@ -93,6 +94,9 @@ class Relay:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.engine = create_engine(settings.database_url)
+        # SQLite: commits do not checkpoint the WAL within their turn to write; a task of its own does.
+        checkpoints.outside_commits(self.engine)
+        self.checkpointer = checkpoints.WalCheckpointer(self.engine)
         self.committer = Committer(self.engine)
         # The message work (parse, moderate, anonymise, DKIM) runs in worker processes (relay/workers).
         self.pool = Pool(settings, policies, signer)
@@ -179,6 +183,7 @@ class Relay:
         await self.pool.start()
         await asyncio.to_thread(warmup.suffix_lists)  # before the first session, not during it
         self.committer.start()
+        self.checkpointer.start()
         host, port = await self.smtp.start()
         # The name of this instance's claims on the queue: with port 0 in the config, the port it got, so
         # that two instances on one host never share a name (each would send what the other claimed).
@@ -197,6 +202,7 @@ class Relay:
         await self.worker.stop()
         await self.pool.stop()
         await self.committer.close()
+        await self.checkpointer.stop()
         counts = store_counts(self.engine)
         log.info("store: %d statements, %d connection checkouts since start", counts.statements, counts.checkouts)
         await self.engine.dispose()

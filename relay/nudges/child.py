@@ -9,7 +9,7 @@ the heap the sweep grows), and accepts waited for it up to half a second. Here t
 
 at the instant NOW (ISO 8601: the relay's clock when the run began, so an injected clock still decides what
 is due). Its write transactions are short (MAILS_PER_COMMIT notices each, the rows made ready before), and
-on SQLite they do not checkpoint the WAL within the turn (_no_autocheckpoint).
+on SQLite they do not checkpoint the WAL within the turn (relay/store/checkpoints.py).
 
 Each of them waits for its turn among `serve`'s writers, over the pipes: the child writes `turn` on its
 stdout and waits for `go` on its stdin; `ChildSweep` takes the writers' turn of `serve`'s engine
@@ -40,9 +40,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from relay.store import checkpoints
 from relay.store.database import writers_turn
 
 MAILS_PER_COMMIT = 20  # notices per write transaction (each with its key, event and chain entries)
@@ -124,16 +124,6 @@ class ChildSweep:
                 process.terminate()
 
 
-def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
-    """SQLite: the child's commits do not checkpoint the WAL themselves. A commit that crosses the WAL's
-    checkpoint size (1,000 pages) copies the WAL into the database file and syncs it before it returns: a few
-    hundred ms on a large store, all of it within the child's turn to write, while intake waited. `between`
-    checkpoints instead (PASSIVE: it takes no write lock), after giving the turn back."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA wal_autocheckpoint=0")
-    cursor.close()
-
-
 async def _sweep(config: Path, now: datetime) -> dict[str, Any]:
     from relay.clock import FixedClock
     from relay.config import load_settings
@@ -142,8 +132,7 @@ async def _sweep(config: Path, now: datetime) -> dict[str, Any]:
 
     settings = load_settings(config)
     engine = create_engine(settings.database_url)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _no_autocheckpoint)
+    checkpoints.outside_commits(engine)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -169,13 +158,12 @@ async def _sweep(config: Path, now: datetime) -> dict[str, Any]:
 
     async def between() -> bool:
         """After each commit (its turn given back): on SQLite, every CHECKPOINT_EVERY commits, the WAL
-        checkpoint that its commits do not do (_no_autocheckpoint); then go on unless told to stop (then the
+        checkpoint that its commits do not do (relay/store/checkpoints.py); then go on unless told to stop (then the
         sweep ends here)."""
         nonlocal commits
         commits += 1
-        if engine.dialect.name == "sqlite" and commits % CHECKPOINT_EVERY == 0:
-            async with engine.connect() as connection:
-                await connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        if commits % CHECKPOINT_EVERY == 0:
+            await checkpoints.checkpoint(engine)
         return not stopping.is_set()
 
     try:
