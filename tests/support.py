@@ -33,6 +33,7 @@ import contextlib
 import email
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -374,6 +375,7 @@ class ServeProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "relay", "--config", str(self.layout.config), "serve"],
             stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+            start_new_session=True,  # a process group of its own, as a terminal gives it (interrupt_group)
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -398,6 +400,11 @@ class ServeProcess:
         self.process.kill()
         self.process.wait(timeout=10)
         self._log.close()
+
+    def interrupt_group(self) -> None:
+        """Ctrl-C in the terminal that runs serve: SIGINT to serve and to every process under it."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGINT)
 
     def terminate(self, timeout: float = 30) -> int:
         assert self.process is not None

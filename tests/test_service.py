@@ -57,6 +57,24 @@ async def test_sigterm_finishes_messages_in_flight_and_exits_cleanly(
         assert re.search(rf"queue_id={queue_id} outbound=\w+ delivered", log_text)
 
 
+async def test_ctrl_c_stops_serve_and_its_worker_processes_without_a_traceback(layout: Layout, tmp_path: Path) -> None:
+    layout.overrides["workers"] = 2  # as `serve` runs by default: the message work in worker processes
+    layout.write()
+    log = tmp_path / "serve.log"
+    server = await asyncio.to_thread(ServeProcess(layout, log).start)  # listening: its workers are ready
+    assert server.process is not None
+    try:
+        server.interrupt_group()  # the terminal's Ctrl-C reaches every process of the group, workers too
+        code = await asyncio.to_thread(server.process.wait, 30)
+    finally:
+        if server.process.poll() is None:
+            server.kill()
+    text = log.read_text()
+    assert "worker process(es) ready" in text and "stopped cleanly" in text
+    assert code == 0
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+
+
 async def test_first_start_enrols_a_demo_pair_and_prints_a_working_command(tmp_path: Path, sink: Sink) -> None:
     from tests.support import free_port
 

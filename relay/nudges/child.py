@@ -70,14 +70,20 @@ class ChildSweep:
         self.config = config
         self.engine = engine
         self._process: asyncio.subprocess.Process | None = None
+        self._told_to_stop = False
 
     async def run(self, now: datetime) -> ChildResult:
         """One sweep as if the time were `now`, in a new process; its result once it has exited. A failed
-        sweep (exit status not 0) raises RuntimeError: the scheduler logs it and the next run tries again."""
+        sweep (exit status not 0) raises RuntimeError: the scheduler logs it and the next run tries again.
+        A sweep that `stop` ended before it could take the signal itself (still starting) did nothing: its
+        result is empty, and that is no failure."""
+        # A session of its own: Ctrl-C in the terminal that runs `serve` reaches `serve`, whose stop ends the
+        # sweep (`stop`), and not the child directly (mid-import, it would die with a traceback in the log).
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "relay.nudges.child", str(self.config), now.isoformat(),
-            stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.PIPE)
+            stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.PIPE, start_new_session=True)
         self._process = process
+        self._told_to_stop = False
         try:
             last = await self._talk(process)
             await process.wait()
@@ -90,6 +96,9 @@ class ChildSweep:
             raise
         finally:
             self._process = None
+        if process.returncode == -signal.SIGTERM and self._told_to_stop:
+            log.info("nudge sweep stopped as it was starting (the relay is stopping): nothing sent")
+            return ChildResult()
         if process.returncode != 0:
             raise RuntimeError(f"the nudge sweep's process exited with status {process.returncode}")
         found: dict[str, Any] = json.loads(last) if last else {}
@@ -121,6 +130,7 @@ class ChildSweep:
         """Ask the sweep under way (if any) to end after its current transaction."""
         process = self._process
         if process is not None and process.returncode is None:
+            self._told_to_stop = True
             with contextlib.suppress(ProcessLookupError):
                 process.terminate()
 

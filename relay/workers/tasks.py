@@ -15,6 +15,7 @@ import contextvars
 import gc
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -55,6 +56,10 @@ _local: contextvars.ContextVar[Environment | None] = contextvars.ContextVar("rel
 def initialise(settings: Settings) -> None:
     """The pool's initializer: once per worker process."""
     global _process_environment
+    # Ctrl-C in a terminal reaches every process of its group, the workers too: `serve` alone decides the
+    # stop (it finishes the messages in flight, then ends its pool), and a worker told to stop by SIGINT would
+    # print a KeyboardInterrupt traceback and fail the task under way.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     memory.return_large_blocks()
     _process_environment = Environment(PolicyBook(settings.policies_dir), signer_from_settings(settings))
     warm_up(_process_environment)
