@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -135,9 +136,11 @@ QUEUE_FROM_OTHER_PROCESS = textwrap.dedent("""
 
 async def test_entries_queued_by_another_process_are_picked_up(relay: Relay, layout: Layout, sink: Sink) -> None:
     pair = await acreate_pair(layout)
-    # Another process (as a CLI release will) writes a queue entry; the serving worker was not woken.
-    subprocess.run([sys.executable, "-c", QUEUE_FROM_OTHER_PROCESS, str(layout.config), str(pair["id"])],
-                   check=True, cwd=REPO, timeout=60)
+    # Another process (as a CLI release will) writes a queue entry; the serving worker was not woken. It runs
+    # in a thread: run on this loop, it would stop the relay's loop, so a write transaction the relay had begun
+    # (a start-up sweep's) could not end, and the other process could wait for its lock until it gave up.
+    await asyncio.to_thread(subprocess.run, [sys.executable, "-c", QUEUE_FROM_OTHER_PROCESS, str(layout.config),
+                                             str(pair["id"])], check=True, cwd=REPO, timeout=60)
     received = await sink.wait_for(1, timeout=10)
     assert received[0].message["Subject"] == "from another process"
     assert received[0].rcpt_tos == [MENTOR["email"]]
