@@ -26,11 +26,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, cast, delete, func, or_, select, text, update
+from sqlalchemy import String, cast, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relay.archive import chain
 from relay.archive.personal import ERASED, Eraser
+from relay.store import checkpoints
 from relay.store.schema import events, held, member_addresses, members, message_edits, messages, outbound
 
 ERASED_DOMAIN = "erased.invalid"
@@ -169,9 +170,5 @@ async def erasing_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnect
 
 async def checkpoint(engine: AsyncEngine) -> bool:
     """Move SQLite's WAL into the main file and empty it; False when readers kept it from completing."""
-    if engine.dialect.name != "sqlite":
-        return True
-    async with engine.connect() as connection:
-        busy = (await connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))).first()
-        await connection.commit()
-    return busy is None or not busy[0]
+    found = await checkpoints.checkpoint(engine, "TRUNCATE")
+    return found is None or not found.busy

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -49,12 +49,14 @@ class Checkpoint(NamedTuple):
     copied: int
 
 
-async def checkpoint(engine: AsyncEngine) -> Checkpoint | None:
-    """One PASSIVE checkpoint of `engine`'s WAL, on a connection of its own (None on PostgreSQL)."""
+async def checkpoint(engine: AsyncEngine, mode: Literal["PASSIVE", "TRUNCATE"] = "PASSIVE") -> Checkpoint | None:
+    """One checkpoint of `engine`'s WAL, on a connection of its own (None on PostgreSQL). PASSIVE copies what
+    it can and waits for nobody; TRUNCATE (the erasures: relay/archive/erasure.py) also empties the log file
+    when no reader still uses it."""
     if engine.dialect.name != "sqlite":
         return None
     async with engine.connect() as connection:
-        row = (await connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")).first()
+        row = (await connection.exec_driver_sql(f"PRAGMA wal_checkpoint({mode})")).first()
     busy, logged, copied = tuple(row) if row is not None else (0, 0, 0)
     return Checkpoint(bool(busy), int(logged), int(copied))
 
@@ -66,7 +68,6 @@ class WalCheckpointer:
     def __init__(self, engine: AsyncEngine, every: float = EVERY) -> None:
         self.engine = engine
         self.every = every
-        self.runs = 0
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -85,12 +86,10 @@ class WalCheckpointer:
 
     async def run_once(self) -> Checkpoint | None:
         try:
-            found = await checkpoint(self.engine)
+            return await checkpoint(self.engine)
         except Exception as exc:  # a locked or failing store: the next run tries again
             log.warning("WAL checkpoint failed: %s", exc)
             return None
-        self.runs += 1
-        return found
 
     async def _loop(self) -> None:
         while True:
