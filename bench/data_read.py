@@ -3,7 +3,9 @@
 One process, one event loop; a client thread (smtplib) sends the same large message to a stock aiosmtpd
 session and to the relay's RelaySession (relay/smtp/server.py, bulk DATA from relay/smtp/data.py), both with
 a handler that only answers 250. Printed: CPU seconds of the event-loop thread per message (time.thread_time,
-so other processes on a shared machine change wall time but hardly this figure), and the ratio.
+so other processes on a shared machine change wall time but hardly this figure), and the ratio. Like `serve`,
+the bench has glibc mmap every block of 256 KB or more (relay/memory.py), which makes each such copy cost page
+faults.
 
 Usage: .venv/bin/python bench/data_read.py [--mb 20] [--rounds 3]
 """
@@ -20,6 +22,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from relay import memory
 from relay.smtp.limits import ConnectionLimits, Ticket
 from relay.smtp.server import RelaySession
 
@@ -59,6 +62,7 @@ async def main() -> None:
     parser.add_argument("--mb", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    memory.return_large_blocks()  # as `serve` runs: every block of 256 KB or more is mmapped
     raw = message(args.mb)
     options = {"hostname": "bench.test", "decode_data": False, "enable_SMTPUTF8": True,
                "data_size_limit": 2 * len(raw)}
@@ -67,7 +71,7 @@ async def main() -> None:
     def relay_session() -> RelaySession:
         ticket = limits.admit("127.0.0.1")
         assert isinstance(ticket, Ticket)
-        return RelaySession(Answer(), ticket, 300.0, **options)  # type: ignore[arg-type]
+        return RelaySession(Answer(), ticket, 300.0, 300.0, **options)  # type: ignore[arg-type]
 
     stock = await loop_cpu_per_message(lambda: SMTP(Answer(), **options), raw, args.rounds)
     bulk = await loop_cpu_per_message(relay_session, raw, args.rounds)
