@@ -8,6 +8,7 @@ time), because the terminator, a CRLF or a stuffed dot can straddle the chunks t
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -168,3 +169,41 @@ async def test_a_large_message_is_chained_with_digests_hashed_off_the_loop_and_v
     assert await _archived(layout) == [raw]
     verified = await acli(layout, "archive", "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def random_stream(rng: random.Random) -> bytes:
+    """Many lines of the kinds a long message has (base64, text with dots, bare CRs and LFs), some near the line
+    limit; a stuffed dot may start any line. Ends with the lone dot."""
+    lines = []
+    over = [1, 2] if rng.random() < 0.5 else []  # half the streams have lines just over the limit
+    for _ in range(rng.randrange(20, 400)):
+        kind = rng.random()
+        if kind < 0.5:
+            line = b"QUJD" * 19  # a base64 line
+        elif kind < 0.8:
+            line = rng.choice([b"Hello.", b"..", b".x", b"a.\r", b"\nb", b"c\rd", b""]) * rng.randrange(1, 30)
+        elif kind < 0.9:
+            line = b"z" * (LINE_LIMIT - 2 + rng.choice([-600, -1, 0, 0, *over]))  # at, under or over the limit
+        else:
+            line = b"+/" * rng.randrange(1, 40)
+        lines.append(b"." + line if line.startswith(b".") else line)
+    return b"\r\n".join(lines) + b"\r\n.\r\n"
+
+
+async def test_long_streams_in_random_chunks_read_as_aiosmtpd_reads_them() -> None:
+    """Long streams cut where the socket might cut them: the line-length check (which proves most chunks short
+    without splitting them into lines) and the dot-unstuffing (decided chunk by chunk) give aiosmtpd's answer:
+    the same 250 content, or the same 500 for a line over the limit."""
+    rng = random.Random(1303)
+    outcomes = set()
+    for _ in range(40):
+        wire = random_stream(rng)
+        expected = await aiosmtpd_reads(wire, size_limit=10_000_000)
+        outcomes.add(expected.outcome)
+        whole = wire + NEXT_COMMAND
+        for _ in range(4):
+            cuts = sorted(rng.sample(range(1, len(whole)), rng.randrange(1, 12)))
+            pieces = [whole[a:b] for a, b in zip([0, *cuts], [*cuts, len(whole)], strict=True)]
+            data, left = await bulk_reads(pieces, size_limit=10_000_000)
+            assert data == expected and left == NEXT_COMMAND, cuts
+    assert outcomes == {Outcome.NOMINAL, Outcome.TOO_LONG}  # both answers were put to the test
