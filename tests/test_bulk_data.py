@@ -8,6 +8,7 @@ time), because the terminator, a CRLF or a stuffed dot can straddle the chunks t
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 
 import pytest
@@ -15,7 +16,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 
 from relay.service import Relay
-from relay.smtp.data import Data, Outcome, read_data
+from relay.smtp.data import BulkTurns, Data, Outcome, read_data
 from relay.store.schema import messages
 from tests.support import MENTEE, Layout, Sink, acli, acreate_pair, rows, send, simple_message
 
@@ -85,10 +86,10 @@ async def reply(reader: asyncio.StreamReader) -> bytes:
             return line
 
 
-async def bulk_reads(pieces: list[bytes], size_limit: int) -> tuple[Data, bytes]:
+async def bulk_reads(pieces: list[bytes], size_limit: int, turns: BulkTurns | None = None) -> tuple[Data, bytes]:
     """Our reader over a real StreamReader fed `pieces` one by one; returns its result and what it left."""
     reader = asyncio.StreamReader(limit=LINE_LIMIT)
-    reading = asyncio.ensure_future(read_data(reader, size_limit, LINE_LIMIT))
+    reading = asyncio.ensure_future(read_data(reader, size_limit, LINE_LIMIT, turns))
     for piece in pieces:
         reader.feed_data(piece)
         await asyncio.sleep(0)
@@ -207,3 +208,46 @@ async def test_long_streams_in_random_chunks_read_as_aiosmtpd_reads_them() -> No
             data, left = await bulk_reads(pieces, size_limit=10_000_000)
             assert data == expected and left == NEXT_COMMAND, cuts
     assert outcomes == {Outcome.NOMINAL, Outcome.TOO_LONG}  # both answers were put to the test
+
+
+async def test_large_transfers_share_the_loop_a_few_chunks_per_turn() -> None:
+    """BulkTurns: however many large transfers arrive at once, at most `per_turn` of their chunks are read in one
+    turn of the event loop, so a turn stays short for everything else (a commit's steps, other sessions'
+    replies); and every transfer still gets its turns (none waits for the others to finish)."""
+    loop = asyncio.get_running_loop()
+    turn = 0
+    ticking = True
+
+    def tick() -> None:  # one call per turn of the loop: a callback scheduled now runs in the next turn
+        nonlocal turn
+        turn += 1
+        if ticking:
+            loop.call_soon(tick)
+
+    tick()
+    turns = BulkTurns(per_turn=2)
+    taken: list[tuple[int, int]] = []  # (turn, transfer)
+
+    async def transfer(number: int) -> None:
+        for _ in range(20):
+            await turns.take()
+            taken.append((turn, number))
+
+    await asyncio.wait_for(asyncio.gather(*(transfer(n) for n in range(8))), 10)
+    ticking = False
+    per_turn = collections.Counter(t for t, _ in taken)
+    assert len(taken) == 160 and max(per_turn.values()) <= 2
+    first_turn = {n: min(t for t, m in taken if m == n) for n in range(8)}
+    last_turn = {n: max(t for t, m in taken if m == n) for n in range(8)}
+    assert max(first_turn.values()) < min(last_turn.values())  # all eight were under way at once
+
+
+async def test_random_streams_read_with_bulk_turns_read_the_same() -> None:
+    rng = random.Random(1304)
+    for _ in range(10):
+        wire = random_stream(rng)
+        expected = await aiosmtpd_reads(wire, size_limit=10_000_000)
+        whole = wire + NEXT_COMMAND
+        pieces = [whole[i:i + 700] for i in range(0, len(whole), 700)]
+        data, left = await bulk_reads(pieces, size_limit=10_000_000, turns=BulkTurns(per_turn=1))
+        assert data == expected and left == NEXT_COMMAND

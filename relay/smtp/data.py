@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+from collections import deque
 from dataclasses import dataclass
 
 END = b"\r\n.\r\n"
@@ -44,6 +45,45 @@ class Outcome(enum.Enum):
 class Data:
     outcome: Outcome
     content: bytes = b""
+
+
+class BulkTurns:
+    """Shares the event loop among large DATA transfers: at most `per_turn` chunks of them are read per turn of
+    the loop, in turn (first come, first served).
+
+    Each chunk of a large transfer costs the loop about a millisecond (a socket read of up to 256 KB, its copy,
+    the checks above). With ten 20 MB messages arriving at once, ten such chunks ran in every turn of the loop,
+    and every other callback waited for them: a commit's steps, other sessions' replies. Here a transfer past
+    its first chunk asks for a turn before each further chunk and queues; at the start of each turn of the
+    loop the first `per_turn` in the queue are let go (they read their chunk in the next turn, then queue
+    again at the back). A waiting transfer's socket stays paused, so its client is held back by TCP, not by
+    our memory. The large messages take the same CPU, spread over more and shorter turns; small messages (one
+    chunk) never ask."""
+
+    def __init__(self, per_turn: int = 2) -> None:
+        self.per_turn = per_turn
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._scheduled = False
+
+    async def take(self) -> None:
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(turn)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._let_go)
+        await turn
+
+    def _let_go(self) -> None:
+        self._scheduled = False
+        let_go = 0
+        while self._waiting and let_go < self.per_turn:
+            turn = self._waiting.popleft()
+            if not turn.done():  # cancelled meanwhile: its session ended
+                turn.set_result(None)
+                let_go += 1
+        if self._waiting:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._let_go)  # after the ones let go: they run first
 
 
 class _Lines:
@@ -106,8 +146,10 @@ class _Lines:
         return longest > self.limit
 
 
-async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_limit: int) -> Data:
+async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_limit: int,
+                    turns: BulkTurns | None = None) -> Data:
     """Read DATA up to and including the lone dot; the content is unstuffed and ends with the last line's CRLF.
+    With `turns`, every chunk after the first waits for its share of the loop (see BulkTurns).
 
     Raises CancelledError as the caller's reads would (aiosmtpd cancels the DATA coroutine when the peer goes)."""
     chunks: list[bytes] = []
@@ -118,6 +160,8 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_l
     stuffed = False  # a line starts with a dot (seen chunk by chunk, while each is fresh in the cache)
     before = b"\r\n"  # the last two bytes of the previous body (the virtual CRLF at first)
     while True:
+        if turns is not None and size:
+            await turns.take()
         separator = DOT_LINE if tail.endswith(_END_PREFIXES) else END
         try:
             piece = await reader.readuntil(separator)

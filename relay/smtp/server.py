@@ -17,7 +17,7 @@ from typing import Any
 from aiosmtpd.smtp import MISSING, SMTP, syntax
 
 from relay.config import SmtpConfig
-from relay.smtp.data import Outcome, read_data
+from relay.smtp.data import BulkTurns, Outcome, read_data
 from relay.smtp.handler import RelayHandler
 from relay.smtp.limits import ConnectionLimits, Monotonic, Refusal, RefusalLog, Ticket
 
@@ -36,9 +36,10 @@ class RelaySession(SMTP):
     max_refused_recipients times is closed after the 421 the handler gives to its next RCPT."""
 
     def __init__(self, handler: RelayHandler, ticket: Ticket, data_timeout: float, greeting_timeout: float,
-                 **options: Any) -> None:
+                 bulk_turns: BulkTurns | None = None, **options: Any) -> None:
         super().__init__(handler, **options)
         self.ticket = ticket
+        self.bulk_turns = bulk_turns
         self.data_timeout = data_timeout
         self.greeting_timeout = min(greeting_timeout, self._timeout_duration)
 
@@ -79,7 +80,7 @@ class RelaySession(SMTP):
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         try:
-            data = await read_data(self._reader, self.data_size_limit, self.line_length_limit)
+            data = await read_data(self._reader, self.data_size_limit, self.line_length_limit, self.bulk_turns)
         except asyncio.CancelledError:
             log.info("Connection lost during DATA")
             self._writer.close()
@@ -141,6 +142,7 @@ class SmtpServer:
         self._server: asyncio.base_events.Server | None = None
         self._sessions: weakref.WeakSet[RelaySession] = weakref.WeakSet()
         self.tls_context = self._tls_context()
+        self.bulk_turns = BulkTurns()  # large transfers share the loop (relay/smtp/data.py)
 
     def _tls_context(self) -> ssl.SSLContext | None:
         if not (self.config.tls_cert and self.config.tls_key):
@@ -156,6 +158,7 @@ class SmtpServer:
             ticket,
             self.config.data_timeout.total_seconds(),
             self.config.greeting_timeout.total_seconds(),
+            self.bulk_turns,
             hostname=self.hostname,
             ident="mentor-relay",
             data_size_limit=self.config.max_message_size,
