@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -45,7 +46,8 @@ _SQLITE_SCAN = re.compile(r"^SCAN (\w+)")
 _PG_SCAN = re.compile(r"Seq Scan on (\w+)")
 
 
-def _capture(engine: AsyncEngine) -> tuple[list[tuple[str, Any]], Any]:
+def _capture(relay: Relay) -> tuple[list[tuple[str, Any]], Callable[[], None]]:
+    """The statements of the relay's engine and of its committer's thread (SQLite), until the returned stop()."""
     captured: list[tuple[str, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool) -> None:
@@ -54,8 +56,15 @@ def _capture(engine: AsyncEngine) -> tuple[list[tuple[str, Any]], Any]:
                 parameters = parameters[0]  # one row's values plan the statement
             captured.append((statement, parameters))
 
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    return captured, record
+    engines = [e for e in (relay.engine.sync_engine, relay.committer.thread_engine) if e is not None]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+
+    def stop() -> None:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
+
+    return captured, stop
 
 
 def _table(name: str) -> str | None:
@@ -93,7 +102,7 @@ async def test_accept_and_delivery_read_every_large_table_through_an_index(
         relay: Relay, layout: Layout, sink: Sink) -> None:
     await relay.scheduler.stop()  # only the accept and delivery path here: the sweeps have their own test below
     pair = await acreate_pair(layout)
-    captured, listener = _capture(relay.engine)
+    captured, stop_capture = _capture(relay)
     try:
         first = simple_message(MENTEE["email"], pair["mentor_alias"], "Plans", "Could we talk on Monday?")
         code, text = await send(layout.smtp_port, first, MENTEE["email"], pair["mentor_alias"])
@@ -112,7 +121,7 @@ async def test_accept_and_delivery_read_every_large_table_through_an_index(
         await sink.wait_for(5, timeout=20)
         await eventually(lambda: _all_sent(layout, 5), timeout=20)
     finally:
-        event.remove(relay.engine.sync_engine, "before_cursor_execute", listener)
+        stop_capture()
     touched = {table for statement, _ in captured for table in WATCHED if re.search(rf"\b{table}\b", statement)}
     assert touched == set(WATCHED) - {"held"}, touched  # the capture saw the whole path (nothing was held)
     assert await _full_scans(relay.engine, captured) == []
@@ -177,12 +186,12 @@ async def test_the_nudge_and_hold_sweeps_read_what_is_due_through_indexes(
     code, text = await send(layout.smtp_port, simple_message(mentor, to, "Hello", "Hi"), mentor, to)
     assert code == 250, text
     assert relay.clock.now() < soon, "the set-up took longer than the margin the noon was chosen with"
-    captured, listener = _capture(relay.engine)
+    captured, stop_capture = _capture(relay)
     try:
         result = await nudge_sweep.run(relay.settings, relay.engine, FixedClock(noon))
         await relay.sweeper.run_once()
     finally:
-        event.remove(relay.engine.sync_engine, "before_cursor_execute", listener)
+        stop_capture()
     keys = await rows(layout, select(notice_keys.c.key).where(notice_keys.c.kind == "nudge.checkin"))
     assert len(keys) == 2 * 28 and result.sent  # every silent pair, both members; the two that wrote are not silent
     touched = {table for statement, _ in captured for table in WATCHED if re.search(rf"\b{table}\b", statement)}
@@ -205,7 +214,7 @@ async def test_the_report_reads_its_figures_through_indexes(relay: Relay, layout
                             first.mentee_email, first.mentor_address)
     assert code == 250, text
     await nudge_sweep.run(relay.settings, relay.engine, FixedClock(noon))  # nudge events to count
-    captured, listener = _capture(relay.engine)
+    captured, stop_capture = _capture(relay)
     try:
         figures = await program_figures(relay.engine, FixedClock(noon), "stem")
         report_statements = list(captured)
@@ -215,7 +224,7 @@ async def test_the_report_reads_its_figures_through_indexes(relay: Relay, layout
             for state in (None, "sent"):
                 await outbound_page(connection, state=state, limit=1, after=keyset.encode([noon, "x"]))
     finally:
-        event.remove(relay.engine.sync_engine, "before_cursor_execute", listener)
+        stop_capture()
     assert figures["messages"]["total"] == 1 and figures["nudges"]["sent"] >= 1
     touched = {table for statement, _ in captured for table in WATCHED if re.search(rf"\b{table}\b", statement)}
     assert {"messages", "events", "held"} <= touched, touched

@@ -125,6 +125,51 @@ async def test_small_writes_waiting_with_large_ones_commit_first_and_each_large_
     assert committer.batches == 3  # the small ones together, then each large one in a transaction of its own
 
 
+async def test_on_sqlite_each_group_commit_runs_whole_in_the_writers_thread_with_full_durability(
+        tmp_path: Path) -> None:
+    """The committer runs a transaction's jobs in a thread of its own (relay/store/threaded.py), on a connection
+    set up as every other: synchronous=FULL, WAL, foreign keys. A job that awaits anything but its connection
+    cannot run there: its caller gets a clear error, its writes are rolled back, and the jobs that shared its
+    batch are committed without it."""
+    import threading
+
+    from relay.store.committer import Committer
+    from relay.store.threaded import NotInThread
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'relay.db'}")
+    await migrate(engine)
+    committer = Committer(engine)
+    threads: list[str] = []
+
+    async def settings(connection):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return [(await connection.exec_driver_sql(f"PRAGMA {name}")).scalar()
+                for name in ("synchronous", "journal_mode", "foreign_keys")]
+
+    def insert(name: str, wait: bool = False):  # type: ignore[no-untyped-def]
+        async def write(connection):  # type: ignore[no-untyped-def]
+            await connection.execute(text("INSERT INTO relay_state (key, value) VALUES (:k, 'v')"), {"k": name})
+            if wait:
+                await asyncio.sleep(0)  # not its connection: cannot run in the writer's thread
+            return name
+        return write
+
+    try:
+        assert await committer.run(settings) == [2, "wal", 1]
+        assert threads and threads[0] != threading.current_thread().name
+        waiting = [committer.submit(insert("kept 1")), committer.submit(insert("dropped", wait=True)),
+                   committer.submit(insert("kept 2"))]
+        outcomes = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 30)
+        async with engine.connect() as connection:
+            stored = sorted((await connection.execute(text("SELECT key FROM relay_state WHERE value = 'v'"))).scalars())
+    finally:
+        await committer.close()
+        await engine.dispose()
+    assert outcomes[0] == "kept 1" and outcomes[2] == "kept 2"
+    assert isinstance(outcomes[1], NotInThread)
+    assert stored == ["kept 1", "kept 2"]
+
+
 async def test_writers_of_one_process_take_turns_in_arrival_order(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """SQLite: a process's write transactions wait for each other first come, first served (a group commit

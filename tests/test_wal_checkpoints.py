@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from relay.config import load_settings
 from relay.service import Relay
 from relay.store import events
@@ -28,11 +30,15 @@ def sqlite_relay(tmp_path: Path) -> Relay:
     return Relay(load_settings(layout.config))
 
 
-async def write_round(relay: Relay, number: int) -> None:
-    """One commit of ROUND events with ~4 KB of text each, through the relay's engine as its writers do."""
+async def write_round(relay: Relay, number: int, through: str) -> None:
+    """One commit of ROUND events with ~4 KB of text each, through the relay's engine (as the console's actions
+    write) or through its group committer (as intake and delivery write: in the committer's own thread)."""
+    values = [events.event_values("test.filler", T0, n=number * ROUND + k, text="x" * 4000) for k in range(ROUND)]
+    if through == "committer":
+        await relay.committer.run(lambda connection: events.write(connection, values))
+        return
     async with transaction(relay.engine) as connection:
-        await events.write(connection, [events.event_values("test.filler", T0, n=number * ROUND + k, text="x" * 4000)
-                                        for k in range(ROUND)])
+        await events.write(connection, values)
 
 
 def log_pages(relay: Relay) -> int:
@@ -42,20 +48,22 @@ def log_pages(relay: Relay) -> int:
     return max(0, wal.stat().st_size - 32) // (PAGE + 24) if wal.exists() else 0
 
 
-async def test_the_relays_commits_do_not_checkpoint_the_log_its_checkpointer_does(tmp_path: Path) -> None:
+@pytest.mark.parametrize("through", ["engine", "committer"])
+async def test_the_relays_commits_do_not_checkpoint_the_log_its_checkpointer_does(tmp_path: Path,
+                                                                                  through: str) -> None:
     relay = sqlite_relay(tmp_path)
     relay.checkpointer.every = 3600  # the test runs each checkpoint itself (run_once), when it means to
     await relay.start()
     try:
         await relay.checkpointer.run_once()
         for number in range(15):  # about 1,500 pages: SQLite's own commits would checkpoint at 1,000
-            await write_round(relay, number)
+            await write_round(relay, number, through)
         grown = log_pages(relay)
         assert grown > 1400, f"the log holds {grown} pages: a commit checkpointed it"
         done = await relay.checkpointer.run_once()
         assert done is not None and not done.busy and done.copied == done.logged >= grown - 5
         for number in range(15, 30):  # the log starts again from its beginning once it is all copied in
-            await write_round(relay, number)
+            await write_round(relay, number, through)
             if number % 3 == 0:
                 await relay.checkpointer.run_once()
         assert log_pages(relay) <= grown, "the checkpoints did not let the log start again"

@@ -21,6 +21,7 @@ import logging
 from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 EVERY = 1.0  # seconds between `serve`'s checkpoints
@@ -34,11 +35,20 @@ def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def outside_commits(engine: AsyncEngine) -> None:
+def outside_commits(engine: AsyncEngine | Engine) -> None:
     """SQLite: the commits of `engine`'s connections (each one opened from now on) no longer checkpoint the
     WAL; the caller must (`checkpoint`, `WalCheckpointer`), or the log grows without end."""
     if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _no_autocheckpoint)
+        event.listen(_sync(engine), "connect", _no_autocheckpoint)
+
+
+def commits_without_checkpoints(engine: AsyncEngine | Engine) -> bool:
+    """Whether `outside_commits` was applied to `engine` (the committer's thread engine follows it)."""
+    return event.contains(_sync(engine), "connect", _no_autocheckpoint)
+
+
+def _sync(engine: AsyncEngine | Engine) -> Engine:
+    return engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
 
 class Checkpoint(NamedTuple):

@@ -31,9 +31,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relay.store.database import transaction
+from relay.store.threaded import ThreadedWriter
 
 T = TypeVar("T")
 
@@ -59,6 +61,8 @@ class CommitterClosed(RuntimeError):
 class Committer:
     def __init__(self, engine: AsyncEngine, max_batch: int = 256) -> None:
         self._engine = engine
+        # SQLite file stores: each transaction runs whole in a thread of its own (relay/store/threaded.py)
+        self._thread = ThreadedWriter.for_engine(engine)
         self._max_batch = max_batch
         self._normal: deque[tuple[Job, asyncio.Future[Any]]] = deque()
         self._urgent: deque[tuple[Job, asyncio.Future[Any]]] = deque()
@@ -70,6 +74,11 @@ class Committer:
         self.batches = 0
         self.jobs = 0
         self.urgent_batches = 0
+
+    @property
+    def thread_engine(self) -> Engine | None:
+        """The sync engine of the writer's thread (None where transactions run on the loop: PostgreSQL)."""
+        return self._thread.sync_engine if self._thread is not None else None
 
     def start(self) -> None:
         if self._task is None:
@@ -101,6 +110,9 @@ class Committer:
         if self._task is not None:
             await self._task
             self._task = None
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.close)
+            self._thread = None
         if self.batches:
             log.info("group commit: %d writes in %d transactions (%.1f per commit; %d urgent transactions)",
                      self.jobs, self.batches, self.jobs / self.batches, self.urgent_batches)
@@ -127,9 +139,13 @@ class Committer:
             await self._commit(batch)
 
     async def _commit(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
+        jobs = [job for job, _ in batch]
         try:
-            async with transaction(self._engine) as connection:
-                results = await _run_jobs(connection, [job for job, _ in batch])
+            if self._thread is not None:
+                results = await self._thread.transaction(lambda connection: _run_jobs(connection, jobs))
+            else:
+                async with transaction(self._engine) as connection:
+                    results = await _run_jobs(connection, jobs)
         except Exception as exc:  # one failing job must not fail the others: retry them alone
             if len(batch) == 1:
                 _answer(batch[0][1], error=exc)

@@ -19,11 +19,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+
+from relay.store import checkpoints
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 PG_MIGRATION_LOCK = 0x6D722D6D696772  # "mr-migr": PostgreSQL's advisory lock of schema migrations
@@ -135,6 +138,26 @@ def create_engine(url: str) -> AsyncEngine:
     event.listen(engine.sync_engine, "before_cursor_execute", counts.statement)
     event.listen(engine.sync_engine.pool, "checkout", counts.checkout)
     return engine
+
+
+def thread_writer_engine(engine: AsyncEngine) -> Engine | None:
+    """For a SQLite file store: a sync (pysqlite) engine on the same file, for the group committer's thread
+    (relay/store/threaded.py), set up as `engine` is: the durability pragmas, BEGIN IMMEDIATE for writes, the
+    same StoreCounts, and no checkpoint inside a commit when `engine` has none (checkpoints.outside_commits).
+    None for PostgreSQL and in-memory stores."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    sync_engine = create_sync_engine(url.set(drivername="sqlite"), pool_size=2, max_overflow=2)
+    event.listen(sync_engine, "connect", _sqlite_pragmas)
+    event.listen(sync_engine, "begin", _sqlite_begin)
+    if checkpoints.commits_without_checkpoints(engine):
+        checkpoints.outside_commits(sync_engine)
+    counts = _COUNTS.get(engine.sync_engine)
+    if counts is not None:
+        event.listen(sync_engine, "before_cursor_execute", counts.statement)
+        event.listen(sync_engine.pool, "checkout", counts.checkout)
+    return sync_engine
 
 
 def _create_engine(url: str) -> AsyncEngine:
