@@ -9,7 +9,9 @@ sender_auth off so that no DNS is asked, maildir delivery, SQLite with FULL dura
      messages (base64 attachments) are taken in concurrently on their own connections.
 Printed: max and p95 NOOP reply latency, p50/p95 accept latency of the small messages, what the large
 messages got (code and seconds), the relay's peak RSS (VmHWM: the event-loop process, then each process
-under it, and their sum, which bounds the whole relay's peak from above), and ratio lines load/baseline.
+under it, and their sum, which bounds the whole relay's peak from above), the whole relay's memory as it was
+(the PSS of all its processes, summed, sampled every 20 ms during the load: idle and peak), and ratio lines
+load/baseline.
 Goals (issue 13): max NOOP <= 100 ms, small p95 <= 250 ms.
 
 Usage: .venv/bin/python bench/stall.py [--small-every 0.1] [--settle 2] [--large 3] [--large-mb 10]
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -28,6 +31,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from email.utils import formatdate
 from pathlib import Path
@@ -41,6 +45,7 @@ MENTOR = {"email": "jose.mueller@uni.example.net", "name": "José Müller", "han
 MENTEE = {"email": "jane.doe@mail.example.org", "name": "Jane Doe", "handle": "Maple"}
 START_TIMEOUT = 60.0
 NOOP_EVERY = 0.05
+SAMPLE_EVERY = 0.02  # seconds between two samples of the whole relay's RSS during the load
 
 
 def free_port() -> int:
@@ -210,6 +215,27 @@ def tree_kb(pid: int, field: str) -> list[int]:
     return values
 
 
+def pss_kb(pid: int) -> int:
+    """The proportional set size of `pid`: its private pages, and each page it shares with N processes counted
+    1/N (the workers share the pages of the forkserver they were forked from; summed RSS counts them twice)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
+def sample_tree_pss(pid: int, stop: threading.Event, samples: list[int]) -> None:
+    """The whole relay's memory (the PSS of the event-loop process and of every process under it, summed), every
+    SAMPLE_EVERY seconds until `stop`: its largest sample is the whole relay's peak as it was (to within the
+    sampling), not an upper bound."""
+    while not stop.wait(SAMPLE_EVERY):
+        total = 0
+        for each in [pid, *descendants(pid)]:
+            with contextlib.suppress(OSError):  # a worker replaced meanwhile
+                total += pss_kb(each)
+        samples.append(total)
+
+
 def loop_cpu(pid: int) -> float:
     """CPU seconds of the relay's main thread (the event loop; tid == pid), user + system."""
     fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -259,8 +285,16 @@ async def main() -> None:
                 await asyncio.sleep(0.05)
             await asyncio.sleep(args.settle)
             idle = rss_kb(server.pid, "VmRSS")
+            tree_idle = sum(pss_kb(each) for each in [server.pid, *descendants(server.pid)])
             cpu_start = loop_cpu(server.pid)
-            loaded = await phase(port, to, large, 0, args.small_every)
+            sampling = threading.Event()
+            sampler = threading.Thread(target=sample_tree_pss, args=(server.pid, sampling, tree_samples := []))
+            sampler.start()
+            try:
+                loaded = await phase(port, to, large, 0, args.small_every)
+            finally:
+                sampling.set()
+                sampler.join()
             cpu_loaded = loop_cpu(server.pid) - cpu_start
             await asyncio.sleep(args.settle)
             cpu_start = loop_cpu(server.pid)
@@ -294,6 +328,8 @@ async def main() -> None:
     print(f"processes under it, peak RSS: {', '.join(f'{kb / 1024:.0f}' for kb in peaks)} MB; "
           f"sum of every peak {(peak + sum(peaks)) / 1024:.0f} MB (an upper bound of the whole relay's peak); "
           f"whole relay after {tree_after / 1024:.0f} MB")
+    print(f"whole relay PSS sampled every {SAMPLE_EVERY * 1000:.0f} ms during the load: idle "
+          f"{tree_idle / 1024:.0f} MB, peak {max(tree_samples, default=0) / 1024:.0f} MB ({len(tree_samples)} samples)")
     print(f"event-loop thread CPU: load {cpu_loaded:.2f} s, baseline {cpu_baseline:.2f} s "
           f"(load {len(loaded['large'])} large + {len(l_small)} small, baseline {len(b_small)} small)")  # type: ignore[arg-type]
     print(f"load/baseline NOOP max ratio: {max(l_noop) / max(b_noop):.2f}")
