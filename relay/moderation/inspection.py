@@ -21,7 +21,7 @@ from typing import Any
 
 from relay.anonymize import cards, htmltext
 from relay.anonymize.headers import header_text
-from relay.anonymize.parts import CALENDAR_TYPES, VCARD_TYPES, read_text
+from relay.anonymize.parts import CALENDAR_TYPES, VCARD_TYPES, decoded_payload, read_text
 
 _BLOCK = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h\d|p|div|li|tr|h\d)\b[^>]*>", re.IGNORECASE)
 _HIDDEN = re.compile(r"<\s*(script|style|head|title)\b.*?<\s*/\s*\1\s*>", re.IGNORECASE | re.DOTALL)
@@ -103,7 +103,7 @@ def inspect_message(message: Message, **context: Any) -> Inspection:
                 texts.append(text)
             if disposition != "attachment":
                 continue
-        payload = part.get_payload(decode=True)
-        size = len(payload) if isinstance(payload, bytes) else 0
+        payload = decoded_payload(part)
+        size = len(payload) if payload is not None else 0
         attachments.append(Attachment(filename=filename, content_type=ctype, size=size))
     return Inspection(text="\n\n".join(t for t in texts if t), subject=subject, attachments=attachments, **context)
