@@ -37,7 +37,8 @@ def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
 
 def outside_commits(engine: AsyncEngine | Engine) -> None:
     """SQLite: the commits of `engine`'s connections (each one opened from now on) no longer checkpoint the
-    WAL; the caller must (`checkpoint`, `WalCheckpointer`), or the log grows without end."""
+    WAL; the caller must (`checkpoint`, `WalCheckpointer`), or the log grows without end. Call it before a
+    Committer is made on `engine`: the committer's own thread engine follows it when it is made."""
     if engine.dialect.name == "sqlite":
         event.listen(_sync(engine), "connect", _no_autocheckpoint)
 
