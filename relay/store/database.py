@@ -135,9 +135,19 @@ def create_engine(url: str) -> AsyncEngine:
     engine = _create_engine(url)
     counts = StoreCounts()
     _COUNTS[engine.sync_engine] = counts
-    event.listen(engine.sync_engine, "before_cursor_execute", counts.statement)
-    event.listen(engine.sync_engine.pool, "checkout", counts.checkout)
+    _count(engine.sync_engine, counts)
     return engine
+
+
+def _count(sync_engine: Engine, counts: StoreCounts) -> None:
+    event.listen(sync_engine, "before_cursor_execute", counts.statement)
+    event.listen(sync_engine.pool, "checkout", counts.checkout)
+
+
+def _set_up_sqlite(sync_engine: Engine) -> None:
+    """Every SQLite engine's connections: the durability pragmas, and BEGIN IMMEDIATE for writes."""
+    event.listen(sync_engine, "connect", _sqlite_pragmas)
+    event.listen(sync_engine, "begin", _sqlite_begin)
 
 
 def thread_writer_engine(engine: AsyncEngine) -> Engine | None:
@@ -149,14 +159,12 @@ def thread_writer_engine(engine: AsyncEngine) -> Engine | None:
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
     sync_engine = create_sync_engine(url.set(drivername="sqlite"), pool_size=2, max_overflow=2)
-    event.listen(sync_engine, "connect", _sqlite_pragmas)
-    event.listen(sync_engine, "begin", _sqlite_begin)
+    _set_up_sqlite(sync_engine)
     if checkpoints.commits_without_checkpoints(engine):
         checkpoints.outside_commits(sync_engine)
     counts = _COUNTS.get(engine.sync_engine)
     if counts is not None:
-        event.listen(sync_engine, "before_cursor_execute", counts.statement)
-        event.listen(sync_engine.pool, "checkout", counts.checkout)
+        _count(sync_engine, counts)
     return sync_engine
 
 
@@ -171,8 +179,7 @@ def _create_engine(url: str) -> AsyncEngine:
             # Every SMTP session reads the store (alias lookups); connections above the pool size are
             # closed on return, and each new aiosqlite connection is a thread, a file open and pragmas.
             engine = create_async_engine(url, pool_size=32, max_overflow=32)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        _set_up_sqlite(engine.sync_engine)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
 
