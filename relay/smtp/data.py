@@ -66,11 +66,12 @@ class BulkTurns:
         self._scheduled = False
 
     async def take(self) -> None:
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[None] = loop.create_future()
         self._waiting.append(turn)
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._let_go)
+            loop.call_soon(self._let_go)
         await turn
 
     def _let_go(self) -> None:
