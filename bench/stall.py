@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import json
 import os
 import signal
@@ -33,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from email.utils import formatdate
 from pathlib import Path
 
@@ -204,22 +204,22 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def tree_kb(pid: int, field: str) -> list[int]:
-    """`field` of `pid` and of each process under it (0 for one that has ended meanwhile)."""
+def tree_kb(pid: int, field: str, read: Callable[[int, str], int] = rss_kb) -> list[int]:
+    """`field` of `pid` and of each process under it (0 for one that has ended meanwhile), read by `read`."""
     values = []
     for each in [pid, *descendants(pid)]:
         try:
-            values.append(rss_kb(each, field))
+            values.append(read(each, field))
         except OSError:
             values.append(0)
     return values
 
 
-def pss_kb(pid: int) -> int:
-    """The proportional set size of `pid`: its private pages, and each page it shares with N processes counted
-    1/N (the workers share the pages of the forkserver they were forked from; summed RSS counts them twice)."""
+def rollup_kb(pid: int, field: str) -> int:
+    """`field` of /proc/PID/smaps_rollup: "Pss" is the proportional set size, its private pages and each page it
+    shares with N processes counted 1/N (the workers share the forkserver's pages; summed RSS counts them twice)."""
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
 
@@ -229,11 +229,7 @@ def sample_tree_pss(pid: int, stop: threading.Event, samples: list[int]) -> None
     SAMPLE_EVERY seconds until `stop`: its largest sample is the whole relay's peak as it was (to within the
     sampling), not an upper bound."""
     while not stop.wait(SAMPLE_EVERY):
-        total = 0
-        for each in [pid, *descendants(pid)]:
-            with contextlib.suppress(OSError):  # a worker replaced meanwhile
-                total += pss_kb(each)
-        samples.append(total)
+        samples.append(sum(tree_kb(pid, "Pss", rollup_kb)))
 
 
 def loop_cpu(pid: int) -> float:
@@ -285,7 +281,7 @@ async def main() -> None:
                 await asyncio.sleep(0.05)
             await asyncio.sleep(args.settle)
             idle = rss_kb(server.pid, "VmRSS")
-            tree_idle = sum(pss_kb(each) for each in [server.pid, *descendants(server.pid)])
+            tree_idle = sum(tree_kb(server.pid, "Pss", rollup_kb))
             cpu_start = loop_cpu(server.pid)
             sampling = threading.Event()
             sampler = threading.Thread(target=sample_tree_pss, args=(server.pid, sampling, tree_samples := []))
