@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import random
+import tempfile
+from typing import Any
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 
 from relay.service import Relay
-from relay.smtp.data import BulkTurns, Data, Outcome, read_data
+from relay.smtp.data import SPOOL_AT, BulkTurns, Data, Outcome, read_data
+from relay.smtp.limits import ConnectionLimits, Ticket
+from relay.smtp.server import LARGE_AT_ONCE, RelaySession
 from relay.store.schema import messages
-from tests.support import MENTEE, Layout, Sink, acli, acreate_pair, rows, send, simple_message
+from tests.support import MENTEE, Layout, Sink, acli, acreate_pair, eventually, rows, send, simple_message
 
 LINE_LIMIT = SMTP.line_length_limit
 NEXT_COMMAND = b"NOOP\r\n"
@@ -86,15 +91,19 @@ async def reply(reader: asyncio.StreamReader) -> bytes:
             return line
 
 
-async def bulk_reads(pieces: list[bytes], size_limit: int, turns: BulkTurns | None = None) -> tuple[Data, bytes]:
-    """Our reader over a real StreamReader fed `pieces` one by one; returns its result and what it left."""
+async def bulk_reads(pieces: list[bytes], size_limit: int, turns: BulkTurns | None = None,
+                     spool_at: int = SPOOL_AT) -> tuple[Data, bytes]:
+    """Our reader over a real StreamReader fed `pieces` one by one; returns its result (a spooled message read
+    back from its file) and what it left."""
     reader = asyncio.StreamReader(limit=LINE_LIMIT)
-    reading = asyncio.ensure_future(read_data(reader, size_limit, LINE_LIMIT, turns))
+    reading = asyncio.ensure_future(read_data(reader, size_limit, LINE_LIMIT, turns, spool_at))
     for piece in pieces:
         reader.feed_data(piece)
         await asyncio.sleep(0)
     data = await asyncio.wait_for(reading, 10)
     reader.feed_eof()
+    if data.spool is not None:
+        data = Data(data.outcome, data.read())
     return data, await reader.read()
 
 
@@ -251,3 +260,142 @@ async def test_random_streams_read_with_bulk_turns_read_the_same() -> None:
         pieces = [whole[i:i + 700] for i in range(0, len(whole), 700)]
         data, left = await bulk_reads(pieces, size_limit=10_000_000, turns=BulkTurns(per_turn=1))
         assert data == expected and left == NEXT_COMMAND
+
+
+def spool_files() -> int:
+    """Temporary files this process holds open (a spool file has no name once open: "... (deleted)")."""
+    found = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the listing's own descriptor, gone already
+            continue
+        found += target.startswith(tempfile.gettempdir()) and target.endswith("(deleted)")
+    return found
+
+
+async def test_random_streams_spooled_to_a_file_read_the_same() -> None:
+    """A message past the spool threshold waits in a temporary file, not in memory: read back, it is what
+    aiosmtpd reads (unstuffed dots included), and its file is closed once read."""
+    rng = random.Random(1305)
+    files = spool_files()
+    spooled = stuffed = 0
+    for _ in range(20):
+        wire = random_stream(rng)
+        expected = await aiosmtpd_reads(wire, size_limit=10_000_000)
+        whole = wire + NEXT_COMMAND
+        reader = asyncio.StreamReader(limit=LINE_LIMIT)
+        for piece in [whole[i:i + 4096] for i in range(0, len(whole), 4096)]:
+            reader.feed_data(piece)
+        data = await asyncio.wait_for(read_data(reader, 10_000_000, LINE_LIMIT, spool_at=2048), 10)
+        if data.spool is not None:
+            spooled += 1
+            stuffed += data.spool.stuffed
+            assert data.content == b"" and spool_files() == files + 1
+            data = Data(data.outcome, data.read())
+        assert data == expected
+        assert spool_files() == files
+    assert spooled >= 8 and stuffed >= 4  # the others have a line too long (500)
+
+
+class Held:
+    """An aiosmtpd handler that holds each large message until let go, and counts how many it holds at once."""
+
+    def __init__(self) -> None:
+        self.holding = 0
+        self.most = 0
+        self.received: list[bytes] = []
+        self.go = asyncio.Event()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = bytes(envelope.original_content or b"")
+        if len(content) >= SPOOL_AT:
+            self.holding += 1
+            self.most = max(self.most, self.holding)
+            try:
+                await self.go.wait()
+            finally:
+                self.holding -= 1
+        self.received.append(content)
+        return "250 taken"
+
+
+async def smtp_data(port: int, wire: bytes, *, leave: bool = False) -> bytes:
+    """One SMTP transaction with DATA `wire` (dot-stuffed, without its end); the reply code, or b"" when the
+    client leaves (`leave`) as soon as its DATA is written, without waiting for the reply."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        await reply(reader)
+        for command in (b"EHLO client.test\r\n", b"MAIL FROM:<a@client.test>\r\n", b"RCPT TO:<b@relay.test>\r\n",
+                        b"DATA\r\n"):
+            writer.write(command)
+            assert (await reply(reader))[:1] in (b"2", b"3")
+        writer.write(wire + b".\r\n")
+        await writer.drain()
+        return b"" if leave else (await reply(reader))[:3]
+    finally:
+        writer.close()
+
+
+async def test_large_messages_are_worked_on_a_few_at_a_time_and_small_ones_pass_them() -> None:
+    """Spooled messages wait in their files for a turn: at most LARGE_AT_ONCE reach the handler at once, a small
+    message is answered meanwhile, every large one then gets its 250 with its exact bytes, and the file of a
+    client that left while its message waited is closed, its message never handled."""
+    handler = Held()
+    limits = ConnectionLimits(100, 0, 0)
+    turns = asyncio.Semaphore(LARGE_AT_ONCE)
+
+    def session() -> RelaySession:
+        ticket = limits.admit("127.0.0.1")
+        assert isinstance(ticket, Ticket)
+        return RelaySession(handler, ticket, 60.0, 60.0, BulkTurns(), turns,  # type: ignore[arg-type]
+                            hostname="relay.test", decode_data=False, data_size_limit=10_000_000)
+
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(session, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    files = spool_files()
+    try:
+        larges = [b"Subject: %d\r\n\r\n" % n + (b"x" * 74 + b"\r\n") * 16_000 for n in range(5)]
+        sending = [asyncio.ensure_future(smtp_data(port, wire)) for wire in larges[:4]]
+        await eventually(lambda: handler.holding == LARGE_AT_ONCE and spool_files() == files + 2)
+        assert await asyncio.wait_for(smtp_data(port, b"Subject: small\r\n\r\nhi\r\n"), 10) == b"250"
+        assert await asyncio.wait_for(smtp_data(port, larges[4], leave=True), 10) == b""
+        await eventually(lambda: limits.open == 4 and spool_files() == files + 2)  # the one who left: closed
+        assert handler.holding == LARGE_AT_ONCE and not any(s.done() for s in sending)
+        handler.go.set()
+        codes = await asyncio.wait_for(asyncio.gather(*sending), 30)
+        assert codes == [b"250"] * 4 and handler.most == LARGE_AT_ONCE
+        assert sorted(handler.received[1:]) == sorted(larges[:4])  # the small one first; not the one who left
+        await eventually(lambda: spool_files() == files)
+    finally:
+        server.close()
+
+
+async def test_a_large_message_that_cannot_be_spooled_is_refused_for_now_and_the_session_goes_on(
+        relay: Relay, layout: Layout, sink: Sink, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No room for a large message's temporary file (here: TMPDIR is gone): 452, a temporary refusal the client
+    retries, nothing archived; the rest of its DATA is still read, so the session's next message is taken."""
+    pair = await acreate_pair(layout)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    large = simple_message(MENTEE["email"], pair["mentor_alias"], "large", "start\n" + "word " * 300_000 + "\n")
+    small = simple_message(MENTEE["email"], pair["mentor_alias"], "small", "hello\n")
+    reader, writer = await asyncio.open_connection("127.0.0.1", layout.smtp_port)
+    try:
+        await reply(reader)
+        replies = []
+        for raw in (large, small):
+            for command in (b"EHLO client.test\r\n", f"MAIL FROM:<{MENTEE['email']}>\r\n".encode(),
+                            f"RCPT TO:<{pair['mentor_alias']}>\r\n".encode(), b"DATA\r\n"):
+                writer.write(command)
+                assert (await reply(reader))[:1] in (b"2", b"3")
+            wire = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n").replace(b"\r\n.", b"\r\n..")
+            writer.write(wire + b".\r\n")
+            replies.append(await reply(reader))
+    finally:
+        writer.close()
+    assert replies[0].startswith(b"452 4.3.1"), replies
+    assert replies[1].startswith(b"250"), replies
+    archived = await _archived(layout)
+    assert len(archived) == 1 and b"Subject: small" in archived[0]
+    assert len(await sink.wait_for(1)) == 1

@@ -5,7 +5,8 @@ awaits on the event loop. Here the stream is read in the chunks the socket deliv
 and on `LimitOverrunError` the part that cannot contain it, copied once), and the per-line work is done with bytes
 operations in C: the line-length check proves a chunk's lines short with one `find` per 500 bytes (splitting it
 into lines only when it cannot), a dot that may start a line is looked for with one `memchr` per chunk, and
-at the end one `join`, and one `replace` only when a line was stuffed. Hand-written because
+at the end one `join`, and one `replace` only when a line was stuffed. A message of SPOOL_AT bytes or more waits
+for its turn in a temporary file, not in memory (`Spool`). Hand-written because
 aiosmtpd offers no bulk reader; it keeps aiosmtpd's meaning exactly (tests/test_bulk_data.py compares the two):
 
 - The end is a line holding only "." where lines end with CRLF: `<CRLF>.<CRLF>`, or `.<CRLF>` as the very first
@@ -26,8 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
+import tempfile
 from collections import deque
 from dataclasses import dataclass
+from typing import IO
+
+log = logging.getLogger("relay.smtp")
 
 END = b"\r\n.\r\n"
 DOT_LINE = b".\r\n"
@@ -39,12 +45,30 @@ class Outcome(enum.Enum):
     TOO_LONG = "too_long"
     TOO_MUCH = "too_much"
     LOST = "lost"  # the connection ended before the lone dot
+    NO_ROOM = "no_room"  # a large message could not be written to its temporary file (Spool.failed)
 
 
 @dataclass
 class Data:
+    """What a DATA transfer gave: its outcome and, when NOMINAL, the message: `content`, or for a message of
+    SPOOL_AT bytes or more `spool`, an open temporary file that the caller reads with `read()` when it is ready
+    to work on the message (server.LargeMessages decides when), and must `close()` if it never does."""
+
     outcome: Outcome
     content: bytes = b""
+    spool: Spool | None = None
+
+    def read(self) -> bytes:
+        """The message (a spooled one is read from its file, which is then closed)."""
+        if self.spool is None:
+            return self.content
+        content, self.spool = self.spool.read(), None
+        return content
+
+    def close(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
 
 
 class BulkTurns:
@@ -85,6 +109,67 @@ class BulkTurns:
         if self._waiting:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._let_go)  # after the ones let go: they run first
+
+
+SPOOL_AT = 1024 * 1024  # bytes of DATA from which a message waits for its turn in a temporary file, not in memory
+
+
+class Spool:
+    """The body of one DATA transfer: in memory up to `spool_at` bytes, then in an unlinked temporary file.
+
+    Ten 20 MB messages arriving at once would otherwise be ten growing copies in the process, and then ten
+    whole messages waiting for the one worker and the one writer that take large messages in turn. In a file
+    they are the kernel's page cache, not the relay's memory (and a file removed before the kernel writes it
+    back never reaches the disk). The file is made with tempfile.TemporaryFile: mode 0600, in TMPDIR (or
+    `directory`), with no name once open, so nothing is left behind after a crash. If the file cannot be made
+    or written (a full disk), `failed` holds why and the message is dropped: the client is told to try later."""
+
+    def __init__(self, spool_at: int = SPOOL_AT, directory: str | None = None) -> None:
+        self.spool_at = spool_at
+        self.directory = directory
+        self.stuffed = False  # a line starts with a dot: read() unstuffs
+        self.failed: OSError | None = None
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._file: IO[bytes] | None = None
+
+    @property
+    def spooled(self) -> bool:
+        return self._file is not None
+
+    def add(self, chunk: bytes) -> None:
+        try:
+            if self._file is not None:
+                self._file.write(chunk)
+                return
+            self._chunks.append(chunk)
+            self._size += len(chunk)
+            if self._size >= self.spool_at:
+                # the file lives until read() or close(), beyond this call: no context manager
+                self._file = tempfile.TemporaryFile(prefix="mentor-relay-data-", dir=self.directory)  # noqa: SIM115
+                self._file.writelines(self._chunks)
+                self._chunks.clear()
+        except OSError as error:
+            self.failed = error
+            self.close()
+
+    def read(self) -> bytes:
+        """The content, unstuffed; the spool is closed."""
+        try:
+            if self._file is None:
+                content = b"".join(self._chunks)
+            else:
+                self._file.seek(0)
+                content = self._file.read()
+        finally:
+            self.close()
+        return unstuff(content) if self.stuffed else content
+
+    def close(self) -> None:
+        self._chunks.clear()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class _Lines:
@@ -148,17 +233,32 @@ class _Lines:
 
 
 async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_limit: int,
-                    turns: BulkTurns | None = None) -> Data:
+                    turns: BulkTurns | None = None, spool_at: int = SPOOL_AT, spool_dir: str | None = None) -> Data:
     """Read DATA up to and including the lone dot; the content is unstuffed and ends with the last line's CRLF.
-    With `turns`, every chunk after the first waits for its share of the loop (see BulkTurns).
+    With `turns`, every chunk after the first waits for its share of the loop (see BulkTurns). A message of
+    `spool_at` bytes or more comes back spooled (Data.spool), the others as `content`.
 
     Raises CancelledError as the caller's reads would (aiosmtpd cancels the DATA coroutine when the peer goes)."""
-    chunks: list[bytes] = []
+    spool = Spool(spool_at, spool_dir)
+    try:
+        outcome = await _read(reader, size_limit, line_limit, turns, spool)
+    except BaseException:
+        spool.close()
+        raise
+    if outcome is not Outcome.NOMINAL:
+        spool.close()
+        return Data(outcome)
+    if spool.spooled:
+        return Data(outcome, spool=spool)
+    return Data(outcome, spool.read())
+
+
+async def _read(reader: asyncio.StreamReader, size_limit: int | None, line_limit: int, turns: BulkTurns | None,
+                spool: Spool) -> Outcome:
     size = 0
     outcome = Outcome.NOMINAL
     lines = _Lines(line_limit)
     tail = b"\r\n"  # the last (up to 4) bytes consumed; a virtual CRLF precedes the first line
-    stuffed = False  # a line starts with a dot (seen chunk by chunk, while each is fresh in the cache)
     before = b"\r\n"  # the last two bytes of the previous body (the virtual CRLF at first)
     while True:
         if turns is not None and size:
@@ -171,7 +271,7 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_l
             piece = await reader.read(error.consumed)  # what the buffer holds, copied once (readexactly: twice)
             found = False
         except asyncio.IncompleteReadError:
-            return Data(Outcome.LOST)
+            return Outcome.LOST
         finished = found and (separator == END or (tail + piece[-5:])[-5:] == END)
         body = piece[:-3] if finished else piece  # the stream bytes before the lone dot (its CRLF stays)
         size += len(body)
@@ -181,20 +281,18 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_l
             elif lines.too_long(body):
                 outcome = Outcome.TOO_LONG
             if outcome is Outcome.NOMINAL:
-                chunks.append(body)
-                if not stuffed and b"." in body:  # one memchr; base64 has no dots at all
-                    stuffed = b"\r\n." in body or b"\r\n." in before + body[:2]
+                spool.add(body)
+                if spool.failed is not None:  # dropped; the rest is read and dropped too
+                    log.error("a message of over %d bytes could not be spooled: %s", spool.spool_at, spool.failed)
+                    outcome = Outcome.NO_ROOM
+                elif not spool.stuffed and b"." in body:  # one memchr; base64 has no dots at all
+                    spool.stuffed = b"\r\n." in body or b"\r\n." in before + body[:2]
                 before = (before + body)[-2:] if len(body) < 2 else body[-2:]
             else:
-                chunks.clear()  # drop what came so far; keep reading to the end
+                spool.close()  # drop what came so far; keep reading to the end
         if finished:
-            break
+            return outcome
         tail = piece[-4:] if len(piece) >= 4 else (tail + piece)[-4:]
-    if outcome is not Outcome.NOMINAL:
-        return Data(outcome)
-    content = b"".join(chunks)
-    chunks.clear()
-    return Data(Outcome.NOMINAL, unstuff(content) if stuffed else content)
 
 
 def unstuff(content: bytes) -> bytes:

@@ -17,13 +17,19 @@ from typing import Any
 from aiosmtpd.smtp import MISSING, SMTP, syntax
 
 from relay.config import SmtpConfig
-from relay.smtp.data import BulkTurns, Outcome, read_data
+from relay.smtp.data import BulkTurns, Data, Outcome, read_data
 from relay.smtp.handler import RelayHandler
 from relay.smtp.limits import ConnectionLimits, Monotonic, Refusal, RefusalLog, Ticket
 
 log = logging.getLogger("relay.smtp")
 
 TIMEOUT_REPLY = b"421 4.4.2 Timeout exceeded, closing connection\r\n"
+_REFUSALS = {
+    Outcome.TOO_LONG: "500 Line too long (see RFC5321 4.5.3.1.6)",
+    Outcome.TOO_MUCH: "552 Error: Too much mail data",
+    Outcome.NO_ROOM: "452 4.3.1 Insufficient system storage, please try again later",
+}
+LARGE_AT_ONCE = 2  # spooled (large) messages worked on at once; the others wait in their temporary files
 
 
 class RelaySession(SMTP):
@@ -36,10 +42,12 @@ class RelaySession(SMTP):
     max_refused_recipients times is closed after the 421 the handler gives to its next RCPT."""
 
     def __init__(self, handler: RelayHandler, ticket: Ticket, data_timeout: float, greeting_timeout: float,
-                 bulk_turns: BulkTurns | None = None, **options: Any) -> None:
+                 bulk_turns: BulkTurns | None = None, large_messages: asyncio.Semaphore | None = None,
+                 **options: Any) -> None:
         super().__init__(handler, **options)
         self.ticket = ticket
         self.bulk_turns = bulk_turns
+        self.large_messages = large_messages
         self.data_timeout = data_timeout
         self.greeting_timeout = min(greeting_timeout, self._timeout_duration)
 
@@ -68,7 +76,8 @@ class RelaySession(SMTP):
         """aiosmtpd's smtp_DATA with the transfer read in bulk (relay/smtp/data.py) instead of line by line.
 
         Replies and checks are aiosmtpd 1.4.6's: 503 without RCPT, 501 with an argument, 552 over the size
-        limit and 500 for a line too long (both after the lone dot), then the handler's DATA hook."""
+        limit and 500 for a line too long (both after the lone dot), then the handler's DATA hook. Ours: 452 when
+        a large message could not be written to its temporary file (a full disk: the client tries again later)."""
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
             return
         assert self.envelope is not None
@@ -89,14 +98,24 @@ class RelaySession(SMTP):
             return
         if data.outcome is not Outcome.NOMINAL:
             self._set_post_data_state()
-            await self.push("500 Line too long (see RFC5321 4.5.3.1.6)" if data.outcome is Outcome.TOO_LONG
-                            else "552 Error: Too much mail data")
+            await self.push(_REFUSALS[data.outcome])
             return
+        try:
+            if data.spool is not None and self.large_messages is not None:
+                async with self.large_messages:  # a large message is read from its file when its turn comes
+                    await self._handle_data(data)
+            else:
+                await self._handle_data(data)
+        finally:
+            data.close()  # a spooled message whose session ended while it waited for its turn
+
+    async def _handle_data(self, data: Data) -> None:
+        assert self.envelope is not None
         # decode_data is off (the relay keeps bytes exact), so content and original_content are one object
-        self.envelope.content = data.content
-        self.envelope.original_content = data.content
+        content = await asyncio.to_thread(data.read) if data.spool is not None else data.read()  # MBs: off the loop
+        self.envelope.content = self.envelope.original_content = content
         status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()
+        self._set_post_data_state()  # a new envelope: the message's bytes are let go before the reply
         await self.push("250 OK" if status is MISSING else status)
 
     def _timeout_cb(self) -> None:
@@ -143,6 +162,9 @@ class SmtpServer:
         self._sessions: weakref.WeakSet[RelaySession] = weakref.WeakSet()
         self.tls_context = self._tls_context()
         self.bulk_turns = BulkTurns()  # large transfers share the loop (relay/smtp/data.py)
+        # large messages are worked on a few at a time: the worker and the writer take them one by one anyway,
+        # and a message waiting in its spool file (relay/smtp/data.py) is not in the relay's memory
+        self.large_messages = asyncio.Semaphore(LARGE_AT_ONCE)
 
     def _tls_context(self) -> ssl.SSLContext | None:
         if not (self.config.tls_cert and self.config.tls_key):
@@ -159,6 +181,7 @@ class SmtpServer:
             self.config.data_timeout.total_seconds(),
             self.config.greeting_timeout.total_seconds(),
             self.bulk_turns,
+            self.large_messages,
             hostname=self.hostname,
             ident="mentor-relay",
             data_size_limit=self.config.max_message_size,
