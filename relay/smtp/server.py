@@ -112,7 +112,13 @@ class RelaySession(SMTP):
     async def _handle_data(self, data: Data) -> None:
         assert self.envelope is not None
         # decode_data is off (the relay keeps bytes exact), so content and original_content are one object
-        content = await asyncio.to_thread(data.read) if data.spool is not None else data.read()  # MBs: off the loop
+        if data.spool is not None:
+            # megabytes: read off the loop; the spool is the thread's from here (if the session ends meanwhile,
+            # the thread's read still closes the file)
+            spool, data.spool = data.spool, None
+            content = await asyncio.to_thread(spool.read)
+        else:
+            content = data.content
         self.envelope.content = self.envelope.original_content = content
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()  # a new envelope: the message's bytes are let go before the reply
