@@ -107,7 +107,10 @@ class Relay:
                              Authenticator(settings.relay.sender_auth, resolver, verifier), policies, self.pool,
                              monotonic)
         self.handler = RelayHandler(self.intake, settings.relay.smtp.max_refused_recipients)
-        self.smtp = SmtpServer(self.handler, _resolved_smtp(settings), settings.relay.domain, monotonic)
+        # Large messages worked on at once: one per worker the pool lets large tasks use (workers - 1), and one
+        # being committed (the writer takes them one at a time); at least two.
+        self.smtp = SmtpServer(self.handler, _resolved_smtp(settings), settings.relay.domain, monotonic,
+                               large_at_once=max(2, self.pool.workers))
         owner = f"{socket.gethostname()}:{settings.relay.smtp.port}"
         self.worker = DeliveryWorker(
             settings.relay.delivery, self.committer, self.engine, self.clock, transport_factory(settings), owner,

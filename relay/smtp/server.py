@@ -29,7 +29,7 @@ _REFUSALS = {
     Outcome.TOO_MUCH: "552 Error: Too much mail data",
     Outcome.NO_ROOM: "452 4.3.1 Insufficient system storage, please try again later",
 }
-LARGE_AT_ONCE = 2  # spooled (large) messages worked on at once; the others wait in their temporary files
+LARGE_AT_ONCE = 2  # spooled (large) messages worked on at once by default; the others wait in their temporary files
 
 
 class RelaySession(SMTP):
@@ -155,7 +155,7 @@ class Gate(asyncio.Protocol):
 
 class SmtpServer:
     def __init__(self, handler: RelayHandler, config: SmtpConfig, hostname: str,
-                 clock: Monotonic = time.monotonic) -> None:
+                 clock: Monotonic = time.monotonic, large_at_once: int = LARGE_AT_ONCE) -> None:
         self.handler = handler
         self.config = config
         self.hostname = hostname
@@ -168,9 +168,9 @@ class SmtpServer:
         self._sessions: weakref.WeakSet[RelaySession] = weakref.WeakSet()
         self.tls_context = self._tls_context()
         self.bulk_turns = BulkTurns()  # large transfers share the loop (relay/smtp/data.py)
-        # large messages are worked on a few at a time: the worker and the writer take them one by one anyway,
-        # and a message waiting in its spool file (relay/smtp/data.py) is not in the relay's memory
-        self.large_messages = asyncio.Semaphore(LARGE_AT_ONCE)
+        # large messages are worked on a few at a time (as many as the workers and the writer can take: see
+        # Relay), and a message waiting in its spool file (relay/smtp/data.py) is not in the relay's memory
+        self.large_messages = asyncio.Semaphore(large_at_once)
 
     def _tls_context(self) -> ssl.SSLContext | None:
         if not (self.config.tls_cert and self.config.tls_key):
