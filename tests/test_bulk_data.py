@@ -399,3 +399,36 @@ async def test_a_large_message_that_cannot_be_spooled_is_refused_for_now_and_the
     archived = await _archived(layout)
     assert len(archived) == 1 and b"Subject: small" in archived[0]
     assert len(await sink.wait_for(1)) == 1
+
+
+async def test_a_client_that_leaves_in_the_middle_of_a_large_data_leaves_no_file_open() -> None:
+    """A client gone after 1.5 MB of DATA without its end: the message was being spooled; its file is closed and
+    nothing reaches the handler."""
+    handler = Held()
+    limits = ConnectionLimits(100, 0, 0)
+
+    def session() -> RelaySession:
+        ticket = limits.admit("127.0.0.1")
+        assert isinstance(ticket, Ticket)
+        return RelaySession(handler, ticket, 60.0, 60.0, BulkTurns(),  # type: ignore[arg-type]
+                            hostname="relay.test", decode_data=False, data_size_limit=10_000_000)
+
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(session, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    files = spool_files()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await reply(reader)
+        for command in (b"EHLO client.test\r\n", b"MAIL FROM:<a@client.test>\r\n", b"RCPT TO:<b@relay.test>\r\n",
+                        b"DATA\r\n"):
+            writer.write(command)
+            assert (await reply(reader))[:1] in (b"2", b"3")
+        writer.write((b"x" * 74 + b"\r\n") * 20_000)  # 1.5 MB: spooled, and no end
+        await writer.drain()
+        await eventually(lambda: spool_files() == files + 1)
+        writer.close()
+        await eventually(lambda: limits.open == 0 and spool_files() == files)
+        assert handler.received == []
+    finally:
+        server.close()
