@@ -51,8 +51,9 @@ class Outcome(enum.Enum):
 @dataclass
 class Data:
     """What a DATA transfer gave: its outcome and, when NOMINAL, the message: `content`, or for a message of
-    SPOOL_AT bytes or more `spool`, an open temporary file that the caller reads with `read()` when it is ready
-    to work on the message (server.LargeMessages decides when), and must `close()` if it never does."""
+    SPOOL_AT bytes or more `spool`, an open temporary file that the caller reads when it is ready to work on the
+    message (RelaySession: when one of the server's turns for large messages is free), and must `close()` if it
+    never does."""
 
     outcome: Outcome
     content: bytes = b""
@@ -120,13 +121,12 @@ class Spool:
     Ten 20 MB messages arriving at once would otherwise be ten growing copies in the process, and then ten
     whole messages waiting for the one worker and the one writer that take large messages in turn. In a file
     they are the kernel's page cache, not the relay's memory (and a file removed before the kernel writes it
-    back never reaches the disk). The file is made with tempfile.TemporaryFile: mode 0600, in TMPDIR (or
-    `directory`), with no name once open, so nothing is left behind after a crash. If the file cannot be made
+    back never reaches the disk). The file is made with tempfile.TemporaryFile: mode 0600, in TMPDIR, with no
+    name once open, so nothing is left behind after a crash. If the file cannot be made
     or written (a full disk), `failed` holds why and the message is dropped: the client is told to try later."""
 
-    def __init__(self, spool_at: int = SPOOL_AT, directory: str | None = None) -> None:
+    def __init__(self, spool_at: int = SPOOL_AT) -> None:
         self.spool_at = spool_at
-        self.directory = directory
         self.stuffed = False  # a line starts with a dot: read() unstuffs
         self.failed: OSError | None = None
         self._chunks: list[bytes] = []
@@ -146,7 +146,7 @@ class Spool:
             self._size += len(chunk)
             if self._size >= self.spool_at:
                 # the file lives until read() or close(), beyond this call: no context manager
-                self._file = tempfile.TemporaryFile(prefix="mentor-relay-data-", dir=self.directory)  # noqa: SIM115
+                self._file = tempfile.TemporaryFile(prefix="mentor-relay-data-")  # noqa: SIM115
                 self._file.writelines(self._chunks)
                 self._chunks.clear()
         except OSError as error:
@@ -233,13 +233,13 @@ class _Lines:
 
 
 async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_limit: int,
-                    turns: BulkTurns | None = None, spool_at: int = SPOOL_AT, spool_dir: str | None = None) -> Data:
+                    turns: BulkTurns | None = None, spool_at: int = SPOOL_AT) -> Data:
     """Read DATA up to and including the lone dot; the content is unstuffed and ends with the last line's CRLF.
     With `turns`, every chunk after the first waits for its share of the loop (see BulkTurns). A message of
     `spool_at` bytes or more comes back spooled (Data.spool), the others as `content`.
 
     Raises CancelledError as the caller's reads would (aiosmtpd cancels the DATA coroutine when the peer goes)."""
-    spool = Spool(spool_at, spool_dir)
+    spool = Spool(spool_at)
     try:
         outcome = await _read(reader, size_limit, line_limit, turns, spool)
     except BaseException:
