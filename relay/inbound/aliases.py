@@ -2,7 +2,10 @@
 
 Every RCPT asks, so active aliases are remembered for ALIAS_TTL seconds; unknown or closed ones are
 always looked up, so a new pair works at once and closing a pair takes effect within ALIAS_TTL.
-`forget` drops them all (a sweep ended pairs, or a concern paused them).
+`forget` drops them all (a sweep ended pairs, or a concern paused them). What is past its time is let go
+at most every ALIAS_TTL seconds, as new aliases are remembered, so the cache holds about the aliases written
+to in the last few seconds, not every pair seen since the start (a soak enrolling 100 pairs a minute saw
+the relay grow by 0.17 MB a minute until then).
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ class AliasCache:
         """`monotonic`: the seconds the TTL is counted in (the relay's, injected by tests)."""
         self._monotonic = monotonic
         self._entries: dict[str, tuple[float, tuple[Pair, Member]]] = {}
+        self._pruned = monotonic()
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def forget(self) -> None:
         self._entries.clear()
@@ -50,6 +57,9 @@ class AliasCache:
         async with engine.connect() as connection:
             found = await find_by_alias(connection, key)
         if found is not None and found[0].status == "active":
+            if now - self._pruned >= ALIAS_TTL:
+                self._entries = {k: v for k, v in self._entries.items() if now - v[0] < ALIAS_TTL}
+                self._pruned = now
             if len(self._entries) > MAX_REMEMBERED:
                 self._entries.clear()
             self._entries[key] = (now, found)
