@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import random
 import tempfile
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -320,16 +322,41 @@ class Held:
         return "250 taken"
 
 
+@contextlib.asynccontextmanager
+async def relay_sessions(handler: Held, large_messages: asyncio.Semaphore | None = None
+                         ) -> AsyncIterator[tuple[int, ConnectionLimits]]:
+    """A loopback server of RelaySessions (as SmtpServer makes them) around `handler`: its port and its limits."""
+    limits = ConnectionLimits(100, 0, 0)
+
+    def session() -> RelaySession:
+        ticket = limits.admit("127.0.0.1")
+        assert isinstance(ticket, Ticket)
+        return RelaySession(handler, ticket, 60.0, 60.0, BulkTurns(), large_messages,  # type: ignore[arg-type]
+                            hostname="relay.test", decode_data=False, data_size_limit=10_000_000)
+
+    server = await asyncio.get_running_loop().create_server(session, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1], limits
+    finally:
+        server.close()
+
+
+async def after_354(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to `port` that has said EHLO, MAIL, RCPT and DATA, and been told 354."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await reply(reader)
+    for command in (b"EHLO client.test\r\n", b"MAIL FROM:<a@client.test>\r\n", b"RCPT TO:<b@relay.test>\r\n",
+                    b"DATA\r\n"):
+        writer.write(command)
+        assert (await reply(reader))[:1] in (b"2", b"3")
+    return reader, writer
+
+
 async def smtp_data(port: int, wire: bytes, *, leave: bool = False) -> bytes:
     """One SMTP transaction with DATA `wire` (dot-stuffed, without its end); the reply code, or b"" when the
     client leaves (`leave`) as soon as its DATA is written, without waiting for the reply."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await after_354(port)
     try:
-        await reply(reader)
-        for command in (b"EHLO client.test\r\n", b"MAIL FROM:<a@client.test>\r\n", b"RCPT TO:<b@relay.test>\r\n",
-                        b"DATA\r\n"):
-            writer.write(command)
-            assert (await reply(reader))[:1] in (b"2", b"3")
         writer.write(wire + b".\r\n")
         await writer.drain()
         return b"" if leave else (await reply(reader))[:3]
@@ -342,20 +369,8 @@ async def test_large_messages_are_worked_on_a_few_at_a_time_and_small_ones_pass_
     message is answered meanwhile, every large one then gets its 250 with its exact bytes, and the file of a
     client that left while its message waited is closed, its message never handled."""
     handler = Held()
-    limits = ConnectionLimits(100, 0, 0)
-    turns = asyncio.Semaphore(LARGE_AT_ONCE)
-
-    def session() -> RelaySession:
-        ticket = limits.admit("127.0.0.1")
-        assert isinstance(ticket, Ticket)
-        return RelaySession(handler, ticket, 60.0, 60.0, BulkTurns(), turns,  # type: ignore[arg-type]
-                            hostname="relay.test", decode_data=False, data_size_limit=10_000_000)
-
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(session, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
     files = spool_files()
-    try:
+    async with relay_sessions(handler, asyncio.Semaphore(LARGE_AT_ONCE)) as (port, limits):
         larges = [b"Subject: %d\r\n\r\n" % n + (b"x" * 74 + b"\r\n") * 16_000 for n in range(5)]
         sending = [asyncio.ensure_future(smtp_data(port, wire)) for wire in larges[:4]]
         await eventually(lambda: handler.holding == LARGE_AT_ONCE and spool_files() == files + 2)
@@ -368,8 +383,6 @@ async def test_large_messages_are_worked_on_a_few_at_a_time_and_small_ones_pass_
         assert codes == [b"250"] * 4 and handler.most == LARGE_AT_ONCE
         assert sorted(handler.received[1:]) == sorted(larges[:4])  # the small one first; not the one who left
         await eventually(lambda: spool_files() == files)
-    finally:
-        server.close()
 
 
 async def test_a_large_message_that_cannot_be_spooled_is_refused_for_now_and_the_session_goes_on(
@@ -405,30 +418,12 @@ async def test_a_client_that_leaves_in_the_middle_of_a_large_data_leaves_no_file
     """A client gone after 1.5 MB of DATA without its end: the message was being spooled; its file is closed and
     nothing reaches the handler."""
     handler = Held()
-    limits = ConnectionLimits(100, 0, 0)
-
-    def session() -> RelaySession:
-        ticket = limits.admit("127.0.0.1")
-        assert isinstance(ticket, Ticket)
-        return RelaySession(handler, ticket, 60.0, 60.0, BulkTurns(),  # type: ignore[arg-type]
-                            hostname="relay.test", decode_data=False, data_size_limit=10_000_000)
-
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(session, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
     files = spool_files()
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        await reply(reader)
-        for command in (b"EHLO client.test\r\n", b"MAIL FROM:<a@client.test>\r\n", b"RCPT TO:<b@relay.test>\r\n",
-                        b"DATA\r\n"):
-            writer.write(command)
-            assert (await reply(reader))[:1] in (b"2", b"3")
+    async with relay_sessions(handler) as (port, limits):
+        _, writer = await after_354(port)
         writer.write((b"x" * 74 + b"\r\n") * 20_000)  # 1.5 MB: spooled, and no end
         await writer.drain()
         await eventually(lambda: spool_files() == files + 1)
         writer.close()
         await eventually(lambda: limits.open == 0 and spool_files() == files)
         assert handler.received == []
-    finally:
-        server.close()
