@@ -414,6 +414,14 @@ class ServeProcess:
         return code
 
 
+class OneTurn:
+    """An awaitable that suspends its coroutine for one turn of the event loop, as awaiting any future would:
+    other tasks run once, and no time is waited for."""
+
+    def __await__(self):  # type: ignore[no-untyped-def]
+        yield
+
+
 async def eventually(check: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
     """Poll `check()` (sync or async) until it returns something truthy; bounded by `timeout`."""
     deadline = time.monotonic() + timeout

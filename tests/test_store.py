@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from relay.store import database
 from relay.store.database import create_engine, migrate, transaction
 from relay.store.schema import metadata
+from tests.support import OneTurn
 
 
 async def test_migrations_match_the_schema_and_are_idempotent(database_url: str) -> None:
@@ -125,13 +126,6 @@ async def test_small_writes_waiting_with_large_ones_commit_first_and_each_large_
     assert committer.batches == 3  # the small ones together, then each large one in a transaction of its own
 
 
-class _Suspend:
-    """An awaitable that suspends its coroutine once, as awaiting any future or task would (no time passes)."""
-
-    def __await__(self):  # type: ignore[no-untyped-def]
-        yield
-
-
 async def test_on_sqlite_each_group_commit_runs_whole_in_the_writers_thread_with_full_durability(
         tmp_path: Path) -> None:
     """The committer runs a transaction's jobs in a thread of its own (relay/store/threaded.py), on a connection
@@ -157,7 +151,7 @@ async def test_on_sqlite_each_group_commit_runs_whole_in_the_writers_thread_with
         async def write(connection):  # type: ignore[no-untyped-def]
             await connection.execute(text("INSERT INTO relay_state (key, value) VALUES (:k, 'v')"), {"k": name})
             if wait:
-                await _Suspend()  # awaits something not its connection: cannot run in the writer's thread
+                await OneTurn()  # awaits something not its connection: cannot run in the writer's thread
             return name
         return write
 
