@@ -59,13 +59,6 @@ class Data:
     content: bytes = b""
     spool: Spool | None = None
 
-    def read(self) -> bytes:
-        """The message (a spooled one is read from its file, which is then closed)."""
-        if self.spool is None:
-            return self.content
-        content, self.spool = self.spool.read(), None
-        return content
-
     def close(self) -> None:
         if self.spool is not None:
             self.spool.close()
