@@ -23,7 +23,8 @@
 7. A nudge sweep 20 days after the last round (every mentee waiting), run as `serve` runs it: in a process
    of its own (relay/nudges/child.py), wall time; stopped after --sweep-timeout seconds. Meanwhile 4
    senders each accept a message every 50 ms (the store's part, as in 4): their latencies (p50, p99, max)
-   against the same stream for 10 s before the sweep, which is what the sweep costs intake. Like `serve`
+   against the same stream for 10 s before the sweep, which is what the sweep costs intake, and where the
+   time of each accept over 100 ms went (reads, waiting to be written, written and answered). Like `serve`
    after its start (relay/warmup.py), the bench freezes its heap before (--no-freeze: not).
    --sweep-in-process runs relay.nudges.sweep.run on the bench's own event loop instead (as before
    issue 14's child process; as in-process test relays still do).
@@ -242,8 +243,35 @@ async def table_bytes(engine: AsyncEngine) -> list[tuple[str, int]]:
     return [(str(row[0]), int(row[1])) for row in found[:12]]
 
 
-async def accept_one(engine: AsyncEngine, committer: Committer, pair: PairInfo, number: int, now: datetime) -> float:
-    """The store's part of accepting one message from the pair's mentee: seconds from start to committed."""
+SLOW = 0.1  # seconds: an accept slower than this is "over 100 ms", and where its time went is kept
+
+
+@dataclass
+class SlowAccept:
+    """Where the time of one accept over SLOW went (seconds)."""
+
+    at: float  # when it began, in seconds after the stream began
+    reads: float  # the alias, pair_stats and thread-map reads
+    waited: float  # from handing the write over until it began in the writer's thread: the committer's queue, the
+    #                writers' turn (a sweep transaction under way), SQLite's lock
+    written: float  # from then until the answer: the statements, the commit and its fsync, the hop back
+
+
+_WRITE_BEGAN: dict[str, float] = {}  # an accepted item's id -> when its batch's write began (perf_counter)
+
+
+async def timed_store(connection: Any, items: list[Accepted]) -> Any:
+    """store_accepted_many, noting when each item's write began (for SlowAccept)."""
+    began = time.perf_counter()
+    for item in items:
+        _WRITE_BEGAN[item.id] = began
+    return await store_accepted_many(connection, items)
+
+
+async def accept_one(engine: AsyncEngine, committer: Committer, pair: PairInfo, number: int, now: datetime,
+                     slow: list[SlowAccept] | None = None, origin: float = 0.0) -> float:
+    """The store's part of accepting one message from the pair's mentee: seconds from start to committed. An
+    accept over SLOW is added to `slow` with where its time went (`origin`: when the stream began)."""
     started = time.perf_counter()
     async with engine.connect() as connection:
         found = await find_by_alias(connection, pair.mentor.alias)
@@ -251,9 +279,14 @@ async def accept_one(engine: AsyncEngine, committer: Committer, pair: PairInfo, 
         await pair_stats(connection, pair.id, now, 41)
         await group_thread_maps(connection, pair.id, pair.mentee.id, [pair.mentor.id],
                                 [f"<m{number - 1}.{pair.mentor.id}@uni.example.net>"])
+    read = time.perf_counter()
     item = accepted_item(pair, pair.mentee, pair.mentor, number, now, None, hold=False)
-    await committer.run(Merged(store_accepted_many, item))
-    return time.perf_counter() - started
+    await committer.run(Merged(timed_store, item))
+    ended = time.perf_counter()
+    began = _WRITE_BEGAN.pop(item.id, read)
+    if slow is not None and ended - started > SLOW:
+        slow.append(SlowAccept(started - origin, read - started, began - read, ended - began))
+    return ended - started
 
 
 async def accept_rate(engine: AsyncEngine, pairs: list[PairInfo], count: int, start_number: int,
@@ -282,17 +315,20 @@ async def notice_count(engine: AsyncEngine) -> int:
 
 
 async def accepts_meanwhile(engine: AsyncEngine, pairs: list[PairInfo], now: datetime, done: asyncio.Event,
-                            interval: float = 0.05, senders: int = 4) -> list[float]:
+                            interval: float = 0.05, senders: int = 4,
+                            slow: list[SlowAccept] | None = None) -> list[float]:
     """Accept latencies (seconds) of `senders` senders each accepting one message every `interval` seconds
-    until `done` is set: what a sweep running meanwhile costs intake."""
+    until `done` is set: what a sweep running meanwhile costs intake (the accepts over SLOW also in `slow`)."""
     committer = Committer(engine)
     committer.start()
     latencies: list[float] = []
+    origin = time.perf_counter()
 
     async def sender(offset: int) -> None:
         number = 2 * 10**8 + offset
         while not done.is_set():
-            latencies.append(await accept_one(engine, committer, pairs[number % len(pairs)], number, now))
+            latencies.append(await accept_one(engine, committer, pairs[number % len(pairs)], number, now, slow,
+                                              origin))
             number += senders
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), interval)
@@ -307,9 +343,20 @@ def latency_line(latencies: list[float]) -> str:
     if not ordered:
         return "no accepts"
     at = lambda share: ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000  # noqa: E731
-    slow = sum(1 for latency in ordered if latency > 0.1)
+    slow = sum(1 for latency in ordered if latency > SLOW)
     return (f"{len(ordered):,} accepts, p50 {at(0.5):.0f} ms, p99 {at(0.99):.0f} ms, "
             f"max {ordered[-1] * 1000:.0f} ms, {slow} over 100 ms")
+
+
+def slow_lines(slow: list[SlowAccept], shown: int = 20) -> str:
+    """Where the accepts over SLOW spent their time: in all, and the slowest `shown` of them one by one."""
+    total = lambda name: sum(getattr(accept, name) for accept in slow) * 1000  # noqa: E731
+    lines = [f"accepts over {SLOW * 1000:.0f} ms, where their time went (ms in all): reads {total('reads'):.0f}, "
+             f"waiting to be written {total('waited'):.0f}, written and answered {total('written'):.0f}"]
+    for accept in sorted(slow, key=lambda a: a.reads + a.waited + a.written, reverse=True)[:shown]:
+        lines.append(f"  at {accept.at:7.1f} s: reads {accept.reads * 1000:4.0f}, waiting {accept.waited * 1000:4.0f}, "
+                     f"written {accept.written * 1000:4.0f} ms")
+    return "\n".join(lines)
 
 
 # Runs a command as its child and says its peak RSS: the bench process is large, and a child forked from it
@@ -489,7 +536,8 @@ async def main(options: argparse.Namespace) -> None:
         alone_timer.cancel()
         notices_before = await notice_count(serving)
         done = asyncio.Event()
-        meanwhile = asyncio.create_task(accepts_meanwhile(serving, pairs[:100], now, done))
+        slow: list[SlowAccept] = []
+        meanwhile = asyncio.create_task(accepts_meanwhile(serving, pairs[:100], now, done, slow=slow))
         try:
             if options.sweep_in_process:
                 seconds, result = await asyncio.wait_for(timed(lambda: nudge_sweep.run(settings, serving, clock)),
@@ -503,7 +551,9 @@ async def main(options: argparse.Namespace) -> None:
             print(f"nudge sweep, 20 days of silence ({where}): {seconds:.1f} s wall ({sent} sent in {mails} mails"
                   + (f", {seconds * 1000 / sent:.2f} ms per nudge)" if sent else ")"))
         except TimeoutError:
-            print(f"nudge sweep, 20 days of silence: not done after {options.sweep_timeout:.0f} s (stopped)")
+            made = await notice_count(serving) - notices_before
+            print(f"nudge sweep, 20 days of silence: not done after {options.sweep_timeout:.0f} s (stopped; {made} "
+                  "mails made by then)")
         finally:
             done.set()
             during = await meanwhile
@@ -511,6 +561,8 @@ async def main(options: argparse.Namespace) -> None:
             await serving.dispose()
         print(f"accept (store part, 4 senders, one each per 50 ms) alone: {latency_line(alone)}")
         print(f"accept (store part, 4 senders, one each per 50 ms) during the sweep: {latency_line(during)}")
+        if slow:
+            print(slow_lines(slow))
     await engine.dispose()
     if copied is not None:
         shutil.rmtree(copied, ignore_errors=True)
