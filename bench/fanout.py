@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     children: list[tp.Child] = []
     with tempfile.TemporaryDirectory(prefix="mentor-relay-fanout-") as temp:
         workdir = Path(temp)
-        try:
+        with tp.stopped_at_the_end(children):
             sink, sink_port = tp.start_helper("sink", workdir, children)
             _dns, dns_port = tp.start_helper("dns", workdir, children)
             config = tp.write_relay_config(workdir / "relay", sink_port, dns_port, args.policy, args.dkim)
@@ -169,13 +169,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             problems, first = tp.relay_log_problems(relay.log)
             if os.environ.get("FANOUT_LOG"):
                 print(relay.tail(60), file=sys.stderr)
-        except Exception:
-            for child in children:
-                print(f"--- last lines of the {child.name} log ---\n{child.tail()}", file=sys.stderr)
-            raise
-        finally:
-            for child in children:
-                child.stop()
     n = args.messages
     print(f"fan-out bench: {n} pair messages, then {n} messages to a group of {args.members} ({copies} copies each); "
           f"load average {load:.2f}, {os.cpu_count()} CPUs")

@@ -38,6 +38,7 @@ from email import policy
 from email.parser import BytesParser
 from email.utils import make_msgid
 from pathlib import Path
+from typing import Literal
 
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -84,7 +85,8 @@ class Forwarder:
 
 async def serve_forwarder(port: int, sink_port: int, dkim: str, ready_file: Path) -> None:
     """One forwarder process: listen on `port` beside the others (SO_REUSEPORT) until SIGTERM."""
-    signer = None if dkim == "off" else Signer(tp.DOMAIN, "bench", keys.generate(dkim))
+    algorithm: Literal["rsa", "ed25519"] = "ed25519" if dkim == "ed25519" else "rsa"
+    signer = None if dkim == "off" else Signer(tp.DOMAIN, "bench", keys.generate(algorithm))
     handler = Forwarder(sink_port, signer)
     await handler.open()
     loop = asyncio.get_running_loop()
@@ -148,7 +150,8 @@ def run_floor(messages: list[tp.Mail], connections: int, processes: int, dkim: s
         time.sleep(tp.POLL_INTERVAL)
     status = tp.sink_status(workdir)
     report.delivered, report.distinct_delivered = status["count"], status["distinct"]
-    report.exit_status = max(child.stop() for child in forwarders)
+    statuses = [child.stop() for child in forwarders]
+    report.exit_status = next((status for status in statuses if status != 0), 0)  # the first that failed, if any
     return report, sink_cpu
 
 
@@ -165,9 +168,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--sink-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.role is None and (args.messages is None or args.messages < 1 or args.connections < 1
-                              or args.processes < 1):
-        parser.error("--messages N (N >= 1) is required; --connections and --processes must be >= 1")
+    tp.check_counts(parser, args, "processes")
     return args
 
 
@@ -184,17 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     children: list[tp.Child] = []
     with tempfile.TemporaryDirectory(prefix="mentor-relay-floor-") as temp:
         workdir = Path(temp)
-        try:
+        with tp.stopped_at_the_end(children):
             bare = tp.run_bare(messages, connections, workdir, children, timeout)
             floor, sink_cpu = run_floor(messages, connections, args.processes, args.dkim, workdir, children,
                                         timeout)
-        except Exception:
-            for child in children:
-                print(f"--- last lines of the {child.name} log ---\n{child.tail()}", file=sys.stderr)
-            raise
-        finally:
-            for child in children:
-                child.stop()
     size = sum(len(raw) for raw, _, _ in messages) // count
     print(f"\nmentor-relay floor: {count} messages of ~{size / 1024:.1f} KB over {connections} SMTP sessions, "
           f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load average before the run {load:.2f}, "

@@ -53,7 +53,7 @@ import tempfile
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -413,6 +413,21 @@ def read_text(path: Path) -> str | None:
         return None
 
 
+@contextlib.contextmanager
+def stopped_at_the_end(children: list[Child]) -> Iterator[None]:
+    """Stop every child (those started in the block too) when the block ends; if it failed, show the last
+    lines of each child's log first."""
+    try:
+        yield
+    except Exception:
+        for child in children:
+            print(f"--- last lines of the {child.name} log ---\n{child.tail()}", file=sys.stderr)
+        raise
+    finally:
+        for child in children:
+            child.stop()
+
+
 def start_helper(role: str, workdir: Path, children: list[Child]) -> tuple[Child, int]:
     """Start this script as a `role` server (bare or sink); returns the child and its port."""
     port_file = workdir / f"{role}.port"
@@ -766,10 +781,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--status-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.role is None and (args.messages is None or args.messages < 1 or args.connections < 1
-                              or args.instances < 1):
-        parser.error("--messages N (N >= 1) is required; --connections and --instances must be >= 1")
+    check_counts(parser, args, "instances")
     return args
+
+
+def check_counts(parser: argparse.ArgumentParser, args: argparse.Namespace, other: str) -> None:
+    """A run (not a helper's --role) needs --messages N >= 1; --connections and --OTHER must be >= 1 too."""
+    if args.role is None and (args.messages is None or args.messages < 1 or args.connections < 1
+                              or getattr(args, other) < 1):
+        parser.error(f"--messages N (N >= 1) is required; --connections and --{other} must be >= 1")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -785,17 +805,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mentor-relay-bench-") as temp:
         workdir = Path(temp)
         try:
-            setup = prepare_relay(workdir, children, args.policy, args.dkim, count, database)
-            messages = build_messages(count, setup.pairs)
-            reports = [run_bare(messages, connections, workdir, children, timeout),
-                       run_relay(setup, messages, connections, workdir, children, timeout, args.instances)]
-        except Exception:
-            for child in children:
-                print(f"--- last lines of the {child.name} log ---\n{child.tail()}", file=sys.stderr)
-            raise
+            with stopped_at_the_end(children):
+                setup = prepare_relay(workdir, children, args.policy, args.dkim, count, database)
+                messages = build_messages(count, setup.pairs)
+                reports = [run_bare(messages, connections, workdir, children, timeout),
+                           run_relay(setup, messages, connections, workdir, children, timeout, args.instances)]
         finally:
-            for child in children:
-                child.stop()
             if database is not None:
                 drop_bench_database(args.database, database)
     setting = f"policy {args.policy}, DKIM {args.dkim if args.dkim != 'rsa' else 'RSA-2048'}"
