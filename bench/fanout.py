@@ -70,28 +70,6 @@ def make_group(config: Path, members: int) -> str:
     return str(asyncio.run(with_store(settings, work)))
 
 
-def tree_cpu(pid: int) -> float | None:
-    """User + system CPU seconds of a process and all its descendants (the relay's worker processes do the
-    message work), from Linux /proc; None elsewhere."""
-    stats: dict[int, tuple[int, float]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
-    if pid not in stats:
-        return None
-    total, frontier = 0.0, [pid]
-    while frontier:
-        current = frontier.pop()
-        total += stats[current][1]
-        frontier.extend(child for child, (parent, _) in stats.items() if parent == current)
-    return total
-
-
 def distinct(messages: list[tp.Mail], tag: bytes) -> list[tp.Mail]:
     """Message-IDs of their own: the warm-up's would otherwise repeat, and the relay drops a resend."""
     return [(raw.replace(b"Message-ID: <bench.", b"Message-ID: <bench-" + tag + b".", 1), sender, rcpt)
@@ -116,7 +94,7 @@ def timed_phase(relay: tp.Child, sink: tp.Child, workdir: Path, port: int, messa
     """Send each message, wait until the sink has its `copies`; returns the waits, CPU seconds, failures."""
     waits: list[float] = []
     failures = 0
-    cpu_before = tree_cpu(relay.process.pid)
+    cpu_before = relay.tree_cpu_seconds()
     for mail in messages:
         expected = tp.sink_status(workdir)["count"] + copies
         began = time.perf_counter()
@@ -131,7 +109,7 @@ def timed_phase(relay: tp.Child, sink: tp.Child, workdir: Path, port: int, messa
             failures += 1
             continue
         waits.append(time.perf_counter() - began)
-    cpu_after = tree_cpu(relay.process.pid)
+    cpu_after = relay.tree_cpu_seconds()
     return waits, None if cpu_before is None or cpu_after is None else cpu_after - cpu_before, failures
 
 

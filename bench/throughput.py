@@ -336,14 +336,16 @@ class Child:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def tree_cpu_seconds(self) -> float | None:
-        """CPU of this process and every live descendant (the relay's forkserver and workers)."""
+        """CPU of this process and every descendant (the relay's forkserver, workers and sweep processes): the live
+        ones, and those that ended in between (counted in their parent's figures once it waited for them, so that
+        the figure never goes down)."""
         total, seen, todo = 0.0, set(), [self.process.pid]
         while todo:
             pid = todo.pop()
             if pid in seen:
                 continue
             seen.add(pid)
-            used = proc_cpu(f"/proc/{pid}/stat")
+            used = proc_cpu(f"/proc/{pid}/stat", reaped=True)
             if used is None:
                 if pid == self.process.pid:
                     return None
@@ -384,13 +386,15 @@ class Child:
             return "(no log)"
 
 
-def proc_cpu(stat_path: str) -> float | None:
-    """User + system CPU seconds from a /proc .../stat file (None if it is gone)."""
+def proc_cpu(stat_path: str, reaped: bool = False) -> float | None:
+    """User + system CPU seconds from a /proc .../stat file (None if it is gone); with `reaped`, also those of the
+    process's children that have ended and been waited for (a process's file only: a thread's has the same)."""
     try:
         fields = Path(stat_path).read_text().rpartition(")")[2].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until(check: Any, watched: Sequence[Child], timeout: float, what: str) -> Any:
