@@ -12,8 +12,8 @@ this kind must do to a message, and nothing else:
     has answered.
 It keeps no store at all (so no durability and no archive), checks no sender, runs no rules, and rewrites no
 body. It runs as one process per CPU, all listening on one port (SO_REUSEPORT), so it uses every core with
-no hand-off between processes. Its ratio against bare aiosmtpd is an upper bound for any relay built on
-these libraries on this machine, whatever its design.
+no hand-off between processes. Its ratio against bare aiosmtpd bounds, on this machine, any relay that
+parses, signs and forwards each message with these libraries, whatever else it does and however it is built.
 
 Printed: the bare server's and the forwarder's accepted messages/s, the forwarder's CPU per message (its
 processes and the sink's), and, last, `floor/bare throughput ratio: X.XX`.
