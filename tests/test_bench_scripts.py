@@ -38,3 +38,22 @@ def test_the_scale_bench_says_what_is_missing_to_measure_a_kept_store(tmp_path: 
         assert result.returncode == 2, result.stderr[-2000:]
         assert said in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_relays_tree_cpu_keeps_a_child_that_ended_in_between(tmp_path: Path) -> None:
+    """The benches' CPU of a process tree (throughput.py, fanout.py) counts a descendant that ended and was waited
+    for, such as `serve`'s start-up sweep process: without it, fanout.py printed a negative CPU per message."""
+    from bench.throughput import Child, read_text, wait_until
+
+    worker = "total = 0\nfor number in range(20_000_000):\n    total += number\n"
+    parent = (f"import signal, subprocess, sys\nsubprocess.run([sys.executable, '-c', {worker!r}], check=True)\n"
+              "print('child done', flush=True)\nsignal.pause()\n")
+    process = Child("parent", [sys.executable, "-c", parent], tmp_path / "parent.log")
+    try:
+        wait_until(lambda: "child done" in (read_text(process.log) or ""), [process], 120.0, "the child to end")
+        own = process.cpu_seconds()
+        tree = process.tree_cpu_seconds()
+        assert own is not None and tree is not None
+        assert tree - own > 0.3, (own, tree)  # the ended child's CPU (the loop takes about a second)
+    finally:
+        process.stop()
