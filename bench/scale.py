@@ -24,7 +24,8 @@
    of its own (relay/nudges/child.py), wall time; stopped after --sweep-timeout seconds. Meanwhile 4
    senders each accept a message every 50 ms (the store's part, as in 4): their latencies (p50, p99, max)
    against the same stream for 10 s before the sweep, which is what the sweep costs intake, and where the
-   time of each accept over 100 ms went (reads, waiting to be written, written and answered). Like `serve`
+   time of each accept over 100 ms went (reads, waiting to be written, written and answered) and how long the
+   machine stalled for a CPU or the disk meanwhile (Linux /proc/pressure). Like `serve`
    after its start (relay/warmup.py), the bench freezes its heap before (--no-freeze: not).
    --sweep-in-process runs relay.nudges.sweep.run on the bench's own event loop instead (as before
    issue 14's child process; as in-process test relays still do).
@@ -255,6 +256,29 @@ class SlowAccept:
     waited: float  # from handing the write over until it began in the writer's thread: the committer's queue, the
     #                writers' turn (a sweep transaction under way), SQLite's lock
     written: float  # from then until the answer: the statements, the commit and its fsync, the hop back
+    stalls: dict[str, float] | None  # the machine's stall time during it (seconds, by kind: pressure_totals)
+
+
+def pressure_totals() -> dict[str, float] | None:
+    """The machine's stall time so far (Linux pressure stall information, seconds): "cpu" (some task waited for
+    a CPU), "io" (some task waited for the disk) and "io full" (every task that could run waited for it); None
+    where /proc/pressure is missing."""
+    found: dict[str, float] = {}
+    try:
+        for kind in ("cpu", "io"):
+            for line in Path(f"/proc/pressure/{kind}").read_text().splitlines():
+                level, _, fields = line.partition(" ")
+                total = dict(field.split("=") for field in fields.split())["total"]
+                found[kind if level == "some" else f"{kind} {level}"] = int(total) / 1e6
+    except (OSError, KeyError, ValueError):
+        return None
+    return found
+
+
+def stalled(before: dict[str, float] | None, after: dict[str, float] | None) -> dict[str, float] | None:
+    if before is None or after is None:
+        return None
+    return {kind: after[kind] - before[kind] for kind in ("cpu", "io", "io full") if kind in before and kind in after}
 
 
 _WRITE_BEGAN: dict[str, float] = {}  # an accepted item's id -> when its batch's write began (perf_counter)
@@ -272,7 +296,7 @@ async def accept_one(engine: AsyncEngine, committer: Committer, pair: PairInfo, 
                      slow: list[SlowAccept] | None = None, origin: float = 0.0) -> float:
     """The store's part of accepting one message from the pair's mentee: seconds from start to committed. An
     accept over SLOW is added to `slow` with where its time went (`origin`: when the stream began)."""
-    started = time.perf_counter()
+    started, pressure = time.perf_counter(), pressure_totals() if slow is not None else None
     async with engine.connect() as connection:
         found = await find_by_alias(connection, pair.mentor.alias)
         assert found is not None
@@ -285,7 +309,8 @@ async def accept_one(engine: AsyncEngine, committer: Committer, pair: PairInfo, 
     ended = time.perf_counter()
     began = _WRITE_BEGAN.pop(item.id, read)
     if slow is not None and ended - started > SLOW:
-        slow.append(SlowAccept(started - origin, read - started, began - read, ended - began))
+        slow.append(SlowAccept(started - origin, read - started, began - read, ended - began,
+                               stalled(pressure, pressure_totals())))
     return ended - started
 
 
@@ -348,14 +373,27 @@ def latency_line(latencies: list[float]) -> str:
             f"max {ordered[-1] * 1000:.0f} ms, {slow} over 100 ms")
 
 
-def slow_lines(slow: list[SlowAccept], shown: int = 20) -> str:
-    """Where the accepts over SLOW spent their time: in all, and the slowest `shown` of them one by one."""
+def slow_lines(slow: list[SlowAccept], whole: dict[str, float] | None, seconds: float, shown: int = 20) -> str:
+    """Where the accepts over SLOW spent their time: in all, and the slowest `shown` of them one by one; and the
+    machine's stalls (pressure_totals) during them, against its stalls over the whole stream (`whole`, over
+    `seconds`)."""
     total = lambda name: sum(getattr(accept, name) for accept in slow) * 1000  # noqa: E731
     lines = [f"accepts over {SLOW * 1000:.0f} ms, where their time went (ms in all): reads {total('reads'):.0f}, "
              f"waiting to be written {total('waited'):.0f}, written and answered {total('written'):.0f}"]
     for accept in sorted(slow, key=lambda a: a.reads + a.waited + a.written, reverse=True)[:shown]:
+        stalls = "" if accept.stalls is None else "; stalls " + ", ".join(
+            f"{kind} {value * 1000:.0f}" for kind, value in accept.stalls.items()) + " ms"
         lines.append(f"  at {accept.at:7.1f} s: reads {accept.reads * 1000:4.0f}, waiting {accept.waited * 1000:4.0f}, "
-                     f"written {accept.written * 1000:4.0f} ms")
+                     f"written {accept.written * 1000:4.0f} ms{stalls}")
+    measured = [accept for accept in slow if accept.stalls is not None]
+    if measured and whole is not None and seconds > 0:
+        span = sum(accept.reads + accept.waited + accept.written for accept in measured)
+        share = lambda kind, values, over: 100 * sum(v.get(kind, 0.0) for v in values) / over  # noqa: E731
+        lines.append("machine stalls (share of the time, Linux PSI): during the slow accepts "
+                     + ", ".join(f"{kind} {share(kind, [a.stalls or {} for a in measured], span):.0f}%"
+                                 for kind in whole)
+                     + "; over the whole stream " + ", ".join(f"{kind} {share(kind, [whole], seconds):.0f}%"
+                                                               for kind in whole))
     return "\n".join(lines)
 
 
@@ -537,6 +575,7 @@ async def main(options: argparse.Namespace) -> None:
         notices_before = await notice_count(serving)
         done = asyncio.Event()
         slow: list[SlowAccept] = []
+        pressure, stream_began = pressure_totals(), time.perf_counter()
         meanwhile = asyncio.create_task(accepts_meanwhile(serving, pairs[:100], now, done, slow=slow))
         try:
             if options.sweep_in_process:
@@ -557,12 +596,13 @@ async def main(options: argparse.Namespace) -> None:
         finally:
             done.set()
             during = await meanwhile
+            whole, stream_seconds = stalled(pressure, pressure_totals()), time.perf_counter() - stream_began
             await checkpointer.stop()
             await serving.dispose()
         print(f"accept (store part, 4 senders, one each per 50 ms) alone: {latency_line(alone)}")
         print(f"accept (store part, 4 senders, one each per 50 ms) during the sweep: {latency_line(during)}")
         if slow:
-            print(slow_lines(slow))
+            print(slow_lines(slow, whole, stream_seconds))
     await engine.dispose()
     if copied is not None:
         shutil.rmtree(copied, ignore_errors=True)
