@@ -67,6 +67,10 @@ class Forwarder:
         for _ in range(SINK_SESSIONS):
             self._sessions.put_nowait(await tp.open_session(self._sink_port))
 
+    async def close(self) -> None:
+        while not self._sessions.empty():
+            await tp.close_session(self._sessions.get_nowait())
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         message = self._parser.parsebytes(envelope.original_content or b"")
         message.replace_header("From", f"Maple <maple@{tp.DOMAIN}>")
@@ -100,6 +104,7 @@ async def serve_forwarder(port: int, sink_port: int, dkim: str, ready_file: Path
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), tp.HELPER_MAX_SECONDS)
     server.close()
+    await handler.close()
 
 
 def reserved_port() -> socket.socket:
@@ -150,8 +155,8 @@ def run_floor(messages: list[tp.Mail], connections: int, processes: int, dkim: s
         time.sleep(tp.POLL_INTERVAL)
     status = tp.sink_status(workdir)
     report.delivered, report.distinct_delivered = status["count"], status["distinct"]
-    statuses = [child.stop() for child in forwarders]
-    report.exit_status = next((status for status in statuses if status != 0), 0)  # the first that failed, if any
+    codes = [child.stop() for child in forwarders]
+    report.exit_status = next((code for code in codes if code != 0), 0)  # the first that failed, if any
     return report, sink_cpu
 
 
