@@ -32,7 +32,6 @@ import signal
 import socket
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from email import policy
 from email.parser import BytesParser
@@ -150,9 +149,13 @@ def run_floor(messages: list[tp.Mail], connections: int, processes: int, dkim: s
         holder.close()
     report = tp.RunReport(f"floor x{processes}", sent,
                           server_cpu=None if before is None or after is None else after - before)
-    deadline = time.monotonic() + timeout
-    while tp.sink_status(workdir)["count"] < sent.accepted and time.monotonic() < deadline:
-        time.sleep(tp.POLL_INTERVAL)
+    if sent.accepted:
+        try:
+            status = tp.wait_until(lambda: (s := tp.sink_status(workdir))["count"] >= sent.accepted and s,
+                                   [*forwarders, sink], timeout, f"the sink to receive {sent.accepted} messages")
+            report.end_to_end = status["last_at"] - sent.started
+        except RuntimeError as exc:
+            report.notes.append(str(exc).splitlines()[0])
     status = tp.sink_status(workdir)
     report.delivered, report.distinct_delivered = status["count"], status["distinct"]
     codes = [child.stop() for child in forwarders]
@@ -195,16 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             floor, sink_cpu = run_floor(messages, connections, args.processes, args.dkim, workdir, children,
                                         timeout)
     size = sum(len(raw) for raw, _, _ in messages) // count
-    print(f"\nmentor-relay floor: {count} messages of ~{size / 1024:.1f} KB over {connections} SMTP sessions, "
-          f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load average before the run {load:.2f}, "
-          f"after {os.getloadavg()[0]:.2f}; DKIM {args.dkim if args.dkim != 'rsa' else 'RSA-2048'}\n")
-    columns = [tp.rows(report, count) for report in (bare, floor)]
-    print(f"{'':<26}{bare.name:>22}{floor.name:>22}")
-    for index, label in enumerate(tp.LABELS):
-        print(f"{label:<26}{columns[0][index]:>22}{columns[1][index]:>22}")
-    for report in (bare, floor):
-        for text, number in [*report.sent.refusals.items(), *report.sent.errors.items()]:
-            print(f"{report.name}: {number} x {text}")
+    tp.print_table("mentor-relay floor", [bare, floor], count, connections, size, load,
+                   f"DKIM {args.dkim if args.dkim != 'rsa' else 'RSA-2048'}")
+    tp.print_problems([bare, floor])
     if floor.sent.accepted and sink_cpu is not None and floor.server_cpu is not None:
         print(f"CPU per message (ms): forwarders {floor.server_cpu / floor.sent.accepted * 1000:.2f}, "
               f"sink {sink_cpu / floor.sent.accepted * 1000:.2f}, "

@@ -739,22 +739,33 @@ LABELS = [
 ]
 
 
-def print_report(reports: list[RunReport], count: int, connections: int, size: int, load: float,
-                 setting: str) -> None:
-    print(f"\nmentor-relay throughput: {count} messages of ~{size / 1024:.1f} KB over {connections} "
+def print_table(title: str, reports: list[RunReport], count: int, connections: int, size: int, load: float,
+                setting: str) -> None:
+    """The heading (what ran, on what machine) and one column of figures per run."""
+    print(f"\n{title}: {count} messages of ~{size / 1024:.1f} KB over {connections} "
           f"SMTP sessions, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
           f"load average before the run {load:.2f}, after {os.getloadavg()[0]:.2f}; {setting}\n")
     columns = [rows(report, count) for report in reports]
     print(f"{'':<26}" + "".join(f"{report.name:>22}" for report in reports))
     for index, label in enumerate(LABELS):
         print(f"{label:<26}" + "".join(f"{column[index]:>22}" for column in columns))
-    print(f"\nrelay durability: {DURABILITY}")
-    print("relay delivery: SMTP to the sink subprocess, 4 connections (default), poll_interval 0.1s")
+
+
+def print_problems(reports: list[RunReport]) -> None:
+    """Each run's refusals and errors by their text, and its notes."""
     for report in reports:
         for text, number in [*report.sent.refusals.items(), *report.sent.errors.items()]:
             print(f"{report.name}: {number} x {text}")
         for note in report.notes:
             print(f"{report.name}: {note}")
+
+
+def print_report(reports: list[RunReport], count: int, connections: int, size: int, load: float,
+                 setting: str) -> None:
+    print_table("mentor-relay throughput", reports, count, connections, size, load, setting)
+    print(f"\nrelay durability: {DURABILITY}")
+    print("relay delivery: SMTP to the sink subprocess, 4 connections (default), poll_interval 0.1s")
+    print_problems(reports)
     for report in reports:
         for line in report.notes_info:
             print(f"{report.name} log: {line}")
