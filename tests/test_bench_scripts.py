@@ -46,8 +46,10 @@ def test_a_relays_tree_cpu_keeps_a_child_that_ended_in_between(tmp_path: Path) -
     from bench.throughput import Child, read_text, wait_until
 
     worker = "total = 0\nfor number in range(20_000_000):\n    total += number\n"
-    parent = (f"import signal, subprocess, sys\nsubprocess.run([sys.executable, '-c', {worker!r}], check=True)\n"
-              "print('child done', flush=True)\nsignal.pause()\n")
+    # the parent stays until the test stops it (SIGTERM), at most 120 s
+    parent = (f"import signal, subprocess, sys\nsignal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])\n"
+              f"subprocess.run([sys.executable, '-c', {worker!r}], check=True)\n"
+              "print('child done', flush=True)\nsignal.sigtimedwait([signal.SIGTERM], 120)\n")
     process = Child("parent", [sys.executable, "-c", parent], tmp_path / "parent.log")
     try:
         wait_until(lambda: "child done" in (read_text(process.log) or ""), [process], 120.0, "the child to end")
