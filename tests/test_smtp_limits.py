@@ -156,10 +156,15 @@ async def test_starttls_upgrades_and_the_message_is_delivered(
     await eventually(lambda: relay.smtp.limits.open == 0, timeout=WAIT)
 
 
+STALL_TIMEOUT = 3.0  # seconds: the command timeout of the stalled-handshake test
+
+
 async def test_a_stalled_tls_handshake_keeps_no_place_once_the_client_leaves(
     start: Starter, certificate: tuple[trustme.CA, dict[str, str]]
 ) -> None:
-    relay, layout = await start({**certificate[1], "command_timeout": "1s"})
+    # 3 s, not 1 s: on a loaded CI machine a second between EHLO's reply and STARTTLS has been seen, and the
+    # session was cut before the handshake this test is about
+    relay, layout = await start({**certificate[1], "command_timeout": f"{STALL_TIMEOUT:.0f}s"})
     first, client = await connect(layout.smtp_port)
     assert first.startswith(b"220")
     assert (await command(client, "EHLO client.example")).startswith(b"250")
@@ -167,7 +172,7 @@ async def test_a_stalled_tls_handshake_keeps_no_place_once_the_client_leaves(
     # The client never starts the handshake. Past command_timeout the server neither writes plain text into
     # the TLS channel nor loses track of the session (asyncio's handshake timeout governs the handshake).
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(client[0].read(1), 1.5)
+        await asyncio.wait_for(client[0].read(1), STALL_TIMEOUT + 0.5)
     assert relay.smtp.limits.open == 1
     await close(client)
     await eventually(lambda: relay.smtp.limits.open == 0, timeout=WAIT)
