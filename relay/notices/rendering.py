@@ -101,12 +101,15 @@ def notice(name: str, language: str = "en", *, folder: Path | None = None, audie
     subject = _subject_of(module)
     if subject is None:  # the program's template has no subject block: ours says it
         subject = _subject_of(environment(language).get_template(text_name).make_module(values)) or ""
-    try:
-        html_template = env.get_template(_variant(name, "html", folder, audience))
-    except TemplateNotFound:
-        html = None
-    else:
-        html = html_template.render(**values)
+    html_name = _variant(name, "html", folder, audience)
+    html = None
+    # most notices have no HTML part: look for its file first (a stat per folder), since Jinja's miss costs an
+    # exception per folder and keeps nothing of it (three times the stats); a file added later is still found
+    if any((where / html_name).is_file() for where in ([folder] if folder else []) + [TEMPLATES]):
+        try:
+            html = env.get_template(html_name).render(**values)
+        except TemplateNotFound:  # removed meanwhile
+            html = None
     return Rendered(subject=subject, text=str(module), html=html, language=language)
 
 
