@@ -81,7 +81,12 @@ async def prehashed(*values: bytes) -> AsyncIterator[None]:
             _prehashed.pop(id(value), None)
 
 
+_AS_IS = frozenset({str, int, bool, float})
+
+
 def _plain(value: Any) -> Any:
+    if value is None or type(value) in _AS_IS:  # most of the values: a chain entry hashes millions of them
+        return value
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     if isinstance(value, bytes | bytearray | memoryview):
