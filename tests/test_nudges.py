@@ -132,6 +132,47 @@ async def test_nudges_stop_when_the_mentor_writes(layout: Layout, sink: Sink) ->
             assert [p.kind for p in result.sent if p.pair_id == pair.id and p.kind != "nudge.checkin"] == []
 
 
+async def test_the_reminder_quotes_a_long_non_english_subject_whole(layout: Layout, sink: Sink) -> None:
+    """The waiting message's subject comes from the copy the mentor got, where a long non-ASCII subject is
+    folded over lines with encoded words: the reminder quotes it decoded and whole."""
+    subject = "Über die Prüfung: eine lange Frage zu Praktika, Bewerbungen und Stipendien im nächsten Sommer"
+    clock = FixedClock(T0)
+    async with running(layout, clock) as relay:
+        pair = await enrol(relay, clock, OAK, MAPLE)
+        await write(relay, pair, "mentee", subject)
+        await sink.handler.wait_until(lambda _: len(sink.received), 1, 20.0, "the relayed message")
+        relayed = sink.received[0].raw
+        assert re.search(rb"\nSubject: =\?utf-8\?q\?[^\r\n]*\r?\n [^\r\n]*=\?utf-8\?q\?", relayed)  # folded, encoded
+        clock.advance(timedelta(hours=48))
+        assert [p.kind for p in (await sweep.run(relay.settings, relay.engine, clock)).sent] == ["nudge.first"]
+        relay.worker.wake()
+        notices = await wait_for_notices(sink, 1)
+        assert f'"{subject}", sent Monday, 1 June 2026' in " ".join(notices[0].message.get_content().split())
+
+
+async def test_a_program_html_template_gives_its_notice_an_html_part(layout: Layout, sink: Sink) -> None:
+    """We ship no HTML for the check-in; a program's folder may add one, and the notices it has none for stay
+    plain text."""
+    folder = layout.root / "our-templates"
+    folder.mkdir()
+    (folder / "checkin.html.j2").write_text("<p>How are things with <b>{{ partner_handle }}</b>?</p>\n")
+    write_program(layout, templates="our-templates")
+    clock = FixedClock(T0)
+    async with running(layout, clock) as relay:
+        pair = await enrol(relay, clock, OAK, MAPLE)
+        await write(relay, pair, "mentee", "Question")
+        clock.advance(timedelta(days=15))
+        result = await sweep.run(relay.settings, relay.engine, clock)
+        assert sorted(p.kind for p in result.sent) == ["nudge.checkin", "nudge.checkin", "nudge.escalation",
+                                                        "nudge.second"]
+        relay.worker.wake()
+        notices = {str(r.message["Subject"]): r.message for r in await wait_for_notices(sink, 4)}
+        html = notices["How are things with Maple?"].get_body(preferencelist=("html",))
+        assert html is not None and "<b>Maple</b>" in html.get_content()
+        reminder = notices["A reminder: Maple is still waiting for your answer"]
+        assert not reminder.is_multipart() and reminder.get_content_type() == "text/plain"
+
+
 async def test_a_late_sweep_sends_the_latest_stage_only(layout: Layout, sink: Sink) -> None:
     """After downtime past the second stage the mentor gets one reminder, not two at once."""
     clock = FixedClock(T0)
