@@ -16,6 +16,7 @@ most. A program's own `name.txt.j2` still wins over our youth wording unless it 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -105,7 +106,7 @@ def notice(name: str, language: str = "en", *, folder: Path | None = None, audie
     html = None
     # most notices have no HTML part: look for its file first (a stat per folder), since Jinja's miss costs an
     # exception per folder and keeps nothing of it (three times the stats); a file added later is still found
-    if any((where / html_name).is_file() for where in ([folder] if folder else []) + [TEMPLATES]):
+    if any(os.path.isfile(os.path.join(where, html_name)) for where in ([folder] if folder else []) + [TEMPLATES]):
         try:
             html = env.get_template(html_name).render(**values)
         except TemplateNotFound:  # removed meanwhile
