@@ -132,6 +132,14 @@ async def test_nudges_stop_when_the_mentor_writes(layout: Layout, sink: Sink) ->
             assert [p.kind for p in result.sent if p.pair_id == pair.id and p.kind != "nudge.checkin"] == []
 
 
+async def a_question_waits(relay: Relay, clock: FixedClock, waited: timedelta) -> tuple[Pair, sweep.SweepResult]:
+    """Oak and Maple enrolled, Maple's question unanswered for `waited`, then one sweep."""
+    pair = await enrol(relay, clock, OAK, MAPLE)
+    await write(relay, pair, "mentee", "Question")
+    clock.advance(waited)
+    return pair, await sweep.run(relay.settings, relay.engine, clock)
+
+
 async def test_the_reminder_quotes_a_long_non_english_subject_whole(layout: Layout, sink: Sink) -> None:
     """The waiting message's subject comes from the copy the mentor got, where a long non-ASCII subject is
     folded over lines with encoded words: the reminder quotes it decoded and whole."""
@@ -159,10 +167,7 @@ async def test_a_program_html_template_gives_its_notice_an_html_part(layout: Lay
     write_program(layout, templates="our-templates")
     clock = FixedClock(T0)
     async with running(layout, clock) as relay:
-        pair = await enrol(relay, clock, OAK, MAPLE)
-        await write(relay, pair, "mentee", "Question")
-        clock.advance(timedelta(days=15))
-        result = await sweep.run(relay.settings, relay.engine, clock)
+        _, result = await a_question_waits(relay, clock, timedelta(days=15))
         assert sorted(p.kind for p in result.sent) == ["nudge.checkin", "nudge.checkin", "nudge.escalation",
                                                         "nudge.second"]
         relay.worker.wake()
@@ -177,10 +182,7 @@ async def test_a_late_sweep_sends_the_latest_stage_only(layout: Layout, sink: Si
     """After downtime past the second stage the mentor gets one reminder, not two at once."""
     clock = FixedClock(T0)
     async with running(layout, clock) as relay:
-        pair = await enrol(relay, clock, OAK, MAPLE)
-        await write(relay, pair, "mentee", "Question")
-        clock.advance(timedelta(days=8))
-        result = await sweep.run(relay.settings, relay.engine, clock)
+        pair, result = await a_question_waits(relay, clock, timedelta(days=8))
         assert sorted(p.kind for p in result.sent) == ["nudge.escalation", "nudge.second"]
         assert result.sent[0].passed_over == [f"nudge.first:{pair.id}:{result.sent[0].message_id}"]
         clock.advance(timedelta(hours=1))
