@@ -213,8 +213,13 @@ async def test_a_coordinator_gets_one_mail_for_every_mentee_waiting_too_long(lay
     try:
         async with running(layout, clock) as relay:
             pairs = await three_waiting_too_long(relay, clock)
-            await asyncio.gather(sweep.run(settings, relay.engine, clock),
-                                 sweep.run(settings, second_instance, clock))
+            results = await asyncio.gather(sweep.run(settings, relay.engine, clock),
+                                           sweep.run(settings, second_instance, clock))
+            # the sweeps' reports name each escalation by its own subject, though it went out in one mail
+            lines = [line for result in results for line in result.lines() if "nudge.escalation" in line]
+            assert sorted(lines) == sorted(
+                f"sent nudge.escalation to coordinator (pair {p.id}): Pair {p.id}: {p.mentee.handle} has waited "
+                f"8 days for {p.mentor.handle}" for p in pairs)
             clock.advance(timedelta(hours=1))
             assert [p for p in (await sweep.run(settings, relay.engine, clock)).sent
                     if p.kind == "nudge.escalation"] == []
@@ -284,7 +289,8 @@ async def test_quiet_hours_follow_the_program_setting(layout: Layout, sink: Sink
         clock.advance(timedelta(hours=1, minutes=30))  # 17:30 Berlin: due, but quiet
         result = await sweep.run(relay.settings, relay.engine, clock)
         assert result.sent == [] and [p.kind for p in result.deferred] == ["nudge.first"]
-        assert "quiet hours, later: nudge.first to mentor Oak" in result.lines()[0]
+        assert result.lines() == [
+            f"quiet hours, later: nudge.first to mentor Oak (pair {pair.id}): Maple is waiting for your answer"]
         clock.advance(timedelta(minutes=30))  # 18:00 Berlin; now the second stage is due
         assert [p.kind for p in (await sweep.run(relay.settings, relay.engine, clock)).sent] == ["nudge.second"]
 
@@ -320,6 +326,7 @@ async def test_nudges_run_from_the_command_line(layout: Layout, sink: Sink) -> N
         planned = json.loads(dry.stdout)
         assert planned["dry_run"] is True and [p["kind"] for p in planned["sent"]] == ["nudge.first"]
         assert planned["sent"][0]["to_handle"] == "Oak" and planned["sent"][0]["pair_id"] == pair.id
+        assert planned["sent"][0]["subject"] == "Maple is waiting for your answer"
         done = await acli(layout, "nudges", "run", "--now", now)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == (

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from relay.config import ProgramConfig, Settings
@@ -23,6 +24,11 @@ class Context:
     activity: Activity
     now: datetime
 
+    @property
+    def folder(self) -> Path | None:
+        """The program's own templates, if it has some."""
+        return folder(self.settings, self.program)
+
 
 @dataclass
 class Planned:
@@ -33,16 +39,34 @@ class Planned:
     to_role: str  # mentor | mentee | coordinator
     to_handle: str | None
     rcpt: str
-    subject: str
     template: str  # the notice's name (relay/notices/templates/<name>.txt.j2)
-    values: dict[str, Any]
+    values: dict[str, Any]  # the template's values (and rendering.notice's `audience`)
     quiet: bool  # the recipient's quiet hours: a later sweep sends it
     language: str = "en"  # the recipient's (relay/notices/programs.py)
+    folder: Path | None = None  # the program's own templates (relay/notices/programs.folder)
     message_id: str | None = None  # the waiting message it is about
     detail: dict[str, Any] = field(default_factory=dict)
     passed_over: list[str] = field(default_factory=list)  # earlier stages due at once: never sent
-    # the notice as planned (`subject` is its subject): the sweep sends it without rendering it again
-    rendered: Rendered | None = field(default=None, repr=False, compare=False)
+    # The notice, rendered when first asked for (its subject or its text), then kept: it is sent as rendered.
+    # A rule proposes the same mail at every sweep until it is sent and long after (its key taken): a sweep
+    # renders only what it sends, defers or reports, not everything the rules propose.
+    _rendered: Rendered | None = field(default=None, repr=False, compare=False)
+    _subject: str | None = field(default=None, repr=False, compare=False)  # kept by `reported`
+
+    @property
+    def rendered(self) -> Rendered:
+        if self._rendered is None:
+            self._rendered = notice(self.template, self.language, folder=self.folder, **self.values)
+        return self._rendered
+
+    @property
+    def subject(self) -> str:
+        return self._subject if self._subject is not None else self.rendered.subject
+
+    def reported(self) -> Planned:
+        """What a sweep's result keeps of it: what it says about it (describe, as_dict), not its text or
+        values, so that a sweep of 100,000 pairs holds a few hundred bytes per notice after sending it."""
+        return replace(self, values={}, _rendered=None, _subject=self.subject)
 
     def describe(self) -> str:
         who = f"{self.to_role} {self.to_handle}" if self.to_handle else self.to_role
@@ -51,8 +75,3 @@ class Planned:
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "key": self.key, "pair_id": self.pair_id, "to_role": self.to_role,
                 "to_handle": self.to_handle, "subject": self.subject, "message_id": self.message_id}
-
-
-def notice_of(ctx: Context, name: str, language: str, values: dict[str, Any]) -> Rendered:
-    """The notice `name` as it will be sent, rendered now (listings and dry runs show its subject)."""
-    return notice(name, language, folder=folder(ctx.settings, ctx.program), **values)

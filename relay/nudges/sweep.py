@@ -4,7 +4,8 @@ relay/nudges/rules/groups.py), and each due piece of mail sent exactly once.
 The sweep never holds the store for long: pairs whose end has come are marked ended in short
 transactions (relay/nudges/lifecycle.end_due); then the conversations where something may be due are
 found by indexed queries (relay/nudges/due.py) and read a page at a time, planned in a thread
-(relay/nudges/rules/: the rules render each notice once, and it is sent as rendered), and each page's
+(relay/nudges/rules/: the rules name each notice; it is rendered once, only if it is sent, deferred or
+listed, and sent as rendered), and each page's
 mail written a few notices per transaction: for each, the key is claimed (relay/nudges/keys.py), the
 notice (composed before the transaction, relay/notices/mime.py) queued and the event recorded, so the
 mail, its key and its event commit together. A coordinator's escalations are gathered over the sweep and
@@ -21,7 +22,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -99,8 +100,8 @@ async def _planned_pages(engine: AsyncEngine, settings: Settings, now: datetime,
             if not ids:
                 break
             after = ids[-1]
-            # planning (the rules, and rendering each notice) is pure CPU work: in a thread, so that the
-            # event loop keeps answering SMTP sessions while a page is planned
+            # planning (the rules) is pure CPU work: in a thread, so that the event loop keeps answering SMTP
+            # sessions while a page is planned
             yield await asyncio.to_thread(_plan, settings, now, found, activity)
 
 
@@ -126,12 +127,12 @@ async def plan_all(engine: AsyncEngine, settings: Settings, now: datetime, batch
     return [item async for page in _planned_pages(engine, settings, now, batch) for item in page]
 
 
-def _rendered(settings: Settings, item: Planned, attached: bool) -> notices.Rendered:
-    """The item's notice: as the rules rendered it when planning, unless the conversation is attached to
-    it (a farewell planned without knowing; its text says so)."""
-    if item.rendered is not None and item.values.get("conversation_attached", False) == attached:
+def _rendered(item: Planned, attached: bool) -> notices.Rendered:
+    """The item's notice: as planned, unless the conversation is attached to it (a farewell planned without
+    knowing; its text says so)."""
+    if item.values.get("conversation_attached", False) == attached:
         return item.rendered
-    return notices.notice(item.template, item.language, folder=folder(settings, settings.programs[item.program_id]),
+    return notices.notice(item.template, item.language, folder=item.folder,
                           **{**item.values, "conversation_attached": attached})
 
 
@@ -150,7 +151,7 @@ async def _conversation(connection: AsyncConnection, settings: Settings, item: P
 def _composed(settings: Settings, item: Planned, attachments: list[tuple[bytes, str, str]],
               dated: datetime) -> notices.Notice:
     """The item's notice as mail, dated `dated`."""
-    return _as_mail(settings, item, _rendered(settings, item, bool(attachments)), dated, attachments)
+    return _as_mail(settings, item, _rendered(item, bool(attachments)), dated, attachments)
 
 
 def _as_mail(settings: Settings, item: Planned, mail: notices.Rendered, dated: datetime,
@@ -189,8 +190,10 @@ def _mail(settings: Settings, notice: notices.Notice, queue_at: datetime, pair_i
 
 def _ready(settings: Settings, item: Planned, attachments: list[tuple[bytes, str, str]] | None, now: datetime,
            queue_at: datetime) -> _Ready:
-    """`attachments` None: the item goes in a digest, it has no mail of its own."""
+    """`attachments` None: the item goes in a digest, it has no mail of its own (its own notice is still
+    rendered, here in the composing thread: the sweep's result names it by its subject)."""
     mail = None
+    item.rendered  # noqa: B018  # rendered now, off the event loop
     if attachments is not None:
         mail = _mail(settings, _composed(settings, item, attachments, queue_at), queue_at, item.pair_id,
                      item.message_id)
@@ -275,11 +278,8 @@ async def _send_many(connection: AsyncConnection, chunk: list[_Ready], now: date
     return [ready.item for ready in sent]
 
 
-def _reported(item: Planned) -> Planned:
-    """What the sweep's result keeps of a notice: what it says about it (describe, as_dict), without its
-    rendered text and template values, so a sweep of 100,000 pairs holds a few hundred bytes per notice
-    after sending it, not the notice."""
-    return replace(item, values={}, rendered=None)
+def _reported(items: list[Planned]) -> list[Planned]:
+    return [item.reported() for item in items]
 
 
 async def run(settings: Settings, engine: AsyncEngine, clock: Clock, *, dry_run: bool = False,
@@ -304,7 +304,7 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, *, dry_run:
     async def write(chunk: list[_Ready], digest: _Mail | None = None) -> bool:
         """One write transaction; False when the sweep must end here (`between`)."""
         async with turn() if turn is not None else contextlib.nullcontext(), transaction(engine) as connection:
-            result.sent.extend(map(_reported, await _send_many(connection, chunk, now, digest)))
+            result.sent.extend(map(Planned.reported, await _send_many(connection, chunk, now, digest)))
         return between is None or await between()
 
     async def write_escalations(items: list[Planned]) -> bool:
@@ -317,18 +317,21 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, *, dry_run:
     async for planned in _planned_pages(engine, settings, now, batch):
         async with engine.connect() as connection:
             taken = await keys.claimed(connection, [p.key for p in planned])
-        due_now = []
+        due_now, deferred, listed = [], [], []
         for item in planned:
             if item.key in taken:
                 continue
             if item.quiet:
-                result.deferred.append(_reported(item))
+                deferred.append(item)
             elif dry_run:
-                result.sent.append(_reported(item))
+                listed.append(item)
             elif item.kind == ESCALATION:
                 escalations.setdefault((item.program_id, item.rcpt, item.language), []).append(item)
             else:
                 due_now.append(item)
+        if deferred or listed:  # their subjects, for the result's lines: rendered in a thread, as planning is
+            result.deferred.extend(await asyncio.to_thread(_reported, deferred))
+            result.sent.extend(await asyncio.to_thread(_reported, listed))
         for start in range(0, len(due_now), mails_per_commit):
             items = due_now[start:start + mails_per_commit]
             if not await write(await _compose_all(engine, settings, items, now, queue_at or now)):

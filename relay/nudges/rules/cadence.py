@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from relay.notices.programs import participant_language
 from relay.notices.when import format_when
-from relay.nudges.plan import Context, Planned, notice_of
+from relay.nudges.plan import Context, Planned
 from relay.nudges.timing import is_away, is_quiet, local_date, zone_of
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -39,8 +39,8 @@ def plan(ctx: Context) -> list[Planned]:
     return [Planned(
         key=f"nudge.digest:{ctx.pair.id}:{today.isoformat()}", kind="nudge.digest", pair_id=ctx.pair.id,
         program_id=ctx.program.id, to_role="mentor", to_handle=mentor.handle, rcpt=mentor.email,
-        subject=(mail := notice_of(ctx, "cadence_digest", language, values)).subject,
-        rendered=mail, template="cadence_digest", values=values,
+        folder=ctx.folder,
+        template="cadence_digest", values=values,
         language=language,
         quiet=is_quiet(ctx.now, zone, ctx.program.responsiveness.quiet_hours),
         message_id=waiting[0].message_id, detail={"to_role": "mentor", "waiting": count, "day": today.isoformat()},

@@ -7,7 +7,7 @@ from datetime import timedelta
 from relay.notices.programs import participant_language
 from relay.notices.when import format_day
 from relay.nudges.lifecycle import ONGOING, end_of
-from relay.nudges.plan import Context, Planned, notice_of
+from relay.nudges.plan import Context, Planned
 from relay.nudges.timing import is_quiet, zone_of
 from relay.store.pairs import ROLES
 
@@ -29,8 +29,8 @@ def plan(ctx: Context) -> list[Planned]:
         found.append(Planned(
             key=f"ending_soon:{ctx.pair.id}:{role}", kind="ending_soon", pair_id=ctx.pair.id,
             program_id=ctx.program.id, to_role=role, to_handle=member.handle, rcpt=member.email,
-            subject=(mail := notice_of(ctx, "ending_soon", language, values)).subject,
-            rendered=mail, template="ending_soon", values=values,
+            folder=ctx.folder,
+            template="ending_soon", values=values,
             language=language,
             quiet=is_quiet(ctx.now, zone_of(member, ctx.program), rules.quiet_hours),
             detail={"to_role": role, "last_day": last.isoformat()},

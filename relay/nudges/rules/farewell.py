@@ -12,7 +12,6 @@ from typing import Any
 
 from relay.config import ProgramConfig, Settings
 from relay.notices.programs import audience, folder, participant_language
-from relay.notices.rendering import notice
 from relay.nudges.lifecycle import FAREWELL_WITHIN, ONGOING, end_of
 from relay.nudges.plan import Context, Planned
 from relay.nudges.timing import is_quiet, zone_of
@@ -47,8 +46,7 @@ def farewells(settings: Settings, program: ProgramConfig, pair: Pair, now: datet
         found.append(Planned(
             key=key_of(pair.id, role), kind="farewell", pair_id=pair.id, program_id=program.id,
             to_role=role, to_handle=member.handle, rcpt=member.email,
-            subject=(mail := notice("farewell", language, folder=folder(settings, program), **values)).subject,
-            rendered=mail, template="farewell",
+            folder=folder(settings, program), template="farewell",
             values=values, language=language,
             quiet=is_quiet(now, zone_of(member, program), program.responsiveness.quiet_hours),
             detail={"to_role": role},

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from relay.config import ProgramConfig, Settings
 from relay.notices.programs import folder, participant_language, staff_language
-from relay.notices.rendering import Rendered, notice
 from relay.notices.when import format_duration, format_when
 from relay.nudges.activity import Activity
 from relay.nudges.plan import Planned
@@ -33,10 +31,6 @@ class GroupContext:
     group: Conversation
     activity: Activity
     now: datetime
-
-
-def _notice(ctx: GroupContext, name: str, language: str, values: dict[str, Any]) -> Rendered:
-    return notice(name, language, folder=folder(ctx.settings, ctx.program), **values)
 
 
 def unanswered(ctx: GroupContext) -> list[Planned]:
@@ -67,8 +61,8 @@ def unanswered(ctx: GroupContext) -> list[Planned]:
         found.append(Planned(
             key=f"{kind}:{group.id}:{mentor.id}:{waiting.message_id}", kind=kind, pair_id=group.id,
             program_id=ctx.program.id, to_role="mentor", to_handle=mentor.handle, rcpt=mentor.email,
-            subject=(mail := _notice(ctx, "nudge_mentor", language, values)).subject,
-            rendered=mail, template="nudge_mentor", values=values,
+            folder=folder(ctx.settings, ctx.program),
+            template="nudge_mentor", values=values,
             language=language, quiet=is_quiet(ctx.now, zone, rules.quiet_hours), message_id=waiting.message_id,
             detail={"waited_hours": int(waited.total_seconds() // 3600), "to_role": "mentor"},
             passed_over=[f"{k}:{group.id}:{mentor.id}:{waiting.message_id}" for k in due[:-1]],
@@ -82,8 +76,8 @@ def unanswered(ctx: GroupContext) -> list[Planned]:
         found.append(Planned(
             key=f"nudge.escalation:{group.id}:{waiting.message_id}", kind="nudge.escalation", pair_id=group.id,
             program_id=ctx.program.id, to_role="coordinator", to_handle=None, rcpt=ctx.program.coordinator,
-            subject=(mail := _notice(ctx, "coordinator_unanswered", language, values)).subject,
-            rendered=mail, template="coordinator_unanswered",
+            folder=folder(ctx.settings, ctx.program),
+            template="coordinator_unanswered",
             values=values, language=language, quiet=is_quiet(ctx.now, zone, rules.quiet_hours),
             message_id=waiting.message_id,
             detail={"waited_hours": int(waited.total_seconds() // 3600), "to_role": "coordinator"},
@@ -112,8 +106,8 @@ def silence(ctx: GroupContext) -> list[Planned]:
         found.append(Planned(
             key=f"nudge.checkin:{group.id}:{member.id}:{anchor.isoformat()}", kind="nudge.checkin",
             pair_id=group.id, program_id=ctx.program.id, to_role=member.role, to_handle=member.handle,
-            rcpt=member.email, subject=(mail := _notice(ctx, "group_checkin", language, values)).subject,
-            rendered=mail, template="group_checkin",
+            rcpt=member.email, folder=folder(ctx.settings, ctx.program),
+            template="group_checkin",
             values=values, language=language, quiet=is_quiet(ctx.now, zone, rules.quiet_hours),
             detail={"silent_days": silent.days, "to_role": member.role},
         ))

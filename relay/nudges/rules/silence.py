@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from relay.notices.programs import participant_language
 from relay.notices.when import format_duration
-from relay.nudges.plan import Context, Planned, notice_of
+from relay.nudges.plan import Context, Planned
 from relay.nudges.timing import is_away, is_quiet, zone_of
 from relay.store.pairs import ROLES
 
@@ -33,8 +33,8 @@ def plan(ctx: Context) -> list[Planned]:
             key=f"nudge.checkin:{pair.id}:{role}:{anchor.isoformat()}", kind="nudge.checkin",
             pair_id=pair.id, program_id=ctx.program.id,
             to_role=role, to_handle=member.handle, rcpt=member.email,
-            subject=(mail := notice_of(ctx, "checkin", language, values)).subject,
-            rendered=mail, template="checkin", values=values,
+            folder=ctx.folder,
+            template="checkin", values=values,
             language=language,
             quiet=is_quiet(ctx.now, zones[role], rules.quiet_hours),
             detail={"silent_days": silent.days, "to_role": role},

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from relay.notices.programs import participant_language, staff_language
 from relay.notices.when import format_duration, format_when
-from relay.nudges.plan import Context, Planned, notice_of
+from relay.nudges.plan import Context, Planned
 from relay.nudges.timing import is_away, is_quiet, zone_of
 
 STAGES = ("nudge.first", "nudge.second")
@@ -40,8 +40,8 @@ def plan(ctx: Context) -> list[Planned]:
             key=f"{kind}:{ctx.pair.id}:{waiting.message_id}", kind=kind,
             pair_id=ctx.pair.id, program_id=ctx.program.id, to_role="mentor",
             to_handle=mentor.handle, rcpt=mentor.email,
-            subject=(mail := notice_of(ctx, "nudge_mentor", language, values)).subject,
-            rendered=mail, template="nudge_mentor", values=values,
+            folder=ctx.folder,
+            template="nudge_mentor", values=values,
             language=language,
             quiet=is_quiet(ctx.now, mentor_zone, rules.quiet_hours), message_id=waiting.message_id,
             detail={"waited_hours": int(waited.total_seconds() // 3600), "to_role": "mentor"},
@@ -56,8 +56,8 @@ def plan(ctx: Context) -> list[Planned]:
             key=f"nudge.escalation:{ctx.pair.id}:{waiting.message_id}", kind="nudge.escalation",
             pair_id=ctx.pair.id, program_id=ctx.program.id, to_role="coordinator", to_handle=None,
             rcpt=ctx.program.coordinator,
-            subject=(mail := notice_of(ctx, "coordinator_unanswered", language, values)).subject,
-            rendered=mail, template="coordinator_unanswered",
+            folder=ctx.folder,
+            template="coordinator_unanswered",
             values=values, language=language,
             quiet=is_quiet(ctx.now, program_zone, rules.quiet_hours), message_id=waiting.message_id,
             detail={"waited_hours": int(waited.total_seconds() // 3600), "to_role": "coordinator"},
