@@ -28,7 +28,9 @@
    machine stalled for a CPU or the disk meanwhile (Linux /proc/pressure). Like `serve`
    after its start (relay/warmup.py), the bench freezes its heap before (--no-freeze: not).
    --sweep-in-process runs relay.nudges.sweep.run on the bench's own event loop instead (as before
-   issue 14's child process; as in-process test relays still do).
+   issue 14's child process; as in-process test relays still do). Then, the stream stopped, one more sweep
+   an hour later, as `serve` runs one every hour: everything due was sent by the first, but the rules still
+   look at every pair where something may be due.
 
 The last line is `full/empty accept ratio: X.XX` (messages/s on the full store over the empty one).
 The store stays in the printed directory with --keep; `--reuse DIR` measures a kept store again instead of
@@ -474,6 +476,19 @@ async def kept(engine: AsyncEngine) -> tuple[list[PairInfo], int, datetime]:
     return made, int(count), last
 
 
+async def one_sweep(options: argparse.Namespace, config: Path, settings: Settings, serving: AsyncEngine,
+                    clock: FixedClock) -> tuple[float, int, str]:
+    """One nudge sweep at the clock's time, as --sweep-in-process says: (seconds, notices sent, where it ran).
+    Raises TimeoutError after --sweep-timeout."""
+    if options.sweep_in_process:
+        seconds, result = await asyncio.wait_for(timed(lambda: nudge_sweep.run(settings, serving, clock)),
+                                                 options.sweep_timeout)
+        return seconds, len(result.sent), "on the bench's event loop"
+    child = ChildSweep(config, serving)
+    seconds, found = await asyncio.wait_for(timed(lambda: child.run(clock.now())), options.sweep_timeout)
+    return seconds, found.sent, "in a process of its own, as serve"
+
+
 async def main(options: argparse.Namespace) -> None:
     only = set(options.only.split(",")) if options.only else set(MEASURES)
     copied: Path | None = None
@@ -577,18 +592,13 @@ async def main(options: argparse.Namespace) -> None:
         slow: list[SlowAccept] = []
         pressure, stream_began = pressure_totals(), time.perf_counter()
         meanwhile = asyncio.create_task(accepts_meanwhile(serving, pairs[:100], now, done, slow=slow))
+        finished = False
         try:
-            if options.sweep_in_process:
-                seconds, result = await asyncio.wait_for(timed(lambda: nudge_sweep.run(settings, serving, clock)),
-                                                         options.sweep_timeout)
-                sent, where = len(result.sent), "on the bench's event loop"
-            else:
-                child = ChildSweep(layout.config, serving)
-                seconds, found = await asyncio.wait_for(timed(lambda: child.run(clock.now())), options.sweep_timeout)
-                sent, where = found.sent, "in a process of its own, as serve"
+            seconds, sent, where = await one_sweep(options, layout.config, settings, serving, clock)
             mails = await notice_count(serving) - notices_before
             print(f"nudge sweep, 20 days of silence ({where}): {seconds:.1f} s wall ({sent} sent in {mails} mails"
                   + (f", {seconds * 1000 / sent:.2f} ms per nudge)" if sent else ")"))
+            finished = True
         except TimeoutError:
             made = await notice_count(serving) - notices_before
             print(f"nudge sweep, 20 days of silence: not done after {options.sweep_timeout:.0f} s (stopped; {made} "
@@ -597,6 +607,11 @@ async def main(options: argparse.Namespace) -> None:
             done.set()
             during = await meanwhile
             whole, stream_seconds = stalled(pressure, pressure_totals()), time.perf_counter() - stream_began
+            if finished:  # what serve's hourly sweep costs once everything due was sent: its rules still run
+                clock.advance(timedelta(hours=1))
+                seconds, sent, where = await one_sweep(options, layout.config, settings, serving, clock)
+                print(f"nudge sweep an hour later, everything due already sent ({where}, no accepts meanwhile): "
+                      f"{seconds:.1f} s wall ({sent} sent)")
             await checkpointer.stop()
             await serving.dispose()
         print(f"accept (store part, 4 senders, one each per 50 ms) alone: {latency_line(alone)}")
