@@ -38,8 +38,10 @@ def normalise(language: str) -> str:
     return language.strip().replace("-", "_")
 
 
+@lru_cache(maxsize=256)
 def locale(language: str) -> Locale:
-    """The Babel locale of a language, for dates, numbers and the writing direction."""
+    """The Babel locale of a language, for dates, numbers and the writing direction (parsed once per
+    language: a sweep formats dates for thousands of notices in the same few)."""
     name = normalise(language)
     try:
         return Locale.parse(_DATE_LOCALE.get(name, name))

@@ -10,13 +10,16 @@ from html.parser import HTMLParser
 from io import BytesIO
 from pathlib import Path
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_date, format_time
+from babel.localedata import locale_identifiers
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from relay.languages import LOCALES, SHIPPED, LanguageError, check, direction
+from relay.languages import LOCALES, SHIPPED, LanguageError, check, direction, locale
 from relay.notices import TEMPLATES, notice, render
 from relay.notices.when import format_day, format_duration, format_when
 
@@ -302,6 +305,21 @@ def test_dates_and_durations_in_the_readers_language_and_zone() -> None:
     assert format_duration(timedelta(hours=48), "en") == "48 hours"
     assert format_duration(timedelta(days=14), "es") == "2 semanas"
     assert format_duration(timedelta(days=4), "ru") == "4 дня"
+
+
+def test_a_date_and_time_read_as_babel_writes_the_moment_itself_in_every_locale() -> None:
+    """format_when asks Babel once per day and once per hour and minute (a sweep writes thousands): in every
+    locale Babel knows, that is what Babel writes for the whole moment in the reader's zone, afternoon and
+    night, across a change of summer time."""
+    moments = [datetime(2026, 3, 29, 0, 30, tzinfo=UTC), datetime(2026, 3, 29, 1, 30, tzinfo=UTC),
+               datetime(2026, 6, 1, 14, 5, tzinfo=UTC), datetime(2026, 12, 31, 23, 59, tzinfo=UTC)]
+    for name in locale_identifiers():
+        where = locale(name)  # the locale the relay writes dates in for this language
+        for at in moments:
+            for zone in ("Europe/Berlin", "Asia/Kolkata", "America/Los_Angeles"):
+                local = at.astimezone(ZoneInfo(zone))
+                whole = f"{format_date(local, 'full', locale=where)}, {format_time(local, 'short', locale=where)}"
+                assert format_when(at, name, zone) == f"{whole} ({zone})", name
 
 
 def test_a_program_template_replaces_ours_for_every_notice(tmp_path: Path) -> None:

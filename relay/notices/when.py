@@ -3,7 +3,7 @@ in their own time zone. A participant never reads a UTC timestamp in ISO form.""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -17,8 +17,20 @@ def format_when(at: datetime, language: str, timezone: ZoneInfo | str) -> str:
     """"Monday, 1 June 2026, 16:00 (Europe/Berlin)"; "lunes, 1 de junio de 2026, 16:00 (Europe/Madrid)"."""
     zone = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
     local = at.astimezone(zone)
-    where = locale(language)
-    return f"{format_date(local, 'full', locale=where)}, {format_time(local, 'short', locale=where)} ({zone.key})"
+    return f"{_full_day(local.date(), language)}, {_short_time(local.hour, local.minute, language)} ({zone.key})"
+
+
+@lru_cache(maxsize=4096)
+def _full_day(day: date, language: str) -> str:
+    """"Monday, 1 June 2026" (a sweep writes the dates of thousands of waiting messages: Babel is asked once
+    per day and language)."""
+    return format_date(day, "full", locale=locale(language))
+
+
+@lru_cache(maxsize=4096)
+def _short_time(hour: int, minute: int, language: str) -> str:
+    """"16:00", "4:00 PM": the short time pattern shows hours and minutes only."""
+    return format_time(time(hour, minute), "short", locale=locale(language))
 
 
 def format_day(day: date, language: str) -> str:
