@@ -7,20 +7,26 @@ The sweep plans and composes in threads (asyncio.to_thread), which cProfile does
 runs inline on the profiled thread instead, so every function shows (the wall time printed is then that
 of a profiled, single-threaded sweep: compare it with other runs of this script, and measure wall time
 with `bench/scale.py --reuse DIR --copy --only sweep`). The copy is removed after.
+
+`--plain` profiles nothing: the sweep runs as it is (its threads too, on this process's event loop, with no
+SMTP beside it), then once more an hour later, as `serve`'s hourly sweep finds the store once everything due
+was sent; each prints its wall time and the CPU time of this process meanwhile.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import pstats
+import resource
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,8 +34,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.append(str(REPO))  # appended: a PYTHONPATH naming another checkout's relay/ wins (baselines)
 
+from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
+
 from relay.clock import FixedClock  # noqa: E402
-from relay.config import load_settings  # noqa: E402
+from relay.config import Settings, load_settings  # noqa: E402
 from relay.nudges import sweep  # noqa: E402
 from relay.store.database import create_engine, migrate  # noqa: E402
 
@@ -38,7 +46,9 @@ async def _inline(function: Callable[..., Any], /, *args: Any, **kwargs: Any) ->
     return function(*args, **kwargs)
 
 
-async def profiled_sweep(source: Path, profile: cProfile.Profile) -> tuple[float, int]:
+@contextlib.asynccontextmanager
+async def copied_store(source: Path) -> AsyncIterator[tuple[Settings, AsyncEngine, FixedClock]]:
+    """A copy of the kept store (removed after), its engine, and a clock 20 days after its last round."""
     facts = json.loads((source / "built.json").read_text())
     workdir = Path(tempfile.mkdtemp(prefix="relay-sweep-profile-"))
     try:
@@ -46,16 +56,36 @@ async def profiled_sweep(source: Path, profile: cProfile.Profile) -> tuple[float
         settings = load_settings(workdir / "full" / "relay.yaml")
         engine = create_engine(settings.database_url)
         await migrate(engine)
-        clock = FixedClock(datetime.fromisoformat(facts["last"]) + timedelta(days=20, hours=6))
+        try:
+            yield settings, engine, FixedClock(datetime.fromisoformat(facts["last"]) + timedelta(days=20, hours=6))
+        finally:
+            await engine.dispose()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def profiled_sweep(source: Path, profile: cProfile.Profile) -> tuple[float, int]:
+    async with copied_store(source) as (settings, engine, clock):
         started = time.perf_counter()
         profile.enable()
         result = await sweep.run(settings, engine, clock)
         profile.disable()
-        seconds = time.perf_counter() - started
-        await engine.dispose()
-        return seconds, len(result.sent)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        return time.perf_counter() - started, len(result.sent)
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def plain_sweeps(source: Path) -> None:
+    async with copied_store(source) as (settings, engine, clock):
+        for label in ("20 days of silence", "an hour later"):
+            cpu, started = _cpu(), time.perf_counter()
+            result = await sweep.run(settings, engine, clock)
+            print(f"sweep, {label}: {time.perf_counter() - started:.1f} s wall, {_cpu() - cpu:.1f} s CPU, "
+                  f"{len(result.sent)} sent")
+            clock.advance(timedelta(hours=1))
 
 
 def main() -> None:
@@ -64,9 +94,14 @@ def main() -> None:
                         help="a directory that `bench/scale.py --only build` (or --keep) printed")
     parser.add_argument("--sort", default="cumtime", choices=("cumtime", "tottime", "ncalls"))
     parser.add_argument("--top", type=int, default=60, help="how many functions to print")
+    parser.add_argument("--plain", action="store_true",
+                        help="no profiler: wall and CPU time of the sweep, then of one an hour later")
     options = parser.parse_args()
     if not (options.store / "built.json").is_file():
         parser.error(f"{options.store}: not a store kept by bench/scale.py --only build or --keep (no built.json)")
+    if options.plain:
+        asyncio.run(plain_sweeps(options.store))
+        return
     asyncio.to_thread = _inline  # type: ignore[assignment]  # see the module docstring
     profile = cProfile.Profile()
     seconds, sent = asyncio.run(profiled_sweep(options.store, profile))
