@@ -193,7 +193,7 @@ def _ready(settings: Settings, item: Planned, attachments: list[tuple[bytes, str
     """`attachments` None: the item goes in a digest, it has no mail of its own (its own notice is still
     rendered, here in the composing thread: the sweep's result names it by its subject)."""
     mail = None
-    item.rendered  # noqa: B018  # rendered now, off the event loop
+    _ = item.subject  # the notice rendered now, in this thread, not later on the event loop
     if attachments is not None:
         mail = _mail(settings, _composed(settings, item, attachments, queue_at), queue_at, item.pair_id,
                      item.message_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from relay.config import ProgramConfig, Settings
 from relay.notices.programs import folder, participant_language, staff_language
@@ -31,6 +32,11 @@ class GroupContext:
     group: Conversation
     activity: Activity
     now: datetime
+
+    @property
+    def folder(self) -> Path | None:
+        """The program's own templates, if it has some."""
+        return folder(self.settings, self.program)
 
 
 def unanswered(ctx: GroupContext) -> list[Planned]:
@@ -61,7 +67,7 @@ def unanswered(ctx: GroupContext) -> list[Planned]:
         found.append(Planned(
             key=f"{kind}:{group.id}:{mentor.id}:{waiting.message_id}", kind=kind, pair_id=group.id,
             program_id=ctx.program.id, to_role="mentor", to_handle=mentor.handle, rcpt=mentor.email,
-            folder=folder(ctx.settings, ctx.program),
+            folder=ctx.folder,
             template="nudge_mentor", values=values,
             language=language, quiet=is_quiet(ctx.now, zone, rules.quiet_hours), message_id=waiting.message_id,
             detail={"waited_hours": int(waited.total_seconds() // 3600), "to_role": "mentor"},
@@ -76,7 +82,7 @@ def unanswered(ctx: GroupContext) -> list[Planned]:
         found.append(Planned(
             key=f"nudge.escalation:{group.id}:{waiting.message_id}", kind="nudge.escalation", pair_id=group.id,
             program_id=ctx.program.id, to_role="coordinator", to_handle=None, rcpt=ctx.program.coordinator,
-            folder=folder(ctx.settings, ctx.program),
+            folder=ctx.folder,
             template="coordinator_unanswered",
             values=values, language=language, quiet=is_quiet(ctx.now, zone, rules.quiet_hours),
             message_id=waiting.message_id,
@@ -106,7 +112,7 @@ def silence(ctx: GroupContext) -> list[Planned]:
         found.append(Planned(
             key=f"nudge.checkin:{group.id}:{member.id}:{anchor.isoformat()}", kind="nudge.checkin",
             pair_id=group.id, program_id=ctx.program.id, to_role=member.role, to_handle=member.handle,
-            rcpt=member.email, folder=folder(ctx.settings, ctx.program),
+            rcpt=member.email, folder=ctx.folder,
             template="group_checkin",
             values=values, language=language, quiet=is_quiet(ctx.now, zone, rules.quiet_hours),
             detail={"silent_days": silent.days, "to_role": member.role},
