@@ -417,3 +417,40 @@ def test_a_ticket_gives_its_place_back_once() -> None:
     assert limits.open == 1
     assert isinstance(limits.admit("192.0.2.3"), Ticket)
     assert limits.admit("192.0.2.4") is TOO_MANY
+
+
+async def test_mail_and_rcpt_paths_are_parsed_as_aiosmtpd_parses_them_every_time(start: Starter, sink: Sink) -> None:
+    """The relay parses each distinct path once and remembers it (relay/smtp/paths.py): a malformed address
+    is refused every time it is sent, and a well-formed one in another spelling still reaches its alias."""
+    _relay, layout = await start({})
+    pair = await acreate_pair(layout)
+    first, client = await connect(layout.smtp_port)
+    assert first.startswith(b"220 ")
+    assert (await command(client, "EHLO client.example")).startswith(b"250")
+    for _ in range(2):  # the second time the parse is remembered: the same refusal
+        assert (await command(client, "MAIL FROM:<not an address@>")).startswith(b"553 ")
+    assert (await command(client, f"MAIL FROM:< {MENTEE['email']} >")).startswith(b"250")
+    for _ in range(2):
+        assert (await command(client, "RCPT TO:<@@>")).startswith(b"553 ")
+    local, _, domain = pair["mentor_alias"].partition("@")
+    assert (await command(client, f'RCPT TO:<"{local}"@{domain}>')).startswith(b"250")
+    assert (await command(client, "RSET")).startswith(b"250")
+    await close(client)
+
+
+def test_the_remembered_parse_answers_as_aiosmtpd_for_every_kind_of_path() -> None:
+    """aiosmtpd's own _getaddr is the oracle, with and without a limit on the local part's length."""
+    from types import SimpleNamespace
+
+    from aiosmtpd.smtp import SMTP
+
+    from relay.smtp.server import RelaySession
+
+    paths = ["", "<>", "<a@b.example>", "a@b.example", " <a@b.example> SIZE=100", "<a@b.example> BODY=8BITMIME",
+             '<"quoted local"@b.example>', "<a(comment)@b.example>", "<@route.example:a@b.example>",
+             "<not an address@>", "<@@>", "<a@b.example", "a b@c.example", "<" + "x" * 80 + "@b.example>",
+             "<ünï@b.example>", "<a@[127.0.0.1]>"]
+    for limit in (0, 64):
+        for path in paths * 2:  # the second round is answered from what was remembered
+            session = SimpleNamespace(local_part_limit=limit)
+            assert RelaySession._getaddr(session, path) == SMTP._getaddr(session, path), (limit, path)  # type: ignore[arg-type]

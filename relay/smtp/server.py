@@ -20,6 +20,7 @@ from relay.config import SmtpConfig
 from relay.smtp.data import BulkTurns, Data, Outcome, read_data
 from relay.smtp.handler import RelayHandler
 from relay.smtp.limits import ConnectionLimits, Monotonic, Refusal, RefusalLog, Ticket
+from relay.smtp.paths import parsed_path
 
 log = logging.getLogger("relay.smtp")
 
@@ -54,6 +55,14 @@ class RelaySession(SMTP):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._reset_timeout(self.greeting_timeout)  # the first recognised command resets it to command_timeout
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's parse of a MAIL or RCPT path, each distinct argument parsed once (relay/smtp/paths.py),
+        with its limit on the local part's length."""
+        address, rest = parsed_path(arg)
+        if address and self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return address, rest
 
     @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
     async def smtp_RCPT(self, arg: str) -> None:
