@@ -1,7 +1,7 @@
 """Where a nudge sweep's time goes: cProfile over one sweep on a copy of a store kept by bench/scale.py.
 
     .venv/bin/python bench/scale.py --pairs 1000 --messages 10000 --only build     # prints DIR
-    .venv/bin/python bench/sweep_profile.py --store DIR [--sort cumtime] [--top 60]
+    .venv/bin/python bench/sweep_profile.py --store DIR [--sort cumtime] [--top 60] [--later]
 
 The sweep plans and composes in threads (asyncio.to_thread), which cProfile does not see; here that work
 runs inline on the profiled thread instead, so every function shows (the wall time printed is then that
@@ -10,7 +10,8 @@ with `bench/scale.py --reuse DIR --copy --only sweep`). The copy is removed afte
 
 `--plain` profiles nothing: the sweep runs as it is (its threads too, on this process's event loop, with no
 SMTP beside it), then once more an hour later, as `serve`'s hourly sweep finds the store once everything due
-was sent; each prints its wall time and the CPU time of this process meanwhile.
+was sent; each prints its wall time and the CPU time of this process meanwhile. `--later` profiles that
+second sweep instead of the first.
 """
 
 from __future__ import annotations
@@ -64,8 +65,11 @@ async def copied_store(source: Path) -> AsyncIterator[tuple[Settings, AsyncEngin
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def profiled_sweep(source: Path, profile: cProfile.Profile) -> tuple[float, int]:
+async def profiled_sweep(source: Path, profile: cProfile.Profile, later: bool) -> tuple[float, int]:
     async with copied_store(source) as (settings, engine, clock):
+        if later:  # the first sweep unprofiled; the one profiled is an hour later, with nothing new to send
+            await sweep.run(settings, engine, clock)
+            clock.advance(timedelta(hours=1))
         started = time.perf_counter()
         profile.enable()
         result = await sweep.run(settings, engine, clock)
@@ -96,6 +100,9 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=60, help="how many functions to print")
     parser.add_argument("--plain", action="store_true",
                         help="no profiler: wall and CPU time of the sweep, then of one an hour later")
+    parser.add_argument("--later", action="store_true",
+                        help="profile the sweep an hour after the first (which runs unprofiled): what serve's "
+                             "hourly sweep costs once everything due was sent")
     options = parser.parse_args()
     if not (options.store / "built.json").is_file():
         parser.error(f"{options.store}: not a store kept by bench/scale.py --only build or --keep (no built.json)")
@@ -104,7 +111,7 @@ def main() -> None:
         return
     asyncio.to_thread = _inline  # type: ignore[assignment]  # see the module docstring
     profile = cProfile.Profile()
-    seconds, sent = asyncio.run(profiled_sweep(options.store, profile))
+    seconds, sent = asyncio.run(profiled_sweep(options.store, profile, options.later))
     print(f"profiled sweep: {seconds:.1f} s, {sent} sent, {seconds * 1000 / max(1, sent):.2f} ms per nudge "
           "(profiled, single thread)")
     pstats.Stats(profile).sort_stats(options.sort).print_stats(options.top)
