@@ -25,9 +25,9 @@ def parsed_path(arg: str) -> tuple[str | None, str | None]:
         return "", ""
     try:
         if arg.lstrip().startswith("<"):
-            address, rest = get_angle_addr(arg)
-        else:
-            address, rest = get_addr_spec(arg)
+            angle, rest = get_angle_addr(arg)
+            return angle.addr_spec, rest
+        spec, rest = get_addr_spec(arg)
+        return spec.addr_spec, rest
     except HeaderParseError:
         return None, None
-    return address.addr_spec, rest
