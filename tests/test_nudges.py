@@ -370,3 +370,32 @@ async def test_serve_runs_the_sweeps_on_its_scheduler(layout: Layout, sink: Sink
         received = await wait_for_notices(sink, 1)
     assert [(r.rcpt_tos, str(r.message["Subject"])) for r in received] == [
         ([OAK[0]], "Maple is waiting for your answer")]
+
+
+def test_the_waiting_subject_is_read_as_the_stdlib_parser_reads_it() -> None:
+    """A reminder quotes the waiting message's subject as the mentor's mail client shows it. The sweep reads
+    plain one-line subjects without the parser (relay/nudges/activity.py); the stdlib parser on the whole
+    message is the oracle, over the messages of the corpus and the edge cases of a plain line. (Left out: a
+    message whose header block the parser cuts short at a broken line, MissingHeaderBodySeparatorDefect; the
+    copies the relay sends, where the sweep reads subjects, never have one.)"""
+    from email import message_from_bytes
+    from email.errors import MissingHeaderBodySeparatorDefect
+    from email.message import EmailMessage
+    from email.policy import default as default_policy
+    from pathlib import Path
+
+    from relay.nudges.activity import _subject
+
+    def parsed(raw: bytes) -> EmailMessage:
+        return message_from_bytes(raw, policy=default_policy)  # type: ignore[return-value]
+
+    corpus = [raw for raw in (path.read_bytes() for path in sorted((Path(__file__).parent / "data").rglob("*.eml")))
+              if not any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in parsed(raw).defects)]
+    assert len(corpus) > 50
+    edges = [b"Subject: plain words\r\n\r\nbody", b"subject:no space\n\nbody", b"Subject:   spaced  out  \r\n\r\n",
+             b"Subject:\t tab first\r\n\r\n", b"Subject: \r\n\r\n", b"Subject:\r\n\r\n", b"To: a@b.example\r\n\r\n",
+             b"Subject: =?utf-8?q?caf=C3=A9?=\r\n\r\n", b"Subject: literally =? and ?= here\r\n\r\n",
+             b"Subject: folded\r\n over\r\n\r\n", b"Subject: caf\xc3\xa9 8-bit\r\n\r\n",
+             b"SUBJECT: shouting\r\nSubject: second\r\n\r\n", b"X-Subject: not it\r\nSubject: it\r\n\r\n"]
+    for raw in corpus + edges:
+        assert _subject(raw) == str(parsed(raw).get("Subject") or "(no subject)"), raw[:200]

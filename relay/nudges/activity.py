@@ -46,16 +46,22 @@ class Activity:
 
 _SUBJECT = re.compile(rb"^subject:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*", re.IGNORECASE | re.MULTILINE)
 _END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
+# A one-line field of printable ASCII: the stdlib reads it as the text itself (no encoded word: no "=?")
+_PLAIN_SUBJECT = re.compile(rb"subject:[ \t]*([\x20-\x7e]*)", re.IGNORECASE)
 
 
 def _subject(raw: bytes) -> str:
     """The first Subject field of `raw`, decoded by the stdlib parser. Only that field (with its folded lines)
     is handed to the parser: a sweep reads one per waiting message, and parsing the whole header block for
-    it was a tenth of a sweep's time."""
+    it was a tenth of a sweep's time. A one-line field of printable ASCII without an encoded word is its own
+    text, read without the parser (the parser on that field alone was still a fifth of an hourly sweep)."""
     end = _END_OF_HEADERS.search(raw)
     found = _SUBJECT.search(raw, 0, end.start() + 1 if end else len(raw))
     if found is None:
         return "(no subject)"
+    plain = _PLAIN_SUBJECT.fullmatch(found.group(0))
+    if plain is not None and b"=?" not in plain.group(1):  # most subjects: as the parser would read them
+        return plain.group(1).decode("ascii") or "(no subject)"
     headers = BytesHeaderParser(policy=default_policy).parsebytes(found.group(0))
     return str(headers.get("Subject") or "(no subject)")
 
