@@ -1,8 +1,8 @@
 """Which conversations a nudge sweep needs to look at, found by indexed queries, a page at a time.
 
-A sweep must not read every pair of a large program to find the few that are due. `pair_ids` asks the
-store for the pairs (by id, after a keyset cursor, `limit` at a time) where some rule can have mail due
-at `now`, from each program's own timings:
+A sweep must not read every pair of a large program to find the few that are due. `pairs_due` is the query
+for the pairs (by id, after a keyset cursor, `limit` at a time) where some rule can have mail due at `now`,
+from each program's own timings (`pair_ids` runs it for one page):
 
 - silence: an active pair with no writing message since `now - pair_silence_after` (a NOT EXISTS over
   ix_messages_pair_time), created before that;
@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, false, or_, select
+from sqlalchemy import and_, bindparam, exists, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.config import ProgramConfig, Settings
@@ -76,16 +76,22 @@ def _looked_at(now: datetime) -> Any:
                and_(pairs.c.status == "ended", pairs.c.closed_at >= now - FAREWELL_WITHIN))
 
 
-async def pair_ids(connection: AsyncConnection, settings: Settings, now: datetime, *, after: int = 0,
-                   limit: int = 200) -> list[int]:
-    """Up to `limit` ids, ascending, above `after`, of pairs where mail may be due."""
+def pairs_due(settings: Settings, now: datetime, *, limit: int = 200) -> Any:
+    """The query for up to `limit` ids, ascending, above the bound parameter `after`, of pairs where mail may
+    be due at `now`. A sweep builds it once and runs it a page at a time (building it, for each program, was a
+    sixth of an hourly sweep's time when it was built for every page)."""
     per_program = [and_(pairs.c.program_id == program.id,
                         or_(_silent(program, now), _waiting(program, now), _ending(program, now)))
                    for program in settings.programs.values()]
-    query = (select(pairs.c.id)
-             .where(pairs.c.kind == "pair", pairs.c.id > after, _looked_at(now), or_(false(), *per_program))
-             .order_by(pairs.c.id).limit(limit))
-    return list((await connection.execute(query)).scalars())
+    return (select(pairs.c.id)
+            .where(pairs.c.kind == "pair", pairs.c.id > bindparam("after"), _looked_at(now),
+                   or_(false(), *per_program))
+            .order_by(pairs.c.id).limit(limit))
+
+
+async def pair_ids(connection: AsyncConnection, query: Any, *, after: int = 0) -> list[int]:
+    """The ids of the next page of `query` (pairs_due): those above `after`."""
+    return list((await connection.execute(query, {"after": after})).scalars())
 
 
 async def ended_candidates(connection: AsyncConnection, settings: Settings, now: datetime, *, after: int = 0,

@@ -86,12 +86,13 @@ async def _planned_pages(engine: AsyncEngine, settings: Settings, now: datetime,
                          batch: int) -> AsyncIterator[list[Planned]]:
     """What the rules plan, a page of `batch` conversations at a time: the due pairs (relay/nudges/due.py),
     then the active groups, each page read in one short read (pairs, members, activity) and planned after."""
+    due_pairs = due.pairs_due(settings, now, limit=batch)
     for kind in ("pair", "group"):
         after = 0
         while True:
             async with engine.connect() as connection:
                 if kind == "pair":
-                    ids = await due.pair_ids(connection, settings, now, after=after, limit=batch)
+                    ids = await due.pair_ids(connection, due_pairs, after=after)
                     found: list[Any] = await pairs_by_id(connection, ids)
                 else:
                     ids = await due.group_ids(connection, settings, after=after, limit=batch)
