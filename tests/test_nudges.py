@@ -16,7 +16,7 @@ import pytest
 
 from relay.clock import FixedClock
 from relay.config import load_settings
-from relay.nudges import sweep
+from relay.nudges import due, sweep
 from relay.service import Relay
 from relay.store.database import create_engine
 from relay.store.events import list_events
@@ -187,6 +187,41 @@ async def test_a_late_sweep_sends_the_latest_stage_only(layout: Layout, sink: Si
         assert result.sent[0].passed_over == [f"nudge.first:{pair.id}:{result.sent[0].message_id}"]
         clock.advance(timedelta(hours=1))
         assert (await sweep.run(relay.settings, relay.engine, clock)).sent == []
+
+
+async def test_an_hourly_sweep_leaves_out_the_pairs_whose_mail_was_all_sent(layout: Layout, sink: Sink) -> None:
+    """Once a pair's check-ins and its waiting mentee's reminders and escalation are all sent, the sweeps'
+    query of due pairs leaves it out, so the hourly sweep does not plan it again; a pair with a check-in held
+    back by quiet hours stays in until it is sent; and a new silence after the mentor writes brings the
+    pair back, with check-ins for that silence."""
+    clock = FixedClock(T0)
+
+    async def due_now() -> list[int]:
+        async with relay.engine.connect() as connection:
+            return await due.pair_ids(connection, due.pairs_due(relay.settings, clock.now()))
+
+    async with running(layout, clock) as relay:
+        waiting = await enrol(relay, clock, OAK, MAPLE)
+        await write(relay, waiting, "mentee", "A question")
+        night = await enrol(relay, clock, BIRCH, WILLOW)  # silent; Willow's check-in falls in Tokyo's night
+        clock.advance(timedelta(days=20))
+        first = await sweep.run(relay.settings, relay.engine, clock)
+        assert sorted((p.pair_id, p.kind) for p in first.sent) == sorted(
+            [(waiting.id, "nudge.checkin")] * 2 + [(waiting.id, "nudge.second"), (waiting.id, "nudge.escalation"),
+                                                   (night.id, "nudge.checkin")])
+        assert [(p.pair_id, p.to_handle) for p in first.deferred] == [(night.id, "Willow")]
+        assert await due_now() == [night.id]
+        clock.advance(timedelta(hours=10))  # 09:00 in Tokyo
+        assert [(p.pair_id, p.to_handle) for p in (await sweep.run(relay.settings, relay.engine, clock)).sent] == [
+            (night.id, "Willow")]
+        assert await due_now() == []
+        await write(relay, waiting, "mentor", "An answer")
+        clock.advance(timedelta(days=15, hours=14))  # 14:00 UTC: day in Berlin and in New York
+        assert await due_now() == [waiting.id]
+        again = await sweep.run(relay.settings, relay.engine, clock)
+        assert sorted((p.pair_id, p.to_role) for p in again.sent if p.kind == "nudge.checkin") == [
+            (waiting.id, "mentee"), (waiting.id, "mentor")]
+        assert await due_now() == []
 
 
 ASH = ("ash.mentor@firm.example.com", "Ada Lovelace", "Ash", None)

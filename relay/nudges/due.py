@@ -5,14 +5,18 @@ for the pairs (by id, after a keyset cursor, `limit` at a time) where some rule 
 from each program's own timings (`pair_ids` runs it for one page):
 
 - silence: an active pair with no writing message since `now - pair_silence_after` (a NOT EXISTS over
-  ix_messages_pair_time), created before that;
+  ix_messages_pair_time), created before that, unless both check-ins of this silence are claimed (their keys
+  record the silence's anchor: ix_notice_keys_pair_kind_anchor);
 - unanswered and cadence: an active pair with a mentee's message older than the first nudge's delay
-  (any age when the mentor keeps writing days) that no mentor message came after;
+  that no mentor message came after, unless that message's second nudge and escalation are both claimed
+  (looked up by key); any such message when the mentor keeps writing days;
 - ending, farewell and the end itself: a pair whose end date (its own, else the program's) is at most
   `ending_notice_before` away or has passed.
 
 The set is a superset of what the rules send (the rules, relay/nudges/rules/, decide each piece of mail);
-only pairs outside it are sure to have nothing due. `ended_candidates` finds the ongoing pairs whose end
+only pairs outside it are sure to have nothing due. Leaving out the pairs whose mail was all sent is what
+keeps the hourly sweep short: a silent pair, or a mentee waiting weeks, would otherwise be planned again every
+hour, to find every key taken. `ended_candidates` finds the ongoing pairs whose end
 may have come (relay/nudges/lifecycle.end_due decides), and `group_ids` the active groups.
 """
 
@@ -21,13 +25,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, false, or_, select
+from sqlalchemy import String, and_, bindparam, cast, exists, false, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.config import ProgramConfig, Settings
 from relay.nudges.activity import NOT_WRITING
 from relay.nudges.lifecycle import FAREWELL_WITHIN, ONGOING
-from relay.store.schema import members, messages, pairs
+from relay.store.pairs import ROLES
+from relay.store.schema import members, messages, notice_keys, pairs
 
 SLACK = timedelta(days=2)  # end dates are local days: a margin for every time zone
 
@@ -39,12 +44,37 @@ def _writing_by(role: str, pair_column: Any) -> tuple[Any, Any]:
                          sender.c.id == message.c.sender_id, sender.c.role == role)
 
 
+def _checked_in() -> Any:
+    """The pair's current silence has both its check-ins: their keys record the silence's anchor (the pair's
+    last message, else its start: relay/nudges/rules/silence.py), and it is still the pair's anchor."""
+    last = messages.alias()
+    latest = (select(func.max(last.c.received_at))
+              .where(last.c.pair_id == pairs.c.id, last.c.decision.not_in(NOT_WRITING))
+              .correlate(pairs).scalar_subquery())
+    claimed = (select(func.count()).select_from(notice_keys)
+               .where(notice_keys.c.pair_id == pairs.c.id, notice_keys.c.kind == "nudge.checkin",
+                      notice_keys.c.anchor_at == func.coalesce(latest, pairs.c.created_at))
+               .correlate(pairs).scalar_subquery())
+    return claimed >= len(ROLES)
+
+
 def _silent(program: ProgramConfig, now: datetime) -> Any:
     cutoff = now - program.responsiveness.pair_silence_after
     message = messages.alias()
     recent = exists().where(message.c.pair_id == pairs.c.id, message.c.received_at > cutoff,
                             message.c.decision.not_in(NOT_WRITING)).correlate(pairs)
-    return and_(pairs.c.status == "active", pairs.c.created_at <= cutoff, ~recent)
+    return and_(pairs.c.status == "active", pairs.c.created_at <= cutoff, ~recent, ~_checked_in())
+
+
+def _stages_claimed(message: Any) -> Any:
+    """Every piece of mail the unanswered rule sends about this waiting message is claimed: its second nudge
+    (the first was sent or passed over before it) and its escalation. Their keys are
+    `<kind>:<pair>:<message id>` (relay/nudges/rules/unanswered.py); looked up by key, the table's primary key."""
+    def key(kind: str) -> Any:
+        return literal(f"{kind}:") + cast(message.c.pair_id, String) + literal(":") + message.c.id
+
+    return and_(*(exists().where(notice_keys.c.key == key(kind)).correlate(message)
+                  for kind in ("nudge.second", "nudge.escalation")))
 
 
 def _waiting(program: ProgramConfig, now: datetime) -> Any:
@@ -58,7 +88,9 @@ def _waiting(program: ProgramConfig, now: datetime) -> Any:
     cadence = members.alias()
     keeps_days = exists().where(cadence.c.pair_id == pairs.c.id, cadence.c.role == "mentor",
                                 cadence.c.cadence.is_not(None)).correlate(pairs)
-    old_enough = or_(mentee_message.c.received_at <= cutoff, keeps_days)
+    # old enough for a first stage, and not every stage sent already (a mentor keeping writing days is looked
+    # at whatever the message's age: the day's digest)
+    old_enough = or_(and_(mentee_message.c.received_at <= cutoff, ~_stages_claimed(mentee_message)), keeps_days)
     return and_(pairs.c.status == "active", exists().where(by_mentee, old_enough, ~answered).correlate(pairs))
 
 

@@ -19,8 +19,9 @@ from relay.store.schema import notice_keys
 
 
 async def claim(connection: AsyncConnection, key: str, *, kind: str, pair_id: int | None, at: datetime,
-                sent: bool = True) -> bool:
-    values = {"key": key, "kind": kind, "pair_id": pair_id, "at": at, "sent": int(sent)}
+                sent: bool = True, anchor_at: datetime | None = None) -> bool:
+    """`anchor_at`: a check-in's silence (relay/store/schema.notice_keys)."""
+    values = {"key": key, "kind": kind, "pair_id": pair_id, "at": at, "sent": int(sent), "anchor_at": anchor_at}
     dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
     statement = dialect.insert(notice_keys).values(values).on_conflict_do_nothing(index_elements=["key"])
     result = await connection.execute(statement)
@@ -28,8 +29,8 @@ async def claim(connection: AsyncConnection, key: str, *, kind: str, pair_id: in
 
 
 async def claim_many(connection: AsyncConnection, rows: list[dict[str, Any]]) -> set[str]:
-    """`claim` for many keys in one statement (rows: key, kind, pair_id, at, sent); returns the keys this
-    caller inserted."""
+    """`claim` for many keys in one statement (rows: key, kind, pair_id, at, sent, anchor_at); returns the keys
+    this caller inserted."""
     if not rows:
         return set()
     # One statement compiled once (SQLAlchemy's "insertmanyvalues" sends the rows in batches of one

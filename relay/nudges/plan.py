@@ -47,6 +47,7 @@ class Planned:
     message_id: str | None = None  # the waiting message it is about
     detail: dict[str, Any] = field(default_factory=dict)
     passed_over: list[str] = field(default_factory=list)  # earlier stages due at once: never sent
+    anchor_at: datetime | None = None  # a check-in's silence: counted from then (its key's last part)
     # The notice, rendered when first asked for (its subject or its text), then kept: it is sent as rendered.
     # A rule proposes the same mail at every sweep until it is sent and long after (its key taken): a sweep
     # renders only what it sends, defers or reports, not everything the rules propose.

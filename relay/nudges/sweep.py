@@ -240,7 +240,8 @@ async def send_planned(connection: AsyncConnection, settings: Settings, item: Pl
     erased (relay/archive/person.py: `attach_conversation` False, their messages are erased too)."""
     for key in item.passed_over:
         await keys.claim(connection, key, kind=item.kind, pair_id=item.pair_id, at=now, sent=False)
-    if not await keys.claim(connection, item.key, kind=item.kind, pair_id=item.pair_id, at=now):
+    if not await keys.claim(connection, item.key, kind=item.kind, pair_id=item.pair_id, at=now,
+                            anchor_at=item.anchor_at):
         return False
     attachments = await _conversation(connection, settings, item) if attach_conversation else []
     notice = _composed(settings, item, attachments, queue_at)
@@ -257,11 +258,12 @@ async def _send_many(connection: AsyncConnection, chunk: list[_Ready], now: date
     passed over as well), queue the notices whose key this sweep claimed (and the chunk's `digest`, when it
     claimed one of them), record their events, chain them. Returns the items sent (a key claimed before —
     another sweep, another instance — is skipped)."""
-    passed = [{"key": key, "kind": ready.item.kind, "pair_id": ready.item.pair_id, "at": now, "sent": 0}
-              for ready in chunk for key in ready.item.passed_over]
+    passed = [{"key": key, "kind": ready.item.kind, "pair_id": ready.item.pair_id, "at": now, "sent": 0,
+               "anchor_at": None} for ready in chunk for key in ready.item.passed_over]
     await keys.claim_many(connection, passed)
     mine = await keys.claim_many(connection, [{"key": ready.item.key, "kind": ready.item.kind,
-                                               "pair_id": ready.item.pair_id, "at": now, "sent": 1}
+                                               "pair_id": ready.item.pair_id, "at": now, "sent": 1,
+                                               "anchor_at": ready.item.anchor_at}
                                               for ready in chunk])
     sent = [ready for ready in chunk if ready.item.key in mine]
     if not sent:

@@ -244,6 +244,10 @@ notice_keys = Table(
     Column("pair_id", Integer, ForeignKey("pairs.id")),
     Column("at", UTCDateTime, nullable=False),
     Column("sent", Integer, nullable=False),  # 0: passed over (a later stage was due at once)
+    # A check-in's silence: the time it is counted from (the pair's last message, or its start), which its key
+    # names too; the sweep's query of due pairs leaves out a pair whose current silence has both check-ins
+    Column("anchor_at", UTCDateTime),
+    Index("ix_notice_keys_pair_kind_anchor", "pair_id", "kind", "anchor_at"),
 )
 
 

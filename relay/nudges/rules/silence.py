@@ -37,6 +37,6 @@ def plan(ctx: Context) -> list[Planned]:
             template="checkin", values=values,
             language=language,
             quiet=is_quiet(ctx.now, zones[role], rules.quiet_hours),
-            detail={"silent_days": silent.days, "to_role": role},
+            detail={"silent_days": silent.days, "to_role": role}, anchor_at=anchor,
         ))
     return found
