@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from relay.config import ProgramConfig, Settings
 from relay.nudges.activity import NOT_WRITING
 from relay.nudges.lifecycle import FAREWELL_WITHIN, ONGOING
+from relay.nudges.rules import silence, unanswered
 from relay.store.pairs import ROLES
 from relay.store.schema import members, messages, notice_keys, pairs
 
@@ -52,7 +53,7 @@ def _checked_in() -> Any:
               .where(last.c.pair_id == pairs.c.id, last.c.decision.not_in(NOT_WRITING))
               .correlate(pairs).scalar_subquery())
     claimed = (select(func.count()).select_from(notice_keys)
-               .where(notice_keys.c.pair_id == pairs.c.id, notice_keys.c.kind == "nudge.checkin",
+               .where(notice_keys.c.pair_id == pairs.c.id, notice_keys.c.kind == silence.KIND,
                       notice_keys.c.anchor_at == func.coalesce(latest, pairs.c.created_at))
                .correlate(pairs).scalar_subquery())
     return claimed >= len(ROLES)
@@ -68,13 +69,13 @@ def _silent(program: ProgramConfig, now: datetime) -> Any:
 
 def _stages_claimed(message: Any) -> Any:
     """Every piece of mail the unanswered rule sends about this waiting message is claimed: its second nudge
-    (the first was sent or passed over before it) and its escalation. Their keys are
-    `<kind>:<pair>:<message id>` (relay/nudges/rules/unanswered.py); looked up by key, the table's primary key."""
+    (the first was sent or passed over before it) and its escalation, looked up by key (the table's primary
+    key), each key made in SQL as unanswered.key makes it in Python."""
     def key(kind: str) -> Any:
         return literal(f"{kind}:") + cast(message.c.pair_id, String) + literal(":") + message.c.id
 
     return and_(*(exists().where(notice_keys.c.key == key(kind)).correlate(message)
-                  for kind in ("nudge.second", "nudge.escalation")))
+                  for kind in (unanswered.STAGES[-1], unanswered.ESCALATION)))
 
 
 def _waiting(program: ProgramConfig, now: datetime) -> Any:

@@ -9,6 +9,8 @@ from relay.nudges.plan import Context, Planned
 from relay.nudges.timing import is_away, is_quiet, zone_of
 from relay.store.pairs import ROLES
 
+KIND = "nudge.checkin"
+
 
 def plan(ctx: Context) -> list[Planned]:
     if ctx.pair.status != "active":
@@ -30,7 +32,7 @@ def plan(ctx: Context) -> list[Planned]:
                   "handle": member.handle, "partner_handle": partner.handle, "role": role,
                   "silent": format_duration(silent, language), "started": ctx.activity.last_message_at is None}
         found.append(Planned(
-            key=f"nudge.checkin:{pair.id}:{role}:{anchor.isoformat()}", kind="nudge.checkin",
+            key=f"{KIND}:{pair.id}:{role}:{anchor.isoformat()}", kind=KIND,
             pair_id=pair.id, program_id=ctx.program.id,
             to_role=role, to_handle=member.handle, rcpt=member.email,
             folder=ctx.folder,

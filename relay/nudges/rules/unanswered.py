@@ -10,6 +10,12 @@ from relay.nudges.plan import Context, Planned
 from relay.nudges.timing import is_away, is_quiet, zone_of
 
 STAGES = ("nudge.first", "nudge.second")
+ESCALATION = "nudge.escalation"
+
+
+def key(kind: str, pair_id: int, message_id: str) -> str:
+    """A stage's once-only key (relay/nudges/due.py finds the last stages' keys in SQL by this same form)."""
+    return f"{kind}:{pair_id}:{message_id}"
 
 
 def plan(ctx: Context) -> list[Planned]:
@@ -37,7 +43,7 @@ def plan(ctx: Context) -> list[Planned]:
         values = {**common, "second": second, "sent_at": format_when(waiting.received_at, language, mentor_zone),
                   "waited": format_duration(waited, language)}
         found.append(Planned(
-            key=f"{kind}:{ctx.pair.id}:{waiting.message_id}", kind=kind,
+            key=key(kind, ctx.pair.id, waiting.message_id), kind=kind,
             pair_id=ctx.pair.id, program_id=ctx.program.id, to_role="mentor",
             to_handle=mentor.handle, rcpt=mentor.email,
             folder=ctx.folder,
@@ -45,7 +51,7 @@ def plan(ctx: Context) -> list[Planned]:
             language=language,
             quiet=is_quiet(ctx.now, mentor_zone, rules.quiet_hours), message_id=waiting.message_id,
             detail={"waited_hours": int(waited.total_seconds() // 3600), "to_role": "mentor"},
-            passed_over=[f"{k}:{ctx.pair.id}:{waiting.message_id}" for k in due[:-1]],
+            passed_over=[key(k, ctx.pair.id, waiting.message_id) for k in due[:-1]],
         ))
     if waited >= rules.escalate_after:
         program_zone = zone_of(None, ctx.program)
@@ -53,7 +59,7 @@ def plan(ctx: Context) -> list[Planned]:
         values = {**common, "sent_at": format_when(waiting.received_at, language, program_zone),
                   "waited": format_duration(waited, language)}
         found.append(Planned(
-            key=f"nudge.escalation:{ctx.pair.id}:{waiting.message_id}", kind="nudge.escalation",
+            key=key(ESCALATION, ctx.pair.id, waiting.message_id), kind=ESCALATION,
             pair_id=ctx.pair.id, program_id=ctx.program.id, to_role="coordinator", to_handle=None,
             rcpt=ctx.program.coordinator,
             folder=ctx.folder,
