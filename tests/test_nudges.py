@@ -226,6 +226,30 @@ async def test_an_hourly_sweep_leaves_out_the_pairs_whose_mail_was_all_sent(layo
 
 ASH = ("ash.mentor@firm.example.com", "Ada Lovelace", "Ash", None)
 ELM = ("elm.pupil@mail.example.org", "Alan Turing", "Elm", None)
+CEDAR = ("cedar.mentor@firm.example.com", "Rosalind Franklin", "Cedar", None)
+FERN = ("fern.pupil@mail.example.org", "Emmy Noether", "Fern", None)
+
+
+async def test_the_due_pairs_are_those_whose_mentee_wrote_after_the_mentor_last_did(layout: Layout,
+                                                                                     sink: Sink) -> None:
+    """The sweeps' query finds a waiting mentee from the mentor's last message: a question asked again after
+    an answer waits, as does one never answered; an answered one and a mentor's own message do not."""
+    clock = FixedClock(T0)
+    async with running(layout, clock) as relay:
+        answered, again, never, mentor_only = [await enrol(relay, clock, mentor, mentee) for mentor, mentee in (
+            (OAK, MAPLE), (BIRCH, WILLOW), (ASH, ELM), (CEDAR, FERN))]
+        for pair, roles in ((answered, ["mentee", "mentor"]), (again, ["mentee", "mentor", "mentee"]),
+                            (never, ["mentee"]), (mentor_only, ["mentor"])):
+            for number, role in enumerate(roles):
+                await write(relay, pair, role, f"Note {number}")
+                clock.advance(timedelta(minutes=10))
+        clock.advance(timedelta(hours=49))  # past the first reminder's 48 hours; far from a silence's 14 days
+        async with relay.engine.connect() as connection:
+            assert await due.pair_ids(connection, due.pairs_due(relay.settings, clock.now())) == sorted(
+                [again.id, never.id])
+        sent = (await sweep.run(relay.settings, relay.engine, clock)).sent
+        assert sorted((p.pair_id, p.kind, p.to_role) for p in sent) == sorted(
+            [(again.id, "nudge.first", "mentor"), (never.id, "nudge.first", "mentor")])
 
 
 async def three_waiting_too_long(relay: Relay, clock: FixedClock) -> list[Pair]:

@@ -22,7 +22,7 @@ may have come (relay/nudges/lifecycle.end_due decides), and `group_ids` the acti
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, and_, bindparam, cast, exists, false, func, literal, or_, select
@@ -33,9 +33,10 @@ from relay.nudges.activity import NOT_WRITING
 from relay.nudges.lifecycle import FAREWELL_WITHIN, ONGOING
 from relay.nudges.rules import silence, unanswered
 from relay.store.pairs import ROLES
-from relay.store.schema import members, messages, notice_keys, pairs
+from relay.store.schema import UTCDateTime, members, messages, notice_keys, pairs
 
 SLACK = timedelta(days=2)  # end dates are local days: a margin for every time zone
+LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)  # before any message: a pair no mentor has written in
 
 
 def _writing_by(role: str, pair_column: Any) -> tuple[Any, Any]:
@@ -81,18 +82,24 @@ def _stages_claimed(message: Any) -> Any:
 def _waiting(program: ProgramConfig, now: datetime) -> Any:
     rules = program.responsiveness
     cutoff = now - min(rules.nudge_mentor_after, rules.second_nudge_after, rules.escalate_after)
+    # A mentee's message waits while no mentor message came after it: it is at or after the mentor's last
+    # message. That time is found once per pair, and the mentee's messages since then read as one range of
+    # ix_messages_pair_time (asking, for each mentee message, whether a mentor message came after it read
+    # every message of the pair again for each, most of an hourly sweep's query).
+    mentor_message, by_mentor = _writing_by("mentor", pairs.c.id)
+    answered_up_to = func.coalesce(
+        select(func.max(mentor_message.c.received_at)).where(by_mentor).correlate(pairs).scalar_subquery(),
+        literal(LONG_AGO, UTCDateTime))
     mentee_message, by_mentee = _writing_by("mentee", pairs.c.id)
-    mentor_message, by_mentor = _writing_by("mentor", mentee_message.c.pair_id)
-    # Correlated explicitly: a subquery two levels down is not correlated with the outer pairs by itself.
-    answered = exists().where(by_mentor, mentor_message.c.received_at > mentee_message.c.received_at
-                              ).correlate(mentee_message)
     cadence = members.alias()
     keeps_days = exists().where(cadence.c.pair_id == pairs.c.id, cadence.c.role == "mentor",
                                 cadence.c.cadence.is_not(None)).correlate(pairs)
     # old enough for a first stage, and not every stage sent already (a mentor keeping writing days is looked
     # at whatever the message's age: the day's digest)
     old_enough = or_(and_(mentee_message.c.received_at <= cutoff, ~_stages_claimed(mentee_message)), keeps_days)
-    return and_(pairs.c.status == "active", exists().where(by_mentee, old_enough, ~answered).correlate(pairs))
+    return and_(pairs.c.status == "active",
+                exists().where(by_mentee, mentee_message.c.received_at >= answered_up_to, old_enough
+                               ).correlate(pairs))
 
 
 def _ending(program: ProgramConfig, now: datetime) -> Any:
