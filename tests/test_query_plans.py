@@ -17,16 +17,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+import yaml
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from relay import ids
 from relay.clock import FixedClock
+from relay.config import load_settings
+from relay.nudges import due
 from relay.nudges import sweep as nudge_sweep
 from relay.reports.figures import program_figures
 from relay.service import Relay
 from relay.store import keyset
 from relay.store.committer import Merged
+from relay.store.database import create_engine
 from relay.store.held import held_reasons, list_held_page
 from relay.store.messages import Accepted, OutboundEntry, store_accepted_many
 from relay.store.outbound import outbound_page
@@ -246,3 +250,39 @@ async def _table_reads_by_pair_and_time(engine: AsyncEngine, statements: list[tu
                 if "ix_messages_pair_time" in line and "COVERING" not in line:
                     found.append(f"{line}\n    in: {' '.join(statement.split())[:400]}")
     return found
+
+
+async def test_the_due_pairs_of_several_programs_are_read_in_key_order_a_page_at_a_time(layout: Layout) -> None:
+    """With two programs, the due-pairs query still reads pairs by their key from the page's cursor and stops
+    when the page is full: not each program's pairs by its index and then sorted, which made every page of a
+    sweep read every pair above its cursor (at 100k pairs, an hourly sweep's query took 3.1 s, not 0.9 s)."""
+    stem = yaml.safe_load((layout.root / "programs" / "stem.yaml").read_text())
+    (layout.root / "programs" / "arts.yaml").write_text(yaml.safe_dump({**stem, "id": "arts", "name": "Arts"}))
+    settings = load_settings(layout.config)
+    assert sorted(settings.programs) == ["arts", "stem"]
+    noon = datetime(2026, 6, 1, 16, tzinfo=UTC)
+    for program in ("stem", "arts"):
+        await enrol_many(layout, 20, noon - timedelta(days=20), program=program, prefix=program)
+    engine = create_engine(settings.database_url)
+    captured: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            captured.append((statement, parameters))
+
+    try:
+        async with engine.connect() as connection:
+            event.listen(engine.sync_engine, "before_cursor_execute", record)
+            assert len(await due.pair_ids(connection, due.pairs_due(settings, noon, limit=5))) == 5  # silent: due
+            event.remove(engine.sync_engine, "before_cursor_execute", record)
+            postgres = engine.dialect.name == "postgresql"
+            if postgres:  # as _full_scans: a table of 40 rows would rightly be scanned and sorted
+                await connection.exec_driver_sql("SET enable_seqscan = off")
+            [(statement, parameters)] = captured
+            plan = (await connection.exec_driver_sql(("EXPLAIN " if postgres else "EXPLAIN QUERY PLAN ") + statement,
+                                                     parameters)).all()
+    finally:
+        await engine.dispose()
+    lines = [str(row[0]) if postgres else str(row[-1]) for row in plan]
+    sorted_after = [line for line in lines if "TEMP B-TREE FOR ORDER BY" in line or re.search(r"^\W*Sort\b", line)]
+    assert sorted_after == [], lines

@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, cast, exists, false, func, literal, or_, select
+from sqlalchemy import String, and_, bindparam, case, cast, exists, false, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.config import ProgramConfig, Settings
@@ -120,12 +120,15 @@ def pairs_due(settings: Settings, now: datetime, *, limit: int = 200) -> Any:
     """The query for up to `limit` ids, ascending, above the bound parameter `after`, of pairs where mail may
     be due at `now`. A sweep builds it once and runs it a page at a time (building it, for each program, was a
     sixth of an hourly sweep's time when it was built for every page)."""
-    per_program = [and_(pairs.c.program_id == program.id,
-                        or_(_silent(program, now), _waiting(program, now), _ending(program, now)))
-                   for program in settings.programs.values()]
+    # Each program's conditions in one CASE on the pair's program, not an OR of (program = X AND ...): SQLite
+    # answered that OR with each program's index, then sorted, so that every page read every pair above
+    # its cursor (at 100k pairs, 3.1 s for the seven pages of an hourly sweep, against 0.9 s for one pass).
+    # A CASE leaves it the primary key, read in order from the cursor until the page is full.
+    per_program = {program.id: or_(_silent(program, now), _waiting(program, now), _ending(program, now))
+                   for program in settings.programs.values()}
+    due_in_program = case(per_program, value=pairs.c.program_id, else_=false()) if per_program else false()
     return (select(pairs.c.id)
-            .where(pairs.c.kind == "pair", pairs.c.id > bindparam("after"), _looked_at(now),
-                   or_(false(), *per_program))
+            .where(pairs.c.kind == "pair", pairs.c.id > bindparam("after"), _looked_at(now), due_in_program)
             .order_by(pairs.c.id).limit(limit))
 
 
