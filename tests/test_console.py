@@ -417,6 +417,13 @@ async def test_pairs_show_health_and_the_timeline(layout: Layout, sink: Sink) ->
         async with session(layout, "ana") as client:
             answered = (await client.get("/api/pairs", headers=api)).json()[0]
             assert (answered["waiting_mentee_messages"], answered["waiting_seconds"]) == (0, None)
+        # The mentee asks again: only what came after the answer waits.
+        clock.advance(timedelta(hours=1))
+        await write(layout, pair, "third question", "One more thing")
+        clock.advance(timedelta(hours=5))
+        async with session(layout, "ana") as client:
+            again = (await client.get("/api/pairs", headers=api)).json()[0]
+            assert (again["waiting_mentee_messages"], again["waiting_seconds"]) == (1, 5 * 3600)
 
 
 async def test_audit_log_lists_actions_and_filters(layout: Layout, sink: Sink) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.store.pairs import Pair
@@ -34,18 +34,21 @@ async def health(connection: AsyncConnection, pairs: list[Pair]) -> list[Health]
     last: dict[int, Any] = dict((await connection.execute(
         select(messages.c.pair_id, func.max(messages.c.received_at)).where(messages.c.pair_id.in_(ids))
         .group_by(messages.c.pair_id))).all())
-    sender = members.alias("sender")
+    # The mentor's last message, once per pair, then joined: as a subquery correlated with each mentee
+    # message it read the pair's messages again for each one (a page of 50 pairs of 250 messages: 0.6 s).
     mentor_msg = messages.alias("mentor_msg")
     mentor_sender = members.alias("mentor_sender")
-    last_mentor = (select(func.max(mentor_msg.c.received_at))
+    last_mentor = (select(mentor_msg.c.pair_id, func.max(mentor_msg.c.received_at).label("at"))
                    .select_from(mentor_msg.join(mentor_sender, mentor_sender.c.id == mentor_msg.c.sender_id))
-                   .where(mentor_msg.c.pair_id == messages.c.pair_id, mentor_sender.c.role == "mentor")
-                   .scalar_subquery())
+                   .where(mentor_msg.c.pair_id.in_(ids), mentor_sender.c.role == "mentor")
+                   .group_by(mentor_msg.c.pair_id).subquery("last_mentor"))
+    sender = members.alias("sender")
     waiting_rows = (await connection.execute(
         select(messages.c.pair_id, func.count(), func.min(messages.c.received_at))
-        .select_from(messages.join(sender, sender.c.id == messages.c.sender_id))
+        .select_from(messages.join(sender, sender.c.id == messages.c.sender_id)
+                     .outerjoin(last_mentor, last_mentor.c.pair_id == messages.c.pair_id))
         .where(messages.c.pair_id.in_(ids), sender.c.role == "mentee",
-               and_(last_mentor.is_(None) | (messages.c.received_at > last_mentor)))
+               last_mentor.c.at.is_(None) | (messages.c.received_at > last_mentor.c.at))
         .group_by(messages.c.pair_id))).all()
     waiting = {row[0]: (row[1], row[2]) for row in waiting_rows}
     nudges: dict[int, int] = dict((await connection.execute(
