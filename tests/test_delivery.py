@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+from aiosmtpd.smtp import SMTP
+
 from relay.config import load_settings
 from relay.service import Relay
 from tests.support import (
@@ -77,6 +79,34 @@ async def test_retry_schedule_ends_in_failure(relay: Relay, layout: Layout, sink
     assert len(await events(layout, "deferred")) == 3
 
 
+async def test_an_unreachable_smarthost_pauses_delivery_and_leaves_the_queue_untried(layout: Layout,
+                                                                                     sink: Sink) -> None:
+    """While nobody answers on the smarthost's port, the worker pauses (the poll interval, doubled each time)
+    instead of trying each queued message on its own schedule: no attempt is counted, nothing is deferred, so
+    an outage neither writes a deferral per message nor brings a message nearer to giving up; once the
+    smarthost is back, every message goes out."""
+    port = sink.port
+    await sink.stop()  # the smarthost is down: its port refuses connections
+    relay = Relay(load_settings(layout.config))
+    await relay.start()
+    try:
+        pair = await acreate_pair(layout)
+        for number in range(5):
+            await mentee_writes(layout, pair, f"during the outage {number}")
+        await eventually(lambda: relay.worker.pauses >= 3, timeout=20)
+        assert [(entry["state"], entry["attempts"]) for entry in await queue(layout)] == [("queued", 0)] * 5
+        assert await events(layout, "deferred") == []
+        back = await asyncio.get_running_loop().create_server(
+            lambda: SMTP(sink.handler, hostname="sink.test", decode_data=False), "127.0.0.1", port)
+        try:
+            received = await sink.wait_for(5, timeout=30)
+        finally:
+            back.close()
+    finally:
+        await relay.stop()
+    assert sorted(r.message["Subject"] for r in received) == [f"during the outage {n}" for n in range(5)]
+
+
 async def test_restart_resumes_the_queue(layout: Layout, sink: Sink) -> None:
     await sink.stop()  # the smarthost is down while the message is accepted
     first = Relay(load_settings(layout.config))
@@ -84,7 +114,7 @@ async def test_restart_resumes_the_queue(layout: Layout, sink: Sink) -> None:
     try:
         pair = await acreate_pair(layout)
         await mentee_writes(layout, pair, "survives a restart")
-        await eventually(lambda: events(layout, "deferred"))
+        await eventually(lambda: first.worker.pauses >= 1)  # tried, and paused: the smarthost is down
     finally:
         await first.stop()
     restarted_sink = await Sink().start()

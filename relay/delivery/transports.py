@@ -23,6 +23,12 @@ class TemporaryFailure(Exception):
     pass
 
 
+class Unreachable(TemporaryFailure):
+    """No session with the smarthost: the connection, its greeting, TLS or EHLO failed before any message
+    was offered. Nothing about a message: the delivery worker pauses (relay/delivery/worker.py) rather than
+    retrying each queued entry on its own schedule."""
+
+
 class PermanentFailure(Exception):
     pass
 
@@ -93,13 +99,17 @@ class SmtpTransport:
     async def send(self, mail_from: str, rcpt: str, raw: bytes, handing_over: HandingOver = _now) -> str:
         try:
             client = await self._connect()
+        except aiosmtplib.SMTPAuthenticationError as exc:  # our configuration, not the message: keep retrying
+            await self._reset(broken=True)
+            raise TemporaryFailure(f"the smarthost refused our credentials: {exc.code} {exc.message}") from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            await self._reset(broken=True)
+            raise Unreachable(f"smarthost unreachable: {type(exc).__name__}: {exc}") from None
+        try:
             options = ["BODY=8BITMIME"] if _has_8bit(raw) and client.supports_extension("8bitmime") else []
             await client.mail(mail_from, options=options)
             await client.rcpt(rcpt)
             return await _data(client, wire_form(raw), self.config.timeout.total_seconds(), handing_over)
-        except aiosmtplib.SMTPAuthenticationError as exc:  # our configuration, not the message: keep retrying
-            await self._reset(broken=True)
-            raise TemporaryFailure(f"the smarthost refused our credentials: {exc.code} {exc.message}") from None
         except aiosmtplib.SMTPRecipientsRefused as exc:
             await self._reset()
             first = exc.recipients[0]
@@ -109,7 +119,7 @@ class SmtpTransport:
             raise _classified(exc.code, exc.message) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await self._reset(broken=True)
-            raise TemporaryFailure(f"smarthost unreachable: {type(exc).__name__}: {exc}") from None
+            raise TemporaryFailure(f"session with the smarthost lost: {type(exc).__name__}: {exc}") from None
 
     async def _reset(self, broken: bool = False) -> None:
         client, self._client = self._client, None

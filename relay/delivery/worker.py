@@ -18,6 +18,10 @@ same bytes, so the same Message-ID), however many connections there are; the con
 sign, and send MAIL, RCPT and DATA side by side. Results that arrive together share one transaction (the
 sent marks merge into one UPDATE and one INSERT).
 
+When the smarthost cannot be reached (transports.Unreachable: no session, before any message was offered),
+the worker stops taking entries, gives the batch's untried ones back as they were (no attempt counted, no
+deferral written) and pauses: the poll interval, doubled at each pause in a row up to LONGEST_PAUSE.
+
 At a stop (SIGTERM), the sends under way get `delivery.stop_grace` to finish; a smarthost that has not
 answered by then is hung up on, and those entries' claims are given back, so the next start sends them
 (at most one per connection, as after a crash): a stalled smarthost cannot hold a stop for its timeout.
@@ -37,12 +41,14 @@ from typing import Any
 from relay.bounces import bounce_address
 from relay.clock import Clock
 from relay.config import DeliveryConfig
-from relay.delivery.transports import PermanentFailure, TemporaryFailure, Transport
+from relay.delivery.transports import PermanentFailure, TemporaryFailure, Transport, Unreachable
 from relay.store import outbound as queue
 from relay.store.committer import Committer, Merged
 from relay.store.state import read_state
 
 log = logging.getLogger("relay.delivery")
+
+LONGEST_PAUSE = 60.0  # seconds: the pause while the smarthost cannot be reached doubles up to this
 
 
 class DeliveryWorker:
@@ -70,6 +76,9 @@ class DeliveryWorker:
         self._unrecorded = asyncio.Semaphore(config.unrecorded)  # see the module's docstring
         self._verp_secret = ""
         self.mark_delays: list[float] = []  # seconds from the smarthost's reply to the committed record
+        self._unreachable: str | None = None  # why a send of this batch could not reach the smarthost
+        self._pause = 0.0  # seconds of the last pause (0: the smarthost answered since)
+        self.pauses = 0  # how many times delivery paused because the smarthost could not be reached
 
     def wake(self) -> None:
         self._wake.set()
@@ -112,6 +121,10 @@ class DeliveryWorker:
                     batch = []
                 if batch:
                     await self._send_batch(batch, transports)
+                    if self._unreachable is not None:
+                        await self._paused()
+                    else:
+                        self._pause = 0.0
                     continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.config.poll_interval.total_seconds())
@@ -137,7 +150,7 @@ class DeliveryWorker:
             pending.put_nowait(entry)
 
         async def sender(transport: Transport) -> None:
-            while not pending.empty() and not self._stopping:
+            while not pending.empty() and not self._stopping and self._unreachable is None:
                 await self._deliver(pending.get_nowait(), transport)
 
         await asyncio.gather(*(sender(t) for t in transports))
@@ -168,6 +181,9 @@ class DeliveryWorker:
         try:
             envelope_sender = bounce_address(entry.id, self._verp_secret, entry.mail_from.rpartition("@")[2])
             response = await transport.send(envelope_sender, entry.rcpt, raw, handing_over)
+        except Unreachable as exc:  # nothing was offered: the entry stays as it was, untried
+            self._unreachable = str(exc)
+            return
         except TemporaryFailure as exc:
             await self._temporary(entry, str(exc))
             return
@@ -186,6 +202,25 @@ class DeliveryWorker:
                                 urgent=True)
         if len(self.mark_delays) < 100_000:
             self.mark_delays.append(time.monotonic() - answered)
+
+    async def _paused(self) -> None:
+        """The smarthost could not be reached: give the batch's untried entries back as they were (their
+        attempts and retry times unchanged: an outage is not the messages' fault, and trying each of a long
+        queue would write a deferral for each), then wait before the next try: the poll interval, doubled at
+        each pause in a row up to LONGEST_PAUSE, or until the stop."""
+        reason, self._unreachable = self._unreachable, None
+        self._pause = min(max(self._pause * 2, self.config.poll_interval.total_seconds()), LONGEST_PAUSE)
+        self.pauses += 1
+        try:
+            await self.committer.run(lambda c: queue.release_claims(c, self.owner))
+        except Exception:  # their leases run out instead
+            log.exception("could not give back the claimed queue entries")
+        log.warning("delivery paused for %.1f s: %s", self._pause, reason)
+        deadline = time.monotonic() + self._pause
+        while not self._stopping and (left := deadline - time.monotonic()) > 0:
+            self._wake.clear()  # new mail does not end the pause; the queue is read again after it
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), left)
 
     async def _temporary(self, entry: Any, error: str) -> None:
         now = self.clock.now()
