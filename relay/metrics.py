@@ -3,7 +3,8 @@
 Figures come from the store at each scrape, so every relay instance sharing a database reports the
 same totals: messages accepted (by decision) and refused (by reason), the outbound queue by state,
 delivery latency (queued to sent, as a histogram), the hold queue's size and oldest age, nudges sent
-(by kind). Sweep durations are measured in this process (`sweep_timer`) and reported as a summary.
+(by kind). Sweep durations are measured in this process (`sweep_timer`) and reported as a summary, and so
+is whether the smarthost could be reached at delivery's last try (`SMARTHOST`).
 `exposition(engine, clock)` returns the body; serve it with CONTENT_TYPE.
 """
 
@@ -44,6 +45,18 @@ class _SweepTimes:
 
 
 SWEEPS = _SweepTimes()
+
+
+@dataclass
+class _Smarthost:
+    """This process's delivery worker and the smarthost (relay/delivery/worker.py): whether its last try
+    could not reach it (delivery is paused meanwhile), and how many times that happened."""
+
+    unreachable: bool = False
+    pauses: int = 0
+
+
+SMARTHOST = _Smarthost()
 
 
 @contextmanager
@@ -116,7 +129,14 @@ async def _families(connection: AsyncConnection, clock: Clock) -> list[Metric]:
                                  labels=["sweep"])
     for name, (runs, seconds) in sorted(SWEEPS.runs.items()):
         sweeps.add_metric([name], runs, seconds)
-    return [accepted, refused, queue, histogram, held_size, held_age, nudges, sweeps]
+    unreachable = GaugeMetricFamily("mentor_relay_smarthost_unreachable",
+                                    "1 while this process's last try could not reach the smarthost (delivery "
+                                    "paused, the queue kept), else 0")
+    unreachable.add_metric([], 1.0 if SMARTHOST.unreachable else 0.0)
+    pauses = CounterMetricFamily("mentor_relay_delivery_pauses",
+                                 "Times this process paused delivery because the smarthost could not be reached")
+    pauses.add_metric([], SMARTHOST.pauses)
+    return [accepted, refused, queue, histogram, held_size, held_age, nudges, sweeps, unreachable, pauses]
 
 
 def _utc(value: Any) -> datetime:

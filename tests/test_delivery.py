@@ -9,8 +9,10 @@ import sys
 import textwrap
 
 from aiosmtpd.smtp import SMTP
+from prometheus_client.parser import text_string_to_metric_families
 
 from relay.config import load_settings
+from relay.metrics import exposition
 from relay.service import Relay
 from tests.support import (
     MENTEE,
@@ -96,15 +98,29 @@ async def test_an_unreachable_smarthost_pauses_delivery_and_leaves_the_queue_unt
         await eventually(lambda: relay.worker.pauses >= 3, timeout=20)
         assert [(entry["state"], entry["attempts"]) for entry in await queue(layout)] == [("queued", 0)] * 5
         assert await events(layout, "deferred") == []
+        during = await smarthost_metrics(relay)
+        assert during["mentor_relay_smarthost_unreachable"] == 1 and during["mentor_relay_delivery_pauses_total"] >= 3
         back = await asyncio.get_running_loop().create_server(
             lambda: SMTP(sink.handler, hostname="sink.test", decode_data=False), "127.0.0.1", port)
         try:
             received = await sink.wait_for(5, timeout=30)
+            await eventually(lambda: _reachable_again(relay))
         finally:
             back.close()
     finally:
         await relay.stop()
     assert sorted(r.message["Subject"] for r in received) == [f"during the outage {n}" for n in range(5)]
+
+
+async def smarthost_metrics(relay: Relay) -> dict[str, float]:
+    """The /metrics samples about the smarthost, as Prometheus's own parser reads them."""
+    body = (await exposition(relay.engine, relay.clock)).decode()
+    return {sample.name: sample.value for family in text_string_to_metric_families(body) for sample in family.samples
+            if sample.name.startswith(("mentor_relay_smarthost", "mentor_relay_delivery_pauses"))}
+
+
+async def _reachable_again(relay: Relay) -> bool:
+    return (await smarthost_metrics(relay))["mentor_relay_smarthost_unreachable"] == 0
 
 
 async def test_restart_resumes_the_queue(layout: Layout, sink: Sink) -> None:

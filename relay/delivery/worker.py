@@ -42,6 +42,7 @@ from relay.bounces import bounce_address
 from relay.clock import Clock
 from relay.config import DeliveryConfig
 from relay.delivery.transports import PermanentFailure, TemporaryFailure, Transport, Unreachable
+from relay.metrics import SMARTHOST
 from relay.store import outbound as queue
 from relay.store.committer import Committer, Merged
 from relay.store.state import read_state
@@ -125,6 +126,7 @@ class DeliveryWorker:
                         await self._paused()
                     else:
                         self._pause = 0.0
+                        SMARTHOST.unreachable = False
                     continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.config.poll_interval.total_seconds())
@@ -211,6 +213,8 @@ class DeliveryWorker:
         reason, self._unreachable = self._unreachable, None
         self._pause = min(max(self._pause * 2, self.config.poll_interval.total_seconds()), LONGEST_PAUSE)
         self.pauses += 1
+        SMARTHOST.unreachable = True
+        SMARTHOST.pauses += 1
         try:
             await self.committer.run(lambda c: queue.release_claims(c, self.owner))
         except Exception:  # their leases run out instead
