@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.store.pairs import Pair
+from relay.store.reporting import starts_with
 from relay.store.schema import events, held, members, messages
 
 
@@ -52,7 +53,8 @@ async def health(connection: AsyncConnection, pairs: list[Pair]) -> list[Health]
         .group_by(messages.c.pair_id))).all()
     waiting = {row[0]: (row[1], row[2]) for row in waiting_rows}
     nudges: dict[int, int] = dict((await connection.execute(
-        select(events.c.pair_id, func.count()).where(events.c.pair_id.in_(ids), events.c.kind.like("nudge%"))
+        select(events.c.pair_id, func.count()).where(events.c.pair_id.in_(ids),
+                                                     starts_with(connection, events.c.kind, "nudge"))
         .group_by(events.c.pair_id))).all())
     held_counts: dict[int, int] = dict((await connection.execute(
         select(held.c.pair_id, func.count()).where(held.c.pair_id.in_(ids), held.c.state == "held")

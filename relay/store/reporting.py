@@ -49,9 +49,9 @@ class epoch_week(FunctionElement[int]):
 
 class _by_other_index(FunctionElement[int]):
     """The column, marked on SQLite (a unary +) so that its terms are not answered from its own index: the
-    nudge events of a program are a few among millions of events, found by kind; through the pairs'
-    index on events.pair_id SQLite would read every event of every pair. PostgreSQL chooses by its
-    statistics."""
+    nudge events of a program are a few among millions of events, found by kind; through the index on
+    events (pair_id, kind) SQLite would search it once for each of the program's pairs, most of them with no
+    nudge. PostgreSQL chooses by its statistics."""
 
     type = Integer()
     inherit_cache = True
@@ -124,7 +124,7 @@ def _program_pairs(program_id: str) -> Any:
     return select(pairs.c.id).where(pairs.c.program_id == program_id, pairs.c.kind == "pair")
 
 
-def _prefix(connection: AsyncConnection, column: Any, prefix: str) -> ColumnElement[bool]:
+def starts_with(connection: AsyncConnection, column: Any, prefix: str) -> ColumnElement[bool]:
     """`column` starts with `prefix` (no LIKE wildcards in it): on SQLite also a range, so the index on the
     column serves it (its LIKE is case-insensitive and uses no index); PostgreSQL's LIKE with a constant
     prefix does, and a range there would follow the database's collation, not the bytes."""
@@ -207,7 +207,8 @@ async def mentors(connection: AsyncConnection, program_id: str) -> set[int]:
 async def nudge_kinds(connection: AsyncConnection, program_id: str) -> dict[str, int]:
     """The program's nudge events (kind "nudge.*") by kind."""
     query = (select(events.c.kind, func.count()).where(
-        _prefix(connection, events.c.kind, "nudge."), _by_other_index(events.c.pair_id).in_(_program_pairs(program_id)))
+        starts_with(connection, events.c.kind, "nudge."),
+        _by_other_index(events.c.pair_id).in_(_program_pairs(program_id)))
         .group_by(events.c.kind))
     return {kind: int(count) for kind, count in (await connection.execute(query)).all()}
 
@@ -223,7 +224,7 @@ async def reminders_followed(connection: AsyncConnection, program_id: str, now: 
         .correlate(events))
     followed = case((exists(reply), 1), else_=0)
     reminders = (select(followed.label("followed"), epoch_us(events.c.at).label("at_us")).where(
-        _prefix(connection, events.c.kind, "nudge."), events.c.kind != escalation,
+        starts_with(connection, events.c.kind, "nudge."), events.c.kind != escalation,
         _by_other_index(events.c.pair_id).in_(_program_pairs(program_id))).subquery())
     due = case((reminders.c.followed == 1, 1), (reminders.c.at_us <= to_us(now - window), 1), else_=0)
     row = (await connection.execute(select(func.coalesce(func.sum(reminders.c.followed), 0),

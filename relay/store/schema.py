@@ -211,9 +211,11 @@ events = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("kind", String(32), nullable=False, index=True),
     Column("actor", String(64), nullable=False),  # "relay", "cli:<user>", a moderator's name
-    Column("pair_id", Integer, index=True),
+    Column("pair_id", Integer),
     Column("message_id", String(32), index=True),
     Column("detail", Text, nullable=False),  # JSON: the who/what/why
+    # a pair's events, and of one kind (a pair's nudges: the console's pair health) without reading the others
+    Index("ix_events_pair_kind", "pair_id", "kind"),
 )
 
 # The archive's hash chain (relay.archive.chain): one entry per archived row (an inbound message, an
