@@ -505,7 +505,10 @@ async def main(options: argparse.Namespace) -> None:
         await migrate(engine)
         pairs, options.messages, last = await kept(engine)
         options.pairs = len(pairs)
-        raw_total = 0
+        built = Path(options.reuse) / "built.json"
+        recorded = json.loads(built.read_text()) if built.exists() else {}
+        # the messages' raw size, as the build recorded it: only while the store holds just those messages
+        raw_total = recorded.get("raw_total", 0) if recorded.get("messages") == options.messages else 0
         print(f"store: {options.pairs} pairs, {options.messages} messages; kept in {workdir}")
         print(f"load average before: {os.getloadavg()[0]:.2f}")
     else:
@@ -523,7 +526,7 @@ async def main(options: argparse.Namespace) -> None:
     now = last + timedelta(minutes=1)
     if not options.reuse and (options.keep or options.only == "build"):  # what bench/sweep_profile.py reads
         (workdir / "built.json").write_text(json.dumps({"pairs": options.pairs, "messages": options.messages,
-                                                        "last": last.isoformat()}))
+                                                        "last": last.isoformat(), "raw_total": raw_total}))
     if options.only == "build":
         await store_bytes(engine, path)  # checkpointed: the file alone is the store
         await engine.dispose()
