@@ -139,7 +139,7 @@ async def program_figures(engine: AsyncEngine, clock: Clock, program_id: str,
             async with asyncio.TaskGroup() as first:
                 mentors_read = first.create_task(mentors())  # meanwhile, on a connection of its own
                 roster = await _Roster.read(connection, program_id)
-            weekly, reply_time = await _read_messages(connection, program_id, roster, mentors_read.result(), now)
+            weekly, reply_time = await _read_messages(engine, program_id, roster, mentors_read.result(), now)
             return roster, weekly, reply_time, await _moderation(connection, program_id, weekly.rejected)
 
     async def nudges_and_attempts() -> tuple[dict[str, Any], dict[str, int]]:
@@ -259,25 +259,34 @@ class _Weekly:
         self.total = sum(self.per_week.values())
 
 
-async def _read_messages(connection: AsyncConnection, program_id: str, roster: _Roster, mentors: set[int],
-                         now: datetime) -> tuple[_Weekly, dict[str, Any]]:
+class _MessageReader:
     """The weekly counts and the mentors' reply times (the definitions above), from one read of the pairs'
-    messages in each pair's order of arrival (reporting.pair_messages): a mentee message that reached the
-    mentor waits for the mentor's next message in the pair, the first mentor message after it. Python does
-    little per message: a few comparisons, a count, and one append per mentee message."""
-    weekly = _Weekly(len(roster.ids))
-    ids, index = roster.ids, 0
-    window = WINDOW // _US
-    recent = to_us(now) - window  # a message after this one has not had its 48 hours
-    waits: list[int] = []  # microseconds of each answered mentee message
-    unanswered: list[int] = []  # epoch us of each mentee message with no mentor message after it
-    pending: list[int] = []  # the current pair's mentee messages waiting for the mentor
-    late = 0  # answered after 48 hours, whose 48 hours are not over (not due)
-    pair = week = -1
-    begin = end = count = 0  # the current run: `count` messages of `pair` in `week`, [begin, end) in epoch us
-    pair_last = -1  # the pair's last message
-    add, last = weekly.add, weekly.last
-    async for chunk in reporting.pair_messages(connection, program_id):
+    messages in each pair's order of arrival (reporting.each_pair_message), handed over a chunk at a time: a
+    mentee message that reached the mentor waits for the mentor's next message in the pair, the first mentor
+    message after it. Python does little per message: a few comparisons, a count, and one append per mentee
+    message (the chunk's loop keeps its state in local variables, stored back at its end)."""
+
+    def __init__(self, roster: _Roster, mentors: set[int], now: datetime) -> None:
+        self.weekly = _Weekly(len(roster.ids))
+        self.ids, self.mentors = roster.ids, mentors
+        self.window = WINDOW // _US
+        self.recent = to_us(now) - self.window  # a message after this one has not had its 48 hours
+        self.waits: list[int] = []  # microseconds of each answered mentee message
+        self.unanswered: list[int] = []  # epoch us of each mentee message with no mentor message after it
+        self.pending: list[int] = []  # the current pair's mentee messages waiting for the mentor
+        self.late = 0  # answered after 48 hours, whose 48 hours are not over (not due)
+        self.index = 0  # the current pair's index in the roster
+        self.pair = self.week = -1
+        self.begin = self.end = self.count = 0  # the current run: `count` messages of `pair` in `week`,
+        # [begin, end) in epoch us
+        self.pair_last = -1  # the pair's last message
+
+    def add(self, chunk: Sequence[Any]) -> None:
+        ids, mentors, window, recent = self.ids, self.mentors, self.window, self.recent
+        waits, unanswered, pending, weekly = self.waits, self.unanswered, self.pending, self.weekly
+        add, last = weekly.add, weekly.last
+        index, late, pair, week = self.index, self.late, self.pair, self.week
+        begin, end, count, pair_last = self.begin, self.end, self.count, self.pair_last
         for pair_id, at, sender, state in chunk:
             if pair_id != pair or not begin <= at < end:
                 if count:
@@ -306,18 +315,31 @@ async def _read_messages(connection: AsyncConnection, program_id: str, roster: _
                 pending.clear()
             elif not state:
                 pending.append(at)
-    if count:
-        add(index, week, count)
-        if pair_last > last[index]:
-            last[index] = pair_last
-    weekly.finish()
-    unanswered.extend(pending)
-    waits.sort()
-    within = bisect_right(waits, window)
-    due = len(waits) - late + sum(1 for at in unanswered if at <= recent)
-    return weekly, {"mentee_messages": len(waits) + len(unanswered), "answered": len(waits),
-                    **_spread_sorted(_Hours(waits)), "answered_within_48h": within,
-                    "share_within_48h": _share(within, due)}
+        self.index, self.late, self.pair, self.week = index, late, pair, week
+        self.begin, self.end, self.count, self.pair_last = begin, end, count, pair_last
+
+    def finish(self) -> tuple[_Weekly, dict[str, Any]]:
+        weekly, waits, unanswered = self.weekly, self.waits, self.unanswered
+        if self.count:
+            weekly.add(self.index, self.week, self.count)
+            if self.pair_last > weekly.last[self.index]:
+                weekly.last[self.index] = self.pair_last
+        weekly.finish()
+        unanswered.extend(self.pending)
+        waits.sort()
+        within = bisect_right(waits, self.window)
+        due = len(waits) - self.late + sum(1 for at in unanswered if at <= self.recent)
+        return weekly, {"mentee_messages": len(waits) + len(unanswered), "answered": len(waits),
+                        **_spread_sorted(_Hours(waits)), "answered_within_48h": within,
+                        "share_within_48h": _share(within, due)}
+
+
+async def _read_messages(engine: AsyncEngine, program_id: str, roster: _Roster, mentors: set[int],
+                         now: datetime) -> tuple[_Weekly, dict[str, Any]]:
+    """The weekly counts and the mentors' reply times (_MessageReader)."""
+    reader = _MessageReader(roster, mentors, now)
+    await reporting.each_pair_message(engine, program_id, reader.add)
+    return reader.finish()
 
 
 class WeekPairs(Mapping[str, int]):

@@ -150,16 +150,25 @@ def _set_up_sqlite(sync_engine: Engine) -> None:
     event.listen(sync_engine, "begin", _sqlite_begin)
 
 
-def thread_writer_engine(engine: AsyncEngine) -> Engine | None:
-    """For a SQLite file store: a sync (pysqlite) engine on the same file, for the group committer's thread
-    (relay/store/threaded.py), set up as `engine` is: the durability pragmas, BEGIN IMMEDIATE for writes, the
-    same StoreCounts, and no checkpoint inside a commit when `engine` has none (checkpoints.outside_commits).
-    None for PostgreSQL and in-memory stores."""
+def sqlite_file_engine(engine: AsyncEngine) -> Engine | None:
+    """For a SQLite file store: a sync (pysqlite) engine on the same file, for work done in a thread of its
+    own, with the pragmas and BEGIN of `engine`'s connections. None for PostgreSQL and in-memory stores."""
     url = engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
     sync_engine = create_sync_engine(url.set(drivername="sqlite"), pool_size=2, max_overflow=2)
     _set_up_sqlite(sync_engine)
+    return sync_engine
+
+
+def thread_writer_engine(engine: AsyncEngine) -> Engine | None:
+    """For a SQLite file store: a sync (pysqlite) engine on the same file, for the group committer's thread
+    (relay/store/threaded.py), set up as `engine` is: the durability pragmas, BEGIN IMMEDIATE for writes, the
+    same StoreCounts, and no checkpoint inside a commit when `engine` has none (checkpoints.outside_commits).
+    None for PostgreSQL and in-memory stores."""
+    sync_engine = sqlite_file_engine(engine)
+    if sync_engine is None:
+        return None
     if checkpoints.commits_without_checkpoints(engine):
         checkpoints.outside_commits(sync_engine)
     counts = _COUNTS.get(engine.sync_engine)
