@@ -169,7 +169,8 @@ async def _one_batch_of_several(relay: Relay, pair_id: int, known_id: str) -> No
 async def test_the_nudge_and_hold_sweeps_read_what_is_due_through_indexes(
         relay: Relay, layout: Layout, sink: Sink) -> None:
     """The sweeps' statements too (issue 14): which pairs are due, their activity, the keys, the notices
-    written, the hold queue's due rows — planned with their own parameters, no full scan of a large table."""
+    written, the hold queue's and the safeguarding sweep's due rows — planned with their own parameters, no
+    full scan of a large table."""
     await relay.scheduler.stop()  # the sweeps run here, once each, by the test
     # New York's noon, a day or more after the messages below are sent (at the real time): the first sweep
     # finds pair 1's mentee waiting about 24-48 h, the one 3 days later 96 h or more, whatever the time of day
@@ -195,6 +196,7 @@ async def test_the_nudge_and_hold_sweeps_read_what_is_due_through_indexes(
     try:
         result = await nudge_sweep.run(relay.settings, relay.engine, FixedClock(noon))
         await relay.sweeper.run_once()
+        await relay.safeguarding.run_once()
     finally:
         stop_capture()
     keys = await rows(layout, select(notice_keys.c.key).where(notice_keys.c.kind == "nudge.checkin"))

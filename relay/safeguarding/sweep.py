@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -26,7 +26,7 @@ from relay import notices as outbound_notices
 from relay.clock import Clock
 from relay.config import Settings
 from relay.metrics import sweep_timer
-from relay.moderation.policy import PolicyBook
+from relay.moderation.policy import Policy, PolicyBook
 from relay.notices import Notice
 from relay.safeguarding import notices
 from relay.store import events
@@ -72,13 +72,24 @@ async def _send(connection: AsyncConnection, settings: Settings, mails: list[Not
         report.mails.append(mail.rcpt)
 
 
-async def _follow_ups(connection: AsyncConnection, settings: Settings, now: datetime, report: SweepReport) -> None:
+def _shortest_review(settings: Settings) -> timedelta:
+    """The shortest `urgent_review_within` of any program (a program unknown now has the default)."""
+    return min([notices.review_within(settings, program_id) for program_id in settings.programs]
+               + [notices.DEFAULT_REVIEW_WITHIN])
+
+
+async def _due_follow_ups(connection: AsyncConnection, settings: Settings,
+                          now: datetime) -> dict[str, list[dict[str, Any]]]:
+    """Urgent items nobody acted on within their program's review time, by program."""
     due: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for item in await held_store.list_held(connection, state="held"):
-        if (item["severity"] == "urgent" and item["urgent_followup_at"] is None and not acted_on(item)
-                and item["held_at"] <= now - notices.review_within(settings, item["program_id"])):
+    for item in await held_store.urgent_not_followed_up(connection, now - _shortest_review(settings)):
+        if not acted_on(item) and item["held_at"] <= now - notices.review_within(settings, item["program_id"]):
             due[item["program_id"]].append(item)
-    for program_id, items in due.items():
+    return due
+
+
+async def _follow_ups(connection: AsyncConnection, settings: Settings, now: datetime, report: SweepReport) -> None:
+    for program_id, items in (await _due_follow_ups(connection, settings, now)).items():
         marked = set(await held_store.mark(connection, [i["message_id"] for i in items], "urgent_followup_at", now))
         chosen = [i for i in items if i["message_id"] in marked]
         if not chosen:
@@ -90,21 +101,43 @@ async def _follow_ups(connection: AsyncConnection, settings: Settings, now: date
         report.follow_ups += 1
 
 
+async def _unreported(connection: AsyncConnection) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Automatic rejections not reported yet, by program and policy."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for item in await held_store.rejections_not_reported(connection):
+        groups[(item["program_id"], item["policy"])].append(item)
+    return groups
+
+
+def _period_over(policy: Policy, items: list[dict[str, Any]], now: datetime) -> bool:
+    """The digest period of the group's oldest rejection is over (or the policy has none)."""
+    period = policy.digest_every
+    return period is None or min(i["held_at"] for i in items) <= now - period
+
+
+async def _digests_due(connection: AsyncConnection, policies: PolicyBook, now: datetime) -> bool:
+    """Some group of unreported rejections is to be marked now (or its policy does not load: the sweep logs
+    that)."""
+    for (_, policy_name), items in (await _unreported(connection)).items():
+        try:
+            policy = policies.get(policy_name)
+        except ConfigError:
+            return True
+        if _period_over(policy, items, now):
+            return True
+    return False
+
+
 async def _rejection_digests(connection: AsyncConnection, settings: Settings, policies: PolicyBook, now: datetime,
                              report: SweepReport) -> None:
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for item in await held_store.list_held(connection, state="rejected", automatic=True):
-        if item["notified_at"] is None:
-            groups[(item["program_id"], item["policy"])].append(item)
-    for (program_id, policy_name), items in groups.items():
+    for (program_id, policy_name), items in (await _unreported(connection)).items():
         try:
             policy = policies.get(policy_name)
         except ConfigError as exc:
             log.error("rejection digest skipped for policy %s: %s", policy_name, exc)
             continue
-        period = policy.digest_every
-        if period is not None and min(i["held_at"] for i in items) > now - period:
-            continue  # the period is not over yet
+        if not _period_over(policy, items, now):
+            continue
         marked = set(await held_store.mark(connection, [i["message_id"] for i in items], "notified_at", now,
                                            state="rejected"))
         chosen = [i for i in items if i["message_id"] in marked]
@@ -119,8 +152,14 @@ async def _rejection_digests(connection: AsyncConnection, settings: Settings, po
 
 
 async def sweep(settings: Settings, engine: AsyncEngine, clock: Clock, policies: PolicyBook) -> SweepReport:
+    """One sweep. It first reads, outside any write transaction, whether anything may be due: the sweep runs
+    every minute, and a write transaction (SQLite's lock, taken at its start) would make intake wait for
+    these reads each time. Only then does it take the lock and read again, to mark and send."""
     now = clock.now()
     report = SweepReport()
+    async with engine.connect() as connection:
+        if not await _due_follow_ups(connection, settings, now) and not await _digests_due(connection, policies, now):
+            return report
     async with transaction(engine) as connection:
         await _follow_ups(connection, settings, now, report)
         await _rejection_digests(connection, settings, policies, now, report)

@@ -45,13 +45,15 @@ def _row(row: Any) -> dict[str, Any]:
 
 async def list_held(
     connection: AsyncConnection, *, state: str | None = "held", program_id: str | None = None,
-    automatic: bool | None = None,
+    automatic: bool | None = None, conditions: tuple[ColumnElement[bool], ...] = (),
 ) -> list[dict[str, Any]]:
-    """Queue rows, oldest first; `automatic` True: only automatic rejections, False: none of them."""
+    """Queue rows, oldest first; `automatic` True: only automatic rejections, False: none of them;
+    `conditions` on the queue's columns narrow them further."""
     query = (
         select(held, messages.c.subject, messages.c.sender_id, messages.c.recipient_id)
         .join(messages, messages.c.id == held.c.message_id)
         .order_by(held.c.held_at, held.c.message_id)
+        .where(*conditions)
     )
     if state is not None:
         query = query.where(held.c.state == state)
@@ -60,6 +62,20 @@ async def list_held(
     if automatic is not None:
         query = query.where(held.c.automatic == int(automatic))
     return [_row(row) for row in (await connection.execute(query)).all()]
+
+
+async def urgent_not_followed_up(connection: AsyncConnection, held_by: datetime) -> list[dict[str, Any]]:
+    """Urgent items still held, held at `held_by` or before, that no moderator escalated and that have had no
+    follow-up yet (list_held's rows, oldest first): the safeguarding sweep's candidates, read every minute,
+    so the database leaves out the rest of the queue (an approval still rules one out: acted_on)."""
+    return await list_held(connection, state="held", conditions=(
+        held.c.severity == "urgent", held.c.urgent_followup_at.is_(None), held.c.escalated_by.is_(None),
+        held.c.held_at <= held_by))
+
+
+async def rejections_not_reported(connection: AsyncConnection) -> list[dict[str, Any]]:
+    """Automatic rejections not yet reported to the moderators (list_held's rows, oldest first)."""
+    return await list_held(connection, state="rejected", automatic=True, conditions=(held.c.notified_at.is_(None),))
 
 
 async def list_held_page(
