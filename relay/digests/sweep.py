@@ -82,8 +82,9 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, queue_at: d
     due_at = queue_at or now
     result = DigestResult(now)
     async with engine.connect() as connection:
+        # the copies held back, without their bytes: those of the digests due now are read when each is made
         held = (await connection.execute(
-            select(outbound.c.id, outbound.c.pair_id, outbound.c.rcpt, outbound.c.raw, outbound.c.created_at)
+            select(outbound.c.id, outbound.c.pair_id, outbound.c.rcpt, outbound.c.created_at)
             .where(outbound.c.state == "digest").order_by(outbound.c.created_at, outbound.c.id))).all()
         conversations: dict[int, Conversation | None] = {
             c.id: c for c in await conversations_by_id(connection, sorted({row.pair_id for row in held}))}
@@ -128,7 +129,11 @@ async def _send(settings: Settings, engine: AsyncEngine, conversation: Conversat
                 due_at: datetime) -> bool:
     """One digest in one transaction (key, rows, mail); False when this period's digest was sent already."""
     domain = settings.relay.domain
-    entries = [entry_of(row.raw, row.created_at) for row in rows]
+    async with engine.connect() as connection:  # the copies' bytes (a copy that leaves the state meanwhile
+        # makes the transaction below roll back: _Taken)
+        raws = dict((await connection.execute(
+            select(outbound.c.id, outbound.c.raw).where(outbound.c.id.in_([row.id for row in rows])))).all())
+    entries = [entry_of(raws[row.id], row.created_at) for row in rows]
     name = conversation.name or program.name
     mail = for_participant(settings, program, member, "digest_contents", count=len(entries),
                            conversation_name=name, lines=contents(entries), mode=mode, domain=domain)
