@@ -148,6 +148,7 @@ outbound = Table(
     Index("ix_outbound_due", "state", "next_attempt_at"),
     Index("ix_outbound_created", "created_at", "id"),  # `queue list` pages (keyset)
     Index("ix_outbound_state_created", "state", "created_at", "id"),
+    Index("ix_outbound_pair", "pair_id"),  # a conversation's copies and notices (retention's erasure)
 )
 
 # The hold queue: one row per held message, with its findings and the moderators' approvals.
