@@ -38,7 +38,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -48,8 +48,8 @@ from typing import Any, TypeVar
 import aiosmtplib
 import yaml
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Row, event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
 from tests.database import new_database
@@ -434,3 +434,26 @@ async def eventually(check: Any, timeout: float = 10.0, interval: float = 0.05) 
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+@contextlib.contextmanager
+def write_transactions(engine: AsyncEngine) -> Iterator[list[bool]]:
+    """The write transactions that the current task (a sweep awaited in it) begins meanwhile on the store of
+    `engine`, one True each; not those of the relay's other tasks, such as delivery. On SQLite each takes
+    the store's write lock, which intake's commits wait for."""
+    begun: list[bool] = []
+    mine = asyncio.current_task()
+
+    def begin(connection: Any) -> None:
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # another thread's (the committer's), without an event loop
+            return
+        if task is mine and connection.get_execution_options().get("write", False):
+            begun.append(True)
+
+    event.listen(engine.sync_engine, "begin", begin)
+    try:
+        yield begun
+    finally:
+        event.remove(engine.sync_engine, "begin", begin)

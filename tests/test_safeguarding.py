@@ -6,13 +6,8 @@ mentor, mentee, moderators, safeguarding lead, coordinator."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from sqlalchemy import event
 
 from relay.clock import FixedClock
 from relay.config import load_settings
@@ -31,28 +26,23 @@ from tests.safeguarding_kit import (
     use_shipped_policy,
     write,
 )
-from tests.support import MENTEE, MENTOR, Layout, Sink, acli, acreate_pair, cli, eventually, nothing_queued
+from tests.support import (
+    MENTEE,
+    MENTOR,
+    Layout,
+    Sink,
+    acli,
+    acreate_pair,
+    cli,
+    eventually,
+    nothing_queued,
+    write_transactions,
+)
 
 DISCLOSURE = ("I feel unsafe at home and I have been thinking about self-harm again. "
               "Please don't tell my parents.")
 GROOMING = ("Let's meet in person on Saturday, just the two of us. Keep this secret. "
             "My address is 12 Elm Street, Springfield.")
-
-
-@contextlib.contextmanager
-def write_transactions(relay: Relay) -> Iterator[list[bool]]:
-    """The write transactions begun on the relay's store meanwhile (one True each)."""
-    begun: list[bool] = []
-
-    def begin(connection: Any) -> None:
-        if connection.get_execution_options().get("write", False):
-            begun.append(True)
-
-    event.listen(relay.engine.sync_engine, "begin", begin)
-    try:
-        yield begun
-    finally:
-        event.remove(relay.engine.sync_engine, "begin", begin)
 
 
 def held(layout: Layout, *args: str) -> list[dict]:  # type: ignore[type-arg]
@@ -101,11 +91,11 @@ async def test_a_disclosure_reaches_the_lead_at_once_and_again_when_nobody_acts(
         # runs every minute; while nothing is due it takes no write transaction (on SQLite the store's write
         # lock, which intake's commits would wait for).
         clock.advance(timedelta(minutes=59))
-        with write_transactions(relay) as writes:
+        with write_transactions(relay.engine) as writes:
             assert (await relay.safeguarding.run_once()).mails == []
         assert writes == []
         clock.advance(timedelta(minutes=2))
-        with write_transactions(relay) as writes:
+        with write_transactions(relay.engine) as writes:
             again = await relay.safeguarding.run_once()
         assert sorted(again.mails) == sorted([LEAD, COORDINATOR]) and writes
         assert (await relay.safeguarding.run_once()).mails == []

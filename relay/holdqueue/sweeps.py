@@ -92,11 +92,17 @@ async def _steps(engine: AsyncEngine, settings: Settings, policy: Policy, key: t
                  now: datetime, report: SweepReport, *, column: str, template: str, to: list[str] | None, event: str,
                  waited: timedelta | None = None) -> int:
     """One step (`_step`) over the rows of `key` (program, policy) due for `column` (held before
-    `held_before`, the mark still empty), CHUNK rows per transaction: read by ix_held_state, marked, told."""
+    `held_before`, the mark still empty), CHUNK rows per transaction: read by ix_held_state, marked, told.
+    Whether a row is due is read first, outside any write transaction."""
     program_id, policy_name = key
     done = 0
     after: tuple[datetime, str] | None = None
     while True:
+        async with engine.connect() as connection:  # the sweep runs every minute: no write transaction
+            # (SQLite's lock, which intake's commits wait for) unless a row is due
+            if not await held_store.due_for(connection, program_id, policy_name, column, held_before, limit=1,
+                                            after=after):
+                return done
         async with transaction(engine) as connection:
             items = await held_store.due_for(connection, program_id, policy_name, column, held_before,
                                              limit=CHUNK, after=after)
