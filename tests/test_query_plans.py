@@ -297,7 +297,7 @@ async def test_the_due_pairs_of_several_programs_are_read_in_key_order_a_page_at
 async def test_the_pair_health_counts_nudges_through_the_pair_and_kind_index(relay: Relay, layout: Layout) -> None:
     """The console's pair list shows each pair's nudges sent. The count reads the page's pairs' nudge events
     through the index on (pair, kind), not every event of those pairs through an index on the pair alone: a
-    busy pair has thousands of events, and at 100k pairs / 1M messages that read was 25 ms of a 45 ms page
+    busy pair has hundreds of events, and at 100k pairs / 1M messages that read was 25 ms of a 45 ms page
     (migration 0018)."""
     await relay.scheduler.stop()
     noon = datetime.combine(relay.clock.now().date() + timedelta(days=1), time(16), tzinfo=UTC)

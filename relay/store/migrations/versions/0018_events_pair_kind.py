@@ -1,5 +1,5 @@
 """A pair's events are indexed with their kind: the console's pair health counts each listed pair's nudges,
-and through the index on the pair alone it read every event of those pairs (a busy pair has thousands:
+and through the index on the pair alone it read every event of those pairs (a busy pair has hundreds:
 25 ms of a 45 ms page at 100k pairs / 1M messages). The wider index starts with the pair and serves what the
 index on the pair alone served, which is dropped.
 
