@@ -129,8 +129,9 @@ async def _send(settings: Settings, engine: AsyncEngine, conversation: Conversat
                 due_at: datetime) -> bool:
     """One digest in one transaction (key, rows, mail); False when this period's digest was sent already."""
     domain = settings.relay.domain
-    async with engine.connect() as connection:  # the copies' bytes (a copy that leaves the state meanwhile
-        # makes the transaction below roll back: _Taken)
+    # the copies' bytes, read here (a copy that leaves the `digest` state meanwhile rolls back the
+    # transaction below: _Taken)
+    async with engine.connect() as connection:
         raws = dict((await connection.execute(
             select(outbound.c.id, outbound.c.raw).where(outbound.c.id.in_([row.id for row in rows])))).all())
     entries = [entry_of(raws[row.id], row.created_at) for row in rows]

@@ -101,42 +101,32 @@ async def _follow_ups(connection: AsyncConnection, settings: Settings, now: date
         report.follow_ups += 1
 
 
-async def _unreported(connection: AsyncConnection) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Automatic rejections not reported yet, by program and policy."""
+async def _due_digests(connection: AsyncConnection, policies: PolicyBook,
+                       now: datetime) -> list[tuple[str, str, Policy | ConfigError, list[dict[str, Any]]]]:
+    """The groups of automatic rejections not reported yet (by program and policy) to mark now: (program,
+    policy name, the policy, the items) once the digest period of the group's oldest is over (or the policy
+    has none); the policy's error in its place when it does not load."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for item in await held_store.rejections_not_reported(connection):
         groups[(item["program_id"], item["policy"])].append(item)
-    return groups
-
-
-def _period_over(policy: Policy, items: list[dict[str, Any]], now: datetime) -> bool:
-    """The digest period of the group's oldest rejection is over (or the policy has none)."""
-    period = policy.digest_every
-    return period is None or min(i["held_at"] for i in items) <= now - period
-
-
-async def _digests_due(connection: AsyncConnection, policies: PolicyBook, now: datetime) -> bool:
-    """Some group of unreported rejections is to be marked now (or its policy does not load: the sweep logs
-    that)."""
-    for (_, policy_name), items in (await _unreported(connection)).items():
+    due: list[tuple[str, str, Policy | ConfigError, list[dict[str, Any]]]] = []
+    for (program_id, policy_name), items in groups.items():
         try:
             policy = policies.get(policy_name)
-        except ConfigError:
-            return True
-        if _period_over(policy, items, now):
-            return True
-    return False
+        except ConfigError as exc:
+            due.append((program_id, policy_name, exc, items))
+            continue
+        period = policy.digest_every
+        if period is None or min(i["held_at"] for i in items) <= now - period:
+            due.append((program_id, policy_name, policy, items))
+    return due
 
 
 async def _rejection_digests(connection: AsyncConnection, settings: Settings, policies: PolicyBook, now: datetime,
                              report: SweepReport) -> None:
-    for (program_id, policy_name), items in (await _unreported(connection)).items():
-        try:
-            policy = policies.get(policy_name)
-        except ConfigError as exc:
-            log.error("rejection digest skipped for policy %s: %s", policy_name, exc)
-            continue
-        if not _period_over(policy, items, now):
+    for program_id, policy_name, policy, items in await _due_digests(connection, policies, now):
+        if isinstance(policy, ConfigError):
+            log.error("rejection digest skipped for policy %s: %s", policy_name, policy)
             continue
         marked = set(await held_store.mark(connection, [i["message_id"] for i in items], "notified_at", now,
                                            state="rejected"))
@@ -158,7 +148,7 @@ async def sweep(settings: Settings, engine: AsyncEngine, clock: Clock, policies:
     now = clock.now()
     report = SweepReport()
     async with engine.connect() as connection:
-        if not await _due_follow_ups(connection, settings, now) and not await _digests_due(connection, policies, now):
+        if not await _due_follow_ups(connection, settings, now) and not await _due_digests(connection, policies, now):
             return report
     async with transaction(engine) as connection:
         await _follow_ups(connection, settings, now, report)
