@@ -16,8 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from relay.archive import person as data_rights
 from relay.config import load_settings
 from relay.service import Relay
+from relay.store import events
+from relay.store.database import create_engine, transaction
+from relay.store.schema import events as events_table
 from relay.store.schema import members, messages, outbound, pairs
 from tests.database import server_url
 from tests.support import MENTEE, MENTOR, Layout, Sink, acli, acreate_pair, cli, rows, send, simple_message
@@ -208,5 +212,45 @@ async def test_erasing_a_group_member_leaves_the_group_running_without_them(
     copies = await rows(layout, select(outbound.c.rcpt).where(outbound.c.message_id == reply.rsplit(" ", 1)[-1]))
     assert sorted(rcpt for (rcpt,) in copies) == sorted([PEOPLE[0]["email"], PEOPLE[3]["email"]])  # not Jane
     await sink.wait_for(8)
+    verified = await acli(layout, "archive", "verify")
+    assert verified.returncode == 0, verified.stdout
+
+
+async def test_an_erasure_finds_the_events_naming_them_written_after_its_first_read(
+        layout: Layout, sink: Sink) -> None:
+    """On SQLite the events naming the person (no index finds a substring) are found by a read before the
+    write transaction, so that accepts do not wait behind it; an event written after that read, or naming an
+    address the read did not know, is scrubbed all the same."""
+    pair = await record(layout, sink)
+    settings = load_settings(layout.config)
+    engine = create_engine(settings.database_url)
+    now = datetime.now(UTC)
+    mentor_old = "sam.old@school.example.org"
+
+    async def refused(mail_from: str) -> None:
+        async with transaction(engine) as connection:
+            await events.record(connection, "refused", now, mail_from=mail_from, reason="stranger")
+
+    try:
+        # the mentor: an address of theirs is added after the read, which did not look for it
+        await refused(mentor_old)
+        scanned = await data_rights.scan(engine, MENTOR["email"])
+        assert (scanned is None) == (server_url() is not None)  # PostgreSQL reads in the transaction
+        added = await acli(layout, "pair", "address", "add", str(pair["id"]), "--role", "mentor",
+                           "--email", mentor_old)
+        assert added.returncode == 0, added.stderr
+        await data_rights.erase_person(settings, engine, MENTOR["email"], now, "cli:test", scanned=scanned)
+        # the mentee: one event before the read (it finds it), one after (written while it read)
+        await refused(MENTEE["email"])
+        scanned = await data_rights.scan(engine, MENTEE["email"])
+        await refused(SECOND)
+        done = await data_rights.erase_person(settings, engine, MENTEE["email"], now, "cli:test", scanned=scanned)
+    finally:
+        await engine.dispose()
+    assert done.erased.members == 1
+    refusals = [detail for (detail,) in await rows(layout, select(events_table.c.detail).where(
+        events_table.c.kind == "refused").order_by(events_table.c.id))]
+    assert [mentions(detail, MENTEE["email"], SECOND, MENTOR["email"], mentor_old) for detail in refusals] == [
+        [], [], []]
     verified = await acli(layout, "archive", "verify")
     assert verified.returncode == 0, verified.stdout

@@ -26,7 +26,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, cast, delete, func, or_, select, update
+from sqlalchemy import String, cast, delete, func, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relay.archive import chain
@@ -35,6 +35,7 @@ from relay.store import checkpoints
 from relay.store.schema import events, held, member_addresses, members, message_edits, messages, outbound
 
 ERASED_DOMAIN = "erased.invalid"
+MAX_MENTIONS = 5000  # events a scan before the write transaction may name (scan_mentions)
 UNSENT = ("queued", "digest")
 NOT_SENT = "erased before it was sent"
 
@@ -116,6 +117,55 @@ def mentions(eraser: Eraser) -> Any:
     """A WHERE clause on events: the detail holds one of the eraser's known strings."""
     terms = eraser.search_terms()
     return or_(*(events.c.detail.ilike(f"%{term}%") for term in terms)) if terms else events.c.id < 0
+
+
+@dataclass(frozen=True)
+class MentionScan:
+    """The events whose detail named someone's known strings, found by reading every event before the
+    write transaction (no index can find a substring): `ids`, among the events up to `upto`."""
+
+    terms: tuple[str, ...]
+    upto: int
+    ids: tuple[int, ...]
+
+
+async def scan_mentions(connection: AsyncConnection, eraser: Eraser) -> MentionScan | None:
+    """On SQLite, the events mentioning the eraser's known strings, read outside any write transaction: read
+    inside one, the whole table (1.3 s at a million messages) would hold the store's one write lock, which
+    every accept waits for. None on PostgreSQL (a write transaction there blocks no other writer; and ids are
+    not given in commit order, so `mentioning` could not trust `upto`) and when more than MAX_MENTIONS are
+    found (the transaction then reads every event itself)."""
+    if connection.dialect.name != "sqlite":
+        return None
+    upto = (await connection.execute(select(func.max(events.c.id)))).scalar() or 0
+    found = (await connection.execute(select(events.c.id).where(mentions(eraser), events.c.id <= upto)
+                                      .limit(MAX_MENTIONS + 1))).scalars().all()
+    if len(found) > MAX_MENTIONS:
+        return None
+    return MentionScan(tuple(eraser.search_terms()), upto, tuple(found))
+
+
+def mentioning(eraser: Eraser, scan: MentionScan | None) -> Any:
+    """`mentions(eraser)`, narrowed by a scan made for the same strings to what it found and the events
+    written since: SQLite, with one writer at a time, gives a new row an id above every committed one, and
+    events are never deleted, so an event after the scan has an id above `upto`; and an erasure only ever
+    takes strings out of a detail, so an event the scan did not find cannot name them now. Without a scan,
+    or with one made for other strings (an address added meanwhile), every event is read."""
+    found = mentions(eraser)
+    if scan is None or scan.terms != tuple(eraser.search_terms()):
+        return found
+    since = events.c.id > scan.upto
+    if not scan.ids:  # (an empty IN would leave SQLite's planner no condition on the id: it reads every event)
+        return found & since
+    # `id IN` a union, not an OR of the two: with the ORDER BY id of scrub_events, SQLite reads every event
+    # in id order rather than search the ids under an OR
+    return found & any_of(events, events.c.id.in_(scan.ids), since)
+
+
+def any_of(table: Any, *conditions: Any) -> Any:
+    """`table`'s rows that meet any of `conditions`, as `id IN` one indexed read per condition: under an OR,
+    PostgreSQL combines no index with a subquery's IN, and reads the whole table."""
+    return table.c.id.in_(union_all(*(select(table.c.id).where(condition) for condition in conditions)))
 
 
 async def scrub_held(connection: AsyncConnection, done: Erased, eraser: Eraser, where: Any) -> None:

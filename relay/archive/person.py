@@ -26,7 +26,8 @@ names and addresses; moderators' edits of their messages are deleted. Their open
 (nobody could be written to any more) and the partner of each gets the farewell a closed pair gets (without
 the contact-exchange offer, and without the conversation attached: the erased person's messages go too),
 so nobody just disappears; they leave their groups and communities. `archive verify` still passes. On
-SQLite the freed bytes are overwritten and the WAL is checkpointed afterwards.
+SQLite the freed bytes are overwritten and the WAL is checkpointed afterwards, and the events naming them
+(found by reading every event) are looked for before the transaction (`scan`), which every accept waits for.
 """
 
 from __future__ import annotations
@@ -243,16 +244,30 @@ def refusal(person: Person, standing: dict[int, str]) -> PersonError:
                        f"erased. Release the hold (archive release-hold) once it no longer applies.")
 
 
-async def _erase(connection: AsyncConnection, person: Person, now: datetime) -> Erasure:
+async def scan(engine: AsyncEngine, address: str) -> erasure.MentionScan | None:
+    """What an erasure reads before its write transaction (erasure.scan_mentions): the events naming the
+    person. None when nobody has the address (the transaction says so)."""
+    async with engine.connect() as connection:
+        try:
+            person = await find_person(connection, address)
+        except PersonError:
+            return None
+        return await erasure.scan_mentions(connection, await eraser_for(connection, person.member_ids))
+
+
+async def _erase(connection: AsyncConnection, person: Person, now: datetime,
+                 scanned: erasure.MentionScan | None) -> Erasure:
     done = Erased()
     ids = person.member_ids
     own = select(messages.c.id).where(messages.c.sender_id.in_(ids))
     eraser = await eraser_for(connection, ids)
     await erasure.purge_bodies(connection, done, message_where=messages.c.sender_id.in_(ids),
-                               outbound_where=outbound.c.message_id.in_(own) | _to_them(person))
+                               outbound_where=erasure.any_of(outbound, outbound.c.message_id.in_(own),
+                                                             _to_them(person)))
     await erasure.scrub_events(connection, done, eraser, events_table.c.message_id.in_(own))
     elsewhere = events_table.c.message_id.is_(None) | events_table.c.message_id.not_in(own)
-    await erasure.scrub_events(connection, done, eraser.only_known(), erasure.mentions(eraser) & elsewhere)
+    await erasure.scrub_events(connection, done, eraser.only_known(),
+                               erasure.mentioning(eraser, scanned) & elsewhere)
     await erasure.scrub_held(connection, done, eraser, held.c.message_id.in_(own))
     await erasure.scrub_held(connection, done, eraser.only_known(),
                              held.c.pair_id.in_(person.pair_ids) & held.c.message_id.not_in(own))
@@ -274,6 +289,7 @@ async def _erase(connection: AsyncConnection, person: Person, now: datetime) -> 
 
 async def preview_erasure(engine: AsyncEngine, address: str, now: datetime) -> Erasure:
     """What `person erase` would do (the erasure itself, rolled back); PersonError under legal hold."""
+    scanned = await scan(engine, address)
     async with engine.connect() as connection:
         writer = await connection.execution_options(write=True)
         pending = await writer.begin()
@@ -282,7 +298,7 @@ async def preview_erasure(engine: AsyncEngine, address: str, now: datetime) -> E
             standing = await holds_on(writer, person)
             if standing:
                 raise refusal(person, standing)
-            return await _erase(writer, person, now)
+            return await _erase(writer, person, now, scanned)
         finally:
             await pending.rollback()
 
@@ -301,9 +317,11 @@ async def _partner_farewells(connection: AsyncConnection, settings: Settings, pe
 
 
 async def erase_person(settings: Settings, engine: AsyncEngine, address: str, now: datetime,
-                       actor: str) -> Erasure:
+                       actor: str, *, scanned: erasure.MentionScan | None = None) -> Erasure:
     """Erase the person (one transaction) and record it; PersonError when nobody has the address or a
-    legal hold stands on one of their conversations."""
+    legal hold stands on one of their conversations. `scanned`: the read made before the transaction
+    (`scan`), made here when not given."""
+    scanned = scanned if scanned is not None else await scan(engine, address)
     async with erasure.erasing_transaction(engine) as connection:
         person = await find_person(connection, address)
         for pair_id in person.pair_ids:
@@ -312,7 +330,7 @@ async def erase_person(settings: Settings, engine: AsyncEngine, address: str, no
         if standing:
             raise refusal(person, standing)
         await _partner_farewells(connection, settings, person, now)
-        done = await _erase(connection, person, now)
+        done = await _erase(connection, person, now, scanned)
         for pair_id in done.closed:
             await events.record(connection, "pair_closed", now, actor=actor, pair_id=pair_id, reason="person erased")
         await events.record(connection, ERASE_EVENT, now, actor=actor, members=person.member_ids,

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, union_all
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relay.archive import erasure
@@ -93,15 +93,9 @@ async def expired_pairs(connection: AsyncConnection, settings: Settings, now: da
     return found
 
 
-def _any_of(table: Any, *conditions: Any) -> Any:
-    """`table`'s rows that meet any of `conditions`, as `id IN` one indexed read per condition: under an OR,
-    PostgreSQL combines no index with a subquery's IN, and read the whole table for each pair."""
-    return table.c.id.in_(union_all(*(select(table.c.id).where(condition) for condition in conditions)))
-
-
 def _outbound_of(pair_id: int) -> Any:
     """The pair's queue entries: its notices (by pair) and the copies of its messages."""
-    return _any_of(outbound, outbound.c.pair_id == pair_id,
+    return erasure.any_of(outbound, outbound.c.pair_id == pair_id,
                    outbound.c.message_id.in_(select(messages.c.id).where(messages.c.pair_id == pair_id)))
 
 
@@ -114,7 +108,7 @@ async def erase_pair(connection: AsyncConnection, pair_id: int) -> Erased:
     await erasure.purge_bodies(connection, done, message_where=messages.c.pair_id == pair_id,
                                outbound_where=_outbound_of(pair_id))
     await erasure.scrub_events(connection, done, eraser,
-                               _any_of(events_table, events_table.c.pair_id == pair_id,
+                               erasure.any_of(events_table, events_table.c.pair_id == pair_id,
                                        events_table.c.message_id.in_(of_pair)))
     await erasure.scrub_held(connection, done, eraser, held.c.pair_id == pair_id)
     await erasure.drop_edits(connection, done, of_pair)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.store.schema import member_addresses, members, pairs
@@ -109,8 +109,9 @@ def writes_as(address: str) -> Any:
     """A WHERE clause on `members`: the member rows whose person writes from `address` (their primary
     address or one added with `pair address add`)."""
     key = email_key(address)
-    return or_(members.c.email_key == key,
-               members.c.id.in_(select(member_addresses.c.member_id).where(member_addresses.c.email_key == key)))
+    # `id IN` a union of two indexed reads: under an OR, PostgreSQL uses no index with a subquery's IN
+    return members.c.id.in_(union_all(select(members.c.id).where(members.c.email_key == key),
+                                      select(member_addresses.c.member_id).where(member_addresses.c.email_key == key)))
 
 
 async def other_emails(connection: AsyncConnection, member_ids: list[int]) -> dict[int, tuple[str, ...]]:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -88,6 +89,7 @@ members = Table(
     UniqueConstraint("pair_id", "handle_key", name="uq_member_conversation_handle"),
     Index("ix_members_program_handle", "program_id", "handle_key"),
     Index("ix_members_pair", "pair_id"),
+    Index("ix_members_email_key", "email_key"),  # a person's enrolments by address (conversations.writes_as)
 )
 
 # Further addresses a member may write from (the primary is members.email, where delivery goes):
@@ -150,6 +152,8 @@ outbound = Table(
     Index("ix_outbound_state_created", "state", "created_at", "id"),
     Index("ix_outbound_pair", "pair_id"),  # a conversation's copies and notices (retention's erasure)
 )
+# the mail to an address, compared without regard to case (a person's erasure and export: relay/archive/person.py)
+Index("ix_outbound_rcpt_key", func.lower(outbound.c.rcpt))
 
 # The hold queue: one row per held message, with its findings and the moderators' approvals.
 held = Table(
