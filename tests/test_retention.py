@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 from sqlalchemy import func, select, update
 
+from relay.archive.retention import purge_expired
 from relay.clock import FixedClock
 from relay.config import load_settings
 from relay.console.actions import redact_and_release
@@ -24,7 +25,18 @@ from relay.store.database import create_engine, transaction
 from relay.store.schema import events as events_table
 from relay.store.schema import held, member_addresses, members, message_edits, messages, outbound, pairs
 from tests.archive_support import START
-from tests.support import DOMAIN, Layout, Sink, cli, eventually, rows, send, simple_message, store_url
+from tests.support import (
+    DOMAIN,
+    Layout,
+    Sink,
+    cli,
+    eventually,
+    rows,
+    send,
+    simple_message,
+    store_url,
+    write_transactions,
+)
 
 RETENTION = {"after_close": "365d", "after_concern": "1825d"}
 NAMES = ["Alder", "Beech", "Cedar", "Dogwood", "Fir"]
@@ -338,3 +350,47 @@ async def test_ended_pairs_are_purged_and_personal_data_erased_while_verify_pass
         await engine.dispose()
     tampered = cli(layout, "archive", "verify")
     assert tampered.returncode == 1 and "changed after its personal data was scrubbed" in tampered.stdout
+
+
+async def test_a_purged_pair_is_purged_again_only_when_something_was_written_since(
+        layout: Layout, sink: Sink) -> None:
+    """The daily purge takes a write transaction (on SQLite the store's write lock, which accepts wait for)
+    only for the expired pairs with something left to erase: not again for a pair purged on an earlier day,
+    unless something of the pair was written since (here a refusal naming the address its former mentee
+    still writes from), which the next purge then erases."""
+    ids = await five_pairs(layout, sink)
+    settings = load_settings(layout.config)
+    later = START + timedelta(days=367)
+    engine = create_engine(settings.database_url)
+    try:
+        first = await purge_expired(engine, FixedClock(later), settings)
+        assert sorted(p.pair_id for p in first.purged) == [ids[0], ids[2]]
+        with write_transactions(engine) as begun:
+            second = await purge_expired(engine, FixedClock(later + timedelta(days=1)), settings)
+        assert (second.purged, begun) == ([], [])
+
+        relay = Relay(load_settings(layout.config), clock=FixedClock(later + timedelta(days=1)))
+        await relay.start()
+        try:
+            ((mentor_alias,),) = await rows(layout, select(members.c.alias).where(
+                members.c.pair_id == ids[0], members.c.role == "mentor"))
+            alias = f"{mentor_alias}@{DOMAIN}"  # the mentor's alias in the purged pair
+            late = simple_message("mentee0@mail.example", alias, "Still there?", "Hello again")
+            code, reply = await send(layout.smtp_port, late, "mentee0@mail.example", alias)
+            assert code >= 500, reply
+        finally:
+            await relay.stop()
+        named = select(events_table.c.detail).where(events_table.c.pair_id == ids[0],
+                                                    events_table.c.detail.contains("mentee0@mail.example"))
+        assert len(await rows(layout, named)) == 1
+
+        with write_transactions(engine) as begun:
+            third = await purge_expired(engine, FixedClock(later + timedelta(days=2)), settings)
+        assert [(p.pair_id, p.events_scrubbed) for p in third.purged] == [(ids[0], 1)] and begun
+        assert await rows(layout, named) == []
+        with write_transactions(engine) as begun:
+            fourth = await purge_expired(engine, FixedClock(later + timedelta(days=3)), settings)
+        assert (fourth.purged, begun) == ([], [])
+    finally:
+        await engine.dispose()
+    assert cli(layout, "archive", "verify").returncode == 0

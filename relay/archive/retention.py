@@ -14,7 +14,9 @@ purged. Purging a pair, in one transaction (relay.archive.erasure does each step
   so that `archive verify` still checks every row against the chain. The event is itself chained.
 A pair purged before this erased personal data (bodies only) has the rest erased on the next run.
 
-The daily job calls `purge_expired`; `archive purge` runs it by hand (with --now and --dry-run).
+The daily job calls `purge_expired`; `archive purge` runs it by hand (with --now and --dry-run). Both take a
+pair's write transaction only when something of it is left to erase (`left_to_purge`): a pair purged on an
+earlier day is not purged again unless something of it was written since.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relay.archive import erasure
@@ -35,7 +37,7 @@ from relay.config import ProgramConfig, Settings
 from relay.metrics import sweep_timer
 from relay.store import events
 from relay.store.schema import events as events_table
-from relay.store.schema import held, members, messages, outbound, pairs
+from relay.store.schema import held, member_addresses, members, messages, outbound, pairs
 
 CONCERN = "concern"
 ENDED = ("closed", "ended")
@@ -138,10 +140,46 @@ async def purge_expired(engine: AsyncEngine, clock: Clock, settings: Settings, *
         return report
 
 
+CHUNK = 500  # expired pairs checked at a time for something left to purge
+
+
+async def left_to_purge(connection: AsyncConnection, expired: list[Expired]) -> list[Expired]:
+    """The expired pairs a purge has something to do for: never purged, or with an event written since their
+    last purge (every message, queue entry and notice of a pair comes with an event of its pair: a message
+    after the end, a refusal naming the sender), or, guarding that rule, a member or further address not
+    erased or a message or queue entry with a body. Read, through indexes, before any write transaction:
+    the daily purge no longer takes the write lock for each pair purged on an earlier day (11 ms each)."""
+    left = []
+    for start in range(0, len(expired), CHUNK):
+        chunk = expired[start:start + CHUNK]
+        last_purge = {pair_id: newest for pair_id, newest in (await connection.execute(
+            select(events_table.c.pair_id, func.max(events_table.c.id))
+            .where(events_table.c.pair_id.in_([item.pair_id for item in chunk]), events_table.c.kind == PURGE_EVENT)
+            .group_by(events_table.c.pair_id))).all()}
+        changed: set[int] = set()
+        if last_purge:
+            purged = list(last_purge)
+            latest = (await connection.execute(
+                select(events_table.c.pair_id, func.max(events_table.c.id))
+                .where(events_table.c.pair_id.in_(purged)).group_by(events_table.c.pair_id))).all()
+            changed = {pair_id for pair_id, newest in latest if newest > last_purge[pair_id]}
+            member_of = select(members.c.id).where(members.c.pair_id.in_(purged))
+            for query in (
+                    select(members.c.pair_id).where(members.c.pair_id.in_(purged),
+                                                    members.c.email_key.not_like(f"%@{erasure.ERASED_DOMAIN}")),
+                    select(members.c.pair_id).where(members.c.id.in_(
+                        select(member_addresses.c.member_id).where(member_addresses.c.member_id.in_(member_of)))),
+                    select(messages.c.pair_id).where(messages.c.pair_id.in_(purged), func.length(messages.c.raw) > 0),
+                    select(outbound.c.pair_id).where(outbound.c.pair_id.in_(purged), func.length(outbound.c.raw) > 0)):
+                changed.update((await connection.execute(query.distinct())).scalars())
+        left += [item for item in chunk if item.pair_id not in last_purge or item.pair_id in changed]
+    return left
+
+
 async def _purge(engine: AsyncEngine, now: datetime, settings: Settings, dry_run: bool) -> PurgeReport:
     report = PurgeReport(now, dry_run)
     async with engine.connect() as connection:
-        candidates = await expired_pairs(connection, settings, now)
+        candidates = await left_to_purge(connection, await expired_pairs(connection, settings, now))
     for item in candidates:
         if dry_run:
             await _preview(engine, item, report)
