@@ -8,11 +8,12 @@ import json
 import textwrap
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
-from relay.archive.retention import purge_expired
+from relay.archive.retention import expired_pairs, left_to_purge, purge_expired
 from relay.clock import FixedClock
 from relay.config import load_settings
 from relay.console.actions import redact_and_release
@@ -25,6 +26,7 @@ from relay.store.database import create_engine, transaction
 from relay.store.schema import events as events_table
 from relay.store.schema import held, member_addresses, members, message_edits, messages, outbound, pairs
 from tests.archive_support import START
+from tests.bulkstore import enrol_many
 from tests.support import (
     DOMAIN,
     Layout,
@@ -394,3 +396,33 @@ async def test_a_purged_pair_is_purged_again_only_when_something_was_written_sin
     finally:
         await engine.dispose()
     assert cli(layout, "archive", "verify").returncode == 0
+
+
+async def test_the_purge_reads_any_number_of_ended_pairs_in_statements_of_bounded_size(layout: Layout) -> None:
+    """A program that ended a year ago leaves every pair expired at once. The purge's reads name them in
+    statements of a bounded number of parameters, whatever their number: PostgreSQL refuses a statement of
+    more than 32,767, and the concern check named every ended pair in one (1,200 pairs here; the bound holds
+    at 100k)."""
+    set_retention(layout, RETENTION)
+    made = await enrol_many(layout, 1200, START)
+    engine = create_engine(store_url(layout))
+    settings = load_settings(layout.config)
+    sizes: list[int] = []
+
+    def count(_conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        sizes.append(len(parameters or ()))
+
+    try:
+        async with transaction(engine) as connection:
+            await connection.execute(update(pairs).values(status="closed", closed_at=START))
+            await events.record(connection, "concern", START, actor="coordinator", pair_id=made[7].id)
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        async with engine.connect() as connection:
+            found = await left_to_purge(connection, await expired_pairs(
+                connection, settings, START + timedelta(days=367)))
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    finally:
+        await engine.dispose()
+    assert len(found) == 1199  # every ended pair but the one with a concern (kept five years)
+    assert made[7].id not in {item.pair_id for item in found}
+    assert 0 < max(sizes) <= 600, sizes

@@ -80,13 +80,14 @@ async def expired_pairs(connection: AsyncConnection, settings: Settings, now: da
                 if p.retention.after_close is not None or p.retention.after_concern is not None}
     if not programs:
         return []
+    ended = (pairs.c.program_id.in_(list(programs)), pairs.c.status.in_(ENDED), pairs.c.closed_at.is_not(None))
     closed = (await connection.execute(
-        select(pairs.c.id, pairs.c.program_id, pairs.c.closed_at)
-        .where(pairs.c.program_id.in_(list(programs)), pairs.c.status.in_(ENDED), pairs.c.closed_at.is_not(None))
-        .order_by(pairs.c.id))).all()
+        select(pairs.c.id, pairs.c.program_id, pairs.c.closed_at).where(*ended).order_by(pairs.c.id))).all()
+    # the ended pairs as a subquery, not a list of their ids: at 100k ended pairs that list would be over
+    # PostgreSQL's 32,767 parameters a statement
     concerned = set((await connection.execute(
         select(events_table.c.pair_id).where(events_table.c.kind == CONCERN,
-                                             events_table.c.pair_id.in_([row.id for row in closed])))).scalars())
+                                             events_table.c.pair_id.in_(select(pairs.c.id).where(*ended))))).scalars())
     found = []
     for row in closed:
         rule, period = _period(programs[row.program_id], row.id in concerned)
