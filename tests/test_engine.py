@@ -6,6 +6,7 @@ The relay runs in-process with two worker processes (relay.yaml `workers: 2`), a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -15,7 +16,7 @@ import pytest
 from relay.config import load_settings
 from relay.service import Relay
 from relay.workers import tasks
-from tests.support import MENTEE, Layout, Sink, acreate_pair, send, simple_message
+from tests.support import MENTEE, Layout, Sink, acreate_pair, eventually, send, simple_message
 
 
 def _heavy_message(sender: str, to: str, name: str = "many", parts_count: int = 20_000, pad: int = 0) -> bytes:
@@ -117,3 +118,42 @@ def test_large_work_runs_at_a_lower_priority_and_leaves_the_worker_at_its_own() 
     assert os.getpriority(os.PRIO_PROCESS, 0) == before
     with pytest.raises(ZeroDivisionError):  # what the work raises reaches the caller as it was
         tasks.at_low_priority(divmod, 1, 0)
+
+
+async def test_a_worker_killed_under_a_message_costs_it_a_temporary_refusal_and_nothing_else(
+    layout: Layout, sink: Sink, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker that dies under a message (killed from outside, out of memory) costs that message a 451 (the
+    client tries again later); the worker is replaced and the next messages pass."""
+    relay, alias = await _relay_with_two_workers(layout, cpu_seconds=60)
+    try:
+        pids = relay.pool.pids()
+        heavy = asyncio.create_task(send(layout.smtp_port, _heavy_message(MENTEE["email"], alias), MENTEE["email"],
+                                         alias))
+        await eventually(lambda: _busy(pids), timeout=20, interval=0.02)
+        for pid in pids:
+            os.kill(pid, 9)
+        status, reply = await asyncio.wait_for(heavy, 60)
+        assert status == 451 and reply.startswith("4.3.0"), (status, reply)
+        assert relay.pool.replaced >= 1
+        for subject in ("After", "And again"):  # each worker, the replacements, takes one
+            code, text = await send(layout.smtp_port, simple_message(MENTEE["email"], alias, subject, "still here"),
+                                    MENTEE["email"], alias)
+            assert code == 250, text
+        received = await sink.wait_for(2, timeout=30)
+        assert sorted(r.message["Subject"] for r in received) == ["After", "And again"]
+    finally:
+        await relay.stop()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def _busy(pids: list[int]) -> bool:
+    """Whether a thread of one of these processes is running (state R in /proc): at work on a task (a large
+    message's in a thread of its own, tasks.at_low_priority)."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for thread in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{thread}/stat", "rb") as stat:
+                    if stat.read().rpartition(b")")[2].split()[0] == b"R":
+                        return True
+    return False

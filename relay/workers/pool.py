@@ -1,13 +1,19 @@
 """The process pool that keeps a message's CPU work off the event loop, bounded per message.
 
-Why a pool of single-process executors rather than one ProcessPoolExecutor: a task that runs over its
-CPU budget must be stopped by killing its process, and killing a worker of a shared ProcessPoolExecutor
-breaks the whole executor (every task in flight fails). Here each worker is its own one-process executor,
-given one task at a time, so the one that is killed is replaced and no other session notices.
+Why worker processes of our own rather than a ProcessPoolExecutor: a task that runs over its CPU budget
+must be stopped by killing its process, and killing a worker of a shared ProcessPoolExecutor breaks the
+whole executor (every task in flight fails). Here each worker is a process with a pipe of its own, given one
+task at a time, so the one that is killed is replaced and no other session notices. The loop drives the
+pipes itself (`_Worker.call`): a small task is written to the pipe and its answer read when the loop sees
+the pipe readable. A one-process executor per worker, as before, put two threads of its own between the
+loop and each task (one feeding its queue, one reading the results and waking the loop), each taking the
+interpreter's lock from the loop: `bench/throughput.py` went from 113-122 to 155-179 messages a second
+with the pipes, at 9-10 ms of CPU per message instead of 12-13.
 
 - `Pool.run(fn, *args)` awaits `fn(*args)` in a worker. `fn` must be a module-level function of
-  relay/workers/tasks.py (it is pickled by name); arguments and result travel pickled, in the
-  executor's own threads, never on the loop.
+  relay/workers/tasks.py (it is pickled by name); arguments and result travel pickled (a small task's
+  on the loop: a few KB; a large task's bytes written and read in a thread), and the worker runs
+  tasks.serve.
 - The CPU budget (`limits.message_cpu_seconds`): a task still running after POLL seconds has its worker's
   CPU time read (/proc/<pid>/stat; on systems without /proc, wall time) every POLL seconds, against the
   worker's figure when the task began; over the budget, the worker is killed, replaced, and the task raises
@@ -21,9 +27,10 @@ given one task at a time, so the one that is killed is replaced and no other ses
 - `workers: 0` runs every task in-process, on the caller's thread (the pure functions as the CLI and most
   tests use them); no budget is enforced then.
 - Workers start from a forkserver that has already imported the task module, so starting or replacing
-  one costs a fork, not an interpreter start. The initializer hands each worker the settings once
-  (policies are then loaded by name from policies_dir, the DKIM key from its file) and warms it up
-  (tasks.warm_up); a worker takes tasks only once that is done, at start and after a replacement.
+  one costs a fork, not an interpreter start. Each worker gets the settings once, as it starts
+  (tasks.initialise: policies are then loaded by name from policies_dir, the DKIM key from its file) and
+  warms up (tasks.warm_up); a worker takes tasks only once that is done, at start and after a replacement.
+  A worker whose pipe ends (the process died) fails its task with WorkerLost and is replaced.
 """
 
 from __future__ import annotations
@@ -33,10 +40,9 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import pickle
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar, cast
 
 from relay.config import Settings
@@ -76,23 +82,111 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 class _Worker:
-    """One worker process, as a one-process executor."""
+    """One worker process, driven from the event loop over a pipe of its own (tasks.serve at the other end):
+    a task goes out as one pickled message, and its answer is read when the loop sees the pipe readable. No
+    thread stands between the loop and the process (a one-process executor had two: one feeding its queue,
+    one reading its results and waking the loop), except to move a large task's bytes."""
 
     def __init__(self, context: Any, settings: Settings) -> None:
-        self.executor = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=tasks.initialise,
-                                            initargs=(settings,))
+        self.connection, child = context.Pipe(duplex=True)
+        self.process = context.Process(target=tasks.serve, args=(child, settings), name="relay-worker", daemon=True)
+        self.process.start()
+        child.close()
         self.cpu = 0.0  # the process's CPU seconds when it became ready or last finished a task
+        self.closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # set while the loop watches the pipe for an answer
+        self._far: asyncio.Future[Any] | None = None  # a large task's exchange, in threads
 
     def pid(self) -> int | None:
-        processes = getattr(self.executor, "_processes", None) or {}
-        return next(iter(processes), None)
+        return self.process.pid
+
+    def call(self, call: tuple[Any, ...], large: bool) -> asyncio.Future[Any]:
+        """Send one task; the future is its answer (what the task returned, or raised), WorkerLost when the process
+        dies first. A large task's bytes are sent and its answer read in a thread, not on the loop."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if large:
+            self._far = asyncio.ensure_future(self._far_call(call))
+            self._far.add_done_callback(lambda done: _settle(future, done))
+            return future
+        try:
+            self._send(pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL))  # an idle worker waits to read it
+        except WorkerLost as lost:
+            future.set_exception(lost)
+            return future
+
+        def readable() -> None:
+            self._unwatch()
+            if not future.done():  # (else given up on: over its budget, or cancelled; the worker is replaced)
+                try:
+                    future.set_result(_answer(self._receive()))
+                except BaseException as exc:
+                    future.set_exception(exc)
+
+        self._loop = loop
+        loop.add_reader(self.connection.fileno(), readable)
+        future.add_done_callback(lambda _: self._unwatch())
+        return future
+
+    async def _far_call(self, call: tuple[Any, ...]) -> Any:
+        """A large task: its bytes pickled and sent, and its answer read and unpickled, in threads (tens of MB
+        copied each way would hold the loop for milliseconds)."""
+        await asyncio.to_thread(lambda: self._send(pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL)))
+        return await asyncio.to_thread(lambda: _answer(self._receive()))
+
+    def _send(self, payload: bytes) -> None:
+        try:
+            self.connection.send_bytes(payload)
+        except OSError:  # the process is gone (its end of the pipe closed)
+            raise WorkerLost("the worker process died") from None
+
+    def _receive(self) -> bytes:
+        try:
+            return self.connection.recv_bytes()
+        except (EOFError, OSError):
+            raise WorkerLost("the worker process died") from None
+
+    def _unwatch(self) -> None:
+        """Stop watching the pipe (before it is closed: the loop's selector must not keep a closed descriptor,
+        whose number the next pipe may get)."""
+        if self._loop is not None:
+            self._loop.remove_reader(self.connection.fileno())
+            self._loop = None
+
+    def close(self) -> None:
+        """Close our end of the pipe: an idle worker reads the end of it and exits."""
+        if not self.closed:
+            self._unwatch()
+            self.closed = True
+            with contextlib.suppress(OSError):
+                self.connection.close()
 
     def kill(self) -> None:
         pid = self.pid()
         if pid is not None:
             with contextlib.suppress(OSError):
                 os.kill(pid, 9)
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.close()
+
+
+def _settle(future: asyncio.Future[Any], done: asyncio.Future[Any]) -> None:
+    """Hand a large task's outcome to its caller's future (unless given up on meanwhile)."""
+    error = None if done.cancelled() else done.exception()  # (retrieved either way: never "never retrieved")
+    if future.done():
+        return
+    if done.cancelled():
+        future.cancel()
+    elif error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(done.result())
+
+
+def _answer(data: bytes) -> Any:
+    succeeded, value = pickle.loads(data)
+    if not succeeded:
+        raise value
+    return value
 
 
 def _size(args: tuple[Any, ...]) -> int:
@@ -111,12 +205,17 @@ class Pool:
         self._idle: asyncio.Queue[_Worker] | None = None
         self._large: asyncio.Semaphore | None = None
         self._all: set[_Worker] = set()
-        self._starting: set[asyncio.Task[None]] = set()  # replacements starting (see _replace)
+        self._starting: set[asyncio.Task[Any]] = set()  # replacements starting, and killed workers reaped
+        self._busy: set[asyncio.Future[Any]] = set()  # tasks under way
         self._context: Any = None
         self.replaced = 0  # workers replaced since start (over budget or lost)
         # CPU seconds and count of finished tasks by task name (logged at stop: the bench's stage figures)
         self.task_cpu: dict[str, list[float]] = {}
         self._stopping = False
+
+    def pids(self) -> list[int]:
+        """The worker processes' ids (none when tasks run in-process)."""
+        return [pid for pid in (worker.pid() for worker in self._all) if pid is not None]
 
     @property
     def in_process(self) -> bool:
@@ -131,7 +230,7 @@ class Pool:
         self._large = asyncio.Semaphore(max(1, self.workers - 1))
         started = [self._new() for _ in range(self.workers)]
         # Start every process now (and load the settings there), not at the first message.
-        cpus = await asyncio.gather(*(asyncio.wrap_future(w.executor.submit(tasks.ready)) for w in started))
+        cpus = await asyncio.gather(*(w.call((tasks.ready,), large=False) for w in started))
         for worker, cpu in zip(started, cpus, strict=True):
             worker.cpu = cpu
             self._idle.put_nowait(worker)
@@ -148,9 +247,13 @@ class Pool:
         if self.task_cpu:
             log.info("worker CPU by task: %s", ", ".join(
                 f"{name} {cpu:.3f} s/{int(count)}" for name, (cpu, count) in sorted(self.task_cpu.items())))
+        if self._busy:  # each is bounded by the CPU budget
+            await asyncio.wait(self._busy, timeout=self.cpu_seconds + 2 * POLL + 5)
         workers, self._all = list(self._all), set()
-        await asyncio.gather(*(asyncio.to_thread(w.executor.shutdown, True) for w in workers))
         await asyncio.gather(*self._starting, return_exceptions=True)
+        for worker in workers:
+            worker.close()
+        await asyncio.gather(*(asyncio.to_thread(_end, w) for w in workers))
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` in a worker; raises BudgetExceeded / WorkerLost, or what `fn` raised."""
@@ -161,6 +264,9 @@ class Pool:
         lane: Any = self._large if large else contextlib.nullcontext()
         async with lane:
             worker = await self._idle.get()
+            while not worker.process.is_alive():  # died while idle (killed, out of memory): replaced, not used
+                self._replace(worker)
+                worker = await self._idle.get()
             try:
                 result = await self._watched(worker, fn, args, large)
             except (BudgetExceeded, WorkerLost, asyncio.CancelledError):
@@ -175,36 +281,37 @@ class Pool:
     async def _watched(self, worker: _Worker, fn: Callable[..., T], args: tuple[Any, ...], large: bool) -> T:
         # large work yields the CPU to the loop and to small tasks (see Lanes)
         call = (tasks.measured, tasks.at_low_priority, fn, *args) if large else (tasks.measured, fn, *args)
-        future = asyncio.wrap_future(worker.executor.submit(*call))
-        started = time.monotonic()
+        future = worker.call(call, large)
+        self._busy.add(future)
+        future.add_done_callback(self._busy.discard)
+        budget = _Budget(self, worker, future, getattr(fn, "__name__", "worker"))
         try:
-            while True:
-                done, _ = await asyncio.wait([future], timeout=POLL)
-                if done:
-                    try:
-                        result, cpu = future.result()
-                    except BrokenProcessPool:
-                        raise WorkerLost("the worker process died") from None
-                    except BaseException:
-                        found = self._cpu_of(worker)  # `fn` raised: the next task is measured from here
-                        worker.cpu = worker.cpu if found is None else found
-                        raise
-                    sums = self.task_cpu.setdefault(getattr(fn, "__name__", "task"), [0.0, 0])
-                    sums[0] += cpu - worker.cpu
-                    sums[1] += 1
-                    worker.cpu = cpu
-                    return cast(T, result)
-                # Still running after POLL: only now is its CPU read from outside (a read of /proc costs the
-                # loop more than the CPU of a small task; a task that ends sooner reports its own).
-                now_cpu = self._cpu_of(worker)
-                used = now_cpu - worker.cpu if now_cpu is not None else time.monotonic() - started
-                if used > self.cpu_seconds:
-                    log.warning("a %s task used %.1f s of CPU (budget %g s): worker %s replaced",
-                                getattr(fn, "__name__", "worker"), used, self.cpu_seconds, worker.pid())
-                    raise BudgetExceeded(self.cpu_seconds)
+            try:
+                result, cpu = await future
+            except (BudgetExceeded, WorkerLost):
+                raise
+            except BaseException:
+                found = self._cpu_of(worker)  # `fn` raised: the next task is measured from here
+                worker.cpu = worker.cpu if found is None else found
+                raise
         except BaseException:
             future.cancel()
             raise
+        finally:
+            budget.cancel()
+        sums = self.task_cpu.setdefault(getattr(fn, "__name__", "task"), [0.0, 0])
+        sums[0] += cpu - worker.cpu
+        sums[1] += 1
+        worker.cpu = cpu
+        return cast(T, result)
+
+    def _over_budget(self, worker: _Worker, started: float) -> float | None:
+        """The CPU a task still running has used, when over the budget (None otherwise): read from outside, and
+        only for a task still running after POLL (a read of /proc costs the loop more than the CPU of a small
+        task; a task that ends sooner reports its own)."""
+        now_cpu = self._cpu_of(worker)
+        used = now_cpu - worker.cpu if now_cpu is not None else time.monotonic() - started
+        return used if used > self.cpu_seconds else None
 
     @staticmethod
     def _cpu_of(worker: _Worker) -> float | None:
@@ -217,6 +324,9 @@ class Pool:
         self.replaced += 1
         self._all.discard(worker)
         worker.kill()
+        reaping = asyncio.create_task(asyncio.to_thread(_end, worker))  # no zombie left behind
+        self._starting.add(reaping)
+        reaping.add_done_callback(self._starting.discard)
         if self._idle is not None and not self._stopping:
             fresh = self._new()
             starting = asyncio.create_task(self._when_ready(fresh))
@@ -225,8 +335,42 @@ class Pool:
 
     async def _when_ready(self, worker: _Worker) -> None:
         try:
-            worker.cpu = await asyncio.wrap_future(worker.executor.submit(tasks.ready))
+            worker.cpu = await worker.call((tasks.ready,), large=False)
         except Exception:  # could not start (out of memory?): the next task tries it again and says why
             log.warning("a replacement worker did not start", exc_info=True)
         if self._idle is not None and not self._stopping:
             self._idle.put_nowait(worker)
+
+
+class _Budget:
+    """Checks every POLL seconds, from the loop, whether a task still running is over the CPU budget; if so the
+    task's future fails with BudgetExceeded (its worker is then replaced)."""
+
+    def __init__(self, pool: Pool, worker: _Worker, future: asyncio.Future[Any], name: str) -> None:
+        self._pool, self._worker, self._future, self._name = pool, worker, future, name
+        self._started = time.monotonic()
+        self._loop = asyncio.get_running_loop()
+        self._handle = self._loop.call_later(POLL, self._check)
+
+    def _check(self) -> None:
+        if self._future.done():
+            return
+        used = self._pool._over_budget(self._worker, self._started)
+        if used is None:
+            self._handle = self._loop.call_later(POLL, self._check)
+            return
+        log.warning("a %s task used %.1f s of CPU (budget %g s): worker %s replaced", self._name, used,
+                    self._pool.cpu_seconds, self._worker.pid())
+        self._future.set_exception(BudgetExceeded(self._pool.cpu_seconds))
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
+def _end(worker: _Worker, grace: float = 5.0) -> None:
+    """Wait (in a thread) for a worker's process to exit once its pipe is closed; kill it after `grace` s."""
+    worker.process.join(grace)
+    if worker.process.is_alive():
+        with contextlib.suppress(OSError):
+            os.kill(worker.process.pid, 9)
+        worker.process.join(grace)

@@ -2,10 +2,10 @@
 bytes and findings. They call the pure line (relay/pipeline.py, relay/anonymize, relay/moderation,
 relay/dkim/signer.py, relay/inbound/header.py) and nothing from the store or the network.
 
-A worker is set up once (`initialise`, the pool's initializer) with the relay's settings: its policies are
-then read by name from policies_dir (the same PolicyBook, reloaded when a file changes), and the DKIM key
-from its file, rather than pickled with every task. When the pool runs in-process (`workers: 0`), the
-parent's PolicyBook and signer are used instead (`in_process`).
+A worker is set up once (`initialise`, as `serve`, its loop of tasks read from the pool's pipe, begins) with
+the relay's settings: its policies are then read by name from policies_dir (the same PolicyBook, reloaded
+when a file changes), and the DKIM key from its file, rather than pickled with every task. When the pool
+runs in-process (`workers: 0`), the parent's PolicyBook and signer are used instead (`in_process`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import contextvars
 import gc
 import logging
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from typing import Any, TypeVar, cast
 
 from relay import memory
@@ -54,7 +56,7 @@ _local: contextvars.ContextVar[Environment | None] = contextvars.ContextVar("rel
 
 
 def initialise(settings: Settings) -> None:
-    """The pool's initializer: once per worker process."""
+    """Once per worker process, as it starts (`serve`)."""
     global _process_environment
     # Ctrl-C in a terminal reaches every process of its group, the workers too: `serve` alone decides the
     # stop (it finishes the messages in flight, then ends its pool), and a worker told to stop by SIGINT would
@@ -116,6 +118,30 @@ def _warm_up_context() -> dict[str, Any]:
             "recipient_nicknames": (), "sender_other_emails": (), "recipient_other_emails": (), "region": "US",
             "domain": "warm-up.invalid", "aliases": (sender.alias_address, recipient.alias_address),
             "stats": PairStats()}
+
+
+def serve(connection: Connection, settings: Settings) -> None:
+    """A worker process's life (relay/workers/pool.py starts it): set up once, then answer the tasks that come
+    over `connection` one at a time, each a pickled (function, *arguments), with a pickled (True, result) or
+    (False, exception), until the pool closes its end."""
+    initialise(settings)
+    while True:
+        try:
+            fn, *args = pickle.loads(connection.recv_bytes())
+        except (EOFError, OSError):
+            return
+        try:
+            outcome: tuple[bool, Any] = (True, fn(*args))
+        except BaseException as exc:  # the caller's to handle, as if fn had run there
+            outcome = (False, exc)
+        try:
+            answer = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # a result or an exception that cannot travel: said so, not lost
+            answer = pickle.dumps((False, RuntimeError(f"the worker's answer could not be sent back: {exc!r}")))
+        try:
+            connection.send_bytes(answer)
+        except OSError:  # the pool went away
+            return
 
 
 def ready() -> float:
