@@ -206,6 +206,7 @@ class Relay:
         await self.pool.stop()
         await self.committer.close()
         await self.checkpointer.stop()
+        self.intake.context.reads.close()
         counts = store_counts(self.engine)
         log.info("store: %d statements, %d connection checkouts since start", counts.statements, counts.checkouts)
         await self.engine.dispose()

@@ -58,7 +58,8 @@ _PG_SCAN = re.compile(r"Seq Scan on (\w+)")
 
 
 def _capture(relay: Relay) -> tuple[list[tuple[str, Any]], Callable[[], None]]:
-    """The statements of the relay's engine and of its committer's thread (SQLite), until the returned stop()."""
+    """The statements of the relay's engine, of its committer's thread and of intake's reads in threads (SQLite),
+    until the returned stop()."""
     captured: list[tuple[str, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool) -> None:
@@ -67,7 +68,8 @@ def _capture(relay: Relay) -> tuple[list[tuple[str, Any]], Callable[[], None]]:
                 parameters = parameters[0]  # one row's values plan the statement
             captured.append((statement, parameters))
 
-    engines = [e for e in (relay.engine.sync_engine, relay.committer.thread_engine) if e is not None]
+    engines = [e for e in (relay.engine.sync_engine, relay.committer.thread_engine,
+                           relay.intake.context.reads.sync_engine) if e is not None]
     for engine in engines:
         event.listen(engine, "before_cursor_execute", record)
 

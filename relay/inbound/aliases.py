@@ -14,9 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from relay.store.pairs import Member, Pair, find_by_alias
+from relay.store.pairs import Member, Pair, read_by_alias
+from relay.store.reads import Reads
 
 ALIAS_TTL = 2.0  # seconds an active alias is remembered: closing a pair takes effect within this
 MAX_REMEMBERED = 10_000
@@ -47,15 +46,14 @@ class AliasCache:
     def forget(self) -> None:
         self._entries.clear()
 
-    async def lookup(self, engine: AsyncEngine, local: str) -> tuple[Pair, Member] | None:
+    async def lookup(self, reads: Reads, local: str) -> tuple[Pair, Member] | None:
         """An alias's pair and recipient, or None when no alias has this local part."""
         key = local.casefold()
         now = self._monotonic()
         cached = self._entries.get(key)
         if cached is not None and now - cached[0] < ALIAS_TTL:
             return cached[1]
-        async with engine.connect() as connection:
-            found = await find_by_alias(connection, key)
+        found = await reads.run(read_by_alias, key)
         if found is not None and found[0].status == "active":
             if now - self._pruned >= ALIAS_TTL:
                 self._entries = {k: v for k, v in self._entries.items() if now - v[0] < ALIAS_TTL}

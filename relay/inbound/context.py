@@ -26,6 +26,7 @@ from relay.store import events
 from relay.store.committer import Committer, Merged
 from relay.store.conversations import Conversation
 from relay.store.events import event_values
+from relay.store.reads import Reads
 from relay.store.state import read_state
 from relay.workers import tasks
 from relay.workers.pool import LARGE, BudgetExceeded, Pool, WorkerLost
@@ -46,6 +47,7 @@ class Context:
         self.policies = policies
         self.pool = pool  # the worker processes that do a message's CPU work
         self.aliases = AliasCache(monotonic)
+        self.reads = Reads(engine)  # the accept path's reads, one hop each (relay/store/reads.py)
         self.on_queued: Callable[[], None] = lambda: None  # the delivery worker's wake-up
         self._verp_secret = ""
 

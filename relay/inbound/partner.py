@@ -17,6 +17,8 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.engine import Connection
+
 from relay import ids
 from relay.anonymize.parts import Unprocessable
 from relay.anonymize.scrub import Identity
@@ -35,8 +37,8 @@ from relay.store.messages import (
     Accepted,
     AcceptOutcome,
     OutboundEntry,
-    group_thread_maps,
-    pair_stats,
+    read_pair_stats,
+    read_thread_maps,
     store_accepted_many,
 )
 from relay.store.pairs import Member
@@ -53,7 +55,7 @@ ENDED = ("ended", "closed")  # its end date passed, or closed by hand: the same 
 
 async def check(context: Context, local: str, current: object | None, detail: dict[str, Any]) -> Target | GroupTarget:
     """Raise Refusal unless `local` is an alias the envelope may add."""
-    found = await context.aliases.lookup(context.engine, local)
+    found = await context.aliases.lookup(context.reads, local)
     if found is None:
         from relay.inbound import group  # a group's address: relay/inbound/group.py (it imports this module)
 
@@ -102,11 +104,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
         return await auto_replies.take(context, raw, mail_from, remote, target, own_id or None, signal, now,
                                        header.subject, header.body_hash)
 
-    refs = list(header.refs)
-    async with context.engine.connect() as connection:
-        mapping = (await group_thread_maps(connection, pair.id, sender.id, [recipient.id], refs))[recipient.id]
-        cap = stats_cap(policy)
-        total, last_day = await pair_stats(connection, pair.id, now, cap) if cap else (0, 0)
+    mapping, total, last_day = await context.reads.run(
+        _history, pair.id, sender.id, recipient.id, list(header.refs), now, stats_cap(policy))
     new_id = ids.message_id(context.domain)
     subject = header.subject  # the original's, for the archive (the copy gets scrubbed)
     try:
@@ -155,6 +154,15 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
         log.info("queue_id=%s accepted pair=%s from=%s decision=%s%s size=%d", outcome.id, pair.id,
                  sender.role, decision.action, " flagged" if decision.flagged else "", len(raw))
     return outcome.id
+
+
+def _history(connection: Connection, pair_id: int, sender_id: int, recipient_id: int, refs: list[str],
+             now: datetime, cap: int) -> tuple[dict[str, str], int, int]:
+    """What the message's preparation needs from the store, in one read: the ids its references map to for the
+    recipient, and the pair's message counts (up to `cap`; none when the policy counts nothing)."""
+    mapping = read_thread_maps(connection, pair_id, sender_id, [recipient_id], refs)[recipient_id]
+    total, last_day = read_pair_stats(connection, pair_id, now, cap) if cap else (0, 0)
+    return mapping, total, last_day
 
 
 def stats_cap(policy: Policy) -> int:

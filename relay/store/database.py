@@ -150,14 +150,23 @@ def _set_up_sqlite(sync_engine: Engine) -> None:
     event.listen(sync_engine, "begin", _sqlite_begin)
 
 
-def sqlite_file_engine(engine: AsyncEngine) -> Engine | None:
+def sqlite_file_engine(engine: AsyncEngine, pool_size: int = 2) -> Engine | None:
     """For a SQLite file store: a sync (pysqlite) engine on the same file, for work done in a thread of its
     own, with the pragmas and BEGIN of `engine`'s connections. None for PostgreSQL and in-memory stores."""
     url = engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
-    sync_engine = create_sync_engine(url.set(drivername="sqlite"), pool_size=2, max_overflow=2)
+    sync_engine = create_sync_engine(url.set(drivername="sqlite"), pool_size=pool_size, max_overflow=pool_size)
     _set_up_sqlite(sync_engine)
+    return sync_engine
+
+
+def reader_engine(engine: AsyncEngine) -> Engine | None:
+    """For a SQLite file store: a sync engine for reads done whole in a thread (relay/store/reads.py), with the
+    same StoreCounts as `engine`; None for PostgreSQL and in-memory stores."""
+    sync_engine = sqlite_file_engine(engine, pool_size=4)
+    if sync_engine is not None and (counts := _COUNTS.get(engine.sync_engine)) is not None:
+        _count(sync_engine, counts)
     return sync_engine
 
 

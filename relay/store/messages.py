@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, func, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.archive import chain
@@ -224,13 +225,23 @@ async def pair_stats(connection: AsyncConnection, pair_id: int, now: datetime, c
     """Messages of the pair so far, and in the last 24 hours, each counted up to `cap` at most: the
     rules only ask whether a threshold is reached, and a long conversation must not cost more. One
     statement for both counts (each statement is a round trip to the store's thread)."""
-    row = (await connection.execute(
-        _PAIR_STATS, {"pair_id": pair_id, "cap": cap, "since": now - timedelta(hours=24)})).one()
+    return await connection.run_sync(read_pair_stats, pair_id, now, cap)
+
+
+def read_pair_stats(connection: Connection, pair_id: int, now: datetime, cap: int) -> tuple[int, int]:
+    """`pair_stats` on a sync connection (relay/store/reads.py)."""
+    row = connection.execute(_PAIR_STATS, {"pair_id": pair_id, "cap": cap, "since": now - timedelta(hours=24)}).one()
     return int(row[0]), int(row[1])
 
 
 async def group_thread_maps(connection: AsyncConnection, conversation_id: int, sender_id: int,
                             recipient_ids: list[int], refs: list[str]) -> dict[int, dict[str, str]]:
+    """`read_thread_maps` on the async engine."""
+    return await connection.run_sync(read_thread_maps, conversation_id, sender_id, recipient_ids, refs)
+
+
+def read_thread_maps(connection: Connection, conversation_id: int, sender_id: int, recipient_ids: list[int],
+                     refs: list[str]) -> dict[int, dict[str, str]]:
     """Per recipient, map the ids a member's message refers to onto the ids that recipient's client knows.
     One code path for pairs (one recipient) and groups: thread rows name the sender and recipient of each
     delivered copy (rows from before conversations were backfilled by migration 0010).
@@ -248,15 +259,15 @@ async def group_thread_maps(connection: AsyncConnection, conversation_id: int, s
         or_(thread_ids.c.original_id.in_(refs), thread_ids.c.generated_id.in_(refs)),
     )
     named: dict[str, str] = {}  # ref -> the message it names
-    for row in (await connection.execute(query)).all():
+    for row in connection.execute(query).all():
         if row.original_id in refs and row.sender_id == sender_id:
             named[row.original_id] = row.message_id
         if row.generated_id in refs and row.recipient_id == sender_id:
             named[row.generated_id] = row.message_id
     if not named:
         return maps
-    copies = (await connection.execute(select(thread_ids).where(
-        thread_ids.c.pair_id == conversation_id, thread_ids.c.message_id.in_(set(named.values()))))).all()
+    copies = connection.execute(select(thread_ids).where(
+        thread_ids.c.pair_id == conversation_id, thread_ids.c.message_id.in_(set(named.values())))).all()
     for ref, message in named.items():
         for row in copies:
             if row.message_id != message:

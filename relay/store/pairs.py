@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.store.conversations import (
@@ -150,7 +151,12 @@ _BY_ALIAS = (
 async def find_by_alias(connection: AsyncConnection, local_part: str) -> tuple[Pair, Member] | None:
     """The pair an alias belongs to, and the member the alias delivers to (one query: it runs per RCPT).
     None for an alias of a group (relay/store/conversations.find_group_address)."""
-    rows = (await connection.execute(_BY_ALIAS, {"alias": local_part.casefold()})).all()
+    return await connection.run_sync(read_by_alias, local_part)
+
+
+def read_by_alias(connection: Connection, local_part: str) -> tuple[Pair, Member] | None:
+    """`find_by_alias` on a sync connection (relay/store/reads.py: intake's lookup, one hop to a thread)."""
+    rows = connection.execute(_BY_ALIAS, {"alias": local_part.casefold()}).all()
     people: dict[int, Member] = {}
     others: dict[int, list[str]] = {}
     addressed_role = None
