@@ -145,6 +145,8 @@ async def test_a_worker_killed_under_a_message_costs_it_a_temporary_refusal_and_
     finally:
         await relay.stop()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    # the worker killed while idle was found dead as a task was sent to it, and the task went to another
+    assert any("had died while idle" in r.getMessage() for r in caplog.records)
 
 
 async def _busy(pids: list[int]) -> bool:

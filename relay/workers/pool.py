@@ -71,6 +71,10 @@ class WorkerLost(Exception):
     """The worker died under the task (killed from outside, out of memory); it was replaced."""
 
 
+class _WorkerGone(WorkerLost):
+    """The worker had died before the task reached it (its pipe was closed): another may take the task."""
+
+
 def _cpu_seconds(pid: int) -> float | None:
     """User + system CPU of a process, from /proc (None where there is no /proc)."""
     try:
@@ -102,7 +106,8 @@ class _Worker:
 
     def call(self, call: tuple[Any, ...], large: bool) -> asyncio.Future[Any]:
         """Send one task; the future is its answer (what the task returned, or raised), WorkerLost when the process
-        dies first. A large task's bytes are sent and its answer read in a thread, not on the loop."""
+        dies first; _WorkerGone, at once, when it had died before (a small task's send finds its pipe closed). A
+        large task's bytes are sent and its answer read in a thread, not on the loop."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if large:
@@ -111,9 +116,8 @@ class _Worker:
             return future
         try:
             self._send(pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL))  # an idle worker waits to read it
-        except WorkerLost as lost:
-            future.set_exception(lost)
-            return future
+        except WorkerLost:
+            raise _WorkerGone("the worker process had died") from None
 
         def readable() -> None:
             self._unwatch()
@@ -263,20 +267,28 @@ class Pool:
         large = _size(args) > LARGE
         lane: Any = self._large if large else contextlib.nullcontext()
         async with lane:
-            worker = await self._idle.get()
-            while not worker.process.is_alive():  # died while idle (killed, out of memory): replaced, not used
-                self._replace(worker)
+            # A worker that died while idle (killed, out of memory) is replaced, and the task goes to another: a
+            # small task finds out as it is sent (its pipe is closed), a large one asks first (its bytes are sent
+            # from a thread). Bounded: after as many dead workers as there are workers, and one more, it fails.
+            for _ in range(self.workers + 1):
                 worker = await self._idle.get()
-            try:
-                result = await self._watched(worker, fn, args, large)
-            except (BudgetExceeded, WorkerLost, asyncio.CancelledError):
-                self._replace(worker)  # killed, died, or still busy with a task nobody waits for
-                raise
-            except BaseException:
-                self._idle.put_nowait(worker)  # `fn` raised: the worker itself is fine
-                raise
-            self._idle.put_nowait(worker)
-            return result
+                try:
+                    if large and not worker.process.is_alive():
+                        raise _WorkerGone("the worker process had died")
+                    result = await self._watched(worker, fn, args, large)
+                except _WorkerGone:
+                    log.warning("worker %s had died while idle: replaced, the task given to another", worker.pid())
+                    self._replace(worker)
+                    continue
+                except (BudgetExceeded, WorkerLost, asyncio.CancelledError):
+                    self._replace(worker)  # killed, died, or still busy with a task nobody waits for
+                    raise
+                except BaseException:
+                    self._idle.put_nowait(worker)  # `fn` raised: the worker itself is fine
+                    raise
+                self._idle.put_nowait(worker)
+                return result
+            raise WorkerLost("no worker process could take the task")
 
     async def _watched(self, worker: _Worker, fn: Callable[..., T], args: tuple[Any, ...], large: bool) -> T:
         # large work yields the CPU to the loop and to small tasks (see Lanes)
