@@ -471,3 +471,13 @@ async def test_a_dkim_key_dns_cannot_give_is_held_as_unverified_in_the_pool(requ
         ("unverified", "hold")]
     assert any(f"dkim=temperror header.d={scene.domain}" in str(r.get("match", "")) for r in item["reasons"]), \
         item["reasons"]
+
+
+async def test_unsigned_mail_is_judged_by_spf_and_dmarc_in_the_pool(require_in_pool: Scene) -> None:
+    """Mail without a signature has nothing for a worker to verify: SPF and DMARC are judged in one thread.
+    A spoofed From is refused; the same sender's mail from a server its SPF names is delivered."""
+    scene = require_in_pool
+    ZONE.txt(f"_dmarc.{scene.domain}", "v=DMARC1; p=reject")
+    summary = await _refused_then_nothing_delivered(scene, scene.message(body="Send me your phone number"))
+    assert "dkim=none" in summary and "spf=none" in summary
+    assert scene.relay is not None and "verify_dkim" not in scene.relay.pool.task_cpu  # no worker asked

@@ -85,16 +85,21 @@ class Authenticator:
     async def _check_split(self, raw: bytes, from_domain: str, mail_from: str, remote: str | None,
                            helo: str | None, verifier: Verifier) -> Verdict:
         """The DKIM keys and SPF asked in a thread, the signatures verified by `verifier` with those keys,
-        DMARC in a thread again: the same verdict as _check_here."""
+        DMARC in a thread again: the same verdict as _check_here. Mail without a DKIM signature has nothing to
+        verify: DMARC is judged in the first thread (one hop from the event loop, not two)."""
         lookups = Lookups(self.resolver, self.config.dns_timeout.total_seconds())
 
-        def ask() -> tuple[dict[str, bytes | str | None], str]:
-            return dkim_check.prefetch(raw, lookups), spf_check.check(remote, mail_from, helo, lookups)
+        def ask() -> tuple[dict[str, bytes | str | None], str, Verdict | None]:
+            answers = dkim_check.prefetch(raw, lookups)
+            spf = spf_check.check(remote, mail_from, helo, lookups)
+            return answers, spf, None if answers else _verdict([], spf, from_domain, mail_from, lookups)
 
         try:
-            answers, spf = await asyncio.to_thread(ask)
+            answers, spf, unsigned = await asyncio.to_thread(ask)
+            if unsigned is not None:
+                return unsigned
             try:
-                signatures = await verifier(raw, answers) if answers else []
+                signatures = await verifier(raw, answers)
             except Exception as exc:  # the worker ran over its budget or died: the signatures are unknown now
                 log.warning("DKIM verification in a worker failed: %s", exc)
                 signatures = [DkimResult(name.partition("._domainkey.")[2], "temperror") for name in answers]
