@@ -26,8 +26,9 @@ names and addresses; moderators' edits of their messages are deleted. Their open
 (nobody could be written to any more) and the partner of each gets the farewell a closed pair gets (without
 the contact-exchange offer, and without the conversation attached: the erased person's messages go too),
 so nobody just disappears; they leave their groups and communities. `archive verify` still passes. On
-SQLite the freed bytes are overwritten and the WAL is checkpointed afterwards, and the events naming them
-(found by reading every event) are looked for before the transaction (`scan`), which every accept waits for.
+SQLite the freed bytes are overwritten and the WAL is checkpointed afterwards; and the events naming them,
+found only by reading every event, are looked for before the transaction (`scan`), since every accept waits
+for that transaction.
 """
 
 from __future__ import annotations
