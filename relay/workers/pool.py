@@ -111,8 +111,7 @@ class _Worker:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if large:
-            self._far = asyncio.ensure_future(self._far_call(call))
-            self._far.add_done_callback(lambda done: _settle(future, done))
+            self._far = asyncio.ensure_future(self._far_call(call, future))
             return future
         try:
             self._send(pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL))  # an idle worker waits to read it
@@ -132,11 +131,19 @@ class _Worker:
         future.add_done_callback(lambda _: self._unwatch())
         return future
 
-    async def _far_call(self, call: tuple[Any, ...]) -> Any:
+    async def _far_call(self, call: tuple[Any, ...], future: asyncio.Future[Any]) -> None:
         """A large task: its bytes pickled and sent, and its answer read and unpickled, in threads (tens of MB
-        copied each way would hold the loop for milliseconds)."""
-        await asyncio.to_thread(lambda: self._send(pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL)))
-        return await asyncio.to_thread(lambda: _answer(self._receive()))
+        copied each way would hold the loop for milliseconds); the outcome goes to `future` unless it was given
+        up on meanwhile (over its budget, or cancelled: the worker is then killed, which ends the threads)."""
+        try:
+            await asyncio.to_thread(lambda: self._send(pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL)))
+            result = await asyncio.to_thread(lambda: _answer(self._receive()))
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+        else:
+            if not future.done():
+                future.set_result(result)
 
     def _send(self, payload: bytes) -> None:
         try:
@@ -171,19 +178,6 @@ class _Worker:
             with contextlib.suppress(OSError):
                 os.kill(pid, 9)
         self.close()
-
-
-def _settle(future: asyncio.Future[Any], done: asyncio.Future[Any]) -> None:
-    """Hand a large task's outcome to its caller's future (unless given up on meanwhile)."""
-    error = None if done.cancelled() else done.exception()  # (retrieved either way: never "never retrieved")
-    if future.done():
-        return
-    if done.cancelled():
-        future.cancel()
-    elif error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(done.result())
 
 
 def _answer(data: bytes) -> Any:
@@ -296,18 +290,15 @@ class Pool:
         future = worker.call(call, large)
         self._busy.add(future)
         future.add_done_callback(self._busy.discard)
-        budget = _Budget(self, worker, future, getattr(fn, "__name__", "worker"))
+        budget = _Budget(worker, future, getattr(fn, "__name__", "worker"), self.cpu_seconds)
         try:
-            try:
-                result, cpu = await future
-            except (BudgetExceeded, WorkerLost):
-                raise
-            except BaseException:
-                found = self._cpu_of(worker)  # `fn` raised: the next task is measured from here
-                worker.cpu = worker.cpu if found is None else found
-                raise
+            result, cpu = await future
+        except (BudgetExceeded, WorkerLost, asyncio.CancelledError):
+            future.cancel()  # (cancelled: nobody waits for the task; its worker is replaced)
+            raise
         except BaseException:
-            future.cancel()
+            found = self._cpu_of(worker)  # `fn` raised: the next task is measured from here
+            worker.cpu = worker.cpu if found is None else found
             raise
         finally:
             budget.cancel()
@@ -316,14 +307,6 @@ class Pool:
         sums[1] += 1
         worker.cpu = cpu
         return cast(T, result)
-
-    def _over_budget(self, worker: _Worker, started: float) -> float | None:
-        """The CPU a task still running has used, when over the budget (None otherwise): read from outside, and
-        only for a task still running after POLL (a read of /proc costs the loop more than the CPU of a small
-        task; a task that ends sooner reports its own)."""
-        now_cpu = self._cpu_of(worker)
-        used = now_cpu - worker.cpu if now_cpu is not None else time.monotonic() - started
-        return used if used > self.cpu_seconds else None
 
     @staticmethod
     def _cpu_of(worker: _Worker) -> float | None:
@@ -355,11 +338,13 @@ class Pool:
 
 
 class _Budget:
-    """Checks every POLL seconds, from the loop, whether a task still running is over the CPU budget; if so the
-    task's future fails with BudgetExceeded (its worker is then replaced)."""
+    """Checks every POLL seconds, from the loop, whether a task still running is over its CPU budget; if so the
+    task's future fails with BudgetExceeded (its worker is then replaced). The worker's CPU is read from
+    outside only for a task still running after POLL: a read of /proc costs the loop more than the CPU of a
+    small task, and a task that ends sooner reports its own (tasks.measured)."""
 
-    def __init__(self, pool: Pool, worker: _Worker, future: asyncio.Future[Any], name: str) -> None:
-        self._pool, self._worker, self._future, self._name = pool, worker, future, name
+    def __init__(self, worker: _Worker, future: asyncio.Future[Any], name: str, seconds: float) -> None:
+        self._worker, self._future, self._name, self._seconds = worker, future, name, seconds
         self._started = time.monotonic()
         self._loop = asyncio.get_running_loop()
         self._handle = self._loop.call_later(POLL, self._check)
@@ -367,13 +352,15 @@ class _Budget:
     def _check(self) -> None:
         if self._future.done():
             return
-        used = self._pool._over_budget(self._worker, self._started)
-        if used is None:
+        pid = self._worker.pid()
+        now_cpu = _cpu_seconds(pid) if pid is not None else None
+        used = now_cpu - self._worker.cpu if now_cpu is not None else time.monotonic() - self._started
+        if used <= self._seconds:
             self._handle = self._loop.call_later(POLL, self._check)
             return
         log.warning("a %s task used %.1f s of CPU (budget %g s): worker %s replaced", self._name, used,
-                    self._pool.cpu_seconds, self._worker.pid())
-        self._future.set_exception(BudgetExceeded(self._pool.cpu_seconds))
+                    self._seconds, pid)
+        self._future.set_exception(BudgetExceeded(self._seconds))
 
     def cancel(self) -> None:
         self._handle.cancel()
