@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relay.archive import erasure
@@ -99,7 +99,7 @@ async def expired_pairs(connection: AsyncConnection, settings: Settings, now: da
 def _outbound_of(pair_id: int) -> Any:
     """The pair's queue entries: its notices (by pair) and the copies of its messages."""
     return erasure.any_of(outbound, outbound.c.pair_id == pair_id,
-                   outbound.c.message_id.in_(select(messages.c.id).where(messages.c.pair_id == pair_id)))
+                          outbound.c.message_id.in_(select(messages.c.id).where(messages.c.pair_id == pair_id)))
 
 
 async def erase_pair(connection: AsyncConnection, pair_id: int) -> Erased:
@@ -112,7 +112,7 @@ async def erase_pair(connection: AsyncConnection, pair_id: int) -> Erased:
                                outbound_where=_outbound_of(pair_id))
     await erasure.scrub_events(connection, done, eraser,
                                erasure.any_of(events_table, events_table.c.pair_id == pair_id,
-                                       events_table.c.message_id.in_(of_pair)))
+                                              events_table.c.message_id.in_(of_pair)))
     await erasure.scrub_held(connection, done, eraser, held.c.pair_id == pair_id)
     await erasure.drop_edits(connection, done, of_pair)
     await erasure.erase_members(connection, done, member_ids)
@@ -153,17 +153,16 @@ async def left_to_purge(connection: AsyncConnection, expired: list[Expired]) -> 
     left = []
     for start in range(0, len(expired), CHUNK):
         chunk = expired[start:start + CHUNK]
-        last_purge = {pair_id: newest for pair_id, newest in (await connection.execute(
-            select(events_table.c.pair_id, func.max(events_table.c.id))
-            .where(events_table.c.pair_id.in_([item.pair_id for item in chunk]), events_table.c.kind == PURGE_EVENT)
-            .group_by(events_table.c.pair_id))).all()}
-        changed: set[int] = set()
+        # each pair's newest event and newest purge event, in one read of the pair's index entries
+        newest = (await connection.execute(
+            select(events_table.c.pair_id, func.max(events_table.c.id),
+                   func.max(case((events_table.c.kind == PURGE_EVENT, events_table.c.id))))
+            .where(events_table.c.pair_id.in_([item.pair_id for item in chunk]))
+            .group_by(events_table.c.pair_id))).all()
+        last_purge = {pair_id: purge for pair_id, _, purge in newest if purge is not None}
+        changed = {pair_id for pair_id, latest, purge in newest if purge is not None and latest > purge}
         if last_purge:
             purged = list(last_purge)
-            latest = (await connection.execute(
-                select(events_table.c.pair_id, func.max(events_table.c.id))
-                .where(events_table.c.pair_id.in_(purged)).group_by(events_table.c.pair_id))).all()
-            changed = {pair_id for pair_id, newest in latest if newest > last_purge[pair_id]}
             member_of = select(members.c.id).where(members.c.pair_id.in_(purged))
             for query in (
                     select(members.c.pair_id).where(members.c.pair_id.in_(purged),
