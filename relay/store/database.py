@@ -165,9 +165,16 @@ def reader_engine(engine: AsyncEngine) -> Engine | None:
     """For a SQLite file store: a sync engine for reads done whole in a thread (relay/store/reads.py), with the
     same StoreCounts as `engine`; None for PostgreSQL and in-memory stores."""
     sync_engine = sqlite_file_engine(engine, pool_size=4)
-    if sync_engine is not None and (counts := _COUNTS.get(engine.sync_engine)) is not None:
-        _count(sync_engine, counts)
+    if sync_engine is not None:
+        _count_as(engine, sync_engine)
     return sync_engine
+
+
+def _count_as(engine: AsyncEngine, sync_engine: Engine) -> None:
+    """`sync_engine`'s statements and checkouts counted in `engine`'s StoreCounts (when it has some)."""
+    counts = _COUNTS.get(engine.sync_engine)
+    if counts is not None:
+        _count(sync_engine, counts)
 
 
 def thread_writer_engine(engine: AsyncEngine) -> Engine | None:
@@ -180,9 +187,7 @@ def thread_writer_engine(engine: AsyncEngine) -> Engine | None:
         return None
     if checkpoints.commits_without_checkpoints(engine):
         checkpoints.outside_commits(sync_engine)
-    counts = _COUNTS.get(engine.sync_engine)
-    if counts is not None:
-        _count(sync_engine, counts)
+    _count_as(engine, sync_engine)
     return sync_engine
 
 
