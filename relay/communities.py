@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -165,16 +166,21 @@ async def _free_alias(connection: AsyncConnection, handle: str) -> str:
 
 
 async def bystanders(connection: AsyncConnection, conversation: Conversation, sender_key: str) -> tuple[Member, ...]:
+    """`read_bystanders` on the async engine."""
+    return await connection.run_sync(read_bystanders, conversation, sender_key)
+
+
+def read_bystanders(connection: Connection, conversation: Conversation, sender_key: str) -> tuple[Member, ...]:
     """For a community message: everyone enrolled in the programs the sender is enrolled in who is not a
     member of the community. They receive nothing, but a mentor may well quote their mentee's name or
     address to fellow mentors, so their identities are scrubbed from the copies like the members'."""
     if conversation.kind != "community":
         return ()
     programs = select(members.c.program_id).where(members.c.email_key == sender_key).scalar_subquery()
-    rows = (await connection.execute(
+    rows = connection.execute(
         select(members).select_from(members.join(pairs, pairs.c.id == members.c.pair_id))
         .where(pairs.c.program_id.in_(programs), pairs.c.kind.in_(("pair", "group")))
-        .order_by(members.c.id.desc()))).all()
+        .order_by(members.c.id.desc())).all()
     inside = {m.email_key for m in conversation.members}
     found: dict[str, Member] = {}
     for row in rows:

@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from relay import digests, ids
 from relay.anonymize.parts import Unprocessable
 from relay.archive import chain
-from relay.communities import bystanders
+from relay.communities import read_bystanders
 from relay.fanout import face, identity, recipients_of
 from relay.inbound import authentication, group_auto_replies, refusals
 from relay.inbound.after_end import archive_ended
@@ -44,8 +46,8 @@ from relay.store.messages import (
     Accepted,
     AcceptOutcome,
     OutboundEntry,
-    group_thread_maps,
-    pair_stats,
+    read_pair_stats,
+    read_thread_maps,
     store_accepted_many,
 )
 from relay.workers import tasks
@@ -120,11 +122,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
         return await group_auto_replies.take(context, raw, mail_from, remote, group, sender, addressed, recipients,
                                              own_id or None, signal, now, subject)
     refs = list(header.refs)
-    async with context.engine.connect() as connection:
-        maps = await group_thread_maps(connection, group.id, sender.id, [r.id for r in recipients], refs)
-        also = await bystanders(connection, group, sender.email_key)  # a community's: program participants
-        cap = stats_cap(policy)
-        stats = PairStats(*await pair_stats(connection, group.id, now, cap)) if cap else PairStats(0, 0)
+    maps, also, stats = await context.reads.run(_history, group, sender, [r.id for r in recipients], refs, now,
+                                                stats_cap(policy))
     copies = [GroupCopy(ids.message_id(domain), maps[r.id]) for r in recipients]
     if recipients:
         try:
@@ -163,6 +162,18 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
         log.info("queue_id=%s accepted group=%s from=%s decision=%s copies=%d size=%d", outcome.id, group.id,
                  sender.role, action, len(accepted.copies), len(raw))
     return outcome.id
+
+
+def _history(connection: Connection, group: Conversation, sender: Member, recipient_ids: list[int], refs: list[str],
+             now: datetime, cap: int) -> tuple[dict[int, dict[str, str]], tuple[Member, ...], PairStats]:
+    """What the message's preparation needs from the store, in one read (relay/store/reads.py): the ids its
+    references map to for each recipient, a community's bystanders (program participants outside it, whose
+    identities are scrubbed too), and the group's message counts (up to `cap`; none when the policy counts
+    nothing)."""
+    maps = read_thread_maps(connection, group.id, sender.id, recipient_ids, refs)
+    also = read_bystanders(connection, group, sender.email_key)
+    stats = PairStats(*read_pair_stats(connection, group.id, now, cap)) if cap else PairStats(0, 0)
+    return maps, also, stats
 
 
 async def _after_end(context: Context, raw: bytes, mail_from: str, remote: str | None, group: Conversation,
