@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from typing import Any
 
+import aiosmtplib
 import pytest
 from sqlalchemy import func, select
 
@@ -330,3 +331,33 @@ async def test_one_person_in_two_open_pairs_keeps_them_apart(relay: Relay, layou
     code, text = await send(layout.smtp_port, simple_message(MENTOR["email"], second["mentee_alias"], "hi", "hi"),
                             MENTOR["email"], second["mentee_alias"])
     assert code == 550 and "only from the person it was set up for" in text
+
+
+async def test_mail_taken_in_while_its_pair_is_closed_is_refused_for_a_retry_not_delivered(
+        relay: Relay, layout: Layout, sink: Sink) -> None:
+    """`pair close` (another process) commits between the RCPT that read the pair as active and the end of
+    DATA: the message is not delivered as if the pair were open. It gets 451, and the sender's retry is taken
+    as mail to a closed pair: archived, not passed on, the sender told."""
+    pair = await acreate_pair(layout)
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=layout.smtp_port, timeout=30, start_tls=False)
+    await client.connect()
+    try:
+        await client.mail(MENTEE["email"])
+        await client.rcpt(pair["mentor_alias"])
+        closed = await acli(layout, "pair", "close", str(pair["id"]), "--json")
+        assert closed.returncode == 0, closed.stderr
+        await sink.wait_for(2)  # the farewells
+        late = simple_message(MENTEE["email"], pair["mentor_alias"], "Late", "Sent as the pair was closed.")
+        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+            await client.data(late)
+    finally:
+        client.close()
+    assert refused.value.code == 451 and "changed" in refused.value.message, refused.value
+
+    code, reply = await send(layout.smtp_port, late, MENTEE["email"], pair["mentor_alias"])  # the retry
+    assert code == 250, reply
+    await eventually(lambda: nothing_queued(layout), timeout=20)
+    subjects = {str(received.message["Subject"]) for received in sink.received}
+    assert "Late" not in subjects  # not delivered to the mentor
+    assert [event["detail"]["reason"] for event in await events_of(relay, pair["id"], "refused")] == ["changed"]
+    assert len(to(sink, MENTEE["email"])) == 2  # her farewell, then the polite ended note

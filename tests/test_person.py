@@ -13,6 +13,7 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiosmtplib
 import pytest
 from sqlalchemy import select
 
@@ -24,7 +25,20 @@ from relay.store.database import create_engine, transaction
 from relay.store.schema import events as events_table
 from relay.store.schema import members, messages, outbound, pairs
 from tests.database import server_url
-from tests.support import MENTEE, MENTOR, Layout, Sink, acli, acreate_pair, cli, rows, send, simple_message
+from tests.support import (
+    MENTEE,
+    MENTOR,
+    Layout,
+    Sink,
+    acli,
+    acreate_pair,
+    cli,
+    eventually,
+    nothing_queued,
+    rows,
+    send,
+    simple_message,
+)
 from tests.test_groups import PEOPLE, make_group
 from tests.test_retention import CONTACTS_HELD
 
@@ -254,3 +268,45 @@ async def test_an_erasure_finds_the_events_naming_them_written_after_its_first_r
         [], [], []]
     verified = await acli(layout, "archive", "verify")
     assert verified.returncode == 0, verified.stdout
+
+
+async def test_mail_taken_in_while_its_recipient_is_erased_never_reaches_them(
+        relay: Relay, layout: Layout, sink: Sink) -> None:
+    """The relay reads the pair at RCPT (and remembers an active alias for ALIAS_TTL); `person erase`, another
+    process, may commit before DATA ends. The write checks the pair again in its own transaction: the message
+    gets 451 (the sender's server tries again), nothing of it is kept or queued to the erased address, and the
+    retry is taken as mail to a closed pair."""
+    pair = await acreate_pair(layout)
+    mentor = f"{MENTOR['name']} <{MENTOR['email']}>"
+    code, reply = await send(layout.smtp_port, simple_message(mentor, pair["mentee_alias"], "Hello", "First."),
+                             MENTOR["email"], pair["mentee_alias"])
+    assert code == 250, reply  # and the alias is remembered
+    before = len(await sink.wait_for(1))
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=layout.smtp_port, timeout=30, start_tls=False)
+    await client.connect()
+    try:
+        await client.mail(MENTOR["email"])
+        await client.rcpt(pair["mentee_alias"])
+        erased = await acli(layout, "person", "erase", "--email", MENTEE["email"], "--yes", "--json")
+        assert erased.returncode == 0, erased.stderr
+        late = simple_message(mentor, pair["mentee_alias"], "Late", "Second, sent as she was erased.")
+        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+            await client.data(late)
+    finally:
+        client.close()
+    assert refused.value.code == 451 and "changed" in refused.value.message, refused.value
+    assert await rows(layout, select(messages.c.id).where(messages.c.subject == "Late")) == []
+    changed = [detail for (detail,) in await rows(layout, select(events_table.c.detail).where(
+        events_table.c.kind == "refused", events_table.c.pair_id == pair["id"]))]
+    assert len(changed) == 1 and json.loads(changed[0])["reason"] == "changed"
+    assert mentions(changed[0], MENTOR["email"], MENTEE["email"]) == []
+
+    code, reply = await send(layout.smtp_port, late, MENTOR["email"], pair["mentee_alias"])  # the retry
+    assert code == 250, reply
+    assert [status for (status,) in await rows(layout, select(messages.c.decision).where(
+        messages.c.subject == "Late"))] == ["ended"]  # archived, not delivered
+    await eventually(lambda: nothing_queued(layout), timeout=20)
+    after = sink.received[before:]
+    assert after and all(MENTEE["email"] not in received.rcpt_tos for received in after)  # the mentor's notes only
+    # the erasure emptied the address of every row queued to her before it; none was written after
+    assert all(rcpt.casefold() != MENTEE["email"].casefold() for (rcpt,) in await rows(layout, select(outbound.c.rcpt)))

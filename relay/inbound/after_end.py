@@ -15,7 +15,7 @@ from relay.archive import chain
 from relay.inbound.aliases import Target
 from relay.inbound.context import Context
 from relay.nudges import lifecycle
-from relay.store.messages import Accepted, AcceptOutcome, store_accepted
+from relay.store.messages import Accepted, AcceptOutcome, basis, store_accepted
 
 log = logging.getLogger("relay.intake")
 
@@ -27,12 +27,13 @@ async def archive_ended(context: Context, accepted: Accepted,
     archive chain's hash of a large message is made in a thread, not on the loop."""
     async def job(connection: Any) -> AcceptOutcome:
         outcome = await store_accepted(connection, accepted)
-        if not outcome.duplicate:
+        if outcome.written:
             await tell(connection)
         return outcome
 
     async with chain.prehashed(accepted.raw):
         outcome: AcceptOutcome = await context.committer.run(job)
+    await context.unchanged(outcome, accepted.pair_id, accepted.remote_addr)
     context.on_queued()
     return outcome
 
@@ -48,6 +49,7 @@ async def take(context: Context, raw: bytes, mail_from: str, remote: str | None,
         body_hash=digest, subject=subject, raw=raw, decision="ended",
         reasons=[{"rule": "pair_ended"}], received_at=now, outbound=None,
         duplicate_window=context.settings.relay.smtp.duplicate_window, domain=context.domain,
+        basis=basis(pair.status, sender, recipient),
     )
 
     outcome = await archive_ended(context, accepted, lambda connection: lifecycle.after_end(

@@ -20,7 +20,7 @@ from relay.notices.programs import for_participant
 from relay.nudges.timing import is_away, zone_of
 from relay.store.committer import Merged
 from relay.store.events import event_values, happened_since
-from relay.store.messages import Accepted, AcceptOutcome, OutboundEntry, store_accepted_many
+from relay.store.messages import Accepted, AcceptOutcome, OutboundEntry, basis, store_accepted_many
 
 log = logging.getLogger("relay.intake")
 
@@ -51,10 +51,11 @@ async def take(context: Context, raw: bytes, mail_from: str, remote: str | None,
         envelope_from=mail_from, remote_addr=remote, original_message_id=own_id, body_hash=digest,
         subject=subject, raw=raw, decision="autoreply", reasons=[{"rule": "auto_reply", "match": signal}],
         received_at=now, outbound=None, duplicate_window=context.settings.relay.smtp.duplicate_window,
-        domain=context.domain, notices=notices, extra_events=extra,
+        domain=context.domain, notices=notices, extra_events=extra, basis=basis(pair.status, sender, recipient),
     )
     async with chain.prehashed(raw):  # the archive chain's hash of a large message: in a thread
         outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted))
+    await context.unchanged(outcome, pair.id, remote)
     if not outcome.duplicate and notices:
         context.on_queued()
     log.info("queue_id=%s automatic reply from the %s archived, not forwarded (%s)%s", outcome.id, sender.role,

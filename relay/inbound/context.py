@@ -26,6 +26,7 @@ from relay.store import events
 from relay.store.committer import Committer, Merged
 from relay.store.conversations import Conversation
 from relay.store.events import event_values
+from relay.store.messages import AcceptOutcome
 from relay.store.reads import Reads
 from relay.store.state import read_state
 from relay.workers import tasks
@@ -77,6 +78,16 @@ class Context:
             log.exception("could not record a refusal event")
         log.info("refused %s: %s", refusal.reason, detail)
         return refusal
+
+    async def unchanged(self, outcome: AcceptOutcome, pair_id: int, remote: str | None, rcpt: str | None = None,
+                        ) -> None:
+        """Raise the 451 refusal when the message was not written because its conversation changed meanwhile
+        (relay/store/messages.Basis). Its record names the alias and the client, no address: the change may
+        be an erasure of the sender. The remembered aliases are dropped, so the retry reads the conversation
+        as it is now."""
+        if outcome.changed:
+            self.aliases.forget()
+            raise await self.refuse(refusals.changed(), pair_id=pair_id, remote=remote, rcpt=rcpt)
 
     async def header(self, raw: bytes, detail: dict[str, Any], pair_id: int | None = None,
                      whole: bool = False) -> Header:

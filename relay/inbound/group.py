@@ -46,6 +46,7 @@ from relay.store.messages import (
     Accepted,
     AcceptOutcome,
     OutboundEntry,
+    basis,
     read_pair_stats,
     read_thread_maps,
     store_accepted_many,
@@ -148,6 +149,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
                               state=digests.copy_state(context.settings, group, r))
                 for r, c, body in zip(recipients, copies, prepared.raws if prepared and delivered else [],
                                       strict=False)],
+        basis=basis(group.status, sender, *recipients),
     )
     if decision is not None and action in ("hold", "reject"):
         add_notices(context.settings, accepted, decision, policy, group, sender, addressed, own_id or None)
@@ -157,6 +159,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
     async with chain.prehashed(raw, *(copy.raw for copy in accepted.copies)):  # chain hashes in a thread
         outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted),
                                                              large=len(raw) > LARGE)
+    await context.unchanged(outcome, group.id, remote, detail["rcpt"])
     if not outcome.duplicate:
         context.on_queued()
         log.info("queue_id=%s accepted group=%s from=%s decision=%s copies=%d size=%d", outcome.id, group.id,
@@ -187,6 +190,7 @@ async def _after_end(context: Context, raw: bytes, mail_from: str, remote: str |
         original_message_id=own_id, body_hash=digest, subject=subject, raw=raw, decision="ended",
         reasons=[{"rule": "group_ended"}], received_at=now, outbound=None,
         duplicate_window=context.settings.relay.smtp.duplicate_window, domain=context.domain,
+        basis=basis(group.status, sender),
     )
 
     outcome = await archive_ended(context, accepted, lambda connection: group_lifecycle.after_end(

@@ -20,7 +20,7 @@ from relay.nudges import keys
 from relay.nudges.timing import is_away, zone_of
 from relay.store import events
 from relay.store.conversations import Conversation, Member
-from relay.store.messages import Accepted, AcceptOutcome, store_accepted
+from relay.store.messages import Accepted, AcceptOutcome, basis, store_accepted
 
 log = logging.getLogger("relay.intake")
 
@@ -38,13 +38,14 @@ async def take(context: Context, raw: bytes, mail_from: str, remote: str | None,
         original_message_id=own_id, body_hash=body_hash(raw), subject=subject, raw=raw, decision="autoreply",
         reasons=[{"rule": "auto_reply", "match": signal}], received_at=now, outbound=None,
         duplicate_window=context.settings.relay.smtp.duplicate_window, domain=context.domain,
+        basis=basis(group.status, sender, *recipients),
     )
     period = int(now.timestamp() // NOTICE_EVERY.total_seconds())
     told: list[str] = []
 
     async def job(connection: Any) -> AcceptOutcome:
         outcome = await store_accepted(connection, accepted)
-        if outcome.duplicate or away_mode or not await keys.claim(
+        if not outcome.written or away_mode or not await keys.claim(
                 connection, f"group_away:{group.id}:{sender.id}:{period}", kind="away_notice", pair_id=group.id,
                 at=now):
             return outcome
@@ -61,6 +62,7 @@ async def take(context: Context, raw: bytes, mail_from: str, remote: str | None,
         return outcome
 
     outcome: AcceptOutcome = await context.committer.run(job)
+    await context.unchanged(outcome, group.id, remote)
     if told:
         context.on_queued()
     log.info("queue_id=%s automatic reply from %s to group %s archived, not forwarded (%s)%s", outcome.id,

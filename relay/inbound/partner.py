@@ -37,6 +37,7 @@ from relay.store.messages import (
     Accepted,
     AcceptOutcome,
     OutboundEntry,
+    basis,
     read_pair_stats,
     read_thread_maps,
     store_accepted_many,
@@ -139,6 +140,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
                   if decision.action in ("deliver", "redact") else None),
         duplicate_window=context.settings.relay.smtp.duplicate_window,
         domain=context.domain,
+        basis=basis(pair.status, sender, recipient),
     )
     if decision.action in ("hold", "reject"):
         add_notices(context.settings, accepted, decision, policy, pair, sender, recipient, own_id or None)
@@ -147,6 +149,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
     async with chain.prehashed(raw, *((accepted.outbound.raw,) if accepted.outbound else ())):
         outcome: AcceptOutcome = await context.committer.run(Merged(store_accepted_many, accepted),
                                                              large=len(raw) > LARGE)
+    await context.unchanged(outcome, pair.id, remote, detail["rcpt"])
     if outcome.duplicate:
         log.info("queue_id=%s duplicate resend from %s recognised; not queued again", outcome.id, remote)
     else:

@@ -39,6 +39,13 @@ def one_target_only(text: str) -> Refusal:
     return Refusal(550, "5.5.3", text, "two_pairs")
 
 
+def changed() -> Refusal:
+    """The conversation changed between RCPT and the write (relay/store/messages.Basis): the sender's server
+    tries again, and the conversation as it is then decides."""
+    return Refusal(451, "4.3.0", "The mentoring conversation changed while the message was received; please send "
+                   "it again.", "changed")
+
+
 def unreadable_header() -> Refusal:
     return Refusal(554, "5.6.0", "The message header could not be read.", "unprocessable")
 

@@ -19,7 +19,7 @@ from relay.store import events as event_store
 from relay.store import held as held_store
 from relay.store.events import event_values
 from relay.store.outbound import outbound_values
-from relay.store.schema import events, held, messages, outbound, thread_ids
+from relay.store.schema import events, held, members, messages, outbound, pairs, thread_ids
 
 
 @dataclass
@@ -41,6 +41,27 @@ class HoldEntry:
     notified: bool  # moderators were told at once (a notice is among the entries)
     severity: str = "normal"  # urgent: a safeguarding sign (relay/safeguarding)
     rejected: str | None = None  # an automatic rejection, recorded in the queue's history with this reason
+
+
+@dataclass(frozen=True)
+class Basis:
+    """What a message was taken in on, checked again in the transaction that writes it: its conversation's
+    status and the members it names (id and address, none of them gone from it).
+
+    Intake reads the conversation at RCPT (or remembers it for up to ALIAS_TTL, relay/inbound/aliases.py) and
+    writes at the end of DATA; meanwhile another process may close the pair, pause it or erase a person
+    (`pair close`, `person erase`, a concern, a sweep), and the relay's memory cannot know. A message decided
+    on what no longer holds is not written (its copy would go to an erased person's real address, or a closed
+    pair's mail would be delivered); intake answers 451, the sender's server tries again, and the conversation
+    as it is now decides."""
+
+    status: str
+    members: tuple[tuple[int, str], ...]  # (member id, address)
+
+
+def basis(status: str, *people: Any) -> Basis:
+    """The basis of a message to a conversation in `status` naming `people` (relay/store/conversations.Member)."""
+    return Basis(status, tuple((person.id, person.email) for person in people))
 
 
 @dataclass
@@ -68,16 +89,49 @@ class Accepted:
     notices: list[OutboundEntry] = field(default_factory=list)
     extra_events: list[dict[str, Any]] = field(default_factory=list)
     copies: list[OutboundEntry] = field(default_factory=list)  # a group message: one per recipient
+    basis: Basis | None = None  # None: nothing to check again (not a member's mail to a conversation)
 
 
 @dataclass(frozen=True)
 class AcceptOutcome:
     id: str
     duplicate: bool
+    changed: bool = False  # not written: its basis no longer held (Basis)
+
+    @property
+    def written(self) -> bool:
+        """The message was stored now (neither an earlier copy's resend nor refused for a change)."""
+        return not (self.duplicate or self.changed)
 
 
 def _retry_key(item: Accepted) -> tuple[int, str, str] | None:
     return (item.sender_id, item.original_message_id, item.body_hash) if item.original_message_id else None
+
+
+async def _changed(connection: AsyncConnection, items: list[Accepted]) -> set[str]:
+    """The ids of the items whose basis no longer holds: their conversation's status changed, or a member
+    they name changed address (an erasure), left or is gone. One read by primary key for the batch. On
+    PostgreSQL the conversations' rows are share-locked for the transaction: `person erase` and a purge lock
+    them for update first, so either they wait for this commit (and then find what it wrote) or this read
+    waits for theirs (and sees the change)."""
+    based = [(item.id, item.basis) for item in items if item.basis is not None]
+    if not based:
+        return set()
+    member_ids = sorted({member_id for _, held_on in based for member_id, _ in held_on.members})
+    query = (select(members.c.id, members.c.email, members.c.left_at, pairs.c.status)
+             .select_from(members.join(pairs, pairs.c.id == members.c.pair_id))
+             .where(members.c.id.in_(member_ids)))
+    if connection.dialect.name == "postgresql":
+        query = query.order_by(pairs.c.id).with_for_update(read=True, of=pairs)
+    now = {row.id: row for row in await connection.execute(query)}
+    changed = set()
+    for item_id, held_on in based:
+        for member_id, email in held_on.members:
+            row = now.get(member_id)
+            if row is None or row.email != email or row.left_at is not None or row.status != held_on.status:
+                changed.add(item_id)
+                break
+    return changed
 
 
 async def _earlier_copies(connection: AsyncConnection, items: list[Accepted]) -> dict[tuple[int, str, str], str]:
@@ -113,10 +167,14 @@ async def store_accepted_many(connection: AsyncConnection, items: list[Accepted]
     within the window) gets the first message's id back and nothing is stored or queued again; that
     holds across commits and within this one batch."""
     items = [_storable(item) for item in items]
-    known = await _earlier_copies(connection, items)
+    changed = await _changed(connection, items)
+    known = await _earlier_copies(connection, [item for item in items if item.id not in changed])
     rows: dict[Any, list[dict[str, Any]]] = {messages: [], events: [], thread_ids: [], held: [], outbound: []}
     outcomes: list[AcceptOutcome] = []
     for item in items:
+        if item.id in changed:
+            outcomes.append(AcceptOutcome(item.id, duplicate=False, changed=True))
+            continue
         key = _retry_key(item)
         earlier = known.get(key) if key is not None else None
         if earlier is not None:
