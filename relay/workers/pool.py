@@ -11,9 +11,10 @@ interpreter's lock from the loop: `bench/throughput.py` went from 113-122 to 155
 with the pipes, at 9-10 ms of CPU per message instead of 12-13.
 
 - `Pool.run(fn, *args)` awaits `fn(*args)` in a worker. `fn` must be a module-level function of
-  relay/workers/tasks.py (it is pickled by name); arguments and result travel pickled (a small task's
-  on the loop: a few KB; a large task's bytes written and read in a thread), and the worker runs
-  tasks.serve.
+  relay/workers/tasks.py (it is pickled by name); arguments and result travel pickled (up to ON_LOOP bytes
+  on the loop, which a pipe always holds at once; more are written and read in threads), and the worker
+  runs tasks.serve. What a task raises comes back to its caller; SystemExit or KeyboardInterrupt come back
+  as RuntimeError, so that no task can end the relay.
 - The CPU budget (`limits.message_cpu_seconds`): a task still running after POLL seconds has its worker's
   CPU time read (/proc/<pid>/stat; on systems without /proc, wall time) every POLL seconds, against the
   worker's figure when the task began; over the budget, the worker is killed, replaced, and the task raises
@@ -30,7 +31,11 @@ with the pipes, at 9-10 ms of CPU per message instead of 12-13.
   one costs a fork, not an interpreter start. Each worker gets the settings once, as it starts
   (tasks.initialise: policies are then loaded by name from policies_dir, the DKIM key from its file) and
   warms up (tasks.warm_up); a worker takes tasks only once that is done, at start and after a replacement.
-  A worker whose pipe ends (the process died) fails its task with WorkerLost and is replaced.
+  A worker whose pipe ends (the process died) fails its task with WorkerLost and is replaced. A replacement
+  that cannot start (no memory, no file descriptors) is tried again, with pauses up to RESTART_MAX seconds,
+  until it starts: the pool never stays short. A task waits at most `Pool.wait` seconds for a free worker.
+- `stop()` lets the tasks under way finish (each within its budget); from then on every task, waiting or
+  new, fails at once with WorkerLost (intake answers 451: the sender tries again).
 """
 
 from __future__ import annotations
@@ -56,6 +61,12 @@ T = TypeVar("T")
 
 POLL = 0.25  # seconds between two reads of a busy worker's CPU time
 LARGE = 256 * 1024  # bytes of payload from which a task is "large" (see Lanes above)
+# A task's pickled bytes up to this size are written, and its answer read, on the loop; above it, in threads.
+# A pipe holds about 180-210 KB on Linux: a write larger than what it holds would block the loop until the
+# worker read the rest (and a worker the scheduler left waiting would hold the loop as long).
+ON_LOOP = 64 * 1024
+READY = 60.0  # seconds a starting worker has to become ready (load the settings, warm up)
+RESTART_MAX = 30.0  # at most this many seconds between two attempts to start a replacement that failed
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -100,23 +111,28 @@ class _Worker:
         self.closed = False
         self._loop: asyncio.AbstractEventLoop | None = None  # set while the loop watches the pipe for an answer
         self._far: asyncio.Future[Any] | None = None  # a large task's exchange, in threads
+        self._pending: asyncio.Future[Any] | None = None  # the answer of the task under way
 
     def pid(self) -> int | None:
         return self.process.pid
 
     def call(self, call: tuple[Any, ...], large: bool) -> asyncio.Future[Any]:
         """Send one task; the future is its answer (what the task returned, or raised), WorkerLost when the process
-        dies first; _WorkerGone, at once, when it had died before (a small task's send finds its pipe closed). A
-        large task's bytes are sent and its answer read in a thread, not on the loop."""
+        dies first or the pool closes the worker; _WorkerGone when it had died before the task reached it (its
+        pipe was closed). A large task is pickled, and any task over ON_LOOP bytes sent and its answer read, in
+        threads, not on the loop."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        if large:
-            self._far = asyncio.ensure_future(self._far_call(call, future))
+        payload = None if large else pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL)
+        if payload is None or len(payload) > ON_LOOP:
+            self._pending = future
+            self._far = asyncio.ensure_future(self._far_call(call, payload, future))
             return future
         try:
-            self._send(pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL))  # an idle worker waits to read it
+            self._send(payload)  # an idle worker waits to read it; it fits in the pipe
         except WorkerLost:
             raise _WorkerGone("the worker process had died") from None
+        self._pending = future
 
         def readable() -> None:
             self._unwatch()
@@ -131,14 +147,25 @@ class _Worker:
         future.add_done_callback(lambda _: self._unwatch())
         return future
 
-    async def _far_call(self, call: tuple[Any, ...], future: asyncio.Future[Any]) -> None:
-        """A large task: its bytes pickled and sent, and its answer read and unpickled, in threads (tens of MB
-        copied each way would hold the loop for milliseconds); the outcome goes to `future` unless it was given
-        up on meanwhile (over its budget, or cancelled: the worker is then killed, which ends the threads)."""
+    async def _far_call(self, call: tuple[Any, ...], payload: bytes | None, future: asyncio.Future[Any]) -> None:
+        """A task's bytes (`payload`, or `call` pickled here) sent, and its answer read and unpickled, in threads
+        (tens of MB copied each way would hold the loop for milliseconds, and a write larger than the pipe holds
+        would wait for the worker); the outcome goes to `future` unless it was given up on meanwhile (over its
+        budget, cancelled, or the pool closed the worker: it is then killed, which ends the threads)."""
+        def send() -> None:
+            self._send(payload if payload is not None else pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL))
+
         try:
-            await asyncio.to_thread(lambda: self._send(pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL)))
+            try:
+                await asyncio.to_thread(send)
+            except WorkerLost:  # nothing of the task reached a live worker: another may take it
+                raise _WorkerGone("the worker process had died") from None
             result = await asyncio.to_thread(lambda: _answer(self._receive()))
-        except Exception as exc:
+        except asyncio.CancelledError:
+            if not future.done():
+                future.set_exception(WorkerLost("the task's exchange with its worker was cancelled"))
+            raise
+        except BaseException as exc:
             if not future.done():
                 future.set_exception(exc)
         else:
@@ -156,6 +183,8 @@ class _Worker:
             return self.connection.recv_bytes()
         except (EOFError, OSError):
             raise WorkerLost("the worker process died") from None
+        except Exception as exc:  # (out of memory) part of the answer may be left in the pipe: never use it again
+            raise WorkerLost(f"the worker's answer could not be read: {exc!r}") from None
 
     def _unwatch(self) -> None:
         """Stop watching the pipe (before it is closed: the loop's selector must not keep a closed descriptor,
@@ -165,19 +194,27 @@ class _Worker:
             self._loop = None
 
     def close(self) -> None:
-        """Close our end of the pipe: an idle worker reads the end of it and exits."""
+        """Close our end of the pipe: an idle worker reads the end of it and exits. A task still waiting for its
+        answer fails with WorkerLost (nothing would read the answer now)."""
         if not self.closed:
             self._unwatch()
             self.closed = True
+            if self._pending is not None and not self._pending.done():
+                self._pending.set_exception(WorkerLost("the worker was stopped under the task"))
             with contextlib.suppress(OSError):
                 self.connection.close()
 
     def kill(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            with contextlib.suppress(OSError):
-                os.kill(pid, 9)
+        _kill(self)
         self.close()
+
+
+def _kill(worker: _Worker) -> None:
+    """SIGKILL the worker's process while it is alive: once it has exited (the forkserver reaps it at once) its
+    id may already be another process's."""
+    if worker.process.is_alive():
+        with contextlib.suppress(OSError):
+            worker.process.kill()
 
 
 def _answer(data: bytes) -> Any:
@@ -200,10 +237,14 @@ class Pool:
         self.workers = settings.relay.workers if workers is None else workers
         self.cpu_seconds = settings.relay.limits.message_cpu_seconds
         self._environment = tasks.Environment(policies, signer)
-        self._idle: asyncio.Queue[_Worker] | None = None
+        self._idle: asyncio.Queue[_Worker | None] | None = None  # None: the pool has stopped
         self._large: asyncio.Semaphore | None = None
         self._all: set[_Worker] = set()
-        self._starting: set[asyncio.Task[Any]] = set()  # replacements starting, and killed workers reaped
+        self._starting: set[asyncio.Task[Any]] = set()  # replacements starting
+        self._reaping: set[asyncio.Task[Any]] = set()  # killed workers' processes waited for
+        # how long a task may wait for a free worker (each task ends within its budget, so only a pool that
+        # cannot start workers waits this long): then WorkerLost, a temporary refusal
+        self.wait = max(60.0, 3 * self.cpu_seconds)
         self._busy: set[asyncio.Future[Any]] = set()  # tasks under way
         self._context: Any = None
         self.replaced = 0  # workers replaced since start (over budget or lost)
@@ -228,7 +269,13 @@ class Pool:
         self._large = asyncio.Semaphore(max(1, self.workers - 1))
         started = [self._new() for _ in range(self.workers)]
         # Start every process now (and load the settings there), not at the first message.
-        cpus = await asyncio.gather(*(w.call((tasks.ready,), large=False) for w in started))
+        try:
+            cpus = await asyncio.wait_for(asyncio.gather(*(w.call((tasks.ready,), large=False) for w in started)),
+                                          READY)
+        except TimeoutError:
+            for worker in started:
+                worker.kill()
+            raise RuntimeError(f"the worker processes did not start within {READY:g} s") from None
         for worker, cpu in zip(started, cpus, strict=True):
             worker.cpu = cpu
             self._idle.put_nowait(worker)
@@ -240,24 +287,33 @@ class Pool:
         return worker
 
     async def stop(self) -> None:
-        """Wait for tasks under way (their sessions are finishing), then end the processes."""
+        """Wait for tasks under way (their sessions are finishing), then end the processes. From here on no task
+        is given a worker: each fails with WorkerLost (a temporary refusal), those waiting for one as well."""
         self._stopping = True
         if self.task_cpu:
             log.info("worker CPU by task: %s", ", ".join(
                 f"{name} {cpu:.3f} s/{int(count)}" for name, (cpu, count) in sorted(self.task_cpu.items())))
         if self._busy:  # each is bounded by the CPU budget
-            await asyncio.wait(self._busy, timeout=self.cpu_seconds + 2 * POLL + 5)
-        workers, self._all = list(self._all), set()
+            await asyncio.wait(set(self._busy), timeout=self.cpu_seconds + 2 * POLL + 5)
+        for starting in self._starting:
+            starting.cancel()
         await asyncio.gather(*self._starting, return_exceptions=True)
+        workers, self._all = list(self._all), set()
         for worker in workers:
             worker.close()
-        await asyncio.gather(*(asyncio.to_thread(_end, w) for w in workers))
+        if self._idle is not None:
+            while not self._idle.empty():
+                self._idle.get_nowait()
+            self._idle.put_nowait(None)  # each task waiting for a worker learns it, and passes it on
+        await asyncio.gather(*self._reaping, *(asyncio.to_thread(_end, w) for w in workers))
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` in a worker; raises BudgetExceeded / WorkerLost, or what `fn` raised."""
         if self.in_process:
             return tasks.in_process(self._environment, fn, *args)
         assert self._idle is not None and self._large is not None, "Pool.start() was not awaited"
+        if self._stopping:
+            raise WorkerLost("the relay is stopping")
         large = _size(args) > LARGE
         lane: Any = self._large if large else contextlib.nullcontext()
         async with lane:
@@ -265,10 +321,8 @@ class Pool:
             # small task finds out as it is sent (its pipe is closed), a large one asks first (its bytes are sent
             # from a thread). Bounded: after as many dead workers as there are workers, and one more, it fails.
             for _ in range(self.workers + 1):
-                worker = await self._idle.get()
+                worker = await self._take()
                 try:
-                    if large and not worker.process.is_alive():
-                        raise _WorkerGone("the worker process had died")
                     result = await self._watched(worker, fn, args, large)
                 except _WorkerGone:
                     log.warning("worker %s had died while idle: replaced, the task given to another", worker.pid())
@@ -283,6 +337,22 @@ class Pool:
                 self._idle.put_nowait(worker)
                 return result
             raise WorkerLost("no worker process could take the task")
+
+    async def _take(self) -> _Worker:
+        """An idle worker; WorkerLost when the pool has stopped, or when none was free for `wait` seconds."""
+        assert self._idle is not None
+        if self._idle.empty():
+            try:
+                async with asyncio.timeout(self.wait):
+                    worker = await self._idle.get()
+            except TimeoutError:
+                raise WorkerLost(f"no worker process was free within {self.wait:g} s") from None
+        else:
+            worker = self._idle.get_nowait()
+        if worker is None or self._stopping:
+            self._idle.put_nowait(worker)  # (a worker is closed by stop(); None tells the next waiter)
+            raise WorkerLost("the relay is stopping")
+        return worker
 
     async def _watched(self, worker: _Worker, fn: Callable[..., T], args: tuple[Any, ...], large: bool) -> T:
         # large work yields the CPU to the loop and to small tasks (see Lanes)
@@ -317,24 +387,40 @@ class Pool:
         """Kill `worker` (when alive) and put a fresh one in its place, once it has started and warmed up (so that
         no task waits for a cold process while another worker is free)."""
         self.replaced += 1
-        self._all.discard(worker)
-        worker.kill()
-        reaping = asyncio.create_task(asyncio.to_thread(_end, worker))  # no zombie left behind
-        self._starting.add(reaping)
-        reaping.add_done_callback(self._starting.discard)
+        self._retire(worker)
         if self._idle is not None and not self._stopping:
-            fresh = self._new()
-            starting = asyncio.create_task(self._when_ready(fresh))
+            starting = asyncio.create_task(self._restaff())
             self._starting.add(starting)
             starting.add_done_callback(self._starting.discard)
 
-    async def _when_ready(self, worker: _Worker) -> None:
-        try:
-            worker.cpu = await worker.call((tasks.ready,), large=False)
-        except Exception:  # could not start (out of memory?): the next task tries it again and says why
-            log.warning("a replacement worker did not start", exc_info=True)
-        if self._idle is not None and not self._stopping:
-            self._idle.put_nowait(worker)
+    def _retire(self, worker: _Worker) -> None:
+        self._all.discard(worker)
+        worker.kill()
+        reaping = asyncio.create_task(asyncio.to_thread(_end, worker))  # no zombie left behind
+        self._reaping.add(reaping)
+        reaping.add_done_callback(self._reaping.discard)
+
+    async def _restaff(self) -> None:
+        """Start a worker in place of a replaced one and give it tasks once it is ready. One that cannot start
+        (no memory, no file descriptors) or is not ready within READY seconds is tried again, after a pause that
+        doubles each time up to RESTART_MAX seconds, for as long as the pool runs: the pool never stays short
+        (were every worker gone, every message would wait)."""
+        pause = 0.5
+        while not self._stopping:
+            worker = None
+            try:
+                worker = self._new()
+                worker.cpu = await asyncio.wait_for(worker.call((tasks.ready,), large=False), READY)
+            except Exception:
+                log.warning("a replacement worker did not start; trying again in %g s", pause, exc_info=True)
+                if worker is not None:
+                    self._retire(worker)
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, RESTART_MAX)
+                continue
+            if self._idle is not None and not self._stopping:
+                self._idle.put_nowait(worker)
+            return
 
 
 class _Budget:
@@ -370,6 +456,5 @@ def _end(worker: _Worker, grace: float = 5.0) -> None:
     """Wait (in a thread) for a worker's process to exit once its pipe is closed; kill it after `grace` s."""
     worker.process.join(grace)
     if worker.process.is_alive():
-        with contextlib.suppress(OSError):
-            os.kill(worker.process.pid, 9)
+        _kill(worker)
         worker.process.join(grace)

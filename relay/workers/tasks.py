@@ -132,8 +132,10 @@ def serve(connection: Connection, settings: Settings) -> None:
             return
         try:
             outcome: tuple[bool, Any] = (True, fn(*args))
-        except BaseException as exc:  # the caller's to handle, as if fn had run there
+        except Exception as exc:  # the caller's to handle, as if fn had run there
             outcome = (False, exc)
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt: raised again in the relay, they would end it
+            outcome = (False, RuntimeError(f"the task raised {exc!r}"))
         try:
             answer = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # a result or an exception that cannot travel: said so, not lost
