@@ -10,6 +10,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -17,8 +18,11 @@ import aiosmtplib
 import pytest
 from sqlalchemy import func, select
 
+from relay.archive.hold import lock_pair
 from relay.config import load_settings
 from relay.service import Relay
+from relay.store.conversations import close_conversation
+from relay.store.database import create_engine, transaction
 from relay.store.events import list_events
 from relay.store.schema import outbound
 from tests.nudging import words, write_program
@@ -361,3 +365,28 @@ async def test_mail_taken_in_while_its_pair_is_closed_is_refused_for_a_retry_not
     assert "Late" not in subjects  # not delivered to the mentor
     assert [event["detail"]["reason"] for event in await events_of(relay, pair["id"], "refused")] == ["changed"]
     assert len(to(sink, MENTEE["email"])) == 2  # her farewell, then the polite ended note
+
+
+async def test_mail_written_while_a_close_of_its_pair_is_under_way_is_not_delivered(
+        relay: Relay, layout: Layout, sink: Sink) -> None:
+    """The close holds the pair's row (and on SQLite the store's one writer) while the message's write comes:
+    on SQLite the write waits for it and then finds the pair closed; on PostgreSQL it does not wait for the
+    row (no deadlock with a writer that holds the chain's lock), and takes the pair as changed. Either way: 451,
+    nothing delivered, and the retry is mail to a closed pair."""
+    pair = await acreate_pair(layout)
+    engine = create_engine(load_settings(layout.config).database_url)  # another process's, as `pair close`
+    try:
+        async with transaction(engine) as connection:
+            await lock_pair(connection, pair["id"])
+            assert await close_conversation(connection, pair["id"], datetime.now(UTC))
+            late = simple_message(MENTEE["email"], pair["mentor_alias"], "Racing", "Sent as the pair closed.")
+            sending = asyncio.create_task(send(layout.smtp_port, late, MENTEE["email"], pair["mentor_alias"]))
+            await asyncio.wait({sending}, timeout=1.0)
+        code, reply = await asyncio.wait_for(sending, 30)
+    finally:
+        await engine.dispose()
+    assert code == 451 and "changed" in reply, (code, reply)
+    code, reply = await send(layout.smtp_port, late, MENTEE["email"], pair["mentor_alias"])
+    assert code == 250, reply
+    await eventually(lambda: nothing_queued(layout), timeout=20)
+    assert "Racing" not in {str(received.message["Subject"]) for received in sink.received}

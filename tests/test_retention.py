@@ -4,6 +4,7 @@ moderators' edits), skips pairs on legal hold, records itself, and `archive veri
 
 from __future__ import annotations
 
+import asyncio
 import json
 import textwrap
 from datetime import timedelta
@@ -13,6 +14,7 @@ from typing import Any
 import yaml
 from sqlalchemy import event, func, select, update
 
+from relay.archive import chain
 from relay.archive.retention import expired_pairs, left_to_purge, purge_expired
 from relay.clock import FixedClock
 from relay.config import load_settings
@@ -31,6 +33,7 @@ from tests.support import (
     DOMAIN,
     Layout,
     Sink,
+    acli,
     cli,
     eventually,
     rows,
@@ -426,3 +429,35 @@ async def test_the_purge_reads_any_number_of_ended_pairs_in_statements_of_bounde
     assert len(found) == 1199  # every ended pair but the one with a concern (kept five years)
     assert made[7].id not in {item.pair_id for item in found}
     assert 0 < max(sizes) <= 600, sizes
+
+
+async def test_an_event_written_while_a_purge_runs_is_purged_by_it_or_the_next(layout: Layout, sink: Sink) -> None:
+    """A refusal naming the old mentee's address is written (another relay instance, or intake) while the daily
+    purge of its pair runs. On PostgreSQL an event's id comes from a sequence as it is inserted: one inserted
+    before the purge's own event but committed after it would look older than the purge, and every later purge
+    would pass the pair over with the address in it. Events are inserted under the chain's lock, which the purge
+    takes before it reads: it waits for the refusal's transaction and scrubs it."""
+    ids = await five_pairs(layout, sink)
+    settings = load_settings(layout.config)
+    later = START + timedelta(days=367)
+    engine, other = create_engine(settings.database_url), create_engine(settings.database_url)
+    try:
+        async with other.connect() as connection:
+            writer = await connection.execution_options(write=True)
+            async with writer.begin():
+                links = await events.insert_rows(writer, [events.event_values(
+                    "refused", later, pair_id=ids[0], reason="stranger", mail_from="mentee0@mail.example")])
+                purge = asyncio.create_task(purge_expired(engine, FixedClock(later), settings))
+                await asyncio.wait({purge}, timeout=1.0)  # it waits for this transaction (or, before, did not)
+                await chain.append(writer, links)
+            first = await asyncio.wait_for(purge, 30)
+        assert ids[0] in [item.pair_id for item in first.purged]
+        await purge_expired(engine, FixedClock(later + timedelta(days=1)), settings)
+    finally:
+        await other.dispose()
+        await engine.dispose()
+    named = await rows(layout, select(events_table.c.id).where(
+        events_table.c.pair_id == ids[0], events_table.c.detail.contains("mentee0@mail.example")))
+    assert named == []
+    verified = await acli(layout, "archive", "verify")
+    assert verified.returncode == 0, verified.stdout

@@ -12,7 +12,10 @@ real addresses), is hashed separately first, so a retention purge can delete it 
 in the purge event: the row's content hash can still be recomputed from that tombstone.
 
 Appending takes the chain head under the writer's lock: SQLite write transactions begin IMMEDIATE (one
-writer at a time); on PostgreSQL a transaction-level advisory lock serialises appenders.
+writer at a time); on PostgreSQL a transaction-level advisory lock serialises appenders. On PostgreSQL events
+are also inserted under that lock (`lock`), so that their ids, like SQLite's, follow the order in which their
+transactions commit: a reader holding the lock has seen every event with a lower id (relay/archive/retention.py
+relies on it), which a sequence alone does not give (an id taken by a transaction that commits later).
 """
 
 from __future__ import annotations
@@ -167,6 +170,13 @@ async def deferred(connection: AsyncConnection) -> AsyncIterator[None]:
     await append(connection, pending)
 
 
+async def lock(connection: AsyncConnection) -> None:
+    """On PostgreSQL, take the chain's lock for the rest of the transaction (again: a no-op); SQLite's write
+    transaction holds its one writer's lock already."""
+    if connection.dialect.name == "postgresql":
+        await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
+
+
 async def append(connection: AsyncConnection, links: list[Link]) -> None:
     """Chain `links` after the current head, in one statement, inside the caller's write transaction."""
     if not links:
@@ -175,8 +185,7 @@ async def append(connection: AsyncConnection, links: list[Link]) -> None:
     if pending is not None:
         pending.extend(links)
         return
-    if connection.dialect.name == "postgresql":
-        await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
+    await lock(connection)
     head = (await connection.execute(_HEAD)).first()
     seq, prev = (head.seq, head.entry_hash) if head is not None else (0, GENESIS)
     await connection.execute(archive_chain.insert(), entries_after(seq, prev, links))

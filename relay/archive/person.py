@@ -44,7 +44,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from relay.archive import erasure
+from relay.archive import chain, erasure
 from relay.archive.erasure import Erased, eraser_for
 from relay.archive.export import write_private
 from relay.archive.hold import held_pairs, lock_pair
@@ -325,8 +325,9 @@ async def erase_person(settings: Settings, engine: AsyncEngine, address: str, no
     scanned = scanned if scanned is not None else await scan(engine, address)
     async with erasure.erasing_transaction(engine) as connection:
         person = await find_person(connection, address)
-        for pair_id in person.pair_ids:
+        for pair_id in person.pair_ids:  # in id order, as intake's check locks them (relay/store/messages.py)
             await lock_pair(connection, pair_id)
+        await chain.lock(connection)  # then the chain's: on PostgreSQL it sees every event committed before it
         standing = await holds_on(connection, person)
         if standing:
             raise refusal(person, standing)

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from relay.archive import erasure
+from relay.archive import chain, erasure
 from relay.archive.erasure import Erased, eraser_for
 from relay.archive.hold import held_pairs, lock_pair
 from relay.archive.verify import PURGE_EVENT
@@ -186,6 +186,9 @@ async def _purge(engine: AsyncEngine, now: datetime, settings: Settings, dry_run
             continue
         async with erasure.erasing_transaction(engine) as connection:  # the hold is read under the write lock
             await lock_pair(connection, item.pair_id)
+            # (PostgreSQL) every event with an id below those written after this purge is visible to it: the
+            # rule of left_to_purge holds there too
+            await chain.lock(connection)
             if item.pair_id in await held_pairs(connection, [item.pair_id]):
                 report.on_hold.append(item.pair_id)
                 continue

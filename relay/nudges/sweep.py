@@ -272,6 +272,7 @@ async def _send_many(connection: AsyncConnection, chunk: list[_Ready], now: date
     await connection.execute(outbound_table.insert(), [mail.row for mail in mails])
     # each event's id, known by its detail (which names its key: one per notice); RETURNING in the rows'
     # order would cost SQLite a statement per row
+    await chain.lock(connection)  # event ids in commit order (relay/archive/chain.py)
     query = event_table.insert().returning(event_table.c.id, event_table.c.detail)
     event_ids = {row.detail: row.id for row in await connection.execute(query, [ready.event for ready in sent])}
     links = [mail.link for mail in mails]

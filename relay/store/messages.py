@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, func, or_, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.archive import chain
@@ -108,12 +109,18 @@ def _retry_key(item: Accepted) -> tuple[int, str, str] | None:
     return (item.sender_id, item.original_message_id, item.body_hash) if item.original_message_id else None
 
 
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a row lock refused under NOWAIT
+
+
 async def _changed(connection: AsyncConnection, items: list[Accepted]) -> set[str]:
     """The ids of the items whose basis no longer holds: their conversation's status changed, or a member
-    they name changed address (an erasure), left or is gone. One read by primary key for the batch. On
-    PostgreSQL the conversations' rows are share-locked for the transaction: `person erase` and a purge lock
-    them for update first, so either they wait for this commit (and then find what it wrote) or this read
-    waits for theirs (and sees the change)."""
+    they name changed address (an erasure), left or is gone. One read by primary key for the batch.
+
+    On SQLite this transaction is the one writer. On PostgreSQL the conversations' rows are share-locked until
+    it commits, so a `person erase` or `pair close` that changes them afterwards waits for it and then finds
+    what it wrote; one that changed them first holds them, and then the lock is not waited for (NOWAIT: intake
+    never waits on a conversation's row, so it is in no deadlock with a writer that holds the chain's lock and
+    wants that row): the batch's messages are all taken as changed, and their senders try again."""
     based = [(item.id, item.basis) for item in items if item.basis is not None]
     if not based:
         return set()
@@ -122,8 +129,17 @@ async def _changed(connection: AsyncConnection, items: list[Accepted]) -> set[st
              .select_from(members.join(pairs, pairs.c.id == members.c.pair_id))
              .where(members.c.id.in_(member_ids)))
     if connection.dialect.name == "postgresql":
-        query = query.order_by(pairs.c.id).with_for_update(read=True, of=pairs)
-    now = {row.id: row for row in await connection.execute(query)}
+        try:
+            async with connection.begin_nested():
+                found = (await connection.execute(
+                    query.order_by(pairs.c.id).with_for_update(read=True, nowait=True, of=pairs))).all()
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            return {item_id for item_id, _ in based}  # a row locked by a writer changing it
+    else:
+        found = (await connection.execute(query)).all()
+    now = {row.id: row for row in found}
     changed = set()
     for item_id, held_on in based:
         for member_id, email in held_on.members:
