@@ -130,13 +130,10 @@ class MentionScan:
 
 
 async def scan_mentions(connection: AsyncConnection, eraser: Eraser) -> MentionScan | None:
-    """On SQLite, the events mentioning the eraser's known strings, read outside any write transaction: read
-    inside one, the whole table (1.3 s at a million messages) would hold the store's one write lock, which
-    every accept waits for. None on PostgreSQL (a write transaction there blocks no other writer; and ids are
-    not given in commit order, so `mentioning` could not trust `upto`) and when more than MAX_MENTIONS are
-    found (the transaction then reads every event itself)."""
-    if connection.dialect.name != "sqlite":
-        return None
+    """The events mentioning the eraser's known strings, read outside any write transaction: read inside one,
+    the whole table (1.3 s at a million messages on SQLite) would hold the lock every accept waits for (SQLite's
+    one writer; on PostgreSQL the chain's lock, which an erasure takes before it reads: relay/archive/chain.py).
+    None when more than MAX_MENTIONS are found (the transaction then reads every event itself)."""
     upto = (await connection.execute(select(func.max(events.c.id)))).scalar() or 0
     found = (await connection.execute(select(events.c.id).where(mentions(eraser), events.c.id <= upto)
                                       .limit(MAX_MENTIONS + 1))).scalars().all()
@@ -147,8 +144,10 @@ async def scan_mentions(connection: AsyncConnection, eraser: Eraser) -> MentionS
 
 def mentioning(eraser: Eraser, scan: MentionScan | None) -> Any:
     """`mentions(eraser)`, narrowed by a scan made for the same strings to what it found and the events
-    written since: SQLite, with one writer at a time, gives a new row an id above every committed one, and
-    events are never deleted, so an event after the scan has an id above `upto`; and an erasure only ever
+    written since: events get their ids in the order their transactions commit (SQLite has one writer at a
+    time; PostgreSQL inserts them under the chain's lock) and are never deleted, so an event committed after
+    the scan has an id above `upto`, and one the erasure cannot see yet is not committed until after it (it
+    holds the writer's or the chain's lock while it reads); and an erasure only ever
     takes strings out of a detail, so an event the scan did not find cannot name them now. Without a scan,
     or with one made for other strings (an address added meanwhile), every event is read."""
     found = mentions(eraser)
