@@ -26,7 +26,7 @@ from relay.inbound.context import Context
 from relay.notices.programs import for_participant
 from relay.store import events
 from relay.store.conversations import email_key, get_conversation
-from relay.store.messages import Accepted, AcceptOutcome, store_accepted
+from relay.store.messages import Accepted, AcceptOutcome, basis, store_accepted
 from relay.store.schema import members, pairs
 
 log = logging.getLogger("relay.intake")
@@ -113,7 +113,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: DigestTarge
         reasons=[{"address": LOCAL_PART, **({"auto_reply": automatic} if automatic else {}),
                   **authentication.unverified_reason(verdict)}],
         received_at=now, outbound=None, duplicate_window=context.settings.relay.smtp.duplicate_window,
-        domain=context.domain,
+        domain=context.domain, basis=basis(home.status, member),
     )
     grouped = [r.id for r in rows if r.kind != "pair"]
     program = context.settings.programs[home.program_id]
@@ -125,7 +125,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: DigestTarge
 
     async def job(connection: AsyncConnection) -> AcceptOutcome:
         outcome = await store_accepted(connection, accepted)
-        if outcome.duplicate or automatic:
+        if not outcome.written or automatic:  # (its answer goes to the member's address as read)
             return outcome
         if mode is None or not grouped:
             mail, kind = for_participant(context.settings, program, member, "digest_unclear", **values), \
@@ -143,6 +143,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: DigestTarge
 
     async with chain.prehashed(raw):  # the archive chain's hash of a large message: in a thread
         outcome: AcceptOutcome = await context.committer.run(job)
+    await context.unchanged(outcome, home.id, remote, detail["rcpt"])
     context.on_queued()
     log.info("queue_id=%s to digest@ mode=%s members=%s", outcome.id, mode, grouped)
     return outcome.id

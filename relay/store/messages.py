@@ -46,8 +46,8 @@ class HoldEntry:
 
 @dataclass(frozen=True)
 class Basis:
-    """What a message was taken in on, checked again in the transaction that writes it: its conversation's
-    status and the members it names (id and address, none of them gone from it).
+    """What a message was taken in on, checked again in the transaction that writes it: the members it names
+    (id and address, none of them gone from their conversation) and their conversations' status.
 
     Intake reads the conversation at RCPT (or remembers it for up to ALIAS_TTL, relay/inbound/aliases.py) and
     writes at the end of DATA; meanwhile another process may close the pair, pause it or erase a person
@@ -56,13 +56,17 @@ class Basis:
     pair's mail would be delivered); intake answers 451, the sender's server tries again, and the conversation
     as it is now decides."""
 
-    status: str
-    members: tuple[tuple[int, str], ...]  # (member id, address)
+    members: tuple[tuple[int, str, str], ...]  # (member id, address, their conversation's status)
 
 
 def basis(status: str, *people: Any) -> Basis:
     """The basis of a message to a conversation in `status` naming `people` (relay/store/conversations.Member)."""
-    return Basis(status, tuple((person.id, person.email) for person in people))
+    return Basis(tuple((person.id, person.email, status) for person in people))
+
+
+def enrolments_basis(enrolments: Any) -> Basis:
+    """The basis of a message about each (conversation, member) of `enrolments` (a program address's)."""
+    return Basis(tuple((member.id, member.email, conversation.status) for conversation, member in enrolments))
 
 
 @dataclass
@@ -113,41 +117,68 @@ LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a row lock refused und
 
 
 async def _changed(connection: AsyncConnection, items: list[Accepted]) -> set[str]:
-    """The ids of the items whose basis no longer holds: their conversation's status changed, or a member
-    they name changed address (an erasure), left or is gone. One read by primary key for the batch.
+    """The ids of the items whose basis no longer holds: a conversation's status changed, or a member they
+    name changed address (an erasure), left or is gone. One read by primary key for the batch.
 
     On SQLite this transaction is the one writer. On PostgreSQL the conversations' rows are share-locked until
-    it commits, so a `person erase` or `pair close` that changes them afterwards waits for it and then finds
-    what it wrote; one that changed them first holds them, and then the lock is not waited for (NOWAIT: intake
-    never waits on a conversation's row, so it is in no deadlock with a writer that holds the chain's lock and
-    wants that row): the batch's messages are all taken as changed, and their senders try again."""
+    it commits (`_hold_conversations`), so a `person erase` or `pair close` that changes them afterwards waits
+    for it and then finds what it wrote; the messages of a conversation a writer holds already are taken as
+    changed (their senders try again)."""
     based = [(item.id, item.basis) for item in items if item.basis is not None]
     if not based:
         return set()
-    member_ids = sorted({member_id for _, held_on in based for member_id, _ in held_on.members})
-    query = (select(members.c.id, members.c.email, members.c.left_at, pairs.c.status)
-             .select_from(members.join(pairs, pairs.c.id == members.c.pair_id))
-             .where(members.c.id.in_(member_ids)))
+    member_ids = sorted({member_id for _, held_on in based for member_id, _, _ in held_on.members})
+    taken: set[int] = set()
     if connection.dialect.name == "postgresql":
-        try:
-            async with connection.begin_nested():
-                found = (await connection.execute(
-                    query.order_by(pairs.c.id).with_for_update(read=True, nowait=True, of=pairs))).all()
-        except DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
-                raise
-            return {item_id for item_id, _ in based}  # a row locked by a writer changing it
-    else:
-        found = (await connection.execute(query)).all()
+        taken = await _hold_conversations(connection, member_ids)
+    found = (await connection.execute(
+        select(members.c.id, members.c.pair_id, members.c.email, members.c.left_at, pairs.c.status)
+        .select_from(members.join(pairs, pairs.c.id == members.c.pair_id))
+        .where(members.c.id.in_(member_ids)))).all()
     now = {row.id: row for row in found}
     changed = set()
     for item_id, held_on in based:
-        for member_id, email in held_on.members:
+        for member_id, email, status in held_on.members:
             row = now.get(member_id)
-            if row is None or row.email != email or row.left_at is not None or row.status != held_on.status:
+            if (row is None or row.pair_id in taken or row.email != email or row.left_at is not None
+                    or row.status != status):
                 changed.add(item_id)
                 break
     return changed
+
+
+async def _hold_conversations(connection: AsyncConnection, member_ids: list[int]) -> set[int]:
+    """(PostgreSQL) Share-lock the rows of these members' conversations until this transaction ends; returns
+    the ids of those a writer holds (changing them).
+
+    The chain's lock first, then the rows, never waiting for a row (NOWAIT): the writers that hold a
+    conversation's row and then want the chain's lock (a purge, an erasure, `pair close`; a sweep ending or a
+    concern pausing several, which takes the chain's lock between two of them) can then never wait in a circle
+    with intake. All rows at once; only when one is held, each alone, so that one held conversation costs only
+    its own messages a retry."""
+    await chain.lock(connection)
+    conversations = select(members.c.pair_id).where(members.c.id.in_(member_ids))
+    if await _share_nowait(connection, pairs.c.id.in_(conversations)):
+        return set()
+    held = set()
+    for conversation_id in sorted(set((await connection.execute(conversations)).scalars())):
+        if not await _share_nowait(connection, pairs.c.id == conversation_id):
+            held.add(conversation_id)
+    return held
+
+
+async def _share_nowait(connection: AsyncConnection, where: Any) -> bool:
+    """Share-lock the conversations' rows `where`, in id order; False (and none of them locked) when a writer
+    holds one."""
+    try:
+        async with connection.begin_nested():
+            await connection.execute(select(pairs.c.id).where(where).order_by(pairs.c.id)
+                                     .with_for_update(read=True, nowait=True))
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        return False
+    return True
 
 
 async def _earlier_copies(connection: AsyncConnection, items: list[Accepted]) -> dict[tuple[int, str, str], str]:

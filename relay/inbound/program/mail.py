@@ -21,7 +21,7 @@ from relay.inbound.context import Context
 from relay.inbound.program import ADDRESSES
 from relay.inbound.program.addresses import Incoming, enrolments
 from relay.inbound.program.handlers import HANDLERS
-from relay.store.messages import Accepted, AcceptOutcome, store_accepted
+from relay.store.messages import Accepted, AcceptOutcome, enrolments_basis, store_accepted
 from relay.store.pairs import Pair, email_key
 
 log = logging.getLogger("relay.intake")
@@ -85,19 +85,20 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
         reasons=[{"address": target.kind, **({"auto_reply": automatic} if automatic else {}),
                   **authentication.unverified_reason(verdict)}],
         received_at=now, outbound=None, duplicate_window=context.settings.relay.smtp.duplicate_window,
-        domain=context.domain,
+        domain=context.domain, basis=enrolments_basis(enrolled),
     )
     incoming = Incoming(context.settings, target.kind, now, accepted.id, subject, header.text, enrolled,
                         await context.verp_secret())
 
     async def job(connection: Any) -> AcceptOutcome:
         outcome = await store_accepted(connection, accepted)
-        if not outcome.duplicate and not automatic:
+        if outcome.written and not automatic:  # (its confirmation goes to the member's address as read)
             await HANDLERS[target.kind](connection, incoming)
         return outcome
 
     async with chain.prehashed(raw):  # the archive chain's hash of a large message: in a thread
         outcome = await context.committer.run(job)
+    await context.unchanged(outcome, pair.id, remote, detail["rcpt"])
     context.aliases.forget()  # a concern pauses pairs: no alias may be remembered as active
     context.on_queued()
     log.info("queue_id=%s to %s@ from the %s of %s %s", outcome.id, target.kind, member.role, pair.kind, pair.id)
