@@ -10,10 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
+from relay.archive.person import erase_person
 from relay.clock import FixedClock
 from relay.config import load_settings
 from relay.nudges import due, sweep
@@ -22,6 +26,7 @@ from relay.store.database import create_engine
 from relay.store.events import list_events
 from relay.store.outbound import list_outbound
 from relay.store.pairs import Pair
+from relay.store.schema import outbound
 from relay.yamlsource import ConfigError
 from tests.nudging import enrol, running, wait_for_notices, words, write, write_program
 from tests.support import DOMAIN, Layout, Sink, acli, cli
@@ -458,3 +463,28 @@ def test_the_waiting_subject_is_read_as_the_stdlib_parser_reads_it() -> None:
              b"SUBJECT: shouting\r\nSubject: second\r\n\r\n", b"X-Subject: not it\r\nSubject: it\r\n\r\n"]
     for raw in corpus + edges:
         assert _subject(raw) == str(parsed(raw).get("Subject") or "(no subject)"), raw[:200]
+
+
+async def test_a_nudge_planned_before_its_recipient_is_erased_is_not_sent_to_them(layout: Layout, sink: Sink) -> None:
+    """The sweep plans and composes a page's mail before its write transaction; a `person erase` committed in
+    between (another process) leaves the mentor's old address in the plan. The write checks each member's
+    address again, and drops the nudge: its key stays free, and nothing is queued to the erased address."""
+    clock = FixedClock(T0)
+    erased: list[object] = []
+
+    @asynccontextmanager
+    async def turn() -> AsyncIterator[None]:  # held around each write transaction: the first comes after the plan
+        if not erased:
+            erased.append(await erase_person(relay.settings, relay.engine, OAK[0], clock.now(), "cli:test"))
+        yield
+
+    async with running(layout, clock) as relay:
+        pair = await enrol(relay, clock, OAK, MAPLE)
+        await write(relay, pair, "mentee", "Question")
+        clock.advance(timedelta(hours=48))
+        result = await sweep.run(relay.settings, relay.engine, clock, turn=turn)
+        async with relay.engine.connect() as connection:
+            queued = (await connection.execute(select(outbound.c.rcpt))).scalars().all()
+    assert erased
+    assert [item.kind for item in result.sent if item.to_role == "mentor"] == []
+    assert OAK[0] not in queued

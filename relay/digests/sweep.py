@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from relay.archive import chain
 from relay.clock import Clock
 from relay.config import ProgramConfig, Settings
 from relay.digests import mode_of
@@ -29,7 +30,7 @@ from relay.notices.programs import for_participant
 from relay.nudges import keys
 from relay.nudges.timing import is_quiet, zone_of
 from relay.store import events
-from relay.store.conversations import Conversation, Member, conversations_by_id, email_key
+from relay.store.conversations import Conversation, Member, conversations_by_id, current_addresses, email_key
 from relay.store.database import transaction
 from relay.store.outbound import queue_outbound
 from relay.store.schema import outbound
@@ -144,6 +145,10 @@ async def _send(settings: Settings, engine: AsyncEngine, conversation: Conversat
                                      toc=mail.text, entries=entries, now=due_at,  # dated when it is sent
                                      language=mail.language)
     async with transaction(engine) as connection:
+        await chain.lock(connection)  # (PostgreSQL) an erasure is committed and seen now, or waits for this one
+        if email_key(member.email) not in (await current_addresses(connection, [conversation.id]))[conversation.id]:
+            log.info("digest for member %s (%s) not sent: their address changed or they left", member.id, period)
+            return False
         if not await keys.claim(connection, f"digest.{mode}:{member.id}:{period}", kind="digest",
                                 pair_id=conversation.id, at=now):
             return False

@@ -42,7 +42,7 @@ from relay.nudges.rules import cadence, ending, farewell, silence, unanswered
 from relay.nudges.rules import groups as groups_rules
 from relay.nudges.rules.groups import GroupContext
 from relay.store import events
-from relay.store.conversations import conversations_by_id
+from relay.store.conversations import conversations_by_id, current_addresses, email_key
 from relay.store.database import transaction
 from relay.store.outbound import outbound_values
 from relay.store.pairs import Pair, pairs_by_id
@@ -258,6 +258,8 @@ async def _send_many(connection: AsyncConnection, chunk: list[_Ready], now: date
     passed over as well), queue the notices whose key this sweep claimed (and the chunk's `digest`, when it
     claimed one of them), record their events, chain them. Returns the items sent (a key claimed before —
     another sweep, another instance — is skipped)."""
+    await chain.lock(connection)  # (PostgreSQL) an erasure is committed and seen now, or waits for this one
+    chunk = await _still_addressed(connection, chunk)
     passed = [{"key": key, "kind": ready.item.kind, "pair_id": ready.item.pair_id, "at": now, "sent": 0,
                "anchor_at": None} for ready in chunk for key in ready.item.passed_over]
     await keys.claim_many(connection, passed)
@@ -280,6 +282,20 @@ async def _send_many(connection: AsyncConnection, chunk: list[_Ready], now: date
                                 ready.event_hash) for ready in sent), key=lambda link: int(link.ref))
     await chain.append(connection, links)
     return [ready.item for ready in sent]
+
+
+async def _still_addressed(connection: AsyncConnection, chunk: list[_Ready]) -> list[_Ready]:
+    """The chunk without the mail to a member whose address is no longer theirs (erased, or gone from the
+    conversation) since the sweep read it: its key stays free, and a later sweep plans from what is now."""
+    addressed = [ready for ready in chunk if ready.item.to_role != "coordinator"]
+    if not addressed:
+        return chunk
+    now = await current_addresses(connection, sorted({ready.item.pair_id for ready in addressed}))
+    stale = {id(ready) for ready in addressed if email_key(ready.item.rcpt) not in now[ready.item.pair_id]}
+    for ready in chunk:
+        if id(ready) in stale:
+            log.info("nudge %s not sent: the address it was planned for is no longer the member's", ready.item.key)
+    return [ready for ready in chunk if id(ready) not in stale]
 
 
 def _reported(items: list[Planned]) -> list[Planned]:

@@ -114,6 +114,20 @@ def writes_as(address: str) -> Any:
                                       select(member_addresses.c.member_id).where(member_addresses.c.email_key == key)))
 
 
+async def current_addresses(connection: AsyncConnection, conversation_ids: list[int]) -> dict[int, set[str]]:
+    """Each conversation's members' addresses as they are now (email_key; members who left not), for a writer
+    that queues mail to an address it read earlier: in its write transaction, after the chain's lock
+    (relay/archive/chain.lock), an erasure is either committed and seen here, or waits and then cancels what
+    the writer queued."""
+    found: dict[int, set[str]] = {conversation_id: set() for conversation_id in conversation_ids}
+    if conversation_ids:
+        rows = await connection.execute(select(members.c.pair_id, members.c.email_key).where(
+            members.c.pair_id.in_(conversation_ids), members.c.left_at.is_(None)))
+        for conversation_id, key in rows:
+            found[conversation_id].add(key)
+    return found
+
+
 async def other_emails(connection: AsyncConnection, member_ids: list[int]) -> dict[int, tuple[str, ...]]:
     """Each member's further addresses (one query)."""
     if not member_ids:
