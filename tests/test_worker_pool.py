@@ -103,3 +103,11 @@ async def test_a_task_raising_system_exit_is_an_error_for_its_caller_only(pool: 
         await asyncio.wait_for(pool.run(sys.exit, argument), 20)
     assert await asyncio.wait_for(pool.run(operator.add, b"a", b"b"), 20) == b"ab"
     assert pool.replaced == 0
+
+
+async def test_an_answer_larger_than_its_task_comes_back_whole_beside_small_ones(pool: Pool) -> None:
+    """A group's copies make an answer much larger than its task: it is read in a thread (its length is in the
+    pipe before the rest), and small tasks' answers, read on the loop, come back as ever."""
+    big, small = await asyncio.gather(pool.run(bytes, 3 * 1024 * 1024), pool.run(operator.add, b"a", b"b"))
+    assert big == bytes(3 * 1024 * 1024) and small == b"ab"
+    assert await asyncio.wait_for(pool.run(bytes.__add__, b"x" * (ON_LOOP + 1), b""), 20) == b"x" * (ON_LOOP + 1)

@@ -46,8 +46,10 @@ import logging
 import multiprocessing
 import os
 import pickle
+import socket
+import struct
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from relay.config import Settings
@@ -112,6 +114,7 @@ class _Worker:
         self._loop: asyncio.AbstractEventLoop | None = None  # set while the loop watches the pipe for an answer
         self._far: asyncio.Future[Any] | None = None  # a large task's exchange, in threads
         self._pending: asyncio.Future[Any] | None = None  # the answer of the task under way
+        self._peek: socket.socket | None = None  # our end of the pipe, to look at an answer's length first
 
     def pid(self) -> int | None:
         return self.process.pid
@@ -136,11 +139,15 @@ class _Worker:
 
         def readable() -> None:
             self._unwatch()
-            if not future.done():  # (else given up on: over its budget, or cancelled; the worker is replaced)
-                try:
-                    future.set_result(_answer(self._receive()))
-                except BaseException as exc:
-                    future.set_exception(exc)
+            if future.done():  # given up on: over its budget, or cancelled; the worker is replaced
+                return
+            if not self._small_answer():  # (a group's copies, say) read in a thread, as a large task's
+                self._far = asyncio.ensure_future(self._settle(future, asyncio.to_thread(self._received)))
+                return
+            try:
+                future.set_result(self._received())
+            except BaseException as exc:
+                future.set_exception(exc)
 
         self._loop = loop
         loop.add_reader(self.connection.fileno(), readable)
@@ -155,12 +162,20 @@ class _Worker:
         def send() -> None:
             self._send(payload if payload is not None else pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL))
 
-        try:
+        async def exchange() -> Any:
             try:
                 await asyncio.to_thread(send)
             except WorkerLost:  # nothing of the task reached a live worker: another may take it
                 raise _WorkerGone("the worker process had died") from None
-            result = await asyncio.to_thread(lambda: _answer(self._receive()))
+            return await asyncio.to_thread(self._received)
+
+        await self._settle(future, exchange())
+
+    @staticmethod
+    async def _settle(future: asyncio.Future[Any], outcome: Awaitable[Any]) -> None:
+        """Await `outcome` and hand it to `future`, unless the task was given up on meanwhile."""
+        try:
+            result = await outcome
         except asyncio.CancelledError:
             if not future.done():
                 future.set_exception(WorkerLost("the task's exchange with its worker was cancelled"))
@@ -177,6 +192,23 @@ class _Worker:
             self.connection.send_bytes(payload)
         except OSError:  # the process is gone (its end of the pipe closed)
             raise WorkerLost("the worker process died") from None
+
+    def _small_answer(self) -> bool:
+        """Whether the answer waiting in the pipe is at most ON_LOOP bytes, by its length header (the first four
+        bytes of a multiprocessing.Connection message), peeked at without reading it: a longer one, or a header
+        not yet whole, is read in a thread (on the loop the read would wait for the worker to write it all)."""
+        if self._peek is None:
+            self._peek = socket.socket(fileno=os.dup(self.connection.fileno()))
+        try:
+            head = self._peek.recv(4, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except OSError:
+            return True  # (the read on the loop finds out what is wrong at once)
+        if not head:
+            return True  # the worker has gone: the read says so at once
+        return len(head) == 4 and 0 <= struct.unpack("!i", head)[0] <= ON_LOOP
+
+    def _received(self) -> Any:
+        return _answer(self._receive())
 
     def _receive(self) -> bytes:
         try:
@@ -203,6 +235,8 @@ class _Worker:
                 self._pending.set_exception(WorkerLost("the worker was stopped under the task"))
             with contextlib.suppress(OSError):
                 self.connection.close()
+            if self._peek is not None:
+                self._peek.close()
 
     def kill(self) -> None:
         _kill(self)
