@@ -160,13 +160,13 @@ class _Worker:
         would wait for the worker); the outcome goes to `future` unless it was given up on meanwhile (over its
         budget, cancelled, or the pool closed the worker: it is then killed, which ends the threads)."""
         def send() -> None:
+            if not self.process.is_alive():  # dead before the task reached it: another worker may take it
+                raise _WorkerGone("the worker process had died")
+            # (dying while it reads the task, perhaps of the task, costs the task: WorkerLost, no retry elsewhere)
             self._send(payload if payload is not None else pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL))
 
         async def exchange() -> Any:
-            try:
-                await asyncio.to_thread(send)
-            except WorkerLost:  # nothing of the task reached a live worker: another may take it
-                raise _WorkerGone("the worker process had died") from None
+            await asyncio.to_thread(send)
             return await asyncio.to_thread(self._received)
 
         await self._settle(future, exchange())
