@@ -23,18 +23,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from relay import digests, ids
 from relay.anonymize.parts import Unprocessable
 from relay.archive import chain
-from relay.communities import read_bystanders
 from relay.fanout import face, identity, recipients_of
 from relay.inbound import authentication, group_auto_replies, refusals
 from relay.inbound.after_end import archive_ended
 from relay.inbound.context import Context
 from relay.inbound.hold_notices import add_notices
-from relay.inbound.partner import stats_cap
+from relay.inbound.partner import history, stats_cap
 from relay.inbound.program import help as program_help
 from relay.inbound.refusals import Refusal
 from relay.moderation.inspection import PairStats
@@ -47,8 +44,6 @@ from relay.store.messages import (
     AcceptOutcome,
     OutboundEntry,
     basis,
-    read_pair_stats,
-    read_thread_maps,
     store_accepted_many,
 )
 from relay.workers import tasks
@@ -123,7 +118,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
         return await group_auto_replies.take(context, raw, mail_from, remote, group, sender, addressed, recipients,
                                              own_id or None, signal, now, subject)
     refs = list(header.refs)
-    maps, also, stats = await context.reads.run(_history, group, sender, [r.id for r in recipients], refs, now,
+    maps, also, stats = await context.reads.run(history, group, sender, [r.id for r in recipients], refs, now,
                                                 stats_cap(policy))
     copies = [GroupCopy(ids.message_id(domain), maps[r.id]) for r in recipients]
     if recipients:
@@ -165,18 +160,6 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
         log.info("queue_id=%s accepted group=%s from=%s decision=%s copies=%d size=%d", outcome.id, group.id,
                  sender.role, action, len(accepted.copies), len(raw))
     return outcome.id
-
-
-def _history(connection: Connection, group: Conversation, sender: Member, recipient_ids: list[int], refs: list[str],
-             now: datetime, cap: int) -> tuple[dict[int, dict[str, str]], tuple[Member, ...], PairStats]:
-    """What the message's preparation needs from the store, in one read (relay/store/reads.py): the ids its
-    references map to for each recipient, a community's bystanders (program participants outside it, whose
-    identities are scrubbed too), and the group's message counts (up to `cap`; none when the policy counts
-    nothing)."""
-    maps = read_thread_maps(connection, group.id, sender.id, recipient_ids, refs)
-    also = read_bystanders(connection, group, sender.email_key)
-    stats = PairStats(*read_pair_stats(connection, group.id, now, cap)) if cap else PairStats(0, 0)
-    return maps, also, stats
 
 
 async def _after_end(context: Context, raw: bytes, mail_from: str, remote: str | None, group: Conversation,

@@ -23,6 +23,7 @@ from relay import ids
 from relay.anonymize.parts import Unprocessable
 from relay.anonymize.scrub import Identity
 from relay.archive import chain
+from relay.communities import read_bystanders
 from relay.inbound import after_end, authentication, auto_replies, refusals
 from relay.inbound.aliases import Target
 from relay.inbound.context import Context
@@ -33,6 +34,7 @@ from relay.moderation.inspection import PairStats
 from relay.moderation.policy import Policy
 from relay.pipeline import Prepared
 from relay.store.committer import Merged
+from relay.store.conversations import Conversation
 from relay.store.messages import (
     Accepted,
     AcceptOutcome,
@@ -105,13 +107,12 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
         return await auto_replies.take(context, raw, mail_from, remote, target, own_id or None, signal, now,
                                        header.subject, header.body_hash)
 
-    mapping, total, last_day = await context.reads.run(
-        _history, pair.id, sender.id, recipient.id, list(header.refs), now, stats_cap(policy))
+    maps, _, stats = await context.reads.run(history, pair, sender, [recipient.id], list(header.refs), now,
+                                             stats_cap(policy))
     new_id = ids.message_id(context.domain)
     subject = header.subject  # the original's, for the archive (the copy gets scrubbed)
     try:
-        prepared = await _prepare(context, raw, sender, recipient, mapping, new_id, now, policy,
-                                  PairStats(total, last_day))
+        prepared = await _prepare(context, raw, sender, recipient, maps[recipient.id], new_id, now, policy, stats)
     except Unprocessable as exc:
         raise await context.refuse(refusals.unprocessable(str(exc)), pair_id=pair.id, **detail) from None
     except (BudgetExceeded, WorkerLost) as exc:
@@ -159,13 +160,17 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
     return outcome.id
 
 
-def _history(connection: Connection, pair_id: int, sender_id: int, recipient_id: int, refs: list[str],
-             now: datetime, cap: int) -> tuple[dict[str, str], int, int]:
-    """What the message's preparation needs from the store, in one read: the ids its references map to for the
-    recipient, and the pair's message counts (up to `cap`; none when the policy counts nothing)."""
-    mapping = read_thread_maps(connection, pair_id, sender_id, [recipient_id], refs)[recipient_id]
-    total, last_day = read_pair_stats(connection, pair_id, now, cap) if cap else (0, 0)
-    return mapping, total, last_day
+def history(connection: Connection, conversation: Conversation, sender: Member, recipient_ids: list[int],
+            refs: list[str], now: datetime, cap: int,
+            ) -> tuple[dict[int, dict[str, str]], tuple[Member, ...], PairStats]:
+    """What a message's preparation needs from the store, in one read (relay/store/reads.py), for a pair or a
+    group: the ids its references map to for each recipient, a community's bystanders (program participants
+    outside it, whose identities are scrubbed too; none elsewhere), and the conversation's message counts (up
+    to `cap`; none when the policy counts nothing)."""
+    maps = read_thread_maps(connection, conversation.id, sender.id, recipient_ids, refs)
+    also = read_bystanders(connection, conversation, sender.email_key)
+    stats = PairStats(*read_pair_stats(connection, conversation.id, now, cap)) if cap else PairStats(0, 0)
+    return maps, also, stats
 
 
 def stats_cap(policy: Policy) -> int:
