@@ -258,7 +258,9 @@ async def _send_many(connection: AsyncConnection, chunk: list[_Ready], now: date
     passed over as well), queue the notices whose key this sweep claimed (and the chunk's `digest`, when it
     claimed one of them), record their events, chain them. Returns the items sent (a key claimed before —
     another sweep, another instance — is skipped)."""
-    await chain.lock(connection)  # (PostgreSQL) an erasure is committed and seen now, or waits for this one
+    # (PostgreSQL) the chain's lock first: an erasure is committed and seen now, or waits for this one; and the
+    # events below get their ids in commit order (relay/archive/chain.py)
+    await chain.lock(connection)
     chunk = await _still_addressed(connection, chunk)
     passed = [{"key": key, "kind": ready.item.kind, "pair_id": ready.item.pair_id, "at": now, "sent": 0,
                "anchor_at": None} for ready in chunk for key in ready.item.passed_over]
@@ -274,7 +276,6 @@ async def _send_many(connection: AsyncConnection, chunk: list[_Ready], now: date
     await connection.execute(outbound_table.insert(), [mail.row for mail in mails])
     # each event's id, known by its detail (which names its key: one per notice); RETURNING in the rows'
     # order would cost SQLite a statement per row
-    await chain.lock(connection)  # event ids in commit order (relay/archive/chain.py)
     query = event_table.insert().returning(event_table.c.id, event_table.c.detail)
     event_ids = {row.detail: row.id for row in await connection.execute(query, [ready.event for ready in sent])}
     links = [mail.link for mail in mails]
@@ -287,15 +288,15 @@ async def _send_many(connection: AsyncConnection, chunk: list[_Ready], now: date
 async def _still_addressed(connection: AsyncConnection, chunk: list[_Ready]) -> list[_Ready]:
     """The chunk without the mail to a member whose address is no longer theirs (erased, or gone from the
     conversation) since the sweep read it: its key stays free, and a later sweep plans from what is now."""
-    addressed = [ready for ready in chunk if ready.item.to_role != "coordinator"]
-    if not addressed:
-        return chunk
-    now = await current_addresses(connection, sorted({ready.item.pair_id for ready in addressed}))
-    stale = {id(ready) for ready in addressed if email_key(ready.item.rcpt) not in now[ready.item.pair_id]}
+    now = await current_addresses(connection, sorted({ready.item.pair_id for ready in chunk
+                                                      if ready.item.to_role != "coordinator"}))
+    kept = []
     for ready in chunk:
-        if id(ready) in stale:
+        if ready.item.to_role != "coordinator" and email_key(ready.item.rcpt) not in now[ready.item.pair_id]:
             log.info("nudge %s not sent: the address it was planned for is no longer the member's", ready.item.key)
-    return [ready for ready in chunk if id(ready) not in stale]
+        else:
+            kept.append(ready)
+    return kept
 
 
 def _reported(items: list[Planned]) -> list[Planned]:
