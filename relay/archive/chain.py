@@ -170,11 +170,19 @@ async def deferred(connection: AsyncConnection) -> AsyncIterator[None]:
     await append(connection, pending)
 
 
+_LOCKED = "relay.archive.chain.locked"  # connection.info key: the transaction that holds the chain's lock
+
+
 async def lock(connection: AsyncConnection) -> None:
-    """On PostgreSQL, take the chain's lock for the rest of the transaction (again: a no-op); SQLite's write
-    transaction holds its one writer's lock already."""
-    if connection.dialect.name == "postgresql":
-        await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
+    """On PostgreSQL, take the chain's lock for the rest of the transaction, once (a writer asks before its
+    reads, its event inserts and its append); SQLite's write transaction holds its one writer's lock already."""
+    if connection.dialect.name != "postgresql":
+        return
+    transaction = connection.sync_connection.get_transaction() if connection.sync_connection else None
+    if transaction is not None and connection.info.get(_LOCKED) is transaction:
+        return
+    await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
+    connection.info[_LOCKED] = transaction
 
 
 async def append(connection: AsyncConnection, links: list[Link]) -> None:
