@@ -352,8 +352,9 @@ class Pool:
         lane: Any = self._large if large else contextlib.nullcontext()
         async with lane:
             # A worker that died while idle (killed, out of memory) is replaced, and the task goes to another: a
-            # small task finds out as it is sent (its pipe is closed), a large one asks first (its bytes are sent
-            # from a thread). Bounded: after as many dead workers as there are workers, and one more, it fails.
+            # task sent on the loop finds out as it is sent (its pipe is closed), one sent from a thread (large,
+            # or over ON_LOOP) asks first. Bounded: after as many dead workers as there are workers, and one
+            # more, it fails.
             for _ in range(self.workers + 1):
                 worker = await self._take()
                 try:
