@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import select, update
 
 from relay import ids
-from relay.archive.hold import lock_pair
 from relay.archive.person import erase_person
 from relay.config import load_settings
 from relay.inbound.program.addresses import enrolments
@@ -49,9 +48,10 @@ async def read_pairs(engine: Any, *pair_ids: int) -> list[Pair]:
 async def test_a_write_of_messages_and_a_sweep_ending_pairs_never_wait_for_each_other_in_a_circle(
         layout: Layout) -> None:
     """A sweep ending pairs (relay/nudges/lifecycle.end_due) or a concern pausing several holds one pair's row
-    and the chain's lock (its event) when it comes to the next pair. A write of messages to that next pair
-    that held its row and then waited for the chain's lock would close a circle: PostgreSQL finds a deadlock
-    and undoes one of the two. The write takes the chain's lock first, and never waits for a row."""
+    and the archive's lock (its event) when it comes to the next pair. A write of messages to that next pair
+    that held its row and then waited for the archive's lock would close a circle: PostgreSQL finds a deadlock
+    and undoes one of the two. Every write transaction takes the writers' lock first (relay/store/database.py):
+    the write waits for the sweep, then finds the pair ended."""
     first = await acreate_pair(layout, *ASH)
     second = await acreate_pair(layout, *CEDAR)
     settings = load_settings(layout.config)
@@ -79,19 +79,19 @@ async def test_a_write_of_messages_and_a_sweep_ending_pairs_never_wait_for_each_
     assert {status for (status,) in await rows(layout, select(pairs.c.status))} == {"ended"}
 
 
-async def test_a_conversation_a_writer_holds_costs_a_retry_to_its_own_messages_only(layout: Layout) -> None:
-    """`archive hold place`, a purge, an erasure or `pair close` holds one pair's row: the messages written
-    meanwhile to that pair are retried (on PostgreSQL, which does not wait for the row; SQLite's one writer
-    waits for it and then writes them), those to other pairs are written."""
+async def test_a_write_of_messages_waits_for_a_writer_that_holds_a_conversation_then_writes_them(
+        layout: Layout) -> None:
+    """`archive hold place`, a purge, an erasure or `pair close` is a write transaction over one pair: the
+    messages written meanwhile (to that pair and to another) wait for it, on both backends (the writers' lock,
+    relay/store/database.py), and are then written, since nothing they were taken in on changed."""
     one, two = await acreate_pair(layout, *ASH), await acreate_pair(layout, *CEDAR)
     settings = load_settings(layout.config)
     intake, other = create_engine(settings.database_url), create_engine(settings.database_url)
     now = datetime.now(UTC)
     try:
         held, free = await read_pairs(intake, one["id"], two["id"])
-        postgres = intake.dialect.name == "postgresql"
         async with transaction(other) as holding:
-            await lock_pair(holding, held.id)  # nothing changes: the holder commits at once on SQLite
+            assert await get_pair(holding, held.id) is not None  # reads it, changes nothing
 
             async def write() -> list[AcceptOutcome]:
                 async with transaction(intake) as connection:
@@ -99,13 +99,13 @@ async def test_a_conversation_a_writer_holds_costs_a_retry_to_its_own_messages_o
 
             writing = asyncio.create_task(write())
             await asyncio.wait({writing}, timeout=0.5)
-            assert writing.done() == postgres
+            assert not writing.done()
         outcomes = await asyncio.wait_for(writing, 30)
     finally:
         await intake.dispose()
         await other.dispose()
-    assert [outcome.changed for outcome in outcomes] == [postgres, False]
-    assert len(await rows(layout, select(messages.c.id))) == (1 if postgres else 2)
+    assert [outcome.written for outcome in outcomes] == [True, True]
+    assert len(await rows(layout, select(messages.c.id))) == 2
 
 
 async def test_mail_to_a_program_address_read_before_its_sender_is_erased_is_not_written(layout: Layout) -> None:

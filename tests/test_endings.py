@@ -18,7 +18,6 @@ import aiosmtplib
 import pytest
 from sqlalchemy import func, select
 
-from relay.archive.hold import lock_pair
 from relay.config import load_settings
 from relay.service import Relay
 from relay.store.conversations import close_conversation
@@ -369,15 +368,13 @@ async def test_mail_taken_in_while_its_pair_is_closed_is_refused_for_a_retry_not
 
 async def test_mail_written_while_a_close_of_its_pair_is_under_way_is_not_delivered(
         relay: Relay, layout: Layout, sink: Sink) -> None:
-    """The close holds the pair's row (and on SQLite the store's one writer) while the message's write comes:
-    on SQLite the write waits for it and then finds the pair closed; on PostgreSQL it does not wait for the
-    row (no deadlock with a writer that holds the chain's lock), and takes the pair as changed. Either way: 451,
-    nothing delivered, and the retry is mail to a closed pair."""
+    """The close is under way (its write transaction open) when the message's write comes: the write waits for it
+    (the writers' lock, relay/store/database.py, on both backends), then finds the pair closed. 451, nothing
+    delivered, and the retry is mail to a closed pair."""
     pair = await acreate_pair(layout)
     engine = create_engine(load_settings(layout.config).database_url)  # another process's, as `pair close`
     try:
         async with transaction(engine) as connection:
-            await lock_pair(connection, pair["id"])
             assert await close_conversation(connection, pair["id"], datetime.now(UTC))
             late = simple_message(MENTEE["email"], pair["mentor_alias"], "Racing", "Sent as the pair closed.")
             sending = asyncio.create_task(send(layout.smtp_port, late, MENTEE["email"], pair["mentor_alias"]))

@@ -364,7 +364,7 @@ async def test_person_erase_reads_no_whole_table_in_its_write_transaction(layout
     (by address), the mail sent to them (by recipient, without regard to case: migration 0020) and the rest
     are read through indexes there, and the events naming them, which no index can find, by a read before
     it (relay.archive.erasure.scan_mentions). At a million messages the transaction's statements took 1.9 s
-    (the events 1.3 s, the queue 0.5 s); now 11 ms. On PostgreSQL the transaction holds the chain's lock,
+    (the events 1.3 s, the queue 0.5 s); now 11 ms. On PostgreSQL the transaction holds the writers' lock,
     which every accept waits for too, and reads the same way."""
     await record(layout, sink)
     settings = load_settings(layout.config)

@@ -25,6 +25,7 @@ from relay.member_addresses import add_address
 from relay.service import Relay
 from relay.store import events
 from relay.store.database import create_engine, transaction
+from relay.store.outbound import mark_sent_many, queue_outbound
 from relay.store.schema import events as events_table
 from relay.store.schema import held, member_addresses, members, message_edits, messages, outbound, pairs
 from tests.archive_support import START
@@ -431,12 +432,50 @@ async def test_the_purge_reads_any_number_of_ended_pairs_in_statements_of_bounde
     assert 0 < max(sizes) <= 600, sizes
 
 
+async def test_a_delivery_recorded_while_its_pair_is_purged_and_the_purge_both_complete(
+        layout: Layout, sink: Sink) -> None:
+    """A last notice about a pair is delivered as the daily purge of that pair starts (at `serve`'s start, the
+    delivery of what was queued and the purge run side by side). The delivery's result changes the notice's
+    row, then records its event; the purge empties that row. Each in its own write transaction: on PostgreSQL
+    the delivery held the row while it waited for the archive's lock, which the purge held while it waited for
+    the row, and PostgreSQL undid the purge as a deadlock. Every write transaction now takes the writers' lock
+    first (relay/store/database.py): the purge waits for the delivery, then empties the notice."""
+    ids = await five_pairs(layout, sink)
+    settings = load_settings(layout.config)
+    later = START + timedelta(days=367)
+    engine, delivery = create_engine(settings.database_url), create_engine(settings.database_url)
+    try:
+        async with transaction(delivery) as connection:
+            notice = await queue_outbound(connection, kind="notice", rcpt="mentee0@mail.example",
+                                          raw=b"Subject: Last words\r\n\r\nSecret farewell\r\n",
+                                          out_message_id="<last@relay.example>", now=later, domain=DOMAIN,
+                                          pair_id=ids[0], message_id=None)
+        async with transaction(delivery) as connection:
+            # the delivery's own first statement on the row (as mark_sent_many's UPDATE), its event after
+            await connection.execute(update(outbound).where(outbound.c.id == notice).values(claimed_by=None))
+            purge = asyncio.create_task(purge_expired(engine, FixedClock(later), settings))
+            await asyncio.wait({purge}, timeout=1.5)  # (PostgreSQL detects a deadlock after 1 s)
+            (entry,) = (await connection.execute(select(outbound).where(outbound.c.id == notice))).all()
+            await mark_sent_many(connection, [(entry, later, "250 2.0.0 ok")])
+        report = await asyncio.wait_for(purge, 30)
+    finally:
+        await delivery.dispose()
+        await engine.dispose()
+    assert ids[0] in [item.pair_id for item in report.purged]
+    found = await rows(layout, select(outbound.c.state, outbound.c.raw).where(outbound.c.id == notice))
+    assert [tuple(row) for row in found] == [("sent", b"")]  # delivered, then emptied by the purge
+    assert len(await rows(layout, select(events_table.c.id).where(
+        events_table.c.kind == "delivered", events_table.c.detail.contains(notice)))) == 1
+    verified = await acli(layout, "archive", "verify")
+    assert verified.returncode == 0, verified.stdout
+
+
 async def test_an_event_written_while_a_purge_runs_is_purged_by_it_or_the_next(layout: Layout, sink: Sink) -> None:
     """A refusal naming the old mentee's address is written (another relay instance, or intake) while the daily
     purge of its pair runs. On PostgreSQL an event's id comes from a sequence as it is inserted: one inserted
     before the purge's own event but committed after it would look older than the purge, and every later purge
-    would pass the pair over with the address in it. Events are inserted under the chain's lock, which the purge
-    takes before it reads: it waits for the refusal's transaction and scrubs it."""
+    would pass the pair over with the address in it. Events are inserted under the writers' lock, which the
+    purge takes before it reads: it waits for the refusal's transaction and scrubs it."""
     ids = await five_pairs(layout, sink)
     settings = load_settings(layout.config)
     later = START + timedelta(days=367)

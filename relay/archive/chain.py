@@ -11,11 +11,12 @@ Content hashes cover what does not change after the write: for outbound rows the
 real addresses), is hashed separately first, so a retention purge can delete it and keep its digest
 in the purge event: the row's content hash can still be recomputed from that tombstone.
 
-Appending takes the chain head under the writer's lock: SQLite write transactions begin IMMEDIATE (one
-writer at a time); on PostgreSQL a transaction-level advisory lock serialises appenders. On PostgreSQL events
-are also inserted under that lock (`lock`), so that their ids, like SQLite's, follow the order in which their
-transactions commit: a reader holding the lock has seen every event with a lower id (relay/archive/retention.py
-relies on it), which a sequence alone does not give (an id taken by a transaction that commits later).
+Appending takes the chain head under the writers' lock: SQLite write transactions begin IMMEDIATE (one
+writer at a time); on PostgreSQL every write transaction takes a transaction-level advisory lock first
+(relay/store/database.take_write_lock). Events are inserted under it too (`lock`), so that their ids, like
+SQLite's, follow the order in which their transactions commit: a reader holding the lock has seen every event
+with a lower id (relay/archive/retention.py relies on it), which a sequence alone does not give (an id taken by
+a transaction that commits later).
 """
 
 from __future__ import annotations
@@ -29,14 +30,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from relay.store.database import take_write_lock
 from relay.store.schema import archive_chain, events, messages, outbound
 
 GENESIS = "0" * 64
-PG_LOCK_KEY = 0x6D722D63686169  # "mr-chai": the advisory lock of the chain head on PostgreSQL
 
 MESSAGE_FIELDS = ("id", "pair_id", "sender_id", "recipient_id", "remote_addr", "original_message_id",
                   "body_hash", "size", "decision", "received_at")
@@ -170,19 +171,10 @@ async def deferred(connection: AsyncConnection) -> AsyncIterator[None]:
     await append(connection, pending)
 
 
-_LOCKED = "relay.archive.chain.locked"  # connection.info key: the transaction that holds the chain's lock
-
-
 async def lock(connection: AsyncConnection) -> None:
-    """On PostgreSQL, take the chain's lock for the rest of the transaction, once (a writer asks before its
-    reads, its event inserts and its append); SQLite's write transaction holds its one writer's lock already."""
-    if connection.dialect.name != "postgresql":
-        return
-    transaction = connection.sync_connection.get_transaction() if connection.sync_connection else None
-    if transaction is not None and connection.info.get(_LOCKED) is transaction:
-        return
-    await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
-    connection.info[_LOCKED] = transaction
+    """Appending needs the store's write lock (relay/store/database.take_write_lock), which every write
+    transaction takes first; taken here for a connection that began its transaction some other way."""
+    await take_write_lock(connection)
 
 
 async def append(connection: AsyncConnection, links: list[Link]) -> None:

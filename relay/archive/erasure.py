@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from relay.archive import chain
 from relay.archive.personal import ERASED, Eraser
 from relay.store import checkpoints
+from relay.store.database import take_write_lock
 from relay.store.schema import events, held, member_addresses, members, message_edits, messages, outbound
 
 ERASED_DOMAIN = "erased.invalid"
@@ -132,7 +133,7 @@ class MentionScan:
 async def scan_mentions(connection: AsyncConnection, eraser: Eraser) -> MentionScan | None:
     """The events mentioning the eraser's known strings, read outside any write transaction: read inside one,
     the whole table (1.3 s at a million messages on SQLite) would hold the lock every accept waits for (SQLite's
-    one writer; on PostgreSQL the chain's lock, which an erasure takes before it reads: relay/archive/chain.py).
+    one writer; on PostgreSQL the writers' lock, which every write transaction takes first: relay/store/database.py).
     None when more than MAX_MENTIONS are found (the transaction then reads every event itself)."""
     upto = (await connection.execute(select(func.max(events.c.id)))).scalar() or 0
     found = (await connection.execute(select(events.c.id).where(mentions(eraser), events.c.id <= upto)
@@ -145,9 +146,9 @@ async def scan_mentions(connection: AsyncConnection, eraser: Eraser) -> MentionS
 def mentioning(eraser: Eraser, scan: MentionScan | None) -> Any:
     """`mentions(eraser)`, narrowed by a scan made for the same strings to what it found and the events
     written since: events get their ids in the order their transactions commit (SQLite has one writer at a
-    time; PostgreSQL inserts them under the chain's lock) and are never deleted, so an event committed after
+    time; PostgreSQL inserts them under the writers' lock) and are never deleted, so an event committed after
     the scan has an id above `upto`, and one the erasure cannot see yet is not committed until after it (it
-    holds the writer's or the chain's lock while it reads); and an erasure only ever
+    holds the writers' lock while it reads); and an erasure only ever
     takes strings out of a detail, so an event the scan did not find cannot name them now. Without a scan,
     or with one made for other strings (an address added meanwhile), every event is read."""
     found = mentions(eraser)
@@ -210,6 +211,7 @@ async def erasing_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnect
             async with writer.begin():
                 if sqlite:
                     await writer.exec_driver_sql("PRAGMA secure_delete=ON")
+                await take_write_lock(writer)
                 yield writer
         finally:
             if sqlite:

@@ -1,5 +1,7 @@
 """Legal hold: a pair under hold is never purged. The hold's state is its events: the latest of
-"archive.hold" and "archive.release_hold" for the pair says whether it stands."""
+"archive.hold" and "archive.release_hold" for the pair says whether it stands. A hold is placed, lifted and
+read by a purge under the store's writers' lock (relay/store/database.py), so a purge never misses one placed
+while it runs."""
 
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ from relay.store import events
 from relay.store.database import transaction
 from relay.store.pairs import get_pair
 from relay.store.schema import events as events_table
-from relay.store.schema import pairs
 
 HOLD = "archive.hold"
 RELEASE = "archive.release_hold"
@@ -38,18 +39,9 @@ async def held_pairs(connection: AsyncConnection, pair_ids: list[int] | None = N
     return {pair_id: json.loads(detail).get("reason", "") for pair_id, detail in standing.items()}
 
 
-async def lock_pair(connection: AsyncConnection, pair_id: int) -> None:
-    """Serialise the writers that decide on a pair's record (purge, legal hold) for this transaction.
-    SQLite's write transaction already does (FOR UPDATE is not sent there); on PostgreSQL, where several
-    relay instances share the database, the pair's row lock makes the second writer wait and then read
-    what the first committed."""
-    await connection.execute(select(pairs.c.id).where(pairs.c.id == pair_id).with_for_update())
-
-
 async def place(engine: AsyncEngine, now: datetime, pair_id: int, reason: str, actor: str) -> bool:
     """Put the pair under legal hold; False when a hold already stands (nothing recorded then)."""
     async with transaction(engine) as connection:
-        await lock_pair(connection, pair_id)
         if await get_pair(connection, pair_id) is None:
             raise HoldError(f"no pair with id {pair_id}")
         if pair_id in await held_pairs(connection, [pair_id]):
@@ -60,7 +52,6 @@ async def place(engine: AsyncEngine, now: datetime, pair_id: int, reason: str, a
 
 async def release(engine: AsyncEngine, now: datetime, pair_id: int, actor: str) -> None:
     async with transaction(engine) as connection:
-        await lock_pair(connection, pair_id)
         if await get_pair(connection, pair_id) is None:
             raise HoldError(f"no pair with id {pair_id}")
         if pair_id not in await held_pairs(connection, [pair_id]):

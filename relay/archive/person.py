@@ -44,17 +44,17 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from relay.archive import chain, erasure
+from relay.archive import erasure
 from relay.archive.erasure import Erased, eraser_for
 from relay.archive.export import write_private
-from relay.archive.hold import held_pairs, lock_pair
+from relay.archive.hold import held_pairs
 from relay.archive.verify import ERASE_EVENT
 from relay.config import Settings
 from relay.nudges.rules.farewell import farewells
 from relay.nudges.sweep import send_planned
 from relay.store import events
 from relay.store.conversations import close_conversation, email_key, writes_as
-from relay.store.database import transaction
+from relay.store.database import take_write_lock, transaction
 from relay.store.pairs import get_pair
 from relay.store.schema import events as events_table
 from relay.store.schema import held, member_addresses, members, messages, outbound, pairs
@@ -295,6 +295,7 @@ async def preview_erasure(engine: AsyncEngine, address: str, now: datetime) -> E
         writer = await connection.execution_options(write=True)
         pending = await writer.begin()
         try:
+            await take_write_lock(writer)
             person = await find_person(writer, address)
             standing = await holds_on(writer, person)
             if standing:
@@ -324,10 +325,7 @@ async def erase_person(settings: Settings, engine: AsyncEngine, address: str, no
     (`scan`), made here when not given."""
     scanned = scanned if scanned is not None else await scan(engine, address)
     async with erasure.erasing_transaction(engine) as connection:
-        person = await find_person(connection, address)
-        for pair_id in person.pair_ids:  # in id order, as intake's check locks them (relay/store/messages.py)
-            await lock_pair(connection, pair_id)
-        await chain.lock(connection)  # then the chain's: on PostgreSQL it sees every event committed before it
+        person = await find_person(connection, address)  # under the writers' lock: every event committed is seen
         standing = await holds_on(connection, person)
         if standing:
             raise refusal(person, standing)

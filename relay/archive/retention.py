@@ -28,14 +28,15 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from relay.archive import chain, erasure
+from relay.archive import erasure
 from relay.archive.erasure import Erased, eraser_for
-from relay.archive.hold import held_pairs, lock_pair
+from relay.archive.hold import held_pairs
 from relay.archive.verify import PURGE_EVENT
 from relay.clock import Clock
 from relay.config import ProgramConfig, Settings
 from relay.metrics import sweep_timer
 from relay.store import events
+from relay.store.database import take_write_lock
 from relay.store.schema import events as events_table
 from relay.store.schema import held, member_addresses, members, messages, outbound, pairs
 
@@ -184,11 +185,9 @@ async def _purge(engine: AsyncEngine, now: datetime, settings: Settings, dry_run
         if dry_run:
             await _preview(engine, item, report)
             continue
-        async with erasure.erasing_transaction(engine) as connection:  # the hold is read under the write lock
-            await lock_pair(connection, item.pair_id)
-            # (PostgreSQL) every event with an id below those written after this purge is visible to it: the
-            # rule of left_to_purge holds there too
-            await chain.lock(connection)
+        # the hold is read under the writers' lock; every event with an id below those written after this purge
+        # is visible to it (on PostgreSQL too): the rule of left_to_purge holds
+        async with erasure.erasing_transaction(engine) as connection:
             if item.pair_id in await held_pairs(connection, [item.pair_id]):
                 report.on_hold.append(item.pair_id)
                 continue
@@ -208,6 +207,7 @@ async def _preview(engine: AsyncEngine, item: Expired, report: PurgeReport) -> N
         writer = await connection.execution_options(write=True)
         pending = await writer.begin()
         try:
+            await take_write_lock(writer)
             done = await erase_pair(writer, item.pair_id)
         finally:
             await pending.rollback()

@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from relay.archive import chain
 from relay.clock import Clock
 from relay.config import ProgramConfig, Settings
 from relay.digests import mode_of
@@ -144,8 +143,7 @@ async def _send(settings: Settings, engine: AsyncEngine, conversation: Conversat
     message_id, raw = digest_message(domain=domain, to=member.email, sender=sender, subject=mail.subject,
                                      toc=mail.text, entries=entries, now=due_at,  # dated when it is sent
                                      language=mail.language)
-    async with transaction(engine) as connection:
-        await chain.lock(connection)  # (PostgreSQL) an erasure is committed and seen now, or waits for this one
+    async with transaction(engine) as connection:  # the writers' lock: an erasure is committed and seen now
         if email_key(member.email) not in (await current_addresses(connection, [conversation.id]))[conversation.id]:
             log.info("digest for member %s (%s) not sent: their address changed or they left", member.id, period)
             return False

@@ -26,7 +26,6 @@ from relay import digests, ids, notices
 from relay.anonymize.headers import header_text, message_ids
 from relay.anonymize.message import parse
 from relay.anonymize.scrub import Identity
-from relay.archive import chain
 from relay.clock import Clock
 from relay.communities import bystanders
 from relay.config import Settings
@@ -225,10 +224,7 @@ async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message
     domain = settings.relay.domain
     now = clock.now()
     ahead = await _copy_ahead(settings, engine, message_id, now, offload)
-    async with transaction(engine) as connection:
-        # (PostgreSQL) the chain's lock before the recipients are read: an erasure is committed and seen now, or
-        # waits for this release and then cancels its copy
-        await chain.lock(connection)
+    async with transaction(engine) as connection:  # the writers' lock: an erasure is committed and seen
         item, row, pair = await load_any(connection, message_id)
         if item["state"] != "held":
             return Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])

@@ -18,7 +18,8 @@ holds the turn until the child writes `done` after its commit. So on SQLite a gr
 a sweep transaction waits in that queue and gets the write lock as soon as the transaction ends, instead of
 meeting the sweep at SQLite's own lock, whose busy handler sleeps between tries (1, 2, 5, ... 100 ms) and
 could sleep through the gaps between sweep transactions. On PostgreSQL the turn is given at once (its
-writers wait on row locks). Without a parent that answers (`ChildSweep`), the child is not run.
+writers wait on the writers' advisory lock, relay/store/database.take_write_lock). Without a parent that
+answers (`ChildSweep`), the child is not run.
 
 It prints one JSON line last: {"sent": N, "deferred": N, "ended": [pair ids]}. SIGTERM or SIGINT: the sweep
 ends after the transaction under way (each commits or rolls back whole; every notice is sent once whatever

@@ -116,8 +116,8 @@ def writes_as(address: str) -> Any:
 
 async def current_addresses(connection: AsyncConnection, conversation_ids: list[int]) -> dict[int, set[str]]:
     """Each conversation's members' addresses as they are now (email_key; members who left not), for a writer
-    that queues mail to an address it read earlier: in its write transaction, after the chain's lock
-    (relay/archive/chain.lock), an erasure is either committed and seen here, or waits and then cancels what
+    that queues mail to an address it read earlier: in its write transaction, under the writers' lock
+    (relay/store/database.take_write_lock), an erasure is either committed and seen here, or waits and then cancels what
     the writer queued."""
     found: dict[int, set[str]] = {conversation_id: set() for conversation_id in conversation_ids}
     if conversation_ids:

@@ -6,6 +6,12 @@ otherwise fail at once with "database is locked" when another process (the CLI w
 committed in between, since SQLite cannot upgrade a stale read snapshot. Everything that writes goes
 through `transaction()`, where one process's writers first take turns on an asyncio lock, so that they
 never wait for each other in SQLite's busy handler, which sleeps between tries.
+
+PostgreSQL: every write transaction takes one advisory lock first (`take_write_lock`), so that writers take
+turns there too. Nearly every write appends to the archive's hash chain, which needs that lock anyway (its
+head, and event ids in commit order); a writer that locked rows first and then asked for it could wait in a
+circle with one that held it and then wanted those rows (a delivery result's outbound row against a purge
+of its pair: PostgreSQL found the deadlock and undid the purge). Taken first, it leaves no circle to close.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from relay.store import checkpoints
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 PG_MIGRATION_LOCK = 0x6D722D6D696772  # "mr-migr": PostgreSQL's advisory lock of schema migrations
+PG_WRITE_LOCK = 0x6D722D63686169  # "mr-chai": PostgreSQL's advisory lock of writers (and the chain's head)
+_LOCKED = "relay.store.database.write_locked"  # connection.info key: the transaction that holds the write lock
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -63,7 +71,7 @@ def _write_gate(engine: AsyncEngine) -> asyncio.Lock | None:
     served) before BEGIN IMMEDIATE. Without it, writers of one process meet at SQLite's write lock, whose
     busy handler sleeps between tries (up to 100 ms each): a group commit waiting behind a sweep's run of
     short transactions slept through the gaps between them and waited hundreds of ms. PostgreSQL: None
-    (its writers wait on row locks, woken when they are released)."""
+    (its writers wait on the writers' advisory lock, `take_write_lock`, woken when it is released)."""
     if engine.dialect.name != "sqlite":
         return None
     loop = asyncio.get_running_loop()
@@ -104,7 +112,21 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     async with writers_turn(engine), engine.connect() as connection:
         writer = await connection.execution_options(write=True)
         async with writer.begin():
+            await take_write_lock(writer)
             yield writer
+
+
+async def take_write_lock(connection: AsyncConnection) -> None:
+    """On PostgreSQL, take the writers' lock for the rest of this transaction, once: the first statement of
+    every write transaction (see the module's docstring). SQLite's write transaction holds its one writer's
+    lock from BEGIN IMMEDIATE already."""
+    if connection.dialect.name != "postgresql":
+        return
+    transaction = connection.sync_connection.get_transaction() if connection.sync_connection else None
+    if transaction is not None and connection.info.get(_LOCKED) is transaction:
+        return
+    await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITE_LOCK})
+    connection.info[_LOCKED] = transaction
 
 
 class StoreCounts:

@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, func, or_, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.archive import chain
@@ -113,24 +112,17 @@ def _retry_key(item: Accepted) -> tuple[int, str, str] | None:
     return (item.sender_id, item.original_message_id, item.body_hash) if item.original_message_id else None
 
 
-LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a row lock refused under NOWAIT
-
-
 async def _changed(connection: AsyncConnection, items: list[Accepted]) -> set[str]:
     """The ids of the items whose basis no longer holds: a conversation's status changed, or a member they
     name changed address (an erasure), left or is gone. One read by primary key for the batch.
 
-    On SQLite this transaction is the one writer. On PostgreSQL the conversations' rows are share-locked until
-    it commits (`_hold_conversations`), so a `person erase` or `pair close` that changes them afterwards waits
-    for it and then finds what it wrote; the messages of a conversation a writer holds already are taken as
-    changed (their senders try again)."""
+    This transaction holds the store's writers' lock (SQLite's write lock; on PostgreSQL the advisory lock
+    every write transaction takes first, relay/store/database.py), so a `person erase` or `pair close` has
+    either committed and is seen here, or waits for this commit and then finds what it wrote."""
     based = [(item.id, item.basis) for item in items if item.basis is not None]
     if not based:
         return set()
     member_ids = sorted({member_id for _, held_on in based for member_id, _, _ in held_on.members})
-    taken: set[int] = set()
-    if connection.dialect.name == "postgresql":
-        taken = await _hold_conversations(connection, member_ids)
     found = (await connection.execute(
         select(members.c.id, members.c.pair_id, members.c.email, members.c.left_at, pairs.c.status)
         .select_from(members.join(pairs, pairs.c.id == members.c.pair_id))
@@ -140,45 +132,11 @@ async def _changed(connection: AsyncConnection, items: list[Accepted]) -> set[st
     for item_id, held_on in based:
         for member_id, email, status in held_on.members:
             row = now.get(member_id)
-            if (row is None or row.pair_id in taken or row.email != email or row.left_at is not None
+            if (row is None or row.email != email or row.left_at is not None
                     or row.status != status):
                 changed.add(item_id)
                 break
     return changed
-
-
-async def _hold_conversations(connection: AsyncConnection, member_ids: list[int]) -> set[int]:
-    """(PostgreSQL) Share-lock the rows of these members' conversations until this transaction ends; returns
-    the ids of those a writer holds (changing them).
-
-    The chain's lock first, then the rows, never waiting for a row (NOWAIT): the writers that hold a
-    conversation's row and then want the chain's lock (a purge, an erasure, `pair close`; a sweep ending or a
-    concern pausing several, which takes the chain's lock between two of them) can then never wait in a circle
-    with intake. All rows at once; only when one is held, each alone, so that one held conversation costs only
-    its own messages a retry."""
-    await chain.lock(connection)
-    conversations = select(members.c.pair_id).where(members.c.id.in_(member_ids))
-    if await _share_nowait(connection, pairs.c.id.in_(conversations)):
-        return set()
-    held = set()
-    for conversation_id in sorted(set((await connection.execute(conversations)).scalars())):
-        if not await _share_nowait(connection, pairs.c.id == conversation_id):
-            held.add(conversation_id)
-    return held
-
-
-async def _share_nowait(connection: AsyncConnection, where: Any) -> bool:
-    """Share-lock the conversations' rows `where`, in id order; False (and none of them locked) when a writer
-    holds one."""
-    try:
-        async with connection.begin_nested():
-            await connection.execute(select(pairs.c.id).where(where).order_by(pairs.c.id)
-                                     .with_for_update(read=True, nowait=True))
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
-            raise
-        return False
-    return True
 
 
 async def _earlier_copies(connection: AsyncConnection, items: list[Accepted]) -> dict[tuple[int, str, str], str]:
@@ -214,6 +172,7 @@ async def store_accepted_many(connection: AsyncConnection, items: list[Accepted]
     within the window) gets the first message's id back and nothing is stored or queued again; that
     holds across commits and within this one batch."""
     items = [_storable(item) for item in items]
+    await chain.lock(connection)  # taken already by a transaction begun through relay/store/database.py
     changed = await _changed(connection, items)
     known = await _earlier_copies(connection, [item for item in items if item.id not in changed])
     rows: dict[Any, list[dict[str, Any]]] = {messages: [], events: [], thread_ids: [], held: [], outbound: []}
