@@ -81,13 +81,19 @@ async def add_member(settings: Settings, engine: AsyncEngine, clock: Clock, grou
     if role not in ROLES:
         raise EnrolmentError(f"the role must be mentor or mentee, not {role!r}")
     now = clock.now()
+    async with engine.connect() as connection:
+        group = await get_conversation(connection, group_id)
+    if group is None or not group.is_group:
+        raise EnrolmentError(f"no group with id {group_id}")
+    program_id = group.program_id
+    # before the write transaction: the deliverability check asks DNS (up to its timeout), and every writer of
+    # every instance waits for a write transaction (relay/store/database.py)
+    person = check_person(role, replace(person, language=language or person.language),
+                          settings.relay.enrolment.check_deliverability, language_folder(settings, program_id))
     async with transaction(engine) as connection:
         group = await get_conversation(connection, group_id)
-        if group is None or not group.is_group:
+        if group is None or not group.is_group or group.program_id != program_id:
             raise EnrolmentError(f"no group with id {group_id}")
-        person = check_person(role, replace(person, language=language or person.language),
-                              settings.relay.enrolment.check_deliverability,
-                              language_folder(settings, group.program_id))
         if group.status != "active":
             raise EnrolmentError(f"group {group_id} is {group.status}; members can only join an active group")
         if any(m.email_key == email_key(person.email) for m in group.members):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, inspect, text
-from sqlalchemy.exc import OperationalError, SAWarning
+from sqlalchemy.exc import DBAPIError, OperationalError, SAWarning
 
 from relay.store import database
 from relay.store.database import create_engine, migrate, transaction
@@ -226,6 +226,34 @@ async def test_writers_of_one_process_take_turns_in_arrival_order(tmp_path: Path
     finally:
         await engine.dispose()
     assert written == [0, 3, 1, 4, 2, 5]
+
+
+async def test_a_writer_that_holds_the_store_too_long_makes_the_next_one_fail_not_hang(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writers take turns on both backends (SQLite's write lock; PostgreSQL's writers' lock, which every write
+    transaction takes first). One that waits longer than WRITER_WAIT for its turn fails with an error naming the
+    lock (intake then answers 451 and the sender's server retries), and writes nothing; it does not hang behind
+    a stuck writer."""
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine)
+        async with transaction(engine) as connection:
+            await connection.execute(text("CREATE TABLE turns (n INTEGER)"))
+        monkeypatch.setattr(database, "WRITER_WAIT", 0.5)
+        async with transaction(engine) as holding:
+            await holding.execute(text("INSERT INTO turns VALUES (1)"))
+
+            async def late() -> None:
+                async with transaction(engine) as connection:
+                    await connection.execute(text("INSERT INTO turns VALUES (2)"))
+
+            with pytest.raises(DBAPIError, match=r"database is locked|lock timeout"):
+                await asyncio.wait_for(late(), 10)
+        async with engine.connect() as connection:
+            written = (await connection.execute(text("SELECT n FROM turns"))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert written == [1]
 
 
 def test_the_newest_migration_is_read_from_the_files_as_alembic_reads_it() -> None:

@@ -61,7 +61,7 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-WRITER_WAIT = 15.0  # seconds a write transaction waits for this process's other writers (as busy_timeout)
+WRITER_WAIT = 15.0  # seconds a write transaction waits for the other writers (as SQLite's busy_timeout)
 _WRITE_GATES: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, asyncio.Lock]] = (
     weakref.WeakKeyDictionary())
 
@@ -116,15 +116,22 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
             yield writer
 
 
-async def take_write_lock(connection: AsyncConnection) -> None:
+async def take_write_lock(connection: AsyncConnection, *, bounded: bool = True) -> None:
     """On PostgreSQL, take the writers' lock for the rest of this transaction, once: the first statement of
     every write transaction (see the module's docstring). SQLite's write transaction holds its one writer's
-    lock from BEGIN IMMEDIATE already."""
+    lock from BEGIN IMMEDIATE already.
+
+    As SQLite's busy_timeout does, a writer waits at most WRITER_WAIT seconds for it (and for any lock later in
+    the transaction), then fails ("lock timeout"; intake answers 451): a writer stuck with it must not stall every
+    other writer for good. Not `bounded`: no limit (a migration, which the others wait for)."""
     if connection.dialect.name != "postgresql":
         return
     transaction = connection.sync_connection.get_transaction() if connection.sync_connection else None
     if transaction is not None and connection.info.get(_LOCKED) is transaction:
         return
+    if bounded:
+        await connection.execute(text("SELECT set_config('lock_timeout', :limit, true)"),
+                                 {"limit": f"{round(WRITER_WAIT * 1000)}ms"})
     await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITE_LOCK})
     connection.info[_LOCKED] = transaction
 
@@ -295,6 +302,7 @@ async def migrate(engine: AsyncEngine) -> None:
             async with writer.begin():
                 if engine.dialect.name == "postgresql":
                     await writer.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
+                    await take_write_lock(writer, bounded=False)  # then the writers' (instances still serving)
                 await writer.run_sync(_upgrade)
         finally:
             if engine.dialect.name == "sqlite":
