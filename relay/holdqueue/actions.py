@@ -9,7 +9,8 @@ name and reason.
 Anonymising the copy a release delivers is CPU work on a message of up to the size limit, so it runs off the
 event loop (`offload`: the relay's worker processes from the console, a thread from the CLI) and before the
 decision's transaction, which then only checks that nothing changed meanwhile (the hold, the newest edit)
-and writes: the store's write lock is never held while a message is being rewritten.
+and writes: the store's write lock is not held while a message is being rewritten, unless a moderator's edit
+came in between (the copy is then rebuilt inside the transaction, from the edit).
 """
 
 from __future__ import annotations

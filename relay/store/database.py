@@ -3,9 +3,11 @@
 SQLite: WAL with synchronous=FULL. Write transactions begin IMMEDIATE (they take the write lock at
 BEGIN and wait for it up to busy_timeout): a transaction that reads first and writes later would
 otherwise fail at once with "database is locked" when another process (the CLI while `serve` runs)
-committed in between, since SQLite cannot upgrade a stale read snapshot. Everything that writes goes
-through `transaction()`, where one process's writers first take turns on an asyncio lock, so that they
-never wait for each other in SQLite's busy handler, which sleeps between tries.
+committed in between, since SQLite cannot upgrade a stale read snapshot. What `serve` writes goes through
+`transaction()`, where one process's writers first take turns on an asyncio lock, so that they never wait
+for each other in SQLite's busy handler, which sleeps between tries. (An erasure's transaction,
+relay/archive/erasure.erasing_transaction, the dry-run previews and `migrate` begin their own, with the same
+locks on the store but not that turn.)
 
 PostgreSQL: every write transaction takes one advisory lock first (`take_write_lock`), so that writers take
 turns there too. Nearly every write appends to the archive's hash chain, which needs that lock anyway (its
