@@ -70,6 +70,7 @@ DOMAIN = "relay.test"
 MENTOR = {"email": "jose.mueller@uni.example.net", "name": "José Müller", "handle": "Oak"}
 MENTEE = {"email": "jane.doe@mail.example.org", "name": "Jane Doe", "handle": "Maple"}
 DURABILITY = "SQLite journal_mode=WAL, synchronous=FULL (fsync per group commit, before each 250)"
+DURABILITY_PG = "PostgreSQL as the server is set up (a commit per group commit, before each 250)"
 
 HELPER_MAX_SECONDS = 3600.0   # a helper server exits on its own after this long, whatever happens
 STATUS_INTERVAL = 0.02        # how often the sink rewrites its status file (seconds)
@@ -761,9 +762,9 @@ def print_problems(reports: list[RunReport]) -> None:
 
 
 def print_report(reports: list[RunReport], count: int, connections: int, size: int, load: float,
-                 setting: str) -> None:
+                 setting: str, postgres: bool = False) -> None:
     print_table("mentor-relay throughput", reports, count, connections, size, load, setting)
-    print(f"\nrelay durability: {DURABILITY}")
+    print(f"\nrelay durability: {DURABILITY_PG if postgres else DURABILITY}")
     print("relay delivery: SMTP to the sink subprocess, 4 connections (default), poll_interval 0.1s")
     print_problems(reports)
     for report in reports:
@@ -829,7 +830,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if database is not None:
                 drop_bench_database(args.database, database)
     setting = f"policy {args.policy}, DKIM {args.dkim if args.dkim != 'rsa' else 'RSA-2048'}"
-    print_report(reports, count, connections, sum(len(raw) for raw, _, _ in messages) // count, load, setting)
+    print_report(reports, count, connections, sum(len(raw) for raw, _, _ in messages) // count, load, setting,
+                 postgres=database is not None)
     return 0 if all(complete(report, count) for report in reports) else 1
 
 
