@@ -13,7 +13,7 @@ in the purge event: the row's content hash can still be recomputed from that tom
 
 Appending takes the chain head under the writers' lock: SQLite write transactions begin IMMEDIATE (one
 writer at a time); on PostgreSQL every write transaction takes a transaction-level advisory lock first
-(relay/store/database.take_write_lock). Events are inserted under it too (`lock`), so that their ids, like
+(relay/store/database.take_write_lock). Events are inserted under it too, so that their ids, like
 SQLite's, follow the order in which their transactions commit: a reader holding the lock has seen every event
 with a lower id (relay/archive/retention.py relies on it), which a sequence alone does not give (an id taken by
 a transaction that commits later).
@@ -171,12 +171,6 @@ async def deferred(connection: AsyncConnection) -> AsyncIterator[None]:
     await append(connection, pending)
 
 
-async def lock(connection: AsyncConnection) -> None:
-    """Appending needs the store's write lock (relay/store/database.take_write_lock), which every write
-    transaction takes first; taken here for a connection that began its transaction some other way."""
-    await take_write_lock(connection)
-
-
 async def append(connection: AsyncConnection, links: list[Link]) -> None:
     """Chain `links` after the current head, in one statement, inside the caller's write transaction."""
     if not links:
@@ -185,7 +179,7 @@ async def append(connection: AsyncConnection, links: list[Link]) -> None:
     if pending is not None:
         pending.extend(links)
         return
-    await lock(connection)
+    await take_write_lock(connection)  # (taken already by a transaction begun through it: once)
     head = (await connection.execute(_HEAD)).first()
     seq, prev = (head.seq, head.entry_hash) if head is not None else (0, GENESIS)
     await connection.execute(archive_chain.insert(), entries_after(seq, prev, links))

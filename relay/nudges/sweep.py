@@ -258,7 +258,8 @@ async def _send_many(connection: AsyncConnection, chunk: list[_Ready], now: date
     passed over as well), queue the notices whose key this sweep claimed (and the chunk's `digest`, when it
     claimed one of them), record their events, chain them. Returns the items sent (a key claimed before —
     another sweep, another instance — is skipped)."""
-    # under the writers' lock (relay/store/database.py): an erasure is committed and seen now, or waits for this
+    # under the writers' lock (relay/store/database.py): an erasure has committed and is seen now, or it waits
+    # for this transaction and then cancels what it queued
     chunk = await _still_addressed(connection, chunk)
     passed = [{"key": key, "kind": ready.item.kind, "pair_id": ready.item.pair_id, "at": now, "sent": 0,
                "anchor_at": None} for ready in chunk for key in ready.item.passed_over]

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.archive import chain
+from relay.store.database import take_write_lock
 from relay.store.schema import events
 
 
@@ -53,7 +54,7 @@ async def insert_rows(connection: AsyncConnection, rows: list[dict[str, Any]]) -
         return []
     # RETURNING the stored rows themselves: the links are built from what the store holds, and no
     # row-by-row ordering of the returned ids is needed (which would cost one statement per row).
-    await chain.lock(connection)  # the ids in commit order (relay/archive/chain.py)
+    await take_write_lock(connection)  # the ids in commit order (relay/archive/chain.py)
     query = events.insert().returning(events.c.id, *(events.c[name] for name in chain.EVENT_FIELDS))
     stored = sorted((await connection.execute(query, rows)).all(), key=lambda row: row.id)
     return [chain.event_link(row.id, row._mapping) for row in stored]

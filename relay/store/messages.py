@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from relay.archive import chain
 from relay.store import events as event_store
 from relay.store import held as held_store
+from relay.store.database import take_write_lock
 from relay.store.events import event_values
 from relay.store.outbound import outbound_values
 from relay.store.schema import events, held, members, messages, outbound, pairs, thread_ids
@@ -124,7 +125,7 @@ async def _changed(connection: AsyncConnection, items: list[Accepted]) -> set[st
         return set()
     member_ids = sorted({member_id for _, held_on in based for member_id, _, _ in held_on.members})
     found = (await connection.execute(
-        select(members.c.id, members.c.pair_id, members.c.email, members.c.left_at, pairs.c.status)
+        select(members.c.id, members.c.email, members.c.left_at, pairs.c.status)
         .select_from(members.join(pairs, pairs.c.id == members.c.pair_id))
         .where(members.c.id.in_(member_ids)))).all()
     now = {row.id: row for row in found}
@@ -132,8 +133,7 @@ async def _changed(connection: AsyncConnection, items: list[Accepted]) -> set[st
     for item_id, held_on in based:
         for member_id, email, status in held_on.members:
             row = now.get(member_id)
-            if (row is None or row.email != email or row.left_at is not None
-                    or row.status != status):
+            if row is None or row.email != email or row.left_at is not None or row.status != status:
                 changed.add(item_id)
                 break
     return changed
@@ -172,7 +172,7 @@ async def store_accepted_many(connection: AsyncConnection, items: list[Accepted]
     within the window) gets the first message's id back and nothing is stored or queued again; that
     holds across commits and within this one batch."""
     items = [_storable(item) for item in items]
-    await chain.lock(connection)  # taken already by a transaction begun through relay/store/database.py
+    await take_write_lock(connection)  # taken already by a transaction begun through relay/store/database.py
     changed = await _changed(connection, items)
     known = await _earlier_copies(connection, [item for item in items if item.id not in changed])
     rows: dict[Any, list[dict[str, Any]]] = {messages: [], events: [], thread_ids: [], held: [], outbound: []}
