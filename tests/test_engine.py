@@ -18,6 +18,8 @@ from relay.service import Relay
 from relay.workers import tasks
 from tests.support import MENTEE, Layout, Sink, acreate_pair, eventually, send, simple_message
 
+UNDER_WAY = 0.2  # seconds of CPU a large task's thread has used when it counts as well under way
+
 
 def _heavy_message(sender: str, to: str, name: str = "many", parts_count: int = 20_000, pad: int = 0) -> bytes:
     # 20,000 MIME parts (~0.9 MB): about 1 s of CPU to anonymise, well over the test's 0.3 s budget
@@ -130,7 +132,7 @@ async def test_a_worker_killed_under_a_message_costs_it_a_temporary_refusal_and_
         pids = relay.pool.pids()
         heavy = asyncio.create_task(send(layout.smtp_port, _heavy_message(MENTEE["email"], alias), MENTEE["email"],
                                          alias))
-        await eventually(lambda: _busy(pids), timeout=20, interval=0.02)
+        await eventually(lambda: _at_work(pids), timeout=20, interval=0.02)
         for pid in pids:
             os.kill(pid, 9)
         status, reply = await asyncio.wait_for(heavy, 60)
@@ -149,13 +151,19 @@ async def test_a_worker_killed_under_a_message_costs_it_a_temporary_refusal_and_
     assert any("had died while idle" in r.getMessage() for r in caplog.records)
 
 
-async def _busy(pids: list[int]) -> bool:
-    """Whether a thread of one of these processes is running (state R in /proc): at work on a task (a large
-    message's in a thread of its own, tasks.at_low_priority)."""
+async def _at_work(pids: list[int]) -> bool:
+    """Whether a worker of these processes is well into a large message's work: a thread at the large tasks'
+    priority (tasks.at_low_priority starts one per task) that has used UNDER_WAY seconds of CPU. Only a long
+    task (the heavy message's anonymising, about 1 s) gets there; the same message's header read, a short
+    task before it, does not, and a kill after it and before the next found the workers idle (the task then
+    went to their replacements and was answered 250: not what this test is about)."""
+    ticks = os.sysconf("SC_CLK_TCK")
     for pid in pids:
         with contextlib.suppress(OSError):
             for thread in os.listdir(f"/proc/{pid}/task"):
                 with open(f"/proc/{pid}/task/{thread}/stat", "rb") as stat:
-                    if stat.read().rpartition(b")")[2].split()[0] == b"R":
-                        return True
+                    fields = stat.read().rpartition(b")")[2].split()  # fields from the third (state) on
+                utime, stime, nice = int(fields[11]), int(fields[12]), int(fields[16])
+                if nice == tasks.LOW_PRIORITY and (utime + stime) / ticks >= UNDER_WAY:
+                    return True
     return False
