@@ -7,6 +7,7 @@ after `review_within` and the coordinator's escalation after `escalate_after` â€
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -115,3 +116,45 @@ async def test_an_urgent_community_message_reaches_the_lead_with_a_working_link(
         await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the absence
         assert inbox.of(PEOPLE[2]["email"]) == []  # the other mentee gets nothing
         assert all(leaked(m) == [] for m in inbox.moderators)
+
+
+async def test_a_disclosure_to_a_closed_group_or_a_group_of_one_still_reaches_the_lead(layout: Layout,
+                                                                                       sink: Sink) -> None:
+    """Mail to a closed group is archived, not delivered: but it is read first, and a disclosure is held for a
+    person as anywhere else. So is one to a group whose only member so far is its sender."""
+    use_shipped_policy(layout)
+    async with serving(layout):
+        group = await asyncio.to_thread(make_group, layout)
+        closed = cli(layout, "group", "close", str(group["id"]), "--reason", "the term has ended")
+        assert closed.returncode == 0, closed.stderr
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # the farewells are out before counting
+        inbox = Inboxes(sink)
+        before = inbox.counts()
+        others = [p["email"] for p in PEOPLE if p["email"] != MENTEE["email"]]
+        others_before = [len(inbox.of(address)) for address in others]
+        routine = simple_message(f"{MENTEE['name']} <{MENTEE['email']}>", group["alias"], "hi", "Is anyone here?")
+        assert (await send(layout.smtp_port, routine, MENTEE["email"], group["alias"]))[0] == 250
+        raw = simple_message(f"{MENTEE['name']} <{MENTEE['email']}>", group["private"]["Oak"], "please", DISCLOSURE)
+        code, reply = await send(layout.smtp_port, raw, MENTEE["email"], group["private"]["Oak"])
+        assert code == 250, reply
+        to_closed = reply.rsplit(" ", 1)[-1]
+        await eventually(lambda: len(inbox.lead) == before["lead"] + 1)
+
+        alone = cli(layout, "group", "create", "--program", "stem", "--name", "Chess", "--json")
+        assert alone.returncode == 0, alone.stderr
+        chess = json.loads(alone.stdout)
+        added = cli(layout, "group", "add", str(chess["id"]), "--role", "mentee", "--email", MENTEE["email"],
+                    "--name", MENTEE["name"], "--handle", "Maple", "--language", "en")
+        assert added.returncode == 0, added.stderr
+        raw = simple_message(f"{MENTEE['name']} <{MENTEE['email']}>", chess["alias"], "anyone?", DISCLOSURE)
+        code, reply = await send(layout.smtp_port, raw, MENTEE["email"], chess["alias"])
+        assert code == 250, reply
+        to_lone = reply.rsplit(" ", 1)[-1]
+        await eventually(lambda: len(inbox.lead) == before["lead"] + 2)
+
+        listed = json.loads(cli(layout, "held", "list", "--json").stdout)
+        assert sorted((item["id"], item["severity"]) for item in listed) == sorted(
+            [(to_closed, "urgent"), (to_lone, "urgent")])  # the routine one is archived, not held
+        assert all(leaked(alert) == [] for alert in inbox.lead)
+        await eventually(lambda: nothing_queued(layout), timeout=20)
+        assert [len(inbox.of(address)) for address in others] == others_before  # no former member got it

@@ -428,3 +428,30 @@ async def test_a_disclosure_to_a_group_reaches_the_lead_and_no_member(layout: La
         others = [p["email"] for p in PEOPLE if p["email"] != MENTEE["email"]]
         assert all(inbox.of(address) == [] for address in others)  # no member gets the disclosure
         assert HELP_TEXT in text(to_sender)
+
+
+async def test_a_disclosure_in_mail_that_looks_automatic_is_read_and_reaches_a_person(layout: Layout,
+                                                                                      sink: Sink) -> None:
+    """An "Auto:" subject or an Auto-Submitted header marks an out-of-office reply, which is archived and not
+    forwarded: but a child's mail client (or the child) may set either, so the mail is read first."""
+    from tests.support import send, simple_message
+
+    use_shipped_policy(layout)
+    async with serving(layout):
+        pair = await acreate_pair(layout)
+        inbox = Inboxes(sink)
+        sender = f"{MENTEE['name']} <{MENTEE['email']}>"
+        away = simple_message(sender, pair["mentor_alias"], "Auto: I am away", "I am away until Monday.",
+                              Auto_Submitted="auto-replied")
+        assert (await send(layout.smtp_port, away, MENTEE["email"], pair["mentor_alias"]))[0] == 250
+        raw = simple_message(sender, pair["mentor_alias"], "Out of office: please", DISCLOSURE,
+                             Auto_Submitted="auto-replied")
+        code, reply = await send(layout.smtp_port, raw, MENTEE["email"], pair["mentor_alias"])
+        assert code == 250, reply
+        [alert] = await eventually(lambda: inbox.lead)
+        assert alert["Subject"].startswith("URGENT") and leaks(alert) == []
+        [item] = held(layout)  # the real out-of-office reply is archived, not held
+        assert (item["id"], item["severity"]) == (reply.rsplit(" ", 1)[-1], "urgent")
+        await eventually(lambda: nothing_queued(layout), timeout=20)
+        mentor_got = [str(m["Subject"]) for m in inbox.mentor]
+        assert len(mentor_got) == 1 and "away" in mentor_got[0].lower(), mentor_got  # told once: Maple is away

@@ -12,8 +12,9 @@ for that recipient's client (relay/store/messages.group_thread_maps).
 Automatic replies (out-of-office) to a group are archived and not forwarded; the members it was addressed
 to are told once that the member is away (relay/inbound/group_auto_replies.py).
 A paused group's mail (a member raised a concern: relay/inbound/program/help.py) is held for review.
-A closed or ended group's addresses still take mail from members: it is archived, not delivered, and the
-sender gets a polite note at most weekly (as for an ended pair); anyone else still gets 550.
+A closed or ended group's addresses still take mail from members: it is checked, and unless it is urgent
+(then held for a person, as any urgent mail) archived, not delivered, and the sender gets a polite note at
+most weekly (as for an ended pair); anyone else still gets 550. Automatic replies too are checked first.
 """
 
 from __future__ import annotations
@@ -110,30 +111,31 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
                                                 policy, pair_id=group.id, detail=detail)
     subject = header.subject
     signal = header.auto_reply
-    if group.status in ENDED:
-        return await _after_end(context, raw, mail_from, remote, group, sender, addressed, own_id or None, now,
-                                subject, header.body_hash, automatic=signal is not None)
     recipients = [r for r in recipients_of(group, sender, addressed) if r.email_key not in skip]
-    if signal is not None:
-        return await group_auto_replies.take(context, raw, mail_from, remote, group, sender, addressed, recipients,
-                                             own_id or None, signal, now, subject)
     refs = list(header.refs)
     maps, also, stats = await context.reads.run(history, group, sender, [r.id for r in recipients], refs, now,
                                                 stats_cap(policy))
     copies = [GroupCopy(ids.message_id(domain), maps[r.id]) for r in recipients]
-    if recipients:
-        try:
-            prepared = await _prepare(context, raw, group, sender, copies, now, policy, stats, also)
-        except Unprocessable as exc:
-            raise await context.refuse(refusals.unprocessable(str(exc)), pair_id=group.id, **detail) from None
-        except (BudgetExceeded, WorkerLost) as exc:
-            raise await context.refuse(refusals.from_worker(exc), pair_id=group.id, **detail) from None
-        decision = authentication.apply(prepared.decision, verdict, policy)
-        action: str = decision.action
-        reasons = [{"policy": decision.policy, "flagged": decision.flagged}, *decision.reason_dicts()]
-    else:  # a group of one: archived, nobody to deliver to
-        prepared, decision, action, reasons = None, None, "deliver", []
-    delivered = prepared is not None and action in ("deliver", "redact")
+    # Every message is checked, whoever it would reach: a group of one (nobody else yet) gets one copy made
+    # only to be checked, and thrown away.
+    try:
+        prepared = await _prepare(context, raw, group, sender, copies or [GroupCopy(ids.message_id(domain), {})],
+                                  now, policy, stats, also)
+    except Unprocessable as exc:
+        raise await context.refuse(refusals.unprocessable(str(exc)), pair_id=group.id, **detail) from None
+    except (BudgetExceeded, WorkerLost) as exc:
+        raise await context.refuse(refusals.from_worker(exc), pair_id=group.id, **detail) from None
+    decision = authentication.apply(prepared.decision, verdict, policy)
+    # Urgent mail (a disclosure) is held for a person even when the group has ended or the mail looks automatic.
+    if group.status in ENDED and not decision.urgent:
+        return await _after_end(context, raw, mail_from, remote, group, sender, addressed, own_id or None, now,
+                                subject, header.body_hash, automatic=signal is not None)
+    if signal is not None and not decision.urgent:
+        return await group_auto_replies.take(context, raw, mail_from, remote, group, sender, addressed, recipients,
+                                             own_id or None, signal, now, subject)
+    action: str = decision.action
+    reasons = [{"policy": decision.policy, "flagged": decision.flagged}, *decision.reason_dicts()]
+    delivered = bool(recipients) and action in ("deliver", "redact")
     accepted = Accepted(
         id=ids.queue_id(), pair_id=group.id, sender_id=sender.id, sender_role=sender.role,
         recipient_id=addressed.id if addressed else None, envelope_from=mail_from, remote_addr=remote,
@@ -142,13 +144,12 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
         duplicate_window=context.settings.relay.smtp.duplicate_window, domain=domain,
         copies=[OutboundEntry(rcpt=r.email, out_message_id=c.new_message_id, raw=body, recipient_id=r.id,
                               state=digests.copy_state(context.settings, group, r))
-                for r, c, body in zip(recipients, copies, prepared.raws if prepared and delivered else [],
-                                      strict=False)],
+                for r, c, body in zip(recipients, copies, prepared.raws if delivered else [], strict=False)],
         basis=basis(group.status, sender, *recipients),
     )
-    if decision is not None and action in ("hold", "reject"):
+    if action in ("hold", "reject"):
         add_notices(context.settings, accepted, decision, policy, group, sender, addressed, own_id or None)
-    if group.status == "paused" and decision is not None and action != "reject":
+    if group.status == "paused" and action != "reject":
         program_help.park(accepted, group.program_id, policy.name)  # a concern paused it: held, not delivered
         accepted.copies = []
     async with chain.prehashed(raw, *(copy.raw for copy in accepted.copies)):  # chain hashes in a thread

@@ -6,9 +6,10 @@ DATA: the From: must be the enrolled partner (else 550: a stranger writing is a 
 no loop, the sender authenticated as the policy asks; then moderate and anonymise (relay/pipeline.py),
 and hand archive row + decision + queue entry to the group committer. 250 is answered only after that
 commit (invariant 1). Mail to an ended pair (its end date passed) or a closed one (`pair close`, `program end`)
-goes to relay/inbound/after_end.py, unless it is urgent (a disclosure must reach a person even after the pair
-ended: it is held like any urgent mail); automatic replies
-to relay/inbound/auto_replies.py; mail to a paused pair is held (relay/inbound/program/help.park).
+goes to relay/inbound/after_end.py and automatic replies to relay/inbound/auto_replies.py, both after the
+message is checked and only when it is not urgent (a disclosure must reach a person even after the pair
+ended, or in a mail that looks automatic: it is held like any urgent mail); mail to a paused pair is held
+(relay/inbound/program/help.park).
 """
 
 from __future__ import annotations
@@ -100,13 +101,6 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
     verdict = await authentication.authenticate(context, raw, header.trace, header_from, mail_from, remote, helo,
                                                 policy, pair_id=pair.id, detail=detail)
     signal = header.auto_reply
-    if pair.status in ENDED and signal is not None:
-        return await after_end.take(context, raw, mail_from, remote, target, own_id or None, now,
-                                    header.subject, automatic=True, digest=header.body_hash)
-    if signal is not None:
-        return await auto_replies.take(context, raw, mail_from, remote, target, own_id or None, signal, now,
-                                       header.subject, header.body_hash)
-
     maps, _, stats = await context.reads.run(history, pair, sender, [recipient.id], list(header.refs), now,
                                              stats_cap(policy))
     new_id = ids.message_id(context.domain)
@@ -118,10 +112,14 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
     except (BudgetExceeded, WorkerLost) as exc:
         raise await context.refuse(refusals.from_worker(exc), pair_id=pair.id, **detail) from None
     decision = authentication.apply(prepared.decision, verdict, policy)
+    # Urgent mail (a disclosure) is held for a person like any urgent mail, even to an ended pair and even
+    # when it looks automatic ("Auto:" subject, Auto-Submitted): a header is no reason to leave it unread.
     if pair.status in ENDED and not decision.urgent:  # archived, not delivered; the sender told politely
         return await after_end.take(context, raw, mail_from, remote, target, own_id or None, now, subject,
-                                    automatic=False, digest=header.body_hash)
-    # An ended pair's urgent mail (a disclosure to a former mentor) is held for a person like any urgent mail.
+                                    automatic=signal is not None, digest=header.body_hash)
+    if signal is not None and not decision.urgent:
+        return await auto_replies.take(context, raw, mail_from, remote, target, own_id or None, signal, now,
+                                       subject, header.body_hash)
     accepted = Accepted(
         id=ids.queue_id(),
         pair_id=pair.id,
