@@ -79,7 +79,15 @@ class SinkHandler:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.scripted: list[str] = []  # replies to give instead of accepting, one per message
+        self.refused: set[str] = set()  # addresses answered 550 at RCPT (a mailbox that does not exist)
         self._arrived = asyncio.Event()
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          options: list[str]) -> str:
+        if address.lower() in self.refused:
+            return "550 5.1.1 no such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.scripted:

@@ -455,3 +455,40 @@ async def test_a_disclosure_in_mail_that_looks_automatic_is_read_and_reaches_a_p
         await eventually(lambda: nothing_queued(layout), timeout=20)
         mentor_got = [str(m["Subject"]) for m in inbox.mentor]
         assert len(mentor_got) == 1 and "away" in mentor_got[0].lower(), mentor_got  # told once: Maple is away
+
+
+async def test_an_alert_the_lead_never_gets_is_reported_to_the_others_who_can_act(layout: Layout, sink: Sink) -> None:
+    """The lead's mailbox refuses the URGENT alert (a typo in the address, a full mailbox): the coordinator and
+    the moderators are told, once, with the address, the server's answer and the item."""
+    use_shipped_policy(layout)
+    sink.handler.refused.add(LEAD)
+    clock = FixedClock(datetime.now(UTC))
+    relay = Relay(load_settings(layout.config), clock=clock)
+    await relay.start()
+    try:
+        pair = await acreate_pair(layout)
+        queue_id = await write(layout, pair, DISCLOSURE, subject="I need to tell someone")
+        inbox = Inboxes(sink)
+
+        async def failed() -> bool:
+            async with relay.engine.connect() as connection:
+                return any(row.state == "failed" for row in await list_outbound(connection)
+                           if row.message_id == queue_id)
+
+        await eventually(failed, timeout=20)
+        assert inbox.lead == []
+        report = await relay.safeguarding.run_once()
+        assert report.undelivered == 1 and sorted(report.mails) == sorted([COORDINATOR, MODERATORS])
+        assert (await relay.safeguarding.run_once()).mails == []  # once per alert
+        [told] = await eventually(lambda: inbox.coordinator)
+        assert told["Subject"].startswith("URGENT") and "safeguarding alert not delivered" in told["Subject"]
+        body = text(told)
+        for expected in (LEAD, "no such mailbox", f"/held/{queue_id}", "Maple (mentee) to Oak (mentor)"):
+            assert expected in body, expected
+        assert leaks(told) == []
+        await eventually(lambda: len(inbox.moderators) == 2)  # their URGENT alert, then this
+        async with relay.engine.connect() as connection:
+            [event] = await list_events(connection, message_id=queue_id, kind="urgent_alert_undelivered")
+        assert event["detail"]["rcpt"] == LEAD and sorted(event["detail"]["to"]) == sorted([COORDINATOR, MODERATORS])
+    finally:
+        await relay.stop()

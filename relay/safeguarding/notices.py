@@ -136,6 +136,14 @@ def follow_up(settings: Settings, program_id: str, concerns: list[Concern], now:
     return _mail(settings, program_id, lead_and_coordinator(settings, program_id), mail, now)
 
 
+def undelivered(settings: Settings, concern: Concern, failed_to: str, error: str, to: list[str],
+                now: datetime) -> list[Notice]:
+    """The URGENT alert to `failed_to` about `concern` could not be delivered: the others who can act are told."""
+    mail = _staff(settings, concern.program_id, "safeguarding_undelivered", [concern], failed_to=failed_to,
+                  error=error)
+    return _mail(settings, concern.program_id, to, mail, now)
+
+
 def escalation(settings: Settings, concern: Concern, moderator: str, note: str, now: datetime) -> list[Notice]:
     """A moderator's escalation: to the lead and the coordinator."""
     mail = _staff(settings, concern.program_id, "safeguarding_escalation", [concern], moderator=moderator,

@@ -4,12 +4,17 @@
   the program's `urgent_review_within` (1 hour by default) makes the safeguarding lead and the coordinator
   be told again, once;
 - the digest of automatic rejections: under `notify_rejections` with a digest period, the moderators get
-  one report per period of the messages the policy rejected.
+  one report per period of the messages the policy rejected;
+- an alert that did not arrive: when the URGENT mail to the safeguarding lead (the coordinator, when the
+  program names no lead) failed, bounced, or is still being retried ALERT_LATE after it was queued, the
+  coordinator, the lead and the policy's moderators (all but the address that failed) are told, once per
+  alert, whatever became of the message since: a person must know that the lead may not.
 
-Like the hold sweep (relay.holdqueue.sweeps), each step first marks its rows with a conditional update of
-a still-empty column and writes mail only for the rows it marked, so overlapping sweeps, or two relay
-instances on one database, never send the same mail twice. Nothing is released or discarded. Every mail
-sent is an event.
+Like the hold sweep (relay.holdqueue.sweeps), the first two steps first mark their rows with a conditional
+update of a still-empty column and write mail only for the rows they marked, so overlapping sweeps, or two
+relay instances on one database, never send the same mail twice; the third reads its events again inside
+its write transaction, which writers take in turn (relay/store/database.py). Nothing is released or
+discarded. Every mail sent is an event.
 """
 
 from __future__ import annotations
@@ -31,17 +36,22 @@ from relay.notices import Notice
 from relay.safeguarding import notices
 from relay.store import events
 from relay.store import held as held_store
-from relay.store.conversations import get_conversation
+from relay.store.conversations import email_key, get_conversation
 from relay.store.database import transaction
 from relay.yamlsource import ConfigError
 
 log = logging.getLogger("relay.safeguarding")
+
+ALERT_WATCH = timedelta(days=14)  # how long after it was queued an urgent alert is watched for failure
+ALERT_LATE = timedelta(minutes=15)  # an urgent alert still being retried this long after counts as not arrived
+UNDELIVERED = "urgent_alert_undelivered"
 
 
 @dataclass
 class SweepReport:
     follow_ups: int = 0
     rejection_digests: int = 0
+    undelivered: int = 0  # alerts to the lead that did not arrive, reported
     mails: list[str] = field(default_factory=list)  # recipients, for logs and tests
 
 
@@ -141,6 +151,46 @@ async def _rejection_digests(connection: AsyncConnection, settings: Settings, po
         report.rejection_digests += 1
 
 
+async def _due_undelivered(connection: AsyncConnection, settings: Settings, now: datetime) -> list[Any]:
+    """The alerts to a lead (or to the coordinator in the lead's place) that did not arrive and were not
+    reported yet."""
+    found = await held_store.urgent_notices_not_delivered(connection, now - ALERT_WATCH, now - ALERT_LATE)
+    alerts = [row for row in found if email_key(row.rcpt) in
+              {email_key(address) for address in notices.lead_recipients(settings, row.program_id)}]
+    reported = await held_store.undelivered_reported(connection, sorted({row.message_id for row in alerts}),
+                                                     UNDELIVERED)
+    return [row for row in alerts if row.id not in reported]
+
+
+def _others(settings: Settings, policies: PolicyBook, row: Any) -> list[str]:
+    """Who else can act on an item whose alert to `row.rcpt` did not arrive."""
+    try:
+        moderators = list(policies.get(row.policy).moderators.notify)
+    except ConfigError:
+        moderators = []
+    found = [*notices.lead_and_coordinator(settings, row.program_id), *moderators]
+    return list(dict.fromkeys(a for a in found if email_key(a) != email_key(row.rcpt)))
+
+
+async def _undelivered(connection: AsyncConnection, settings: Settings, policies: PolicyBook, now: datetime,
+                       report: SweepReport) -> None:
+    for row in await _due_undelivered(connection, settings, now):
+        item = await held_store.get_held(connection, row.message_id)
+        if item is None:
+            continue
+        error = row.last_error or "no answer yet"
+        to = _others(settings, policies, row)
+        mails = notices.undelivered(settings, await describe(connection, item), row.rcpt, error, to, now) if to else []
+        await _send(connection, settings, mails, now, report)
+        await events.record(connection, UNDELIVERED, now, pair_id=row.pair_id, message_id=row.message_id,
+                            outbound_id=row.id, rcpt=row.rcpt, state=row.state, error=error,
+                            to=[m.rcpt for m in mails])
+        if not mails:
+            log.error("the urgent alert about %s to %s did not arrive, and nobody else can be told", row.message_id,
+                      row.rcpt)
+        report.undelivered += 1
+
+
 async def sweep(settings: Settings, engine: AsyncEngine, clock: Clock, policies: PolicyBook) -> SweepReport:
     """One sweep. It first reads, outside any write transaction, whether anything may be due: the sweep runs
     every minute, and a write transaction (SQLite's lock, taken at its start) would make intake wait for
@@ -148,11 +198,13 @@ async def sweep(settings: Settings, engine: AsyncEngine, clock: Clock, policies:
     now = clock.now()
     report = SweepReport()
     async with engine.connect() as connection:
-        if not await _due_follow_ups(connection, settings, now) and not await _due_digests(connection, policies, now):
+        if not await _due_follow_ups(connection, settings, now) and not await _due_digests(connection, policies, now) \
+                and not await _due_undelivered(connection, settings, now):
             return report
     async with transaction(engine) as connection:
         await _follow_ups(connection, settings, now, report)
         await _rejection_digests(connection, settings, policies, now, report)
+        await _undelivered(connection, settings, policies, now, report)
     return report
 
 
@@ -169,7 +221,7 @@ class SafeguardingSweeper:
         with sweep_timer("safeguarding"):
             report = await sweep(self.settings, self.engine, self.clock, self.policies)
         if report.mails:
-            log.info("safeguarding sweep: %d follow-ups, %d rejection digests", report.follow_ups,
-                     report.rejection_digests)
+            log.info("safeguarding sweep: %d follow-ups, %d rejection digests, %d undelivered alerts reported",
+                     report.follow_ups, report.rejection_digests, report.undelivered)
             self.on_queued()
         return report

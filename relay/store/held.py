@@ -10,13 +10,13 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, cast, func, literal_column, select, true, update
+from sqlalchemy import and_, case, cast, func, literal_column, or_, select, true, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import ColumnElement
 
 from relay.store import keyset
-from relay.store.schema import held, members, messages
+from relay.store.schema import events, held, members, messages, outbound
 
 
 def hold_values(
@@ -71,6 +71,32 @@ async def urgent_not_followed_up(connection: AsyncConnection, held_by: datetime)
     return await list_held(connection, state="held", conditions=(
         held.c.severity == "urgent", held.c.urgent_followup_at.is_(None), held.c.escalated_by.is_(None),
         held.c.held_at <= held_by))
+
+
+async def urgent_notices_not_delivered(connection: AsyncConnection, since: datetime,
+                                       late: datetime) -> list[Any]:
+    """The mail about urgent items (queued in the commit that held them: relay/safeguarding/holding.py) that
+    did not arrive: failed or bounced, or still retried after `late`; made at `since` or after. Rows of
+    outbound (id, message_id, rcpt, state, last_error) with the item's pair_id and program_id, oldest first,
+    found through the queue's (state, created_at) index: few rows are ever in those states."""
+    query = (select(outbound.c.id, outbound.c.message_id, outbound.c.rcpt, outbound.c.state, outbound.c.last_error,
+                    held.c.pair_id, held.c.program_id, held.c.policy)
+             .join(held, held.c.message_id == outbound.c.message_id)
+             .where(outbound.c.kind == "notice", held.c.severity == "urgent",
+                    or_(and_(outbound.c.state.in_(("failed", "bounced")), outbound.c.created_at >= since),
+                        and_(outbound.c.state == "queued", outbound.c.attempts > 0,
+                             outbound.c.created_at >= since, outbound.c.created_at <= late)))
+             .order_by(outbound.c.created_at, outbound.c.id))
+    return list((await connection.execute(query)).all())
+
+
+async def undelivered_reported(connection: AsyncConnection, message_ids: list[str], kind: str) -> set[str]:
+    """The outbound ids already reported as undelivered (events of `kind` about these messages)."""
+    if not message_ids:
+        return set()
+    rows = await connection.execute(select(events.c.detail).where(events.c.message_id.in_(message_ids),
+                                                                  events.c.kind == kind))
+    return {json.loads(detail).get("outbound_id") for (detail,) in rows}
 
 
 async def rejections_not_reported(connection: AsyncConnection) -> list[dict[str, Any]]:
