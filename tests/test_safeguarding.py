@@ -492,3 +492,40 @@ async def test_an_alert_the_lead_never_gets_is_reported_to_the_others_who_can_ac
         assert event["detail"]["rcpt"] == LEAD and sorted(event["detail"]["to"]) == sorted([COORDINATOR, MODERATORS])
     finally:
         await relay.stop()
+
+
+async def test_a_disclosure_to_help_or_concern_reaches_the_lead_even_after_the_pair_is_closed(
+        layout: Layout, sink: Sink) -> None:
+    """help@ goes to the coordinator unread by any moderator: a disclosure written there reaches the lead too,
+    marked urgent (it pauses nothing: only a concern does). A concern always reaches the lead. And a child
+    whose pair was closed can still write to either."""
+    from tests.support import DOMAIN, send, simple_message
+
+    use_shipped_policy(layout)
+    async with serving(layout):
+        pair = await acreate_pair(layout)
+        inbox = Inboxes(sink)
+        sender = f"{MENTEE['name']} <{MENTEE['email']}>"
+
+        async def to_program(address: str, subject: str, body: str) -> None:
+            raw = simple_message(sender, f"{address}@{DOMAIN}", subject, body)
+            code, reply = await send(layout.smtp_port, raw, MENTEE["email"], f"{address}@{DOMAIN}")
+            assert code == 250, reply
+
+        await to_program("help", "meetings", "Can we move our sessions to Tuesdays?")
+        [routine] = await eventually(lambda: inbox.coordinator)
+        assert str(routine["Subject"]).startswith("[Help] Maple") and routine["Importance"] is None
+        await to_program("help", "a question", DISCLOSURE)
+        [told] = await eventually(lambda: inbox.lead)
+        assert str(told["Subject"]).startswith("[URGENT concern] Maple") and told["Importance"] == "high"
+        assert "unsafe at home" in text(told) and leaks(told) == []
+        await eventually(lambda: len(inbox.coordinator) == 2)
+        assert json.loads(cli(layout, "pair", "show", str(pair["id"]), "--json").stdout)["status"] == "active"
+
+        closed = await acli(layout, "pair", "close", str(pair["id"]), "--reason", "the term is over")
+        assert closed.returncode == 0, closed.stderr
+        await to_program("concern", "after the end", "My old mentor keeps writing to me on Instagram.")
+        await eventually(lambda: len(inbox.lead) == 2)
+        await eventually(lambda: sum("[URGENT concern]" in str(m["Subject"]) for m in inbox.coordinator) == 2)
+        await eventually(lambda: nothing_queued(layout), timeout=20)
+        assert len(inbox.lead) == 2  # the routine question never went to the lead

@@ -34,8 +34,9 @@ from relay.config import Settings
 from relay.dkim import signer_from_settings
 from relay.dkim.signer import Signer
 from relay.inbound.header import Header, HeaderTooLarge, read_header
+from relay.moderation import decide
 from relay.moderation.findings import Finding
-from relay.moderation.inspection import PairStats
+from relay.moderation.inspection import Inspection, PairStats
 from relay.moderation.policy import PolicyBook
 from relay.pipeline import GroupCopy, GroupFace, Prepared, PreparedGroup, prepare, prepare_group, release
 from relay.senderauth.dkim_check import DkimResult, verify_prefetched
@@ -290,6 +291,13 @@ class ReleaseJob:
 def release_message(raw: bytes, job: ReleaseJob) -> bytes:
     return release(raw, sender=job.sender, recipient=job.recipient, thread_map=job.thread_map,
                    new_message_id=job.new_message_id, now=job.now, domain=job.domain, redactions=job.redactions)
+
+
+def urgent_kinds(text: str, subject: str, policy: str) -> list[str]:
+    """The kinds of the safeguarding signs (the policy's urgent findings) in a message to a program address
+    (help@, concern@), which goes to staff without a moderator's review: sorted, none when it has none."""
+    decision = decide(_environment().policies.get(policy), Inspection(text=text, subject=subject))
+    return sorted({reason.finding.kind for reason in decision.reasons if reason.severity == "urgent"})
 
 
 def verify_dkim(raw: bytes, answers: dict[str, bytes | str | None]) -> list[DkimResult]:

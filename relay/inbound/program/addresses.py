@@ -10,7 +10,7 @@ carried out is answered with a notice saying why, never a bounce.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import or_, select
@@ -36,8 +36,9 @@ class Incoming:
     subject: str
     text: str  # the plain-text body (relay/inbound/header.plain_text)
     enrolments: list[tuple[Conversation, Member]]  # the pairs, then the groups, the sender is in (not closed;
-    # share@: closed pairs too)
+    # share@, help@, concern@: closed pairs too)
     secret: str  # signs the coordinator's reply addresses (relay/inbound/program/help.py)
+    urgent: list[str] = field(default_factory=list)  # help@, concern@: the safeguarding signs found in it
 
 
 async def enrolments(connection: AsyncConnection, address: str, *,

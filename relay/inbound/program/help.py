@@ -5,7 +5,9 @@ Reply-To of help+m<member id>.<signature>@<domain>, signed like the bounce addre
 so the answer goes back through the relay and the coordinator never needs the real address. Mail to
 concern@ (or to help@ with a subject starting with "concern") is flagged urgent and pauses the
 sender's pairs and groups: mail to a paused pair or group is accepted, archived and held for review, not
-delivered (see `park`), until `pair resume` / `group resume`. Every step is an event.
+delivered (see `park`), until `pair resume` / `group resume`. Mail to either with a safeguarding sign in it
+(the sender's policy's urgent findings: relay/inbound/program/mail.py), and every concern, goes to the
+program's safeguarding lead as well, flagged urgent; a sign alone pauses nothing. Every step is an event.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from relay.config import Settings
 from relay.inbound.program.addresses import Incoming, groups_of, pairs_of
 from relay.notices import render
 from relay.notices.programs import folder, for_participant, for_staff, participant_language
+from relay.safeguarding.notices import lead_and_coordinator
 from relay.store import events
 from relay.store.conversations import Conversation, get_conversation
 from relay.store.messages import Accepted, HoldEntry
@@ -55,6 +58,7 @@ def member_of_reply(local_part: str, secret: str) -> int | None:
 async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
     """Mail to help@ or concern@: to the coordinator, a confirmation back, and a pause for a concern."""
     concern = incoming.kind == "concern" or incoming.subject.strip().casefold().startswith("concern")
+    urgent = concern or bool(incoming.urgent)
     settings, now = incoming.settings, incoming.now
     pair, member = incoming.enrolments[0]
     program = settings.programs[pair.program_id]
@@ -78,7 +82,7 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
                 await events.record(connection, "pair.paused", now, pair_id=each.id, message_id=incoming.message_id,
                                     by_role=role.role)
     values = {
-        "program_name": program.name, "domain": domain, "handle": member.handle, "concern": concern,
+        "program_name": program.name, "domain": domain, "handle": member.handle, "concern": urgent,
         "pairs": [{"id": p.id, "role": m.role, "partner_handle": p.partner_of(m).handle} for p, m in in_pairs],
         "groups": [{"id": g.id, "role": m.role, "name": g.name} for g, m in in_groups],
         "paused": paused, "paused_groups": paused_groups,
@@ -87,21 +91,23 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
     # the subject names the first conversation: a pair by id, a group (for a member of groups only) by name
     where = {"pair_id": pair.id} if isinstance(pair, Pair) else {"pair_id": None, "group_name": pair.name}
     staff = for_staff(settings, program, "help_coordinator", member_role=member.role, **where, **values)
-    to_coordinator = notices.compose(
-        domain=domain, program_name=program.name, to=program.coordinator, now=now,
+    staff_addresses = lead_and_coordinator(settings, pair.program_id) if urgent else [program.coordinator]
+    to_staff = [notices.compose(
+        domain=domain, program_name=program.name, to=address, now=now,
         subject=staff.subject, body=staff.text,
         reply_to=reply_address(member.id, incoming.secret, domain),
-        headers={"Importance": "high", "X-Priority": "1"} if concern else None, language=staff.language,
-    )
+        headers={"Importance": "high", "X-Priority": "1"} if urgent else None, language=staff.language,
+    ) for address in staff_addresses]
     mine = for_participant(settings, program, member, "help_confirmation", **values)
     confirmation = notices.compose(domain=domain, program_name=program.name, to=member.email, now=now,
                                    subject=mine.subject, body=mine.text, language=mine.language)
-    for notice in (to_coordinator, confirmation):
+    for notice in (*to_staff, confirmation):
         await notices.queue(connection, notice, domain=domain, now=now, pair_id=pair.id,
                             message_id=incoming.message_id)
+    signs = {"signs": incoming.urgent, "to": staff_addresses} if incoming.urgent else {"to": staff_addresses}
     for conversation, role in incoming.enrolments:
         await events.record(connection, "concern" if concern else "help", now, pair_id=conversation.id,
-                            message_id=incoming.message_id, role=role.role, urgent=concern)
+                            message_id=incoming.message_id, role=role.role, urgent=urgent, **signs)
 
 
 async def answer(connection: AsyncConnection, settings: Settings, pair: Conversation, member: Member,

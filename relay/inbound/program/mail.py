@@ -1,11 +1,14 @@
 """Mail to a program address (away@, help@, concern@, share@) at intake.
 
 RCPT: the envelope sender must be an enrolled participant (a member of a pair or a group that is not
-closed; for share@, the contact exchange after the end, of any pair). DATA: the From: must be the same
+closed; for share@, the contact exchange after the end, and for help@ and concern@, which a former
+participant may still need, of any pair). DATA: the From: must be the same
 person, the mail no loop, and the sender authenticated as the policy of their pair (or, for a member of
 groups only, their group) asks (a forged concern@ would pause a pair, a forged away@ silence it). The
 message is archived with the address as its decision, in the transaction that carries out what it asks
-(relay/inbound/program/handlers.py); an automatic reply is archived and not acted on.
+(relay/inbound/program/handlers.py); an automatic reply is archived and not acted on. Mail to help@ and
+concern@ is first read for safeguarding signs by the sender's policy (in a worker process: the text may be
+long), so that a disclosure there reaches the safeguarding lead as well as the coordinator.
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ from relay.inbound.program.addresses import Incoming, enrolments
 from relay.inbound.program.handlers import HANDLERS
 from relay.store.messages import Accepted, AcceptOutcome, enrolments_basis, store_accepted
 from relay.store.pairs import Pair, email_key
+from relay.workers import tasks
+from relay.workers.pool import BudgetExceeded, WorkerLost
 
 log = logging.getLogger("relay.intake")
+TO_STAFF = ("help", "concern")  # read for safeguarding signs; open to the members of closed pairs too
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,7 @@ async def check(context: Context, local: str, mail_from: str, current: object | 
     """away@ and the program's other addresses: for enrolled participants only."""
     kind = local.casefold()
     async with context.engine.connect() as connection:
-        enrolled = await enrolments(connection, mail_from, closed=kind == "share")
+        enrolled = await enrolments(connection, mail_from, closed=kind == "share" or kind in TO_STAFF)
     if not enrolled:
         raise await context.refuse(refusals.not_a_participant(), **detail)
     target = ProgramTarget(kind, email_key(mail_from))
@@ -66,7 +72,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
     if header.looped(context.domain):
         raise await context.refuse(refusals.loop(), **detail)
     async with context.engine.connect() as connection:
-        enrolled = await enrolments(connection, mail_from, closed=target.kind == "share")
+        enrolled = await enrolments(connection, mail_from,
+                                    closed=target.kind == "share" or target.kind in TO_STAFF)
     if not enrolled:
         raise await context.refuse(refusals.not_a_participant(), **detail)
     pair, member = enrolled[0]
@@ -76,6 +83,13 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
                                                 can_hold=False)
     automatic = header.auto_reply
     subject = header.subject or ""
+    urgent: list[str] = []
+    if target.kind in TO_STAFF:  # an automatic reply too: a header is no reason to leave a disclosure unread
+        try:
+            urgent = await context.pool.run(tasks.urgent_kinds, header.text, subject, context.policy_of(pair).name)
+        except (BudgetExceeded, WorkerLost) as exc:
+            raise await context.refuse(refusals.from_worker(exc), **detail) from None
+        automatic = None if urgent else automatic
     accepted = Accepted(
         id=ids.queue_id(), pair_id=pair.id, sender_id=member.id, sender_role=member.role,
         recipient_id=pair.partner_of(member).id if isinstance(pair, Pair) else None, envelope_from=mail_from,
@@ -88,7 +102,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
         domain=context.domain, basis=enrolments_basis(enrolled),
     )
     incoming = Incoming(context.settings, target.kind, now, accepted.id, subject, header.text, enrolled,
-                        await context.verp_secret())
+                        await context.verp_secret(), urgent)
 
     async def job(connection: Any) -> AcceptOutcome:
         outcome = await store_accepted(connection, accepted)
