@@ -7,8 +7,13 @@ Pure: bytes, type and name in; the cleaned bytes, or the reason they cannot be c
                                     orientation is applied to the pixels first; JPEG keeps its quantisation
                                     ("quality=keep"); animations keep every frame.
   HEIC / HEIF                        pillow-heif (libheif), the same way, written as HEIC without EXIF/XMP.
-  PDF                                pikepdf (qpdf): the Info dictionary, the XMP metadata stream of the
-                                    document and of every page, piece info, and annotation authors (/T) go.
+  PDF                                pikepdf (qpdf): the Info dictionary, every XMP metadata stream (of the
+                                    document, its pages, images, fonts, ...), piece info and annotation
+                                    authors (/T) go; annotation text and filled-in form values are scrubbed
+                                    (a changed field's appearance is drawn again); a JPEG image keeps its
+                                    pixels bytes for bytes but loses its EXIF, XMP, IPTC and comment
+                                    segments (strip_jpeg_metadata). A PDF with embedded or attached files is
+                                    refused.
   DOCX, XLSX, PPTX (OOXML), ODT,     the zip is rewritten (stdlib zipfile, XML through lxml with entities and
   ODS, ODP (ODF)                     network off): docProps/core.xml and app.xml lose creator,
                                      lastModifiedBy, company and manager; custom properties are emptied;
@@ -16,6 +21,11 @@ Pure: bytes, type and name in; the cleaned bytes, or the reason they cannot be c
                                      xlsx comment authors and persons, pptx comment authors) become "Author";
                                      ODF meta.xml loses creator and initial-creator; the text of every XML
                                      part is passed through the scrub (a name in a heading is replaced).
+                                     Pictures inside (word/media, ppt/media, xl/media, ODF Pictures) are
+                                     cleaned like image attachments; the thumbnail (a rendering of the first
+                                     page) is dropped with its references; embedded Office documents and
+                                     PDFs are cleaned the same way, MAX_NESTING deep; an embedded OLE object
+                                     or any other embedded file cannot be cleaned and refuses the document.
 Everything else that is not text (an unknown binary, an encrypted PDF or Office file, a damaged file,
 S/MIME and PGP parts, audio and video, legacy .doc/.xls) cannot be cleaned: the caller holds the message
 for a moderator and never delivers the file as it came.
@@ -23,13 +33,16 @@ for a moderator and never delivers the file as it came.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import posixpath
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_UNZIPPED = 200 * 1024 * 1024  # an Office file that unpacks to more is refused (zip bomb)
 MAX_ENTRIES = 5000
+MAX_NESTING = 3  # an Office document embedded this many levels deep (or deeper) is refused
 NEUTRAL_AUTHOR = "Author"
 
 _IMAGE_FORMATS = {"image/jpeg": "JPEG", "image/jpg": "JPEG", "image/pjpeg": "JPEG", "image/png": "PNG",
@@ -54,6 +67,15 @@ _AUTHOR_ATTRIBUTE_ELEMENTS = frozenset({"comment", "ins", "del", "rPrChange", "p
                                         "presenceInfo", "cmAuthor", "author", "threadedComment", "moveFrom",
                                         "moveTo", "cellIns", "cellDel", "cellMerge", "customXmlInsRangeStart",
                                         "customXmlDelRangeStart", "commentAuthor"})
+
+
+# Members of an Office zip, by extension: pictures cleaned like image attachments, documents cleaned in turn.
+_PICTURE_EXTENSIONS = {"jpg": "JPEG", "jpeg": "JPEG", "jpe": "JPEG", "png": "PNG", "gif": "GIF", "tif": "TIFF",
+                       "tiff": "TIFF", "bmp": "BMP", "webp": "WEBP"}
+_PICTURE_MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF8", "GIF"), (b"II*\x00", "TIFF"),
+                  (b"MM\x00*", "TIFF"))
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .doc/.xls, OLE objects, packaged files
+_THUMBNAIL_PREFIXES = ("docprops/thumbnail.", "thumbnails/")  # OOXML and ODF renderings of the first page
 
 
 @dataclass(frozen=True)
@@ -93,9 +115,9 @@ def clean(data: bytes, content_type: str, filename: str | None, scrub: Callable[
         if kind in ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "HEIF"):
             return Cleaned(_image(data, kind))
         if kind == "pdf":
-            return _pdf(data)
+            return _pdf(data, scrub)
         if kind in ("ooxml", "odf"):
-            return _office(data, kind, scrub)
+            return _office(data, scrub, _Budget(MAX_UNZIPPED, MAX_ENTRIES), 0)
     except _Unreadable as exc:
         return Refused(str(exc))
     except Exception as exc:  # a damaged file: any library may raise anything on it
@@ -122,6 +144,9 @@ def _image(data: bytes, kind: str) -> bytes:
             extra: dict[str, object] = {"save_all": True, "loop": image.info.get("loop", 0)}
             if "duration" in image.info:
                 extra["duration"] = image.info["duration"]
+            # Pillow carries the first frame's info (a GIF comment, a WebP's EXIF and XMP) into the copy
+            # unless told otherwise
+            extra.update({"comment": b""} if fmt == "GIF" else {"exif": b"", "xmp": b""})
             image.save(out, format=fmt, **extra)
             return out.getvalue()
         image.load()
@@ -142,7 +167,7 @@ def _image(data: bytes, kind: str) -> bytes:
         return out.getvalue()
 
 
-def _pdf(data: bytes) -> Cleaned | Refused:
+def _pdf(data: bytes, scrub: Callable[[str], str]) -> Cleaned | Refused:
     import pikepdf
 
     try:
@@ -154,25 +179,188 @@ def _pdf(data: bytes) -> Cleaned | Refused:
             return Refused("an encrypted PDF cannot be cleaned")
         if "/Info" in pdf.trailer:
             del pdf.trailer["/Info"]
-        for key in ("/Metadata", "/PieceInfo"):
-            if key in pdf.Root:
-                del pdf.Root[key]
-        if "/Names" in pdf.Root and "/EmbeddedFiles" in pdf.Root.Names:
+        if ("/Names" in pdf.Root and "/EmbeddedFiles" in pdf.Root.Names) or _has_embedded_files(pdf):
             return Refused("a PDF with embedded files cannot be cleaned")
+        for obj in pdf.objects:
+            if isinstance(obj, pikepdf.Dictionary | pikepdf.Stream):
+                for key in ("/Metadata", "/PieceInfo"):
+                    if key in obj:
+                        del obj[key]
+            if isinstance(obj, pikepdf.Stream) and obj.get("/Subtype") == pikepdf.Name.Image:
+                _clean_jpeg_stream(pdf, obj)
         for page in pdf.pages:
-            for key in ("/Metadata", "/PieceInfo"):
-                if key in page.obj:
-                    del page.obj[key]
             for annotation in page.obj.get("/Annots", []):
-                for key in ("/T", "/RC"):
-                    if key in annotation:
-                        del annotation[key]
+                if annotation.get("/Subtype") != pikepdf.Name.Widget:  # a widget's /T names its form field
+                    for key in ("/T", "/RC"):
+                        if key in annotation:
+                            del annotation[key]
+                _scrub_strings(annotation, ("/Contents", "/T", "/TU"), scrub)
+        _scrub_form(pdf, scrub)
         out = io.BytesIO()
         pdf.save(out, fix_metadata_version=False, deterministic_id=True)
         return Cleaned(out.getvalue())
 
 
-def _office(data: bytes, kind: str, scrub: Callable[[str], str]) -> Cleaned | Refused:
+def _has_embedded_files(pdf: object) -> bool:
+    """Whether any object is an embedded file, or a file specification or annotation that carries one (a
+    file attachment annotation, a portfolio, a GoToE link)."""
+    import pikepdf
+
+    for obj in pdf.objects:  # type: ignore[attr-defined]
+        if not isinstance(obj, pikepdf.Dictionary | pikepdf.Stream):
+            continue
+        if obj.get("/Type") == pikepdf.Name.EmbeddedFile or "/EF" in obj or \
+                obj.get("/Subtype") == pikepdf.Name.FileAttachment:
+            return True
+    return False
+
+
+def _scrub_strings(obj: object, keys: tuple[str, ...], scrub: Callable[[str], str]) -> bool:
+    """The text strings under `keys` of a PDF dictionary scrubbed; whether any changed."""
+    import pikepdf
+
+    changed = False
+    for key in keys:
+        value = obj.get(key)  # type: ignore[attr-defined]
+        if isinstance(value, pikepdf.String):
+            text = str(value)
+            clean_text = scrub(text)
+            if clean_text != text:
+                obj[key] = pikepdf.String(clean_text)  # type: ignore[index]
+                changed = True
+    return changed
+
+
+def _scrub_form(pdf: object, scrub: Callable[[str], str]) -> None:
+    """Filled-in form fields (a child's name typed into "Name:") scrubbed: their value, default value and
+    names. A field whose text changed loses its drawn appearance, which qpdf draws again from the new value."""
+    import pikepdf
+
+    root = pdf.Root  # type: ignore[attr-defined]
+    if "/AcroForm" not in root:
+        return
+    pending = list(root.AcroForm.get("/Fields", []))
+    seen: set[tuple[int, int]] = set()
+    changed = False
+    while pending:
+        field = pending.pop()
+        if not isinstance(field, pikepdf.Dictionary) or (field.is_indirect and field.objgen in seen):
+            continue
+        if field.is_indirect:
+            seen.add(field.objgen)
+        if _scrub_strings(field, ("/V", "/DV", "/T", "/TU"), scrub):
+            changed = True
+            for widget in [field, *field.get("/Kids", [])]:
+                if "/AP" in widget:
+                    del widget["/AP"]
+        pending.extend(field.get("/Kids", []))
+    if changed:
+        root.AcroForm.NeedAppearances = True
+        # if qpdf cannot, NeedAppearances stays: the reader draws the fields from their (scrubbed) values
+        with contextlib.suppress(pikepdf.PdfError):
+            pdf.generate_appearance_streams()  # type: ignore[attr-defined]
+
+
+def _clean_jpeg_stream(pdf: object, image: object) -> None:
+    """A JPEG image (DCTDecode, possibly after other filters) without its metadata segments, pixels untouched."""
+    import pikepdf
+
+    filters = image.get("/Filter")  # type: ignore[attr-defined]
+    names = list(filters) if isinstance(filters, pikepdf.Array) else [filters]
+    if not names or names[-1] != pikepdf.Name.DCTDecode:
+        return
+    parms = image.get("/DecodeParms")  # type: ignore[attr-defined]
+    jpeg = image.read_raw_bytes()  # type: ignore[attr-defined]
+    if len(names) > 1:  # e.g. [/FlateDecode /DCTDecode]: qpdf undoes the filters before the JPEG's, on a copy
+        outer = pikepdf.Stream(pdf, jpeg)  # type: ignore[arg-type]  # unreferenced: not saved
+        outer.Filter = pikepdf.Array(names[:-1])
+        if isinstance(parms, pikepdf.Array):
+            outer.DecodeParms = pikepdf.Array(list(parms)[:-1])
+        jpeg = outer.read_bytes()
+    if isinstance(parms, pikepdf.Array):
+        parms = parms[-1] if len(parms) == len(names) else None
+    stripped = strip_jpeg_metadata(jpeg)
+    if stripped == jpeg and len(names) == 1:
+        return
+    image.write(stripped, filter=pikepdf.Name.DCTDecode,  # type: ignore[attr-defined]
+                decode_parms=parms if isinstance(parms, pikepdf.Dictionary) else None)
+
+
+# JPEG application segments that decoding needs, by marker and the identifier their payload starts with;
+# every other APPn (EXIF, XMP, Photoshop IPTC, maker data, ...) and every comment (COM) is metadata.
+_JPEG_KEPT = {0xE0: (b"JFIF\x00",), 0xE2: (b"ICC_PROFILE\x00",), 0xEE: (b"Adobe",)}
+
+
+def strip_jpeg_metadata(data: bytes) -> bytes:
+    """A JPEG byte stream without its metadata segments (APP1 EXIF/XMP, APP13 IPTC, COM, ...): every other
+    segment and the compressed image data are copied as they are, so nothing is decoded or re-encoded.
+
+    Hand-written because Pillow (the image library used here) writes a JPEG only by encoding it again, and
+    a JPEG inside a PDF should keep its exact pixels; the JPEG syntax (ITU T.81, B.1) makes this a short
+    walk over length-prefixed segments. Bytes after the end-of-image marker are dropped."""
+    if data[:2] != b"\xff\xd8":
+        raise _Unreadable("a JPEG image in the document could not be read to clean it")
+    out = bytearray(data[:2])
+    pos = 2
+    while pos + 1 < len(data):
+        if data[pos] != 0xFF:
+            raise _Unreadable("a JPEG image in the document could not be read to clean it")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker == 0xD9:  # end of image
+            out += data[pos:pos + 2]
+            return bytes(out)
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            out += data[pos:pos + 2]
+            pos += 2
+            continue
+        end = pos + 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        if end > len(data) or end < pos + 4:
+            raise _Unreadable("a JPEG image in the document could not be read to clean it")
+        if not _jpeg_metadata(marker, data[pos + 4:end]):
+            out += data[pos:end]
+        pos = end
+        if marker == 0xDA:  # start of scan: compressed data runs to the next marker
+            scan_end = _jpeg_scan_end(data, pos)
+            out += data[pos:scan_end]
+            pos = scan_end
+    return bytes(out)
+
+
+def _jpeg_metadata(marker: int, payload: bytes) -> bool:
+    if marker == 0xFE:
+        return True
+    if 0xE0 <= marker <= 0xEF:
+        return not payload.startswith(_JPEG_KEPT.get(marker, ()))
+    return False
+
+
+def _jpeg_scan_end(data: bytes, pos: int) -> int:
+    """Where a scan's compressed data ends: at the first 0xFF that is not a stuffed 0xFF00 or a restart marker."""
+    while True:
+        pos = data.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= len(data):
+            return len(data)
+        following = data[pos + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7:
+            pos += 2
+        elif following == 0xFF:
+            pos += 1
+        else:
+            return pos
+
+
+@dataclass
+class _Budget:
+    """What is left of the bytes and entries a document and the documents embedded in it may unpack to."""
+
+    size: int
+    entries: int
+
+
+def _office(data: bytes, scrub: Callable[[str], str], budget: _Budget, depth: int) -> Cleaned | Refused:
     from lxml import etree
 
     try:
@@ -180,18 +368,25 @@ def _office(data: bytes, kind: str, scrub: Callable[[str], str]) -> Cleaned | Re
     except zipfile.BadZipFile:
         return Refused("an encrypted or damaged Office document cannot be cleaned")
     infos = source.infolist()
-    if len(infos) > MAX_ENTRIES or sum(i.file_size for i in infos) > MAX_UNZIPPED:
+    budget.size -= sum(i.file_size for i in infos)
+    budget.entries -= len(infos)
+    if budget.entries < 0 or budget.size < 0:
         return Refused("the document unpacks to too much data to be cleaned")
     if any(i.flag_bits & 0x1 for i in infos):
         return Refused("an encrypted Office document cannot be cleaned")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=False)
+    dropped = frozenset(i.filename for i in infos if i.filename.lower().startswith(_THUMBNAIL_PREFIXES))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as target:
         for info in infos:
-            content = source.read(info)
             name = info.filename
+            if name in dropped:
+                continue
+            content = source.read(info)
             if name.lower().endswith((".xml", ".rels")) or name in ("content.xml", "meta.xml", "styles.xml"):
-                content = _clean_xml(content, name, parser, scrub)
+                content = _clean_xml(content, name, parser, scrub, dropped)
+            elif not info.is_dir():
+                content = _clean_member(content, name, scrub, budget, depth)
             copy = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             copy.compress_type = info.compress_type
             copy.external_attr = info.external_attr
@@ -199,18 +394,71 @@ def _office(data: bytes, kind: str, scrub: Callable[[str], str]) -> Cleaned | Re
     return Cleaned(out.getvalue())
 
 
+def _clean_member(content: bytes, name: str, scrub: Callable[[str], str], budget: _Budget, depth: int) -> bytes:
+    """A zip member that is not XML: a picture cleaned, an embedded document or PDF cleaned in turn, an OLE
+    object or other embedded file refused (_Unreadable), anything else (fonts, printer settings) as it is."""
+    extension = name.rpartition(".")[2].lower() if "." in name.rpartition("/")[2] else ""
+    picture = next((fmt for magic, fmt in _PICTURE_MAGIC if content.startswith(magic)), None)
+    if picture is None and content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        picture = "WEBP"
+    if picture is not None or extension in _PICTURE_EXTENSIONS:
+        try:
+            return _image(content, picture or _PICTURE_EXTENSIONS[extension])
+        except Exception:  # any library may raise anything on a damaged picture
+            raise _Unreadable(f"the picture {name} in the document could not be read to clean it") from None
+    if content[:4] == b"PK\x03\x04" or content[:4] == b"%PDF":
+        if depth + 1 >= MAX_NESTING:
+            raise _Unreadable(f"documents embedded more than {MAX_NESTING - 1} levels deep cannot be cleaned")
+        nested = _office(content, scrub, budget, depth + 1) if content[:2] == b"PK" else _pdf(content, scrub)
+        if isinstance(nested, Refused):
+            raise _Unreadable(f"the embedded document {name}: {nested.reason}")
+        return nested.data
+    if content.startswith(_OLE2_MAGIC):
+        raise _Unreadable(f"an embedded object ({name}) cannot be cleaned of personal data")
+    if "embeddings/" in name.lower() or name.lower().startswith("object "):
+        raise _Unreadable(f"an embedded file ({name}) cannot be cleaned of personal data")
+    return content
+
+
+def _drop_references(root: object, name: str, dropped: frozenset[str]) -> None:
+    """References to dropped members removed, so that the document opens without a repair prompt: OOXML
+    relationships (_rels/*.rels, targets relative to the part's folder), [Content_Types].xml overrides and
+    ODF META-INF/manifest.xml entries (a folder's entry goes with the last member in it)."""
+    folder = posixpath.dirname(posixpath.dirname(name)) if "/_rels/" in f"/{name}" else ""
+    for element in list(root.iter()):  # type: ignore[attr-defined]
+        if not isinstance(element.tag, str):
+            continue
+        local = _local(element.tag)
+        attributes = {_local(key): value for key, value in element.attrib.items()}
+        path = None
+        if local == "Relationship" and attributes.get("TargetMode") != "External":
+            target = attributes.get("Target", "")
+            path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
+        elif local == "Override":
+            path = attributes.get("PartName", "").lstrip("/")
+        elif local == "file-entry":
+            path = attributes.get("full-path", "")
+            if path.endswith("/") and any(d.startswith(path) for d in dropped):
+                path = next(d for d in dropped if d.startswith(path))
+        if path in dropped and element.getparent() is not None:
+            element.getparent().remove(element)
+
+
 def _local(name: object) -> str:
     text = str(name)
     return text.rsplit("}", 1)[-1] if "}" in text else text.rsplit(":", 1)[-1]
 
 
-def _clean_xml(content: bytes, name: str, parser: object, scrub: Callable[[str], str]) -> bytes:
+def _clean_xml(content: bytes, name: str, parser: object, scrub: Callable[[str], str],
+               dropped: frozenset[str] = frozenset()) -> bytes:
     from lxml import etree
 
     try:
         root = etree.fromstring(content, parser)  # type: ignore[arg-type]
     except etree.XMLSyntaxError:
         raise _Unreadable(f"the part {name} of the document could not be read to clean it") from None
+    if dropped:
+        _drop_references(root, name, dropped)
     custom = name.lower().endswith("docprops/custom.xml")
     for element in root.iter():
         if not isinstance(element.tag, str):
