@@ -7,7 +7,11 @@ writes values in quoted-printable (ENCODING=QUOTED-PRINTABLE, with "=" soft line
 charset named by CHARSET. Each content line is unfolded, its value decoded, cleaned with the given
 function, and, if that changed anything, written back: escaped again, quoted-printable values as plain
 UTF-8 (the ENCODING parameter dropped, CHARSET=UTF-8). Lines that do not change keep their exact text.
-`readable` gives the inspection every line unfolded and decoded. Hand-written: the `icalendar` and
+`readable` gives the inspection every line unfolded and decoded.
+A vCard's binary properties (PHOTO, LOGO, SOUND, KEY: a photo with EXIF, a face, a voice, a key naming its
+owner) are dropped, not cleaned. An HTML value (Outlook's X-ALT-DESC;FMTTYPE=text/html, where a name can
+hide in entities such as "Jos&eacute;") is cleaned as HTML with the `html` function given, and dropped
+when there is none (clients fall back to the plain DESCRIPTION). Hand-written: the `icalendar` and
 `vobject` libraries re-serialise the whole object (losing the exact text of untouched lines) and do not
 read vCard 2.1 quoted-printable values reliably.
 """
@@ -21,6 +25,8 @@ from collections.abc import Callable
 _FOLD = re.compile(r"\r?\n[ \t]")
 _QP_SOFT_BREAK = re.compile(r"=\r?\n")
 _UNESCAPE = re.compile(r"\\([\\;,nN])")
+_HTML_VALUE = re.compile(r"(?i);fmttype=\"?text/html\b")
+VCARD_BINARY = frozenset({"PHOTO", "LOGO", "SOUND", "KEY"})
 
 
 def _unfold(text: str, *, quoted_printable: bool = False) -> str:
@@ -100,17 +106,27 @@ def readable(text: str) -> str:
     return "\n".join(out)
 
 
-def _clean(text: str, clean: Callable[[str], str]) -> str:
+def _property(head: str) -> str:
+    """A content line's property name, without its group ("item1.PHOTO;..." -> "PHOTO")."""
+    return head.split(";", 1)[0].rpartition(".")[2].strip().upper()
+
+
+def _clean(text: str, clean: Callable[[str], str], drop: frozenset[str] = frozenset(),
+           html: Callable[[str], str] | None = None) -> str:
     lines = _lines(text)
     changed = False
     out = []
     for line in lines:
         decoded = _decoded(line)
+        if decoded is not None and (_property(decoded[0]) in drop or (html is None and _HTML_VALUE.search(decoded[0]))):
+            changed = True
+            continue
         if decoded is None:
             new = clean(line)
         else:
             head, value, qp = decoded
-            clean_head, clean_value = clean(head), clean(value)
+            clean_value = html(value) if html is not None and _HTML_VALUE.search(head) else clean(value)
+            clean_head = clean(head)
             if clean_head == head and clean_value == value:
                 new = line
             else:
@@ -125,9 +141,11 @@ def _clean(text: str, clean: Callable[[str], str]) -> str:
     return "\r\n".join(out) + "\r\n"
 
 
-def clean_calendar(text: str, clean: Callable[[str], str]) -> str:
-    return _clean(text, clean)
+def clean_calendar(text: str, clean: Callable[[str], str], html: Callable[[str], str] | None = None) -> str:
+    """Calendar text cleaned line by line; HTML values with `html`, or dropped without it."""
+    return _clean(text, clean, html=html)
 
 
 def clean_vcard(text: str, clean: Callable[[str], str]) -> str:
-    return _clean(text, clean)
+    """vCard text cleaned line by line, without its binary properties (VCARD_BINARY)."""
+    return _clean(text, clean, drop=VCARD_BINARY)

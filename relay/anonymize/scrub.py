@@ -5,20 +5,24 @@ module applies it to the kinds of text a message carries. Plain text: RFC 2047 e
 into it are decoded first, and links in it are decoded for the check (links.py). HTML: read with a real
 parser (htmltext.py): the text a person reads (a name split across tags is seen whole), every
 attribute, comments and hidden text; a link that leaks is rewritten or removed; a `cid:` reference
-follows the part's re-minted Content-ID. Calendar and vCard text: cards.py unfolds, unescapes and
+follows the part's re-minted Content-ID; a `data:` URI's bytes are cleaned like an attachment (a photo
+loses its EXIF) or, when they cannot be, the URI is removed. Calendar and vCard text: cards.py unfolds, unescapes and
 decodes quoted-printable first, and writes the result back in the format's own escaping.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.errors import MessageError
 from email.header import decode_header, make_header
+from urllib.parse import unquote_to_bytes
 
-from relay.anonymize import cards
+from relay.anonymize import attachments, cards
 from relay.anonymize.htmltext import Edits, rewrite
 from relay.anonymize.links import URL_IN_TEXT, clean_url
 from relay.anonymize.names import Person, matcher_for, replace
@@ -26,6 +30,7 @@ from relay.anonymize.writable import writable
 
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+_DATA_URI = re.compile(r"(?is)data:([^,;]*)((?:;[^,;]*)*),(.*)")  # RFC 2397: data:[<type>][;param][;base64],<data>
 LINK_REMOVED = "[link removed by the program]"
 
 
@@ -89,14 +94,33 @@ class Scrubber:
     def url(self, attribute: str, value: str) -> str | None:
         if value[:4].lower() == "cid:":
             return "cid:" + self.content_ids.get(value[4:].strip().strip("<>").lower(), value[4:])
+        if value.lstrip()[:5].lower() == "data:":
+            return self.data_uri(value)
         return clean_url(value, self.found_in, self._plain)
+
+    def data_uri(self, value: str) -> str | None:
+        """A data: URI with its bytes cleaned as an attachment of its type would be (a photo without EXIF);
+        one that cannot be cleaned, or whose other content names somebody, is None (removed)."""
+        decoded = parse_data_uri(value)
+        if decoded is None:
+            return None
+        media_type, data = decoded
+        if attachments.kind_of(media_type, None) != "unknown":
+            result = attachments.clean(data, media_type, None, self.text)
+            if not isinstance(result, attachments.Cleaned):
+                return None
+            if result.data == data:
+                return value
+            return f"data:{media_type};base64,{base64.b64encode(result.data).decode()}"
+        text = data.decode("utf-8", "replace")
+        return None if self.found_in(text) or self.found_in(value) else value
 
     def html(self, value: str) -> str:
         """Scrub HTML: text runs, attributes (links decoded), comments and hidden text."""
         return rewrite(value, self.edits, self.text, self.url)
 
     def calendar(self, value: str) -> str:
-        return cards.clean_calendar(value, self.text)
+        return cards.clean_calendar(value, self.text, html=self.html)
 
     def vcard(self, value: str) -> str:
         return cards.clean_vcard(value, self.text)
@@ -107,6 +131,23 @@ class Scrubber:
             return True
         repaired = _repaired(value)
         return repaired is not None and self._matcher.found_in(repaired)
+
+
+def parse_data_uri(value: str) -> tuple[str, bytes] | None:
+    """A data: URI's media type (lower case, "text/plain" when absent) and bytes; None if it is malformed.
+
+    Hand-written: the stdlib reads data: URIs only inside urllib.request's URL opener."""
+    match = _DATA_URI.fullmatch(value.strip())
+    if match is None:
+        return None
+    media_type = match.group(1).strip().lower() or "text/plain"
+    try:
+        if "base64" in (p.strip().lower() for p in match.group(2).split(";")):
+            return media_type, base64.b64decode("".join(unquote_to_bytes(match.group(3)).decode("ascii").split()),
+                                                validate=True)
+        return media_type, unquote_to_bytes(match.group(3))
+    except (binascii.Error, ValueError):  # bad base64 or non-ASCII in it
+        return None
 
 
 def _repaired(value: str) -> str | None:
