@@ -4,10 +4,14 @@ a delivered message, and one check that no identity needle is among them.
 It does not use the relay's own decoders, so that a blind spot there is not repeated here: the raw
 bytes (as Latin-1 and UTF-8); every header, decoded; every part's payload in its charset and as UTF-8,
 with quoted-printable soft breaks and iCalendar/vCard folding undone and their escapes and QP values
-decoded; HTML entities decoded, text with tags removed (so a name split across tags shows), every
-attribute value, percent-decoded (three times) and with base64 query values and path segments decoded;
+decoded (and their HTML entities, as Outlook shows X-ALT-DESC); HTML entities decoded, text with tags
+removed (so a name split across tags shows), every attribute value, percent-decoded (three times) and
+with base64 query values and path segments decoded;
 file names (NFC and NFD); images' info, EXIF (every IFD) and XMP (Pillow, pillow-heif); PDF Info, XMP
-and annotation authors (pikepdf); every member of a zip (OOXML, ODF), as text.
+and annotation authors (pikepdf), every object and every stream (raw and decoded); every member of a zip
+(OOXML, ODF), as text. Files inside files are opened as a recipient's software would open them, a few
+levels deep: pictures, documents and PDFs inside zips, image and embedded-file streams of PDFs, the
+bytes of data: URIs in HTML, and base64 values (PHOTO) of vCard and iCalendar lines.
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ def _cards(text: str) -> list[str]:
     qp = re.sub(r"=\r?\n", "", unfolded)
     decoded = quopri.decodestring(qp.encode("utf-8", "replace")).decode("utf-8", "replace")
     unescaped = re.sub(r"\\([nN])", "\n", decoded).replace("\\,", ",").replace("\\;", ";").replace("\\\\", "\\")
-    return [unfolded, decoded, unescaped]
+    return [unfolded, decoded, unescaped, html.unescape(unescaped)]  # HTML values (X-ALT-DESC) as clients show them
 
 
 def _image(data: bytes) -> list[str]:
@@ -98,7 +102,7 @@ def _image(data: bytes) -> list[str]:
     return out
 
 
-def _pdf(data: bytes) -> list[str]:
+def _pdf(data: bytes, depth: int = 0) -> list[str]:
     import pikepdf
 
     out: list[str] = [data.decode("latin-1")]
@@ -108,16 +112,73 @@ def _pdf(data: bytes) -> list[str]:
             out.append(pdf.Root.Metadata.read_bytes().decode("utf-8", "replace"))
         for page in pdf.pages:
             for annotation in page.obj.get("/Annots", []):
-                out.extend(str(annotation.get(k, "")) for k in ("/T", "/Contents"))
+                out.extend(str(annotation.get(k, "")) for k in ("/T", "/Contents", "/V"))
+        for obj in pdf.objects:
+            out.append(repr(obj))
+            if isinstance(obj, pikepdf.Stream):
+                streams = [obj.read_raw_bytes()]
+                with contextlib.suppress(pikepdf.PdfError):
+                    streams.append(obj.read_bytes(decode_level=pikepdf.StreamDecodeLevel.generalized))
+                for stream in streams:
+                    out.append(stream.decode("latin-1"))
+                    out.extend(_blob(stream, depth + 1))
     return out
 
 
-def _zip(data: bytes) -> list[str]:
+def _zip(data: bytes, depth: int = 0) -> list[str]:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         out = list(archive.namelist())
         for name in archive.namelist():
-            text = archive.read(name).decode("utf-8", "replace")
+            member = archive.read(name)
+            text = member.decode("utf-8", "replace")
             out.extend([text, html.unescape(text)])
+            out.extend(_blob(member, depth + 1))
+    return out
+
+
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"II*\x00", b"MM\x00*", b"BM")
+
+
+def _blob(data: bytes, depth: int = 0, content_type: str = "") -> list[str]:
+    """The strings a program finds in a file by what it is (a PDF, a zip, a picture), a few files deep; a
+    damaged or encrypted file gives nothing more (its raw bytes are searched by the caller)."""
+    if depth > 4:
+        return []
+    try:
+        if data[:4] == b"%PDF":
+            return _pdf(data, depth)
+        if data[:2] == b"PK":
+            return _zip(data, depth)
+        if data.startswith(_IMAGE_MAGIC) or data[8:12] == b"WEBP" or data[4:8] == b"ftyp" or \
+                content_type.startswith("image/"):
+            return _image(data)
+    except Exception:  # a damaged or encrypted file
+        pass
+    return []
+
+
+_DATA_URI = re.compile(r"(?is)^\s*data:[^,]*?;base64,(.*)$")
+_CARD_BASE64 = re.compile(r"(?im)^[^:\r\n]*;(?:encoding=b|encoding=base64|value=binary)[^:\r\n]*:([A-Za-z0-9+/=]+)$")
+
+
+def _embedded(value: str) -> list[str]:
+    """The bytes of a data: URI, opened like a file."""
+    match = _DATA_URI.match(value)
+    if match is None:
+        return []
+    with contextlib.suppress(binascii.Error, ValueError):
+        data = base64.b64decode("".join(unquote(match.group(1)).split()))
+        return [data.decode("latin-1"), *_blob(data, 1)]
+    return []
+
+
+def _card_files(unfolded: str) -> list[str]:
+    """Base64 values of vCard and iCalendar lines (PHOTO;ENCODING=b, ATTACH;VALUE=BINARY), opened like files."""
+    out: list[str] = []
+    for match in _CARD_BASE64.finditer(unfolded):
+        with contextlib.suppress(binascii.Error, ValueError):
+            data = base64.b64decode(match.group(1))
+            out.extend([data.decode("latin-1"), *_blob(data, 1)])
     return out
 
 
@@ -148,22 +209,17 @@ def everything(raw: bytes) -> list[str]:
         out.extend(texts)
         ctype = part.get_content_type()
         for text in texts[:1] + texts[2:]:
-            out.extend(_cards(text))
+            cards = _cards(text)
+            out.extend(cards)
+            out.extend(_card_files(cards[0]))
             if "<" in text:
                 reader = _Html()
                 reader.feed(text)
                 out.append("".join(reader.text))
                 for value in reader.strings:
                     out.extend(_url_readings(value))
-        try:
-            if data[:4] == b"%PDF":
-                out.extend(_pdf(data))
-            elif data[:2] == b"PK":
-                out.extend(_zip(data))
-            elif ctype.startswith("image/"):
-                out.extend(_image(data))
-        except Exception:  # a damaged or encrypted file: its raw bytes are searched above
-            pass
+                    out.extend(_embedded(value))
+        out.extend(_blob(data, 0, ctype))
     return out
 
 
