@@ -8,6 +8,9 @@ same way, in the text and in the enrolled names, so that both meet in one form:
   compatibility decomposition (NFKD) -> combining marks and invisible format characters dropped
   -> casefold -> confusable letters mapped to the Latin letter they imitate -> lower case
 
+Every apostrophe form (APOSTROPHES) folds to the ASCII "'" first: phones and word processors type "’" by
+default, Spanish and German keyboards give "´", others "`" or "ʼ", so "O’Brien" and "O'Brien" must meet.
+
 The confusables come from Unicode's confusables data as shipped by the `confusable-homoglyphs` package
 (confusables.json, MIT licence, generated from https://www.unicode.org/Public/security/latest/
 confusables.txt); only mappings onto an ASCII letter are used. Folding is symmetrical, so names written
@@ -46,6 +49,20 @@ def _confusables() -> dict[str, str]:
     return mapping
 
 
+# What people type for an apostrophe: the characters that Unicode's confusables data (above) lists as
+# look-alikes of "'" and that are used as one in mail (punctuation, symbols and modifier letters; not the
+# Greek tonos, Armenian comma or letters of other scripts). Listed here, not read from the data, so
+# that moderation (relay.moderation.folding) folds exactly the same set and a reader can see it.
+APOSTROPHES = frozenset(
+    "\u2019\u2018\u201b"  # ’ ‘ ‛ quotation marks: iPhone, Word, Outlook "smart" punctuation
+    "\u02bc\u02bb\u02b9"  # ʼ ʻ ʹ modifier letters (apostrophe, okina, prime)
+    "\u00b4\u02ca`\u02cb"  # ´ ˊ ` ˋ acute and grave accents typed alone (Spanish, German, French keyboards)
+    "\u2032\u2035"  # ′ ‵ primes
+    "\uff07\uff40"  # ＇ ｀ fullwidth (Chinese and Japanese input methods)
+    "\u055a\u05f3"  # ՚ ׳ Armenian apostrophe, Hebrew geresh
+)
+
+
 class _Table(dict[int, str]):
     """str.translate table that folds each character on first sight and remembers it."""
 
@@ -60,6 +77,9 @@ _TABLE = _Table()
 
 @cache
 def fold_char(char: str) -> str:
+    """One character folded (see the module docstring); may be empty (a combining mark) or longer ("ß")."""
+    if char in APOSTROPHES:
+        return "'"
     decomposed = unicodedata.normalize("NFKD", char)
     kept = "".join(c for c in decomposed if not unicodedata.combining(c) and unicodedata.category(c) != "Cf")
     folded = kept.casefold()
@@ -84,8 +104,10 @@ class Folded:
 
 
 def fold(text: str) -> Folded:
+    """Text folded for matching, with the map back to the original offsets when they differ."""
     if text.isascii():
-        return Folded(text.lower())
+        lowered = text.lower()
+        return Folded(lowered.replace("`", "'") if "`" in lowered else lowered)  # the one ASCII apostrophe form
     if all(len(fold_char(char)) == 1 for char in set(text)):
         return Folded(text.translate(_TABLE))
     pieces: list[str] = []
@@ -102,4 +124,5 @@ def fold(text: str) -> Folded:
 
 
 def fold_word(word: str) -> str:
+    """A word (a name, a word of the shipped lists) folded the way text is."""
     return fold(unicodedata.normalize("NFC", word)).text

@@ -11,7 +11,9 @@ What is looked for, for each member:
     underscores, dots or hyphens ("amaru_quispe");
   - each word of the name and each piece of a hyphenated word; prefixes of the first name of four
     letters or more ("Theo" for Théodora); every nickname given at enrolment, whole and word by word;
-  - German umlauts written out ("Mueller") or dropped ("Muller").
+  - German umlauts written out ("Mueller") or dropped ("Muller");
+  - an apostrophe in any form ("O’Brien", "O´Brien", "Oʼbrien" for "O'Brien", and the reverse: fold.py folds
+    them all to "'") or left out ("OBrien").
 A word matches between anything that is not a letter: "_", ".", "-" and digits are boundaries inside a
 token ("amaru_quispe09", "theo.v").
 
@@ -102,7 +104,9 @@ def _spellings(word: str) -> set[str]:
     """The folded word, with umlauts written out (Müller: mueller), and a name enrolled with them written
     out also as written with umlauts (Mueller: muller, which is how "Müller" folds).
 
-    The last reading is taken only for an "ae", "oe", "ue" inside the word (a final "e" is not an umlaut
+    A word with an apostrophe (every form of which folds to "'") is also read without it ("OBrien").
+
+    The umlaut reading is taken only for an "ae", "oe", "ue" inside the word (a final "e" is not an umlaut
     written out: "Doe" is not "Dö") and only when it does not make an ordinary word of a name that was none
     (else "Doe" would match every "do" and "Do you")."""
     folded = fold_word(word)
@@ -110,6 +114,10 @@ def _spellings(word: str) -> set[str]:
     umlaut = re.sub(r"(?<![gq])([aou])e(?=\w)", r"\1", folded)
     if not is_common_word(umlaut):
         spellings.add(umlaut)
+    for spelling in [s for s in spellings if "'" in s]:  # "O'Brien" typed without it: "OBrien", "Obrien"
+        bare = spelling.replace("'", "")
+        if bare and not is_common_word(bare):
+            spellings.add(bare)
     return spellings
 
 

@@ -1,0 +1,135 @@
+"""Text written the way people's keyboards and clients write it: every apostrophe form, apostrophes left
+out, file names in RFC 2231 encoding, a forwarded message sent in base64.
+
+A member's name must be gone from what the partner receives however its apostrophe was typed ("O’Brien"
+from an iPhone, "O´Brien" from a Spanish keyboard, "OBrien"), whichever form it was enrolled with; and a
+child's disclosure must be held as urgent however its apostrophes were typed, or left out ("dont tell
+anyone", "whats your snap"). Messages go through the relay's own line (relay.pipeline.prepare: anonymise,
+inspect, the shipped policy), as tests/test_leak_vectors.py drives it; one goes through a running relay.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from functools import cache
+
+import pytest
+
+from relay.anonymize.message import parse
+from relay.anonymize.scrub import Identity
+from relay.moderation import Decision
+from relay.moderation.inspection import PairStats
+from relay.moderation.policy import Policy, parse_policy
+from relay.pipeline import prepare
+from tests.decode_all import leaks
+from tests.support import REPO
+
+DOMAIN = "relay.test"
+NOW = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
+# What phones, word processors and keyboards type for an apostrophe.
+APOSTROPHES = {"ascii": "'", "right_quote": "\u2019", "left_quote": "\u2018", "modifier": "\u02bc",
+               "acute": "\u00b4", "grave": "`", "prime": "\u2032", "fullwidth": "\uff07"}
+
+
+class Member:
+    """One enrolled member: their real name and address, and the alias and handle the partner sees."""
+
+    def __init__(self, name: str, email: str, handle: str) -> None:
+        self.name, self.email, self.handle = name, email, handle
+        self.alias = f"{handle.lower()}.k2@{DOMAIN}"
+
+    def identity(self) -> Identity:
+        return Identity(self.email, self.name, self.alias, self.handle)
+
+
+SIOBHAN = Member("Siobhan O'Brien-Ivanova", "siobhan.obrien@oakmail.example", "Maple")  # enrolled with "'"
+DARA = Member("Dara O\u2019Neill", "dara.oneill@uni.example.net", "Oak")  # enrolled with "’"
+# Whole words: "Brien" is found in "O'Brien", "O’Brien", "O´Brien" alike (the apostrophe is not a letter).
+SIOBHAN_NEEDLES = ["Siobhan", "Brien", "OBrien", "Ivanova", SIOBHAN.email, "siobhan.obrien"]
+DARA_NEEDLES = ["Dara", "Neill", "ONeill", DARA.email, "dara.oneill"]
+
+
+@cache
+def shipped(name: str) -> Policy:
+    return parse_policy(REPO / "policies" / f"{name}.yaml")
+
+
+def _message(sender: Member, partner: Member, subject: str = "Re: essay") -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = f"{sender.name} <{sender.email}>"
+    message["To"] = partner.alias
+    message["Subject"] = subject
+    message["Date"] = "Wed, 04 Nov 2026 10:17:41 +0100"
+    message["Message-ID"] = f"<v.{sender.handle}@client.example>"
+    return message
+
+
+def _plain(sender: Member, partner: Member, text: str, subject: str = "Re: essay") -> bytes:
+    message = _message(sender, partner, subject)
+    message.set_content(text)
+    return message.as_bytes()
+
+
+def _run(raw: bytes, sender: Member, partner: Member, policy: str = "adult-professional") -> tuple[bytes, Decision]:
+    """The copy the partner would receive, and the moderation decision on it."""
+    context = {"sender_role": "mentee", "sender_email": sender.email, "sender_name": sender.name,
+               "recipient_email": partner.email, "recipient_name": partner.name, "region": "US",
+               "domain": DOMAIN, "aliases": (sender.alias, partner.alias), "stats": PairStats(5, 1)}
+    prepared = prepare(parse(raw), sender=sender.identity(), recipient=partner.identity(), thread_map={},
+                       new_message_id=f"<new@{DOMAIN}>", now=NOW, domain=DOMAIN, policy=shipped(policy),
+                       context=context)
+    return prepared.raw, prepared.decision
+
+
+def _delivered_clean(raw: bytes, sender: Member, partner: Member, needles: list[str]) -> bytes:
+    assert leaks(raw, needles), "the message carries the name to begin with"
+    delivered, decision = _run(raw, sender, partner)
+    found = leaks(delivered, needles)
+    assert not found, "\n".join(found)
+    assert decision.action in ("deliver", "redact"), decision.reason_dicts()
+    return delivered
+
+
+# --- names: every apostrophe form -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", sorted(APOSTROPHES))
+def test_a_signature_with_any_apostrophe_loses_the_name(form: str) -> None:
+    a = APOSTROPHES[form]
+    text = f"See you Thursday!\n\nSiobhan O{a}Brien-Ivanova\nSent from my iPhone\n\u2014 S. O{a}Brien\n"
+    delivered = _delivered_clean(_plain(SIOBHAN, DARA, text), SIOBHAN, DARA, SIOBHAN_NEEDLES)
+    assert "Maple" in parse(delivered).get_content()
+
+
+@pytest.mark.parametrize("form", sorted(APOSTROPHES))
+def test_a_name_enrolled_with_a_curly_apostrophe_goes_however_it_is_typed(form: str) -> None:
+    a = APOSTROPHES[form]
+    _delivered_clean(_plain(DARA, SIOBHAN, f"Thanks!\nDara O{a}Neill\n", subject=f"O{a}Neill essay draft"),
+                     DARA, SIOBHAN, DARA_NEEDLES)
+
+
+def test_a_name_typed_without_its_apostrophe_goes() -> None:
+    _delivered_clean(_plain(SIOBHAN, DARA, "Thanks!\nS. OBrien\n\nThanks Siobhan, Mrs ONeill says hi\n"),
+                     SIOBHAN, DARA, ["OBrien", "ONeill", "Siobhan"])
+
+
+def test_a_docx_with_a_curly_apostrophe_loses_the_name() -> None:
+    document = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document xmlns:w="http://schemas.'
+                'openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>Essay by </w:t></w:r>'
+                '<w:r><w:t xml:space="preserve"> O\u2019Brien</w:t></w:r></w:p></w:body></w:document>')
+    content_types = ('<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
+                     'package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/>'
+                     '<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-'
+                     'officedocument.wordprocessingml.document.main+xml"/></Types>')
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("[Content_Types].xml", content_types)
+        archive.writestr("word/document.xml", document)
+    message = _message(SIOBHAN, DARA)
+    message.set_content("Here is the file.\n")
+    message.add_attachment(out.getvalue(), maintype="application", filename="essay.docx",
+                           subtype="vnd.openxmlformats-officedocument.wordprocessingml.document")
+    _delivered_clean(message.as_bytes(), SIOBHAN, DARA, ["Brien"])
