@@ -11,17 +11,20 @@ inspect, the shipped policy), as tests/test_leak_vectors.py drives it; one goes 
 from __future__ import annotations
 
 import io
+import json
+import textwrap
 import zipfile
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from functools import cache
+from pathlib import Path
 
 import pytest
 
 from relay.anonymize.message import parse
 from relay.anonymize.scrub import Identity
-from relay.moderation import Decision
-from relay.moderation.inspection import PairStats
+from relay.moderation import Decision, decide
+from relay.moderation.inspection import Inspection, PairStats
 from relay.moderation.policy import Policy, parse_policy
 from relay.pipeline import prepare
 from tests.decode_all import leaks
@@ -133,3 +136,66 @@ def test_a_docx_with_a_curly_apostrophe_loses_the_name() -> None:
     message.add_attachment(out.getvalue(), maintype="application", filename="essay.docx",
                            subtype="vnd.openxmlformats-officedocument.wordprocessingml.document")
     _delivered_clean(message.as_bytes(), SIOBHAN, DARA, ["Brien"])
+
+
+# --- moderation: a disclosure however its apostrophes are typed -------------------------------------------
+
+
+def _urgent_kinds(decision: Decision) -> list[str]:
+    return sorted({r.finding.kind for r in decision.reasons if r.severity == "urgent"})
+
+
+DISCLOSURES = [
+    ("don\u00b4t tell my parents", "secrecy"),  # Spanish and German keyboards
+    ("don`t tell my parents", "secrecy"),
+    ("don\u02bct tell my parents", "secrecy"),
+    ("DON\u2019T TELL ANYONE", "secrecy"),
+    ("dont tell anyone ok", "secrecy"),
+    ("its our secret", "secrecy"),
+    ("cest notre secret", "secrecy"),
+    ("whats your snap", "private-channel"),
+    ("lets meet up on saturday", "meeting"),
+    ("ill buy you a new phone", "gifts-money"),
+    ("i dont feel safe at home", "abuse"),
+    ("i dont want to live anymore", "self-harm"),
+    ("il ma frappé hier", "abuse"),
+]
+
+
+@pytest.mark.parametrize("policy", ["youth-strict", "supervised"])
+@pytest.mark.parametrize(("text", "kind"), DISCLOSURES)
+def test_a_disclosure_typed_without_or_with_any_apostrophe_is_held_as_urgent(policy: str, text: str,
+                                                                             kind: str) -> None:
+    _, decision = _run(_plain(SIOBHAN, DARA, f"hi\nok so {text} lol\n"), SIOBHAN, DARA, policy)
+    assert decision.action == "hold" and decision.urgent, decision.reason_dicts()
+    assert kind in _urgent_kinds(decision), decision.reason_dicts()
+
+
+def _keywords(tmp_path: Path, *words: str) -> Policy:
+    path = tmp_path / "p.yaml"
+    listed = "\n".join(f"            - {json.dumps(word)}" for word in words)  # a JSON string is YAML
+    path.write_text(textwrap.dedent("""
+        default_action: deliver
+        rules:
+          keywords:
+            - name: listed
+              action: hold
+              words:
+        """) + listed + "\n")
+    return parse_policy(path)
+
+
+@pytest.mark.parametrize(("words", "text", "found"), [
+    (("dad",), "my dad\u2019s friend", "dad"),  # the text keeps its boundaries: "dad" in "dad's"
+    (("école",), "je ne veux pas aller à l\u2019école", "école"),  # and French elisions
+    (("don't tell",), "pls dont tell", "dont tell"),
+    (("i'll buy you",), "I\u00b4ll buy you one", "I\u00b4ll buy you"),
+    (("hell",), "he'll come", None),  # apostrophes are not dropped from the text: "he'll" is not "hell"
+    (("i'll buy you",), "I will buy you one", None),  # a word boundary still holds: not inside "will"
+    (("don't tell",), "condont tell", None),
+])
+def test_listed_phrases_keep_word_boundaries(tmp_path: Path, words: tuple[str, ...], text: str,
+                                             found: str | None) -> None:
+    decision = decide(_keywords(tmp_path, *words), Inspection(text=text, subject=""))
+    matches = [r.finding.match for r in decision.reasons if r.finding.kind == "listed"]
+    assert matches == ([found] if found else []), decision.reason_dicts()

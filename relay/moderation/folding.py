@@ -2,7 +2,8 @@
 
 Text is folded one character at a time: compatibility decomposition (NFKD), combining marks and invisible
 format characters (soft hyphens, zero-width spaces) dropped, then casefolded, so "José", "JOSE" and "jose"
-fold alike, and "Straße" and "strasse"; typographic apostrophes fold to "'" ("don’t" like "don't").
+fold alike, and "Straße" and "strasse"; every apostrophe form ("’", "´", "`", "ʼ", ...: the set the
+anonymiser folds, relay.anonymize.fold.APOSTROPHES) folds to "'", so "don’t" and "don´t" read like "don't".
 Optionally German umlauts are first transliterated ("Müller" folds like "Mueller"). Each folded character
 remembers the span of the original character it came from, so a match found in the folded text maps back to
 the text exactly as written.
@@ -10,6 +11,12 @@ the text exactly as written.
 Phrases match as whole words: at an edge made of a word character there must be no word character next to
 the match, except in scripts written without spaces between words (Chinese, Japanese, Thai, ...), where no
 boundary can be told. Words of a phrase match across any run of whitespace, line breaks included.
+An apostrophe inside a word of a phrase may be left out in the text: a listed "don't tell" also finds
+"dont tell", "it's our secret" "its our secret", "c'est notre secret" "cest notre secret", as children
+type them; policy authors list the phrase once, with its apostrophe. The apostrophe is made optional in
+the phrase rather than dropped from the text, so that the text keeps its word boundaries: "dad" is still
+found in "dad's", and "école" in "l'école". (A phrase listed without its apostrophe, "dont tell", does
+not find "don't tell": dropping apostrophes from the text would make "he'll" read as "hell".)
 """
 
 from __future__ import annotations
@@ -20,9 +27,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from relay.anonymize.fold import APOSTROPHES
+
 _UMLAUTS = {"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"}
-# Phones and word processors type a typographic apostrophe: "don’t" must match a listed "don't".
-_APOSTROPHES = {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'", "\uff07": "'"}
+_INNER_APOSTROPHE = re.compile(r"(?<=\w)'(?=\w)")  # in an escaped word: "'" is not escaped, letters are not
 _WORD_CHAR = re.compile(r"\w")
 # Scripts written without spaces between words: a boundary there would never be found.
 _UNSPACED = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -45,7 +53,8 @@ class Folded:
 def _fold_char(char: str, transliterate: bool) -> str:
     if transliterate:
         char = _UMLAUTS.get(char, char)
-    char = _APOSTROPHES.get(char, char)
+    if char in APOSTROPHES:
+        return "'"  # before NFKD, which makes "´" a space and a combining accent
     decomposed = unicodedata.normalize("NFKD", char)
     kept = "".join(c for c in decomposed if not unicodedata.combining(c) and unicodedata.category(c) != "Cf")
     return kept.casefold()
@@ -76,8 +85,9 @@ def _bounded(edge: str) -> bool:
 
 
 def phrase_pattern(folded_phrase: str) -> str:
-    """A regular expression matching a folded phrase as whole words in folded text."""
-    body = r"\s+".join(re.escape(word) for word in folded_phrase.split(" "))
+    """A regular expression matching a folded phrase as whole words in folded text, an apostrophe inside a
+    word optional ("don'?t")."""
+    body = r"\s+".join(_INNER_APOSTROPHE.sub("'?", re.escape(word)) for word in folded_phrase.split(" "))
     before = r"(?<!\w)" if _bounded(folded_phrase[0]) else ""
     after = r"(?!\w)" if _bounded(folded_phrase[-1]) else ""
     return before + body + after
