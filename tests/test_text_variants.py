@@ -199,3 +199,62 @@ def test_listed_phrases_keep_word_boundaries(tmp_path: Path, words: tuple[str, .
     decision = decide(_keywords(tmp_path, *words), Inspection(text=text, subject=""))
     matches = [r.finding.match for r in decision.reasons if r.finding.kind == "listed"]
     assert matches == ([found] if found else []), decision.reason_dicts()
+
+
+# --- file names in RFC 2231 encoding --------------------------------------------------------------------
+
+JOSE = Member("José Müller", "jose.mueller@uni.example.net", "Cedar")
+
+
+def _with_params(sender: Member, partner: Member, disposition: str, content_type: str = "text/plain") -> bytes:
+    """A message with a small text attachment whose two headers are written as given (raw)."""
+    return (f"From: {sender.name} <{sender.email}>\r\nTo: {partner.alias}\r\nSubject: cv\r\nDate: Wed, 04 Nov 2026 "
+            f"10:17:41 +0100\r\nMessage-ID: <p.1@client.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/"
+            f'mixed; boundary="b0"\r\n\r\n--b0\r\nContent-Type: text/plain\r\n\r\nCV attached\r\n--b0\r\nContent-Type: '
+            f"{content_type}\r\nContent-Disposition: {disposition}\r\n\r\nmy cv\r\n--b0--\r\n").encode()
+
+
+def _file_names_shown(raw: bytes) -> list[str]:
+    """Every parameter value of every part's Content-Type and Content-Disposition, decoded as a mail client
+    decodes it (RFC 2231 percent-encoding and continuations, every repeat of a parameter, percent-encoding
+    outside RFC 2231 too). Read with the stdlib's compat32 parser, which keeps repeated parameters."""
+    import email
+    from email.utils import collapse_rfc2231_value
+    from urllib.parse import unquote
+
+    shown: list[str] = []
+    for part in email.message_from_bytes(raw).walk():
+        for header in ("Content-Type", "Content-Disposition"):
+            for _, value in part.get_params(header=header, failobj=[])[1:]:
+                text = collapse_rfc2231_value(value)
+                shown.extend([text, unquote(text)])
+    return shown
+
+
+@pytest.mark.parametrize(("disposition", "content_type"), [
+    ("attachment; filename=\"cv.txt\";\r\n filename*=utf-8''Jos%C3%A9%20M%C3%BCller%20-%20CV.txt", "text/plain"),
+    ("attachment; filename*=utf-8''Jos%C3%A9%20M%C3%BCller%20-%20CV.txt;\r\n filename=\"cv.txt\"", "text/plain"),
+    ("attachment; filename*0*=utf-8''Jos%C3%A9%20; filename*1*=M%C3%BCller.txt",
+     "text/plain; name*0*=utf-8''Jos%C3%A9%20;\r\n name*1*=M%C3%BCller.txt"),
+    ('attachment; filename="cv.txt"', "text/plain; name=\"cv.txt\";\r\n name*=utf-8''M%C3%BCller%20CV.txt"),
+], ids=["filename_star_after_plain", "filename_star_before_plain", "continuations", "name_star_in_content_type"])
+def test_a_percent_encoded_file_name_loses_the_name(disposition: str, content_type: str) -> None:
+    raw = _with_params(JOSE, SIOBHAN, disposition, content_type)
+    needles = ["josé", "jose", "müller", "mueller"]
+    assert any(n in v.casefold() for v in _file_names_shown(raw) for n in needles), "the name is there at first"
+    delivered, decision = _run(raw, JOSE, SIOBHAN)
+    shown = _file_names_shown(delivered)
+    assert not [v for v in shown for n in needles if n in v.casefold()], shown
+    assert any("Cedar" in v for v in shown), shown
+    assert decision.action in ("deliver", "redact"), decision.reason_dicts()
+
+
+@pytest.mark.parametrize("disposition", [
+    "attachment; filename=\"cv.txt\";\r\n filename*=utf-8''Siobhan%20O%27Brien-Ivanova%20CV.txt",
+    'attachment; filename="CV_O%27Brien.txt"',  # percent-encoded outside RFC 2231, as some webmail writes it
+])
+def test_an_apostrophe_written_as_percent_27_in_a_file_name_loses_the_name(disposition: str) -> None:
+    delivered, _ = _run(_with_params(SIOBHAN, DARA, disposition), SIOBHAN, DARA)
+    shown = _file_names_shown(delivered)
+    assert not [v for v in shown if "brien" in v.casefold() or "siobhan" in v.casefold()], shown
+    assert not leaks(delivered, SIOBHAN_NEEDLES)

@@ -25,6 +25,7 @@ from datetime import UTC
 from email.message import EmailMessage, Message
 from email.parser import HeaderParser
 from email.utils import format_datetime, parsedate_to_datetime
+from urllib.parse import unquote
 
 from relay.anonymize import attachments
 from relay.anonymize.headers import (
@@ -247,19 +248,62 @@ def _scrub_names(part: Message, scrubber: Scrubber) -> None:
     if description is not None:
         del part["Content-Description"]
         part["Content-Description"] = scrub_header(scrubber, description)
-    for header, param in (("Content-Disposition", "filename"), ("Content-Type", "name")):
-        if header not in part:
-            continue
+    for header in ("Content-Disposition", "Content-Type"):
+        if header in part:
+            _scrub_params(part, header, scrubber)
+
+
+_KEPT_PARAMS = {"boundary", "charset"}  # the structure and the decoding: never rewritten
+
+
+def _scrub_params(part: Message, header: str, scrubber: Scrubber) -> None:
+    """Scrub every parameter of a Content-Type or Content-Disposition header, read as a mail client reads it.
+
+    A parameter may be written twice ('filename="cv.txt"; filename*=utf-8''Jos%C3%A9...', and clients show
+    the RFC 2231 one), percent-encoded (RFC 2231, "%27" for an apostrophe), or cut into continuations
+    (filename*0*=, filename*1*=). The parsed header of policy.default keeps only the first of two, so the
+    raw value is read with the compat32 parser, which keeps them all and decodes each (email.utils.
+    decode_params). When a value held a name, or a parameter was written twice, each such parameter is set
+    once, scrubbed: the RFC 2231 value when there is one, so that what we checked is what clients show.
+    """
+    values: dict[str, list[tuple[str, bool]]] = {}  # name -> [(decoded value, written in RFC 2231)]
+    for name, value in _raw_params(part, header):
+        if name.lower() not in _KEPT_PARAMS:
+            text = value if isinstance(value, str) else _collapse(value)
+            values.setdefault(name.lower(), []).append((text, not isinstance(value, str)))
+    for name, written in values.items():
+        cleaned = [(_scrub_param(text, scrubber), encoded) for text, encoded in written]
+        if len(written) == 1 and cleaned[0][0] == " ".join(written[0][0].split()):
+            continue  # nothing hidden, decoded or normalised (NFD file names): the header keeps its bytes
+        chosen = next((clean for clean, encoded in reversed(cleaned) if encoded), cleaned[0][0])
         try:
-            value = part.get_param(param, header=header)
+            part.del_param(name, header=header)
+            part.set_param(name, chosen, header=header)
         except (ValueError, IndexError, TypeError):
             continue
-        if value is None:
-            continue
-        name = value if isinstance(value, str) else _collapse(value)
-        clean = scrub_header(scrubber, unicodedata.normalize("NFC", name))
-        if clean != " ".join(name.split()):  # something was hidden, decoded or normalised (NFD file names)
-            part.set_param(param, clean, header=header)
+
+
+def _raw_params(part: Message, header: str) -> list[tuple[str, str | tuple[str | None, str | None, str]]]:
+    """Every parameter of the header as written, duplicates included, continuations joined."""
+    raw = next((value for name, value in part.raw_items() if name.lower() == header.lower()), None)
+    if raw is None:
+        return []
+    holder = Message()  # compat32: get_params keeps repeated parameters (policy.default keeps the first)
+    holder.set_raw(header, raw)
+    try:
+        return list(holder.get_params(header=header, failobj=[])[1:])
+    except (ValueError, IndexError, TypeError, LookupError):
+        return []
+
+
+def _scrub_param(text: str, scrubber: Scrubber) -> str:
+    """A parameter value scrubbed; one percent-encoded outside RFC 2231 ("O%27Brien.pdf") is read decoded."""
+    text = unicodedata.normalize("NFC", text)
+    if "%" in text:
+        decoded = unicodedata.normalize("NFC", unquote(text, errors="replace"))
+        if decoded != text and scrubber.found_in(decoded):
+            text = decoded
+    return scrub_header(scrubber, text)
 
 
 def _collapse(value: tuple[str | None, str | None, str]) -> str:
