@@ -258,3 +258,66 @@ def test_an_apostrophe_written_as_percent_27_in_a_file_name_loses_the_name(dispo
     shown = _file_names_shown(delivered)
     assert not [v for v in shown if "brien" in v.casefold() or "siobhan" in v.casefold()], shown
     assert not leaks(delivered, SIOBHAN_NEEDLES)
+
+
+# --- a forwarded message sent base64 or quoted-printable ------------------------------------------------
+
+
+def _forwarded_encoded(sender: Member, partner: Member, body: str, encoding: str) -> bytes:
+    """A forwarded message (message/rfc822) sent with a Content-Transfer-Encoding RFC 2046 does not allow
+    there, as some clients do."""
+    import base64
+    import quopri
+
+    inner = (f"From: {sender.name} <{sender.email}>\r\nTo: Coach <coach@school.example>\r\nSubject: practice\r\n"
+             f"Date: Tue, 03 Nov 2026 14:00:00 +0100\r\n\r\n{body}\r\n").encode()
+    encoded = (base64.encodebytes(inner) if encoding == "base64" else quopri.encodestring(inner)).decode()
+    return (f"From: {sender.name} <{sender.email}>\r\nTo: {partner.alias}\r\nSubject: fwd\r\nDate: Wed, 04 Nov "
+            "2026 10:17:41 +0100\r\nMessage-ID: <fwd.1@client.example>\r\nMIME-Version: 1.0\r\nContent-Type: "
+            'multipart/mixed; boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nforwarding\r\n--b1\r\n'
+            f"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: {encoding}\r\nContent-Disposition: "
+            f'attachment; filename="practice.eml"\r\n\r\n{encoded.replace(chr(10), chr(13) + chr(10))}--b1--\r\n'
+            ).encode()
+
+
+def _as_a_client_opens_it(raw: bytes) -> list[bytes]:
+    """The delivered message, and each attached message decoded as a mail client decodes it (whatever its
+    Content-Transfer-Encoding; the stdlib parser does not decode a message/* part)."""
+    import email
+    from email.message import Message
+
+    opened = [raw]
+    for part in email.message_from_bytes(raw).walk():
+        encoding = str(part.get("Content-Transfer-Encoding", "")).lower()
+        if part.get_content_maintype() == "message" and encoding in ("base64", "quoted-printable"):
+            carrier = Message()
+            carrier["Content-Transfer-Encoding"] = encoding
+            children = part.get_payload()
+            assert isinstance(children, list)
+            carrier.set_payload("".join(c.as_string() for c in children if isinstance(c, Message)))
+            decoded = carrier.get_payload(decode=True)
+            assert isinstance(decoded, bytes)
+            opened.append(decoded)
+    return opened
+
+
+@pytest.mark.parametrize("encoding", ["base64", "quoted-printable"])
+def test_a_forwarded_message_sent_encoded_loses_the_name(encoding: str) -> None:
+    raw = _forwarded_encoded(SIOBHAN, DARA, "See you at practice.\r\nSiobhan O'Brien-Ivanova", encoding)
+    assert any(leaks(opened, SIOBHAN_NEEDLES) for opened in _as_a_client_opens_it(raw))
+    delivered, decision = _run(raw, SIOBHAN, DARA)
+    for opened in _as_a_client_opens_it(delivered):
+        found = leaks(opened, SIOBHAN_NEEDLES)
+        assert not found, "\n".join(found)
+    inner = next(p for p in parse(delivered).walk() if p.get_content_type() == "message/rfc822").get_payload(0)
+    assert isinstance(inner, EmailMessage)
+    assert "Maple" in str(inner["From"]) and "See you at practice." in inner.get_content()
+    assert decision.action in ("deliver", "redact"), decision.reason_dicts()
+
+
+@pytest.mark.parametrize("policy", ["youth-strict", "supervised"])
+def test_a_disclosure_in_a_forwarded_message_sent_base64_is_held_as_urgent(policy: str) -> None:
+    raw = _forwarded_encoded(SIOBHAN, DARA, "i don't want to go home. don't tell anyone", "base64")
+    _, decision = _run(raw, SIOBHAN, DARA, policy)
+    assert decision.action == "hold" and decision.urgent, decision.reason_dicts()
+    assert "secrecy" in _urgent_kinds(decision), decision.reason_dicts()

@@ -23,7 +23,7 @@ import re
 import unicodedata
 from datetime import UTC
 from email.message import EmailMessage, Message
-from email.parser import HeaderParser
+from email.parser import BytesParser, HeaderParser
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import unquote
 
@@ -37,6 +37,7 @@ from relay.anonymize.headers import (
     scrub_field_values,
     scrub_header,
 )
+from relay.anonymize.mailpolicy import POLICY
 from relay.anonymize.scrub import Scrubber
 from relay.anonymize.writable import has_surrogates, writable
 
@@ -86,6 +87,7 @@ def scrub_tree(part: Message, scrubber: Scrubber, depth: int = 0) -> None:
             scrub_field_values(block, scrubber)
         return
     if maintype == "message" and children is not None:
+        children = _decoded_enclosed(part, children)
         for inner in children:  # message/rfc822 and friends: one enclosed message
             kept = scrub_attached_headers(inner, scrubber)
             scrub_tree(inner, scrubber, depth + 1)  # cuts its header down to Content-*, so ...
@@ -105,6 +107,38 @@ def scrub_tree(part: Message, scrubber: Scrubber, depth: int = 0) -> None:
         _rewrite_text(part, read_text(part), scrubber.text, force_subtype="plain")
     elif getattr(scrubber, "cleans_attachments", False):
         _clean_attachment(part, scrubber)
+
+
+_ENCODINGS = {"base64", "quoted-printable"}
+
+
+def _decoded_enclosed(part: Message, children: list[Message]) -> list[Message]:
+    """The enclosed message of a message/* part, decoded when it was sent base64 or quoted-printable.
+
+    RFC 2046 allows only 7bit, 8bit and binary there, but some clients encode a forwarded message all the
+    same, and clients decode it. The parser does not: it reads the encoded text as a message without a
+    header, so the real From and body would pass untouched. The encoded text is written back out as the
+    parser read it, decoded the way the stdlib decodes any part's payload (get_payload(decode=True)), and
+    parsed again, so that the enclosed message is scrubbed, and moderated, like any attached message."""
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if encoding not in _ENCODINGS:
+        return children
+    carrier = Message()
+    carrier["Content-Transfer-Encoding"] = encoding
+    try:
+        carrier.set_payload("".join(child.as_string(policy=POLICY.clone(max_line_length=0)) for child in children))
+        decoded = carrier.get_payload(decode=True)
+        inner = BytesParser(policy=POLICY).parsebytes(decoded) if isinstance(decoded, bytes) else None
+        eight_bit = isinstance(decoded, bytes) and not decoded.isascii()
+    except (RecursionError, ValueError, IndexError, TypeError, AttributeError, LookupError):
+        inner = None
+    if inner is None:
+        raise Unprocessable("an attached message sent base64 or quoted-printable could not be read")
+    del part["Content-Transfer-Encoding"]
+    if eight_bit:
+        part["Content-Transfer-Encoding"] = "8bit"
+    part.set_payload([inner])
+    return [inner]
 
 
 def _card_file(part: Message) -> str | None:
