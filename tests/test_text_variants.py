@@ -1,5 +1,5 @@
 """Text written the way people's keyboards and clients write it: every apostrophe form, apostrophes left
-out, file names in RFC 2231 encoding, a forwarded message sent in base64.
+out, file names in RFC 2231 encoding, a forwarded message sent in base64, Chinese names with no space around them.
 
 A member's name must be gone from what the partner receives however its apostrophe was typed ("O’Brien"
 from an iPhone, "O´Brien" from a Spanish keyboard, "OBrien"), whichever form it was enrolled with; and a
@@ -321,3 +321,27 @@ def test_a_disclosure_in_a_forwarded_message_sent_base64_is_held_as_urgent(polic
     _, decision = _run(raw, SIOBHAN, DARA, policy)
     assert decision.action == "hold" and decision.urgent, decision.reason_dicts()
     assert "secrecy" in _urgent_kinds(decision), decision.reason_dicts()
+
+
+WANG = Member("王小明", "xiaoming.wang@school.example.cn", "Birch")
+LI = Member("李明", "ming.li@school.example.cn", "Cedar")
+
+
+@pytest.mark.parametrize("text, gone", [
+    ("我是王小明，下周见。", "王小明"),  # the whole name, between other letters: Chinese has no spaces
+    ("小明，你好！明天见。", "小明"),  # the given name, as friends write it
+    ("祝好，\n李明", "李明"),  # a name of two letters is a whole name, not an ambiguous short word
+])
+def test_a_chinese_name_is_gone_though_no_space_sets_it_apart(text: str, gone: str) -> None:
+    sender, partner = (LI, WANG) if gone == "李明" else (WANG, LI)
+    raw, _ = _run(_plain(sender, partner, text), sender, partner)
+    delivered = _body(raw)
+    assert gone not in delivered and sender.handle in delivered, delivered
+    assert "明天见" in delivered or "明天" not in text  # an ordinary word that shares a letter stays
+
+
+def _body(raw: bytes) -> str:
+    message = parse(raw)
+    part = message.get_body(("plain",))
+    assert part is not None
+    return str(part.get_content())

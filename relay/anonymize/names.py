@@ -44,6 +44,9 @@ _TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö":
 _GAP = r"[\s_.\-]+"
 _NOT_LETTER_BEFORE = r"(?<![^\W\d_])"
 _NOT_LETTER_AFTER = r"(?![^\W\d_])"
+# Scripts written without spaces between words (Han, kana, bopomofo): a name there stands between other
+# letters ("我是王小明，"), so it has no letter boundary to look for.
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _AT = r"(?:[ \t]*\r?\n[ \t>]*)?@(?:[ \t]*\r?\n[ \t>]*)?"  # an address wrapped at the "@"
 MIN_PREFIX = 4
 _GREETINGS = (
@@ -96,6 +99,19 @@ class _Form:
     ambiguous: bool
 
 
+def _edged(text: str, pattern: str) -> str:
+    """`pattern` (for `text`) bounded by non-letters, except at an edge written in a script without spaces."""
+    before = "" if _UNSPACED.match(text[:1]) else _NOT_LETTER_BEFORE
+    after = "" if _UNSPACED.match(text[-1:]) else _NOT_LETTER_AFTER
+    return f"{before}{pattern}{after}"
+
+
+def _given(word: str) -> str:
+    """A Chinese or Japanese name written as one word, of three letters or more, without its first letter
+    (the family name comes first: 王小明, whom friends call 小明); "" for any other word."""
+    return word[1:] if len(word) >= 3 and all(_UNSPACED.match(c) for c in word) else ""
+
+
 def _words(name: str) -> list[str]:
     return [w for w in re.split(r"\s+", name.strip()) if w]
 
@@ -122,8 +138,10 @@ def _spellings(word: str) -> set[str]:
 
 
 def _is_ambiguous(word: str) -> bool:
+    """A word that may be an ordinary word where it stands; two letters are a whole name in Chinese (王明)."""
     letters = sum(c.isalpha() for c in word)
-    return letters <= 2 or is_common_word(word) or is_place(word)
+    short = letters <= 2 and not _UNSPACED.match(word[:1])
+    return short or is_common_word(word) or is_place(word)
 
 
 class NameMatcher:
@@ -157,6 +175,7 @@ class NameMatcher:
                             add(f"{_NOT_LETTER_BEFORE}{last_word},?\\s+{rest}{_NOT_LETTER_AFTER}",
                                 _Form(index, "name", False))
                 parts = {*words, *(piece for word in words for piece in re.split(r"[-‐‑]", word))}
+                parts |= {_given(part) for part in parts if _given(part)}
                 for part in parts:
                     if sum(c.isalpha() for c in part) < 2:
                         continue
@@ -177,6 +196,7 @@ class NameMatcher:
         # instead of trying every alternative there.
         words = [w for person in people
                  for w in [person.email, *re.split(r"[\s\-‐‑]+", " ".join((person.name, *person.nicknames)))] if w]
+        words += [_given(w) for w in words if _given(w)]
         initials = {fold_word(w)[:1] for w in words} | {fold_word(w.translate(_TRANSLIT))[:1] for w in words}
         lookahead = "[" + "".join(re.escape(c) for c in sorted(initials - {""})) + "]"
         body = "|".join(f"(?P<g{i}>{p})" for i, (p, _) in enumerate(ordered))
@@ -184,7 +204,7 @@ class NameMatcher:
 
     @staticmethod
     def _bounded(spelling: str) -> str:
-        return f"{_NOT_LETTER_BEFORE}{re.escape(spelling)}{_NOT_LETTER_AFTER}"
+        return _edged(spelling, re.escape(spelling))
 
     @staticmethod
     def _sequences(words: list[str], bounded: bool = True) -> list[str]:
@@ -193,7 +213,7 @@ class NameMatcher:
         patterns = [""]
         for choices in options:
             patterns = [f"{p}{_GAP if p else ''}{re.escape(c)}" for p in patterns for c in choices][:16]
-        return [f"{_NOT_LETTER_BEFORE}{p}{_NOT_LETTER_AFTER}" if bounded else p for p in patterns]
+        return [_edged(words[0] + words[-1], p) if bounded else p for p in patterns]
 
     def find(self, text: str, *, every_form: bool = False) -> list[Hit]:
         """Where the people's addresses and names stand in text (sorted, never overlapping)."""
