@@ -1,5 +1,6 @@
 """Text written the way people's keyboards and clients write it: every apostrophe form, apostrophes left
-out, file names in RFC 2231 encoding, a forwarded message sent in base64, Chinese names with no space around them.
+out, file names in RFC 2231 encoding, a forwarded message sent in base64, Chinese names with no space around
+them, Russian names in their cases, Arabic names with a joined particle.
 
 A member's name must be gone from what the partner receives however its apostrophe was typed ("O’Brien"
 from an iPhone, "O´Brien" from a Spanish keyboard, "OBrien"), whichever form it was enrolled with; and a
@@ -345,3 +346,19 @@ def _body(raw: bytes) -> str:
     part = message.get_body(("plain",))
     assert part is not None
     return str(part.get_content())
+
+
+VERA = Member("Вера Иванова", "vera.ivanova@school.example.ru", "Aspen")
+AHMED = Member("أحمد منصور", "ahmed.mansour@school.example.eg", "Willow")
+
+
+@pytest.mark.parametrize("sender, partner, text, gone", [
+    (VERA, LI, "Спасибо за помощь!\n\nПривет от Веры Ивановой", ["Веры", "Ивановой"]),  # Russian declines names
+    (LI, VERA, "Передай Вере: я согласна с Ивановой.", ["Вере", "Ивановой"]),
+    (AHMED, LI, "شكرا جزيلا لأحمد منصور ولعائلته", ["لأحمد", "منصور"]),  # "to Ahmed": a joined letter
+])
+def test_a_russian_or_arabic_name_is_gone_in_the_forms_a_sentence_gives_it(sender: Member, partner: Member,
+                                                                          text: str, gone: list[str]) -> None:
+    raw, _ = _run(_plain(sender, partner, text), sender, partner)
+    delivered = _body(raw)
+    assert not [word for word in gone if word in delivered], delivered

@@ -47,6 +47,14 @@ _NOT_LETTER_AFTER = r"(?![^\W\d_])"
 # Scripts written without spaces between words (Han, kana, bopomofo): a name there stands between other
 # letters ("我是王小明，"), so it has no letter boundary to look for.
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# Russian declines names ("от Веры Ивановой", from Vera Ivanova): a name's stem (without a final vowel or
+# soft sign) with any case ending; Arabic writes "and", "to", "with" as a letter joined to the name ("لأحمد").
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]+")
+_RU_FINALS = "аяйьоеы"
+_RU_ENDINGS = ("а", "я", "у", "ю", "е", "и", "ы", "ой", "ей", "ом", "ем", "ым", "им", "ою", "ею", "ых", "их")
+_ARABIC = re.compile(r"[\u0621-\u064a]+")
+_AR_LETTERS = "وفبلك"
+_AR_JOINED = f"[{_AR_LETTERS}]{{1,2}}"
 _AT = r"(?:[ \t]*\r?\n[ \t>]*)?@(?:[ \t]*\r?\n[ \t>]*)?"  # an address wrapped at the "@"
 MIN_PREFIX = 4
 _GREETINGS = (
@@ -100,8 +108,11 @@ class _Form:
 
 
 def _edged(text: str, pattern: str) -> str:
-    """`pattern` (for `text`) bounded by non-letters, except at an edge written in a script without spaces."""
+    """`pattern` (for `text`) bounded by non-letters, except at an edge written in a script without spaces;
+    an Arabic name may have a particle joined before it ("لأحمد": to Ahmed)."""
     before = "" if _UNSPACED.match(text[:1]) else _NOT_LETTER_BEFORE
+    if _ARABIC.match(text[:1]):
+        before = f"{_NOT_LETTER_BEFORE}(?:{_AR_JOINED})?"
     after = "" if _UNSPACED.match(text[-1:]) else _NOT_LETTER_AFTER
     return f"{before}{pattern}{after}"
 
@@ -135,6 +146,21 @@ def _spellings(word: str) -> set[str]:
         if bare and not is_common_word(bare):
             spellings.add(bare)
     return spellings
+
+
+
+
+def _inflected(word: str) -> list[str]:
+    """Patterns for the forms a Russian name takes in a sentence besides its own (its cases); none for other
+    scripts (an Arabic name's joined particle: `_edged`). Hand-written: no maintained library declines given
+    names and surnames, and a name needs only its endings, not a full morphology."""
+    if _CYRILLIC.fullmatch(word) and len(word) >= 3:
+        stem = word[:-1] if word[-1].lower() in _RU_FINALS else word
+        if len(stem) < 3:
+            return []
+        endings = "|".join(sorted({re.escape(fold_word(ending)) for ending in _RU_ENDINGS}, key=len, reverse=True))
+        return [f"{re.escape(fold_word(stem))}(?:{endings})"]
+    return []
 
 
 def _is_ambiguous(word: str) -> bool:
@@ -181,6 +207,9 @@ class NameMatcher:
                         continue
                     for spelling in _spellings(part):
                         add(self._bounded(spelling), _Form(index, "name", _is_ambiguous(part)))
+                    for pattern in _inflected(part):
+                        add(f"{_NOT_LETTER_BEFORE}{pattern}{_NOT_LETTER_AFTER}",
+                            _Form(index, "name", _is_ambiguous(part)))
             first_name = _words(person.name)[:1]
             if first_name and sum(c.isalpha() for c in first_name[0]) > MIN_PREFIX:
                 word = first_name[0]
@@ -198,6 +227,8 @@ class NameMatcher:
                  for w in [person.email, *re.split(r"[\s\-‐‑]+", " ".join((person.name, *person.nicknames)))] if w]
         words += [_given(w) for w in words if _given(w)]
         initials = {fold_word(w)[:1] for w in words} | {fold_word(w.translate(_TRANSLIT))[:1] for w in words}
+        if any(_ARABIC.fullmatch(w) for w in words):
+            initials |= {fold_word(letter) for letter in _AR_LETTERS}
         lookahead = "[" + "".join(re.escape(c) for c in sorted(initials - {""})) + "]"
         body = "|".join(f"(?P<g{i}>{p})" for i, (p, _) in enumerate(ordered))
         self._pattern = re.compile(f"(?={lookahead})(?:{body})") if ordered else None
