@@ -179,19 +179,34 @@ def leaves(message: Message, *, multipart_without_parts: str | None = None) -> l
     The type is the one a mail client reads: an invalid Content-Type ('"text/plain"', "text/plain(")
     means text/plain (RFC 2045, 5.2), though get_content_type() returns it as declared.
     `multipart_without_parts`: what to report for a part declared multipart whose body has no parts
-    (the relay delivers such a part as text/plain).
+    (the relay delivers such a part as text/plain). A UTF-8 text file sent as application/octet-stream
+    (notes.txt) is text/plain too: the relay delivers it as the text it is, cleaned.
     """
     found = []
     for part in message.walk():
         if part.is_multipart():
             continue
         ctype = part.get_content_type()
-        if not MIME_TYPE.fullmatch(ctype):
+        if not MIME_TYPE.fullmatch(ctype) or _text_file(part):
             ctype = "text/plain"
         if multipart_without_parts and part.get_content_maintype() == "multipart":
             ctype = multipart_without_parts
         found.append(ctype)
     return found
+
+
+def _text_file(part: Message) -> bool:
+    name = (part.get_filename() or "").lower()
+    if part.get_content_type() != "application/octet-stream" or not name.endswith((".txt", ".md", ".csv", ".log")):
+        return False
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes) or b"\x00" in payload:
+        return False
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def decoded_text(message: Message) -> str:

@@ -362,3 +362,24 @@ def test_a_russian_or_arabic_name_is_gone_in_the_forms_a_sentence_gives_it(sende
     raw, _ = _run(_plain(sender, partner, text), sender, partner)
     delivered = _body(raw)
     assert not [word for word in gone if word in delivered], delivered
+
+
+def test_a_disclosure_in_a_text_file_sent_as_octet_stream_is_held_as_urgent() -> None:
+    """Some clients send a .txt file as application/octet-stream: it is still read for safeguarding signs."""
+    message = _message(SIOBHAN, DARA, "my homework")
+    message.set_content("Here is what I wrote.")
+    message.add_attachment(b"I feel unsafe at home and my dad hits me.", maintype="application",
+                           subtype="octet-stream", filename="notes.txt")
+    _, decision = _run(message.as_bytes(), SIOBHAN, DARA, policy="youth-strict")
+    assert decision.urgent and decision.action == "hold", decision.reason_dicts()
+    assert "abuse" in {r["kind"] for r in decision.reason_dicts() if r.get("severity") == "urgent"}
+
+
+def test_a_text_file_sent_as_octet_stream_is_delivered_as_text_without_the_name() -> None:
+    message = _message(SIOBHAN, DARA, "my essay")
+    message.set_content("My essay is attached.")
+    essay = "My essay, by Siobhan O\u2019Brien-Ivanova (siobhan.obrien@oakmail.example)\n\nOnce upon a time..."
+    message.add_attachment(essay.encode(), maintype="application", subtype="octet-stream", filename="essay.txt")
+    delivered = _delivered_clean(message.as_bytes(), SIOBHAN, DARA, SIOBHAN_NEEDLES)
+    [attached] = [part for part in parse(delivered).walk() if part.get_filename() == "essay.txt"]
+    assert attached.get_content_type() == "text/plain" and "Once upon a time" in attached.get_content()
