@@ -13,6 +13,7 @@ import json
 import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import trustme
 from relay.config import ConfigError, load_settings
 from relay.service import Relay
 from relay.smtp.limits import TOO_MANY, ConnectionLimits, Monotonic, Ticket, client_key
+from relay.store.events import record
 from tests.support import (
     DOMAIN,
     MENTEE,
@@ -454,3 +456,38 @@ def test_the_remembered_parse_answers_as_aiosmtpd_for_every_kind_of_path() -> No
         for path in paths * 2:  # the second round is answered from what was remembered
             session = SimpleNamespace(local_part_limit=limit)
             assert RelaySession._getaddr(session, path) == SMTP._getaddr(session, path), (limit, path)  # type: ignore[arg-type]
+
+
+async def test_an_envelope_address_that_is_not_utf8_is_refused_for_good_and_every_listing_still_works(
+        start: Starter, sink: Sink) -> None:
+    """Bytes that are not UTF-8 in MAIL FROM or RCPT TO get a permanent 553 (not 451: the sending server
+    would retry the same bytes for days). A stranger's message whose From: carries such bytes is refused
+    and recorded, and the record lists as text; so does any record that kept such bytes (read from SMTP
+    with surrogate escapes, a page that showed it failed with 500 for good)."""
+    relay, layout = await start({})
+    pair = await acreate_pair(layout)
+    _, client = await connect(layout.smtp_port)
+    reader, writer = client
+    assert (await command(client, "EHLO sender.example")).startswith(b"250")
+    writer.write(b"MAIL FROM:<s\xe9@sender.example>\r\n")
+    assert (await reply(reader)).startswith(b"553 5.1.7")
+    assert (await command(client, "MAIL FROM:<stranger@sender.example>")).startswith(b"250")
+    for rcpt in (b"a@\xff.example", b"o\xe9k@" + DOMAIN.encode()):
+        writer.write(b"RCPT TO:<" + rcpt + b">\r\n")
+        assert (await reply(reader)).startswith(b"553 5.1.3")
+    assert (await command(client, f"RCPT TO:<{pair['mentor_alias']}>")).startswith(b"250")
+    assert (await command(client, "DATA")).startswith(b"354")
+    writer.write(b"From: Str\xe4nger <str\xe4nger@sender.example>\r\nTo: " + pair["mentor_alias"].encode()
+                 + b"\r\nSubject: hi\r\n\r\nHello.\r\n.\r\n")
+    assert (await reply(reader)).startswith(b"550 ")
+    await close(client)
+
+    async with relay.engine.begin() as connection:
+        await record(connection, "refused", datetime.now(UTC), rcpt="a@\udcff.example", reason="unknown_alias")
+    listed = await acli(layout, "events", "list", "--kind", "refused")
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+    events = json.loads((await acli(layout, "events", "list", "--kind", "refused", "--json")).stdout)
+    assert "a@\\udcff.example" in {event["detail"].get("rcpt") for event in events}  # shown, as an escape
+    assert sorted(event["detail"]["reason"] for event in events) == ["stranger", "unknown_alias"], events
+    assert {event["detail"].get("header_from") for event in events} == {"str\ufffdnger@sender.example", None}
+    assert sink.handler.received == []

@@ -50,6 +50,8 @@ class RelayHandler:
     ) -> str:
         if not self.accepting:  # shutting down: transactions under way finish, new ones are turned away
             return "421 4.3.2 The relay is shutting down; please try again later."
+        if not _utf8(address):
+            return "553 5.1.7 The sender address is not valid UTF-8."
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 OK"
@@ -65,6 +67,9 @@ class RelayHandler:
                 too_many_refused_recipients(refused), rcpt=address, mail_from=envelope.mail_from,
                 remote=_peer(session))
             return refusal.reply
+        if not _utf8(address):  # permanent: a sender retrying the same bytes for days gains nothing
+            session.refused_recipients = refused + 1  # type: ignore[attr-defined]
+            return "553 5.1.3 The recipient address is not valid UTF-8."
         try:
             target = await self.intake.check_recipient(address, envelope.mail_from, current, _peer(session))
         except Refusal as refusal:
@@ -108,3 +113,12 @@ def _peer(session: Session) -> str | None:
     if isinstance(peer, tuple) and peer:
         return str(peer[0])
     return str(peer) if peer else None
+
+
+def _utf8(address: str) -> bool:
+    """Whether an envelope address is text: aiosmtpd reads bytes that are not UTF-8 as surrogate escapes."""
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

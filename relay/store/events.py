@@ -34,8 +34,26 @@ def event_values(
         "actor": actor,
         "pair_id": pair_id,
         "message_id": message_id,
-        "detail": json.dumps(detail, sort_keys=True, default=str),
+        "detail": _detail_json(detail),
     }
+
+
+def _detail_json(detail: dict[str, Any]) -> str:
+    """The detail as JSON whose every string is valid Unicode: bytes that were not UTF-8 (an address sent
+    raw over SMTP, read with surrogate escapes) are kept as visible escapes ("a@\\udcff.example"), so that
+    no page or export that shows the event fails on them."""
+    text = json.dumps(detail, sort_keys=True, default=str)
+    return text if "\\ud" not in text else json.dumps(_printable(json.loads(text)), sort_keys=True)
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    if isinstance(value, dict):
+        return {_printable(key): _printable(item) for key, item in value.items()}
+    return value
 
 
 async def record(connection: AsyncConnection, kind: str, at: datetime, **fields: Any) -> None:
