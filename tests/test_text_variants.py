@@ -383,3 +383,13 @@ def test_a_text_file_sent_as_octet_stream_is_delivered_as_text_without_the_name(
     delivered = _delivered_clean(message.as_bytes(), SIOBHAN, DARA, SIOBHAN_NEEDLES)
     [attached] = [part for part in parse(delivered).walk() if part.get_filename() == "essay.txt"]
     assert attached.get_content_type() == "text/plain" and "Once upon a time" in attached.get_content()
+
+
+def test_every_word_of_a_very_long_name_is_still_found() -> None:
+    """A name far longer than enrolment allows (one already in a store) is matched word by word, though the
+    matcher builds runs of words from its first words only (bench/name_matcher.py: its cost)."""
+    words = [f"Zorblax{chr(97 + i % 26)}{chr(97 + i // 26)}" for i in range(60)]
+    long = Member(" ".join(words), "long.name@school.example", "Rowan")
+    text = "Thanks!\n\n" + " ".join(words[::-1]) + "\n" + words[42]
+    delivered = _body(_run(_plain(long, DARA, text), long, DARA)[0])
+    assert not [word for word in words if word in delivered], delivered

@@ -57,6 +57,11 @@ _AR_LETTERS = "وفبلك"
 _AR_JOINED = f"[{_AR_LETTERS}]{{1,2}}"
 _AT = r"(?:[ \t]*\r?\n[ \t>]*)?@(?:[ \t]*\r?\n[ \t>]*)?"  # an address wrapped at the "@"
 MIN_PREFIX = 4
+# Bounds on what one name adds to the matcher, whatever a store holds (enrolment refuses longer names): runs
+# of words are taken from the first MAX_RUN_WORDS words only (each run adds patterns, and a name of n words
+# has n² runs), and prefixes only of a first name up to MAX_PREFIXED letters (a prefix per letter).
+MAX_RUN_WORDS = 8
+MAX_PREFIXED = 40
 _GREETINGS = (
     "hi", "hey", "hello", "dear", "thanks", "thank you", "thx", "ty", "cheers", "best", "regards", "love", "xo",
     "xoxo", "yours", "sincerely", "from", "bye", "see you", "talk soon", "morning", "good morning", "hiya", "yo",
@@ -190,7 +195,7 @@ class NameMatcher:
                     add(rf"(?<![\w.+\-]){re.escape(fold_word(base))}(?![\w-]|\.\w)",
                         _Form(index, "name", False))
             for name in (person.name, *person.nicknames):
-                words = _words(name)
+                words = _words(name)[:MAX_RUN_WORDS]  # (the words past it are still matched one by one)
                 for first in range(len(words)):  # the whole name and every run of two or more words
                     for last in range(first + 2, len(words) + 1):
                         for pattern in self._sequences(words[first:last]):
@@ -200,6 +205,7 @@ class NameMatcher:
                         for rest in self._sequences(words[:-1], bounded=False):
                             add(f"{_NOT_LETTER_BEFORE}{last_word},?\\s+{rest}{_NOT_LETTER_AFTER}",
                                 _Form(index, "name", False))
+                words = _words(name)
                 parts = {*words, *(piece for word in words for piece in re.split(r"[-‐‑]", word))}
                 parts |= {_given(part) for part in parts if _given(part)}
                 for part in parts:
@@ -211,7 +217,7 @@ class NameMatcher:
                         add(f"{_NOT_LETTER_BEFORE}{pattern}{_NOT_LETTER_AFTER}",
                             _Form(index, "name", _is_ambiguous(part)))
             first_name = _words(person.name)[:1]
-            if first_name and sum(c.isalpha() for c in first_name[0]) > MIN_PREFIX:
+            if first_name and MIN_PREFIX < sum(c.isalpha() for c in first_name[0]) <= MAX_PREFIXED:
                 word = first_name[0]
                 for length in range(MIN_PREFIX, len(word)):
                     prefix = word[:length]
