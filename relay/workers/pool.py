@@ -296,6 +296,8 @@ class Pool:
 
     async def start(self) -> None:
         if self.in_process:
+            log.warning("workers: 0: every message is worked on in the relay's own process, with no CPU budget; "
+                        "a large or hostile message stalls every session meanwhile (never a production choice)")
             return
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["relay.workers.tasks"])
