@@ -393,3 +393,13 @@ def test_every_word_of_a_very_long_name_is_still_found() -> None:
     text = "Thanks!\n\n" + " ".join(words[::-1]) + "\n" + words[42]
     delivered = _body(_run(_plain(long, DARA, text), long, DARA)[0])
     assert not [word for word in words if word in delivered], delivered
+
+
+AMARU = Member("Amaru Quispe", "amaru.quispe@colegio.example.pe", "Alder")
+
+
+@pytest.mark.parametrize("text", ["find me as amaruquispe", "my login is aquispe", "or a.quispe on the forum",
+                                  "Amaru_Quispe everywhere"])
+def test_a_name_run_together_as_a_login_or_handle_is_gone(text: str) -> None:
+    delivered = _body(_run(_plain(AMARU, DARA, f"Hi!\n\n{text}\n"), AMARU, DARA)[0])
+    assert "quispe" not in delivered.lower(), delivered

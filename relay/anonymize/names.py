@@ -41,7 +41,7 @@ from relay.anonymize.common import is_common_word, is_place
 from relay.anonymize.fold import fold, fold_word
 
 _TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
-_GAP = r"[\s_.\-]+"
+_GAP = r"[\s_.\-]*"  # between the words of a name: none at all too, as in a login or a handle ("janedoe")
 _NOT_LETTER_BEFORE = r"(?<![^\W\d_])"
 _NOT_LETTER_AFTER = r"(?![^\W\d_])"
 # Scripts written without spaces between words (Han, kana, bopomofo): a name there stands between other
@@ -200,6 +200,10 @@ class NameMatcher:
                     for last in range(first + 2, len(words) + 1):
                         for pattern in self._sequences(words[first:last]):
                             add(pattern, _Form(index, "name", False))
+                if len(words) > 1 and sum(c.isalpha() for c in words[-1]) >= 4:  # "jdoe", "j.doe": a login
+                    for spelling in _spellings(words[-1]):
+                        add(_edged(words[0], f"{re.escape(fold_word(words[0])[:1])}[._\\-]?{re.escape(spelling)}"),
+                            _Form(index, "name", False))
                 if len(words) > 1:  # "Last, First" as directories write it
                     for last_word in self._sequences([words[-1]], bounded=False):
                         for rest in self._sequences(words[:-1], bounded=False):
