@@ -342,3 +342,19 @@ def test_obfuscated_address_on_any_public_suffix(text: str, address: str) -> Non
 )
 def test_ordinary_sentences_with_at_and_dot_are_not_addresses(text: str) -> None:
     assert scan(text) == []
+
+
+@pytest.mark.parametrize("text, kind, found", [
+    ("i live at 12 elm street near the park", "street_address", "12 elm street"),  # typed in lower case
+    ("my address is 45 oak avenue, come by", "street_address", "45 oak avenue"),
+    ("text me on 07700 900123 after school", "phone", "07700 900123"),  # a UK mobile in a US program
+    ("appelle-moi au 06 12 34 56 78", "phone", "06 12 34 56 78"),  # a French one
+])
+def test_contact_details_as_a_young_or_foreign_participant_writes_them(text: str, kind: str, found: str) -> None:
+    assert [(f.kind, f.match) for f in scan(text)] == [(kind, found)]
+
+
+@pytest.mark.parametrize("text", ["it's a 2 way street, you know", "we drove 3 long roads", "order 2026112345",
+                                  "ISBN 9780140449136", "see page 1234567 of the report"])
+def test_lower_case_streets_and_foreign_numbers_need_their_shape(text: str) -> None:
+    assert scan(text) == []

@@ -279,6 +279,15 @@ _STREET_ADDRESSES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
             rf"(?:{_STREET_SUFFIXES})(?:\s+(?:NW|NE|SW|SE)\b)?",
             (),
         ),
+        # "i live at 12 elm street": an address typed in lower case, after words that say it is one (without
+        # them, "a 2 way street" would be one too); only the address is the finding
+        (
+            r"(?i:(?:live[sd]?|living|stay(?:ing|s)?)\s+(?:at|on)|address\s+is|address:|house\s+is\s+(?:at|on)"
+            r"|come\s+(?:over\s+)?to)\s+(?P<address>\d{1,5}[a-z]?\s+(?:[a-z][a-z'’.-]+\s+){1,3}"
+            r"(?:street|avenue|road|boulevard|lane|drive|court|place|way|terrace|close|crescent|st|ave|rd|blvd|ln|dr)"
+            r")\b",
+            ("live", "living", "stay", "address", "house", "come"),
+        ),
         # 12 rue de la Paix, 8 avenue Victor Hugo, 45 Calle Mayor
         (
             r"\d(?<![\w/.-]\d)\d{0,3}(?:\s?(?:bis|ter))?,?\s+(?i:rue|avenue|boulevard|bd|place|chemin|allée|impasse"
@@ -536,7 +545,8 @@ def _phones(scan: _Scan) -> Iterator[_Hit]:
             continue
         if cue == "phone":
             yield _Hit("phone", run.start(), run.end())
-        yield from _matched_phones(scan, run, cued=cue == "phone")
+        found = list(_matched_phones(scan, run, cued=cue == "phone"))
+        yield from found or _foreign_phones(scan, run)
 
 
 def _matched_phones(scan: _Scan, run: re.Match[str], *, cued: bool) -> Iterator[_Hit]:
@@ -552,6 +562,27 @@ def _matched_phones(scan: _Scan, run: re.Match[str], *, cued: bool) -> Iterator[
             continue
         if cued or raw.startswith("+") or _NANP_SHAPE.fullmatch(raw) or phonenumbers.is_valid_number(match.number):
             yield _Hit("phone", start, end)
+
+
+# Where else a participant's number may be from (a pupil in a US program with a UK mobile, "07700 900123"):
+# a run the program's region does not read as a number is a phone number when one of these holds it valid.
+_OTHER_REGIONS = ("GB", "IE", "CA", "AU", "IN", "ES", "MX", "FR", "DE", "IT", "RU", "EG", "SA", "AE", "MA")
+
+
+def _foreign_phones(scan: _Scan, run: re.Match[str]) -> Iterator[_Hit]:
+    """The run's numbers as another region writes them in its national form, when that region holds them valid."""
+    offset = max(run.start() - _MATCHER_CONTEXT, 0)
+    window = scan.text[offset : run.end() + _MATCHER_CONTEXT]
+    for region in _OTHER_REGIONS:
+        if region == scan.region:
+            continue
+        for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=_PHONE_LENIENCY):
+            start, end = offset + match.start, offset + match.end
+            if end <= run.start() or start >= run.end() or _embedded(window, match.start, match.end):
+                continue
+            if not _NOT_PHONE_SHAPE.fullmatch(match.raw_string) and phonenumbers.is_valid_number(match.number):
+                yield _Hit("phone", start, end)
+                return
 
 
 def _embedded(text: str, start: int, end: int) -> bool:
@@ -676,7 +707,8 @@ def _street_addresses(scan: _Scan) -> Iterator[_Hit]:
         if hints and not any(hint in scan.lower for hint in hints):
             continue
         for match in pattern.finditer(scan.text):
-            yield _Hit("street_address", match.start(), match.end())
+            group = "address" if "address" in pattern.groupindex else 0
+            yield _Hit("street_address", match.start(group), match.end(group))
 
 
 _DETECTORS = (_emails, _links, _meeting_ids, _phones, _spoken_phones, _handles, _street_addresses)
