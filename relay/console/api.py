@@ -19,6 +19,7 @@ from relay.console import api_enrolment
 from relay.console.accounts import Moderator
 from relay.console.api_common import error, json_response, unauthorised, user_of
 from relay.console.health import health, timeline
+from relay.console.inputs import BadJSON, json_body, query_id
 from relay.console.message_view import view
 from relay.console.openapi import DESCRIPTION
 from relay.console.roles import HELD_DECIDE, all_programs
@@ -120,9 +121,9 @@ async def held_decide(request: Request) -> Response:
         outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username, ctx.offload)
     else:
         try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, 'send JSON: {"reason": "why it is rejected (the sender is told)"}')
+            body = await json_body(request)
+        except BadJSON as exc:
+            return _error(400, f'{exc}; send {{"reason": "why it is rejected (the sender is told)"}}')
         reason = str(body.get("reason") or "").strip() if isinstance(body, dict) else ""
         if not reason:
             return _error(400, '"reason" is required: the sender is told why')
@@ -152,7 +153,7 @@ async def pairs_list(request: Request) -> Response:
     program = request.query_params.get("program") or None
     try:
         limit = page_size(request.query_params.get("limit"))
-        after = int(request.query_params.get("after") or 0)
+        after = query_id(request, "after")
     except (BadCursor, ValueError) as exc:
         return _error(400, str(exc) if isinstance(exc, BadCursor) else "after must be a pair id")
     async with ctx.engine.connect() as connection:
@@ -190,8 +191,8 @@ routes = [
     Route("/held/{id}/{action:str}", held_decide, methods=["POST"]),
     Route("/pairs", pairs_list, methods=["GET"]),
     Route("/pairs", api_enrolment.enrol, methods=["POST"]),
-    Route("/pairs/{id:int}", pair_show),
-    Route("/pairs/{id:int}/close", api_enrolment.close, methods=["POST"]),
-    Route("/pairs/{id:int}/away", api_enrolment.mark_away, methods=["POST"]),
+    Route("/pairs/{id:id}", pair_show),
+    Route("/pairs/{id:id}/close", api_enrolment.close, methods=["POST"]),
+    Route("/pairs/{id:id}/away", api_enrolment.mark_away, methods=["POST"]),
     Route("/events", api_enrolment.event_list),
 ]

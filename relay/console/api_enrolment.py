@@ -25,12 +25,14 @@ from starlette.responses import Response
 
 from relay.console.accounts import Moderator
 from relay.console.api_common import error, json_response, unauthorised, user_of
+from relay.console.inputs import BadJSON, json_body, query_id
 from relay.console.roles import PAIRS_MANAGE
 from relay.console.web import context
 from relay.endings import close_pair
 from relay.enrol import EnrolmentError, Person, create_pair, normalise_email
 from relay.inbound.program import away
 from relay.pair_import import COLUMNS, NICKNAME_SEPARATOR, REQUIRED
+from relay.store.bounds import store_id
 from relay.store.database import transaction
 from relay.store.pairs import Pair, get_pair
 from relay.store.schema import events, pairs
@@ -66,9 +68,9 @@ async def enrol(request: Request) -> Response:
     if user is None:
         return unauthorised()
     try:
-        body = await request.json()
-    except ValueError:
-        return error(400, "send a JSON object with \"program\" and the CSV column names (mentor_email, ...)")
+        body = await json_body(request)
+    except BadJSON as exc:
+        return error(400, str(exc))
     if not isinstance(body, dict):
         return error(400, "send a JSON object with \"program\" and the CSV column names (mentor_email, ...)")
     problems = [{"field": key, "message": f"unknown field (known: {', '.join(FIELDS)})"}
@@ -131,9 +133,9 @@ async def close(request: Request) -> Response:
     reason: str | None = None
     if await request.body():
         try:
-            body = await request.json()
-        except ValueError:
-            body = None
+            body = await json_body(request)
+        except BadJSON as exc:
+            return error(400, str(exc))
         if not isinstance(body, dict) or not isinstance(body.get("reason", ""), str | None):
             return _invalid([{"field": "reason", "message": "send a JSON object, with \"reason\" as text if any"}])
         reason = body.get("reason")
@@ -151,9 +153,9 @@ async def mark_away(request: Request) -> Response:
         return found
     user, pair = found
     try:
-        body = await request.json()
-    except ValueError:
-        body = None
+        body = await json_body(request)
+    except BadJSON as exc:
+        return error(400, str(exc))
     if not isinstance(body, dict) or body.get("role") not in ("mentor", "mentee"):
         return _invalid([{"field": "role", "message": "mentor or mentee"}])
     if body.get("back") is True:
@@ -176,18 +178,32 @@ async def mark_away(request: Request) -> Response:
                           "away_until": wanted.until.isoformat() if wanted.until else None})
 
 
+def _page_limit(text: str) -> int | None:
+    """`limit` of GET /api/events: a whole number, clamped to 1..MAX_EVENTS as documented, however many
+    digits it has; None when it is not a number."""
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    if text.startswith("-"):
+        return 1
+    value = store_id(digits)  # None: more than the store's ids, so more than a page
+    return MAX_EVENTS if value is None else min(max(value, 1), MAX_EVENTS)
+
+
 async def event_list(request: Request) -> Response:
     user = await user_of(request)
     if user is None:
         return unauthorised()
     since = request.query_params.get("since", "").strip()
-    try:
-        limit = min(max(int(request.query_params.get("limit", "100")), 1), MAX_EVENTS)
-    except ValueError:
+    limit = _page_limit(request.query_params.get("limit", "").strip() or "100")
+    if limit is None:
         return error(400, "limit must be a number")
     query = select(events, pairs.c.program_id).select_from(events.outerjoin(pairs, pairs.c.id == events.c.pair_id))
     if since.isdigit():
-        query = query.where(events.c.id > int(since))
+        try:
+            query = query.where(events.c.id > query_id(request, "since"))
+        except ValueError:
+            return error(400, "since must be an event id (a whole number from 0 to 2^63-1) or an ISO 8601 time")
     elif since:
         try:
             when = datetime.fromisoformat(since.replace("Z", "+00:00"))

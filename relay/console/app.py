@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -17,6 +18,7 @@ from relay.clock import Clock
 from relay.config import Settings
 from relay.console import (
     api,
+    inputs,
     passwords,
     sessions,
     views_audit,
@@ -53,17 +55,17 @@ def create_app(settings: Settings, engine: AsyncEngine, clock: Clock, policies: 
         Route("/logout", views_auth.logout, methods=["POST"]),
         Route("/held", views_held.queue),
         Route("/held/{id}", views_held.show),
-        Route("/held/{id}/attachments/{index:int}", views_held.download),
+        Route("/held/{id}/attachments/{index:id}", views_held.download),
         Route("/held/{id}/{action:str}", views_held.act, methods=["POST"]),
         Route("/pairs", views_pairs.pair_list),
         Route("/pairs/new", views_pair_actions.enrol_form, methods=["GET"]),
         Route("/pairs/new", views_pair_actions.enrol, methods=["POST"]),
-        Route("/pairs/{id:int}", views_pairs.pair_page),
-        Route("/pairs/{id:int}/close", views_pair_actions.close, methods=["POST"]),
-        Route("/pairs/{id:int}/away", views_pair_actions.mark_away, methods=["POST"]),
-        Route("/pairs/{id:int}/resume", views_pair_actions.resume, methods=["POST"]),
+        Route("/pairs/{id:id}", views_pairs.pair_page),
+        Route("/pairs/{id:id}/close", views_pair_actions.close, methods=["POST"]),
+        Route("/pairs/{id:id}/away", views_pair_actions.mark_away, methods=["POST"]),
+        Route("/pairs/{id:id}/resume", views_pair_actions.resume, methods=["POST"]),
         Route("/sessions", views_sessions.session_list),
-        Route("/sessions/{id:int}/revoke", views_sessions.revoke, methods=["POST"]),
+        Route("/sessions/{id:id}/revoke", views_sessions.revoke, methods=["POST"]),
         Route("/audit", views_audit.audit),
         Route("/report", views_report.report),
         Route("/metrics", views_metrics.metrics),
@@ -75,7 +77,8 @@ def create_app(settings: Settings, engine: AsyncEngine, clock: Clock, policies: 
         Middleware(SessionMiddleware, secret_key=secret, session_cookie=SESSION_COOKIE,
                    max_age=int(sessions.LIFETIME.total_seconds()), same_site="strict", https_only=secure),
     ]
-    app = Starlette(routes=routes, middleware=middleware)
+    # {id:id}: an id the store can hold, else 404 (relay/console/inputs.py)
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: inputs.http_error})
     app.state.console = Context(settings=settings, engine=engine, clock=clock, policies=policies,
                                 templates=make_templates(), secure=secure, offload=offload)
     return app

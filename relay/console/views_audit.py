@@ -14,7 +14,8 @@ from starlette.responses import Response
 
 from relay.console.accounts import Moderator
 from relay.console.event_view import fields, kind_text
-from relay.console.web import context, current_user, page, to_login
+from relay.console.web import context, current_user, page, refused, to_login
+from relay.store.bounds import store_id
 from relay.store.schema import events, pairs
 
 LIMIT = 200
@@ -44,7 +45,9 @@ async def audit(request: Request) -> Response:
     kind = params.get("kind") or None
     actor = params.get("actor") or None
     pair_text = params.get("pair") or ""
-    pair_id = int(pair_text) if pair_text.isdigit() else None
+    pair_id = store_id(pair_text)
+    if pair_id is None and pair_text.isdigit():
+        return refused(request, user, 400, "No such pair", "That number is larger than any pair id.")
     ctx = context(request)
     async with ctx.engine.connect() as connection:
         found = await audit_events(connection, user, kind=kind, actor=actor, pair_id=pair_id)

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from relay.console.health import health, timeline
 from relay.console.history import history, policy_moderators
+from relay.console.inputs import query_id
 from relay.console.roles import ADDRESSES_SEE, PAIRS_MANAGE, all_programs
 from relay.console.web import context, current_user, page, refused, to_login
 from relay.store.events import list_events
@@ -28,7 +29,7 @@ async def pair_list(request: Request) -> Response:
     programs = user.visible(sorted(ctx.settings.programs))
     chosen = request.query_params.get("program") or None
     try:
-        after = int(request.query_params.get("after") or 0)
+        after = query_id(request, "after")
     except ValueError:
         return refused(request, user, 400, "No such page", "The page cursor is not one this relay wrote.")
     seen = None if all_programs(user.role) else list(user.programs)

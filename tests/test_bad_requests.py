@@ -1,0 +1,133 @@
+"""Bad input to the console, its API and the command line is a clear refusal (DESIGN.md, invariant 6): an
+HTTP 4xx with a message, or `error: ...` and a non-zero exit; never a 500 or a traceback, and nothing
+written. Ids beyond what the store holds (a signed 64-bit integer) name nothing; JSON nested without end
+or holding a lone surrogate is "invalid JSON"; command-line arguments that are not UTF-8 are refused
+where the command line starts; --now is a time between 1970 and 9000."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from relay.store.schema import events, pairs
+from tests.consolekit import add_moderator, base_url, csrf_of, prepare, serving, session, token_for
+from tests.support import Layout, Sink, acreate_pair, rows
+
+BIG = "9" * 30  # far beyond 2^63
+HUGE = "9" * 5000  # beyond int()'s 4300 digits
+JUST_OVER = str(2**63)  # the first number a 64-bit id cannot hold
+NAMES = {"program": "stem", "mentor_email": "rosa@uni.example.net", "mentor_name": "Rosa Lind",
+         "mentor_handle": "Fern", "mentee_email": "tom@school.example.org", "mentee_name": "Tom Berg",
+         "mentee_handle": "Reed"}
+
+
+async def _written(layout: Layout) -> tuple[int, int]:
+    """How many pairs and events the store holds."""
+    ((pair_count,),) = await rows(layout, select(func.count()).select_from(pairs))
+    ((event_count,),) = await rows(layout, select(func.count()).select_from(events))
+    return int(pair_count), int(event_count)
+
+
+def _refused(response: httpx.Response, status: int, words: str) -> str:
+    """The API's refusal: the status, and a JSON error naming what was wrong."""
+    assert response.status_code == status, (response.request.url, response.status_code, response.text[:200])
+    body: Any = response.json()
+    text = str(body.get("error") or body)
+    assert words in text, (response.request.url, text)
+    return text
+
+
+async def test_api_ids_beyond_the_store_are_not_found_and_bad_cursors_are_400(layout: Layout, sink: Sink) -> None:
+    prepare(layout)
+    async with serving(layout):
+        await add_moderator(layout, "root", admin=True)
+        token = await token_for(layout, "root")
+        pair = await acreate_pair(layout)
+        before = await _written(layout)
+        auth = {"authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=base_url(layout), timeout=30, headers=auth) as client:
+            for number in (BIG, HUGE, JUST_OVER):
+                _refused(await client.get(f"/api/pairs/{number}"), 404, "not found")
+                _refused(await client.post(f"/api/pairs/{number}/close", json={}), 404, "not found")
+                _refused(await client.post(f"/api/pairs/{number}/away", json={"role": "mentor", "back": True}),
+                         404, "not found")
+            # the largest id the store holds is an id like any other: no such pair
+            _refused(await client.get(f"/api/pairs/{2**63 - 1}"), 404, "no pair with this id")
+            assert (await client.get(f"/api/pairs/{pair['id']}")).status_code == 200
+
+            _refused(await client.get("/api/pairs", params={"after": BIG}), 400, "after must be a pair id")
+            _refused(await client.get("/api/pairs", params={"after": HUGE}), 400, "after must be a pair id")
+            _refused(await client.get("/api/events", params={"since": BIG}), 400, "since must be an event id")
+            _refused(await client.get("/api/events", params={"since": JUST_OVER}), 400, "since must be an event id")
+            _refused(await client.get("/api/events", params={"limit": "abc"}), 400, "limit must be a number")
+            # documented: at most 1000 events a page, so a bigger limit is 1000, however long
+            for limit in ("100000", BIG, HUGE):
+                page = await client.get("/api/events", params={"limit": limit})
+                assert page.status_code == 200, (limit[:20], page.text[:200])
+                assert page.json()["events"] and page.json()["next"] is None
+        assert await _written(layout) == before
+
+
+async def test_api_refuses_json_nested_without_end_or_with_lone_surrogates(layout: Layout, sink: Sink) -> None:
+    prepare(layout)
+    async with serving(layout):
+        await add_moderator(layout, "root", admin=True)
+        token = await token_for(layout, "root")
+        pair = await acreate_pair(layout)
+        before = await _written(layout)
+        headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+        async with httpx.AsyncClient(base_url=base_url(layout), timeout=30, headers=headers) as client:
+            async def post(path: str, body: bytes) -> httpx.Response:
+                return await client.post(path, content=body)
+
+            deep = b"[" * 100_000 + b"]" * 100_000
+            _refused(await post("/api/pairs", deep), 400, "invalid JSON: nested deeper than")
+            _refused(await post("/api/pairs", b'{"program": ' + b"[" * 40 + b"]" * 40 + b"}"), 400,
+                     "invalid JSON: nested deeper than")
+            surrogate = json.dumps(NAMES).replace("Rosa Lind", "Rosa \\udc80").encode()
+            _refused(await post("/api/pairs", surrogate), 400, "invalid JSON: a string holds a lone surrogate")
+            key = b'{"\\udc80": "x"}'
+            _refused(await post("/api/pairs", key), 400, "invalid JSON: a string holds a lone surrogate")
+            _refused(await post("/api/pairs", b'{"a": 1' + b"0" * 5000 + b"}"), 400, "invalid JSON")
+            _refused(await post("/api/pairs", b"\xff\xfe{"), 400, "invalid JSON: the body is not UTF-8")
+            closing = f"/api/pairs/{pair['id']}/close"
+            _refused(await post(closing, b'{"reason": "\\udc80"}'), 400, "invalid JSON: a string holds a lone")
+            _refused(await post(closing, b"[" * 5000 + b"]" * 5000), 400, "invalid JSON: nested deeper than")
+            _refused(await post(f"/api/pairs/{pair['id']}/away", b'{"role": "mentor", "until": "\\ud800"}'),
+                     400, "invalid JSON: a string holds a lone")
+            shown = await client.get(f"/api/pairs/{pair['id']}")
+            assert shown.json()["status"] == "active"
+        assert await _written(layout) == before  # no pair enrolled, none closed, nobody marked away
+
+
+async def test_console_pages_with_ids_beyond_the_store_are_not_found(layout: Layout, sink: Sink) -> None:
+    prepare(layout)
+    async with serving(layout):
+        await add_moderator(layout, "root", admin=True)
+        pair = await acreate_pair(layout)
+        async with session(layout, "root") as browser:
+            before = await _written(layout)
+            listing = await browser.get("/pairs")
+            assert listing.status_code == 200
+            token = csrf_of(listing.text)
+            for number in (BIG, HUGE, JUST_OVER):
+                for path in (f"/pairs/{number}", f"/held/1a243266e8ddf75mf9yq/attachments/{number}"):
+                    answer = await browser.get(path)
+                    assert answer.status_code == 404, (path[:40], answer.status_code, answer.text[:200])
+                for action in ("close", "away", "resume"):
+                    answer = await browser.post(f"/pairs/{number}/{action}",
+                                                data={"csrf_token": token, "confirm": "yes", "role": "mentor"})
+                    assert answer.status_code == 404, (action, answer.status_code, answer.text[:200])
+                answer = await browser.post(f"/sessions/{number}/revoke", data={"csrf_token": token})
+                assert answer.status_code == 404, answer.text[:200]
+                assert "not found" in answer.text.lower()
+            for number in (BIG, HUGE):
+                page = await browser.get("/pairs", params={"after": number})
+                assert page.status_code == 400 and "No such page" in page.text
+                audit = await browser.get("/audit", params={"pair": number})
+                assert audit.status_code == 400 and "No such pair" in audit.text
+            assert (await browser.get(f"/pairs/{pair['id']}")).status_code == 200
+        assert await _written(layout) == before
