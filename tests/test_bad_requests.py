@@ -7,14 +7,16 @@ where the command line starts; --now is a time between 1970 and 9000."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from relay.store.schema import events, pairs
 from tests.consolekit import add_moderator, base_url, csrf_of, prepare, serving, session, token_for
-from tests.support import Layout, Sink, acreate_pair, rows
+from tests.support import Layout, Sink, acreate_pair, cli, create_pair, free_port, rows, rows_now
 
 BIG = "9" * 30  # far beyond 2^63
 HUGE = "9" * 5000  # beyond int()'s 4300 digits
@@ -131,3 +133,78 @@ async def test_console_pages_with_ids_beyond_the_store_are_not_found(layout: Lay
                 assert audit.status_code == 400 and "No such pair" in audit.text
             assert (await browser.get(f"/pairs/{pair['id']}")).status_code == 200
         assert await _written(layout) == before
+
+
+# --- the command line --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def offline_layout(tmp_path: Path) -> Layout:
+    layout = Layout(root=tmp_path / "relay", smtp_port=free_port(), sink_port=None)
+    layout.write()
+    return layout
+
+
+def _counts(layout: Layout) -> tuple[int, int]:
+    ((pair_count,),) = rows_now(layout, select(func.count()).select_from(pairs))
+    ((event_count,),) = rows_now(layout, select(func.count()).select_from(events))
+    return int(pair_count), int(event_count)
+
+
+def _refused_by_parser(layout: Layout, args: list[str], words: str) -> None:
+    """argparse's refusal: exit status 2, `error: argument ...` on stderr, no traceback, nothing written."""
+    before = _counts(layout)
+    result = cli(layout, *args)
+    assert result.returncode == 2, (args[:3], result.returncode, result.stderr[-500:])
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert "error: argument " in result.stderr and words in result.stderr, result.stderr[-500:]
+    assert _counts(layout) == before
+
+
+@pytest.mark.parametrize("number", [JUST_OVER, BIG])
+@pytest.mark.parametrize("args", [
+    ["pair", "show", "ID"], ["pair", "close", "ID"], ["pair", "resume", "ID"],
+    ["pair", "away", "ID", "--role", "mentor", "--back"],
+    ["pair", "address", "add", "ID", "--role", "mentor", "--email", "second@uni.example.net"],
+    ["group", "add", "ID", "--role", "mentee", "--email", "g@x.example", "--name", "Nia Long", "--handle", "Hazel"],
+    ["group", "close", "ID"], ["group", "resume", "ID"], ["events", "list", "--pair", "ID"],
+    ["archive", "export", "--pair", "ID", "-o", "OUT"], ["archive", "hold", "--pair", "ID", "--reason", "audit"],
+    ["archive", "release-hold", "--pair", "ID"], ["moderator", "revoke", "--session", "ID"],
+])
+def test_cli_ids_beyond_the_store_are_argument_errors(offline_layout: Layout, tmp_path: Path, args: list[str],
+                                                      number: str) -> None:
+    create_pair(offline_layout)
+    line = [number if a == "ID" else str(tmp_path / "out.mbox") if a == "OUT" else a for a in args]
+    _refused_by_parser(offline_layout, line, "expected a number from 1 to 9223372036854775807")
+    assert not (tmp_path / "out.mbox").exists()
+
+
+@pytest.mark.parametrize(("args", "argument"), [
+    (["events", "list", "--kind", "\udcff"], "--kind"),
+    (["events", "list", "--kind=\udcff"], "--kind"),
+    (["person", "erase", "--email", "\udcff@x"], "--email"),
+    (["moderator", "sessions", "--username", "\udcff"], "--username"),
+    (["pair", "create", "--program", "stem", "--mentor-email", "rosa@uni.example.net", "--mentor-name", "Rosa Lind",
+      "--mentor-handle", "H\udc80", "--mentee-email", "tom@school.example.org", "--mentee-name", "Tom Berg",
+      "--mentee-handle", "Reed"], "--mentor-handle"),
+])
+def test_cli_arguments_that_are_not_utf8_are_refused_at_the_start(offline_layout: Layout, args: list[str],
+                                                                   argument: str) -> None:
+    """Python hands a byte that is not UTF-8 (0xff, 0x80) to the program as a lone surrogate."""
+    create_pair(offline_layout)
+    _refused_by_parser(offline_layout, args, f"argument {argument}: not valid UTF-8")
+
+
+@pytest.mark.parametrize("args", [
+    ["report", "--program", "stem", "--now", "0001-01-01T00:00:00Z"],
+    ["report", "--program", "stem", "--now", "9999-12-31T23:59:59Z"],
+    ["nudges", "run", "--dry-run", "--now", "9999-12-31T23:59:59Z"],
+    ["nudges", "run", "--dry-run", "--now", "0001-01-01T00:00:00Z"],
+    ["nudges", "run", "--now", "9999-12-31T23:59:59Z"],
+    ["archive", "purge", "--dry-run", "--now", "9999-12-31T23:59:59Z"],
+])
+def test_cli_now_outside_1970_to_9000_is_refused(offline_layout: Layout, args: list[str]) -> None:
+    create_pair(offline_layout)
+    _refused_by_parser(offline_layout, args, "argument --now: expected a time in the years 1970 to 9000")
+    sane = cli(offline_layout, *args[:-1], "2030-01-01T00:00:00Z")
+    assert sane.returncode == 0, sane.stderr

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, cast
@@ -102,9 +103,33 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _not_utf8(argv: Sequence[str]) -> str | None:
+    """The complaint about the first argument that is not UTF-8, or None. Python hands such bytes over as
+    lone surrogates (\\udcff for the byte 0xff), which no name, address or store can take: every command
+    would fail later, and differently (UnicodeEncodeError). Paths too are refused: a configuration
+    names its files in UTF-8."""
+    for index, arg in enumerate(argv):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            option, equals, value = arg.partition("=")
+            if arg.startswith("-") and equals:
+                name, arg = option, value
+            elif index and argv[index - 1].startswith("-"):
+                name = argv[index - 1]
+            else:
+                name = f"{index + 1}"
+            return f"argument {name}: not valid UTF-8: {os.fsencode(arg).decode('utf-8', 'backslashreplace')}"
+    return None
+
+
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The arguments: the command is found with every command only named (`--help` and a wrong command
-    are answered there), then the whole line is parsed with that command declared."""
+    are answered there), then the whole line is parsed with that command declared. An argument that is
+    not UTF-8 is refused before anything runs (argparse's error, exit status 2)."""
+    complaint = _not_utf8(sys.argv[1:] if argv is None else argv)
+    if complaint is not None:
+        build_parser().error(complaint)
     found, _ = build_parser().parse_known_args(argv)
     return build_parser(found.command).parse_args(argv)
 

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from relay.archive import export, hold
 from relay.archive.retention import purge_expired
 from relay.archive.verify import chain_length, verify
-from relay.cli.common import CliError, actor, emit, listing, parse_now, positive_int, with_store
+from relay.cli.common import CliError, actor, emit, instant, listing, positive_int, with_store
 from relay.clock import FixedClock, SystemClock
 from relay.config import Settings
 from relay.store import events
@@ -68,8 +68,7 @@ def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_archive_purge(args: argparse.Namespace, settings: Settings) -> int:
-    now = parse_now(args.now)
-    clock = FixedClock(now) if now is not None else SystemClock()
+    clock = FixedClock(args.now) if args.now is not None else SystemClock()
 
     async def work(engine: Any) -> Any:
         return await purge_expired(engine, clock, settings, dry_run=args.dry_run)
@@ -132,7 +131,7 @@ def register(commands: Any) -> None:
     purge = listing(archive.add_parser("purge", help="erase the record of closed and ended pairs whose "
                                        "retention is over: message bodies, names, addresses, contact details "
                                        "(tombstones and hashes stay)"))
-    purge.add_argument("--now", metavar="ISO8601", help="purge as if the clock read this time")
+    purge.add_argument("--now", type=instant, metavar="ISO8601", help="purge as if the clock read this time")
     purge.add_argument("--dry-run", action="store_true", help="only say what would be purged")
     purge.set_defaults(func=cmd_archive_purge)
     place = listing(archive.add_parser("hold", help="put a pair under legal hold: nothing of it is purged"))

@@ -1,6 +1,6 @@
 """What every command of the CLI shares: the one-line error (CliError), printing text or --json (emit,
 listing; emit_stream for long listings), opening the store (with_store), argument types (positive_int,
-parse_now), and the JSON shape of a pair (pair_dict). Command modules import from here and from the
+instant), and the JSON shape of a pair (pair_dict). Command modules import from here and from the
 domain packages, never from relay.cli itself.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 from relay import languages
 from relay.config import Settings
 from relay.store import keyset
+from relay.store.bounds import MAX_ID, store_id
 from relay.store.database import create_engine, migrate
 from relay.store.pairs import Pair
 
@@ -112,12 +113,18 @@ def actor() -> str:
 
 
 def positive_int(text: str) -> int:
+    """A count or an id: from 1 to MAX_ID, the largest id the store holds (a bigger one would overflow
+    the database's integer, not be "not found"), whatever its number of digits."""
+    digits = text.strip()
     try:
-        value = int(text)
+        value = store_id(digits) if digits.isascii() and digits.isdigit() else int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value < 1:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise argparse.ArgumentTypeError(f"expected a number, got {shown!r}") from None
+    if value is not None and value < 1:
         raise argparse.ArgumentTypeError("expected a positive number")
+    if value is None or value > MAX_ID:
+        raise argparse.ArgumentTypeError(f"expected a number from 1 to {MAX_ID}, got one larger")
     return value
 
 
@@ -131,14 +138,21 @@ def language_tag(text: str) -> str:
     return text.strip()
 
 
-def parse_now(text: str | None) -> datetime | None:
-    """--now as an ISO 8601 time (UTC when it names no zone); None when not given."""
-    if text is None:
-        return None
+# --now: a time in these years. Sweeps and reports reach back and forward from it by days and years; from
+# year 1 or 9999 that leaves what datetime can hold (an OverflowError, not an answer).
+NOW_YEARS = (1970, 9000)
+
+
+def instant(text: str) -> datetime:
+    """--now (the argument's type): an ISO 8601 time, UTC when it names no zone, in the years NOW_YEARS."""
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise CliError(f"--now: expected an ISO 8601 time such as 2026-06-30T12:00:00Z, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a time such as 2026-06-30T12:00:00Z (ISO 8601), got {text!r}") \
+            from None
+    low, high = NOW_YEARS
+    if not low <= when.year <= high:
+        raise argparse.ArgumentTypeError(f"expected a time in the years {low} to {high}, got {text!r}")
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 

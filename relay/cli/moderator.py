@@ -16,7 +16,7 @@ import getpass
 import sys
 from typing import Any
 
-from relay.cli.common import CliError, actor, emit, listing, with_store
+from relay.cli.common import CliError, actor, emit, listing, positive_int, with_store
 from relay.clock import SystemClock
 from relay.config import Settings
 from relay.console import sessions
@@ -191,6 +191,6 @@ def register(commands: Any) -> None:
     open_sessions.set_defaults(func=cmd_moderator_sessions)
     revoke = listing(moderator.add_parser("revoke", help="end console sessions (one, or all of an account)"))
     which = revoke.add_mutually_exclusive_group(required=True)
-    which.add_argument("--session", type=int, metavar="ID", help="a session id from `moderator sessions`")
+    which.add_argument("--session", type=positive_int, metavar="ID", help="a session id from `moderator sessions`")
     which.add_argument("--username", help="every session of this account")
     revoke.set_defaults(func=cmd_moderator_revoke)

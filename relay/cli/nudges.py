@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
-from relay.cli.common import CliError, actor, emit, listing, with_store
+from relay.cli.common import CliError, actor, emit, instant, listing, positive_int, with_store
 from relay.clock import FixedClock, SystemClock
 from relay.config import Settings
 from relay.digests import sweep as digest_sweep
@@ -17,14 +17,6 @@ from relay.inbound.program import away, help
 from relay.nudges import sweep
 from relay.store.database import transaction
 from relay.store.pairs import Pair, get_pair
-
-
-def _instant(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a time such as 2026-11-03T09:00:00+01:00, got {text!r}") from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def cmd_nudges_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -100,14 +92,14 @@ def cmd_pair_resume(args: argparse.Namespace, settings: Settings) -> int:
 def register_pair(pair: Any) -> None:
     """The actions of `pair` about away mode and a paused pair."""
     away_cmd = listing(pair.add_parser("away", help="mark a member away until a date (the partner is told)"))
-    away_cmd.add_argument("id", type=int)
+    away_cmd.add_argument("id", type=positive_int)
     away_cmd.add_argument("--role", choices=["mentor", "mentee"], required=True)
     when = away_cmd.add_mutually_exclusive_group(required=True)
     when.add_argument("--until", type=_day, metavar="YYYY-MM-DD", help="the last day away")
     when.add_argument("--back", action="store_true", help="the member is back")
     away_cmd.set_defaults(func=cmd_pair_away)
     resume = listing(pair.add_parser("resume", help="deliver a pair's mail again after a concern paused it"))
-    resume.add_argument("id", type=int)
+    resume.add_argument("id", type=positive_int)
     resume.set_defaults(func=cmd_pair_resume)
 
 
@@ -115,6 +107,6 @@ def register(commands: Any) -> None:
     nudges = commands.add_parser("nudges").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     run = listing(nudges.add_parser("run", help="one nudge sweep now (prints what it sent)"))
-    run.add_argument("--now", type=_instant, metavar="ISO8601", help="sweep as if the clock read this time")
+    run.add_argument("--now", type=instant, metavar="ISO8601", help="sweep as if the clock read this time")
     run.add_argument("--dry-run", action="store_true", help="only print what would be sent")
     run.set_defaults(func=cmd_nudges_run)

@@ -8,7 +8,7 @@ import asyncio
 import sys
 from typing import Any
 
-from relay.cli.common import parse_now, with_store
+from relay.cli.common import instant, with_store
 from relay.clock import FixedClock, SystemClock
 from relay.config import Settings
 from relay.reports.figures import program_figures
@@ -17,8 +17,7 @@ from relay.reports.render import as_text, write_csv, write_json
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     settings.program(args.program)  # an unknown program is a config error naming the known ones
-    now = parse_now(args.now)
-    clock = FixedClock(now) if now is not None else SystemClock()
+    clock = FixedClock(args.now) if args.now is not None else SystemClock()
 
     async def work(engine: Any) -> dict[str, Any]:
         return await program_figures(engine, clock, args.program)
@@ -39,5 +38,5 @@ def register(commands: Any) -> None:
     formats = report.add_mutually_exclusive_group()
     formats.add_argument("--json", action="store_true", help="print JSON")
     formats.add_argument("--csv", action="store_true", help="print CSV (program, section, figure, value)")
-    report.add_argument("--now", metavar="ISO8601", help="compute as if the clock read this time")
+    report.add_argument("--now", type=instant, metavar="ISO8601", help="compute as if the clock read this time")
     report.set_defaults(func=cmd_report)
