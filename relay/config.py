@@ -321,7 +321,15 @@ def _region(value: object) -> str:
     return value
 
 
+def _policy_name(value: object) -> str:
+    if not isinstance(value, str) or not policy_name_ok(value):
+        raise ValueError(f"policy {value!r} is not a plain name: letters, digits, - and _ only (the file name "
+                         "in policies_dir without .yaml)")
+    return value
+
+
 Email = Annotated[str, BeforeValidator(_email)]
+PolicyName = Annotated[str, BeforeValidator(_policy_name)]
 Region = Annotated[str, AfterValidator(_region)]
 TimeZone = Annotated[str, BeforeValidator(_timezone)]
 
@@ -424,10 +432,10 @@ class ProgramConfig(_Strict):
     name: str
     goals: list[str] = Field(default_factory=list)
     coordinator: Email
-    policy: str
+    policy: PolicyName
     region: Region = Field("US", pattern=r"^[A-Z]{2}$")
     timezone: TimeZone = "UTC"
-    end_date: date | None = None
+    end_date: date | None = None  # from 2000-01-01 to 2100-12-31, as a pair's (relay/enrol.py)
     responsiveness: Responsiveness = Field(default_factory=lambda: Responsiveness())
     templates: str | None = None  # a folder (relative to relay.yaml) whose notice templates replace ours
     language: str = "en"  # participants' notices (BCP 47; a shipped catalog or a <language>.po in `templates`)
@@ -440,6 +448,14 @@ class ProgramConfig(_Strict):
     community: CommunityConfig = Field(default_factory=lambda: CommunityConfig())  # off unless enabled
     group_digest: DigestMode = "none"  # how a group's members receive its messages by default
     safeguarding: SafeguardingConfig | None = None  # none: urgent holds go to the coordinator at once
+
+    @field_validator("end_date")
+    @classmethod
+    def _end_date(cls, value: date | None) -> date | None:
+        if value is not None and not date(2000, 1, 1) <= value <= date(2100, 12, 31):
+            raise ValueError(f"end_date {value.isoformat()} is out of range: it must be between 2000-01-01 "
+                             "and 2100-12-31")
+        return value
 
     @field_validator("goals", mode="before")
     @classmethod
@@ -479,7 +495,16 @@ class Settings:
             raise ConfigError([f"unknown program {program_id!r} (known: {known})"]) from None
 
     def policy_exists(self, name: str) -> bool:
-        return (self.policies_dir / f"{name}.yaml").is_file()
+        """A policy file of that name is in policies_dir (never one elsewhere: a name is a plain name)."""
+        return policy_name_ok(name) and (self.policies_dir / f"{name}.yaml").is_file()
+
+
+POLICY_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def policy_name_ok(name: str) -> bool:
+    """A plain policy name: letters, digits, - and _ (never a path: /tmp/x/evil, ../x)."""
+    return isinstance(name, str) and POLICY_NAME.fullmatch(name) is not None
 
 
 def console_warnings(settings: Settings) -> list[str]:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relay import ids, languages
 from relay.clock import Clock
-from relay.config import Settings
+from relay.config import Settings, policy_name_ok
 from relay.nudges.rules.cadence import parse_cadence
 from relay.nudges.welcome import queue_welcome
 from relay.store import events
@@ -70,16 +70,79 @@ def normalise_email(address: str, check_deliverability: bool) -> str:
         raise EnrolmentError(f"{address!r} is not a usable email address: {exc}") from None
 
 
+# Bounds on what a person is enrolled with (docs/operations.md, Enrolment). Every name and nickname is
+# searched for in every message of the pair (relay/anonymize/names.py), so their size is the matcher's cost:
+# a 200-word "name" made each message take most of a minute, and the pair could never write.
+MAX_NAME_CHARS = 100
+MAX_NAME_WORDS = 8
+MAX_HANDLE_CHARS = 40
+MAX_NICKNAME_CHARS = 40
+MAX_NICKNAME_WORDS = 4
+MAX_NICKNAMES = 10
+# End dates (a pair's, a program's): later ones overflow date arithmetic in the sweeps (relay/nudges/).
+FIRST_END_DATE = date(2000, 1, 1)
+LAST_END_DATE = date(2100, 12, 31)
+
+
+def _unsafe_character(text: str) -> str | None:
+    """The first control character (C0, DEL, C1) or bidirectional control in `text`, as U+XXXX, or None.
+    Such characters hide or reorder what a moderator reads and are never part of a name."""
+    for char in text:
+        code = ord(char)
+        if code < 0x20 or 0x7F <= code <= 0x9F or 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069 \
+                or code in (0x200E, 0x200F, 0x061C):
+            return f"U+{code:04X}"
+    return None
+
+
+def check_text(what: str, value: str, max_chars: int, max_words: int | None = None) -> str:
+    """`value` with its white space collapsed to single spaces, or EnrolmentError naming `what` (e.g. "the
+    mentor's real name"): no other control character and no bidirectional control, at most `max_chars`
+    characters and `max_words` words."""
+    text = " ".join(value.split())  # line breaks and tabs (a quoted CSV field, a paste) become one space
+    unsafe = _unsafe_character(text)
+    if unsafe is not None:
+        raise EnrolmentError(f"{what} contains a control or text-direction character ({unsafe}); "
+                             f"type it again without it")
+    if len(text) > max_chars:
+        raise EnrolmentError(f"{what} is {len(text)} characters long; at most {max_chars} are allowed")
+    if max_words is not None and len(text.split()) > max_words:
+        raise EnrolmentError(f"{what} has {len(text.split())} words; at most {max_words} are allowed")
+    return text
+
+
+def check_end_date(text: str) -> date:
+    """An end date as YYYY-MM-DD between FIRST_END_DATE and LAST_END_DATE, or EnrolmentError."""
+    try:
+        parsed = date.fromisoformat(text)
+    except ValueError:
+        raise EnrolmentError(f"end date {text!r} is not a date of the form YYYY-MM-DD") from None
+    if not FIRST_END_DATE <= parsed <= LAST_END_DATE:
+        raise EnrolmentError(f"end date {parsed.isoformat()} is out of range: it must be between "
+                             f"{FIRST_END_DATE.isoformat()} and {LAST_END_DATE.isoformat()}")
+    return parsed
+
+
+def check_policy_name(policy: str, settings: Settings) -> str:
+    """A policy name that names an existing file in policies_dir, or EnrolmentError."""
+    if not policy_name_ok(policy):
+        raise EnrolmentError(f"no policy named {policy!r}: a policy name is letters, digits, - and _ only "
+                             f"(the file name in {settings.policies_dir} without .yaml)")
+    if not settings.policy_exists(policy):
+        raise EnrolmentError(f"no policy named {policy!r} in {settings.policies_dir}")
+    return policy
+
+
 def check_person(role: str, person: Person, check_deliverability: bool,
                  language_folder: Path | None = None) -> Person:
     """The person cleaned up, or EnrolmentError worded for the admin (`language_folder`: the program's
     templates folder, whose .po files add languages: relay/languages.check)."""
-    name = " ".join(person.name.split())
-    handle = " ".join(person.handle.split())
+    name = check_text(f"the {role}'s real name", person.name, MAX_NAME_CHARS, MAX_NAME_WORDS)
+    handle = check_text(f"the {role}'s handle", person.handle, MAX_HANDLE_CHARS)
     if not name:
         raise EnrolmentError(f"the {role}'s real name is empty")
-    if not handle or len(handle) > 40:
-        raise EnrolmentError(f"the {role}'s handle must be 1 to 40 characters")
+    if not handle or len(handle) > MAX_HANDLE_CHARS:
+        raise EnrolmentError(f"the {role}'s handle must be 1 to {MAX_HANDLE_CHARS} characters")
     if "@" in handle or "<" in handle or ">" in handle:
         raise EnrolmentError(f"the {role}'s handle may not contain @, < or >")
     handle_words = set(re.findall(r"\w+", handle_key(handle)))
@@ -109,12 +172,14 @@ def check_nicknames(role: str, nicknames: tuple[str, ...] | list[str], name: str
     (the handle would then be scrubbed too). Shared by every way of enrolling someone (pair create, CSV
     import, group members)."""
     cleaned: list[str] = []
+    if len(nicknames) > MAX_NICKNAMES:
+        raise EnrolmentError(f"the {role}'s nicknames: {len(nicknames)} given; at most {MAX_NICKNAMES} are allowed")
     for raw in nicknames:
-        nickname = " ".join(str(raw).split())
+        nickname = check_text(f"the {role}'s nickname", str(raw), MAX_NICKNAME_CHARS, MAX_NICKNAME_WORDS)
         if not nickname:
             continue
-        if len(nickname) > 100 or "@" in nickname or "<" in nickname or ">" in nickname:
-            raise EnrolmentError(f"the {role}'s nickname {nickname!r} must be 1 to 100 characters without @, < or >")
+        if "@" in nickname or "<" in nickname or ">" in nickname:
+            raise EnrolmentError(f"the {role}'s nickname {nickname!r} may not contain @, < or >")
         if sum(c.isalpha() for c in nickname) < 2:
             raise EnrolmentError(f"the {role}'s nickname {nickname!r} needs at least two letters")
         handle_words = set(re.findall(r"\w+", handle_key(handle)))
@@ -156,14 +221,11 @@ def check_pair(settings: Settings, request: PairRequest, today: date | None = No
     refused (import and the API; `pair create` may still record a past end date)."""
     check_program(settings, request.program_id)
     policy = request.policy or None
-    if policy is not None and not settings.policy_exists(policy):
-        raise EnrolmentError(f"no policy named {policy!r} in {settings.policies_dir}")
+    if policy is not None:
+        check_policy_name(policy, settings)
     end_date = request.end_date or None
     if end_date is not None:
-        try:
-            parsed = date.fromisoformat(end_date)
-        except ValueError:
-            raise EnrolmentError(f"end date {end_date!r} is not a date of the form YYYY-MM-DD") from None
+        parsed = check_end_date(end_date)
         if today is not None and parsed < today:
             raise EnrolmentError(f"end date {end_date} is in the past (today is {today.isoformat()})")
         end_date = parsed.isoformat()

@@ -18,7 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from relay import ids
 from relay.clock import Clock
 from relay.config import Settings
-from relay.enrol import EnrolmentError, Person, check_person, clean_reason, language_folder
+from relay.enrol import (
+    EnrolmentError,
+    Person,
+    check_person,
+    check_policy_name,
+    check_text,
+    clean_reason,
+    language_folder,
+)
 from relay.inbound.program.help import resume
 from relay.nudges.group_lifecycle import farewell
 from relay.nudges.welcome import queue_group_welcome
@@ -53,9 +61,9 @@ async def create_group(settings: Settings, engine: AsyncEngine, clock: Clock, *,
     if program_id not in settings.programs:
         known = ", ".join(sorted(settings.programs)) or "none"
         raise EnrolmentError(f"unknown program {program_id!r} (known: {known})")
-    if policy is not None and not settings.policy_exists(policy):
-        raise EnrolmentError(f"no policy named {policy!r} in {settings.policies_dir}")
-    name = " ".join(name.split())
+    if policy is not None:
+        check_policy_name(policy, settings)
+    name = check_text("the group's name", name, 80)
     if not name or len(name) > 80 or any(c in name for c in "<>@\"()"):
         raise EnrolmentError("the group's name must be 1 to 80 characters, without < > @ \" ( )")
     now = clock.now()

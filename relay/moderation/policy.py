@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from relay.config import policy_name_ok
 from relay.durations import parse_duration
 from relay.moderation.rules.registry import RULES
 from relay.yamlsource import ConfigError, Located, load
@@ -190,6 +191,8 @@ class PolicyBook:
         self._loaded: dict[str, tuple[float, Policy]] = {}
 
     def get(self, name: str) -> Policy:
+        if not policy_name_ok(name):  # a pair's policy is never a path (/tmp/x/evil, ../x)
+            raise ConfigError([f"{self.directory}: policy {name!r} is not a plain name (letters, digits, - and _)"])
         file = self.directory / f"{name}.yaml"
         try:
             mtime = os.stat(file).st_mtime

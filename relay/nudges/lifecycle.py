@@ -7,6 +7,7 @@ closed by hand (`pair close`, `program end`: relay/endings.py).
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,17 +23,26 @@ from relay.store.database import transaction
 from relay.store.pairs import Member, Pair, pairs_by_id
 from relay.store.schema import pairs
 
+log = logging.getLogger("relay.nudges")
+
 ONGOING = ("active", "paused")
 CLOSED_NOTICE_EVERY = timedelta(days=7)
 FAREWELL_WITHIN = timedelta(days=14)  # a sweep that comes later than this after the end sends no farewell
 
 
 def end_of(pair: Pair, program: ProgramConfig) -> datetime | None:
-    """The moment the pair ends: midnight after its last day, where the program is."""
-    last = date.fromisoformat(pair.end_date) if pair.end_date else program.end_date
-    if last is None:
+    """The moment the pair ends: midnight after its last day, where the program is. None when it has no
+    end date, or when the stored one cannot be read (9999-12-31 from before end dates were bounded at
+    entry, relay/enrol.check_end_date): that pair is logged and left alone, the sweep goes on for the rest."""
+    try:
+        last = date.fromisoformat(pair.end_date) if pair.end_date else program.end_date
+        if last is None:
+            return None
+        return datetime.combine(last + timedelta(days=1), time(0), tzinfo=ZoneInfo(program.timezone))
+    except (ValueError, OverflowError) as exc:
+        log.error("pair %s: end date %r cannot be used (%s); no ending is sent for it. Set a date between "
+                  "2000-01-01 and 2100-12-31", pair.id, pair.end_date, exc)
         return None
-    return datetime.combine(last + timedelta(days=1), time(0), tzinfo=ZoneInfo(program.timezone))
 
 
 async def end_due(engine: AsyncEngine, settings: Settings, now: datetime, *, dry_run: bool = False,
