@@ -48,15 +48,15 @@ class _Strict(BaseModel):
 class SmtpConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(2525, ge=0, le=65535)
-    max_message_size: int = Field(25 * 1024 * 1024, gt=0)
+    max_message_size: int = Field(25 * 1024 * 1024, gt=0, le=1024**3)
     tls_cert: str | None = None
     tls_key: str | None = None
     # A client that resends a message after losing our 250 is recognised within this window.
     duplicate_window: Duration = timedelta(days=2)
     # Connection limits: a client over one gets "421 4.7.0 ..." instead of the greeting. 0 per IP: no such limit.
-    max_connections: int = Field(200, ge=1)
-    max_connections_per_ip: int = Field(20, ge=0)
-    connections_per_ip_per_minute: int = Field(60, ge=0)
+    max_connections: int = Field(200, ge=1, le=100_000)
+    max_connections_per_ip: int = Field(20, ge=0, le=100_000)
+    connections_per_ip_per_minute: int = Field(60, ge=0, le=1_000_000)
     # Held to max_connections only (a front-end MTA on the same host connects from loopback).
     per_ip_limits_exempt: list[IPvAnyNetwork] = Field(
         default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")])
@@ -67,7 +67,7 @@ class SmtpConfig(_Strict):
     # speak give their place back soon, so they cannot hold every place from real senders.
     greeting_timeout: Duration = timedelta(seconds=30)
     # Refused RCPTs per session: the next RCPT after this many gets "421 4.7.0" and the connection is closed.
-    max_refused_recipients: int = Field(20, ge=1)
+    max_refused_recipients: int = Field(20, ge=1, le=10_000)
 
     @field_validator("command_timeout", "data_timeout", "greeting_timeout")
     @classmethod
@@ -182,11 +182,20 @@ class DeliveryConfig(_Strict):
     # (their entries are sent again at the next start); below systemd's and Docker's kill timeouts.
     stop_grace: Duration = timedelta(seconds=10)
 
+    @field_validator("poll_interval", "timeout", "lease")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than zero (0s would busy-loop or time out at once)")
+        return value
+
     @field_validator("retry_schedule")
     @classmethod
     def _not_empty(cls, value: list[timedelta]) -> list[timedelta]:
         if not value:
             raise ValueError("retry_schedule needs at least one interval")
+        if len(value) > 100:
+            raise ValueError("retry_schedule can have at most 100 intervals")
         return value
 
     @model_validator(mode="after")
@@ -271,6 +280,9 @@ def _workers(value: object) -> int:
     return value
 
 
+DATABASE_SCHEMES = ("sqlite:///", "sqlite+aiosqlite:///", "postgresql://", "postgres://", "postgresql+asyncpg://")
+
+
 class RelayConfig(_Strict):
     domain: str
     database: str = "sqlite:///var/relay.db"
@@ -285,6 +297,14 @@ class RelayConfig(_Strict):
     demo: bool = False
     workers: Annotated[int, BeforeValidator(_workers)] = Field(default_factory=lambda: _workers("auto"))
     limits: LimitsConfig = LimitsConfig()
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        if not value.startswith(DATABASE_SCHEMES):
+            raise ValueError(f"database {value!r}: the relay stores its data in SQLite (sqlite:///var/relay.db) "
+                             "or PostgreSQL (postgresql://user@host/name); no other database is supported")
+        return value
 
     @field_validator("domain")
     @classmethod

@@ -14,6 +14,7 @@ _UNITS = {
 }  # fmt: skip
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
 _EXPECTED = "expected a size such as 512KB, 10MB or 1.5 MiB"
+MAX_SIZE = 1000**4  # 1 TB: larger is a typo (and 1e400 bytes overflowed)
 
 
 def parse_size(value: object) -> int:
@@ -23,9 +24,14 @@ def parse_size(value: object) -> int:
     if isinstance(value, int):
         if value < 0:
             raise ValueError("a size cannot be negative")
+        if value > MAX_SIZE:
+            raise ValueError("a size can be at most 1TB")
         return value
     if isinstance(value, str):
         match = _PATTERN.match(value)
         if match and match.group(2).lower() in _UNITS:
-            return round(float(match.group(1)) * _UNITS[match.group(2).lower()])
+            size = float(match.group(1)) * _UNITS[match.group(2).lower()]
+            if not size <= MAX_SIZE:  # also infinity
+                raise ValueError("a size can be at most 1TB")
+            return round(size)
     raise ValueError(f"{_EXPECTED}, got {value!r}")

@@ -53,6 +53,7 @@ def load(file: Path) -> Located:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{file}:1: cannot read file: {exc}"]) from None
     try:
+        _refuse_aliases(text, file)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -68,12 +69,38 @@ def load(file: Path) -> Located:
     return located
 
 
+def _refuse_aliases(text: str, file: Path) -> None:
+    """ConfigError at the first alias (`*name`): our files do not need them, and a few nested ones make a
+    small file expand to millions of values (an "alias bomb" that took the CPU for most of a minute)."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            line = event.start_mark.line + 1 if event.start_mark is not None else 1
+            raise ConfigError([f"{file}:{line}: aliases (*{event.anchor}) are not supported; write the value out"])
+
+
+def _construct(node: yaml.Node, file: Path) -> Any:
+    """One scalar (or key) as Python data; a value Python cannot hold (an integer of thousands of digits,
+    a timestamp out of range) is a ConfigError at its line."""
+    try:
+        return yaml.SafeLoader(file.name).construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{file}:{node.start_mark.line + 1}: invalid value: {exc}"]) from None
+    except (ValueError, OverflowError) as exc:
+        text = "a number with thousands of digits is not a setting" if "digits" in str(exc) else str(exc)
+        raise ConfigError([f"{file}:{node.start_mark.line + 1}: invalid value: {text}"]) from None
+
+
 def _convert(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: Path) -> Any:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader(file.name).construct_object(key_node, deep=True)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise ConfigError([f"{file}:{key_node.start_mark.line + 1}: merge keys (<<) are not supported; "
+                                   "write the keys out"])
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError([f"{file}:{key_node.start_mark.line + 1}: keys must be plain scalars"])
+            key = _construct(key_node, file)
             if not isinstance(key, str | int | float | bool):
                 raise ConfigError([f"{file}:{key_node.start_mark.line + 1}: keys must be plain scalars"])
             if key in result:
@@ -83,8 +110,4 @@ def _convert(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: Path) 
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*path, i), lines, file) for i, item in enumerate(node.value)]
-    loader = yaml.SafeLoader("")
-    try:
-        return loader.construct_object(node, deep=True)
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{file}:{node.start_mark.line + 1}: invalid value: {exc}"]) from None
+    return _construct(node, file)

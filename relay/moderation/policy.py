@@ -86,7 +86,7 @@ class Policy(_Strict):
     description: str = ""
     default_action: Literal["deliver", "hold"] = "deliver"
     sender_auth: SenderAuth = "prefer"
-    hold_first_messages: int = Field(0, ge=0)
+    hold_first_messages: int = Field(0, ge=0, le=1000)
     review_within: Duration = timedelta(hours=24)
     escalate_after: Duration = timedelta(hours=24)  # after review_within, before the coordinator is told
     rules: list[RuleSetting] = Field(default_factory=list)
@@ -107,7 +107,7 @@ class _PolicyFile(_Strict):
     description: str = ""
     default_action: Literal["deliver", "hold"] = "deliver"
     sender_auth: SenderAuth = "prefer"
-    hold_first_messages: int = Field(0, ge=0)
+    hold_first_messages: int = Field(0, ge=0, le=1000)
     review_within: Duration = timedelta(hours=24)
     escalate_after: Duration = timedelta(hours=24)
     rules: dict[str, Any] = Field(default_factory=dict)

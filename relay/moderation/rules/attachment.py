@@ -84,7 +84,7 @@ class Params(BaseModel):
 
     allowed_types: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOWED_TYPES))  # globs: "image/*"
     max_size: Size = parse_size("10MB")  # per attachment
-    max_count: int = Field(5, ge=0, strict=True)
+    max_count: int = Field(5, ge=0, le=1000, strict=True)
     archives: Allowance = "flag"
     executables: Allowance = "flag"
 

@@ -16,7 +16,7 @@ NAME = "first_messages"
 class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    count: int = Field(3, ge=0, strict=True)
+    count: int = Field(3, ge=0, le=1000, strict=True)
 
 
 def check(inspection: Inspection, params: Params) -> list[Finding]:

@@ -17,7 +17,7 @@ NAME = "rate"
 class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_per_day: int = Field(20, ge=1, strict=True)
+    max_per_day: int = Field(20, ge=1, le=1_000_000, strict=True)
 
 
 def check(inspection: Inspection, params: Params) -> list[Finding]:
