@@ -24,6 +24,8 @@ def _address(text: str) -> str:
 
 def cmd_person_export(args: argparse.Namespace, settings: Settings) -> int:
     target = Path(args.output)
+    if target.is_dir():
+        raise CliError(f"-o must name a file, {target} is a directory")
     if not target.resolve().parent.is_dir():
         raise CliError(f"cannot write {target}: no such folder {target.resolve().parent}")
 
