@@ -473,3 +473,27 @@ async def test_end_to_end_a_docx_photo_reaches_the_partner_without_its_exif(
     assert not found, "\n".join(found)
     with zipfile.ZipFile(io.BytesIO(_attachment(received.raw, "essay.docx"))) as archive:
         _opens_without_metadata(archive.read("word/media/image1.jpeg"), (64, 48))
+
+
+def test_a_small_pdf_whose_image_unpacks_to_a_gigabyte_is_held_not_unpacked() -> None:
+    """A deflate bomb around a JPEG: 1 MB of PDF that unpacks to 1,000 MB. It is refused (held, as any file
+    that cannot be cleaned) once it unpacks past MAX_PDF_IMAGE, not unpacked whole in the worker."""
+    import zlib
+
+    packer = zlib.compressobj(9)
+    bomb = packer.compress(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+    zeros = bytes(1 << 20)
+    bomb += b"".join(packer.compress(zeros) for _ in range(1000)) + packer.flush()
+    pdf = pikepdf.new()
+    image = pikepdf.Stream(pdf, bomb)
+    image.Type, image.Subtype, image.Width, image.Height = pikepdf.Name.XObject, pikepdf.Name.Image, 1, 1
+    image.ColorSpace, image.BitsPerComponent = pikepdf.Name.DeviceGray, 8
+    image.Filter = pikepdf.Array([pikepdf.Name.FlateDecode, pikepdf.Name.DCTDecode])
+    content = pikepdf.Stream(pdf, b"q 1 0 0 1 0 0 cm /Im0 Do Q")
+    page = pikepdf.Dictionary(Type=pikepdf.Name.Page, MediaBox=[0, 0, 1, 1], Contents=content,
+                              Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image)))
+    pdf.pages.append(pikepdf.Page(page))
+    out = io.BytesIO()
+    pdf.save(out)
+    assert len(out.getvalue()) < 2 * 1024 * 1024
+    assert "unpacks to more" in _held(_with_file(out.getvalue(), "application/pdf", "essay.pdf"))

@@ -37,11 +37,13 @@ import contextlib
 import io
 import posixpath
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_UNZIPPED = 200 * 1024 * 1024  # an Office file that unpacks to more is refused (zip bomb)
 MAX_ENTRIES = 5000
+MAX_PDF_IMAGE = 64 * 1024 * 1024  # a JPEG in a PDF, packed in a further filter, that unpacks to more is refused
 MAX_NESTING = 3  # an Office document embedded this many levels deep (or deeper) is refused
 NEUTRAL_AUTHOR = "Author"
 
@@ -271,12 +273,18 @@ def _clean_jpeg_stream(pdf: object, image: object) -> None:
         return
     parms = image.get("/DecodeParms")  # type: ignore[attr-defined]
     jpeg = image.read_raw_bytes()  # type: ignore[attr-defined]
-    if len(names) > 1:  # e.g. [/FlateDecode /DCTDecode]: qpdf undoes the filters before the JPEG's, on a copy
-        outer = pikepdf.Stream(pdf, jpeg)  # type: ignore[arg-type]  # unreferenced: not saved
-        outer.Filter = pikepdf.Array(names[:-1])
-        if isinstance(parms, pikepdf.Array):
-            outer.DecodeParms = pikepdf.Array(list(parms)[:-1])
-        jpeg = outer.read_bytes()
+    if len(names) > 1:  # [/FlateDecode /DCTDecode]: unpacked here, within MAX_PDF_IMAGE (a small PDF can hold
+        # a deflate bomb), rather than by qpdf, which unpacks a stream whole
+        outer_parms = list(parms)[:-1] if isinstance(parms, pikepdf.Array) else []
+        if names[:-1] != [pikepdf.Name.FlateDecode] or any(parm is not None for parm in outer_parms):
+            raise _Unreadable("an image in the document is packed in a way the relay cannot clean")
+        inflater = zlib.decompressobj()
+        try:
+            jpeg = inflater.decompress(jpeg, MAX_PDF_IMAGE)
+        except zlib.error as exc:
+            raise _Unreadable("an image in the document could not be unpacked to clean it") from exc
+        if inflater.unconsumed_tail:
+            raise _Unreadable("an image in the document unpacks to more than the relay cleans")
     if isinstance(parms, pikepdf.Array):
         parms = parms[-1] if len(parms) == len(names) else None
     stripped = strip_jpeg_metadata(jpeg)
