@@ -529,3 +529,37 @@ async def test_a_disclosure_to_help_or_concern_reaches_the_lead_even_after_the_p
         await eventually(lambda: sum("[URGENT concern]" in str(m["Subject"]) for m in inbox.coordinator) == 2)
         await eventually(lambda: nothing_queued(layout), timeout=20)
         assert len(inbox.lead) == 2  # the routine question never went to the lead
+
+
+async def test_a_concern_from_a_child_with_a_closed_pair_and_an_open_group_reaches_the_groups_program(
+        layout: Layout, sink: Sink) -> None:
+    """What is open comes first: a concern from a child whose pair in one program was closed and who is now in
+    a group of another program is about the group, and reaches that program's coordinator and lead."""
+    import yaml
+
+    from tests.support import DOMAIN, send, simple_message
+
+    use_shipped_policy(layout)
+    stem = yaml.safe_load((layout.root / "programs" / "stem.yaml").read_text())
+    arts = {**stem, "id": "arts", "name": "Arts mentoring", "coordinator": "coord@arts.example",
+            "safeguarding": {**stem["safeguarding"], "lead": "lead@arts.example"}}
+    (layout.root / "programs" / "arts.yaml").write_text(yaml.safe_dump(arts, allow_unicode=True))
+    async with serving(layout):
+        pair = await acreate_pair(layout)
+        assert (await acli(layout, "pair", "close", str(pair["id"]))).returncode == 0
+        group = json.loads(cli(layout, "group", "create", "--program", "arts", "--name", "Painting", "--json").stdout)
+        for role, email, name, handle in (("mentor", "elm@arts.example", "Ada Lovelace", "Elm"),
+                                          ("mentee", MENTEE["email"], MENTEE["name"], "Maplex")):
+            added = cli(layout, "group", "add", str(group["id"]), "--role", role, "--email", email, "--name", name,
+                        "--handle", handle, "--language", "en")
+            assert added.returncode == 0, added.stderr
+        await eventually(lambda: nothing_queued(layout), timeout=20)
+        before = len(sink.received)
+        raw = simple_message(f"{MENTEE['name']} <{MENTEE['email']}>", f"concern@{DOMAIN}", "worried",
+                             "Someone in the painting group makes me uncomfortable.")
+        assert (await send(layout.smtp_port, raw, MENTEE["email"], f"concern@{DOMAIN}"))[0] == 250
+        await eventually(lambda: nothing_queued(layout), timeout=20)
+        told = {rcpt for received in sink.received[before:] for rcpt in received.rcpt_tos}
+        assert {"coord@arts.example", "lead@arts.example"} <= told and not {COORDINATOR, LEAD} & told, told
+        shown = json.loads(cli(layout, "group", "show", str(group["id"]), "--json").stdout)
+        assert shown["status"] == "paused"

@@ -76,6 +76,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
                                     closed=target.kind == "share" or target.kind in TO_STAFF)
     if not enrolled:
         raise await context.refuse(refusals.not_a_participant(), **detail)
+    if target.kind in TO_STAFF:  # about what is open now, if anything is: its program's staff are told
+        enrolled.sort(key=lambda enrolment: enrolment[0].status == "closed")
     pair, member = enrolled[0]
     # A program address cannot hold mail for review: what `require` would hold is refused here.
     verdict = await authentication.authenticate(context, raw, header.trace, header_from, mail_from, remote, helo,
