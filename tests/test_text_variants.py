@@ -403,3 +403,17 @@ AMARU = Member("Amaru Quispe", "amaru.quispe@colegio.example.pe", "Alder")
 def test_a_name_run_together_as_a_login_or_handle_is_gone(text: str) -> None:
     delivered = _body(_run(_plain(AMARU, DARA, f"Hi!\n\n{text}\n"), AMARU, DARA)[0])
     assert "quispe" not in delivered.lower(), delivered
+
+
+@pytest.mark.parametrize("name, sentence", [
+    ("Peter Rice", "What price did you pay for the kit?"),  # "price" is no login of Peter Rice's
+    ("Brian Ring", "Can you bring the draft on Monday?"),
+    ("Li Ke", "I like your essay a lot, it reads well."),  # "like" is no run of "Li Ke"
+    ("Rose Mary Smith", "We cooked chicken with rosemary."),
+    ("Мира Котова", "Я хочу увидеть мир. В мире так много интересного."),  # a case of a word, not of Мира
+    ("王海洋", "我很喜欢海洋，也想学海洋生物。"),  # 海洋 (ocean): the given name of 王海洋, and a word
+])
+def test_the_new_name_forms_leave_ordinary_words_alone(name: str, sentence: str) -> None:
+    sender = Member(name, "member@school.example", "Hazel")
+    delivered = _body(_run(_plain(sender, DARA, sentence), sender, DARA)[0])
+    assert sentence in delivered, delivered

@@ -41,7 +41,7 @@ from relay.anonymize.common import is_common_word, is_place
 from relay.anonymize.fold import fold, fold_word
 
 _TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
-_GAP = r"[\s_.\-]*"  # between the words of a name: none at all too, as in a login or a handle ("janedoe")
+_GAP = r"[\s_.\-]+"
 _NOT_LETTER_BEFORE = r"(?<![^\W\d_])"
 _NOT_LETTER_AFTER = r"(?![^\W\d_])"
 # Scripts written without spaces between words (Han, kana, bopomofo): a name there stands between other
@@ -69,6 +69,7 @@ _GREETINGS = (
     "bonjour", "salut", "cher", "chere", "merci", "bises", "cordialement", "amities", "coucou",
     "привет", "здравствуй", "здравствуйте", "дорогой", "дорогая", "спасибо", "пока", "целую", "с уважением",
     "مرحبا", "عزيزي", "عزيزتي", "شكرا", "اهلا", "مع تحياتي", "السلام عليكم",
+    "你好", "您好", "亲爱的", "谢谢", "こんにちは",
 )  # fmt: skip
 _INTRODUCTIONS = (
     "my name is", "call me", "i'm", "im", "i am", "this is", "it's", "its", "signed", "me llamo", "soy",
@@ -76,7 +77,7 @@ _INTRODUCTIONS = (
 )  # fmt: skip
 _CUE_BEFORE = re.compile(
     r"(?:^|[^\w'])(?:" + "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(
-        {fold_word(w) for w in (*_GREETINGS, *_INTRODUCTIONS)}, key=len, reverse=True)) + r")[\s,.!:;\-–—~]*$"
+        {fold_word(w) for w in (*_GREETINGS, *_INTRODUCTIONS)}, key=len, reverse=True)) + r")[\s,.!:;\-–—~，！：、]*$"
 )
 # Words after which a place name is the place ("in Lima", "à Paris", "в Сантьяго", "في باريس").
 _PLACE_BEFORE = re.compile(r"(?:^|[^\w])(?:in|to|from|of|near|around|across|visited|visiting|visit|en|a|al|de|desde|"
@@ -168,8 +169,20 @@ def _inflected(word: str) -> list[str]:
     return []
 
 
+def _logins(words: list[str]) -> list[str]:
+    """A name of two or more words run together as a login or a handle: every word ("janedoe"), or the first
+    word's initial and the last word ("jdoe"); "." marks where a separator may stand. Left out where that
+    makes an ordinary word ("Li Ke": "like"; "Peter Rice": "price") or is too short to tell."""
+    if len(words) < 2 or any(_UNSPACED.match(word[:1]) for word in words):
+        return []
+    folded = [fold_word(word) for word in words]
+    found = [".".join(folded), f"{folded[0][:1]}.{folded[-1]}"]
+    return [login for login in found if len(login) >= 7 and not is_common_word(login.replace(".", ""))]
+
+
 def _is_ambiguous(word: str) -> bool:
-    """A word that may be an ordinary word where it stands; two letters are a whole name in Chinese (王明)."""
+    """A word that may be an ordinary word where it stands; two letters are a whole name in Chinese (王明),
+    but a given name taken from a Chinese name (海洋 of 王海洋) may be a word ("ocean")."""
     letters = sum(c.isalpha() for c in word)
     short = letters <= 2 and not _UNSPACED.match(word[:1])
     return short or is_common_word(word) or is_place(word)
@@ -200,10 +213,8 @@ class NameMatcher:
                     for last in range(first + 2, len(words) + 1):
                         for pattern in self._sequences(words[first:last]):
                             add(pattern, _Form(index, "name", False))
-                if len(words) > 1 and sum(c.isalpha() for c in words[-1]) >= 4:  # "jdoe", "j.doe": a login
-                    for spelling in _spellings(words[-1]):
-                        add(_edged(words[0], f"{re.escape(fold_word(words[0])[:1])}[._\\-]?{re.escape(spelling)}"),
-                            _Form(index, "name", False))
+                for login in _logins(words):  # "janedoe", "jdoe", "j.doe": a name as a login or a handle
+                    add(_edged(login, re.escape(login).replace(r"\.", "[._\\-]?")), _Form(index, "name", False))
                 if len(words) > 1:  # "Last, First" as directories write it
                     for last_word in self._sequences([words[-1]], bounded=False):
                         for rest in self._sequences(words[:-1], bounded=False):
@@ -211,15 +222,14 @@ class NameMatcher:
                                 _Form(index, "name", False))
                 words = _words(name)
                 parts = {*words, *(piece for word in words for piece in re.split(r"[-‐‑]", word))}
-                parts |= {_given(part) for part in parts if _given(part)}
-                for part in parts:
+                given = {_given(part) for part in parts if _given(part)}
+                for part in parts | given:
                     if sum(c.isalpha() for c in part) < 2:
                         continue
                     for spelling in _spellings(part):
-                        add(self._bounded(spelling), _Form(index, "name", _is_ambiguous(part)))
-                    for pattern in _inflected(part):
-                        add(f"{_NOT_LETTER_BEFORE}{pattern}{_NOT_LETTER_AFTER}",
-                            _Form(index, "name", _is_ambiguous(part)))
+                        add(self._bounded(spelling), _Form(index, "name", part in given or _is_ambiguous(part)))
+                    for pattern in _inflected(part):  # a declined form may be an ordinary word ("в мире")
+                        add(f"{_NOT_LETTER_BEFORE}{pattern}{_NOT_LETTER_AFTER}", _Form(index, "name", True))
             first_name = _words(person.name)[:1]
             if first_name and MIN_PREFIX < sum(c.isalpha() for c in first_name[0]) <= MAX_PREFIXED:
                 word = first_name[0]
@@ -291,7 +301,7 @@ def reads_as_name(text: str, start: int, end: int) -> bool:
     leading = fold(text[line_start:start]).text
     if _CUE_BEFORE.search(leading):
         return True
-    if not leading.strip(" \t-–—~*>") and text[end:end + 1] in (",", "!", ":"):
+    if not leading.strip(" \t-–—~*>") and text[end:end + 1] in (",", "!", ":", "，", "！", "：", "、"):
         return True  # vocative at the start of a line: "will, can you ..."
     if not word[:1].isupper():
         return False
