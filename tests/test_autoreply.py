@@ -55,3 +55,27 @@ async def test_a_human_subject_about_the_office_is_delivered(relay: Relay, layou
                        Auto_Submitted="no")
     received = await eventually(lambda: len(sink.received) == 2 and sink.received)
     assert [r.message["Subject"] for r in received] == ["Office visit next week?", "Re: out of office hours"]
+
+
+def _unreadable_out_of_office() -> bytes:
+    """An automatic reply whose MIME structure cannot be read (the corpus's malformed/000.eml, from the mentee,
+    marked Auto-Submitted)."""
+    from tests.test_malformed import CORPUS, from_mentee
+
+    raw = from_mentee((CORPUS / "malformed" / "000.eml").read_bytes())
+    return b"Auto-Submitted: auto-replied\r\n" + raw
+
+
+@pytest.mark.parametrize("closed", [False, True], ids=["active pair", "closed pair"])
+async def test_an_automatic_reply_that_cannot_be_read_is_archived_not_refused(layout: Layout, sink: Sink,
+                                                                             relay: Relay, closed: bool) -> None:
+    """Automatic replies are read for a disclosure first; one that cannot be read is set aside as before (it
+    is delivered to nobody), not refused: the sending server would otherwise bounce it back to the mentor."""
+    pair = await acreate_pair(layout)
+    if closed:
+        assert cli(layout, "pair", "close", str(pair["id"])).returncode == 0
+    raw = _unreadable_out_of_office()
+    code, reply = await send(layout.smtp_port, raw, MENTEE["email"], pair["mentor_alias"])
+    assert code == 250, reply
+    decisions = json.loads(cli(layout, "events", "list", "--kind", "decision", "--json").stdout)
+    assert [d["detail"]["decision"] for d in decisions] == ["ended" if closed else "autoreply"], decisions

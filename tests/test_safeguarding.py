@@ -455,6 +455,13 @@ async def test_a_disclosure_in_mail_that_looks_automatic_is_read_and_reaches_a_p
         await eventually(lambda: nothing_queued(layout), timeout=20)
         mentor_got = [str(m["Subject"]) for m in inbox.mentor]
         assert len(mentor_got) == 1 and "away" in mentor_got[0].lower(), mentor_got  # told once: Maple is away
+        # An adult's out-of-office text reaches nobody, so its contact details page nobody either.
+        travel = simple_message(f"{MENTOR['name']} <{MENTOR['email']}>", pair["mentee_alias"], "Out of office",
+                                "I am travelling until Monday. WhatsApp me on +44 7700 900123 if urgent.",
+                                Auto_Submitted="auto-replied")
+        assert (await send(layout.smtp_port, travel, MENTOR["email"], pair["mentee_alias"]))[0] == 250
+        await eventually(lambda: nothing_queued(layout), timeout=20)
+        assert len(inbox.lead) == 1 and len(held(layout)) == 1
 
 
 async def test_an_alert_the_lead_never_gets_is_reported_to_the_others_who_can_act(layout: Layout, sink: Sink) -> None:

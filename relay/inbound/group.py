@@ -32,7 +32,7 @@ from relay.inbound import authentication, group_auto_replies, refusals
 from relay.inbound.after_end import archive_ended
 from relay.inbound.context import Context
 from relay.inbound.hold_notices import add_notices
-from relay.inbound.partner import history, stats_cap
+from relay.inbound.partner import history, stats_cap, urgent_to_read
 from relay.inbound.program import help as program_help
 from relay.inbound.refusals import Refusal
 from relay.moderation.inspection import PairStats
@@ -118,23 +118,30 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
     copies = [GroupCopy(ids.message_id(domain), maps[r.id]) for r in recipients]
     # Every message is checked, whoever it would reach: a group of one (nobody else yet) gets one copy made
     # only to be checked, and thrown away.
+    set_aside = group.status in ENDED or signal is not None  # archived, not delivered, unless it is urgent
     try:
-        prepared = await _prepare(context, raw, group, sender, copies or [GroupCopy(ids.message_id(domain), {})],
-                                  now, policy, stats, also)
-    except Unprocessable as exc:
-        raise await context.refuse(refusals.unprocessable(str(exc)), pair_id=group.id, **detail) from None
-    except (BudgetExceeded, WorkerLost) as exc:
-        raise await context.refuse(refusals.from_worker(exc), pair_id=group.id, **detail) from None
-    decision = authentication.apply(prepared.decision, verdict, policy)
+        prepared: PreparedGroup | None = await _prepare(
+            context, raw, group, sender, copies or [GroupCopy(ids.message_id(domain), {})], now, policy, stats, also)
+    except (Unprocessable, BudgetExceeded, WorkerLost) as exc:
+        if not set_aside:
+            refusal = refusals.unprocessable(str(exc)) if isinstance(exc, Unprocessable) else refusals.from_worker(exc)
+            raise await context.refuse(refusal, pair_id=group.id, **detail) from None
+        prepared = None  # unreadable, and none of it is delivered: set aside as before, not refused
+    decision = authentication.apply(prepared.decision, verdict, policy) if prepared is not None else None
     # Urgent mail (a disclosure) is held for a person even when the group has ended or the mail looks automatic.
-    if group.status in ENDED and not decision.urgent:
+    urgent = urgent_to_read(decision, signal, sender)
+    if group.status in ENDED and not urgent:
         return await _after_end(context, raw, mail_from, remote, group, sender, addressed, own_id or None, now,
                                 subject, header.body_hash, automatic=signal is not None)
-    if signal is not None and not decision.urgent:
+    if signal is not None and not urgent:
         return await group_auto_replies.take(context, raw, mail_from, remote, group, sender, addressed, recipients,
                                              own_id or None, signal, now, subject)
-    action: str = decision.action
-    reasons = [{"policy": decision.policy, "flagged": decision.flagged}, *decision.reason_dicts()]
+    assert prepared is not None and decision is not None
+    if recipients or urgent:
+        action: str = decision.action
+        reasons = [{"policy": decision.policy, "flagged": decision.flagged}, *decision.reason_dicts()]
+    else:  # a group of one: archived, nobody to deliver to; held only when urgent (not for a later member)
+        action, reasons = "deliver", []
     delivered = bool(recipients) and action in ("deliver", "redact")
     accepted = Accepted(
         id=ids.queue_id(), pair_id=group.id, sender_id=sender.id, sender_role=sender.role,

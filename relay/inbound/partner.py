@@ -31,6 +31,7 @@ from relay.inbound.context import Context
 from relay.inbound.hold_notices import add_notices
 from relay.inbound.program import help as program_help
 from relay.inbound.refusals import Refusal
+from relay.moderation import Decision
 from relay.moderation.inspection import PairStats
 from relay.moderation.policy import Policy
 from relay.pipeline import Prepared
@@ -105,21 +106,26 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
                                              stats_cap(policy))
     new_id = ids.message_id(context.domain)
     subject = header.subject  # the original's, for the archive (the copy gets scrubbed)
+    set_aside = pair.status in ENDED or signal is not None  # archived, not delivered, unless it is urgent
     try:
         prepared = await _prepare(context, raw, sender, recipient, maps[recipient.id], new_id, now, policy, stats)
-    except Unprocessable as exc:
-        raise await context.refuse(refusals.unprocessable(str(exc)), pair_id=pair.id, **detail) from None
-    except (BudgetExceeded, WorkerLost) as exc:
-        raise await context.refuse(refusals.from_worker(exc), pair_id=pair.id, **detail) from None
-    decision = authentication.apply(prepared.decision, verdict, policy)
+    except (Unprocessable, BudgetExceeded, WorkerLost) as exc:
+        if not set_aside:
+            refusal = refusals.unprocessable(str(exc)) if isinstance(exc, Unprocessable) else refusals.from_worker(exc)
+            raise await context.refuse(refusal, pair_id=pair.id, **detail) from None
+        prepared = None  # unreadable, and none of it is delivered: set aside as before, not refused
+    decision = authentication.apply(prepared.decision, verdict, policy) if prepared is not None else None
     # Urgent mail (a disclosure) is held for a person like any urgent mail, even to an ended pair and even
     # when it looks automatic ("Auto:" subject, Auto-Submitted): a header is no reason to leave it unread.
-    if pair.status in ENDED and not decision.urgent:  # archived, not delivered; the sender told politely
-        return await after_end.take(context, raw, mail_from, remote, target, own_id or None, now, subject,
-                                    automatic=signal is not None, digest=header.body_hash)
-    if signal is not None and not decision.urgent:
-        return await auto_replies.take(context, raw, mail_from, remote, target, own_id or None, signal, now,
-                                       subject, header.body_hash)
+    # An adult's out-of-office text ("WhatsApp me while I travel") reaches nobody: it pages nobody either.
+    if not urgent_to_read(decision, signal, sender):
+        if pair.status in ENDED:  # archived, not delivered; the sender told politely
+            return await after_end.take(context, raw, mail_from, remote, target, own_id or None, now, subject,
+                                        automatic=signal is not None, digest=header.body_hash)
+        if signal is not None:
+            return await auto_replies.take(context, raw, mail_from, remote, target, own_id or None, signal, now,
+                                           subject, header.body_hash)
+    assert prepared is not None and decision is not None
     accepted = Accepted(
         id=ids.queue_id(),
         pair_id=pair.id,
@@ -156,6 +162,12 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
         log.info("queue_id=%s accepted pair=%s from=%s decision=%s%s size=%d", outcome.id, pair.id,
                  sender.role, decision.action, " flagged" if decision.flagged else "", len(raw))
     return outcome.id
+
+
+def urgent_to_read(decision: Decision | None, signal: str | None, sender: Member) -> bool:
+    """Whether mail that would be set aside (to an ended conversation, or an automatic reply) is urgent, so
+    held for a person instead: an urgent finding, in an automatic reply only when a mentee's."""
+    return decision is not None and decision.urgent and (signal is None or sender.role == "mentee")
 
 
 def history(connection: Connection, conversation: Conversation, sender: Member, recipient_ids: list[int],
