@@ -1,6 +1,6 @@
 """Bad input to the console, its API and the command line is a clear refusal (DESIGN.md, invariant 6): an
 HTTP 4xx with a message, or `error: ...` and a non-zero exit; never a 500 or a traceback, and nothing
-written. Ids beyond what the store holds (a signed 64-bit integer) name nothing; JSON nested without end
+written. Ids beyond what the store holds (a signed 32-bit integer on PostgreSQL) name nothing; JSON nested without end
 or holding a lone surrogate is "invalid JSON"; command-line arguments that are not UTF-8 are refused
 where the command line starts; --now is a time between 1970 and 9000."""
 
@@ -18,9 +18,9 @@ from relay.store.schema import events, pairs
 from tests.consolekit import add_moderator, base_url, csrf_of, prepare, serving, session, token_for
 from tests.support import Layout, Sink, acreate_pair, cli, create_pair, free_port, rows, rows_now
 
-BIG = "9" * 30  # far beyond 2^63
+BIG = "9" * 30  # far beyond any id
 HUGE = "9" * 5000  # beyond int()'s 4300 digits
-JUST_OVER = str(2**63)  # the first number a 64-bit id cannot hold
+JUST_OVER = str(2**31)  # the first number an id cannot hold on PostgreSQL
 NAMES = {"program": "stem", "mentor_email": "rosa@uni.example.net", "mentor_name": "Rosa Lind",
          "mentor_handle": "Fern", "mentee_email": "tom@school.example.org", "mentee_name": "Tom Berg",
          "mentee_handle": "Reed"}
@@ -57,7 +57,7 @@ async def test_api_ids_beyond_the_store_are_not_found_and_bad_cursors_are_400(la
                 _refused(await client.post(f"/api/pairs/{number}/away", json={"role": "mentor", "back": True}),
                          404, "not found")
             # the largest id the store holds is an id like any other: no such pair
-            _refused(await client.get(f"/api/pairs/{2**63 - 1}"), 404, "no pair with this id")
+            _refused(await client.get(f"/api/pairs/{2**31 - 1}"), 404, "no pair with this id")
             assert (await client.get(f"/api/pairs/{pair['id']}")).status_code == 200
 
             _refused(await client.get("/api/pairs", params={"after": BIG}), 400, "after must be a pair id")
@@ -175,7 +175,7 @@ def test_cli_ids_beyond_the_store_are_argument_errors(offline_layout: Layout, tm
                                                       number: str) -> None:
     create_pair(offline_layout)
     line = [number if a == "ID" else str(tmp_path / "out.mbox") if a == "OUT" else a for a in args]
-    _refused_by_parser(offline_layout, line, "expected a number from 1 to 9223372036854775807")
+    _refused_by_parser(offline_layout, line, "expected a number from 1 to 2147483647")
     assert not (tmp_path / "out.mbox").exists()
 
 

@@ -203,7 +203,7 @@ async def event_list(request: Request) -> Response:
         try:
             query = query.where(events.c.id > query_id(request, "since"))
         except ValueError:
-            return error(400, "since must be an event id (a whole number from 0 to 2^63-1) or an ISO 8601 time")
+            return error(400, "since must be an event id (a whole number from 0 to 2^31-1) or an ISO 8601 time")
     elif since:
         try:
             when = datetime.fromisoformat(since.replace("Z", "+00:00"))

@@ -57,7 +57,7 @@ def query_id(request: Request, name: str, default: int = 0) -> int:
         return default
     found = store_id(text)
     if found is None:
-        raise ValueError(f"{name} must be an id (a whole number from 0 to 2^63-1)")
+        raise ValueError(f"{name} must be an id (a whole number from 0 to 2^31-1)")
     return found
 
 

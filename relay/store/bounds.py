@@ -1,10 +1,11 @@
-"""What the store can hold: an id is a signed 64-bit integer (SQLite's INTEGER, PostgreSQL's BIGINT), so a
-number from outside (a URL, a query string, a command-line argument) becomes an id here or not at all. A
-bigger one names nothing; handed to the database it would overflow (an error, not "not found")."""
+"""What the store can hold: an id is an INTEGER column, a signed 32-bit integer on PostgreSQL (64-bit on
+SQLite), so a number from outside (a URL, a query string, a command-line argument) becomes an id here, up to
+the smaller of the two, or not at all. A bigger one names nothing; handed to the database it would overflow
+(an error, not "not found")."""
 
 from __future__ import annotations
 
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1
 _DIGITS = len(str(MAX_ID))
 
 
