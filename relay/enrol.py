@@ -74,7 +74,7 @@ def normalise_email(address: str, check_deliverability: bool) -> str:
 # searched for in every message of the pair (relay/anonymize/names.py), so their size is the matcher's cost:
 # a 200-word "name" made each message take most of a minute, and the pair could never write.
 MAX_NAME_CHARS = 100
-MAX_NAME_WORDS = 8
+MAX_NAME_WORDS = 12  # "María de los Ángeles García Fernández de la Torre" has nine
 MAX_HANDLE_CHARS = 40
 MAX_NICKNAME_CHARS = 40
 MAX_NICKNAME_WORDS = 4

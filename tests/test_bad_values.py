@@ -58,7 +58,8 @@ LONG_NAME = " ".join(f"Word{i}" for i in range(200))
 PAIR_CREATE_CASES = {
     "a 200-word real name": ("--mentor-name", LONG_NAME,
                              f"the mentor's real name is {len(LONG_NAME)} characters long; at most 100"),
-    "a real name of nine words": ("--mentee-name", "Ann Bea Cy Dee Eve Fay Gus Hal Ivy", "has 9 words; at most 8"),
+    "a real name of thirteen words": ("--mentee-name", "Ann Bea Cy Dee Eve Fay Gus Hal Ivy Jo Kai Lu Mo",
+                                      "has 13 words; at most 12"),
     "a 5000-character first name": ("--mentor-name", "R" * 5000 + " Smith", "at most 100 are allowed"),
     "a right-to-left override in a name": ("--mentor-name", "José \u202eMüller", "control or text-direction "
                                                                                   "character (U+202E)"),
@@ -89,6 +90,14 @@ def test_pair_create_refuses_a_bad_value(offline_layout: Layout, case: str) -> N
     assert result.stderr.startswith("error: ") and words in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert count_pairs(offline_layout) == 0
+
+
+def test_a_long_real_name_within_the_bounds_is_enrolled(offline_layout: Layout) -> None:
+    """The bounds refuse what no real name is, not long real ones: nine words, as many Spanish names have."""
+    name = "María de los Ángeles García Fernández de la Torre"
+    result = cli(offline_layout, *pair_create(offline_layout, "--mentee-name", name))
+    assert result.returncode == 0, result.stderr
+    assert count_pairs(offline_layout) == 1
 
 
 def test_group_add_refuses_an_unbounded_name(offline_layout: Layout) -> None:
