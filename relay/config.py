@@ -343,8 +343,8 @@ def _region(value: object) -> str:
 
 def _policy_name(value: object) -> str:
     if not isinstance(value, str) or not policy_name_ok(value):
-        raise ValueError(f"policy {value!r} is not a plain name: letters, digits, - and _ only (the file name "
-                         "in policies_dir without .yaml)")
+        raise ValueError(f"policy {value!r} is not a plain name: letters, digits, spaces, . + - _ and no .. "
+                         "(the file name in policies_dir without .yaml)")
     return value
 
 
@@ -519,12 +519,13 @@ class Settings:
         return policy_name_ok(name) and (self.policies_dir / f"{name}.yaml").is_file()
 
 
-POLICY_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+POLICY_NAME = re.compile(r"[^\W][\w .+-]{0,63}")  # any letters (jóvenes), digits, "youth-strict.v2", "Youth Strict"
 
 
 def policy_name_ok(name: str) -> bool:
-    """A plain policy name: letters, digits, - and _ (never a path: /tmp/x/evil, ../x)."""
-    return isinstance(name, str) and POLICY_NAME.fullmatch(name) is not None
+    """A policy name that names a file in policies_dir and nothing else: it starts with a letter or digit
+    and holds letters, digits, spaces, "." "+" "-" "_" (never a path: /tmp/x/evil, ../x, .hidden)."""
+    return isinstance(name, str) and POLICY_NAME.fullmatch(name) is not None and ".." not in name
 
 
 def console_warnings(settings: Settings) -> list[str]:

@@ -1,6 +1,7 @@
 """Durations as admins write them in YAML: "90s", "5m", "48h", "7d", "2w" (or a number of seconds).
 
-A duration is at most MAX_DURATION (ten years): longer ones mean a typo, and far longer ones overflow
+A duration is at most MAX_DURATION (a hundred years: safeguarding records may be kept for decades); far longer
+ones mean a typo and overflow
 date arithmetic (`review_within: 999999999999999d` used to end `check-config` in a traceback).
 """
 
@@ -12,8 +13,8 @@ from datetime import timedelta
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PATTERN = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*([smhdw])\s*$")
-MAX_DURATION = timedelta(days=3650)
-_TOO_LONG = "a duration can be at most 3650d (ten years)"
+MAX_DURATION = timedelta(days=36525)
+_TOO_LONG = "a duration can be at most 36525d (a hundred years)"
 
 
 def _bounded(seconds: float) -> timedelta:

@@ -73,24 +73,29 @@ def normalise_email(address: str, check_deliverability: bool) -> str:
 # Bounds on what a person is enrolled with (docs/operations.md, Enrolment). Every name and nickname is
 # searched for in every message of the pair (relay/anonymize/names.py), so their size is the matcher's cost:
 # a 200-word "name" made each message take most of a minute, and the pair could never write.
-MAX_NAME_CHARS = 100
-MAX_NAME_WORDS = 12  # "María de los Ángeles García Fernández de la Torre" has nine
+MAX_NAME_CHARS = 150
+MAX_NAME_WORDS = 20  # "María de los Ángeles García Fernández de la Torre" has nine; an Arabic name of
+# generations ("... بن محمد بن عبد الله بن ...") thirteen or more
 MAX_HANDLE_CHARS = 40
-MAX_NICKNAME_CHARS = 40
-MAX_NICKNAME_WORDS = 4
+MAX_NICKNAME_CHARS = 60
+MAX_NICKNAME_WORDS = 8
 MAX_NICKNAMES = 10
 # End dates (a pair's, a program's): later ones overflow date arithmetic in the sweeps (relay/nudges/).
 FIRST_END_DATE = date(2000, 1, 1)
 LAST_END_DATE = date(2100, 12, 31)
 
 
+# Direction marks (left-to-right, right-to-left, Arabic letter mark): invisible, typed by right-to-left
+# keyboards and pasted from spreadsheets, harmless alone; dropped from a name rather than refused.
+_DIRECTION_MARKS = str.maketrans("", "", "\u200e\u200f\u061c")
+
+
 def _unsafe_character(text: str) -> str | None:
-    """The first control character (C0, DEL, C1) or bidirectional control in `text`, as U+XXXX, or None.
-    Such characters hide or reorder what a moderator reads and are never part of a name."""
+    """The first control character (C0, DEL, C1) or bidirectional embedding, override or isolate in `text`,
+    as U+XXXX, or None. Such characters hide or reorder what a moderator reads and are never part of a name."""
     for char in text:
         code = ord(char)
-        if code < 0x20 or 0x7F <= code <= 0x9F or 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069 \
-                or code in (0x200E, 0x200F, 0x061C):
+        if code < 0x20 or 0x7F <= code <= 0x9F or 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069:
             return f"U+{code:04X}"
     return None
 
@@ -99,7 +104,7 @@ def check_text(what: str, value: str, max_chars: int, max_words: int | None = No
     """`value` with its white space collapsed to single spaces, or EnrolmentError naming `what` (e.g. "the
     mentor's real name"): no other control character and no bidirectional control, at most `max_chars`
     characters and `max_words` words."""
-    text = " ".join(value.split())  # line breaks and tabs (a quoted CSV field, a paste) become one space
+    text = " ".join(value.translate(_DIRECTION_MARKS).split())  # line breaks, tabs: one space
     unsafe = _unsafe_character(text)
     if unsafe is not None:
         raise EnrolmentError(f"{what} contains a control or text-direction character ({unsafe}); "
@@ -126,8 +131,8 @@ def check_end_date(text: str) -> date:
 def check_policy_name(policy: str, settings: Settings) -> str:
     """A policy name that names an existing file in policies_dir, or EnrolmentError."""
     if not policy_name_ok(policy):
-        raise EnrolmentError(f"no policy named {policy!r}: a policy name is letters, digits, - and _ only "
-                             f"(the file name in {settings.policies_dir} without .yaml)")
+        raise EnrolmentError(f"no policy named {policy!r}: a policy name is a file name, never a path "
+                             f"(the file in {settings.policies_dir} without .yaml)")
     if not settings.policy_exists(policy):
         raise EnrolmentError(f"no policy named {policy!r} in {settings.policies_dir}")
     return policy

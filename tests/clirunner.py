@@ -200,9 +200,10 @@ def run(args: list[str], *, cwd: Path, env: dict[str, str], stdin: str | None,
 
 
 def _text(captured: Any) -> str:
-    """What subprocess.run(text=True) makes of a captured stream: decoded, universal newlines."""
+    """What subprocess.run(text=True) makes of a captured stream: decoded, universal newlines (bytes that are
+    not UTF-8, such as a Latin-1 file name the command echoes, kept as surrogate escapes, as Python reads them)."""
     captured.seek(0)
-    return str(captured.read().decode()).replace("\r\n", "\n").replace("\r", "\n")
+    return str(captured.read().decode("utf-8", "surrogateescape")).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _read_status(connection: socket.socket) -> tuple[int, int]:

@@ -105,6 +105,24 @@ async def test_api_refuses_json_nested_without_end_or_with_lone_surrogates(layou
         assert await _written(layout) == before  # no pair enrolled, none closed, nobody marked away
 
 
+async def test_api_takes_json_with_a_byte_order_mark_or_in_utf16(layout: Layout, sink: Sink) -> None:
+    """Windows tools (Notepad, PowerShell 5's Out-File) write JSON with a byte order mark, or in UTF-16: both
+    are JSON (RFC 8259, 8.1) and enrol a pair."""
+    prepare(layout)
+    async with serving(layout):
+        await add_moderator(layout, "root", admin=True)
+        token = await token_for(layout, "root")
+        headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+        async with httpx.AsyncClient(base_url=base_url(layout), timeout=30, headers=headers) as client:
+            with_bom = b"\xef\xbb\xbf" + json.dumps(NAMES).encode()
+            created = await client.post("/api/pairs", content=with_bom)
+            assert created.status_code == 201, created.text
+            other = {**NAMES, "mentor_email": "ana@uni.example.net", "mentee_email": "ida@school.example.org",
+                     "mentor_handle": "Ash", "mentee_handle": "Ivy"}
+            created = await client.post("/api/pairs", content=json.dumps(other).encode("utf-16"))
+            assert created.status_code == 201, created.text
+
+
 async def test_console_pages_with_ids_beyond_the_store_are_not_found(layout: Layout, sink: Sink) -> None:
     prepare(layout)
     async with serving(layout):

@@ -106,12 +106,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def _not_utf8(argv: Sequence[str]) -> str | None:
     """The complaint about the first argument that is not UTF-8, or None. Python hands such bytes over as
     lone surrogates (\\udcff for the byte 0xff), which no name, address or store can take: every command
-    would fail later, and differently (UnicodeEncodeError). Paths too are refused: a configuration
-    names its files in UTF-8."""
+    would fail later, and differently (UnicodeEncodeError). A path is the exception: a file that exists
+    (a CSV to import, named in Latin-1 on an old share) or one to write in a folder that exists (-o)."""
     for index, arg in enumerate(argv):
         try:
             arg.encode("utf-8")
         except UnicodeEncodeError:
+            value = arg.partition("=")[2] if arg.startswith("-") else arg
+            if os.path.exists(value) or (os.sep in value and os.path.isdir(os.path.dirname(value))):
+                continue
             option, equals, value = arg.partition("=")
             if arg.startswith("-") and equals:
                 name, arg = option, value

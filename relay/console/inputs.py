@@ -66,14 +66,14 @@ class BadJSON(ValueError):
 
 
 async def json_body(request: Request) -> Any:
-    """The request's body as JSON, or BadJSON: not UTF-8, not JSON (numbers over 4300 digits included),
+    """The request's body as JSON, or BadJSON: not Unicode, not JSON (numbers over 4300 digits included),
     nested deeper than MAX_DEPTH, or holding a string with a lone surrogate (\\udc80: JSON can spell it,
     but it is not text, and nothing can store or send it)."""
     body = await request.body()
     try:
-        value = json.loads(body.decode("utf-8"))
+        value = json.loads(body)  # UTF-8, with or without a byte order mark, UTF-16 or UTF-32 (RFC 8259, 8.1)
     except UnicodeDecodeError:
-        raise BadJSON("invalid JSON: the body is not UTF-8") from None
+        raise BadJSON("invalid JSON: the body is not UTF-8, UTF-16 or UTF-32") from None
     except RecursionError:
         raise BadJSON(f"invalid JSON: nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:  # json.JSONDecodeError, and int()'s limit on digits

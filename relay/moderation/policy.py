@@ -192,7 +192,7 @@ class PolicyBook:
 
     def get(self, name: str) -> Policy:
         if not policy_name_ok(name):  # a pair's policy is never a path (/tmp/x/evil, ../x)
-            raise ConfigError([f"{self.directory}: policy {name!r} is not a plain name (letters, digits, - and _)"])
+            raise ConfigError([f"{self.directory}: policy {name!r} is not a plain name (no path)"])
         file = self.directory / f"{name}.yaml"
         try:
             mtime = os.stat(file).st_mtime
