@@ -25,14 +25,13 @@ from datetime import datetime
 from typing import Any
 
 from relay import digests, ids
-from relay.anonymize.parts import Unprocessable
 from relay.archive import chain
 from relay.fanout import face, identity, recipients_of
 from relay.inbound import authentication, group_auto_replies, refusals
 from relay.inbound.after_end import archive_ended
 from relay.inbound.context import Context
 from relay.inbound.hold_notices import add_notices
-from relay.inbound.partner import history, stats_cap, urgent_to_read
+from relay.inbound.partner import history, prepared_or_refused, stats_cap, urgent_to_read
 from relay.inbound.program import help as program_help
 from relay.inbound.refusals import Refusal
 from relay.moderation.inspection import PairStats
@@ -48,7 +47,7 @@ from relay.store.messages import (
     store_accepted_many,
 )
 from relay.workers import tasks
-from relay.workers.pool import LARGE, BudgetExceeded, WorkerLost
+from relay.workers.pool import LARGE
 
 log = logging.getLogger("relay.intake")
 ENDED = ("closed", "ended")  # accepted from members, archived, not delivered; the sender told
@@ -119,14 +118,9 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
     # Every message is checked, whoever it would reach: a group of one (nobody else yet) gets one copy made
     # only to be checked, and thrown away.
     set_aside = group.status in ENDED or signal is not None  # archived, not delivered, unless it is urgent
-    try:
-        prepared: PreparedGroup | None = await _prepare(
-            context, raw, group, sender, copies or [GroupCopy(ids.message_id(domain), {})], now, policy, stats, also)
-    except (Unprocessable, BudgetExceeded, WorkerLost) as exc:
-        if not set_aside:
-            refusal = refusals.unprocessable(str(exc)) if isinstance(exc, Unprocessable) else refusals.from_worker(exc)
-            raise await context.refuse(refusal, pair_id=group.id, **detail) from None
-        prepared = None  # unreadable, and none of it is delivered: set aside as before, not refused
+    prepared = await prepared_or_refused(
+        context, _prepare(context, raw, group, sender, copies or [GroupCopy(ids.message_id(domain), {})], now,
+                          policy, stats, also), set_aside, group.id, detail)
     decision = authentication.apply(prepared.decision, verdict, policy) if prepared is not None else None
     # Urgent mail (a disclosure) is held for a person even when the group has ended or the mail looks automatic.
     urgent = urgent_to_read(decision, signal, sender)

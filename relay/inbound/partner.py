@@ -15,8 +15,9 @@ ended, or in a mail that looks automatic: it is held like any urgent mail); mail
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.engine import Connection
 
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("relay.intake")
 
+T = TypeVar("T")
 ENDED = ("ended", "closed")  # its end date passed, or closed by hand: the same polite note for later mail
 
 
@@ -107,13 +109,9 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
     new_id = ids.message_id(context.domain)
     subject = header.subject  # the original's, for the archive (the copy gets scrubbed)
     set_aside = pair.status in ENDED or signal is not None  # archived, not delivered, unless it is urgent
-    try:
-        prepared = await _prepare(context, raw, sender, recipient, maps[recipient.id], new_id, now, policy, stats)
-    except (Unprocessable, BudgetExceeded, WorkerLost) as exc:
-        if not set_aside:
-            refusal = refusals.unprocessable(str(exc)) if isinstance(exc, Unprocessable) else refusals.from_worker(exc)
-            raise await context.refuse(refusal, pair_id=pair.id, **detail) from None
-        prepared = None  # unreadable, and none of it is delivered: set aside as before, not refused
+    prepared = await prepared_or_refused(
+        context, _prepare(context, raw, sender, recipient, maps[recipient.id], new_id, now, policy, stats),
+        set_aside, pair.id, detail)
     decision = authentication.apply(prepared.decision, verdict, policy) if prepared is not None else None
     # Urgent mail (a disclosure) is held for a person like any urgent mail, even to an ended pair and even
     # when it looks automatic ("Auto:" subject, Auto-Submitted): a header is no reason to leave it unread.
@@ -162,6 +160,20 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
         log.info("queue_id=%s accepted pair=%s from=%s decision=%s%s size=%d", outcome.id, pair.id,
                  sender.role, decision.action, " flagged" if decision.flagged else "", len(raw))
     return outcome.id
+
+
+async def prepared_or_refused(context: Context, preparing: Awaitable[T], set_aside: bool, conversation_id: int,
+                              detail: dict[str, Any]) -> T | None:
+    """The prepared message; or, when it cannot be read (or would take more than its CPU budget), a refusal,
+    unless it would be `set_aside` anyway (archived, delivered to nobody): then None, and it is set aside
+    unread, as before mail was read first."""
+    try:
+        return await preparing
+    except (Unprocessable, BudgetExceeded, WorkerLost) as exc:
+        if not set_aside:
+            refusal = refusals.unprocessable(str(exc)) if isinstance(exc, Unprocessable) else refusals.from_worker(exc)
+            raise await context.refuse(refusal, pair_id=conversation_id, **detail) from None
+        return None
 
 
 def urgent_to_read(decision: Decision | None, signal: str | None, sender: Member) -> bool:
