@@ -153,13 +153,21 @@ def _odt_with_thumbnail_and_picture() -> bytes:
     return out.getvalue()
 
 
-def _pdf_with_jpeg(jpeg: bytes, flate_too: bool = False) -> bytes:
+def _saved(pdf: pikepdf.Pdf) -> bytes:
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+def _pdf_with_jpeg(jpeg: bytes, flate_too: bool = False, *, deflated: bytes | None = None) -> bytes:
     """A page showing a JPEG as scanner apps and img2pdf embed it: the file's bytes as a DCTDecode stream
-    (or, with flate_too, deflated again: [/FlateDecode /DCTDecode]), with its own XMP /Metadata."""
+    (or, with flate_too, deflated again: [/FlateDecode /DCTDecode]; `deflated`: a stream deflated already,
+    shown so), with its own XMP /Metadata."""
     import zlib
 
     pdf = pikepdf.new()
-    image = pikepdf.Stream(pdf, zlib.compress(jpeg) if flate_too else jpeg)
+    flate_too = flate_too or deflated is not None
+    image = pikepdf.Stream(pdf, deflated if deflated is not None else zlib.compress(jpeg) if flate_too else jpeg)
     image.Type, image.Subtype, image.Width, image.Height = pikepdf.Name.XObject, pikepdf.Name.Image, 64, 48
     image.ColorSpace, image.BitsPerComponent = pikepdf.Name.DeviceRGB, 8
     image.Filter = pikepdf.Array([pikepdf.Name.FlateDecode, pikepdf.Name.DCTDecode]) if flate_too \
@@ -171,9 +179,7 @@ def _pdf_with_jpeg(jpeg: bytes, flate_too: bool = False) -> bytes:
     page = pikepdf.Dictionary(Type=pikepdf.Name.Page, MediaBox=[0, 0, 64, 48], Contents=content,
                               Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image)))
     pdf.pages.append(pikepdf.Page(page))
-    out = io.BytesIO()
-    pdf.save(out)
-    return out.getvalue()
+    return _saved(pdf)
 
 
 def _pdf_with_attached_file() -> bytes:
@@ -185,9 +191,7 @@ def _pdf_with_attached_file() -> bytes:
     annotation = pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.FileAttachment,
                                     Rect=[10, 10, 30, 30], FS=spec)
     pdf.pages[0].obj.Annots = pdf.make_indirect(pikepdf.Array([pdf.make_indirect(annotation)]))
-    out = io.BytesIO()
-    pdf.save(out)
-    return out.getvalue()
+    return _saved(pdf)
 
 
 def _pdf_with_filled_form() -> bytes:
@@ -205,9 +209,7 @@ def _pdf_with_filled_form() -> bytes:
     pdf.pages[0].obj.Annots = pdf.make_indirect(pikepdf.Array([field]))
     pdf.Root.AcroForm = pdf.make_indirect(pikepdf.Dictionary(
         Fields=pikepdf.Array([field]), DA="/Helv 0 Tf 0 g", DR=pikepdf.Dictionary(Font=pikepdf.Dictionary(Helv=font))))
-    out = io.BytesIO()
-    pdf.save(out)
-    return out.getvalue()
+    return _saved(pdf)
 
 
 def _animated_gif() -> bytes:
@@ -484,16 +486,6 @@ def test_a_small_pdf_whose_image_unpacks_to_a_gigabyte_is_held_not_unpacked() ->
     bomb = packer.compress(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
     zeros = bytes(1 << 20)
     bomb += b"".join(packer.compress(zeros) for _ in range(1000)) + packer.flush()
-    pdf = pikepdf.new()
-    image = pikepdf.Stream(pdf, bomb)
-    image.Type, image.Subtype, image.Width, image.Height = pikepdf.Name.XObject, pikepdf.Name.Image, 1, 1
-    image.ColorSpace, image.BitsPerComponent = pikepdf.Name.DeviceGray, 8
-    image.Filter = pikepdf.Array([pikepdf.Name.FlateDecode, pikepdf.Name.DCTDecode])
-    content = pikepdf.Stream(pdf, b"q 1 0 0 1 0 0 cm /Im0 Do Q")
-    page = pikepdf.Dictionary(Type=pikepdf.Name.Page, MediaBox=[0, 0, 1, 1], Contents=content,
-                              Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image)))
-    pdf.pages.append(pikepdf.Page(page))
-    out = io.BytesIO()
-    pdf.save(out)
-    assert len(out.getvalue()) < 2 * 1024 * 1024
-    assert "unpacks to more" in _held(_with_file(out.getvalue(), "application/pdf", "essay.pdf"))
+    document = _pdf_with_jpeg(b"", deflated=bomb)
+    assert len(document) < 2 * 1024 * 1024
+    assert "unpacks to more" in _held(_with_file(document, "application/pdf", "essay.pdf"))

@@ -6,7 +6,9 @@ where the command line starts; --now is a time between 1970 and 9000."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,18 @@ async def _written(layout: Layout) -> tuple[int, int]:
     return int(pair_count), int(event_count)
 
 
+@contextlib.asynccontextmanager
+async def admin_api(layout: Layout, **headers: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A serving relay and a client of its API, signed in with an admin's token (and `headers`)."""
+    prepare(layout)
+    async with serving(layout):
+        await add_moderator(layout, "root", admin=True)
+        token = await token_for(layout, "root")
+        async with httpx.AsyncClient(base_url=base_url(layout), timeout=30,
+                                     headers={"authorization": f"Bearer {token}", **headers}) as client:
+            yield client
+
+
 def _refused(response: httpx.Response, status: int, words: str) -> str:
     """The API's refusal: the status, and a JSON error naming what was wrong."""
     assert response.status_code == status, (response.request.url, response.status_code, response.text[:200])
@@ -43,84 +57,70 @@ def _refused(response: httpx.Response, status: int, words: str) -> str:
 
 
 async def test_api_ids_beyond_the_store_are_not_found_and_bad_cursors_are_400(layout: Layout, sink: Sink) -> None:
-    prepare(layout)
-    async with serving(layout):
-        await add_moderator(layout, "root", admin=True)
-        token = await token_for(layout, "root")
+    async with admin_api(layout) as client:
         pair = await acreate_pair(layout)
         before = await _written(layout)
-        auth = {"authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(base_url=base_url(layout), timeout=30, headers=auth) as client:
-            for number in (BIG, HUGE, JUST_OVER):
-                _refused(await client.get(f"/api/pairs/{number}"), 404, "not found")
-                _refused(await client.post(f"/api/pairs/{number}/close", json={}), 404, "not found")
-                _refused(await client.post(f"/api/pairs/{number}/away", json={"role": "mentor", "back": True}),
-                         404, "not found")
-            # the largest id the store holds is an id like any other: no such pair
-            _refused(await client.get(f"/api/pairs/{2**31 - 1}"), 404, "no pair with this id")
-            assert (await client.get(f"/api/pairs/{pair['id']}")).status_code == 200
+        for number in (BIG, HUGE, JUST_OVER):
+            _refused(await client.get(f"/api/pairs/{number}"), 404, "not found")
+            _refused(await client.post(f"/api/pairs/{number}/close", json={}), 404, "not found")
+            _refused(await client.post(f"/api/pairs/{number}/away", json={"role": "mentor", "back": True}),
+                     404, "not found")
+        # the largest id the store holds is an id like any other: no such pair
+        _refused(await client.get(f"/api/pairs/{2**31 - 1}"), 404, "no pair with this id")
+        assert (await client.get(f"/api/pairs/{pair['id']}")).status_code == 200
 
-            _refused(await client.get("/api/pairs", params={"after": BIG}), 400, "after must be a pair id")
-            _refused(await client.get("/api/pairs", params={"after": HUGE}), 400, "after must be a pair id")
-            _refused(await client.get("/api/events", params={"since": BIG}), 400, "since must be an event id")
-            _refused(await client.get("/api/events", params={"since": JUST_OVER}), 400, "since must be an event id")
-            _refused(await client.get("/api/events", params={"limit": "abc"}), 400, "limit must be a number")
-            # documented: at most 1000 events a page, so a bigger limit is 1000, however long
-            for limit in ("100000", BIG, HUGE):
-                page = await client.get("/api/events", params={"limit": limit})
-                assert page.status_code == 200, (limit[:20], page.text[:200])
-                assert page.json()["events"] and page.json()["next"] is None
+        _refused(await client.get("/api/pairs", params={"after": BIG}), 400, "after must be a pair id")
+        _refused(await client.get("/api/pairs", params={"after": HUGE}), 400, "after must be a pair id")
+        _refused(await client.get("/api/events", params={"since": BIG}), 400, "since must be an event id")
+        _refused(await client.get("/api/events", params={"since": JUST_OVER}), 400, "since must be an event id")
+        _refused(await client.get("/api/events", params={"limit": "abc"}), 400, "limit must be a number")
+        # documented: at most 1000 events a page, so a bigger limit is 1000, however long
+        for limit in ("100000", BIG, HUGE):
+            page = await client.get("/api/events", params={"limit": limit})
+            assert page.status_code == 200, (limit[:20], page.text[:200])
+            assert page.json()["events"] and page.json()["next"] is None
         assert await _written(layout) == before
 
 
 async def test_api_refuses_json_nested_without_end_or_with_lone_surrogates(layout: Layout, sink: Sink) -> None:
-    prepare(layout)
-    async with serving(layout):
-        await add_moderator(layout, "root", admin=True)
-        token = await token_for(layout, "root")
+    async with admin_api(layout, **{"content-type": "application/json"}) as client:
         pair = await acreate_pair(layout)
         before = await _written(layout)
-        headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
-        async with httpx.AsyncClient(base_url=base_url(layout), timeout=30, headers=headers) as client:
-            async def post(path: str, body: bytes) -> httpx.Response:
-                return await client.post(path, content=body)
 
-            deep = b"[" * 100_000 + b"]" * 100_000
-            _refused(await post("/api/pairs", deep), 400, "invalid JSON: nested deeper than")
-            _refused(await post("/api/pairs", b'{"program": ' + b"[" * 40 + b"]" * 40 + b"}"), 400,
-                     "invalid JSON: nested deeper than")
-            surrogate = json.dumps(NAMES).replace("Rosa Lind", "Rosa \\udc80").encode()
-            _refused(await post("/api/pairs", surrogate), 400, "invalid JSON: a string holds a lone surrogate")
-            key = b'{"\\udc80": "x"}'
-            _refused(await post("/api/pairs", key), 400, "invalid JSON: a string holds a lone surrogate")
-            _refused(await post("/api/pairs", b'{"a": 1' + b"0" * 5000 + b"}"), 400, "invalid JSON")
-            _refused(await post("/api/pairs", b"\xff\xfe{"), 400, "invalid JSON: the body is not UTF-8")
-            closing = f"/api/pairs/{pair['id']}/close"
-            _refused(await post(closing, b'{"reason": "\\udc80"}'), 400, "invalid JSON: a string holds a lone")
-            _refused(await post(closing, b"[" * 5000 + b"]" * 5000), 400, "invalid JSON: nested deeper than")
-            _refused(await post(f"/api/pairs/{pair['id']}/away", b'{"role": "mentor", "until": "\\ud800"}'),
-                     400, "invalid JSON: a string holds a lone")
-            shown = await client.get(f"/api/pairs/{pair['id']}")
-            assert shown.json()["status"] == "active"
+        async def post(path: str, body: bytes) -> httpx.Response:
+            return await client.post(path, content=body)
+
+        deep = b"[" * 100_000 + b"]" * 100_000
+        _refused(await post("/api/pairs", deep), 400, "invalid JSON: nested deeper than")
+        _refused(await post("/api/pairs", b'{"program": ' + b"[" * 40 + b"]" * 40 + b"}"), 400,
+                 "invalid JSON: nested deeper than")
+        surrogate = json.dumps(NAMES).replace("Rosa Lind", "Rosa \\udc80").encode()
+        _refused(await post("/api/pairs", surrogate), 400, "invalid JSON: a string holds a lone surrogate")
+        key = b'{"\\udc80": "x"}'
+        _refused(await post("/api/pairs", key), 400, "invalid JSON: a string holds a lone surrogate")
+        _refused(await post("/api/pairs", b'{"a": 1' + b"0" * 5000 + b"}"), 400, "invalid JSON")
+        _refused(await post("/api/pairs", b"\xff\xfe{"), 400, "invalid JSON: the body is not UTF-8")
+        closing = f"/api/pairs/{pair['id']}/close"
+        _refused(await post(closing, b'{"reason": "\\udc80"}'), 400, "invalid JSON: a string holds a lone")
+        _refused(await post(closing, b"[" * 5000 + b"]" * 5000), 400, "invalid JSON: nested deeper than")
+        _refused(await post(f"/api/pairs/{pair['id']}/away", b'{"role": "mentor", "until": "\\ud800"}'),
+                 400, "invalid JSON: a string holds a lone")
+        shown = await client.get(f"/api/pairs/{pair['id']}")
+        assert shown.json()["status"] == "active"
         assert await _written(layout) == before  # no pair enrolled, none closed, nobody marked away
 
 
 async def test_api_takes_json_with_a_byte_order_mark_or_in_utf16(layout: Layout, sink: Sink) -> None:
     """Windows tools (Notepad, PowerShell 5's Out-File) write JSON with a byte order mark, or in UTF-16: both
     are JSON (RFC 8259, 8.1) and enrol a pair."""
-    prepare(layout)
-    async with serving(layout):
-        await add_moderator(layout, "root", admin=True)
-        token = await token_for(layout, "root")
-        headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
-        async with httpx.AsyncClient(base_url=base_url(layout), timeout=30, headers=headers) as client:
-            with_bom = b"\xef\xbb\xbf" + json.dumps(NAMES).encode()
-            created = await client.post("/api/pairs", content=with_bom)
-            assert created.status_code == 201, created.text
-            other = {**NAMES, "mentor_email": "ana@uni.example.net", "mentee_email": "ida@school.example.org",
-                     "mentor_handle": "Ash", "mentee_handle": "Ivy"}
-            created = await client.post("/api/pairs", content=json.dumps(other).encode("utf-16"))
-            assert created.status_code == 201, created.text
+    async with admin_api(layout, **{"content-type": "application/json"}) as client:
+        with_bom = b"\xef\xbb\xbf" + json.dumps(NAMES).encode()
+        created = await client.post("/api/pairs", content=with_bom)
+        assert created.status_code == 201, created.text
+        other = {**NAMES, "mentor_email": "ana@uni.example.net", "mentee_email": "ida@school.example.org",
+                 "mentor_handle": "Ash", "mentee_handle": "Ivy"}
+        created = await client.post("/api/pairs", content=json.dumps(other).encode("utf-16"))
+        assert created.status_code == 201, created.text
 
 
 async def test_console_pages_with_ids_beyond_the_store_are_not_found(layout: Layout, sink: Sink) -> None:

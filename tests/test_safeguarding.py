@@ -469,10 +469,7 @@ async def test_an_alert_the_lead_never_gets_is_reported_to_the_others_who_can_ac
     the moderators are told, once, with the address, the server's answer and the item."""
     use_shipped_policy(layout)
     sink.handler.refused.add(LEAD)
-    clock = FixedClock(datetime.now(UTC))
-    relay = Relay(load_settings(layout.config), clock=clock)
-    await relay.start()
-    try:
+    async with serving(layout) as relay:
         pair = await acreate_pair(layout)
         queue_id = await write(layout, pair, DISCLOSURE, subject="I need to tell someone")
         inbox = Inboxes(sink)
@@ -497,8 +494,7 @@ async def test_an_alert_the_lead_never_gets_is_reported_to_the_others_who_can_ac
         async with relay.engine.connect() as connection:
             [event] = await list_events(connection, message_id=queue_id, kind="urgent_alert_undelivered")
         assert event["detail"]["rcpt"] == LEAD and sorted(event["detail"]["to"]) == sorted([COORDINATOR, MODERATORS])
-    finally:
-        await relay.stop()
+
 
 
 async def test_a_disclosure_to_help_or_concern_reaches_the_lead_even_after_the_pair_is_closed(
