@@ -14,7 +14,7 @@ from datetime import timedelta
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PATTERN = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*([smhdw])\s*$")
 MAX_DURATION = timedelta(days=36525)
-_TOO_LONG = "a duration can be at most 36525d (a hundred years)"
+_TOO_LONG = f"a duration can be at most {MAX_DURATION.days}d (a hundred years)"
 
 
 def _bounded(seconds: float) -> timedelta:

@@ -146,7 +146,7 @@ def check_person(role: str, person: Person, check_deliverability: bool,
     handle = check_text(f"the {role}'s handle", person.handle, MAX_HANDLE_CHARS)
     if not name:
         raise EnrolmentError(f"the {role}'s real name is empty")
-    if not handle or len(handle) > MAX_HANDLE_CHARS:
+    if not handle:  # (check_text bounds its length)
         raise EnrolmentError(f"the {role}'s handle must be 1 to {MAX_HANDLE_CHARS} characters")
     if "@" in handle or "<" in handle or ">" in handle:
         raise EnrolmentError(f"the {role}'s handle may not contain @, < or >")

@@ -189,7 +189,7 @@ def _pdf(data: bytes, scrub: Callable[[str], str]) -> Cleaned | Refused:
                     if key in obj:
                         del obj[key]
             if isinstance(obj, pikepdf.Stream) and obj.get("/Subtype") == pikepdf.Name.Image:
-                _clean_jpeg_stream(pdf, obj)
+                _clean_jpeg_stream(obj)
         for page in pdf.pages:
             for annotation in page.obj.get("/Annots", []):
                 if annotation.get("/Subtype") != pikepdf.Name.Widget:  # a widget's /T names its form field
@@ -263,7 +263,7 @@ def _scrub_form(pdf: object, scrub: Callable[[str], str]) -> None:
             pdf.generate_appearance_streams()  # type: ignore[attr-defined]
 
 
-def _clean_jpeg_stream(pdf: object, image: object) -> None:
+def _clean_jpeg_stream(image: object) -> None:
     """A JPEG image (DCTDecode, possibly after other filters) without its metadata segments, pixels untouched."""
     import pikepdf
 

@@ -164,8 +164,7 @@ def _inflected(word: str) -> list[str]:
         stem = word[:-1] if word[-1].lower() in _RU_FINALS else word
         if len(stem) < 3:
             return []
-        endings = "|".join(sorted({re.escape(fold_word(ending)) for ending in _RU_ENDINGS}, key=len, reverse=True))
-        return [f"{re.escape(fold_word(stem))}(?:{endings})"]
+        return [f"{re.escape(fold_word(stem))}(?:{_ru_endings()})"]
     return []
 
 
@@ -178,6 +177,12 @@ def _logins(words: list[str]) -> list[str]:
     folded = [fold_word(word) for word in words]
     found = [".".join(folded), f"{folded[0][:1]}.{folded[-1]}"]
     return [login for login in found if len(login) >= 7 and not is_common_word(login.replace(".", ""))]
+
+
+@lru_cache(maxsize=1)
+def _ru_endings() -> str:
+    """The Russian case endings as folded text, longest first, as one regex alternation."""
+    return "|".join(sorted({re.escape(fold_word(ending)) for ending in _RU_ENDINGS}, key=len, reverse=True))
 
 
 def _is_ambiguous(word: str) -> bool:
@@ -222,7 +227,7 @@ class NameMatcher:
                                 _Form(index, "name", False))
                 words = _words(name)
                 parts = {*words, *(piece for word in words for piece in re.split(r"[-‐‑]", word))}
-                given = {_given(part) for part in parts if _given(part)}
+                given = {name for part in parts if (name := _given(part))}
                 for part in parts | given:
                     if sum(c.isalpha() for c in part) < 2:
                         continue

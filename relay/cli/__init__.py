@@ -112,10 +112,10 @@ def _not_utf8(argv: Sequence[str]) -> str | None:
         try:
             arg.encode("utf-8")
         except UnicodeEncodeError:
-            value = arg.partition("=")[2] if arg.startswith("-") else arg
-            if os.path.exists(value) or (os.sep in value and os.path.isdir(os.path.dirname(value))):
-                continue
             option, equals, value = arg.partition("=")
+            path = value if arg.startswith("-") and equals else arg
+            if os.path.exists(path) or (os.sep in path and os.path.isdir(os.path.dirname(path))):
+                continue
             if arg.startswith("-") and equals:
                 name, arg = option, value
             elif index and argv[index - 1].startswith("-"):

@@ -155,8 +155,9 @@ async def _due_undelivered(connection: AsyncConnection, settings: Settings, now:
     """The alerts to a lead (or to the coordinator in the lead's place) that did not arrive and were not
     reported yet."""
     found = await held_store.urgent_notices_not_delivered(connection, now - ALERT_WATCH, now - ALERT_LATE)
-    alerts = [row for row in found if email_key(row.rcpt) in
-              {email_key(address) for address in notices.lead_recipients(settings, row.program_id)}]
+    leads = {program_id: {email_key(address) for address in notices.lead_recipients(settings, program_id)}
+             for program_id in {row.program_id for row in found}}
+    alerts = [row for row in found if email_key(row.rcpt) in leads[row.program_id]]
     reported = await held_store.undelivered_reported(connection, sorted({row.message_id for row in alerts}),
                                                      UNDELIVERED)
     return [row for row in alerts if row.id not in reported]

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from relay.anonymize.writable import has_surrogates
 from relay.inbound.refusals import Refusal, too_many_refused_recipients
 from relay.inbound.router import AnyTarget, Intake
 
@@ -50,7 +51,7 @@ class RelayHandler:
     ) -> str:
         if not self.accepting:  # shutting down: transactions under way finish, new ones are turned away
             return "421 4.3.2 The relay is shutting down; please try again later."
-        if not _utf8(address):
+        if has_surrogates(address):  # bytes that are not UTF-8, as aiosmtpd reads them
             return "553 5.1.7 The sender address is not valid UTF-8."
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -67,7 +68,7 @@ class RelayHandler:
                 too_many_refused_recipients(refused), rcpt=address, mail_from=envelope.mail_from,
                 remote=_peer(session))
             return refusal.reply
-        if not _utf8(address):  # permanent: a sender retrying the same bytes for days gains nothing
+        if has_surrogates(address):  # permanent: a sender retrying the same bytes for days gains nothing
             session.refused_recipients = refused + 1  # type: ignore[attr-defined]
             return "553 5.1.3 The recipient address is not valid UTF-8."
         try:
@@ -113,12 +114,3 @@ def _peer(session: Session) -> str | None:
     if isinstance(peer, tuple) and peer:
         return str(peer[0])
     return str(peer) if peer else None
-
-
-def _utf8(address: str) -> bool:
-    """Whether an envelope address is text: aiosmtpd reads bytes that are not UTF-8 as surrogate escapes."""
-    try:
-        address.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

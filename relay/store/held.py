@@ -82,10 +82,9 @@ async def urgent_notices_not_delivered(connection: AsyncConnection, since: datet
     query = (select(outbound.c.id, outbound.c.message_id, outbound.c.rcpt, outbound.c.state, outbound.c.last_error,
                     held.c.pair_id, held.c.program_id, held.c.policy)
              .join(held, held.c.message_id == outbound.c.message_id)
-             .where(outbound.c.kind == "notice", held.c.severity == "urgent",
-                    or_(and_(outbound.c.state.in_(("failed", "bounced")), outbound.c.created_at >= since),
-                        and_(outbound.c.state == "queued", outbound.c.attempts > 0,
-                             outbound.c.created_at >= since, outbound.c.created_at <= late)))
+             .where(outbound.c.kind == "notice", held.c.severity == "urgent", outbound.c.created_at >= since,
+                    or_(outbound.c.state.in_(("failed", "bounced")),
+                        and_(outbound.c.state == "queued", outbound.c.attempts > 0, outbound.c.created_at <= late)))
              .order_by(outbound.c.created_at, outbound.c.id))
     return list((await connection.execute(query)).all())
 

@@ -30,7 +30,8 @@ from relay.workers import tasks
 from relay.workers.pool import BudgetExceeded, WorkerLost
 
 log = logging.getLogger("relay.intake")
-TO_STAFF = ("help", "concern")  # read for safeguarding signs; open to the members of closed pairs too
+TO_STAFF = ("help", "concern")  # read for safeguarding signs
+OPEN_AFTER_CLOSE = ("share", *TO_STAFF)  # open to the members of closed pairs too
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ async def check(context: Context, local: str, mail_from: str, current: object | 
     """away@ and the program's other addresses: for enrolled participants only."""
     kind = local.casefold()
     async with context.engine.connect() as connection:
-        enrolled = await enrolments(connection, mail_from, closed=kind == "share" or kind in TO_STAFF)
+        enrolled = await enrolments(connection, mail_from, closed=kind in OPEN_AFTER_CLOSE)
     if not enrolled:
         raise await context.refuse(refusals.not_a_participant(), **detail)
     target = ProgramTarget(kind, email_key(mail_from))
@@ -72,23 +73,22 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
     if header.looped(context.domain):
         raise await context.refuse(refusals.loop(), **detail)
     async with context.engine.connect() as connection:
-        enrolled = await enrolments(connection, mail_from,
-                                    closed=target.kind == "share" or target.kind in TO_STAFF)
+        enrolled = await enrolments(connection, mail_from, closed=target.kind in OPEN_AFTER_CLOSE)
     if not enrolled:
         raise await context.refuse(refusals.not_a_participant(), **detail)
     if target.kind in TO_STAFF:  # about what is open now, if anything is: its program's staff are told
         enrolled.sort(key=lambda enrolment: enrolment[0].status == "closed")
     pair, member = enrolled[0]
+    policy = context.policy_of(pair)
     # A program address cannot hold mail for review: what `require` would hold is refused here.
     verdict = await authentication.authenticate(context, raw, header.trace, header_from, mail_from, remote, helo,
-                                                context.policy_of(pair), pair_id=pair.id, detail=detail,
-                                                can_hold=False)
+                                                policy, pair_id=pair.id, detail=detail, can_hold=False)
     automatic = header.auto_reply
     subject = header.subject or ""
     urgent: list[str] = []
     if target.kind in TO_STAFF:  # an automatic reply too: a header is no reason to leave a disclosure unread
         try:
-            urgent = await context.pool.run(tasks.urgent_kinds, header.text, subject, context.policy_of(pair).name)
+            urgent = await context.pool.run(tasks.urgent_kinds, header.text, subject, policy.name)
         except (BudgetExceeded, WorkerLost) as exc:
             raise await context.refuse(refusals.from_worker(exc), **detail) from None
         automatic = None if urgent else automatic

@@ -549,38 +549,43 @@ def _phones(scan: _Scan) -> Iterator[_Hit]:
         yield from found or _foreign_phones(scan, run)
 
 
-def _matched_phones(scan: _Scan, run: re.Match[str], *, cued: bool) -> Iterator[_Hit]:
-    """The matcher's numbers in a run (the window around it is context only), kept when cued, international,
-    valid, or shaped like a North American number (whose fictional 555 numbers the matcher does not hold valid)."""
+def _run_matches(scan: _Scan, run: re.Match[str],
+                 region: str) -> Iterator[tuple[phonenumbers.PhoneNumberMatch, int, int]]:
+    """The matcher's numbers for `region` that overlap the run (the window around it is context only) and are
+    not codes or other shapes that are no phone number: (match, start, end) in the text."""
     offset = max(run.start() - _MATCHER_CONTEXT, 0)
     window = scan.text[offset : run.end() + _MATCHER_CONTEXT]
-    for match in phonenumbers.PhoneNumberMatcher(window, scan.region, leniency=_PHONE_LENIENCY):
-        raw, start, end = match.raw_string, offset + match.start, offset + match.end
+    for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=_PHONE_LENIENCY):
+        start, end = offset + match.start, offset + match.end
         if end <= run.start() or start >= run.end() or _embedded(window, match.start, match.end):
             continue
-        if _NOT_PHONE_SHAPE.fullmatch(raw):
-            continue
+        if not _NOT_PHONE_SHAPE.fullmatch(match.raw_string):
+            yield match, start, end
+
+
+def _matched_phones(scan: _Scan, run: re.Match[str], *, cued: bool) -> Iterator[_Hit]:
+    """The matcher's numbers in a run, kept when cued, international, valid, or shaped like a North American
+    number (whose fictional 555 numbers the matcher does not hold valid)."""
+    for match, start, end in _run_matches(scan, run, scan.region):
+        raw = match.raw_string
         if cued or raw.startswith("+") or _NANP_SHAPE.fullmatch(raw) or phonenumbers.is_valid_number(match.number):
             yield _Hit("phone", start, end)
 
 
 # Where else a participant's number may be from (a pupil in a US program with a UK mobile, "07700 900123"):
 # a run the program's region does not read as a number is a phone number when one of these holds it valid.
+# The US and Canada share one numbering plan: the program's region already read their numbers.
 _OTHER_REGIONS = ("GB", "IE", "CA", "AU", "IN", "ES", "MX", "FR", "DE", "IT", "RU", "EG", "SA", "AE", "MA")
+_SHARED_PLAN = {"US": "CA", "CA": "US"}
 
 
 def _foreign_phones(scan: _Scan, run: re.Match[str]) -> Iterator[_Hit]:
     """The run's numbers as another region writes them in its national form, when that region holds them valid."""
-    offset = max(run.start() - _MATCHER_CONTEXT, 0)
-    window = scan.text[offset : run.end() + _MATCHER_CONTEXT]
     for region in _OTHER_REGIONS:
-        if region == scan.region:
+        if region in (scan.region, _SHARED_PLAN.get(scan.region)):
             continue
-        for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=_PHONE_LENIENCY):
-            start, end = offset + match.start, offset + match.end
-            if end <= run.start() or start >= run.end() or _embedded(window, match.start, match.end):
-                continue
-            if not _NOT_PHONE_SHAPE.fullmatch(match.raw_string) and phonenumbers.is_valid_number(match.number):
+        for match, start, end in _run_matches(scan, run, region):
+            if phonenumbers.is_valid_number(match.number):
                 yield _Hit("phone", start, end)
                 return
 
