@@ -472,9 +472,9 @@ class ProgramConfig(_Strict):
     @field_validator("end_date")
     @classmethod
     def _end_date(cls, value: date | None) -> date | None:
-        if value is not None and not date(2000, 1, 1) <= value <= date(2100, 12, 31):
-            raise ValueError(f"end_date {value.isoformat()} is out of range: it must be between 2000-01-01 "
-                             "and 2100-12-31")
+        if value is not None and not FIRST_END_DATE <= value <= LAST_END_DATE:
+            raise ValueError(f"end_date {value.isoformat()} is out of range: it must be between "
+                             f"{FIRST_END_DATE.isoformat()} and {LAST_END_DATE.isoformat()}")
         return value
 
     @field_validator("goals", mode="before")
@@ -519,6 +519,9 @@ class Settings:
         return policy_name_ok(name) and (self.policies_dir / f"{name}.yaml").is_file()
 
 
+# End dates (a program's, a pair's: relay/enrol.py): later ones overflow date arithmetic in the sweeps.
+FIRST_END_DATE = date(2000, 1, 1)
+LAST_END_DATE = date(2100, 12, 31)
 POLICY_NAME = re.compile(r"[^\W][\w .+-]{0,63}")  # any letters (jóvenes), digits, "youth-strict.v2", "Youth Strict"
 
 

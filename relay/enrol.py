@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relay import ids, languages
 from relay.clock import Clock
-from relay.config import Settings, policy_name_ok
+from relay.config import FIRST_END_DATE, LAST_END_DATE, Settings, policy_name_ok
 from relay.nudges.rules.cadence import parse_cadence
 from relay.nudges.welcome import queue_welcome
 from relay.store import events
@@ -80,10 +80,6 @@ MAX_HANDLE_CHARS = 40
 MAX_NICKNAME_CHARS = 60
 MAX_NICKNAME_WORDS = 8
 MAX_NICKNAMES = 10
-# End dates (a pair's, a program's): later ones overflow date arithmetic in the sweeps (relay/nudges/).
-FIRST_END_DATE = date(2000, 1, 1)
-LAST_END_DATE = date(2100, 12, 31)
-
 
 # Direction marks (left-to-right, right-to-left, Arabic letter mark): invisible, typed by right-to-left
 # keyboards and pasted from spreadsheets, harmless alone; dropped from a name rather than refused.

@@ -428,6 +428,12 @@ def _clean_member(content: bytes, name: str, scrub: Callable[[str], str], budget
     return content
 
 
+def _lists_members(name: str) -> bool:
+    """Whether the part names other members of the package (so may name a dropped one): OOXML relationships,
+    [Content_Types].xml, ODF META-INF/manifest.xml. No other part is searched for references."""
+    return name.lower().endswith(".rels") or name in ("[Content_Types].xml", "META-INF/manifest.xml")
+
+
 def _drop_references(root: object, name: str, dropped: frozenset[str]) -> None:
     """References to dropped members removed, so that the document opens without a repair prompt: OOXML
     relationships (_rels/*.rels, targets relative to the part's folder), [Content_Types].xml overrides and
@@ -465,7 +471,7 @@ def _clean_xml(content: bytes, name: str, parser: object, scrub: Callable[[str],
         root = etree.fromstring(content, parser)  # type: ignore[arg-type]
     except etree.XMLSyntaxError:
         raise _Unreadable(f"the part {name} of the document could not be read to clean it") from None
-    if dropped:
+    if dropped and _lists_members(name):
         _drop_references(root, name, dropped)
     custom = name.lower().endswith("docprops/custom.xml")
     for element in root.iter():

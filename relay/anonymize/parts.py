@@ -103,8 +103,10 @@ def scrub_tree(part: Message, scrubber: Scrubber, depth: int = 0) -> None:
     elif maintype in ("text", "message"):  # text, or a message/* part the parser could not read
         subtype = part.get_content_subtype()
         _rewrite_text(part, read_text(part), scrubber.html if subtype == "html" else scrubber.text)
-    elif _reads_as_text(part) or _text_file(part):  # an invalid Content-Type, or a .txt sent as octet-stream:
-        _rewrite_text(part, read_text(part), scrubber.text, force_subtype="plain")  # clients show it as text
+    elif _reads_as_text(part):  # an invalid Content-Type: mail clients show the part as text
+        _rewrite_text(part, read_text(part), scrubber.text, force_subtype="plain")
+    elif (text := _text_file(part)) is not None:  # a .txt sent as octet-stream: clients show it as text too
+        _rewrite_text(part, (text, True), scrubber.text, force_subtype="plain")
     elif getattr(scrubber, "cleans_attachments", False):
         _clean_attachment(part, scrubber)
 
@@ -153,19 +155,20 @@ def _card_file(part: Message) -> str | None:
 _TEXT_FILES = ("txt", "text", "md", "csv", "log")
 
 
-def _text_file(part: Message) -> bool:
-    """A text file sent as application/octet-stream (some phones' and schools' clients): UTF-8 without NULs,
-    named .txt, .md, .csv or .log. It is cleaned, read by the rules and delivered as the text it is."""
+def _text_file(part: Message) -> str | None:
+    """A text file sent as application/octet-stream (some phones' and schools' clients), as its text: UTF-8
+    without NULs, named .txt, .md, .csv or .log; None for any other part. It is cleaned, read by the rules
+    and delivered as the text it is."""
     filename = part.get_filename() or ""
     extension = filename.rpartition(".")[2].lower() if "." in filename else ""
     if part.get_content_type() != "application/octet-stream" or extension not in _TEXT_FILES:
-        return False
+        return None
     payload = decoded_payload(part) or b""
     try:
-        payload.decode("utf-8")
+        text = payload.decode("utf-8")
     except UnicodeDecodeError:
-        return False
-    return b"\x00" not in payload
+        return None
+    return None if "\x00" in text else text
 
 
 def decoded_payload(part: Message) -> bytes | None:

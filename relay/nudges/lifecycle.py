@@ -15,7 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relay import notices
-from relay.config import ProgramConfig, Settings
+from relay.config import FIRST_END_DATE, LAST_END_DATE, ProgramConfig, Settings
 from relay.notices.programs import for_participant
 from relay.nudges import keys
 from relay.store import events
@@ -41,7 +41,7 @@ def end_of(pair: Pair, program: ProgramConfig) -> datetime | None:
         return datetime.combine(last + timedelta(days=1), time(0), tzinfo=ZoneInfo(program.timezone))
     except (ValueError, OverflowError) as exc:
         log.error("pair %s: end date %r cannot be used (%s); no ending is sent for it. Set a date between "
-                  "2000-01-01 and 2100-12-31", pair.id, pair.end_date, exc)
+                  "%s and %s", pair.id, pair.end_date, exc, FIRST_END_DATE, LAST_END_DATE)
         return None
 
 
