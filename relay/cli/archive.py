@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -13,7 +12,7 @@ from tqdm import tqdm
 from relay.archive import export, hold
 from relay.archive.retention import purge_expired
 from relay.archive.verify import chain_length, verify
-from relay.cli.common import CliError, actor, emit, instant, listing, positive_int, with_store
+from relay.cli.common import CliError, actor, emit, instant, listing, output_file, positive_int, with_store
 from relay.clock import FixedClock, SystemClock
 from relay.config import Settings
 from relay.store import events
@@ -40,11 +39,7 @@ def cmd_archive_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
-    target = Path(args.output)
-    if target.is_dir():
-        raise CliError(f"-o must name a file, {target} is a directory")
-    if not target.resolve().parent.is_dir():
-        raise CliError(f"cannot write {target}: no such folder {target.resolve().parent}")
+    target = output_file(args.output)
 
     conversation_id = args.pair or args.group
     kind = "group" if args.group else "pair"

@@ -13,6 +13,7 @@ import sys
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from relay import languages
@@ -25,6 +26,16 @@ from relay.store.pairs import Pair
 
 class CliError(Exception):
     """An error to print as one line, exit status 1."""
+
+
+def output_file(text: str) -> Path:
+    """The file an export writes (-o), or CliError: a folder, or a file in a folder that does not exist."""
+    target = Path(text)
+    if target.is_dir():
+        raise CliError(f"-o must name a file, {target} is a directory")
+    if not target.resolve().parent.is_dir():
+        raise CliError(f"cannot write {target}: no such folder {target.resolve().parent}")
+    return target
 
 
 def json_default(value: Any) -> Any:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from pathlib import Path
 from typing import Any
 
 from relay.archive import person
-from relay.cli.common import CliError, actor, emit, listing, with_store
+from relay.cli.common import CliError, actor, emit, listing, output_file, with_store
 from relay.clock import SystemClock
 from relay.config import Settings
 
@@ -23,11 +22,7 @@ def _address(text: str) -> str:
 
 
 def cmd_person_export(args: argparse.Namespace, settings: Settings) -> int:
-    target = Path(args.output)
-    if target.is_dir():
-        raise CliError(f"-o must name a file, {target} is a directory")
-    if not target.resolve().parent.is_dir():
-        raise CliError(f"cannot write {target}: no such folder {target.resolve().parent}")
+    target = output_file(args.output)
 
     async def work(engine: Any) -> person.Export:
         try:

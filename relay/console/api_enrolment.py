@@ -25,7 +25,7 @@ from starlette.responses import Response
 
 from relay.console.accounts import Moderator
 from relay.console.api_common import error, json_response, unauthorised, user_of
-from relay.console.inputs import BadJSON, json_body, query_id
+from relay.console.inputs import BadJSON, json_body
 from relay.console.roles import PAIRS_MANAGE
 from relay.console.web import context
 from relay.endings import close_pair
@@ -200,10 +200,10 @@ async def event_list(request: Request) -> Response:
         return error(400, "limit must be a number")
     query = select(events, pairs.c.program_id).select_from(events.outerjoin(pairs, pairs.c.id == events.c.pair_id))
     if since.isdigit():
-        try:
-            query = query.where(events.c.id > query_id(request, "since"))
-        except ValueError:
+        since_id = store_id(since)
+        if since_id is None:
             return error(400, "since must be an event id (a whole number from 0 to 2^31-1) or an ISO 8601 time")
+        query = query.where(events.c.id > since_id)
     elif since:
         try:
             when = datetime.fromisoformat(since.replace("Z", "+00:00"))
