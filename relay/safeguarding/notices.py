@@ -31,7 +31,8 @@ DEFAULT_REVIEW_WITHIN = timedelta(hours=1)
 
 @dataclass(frozen=True)
 class Concern:
-    """One held item as safeguarding mail describes it."""
+    """One held item as safeguarding mail describes it (or, `address` set, one message to help@ or concern@,
+    which is never held: `held_at` is when it came, `signs` the kinds of the signs of harm found in it)."""
 
     id: str
     pair_id: int
@@ -44,6 +45,8 @@ class Concern:
     reasons: list[dict[str, Any]] = field(default_factory=list)
     subject: str = ""  # the subject as written: only for the moderators, who read the message anyway
     group_name: str | None = None  # a group's or community's name; None: a pair's message (named by pair_id)
+    address: str | None = None  # help@<domain> or concern@<domain>: mail to a program address, not held
+    signs: tuple[str, ...] = ()
 
     @property
     def findings(self) -> list[dict[str, Any]]:
@@ -138,9 +141,11 @@ def follow_up(settings: Settings, program_id: str, concerns: list[Concern], now:
 
 def undelivered(settings: Settings, concern: Concern, failed_to: str, error: str, to: list[str],
                 now: datetime) -> list[Notice]:
-    """The URGENT alert to `failed_to` about `concern` could not be delivered: the others who can act are told."""
+    """The URGENT alert to `failed_to` about `concern` could not be delivered: the others who can act are told
+    (about mail to help@ or concern@, that the coordinator was sent the message, unless theirs is what failed)."""
+    program = settings.programs.get(concern.program_id)
     mail = _staff(settings, concern.program_id, "safeguarding_undelivered", [concern], failed_to=failed_to,
-                  error=error)
+                  error=error, coordinator=program.coordinator if program else None)
     return _mail(settings, concern.program_id, to, mail, now)
 
 

@@ -8,7 +8,11 @@
 - an alert that did not arrive: when the URGENT mail to the safeguarding lead (the coordinator, when the
   program names no lead) failed, bounced, or is still being retried ALERT_LATE after it was queued, the
   coordinator, the lead and the policy's moderators (all but the address that failed) are told, once per
-  alert, whatever became of the message since: a person must know that the lead may not.
+  alert, whatever became of the message since: a person must know that the lead may not. Two kinds of
+  mail tell a lead of an urgent sign, and both are watched: the alert about an urgent hold (a pair's,
+  group's or community's message) and the lead's copy of mail to help@ with a sign of harm in it or to
+  concern@ (relay/inbound/program/help.py), which is never held: that report says the coordinator was
+  sent the message itself, and gives no text of it to the moderators, who do not read those addresses.
 
 Like the hold sweep (relay.holdqueue.sweeps), the first two steps first mark their rows with a conditional
 update of a still-empty column and write mail only for the rows they marked, so overlapping sweeps, or two
@@ -38,6 +42,7 @@ from relay.store import events
 from relay.store import held as held_store
 from relay.store.conversations import email_key, get_conversation
 from relay.store.database import transaction
+from relay.store.messages import get_message
 from relay.yamlsource import ConfigError
 
 log = logging.getLogger("relay.safeguarding")
@@ -151,41 +156,76 @@ async def _rejection_digests(connection: AsyncConnection, settings: Settings, po
         report.rejection_digests += 1
 
 
-async def _due_undelivered(connection: AsyncConnection, settings: Settings, now: datetime) -> list[Any]:
+@dataclass(frozen=True)
+class NotArrived:
+    """An alert to a lead that did not arrive: its outbound row (urgent_notices_not_delivered), and for the
+    copy of mail to help@ or concern@, the kinds of the signs found in it (`signs` None: an urgent hold)."""
+
+    row: Any
+    signs: list[str] | None = None
+
+
+async def _due_undelivered(connection: AsyncConnection, settings: Settings, now: datetime) -> list[NotArrived]:
     """The alerts to a lead (or to the coordinator in the lead's place) that did not arrive and were not
-    reported yet."""
+    reported yet: about an urgent hold, or the urgent copy of mail to help@ or concern@."""
     found = await held_store.urgent_notices_not_delivered(connection, now - ALERT_WATCH, now - ALERT_LATE)
     leads = {program_id: {email_key(address) for address in notices.lead_recipients(settings, program_id)}
              for program_id in {row.program_id for row in found}}
-    alerts = [row for row in found if email_key(row.rcpt) in leads[row.program_id]]
-    reported = await held_store.undelivered_reported(connection, sorted({row.message_id for row in alerts}),
+    to_lead = [row for row in found if email_key(row.rcpt) in leads[row.program_id]]
+    # mail to help@ always reaches the coordinator: only its urgent copies are alerts
+    urgent = await held_store.urgent_program_mail(connection, sorted({r.message_id for r in to_lead if r.address}))
+    reported = await held_store.undelivered_reported(connection, sorted({row.message_id for row in to_lead}),
                                                      UNDELIVERED)
-    return [row for row in alerts if row.id not in reported]
+    return [NotArrived(row, urgent[row.message_id] if row.address else None) for row in to_lead
+            if row.id not in reported and (row.address is None or row.message_id in urgent)]
 
 
 def _others(settings: Settings, policies: PolicyBook, row: Any) -> list[str]:
-    """Who else can act on an item whose alert to `row.rcpt` did not arrive."""
+    """Who else can act on an item whose alert to `row.rcpt` did not arrive: the lead and the coordinator (for
+    mail to help@ and concern@ too: the coordinator has the message, and must know the lead has not), and the
+    moderators of the conversation's policy."""
+    program = settings.programs.get(row.program_id)
     try:
-        moderators = list(policies.get(row.policy).moderators.notify)
+        moderators = list(policies.get(row.policy or (program.policy if program else "")).moderators.notify)
     except ConfigError:
         moderators = []
     found = [*notices.lead_and_coordinator(settings, row.program_id), *moderators]
     return list(dict.fromkeys(a for a in found if email_key(a) != email_key(row.rcpt)))
 
 
+async def _about(connection: AsyncConnection, settings: Settings, alert: NotArrived) -> notices.Concern | None:
+    """What the alert was about, as the mail about its failure describes it (None: no longer in the store)."""
+    row = alert.row
+    if alert.signs is None:
+        item = await held_store.get_held(connection, row.message_id)
+        return await describe(connection, item) if item is not None else None
+    message = await get_message(connection, row.message_id)
+    conversation = await get_conversation(connection, row.pair_id)
+    sender = conversation.member_by_id(message.sender_id) if conversation and message else None
+    if conversation is None or sender is None:
+        return None
+    address = f"{row.address}@{settings.relay.domain}"
+    return notices.Concern(
+        id=row.message_id, pair_id=conversation.id, program_id=row.program_id, sender_handle=sender.handle,
+        sender_role=sender.role, recipient_handle=address, recipient_role=row.address, held_at=message.received_at,
+        subject=message.subject or "(no subject)", group_name=notices.group_name(conversation),
+        address=address, signs=tuple(alert.signs))
+
+
 async def _undelivered(connection: AsyncConnection, settings: Settings, policies: PolicyBook, now: datetime,
                        report: SweepReport) -> None:
-    for row in await _due_undelivered(connection, settings, now):
-        item = await held_store.get_held(connection, row.message_id)
-        if item is None:
+    for alert in await _due_undelivered(connection, settings, now):
+        row = alert.row
+        about = await _about(connection, settings, alert)
+        if about is None:
             continue
         error = row.last_error or "no answer yet"
         to = _others(settings, policies, row)
-        mails = notices.undelivered(settings, await describe(connection, item), row.rcpt, error, to, now) if to else []
+        mails = notices.undelivered(settings, about, row.rcpt, error, to, now) if to else []
         await _send(connection, settings, mails, now, report)
         await events.record(connection, UNDELIVERED, now, pair_id=row.pair_id, message_id=row.message_id,
                             outbound_id=row.id, rcpt=row.rcpt, state=row.state, error=error,
-                            to=[m.rcpt for m in mails])
+                            to=[m.rcpt for m in mails], **({"address": row.address} if row.address else {}))
         if not mails:
             log.error("the urgent alert about %s to %s did not arrive, and nobody else can be told", row.message_id,
                       row.rcpt)

@@ -10,13 +10,13 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, cast, func, literal_column, or_, select, true, update
+from sqlalchemy import String, and_, case, cast, func, literal_column, null, or_, select, true, union_all, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import ColumnElement
 
 from relay.store import keyset
-from relay.store.schema import events, held, members, messages, outbound
+from relay.store.schema import events, held, members, messages, outbound, pairs
 
 
 def hold_values(
@@ -73,20 +73,50 @@ async def urgent_not_followed_up(connection: AsyncConnection, held_by: datetime)
         held.c.held_at <= held_by))
 
 
+PROGRAM_MAIL = ("help", "concern")  # decisions of mail to program addresses whose urgent copies go to the lead
+
+
 async def urgent_notices_not_delivered(connection: AsyncConnection, since: datetime,
                                        late: datetime) -> list[Any]:
-    """The mail about urgent items (queued in the commit that held them: relay/safeguarding/holding.py) that
-    did not arrive: failed or bounced, or still retried after `late`; made at `since` or after. Rows of
-    outbound (id, message_id, rcpt, state, last_error) with the item's pair_id and program_id, oldest first,
-    found through the queue's (state, created_at) index: few rows are ever in those states."""
-    query = (select(outbound.c.id, outbound.c.message_id, outbound.c.rcpt, outbound.c.state, outbound.c.last_error,
-                    held.c.pair_id, held.c.program_id, held.c.policy)
-             .join(held, held.c.message_id == outbound.c.message_id)
-             .where(outbound.c.kind == "notice", held.c.severity == "urgent", outbound.c.created_at >= since,
-                    or_(outbound.c.state.in_(("failed", "bounced")),
-                        and_(outbound.c.state == "queued", outbound.c.attempts > 0, outbound.c.created_at <= late)))
-             .order_by(outbound.c.created_at, outbound.c.id))
-    return list((await connection.execute(query)).all())
+    """The mail that may tell a lead of an urgent sign and did not arrive: failed or bounced, or still retried
+    after `late`; made at `since` or after. Two kinds: the mail about urgent items (queued in the commit that
+    held them: relay/safeguarding/holding.py; `address` None), and the staff copies of mail to help@ and
+    concern@ (queued with the message, which is never held: relay/inbound/program/help.py; `address` the
+    message's decision, "help" or "concern"), of which only urgent_program_mail tells the urgent ones. Rows
+    of outbound (id, message_id, rcpt, state, last_error) with the conversation's pair_id and program_id and
+    the policy (None: the program's), oldest first, found through the queue's (state, created_at) index:
+    few rows are ever in those states."""
+    columns = (outbound.c.id, outbound.c.message_id, outbound.c.rcpt, outbound.c.state, outbound.c.last_error,
+               outbound.c.created_at)
+    not_arrived = and_(outbound.c.kind == "notice", outbound.c.created_at >= since,
+                       or_(outbound.c.state.in_(("failed", "bounced")),
+                           and_(outbound.c.state == "queued", outbound.c.attempts > 0, outbound.c.created_at <= late)))
+    alerts = (select(*columns, held.c.pair_id, held.c.program_id, held.c.policy,
+                     cast(null(), String(16)).label("address"))
+              .join(held, held.c.message_id == outbound.c.message_id)
+              .where(not_arrived, held.c.severity == "urgent"))
+    to_staff = (select(*columns, messages.c.pair_id, pairs.c.program_id, pairs.c.policy,
+                       messages.c.decision.label("address"))
+                .join(messages, messages.c.id == outbound.c.message_id).join(pairs, pairs.c.id == messages.c.pair_id)
+                .where(not_arrived, messages.c.decision.in_(PROGRAM_MAIL)))
+    found = union_all(alerts, to_staff).subquery()
+    return list((await connection.execute(select(found).order_by(found.c.created_at, found.c.id))).all())
+
+
+async def urgent_program_mail(connection: AsyncConnection, message_ids: list[str]) -> dict[str, list[str]]:
+    """Which of these messages to help@ or concern@ went to the lead as urgent (a concern, or a sign of harm
+    found in it), as the event written with its copies says (relay/inbound/program/help.py): message id ->
+    the kinds of the signs found (none for a concern without one)."""
+    if not message_ids:
+        return {}
+    rows = await connection.execute(select(events.c.message_id, events.c.detail)
+                                    .where(events.c.message_id.in_(message_ids), events.c.kind.in_(PROGRAM_MAIL)))
+    found: dict[str, list[str]] = {}
+    for message_id, detail in rows:
+        told = json.loads(detail)
+        if told.get("urgent"):
+            found[message_id] = list(told.get("signs") or [])
+    return found
 
 
 async def undelivered_reported(connection: AsyncConnection, message_ids: list[str], kind: str) -> set[str]:
