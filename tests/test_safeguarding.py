@@ -9,11 +9,15 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from sqlalchemy import select
+
 from relay.clock import FixedClock
 from relay.config import load_settings
 from relay.service import Relay
 from relay.store.events import list_events
 from relay.store.outbound import list_outbound
+from relay.store.schema import outbound
 from tests.consolekit import add_moderator, csrf_of, serving, session
 from tests.safeguarding_kit import (
     COORDINATOR,
@@ -494,6 +498,133 @@ async def test_an_alert_the_lead_never_gets_is_reported_to_the_others_who_can_ac
         async with relay.engine.connect() as connection:
             [event] = await list_events(connection, message_id=queue_id, kind="urgent_alert_undelivered")
         assert event["detail"]["rcpt"] == LEAD and sorted(event["detail"]["to"]) == sorted([COORDINATOR, MODERATORS])
+
+
+async def _failed_copies(relay: Relay, rcpt: str) -> list[str]:
+    """The ids of the messages whose mail to `rcpt` failed (the sink refused it), oldest first."""
+    query = (select(outbound.c.message_id).where(outbound.c.rcpt == rcpt, outbound.c.state == "failed")
+             .order_by(outbound.c.created_at, outbound.c.id))
+    async with relay.engine.connect() as connection:
+        return [str(message_id) for message_id in (await connection.execute(query)).scalars()]
+
+
+async def _lead_copy_failed(relay: Relay, rcpt: str, count: int = 1) -> str:
+    """The id of the message whose (`count`th) copy to `rcpt` failed, once it has."""
+    async def failed() -> list[str]:
+        found = await _failed_copies(relay, rcpt)
+        return found if len(found) >= count else []
+
+    return (await eventually(failed, timeout=20))[count - 1]
+
+
+@pytest.mark.parametrize(("address", "body", "found"), [
+    ("help", DISCLOSURE, "signs of harm found: abuse, secrecy, self-harm"),
+    ("concern", "My mentor asked me to add him on another app.", "every concern goes to the safeguarding lead"),
+])
+async def test_a_help_or_concern_copy_the_lead_never_gets_is_reported_once(
+        layout: Layout, sink: Sink, address: str, body: str, found: str) -> None:
+    """Mail to help@ with a disclosure, and any mail to concern@, goes to the lead as well as the coordinator,
+    without a hold. When the lead's copy is refused, the coordinator (who has the message, and believes the lead
+    has it too) and the policy's moderators are told, once, that the lead did not get it; the moderators are
+    not sent what the child wrote (help@ and concern@ are for the coordinator and the lead only)."""
+    from tests.support import DOMAIN, send, simple_message
+
+    use_shipped_policy(layout)
+    sink.handler.refused.add(LEAD)
+    clock = FixedClock(datetime.now(UTC))
+    async with serving(layout, clock) as relay:
+        pair = await acreate_pair(layout)
+        inbox = Inboxes(sink)
+        raw = simple_message(f"{MENTEE['name']} <{MENTEE['email']}>", f"{address}@{DOMAIN}", "please read", body)
+        assert (await send(layout.smtp_port, raw, MENTEE["email"], f"{address}@{DOMAIN}"))[0] == 250
+        message_id = await _lead_copy_failed(relay, LEAD)
+        [copy] = await eventually(lambda: inbox.coordinator)
+        assert "[URGENT concern]" in str(copy["Subject"])
+
+        report = await relay.safeguarding.run_once()
+        assert report.undelivered == 1 and sorted(report.mails) == sorted([COORDINATOR, MODERATORS])
+        clock.advance(timedelta(minutes=20))
+        assert (await relay.safeguarding.run_once()).mails == []  # once per copy, however many sweeps
+        [told] = await eventually(lambda: inbox.moderators)
+        assert str(told["Subject"]) == f"URGENT: safeguarding alert not delivered in STEM mentoring (pair {pair['id']})"
+        assert told["Importance"] == "high"
+        said = text(told)
+        for expected in (LEAD, "no such mailbox", f"Maple (mentee) to {address}@{DOMAIN}", found,
+                         f"The coordinator, {COORDINATOR}, was sent the message itself", message_id,
+                         "not in the review console"):
+            assert expected in said, expected
+        assert body not in said and "/held/" not in said and leaks(told) == []
+        await eventually(lambda: len(inbox.coordinator) == 2)
+        assert str(inbox.coordinator[1]["Subject"]) == str(told["Subject"])
+        async with relay.engine.connect() as connection:
+            [event] = await list_events(connection, message_id=message_id, kind="urgent_alert_undelivered")
+        assert (event["detail"]["rcpt"], event["detail"]["address"]) == (LEAD, address)
+        assert sorted(event["detail"]["to"]) == sorted([COORDINATOR, MODERATORS])
+        await eventually(lambda: nothing_queued(layout), timeout=20)
+        assert len(inbox.moderators) == 1 and len(inbox.coordinator) == 2 and inbox.lead == []
+
+
+async def test_without_a_lead_only_an_urgent_help_copy_the_coordinator_never_gets_is_reported(
+        layout: Layout, sink: Sink) -> None:
+    """A program without a safeguarding lead: the coordinator is told in the lead's place, so their copy of a
+    disclosure to help@ is the alert, and its failure is reported to the moderators. A routine question to
+    help@ whose copy fails is not a safeguarding alert, and is not reported as one."""
+    from tests.support import DOMAIN, send, simple_message
+
+    use_shipped_policy(layout, lead=False)
+    sink.handler.refused.add(COORDINATOR)
+    clock = FixedClock(datetime.now(UTC))
+    async with serving(layout, clock) as relay:
+        await acreate_pair(layout)
+        inbox = Inboxes(sink)
+
+        async def to_help(subject: str, body: str) -> str:
+            raw = simple_message(f"{MENTEE['name']} <{MENTEE['email']}>", f"help@{DOMAIN}", subject, body)
+            code, reply = await send(layout.smtp_port, raw, MENTEE["email"], f"help@{DOMAIN}")
+            assert code == 250, reply
+            return reply
+
+        await to_help("meetings", "Can we move our sessions to Tuesdays?")
+        routine = await _lead_copy_failed(relay, COORDINATOR)
+        assert (await relay.safeguarding.run_once()).mails == []
+        await to_help("a question", DISCLOSURE)
+
+        disclosure = await _lead_copy_failed(relay, COORDINATOR, 2)
+        report = await relay.safeguarding.run_once()
+        assert report.undelivered == 1 and report.mails == [MODERATORS]
+        clock.advance(timedelta(minutes=20))
+        assert (await relay.safeguarding.run_once()).mails == []
+        [told] = await eventually(lambda: inbox.moderators)
+        said = text(told)
+        assert COORDINATOR in said and f"help@{DOMAIN}" in said and disclosure in said and routine not in said
+        assert "was sent the message itself" not in said  # theirs is the copy that failed
+        async with relay.engine.connect() as connection:
+            reported = await list_events(connection, kind="urgent_alert_undelivered")
+        assert [e["message_id"] for e in reported] == [disclosure]
+
+
+async def test_a_group_alert_the_lead_never_gets_is_reported_once(layout: Layout, sink: Sink) -> None:
+    """A disclosure to a group is held like a pair's: the lead's refused alert is reported once to the
+    coordinator and the moderators, naming the group."""
+    from tests.support import send, simple_message
+    from tests.test_groups import make_group
+
+    use_shipped_policy(layout)
+    sink.handler.refused.add(LEAD)
+    clock = FixedClock(datetime.now(UTC))
+    async with serving(layout, clock) as relay:
+        group = await asyncio.to_thread(make_group, layout)
+        raw = simple_message(f"{MENTEE['name']} <{MENTEE['email']}>", group["alias"], "help", DISCLOSURE)
+        assert (await send(layout.smtp_port, raw, MENTEE["email"], group["alias"]))[0] == 250
+        message_id = await _lead_copy_failed(relay, LEAD)
+        report = await relay.safeguarding.run_once()
+        assert report.undelivered == 1 and sorted(report.mails) == sorted([COORDINATOR, MODERATORS])
+        clock.advance(timedelta(minutes=20))
+        assert (await relay.safeguarding.run_once()).mails == []
+        inbox = Inboxes(sink)
+        [told] = await eventually(lambda: inbox.coordinator)
+        assert "(group Robotics)" in str(told["Subject"]) and f"/held/{message_id}" in text(told)
+        assert leaks(told) == []
 
 
 
