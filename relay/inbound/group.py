@@ -4,7 +4,8 @@ member's private alias inside the group (that member alone: the private word).
 RCPT: the alias must be an active group's, and the envelope name one group (the group's alias and a
 private alias of the same group together count as the group). DATA: the From: must be an enrolled
 address of a member (for a private alias: of another member than the one addressed) — anyone else gets
-550 and a `refused` event (a stranger writing is a safety signal). The message is archived once and
+550 and a `refused` event (a stranger writing is a safety signal; the message is read first, and a disclosure
+in it reaches the safeguarding lead: relay/inbound/strangers.py). The message is archived once and
 moderated once (relay/pipeline.prepare_group: a hold holds it for everyone, a release delivers every
 copy once: relay/holdqueue/actions.py); each recipient gets one outbound copy, its thread ids mapped
 for that recipient's client (relay/store/messages.group_thread_maps).
@@ -27,7 +28,7 @@ from typing import Any
 from relay import digests, ids
 from relay.archive import chain
 from relay.fanout import face, identity, recipients_of
-from relay.inbound import authentication, group_auto_replies, refusals
+from relay.inbound import authentication, group_auto_replies, refusals, strangers
 from relay.inbound.after_end import archive_ended
 from relay.inbound.context import Context
 from relay.inbound.hold_notices import add_notices
@@ -102,9 +103,11 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
     sender = group.member_by_email(header_from)
     if sender is None or (addressed is not None and sender.id == addressed.id) or \
             not sender.writes_from(header_from) or sender.left_at is not None:
-        raise await context.refuse(Refusal(
+        # refused, but read first: a disclosure from another address reaches the lead (relay/inbound/strangers.py)
+        raise await strangers.refuse(context, raw, Refusal(
             550, "5.7.1", "This mentoring group accepts mail only from its members.", "stranger",
-        ), pair_id=group.id, header_from=header_from, **detail)
+        ), conversation=group, recipient=addressed, people=tuple(identity(m, domain) for m in group.members),
+            inspection=_stranger_inspection(context, group), header_from=header_from, detail=detail)
     policy = context.policy_of(group)
     verdict = await authentication.authenticate(context, raw, header.trace, header_from, mail_from, remote, helo,
                                                 policy, pair_id=group.id, detail=detail)
@@ -204,3 +207,15 @@ async def _prepare(context: Context, raw: bytes, group: Conversation, sender: Me
     job = tasks.GroupPrepareJob(sender=own, members=people, face=face(group, sender, domain), copies=copies,
                                 now=now, domain=domain, policy=policy.name, context=inspection)
     return await context.pool.run(tasks.prepare_group_message, raw, job)
+
+
+def _stranger_inspection(context: Context, group: Conversation) -> dict[str, Any]:
+    """The policy's context for reading a stranger's message to the group: every member is somebody else."""
+    program = context.settings.programs.get(group.program_id)
+    domain = context.domain
+    return {
+        "other_members": tuple((email, m.name, tuple(m.nicknames)) for m in group.members
+                               for email in (m.email, *m.other_emails)),
+        "region": program.region if program else "US", "domain": domain,
+        "aliases": (*(m.alias_address(domain) for m in group.members), group.alias_address(domain) or ""),
+    }

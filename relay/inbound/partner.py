@@ -2,7 +2,8 @@
 
 RCPT: the alias must be a pair's (active, paused, or ended or closed: see below) and the envelope name one
 conversation.
-DATA: the From: must be the enrolled partner (else 550: a stranger writing is a safety signal), the mail
+DATA: the From: must be the enrolled partner (else 550: a stranger writing is a safety signal; the message is
+read first, and a disclosure in it reaches the safeguarding lead: relay/inbound/strangers.py), the mail
 no loop, the sender authenticated as the policy asks; then moderate and anonymise (relay/pipeline.py),
 and hand archive row + decision + queue entry to the group committer. 250 is answered only after that
 commit (invariant 1). Mail to an ended pair (its end date passed) or a closed one (`pair close`, `program end`)
@@ -26,7 +27,7 @@ from relay.anonymize.parts import Unprocessable
 from relay.anonymize.scrub import Identity
 from relay.archive import chain
 from relay.communities import read_bystanders
-from relay.inbound import after_end, authentication, auto_replies, refusals
+from relay.inbound import after_end, authentication, auto_replies, refusals, strangers
 from relay.inbound.aliases import Target
 from relay.inbound.context import Context
 from relay.inbound.hold_notices import add_notices
@@ -96,10 +97,14 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
     if header.looped(context.domain):
         raise await context.refuse(refusals.loop(), pair_id=pair.id, **detail)
     if not sender.writes_from(header_from):  # the primary address or one added with `pair address add`
-        raise await context.refuse(Refusal(
+        # refused, but read first: a disclosure from another address reaches the lead (relay/inbound/strangers.py)
+        raise await strangers.refuse(context, raw, Refusal(
             550, "5.7.1",
             "This mentoring alias accepts mail only from the person it was set up for.", "stranger",
-        ), pair_id=pair.id, header_from=header_from, **detail)
+        ), conversation=pair, recipient=recipient, people=(identity(sender, context.domain),
+                                                          identity(recipient, context.domain)),
+            inspection=inspection_context(context, sender, recipient, PairStats(0, 0)), header_from=header_from,
+            detail=detail)
     policy = context.policy_of(pair)
     verdict = await authentication.authenticate(context, raw, header.trace, header_from, mail_from, remote, helo,
                                                 policy, pair_id=pair.id, detail=detail)

@@ -177,3 +177,22 @@ def help_notice(settings: Settings, program: ProgramConfig | None, program_id: s
     return compose(domain=settings.relay.domain, program_name=name, to=to.email, now=now, in_reply_to=in_reply_to,
                    subject=mail.subject, body=mail.text, reply_to=program.coordinator if program else None,
                    language=language)
+
+
+def stranger_alert(settings: Settings, conversation: Conversation, recipient: Member | None, *, sender: str,
+                   envelope: str | None, findings: list[dict[str, Any]], subject: str, text: str,
+                   now: datetime) -> list[Notice]:
+    """The lead's URGENT mail about a refused message from an unknown address that shows a safeguarding sign
+    (relay/inbound/strangers.py): to whom it was written, the sender's address as given, the findings and the
+    scrubbed text, and that it was not delivered (the coordinator's, when the program names no lead)."""
+    program_id = conversation.program_id
+    program = settings.programs.get(program_id)
+    language = staff_language(program)
+    zone = program.timezone if program is not None else "UTC"
+    handle, role = addressee(conversation, recipient)
+    mail = notice("safeguarding_stranger", language, folder=folder(settings, program),
+                  program_name=program_name(settings, program_id), pair_id=conversation.id,
+                  group_name=group_name(conversation), recipient=handle, recipient_role=role, sender=sender,
+                  envelope=envelope, received=format_when(now, language, zone), findings=findings,
+                  subject=subject or "(no subject)", text=text)
+    return _mail(settings, program_id, lead_recipients(settings, program_id), mail, now)

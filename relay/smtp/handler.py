@@ -5,7 +5,9 @@ so a client keeps the message and retries.
 
 A session whose RCPTs were refused `max_refused_recipients` times (smtp config) gets
 `421 4.7.0` to its next RCPT and is closed (relay/smtp/server.py closes it after the reply); that
-last attempt is recorded too.
+last attempt is recorded too. A message refused at DATA because a stranger wrote it counts as one such
+refusal: it is read for safeguarding signs before the refusal (relay/inbound/strangers.py), which should cost
+a session sending many of them its place, as a directory harvest does.
 """
 
 from __future__ import annotations
@@ -99,6 +101,8 @@ class RelayHandler:
             try:
                 queue_id = await asyncio.shield(task)
             except Refusal as refusal:
+                if refusal.reason == "stranger":  # read for safeguarding signs first: counted like a refused RCPT
+                    session.refused_recipients = getattr(session, "refused_recipients", 0) + 1  # type: ignore[attr-defined]
                 return refusal.reply
             except asyncio.CancelledError:
                 await asyncio.wait([task], timeout=60)

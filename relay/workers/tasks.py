@@ -293,6 +293,51 @@ def release_message(raw: bytes, job: ReleaseJob) -> bytes:
                    new_message_id=job.new_message_id, now=job.now, domain=job.domain, redactions=job.redactions)
 
 
+@dataclass(frozen=True)
+class StrangerJob:
+    """What reading a stranger's refused message needs (relay/inbound/strangers.py): the conversation's members,
+    whose real names and addresses are scrubbed from what staff read (the first as the one the stranger claims
+    to be, the second as the one written to), and the policy that says what is urgent."""
+
+    people: tuple[Identity, ...]
+    now: datetime
+    domain: str
+    policy: str
+    context: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StrangerReading:
+    """A stranger's message as the safeguarding lead may read it: the policy's urgent findings on the scrubbed
+    copy (none: nobody is told), and its subject and plain text, scrubbed, the text cut at `text_at_most`."""
+
+    findings: list[dict[str, Any]]
+    subject: str
+    text: str
+
+
+def read_stranger(raw: bytes, job: StrangerJob, text_at_most: int = 8000) -> StrangerReading:
+    """Scrub a refused stranger's message as a delivered copy would be (anonymise), inspect that copy with the
+    conversation's policy, and keep only the urgent findings. Nothing of it is ever delivered."""
+    from relay.anonymize.headers import header_text
+    from relay.anonymize.message import anonymize, parse
+    from relay.inbound.header import plain_text
+    from relay.moderation.inspection import inspect_message
+
+    with _readable():
+        message = parse(raw)
+        people = job.people
+        anonymize(message, sender=people[0], recipient=people[1] if len(people) > 1 else people[0],
+                  others=people[2:], thread_map={}, new_message_id=f"<stranger@{job.domain}>", now=job.now,
+                  domain=job.domain)
+        decision = decide(_environment().policies.get(job.policy), inspect_message(message, **job.context))
+        urgent = [reason for reason in decision.reason_dicts() if reason.get("severity") == "urgent"]
+        text = plain_text(message)
+        if len(text) > text_at_most:
+            text = text[:text_at_most] + " [...]"
+        return StrangerReading(urgent, header_text(message, "Subject") or "", text)
+
+
 def urgent_kinds(text: str, subject: str, policy: str) -> list[str]:
     """The kinds of the safeguarding signs (the policy's urgent findings) in a message to a program address
     (help@, concern@), which goes to staff without a moderator's review: sorted, none when it has none."""

@@ -1,0 +1,132 @@
+"""A stranger's mail to an alias: refused, but read first, so that a disclosure from an unknown address still
+reaches a person.
+
+Only the enrolled partner (or a group's members) may write to an alias (invariant 3): anyone else gets 550 at
+DATA, after the whole message came in (RCPT cannot know who is writing: the From: is in the message). A child
+whose phone was taken may write from a school or a parent's account, though, and what they write must not
+vanish with the refusal. So before the 550 the message is read as a delivered copy would be (a worker process,
+relay/workers/tasks.read_stranger): the conversation's members' real names and addresses are scrubbed, and the
+conversation's policy inspects the scrubbed copy. If it shows an urgent (safeguarding) finding, the program's
+safeguarding lead (the coordinator without one) gets an URGENT "UNVERIFIED SENDER" mail naming the pair or
+group and the member written to (handles), the sender's address as given, the findings and the scrubbed text,
+and saying that nothing was delivered. The refusal stands either way: nothing is held, nothing is delivered,
+nothing is sent to the stranger beyond the 550.
+
+The sender's address goes to the lead as given. Invariant 2 keeps participants' real identities from each other
+and staff mail about participants names handles; this address is not an enrolled identity, it is what an
+unknown writer gave about themselves, and it goes to the one person whose duty is to act on a disclosure,
+never to a participant. Without it the lead could not reach a child who has no other channel, nor report an
+adult who writes to a child's alias.
+
+Bounds, so that reading costs a spammer's mail little: only the first READ_AT_MOST bytes are read (a phone's
+text comes first; a text part after a large attachment is not read), the worker's CPU budget applies as to any
+message, a session's stranger refusals count towards smtp.max_refused_recipients (relay/smtp/handler.py), and
+one alias pages the lead about one sender (From: address) at most once per ALERT_EVERY; later ones are only
+recorded. The record: the `refused` event (reason `stranger`) carries the urgent kinds found and whether the
+lead was told; each alert is a `stranger_alert` event with who was told, the findings and the scrubbed text
+(relay/safeguarding/strangers.py reports an alert that did not arrive, as for held items).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from relay.inbound.context import Context
+from relay.inbound.refusals import Refusal
+from relay.nudges import keys
+from relay.safeguarding import notices
+from relay.store import events
+from relay.store.conversations import Conversation, Member, email_key
+from relay.store.outbound import queue_outbound
+from relay.store.schema import notice_keys
+from relay.workers import tasks
+
+if TYPE_CHECKING:
+    from relay.anonymize.scrub import Identity
+
+log = logging.getLogger("relay.intake")
+
+READ_AT_MOST = 256 * 1024  # bytes of a stranger's message that are read for a safeguarding sign
+ALERT_EVERY = timedelta(hours=1)  # at most one alert per alias (or group) and sender address in this time
+ALERT_KIND = "stranger_alert"
+
+
+async def refuse(context: Context, raw: bytes, refusal: Refusal, *, conversation: Conversation,
+                 recipient: Member | None, people: tuple[Identity, ...], inspection: dict[str, Any],
+                 header_from: str, detail: dict[str, Any]) -> Refusal:
+    """Read the refused message for a safeguarding sign, tell the lead when it shows one (at most once per
+    ALERT_EVERY for this alias and sender), record the refusal and hand it back to be raised. `people`: the
+    members whose identities are scrubbed (the one the stranger claims to be first, then the one written to);
+    `inspection`: the policy's context for the conversation (relay/inbound/partner.inspection_context)."""
+    now = context.clock.now()
+    policy = context.policy_of(conversation)
+    job = tasks.StrangerJob(people=people, now=now, domain=context.domain, policy=policy.name, context=inspection)
+    record: dict[str, Any] = {}
+    try:
+        reading = await context.pool.run(tasks.read_stranger, raw[:READ_AT_MOST], job)
+    except Exception as exc:  # unreadable, over its budget, a worker lost: refused as before, and said so
+        log.warning("a stranger's message to %s could not be read for safeguarding signs: %s", detail.get("rcpt"),
+                    exc)
+        reading, record = None, {"read": f"not read: {exc}"}
+    if reading is not None and reading.findings:
+        kinds = sorted({str(f.get("kind") or f.get("rule")) for f in reading.findings})
+        key = alert_key(conversation, recipient, header_from)
+        mails = notices.stranger_alert(context.settings, conversation, recipient, sender=header_from,
+                                       envelope=detail.get("mail_from") if not _same(detail.get("mail_from"),
+                                                                                     header_from) else None,
+                                       findings=reading.findings, subject=reading.subject, text=reading.text,
+                                       now=now)
+
+        async def alert(connection: AsyncConnection) -> list[str]:
+            if not await claim(connection, key, conversation.id, now):
+                return []
+            outbound_ids = [await queue_outbound(connection, kind="notice", rcpt=mail.rcpt, raw=mail.raw,
+                                                 out_message_id=mail.message_id, now=now, domain=context.domain,
+                                                 pair_id=conversation.id, message_id=None) for mail in mails]
+            await events.record(connection, ALERT_KIND, now, pair_id=conversation.id, rcpt=detail.get("rcpt"),
+                                header_from=header_from, mail_from=detail.get("mail_from"),
+                                to=[mail.rcpt for mail in mails], outbound_ids=outbound_ids,
+                                findings=[{k: f.get(k) for k in ("rule", "kind", "match")} for f in reading.findings],
+                                subject=reading.subject, text=reading.text)
+            return [mail.rcpt for mail in mails]
+
+        told: list[str] = []
+        try:
+            told = await context.committer.run(alert)
+        except Exception:  # the refusal still stands; the record below says nobody was told
+            log.exception("could not queue the safeguarding alert about a stranger's message")
+        if told:
+            context.on_queued()
+        record = {"signs": kinds, "alerted": told} if told else {"signs": kinds, "alerted": [],
+                                                                 "not_alerted": "one alert an hour already sent"}
+        log.warning("stranger's message to %s shows %s; lead %s", detail.get("rcpt"), kinds,
+                    f"told ({', '.join(told)})" if told else "already told within the hour")
+    return await context.refuse(refusal, pair_id=conversation.id, header_from=header_from, **record, **detail)
+
+
+def _same(envelope: str | None, header_from: str) -> bool:
+    return envelope is None or email_key(envelope) == email_key(header_from)
+
+
+def alert_key(conversation: Conversation, recipient: Member | None, header_from: str) -> str:
+    """The rate limit's key: the alias (a member's in a pair or group, or the group's) and the sender's address,
+    hashed (the key outlives the events an erasure cleans)."""
+    sender = hashlib.sha256(email_key(header_from).encode("utf-8")).hexdigest()[:24]
+    alias = f"m{recipient.id}" if recipient is not None else f"g{conversation.id}"
+    return f"{ALERT_KIND}:{alias}:{sender}"
+
+
+async def claim(connection: AsyncConnection, key: str, pair_id: int, now: datetime) -> bool:
+    """Whether an alert may go now: the key is new, or its last alert is ALERT_EVERY old (then it is moved to now,
+    with a conditional update, so that two sessions at once send one)."""
+    if await keys.claim(connection, key, kind=ALERT_KIND, pair_id=pair_id, at=now):
+        return True
+    moved = await connection.execute(update(notice_keys).where(notice_keys.c.key == key,
+                                                               notice_keys.c.at <= now - ALERT_EVERY).values(at=now))
+    return bool(moved.rowcount)

@@ -1,0 +1,219 @@
+"""A stranger's mail to an alias, end to end on the shipped youth-strict policy: refused (550) and never
+delivered, but read first, so that a child writing from another address ("my phone was taken") still reaches
+the safeguarding lead, with an URGENT "UNVERIFIED SENDER" mail. Spam pages nobody; one sender pages the lead at
+most once an hour per alias; a session's stranger refusals count towards its refusal cap."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from relay.clock import FixedClock
+from relay.config import load_settings
+from relay.service import Relay
+from relay.store.events import list_events
+from relay.store.outbound import list_outbound
+from relay.store.schema import held
+from tests.safeguarding_kit import LEAD, MODERATORS, Inboxes, leaks, text, use_shipped_policy
+from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Sink, acreate_pair, eventually, nothing_queued, rows, send
+from tests.support import simple_message as message
+
+STRANGER = "jane.school@school.example"
+DISCLOSURE = "It's Maple, my phone was taken. My stepdad hits me and I don't want to go home."
+REFUSED = "550 5.7.1 This mentoring alias accepts mail only from the person it was set up for."
+
+
+async def started(layout: Layout, clock: FixedClock | None = None, **smtp: Any) -> Relay:
+    use_shipped_policy(layout)
+    if smtp:
+        layout.overrides["smtp"] = smtp
+        layout.write()
+    relay = Relay(load_settings(layout.config), clock=clock or FixedClock(datetime.now(UTC)))
+    await relay.start()
+    return relay
+
+
+async def from_stranger(layout: Layout, pair: dict[str, Any], body: str, sender: str = STRANGER,
+                        subject: str = "its me jane") -> tuple[int, str]:
+    return await send(layout.smtp_port, message(f"Jane <{sender}>", pair["mentor_alias"], subject, body), sender,
+                      pair["mentor_alias"])
+
+
+async def refusals(relay: Relay) -> list[dict[str, Any]]:
+    async with relay.engine.connect() as connection:
+        return [e["detail"] for e in await list_events(connection, kind="refused")]
+
+
+async def notices_queued(relay: Relay) -> list[Any]:
+    async with relay.engine.connect() as connection:
+        return list(await list_outbound(connection))
+
+
+async def test_a_disclosure_from_another_address_is_refused_and_pages_the_lead(layout: Layout, sink: Sink) -> None:
+    relay = await started(layout)
+    try:
+        pair = await acreate_pair(layout)
+        # the members' real names in the text are scrubbed as in any copy; the stranger's own address is not
+        code, reply = await from_stranger(layout, pair, f"{DISCLOSURE} Please tell {MENTOR['name']}.")
+        assert (code, f"{code} {reply}") == (550, REFUSED)
+        inbox = Inboxes(sink)
+        [alert] = await eventually(lambda: inbox.lead, timeout=20)
+        await eventually(lambda: nothing_queued(layout), timeout=20)
+        assert inbox.counts() == {"mentor": 0, "mentee": 0, "moderators": 0, "lead": 1, "coordinator": 0}
+        subject = str(alert["Subject"])
+        assert subject.startswith("URGENT") and "UNVERIFIED SENDER" in subject and f"pair {pair['id']}" in subject
+        assert alert["Importance"] == "high"
+        body = text(alert)
+        for expected in (STRANGER, "Oak (mentor)", f"pair {pair['id']}", "NOT delivered to Oak", "(abuse, URGENT)",
+                         "My stepdad hits me", "Please tell Oak.",
+                         "Subject: its me Maple"):  # the mentee's real first name is scrubbed too
+            assert expected in body, body
+        assert leaks(alert) == [] and MENTOR["name"] not in body
+        assert not await rows(layout, select(held))  # nothing held, nothing delivered
+        [refusal] = await refusals(relay)
+        assert (refusal["reason"], refusal["header_from"], refusal["signs"], refusal["alerted"]) == (
+            "stranger", STRANGER, ["abuse"], [LEAD])
+        async with relay.engine.connect() as connection:
+            [recorded] = [e["detail"] for e in await list_events(connection, kind="stranger_alert")]
+        assert recorded["to"] == [LEAD] and recorded["header_from"] == STRANGER
+        assert "My stepdad hits me" in recorded["text"] and MENTOR["name"] not in recorded["text"]
+    finally:
+        await relay.stop()
+
+
+async def test_spam_from_a_stranger_is_refused_and_pages_nobody(layout: Layout, sink: Sink) -> None:
+    relay = await started(layout)
+    try:
+        pair = await acreate_pair(layout)
+        code, reply = await from_stranger(layout, pair, "Cheap watches! Best prices, click here.", "sales@spam.example",
+                                          subject="Offer")
+        assert (code, f"{code} {reply}") == (550, REFUSED)
+        # an alert is committed before the refusal is answered: none now means none ever
+        assert await notices_queued(relay) == []
+        [refusal] = await refusals(relay)
+        assert refusal["reason"] == "stranger" and "signs" not in refusal and "alerted" not in refusal
+        assert sink.received == []
+    finally:
+        await relay.stop()
+
+
+async def test_one_stranger_pages_the_lead_once_an_hour_and_the_rest_is_recorded(layout: Layout, sink: Sink) -> None:
+    clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    relay = await started(layout, clock)
+    try:
+        pair = await acreate_pair(layout)
+        for _ in range(10):  # one every five minutes: ten in 50 minutes
+            code, reply = await from_stranger(layout, pair, DISCLOSURE)
+            assert code == 550, reply
+            clock.advance(timedelta(minutes=5))
+        inbox = Inboxes(sink)
+        await eventually(lambda: inbox.lead, timeout=20)
+        await eventually(lambda: nothing_queued(layout), timeout=20)
+        assert len(inbox.lead) == 1
+        found = await refusals(relay)
+        assert len(found) == 10 and all(r["signs"] == ["abuse"] for r in found)
+        assert [r["alerted"] for r in found].count([LEAD]) == 1
+        assert sum(1 for r in found if r.get("not_alerted")) == 9
+        # another sender is another alert; the same sender an hour after its alert is paged again
+        assert (await from_stranger(layout, pair, DISCLOSURE, "aunt@family.example"))[0] == 550
+        clock.advance(timedelta(minutes=10))  # 10:00, an hour after the first alert
+        assert (await from_stranger(layout, pair, DISCLOSURE))[0] == 550
+        await eventually(lambda: len(inbox.lead) == 3, timeout=20)
+        assert "aunt@family.example" in text(inbox.lead[1]) and STRANGER in text(inbox.lead[2])
+    finally:
+        await relay.stop()
+
+
+async def test_a_spoofed_member_address_is_held_and_the_lead_paged_as_for_the_member(layout: Layout,
+                                                                                     sink: Sink) -> None:
+    """The From: is the enrolled mentee's, the envelope sender is elsewhere and nothing is signed: no stranger
+    (the enrolled address), but a sender check that fails. Under the shipped policy (`prefer`) the message is held
+    as spoofing, and its disclosure pages the lead with the ordinary URGENT alert; nothing reaches the mentor."""
+    relay = await started(layout)
+    try:
+        pair = await acreate_pair(layout)
+        raw = message(f"{MENTEE['name']} <{MENTEE['email']}>", pair["mentor_alias"], "its me", DISCLOSURE)
+        code, reply = await send(layout.smtp_port, raw, "someone@elsewhere.example", pair["mentor_alias"])
+        assert code == 250, reply
+        inbox = Inboxes(sink)
+        [alert] = await eventually(lambda: inbox.lead, timeout=20)
+        await eventually(lambda: nothing_queued(layout), timeout=20)
+        assert str(alert["Subject"]).startswith("URGENT") and "UNVERIFIED SENDER" not in str(alert["Subject"])
+        assert "sender_auth (spoofing)" in text(alert) and leaks(alert) == []
+        assert inbox.mentor == [] and len(inbox.moderators) == 1
+        [item] = await rows(layout, select(held))
+        assert item.severity == "urgent" and item.state == "held"
+        assert await refusals(relay) == []
+    finally:
+        await relay.stop()
+
+
+async def test_a_sessions_stranger_refusals_count_towards_its_refusal_cap(layout: Layout, sink: Sink) -> None:
+    """Each stranger's message is read before its 550: a session sending many of them is closed like a
+    directory harvest (smtp.max_refused_recipients)."""
+    relay = await started(layout, max_refused_recipients=3)
+    try:
+        pair = await acreate_pair(layout)
+        reader, writer = await asyncio.open_connection("127.0.0.1", layout.smtp_port)
+
+        async def say(line: str) -> bytes:
+            writer.write(line.encode() + b"\r\n")
+            return await asyncio.wait_for(reply_of(reader), 20)
+
+        assert (await asyncio.wait_for(reply_of(reader), 20)).startswith(b"220")
+        assert (await say("EHLO spammer.example")).startswith(b"250")
+        for n in range(3):
+            assert (await say(f"MAIL FROM:<s{n}@spam.example>")).startswith(b"250")
+            assert (await say(f"RCPT TO:<{pair['mentor_alias']}>")).startswith(b"250")
+            assert (await say("DATA")).startswith(b"354")
+            raw = message(f"s{n}@spam.example", pair["mentor_alias"], "Offer", "Cheap watches.")
+            assert (await say(raw.decode().rstrip("\r\n") + "\r\n.")).startswith(b"550 5.7.1")
+        assert (await say("MAIL FROM:<s3@spam.example>")).startswith(b"250")
+        assert (await say(f"RCPT TO:<{pair['mentor_alias']}>")) == (
+            b"421 4.7.0 Too many refused recipients (3) in this session; closing connection.\r\n")
+        writer.close()
+        reasons = [r["reason"] for r in await refusals(relay)]
+        assert reasons == ["stranger"] * 3 + ["too_many_refused_recipients"]
+        assert sink.received == []
+    finally:
+        await relay.stop()
+
+
+async def test_a_disclosure_to_a_group_alias_from_a_stranger_pages_the_lead(layout: Layout, sink: Sink) -> None:
+    from tests.support import acli
+
+    relay = await started(layout)
+    try:
+        created = json.loads((await acli(layout, "group", "create", "--program", "stem", "--name", "Robotics",
+                                         "--json")).stdout)
+        for role, person in (("mentor", MENTOR), ("mentee", MENTEE)):
+            result = await acli(layout, "group", "add", str(created["id"]), "--role", role, "--email", person["email"],
+                                "--name", person["name"], "--handle", person["handle"], "--json")
+            assert result.returncode == 0, result.stderr
+        alias = created["alias"]
+        code, reply = await send(layout.smtp_port, message(f"Jane <{STRANGER}>", alias, "hi", DISCLOSURE), STRANGER,
+                                 alias)
+        assert code == 550 and "only from its members" in reply
+        inbox = Inboxes(sink)
+        [alert] = await eventually(lambda: inbox.lead, timeout=20)
+        assert str(alert["Subject"]).startswith("URGENT") and "group Robotics" in str(alert["Subject"])
+        assert STRANGER in text(alert) and leaks(alert) == []
+        await eventually(lambda: nothing_queued(layout), timeout=20)
+        assert inbox.counts() == {"mentor": 0, "mentee": 0, "moderators": 0, "lead": 1, "coordinator": 0}
+        assert MODERATORS not in [r.rcpt_tos[0] for r in sink.received] and DOMAIN in alias
+    finally:
+        await relay.stop()
+
+
+async def reply_of(reader: asyncio.StreamReader) -> bytes:
+    """One SMTP reply, all its lines."""
+    lines = b""
+    while True:
+        line = await reader.readline()
+        lines += line
+        if len(line) < 4 or line[3:4] != b"-":
+            return lines
