@@ -157,3 +157,48 @@ async def _history(client: object, held_id: str, wanted: str) -> str | None:
     found = re.search(r'<ol class="history">(.*?)</ol>', page.text, re.S)
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found.group(1))) if found else ""
     return text if wanted in text else None
+
+
+SCHOOL = "jane.doe.2014@pupils.springfield-school.example"  # a child's school account, not enrolled
+ODD_SENDERS = ['"jane doe"@school.example', "jane@[192.0.2.1]", "jane@localhost"]  # quoted, IP literal, no dot
+
+
+async def test_the_events_api_hides_real_and_ip_addresses_from_viewers_and_moderators(layout: Layout,
+                                                                                      sink: Sink) -> None:
+    """GET /api/events hides what /audit hides, from the same roles: a refused child's school address,
+    addresses spelt oddly (a quoted local part, an IP literal, a domain without a dot) and the client's IP
+    address read "(hidden)"; an alias on the relay's domain stays; an admin still reads everything."""
+    prepare(layout)
+    async with serving(layout):
+        await add_moderator(layout, "ana", "stem")
+        await add_moderator(layout, "vic", "stem", role="viewer")
+        await add_moderator(layout, "root", admin=True)
+        pair = await acreate_pair(layout)
+        for sender in [SCHOOL, *ODD_SENDERS]:
+            code, reply = await send(layout.smtp_port, simple_message(f"Jane Doe <{SCHOOL}>", pair["mentor_alias"],
+                                                                      "from school", "hi"),
+                                     sender, pair["mentor_alias"])
+            assert code == 550, (sender, reply)
+        for who in ("ana", "vic"):
+            token = await token_for(layout, who)
+            async with session(layout, who) as client:
+                answer = await client.get("/api/events", headers={"authorization": f"Bearer {token}"})
+                audit = await client.get(f"/audit?pair={pair['id']}")
+            assert answer.status_code == 200
+            refusals = [e for e in answer.json()["events"] if e["kind"] == "refused"]
+            assert len(refusals) == 4, answer.text
+            for text in (answer.text, html.unescape(audit.text)):
+                for secret in (SCHOOL, *ODD_SENDERS, "192.0.2.1", "jane@localhost", "127.0.0.1"):
+                    assert secret not in text, (who, secret)
+            for event in refusals:
+                detail = event["detail"]
+                assert detail["remote"] == "(hidden)" and detail["mail_from"] == "(hidden)", detail
+                assert detail["rcpt"] == pair["mentor_alias"] and detail["reason"] == "stranger", detail
+            accepted = [e for e in answer.json()["events"] if e["kind"] == "pair_created"]
+            assert accepted and MENTEE["email"] not in json.dumps(accepted)
+        token = await token_for(layout, "root")
+        async with session(layout) as client:
+            answer = await client.get("/api/events", headers={"authorization": f"Bearer {token}"})
+        refusals = [e["detail"] for e in answer.json()["events"] if e["kind"] == "refused"]
+        assert {d["mail_from"] for d in refusals} == {SCHOOL, *ODD_SENDERS}
+        assert {d["remote"] for d in refusals} == {"127.0.0.1"} and refusals[0]["header_from"] == SCHOOL

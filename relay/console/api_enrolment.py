@@ -6,7 +6,8 @@
   POST /api/pairs/<id>/close    close a pair (optional JSON {"reason": TEXT}): both members get a
                                 farewell, the coordinator is told; closing a closed pair sends nothing
   POST /api/pairs/<id>/away     {"role", "until": "YYYY-MM-DD"} or {"role", "back": true}
-  GET  /api/events?since=&limit= the record of the token's programs, oldest first, paged by event id
+  GET  /api/events?since=&limit= the record of the token's programs, oldest first, paged by event id; real
+                                and IP addresses "(hidden)" without ADDRESSES_SEE, as on /audit
 
 A token acts for its account: only on the account's programs (an admin's: all), writing only with
 PAIRS_MANAGE (coordinators, admins; a viewer's or moderator's token gets 403). People are checked by the
@@ -25,6 +26,7 @@ from starlette.responses import Response
 
 from relay.console.accounts import Moderator
 from relay.console.api_common import error, json_response, unauthorised, user_of
+from relay.console.event_view import visible_detail
 from relay.console.inputs import BadJSON, json_body
 from relay.console.roles import PAIRS_MANAGE
 from relay.console.web import context
@@ -212,9 +214,11 @@ async def event_list(request: Request) -> Response:
         query = query.where(events.c.at >= (when if when.tzinfo else when.replace(tzinfo=UTC)))
     if not user.is_admin:  # the account's programs only: events of their pairs and groups
         query = query.where(pairs.c.program_id.in_(user.programs))
-    async with context(request).engine.connect() as connection:
+    ctx = context(request)
+    async with ctx.engine.connect() as connection:
         rows = (await connection.execute(query.order_by(events.c.id).limit(limit))).all()
+    domain = ctx.settings.relay.domain  # real and IP addresses hidden as on /audit, for the same roles
     items = [{"id": row.id, "at": row.at, "kind": row.kind, "actor": row.actor, "pair_id": row.pair_id,
-              "program": row.program_id, "message_id": row.message_id, "detail": json.loads(row.detail)}
-             for row in rows]
+              "program": row.program_id, "message_id": row.message_id,
+              "detail": visible_detail(json.loads(row.detail), user, domain)} for row in rows]
     return json_response({"events": items, "next": items[-1]["id"] if len(items) == limit else None})

@@ -1,19 +1,20 @@
 """How the console shows the record: an event's kind in words, and its details as labelled fields
 instead of the stored JSON.
 
-Real addresses (any address not on the relay's own domain) and client IP addresses are shown only to
-roles that may see them (relay.console.roles.ADDRESSES_SEE); to others they read "(hidden)". File paths
-show their last part only, except to admins. Hand-written because the wording is the console's own."""
+Real addresses (any address not on the relay's own domain) and IP addresses are shown only to roles that
+may see them (relay.console.roles.ADDRESSES_SEE); to others they read "(hidden)". File paths show their last
+part only, except to admins. `visible_detail` does both, for /audit and for `GET /api/events` alike (the
+patterns: relay.hiding). Hand-written because the wording is the console's own."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
 from relay.console.accounts import Moderator
 from relay.console.roles import ACCOUNTS_MANAGE, ADDRESSES_SEE
+from relay.hiding import hide_value
 
 KINDS = {
     "accepted": "received", "decision": "decision", "delivered": "delivered", "deferred": "delivery deferred",
@@ -39,10 +40,6 @@ LABELS = {
     "sessions_ended": "sessions ended", "message_ids": "messages", "handles": "handles", "until": "until",
 }
 
-_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@([\w-]+(?:\.[\w-]+)+)")
-_IP_KEYS = {"remote", "address"}
-HIDDEN = "(hidden)"
-
 
 @dataclass(frozen=True)
 class Field:
@@ -59,34 +56,37 @@ def kind_text(kind: str, detail: dict[str, Any] | None = None) -> str:
     return kind.replace("_", " ").replace(".", ": ")
 
 
+def visible_detail(detail: Any, user: Moderator, domain: str) -> Any:
+    """An event's detail (parsed JSON) as this user may read it, at any depth: without ADDRESSES_SEE, real
+    addresses and IP addresses (and the whole value of a client-address key) read "(hidden)"; without
+    ACCOUNTS_MANAGE, a file path reads as its last part. The same shape, keys and other values."""
+    if not user.may(ADDRESSES_SEE):
+        detail = hide_value(detail, domain)
+    if not user.may(ACCOUNTS_MANAGE):
+        detail = _short_paths(detail)
+    return detail
+
+
 def fields(detail: dict[str, Any], user: Moderator, domain: str) -> list[Field]:
     """The event's details as (label, readable value), hiding what this user may not see."""
-    addresses = user.may(ADDRESSES_SEE)
     out = []
-    for key, value in sorted(detail.items()):
+    for key, value in sorted(visible_detail(detail, user, domain).items()):
         if value is None or value == [] or value == {}:
             continue
-        if key in _IP_KEYS and not addresses:
-            text = HIDDEN
-        else:
-            text = _text(key, value)
-            if not addresses:
-                text = _EMAIL.sub(lambda m: m.group(0) if _ours(m.group(1), domain) else HIDDEN, text)
-            if not user.may(ACCOUNTS_MANAGE):
-                text = _short_paths(text)
-        out.append(Field(LABELS.get(key, key.replace("_", " ")), text))
+        out.append(Field(LABELS.get(key, key.replace("_", " ")), _text(key, value)))
     return out
 
 
-def _ours(host: str, domain: str) -> bool:
-    host = host.lower()
-    return host == domain or host.endswith("." + domain)
-
-
-def _short_paths(text: str) -> str:
-    if text.startswith("/") and text.count("/") > 1 and " " not in text:
-        return PurePath(text).name
-    return text
+def _short_paths(value: Any) -> Any:
+    if isinstance(value, str):
+        if value.startswith("/") and value.count("/") > 1 and " " not in value:
+            return PurePath(value).name
+        return value
+    if isinstance(value, list):
+        return [_short_paths(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _short_paths(item) for key, item in value.items()}
+    return value
 
 
 def _text(key: str, value: Any) -> str:

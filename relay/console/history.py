@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.config import ConfigError
 from relay.console.event_view import kind_text
+from relay.hiding import hide_text
 from relay.moderation.policy import PolicyBook
 from relay.store.conversations import Conversation
 from relay.store.outbound import recipients
@@ -30,10 +31,12 @@ class Line:
 
 async def history(connection: AsyncConnection, events: list[dict[str, Any]], pair: Conversation, *,
                   coordinator: str | None, moderators: list[str], sender: Member | None = None,
-                  lead: str | None = None) -> list[Line]:
+                  lead: str | None = None, hidden_for: str | None = None) -> list[Line]:
     """The events in words. `pair`: the conversation (a pair, a group or a community). `sender`: the author
     of the held message these events are about (then the members are "the sender" and "the partner", or
-    "a member" of a group); None for a pair's history (then they are named)."""
+    "a member" of a group); None for a pair's history (then they are named). `hidden_for`: the relay's
+    domain when the reader may not see real addresses (no ADDRESSES_SEE): then a note (a reason or a note
+    someone wrote) has real and IP addresses "(hidden)", as on /audit."""
     wanted = [e["detail"]["outbound_id"] for e in events
               if e["kind"] in _OUTBOUND_KINDS and isinstance(e["detail"].get("outbound_id"), str)]
     entries = await recipients(connection, wanted)
@@ -42,6 +45,8 @@ async def history(connection: AsyncConnection, events: list[dict[str, Any]], pai
         kind, detail = event["kind"], event["detail"]
         what = kind_text(kind, detail)
         note = detail.get("reason") or detail.get("note") or None
+        if note is not None and hidden_for is not None:
+            note = hide_text(str(note), hidden_for)
         if kind in _OUTBOUND_KINDS:
             entry = entries.get(str(detail.get("outbound_id")))
             what = _OUTBOUND_KINDS[kind] + (_whom(entry, pair, sender, coordinator, moderators, lead) if entry

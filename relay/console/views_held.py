@@ -18,7 +18,7 @@ from relay.console import actions, urgent
 from relay.console.accounts import Moderator
 from relay.console.history import history, policy_moderators
 from relay.console.message_view import attachment, highlight, view
-from relay.console.roles import HELD_DECIDE, all_programs
+from relay.console.roles import ADDRESSES_SEE, HELD_DECIDE, all_programs
 from relay.console.web import (
     context,
     csrf_refused,
@@ -114,7 +114,8 @@ async def show(request: Request) -> Response:
         lines = await history(connection, await list_events(connection, message_id=item["message_id"]), pair,
                               coordinator=program.coordinator if program else None,
                               moderators=policy_moderators(ctx.policies, item["policy"]), sender=sender,
-                              lead=urgent.lead(request, item["program_id"]))
+                              lead=urgent.lead(request, item["program_id"]),
+                              hidden_for=None if user.may(ADDRESSES_SEE) else ctx.settings.relay.domain)
     original = view(row.raw)
     preview = view(preview_raw) if preview_raw is not None else None
     return page(request, "held_view.html", user=user, item=item, pair=pair, sender=sender,

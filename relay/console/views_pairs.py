@@ -63,7 +63,8 @@ async def pair_page(request: Request, done: str | None = None, status_code: int 
         program = ctx.settings.programs.get(pair.program_id)
         policy = pair.policy or (program.policy if program else "")
         lines = await history(connection, events[-50:], pair, coordinator=program.coordinator if program else None,
-                              moderators=policy_moderators(ctx.policies, policy))
+                              moderators=policy_moderators(ctx.policies, policy),
+                              hidden_for=None if user.may(ADDRESSES_SEE) else ctx.settings.relay.domain)
     if done is None and request.query_params.get("enrolled"):
         done = "Enrolled: each member can now write to the partner's alias below."
     return page(request, "pair.html", status_code=status_code, user=user, pair=pair, health=summary,
