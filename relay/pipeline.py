@@ -36,6 +36,12 @@ from relay.moderation.redact import redact
 class Prepared:
     raw: bytes  # what the recipient receives if the decision lets it through
     decision: Decision
+    subject: str | None = None  # the anonymised copy's subject (staff mail quotes it: relay.hiding.staff_subject)
+
+
+def _subject(message: EmailMessage) -> str | None:
+    value = message.get("Subject")
+    return None if value is None else str(value)
 
 
 def prepare(
@@ -50,7 +56,7 @@ def prepare(
         decision = hold_uncleaned(decision, refused)
     if decision.redactions:
         redact(message, decision.redactions)
-    return Prepared(serialise(message), decision)
+    return Prepared(serialise(message), decision, _subject(message))
 
 
 def hold_uncleaned(decision: Decision, refused: list[tuple[str, str]]) -> Decision:
@@ -96,6 +102,7 @@ class GroupFace:
 class PreparedGroup:
     raws: list[bytes]  # one per GroupCopy, in order
     decision: Decision
+    subject: str | None = None  # the anonymised copy's subject, as Prepared's
 
 
 def _group_copies(message: EmailMessage, *, sender: Identity, members: Sequence[Identity], face: GroupFace,
@@ -136,7 +143,7 @@ def prepare_group(
     raws, decision = _group_copies(message, sender=sender, members=members, face=face, copies=copies, now=now,
                                    domain=domain, decide_on=lambda m: decide(policy, inspect_message(m, **context)))
     assert decision is not None
-    return PreparedGroup(raws, decision)
+    return PreparedGroup(raws, decision, _subject(message))
 
 
 def release_group(

@@ -169,15 +169,17 @@ def any_of(table: Any, *conditions: Any) -> Any:
 
 
 async def scrub_held(connection: AsyncConnection, done: Erased, eraser: Eraser, where: Any) -> None:
-    """Hold reasons (what the rules matched) and the reasons moderators gave, of the hold rows chosen."""
-    rows = (await connection.execute(select(held.c.message_id, held.c.reasons, held.c.reject_reason)
-                                     .where(where))).all()
+    """Hold reasons (what the rules matched), the reasons moderators gave and the subject staff mail quotes,
+    of the hold rows chosen."""
+    rows = (await connection.execute(select(held.c.message_id, held.c.reasons, held.c.reject_reason,
+                                            held.c.staff_subject).where(where))).all()
     for row in rows:
         reasons = eraser.json_text(row.reasons, events=False)
         note = eraser.text(row.reject_reason, free=True) if row.reject_reason else row.reject_reason
-        if (reasons, note) != (row.reasons, row.reject_reason):
+        subject = eraser.text(row.staff_subject, free=True) if row.staff_subject else row.staff_subject
+        if (reasons, note, subject) != (row.reasons, row.reject_reason, row.staff_subject):
             await connection.execute(update(held).where(held.c.message_id == row.message_id)
-                                     .values(reasons=reasons, reject_reason=note))
+                                     .values(reasons=reasons, reject_reason=note, staff_subject=subject))
             done.held += 1
 
 

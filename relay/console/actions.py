@@ -13,6 +13,7 @@ from relay.clock import Clock
 from relay.config import Settings
 from relay.console.message_view import edited_message
 from relay.holdqueue import actions as review
+from relay.holdqueue.notify import shown_subject
 from relay.holdqueue.parties import parties
 from relay.links import console_base
 from relay.notices.programs import for_staff, staff_language
@@ -57,7 +58,7 @@ async def escalate(settings: Settings, engine: AsyncEngine, clock: Clock, messag
             raise review.ReviewError(f"program {item['program_id']!r} is not configured: no coordinator to tell")
         between = parties(pair, row.sender_id, row.recipient_id)
         mail = for_staff(settings, program, "coordinator_console_escalation", moderator=moderator, note=note,
-                         program_name=program.name, subject=item["subject"] or "(no subject)",
+                         program_name=program.name, subject=shown_subject(item),
                          sender_handle=between.sender.handle, recipient_handle=between.to_text,
                          group_name=between.group_name,
                          pair_id=pair.id, held_at=format_when(item["held_at"], staff_language(program),

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from relay.config import ProgramConfig, Settings
+from relay.hiding import SUBJECT_NOT_SHOWN
 from relay.links import console_base
 from relay.moderation.policy import DEFAULT_HELD_NOTICE, DEFAULT_REJECTED_NOTICE, Policy
 from relay.notices import Notice, compose, notice
@@ -50,6 +51,13 @@ def sender_notice(
     return compose(domain=settings.relay.domain, program_name=program_name, to=to, subject=mail.subject,
                    body=mail.text, now=now, in_reply_to=in_reply_to,
                    reply_to=program.coordinator if program else None, language=language)
+
+
+def shown_subject(item: dict[str, Any]) -> str:
+    """What staff mail quotes of a queue row's subject: the anonymised copy's, with what is left of addresses
+    and phone numbers hidden (stored with the hold: relay.hiding.staff_subject); a row held before the relay
+    kept it quotes none. Never the subject as the participant typed it (item["subject"])."""
+    return item.get("staff_subject") or SUBJECT_NOT_SHOWN
 
 
 def moderator_notices(

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from relay import notices
 from relay.clock import Clock
 from relay.config import Settings
-from relay.holdqueue.notify import moderator_notices
+from relay.holdqueue.notify import moderator_notices, shown_subject
 from relay.holdqueue.parties import parties_of
 from relay.metrics import sweep_timer
 from relay.moderation.policy import Policy, PolicyBook
@@ -56,7 +56,7 @@ async def _describe(connection: AsyncConnection, items: list[dict[str, Any]]) ->
         described.append({
             "id": item["message_id"], "pair_id": item["pair_id"], "sender_handle": between.sender.handle,
             "recipient_handle": between.to_text, "group_name": between.group_name,
-            "subject": item["subject"] or "(no subject)",
+            "subject": shown_subject(item),
             "held_at": item["held_at"], "reasons": item["reasons"],
         })
     return described

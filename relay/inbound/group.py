@@ -28,6 +28,7 @@ from typing import Any
 from relay import digests, ids
 from relay.archive import chain
 from relay.fanout import face, identity, recipients_of
+from relay.hiding import staff_subject
 from relay.inbound import authentication, group_auto_replies, refusals, strangers
 from relay.inbound.after_end import archive_ended
 from relay.inbound.context import Context
@@ -150,6 +151,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
                               state=digests.copy_state(context.settings, group, r))
                 for r, c, body in zip(recipients, copies, prepared.raws if delivered else [], strict=False)],
         basis=basis(group.status, sender, *recipients),
+        staff_subject=staff_subject(prepared.subject, domain),
     )
     if action in ("hold", "reject"):
         add_notices(context.settings, accepted, decision, policy, group, sender, addressed, own_id or None)

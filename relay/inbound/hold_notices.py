@@ -7,6 +7,7 @@ hold and an automatic rejection take their own course (relay/safeguarding/holdin
 from __future__ import annotations
 
 from relay.config import Settings
+from relay.hiding import NO_SUBJECT
 from relay.holdqueue.notify import moderator_notices, sender_notice
 from relay.moderation import Decision
 from relay.moderation.policy import Policy
@@ -36,7 +37,7 @@ def add_notices(settings: Settings, accepted: Accepted, decision: Decision, poli
         item = {"id": accepted.id, "pair_id": pair.id, "sender_handle": sender.handle,
                 "recipient_handle": recipient.handle if recipient else f"the group {pair.name}",
                 "group_name": safeguarding_notices.group_name(pair),
-                "subject": accepted.subject or "(no subject)",
+                "subject": accepted.staff_subject or NO_SUBJECT,  # the anonymised copy's, never as typed
                 "held_at": now, "reasons": decision.reason_dicts()}
         for mail in moderator_notices(settings, template="moderator_held", policy=policy,
                                       program_id=pair.program_id, items=[item], now=now):

@@ -27,6 +27,7 @@ from relay.anonymize.parts import Unprocessable
 from relay.anonymize.scrub import Identity
 from relay.archive import chain
 from relay.communities import read_bystanders
+from relay.hiding import staff_subject
 from relay.inbound import after_end, authentication, auto_replies, refusals, strangers
 from relay.inbound.aliases import Target
 from relay.inbound.context import Context
@@ -149,6 +150,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
         duplicate_window=context.settings.relay.smtp.duplicate_window,
         domain=context.domain,
         basis=basis(pair.status, sender, recipient),
+        staff_subject=staff_subject(prepared.subject, context.domain),
     )
     if decision.action in ("hold", "reject"):
         add_notices(context.settings, accepted, decision, policy, pair, sender, recipient, own_id or None)

@@ -12,6 +12,7 @@ policy says `notify_rejections`, the moderators' report at once (or later in the
 from __future__ import annotations
 
 from relay.config import Settings
+from relay.hiding import NO_SUBJECT
 from relay.moderation import Decision
 from relay.moderation.policy import Policy
 from relay.notices import as_entry
@@ -31,7 +32,7 @@ def concern(accepted: Accepted, decision: Decision, pair: Conversation, sender: 
         id=accepted.id, pair_id=pair.id, program_id=pair.program_id, sender_handle=sender.handle,
         sender_role=sender.role, recipient_handle=to_handle, recipient_role=to_role,
         held_at=accepted.received_at, reasons=decision.reason_dicts(),
-        subject=accepted.subject or "(no subject)", group_name=notices.group_name(pair))
+        subject=accepted.staff_subject or NO_SUBJECT, group_name=notices.group_name(pair))
 
 
 def hold_urgent(accepted: Accepted, settings: Settings, decision: Decision, policy: Policy, pair: Conversation,

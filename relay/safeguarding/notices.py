@@ -43,7 +43,7 @@ class Concern:
     recipient_role: str
     held_at: datetime | str  # a datetime; the text of it in the reader's language once shown
     reasons: list[dict[str, Any]] = field(default_factory=list)
-    subject: str = ""  # the subject as written: only for the moderators, who read the message anyway
+    subject: str = ""  # what staff mail may quote (relay.hiding.staff_subject), never the subject as typed
     group_name: str | None = None  # a group's or community's name; None: a pair's message (named by pair_id)
     address: str | None = None  # help@<domain> or concern@<domain>: mail to a program address, not held
     signs: tuple[str, ...] = ()

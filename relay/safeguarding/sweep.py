@@ -34,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from relay import notices as outbound_notices
 from relay.clock import Clock
 from relay.config import Settings
+from relay.hiding import SUBJECT_NOT_SHOWN
+from relay.holdqueue.notify import shown_subject
 from relay.metrics import sweep_timer
 from relay.moderation.policy import Policy, PolicyBook
 from relay.notices import Notice
@@ -72,7 +74,7 @@ async def describe(connection: AsyncConnection, item: dict[str, Any]) -> notices
         id=item["message_id"], pair_id=conversation.id, program_id=item["program_id"],
         sender_handle=sender.handle, sender_role=sender.role, recipient_handle=to_handle, recipient_role=to_role,
         held_at=item["held_at"], reasons=item["reasons"],
-        subject=item["subject"] or "(no subject)", group_name=notices.group_name(conversation))
+        subject=shown_subject(item), group_name=notices.group_name(conversation))
 
 
 def acted_on(item: dict[str, Any]) -> bool:
@@ -208,7 +210,7 @@ async def _about(connection: AsyncConnection, settings: Settings, alert: NotArri
     return notices.Concern(
         id=row.message_id, pair_id=conversation.id, program_id=row.program_id, sender_handle=sender.handle,
         sender_role=sender.role, recipient_handle=address, recipient_role=row.address, held_at=message.received_at,
-        subject=message.subject or "(no subject)", group_name=notices.group_name(conversation),
+        subject=SUBJECT_NOT_SHOWN, group_name=notices.group_name(conversation),
         address=address, signs=tuple(alert.signs))
 
 

@@ -22,6 +22,7 @@ from relay.store.schema import events, held, members, messages, outbound, pairs
 def hold_values(
     *, message_id: str, pair_id: int, program_id: str, policy: str, now: datetime, reasons: list[dict[str, Any]],
     release_requires: int, notified: bool, severity: str = "normal", rejected: str | None = None,
+    staff_subject: str | None = None,
 ) -> dict[str, Any]:
     """A new row of the queue: held, or (`rejected`: the policy's reason) an automatic rejection, recorded
     in the queue's history as decided by the relay with nobody's approval."""
@@ -32,7 +33,7 @@ def hold_values(
         "approvals": "[]", "decided_at": None if rejected is None else now,
         "decided_by": None if rejected is None else "relay", "reject_reason": rejected,
         "notified_at": now if notified else None, "reminded_at": None, "escalated_at": None,
-        "severity": severity, "automatic": 0 if rejected is None else 1,
+        "severity": severity, "automatic": 0 if rejected is None else 1, "staff_subject": staff_subject,
     }
 
 

@@ -95,6 +95,7 @@ class Accepted:
     extra_events: list[dict[str, Any]] = field(default_factory=list)
     copies: list[OutboundEntry] = field(default_factory=list)  # a group message: one per recipient
     basis: Basis | None = None  # None: nothing to check again (not a member's mail to a conversation)
+    staff_subject: str | None = None  # what staff mail may quote of the subject (relay.hiding.staff_subject)
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,7 @@ def _rows_of(item: Accepted, rows: dict[Any, list[dict[str, Any]]]) -> None:
             message_id=item.id, pair_id=item.pair_id, program_id=item.hold.program_id, policy=item.hold.policy,
             now=item.received_at, reasons=item.hold.reasons, release_requires=item.hold.release_requires,
             notified=item.hold.notified, severity=item.hold.severity, rejected=item.hold.rejected,
+            staff_subject=item.staff_subject,
         ))
     for entry in [item.outbound, *item.copies, *item.notices]:
         if entry is not None:

@@ -182,6 +182,8 @@ held = Table(
     Column("urgent_followup_at", UTCDateTime),
     Column("escalated_by", String(64)),
     Column("cli_approval", String(64)),
+    # the subject staff mail quotes (relay.hiding.staff_subject of the anonymised copy's); None: held before 0021
+    Column("staff_subject", Text),
     Index("ix_held_state", "state", "held_at"),
 )
 
