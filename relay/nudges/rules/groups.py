@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from relay.config import ProgramConfig, Settings
+from relay.hiding import staff_subject
 from relay.notices.programs import folder, participant_language, staff_language
 from relay.notices.when import format_duration, format_when
 from relay.nudges.activity import Activity
@@ -78,7 +79,8 @@ def unanswered(ctx: GroupContext) -> list[Planned]:
         language = staff_language(ctx.program)
         values = {**common, "mentor_handle": ", ".join(m.handle for m in group.mentors),
                   "sent_at": format_when(waiting.received_at, language, zone),
-                  "waited": format_duration(waited, language)}
+                  "waited": format_duration(waited, language),
+                  "subject": staff_subject(waiting.subject, ctx.settings.relay.domain)}  # staff: phones hidden too
         found.append(Planned(
             key=f"nudge.escalation:{group.id}:{waiting.message_id}", kind="nudge.escalation", pair_id=group.id,
             program_id=ctx.program.id, to_role="coordinator", to_handle=None, rcpt=ctx.program.coordinator,

@@ -4,6 +4,7 @@ ends it (a later mentee message starts a new one). Nothing while the mentor is a
 
 from __future__ import annotations
 
+from relay.hiding import staff_subject
 from relay.notices.programs import participant_language, staff_language
 from relay.notices.when import format_duration, format_when
 from relay.nudges.plan import Context, Planned
@@ -57,7 +58,8 @@ def plan(ctx: Context) -> list[Planned]:
         program_zone = zone_of(None, ctx.program)
         language = staff_language(ctx.program)
         values = {**common, "sent_at": format_when(waiting.received_at, language, program_zone),
-                  "waited": format_duration(waited, language)}
+                  "waited": format_duration(waited, language),
+                  "subject": staff_subject(waiting.subject, ctx.settings.relay.domain)}  # staff: phones hidden too
         found.append(Planned(
             key=key(ESCALATION, ctx.pair.id, waiting.message_id), kind=ESCALATION,
             pair_id=ctx.pair.id, program_id=ctx.program.id, to_role="coordinator", to_handle=None,
