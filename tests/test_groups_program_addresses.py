@@ -67,7 +67,7 @@ async def test_a_concern_from_a_member_of_groups_only_pauses_the_group(relay: Re
     code, reply = await write(relay, CEDAR, f"concern@{DOMAIN}", "Worried", "Someone asked for my number.")
     assert code == 250, reply
     [to_coordinator] = await eventually(lambda: inbox(sink, COORDINATOR))
-    assert str(to_coordinator["Subject"]).startswith("[URGENT concern] Cedar (mentee, group Robotics)")
+    assert str(to_coordinator["Subject"]).startswith("URGENT: [Concern] Cedar (mentee, group Robotics)")
     assert f"The group Robotics (id {group['id']}) is paused too" in words(to_coordinator)
     assert to_coordinator["Importance"] == "high"
     [confirmation] = await eventually(lambda: inbox(sink, CEDAR["email"]))

@@ -93,7 +93,7 @@ async def test_a_concern_pauses_the_pair_until_resumed(layout: Layout, sink: Sin
         assert code == 250, text
         received = await wait_for_notices(sink, 2)
         urgent = next(r for r in received if r.rcpt_tos == [COORDINATOR]).message
-        assert str(urgent["Subject"]).startswith("[URGENT concern] Maple (mentee, pair")
+        assert str(urgent["Subject"]).startswith("URGENT: [Concern] Maple (mentee, pair")
         assert urgent["Importance"] == "high" and urgent["X-Priority"] == "1"
         assert f"pair {pair.id} is paused" in words(urgent)
         assert await status(relay, pair) == "paused"
@@ -133,6 +133,6 @@ async def test_a_subject_starting_with_concern_to_help_is_a_concern(layout: Layo
         assert code == 250
         received = await wait_for_notices(sink, 2)
         subjects = sorted(str(r.message["Subject"]) for r in received)
-        assert subjects == sorted([f"[URGENT concern] Oak (mentor, pair {pair.id}): Concern: messages at night",
+        assert subjects == sorted([f"URGENT: [Concern] Oak (mentor, pair {pair.id}): Concern: messages at night",
                                    "Your concern reached the coordinator"])
         assert await status(relay, pair) == "paused"

@@ -651,7 +651,7 @@ async def test_a_disclosure_to_help_or_concern_reaches_the_lead_even_after_the_p
         assert str(routine["Subject"]).startswith("[Help] Maple") and routine["Importance"] is None
         await to_program("help", "a question", DISCLOSURE)
         [told] = await eventually(lambda: inbox.lead)
-        assert str(told["Subject"]).startswith("[URGENT concern] Maple") and told["Importance"] == "high"
+        assert str(told["Subject"]).startswith("URGENT: [Concern] Maple") and told["Importance"] == "high"
         assert "unsafe at home" in text(told) and leaks(told) == []
         await eventually(lambda: len(inbox.coordinator) == 2)
         assert json.loads(cli(layout, "pair", "show", str(pair["id"]), "--json").stdout)["status"] == "active"
@@ -660,7 +660,7 @@ async def test_a_disclosure_to_help_or_concern_reaches_the_lead_even_after_the_p
         assert closed.returncode == 0, closed.stderr
         await to_program("concern", "after the end", "My old mentor keeps writing to me on Instagram.")
         await eventually(lambda: len(inbox.lead) == 2)
-        await eventually(lambda: sum("[URGENT concern]" in str(m["Subject"]) for m in inbox.coordinator) == 2)
+        await eventually(lambda: sum("URGENT: [Concern]" in str(m["Subject"]) for m in inbox.coordinator) == 2)
         await eventually(lambda: nothing_queued(layout), timeout=20)
         assert len(inbox.lead) == 2  # the routine question never went to the lead
 

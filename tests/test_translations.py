@@ -302,6 +302,27 @@ def check_notice(name: str, language: str, audience: str | None) -> None:
                 assert left == [], f"English left in the {language} HTML {name}"
 
 
+# The staff notices about urgent mail: a concern or a disclosure (help_coordinator with concern), an urgent hold.
+URGENT_NOTICES = ["help_coordinator", "safeguarding_escalation", "safeguarding_followup", "safeguarding_lead",
+                  "safeguarding_moderators", "safeguarding_undelivered"]
+
+
+@pytest.mark.parametrize("language", SHIPPED)
+def test_every_urgent_subject_starts_with_the_literal_urgent(language: str) -> None:
+    """docs/policies.md: leads and their filters rely on the subject of every urgent mail starting with the
+    literal "URGENT", in every language (a translated "[СРОЧНО] ..." or "[URGENT concern] ..." escapes them)."""
+    urgent: set[str] = set()
+    for name in NAMES:
+        for context in contexts(name):
+            english = notice(name, "en", **context).subject
+            if "URGENT" not in english.upper() and "urgent" not in english:
+                continue
+            urgent.add(name)
+            subject = notice(name, language, **context).subject
+            assert subject.startswith("URGENT: "), f"{name} in {language}: {subject!r}"
+    assert urgent == set(URGENT_NOTICES)
+
+
 def test_arabic_is_right_to_left_and_the_others_are_not() -> None:
     assert [direction(language) for language in SHIPPED] == ["ltr", "ltr", "ltr", "rtl", "ltr"]
     html = notice("welcome", "ar", **contexts("welcome")[0]).html
