@@ -69,6 +69,29 @@ def test_program_mail_gets_the_plain_text_of_the_body() -> None:
     assert _classes(pickle.dumps(header)) == {"relay.inbound.header"}
 
 
+def test_program_mail_gets_every_text_a_reader_sees() -> None:
+    """Not only the first text/plain part: HTML alone (its visible text), text after a photo, a forward's text;
+    an alternative's two versions once; attached files left out."""
+    head = b"From: a@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+    html_only = head + (b"Content-Type: text/html; charset=utf-8\r\n\r\n<html><head><style>p {color: red}</style>"
+                        b"</head><body><p>I feel unsafe at <b>home</b> &amp; scared</p></body></html>\r\n")
+    assert read_header(html_only).text == "I feel unsafe at home & scared"
+    mixed = head + (
+        b"Content-Type: multipart/mixed; boundary=m\r\n\r\n"
+        b"--m\r\nContent-Type: text/plain\r\n\r\nThis is my arm:\r\n"
+        b"--m\r\nContent-Type: image/jpeg\r\nContent-Disposition: inline; filename=a.jpg\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n/9j/4A==\r\n"
+        b"--m\r\nContent-Type: text/plain\r\n\r\nHe hits me.\r\n"
+        b"--m\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n"
+        b"--a\r\nContent-Type: text/plain\r\n\r\nPlain version\r\n"
+        b"--a\r\nContent-Type: text/html\r\n\r\n<p>HTML version</p>\r\n--a--\r\n"
+        b"--m\r\nContent-Type: message/rfc822\r\n\r\nFrom: x@example.net\r\nSubject: fw\r\n\r\nForwarded words\r\n"
+        b"--m\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=notes.txt\r\n\r\n"
+        b"An attached file\r\n--m--\r\n")
+    assert read_header(mixed).text == "This is my arm:\n\nHe hits me.\n\nPlain version\n\nForwarded words"
+    assert read_header(head + b"Content-Type: image/png\r\n\r\nx\r\n").text.startswith("(The message has no text")
+
+
 def test_a_trusted_front_mtas_results_are_read_from_the_trace_fields() -> None:
     header = read_header(RAW, whole=False)
     front = trusted_results(header.trace, "front.example.edu")

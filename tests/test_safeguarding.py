@@ -697,3 +697,60 @@ async def test_a_concern_from_a_child_with_a_closed_pair_and_an_open_group_reach
         assert {"coord@arts.example", "lead@arts.example"} <= told and not {COORDINATOR, LEAD} & told, told
         shown = json.loads(cli(layout, "group", "show", str(group["id"]), "--json").stdout)
         assert shown["status"] == "paused"
+
+
+def _html_only(to: str, body: str) -> bytes:
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = f"{MENTEE['name']} <{MENTEE['email']}>", to, "please"
+    message["Message-ID"] = f"<html-only.{to.partition('@')[0]}@phone.example>"
+    first, rest = body.split(" at home", 1)  # a phrase split across tags is read whole
+    message.set_content(f"<html><head><style>p {{color: red}}</style></head><body><div>Hi,</div>"
+                        f"<p>{first} at <b>home</b>{rest}</p></body></html>", subtype="html")
+    return message.as_bytes()
+
+
+def _text_photo_text(to: str, body: str) -> bytes:
+    """As Apple Mail writes a message with a picture in the middle: text, the inline photo, more text."""
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = f"{MENTEE['name']} <{MENTEE['email']}>", to, "please"
+    message["Message-ID"] = "<text-photo-text@phone.example>"
+    message.make_mixed()
+    before, photo, after = EmailMessage(), EmailMessage(), EmailMessage()
+    before.set_content("Hi, I need to tell someone. This is my arm:\n")
+    photo.set_content(b"\xff\xd8\xff\xe0" + b"\0" * 200, maintype="image", subtype="jpeg", disposition="inline",
+                      filename="IMG_0042.jpeg")
+    after.set_content(f"\n{body}\n")
+    for part in (before, photo, after):
+        message.attach(part)
+    return message.as_bytes()
+
+
+async def test_help_and_concern_read_every_text_part_and_html_as_partner_mail_is_read(
+        layout: Layout, sink: Sink) -> None:
+    """help@ and concern@ are read as partner mail is (every text part, the visible text of HTML), for the urgent
+    check and for the coordinator: an HTML-only disclosure and one after a photo (text / photo / text) reach the
+    lead, marked urgent, and the coordinator reads the whole text, HTML as text."""
+    from tests.support import DOMAIN, send
+
+    use_shipped_policy(layout)
+    async with serving(layout):
+        await acreate_pair(layout)
+        inbox = Inboxes(sink)
+        for number, (address, build) in enumerate([("help", _html_only), ("help", _text_photo_text),
+                                                   ("concern", _html_only)], start=1):
+            to = f"{address}@{DOMAIN}"
+            code, reply = await send(layout.smtp_port, build(to, DISCLOSURE), MENTEE["email"], to)
+            assert code == 250, reply
+            await eventually(lambda n=number: len(inbox.lead) == n and len(inbox.coordinator) == n)
+            for told in (inbox.lead[-1], inbox.coordinator[-1]):
+                assert str(told["Subject"]).startswith("URGENT: ") and told["Importance"] == "high"
+                body = " ".join(text(told).split())
+                assert DISCLOSURE in body and "<" not in body and "color: red" not in body, body
+                assert leaks(told) == []
+            if build is _text_photo_text:
+                assert "This is my arm:" in text(inbox.coordinator[-1])
+        await eventually(lambda: nothing_queued(layout), timeout=20)

@@ -1,7 +1,7 @@
 """Reading what intake needs from a message before anything else: its sender, its Message-ID, its
 loop marker, its Subject, the ids it answers, the automatic-reply signal, the trace fields a trusted front
 MTA's verdict is read from, the hash of its body (which recognises a resend that gained Received lines), and
-for program mail the plain text of its body.
+for program mail the text of its body as a reader sees it.
 
 Pure functions of the raw bytes; no store, no network. They run in a worker process (relay/workers), and
 what they return is plain data (strings and tuples): a parsed EmailMessage sent back from the worker cost
@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from email.utils import getaddresses
 
+from relay.anonymize import htmltext
 from relay.anonymize.headers import header_text, message_ids
 from relay.anonymize.message import parse
+from relay.anonymize.parts import read_text
 from relay.anonymize.writable import writable
 from relay.autoreply import auto_reply_signal
 
@@ -49,7 +52,7 @@ class Header:
     refs: tuple[str, ...] = ()  # the ids of In-Reply-To, then of References
     auto_reply: str | None = None  # relay/autoreply.auto_reply_signal
     trace: tuple[tuple[str, str], ...] = ()  # see trace_fields()
-    text: str = ""  # read with `whole`: the plain-text body (see plain_text())
+    text: str = ""  # read with `whole`: the body's text as a reader sees it (see readable_text())
 
     def looped(self, domain: str) -> bool:
         """Our own message came back: it carries our Message-ID or our X-Loop."""
@@ -57,7 +60,7 @@ class Header:
 
 
 def read_header(raw: bytes, whole: bool = True) -> Header:
-    """Read the header fields (and with `whole` the plain text of the body); HeaderTooLarge when they are over
+    """Read the header fields (and with `whole` the text of the body); HeaderTooLarge when they are over
     the bounds."""
     end = header_end(raw)
     check_bounds(raw[:end])
@@ -68,7 +71,7 @@ def read_header(raw: bytes, whole: bool = True) -> Header:
         subject=header_text(message, "Subject"),
         refs=tuple(message_ids(message, "In-Reply-To") + message_ids(message, "References")),
         auto_reply=auto_reply_signal(message), trace=trace_fields(message),
-        text=plain_text(message) if whole else "",
+        text=readable_text(message) if whole else "",
     )
 
 
@@ -86,15 +89,30 @@ def trace_fields(message: Message) -> tuple[tuple[str, str], ...]:
     return tuple(fields)
 
 
-def plain_text(message: EmailMessage) -> str:
-    """The message's plain-text body for a coordinator to read, or a note saying why there is none."""
-    part = message.get_body(preferencelist=("plain",))
-    if part is None:
-        return "(The message has no plain-text part; the program's archive keeps it as it was sent.)"
-    try:
-        return writable(str(part.get_content())).strip()  # type: ignore[attr-defined]
-    except (LookupError, ValueError):
-        return "(The message text could not be decoded; the program's archive keeps it as it was sent.)"
+def readable_text(message: Message) -> str:
+    """What a person reading the message sees, as plain text, for a coordinator (help@, concern@) or a member
+    (the coordinator's answer): every text part in order, of HTML its visible text (relay/anonymize/htmltext,
+    as moderation reads it), of a multipart/alternative one version (the plain text when it has one), the text
+    of an enclosed message (a forward) too; attached files are left out (the archive keeps them as sent). A
+    note when there is no text."""
+    texts = [text.strip() for text in _texts(message)]
+    return writable("\n\n".join(text for text in texts if text)) or (
+        "(The message has no text; the program's archive keeps it as it was sent.)")
+
+
+def _texts(part: Message) -> Iterator[str]:
+    if part.is_multipart():  # an enclosed message (message/rfc822) too: its payload is [the message]
+        children = [child for child in part.get_payload() if isinstance(child, Message)]
+        if part.get_content_type() == "multipart/alternative" and children:
+            children = [child for child in children if child.get_content_type() == "text/plain"][:1] or children[-1:]
+        for child in children:
+            yield from _texts(child)
+        return
+    content_type = part.get_content_type()
+    if part.get_content_disposition() == "attachment" or content_type not in ("text/plain", "text/html"):
+        return
+    text, _ = read_text(part)
+    yield htmltext.view(text).visible if content_type == "text/html" else text
 
 
 def header_end(raw: bytes) -> int:

@@ -36,7 +36,7 @@ from relay.dkim.signer import Signer
 from relay.inbound.header import Header, HeaderTooLarge, read_header
 from relay.moderation import decide
 from relay.moderation.findings import Finding
-from relay.moderation.inspection import Inspection, PairStats
+from relay.moderation.inspection import PairStats, inspect_message
 from relay.moderation.policy import PolicyBook
 from relay.pipeline import GroupCopy, GroupFace, Prepared, PreparedGroup, prepare, prepare_group, release
 from relay.senderauth.dkim_check import DkimResult, verify_prefetched
@@ -321,7 +321,7 @@ def read_stranger(raw: bytes, job: StrangerJob, text_at_most: int = 8000) -> Str
     conversation's policy, and keep only the urgent findings. Nothing of it is ever delivered."""
     from relay.anonymize.headers import header_text
     from relay.anonymize.message import anonymize, parse
-    from relay.inbound.header import plain_text
+    from relay.inbound.header import readable_text
     from relay.moderation.inspection import inspect_message
 
     with _readable():
@@ -332,16 +332,21 @@ def read_stranger(raw: bytes, job: StrangerJob, text_at_most: int = 8000) -> Str
                   domain=job.domain)
         decision = decide(_environment().policies.get(job.policy), inspect_message(message, **job.context))
         urgent = [reason for reason in decision.reason_dicts() if reason.get("severity") == "urgent"]
-        text = plain_text(message)
+        text = readable_text(message)
         if len(text) > text_at_most:
             text = text[:text_at_most] + " [...]"
         return StrangerReading(urgent, header_text(message, "Subject") or "", text)
 
 
-def urgent_kinds(text: str, subject: str, policy: str) -> list[str]:
+def urgent_kinds(raw: bytes, policy: str) -> list[str]:
     """The kinds of the safeguarding signs (the policy's urgent findings) in a message to a program address
-    (help@, concern@), which goes to staff without a moderator's review: sorted, none when it has none."""
-    decision = decide(_environment().policies.get(policy), Inspection(text=text, subject=subject))
+    (help@, concern@), which goes to staff without a moderator's review: sorted, none when it has none. The
+    message is read as partner mail is (inspect_message: every text part, HTML's text, attached messages...)."""
+    from relay.anonymize.message import parse
+
+    with _readable():
+        inspection = inspect_message(parse(raw))
+    decision = decide(_environment().policies.get(policy), inspection)
     return sorted({reason.finding.kind for reason in decision.reasons if reason.severity == "urgent"})
 
 

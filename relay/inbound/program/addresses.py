@@ -34,7 +34,7 @@ class Incoming:
     now: datetime
     message_id: str
     subject: str
-    text: str  # the plain-text body (relay/inbound/header.plain_text)
+    text: str  # the body's text as a reader sees it (relay/inbound/header.readable_text)
     enrolments: list[tuple[Conversation, Member]]  # the pairs, then the groups, the sender is in (not closed;
     # share@, help@, concern@: closed pairs too)
     secret: str  # signs the coordinator's reply addresses (relay/inbound/program/help.py)

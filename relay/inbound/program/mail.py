@@ -7,7 +7,8 @@ person, the mail no loop, and the sender authenticated as the policy of their pa
 groups only, their group) asks (a forged concern@ would pause a pair, a forged away@ silence it). The
 message is archived with the address as its decision, in the transaction that carries out what it asks
 (relay/inbound/program/handlers.py); an automatic reply is archived and not acted on. Mail to help@ and
-concern@ is first read for safeguarding signs by the sender's policy (in a worker process: the text may be
+concern@ is first read for safeguarding signs by the sender's policy, the way partner mail is read
+(relay/moderation/inspection.py: every text part, the text of HTML...; in a worker process: the message may be
 long), so that a disclosure there reaches the safeguarding lead as well as the coordinator.
 """
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from relay import ids
+from relay.anonymize.parts import Unprocessable
 from relay.archive import chain
 from relay.inbound import authentication, refusals
 from relay.inbound.context import Context
@@ -88,7 +90,9 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
     urgent: list[str] = []
     if target.kind in TO_STAFF:  # an automatic reply too: a header is no reason to leave a disclosure unread
         try:
-            urgent = await context.pool.run(tasks.urgent_kinds, header.text, subject, policy.name)
+            urgent = await context.pool.run(tasks.urgent_kinds, raw, policy.name)
+        except Unprocessable as exc:
+            raise await context.refuse(refusals.unprocessable(str(exc)), **detail) from None
         except (BudgetExceeded, WorkerLost) as exc:
             raise await context.refuse(refusals.from_worker(exc), **detail) from None
         automatic = None if urgent else automatic
