@@ -3,6 +3,7 @@ message to that kind's module. Nothing else is decided here.
 
   bounce+<entry>.<sig>@   delivery report     relay/inbound/delivery_reports.py
   away@ help@ concern@ share@  program address  relay/inbound/program/mail.py (handlers: program/*.py)
+  notices@                as help@            a participant's reply to one of the relay's notices
   mentors@ mentees@       community mail      relay/inbound/community.py (fan-out through group.py)
   digest@                 digest choice       relay/inbound/digest_choice.py (each | daily | weekly)
   help+m<id>.<sig>@       coordinator answer  relay/inbound/coordinator_answers.py

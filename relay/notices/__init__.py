@@ -3,7 +3,8 @@
 Subjects and bodies come from Jinja2 templates in relay/notices/templates/, translated through gettext
 catalogs (rendering.py, languages in relay/languages.py; programs.py picks a recipient's language and
 the program's own templates). A notice is an ordinary
-outbound queue entry: From the program's notices address on the relay domain, Auto-Submitted so that
+outbound queue entry: From the program's notices address on the relay domain (a participant's with Reply-To
+help@: `help_address`), Auto-Submitted so that
 out-of-office robots do not answer it, X-Loop so that it cannot loop, and In-Reply-To the sender's own
 message when it is about one, so it threads where they will look. Notices never name the partner's
 real identity: templates only receive handles, subjects and reasons.
@@ -26,7 +27,8 @@ from relay.notices.rendering import TEMPLATES, Rendered, notice, render
 from relay.store.messages import OutboundEntry
 from relay.store.outbound import queue_outbound
 
-__all__ = ["TEMPLATES", "Notice", "Rendered", "as_entry", "compose", "message_bytes", "notice", "queue", "render"]
+__all__ = ["TEMPLATES", "Notice", "Rendered", "as_entry", "compose", "help_address", "message_bytes", "notice", "queue",
+           "render"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,14 @@ async def queue(connection: AsyncConnection, notice: Notice, *, domain: str, now
     await queue_outbound(connection, kind="notice", rcpt=notice.rcpt, raw=notice.raw,
                          out_message_id=notice.message_id, now=now, domain=domain, pair_id=pair_id,
                          message_id=message_id)
+
+
+def help_address(domain: str) -> str:
+    """The Reply-To of every notice to a participant: their answer to the relay's own mail (a farewell with a
+    disclosure in it) goes to help@, which the coordinator reads and the policy reads for urgent signs
+    (relay/inbound/program/help.py). A reply to notices@ itself is taken as help@ mail too
+    (relay/inbound/program/mail.py). Staff notices keep their own Reply-To, or none."""
+    return f"help@{domain}"
 
 
 def compose(

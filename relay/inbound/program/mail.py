@@ -1,4 +1,5 @@
-"""Mail to a program address (away@, help@, concern@, share@) at intake.
+"""Mail to a program address (away@, help@, concern@, share@; notices@, where a participant answers one of
+the relay's notices, is help@) at intake.
 
 RCPT: the envelope sender must be an enrolled participant (a member of a pair or a group that is not
 closed; for share@, the contact exchange after the end, and for help@ and concern@, which a former
@@ -34,6 +35,9 @@ from relay.workers.pool import BudgetExceeded, WorkerLost
 log = logging.getLogger("relay.intake")
 TO_STAFF = ("help", "concern")  # read for safeguarding signs
 OPEN_AFTER_CLOSE = ("share", *TO_STAFF)  # open to the members of closed pairs too
+# The From of the relay's own notices (relay/notices): a participant who answers one there (a client that
+# ignores its Reply-To: help@, a notice sent before it had one) is writing to the program: help@ mail.
+REPLIES = {"notices": "help"}
 
 
 @dataclass(frozen=True)
@@ -45,13 +49,13 @@ class ProgramTarget:
 
 
 def is_program_address(local_part: str) -> bool:
-    return local_part.casefold() in ADDRESSES
+    return local_part.casefold() in ADDRESSES or local_part.casefold() in REPLIES
 
 
 async def check(context: Context, local: str, mail_from: str, current: object | None,
                 detail: dict[str, Any]) -> ProgramTarget:
-    """away@ and the program's other addresses: for enrolled participants only."""
-    kind = local.casefold()
+    """away@ and the program's other addresses (notices@ as help@): for enrolled participants only."""
+    kind = REPLIES.get(local.casefold(), local.casefold())
     async with context.engine.connect() as connection:
         enrolled = await enrolments(connection, mail_from, closed=kind in OPEN_AFTER_CLOSE)
     if not enrolled:
