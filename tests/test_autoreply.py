@@ -7,7 +7,7 @@ import json
 import pytest
 
 from relay.service import Relay
-from tests.support import MENTEE, MENTOR, Layout, Sink, acreate_pair, cli, eventually, send, simple_message
+from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Sink, acreate_pair, cli, eventually, send, simple_message
 
 OUT_OF_OFFICE = ("I am out of the office until Monday. For urgent matters call me on +1 415 555 0199 "
                  "or write to my colleague at sam.jones@bigcorp.example.")
@@ -40,6 +40,7 @@ async def test_out_of_office_becomes_a_neutral_notice_once(
     assert sorted(subjects) == ["Back soon", "Oak is away for now"]  # one notice, then real mail flows
     notice = next(r for r in received if r.message["Subject"] == "Oak is away for now")
     assert notice.rcpt_tos == [MENTEE["email"]] and notice.message["Auto-Submitted"] == "auto-generated"
+    assert notice.message["Reply-To"] == f"help@{DOMAIN}"  # a child's reply to it reaches the coordinator
     text = notice.message.get_content()
     assert "Oak has an automatic reply switched on" in text
     assert "415" not in text and "bigcorp" not in text and "José" not in text

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import select
@@ -754,3 +755,47 @@ async def test_help_and_concern_read_every_text_part_and_html_as_partner_mail_is
             if build is _text_photo_text:
                 assert "This is my arm:" in text(inbox.coordinator[-1])
         await eventually(lambda: nothing_queued(layout), timeout=20)
+
+
+async def test_a_reply_to_the_relays_own_mail_reaches_a_person_and_is_read_for_signs(
+        layout: Layout, sink: Sink) -> None:
+    """A child presses Reply on the farewell, or on help@'s confirmation: every notice a participant gets has
+    Reply-To help@, so the reply is help@ mail (the coordinator, the lead when it is urgent); a client that
+    answers From (notices@) instead reaches the same place. A stranger writing to notices@ is still refused."""
+    from tests.support import DOMAIN, send, simple_message
+
+    use_shipped_policy(layout)
+    async with serving(layout):
+        pair = await acreate_pair(layout)
+        inbox = Inboxes(sink)
+        sender = f"{MENTEE['name']} <{MENTEE['email']}>"
+
+        async def reply(notice: EmailMessage, to: str, body: str) -> None:
+            raw = simple_message(sender, to, f"Re: {notice['Subject']}", body, In_Reply_To=notice["Message-ID"])
+            code, answer = await send(layout.smtp_port, raw, MENTEE["email"], to)
+            assert code == 250, answer
+
+        closed = await acli(layout, "pair", "close", str(pair["id"]), "--reason", "the term is over")
+        assert closed.returncode == 0, closed.stderr
+        [farewell] = await eventually(lambda: [m for m in inbox.mentee if "goodbye" in str(m["Subject"])])
+        assert farewell["Reply-To"] == f"help@{DOMAIN}"
+        await reply(farewell, farewell["Reply-To"], "Thank you. " + DISCLOSURE)
+        [told] = await eventually(lambda: inbox.lead)
+        assert str(told["Subject"]).startswith("URGENT: ") and told["Importance"] == "high"
+        assert "unsafe at home" in text(told) and leaks(told) == []
+
+        [confirmation] = await eventually(lambda: [m for m in inbox.mentee if "reached" in str(m["Subject"])])
+        assert confirmation["Reply-To"] == f"help@{DOMAIN}"
+        await reply(confirmation, f"notices@{DOMAIN}", "He did it again tonight. I want to kill myself.")
+        await eventually(lambda: len(inbox.lead) == 2 and len(inbox.coordinator) >= 3)
+        assert "kill myself" in text(inbox.lead[-1])
+        await eventually(lambda: nothing_queued(layout), timeout=20)
+        notices = [m for m in inbox.mentee if str(m["From"]).endswith(f"<notices@{DOMAIN}>")]
+        assert len(notices) == 3 and all(m["Reply-To"] == f"help@{DOMAIN}" for m in notices)
+
+        stranger = simple_message("Someone <someone@elsewhere.example>", f"notices@{DOMAIN}", "hi", "hello")
+        code, answer = await send(layout.smtp_port, stranger, "someone@elsewhere.example", f"notices@{DOMAIN}")
+        assert code == 550, answer
+        code, answer = await send(layout.smtp_port, stranger, "", f"notices@{DOMAIN}")  # the null sender
+        assert code == 550, answer
+        assert len(inbox.lead) == 2

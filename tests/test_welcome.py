@@ -30,6 +30,7 @@ async def test_both_members_are_welcomed_with_handles_only(layout: Layout, sink:
         assert str(mentor_mail["Subject"]) == "Welcome to STEM mentoring: meet Maple, your mentee"
         assert str(mentee_mail["Subject"]) == "Welcome to STEM mentoring: meet Oak, your mentor"
         for message, partner in ((mentor_mail, pair.mentee), (mentee_mail, pair.mentor)):
+            assert message["Reply-To"] == f"help@{DOMAIN}"  # a reply to the welcome reaches the coordinator
             assert message.get_content_type() == "multipart/alternative"
             text = words(message.get_body(preferencelist=("plain",)))
             html = message.get_body(preferencelist=("html",)).get_content()

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.bounces import HARD_BOUNCE_LIMIT
 from relay.config import Settings
-from relay.notices import compose, queue
+from relay.notices import compose, help_address, queue
 from relay.notices.programs import for_participant, for_staff
 from relay.store import events
 from relay.store.conversations import email_key, get_conversation
@@ -77,7 +77,7 @@ async def record_report(connection: AsyncConnection, settings: Settings, *, entr
                                partner_handle=member.handle, program_name=program_name)
         notice = compose(domain=settings.relay.domain, program_name=program_name, to=writer.email, now=now,
                          subject=mail.subject, body=mail.text,
-                         reply_to=program.coordinator if program else None, language=mail.language)
+                         reply_to=help_address(settings.relay.domain), language=mail.language)
         await queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
                     message_id=entry.message_id)
         sent.append(notice.rcpt)

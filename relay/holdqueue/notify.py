@@ -15,7 +15,7 @@ from relay.config import ProgramConfig, Settings
 from relay.hiding import SUBJECT_NOT_SHOWN
 from relay.links import console_base
 from relay.moderation.policy import DEFAULT_HELD_NOTICE, DEFAULT_REJECTED_NOTICE, Policy
-from relay.notices import Notice, compose, notice
+from relay.notices import Notice, compose, help_address, notice
 from relay.notices.programs import audience, folder, participant_language, staff_language
 from relay.notices.when import format_duration, format_when
 from relay.nudges.timing import zone_of
@@ -50,7 +50,7 @@ def sender_notice(
                   program_name=program_name)
     return compose(domain=settings.relay.domain, program_name=program_name, to=to, subject=mail.subject,
                    body=mail.text, now=now, in_reply_to=in_reply_to,
-                   reply_to=program.coordinator if program else None, language=language)
+                   reply_to=help_address(settings.relay.domain), language=language)
 
 
 def shown_subject(item: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from relay.archive import chain
 from relay.autoreply import NOTICE_EVERY
 from relay.inbound.aliases import Target
 from relay.inbound.context import Context
-from relay.notices import as_entry, compose
+from relay.notices import as_entry, compose, help_address
 from relay.notices.programs import for_participant
 from relay.nudges.timing import is_away, zone_of
 from relay.store.committer import Merged
@@ -42,7 +42,8 @@ async def take(context: Context, raw: bytes, mail_from: str, remote: str | None,
         mail = for_participant(context.settings, program, recipient, "partner_away", away_handle=sender.handle,
                                program_name=program_name)
         notice = compose(domain=context.domain, program_name=program_name, to=recipient.email,
-                         subject=mail.subject, now=now, body=mail.text, language=mail.language)
+                         subject=mail.subject, now=now, body=mail.text, language=mail.language,
+                         reply_to=help_address(context.domain))
         notices.append(as_entry(notice))
         extra.append(event_values("away_notice", now, pair_id=pair.id, message_id=queue_id,
                                   away_role=sender.role, told_role=recipient.role))

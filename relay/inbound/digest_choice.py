@@ -135,7 +135,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: DigestTarge
             mail, kind = for_participant(context.settings, program, member, "digest_confirmation", **values), \
                 "digest.chosen"
         notice = notices.compose(domain=domain, program_name=program.name, to=member.email, subject=mail.subject,
-                                 body=mail.text, now=now, in_reply_to=own_id or None, language=mail.language)
+                                 body=mail.text, now=now, in_reply_to=own_id or None, language=mail.language,
+                                 reply_to=notices.help_address(domain))
         await notices.queue(connection, notice, domain=domain, now=now, pair_id=home.id, message_id=accepted.id)
         await events.record(connection, kind, now, pair_id=home.id, message_id=accepted.id, mode=mode,
                             members=grouped, subject=subject)

@@ -53,7 +53,8 @@ async def take(context: Context, raw: bytes, mail_from: str, remote: str | None,
             mail = for_participant(context.settings, program, member, "partner_away", program_name=program_name,
                                    away_handle=f"{sender.handle} ({group.name or 'group'})")
             notice = notices.compose(domain=context.domain, program_name=program_name, to=member.email, now=now,
-                                     subject=mail.subject, body=mail.text, language=mail.language)
+                                     subject=mail.subject, body=mail.text, language=mail.language,
+                                     reply_to=notices.help_address(context.domain))
             await notices.queue(connection, notice, domain=context.domain, now=now, pair_id=group.id,
                                 message_id=accepted.id)
             told.append(member.handle)

@@ -32,7 +32,8 @@ async def farewell(connection: AsyncConnection, settings: Settings, group: Conve
         mail = for_participant(settings, program, member, "group_farewell", program_name=program.name,
                                group_name=name, handle=member.handle, reason=reason, domain=domain)
         notice = notices.compose(domain=domain, program_name=program.name, to=member.email, now=now,
-                                 subject=mail.subject, body=mail.text, language=mail.language)
+                                 subject=mail.subject, body=mail.text, language=mail.language,
+                                 reply_to=notices.help_address(domain))
         await notices.queue(connection, notice, domain=domain, now=now, pair_id=group.id)
     if not coordinator:
         await events.record(connection, "farewell", now, pair_id=group.id, members=len(group.members),
@@ -61,7 +62,8 @@ async def after_end(connection: AsyncConnection, settings: Settings, group: Conv
     mail = for_participant(settings, program, sender, "group_closed_notice", program_name=program.name,
                            handle=sender.handle, domain=settings.relay.domain, group_name=name)
     notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=sender.email, now=now,
-                             subject=mail.subject, body=mail.text, language=mail.language)
+                             subject=mail.subject, body=mail.text, language=mail.language,
+                             reply_to=notices.help_address(settings.relay.domain))
     await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=group.id,
                         message_id=message_id)
     await events.record(connection, "closed_notice", now, pair_id=group.id, message_id=message_id,

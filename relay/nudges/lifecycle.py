@@ -97,7 +97,8 @@ async def after_end(connection: AsyncConnection, settings: Settings, pair: Pair,
                            handle=sender.handle, domain=settings.relay.domain,
                            partner_handle=pair.partner_of(sender).handle)
     notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=sender.email, now=now,
-                             subject=mail.subject, body=mail.text, language=mail.language)
+                             subject=mail.subject, body=mail.text, language=mail.language,
+                             reply_to=notices.help_address(settings.relay.domain))
     await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
                         message_id=message_id)
     await events.record(connection, "closed_notice", now, pair_id=pair.id, message_id=message_id, role=sender.role)

@@ -157,10 +157,13 @@ def _composed(settings: Settings, item: Planned, attachments: list[tuple[bytes, 
 
 def _as_mail(settings: Settings, item: Planned, mail: notices.Rendered, dated: datetime,
              attachments: list[tuple[bytes, str, str]] | None = None) -> notices.Notice:
-    """A rendered notice as mail from the item's program to its recipient, in its language, dated `dated`."""
-    return notices.compose(domain=settings.relay.domain, program_name=settings.programs[item.program_id].name,
+    """A rendered notice as mail from the item's program to its recipient, in its language, dated `dated`;
+    a participant's answer goes to help@ (the coordinator's, as before, nowhere)."""
+    domain = settings.relay.domain
+    return notices.compose(domain=domain, program_name=settings.programs[item.program_id].name,
                            to=item.rcpt, subject=mail.subject, body=mail.text, html=mail.html, now=dated,
-                           attachments=attachments, language=item.language)
+                           attachments=attachments, language=item.language,
+                           reply_to=None if item.to_role == "coordinator" else notices.help_address(domain))
 
 
 @dataclass

@@ -39,7 +39,8 @@ async def queue_welcome(connection: AsyncConnection, settings: Settings, pair: P
                       end_date=format_day(end, language) if end else None,
                       answer_within=format_duration(program.responsiveness.nudge_mentor_after, language))
         queued = notices.compose(domain=domain, program_name=program.name, to=member.email, now=now,
-                                 subject=mail.subject, body=mail.text, html=mail.html, language=language)
+                                 subject=mail.subject, body=mail.text, html=mail.html, language=language,
+                                 reply_to=notices.help_address(domain))
         await notices.queue(connection, queued, domain=domain, now=now, pair_id=pair.id)
     await events.record(connection, "welcome", now, pair_id=pair.id, program=program.id)
 
@@ -60,6 +61,7 @@ async def queue_group_welcome(connection: AsyncConnection, settings: Settings, g
                   others=[m.handle for m in group.others(member)],
                   answer_within=format_duration(program.responsiveness.nudge_mentor_after, language))
     queued = notices.compose(domain=domain, program_name=program.name, to=member.email, now=now,
-                             subject=mail.subject, body=mail.text, language=language)
+                             subject=mail.subject, body=mail.text, language=language,
+                             reply_to=notices.help_address(domain))
     await notices.queue(connection, queued, domain=domain, now=now, pair_id=group.id)
     await events.record(connection, "welcome", now, pair_id=group.id, program=program.id, handle=member.handle)

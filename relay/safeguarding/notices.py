@@ -18,7 +18,7 @@ from typing import Any
 from relay.config import ProgramConfig, SafeguardingConfig, Settings
 from relay.links import console_base
 from relay.moderation.policy import Policy
-from relay.notices import Notice, compose
+from relay.notices import Notice, compose, help_address
 from relay.notices.programs import folder, participant_language, staff_language
 from relay.notices.rendering import Rendered, notice
 from relay.notices.when import format_duration, format_when
@@ -175,7 +175,7 @@ def help_notice(settings: Settings, program: ProgramConfig | None, program_id: s
                   help_text=help_text.strip() if help_text else None, subject=subject or "(no subject)",
                   program_name=name, held_at=format_when(now, language, zone))
     return compose(domain=settings.relay.domain, program_name=name, to=to.email, now=now, in_reply_to=in_reply_to,
-                   subject=mail.subject, body=mail.text, reply_to=program.coordinator if program else None,
+                   subject=mail.subject, body=mail.text, reply_to=help_address(settings.relay.domain),
                    language=language)
 
 

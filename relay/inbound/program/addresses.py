@@ -81,7 +81,8 @@ async def explain(connection: AsyncConnection, incoming: Incoming, name: str, **
     mail = for_participant(incoming.settings, program, member, name, program_name=program.name,
                            handle=member.handle, domain=incoming.settings.relay.domain, **values)
     notice = notices.compose(domain=incoming.settings.relay.domain, program_name=program.name, to=member.email,
-                             subject=mail.subject, body=mail.text, now=incoming.now, language=mail.language)
+                             subject=mail.subject, body=mail.text, now=incoming.now, language=mail.language,
+                             reply_to=notices.help_address(incoming.settings.relay.domain))
     await notices.queue(connection, notice, domain=incoming.settings.relay.domain, now=incoming.now,
                         pair_id=pair.id, message_id=incoming.message_id)
     await events.record(connection, f"{incoming.kind}.unclear", incoming.now, pair_id=pair.id,

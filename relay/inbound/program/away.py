@@ -151,7 +151,8 @@ async def apply(connection: AsyncConnection, settings: Settings, pair: Pair, mem
                       domain=settings.relay.domain, handle=member.handle, partner_handle=partner.handle,
                       role=member.role, until=format_day(request.until, language) if request.until else None)
         sent = notices.compose(domain=settings.relay.domain, program_name=program.name, to=reader.email,
-                               subject=mail.subject, body=mail.text, now=now, language=mail.language)
+                               subject=mail.subject, body=mail.text, now=now, language=mail.language,
+                               reply_to=notices.help_address(settings.relay.domain))
         await notices.queue(connection, sent, domain=settings.relay.domain, now=now, pair_id=pair.id,
                             message_id=message_id)
     await events.record(connection, "away.set" if until else "away.cleared", now, actor=actor, pair_id=pair.id,
@@ -173,7 +174,8 @@ async def apply_group(connection: AsyncConnection, settings: Settings, group: Co
                       domain=settings.relay.domain, handle=member.handle, partner_handle=group.name or "",
                       role=member.role, until=format_day(request.until, language) if request.until else None)
         sent = notices.compose(domain=settings.relay.domain, program_name=program.name, to=reader.email,
-                               subject=mail.subject, body=mail.text, now=now)
+                               subject=mail.subject, body=mail.text, now=now,
+                               reply_to=notices.help_address(settings.relay.domain))
         await notices.queue(connection, sent, domain=settings.relay.domain, now=now, pair_id=group.id,
                             message_id=message_id)
     await events.record(connection, "away.set" if until else "away.cleared", now, actor=actor, pair_id=group.id,

@@ -77,7 +77,8 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
                                        handle=person.handle, partner_handle=other.handle, partner_name=other.name,
                                        partner_email=other.email)
                 notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=person.email,
-                                         now=now, subject=mail.subject, body=mail.text, language=mail.language)
+                                         now=now, subject=mail.subject, body=mail.text, language=mail.language,
+                                         reply_to=notices.help_address(settings.relay.domain))
                 await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
                                     message_id=incoming.message_id)
             await events.record(connection, "contact_exchange.done", now, pair_id=pair.id,
@@ -86,6 +87,7 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
         mail = for_participant(settings, program, member, "share_confirmation", program_name=program.name,
                                handle=member.handle, answer=answer, partner_handle=pair.partner_of(member).handle)
         notice = notices.compose(domain=settings.relay.domain, program_name=program.name, to=member.email, now=now,
-                                 subject=mail.subject, body=mail.text, language=mail.language)
+                                 subject=mail.subject, body=mail.text, language=mail.language,
+                                 reply_to=notices.help_address(settings.relay.domain))
         await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
                             message_id=incoming.message_id)

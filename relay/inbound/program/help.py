@@ -100,7 +100,8 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
     ) for address in staff_addresses]
     mine = for_participant(settings, program, member, "help_confirmation", **values)
     confirmation = notices.compose(domain=domain, program_name=program.name, to=member.email, now=now,
-                                   subject=mine.subject, body=mine.text, language=mine.language)
+                                   subject=mine.subject, body=mine.text, language=mine.language,
+                                   reply_to=notices.help_address(domain))
     for notice in (*to_staff, confirmation):
         await notices.queue(connection, notice, domain=domain, now=now, pair_id=pair.id,
                             message_id=incoming.message_id)
