@@ -540,7 +540,7 @@ async def test_a_help_or_concern_copy_the_lead_never_gets_is_reported_once(
         assert (await send(layout.smtp_port, raw, MENTEE["email"], f"{address}@{DOMAIN}"))[0] == 250
         message_id = await _lead_copy_failed(relay, LEAD)
         [copy] = await eventually(lambda: inbox.coordinator)
-        assert "[URGENT concern]" in str(copy["Subject"])
+        assert str(copy["Subject"]).startswith("URGENT: [Concern]")
 
         report = await relay.safeguarding.run_once()
         assert report.undelivered == 1 and sorted(report.mails) == sorted([COORDINATOR, MODERATORS])
