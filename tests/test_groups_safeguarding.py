@@ -160,3 +160,27 @@ async def test_a_disclosure_to_a_closed_group_or_a_group_of_one_still_reaches_th
         assert all(leaked(alert) == [] for alert in inbox.lead)
         await eventually(lambda: nothing_queued(layout), timeout=20)
         assert [len(inbox.of(address)) for address in others] == others_before  # no former member got it
+
+
+async def test_a_reply_to_a_closed_groups_farewell_reaches_the_lead(layout: Layout, sink: Sink) -> None:
+    """A member of a group only, whose group has ended, presses Reply on the farewell (Reply-To help@) and
+    writes a disclosure: help@ takes mail from the members of closed groups as from those of closed pairs,
+    so the coordinator and the lead are told, urgently; the group stays closed."""
+    use_shipped_policy(layout)
+    async with serving(layout):
+        group = await asyncio.to_thread(make_group, layout)
+        closed = cli(layout, "group", "close", str(group["id"]), "--reason", "the term has ended")
+        assert closed.returncode == 0, closed.stderr
+        inbox = Inboxes(sink)
+        [farewell] = await eventually(lambda: inbox.of(MENTEE["email"]))
+        assert farewell["Reply-To"] == f"help@{DOMAIN}"
+        raw = simple_message(f"{MENTEE['name']} <{MENTEE['email']}>", farewell["Reply-To"],
+                             f"Re: {farewell['Subject']}", "Thank you. " + DISCLOSURE)
+        code, reply = await send(layout.smtp_port, raw, MENTEE["email"], farewell["Reply-To"])
+        assert code == 250, reply
+        [told] = await eventually(lambda: inbox.lead)
+        assert str(told["Subject"]).startswith("URGENT: ") and "group Robotics" in str(told["Subject"])
+        assert "unsafe at home" in text(told) and leaked(told) == []
+        await eventually(lambda: [m for m in inbox.coordinator if "unsafe at home" in text(m)])
+        shown = json.loads(cli(layout, "group", "show", str(group["id"]), "--json").stdout)
+        assert shown["status"] == "closed"

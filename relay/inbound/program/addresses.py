@@ -36,14 +36,15 @@ class Incoming:
     subject: str
     text: str  # the body's text as a reader sees it (relay/inbound/header.readable_text)
     enrolments: list[tuple[Conversation, Member]]  # the pairs, then the groups, the sender is in (not closed;
-    # share@, help@, concern@: closed pairs too)
+    # share@: closed pairs too; help@, concern@: closed pairs and groups too)
     secret: str  # signs the coordinator's reply addresses (relay/inbound/program/help.py)
     urgent: list[str] = field(default_factory=list)  # help@, concern@: the safeguarding signs found in it
 
 
 async def enrolments(connection: AsyncConnection, address: str, *,
-                     closed: bool = False) -> list[tuple[Conversation, Member]]:
-    """The pairs, then the groups (not closed; `closed`: closed pairs too, for share@ after `pair close`),
+                     closed: tuple[str, ...] = ()) -> list[tuple[Conversation, Member]]:
+    """The pairs, then the groups (not closed; those of the kinds in `closed` even when closed: pairs for share@
+    after `pair close`, pairs and groups for help@ and concern@, which a child may need after any ending),
     where `address` is a member, with that member. Ongoing ones come first within each kind, so that a person
     enrolled again after an earlier pair ended (a re-match) is taken for the member of their current pair. A
     member of groups only is a participant as much as a member of a pair. (Communities are not counted:
@@ -52,7 +53,7 @@ async def enrolments(connection: AsyncConnection, address: str, *,
              .select_from(members.join(pairs, pairs.c.id == members.c.pair_id))
              .where(writes_as(address), pairs.c.kind.in_(["pair", "group"]))
              .order_by(pairs.c.kind != "pair", members.c.pair_id))
-    query = query.where(or_(pairs.c.status != "closed", pairs.c.kind == "pair") if closed
+    query = query.where(or_(pairs.c.status != "closed", pairs.c.kind.in_(closed)) if closed
                         else pairs.c.status != "closed")
     found = []
     for row in (await connection.execute(query)).all():

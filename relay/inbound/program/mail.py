@@ -34,7 +34,9 @@ from relay.workers.pool import BudgetExceeded, WorkerLost
 
 log = logging.getLogger("relay.intake")
 TO_STAFF = ("help", "concern")  # read for safeguarding signs
-OPEN_AFTER_CLOSE = ("share", *TO_STAFF)  # open to the members of closed pairs too
+# open to the members of closed conversations of these kinds too: share@ (contact details after a pair's end)
+# and the staff addresses, which a child may need after any ending (a reply to a group's farewell is help@ mail)
+OPEN_AFTER_CLOSE = {"share": ("pair",), **{kind: ("pair", "group") for kind in TO_STAFF}}
 # The From of the relay's own notices (relay/notices): a participant who answers one there (a client that
 # ignores its Reply-To: help@, a notice sent before it had one) is writing to the program: help@ mail.
 REPLIES = {"notices": "help"}
@@ -57,7 +59,7 @@ async def check(context: Context, local: str, mail_from: str, current: object | 
     """away@ and the program's other addresses (notices@ as help@): for enrolled participants only."""
     kind = REPLIES.get(local.casefold(), local.casefold())
     async with context.engine.connect() as connection:
-        enrolled = await enrolments(connection, mail_from, closed=kind in OPEN_AFTER_CLOSE)
+        enrolled = await enrolments(connection, mail_from, closed=OPEN_AFTER_CLOSE.get(kind, ()))
     if not enrolled:
         raise await context.refuse(refusals.not_a_participant(), **detail)
     target = ProgramTarget(kind, email_key(mail_from))
@@ -79,7 +81,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
     if header.looped(context.domain):
         raise await context.refuse(refusals.loop(), **detail)
     async with context.engine.connect() as connection:
-        enrolled = await enrolments(connection, mail_from, closed=target.kind in OPEN_AFTER_CLOSE)
+        enrolled = await enrolments(connection, mail_from, closed=OPEN_AFTER_CLOSE.get(target.kind, ()))
     if not enrolled:
         raise await context.refuse(refusals.not_a_participant(), **detail)
     if target.kind in TO_STAFF:  # about what is open now, if anything is: its program's staff are told
