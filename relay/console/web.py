@@ -126,7 +126,8 @@ def csrf_valid(request: Request, submitted: Any) -> bool:
 
 async def current_user(request: Request) -> Moderator | None:
     """The account of this request's live session (relay.console.sessions), or None: never logged in,
-    logged out, revoked, idle too long or expired. The session is kept on request.state.session."""
+    logged out, revoked, idle too long, expired, or the account is disabled. The session is kept on
+    request.state.session."""
     token = request.session.get("sid")
     if not isinstance(token, str):
         return None
@@ -135,9 +136,13 @@ async def current_user(request: Request) -> Moderator | None:
     if found is None:
         request.session.pop("sid", None)
         return None
-    request.state.session = found
     async with ctx.engine.connect() as connection:
-        return await get_by_username(connection, found.username)
+        account = await get_by_username(connection, found.username)
+    if account is None or account.disabled:  # disabling ends the sessions; this also covers one racing it
+        request.session.pop("sid", None)
+        return None
+    request.state.session = found
+    return account
 
 
 def client_address(request: Request) -> str:

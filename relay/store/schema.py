@@ -271,6 +271,7 @@ moderators = Table(
     Column("programs", Text, nullable=False),  # JSON list of program ids a moderator reviews
     Column("token_hash", String(64), unique=True),  # sha256 of the API token (shown once, never stored)
     Column("created_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime),  # set: no login, no session, no token (`moderator disable`)
 )
 
 # Failed logins per account and per client address: survives restarts, so a lockout does too.
