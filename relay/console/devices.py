@@ -3,7 +3,9 @@ token for that account (cookie `mentor_relay_device`, HttpOnly, SameSite=Strict,
 keeps its SHA-256. While an account is throttled because of someone else's wrong guesses
 (relay.console.throttle), the right password from a browser that holds such a token is still accepted,
 so an attacker cannot lock the real moderator out. A trusted browser that gets the password wrong
-PER_DEVICE times is forgotten; a password change forgets them all (relay.console.accounts)."""
+PER_DEVICE times is forgotten; a password change forgets them all (relay.console.accounts). Like the
+throttle's, a trusted browser's attempt is counted before the password is verified, and the right password
+sets the count back to zero."""
 
 from __future__ import annotations
 
@@ -38,9 +40,12 @@ async def remember(connection: AsyncConnection, moderator_id: int, now: datetime
     return token
 
 
-async def used(connection: AsyncConnection, token: str, now: datetime) -> None:
-    await connection.execute(update(console_devices).where(console_devices.c.token_hash == token_hash(token))
-                             .values(last_used_at=now, failures=0))
+async def used(connection: AsyncConnection, token: str, now: datetime) -> bool:
+    """The right password from this browser: its count of wrong ones starts again. False when it was
+    forgotten meanwhile (then it is remembered anew)."""
+    result = await connection.execute(update(console_devices).where(console_devices.c.token_hash == token_hash(token))
+                                      .values(last_used_at=now, failures=0))
+    return bool(result.rowcount)
 
 
 async def failed(connection: AsyncConnection, token: str) -> None:

@@ -8,7 +8,12 @@ lock survives a restart.
 - The real moderator is never locked out by someone else: a browser that logged in to the account
   before (relay.console.devices) is let through both locks and only needs the right password.
 
-Unknown usernames are counted like known ones, so a lock says nothing about which accounts exist."""
+Unknown usernames are counted like known ones, so a lock says nothing about which accounts exist.
+
+An attempt is counted BEFORE its password is verified (`reserve`, in a write transaction that first checks
+the locks): attempts sent at the same moment take turns there, so however many arrive at once, at most
+`per_account` of them (`per_address` from one address) are ever verified before the lock. The right
+password then gives its reservation back (`give_back`)."""
 
 from __future__ import annotations
 
@@ -41,13 +46,24 @@ async def locked_until(connection: AsyncConnection, login_keys: list[str], now: 
     return max(locks) if locks else None
 
 
-async def failure(connection: AsyncConnection, login_keys: dict[str, str], now: datetime,
-                  limits: Limits) -> datetime | None:
-    """Count a failed attempt on each key (inside the caller's write transaction); returns the lock's
-    end when this attempt locked a key."""
-    locked: datetime | None = None
+@dataclass(frozen=True)
+class Reservation:
+    """An attempt counted before its verification: the locks it set (key -> until), if any."""
+
+    locks: dict[str, datetime]
+
+    @property
+    def locked(self) -> datetime | None:
+        return max(self.locks.values()) if self.locks else None
+
+
+async def reserve(connection: AsyncConnection, login_keys: dict[str, str], now: datetime,
+                  limits: Limits) -> Reservation:
+    """Count an attempt on each key as a failure (inside the caller's write transaction, after it checked
+    the locks); the attempt that reaches a limit sets the lock, and is itself still verified."""
+    locks: dict[str, datetime] = {}
     for scope, key in login_keys.items():
-        limit = limits.per_account if scope == "account" else limits.per_address
+        limit = _limit(scope, limits)
         row = (await connection.execute(select(console_logins).where(console_logins.c.key == key))).first()
         if row is None or row.window_start <= now - limits.window:
             failures, start = 1, now
@@ -61,9 +77,27 @@ async def failure(connection: AsyncConnection, login_keys: dict[str, str], now: 
         else:
             await connection.execute(console_logins.update().where(console_logins.c.key == key).values(**values))
         if until is not None:
-            locked = until
-    return locked
+            locks[key] = until
+    return Reservation(locks)
 
 
-async def success(connection: AsyncConnection, account_key: str) -> None:
-    await connection.execute(delete(console_logins).where(console_logins.c.key == account_key))
+async def give_back(connection: AsyncConnection, login_keys: dict[str, str], reservation: Reservation,
+                    limits: Limits) -> None:
+    """The right password: the account's count starts again, and the address's loses this attempt (a lock
+    this attempt set is lifted; one that another attempt set stays)."""
+    await connection.execute(delete(console_logins).where(console_logins.c.key == login_keys["account"]))
+    key = login_keys["address"]
+    row = (await connection.execute(select(console_logins).where(console_logins.c.key == key))).first()
+    if row is None:
+        return
+    if key in reservation.locks and row.locked_until == reservation.locks[key]:
+        values = {"failures": _limit("address", limits) - 1, "locked_until": None}
+    elif row.failures > 0:
+        values = {"failures": row.failures - 1}
+    else:
+        return
+    await connection.execute(console_logins.update().where(console_logins.c.key == key).values(**values))
+
+
+def _limit(scope: str, limits: Limits) -> int:
+    return limits.per_account if scope == "account" else limits.per_address

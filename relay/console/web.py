@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +25,7 @@ from relay.clock import Clock
 from relay.config import Settings
 from relay.console import roles, sessions
 from relay.console.accounts import Moderator, get_by_username
+from relay.console.passwords import Verifier
 from relay.holdqueue.actions import Offload, in_thread
 from relay.moderation.policy import PolicyBook
 
@@ -57,6 +58,8 @@ class Context:
     secure: bool  # served over TLS: cookies are Secure
     # CPU work on a message (the copy a release delivers): the relay's worker processes, else a thread
     offload: Offload = in_thread
+    # argon2 for logins: in threads, a few at a time (relay.console.passwords)
+    verifier: Verifier = field(default_factory=Verifier)
 
 
 def context(request: Request) -> Context:
