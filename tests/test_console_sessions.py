@@ -65,7 +65,7 @@ async def test_a_password_change_and_an_admin_end_sessions(layout: Layout, sink:
             assert (await login(laptop, "ana", "a brand new password")).status_code == 303
             # The CLI ends every session of an account too.
             revoked = await acli(layout, "moderator", "revoke", "--username", "ana", "--json")
-            assert json.loads(revoked.stdout) == {"ended": 1}
+            assert json.loads(revoked.stdout) == {"ended": 1, "token_revoked": False}
             assert (await laptop.get("/held")).status_code == 303
             assert (await admin.get("/held")).status_code == 200
     kinds = [e["kind"] for e in json.loads(cli(layout, "events", "list", "--json").stdout)]
