@@ -1,6 +1,6 @@
 """The console's decisions beyond release and reject (which are relay.holdqueue.actions, shared with
-the CLI): redact-and-release and escalate-to-coordinator. Each is one transaction and an event with the
-moderator's name."""
+the CLI): redact-and-release (relay.console.redaction, then a release) and escalate-to-coordinator. Each
+change is a transaction and an event with the moderator's name."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from relay import notices
 from relay.clock import Clock
 from relay.config import Settings
-from relay.console.message_view import edited_message
+from relay.console import redaction
 from relay.holdqueue import actions as review
 from relay.holdqueue.notify import shown_subject
 from relay.holdqueue.parties import parties
@@ -21,7 +21,6 @@ from relay.notices.when import format_when
 from relay.store import events
 from relay.store import held as held_store
 from relay.store.database import transaction
-from relay.store.edits import save_edit
 
 
 @dataclass(frozen=True)
@@ -31,18 +30,17 @@ class Escalated:
 
 
 async def redact_and_release(settings: Settings, engine: AsyncEngine, clock: Clock, message_id: str,
-                             moderator: str, text: str) -> review.Outcome:
-    """Store the moderator's edit as a new record linked to the original (which stays as received), then
-    release through review.release, which builds the delivered copy from the newest edit."""
-    now = clock.now()
-    async with transaction(engine) as connection:
-        item, row, _ = await review.load_any(connection, message_id)
-        if item["state"] != "held":
-            return review.Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])
-        edit_id = await save_edit(connection, message_id, edited_message(row.raw, text), moderator, now)
-        await events.record(connection, "edited", now, actor=moderator, pair_id=item["pair_id"],
-                            message_id=message_id, edit_id=edit_id, characters=len(text))
-    return await review.release(settings, engine, clock, message_id, moderator)
+                             moderator: str, text: str, offload: review.Offload = review.in_thread) -> review.Outcome:
+    """Read the edit with the policy's rules and store it as a new record linked to the original (which stays
+    as received), clearing the approvals given before it (relay.console.redaction: refused with the findings
+    when it has what an edit may not take past the moderators); then release through review.release, which
+    counts this moderator's approval of the edit and builds the delivered copy from the newest edit."""
+    saved, edit_id = await redaction.save(settings, engine, clock.now(), message_id, moderator, text, offload)
+    if saved != "saved":
+        async with engine.connect() as connection:
+            item, _, _ = await review.load_any(connection, message_id)
+        return review.Outcome(saved, item["approvals"], item["release_requires"])
+    return await review.release(settings, engine, clock, message_id, moderator, offload, seen_edit=edit_id)
 
 
 async def escalate(settings: Settings, engine: AsyncEngine, clock: Clock, message_id: str, moderator: str,

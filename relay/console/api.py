@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from relay.console import api_enrolment
+from relay.console import api_enrolment, redaction
 from relay.console.accounts import Moderator
 from relay.console.api_common import error, json_response, unauthorised, user_of
 from relay.console.health import health, timeline
@@ -96,6 +96,7 @@ async def held_show(request: Request) -> Response:
         copy_for, preview = await review.preview_copy(ctx.settings, connection, item, row, pair, ctx.clock.now(),
                                                       ctx.offload)
         (data,) = await parties.summaries(connection, [item])
+        data["edit"] = await redaction.current_edit(connection, item["message_id"])
     original = view(row.raw)
     data["text"] = original.text
     data["attachments"] = [{"filename": a.filename, "content_type": a.content_type, "size": a.size}
@@ -118,7 +119,14 @@ async def held_decide(request: Request) -> Response:
     ctx = context(request)
     message_id = request.path_params["id"]
     if request.path_params["action"] == "release":
-        outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username, ctx.offload)
+        seen = await _seen_edit(request)
+        if isinstance(seen, Response):
+            return seen
+        try:
+            outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username,
+                                           ctx.offload, seen_edit=seen)
+        except review.ReviewError as exc:
+            return _error(409, str(exc))
     else:
         try:
             body = await json_body(request)
@@ -130,6 +138,22 @@ async def held_decide(request: Request) -> Response:
         outcome = await review.reject(ctx.settings, ctx.engine, ctx.clock, message_id, user.username, reason)
     return _json({"id": message_id, "status": outcome.status, "approvals": outcome.approvals,
                   "needed": outcome.needed})
+
+
+async def _seen_edit(request: Request) -> int | Response | None:
+    """The optional {"edit": N} of a release (the item's `edit` as the caller read it), or a 400."""
+    if not await request.body():
+        return None
+    try:
+        body = await json_body(request)
+    except BadJSON as exc:
+        return _error(400, f'{exc}; send nothing, or {{"edit": N}} (the item\'s "edit" as you read it)')
+    edit = body.get("edit") if isinstance(body, dict) else None
+    if edit is None:
+        return None
+    if not isinstance(edit, int) or isinstance(edit, bool) or edit < 0:
+        return _error(400, '"edit" must be the item\'s "edit" as you read it: a whole number, 0 or more')
+    return edit
 
 
 def _health_json(summary: Any, now: Any) -> dict[str, Any]:

@@ -24,6 +24,8 @@ KINDS = {
     "held_reminder": "moderators reminded", "held_escalated": "coordinator told (not reviewed in time)",
     "login": "logged in", "logout": "logged out", "login_locked": "login locked",
     "password_changed": "password changed", "sessions_revoked": "sessions ended", "account_added": "account added",
+    "account_disabled": "account disabled", "account_enabled": "account enabled", "token_issued": "API token issued",
+    "token_revoked": "API token revoked", "approvals_cleared": "approvals cleared (the text was edited)",
     "pair_created": "pair enrolled", "pair_closed": "pair closed", "pair.ended": "pair ended",
     "pair.paused": "pair paused", "pair.resumed": "pair resumed", "away.set": "marked away",
     "away.cleared": "back from away", "refused": "refused", "duplicate": "duplicate ignored", "welcome": "welcomed",

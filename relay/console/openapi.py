@@ -21,6 +21,8 @@ _HELD = {
                      "description": "urgent: a possible safeguarding concern, held for a person"},
         "automatic": {"type": "boolean", "description": "rejected by the policy, with nobody's review"},
         "escalated_by": {"type": ["string", "null"], "description": "the moderator who escalated it"},
+        "edit": {"type": "integer", "description": "one item: the newest moderator's edit (0: none); an edit "
+                                                    "clears the approvals given before it"},
         "conversation": {"type": "object", "description": "the pair, group or community, members by handle only",
                          "properties": {"kind": {"type": "string", "enum": ["pair", "group", "community"]},
                                         "id": {"type": "integer"}, "name": {"type": ["string", "null"]},
@@ -115,7 +117,13 @@ DESCRIPTION: dict[str, Any] = {
             "parameters": _ID, "responses": _ok(_HELD, "the held message")}},
         "/api/held/{id}/release": {"post": {
             "summary": "Release (delivered once, however often it is called)", "parameters": _ID,
-            "responses": _ok(_OUTCOME, "what happened")}},
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"edit": {
+                    "type": "integer", "minimum": 0,
+                    "description": "the `edit` of the item as read (GET /api/held/{id}): when a moderator edited it "
+                                   "since, nothing is done (409)"}}}}}},
+            "responses": {**_ok(_OUTCOME, "what happened"),
+                          "409": {"description": "edited since the `edit` given: read it again"}}}},
         "/api/held/{id}/reject": {"post": {
             "summary": "Reject; the sender is told the reason", "parameters": _ID,
             "requestBody": {"required": True, "content": {"application/json": {"schema": {

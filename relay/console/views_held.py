@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from relay.console import actions, urgent
+from relay.console import actions, redaction, urgent
 from relay.console.accounts import Moderator
 from relay.console.history import history, policy_moderators
 from relay.console.message_view import attachment, highlight, view
@@ -110,6 +110,7 @@ async def show(request: Request) -> Response:
     async with ctx.engine.connect() as connection:
         copy_for, preview_raw = await review.preview_copy(ctx.settings, connection, item, row, pair, now,
                                                           ctx.offload)
+        edit_seen = await redaction.current_edit(connection, item["message_id"])
         program = ctx.settings.programs.get(item["program_id"])
         lines = await history(connection, await list_events(connection, message_id=item["message_id"]), pair,
                               coordinator=program.coordinator if program else None,
@@ -122,7 +123,7 @@ async def show(request: Request) -> Response:
                 recipient=between.recipient, between=between, copy_for=copy_for, original=original,
                 preview=preview, text=highlight(original.text, item["reasons"]), may_decide=user.may(HELD_DECIDE),
                 preview_text=highlight(preview.text, item["reasons"]) if preview else "", history=lines,
-                age=now - item["held_at"],
+                age=now - item["held_at"], edit_seen=edit_seen,
                 urgent=urgent.urgent(item), findings=urgent.findings(item), lead=urgent.lead(request, pair.program_id))
 
 
@@ -166,7 +167,7 @@ async def act(request: Request) -> Response:
             return urgent.confirm_release(request, user, item)
         if action == "release":
             outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username,
-                                           ctx.offload)
+                                           ctx.offload, seen_edit=_seen_edit(form))
             text = _describe(outcome, f"Released: the message is on its way to {partner}.")
         elif action == "reject":
             reason = str(form.get("reason") or "").strip()
@@ -185,9 +186,12 @@ async def act(request: Request) -> Response:
             if not edited.strip():
                 return refused(request, user, 400, "Nothing to send", "The edited text is empty.")
             outcome = await actions.redact_and_release(ctx.settings, ctx.engine, ctx.clock, message_id,
-                                                       user.username, edited)
-            text = _describe(outcome, "Released with your edit: the partner gets the edited text; "
-                                      "the archive keeps the original.")
+                                                       user.username, edited, ctx.offload)
+            text = (_describe(outcome, "Released with your edit: the partner gets the edited text; "
+                                       "the archive keeps the original.") if outcome.status != "approved" else
+                    f"Your edit is saved and your approval of it recorded ({len(outcome.approvals)} of "
+                    f"{outcome.needed}). Approvals given before the edit no longer count: the message is delivered "
+                    "after the next moderator reads the edited text and approves it.")
         elif action == "escalate" and urgent.escalation_target(item, form) == "lead":
             text = await urgent.escalate(request, user, message_id, str(form.get("note") or "").strip())
         elif action == "escalate":
@@ -200,6 +204,12 @@ async def act(request: Request) -> Response:
     except review.ReviewError as exc:
         return refused(request, user, 409, "Not done", str(exc))
     return page(request, "message.html", user=user, title="Done", text=text, message_id=message_id)
+
+
+def _seen_edit(form: Any) -> int | None:
+    """The newest edit the page showed (its hidden `edit` field; 0: none), or None when the form has none."""
+    value = str(form.get("edit") or "")
+    return int(value) if value.isdigit() else None
 
 
 def _describe(outcome: review.Outcome, done: str) -> str:

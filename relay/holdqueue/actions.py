@@ -39,7 +39,7 @@ from relay.store import events
 from relay.store import held as held_store
 from relay.store.conversations import Conversation, get_conversation
 from relay.store.database import transaction
-from relay.store.edits import latest_edit
+from relay.store.edits import latest_edit, latest_edit_id
 from relay.store.messages import get_message, group_thread_maps, record_thread_id
 from relay.store.outbound import queue_outbound
 from relay.store.pairs import Member, Pair
@@ -97,16 +97,18 @@ def _redactions(item: dict[str, Any]) -> list[Finding]:
 
 
 async def _group_copies(settings: Settings, connection: AsyncConnection, item: dict[str, Any], row: Any,
-                        group: Conversation, now: datetime) -> list[tuple[Member, GroupCopy, bytes]]:
+                        group: Conversation, now: datetime,
+                        proposed: bytes | None = None) -> list[tuple[Member, GroupCopy, bytes]]:
     """Every copy a release of a group message writes: one per recipient, threads mapped for each,
-    anonymised now, redacted as recorded at hold time (or built from the moderator's newest edit)."""
+    anonymised now, redacted as recorded at hold time (or built from the moderator's newest edit; from
+    `proposed`, an edit not saved yet, when given)."""
     domain = settings.relay.domain
     sender = group.member_by_id(row.sender_id)
     assert sender is not None
     recipients = recipients_of(group, sender, group.member_by_id(row.recipient_id))
     if not recipients:
         return []
-    edited = await latest_edit(connection, row.id)
+    edited = proposed if proposed is not None else await latest_edit(connection, row.id)
     raw = edited if edited is not None else row.raw
     original = parse(row.raw)
     refs = message_ids(original, "In-Reply-To") + message_ids(original, "References")
@@ -135,16 +137,17 @@ async def _release_group(settings: Settings, connection: AsyncConnection, item: 
 
 
 async def preview_copy(settings: Settings, connection: AsyncConnection, item: dict[str, Any], row: Any,
-                       conversation: Conversation, now: datetime,
-                       offload: Offload = in_thread) -> tuple[Member | None, bytes | None]:
+                       conversation: Conversation, now: datetime, offload: Offload = in_thread,
+                       proposed: bytes | None = None) -> tuple[Member | None, bytes | None]:
     """The copy a release would deliver, as a moderator previews it, and whose copy it is: the partner's
     for a pair, the first recipient's for a group (the copies differ only in their message ids). Nothing is
-    written. (None, None) when a group message has nobody left to receive it."""
+    written. (None, None) when a group message has nobody left to receive it. `proposed`: the copy of an
+    edit not saved yet (relay.console.redaction reads it before saving it)."""
     if isinstance(conversation, Pair):
         _, recipient = _roles(conversation, row)
-        return recipient, await delivered_copy(settings, connection, item, row, conversation,
-                                               ids.message_id(settings.relay.domain), now, offload)
-    copies = await _group_copies(settings, connection, item, row, conversation, now)
+        return recipient, (await _build_copy(settings, connection, item, row, conversation,
+                                             ids.message_id(settings.relay.domain), now, offload, proposed)).raw
+    copies = await _group_copies(settings, connection, item, row, conversation, now, proposed)
     return (copies[0][0], copies[0][2]) if copies else (None, None)
 
 
@@ -170,12 +173,12 @@ async def delivered_copy(settings: Settings, connection: AsyncConnection, item: 
 
 
 async def _build_copy(settings: Settings, connection: AsyncConnection, item: dict[str, Any], row: Any, pair: Pair,
-                      new_message_id: str, now: datetime, offload: Offload) -> _Copy:
+                      new_message_id: str, now: datetime, offload: Offload, proposed: bytes | None = None) -> _Copy:
     domain = settings.relay.domain
     sender, recipient = _roles(pair, row)
     refs = await asyncio.to_thread(_refs, row.raw)  # parsing the header of a large message: off the loop too
     mapping = (await group_thread_maps(connection, pair.id, sender.id, [recipient.id], refs))[recipient.id]
-    edited = await latest_edit(connection, row.id)
+    edited = proposed if proposed is not None else await latest_edit(connection, row.id)
     job = ReleaseJob(sender=_identity(sender, domain), recipient=_identity(recipient, domain), thread_map=mapping,
                      new_message_id=new_message_id, now=now, domain=domain,
                      redactions=[] if edited is not None else _redactions(item))
@@ -221,7 +224,10 @@ async def _actor(connection: AsyncConnection, item: dict[str, Any], moderator: s
 
 
 async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message_id: str,
-                  moderator: str | Decider, offload: Offload = in_thread) -> Outcome:
+                  moderator: str | Decider, offload: Offload = in_thread, seen_edit: int | None = None) -> Outcome:
+    """Approve, and release when the approvals reach the hold's count. `seen_edit`: the newest edit the
+    moderator was shown (0: none); when given and the message was edited since, nothing is done (ReviewError):
+    an approval counts for the text its giver saw (relay.console.redaction)."""
     domain = settings.relay.domain
     now = clock.now()
     ahead = await _copy_ahead(settings, engine, message_id, now, offload)
@@ -229,6 +235,9 @@ async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message
         item, row, pair = await load_any(connection, message_id)
         if item["state"] != "held":
             return Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])
+        if seen_edit is not None and (await latest_edit_id(connection, message_id) or 0) != seen_edit:
+            raise ReviewError("A moderator edited this message after you opened it: nothing was done. Read the "
+                              "edited text and decide again.")
         from_cli = not isinstance(moderator, str) and moderator.from_cli
         moderator = await _actor(connection, item, moderator, approving=True)
         approvals = await held_store.add_approval(connection, item, moderator, from_cli=from_cli)

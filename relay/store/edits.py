@@ -24,3 +24,11 @@ async def latest_edit(connection: AsyncConnection, message_id: str) -> bytes | N
              .order_by(message_edits.c.id.desc()).limit(1))
     value = (await connection.execute(query)).scalar()
     return None if value is None else bytes(value)
+
+
+async def latest_edit_id(connection: AsyncConnection, message_id: str) -> int | None:
+    """The newest edit's id, or None when nobody edited the message."""
+    query = (select(message_edits.c.id).where(message_edits.c.message_id == message_id)
+             .order_by(message_edits.c.id.desc()).limit(1))
+    value = (await connection.execute(query)).scalar()
+    return None if value is None else int(value)
