@@ -11,7 +11,18 @@ import json
 
 import httpx
 
-from tests.consolekit import PASSWORD, add_moderator, base_url, csrf_of, login, prepare, serving, session, token_for, write
+from tests.consolekit import (
+    PASSWORD,
+    add_moderator,
+    base_url,
+    csrf_of,
+    login,
+    prepare,
+    serving,
+    session,
+    token_for,
+    write,
+)
 from tests.support import Layout, Sink, acli, acreate_pair, cli
 
 
