@@ -17,8 +17,8 @@ from relay.config import load_settings
 from relay.service import Relay
 from relay.store.events import list_events
 from relay.store.outbound import list_outbound
-from relay.store.schema import held
-from tests.safeguarding_kit import LEAD, MODERATORS, Inboxes, leaks, text, use_shipped_policy
+from relay.store.schema import held, outbound
+from tests.safeguarding_kit import COORDINATOR, LEAD, MODERATORS, Inboxes, leaks, text, use_shipped_policy
 from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Sink, acreate_pair, eventually, nothing_queued, rows, send
 from tests.support import simple_message as message
 
@@ -205,6 +205,89 @@ async def test_a_disclosure_to_a_group_alias_from_a_stranger_pages_the_lead(layo
         await eventually(lambda: nothing_queued(layout), timeout=20)
         assert inbox.counts() == {"mentor": 0, "mentee": 0, "moderators": 0, "lead": 1, "coordinator": 0}
         assert MODERATORS not in [r.rcpt_tos[0] for r in sink.received] and DOMAIN in alias
+    finally:
+        await relay.stop()
+
+
+async def _alert_failed(relay: Relay, rcpt: str) -> str:
+    """The id of the outbound row of the UNVERIFIED SENDER alert to `rcpt`, once its delivery failed."""
+    async def failed() -> list[str]:
+        async with relay.engine.connect() as connection:
+            found = await connection.execute(select(outbound.c.id).where(outbound.c.rcpt == rcpt,
+                                                                         outbound.c.state == "failed"))
+            return [str(outbound_id) for outbound_id in found.scalars()]
+
+    [found] = await eventually(failed, timeout=20)
+    return found
+
+
+async def test_a_stranger_alert_the_lead_never_gets_is_reported_once(layout: Layout, sink: Sink) -> None:
+    """The lead's server refuses the UNVERIFIED SENDER alert: nothing was delivered or held, so nobody else knows.
+    The safeguarding sweep tells the coordinator and the policy's moderators, once however many sweeps, which
+    pair and member were written to, when, the kinds of the signs, that nothing was delivered or held and the
+    server's answer. The coordinator reads the sender's address as the lead was to; the moderators do not (not
+    an enrolled identity, but maybe the child's own or their family's), and are told who has it."""
+    sink.handler.refused.add(LEAD)
+    clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    relay = await started(layout, clock)
+    try:
+        pair = await acreate_pair(layout)
+        assert (await from_stranger(layout, pair, DISCLOSURE))[0] == 550
+        outbound_id = await _alert_failed(relay, LEAD)
+        clock.advance(timedelta(minutes=1))
+        report = await relay.safeguarding.run_once()
+        assert report.undelivered == 1 and sorted(report.mails) == sorted([COORDINATOR, MODERATORS])
+        clock.advance(timedelta(minutes=20))
+        assert (await relay.safeguarding.run_once()).mails == []  # once per alert, however many sweeps
+        inbox = Inboxes(sink)
+        await eventually(lambda: nothing_queued(layout), timeout=20)
+        assert inbox.counts() == {"mentor": 0, "mentee": 0, "moderators": 1, "lead": 0, "coordinator": 1}
+        [staff], [moderators] = inbox.coordinator, inbox.moderators
+        for told in (staff, moderators):
+            assert str(told["Subject"]) == (f"URGENT: UNVERIFIED SENDER alert not delivered in STEM mentoring "
+                                            f"(pair {pair['id']})")
+            assert told["Importance"] == "high" and leaks(told) == []
+            said = " ".join(text(told).split())
+            for expected in (f"was sent to {LEAD}", "could not be delivered", "A message to Oak (mentor)",
+                             f"(pair {pair['id']})", "signs of a safeguarding concern: abuse",
+                             "nothing was delivered to Oak and nothing is held for review",
+                             "The mail server answered: 550 5.1.1 no such mailbox here", "2026"):
+                assert expected in said, (expected, said)
+            assert "stepdad" not in said and "/held/" not in said
+        assert STRANGER in text(staff) and "The relay does not answer this sender" in text(staff)
+        assert STRANGER not in str(moderators) + text(moderators)
+        assert f"{COORDINATOR} received it in this report" in " ".join(text(moderators).split())
+        async with relay.engine.connect() as connection:
+            [alert] = await list_events(connection, kind="stranger_alert")
+            [event] = await list_events(connection, kind="urgent_alert_undelivered")
+        assert (event["pair_id"], event["message_id"]) == (pair["id"], None)
+        assert (event["detail"]["outbound_id"], event["detail"]["rcpt"], event["detail"]["stranger_alert"]) == (
+            outbound_id, LEAD, alert["id"])
+        assert sorted(event["detail"]["to"]) == sorted([COORDINATOR, MODERATORS])
+    finally:
+        await relay.stop()
+
+
+async def test_without_a_lead_a_stranger_alert_the_coordinator_never_gets_goes_to_the_moderators(
+        layout: Layout, sink: Sink) -> None:
+    """No lead: the coordinator is paged in the lead's place, and when that fails, the moderators are the ones
+    left to tell; they are not sent the sender's address, and read where it is recorded."""
+    sink.handler.refused.add(COORDINATOR)
+    clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    use_shipped_policy(layout, lead=False)
+    relay = Relay(load_settings(layout.config), clock=clock)
+    await relay.start()
+    try:
+        pair = await acreate_pair(layout)
+        assert (await from_stranger(layout, pair, DISCLOSURE))[0] == 550
+        await _alert_failed(relay, COORDINATOR)
+        report = await relay.safeguarding.run_once()
+        assert report.undelivered == 1 and report.mails == [MODERATORS]
+        assert (await relay.safeguarding.run_once()).mails == []
+        [told] = await eventually(lambda: Inboxes(sink).moderators, timeout=20)
+        said = " ".join(text(told).split())
+        assert f"was sent to {COORDINATOR}" in said and "recorded with the alert (event stranger_alert)" in said
+        assert STRANGER not in str(told) + said and "received it in this report" not in said
     finally:
         await relay.stop()
 

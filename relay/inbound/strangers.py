@@ -24,7 +24,8 @@ message, a session's stranger refusals count towards smtp.max_refused_recipients
 one alias pages the lead about one sender (From: address) at most once per ALERT_EVERY; later ones are only
 recorded. The record: the `refused` event (reason `stranger`) carries the urgent kinds found and whether the
 lead was told; each alert is a `stranger_alert` event with who was told, the findings and the scrubbed text
-(relay/safeguarding/strangers.py reports an alert that did not arrive, as for held items).
+(the safeguarding sweep, relay/safeguarding/sweep.py, reports an alert that did not arrive to the coordinator
+and the policy's moderators, as for held items).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from relay.nudges import keys
 from relay.safeguarding import notices
 from relay.store import events
 from relay.store.conversations import Conversation, Member, email_key
+from relay.store.held import STRANGER_ALERT
 from relay.store.outbound import queue_outbound
 from relay.store.schema import notice_keys
 from relay.workers import tasks
@@ -54,7 +56,7 @@ log = logging.getLogger("relay.intake")
 
 READ_AT_MOST = 256 * 1024  # bytes of a stranger's message that are read for a safeguarding sign
 ALERT_EVERY = timedelta(hours=1)  # at most one alert per alias (or group) and sender address in this time
-ALERT_KIND = "stranger_alert"
+ALERT_KIND = STRANGER_ALERT  # the safeguarding sweep finds the alerts by it
 
 
 async def refuse(context: Context, raw: bytes, refusal: Refusal, *, conversation: Conversation,

@@ -23,7 +23,7 @@ from relay.notices.programs import folder, participant_language, staff_language
 from relay.notices.rendering import Rendered, notice
 from relay.notices.when import format_duration, format_when
 from relay.nudges.timing import zone_of
-from relay.store.conversations import Conversation, Member
+from relay.store.conversations import Conversation, Member, email_key
 
 URGENT = "URGENT"
 DEFAULT_REVIEW_WITHIN = timedelta(hours=1)
@@ -147,6 +147,51 @@ def undelivered(settings: Settings, concern: Concern, failed_to: str, error: str
     mail = _staff(settings, concern.program_id, "safeguarding_undelivered", [concern], failed_to=failed_to,
                   error=error, coordinator=program.coordinator if program else None)
     return _mail(settings, concern.program_id, to, mail, now)
+
+
+@dataclass(frozen=True)
+class StrangerAlert:
+    """An UNVERIFIED SENDER alert (relay/inbound/strangers.py) as the report of its failure describes it: the
+    conversation and the member written to (handles), when, the sender's address as given (and the envelope
+    sender when it differed), the kinds of the signs found."""
+
+    pair_id: int
+    program_id: str
+    group_name: str | None
+    recipient_handle: str
+    recipient_role: str
+    received_at: datetime
+    sender: str
+    envelope: str | None
+    signs: tuple[str, ...]
+
+
+def stranger_undelivered(settings: Settings, alert: StrangerAlert, failed_to: str, error: str, to: list[str],
+                         now: datetime) -> list[Notice]:
+    """The URGENT alert to `failed_to` about a stranger's refused message did not arrive: the others who can act
+    are told. The lead and the coordinator among them read the sender's address, as the lead was to; the
+    policy's moderators do not (it is no enrolled identity, but it may well be the child's own or their
+    family's, and staff who see participants by handle only do not see it elsewhere either: the console hides
+    real addresses from moderators); they are told who was sent it, and where it is recorded."""
+    program = settings.programs.get(alert.program_id)
+    language = staff_language(program)
+    zone = program.timezone if program is not None else "UTC"
+    keys = {email_key(a) for a in lead_and_coordinator(settings, alert.program_id)}
+    staff = [address for address in to if email_key(address) in keys]
+    others = [address for address in to if email_key(address) not in keys]
+
+    def render(sender: str | None, envelope: str | None) -> Rendered:
+        return notice("safeguarding_stranger_undelivered", language, folder=folder(settings, program),
+                      program_name=program_name(settings, alert.program_id), pair_id=alert.pair_id,
+                      group_name=alert.group_name, recipient=alert.recipient_handle,
+                      recipient_role=alert.recipient_role, received=format_when(alert.received_at, language, zone),
+                      signs=", ".join(alert.signs), sender=sender, envelope=envelope, told=", ".join(staff),
+                      failed_to=failed_to, error=error)
+
+    mails = _mail(settings, alert.program_id, staff, render(alert.sender, alert.envelope), now) if staff else []
+    if others:
+        mails += _mail(settings, alert.program_id, others, render(None, None), now)
+    return mails
 
 
 def escalation(settings: Settings, concern: Concern, moderator: str, note: str, now: datetime) -> list[Notice]:

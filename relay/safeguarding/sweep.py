@@ -12,7 +12,12 @@
   mail tell a lead of an urgent sign, and both are watched: the alert about an urgent hold (a pair's,
   group's or community's message) and the lead's copy of mail to help@ with a sign of harm in it or to
   concern@ (relay/inbound/program/help.py), which is never held: that report says the coordinator was
-  sent the message itself, and gives no text of it to the moderators, who do not read those addresses.
+  sent the message itself, and gives no text of it to the moderators, who do not read those addresses. A
+  third is watched too: the UNVERIFIED SENDER alert about a stranger's refused mail with an urgent sign
+  (relay/inbound/strangers.py), which nobody else was sent, since nothing was delivered or held. Its report
+  names the pair or group, the member written to and when, the kinds of the signs and the server's answer;
+  the lead and the coordinator read the sender's address as given (the lead was to), the moderators do not
+  (it is no enrolled identity, but it may be the child's own or their family's: they are told who has it).
 
 Like the hold sweep (relay.holdqueue.sweeps), the first two steps first mark their rows with a conditional
 update of a still-empty column and write mail only for the rows they marked, so overlapping sweeps, or two
@@ -23,6 +28,7 @@ discarded. Every mail sent is an event.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -161,25 +167,40 @@ async def _rejection_digests(connection: AsyncConnection, settings: Settings, po
 @dataclass(frozen=True)
 class NotArrived:
     """An alert to a lead that did not arrive: its outbound row (urgent_notices_not_delivered), and for the
-    copy of mail to help@ or concern@, the kinds of the signs found in it (`signs` None: an urgent hold)."""
+    copy of mail to help@ or concern@, the kinds of the signs found in it (`signs` None: an urgent hold, or a
+    stranger's refused mail, whose `stranger_alert` event detail is `stranger`)."""
 
     row: Any
     signs: list[str] | None = None
+    stranger: dict[str, Any] | None = None
+
+
+def _stranger(row: Any) -> dict[str, Any] | None:
+    """The detail of the stranger_alert event that queued `row`, when it did (the query matched the id's text in
+    the event's JSON; here the list itself is checked)."""
+    if row.alert is None:
+        return None
+    detail: dict[str, Any] = json.loads(row.alert)
+    return detail if row.id in (detail.get("outbound_ids") or []) else None
 
 
 async def _due_undelivered(connection: AsyncConnection, settings: Settings, now: datetime) -> list[NotArrived]:
     """The alerts to a lead (or to the coordinator in the lead's place) that did not arrive and were not
-    reported yet: about an urgent hold, or the urgent copy of mail to help@ or concern@."""
+    reported yet: about an urgent hold, the urgent copy of mail to help@ or concern@, or a stranger's refused
+    mail with an urgent sign (the UNVERIFIED SENDER alert)."""
     found = await held_store.urgent_notices_not_delivered(connection, now - ALERT_WATCH, now - ALERT_LATE)
     leads = {program_id: {email_key(address) for address in notices.lead_recipients(settings, program_id)}
              for program_id in {row.program_id for row in found}}
     to_lead = [row for row in found if email_key(row.rcpt) in leads[row.program_id]]
+    strangers = {row.id: detail for row in to_lead if (detail := _stranger(row)) is not None}
+    to_lead = [row for row in to_lead if row.message_id is not None or row.id in strangers]
     # mail to help@ always reaches the coordinator: only its urgent copies are alerts
     urgent = await held_store.urgent_program_mail(connection, sorted({r.message_id for r in to_lead if r.address}))
-    reported = await held_store.undelivered_reported(connection, sorted({row.message_id for row in to_lead}),
-                                                     UNDELIVERED)
-    return [NotArrived(row, urgent[row.message_id] if row.address else None) for row in to_lead
-            if row.id not in reported and (row.address is None or row.message_id in urgent)]
+    reported = await held_store.undelivered_reported(
+        connection, sorted({row.message_id for row in to_lead if row.message_id is not None}), UNDELIVERED,
+        pair_ids=sorted({row.pair_id for row in to_lead if row.id in strangers}))
+    return [NotArrived(row, urgent[row.message_id] if row.address else None, strangers.get(row.id))
+            for row in to_lead if row.id not in reported and (row.address is None or row.message_id in urgent)]
 
 
 def _others(settings: Settings, policies: PolicyBook, row: Any) -> list[str]:
@@ -214,23 +235,50 @@ async def _about(connection: AsyncConnection, settings: Settings, alert: NotArri
         address=address, signs=tuple(alert.signs))
 
 
+async def _stranger_about(connection: AsyncConnection, alert: NotArrived) -> notices.StrangerAlert | None:
+    """What a stranger alert was about, from its event (None: the conversation is no longer in the store)."""
+    row, detail = alert.row, alert.stranger or {}
+    conversation = await get_conversation(connection, row.pair_id)
+    if conversation is None:
+        return None
+    written_to = email_key(str(detail.get("rcpt") or "")).partition("@")[0]
+    recipient = next((m for m in conversation.members if email_key(m.alias) == written_to), None)
+    handle, role = notices.addressee(conversation, recipient)
+    sender = str(detail.get("header_from") or "")
+    envelope = detail.get("mail_from")
+    kinds = sorted({str(f.get("kind") or f.get("rule")) for f in detail.get("findings") or []})
+    return notices.StrangerAlert(
+        pair_id=conversation.id, program_id=row.program_id, group_name=notices.group_name(conversation),
+        recipient_handle=handle, recipient_role=role, received_at=row.created_at, sender=sender,
+        envelope=str(envelope) if envelope and email_key(str(envelope)) != email_key(sender) else None,
+        signs=tuple(kinds))
+
+
 async def _undelivered(connection: AsyncConnection, settings: Settings, policies: PolicyBook, now: datetime,
                        report: SweepReport) -> None:
     for alert in await _due_undelivered(connection, settings, now):
         row = alert.row
-        about = await _about(connection, settings, alert)
-        if about is None:
-            continue
         error = row.last_error or "no answer yet"
         to = _others(settings, policies, row)
-        mails = notices.undelivered(settings, about, row.rcpt, error, to, now) if to else []
+        if alert.stranger is not None:
+            stranger = await _stranger_about(connection, alert)
+            if stranger is None:
+                continue
+            mails = notices.stranger_undelivered(settings, stranger, row.rcpt, error, to, now) if to else []
+            about: dict[str, Any] = {"stranger_alert": row.alert_id}
+        else:
+            concern = await _about(connection, settings, alert)
+            if concern is None:
+                continue
+            mails = notices.undelivered(settings, concern, row.rcpt, error, to, now) if to else []
+            about = {"address": row.address} if row.address else {}
         await _send(connection, settings, mails, now, report)
         await events.record(connection, UNDELIVERED, now, pair_id=row.pair_id, message_id=row.message_id,
                             outbound_id=row.id, rcpt=row.rcpt, state=row.state, error=error,
-                            to=[m.rcpt for m in mails], **({"address": row.address} if row.address else {}))
+                            to=[m.rcpt for m in mails], **about)
         if not mails:
-            log.error("the urgent alert about %s to %s did not arrive, and nobody else can be told", row.message_id,
-                      row.rcpt)
+            log.error("the urgent alert %s to %s did not arrive, and nobody else can be told",
+                      row.message_id or f"about a stranger's mail (event {row.alert_id})", row.rcpt)
         report.undelivered += 1
 
 

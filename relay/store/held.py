@@ -10,7 +10,23 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, func, literal_column, null, or_, select, true, union_all, update
+from sqlalchemy import (
+    Integer,
+    String,
+    Text,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import ColumnElement
@@ -75,32 +91,45 @@ async def urgent_not_followed_up(connection: AsyncConnection, held_by: datetime)
 
 
 PROGRAM_MAIL = ("help", "concern")  # decisions of mail to program addresses whose urgent copies go to the lead
+STRANGER_ALERT = "stranger_alert"  # the event of an UNVERIFIED SENDER alert (relay/inbound/strangers.py)
 
 
 async def urgent_notices_not_delivered(connection: AsyncConnection, since: datetime,
                                        late: datetime) -> list[Any]:
     """The mail that may tell a lead of an urgent sign and did not arrive: failed or bounced, or still retried
-    after `late`; made at `since` or after. Two kinds: the mail about urgent items (queued in the commit that
-    held them: relay/safeguarding/holding.py; `address` None), and the staff copies of mail to help@ and
-    concern@ (queued with the message, which is never held: relay/inbound/program/help.py; `address` the
-    message's decision, "help" or "concern"), of which only urgent_program_mail tells the urgent ones. Rows
-    of outbound (id, message_id, rcpt, state, last_error) with the conversation's pair_id and program_id and
-    the policy (None: the program's), oldest first, found through the queue's (state, created_at) index:
-    few rows are ever in those states."""
+    after `late`; made at `since` or after. Three kinds: the mail about urgent items (queued in the commit that
+    held them: relay/safeguarding/holding.py; `address` None), the staff copies of mail to help@ and concern@
+    (queued with the message, which is never held: relay/inbound/program/help.py; `address` the message's
+    decision, "help" or "concern"), of which only urgent_program_mail tells the urgent ones, and the UNVERIFIED
+    SENDER alerts about a stranger's refused mail (relay/inbound/strangers.py: no message, so `message_id` None;
+    `alert_id` and `alert` the id and the JSON detail of the STRANGER_ALERT event that names the row among its
+    `outbound_ids`). Rows of outbound (id, message_id, rcpt, state, last_error) with the conversation's pair_id
+    and program_id and the policy (None: the program's), oldest first, found through the queue's
+    (state, created_at) index: few rows are ever in those states; a stranger alert's event through the events'
+    (pair_id, kind) index."""
     columns = (outbound.c.id, outbound.c.message_id, outbound.c.rcpt, outbound.c.state, outbound.c.last_error,
                outbound.c.created_at)
+    no_alert = (cast(null(), Integer).label("alert_id"), cast(null(), Text).label("alert"))
     not_arrived = and_(outbound.c.kind == "notice", outbound.c.created_at >= since,
                        or_(outbound.c.state.in_(("failed", "bounced")),
                            and_(outbound.c.state == "queued", outbound.c.attempts > 0, outbound.c.created_at <= late)))
     alerts = (select(*columns, held.c.pair_id, held.c.program_id, held.c.policy,
-                     cast(null(), String(16)).label("address"))
+                     cast(null(), String(16)).label("address"), *no_alert)
               .join(held, held.c.message_id == outbound.c.message_id)
               .where(not_arrived, held.c.severity == "urgent"))
     to_staff = (select(*columns, messages.c.pair_id, pairs.c.program_id, pairs.c.policy,
-                       messages.c.decision.label("address"))
+                       messages.c.decision.label("address"), *no_alert)
                 .join(messages, messages.c.id == outbound.c.message_id).join(pairs, pairs.c.id == messages.c.pair_id)
                 .where(not_arrived, messages.c.decision.in_(PROGRAM_MAIL)))
-    found = union_all(alerts, to_staff).subquery()
+    # the event names its rows in a JSON list; an outbound id is hex and a token ([0-9a-z]): no LIKE wildcard
+    named = events.c.detail.like(literal('%"', String) + outbound.c.id + literal('"%', String))
+    strangers = (select(*columns, outbound.c.pair_id, pairs.c.program_id, pairs.c.policy,
+                        cast(null(), String(16)).label("address"), events.c.id.label("alert_id"),
+                        events.c.detail.label("alert"))
+                 .join(pairs, pairs.c.id == outbound.c.pair_id)
+                 .join(events, and_(events.c.pair_id == outbound.c.pair_id, events.c.kind == STRANGER_ALERT, named))
+                 .where(not_arrived, outbound.c.message_id.is_(None)))
+    found = union_all(alerts, to_staff, strangers).subquery()
     return list((await connection.execute(select(found).order_by(found.c.created_at, found.c.id))).all())
 
 
@@ -120,13 +149,20 @@ async def urgent_program_mail(connection: AsyncConnection, message_ids: list[str
     return found
 
 
-async def undelivered_reported(connection: AsyncConnection, message_ids: list[str], kind: str) -> set[str]:
-    """The outbound ids already reported as undelivered (events of `kind` about these messages)."""
-    if not message_ids:
-        return set()
-    rows = await connection.execute(select(events.c.detail).where(events.c.message_id.in_(message_ids),
-                                                                  events.c.kind == kind))
-    return {json.loads(detail).get("outbound_id") for (detail,) in rows}
+async def undelivered_reported(connection: AsyncConnection, message_ids: list[str], kind: str,
+                               pair_ids: list[int] | None = None) -> set[str]:
+    """The outbound ids already reported as undelivered (events of `kind` about these messages; and, for alerts
+    that have no message, such as a stranger's, of `kind` in these conversations, through (pair_id, kind))."""
+    found: set[str] = set()
+    if message_ids:
+        rows = await connection.execute(select(events.c.detail).where(events.c.message_id.in_(message_ids),
+                                                                      events.c.kind == kind))
+        found |= {json.loads(detail).get("outbound_id") for (detail,) in rows}
+    if pair_ids:
+        rows = await connection.execute(select(events.c.detail).where(events.c.pair_id.in_(pair_ids),
+                                                                      events.c.kind == kind))
+        found |= {json.loads(detail).get("outbound_id") for (detail,) in rows}
+    return found
 
 
 async def rejections_not_reported(connection: AsyncConnection) -> list[dict[str, Any]]:
