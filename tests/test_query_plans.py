@@ -333,6 +333,45 @@ async def test_the_pair_health_counts_nudges_through_the_pair_and_kind_index(rel
     assert any("ix_events_pair_kind" in line and (postgres or "kind>" in line) for line in lines), lines
 
 
+async def test_the_safeguarding_sweep_finds_a_stranger_alert_that_did_not_arrive_through_indexes(
+        layout: Layout, sink: Sink) -> None:
+    """An UNVERIFIED SENDER alert has no message: the sweep finds it among the notices that did not arrive (the
+    queue's (state, created_at) index) and then its stranger_alert event through the events' (pair_id, kind)
+    index, never by reading the events of every conversation; whether it was reported already, the same way."""
+    from tests.safeguarding_kit import LEAD
+    from tests.test_strangers import DISCLOSURE, from_stranger, started
+
+    sink.handler.refused.add(LEAD)
+    relay = await started(layout)
+    try:
+        await relay.scheduler.stop()
+        pair = await acreate_pair(layout)
+        assert (await from_stranger(layout, pair, DISCLOSURE))[0] == 550
+        await eventually(lambda: rows(layout, select(outbound.c.id).where(outbound.c.state == "failed")), timeout=20)
+        captured, stop_capture = _capture(relay)
+        try:
+            report = await relay.safeguarding.run_once()
+        finally:
+            stop_capture()
+        assert report.undelivered == 1
+        assert await _full_scans(relay.engine, captured) == []
+        found = [(s, p) for s, p in captured
+                 if re.search(r"FROM events\b", s) and ("stranger_alert" in list(p or ()) or "stranger_alert" in s)]
+        assert found, "the sweep did not look for stranger alerts"
+        async with relay.engine.connect() as connection:
+            postgres = connection.dialect.name == "postgresql"
+            if postgres:  # as _full_scans: a table of a few rows would rightly be scanned
+                await connection.exec_driver_sql("SET enable_seqscan = off")
+            for statement, parameters in found:
+                plan = (await connection.exec_driver_sql(
+                    ("EXPLAIN " if postgres else "EXPLAIN QUERY PLAN ") + statement, tuple(parameters))).all()
+                lines = [str(row[0]) if postgres else str(row[-1]) for row in plan]
+                assert any("ix_events_pair_kind" in line for line in lines), "\n".join(lines)
+            await connection.rollback()
+    finally:
+        await relay.stop()
+
+
 async def test_the_retention_purge_reads_each_pairs_rows_through_indexes(layout: Layout, sink: Sink) -> None:
     """The daily purge erases each expired pair in a write transaction of its own: the pair's messages, its
     queue entries (relayed copies, and notices, found by their pair: migration 0019), events and holds are

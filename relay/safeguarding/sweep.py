@@ -28,7 +28,6 @@ discarded. Every mail sent is an event.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -168,20 +167,11 @@ async def _rejection_digests(connection: AsyncConnection, settings: Settings, po
 class NotArrived:
     """An alert to a lead that did not arrive: its outbound row (urgent_notices_not_delivered), and for the
     copy of mail to help@ or concern@, the kinds of the signs found in it (`signs` None: an urgent hold, or a
-    stranger's refused mail, whose `stranger_alert` event detail is `stranger`)."""
+    stranger's refused mail: then `stranger` is the id and the detail of its `stranger_alert` event)."""
 
     row: Any
     signs: list[str] | None = None
-    stranger: dict[str, Any] | None = None
-
-
-def _stranger(row: Any) -> dict[str, Any] | None:
-    """The detail of the stranger_alert event that queued `row`, when it did (the query matched the id's text in
-    the event's JSON; here the list itself is checked)."""
-    if row.alert is None:
-        return None
-    detail: dict[str, Any] = json.loads(row.alert)
-    return detail if row.id in (detail.get("outbound_ids") or []) else None
+    stranger: tuple[int, dict[str, Any]] | None = None
 
 
 async def _due_undelivered(connection: AsyncConnection, settings: Settings, now: datetime) -> list[NotArrived]:
@@ -192,13 +182,15 @@ async def _due_undelivered(connection: AsyncConnection, settings: Settings, now:
     leads = {program_id: {email_key(address) for address in notices.lead_recipients(settings, program_id)}
              for program_id in {row.program_id for row in found}}
     to_lead = [row for row in found if email_key(row.rcpt) in leads[row.program_id]]
-    strangers = {row.id: detail for row in to_lead if (detail := _stranger(row)) is not None}
+    # of the notices to the lead with no message behind them, only the UNVERIFIED SENDER alerts are alerts
+    strangers = await held_store.stranger_alerts(
+        connection, sorted({row.pair_id for row in to_lead if row.message_id is None}), now - ALERT_WATCH)
     to_lead = [row for row in to_lead if row.message_id is not None or row.id in strangers]
     # mail to help@ always reaches the coordinator: only its urgent copies are alerts
     urgent = await held_store.urgent_program_mail(connection, sorted({r.message_id for r in to_lead if r.address}))
     reported = await held_store.undelivered_reported(
         connection, sorted({row.message_id for row in to_lead if row.message_id is not None}), UNDELIVERED,
-        pair_ids=sorted({row.pair_id for row in to_lead if row.id in strangers}))
+        pair_ids=sorted({row.pair_id for row in to_lead if row.message_id is None}))
     return [NotArrived(row, urgent[row.message_id] if row.address else None, strangers.get(row.id))
             for row in to_lead if row.id not in reported and (row.address is None or row.message_id in urgent)]
 
@@ -237,7 +229,8 @@ async def _about(connection: AsyncConnection, settings: Settings, alert: NotArri
 
 async def _stranger_about(connection: AsyncConnection, alert: NotArrived) -> notices.StrangerAlert | None:
     """What a stranger alert was about, from its event (None: the conversation is no longer in the store)."""
-    row, detail = alert.row, alert.stranger or {}
+    row = alert.row
+    detail = alert.stranger[1] if alert.stranger else {}
     conversation = await get_conversation(connection, row.pair_id)
     if conversation is None:
         return None
@@ -265,7 +258,7 @@ async def _undelivered(connection: AsyncConnection, settings: Settings, policies
             if stranger is None:
                 continue
             mails = notices.stranger_undelivered(settings, stranger, row.rcpt, error, to, now) if to else []
-            about: dict[str, Any] = {"stranger_alert": row.alert_id}
+            about: dict[str, Any] = {"stranger_alert": alert.stranger[0]}
         else:
             concern = await _about(connection, settings, alert)
             if concern is None:
@@ -278,7 +271,7 @@ async def _undelivered(connection: AsyncConnection, settings: Settings, policies
                             to=[m.rcpt for m in mails], **about)
         if not mails:
             log.error("the urgent alert %s to %s did not arrive, and nobody else can be told",
-                      row.message_id or f"about a stranger's mail (event {row.alert_id})", row.rcpt)
+                      row.message_id or "about a stranger's mail", row.rcpt)
         report.undelivered += 1
 
 

@@ -10,23 +10,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Integer,
-    String,
-    Text,
-    and_,
-    case,
-    cast,
-    func,
-    literal,
-    literal_column,
-    null,
-    or_,
-    select,
-    true,
-    union_all,
-    update,
-)
+from sqlalchemy import String, and_, case, cast, func, literal_column, null, or_, select, true, union_all, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import ColumnElement
@@ -100,37 +84,48 @@ async def urgent_notices_not_delivered(connection: AsyncConnection, since: datet
     after `late`; made at `since` or after. Three kinds: the mail about urgent items (queued in the commit that
     held them: relay/safeguarding/holding.py; `address` None), the staff copies of mail to help@ and concern@
     (queued with the message, which is never held: relay/inbound/program/help.py; `address` the message's
-    decision, "help" or "concern"), of which only urgent_program_mail tells the urgent ones, and the UNVERIFIED
-    SENDER alerts about a stranger's refused mail (relay/inbound/strangers.py: no message, so `message_id` None;
-    `alert_id` and `alert` the id and the JSON detail of the STRANGER_ALERT event that names the row among its
-    `outbound_ids`). Rows of outbound (id, message_id, rcpt, state, last_error) with the conversation's pair_id
-    and program_id and the policy (None: the program's), oldest first, found through the queue's
-    (state, created_at) index: few rows are ever in those states; a stranger alert's event through the events'
-    (pair_id, kind) index."""
+    decision, "help" or "concern"), of which only urgent_program_mail tells the urgent ones, and the notices
+    about a conversation that no message is behind (`message_id` None), among them the UNVERIFIED SENDER alerts
+    about a stranger's refused mail (relay/inbound/strangers.py), which only stranger_alerts tells. Rows of
+    outbound (id, message_id, rcpt, state, last_error) with the conversation's pair_id and program_id and the
+    policy (None: the program's), oldest first, found through the queue's (state, created_at) index: few rows
+    are ever in those states."""
     columns = (outbound.c.id, outbound.c.message_id, outbound.c.rcpt, outbound.c.state, outbound.c.last_error,
                outbound.c.created_at)
-    no_alert = (cast(null(), Integer).label("alert_id"), cast(null(), Text).label("alert"))
     not_arrived = and_(outbound.c.kind == "notice", outbound.c.created_at >= since,
                        or_(outbound.c.state.in_(("failed", "bounced")),
                            and_(outbound.c.state == "queued", outbound.c.attempts > 0, outbound.c.created_at <= late)))
     alerts = (select(*columns, held.c.pair_id, held.c.program_id, held.c.policy,
-                     cast(null(), String(16)).label("address"), *no_alert)
+                     cast(null(), String(16)).label("address"))
               .join(held, held.c.message_id == outbound.c.message_id)
               .where(not_arrived, held.c.severity == "urgent"))
     to_staff = (select(*columns, messages.c.pair_id, pairs.c.program_id, pairs.c.policy,
-                       messages.c.decision.label("address"), *no_alert)
+                       messages.c.decision.label("address"))
                 .join(messages, messages.c.id == outbound.c.message_id).join(pairs, pairs.c.id == messages.c.pair_id)
                 .where(not_arrived, messages.c.decision.in_(PROGRAM_MAIL)))
-    # the event names its rows in a JSON list; an outbound id is hex and a token ([0-9a-z]): no LIKE wildcard
-    named = events.c.detail.like(literal('%"', String) + outbound.c.id + literal('"%', String))
-    strangers = (select(*columns, outbound.c.pair_id, pairs.c.program_id, pairs.c.policy,
-                        cast(null(), String(16)).label("address"), events.c.id.label("alert_id"),
-                        events.c.detail.label("alert"))
-                 .join(pairs, pairs.c.id == outbound.c.pair_id)
-                 .join(events, and_(events.c.pair_id == outbound.c.pair_id, events.c.kind == STRANGER_ALERT, named))
-                 .where(not_arrived, outbound.c.message_id.is_(None)))
-    found = union_all(alerts, to_staff, strangers).subquery()
+    about_conversation = (select(*columns, outbound.c.pair_id, pairs.c.program_id, pairs.c.policy,
+                                 cast(null(), String(16)).label("address"))
+                          .join(pairs, pairs.c.id == outbound.c.pair_id)
+                          .where(not_arrived, outbound.c.message_id.is_(None)))
+    found = union_all(alerts, to_staff, about_conversation).subquery()
     return list((await connection.execute(select(found).order_by(found.c.created_at, found.c.id))).all())
+
+
+async def stranger_alerts(connection: AsyncConnection, pair_ids: list[int],
+                          since: datetime) -> dict[str, tuple[int, dict[str, Any]]]:
+    """The UNVERIFIED SENDER alerts of these conversations made at `since` or after, by the outbound ids each
+    event names (`outbound_ids`): outbound id -> (the event's id, its detail). Read through the events' (pair_id,
+    kind) index: a conversation has few of them, whatever the number of strangers' alerts in the store."""
+    if not pair_ids:
+        return {}
+    rows = await connection.execute(select(events.c.id, events.c.detail).where(
+        events.c.pair_id.in_(pair_ids), events.c.kind == STRANGER_ALERT, events.c.at >= since))
+    found: dict[str, tuple[int, dict[str, Any]]] = {}
+    for event_id, text in rows:
+        detail = json.loads(text)
+        for outbound_id in detail.get("outbound_ids") or []:
+            found[str(outbound_id)] = (int(event_id), detail)
+    return found
 
 
 async def urgent_program_mail(connection: AsyncConnection, message_ids: list[str]) -> dict[str, list[str]]:
