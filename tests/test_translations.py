@@ -315,7 +315,8 @@ def check_notice(name: str, language: str, audience: str | None) -> None:
 
 # The staff notices about urgent mail: a concern or a disclosure (help_coordinator with concern), an urgent hold.
 URGENT_NOTICES = ["help_coordinator", "safeguarding_escalation", "safeguarding_followup", "safeguarding_lead",
-                  "safeguarding_moderators", "safeguarding_stranger", "safeguarding_undelivered"]
+                  "safeguarding_moderators", "safeguarding_stranger", "safeguarding_stranger_undelivered",
+                  "safeguarding_undelivered"]
 
 
 @pytest.mark.parametrize("language", SHIPPED)
