@@ -202,6 +202,69 @@ def test_listed_phrases_keep_word_boundaries(tmp_path: Path, words: tuple[str, .
     assert matches == ([found] if found else []), decision.reason_dicts()
 
 
+# --- moderation: a phrase however it is spelt, its finding where it was written ---------------------------
+
+SPELLINGS = [  # (listed, text, what the finding must cover, exactly as written)
+    ("أريد أن أموت", "أنا تعبانة... أريـــد أن أمـــوت", "أريـــد أن أمـــوت"),  # tatweel
+    ("أبي يضربني", "أبي يضربنـــي كل يوم", "أبي يضربنـــي"),
+    ("اعتدى علي", "خالي اعتدى على امبارح", "اعتدى على"),  # alef maksura for a final yeh
+    ("wanna die", "i wanna dieee", "wanna dieee"),  # stretched letters
+    ("kill myself", "i just want to kill myselfff", "kill myselfff"),
+    ("kill myself", "I want to KIIILL myself", "KIIILL myself"),
+    ("mon beau-père me touche", "mon beau pere me touche", "mon beau pere me touche"),  # hyphen as a space
+    ("mon beau-père me touche", "mon beaupère me touche", "mon beaupère me touche"),  # or as nothing
+    ("mon beau-père me touche", "mon beau\u2011père me touche", "mon beau\u2011père me touche"),
+    ("kill myself", "i want to kill\u200bmyself", "kill\u200bmyself"),  # a zero-width space between words
+    ("kill myself", "i want to ki\u200bll myself", "ki\u200bll myself"),  # and inside one
+    ("kill myself", "i want to k\u0456ll myself", "k\u0456ll myself"),  # Cyrillic і
+    ("kill myself", "i want to kill 😭 myself", "kill 😭 myself"),  # an emoji between two words
+    ("kill myself", "i want to kill😭myself", "kill😭myself"),
+    ("kill myself", "i want to kill ❤\ufe0f myself", "kill ❤\ufe0f myself"),  # with its variation selector
+    ("kill myself", "i want to k i l l myself", "k i l l myself"),  # letters set apart
+    ("хочу умереть", "Я хочу умереть.", "хочу умереть"),  # Cyrillic lists still meet Cyrillic text
+]
+
+
+@pytest.mark.parametrize(("words", "text", "found"), SPELLINGS)
+def test_a_phrase_is_found_however_it_is_spelt_and_its_offsets_point_at_it(tmp_path: Path, words: str,
+                                                                           text: str, found: str) -> None:
+    decision = decide(_keywords(tmp_path, words), Inspection(text=text, subject=""))
+    [finding] = [r.finding for r in decision.reasons if r.finding.kind == "listed"]
+    assert (finding.match, text[finding.start:finding.end]) == (found, found)
+    assert finding.start == text.index(found)
+
+
+@pytest.mark.parametrize(("words", "text"), [
+    (("want to die",), "i want too die"),  # a letter written twice is another word: "to" is not "too"
+    (("kill myself",), "i want to k1ll myself"),  # digits are not read as letters
+    (("abc",), "a b cd"),  # one-letter words are joined only when each stands alone
+    (("mon beau-père",), "mon beau - père"),  # a hyphen with spaces around it is punctuation
+    (("he hits me",), "the hits merge"),
+])
+def test_the_fold_does_not_find_what_was_not_written(tmp_path: Path, words: tuple[str, ...], text: str) -> None:
+    decision = decide(_keywords(tmp_path, *words), Inspection(text=text, subject=""))
+    assert [r.finding.match for r in decision.reasons if r.finding.kind == "listed"] == []
+
+
+def test_an_unless_phrase_cancels_the_match_it_overlaps_and_no_other(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(textwrap.dedent("""
+        default_action: deliver
+        rules:
+          keywords:
+            - name: listed
+              action: hold
+              words: [dad hit me]
+              unless: [hit me up]
+        """))
+    policy = parse_policy(path)
+    text = "My dad hit me up about dinner. Then my dad hit me again."
+    decision = decide(policy, Inspection(text=text, subject=""))
+    [finding] = [r.finding for r in decision.reasons if r.finding.kind == "listed"]
+    assert (finding.match, finding.start) == ("dad hit me", text.rindex("dad hit me"))
+    assert decide(policy, Inspection(text="my dad hit me up", subject="")).action == "deliver"
+
+
 # --- file names in RFC 2231 encoding --------------------------------------------------------------------
 
 JOSE = Member("José Müller", "jose.mueller@uni.example.net", "Cedar")

@@ -31,7 +31,7 @@ from importlib import resources
 
 
 @cache
-def _confusables() -> dict[str, str]:
+def confusables() -> dict[str, str]:
     """Look-alike letter -> the ASCII letter it imitates (lower case)."""
     data = json.loads(resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8"))
     mapping: dict[str, str] = {}
@@ -83,8 +83,8 @@ def fold_char(char: str) -> str:
     decomposed = unicodedata.normalize("NFKD", char)
     kept = "".join(c for c in decomposed if not unicodedata.combining(c) and unicodedata.category(c) != "Cf")
     folded = kept.casefold()
-    confusables = _confusables()
-    return "".join(confusables.get(c, c) for c in folded).lower()
+    lookalikes = confusables()
+    return "".join(lookalikes.get(c, c) for c in folded).lower()
 
 
 @dataclass(frozen=True)
