@@ -347,11 +347,12 @@ def test_the_youth_policies_ship_the_same_urgent_lists() -> None:
     lists = {}
     for name in ("youth-strict", "supervised"):
         policy = parse_policy(root / f"{name}.yaml")
-        lists[name] = {s.params.name: s.params.words for s in policy.rules if s.severity == "urgent"}
+        lists[name] = {s.params.name: (s.severity, s.action, s.params.words, s.params.unless)
+                       for s in policy.rules if s.rule == "keywords"}
         assert policy.notify_rejections
     assert lists["youth-strict"] == lists["supervised"]
-    assert set(lists["youth-strict"]) == {"self-harm", "abuse", "secrecy", "meeting", "gifts-money",
-                                          "private-channel", "photos"}
+    assert {name for name, (severity, *_) in lists["youth-strict"].items() if severity == "urgent"} == {
+        "self-harm", "abuse", "secrecy", "meeting", "gifts-money", "private-channel", "photos"}
 
 
 UNSIGNED = {"email": "sam@plain-school.example", "name": "Sam Rivera", "handle": "Birch"}  # no DNS records
@@ -409,6 +410,30 @@ async def test_a_disclosure_to_an_ended_pair_still_reaches_a_person(layout: Layo
         await eventually(lambda: any(HELP_TEXT in text(m) for m in inbox.mentee))  # queued with the alerts
         await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting the mentor's
         assert inbox.counts()["mentor"] == before["mentor"]  # the former mentor gets nothing
+
+
+async def test_a_stretched_disclosure_under_supervised_is_held_urgent_and_the_lead_told(layout: Layout,
+                                                                                    sink: Sink) -> None:
+    """Under `supervised` (only a pair's first 3 messages are always held), disclosures written as children
+    write them, an Arabic one stretched with tatweel and an English one with stretched letters, are held
+    as urgent, the lead is told at once and quotes each as written, and the mentor gets neither."""
+    use_shipped_policy(layout, "supervised")
+    arabic, english = "أنا تعبانة... أريـــد أن أمـــوت", "i just want to kill myselfff"
+    async with serving(layout):
+        pair = await acreate_pair(layout)
+        for number in range(3):  # the first messages, held whatever they say
+            await write(layout, pair, f"Hello, this is message {number}.", subject=f"hello {number}")
+        inbox = Inboxes(sink)
+        ids = [await write(layout, pair, arabic, subject="تعبانة"), await write(layout, pair, english, subject="sorry")]
+        alerts = await eventually(lambda: inbox.lead if len(inbox.lead) == 2 else None)
+        bodies = sorted((text(alert) for alert in alerts), key=lambda body: english in body)
+        assert "(self-harm, URGENT): أريـــد أن أمـــوت" in bodies[0] and f"/held/{ids[0]}" in bodies[0]
+        assert "(self-harm, URGENT): kill myselfff" in bodies[1] and f"/held/{ids[1]}" in bodies[1]
+        assert all(alert["Subject"].startswith("URGENT") and leaks(alert) == [] for alert in alerts)
+        urgent = {item["id"]: item for item in held(layout) if item["severity"] == "urgent"}
+        assert sorted(urgent) == sorted(ids) and all(urgent[i]["release_requires"] == 2 for i in ids)
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting the mentor's
+        assert inbox.mentor == []
 
 
 async def test_a_disclosure_to_a_group_reaches_the_lead_and_no_member(layout: Layout, sink: Sink) -> None:

@@ -1,6 +1,10 @@
 """The shipped urgent lists against a labelled set of ordinary and worrying mentoring messages in each
 language they cover (tests/data/safeguarding_labelled.jsonl: written for this project, Apache-2.0), and the
-rules of severity: an urgent finding holds the message for a person whatever the other rules say."""
+rules of severity: an urgent finding holds the message for a person whatever the other rules say.
+
+A row is labelled as a safeguarding lead would label it, even where the lists knowingly miss it: such a row
+carries "missed" (why it is left out) and is checked to be still missed, so that the gap stays in sight and
+the row counts the day it is found."""
 
 from __future__ import annotations
 
@@ -41,7 +45,12 @@ def test_the_labelled_set_covers_every_language_both_ways() -> None:
     assert kinds == {"self-harm", "abuse", "secrecy", "meeting", "gifts-money", "private-channel", "photos"}
 
 
-@pytest.mark.parametrize("row", LABELLED, ids=[f"{row['lang']}-{i}" for i, row in enumerate(LABELLED)])
+ROWS = [pytest.param(row, id=f"{row['lang']}-{i}",
+                     marks=[pytest.mark.xfail(strict=True, reason=row["missed"])] if "missed" in row else [])
+        for i, row in enumerate(LABELLED)]
+
+
+@pytest.mark.parametrize("row", ROWS)
 @pytest.mark.parametrize("policy", ["youth-strict", "supervised"])
 def test_the_urgent_lists_find_what_is_labelled_and_nothing_else(policy: str, row: dict) -> None:  # type: ignore[type-arg]
     assert urgent_kinds(policy, row["text"]) == row["urgent"]
