@@ -119,7 +119,7 @@ def clean(data: bytes, content_type: str, filename: str | None, scrub: Callable[
         if kind == "pdf":
             return _pdf(data, scrub)
         if kind in ("ooxml", "odf"):
-            return _office(data, scrub, _Budget(MAX_UNZIPPED, MAX_ENTRIES), 0)
+            return _text_read(_office(data, scrub, _Budget(MAX_UNZIPPED, MAX_ENTRIES), 0), kind)
     except _Unreadable as exc:
         return Refused(str(exc))
     except Exception as exc:  # a damaged file: any library may raise anything on it
@@ -200,7 +200,45 @@ def _pdf(data: bytes, scrub: Callable[[str], str]) -> Cleaned | Refused:
         _scrub_form(pdf, scrub)
         out = io.BytesIO()
         pdf.save(out, fix_metadata_version=False, deterministic_id=True)
-        return Cleaned(out.getvalue())
+    return _pages_checked(out.getvalue(), scrub)
+
+
+def _pages_checked(data: bytes, scrub: Callable[[str], str]) -> Cleaned | Refused:
+    """The cleaned PDF, unless its pages show what the scrub replaces (a member's real name or address):
+    the text drawn on a page cannot be rewritten reliably (a name may be drawn letter by letter, in a font
+    whose glyphs are not letters, under other text), so such a file is refused rather than delivered."""
+    from relay.anonymize import document_text
+
+    try:
+        text = document_text.text_of(data, "pdf")
+    except document_text.TooLarge as exc:
+        return Refused(f"the PDF is too big for its pages to be checked for real names ({exc})")
+    except Exception as exc:  # a damaged file: any library may raise anything on it
+        return Refused(f"the pages of the PDF could not be read to check them for real names ({type(exc).__name__})")
+    if changed_by(scrub, text):
+        return Refused("the pages of this PDF show a real name or address, which cannot be removed from a PDF")
+    return Cleaned(data)
+
+
+def changed_by(scrub: Callable[[str], str], text: str) -> bool:
+    """Whether the scrub replaces anything in `text`: a real name or address. The scrub also decodes RFC 2047
+    words ("=?utf-8?q?...?="), which a document shows as they are written: their "=?" is broken first (by a
+    word joiner, which name matching ignores), so that decoding one is no change."""
+    guarded = text.replace("=?", "=\u2060?")
+    return scrub(guarded) != guarded
+
+
+def _text_read(result: Cleaned | Refused, kind: str) -> Cleaned | Refused:
+    """A cleaned Office document whose text is more than the rules read (document_text.MAX_CHARACTERS) is
+    refused rather than delivered partly unread. The text is remembered for the inspection that follows."""
+    from relay.anonymize import document_text
+
+    if isinstance(result, Cleaned):
+        try:
+            document_text.text_of(result.data, kind)
+        except document_text.TooLarge as exc:
+            return Refused(f"the document is too big for its text to be checked ({exc})")
+    return result
 
 
 def _has_embedded_files(pdf: object) -> bool:
@@ -368,9 +406,15 @@ class _Budget:
     entries: int
 
 
-def _office(data: bytes, scrub: Callable[[str], str], budget: _Budget, depth: int) -> Cleaned | Refused:
+def xml_parser() -> object:
+    """The XML parser for the parts of Office documents: no entities resolved (no billion laughs, no external
+    files), no network, no huge trees; one per document (an lxml parser is not shared across threads)."""
     from lxml import etree
 
+    return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=False)
+
+
+def _office(data: bytes, scrub: Callable[[str], str], budget: _Budget, depth: int) -> Cleaned | Refused:
     try:
         source = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
@@ -382,7 +426,7 @@ def _office(data: bytes, scrub: Callable[[str], str], budget: _Budget, depth: in
         return Refused("the document unpacks to too much data to be cleaned")
     if any(i.flag_bits & 0x1 for i in infos):
         return Refused("an encrypted Office document cannot be cleaned")
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=False)
+    parser = xml_parser()
     dropped = frozenset(i.filename for i in infos if i.filename.lower().startswith(_THUMBNAIL_PREFIXES))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as target:

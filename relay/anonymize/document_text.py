@@ -1,0 +1,238 @@
+"""The text a person reads in a document attachment, for the moderation rules and the PDF page check.
+
+Pure: a document's bytes and kind ("pdf", "ooxml", "odf", as attachments.kind_of says) in, its readable text
+out; it reads nothing from the store. What is read:
+
+  DOCX    word/document.xml, headers, footers, footnotes, endnotes and comments; SmartArt text
+  XLSX    xl/sharedStrings.xml, the inline and formula strings of every sheet, cell comments
+          (numbers typed into cells are not read: a column of marks or ids is no contact detail)
+  PPTX    every slide, its speaker notes and comments; SmartArt text
+  ODT/ODS/ODP  content.xml (the body) and styles.xml (headers and footers)
+  PDF     the text drawn on each page (pypdf), the text of its annotations and filled-in form values
+Office documents and PDFs embedded in an Office document are read in turn, as deep as cleaning goes.
+
+In OOXML a paragraph's runs are joined as Word shows them ("step" + "dad hits me" reads "stepdad hits me");
+paragraphs, table rows and line breaks end a line, cells and tabs are separated by a tab. Alternative content
+kept for old readers (mc:Fallback) and phonetic guides (rPh) are left out: they repeat the text.
+
+Bounded by the budgets of cleaning (attachments.MAX_UNZIPPED, MAX_ENTRIES, MAX_NESTING) and by MAX_PAGES
+pages and MAX_CHARACTERS characters per document: a document over them raises TooLarge (cleaning refuses it,
+so that no document is delivered unread). A PDF's streams are decoded by pypdf within MAX_STREAM bytes each,
+each content stream is parsed within MAX_STREAM_ITEMS items, and at most MAX_OPERATIONS drawing operations
+are read in all (pypdf takes some 5-30 microseconds for one): about 3 s of CPU at worst, well inside the
+worker's budget for a message, and every step linear in what is read.
+A damaged file raises whatever its parser raises; `readable` never raises (inspection reads files that
+cleaning accepted).
+
+The text of the last few documents read is remembered by digest: cleaning reads a PDF's pages to check them
+for names, and inspection, in the same worker and on the same cleaned bytes, then reads them once more for
+free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import re
+import zipfile
+from collections import OrderedDict
+from collections.abc import Iterator
+
+from relay.anonymize.attachments import MAX_ENTRIES, MAX_NESTING, MAX_UNZIPPED, xml_parser
+
+MAX_PAGES = 300  # a PDF with more pages is not read (a thesis or a long CV has far fewer)
+MAX_CHARACTERS = 1_500_000  # of text in one document, embedded ones included (about 500 dense pages)
+MAX_STREAM = 32 * 1024 * 1024  # bytes one PDF stream may decode to (a page's drawing is a few hundred KB)
+MAX_OPERATIONS = 150_000  # drawing operations read in one PDF (a page of text takes 50 to 1,000)
+MAX_STREAM_ITEMS = 400_000  # numbers, strings, names and operators in one content stream, parsed before reading
+_REMEMBERED = 4  # documents whose text is kept, by digest
+
+# pypdf logs a warning for every oddity of a damaged file; the relay's log is no place for them.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+
+class TooLarge(Exception):
+    """The document is larger than the relay reads; the message says how."""
+
+
+def readable(data: bytes, kind: str) -> str:
+    """The document's text for the rules; "" for a kind that is not a document, or a file that cannot be read."""
+    if kind not in ("pdf", "ooxml", "odf"):
+        return ""
+    try:
+        return text_of(data, kind)
+    except Exception:  # a damaged file: any library may raise anything on it (cleaning has refused it already)
+        return ""
+
+
+_recent: OrderedDict[bytes, str] = OrderedDict()
+
+
+def text_of(data: bytes, kind: str) -> str:
+    """The text of a document of `kind` ("pdf", "ooxml" or "odf"); TooLarge, or the parser's exception."""
+    key = hashlib.blake2b(data, digest_size=20, person=kind.encode()[:16]).digest()
+    if key in _recent:
+        _recent.move_to_end(key)
+        return _recent[key]
+    budget = _Budget(MAX_CHARACTERS)
+    text = _pdf(data, budget) if kind == "pdf" else _office(data, kind == "odf", budget, 0)
+    _recent[key] = text
+    if len(_recent) > _REMEMBERED:
+        _recent.popitem(last=False)
+    return text
+
+
+class _Budget:
+    """The characters a document (and the documents embedded in it) may still give."""
+
+    def __init__(self, characters: int) -> None:
+        self.characters = characters
+
+    def spend(self, text: str) -> str:
+        self.characters -= len(text)
+        if self.characters < 0:
+            raise TooLarge(f"it holds more than {MAX_CHARACTERS:,} characters of text")
+        return text
+
+
+# --- PDF ---------------------------------------------------------------------------------------------
+
+
+def _pdf(data: bytes, budget: _Budget) -> str:
+    import pypdf
+    from pypdf.errors import LimitReachedError
+
+    limits = {name: MAX_STREAM for name in (
+        "maximum_declared_stream_length", "array_based_stream_maximum_output_length", "zlib_maximum_output_length",
+        "lzw_maximum_output_length", "run_length_maximum_output_length", "brotli_maximum_output_length",
+        "jbig2_maximum_output_length", "image_maximum_buffer_size", "stream_decoding_work_maximum_length")}
+    # pypdf skips the forms of a page past its own count of them: ours (MAX_OPERATIONS) stops the reading first
+    with pypdf.apply_configuration(None, jbig2dec_binary=None, stream_parsing_work_maximum_count=MAX_STREAM_ITEMS,
+                                   xform_maximum_invocations_per_extraction=MAX_OPERATIONS + 1, **limits):
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise ValueError("an encrypted PDF")  # cleaning refuses these before reading them
+        operations = _Operations()
+        pages = []
+        try:
+            count = len(reader.pages)
+            if count > MAX_PAGES:
+                raise TooLarge(f"it has {count:,} pages, more than the {MAX_PAGES} the relay reads")
+            for page in reader.pages:
+                drawn = page.extract_text(visitor_operand_before=operations)
+                if operations.left < 0:  # raised inside a form, where pypdf catches it: the page is not whole
+                    raise TooLarge(operations.reason)
+                pages.append(budget.spend("\n".join([drawn, *_annotation_texts(page)])))
+        except LimitReachedError as exc:
+            raise TooLarge("a page is drawn with more data than the relay reads") from exc
+    return "\n\n".join(pages)
+
+
+class _Operations:
+    """Called by pypdf before each drawing operation it reads (those of forms too): stops the reading of a
+    document past MAX_OPERATIONS, which bounds its time whatever the pages hold."""
+
+    reason = f"its pages are drawn with more than {MAX_OPERATIONS:,} operations"
+
+    def __init__(self) -> None:
+        self.left = MAX_OPERATIONS
+
+    def __call__(self, operator: object, operands: object, cm: object, tm: object) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise TooLarge(self.reason)
+
+
+def _annotation_texts(page: object) -> Iterator[str]:
+    """The text of a page's annotations (a sticky note, a comment) and the values of its form fields."""
+    from pypdf.generic import ArrayObject, DictionaryObject, TextStringObject
+
+    annotations = page.get("/Annots")  # type: ignore[attr-defined]
+    annotations = annotations.get_object() if annotations is not None else None
+    for annotation in annotations if isinstance(annotations, ArrayObject) else []:
+        annotation = annotation.get_object()
+        if not isinstance(annotation, DictionaryObject):
+            continue
+        parent = annotation.get("/Parent")
+        parent = parent.get_object() if parent is not None else None
+        for value in (annotation.get("/Contents"), annotation.get("/V"),
+                      parent.get("/V") if isinstance(parent, DictionaryObject) else None):
+            if isinstance(value, TextStringObject):
+                yield str(value)
+
+
+# --- OOXML and ODF -----------------------------------------------------------------------------------
+
+# The parts whose text a person reads (lower-cased names); SmartArt keeps its text in diagrams/data*.xml.
+_OOXML_TEXT = re.compile(r"(?:word/(?:document\d*|header\d*|footer\d*|footnotes|endnotes|comments\w*)"
+                         r"|xl/(?:sharedstrings|worksheets/sheet\d+|comments\d*)"
+                         r"|ppt/(?:slides/slide\d+|notesslides/notesslide\d+|comments/\w+)"
+                         r"|(?:word|xl|ppt)/diagrams/data\d+)\.xml")
+_ODF_PARTS = ("content.xml", "styles.xml")
+_ODF_OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+_ODF_TEXTS = (f"{{{_ODF_OFFICE}}}body", f"{{{_ODF_OFFICE}}}master-styles")  # styles.xml: headers and footers
+_LINE_ENDS = frozenset({"p", "h", "tr", "row", "si", "br", "cr", "line-break", "list-item"})
+_TABS = frozenset({"tab", "tc", "c", "table-cell"})
+_LEFT_OUT = frozenset({"Fallback", "rPh", "instrText", "change-info", "creator", "date"})
+
+
+def _text_part(name: str, odf: bool) -> bool:
+    return name in _ODF_PARTS if odf else _OOXML_TEXT.fullmatch(name.lower()) is not None
+
+
+def _office(data: bytes, odf: bool, budget: _Budget, depth: int) -> str:
+    from lxml import etree
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_ENTRIES or sum(i.file_size for i in infos) > MAX_UNZIPPED:
+            raise TooLarge("it unpacks to more data than the relay reads")
+        if any(i.flag_bits & 0x1 for i in infos):
+            raise ValueError("an encrypted Office document")  # cleaning refuses these before reading them
+        texts: list[str] = []
+        for info in infos:
+            if _text_part(info.filename, odf):
+                root = etree.fromstring(archive.read(info), xml_parser())  # type: ignore[arg-type]
+                tops = [e for top in _ODF_TEXTS for e in root.iter(top)] if odf else [root]
+                texts.extend(budget.spend("".join(_pieces(top, odf))) for top in tops)
+            elif "embeddings/" in info.filename.lower() and depth + 1 < MAX_NESTING:
+                with archive.open(info) as member:
+                    magic = member.read(4)
+                if magic in (b"%PDF", b"PK\x03\x04"):
+                    texts.append(_embedded(archive.read(info), budget, depth))
+    return "\n\n".join(t for t in texts if t.strip())
+
+
+def _embedded(content: bytes, budget: _Budget, depth: int) -> str:
+    """The text of an Office document or PDF embedded in one (cleaning has cleaned it in turn)."""
+    if content[:4] == b"%PDF":
+        return _pdf(content, budget)
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        odf = "content.xml" in archive.namelist()
+    return _office(content, odf, budget, depth + 1)
+
+
+def _pieces(root: object, odf: bool) -> Iterator[str]:
+    """The text of an XML part in reading order. OOXML: only text elements (w:t, a:t, a sheet's t, w:delText:
+    other elements hold numbers such as drawing offsets), with a formula's string result. ODF: all text and
+    tails (text:p holds its text in spans and between them)."""
+    from lxml import etree
+
+    walk = etree.iterwalk(root, events=("start", "end"))
+    for event, element in walk:
+        local = etree.QName(element).localname if isinstance(element.tag, str) else ""
+        if event == "start":
+            if local in _LEFT_OUT or not local:
+                walk.skip_subtree()
+            elif odf or local in ("t", "delText") or (local == "v" and element.getparent().get("t") == "str"):
+                yield element.text or ""
+            if local == "s" and odf:
+                yield " "
+            continue
+        if local in _LINE_ENDS:
+            yield "\n"
+        elif local in _TABS:
+            yield "\t"
+        if odf and element is not root:
+            yield element.tail or ""
