@@ -6,8 +6,10 @@ deliver), and deliver-and-flag delivers but marks the message for the moderators
 first: a finding of an urgent rule (a safeguarding sign such as a disclosure or a grooming pattern) makes
 the message held for a person, whatever the other rules say: never delivered automatically, never
 rejected automatically. A policy's default_action "hold" holds messages that no rule flagged
-(hold_first_messages is shorthand for the first_messages rule). A hold needs as many different moderators
-to release it as the strictest holding or urgent rule asks for (release_requires).
+(hold_first_messages is shorthand for the first_messages rule). A match a redact rule finds in an attached
+document's text cannot be redacted there (the file goes as it is): it holds the message instead. A hold
+needs as many different moderators to release it as the strictest holding or urgent rule asks for
+(release_requires).
 """
 
 from __future__ import annotations
@@ -82,7 +84,10 @@ def decide(policy: Policy, inspection: Inspection) -> Decision:
     reasons: list[Reason] = []
     for setting in policy.rules:
         for finding in RULES[setting.rule].check(inspection, setting.params):
-            reasons.append(Reason(finding, setting.action, setting.severity, setting.release_requires))
+            action = setting.action
+            if action == "redact" and finding.start >= 0 and inspection.in_document(finding.start):
+                action = "hold"  # the file would be delivered with it
+            reasons.append(Reason(finding, action, setting.severity, setting.release_requires))
     if policy.default_action == "hold":
         reasons.append(Reason(Finding("policy", "review_all", "every message is reviewed", -1, -1), "hold"))
     return _combine(policy.name, reasons)

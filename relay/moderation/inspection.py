@@ -8,7 +8,11 @@ sender, so that a rule checking identities checks all of them.
 multipart/alternative (they may disagree); of HTML the visible text (a name split across tags is seen
 whole), the hidden text (comments, head, style) and every attribute value, each link with its decoded
 readings (percent, base64, SafeLinks and redirect parameters); calendar and vCard parts unfolded and
-decoded; attachment file names; the headers kept in attached messages. A Finding's offsets refer to it.
+decoded; attachment file names; the headers kept in attached messages; the text of every attached
+document, as anonymisation cleaned it (DOCX, XLSX, PPTX, ODT, ODS, ODP: their body, headers, footers, notes
+and comments; PDF: the text on its pages, annotations and form values; relay/anonymize/document_text.py).
+A Finding's offsets refer to it; `documents` lists the spans of `text` that are a document's text (a match
+there cannot be redacted: the file is delivered as it is, so the policy's redact holds the message instead).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
 
-from relay.anonymize import cards, htmltext
+from relay.anonymize import cards, document_text, htmltext
+from relay.anonymize.attachments import kind_of
 from relay.anonymize.headers import header_text
 from relay.anonymize.parts import CALENDAR_TYPES, VCARD_TYPES, decoded_payload, read_text
 
@@ -64,6 +69,11 @@ class Inspection:
     # A group's other members besides `recipient_*` (every member is checked by the identity rule):
     # (email, name, nicknames) each.
     other_members: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    documents: tuple[tuple[int, int], ...] = ()  # spans of `text` read from attached documents
+
+    def in_document(self, start: int) -> bool:
+        """Whether offset `start` of `text` lies in an attached document's text."""
+        return any(begin <= start < end for begin, end in self.documents)
 
 
 def html_to_text(source: str) -> str:
@@ -77,6 +87,7 @@ def inspect_message(message: Message, **context: Any) -> Inspection:
     """Build the rules' view of an (anonymised) message: all it shows, and its attachments."""
     subject = header_text(message, "Subject") or ""
     texts = [subject]
+    documents: set[int] = set()  # indexes in `texts` of documents' text
     attachments: list[Attachment] = []
     for part in message.walk():
         if part is not message and part.get_content_maintype() == "message" and part.is_multipart():
@@ -106,4 +117,25 @@ def inspect_message(message: Message, **context: Any) -> Inspection:
         payload = decoded_payload(part)
         size = len(payload) if payload is not None else 0
         attachments.append(Attachment(filename=filename, content_type=ctype, size=size))
-    return Inspection(text="\n\n".join(t for t in texts if t), subject=subject, attachments=attachments, **context)
+        if payload:
+            documents.add(len(texts))
+            texts.append(document_text.readable(payload, kind_of(ctype, filename)))
+    text, spans = _joined(texts, documents)
+    return Inspection(text=text, subject=subject, attachments=attachments, documents=spans, **context)
+
+
+def _joined(texts: list[str], documents: set[int]) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """The non-empty texts joined by blank lines, and the spans in it of those whose index is in `documents`."""
+    spans: list[tuple[int, int]] = []
+    position = 0
+    kept: list[str] = []
+    for index, piece in enumerate(texts):
+        if not piece:
+            continue
+        if kept:
+            position += 2
+        if index in documents:
+            spans.append((position, position + len(piece)))
+        kept.append(piece)
+        position += len(piece)
+    return "\n\n".join(kept), tuple(spans)
