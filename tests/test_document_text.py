@@ -1,0 +1,280 @@
+"""The text inside attached documents: the rules read it, and a PDF whose pages show a real name is held.
+
+A child who types a disclosure into a Word file or a PDF and attaches it with an empty body must be held as
+urgent with the safeguarding lead told, as if it were typed in the body; a phone number typed into a DOCX is
+a contact detail; a PDF whose page shows the sender's real name (drawn plainly, or cut into kerned pieces)
+is not delivered, since page content cannot be rewritten, and the moderator sees why; an ordinary PDF, or
+one that shows only the member's handle, is delivered. Every file is made here for real (pikepdf, zipfile)
+and sent through the relay's own line (relay.pipeline.prepare with the shipped policies, as in
+tests/test_attachment_depths.py) or through a running relay over SMTP into a loopback sink
+(tests/safeguarding_kit.py).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from datetime import UTC, datetime
+from email import policy as email_policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any
+
+import pikepdf
+import pytest
+
+from relay.anonymize import document_text
+from relay.anonymize.message import parse
+from relay.anonymize.scrub import Identity
+from relay.moderation import Decision
+from relay.moderation.inspection import PairStats
+from relay.moderation.policy import parse_policy
+from relay.pipeline import prepare
+from tests.consolekit import serving
+from tests.safeguarding_kit import LEAD, MODERATORS, Inboxes, leaks, text, use_shipped_policy
+from tests.support import MENTEE, MENTOR, REPO, Layout, Sink, acreate_pair, cli, eventually, nothing_queued, send
+
+DOMAIN = "relay.test"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+ODT = "application/vnd.oasis.opendocument.text"
+DISCLOSURE = "my stepdad hits me, don't tell anyone"
+SENDER = Identity(MENTEE["email"], MENTEE["name"], f"maple.x9@{DOMAIN}", MENTEE["handle"])
+PARTNER = Identity(MENTOR["email"], MENTOR["name"], f"oak.k2@{DOMAIN}", MENTOR["handle"])
+_CT = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+
+# --- files made for real ---------------------------------------------------------------------------
+
+
+def _pdf(*contents: bytes) -> bytes:
+    """A PDF with one page per content stream, each drawing with Helvetica (a standard Type1 font) as /F1."""
+    pdf = pikepdf.new()
+    font = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1,
+                                                BaseFont=pikepdf.Name.Helvetica))
+    for content in contents:
+        page = pikepdf.Dictionary(Type=pikepdf.Name.Page, MediaBox=[0, 0, 612, 792],
+                                  Contents=pikepdf.Stream(pdf, content),
+                                  Resources=pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font)))
+        pdf.pages.append(pikepdf.Page(page))
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+def _page(*lines: str) -> bytes:
+    """A page's content stream drawing each line with Tj, one under the other."""
+    shown = b" T* ".join(b"(" + line.encode("latin-1") + b") Tj" for line in lines)
+    return b"BT /F1 12 Tf 14 TL 72 720 Td " + shown + b" ET"
+
+
+HOMEWORK = [_page("Jane Doe", "Year 9 science: how bridges carry loads", "Arches push outwards at the base.")]
+KERNED = [b"BT /F1 12 Tf 72 720 Td [(Ja) 30 (ne D) -15 (oe)] TJ 0 -14 Td [(Bridges) -250 (and) -250 (arches)] TJ ET"]
+ORDINARY = [_page("Year 9 science: how bridges carry loads", "Arches push outwards at the base.")]
+WITH_HANDLE = [_page("Maple", "Year 9 science: how bridges carry loads")]
+
+
+def _docx(*paragraphs: list[str]) -> bytes:
+    """A Word document; each paragraph is a list of runs (Word cuts a sentence into runs freely)."""
+    body = "".join("<w:p>" + "".join(f"<w:r><w:t xml:space=\"preserve\">{run}</w:t></w:r>" for run in runs)
+                   + "</w:p>" for runs in paragraphs)
+    document = f'{_CT}<w:document xmlns:w="{_W}"><w:body>{body}</w:body></w:document>'
+    types = (f'{_CT}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+             '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+             '<Default Extension="xml" ContentType="application/xml"/>'
+             '<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+             'wordprocessingml.document.main+xml"/></Types>')
+    rels = (f'{_CT}<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+            'officeDocument" Target="word/document.xml"/></Relationships>')
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", types)
+        archive.writestr("_rels/.rels", rels)
+        archive.writestr("word/document.xml", document)
+    return out.getvalue()
+
+
+def _odt(text: str) -> bytes:
+    content = (f'{_CT}<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+               'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:text>'
+               f'<text:p>{text[:10]}<text:span>{text[10:]}</text:span></text:p></office:text></office:body>'
+               '</office:document-content>')
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("mimetype"), ODT)
+        archive.writestr("content.xml", content)
+    return out.getvalue()
+
+
+def _mail(data: bytes, content_type: str, filename: str, body: str = "", to: str = PARTNER.alias_address) -> bytes:
+    """The sender's mail with the file attached and `body` (empty: only the file speaks)."""
+    m = EmailMessage()
+    m["From"] = f"{MENTEE['name']} <{MENTEE['email']}>"
+    m["To"] = to
+    m["Subject"] = "homework"
+    m["Message-ID"] = "<doc.1@mail.example.org>"
+    m.set_content(body)
+    maintype, subtype = content_type.split("/")
+    m.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return m.as_bytes()
+
+
+# --- through the relay's line -----------------------------------------------------------------------
+
+
+def _relay(raw: bytes, policy: str) -> tuple[bytes, Decision]:
+    context: dict[str, Any] = {
+        "sender_role": "mentee", "sender_email": SENDER.email, "sender_name": SENDER.name,
+        "recipient_email": PARTNER.email, "recipient_name": PARTNER.name, "region": "US", "domain": DOMAIN,
+        "aliases": (SENDER.alias_address, PARTNER.alias_address), "stats": PairStats(5, 1)}
+    prepared = prepare(parse(raw), sender=SENDER, recipient=PARTNER, thread_map={}, new_message_id=f"<n@{DOMAIN}>",
+                       now=datetime(2026, 11, 4, 9, 0, tzinfo=UTC), domain=DOMAIN,
+                       policy=parse_policy(REPO / "policies" / f"{policy}.yaml"), context=context)
+    return prepared.raw, prepared.decision
+
+
+def _kinds(decision: Decision) -> set[tuple[str, str]]:
+    return {(r["rule"], r["kind"]) for r in decision.reason_dicts()}
+
+
+def _attached(raw: bytes, filename: str) -> bytes | None:
+    message = BytesParser(policy=email_policy.default).parsebytes(raw)
+    part = next((p for p in message.walk() if p.get_filename() == filename), None)
+    payload = part.get_payload(decode=True) if part is not None else None
+    return payload if isinstance(payload, bytes) else None
+
+
+@pytest.mark.parametrize("policy", ["youth-strict", "supervised"])
+@pytest.mark.parametrize("document", ["docx", "odt", "pdf"])
+def test_a_disclosure_typed_only_inside_a_document_is_urgent(document: str, policy: str) -> None:
+    files = {"docx": (_docx(["My stepd", "ad hits me, don", "'t tell anyone"]), DOCX, "story.docx"),
+             "odt": (_odt(DISCLOSURE), ODT, "story.odt"),
+             "pdf": (_pdf(_page(DISCLOSURE)), "application/pdf", "story.pdf")}
+    _, decision = _relay(_mail(*files[document]), policy)
+    assert decision.action == "hold" and decision.urgent, decision.reason_dicts()
+    assert {("keywords", "abuse"), ("keywords", "secrecy")} <= _kinds(decision), decision.reason_dicts()
+
+
+@pytest.mark.parametrize("pages", [HOMEWORK, KERNED], ids=["plain", "kerned"])
+def test_a_pdf_whose_page_shows_the_senders_real_name_is_held_not_delivered(pages: list[bytes]) -> None:
+    raw = _mail(_pdf(*pages), "application/pdf", "homework.pdf", "Here is my homework.")
+    delivered, decision = _relay(raw, "adult-professional")
+    assert decision.action == "hold"
+    [reason] = [r for r in decision.reason_dicts() if r["kind"] == "not_cleaned"]
+    assert reason["match"] == ("homework.pdf: the pages of this PDF show a real name or address, which cannot be "
+                               "removed from a PDF")
+    assert _attached(delivered, "homework.pdf") is None  # a release delivers the note, never the file
+    assert b"Jane" not in delivered and b"Doe" not in delivered
+
+
+@pytest.mark.parametrize("pages", [ORDINARY, WITH_HANDLE], ids=["ordinary", "handle"])
+def test_a_pdf_showing_no_real_name_is_delivered(pages: list[bytes]) -> None:
+    original = _pdf(*pages)
+    delivered, decision = _relay(_mail(original, "application/pdf", "homework.pdf", "Here it is."),
+                                 "adult-professional")
+    assert decision.action == "deliver", decision.reason_dicts()
+    copy = _attached(delivered, "homework.pdf")
+    assert copy is not None
+    assert document_text.text_of(copy, "pdf") == document_text.text_of(original, "pdf")
+
+
+def test_a_phone_number_typed_inside_a_docx_is_a_contact_detail() -> None:
+    raw = _mail(_docx(["Call me on my mobile: "], ["(415) 555-0132 after school"]), DOCX, "plan.docx")
+    _, decision = _relay(raw, "youth-strict")
+    assert decision.action == "reject", decision.reason_dicts()
+    assert any(r["rule"] == "contact_info" and "555-0132" in r["match"] for r in decision.reason_dicts())
+    # where the policy redacts contact details, a match inside a file cannot be redacted: held instead
+    _, decision = _relay(raw, "adult-professional")
+    assert decision.action == "hold", decision.reason_dicts()
+    assert [r["action"] for r in decision.reason_dicts() if r["rule"] == "contact_info"] == ["hold"]
+
+
+def test_a_name_cut_into_runs_of_a_docx_is_seen_by_the_identity_rule() -> None:
+    """The cleaning scrubs each run of text alone, so "Ja" + "ne Doe" stays; the rules read the paragraph."""
+    raw = _mail(_docx(["Written by Ja", "ne Doe, class 9B"]), DOCX, "essay.docx", "My essay.")
+    _, decision = _relay(raw, "adult-professional")
+    assert decision.action == "hold" and ("identity", "own_name") in _kinds(decision), decision.reason_dicts()
+
+
+def _operations_bomb() -> bytes:
+    """A 3 KB PDF whose one page is drawn with 160,000 operations (pypdf would read it for seconds)."""
+    return _pdf(b"BT /F1 12 Tf " + b"(ab) Tj " * 160_000 + b"ET")
+
+
+def _parsing_bomb() -> bytes:
+    """A 5 KB PDF whose page's content stream holds 420,000 numbers and operators (parsed before it is read)."""
+    return _pdf(b"BT /F1 12 Tf " + b"1 0 Td " * 140_000 + b"ET")
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (lambda: _pdf(*[_page("page")] * (document_text.MAX_PAGES + 1)),
+     f"the PDF is too big for its pages to be checked for real names (it has {document_text.MAX_PAGES + 1} pages, "
+     f"more than the {document_text.MAX_PAGES} the relay reads)"),
+    (_operations_bomb, "the PDF is too big for its pages to be checked for real names (its pages are drawn with "
+                       f"more than {document_text.MAX_OPERATIONS:,} operations)"),
+    (_parsing_bomb, "the PDF is too big for its pages to be checked for real names (a page is drawn with more data "
+                    "than the relay reads)"),
+    (lambda: _pdf(*ORDINARY)[:-600], "the file could not be read to clean it (PdfError)"),
+], ids=["pages", "operations", "parsing", "damaged"])
+def test_a_pdf_too_big_to_check_or_damaged_is_held_with_the_reason(make: Any, expected: str) -> None:
+    delivered, decision = _relay(_mail(make(), "application/pdf", "notes.pdf", "notes attached"), "adult-professional")
+    assert decision.action == "hold"
+    assert [r["match"] for r in decision.reason_dicts() if r["kind"] == "not_cleaned"] == [f"notes.pdf: {expected}"]
+    assert _attached(delivered, "notes.pdf") is None
+
+
+def test_reading_a_damaged_document_never_raises() -> None:
+    for data in (b"%PDF-1.7\n1 0 obj << /Type /Catalog", b"PK\x03\x04 not a zip", _pdf(*ORDINARY)[:200], b""):
+        for kind in ("pdf", "ooxml", "odf"):
+            assert document_text.readable(data, kind) == ""
+
+
+# --- end to end, over SMTP ---------------------------------------------------------------------------
+
+
+def _held(layout: Layout) -> list[dict[str, Any]]:
+    result = cli(layout, "held", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    return list(json.loads(result.stdout))
+
+
+@pytest.mark.parametrize("document", ["docx", "pdf"])
+async def test_end_to_end_a_disclosure_only_in_an_attachment_alerts_the_lead(
+    layout: Layout, sink: Sink, document: str,
+) -> None:
+    use_shipped_policy(layout)
+    data = _docx([DISCLOSURE]) if document == "docx" else _pdf(_page(DISCLOSURE))
+    async with serving(layout):
+        pair = await acreate_pair(layout)
+        alias = pair["mentor_alias"]
+        raw = _mail(data, DOCX if document == "docx" else "application/pdf", f"story.{document}", to=alias)
+        code, reply = await send(layout.smtp_port, raw, MENTEE["email"], alias)
+        assert code == 250, reply
+        inbox = Inboxes(sink)
+        await sink.wait_for(3)  # the help text to the mentee, the lead's and the moderators' URGENT alerts
+        await eventually(lambda: nothing_queued(layout), timeout=20)
+        assert inbox.counts() == {"mentor": 0, "mentee": 1, "moderators": 1, "lead": 1, "coordinator": 0}
+        [alert] = inbox.of(LEAD)
+        assert alert["Subject"].startswith("URGENT")
+        assert "(abuse, URGENT): my stepdad hits me" in text(alert) and leaks(alert) == []
+        assert inbox.of(MODERATORS)[0]["Subject"].startswith("URGENT")
+        [item] = _held(layout)
+        assert (item["severity"], item["release_requires"]) == ("urgent", 2)
+
+
+async def test_end_to_end_the_moderator_sees_why_a_pdf_with_a_real_name_is_held(layout: Layout, sink: Sink) -> None:
+    use_shipped_policy(layout, "supervised", lead=False)
+    async with serving(layout):
+        pair = await acreate_pair(layout)
+        alias = pair["mentor_alias"]
+        raw = _mail(_pdf(*HOMEWORK), "application/pdf", "homework.pdf", "Here is my homework.", to=alias)
+        code, reply = await send(layout.smtp_port, raw, MENTEE["email"], alias)
+        assert code == 250, reply
+        [item] = _held(layout)
+        shown = cli(layout, "held", "show", str(item["id"]), "--json")
+        assert shown.returncode == 0, shown.stderr
+        assert "the pages of this PDF show a real name or address, which cannot be removed from a PDF" in shown.stdout
+        await eventually(lambda: nothing_queued(layout), timeout=20)
+        assert Inboxes(sink).mentor == []
