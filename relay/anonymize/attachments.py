@@ -13,7 +13,10 @@ Pure: bytes, type and name in; the cleaned bytes, or the reason they cannot be c
                                     (a changed field's appearance is drawn again); a JPEG image keeps its
                                     pixels bytes for bytes but loses its EXIF, XMP, IPTC and comment
                                     segments (strip_jpeg_metadata). A PDF with embedded or attached files is
-                                    refused.
+                                    refused. Page content cannot be rewritten reliably: the text on the pages
+                                    is read (document_text.py, pypdf) and a PDF whose pages the scrub would
+                                    change (a member's real name or address) is refused, as is one too big
+                                    for its pages to be read.
   DOCX, XLSX, PPTX (OOXML), ODT,     the zip is rewritten (stdlib zipfile, XML through lxml with entities and
   ODS, ODP (ODF)                     network off): docProps/core.xml and app.xml lose creator,
                                      lastModifiedBy, company and manager; custom properties are emptied;
@@ -26,6 +29,8 @@ Pure: bytes, type and name in; the cleaned bytes, or the reason they cannot be c
                                      page) is dropped with its references; embedded Office documents and
                                      PDFs are cleaned the same way, MAX_NESTING deep; an embedded OLE object
                                      or any other embedded file cannot be cleaned and refuses the document.
+                                     A document whose text is more than the rules read (document_text.py) is
+                                     refused rather than delivered partly unread.
 Everything else that is not text (an unknown binary, an encrypted PDF or Office file, a damaged file,
 S/MIME and PGP parts, audio and video, legacy .doc/.xls) cannot be cleaned: the caller holds the message
 for a moderator and never delivers the file as it came.
