@@ -199,13 +199,13 @@ def test_a_name_cut_into_runs_of_a_docx_is_seen_by_the_identity_rule() -> None:
 
 
 def _operations_bomb() -> bytes:
-    """A 3 KB PDF whose one page is drawn with 160,000 operations (pypdf would read it for seconds)."""
-    return _pdf(b"BT /F1 12 Tf " + b"(ab) Tj " * 160_000 + b"ET")
+    """A 6 KB PDF of two pages, each drawn with 3,000 lines of 26 kerned pieces (pypdf would read for seconds)."""
+    return _pdf(*[b"BT /F1 12 Tf " + (b"[" + b"(a) -1 " * 25 + b"(b)] TJ ") * 3_000 + b"ET"] * 2)
 
 
 def _parsing_bomb() -> bytes:
-    """A 5 KB PDF whose page's content stream holds 420,000 numbers and operators (parsed before it is read)."""
-    return _pdf(b"BT /F1 12 Tf " + b"1 0 Td " * 140_000 + b"ET")
+    """A 3 KB PDF whose page's content stream holds 300,000 numbers and operators (parsed before it is read)."""
+    return _pdf(b"BT /F1 12 Tf " + b"1 0 Td " * 100_000 + b"ET")
 
 
 @pytest.mark.parametrize(("make", "expected"), [

@@ -19,8 +19,9 @@ Bounded by the budgets of cleaning (attachments.MAX_UNZIPPED, MAX_ENTRIES, MAX_N
 pages and MAX_CHARACTERS characters per document: a document over them raises TooLarge (cleaning refuses it,
 so that no document is delivered unread). A PDF's streams are decoded by pypdf within MAX_STREAM bytes each,
 each content stream is parsed within MAX_STREAM_ITEMS items, and at most MAX_OPERATIONS drawing operations
-are read in all (pypdf takes some 5-30 microseconds for one): about 3 s of CPU at worst, well inside the
-worker's budget for a message, and every step linear in what is read.
+are read in all (pypdf takes some 10 microseconds for one; about 200 dense pages): some 4 s of CPU at worst,
+inside the worker's budget for a message (limits.message_cpu_seconds, 10 s), every step linear in what is
+read.
 A damaged file raises whatever its parser raises; `readable` never raises (inspection reads files that
 cleaning accepted).
 
@@ -44,8 +45,8 @@ from relay.anonymize.attachments import MAX_ENTRIES, MAX_NESTING, MAX_UNZIPPED, 
 MAX_PAGES = 300  # a PDF with more pages is not read (a thesis or a long CV has far fewer)
 MAX_CHARACTERS = 1_500_000  # of text in one document, embedded ones included (about 500 dense pages)
 MAX_STREAM = 32 * 1024 * 1024  # bytes one PDF stream may decode to (a page's drawing is a few hundred KB)
-MAX_OPERATIONS = 150_000  # drawing operations read in one PDF (a page of text takes 50 to 1,000)
-MAX_STREAM_ITEMS = 400_000  # numbers, strings, names and operators in one content stream, parsed before reading
+MAX_OPERATIONS = 250_000  # drawing operations read in one PDF (a dense page of text takes about 1,300)
+MAX_STREAM_ITEMS = 250_000  # numbers, strings, names and operators in one content stream, parsed before reading
 _REMEMBERED = 4  # documents whose text is kept, by digest
 
 # pypdf logs a warning for every oddity of a damaged file; the relay's log is no place for them.
@@ -131,7 +132,8 @@ def _pdf(data: bytes, budget: _Budget) -> str:
 
 class _Operations:
     """Called by pypdf before each drawing operation it reads (those of forms too): stops the reading of a
-    document past MAX_OPERATIONS, which bounds its time whatever the pages hold."""
+    document past MAX_OPERATIONS, which bounds its time whatever the pages hold. A TJ operation counts each
+    piece of its array (pypdf treats every piece as one Tj: a line is often a dozen)."""
 
     reason = f"its pages are drawn with more than {MAX_OPERATIONS:,} operations"
 
@@ -139,7 +141,8 @@ class _Operations:
         self.left = MAX_OPERATIONS
 
     def __call__(self, operator: object, operands: object, cm: object, tm: object) -> None:
-        self.left -= 1
+        pieces = operands[0] if operator == b"TJ" and isinstance(operands, list) and operands else ()
+        self.left -= 1 + (len(pieces) if isinstance(pieces, list) else 0)
         if self.left < 0:
             raise TooLarge(self.reason)
 
