@@ -36,6 +36,7 @@ import hashlib
 import io
 import logging
 import re
+import threading
 import zipfile
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -68,19 +69,22 @@ def readable(data: bytes, kind: str) -> str:
 
 
 _recent: OrderedDict[bytes, str] = OrderedDict()
+_recent_lock = threading.Lock()  # a relay with `workers: 0` may clean on more than one thread
 
 
 def text_of(data: bytes, kind: str) -> str:
     """The text of a document of `kind` ("pdf", "ooxml" or "odf"); TooLarge, or the parser's exception."""
     key = hashlib.blake2b(data, digest_size=20, person=kind.encode()[:16]).digest()
-    if key in _recent:
-        _recent.move_to_end(key)
-        return _recent[key]
+    with _recent_lock:
+        if key in _recent:
+            _recent.move_to_end(key)
+            return _recent[key]
     budget = _Budget(MAX_CHARACTERS)
     text = _pdf(data, budget) if kind == "pdf" else _office(data, kind == "odf", budget, 0)
-    _recent[key] = text
-    if len(_recent) > _REMEMBERED:
-        _recent.popitem(last=False)
+    with _recent_lock:
+        _recent[key] = text
+        while len(_recent) > _REMEMBERED:
+            _recent.popitem(last=False)
     return text
 
 
