@@ -38,6 +38,8 @@ from tests.support import MENTEE, MENTOR, REPO, Layout, Sink, acreate_pair, cli,
 DOMAIN = "relay.test"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 ODT = "application/vnd.oasis.opendocument.text"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
 DISCLOSURE = "my stepdad hits me, don't tell anyone"
 SENDER = Identity(MENTEE["email"], MENTEE["name"], f"maple.x9@{DOMAIN}", MENTEE["handle"])
 PARTNER = Identity(MENTOR["email"], MENTOR["name"], f"oak.k2@{DOMAIN}", MENTOR["handle"])
@@ -96,6 +98,35 @@ def _docx(*paragraphs: list[str]) -> bytes:
     return out.getvalue()
 
 
+def _package(parts: dict[str, str | bytes]) -> bytes:
+    """A zip of Office parts as given (the relay reads the parts that hold text, whatever else is there)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def _xlsx(shared: str, inline: str) -> bytes:
+    """A workbook: one string in the shared strings, one typed inline into a cell, and a number."""
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    return _package({
+        "xl/sharedStrings.xml": f'{_CT}<sst xmlns="{main}"><si><t>{shared}</t></si></sst>',
+        "xl/worksheets/sheet1.xml": f'{_CT}<worksheet xmlns="{main}"><sheetData><row r="1"><c r="A1" t="s"><v>0</v>'
+                                    f'</c><c r="B1" t="inlineStr"><is><t>{inline}</t></is></c><c r="C1"><v>4155550132'
+                                    "</v></c></row></sheetData></worksheet>"})
+
+
+def _pptx_notes(text: str) -> bytes:
+    """A presentation whose only words are in the speaker notes of its slide."""
+    drawing = "http://schemas.openxmlformats.org/drawingml/2006/main"
+    return _package({
+        "ppt/slides/slide1.xml": f'{_CT}<p:sld xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"/>',
+        "ppt/notesSlides/notesSlide1.xml": f'{_CT}<p:notes xmlns:p="http://schemas.openxmlformats.org/presentationml/'
+                                           f'2006/main" xmlns:a="{drawing}"><a:p><a:r><a:t>{text}</a:t></a:r></a:p>'
+                                           "</p:notes>"})
+
+
 def _odt(text: str) -> bytes:
     content = (f'{_CT}<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
                'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:text>'
@@ -147,9 +178,11 @@ def _attached(raw: bytes, filename: str) -> bytes | None:
 
 
 @pytest.mark.parametrize("policy", ["youth-strict", "supervised"])
-@pytest.mark.parametrize("document", ["docx", "odt", "pdf"])
+@pytest.mark.parametrize("document", ["docx", "xlsx", "pptx", "odt", "pdf"])
 def test_a_disclosure_typed_only_inside_a_document_is_urgent(document: str, policy: str) -> None:
     files = {"docx": (_docx(["My stepd", "ad hits me, don", "'t tell anyone"]), DOCX, "story.docx"),
+             "xlsx": (_xlsx("my stepdad hits me", "don't tell anyone"), XLSX, "story.xlsx"),
+             "pptx": (_pptx_notes(DISCLOSURE), PPTX, "story.pptx"),
              "odt": (_odt(DISCLOSURE), ODT, "story.odt"),
              "pdf": (_pdf(_page(DISCLOSURE)), "application/pdf", "story.pdf")}
     _, decision = _relay(_mail(*files[document]), policy)
@@ -196,6 +229,23 @@ def test_a_name_cut_into_runs_of_a_docx_is_seen_by_the_identity_rule() -> None:
     raw = _mail(_docx(["Written by Ja", "ne Doe, class 9B"]), DOCX, "essay.docx", "My essay.")
     _, decision = _relay(raw, "adult-professional")
     assert decision.action == "hold" and ("identity", "own_name") in _kinds(decision), decision.reason_dicts()
+
+
+def test_a_pdf_embedded_in_a_docx_whose_page_shows_the_name_holds_the_docx() -> None:
+    docx = _package({"word/document.xml": f'{_CT}<w:document xmlns:w="{_W}"><w:body><w:p><w:r><w:t>See the '
+                                          "attached report</w:t></w:r></w:p></w:body></w:document>",
+                     "word/embeddings/report.pdf": _pdf(*HOMEWORK)})
+    delivered, decision = _relay(_mail(docx, DOCX, "essay.docx", "My essay."), "adult-professional")
+    assert [r["match"] for r in decision.reason_dicts() if r["kind"] == "not_cleaned"] == [
+        "essay.docx: the embedded document word/embeddings/report.pdf: the pages of this PDF show a real name or "
+        "address, which cannot be removed from a PDF"]
+    assert _attached(delivered, "essay.docx") is None
+
+
+def test_numbers_typed_into_spreadsheet_cells_are_not_read() -> None:
+    """A column of marks or pupil numbers is no contact detail; strings in cells are read."""
+    text = document_text.text_of(_xlsx("Marks for term 2", "Maple"), "ooxml")
+    assert "Marks for term 2" in text and "Maple" in text and "4155550132" not in text
 
 
 def _operations_bomb() -> bytes:
