@@ -35,6 +35,7 @@ not find "don't tell": dropping apostrophes from the text would make "he'll" rea
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -180,10 +181,50 @@ def search(text: str, pattern: re.Pattern[str], *, transliterate: bool = False) 
     spans = find_spans(_folded(text, transliterate, ""), pattern)
     if ZERO_WIDTH_SPACE in text:
         spaced = find_spans(_folded(text, transliterate, " "), pattern)
-        spans = sorted(spans + [span for span in spaced if not overlaps(span, spans)])
+        spans = sorted(spans + not_overlapping(spaced, spans))
     return spans
 
 
-def overlaps(span: tuple[int, int], others: Iterable[tuple[int, int]]) -> bool:
-    """Whether a span shares a character with any of others."""
-    return any(start < span[1] and span[0] < end for start, end in others)
+def squeeze(folded_text: str) -> str:
+    """Every run of one character written as one ("kiiilll" and "kill" both read "kil"): what a word of a
+    phrase and the words of a text that it may match have in common, whatever the stretching."""
+    return _RUN.sub(r"\1", folded_text)
+
+
+_WHOLE_WORD = re.compile(r"\w+")
+
+
+def required_word(folded_phrase: str) -> str | None:
+    """A word that a text must hold (squeezed, among `words_of` the text) for the phrase to match anywhere in
+    it, or None when no word is required (the phrase is then always tried). It is the phrase's longest word made
+    of word characters only: such a word matches a whole run of word characters of the folded text (the
+    phrase's words are bounded by whitespace inside and by word edges at its ends), stretched or not. A word
+    with an apostrophe or a hyphen is never required (either may be left out, joining it to its neighbours),
+    nor is one in a script written without spaces (no edge is required there)."""
+    if _UNSPACED.search(folded_phrase):
+        return None
+    words = [word for word in folded_phrase.split(" ") if _WHOLE_WORD.fullmatch(word)]
+    return squeeze(max(words, key=len)) if words else None
+
+
+@lru_cache(maxsize=2)
+def words_of(text: str, transliterate: bool = False) -> frozenset[str]:
+    """The squeezed words of the text as `search` reads it (both readings of a zero-width space): a phrase
+    whose required_word is not among them cannot match, so a long text is searched only for the phrases
+    that can (hundreds of phrases in one expression cost a try at every position of the text)."""
+    readings = [_folded(text, transliterate, "")]
+    if ZERO_WIDTH_SPACE in text:
+        readings.append(_folded(text, transliterate, " "))
+    return frozenset(word for folded in readings for word in _WHOLE_WORD.findall(squeeze(folded.text)))
+
+
+def not_overlapping(spans: list[tuple[int, int]], others: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans that share no character with any of others (spans found in order by one search: sorted, none
+    overlapping another), in O(n log m): a long text with thousands of matches is not compared pair by pair."""
+    ends = [end for _, end in others]
+    kept = []
+    for span in spans:
+        index = bisect.bisect_right(ends, span[0])  # the first of others ending after this span starts
+        if index == len(others) or others[index][0] >= span[1]:
+            kept.append(span)
+    return kept

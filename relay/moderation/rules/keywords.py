@@ -9,6 +9,12 @@ Findings carry the text exactly as written, with its offsets; where listed phras
 unless, "hit me up" ("my dad hit me up last night" is a text message, not a blow). An unless phrase is
 matched like the words; keep each one narrow, since what it covers is never found ("cut myself shaving",
 not "cut myself on").
+
+A list of hundreds of phrases is one regular expression, which Python tries at every position of the text:
+over the text of a 50-page attached document, the seven urgent lists took seconds. So each phrase carries a
+word the text must hold for it to match (relay.moderation.folding.required_word: stretched letters and all),
+and only the phrases whose word the text holds are tried; the matches are the same, since a phrase left out
+could match nowhere (tests/test_rules.py checks it on every labelled text and listed phrase).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from relay.moderation.findings import Finding
-from relay.moderation.folding import compile_phrases, fold_phrase, overlaps, search
+from relay.moderation.folding import compile_phrases, fold_phrase, not_overlapping, required_word, search, words_of
 from relay.moderation.inspection import Inspection
 
 NAME = "keywords"
@@ -50,17 +56,30 @@ class Params(BaseModel):
 
 
 @lru_cache(maxsize=256)
-def _pattern(words: tuple[str, ...]) -> re.Pattern[str]:
-    pattern = compile_phrases(fold_phrase(word) for word in words)
-    assert pattern is not None  # Params holds at least one matchable word
-    return pattern
+def _phrases(words: tuple[str, ...]) -> tuple[tuple[str | None, str], ...]:
+    """Each listed phrase folded, with the word a text must hold for it to match (None: always tried)."""
+    return tuple((required_word(phrase), phrase) for phrase in sorted({fold_phrase(word) for word in words}))
+
+
+@lru_cache(maxsize=1024)
+def _compiled(phrases: frozenset[str]) -> re.Pattern[str] | None:
+    return compile_phrases(phrases)
+
+
+def _pattern(words: list[str], text: str) -> re.Pattern[str] | None:
+    """The expression of the listed phrases that can match in text (None: none can)."""
+    present = words_of(text)
+    return _compiled(frozenset(phrase for required, phrase in _phrases(tuple(words))
+                               if required is None or required in present))
 
 
 def check(inspection: Inspection, params: Params) -> list[Finding]:
     text = inspection.text
     kind = params.name or DEFAULT_KIND
-    spans = search(text, _pattern(tuple(params.words)))
+    pattern = _pattern(params.words, text)
+    spans = search(text, pattern) if pattern is not None else []
     if spans and params.unless:
-        cancelled = search(text, _pattern(tuple(params.unless)))
-        spans = [span for span in spans if not overlaps(span, cancelled)]
+        cancelling = _pattern(params.unless, text)
+        cancelled = search(text, cancelling) if cancelling is not None else []
+        spans = not_overlapping(spans, cancelled)
     return [Finding(rule=NAME, kind=kind, match=text[start:end], start=start, end=end) for start, end in spans]
