@@ -6,9 +6,9 @@ relay.moderation.folding says what else is read alike (look-alike letters, stret
 Findings carry the text exactly as written, with its offsets; where listed phrases overlap the longest wins.
 
 `unless` lists phrases that make a match not count where they overlap it: a list may hold "dad hit me" and,
-unless, "hit me up" ("my dad hit me up last night" is a text message, not a blow). An unless phrase is
-matched like the words; keep each one narrow, since what it covers is never found ("cut myself shaving",
-not "cut myself on").
+unless, "hit me up about" ("my dad hit me up about the trip" is a text message, not a blow). An unless
+phrase is matched like the words; keep each one narrow, since what it covers is never found ("cut myself
+shaving", not "cut myself on"; never a bare "hit me up", which "my dad hit me up against the wall" holds).
 
 A list of hundreds of phrases is one regular expression, which Python tries at every position of the text:
 over the text of a 50-page attached document, the seven urgent lists took seconds. So each phrase carries a
