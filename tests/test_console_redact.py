@@ -79,6 +79,11 @@ async def test_an_edit_needs_a_second_approval_from_someone_who_saw_it(layout: L
             stale = await bea.post(f"/held/{held_id}/release", data={"csrf_token": csrf_of(before.text),
                                                                       "edit": "0"})
             assert stale.status_code == 409 and "edited this message after you opened it" in stale.text
+            # a page's edit number that this console never wrote: 400 and nothing counted (was a 500)
+            for forged in ("\u00b2", "9" * 5000, "x", "-1"):
+                bad_form = await bea.post(f"/held/{held_id}/release", data={"csrf_token": csrf_of(before.text),
+                                                                             "edit": forged})
+                assert bad_form.status_code == 400 and "open the message again" in bad_form.text, forged
             assert (await _held(layout, held_id))["approvals"] == ["ana"]
             # Through the API the same: the release names the edit it read.
             token = {"authorization": f"Bearer {await token_for(layout, 'bea')}"}

@@ -8,7 +8,8 @@ a viewer reads. Urgent items (safeguarding) sort first and are released only aft
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -166,8 +167,12 @@ async def act(request: Request) -> Response:
         if action == "release" and urgent.needs_confirmation(item, form):
             return urgent.confirm_release(request, user, item)
         if action == "release":
+            seen_edit = _seen_edit(form)
+            if seen_edit is False:
+                return refused(request, user, 400, "Not done",
+                               "The page's edit number is not a number this console wrote: open the message again.")
             outcome = await review.release(ctx.settings, ctx.engine, ctx.clock, message_id, user.username,
-                                           ctx.offload, seen_edit=_seen_edit(form))
+                                           ctx.offload, seen_edit=seen_edit)
             text = _describe(outcome, f"Released: the message is on its way to {partner}.")
         elif action == "reject":
             reason = str(form.get("reason") or "").strip()
@@ -206,10 +211,14 @@ async def act(request: Request) -> Response:
     return page(request, "message.html", user=user, title="Done", text=text, message_id=message_id)
 
 
-def _seen_edit(form: Any) -> int | None:
-    """The newest edit the page showed (its hidden `edit` field; 0: none), or None when the form has none."""
+def _seen_edit(form: Any) -> int | Literal[False] | None:
+    """The newest edit the page showed (its hidden `edit` field; 0: none), None when the form has none, False
+    when it holds anything but ASCII digits ("²" and "١" are digits to str.isdigit, not to int) or more of them
+    than any edit count has."""
     value = str(form.get("edit") or "")
-    return int(value) if value.isdigit() else None
+    if not value:
+        return None
+    return int(value) if re.fullmatch(r"[0-9]{1,9}", value) else False
 
 
 def _describe(outcome: review.Outcome, done: str) -> str:
