@@ -17,7 +17,8 @@ from relay.store.conversations import Conversation, Member
 
 def identity(member: Member, domain: str) -> Identity:
     return Identity(email=member.email, name=member.name, alias_address=member.alias_address(domain),
-                    handle=member.handle, nicknames=member.nicknames, other_emails=member.other_emails)
+                    handle=member.handle, nicknames=member.nicknames, other_emails=member.other_emails,
+                    language=member.language)
 
 
 def face(group: Conversation, sender: Member, domain: str) -> GroupFace:

@@ -1,18 +1,18 @@
-"""Walk a MIME tree and scrub it: text, HTML, calendar and vCard parts, attached messages, delivery
-reports, attachment names and the attachments themselves.
+"""Walk a MIME tree and scrub it: text, HTML, calendar and vCard parts, attached messages, delivery reports,
+attachment names and the attachments themselves.
 
-Text parts are decoded whatever their transfer encoding and charset, a mis-declared charset repaired
-first (UTF-8 bytes labelled KOI8-R or Latin-1 are read as UTF-8; bytes that are not UTF-8 although
-labelled so are read in the charset charset-normalizer finds), scrubbed, and written back as UTF-8 only
-when something changed, so untouched parts keep their exact bytes; a part whose Content-Type is invalid
-is read, and written back, as text/plain (RFC 2045). Headers of sub-parts are cut down to Content-*
-(Content-Location and Content-Base, which hold file paths, go too); attached messages (message/rfc822)
-get the same treatment as the outer message minus the parts that only the outer message has (aliases,
-ids), their Date in UTC. A delivery report keeps its fields but not the ones that name hosts. Other
-parts are attachments: cleaned of metadata (attachments.py) when the scrubber cleans attachments, or,
-when they cannot be cleaned, replaced by a short note and listed in `scrubber.refused` (the pipeline
-then holds the message). A signed or encrypted container (multipart/signed, multipart/encrypted)
-becomes multipart/mixed, since its signature is gone.
+Text parts are decoded whatever their transfer encoding and charset, a mis-declared charset repaired first
+(UTF-8 bytes labelled KOI8-R or Latin-1 are read as UTF-8; bytes that are not UTF-8 although labelled so, or
+that name no charset, are read in the charset readings.py chooses, and their other readings are kept on the
+part for the rules: `other_readings`), scrubbed, and written back as UTF-8 only when something changed or the
+charset was guessed, so untouched parts keep their exact bytes; a part whose Content-Type is invalid is read,
+and written back, as text/plain (RFC 2045). Headers of sub-parts are cut down to Content-* (Content-Location
+and Content-Base, which hold file paths, go too); attached messages (message/rfc822) get the same treatment as
+the outer message minus the parts that only the outer message has (aliases, ids), their Date in UTC. A
+delivery report keeps its fields but not the ones that name hosts. Other parts are attachments: cleaned of
+metadata (attachments.py) when the scrubber cleans attachments, or, when they cannot be cleaned, replaced by a
+short note and listed in `scrubber.refused` (the pipeline then holds the message). A signed or encrypted
+container (multipart/signed, multipart/encrypted) becomes multipart/mixed, since its signature is gone.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ import base64
 import binascii
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC
 from email.message import EmailMessage, Message
 from email.parser import BytesParser, HeaderParser
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import unquote
 
-from relay.anonymize import attachments
+from relay.anonymize import attachments, readings
 from relay.anonymize.headers import (
     header_text,
     one_line_headers,
@@ -59,7 +60,8 @@ class Unprocessable(Exception):
     """The message cannot be anonymised safely; it is refused with a clear SMTP reply."""
 
 
-def scrub_tree(part: Message, scrubber: Scrubber, depth: int = 0) -> None:
+def scrub_tree(part: Message, scrubber: Scrubber, depth: int = 0, walk: _Walk | None = None) -> None:
+    walk = walk or _Walk(part, scrubber)
     if depth > MAX_DEPTH:
         raise Unprocessable(f"MIME nesting deeper than {MAX_DEPTH} levels")
     if depth > 0:
@@ -73,7 +75,7 @@ def scrub_tree(part: Message, scrubber: Scrubber, depth: int = 0) -> None:
         if children is not None:
             part.preamble, part.epilogue = _scrub_raw(part.preamble, scrubber), _scrub_raw(part.epilogue, scrubber)
             for child in children:
-                scrub_tree(child, scrubber, depth + 1)
+                scrub_tree(child, scrubber, depth + 1, walk)
             if part.get_content_subtype() in ("signed", "encrypted") and getattr(scrubber, "cleans_attachments", False):
                 for param in ("protocol", "micalg"):
                     part.del_param(param)
@@ -90,7 +92,7 @@ def scrub_tree(part: Message, scrubber: Scrubber, depth: int = 0) -> None:
         children = _decoded_enclosed(part, children)
         for inner in children:  # message/rfc822 and friends: one enclosed message
             kept = scrub_attached_headers(inner, scrubber)
-            scrub_tree(inner, scrubber, depth + 1)  # cuts its header down to Content-*, so ...
+            scrub_tree(inner, scrubber, depth + 1, walk)  # cuts its header down to Content-*, so ...
             restore_headers(inner, kept)  # ... who/when/what are put back afterwards
         return
     ctype = part.get_content_type()
@@ -101,14 +103,52 @@ def scrub_tree(part: Message, scrubber: Scrubber, depth: int = 0) -> None:
         _rewrite_text(part, read_text(part), clean, force_subtype=None if maintype == "text" else
                       ("vcard" if clean == scrubber.vcard else "calendar"))
     elif maintype in ("text", "message"):  # text, or a message/* part the parser could not read
-        subtype = part.get_content_subtype()
-        _rewrite_text(part, read_text(part), scrubber.html if subtype == "html" else scrubber.text)
+        clean = scrubber.html if part.get_content_subtype() == "html" else scrubber.text
+        _rewrite_text(part, walk.read(part, clean), clean)
     elif _reads_as_text(part):  # an invalid Content-Type: mail clients show the part as text
-        _rewrite_text(part, read_text(part), scrubber.text, force_subtype="plain")
+        _rewrite_text(part, walk.read(part, scrubber.text), scrubber.text, force_subtype="plain")
     elif (text := _text_file(part)) is not None:  # a .txt sent as octet-stream: clients show it as text too
         _rewrite_text(part, (text, True), scrubber.text, force_subtype="plain")
     elif getattr(scrubber, "cleans_attachments", False):
         _clean_attachment(part, scrubber)
+
+
+class _Walk:
+    """What the walk of one message shares: the message (its charsets and languages hint at the charset
+    of a part that names none) and what reading such parts may still cost."""
+
+    def __init__(self, root: Message, scrubber: Scrubber) -> None:
+        self.root, self.scrubber = root, scrubber
+        self._hints: readings.Hints | None = None
+
+    def hints(self) -> readings.Hints:
+        if self._hints is None:  # only for a part whose charset is unknown: ordinary mail never gets here
+            languages = [getattr(person, "language", None) for person in getattr(self.scrubber, "identities", ())]
+            self._hints = readings.hints_for(self.root, languages)
+        return self._hints
+
+    def read(self, part: Message, clean: Callable[[str], str]) -> tuple[str, bool]:
+        """read_text, a part whose charset is unknown read as `readings.choose` reads it (a reading holding a
+        member's real name first), with its other readings, scrubbed by `clean`, kept for the rules."""
+        found_in = getattr(self.scrubber, "found_in", None)
+        text, clean_decode = read_text(part, self, found_in)
+        if not clean_decode:
+            others = readings.others(_raw_text_bytes(part), text, self.hints())
+            setattr(part, READINGS, tuple(clean(other) for other in others))
+        return text, clean_decode
+
+
+READINGS = "relay_other_readings"  # attribute of a part read in a guessed charset: its other readings
+
+
+def other_readings(part: Message, text: str, clean_decode: bool) -> tuple[str, ...]:
+    """The other readings of a part whose charset was unknown (see readings.py), as the anonymiser kept them
+    (scrubbed) before writing the part back as UTF-8; for a part not anonymised (`text`, `clean_decode`:
+    what read_text gave), read from its bytes now."""
+    kept = getattr(part, READINGS, None)
+    if kept is not None:
+        return tuple(kept)
+    return () if clean_decode else tuple(readings.others(_raw_text_bytes(part), text, readings.Hints()))
 
 
 _ENCODINGS = {"base64", "quoted-printable"}
@@ -369,9 +409,14 @@ def _collapse(value: tuple[str | None, str | None, str]) -> str:
         return text
 
 
-def read_text(part: Message) -> tuple[str, bool]:
+def read_text(part: Message, walk: _Walk | None = None,
+              prefer: Callable[[str], bool] | None = None) -> tuple[str, bool]:
     """The part's text and whether it decoded cleanly in its declared charset (a repaired charset, or a
-    lenient decode, is not clean: the part is written back as UTF-8 if the scrub changes it)."""
+    lenient decode, is not clean: the part is written back as UTF-8 if the scrub changes it).
+
+    Bytes that are not valid in the declared charset, or that declare none and are not UTF-8, are read
+    as readings.choose reads them, with what the message says about itself (`walk`) and a reading that
+    `prefer` likes (one holding a member's real name) first."""
     if isinstance(part, EmailMessage) and part.get_content_charset() in (None, "utf-8", "us-ascii"):
         try:
             content = part.get_content()
@@ -380,13 +425,16 @@ def read_text(part: Message) -> tuple[str, bool]:
                 return content, True
         except (LookupError, UnicodeError, ValueError, AttributeError, TypeError, KeyError, AssertionError):
             pass
+    return decode_text(_raw_text_bytes(part), part.get_content_charset() or "utf-8", walk, prefer)
+
+
+def _raw_text_bytes(part: Message) -> bytes:
     raw = decoded_payload(part)
-    if raw is None:
-        raw = str(part.get_payload()).encode("utf-8", "surrogateescape")
-    return decode_text(raw, part.get_content_charset() or "utf-8")
+    return raw if raw is not None else str(part.get_payload()).encode("utf-8", "surrogateescape")
 
 
-def decode_text(raw: bytes, charset: str) -> tuple[str, bool]:
+def decode_text(raw: bytes, charset: str, walk: _Walk | None = None,
+                prefer: Callable[[str], bool] | None = None) -> tuple[str, bool]:
     """Bytes in their declared charset, repaired when the declaration is wrong (see the module docstring)."""
     utf8 = charset.lower().replace("_", "-") in ("utf-8", "utf8", "us-ascii", "ascii")
     try:
@@ -402,11 +450,9 @@ def decode_text(raw: bytes, charset: str) -> tuple[str, bool]:
             pass
     if text is not None:
         return text, True
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(raw).best()
-    if best is not None:
-        return writable(str(best)), False
+    chosen = readings.choose(raw, walk.hints() if walk is not None else readings.Hints(), prefer)
+    if chosen is not None:
+        return writable(chosen), False
     return raw.decode("cp1252", "replace"), False
 
 

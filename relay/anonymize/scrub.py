@@ -44,6 +44,7 @@ class Identity:
     handle: str
     nicknames: tuple[str, ...] = ()
     other_emails: tuple[str, ...] = ()  # further addresses the member writes from: replaced like `email`
+    language: str | None = None  # enrolled language (BCP 47): a hint at the charset of text that names none
 
 
 @dataclass

@@ -75,7 +75,8 @@ class Outcome:
 
 def _identity(member: Member, domain: str) -> Identity:
     return Identity(email=member.email, name=member.name, alias_address=member.alias_address(domain),
-                    handle=member.handle, nicknames=member.nicknames, other_emails=member.other_emails)
+                    handle=member.handle, nicknames=member.nicknames, other_emails=member.other_emails,
+                    language=member.language)
 
 
 async def load_any(connection: AsyncConnection, message_id: str) -> tuple[dict[str, Any], Any, Conversation]:

@@ -234,4 +234,5 @@ def inspection_context(context: Context, sender: Member, recipient: Member, stat
 
 def identity(member: Member, domain: str) -> Identity:
     return Identity(email=member.email, name=member.name, alias_address=member.alias_address(domain),
-                    handle=member.handle, nicknames=member.nicknames, other_emails=member.other_emails)
+                    handle=member.handle, nicknames=member.nicknames, other_emails=member.other_emails,
+                    language=member.language)

@@ -10,9 +10,12 @@ whole), the hidden text (comments, head, style) and every attribute value, each 
 readings (percent, base64, SafeLinks and redirect parameters); calendar and vCard parts unfolded and
 decoded; attachment file names; the headers kept in attached messages; the text of every attached
 document, as anonymisation cleaned it (DOCX, XLSX, PPTX, ODT, ODS, ODP: their body, headers, footers, notes
-and comments; PDF: the text on its pages, annotations and form values; relay/anonymize/document_text.py).
-A Finding's offsets refer to it; `documents` lists the spans of `text` that are a document's text (a match
-there cannot be redacted: the file is delivered as it is, so the policy's redact holds the message instead).
+and comments; PDF: the text on its pages, annotations and form values; relay/anonymize/document_text.py);
+last, after all of that (so that the offsets of what comes before do not move), the other readings of each
+text part whose charset was unknown (relay/anonymize/readings.py: a disclosure is seen in whichever legacy
+charset it was written). A Finding's offsets refer to it; `documents` lists the spans of `text` that are a
+document's text or such another reading (a match there cannot be redacted: the file is delivered as it is,
+and the partner gets the part in the reading chosen for it, so the policy's redact holds the message instead).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 from relay.anonymize import cards, document_text, htmltext
 from relay.anonymize.attachments import kind_of
 from relay.anonymize.headers import header_text
-from relay.anonymize.parts import CALENDAR_TYPES, VCARD_TYPES, decoded_payload, read_text
+from relay.anonymize.parts import CALENDAR_TYPES, VCARD_TYPES, decoded_payload, other_readings, read_text
 
 _BLOCK = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h\d|p|div|li|tr|h\d)\b[^>]*>", re.IGNORECASE)
 _HIDDEN = re.compile(r"<\s*(script|style|head|title)\b.*?<\s*/\s*\1\s*>", re.IGNORECASE | re.DOTALL)
@@ -83,11 +86,22 @@ def html_to_text(source: str) -> str:
     return html.unescape(_TAG.sub("", with_breaks))
 
 
+def _shown(ctype: str, text: str) -> list[str]:
+    """What the rules read of a text part: of HTML its visible and hidden text and attribute values."""
+    if ctype == "text/html":
+        seen = htmltext.view(text)
+        return [seen.visible, seen.hidden, "\n".join(seen.attributes)]
+    if ctype in CALENDAR_TYPES or ctype in VCARD_TYPES:
+        return [cards.readable(text)]
+    return [text]
+
+
 def inspect_message(message: Message, **context: Any) -> Inspection:
     """Build the rules' view of an (anonymised) message: all it shows, and its attachments."""
     subject = header_text(message, "Subject") or ""
     texts = [subject]
-    documents: set[int] = set()  # indexes in `texts` of documents' text
+    documents: set[int] = set()  # indexes in `texts` of documents' text (and of other readings, below)
+    readings: list[str] = []  # other readings of parts of unknown charset: appended after everything else
     attachments: list[Attachment] = []
     for part in message.walk():
         if part is not message and part.get_content_maintype() == "message" and part.is_multipart():
@@ -104,14 +118,10 @@ def inspect_message(message: Message, **context: Any) -> Inspection:
         if filename:
             texts.append(filename)
         if ctype.startswith("text/") or ctype in CALENDAR_TYPES or ctype in VCARD_TYPES:
-            text, _ = read_text(part)
-            if ctype == "text/html":
-                seen = htmltext.view(text)
-                texts.extend([seen.visible, seen.hidden, "\n".join(seen.attributes)])
-            elif ctype in CALENDAR_TYPES or ctype in VCARD_TYPES:
-                texts.append(cards.readable(text))
-            else:
-                texts.append(text)
+            text, clean = read_text(part)
+            texts.extend(_shown(ctype, text))
+            for reading in other_readings(part, text, clean) if ctype.startswith("text/") else ():
+                readings.extend(_shown(ctype, reading))
             if disposition != "attachment":
                 continue
         payload = decoded_payload(part)
@@ -120,6 +130,8 @@ def inspect_message(message: Message, **context: Any) -> Inspection:
         if payload:
             documents.add(len(texts))
             texts.append(document_text.readable(payload, kind_of(ctype, filename)))
+    documents.update(range(len(texts), len(texts) + len(readings)))
+    texts.extend(readings)
     text, spans = _joined(texts, documents)
     return Inspection(text=text, subject=subject, attachments=attachments, documents=spans, **context)
 
