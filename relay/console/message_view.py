@@ -13,6 +13,7 @@ import nh3
 from markupsafe import Markup, escape
 
 from relay.anonymize.message import parse
+from relay.anonymize.parts import read_text
 
 # Structure and emphasis only. Everything else goes, attributes included: no href, src, style or on*.
 SAFE_TAGS = {"p", "br", "div", "span", "b", "i", "u", "s", "em", "strong", "small", "sub", "sup", "mark",
@@ -51,11 +52,13 @@ def _payload(part: Message) -> bytes:
 
 
 def _text(part: Message) -> str:
+    """The part's text in its charset; bytes that name none, or are not valid in the one they name, read as
+    the relay reads them for the partner (relay/anonymize/readings.py), not as UTF-8 full of U+FFFD."""
     charset = part.get_content_charset() or "utf-8"
     try:
-        return _payload(part).decode(charset, errors="replace")
-    except LookupError:
-        return _payload(part).decode("utf-8", errors="replace")
+        return _payload(part).decode(charset)
+    except (LookupError, UnicodeDecodeError, ValueError):
+        return read_text(part)[0]
 
 
 def _is_attachment(part: Message) -> bool:
