@@ -15,8 +15,11 @@ Windows-1251 (`нОЕ РМПИП`) and `beau-père` in Windows-1252 as Big5 (`be
   in play is written in one: random legacy bytes are nearly always valid GBK, Big5 or EUC-KR. When a reading
   holds a member's real name and the chosen one does not, that reading is the right one (the caller passes
   `prefer`), and it is scrubbed like any text.
-- `others` gives the rules every other reading that decodes in a plausible legacy charset, so that a
-  disclosure is seen whichever charset the child's phone used; bounded per part and per message.
+- `others` gives the rules every other reading in a legacy charset that decodes the bytes and that
+  charset-normalizer does not find messy (its own default threshold), so that a disclosure is seen whichever
+  charset the child's phone used; likeliest first, bounded per part (its first 32 KiB) and per message (128 Ki
+  characters of readings): the rules read each reading whole. charset-normalizer's unrestricted guess is
+  asked for only when none of our charsets reads the bytes plausibly.
 """
 
 from __future__ import annotations
@@ -52,9 +55,13 @@ LANGUAGE_CHARSETS: dict[str, tuple[str, ...]] = {
     "vi": ("cp1258",), "th": ("cp874",),
     "ja": ("shift_jis", "euc-jp", "iso-2022-jp"), "zh": ("gb18030", "big5"), "ko": ("euc-kr",),
 }
-PART_READING_BYTES = 64 * 1024  # readings of a part are made of its first 64 KiB ...
-MESSAGE_READING_BYTES = 256 * 1024  # ... and of at most 256 KiB of a message's parts in all
+# The rules cost some 10-20 us a character (bench/charset_cost.py), and read each reading whole: text with few
+# non-ASCII letters (French) is plausible in most charsets, so the readings are bounded in characters.
+PART_READING_BYTES = 32 * 1024  # readings of a part are made of its first 32 KiB ...
+MESSAGE_READING_CHARS = 128 * 1024  # ... and a message's readings hold at most 128 Ki characters, likeliest first
 SAMPLE_BYTES = 4096  # the lines holding non-ASCII bytes that candidates are scored on
+# charset-normalizer's own default threshold: a reading messier than this is not a reading to it
+PLAUSIBLE_CHAOS = 0.2
 _CHARSET_PARAM = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:-]{2,40})""", re.IGNORECASE)
 
 
@@ -64,7 +71,8 @@ class Hints:
 
     charsets: tuple[str, ...] = ()
     cjk: bool = False  # a language in play is written in a CJK multi-byte charset
-    budget: int = MESSAGE_READING_BYTES
+    budget: int = MESSAGE_READING_CHARS
+    last: tuple[bytes, list[_Candidate]] | None = None  # the last part's candidates, for its other readings
 
 
 def codec_name(charset: str) -> str | None:
@@ -124,70 +132,96 @@ def _multi_byte(charset: str) -> bool:
     return is_multi_byte_encoding(name) and not name.startswith("utf")
 
 
-def _candidates(raw: bytes, hints: Hints) -> list[tuple[str, str]]:
-    """(charset, reading of the first PART_READING_BYTES) of each distinct reading that decodes, best first
-    (see the module docstring). Only the heads are decoded here: a 20 MB part is not read fifteen times."""
+@dataclass(frozen=True)
+class _Candidate:
+    charset: str
+    head: str  # the reading of the part's first PART_READING_BYTES
+    chaos: float  # charset-normalizer's mess ratio of the reading of the sample
+
+
+def _candidates(raw: bytes, hints: Hints) -> list[_Candidate]:
+    """Each distinct reading that decodes, best first (see the module docstring). Only the heads are decoded
+    here: a 20 MB part is not read fifteen times. charset-normalizer's unrestricted guess is asked for only
+    when no charset of ours reads the bytes plausibly (it costs as much as all the rest on a short text)."""
     from charset_normalizer import from_bytes
     from charset_normalizer.utils import any_specified_encoding
 
+    key = raw[:PART_READING_BYTES]
+    if hints.last is not None and hints.last[0] == key:
+        return hints.last[1]  # the part's other readings, just after choosing its reading
     inside = any_specified_encoding(raw)  # <meta charset=...> or <?xml encoding=...?> in the first bytes
     order = [name for name in (codec_name(inside) if inside else None, *hints.charsets,
                                *(codec_name(c) for c in READING_CHARSETS)) if name]
     order = list(dict.fromkeys(name for name in order if hints.cjk or not _multi_byte(name)))
-    guess = from_bytes(raw).best()  # the library's own pick: last in rank, a candidate unless CJK unhinted
-    if guess is not None and (hints.cjk or not _multi_byte(guess.encoding)):
-        order.append(codec_name(guess.encoding) or guess.encoding)
-    head = raw[:PART_READING_BYTES]
-    readings: dict[str, str] = {}
-    for name in order:
-        text = _decodes(head, name) if not _multi_byte(name) else _decodes(raw, name)
-        if text is not None and text not in readings.values():
-            readings[name] = text
-    if not readings:
-        return []
     sample = _sample(raw)
-    scored = from_bytes(sample, cp_isolation=list(readings), threshold=1.0, preemptive_behaviour=False)
-    chaos: dict[str, tuple[float, float]] = {}
-    for match in scored:
-        for name in (match.encoding, *match.could_be_from_charset):
-            chaos[codec_name(name) or name] = (round(match.chaos, 3), -round(match.coherence, 2))
+    readings = _readings(raw, order)
+    chaos = _chaos(sample, list(readings))
+    if not any(mess <= PLAUSIBLE_CHAOS for mess, _ in chaos.values()):
+        guess = from_bytes(raw).best()  # a charset of none of the languages we know of
+        if guess is not None and (hints.cjk or not _multi_byte(guess.encoding)):
+            name = codec_name(guess.encoding) or guess.encoding
+            readings.update(_readings(raw, [name]) if name not in readings else {})
+            chaos.update(_chaos(sample, [name]))
     rank = list(readings)
 
-    def score(item: tuple[str, str]) -> tuple[float, float, int, int]:
-        name, _ = item
+    def score(name: str) -> tuple[float, float, int, int]:
         mess, coherence = chaos.get(name, (2.0, 0.0))
         return mess, coherence, _case_flips(_decodes(sample, name) or ""), rank.index(name)
 
-    return sorted(readings.items(), key=score)
+    found = [_Candidate(name, readings[name], chaos.get(name, (2.0, 0.0))[0]) for name in sorted(readings, key=score)]
+    hints.last = (key, found)
+    return found
+
+
+def _readings(raw: bytes, charsets: list[str]) -> dict[str, str]:
+    head = raw[:PART_READING_BYTES]
+    readings: dict[str, str] = {}
+    for name in charsets:
+        text = _decodes(raw, name) if _multi_byte(name) else _decodes(head, name)
+        if text is not None and text not in readings.values():
+            readings[name] = text[:PART_READING_BYTES]
+    return readings
+
+
+def _chaos(sample: bytes, charsets: list[str]) -> dict[str, tuple[float, float]]:
+    """charset-normalizer's mess ratio and (negated) language coherence of the sample in each charset."""
+    from charset_normalizer import from_bytes
+
+    if not charsets:
+        return {}
+    found: dict[str, tuple[float, float]] = {}
+    for match in from_bytes(sample, cp_isolation=charsets, threshold=1.0, preemptive_behaviour=False):
+        for name in (match.encoding, *match.could_be_from_charset):
+            found[codec_name(name) or name] = (round(match.chaos, 3), -round(match.coherence, 2))
+    return found
 
 
 def choose(raw: bytes, hints: Hints, prefer: Callable[[str], bool] | None = None) -> str | None:
     """The reading the partner gets, or None when no candidate charset reads the bytes."""
     candidates = _candidates(raw, hints)
-    if prefer is not None and candidates and not prefer(candidates[0][1]):
-        named = [item for item in candidates if prefer(item[1])]
+    if prefer is not None and candidates and not prefer(candidates[0].head):
+        named = [item for item in candidates if prefer(item.head)]
         candidates = named + [item for item in candidates if item not in named]
-    for name, _ in candidates:
-        text = _decodes(raw, name)  # the whole part: its head decoded, the rest may not
+    for candidate in candidates:
+        text = _decodes(raw, candidate.charset)  # the whole part: its head decoded, the rest may not
         if text is not None:
             return text
     return None
 
 
 def others(raw: bytes, chosen: str, hints: Hints) -> list[str]:
-    """Every other distinct reading of the part's first bytes in a reading charset (or one the message
-    points to) that decodes, within the message's budget."""
-    head = raw[:min(PART_READING_BYTES, hints.budget)]
-    if not head or raw.isascii():
+    """Every other plausible reading (charset-normalizer's mess ratio at most PLAUSIBLE_CHAOS) of the part's
+    first bytes in a single-byte charset that reads them, likeliest first, within the message's budget."""
+    if hints.budget <= 0 or raw.isascii():
         return []
-    hints.budget -= len(head)
-    seen = {chosen[:len(head)], chosen}
+    seen = {chosen[:PART_READING_BYTES], chosen}
     found = []
-    for name in dict.fromkeys((*hints.charsets, *(codec_name(c) or c for c in READING_CHARSETS))):
-        if _multi_byte(name):
-            continue
-        text = _decodes(head, name)
-        if text is not None and text not in seen:
+    for candidate in _candidates(raw, hints):
+        text = candidate.head[:hints.budget]
+        if candidate.chaos <= PLAUSIBLE_CHAOS and not _multi_byte(candidate.charset) and text not in seen:
             seen.add(text)
             found.append(text)
+            hints.budget -= len(text)
+            if hints.budget <= 0:
+                break
     return found
