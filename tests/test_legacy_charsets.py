@@ -184,3 +184,34 @@ def test_readings_come_after_everything_else_and_are_bounded() -> None:
     assert count * PART_READING_BYTES > MESSAGE_READING_CHARS
     shown = count * (len(big) + 4)
     assert shown < len(text) <= shown + MESSAGE_READING_CHARS + 1000
+
+
+SHORT_TEXTS = [  # (text, charset, the writer's enrolled language or None)
+    *((words, charset, None) for charset, words in DISCLOSURES.items()),
+    *((words, charset, None) for charset, words in ORDINARY.items()),
+    ("Мне плохо. Я хочу умереть.", "cp1251", None), ("¿Puedes ayudarme? Mi tío me pega.", "cp1252", None),
+    ("Zażółć gęślą jaźń", "iso-8859-2", None), ("Γειά σου κόσμε", "iso-8859-7", None),
+    ("Çok güzel bir gün", "iso-8859-9", None), ("שלום עולם", "iso-8859-8", "he"),
+    ("Hello Robin — it’s “fine”, café", "cp1252", "ru"), ("Мне плохо. Я хочу умереть.", "koi8-r", "ru"),
+    ("こんにちは、元気ですか", "shift_jis", "ja"), ("你好，我想死", "gb2312", "zh"),
+]
+
+
+def test_short_legacy_texts_are_read_right_or_at_least_seen_by_the_rules() -> None:
+    """The reading chosen for the partner is the text as written, with the writer's language when a short text
+    leaves several readings equally plausible; whichever is chosen, the text as written is among the readings."""
+    from relay.anonymize.readings import choose, hints_for, others
+
+    wrong, unseen = [], []
+    for words, charset, language in SHORT_TEXTS:
+        raw = words.encode(charset)
+        hints = hints_for(parsed(b"Subject: x\r\n\r\n"), [language])
+        chosen = choose(raw, hints)
+        if chosen != words:
+            wrong.append((charset, chosen))
+        if chosen != words and words not in others(raw, chosen or "", hints):
+            unseen.append((charset, words))
+    assert (wrong, unseen) == ([], [])
+    hebrew = "שלום עולם".encode("iso-8859-8")  # no language: read as Cyrillic, but the rules see the Hebrew
+    assert "שלום עולם" in others(hebrew, choose(hebrew, hints_for(parsed(b"\r\n"), [])) or "", hints_for(
+        parsed(b"\r\n"), []))

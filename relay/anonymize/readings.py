@@ -16,10 +16,12 @@ Windows-1251 (`нОЕ РМПИП`) and `beau-père` in Windows-1252 as Big5 (`be
   holds a member's real name and the chosen one does not, that reading is the right one (the caller passes
   `prefer`), and it is scrubbed like any text.
 - `others` gives the rules every other reading in a legacy charset that decodes the bytes and that
-  charset-normalizer does not find messy (its own default threshold), so that a disclosure is seen whichever
-  charset the child's phone used; likeliest first, bounded per part (its first 32 KiB) and per message (128 Ki
-  characters of readings): the rules read each reading whole. charset-normalizer's unrestricted guess is
-  asked for only when none of our charsets reads the bytes plausibly.
+  charset-normalizer does not find messy (its own default threshold; nor most words mixing scripts that it
+  calls suspiciously successive, which its average over a whole text misses when accents are few), so that a
+  disclosure is seen whichever charset the child's phone used; likeliest first, bounded per part (its first
+  32 KiB) and per message (128 Ki characters of readings): the rules read each reading whole.
+  charset-normalizer's unrestricted guess is asked for only when none of our charsets reads the bytes
+  plausibly.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ MESSAGE_READING_CHARS = 128 * 1024  # ... and a message's readings hold at most 
 SAMPLE_BYTES = 4096  # the lines holding non-ASCII bytes that candidates are scored on
 # charset-normalizer's own default threshold: a reading messier than this is not a reading to it
 PLAUSIBLE_CHAOS = 0.2
+PLAUSIBLE_MIXED_WORDS = 0.5  # a reading in which most non-ASCII words mix scripts is not one (see _mixed_words)
 _CHARSET_PARAM = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:-]{2,40})""", re.IGNORECASE)
 
 
@@ -120,6 +123,26 @@ def _case_flips(text: str) -> int:
     return sum(1 for first, second in pairwise(text) if first.islower() and second.isupper())
 
 
+_WORD = re.compile(r"\w+")
+
+
+def _mixed_words(text: str) -> float:
+    """The share of the words holding a non-ASCII letter in which two letters follow each other from ranges
+    that charset-normalizer calls suspiciously successive ("pиre", "Зa": a Latin text read in a Cyrillic
+    charset). Its mess ratio, averaged over the whole text, misses them when accents are few."""
+    from charset_normalizer.md import is_suspiciously_successive_range
+    from charset_normalizer.utils import unicode_range
+
+    words = [word for word in _WORD.findall(text) if not word.isascii()]
+    if not words:
+        return 0.0
+    mixed = sum(1 for word in words if any(
+        first.isalpha() and second.isalpha() and is_suspiciously_successive_range(unicode_range(first),
+                                                                                  unicode_range(second))
+        for first, second in pairwise(word)))
+    return mixed / len(words)
+
+
 def _sample(raw: bytes) -> bytes:
     lines = [line for line in raw.splitlines() if not line.isascii()]
     return b"\n".join(lines)[:SAMPLE_BYTES]
@@ -137,6 +160,7 @@ class _Candidate:
     charset: str
     head: str  # the reading of the part's first PART_READING_BYTES
     chaos: float  # charset-normalizer's mess ratio of the reading of the sample
+    mixed: float  # _mixed_words of the reading of the sample
 
 
 def _candidates(raw: bytes, hints: Hints) -> list[_Candidate]:
@@ -168,7 +192,8 @@ def _candidates(raw: bytes, hints: Hints) -> list[_Candidate]:
         mess, coherence = chaos.get(name, (2.0, 0.0))
         return mess, coherence, _case_flips(_decodes(sample, name) or ""), rank.index(name)
 
-    found = [_Candidate(name, readings[name], chaos.get(name, (2.0, 0.0))[0]) for name in sorted(readings, key=score)]
+    found = [_Candidate(name, readings[name], chaos.get(name, (2.0, 0.0))[0],
+                        _mixed_words(_decodes(sample, name) or "")) for name in sorted(readings, key=score)]
     hints.last = (key, found)
     return found
 
@@ -210,15 +235,17 @@ def choose(raw: bytes, hints: Hints, prefer: Callable[[str], bool] | None = None
 
 
 def others(raw: bytes, chosen: str, hints: Hints) -> list[str]:
-    """Every other plausible reading (charset-normalizer's mess ratio at most PLAUSIBLE_CHAOS) of the part's
-    first bytes in a single-byte charset that reads them, likeliest first, within the message's budget."""
+    """Every other plausible reading (charset-normalizer's mess ratio at most PLAUSIBLE_CHAOS, at most half of
+    its non-ASCII words mixing scripts) of the part's first bytes in a single-byte charset that reads them,
+    likeliest first, within the message's budget."""
     if hints.budget <= 0 or raw.isascii():
         return []
     seen = {chosen[:PART_READING_BYTES], chosen}
     found = []
     for candidate in _candidates(raw, hints):
         text = candidate.head[:hints.budget]
-        if candidate.chaos <= PLAUSIBLE_CHAOS and not _multi_byte(candidate.charset) and text not in seen:
+        plausible = candidate.chaos <= PLAUSIBLE_CHAOS and candidate.mixed <= PLAUSIBLE_MIXED_WORDS
+        if plausible and not _multi_byte(candidate.charset) and text not in seen:
             seen.add(text)
             found.append(text)
             hints.budget -= len(text)
