@@ -215,3 +215,24 @@ def test_short_legacy_texts_are_read_right_or_at_least_seen_by_the_rules() -> No
     hebrew = "שלום עולם".encode("iso-8859-8")  # no language: read as Cyrillic, but the rules see the Hebrew
     assert "שלום עולם" in others(hebrew, choose(hebrew, hints_for(parsed(b"\r\n"), [])) or "", hints_for(
         parsed(b"\r\n"), []))
+
+
+async def test_utf8_with_a_stray_byte_stays_utf8_and_the_name_in_it_is_scrubbed(layout: Layout, sink: Sink) -> None:
+    """A UTF-8 message with one invalid byte (a truncated line, a pasted signature) is read as UTF-8, the bad
+    byte a replacement mark: read in a legacy charset, every letter outside ASCII would change for the partner
+    ("встретиться" as mojibake), unless a member's name in it happened to pick the right reading."""
+    use_shipped_policy(layout, "adult-professional", lead=False)
+    async with serving(layout):
+        pair = await acreate_pair(layout, RUSSIAN, ARABIC)
+        named = "Привет! Это Иван Петров, можно встретиться во вторник? ".encode() + b"\xff"
+        unnamed = "Можно встретиться во вторник? Задача сложная. ".encode() + b"\xff"
+        for body in (named, unnamed):
+            for declared in ("Content-Type: text/plain; charset=utf-8", "Content-Type: text/plain"):
+                raw = undeclared(RUSSIAN, pair["mentee_alias"], f"stray {len(declared)} {len(body)}", body).replace(
+                    b"Content-Type: text/plain", declared.encode())
+                code, reply = await send(layout.smtp_port, raw, RUSSIAN["email"], pair["mentee_alias"])
+                assert code == 250, reply
+        delivered = await eventually(lambda: sink.received if len(sink.received) >= 4 else None, timeout=20)
+        texts = [body_of(received.message) for received in delivered]
+        assert [text for text in texts if "встретиться во вторник? " not in text or "\ufffd" not in text
+                or "Иван" in text or "Петров" in text] == []

@@ -433,6 +433,18 @@ def _raw_text_bytes(part: Message) -> bytes:
     return raw if raw is not None else str(part.get_payload()).encode("utf-8", "surrogateescape")
 
 
+def _mostly_utf8(raw: bytes) -> str | None:
+    """UTF-8 with a stray invalid byte or two (a truncated line, a pasted signature): read as UTF-8, each bad
+    byte a replacement character, when its valid multi-byte characters are at least as many as its bad
+    bytes; a legacy text read as UTF-8 has almost none (a lead byte followed by continuation bytes), and
+    every one of its letters is a bad byte. Read in a legacy charset instead,
+    every accent of such a text would change ("José" as "JosĂ©"), and a real name in it would be missed."""
+    text = raw.decode("utf-8", "replace")
+    bad = text.count("\ufffd")
+    good = sum(1 for char in text if char > "\x7f") - bad
+    return text if good and good >= bad else None
+
+
 def decode_text(raw: bytes, charset: str, walk: _Walk | None = None,
                 prefer: Callable[[str], bool] | None = None) -> tuple[str, bool]:
     """Bytes in their declared charset, repaired when the declaration is wrong (see the module docstring)."""
@@ -450,6 +462,9 @@ def decode_text(raw: bytes, charset: str, walk: _Walk | None = None,
             pass
     if text is not None:
         return text, True
+    mostly = _mostly_utf8(raw)
+    if mostly is not None:
+        return writable(mostly), False
     chosen = readings.choose(raw, walk.hints() if walk is not None else readings.Hints(), prefer)
     if chosen is not None:
         return writable(chosen), False
