@@ -85,9 +85,9 @@ def _read(source: str) -> list[_Event]:
     reader = _Reader(source)
     reader.feed(source)
     reader.close()
-    events = reader.events
-    for event, following in zip(events, [*events[1:], None], strict=True):
-        event.end = following.start if following is not None else len(source)
+    events = reader.events  # none at all for an empty part (ordinary mail: an empty HTML alternative)
+    for index, event in enumerate(events):
+        event.end = events[index + 1].start if index + 1 < len(events) else len(source)
     return [e for e in events if e.end > e.start or e.kind == "data"]
 
 

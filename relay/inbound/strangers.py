@@ -18,6 +18,9 @@ unknown writer gave about themselves, and it goes to the one person whose duty i
 never to a participant. Without it the lead could not reach a child who has no other channel, nor report an
 adult who writes to a child's alias.
 
+A message that cannot be read whole (a MIME structure the parser gives up on, over its CPU budget) is read again
+for its subject and text/plain parts only (tasks.read_stranger_text), scrubbed the same way, before giving up.
+
 Bounds, so that reading costs a spammer's mail little: only the first READ_AT_MOST bytes are read (a phone's
 text comes first; a text part after a large attachment is not read), the worker's CPU budget applies as to any
 message, a session's stranger refusals count towards smtp.max_refused_recipients (relay/smtp/handler.py), and
@@ -70,12 +73,18 @@ async def refuse(context: Context, raw: bytes, refusal: Refusal, *, conversation
     policy = context.policy_of(conversation)
     job = tasks.StrangerJob(people=people, now=now, domain=context.domain, policy=policy.name, context=inspection)
     record: dict[str, Any] = {}
+    read: dict[str, str] = {}  # how it was read, when not whole
     try:
         reading = await context.pool.run(tasks.read_stranger, raw[:READ_AT_MOST], job)
-    except Exception as exc:  # unreadable, over its budget, a worker lost: refused as before, and said so
-        log.warning("a stranger's message to %s could not be read for safeguarding signs: %s", detail.get("rcpt"),
-                    exc)
-        reading, record = None, {"read": f"not read: {exc}"}
+    except Exception as exc:  # unreadable, over its budget, a worker lost: its subject and plain text are read
+        log.warning("a stranger's message to %s could not be read whole for safeguarding signs (%s); its text is "
+                    "read instead", detail.get("rcpt"), exc)
+        read = {"read": f"text only: {exc}"}
+        try:
+            reading = await context.pool.run(tasks.read_stranger_text, raw[:READ_AT_MOST], job)
+        except Exception as again:  # refused as before, and said so
+            log.warning("nor its text: %s", again)
+            reading, read = None, {"read": f"not read: {exc}; its text not either: {again}"}
     if reading is not None and reading.findings:
         kinds = sorted({str(f.get("kind") or f.get("rule")) for f in reading.findings})
         key = alert_key(conversation, recipient, header_from)
@@ -109,7 +118,8 @@ async def refuse(context: Context, raw: bytes, refusal: Refusal, *, conversation
                                                                  "not_alerted": "one alert an hour already sent"}
         log.warning("stranger's message to %s shows %s; lead %s", detail.get("rcpt"), kinds,
                     f"told ({', '.join(told)})" if told else "already told within the hour")
-    return await context.refuse(refusal, pair_id=conversation.id, header_from=header_from, **record, **detail)
+    return await context.refuse(refusal, pair_id=conversation.id, header_from=header_from, **record, **read,
+                                **detail)
 
 
 def _same(envelope: str | None, header_from: str) -> bool:

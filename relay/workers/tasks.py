@@ -36,7 +36,7 @@ from relay.dkim.signer import Signer
 from relay.inbound.header import Header, HeaderTooLarge, read_header
 from relay.moderation import decide
 from relay.moderation.findings import Finding
-from relay.moderation.inspection import PairStats, inspect_message
+from relay.moderation.inspection import Inspection, PairStats, inspect_message
 from relay.moderation.policy import PolicyBook
 from relay.pipeline import GroupCopy, GroupFace, Prepared, PreparedGroup, prepare, prepare_group, release
 from relay.senderauth.dkim_check import DkimResult, verify_prefetched
@@ -338,6 +338,30 @@ def read_stranger(raw: bytes, job: StrangerJob, text_at_most: int = 8000) -> Str
         return StrangerReading(urgent, header_text(message, "Subject") or "", text)
 
 
+def read_stranger_text(raw: bytes, job: StrangerJob, text_at_most: int = 8000) -> StrangerReading:
+    """`read_stranger` when the message cannot be read whole (relay/inbound/strangers.py): its subject and its
+    text/plain parts only (no HTML, no attachment), each scrubbed of the members' real names and addresses, and
+    that text inspected by the conversation's policy."""
+    from relay.anonymize.headers import header_text
+    from relay.anonymize.message import parse
+    from relay.anonymize.parts import read_text
+    from relay.anonymize.scrub import Scrubber
+
+    with _readable():
+        message = parse(raw)
+        scrubber = Scrubber(job.people)
+        subject = scrubber.text(header_text(message, "Subject") or "")
+        texts = [scrubber.text(read_text(part)[0]).strip() for part in message.walk()
+                 if part.get_content_type() == "text/plain" and part.get_content_disposition() != "attachment"]
+        text = "\n\n".join(piece for piece in texts if piece)
+        inspection = Inspection(text=f"{subject}\n\n{text}", subject=subject, **job.context)
+        decision = decide(_environment().policies.get(job.policy), inspection)
+    urgent = [reason for reason in decision.reason_dicts() if reason.get("severity") == "urgent"]
+    if len(text) > text_at_most:
+        text = text[:text_at_most] + " [...]"
+    return StrangerReading(urgent, subject, text or "(The message's text could not be read.)")
+
+
 def urgent_kinds(raw: bytes, policy: str) -> list[str]:
     """The kinds of the safeguarding signs (the policy's urgent findings) in a message to a program address
     (help@, concern@), which goes to staff without a moderator's review: sorted, none when it has none. The
@@ -346,6 +370,17 @@ def urgent_kinds(raw: bytes, policy: str) -> list[str]:
 
     with _readable():
         inspection = inspect_message(parse(raw))
+    return _urgent(inspection, policy)
+
+
+def urgent_kinds_of_text(subject: str, text: str, policy: str) -> list[str]:
+    """`urgent_kinds` of the subject and the plain text alone: what help@ and concern@ fall back on when the
+    whole message cannot be read (relay/inbound/program/mail.py), so that a disclosure in the text is still
+    seen."""
+    return _urgent(Inspection(text=f"{subject}\n\n{text}", subject=subject), policy)
+
+
+def _urgent(inspection: Inspection, policy: str) -> list[str]:
     decision = decide(_environment().policies.get(policy), inspection)
     return sorted({reason.finding.kind for reason in decision.reasons if reason.severity == "urgent"})
 
