@@ -6,6 +6,11 @@ NOTICE_EVERY, a short neutral notice that the other is away. Signals (RFC 3834 a
 Auto-Submitted other than "no"; Precedence auto_reply, bulk, junk or list; X-Autoreply,
 X-Autorespond and Microsoft's X-MS-Exchange-Inbox-Rules-Loop; a subject that starts the way
 automatic replies start in common languages.
+
+`no_auto_answer_signal`: a message that asks not to be answered automatically (Microsoft's
+X-Auto-Response-Suppress: All, OOF or AutoReply) without being an automatic reply itself. It is ordinary
+mail (partner mail is delivered as any), but the relay's own automatic answers (help@'s confirmation) are not
+sent to it.
 """
 
 from __future__ import annotations
@@ -43,3 +48,13 @@ def auto_reply_signal(message: Message) -> str | None:
     if _SUBJECT.match(subject):
         return f"Subject: {subject}"
     return None
+
+
+_SUPPRESSED = ("all", "oof", "autoreply")
+
+
+def no_auto_answer_signal(message: Message) -> str | None:
+    """What asks that `message` get no automatic answer ("X-Auto-Response-Suppress: All", ...), or None."""
+    value = (header_text(message, "X-Auto-Response-Suppress") or "").strip()
+    words = {word.strip().lower() for word in value.split(",")}
+    return f"X-Auto-Response-Suppress: {value}" if words & set(_SUPPRESSED) else None

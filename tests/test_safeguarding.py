@@ -816,7 +816,8 @@ async def test_a_reply_to_the_relays_own_mail_reaches_a_person_and_is_read_for_s
         assert "kill myself" in text(inbox.lead[-1])
         await eventually(lambda: nothing_queued(layout), timeout=20)
         notices = [m for m in inbox.mentee if str(m["From"]).endswith(f"<notices@{DOMAIN}>")]
-        assert len(notices) == 3 and all(m["Reply-To"] == f"help@{DOMAIN}" for m in notices)
+        # the farewell and one confirmation: an answer to a confirmation minutes old gets none (a probable loop)
+        assert len(notices) == 2 and all(m["Reply-To"] == f"help@{DOMAIN}" for m in notices)
 
         stranger = simple_message("Someone <someone@elsewhere.example>", f"notices@{DOMAIN}", "hi", "hello")
         code, answer = await send(layout.smtp_port, stranger, "someone@elsewhere.example", f"notices@{DOMAIN}")

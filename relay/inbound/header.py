@@ -28,7 +28,7 @@ from relay.anonymize.headers import header_text, message_ids
 from relay.anonymize.message import parse
 from relay.anonymize.parts import read_text
 from relay.anonymize.writable import writable
-from relay.autoreply import auto_reply_signal
+from relay.autoreply import auto_reply_signal, no_auto_answer_signal
 
 MAX_FIELD = 16 * 1024  # bytes of one header field, its folded lines joined (32 KB: 64 ms of CPU to refold)
 MAX_HEADER = 128 * 1024  # bytes of the whole header
@@ -51,6 +51,7 @@ class Header:
     subject: str | None = None  # decoded (RFC 2047); None when the message has none
     refs: tuple[str, ...] = ()  # the ids of In-Reply-To, then of References
     auto_reply: str | None = None  # relay/autoreply.auto_reply_signal
+    no_auto_answer: str | None = None  # relay/autoreply.no_auto_answer_signal
     trace: tuple[tuple[str, str], ...] = ()  # see trace_fields()
     text: str = ""  # read with `whole`: the body's text as a reader sees it (see readable_text())
 
@@ -70,7 +71,8 @@ def read_header(raw: bytes, whole: bool = True) -> Header:
         loop_marker=(header_text(message, "X-Loop") or "").casefold(), body_hash=body_hash(raw),
         subject=header_text(message, "Subject"),
         refs=tuple(message_ids(message, "In-Reply-To") + message_ids(message, "References")),
-        auto_reply=auto_reply_signal(message), trace=trace_fields(message),
+        auto_reply=auto_reply_signal(message), no_auto_answer=no_auto_answer_signal(message),
+        trace=trace_fields(message),
         text=readable_text(message) if whole else "",
     )
 

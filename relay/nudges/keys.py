@@ -1,6 +1,7 @@
 """The once-only record of scheduled mail: a deterministic key per nudge, check-in or notice.
 
-`claim` inserts the key and reports whether this caller inserted it (`claim_many`: many keys at once);
+`claim` inserts the key and reports whether this caller inserted it (`claim_many`: many keys at once;
+`claim_every`: a key that may be claimed again once its last claim is a given time old);
 a key already present (another sweep, another relay instance, a sweep before a restart) makes the
 insert a no-op. It runs in the
 transaction that queues the mail, so the mail and its key are committed together or not at all.
@@ -8,10 +9,10 @@ transaction that queues the mail, so the mail and its key are committed together
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,6 +27,17 @@ async def claim(connection: AsyncConnection, key: str, *, kind: str, pair_id: in
     statement = dialect.insert(notice_keys).values(values).on_conflict_do_nothing(index_elements=["key"])
     result = await connection.execute(statement)
     return bool(result.rowcount)
+
+
+async def claim_every(connection: AsyncConnection, key: str, *, kind: str, pair_id: int | None, at: datetime,
+                      every: timedelta) -> bool:
+    """`claim`, or, when the key is taken, take it again if its last claim is `every` old (it is moved to `at`
+    with a conditional update, so that two sessions at once get one claim): a rate limit of one per `every`."""
+    if await claim(connection, key, kind=kind, pair_id=pair_id, at=at):
+        return True
+    moved = await connection.execute(update(notice_keys).where(notice_keys.c.key == key, notice_keys.c.at <= at - every)
+                                     .values(at=at))
+    return bool(moved.rowcount)
 
 
 async def claim_many(connection: AsyncConnection, rows: list[dict[str, Any]]) -> set[str]:

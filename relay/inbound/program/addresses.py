@@ -39,6 +39,10 @@ class Incoming:
     # share@: closed pairs too; help@, concern@: closed pairs and groups too)
     secret: str  # signs the coordinator's reply addresses (relay/inbound/program/help.py)
     urgent: list[str] = field(default_factory=list)  # help@, concern@: the safeguarding signs found in it
+    automatic: str | None = None  # help@, concern@: what marks it as an automatic reply (then it has signs)
+    no_auto_answer: str | None = None  # help@, concern@: what asks for no automatic answer
+    refs: tuple[str, ...] = ()  # the ids it answers (In-Reply-To, References)
+    read: str | None = None  # help@, concern@: why the whole message could not be read (its text was)
 
 
 async def enrolments(connection: AsyncConnection, address: str, *,

@@ -12,9 +12,10 @@ program's safeguarding lead as well, flagged urgent; a sign alone pauses nothing
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.headerregistry import Address
 
 from sqlalchemy import select, update
@@ -26,13 +27,21 @@ from relay.config import Settings
 from relay.inbound.program.addresses import Incoming, groups_of, pairs_of
 from relay.notices import render
 from relay.notices.programs import folder, for_participant, for_staff, participant_language
+from relay.nudges import keys
 from relay.safeguarding.notices import lead_and_coordinator
 from relay.store import events
 from relay.store.conversations import Conversation, get_conversation
 from relay.store.messages import Accepted, HoldEntry
-from relay.store.pairs import Member, Pair
-from relay.store.schema import members, pairs
+from relay.store.pairs import Member, Pair, email_key
+from relay.store.schema import members, notice_keys, pairs
 
+CONFIRMATIONS_PER_HOUR = 3  # to one member's address; the rest of their help@ mail reaches staff unconfirmed
+LOOP_WINDOW = timedelta(minutes=10)  # an answer to a confirmation this young is a probable loop: not confirmed
+AUTOMATIC_PAGE_EVERY = timedelta(hours=1)  # an automatic reply with signs pages the lead once per member in this
+MAX_REFS = 100  # of the ids a message answers, those looked up
+CONFIRMATION = "help.confirmation"  # notice_keys: a confirmation's Message-ID
+CONFIRMATIONS = "help.confirmations"  # notice_keys: the rate limit's slots
+AUTOMATIC_PAGE = "help.automatic_page"  # notice_keys: an automatic reply paged the lead
 _REPLY = re.compile(r"^help\+m(\d{1,12})\.([a-z2-7]{16})$")
 PAUSED_REASON = {"rule": "pair_paused", "kind": "concern", "match": "the pair is paused after a concern",
                  "action": "hold", "start": -1, "end": -1}
@@ -91,24 +100,69 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
     # the subject names the first conversation: a pair by id, a group (for a member of groups only) by name
     where = {"pair_id": pair.id} if isinstance(pair, Pair) else {"pair_id": None, "group_name": pair.name}
     staff = for_staff(settings, program, "help_coordinator", member_role=member.role, **where, **values)
-    staff_addresses = lead_and_coordinator(settings, pair.program_id) if urgent else [program.coordinator]
+    lead = {"lead": "paged"} if urgent else {}
+    if urgent and incoming.automatic and not await keys.claim_every(
+            connection, f"{AUTOMATIC_PAGE}:m{member.id}", kind=AUTOMATIC_PAGE, pair_id=pair.id, at=now,
+            every=AUTOMATIC_PAGE_EVERY):
+        lead = {"lead": "not paged: an automatic reply from this member paged the lead within the hour"}
+    paging = urgent and lead["lead"] == "paged"
+    staff_addresses = lead_and_coordinator(settings, pair.program_id) if paging else [program.coordinator]
     to_staff = [notices.compose(
         domain=domain, program_name=program.name, to=address, now=now,
         subject=staff.subject, body=staff.text,
         reply_to=reply_address(member.id, incoming.secret, domain),
         headers={"Importance": "high", "X-Priority": "1"} if urgent else None, language=staff.language,
     ) for address in staff_addresses]
-    mine = for_participant(settings, program, member, "help_confirmation", **values)
-    confirmation = notices.compose(domain=domain, program_name=program.name, to=member.email, now=now,
-                                   subject=mine.subject, body=mine.text, language=mine.language,
-                                   reply_to=notices.help_address(domain))
-    for notice in (*to_staff, confirmation):
+    for notice in to_staff:
         await notices.queue(connection, notice, domain=domain, now=now, pair_id=pair.id,
                             message_id=incoming.message_id)
+    not_confirmed = await no_confirmation(connection, incoming, member)
+    if not_confirmed is None:
+        mine = for_participant(settings, program, member, "help_confirmation", **values)
+        confirmation = notices.compose(domain=domain, program_name=program.name, to=member.email, now=now,
+                                       subject=mine.subject, body=mine.text, language=mine.language,
+                                       reply_to=notices.help_address(domain))
+        await notices.queue(connection, confirmation, domain=domain, now=now, pair_id=pair.id,
+                            message_id=incoming.message_id)
+        await keys.claim(connection, confirmation_key(confirmation.message_id), kind=CONFIRMATION, pair_id=pair.id,
+                         at=now)
     signs = {"signs": incoming.urgent, "to": staff_addresses} if incoming.urgent else {"to": staff_addresses}
+    marks = {k: v for k, v in (("automatic", incoming.automatic), ("not_read", incoming.read)) if v}
     for conversation, role in incoming.enrolments:
         await events.record(connection, "concern" if concern else "help", now, pair_id=conversation.id,
-                            message_id=incoming.message_id, role=role.role, urgent=urgent, **signs)
+                            message_id=incoming.message_id, role=role.role, urgent=urgent, **signs, **lead, **marks,
+                            confirmation=not_confirmed or "sent")
+
+
+def confirmation_key(message_id: str) -> str:
+    """The record of a confirmation's Message-ID (hashed: ids may be long), by which an answer to it is known."""
+    digest = hashlib.sha256(message_id.strip().strip("<>").casefold().encode("utf-8")).hexdigest()[:40]
+    return f"{CONFIRMATION}:{digest}"
+
+
+async def no_confirmation(connection: AsyncConnection, incoming: Incoming, member: Member) -> str | None:
+    """Why this message gets no confirmation, or None when it gets one. Never to an automatic reply (RFC 3834)
+    nor to mail that asks for no automatic answer; not to a probable loop (an answer, within LOOP_WINDOW, to a
+    confirmation: an auto-answering robot that sets no header answers each confirmation with a new message);
+    and at most CONFIRMATIONS_PER_HOUR to one member's address (a robot that does not even thread its answers
+    stops there). Staff get the message in every case."""
+    if incoming.automatic:
+        return f"not sent: an automatic reply ({incoming.automatic})"
+    if incoming.no_auto_answer:
+        return f"not sent: it asks for no automatic answer ({incoming.no_auto_answer})"
+    answered = [confirmation_key(ref) for ref in dict.fromkeys(incoming.refs[:MAX_REFS])]
+    if answered:
+        recent = select(notice_keys.c.at).where(notice_keys.c.key.in_(answered),
+                                                notice_keys.c.at >= incoming.now - LOOP_WINDOW).limit(1)
+        if (await connection.execute(recent)).first() is not None:
+            return "not sent: a probable loop (it answers a confirmation sent minutes ago)"
+    address = hashlib.sha256(email_key(member.email).encode("utf-8")).hexdigest()[:24]
+    pair_id = incoming.enrolments[0][0].id
+    for slot in range(CONFIRMATIONS_PER_HOUR):
+        if await keys.claim_every(connection, f"{CONFIRMATIONS}:m{member.id}:{address}:{slot}", kind=CONFIRMATIONS,
+                                  pair_id=pair_id, at=incoming.now, every=timedelta(hours=1)):
+            return None
+    return f"not sent: {CONFIRMATIONS_PER_HOUR} confirmations to this address within the hour already"
 
 
 async def answer(connection: AsyncConnection, settings: Settings, pair: Conversation, member: Member,

@@ -40,6 +40,7 @@ OPEN_AFTER_CLOSE = {"share": ("pair",), **{kind: ("pair", "group") for kind in T
 # The From of the relay's own notices (relay/notices): a participant who answers one there (a client that
 # ignores its Reply-To: help@, a notice sent before it had one) is writing to the program: help@ mail.
 REPLIES = {"notices": "help"}
+UNREAD = "unread"  # the sign of mail to help@ or concern@ whose text could not be read at all: it goes to the lead
 
 
 @dataclass(frozen=True)
@@ -94,31 +95,28 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
     automatic = header.auto_reply
     subject = header.subject or ""
     urgent: list[str] = []
+    unread: str | None = None
     if target.kind in TO_STAFF:  # an automatic reply too: a header is no reason to leave a disclosure unread
-        try:
-            urgent = await context.pool.run(tasks.urgent_kinds, raw, policy.name)
-        except Unprocessable as exc:
-            raise await context.refuse(refusals.unprocessable(str(exc)), **detail) from None
-        except (BudgetExceeded, WorkerLost) as exc:
-            raise await context.refuse(refusals.from_worker(exc), **detail) from None
-        automatic = None if urgent else automatic
+        urgent, unread = await signs(context, raw, policy.name, subject, header.text, detail)
+    acted_on = not automatic or bool(urgent)  # an automatic reply with signs still reaches staff (never answered)
     accepted = Accepted(
         id=ids.queue_id(), pair_id=pair.id, sender_id=member.id, sender_role=member.role,
         recipient_id=pair.partner_of(member).id if isinstance(pair, Pair) else None, envelope_from=mail_from,
         remote_addr=remote,
         original_message_id=own_id or None, body_hash=header.body_hash, subject=subject, raw=raw,
-        decision="autoreply" if automatic else target.kind,
+        decision=target.kind if acted_on else "autoreply",
         reasons=[{"address": target.kind, **({"auto_reply": automatic} if automatic else {}),
-                  **authentication.unverified_reason(verdict)}],
+                  **({"not_read": unread} if unread else {}), **authentication.unverified_reason(verdict)}],
         received_at=now, outbound=None, duplicate_window=context.settings.relay.smtp.duplicate_window,
         domain=context.domain, basis=enrolments_basis(enrolled),
     )
     incoming = Incoming(context.settings, target.kind, now, accepted.id, subject, header.text, enrolled,
-                        await context.verp_secret(), urgent)
+                        await context.verp_secret(), urgent, automatic=automatic,
+                        no_auto_answer=header.no_auto_answer, refs=header.refs, read=unread)
 
     async def job(connection: Any) -> AcceptOutcome:
         outcome = await store_accepted(connection, accepted)
-        if outcome.written and not automatic:  # (its confirmation goes to the member's address as read)
+        if outcome.written and acted_on:  # (its confirmation goes to the member's address as read)
             await HANDLERS[target.kind](connection, incoming)
         return outcome
 
@@ -129,3 +127,24 @@ async def take(context: Context, raw: bytes, mail_from: str, target: ProgramTarg
     context.on_queued()
     log.info("queue_id=%s to %s@ from the %s of %s %s", outcome.id, target.kind, member.role, pair.kind, pair.id)
     return outcome.id
+
+
+async def signs(context: Context, raw: bytes, policy: str, subject: str, text: str,
+                detail: dict[str, Any]) -> tuple[list[str], str | None]:
+    """The safeguarding signs in mail to help@ or concern@, and why the whole message could not be read (None
+    when it was). A message that cannot be read whole (a MIME structure the parser gives up on, over its CPU
+    budget, a worker lost) is not refused: a child writing for help must reach a person. Its subject and the
+    text intake already read (relay/inbound/header.readable_text) are read for signs instead; if even that
+    fails, the mail counts as urgent (UNREAD), so that the lead reads what the relay could not."""
+    try:
+        return await context.pool.run(tasks.urgent_kinds, raw, policy), None
+    except (Unprocessable, BudgetExceeded, WorkerLost) as exc:
+        why = str(exc) or type(exc).__name__
+    log.warning("mail to %s could not be read whole for safeguarding signs (%s); its text is read instead",
+                detail.get("rcpt"), why)
+    try:
+        return await context.pool.run(tasks.urgent_kinds_of_text, subject, text, policy), why
+    except (Unprocessable, BudgetExceeded, WorkerLost) as exc:
+        log.warning("the text of mail to %s could not be read either (%s): it goes to the lead", detail.get("rcpt"),
+                    exc)
+        return [UNREAD], f"{why}; its text not either: {exc}"
