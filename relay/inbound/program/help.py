@@ -8,6 +8,12 @@ sender's pairs and groups: mail to a paused pair or group is accepted, archived 
 delivered (see `park`), until `pair resume` / `group resume`. Mail to either with a safeguarding sign in it
 (the sender's policy's urgent findings: relay/inbound/program/mail.py), and every concern, goes to the
 program's safeguarding lead as well, flagged urgent; a sign alone pauses nothing. Every step is an event.
+
+The sender gets a confirmation, unless that could feed a mail loop (`no_confirmation`): never to an automatic
+reply or to mail asking for no automatic answer, not to an answer to a confirmation under LOOP_WINDOW old, and at
+most CONFIRMATIONS_PER_HOUR to one member's address. An automatic reply reaches here only with a safeguarding
+sign; it pages the lead at most once per AUTOMATIC_PAGE_EVERY per member (the coordinator gets the others), while
+a participant's own disclosure pages the lead every time.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ message is archived with the address as its decision, in the transaction that ca
 (relay/inbound/program/handlers.py); an automatic reply is archived and not acted on. Mail to help@ and
 concern@ is first read for safeguarding signs by the sender's policy, the way partner mail is read
 (relay/moderation/inspection.py: every text part, the text of HTML...; in a worker process: the message may be
-long), so that a disclosure there reaches the safeguarding lead as well as the coordinator.
+long), so that a disclosure there reaches the safeguarding lead as well as the coordinator; an automatic reply
+with a sign in it is acted on too (never confirmed: relay/inbound/program/help.py), and mail that cannot be read
+whole is read for its subject and text instead of refused (`signs`).
 """
 
 from __future__ import annotations
