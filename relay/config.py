@@ -68,6 +68,11 @@ class SmtpConfig(_Strict):
     greeting_timeout: Duration = timedelta(seconds=30)
     # Refused RCPTs per session: the next RCPT after this many gets "421 4.7.0" and the connection is closed.
     max_refused_recipients: int = Field(20, ge=1, le=10_000)
+    # A stranger's message refused at DATA is read for safeguarding signs first (relay/inbound/strangers.py), at
+    # most this many per session and per client address a minute (0: no per-address limit; exempt addresses are
+    # held to the session's budget only); beyond them it is refused unread. These refusals never end a session.
+    stranger_reads_per_session: int = Field(10, ge=1, le=10_000)
+    stranger_reads_per_ip_per_minute: int = Field(10, ge=0, le=100_000)
 
     @field_validator("command_timeout", "data_timeout", "greeting_timeout")
     @classmethod

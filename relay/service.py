@@ -34,7 +34,7 @@ from relay.safeguarding.sweep import SafeguardingSweeper
 from relay.senderauth import Authenticator, Resolver
 from relay.senderauth.dkim_check import DkimResult
 from relay.smtp.handler import RelayHandler
-from relay.smtp.limits import Monotonic
+from relay.smtp.limits import Monotonic, ReadBudget
 from relay.smtp.server import SmtpServer
 from relay.store import checkpoints
 from relay.store.committer import Committer
@@ -106,7 +106,10 @@ class Relay:
         self.intake = Intake(settings, self.engine, self.committer, self.clock,
                              Authenticator(settings.relay.sender_auth, resolver, verifier), policies, self.pool,
                              monotonic)
-        self.handler = RelayHandler(self.intake, settings.relay.smtp.max_refused_recipients)
+        smtp = settings.relay.smtp
+        self.handler = RelayHandler(self.intake, smtp.max_refused_recipients, smtp.stranger_reads_per_session,
+                                    ReadBudget(smtp.stranger_reads_per_ip_per_minute, smtp.per_ip_limits_exempt,
+                                               monotonic))
         # Large messages worked on at once: one per worker the pool lets large tasks use (workers - 1), and one
         # being committed (the writer takes them one at a time); at least two.
         self.smtp = SmtpServer(self.handler, _resolved_smtp(settings), settings.relay.domain, monotonic,

@@ -85,9 +85,11 @@ async def check(context: Context, target: GroupTarget, current: object | None, d
 
 
 async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget, remote: str | None,
-               helo: str | None = None, skip: frozenset[str] = frozenset()) -> str:
+               helo: str | None = None, skip: frozenset[str] = frozenset(),
+               reads: strangers.ReadGate | None = None) -> str:
     """Take a member's message to the group (or to one member privately); returns the queue id. `skip`:
-    addresses (email keys) that already received this message through another community."""
+    addresses (email keys) that already received this message through another community; `reads`: whether a
+    stranger's message may be read before its refusal (relay/inbound/strangers.py)."""
     now = context.clock.now()
     group, addressed = target.group, target.recipient
     domain = context.domain
@@ -108,7 +110,8 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
         raise await strangers.refuse(context, raw, Refusal(
             550, "5.7.1", "This mentoring group accepts mail only from its members.", "stranger",
         ), conversation=group, recipient=addressed, people=tuple(identity(m, domain) for m in group.members),
-            inspection=_stranger_inspection(context, group), header_from=header_from, detail=detail)
+            inspection=_stranger_inspection(context, group), header_from=header_from, detail=detail,
+            reads=reads)
     policy = context.policy_of(group)
     verdict = await authentication.authenticate(context, raw, header.trace, header_from, mail_from, remote, helo,
                                                 policy, pair_id=group.id, detail=detail)

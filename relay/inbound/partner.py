@@ -83,8 +83,9 @@ async def check(context: Context, local: str, current: object | None, detail: di
 
 
 async def take(context: Context, raw: bytes, mail_from: str, target: Target, remote: str | None,
-               helo: str | None = None) -> str:
-    """Take a partner's message in; returns the queue id, or raises Refusal."""
+               helo: str | None = None, reads: strangers.ReadGate | None = None) -> str:
+    """Take a partner's message in; returns the queue id, or raises Refusal. `reads`: whether a stranger's
+    message may be read before its refusal (relay/inbound/strangers.py)."""
     now = context.clock.now()
     sender, recipient, pair = target.sender, target.recipient, target.pair
     detail: dict[str, Any] = {
@@ -105,7 +106,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
         ), conversation=pair, recipient=recipient, people=(identity(sender, context.domain),
                                                           identity(recipient, context.domain)),
             inspection=inspection_context(context, sender, recipient, PairStats(0, 0)), header_from=header_from,
-            detail=detail)
+            detail=detail, reads=reads)
     policy = context.policy_of(pair)
     verdict = await authentication.authenticate(context, raw, header.trace, header_from, mail_from, remote, helo,
                                                 policy, pair_id=pair.id, detail=detail)

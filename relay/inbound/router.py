@@ -38,6 +38,7 @@ from relay.inbound.program import mail as program_mail
 from relay.inbound.program.help import AnswerTarget
 from relay.inbound.program.mail import ProgramTarget
 from relay.inbound.refusals import Refusal
+from relay.inbound.strangers import ReadGate
 from relay.moderation.policy import PolicyBook
 from relay.senderauth import Authenticator
 from relay.store.committer import Committer
@@ -106,8 +107,10 @@ class Intake:
         return await partner.check(context, local, current, detail)
 
     async def accept(self, raw: bytes, mail_from: str, target: AnyTarget, remote: str | None,
-                     helo: str | None = None) -> str:
-        """Take a message in; returns the queue id (or, for a delivery report, its entry), or raises Refusal."""
+                     helo: str | None = None, reads: ReadGate | None = None) -> str:
+        """Take a message in; returns the queue id (or, for a delivery report, its entry), or raises Refusal.
+        `reads`: whether a stranger's message to an alias may be read before its refusal (relay/smtp/handler.py
+        keeps the budgets; None: always)."""
         if isinstance(target, ProgramTarget):
             return await program_mail.take(self.context, raw, mail_from, target, remote, helo)
         if isinstance(target, AnswerTarget):
@@ -119,5 +122,5 @@ class Intake:
         if isinstance(target, CommunityTarget):
             return await community.take(self.context, raw, mail_from, target, remote, helo)
         if isinstance(target, GroupTarget):
-            return await group.take(self.context, raw, mail_from, target, remote, helo)
-        return await partner.take(self.context, raw, mail_from, target, remote, helo)
+            return await group.take(self.context, raw, mail_from, target, remote, helo, reads=reads)
+        return await partner.take(self.context, raw, mail_from, target, remote, helo, reads=reads)

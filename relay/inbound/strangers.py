@@ -23,18 +23,21 @@ for its subject and text/plain parts only (tasks.read_stranger_text), scrubbed t
 
 Bounds, so that reading costs a spammer's mail little: only the first READ_AT_MOST bytes are read (a phone's
 text comes first; a text part after a large attachment is not read), the worker's CPU budget applies as to any
-message, a session's stranger refusals count towards smtp.max_refused_recipients (relay/smtp/handler.py), and
-one alias pages the lead about one sender (From: address) at most once per ALERT_EVERY; later ones are only
-recorded. The record: the `refused` event (reason `stranger`) carries the urgent kinds found and whether the
-lead was told; each alert is a `stranger_alert` event with who was told, the findings and the scrubbed text
-(the safeguarding sweep, relay/safeguarding/sweep.py, reports an alert that did not arrive to the coordinator
-and the policy's moderators, as for held items).
+message, and a session and a client address have only so many messages read (smtp.stranger_reads_per_session,
+smtp.stranger_reads_per_ip_per_minute, kept by relay/smtp/handler.py): past them the 550 stands unread (the
+record says `read: not read: ...`). A stranger's refusal never ends a session (a front-end MTA carries members'
+mail on the same connection). One alias pages the lead about one sender (From: address) at most once per
+ALERT_EVERY; later ones are only recorded. The record: the `refused` event (reason `stranger`) carries the urgent
+kinds found and whether the lead was told; each alert is a `stranger_alert` event with who was told, the
+findings and the scrubbed text (the safeguarding sweep, relay/safeguarding/sweep.py, reports an alert that did
+not arrive to the coordinator and the policy's moderators, as for held items).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -60,15 +63,22 @@ log = logging.getLogger("relay.intake")
 READ_AT_MOST = 256 * 1024  # bytes of a stranger's message that are read for a safeguarding sign
 ALERT_EVERY = timedelta(hours=1)  # at most one alert per alias (or group) and sender address in this time
 ALERT_KIND = STRANGER_ALERT  # the safeguarding sweep finds the alerts by it
+# Asked before a read: None when the message may be read (the read is counted), else why not (relay/smtp/handler.py)
+ReadGate = Callable[[], str | None]
 
 
 async def refuse(context: Context, raw: bytes, refusal: Refusal, *, conversation: Conversation,
                  recipient: Member | None, people: tuple[Identity, ...], inspection: dict[str, Any],
-                 header_from: str, detail: dict[str, Any]) -> Refusal:
+                 header_from: str, detail: dict[str, Any], reads: ReadGate | None = None) -> Refusal:
     """Read the refused message for a safeguarding sign, tell the lead when it shows one (at most once per
     ALERT_EVERY for this alias and sender), record the refusal and hand it back to be raised. `people`: the
     members whose identities are scrubbed (the one the stranger claims to be first, then the one written to);
-    `inspection`: the policy's context for the conversation (relay/inbound/partner.inspection_context)."""
+    `inspection`: the policy's context for the conversation (relay/inbound/partner.inspection_context); `reads`:
+    the session's and client's read budgets (past them the message is refused unread, and recorded so)."""
+    not_read = reads() if reads is not None else None
+    if not_read is not None:
+        return await context.refuse(refusal, pair_id=conversation.id, header_from=header_from,
+                                    read=f"not read: {not_read}", **detail)
     now = context.clock.now()
     policy = context.policy_of(conversation)
     job = tasks.StrangerJob(people=people, now=now, domain=context.domain, policy=policy.name, context=inspection)

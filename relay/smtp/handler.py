@@ -5,9 +5,15 @@ so a client keeps the message and retries.
 
 A session whose RCPTs were refused `max_refused_recipients` times (smtp config) gets
 `421 4.7.0` to its next RCPT and is closed (relay/smtp/server.py closes it after the reply); that
-last attempt is recorded too. A message refused at DATA because a stranger wrote it counts as one such
-refusal: it is read for safeguarding signs before the refusal (relay/inbound/strangers.py), which should cost
-a session sending many of them its place, as a directory harvest does.
+last attempt is recorded too.
+
+A message refused at DATA because a stranger wrote it (relay/inbound/strangers.py) does not count towards that
+cap: a front-end MTA (deploy/postfix) carries every sender's mail to the relay over reused connections, and a
+flood of spam to an alias must not cost the next sender on that connection, a member, their session. What a
+stranger's message costs the relay is its read for safeguarding signs, and that is bounded instead: at most
+`stranger_reads_per_session` reads per session and `stranger_reads_per_ip_per_minute` per client address
+(relay/smtp/limits.ReadBudget; addresses in per_ip_limits_exempt are held to the session's budget only). Past
+either budget the 550 stands and the message is not read; its record says so.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from relay.anonymize.writable import has_surrogates
 from relay.inbound.refusals import Refusal, too_many_refused_recipients
 from relay.inbound.router import AnyTarget, Intake
+from relay.inbound.strangers import ReadGate
+from relay.smtp.limits import ReadBudget
 
 log = logging.getLogger("relay.smtp")
 
@@ -42,9 +50,12 @@ class InFlight:
 
 
 class RelayHandler:
-    def __init__(self, intake: Intake, max_refused_recipients: int = 20) -> None:
+    def __init__(self, intake: Intake, max_refused_recipients: int = 20, stranger_reads_per_session: int = 10,
+                 read_budget: ReadBudget | None = None) -> None:
         self.intake = intake
         self.max_refused_recipients = max_refused_recipients
+        self.stranger_reads_per_session = stranger_reads_per_session
+        self.read_budget = read_budget or ReadBudget(0)
         self.in_flight = InFlight()
         self.accepting = True
 
@@ -97,12 +108,10 @@ class RelayHandler:
             # Shield the intake: if the client disconnects, aiosmtpd cancels this handler, but the
             # message being taken in must be finished (committed or refused), never left half-done.
             task = asyncio.ensure_future(self.intake.accept(raw, envelope.mail_from, target, _peer(session),
-                                                           helo=session.host_name))
+                                                           helo=session.host_name, reads=self._reads(session)))
             try:
                 queue_id = await asyncio.shield(task)
-            except Refusal as refusal:
-                if refusal.reason == "stranger":  # read for safeguarding signs first: counted like a refused RCPT
-                    session.refused_recipients = getattr(session, "refused_recipients", 0) + 1  # type: ignore[attr-defined]
+            except Refusal as refusal:  # a stranger's refusal is not counted: its read is (`_reads`)
                 return refusal.reply
             except asyncio.CancelledError:
                 await asyncio.wait([task], timeout=60)
@@ -111,6 +120,21 @@ class RelayHandler:
                 log.exception("DATA from %s failed", _peer(session))
                 return TEMPORARY
         return f"250 2.0.0 Ok: queued as {queue_id}"
+
+    def _reads(self, session: Session) -> ReadGate:
+        """Whether a stranger's message in this session may be read for safeguarding signs: None (and the read
+        counted) while the session's and its client's budgets last, else why not."""
+
+        def gate() -> str | None:
+            used: int = getattr(session, "stranger_reads", 0)
+            if used >= self.stranger_reads_per_session:
+                return f"this session's {used} reads of strangers' messages are used up"
+            if not self.read_budget.take(_peer(session)):
+                return "this client address's reads of strangers' messages in the last minute are used up"
+            session.stranger_reads = used + 1  # type: ignore[attr-defined]
+            return None
+
+        return gate
 
 
 def _peer(session: Session) -> str | None:

@@ -1,5 +1,6 @@
-"""The bookkeeping of the SMTP listener's connection limits: how many sessions are open in all and per client,
-how many sessions each client started in the last minute, and how often a refusal is worth a log line.
+"""The bookkeeping of the SMTP listener's per-client limits: how many sessions are open in all and per client,
+how many sessions each client started in the last minute, how many strangers' refused messages each client had
+read for safeguarding signs in the last minute (ReadBudget), and how often a refusal is worth a log line.
 
 Nothing here touches a socket: the server asks `admit` when a connection arrives and releases the ticket when
 it closes. Time comes from an injected monotonic clock, so tests move it instead of sleeping.
@@ -55,6 +56,55 @@ def client_key(address: str | None, exempt: Iterable[Network]) -> str | None:
     return str(ip)
 
 
+class RecentCounts:
+    """Per client, the times of its recent events (session starts, reads) within RATE_WINDOW. Clients with no
+    event in the last window are forgotten once a window (bounded memory)."""
+
+    def __init__(self, clock: Monotonic) -> None:
+        self.clock = clock
+        self._times: dict[str, deque[float]] = {}
+        self._swept = clock()
+
+    def take(self, key: str, limit: int) -> bool:
+        """Count one event for `key` now, unless it already had `limit` in the last window (then False)."""
+        now = self.clock()
+        self._sweep(now)
+        times = self._times.setdefault(key, deque())
+        while times and times[0] <= now - RATE_WINDOW:
+            times.popleft()
+        if len(times) >= limit:
+            return False
+        times.append(now)
+        return True
+
+    def _sweep(self, now: float) -> None:
+        if now - self._swept < RATE_WINDOW:
+            return
+        self._swept = now
+        horizon = now - RATE_WINDOW
+        self._times = {key: times for key, times in self._times.items() if times and times[-1] > horizon}
+
+
+class ReadBudget:
+    """How many strangers' refused messages (relay/inbound/strangers.py) one client may have read for safeguarding
+    signs in a minute (smtp.stranger_reads_per_ip_per_minute; 0: no such limit), counted as connections are
+    (client_key: an IPv6 client by its /64). Exempt and unknown clients are not counted here: a front-end MTA
+    carries every sender's mail, and its sessions' own budget (relay/smtp/handler.py) holds it."""
+
+    def __init__(self, per_client_per_minute: int, exempt: Iterable[Network] = (),
+                 clock: Monotonic = time.monotonic) -> None:
+        self.per_client_per_minute = per_client_per_minute
+        self.exempt = tuple(exempt)
+        self._reads = RecentCounts(clock)
+
+    def take(self, address: str | None) -> bool:
+        """Count one read for `address`; False (nothing counted) when its budget for the last minute is spent."""
+        key = client_key(address, self.exempt)
+        if key is None or not self.per_client_per_minute:
+            return True
+        return self._reads.take(key, self.per_client_per_minute)
+
+
 class Ticket:
     """One admitted connection. `release` gives its place back; calling it again does nothing."""
 
@@ -82,24 +132,18 @@ class ConnectionLimits:
         self.clock = clock
         self.open = 0
         self._open_by_client: Counter[str] = Counter()
-        self._starts: dict[str, deque[float]] = {}
-        self._swept = clock()
+        self._starts = RecentCounts(clock)
 
     def admit(self, address: str | None) -> Ticket | Refusal:
         """Count a new connection from `address` (an IP address as text), or say why it is refused."""
-        now = self.clock()
-        self._sweep(now)
         if self.open >= self.max_connections:
             return TOO_MANY
         key = client_key(address, self.exempt)
         if key is not None:
             if self.max_per_client and self._open_by_client[key] >= self.max_per_client:
                 return TOO_MANY_FROM_CLIENT
-            if self.per_client_per_minute:
-                starts = self._recent_starts(key, now)
-                if len(starts) >= self.per_client_per_minute:
-                    return TOO_FAST_FROM_CLIENT
-                starts.append(now)
+            if self.per_client_per_minute and not self._starts.take(key, self.per_client_per_minute):
+                return TOO_FAST_FROM_CLIENT
             self._open_by_client[key] += 1
         self.open += 1
         return Ticket(self, key)
@@ -110,20 +154,6 @@ class ConnectionLimits:
             self._open_by_client[key] -= 1
             if self._open_by_client[key] <= 0:
                 del self._open_by_client[key]
-
-    def _recent_starts(self, key: str, now: float) -> deque[float]:
-        starts = self._starts.setdefault(key, deque())
-        while starts and starts[0] <= now - RATE_WINDOW:
-            starts.popleft()
-        return starts
-
-    def _sweep(self, now: float) -> None:
-        """Once a window, forget the clients with no start in the last window (bounded memory)."""
-        if now - self._swept < RATE_WINDOW:
-            return
-        self._swept = now
-        horizon = now - RATE_WINDOW
-        self._starts = {key: starts for key, starts in self._starts.items() if starts and starts[-1] > horizon}
 
 
 class RefusalLog:
