@@ -6,6 +6,7 @@ members' mail too), and only so many of their messages are read per session and 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -139,6 +140,65 @@ async def test_one_stranger_pages_the_lead_once_an_hour_and_the_rest_is_recorded
         assert "aunt@family.example" in text(inbox.lead[1]) and STRANGER in text(inbox.lead[2])
     finally:
         await relay.stop()
+
+
+async def test_a_flood_from_many_addresses_pages_the_lead_at_most_three_times_an_hour(layout: Layout,
+                                                                                      sink: Sink) -> None:
+    """15 disclosures to one alias within the minute, each from another address (jane+N@): the conversation's 3
+    pages an hour (a child may try from two addresses) go out, the last saying so; the other 12 are recorded
+    (refused with not_alerted, and a stranger_alert_folded event each). An hour later the next page counts them."""
+    clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    relay = await started(layout, clock)
+    try:
+        pair = await acreate_pair(layout)
+        for n in range(15):
+            assert (await from_stranger(layout, pair, DISCLOSURE, f"jane+{n}@school.example"))[0] == 550
+        inbox = Inboxes(sink)
+        await eventually(lambda: len(inbox.lead) >= 3, timeout=20)
+        await eventually(lambda: nothing_queued(layout), timeout=20)
+        assert len(inbox.lead) == 3
+        assert "This is the last such alert" in text(inbox.lead[2])
+        assert not any("This is the last such alert" in text(mail) for mail in inbox.lead[:2])
+        found = await refusals(relay)
+        assert [bool(r["alerted"]) for r in found] == [True] * 3 + [False] * 12
+        assert {r.get("not_alerted") for r in found[3:]} == {"this conversation's 3 alerts an hour already sent"}
+        async with relay.engine.connect() as connection:
+            folded = [e["detail"]["header_from"] for e in await list_events(connection, kind="stranger_alert_folded")]
+        assert sorted(folded) == sorted(f"jane+{n}@school.example" for n in range(3, 15))
+        clock.advance(timedelta(hours=1))  # a sender folded before is paged now: it was never told
+        assert (await from_stranger(layout, pair, DISCLOSURE, "jane+14@school.example"))[0] == 550
+        await eventually(lambda: len(inbox.lead) == 4, timeout=20)
+        said = text(inbox.lead[3])
+        assert "jane+14@school.example" in said and "since the last alert about it: 12." in said
+    finally:
+        await relay.stop()
+
+
+async def test_two_relays_on_one_store_take_the_conversations_pages_once_each(layout: Layout) -> None:
+    """The cap's claim (strangers.claim_page) from two engines on one database at once, 8 claims: 3 pages, each
+    taken once; the fourth an hour after the first frees it again."""
+    from relay.inbound.strangers import claim_page
+    from relay.store.database import create_engine, transaction
+
+    layout.write()
+    pair = await acreate_pair(layout)
+    url = load_settings(layout.config).database_url
+    engines = [create_engine(url), create_engine(url)]
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    async def one(n: int, at: datetime) -> int | None:
+        async with transaction(engines[n % 2]) as connection:
+            page = await claim_page(connection, pair["id"], at)
+            return None if page is None else page.slot
+
+    try:
+        taken = await asyncio.gather(*(one(n, now) for n in range(8)))
+        assert sorted(slot for slot in taken if slot is not None) == [0, 1, 2] and taken.count(None) == 5
+        assert await one(0, now + timedelta(minutes=59)) is None
+        assert await one(1, now + timedelta(hours=1)) == 0
+    finally:
+        for engine in engines:
+            await engine.dispose()
 
 
 async def test_a_spoofed_member_address_is_held_and_the_lead_paged_as_for_the_member(layout: Layout,

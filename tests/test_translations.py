@@ -155,7 +155,11 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
                               {"pair_id": 9, "group_name": "Robotics", "recipient": "the group Robotics",
                                "recipient_role": "group", "sender": "jane.school@school.example",
                                "envelope": "bounce@school.example", "received": "Monday", "findings": [],
-                               "subject": "(no subject)", "text": ""}],
+                               "subject": "(no subject)", "text": ""},
+                              {"pair_id": 7, "group_name": None, "recipient": "Oak", "recipient_role": "mentor",
+                               "sender": "jane@school.example", "envelope": None, "received": "Monday",
+                               "findings": [], "subject": "its me", "text": "Help", "folded": 12, "last": True,
+                               "pages": 3}],
     "safeguarding_stranger_undelivered": [
         {"pair_id": 7, "group_name": None, "recipient": "Oak", "recipient_role": "mentor", "received": "Monday",
          "signs": "abuse, self-harm", "sender": "jane.school@school.example", "envelope": "bounce@school.example",

@@ -33,6 +33,7 @@ KINDS = {
     "urgent_followup": "URGENT: lead and coordinator told again (nobody acted in time)",
     "escalated_to_lead": "escalated to the safeguarding lead", "rejection_reported": "rejection reported to moderators",
     "rejection_digest": "rejections reported to moderators",
+    "stranger_alert_folded": "stranger alert not sent (the conversation's alerts this hour were sent)",
 }
 
 LABELS = {

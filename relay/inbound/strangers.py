@@ -27,7 +27,10 @@ message, and a session and a client address have only so many messages read (smt
 smtp.stranger_reads_per_ip_per_minute, kept by relay/smtp/handler.py): past them the 550 stands unread (the
 record says `read: not read: ...`). A stranger's refusal never ends a session (a front-end MTA carries members'
 mail on the same connection). One alias pages the lead about one sender (From: address) at most once per
-ALERT_EVERY; later ones are only recorded. The record: the `refused` event (reason `stranger`) carries the urgent
+ALERT_EVERY, and one conversation (pair or group) at most ALERTS_PER_CONVERSATION times per ALERT_EVERY whoever
+the senders (a flood from many addresses; a page is a notice key claimed like the sender's, so two relays on one
+store never exceed it); later ones are only recorded, each as a `stranger_alert_folded` event too, the last page
+of the hour says so and the next one counts them. The record: the `refused` event (reason `stranger`) carries the urgent
 kinds found and whether the lead was told; each alert is a `stranger_alert` event with who was told, the
 findings and the scrubbed text (the safeguarding sweep, relay/safeguarding/sweep.py, reports an alert that did
 not arrive to the coordinator and the policy's moderators, as for held items).
@@ -38,10 +41,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.inbound.context import Context
@@ -52,6 +56,7 @@ from relay.store import events
 from relay.store.conversations import Conversation, Member, email_key
 from relay.store.held import STRANGER_ALERT
 from relay.store.outbound import queue_outbound
+from relay.store.schema import events as event_table
 from relay.store.schema import notice_keys
 from relay.workers import tasks
 
@@ -65,6 +70,12 @@ ALERT_EVERY = timedelta(hours=1)  # at most one alert per alias (or group) and s
 ALERT_KIND = STRANGER_ALERT  # the safeguarding sweep finds the alerts by it
 # Asked before a read: None when the message may be read (the read is counted), else why not (relay/smtp/handler.py)
 ReadGate = Callable[[], str | None]
+# At most this many alerts per conversation (pair or group) in ALERT_EVERY, whoever the senders: a child may try
+# from two addresses, a flood of senders pages the lead no more than this; the rest is recorded (FOLDED_KIND).
+ALERTS_PER_CONVERSATION = 3
+FOLDED_KIND = "stranger_alert_folded"
+SENDER_TOLD = "one alert an hour already sent"
+CONVERSATION_TOLD = f"this conversation's {ALERTS_PER_CONVERSATION} alerts an hour already sent"
 
 
 async def refuse(context: Context, raw: bytes, refusal: Refusal, *, conversation: Conversation,
@@ -98,15 +109,23 @@ async def refuse(context: Context, raw: bytes, refusal: Refusal, *, conversation
     if reading is not None and reading.findings:
         kinds = sorted({str(f.get("kind") or f.get("rule")) for f in reading.findings})
         key = alert_key(conversation, recipient, header_from)
-        mails = notices.stranger_alert(context.settings, conversation, recipient, sender=header_from,
-                                       envelope=detail.get("mail_from") if not _same(detail.get("mail_from"),
-                                                                                     header_from) else None,
-                                       findings=reading.findings, subject=reading.subject, text=reading.text,
-                                       now=now)
 
-        async def alert(connection: AsyncConnection) -> list[str]:
+        async def alert(connection: AsyncConnection) -> tuple[list[str], str]:
             if not await claim(connection, key, conversation.id, now):
-                return []
+                return [], SENDER_TOLD
+            page = await claim_page(connection, conversation.id, now)
+            if page is None:  # the conversation's pages this hour are used: recorded only, the sender not marked
+                await connection.execute(update(notice_keys).where(notice_keys.c.key == key)
+                                         .values(at=now - ALERT_EVERY))
+                await events.record(connection, FOLDED_KIND, now, pair_id=conversation.id, rcpt=detail.get("rcpt"),
+                                    header_from=header_from, signs=kinds)
+                return [], CONVERSATION_TOLD
+            mails = notices.stranger_alert(
+                context.settings, conversation, recipient, sender=header_from,
+                envelope=detail.get("mail_from") if not _same(detail.get("mail_from"), header_from) else None,
+                findings=reading.findings, subject=reading.subject, text=reading.text, now=now,
+                folded=await folded_since_last_alert(connection, conversation.id),
+                last=page.last, pages=ALERTS_PER_CONVERSATION)
             outbound_ids = [await queue_outbound(connection, kind="notice", rcpt=mail.rcpt, raw=mail.raw,
                                                  out_message_id=mail.message_id, now=now, domain=context.domain,
                                                  pair_id=conversation.id, message_id=None) for mail in mails]
@@ -115,19 +134,20 @@ async def refuse(context: Context, raw: bytes, refusal: Refusal, *, conversation
                                 to=[mail.rcpt for mail in mails], outbound_ids=outbound_ids,
                                 findings=[{k: f.get(k) for k in ("rule", "kind", "match")} for f in reading.findings],
                                 subject=reading.subject, text=reading.text)
-            return [mail.rcpt for mail in mails]
+            return [mail.rcpt for mail in mails], ""
 
         told: list[str] = []
+        why_not = "the alert could not be queued"
         try:
-            told = await context.committer.run(alert)
+            told, why_not = await context.committer.run(alert)
         except Exception:  # the refusal still stands; the record below says nobody was told
             log.exception("could not queue the safeguarding alert about a stranger's message")
         if told:
             context.on_queued()
         record = {"signs": kinds, "alerted": told} if told else {"signs": kinds, "alerted": [],
-                                                                 "not_alerted": "one alert an hour already sent"}
+                                                                 "not_alerted": why_not}
         log.warning("stranger's message to %s shows %s; lead %s", detail.get("rcpt"), kinds,
-                    f"told ({', '.join(told)})" if told else "already told within the hour")
+                    f"told ({', '.join(told)})" if told else f"not told: {why_not}")
     return await context.refuse(refusal, pair_id=conversation.id, header_from=header_from, **record, **read,
                                 **detail)
 
@@ -152,3 +172,40 @@ async def claim(connection: AsyncConnection, key: str, pair_id: int, now: dateti
     moved = await connection.execute(update(notice_keys).where(notice_keys.c.key == key,
                                                                notice_keys.c.at <= now - ALERT_EVERY).values(at=now))
     return bool(moved.rowcount)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One of a conversation's ALERTS_PER_CONVERSATION pages, claimed; `last`: no other is free now."""
+
+    slot: int
+    last: bool
+
+
+def page_keys(conversation_id: int) -> list[str]:
+    return [f"{ALERT_KIND}:c{conversation_id}:page{slot}" for slot in range(ALERTS_PER_CONVERSATION)]
+
+
+async def claim_page(connection: AsyncConnection, conversation_id: int, now: datetime) -> Page | None:
+    """One of the conversation's pages for this hour, or None when all were used within ALERT_EVERY. Each page is a
+    notice key claimed as an alert's (`claim`: an insert, or a conditional update of a key ALERT_EVERY old), so
+    two sessions or two relays at once never take the same one, and no ALERT_EVERY window holds more pages than
+    there are keys."""
+    keys_ = page_keys(conversation_id)
+    for slot, key in enumerate(keys_):
+        if await claim(connection, key, conversation_id, now):
+            fresh = (await connection.execute(select(func.count()).select_from(notice_keys).where(
+                notice_keys.c.key.in_(keys_), notice_keys.c.at > now - ALERT_EVERY))).scalar_one()
+            return Page(slot, last=int(fresh) >= len(keys_))
+    return None
+
+
+async def folded_since_last_alert(connection: AsyncConnection, conversation_id: int) -> int:
+    """How many messages with a sign to this conversation were only recorded since its last alert."""
+    last = (await connection.execute(select(func.max(event_table.c.at)).where(
+        event_table.c.pair_id == conversation_id, event_table.c.kind == ALERT_KIND))).scalar_one()
+    query = select(func.count()).select_from(event_table).where(
+        event_table.c.pair_id == conversation_id, event_table.c.kind == FOLDED_KIND)
+    if last is not None:
+        query = query.where(event_table.c.at >= last)
+    return int((await connection.execute(query)).scalar_one() or 0)

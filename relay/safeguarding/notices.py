@@ -226,10 +226,12 @@ def help_notice(settings: Settings, program: ProgramConfig | None, program_id: s
 
 def stranger_alert(settings: Settings, conversation: Conversation, recipient: Member | None, *, sender: str,
                    envelope: str | None, findings: list[dict[str, Any]], subject: str, text: str,
-                   now: datetime) -> list[Notice]:
+                   now: datetime, folded: int = 0, last: bool = False, pages: int = 3) -> list[Notice]:
     """The lead's URGENT mail about a refused message from an unknown address that shows a safeguarding sign
     (relay/inbound/strangers.py): to whom it was written, the sender's address as given, the findings and the
-    scrubbed text, and that it was not delivered (the coordinator's, when the program names no lead)."""
+    scrubbed text, and that it was not delivered (the coordinator's, when the program names no lead). `folded`:
+    messages with a sign to this conversation only recorded since its last alert; `last`: this is the last of the
+    conversation's `pages` alerts for the hour (later ones are only recorded)."""
     program_id = conversation.program_id
     program = settings.programs.get(program_id)
     language = staff_language(program)
@@ -239,5 +241,5 @@ def stranger_alert(settings: Settings, conversation: Conversation, recipient: Me
                   program_name=program_name(settings, program_id), pair_id=conversation.id,
                   group_name=group_name(conversation), recipient=handle, recipient_role=role, sender=sender,
                   envelope=envelope, received=format_when(now, language, zone), findings=findings,
-                  subject=subject or "(no subject)", text=text)
+                  subject=subject or "(no subject)", text=text, folded=folded, last=last, pages=pages)
     return _mail(settings, program_id, lead_recipients(settings, program_id), mail, now)
