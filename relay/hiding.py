@@ -3,7 +3,9 @@ see them (pure: imports nothing from the store or the console).
 
 Two readers use it:
 - the console, for an account without ADDRESSES_SEE (viewers, moderators): event details on /audit and in
-  `GET /api/events` (relay.console.event_view.visible_detail) and the notes of a history;
+  `GET /api/events` (relay.console.event_view.visible_detail) and the notes of a history. A message's own words
+  stored in an event (TEXT_KEYS: a stranger's refused message in its `stranger_alert`, which may carry the
+  sender's phone number and home address) are hidden whole: only the lead, the coordinator and admins read them;
 - the relay's own mail to staff (moderators, the coordinator, the safeguarding lead), which quotes a message's
   subject: `staff_subject` takes the subject of the anonymised copy (where the members' names and addresses
   are already handles and aliases) and hides what is left: anyone's address, IP addresses, phone-like
@@ -33,6 +35,12 @@ _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f.]*(?:%\w+)?
 _PHONE = re.compile(r"(?<!\w)\+?\(?\d(?:[\s().\-/]*\d){6,}(?!\w)")
 _DATE = re.compile(r"\d{1,4}([-/.])\d{1,2}\1\d{1,4}")  # 2026-12-03, 03/12/2026: a date, not a phone number
 IP_KEYS = frozenset({"remote", "address"})  # event detail keys whose value is a client's IP address
+# Event detail keys whose value is a message's own words (a stranger's refused message and its subject in a
+# `stranger_alert`, a subject quoted in a help@ or digest@ record): hidden whole, since a phone number or a home
+# address in free text has no pattern to find it by. `match` (a finding's matched words) keeps its words, with
+# addresses, IP addresses and phone-like numbers hidden, as in staff mail (staff_subject).
+TEXT_KEYS = frozenset({"text", "subject", "body"})
+MATCH_KEYS = frozenset({"match"})
 
 
 def ours(host: str, domain: str) -> bool:
@@ -67,15 +75,25 @@ def hide_text(text: str, domain: str, mark: str = HIDDEN) -> str:
 
 def hide_value(value: Any, domain: str, key: str | None = None) -> Any:
     """A JSON value (an event's detail) with real addresses and IP addresses hidden, at any depth: a string
-    under an IP key (`remote`, `address`) is HIDDEN whole; every other string has its addresses and IP
-    addresses replaced. Keys, numbers, booleans and the shape stay."""
+    under an IP key (`remote`, `address`) or a text key (`text`, `subject`, `body`) is HIDDEN whole; one under
+    `match` has phone-like numbers hidden too; every other string has its addresses and IP addresses replaced.
+    Keys, numbers, booleans and the shape stay."""
     if isinstance(value, str):
-        return HIDDEN if key in IP_KEYS and value else hide_text(value, domain)
+        if key in IP_KEYS or key in TEXT_KEYS:
+            return HIDDEN if value else value
+        if key in MATCH_KEYS:
+            return hide_phones(hide_text(value, domain))
+        return hide_text(value, domain)
     if isinstance(value, list):
         return [hide_value(item, domain, key) for item in value]
     if isinstance(value, dict):
         return {name: hide_value(item, domain, name) for name, item in value.items()}
     return value
+
+
+def hide_phones(text: str, mark: str = HIDDEN) -> str:
+    """`text` with phone-like numbers (7 digits or more, a date aside) replaced by `mark`."""
+    return _PHONE.sub(lambda m: m.group(0) if _DATE.fullmatch(m.group(0)) else mark, text)
 
 
 def staff_subject(anonymised: str | None, domain: str) -> str:
@@ -85,4 +103,4 @@ def staff_subject(anonymised: str | None, domain: str) -> str:
     if anonymised is None or not anonymised.strip():
         return NO_SUBJECT
     text = " ".join(anonymised.split())
-    return _PHONE.sub(lambda m: m.group(0) if _DATE.fullmatch(m.group(0)) else HIDDEN, hide_text(text, domain))
+    return hide_phones(hide_text(text, domain))

@@ -202,3 +202,48 @@ async def test_the_events_api_hides_real_and_ip_addresses_from_viewers_and_moder
         refusals = [e["detail"] for e in answer.json()["events"] if e["kind"] == "refused"]
         assert {d["mail_from"] for d in refusals} == {SCHOOL, *ODD_SENDERS}
         assert {d["remote"] for d in refusals} == {"127.0.0.1"} and refusals[0]["header_from"] == SCHOOL
+
+
+async def test_a_strangers_words_in_the_record_are_for_coordinators_and_admins_only(layout: Layout,
+                                                                                   sink: Sink) -> None:
+    """A stranger's refused disclosure gives a phone number and a home address; its stranger_alert event keeps the
+    scrubbed text for the record. A moderator's /api/events and /audit show the event without the text, the
+    subject or the number ("(hidden)"); the coordinator and an admin read it all."""
+    from tests.safeguarding_kit import use_shipped_policy
+
+    layout.write()
+    use_shipped_policy(layout)
+    words = ("Its Maple on my mums phone, my stepdad hits me. Call 07700 900123, we live at 12 Elm Road, Leeds. "
+             "Write to maple.real@gmail.com")
+    # (the sign's matched words, "hits me", stay: what was found, no contact detail)
+    secrets = ("07700 900123", "12 Elm Road", "maple.real@gmail.com", "sarah.doe@home.example", "on my mums phone",
+               "its Maple at home")
+    async with serving(layout) as relay:
+        await add_moderator(layout, "ana", "stem")
+        await add_moderator(layout, "cora", "stem", role="coordinator")
+        await add_moderator(layout, "root", admin=True)
+        pair = await acreate_pair(layout)
+        raw = simple_message("Mum <sarah.doe@home.example>", pair["mentor_alias"], "its Maple at home 07700 900123",
+                             words)
+        code, _ = await send(layout.smtp_port, raw, "sarah.doe@home.example", pair["mentor_alias"])
+        assert code == 550
+        async with relay.engine.connect() as connection:
+            [stored] = [e["detail"] for e in await list_events(connection, kind="stranger_alert")]
+        assert "07700 900123" in stored["text"] and "12 Elm Road" in stored["text"]  # the record keeps it
+        for who in ("ana", "cora", "root"):
+            token = await token_for(layout, who)
+            async with session(layout, who) as client:
+                answer = await client.get("/api/events", headers={"authorization": f"Bearer {token}"})
+                audit = html.unescape((await client.get(f"/audit?pair={pair['id']}")).text)
+            assert answer.status_code == 200 and "stranger_alert" in answer.text
+            [alert] = [e["detail"] for e in answer.json()["events"] if e["kind"] == "stranger_alert"]
+            if who == "ana":
+                for text in (answer.text, audit):
+                    for secret in secrets:
+                        assert secret not in text, (who, secret)
+                assert alert["text"] == "(hidden)" and alert["subject"] == "(hidden)", alert
+                assert alert["findings"] and all(f["kind"] for f in alert["findings"])  # what was found stays
+            else:
+                assert alert["text"] == stored["text"] and alert["subject"] == stored["subject"]
+                for secret in ("07700 900123", "12 Elm Road", "sarah.doe@home.example"):
+                    assert secret in audit, (who, secret)

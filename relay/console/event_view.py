@@ -2,7 +2,9 @@
 instead of the stored JSON.
 
 Real addresses (any address not on the relay's own domain) and IP addresses are shown only to roles that
-may see them (relay.console.roles.ADDRESSES_SEE); to others they read "(hidden)". File paths show their last
+may see them (relay.console.roles.ADDRESSES_SEE); to others they read "(hidden)", and so does a message's text
+or subject stored in an event (a stranger's refused message, with whatever contact details it gives), phone-like
+numbers in a finding's match too. File paths show their last
 part only, except to admins. `visible_detail` does both, for /audit and for `GET /api/events` alike (the
 patterns: relay.hiding). Hand-written because the wording is the console's own."""
 
@@ -61,7 +63,8 @@ def kind_text(kind: str, detail: dict[str, Any] | None = None) -> str:
 
 def visible_detail(detail: Any, user: Moderator, domain: str) -> Any:
     """An event's detail (parsed JSON) as this user may read it, at any depth: without ADDRESSES_SEE, real
-    addresses and IP addresses (and the whole value of a client-address key) read "(hidden)"; without
+    addresses and IP addresses (and the whole value of a client-address key or a text key: relay.hiding) read
+    "(hidden)"; without
     ACCOUNTS_MANAGE, a file path reads as its last part. The same shape, keys and other values."""
     if not user.may(ADDRESSES_SEE):
         detail = hide_value(detail, domain)
