@@ -9,9 +9,11 @@ removed (so a name split across tags shows), every attribute value, percent-deco
 with base64 query values and path segments decoded;
 file names (NFC and NFD); images' info, EXIF (every IFD) and XMP (Pillow, pillow-heif); PDF Info, XMP
 and annotation authors (pikepdf), every object and every stream (raw and decoded); every member of a zip
-(OOXML, ODF), as text. Files inside files are opened as a recipient's software would open them, a few
-levels deep: pictures, documents and PDFs inside zips, image and embedded-file streams of PDFs, the
-bytes of data: URIs in HTML, and base64 values (PHOTO) of vCard and iCalendar lines.
+(OOXML, ODF), as text, and every XML part's text as Office shows it (a paragraph's runs joined, in text boxes,
+charts, masters and glossaries alike; a sheet's headers and footers without their codes). Files inside
+files are opened as a recipient's software would open them, a few levels deep: pictures, documents and
+PDFs inside zips, image and embedded-file streams of PDFs, the bytes of data: URIs in HTML, and base64
+values (PHOTO) of vCard and iCalendar lines.
 """
 
 from __future__ import annotations
@@ -125,6 +127,36 @@ def _pdf(data: bytes, depth: int = 0) -> list[str]:
     return out
 
 
+# Elements whose text Office shows as one line: a paragraph (w:p, a:p, text:p, text:h), a shared or inline
+# string of a sheet (si, is), a chart title's rich text; their runs are joined as shown ("Ja" + "ne Doe").
+_SHOWN_AS_ONE = frozenset({"p", "h", "si", "is", "rich", "span"})
+# A sheet's header and footer codes (ECMA-376 18.3.1.39), removed as Excel does when it shows them.
+_SHEET_HEADER = frozenset({"oddHeader", "evenHeader", "firstHeader", "oddFooter", "evenFooter", "firstFooter"})
+_SHEET_HEADER_CODE = re.compile(r'&(?:&|"[^"]*"|K[0-9A-Fa-f]{6}|K\d\d[+-]\d+|\d+|[A-Za-z])')
+
+
+def _xml_shown(member: bytes) -> list[str]:
+    """The text of an XML part as a recipient's Office shows it: each paragraph's runs joined, a sheet's
+    headers and footers without their codes (each section alone and all together), every element's text."""
+    from lxml import etree
+
+    try:
+        root = etree.fromstring(member, etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError:
+        return []
+    out: list[str] = []
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        local = etree.QName(element).localname
+        if local in _SHOWN_AS_ONE:
+            out.append("".join(element.itertext()))
+        elif local in _SHEET_HEADER and element.text:
+            out.append(_SHEET_HEADER_CODE.sub(lambda code: "&" if code.group() == "&&" else "", element.text))
+            out.extend(re.split(r"&[LCR]", element.text))
+    return out
+
+
 def _zip(data: bytes, depth: int = 0) -> list[str]:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         out = list(archive.namelist())
@@ -132,6 +164,8 @@ def _zip(data: bytes, depth: int = 0) -> list[str]:
             member = archive.read(name)
             text = member.decode("utf-8", "replace")
             out.extend([text, html.unescape(text)])
+            if name.lower().endswith((".xml", ".rels")):
+                out.extend(_xml_shown(member))
             out.extend(_blob(member, depth + 1))
     return out
 

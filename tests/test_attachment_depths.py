@@ -12,15 +12,20 @@ members, streams and data: URIs on its own. One case also goes through a running
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import posixpath
 import re
 import shutil
+import subprocess
+import sys
+import time
 import zipfile
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from pathlib import Path
 
 import pikepdf
 import pytest
@@ -29,12 +34,13 @@ from PIL import Image, ImageDraw
 
 from relay.anonymize.message import parse
 from relay.anonymize.scrub import Identity
+from relay.config import load_settings
 from relay.moderation.inspection import PairStats
 from relay.moderation.policy import parse_policy
 from relay.pipeline import prepare
 from relay.service import Relay
 from tests.decode_all import leaks
-from tests.support import REPO, Layout, Sink, acreate_pair, send
+from tests.support import REPO, Layout, Sink, acreate_pair, free_port, send, simple_message
 
 DOMAIN = "relay.test"
 POLICY = parse_policy(REPO / "policies" / "adult-professional.yaml")
@@ -489,3 +495,79 @@ def test_a_small_pdf_whose_image_unpacks_to_a_gigabyte_is_held_not_unpacked() ->
     document = _pdf_with_jpeg(b"", deflated=bomb)
     assert len(document) < 2 * 1024 * 1024
     assert "unpacks to more" in _held(_with_file(document, "application/pdf", "essay.pdf"))
+
+
+# --- Office XML bombs: every part bounded as it is read and parsed ----------------------------------
+
+
+def _xml_bomb(megabytes: int, unit: bytes = b"<x>ab</x>") -> bytes:
+    """A DOCX with one custom XML part of `megabytes` MB of small elements; the zip is a few hundred KB."""
+    body = b"<r>" + unit * (megabytes * 1024 * 1024 // len(unit)) + b"</r>"
+    return _docx({"customXml/item1.xml": body})
+
+
+@pytest.mark.parametrize(("megabytes", "unit", "expected"), [
+    (40, b"<x>ab</x>", "its part customXml/item1.xml unpacks to more than 16 MB"),
+    (6, b"<x/>", "its part customXml/item1.xml has more than 500,000 XML elements"),
+], ids=["bytes", "elements"])
+def test_an_office_part_too_big_to_clean_is_held_with_the_reason(megabytes: int, unit: bytes, expected: str) -> None:
+    document = _xml_bomb(megabytes, unit)
+    assert len(document) < 300 * 1024
+    reason = _held(_with_file(document, DOCX, "essay.docx"))
+    assert reason == f"essay.docx: the document is too big to be cleaned ({expected})"
+
+
+_MEASURE = """
+import resource, sys
+from relay.anonymize.attachments import clean
+data = open(sys.argv[1], "rb").read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = clean(data, "{docx}", "essay.docx", lambda text: text)
+print(type(result).__name__, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_an_office_xml_bomb_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    """12 MB of empty elements (3 million, under the byte cap) in a 30 KB DOCX: parsed whole it took some 900 MB;
+    its elements are counted as they are parsed and it is refused at MAX_PART_ELEMENTS. Measured in a child
+    process of its own (ru_maxrss is a process's peak)."""
+    bomb = tmp_path / "bomb.docx"
+    bomb.write_bytes(_xml_bomb(12, b"<x/>"))
+    done = subprocess.run([sys.executable, "-c", _MEASURE.format(docx=DOCX), str(bomb)], capture_output=True,
+                          text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    kind, grown = done.stdout.split()
+    assert kind == "Refused" and int(grown) < 300, done.stdout  # MB over what the process had before
+
+
+async def test_end_to_end_ordinary_mail_beside_office_xml_bombs_is_answered_at_once(
+    tmp_path: Path, sink: Sink,
+) -> None:
+    """Three 170 KB messages, each with a 60 MB XML part, on a relay of two worker processes: each was parsed
+    whole for 10 s of CPU and some 1.9 GB (then 554), and an ordinary message sent meanwhile waited for a
+    worker. Now each is held at once with the reason, and the ordinary message gets its 250 within seconds."""
+    layout = Layout(root=tmp_path / "relay", smtp_port=free_port(), sink_port=sink.port,
+                    overrides={"workers": 2, "smtp": {"max_message_size": 10 * 1024 * 1024}})
+    layout.write()
+    running = Relay(load_settings(layout.config))
+    await running.start()
+    try:
+        pair = await acreate_pair(layout, {"email": PARTNER[1], "name": PARTNER[0], "handle": "Oak"},
+                                  {"email": SENDER[1], "name": SENDER[0], "handle": "Maple"}, "stem")
+        m = _message()
+        del m["To"]
+        m["To"] = pair["mentor_alias"]
+        m.add_attachment(_xml_bomb(60), maintype="application", subtype=DOCX.split("/")[1], filename="essay.docx")
+        bombs = [asyncio.create_task(send(layout.smtp_port, m.as_bytes().replace(b"<abc.1@", f"<bomb{i}@".encode()),
+                                          SENDER[1], pair["mentor_alias"])) for i in range(3)]
+        await asyncio.sleep(0.5)
+        started = time.monotonic()
+        code, text = await send(layout.smtp_port, simple_message(SENDER[1], pair["mentor_alias"], "hi", "ordinary"),
+                                SENDER[1], pair["mentor_alias"])
+        waited = time.monotonic() - started
+        assert code == 250, text
+        assert waited < 5, f"an ordinary message waited {waited:.1f} s beside the bombs"
+        for reply in await asyncio.gather(*bombs):
+            assert reply[0] == 250, reply  # held with the reason, not refused over the CPU budget
+    finally:
+        await running.stop()

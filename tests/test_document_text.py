@@ -248,6 +248,86 @@ def test_numbers_typed_into_spreadsheet_cells_are_not_read() -> None:
     assert "Marks for term 2" in text and "Maple" in text and "4155550132" not in text
 
 
+_A = "http://schemas.openxmlformats.org/drawingml/2006/main"
+_SHEET = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_PLAIN_SHEET = (f'{_CT}<worksheet xmlns="{_SHEET}"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>Marks</t>'
+                "</is></c></row></sheetData></worksheet>")
+
+
+def _runs(pieces: list[str]) -> str:
+    return "".join(f'<a:r><a:t xml:space="preserve">{piece}</a:t></a:r>' for piece in pieces)
+
+
+def _chart(pieces: list[str]) -> str:
+    return (f'{_CT}<c:chartSpace xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart" xmlns:a="{_A}">'
+            f"<c:chart><c:title><c:tx><c:rich><a:p>{_runs(pieces)}</a:p></c:rich></c:tx></c:title></c:chart>"
+            "</c:chartSpace>")
+
+
+def _docx_part(name: str, xml: str) -> bytes:
+    return _package({"word/document.xml": f'{_CT}<w:document xmlns:w="{_W}"><w:body><w:p><w:r><w:t>My chart'
+                                          "</w:t></w:r></w:p></w:body></w:document>", name: xml})
+
+
+# Places in Office files that Office shows and that are not a document's body, each given text cut into runs.
+_OTHER_PLACES = {
+    "xlsx_text_box": lambda pieces: (_package({
+        "xl/worksheets/sheet1.xml": _PLAIN_SHEET,
+        "xl/drawings/drawing1.xml": f'{_CT}<xdr:wsDr xmlns:xdr="http://schemas.openxmlformats.org/drawingml/2006/'
+                                    f'spreadsheetDrawing" xmlns:a="{_A}"><xdr:twoCellAnchor><xdr:sp><xdr:txBody>'
+                                    f"<a:p>{_runs(pieces)}</a:p></xdr:txBody></xdr:sp></xdr:twoCellAnchor></xdr:wsDr>"}),
+        XLSX, "marks.xlsx"),
+    "xlsx_chart_title": lambda pieces: (_package({"xl/worksheets/sheet1.xml": _PLAIN_SHEET,
+                                                  "xl/charts/chart1.xml": _chart(pieces)}), XLSX, "marks.xlsx"),
+    "docx_chart_title": lambda pieces: (_docx_part("word/charts/chart1.xml", _chart(pieces)), DOCX, "chart.docx"),
+    "xlsx_sheet_header": lambda pieces: (_package({"xl/worksheets/sheet1.xml": _PLAIN_SHEET.replace(
+        "</sheetData>", "</sheetData><headerFooter><oddHeader>&amp;C" + "&amp;B".join(pieces)
+        + "</oddHeader></headerFooter>")}), XLSX, "marks.xlsx"),
+    "pptx_slide_master": lambda pieces: (_package({
+        "ppt/slides/slide1.xml": f'{_CT}<p:sld xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"/>',
+        "ppt/slideMasters/slideMaster1.xml": f'{_CT}<p:sldMaster xmlns:p="http://schemas.openxmlformats.org/'
+                                             f'presentationml/2006/main" xmlns:a="{_A}"><p:cSld><p:spTree><p:sp>'
+                                             f"<p:txBody><a:p>{_runs(pieces)}</a:p></p:txBody></p:sp></p:spTree>"
+                                             "</p:cSld></p:sldMaster>"}), PPTX, "slides.pptx"),
+    "docx_glossary": lambda pieces: (_docx_part(
+        "word/glossary/document.xml", f'{_CT}<w:glossaryDocument xmlns:w="{_W}"><w:docParts><w:docPart><w:docPartBody>'
+        "<w:p>" + "".join(f"<w:r><w:t>{piece}</w:t></w:r>" for piece in pieces)
+        + "</w:p></w:docPartBody></w:docPart></w:docParts></w:glossaryDocument>"), DOCX, "essay.docx"),
+}
+
+
+@pytest.mark.parametrize("policy", ["youth-strict", "supervised"])
+@pytest.mark.parametrize("place", sorted(_OTHER_PLACES))
+def test_a_disclosure_in_a_text_box_chart_header_master_or_glossary_is_urgent(place: str, policy: str) -> None:
+    """Every XML part is read, not only the body: a text box, a chart's title, a sheet's header (its codes
+    taken out), a slide master (where slide footers live), the glossary of building blocks."""
+    _, decision = _relay(_mail(*_OTHER_PLACES[place]([DISCLOSURE])), policy)
+    assert decision.action == "hold" and decision.urgent, decision.reason_dicts()
+    assert {("keywords", "abuse"), ("keywords", "secrecy")} <= _kinds(decision), decision.reason_dicts()
+
+
+@pytest.mark.parametrize("place", sorted(_OTHER_PLACES))
+def test_a_name_cut_into_runs_outside_the_body_is_seen_by_the_identity_rule(place: str) -> None:
+    """As in a DOCX body: the cleaning scrubs each run (or header piece) alone, the rules read them joined."""
+    _, decision = _relay(_mail(*_OTHER_PLACES[place](["Ja", "ne Doe, class 9B"]), "My work."), "adult-professional")
+    assert decision.action == "hold" and ("identity", "own_name") in _kinds(decision), decision.reason_dicts()
+
+
+def test_a_sheet_header_is_read_without_its_codes_and_a_chart_without_its_numbers() -> None:
+    header = ('&amp;L&amp;"Arial,Bold"&amp;14Term &amp;&amp; marks&amp;C&amp;K00FF00Form 9B&amp;RPage &amp;P '
+              "of &amp;N")
+    chart = (f'{_CT}<c:chartSpace xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart"><c:chart><c:ser>'
+             "<c:tx><c:v>Maths</c:v></c:tx><c:cat><c:strRef><c:strCache><c:pt idx=\"0\"><c:v>Spring</c:v></c:pt>"
+             "</c:strCache></c:strRef></c:cat><c:val><c:numRef><c:numCache><c:pt idx=\"0\"><c:v>4155550132</c:v>"
+             "</c:pt></c:numCache></c:numRef></c:val></c:ser></c:chart></c:chartSpace>")
+    text = document_text.text_of(_package({
+        "xl/worksheets/sheet1.xml": _PLAIN_SHEET.replace(
+            "</sheetData>", f"</sheetData><headerFooter><oddHeader>{header}</oddHeader></headerFooter>"),
+        "xl/charts/chart1.xml": chart}), "ooxml")
+    assert "\tTerm & marks\tForm 9B\tPage  of \n" in text
+    assert "Maths" in text and "Spring" in text and "4155550132" not in text
+
+
 def _operations_bomb() -> bytes:
     """A 6 KB PDF of two pages, each drawn with 3,000 lines of 26 kerned pieces (pypdf would read for seconds)."""
     return _pdf(*[b"BT /F1 12 Tf " + (b"[" + b"(a) -1 " * 25 + b"(b)] TJ ") * 3_000 + b"ET"] * 2)

@@ -471,6 +471,21 @@ def _(s: Member, p: Member) -> bytes:
                       "vnd.openxmlformats-officedocument.presentationml.presentation", "slides.pptx")
 
 
+@vector("xlsx_header_footer_codes")
+def _(s: Member, p: Member) -> bytes:
+    """Excel glues a header's codes to its text ("&CThéodora": Théodora, centred); both names, first names too."""
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    sheet = (_CT + f'<worksheet xmlns="{main}"><sheetData/><headerFooter><oddHeader>&amp;C{s.name}</oddHeader>'
+             f'<oddFooter>&amp;L&amp;"Calibri,Bold"&amp;11{s.first}&amp;RPage &amp;P</oddFooter>'
+             f"<evenHeader>&amp;C{p.first} and {s.first}</evenHeader><firstFooter>&amp;R&amp;K00FF00{p.name}"
+             "</firstFooter></headerFooter></worksheet>")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", sheet)
+    return _with_file(s, p, out.getvalue(), "application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                      "marks.xlsx")
+
+
 @vector("odt_meta")
 def _(s: Member, p: Member) -> bytes:
     return _with_file(s, p, _odt(s), "application", "vnd.oasis.opendocument.text", "essay.odt")

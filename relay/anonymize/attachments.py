@@ -23,7 +23,9 @@ Pure: bytes, type and name in; the cleaned bytes, or the reason they cannot be c
                                      comment, revision and person authors (w:author, w:initials, people.xml,
                                      xlsx comment authors and persons, pptx comment authors) become "Author";
                                      ODF meta.xml loses creator and initial-creator; the text of every XML
-                                     part is passed through the scrub (a name in a heading is replaced).
+                                     part is passed through the scrub (a name in a heading is replaced; a
+                                     sheet's header and footer piece by piece between their codes). Each XML
+                                     part is read within MAX_PART_BYTES and parsed within MAX_PART_ELEMENTS.
                                      Pictures inside (word/media, ppt/media, xl/media, ODF Pictures) are
                                      cleaned like image attachments; the thumbnail (a rendering of the first
                                      page) is dropped with its references; embedded Office documents and
@@ -41,15 +43,22 @@ from __future__ import annotations
 import contextlib
 import io
 import posixpath
+import re
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 MAX_UNZIPPED = 200 * 1024 * 1024  # an Office file that unpacks to more is refused (zip bomb)
 MAX_ENTRIES = 5000
 MAX_PDF_IMAGE = 64 * 1024 * 1024  # a JPEG in a PDF, packed in a further filter, that unpacks to more is refused
 MAX_NESTING = 3  # an Office document embedded this many levels deep (or deeper) is refused
+# One XML part of an Office document: its bytes and its elements, each bounded as it is read and parsed, so that
+# a small zip cannot take a worker's memory (the parsed tree costs some 300 bytes an element). A 300-page DOCX's
+# document.xml has some 5 MB and 150,000 elements; a sheet of 20,000 rows of 10 cells some 8 MB and 400,000.
+MAX_PART_BYTES = 16 * 1024 * 1024
+MAX_PART_ELEMENTS = 500_000
 NEUTRAL_AUTHOR = "Author"
 
 _IMAGE_FORMATS = {"image/jpeg": "JPEG", "image/jpg": "JPEG", "image/pjpeg": "JPEG", "image/png": "PNG",
@@ -411,12 +420,39 @@ class _Budget:
     entries: int
 
 
-def xml_parser() -> object:
-    """The XML parser for the parts of Office documents: no entities resolved (no billion laughs, no external
-    files), no network, no huge trees; one per document (an lxml parser is not shared across threads)."""
+class PartTooLarge(Exception):
+    """An XML part of an Office document is larger than the relay reads (MAX_PART_BYTES, MAX_PART_ELEMENTS)."""
+
+
+def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    """A zip member's bytes, read with at most `limit` + 1 bytes inflated whatever its header declares;
+    PartTooLarge when there are more. Only stored and deflated members (all that Office and ODF write) are
+    read: other methods (bzip2, LZMA) inflate a whole block at a time, past any bound."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise _Unreadable(f"the part {info.filename} of the document is packed in a way the relay does not read")
+    with archive.open(info) as member:
+        content = member.read(limit + 1)
+    if len(content) > limit:
+        raise PartTooLarge(f"its part {info.filename} unpacks to more than {limit // (1024 * 1024)} MB")
+    return content
+
+
+def parse_part(content: bytes, name: str) -> Any:
+    """An XML part of an Office document parsed (no entities resolved: no billion laughs, no external files; no
+    network; libxml2's limits on depth and text size), its elements counted as they are built: PartTooLarge
+    past MAX_PART_ELEMENTS, before the rest is parsed. lxml.etree.XMLSyntaxError for a damaged part."""
     from lxml import etree
 
-    return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=False)
+    parser = etree.XMLPullParser(events=("start",), resolve_entities=False, no_network=True, huge_tree=False,
+                                 remove_blank_text=False)
+    elements = 0
+    step = 64 * 1024
+    for start in range(0, len(content), step):
+        parser.feed(content[start:start + step])
+        elements += sum(1 for _ in parser.read_events())
+        if elements > MAX_PART_ELEMENTS:
+            raise PartTooLarge(f"its part {name} has more than {MAX_PART_ELEMENTS:,} XML elements")
+    return parser.close()
 
 
 def _office(data: bytes, scrub: Callable[[str], str], budget: _Budget, depth: int) -> Cleaned | Refused:
@@ -431,7 +467,6 @@ def _office(data: bytes, scrub: Callable[[str], str], budget: _Budget, depth: in
         return Refused("the document unpacks to too much data to be cleaned")
     if any(i.flag_bits & 0x1 for i in infos):
         return Refused("an encrypted Office document cannot be cleaned")
-    parser = xml_parser()
     dropped = frozenset(i.filename for i in infos if i.filename.lower().startswith(_THUMBNAIL_PREFIXES))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as target:
@@ -439,16 +474,25 @@ def _office(data: bytes, scrub: Callable[[str], str], budget: _Budget, depth: in
             name = info.filename
             if name in dropped:
                 continue
-            content = source.read(info)
-            if name.lower().endswith((".xml", ".rels")) or name in ("content.xml", "meta.xml", "styles.xml"):
-                content = _clean_xml(content, name, parser, scrub, dropped)
-            elif not info.is_dir():
-                content = _clean_member(content, name, scrub, budget, depth)
+            if is_xml_part(name):
+                try:
+                    content = _clean_xml(read_member(source, info, MAX_PART_BYTES), name, scrub, dropped)
+                except PartTooLarge as exc:
+                    return Refused(f"the document is too big to be cleaned ({exc})")
+            else:
+                content = read_member(source, info, info.file_size)
+                if not info.is_dir():
+                    content = _clean_member(content, name, scrub, budget, depth)
             copy = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             copy.compress_type = info.compress_type
             copy.external_attr = info.external_attr
             target.writestr(copy, content)
     return Cleaned(out.getvalue())
+
+
+def is_xml_part(name: str) -> bool:
+    """Whether a member of an Office or ODF zip is an XML part (cleaned as XML, read for its text)."""
+    return name.lower().endswith((".xml", ".rels"))
 
 
 def _clean_member(content: bytes, name: str, scrub: Callable[[str], str], budget: _Budget, depth: int) -> bytes:
@@ -475,6 +519,26 @@ def _clean_member(content: bytes, name: str, scrub: Callable[[str], str], budget
     if "embeddings/" in name.lower() or name.lower().startswith("object "):
         raise _Unreadable(f"an embedded file ({name}) cannot be cleaned of personal data")
     return content
+
+
+# SpreadsheetML headers and footers (ECMA-376 Part 1, 18.3.1.39): text with formatting codes glued to it
+# ("&CJane Doe": Jane Doe, centred), which would hide the first word from the name matching.
+HEADER_FOOTER = frozenset({"oddHeader", "evenHeader", "firstHeader", "oddFooter", "evenFooter", "firstFooter"})
+_HEADER_FOOTER_CODE = re.compile(
+    r'&(?:&|"[^"]*"|K(?:[0-9A-Fa-f]{6}|\d\d[+-]\d{1,3})|\d+|[LCRPNDTZFAGBIUESXYO]|$)')
+
+
+def header_footer_pieces(text: str) -> Iterator[tuple[bool, str]]:
+    """A header or footer's text cut at its codes: (True, code) and (False, text as shown). "&&" is a code
+    here (it shows as "&" and is written back as it was); an "&" before anything else is text."""
+    at = 0
+    for match in _HEADER_FOOTER_CODE.finditer(text):
+        if match.start() > at:
+            yield False, text[at:match.start()]
+        yield True, match.group()
+        at = match.end()
+    if at < len(text):
+        yield False, text[at:]
 
 
 def _lists_members(name: str) -> bool:
@@ -512,12 +576,12 @@ def _local(name: object) -> str:
     return text.rsplit("}", 1)[-1] if "}" in text else text.rsplit(":", 1)[-1]
 
 
-def _clean_xml(content: bytes, name: str, parser: object, scrub: Callable[[str], str],
+def _clean_xml(content: bytes, name: str, scrub: Callable[[str], str],
                dropped: frozenset[str] = frozenset()) -> bytes:
     from lxml import etree
 
     try:
-        root = etree.fromstring(content, parser)  # type: ignore[arg-type]
+        root = parse_part(content, name)
     except etree.XMLSyntaxError:
         raise _Unreadable(f"the part {name} of the document could not be read to clean it") from None
     if dropped and _lists_members(name):
@@ -531,6 +595,11 @@ def _clean_xml(content: bytes, name: str, parser: object, scrub: Callable[[str],
             for child in list(element):
                 element.remove(child)
             element.text = NEUTRAL_AUTHOR if local in ("author", "creator", "lastModifiedBy") else ""
+        elif local in HEADER_FOOTER and element.text:
+            # each piece of text scrubbed alone (a name cut by a code, "Ja&Bne", is left to the identity rule,
+            # which reads the text without its codes); a font's name too (not shown, but in the file)
+            element.text = "".join(piece if (code and not piece.startswith('&"')) or not piece.strip() else scrub(piece)
+                                   for code, piece in header_footer_pieces(element.text))
         elif custom and local == "property":
             for child in element:
                 child.text = ""

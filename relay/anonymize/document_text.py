@@ -3,11 +3,13 @@
 Pure: a document's bytes and kind ("pdf", "ooxml", "odf", as attachments.kind_of says) in, its readable text
 out; it reads nothing from the store. What is read:
 
-  DOCX    word/document.xml, headers, footers, footnotes, endnotes and comments; SmartArt text
-  XLSX    xl/sharedStrings.xml, the inline and formula strings of every sheet, cell comments
+  OOXML   the text elements (w:t, a:t, a sheet's t, w:delText) of every XML part but relationships, content
+          types and docProps: body, headers, footers, notes, comments, but also text boxes, charts (their
+          cached strings too), slide masters and layouts, the glossary, SmartArt; a sheet's formula strings
+          and its headers and footers without their codes ("&C", "&\"Arial,Bold\"", "&P")
           (numbers typed into cells are not read: a column of marks or ids is no contact detail)
-  PPTX    every slide, its speaker notes and comments; SmartArt text
-  ODT/ODS/ODP  content.xml (the body) and styles.xml (headers and footers)
+  ODT/ODS/ODP  the body and master styles (headers and footers) of every XML part but the manifest, meta.xml
+          and settings.xml (content.xml, styles.xml, objects such as charts)
   PDF     the text drawn on each page (pypdf), the text of its annotations and filled-in form values
 Office documents and PDFs embedded in an Office document are read in turn, as deep as cleaning goes.
 
@@ -15,7 +17,8 @@ In OOXML a paragraph's runs are joined as Word shows them ("step" + "dad hits me
 paragraphs, table rows and line breaks end a line, cells and tabs are separated by a tab. Alternative content
 kept for old readers (mc:Fallback) and phonetic guides (rPh) are left out: they repeat the text.
 
-Bounded by the budgets of cleaning (attachments.MAX_UNZIPPED, MAX_ENTRIES, MAX_NESTING) and by MAX_PAGES
+Bounded by the budgets of cleaning (attachments.MAX_UNZIPPED, MAX_ENTRIES, MAX_NESTING, and per XML part
+MAX_PART_BYTES and MAX_PART_ELEMENTS) and by MAX_PAGES
 pages and MAX_CHARACTERS characters per document: a document over them raises TooLarge (cleaning refuses it,
 so that no document is delivered unread). A PDF's streams are decoded by pypdf within MAX_STREAM bytes each,
 each content stream is parsed within MAX_STREAM_ITEMS items, and at most MAX_OPERATIONS drawing operations
@@ -41,7 +44,18 @@ import zipfile
 from collections import OrderedDict
 from collections.abc import Iterator
 
-from relay.anonymize.attachments import MAX_ENTRIES, MAX_NESTING, MAX_UNZIPPED, xml_parser
+from relay.anonymize.attachments import (
+    HEADER_FOOTER,
+    MAX_ENTRIES,
+    MAX_NESTING,
+    MAX_PART_BYTES,
+    MAX_UNZIPPED,
+    PartTooLarge,
+    header_footer_pieces,
+    is_xml_part,
+    parse_part,
+    read_member,
+)
 
 MAX_PAGES = 300  # a PDF with more pages is not read (a thesis or a long CV has far fewer)
 MAX_CHARACTERS = 1_500_000  # of text in one document, embedded ones included (about 500 dense pages)
@@ -171,26 +185,25 @@ def _annotation_texts(page: object) -> Iterator[str]:
 
 # --- OOXML and ODF -----------------------------------------------------------------------------------
 
-# The parts whose text a person reads (lower-cased names); SmartArt keeps its text in diagrams/data*.xml.
-_OOXML_TEXT = re.compile(r"(?:word/(?:document\d*|header\d*|footer\d*|footnotes|endnotes|comments\w*)"
-                         r"|xl/(?:sharedstrings|worksheets/sheet\d+|comments\d*)"
-                         r"|ppt/(?:slides/slide\d+|notesslides/notesslide\d+|comments/\w+)"
-                         r"|(?:word|xl|ppt)/diagrams/data\d+)\.xml")
-_ODF_PARTS = ("content.xml", "styles.xml")
+# Every XML part is read for its text elements but these, which hold no text a reader sees in the document:
+# relationships, content types, document properties (cleaning empties the names in them), and ODF's manifest,
+# metadata and settings. Parts with no text elements (styles, themes, numbering) give nothing.
+_NOT_TEXT = re.compile(r"(?:.*\.rels|\[content_types\]\.xml|docprops/.*|(?:.*/)?(?:meta|settings|manifest)\.xml"
+                       r"|meta-inf/.*)")
 _ODF_OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
 _ODF_TEXTS = (f"{{{_ODF_OFFICE}}}body", f"{{{_ODF_OFFICE}}}master-styles")  # styles.xml: headers and footers
-_LINE_ENDS = frozenset({"p", "h", "tr", "row", "si", "br", "cr", "line-break", "list-item"})
+_LINE_ENDS = frozenset({"p", "h", "tr", "row", "si", "br", "cr", "line-break", "list-item", *HEADER_FOOTER})
 _TABS = frozenset({"tab", "tc", "c", "table-cell"})
 _LEFT_OUT = frozenset({"Fallback", "rPh", "instrText", "change-info", "creator", "date"})
+_SECTIONS = frozenset({"&L", "&C", "&R"})  # a header's left, centre and right sections; other codes format
+_CHART_STRINGS = frozenset({"strCache", "strLit", "lvl"})  # a chart's cached labels and titles (numCache: numbers)
 
 
-def _text_part(name: str, odf: bool) -> bool:
-    return name in _ODF_PARTS if odf else _OOXML_TEXT.fullmatch(name.lower()) is not None
+def _text_part(name: str) -> bool:
+    return is_xml_part(name) and _NOT_TEXT.fullmatch(name.lower()) is None
 
 
 def _office(data: bytes, odf: bool, budget: _Budget, depth: int) -> str:
-    from lxml import etree
-
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         infos = archive.infolist()
         if len(infos) > MAX_ENTRIES or sum(i.file_size for i in infos) > MAX_UNZIPPED:
@@ -199,8 +212,11 @@ def _office(data: bytes, odf: bool, budget: _Budget, depth: int) -> str:
             raise ValueError("an encrypted Office document")  # cleaning refuses these before reading them
         texts: list[str] = []
         for info in infos:
-            if _text_part(info.filename, odf):
-                root = etree.fromstring(archive.read(info), xml_parser())  # type: ignore[arg-type]
+            if _text_part(info.filename):
+                try:
+                    root = parse_part(read_member(archive, info, MAX_PART_BYTES), info.filename)
+                except PartTooLarge as exc:
+                    raise TooLarge(str(exc)) from None
                 tops = [e for top in _ODF_TEXTS for e in root.iter(top)] if odf else [root]
                 texts.extend(budget.spend("".join(_pieces(top, odf))) for top in tops)
             elif "embeddings/" in info.filename.lower() and depth + 1 < MAX_NESTING:
@@ -222,8 +238,9 @@ def _embedded(content: bytes, budget: _Budget, depth: int) -> str:
 
 def _pieces(root: object, odf: bool) -> Iterator[str]:
     """The text of an XML part in reading order. OOXML: only text elements (w:t, a:t, a sheet's t, w:delText:
-    other elements hold numbers such as drawing offsets), with a formula's string result. ODF: all text and
-    tails (text:p holds its text in spans and between them)."""
+    other elements hold numbers such as drawing offsets), with a formula's string result, a chart's cached
+    labels and titles, and a sheet's headers and footers without their codes. ODF: all text and tails (text:p
+    holds its text in spans and between them)."""
     from lxml import etree
 
     walk = etree.iterwalk(root, events=("start", "end"))
@@ -232,8 +249,11 @@ def _pieces(root: object, odf: bool) -> Iterator[str]:
         if event == "start":
             if local in _LEFT_OUT or not local:
                 walk.skip_subtree()
-            elif odf or local in ("t", "delText") or (local == "v" and element.getparent().get("t") == "str"):
+            elif odf or local in ("t", "delText") or (local == "v" and _string_value(element)):
                 yield element.text or ""
+            elif local in HEADER_FOOTER:
+                yield "".join(piece if not code else "&" if piece == "&&" else "\t" if piece in _SECTIONS else ""
+                              for code, piece in header_footer_pieces(element.text or ""))
             if local == "s" and odf:
                 yield " "
             continue
@@ -243,3 +263,20 @@ def _pieces(root: object, odf: bool) -> Iterator[str]:
             yield "\t"
         if odf and element is not root:
             yield element.tail or ""
+
+
+def _string_value(element: object) -> bool:
+    """Whether a v element holds text: a formula's string result (a cell of type "str"), a chart's cached
+    string (strCache/strLit, multi-level labels) or a series name typed as text (c:tx/c:v)."""
+    from lxml import etree
+
+    parent = element.getparent()  # type: ignore[attr-defined]
+    if parent is None:
+        return False
+    if parent.get("t") == "str":
+        return True
+    parent_local = etree.QName(parent).localname
+    if parent_local == "tx":
+        return True
+    grandparent = parent.getparent()
+    return parent_local == "pt" and grandparent is not None and etree.QName(grandparent).localname in _CHART_STRINGS
