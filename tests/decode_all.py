@@ -8,12 +8,13 @@ decoded (and their HTML entities, as Outlook shows X-ALT-DESC); HTML entities de
 removed (so a name split across tags shows), every attribute value, percent-decoded (three times) and
 with base64 query values and path segments decoded;
 file names (NFC and NFD); images' info, EXIF (every IFD) and XMP (Pillow, pillow-heif); PDF Info, XMP
-and annotation authors (pikepdf), every object and every stream (raw and decoded); every member of a zip
-(OOXML, ODF), as text, and every XML part's text as Office shows it (a paragraph's runs joined, in text boxes,
-charts, masters and glossaries alike; a sheet's headers and footers without their codes). Files inside
-files are opened as a recipient's software would open them, a few levels deep: pictures, documents and
-PDFs inside zips, image and embedded-file streams of PDFs, the bytes of data: URIs in HTML, and base64
-values (PHOTO) of vCard and iCalendar lines.
+and annotation authors (pikepdf), every object and every stream (raw and decoded), every string, name and
+dictionary key (links read as above), the text pages and appearance streams draw (hex strings too),
+bookmark titles and page labels; every member of a zip (OOXML, ODF), as text, and every XML part's text as
+Office shows it (a paragraph's runs joined, in text boxes, charts, masters and glossaries alike; a sheet's
+headers and footers without their codes). Files inside files are opened as a recipient's software would
+open them, a few levels deep: pictures, documents and PDFs inside zips, image and embedded-file streams of
+PDFs, the bytes of data: URIs in HTML, and base64 values (PHOTO) of vCard and iCalendar lines.
 """
 
 from __future__ import annotations
@@ -115,8 +116,24 @@ def _pdf(data: bytes, depth: int = 0) -> list[str]:
         for page in pdf.pages:
             for annotation in page.obj.get("/Annots", []):
                 out.extend(str(annotation.get(k, "")) for k in ("/T", "/Contents", "/V"))
+        for page in pdf.pages:
+            with contextlib.suppress(Exception):
+                out.append(str(page.label))  # the page label a viewer shows ("Jane Doe-1")
+            with contextlib.suppress(Exception):
+                out.append(_drawn(page.obj))
+        with contextlib.suppress(Exception), pdf.open_outline() as outline:
+            items = list(outline.root)
+            while items and len(out) < 100_000:
+                item = items.pop()
+                out.append(str(item.title))
+                items.extend(item.children)
         for obj in pdf.objects:
             out.append(repr(obj))
+            with contextlib.suppress(Exception):  # a reading that fails must not hide the others
+                out.extend(_pdf_strings(obj))
+            if isinstance(obj, pikepdf.Stream) and obj.get("/Subtype") == pikepdf.Name.Form:  # an appearance
+                with contextlib.suppress(Exception):
+                    out.append(_drawn(obj))
             if isinstance(obj, pikepdf.Stream):
                 streams = [obj.read_raw_bytes()]
                 with contextlib.suppress(pikepdf.PdfError):
@@ -154,6 +171,44 @@ def _xml_shown(member: bytes) -> list[str]:
         elif local in _SHEET_HEADER and element.text:
             out.append(_SHEET_HEADER_CODE.sub(lambda code: "&" if code.group() == "&&" else "", element.text))
             out.extend(re.split(r"&[LCR]", element.text))
+    return out
+
+
+def _drawn(drawing: object) -> str:
+    """The strings a page or form XObject (an annotation's appearance) shows, as Latin-1 and UTF-16, each
+    TJ array joined: what a viewer draws with a simple font, hex strings included."""
+    import pikepdf
+
+    shown: list[bytes] = []
+    for operands, operator in pikepdf.parse_content_stream(drawing):  # type: ignore[arg-type]
+        if str(operator) in ("Tj", "TJ", "'", '"'):
+            pieces = operands[-1] if str(operator) == "TJ" else [operands[-1]]
+            shown.append(b"".join(bytes(p) for p in pieces if isinstance(p, pikepdf.String)))
+    joined = b"\n".join(shown)
+    return joined.decode("latin-1") + "\n" + joined.decode("utf-16-be", "replace")
+
+
+def _pdf_strings(top: object) -> list[str]:
+    """Every string and name in an object and the direct objects inside it, decoded; links read as a browser
+    would (percent- and base64-decoded)."""
+    import pikepdf
+
+    out: list[str] = []
+    pending = [top]
+    while pending and len(out) < 100_000:
+        item = pending.pop()
+        if isinstance(item, pikepdf.String):
+            text = str(item)
+            out.extend([text, bytes(item).decode("latin-1"), *_url_readings(text)])
+        elif isinstance(item, pikepdf.Name):
+            out.append(unquote(str(item)[1:].replace("#", "%")))
+        elif isinstance(item, pikepdf.Array):
+            pending.extend(v for v in item if not getattr(v, "is_indirect", False))
+        elif isinstance(item, pikepdf.Dictionary | pikepdf.Stream):
+            for key, value in item.items():
+                out.append(unquote(key[1:].replace("#", "%")))
+                if not getattr(value, "is_indirect", False):
+                    pending.append(value)
     return out
 
 
