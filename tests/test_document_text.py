@@ -408,3 +408,147 @@ async def test_end_to_end_the_moderator_sees_why_a_pdf_with_a_real_name_is_held(
         assert "the pages of this PDF show a real name or address, which cannot be removed from a PDF" in shown.stdout
         await eventually(lambda: nothing_queued(layout), timeout=20)
         assert Inboxes(sink).mentor == []
+
+
+# --- what a PDF shows outside its pages' drawing ---------------------------------------------------------
+
+
+def _annotated(build: Any) -> bytes:
+    """A one-page ORDINARY PDF with what `build(pdf, font)` adds (annotations, bookmarks, destinations)."""
+    with pikepdf.open(io.BytesIO(_pdf(*ORDINARY))) as pdf:
+        build(pdf, pdf.pages[0].obj.Resources.Font.F1)
+        out = io.BytesIO()
+        pdf.save(out)
+        return out.getvalue()
+
+
+def _form(pdf: pikepdf.Pdf, font: pikepdf.Object, text: str) -> pikepdf.Stream:
+    form = pikepdf.Stream(pdf, b"BT /F1 12 Tf 2 4 Td (" + text.encode("latin-1") + b") Tj ET")
+    form.Type, form.Subtype, form.BBox = pikepdf.Name.XObject, pikepdf.Name.Form, [0, 0, 300, 20]
+    form.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
+    return form
+
+
+def _annotations(pdf: pikepdf.Pdf, *annotations: pikepdf.Dictionary) -> None:
+    pdf.pages[0].obj["/Annots"] = pdf.make_indirect(pikepdf.Array([pdf.make_indirect(a) for a in annotations]))
+
+
+@pytest.mark.parametrize("policy", ["youth-strict", "supervised"])
+def test_a_disclosure_drawn_only_by_a_stamps_appearance_is_urgent(policy: str) -> None:
+    stamp = _annotated(lambda pdf, font: _annotations(pdf, pikepdf.Dictionary(
+        Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Stamp, Rect=[72, 600, 372, 620],
+        AP=pikepdf.Dictionary(N=_form(pdf, font, DISCLOSURE)))))
+    _, decision = _relay(_mail(stamp, "application/pdf", "stamp.pdf"), policy)
+    assert decision.action == "hold" and decision.urgent, decision.reason_dicts()
+    assert {("keywords", "abuse"), ("keywords", "secrecy")} <= _kinds(decision), decision.reason_dicts()
+
+
+def test_a_free_text_box_loses_the_appearance_that_drew_the_name() -> None:
+    """The scrubbed /Contents is what a viewer draws now; the old appearance showed the name."""
+    box = _annotated(lambda pdf, font: _annotations(pdf, pikepdf.Dictionary(
+        Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.FreeText, Rect=[72, 600, 172, 620],
+        Contents=pikepdf.String("Jane Doe"), DA=pikepdf.String("/Helv 12 Tf 0 g"),
+        AP=pikepdf.Dictionary(N=_form(pdf, font, "Jane Doe")))))
+    delivered, decision = _relay(_mail(box, "application/pdf", "form.pdf", "Here it is."), "adult-professional")
+    assert decision.action == "deliver", decision.reason_dicts()
+    copy = _attached(delivered, "form.pdf")
+    assert copy is not None and b"Jane" not in copy and b"Doe" not in copy
+    with pikepdf.open(io.BytesIO(copy)) as pdf:
+        [annotation] = pdf.pages[0].obj.Annots
+        assert str(annotation.Contents) == "Maple" and "/AP" not in annotation
+
+
+def test_an_appearance_showing_the_name_by_itself_holds_the_pdf() -> None:
+    stamp = _annotated(lambda pdf, font: _annotations(pdf, pikepdf.Dictionary(
+        Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Stamp, Rect=[72, 600, 372, 620],
+        AP=pikepdf.Dictionary(N=pikepdf.Dictionary(On=_form(pdf, font, "Approved by Jane Doe"))))))
+    delivered, decision = _relay(_mail(stamp, "application/pdf", "stamp.pdf", "Signed."), "adult-professional")
+    assert [r["match"] for r in decision.reason_dicts() if r["kind"] == "not_cleaned"] == [
+        "stamp.pdf: the pages of this PDF show a real name or address, which cannot be removed from a PDF"]
+    assert _attached(delivered, "stamp.pdf") is None
+
+
+def _outline_and_links(pdf: pikepdf.Pdf, font: pikepdf.Object) -> None:
+    with pdf.open_outline() as outline:
+        outline.root.append(pikepdf.OutlineItem("Chapter 1", 0))
+    pdf.Root.Dests = pikepdf.Dictionary(Chapter1=pikepdf.Array([pdf.pages[0].obj, pikepdf.Name.Fit]))
+    _annotations(pdf, pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Text, Rect=[72, 500, 92, 520],
+                                         Contents=pikepdf.String("Check the units here")),
+                 pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Link, Rect=[72, 700, 300, 730],
+                                    Dest=pikepdf.Name.Chapter1),
+                 pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Link, Rect=[72, 650, 300, 680],
+                                    A=pikepdf.Dictionary(S=pikepdf.Name.URI, URI=pikepdf.String("https://example.org"))))
+
+
+def test_an_ordinary_annotated_pdf_keeps_its_bookmark_and_links() -> None:
+    """Nothing in it names anybody: the bookmark, the jump and the web link stay as they are. The web link is
+    read by the rules as a link typed on the page is (every shipped policy reports links: held, not cleaned
+    away); the copy a release delivers is the file with its links."""
+    original = _annotated(_outline_and_links)
+    delivered, decision = _relay(_mail(original, "application/pdf", "notes.pdf", "Notes."), "adult-professional")
+    assert _kinds(decision) == {("contact_info", "url")}, decision.reason_dicts()
+    assert [r["match"] for r in decision.reason_dicts()] == ["https://example.org"]
+    copy = _attached(delivered, "notes.pdf")
+    assert copy is not None
+    with pikepdf.open(io.BytesIO(copy)) as pdf, pdf.open_outline() as outline:
+        assert [item.title for item in outline.root] == ["Chapter 1"]
+        text, jump, link = pdf.pages[0].obj.Annots
+        assert str(text.Contents) == "Check the units here"
+        assert jump.Dest == pikepdf.Name.Chapter1 and "/Chapter1" in pdf.Root.Dests
+        assert str(link.A.URI) == "https://example.org"
+    assert "Chapter 1" in document_text.text_of(copy, "pdf")
+
+
+def test_an_ordinary_pdf_with_a_bookmark_and_a_jump_is_delivered() -> None:
+    def build(pdf: pikepdf.Pdf, font: pikepdf.Object) -> None:
+        _outline_and_links(pdf, font)
+        del pdf.pages[0].obj.Annots[2]
+    original = _annotated(build)
+    delivered, decision = _relay(_mail(original, "application/pdf", "notes.pdf", "Notes."), "adult-professional")
+    assert decision.action == "deliver", decision.reason_dicts()
+    copy = _attached(delivered, "notes.pdf")
+    assert copy is not None and document_text.text_of(copy, "pdf") == document_text.text_of(original, "pdf")
+
+
+def test_named_destinations_renamed_with_their_references() -> None:
+    """A destination named after the sender is renamed as the scrub renames a link's reference to it, so the
+    link still lands; the /Names tree is rebuilt sorted."""
+    def build(pdf: pikepdf.Pdf, font: pikepdf.Object) -> None:
+        target = pikepdf.Array([pdf.pages[0].obj, pikepdf.Name.Fit])
+        pdf.Root.Dests = pikepdf.Dictionary(JaneDoe=target)
+        tree = pikepdf.NameTree.new(pdf)
+        tree["Jane Doe notes"] = target
+        tree["appendix"] = target
+        pdf.Root.Names = pikepdf.Dictionary(Dests=tree.obj)
+        _annotations(pdf, pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Link, Rect=[0, 0, 9, 9],
+                                             Dest=pikepdf.Name.JaneDoe),
+                     pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Link, Rect=[0, 0, 9, 9],
+                                        A=pikepdf.Dictionary(S=pikepdf.Name.GoTo, D=pikepdf.String("Jane Doe notes"))))
+    delivered, decision = _relay(_mail(_annotated(build), "application/pdf", "d.pdf", "Notes."), "adult-professional")
+    assert decision.action == "deliver", decision.reason_dicts()
+    copy = _attached(delivered, "d.pdf")
+    assert copy is not None and b"Jane" not in copy and b"Doe" not in copy
+    with pikepdf.open(io.BytesIO(copy)) as pdf:
+        first, second = pdf.pages[0].obj.Annots
+        assert str(first.Dest)[1:] in [key[1:] for key in pdf.Root.Dests]
+        tree = pikepdf.NameTree(pdf.Root.Names.Dests)
+        assert sorted(tree.keys()) == ["Maple notes", "appendix"] and str(second.A.D) in tree
+
+
+def test_cycles_in_bookmarks_and_chained_actions_end() -> None:
+    """A bookmark whose /Next is itself and an action whose /Next is itself: read once, no hang."""
+    def build(pdf: pikepdf.Pdf, font: pikepdf.Object) -> None:
+        item = pdf.make_indirect(pikepdf.Dictionary(Title=pikepdf.String("Loop")))
+        item.Next = item
+        item.First = item
+        pdf.Root.Outlines = pdf.make_indirect(pikepdf.Dictionary(First=item, Last=item))
+        action = pdf.make_indirect(pikepdf.Dictionary(S=pikepdf.Name.URI,
+                                                      URI=pikepdf.String("mailto:jane.doe@mail.example.org")))
+        action.Next = pikepdf.Array([action, action])
+        _annotations(pdf, pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Link, Rect=[0, 0, 9, 9],
+                                             A=action))
+    data = _annotated(build)
+    assert document_text.text_of(data, "pdf").count("Loop") == 1
+    delivered, decision = _relay(_mail(data, "application/pdf", "loop.pdf", "Notes."), "adult-professional")
+    copy = _attached(delivered, "loop.pdf")
+    assert copy is not None and b"jane.doe" not in copy, decision.reason_dicts()

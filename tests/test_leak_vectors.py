@@ -453,6 +453,112 @@ def _(s: Member, p: Member) -> bytes:
     return _with_file(s, p, _pdf(s), "application", "pdf", f"{s.first}_{s.last}_Essay_v3.pdf")
 
 
+def _pdf_parts(build: Callable[[pikepdf.Pdf, pikepdf.Dictionary], None]) -> bytes:
+    """A one-page PDF showing an ordinary line, with what `build` adds to it (given the file and its font)."""
+    pdf = pikepdf.new()
+    font = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1,
+                                                BaseFont=pikepdf.Name.Helvetica, Encoding=pikepdf.Name.WinAnsiEncoding))
+    page = pikepdf.Dictionary(Type=pikepdf.Name.Page, MediaBox=[0, 0, 612, 792],
+                              Contents=pikepdf.Stream(pdf, b"BT /F1 12 Tf 72 720 Td (How bridges carry loads) Tj ET"),
+                              Resources=pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font)))
+    pdf.pages.append(pikepdf.Page(page))
+    build(pdf, font)
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+def _appearance(pdf: pikepdf.Pdf, font: pikepdf.Dictionary, text: str) -> pikepdf.Stream:
+    """A form XObject drawing `text` as a hex string (as Acrobat writes it), the way annotations show."""
+    form = pikepdf.Stream(pdf, b"BT /F1 12 Tf 2 4 Td <" + text.encode("cp1252").hex().encode() + b"> Tj ET")
+    form.Type, form.Subtype, form.BBox = pikepdf.Name.XObject, pikepdf.Name.Form, [0, 0, 300, 20]
+    form.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
+    return form
+
+
+def _annotate(pdf: pikepdf.Pdf, **entries: object) -> None:
+    annotation = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Annot, Rect=[72, 600, 372, 620], **entries))
+    pdf.pages[0].obj["/Annots"] = pdf.make_indirect(pikepdf.Array([annotation]))
+
+
+def _link(pdf: pikepdf.Pdf, action: pikepdf.Dictionary) -> None:
+    _annotate(pdf, Subtype=pikepdf.Name.Link, A=action)
+
+
+@vector("pdf_free_text_box_appearance")
+def _(s: Member, p: Member) -> bytes:
+    """Preview's or Acrobat's "Fill & Sign" text box: its text in /Contents and drawn again in its appearance."""
+    return _with_file(s, p, _pdf_parts(lambda pdf, font: _annotate(
+        pdf, Subtype=pikepdf.Name.FreeText, Contents=pikepdf.String(s.name), DA=pikepdf.String("/Helv 12 Tf 0 g"),
+        AP=pikepdf.Dictionary(N=_appearance(pdf, font, s.name)))), "application", "pdf", "form.pdf")
+
+
+@vector("pdf_stamp_appearance_only", expect="hold:not_cleaned")
+def _(s: Member, p: Member) -> bytes:
+    """A stamp whose appearance alone shows the name: it cannot be rewritten, so the file is held."""
+    return _with_file(s, p, _pdf_parts(lambda pdf, font: _annotate(
+        pdf, Subtype=pikepdf.Name.Stamp, AP=pikepdf.Dictionary(N=_appearance(pdf, font, f"Signed: {s.name}")))),
+        "application", "pdf", "signed.pdf")
+
+
+@vector("pdf_bookmark_title")
+def _(s: Member, p: Member) -> bytes:
+    def build(pdf: pikepdf.Pdf, font: pikepdf.Dictionary) -> None:
+        with pdf.open_outline() as outline:
+            outline.root.append(pikepdf.OutlineItem(f"{s.name} - CV", 0))
+    return _with_file(s, p, _pdf_parts(build), "application", "pdf", "cv.pdf")
+
+
+@vector("pdf_mailto_link")
+def _(s: Member, p: Member) -> bytes:
+    return _with_file(s, p, _pdf_parts(lambda pdf, font: _link(pdf, pikepdf.Dictionary(
+        S=pikepdf.Name.URI, URI=pikepdf.String(f"mailto:{s.email}")))), "application", "pdf", "contact.pdf")
+
+
+@vector("pdf_profile_link", expect="hold:handle")
+def _(s: Member, p: Member) -> bytes:
+    """A link to the sender's profile: the name in its path becomes the handle, and the rules read the link
+    (a social profile is a contact detail, which cannot be redacted inside a file: held)."""
+    slug = f"{s.first.lower()}-{s.last.lower()}-4a1b2c"
+    return _with_file(s, p, _pdf_parts(lambda pdf, font: _link(pdf, pikepdf.Dictionary(
+        S=pikepdf.Name.URI, URI=pikepdf.String(f"https://www.linkedin.com/in/{slug}")))), "application", "pdf",
+        "profile.pdf")
+
+
+@vector("pdf_link_to_another_file_chained", expect="hold:url")
+def _(s: Member, p: Member) -> bytes:
+    """A link that opens a file in the sender's home folder, then (a /Next action) a web page naming them: both
+    scrubbed, and the web link read by the rules as a link typed on the page would be."""
+    return _with_file(s, p, _pdf_parts(lambda pdf, font: _link(pdf, pikepdf.Dictionary(
+        S=pikepdf.Name.GoToR, F=pikepdf.String(f"C:\\Users\\{s.first}\\Documents\\{s.last} CV.pdf"),
+        D=pikepdf.Array([0, pikepdf.Name.Fit]),
+        Next=pikepdf.Dictionary(S=pikepdf.Name.URI, URI=pikepdf.String(f"https://blog.example/by/{s.last}"))))),
+        "application", "pdf", "links.pdf")
+
+
+@vector("pdf_page_label_prefix")
+def _(s: Member, p: Member) -> bytes:
+    def build(pdf: pikepdf.Pdf, font: pikepdf.Dictionary) -> None:
+        pdf.Root.PageLabels = pikepdf.Dictionary(Nums=pikepdf.Array([0, pikepdf.Dictionary(
+            S=pikepdf.Name.D, P=pikepdf.String(f"{s.name}-"))]))
+    return _with_file(s, p, _pdf_parts(build), "application", "pdf", "labels.pdf")
+
+
+@vector("pdf_named_destinations")
+def _(s: Member, p: Member) -> bytes:
+    """Destinations named after the sender, in the catalog's /Dests and the /Names tree, and a link to each."""
+    def build(pdf: pikepdf.Pdf, font: pikepdf.Dictionary) -> None:
+        target = pikepdf.Array([pdf.pages[0].obj, pikepdf.Name.Fit])
+        old_style = f"{s.first}{s.last}".replace("-", "")
+        pdf.Root.Dests = pikepdf.Dictionary({f"/{old_style}": target})
+        tree = pikepdf.NameTree.new(pdf)
+        tree[f"{s.last} notes"] = target
+        pdf.Root.Names = pikepdf.Dictionary(Dests=tree.obj)
+        _annotate(pdf, Subtype=pikepdf.Name.Link, Dest=pikepdf.Name(f"/{old_style}"),
+                  A=pikepdf.Dictionary(S=pikepdf.Name.GoTo, D=pikepdf.String(f"{s.last} notes")))
+    return _with_file(s, p, _pdf_parts(build), "application", "pdf", "dests.pdf")
+
+
 @vector("docx_authors")
 def _(s: Member, p: Member) -> bytes:
     return _with_file(s, p, _ooxml(s, "docx"), "application",

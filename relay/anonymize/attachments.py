@@ -10,7 +10,9 @@ Pure: bytes, type and name in; the cleaned bytes, or the reason they cannot be c
   PDF                                pikepdf (qpdf): the Info dictionary, every XMP metadata stream (of the
                                     document, its pages, images, fonts, ...), piece info and annotation
                                     authors (/T) go; annotation text and filled-in form values are scrubbed
-                                    (a changed field's appearance is drawn again); a JPEG image keeps its
+                                    (a changed field's appearance is drawn again, a changed annotation's
+                                    dropped); bookmarks, page labels, link targets and other actions, named
+                                    destinations are scrubbed (_scrub_structure); a JPEG image keeps its
                                     pixels bytes for bytes but loses its EXIF, XMP, IPTC and comment
                                     segments (strip_jpeg_metadata). A PDF with embedded or attached files is
                                     refused. Page content cannot be rewritten reliably: the text on the pages
@@ -210,8 +212,13 @@ def _pdf(data: bytes, scrub: Callable[[str], str]) -> Cleaned | Refused:
                     for key in ("/T", "/RC"):
                         if key in annotation:
                             del annotation[key]
+                    # the appearance draws the text as it came: without it a viewer draws the scrubbed
+                    # /Contents (or nothing); an appearance that shows a name by itself is read by the page check
+                    if _scrub_strings(annotation, ("/Contents",), scrub) and "/AP" in annotation:
+                        del annotation["/AP"]
                 _scrub_strings(annotation, ("/Contents", "/T", "/TU"), scrub)
         _scrub_form(pdf, scrub)
+        _scrub_structure(pdf, scrub)
         out = io.BytesIO()
         pdf.save(out, fix_metadata_version=False, deterministic_id=True)
     return _pages_checked(out.getvalue(), scrub)
@@ -283,6 +290,108 @@ def _scrub_strings(obj: object, keys: tuple[str, ...], scrub: Callable[[str], st
                 obj[key] = pikepdf.String(clean_text)  # type: ignore[index]
                 changed = True
     return changed
+
+
+# Text strings a viewer shows or follows outside the pages: bookmark and thread titles (/Title), page label
+# prefixes (/P), file names of links to other files (/F, /UF, /DOS, /Mac, /Unix), named destinations as
+# strings (/D, /Dest), alternative text of tagged content (/Alt, /ActualText).
+_PDF_TEXT_KEYS = ("/Title", "/P", "/F", "/UF", "/DOS", "/Mac", "/Unix", "/D", "/Dest", "/Alt", "/ActualText")
+MAX_PDF_DICTIONARIES = 1_000_000  # dictionaries and arrays walked in one PDF (a 300-page CV has a few thousand)
+MAX_PDF_NAMES = 100_000  # named destinations in one PDF
+
+
+def _scrub_structure(pdf: object, scrub: Callable[[str], str]) -> None:
+    """What a viewer shows or follows outside the pages, scrubbed: bookmarks, page labels, links and the
+    other actions (a web link, a mailto: link, a link to another file, its chained /Next actions, the
+    document's /OpenAction and /AA), named destinations and their references. Every dictionary of the file
+    is visited once: each indirect object and the direct dictionaries and arrays inside it (no reference is
+    followed, so there is no cycle), at most MAX_PDF_DICTIONARIES in all.
+
+    A link's URI is scrubbed as text is in a message (a mailto: link to a member's real address leads to
+    their alias; a name in a link's path becomes the handle, as in HTML mail); a link that the scrub cannot
+    rewrite into a link (it would remove it) refuses the file."""
+    import pikepdf
+
+    left = MAX_PDF_DICTIONARIES
+    for top in pdf.objects:  # type: ignore[attr-defined]
+        pending = [top] if isinstance(top, pikepdf.Dictionary | pikepdf.Stream | pikepdf.Array) else []
+        while pending:
+            item = pending.pop()
+            left -= 1
+            if left < 0:
+                raise _Unreadable("the PDF has too many objects for the relay to clean")
+            if isinstance(item, pikepdf.Array):
+                values = list(item)
+            else:
+                _scrub_strings(item, _PDF_TEXT_KEYS, scrub)
+                for key in ("/D", "/Dest"):
+                    value = item.get(key)
+                    if isinstance(value, pikepdf.Name):
+                        item[key] = _scrubbed_name(value, scrub)
+                if item.get("/S") == pikepdf.Name.URI:
+                    _scrub_uri(item, scrub)
+                values = [value for _, value in item.items()]
+            pending.extend(v for v in values if isinstance(v, pikepdf.Dictionary | pikepdf.Array)
+                           and not v.is_indirect)
+    _scrub_destination_names(pdf, scrub)
+
+
+def _scrub_uri(action: object, scrub: Callable[[str], str]) -> None:
+    import pikepdf
+
+    value = action.get("/URI")  # type: ignore[attr-defined]
+    if not isinstance(value, pikepdf.String):
+        return
+    uri = bytes(value).decode("latin-1")  # a URI is ASCII (7-bit) by the standard; Latin-1 reads any byte
+    clean_uri = scrub(uri)
+    if clean_uri == uri:
+        return
+    scheme = uri.split(":", 1)[0].lower() + ":"
+    if not clean_uri.lower().startswith(scheme) or any(c.isspace() for c in clean_uri):
+        raise _Unreadable("a link in this PDF leads to a real name or address and cannot be rewritten")
+    action["/URI"] = pikepdf.String(clean_uri.encode("utf-8"))  # type: ignore[index]
+
+
+def _scrubbed_name(name: object, scrub: Callable[[str], str]) -> object:
+    import pikepdf
+
+    text = str(name)[1:]
+    clean_text = scrub(text)
+    return name if clean_text == text else pikepdf.Name("/" + (clean_text or "_"))
+
+
+def _scrub_destination_names(pdf: object, scrub: Callable[[str], str]) -> None:
+    """Named destinations (a bookmark or link may jump to "/JaneDoe") renamed as the scrub renames their
+    references (_scrub_structure), so that every jump still lands: the keys of the catalog's /Dests and of
+    the /Names /Dests name tree (rebuilt when a key changes, as its keys must stay sorted)."""
+    import pikepdf
+
+    root = pdf.Root  # type: ignore[attr-defined]
+    dests = root.get("/Dests")
+    if isinstance(dests, pikepdf.Dictionary):
+        keys = list(dests.keys())
+        if len(keys) > MAX_PDF_NAMES:
+            raise _Unreadable("the PDF has too many named destinations for the relay to clean")
+        for key in keys:
+            clean_key = str(_scrubbed_name(pikepdf.Name(key), scrub))
+            if clean_key != key:
+                dests[clean_key] = dests[key]
+                del dests[key]
+    names = root.get("/Names")
+    tree = names.get("/Dests") if isinstance(names, pikepdf.Dictionary) else None
+    if not isinstance(tree, pikepdf.Dictionary):
+        return
+    entries = []
+    for key, value in pikepdf.NameTree(tree).items():
+        entries.append((key, value))
+        if len(entries) > MAX_PDF_NAMES:
+            raise _Unreadable("the PDF has too many named destinations for the relay to clean")
+    renamed = [(scrub(key), value) for key, value in entries]
+    if any(clean_key != key for (clean_key, _), (key, _) in zip(renamed, entries, strict=True)):
+        rebuilt = pikepdf.NameTree.new(pdf)  # type: ignore[arg-type]
+        for key, value in renamed:
+            rebuilt[key] = value
+        names["/Dests"] = rebuilt.obj
 
 
 def _scrub_form(pdf: object, scrub: Callable[[str], str]) -> None:

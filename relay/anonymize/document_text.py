@@ -10,7 +10,9 @@ out; it reads nothing from the store. What is read:
           (numbers typed into cells are not read: a column of marks or ids is no contact detail)
   ODT/ODS/ODP  the body and master styles (headers and footers) of every XML part but the manifest, meta.xml
           and settings.xml (content.xml, styles.xml, objects such as charts)
-  PDF     the text drawn on each page (pypdf), the text of its annotations and filled-in form values
+  PDF     the text drawn on each page (pypdf) and by its annotations' appearances, the text of its
+          annotations and filled-in form values, where its links lead; bookmark titles, page label
+          prefixes, named destinations and the document's own actions (bounded by MAX_STRUCTURE)
 Office documents and PDFs embedded in an Office document are read in turn, as deep as cleaning goes.
 
 In OOXML a paragraph's runs are joined as Word shows them ("step" + "dad hits me" reads "stepdad hits me");
@@ -62,6 +64,7 @@ MAX_CHARACTERS = 1_500_000  # of text in one document, embedded ones included (a
 MAX_STREAM = 32 * 1024 * 1024  # bytes one PDF stream may decode to (a page's drawing is a few hundred KB)
 MAX_OPERATIONS = 250_000  # drawing operations read in one PDF (a dense page of text takes about 1,300)
 MAX_STREAM_ITEMS = 250_000  # numbers, strings, names and operators in one content stream, parsed before reading
+MAX_STRUCTURE = 100_000  # annotations' appearances and actions, bookmarks, page labels, destinations read in one PDF
 _REMEMBERED = 4  # documents whose text is kept, by digest
 
 # pypdf logs a warning for every oddity of a damaged file; the relay's log is no place for them.
@@ -138,14 +141,17 @@ def _pdf(data: bytes, budget: _Budget) -> str:
             count = len(reader.pages)
             if count > MAX_PAGES:
                 raise TooLarge(f"it has {count:,} pages, more than the {MAX_PAGES} the relay reads")
+            structure = _Structure()
             for page in reader.pages:
                 drawn = page.extract_text(visitor_operand_before=operations)
                 if operations.left < 0:  # raised inside a form, where pypdf catches it: the page is not whole
                     raise TooLarge(operations.reason)
-                pages.append(budget.spend("\n".join([drawn, *_annotation_texts(page)])))
+                shown = _appearance_text(reader, page, operations, structure)
+                pages.append(budget.spend("\n".join([drawn, shown, *_annotation_texts(page, structure)])))
+            pages.append(budget.spend("\n".join(_document_texts(reader, structure))))
         except LimitReachedError as exc:
             raise TooLarge("a page is drawn with more data than the relay reads") from exc
-    return "\n\n".join(pages)
+    return "\n\n".join(p for p in pages if p)
 
 
 class _Operations:
@@ -165,22 +171,199 @@ class _Operations:
             raise TooLarge(self.reason)
 
 
-def _annotation_texts(page: object) -> Iterator[str]:
-    """The text of a page's annotations (a sticky note, a comment) and the values of its form fields."""
-    from pypdf.generic import ArrayObject, DictionaryObject, TextStringObject
+class _Structure:
+    """Counts the objects read outside the pages' drawing (annotations, appearances, bookmarks, page labels,
+    actions, named destinations) against MAX_STRUCTURE, and remembers those read once (an appearance shared
+    by a thousand check boxes is read once; a cycle of /Next or /First references ends)."""
 
-    annotations = page.get("/Annots")  # type: ignore[attr-defined]
-    annotations = annotations.get_object() if annotations is not None else None
+    def __init__(self) -> None:
+        self.left = MAX_STRUCTURE
+        self.seen: set[tuple[int, int]] = set()
+
+    def first_time(self, obj: object) -> bool:
+        """Whether `obj` (a reference or a direct object) is read now; TooLarge past MAX_STRUCTURE."""
+        self.left -= 1
+        if self.left < 0:
+            raise TooLarge(f"it holds more than {MAX_STRUCTURE:,} annotations, bookmarks, links and labels")
+        reference = getattr(obj, "indirect_reference", None) or obj
+        key = (getattr(reference, "idnum", None), getattr(reference, "generation", None))
+        if key[0] is None:
+            return True
+        if key in self.seen:
+            return False
+        self.seen.add(key)  # type: ignore[arg-type]
+        return True
+
+
+def _resolved(value: object) -> object:
+    return value.get_object() if value is not None and hasattr(value, "get_object") else value
+
+
+def _annotations(page: object) -> list[object]:
+    from pypdf.generic import ArrayObject, DictionaryObject
+
+    annotations = _resolved(page.get("/Annots"))  # type: ignore[attr-defined]
+    found: list[object] = []
     for annotation in annotations if isinstance(annotations, ArrayObject) else []:
-        annotation = annotation.get_object()
-        if not isinstance(annotation, DictionaryObject):
-            continue
-        parent = annotation.get("/Parent")
-        parent = parent.get_object() if parent is not None else None
-        for value in (annotation.get("/Contents"), annotation.get("/V"),
+        annotation = _resolved(annotation)
+        if isinstance(annotation, DictionaryObject):
+            found.append(annotation)
+    return found
+
+
+def _annotation_texts(page: object, structure: _Structure | None = None) -> Iterator[str]:
+    """The text of a page's annotations (a sticky note, a comment), the values of its form fields, and where
+    its links lead (a web or mailto: address, another file's name, a named destination)."""
+    from pypdf.generic import DictionaryObject, TextStringObject
+
+    structure = structure or _Structure()
+    for annotation in _annotations(page):
+        parent = _resolved(annotation.get("/Parent"))  # type: ignore[attr-defined]
+        for value in (annotation.get("/Contents"), annotation.get("/V"),  # type: ignore[attr-defined]
                       parent.get("/V") if isinstance(parent, DictionaryObject) else None):
             if isinstance(value, TextStringObject):
                 yield str(value)
+        yield from _destination_text(annotation.get("/Dest"))  # type: ignore[attr-defined]
+        yield from _action_texts(annotation.get("/A"), structure)  # type: ignore[attr-defined]
+        additional = _resolved(annotation.get("/AA"))  # type: ignore[attr-defined]
+        if isinstance(additional, DictionaryObject):
+            for action in additional.values():
+                yield from _action_texts(action, structure)
+
+
+_ACTION_TEXT_KEYS = ("/URI", "/F", "/D", "/UF", "/DOS", "/Mac", "/Unix", "/P")
+
+
+def _action_texts(action: object, structure: _Structure) -> Iterator[str]:
+    """Where an action leads (/URI; /GoToR, /Launch, /GoToE file names and destinations; a /Launch's
+    /Win parameters), and the actions chained after it (/Next: one action or an array of them)."""
+    from pypdf.generic import ArrayObject, ByteStringObject, DictionaryObject, NameObject, TextStringObject
+
+    pending = [action]
+    while pending:
+        item = pending.pop()
+        if item is None or not structure.first_time(item):
+            continue
+        item = _resolved(item)
+        if isinstance(item, ArrayObject):
+            pending.extend(item)
+            continue
+        if not isinstance(item, DictionaryObject):
+            continue
+        for dictionary in (item, _resolved(item.get("/F")), _resolved(item.get("/Win"))):
+            if not isinstance(dictionary, DictionaryObject):
+                continue
+            for key in _ACTION_TEXT_KEYS:
+                value = dictionary.get(key)
+                if isinstance(value, TextStringObject):
+                    yield str(value)
+                elif isinstance(value, ByteStringObject):  # a URI is bytes: ASCII by the standard
+                    yield bytes(value).decode("latin-1")
+                elif isinstance(value, NameObject) and key == "/D":
+                    yield str(value)[1:]
+        pending.append(item.get("/Next"))
+
+
+def _destination_text(value: object) -> Iterator[str]:
+    from pypdf.generic import NameObject, TextStringObject
+
+    value = _resolved(value)
+    if isinstance(value, TextStringObject):
+        yield str(value)
+    elif isinstance(value, NameObject):
+        yield str(value)[1:]
+
+
+def _appearance_text(reader: object, page: object, operations: _Operations, structure: _Structure) -> str:
+    """The text the appearances of a page's annotations draw (a free-text box, a stamp, a filled-in field:
+    a viewer shows the appearance, not /Contents): every state of /N, /D and /R, each a form XObject, read
+    by pypdf as a page that draws them one under the other, within the same count of operations."""
+    from pypdf import PageObject
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject, StreamObject
+
+    forms: list[object] = []
+    for annotation in _annotations(page):
+        appearances = _resolved(annotation.get("/AP"))  # type: ignore[attr-defined]
+        if not isinstance(appearances, DictionaryObject):
+            continue
+        for key in ("/N", "/D", "/R"):
+            entry = appearances.get(key)
+            resolved = _resolved(entry)
+            states = [entry] if isinstance(resolved, StreamObject) else \
+                list(resolved.values()) if isinstance(resolved, DictionaryObject) else []
+            for state in states:
+                if isinstance(_resolved(state), StreamObject) and structure.first_time(state):
+                    forms.append(state)
+    if not forms:
+        return ""
+    drawing = PageObject(pdf=reader)  # type: ignore[arg-type]
+    drawing[NameObject("/MediaBox")] = page.mediabox  # type: ignore[attr-defined]
+    drawing[NameObject("/Resources")] = DictionaryObject(
+        {NameObject("/XObject"): DictionaryObject({NameObject(f"/A{i}"): form for i, form in enumerate(forms)})})
+    content = DecodedStreamObject()
+    content.set_data(b"".join(b"q 1 0 0 1 0 %d cm /A%d Do Q\n" % (-2000 * i, i) for i in range(len(forms))))
+    drawing[NameObject("/Contents")] = content
+    text = str(drawing.extract_text(visitor_operand_before=operations))
+    if operations.left < 0:
+        raise TooLarge(operations.reason)
+    return text
+
+
+def _document_texts(reader: object, structure: _Structure) -> Iterator[str]:
+    """What a viewer shows or follows outside the pages: bookmark titles (/Outlines, /First and /Next
+    followed), page label prefixes (/PageLabels, a number tree), the names of named destinations (/Dests
+    and the /Names /Dests tree), and the document's own actions (/OpenAction, /AA)."""
+    from pypdf.generic import ArrayObject, DictionaryObject, NameObject, TextStringObject
+
+    root = _resolved(reader.trailer.get("/Root"))  # type: ignore[attr-defined]
+    if not isinstance(root, DictionaryObject):
+        return
+    outlines = _resolved(root.get("/Outlines"))
+    pending = [outlines.get("/First")] if isinstance(outlines, DictionaryObject) else []
+    while pending:
+        entry = pending.pop()
+        if entry is None or not structure.first_time(entry):
+            continue
+        item = _resolved(entry)
+        if not isinstance(item, DictionaryObject):
+            continue
+        if isinstance(item.get("/Title"), TextStringObject):
+            yield str(item["/Title"])
+        yield from _destination_text(item.get("/Dest"))
+        yield from _action_texts(item.get("/A"), structure)
+        pending.extend((item.get("/Next"), item.get("/First")))
+    names = _resolved(root.get("/Names"))
+    for tree in (root.get("/PageLabels"), names.get("/Dests") if isinstance(names, DictionaryObject) else None):
+        pending = [tree]
+        while pending:
+            node = pending.pop()
+            if node is None or not structure.first_time(node):
+                continue
+            node = _resolved(node)
+            if not isinstance(node, DictionaryObject):
+                continue
+            kids = _resolved(node.get("/Kids"))
+            pending.extend(kids if isinstance(kids, ArrayObject) else [])
+            for key in ("/Nums", "/Names"):
+                pairs = _resolved(node.get(key))
+                for value in pairs if isinstance(pairs, ArrayObject) else []:
+                    if not structure.first_time(value):
+                        continue
+                    value = _resolved(value)
+                    if isinstance(value, TextStringObject):  # a destination's name
+                        yield str(value)
+                    elif isinstance(value, DictionaryObject) and isinstance(value.get("/P"), TextStringObject):
+                        yield str(value["/P"])  # a page label's prefix
+    dests = _resolved(root.get("/Dests"))
+    if isinstance(dests, DictionaryObject):
+        for key in dests:
+            if structure.first_time(NameObject(key)):
+                yield str(key)[1:]
+    yield from _action_texts(root.get("/OpenAction"), structure)
+    additional = _resolved(root.get("/AA"))
+    if isinstance(additional, DictionaryObject):
+        for action in additional.values():
+            yield from _action_texts(action, structure)
 
 
 # --- OOXML and ODF -----------------------------------------------------------------------------------
