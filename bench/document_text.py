@@ -31,6 +31,7 @@ from bench.rules_cost import DOMAIN, job  # noqa: E402
 from relay.anonymize import document_text  # noqa: E402
 from relay.moderation.policy import PolicyBook  # noqa: E402
 from relay.workers import tasks  # noqa: E402
+from tests.documentkit import kerned_page, text_pdf  # noqa: E402
 
 TEXT = "the bridge carries its load to the ground through arches and piers that push outwards at the base"
 WORDS = TEXT.split()
@@ -46,23 +47,8 @@ def lines(pages: int) -> list[str]:
 
 
 def pdf(pages: int) -> bytes:
-    import pikepdf
-
-    document = pikepdf.new()
-    font = document.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1,
-                                                     BaseFont=pikepdf.Name.Helvetica))
     text = lines(pages)
-    for page in range(pages):
-        drawn = [b"BT /F1 11 Tf 14 TL 72 740 Td"]
-        for line in text[page * 45:(page + 1) * 45]:
-            drawn.append(b"[" + b" -250 ".join(b"(" + w.encode() + b")" for w in line.split()) + b"] TJ T*")
-        drawn.append(b"ET")
-        document.pages.append(pikepdf.Page(pikepdf.Dictionary(
-            Type=pikepdf.Name.Page, MediaBox=[0, 0, 612, 792], Contents=pikepdf.Stream(document, b"\n".join(drawn)),
-            Resources=pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font)))))
-    out = io.BytesIO()
-    document.save(out, compress_streams=True)
-    return out.getvalue()
+    return text_pdf(*(kerned_page(text[page * 45:(page + 1) * 45]) for page in range(pages)), compress=True)
 
 
 def docx(pages: int) -> bytes:

@@ -32,6 +32,7 @@ from relay.moderation.inspection import PairStats
 from relay.moderation.policy import parse_policy
 from relay.pipeline import prepare
 from tests.consolekit import serving
+from tests.documentkit import text_pdf
 from tests.safeguarding_kit import LEAD, MODERATORS, Inboxes, leaks, text, use_shipped_policy
 from tests.support import MENTEE, MENTOR, REPO, Layout, Sink, acreate_pair, cli, eventually, nothing_queued, send
 
@@ -48,21 +49,6 @@ _W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 
 
 # --- files made for real ---------------------------------------------------------------------------
-
-
-def _pdf(*contents: bytes) -> bytes:
-    """A PDF with one page per content stream, each drawing with Helvetica (a standard Type1 font) as /F1."""
-    pdf = pikepdf.new()
-    font = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1,
-                                                BaseFont=pikepdf.Name.Helvetica))
-    for content in contents:
-        page = pikepdf.Dictionary(Type=pikepdf.Name.Page, MediaBox=[0, 0, 612, 792],
-                                  Contents=pikepdf.Stream(pdf, content),
-                                  Resources=pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font)))
-        pdf.pages.append(pikepdf.Page(page))
-    out = io.BytesIO()
-    pdf.save(out)
-    return out.getvalue()
 
 
 def _page(*lines: str) -> bytes:
@@ -184,7 +170,7 @@ def test_a_disclosure_typed_only_inside_a_document_is_urgent(document: str, poli
              "xlsx": (_xlsx("my stepdad hits me", "don't tell anyone"), XLSX, "story.xlsx"),
              "pptx": (_pptx_notes(DISCLOSURE), PPTX, "story.pptx"),
              "odt": (_odt(DISCLOSURE), ODT, "story.odt"),
-             "pdf": (_pdf(_page(DISCLOSURE)), "application/pdf", "story.pdf")}
+             "pdf": (text_pdf(_page(DISCLOSURE)), "application/pdf", "story.pdf")}
     _, decision = _relay(_mail(*files[document]), policy)
     assert decision.action == "hold" and decision.urgent, decision.reason_dicts()
     assert {("keywords", "abuse"), ("keywords", "secrecy")} <= _kinds(decision), decision.reason_dicts()
@@ -192,7 +178,7 @@ def test_a_disclosure_typed_only_inside_a_document_is_urgent(document: str, poli
 
 @pytest.mark.parametrize("pages", [HOMEWORK, KERNED], ids=["plain", "kerned"])
 def test_a_pdf_whose_page_shows_the_senders_real_name_is_held_not_delivered(pages: list[bytes]) -> None:
-    raw = _mail(_pdf(*pages), "application/pdf", "homework.pdf", "Here is my homework.")
+    raw = _mail(text_pdf(*pages), "application/pdf", "homework.pdf", "Here is my homework.")
     delivered, decision = _relay(raw, "adult-professional")
     assert decision.action == "hold"
     [reason] = [r for r in decision.reason_dicts() if r["kind"] == "not_cleaned"]
@@ -204,7 +190,7 @@ def test_a_pdf_whose_page_shows_the_senders_real_name_is_held_not_delivered(page
 
 @pytest.mark.parametrize("pages", [ORDINARY, WITH_HANDLE], ids=["ordinary", "handle"])
 def test_a_pdf_showing_no_real_name_is_delivered(pages: list[bytes]) -> None:
-    original = _pdf(*pages)
+    original = text_pdf(*pages)
     delivered, decision = _relay(_mail(original, "application/pdf", "homework.pdf", "Here it is."),
                                  "adult-professional")
     assert decision.action == "deliver", decision.reason_dicts()
@@ -234,7 +220,7 @@ def test_a_name_cut_into_runs_of_a_docx_is_seen_by_the_identity_rule() -> None:
 def test_a_pdf_embedded_in_a_docx_whose_page_shows_the_name_holds_the_docx() -> None:
     docx = _package({"word/document.xml": f'{_CT}<w:document xmlns:w="{_W}"><w:body><w:p><w:r><w:t>See the '
                                           "attached report</w:t></w:r></w:p></w:body></w:document>",
-                     "word/embeddings/report.pdf": _pdf(*HOMEWORK)})
+                     "word/embeddings/report.pdf": text_pdf(*HOMEWORK)})
     delivered, decision = _relay(_mail(docx, DOCX, "essay.docx", "My essay."), "adult-professional")
     assert [r["match"] for r in decision.reason_dicts() if r["kind"] == "not_cleaned"] == [
         "essay.docx: the embedded document word/embeddings/report.pdf: the pages of this PDF show a real name or "
@@ -330,23 +316,23 @@ def test_a_sheet_header_is_read_without_its_codes_and_a_chart_without_its_number
 
 def _operations_bomb() -> bytes:
     """A 6 KB PDF of two pages, each drawn with 3,000 lines of 26 kerned pieces (pypdf would read for seconds)."""
-    return _pdf(*[b"BT /F1 12 Tf " + (b"[" + b"(a) -1 " * 25 + b"(b)] TJ ") * 3_000 + b"ET"] * 2)
+    return text_pdf(*[b"BT /F1 12 Tf " + (b"[" + b"(a) -1 " * 25 + b"(b)] TJ ") * 3_000 + b"ET"] * 2)
 
 
 def _parsing_bomb() -> bytes:
     """A 3 KB PDF whose page's content stream holds 300,000 numbers and operators (parsed before it is read)."""
-    return _pdf(b"BT /F1 12 Tf " + b"1 0 Td " * 100_000 + b"ET")
+    return text_pdf(b"BT /F1 12 Tf " + b"1 0 Td " * 100_000 + b"ET")
 
 
 @pytest.mark.parametrize(("make", "expected"), [
-    (lambda: _pdf(*[_page("page")] * (document_text.MAX_PAGES + 1)),
+    (lambda: text_pdf(*[_page("page")] * (document_text.MAX_PAGES + 1)),
      f"the PDF is too big for its pages to be checked for real names (it has {document_text.MAX_PAGES + 1} pages, "
      f"more than the {document_text.MAX_PAGES} the relay reads)"),
     (_operations_bomb, "the PDF is too big for its pages to be checked for real names (its pages are drawn with "
                        f"more than {document_text.MAX_OPERATIONS:,} operations)"),
     (_parsing_bomb, "the PDF is too big for its pages to be checked for real names (a page is drawn with more data "
                     "than the relay reads)"),
-    (lambda: _pdf(*ORDINARY)[:-600], "the file could not be read to clean it (PdfError)"),
+    (lambda: text_pdf(*ORDINARY)[:-600], "the file could not be read to clean it (PdfError)"),
 ], ids=["pages", "operations", "parsing", "damaged"])
 def test_a_pdf_too_big_to_check_or_damaged_is_held_with_the_reason(make: Any, expected: str) -> None:
     delivered, decision = _relay(_mail(make(), "application/pdf", "notes.pdf", "notes attached"), "adult-professional")
@@ -356,7 +342,7 @@ def test_a_pdf_too_big_to_check_or_damaged_is_held_with_the_reason(make: Any, ex
 
 
 def test_reading_a_damaged_document_never_raises() -> None:
-    for data in (b"%PDF-1.7\n1 0 obj << /Type /Catalog", b"PK\x03\x04 not a zip", _pdf(*ORDINARY)[:200], b""):
+    for data in (b"%PDF-1.7\n1 0 obj << /Type /Catalog", b"PK\x03\x04 not a zip", text_pdf(*ORDINARY)[:200], b""):
         for kind in ("pdf", "ooxml", "odf"):
             assert document_text.readable(data, kind) == ""
 
@@ -375,7 +361,7 @@ async def test_end_to_end_a_disclosure_only_in_an_attachment_alerts_the_lead(
     layout: Layout, sink: Sink, document: str,
 ) -> None:
     use_shipped_policy(layout)
-    data = _docx([DISCLOSURE]) if document == "docx" else _pdf(_page(DISCLOSURE))
+    data = _docx([DISCLOSURE]) if document == "docx" else text_pdf(_page(DISCLOSURE))
     async with serving(layout):
         pair = await acreate_pair(layout)
         alias = pair["mentor_alias"]
@@ -399,7 +385,7 @@ async def test_end_to_end_the_moderator_sees_why_a_pdf_with_a_real_name_is_held(
     async with serving(layout):
         pair = await acreate_pair(layout)
         alias = pair["mentor_alias"]
-        raw = _mail(_pdf(*HOMEWORK), "application/pdf", "homework.pdf", "Here is my homework.", to=alias)
+        raw = _mail(text_pdf(*HOMEWORK), "application/pdf", "homework.pdf", "Here is my homework.", to=alias)
         code, reply = await send(layout.smtp_port, raw, MENTEE["email"], alias)
         assert code == 250, reply
         [item] = _held(layout)
@@ -415,7 +401,7 @@ async def test_end_to_end_the_moderator_sees_why_a_pdf_with_a_real_name_is_held(
 
 def _annotated(build: Any) -> bytes:
     """A one-page ORDINARY PDF with what `build(pdf, font)` adds (annotations, bookmarks, destinations)."""
-    with pikepdf.open(io.BytesIO(_pdf(*ORDINARY))) as pdf:
+    with pikepdf.open(io.BytesIO(text_pdf(*ORDINARY))) as pdf:
         build(pdf, pdf.pages[0].obj.Resources.Font.F1)
         out = io.BytesIO()
         pdf.save(out)

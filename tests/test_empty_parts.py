@@ -4,13 +4,13 @@ writing for help is the worst outcome), a stranger's disclosure still pages the 
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
 from relay.clock import FixedClock
 from relay.config import load_settings
 from relay.service import Relay
+from tests.documentkit import kerned_page, text_pdf
 from tests.safeguarding_kit import Inboxes, leaks, use_shipped_policy
 from tests.support import (
     DOMAIN,
@@ -108,26 +108,13 @@ async def test_a_strangers_disclosure_with_an_empty_html_alternative_pages_the_l
 def with_long_pdf(sender: str, to: str, body: str) -> bytes:
     """A disclosure with a 150-page PDF attached: reading the PDF's text takes seconds of CPU, over a small
     budget; the rest of the message is read in milliseconds."""
-    import pikepdf
-
-    document = pikepdf.new()
-    font = document.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1,
-                                                     BaseFont=pikepdf.Name.Helvetica))
-    for page in range(150):
-        drawn = [b"BT /F1 11 Tf 14 TL 72 740 Td"]
-        drawn += [b"[" + b" -250 ".join(b"(word%d)" % (page * 45 + i + w) for w in range(14)) + b"] TJ T*"
-                  for i in range(45)]
-        drawn.append(b"ET")
-        document.pages.append(pikepdf.Page(pikepdf.Dictionary(
-            Type=pikepdf.Name.Page, MediaBox=[0, 0, 612, 792], Contents=pikepdf.Stream(document, b"\n".join(drawn)),
-            Resources=pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font)))))
-    out = io.BytesIO()
-    document.save(out, compress_streams=True)
+    data = text_pdf(*(kerned_page([" ".join(f"word{page * 45 + i + w}" for w in range(14)) for i in range(45)])
+                      for page in range(150)), compress=True)
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = sender, to, "please read"
     message["Message-ID"] = "<long-pdf@mail.example.org>"
     message.set_content(body)
-    message.add_attachment(out.getvalue(), maintype="application", subtype="pdf", filename="homework.pdf")
+    message.add_attachment(data, maintype="application", subtype="pdf", filename="homework.pdf")
     return message.as_bytes()
 
 
