@@ -85,8 +85,10 @@ def decide(policy: Policy, inspection: Inspection) -> Decision:
     for setting in policy.rules:
         for finding in RULES[setting.rule].check(inspection, setting.params):
             action = setting.action
-            if action == "redact" and finding.start >= 0 and inspection.in_document(finding.start):
-                action = "hold"  # the file would be delivered with it
+            if action in ("redact", "reject") and finding.start >= 0 and inspection.in_document(finding.start):
+                # in a file (or a charset's other reading): it cannot be redacted, and a sender cannot take a link
+                # out of a handout as out of a sentence; a person judges it (a citation, or a private channel)
+                action = "hold"
             reasons.append(Reason(finding, action, setting.severity, setting.release_requires))
     if policy.default_action == "hold":
         reasons.append(Reason(Finding("policy", "review_all", "every message is reviewed", -1, -1), "hold"))
