@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from relay.clock import FixedClock
 from tests.consolekit import add_moderator, serving, session
 from tests.safeguarding_kit import COORDINATOR, LEAD, PUBLIC_URL, Inboxes, text, use_shipped_policy
-from tests.support import DOMAIN, MENTEE, Layout, Sink, cli, eventually, nothing_queued, send, simple_message
+from tests.support import DOMAIN, MENTEE, Layout, Sink, acli, cli, eventually, nothing_queued, send, simple_message
 from tests.test_communities import MAPLE, OAK, enable_stem, pair
 from tests.test_groups import PEOPLE, make_group
 from tests.test_safeguarding import DISCLOSURE
@@ -169,7 +169,7 @@ async def test_a_reply_to_a_closed_groups_farewell_reaches_the_lead(layout: Layo
     use_shipped_policy(layout)
     async with serving(layout):
         group = await asyncio.to_thread(make_group, layout)
-        closed = cli(layout, "group", "close", str(group["id"]), "--reason", "the term has ended")
+        closed = await acli(layout, "group", "close", str(group["id"]), "--reason", "the term has ended")
         assert closed.returncode == 0, closed.stderr
         inbox = Inboxes(sink)
         [farewell] = await eventually(lambda: inbox.of(MENTEE["email"]))
@@ -182,5 +182,5 @@ async def test_a_reply_to_a_closed_groups_farewell_reaches_the_lead(layout: Layo
         assert str(told["Subject"]).startswith("URGENT: ") and "group Robotics" in str(told["Subject"])
         assert "unsafe at home" in text(told) and leaked(told) == []
         await eventually(lambda: [m for m in inbox.coordinator if "unsafe at home" in text(m)])
-        shown = json.loads(cli(layout, "group", "show", str(group["id"]), "--json").stdout)
+        shown = json.loads((await acli(layout, "group", "show", str(group["id"]), "--json")).stdout)
         assert shown["status"] == "closed"

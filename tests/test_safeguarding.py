@@ -707,11 +707,13 @@ async def test_a_concern_from_a_child_with_a_closed_pair_and_an_open_group_reach
     async with serving(layout):
         pair = await acreate_pair(layout)
         assert (await acli(layout, "pair", "close", str(pair["id"]))).returncode == 0
-        group = json.loads(cli(layout, "group", "create", "--program", "arts", "--name", "Painting", "--json").stdout)
+        created = await acli(layout, "group", "create", "--program", "arts", "--name", "Painting", "--json")
+        assert created.returncode == 0, created.stderr
+        group = json.loads(created.stdout)
         for role, email, name, handle in (("mentor", "elm@arts.example", "Ada Lovelace", "Elm"),
                                           ("mentee", MENTEE["email"], MENTEE["name"], "Maplex")):
-            added = cli(layout, "group", "add", str(group["id"]), "--role", role, "--email", email, "--name", name,
-                        "--handle", handle, "--language", "en")
+            added = await acli(layout, "group", "add", str(group["id"]), "--role", role, "--email", email,
+                               "--name", name, "--handle", handle, "--language", "en")
             assert added.returncode == 0, added.stderr
         await eventually(lambda: nothing_queued(layout), timeout=20)
         before = len(sink.received)
@@ -721,7 +723,7 @@ async def test_a_concern_from_a_child_with_a_closed_pair_and_an_open_group_reach
         await eventually(lambda: nothing_queued(layout), timeout=20)
         told = {rcpt for received in sink.received[before:] for rcpt in received.rcpt_tos}
         assert {"coord@arts.example", "lead@arts.example"} <= told and not {COORDINATOR, LEAD} & told, told
-        shown = json.loads(cli(layout, "group", "show", str(group["id"]), "--json").stdout)
+        shown = json.loads((await acli(layout, "group", "show", str(group["id"]), "--json")).stdout)
         assert shown["status"] == "paused"
 
 
