@@ -38,7 +38,6 @@ not arrive to the coordinator and the policy's moderators, as for held items).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -159,19 +158,15 @@ def _same(envelope: str | None, header_from: str) -> bool:
 def alert_key(conversation: Conversation, recipient: Member | None, header_from: str) -> str:
     """The rate limit's key: the alias (a member's in a pair or group, or the group's) and the sender's address,
     hashed (the key outlives the events an erasure cleans)."""
-    sender = hashlib.sha256(email_key(header_from).encode("utf-8")).hexdigest()[:24]
+    sender = keys.address_digest(header_from)
     alias = f"m{recipient.id}" if recipient is not None else f"g{conversation.id}"
     return f"{ALERT_KIND}:{alias}:{sender}"
 
 
 async def claim(connection: AsyncConnection, key: str, pair_id: int, now: datetime) -> bool:
-    """Whether an alert may go now: the key is new, or its last alert is ALERT_EVERY old (then it is moved to now,
-    with a conditional update, so that two sessions at once send one)."""
-    if await keys.claim(connection, key, kind=ALERT_KIND, pair_id=pair_id, at=now):
-        return True
-    moved = await connection.execute(update(notice_keys).where(notice_keys.c.key == key,
-                                                               notice_keys.c.at <= now - ALERT_EVERY).values(at=now))
-    return bool(moved.rowcount)
+    """Whether an alert may go now: the key is new, or its last alert is ALERT_EVERY old (keys.claim_every: two
+    sessions at once send one)."""
+    return await keys.claim_every(connection, key, kind=ALERT_KIND, pair_id=pair_id, at=now, every=ALERT_EVERY)
 
 
 @dataclass(frozen=True)
@@ -183,7 +178,12 @@ class Page:
 
 
 def page_keys(conversation_id: int) -> list[str]:
-    return [f"{ALERT_KIND}:c{conversation_id}:page{slot}" for slot in range(ALERTS_PER_CONVERSATION)]
+    """The conversation's page keys, as keys.claim_slot names them."""
+    return [f"{_pages(conversation_id)}:{slot}" for slot in range(ALERTS_PER_CONVERSATION)]
+
+
+def _pages(conversation_id: int) -> str:
+    return f"{ALERT_KIND}:c{conversation_id}:page"
 
 
 async def claim_page(connection: AsyncConnection, conversation_id: int, now: datetime) -> Page | None:
@@ -191,13 +191,13 @@ async def claim_page(connection: AsyncConnection, conversation_id: int, now: dat
     notice key claimed as an alert's (`claim`: an insert, or a conditional update of a key ALERT_EVERY old), so
     two sessions or two relays at once never take the same one, and no ALERT_EVERY window holds more pages than
     there are keys."""
-    keys_ = page_keys(conversation_id)
-    for slot, key in enumerate(keys_):
-        if await claim(connection, key, conversation_id, now):
-            fresh = (await connection.execute(select(func.count()).select_from(notice_keys).where(
-                notice_keys.c.key.in_(keys_), notice_keys.c.at > now - ALERT_EVERY))).scalar_one()
-            return Page(slot, last=int(fresh) >= len(keys_))
-    return None
+    slot = await keys.claim_slot(connection, _pages(conversation_id), ALERTS_PER_CONVERSATION,
+                                 kind=ALERT_KIND, pair_id=conversation_id, at=now, every=ALERT_EVERY)
+    if slot is None:
+        return None
+    fresh = (await connection.execute(select(func.count()).select_from(notice_keys).where(
+        notice_keys.c.key.in_(page_keys(conversation_id)), notice_keys.c.at > now - ALERT_EVERY))).scalar_one()
+    return Page(slot, last=int(fresh) >= ALERTS_PER_CONVERSATION)
 
 
 async def folded_since_last_alert(connection: AsyncConnection, conversation_id: int) -> int:

@@ -1,7 +1,8 @@
 """The once-only record of scheduled mail: a deterministic key per nudge, check-in or notice.
 
 `claim` inserts the key and reports whether this caller inserted it (`claim_many`: many keys at once;
-`claim_every`: a key that may be claimed again once its last claim is a given time old);
+`claim_every`: a key that may be claimed again once its last claim is a given time old; `claim_slot`: one of
+N such keys, a rate limit of N per period);
 a key already present (another sweep, another relay instance, a sweep before a restart) makes the
 insert a no-op. It runs in the
 transaction that queues the mail, so the mail and its key are committed together or not at all.
@@ -9,6 +10,7 @@ transaction that queues the mail, so the mail and its key are committed together
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from relay.store.conversations import email_key
 from relay.store.schema import notice_keys
 
 
@@ -38,6 +41,21 @@ async def claim_every(connection: AsyncConnection, key: str, *, kind: str, pair_
     moved = await connection.execute(update(notice_keys).where(notice_keys.c.key == key, notice_keys.c.at <= at - every)
                                      .values(at=at))
     return bool(moved.rowcount)
+
+
+async def claim_slot(connection: AsyncConnection, prefix: str, slots: int, *, kind: str, pair_id: int | None,
+                     at: datetime, every: timedelta) -> int | None:
+    """One of `slots` keys (`prefix`:0, :1 ...) by claim_every, the first free: a rate limit of `slots` per
+    `every` that two sessions at once cannot exceed; the slot taken, or None when all were taken within `every`."""
+    for slot in range(slots):
+        if await claim_every(connection, f"{prefix}:{slot}", kind=kind, pair_id=pair_id, at=at, every=every):
+            return slot
+    return None
+
+
+def address_digest(address: str) -> str:
+    """An address as it goes into a key: hashed (a key outlives the events an erasure cleans), case-insensitive."""
+    return hashlib.sha256(email_key(address).encode("utf-8")).hexdigest()[:24]
 
 
 async def claim_many(connection: AsyncConnection, rows: list[dict[str, Any]]) -> set[str]:

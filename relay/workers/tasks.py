@@ -34,7 +34,7 @@ from relay.config import Settings
 from relay.dkim import signer_from_settings
 from relay.dkim.signer import Signer
 from relay.inbound.header import Header, HeaderTooLarge, read_header
-from relay.moderation import decide
+from relay.moderation import Decision, decide
 from relay.moderation.findings import Finding
 from relay.moderation.inspection import Inspection, PairStats, inspect_message
 from relay.moderation.policy import PolicyBook
@@ -331,11 +331,8 @@ def read_stranger(raw: bytes, job: StrangerJob, text_at_most: int = 8000) -> Str
                   others=people[2:], thread_map={}, new_message_id=f"<stranger@{job.domain}>", now=job.now,
                   domain=job.domain)
         decision = decide(_environment().policies.get(job.policy), inspect_message(message, **job.context))
-        urgent = [reason for reason in decision.reason_dicts() if reason.get("severity") == "urgent"]
-        text = readable_text(message)
-        if len(text) > text_at_most:
-            text = text[:text_at_most] + " [...]"
-        return StrangerReading(urgent, header_text(message, "Subject") or "", text)
+        return _stranger_reading(decision, header_text(message, "Subject") or "", readable_text(message),
+                                 text_at_most)
 
 
 def read_stranger_text(raw: bytes, job: StrangerJob, text_at_most: int = 8000) -> StrangerReading:
@@ -356,10 +353,13 @@ def read_stranger_text(raw: bytes, job: StrangerJob, text_at_most: int = 8000) -
         text = "\n\n".join(piece for piece in texts if piece)
         inspection = Inspection(text=f"{subject}\n\n{text}", subject=subject, **job.context)
         decision = decide(_environment().policies.get(job.policy), inspection)
+    return _stranger_reading(decision, subject, text or "(The message's text could not be read.)", text_at_most)
+
+
+def _stranger_reading(decision: Decision, subject: str, text: str, text_at_most: int) -> StrangerReading:
+    """The urgent findings of a stranger's message, its subject and its text cut at `text_at_most`."""
     urgent = [reason for reason in decision.reason_dicts() if reason.get("severity") == "urgent"]
-    if len(text) > text_at_most:
-        text = text[:text_at_most] + " [...]"
-    return StrangerReading(urgent, subject, text or "(The message's text could not be read.)")
+    return StrangerReading(urgent, subject, text[:text_at_most] + " [...]" if len(text) > text_at_most else text)
 
 
 def urgent_kinds(raw: bytes, policy: str) -> list[str]:

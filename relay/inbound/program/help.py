@@ -38,7 +38,7 @@ from relay.safeguarding.notices import lead_and_coordinator
 from relay.store import events
 from relay.store.conversations import Conversation, get_conversation
 from relay.store.messages import Accepted, HoldEntry
-from relay.store.pairs import Member, Pair, email_key
+from relay.store.pairs import Member, Pair
 from relay.store.schema import members, notice_keys, pairs
 
 CONFIRMATIONS_PER_HOUR = 3  # to one member's address; the rest of their help@ mail reaches staff unconfirmed
@@ -162,13 +162,11 @@ async def no_confirmation(connection: AsyncConnection, incoming: Incoming, membe
                                                 notice_keys.c.at >= incoming.now - LOOP_WINDOW).limit(1)
         if (await connection.execute(recent)).first() is not None:
             return "not sent: a probable loop (it answers a confirmation sent minutes ago)"
-    address = hashlib.sha256(email_key(member.email).encode("utf-8")).hexdigest()[:24]
-    pair_id = incoming.enrolments[0][0].id
-    for slot in range(CONFIRMATIONS_PER_HOUR):
-        if await keys.claim_every(connection, f"{CONFIRMATIONS}:m{member.id}:{address}:{slot}", kind=CONFIRMATIONS,
-                                  pair_id=pair_id, at=incoming.now, every=timedelta(hours=1)):
-            return None
-    return f"not sent: {CONFIRMATIONS_PER_HOUR} confirmations to this address within the hour already"
+    slot = await keys.claim_slot(connection, f"{CONFIRMATIONS}:m{member.id}:{keys.address_digest(member.email)}",
+                                 CONFIRMATIONS_PER_HOUR, kind=CONFIRMATIONS, pair_id=incoming.enrolments[0][0].id,
+                                 at=incoming.now, every=timedelta(hours=1))
+    return None if slot is not None else \
+        f"not sent: {CONFIRMATIONS_PER_HOUR} confirmations to this address within the hour already"
 
 
 async def answer(connection: AsyncConnection, settings: Settings, pair: Conversation, member: Member,
