@@ -92,7 +92,8 @@ class GroupCopy:
 @dataclass(frozen=True)
 class GroupFace:
     """What a group's copies show: the sender's From (their handle, the group's name, their private
-    alias), the group's alias in Reply-To and To, and the body's footer line."""
+    alias), Reply-To and To (the group's alias; a private word's: the sender's private alias), and the
+    body's footer line (relay/fanout.face)."""
 
     face: Face
     footer: str

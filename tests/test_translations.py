@@ -24,8 +24,9 @@ from relay.notices import TEMPLATES, notice, render
 from relay.notices.when import format_day, format_duration, format_when
 
 TRANSLATED = [language for language in SHIPPED if language != "en"]
+FOOTERS = ("help_answer_footer.txt.j2", "group_private_footer.txt.j2")  # lines added to other mail, not notices
 NAMES = sorted(path.name.removesuffix(".txt.j2") for path in TEMPLATES.glob("*.txt.j2")
-               if path.name != "help_answer_footer.txt.j2" and ".youth." not in path.name)
+               if path.name not in FOOTERS and ".youth." not in path.name)
 # The notices with a youth wording (program key `audience: youth`, for mentees): name.youth.txt.j2
 YOUTH = sorted(path.name.removesuffix(".youth.txt.j2") for path in TEMPLATES.glob("*.youth.txt.j2"))
 
@@ -349,6 +350,18 @@ def test_the_help_footer_is_translated() -> None:
     english = render("help_answer_footer.txt.j2", "en", program_name="STEMx", domain="relay.example")
     russian = render("help_answer_footer.txt.j2", "ru", program_name="STEMx", domain="relay.example")
     assert "through the relay" in english and "ретранслятор" in russian and "through the relay" not in russian
+
+
+def test_the_private_word_footer_is_translated() -> None:
+    """A private word's copy in a group says, in the reader's language, that Reply answers the sender alone."""
+    values = {"sender_handle": "Maple", "group_name": "Robotics", "sender_address": "maple.x1@relay.example"}
+    english = render("group_private_footer.txt.j2", "en", **values)
+    assert english.strip() == ("Maple wrote to you privately, not to the group Robotics. Reply to answer Maple "
+                               "alone, at maple.x1@relay.example")
+    for language in TRANSLATED:
+        text = render("group_private_footer.txt.j2", language, **values)
+        assert text != english and "privately" not in text, language
+        assert text.count("Maple") == 2 and "Robotics" in text and "maple.x1@relay.example" in text, language
 
 
 def test_dates_and_durations_in_the_readers_language_and_zone() -> None:

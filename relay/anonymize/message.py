@@ -74,7 +74,7 @@ def _header_only(raw: bytes, defect: Unreadable) -> EmailMessage:
 @dataclass(frozen=True)
 class Face:
     """How a copy presents itself when it is not a pair's (a group's: the sender's handle and the group's
-    name in From, the group's alias in Reply-To and To)."""
+    name in From, the group's alias in Reply-To and To; a private word's: the sender's alias in all three)."""
 
     sender: Address
     reply_to: Address

@@ -106,7 +106,8 @@ async def _group_copies(settings: Settings, connection: AsyncConnection, item: d
     domain = settings.relay.domain
     sender = group.member_by_id(row.sender_id)
     assert sender is not None
-    recipients = recipients_of(group, sender, group.member_by_id(row.recipient_id))
+    addressed = group.member_by_id(row.recipient_id)  # a private word's recipient (None: the group)
+    recipients = recipients_of(group, sender, addressed)
     if not recipients:
         return []
     edited = proposed if proposed is not None else await latest_edit(connection, row.id)
@@ -118,8 +119,9 @@ async def _group_copies(settings: Settings, connection: AsyncConnection, item: d
     also = await bystanders(connection, group, sender.email_key)  # a community's: program participants
     people = [identity(m, domain) for m in (*group.members, *also)]
     own = people[[m.id for m in group.members].index(sender.id)]
-    raws = release_group(raw, sender=own, members=people, face=face(group, sender, domain), copies=copies,
-                         now=now, domain=domain, redactions=[] if edited is not None else _redactions(item))
+    raws = release_group(raw, sender=own, members=people, face=face(settings, group, sender, addressed),
+                         copies=copies, now=now, domain=domain,
+                         redactions=[] if edited is not None else _redactions(item))
     return list(zip(recipients, copies, raws, strict=True))
 
 
@@ -134,7 +136,8 @@ async def _release_group(settings: Settings, connection: AsyncConnection, item: 
                                copy.new_message_id, sender_id=sender.id, recipient_id=recipient.id)
         await queue_outbound(connection, kind="relay", rcpt=recipient.email, raw=body,
                              out_message_id=copy.new_message_id, now=now, domain=domain, pair_id=group.id,
-                             message_id=row.id, state=digests.copy_state(settings, group, recipient))
+                             message_id=row.id, state=digests.copy_state(settings, group, recipient,
+                                                                         private=row.recipient_id is not None))
 
 
 async def preview_copy(settings: Settings, connection: AsyncConnection, item: dict[str, Any], row: Any,

@@ -127,7 +127,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
     set_aside = group.status in ENDED or signal is not None  # archived, not delivered, unless it is urgent
     prepared = await prepared_or_refused(
         context, _prepare(context, raw, group, sender, copies or [GroupCopy(ids.message_id(domain), {})], now,
-                          policy, stats, also), set_aside, group.id, detail)
+                          policy, stats, also, addressed), set_aside, group.id, detail)
     decision = authentication.apply(prepared.decision, verdict, policy) if prepared is not None else None
     # Urgent mail (a disclosure) is held for a person even when the group has ended or the mail looks automatic.
     urgent = urgent_to_read(decision, signal, sender)
@@ -151,7 +151,7 @@ async def take(context: Context, raw: bytes, mail_from: str, target: GroupTarget
         reasons=reasons, received_at=now, outbound=None,
         duplicate_window=context.settings.relay.smtp.duplicate_window, domain=domain,
         copies=[OutboundEntry(rcpt=r.email, out_message_id=c.new_message_id, raw=body, recipient_id=r.id,
-                              state=digests.copy_state(context.settings, group, r))
+                              state=digests.copy_state(context.settings, group, r, private=addressed is not None))
                 for r, c, body in zip(recipients, copies, prepared.raws if delivered else [], strict=False)],
         basis=basis(group.status, sender, *recipients),
         staff_subject=staff_subject(prepared.subject, domain),
@@ -193,8 +193,10 @@ async def _after_end(context: Context, raw: bytes, mail_from: str, remote: str |
 
 
 async def _prepare(context: Context, raw: bytes, group: Conversation, sender: Member, copies: list[GroupCopy],
-                   now: datetime, policy: Any, stats: PairStats, also: tuple[Member, ...] = ()) -> PreparedGroup:
-    """Moderate once and anonymise (relay/pipeline.prepare_group) in a worker process (relay/workers)."""
+                   now: datetime, policy: Any, stats: PairStats, also: tuple[Member, ...] = (),
+                   addressed: Member | None = None) -> PreparedGroup:
+    """Moderate once and anonymise (relay/pipeline.prepare_group) in a worker process (relay/workers);
+    `addressed`: the member a private word is for (its copy faces the sender alone: relay/fanout.face)."""
     domain = context.domain
     people = [identity(m, domain) for m in (*group.members, *also)]
     own = people[[m.id for m in group.members].index(sender.id)]
@@ -209,8 +211,8 @@ async def _prepare(context: Context, raw: bytes, group: Conversation, sender: Me
         "aliases": (*(p.alias_address for p in people), group.alias_address(domain) or ""),
         "stats": stats,
     }
-    job = tasks.GroupPrepareJob(sender=own, members=people, face=face(group, sender, domain), copies=copies,
-                                now=now, domain=domain, policy=policy.name, context=inspection)
+    job = tasks.GroupPrepareJob(sender=own, members=people, face=face(context.settings, group, sender, addressed),
+                                copies=copies, now=now, domain=domain, policy=policy.name, context=inspection)
     return await context.pool.run(tasks.prepare_group_message, raw, job)
 
 
