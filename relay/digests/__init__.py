@@ -4,6 +4,11 @@ This module says which: the member's own choice (members.digest, set by mail to 
 choice.py) or else the program's default (`community.digest` for a community, `group_digest` for a
 group). A copy for a member on a digest is written as an outbound row in state `digest` (held back);
 the digest sweep (relay/digests/sweep.py) gathers them into one MIME digest (relay/digests/compose.py).
+
+A private word (a message to one member's private alias in a group) is never held back for a digest: it
+is sent at once, as a pair's message is. A digest answers to the group's alias, so a reply quoting it
+would carry the private text to every member; and a message written to one person is meant to be read
+as one (its own copy answers the sender alone: relay/fanout.face).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ def mode_of(settings: Settings, conversation: Conversation, member: Member) -> s
     return "each" if default == "none" else default
 
 
-def copy_state(settings: Settings, conversation: Conversation, member: Member) -> str:
-    """The outbound state of this member's copy: queued (sent now) or digest (held back)."""
-    return "queued" if mode_of(settings, conversation, member) == "each" else "digest"
+def copy_state(settings: Settings, conversation: Conversation, member: Member, *, private: bool) -> str:
+    """The outbound state of this member's copy: queued (sent now) or digest (held back). `private`: the copy
+    of a private word, always sent now."""
+    return "queued" if private or mode_of(settings, conversation, member) == "each" else "digest"

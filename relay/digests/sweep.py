@@ -7,11 +7,14 @@ transaction that claims its key `digest.<mode>:<member>:<period>` (relay/nudges/
 held-back rows from state `digest` to `digested` (all of them or the transaction is rolled back) and
 queues the digest; a second sweep's claim is a no-op. During the member's quiet hours
 (responsiveness.quiet_hours, relay/nudges/timing.py) the digest waits for a later sweep. A member who
-switched to `each` (digest@) has their held-back copies released for delivery one by one.
+switched to `each` (digest@) has their held-back copies released for delivery one by one. A private word
+is never put in a digest (relay/digests/__init__.py): one held back before that rule is sent on its own,
+refaced as a private word (relay/digests/private.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -25,6 +28,8 @@ from relay.clock import Clock
 from relay.config import ProgramConfig, Settings
 from relay.digests import mode_of
 from relay.digests.compose import contents, digest_message, entry_of
+from relay.digests.private import reface
+from relay.fanout import face
 from relay.notices.programs import for_participant
 from relay.nudges import keys
 from relay.nudges.timing import is_quiet, zone_of
@@ -32,7 +37,7 @@ from relay.store import events
 from relay.store.conversations import Conversation, Member, conversations_by_id, current_addresses, email_key
 from relay.store.database import transaction
 from relay.store.outbound import queue_outbound
-from relay.store.schema import outbound
+from relay.store.schema import messages, outbound
 
 log = logging.getLogger("relay.digests")
 
@@ -84,7 +89,9 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, queue_at: d
     async with engine.connect() as connection:
         # the copies held back, without their bytes: those of the digests due now are read when each is made
         held = (await connection.execute(
-            select(outbound.c.id, outbound.c.pair_id, outbound.c.rcpt, outbound.c.created_at)
+            select(outbound.c.id, outbound.c.pair_id, outbound.c.rcpt, outbound.c.created_at,
+                   messages.c.sender_id, messages.c.recipient_id)
+            .select_from(outbound.outerjoin(messages, messages.c.id == outbound.c.message_id))
             .where(outbound.c.state == "digest").order_by(outbound.c.created_at, outbound.c.id))).all()
         conversations: dict[int, Conversation | None] = {
             c.id: c for c in await conversations_by_id(connection, sorted({row.pair_id for row in held}))}
@@ -97,6 +104,12 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, queue_at: d
         program = settings.programs.get(conversation.program_id) if conversation else None
         if conversation is None or member is None or program is None:
             continue
+        private = [r for r in rows if r.recipient_id is not None]  # held back before private words went at once
+        if private:
+            result.released += await _release_private(settings, engine, conversation, member, private, due_at)
+            rows = [r for r in rows if r.recipient_id is None]
+            if not rows:
+                continue
         mode = mode_of(settings, conversation, member)
         if mode == "each":
             result.released += await _release(engine, [r.id for r in rows], due_at)
@@ -122,6 +135,30 @@ async def _release(engine: AsyncEngine, entry_ids: list[str], now: datetime) -> 
         moved = await connection.execute(update(outbound).where(
             outbound.c.id.in_(entry_ids), outbound.c.state == "digest").values(state="queued", next_attempt_at=now))
     return int(moved.rowcount or 0)
+
+
+async def _release_private(settings: Settings, engine: AsyncEngine, conversation: Conversation, member: Member,
+                           rows: list[Any], now: datetime) -> int:
+    """Send private words held back for `member` one by one, each refaced to answer its sender alone."""
+    async with engine.connect() as connection:
+        raws = dict((await connection.execute(
+            select(outbound.c.id, outbound.c.raw).where(outbound.c.id.in_([row.id for row in rows])))).all())
+    moved = 0
+    for row in rows:
+        raw = raws[row.id]
+        sender = conversation.member_by_id(row.sender_id)
+        if sender is not None:
+            private, group = face(settings, conversation, sender, member), face(settings, conversation, sender, None)
+            raw = await asyncio.to_thread(reface, raw, answer_to=private.face.reply_to, group_footer=group.footer,
+                                          private_footer=private.footer)  # parsing a message: off the loop
+        async with transaction(engine) as connection:
+            done = await connection.execute(update(outbound).where(
+                outbound.c.id == row.id, outbound.c.state == "digest").values(state="queued", raw=raw,
+                                                                               next_attempt_at=now))
+        moved += int(done.rowcount or 0)
+    if moved:
+        log.info("sent %d private word(s) held back for member %s on their own, not in a digest", moved, member.id)
+    return moved
 
 
 async def _send(settings: Settings, engine: AsyncEngine, conversation: Conversation, member: Member,
