@@ -36,7 +36,8 @@ Pure: bytes, type and name in; the cleaned bytes, or the reason they cannot be c
                                      A document whose text is more than the rules read (document_text.py) is
                                      refused rather than delivered partly unread.
 Everything else that is not text (an unknown binary, an encrypted PDF or Office file, a damaged file,
-S/MIME and PGP parts, audio and video, legacy .doc/.xls) cannot be cleaned: the caller holds the message
+S/MIME and PGP parts, audio and video, legacy .doc/.xls, an Office document holding an OpenPGP or S/MIME
+armoured block, armour.py) cannot be cleaned: the caller holds the message
 for a moderator and never delivers the file as it came.
 """
 
@@ -252,13 +253,16 @@ def changed_by(scrub: Callable[[str], str], text: str) -> bool:
 def _text_read(result: Cleaned | Refused, kind: str) -> Cleaned | Refused:
     """A cleaned Office document whose text is more than the rules read (document_text.MAX_CHARACTERS) is
     refused rather than delivered partly unread. The text is remembered for the inspection that follows."""
-    from relay.anonymize import document_text
+    from relay.anonymize import armour, document_text
 
     if isinstance(result, Cleaned):
         try:
-            document_text.text_of(result.data, kind)
+            text = document_text.text_of(result.data, kind)
         except document_text.TooLarge as exc:
             return Refused(f"the document is too big for its text to be checked ({exc})")
+        if armour.NOTE.search(text):  # the scrub took a block's BEGIN line; the rest of it is in other paragraphs
+            return Refused("the document holds an armoured key, signature or encrypted text (OpenPGP or S/MIME), "
+                           "which names its owner and cannot be cleaned")
     return result
 
 

@@ -22,8 +22,8 @@ from email.errors import MessageError
 from email.header import decode_header, make_header
 from urllib.parse import unquote_to_bytes
 
-from relay.anonymize import attachments, cards
-from relay.anonymize.htmltext import Edits, rewrite
+from relay.anonymize import armour, attachments, cards
+from relay.anonymize.htmltext import Edits, rewrite, view
 from relay.anonymize.links import URL_IN_TEXT, clean_url
 from relay.anonymize.names import Person, matcher_for, replace
 from relay.anonymize.writable import writable
@@ -78,8 +78,9 @@ class Scrubber:
         return replace(value, hits, self._replacements)
 
     def text(self, value: str) -> str:
-        """Scrub plain text (also the decoded value of a header)."""
-        value = self._plain(decode_encoded_words(value))
+        """Scrub plain text (also the decoded value of a header); an armoured block (armour.py) gives way to
+        a note and is listed in `refused`."""
+        value = self._plain(decode_encoded_words(armour.strip(value, self._refuse)))
         if "%" in value or "=" in value:
             value = URL_IN_TEXT.sub(self._text_link, value)
         return value
@@ -117,8 +118,15 @@ class Scrubber:
         return None if self.found_in(text) or self.found_in(value) else value
 
     def html(self, value: str) -> str:
-        """Scrub HTML: text runs, attributes (links decoded), comments and hidden text."""
+        """Scrub HTML: text runs, attributes (links decoded), comments and hidden text; an armoured block
+        gives way to a note, as in plain text."""
+        value = armour.strip_html(value, _readable_html, self._refuse)
         return rewrite(value, self.edits, self.text, self.url)
+
+    def _refuse(self, kind: armour.Removed) -> None:
+        """An armoured block removed from the text: the message is held, as for a file that cannot be cleaned."""
+        if (kind.what, kind.reason) not in self.refused:
+            self.refused.append((kind.what, kind.reason))
 
     def calendar(self, value: str) -> str:
         return cards.clean_calendar(value, self.text, html=self.html)
@@ -132,6 +140,12 @@ class Scrubber:
             return True
         repaired = _repaired(value)
         return repaired is not None and self._matcher.found_in(repaired)
+
+
+def _readable_html(source: str) -> str:
+    """All an HTML part shows a reader (its visible and hidden text, its attributes), for armour.strip_html."""
+    seen = view(source)
+    return "\n".join((seen.visible, seen.hidden, *seen.attributes))
 
 
 def parse_data_uri(value: str) -> tuple[str, bytes] | None:
