@@ -19,7 +19,7 @@ from relay.anonymize.scrub import Identity, Scrubber
 from relay.moderation.inspection import inspect_message
 from tests.consolekit import add_moderator, serving, session, token_for
 from tests.safeguarding_kit import Inboxes, use_shipped_policy
-from tests.support import MENTEE, Layout, Sink, acli, acreate_pair, eventually, send, simple_message
+from tests.support import MENTEE, MENTOR, Layout, Sink, acli, acreate_pair, eventually, send, simple_message
 
 DISCLOSURES = {  # as the review found them delivered under `supervised`
     "cp1256": "أريد أن أموت",
@@ -236,3 +236,114 @@ async def test_utf8_with_a_stray_byte_stays_utf8_and_the_name_in_it_is_scrubbed(
         texts = [body_of(received.message) for received in delivered]
         assert [text for text in texts if "встретиться во вторник? " not in text or "\ufffd" not in text
                 or "Иван" in text or "Петров" in text] == []
+
+
+# --- headers in raw 8-bit bytes ------------------------------------------------------------------------------
+# Old Outlook, Outlook Express and many phones write a header's non-ASCII letters as raw bytes in the sender's
+# Windows code page, with no RFC 2047; Python tools rewrite such a header as =?unknown-8bit?q?...?=. Mail
+# clients show the bytes in Latin-1 / Windows-1252: the partner reads "José Müller".
+
+
+def _legacy_head(to: str, subject: bytes, content_type: bytes = b"text/plain; charset=utf-8") -> bytes:
+    return (b"From: Jose Mueller <" + MENTOR["email"].encode() + b">\r\nTo: " + to.encode() + b"\r\nSubject: "
+            + subject + b"\r\nMIME-Version: 1.0\r\nContent-Type: " + content_type + b"\r\n")
+
+
+def _forwarded(to: str, subject: bytes, inner_from: bytes) -> bytes:
+    inner = (b"From: " + inner_from + b" <" + MENTOR["email"].encode() + b">\r\nTo: Lab <lab@list.example.com>\r\n"
+             b"Subject: lab notes\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nthe notes\r\n")
+    return (_legacy_head(to, subject, b"multipart/mixed; boundary=BB") + b"\r\n--BB\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n\r\nsee attached\r\n--BB\r\nContent-Type: message/rfc822\r\n"
+            b"Content-Disposition: attachment; filename=notes.eml\r\n\r\n" + inner + b"\r\n--BB--\r\n")
+
+
+def _with_file_named(to: str, subject: bytes, filename: bytes) -> bytes:
+    return (_legacy_head(to, subject, b"multipart/mixed; boundary=BB") + b"\r\n--BB\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n\r\nmy cv as a model\r\n--BB\r\n"
+            b'Content-Type: text/plain; name="' + filename + b'"\r\n'
+            b'Content-Disposition: attachment; filename="' + filename + b'"\r\n\r\nschool, university\r\n--BB--\r\n')
+
+
+def _everything_shown(raw: bytes) -> str:
+    """The delivered bytes as a client shows undeclared 8-bit (Latin-1), and every header and file name decoded."""
+    from tests.decode_all import everything
+
+    return raw.decode("latin-1") + "\n" + "\n".join(everything(raw))
+
+
+async def test_a_real_name_in_raw_8bit_headers_is_replaced_by_the_handle(layout: Layout, sink: Sink) -> None:
+    """A file name, a Subject and an attached message's From naming the mentor in raw Latin-1 (or as
+    =?unknown-8bit?...?=) reach the mentee with the handle, encoded as RFC 2047 / RFC 2231 say."""
+    use_shipped_policy(layout, "adult-professional", lead=False)
+    async with serving(layout):
+        pair = await acreate_pair(layout)
+        to = pair["mentee_alias"]
+        letters = [
+            _with_file_named(to, b"CV 1", b"Lebenslauf Jos\xe9 M\xfcller.txt"),
+            _with_file_named(to, b"CV 2", b"cv.txt").replace(  # RFC 2231 labelled UTF-8, bytes in Latin-1
+                b'filename="cv.txt"', b"filename*=utf-8''CV%20Jos%E9%20M%FCller.txt\r\n"
+                b"Content-Description: Lebenslauf von Jos\xe9 M\xfcller"),
+            _legacy_head(to, b"Notizen von Jos\xe9 M\xfcller", b"text/plain; charset=iso-8859-1") +
+            b"\r\nHallo Maple, anbei meine Notizen.\r\n",
+            _forwarded(to, b"Fwd: 1", b"=?unknown-8bit?q?Jos=E9_M=FCller?="),
+            _forwarded(to, b"Fwd: 2", b"Jos\xe9 M\xfcller"),
+        ]
+        for raw in letters:
+            code, reply = await send(layout.smtp_port, raw, MENTOR["email"], to)
+            assert code == 250, reply
+        delivered = await eventually(lambda: sink.received if len(sink.received) >= 5 else None, timeout=20)
+        shown = {str(received.message["Subject"]): received for received in delivered}
+        assert sorted(shown) == ["CV 1", "CV 2", "Fwd: 1", "Fwd: 2", "Notizen von Oak"]
+        files = [(part.get_filename(), part.get("Content-Description")) for subject in ("CV 1", "CV 2")
+                 for part in shown[subject].message.walk() if part.get_filename()]
+        assert files == [("Lebenslauf Oak.txt", None), ("CV Oak.txt", "Lebenslauf von Oak")]
+        senders = [str(part.get_payload(0)["From"]) for received in delivered for part in received.message.walk()
+                   if part.get_content_type() == "message/rfc822"]
+        assert len(senders) == 2 and all(sender.startswith("Oak <") for sender in senders), senders
+        leaked = [(str(received.message["Subject"]), word) for received in delivered
+                  for word in ("Jos\xe9", "M\xfcller", "Müller", "Jos\ufffd", "ller <")
+                  if word in _everything_shown(received.raw)]
+        assert leaked == []
+
+
+async def test_ordinary_raw_8bit_headers_reach_the_partner_as_written(layout: Layout, sink: Sink) -> None:
+    """Without a name in them, raw 8-bit headers are read in the charset the message points to (its parts'
+    charsets, the members' languages) and delivered encoded, readable: not as replacement marks."""
+    use_shipped_policy(layout, "adult-professional", lead=False)
+    async with serving(layout):
+        pair = await acreate_pair(layout)
+        to = pair["mentee_alias"]
+        letters = [
+            (_legacy_head(to, "Grüße aus München".encode("cp1252"), b"text/plain; charset=iso-8859-1")
+             + b"\r\nHallo!\r\n"),
+            (_legacy_head(to, "Привет, как дела?".encode("cp1251"), b"text/plain; charset=windows-1251")
+             + b"\r\n" + "Увидимся во вторник.".encode("cp1251") + b"\r\n"),
+            _with_file_named(to, b"sheet", "Übungsblatt für Dienstag.txt".encode("cp1252")),
+        ]
+        for raw in letters:
+            code, reply = await send(layout.smtp_port, raw, MENTOR["email"], to)
+            assert code == 250, reply
+        delivered = await eventually(lambda: sink.received if len(sink.received) >= 3 else None, timeout=20)
+        subjects = sorted(str(received.message["Subject"]) for received in delivered)
+        assert subjects == ["Grüße aus München", "sheet", "Привет, как дела?"]
+        sheet = next(received for received in delivered if received.message["Subject"] == "sheet")
+        assert [part.get_filename() for part in sheet.message.walk() if part.get_filename()] == [
+            "Übungsblatt für Dienstag.txt"]
+        for received in delivered:  # every header line ASCII: the words encoded, no raw byte left to guess
+            head = received.raw.split(b"\r\n\r\n", 1)[0]
+            assert head.isascii(), head
+        assert b"\xdcbungsblatt" not in sheet.raw
+
+
+async def test_a_disclosure_in_a_raw_8bit_subject_is_held_urgent(layout: Layout, sink: Sink) -> None:
+    use_shipped_policy(layout, "supervised")
+    async with serving(layout):
+        pair = await acreate_pair(layout)
+        await warm_up(layout, pair, sink)
+        raw = (f"From: {MENTEE['name']} <{MENTEE['email']}>\r\nTo: {pair['mentor_alias']}\r\nSubject: ").encode() + \
+            DISCLOSURES["cp1252"].encode("cp1252") + b"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; " \
+            b"charset=utf-8\r\n\r\nplease read the subject\r\n"
+        code, reply = await send(layout.smtp_port, raw, MENTEE["email"], pair["mentor_alias"])
+        assert code == 250, reply
+        items = await held_items(layout)
+        assert items[reply.rsplit(" ", 1)[-1]]["severity"] == "urgent", items

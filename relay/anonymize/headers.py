@@ -4,44 +4,105 @@ The outbound header is an ALLOWLIST (invariant 2): Content-* and MIME-Version ar
 original, Subject is scrubbed, Date is normalised to UTC (the sender's offset hints at where they
 live), From/Reply-To/To are aliases with handles, Message-ID is new on the relay domain, and
 In-Reply-To/References carry only ids the recipient's own client knows. Everything else is dropped.
+Bytes in no declared charset (raw 8-bit, =?unknown-8bit?...?=) are read as a text part naming no charset
+is (`undeclared_text`), a reading holding a member's name first, and written back encoded.
 """
 
 from __future__ import annotations
 
+import binascii
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from email.errors import HeaderParseError
+from email.header import decode_header
 from email.headerregistry import Address
 from email.message import Message
 from email.utils import format_datetime, parsedate_to_datetime
 
+from relay.anonymize import readings
 from relay.anonymize.scrub import Scrubber, decode_encoded_words
 from relay.anonymize.writable import writable
 
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # a raw 8-bit byte, as the parser keeps it
+_ESCAPED_RUN = re.compile("[\udc80-\udcff]+")
+_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+_WORD_RUN = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=(?:\s+=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=)*")
 KEPT = {"content-type", "content-transfer-encoding", "content-disposition", "content-language", "mime-version"}
 ATTACHED_KEPT = {"from", "to", "cc", "date", "subject"}
 MSGID = re.compile(r"<[^<>\s]{1,900}>")
 _HIDDEN_BREAKS = re.compile(r"[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")  # line breaks to str.splitlines() only
 
 
-def header_text(message: Message, name: str) -> str | None:
-    """A header's decoded text, surviving raw 8-bit bytes and malformed encodings."""
+Prefer = Callable[[str], bool]  # a reading to prefer among those of undeclared bytes: one holding a member's name
+HintsFor = Callable[[], readings.Hints]  # what the message says of its charsets and languages (made when needed)
+
+
+def header_text(message: Message, name: str, prefer: Prefer | None = None,
+                hints: HintsFor | None = None) -> str | None:
+    """A header's decoded text, surviving raw 8-bit bytes and malformed encodings; bytes in no declared
+    charset are read as `undeclared_text` reads them (`prefer`, `hints`: see there)."""
+    raw = next((value for key, value in message.raw_items() if key.lower() == name.lower()), None)
     try:
         value = message.get(name)
     except (ValueError, IndexError, TypeError, AttributeError, LookupError):
-        value = None
-        for key, raw in message.raw_items() if hasattr(message, "raw_items") else []:
-            if key.lower() == name.lower():
-                value = raw
-                break
+        value = raw
     if value is None:
         return None
     text = str(value)
-    if any("\udc80" <= c <= "\udcff" for c in text):  # undeclared 8-bit: almost always UTF-8
-        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if raw is not None and (_ESCAPED_BYTE.search(raw) or ("=?" in raw and "\ufffd" in text and "\ufffd" not in raw)):
+        text = undeclared_text(re.sub(r"\r?\n(?=[ \t])", "", raw), prefer, hints)  # the parser put U+FFFD there
+    elif _ESCAPED_BYTE.search(text):
+        text = undeclared_text(text, prefer, hints)
     if "=?" in text:  # words the parser could not decode (UTF-7 to a lone surrogate, say): they would be
         text = decode_encoded_words(text)  # decoded again, and fail, wherever the text is set as a header
     return " ".join(writable(text).split())
+
+
+def undeclared_text(value: str, prefer: Prefer | None = None, hints: HintsFor | None = None) -> str:
+    """A header value (or parameter) holding bytes that no charset was declared for, read as a mail client
+    reads it: raw 8-bit bytes (surrogate escapes, as the parser keeps them: old Outlook, Outlook Express and
+    phones write names so, in the sender's Windows code page) and encoded words whose charset cannot read
+    their bytes ("=?unknown-8bit?q?Jos=E9?=", what Python tools write for raw 8-bit; a mislabelled charset).
+    UTF-8 bytes are read as UTF-8; others in the legacy charset readings.choose picks for a text part that
+    names none, a reading that `prefer` likes (one holding a member's real name) first, then the charsets
+    the message points to (`hints`). Other encoded words are decoded; the result holds no escaped byte."""
+    text = _WORD_RUN.sub(_undeclared_words, value) if "=?" in value else value
+    if not _ESCAPED_BYTE.search(text):
+        return text
+    raw = text.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    charset = readings.choose_charset(raw, hints() if hints is not None else readings.Hints(), prefer)
+    if charset is None:
+        return raw.decode("utf-8", "replace")
+    if all(char < "\x80" or "\udc80" <= char <= "\udcff" for char in text):
+        return raw.decode(charset, "replace")
+    # decoded words beside raw bytes: only the raw bytes are read in the legacy charset
+    return _ESCAPED_RUN.sub(lambda run: run.group(0).encode("ascii", "surrogateescape").decode(charset, "replace"),
+                            text)
+
+
+def _undeclared_words(run: re.Match[str]) -> str:
+    """Adjacent encoded words (the space between them is not text: RFC 2047, 6.2), each decoded in its charset
+    when that reads its bytes, else kept as bytes (surrogate escapes) for undeclared_text to read."""
+    pieces = []
+    for word in _WORD.findall(run.group(0)):
+        try:
+            ((data, charset),) = decode_header(word)
+        except (ValueError, LookupError, binascii.Error, HeaderParseError):
+            pieces.append(word)
+            continue
+        if isinstance(data, str):
+            pieces.append(data)
+            continue
+        try:
+            pieces.append(data.decode(str(charset)))
+        except (LookupError, UnicodeDecodeError, ValueError):  # unknown-8bit, x-unknown, a wrong label
+            pieces.append(data.decode("ascii", "surrogateescape"))
+    return "".join(pieces)
 
 
 def scrub_header(scrubber: Scrubber, value: str) -> str:
@@ -58,12 +119,13 @@ def message_ids(message: Message, name: str) -> list[str]:
     return MSGID.findall(value) if value else []
 
 
-def scrub_attached_headers(message: Message, scrubber: Scrubber) -> list[tuple[str, str]]:
+def scrub_attached_headers(message: Message, scrubber: Scrubber,
+                           hints: HintsFor | None = None) -> list[tuple[str, str]]:
     """An enclosed message keeps who/when/what (scrubbed, Date in UTC) and its Content-*; traces and ids go.
     Returns what was kept, for `restore_headers` once the enclosed message's own parts are walked."""
     kept: list[tuple[str, str]] = []
     for name in ("From", "To", "Cc", "Date", "Subject"):
-        value = header_text(message, name)
+        value = header_text(message, name, scrubber.found_in, hints)
         if value is not None:
             kept.append((name, _utc(value) if name == "Date" else scrub_header(scrubber, value)))
     for name in set(message.keys()):
@@ -138,14 +200,25 @@ def scrub_field_values(block: Message, scrubber: Scrubber) -> None:
 
 
 def _scrub_raw_values(message: Message, scrubber: Scrubber, which: Callable[[str], bool]) -> None:
+    """Each value of the headers `which` names that holds an identity, scrubbed (raw 8-bit bytes read as
+    undeclared_text reads them) and written back as the parser stores undeclared 8-bit bytes (UTF-8)."""
+    read: dict[str, str] = {}
+
+    def reading(value: str) -> str:
+        if not _ESCAPED_BYTE.search(value):
+            return value
+        if value not in read:
+            read[value] = undeclared_text(value, scrubber.found_in)
+        return read[value]
+
     items = list(message.raw_items())
-    if not any(which(name) and scrubber.found_in(value) for name, value in items):
+    if not any(which(name) and scrubber.found_in(reading(value)) for name, value in items):
         return
     for name in set(message.keys()):
         del message[name]
     for name, value in items:
-        if which(name) and scrubber.found_in(value):
-            value = scrubber.text(value).encode("utf-8", "surrogateescape").decode("ascii", "surrogateescape")
+        if which(name) and scrubber.found_in(reading(value)):
+            value = scrubber.text(reading(value)).encode("utf-8", "surrogateescape").decode("ascii", "surrogateescape")
         message.set_raw(name, value)
 
 
@@ -175,8 +248,11 @@ def rewrite_outbound_headers(
     date: str,
     domain: str,
     reply_to: Address | None = None,
+    subject: str | None = None,
 ) -> None:
-    subject = header_text(message, "Subject")
+    """The outbound header (see the module docstring); `subject`: the Subject's text as read before the MIME
+    walk (header_text with the scrubber's preference), else read here."""
+    subject = subject if subject is not None else header_text(message, "Subject", scrubber.found_in)
     for name in set(message.keys()):
         if name.lower() not in KEPT:
             del message[name]

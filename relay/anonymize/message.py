@@ -12,9 +12,9 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
 
-from relay.anonymize.headers import message_ids, rewrite_outbound_headers, utc_date
+from relay.anonymize.headers import header_text, message_ids, rewrite_outbound_headers, utc_date
 from relay.anonymize.mailpolicy import POLICY
-from relay.anonymize.parts import MAX_DEPTH, Unprocessable, scrub_tree
+from relay.anonymize.parts import MAX_DEPTH, Unprocessable, Walk, scrub_tree
 from relay.anonymize.scrub import Identity, Scrubber
 
 _HEADER_PARSER = BytesParser(policy=policy.compat32)  # reads header values as plain strings, never fails
@@ -128,7 +128,10 @@ def anonymize(
                         cleans_attachments=True)
     in_reply_to, references = References.of(message).mapped(thread_map)
     date = utc_date(message, now)
-    scrub_tree(message, scrubber)
+    walk = Walk(message, scrubber)
+    # read before the walk, while the parts still declare their charsets (hints at that of raw 8-bit bytes)
+    subject = header_text(message, "Subject", scrubber.found_in, walk.hints)
+    scrub_tree(message, scrubber, walk=walk)
     rewrite_outbound_headers(
         message,
         scrubber=scrubber,
@@ -140,6 +143,7 @@ def anonymize(
         references=references,
         date=date,
         domain=domain,
+        subject=subject,
     )
     return list(scrubber.refused)
 

@@ -37,6 +37,7 @@ from relay.anonymize.headers import (
     scrub_content_headers,
     scrub_field_values,
     scrub_header,
+    undeclared_text,
 )
 from relay.anonymize.mailpolicy import POLICY
 from relay.anonymize.scrub import Scrubber
@@ -60,15 +61,15 @@ class Unprocessable(Exception):
     """The message cannot be anonymised safely; it is refused with a clear SMTP reply."""
 
 
-def scrub_tree(part: Message, scrubber: Scrubber, depth: int = 0, walk: _Walk | None = None) -> None:
-    walk = walk or _Walk(part, scrubber)
+def scrub_tree(part: Message, scrubber: Scrubber, depth: int = 0, walk: Walk | None = None) -> None:
+    walk = walk or Walk(part, scrubber)
     if depth > MAX_DEPTH:
         raise Unprocessable(f"MIME nesting deeper than {MAX_DEPTH} levels")
     if depth > 0:
         _keep_content_headers(part)
     one_line_headers(part)
     scrub_content_headers(part, scrubber)
-    _scrub_names(part, scrubber)
+    _scrub_names(part, scrubber, walk)
     maintype = part.get_content_maintype()
     children = sub_parts(part)
     if maintype == "multipart":
@@ -91,7 +92,7 @@ def scrub_tree(part: Message, scrubber: Scrubber, depth: int = 0, walk: _Walk | 
     if maintype == "message" and children is not None:
         children = _decoded_enclosed(part, children)
         for inner in children:  # message/rfc822 and friends: one enclosed message
-            kept = scrub_attached_headers(inner, scrubber)
+            kept = scrub_attached_headers(inner, scrubber, walk.hints)
             scrub_tree(inner, scrubber, depth + 1, walk)  # cuts its header down to Content-*, so ...
             restore_headers(inner, kept)  # ... who/when/what are put back afterwards
         return
@@ -113,7 +114,7 @@ def scrub_tree(part: Message, scrubber: Scrubber, depth: int = 0, walk: _Walk | 
         _clean_attachment(part, scrubber)
 
 
-class _Walk:
+class Walk:
     """What the walk of one message shares: the message (its charsets and languages hint at the charset
     of a part that names none) and what reading such parts may still cost."""
 
@@ -337,38 +338,46 @@ def _keep_content_headers(part: Message) -> None:
             del part[name]
 
 
-def _scrub_names(part: Message, scrubber: Scrubber) -> None:
-    """Attachment file names and descriptions may carry a real name ("Jane Doe CV.pdf")."""
-    description = header_text(part, "Content-Description")
+def _scrub_names(part: Message, scrubber: Scrubber, walk: Walk) -> None:
+    """Attachment file names and descriptions may carry a real name ("Jane Doe CV.pdf"), in raw 8-bit bytes too
+    (read as headers.undeclared_text reads them, and written back encoded: RFC 2047 and 2231, UTF-8)."""
+    description = header_text(part, "Content-Description", scrubber.found_in, walk.hints)
     if description is not None:
         del part["Content-Description"]
         part["Content-Description"] = scrub_header(scrubber, description)
     for header in ("Content-Disposition", "Content-Type"):
         if header in part:
-            _scrub_params(part, header, scrubber)
+            _scrub_params(part, header, scrubber, walk)
 
 
 _KEPT_PARAMS = {"boundary", "charset"}  # the structure and the decoding: never rewritten
 
 
-def _scrub_params(part: Message, header: str, scrubber: Scrubber) -> None:
+def _scrub_params(part: Message, header: str, scrubber: Scrubber, walk: Walk) -> None:
     """Scrub every parameter of a Content-Type or Content-Disposition header, read as a mail client reads it.
 
     A parameter may be written twice ('filename="cv.txt"; filename*=utf-8''Jos%C3%A9...', and clients show
     the RFC 2231 one), percent-encoded (RFC 2231, "%27" for an apostrophe), or cut into continuations
     (filename*0*=, filename*1*=). The parsed header of policy.default keeps only the first of two, so the
     raw value is read with the compat32 parser, which keeps them all and decodes each (email.utils.
-    decode_params). When a value held a name, or a parameter was written twice, each such parameter is set
-    once, scrubbed: the RFC 2231 value when there is one, so that what we checked is what clients show.
+    decode_params). A value in raw 8-bit bytes (old Outlook, Outlook Express, phones: filename="Jos\\xe9.txt"),
+    or in RFC 2231 with a charset that cannot read it, is read as headers.undeclared_text reads it (a reading
+    holding a member's name first). When a value held a name, was in undeclared 8-bit bytes, or a parameter
+    was written twice, each such parameter is set once, scrubbed, in RFC 2231 UTF-8 when it is not ASCII: the
+    RFC 2231 value when there is one, so that what we checked is what clients show.
     """
     values: dict[str, list[tuple[str, bool]]] = {}  # name -> [(decoded value, written in RFC 2231)]
+    undeclared: set[str] = set()  # names of parameters with bytes in no declared charset: always rewritten
     for name, value in _raw_params(part, header):
         if name.lower() not in _KEPT_PARAMS:
-            text = value if isinstance(value, str) else _collapse(value)
+            text = _escaped(value) if isinstance(value, str) else _collapse(value)
+            if _ESCAPED_BYTE.search(text):
+                undeclared.add(name.lower())
+                text = undeclared_text(text, scrubber.found_in, walk.hints)
             values.setdefault(name.lower(), []).append((text, not isinstance(value, str)))
     for name, written in values.items():
         cleaned = [(_scrub_param(text, scrubber), encoded) for text, encoded in written]
-        if len(written) == 1 and cleaned[0][0] == " ".join(written[0][0].split()):
+        if len(written) == 1 and name not in undeclared and cleaned[0][0] == " ".join(written[0][0].split()):
             continue  # nothing hidden, decoded or normalised (NFD file names): the header keeps its bytes
         chosen = next((clean for clean, encoded in reversed(cleaned) if encoded), cleaned[0][0])
         try:
@@ -379,12 +388,14 @@ def _scrub_params(part: Message, header: str, scrubber: Scrubber) -> None:
 
 
 def _raw_params(part: Message, header: str) -> list[tuple[str, str | tuple[str | None, str | None, str]]]:
-    """Every parameter of the header as written, duplicates included, continuations joined."""
+    """Every parameter of the header as written, duplicates included, continuations joined; a raw 8-bit byte
+    is a character U+0080-U+00FF (`_escaped` turns it back into the parser's escape)."""
     raw = next((value for name, value in part.raw_items() if name.lower() == header.lower()), None)
     if raw is None:
         return []
     holder = Message()  # compat32: get_params keeps repeated parameters (policy.default keeps the first)
-    holder.set_raw(header, raw)
+    # compat32 reads an escaped byte as U+FFFD: given as a Latin-1 character, the byte is kept
+    holder.set_raw(header, raw.encode("ascii", "surrogateescape").decode("latin-1") if has_surrogates(raw) else raw)
     try:
         return list(holder.get_params(header=header, failobj=[])[1:])
     except (ValueError, IndexError, TypeError, LookupError):
@@ -401,15 +412,26 @@ def _scrub_param(text: str, scrubber: Scrubber) -> str:
     return scrub_header(scrubber, text)
 
 
+def _escaped(text: str) -> str:
+    """A value of _raw_params with its raw 8-bit bytes (U+0080-U+00FF there) escaped as the parser escapes them."""
+    return text if text.isascii() else text.encode("latin-1", "replace").decode("ascii", "surrogateescape")
+
+
 def _collapse(value: tuple[str | None, str | None, str]) -> str:
+    """An RFC 2231 value in its charset; bytes that charset cannot read (unknown-8bit, a wrong label) are
+    escaped as the parser escapes undeclared bytes, for undeclared_text to read."""
     charset, _, text = value
     try:
-        return text.encode("latin-1", "surrogateescape").decode(charset or "utf-8", "replace")
-    except (LookupError, ValueError):  # unknown charset, or a name with a NUL byte (ValueError)
+        data = text.encode("latin-1", "surrogateescape")
+    except UnicodeEncodeError:
         return text
+    try:
+        return data.decode(charset or "utf-8")
+    except (LookupError, ValueError):  # unknown charset, bytes not in it, or a name with a NUL byte (ValueError)
+        return data.decode("ascii", "surrogateescape")
 
 
-def read_text(part: Message, walk: _Walk | None = None,
+def read_text(part: Message, walk: Walk | None = None,
               prefer: Callable[[str], bool] | None = None) -> tuple[str, bool]:
     """The part's text and whether it decoded cleanly in its declared charset (a repaired charset, or a
     lenient decode, is not clean: the part is written back as UTF-8 if the scrub changes it).
@@ -445,7 +467,7 @@ def _mostly_utf8(raw: bytes) -> str | None:
     return text if good and good >= bad else None
 
 
-def decode_text(raw: bytes, charset: str, walk: _Walk | None = None,
+def decode_text(raw: bytes, charset: str, walk: Walk | None = None,
                 prefer: Callable[[str], bool] | None = None) -> tuple[str, bool]:
     """Bytes in their declared charset, repaired when the declaration is wrong (see the module docstring)."""
     utf8 = charset.lower().replace("_", "-") in ("utf-8", "utf8", "us-ascii", "ascii")

@@ -223,6 +223,17 @@ def _chaos(sample: bytes, charsets: list[str]) -> dict[str, tuple[float, float]]
 
 def choose(raw: bytes, hints: Hints, prefer: Callable[[str], bool] | None = None) -> str | None:
     """The reading the partner gets, or None when no candidate charset reads the bytes."""
+    chosen = _chosen(raw, hints, prefer)
+    return None if chosen is None else chosen[1]
+
+
+def choose_charset(raw: bytes, hints: Hints, prefer: Callable[[str], bool] | None = None) -> str | None:
+    """The charset of the reading `choose` gives (None when no candidate charset reads the bytes)."""
+    chosen = _chosen(raw, hints, prefer)
+    return None if chosen is None else chosen[0]
+
+
+def _chosen(raw: bytes, hints: Hints, prefer: Callable[[str], bool] | None) -> tuple[str, str] | None:
     candidates = _candidates(raw, hints)
     if prefer is not None and candidates and not prefer(candidates[0].head):
         named = [item for item in candidates if prefer(item.head)]
@@ -230,7 +241,7 @@ def choose(raw: bytes, hints: Hints, prefer: Callable[[str], bool] | None = None
     for candidate in candidates:
         text = _decodes(raw, candidate.charset)  # the whole part: its head decoded, the rest may not
         if text is not None:
-            return text
+            return candidate.charset, text
     return None
 
 
