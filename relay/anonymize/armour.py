@@ -24,6 +24,7 @@ from dataclasses import dataclass
 # (labels are upper case: RFC 4880 6.2, RFC 7468 3)
 BEGIN = re.compile(r"-----BEGIN ([A-Z0-9][A-Z0-9 ,/._+-]{0,60}?)-----")
 NOTE = re.compile(r"\[An? [^\]\n]{1,120} was removed by the program: ")  # a note in text once cleaned
+_DASH_ENTITY = re.compile(r"&#(?:0*45|[xX]0*2[dD]);")  # "-" written as a character reference
 _SIGNED_HEADER = "PGP SIGNED MESSAGE"  # the start of a clear-signed text: its signature is the block
 _KEY_LABELS = ("PGP PUBLIC KEY BLOCK", "PGP PRIVATE KEY BLOCK", "PGP SECRET KEY BLOCK")
 _SMIME_LABELS = ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE", "PKCS7", "CMS", "CERTIFICATE REQUEST",
@@ -106,8 +107,8 @@ def strip_html(source: str, visible: Callable[[str], str], report: Callable[[Rem
     text of the HTML as a person reads it; entities for the dashes, a tag inside the BEGIN line) takes the
     whole HTML with it: a paragraph with the note is all that is left."""
     stripped = strip(source, report, escape=True)
-    if stripped != source or ("begin" not in source.lower() and "&#" not in source):
-        return stripped  # a block was found as written, or none can hide in the source (the common case)
+    if stripped != source or ("BEGIN" not in source and not _DASH_ENTITY.search(source)):
+        return stripped  # a block was found as written, or none hides in the source (the common case: no second parse)
     found = blocks(visible(source))
     if not found:
         return source
