@@ -47,12 +47,16 @@ def cmd_events_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+STATES = ["queued", "sent", "failed", "bounced", "digest", "digested", "withheld"]
+
+
 def register(commands: Any) -> None:
     queue = commands.add_parser("queue").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     queue_list = paged(listing(queue.add_parser("list", help="list outbound entries, oldest first")), "entries",
                        default=1000)
-    queue_list.add_argument("--state", choices=["queued", "sent", "failed", "bounced"])
+    queue_list.add_argument("--state", choices=STATES,
+                            help="withheld: a member's copy never sent (its conversation closed or ended first)")
     queue_list.set_defaults(func=cmd_queue_list)
 
 

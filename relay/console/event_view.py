@@ -36,6 +36,7 @@ KINDS = {
     "escalated_to_lead": "escalated to the safeguarding lead", "rejection_reported": "rejection reported to moderators",
     "rejection_digest": "rejections reported to moderators",
     "stranger_alert_folded": "stranger alert not sent (the conversation's alerts this hour were sent)",
+    "copies.withheld": "copies not sent (the conversation closed or ended first)",
 }
 
 LABELS = {

@@ -10,6 +10,11 @@ queues the digest; a second sweep's claim is a no-op. During the member's quiet 
 switched to `each` (digest@) has their held-back copies released for delivery one by one. A private word
 is never put in a digest (relay/digests/__init__.py): one held back before that rule is sent on its own,
 refaced as a private word (relay/digests/private.py).
+
+A conversation's status is read again inside each transaction: while a concern has it paused, its copies wait
+(no digest, no release one by one; they go out after `pair resume` / `group resume`); once it is closed or
+ended they are never sent (relay.store.outbound.withhold: mail to a closed conversation is archived, not
+delivered).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from email.headerregistry import Address
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relay.clock import Clock
 from relay.config import ProgramConfig, Settings
@@ -34,9 +39,18 @@ from relay.notices.programs import for_participant
 from relay.nudges import keys
 from relay.nudges.timing import is_quiet, zone_of
 from relay.store import events
-from relay.store.conversations import Conversation, Member, conversations_by_id, current_addresses, email_key
+from relay.store.conversations import (
+    ENDED,
+    PAUSED,
+    Conversation,
+    Member,
+    conversations_by_id,
+    current_addresses,
+    email_key,
+    status_of,
+)
 from relay.store.database import transaction
-from relay.store.outbound import queue_outbound
+from relay.store.outbound import queue_outbound, withhold
 from relay.store.schema import messages, outbound
 
 log = logging.getLogger("relay.digests")
@@ -48,10 +62,12 @@ class DigestResult:
     sent: list[dict[str, Any]] = field(default_factory=list)  # {member, conversation, period, messages}
     deferred: list[dict[str, Any]] = field(default_factory=list)  # quiet hours for the member
     released: int = 0  # copies of members who switched to each, queued one by one
+    paused: list[int] = field(default_factory=list)  # conversations whose copies wait: a concern paused them
+    withheld: int = 0  # copies of closed or ended conversations, never sent
 
     def as_dict(self) -> dict[str, Any]:
         return {"now": self.now.isoformat(), "sent": self.sent, "deferred": self.deferred,
-                "released": self.released}
+                "released": self.released, "paused": self.paused, "withheld": self.withheld}
 
     def lines(self) -> list[str]:
         found = [f"sent a {d['mode']} digest of {d['messages']} message(s) to member {d['member']} "
@@ -59,6 +75,9 @@ class DigestResult:
         found += [f"quiet hours, later: digest for member {d['member']}" for d in self.deferred]
         if self.released:
             found.append(f"released {self.released} held-back cop(ies) of members who chose each")
+        found += [f"paused after a concern, its copies wait: conversation {c}" for c in self.paused]
+        if self.withheld:
+            found.append(f"withheld {self.withheld} cop(ies) of closed or ended conversations (never sent)")
         return found or [f"no digest due at {self.now.isoformat()}"]
 
 
@@ -95,11 +114,19 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, queue_at: d
             .where(outbound.c.state == "digest").order_by(outbound.c.created_at, outbound.c.id))).all()
         conversations: dict[int, Conversation | None] = {
             c.id: c for c in await conversations_by_id(connection, sorted({row.pair_id for row in held}))}
+    for conversation in conversations.values():
+        if conversation is not None and conversation.status in ENDED:
+            async with transaction(engine) as connection:
+                result.withheld += len(await withhold(connection, conversation.id, now, conversation.status))
+        elif conversation is not None and conversation.status == PAUSED:
+            result.paused.append(conversation.id)
     by_member: dict[tuple[int, str], list[Any]] = {}
     for row in held:
         by_member.setdefault((row.pair_id, email_key(row.rcpt)), []).append(row)
     for (pair_id, key), rows in by_member.items():
         conversation = conversations.get(pair_id)
+        if conversation is not None and (conversation.status in ENDED or conversation.status == PAUSED):
+            continue
         member = conversation.member_by_email(key) if conversation else None
         program = settings.programs.get(conversation.program_id) if conversation else None
         if conversation is None or member is None or program is None:
@@ -112,7 +139,7 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, queue_at: d
                 continue
         mode = mode_of(settings, conversation, member)
         if mode == "each":
-            result.released += await _release(engine, [r.id for r in rows], due_at)
+            result.released += await _release(engine, conversation.id, [r.id for r in rows], due_at)
             continue
         period, began = period_start(now, member, program, mode)
         due = [r for r in rows if r.created_at < began]
@@ -130,8 +157,10 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, queue_at: d
     return result
 
 
-async def _release(engine: AsyncEngine, entry_ids: list[str], now: datetime) -> int:
+async def _release(engine: AsyncEngine, conversation_id: int, entry_ids: list[str], now: datetime) -> int:
     async with transaction(engine) as connection:
+        if not await _delivers(connection, conversation_id):
+            return 0
         moved = await connection.execute(update(outbound).where(
             outbound.c.id.in_(entry_ids), outbound.c.state == "digest").values(state="queued", next_attempt_at=now))
     return int(moved.rowcount or 0)
@@ -181,6 +210,9 @@ async def _send(settings: Settings, engine: AsyncEngine, conversation: Conversat
                                      toc=mail.text, entries=entries, now=due_at,  # dated when it is sent
                                      language=mail.language)
     async with transaction(engine) as connection:  # the writers' lock: an erasure is committed and seen now
+        if not await _delivers(connection, conversation.id):
+            log.info("digest for member %s (%s) not sent: the conversation was paused or closed", member.id, period)
+            return False
         if email_key(member.email) not in (await current_addresses(connection, [conversation.id]))[conversation.id]:
             log.info("digest for member %s (%s) not sent: their address changed or they left", member.id, period)
             return False
@@ -196,3 +228,10 @@ async def _send(settings: Settings, engine: AsyncEngine, conversation: Conversat
         await events.record(connection, "digest.sent", now, pair_id=conversation.id, member=member.id, mode=mode,
                             period=period, outbound_id=entry, copies=[r.id for r in rows])
     return True
+
+
+async def _delivers(connection: AsyncConnection, conversation_id: int) -> bool:
+    """Whether the conversation's mail may go out now (read in the writer's transaction: a concern that paused
+    it, or a close, since the sweep read it is seen here)."""
+    status = await status_of(connection, conversation_id)
+    return status is not None and status != PAUSED and status not in ENDED

@@ -1,8 +1,9 @@
 """The end of a pair: its end date (the pair's, else the program's) is the last day, in the program's
 time zone. When it has passed a sweep marks the pair "ended" (rules/ending.py and rules/farewell.py
-write the notices). Mail to an ended pair's alias from the partner is accepted and archived, not
-delivered, and the sender is told, politely and at most once a week (`after_end`). So is mail to a pair
-closed by hand (`pair close`, `program end`: relay/endings.py).
+write the notices), and its copies not sent by then are withheld (relay.store.outbound.withhold). Mail to an
+ended pair's alias from the partner is accepted and archived, not delivered, and the sender is told, politely
+and at most once a week (`after_end`). So is mail to a pair closed by hand (`pair close`, `program end`:
+relay/endings.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from relay.notices.programs import for_participant
 from relay.nudges import keys
 from relay.store import events
 from relay.store.database import transaction
+from relay.store.outbound import withhold
 from relay.store.pairs import Member, Pair, pairs_by_id
 from relay.store.schema import pairs
 
@@ -74,6 +76,7 @@ async def end_due(engine: AsyncEngine, settings: Settings, now: datetime, *, dry
                 assert end is not None
                 await events.record(connection, "pair.ended", now, pair_id=pair.id,
                                     end_date=end.date().isoformat())
+                await withhold(connection, pair.id, now, "ended")  # mail to an ended pair is not delivered
                 ended.append(pair.id)
 
 

@@ -18,6 +18,9 @@ from typing import Any
 from sqlalchemy import func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from relay.store.outbound import withhold
+from relay.store.schema import ENDED as ENDED  # the statuses, for the modules that read a conversation's
+from relay.store.schema import PAUSED as PAUSED
 from relay.store.schema import member_addresses, members, pairs
 
 ROLES = ("mentor", "mentee")
@@ -264,8 +267,18 @@ async def find_group_address(connection: AsyncConnection, local_part: str) -> tu
     return group, next((m for m in group.members if m.alias == key), None)
 
 
+async def status_of(connection: AsyncConnection, conversation_id: int) -> str | None:
+    """The conversation's status as it is now (None: no such conversation), for a writer that decided on an
+    earlier read: in its write transaction, a pause or a close is either committed and seen here, or waits."""
+    return (await connection.execute(select(pairs.c.status).where(pairs.c.id == conversation_id))).scalar()
+
+
 async def close_conversation(connection: AsyncConnection, conversation_id: int, at: datetime) -> bool:
+    """Close it; its members' copies not sent yet are withheld (relay.store.outbound.withhold): mail to a
+    closed conversation is archived, not delivered."""
     result = await connection.execute(
         pairs.update().where(pairs.c.id == conversation_id, pairs.c.status != "closed")
         .values(status="closed", closed_at=at))
+    if result.rowcount:
+        await withhold(connection, conversation_id, at, "closed")
     return bool(result.rowcount)

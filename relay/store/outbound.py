@@ -3,6 +3,11 @@
 Claims are leases (claimed_by, claimed_until) so that several relay instances sharing one database
 never send an entry twice at once, and an instance that dies leaves entries that others pick up when
 the lease ends. A restart of the same instance clears its own stale claims at once.
+
+A member's copy (kind `relay`) of a conversation that a concern paused is not due: it waits, queued, and
+goes out once the conversation is resumed. When a conversation is closed or ends, its copies not sent yet
+are withheld (`withhold`: state `withheld`, never sent, kept in the archive): mail to a closed conversation
+is archived, not delivered. The relay's own notices (a farewell, a confirmation) are not held back.
 """
 
 from __future__ import annotations
@@ -10,14 +15,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import ids
 from relay.archive import chain
 from relay.store import events, keyset
 from relay.store.events import event_values
-from relay.store.schema import outbound
+from relay.store.schema import PAUSED, outbound, pairs
+
+UNSENT = ("queued", "digest")  # a copy that has not left yet: waiting for delivery, or for a digest
+WITHHELD = "withheld"  # the state of a copy never sent: its conversation closed or ended before it left
 
 
 def _due(now: datetime) -> Any:
@@ -25,7 +33,27 @@ def _due(now: datetime) -> Any:
         (outbound.c.state == "queued")
         & (outbound.c.next_attempt_at <= now)
         & or_(outbound.c.claimed_until.is_(None), outbound.c.claimed_until < now)
+        & ~_paused_copy()
     )
+
+
+def _paused_copy() -> Any:
+    """A member's copy in a conversation that a concern paused: it waits for `pair resume` / `group resume`."""
+    return (outbound.c.kind == "relay") & exists().where(pairs.c.id == outbound.c.pair_id, pairs.c.status == PAUSED)
+
+
+async def withhold(connection: AsyncConnection, conversation_id: int, at: datetime, why: str) -> list[str]:
+    """The conversation closed or ended (`why`): its members' copies not sent yet are never sent (state
+    `withheld`, with the reason in last_error; the archive keeps them). An event lists them. Returns their ids."""
+    unsent = (outbound.c.pair_id == conversation_id) & (outbound.c.kind == "relay") & outbound.c.state.in_(UNSENT)
+    entry_ids = list((await connection.execute(select(outbound.c.id).where(unsent))).scalars())
+    if not entry_ids:
+        return []
+    await connection.execute(update(outbound).where(outbound.c.id.in_(entry_ids), outbound.c.state.in_(UNSENT))
+                             .values(state=WITHHELD, last_error=f"not sent: the conversation {why} before it left"))
+    await events.record(connection, "copies.withheld", at, pair_id=conversation_id, outbound_ids=entry_ids,
+                        reason=why)
+    return entry_ids
 
 
 async def entry_exists(connection: AsyncConnection, entry_id: str) -> bool:

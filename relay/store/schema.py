@@ -43,6 +43,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 metadata = MetaData()
 
+PAUSED = "paused"  # a conversation's status after a concern: nothing of it is delivered until it is resumed
+ENDED = ("closed", "ended")  # closed by hand or past its end date: its mail is archived, never delivered
+
 # Every conversation: a pair (two members) or a group (more). The table keeps the name `pairs`, and
 # `pair_id` columns everywhere name the conversation (relay/store/conversations.py).
 pairs = Table(
@@ -54,7 +57,7 @@ pairs = Table(
     Column("name", String(200)),  # a group's name, shown beside the sender's handle
     Column("alias", String(64), unique=True),  # a group's alias local part (a pair's aliases are its members')
     Column("policy", String(64)),  # per-conversation override of the program's policy
-    Column("status", String(16), nullable=False, default="active"),
+    Column("status", String(16), nullable=False, default="active"),  # active | paused | closed | ended
     Column("end_date", String(10)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("closed_at", UTCDateTime),
