@@ -68,8 +68,8 @@ async def test_held_group_mail_in_the_console_and_cli_names_the_group_and_handle
         listed = await acli(layout, "held", "list", "--json")
         assert listed.returncode == 0, listed.stderr
         (item,) = json.loads(listed.stdout)
-        assert item["conversation"] == {"kind": "group", "id": group["id"], "name": "Robotics", "members": [
-            {"handle": p["handle"], "role": p["role"]} for p in PEOPLE]}
+        assert item["conversation"] == {"kind": "group", "id": group["id"], "name": "Robotics", "status": "active",
+                                        "members": [{"handle": p["handle"], "role": p["role"]} for p in PEOPLE]}
         assert (item["sender"], item["recipient"]) == ({"handle": "Maple", "role": "mentee"}, None)
         assert identities_in(listed.stdout, PEOPLE) == []
         plain = await acli(layout, "held", "list")

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from relay.clock import FixedClock
 from relay.config import load_settings
 from relay.digests import sweep
-from relay.store.schema import outbound
+from relay.store.schema import held, outbound
+from tests.consolekit import add_moderator, csrf_of, serving, session, token_for
 from tests.nudging import running, write_program
 from tests.support import (
     DOMAIN,
@@ -35,12 +36,25 @@ from tests.support import (
     simple_message,
 )
 from tests.test_groups import PEOPLE, make_group
+from tests.test_moderation import MODERATOR, use_policy
 
 # 10:00 in New York, the program's time zone; later than the real time at which the command line (on the
 # system clock) queues a farewell, so that the relay's delivery, on this clock, finds it due
 T0 = datetime(2030, 6, 3, 14, 0, tzinfo=UTC)
 SECRET = "Who wants to meet me after school on Friday? Don't tell your parents, it's our surprise."
 MENTEES = [p["email"] for p in PEOPLE if p["role"] == "mentee"]
+URGENT = f"""
+    default_action: deliver
+    rules:
+      keywords:
+        - name: worry
+          action: hold
+          severity: urgent
+          words: [scared to go home]
+    moderators:
+      notify: [{MODERATOR}]
+"""
+SCARED = "I am scared to go home tonight. Can anyone meet me at the station?"
 
 
 async def write_to(layout: Layout, person: dict[str, str], to: str, subject: str, body: str) -> str:
@@ -65,6 +79,11 @@ async def status_of_group(layout: Layout, group_id: int) -> str:
     shown = await acli(layout, "group", "show", str(group_id), "--json")
     assert shown.returncode == 0, shown.stderr
     return str(json.loads(shown.stdout)["status"])
+
+
+async def held_state(layout: Layout, message_id: str) -> str:
+    ((state,),) = await rows(layout, select(held.c.state).where(held.c.message_id == message_id))
+    return str(state)
 
 
 async def test_a_paused_groups_digest_waits_for_the_resume(layout: Layout, sink: Sink) -> None:
@@ -167,3 +186,82 @@ async def _when(read: Any, ready: Any) -> Any:
     """`read`'s result when `ready` says so, else None (for `eventually`)."""
     found = await read
     return found if ready(found) else None
+
+
+async def test_the_release_of_mail_written_to_a_closed_group_is_refused(layout: Layout, sink: Sink,
+                                                                       relay: Any) -> None:
+    """Maple writes to her closed group that she is scared to go home: held as urgent, as it should be. A
+    release from the command line is refused in one line (exit 1): the group was closed, its mail is archived,
+    not delivered; the message stays held and nobody gets it. A rejection dismisses it."""
+    use_policy(layout, URGENT)
+    group = await asyncio.to_thread(make_group, layout)
+    closed = await acli(layout, "group", "close", str(group["id"]), "--reason", "term over")
+    assert closed.returncode == 0, closed.stderr
+    message_id = await write_to(layout, MENTEE, group["alias"], "after the end", SCARED)
+    await add_moderator(layout, "ana", "stem")
+    released = await acli(layout, "held", "release", message_id, "--moderator", "ana")
+    assert released.returncode == 1
+    assert len(released.stderr.strip().splitlines()) == 1, released.stderr
+    assert "Robotics" in released.stderr and "was closed" in released.stderr
+    assert "archived, not delivered" in released.stderr and "Nothing was done" in released.stderr
+    assert await held_state(layout, message_id) == "held"
+    shown = await acli(layout, "held", "show", message_id)
+    assert "the group is closed: a release is refused" in shown.stdout
+    await eventually(lambda: nothing_queued(layout), timeout=20)
+    assert carrying(sink, "station") == []
+    rejected = await acli(layout, "held", "reject", message_id, "--moderator", "ana", "--reason", "group closed")
+    assert rejected.returncode == 0, rejected.stderr
+    assert await held_state(layout, message_id) == "rejected"
+    await eventually(lambda: nothing_queued(layout), timeout=20)
+    assert carrying(sink, "station") == []
+
+
+async def test_the_console_refuses_to_release_mail_written_to_a_closed_pair(layout: Layout, sink: Sink) -> None:
+    """The same for a pair closed by hand, in the console: the held page says why it cannot be released and
+    offers no Release button; a release posted anyway (the page, the JSON API) is refused with the reason,
+    and Oak gets nothing."""
+    use_policy(layout, URGENT)
+    async with serving(layout):
+        await add_moderator(layout, "ana", "stem")
+        pair = await acreate_pair(layout)
+        closed = await acli(layout, "pair", "close", str(pair["id"]), "--reason", "moved school")
+        assert closed.returncode == 0, closed.stderr
+        message_id = await write_to(layout, MENTEE, pair["mentor_alias"], "after the end", SCARED)
+        async with session(layout, "ana") as client:
+            page = await client.get(f"/held/{message_id}")
+            assert page.status_code == 200
+            for form in ({"confirm": "yes"}, {}):  # past the urgent confirmation, and before it
+                response = await client.post(f"/held/{message_id}/release",
+                                             data={"csrf_token": csrf_of(page.text), **form})
+                assert response.status_code == 409, response.text
+                assert "archived, not delivered" in response.text and "Nothing was done" in response.text
+            api = {"authorization": f"Bearer {await token_for(layout, 'ana')}"}
+            response = await client.post(f"/api/held/{message_id}/release", headers=api)
+            assert response.status_code == 409
+            assert f"Pair {pair['id']} was closed" in response.json()["error"]
+            assert "not releasable" in page.text and f"Pair {pair['id']} was closed" in page.text
+            assert f'action="/held/{message_id}/release"' not in page.text
+        assert await held_state(layout, message_id) == "held"
+        await eventually(lambda: nothing_queued(layout), timeout=20)
+        assert carrying(sink, "station") == []
+
+
+async def test_mail_held_while_a_pair_is_paused_is_released_only_after_the_resume(layout: Layout, sink: Sink,
+                                                                                 relay: Any) -> None:
+    """Oak writes to the pair Maple's concern paused: held. A release now is refused (the pause is there for
+    safety: nothing is delivered until a coordinator resumes the pair); after `pair resume` it goes out."""
+    pair = await acreate_pair(layout)
+    await raise_concern(layout)
+    message_id = await write_to(layout, MENTOR, pair["mentee_alias"], "Friday", "See you on Friday at the lab.")
+    await add_moderator(layout, "ana", "stem")
+    released = await acli(layout, "held", "release", message_id, "--moderator", "ana")
+    assert released.returncode == 1
+    assert f"Pair {pair['id']} is paused after a concern" in released.stderr
+    assert f"mentor-relay pair resume {pair['id']}" in released.stderr
+    assert await held_state(layout, message_id) == "held"
+    resumed = await acli(layout, "pair", "resume", str(pair["id"]))
+    assert resumed.returncode == 0, resumed.stderr
+    released = await acli(layout, "held", "release", message_id, "--moderator", "ana")
+    assert released.returncode == 0, released.stderr
+    await sink.handler.wait_until(lambda got: len(carrying(sink, "at the lab")), 1, timeout=20, what="copies")
+    assert carrying(sink, "at the lab") == [MENTEE["email"]]

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from relay.anonymize.message import parse
 from relay.config import Settings
 from relay.console.message_view import edited_message
-from relay.holdqueue.actions import Offload, ReviewError, in_thread, load_any, preview_copy
+from relay.holdqueue.actions import Offload, ReviewError, Stopped, in_thread, load_any, preview_copy, stopped
 from relay.moderation import Decision, Reason, decide
 from relay.moderation.inspection import inspect_message
 from relay.moderation.policy import Policy, PolicyBook
@@ -53,6 +53,7 @@ async def save(settings: Settings, engine: AsyncEngine, now: datetime, message_i
         item, row, conversation = await load_any(connection, message_id)
         if item["state"] != "held":
             return f"already-{item['state']}", 0
+        _refuse_stopped(conversation)
         raw = await asyncio.to_thread(edited_message, row.raw, text)
         _, copy = await preview_copy(settings, connection, item, row, conversation, now, offload, proposed=raw)
     policy = (policies or PolicyBook(settings.policies_dir)).get(item["policy"])
@@ -65,14 +66,22 @@ async def save(settings: Settings, engine: AsyncEngine, now: datetime, message_i
                               + "; ".join(_describe(r) for r in refused)
                               + ". Take it out and try again, or release or reject the message as it came.")
     async with transaction(engine) as connection:
-        item, row, _ = await load_any(connection, message_id)
+        item, row, conversation = await load_any(connection, message_id)
         if item["state"] != "held":
             return f"already-{item['state']}", 0
+        _refuse_stopped(conversation)
         edit_id = await save_edit(connection, message_id, raw, moderator, now)
         await events.record(connection, "edited", now, actor=moderator, pair_id=item["pair_id"],
                             message_id=message_id, edit_id=edit_id, characters=len(text))
         await clear_approvals(connection, item, now, moderator, edit_id)
     return "saved", edit_id
+
+
+def _refuse_stopped(conversation: Conversation) -> None:
+    """No edit is saved for a release that could not be made: the conversation is paused, closed or ended."""
+    refused = stopped(conversation)
+    if refused is not None:
+        raise Stopped(refused)
 
 
 async def clear_approvals(connection: AsyncConnection, item: dict[str, Any], now: datetime, moderator: str,

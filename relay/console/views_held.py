@@ -124,7 +124,7 @@ async def show(request: Request) -> Response:
                 recipient=between.recipient, between=between, copy_for=copy_for, original=original,
                 preview=preview, text=highlight(original.text, item["reasons"]), may_decide=user.may(HELD_DECIDE),
                 preview_text=highlight(preview.text, item["reasons"]) if preview else "", history=lines,
-                age=now - item["held_at"], edit_seen=edit_seen,
+                age=now - item["held_at"], edit_seen=edit_seen, stopped=review.stopped(pair),
                 urgent=urgent.urgent(item), findings=urgent.findings(item), lead=urgent.lead(request, pair.program_id))
 
 
@@ -163,6 +163,9 @@ async def act(request: Request) -> Response:
         return not_allowed(request, user)
     item = loaded[0]
     partner = "every other member of the group" if loaded[2].is_group else "the partner"
+    not_now = review.stopped(loaded[2]) if action in ("release", "redact") else None
+    if not_now is not None:  # paused, closed or ended: no confirmation page for a release that cannot be made
+        return refused(request, user, 409, "Not done", not_now)
     try:
         if action == "release" and urgent.needs_confirmation(item, form):
             return urgent.confirm_release(request, user, item)

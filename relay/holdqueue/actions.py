@@ -11,6 +11,10 @@ event loop (`offload`: the relay's worker processes from the console, a thread f
 decision's transaction, which then only checks that nothing changed meanwhile (the hold, the newest edit)
 and writes: the store's write lock is not held while a message is being rewritten, unless a moderator's edit
 came in between (the copy is then rebuilt inside the transaction, from the edit).
+
+A release delivers nothing while the conversation is paused (a concern: until `pair resume` / `group resume`) or
+once it is closed or ended (mail to it is archived, not delivered): it is refused with `Stopped`, worded for
+the moderator, and the message stays held, to be escalated or rejected (`stopped` says why).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from relay.moderation.policy import PolicyBook
 from relay.pipeline import GroupCopy, release_group
 from relay.store import events
 from relay.store import held as held_store
-from relay.store.conversations import Conversation, get_conversation
+from relay.store.conversations import ENDED, PAUSED, Conversation, get_conversation
 from relay.store.database import transaction
 from relay.store.edits import latest_edit, latest_edit_id
 from relay.store.messages import get_message, group_thread_maps, record_thread_id
@@ -56,6 +60,31 @@ async def in_thread(fn: Callable[..., T], *args: Any) -> T:
 
 class ReviewError(Exception):
     """The decision cannot be made (no such held message); worded for the moderator."""
+
+
+class Stopped(ReviewError):
+    """A release of mail whose conversation is paused, closed or ended: nothing was done."""
+
+
+def stopped(conversation: Conversation) -> str | None:
+    """Why a release of this conversation's held mail is refused now, worded for the moderator; None when it
+    may be released."""
+    if conversation.is_group:
+        name = f"The {conversation.kind} {conversation.name or conversation.id} (id {conversation.id})"
+        receivers, command = "its former members", f"mentor-relay group resume {conversation.id}"
+    else:
+        name = f"Pair {conversation.id}"
+        receivers, command = "the former partner", f"mentor-relay pair resume {conversation.id}"
+    if conversation.status == PAUSED:
+        return (f"{name} is paused after a concern: nothing of it is delivered until a coordinator resumes it "
+                f"({command}). Nothing was done; the message stays held. Release it after the resume, or escalate "
+                "or reject it now.")
+    if conversation.status in ENDED:
+        how = "was closed" if conversation.status == "closed" else "has ended (its end date passed)"
+        return (f"{name} {how}: its mail is archived, not delivered, and a release would send this message to "
+                f"{receivers}. Nothing was done; the message stays held and archived. Escalate it to the "
+                "safeguarding lead, or reject it to dismiss it (the sender is told your reason).")
+    return None
 
 
 @dataclass(frozen=True)
@@ -201,7 +230,7 @@ async def _copy_ahead(settings: Settings, engine: AsyncEngine, message_id: str, 
     None when it will not be (not held, a group's, or approvals still missing after this one)."""
     async with engine.connect() as connection:
         item, row, pair = await load_any(connection, message_id)
-        if item["state"] != "held" or not isinstance(pair, Pair):
+        if item["state"] != "held" or not isinstance(pair, Pair) or stopped(pair) is not None:
             return None
         if len(item["approvals"]) + 1 < item["release_requires"]:
             return None
@@ -231,7 +260,8 @@ async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message
                   moderator: str | Decider, offload: Offload = in_thread, seen_edit: int | None = None) -> Outcome:
     """Approve, and release when the approvals reach the hold's count. `seen_edit`: the newest edit the
     moderator was shown (0: none); when given and the message was edited since, nothing is done (ReviewError):
-    an approval counts for the text its giver saw (relay.console.redaction)."""
+    an approval counts for the text its giver saw (relay.console.redaction). Neither approves nor releases
+    while the conversation is paused, closed or ended (Stopped)."""
     domain = settings.relay.domain
     now = clock.now()
     ahead = await _copy_ahead(settings, engine, message_id, now, offload)
@@ -239,6 +269,9 @@ async def release(settings: Settings, engine: AsyncEngine, clock: Clock, message
         item, row, pair = await load_any(connection, message_id)
         if item["state"] != "held":
             return Outcome(f"already-{item['state']}", item["approvals"], item["release_requires"])
+        refused = stopped(pair)  # read in the writers' transaction: a pause or a close meanwhile is seen
+        if refused is not None:
+            raise Stopped(refused)
         if seen_edit is not None and (await latest_edit_id(connection, message_id) or 0) != seen_edit:
             raise ReviewError("A moderator edited this message after you opened it: nothing was done. Read the "
                               "edited text and decide again.")

@@ -50,6 +50,7 @@ class Parties:
         conversation = self.conversation
         return {
             "conversation": {"kind": conversation.kind, "id": conversation.id, "name": self.group_name,
+                             "status": conversation.status,
                              "members": [{"handle": m.handle, "role": m.role} for m in self.members]},
             "sender": {"handle": self.sender.handle, "role": self.sender.role},
             "recipient": (None if self.recipient is None
