@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from relay.clock import FixedClock
 from relay.config import load_settings
@@ -190,6 +190,9 @@ async def test_a_private_word_held_back_by_an_earlier_version_is_sent_alone(layo
                                      .values(recipient_id=group["members"]["Birch"]))
             await connection.execute(update(outbound).where(outbound.c.message_id == queue_id,
                                                             outbound.c.rcpt != BIRCH["email"]).values(state="sent"))
+        async with relay.engine.connect() as connection:
+            held_back = (await connection.execute(select(outbound.c.raw).where(
+                outbound.c.message_id == queue_id, outbound.c.rcpt == BIRCH["email"]))).scalar_one()
         clock._now = T0 + timedelta(days=1)
         result = await sweep.run(settings, relay.engine, clock)
         assert result.sent == [] and result.released == 1
@@ -201,3 +204,10 @@ async def test_a_private_word_held_back_by_an_earlier_version_is_sent_alone(layo
         assert_private(copy, group, "Oak")
         assert plain(copy).rstrip().endswith(f"Oak wrote to you privately, not to the group Robotics. Reply to "
                                              f"answer Oak alone, at {group['private']['Oak']}")
+        # the held-back copy is chained as written: it keeps its bytes (now `digested`) and the refaced one is a
+        # new entry (the archive's content hash of the held-back copy still matches)
+        async with relay.engine.connect() as connection:
+            rows = (await connection.execute(select(outbound.c.state, outbound.c.raw).where(
+                outbound.c.message_id == queue_id, outbound.c.rcpt == BIRCH["email"]))).all()
+        assert sorted(row.state for row in rows) == ["digested", "sent"]
+        assert [row.raw for row in rows if row.state == "digested"] == [held_back]

@@ -168,23 +168,35 @@ async def _release(engine: AsyncEngine, conversation_id: int, entry_ids: list[st
 
 async def _release_private(settings: Settings, engine: AsyncEngine, conversation: Conversation, member: Member,
                            rows: list[Any], now: datetime) -> int:
-    """Send private words held back for `member` one by one, each refaced to answer its sender alone."""
+    """Send private words held back for `member` one by one, each refaced to answer its sender alone. The
+    held-back copy is chained as it was written, so it is not rewritten: it becomes `digested` and the
+    refaced copy is queued as a new, chained entry (`archive verify` keeps passing)."""
     async with engine.connect() as connection:
-        raws = dict((await connection.execute(
-            select(outbound.c.id, outbound.c.raw).where(outbound.c.id.in_([row.id for row in rows])))).all())
+        found = {row.id: row for row in (await connection.execute(
+            select(outbound.c.id, outbound.c.kind, outbound.c.rcpt, outbound.c.raw, outbound.c.out_message_id,
+                   outbound.c.message_id).where(outbound.c.id.in_([row.id for row in rows])))).all()}
     moved = 0
     for row in rows:
-        raw = raws[row.id]
+        held = found.get(row.id)
         sender = conversation.member_by_id(row.sender_id)
+        if held is None:
+            continue
+        raw = held.raw
         if sender is not None:
             private, group = face(settings, conversation, sender, member), face(settings, conversation, sender, None)
             raw = await asyncio.to_thread(reface, raw, answer_to=private.face.reply_to, group_footer=group.footer,
                                           private_footer=private.footer)  # parsing a message: off the loop
         async with transaction(engine) as connection:
+            if not await _delivers(connection, conversation.id):
+                return moved
             done = await connection.execute(update(outbound).where(
-                outbound.c.id == row.id, outbound.c.state == "digest").values(state="queued", raw=raw,
-                                                                               next_attempt_at=now))
-        moved += int(done.rowcount or 0)
+                outbound.c.id == row.id, outbound.c.state == "digest").values(state="digested"))
+            if not done.rowcount:
+                continue  # taken meanwhile (another sweep)
+            await queue_outbound(connection, kind=held.kind, rcpt=held.rcpt, raw=raw,
+                                 out_message_id=held.out_message_id, now=now, domain=settings.relay.domain,
+                                 pair_id=conversation.id, message_id=held.message_id)
+        moved += 1
     if moved:
         log.info("sent %d private word(s) held back for member %s on their own, not in a digest", moved, member.id)
     return moved
