@@ -1,7 +1,8 @@
 """A conversation's status gates every way its members' mail leaves: while a concern has a pair or group
 paused nothing of it is delivered (a daily digest, a copy waiting for a retry, a moderator's release), and it
-all goes out after `pair resume` / `group resume`; once it is closed, mail waiting for it is never sent and a
-moderator's release is refused (mail to a closed conversation is archived, not delivered).
+all goes out after `pair resume` / `group resume`. Once it is closed, what its members wrote before the close
+is delivered (waiting digests at once), unless a concern had paused it, when it is never sent; a moderator's
+release of mail written after the close is refused (mail to a closed conversation is archived, not delivered).
 
 Through real SMTP into the relay, a real sink as the smarthost, the real CLI and the console over HTTP; the
 digest sweep runs on an injected clock."""
@@ -115,8 +116,27 @@ async def test_a_paused_groups_digest_waits_for_the_resume(layout: Layout, sink:
         assert carrying(sink, "surprise", start) == sorted(MENTEES)
 
 
-async def test_a_closed_groups_copies_waiting_for_a_digest_are_never_sent(layout: Layout, sink: Sink) -> None:
-    """A group closed before its daily digest went out: the members get their farewell, never the digest of
+async def test_a_closed_groups_copies_waiting_for_a_digest_go_out_at_the_close(layout: Layout, sink: Sink) -> None:
+    """A group closed at the end of its term before its daily digest went out: what its members last wrote is
+    not lost with it; the copies waiting for the digest are delivered at the close, beside the farewells."""
+    write_program(layout, group_digest="daily")
+    clock = FixedClock(T0)
+    async with running(layout, clock) as relay:
+        group = await asyncio.to_thread(make_group, layout)
+        await write_to(layout, MENTOR, group["alias"], "Meet up?", SECRET)
+        closed = await acli(layout, "group", "close", str(group["id"]), "--reason", "term over")
+        assert closed.returncode == 0, closed.stderr
+        relay.worker.wake()
+        await sink.handler.wait_until(lambda got: len(carrying(sink, "surprise")), 3, timeout=20, what="copies")
+        await eventually(lambda: nothing_queued(layout), timeout=20)
+        assert carrying(sink, "surprise") == sorted(MENTEES)
+        farewells = sorted([*(p["email"] for p in PEOPLE), "coordinator@school.example"])
+        assert carrying(sink, "term over") == farewells  # the members' farewells, the coordinator's notice
+        assert await rows(layout, select(outbound.c.id).where(outbound.c.state.in_(("withheld", "digest")))) == []
+
+
+async def test_a_group_closed_after_a_concern_never_sends_its_waiting_copies(layout: Layout, sink: Sink) -> None:
+    """A group closed while Maple's concern had it paused: the members get their farewell, never the digest of
     the message written before the close; the copies are kept, listed as withheld."""
     write_program(layout, group_digest="daily")
     clock = FixedClock(T0)
@@ -124,7 +144,9 @@ async def test_a_closed_groups_copies_waiting_for_a_digest_are_never_sent(layout
     async with running(layout, clock) as relay:
         group = await asyncio.to_thread(make_group, layout)
         await write_to(layout, MENTOR, group["alias"], "Meet up?", SECRET)
-        closed = await acli(layout, "group", "close", str(group["id"]), "--reason", "term over")
+        await raise_concern(layout)
+        assert await status_of_group(layout, group["id"]) == "paused"
+        closed = await acli(layout, "group", "close", str(group["id"]), "--reason", "after the concern")
         assert closed.returncode == 0, closed.stderr
         clock.advance(timedelta(days=1))
         result = await sweep.run(settings, relay.engine, clock)
@@ -132,8 +154,6 @@ async def test_a_closed_groups_copies_waiting_for_a_digest_are_never_sent(layout
         relay.worker.wake()
         await eventually(lambda: nothing_queued(layout), timeout=20)
         assert carrying(sink, "surprise") == []
-        farewells = sorted([*(p["email"] for p in PEOPLE), "coordinator@school.example"])
-        assert carrying(sink, "term over") == farewells  # the members' farewells, the coordinator's notice
         withheld = json.loads((await acli(layout, "queue", "list", "--state", "withheld", "--json")).stdout)
         assert [(e["pair_id"], e["last_error"]) for e in withheld] == [
             (group["id"], "not sent: the conversation closed before it left")] * 3

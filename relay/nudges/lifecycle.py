@@ -1,6 +1,7 @@
 """The end of a pair: its end date (the pair's, else the program's) is the last day, in the program's
 time zone. When it has passed a sweep marks the pair "ended" (rules/ending.py and rules/farewell.py
-write the notices), and its copies not sent by then are withheld (relay.store.outbound.withhold). Mail to an
+write the notices); its copies not sent by then are delivered, or withheld if a concern had paused it
+(relay.store.outbound.settle_unsent). Mail to an
 ended pair's alias from the partner is accepted and archived, not delivered, and the sender is told, politely
 and at most once a week (`after_end`). So is mail to a pair closed by hand (`pair close`, `program end`:
 relay/endings.py).
@@ -21,9 +22,9 @@ from relay.notices.programs import for_participant
 from relay.nudges import keys
 from relay.store import events
 from relay.store.database import transaction
-from relay.store.outbound import withhold
+from relay.store.outbound import settle_unsent
 from relay.store.pairs import Member, Pair, pairs_by_id
-from relay.store.schema import pairs
+from relay.store.schema import PAUSED, pairs
 
 log = logging.getLogger("relay.nudges")
 
@@ -76,7 +77,8 @@ async def end_due(engine: AsyncEngine, settings: Settings, now: datetime, *, dry
                 assert end is not None
                 await events.record(connection, "pair.ended", now, pair_id=pair.id,
                                     end_date=end.date().isoformat())
-                await withhold(connection, pair.id, now, "ended")  # mail to an ended pair is not delivered
+                # what its members wrote before the end is delivered, unless a concern had paused it
+                await settle_unsent(connection, pair.id, now, "ended", paused=pair.status == PAUSED)
                 ended.append(pair.id)
 
 

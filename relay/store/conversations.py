@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from relay.store.outbound import withhold
+from relay.store.outbound import settle_unsent
 from relay.store.schema import ENDED as ENDED  # the statuses, for the modules that read a conversation's
 from relay.store.schema import PAUSED as PAUSED
 from relay.store.schema import member_addresses, members, pairs
@@ -274,11 +274,12 @@ async def status_of(connection: AsyncConnection, conversation_id: int) -> str | 
 
 
 async def close_conversation(connection: AsyncConnection, conversation_id: int, at: datetime) -> bool:
-    """Close it; its members' copies not sent yet are withheld (relay.store.outbound.withhold): mail to a
-    closed conversation is archived, not delivered."""
+    """Close it; its members' copies not sent yet are delivered, or withheld if a concern had paused it
+    (relay.store.outbound.settle_unsent). Mail written after the close is archived, not delivered."""
+    before = await status_of(connection, conversation_id)
     result = await connection.execute(
         pairs.update().where(pairs.c.id == conversation_id, pairs.c.status != "closed")
         .values(status="closed", closed_at=at))
     if result.rowcount:
-        await withhold(connection, conversation_id, at, "closed")
+        await settle_unsent(connection, conversation_id, at, "closed", paused=before == PAUSED)
     return bool(result.rowcount)

@@ -5,9 +5,11 @@ never send an entry twice at once, and an instance that dies leaves entries that
 the lease ends. A restart of the same instance clears its own stale claims at once.
 
 A member's copy (kind `relay`) of a conversation that a concern paused is not due: it waits, queued, and
-goes out once the conversation is resumed. When a conversation is closed or ends, its copies not sent yet
-are withheld (`withhold`: state `withheld`, never sent, kept in the archive): mail to a closed conversation
-is archived, not delivered. The relay's own notices (a farewell, a confirmation) are not held back.
+goes out once the conversation is resumed. When a conversation is closed or ends (`settle_unsent`), its
+copies not sent yet, written while it was open, are what its members last wrote to each other: they are
+delivered (those waiting for a digest at once, one by one), unless a concern had paused it, when they are
+withheld (`withhold`: state `withheld`, never sent, kept in the archive). Mail written after the close is
+archived, not delivered. The relay's own notices (a farewell, a confirmation) are not held back.
 """
 
 from __future__ import annotations
@@ -42,8 +44,29 @@ def _paused_copy() -> Any:
     return (outbound.c.kind == "relay") & exists().where(pairs.c.id == outbound.c.pair_id, pairs.c.status == PAUSED)
 
 
+async def settle_unsent(connection: AsyncConnection, conversation_id: int, at: datetime, why: str, *,
+                        paused: bool) -> list[str]:
+    """The conversation closed or ended (`why`) with its status before that `paused` or not: its members'
+    copies not sent yet are withheld after a concern's pause, and otherwise delivered (the last words of a
+    relationship are not lost at its end: copies waiting for a digest are queued at once). Returns the ids."""
+    if paused:
+        return await withhold(connection, conversation_id, at, why)
+    return await flush_digest(connection, conversation_id, at)
+
+
+async def flush_digest(connection: AsyncConnection, conversation_id: int, at: datetime) -> list[str]:
+    """The members' copies of the conversation waiting for a digest are queued for delivery now, one by one
+    (its digests end with it). Returns their ids."""
+    waiting = (outbound.c.pair_id == conversation_id) & (outbound.c.kind == "relay") & (outbound.c.state == "digest")
+    entry_ids = list((await connection.execute(select(outbound.c.id).where(waiting))).scalars())
+    if entry_ids:
+        await connection.execute(update(outbound).where(outbound.c.id.in_(entry_ids), outbound.c.state == "digest")
+                                 .values(state="queued", next_attempt_at=at))
+    return entry_ids
+
+
 async def withhold(connection: AsyncConnection, conversation_id: int, at: datetime, why: str) -> list[str]:
-    """The conversation closed or ended (`why`): its members' copies not sent yet are never sent (state
+    """The conversation closed or ended (`why`) after a concern paused it: its members' copies not sent yet are never sent (state
     `withheld`, with the reason in last_error; the archive keeps them). An event lists them. Returns their ids."""
     unsent = (outbound.c.pair_id == conversation_id) & (outbound.c.kind == "relay") & outbound.c.state.in_(UNSENT)
     entry_ids = list((await connection.execute(select(outbound.c.id).where(unsent))).scalars())
