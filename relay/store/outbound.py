@@ -66,8 +66,9 @@ async def flush_digest(connection: AsyncConnection, conversation_id: int, at: da
 
 
 async def withhold(connection: AsyncConnection, conversation_id: int, at: datetime, why: str) -> list[str]:
-    """The conversation closed or ended (`why`) after a concern paused it: its members' copies not sent yet are never sent (state
-    `withheld`, with the reason in last_error; the archive keeps them). An event lists them. Returns their ids."""
+    """The conversation closed or ended (`why`) after a concern paused it: its members' copies not sent yet are
+    never sent (state `withheld`, with the reason in last_error; the archive keeps them). An event lists them.
+    Returns their ids."""
     unsent = (outbound.c.pair_id == conversation_id) & (outbound.c.kind == "relay") & outbound.c.state.in_(UNSENT)
     entry_ids = list((await connection.execute(select(outbound.c.id).where(unsent))).scalars())
     if not entry_ids:
