@@ -17,6 +17,12 @@ Jörg Michael, GFDL, read at build time only) stays only if it is far more an or
 Names kept by that test ("Will", "Rose", "Hope") are replaced where they read as a name, and the identity
 rule reports every other occurrence (common_word_parts: every_form, the default), so the policy decides.
 
+ALSO_WORDS adds a few words by hand, each reviewed (see its comment): everyday adjectives that the
+dictionaries give only through an affix rule of their masculine entry (es "lindo" -> "linda", fr "clair" ->
+"claire"), so they are no entries, and words that are as ordinary in Portuguese or Italian as in Spanish,
+which the given-name test above (comparing with pt and it) takes for names. A name replaced in an
+ordinary sentence ("la ciudad es muy linda" -> "muy Maple") damaged every such message of a Linda's pair.
+
 Run once by a maintainer (needs `pip install wordfreq gender-guesser` and Debian's hunspell-en-us, hunspell-es,
 hunspell-fr, hunspell-ru and hunspell-ar); the relay only reads the files it writes:
 
@@ -46,6 +52,14 @@ DICTIONARIES = {
     "ar": "/usr/share/hunspell/ar.dic",
 }
 OUT = Path(__file__).resolve().parent.parent / "relay" / "anonymize" / "data"
+ALSO_WORDS = {
+    # feminine forms of entries, everyday words (wordfreq Zipf in es: linda 4.58, bella 4.49, rosa 4.71);
+    # "linda" and "rosa" are ordinary words in pt and it too, so the given-name test (0.57, 0.34) misjudged
+    # them; "bella" passes it (0.73) but is no entry of its own
+    "es": ("bella", "linda", "rosa"),
+    # feminine forms of the entries "beau", "clair" (Zipf belle 5.31, claire 4.62; given-name test 1.72, 0.83)
+    "fr": ("belle", "claire"),
+}
 
 
 def lower_case_entries(path: str) -> set[str]:
@@ -97,7 +111,7 @@ def main() -> None:
     names = given_names()
     for lang, path in DICTIONARIES.items():
         dropped = {w for w in lists[lang] if _plain(w) in names and not keep_given_name(w, lang, lists)}
-        common = sorted(lists[lang] - dropped)
+        common = sorted((lists[lang] - dropped) | set(ALSO_WORDS.get(lang, ())))
         header = (
             f"# Ordinary {lang} words that are also given names or surnames somewhere (one a line, lower case, NFC).\n"
             f"# Built by tools/build_common_words.py: lower-case entries of the Hunspell dictionary {Path(path).name}\n"

@@ -2,9 +2,10 @@
 
 The lists in relay/anonymize/data/common-words-<lang>.txt (en, es, fr, ru, ar) hold, per language, the
 lower-case entries of that language's Hunspell dictionary that people write often (wordfreq Zipf
-frequency 3.5 or more); tools/build_common_words.py made them, data/SOURCES.md names sources and
-licences. A name part is common when its folded form (fold.py) is in any list. Such a part is replaced
-only where it reads as a name (names.py): replacing it everywhere would damage ordinary sentences.
+frequency 3.5 or more), and a few everyday words added by hand (the tool's ALSO_WORDS: "linda", "belle");
+tools/build_common_words.py made them, data/SOURCES.md names sources and licences. A name part is common
+when its folded form (fold.py) is in any list. Such a part is replaced only where it reads as a name
+(names.py): replacing it everywhere would damage ordinary sentences.
 """
 
 from __future__ import annotations

@@ -6,7 +6,18 @@ look-alike letters from another script (a Cyrillic "о" in "Theоdora"). Each ch
 same way, in the text and in the enrolled names, so that both meet in one form:
 
   compatibility decomposition (NFKD) -> combining marks and invisible format characters dropped
-  -> casefold -> confusable letters mapped to the Latin letter they imitate -> lower case
+  -> casefold -> the letters of LETTERS replaced -> confusable letters mapped to the Latin letter they
+  imitate -> lower case
+
+LETTERS holds what that decomposition cannot give: Latin letters whose mark is part of the letter, not a
+combining mark ("ł", "ø", "đ", "ħ", ligatures "æ", "œ", "þ"), which a partner types with the plain letter
+("Lukasz Wojcik" for Łukasz Wójcik, "Soren" for Søren, "Duc" for Đức); and the Arabic letters that people
+write one for another in names: "ة" and "ه" at a word's end (فاطمة, فاطمه), "ى", the Persian "ی" and "ي"
+(مصطفى, مصطفي, علی), the Persian "ک" and "ك". Hamza on alef (أ إ آ), waw (ؤ) and yeh (ئ) is a combining
+mark after NFKD, so "أحمد" already folds to "احمد". Listed here rather than taken from a transliteration
+library: `unidecode` is GPL; `anyascii` (ISC) has the Latin ones but turns every script into Latin letters,
+while a name in Cyrillic or Arabic is matched in its own script, so it would have to be fenced to these
+letters anyway (and it has no Arabic-to-Arabic folds): a dependency for a table of two dozen entries.
 
 Every apostrophe form (APOSTROPHES) folds to the ASCII "'" first: phones and word processors type "’" by
 default, Spanish and German keyboards give "´", others "`" or "ʼ", so "O’Brien" and "O'Brien" must meet.
@@ -63,6 +74,29 @@ APOSTROPHES = frozenset(
 )
 
 
+# Latin letters with a stroke, a bar or a hook, and ligatures: their plain letters as typed on a keyboard
+# without them (Polish ł, Danish and Norwegian ø æ, Icelandic ð þ, Vietnamese and Croatian đ, Maltese ħ,
+# Turkish ı, French œ; Hausa ɓ ɗ ƙ ƴ, Akan and Ewe ɛ ɔ; Azerbaijani ə, written "a": Əliyev, Aliyev).
+# Lower case only: they are looked up after casefold.
+LATIN_LETTERS = {
+    "ł": "l", "ø": "o", "đ": "d", "ð": "d", "ħ": "h", "ı": "i", "ŧ": "t", "ƀ": "b",
+    "æ": "ae", "œ": "oe", "þ": "th",
+    "ɓ": "b", "ɗ": "d", "ƙ": "k", "ƴ": "y", "ɛ": "e", "ɔ": "o", "ə": "a",
+}  # fmt: skip
+# Arabic letters written one for another: teh marbuta (only ever at a word's end) as heh; alef maksura and
+# the Persian and Urdu yeh as yeh; the Persian keheh and swash kaf as kaf; the Urdu heh forms and the
+# Kurdish ae as heh; alef wasla as alef; the tatweel (a stretch of the line between letters) dropped.
+ARABIC_LETTERS = {
+    "ة": "ه", "ۃ": "ه",  # ة ۃ -> ه
+    "ى": "ي", "ی": "ي",  # ى ی -> ي
+    "ک": "ك", "ڪ": "ك",  # ک ڪ -> ك
+    "ہ": "ه", "ھ": "ه", "ە": "ه",  # ہ ھ ە -> ه
+    "ٱ": "ا",  # ٱ -> ا
+    "ـ": "",  # ـ tatweel
+}  # fmt: skip
+LETTERS = {**LATIN_LETTERS, **ARABIC_LETTERS}
+
+
 class _Table(dict[int, str]):
     """str.translate table that folds each character on first sight and remembers it."""
 
@@ -82,7 +116,7 @@ def fold_char(char: str) -> str:
         return "'"
     decomposed = unicodedata.normalize("NFKD", char)
     kept = "".join(c for c in decomposed if not unicodedata.combining(c) and unicodedata.category(c) != "Cf")
-    folded = kept.casefold()
+    folded = "".join(LETTERS.get(c, c) for c in kept.casefold())
     lookalikes = confusables()
     return "".join(lookalikes.get(c, c) for c in folded).lower()
 

@@ -2,7 +2,9 @@
 
 Shared by the scrub (which replaces what it finds) and the identity rule (which reports what the scrub
 left), so that both judge a piece of text alike. Text is folded first (relay.anonymize.fold: case,
-accents, NFD, fullwidth and look-alike letters), and every match maps back to the text as written.
+accents, NFD, fullwidth and look-alike letters, letters with a stroke such as "ł", "ø", "đ", and Arabic
+letters written one for another such as "ة"/"ه", "ى"/"ی"/"ي"), and every match maps back to the text as
+written.
 
 What is looked for, for each member:
   - the address, with or without a +tag, in any case, also wrapped at the "@" across a line break
@@ -11,7 +13,8 @@ What is looked for, for each member:
     underscores, dots or hyphens ("amaru_quispe");
   - each word of the name and each piece of a hyphenated word; prefixes of the first name of four
     letters or more ("Theo" for Théodora); every nickname given at enrolment, whole and word by word;
-  - German umlauts written out ("Mueller") or dropped ("Muller");
+  - German umlauts written out ("Mueller") or dropped ("Muller"), Danish and Norwegian ø and å too ("Soeren",
+    "Soren");
   - an apostrophe in any form ("O’Brien", "O´Brien", "Oʼbrien" for "O'Brien", and the reverse: fold.py folds
     them all to "'") or left out ("OBrien").
 A word matches between anything that is not a letter: "_", ".", "-" and digits are boundaries inside a
@@ -24,8 +27,10 @@ word counts as the name (and is replaced) only where it reads as one:
   - written with a capital, except at the start of a sentence when a lower-case word follows ("Will
     you...", "Hope you are well") and except in all-capital text ("I WILL");
   - in any case where it stands alone on its line ("- will"), right after a greeting or a closing word
-    ("thanks will", "hola luz", "привет вера"), after "my name is"/"I'm"/"call me" and the like, as a
-    vocative at the start of a line ("will, can you..."), or glued to digits, "_" or "." ("will_88").
+    ("thanks will", "hola luz", "привет вера"), after "my name is"/"call me" and the like (after "I'm",
+    "it's", "я", "انا", where an adjective may stand too, only a word that is no ordinary word: "im jo", not
+    "it's sunny"), as a vocative at the start of a line ("will, can you..."), or glued to digits, "_" or "."
+    ("will_88").
 Everywhere else (lower case in running text, "I will send it") it is the word; `find(..., every_form=
 True)` reports those too, marked as not certain, for a policy that wants to see them.
 """
@@ -40,18 +45,19 @@ from functools import lru_cache
 from relay.anonymize.common import is_common_word, is_place
 from relay.anonymize.fold import fold, fold_word
 
-_TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
+# Letters also written out with two: German umlauts ("Mueller"), Danish and Norwegian ø and å ("Soeren",
+# "Aase"); fold.py gives the one-letter reading ("Muller", "Soren", "Asa").
+_TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue",
+                           "ø": "oe", "Ø": "Oe", "å": "aa", "Å": "Aa"})
 _GAP = r"[\s_.\-]+"
 _NOT_LETTER_BEFORE = r"(?<![^\W\d_])"
 _NOT_LETTER_AFTER = r"(?![^\W\d_])"
 # Scripts written without spaces between words (Han, kana, bopomofo): a name there stands between other
 # letters ("我是王小明，"), so it has no letter boundary to look for.
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-# Russian declines names ("от Веры Ивановой", from Vera Ivanova): a name's stem (without a final vowel or
-# soft sign) with any case ending; Arabic writes "and", "to", "with" as a letter joined to the name ("لأحمد").
+# Russian declines names ("от Веры Ивановой", from Vera Ivanova): see _ru_cases. Arabic writes "and", "to",
+# "with" as a letter joined to the name ("لأحمد").
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]+")
-_RU_FINALS = "аяйьоеы"
-_RU_ENDINGS = ("а", "я", "у", "ю", "е", "и", "ы", "ой", "ей", "ом", "ем", "ым", "им", "ою", "ею", "ых", "их")
 _ARABIC = re.compile(r"[\u0621-\u064a]+")
 _AR_LETTERS = "وفبلك"
 _AR_JOINED = f"[{_AR_LETTERS}]{{1,2}}"
@@ -72,13 +78,26 @@ _GREETINGS = (
     "你好", "您好", "亲爱的", "谢谢", "こんにちは",
 )  # fmt: skip
 _INTRODUCTIONS = (
-    "my name is", "call me", "i'm", "im", "i am", "this is", "it's", "its", "signed", "me llamo", "soy",
-    "mi nombre es", "je m'appelle", "je suis", "moi c'est", "меня зовут", "я", "это", "اسمي", "انا",
+    "my name is", "call me", "signed", "me llamo", "mi nombre es", "je m'appelle", "меня зовут", "اسمي",
 )  # fmt: skip
-_CUE_BEFORE = re.compile(
-    r"(?:^|[^\w'])(?:" + "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(
-        {fold_word(w) for w in (*_GREETINGS, *_INTRODUCTIONS)}, key=len, reverse=True)) + r")[\s,.!:;\-–—~，！：、]*$"
-)
+# Words after which a name may stand, but so may an adjective: "it's Sunny" / "it's sunny today", "soy Linda"
+# / "soy feliz", "я Вера" / "я рада", "انا سعيد" (I am Saeed / I am happy). They mark a name only when the
+# word there is no ordinary word (a short name: "im jo"); an ordinary word after them is the word, unless it
+# is written with a capital (the rules below) or the member's whole name follows (matched as a run).
+_MAYBE_INTRODUCTIONS = (
+    "i'm", "im", "i am", "this is", "it's", "its", "soy", "je suis", "moi c'est", "я", "это", "انا",
+)  # fmt: skip
+
+
+def _cue(words: Iterable[str]) -> re.Pattern[str]:
+    """Any of `words` (folded) at the end of the text before a word, with the punctuation that may follow."""
+    alternation = "|".join(re.escape(w).replace(r"\ ", r"\s+")
+                           for w in sorted({fold_word(w) for w in words}, key=len, reverse=True))
+    return re.compile(r"(?:^|[^\w'])(?:" + alternation + r")[\s,.!:;\-–—~，！：、،؛]*$")  # (Arabic comma, semicolon)
+
+
+_CUE_BEFORE = _cue((*_GREETINGS, *_INTRODUCTIONS))
+_MAYBE_CUE_BEFORE = _cue(_MAYBE_INTRODUCTIONS)
 # Words after which a place name is the place ("in Lima", "à Paris", "в Сантьяго", "في باريس").
 _PLACE_BEFORE = re.compile(r"(?:^|[^\w])(?:in|to|from|of|near|around|across|visited|visiting|visit|en|a|al|de|desde|"
                            r"hasta|visitamos|visite|vers|depuis|au|в|во|из|до|في|الى|من)\s+$")
@@ -160,12 +179,54 @@ def _inflected(word: str) -> list[str]:
     """Patterns for the forms a Russian name takes in a sentence besides its own (its cases); none for other
     scripts (an Arabic name's joined particle: `_edged`). Hand-written: no maintained library declines given
     names and surnames, and a name needs only its endings, not a full morphology."""
-    if _CYRILLIC.fullmatch(word) and len(word) >= 3:
-        stem = word[:-1] if word[-1].lower() in _RU_FINALS else word
-        if len(stem) < 3:
-            return []
-        return [f"{re.escape(fold_word(stem))}(?:{_ru_endings()})"]
-    return []
+    if not _CYRILLIC.fullmatch(word):
+        return []
+    patterns = []
+    for stem, endings in _ru_cases(word.lower()):
+        if len(stem) >= 3:
+            folded = sorted({fold_word(ending) for ending in endings}, key=len, reverse=True)
+            patterns.append(f"{re.escape(fold_word(stem))}(?:{'|'.join(re.escape(e) for e in folded)})")
+    return patterns
+
+
+_RU_HUSHING = "жшщчц"  # after these an unstressed "о" is written "е" (Сашей, not Сашой)
+_RU_VELAR_HUSHING = "гкхжшщч"  # after these "ы" is written "и" (Ольги, not Ольгы)
+# The endings of a surname in -ов/-ин after its stem, either gender: Иванова, Иванову, Ивановым, Иванове,
+# Ивановой, Ивановою, Ивановы, Ивановых, Ивановыми
+_RU_SURNAME = ("а", "у", "ым", "е", "ой", "ою", "ы", "ых", "ыми")
+
+
+def _ru_cases(word: str) -> list[tuple[str, tuple[str, ...]]]:
+    """A Russian name's case forms as (stem, endings), by its declension: only the endings that declension
+    gives, so that an ordinary word sharing the stem is not taken for the name ("верю", I believe, is no form
+    of Вера: Веры, Вере, Веру, Верой, Верою). A name ending in another vowel (Шевченко) does not decline.
+    A surname also in the forms of the other gender (Иванов's mother "Ивановой"; Иванова's father "Иванов"),
+    which name the same family."""
+    if len(word) < 3:
+        return []
+    stem, last = word[:-1], word[-1]
+    adjectival = word.endswith(("ый", "ая")) or (word.endswith(("ий", "ой")) and word[:-2].endswith(("к", "ст")))
+    if adjectival:  # an adjectival surname: Островский, Ковальская, Толстой, Толстая, Белый
+        velar = word[-3] in _RU_VELAR_HUSHING
+        return [(word[:-2], ("ий" if velar else "ый", "ой", "ая", "ого", "ому", "им" if velar else "ым", "ом", "ую",
+                             "ою", "ие" if velar else "ые", "их" if velar else "ых"))]
+    if word.endswith("ий"):  # Василий, Дмитрий
+        return [(stem, ("я", "ю", "ем", "и"))]
+    if last in "йь":  # Андрей, Николай, Игорь; Нинель
+        return [(stem, ("я", "ю", "ем", "е", "и", "ью"))]
+    if len(word) >= 6 and word.endswith(("ова", "ева", "ёва", "ина", "ына")):  # Иванова, Пушкина (not Нина)
+        return [(stem, ("", *_RU_SURNAME))]
+    if last == "а":  # Вера, Ольга, Саша, Никита
+        plain = "и" if stem[-1] in _RU_VELAR_HUSHING else "ы"
+        instrumental = ("ей", "ею") if stem[-1] in _RU_HUSHING else ("ой", "ою")
+        return [(stem, (plain, "е", "у", *instrumental))]
+    if last == "я":  # Мария, Таня
+        return [(stem, ("и", "ю", "ей", "ею") if stem.endswith("и") else ("и", "е", "ю", "ей", "ею"))]
+    if last in "оеиыуюэё":
+        return []
+    if len(word) >= 5 and word.endswith(("ов", "ев", "ёв", "ин", "ын")):  # Иванов, Пушкин (not Лев)
+        return [(word, _RU_SURNAME)]
+    return [(word, ("а", "у", "ем" if last in _RU_HUSHING else "ом", "е"))]  # Иван, Максимович
 
 
 def _logins(words: list[str]) -> list[str]:
@@ -177,12 +238,6 @@ def _logins(words: list[str]) -> list[str]:
     folded = [fold_word(word) for word in words]
     found = [".".join(folded), f"{folded[0][:1]}.{folded[-1]}"]
     return [login for login in found if len(login) >= 7 and not is_common_word(login.replace(".", ""))]
-
-
-@lru_cache(maxsize=1)
-def _ru_endings() -> str:
-    """The Russian case endings as folded text, longest first, as one regex alternation."""
-    return "|".join(sorted({re.escape(fold_word(ending)) for ending in _RU_ENDINGS}, key=len, reverse=True))
 
 
 def _is_ambiguous(word: str) -> bool:
@@ -306,7 +361,9 @@ def reads_as_name(text: str, start: int, end: int) -> bool:
     leading = fold(text[line_start:start]).text
     if _CUE_BEFORE.search(leading):
         return True
-    if not leading.strip(" \t-–—~*>") and text[end:end + 1] in (",", "!", ":", "，", "！", "：", "、"):
+    if _MAYBE_CUE_BEFORE.search(leading) and not is_common_word(word) and not is_place(word):
+        return True  # "im jo"; not "it's sunny", "انا سعيد"
+    if not leading.strip(" \t-–—~*>") and text[end:end + 1] in (",", "!", ":", "，", "！", "：", "、", "،"):
         return True  # vocative at the start of a line: "will, can you ..."
     if not word[:1].isupper():
         return False
