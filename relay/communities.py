@@ -21,7 +21,7 @@ hook in each of them; its cost is two small queries per community message.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import ids
+from relay.archive.erasure import ERASED_DOMAIN
 from relay.config import ProgramConfig, Settings
 from relay.store.conversations import (
     Conversation,
@@ -41,7 +42,7 @@ from relay.store.conversations import (
     insert_member,
     member_of,
 )
-from relay.store.schema import members, pairs
+from relay.store.schema import member_addresses, members, pairs
 
 SIDES = {"mentors": "mentor", "mentees": "mentee"}  # community address local part -> members' role
 ENROLLED = ("active", "paused")  # statuses of a pair or group whose members count as enrolled
@@ -171,19 +172,32 @@ async def bystanders(connection: AsyncConnection, conversation: Conversation, se
 
 
 def read_bystanders(connection: Connection, conversation: Conversation, sender_key: str) -> tuple[Member, ...]:
-    """For a community message: everyone enrolled in the programs the sender is enrolled in who is not a
-    member of the community. They receive nothing, but a mentor may well quote their mentee's name or
-    address to fellow mentors, so their identities are scrubbed from the copies like the members'."""
-    if conversation.kind != "community":
-        return ()
+    """Everyone enrolled (in a pair or a group, now or before) in the programs the sender is enrolled in who is
+    not a member of `conversation` (a pair, a group or a community): the sender's other mentees, mentors and
+    group members among them. They receive nothing, but a mentor may well name one mentee to another, or a
+    group mentee their pair mentor to the group, so their identities (names, nicknames, every address they
+    write from) are scrubbed from the copies like the members' (relay/anonymize/names.SievedMatcher keeps
+    that cheap: only the people a message may name are looked for). A person is taken from their latest
+    enrolment: their handle and that conversation's alias stand in for them."""
     programs = select(members.c.program_id).where(members.c.email_key == sender_key).scalar_subquery()
-    rows = connection.execute(
-        select(members).select_from(members.join(pairs, pairs.c.id == members.c.pair_id))
-        .where(pairs.c.program_id.in_(programs), pairs.c.kind.in_(("pair", "group")))
-        .order_by(members.c.id.desc())).all()
+    enrolled = members.join(pairs, pairs.c.id == members.c.pair_id)
+    where = (pairs.c.program_id.in_(programs), pairs.c.kind.in_(("pair", "group")),
+             members.c.email_key.not_like(f"%@{ERASED_DOMAIN}"))  # erased: nothing of them is left to scrub
+    rows = connection.execute(select(members).select_from(enrolled).where(*where)
+                              .order_by(members.c.id.desc())).all()
     inside = {m.email_key for m in conversation.members}
     found: dict[str, Member] = {}
     for row in rows:
         if row.email_key not in inside and row.email_key not in found:
             found[row.email_key] = member_of(row)
-    return tuple(found.values())
+    if not found:
+        return ()
+    extra: dict[str, dict[str, None]] = {}  # further addresses, from any of a person's enrolments
+    for key, email in connection.execute(
+            select(members.c.email_key, member_addresses.c.email)
+            .select_from(enrolled.join(member_addresses, member_addresses.c.member_id == members.c.id))
+            .where(*where).order_by(member_addresses.c.id)).all():
+        if key in found and email_key(email) != key:
+            extra.setdefault(key, {})[email] = None
+    return tuple(replace(member, other_emails=tuple(extra[key])) if key in extra else member
+                 for key, member in found.items())

@@ -1,6 +1,7 @@
 """The line from anonymise on, shared by intake and by a moderator's release.
 
-prepare(): anonymise the participant's message, inspect the anonymised copy, let the policy decide,
+prepare(): anonymise the participant's message (the pair's identities, and those of the other participants of
+the sender's programs), inspect the anonymised copy, let the policy decide,
 and redact what the decision says to redact. An attachment that anonymisation could not clean (it was
 replaced by a note in the copy) holds the message for a moderator whatever the policy says: the file
 is never delivered as it came. release(): a held message re-enters the line at
@@ -47,10 +48,12 @@ def _subject(message: EmailMessage) -> str | None:
 def prepare(
     message: EmailMessage, *, sender: Identity, recipient: Identity, thread_map: dict[str, str],
     new_message_id: str, now: datetime, domain: str, policy: Policy, context: dict[str, Any],
+    others: Sequence[Identity] = (),
 ) -> Prepared:
-    """Anonymise `message` in place, decide on the anonymised copy, redact when decided."""
+    """Anonymise `message` in place, decide on the anonymised copy, redact when decided. `others`: people
+    outside the pair whose identities go too (the sender's programs' other participants)."""
     refused = anonymize(message, sender=sender, recipient=recipient, thread_map=thread_map,
-                        new_message_id=new_message_id, now=now, domain=domain)
+                        new_message_id=new_message_id, now=now, domain=domain, others=others)
     decision = decide(policy, inspect_message(message, **context))
     if refused:
         decision = hold_uncleaned(decision, refused)
@@ -69,12 +72,13 @@ def hold_uncleaned(decision: Decision, refused: list[tuple[str, str]]) -> Decisi
 
 def release(
     raw: bytes, *, sender: Identity, recipient: Identity, thread_map: dict[str, str], new_message_id: str,
-    now: datetime, domain: str, redactions: list[Finding],
+    now: datetime, domain: str, redactions: list[Finding], others: Sequence[Identity] = (),
 ) -> bytes:
-    """The delivered copy of a held message: anonymised now, redacted as recorded at hold time."""
+    """The delivered copy of a held message: anonymised now (`others` as for prepare), redacted as recorded
+    at hold time."""
     message = parse(raw)
     anonymize(message, sender=sender, recipient=recipient, thread_map=thread_map,
-              new_message_id=new_message_id, now=now, domain=domain)
+              new_message_id=new_message_id, now=now, domain=domain, others=others)
     if redactions:
         redact(message, redactions)
     return serialise(message)

@@ -145,7 +145,7 @@ async def _group_copies(settings: Settings, connection: AsyncConnection, item: d
     refs = message_ids(original, "In-Reply-To") + message_ids(original, "References")
     maps = await group_thread_maps(connection, group.id, sender.id, [r.id for r in recipients], refs)
     copies = [GroupCopy(ids.message_id(domain), maps[r.id]) for r in recipients]
-    also = await bystanders(connection, group, sender.email_key)  # a community's: program participants
+    also = await bystanders(connection, group, sender.email_key)  # the sender's programs' other participants
     people = [identity(m, domain) for m in (*group.members, *also)]
     own = people[[m.id for m in group.members].index(sender.id)]
     raws = release_group(raw, sender=own, members=people, face=face(settings, group, sender, addressed),
@@ -212,9 +212,11 @@ async def _build_copy(settings: Settings, connection: AsyncConnection, item: dic
     refs = await asyncio.to_thread(_refs, row.raw)  # parsing the header of a large message: off the loop too
     mapping = (await group_thread_maps(connection, pair.id, sender.id, [recipient.id], refs))[recipient.id]
     edited = proposed if proposed is not None else await latest_edit(connection, row.id)
+    also = await bystanders(connection, pair, sender.email_key)  # the sender's programs' other participants
     job = ReleaseJob(sender=_identity(sender, domain), recipient=_identity(recipient, domain), thread_map=mapping,
                      new_message_id=new_message_id, now=now, domain=domain,
-                     redactions=[] if edited is not None else _redactions(item))
+                     redactions=[] if edited is not None else _redactions(item),
+                     others=tuple(_identity(m, domain) for m in also))
     raw = await offload(release_message, edited if edited is not None else bytes(row.raw), job)
     return _Copy(edited, new_message_id, raw)
 

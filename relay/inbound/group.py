@@ -33,7 +33,7 @@ from relay.inbound import authentication, group_auto_replies, refusals, stranger
 from relay.inbound.after_end import archive_ended
 from relay.inbound.context import Context
 from relay.inbound.hold_notices import add_notices
-from relay.inbound.partner import history, prepared_or_refused, stats_cap, urgent_to_read
+from relay.inbound.partner import bystander_context, history, prepared_or_refused, stats_cap, urgent_to_read
 from relay.inbound.program import help as program_help
 from relay.inbound.refusals import Refusal
 from relay.moderation.inspection import PairStats
@@ -205,8 +205,9 @@ async def _prepare(context: Context, raw: bytes, group: Conversation, sender: Me
         "sender_role": sender.role, "sender_email": sender.email, "sender_name": sender.name,
         "sender_nicknames": sender.nicknames, "sender_other_emails": sender.other_emails,
         "recipient_email": "", "recipient_name": "",
-        "other_members": tuple((email, m.name, tuple(m.nicknames)) for m in (*group.members, *also)
+        "other_members": tuple((email, m.name, tuple(m.nicknames)) for m in group.members
                                if m.id != sender.id for email in (m.email, *m.other_emails)),
+        "bystanders": bystander_context(also),
         "region": program.region if program else "US", "domain": domain,
         "aliases": (*(p.alias_address for p in people), group.alias_address(domain) or ""),
         "stats": stats,

@@ -111,13 +111,13 @@ async def take(context: Context, raw: bytes, mail_from: str, target: Target, rem
     verdict = await authentication.authenticate(context, raw, header.trace, header_from, mail_from, remote, helo,
                                                 policy, pair_id=pair.id, detail=detail)
     signal = header.auto_reply
-    maps, _, stats = await context.reads.run(history, pair, sender, [recipient.id], list(header.refs), now,
-                                             stats_cap(policy))
+    maps, also, stats = await context.reads.run(history, pair, sender, [recipient.id], list(header.refs), now,
+                                                stats_cap(policy))
     new_id = ids.message_id(context.domain)
     subject = header.subject  # the original's, for the archive (the copy gets scrubbed)
     set_aside = pair.status in ENDED or signal is not None  # archived, not delivered, unless it is urgent
     prepared = await prepared_or_refused(
-        context, _prepare(context, raw, sender, recipient, maps[recipient.id], new_id, now, policy, stats),
+        context, _prepare(context, raw, sender, recipient, maps[recipient.id], new_id, now, policy, stats, also),
         set_aside, pair.id, detail)
     decision = authentication.apply(prepared.decision, verdict, policy) if prepared is not None else None
     # Urgent mail (a disclosure) is held for a person like any urgent mail, even to an ended pair and even
@@ -194,9 +194,9 @@ def history(connection: Connection, conversation: Conversation, sender: Member, 
             refs: list[str], now: datetime, cap: int,
             ) -> tuple[dict[int, dict[str, str]], tuple[Member, ...], PairStats]:
     """What a message's preparation needs from the store, in one read (relay/store/reads.py), for a pair or a
-    group: the ids its references map to for each recipient, a community's bystanders (program participants
-    outside it, whose identities are scrubbed too; none elsewhere), and the conversation's message counts (up
-    to `cap`; none when the policy counts nothing)."""
+    group: the ids its references map to for each recipient, its bystanders (the participants of the sender's
+    programs outside it, whose identities are scrubbed too: relay.communities.read_bystanders), and the
+    conversation's message counts (up to `cap`; none when the policy counts nothing)."""
     maps = read_thread_maps(connection, conversation.id, sender.id, recipient_ids, refs)
     also = read_bystanders(connection, conversation, sender.email_key)
     stats = PairStats(*read_pair_stats(connection, conversation.id, now, cap)) if cap else PairStats(0, 0)
@@ -211,13 +211,16 @@ def stats_cap(policy: Policy) -> int:
 
 
 async def _prepare(context: Context, raw: bytes, sender: Member, recipient: Member, mapping: dict[str, str],
-                   new_id: str, now: datetime, policy: Policy, stats: PairStats) -> Prepared:
-    """Moderate and anonymise (relay/pipeline.py) in a worker process (relay/workers)."""
+                   new_id: str, now: datetime, policy: Policy, stats: PairStats,
+                   also: tuple[Member, ...] = ()) -> Prepared:
+    """Moderate and anonymise (relay/pipeline.py) in a worker process (relay/workers); `also`: the bystanders,
+    scrubbed like the pair."""
     domain = context.domain
     job = tasks.PrepareJob(
         sender=identity(sender, domain), recipient=identity(recipient, domain), thread_map=mapping,
         new_message_id=new_id, now=now, domain=domain, policy=policy.name,
-        context=inspection_context(context, sender, recipient, stats))
+        context={**inspection_context(context, sender, recipient, stats), "bystanders": bystander_context(also)},
+        others=tuple(identity(m, domain) for m in also))
     return await context.pool.run(tasks.prepare_message, raw, job)
 
 
@@ -231,6 +234,11 @@ def inspection_context(context: Context, sender: Member, recipient: Member, stat
         "region": program.region if program else "US", "domain": context.domain,
         "aliases": (sender.alias_address(context.domain), recipient.alias_address(context.domain)), "stats": stats,
     }
+
+
+def bystander_context(also: tuple[Member, ...]) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """The identity rule's view of the bystanders (Inspection.bystanders): (email, name, nicknames) per address."""
+    return tuple((email, m.name, tuple(m.nicknames)) for m in also for email in (m.email, *m.other_emails))
 
 
 def identity(member: Member, domain: str) -> Identity:

@@ -3,7 +3,8 @@
 Rules see the message as the partner would receive it (after anonymisation), so the members' own
 addresses and names have already become aliases and handles; what remains is what a person typed.
 For a group message the recipient fields are empty and `other_members` names every member besides the
-sender, so that a rule checking identities checks all of them.
+sender, so that a rule checking identities checks all of them; `bystanders` names the people of the sender's
+programs outside the conversation, whose identities are scrubbed too.
 `text` is everything the partner can see, joined: the subject; every text part, both halves of a
 multipart/alternative (they may disagree); of HTML the visible text (a name split across tags is seen
 whole), the hidden text (comments, head, style) and every attribute value, each link with its decoded
@@ -72,6 +73,9 @@ class Inspection:
     # A group's other members besides `recipient_*` (every member is checked by the identity rule):
     # (email, name, nicknames) each.
     other_members: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    # People of the sender's programs outside the conversation (relay.communities.read_bystanders), scrubbed like
+    # members; the identity rule reports only their forms that read as a name (see relay/moderation/rules/identity.py).
+    bystanders: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
     documents: tuple[tuple[int, int], ...] = ()  # spans of `text` read from attached documents
 
     def in_document(self, start: int) -> bool:

@@ -241,6 +241,7 @@ class PrepareJob:
     domain: str
     policy: str  # its name: the worker reads it from policies_dir
     context: dict[str, Any]
+    others: tuple[Identity, ...] = ()  # the sender's programs' other participants, scrubbed too
 
 
 def prepare_message(raw: bytes, job: PrepareJob) -> Prepared:
@@ -250,7 +251,7 @@ def prepare_message(raw: bytes, job: PrepareJob) -> Prepared:
         message = parse(raw)
         return prepare(message, sender=job.sender, recipient=job.recipient, thread_map=job.thread_map,
                        new_message_id=job.new_message_id, now=job.now, domain=job.domain,
-                       policy=_environment().policies.get(job.policy), context=job.context)
+                       policy=_environment().policies.get(job.policy), context=job.context, others=job.others)
 
 
 @dataclass(frozen=True)
@@ -286,11 +287,13 @@ class ReleaseJob:
     now: datetime
     domain: str
     redactions: list[Finding]
+    others: tuple[Identity, ...] = ()  # as PrepareJob's
 
 
 def release_message(raw: bytes, job: ReleaseJob) -> bytes:
     return release(raw, sender=job.sender, recipient=job.recipient, thread_map=job.thread_map,
-                   new_message_id=job.new_message_id, now=job.now, domain=job.domain, redactions=job.redactions)
+                   new_message_id=job.new_message_id, now=job.now, domain=job.domain, redactions=job.redactions,
+                   others=job.others)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,12 @@ counts where it reads as a name (names.reads_as_name), and the scrub replaces it
 occurrence the scrub left ("I will", "talk to Paris" for a member named Paris, "Hope you are well") is
 reported too, as `own_name_word` / `partner_name_word`, with `common_word_parts: every_form` (the default), so
 the policy decides (the shipped policies hold); `common_word_parts: judged` reports only where it reads as a
-name. With `check_name_parts: false` only full names and addresses are reported. Nothing inside one of the
+name. With `check_name_parts: false` only full names and addresses are reported.
+The program's other participants outside the conversation (`Inspection.bystanders`: the sender's other mentees,
+their pair mentor, everyone enrolled in the sender's programs) are checked too, reported as `partner_*`, but
+only where a form reads as a name (as `judged`): their names are many, and a common word among them ("Will",
+"Grace") would otherwise hold most mail of the program, while the scrub has already replaced every such
+form that reads as a name. Nothing inside one of the
 relay's own alias addresses counts, since aliases are built from handles.
 """
 
@@ -44,12 +49,16 @@ def check(inspection: Inspection, params: Params) -> list[Finding]:
     each += [("partner", Person(email, inspection.recipient_name, inspection.recipient_nicknames))
              for email in (inspection.recipient_email, *inspection.recipient_other_emails)]
     each += [("partner", Person(email, name, tuple(nicknames))) for email, name, nicknames in inspection.other_members]
+    judged_from = len(each)  # the bystanders follow: only their forms that read as a name count
+    each += [("partner", Person(email, name, tuple(nicknames))) for email, name, nicknames in inspection.bystanders]
     people = tuple(person for _, person in each)
     who = tuple(side for side, _ in each)
     aliases = list(_alias_spans(text, inspection.aliases))
     findings: list[Finding] = []
     for hit in matcher_for(people).find(text, every_form=params.common_word_parts == "every_form"):
         if any(start <= hit.start and hit.end <= end for start, end in aliases):
+            continue
+        if hit.person >= judged_from and not hit.certain:
             continue
         match = text[hit.start:hit.end]
         if hit.kind == "address" and re.match(r"[\w.+-]", text[hit.start - 1:hit.start]):
