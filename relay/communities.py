@@ -40,7 +40,6 @@ from relay.store.conversations import (
     get_conversation,
     insert_conversation,
     insert_member,
-    member_of,
 )
 from relay.store.schema import member_addresses, members, pairs
 
@@ -172,32 +171,44 @@ async def bystanders(connection: AsyncConnection, conversation: Conversation, se
 
 
 def read_bystanders(connection: Connection, conversation: Conversation, sender_key: str) -> tuple[Member, ...]:
-    """Everyone enrolled (in a pair or a group, now or before) in the programs the sender is enrolled in who is
-    not a member of `conversation` (a pair, a group or a community): the sender's other mentees, mentors and
-    group members among them. They receive nothing, but a mentor may well name one mentee to another, or a
-    group mentee their pair mentor to the group, so their identities (names, nicknames, every address they
-    write from) are scrubbed from the copies like the members' (relay/anonymize/names.SievedMatcher keeps
-    that cheap: only the people a message may name are looked for). A person is taken from their latest
-    enrolment: their handle and that conversation's alias stand in for them."""
-    programs = select(members.c.program_id).where(members.c.email_key == sender_key).scalar_subquery()
-    enrolled = members.join(pairs, pairs.c.id == members.c.pair_id)
-    where = (pairs.c.program_id.in_(programs), pairs.c.kind.in_(("pair", "group")),
-             members.c.email_key.not_like(f"%@{ERASED_DOMAIN}"))  # erased: nothing of them is left to scrub
-    rows = connection.execute(select(members).select_from(enrolled).where(*where)
-                              .order_by(members.c.id.desc())).all()
-    inside = {m.email_key for m in conversation.members}
+    """The people the sender knows through the program who are not members of `conversation`. They receive
+    nothing, but a mentor may well name one mentee to another or to a group, a group mentee their pair mentor
+    to the group, so their identities (names, nicknames, every address they write from) are scrubbed from the
+    copies like the members'. A person is taken from their latest enrolment: their handle and that
+    conversation's alias stand in for them; erased people are left out.
+
+    For a pair or a group: the members of every other pair and group the sender is (or was) a member of, in
+    any program. For a community: everyone enrolled, now or before, in the programs the sender is enrolled
+    in (a mentor may quote their mentee to fellow mentors). Not everyone in the program for a pair or a
+    group: that read, and the identities taken to the worker and matched, cost some 25 µs of CPU per
+    program member for every message (400 members: some 10 ms, as much as the rest of a message's work;
+    bench/name_matcher.py, docs/privacy.md), where the sender's own conversations are a handful of people."""
+    m = members.c
+    if conversation.kind == "community":
+        programs = select(m.program_id).where(m.email_key == sender_key).scalar_subquery()
+        scope = pairs.c.program_id.in_(programs)
+    else:
+        scope = m.pair_id.in_(select(m.pair_id).where(m.email_key == sender_key).scalar_subquery())
+    rows = connection.execute(  # one statement, the columns used only: it runs for every message
+        select(m.id, m.pair_id, m.program_id, m.role, m.email, m.email_key, m.name, m.handle, m.alias,
+               m.timezone, m.nicknames, m.language, member_addresses.c.email)
+        .select_from(members.join(pairs, pairs.c.id == m.pair_id)
+                     .outerjoin(member_addresses, member_addresses.c.member_id == m.id))
+        .where(scope, pairs.c.kind.in_(("pair", "group")),
+               m.email_key.not_like(f"%@{ERASED_DOMAIN}"))  # erased: nothing of them is left to scrub
+        .order_by(m.id.desc(), member_addresses.c.id)).all()
+    inside = {member.email_key for member in conversation.members}
     found: dict[str, Member] = {}
-    for row in rows:
-        if row.email_key not in inside and row.email_key not in found:
-            found[row.email_key] = member_of(row)
-    if not found:
-        return ()
     extra: dict[str, dict[str, None]] = {}  # further addresses, from any of a person's enrolments
-    for key, email in connection.execute(
-            select(members.c.email_key, member_addresses.c.email)
-            .select_from(enrolled.join(member_addresses, member_addresses.c.member_id == members.c.id))
-            .where(*where).order_by(member_addresses.c.id)).all():
-        if key in found and email_key(email) != key:
-            extra.setdefault(key, {})[email] = None
+    for (member_id, pair_id, program_id, role, email, key, name, handle, alias, timezone, nicknames, language,
+         other) in rows:
+        if key in inside:
+            continue
+        if key not in found:
+            found[key] = Member(id=member_id, pair_id=pair_id, program_id=program_id, role=role, email=email,
+                                email_key=key, name=name, handle=handle, alias=alias, timezone=timezone,
+                                nicknames=tuple(json.loads(nicknames)) if nicknames else (), language=language)
+        if other is not None and email_key(other) != key:
+            extra.setdefault(key, {})[other] = None
     return tuple(replace(member, other_emails=tuple(extra[key])) if key in extra else member
                  for key, member in found.items())

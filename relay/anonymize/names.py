@@ -392,50 +392,69 @@ SIEVE_FROM = 4  # people (one per address) from which a matcher first sieves out
 
 
 class SievedMatcher:
-    """A NameMatcher for many people (a group, and everyone else enrolled in the sender's programs) that
-    finds exactly what NameMatcher(people) finds, at the cost of the people a text may name.
+    """A NameMatcher for many people (a group, and everyone else enrolled in the sender's programs) at the cost
+    of the people a text may name.
 
     One regular expression with every person's forms tries each form at every letter of the text: its cost
     grows with the people (2 people: 0.15 ms for 2,000 characters; 10: 8 ms; 300: 2.4 s). Each form a person
-    is matched by contains a literal piece of text that any match shows (`_keys`): a word of the name ends
-    a run of letters there (it is bounded by non-letters, or followed by a gap or "@"), so it is the end of
-    one of the text's letter runs; a few pieces (a Russian stem, a name in a script written without spaces,
-    an address's local part made of digits) are looked for as they are. `find` keeps the people whose
-    pieces the text shows and runs the NameMatcher of those alone (cached: mostly the members, or nobody),
-    their hits renumbered as the whole list's. People are ordered as given, so the same form of two people
-    goes to the first, as in NameMatcher."""
+    is matched by contains a literal piece of text that any match shows (`_keys`): a word of the name that
+    ends a run of letters there (it is bounded by non-letters, or followed by a gap or "@"), so the end of one
+    of the text's letter runs; a few pieces (a Russian stem, a name in a script written without spaces, an
+    address's local part made of digits) are looked for as they are. A name part that is an ordinary word
+    ("will", "grace") is a whole letter run where it matches, and counts only where it reads as a name
+    (`reads_as_name`): unless every form is asked for, it makes its people candidates only there, so that
+    the common words of hundreds of names do not bring their people into every search. `find` keeps the
+    candidates and runs the NameMatcher of those alone (cached: mostly the members, or nobody), their hits
+    renumbered as the whole list's. People keep their order, so the same form of two people goes to the
+    first, as in NameMatcher.
+
+    With every_form, `find` gives exactly what NameMatcher(people) gives. Without, everything it gives (a
+    form left out of the search can no longer hide, in one expression's scan, a form that starts inside it)
+    and possibly more (tests/test_bystanders.py compares both on many names and texts)."""
 
     def __init__(self, people: Sequence[Person]) -> None:
         self._people = tuple(people)
         self._ends: dict[str, list[int]] = {}
+        self._words: dict[str, list[int]] = {}
         self._pieces: list[tuple[str, int]] = []
         self._always: list[int] = []
         for index, person in enumerate(self._people):
-            ends, pieces, always = _keys(person)
-            if always:
+            keys = _keys(person)
+            if keys.always:
                 self._always.append(index)
-            for end in ends:
+            for end in keys.ends:
                 self._ends.setdefault(end, []).append(index)
-            self._pieces += [(piece, index) for piece in pieces]
+            for word in keys.words:
+                self._words.setdefault(word, []).append(index)
+            self._pieces += [(piece, index) for piece in keys.pieces]
         self._lengths = sorted({len(end) for end in self._ends})
 
-    def people_in(self, folded: str) -> list[int]:
-        """The indexes of the people whose forms `folded` (folded text) may hold, in order."""
+    def people_in(self, text: str, folded: Folded | None = None, *, every_form: bool = True) -> list[int]:
+        """The indexes of the people whose forms `text` may show, in order (`folded`: fold(text), if known)."""
+        folded = folded or fold(text)
         found = set(self._always)
-        ends, lengths = self._ends, self._lengths
-        for run in set(_LETTER_RUN.findall(folded)):
+        ends, lengths, words = self._ends, self._lengths, self._words
+        runs = set(_LETTER_RUN.findall(folded.text))
+        for run in runs:
             for length in lengths:
                 if length > len(run):
                     break
                 found.update(ends.get(run[-length:], ()))
-        found.update(index for piece, index in self._pieces if index not in found and piece in folded)
+            if every_form:
+                found.update(words.get(run, ()))
+        if not every_form and any(run in words for run in runs):
+            for match in _LETTER_RUN.finditer(folded.text):
+                people = words.get(match.group())
+                if people and not found.issuperset(people) and reads_as_name(text, *folded.span(*match.span())):
+                    found.update(people)
+        found.update(index for piece, index in self._pieces if index not in found and piece in folded.text)
         return sorted(found)
 
     def find(self, text: str, *, every_form: bool = False) -> list[Hit]:
         if not text:
             return []
         folded = fold(text)
-        chosen = self.people_in(folded.text)
+        chosen = self.people_in(text, folded, every_form=every_form)
         if not chosen:
             return []
         hits = _plain_matcher(tuple(self._people[i] for i in chosen)).find_folded(text, folded, every_form=every_form)
@@ -453,14 +472,25 @@ def _last_run(literal: str) -> str:
     return runs[-1] if runs else ""
 
 
+@dataclass(frozen=True)
+class _Keys:
+    """What SievedMatcher looks for to know that a text may name one person. Every pattern NameMatcher builds
+    for the person has one of these in any text it matches: an `end` ends one of the text's letter runs; a
+    `word` (an ambiguous form, a word of letters alone) is one of them, and is reported only where it reads as
+    a name; a `piece` stands in the text as written. `always`: some pattern has none of them (a name or
+    address without letters), so the person is always looked for."""
+
+    ends: frozenset[str]
+    words: frozenset[str]
+    pieces: frozenset[str]
+    always: bool
+
+
 @lru_cache(maxsize=4096)
-def _keys(person: Person) -> tuple[frozenset[str], frozenset[str], bool]:
-    """What SievedMatcher looks for to know that a text may name `person`: (ends, pieces, always). Every
-    pattern NameMatcher builds for the person has one of them in any text it matches: an `end` ends one of the
-    text's letter runs, a `piece` stands in the text as written; `always`: some pattern has neither (a name
-    or address without letters), so the person is always looked for. Mirrors NameMatcher.__init__ form by
-    form (tests/test_bystanders.py checks both agree on many names and texts)."""
+def _keys(person: Person) -> _Keys:
+    """`_Keys` of `person`: mirrors NameMatcher.__init__ form by form."""
     ends: set[str] = set()
+    words: set[str] = set()
     pieces: set[str] = set()
     always = False
 
@@ -474,9 +504,12 @@ def _keys(person: Person) -> tuple[frozenset[str], frozenset[str], bool]:
         else:
             always = True
 
-    def bounded(spelling: str) -> None:  # `_edged(spelling, ...)`: open on the right after an unspaced letter
+    def bounded(spelling: str, ambiguous: bool) -> None:  # `_edged(spelling, ...)`: open after an unspaced letter
         if _UNSPACED.match(spelling[-1:]):
             pieces.add(spelling)
+        elif ambiguous and _LETTER_RUN.fullmatch(spelling) and not _ARABIC.search(spelling) \
+                and not _UNSPACED.search(spelling):
+            words.add(spelling)  # the whole match is this letter run: reported as found only where it reads so
         else:
             ending(spelling)
 
@@ -485,23 +518,23 @@ def _keys(person: Person) -> tuple[frozenset[str], frozenset[str], bool]:
     if base and domain:
         ending(fold_word(base))  # followed by "+tag", "@" (after a line break) or a non-word character
     for name in (person.name, *person.nicknames):
-        words = _words(name)[:MAX_RUN_WORDS]
-        for first in range(len(words) - 1):  # each run's first word, followed by a gap
-            for spelling in _spellings(words[first]):
-                ending(spelling)
-        for login in _logins(words):
+        run_words = _words(name)[:MAX_RUN_WORDS]
+        for last in range(1, len(run_words)):  # each run of two or more words ends with one of these
+            for spelling in _spellings(run_words[last]):
+                bounded(spelling, False)
+        for login in _logins(run_words):
             ending(login)
-        if len(words) > 1:  # "Last, First": the last word, followed by ",", a space
-            for spelling in _spellings(words[-1]):
+        if len(run_words) > 1:  # "Last, First": the last word, followed by ",", a space
+            for spelling in _spellings(run_words[-1]):
                 ending(spelling)
-        words = _words(name)
-        parts = {*words, *(piece for word in words for piece in re.split(r"[-‐‑]", word))}
+        name_words = _words(name)
+        parts = {*name_words, *(piece for word in name_words for piece in re.split(r"[-‐‑]", word))}
         given = {name for part in parts if (name := _given(part))}
         for part in parts | given:
             if sum(c.isalpha() for c in part) < 2:
                 continue
             for spelling in _spellings(part):
-                bounded(spelling)
+                bounded(spelling, part in given or _is_ambiguous(part))
             if _CYRILLIC.fullmatch(part) and len(part) >= 3:  # `_inflected`: the stem, then an ending
                 stem = part[:-1] if part[-1].lower() in _RU_FINALS else part
                 if len(stem) >= 3:
@@ -513,8 +546,8 @@ def _keys(person: Person) -> tuple[frozenset[str], frozenset[str], bool]:
             prefix = word[:length]
             if prefix[-1].isalpha():
                 for spelling in _spellings(prefix):
-                    bounded(spelling)
-    return frozenset(ends), frozenset(pieces), always
+                    bounded(spelling, _is_ambiguous(prefix))
+    return _Keys(frozenset(ends), frozenset(words - ends), frozenset(pieces), always)
 
 
 @lru_cache(maxsize=256)

@@ -28,7 +28,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from relay.anonymize.names import Person, matcher_for
+from relay.anonymize.names import Hit, Person, matcher_for
 from relay.moderation.findings import Finding
 from relay.moderation.inspection import Inspection
 
@@ -55,10 +55,8 @@ def check(inspection: Inspection, params: Params) -> list[Finding]:
     who = tuple(side for side, _ in each)
     aliases = list(_alias_spans(text, inspection.aliases))
     findings: list[Finding] = []
-    for hit in matcher_for(people).find(text, every_form=params.common_word_parts == "every_form"):
+    for hit in _hits(text, people, judged_from, every_form=params.common_word_parts == "every_form"):
         if any(start <= hit.start and hit.end <= end for start, end in aliases):
-            continue
-        if hit.person >= judged_from and not hit.certain:
             continue
         match = text[hit.start:hit.end]
         if hit.kind == "address" and re.match(r"[\w.+-]", text[hit.start - 1:hit.start]):
@@ -68,6 +66,18 @@ def check(inspection: Inspection, params: Params) -> list[Finding]:
         kind = f"{who[hit.person]}_{hit.kind}" + ("" if hit.certain else "_word")
         findings.append(Finding(rule=NAME, kind=kind, match=match, start=hit.start, end=hit.end))
     return findings
+
+
+def _hits(text: str, people: tuple[Person, ...], judged_from: int, *, every_form: bool) -> list[Hit]:
+    """The members' hits (people[:judged_from]; every form when asked), and the bystanders' (the rest) that read
+    as a name and overlap none of the members'."""
+    hits = matcher_for(people[:judged_from]).find(text, every_form=every_form)
+    if judged_from == len(people):
+        return hits
+    taken = [(hit.start, hit.end) for hit in hits]
+    hits += [hit for hit in matcher_for(people).find(text)
+             if hit.person >= judged_from and not any(hit.start < end and start < hit.end for start, end in taken)]
+    return sorted(hits, key=lambda hit: hit.start)
 
 
 def _alias_spans(text: str, aliases: Iterable[str]) -> Iterator[tuple[int, int]]:
