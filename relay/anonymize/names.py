@@ -536,9 +536,9 @@ def _keys(person: Person) -> _Keys:
             for spelling in _spellings(part):
                 bounded(spelling, part in given or _is_ambiguous(part))
             if _CYRILLIC.fullmatch(part) and len(part) >= 3:  # `_inflected`: the stem, then an ending
-                stem = part[:-1] if part[-1].lower() in _RU_FINALS else part
-                if len(stem) >= 3:
-                    pieces.add(fold_word(stem))
+                for stem, _endings in _ru_cases(part.lower()):
+                    if len(stem) >= 3:
+                        pieces.add(fold_word(stem))
     first_name = _words(person.name)[:1]
     if first_name and MIN_PREFIX < sum(c.isalpha() for c in first_name[0]) <= MAX_PREFIXED:
         word = first_name[0]
