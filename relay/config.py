@@ -31,6 +31,7 @@ from pydantic import (
 
 from relay import languages
 from relay.durations import parse_duration
+from relay.localtext import HelpText
 from relay.yamlsource import ConfigError, Located, load
 
 DEFAULT_CONFIG = Path("config/relay.example.yaml")
@@ -434,7 +435,9 @@ class SafeguardingConfig(_Strict):
     """Who hears at once about an urgent hold (a disclosure, a grooming sign), and what its sender is told."""
 
     lead: Email  # the safeguarding lead: told at once, by a mail whose subject starts with "URGENT"
-    help_text: str | None = None  # sent to the sender of an urgent message instead of "waiting for review"
+    # sent to the sender of an urgent message instead of "waiting for review", and in a youth welcome: one text
+    # for every language, or language -> text with a `default` (relay/localtext.py); None: the relay's own
+    help_text: HelpText | None = None
     urgent_review_within: Duration = timedelta(hours=1)  # nobody acted by then: lead and coordinator told again
 
     @field_validator("urgent_review_within")
@@ -442,13 +445,6 @@ class SafeguardingConfig(_Strict):
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("urgent_review_within must be longer than zero")
-        return value
-
-    @field_validator("help_text")
-    @classmethod
-    def _not_blank(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("help_text cannot be blank (leave it out for the default text)")
         return value
 
 
@@ -574,7 +570,7 @@ def _validate(model: type[_Strict], located: Located) -> Any:
     except ValidationError as exc:
         messages = []
         for err in exc.errors():
-            loc = tuple(err["loc"])
+            loc = tuple(part for part in err["loc"] if part != "[key]")  # a mapping's bad key: at its line
             where = ".".join(str(p) for p in loc) or "(top level)"
             text = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
             messages.append(located.error(loc, f"{where}: {text}"))

@@ -17,6 +17,15 @@ LEAD = "lead@school.example"
 COORDINATOR = "coordinator@school.example"
 MODERATORS = "moderators@example.org"  # as the shipped policies name them
 HELP_TEXT = "If you are in danger now, call 999. Childline is free on 0800 1111, any time."
+# The program's help text per language, as docs/configuration.md asks of a program with children of several
+# languages: HELP_TEXT is the default (English, and every language not listed).
+HELP_TEXTS = {
+    "default": HELP_TEXT,
+    "es": "Si estás en peligro ahora, llama al 999. Childline es gratis en el 0800 1111, a cualquier hora.",
+    "fr": "Si tu es en danger maintenant, appelle le 999. Childline est gratuit au 0800 1111, à toute heure.",
+    "ar": "إذا كنت في خطر الآن، اتصل بالرقم 999. خط Childline مجاني على الرقم 0800 1111 في أي وقت.",
+    "ru": "Если тебе сейчас грозит опасность, звони 999. Childline — бесплатно, 0800 1111, в любое время.",
+}
 PUBLIC_URL = "http://review.school.example"  # console.public_url, the base of links in mail (tests talk HTTP)
 REAL = [MENTOR["email"], MENTEE["email"], MENTOR["name"], MENTEE["name"], "Müller", "Jane Doe"]
 
@@ -31,7 +40,7 @@ def use_shipped_policy(layout: Layout, policy: str = "youth-strict", *, lead: bo
     data = yaml.safe_load(path.read_text())
     data["policy"] = policy
     if lead:
-        data["safeguarding"] = {"lead": LEAD, "help_text": HELP_TEXT, "urgent_review_within": "1h"}
+        data["safeguarding"] = {"lead": LEAD, "help_text": HELP_TEXTS, "urgent_review_within": "1h"}
     data.update(program)
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
 

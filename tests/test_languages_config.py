@@ -99,3 +99,61 @@ def test_pair_create_and_group_add_refuse_a_bad_language_with_exit_2(offline: La
     assert result.returncode == 1
     assert f"{csv}:3: the mentee's language: 'Russian' is not a language tag" in result.stderr, result.stderr
     assert f"{csv}:2:" not in result.stderr
+
+
+def line_of(path: Path, start: str) -> int:
+    return next(n for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                if text.lstrip().startswith(start))
+
+
+def test_a_help_text_per_language_reaches_each_reader_and_the_default_the_others(offline: Layout) -> None:
+    """safeguarding.help_text as a mapping: each reader gets their language's text (es-MX: es), a reader of a
+    language it does not list gets the default; one plain text (older files) is the text for everybody."""
+    from relay.config import load_settings
+    from relay.notices.programs import safeguarding_help
+
+    help_texts = {"default": "Call 999 if you are in danger.", "es": "Llama al 999 si estás en peligro.",
+                  "fr": "Appelle le 999 si tu es en danger."}
+    write_program(offline, safeguarding={"lead": "lead@school.example", "help_text": help_texts})
+    checked = cli(offline, "check-config")
+    assert checked.returncode == 0, checked.stderr
+    settings = load_settings(offline.config)
+    program = settings.programs["stem"]
+    assert safeguarding_help(settings, program, "es-MX") == "Llama al 999 si estás en peligro."
+    assert safeguarding_help(settings, program, "fr") == "Appelle le 999 si tu es en danger."
+    assert safeguarding_help(settings, program, "ar") == "Call 999 if you are in danger."
+    write_program(offline, safeguarding={"lead": "lead@school.example", "help_text": "Childline: 0800 1111."})
+    settings = load_settings(offline.config)
+    assert safeguarding_help(settings, settings.programs["stem"], "ru") == "Childline: 0800 1111."
+
+
+def test_a_bad_help_text_or_policy_notice_text_names_its_file_and_line(offline: Layout) -> None:
+    """check-config refuses a help text mapping without a default, with a key that is not a language or a blank
+    text, and a policy notice text with such a key or of the wrong shape; each at its line, no traceback."""
+    program_file = offline.root / "programs" / "stem.yaml"
+    for help_text, at, reason in (
+            ({"es": "Llama al 999."}, "help_text:", "needs a `default:` text"),
+            ({"default": "Call 999.", "Spanish": "Llama al 999."}, "Spanish:", "'Spanish' is not a language tag"),
+            ({"default": "Call 999.", "fr": "  "}, "fr:", "the text cannot be blank")):
+        write_program(offline, safeguarding={"lead": "lead@school.example", "help_text": help_text})
+        result = cli(offline, "check-config")
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        assert f"{program_file}:{line_of(program_file, at)}: safeguarding.help_text" in result.stderr, result.stderr
+        assert reason in result.stderr, result.stderr
+    write_program(offline, safeguarding={"lead": "lead@school.example", "help_text": "Call 999."})
+    policy_file = offline.root / "policies" / "adult-professional.yaml"
+    policy = policy_file.read_text(encoding="utf-8")
+    for notices, at, reason in (
+            ("notices:\n  held:\n    en: Held.\n    espanol: Retenido.\n", "espanol:",
+             "'espanol' is not a language tag"),
+            ("notices:\n  rejected: [Not sent.]\n", "rejected:", "expected a text, or a mapping of languages"),
+            ("notices:\n  held:\n    en: Held.\n    EN: Held again.\n", "held:",
+             "'en' and 'EN' name the same language")):
+        policy_file.write_text(policy + notices, encoding="utf-8")
+        result = cli(offline, "check-config")
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        assert f"{policy_file}:{line_of(policy_file, at)}: notices." in result.stderr, result.stderr
+        assert reason in result.stderr, result.stderr
+    policy_file.write_text(policy + "notices:\n  held: Held, as older files write it.\n  rejected: null\n",
+                           encoding="utf-8")
+    assert cli(offline, "check-config").returncode == 0

@@ -417,3 +417,47 @@ def test_a_program_po_file_adjusts_a_language_and_adds_one(tmp_path: Path) -> No
     assert check("pt-BR", tmp_path) == "pt_BR"
     with pytest.raises(LanguageError, match="available: ar, en, es, fr, ru"):
         check("xx")
+
+
+POLICIES = Path(__file__).resolve().parent.parent / "policies"
+
+
+@pytest.mark.parametrize("policy_file", sorted(POLICIES.glob("*.yaml")), ids=lambda path: path.stem)
+def test_a_shipped_policys_own_notice_texts_are_given_in_every_shipped_language(policy_file: Path) -> None:
+    """A shipped policy that writes its own held or rejected text gives it in every shipped language, each a
+    translation (no English sentence of it left), and each reader's notice shows the one of their language."""
+    from relay.moderation.policy import parse_policy
+
+    policy = parse_policy(policy_file)
+    for kind in ("held", "rejected"):
+        texts = getattr(policy.notices, kind) or {}
+        if not texts:
+            continue  # the relay's own text, translated by the catalogs above
+        assert sorted(texts) == sorted(SHIPPED), f"{policy_file.name}: notices.{kind} in {sorted(texts)}"
+        for language in SHIPPED:
+            own = policy.notices.text(kind, language, language)
+            assert own is not None and " ".join(own.split()) == " ".join(texts[language].split())
+            for audience in (None, "youth"):
+                shown = notice(kind, language, audience=audience, **{**contexts(kind)[0], "notice": own}).text
+                assert " ".join(own.split()) in " ".join(shown.split())
+            if language != "en":
+                left = [s for s in sentences(texts["en"]) if s in texts[language]]
+                assert left == [], f"English left in {policy_file.name} notices.{kind}.{language}"
+        assert policy.notices.text(kind, "es-MX", "es") == policy.notices.text(kind, "es", "es")
+
+
+def test_a_policy_text_without_the_readers_language_gives_way_to_ours_translated() -> None:
+    """A policy text given in English only (a plain string, as older policies write it) is for English
+    readers: a French reader gets the relay's own text in French, never the policy's English; a reader whose
+    language the relay cannot write (notice in English) gets the policy's English text."""
+    from relay.moderation.policy import Notices
+
+    plain = Notices.model_validate({"held": "Every message is read by a moderator first here.",
+                                    "rejected": {"en": "No contact details, please.", "fr": "Pas de coordonnées."}})
+    assert plain.text("held", "en", "en") == "Every message is read by a moderator first here."
+    assert plain.text("held", "fr", "fr") is None and plain.text("rejected", "ar", "ar") is None
+    assert plain.text("rejected", "fr-CA", "fr") == "Pas de coordonnées."
+    assert plain.text("held", "de", "en") == "Every message is read by a moderator first here."
+    french = notice("held", "fr", **{**contexts("held")[0], "notice": plain.text("held", "fr", "fr")}).text
+    assert "Merci pour ton message." in french and "moderator" not in french
+    assert Notices().text("held", "en", "en") is None and Notices.model_validate({"held": None}).held is None

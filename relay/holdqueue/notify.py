@@ -1,9 +1,9 @@
 """Who hears about moderation, and what they read: senders, moderators, coordinators.
 
 Builds Notice mails from the notice templates. A sender learns that their message is held or was
-rejected (with the policy's text, or the moderator's own words; never the partner's identity); moderators
-get the held messages with their reasons and a console link, at once or as a digest; after review_within
-they are reminded; after escalate_after the coordinator is told.
+rejected (with the policy's text in their language, else ours translated; or the moderator's own words;
+never the partner's identity); moderators get the held messages with their reasons and a console link, at
+once or as a digest; after review_within they are reminded; after escalate_after the coordinator is told.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from typing import Any
 
 from relay.config import ProgramConfig, Settings
 from relay.hiding import SUBJECT_NOT_SHOWN
+from relay.languages import resolve
 from relay.links import console_base
-from relay.moderation.policy import DEFAULT_HELD_NOTICE, DEFAULT_REJECTED_NOTICE, Policy
+from relay.moderation.policy import Policy
 from relay.notices import Notice, compose, help_address, notice
 from relay.notices.programs import audience, folder, participant_language, staff_language
 from relay.notices.when import format_duration, format_when
@@ -32,20 +33,20 @@ def sender_notice(
     in_reply_to: str | None, now: datetime, reason: str | None = None, reader: Member | None = None,
 ) -> Notice | None:
     """The held or rejected notice to the sender (`reader`), or None when the policy says not to tell them.
-    The policy's own text is shown as written; our default text is translated. A moderator's rejection
-    (`reason` given) sends the moderator's words as written, framed by a neutral sentence; the policy's
-    canned `rejected` text is only for automatic rejections."""
-    text = policy.notices.held if kind == "held" else policy.notices.rejected
-    if text is None:
+    The policy's own text in the reader's language where the policy gives one (relay/localtext.py), else our
+    default text, translated: a reader never gets the policy's English among their own language's sentences.
+    A moderator's rejection (`reason` given) sends the moderator's words as written, framed by a neutral
+    sentence; the policy's canned `rejected` text is only for automatic rejections."""
+    if (policy.notices.held if kind == "held" else policy.notices.rejected) is None:
         return None
-    default = DEFAULT_HELD_NOTICE if kind == "held" else DEFAULT_REJECTED_NOTICE
     program = settings.programs.get(program_id)
     program_name = _program_name(settings, program_id)
     language = participant_language(program, reader)
+    written = resolve(language, folder(settings, program))
     zone = zone_of(reader, program) if program is not None else "UTC"
     name = "rejected_by_moderator" if kind == "rejected" and reason else kind
     mail = notice(name, language, folder=folder(settings, program), audience=audience(program, reader),
-                  notice=None if text == default else text.strip(),
+                  notice=policy.notices.text(kind, language, written),
                   subject=subject or "(no subject)", held_at=format_when(now, language, zone), reason=reason,
                   program_name=program_name)
     return compose(domain=settings.relay.domain, program_name=program_name, to=to, subject=mail.subject,

@@ -23,6 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from relay.config import policy_name_ok
 from relay.durations import parse_duration
+from relay.localtext import PolicyText, pick
 from relay.moderation.rules.registry import RULES
 from relay.yamlsource import ConfigError, Located, load
 
@@ -62,8 +63,23 @@ class _Strict(BaseModel):
 
 
 class Notices(_Strict):
-    held: str | None = DEFAULT_HELD_NOTICE  # null: the sender is not told
-    rejected: str | None = DEFAULT_REJECTED_NOTICE
+    """What a sender reads when their message is held or rejected: language -> text (relay/localtext.py; one
+    plain string is the English text); {} (unset): the relay's own text, translated; null: the sender is not
+    told. A reader whose language the policy does not give gets the relay's own text in their language."""
+
+    held: PolicyText | None = Field(default_factory=dict)
+    rejected: PolicyText | None = Field(default_factory=dict)
+
+    def text(self, kind: str, reader: str, written: str) -> str | None:
+        """The policy's own text of `kind` ("held" or "rejected") for a reader of `reader`'s language whose
+        notice is written in `written`, or None for the relay's own (also when the policy's text is the
+        relay's English default, copied into the file)."""
+        texts = self.held if kind == "held" else self.rejected
+        chosen = pick(texts or {}, reader, written)
+        if chosen is None:
+            return None
+        default = DEFAULT_HELD_NOTICE if kind == "held" else DEFAULT_REJECTED_NOTICE
+        return None if " ".join(chosen.split()) == default else chosen.strip()
 
 
 class Moderators(_Strict):
@@ -129,7 +145,7 @@ _HEAD_KEYS = ("action", "severity", "release_requires")
 def _errors(exc: ValidationError, located: Located, prefix: tuple[str | int, ...]) -> list[str]:
     messages = []
     for err in exc.errors():
-        loc = (*prefix, *err["loc"])
+        loc = (*prefix, *(part for part in err["loc"] if part != "[key]"))  # a mapping's bad key: at its line
         where = ".".join(str(p) for p in loc) or "(top level)"
         text = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         messages.append(located.error(loc, f"{where}: {text}"))

@@ -1,9 +1,9 @@
 """A program's notices: its `templates:` folder and the language each recipient reads.
 
 The one place that decides a recipient's language and audience (youth wording for the mentees of a
-`audience: youth` program): participants read the program's `language`,
-staff (coordinator, moderators) its `staff_language`. A member's own language (issue 16's `language`
-column) plugs into `participant_language` and nowhere else.
+`audience: youth` program), and which of the program's help texts they read: participants read the
+program's `language`, staff (coordinator, moderators) its `staff_language`. A member's own language
+(issue 16's `language` column) plugs into `participant_language` and nowhere else.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from relay.config import ProgramConfig, Settings
-from relay.languages import SOURCE
+from relay.languages import SOURCE, resolve
+from relay.localtext import help_text_for
 from relay.notices.rendering import Rendered, notice
 from relay.store.pairs import Member
 
@@ -36,6 +37,14 @@ def audience(program: ProgramConfig | None, member: Member | None) -> str | None
     if program is None or program.audience != "youth" or getattr(member, "role", None) != "mentee":
         return None
     return "youth"
+
+
+def safeguarding_help(settings: Settings, program: ProgramConfig | None, language: str) -> str | None:
+    """The program's `safeguarding.help_text` for a reader of `language`: their language's entry, else that of
+    the language their notice is written in, else its default (relay/localtext.py); None when the program
+    gives none (the notice then says the relay's own text, translated)."""
+    texts = program.safeguarding.help_text if program is not None and program.safeguarding is not None else None
+    return help_text_for(texts, language, resolve(language, folder(settings, program)))
 
 
 def staff_language(program: ProgramConfig | None) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from relay import notices
 from relay.config import Settings
 from relay.notices import notice
-from relay.notices.programs import audience, folder, participant_language
+from relay.notices.programs import audience, folder, participant_language, safeguarding_help
 from relay.notices.when import format_day, format_duration
 from relay.store import events
 from relay.store.conversations import Conversation, Member
@@ -32,7 +32,7 @@ async def queue_welcome(connection: AsyncConnection, settings: Settings, pair: P
         partner = pair.partner_of(member)
         language = participant_language(program, member)
         mail = notice("welcome", language, folder=folder(settings, program), audience=audience(program, member),
-                      safeguarding_help=program.safeguarding.help_text if program.safeguarding else None,
+                      safeguarding_help=safeguarding_help(settings, program, language),
                       program_name=program.name, goals=program.goals, domain=domain, role=role,
                       handle=member.handle, partner_handle=partner.handle, partner_role=partner.role,
                       partner_alias=partner.alias_address(domain),

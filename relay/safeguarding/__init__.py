@@ -13,7 +13,8 @@ the other ways a person stays in the loop:
 - escalation: a moderator's "Escalate to safeguarding lead";
 - approvals: what the command line may approve (one approval, as a named existing console account).
 
-Program key: `safeguarding: {lead: ADDRESS, help_text: TEXT, urgent_review_within: 1h}`; without it the
-coordinator is told in the lead's place. Mail never names a participant's real address or name: handles,
+Program key: `safeguarding: {lead: ADDRESS, help_text: TEXT, urgent_review_within: 1h}` (help_text: one
+text, or language -> text with a `default`: relay/localtext.py); without it the coordinator is told in the
+lead's place. Mail never names a participant's real address or name: handles,
 roles, the pair, the program, the findings and a console link.
 """

@@ -19,7 +19,7 @@ from relay.config import ProgramConfig, SafeguardingConfig, Settings
 from relay.links import console_base
 from relay.moderation.policy import Policy
 from relay.notices import Notice, compose, help_address
-from relay.notices.programs import folder, participant_language, staff_language
+from relay.notices.programs import folder, participant_language, safeguarding_help, staff_language
 from relay.notices.rendering import Rendered, notice
 from relay.notices.when import format_duration, format_when
 from relay.nudges.timing import zone_of
@@ -211,13 +211,13 @@ def rejection_report(settings: Settings, policy: Policy, program_id: str, concer
 def help_notice(settings: Settings, program: ProgramConfig | None, program_id: str, *, to: Member,
                 subject: str | None, in_reply_to: str | None, now: datetime) -> Notice:
     """What the sender of an urgent message receives instead of the routine "waiting for review": the
-    program's help text as written (or our default, translated), in the sender's language and zone."""
+    program's help text in the sender's language (else its default; relay/localtext.py), or our default text,
+    translated; in the sender's language and zone."""
     language = participant_language(program, to)
     zone = zone_of(to, program) if program is not None else "UTC"
-    help_text = program.safeguarding.help_text if program and program.safeguarding else None
     name = program.name if program else program_id
     mail = notice("safeguarding_help", language, folder=folder(settings, program),
-                  help_text=help_text.strip() if help_text else None, subject=subject or "(no subject)",
+                  help_text=safeguarding_help(settings, program, language), subject=subject or "(no subject)",
                   program_name=name, held_at=format_when(now, language, zone))
     return compose(domain=settings.relay.domain, program_name=name, to=to.email, now=now, in_reply_to=in_reply_to,
                    subject=mail.subject, body=mail.text, reply_to=help_address(settings.relay.domain),
