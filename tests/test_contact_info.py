@@ -167,7 +167,8 @@ NEGATIVES = [
     "I'm taking CS 101 and MATH 2410 this term.",
     "Read chapter 12, pp. 230-245, and page 1,204 of the reader.",
     "Upgrade to Python 3.11.7 or v2.4.1 of the library.",
-    "x = 3.14159265, at 51.5074, -0.1278; rounds went 12-10-8-15.",
+    # (decimals that are not a pair of coordinates: "51.5074, -0.1278" together is London, a location below)
+    "x = 3.14159265, y = 51.5074 and z = -0.1278; rounds went 12-10-8-15.",
     # the relay's own addresses and domain
     f"Write to {ALIAS} as usual.",
     "Use the help page https://relay.example.org/help or www.relay.example.org.",
@@ -357,4 +358,88 @@ def test_contact_details_as_a_young_or_foreign_participant_writes_them(text: str
 @pytest.mark.parametrize("text", ["it's a 2 way street, you know", "we drove 3 long roads", "order 2026112345",
                                   "ISBN 9780140449136", "see page 1234567 of the report"])
 def test_lower_case_streets_and_foreign_numbers_need_their_shape(text: str) -> None:
+    assert scan(text) == []
+
+
+# --- street addresses in the program's other languages and scripts, app links, locations (review R7) --------
+@pytest.mark.parametrize("text, kind, found", [
+    # home addresses: Russian, Ukrainian, Arabic, Dutch, Polish; French, Spanish and German typed in lower case
+    ("мой адрес: г. Казань, ул. Баумана, д. 7, кв. 15.", "street_address", "ул. Баумана, д. 7, кв. 15"),
+    ("я живу на проспекте Мира 12, кв. 4", "street_address", "проспекте Мира 12, кв. 4"),
+    ("улица Ленина, дом 5", "street_address", "улица Ленина, дом 5"),
+    ("вул. Хрещатик, 22", "street_address", "вул. Хрещатик, 22"),
+    ("فعنواني: شارع الملك فهد 24، حي العليا، الرياض", "street_address", "شارع الملك فهد 24"),
+    ("عنواني 15 شارع التحرير، القاهرة", "street_address", "15 شارع التحرير"),
+    ("طريق الملك عبدالله ١٢، جدة", "street_address", "طريق الملك عبدالله ١٢"),
+    ("Mijn adres is Kerkstraat 12, 1017 GL Amsterdam.", "street_address", "Kerkstraat 12"),
+    ("Mój adres: ul. Marszałkowska 10/12, 00-590 Warszawa.", "street_address", "ul. Marszałkowska 10/12"),
+    ("Tu peux m'envoyer la carte, j'habite au 12 rue des lilas à Lyon.", "street_address", "12 rue des lilas"),
+    ("puedes mandarme la postal, vivo en la calle mayor 5, 3º B en Madrid.", "street_address", "calle mayor 5"),
+    ("schick mir die Karte, ich wohne in der hauptstraße 5 in Berlin.", "street_address", "hauptstraße 5"),
+    ("ich wohne am lindenweg 3", "street_address", "lindenweg 3"),
+    ("Kaiserring 5", "street_address", "Kaiserring 5"),
+    # links of messaging apps, as HTML signatures and buttons write them
+    ("skype:sunny.dancer11?call", "handle", "skype:sunny.dancer11?call"),
+    ("tg://resolve?domain=sunnydancer11", "handle", "tg://resolve?domain=sunnydancer11"),
+    ("snapchat://add/sunnydancer11", "handle", "snapchat://add/sunnydancer11"),
+    ("discord://-/users/80351110224678912", "handle", "discord://-/users/80351110224678912"),
+    ("msteams:/l/chat/0/0?users=sunny.dancer11", "handle", "msteams:/l/chat/0/0?users=sunny.dancer11"),
+    ("callto:jane.okafor11", "handle", "callto:jane.okafor11"),
+    ("whatsapp://send?phone=12175550143", "handle", "whatsapp://send?phone=12175550143"),
+    ("tel:+12175550143", "phone", "tel:+12175550143"),
+    ("zoommtg://zoom.us/join?confno=123456789", "meeting_link", "zoommtg://zoom.us/join?confno=123456789"),
+    # locations: coordinates as map apps copy them, degrees with a hemisphere, Plus Codes, what3words, geo:
+    ("I'm at 39.781721, -89.650148 right now, come by!", "location", "39.781721, -89.650148"),
+    ("we are at 55.7963, 49.1088", "location", "55.7963, 49.1088"),
+    ("at 51.5074, -0.1278 today", "location", "51.5074, -0.1278"),
+    ("my gps: 55.796, 49.109", "location", "55.796, 49.109"),
+    ("my house: 39°46'54.2\"N 89°39'00.5\"W", "location", "39°46'54.2\"N 89°39'00.5\"W"),
+    ("55°47'46.7\"N 49°06'31.7\"E", "location", "55°47'46.7\"N 49°06'31.7\"E"),
+    ("55.7963° N, 49.1088° E", "location", "55.7963° N, 49.1088° E"),
+    ("55°47′46″ с. ш. 49°06′32″ в. д.", "location", "55°47′46″ с. ш. 49°06′32″ в. д."),
+    ("we live at MV2R+8V Springfield", "location", "MV2R+8V"),
+    ("the code is 9G7VQ4W2+XH", "location", "9G7VQ4W2+XH"),
+    ("find me at ///filled.count.soap", "location", "///filled.count.soap"),
+    ("my what3words is filled.count.soap ok", "location", "filled.count.soap"),
+    ("geo:39.781721,-89.650148", "location", "geo:39.781721,-89.650148"),
+    # links a tracking pixel uses: protocol-relative, an IPv6 literal
+    ("//pix.trackr.io/o.gif", "url", "//pix.trackr.io/o.gif"),
+    ("http://[2001:db8::77]/o.gif", "url", "http://[2001:db8::77]/o.gif"),
+])
+def test_addresses_app_links_and_locations(text: str, kind: str, found: str) -> None:
+    assert [(f.kind, f.match) for f in scan(text)] == [(kind, found)]
+
+
+@pytest.mark.parametrize("text", [
+    # maths, science and sport: points, vectors, lists of decimals, times, scores, versions
+    "the point (3.5, 2.1) lies on the line",
+    "the answers were 55.79 and 49.10 roughly",
+    "the coordinates of A are (2.5, -1.5) and of B (4.125, 3.875)",
+    "the means were 12.3456, 23.4567, 34.5678 in the three groups",
+    "p = 0.0312, 0.0456 for the two tests and the unit vector (0.7071, 0.7071)",
+    "my times were 12.345, 12.678 seconds; the score was 21.5, 19.25",
+    "Latitude of Moscow is 55.75 and longitude 37.62",
+    "Pi is 3.1416, e is 2.7183",
+    # degrees without a hemisphere, or a place only to the nearest minute (geography homework)
+    "Lyon lies at 45°45'N 4°50'E on the map; Paris at about 48.86° N, 2.35° E",
+    "it was 25°C and 30°C, the angle was 45° 30'",
+    # "+" and "///" and dotted words that are no place
+    "2222+22 and 3456+789; C++ and x+y; she got an A+ and a B+; blood type O+",
+    "Use /// for doc comments in Rust: /// this is a comment",
+    "The line:42 error is in main.py; the signal:noise ratio is 3:1",
+    "tel: I have no phone yet, sms: none",
+    # words of streets without an address
+    "Spring 2026 term starts; During 5 weeks I read; Mentoring 5 students; Bring 5 pencils",
+    "на улице было 5 градусов мороза",
+    "На уроке мы прошли пр. 5 и упр. 6",
+    "Мы поедем на проспект, там 3 кинотеатра",
+    "هذا شارع طويل فيه 3 محلات كبيرة",
+    "ذهبنا إلى شارع جميل أمس، وكان الجو 30 درجة",
+    "La rue est calme, il y a 3 boulangeries",
+    "la calle tiene 5 casas muy bonitas; vivo con mis padres y 2 hermanos",
+    "vivo en Madrid desde hace 5 años; ich wohne seit 5 Jahren in Berlin",
+    "Die Hauptstraße ist lang, sie hat 200 Häuser",
+    "Smith et al. 2019 showed that; cf. ul. 5 for the list",
+])
+def test_numbers_and_street_words_that_are_no_address_or_place(text: str) -> None:
     assert scan(text) == []

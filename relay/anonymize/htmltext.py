@@ -6,12 +6,14 @@ text of its nodes joined, so a name split across tags (`<b>Théo</b>dora`, Word'
 is seen whole. `rewrite` asks an editor for the edits of each run and applies them node by node (the
 replacement goes where the match starts; the rest of the match is cut from the following nodes), cleans
 every attribute value (links through `clean_url`, other values as text: alt, title, value, ...), and
-comments (Outlook's conditional comments hold markup and text). Hidden text (display:none, tiny fonts,
+comments (Outlook's conditional comments hold markup and text), CDATA sections (`<![CDATA[...]]>`, shown as
+text inside SVG and MathML) and processing instructions (`<?...>`). Hidden text (display:none, tiny fonts,
 comments, <title>, <style>) is cleaned like visible text: nothing in the source escapes the cleaning.
 Untouched pieces keep their exact source; a changed tag is written out again with its attributes quoted.
 
 `view` gives the inspection its reading of a part: the visible text (runs joined, blocks on their own
-lines), the hidden text, and every attribute value with each decoded reading of the links.
+lines), the hidden text (comments, CDATA sections and processing instructions among it), and every attribute
+value with each decoded reading of the links.
 """
 
 from __future__ import annotations
@@ -33,12 +35,15 @@ _BLOCK = frozenset({
     "title", "tr", "ul", "style", "script", "img", "select", "textarea", "iframe", "object", "center",
 })  # fmt: skip
 _INVISIBLE = frozenset({"head", "title", "style", "script", "template", "noscript"})
+# Text outside the runs, cleaned as a whole and written back in its own brackets (what would close it early is
+# broken up): comments, CDATA sections, processing instructions.
+_ASIDES = {"comment": ("<!--", "-->", "- ->"), "cdata": ("<![CDATA[", "]]>", "] ]>"), "pi": ("<?", ">", "&gt;")}
 Edits = list[tuple[int, int, str]]
 
 
 @dataclass
 class _Event:
-    kind: str  # start | startend | end | data | comment | other
+    kind: str  # start | startend | end | data | comment | cdata | pi | other
     start: int
     end: int = -1
     tag: str = ""
@@ -75,10 +80,13 @@ class _Reader(HTMLParser):
         self.events.append(_Event("other", self._at()))
 
     def unknown_decl(self, data: str) -> None:
-        self.events.append(_Event("other", self._at()))
+        if data.startswith("CDATA["):
+            self.events.append(_Event("cdata", self._at(), text=data[len("CDATA["):]))
+        else:
+            self.events.append(_Event("other", self._at()))
 
     def handle_pi(self, data: str) -> None:
-        self.events.append(_Event("other", self._at()))
+        self.events.append(_Event("pi", self._at(), text=data))
 
 
 def _read(source: str) -> list[_Event]:
@@ -97,7 +105,7 @@ def _runs(events: list[_Event]) -> list[list[int]]:
     for index, event in enumerate(events):
         if event.kind == "data":
             runs[-1].append(index)
-        elif ((event.kind in ("start", "startend", "end") and event.tag in _BLOCK) or event.kind == "comment") \
+        elif ((event.kind in ("start", "startend", "end") and event.tag in _BLOCK) or event.kind in _ASIDES) \
                 and runs[-1]:
             runs.append([])
     return [run for run in runs if run]
@@ -148,10 +156,11 @@ def rewrite(source: str, edits: Callable[[str], Edits], text: Callable[[str], st
                     attrs.append((name, cleaned))
             if changed:
                 replaced[index] = _tag(event, attrs, source)
-        elif event.kind == "comment":
+        elif event.kind in _ASIDES:
             clean = text(event.text)
             if clean != event.text:
-                replaced[index] = f"<!--{clean.replace('-->', '- ->')}-->"
+                opening, closing, broken = _ASIDES[event.kind]
+                replaced[index] = opening + clean.replace(closing, broken) + closing
     if not replaced:
         return source
     return "".join(replaced.get(i, source[e.start:e.end]) for i, e in enumerate(events))
@@ -189,7 +198,7 @@ def view(source: str) -> View:
                 depth = max(0, depth - 1)
         if event.kind == "data":
             (hidden if depth else visible).append(event.text)
-        elif event.kind == "comment":
+        elif event.kind in _ASIDES:
             hidden.append(event.text)
         elif event.kind in ("start", "startend", "end") and event.tag in _BLOCK:
             visible.append("\n")

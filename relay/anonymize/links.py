@@ -24,7 +24,22 @@ MAX_FORMS = 64
 _WRAPPER_PARAMS = ("url", "u", "q", "redirect", "redirect_url", "redirect_uri", "target", "dest", "destination",
                    "link", "r", "to", "goto", "out", "l")
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
-URL_IN_TEXT = re.compile(r"(?i)\b(?:https?://|mailto:|tel:|sms:|callto:|file:/|ftp://|www\.)[^\s<>\"'\]\[)]+")
+# Links that open a call or a chat with a person in an app, or a place on a map, rather than a page: Skype's
+# skype:NAME?call (Outlook and Skype signatures), Telegram's tg://resolve?domain=NAME, snapchat://add/NAME,
+# discord://, msteams:...?users=NAME, whatsapp://send?phone=, geo:LAT,LONG ... The contact rule reports them
+# (relay/moderation/rules/contact_info.py) and the identity scrub decodes them in plain text, as tel: links.
+# Those of the first tuple are written "scheme:target"; those of the second only "scheme://target", since their
+# names are also words ("line", "signal") or short ("tg", "fb") and "line:42" is no link.
+APP_SCHEMES = ("tel", "sms", "mms", "callto", "facetime", "facetime-audio", "skype", "msteams", "sip", "sips", "xmpp",
+               "geo")
+APP_SCHEMES_WITH_SLASHES = ("tg", "telegram", "whatsapp", "viber", "sgnl", "signal", "snapchat", "discord",
+                            "fb-messenger", "fb", "instagram", "twitter", "tiktok", "line", "kik", "threema", "weixin",
+                            "wechat", "slack", "zoommtg", "zoomus")
+URL_IN_TEXT = re.compile(
+    r"(?i)\b(?:https?://|file:/|ftp://|www\.|mailto:"
+    rf"|(?:{'|'.join(map(re.escape, APP_SCHEMES))}):|(?:{'|'.join(map(re.escape, APP_SCHEMES_WITH_SLASHES))})://)"
+    r"[^\s<>\"'\]\[)]+"
+)
 
 
 def _unbase64(value: str) -> str | None:

@@ -5,8 +5,10 @@ It owns the recognition of e-mail addresses (plain and obfuscated: "jane at gmai
 suffix list, tldextract's bundled snapshot, never fetched, or a reserved name such as .example),
 phone numbers in any country's format (phonenumbers' matcher, with the program's
 region for local formats) and phone numbers written in words, URLs and bare domains, meeting links and meeting
-IDs, messaging and social handles (with or without the platform named), and street addresses. The relay's own
-alias addresses, and addresses and links on the relay's own domains, are never findings.
+IDs, messaging and social handles (with or without the platform named, and the links of messaging apps: skype:,
+tg://, snapchat://, msteams:, ...), street addresses (in Latin, Cyrillic and Arabic script), and locations: GPS
+coordinates (decimal or in degrees, minutes and seconds), Plus Codes, what3words addresses and geo: links. The
+relay's own alias addresses, and addresses and links on the relay's own domains, are never findings.
 
 Each detector proposes spans; where proposals overlap the longer one wins, then the more specific kind, so the
 findings come back sorted by offset and never overlap.
@@ -28,6 +30,7 @@ from functools import cache, lru_cache
 import phonenumbers
 import tldextract
 
+from relay.anonymize.links import APP_SCHEMES, APP_SCHEMES_WITH_SLASHES
 from relay.moderation.findings import Finding
 from relay.moderation.rules import contact_cues
 
@@ -35,7 +38,7 @@ RULE = "contact_info"
 
 # Resolution order when two proposals cover spans of the same length: the more specific kind first.
 KINDS = (  # every kind this rule reports, most specific first (breaks ties between overlaps)
-    "email", "meeting_link", "handle", "url", "domain", "phone", "phone_words", "street_address")
+    "email", "meeting_link", "handle", "location", "url", "domain", "phone", "phone_words", "street_address")
 
 _REGION_ALIASES = {"UK": "GB"}
 _WORD = re.compile(r"[^\W\d_]+")  # words in any script (the cues of other languages: rules/data/contact_cues.yaml)
@@ -111,11 +114,17 @@ _OBFUSCATION_WORDS = frozenset({"dot", "punkt", "arobase", *_WEBMAIL})
 _SPACED_EMAIL = re.compile(r"(?<!\S)(?:[\w.] ){2,}\w ?@ ?\w(?: [\w.])+(?!\S)")
 
 # -------------------------------------------------------------------------------------------- links, domains
+# A link with a scheme (its host a name, an IPv4 or a bracketed IPv6 address), a protocol-relative one
+# ("//pix.tracker.example/o.gif", which an <img> loads over the page's scheme), one that starts "www.", or a bare
+# host under a top-level domain of _BARE_TLDS.
 _URL = re.compile(
     r"""
     (?<![\w@.+/-])
     (?:
-        (?P<scheme>(?i:https?|ftp)://)(?:[^\s/@<>"']++@)?(?P<shost>[\w-]++(?:\.[\w-]++)*+)(?::\d+)?
+        (?P<scheme>(?i:https?|ftp)://)(?:[^\s/@<>"']++@)?(?P<shost>[\w-]++(?:\.[\w-]++)*+|\[[0-9A-Fa-f:.]{2,45}\])
+        (?::\d+)?
+      | (?<!:)//(?P<rhost>[\w-]++(?:\.[\w-]+)*\.[A-Za-z]{2,24}(?![\w-])|\[[0-9A-Fa-f:.]{2,45}\]|\d{1,3}(?:\.\d{1,3}){3})
+        (?::\d+)?
       | (?i:www)\d{0,3}\.(?P<whost>[\w-]++(?:\.[\w-]++)++)
       | (?P<bhost>(?:[A-Za-z0-9][A-Za-z0-9-]*+\.)++(?P<tld>[A-Za-z]{2,24}))(?![\w'’-]|\.\w)
     )
@@ -128,6 +137,69 @@ _MEETING_WORDS = frozenset({"zoom", "meeting", "webex", "teams", "conference"})
 _MEETING_ID = re.compile(
     rf"\b{_alternation(_MEETING_WORDS)}\b(?:\s+(?:meeting|call))?(?:\s+(?:id|code|number|no|is)\b\.?)*"
     r"\s*[:#]?\s*(?P<id>\d{3}[ -]?\d{3,4}[ -]?\d{3,5})(?!\d)"
+)
+
+# Links of messaging apps and maps (relay/anonymize/links.py lists the schemes): the scheme, then its target.
+_APP_LINK = re.compile(
+    rf"(?<![\w.+/-])(?P<scheme>{_alternation(APP_SCHEMES)}:|{_alternation(APP_SCHEMES_WITH_SLASHES)}://)"
+    r"(?P<target>[^\s<>\"']*[^\W_][^\s<>\"']*)"
+)
+_APP_SCHEME_WORDS = _first_words((*APP_SCHEMES, *APP_SCHEMES_WITH_SLASHES))  # looked for in a text's words
+_PHONE_SCHEMES = frozenset({"tel", "sms", "mms"})
+_PHONE_OR_NAME_SCHEMES = frozenset({"callto", "facetime", "facetime-audio"})  # a number or a Skype/Apple name
+_DIALLED = re.compile(r"\+?[\d ().-]{7,}(?![^?;&])")
+_MEETING_SCHEMES = frozenset({"zoommtg", "zoomus"})
+# What a scheme's target must hold to be a link rather than a word after a colon ("take a sip:it's hot"): a
+# geo: link starts with its latitude, a tel:, sms: or mms: link has digits, sip: and xmpp: an address.
+_TARGET_SHAPES = {"geo": re.compile(r"[-+]?\d"), "tel": re.compile(r".*\d"), "sms": re.compile(r".*\d"),
+                  "mms": re.compile(r".*\d"), "sip": re.compile(r".*@"), "sips": re.compile(r".*@"),
+                  "xmpp": re.compile(r".*@")}
+
+# ------------------------------------------------------------------------------------------------- locations
+# GPS coordinates as map apps copy them: "55.7963, 49.1088" (both parts with four or more decimals, about ten
+# metres; three, a street, when "gps", "location" or "pin" comes just before), within latitude and longitude
+# ranges, not both under 1 (a probability or a unit vector, "0.7071, 0.7071"; the sea off West Africa) and not
+# inside a list of numbers ("the means were 12.3456, 23.4567, 34.5678" is no place). "Coordinates" is no cue:
+# homework gives the coordinates of points, "B (4.125, 3.875)".
+_DECIMAL_PAIR = re.compile(
+    r"(?<![\w.,°-])(?P<lat>[-−+]?\d{1,2}\.(?P<lat_decimals>\d{3,}))\s?,\s?"
+    r"(?P<lon>[-−+]?\d{1,3}\.(?P<lon_decimals>\d{3,}))(?![\w.°′'])"
+)
+_DECIMALS = re.compile(r"\d\.\d{3}")
+_THREE_DIGITS = re.compile(r"\d{3}")
+_DOTS_LOOKED_AT = 200
+_COORDINATES_REACH = 64  # characters either side of a decimal point or a degree sign
+_LIST_BEFORE = re.compile(r"\d\s?[,;]\s?$")
+_LIST_AFTER = re.compile(r"\s?[,;]\s?[-−+]?\d")
+_LOCATION_CUE = re.compile(
+    r"\b(?:gps|location|pin|ubicaci[oó]n|localisation|геолокаци[яюи]|локаци[яюи]|موقعي|الموقع)\b"
+)
+_CUE_WINDOW = 40
+# Degrees with a hemisphere: 55°47'46.7"N 49°06'31.7"E, N 55° 47.776' E 49° 6.530', 55.7963° N, 49.1088° E,
+# 55°47′46″ с. ш. 49°06′32″ в. д. A pair only, and precise enough to name a street (seconds, minutes with two
+# decimals, degrees with three): "Lyon lies at 45°45'N 4°50'E" in geography homework is no finding.
+_DEGREES = (r"\d{1,3}(?:[.,]\d+)?\s?°(?:\s?\d{1,2}(?:[.,]\d+)?\s?['′’](?:\s?\d{1,2}(?:[.,]\d+)?\s?(?:[\"″”]|''|′′))?)?"
+            r"|\d{1,3}\.\d{3,}")
+_NORTH_SOUTH = r"(?:[NS]|[сю]\.\s?ш\.?)"
+_EAST_WEST = r"(?:[EWO]|[вз]\.\s?д\.?)"
+_HEMISPHERE_PAIR = re.compile(
+    rf"(?<![\w°'′\"″.])(?:{_NORTH_SOUTH}\s?(?:{_DEGREES})|(?:{_DEGREES})\s?{_NORTH_SOUTH})(?![^\W\d_])"
+    rf"\s?[,;/]?\s?(?:{_EAST_WEST}\s?(?:{_DEGREES})|(?:{_DEGREES})\s?{_EAST_WEST})(?![^\W\d_])"
+)
+_PRECISE_DEGREES = re.compile(r"[\"″”]|''|′′|\d[.,]\d{2,}\s?['′’]|\d\.\d{3,}")
+# Open Location Code ("Plus Code"): 8 characters, "+", 2 or 3 (or a short code of 4 or 6 before the "+", its town
+# after it), in the code's alphabet of digits and consonants; upper case, as map apps write it, with a digit and a
+# letter ("2222+22" is a sum).
+_PLUS_CODE = re.compile(
+    r"(?<![\w+])(?P<code>[2-9CFGHJMPQRVWX]{8}|[2-9CFGHJMPQRVWX]{6}|[2-9CFGHJMPQRVWX]{4})\+[2-9CFGHJMPQRVWX]{2,3}"
+    r"(?![\w+])"
+)
+_PLUS_CODE_REACH = 12
+_FULL_CODE_START = re.compile(r"[2-9C][2-9CFGHJMPQRV]")
+# what3words: ///filled.count.soap (in any language's words), or three dotted words after "what3words"/"w3w".
+_THREE_WORDS = re.compile(r"(?<![\w/])///[^\W\d_]+\.[^\W\d_]+\.[^\W\d_]+(?![\w.])")
+_THREE_WORDS_NAMED = re.compile(
+    r"(?:what\s?3\s?words|w3w)\b[^\n]{0,30}?(?<![\w.])(?P<words>[^\W\d_]+\.[^\W\d_]+\.[^\W\d_]+)(?![\w.])"
 )
 
 # ---------------------------------------------------------------------------------------------------- phones
@@ -267,10 +339,17 @@ _US_STATES = (
     r"AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK"
     r"|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY"
 )
-# Each pattern with the lower-case strings one of which the text must hold for it to match (none: always run).
+# A street's name in Cyrillic (up to three words, "8 Марта" too) and a house number ("7", "10/2", "7а", "д. 7,
+# кв. 15", "корп. 2"): the house number is the finding's end.
+_CYRILLIC_STREET_NAME = r"(?:\d{1,2}-?(?:го|я)?\s)?[А-ЯЁа-яёІіЇїЄє][\w'’-]*(?:\s[А-ЯЁа-яёІіЇїЄє][\w'’-]*){0,2}"
+_CYRILLIC_HOUSE = (r"\d{1,4}(?:\s?[а-яА-Я](?!\w))?(?:/\d{1,4})?"
+                   r"(?:,?\s?(?i:кв|квартира|корп|к|стр|под)\.?\s?\d{1,4}(?!\d))*")
+# Each pattern with the lower-case strings one of which the text must hold for it to match (none: always run), or
+# with a frozenset of the words it starts with: it is then tried only where those words are (as _at_words does),
+# not at every character; such a pattern starts with (?<!\w) ("ш." is no street inside "ваш.").
 # Patterns start with a digit, a capital or a literal (not with \b, a lookbehind or a character class of both
 # cases), so that the scan can skip ahead; one that starts inside a word ("McTulsa OK 74159") still finds an address.
-_STREET_ADDRESSES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
+_STREET_ADDRESSES: tuple[tuple[re.Pattern[str], tuple[str, ...] | frozenset[str]], ...] = tuple(
     (re.compile(pattern), hints)
     for pattern, hints in (
         # 221B Baker Street, 1600 Pennsylvania Avenue NW, 55 W 42nd St (a first digit with no word before it)
@@ -294,16 +373,74 @@ _STREET_ADDRESSES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
             r"|quai|calle|avenida)\s+(?:(?:de|du|des|la|le|les|del)\s+|l'|d')*[A-ZÀ-Ý][\w'’-]+(?:\s+[A-ZÀ-Ý][\w'’-]+)*",
             ("rue", "avenue", "boulevard", "bd", "place", "chemin", "allée", "impasse", "quai", "calle", "avenida"),
         ),
+        # the same typed in lower case, "j'habite au 12 rue des lilas": only after a number and a type of street that
+        # is no English word ("2 place settings", "3 avenue trees" are not addresses)
+        (
+            r"\d(?<![\w/.-]\d)\d{0,3}(?:\s?(?:bis|ter))?,?\s+(?i:rue|chemin|allée|impasse|quai|calle|carrer|rua)\s+"
+            r"(?:(?i:de|du|des|la|le|les|del|da|do|dos|das)\s+|l'|d'|l’|d’)*[^\W\d_][\w'’-]+",
+            ("rue", "chemin", "allée", "impasse", "quai", "calle", "carrer", "rua"),
+        ),
         # Calle de Alcalá 120, Via Garibaldi 27, Rua Augusta 1508, Av. Insurgentes Sur 1602
         (
             rf"(?:{_ROMANCE_STREET_TYPES})\s+(?:{_ROMANCE_PARTICLES}\s+)*[A-ZÀ-Ý][\w'’.-]*"
             rf"(?:\s+(?:[A-ZÀ-Ý][\w'’.-]*|{_ROMANCE_PARTICLES}))*?,?\s+(?:n[º°o.]\s*)?\d{{1,5}}[A-Za-z]?\b",
             (),
         ),
-        # Hauptstraße 5, Berliner Straße 12a, Königsallee 27
+        # Hauptstraße 5, Berliner Straße 12a, Königsallee 27, Kaiserring 3; Dutch: Kerkstraat 12, Herengracht 502.
+        # "Ring" only after three letters and a consonant: "Spring 2026", "During 5 weeks" and "Mentoring 5
+        # students" are no streets.
         (
-            r"[A-ZÄÖÜ][\wäöüß-]*(?:\s|-)?(?i:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer)\s+\d{1,4}[a-z]?\b",
-            ("straße", "strasse", "str.", "weg", "gasse", "platz", "allee", "ring", "damm", "ufer"),
+            r"[A-ZÄÖÜ](?:[\wäöüß-]*(?:\s|-)?(?i:straße|strasse|str\.|weg|gasse|platz|allee|damm|ufer|straat|laan"
+            r"|plein|gracht|kade|dijk|singel|steeg)|[\wäöüß-]{2,}(?<![aeiouyäöü])(?:\s|-)?(?i:ring))\s+\d{1,4}[a-z]?\b",
+            ("straße", "strasse", "str.", "weg", "gasse", "platz", "allee", "ring", "damm", "ufer", "straat", "laan",
+             "plein", "gracht", "kade", "dijk", "singel", "steeg"),
+        ),
+        # the same in lower case, where the word can only be a street: "ich wohne in der hauptstraße 5", "kerkstraat 12"
+        (
+            r"[a-zäöü][a-zäöüß-]*(?:\s|-)?(?:straße|strasse|straat)\s+\d{1,4}[a-z]?\b",
+            ("straße", "strasse", "straat"),
+        ),
+        # a type of street typed in lower case before its name, after words that say it is one's address:
+        # "vivo en la calle mayor 5", "mi dirección es avenida libertad 12", "ich wohne am lindenweg 3"
+        (
+            r"(?<!\w)(?i:viv[oe]|vivimos|moro|abito|habite|wohne|wohnen|direcci[oó]n|domicilio|adresse|indirizzo|endere[cç]o"
+            r"|morada)\b[^.\n\d]{0,20}?(?P<address>(?i:calle|c/|avenida|avda\.?|av\.|paseo|plaza|carrer|rua|travessa"
+            r"|alameda|via|viale|piazza|corso|largo|rue|avenue|boulevard|chemin|allée|impasse|quai)\s+"
+            r"(?:[^\W\d_][\w'’.-]*\s+){0,3}?[^\W\d_][\w'’.-]*,?\s+(?:n[º°o.]\s*)?\d{1,5}[a-z]?\b"
+            r"|[^\W\d_]+(?i:weg|gasse|platz|allee|damm|ufer|ring|laan|plein|gracht|kade)\s+\d{1,4}[a-z]?\b)",
+            frozenset({"vivo", "vive", "vivimos", "moro", "abito", "habite", "wohne", "wohnen", "dirección",
+                       "direccion", "domicilio", "adresse", "indirizzo", "endereço", "endereco", "morada"}),
+        ),
+        # ул. Баумана, д. 7, кв. 15; пр. Мира 12; вул. Хрещатик, 22 (a street abbreviated with its dot: any case)
+        (
+            rf"(?<!\w)(?i:ул|вул|пр|просп|пер|пров|наб|пл|бул|ш|мкр)\.\s?{_CYRILLIC_STREET_NAME}"
+            rf",?\s?(?:(?i:д|дом|буд)\.?\s?)?{_CYRILLIC_HOUSE}",
+            frozenset({"ул", "вул", "пр", "просп", "пер", "пров", "наб", "пл", "бул", "ш", "мкр"}),
+        ),
+        # улица Ленина, 5; на проспекте Мира дом 12 (the street's name in capitals, or "дом" before the number)
+        (
+            rf"(?<!\w)(?i:улиц[аеуыи]|вулиц[яіею]|проспект[аеу]?|переул(?:ок|ке|ка)|бульвар[аеу]?|шоссе|набережн(?:ая|ой|ую)"
+            rf"|площад[ьи]|проезд[аеу]?|микрорайон[аеу]?)\s+(?:[А-ЯЁІЇЄ][\w'’-]*(?:\s+[А-ЯЁІЇЄ][\w'’-]*){{0,2}}"
+            rf",?\s?(?:(?i:д|дом|буд)\.?\s?)?|{_CYRILLIC_STREET_NAME},?\s?(?i:д|дом|буд)\.?\s?){_CYRILLIC_HOUSE}",
+            frozenset({
+                "улица", "улице", "улицу", "улицы", "улици", "вулиця", "вулиці", "вулицю", "вулице", "проспект",
+                "проспекта", "проспекте", "проспекту", "переулок", "переулке", "переулка", "бульвар", "бульвара",
+                "бульваре", "бульвару", "шоссе", "набережная", "набережной", "набережную", "площадь", "площади",
+                "проезд", "проезда", "проезде", "проезду", "микрорайон", "микрорайона", "микрорайоне", "микрорайону",
+            }),
+        ),
+        # شارع الملك فهد 24، ; طريق الملك عبدالله 12 ; 15 شارع التحرير (Egypt writes the number first)
+        (
+            r"(?:شارع|طريق|ش\.)\s+(?:[\u0621-\u064A\u0660-\u0669]+\s+){1,4}?(?:رقم\s+)?[\d٠-٩]{1,5}(?![\d٠-٩])"
+            r"(?=\s*(?:[،,.؛\n]|$|(?:حي|الحي|مبنى|عمارة|شقة|الرياض|جدة|القاهرة|عمان|دبي)\b))"
+            r"|[\d٠-٩](?<![\w/.-][\d٠-٩])[\d٠-٩]{0,4}\s+(?:شارع|ش\.)\s+[\u0621-\u064A]+(?:\s+[\u0621-\u064A]+)?",
+            ("شارع", "طريق", "ش."),
+        ),
+        # ul. Marszałkowska 10/12, al. Jerozolimskie 44, pl. Zbawiciela 3 (Polish; "et al. 2019" is no street)
+        (
+            r"(?<!\w)(?:(?i:ul)\.\s?(?:[^\W\d_][\w'.-]*\s){1,3}?|(?<!et )(?:al|pl|os)\.\s?"
+            r"(?:[A-ZÀ-ÝŁŚŻŹĆŃ][\w'.-]*\s){1,3}?)(?:\d{1,4}[a-zA-Z]?(?:/\d{1,4}[a-zA-Z]?)?)\b",
+            frozenset({"ul", "al", "pl", "os"}),
         ),
         # PO Box 123, Post Office Box 9, Postfach 1234, Caixa Postal 55, Private Bag 7
         (
@@ -393,27 +530,39 @@ def find_contact_info(
 def _around(text: str, char: str) -> Iterator[tuple[int, int]]:
     """Spans of text within _REACH of each occurrence of char, overlapping spans merged: an expression that needs
     the character searches these rather than the whole text."""
-    start = end = -1
+    return _spans(_occurrences(text, char), _REACH)
+
+
+def _occurrences(text: str, char: str) -> Iterator[int]:
     position = text.find(char)
     while position >= 0:
-        if position - _REACH > end >= 0:
+        yield position
+        position = text.find(char, position + 1)
+
+
+def _spans(positions: Iterable[int], reach: int) -> Iterator[tuple[int, int]]:
+    """Spans within reach of each of positions (ascending), overlapping spans merged."""
+    start = end = -1
+    for position in positions:
+        if position - reach > end >= 0:
             yield start, end
             start = -1
         if start < 0:
-            start = max(position - _REACH, 0)
-        end = position + _REACH
-        position = text.find(char, position + 1)
+            start = max(position - reach, 0)
+        end = position + reach
     if start >= 0:
         yield start, end
 
 
-def _at_words(scan: _Scan, words: frozenset[str], pattern: re.Pattern[str]) -> Iterator[re.Match[str]]:
-    """Matches of pattern (on the lower-cased text) that start at one of words, looked for only where the text
-    holds those words rather than by scanning it whole."""
+def _at_words(scan: _Scan, words: frozenset[str], pattern: re.Pattern[str], *,
+              as_written: bool = False) -> Iterator[re.Match[str]]:
+    """Matches of pattern (on the lower-cased text, or on the text as written) that start at one of words, looked
+    for only where the text holds those words rather than by scanning it whole."""
+    subject = scan.text if as_written else scan.lower
     for word in words & scan.vocabulary:
         position = scan.lower.find(word)
         while position >= 0:
-            match = pattern.match(scan.lower, position)
+            match = pattern.match(subject, position)
             if match is not None:
                 yield match
             position = scan.lower.find(word, position + 1)
@@ -505,7 +654,7 @@ def _links(scan: _Scan) -> Iterator[_Hit]:
     text = scan.text
     for match in _URL.finditer(text):
         tld = match.group("tld")
-        host = (match.group("shost") or match.group("whost") or match.group("bhost")).lower()
+        host = (match.group("shost") or match.group("rhost") or match.group("whost") or match.group("bhost")).lower()
         if tld is not None and not ((tld.islower() and tld in _BARE_TLDS) or _on_any(host, _KNOWN_HOSTS)):
             continue
         end = match.end()
@@ -526,6 +675,33 @@ def _link_kind(host: str, path: str, *, bare: bool) -> str:
 
 def _on_any(host: str, domains: tuple[str, ...]) -> bool:
     return any(host == domain or host.endswith("." + domain) for domain in domains)
+
+
+def _app_links(scan: _Scan) -> Iterator[_Hit]:
+    """Links that open a chat or a call in an app (skype:NAME?call, tg://resolve?domain=NAME, snapchat://add/NAME,
+    msteams:...?users=NAME) or a place (geo:LAT,LONG): a handle, a phone number or a location, never a page."""
+    if ":" not in scan.text:
+        return
+    for match in _at_words(scan, _APP_SCHEME_WORDS, _APP_LINK):
+        scheme = match.group("scheme").split(":")[0]
+        end = match.end()
+        while end > match.start("target") and scan.text[end - 1] in _TRAILING_PUNCTUATION:
+            end -= 1
+        target = scan.lower[match.start("target") : end].lstrip("/")
+        shape = _TARGET_SHAPES.get(scheme)
+        if not any(char.isalnum() for char in target) or (shape is not None and not shape.match(target)):
+            continue
+        yield _Hit(_app_link_kind(scheme, target), match.start(), end, "@" in target and scan.allowed.address(target))
+
+
+def _app_link_kind(scheme: str, target: str) -> str:
+    if scheme == "geo":
+        return "location"
+    if scheme in _PHONE_SCHEMES or (scheme in _PHONE_OR_NAME_SCHEMES and _DIALLED.match(target)):
+        return "phone"
+    if scheme in _MEETING_SCHEMES or (scheme == "msteams" and "meetup-join" in target):
+        return "meeting_link"
+    return "handle"
 
 
 def _meeting_ids(scan: _Scan) -> Iterator[_Hit]:
@@ -706,14 +882,74 @@ def _plain_handle(word: str) -> bool:
     return _PLAIN_HANDLE.fullmatch(word) is not None and word.lower() not in _NOT_HANDLES
 
 
+# ------------------------------------------------------------------------------------------------- locations
+def _locations(scan: _Scan) -> Iterator[_Hit]:
+    """GPS coordinates, Plus Codes and what3words addresses (geo: links are app links)."""
+    text = scan.text
+    yield from _coordinates(scan)
+    for start, end in _spans(_occurrences(text, "+"), _PLUS_CODE_REACH):
+        for match in _PLUS_CODE.finditer(text, start, end):
+            code = match.group()
+            if any(char.isdigit() for char in code) and any(char.isalpha() for char in code) \
+                    and (len(match.group("code")) < 8 or _FULL_CODE_START.match(code)):
+                yield _Hit("location", match.start(), match.end())
+    if "///" in text:
+        for match in _THREE_WORDS.finditer(text):
+            yield _Hit("location", match.start(), match.end())
+    if ("w" in scan.vocabulary or {"what", "words"} <= scan.vocabulary) \
+            and any(name in scan.lower for name in ("w3w", "what3words", "what 3 words")):
+        for match in _THREE_WORDS_NAMED.finditer(scan.lower):
+            yield _Hit("location", match.start("words"), match.end("words"))
+
+
+def _decimal_points(text: str) -> list[int]:
+    """The offsets of the points of numbers with three decimals or more ("55.796"): found by looking at each dot,
+    which costs less than scanning every character with an expression, unless dots are many."""
+    if text.count(".") > _DOTS_LOOKED_AT:
+        return [match.start() + 1 for match in _DECIMALS.finditer(text)]
+    return [position for position in _occurrences(text, ".")
+            if position and text[position - 1].isdigit() and _THREE_DIGITS.fullmatch(text, position + 1, position + 4)]
+
+
+def _coordinates(scan: _Scan) -> Iterator[_Hit]:
+    """Coordinates are looked for near each number with three decimals and each degree sign only."""
+    text = scan.text
+    spots = sorted([*_decimal_points(text), *_occurrences(text, "°")])
+    for start, end in _spans(spots, _COORDINATES_REACH):
+        yield from _coordinates_in(scan, start, end)
+
+
+def _coordinates_in(scan: _Scan, start: int, end: int) -> Iterator[_Hit]:
+    text = scan.text
+    for match in _DECIMAL_PAIR.finditer(text, start, end):
+        latitude, longitude = (float(match.group(part).replace("−", "-")) for part in ("lat", "lon"))
+        if abs(latitude) > 90 or abs(longitude) > 180 or max(abs(latitude), abs(longitude)) < 1:
+            continue
+        if _LIST_BEFORE.search(text, max(match.start() - 4, 0), match.start()) \
+                or _LIST_AFTER.match(text, match.end()):
+            continue
+        places = min(len(match.group("lat_decimals")), len(match.group("lon_decimals")))
+        before = scan.lower[max(match.start() - _CUE_WINDOW, 0) : match.start()]
+        if places >= 4 or _LOCATION_CUE.search(before):
+            yield _Hit("location", match.start(), match.end())
+    for match in _HEMISPHERE_PAIR.finditer(text, start, end):
+        if _PRECISE_DEGREES.search(match.group()):
+            yield _Hit("location", match.start(), match.end())
+
+
 # ------------------------------------------------------------------------------------------ street addresses
 def _street_addresses(scan: _Scan) -> Iterator[_Hit]:
     for pattern, hints in _STREET_ADDRESSES:
-        if hints and not any(hint in scan.lower for hint in hints):
+        if isinstance(hints, frozenset):
+            matches = _at_words(scan, hints, pattern, as_written=True)
+        elif hints and not any(hint in scan.lower for hint in hints):
             continue
-        for match in pattern.finditer(scan.text):
+        else:
+            matches = pattern.finditer(scan.text)
+        for match in matches:
             group = "address" if "address" in pattern.groupindex else 0
             yield _Hit("street_address", match.start(group), match.end(group))
 
 
-_DETECTORS = (_emails, _links, _meeting_ids, _phones, _spoken_phones, _handles, _street_addresses)
+_DETECTORS = (_emails, _links, _app_links, _meeting_ids, _phones, _spoken_phones, _handles, _locations,
+              _street_addresses)
