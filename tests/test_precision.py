@@ -1,6 +1,6 @@
 """Precision (issue 11): ordinary mentoring messages arrive byte-identical in their text.
 
-tests/data/precision/ holds 300 ordinary messages in five languages (en, es, fr, ru, ar). Each goes
+tests/data/precision/ holds 311 ordinary messages in five languages (en, es, fr, ru, ar). Each goes
 through the relay's own line (anonymise, inspect, the shipped adult-professional policy's rules:
 relay.pipeline.prepare) for pairs whose enrolled names are also ordinary words or place names ("Will",
 "Rose", "Luz", "Pierre", "Вера", "أمل"; "Jordan", "Lima", "Santiago", "Paris"). A message is damaged
