@@ -20,6 +20,10 @@ Writing a test (the fixtures are in tests/conftest.py):
   `await read_store(layout, some_store_function)`, `await rows(layout, statement)`, or `rows_now(...)`
   from sync code (it runs in a thread of its own). Never open relay.db with sqlite3: on PostgreSQL
   there is no file.
+* The command line: `await acli(layout, ...)` (`acli_json`, `acreate_pair`) from async code; `cli(...)` and
+  `create_pair(...)` only from sync code. They block their thread until the command is done, and the command may
+  wait for the store's write lock that a relay on the test's loop holds (not_on_a_running_loop): on a thread
+  with a running event loop they refuse to run.
 * Ports: `free_port()` hands out a port below the kernel's ephemeral range, different for each pytest-xdist
   worker, so a port cannot be taken by another worker's outgoing connection in between.
 * Time: inject relay.clock.FixedClock into `Relay(...)` instead of sleeping; wait with `eventually` or
@@ -292,11 +296,27 @@ async def _awaited(make: Callable[[], Awaitable[T]]) -> T:
     return await make()
 
 
+def not_on_a_running_loop(what: str, instead: str) -> None:
+    """Refuse a call that blocks its thread until another process is done with the store, made on a thread
+    whose asyncio event loop is running (an async test, fixture or helper). A relay serving on that loop may
+    hold the store's write lock (an open transaction, a start-up sweep) that the other process waits for, while
+    the blocked loop waits for the process: a deadlock that ends only when the process's busy timeout does
+    (on a loaded CI, `group create` printed nothing). Run it in a thread of its own instead (`instead`)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return  # no loop on this thread (a sync test, asyncio.to_thread's worker): blocking is harmless
+    raise AssertionError(f"{what} blocks the running event loop, which a relay on it may need to release the store's "
+                         f"write lock that the command waits for (a deadlock until the busy timeout): use {instead}")
+
+
 def cli(layout: Layout, *args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run the real `mentor-relay` command line against the layout's config, as a process of its own
-    (forked from a helper that imported the relay once: tests/clirunner.py)."""
+    (forked from a helper that imported the relay once: tests/clirunner.py). Sync code only: from a coroutine,
+    `await acli(...)` (not_on_a_running_loop says why)."""
     from tests import clirunner
 
+    not_on_a_running_loop("cli()", "`await acli(...)`")
     return clirunner.run(["--config", str(layout.config), *args], cwd=REPO, stdin=stdin, timeout=timeout,
                          env={**os.environ, "PYTHONPATH": str(REPO)})
 
@@ -312,6 +332,14 @@ async def acli(layout: Layout, *args: str, timeout: float = 60,
     return await asyncio.to_thread(cli, layout, *args, timeout=timeout, stdin=stdin)
 
 
+async def acli_json(layout: Layout, *args: str) -> Any:
+    """What `await acli(layout, *args)` prints, read as JSON (the caller passes --json): for checks polled
+    with `eventually(lambda: acli_json(...))`, which awaits the coroutine the lambda returns."""
+    import json
+
+    return json.loads((await acli(layout, *args)).stdout)
+
+
 async def acreate_pair(layout: Layout, mentor: dict[str, str] = MENTOR, mentee: dict[str, str] = MENTEE,
                        program: str = "stem", *extra: str) -> dict[str, Any]:
     return await asyncio.to_thread(create_pair, layout, mentor, mentee, program, *extra)
@@ -321,6 +349,7 @@ def create_pair(layout: Layout, mentor: dict[str, str] = MENTOR, mentee: dict[st
                 program: str = "stem", *extra: str) -> dict[str, Any]:
     import json
 
+    not_on_a_running_loop("create_pair()", "`await acreate_pair(...)`")
     result = cli(
         layout, "pair", "create", "--program", program,
         "--mentor-email", mentor["email"], "--mentor-name", mentor["name"], "--mentor-handle", mentor["handle"],
@@ -378,7 +407,9 @@ class ServeProcess:
 
     def start(self, timeout: float = 90) -> ServeProcess:
         """Start serve; return once its SMTP port accepts (bounded: a busy machine with worker processes and
-        PostgreSQL took over 30 s)."""
+        PostgreSQL took over 30 s). Sync code only (serve migrates and sweeps the store as it starts): from a
+        coroutine, `await asyncio.to_thread(ServeProcess(...).start)`."""
+        not_on_a_running_loop("ServeProcess.start()", "`await asyncio.to_thread(ServeProcess(...).start)`")
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - stays open for the process's lifetime
         self.process = subprocess.Popen(
             [sys.executable, "-m", "relay", "--config", str(self.layout.config), "serve"],
@@ -415,6 +446,9 @@ class ServeProcess:
         os.killpg(self.process.pid, signal.SIGINT)
 
     def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM, and wait for serve to finish (its last writes included). Sync code only: from a coroutine,
+        `await asyncio.to_thread(process.terminate)`."""
+        not_on_a_running_loop("ServeProcess.terminate()", "`await asyncio.to_thread(process.terminate)`")
         assert self.process is not None
         self.process.terminate()
         code = self.process.wait(timeout=timeout)

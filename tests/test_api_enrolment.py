@@ -9,27 +9,27 @@ from pathlib import Path
 import httpx
 
 from tests.consolekit import base_url, prepare
-from tests.support import Layout, ServeProcess, cli, eventually
+from tests.support import Layout, ServeProcess, acli, eventually
 
 PAIR = {"program": "stem", "mentor_email": "robert@uni.example.net", "mentor_name": "Robert Smithson",
         "mentor_handle": "Oak", "mentee_email": "alice@school.example.org", "mentee_name": "Alice Walker",
         "mentee_handle": "Maple", "mentee_language": "es", "end_date": "2099-06-30"}
 
 
-def token_for(layout: Layout, username: str, role: str, program: str) -> str:
-    added = cli(layout, "moderator", "add", "--username", username, "--role", role, "--program", program,
+async def token_for(layout: Layout, username: str, role: str, program: str) -> str:
+    added = await acli(layout, "moderator", "add", "--username", username, "--role", role, "--program", program,
                 stdin="a long enough password\n")
     assert added.returncode == 0, added.stderr
-    issued = cli(layout, "moderator", "token", "--username", username)
+    issued = await acli(layout, "moderator", "token", "--username", username)
     assert issued.returncode == 0, issued.stderr
     return issued.stdout.split()[0]
 
 
 async def test_enrolment_api_over_http(layout: Layout, tmp_path: Path) -> None:
     prepare(layout)
-    coordinator = token_for(layout, "cora", "coordinator", "stem")
-    other = token_for(layout, "arty", "coordinator", "arts")
-    viewer = token_for(layout, "vic", "viewer", "stem")
+    coordinator = await token_for(layout, "cora", "coordinator", "stem")
+    other = await token_for(layout, "arty", "coordinator", "arts")
+    viewer = await token_for(layout, "vic", "viewer", "stem")
     # the sink smarthost shares this event loop: start and stop serve off it, or its deliveries wait on us
     process = await asyncio.to_thread(ServeProcess(layout, tmp_path / "serve.log").start)
     try:

@@ -16,7 +16,7 @@ from relay.store.database import create_engine, transaction
 from relay.store.schema import archive_chain, events, held, messages, outbound, thread_ids
 from tests.archive_support import START, Archive, build_archive
 from tests.database import copy_database, engine_url
-from tests.support import Layout, Sink, cli
+from tests.support import Layout, Sink, acli, acli_json
 
 
 async def check(url: str) -> Verdict:
@@ -72,13 +72,13 @@ async def test_every_archived_row_is_chained_and_verifies(layout: Layout, sink: 
     verdict = await check(archive.url)
     assert verdict.ok and verdict.entries == counts["archive_chain"]
 
-    result = cli(layout, "archive", "verify", "--json")
+    result = await acli(layout, "archive", "verify", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["entries"] == counts["archive_chain"]
-    shown = cli(layout, "archive", "verify", "--progress")
+    shown = await acli(layout, "archive", "verify", "--progress")
     assert shown.returncode == 0 and f"{counts['archive_chain']} entries" in shown.stdout
     assert f"{counts['archive_chain']}/{counts['archive_chain']}" in shown.stderr  # the progress bar
-    quiet = cli(layout, "archive", "verify")
+    quiet = await acli(layout, "archive", "verify")
     assert quiet.returncode == 0 and quiet.stderr == ""  # no TTY, no --progress: no bar
 
 
@@ -206,10 +206,10 @@ async def test_verify_cli_reports_the_first_bad_entry_and_exits_non_zero(layout:
     edits = sorted([await tampered(archive.url, edit_decision, archive),
                     await tampered(archive.url, edit_delivered_copy, archive)], key=lambda e: e[2] or 0)
     kind, ref, seq, _ = edits[0]  # two edits: the first in the chain is reported
-    result = cli(layout, "archive", "verify")
+    result = await acli(layout, "archive", "verify")
     assert result.returncode == 1
     assert result.stdout.startswith(f"archive NOT intact: entry {seq} ({kind} {ref}): the archived row was changed")
-    data = json.loads(cli(layout, "archive", "verify", "--json").stdout)
+    data = await acli_json(layout, "archive", "verify", "--json")
     assert data["ok"] is False and data["entries"] == (seq or 0) - 1
     assert data["problem"] == {"seq": seq, "kind": kind, "ref": ref, "what": data["problem"]["what"]}
 

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from relay.service import Relay
-from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Sink, acreate_pair, cli, eventually, send, simple_message
+from tests.support import (
+    DOMAIN,
+    MENTEE,
+    MENTOR,
+    Layout,
+    Sink,
+    acli,
+    acli_json,
+    acreate_pair,
+    eventually,
+    send,
+    simple_message,
+)
 
 OUT_OF_OFFICE = ("I am out of the office until Monday. For urgent matters call me on +1 415 555 0199 "
                  "or write to my colleague at sam.jones@bigcorp.example.")
@@ -44,9 +54,9 @@ async def test_out_of_office_becomes_a_neutral_notice_once(
     text = notice.message.get_content()
     assert "Oak has an automatic reply switched on" in text
     assert "415" not in text and "bigcorp" not in text and "José" not in text
-    decisions = json.loads(cli(layout, "events", "list", "--kind", "decision", "--json").stdout)
+    decisions = await acli_json(layout, "events", "list", "--kind", "decision", "--json")
     assert [d["detail"]["decision"] for d in decisions] == ["autoreply", "autoreply", "deliver"]
-    assert len(json.loads(cli(layout, "events", "list", "--kind", "away_notice", "--json").stdout)) == 1
+    assert len(await acli_json(layout, "events", "list", "--kind", "away_notice", "--json")) == 1
 
 
 async def test_a_human_subject_about_the_office_is_delivered(relay: Relay, layout: Layout, sink: Sink) -> None:
@@ -74,9 +84,9 @@ async def test_an_automatic_reply_that_cannot_be_read_is_archived_not_refused(la
     is delivered to nobody), not refused: the sending server would otherwise bounce it back to the mentor."""
     pair = await acreate_pair(layout)
     if closed:
-        assert cli(layout, "pair", "close", str(pair["id"])).returncode == 0
+        assert (await acli(layout, "pair", "close", str(pair["id"]))).returncode == 0
     raw = _unreadable_out_of_office()
     code, reply = await send(layout.smtp_port, raw, MENTEE["email"], pair["mentor_alias"])
     assert code == 250, reply
-    decisions = json.loads(cli(layout, "events", "list", "--kind", "decision", "--json").stdout)
+    decisions = await acli_json(layout, "events", "list", "--kind", "decision", "--json")
     assert [d["detail"]["decision"] for d in decisions] == ["ended" if closed else "autoreply"], decisions

@@ -288,7 +288,7 @@ def test_export_to_a_directory_names_the_mistake(offline_layout: Layout, tmp_pat
 async def test_the_enrolment_api_refuses_the_same_values(layout: Layout, tmp_path: Path) -> None:
     """POST /api/pairs goes through the same checks: a 422 naming the field, and no pair written."""
     prepare(layout)
-    token = token_for(layout, "cora", "coordinator", "stem")
+    token = await token_for(layout, "cora", "coordinator", "stem")
     process = await asyncio.to_thread(ServeProcess(layout, tmp_path / "serve.log").start)
     try:
         async with httpx.AsyncClient(base_url=base_url(layout), timeout=20,

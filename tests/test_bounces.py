@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 from relay.service import Relay
@@ -13,8 +12,8 @@ from tests.support import (
     Layout,
     Received,
     Sink,
+    acli_json,
     acreate_pair,
-    cli,
     eventually,
     nothing_queued,
     send,
@@ -47,8 +46,8 @@ async def deliver_one(layout: Layout, sink: Sink, pair: dict, subject: str) -> R
                                           and r.message["Subject"] == subject), None), timeout=15)
 
 
-def events(layout: Layout, kind: str) -> list[dict]:  # type: ignore[type-arg]
-    return json.loads(cli(layout, "events", "list", "--kind", kind, "--json").stdout)
+async def events(layout: Layout, kind: str) -> list[dict]:  # type: ignore[type-arg]
+    return await acli_json(layout, "events", "list", "--kind", kind, "--json")
 
 
 async def test_a_hard_bounce_is_recorded_and_the_sender_told_without_the_address(
@@ -66,8 +65,8 @@ async def test_a_hard_bounce_is_recorded_and_the_sender_told_without_the_address
     assert notice.rcpt_tos == [MENTEE["email"]] and notice.message["Subject"] == "Not delivered to Oak"
     body = notice.raw.decode()
     assert MENTOR["email"] not in body and "5.1.1" not in body and "Our first chat" in body
-    assert [e["detail"]["result"] for e in events(layout, "bounce")] == ["hard", "hard"]
-    assert json.loads(cli(layout, "queue", "list", "--state", "bounced", "--json").stdout)[0]["attempts"] == 1
+    assert [e["detail"]["result"] for e in await events(layout, "bounce")] == ["hard", "hard"]
+    assert (await acli_json(layout, "queue", "list", "--state", "bounced", "--json"))[0]["attempts"] == 1
     await eventually(lambda: len(sink.received) == 2)
     await eventually(lambda: nothing_queued(layout), timeout=20)  # a second notice would be on its way by now
     assert len(sink.received) == 2  # the repeated report told nobody twice
@@ -81,9 +80,9 @@ async def test_forged_and_unsigned_bounce_addresses_are_refused(relay: Relay, la
                     f"bounce+zzzzzzzzzzzz.{delivered.mail_from.split('.')[1][:16]}@{DOMAIN}"):
         code, text = await send(layout.smtp_port, report(address, MENTOR["email"], "failed", "5.1.1"), "", address)
         assert code == 550 and "No such bounce address" in text
-    assert [e["detail"]["reason"] for e in events(layout, "refused")] == ["forged_bounce"] * 3
+    assert [e["detail"]["reason"] for e in await events(layout, "refused")] == ["forged_bounce"] * 3
     await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting
-    assert events(layout, "bounce") == [] and len(sink.received) == 1
+    assert await events(layout, "bounce") == [] and len(sink.received) == 1
 
 
 async def test_a_delay_report_is_only_recorded(relay: Relay, layout: Layout, sink: Sink) -> None:
@@ -92,8 +91,8 @@ async def test_a_delay_report_is_only_recorded(relay: Relay, layout: Layout, sin
     code, _ = await send(layout.smtp_port, report(delivered.mail_from, MENTOR["email"], "delayed", "4.4.7"), "",
                          delivered.mail_from)
     assert code == 250
-    assert [e["detail"]["result"] for e in events(layout, "bounce")] == ["delay"]
-    assert json.loads(cli(layout, "queue", "list", "--state", "bounced", "--json").stdout) == []
+    assert [e["detail"]["result"] for e in await events(layout, "bounce")] == ["delay"]
+    assert await acli_json(layout, "queue", "list", "--state", "bounced", "--json") == []
 
 
 async def test_repeated_hard_bounces_mark_the_member_and_tell_the_coordinator(
@@ -111,10 +110,10 @@ async def test_repeated_hard_bounces_mark_the_member_and_tell_the_coordinator(
     assert len(to_coordinator) == 1
     text = to_coordinator[0].message.get_content()
     assert "Oak (the mentor of pair 1)" in text and "3 times" in text and MENTOR["email"] not in text
-    assert len(events(layout, "undeliverable")) == 1
+    assert len(await events(layout, "undeliverable")) == 1
     # the coordinator's own mail bouncing says nothing about the participants
     code, _ = await send(layout.smtp_port, report(to_coordinator[0].mail_from, "coordinator@school.example",
                                                   "failed", "5.1.1"), "", to_coordinator[0].mail_from)
     assert code == 250
-    assert [e["detail"]["member"] for e in events(layout, "bounce")] == ["mentor"] * 4 + [None]
-    assert len(events(layout, "undeliverable")) == 1
+    assert [e["detail"]["member"] for e in await events(layout, "bounce")] == ["mentor"] * 4 + [None]
+    assert len(await events(layout, "undeliverable")) == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import MENTEE, MENTOR, Layout, cli, create_pair, free_port
+from tests.support import MENTEE, MENTOR, Layout, acli, cli, create_pair, free_port
 
 
 @pytest.fixture
@@ -201,3 +201,14 @@ def test_a_command_imports_only_its_own_module_and_help_lists_every_command() ->
     assert all(action in found["helps"]["pair"] for action in ("create", "away", "address", "resume"))
     assert "run the SMTP relay and the delivery worker" in found["top"]
     assert "a program's figures: pairs, messages, reply times" in found["top"]
+
+
+async def test_the_blocking_cli_helpers_refuse_a_running_event_loop(offline_layout: Layout) -> None:
+    """tests/support.py: `cli` and `create_pair` block their thread until the command is done; on the loop of a
+    relay that holds the store's write lock the command waits for, that is a deadlock until the busy timeout.
+    From a coroutine they refuse at once, naming the awaitable helper to use instead."""
+    with pytest.raises(AssertionError, match=r"await acli\(\.\.\.\)"):
+        cli(offline_layout, "check-config")
+    with pytest.raises(AssertionError, match=r"await acreate_pair\(\.\.\.\)"):
+        create_pair(offline_layout)
+    assert (await acli(offline_layout, "check-config")).returncode == 0  # in a thread of its own: no loop there

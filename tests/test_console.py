@@ -33,7 +33,19 @@ from tests.consolekit import (
     token_for,
     write,
 )
-from tests.support import MENTEE, MENTOR, Layout, Sink, acreate_pair, cli, eventually, nothing_queued, rows, rows_now
+from tests.support import (
+    MENTEE,
+    MENTOR,
+    Layout,
+    Sink,
+    acli,
+    acli_json,
+    acreate_pair,
+    eventually,
+    nothing_queued,
+    rows,
+    rows_now,
+)
 
 
 def by_rcpt(sink: Sink, address: str) -> list[EmailMessage]:
@@ -213,7 +225,7 @@ async def test_login_lockout_survives_a_restart_and_ends_in_time(layout: Layout,
         assert response.status_code == 429 and "Try again after 09:15 UTC" in response.text
         clock.advance(timedelta(minutes=16))
         assert (await login(client, "ana")).status_code == 303
-    kinds = [e["kind"] for e in json.loads(cli(layout, "events", "list", "--json").stdout)]
+    kinds = [e["kind"] for e in await acli_json(layout, "events", "list", "--json")]
     assert kinds.count("login_locked") == 1 and kinds.count("login") == 1
 
 
@@ -321,9 +333,9 @@ async def test_release_from_the_console_is_delivered_once(layout: Layout, sink: 
         delivered = await eventually(lambda: by_rcpt(sink, MENTOR["email"]))
         assert relay_copies(layout, held_id) == 1  # queued once: there is no second copy to arrive later
         assert len(delivered) == 1 and delivered[0].get_content().strip() == "Can we keep this secret?"
-    result = cli(layout, "held", "release", held_id, "--json")  # the CLI after the console: still once
+    result = await acli(layout, "held", "release", held_id, "--json")  # the CLI after the console: still once
     assert json.loads(result.stdout)["status"] == "already-released"
-    found = json.loads(cli(layout, "events", "list", "--kind", "released", "--json").stdout)
+    found = await acli_json(layout, "events", "list", "--kind", "released", "--json")
     assert [(e["actor"], e["message_id"]) for e in found] == [("ana", held_id)]
 
 
@@ -353,7 +365,7 @@ async def test_reject_tells_the_sender_and_escalate_tells_the_coordinator(layout
         assert f"Review it: {PUBLIC_URL}/held/{second}" in text and "127.0.0.1" not in text
         assert MENTEE["email"] not in text
     assert held_state(layout, second) == "held" and held_state(layout, first) == "rejected"
-    found = json.loads(cli(layout, "events", "list", "--json").stdout)
+    found = await acli_json(layout, "events", "list", "--json")
     assert {(e["kind"], e["actor"], e["message_id"]) for e in found if e["actor"] == "ana"} >= {
         ("rejected", "ana", first), ("escalated", "ana", second)}
 
@@ -377,7 +389,7 @@ async def test_redact_and_release_delivers_the_edit_and_keeps_the_original(layou
     ((raw,),) = await rows(layout, select(messages.c.raw).where(messages.c.id == held_id))
     edits = [tuple(row) for row in await rows(layout, select(message_edits.c.message_id, message_edits.c.moderator))]
     assert original_body.encode() in raw and edits == [(held_id, "ana")]
-    found = json.loads(cli(layout, "events", "list", "--json").stdout)
+    found = await acli_json(layout, "events", "list", "--json")
     assert [e["kind"] for e in found if e["message_id"] == held_id and e["actor"] == "ana"] == [
         "edited", "released"]
 

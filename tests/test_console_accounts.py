@@ -23,11 +23,11 @@ from tests.consolekit import (
     token_for,
     write,
 )
-from tests.support import Layout, Sink, acli, acreate_pair, cli
+from tests.support import Layout, Sink, acli, acli_json, acreate_pair
 
 
-def _kinds(layout: Layout) -> list[str]:
-    return [e["kind"] for e in json.loads(cli(layout, "events", "list", "--json").stdout)]
+async def _kinds(layout: Layout) -> list[str]:
+    return [e["kind"] for e in await acli_json(layout, "events", "list", "--json")]
 
 
 async def _api_works(client: httpx.AsyncClient, token: str, held_id: str) -> int:
@@ -64,7 +64,7 @@ async def test_a_password_change_and_a_revoke_end_the_api_token(layout: Layout, 
                 assert (await browser.get("/held")).status_code == 200  # the session is not the token
             again = await acli(layout, "moderator", "token", "--username", "ana", "--revoke")
             assert again.returncode == 0 and "had no API token" in again.stdout
-    kinds = _kinds(layout)
+    kinds = await _kinds(layout)
     assert kinds.count("token_revoked") == 2 and kinds.count("token_issued") == 3
 
 
@@ -103,7 +103,7 @@ async def test_a_disabled_account_cannot_log_in_use_its_session_or_its_token(lay
         assert nobody.returncode != 0 and "no account named 'nobody'" in nobody.stderr
         missing = await acli(layout, "moderator", "disable")
         assert missing.returncode == 2 and "--username" in missing.stderr
-    kinds = _kinds(layout)
+    kinds = await _kinds(layout)
     assert kinds.count("account_disabled") == 1 and kinds.count("account_enabled") == 1
 
 
@@ -148,7 +148,7 @@ async def test_forty_guesses_at_once_are_not_verified_past_the_lock(layout: Layo
             after = await login(late, "ana")
             if codes[-1] != 303:
                 assert after.status_code == 429 and "Too many failed attempts" in after.text
-    assert _kinds(layout).count("login_locked") >= 1
+    assert (await _kinds(layout)).count("login_locked") >= 1
 
 
 async def test_a_flood_of_logins_gets_429_or_503_and_no_error(layout: Layout, sink: Sink) -> None:

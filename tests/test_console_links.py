@@ -10,7 +10,7 @@ import yaml
 
 from relay.clock import FixedClock
 from tests.consolekit import MODERATOR_MAILBOX, PUBLIC_URL, prepare, serving, write
-from tests.support import Layout, Sink, acreate_pair, cli
+from tests.support import Layout, Sink, acli, acreate_pair, cli
 
 
 def _texts(sink: Sink, address: str) -> list[str]:
@@ -38,7 +38,7 @@ async def test_moderator_reminder_and_escalation_mail_link_to_the_public_url(lay
 
 async def test_without_public_url_mail_has_no_link_and_check_config_warns(layout: Layout, sink: Sink) -> None:
     prepare(layout, public_url=None)
-    checked = cli(layout, "check-config")
+    checked = await acli(layout, "check-config")
     assert checked.returncode == 0
     assert "warning: console.public_url is not set" in checked.stderr
     async with serving(layout):

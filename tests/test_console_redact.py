@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from relay.store.schema import message_edits
 from tests.consolekit import add_moderator, csrf_of, prepare, serving, session, token_for, write
-from tests.support import MENTEE, MENTOR, Layout, Sink, acli, acreate_pair, cli, eventually, rows
+from tests.support import MENTEE, MENTOR, Layout, Sink, acli, acli_json, acreate_pair, eventually, rows
 
 POLICY = """
     default_action: deliver
@@ -97,7 +97,7 @@ async def test_an_edit_needs_a_second_approval_from_someone_who_saw_it(layout: L
             assert released.status_code == 200 and released.json()["status"] == "released"
         assert await eventually(lambda: _to_mentee(sink)) == [edited]
         assert (await _held(layout, held_id))["approvals"] == ["ana", "bea"]
-    found = [e for e in json.loads(cli(layout, "events", "list", "--json").stdout) if e["message_id"] == held_id]
+    found = [e for e in await acli_json(layout, "events", "list", "--json") if e["message_id"] == held_id]
     cleared = [e for e in found if e["kind"] == "approvals_cleared"]
     assert len(cleared) == 1 and cleared[0]["actor"] == "ana" and cleared[0]["detail"]["cleared"] == ["bea"]
 

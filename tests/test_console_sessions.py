@@ -14,7 +14,7 @@ import httpx
 
 from relay.clock import FixedClock
 from tests.consolekit import PASSWORD, add_moderator, csrf_of, login, prepare, serving, session
-from tests.support import Layout, Sink, acli, cli
+from tests.support import Layout, Sink, acli, acli_json
 
 
 async def test_a_cookie_copied_before_logout_is_worthless_after_it(layout: Layout, sink: Sink) -> None:
@@ -28,7 +28,7 @@ async def test_a_cookie_copied_before_logout_is_worthless_after_it(layout: Layou
             assert (await browser.post("/logout", data={"csrf_token": csrf_of(page.text)})).status_code == 303
             assert (await thief.get("/held")).status_code == 303  # to the login page: the session has ended
             assert (await thief.get("/pairs")).headers["location"].startswith("/login")
-    kinds = [e["kind"] for e in json.loads(cli(layout, "events", "list", "--json").stdout)]
+    kinds = [e["kind"] for e in await acli_json(layout, "events", "list", "--json")]
     assert kinds.count("login") == 1 and kinds.count("logout") == 1
 
 
@@ -68,7 +68,7 @@ async def test_a_password_change_and_an_admin_end_sessions(layout: Layout, sink:
             assert json.loads(revoked.stdout) == {"ended": 1, "token_revoked": False}
             assert (await laptop.get("/held")).status_code == 303
             assert (await admin.get("/held")).status_code == 200
-    kinds = [e["kind"] for e in json.loads(cli(layout, "events", "list", "--json").stdout)]
+    kinds = [e["kind"] for e in await acli_json(layout, "events", "list", "--json")]
     assert kinds.count("sessions_revoked") == 2 and kinds.count("password_changed") == 1
 
 
@@ -153,7 +153,7 @@ async def test_throttling_slows_an_attacker_but_never_locks_the_moderator_out(la
                 session(layout, source="127.0.0.2") as same_address:
             assert (await login(other_laptop, "ana", PASSWORD)).status_code == 303
             assert (await login(same_address, "bo", PASSWORD)).status_code == 303
-    found = json.loads(cli(layout, "events", "list", "--json").stdout)
+    found = await acli_json(layout, "events", "list", "--json")
     locks = [e for e in found if e["kind"] == "login_locked"]
     assert {lock["detail"]["address"] for lock in locks} >= {"127.0.0.2"}
     logins = [e for e in found if e["kind"] == "login"]

@@ -22,7 +22,6 @@ from tests.support import (
     Sink,
     acli,
     acreate_pair,
-    cli,
     eventually,
     nothing_queued,
     send,
@@ -66,7 +65,7 @@ async def test_permanent_failure_is_recorded_and_listed(relay: Relay, layout: La
     failed = await eventually(lambda: queue(layout, "failed"))
     assert failed[0]["attempts"] == 1 and "550 5.1.1" in failed[0]["last_error"]
     assert "550 5.1.1" in (await events(layout, "delivery_failed"))[0]["detail"]["error"]
-    text = cli(layout, "queue", "list", "--state", "failed").stdout
+    text = (await acli(layout, "queue", "list", "--state", "failed")).stdout
     assert "failed" in text and "mailbox does not exist" in text
     await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the absence
     assert sink.received == []

@@ -3,6 +3,7 @@ record the CLI printed (through a stub resolver, never real DNS), dns-records, a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import stat
@@ -22,6 +23,8 @@ from tests.support import (
     Layout,
     Received,
     Sink,
+    acli,
+    acli_json,
     acreate_pair,
     cli,
     eventually,
@@ -37,6 +40,11 @@ def keygen(layout: Layout, *args: str) -> dict[str, str]:
     result = cli(layout, "dkim", "keygen", "--selector", SELECTOR, *args, "--json")
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout))
+
+
+async def akeygen(layout: Layout, *args: str) -> dict[str, str]:
+    """`keygen` from a coroutine: the command in a thread of its own, the test's loop left free."""
+    return await asyncio.to_thread(keygen, layout, *args)
 
 
 def printed_txt(output: str, name: str) -> str:
@@ -118,7 +126,7 @@ def test_keygen_never_overwrites_a_key(layout: Layout) -> None:
 
 
 async def test_outbound_mail_is_signed_and_verifies_against_the_printed_record(layout: Layout, sink: Sink) -> None:
-    printed = cli(layout, "dkim", "keygen", "--selector", SELECTOR)
+    printed = await acli(layout, "dkim", "keygen", "--selector", SELECTOR)
     assert printed.returncode == 0, printed.stderr
     name = f"{SELECTOR}._domainkey.relay.test"
     record = printed_txt(printed.stdout, name)
@@ -142,17 +150,17 @@ async def test_outbound_mail_is_signed_and_verifies_against_the_printed_record(l
 
 
 async def test_ed25519_signature_verifies(layout: Layout, sink: Sink) -> None:
-    data = keygen(layout, "--algorithm", "ed25519")
+    data = await akeygen(layout, "--algorithm", "ed25519")
     use_key(layout)
     raw = (await relay_delivers(layout, sink, "Ed25519")).raw
     assert signature_tags(raw)[b"a"] == b"ed25519-sha256"
     assert dkim.verify(raw, dnsfunc=resolver(data["record_name"], data["record_value"])) is True
-    other = keygen(layout, "--algorithm", "ed25519", "--out", str(layout.root / "other.pem"))
+    other = await akeygen(layout, "--algorithm", "ed25519", "--out", str(layout.root / "other.pem"))
     assert dkim.verify(raw, dnsfunc=resolver(data["record_name"], other["record_value"])) is False
 
 
 async def test_a_retry_is_signed_afresh_once(layout: Layout, sink: Sink) -> None:
-    data = keygen(layout)
+    data = await akeygen(layout)
     use_key(layout)
     sink.handler.scripted = ["451 4.7.1 greylisted, come back later"]
     raw = (await relay_delivers(layout, sink, "Greylisted")).raw
@@ -161,7 +169,7 @@ async def test_a_retry_is_signed_afresh_once(layout: Layout, sink: Sink) -> None
 
 
 async def test_a_signing_failure_is_retried_not_lost(layout: Layout, sink: Sink) -> None:
-    data = keygen(layout)
+    data = await akeygen(layout)
     use_key(layout)
     settings = load_settings(layout.config)
     signer = signer_from_settings(settings)
@@ -184,10 +192,10 @@ async def test_a_signing_failure_is_retried_not_lost(layout: Layout, sink: Sink)
     finally:
         await relay.stop()
     assert dkim.verify(received.raw, dnsfunc=resolver(data["record_name"], data["record_value"])) is True
-    deferred = json.loads(cli(layout, "events", "list", "--kind", "deferred", "--json").stdout)
+    deferred = await acli_json(layout, "events", "list", "--kind", "deferred", "--json")
     assert [e["detail"]["error"] for e in deferred] == [
         "DKIM signing failed: RuntimeError: key store briefly unavailable"]
-    sent = await eventually(lambda: json.loads(cli(layout, "queue", "list", "--state", "sent", "--json").stdout))
+    sent = await eventually(lambda: acli_json(layout, "queue", "list", "--state", "sent", "--json"))
     assert sent[0]["attempts"] == 2
 
 

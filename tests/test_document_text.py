@@ -34,7 +34,7 @@ from relay.pipeline import prepare
 from tests.consolekit import serving
 from tests.documentkit import text_pdf
 from tests.safeguarding_kit import LEAD, MODERATORS, Inboxes, leaks, text, use_shipped_policy
-from tests.support import MENTEE, MENTOR, REPO, Layout, Sink, acreate_pair, cli, eventually, nothing_queued, send
+from tests.support import MENTEE, MENTOR, REPO, Layout, Sink, acli, acreate_pair, eventually, nothing_queued, send
 
 DOMAIN = "relay.test"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -350,8 +350,8 @@ def test_reading_a_damaged_document_never_raises() -> None:
 # --- end to end, over SMTP ---------------------------------------------------------------------------
 
 
-def _held(layout: Layout) -> list[dict[str, Any]]:
-    result = cli(layout, "held", "list", "--json")
+async def _held(layout: Layout) -> list[dict[str, Any]]:
+    result = await acli(layout, "held", "list", "--json")
     assert result.returncode == 0, result.stderr
     return list(json.loads(result.stdout))
 
@@ -376,7 +376,7 @@ async def test_end_to_end_a_disclosure_only_in_an_attachment_alerts_the_lead(
         assert alert["Subject"].startswith("URGENT")
         assert "(abuse, URGENT): my stepdad hits me" in text(alert) and leaks(alert) == []
         assert inbox.of(MODERATORS)[0]["Subject"].startswith("URGENT")
-        [item] = _held(layout)
+        [item] = await _held(layout)
         assert (item["severity"], item["release_requires"]) == ("urgent", 2)
 
 
@@ -388,8 +388,8 @@ async def test_end_to_end_the_moderator_sees_why_a_pdf_with_a_real_name_is_held(
         raw = _mail(text_pdf(*HOMEWORK), "application/pdf", "homework.pdf", "Here is my homework.", to=alias)
         code, reply = await send(layout.smtp_port, raw, MENTEE["email"], alias)
         assert code == 250, reply
-        [item] = _held(layout)
-        shown = cli(layout, "held", "show", str(item["id"]), "--json")
+        [item] = await _held(layout)
+        shown = await acli(layout, "held", "show", str(item["id"]), "--json")
         assert shown.returncode == 0, shown.stderr
         assert "the pages of this PDF show a real name or address, which cannot be removed from a PDF" in shown.stdout
         await eventually(lambda: nothing_queued(layout), timeout=20)

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
 from relay.service import Relay
-from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Sink, acreate_pair, cli, eventually, send, simple_message
+from tests.support import (
+    DOMAIN,
+    MENTEE,
+    MENTOR,
+    Layout,
+    Sink,
+    acli_json,
+    acreate_pair,
+    eventually,
+    send,
+    simple_message,
+)
 
 
 @pytest.fixture
@@ -84,11 +94,12 @@ async def test_conversation_threads_in_both_clients(relay: Relay, layout: Layout
         other.append(delivered["Message-ID"])
 
     # Everything is in the store: six messages, six deliveries, and each decision is an event.
-    def sent() -> list[object]:
-        return json.loads(cli(layout, "queue", "list", "--state", "sent", "--json").stdout)
+    async def six_sent() -> list[object] | bool:
+        sent = await acli_json(layout, "queue", "list", "--state", "sent", "--json")
+        return len(sent) == 6 and sent
 
-    assert len(await eventually(lambda: len(sent()) == 6 and sent())) == 6
-    decisions = json.loads(cli(layout, "events", "list", "--kind", "decision", "--json").stdout)
+    assert len(await eventually(six_sent)) == 6
+    decisions = await acli_json(layout, "events", "list", "--kind", "decision", "--json")
     assert [e["detail"]["decision"] for e in decisions] == ["deliver"] * 6
 
 

@@ -20,7 +20,19 @@ from relay.service import Relay
 from relay.store.database import create_engine
 from relay.store.schema import messages, outbound
 from tests.archive_support import build_archive
-from tests.support import MENTEE, MENTOR, Layout, Sink, acreate_pair, cli, rows, rows_now, send, simple_message
+from tests.support import (
+    MENTEE,
+    MENTOR,
+    Layout,
+    Sink,
+    acli,
+    acli_json,
+    acreate_pair,
+    rows,
+    rows_now,
+    send,
+    simple_message,
+)
 
 REAL = [MENTOR["email"], MENTEE["email"], "José Müller", "Jose Mueller", "Jane Doe", "jose.mueller", "jane.doe"]
 
@@ -43,7 +55,7 @@ async def test_export_mbox_holds_the_delivered_copies_in_order_without_real_name
         layout: Layout, sink: Sink, tmp_path: Path) -> None:
     archive = await build_archive(layout, sink)
     target = tmp_path / "pair.mbox"
-    result = cli(layout, "archive", "export", "--pair", str(archive.pair["id"]), "-o", str(target), "--json")
+    result = await acli(layout, "archive", "export", "--pair", str(archive.pair["id"]), "-o", str(target), "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["messages"] == 3
     box = mailbox.mbox(str(target))
@@ -60,7 +72,7 @@ async def test_export_mbox_holds_the_delivered_copies_in_order_without_real_name
     assert "engineering school" in text_of(exported[0])
     assert leaks([text_of(m) for m in exported]) == []
     assert leaks([target.read_bytes().decode("utf-8", "replace")]) == []
-    events = json.loads(cli(layout, "events", "list", "--kind", "archive.export", "--json").stdout)
+    events = await acli_json(layout, "events", "list", "--kind", "archive.export", "--json")
     assert [(e["pair_id"], e["detail"]["original"]) for e in events] == [(archive.pair["id"], False)]
 
 
@@ -68,7 +80,7 @@ async def test_export_original_and_eml_zip(layout: Layout, sink: Sink, tmp_path:
     archive = await build_archive(layout, sink)
     pair = str(archive.pair["id"])
     target = tmp_path / "original.mbox"
-    assert cli(layout, "archive", "export", "--pair", pair, "-o", str(target), "--original").returncode == 0
+    assert (await acli(layout, "archive", "export", "--pair", pair, "-o", str(target), "--original")).returncode == 0
     box = mailbox.mbox(str(target))
     originals = list(box)
     box.close()
@@ -78,7 +90,7 @@ async def test_export_original_and_eml_zip(layout: Layout, sink: Sink, tmp_path:
     assert [m["Message-ID"] for m in originals] == [m["Message-ID"] for m in stored]
 
     zipped = tmp_path / "pair.zip"
-    result = cli(layout, "archive", "export", "--pair", pair, "-o", str(zipped), "--format", "eml-zip")
+    result = await acli(layout, "archive", "export", "--pair", pair, "-o", str(zipped), "--format", "eml-zip")
     assert result.returncode == 0, result.stderr
     with zipfile.ZipFile(zipped) as archive_zip:
         names = archive_zip.namelist()
@@ -93,9 +105,9 @@ def _raw_messages(layout: Layout) -> list[bytes]:
 
 
 async def test_export_errors_are_one_line(layout: Layout, sink: Sink, tmp_path: Path) -> None:
-    missing = cli(layout, "archive", "export", "--pair", "42", "-o", str(tmp_path / "x.mbox"))
+    missing = await acli(layout, "archive", "export", "--pair", "42", "-o", str(tmp_path / "x.mbox"))
     assert (missing.returncode, missing.stderr) == (1, "error: no pair with id 42\n")
-    nowhere = cli(layout, "archive", "export", "--pair", "1", "-o", str(tmp_path / "no" / "x.mbox"))
+    nowhere = await acli(layout, "archive", "export", "--pair", "1", "-o", str(tmp_path / "no" / "x.mbox"))
     assert nowhere.returncode == 1 and nowhere.stderr.startswith("error: cannot write ")
     assert "Traceback" not in missing.stderr + nowhere.stderr
     assert not (tmp_path / "x.mbox").exists()
@@ -155,7 +167,7 @@ async def test_a_redacted_message_is_exported_as_delivered_and_as_received(
     exported = {}
     for name, extra in (("copy", []), ("original", ["--original"])):
         target = tmp_path / f"{name}.mbox"
-        result = cli(layout, "archive", "export", "--pair", str(pair["id"]), "-o", str(target), *extra)
+        result = await acli(layout, "archive", "export", "--pair", str(pair["id"]), "-o", str(target), *extra)
         assert result.returncode == 0, result.stderr
         box = mailbox.mbox(str(target))
         (exported[name],) = [text_of(m) for m in box]
@@ -166,7 +178,7 @@ async def test_a_redacted_message_is_exported_as_delivered_and_as_received(
                                          .join_from(outbound, messages, outbound.c.message_id == messages.c.id)
                                          .where(outbound.c.kind == "relay"))
     assert b"867-5309" in written and b"867-5309" not in delivered
-    assert cli(layout, "archive", "verify").returncode == 0
+    assert (await acli(layout, "archive", "verify")).returncode == 0
 
 
 FROM_LINES = "From the lab: hello.\n>From a quoted line.\n>>From deeper still.\nFrom\nFromage is not quoted.\n"
@@ -194,7 +206,7 @@ async def test_mbox_is_mboxrd_round_trips_through_python_mailbox_and_is_private(
 
     for option, expected in (((), delivered), (("--original",), received)):
         target = tmp_path / f"export{''.join(option)}.mbox"
-        result = cli(layout, "archive", "export", "--pair", str(pair["id"]), "-o", str(target), *option)
+        result = await acli(layout, "archive", "export", "--pair", str(pair["id"]), "-o", str(target), *option)
         assert result.returncode == 0, result.stderr
         assert target.stat().st_mode & 0o777 == 0o600
         assert b"\n>From the lab" in target.read_bytes() and b"\n>>From a quoted" in target.read_bytes()
@@ -206,6 +218,6 @@ async def test_mbox_is_mboxrd_round_trips_through_python_mailbox_and_is_private(
         assert back == [raw.replace(b"\r\n", b"\n") for raw in expected]
 
     zipped = tmp_path / "export.zip"
-    assert cli(layout, "archive", "export", "--pair", str(pair["id"]), "-o", str(zipped), "--format", "eml-zip",
-               "--original").returncode == 0
+    assert (await acli(layout, "archive", "export", "--pair", str(pair["id"]), "-o", str(zipped), "--format", "eml-zip",
+                       "--original")).returncode == 0
     assert zipped.stat().st_mode & 0o777 == 0o600

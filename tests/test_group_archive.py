@@ -13,7 +13,7 @@ from pathlib import Path
 
 from relay.service import Relay
 from tests.consolekit import add_moderator
-from tests.support import MENTEE, MENTOR, Layout, Sink, acli, cli, send, simple_message
+from tests.support import MENTEE, MENTOR, Layout, Sink, acli, acli_json, send, simple_message
 from tests.test_bounces import events, report
 from tests.test_groups import assert_no_identity, make_group
 from tests.test_moderation import use_policy
@@ -71,7 +71,7 @@ async def test_a_bounce_on_a_group_copy_counts_against_that_member(relay: Relay,
     notice = (await sink.wait_for(4))[3]
     assert notice.rcpt_tos == [MENTEE["email"]] and notice.message["Subject"] == "Not delivered to Oak"
     assert MENTOR["email"] not in notice.raw.decode()
-    (bounce,) = events(layout, "bounce")
+    (bounce,) = await events(layout, "bounce")
     assert bounce["detail"]["member"] == "mentor" and bounce["pair_id"] == group["id"]
-    shown = json.loads(cli(layout, "group", "show", str(group["id"]), "--json").stdout)
+    shown = await acli_json(layout, "group", "show", str(group["id"]), "--json")
     assert shown["id"] == group["id"]

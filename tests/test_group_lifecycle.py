@@ -10,7 +10,7 @@ import json
 
 from relay.service import Relay
 from tests.nudging import words, write_program
-from tests.support import DOMAIN, Layout, Sink, acli, cli, eventually, nothing_queued, send, simple_message
+from tests.support import DOMAIN, Layout, Sink, acli, acli_json, eventually, nothing_queued, send, simple_message
 from tests.test_groups import PEOPLE, STRANGER, add
 
 REAL = [w for p in PEOPLE for w in (p["email"], *p["name"].split())] + ["Lenny"]
@@ -24,14 +24,14 @@ def real_words_in(message: object, own: str) -> list[str]:
 
 async def test_a_group_from_welcome_to_farewell(relay: Relay, layout: Layout, sink: Sink) -> None:
     write_program(layout, welcome=True, goals=["Build a robot together"])
-    group = json.loads(cli(layout, "group", "create", "--program", "stem", "--name", "Robotics", "--json").stdout)
+    group = await acli_json(layout, "group", "create", "--program", "stem", "--name", "Robotics", "--json")
     gid, alias = group["id"], group["alias"]
     for person in PEOPLE:
         extra = ("--nickname", "Lenny") if person["handle"] == "Cedar" else ()
         code, text = await asyncio.to_thread(add, layout, gid, person["role"], person["email"], person["name"],
                                              person["handle"], *extra)
         assert code == 0, text
-    shown = json.loads(cli(layout, "group", "show", str(gid), "--json").stdout)
+    shown = await acli_json(layout, "group", "show", str(gid), "--json")
     private = {m["handle"]: m["alias"] for m in shown["members"]}
 
     welcomes = {r.rcpt_tos[0]: r.message for r in await sink.wait_for(4)}
@@ -88,7 +88,7 @@ async def test_a_group_from_welcome_to_farewell(relay: Relay, layout: Layout, si
     assert code == 550 and "5.7.1" in reply, reply
     await eventually(lambda: nothing_queued(layout), timeout=20)  # all that was queued has arrived
     assert len(sink.received) == 13
-    listed = json.loads(cli(layout, "group", "show", str(gid), "--json").stdout)
+    listed = await acli_json(layout, "group", "show", str(gid), "--json")
     assert [e["kind"] for e in listed["events"]].count("closed_notice") == 1
 
 
@@ -107,15 +107,15 @@ async def test_a_concern_pauses_the_senders_groups_too(relay: Relay, layout: Lay
     told = words(received["coordinator@school.example"].get_body(("plain",)))
     assert f"The group Robotics (id {gid}) is paused too" in told and f"group resume {gid}" in told
     assert "your conversations are paused" in words(received[MENTEE["email"]].get_body(("plain",)))
-    assert json.loads(cli(layout, "group", "show", str(gid), "--json").stdout)["status"] == "paused"
-    assert json.loads(cli(layout, "pair", "show", str(pair["id"]), "--json").stdout)["status"] == "paused"
+    assert (await acli_json(layout, "group", "show", str(gid), "--json"))["status"] == "paused"
+    assert (await acli_json(layout, "pair", "show", str(pair["id"]), "--json"))["status"] == "paused"
 
     # Another member writes to the paused group: taken, held for review, nobody receives it.
     birch = PEOPLE[2]
     code, reply = await send(layout.smtp_port, simple_message(birch["email"], alias, "Hi", "Anyone there?"),
                              birch["email"], alias)
     assert code == 250, reply
-    (item,) = json.loads(cli(layout, "held", "list", "--json").stdout)
+    (item,) = await acli_json(layout, "held", "list", "--json")
     assert item["id"] == reply.rsplit(" ", 1)[-1]
     assert any(r.get("rule") == "pair_paused" for r in item["reasons"]), item["reasons"]
     await eventually(lambda: nothing_queued(layout), timeout=20)  # all that was queued has arrived
@@ -123,7 +123,7 @@ async def test_a_concern_pauses_the_senders_groups_too(relay: Relay, layout: Lay
 
     resumed = await acli(layout, "group", "resume", str(gid), "--json")
     assert resumed.returncode == 0 and json.loads(resumed.stdout)["changed"] is True, resumed.stderr
-    assert json.loads(cli(layout, "group", "show", str(gid), "--json").stdout)["status"] == "active"
+    assert (await acli_json(layout, "group", "show", str(gid), "--json"))["status"] == "active"
     again = await acli(layout, "group", "resume", str(pair["id"]))
     assert again.returncode == 1 and f"no group with id {pair['id']}" in again.stderr
 
@@ -150,7 +150,7 @@ async def test_an_out_of_office_to_a_group_tells_the_others_once(relay: Relay, l
         text = notice.message.get_content()
         assert "Oak (Robotics) has an automatic reply switched on" in text
         assert "José" not in text and "bigcorp" not in text and "415" not in text
-    decisions = json.loads(cli(layout, "events", "list", "--kind", "decision", "--json").stdout)
+    decisions = await acli_json(layout, "events", "list", "--kind", "decision", "--json")
     assert [d["detail"]["decision"] for d in decisions] == ["autoreply", "autoreply"]
-    (told,) = json.loads(cli(layout, "events", "list", "--kind", "away_notice", "--json").stdout)
+    (told,) = await acli_json(layout, "events", "list", "--kind", "away_notice", "--json")
     assert sorted(told["detail"]["told"]) == ["Birch", "Cedar", "Maple"]

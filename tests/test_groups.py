@@ -19,6 +19,7 @@ from tests.support import (
     Received,
     Sink,
     acli,
+    acli_json,
     cli,
     eventually,
     nothing_queued,
@@ -145,16 +146,19 @@ async def test_group_mail_reaches_every_other_member_anonymously(relay: Relay, l
     for rcpt, sender in ((alias, STRANGER), (oak_private, STRANGER), (oak_private, MENTOR["email"])):
         code, reply = await send(port, simple_message(sender, rcpt, "hi", "hello"), sender, rcpt)
         assert code == 550 and "5.7.1" in reply, reply
-    refused = json.loads(cli(layout, "events", "list", "--kind", "refused", "--json").stdout)
+    refused = await acli_json(layout, "events", "list", "--kind", "refused", "--json")
     assert [e["detail"]["reason"] for e in refused] == ["stranger"] * 3
     await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting (not a nap)
     assert len(sink.received) == 7
 
     # The archive holds each message once; the queue has one copy per recipient.
-    listed = json.loads(cli(layout, "group", "list", "--json").stdout)
+    listed = await acli_json(layout, "group", "list", "--json")
     assert [(g["id"], g["messages"], len(g["members"])) for g in listed] == [(group["id"], 3, 4)]
-    sent = await eventually(lambda: (s := json.loads(cli(layout, "queue", "list", "--state", "sent", "--json")
-                                                     .stdout)) and len(s) == 7 and s)
+    async def seven_sent() -> list[object] | bool:
+        s = await acli_json(layout, "queue", "list", "--state", "sent", "--json")
+        return s and len(s) == 7 and s
+
+    sent = await eventually(seven_sent)
     assert len(sent) == 7
 
 
@@ -168,7 +172,7 @@ async def test_group_hold_is_released_once_for_everyone(relay: Relay, layout: La
     queue_id = reply.rsplit(" ", 1)[-1]
     received = await sink.wait_for(2)  # the sender's notice and the moderator's
     assert {r.rcpt_tos[0] for r in received} == {MENTEE["email"], MODERATOR}
-    held = json.loads(cli(layout, "held", "list", "--json").stdout)
+    held = await acli_json(layout, "held", "list", "--json")
     assert [i["id"] for i in held] == [queue_id]
     await add_moderator(layout, "ana", "stem")  # the command line decides as an existing console account
     first = await acli(layout, "held", "release", queue_id, "--moderator", "ana")
@@ -244,7 +248,7 @@ async def test_a_member_name_the_scrub_leaves_holds_group_mail(relay: Relay, lay
         MENTEE["email"], alias)
     assert code == 250, reply
     queue_id = reply.rsplit(" ", 1)[-1]
-    (item,) = json.loads(cli(layout, "held", "list", "--json").stdout)
+    (item,) = await acli_json(layout, "held", "list", "--json")
     assert item["id"] == queue_id
     assert any(r.get("rule") == "identity" and r.get("kind") == "partner_name_word" and r.get("match") == "Paris"
                for r in item["reasons"]), item["reasons"]

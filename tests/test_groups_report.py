@@ -13,7 +13,7 @@ from datetime import timedelta
 from relay.clock import FixedClock
 from tests.archive_support import START
 from tests.consolekit import add_moderator, serving, session
-from tests.support import Layout, Sink, cli, send, simple_message
+from tests.support import Layout, Sink, acli, send, simple_message
 from tests.test_groups import PEOPLE, make_group
 
 NOW = START + timedelta(days=8)
@@ -50,7 +50,7 @@ async def test_report_shows_each_groups_messages_per_member_and_mentor_reply_tim
         name = f"group_{group['id']}"
         assert f"{name}.member_Maple" in page and f"{name}.reply_time.median_hours" in page
 
-    result = cli(layout, "report", "--program", "stem", "--json", "--now", NOW.isoformat())
+    result = await acli(layout, "report", "--program", "stem", "--json", "--now", NOW.isoformat())
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["pairs"]["total"] == 0 and figures["messages"]["total"] == 0  # pairs' figures: pairs only
@@ -67,13 +67,13 @@ async def test_report_shows_each_groups_messages_per_member_and_mentor_reply_tim
         "reply_time": replies}]}
     assert all(p["email"] not in result.stdout and p["name"] not in result.stdout for p in PEOPLE)
 
-    table = list(csv.DictReader(io.StringIO(cli(layout, "report", "--program", "stem", "--csv", "--now",
-                                                NOW.isoformat()).stdout)))
+    table = list(csv.DictReader(io.StringIO((await acli(layout, "report", "--program", "stem", "--csv", "--now",
+                                                        NOW.isoformat())).stdout)))
     values = {(row["section"], row["figure"]): row["value"] for row in table}
     assert values[("groups", f"group_{group['id']}.member_Oak")] == "3"
     assert values[("groups", "reply_time.p90_hours")] == "44.2"
 
-    text = cli(layout, "report", "--program", "stem", "--now", NOW.isoformat()).stdout
+    text = (await acli(layout, "report", "--program", "stem", "--now", NOW.isoformat())).stdout
     assert "groups: 1, 8 messages; mentor reply time: 3 of 4 mentee messages answered; median 5.0 h" in text
     assert f"group {group['id']} Robotics (active): 8 messages" in text
     assert "by member: Oak (mentor) 3, Maple (mentee) 2, Birch (mentee) 2, Cedar (mentee) 1" in text

@@ -15,7 +15,18 @@ from email.message import EmailMessage
 from relay.clock import FixedClock
 from tests.consolekit import add_moderator, serving, session
 from tests.safeguarding_kit import COORDINATOR, LEAD, PUBLIC_URL, Inboxes, text, use_shipped_policy
-from tests.support import DOMAIN, MENTEE, Layout, Sink, acli, cli, eventually, nothing_queued, send, simple_message
+from tests.support import (
+    DOMAIN,
+    MENTEE,
+    Layout,
+    Sink,
+    acli,
+    acli_json,
+    eventually,
+    nothing_queued,
+    send,
+    simple_message,
+)
 from tests.test_communities import MAPLE, OAK, enable_stem, pair
 from tests.test_groups import PEOPLE, make_group
 from tests.test_safeguarding import DISCLOSURE
@@ -87,7 +98,7 @@ async def test_an_urgent_group_hold_reaches_the_lead_with_a_working_link_and_eve
         others = [p["email"] for p in PEOPLE if p["email"] != MENTEE["email"]]
         await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the absences
         assert all(inbox.of(address) == [] for address in others)  # held throughout: no member got it
-    state = cli(layout, "held", "show", queue_id)
+    state = await acli(layout, "held", "show", queue_id)
     assert "(held, URGENT)" in state.stdout
 
 
@@ -108,7 +119,7 @@ async def test_an_urgent_community_message_reaches_the_lead_with_a_working_link(
         inbox = Inboxes(sink)
         [alert] = await eventually(lambda: inbox.lead)
         assert alert["Subject"].startswith("URGENT") and leaked(alert) == []
-        [item] = [line.split()[0] for line in cli(layout, "held", "list").stdout.splitlines()]
+        [item] = [line.split()[0] for line in (await acli(layout, "held", "list")).stdout.splitlines()]
         page = await open_item(layout, console_path(alert, item))
         assert "From <b>Maple</b> (mentee) to the group <b>STEM mentoring mentees</b>" in page
         assert "Birch (mentee)" in page and "Ravi Patel" not in page
@@ -125,7 +136,7 @@ async def test_a_disclosure_to_a_closed_group_or_a_group_of_one_still_reaches_th
     use_shipped_policy(layout)
     async with serving(layout):
         group = await asyncio.to_thread(make_group, layout)
-        closed = cli(layout, "group", "close", str(group["id"]), "--reason", "the term has ended")
+        closed = await acli(layout, "group", "close", str(group["id"]), "--reason", "the term has ended")
         assert closed.returncode == 0, closed.stderr
         await eventually(lambda: nothing_queued(layout), timeout=20)  # the farewells are out before counting
         inbox = Inboxes(sink)
@@ -140,11 +151,11 @@ async def test_a_disclosure_to_a_closed_group_or_a_group_of_one_still_reaches_th
         to_closed = reply.rsplit(" ", 1)[-1]
         await eventually(lambda: len(inbox.lead) == before["lead"] + 1)
 
-        alone = cli(layout, "group", "create", "--program", "stem", "--name", "Chess", "--json")
+        alone = await acli(layout, "group", "create", "--program", "stem", "--name", "Chess", "--json")
         assert alone.returncode == 0, alone.stderr
         chess = json.loads(alone.stdout)
-        added = cli(layout, "group", "add", str(chess["id"]), "--role", "mentee", "--email", MENTEE["email"],
-                    "--name", MENTEE["name"], "--handle", "Maple", "--language", "en")
+        added = await acli(layout, "group", "add", str(chess["id"]), "--role", "mentee", "--email", MENTEE["email"],
+                           "--name", MENTEE["name"], "--handle", "Maple", "--language", "en")
         assert added.returncode == 0, added.stderr
         hello = simple_message(f"{MENTEE['name']} <{MENTEE['email']}>", chess["alias"], "hi", "Hello, anyone here?")
         assert (await send(layout.smtp_port, hello, MENTEE["email"], chess["alias"]))[0] == 250  # archived only
@@ -154,7 +165,7 @@ async def test_a_disclosure_to_a_closed_group_or_a_group_of_one_still_reaches_th
         to_lone = reply.rsplit(" ", 1)[-1]
         await eventually(lambda: len(inbox.lead) == before["lead"] + 2)
 
-        listed = json.loads(cli(layout, "held", "list", "--json").stdout)
+        listed = await acli_json(layout, "held", "list", "--json")
         assert sorted((item["id"], item["severity"]) for item in listed) == sorted(
             [(to_closed, "urgent"), (to_lone, "urgent")])  # the routine ones are archived, not held
         assert all(leaked(alert) == [] for alert in inbox.lead)

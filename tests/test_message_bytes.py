@@ -6,7 +6,6 @@ what the relay delivers, exports and verifies must be the very bytes it received
 
 from __future__ import annotations
 
-import json
 import mailbox
 import os
 import zlib
@@ -17,7 +16,7 @@ from sqlalchemy import select
 from relay.service import Relay
 from relay.store import rawbytes
 from relay.store.schema import messages, outbound
-from tests.support import MENTEE, Layout, Sink, acreate_pair, cli, eventually, rows, send, simple_message
+from tests.support import MENTEE, Layout, Sink, acli, acli_json, acreate_pair, eventually, rows, send, simple_message
 
 
 def test_every_stored_form_reads_back_byte_exact() -> None:
@@ -59,9 +58,9 @@ async def test_accepted_mail_is_stored_compressed_and_delivered_verified_exporte
         assert len(value) < len(wire) / 2
     assert zlib.decompress(bytes(stored.raw)[2:]) == wire
 
-    verdict = json.loads(cli(layout, "archive", "verify", "--json").stdout)
+    verdict = await acli_json(layout, "archive", "verify", "--json")
     assert verdict["ok"] and verdict["entries"] >= 6, verdict
     mbox = layout.root / "pair.mbox"
-    cli(layout, "archive", "export", "--pair", str(pair["id"]), "-o", str(mbox))
+    await acli(layout, "archive", "export", "--pair", str(pair["id"]), "-o", str(mbox))
     exported = [bytes(m.as_bytes()) for m in mailbox.mbox(str(mbox))]
     assert any(b"the reading list for week 3" in m for m in exported)

@@ -19,6 +19,7 @@ from tests.support import (
     Received,
     Sink,
     acli,
+    acli_json,
     acreate_pair,
     cli,
     eventually,
@@ -61,8 +62,8 @@ async def decide_json(layout: Layout, *args: str) -> dict:  # type: ignore[type-
     return json.loads(result.stdout)
 
 
-def held(layout: Layout, *args: str) -> list[dict]:  # type: ignore[type-arg]
-    result = cli(layout, "held", "list", "--json", *args)
+async def held(layout: Layout, *args: str) -> list[dict]:  # type: ignore[type-arg]
+    result = await acli(layout, "held", "list", "--json", *args)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -90,7 +91,7 @@ async def test_held_message_is_released_once(relay: Relay, layout: Layout, sink:
     alert = by_rcpt(received, MODERATOR)[0].message.get_content()
     assert "every message is reviewed" in alert and "Maple to Oak" in alert
     assert f"held message {queue_id} in the review console" in alert  # no console.public_url here: no link
-    listing = held(layout)
+    listing = await held(layout)
     assert [(i["id"], i["pair_id"], i["subject"]) for i in listing] == [(queue_id, pair["id"], "hello")]
     assert listing[0]["reasons"] == [{"rule": "policy", "kind": "review_all", "match": "every message is reviewed",
                                       "action": "hold"}]
@@ -105,7 +106,7 @@ async def test_held_message_is_released_once(relay: Relay, layout: Layout, sink:
     delivered = await sink.wait_for(3)
     to_mentor = by_rcpt(delivered, MENTOR["email"])
     assert len(to_mentor) == 1 and to_mentor[0].message.get_content().strip() == "Hi! How was your week?"
-    assert held(layout) == [] and held(layout, "--state", "released")[0]["decided_by"] == "ana"
+    assert await held(layout) == [] and (await held(layout, "--state", "released"))[0]["decided_by"] == "ana"
     # A later message that a rule would reject never waits in the queue.
     await mentee_writes(layout, pair, "number", "Call me on +44 7700 900123 tonight")
     rejected = await eventually(lambda: by_rcpt(sink.received, MENTEE["email"])[1:] or None)
@@ -113,7 +114,7 @@ async def test_held_message_is_released_once(relay: Relay, layout: Layout, sink:
     await sink.wait_for(4)
     await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting the mentor's
     assert len(by_rcpt(sink.received, MENTOR["email"])) == 1
-    kinds = [e["kind"] for e in json.loads(cli(layout, "events", "list", "--json").stdout)]
+    kinds = [e["kind"] for e in await acli_json(layout, "events", "list", "--json")]
     assert kinds.count("released") == 1 and kinds.count("decision") == 2
 
 
@@ -137,7 +138,7 @@ async def test_moderator_reject_tells_the_sender_why(relay: Relay, layout: Layou
     assert MENTOR["email"] not in text and "José" not in text
     await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the partner's absence
     assert by_rcpt(sink.received, MENTOR["email"]) == []
-    rejected = held(layout, "--state", "rejected")
+    rejected = await held(layout, "--state", "rejected")
     assert rejected[0]["reject_reason"] == "Please keep the conversation about school."
     assert (await acli(layout, "held", "release", queue_id)).stdout.strip().endswith("nothing changed")
     missing = await acli(layout, "held", "reject", "nope", "--reason", "x")
@@ -158,7 +159,7 @@ async def test_redact_delivers_with_a_marker_and_archives_the_original(
     body = message.get_content()
     assert "@jane.doe.art" not in body and "867-5309" not in body
     assert body.count("[contact details removed by the program]") == 2
-    decision = json.loads(cli(layout, "events", "list", "--kind", "decision", "--json").stdout)[0]["detail"]
+    decision = (await acli_json(layout, "events", "list", "--kind", "decision", "--json"))[0]["detail"]
     assert decision["decision"] == "redact"
     assert {r["match"] for r in decision["reasons"][1:]} >= {"555-867-5309"}
     # The archive keeps the message as received, byte for byte (read straight from the store).
@@ -193,7 +194,7 @@ async def test_pair_policy_override_and_two_moderators(relay: Relay, layout: Lay
     # one shell cannot be two people: the second approval must come from a signed-in account
     second = await acli(layout, "held", "release", queue_id, "--moderator", "ben")
     assert second.returncode == 1 and "already gave this message's one command-line approval (as ana)" in second.stderr
-    assert held(layout)[0]["approvals"] == ["ana"]
+    assert (await held(layout))[0]["approvals"] == ["ana"]
     await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting the mentor's
     assert len(by_rcpt(sink.received, MENTOR["email"])) == 1
 
@@ -230,7 +231,12 @@ async def test_a_bad_policy_edit_keeps_the_last_good_one(relay: Relay, layout: L
     await eventually(lambda: held(layout))
     use_policy(layout, "rules:\n  contact_info:\n    action: explode\n")  # broken while the relay runs
     await mentee_writes(layout, pair, "two", "second")
-    assert [i["subject"] for i in await eventually(lambda: len(held(layout)) == 2 and held(layout))] == ["one", "two"]
+
+    async def both_held() -> list[dict] | bool:  # type: ignore[type-arg]
+        listing = await held(layout)
+        return len(listing) == 2 and listing
+
+    assert [i["subject"] for i in await eventually(both_held)] == ["one", "two"]
 
 
 async def test_hold_queue_service_level(layout: Layout, sink: Sink) -> None:
@@ -295,8 +301,8 @@ async def _service_level_script(relay: Relay, layout: Layout, sink: Sink, clock)
     assert later.mails == [] and writes == []  # each step happens once; nothing expires or is released silently
     text = (await eventually(lambda: by_rcpt(sink.received, "coordinator@school.example") or None))[0]
     assert "not been reviewed in 36 hours" in text.message.get_content()
-    assert [i["id"] for i in held(layout)] == [first, second]
+    assert [i["id"] for i in await held(layout)] == [first, second]
     await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the partner's absence
     assert by_rcpt(sink.received, MENTOR["email"]) == []
-    kinds = [e["kind"] for e in json.loads(cli(layout, "events", "list", "--json").stdout)]
+    kinds = [e["kind"] for e in await acli_json(layout, "events", "list", "--json")]
     assert (kinds.count("held_digest"), kinds.count("held_reminder"), kinds.count("held_escalated")) == (1, 1, 1)

@@ -29,7 +29,7 @@ from relay.store.pairs import Pair
 from relay.store.schema import outbound
 from relay.yamlsource import ConfigError
 from tests.nudging import enrol, running, wait_for_notices, words, write, write_program
-from tests.support import DOMAIN, Layout, Sink, acli, cli
+from tests.support import DOMAIN, Layout, Sink, acli, acli_json, cli
 
 T0 = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)  # a Monday; 10:00 in New York, 16:00 in Berlin, 23:00 in Tokyo
 
@@ -401,7 +401,7 @@ async def test_nudges_run_from_the_command_line(layout: Layout, sink: Sink) -> N
         relay.worker.wake()
         received = await wait_for_notices(sink, 1)
         assert [r.rcpt_tos for r in received] == [[OAK[0]]]
-    events = json.loads(cli(layout, "events", "list", "--kind", "nudge.first", "--json").stdout)
+    events = await acli_json(layout, "events", "list", "--kind", "nudge.first", "--json")
     assert len(events) == 1 and events[0]["detail"]["waited_hours"] == 50
 
 

@@ -31,6 +31,7 @@ from tests.support import (
     Layout,
     Sink,
     acli,
+    acli_json,
     acreate_pair,
     cli,
     eventually,
@@ -79,7 +80,7 @@ async def test_person_export_holds_everything_about_them_and_nothing_of_others(
         layout: Layout, sink: Sink, tmp_path: Path) -> None:
     pair = await record(layout, sink)
     target = tmp_path / "jane.zip"
-    result = cli(layout, "person", "export", "--email", SECOND.upper(), "-o", str(target), "--json")
+    result = await acli(layout, "person", "export", "--email", SECOND.upper(), "-o", str(target), "--json")
     assert result.returncode == 0, result.stderr
     assert target.stat().st_mode & 0o777 == 0o600
     summary = json.loads(result.stdout)
@@ -111,14 +112,14 @@ async def test_person_export_holds_everything_about_them_and_nothing_of_others(
     assert mentions(json.dumps(data, ensure_ascii=False), MENTOR["email"], MENTOR["name"], "415 555 0199") == []
     assert not any(MENTOR["email"].encode() in raw for raw in to_them)
 
-    events = json.loads(cli(layout, "events", "list", "--kind", "person.export", "--json").stdout)
+    events = await acli_json(layout, "events", "list", "--kind", "person.export", "--json")
     assert len(events) == 1 and events[0]["actor"].startswith("cli:")
     assert mentions(json.dumps(events), MENTEE["email"], SECOND) == []  # the record names ids, not the address
 
-    nobody = cli(layout, "person", "export", "--email", "who@nowhere.example", "-o", str(tmp_path / "x.zip"))
+    nobody = await acli(layout, "person", "export", "--email", "who@nowhere.example", "-o", str(tmp_path / "x.zip"))
     assert nobody.returncode == 1 and "nobody is enrolled with the address who@nowhere.example" in nobody.stderr
     assert not (tmp_path / "x.zip").exists() and "Traceback" not in nobody.stderr
-    bad = cli(layout, "person", "export", "--email", "not an address", "-o", str(tmp_path / "x.zip"))
+    bad = await acli(layout, "person", "export", "--email", "not an address", "-o", str(tmp_path / "x.zip"))
     assert bad.returncode == 2 and "expected an e-mail address" in bad.stderr
 
 
@@ -144,26 +145,26 @@ async def test_person_erase_asks_respects_legal_hold_and_leaves_no_trace(layout:
         assert MENTEE["email"].encode() in before and SECOND.encode() in before
 
     silent = (datetime.now(UTC) + timedelta(days=20)).replace(hour=16)  # a check-in to both is queued
-    assert cli(layout, "nudges", "run", "--now", silent.isoformat()).returncode == 0
+    assert (await acli(layout, "nudges", "run", "--now", silent.isoformat())).returncode == 0
     queued = select(outbound.c.rcpt, outbound.c.state, outbound.c.raw).where(outbound.c.kind == "notice")
     assert {(rcpt, state) for rcpt, state, _ in await rows(layout, queued)} == {
         (MENTEE["email"], "queued"), (MENTOR["email"], "queued")}
 
-    asked = cli(layout, "person", "erase", "--email", MENTEE["email"])
+    asked = await acli(layout, "person", "erase", "--email", MENTEE["email"])
     assert asked.returncode == 2, asked.stderr
     assert "Nothing was changed: run again with --yes" in asked.stderr and "2 messages written" in asked.stderr
     assert [r.email for r in await rows(layout, select(members.c.email).where(members.c.role == "mentee"))] == [
         MENTEE["email"]]
 
-    assert cli(layout, "archive", "hold", "--pair", pair_id, "--reason", "police inquiry 12").returncode == 0
-    refused = cli(layout, "person", "erase", "--email", MENTEE["email"], "--yes")
+    assert (await acli(layout, "archive", "hold", "--pair", pair_id, "--reason", "police inquiry 12")).returncode == 0
+    refused = await acli(layout, "person", "erase", "--email", MENTEE["email"], "--yes")
     assert refused.returncode == 1
     assert f"refused: the record of {MENTEE['email']} is under legal hold (pair {pair_id}: police inquiry 12)" in \
         refused.stderr
-    assert cli(layout, "events", "list", "--kind", "person.erase", "--json").stdout.strip() == "[]"
-    assert cli(layout, "archive", "release-hold", "--pair", pair_id).returncode == 0
+    assert (await acli(layout, "events", "list", "--kind", "person.erase", "--json")).stdout.strip() == "[]"
+    assert (await acli(layout, "archive", "release-hold", "--pair", pair_id)).returncode == 0
 
-    erased = cli(layout, "person", "erase", "--email", SECOND, "--yes", "--json")
+    erased = await acli(layout, "person", "erase", "--email", SECOND, "--yes", "--json")
     assert erased.returncode == 0, erased.stderr
     done = json.loads(erased.stdout)
     assert (done["messages"], done["members_erased"], done["closed"]) == (2, 1, [pair["id"]])
@@ -182,12 +183,12 @@ async def test_person_erase_asks_respects_legal_hold_and_leaves_no_trace(layout:
     farewell = [bytes(raw) for rcpt, _, raw in notices_now if rcpt == MENTOR["email"] and b"goodbye" in bytes(raw)]
     assert len(farewell) == 1 and b"share@" not in farewell[0] and b"application/mbox" not in farewell[0]
     assert mentions(farewell[0].decode(), MENTEE["email"], SECOND, MENTEE["name"]) == []
-    events = json.loads(cli(layout, "events", "list", "--kind", "person.erase", "--json").stdout)
+    events = await acli_json(layout, "events", "list", "--kind", "person.erase", "--json")
     assert len(events) == 1 and mentions(json.dumps(events), MENTEE["email"], SECOND, MENTEE["name"]) == []
-    verified = cli(layout, "archive", "verify")
+    verified = await acli(layout, "archive", "verify")
     assert verified.returncode == 0, verified.stdout
 
-    again = cli(layout, "person", "erase", "--email", MENTEE["email"], "--yes")
+    again = await acli(layout, "person", "erase", "--email", MENTEE["email"], "--yes")
     assert again.returncode == 1 and "nobody is enrolled" in again.stderr
     if not sqlite:
         return

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from relay.service import Relay
-from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Sink, acli, acreate_pair, cli, send, simple_message
+from tests.support import DOMAIN, MENTEE, MENTOR, Layout, Sink, acli, acli_json, acreate_pair, send, simple_message
 
 STRANGER = "stranger@evil.example"
 
 
-def refusals(layout: Layout) -> list[dict]:  # type: ignore[type-arg]
-    return json.loads(cli(layout, "events", "list", "--kind", "refused", "--json").stdout)
+async def refusals(layout: Layout) -> list[dict]:  # type: ignore[type-arg]
+    return await acli_json(layout, "events", "list", "--kind", "refused", "--json")
 
 
 async def assert_nothing_delivered(layout: Layout, sink: Sink, pair: dict) -> None:  # type: ignore[type-arg]
@@ -68,7 +66,7 @@ async def test_refused_and_recorded(
     code, text = await send(layout.smtp_port, raw, mail_from, rcpt)
     assert (code, text.split()[0]) == (expected_code, expected_status), text
     assert words.lower() in text.lower()
-    recorded = refusals(layout)
+    recorded = await refusals(layout)
     assert [r["detail"]["reason"] for r in recorded] == [reason]
     assert recorded[0]["detail"]["reply"].startswith(f"{expected_code} {expected_status}")
     await assert_nothing_delivered(layout, sink, pair)
@@ -86,11 +84,11 @@ async def test_closed_pair_gets_a_polite_ending(relay: Relay, layout: Layout, si
     assert code == 250, text
     note = (await sink.wait_for(4))[3]
     assert note.rcpt_tos == [MENTEE["email"]] and str(note.message["Subject"]) == "Your conversation with Oak has ended"
-    assert refusals(layout) == []
+    assert await refusals(layout) == []
     code, text = await send(layout.smtp_port, simple_message(STRANGER, pair["mentor_alias"], "hi", "hi"),
                             STRANGER, pair["mentor_alias"])
     assert code == 550 and "only from the person it was set up for" in text
-    assert [r["detail"]["reason"] for r in refusals(layout)] == ["stranger"]
+    assert [r["detail"]["reason"] for r in await refusals(layout)] == ["stranger"]
 
 
 async def test_oversize_message_gets_552(relay: Relay, layout: Layout, sink: Sink) -> None:
@@ -113,7 +111,7 @@ async def test_two_conversations_in_one_message_are_refused(relay: Relay, layout
         MENTEE["email"], [first["mentor_alias"], second["mentor_alias"]],
     )
     assert code == 550 and "5.5.3" in text and "separately" in text
-    assert [r["detail"]["reason"] for r in refusals(layout)] == ["two_pairs"]
+    assert [r["detail"]["reason"] for r in await refusals(layout)] == ["two_pairs"]
     await assert_nothing_delivered(layout, sink, first)
 
 

@@ -3,14 +3,13 @@ the messages the policy rejected automatically, on a program scripted through th
 
 from __future__ import annotations
 
-import json
 import textwrap
 from datetime import UTC, datetime, timedelta
 
 from relay.clock import FixedClock
 from relay.endings import close_pair
 from tests.nudging import enrol, running, write, write_program
-from tests.support import DOMAIN, Layout, Sink, cli, send, simple_message
+from tests.support import DOMAIN, Layout, Sink, acli, acli_json, send, simple_message
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday
 REJECT_CONTACTS = """
@@ -56,12 +55,12 @@ async def test_ended_and_paused_pairs_are_counted_apart_and_automatic_rejections
         await relay.sweep_nudges()  # the end date has passed: the pair has ended
     now = START + timedelta(days=8, hours=1)
 
-    figures = json.loads(cli(layout, "report", "--program", "stem", "--json", "--now", now.isoformat()).stdout)
+    figures = await acli_json(layout, "report", "--program", "stem", "--json", "--now", now.isoformat())
     assert figures["pairs"] == {"total": 5, "active": 1, "silent": 1, "paused": 1, "ended": 1, "closed": 1}
     assert silent.id not in (paused.id, ended.id)
     assert figures["moderation"]["rejected_automatically"] == 2
     assert figures["moderation"]["rejected"] == 0  # by a moderator
 
-    text = cli(layout, "report", "--program", "stem", "--now", now.isoformat()).stdout
+    text = (await acli(layout, "report", "--program", "stem", "--now", now.isoformat())).stdout
     assert "pairs: 5 (1 active, 1 silent, 1 paused, 1 ended, 1 closed)" in text
     assert "2 rejected automatically" in text and "0 rejected by a moderator" in text

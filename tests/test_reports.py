@@ -29,7 +29,7 @@ from relay.store.pairs import insert_pair
 from relay.store.reporting import EPOCH, epoch_us, epoch_week, to_us, week_start
 from relay.store.schema import UTCDateTime, held, members
 from tests.archive_support import HOLD_MEETINGS, START
-from tests.support import DOMAIN, Layout, Sink, cli, send, simple_message, store_url
+from tests.support import DOMAIN, Layout, Sink, acli, acli_json, send, simple_message, store_url
 
 PEOPLE = {
     "a": (Person("olive@uni.example", "Olive Smith", "Oak"), Person("mary@mail.example", "Mary Jones", "Maple")),
@@ -114,7 +114,7 @@ EXPECTED_WEEKS = [
 
 async def test_report_figures_match_the_hand_computed_values(layout: Layout, sink: Sink) -> None:
     await script(layout, sink)
-    result = cli(layout, "report", "--program", "stem", "--json", "--now", NOW.isoformat())
+    result = await acli(layout, "report", "--program", "stem", "--json", "--now", NOW.isoformat())
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["pairs"] == {"total": 3, "active": 1, "silent": 1, "paused": 0, "ended": 0, "closed": 1}
@@ -132,8 +132,8 @@ async def test_report_figures_match_the_hand_computed_values(layout: Layout, sin
                                      "rejected_automatically": 0}
     assert figures["attempts"] == {"stranger": 1, "spoofing": 1, "unverified": 0}
 
-    table = list(csv.DictReader(io.StringIO(cli(layout, "report", "--program", "stem", "--csv", "--now",
-                                                NOW.isoformat()).stdout)))
+    table = list(csv.DictReader(io.StringIO((await acli(layout, "report", "--program", "stem", "--csv", "--now",
+                                                        NOW.isoformat())).stdout)))
     values = {(row["section"], row["figure"]): row["value"] for row in table}
     assert values[("pairs", "silent")] == "1" and values[("reply_time", "p90_hours")] == "58.8"
     assert values[("messages", "2026-W10.pair_1")] == "7"
@@ -141,18 +141,18 @@ async def test_report_figures_match_the_hand_computed_values(layout: Layout, sin
         f"{week['week']}.pair_{pair}": str(count) for week in EXPECTED_WEEKS for pair, count in week["by_pair"].items()}
     assert {row["program"] for row in table} == {"stem"}
 
-    text = cli(layout, "report", "--program", "stem", "--now", NOW.isoformat())
+    text = await acli(layout, "report", "--program", "stem", "--now", NOW.isoformat())
     assert "pairs: 3 (1 active, 1 silent, 0 paused, 0 ended, 1 closed)" in text.stdout
     assert "within 48 h: 20%" in text.stdout
 
 
 async def test_report_on_an_empty_program_and_bad_arguments(layout: Layout) -> None:
-    empty = json.loads(cli(layout, "report", "--program", "stem", "--json").stdout)
+    empty = await acli_json(layout, "report", "--program", "stem", "--json")
     assert empty["pairs"] == {"total": 0, "active": 0, "silent": 0, "paused": 0, "ended": 0, "closed": 0}
     assert empty["reply_time"]["median_hours"] is None and empty["reply_time"]["share_within_48h"] is None
-    unknown = cli(layout, "report", "--program", "nope")
+    unknown = await acli(layout, "report", "--program", "nope")
     assert unknown.returncode == 1 and "unknown program 'nope' (known: stem)" in unknown.stderr
-    bad = cli(layout, "report", "--program", "stem", "--now", "yesterday")
+    bad = await acli(layout, "report", "--program", "stem", "--now", "yesterday")
     assert bad.returncode == 2 and "error: argument --now: expected a time such as" in bad.stderr
 
 

@@ -35,7 +35,8 @@ from tests.support import (
     Layout,
     Sink,
     acli,
-    cli,
+    acli_json,
+    acreate_pair,
     eventually,
     rows,
     send,
@@ -112,8 +113,8 @@ async def is_expected(layout: Layout, expected: dict[int, tuple[int, int]]) -> b
     return await bodies(layout) == expected
 
 
-def purge(layout: Layout, *args: str) -> dict:  # type: ignore[type-arg]
-    result = cli(layout, "archive", "purge", "--json", *args)
+async def purge(layout: Layout, *args: str) -> dict:  # type: ignore[type-arg]
+    result = await acli(layout, "archive", "purge", "--json", *args)
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout))
 
@@ -122,23 +123,23 @@ async def test_purge_empties_exactly_the_expired_pairs_and_verify_still_passes(l
     ids = await five_pairs(layout, sink)
     full = {pair_id: (1, 1) for pair_id in ids}
     assert await bodies(layout) == full
-    held = cli(layout, "archive", "hold", "--pair", str(ids[2]), "--reason", "court order 17/2026")
+    held = await acli(layout, "archive", "hold", "--pair", str(ids[2]), "--reason", "court order 17/2026")
     assert held.returncode == 0, held.stderr
-    again = cli(layout, "archive", "hold", "--pair", str(ids[2]), "--reason", "again")
+    again = await acli(layout, "archive", "hold", "--pair", str(ids[2]), "--reason", "again")
     assert "already under legal hold" in again.stdout
 
     # day 366 after closing: not yet expired
     early = (START + timedelta(days=365)).isoformat()
-    assert purge(layout, "--now", early)["purged"] == []
+    assert (await purge(layout, "--now", early))["purged"] == []
     later = (START + timedelta(days=367)).isoformat()
-    preview = purge(layout, "--now", later, "--dry-run")
+    preview = await purge(layout, "--now", later, "--dry-run")
     assert [(p["pair_id"], p["rule"], p["messages"], p["outbound"]) for p in preview["purged"]] == [
         (ids[0], "after_close", 1, 4)]  # the relayed copy, both farewells and the coordinator's notice
     assert preview["on_hold"] == [ids[2]]
     assert await bodies(layout) == full  # a dry run changes nothing
 
     assert await notices_kept(layout, ids[0]) == 3  # both farewells and the coordinator's notice
-    report = purge(layout, "--now", later)
+    report = await purge(layout, "--now", later)
     assert [p["pair_id"] for p in report["purged"]] == [ids[0]] and report["on_hold"] == [ids[2]]
     assert await bodies(layout) == {**full, ids[0]: (0, 0)}
     assert await notices_kept(layout, ids[0]) == 0  # purged with the pair's messages
@@ -146,22 +147,23 @@ async def test_purge_empties_exactly_the_expired_pairs_and_verify_still_passes(l
                                       .where(messages.c.pair_id == ids[0]))
     ((kept,),) = await rows(layout, select(func.count()).select_from(messages))
     assert (subject, sender, kept) == (None, "", 5)  # the tombstone stays, without the personal part
-    verified = cli(layout, "archive", "verify", "--json")
+    verified = await acli(layout, "archive", "verify", "--json")
     assert verified.returncode == 0, verified.stdout
-    purges = json.loads(cli(layout, "events", "list", "--kind", "archive.purge", "--json").stdout)
+    purges = await acli_json(layout, "events", "list", "--kind", "archive.purge", "--json")
     assert [(e["pair_id"], e["detail"]["rule"], e["detail"]["messages"]) for e in purges] == [
         (ids[0], "after_close", 1)]
-    assert purge(layout, "--now", later)["purged"] == []  # nothing left to purge: no second event
+    assert (await purge(layout, "--now", later))["purged"] == []  # nothing left to purge: no second event
 
-    released = cli(layout, "archive", "release-hold", "--pair", str(ids[2]))
+    released = await acli(layout, "archive", "release-hold", "--pair", str(ids[2]))
     assert released.returncode == 0, released.stderr
     far = (START + timedelta(days=1827)).isoformat()  # the concern's five years are over too
-    report = purge(layout, "--now", far)
+    report = await purge(layout, "--now", far)
     assert sorted(p["pair_id"] for p in report["purged"]) == sorted([ids[1], ids[2], ids[3]])
     assert {p["pair_id"]: p["rule"] for p in report["purged"]}[ids[1]] == "after_concern"
     assert await bodies(layout) == {**{pair_id: (0, 0) for pair_id in ids[:4]}, ids[4]: (1, 1)}  # the active pair stays
-    assert cli(layout, "archive", "verify").returncode == 0
-    export = cli(layout, "archive", "export", "--pair", str(ids[0]), "-o", str(layout.root / "gone.mbox"), "--json")
+    assert (await acli(layout, "archive", "verify")).returncode == 0
+    export = await acli(layout, "archive", "export", "--pair", str(ids[0]), "-o", str(layout.root / "gone.mbox"),
+                        "--json")
     assert json.loads(export.stdout)["messages"] == 0
 
     engine = create_engine(store_url(layout))  # a purged body written back (around the store) is caught
@@ -170,33 +172,31 @@ async def test_purge_empties_exactly_the_expired_pairs_and_verify_still_passes(l
             await connection.execute(update(messages).where(messages.c.pair_id == ids[0]).values(raw=b"Subject: back"))
     finally:
         await engine.dispose()
-    tampered = cli(layout, "archive", "verify")
+    tampered = await acli(layout, "archive", "verify")
     assert tampered.returncode == 1 and "purged, yet it has a body again" in tampered.stdout
 
 
 async def test_legal_hold_errors(layout: Layout, sink: Sink) -> None:
-    missing = cli(layout, "archive", "hold", "--pair", "9", "--reason", "x")
+    missing = await acli(layout, "archive", "hold", "--pair", "9", "--reason", "x")
     assert (missing.returncode, missing.stderr) == (1, "error: no pair with id 9\n")
-    from tests.support import create_pair as enrol
-
-    pair = enrol(layout)
-    not_held = cli(layout, "archive", "release-hold", "--pair", str(pair["id"]))
+    pair = await acreate_pair(layout)
+    not_held = await acli(layout, "archive", "release-hold", "--pair", str(pair["id"]))
     assert (not_held.returncode, not_held.stderr) == (1, f"error: pair {pair['id']} is not under legal hold\n")
-    blank = cli(layout, "archive", "hold", "--pair", str(pair["id"]), "--reason", "  ")
+    blank = await acli(layout, "archive", "hold", "--pair", str(pair["id"]), "--reason", "  ")
     assert blank.returncode == 1 and "--reason must say why" in blank.stderr
 
 
 async def test_bad_retention_values_are_reported_with_file_and_line(layout: Layout) -> None:
     path = set_retention(layout, {"after_close": "soon", "after_concern": "30d"})
     line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if "after_close" in text)
-    result = cli(layout, "check-config")
+    result = await acli(layout, "check-config")
     assert result.returncode == 1
     assert f"{path}:{line}: retention.after_close: Value error, expected a duration" in result.stderr
     set_retention(layout, {"after_close": "365d", "after_concern": "30d"})
-    shorter = cli(layout, "check-config")
+    shorter = await acli(layout, "check-config")
     assert shorter.returncode == 1 and "after_concern must be at least as long as after_close" in shorter.stderr
     set_retention(layout, {"after_close": "365d", "keep": "always"})
-    unknown = cli(layout, "check-config")
+    unknown = await acli(layout, "check-config")
     assert unknown.returncode == 1 and "retention.keep: unknown key" in unknown.stderr
 
 
@@ -232,7 +232,7 @@ async def test_serve_purges_expired_pairs_on_its_own(layout: Layout, sink: Sink)
     finally:
         await relay.stop()
     assert await bodies(layout) == expected
-    assert cli(layout, "archive", "verify").returncode == 0
+    assert (await acli(layout, "archive", "verify")).returncode == 0
 
 
 async def test_two_instances_purging_at_once_purge_each_pair_once(layout: Layout, sink: Sink) -> None:
@@ -252,9 +252,9 @@ async def test_two_instances_purging_at_once_purge_each_pair_once(layout: Layout
             await engine.dispose()
     purged = sorted(item.pair_id for report in reports for item in report.purged)
     assert purged == [ids[0], ids[2]]  # each by one of them
-    events = json.loads(cli(layout, "events", "list", "--kind", "archive.purge", "--json").stdout)
+    events = await acli_json(layout, "events", "list", "--kind", "archive.purge", "--json")
     assert sorted(e["pair_id"] for e in events) == [ids[0], ids[2]]
-    assert cli(layout, "archive", "verify").returncode == 0
+    assert (await acli(layout, "archive", "verify")).returncode == 0
 
 
 CONTACTS_HELD = """
@@ -322,14 +322,14 @@ async def test_ended_pairs_are_purged_and_personal_data_erased_while_verify_pass
 
     assert "415 555 0123" in await leftovers(ending.id)  # the decision and the hold name the number
     assert await rows(layout, select(message_edits.c.id).where(message_edits.c.message_id == held_ids[0]))
-    hold = cli(layout, "archive", "hold", "--pair", str(ending.id), "--reason", "inquiry")
+    hold = await acli(layout, "archive", "hold", "--pair", str(ending.id), "--reason", "inquiry")
     assert hold.returncode == 0, hold.stderr
     later = (START + timedelta(days=40)).isoformat()
-    assert purge(layout, "--now", later)["on_hold"] == [ending.id]  # the legal hold protects everything
+    assert (await purge(layout, "--now", later))["on_hold"] == [ending.id]  # the legal hold protects everything
     assert "olga.ruiz@uni.example" in await leftovers(ending.id)
-    assert cli(layout, "archive", "release-hold", "--pair", str(ending.id)).returncode == 0
+    assert (await acli(layout, "archive", "release-hold", "--pair", str(ending.id))).returncode == 0
 
-    text = cli(layout, "archive", "purge", "--now", later)
+    text = await acli(layout, "archive", "purge", "--now", later)
     assert text.returncode == 0, text.stderr
     assert f"purged pair {ending.id} (stem, after_close ended 2026-04-05)" in text.stdout
     assert "2 members' names and addresses" in text.stdout
@@ -341,9 +341,9 @@ async def test_ended_pairs_are_purged_and_personal_data_erased_while_verify_pass
     assert all(row.email.endswith("@erased.invalid") for row in erased)
     assert "ann.kay@uni.example" in " ".join(r.email for r in await rows(layout, select(members.c.email)))
     assert "415 555 0123" in await leftovers(staying.id)  # an open pair keeps its record
-    verified = cli(layout, "archive", "verify")
+    verified = await acli(layout, "archive", "verify")
     assert verified.returncode == 0, verified.stdout
-    assert purge(layout, "--now", later)["purged"] == []  # nothing left: no second event
+    assert (await purge(layout, "--now", later))["purged"] == []  # nothing left: no second event
 
     engine = create_engine(store_url(layout))  # a scrubbed event edited afterwards (around the store) is caught
     try:
@@ -354,7 +354,7 @@ async def test_ended_pairs_are_purged_and_personal_data_erased_while_verify_pass
                                      .values(detail='{"decision": "deliver"}'))
     finally:
         await engine.dispose()
-    tampered = cli(layout, "archive", "verify")
+    tampered = await acli(layout, "archive", "verify")
     assert tampered.returncode == 1 and "changed after its personal data was scrubbed" in tampered.stdout
 
 
@@ -399,7 +399,7 @@ async def test_a_purged_pair_is_purged_again_only_when_something_was_written_sin
         assert (fourth.purged, begun) == ([], [])
     finally:
         await engine.dispose()
-    assert cli(layout, "archive", "verify").returncode == 0
+    assert (await acli(layout, "archive", "verify")).returncode == 0
 
 
 async def test_the_purge_reads_any_number_of_ended_pairs_in_statements_of_bounded_size(layout: Layout) -> None:

@@ -37,8 +37,8 @@ from tests.support import (
     Layout,
     Sink,
     acli,
+    acli_json,
     acreate_pair,
-    cli,
     eventually,
     nothing_queued,
     write_transactions,
@@ -50,8 +50,8 @@ GROOMING = ("Let's meet in person on Saturday, just the two of us. Keep this sec
             "My address is 12 Elm Street, Springfield.")
 
 
-def held(layout: Layout, *args: str) -> list[dict]:  # type: ignore[type-arg]
-    result = cli(layout, "held", "list", "--json", *args)
+async def held(layout: Layout, *args: str) -> list[dict]:  # type: ignore[type-arg]
+    result = await acli(layout, "held", "list", "--json", *args)
     assert result.returncode == 0, result.stderr
     return list(json.loads(result.stdout))
 
@@ -89,7 +89,7 @@ async def test_a_disclosure_reaches_the_lead_at_once_and_again_when_nobody_acts(
         [helped] = inbox.mentee  # the help text instead of "waiting for review"
         assert HELP_TEXT in text(helped) and "waiting for review" not in str(helped)
 
-        [item] = held(layout)
+        [item] = await held(layout)
         assert (item["id"], item["severity"], item["release_requires"]) == (queue_id, "urgent", 2)
 
         # an hour passes and nobody has acted: the lead and the coordinator are told again, once. The sweep
@@ -110,7 +110,7 @@ async def test_a_disclosure_reaches_the_lead_at_once_and_again_when_nobody_acts(
         assert f"/held/{queue_id}" in text(told) and leaks(told) == []
         await eventually(lambda: len(inbox.lead) == 2)
         await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the mentor's absence
-        assert inbox.mentor == [] and held(layout)[0]["state"] == "held"  # never released by time
+        assert inbox.mentor == [] and (await held(layout))[0]["state"] == "held"  # never released by time
     finally:
         await relay.stop()
 
@@ -136,10 +136,10 @@ async def _grooming_script(layout: Layout, sink: Sink) -> None:
     for finding in ("(meeting, URGENT): meet in person", "(secrecy, URGENT): Keep this secret",
                     "(street_address): 12 Elm Street"):
         assert finding in body, finding
-    [item] = held(layout)
+    [item] = await held(layout)
     assert item["id"] == queue_id and item["severity"] == "urgent"
     assert {(r["rule"], r["action"]) for r in item["reasons"]} >= {("contact_info", "reject"), ("keywords", "hold")}
-    assert held(layout, "--state", "rejected") == []
+    assert await held(layout, "--state", "rejected") == []
 
 
 async def test_an_automatic_rejection_is_reported_to_the_moderators(layout: Layout, sink: Sink) -> None:
@@ -168,12 +168,12 @@ async def _rejection_script(layout: Layout, sink: Sink) -> None:
     history = queue[queue.index("Recently decided"):]
     assert "rejected automatically by policy youth-strict" in history and "+1 415 555 0134" in history
     # in the queue's history, decided by nobody but the relay, and in the report's counts
-    [item] = held(layout, "--state", "rejected")
+    [item] = await held(layout, "--state", "rejected")
     assert (item["id"], item["automatic"], item["decided_by"]) == (queue_id, True, "relay")
-    assert held(layout) == []
-    figures = json.loads(cli(layout, "report", "--program", "stem", "--json").stdout)
+    assert await held(layout) == []
+    figures = await acli_json(layout, "report", "--program", "stem", "--json")
     assert figures["moderation"]["rejected_automatically"] == 1 and figures["moderation"]["held"] == 0
-    assert "1 rejected automatically" in cli(layout, "report", "--program", "stem").stdout
+    assert "1 rejected automatically" in (await acli(layout, "report", "--program", "stem")).stdout
 
 
 async def test_rejections_in_a_digest_come_once_per_period(layout: Layout, sink: Sink) -> None:
@@ -247,7 +247,7 @@ async def test_two_person_release_needs_two_signed_in_people(layout: Layout, sin
         second = await acli(layout, "held", "release", queue_id, "--moderator", "ben")
         assert second.returncode == 1 and "must come from a signed-in account" in second.stderr
         await eventually(lambda: nothing_queued(layout), timeout=20)  # a release would have queued the mentor's
-        assert held(layout)[0]["approvals"] == ["ana"] and inbox.mentor == []
+        assert (await held(layout))[0]["approvals"] == ["ana"] and inbox.mentor == []
         # ana again, now in the console: the same account counts once
         async with session(layout, "ana") as client:
             page = await client.get(f"/held/{queue_id}")
@@ -267,7 +267,7 @@ async def test_two_person_release_needs_two_signed_in_people(layout: Layout, sin
             assert "Released" in done.text
         [delivered] = await eventually(lambda: inbox.mentor)
         assert "self-harm" in text(delivered) and leaks(delivered) == []
-        assert held(layout, "--state", "released")[0]["approvals"] == ["ana", "ben"]
+        assert (await held(layout, "--state", "released"))[0]["approvals"] == ["ana", "ben"]
         await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting
         assert inbox.counts() == {"mentor": 1, "mentee": 1, "moderators": 1, "lead": 1, "coordinator": 0}
 
@@ -322,7 +322,7 @@ async def test_escalation_reaches_the_lead_and_stops_the_follow_up(layout: Layou
         clock.advance(timedelta(hours=2))
         assert (await relay.safeguarding.run_once()).mails == []  # someone acted: no follow-up
         await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the mentor's absence
-        assert held(layout)[0]["escalated_by"] == "ana" and inbox.mentor == []
+        assert (await held(layout))[0]["escalated_by"] == "ana" and inbox.mentor == []
 
 
 async def test_without_a_lead_the_coordinator_is_told_at_once(layout: Layout, sink: Sink) -> None:
@@ -372,7 +372,7 @@ async def test_a_forged_from_is_held_and_honest_unsigned_mail_flows(layout: Layo
         inbox = Inboxes(sink)
         [delivered] = await eventually(lambda: inbox.mentor)
         assert "Here is my essay plan." in text(delivered) and "It is me" not in text(delivered)
-        [item] = held(layout)
+        [item] = await held(layout)
         assert item["id"] == forged and [(r["kind"], r["action"]) for r in item["reasons"]] == [("spoofing", "hold")]
         clock.advance(timedelta(minutes=61))  # the moderators' digest period
         await relay.sweeper.run_once()
@@ -384,10 +384,10 @@ async def test_a_forged_from_is_held_and_honest_unsigned_mail_flows(layout: Layo
         await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting
         assert [m["Subject"] for m in inbox.of(UNSIGNED["email"])] == ["Your message is waiting for review: forged"]
         assert inbox.counts() == {"mentor": 1, "mentee": 0, "moderators": 1, "lead": 0, "coordinator": 0}
-        decisions = json.loads(cli(layout, "events", "list", "--kind", "decision", "--json").stdout)
+        decisions = await acli_json(layout, "events", "list", "--kind", "decision", "--json")
         honest_reasons = next(d["detail"]["reasons"] for d in decisions if d["message_id"] == honest)
         assert [(r.get("kind"), r.get("action")) for r in honest_reasons[1:]] == [("unverified", "note")]
-        figures = json.loads(cli(layout, "report", "--program", "stem", "--json").stdout)
+        figures = await acli_json(layout, "report", "--program", "stem", "--json")
         assert figures["attempts"]["spoofing"] == 1 and figures["attempts"]["unverified"] == 1
 
 
@@ -397,14 +397,14 @@ async def test_a_disclosure_to_an_ended_pair_still_reaches_a_person(layout: Layo
         yesterday = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
         pair = await acreate_pair(layout, MENTOR, MENTEE, "stem", "--end-date", yesterday)
         await relay.sweep_nudges()  # the end date has passed: the pair ends
-        assert json.loads(cli(layout, "pair", "show", str(pair["id"]), "--json").stdout)["status"] == "ended"
+        assert (await acli_json(layout, "pair", "show", str(pair["id"]), "--json"))["status"] == "ended"
         await eventually(lambda: nothing_queued(layout), timeout=20)  # the farewells are out before counting
         inbox = Inboxes(sink)
         before = inbox.counts()
         await write(layout, pair, "Are you still there?", subject="hello again")
         queue_id = await write(layout, pair, DISCLOSURE, subject="please")
         await eventually(lambda: inbox.lead)
-        [item] = held(layout)
+        [item] = await held(layout)
         assert (item["id"], item["severity"]) == (queue_id, "urgent")  # the routine one is archived, not held
         await eventually(lambda: inbox.counts()["moderators"] > before["moderators"])
         await eventually(lambda: any(HELP_TEXT in text(m) for m in inbox.mentee))  # queued with the alerts
@@ -430,7 +430,7 @@ async def test_a_stretched_disclosure_under_supervised_is_held_urgent_and_the_le
         assert "(self-harm, URGENT): أريـــد أن أمـــوت" in bodies[0] and f"/held/{ids[0]}" in bodies[0]
         assert "(self-harm, URGENT): kill myselfff" in bodies[1] and f"/held/{ids[1]}" in bodies[1]
         assert all(alert["Subject"].startswith("URGENT") and leaks(alert) == [] for alert in alerts)
-        urgent = {item["id"]: item for item in held(layout) if item["severity"] == "urgent"}
+        urgent = {item["id"]: item for item in await held(layout) if item["severity"] == "urgent"}
         assert sorted(urgent) == sorted(ids) and all(urgent[i]["release_requires"] == 2 for i in ids)
         await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting the mentor's
         assert inbox.mentor == []
@@ -450,7 +450,7 @@ async def test_a_disclosure_to_a_group_reaches_the_lead_and_no_member(layout: La
         [alert] = await eventually(lambda: inbox.lead)
         assert alert["Subject"].startswith("URGENT") and "Maple to the group Robotics" in alert["Subject"]
         assert leaks(alert) == []
-        [item] = held(layout)
+        [item] = await held(layout)
         assert item["severity"] == "urgent"
         await eventually(lambda: inbox.moderators)
         [to_sender] = await eventually(lambda: inbox.mentee)  # the help text, queued with the alerts
@@ -480,7 +480,7 @@ async def test_a_disclosure_in_mail_that_looks_automatic_is_read_and_reaches_a_p
         assert code == 250, reply
         [alert] = await eventually(lambda: inbox.lead)
         assert alert["Subject"].startswith("URGENT") and leaks(alert) == []
-        [item] = held(layout)  # the real out-of-office reply is archived, not held
+        [item] = await held(layout)  # the real out-of-office reply is archived, not held
         assert (item["id"], item["severity"]) == (reply.rsplit(" ", 1)[-1], "urgent")
         await eventually(lambda: nothing_queued(layout), timeout=20)
         mentor_got = [str(m["Subject"]) for m in inbox.mentor]
@@ -491,7 +491,7 @@ async def test_a_disclosure_in_mail_that_looks_automatic_is_read_and_reaches_a_p
                                 Auto_Submitted="auto-replied")
         assert (await send(layout.smtp_port, travel, MENTOR["email"], pair["mentee_alias"]))[0] == 250
         await eventually(lambda: nothing_queued(layout), timeout=20)
-        assert len(inbox.lead) == 1 and len(held(layout)) == 1
+        assert len(inbox.lead) == 1 and len(await held(layout)) == 1
 
 
 async def test_an_alert_the_lead_never_gets_is_reported_to_the_others_who_can_act(layout: Layout, sink: Sink) -> None:
@@ -680,7 +680,7 @@ async def test_a_disclosure_to_help_or_concern_reaches_the_lead_even_after_the_p
         assert str(told["Subject"]).startswith("URGENT: [Concern] Maple") and told["Importance"] == "high"
         assert "unsafe at home" in text(told) and leaks(told) == []
         await eventually(lambda: len(inbox.coordinator) == 2)
-        assert json.loads(cli(layout, "pair", "show", str(pair["id"]), "--json").stdout)["status"] == "active"
+        assert (await acli_json(layout, "pair", "show", str(pair["id"]), "--json"))["status"] == "active"
 
         closed = await acli(layout, "pair", "close", str(pair["id"]), "--reason", "the term is over")
         assert closed.returncode == 0, closed.stderr

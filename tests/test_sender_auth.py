@@ -31,6 +31,8 @@ from tests.support import (
     MENTOR,
     Layout,
     Sink,
+    acli,
+    acli_json,
     acreate_pair,
     cli,
     eventually,
@@ -60,20 +62,20 @@ class Scene:
     def message(self, body: str = "Hello Oak, here is my essay plan.", **headers: str) -> bytes:
         return simple_message(f"Sam <{self.mentee}>", self.pair["mentor_alias"], "Essay plan", body, **headers)
 
-    def events(self, kind: str) -> list[dict]:  # type: ignore[type-arg]
-        return list(json.loads(cli(self.layout, "events", "list", "--kind", kind, "--json").stdout))
+    async def events(self, kind: str) -> list[dict]:  # type: ignore[type-arg]
+        return list(await acli_json(self.layout, "events", "list", "--kind", kind, "--json"))
 
-    def held(self) -> list[dict]:  # type: ignore[type-arg]
-        return list(json.loads(cli(self.layout, "held", "list", "--json").stdout))
+    async def held(self) -> list[dict]:  # type: ignore[type-arg]
+        return list(await acli_json(self.layout, "held", "list", "--json"))
 
-    def auth_reasons(self) -> list[tuple[str, str]]:
-        [decision] = self.events("decision")
+    async def auth_reasons(self) -> list[tuple[str, str]]:
+        [decision] = await self.events("decision")
         return [(r["kind"], r["action"]) for r in decision["detail"]["reasons"] if r.get("rule") == "sender_auth"]
 
-    def spoofing_anywhere(self) -> bool:
+    async def spoofing_anywhere(self) -> bool:
         """The word on the record: events, the hold queue, the report."""
-        everything = cli(self.layout, "events", "list", "--json").stdout + json.dumps(self.held())
-        report = json.loads(cli(self.layout, "report", "--program", "stem", "--json").stdout)
+        everything = (await acli(self.layout, "events", "list", "--json")).stdout + json.dumps(await self.held())
+        report = await acli_json(self.layout, "report", "--program", "stem", "--json")
         return "spoofing" in everything or report["attempts"]["spoofing"] > 0
 
 
@@ -145,7 +147,7 @@ async def test_dkim_signed_mail_from_the_enrolled_domain_is_delivered_under_requ
     assert code == 250, text
     [delivered] = await require.sink.wait_for(1)
     assert "essay plan" in delivered.message.get_content()
-    [decision] = require.events("decision")
+    [decision] = await require.events("decision")
     assert decision["detail"]["reasons"][0]["flagged"] is False
 
 
@@ -159,7 +161,7 @@ async def test_spf_alone_is_enough_when_it_aligns(require: Scene) -> None:
 async def _refused_then_nothing_delivered(scene: Scene, raw: bytes, mail_from: str | None = None) -> str:
     code, text = await scene.send(raw, mail_from)
     assert (code, text.split()[0]) == (550, "5.7.1"), text
-    [refusal] = scene.events("refused")
+    [refusal] = await scene.events("refused")
     assert refusal["detail"]["reason"] == "spoofing"
     # a genuine message afterwards is the only one the partner ever gets
     ZONE.forget(scene.domain)
@@ -219,21 +221,21 @@ async def test_dns_trouble_under_require_holds_the_message_as_unverified(require
     ZONE.servfail.add(require.domain)
     code, text = await require.send(require.message(body="Here is my essay plan."))
     assert code == 250, text
-    [item] = require.held()
+    [item] = await require.held()
     assert [(r["kind"], r["action"]) for r in item["reasons"] if r["rule"] == "sender_auth"] == [
         ("unverified", "hold")]
     told = await require.sink.wait_for(1)  # the sender's "waiting for review"; the partner gets nothing yet
     await eventually(lambda: nothing_queued(require.layout), timeout=20)  # all of it out before the absence
     assert [r.rcpt_tos for r in told] == [[require.mentee]]
-    assert not require.spoofing_anywhere()
+    assert not await require.spoofing_anywhere()
 
 
 async def test_honest_unsigned_mail_under_require_is_held_not_refused(require: Scene) -> None:
     """No DKIM, no SPF, no DMARC record: nothing failed, nothing could be checked."""
     code, text = await require.send(require.message())
     assert code == 250, text
-    assert require.auth_reasons() == [("unverified", "hold")]
-    assert require.events("refused") == [] and not require.spoofing_anywhere()
+    assert await require.auth_reasons() == [("unverified", "hold")]
+    assert await require.events("refused") == [] and not await require.spoofing_anywhere()
 
 
 async def test_honest_unsigned_mail_is_delivered_and_only_noted_under_prefer(prefer: Scene) -> None:
@@ -241,25 +243,25 @@ async def test_honest_unsigned_mail_is_delivered_and_only_noted_under_prefer(pre
     assert code == 250, text
     [delivered] = await prefer.sink.wait_for(1)
     assert "It is me, honestly." in delivered.message.get_content()
-    [decision] = prefer.events("decision")
+    [decision] = await prefer.events("decision")
     assert decision["detail"]["reasons"][0]["flagged"] is False
     [reason] = [r for r in decision["detail"]["reasons"] if r.get("rule") == "sender_auth"]
     assert (reason["kind"], reason["action"]) == ("unverified", "note") and "spf=none" in reason["match"]
-    assert not prefer.spoofing_anywhere()
+    assert not await prefer.spoofing_anywhere()
 
 
 async def test_a_forged_from_is_held_for_review_under_prefer(prefer: Scene) -> None:
     """The envelope sender is elsewhere, the From is the enrolled mentee, nothing is signed: spoofing."""
     code, text = await prefer.send(prefer.message(body="Send me your phone number"), "someone@elsewhere.example")
     assert code == 250, text
-    [item] = prefer.held()
+    [item] = await prefer.held()
     assert [(r["kind"], r["action"]) for r in item["reasons"] if r["rule"] == "sender_auth"] == [
         ("spoofing", "hold")]
     assert "envelope sender is not of" in next(r["match"] for r in item["reasons"] if r["rule"] == "sender_auth")
     told = await prefer.sink.wait_for(1)
     await eventually(lambda: nothing_queued(prefer.layout), timeout=20)  # all of it out before the absence
     assert [r.rcpt_tos for r in told] == [[prefer.mentee]]  # the enrolled mentee is told; the mentor gets nothing
-    report = json.loads(cli(prefer.layout, "report", "--program", "stem", "--json").stdout)
+    report = await acli_json(prefer.layout, "report", "--program", "stem", "--json")
     assert report["attempts"]["spoofing"] == 1 and report["attempts"]["unverified"] == 0
 
 
@@ -268,8 +270,8 @@ async def test_dns_trouble_under_prefer_is_noted_as_unverified(prefer: Scene) ->
     code, _ = await prefer.send(prefer.message())
     assert code == 250
     await prefer.sink.wait_for(1)
-    assert prefer.auth_reasons() == [("unverified", "note")]
-    assert not prefer.spoofing_anywhere()
+    assert await prefer.auth_reasons() == [("unverified", "note")]
+    assert not await prefer.spoofing_anywhere()
 
 
 async def test_off_asks_dns_nothing(layout: Layout, sink: Sink, domain: str) -> None:
@@ -278,7 +280,7 @@ async def test_off_asks_dns_nothing(layout: Layout, sink: Sink, domain: str) -> 
         assert code == 250
         await scene.sink.wait_for(1)
         assert not [name for name, _ in ZONE.asked if name.endswith(domain)]
-        assert scene.events("decision")[0]["detail"]["reasons"][0]["flagged"] is False
+        assert (await scene.events("decision"))[0]["detail"]["reasons"][0]["flagged"] is False
 
 
 # Behind a front MTA: its Authentication-Results (and only its) are believed.
@@ -320,7 +322,7 @@ async def test_forged_or_failing_results_are_refused(layout: Layout, sink: Sink,
         code, text = await scene.send(_with_headers(scene.message(),
                                                     *(line.replace("DOMAIN", domain) for line in forged)))
         assert code == 550, text
-        assert scene.events("refused")[0]["detail"]["reason"] == "spoofing"
+        assert (await scene.events("refused"))[0]["detail"]["reason"] == "spoofing"
 
 
 async def test_results_of_another_server_are_not_believed(layout: Layout, sink: Sink, domain: str) -> None:
@@ -331,7 +333,7 @@ async def test_results_of_another_server_are_not_believed(layout: Layout, sink: 
                                              "dmarc=pass", RECEIVED_FRONT)
         code, text = await scene.send(raw)
         assert code == 250, text
-        assert scene.auth_reasons() == [("unverified", "hold")] and [i["id"] for i in scene.held()]
+        assert await scene.auth_reasons() == [("unverified", "hold")] and [i["id"] for i in await scene.held()]
 
 
 async def test_the_deploy_guides_loopback_test_is_not_flagged(layout: Layout, sink: Sink, domain: str) -> None:
@@ -344,8 +346,8 @@ async def test_the_deploy_guides_loopback_test_is_not_flagged(layout: Layout, si
         assert code == 250, text
         [delivered] = await scene.sink.wait_for(1)
         assert "Loopback test." in delivered.message.get_content()
-        assert scene.auth_reasons() == [("unverified", "note")] and scene.held() == []
-        assert not scene.spoofing_anywhere()
+        assert await scene.auth_reasons() == [("unverified", "note")] and await scene.held() == []
+        assert not await scene.spoofing_anywhere()
 
 
 async def test_results_are_believed_only_on_connections_from_the_front_mta(
@@ -356,7 +358,7 @@ async def test_results_are_believed_only_on_connections_from_the_front_mta(
         code, text = await scene.send(_with_headers(scene.message(), _trusted(domain), RECEIVED_FRONT))
         # we are talking to 127.0.0.1, not the front MTA: our own checks find nothing, so it waits for a person
         assert code == 250, text
-        assert scene.auth_reasons() == [("unverified", "hold")]
+        assert await scene.auth_reasons() == [("unverified", "hold")]
         await eventually(lambda s=scene: nothing_queued(s.layout), timeout=20)  # all of it out before the absence
         assert scene.sink.received == [] or all(r.rcpt_tos == [scene.mentee] for r in scene.sink.received)
 
@@ -404,8 +406,8 @@ async def test_a_forged_concern_does_not_pause_the_pair_under_require(require: S
                                 require.mentee, address)
         assert code == 550 and "5.7.1" in text, text
     # no records at all: unverified, which a program address cannot hold, so it is refused (not "spoofing")
-    assert [e["detail"]["reason"] for e in require.events("refused")] == ["unverified", "unverified"]
-    shown = json.loads(cli(require.layout, "pair", "show", str(require.pair["id"]), "--json").stdout)
+    assert [e["detail"]["reason"] for e in await require.events("refused")] == ["unverified", "unverified"]
+    shown = await acli_json(require.layout, "pair", "show", str(require.pair["id"]), "--json")
     assert shown["status"] == "active"
     # the genuine participant's concern still pauses the pair
     ZONE.txt(require.domain, "v=spf1 ip4:127.0.0.1 -all")
@@ -413,7 +415,7 @@ async def test_a_forged_concern_does_not_pause_the_pair_under_require(require: S
                             simple_message(f"Sam <{require.mentee}>", concern, "I am worried", "Please call me."),
                             require.mentee, concern)
     assert code == 250, text
-    shown = json.loads(cli(require.layout, "pair", "show", str(require.pair["id"]), "--json").stdout)
+    shown = await acli_json(require.layout, "pair", "show", str(require.pair["id"]), "--json")
     assert shown["status"] == "paused"
 
 
@@ -425,13 +427,13 @@ async def test_under_prefer_a_forged_concern_is_refused_and_an_honest_unsigned_o
     ZONE.txt(prefer.domain, "v=spf1 ip4:192.0.2.0/24 -all")  # the mentee's domain: not sent from here
     code, text = await send(prefer.layout.smtp_port, raw, prefer.mentee, concern)
     assert code == 550 and "5.7.1" in text, text
-    assert [e["detail"]["reason"] for e in prefer.events("refused")] == ["spoofing"]
-    shown = json.loads(cli(prefer.layout, "pair", "show", str(prefer.pair["id"]), "--json").stdout)
+    assert [e["detail"]["reason"] for e in await prefer.events("refused")] == ["spoofing"]
+    shown = await acli_json(prefer.layout, "pair", "show", str(prefer.pair["id"]), "--json")
     assert shown["status"] == "active"
     ZONE.forget(prefer.domain)  # a domain that publishes nothing: unverified, not a failure
     code, text = await send(prefer.layout.smtp_port, raw, prefer.mentee, concern)
     assert code == 250, text
-    shown = json.loads(cli(prefer.layout, "pair", "show", str(prefer.pair["id"]), "--json").stdout)
+    shown = await acli_json(prefer.layout, "pair", "show", str(prefer.pair["id"]), "--json")
     assert shown["status"] == "paused"
 
 
@@ -457,7 +459,7 @@ async def test_dkim_verified_in_a_worker_with_the_prefetched_keys(require_in_poo
     changed = sign(scene.message(body="See you on Monday."), scene.domain).replace(b"Monday", b"Sunday")
     code, text = await scene.send(changed)
     assert (code, text.split()[0]) == (550, "5.7.1"), text
-    [refusal] = scene.events("refused")
+    [refusal] = await scene.events("refused")
     assert f"dkim=fail header.d={scene.domain}" in refusal["detail"]["auth"]
 
 
@@ -466,7 +468,7 @@ async def test_a_dkim_key_dns_cannot_give_is_held_as_unverified_in_the_pool(requ
     ZONE.servfail.add(f"{SELECTOR}._domainkey.{scene.domain}")
     code, text = await scene.send(sign(scene.message(), scene.domain))
     assert code == 250, text
-    [item] = scene.held()
+    [item] = await scene.held()
     assert [(r["kind"], r["action"]) for r in item["reasons"] if r["rule"] == "sender_auth"] == [
         ("unverified", "hold")]
     assert any(f"dkim=temperror header.d={scene.domain}" in str(r.get("match", "")) for r in item["reasons"]), \

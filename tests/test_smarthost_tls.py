@@ -20,6 +20,7 @@ from tests.support import (
     MENTOR,
     Layout,
     SinkHandler,
+    acli_json,
     acreate_pair,
     cli,
     eventually,
@@ -123,9 +124,8 @@ async def test_wrong_password_keeps_the_message_queued(secure: tuple[SecureSink,
     sink, layout = secure
     monkeypatch.setenv("TEST_SMARTHOST_PASSWORD", "wrong")
     async with relay_with_one_message(layout):
-        deferred = await eventually(lambda: json.loads(cli(layout, "events", "list", "--kind", "deferred",
-                                                           "--json").stdout))
+        deferred = await eventually(lambda: acli_json(layout, "events", "list", "--kind", "deferred", "--json"))
         assert "refused our credentials" in deferred[0]["detail"]["error"]
         assert "wrong" not in json.dumps(deferred)  # a password never reaches the record or the logs
-        queued = json.loads(cli(layout, "queue", "list", "--state", "queued", "--json").stdout)
+        queued = await acli_json(layout, "queue", "list", "--state", "queued", "--json")
         assert len(queued) == 1 and sink.handler.received == []

@@ -16,7 +16,19 @@ import pytest
 from relay.config import load_settings
 from relay.service import Relay
 from relay.yamlsource import ConfigError
-from tests.support import DOMAIN, MENTEE, Layout, Sink, acreate_pair, cli, eventually, free_port, send, simple_message
+from tests.support import (
+    DOMAIN,
+    MENTEE,
+    Layout,
+    Sink,
+    acli,
+    acreate_pair,
+    cli,
+    eventually,
+    free_port,
+    send,
+    simple_message,
+)
 
 PROGRAM = "id: stem\nname: S\ncoordinator: c@school.example\npolicy: adult-professional\n"
 
@@ -79,7 +91,7 @@ def test_relay_refuses_to_start_in_process_too(offline_layout: Layout) -> None:
 async def test_unquoted_sender_auth_off_means_off(layout: Layout, sink: Sink) -> None:
     """YAML reads `sender_auth: off` as false: taken as "off", and mail flows (it used to get 451)."""
     (layout.root / "policies" / "adult-professional.yaml").write_text("name: adult-professional\nsender_auth: off\n")
-    assert cli(layout, "check-config").returncode == 0
+    assert (await acli(layout, "check-config")).returncode == 0
     pair = await acreate_pair(layout)
     relay = Relay(load_settings(layout.config))
     await relay.start()

@@ -58,14 +58,14 @@ async def test_pair_list_streams_the_same_text_and_json(layout: Layout) -> None:
 
     whole = await read_store(layout, expected)
     assert [p["id"] for p in whole] == [m.id for m in made]
-    listed = cli(layout, "pair", "list", "--program", "stem", "--json")
+    listed = await acli(layout, "pair", "list", "--program", "stem", "--json")
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout == _whole(whole)
-    text = cli(layout, "pair", "list", "--program", "stem")
+    text = await acli(layout, "pair", "list", "--program", "stem")
     assert text.stdout.splitlines() == [
         f"{p['id']:>5} {p['program']:<16} {p['status']:<7} {p['mentor']['handle']:<16} "
         f"{p['mentee']['handle']:<16} messages={p['messages']}" for p in whole]
-    everyone = cli(layout, "pair", "list", "--json")  # the other program's pairs too, after these
+    everyone = await acli(layout, "pair", "list", "--json")  # the other program's pairs too, after these
     assert [p["program"] for p in json.loads(everyone.stdout)] == ["stem"] * PAIRS + ["arts"] * 2
 
 
@@ -86,13 +86,13 @@ async def test_events_list_streams_the_same_json(layout: Layout) -> None:
         return await list_events(connection, limit=2100)
 
     whole = await read_store(layout, expected)
-    listed = cli(layout, "events", "list", "--json", "--limit", "2100")
+    listed = await acli(layout, "events", "list", "--json", "--limit", "2100")
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout == _whole(whole)
-    refused = cli(layout, "events", "list", "--json", "--kind", "refused", "--limit", "5000")
+    refused = await acli(layout, "events", "list", "--json", "--kind", "refused", "--limit", "5000")
     assert [e["detail"]["n"] for e in json.loads(refused.stdout)] == list(range(0, EVENTS, 3))
-    assert cli(layout, "events", "list", "--kind", "nothing").stdout == "no events\n"
-    assert cli(layout, "events", "list", "--kind", "nothing", "--json").stdout == "[]\n"
+    assert (await acli(layout, "events", "list", "--kind", "nothing")).stdout == "no events\n"
+    assert (await acli(layout, "events", "list", "--kind", "nothing", "--json")).stdout == "[]\n"
 
 
 def _walk(layout: Layout, *args: str, limit: int) -> tuple[list[list[str]], str]:
