@@ -15,7 +15,7 @@ from relay.service import Relay
 from relay.store import events
 from relay.store.database import transaction
 from tests.archive_support import HOLD_MEETINGS, START, write
-from tests.support import Layout, Sink, acreate_pair, eventually, send, simple_message
+from tests.support import Layout, Sink, acreate_pair, eventually, nothing_queued, send, simple_message
 
 
 def samples(body: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -40,6 +40,9 @@ async def test_metrics_exposition_reads_the_store(layout: Layout, sink: Sink) ->
         async with transaction(relay.engine) as connection:
             await events.record(connection, "nudge.first", clock.now(), pair_id=pair["id"])
         await sink.wait_for(2)
+        # both sent marks recorded before the clock moves (the sink may have the mail a moment before the relay
+        # records its delivery: recorded after the jump it would show 3 hours of latency)
+        await eventually(lambda: nothing_queued(layout), timeout=20)
         clock.advance(timedelta(hours=3))
         figures = samples(await eventually(lambda: _delivered(relay, clock)))
     finally:
