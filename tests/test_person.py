@@ -15,6 +15,7 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
+import yaml
 from sqlalchemy import select
 
 from relay.archive import person as data_rights
@@ -25,7 +26,10 @@ from relay.store.database import create_engine, transaction
 from relay.store.schema import events as events_table
 from relay.store.schema import members, messages, outbound, pairs
 from tests.database import server_url
+from tests.decode_all import everything
+from tests.store_scan import traces
 from tests.support import (
+    DOMAIN,
     MENTEE,
     MENTOR,
     Layout,
@@ -311,3 +315,106 @@ async def test_mail_taken_in_while_its_recipient_is_erased_never_reaches_them(
     assert after and all(MENTEE["email"] not in received.rcpt_tos for received in after)  # the mentor's notes only
     # the erasure emptied the address of every row queued to her before it; none was written after
     assert all(rcpt.casefold() != MENTEE["email"].casefold() for (rcpt,) in await rows(layout, select(outbound.c.rcpt)))
+
+
+async def test_erasure_empties_the_mail_that_names_them_to_somebody_else(layout: Layout, sink: Sink) -> None:
+    """The contact exchange gives each member the other's real name and address ("Staying in touch with
+    Maple", in an encoded body: the store is read decoded). The mentee says yes first, the mentor second:
+    the mentor's notice naming the mentee is about the mentee's own "yes", and erasing the mentee empties it.
+    So is the coordinator's notice quoting a close reason that names her, and the mentor's farewell carrying
+    the conversation (her messages in it). Afterwards nothing in the store, decoded, holds her address, name
+    or words."""
+    path = layout.root / "programs" / "stem.yaml"
+    program = yaml.safe_load(path.read_text())
+    program.update(contact_exchange=True, send_conversation_at_end=True)
+    path.write_text(yaml.safe_dump(program, allow_unicode=True))
+    words = "the red planet at dawn"
+    relay = Relay(load_settings(layout.config))
+    await relay.start()
+    try:
+        pair = await acreate_pair(layout)
+        mentee = f"{MENTEE['name']} <{MENTEE['email']}>"
+        first = simple_message(mentee, pair["mentor_alias"], "Sky", f"I saw {words}.")
+        code, reply = await send(layout.smtp_port, first, MENTEE["email"], pair["mentor_alias"])
+        assert code == 250, reply
+        await sink.wait_for(1)
+        closed = await acli(layout, "pair", "close", str(pair["id"]), "--reason", f"{MENTEE['name']} moved away")
+        assert closed.returncode == 0, closed.stderr
+        share = f"share@{DOMAIN}"
+        for who in (MENTEE, MENTOR):
+            code, reply = await send(layout.smtp_port, simple_message(who["email"], share, "yes", "yes"),
+                                     who["email"], share)
+            assert code == 250, reply
+    finally:
+        await relay.stop()
+    # the contact exchange's notice to the mentor names the mentee, and is about the mentee's own "yes"
+    to_mentor = await rows(layout, select(outbound.c.raw, members.c.role).select_from(
+        outbound.outerjoin(messages, messages.c.id == outbound.c.message_id)
+        .outerjoin(members, members.c.id == messages.c.sender_id))
+        .where(outbound.c.rcpt == MENTOR["email"], outbound.c.kind == "notice"))
+    naming = [role for raw, role in to_mentor if MENTEE["email"] in "\n".join(everything(bytes(raw)))]
+    assert naming == ["mentee"]
+    before = {(table, column) for table, _, column, _ in await traces(layout, MENTEE["email"], MENTEE["name"], words)}
+    assert ("outbound", "raw") in before
+
+    erased = await acli(layout, "person", "erase", "--email", MENTEE["email"], "--yes", "--json")
+    assert erased.returncode == 0, erased.stderr
+    assert await traces(layout, MENTEE["email"], MENTEE["name"], words) == []
+    assert await traces(layout, MENTOR["email"]) != []  # the mentor's enrolment is theirs and stays
+    verified = await acli(layout, "archive", "verify")
+    assert verified.returncode == 0, verified.stdout
+
+
+async def test_erasure_scrubs_the_delivery_error_that_quotes_their_address(layout: Layout, sink: Sink) -> None:
+    """A smarthost's refusal quotes the recipient ("550 5.1.1 <jane.doe@...>: Recipient address rejected"),
+    kept as the queue entry's last error and printed by `queue list`: erasing her scrubs it."""
+    refusal = f"550 5.1.1 <{MENTEE['email']}>: Recipient address rejected: User unknown in virtual mailbox table"
+    relay = Relay(load_settings(layout.config))
+    await relay.start()
+    try:
+        pair = await acreate_pair(layout)
+        sink.handler.scripted.append(refusal)
+        code, reply = await send(layout.smtp_port, simple_message(MENTOR["email"], pair["mentee_alias"], "Hi", "Hello"),
+                                 MENTOR["email"], pair["mentee_alias"])
+        assert code == 250, reply
+
+        async def failed() -> list[str]:
+            return [e for (e,) in await rows(layout, select(outbound.c.last_error).where(outbound.c.state == "failed"))]
+
+        assert await eventually(failed, timeout=20) == [refusal]
+    finally:
+        await relay.stop()
+    erased = await acli(layout, "person", "erase", "--email", MENTEE["email"], "--yes", "--json")
+    assert erased.returncode == 0, erased.stderr
+    listed = await acli(layout, "queue", "list", "--state", "failed")
+    assert listed.returncode == 0 and "Recipient address rejected" in listed.stdout
+    assert MENTEE["email"] not in listed.stdout
+    assert await traces(layout, MENTEE["email"], MENTEE["name"]) == []
+    assert json.loads(erased.stdout)["errors_scrubbed"] == 1
+    verified = await acli(layout, "archive", "verify")
+    assert verified.returncode == 0, verified.stdout
+
+
+async def test_an_erasure_empties_a_notice_naming_them_queued_after_its_first_read(layout: Layout) -> None:
+    """The notices naming the person are read (decoded) before the write transaction; one queued after that
+    read (here the coordinator's notice of a close whose reason names her) is read and emptied by the
+    transaction all the same."""
+    pair = await acreate_pair(layout)
+    settings = load_settings(layout.config)
+    engine = create_engine(settings.database_url)
+    try:
+        scanned = await data_rights.scan(engine, MENTEE["email"])
+        assert scanned is not None and scanned.notices.ids == ()
+        closed = await acli(layout, "pair", "close", str(pair["id"]), "--reason", f"{MENTEE['name']} moved away")
+        assert closed.returncode == 0, closed.stderr
+        coordinator = [raw for rcpt, raw in await rows(layout, select(outbound.c.rcpt, outbound.c.raw))
+                       if rcpt not in (MENTOR["email"], MENTEE["email"])]
+        assert any("moved away" in "\n".join(everything(bytes(raw))) for raw in coordinator)
+        done = await data_rights.erase_person(settings, engine, MENTEE["email"], datetime.now(UTC), "cli:test",
+                                              scanned=scanned)
+    finally:
+        await engine.dispose()
+    assert done.erased.members == 1
+    assert await traces(layout, MENTEE["email"], MENTEE["name"]) == []
+    verified = await acli(layout, "archive", "verify")
+    assert verified.returncode == 0, verified.stdout

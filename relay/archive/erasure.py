@@ -9,6 +9,13 @@ retention (relay.archive.retention, a pair after its period) and `person erase` 
   had before (`was`, the chain entry's hash for a first erasure) and the one it has now (`now`):
   `archive verify` checks the entry against the first `was`, each erasure's `was` against the one before's
   `now`, and the row against the last `now`. The erasing event is itself chained.
+- The last delivery error kept on a queue entry (a smarthost's refusal quotes the recipient's address:
+  "550 5.1.1 <jane@...>: Recipient address rejected") is scrubbed as free text (`scrub_errors`); it is
+  delivery state, outside the chain's hash.
+- Notices that name a person to somebody else (the contact exchange's "share_done" gives each member the
+  other's real name and address; a coordinator's notice may quote a reason naming them) are found by
+  reading them as their reader would (relay.archive.reading), before the write transaction
+  (`scan_notices`), and emptied like the rest (`naming_notices`).
 - Members' real names and addresses are replaced (`erased-<id>@erased.invalid`, ERASED), nicknames
   dropped, further addresses deleted; hold reasons and moderators' notes are scrubbed; moderators'
   edits of the messages (redacted copies) are deleted. None of these tables is chained.
@@ -29,11 +36,11 @@ from typing import Any
 from sqlalchemy import String, cast, delete, func, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from relay.archive import chain
+from relay.archive import chain, reading
 from relay.archive.personal import ERASED, Eraser
 from relay.store import checkpoints
 from relay.store.database import take_write_lock
-from relay.store.schema import events, held, member_addresses, members, message_edits, messages, outbound
+from relay.store.schema import archive_chain, events, held, member_addresses, members, message_edits, messages, outbound
 
 ERASED_DOMAIN = "erased.invalid"
 MAX_MENTIONS = 5000  # events a scan before the write transaction may name (scan_mentions)
@@ -50,16 +57,17 @@ class Erased:
     members: int = 0
     held: int = 0
     edits: int = 0
+    errors: int = 0  # queue entries whose last delivery error was scrubbed
 
     @property
     def changed(self) -> bool:
         return bool(self.bodies["message"] or self.bodies["outbound"] or self.events or self.members
-                    or self.held or self.edits)
+                    or self.held or self.edits or self.errors)
 
     def counts(self) -> dict[str, int]:
         return {"messages": len(self.bodies["message"]), "outbound": len(self.bodies["outbound"]),
                 "events_scrubbed": len(self.events), "members_erased": self.members, "held_scrubbed": self.held,
-                "edits_deleted": self.edits}
+                "edits_deleted": self.edits, "errors_scrubbed": self.errors}
 
     def detail(self) -> dict[str, Any]:
         """The erasing event's detail: counts, and the digests `archive verify` needs (no personal data)."""
@@ -99,6 +107,68 @@ async def purge_bodies(connection: AsyncConnection, done: Erased, *, message_whe
                 outbound.c.id.in_(list(digests)), outbound.c.state.in_(UNSENT)).values(
                 state="failed", last_error=NOT_SENT))
         done.bodies[kind].update(digests)
+
+
+async def scrub_errors(connection: AsyncConnection, done: Erased, eraser: Eraser, where: Any) -> None:
+    """The last delivery error of the queue entries chosen, as free text: a smarthost's refusal names the
+    recipient's address ("550 5.1.1 <jane@...>: Recipient address rejected"), `queue list` prints it, and
+    it is no part of the body a purge empties (the delivery state is outside the chain's hash)."""
+    rows = (await connection.execute(select(outbound.c.id, outbound.c.last_error)
+                                     .where(where, outbound.c.last_error.is_not(None)))).all()
+    for row in rows:
+        cleaned = eraser.text(row.last_error, free=True)
+        if cleaned != row.last_error:
+            await connection.execute(update(outbound).where(outbound.c.id == row.id).values(last_error=cleaned))
+            done.errors += 1
+
+
+NOTICE_CHUNK = 200  # notices read at a time when looking for the ones naming someone
+
+
+@dataclass(frozen=True)
+class NoticeScan:
+    """The notices (in a scope) naming someone's known strings, or carrying a conversation, found by reading
+    each before the write transaction: `ids`, among the queue entries chained up to the entry `upto`."""
+
+    terms: tuple[str, ...]
+    upto: int
+    ids: tuple[str, ...]
+
+
+async def _naming(connection: AsyncConnection, eraser: Eraser, where: Any) -> list[str]:
+    """The notices chosen by `where` (with a body) that name one of the eraser's known strings to their reader,
+    or carry a conversation (the farewell's attachment: the messages of everyone in it)."""
+    ids = list((await connection.execute(select(outbound.c.id).where(
+        where, outbound.c.kind == "notice", func.length(outbound.c.raw) > 0).order_by(outbound.c.id))).scalars())
+    terms = eraser.known
+    found = []
+    for start in range(0, len(ids), NOTICE_CHUNK):
+        chunk = ids[start:start + NOTICE_CHUNK]
+        for row in (await connection.execute(select(outbound.c.id, outbound.c.raw)
+                                             .where(outbound.c.id.in_(chunk)))).all():
+            read = reading.read(bytes(row.raw))
+            if read.conversation or read.names(terms):
+                found.append(row.id)
+    return found
+
+
+async def scan_notices(connection: AsyncConnection, eraser: Eraser, where: Any) -> NoticeScan:
+    """Read the notices chosen by `where` for the eraser's known strings, before the write transaction (a
+    notice's bytes are MIME: no index or LIKE finds a name in base64), remembering the chain's head."""
+    upto = (await connection.execute(select(func.max(archive_chain.c.seq)))).scalar() or 0
+    return NoticeScan(tuple(eraser.search_terms()), upto, tuple(await _naming(connection, eraser, where)))
+
+
+async def naming_notices(connection: AsyncConnection, eraser: Eraser, where: Any, scan: NoticeScan | None) -> Any:
+    """A WHERE clause on outbound: the notices chosen by `where` that name the eraser's known strings (or carry
+    a conversation). With a scan made for the same strings, only the notices queued since it are read (a
+    queue entry is chained in the transaction that writes it, under the writers' lock, and its bytes never
+    change but to be emptied); without one, every notice chosen is."""
+    if scan is None or scan.terms != tuple(eraser.search_terms()):
+        return outbound.c.id.in_(await _naming(connection, eraser, where))
+    since = select(archive_chain.c.ref).where(archive_chain.c.kind == "outbound", archive_chain.c.seq > scan.upto)
+    fresh = await _naming(connection, eraser, where & outbound.c.id.in_(since))
+    return outbound.c.id.in_([*scan.ids, *fresh])
 
 
 async def scrub_events(connection: AsyncConnection, done: Erased, eraser: Eraser, where: Any) -> None:

@@ -18,8 +18,11 @@ The export is a zip file (created 0600: relay.archive.export.write_private) hold
 Purged messages (retention) have no body left and are listed in person.json only.
 
 Erasure, in one transaction (relay.archive.erasure does each step; refused while any of their
-conversations is under legal hold, relay.archive.hold): the bodies of the messages they wrote and of
-everything delivered to them are emptied (tombstones and digests stay); their names, addresses and
+conversations, a pair or a group, is under legal hold, relay.archive.hold): the bodies of the messages they
+wrote, of everything delivered to them and of the notices naming them to somebody else (the contact
+exchange's, about their own "yes"; any notice of their conversations, or of none, whose decoded text names
+them, or carrying the conversation) are emptied (tombstones and digests stay), and the delivery errors of
+those queue entries and of their conversations' lose their addresses; their names, addresses and
 nicknames are replaced, their further addresses deleted; the events and hold reasons about their messages
 lose personal data and contact details, and every other event or hold reason naming them loses their
 names and addresses; moderators' edits of their messages are deleted. Their open pairs are closed
@@ -27,8 +30,8 @@ names and addresses; moderators' edits of their messages are deleted. Their open
 the contact-exchange offer, and without the conversation attached: the erased person's messages go too),
 so nobody just disappears; they leave their groups and communities. `archive verify` still passes. On
 SQLite the freed bytes are overwritten and the WAL is checkpointed afterwards; and the events naming them,
-found only by reading every event, are looked for before the transaction (`scan`), since every accept waits
-for that transaction.
+found only by reading every event, and the notices naming them, found only by decoding each, are looked for
+before the transaction (`scan`), since every accept waits for that transaction.
 """
 
 from __future__ import annotations
@@ -239,36 +242,61 @@ async def holds_on(connection: AsyncConnection, person: Person) -> dict[int, str
     return await held_pairs(connection, person.pair_ids)
 
 
-def refusal(person: Person, standing: dict[int, str]) -> PersonError:
-    named = "; ".join(f"pair {pair_id}: {reason or 'no reason given'}" for pair_id, reason in sorted(standing.items()))
+async def refusal(connection: AsyncConnection, person: Person, standing: dict[int, str]) -> PersonError:
+    kinds = dict((await connection.execute(select(pairs.c.id, pairs.c.kind)
+                                           .where(pairs.c.id.in_(list(standing))))).tuples().all())
+    named = "; ".join(f"{kinds.get(pair_id, 'pair')} {pair_id}: {reason or 'no reason given'}"
+                      for pair_id, reason in sorted(standing.items()))
     return PersonError(f"refused: the record of {person.address} is under legal hold ({named}); nothing was "
                        f"erased. Release the hold (archive release-hold) once it no longer applies.")
 
 
-async def scan(engine: AsyncEngine, address: str) -> erasure.MentionScan | None:
-    """What an erasure reads before its write transaction (erasure.scan_mentions): the events naming the
-    person. None when nobody has the address (the transaction says so)."""
+@dataclass(frozen=True)
+class Scanned:
+    """What an erasure reads before its write transaction: the events naming the person
+    (erasure.scan_mentions) and the notices naming them to somebody else (erasure.scan_notices)."""
+
+    mentions: erasure.MentionScan | None
+    notices: erasure.NoticeScan
+
+
+def _notices_about(person: Person) -> Any:
+    """Where a notice naming the person to somebody else can be: the notices of their conversations (the
+    contact exchange's, a coordinator's notice quoting a reason) and those of no conversation (the
+    moderators' and coordinators' digests)."""
+    return erasure.any_of(outbound, outbound.c.pair_id.in_(person.pair_ids), outbound.c.pair_id.is_(None))
+
+
+async def scan(engine: AsyncEngine, address: str) -> Scanned | None:
+    """What an erasure reads before its write transaction (the events and notices naming the person), so
+    that the lock every accept waits for is not held meanwhile. None when nobody has the address (the
+    transaction says so)."""
     async with engine.connect() as connection:
         try:
             person = await find_person(connection, address)
         except PersonError:
             return None
-        return await erasure.scan_mentions(connection, await eraser_for(connection, person.member_ids))
+        eraser = await eraser_for(connection, person.member_ids)
+        return Scanned(await erasure.scan_mentions(connection, eraser),
+                       await erasure.scan_notices(connection, eraser.only_known(), _notices_about(person)))
 
 
-async def _erase(connection: AsyncConnection, person: Person, now: datetime,
-                 scanned: erasure.MentionScan | None) -> Erasure:
+async def _erase(connection: AsyncConnection, person: Person, now: datetime, scanned: Scanned | None) -> Erasure:
     done = Erased()
     ids = person.member_ids
     own = select(messages.c.id).where(messages.c.sender_id.in_(ids))
     eraser = await eraser_for(connection, ids)
-    await erasure.purge_bodies(connection, done, message_where=messages.c.sender_id.in_(ids),
-                               outbound_where=erasure.any_of(outbound, outbound.c.message_id.in_(own),
-                                                             _to_them(person)))
+    naming = await erasure.naming_notices(connection, eraser.only_known(), _notices_about(person),
+                                          scanned.notices if scanned is not None else None)
+    theirs = erasure.any_of(outbound, outbound.c.message_id.in_(own), _to_them(person), naming)
+    await erasure.purge_bodies(connection, done, message_where=messages.c.sender_id.in_(ids), outbound_where=theirs)
+    await erasure.scrub_errors(connection, done, eraser, theirs)
+    await erasure.scrub_errors(connection, done, eraser.only_known(), outbound.c.pair_id.in_(person.pair_ids))
     await erasure.scrub_events(connection, done, eraser, events_table.c.message_id.in_(own))
     elsewhere = events_table.c.message_id.is_(None) | events_table.c.message_id.not_in(own)
     await erasure.scrub_events(connection, done, eraser.only_known(),
-                               erasure.mentioning(eraser, scanned) & elsewhere)
+                               erasure.mentioning(eraser, scanned.mentions if scanned is not None else None)
+                               & elsewhere)
     await erasure.scrub_held(connection, done, eraser, held.c.message_id.in_(own))
     await erasure.scrub_held(connection, done, eraser.only_known(),
                              held.c.pair_id.in_(person.pair_ids) & held.c.message_id.not_in(own))
@@ -299,7 +327,7 @@ async def preview_erasure(engine: AsyncEngine, address: str, now: datetime) -> E
             person = await find_person(writer, address)
             standing = await holds_on(writer, person)
             if standing:
-                raise refusal(person, standing)
+                raise await refusal(writer, person, standing)
             return await _erase(writer, person, now, scanned)
         finally:
             await pending.rollback()
@@ -319,7 +347,7 @@ async def _partner_farewells(connection: AsyncConnection, settings: Settings, pe
 
 
 async def erase_person(settings: Settings, engine: AsyncEngine, address: str, now: datetime,
-                       actor: str, *, scanned: erasure.MentionScan | None = None) -> Erasure:
+                       actor: str, *, scanned: Scanned | None = None) -> Erasure:
     """Erase the person (one transaction) and record it; PersonError when nobody has the address or a
     legal hold stands on one of their conversations. `scanned`: the read made before the transaction
     (`scan`), made here when not given."""
@@ -328,7 +356,7 @@ async def erase_person(settings: Settings, engine: AsyncEngine, address: str, no
         person = await find_person(connection, address)  # under the writers' lock: every event committed is seen
         standing = await holds_on(connection, person)
         if standing:
-            raise refusal(person, standing)
+            raise await refusal(connection, person, standing)
         await _partner_farewells(connection, settings, person, now)
         done = await _erase(connection, person, now, scanned)
         for pair_id in done.closed:

@@ -3,10 +3,11 @@ period is over.
 
 A program's `retention` says how long after a pair closed or reached its end date (status `closed` or
 `ended`; `closed_at` is when) its record is kept: `after_close`, or `after_concern` when a "concern" event
-was recorded for the pair (unset: kept for ever). A pair under legal hold (relay.archive.hold) is never
-purged. Purging a pair, in one transaction (relay.archive.erasure does each step):
+was recorded for the pair (unset: kept for ever). A pair or group under legal hold (relay.archive.hold) is
+never purged. Purging a pair, in one transaction (relay.archive.erasure does each step):
 - every inbound message and outbound copy of the pair keeps its row as a tombstone, its body (raw
-  bytes, subject, real addresses) emptied;
+  bytes, subject, real addresses) emptied, and the last delivery error kept with a copy (a refusal quoting
+  the recipient's address) scrubbed;
 - its members' real names and addresses are replaced, their nicknames and further addresses dropped;
 - its events' details lose contact details and the members' names and addresses (relay.archive.personal);
   the hold queue's reasons and moderators' notes too; moderators' edited copies are deleted;
@@ -54,6 +55,7 @@ class Expired:
     outbound: int = 0
     members_erased: int = 0
     events_scrubbed: int = 0
+    kind: str = "pair"  # pair | group | community
 
 
 @dataclass
@@ -62,6 +64,7 @@ class PurgeReport:
     dry_run: bool
     purged: list[Expired] = field(default_factory=list)
     on_hold: list[int] = field(default_factory=list)  # expired, but under legal hold: kept
+    kinds: dict[int, str] = field(default_factory=dict)  # of those kept: pair | group | community
 
     def as_dict(self) -> dict[str, Any]:
         return {"now": self.now, "dry_run": self.dry_run, "purged": [asdict(e) for e in self.purged],
@@ -83,7 +86,8 @@ async def expired_pairs(connection: AsyncConnection, settings: Settings, now: da
         return []
     ended = (pairs.c.program_id.in_(list(programs)), pairs.c.status.in_(ENDED), pairs.c.closed_at.is_not(None))
     closed = (await connection.execute(
-        select(pairs.c.id, pairs.c.program_id, pairs.c.closed_at).where(*ended).order_by(pairs.c.id))).all()
+        select(pairs.c.id, pairs.c.program_id, pairs.c.closed_at, pairs.c.kind).where(*ended)
+        .order_by(pairs.c.id))).all()
     # the ended pairs as a subquery, not a list of their ids: at 100k ended pairs that list would be over
     # PostgreSQL's 32,767 parameters a statement
     concerned = set((await connection.execute(
@@ -93,7 +97,7 @@ async def expired_pairs(connection: AsyncConnection, settings: Settings, now: da
     for row in closed:
         rule, period = _period(programs[row.program_id], row.id in concerned)
         if period is not None and row.closed_at + period <= now:
-            found.append(Expired(row.id, row.program_id, rule, row.closed_at + period))
+            found.append(Expired(row.id, row.program_id, rule, row.closed_at + period, kind=row.kind))
     return found
 
 
@@ -111,6 +115,7 @@ async def erase_pair(connection: AsyncConnection, pair_id: int) -> Erased:
     eraser = await eraser_for(connection, member_ids)
     await erasure.purge_bodies(connection, done, message_where=messages.c.pair_id == pair_id,
                                outbound_where=_outbound_of(pair_id))
+    await erasure.scrub_errors(connection, done, eraser, _outbound_of(pair_id))
     await erasure.scrub_events(connection, done, eraser,
                                erasure.any_of(events_table, events_table.c.pair_id == pair_id,
                                               events_table.c.message_id.in_(of_pair)))
@@ -126,7 +131,7 @@ async def _purge_pair(connection: AsyncConnection, item: Expired, now: datetime)
         return None  # purged before
     counts = done.counts()
     purged = Expired(item.pair_id, item.program, item.rule, item.expired_at, counts["messages"], counts["outbound"],
-                     counts["members_erased"], counts["events_scrubbed"])
+                     counts["members_erased"], counts["events_scrubbed"], item.kind)
     await events.record(connection, PURGE_EVENT, now, pair_id=item.pair_id, rule=item.rule,
                         expired_at=item.expired_at.isoformat(), **done.detail())
     return purged
@@ -149,7 +154,8 @@ async def left_to_purge(connection: AsyncConnection, expired: list[Expired]) -> 
     """The expired pairs a purge has something to do for: never purged, or with an event written since their
     last purge (every message, queue entry and notice of a pair comes with an event of its pair: a message
     after the end, a refusal naming the sender), or, guarding that rule, a member or further address not
-    erased or a message or queue entry with a body. Read, through indexes, before any write transaction:
+    erased, a message or queue entry with a body, or a queue entry's delivery error with an address in it.
+    Read, through indexes, before any write transaction:
     the daily purge no longer takes the write lock for each pair purged on an earlier day (11 ms each)."""
     left = []
     for start in range(0, len(expired), CHUNK):
@@ -171,7 +177,10 @@ async def left_to_purge(connection: AsyncConnection, expired: list[Expired]) -> 
                     select(members.c.pair_id).where(members.c.id.in_(
                         select(member_addresses.c.member_id).where(member_addresses.c.member_id.in_(member_of)))),
                     select(messages.c.pair_id).where(messages.c.pair_id.in_(purged), func.length(messages.c.raw) > 0),
-                    select(outbound.c.pair_id).where(outbound.c.pair_id.in_(purged), func.length(outbound.c.raw) > 0)):
+                    select(outbound.c.pair_id).where(outbound.c.pair_id.in_(purged), func.length(outbound.c.raw) > 0),
+                    # a delivery error naming an address (kept by versions that did not scrub it)
+                    select(outbound.c.pair_id).where(outbound.c.pair_id.in_(purged),
+                                                     outbound.c.last_error.like("%@%"))):
                 changed.update((await connection.execute(query.distinct())).scalars())
         left += [item for item in chunk if item.pair_id not in last_purge or item.pair_id in changed]
     return left
@@ -190,6 +199,7 @@ async def _purge(engine: AsyncEngine, now: datetime, settings: Settings, dry_run
         async with erasure.erasing_transaction(engine) as connection:
             if item.pair_id in await held_pairs(connection, [item.pair_id]):
                 report.on_hold.append(item.pair_id)
+                report.kinds[item.pair_id] = item.kind
                 continue
             done = await _purge_pair(connection, item, now)
             if done is not None:
@@ -202,6 +212,7 @@ async def _preview(engine: AsyncEngine, item: Expired, report: PurgeReport) -> N
     async with engine.connect() as connection:
         if item.pair_id in await held_pairs(connection, [item.pair_id]):
             report.on_hold.append(item.pair_id)
+            report.kinds[item.pair_id] = item.kind
             return
     async with engine.connect() as connection:
         writer = await connection.execution_options(write=True)
@@ -214,4 +225,5 @@ async def _preview(engine: AsyncEngine, item: Expired, report: PurgeReport) -> N
     if done.changed:
         counts = done.counts()
         report.purged.append(Expired(item.pair_id, item.program, item.rule, item.expired_at, counts["messages"],
-                                     counts["outbound"], counts["members_erased"], counts["events_scrubbed"]))
+                                     counts["outbound"], counts["members_erased"], counts["events_scrubbed"],
+                                     item.kind))

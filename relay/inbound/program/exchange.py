@@ -4,13 +4,18 @@
 (relay/endings.py; not for a pair a concern had paused). Only when both said yes does each get the other's
 real name and address, once. A "no" (or no answer) means nothing is passed on; a program that does
 not allow it answers with a notice saying so.
+
+Each member's "share_done" notice carries the other's real name and address: it is queued as about the
+other's own "yes" (its message_id), so that erasing the other (relay/archive/person.py empties the mail
+about a person's own messages) empties it too, as erasing its recipient does.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import notices
@@ -20,6 +25,7 @@ from relay.nudges import keys
 from relay.nudges.lifecycle import end_of
 from relay.store import events
 from relay.store.pairs import get_pair
+from relay.store.schema import events as events_table
 from relay.store.schema import members
 
 _ANSWER = re.compile(r"^\s*(?:(?:re|aw|rv|tr|ответ|رد)\s*:\s*)*(yes|sí|si|oui|да|نعم|no|non|нет|لا)(?!\w)",
@@ -33,6 +39,20 @@ def parse_answer(subject: str) -> str | None:
     if match is None:
         return None
     return "yes" if match.group(1).lower() in _YES else "no"
+
+
+async def _yes_messages(connection: AsyncConnection, pair_id: int) -> dict[str, str]:
+    """The message by which each member of the pair last answered (role -> message id), from the consent
+    events: the "share_done" notice naming a member is about that member's "yes"."""
+    rows = (await connection.execute(select(events_table.c.message_id, events_table.c.detail).where(
+        events_table.c.kind == "contact_exchange.consent", events_table.c.pair_id == pair_id)
+        .order_by(events_table.c.id))).all()
+    found: dict[str, str] = {}
+    for row in rows:
+        role = json.loads(row.detail).get("role")
+        if isinstance(role, str) and row.message_id is not None:
+            found[role] = row.message_id
+    return found
 
 
 async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
@@ -71,6 +91,7 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
         both = all(fresh.member(role).contact_consent == "yes" for role in ("mentor", "mentee"))
         if both and await keys.claim(connection, f"contact_exchange.done:{pair.id}", kind="contact_exchange.done",
                                      pair_id=pair.id, at=now):
+            said_yes = await _yes_messages(connection, pair.id)
             for person in (fresh.mentor, fresh.mentee):
                 other = fresh.partner_of(person)
                 mail = for_participant(settings, program, person, "share_done", program_name=program.name,
@@ -80,7 +101,7 @@ async def handle(connection: AsyncConnection, incoming: Incoming) -> None:
                                          now=now, subject=mail.subject, body=mail.text, language=mail.language,
                                          reply_to=notices.help_address(settings.relay.domain))
                 await notices.queue(connection, notice, domain=settings.relay.domain, now=now, pair_id=pair.id,
-                                    message_id=incoming.message_id)
+                                    message_id=said_yes.get(other.role, incoming.message_id))
             await events.record(connection, "contact_exchange.done", now, pair_id=pair.id,
                                 message_id=incoming.message_id)
             continue
