@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import textwrap
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -500,3 +500,74 @@ async def test_an_event_written_while_a_purge_runs_is_purged_by_it_or_the_next(l
     assert named == []
     verified = await acli(layout, "archive", "verify")
     assert verified.returncode == 0, verified.stdout
+
+
+def test_a_group_under_legal_hold_is_neither_purged_nor_erased(layout: Layout) -> None:
+    """`archive hold --group ID` (or --pair with a group's id, as `archive export --pair` takes it) holds a
+    group's record: the purge keeps the closed group, and erasing a member is refused naming the group."""
+    from tests.support import create_pair as enrol
+    from tests.test_groups import PEOPLE, make_group
+
+    set_retention(layout, {"after_close": "1d"})
+    group = make_group(layout)
+    gid = str(group["id"])
+    assert cli(layout, "group", "close", gid, "--reason", "term over").returncode == 0
+    held = cli(layout, "archive", "hold", "--group", gid, "--reason", "police inquiry", "--json")
+    assert held.returncode == 0, held.stderr
+    assert json.loads(held.stdout) == {"pair": group["id"], "kind": "group", "held": True, "changed": True}
+    later = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    report = purge(layout, "--now", later)
+    assert (report["purged"], report["on_hold"]) == ([], [group["id"]])
+    assert f"kept group {gid}: expired, but under legal hold" in cli(layout, "archive", "purge", "--now", later).stdout
+    refused = cli(layout, "person", "erase", "--email", PEOPLE[1]["email"], "--yes")
+    assert refused.returncode == 1 and f"under legal hold (group {gid}: police inquiry)" in refused.stderr
+
+    again = cli(layout, "archive", "hold", "--pair", gid, "--reason", "again")
+    assert again.returncode == 0 and f"group {gid} was already under legal hold" in again.stdout
+    pair = enrol(layout)
+    wrong = cli(layout, "archive", "hold", "--group", str(pair["id"]), "--reason", "x")
+    assert (wrong.returncode, wrong.stderr) == (1, f"error: no group with id {pair['id']}\n")
+    released = cli(layout, "archive", "release-hold", "--group", gid)
+    assert released.returncode == 0 and f"group {gid}: legal hold released" in released.stdout
+    report = purge(layout, "--now", later)
+    assert [(p["pair_id"], p["kind"]) for p in report["purged"]] == [(group["id"], "group")]
+
+
+async def test_a_purge_scrubs_the_delivery_error_quoting_a_members_address(layout: Layout, sink: Sink) -> None:
+    """A smarthost's refusal quotes the recipient ("550 5.1.1 <jane.doe@...>"), kept as the copy's last error:
+    the purge scrubs it, and a pair purged by a version that left it is purged again for it."""
+    from tests.store_scan import traces
+    from tests.support import MENTEE, MENTOR, acreate_pair
+
+    set_retention(layout, {"after_close": "1d"})
+    refusal = f"550 5.1.1 <{MENTEE['email']}>: Recipient address rejected: User unknown in virtual mailbox table"
+    relay = Relay(load_settings(layout.config))
+    await relay.start()
+    try:
+        pair = await acreate_pair(layout)
+        sink.handler.scripted.append(refusal)
+        code, reply = await send(layout.smtp_port, simple_message(MENTOR["email"], pair["mentee_alias"], "Hi", "Hello"),
+                                 MENTOR["email"], pair["mentee_alias"])
+        assert code == 250, reply
+
+        async def failed() -> list[str]:
+            return [e for (e,) in await rows(layout, select(outbound.c.last_error).where(outbound.c.state == "failed"))]
+
+        assert await eventually(failed, timeout=20) == [refusal]
+    finally:
+        await relay.stop()
+    assert (await acli(layout, "pair", "close", str(pair["id"]))).returncode == 0
+    later = datetime.now(UTC) + timedelta(days=3)
+    assert [p["pair_id"] for p in purge(layout, "--now", later.isoformat())["purged"]] == [pair["id"]]
+    assert await traces(layout, MENTEE["email"]) == []
+
+    engine = create_engine(store_url(layout))  # as an older version left it
+    try:
+        async with transaction(engine) as connection:
+            await connection.execute(update(outbound).where(outbound.c.state == "failed").values(last_error=refusal))
+    finally:
+        await engine.dispose()
+    assert [p["pair_id"] for p in purge(layout, "--now", (later + timedelta(days=1)).isoformat())["purged"]] == [
+        pair["id"]]
+    assert await traces(layout, MENTEE["email"]) == []
+    assert cli(layout, "archive", "verify").returncode == 0

@@ -72,40 +72,53 @@ def cmd_archive_purge(args: argparse.Namespace, settings: Settings) -> int:
 
     report = asyncio.run(with_store(settings, work))
     verb = "would purge" if args.dry_run else "purged"
-    lines = [f"{verb} pair {e.pair_id} ({e.program}, {e.rule} ended {e.expired_at:%Y-%m-%d}): "
+    lines = [f"{verb} {e.kind} {e.pair_id} ({e.program}, {e.rule} ended {e.expired_at:%Y-%m-%d}): "
              f"{e.messages} messages, {e.outbound} outbound copies, {e.members_erased} members' names and "
              f"addresses, personal data in {e.events_scrubbed} events" for e in report.purged]
-    lines += [f"kept pair {pair_id}: expired, but under legal hold" for pair_id in report.on_hold]
+    lines += [f"kept {report.kinds.get(pair_id, 'pair')} {pair_id}: expired, but under legal hold"
+              for pair_id in report.on_hold]
     emit(args, report.as_dict(), "\n".join(lines) or f"nothing to purge as of {report.now:%Y-%m-%d %H:%M} UTC")
     return 0
 
 
+def _held_one(args: argparse.Namespace) -> tuple[int, str | None]:
+    """The conversation `archive hold` / `release-hold` name: --pair ID (a pair's id; a group's or a
+    community's is taken too, as by `archive export --pair`) or --group ID (a group's only)."""
+    return (args.group, "group") if args.group else (args.pair, None)
+
+
 def cmd_archive_hold(args: argparse.Namespace, settings: Settings) -> int:
     if not args.reason.strip():
-        raise CliError("--reason must say why the pair is held (it is kept in the record)")
+        raise CliError("--reason must say why the record is held (it is kept in the record)")
+    conversation_id, kind = _held_one(args)
 
-    async def work(engine: Any) -> bool:
+    async def work(engine: Any) -> tuple[Any, bool]:
         try:
-            return await hold.place(engine, SystemClock().now(), args.pair, args.reason.strip(), actor())
+            return await hold.place(engine, SystemClock().now(), conversation_id, args.reason.strip(), actor(),
+                                    kind=kind)
         except hold.HoldError as exc:
             raise CliError(str(exc)) from None
 
-    placed = asyncio.run(with_store(settings, work))
-    emit(args, {"pair": args.pair, "held": True, "changed": placed},
-         f"pair {args.pair} is under legal hold: its record is not purged until the hold is released"
-         if placed else f"pair {args.pair} was already under legal hold; nothing changed")
+    conversation, placed = asyncio.run(with_store(settings, work))
+    named = hold.what(conversation)
+    emit(args, {"pair": conversation_id, "kind": conversation.kind, "held": True, "changed": placed},
+         f"{named} is under legal hold: its record is not purged, and none of its members erased, until the "
+         f"hold is released" if placed else f"{named} was already under legal hold; nothing changed")
     return 0
 
 
 def cmd_archive_release_hold(args: argparse.Namespace, settings: Settings) -> int:
-    async def work(engine: Any) -> None:
+    conversation_id, kind = _held_one(args)
+
+    async def work(engine: Any) -> Any:
         try:
-            await hold.release(engine, SystemClock().now(), args.pair, actor())
+            return await hold.release(engine, SystemClock().now(), conversation_id, actor(), kind=kind)
         except hold.HoldError as exc:
             raise CliError(str(exc)) from None
 
-    asyncio.run(with_store(settings, work))
-    emit(args, {"pair": args.pair, "held": False}, f"pair {args.pair}: legal hold released; retention applies again")
+    conversation = asyncio.run(with_store(settings, work))
+    emit(args, {"pair": conversation_id, "kind": conversation.kind, "held": False},
+         f"{hold.what(conversation)}: legal hold released; retention applies again")
     return 0
 
 
@@ -131,11 +144,17 @@ def register(commands: Any) -> None:
     purge.add_argument("--now", type=instant, metavar="ISO8601", help="purge as if the clock read this time")
     purge.add_argument("--dry-run", action="store_true", help="only say what would be purged")
     purge.set_defaults(func=cmd_archive_purge)
-    place = listing(archive.add_parser("hold", help="put a pair under legal hold: nothing of it is purged"))
-    place.add_argument("--pair", type=positive_int, required=True)
+    place = listing(archive.add_parser("hold", help="put a pair's or group's record under legal hold: nothing "
+                                       "of it is purged and none of its members erased"))
+    held_one(place)
     place.add_argument("--reason", required=True)
     place.set_defaults(func=cmd_archive_hold)
-    lift = listing(archive.add_parser("release-hold", help="release a pair's legal hold"))
-    lift.add_argument("--pair", type=positive_int, required=True)
+    lift = listing(archive.add_parser("release-hold", help="release a pair's or group's legal hold"))
+    held_one(lift)
     lift.set_defaults(func=cmd_archive_release_hold)
 
+
+def held_one(parser: Any) -> None:
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--pair", type=positive_int, help="a pair's id (a group's id is taken too)")
+    which.add_argument("--group", type=positive_int, help="a group's id")
