@@ -502,34 +502,35 @@ async def test_an_event_written_while_a_purge_runs_is_purged_by_it_or_the_next(l
     assert verified.returncode == 0, verified.stdout
 
 
-def test_a_group_under_legal_hold_is_neither_purged_nor_erased(layout: Layout) -> None:
+async def test_a_group_under_legal_hold_is_neither_purged_nor_erased(layout: Layout) -> None:
     """`archive hold --group ID` (or --pair with a group's id, as `archive export --pair` takes it) holds a
     group's record: the purge keeps the closed group, and erasing a member is refused naming the group."""
-    from tests.support import create_pair as enrol
+    from tests.support import acreate_pair
     from tests.test_groups import PEOPLE, make_group
 
     set_retention(layout, {"after_close": "1d"})
-    group = make_group(layout)
+    group = await asyncio.to_thread(make_group, layout)
     gid = str(group["id"])
-    assert cli(layout, "group", "close", gid, "--reason", "term over").returncode == 0
-    held = cli(layout, "archive", "hold", "--group", gid, "--reason", "police inquiry", "--json")
+    assert (await acli(layout, "group", "close", gid, "--reason", "term over")).returncode == 0
+    held = await acli(layout, "archive", "hold", "--group", gid, "--reason", "police inquiry", "--json")
     assert held.returncode == 0, held.stderr
     assert json.loads(held.stdout) == {"pair": group["id"], "kind": "group", "held": True, "changed": True}
     later = (datetime.now(UTC) + timedelta(days=3)).isoformat()
-    report = purge(layout, "--now", later)
+    report = await purge(layout, "--now", later)
     assert (report["purged"], report["on_hold"]) == ([], [group["id"]])
-    assert f"kept group {gid}: expired, but under legal hold" in cli(layout, "archive", "purge", "--now", later).stdout
-    refused = cli(layout, "person", "erase", "--email", PEOPLE[1]["email"], "--yes")
+    kept = await acli(layout, "archive", "purge", "--now", later)
+    assert f"kept group {gid}: expired, but under legal hold" in kept.stdout
+    refused = await acli(layout, "person", "erase", "--email", PEOPLE[1]["email"], "--yes")
     assert refused.returncode == 1 and f"under legal hold (group {gid}: police inquiry)" in refused.stderr
 
-    again = cli(layout, "archive", "hold", "--pair", gid, "--reason", "again")
+    again = await acli(layout, "archive", "hold", "--pair", gid, "--reason", "again")
     assert again.returncode == 0 and f"group {gid} was already under legal hold" in again.stdout
-    pair = enrol(layout)
-    wrong = cli(layout, "archive", "hold", "--group", str(pair["id"]), "--reason", "x")
+    pair = await acreate_pair(layout)
+    wrong = await acli(layout, "archive", "hold", "--group", str(pair["id"]), "--reason", "x")
     assert (wrong.returncode, wrong.stderr) == (1, f"error: no group with id {pair['id']}\n")
-    released = cli(layout, "archive", "release-hold", "--group", gid)
+    released = await acli(layout, "archive", "release-hold", "--group", gid)
     assert released.returncode == 0 and f"group {gid}: legal hold released" in released.stdout
-    report = purge(layout, "--now", later)
+    report = await purge(layout, "--now", later)
     assert [(p["pair_id"], p["kind"]) for p in report["purged"]] == [(group["id"], "group")]
 
 
@@ -558,7 +559,7 @@ async def test_a_purge_scrubs_the_delivery_error_quoting_a_members_address(layou
         await relay.stop()
     assert (await acli(layout, "pair", "close", str(pair["id"]))).returncode == 0
     later = datetime.now(UTC) + timedelta(days=3)
-    assert [p["pair_id"] for p in purge(layout, "--now", later.isoformat())["purged"]] == [pair["id"]]
+    assert [p["pair_id"] for p in (await purge(layout, "--now", later.isoformat()))["purged"]] == [pair["id"]]
     assert await traces(layout, MENTEE["email"]) == []
 
     engine = create_engine(store_url(layout))  # as an older version left it
@@ -567,7 +568,7 @@ async def test_a_purge_scrubs_the_delivery_error_quoting_a_members_address(layou
             await connection.execute(update(outbound).where(outbound.c.state == "failed").values(last_error=refusal))
     finally:
         await engine.dispose()
-    assert [p["pair_id"] for p in purge(layout, "--now", (later + timedelta(days=1)).isoformat())["purged"]] == [
-        pair["id"]]
+    again = await purge(layout, "--now", (later + timedelta(days=1)).isoformat())
+    assert [p["pair_id"] for p in again["purged"]] == [pair["id"]]
     assert await traces(layout, MENTEE["email"]) == []
-    assert cli(layout, "archive", "verify").returncode == 0
+    assert (await acli(layout, "archive", "verify")).returncode == 0
