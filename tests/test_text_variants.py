@@ -222,6 +222,13 @@ SPELLINGS = [  # (listed, text, what the finding must cover, exactly as written)
     ("kill myself", "i want to kill ❤\ufe0f myself", "kill ❤\ufe0f myself"),  # with its variation selector
     ("kill myself", "i want to k i l l myself", "k i l l myself"),  # letters set apart
     ("хочу умереть", "Я хочу умереть.", "хочу умереть"),  # Cyrillic lists still meet Cyrillic text
+    ("عايزة أموت", "انا عايزه اموت", "عايزه اموت"),  # the heh most people type for a taa marbuta
+    ("تعبت من الحياه", "تعبت من الحياة", "تعبت من الحياة"),  # and the other way round
+    ("كلمني على الخاص", "کلمني على الخاص", "کلمني على الخاص"),  # the Persian keheh for kaf
+    ("ib3atli sora", "wallah he said ib3atli sora of me", "ib3atli sora"),  # Arabizi: digits are letters there
+    ("step-dad hits me", "my step dad hits me", "step dad hits me"),  # who: "step-dad" as written apart
+    ("step-dad hits me", "my stepdad hits me", "stepdad hits me"),  # or together
+    ("mom's boyfriend touches me", "my moms boyfriend touches me", "moms boyfriend touches me"),
 ]
 
 
@@ -237,6 +244,7 @@ def test_a_phrase_is_found_however_it_is_spelt_and_its_offsets_point_at_it(tmp_p
 @pytest.mark.parametrize(("words", "text"), [
     (("want to die",), "i want too die"),  # a letter written twice is another word: "to" is not "too"
     (("kill myself",), "i want to k1ll myself"),  # digits are not read as letters
+    (("ib3atli sora",), "ib3atli sorat el wajeb"),  # Arabizi words match whole: "sora" is not "sorat" (of)
     (("abc",), "a b cd"),  # one-letter words are joined only when each stands alone
     (("mon beau-père",), "mon beau - père"),  # a hyphen with spaces around it is punctuation
     (("he hits me",), "the hits merge"),

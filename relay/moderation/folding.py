@@ -8,15 +8,17 @@ script that imitate a Latin letter (a Cyrillic "і" in "kіll", "о" in "hоme")
 the anonymiser folds them (Unicode's confusables, relay.anonymize.fold.confusables); the fold is the same
 for text and lists, so Russian text still meets the Russian lists. In Arabic the tatweel that stretches a
 word ("أمـــوت") is dropped like a short vowel, and "ى" and the Persian "ی", which many write for a final
-"ي", fold to "ي" ("اعتدى على" reads like "اعتدى علي"). Emoji and other symbols fold to a space, so the words
-of a phrase are still found on either side of one ("kill 😭 myself", "kill😭myself"). A zero-width space is
-read both ways, as nothing and as a space, because it is put inside words to hide them and between words
-in place of a space. Three or more single letters each set apart by one space are read as one word
-("k i l l" reads "kill"): no listed word is spelt by a run of one-letter words. Optionally German umlauts are
-first transliterated ("Müller" folds like "Mueller"). Each folded character remembers the span of the
-original character it came from, so a match found in the folded text maps back to the text exactly as
-written. Digits are not read as letters ("k1ll"): "1" stands for "i" and for "l", and digits inside words
-are ordinary in codes and names, so guessing would find words nobody wrote.
+"ي", fold to "ي" ("اعتدى على" reads like "اعتدى علي"); "ة" folds to the "ه" most people type for it
+("عايزه اموت" reads like "عايزة أموت"), and the Persian "ک" to "ك". Emoji and other symbols fold to a
+space, so the words of a phrase are still found on either side of one ("kill 😭 myself", "kill😭myself").
+A zero-width space is read both ways, as nothing and as a space, because it is put inside words to hide
+them and between words in place of a space. Three or more single letters each set apart by one space are
+read as one word ("k i l l" reads "kill"): no listed word is spelt by a run of one-letter words. Optionally
+German umlauts are first transliterated ("Müller" folds like "Mueller"). Each folded character remembers
+the span of the original character it came from, so a match found in the folded text maps back to the text
+exactly as written. Digits are not read as letters ("k1ll"): "1" stands for "i" and for "l", and digits inside words
+are ordinary in codes and names, so guessing would find words nobody wrote. A digit matches itself, so a
+list can hold Arabic written in Latin letters, where digits are letters ("ib3atli", "2entir"), as it is typed.
 
 Phrases match as whole words: at an edge made of a word character there must be no word character next to
 the match, except in scripts written without spaces between words (Chinese, Japanese, Thai, ...), where no
@@ -47,9 +49,12 @@ from relay.anonymize.fold import APOSTROPHES, confusables
 _UMLAUTS = {"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"}
 TATWEEL = "\u0640"  # Arabic kashida: stretches a word, "أمـــوت" is "أموت"
 ZERO_WIDTH_SPACE = "\u200b"
-# After decomposition: alef maksura and the Persian yeh written for a final yeh; the Unicode hyphens
-# (U+2011, the non-breaking one, decomposes to U+2010) as the ASCII one.
-_LETTERS = {"\u0649": "\u064a", "\u06cc": "\u064a", "\u2010": "-"}
+# After decomposition: alef maksura and the Persian yeh written for a final yeh; taa marbuta as the heh
+# that most people type for it ("عايزه" for "عايزة": the letter is only ever final, and a final heh is
+# also the pronoun "his", so "صوره" reads both ways, as it does to an Arabic reader); the Persian keheh
+# for kaf (Persian and Urdu keyboards); the Unicode hyphens (U+2011, the non-breaking one, decomposes to
+# U+2010) as the ASCII one.
+_LETTERS = {"\u0649": "\u064a", "\u06cc": "\u064a", "\u0629": "\u0647", "\u06a9": "\u0643", "\u2010": "-"}
 # Parts of emoji that are not symbols themselves: text/emoji variation selectors, skin-tone modifiers.
 _EMOJI_PARTS = frozenset("\ufe0e\ufe0f" + "".join(chr(code) for code in range(0x1F3FB, 0x1F400)))
 _SPACED_LETTERS = re.compile(r"(?<!\w)\w(?: \w){2,}(?!\w)")  # "k i l l": one-letter words, one space apart
