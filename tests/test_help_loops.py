@@ -16,7 +16,8 @@ from tests.support import DOMAIN, MENTEE, Layout, Sink, acreate_pair, eventually
 HELP = f"help@{DOMAIN}"
 CHILD = f"{MENTEE['name']} <{MENTEE['email']}>"
 DISCLOSURE = "My stepdad hits me and I don't want to go home."
-OUT_OF_OFFICE = "I am out of the office. If you are worried about self-harm, please call Childline on 0800 1111."
+# A child's own auto-reply with a sign in it (a helpline's name of a subject, "worried about self-harm", is none)
+OUT_OF_OFFICE = "I am not checking my mail this week. I don't want to live anymore."
 
 
 async def started(layout: Layout, clock: FixedClock) -> Relay:

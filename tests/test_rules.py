@@ -360,11 +360,13 @@ def _spellings(phrase: str) -> list[str]:
             " ".join(first) + phrase[len(first):], phrase.replace(" ", " \U0001f62d ")]
 
 
+@pytest.mark.timeout(300)  # about 25 s of CPU for some 3000 listed phrases: minutes on a busy machine
 def test_the_keyword_lists_find_what_the_whole_list_finds_though_only_some_phrases_are_tried() -> None:
     """Only the phrases whose required word a text holds are tried, so that a long attached document is read
     fast; no match may be lost by it. Every shipped keyword list (words and unless) against every labelled
-    text and every listed phrase in ten spellings, each alone and all in one text: the same spans as the
-    whole list tried at every position."""
+    text and every listed phrase in ten spellings, each alone and forty at a time in one text (all of a list's
+    in one text cost the whole list, hundreds of phrases, at each of hundreds of thousands of positions: minutes):
+    the same spans as the whole list tried at every position."""
     import json as json_module
 
     from relay.moderation.folding import compile_phrases, fold_phrase, search
@@ -374,9 +376,11 @@ def test_the_keyword_lists_find_what_the_whole_list_finds_though_only_some_phras
     texts = [json_module.loads(line)["text"] for name in ("safeguarding_labelled.jsonl",
                                                           "contact_cues_labelled.jsonl")
              for line in (data / name).read_text(encoding="utf-8").splitlines() if line.strip()]
-    lists = [setting.params for name in ("youth-strict", "supervised", "adult-professional")
-             for setting in parse_policy(REPO / "policies" / f"{name}.yaml").rules if setting.rule == "keywords"]
-    assert len(lists) >= 14
+    shipped = [setting.params for name in ("youth-strict", "supervised", "adult-professional")
+               for setting in parse_policy(REPO / "policies" / f"{name}.yaml").rules if setting.rule == "keywords"]
+    # supervised ships youth-strict's lists: each list once
+    lists = list({(tuple(params.words), tuple(params.unless)): params for params in shipped}.values())
+    assert len(shipped) >= 20 and len(lists) >= 10
     compared = 0
     for params in lists:
         for words in (params.words, params.unless):
@@ -386,7 +390,8 @@ def test_the_keyword_lists_find_what_the_whole_list_finds_though_only_some_phras
             assert whole is not None
             listed = keywords.Params(words=list(words))
             variants = [spelling for word in words for spelling in _spellings(word)]
-            for text in [*texts, *variants, " ... ".join(variants)]:
+            together = [" ... ".join(variants[start:start + 40]) for start in range(0, len(variants), 40)]
+            for text in [*texts, *variants, *together]:
                 found = keywords.check(inspect(text), listed)
                 assert [(f.start, f.end) for f in found] == search(text, whole), (words[:3], text[:80])
                 compared += 1

@@ -79,7 +79,7 @@ async def test_a_disclosure_reaches_the_lead_at_once_and_again_when_nobody_acts(
         assert alert["Subject"].startswith("URGENT") and alert["Importance"] == "high"
         body = text(alert)
         for expected in ("Maple (mentee) to Oak (mentor)", f"pair {pair['id']}", "STEM mentoring (stem)",
-                         "keywords (self-harm, URGENT): self-harm", "(abuse, URGENT): unsafe at home",
+                         "keywords (self-harm, URGENT): thinking about self-harm", "(abuse, URGENT): unsafe at home",
                          "(secrecy, URGENT): don't tell my parents", f"/held/{queue_id}", "within 1 hour"):
             assert expected in body, expected
         assert leaks(alert) == []
@@ -352,7 +352,7 @@ def test_the_youth_policies_ship_the_same_urgent_lists() -> None:
         assert policy.notify_rejections
     assert lists["youth-strict"] == lists["supervised"]
     assert {name for name, (severity, *_) in lists["youth-strict"].items() if severity == "urgent"} == {
-        "self-harm", "abuse", "secrecy", "meeting", "gifts-money", "private-channel", "photos"}
+        "self-harm", "abuse", "secrecy", "meeting", "gifts-money", "private-channel", "photos", "running-away"}
 
 
 UNSIGNED = {"email": "sam@plain-school.example", "name": "Sam Rivera", "handle": "Birch"}  # no DNS records
@@ -433,6 +433,48 @@ async def test_a_stretched_disclosure_under_supervised_is_held_urgent_and_the_le
         urgent = {item["id"]: item for item in await held(layout) if item["severity"] == "urgent"}
         assert sorted(urgent) == sorted(ids) and all(urgent[i]["release_requires"] == 2 for i in ids)
         await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before counting the mentor's
+        assert inbox.mentor == []
+
+
+# One disclosure per language a shipped list covers, as children type them (no accents, "ة" typed "ه", Arabic
+# and Russian in Latin letters), and the running-away list; then two ordinary messages that once paged the lead.
+DISCLOSURES = [
+    ("running-away", "im going to run away from home tonight"),
+    ("abuse", "el novio de mi mama me toca"),
+    ("secrecy", "il m'a dit de le dire a personne"),
+    ("photos", "скинь фотку"),
+    ("abuse", "otchim menya b'et"),
+    ("self-harm", "عايزه اموت"),
+    ("photos", "wallah he said ib3atli sora of me"),
+    ("abuse", "meu padrasto me bate"),
+    ("running-away", "ich haue heute nacht von zu hause ab"),
+    ("secrecy", "він сказав нікому не казати"),
+    ("self-harm", "kendimi oldurmek istiyorum"),
+    ("photos", "apni photo bhejo"),
+]
+ORDINARY = ["my brother beats me at chess every single time",
+            "For English we have to write about why Hamlet is suicidal in act 3"]
+
+
+async def test_disclosures_in_every_listed_language_page_the_lead_and_ordinary_mail_does_not(
+        layout: Layout, sink: Sink) -> None:
+    """Under youth-strict each disclosure is held as urgent and the lead gets an URGENT alert naming its kind
+    and linking its item; the two ordinary messages are held for the routine review only, and page nobody."""
+    use_shipped_policy(layout)
+    async with serving(layout):
+        pair = await acreate_pair(layout)
+        inbox = Inboxes(sink)
+        ids = [await write(layout, pair, body, subject=f"message {n}") for n, (_, body) in enumerate(DISCLOSURES)]
+        quiet = [await write(layout, pair, body, subject="homework") for body in ORDINARY]
+        alerts = await eventually(lambda: inbox.lead if len(inbox.lead) >= len(ids) else None, timeout=30)
+        await eventually(lambda: nothing_queued(layout), timeout=30)
+        assert len(inbox.lead) == len(ids)  # nothing more: the ordinary messages paged nobody
+        items = {item["id"]: item for item in held(layout)}
+        for queue_id, (kind, body) in zip(ids, DISCLOSURES, strict=True):
+            [alert] = [alert for alert in alerts if f"/held/{queue_id}" in text(alert)]
+            assert alert["Subject"].startswith("URGENT") and f"({kind}, URGENT)" in text(alert), (body, text(alert))
+            assert items[queue_id]["severity"] == "urgent", body
+        assert [items[queue_id]["severity"] for queue_id in quiet] == ["normal", "normal"]
         assert inbox.mentor == []
 
 

@@ -23,7 +23,8 @@ from tests.support import REPO, Layout, cli, free_port
 
 LABELLED = [json.loads(line) for line in (REPO / "tests" / "data" / "safeguarding_labelled.jsonl").read_text(
     encoding="utf-8").splitlines() if line.strip()]
-LANGUAGES = ("en", "es", "fr", "ar", "ru")
+LANGUAGES = ("en", "es", "fr", "ar", "ru", "pt", "de", "uk", "tr", "hi-Latn")  # each with its own lists
+URGENT_KINDS = {"self-harm", "abuse", "secrecy", "meeting", "gifts-money", "private-channel", "photos", "running-away"}
 
 
 @cache
@@ -42,7 +43,9 @@ def test_the_labelled_set_covers_every_language_both_ways() -> None:
     for language in LANGUAGES:
         assert positives[language] >= 8 and negatives[language] >= 6, language
     kinds = {kind for row in LABELLED for kind in row["urgent"]}
-    assert kinds == {"self-harm", "abuse", "secrecy", "meeting", "gifts-money", "private-channel", "photos"}
+    assert kinds == URGENT_KINDS
+    for language in LANGUAGES:  # every language a shipped list covers, for every kind of sign
+        assert {kind for row in LABELLED if row["lang"] == language for kind in row["urgent"]} == URGENT_KINDS, language
 
 
 ROWS = [pytest.param(row, id=f"{row['lang']}-{i}",
@@ -54,6 +57,18 @@ ROWS = [pytest.param(row, id=f"{row['lang']}-{i}",
 @pytest.mark.parametrize("policy", ["youth-strict", "supervised"])
 def test_the_urgent_lists_find_what_is_labelled_and_nothing_else(policy: str, row: dict) -> None:  # type: ignore[type-arg]
     assert urgent_kinds(policy, row["text"]) == row["urgent"]
+
+
+def test_the_precision_corpus_pages_nobody() -> None:
+    """The 300 ordinary messages of the precision corpus (tests/data/precision: essays, subjects, places, prices)
+    carry no urgent sign under either youth policy: a page for homework teaches a lead to ignore pages."""
+    folder = REPO / "tests" / "data" / "precision"
+    lines = [line for path in sorted(folder.glob("*.txt")) for line in path.read_text("utf-8").splitlines()
+             if line.strip()]
+    assert len(lines) >= 300
+    for policy in ("youth-strict", "supervised"):
+        paged = [(line, urgent_kinds(policy, line)) for line in lines if urgent_kinds(policy, line)]
+        assert paged == [], paged
 
 
 def _policy(tmp_path: Path, text: str) -> Policy:
