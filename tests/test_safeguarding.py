@@ -469,7 +469,7 @@ async def test_disclosures_in_every_listed_language_page_the_lead_and_ordinary_m
         alerts = await eventually(lambda: inbox.lead if len(inbox.lead) >= len(ids) else None, timeout=30)
         await eventually(lambda: nothing_queued(layout), timeout=30)
         assert len(inbox.lead) == len(ids)  # nothing more: the ordinary messages paged nobody
-        items = {item["id"]: item for item in held(layout)}
+        items = {item["id"]: item for item in await held(layout)}
         for queue_id, (kind, body) in zip(ids, DISCLOSURES, strict=True):
             [alert] = [alert for alert in alerts if f"/held/{queue_id}" in text(alert)]
             assert alert["Subject"].startswith("URGENT") and f"({kind}, URGENT)" in text(alert), (body, text(alert))
