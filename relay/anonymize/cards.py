@@ -8,6 +8,10 @@ charset named by CHARSET. Each content line is unfolded, its value decoded, clea
 function, and, if that changed anything, written back: escaped again, quoted-printable values as plain
 UTF-8 (the ENCODING parameter dropped, CHARSET=UTF-8). Lines that do not change keep their exact text.
 `readable` gives the inspection every line unfolded and decoded.
+A member's mailbox (`handle_of` gives the handle for a value that is a member's address): a CN parameter
+before it (iCalendar's `ORGANIZER;CN="Doe, Jane (LHS Student - Grade 9)":mailto:...`, the display name the
+member's directory gives, with school and grade) becomes the handle, whole; a vCard with a member's address
+(EMAIL) is that member's card, and its names (FN, N, NICKNAME, SORT-STRING) become the handle.
 A vCard's binary properties (PHOTO, LOGO, SOUND, KEY: a photo with EXIF, a face, a voice, a key naming its
 owner) are dropped, not cleaned. An HTML value (Outlook's X-ALT-DESC;FMTTYPE=text/html, where a name can
 hide in entities such as "Jos&eacute;") is cleaned as HTML with the `html` function given, and dropped
@@ -27,6 +31,9 @@ _QP_SOFT_BREAK = re.compile(r"=\r?\n")
 _UNESCAPE = re.compile(r"\\([\\;,nN])")
 _HTML_VALUE = re.compile(r"(?i);fmttype=\"?text/html\b")
 VCARD_BINARY = frozenset({"PHOTO", "LOGO", "SOUND", "KEY"})
+VCARD_NAMES = frozenset({"FN", "N", "NICKNAME", "SORT-STRING"})
+_CN = re.compile(r'(?i)(;CN=)(?:"[^"]*"|[^;:]*)')
+HandleOf = Callable[[str], str | None]  # a value's owner's handle, when the value is a member's address
 
 
 def _unfold(text: str, *, quoted_printable: bool = False) -> str:
@@ -111,12 +118,47 @@ def _property(head: str) -> str:
     return head.split(";", 1)[0].rpartition(".")[2].strip().upper()
 
 
+def _param(value: str) -> str:
+    """A parameter value, quoted when it holds a character that ends one (RFC 5545 3.2)."""
+    return f'"{value.replace(chr(34), "")}"' if any(c in value for c in ',;:"') else value
+
+
+def _with_cn(head: str, name: str) -> str:
+    """A content line's name and parameters with every CN parameter set to `name`."""
+    value = _param(name)
+    return _CN.sub(lambda match: match.group(1) + value, head)
+
+
+def _card_owners(lines: list[str], handle_of: HandleOf | None) -> list[str | None]:
+    """For each line, the handle of the member whose vCard (BEGIN:VCARD ... END:VCARD) holds it, when the
+    card carries a member's address (EMAIL); None elsewhere."""
+    owners: list[str | None] = [None] * len(lines)
+    if handle_of is None:
+        return owners
+    start: int | None = None
+    owner: str | None = None
+    for index, line in enumerate(lines):
+        decoded = _decoded(line)
+        if decoded is None:
+            continue
+        name, value = _property(decoded[0]), decoded[1].strip().upper()
+        if name == "BEGIN" and value == "VCARD":
+            start, owner = index, None
+        elif name == "EMAIL" and start is not None and owner is None:
+            owner = handle_of(decoded[1])
+        elif name == "END" and value == "VCARD" and start is not None:
+            owners[start:index + 1] = [owner] * (index + 1 - start)
+            start = None
+    return owners
+
+
 def _clean(text: str, clean: Callable[[str], str], drop: frozenset[str] = frozenset(),
-           html: Callable[[str], str] | None = None) -> str:
+           html: Callable[[str], str] | None = None, handle_of: HandleOf | None = None) -> str:
     lines = _lines(text)
+    owners = _card_owners(lines, handle_of)
     changed = False
     out = []
-    for line in lines:
+    for line, owner in zip(lines, owners, strict=True):
         decoded = _decoded(line)
         if decoded is not None and (_property(decoded[0]) in drop or (html is None and _HTML_VALUE.search(decoded[0]))):
             changed = True
@@ -125,8 +167,14 @@ def _clean(text: str, clean: Callable[[str], str], drop: frozenset[str] = frozen
             new = clean(line)
         else:
             head, value, qp = decoded
-            clean_value = html(value) if html is not None and _HTML_VALUE.search(head) else clean(value)
-            clean_head = clean(head)
+            own_head, own_value = head, value
+            handle = handle_of(value) if handle_of is not None and _CN.search(head) else None
+            if handle is not None:  # the display name of a member's mailbox: the handle, whole
+                own_head = _with_cn(head, handle)
+            if owner is not None and _property(head) in VCARD_NAMES:  # a member's own card: named by the handle
+                own_value = owner + ";" * min(value.count(";"), 4)
+            clean_value = html(own_value) if html is not None and _HTML_VALUE.search(head) else clean(own_value)
+            clean_head = clean(own_head)
             if clean_head == head and clean_value == value:
                 new = line
             else:
@@ -141,11 +189,14 @@ def _clean(text: str, clean: Callable[[str], str], drop: frozenset[str] = frozen
     return "\r\n".join(out) + "\r\n"
 
 
-def clean_calendar(text: str, clean: Callable[[str], str], html: Callable[[str], str] | None = None) -> str:
-    """Calendar text cleaned line by line; HTML values with `html`, or dropped without it."""
-    return _clean(text, clean, html=html)
+def clean_calendar(text: str, clean: Callable[[str], str], html: Callable[[str], str] | None = None,
+                   handle_of: HandleOf | None = None) -> str:
+    """Calendar text cleaned line by line; HTML values with `html`, or dropped without it; a member's
+    mailbox named by the handle (`handle_of`, see the module docstring)."""
+    return _clean(text, clean, html=html, handle_of=handle_of)
 
 
-def clean_vcard(text: str, clean: Callable[[str], str]) -> str:
-    """vCard text cleaned line by line, without its binary properties (VCARD_BINARY)."""
-    return _clean(text, clean, drop=VCARD_BINARY)
+def clean_vcard(text: str, clean: Callable[[str], str], handle_of: HandleOf | None = None) -> str:
+    """vCard text cleaned line by line, without its binary properties (VCARD_BINARY); a member's card and
+    mailboxes named by the handle (`handle_of`)."""
+    return _clean(text, clean, drop=VCARD_BINARY, handle_of=handle_of)

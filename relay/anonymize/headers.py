@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import binascii
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from email.errors import HeaderParseError
 from email.header import decode_header
 from email.headerregistry import Address
 from email.message import Message
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime, getaddresses, parsedate_to_datetime
 
 from relay.anonymize import readings
+from relay.anonymize.fold import fold
 from relay.anonymize.scrub import Scrubber, decode_encoded_words
 from relay.anonymize.writable import writable
 
@@ -112,6 +113,29 @@ def scrub_header(scrubber: Scrubber, value: str) -> str:
     a line break, which the stdlib refuses in a header value (ValueError).
     """
     return " ".join(scrubber.text(value).split())
+
+
+def own_display_names(message: Message, addresses: Iterable[str], name: str) -> tuple[str, ...]:
+    """The display names the message's From gives its sender's own addresses (`addresses`, compared without a
+    +tag and case), other than the enrolled `name` as written: "Doe, Jane (LHS Student - Grade 9)" for a
+    member enrolled as "Jane Doe". The scrub matches them in this message (mailboxes.py)."""
+    value = header_text(message, "From")
+    if not value:
+        return ()
+    own = {_bare(address) for address in addresses}
+    enrolled = " ".join(fold(name).text.split())
+    found: list[str] = []
+    for display, address in getaddresses([value]):
+        display = " ".join(display.split())
+        if display and _bare(address) in own and " ".join(fold(display).text.split()) != enrolled \
+                and display not in found:
+            found.append(display)
+    return tuple(found)
+
+
+def _bare(address: str) -> str:
+    local, _, domain = address.strip().lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
 
 
 def message_ids(message: Message, name: str) -> list[str]:

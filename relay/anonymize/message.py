@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email import errors, policy
 from email.feedparser import FeedParser
@@ -12,7 +12,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
 
-from relay.anonymize.headers import header_text, message_ids, rewrite_outbound_headers, utc_date
+from relay.anonymize.headers import header_text, message_ids, own_display_names, rewrite_outbound_headers, utc_date
 from relay.anonymize.mailpolicy import POLICY
 from relay.anonymize.parts import MAX_DEPTH, Unprocessable, Walk, scrub_tree
 from relay.anonymize.scrub import Identity, Scrubber
@@ -117,13 +117,18 @@ def anonymize(
 
     thread_map maps ids the sender's message refers to onto ids the recipient's client knows;
     references that are not in it are dropped. `others`: the other members of a group, whose real
-    names and addresses must disappear too (a pair has none); `face`: a group's From/Reply-To/To.
+    names and addresses must disappear too (a pair has none); `face`: a group's From/Reply-To/To. The display
+    name the sender's own From gives (a school directory's "Doe, Jane (LHS Student - Grade 9)") is matched
+    in this message like the sender's name (Identity.display_names).
     Returns the attachments that could not be cleaned (file name, reason): each was replaced by a
     note, and the message must be held for a moderator.
     """
     for defect in message.defects:
         if isinstance(defect, Unreadable):
             raise Unprocessable(str(defect))
+    displays = own_display_names(message, (sender.email, *sender.other_emails), sender.name)
+    if displays:
+        sender = replace(sender, display_names=(*sender.display_names, *displays))
     scrubber = Scrubber([sender, recipient, *others], content_ids=remint_content_ids(message, domain),
                         cleans_attachments=True)
     in_reply_to, references = References.of(message).mapped(thread_map)

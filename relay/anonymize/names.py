@@ -248,6 +248,12 @@ def _is_ambiguous(word: str) -> bool:
     return short or is_common_word(word) or is_place(word)
 
 
+def is_ambiguous(word: str) -> bool:
+    """Whether a name word is matched only where it reads as a name (an ordinary word, a place, two letters);
+    mailboxes.py keeps a display name's other words only."""
+    return _is_ambiguous(word)
+
+
 class NameMatcher:
     """Built once per set of people (cached by `matcher_for`); `find` is pure and cheap to call."""
 

@@ -8,6 +8,10 @@ attribute, comments and hidden text; a link that leaks is rewritten or removed; 
 follows the part's re-minted Content-ID; a `data:` URI's bytes are cleaned like an attachment (a photo
 loses its EXIF) or, when they cannot be, the URI is removed. Calendar and vCard text: cards.py unfolds, unescapes and
 decodes quoted-printable first, and writes the result back in the format's own escaping.
+A member's display names (mailboxes.py): the whole phrase a client writes before a member's address
+("Doe, Jane (LHS Student - Grade 9) <jane.doe@...>", a CN= parameter before "mailto:") becomes the handle, and
+the display names a member's own From gave this message (`Identity.display_names`) are matched whole and by
+their name-like words.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from email.errors import MessageError
 from email.header import decode_header, make_header
 from urllib.parse import unquote_to_bytes
 
-from relay.anonymize import armour, attachments, cards
+from relay.anonymize import armour, attachments, cards, mailboxes
 from relay.anonymize.htmltext import Edits, rewrite, view
 from relay.anonymize.links import URL_IN_TEXT, clean_url
-from relay.anonymize.names import Person, matcher_for, replace
+from relay.anonymize.names import Hit, Person, matcher_for, replace
 from relay.anonymize.writable import writable
 
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
@@ -45,6 +49,9 @@ class Identity:
     nicknames: tuple[str, ...] = ()
     other_emails: tuple[str, ...] = ()  # further addresses the member writes from: replaced like `email`
     language: str | None = None  # enrolled language (BCP 47): a hint at the charset of text that names none
+    # the display names the member's own From gave this message ("Doe, Jane (LHS Student - Grade 9)"): matched
+    # whole, and by their name-like words (mailboxes.py), like the name
+    display_names: tuple[str, ...] = ()
 
 
 @dataclass
@@ -65,16 +72,25 @@ class Scrubber:
         people = list(self.identities)
         # a member with further addresses is matched once per address, each replaced by their alias
         each = [(p, email) for p in people for email in (p.email, *p.other_emails)]
-        self._matcher = matcher_for(tuple(Person(email, p.name, tuple(p.nicknames)) for p, email in each))
+        self._matcher = matcher_for(tuple(Person(email, p.name, (*p.nicknames, *_display_words(p)))
+                                          for p, email in each))
         self._replacements = [(p.alias_address, p.handle) for p, _ in each]
+        self._phrases = mailboxes.Phrases((name, index) for index, (p, _) in enumerate(each)
+                                          for name in p.display_names)
+
+    def _find(self, value: str) -> list[Hit]:
+        """The members' addresses and names in value, a display phrase before a member's address (or a
+        display name of the sender's From) whole, as one hit."""
+        hits = self._matcher.find(value)
+        return mailboxes.merged(hits, [*mailboxes.phrase_hits(value, hits), *self._phrases.find(value)])
 
     def _plain(self, value: str) -> str:
-        hits = self._matcher.find(value)
+        hits = self._find(value)
         if not any(hit.certain for hit in hits):
             repaired = _repaired(value)
-            if repaired is None or not self._matcher.found_in(repaired):
+            if repaired is None or not self._found(repaired):
                 return value
-            value, hits = repaired, self._matcher.find(repaired)
+            value, hits = repaired, self._find(repaired)
         return replace(value, hits, self._replacements)
 
     def text(self, value: str) -> str:
@@ -91,7 +107,7 @@ class Scrubber:
 
     def edits(self, value: str) -> Edits:
         return [(hit.start, hit.end, self._replacements[hit.person][0 if hit.kind == "address" else 1])
-                for hit in self._matcher.find(value) if hit.certain]
+                for hit in self._find(value) if hit.certain]
 
     def url(self, attribute: str, value: str) -> str | None:
         if value[:4].lower() == "cid:":
@@ -129,17 +145,30 @@ class Scrubber:
             self.refused.append((kind.what, kind.reason))
 
     def calendar(self, value: str) -> str:
-        return cards.clean_calendar(value, self.text, html=self.html)
+        return cards.clean_calendar(value, self.text, html=self.html, handle_of=self.handle_of)
 
     def vcard(self, value: str) -> str:
-        return cards.clean_vcard(value, self.text)
+        return cards.clean_vcard(value, self.text, handle_of=self.handle_of)
+
+    def handle_of(self, value: str) -> str | None:
+        """The handle of the member whose address the whole value is ("mailto:jane@..."), or None."""
+        person = mailboxes.mailbox_owner(value, self._matcher.find)
+        return None if person is None else self._replacements[person][1]
+
+    def _found(self, value: str) -> bool:
+        return self._matcher.found_in(value) or bool(self._phrases.find(value))
 
     def found_in(self, value: str) -> bool:
         value = decode_encoded_words(value)
-        if self._matcher.found_in(value):
+        if self._found(value):
             return True
         repaired = _repaired(value)
-        return repaired is not None and self._matcher.found_in(repaired)
+        return repaired is not None and self._found(repaired)
+
+
+def _display_words(identity: Identity) -> tuple[str, ...]:
+    """The name-like words of each of the member's display names, each set as one more nickname."""
+    return tuple(words for name in identity.display_names if (words := mailboxes.name_words(name)))
 
 
 def _readable_html(source: str) -> str:
