@@ -6,17 +6,18 @@ For a group message the recipient fields are empty and `other_members` names eve
 sender, so that a rule checking identities checks all of them; `bystanders` names the people of the sender's
 programs outside the conversation, whose identities are scrubbed too.
 `text` is everything the partner can see, joined: the subject; every text part, both halves of a
-multipart/alternative (they may disagree); of HTML the visible text (a name split across tags is seen
-whole), the hidden text (comments, head, style) and every attribute value, each link with its decoded
-readings (percent, base64, SafeLinks and redirect parameters); calendar and vCard parts unfolded and
-decoded; attachment file names; the headers kept in attached messages; the text of every attached
-document, as anonymisation cleaned it (DOCX, XLSX, PPTX, ODT, ODS, ODP: their body, headers, footers, notes
-and comments; PDF: the text on its pages, annotations and form values; relay/anonymize/document_text.py);
-last, after all of that (so that the offsets of what comes before do not move), the other readings of each
-text part whose charset was unknown (relay/anonymize/readings.py: a disclosure is seen in whichever legacy
-charset it was written). A Finding's offsets refer to it; `documents` lists the spans of `text` that are a
-document's text or such another reading (a match there cannot be redacted: the file is delivered as it is,
-and the partner gets the part in the reading chosen for it, so the policy's redact holds the message instead).
+multipart/alternative (they may disagree); of HTML the visible text (a name split across tags is seen whole; a tag
+a client failed to escape, `<bob@mail.example>`, read as the text it is), the hidden text (comments, head, style,
+declarations) and every attribute value, each link with its decoded readings (percent, base64, SafeLinks and
+redirect parameters), and the element and attribute names no standard defines; calendar and vCard parts unfolded
+and decoded; attachment file names; the headers kept in attached messages; the text of every attached document, as
+anonymisation cleaned it (DOCX, XLSX, PPTX, ODT, ODS, ODP: their body, headers, footers, notes and comments; PDF:
+the text on its pages, annotations and form values; relay/anonymize/document_text.py); last, after all of that (so
+that the offsets of what comes before do not move), the other readings of each text part whose charset was unknown
+(relay/anonymize/readings.py: a disclosure is seen in whichever legacy charset it was written). A Finding's offsets
+refer to it; `documents` lists the spans of `text` that are a document's text or such another reading (a match
+there cannot be redacted: the file is delivered as it is, and the partner gets the part in the reading chosen for
+it, so the policy's redact holds the message instead).
 """
 
 from __future__ import annotations
