@@ -4,7 +4,8 @@ Partner mail (plain, HTML, no charset, a multipart with a preamble), a subject w
 bytes, mail to help@ and a coordinator's answer each carry bytes such as 0xFF that no UTF-8 text
 holds, or UTF-7 that decodes to a lone surrogate (a code point UTF-8 cannot write: this used to be
 a UnicodeEncodeError in the log and a 554). Each is answered 250 and delivered, what could not be
-decoded shown as U+FFFD, the members' identities still replaced.
+decoded shown as U+FFFD (a raw 8-bit Subject is read in a legacy charset instead), the members' identities still
+replaced.
 """
 
 from __future__ import annotations
@@ -62,7 +63,10 @@ async def test_partner_mail_with_undecodable_bytes_is_delivered(layout: Layout, 
             assert b"Jane Doe" not in received.raw and MAPLE[0].encode() not in received.raw
             texts = [part.get_content() for part in received.message.walk() if part.get_content_maintype() == "text"]
             assert texts and all("\ufffd" in text or "Maple" in text for text in texts), texts
-            assert "\ufffd" in str(received.message["Subject"])
+            # an encoded word that cannot be decoded shows U+FFFD; raw 8-bit bytes are read in a legacy charset
+            # (relay/anonymize/headers.py undeclared_text: 0xFF in Latin-1 is "ÿ")
+            subject = str(received.message["Subject"])
+            assert "\ufffd" in subject or subject.endswith(" ÿ"), subject
 
 
 async def test_program_mail_with_undecodable_bytes_reaches_the_coordinator(layout: Layout, sink: Sink) -> None:
