@@ -489,5 +489,6 @@ async def test_an_envelope_address_that_is_not_utf8_is_refused_for_good_and_ever
     events = json.loads((await acli(layout, "events", "list", "--kind", "refused", "--json")).stdout)
     assert "a@\\udcff.example" in {event["detail"].get("rcpt") for event in events}  # shown, as an escape
     assert sorted(event["detail"]["reason"] for event in events) == ["stranger", "unknown_alias"], events
-    assert {event["detail"].get("header_from") for event in events} == {"str\ufffdnger@sender.example", None}
+    # the From: header's raw 8-bit bytes are read in a legacy charset, as a member's would be (0xE4 is "ä")
+    assert {event["detail"].get("header_from") for event in events} == {"str\u00e4nger@sender.example", None}
     assert sink.handler.received == []
