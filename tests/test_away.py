@@ -55,9 +55,42 @@ async def test_away_by_mail_tells_the_partner_and_pauses_nudges(layout: Layout, 
             assert (await sweep.run(relay.settings, relay.engine, clock)).sent == []
             clock.advance(timedelta(hours=1))
         assert await kinds(relay, "away_notice") == []  # the auto-reply was not announced: Maple knows
-        clock._now = datetime(2026, 6, 11, 6, 0, tzinfo=UTC)  # 08:00 in Berlin, the end of the quiet hours
-        sent = (await sweep.run(relay.settings, relay.engine, clock)).sent
-        assert [(p.kind, p.to_role) for p in sent] == [("nudge.second", "mentor")]
+        # The announced holiday is not neglect: Maple's question waits from Oak's return (11 June, 00:00 in
+        # Berlin), the reminders and the coordinator's notice as if it had reached Oak then.
+        sent: list[tuple[datetime, str]] = []
+        while clock.now() < datetime(2026, 6, 18, 6, 0, tzinfo=UTC):
+            sent += [(clock.now(), p.kind) for p in (await sweep.run(relay.settings, relay.engine, clock)).sent]
+            clock.advance(timedelta(hours=1))
+        assert sent == [  # each due at midnight in Berlin, sent at 08:00 there; the coordinator's at 18:00 in New York
+            (datetime(2026, 6, 13, 6, 0, tzinfo=UTC), "nudge.first"),
+            (datetime(2026, 6, 15, 6, 0, tzinfo=UTC), "nudge.second"),
+            (datetime(2026, 6, 17, 22, 0, tzinfo=UTC), "nudge.escalation"),
+        ]
+        relay.worker.wake()
+        reminder = next(r.message for r in await wait_for_notices(sink, 5)
+                        if str(r.message["Subject"]) == "Maple is waiting for your answer")
+        assert '"A question while you travel", sent Friday, 5 June 2026, 16:00 (Europe/Berlin), 7 days ago' \
+            in words(reminder)
+
+
+async def test_back_early_by_mail_counts_the_wait_from_the_return(layout: Layout, sink: Sink) -> None:
+    """Oak, away until 20 June, writes "back" on 8 June: Maple's question of 3 June waits from that day,
+    the first reminder two days later (not the second one at once, and the coordinator three days on)."""
+    clock = FixedClock(T0)
+    async with running(layout, clock) as relay:
+        pair = await enrol(relay, clock, OAK, MAPLE)
+        assert (await to_away(relay, OAK[0], "until 2026-06-20"))[0] == 250
+        clock._now = datetime(2026, 6, 3, 14, 0, tzinfo=UTC)
+        await write(relay, pair, "mentee", "A question while you travel")
+        clock._now = datetime(2026, 6, 8, 10, 0, tzinfo=UTC)  # 12:00 in Berlin
+        assert (await to_away(relay, OAK[0], "back"))[0] == 250
+        sent: list[tuple[datetime, str]] = []
+        while clock.now() < datetime(2026, 6, 11, 10, 0, tzinfo=UTC):
+            sent += [(clock.now(), p.kind) for p in (await sweep.run(relay.settings, relay.engine, clock)).sent]
+            clock.advance(timedelta(hours=1))
+        # back on 8 June: the wait counts from its beginning in Berlin; the first reminder is due at midnight
+        # there on 10 June, and sent at 08:00
+        assert sent == [(datetime(2026, 6, 10, 6, 0, tzinfo=UTC), "nudge.first")]
 
 
 async def test_back_by_mail_and_unreadable_requests(layout: Layout, sink: Sink) -> None:

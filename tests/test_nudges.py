@@ -20,6 +20,7 @@ from sqlalchemy import select
 from relay.archive.person import erase_person
 from relay.clock import FixedClock
 from relay.config import load_settings
+from relay.holdqueue.actions import release
 from relay.nudges import due, sweep
 from relay.service import Relay
 from relay.store.database import create_engine
@@ -29,7 +30,7 @@ from relay.store.pairs import Pair
 from relay.store.schema import outbound
 from relay.yamlsource import ConfigError
 from tests.nudging import enrol, running, wait_for_notices, words, write, write_program
-from tests.support import DOMAIN, Layout, Sink, acli, acli_json, cli
+from tests.support import DOMAIN, Layout, Sink, acli, acli_json, cli, send, simple_message
 
 T0 = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)  # a Monday; 10:00 in New York, 16:00 in Berlin, 23:00 in Tokyo
 
@@ -488,3 +489,43 @@ async def test_a_nudge_planned_before_its_recipient_is_erased_is_not_sent_to_the
     assert erased
     assert [item.kind for item in result.sent if item.to_role == "mentor"] == []
     assert OAK[0] not in queued
+
+
+HOLD_ALL = """
+default_action: hold
+moderators:
+  notify: [moderator@school.example]
+"""
+
+
+async def test_a_held_message_waits_for_the_mentor_from_its_release(layout: Layout, sink: Sink) -> None:
+    """Maple's question is held for review and released 47 hours later: the mentor got it then, so the
+    reminders and the escalation count from the release (the first came an hour after it, and the coordinator
+    was told the day after the second reminder), and the reminder says when it reached the mentor."""
+    (layout.root / "policies" / "adult-professional.yaml").write_text(HOLD_ALL)
+    clock = FixedClock(T0)
+    async with running(layout, clock) as relay:
+        pair = await enrol(relay, clock, OAK, MAPLE)
+        to = pair.mentor.alias_address(DOMAIN)
+        code, text = await send(relay.settings.relay.smtp.port, simple_message(MAPLE[0], to, "Question", "Hello!"),
+                                MAPLE[0], to)
+        assert code == 250, text
+        clock.advance(timedelta(hours=47))
+        assert (await sweep.run(relay.settings, relay.engine, clock)).sent == []  # held: nobody to remind
+        released = await release(relay.settings, relay.engine, clock, text.rsplit(" ", 1)[-1], "moderator")
+        assert released.status == "released"
+
+        async def kinds_after(hours: int) -> list[str]:
+            clock._now = hour(47 + hours)  # hours after the release
+            return sorted(p.kind for p in (await sweep.run(relay.settings, relay.engine, clock)).sent)
+
+        assert await kinds_after(1) == []
+        assert await kinds_after(47) == []
+        assert await kinds_after(48) == ["nudge.first"]
+        assert await kinds_after(96) == ["nudge.second"]
+        assert await kinds_after(167) == []
+        assert await kinds_after(168) == ["nudge.escalation"]
+        relay.worker.wake()
+        reminder = next(r.message for r in await wait_for_notices(sink, 3)
+                        if str(r.message["Subject"]) == "Maple is waiting for your answer")
+        assert '"Question", sent Wednesday, 3 June 2026, 15:00 (Europe/Berlin), 48 hours ago' in words(reminder)

@@ -1,16 +1,17 @@
 """What the sweeps need to know about each active pair's (or group's) conversation, read in a few queries.
 
 A mentee's message waits when it was passed on to the mentor (it has a relayed outbound entry: held
-mail waits only once released) and the mentor has written nothing since. A mentor's message counts
-as writing whatever became of it (held or not); automatic replies count for nothing. In a group, a
-mentee's message waits when it went to the whole group or privately to a mentor (a private word to
-another mentee does not), and any mentor writing ends the wait.
+mail waits only once released, and from then: its `delivered_at` is when its relayed copy was queued, at
+intake or at the release) and the mentor has written nothing since. A mentor's message counts as writing
+whatever became of it (held or not); automatic replies count for nothing. In a group, a mentee's message
+waits when it went to the whole group or privately to a mentor (a private word to another mentee does
+not; `recipient_id` names the mentor of a private one), and any mentor writing ends the wait.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
@@ -29,15 +30,22 @@ class Waiting:
     """A mentee's message the mentor has not answered."""
 
     message_id: str
-    received_at: datetime
+    received_at: datetime  # when the mentee wrote it (the relay took it in)
     subject: str  # as the mentor received it (after the identity scrub)
     sender_id: int | None = None  # the mentee who wrote it (a group has several)
+    delivered_at: datetime | None = None  # when it was passed on to the mentor (a held one: its release)
+    recipient_id: int | None = None  # in a group, the mentor it was written to privately; None: the group
+
+    @property
+    def passed_on_at(self) -> datetime:
+        """When the mentor could first read it: the wait for their answer starts then."""
+        return self.delivered_at or self.received_at
 
 
 @dataclass
 class Activity:
     last_message_at: datetime | None = None  # either way, automatic replies aside
-    waiting: list[Waiting] = field(default_factory=list)  # oldest first
+    waiting: list[Waiting] = field(default_factory=list)  # the first passed on first
 
     @property
     def first_waiting(self) -> Waiting | None:
@@ -82,7 +90,8 @@ async def read_activity(connection: AsyncConnection, pair_ids: list[int]) -> dic
     )
     recipient = members.alias("recipient")
     waiting = (
-        select(messages.c.pair_id, messages.c.id, messages.c.received_at, messages.c.sender_id, outbound.c.raw)
+        select(messages.c.pair_id, messages.c.id, messages.c.received_at, messages.c.sender_id,
+               messages.c.recipient_id, outbound.c.created_at, outbound.c.raw)
         .select_from(
             messages.join(sender, sender.c.id == messages.c.sender_id)
             .join(outbound, and_(outbound.c.message_id == messages.c.id, outbound.c.kind == "relay"))
@@ -93,9 +102,16 @@ async def read_activity(connection: AsyncConnection, pair_ids: list[int]) -> dic
                (mentor_last.c.at.is_(None)) | (messages.c.received_at > mentor_last.c.at))
         .order_by(messages.c.pair_id, messages.c.received_at, messages.c.id)
     )
-    seen: set[str] = set()
+    seen: dict[str, tuple[int, Waiting]] = {}
     for row in (await connection.execute(waiting)).all():
-        if row.id not in seen:  # a group message has one relayed copy per recipient
-            seen.add(row.id)
-            found[row.pair_id].waiting.append(Waiting(row.id, row.received_at, _subject(row.raw), row.sender_id))
+        earlier = seen.get(row.id)
+        if earlier is None:
+            seen[row.id] = (row.pair_id, Waiting(row.id, row.received_at, _subject(row.raw), row.sender_id,
+                                                 row.created_at, row.recipient_id))
+        elif row.created_at < earlier[1].passed_on_at:  # a group message has one relayed copy per recipient
+            seen[row.id] = (row.pair_id, replace(earlier[1], delivered_at=row.created_at))
+    for pair_id, item in seen.values():
+        found[pair_id].waiting.append(item)
+    for activity in found.values():  # a message released late waits after those passed on before it
+        activity.waiting.sort(key=lambda item: (item.passed_on_at, item.received_at, item.message_id))
     return found

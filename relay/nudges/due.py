@@ -13,7 +13,9 @@ from each program's own timings (`pair_ids` runs it for one page):
 - ending, farewell and the end itself: a pair whose end date (its own, else the program's) is at most
   `ending_notice_before` away or has passed.
 
-The set is a superset of what the rules send (the rules, relay/nudges/rules/, decide each piece of mail);
+The set is a superset of what the rules send (the rules, relay/nudges/rules/, decide each piece of mail):
+messages are compared by when the relay took them in, and a rule counts a wait from later still (a held
+message's release, a mentor's return from away: relay/nudges/timing.waits_since);
 only pairs outside it are sure to have nothing due. Leaving out the pairs whose mail was all sent is what
 keeps the hourly sweep short: a silent pair, or a mentee waiting weeks, would otherwise be planned again every
 hour, to find every key taken. `ended_candidates` finds the ongoing pairs whose end

@@ -1,6 +1,8 @@
 """Away mode: a participant (by mail to away@<domain>) or a coordinator (`pair away`) says that a
 member is away through a date, or back. The partner is told, the member gets a confirmation, nudges
-for them pause (relay/nudges/timing.is_away) and their automatic replies are not announced again.
+for them pause (relay/nudges/timing.is_away) and their automatic replies are not announced again. The date
+stays stored after the period ends ("back" stores yesterday's date when the member was away): the reminders
+count a mentee's message that waited through the period from the member's return.
 In a group, the members of the other role are told (a mentor's mentees, a mentee's mentors): they are
 the ones who wait for an answer from them.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import update
@@ -23,7 +25,7 @@ from relay.languages import locale, normalise
 from relay.notices import notice
 from relay.notices.programs import audience, folder, participant_language
 from relay.notices.when import format_day
-from relay.nudges.timing import local_date, zone_of
+from relay.nudges.timing import is_away, local_date, zone_of
 from relay.store import events
 from relay.store.conversations import Conversation
 from relay.store.pairs import Member, Pair
@@ -136,13 +138,27 @@ def check(settings: Settings, pair: Conversation, member: Member, request: Reque
         raise AwayError(f"{request.until.isoformat()} has already passed", "passed", request.until.isoformat())
 
 
+def stored_until(settings: Settings, conversation: Conversation, member: Member, request: Request,
+                 now: datetime) -> str | None:
+    """What the member's away_until becomes: the last day away asked for; on "back" while away, yesterday
+    where they are (their away period ended today: a mentee's message that waited through it waits from
+    their return, relay/nudges/timing.waits_since), and otherwise what it was (no away date, or one past)."""
+    if request.until is not None:
+        return request.until.isoformat()
+    zone = zone_of(member, settings.programs[conversation.program_id])
+    if is_away(member, now, zone):
+        return (local_date(now, zone) - timedelta(days=1)).isoformat()
+    return member.away_until
+
+
 async def apply(connection: AsyncConnection, settings: Settings, pair: Pair, member: Member, request: Request,
                 now: datetime, *, actor: str, message_id: str | None = None) -> None:
     """Set or clear one member's away date in one pair, tell the partner and confirm to the member."""
     program = settings.programs[pair.program_id]
     check(settings, pair, member, request, now)
     until = request.until.isoformat() if request.until else None
-    await connection.execute(update(members).where(members.c.id == member.id).values(away_until=until))
+    await connection.execute(update(members).where(members.c.id == member.id)
+                             .values(away_until=stored_until(settings, pair, member, request, now)))
     partner = pair.partner_of(member)
     for reader, name in ((partner, "away_partner"), (member, "away_confirmation")):
         language = participant_language(program, reader)
@@ -166,7 +182,8 @@ async def apply_group(connection: AsyncConnection, settings: Settings, group: Co
     program = settings.programs[group.program_id]
     check(settings, group, member, request, now)
     until = request.until.isoformat() if request.until else None
-    await connection.execute(update(members).where(members.c.id == member.id).values(away_until=until))
+    await connection.execute(update(members).where(members.c.id == member.id)
+                             .values(away_until=stored_until(settings, group, member, request, now)))
     told = [m for m in group.others(member) if m.role != member.role]
     for reader, name in [*((m, "away_partner") for m in told), (member, "away_confirmation")]:
         language = participant_language(program, reader)

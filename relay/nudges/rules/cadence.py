@@ -34,7 +34,7 @@ def plan(ctx: Context) -> list[Planned]:
     language = participant_language(ctx.program, mentor)
     values = {"program_name": ctx.program.name, "handle": mentor.handle, "mentee_handle": mentee.handle,
               "domain": ctx.settings.relay.domain,
-              "items": [{"subject": w.subject, "sent_at": format_when(w.received_at, language, zone)}
+              "items": [{"subject": w.subject, "sent_at": format_when(w.passed_on_at, language, zone)}
                         for w in waiting]}
     return [Planned(
         key=f"nudge.digest:{ctx.pair.id}:{today.isoformat()}", kind="nudge.digest", pair_id=ctx.pair.id,

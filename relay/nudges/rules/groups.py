@@ -1,9 +1,14 @@
 """The nudge rules for groups (a pair's are unanswered.py and silence.py, the same timings).
 
-Unanswered mentee: a mentee's message to the group (or privately to a mentor) that no mentor has
-answered — a mentor writing anything in the group ends it — nudges every mentor who is not away after
-nudge_mentor_after, again after second_nudge_after, and tells the coordinator once after escalate_after
-(not while every mentor is away). Silent group: nothing written for pair_silence_after: a check-in to
+Unanswered mentee: a mentee's message that no mentor has answered — a mentor writing anything in the group
+ends it — waits for the mentors it was written to: a message to the group for every mentor, a private word
+to a mentor for that mentor alone (the other mentors never got it: they are neither reminded of it nor shown
+its subject). Each of them who is not away is reminded after nudge_mentor_after, again after
+second_nudge_after, about the first message waiting for them; the coordinator is told once after
+escalate_after about the first message waiting for the group and for each mentor privately (not while every
+mentor it waits for is away). The wait counts from when the message was passed on (a held one: its release),
+and for each mentor from their return from an announced away period (relay/nudges/timing.waits_since); the
+coordinator's from the first of them back. Silent group: nothing written for pair_silence_after: a check-in to
 every member who is not away, once per silence (keyed on the last message, or the group's start).
 """
 
@@ -12,16 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from relay.config import ProgramConfig, Settings
 from relay.hiding import staff_subject
 from relay.notices.programs import folder, participant_language, staff_language
 from relay.notices.when import format_duration, format_when
-from relay.nudges.activity import Activity
+from relay.nudges.activity import Activity, Waiting
 from relay.nudges.plan import Planned
 from relay.nudges.rules.unanswered import STAGES
-from relay.nudges.timing import is_away, is_quiet, zone_of
-from relay.store.conversations import Conversation
+from relay.nudges.timing import is_away, is_quiet, waits_since, zone_of
+from relay.store.conversations import Conversation, Member
 
 
 @dataclass(frozen=True)
@@ -40,57 +46,104 @@ class GroupContext:
         return folder(self.settings, self.program)
 
 
+def _addressed(group: Conversation, waiting: Waiting) -> list[Member]:
+    """The mentors a waiting message waits for: every mentor of the group, or the one it was written to
+    privately (none when that mentor is no longer in the group)."""
+    if waiting.recipient_id is None:
+        return list(group.mentors)
+    mentor = group.member_by_id(waiting.recipient_id)
+    return [mentor] if mentor is not None and mentor.role == "mentor" else []
+
+
+def _since(ctx: GroupContext, waiting: Waiting, mentors: list[Member]) -> datetime | None:
+    """Since when `waiting` has waited for an answer from any of `mentors` (the earliest of them back from an
+    announced away period: relay/nudges/timing.waits_since); None while every one of them is away."""
+    present = [m for m in mentors if not is_away(m, ctx.now, zone_of(m, ctx.program))]
+    if not present:
+        return None
+    return min(waits_since(waiting.passed_on_at, m, zone_of(m, ctx.program)) for m in present)
+
+
 def unanswered(ctx: GroupContext) -> list[Planned]:
-    group, rules = ctx.group, ctx.program.responsiveness
-    waiting = ctx.activity.first_waiting
-    if group.status != "active" or waiting is None:
+    group = ctx.group
+    if group.status != "active" or not ctx.activity.waiting:
         return []
-    mentors = [m for m in group.mentors if not is_away(m, ctx.now, zone_of(m, ctx.program))]
-    if not mentors:
-        return []
-    mentee = group.member_by_id(waiting.sender_id) if waiting.sender_id is not None else None
-    mentee_handle = mentee.handle if mentee is not None else "a mentee"
-    waited = ctx.now - waiting.received_at
-    due = [kind for kind, after in zip(STAGES, (rules.nudge_mentor_after, rules.second_nudge_after), strict=True)
-           if waited >= after]
-    common = {
-        "program_name": ctx.program.name, "goals": ctx.program.goals, "domain": ctx.settings.relay.domain,
-        "mentee_handle": mentee_handle, "subject": waiting.subject,
-        "count": len(ctx.activity.waiting), "pair_id": group.id, "group_name": group.name or "group",
-    }
     found: list[Planned] = []
-    for mentor in mentors if due else []:
-        kind, zone = due[-1], zone_of(mentor, ctx.program)
-        language = participant_language(ctx.program, mentor)
-        values = {**common, "mentor_handle": mentor.handle, "second": kind == "nudge.second",
-                  "sent_at": format_when(waiting.received_at, language, zone),
-                  "waited": format_duration(waited, language)}
-        found.append(Planned(
-            key=f"{kind}:{group.id}:{mentor.id}:{waiting.message_id}", kind=kind, pair_id=group.id,
-            program_id=ctx.program.id, to_role="mentor", to_handle=mentor.handle, rcpt=mentor.email,
-            folder=ctx.folder,
-            template="nudge_mentor", values=values,
-            language=language, quiet=is_quiet(ctx.now, zone, rules.quiet_hours), message_id=waiting.message_id,
-            detail={"waited_hours": int(waited.total_seconds() // 3600), "to_role": "mentor"},
-            passed_over=[f"{k}:{group.id}:{mentor.id}:{waiting.message_id}" for k in due[:-1]],
-        ))
-    if waited >= rules.escalate_after:
-        zone = zone_of(None, ctx.program)
-        language = staff_language(ctx.program)
-        values = {**common, "mentor_handle": ", ".join(m.handle for m in group.mentors),
-                  "sent_at": format_when(waiting.received_at, language, zone),
-                  "waited": format_duration(waited, language),
-                  "subject": staff_subject(waiting.subject, ctx.settings.relay.domain)}  # staff: phones hidden too
-        found.append(Planned(
-            key=f"nudge.escalation:{group.id}:{waiting.message_id}", kind="nudge.escalation", pair_id=group.id,
-            program_id=ctx.program.id, to_role="coordinator", to_handle=None, rcpt=ctx.program.coordinator,
-            folder=ctx.folder,
-            template="coordinator_unanswered",
-            values=values, language=language, quiet=is_quiet(ctx.now, zone, rules.quiet_hours),
-            message_id=waiting.message_id,
-            detail={"waited_hours": int(waited.total_seconds() // 3600), "to_role": "coordinator"},
-        ))
+    for mentor in group.mentors:
+        # what waits for this mentor: the group's messages and the private words to them, never another's
+        mine = [w for w in ctx.activity.waiting if w.recipient_id in (None, mentor.id)]
+        if mine:
+            found.extend(_nudge(ctx, mentor, mine))
+    # the coordinator is told about the first message waiting for each: the group, each mentor privately
+    firsts: dict[int | None, Waiting] = {}
+    for waiting in ctx.activity.waiting:
+        firsts.setdefault(waiting.recipient_id, waiting)
+    for waiting in firsts.values():
+        found.extend(_escalation(ctx, waiting))
     return found
+
+
+def _common(ctx: GroupContext, waiting: Waiting, count: int) -> dict[str, Any]:
+    mentee = ctx.group.member_by_id(waiting.sender_id) if waiting.sender_id is not None else None
+    return {"program_name": ctx.program.name, "goals": ctx.program.goals, "domain": ctx.settings.relay.domain,
+            "mentee_handle": mentee.handle if mentee is not None else "a mentee", "subject": waiting.subject,
+            "count": count, "pair_id": ctx.group.id, "group_name": ctx.group.name or "group",
+            "private": waiting.recipient_id is not None}
+
+
+def _nudge(ctx: GroupContext, mentor: Member, mine: list[Waiting]) -> list[Planned]:
+    """The reminder of `mentor` about the first of the messages waiting for them (`mine`)."""
+    group, rules, waiting = ctx.group, ctx.program.responsiveness, mine[0]
+    zone = zone_of(mentor, ctx.program)
+    if is_away(mentor, ctx.now, zone):
+        return []
+    counted = ctx.now - waits_since(waiting.passed_on_at, mentor, zone)
+    due = [kind for kind, after in zip(STAGES, (rules.nudge_mentor_after, rules.second_nudge_after), strict=True)
+           if counted >= after]
+    if not due:
+        return []
+    kind, waited = due[-1], ctx.now - waiting.passed_on_at
+    language = participant_language(ctx.program, mentor)
+    count = sum(1 for w in mine if w.sender_id == waiting.sender_id)
+    values = {**_common(ctx, waiting, count), "mentor_handle": mentor.handle, "second": kind == "nudge.second",
+              "sent_at": format_when(waiting.passed_on_at, language, zone), "waited": format_duration(waited, language)}
+    return [Planned(
+        key=f"{kind}:{group.id}:{mentor.id}:{waiting.message_id}", kind=kind, pair_id=group.id,
+        program_id=ctx.program.id, to_role="mentor", to_handle=mentor.handle, rcpt=mentor.email,
+        folder=ctx.folder,
+        template="nudge_mentor", values=values,
+        language=language, quiet=is_quiet(ctx.now, zone, rules.quiet_hours), message_id=waiting.message_id,
+        detail={"waited_hours": int(waited.total_seconds() // 3600), "to_role": "mentor"},
+        passed_over=[f"{k}:{group.id}:{mentor.id}:{waiting.message_id}" for k in due[:-1]],
+    )]
+
+
+def _escalation(ctx: GroupContext, waiting: Waiting) -> list[Planned]:
+    """The coordinator told once `waiting` has waited escalate_after for the mentors it was written to (counted
+    from the first of them back, if all were away; nothing while all are)."""
+    group, rules = ctx.group, ctx.program.responsiveness
+    mentors = _addressed(group, waiting)
+    since = _since(ctx, waiting, mentors)
+    if since is None or ctx.now - since < rules.escalate_after:
+        return []
+    zone = zone_of(None, ctx.program)
+    language = staff_language(ctx.program)
+    waited = ctx.now - waiting.passed_on_at
+    count = sum(1 for w in ctx.activity.waiting
+                if w.sender_id == waiting.sender_id and w.recipient_id == waiting.recipient_id)
+    values = {**_common(ctx, waiting, count), "mentor_handle": ", ".join(m.handle for m in mentors),
+              "sent_at": format_when(waiting.passed_on_at, language, zone),
+              "waited": format_duration(waited, language),
+              "subject": staff_subject(waiting.subject, ctx.settings.relay.domain)}  # staff: phones hidden too
+    return [Planned(
+        key=f"nudge.escalation:{group.id}:{waiting.message_id}", kind="nudge.escalation", pair_id=group.id,
+        program_id=ctx.program.id, to_role="coordinator", to_handle=None, rcpt=ctx.program.coordinator,
+        folder=ctx.folder,
+        template="coordinator_unanswered",
+        values=values, language=language, quiet=is_quiet(ctx.now, zone, rules.quiet_hours),
+        message_id=waiting.message_id,
+        detail={"waited_hours": int(waited.total_seconds() // 3600), "to_role": "coordinator"},
+    )]
 
 
 def silence(ctx: GroupContext) -> list[Planned]:
