@@ -148,3 +148,32 @@ async def test_away_by_cli(relay: Relay, layout: Layout, sink: Sink) -> None:
     events = json.loads((await acli(layout, "events", "list", "--json")).stdout)
     assert [(e["kind"], e["actor"].split(":")[0]) for e in events if e["kind"].startswith("away")] == [
         ("away.set", "cli"), ("away.cleared", "cli")]
+
+
+async def test_a_group_mentees_away_notice_is_in_their_language_and_youth_wording(layout: Layout, sink: Sink) -> None:
+    """In a youth program, a Spanish-reading mentee of a group reads the away notice as a pair's mentee does:
+    Content-Language es and the simpler youth wording (it had no Content-Language and the adult wording)."""
+    from relay.enrol import Person
+    from relay.groups import add_member, create_group
+    from tests.nudging import write_program
+
+    write_program(layout, audience="youth")
+    clock = FixedClock(T0)
+    async with running(layout, clock) as relay:
+        await enrol(relay, clock, OAK, ("fern.student@mail.example.org", "Lena Svensson", "Fern", None, (), "es"))
+        group = await create_group(relay.settings, relay.engine, clock, program_id="stem", name="Robotics")
+        for role, person in (("mentor", Person(*OAK)),
+                             ("mentee", Person("birch.student@mail.example.org", "Ravi Patel", "Birch",
+                                               language="es"))):
+            await add_member(relay.settings, relay.engine, clock, group.id, role=role, person=person)
+        code, reply = await to_away(relay, OAK[0], "until 2026-06-20")
+        assert code == 250, reply
+        # both mentees told, Oak's two confirmations (no welcome: the program sends none)
+        told = {r.rcpt_tos[0]: r.message for r in await wait_for_notices(sink, 4)
+                if "no está hasta" in str(r.message["Subject"])}
+    pair_mentee, group_mentee = told["fern.student@mail.example.org"], told["birch.student@mail.example.org"]
+    for message in (pair_mentee, group_mentee):
+        assert message["Content-Language"] == "es"
+        assert str(message["Subject"]) == "Oak no está hasta el 20 de junio de 2026"
+        assert words(message).startswith("Tu mentor Oak no está por un tiempo")  # youth wording
+        assert "Puedes seguir escribiendo. Tus mensajes le esperan." in words(message)

@@ -187,11 +187,12 @@ async def apply_group(connection: AsyncConnection, settings: Settings, group: Co
     told = [m for m in group.others(member) if m.role != member.role]
     for reader, name in [*((m, "away_partner") for m in told), (member, "away_confirmation")]:
         language = participant_language(program, reader)
-        mail = notice(name, language, folder=folder(settings, program), program_name=program.name,
+        mail = notice(name, language, folder=folder(settings, program), audience=audience(program, reader),
+                      program_name=program.name,
                       domain=settings.relay.domain, handle=member.handle, partner_handle=group.name or "",
                       role=member.role, until=format_day(request.until, language) if request.until else None)
         sent = notices.compose(domain=settings.relay.domain, program_name=program.name, to=reader.email,
-                               subject=mail.subject, body=mail.text, now=now,
+                               subject=mail.subject, body=mail.text, now=now, language=mail.language,
                                reply_to=notices.help_address(settings.relay.domain))
         await notices.queue(connection, sent, domain=settings.relay.domain, now=now, pair_id=group.id,
                             message_id=message_id)
