@@ -29,6 +29,7 @@ KINDS = {
     "account_disabled": "account disabled", "account_enabled": "account enabled", "token_issued": "API token issued",
     "token_revoked": "API token revoked", "approvals_cleared": "approvals cleared (the text was edited)",
     "pair_created": "pair enrolled", "pair_closed": "pair closed", "pair.ended": "pair ended",
+    "group.ended": "group ended", "mentor_left": "a mentor left the group (erased)",
     "pair.paused": "pair paused", "pair.resumed": "pair resumed", "away.set": "marked away",
     "away.cleared": "back from away", "refused": "refused", "duplicate": "duplicate ignored", "welcome": "welcomed",
     "urgent_alert": "URGENT: safeguarding lead and moderators told",

@@ -18,8 +18,10 @@ messages are compared by when the relay took them in, and a rule counts a wait f
 message's release, a mentor's return from away: relay/nudges/timing.waits_since);
 only pairs outside it are sure to have nothing due. Leaving out the pairs whose mail was all sent is what
 keeps the hourly sweep short: a silent pair, or a mentee waiting weeks, would otherwise be planned again every
-hour, to find every key taken. `ended_candidates` finds the ongoing pairs whose end
-may have come (relay/nudges/lifecycle.end_due decides), and `group_ids` the active groups.
+hour, to find every key taken. `ended_candidates` finds the ongoing pairs and groups whose end
+may have come (relay/nudges/lifecycle.end_due decides), and `group_ids` the groups a sweep plans for: the
+active ones, and those (active, paused, or ended lately) whose end is at most `ending_notice_before` away or
+has passed (ending soon, farewell: relay/nudges/rules/groups.py).
 """
 
 from __future__ import annotations
@@ -151,20 +153,23 @@ async def pair_ids(connection: AsyncConnection, query: Any, *, after: int = 0) -
 
 async def ended_candidates(connection: AsyncConnection, settings: Settings, now: datetime, *, after: int = 0,
                            limit: int = 200) -> list[int]:
-    """Ongoing pairs whose end date (theirs, else the program's) may have passed."""
+    """Ongoing pairs and groups whose end date (theirs, else the program's) may have passed."""
     today = (now + SLACK).date().isoformat()
     query = (select(pairs.c.id)
-             .where(pairs.c.kind == "pair", pairs.c.id > after, pairs.c.status.in_(ONGOING),
+             .where(pairs.c.kind.in_(("pair", "group")), pairs.c.id > after, pairs.c.status.in_(ONGOING),
                     _in_own_program(settings, lambda program: _end_by(program, today)))
              .order_by(pairs.c.id).limit(limit))
     return list((await connection.execute(query)).scalars())
 
 
-async def group_ids(connection: AsyncConnection, settings: Settings, *, after: int = 0,
+async def group_ids(connection: AsyncConnection, settings: Settings, now: datetime, *, after: int = 0,
                     limit: int = 200) -> list[int]:
-    """Active groups of the configured programs (their rules look at every one)."""
+    """Groups of the configured programs a sweep plans for: every active one (their rules look at each), and
+    those, paused or ended lately too, whose end is near or has passed (its ending soon and farewell)."""
+    ending = _in_own_program(settings, lambda program: _ending(program, now))
     query = (select(pairs.c.id)
-             .where(pairs.c.kind == "group", pairs.c.id > after, pairs.c.status == "active",
+             .where(pairs.c.kind == "group", pairs.c.id > after,
+                    or_(pairs.c.status == "active", and_(_looked_at(now), ending)),
                     pairs.c.program_id.in_(list(settings.programs)))
              .order_by(pairs.c.id).limit(limit))
     return list((await connection.execute(query)).scalars())

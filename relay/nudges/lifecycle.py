@@ -1,10 +1,10 @@
-"""The end of a pair: its end date (the pair's, else the program's) is the last day, in the program's
-time zone. When it has passed a sweep marks the pair "ended" (rules/ending.py and rules/farewell.py
-write the notices); its copies not sent by then are delivered, or withheld if a concern had paused it
-(relay.store.outbound.settle_unsent). Mail to an
+"""The end of a pair or a group: its end date (its own, else the program's) is the last day, in the
+program's time zone. When it has passed a sweep marks the conversation "ended" (rules/ending.py and
+rules/farewell.py write a pair's notices, rules/groups.py a group's); its copies not sent by then are
+delivered, or withheld if a concern had paused it (relay.store.outbound.settle_unsent). Mail to an
 ended pair's alias from the partner is accepted and archived, not delivered, and the sender is told, politely
 and at most once a week (`after_end`). So is mail to a pair closed by hand (`pair close`, `program end`:
-relay/endings.py).
+relay/endings.py); mail to an ended group is treated as mail to a closed one (relay/nudges/group_lifecycle.py).
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from relay.config import FIRST_END_DATE, LAST_END_DATE, ProgramConfig, Settings
 from relay.notices.programs import for_participant
 from relay.nudges import keys
 from relay.store import events
+from relay.store.conversations import Conversation, conversations_by_id
 from relay.store.database import transaction
 from relay.store.outbound import settle_unsent
-from relay.store.pairs import Member, Pair, pairs_by_id
+from relay.store.pairs import Member, Pair
 from relay.store.schema import PAUSED, pairs
 
 log = logging.getLogger("relay.nudges")
@@ -33,8 +34,8 @@ CLOSED_NOTICE_EVERY = timedelta(days=7)
 FAREWELL_WITHIN = timedelta(days=14)  # a sweep that comes later than this after the end sends no farewell
 
 
-def end_of(pair: Pair, program: ProgramConfig) -> datetime | None:
-    """The moment the pair ends: midnight after its last day, where the program is. None when it has no
+def end_of(pair: Conversation, program: ProgramConfig) -> datetime | None:
+    """The moment the pair (or group) ends: midnight after its last day, where the program is. None when it has no
     end date, or when the stored one cannot be read (9999-12-31 from before end dates were bounded at
     entry, relay/enrol.check_end_date): that pair is logged and left alone, the sweep goes on for the rest."""
     try:
@@ -49,23 +50,24 @@ def end_of(pair: Pair, program: ProgramConfig) -> datetime | None:
 
 
 async def end_due(engine: AsyncEngine, settings: Settings, now: datetime, *, dry_run: bool = False,
-                  batch: int = 200) -> list[int]:
-    """Mark ongoing pairs whose end has come as ended, `batch` pairs per short transaction; returns their
-    ids. The candidates come from an indexed query (relay/nudges/due.py), never a read of every pair."""
+                  batch: int = 200) -> list[tuple[int, str]]:
+    """Mark ongoing pairs and groups whose end has come as ended, `batch` per short transaction; returns
+    their ids and kinds. The candidates come from an indexed query (relay/nudges/due.py), never a read of
+    every pair."""
     from relay.nudges import due  # due.py builds on this module's timings
 
-    ended: list[int] = []
+    ended: list[tuple[int, str]] = []
     after = 0
     while True:
         async with engine.connect() as connection:
             ids = await due.ended_candidates(connection, settings, now, after=after, limit=batch)
-            found = await pairs_by_id(connection, ids)
+            found = await conversations_by_id(connection, ids)
         if not ids:
             return ended
         after = ids[-1]
         passed = [pair for pair in found if _has_ended(pair, settings, now)]
         if dry_run or not passed:
-            ended.extend(pair.id for pair in passed if dry_run)
+            ended.extend((pair.id, pair.kind) for pair in passed if dry_run)
             continue
         async with transaction(engine) as connection:
             for pair in passed:
@@ -75,14 +77,14 @@ async def end_due(engine: AsyncEngine, settings: Settings, now: datetime, *, dry
                     continue
                 end = end_of(pair, settings.programs[pair.program_id])
                 assert end is not None
-                await events.record(connection, "pair.ended", now, pair_id=pair.id,
-                                    end_date=end.date().isoformat())
+                await events.record(connection, "group.ended" if pair.is_group else "pair.ended", now,
+                                    pair_id=pair.id, end_date=end.date().isoformat())
                 # what its members wrote before the end is delivered, unless a concern had paused it
                 await settle_unsent(connection, pair.id, now, "ended", paused=pair.status == PAUSED)
-                ended.append(pair.id)
+                ended.append((pair.id, pair.kind))
 
 
-def _has_ended(pair: Pair, settings: Settings, now: datetime) -> bool:
+def _has_ended(pair: Conversation, settings: Settings, now: datetime) -> bool:
     program = settings.programs.get(pair.program_id)
     end = end_of(pair, program) if program is not None and pair.status in ONGOING else None
     return end is not None and end <= now

@@ -1,7 +1,8 @@
-"""One nudge sweep: every rule over every pair where mail may be due (and every active group:
-relay/nudges/rules/groups.py), and each due piece of mail sent exactly once.
+"""One nudge sweep: every rule over every pair where mail may be due (and every active group, and every
+group whose end is near or has passed: relay/nudges/rules/groups.py), and each due piece of mail sent
+exactly once.
 
-The sweep never holds the store for long: pairs whose end has come are marked ended in short
+The sweep never holds the store for long: pairs and groups whose end has come are marked ended in short
 transactions (relay/nudges/lifecycle.end_due); then the conversations where something may be due are
 found by indexed queries (relay/nudges/due.py) and read a page at a time, planned in a thread
 (relay/nudges/rules/: the rules name each notice; it is rendered once, only if it is sent, deferred or
@@ -68,7 +69,8 @@ class SweepResult:
     dry_run: bool = False
     sent: list[Planned] = field(default_factory=list)  # (or, with dry_run, would be sent)
     deferred: list[Planned] = field(default_factory=list)  # due, but it is night for the recipient
-    ended: list[int] = field(default_factory=list)  # pairs whose end date passed in this sweep
+    ended: list[int] = field(default_factory=list)  # pairs and groups whose end date passed in this sweep
+    ended_groups: list[int] = field(default_factory=list)  # those of them that are groups
 
     def as_dict(self) -> dict[str, Any]:
         return {"now": self.now.isoformat(), "dry_run": self.dry_run, "ended": self.ended,
@@ -76,7 +78,8 @@ class SweepResult:
 
     def lines(self) -> list[str]:
         verb = "would send" if self.dry_run else "sent"
-        found = [f"pair {pair_id} ended (its end date has passed)" for pair_id in self.ended]
+        found = [f"{'group' if pair_id in self.ended_groups else 'pair'} {pair_id} ended (its end date has passed)"
+                 for pair_id in self.ended]
         found += [f"{verb} {p.describe()}" for p in self.sent]
         found += [f"quiet hours, later: {p.describe()}" for p in self.deferred]
         return found or [f"nothing due at {self.now.isoformat()}"]
@@ -95,7 +98,7 @@ async def _planned_pages(engine: AsyncEngine, settings: Settings, now: datetime,
                     ids = await due.pair_ids(connection, due_pairs, after=after)
                     found: list[Any] = await pairs_by_id(connection, ids)
                 else:
-                    ids = await due.group_ids(connection, settings, after=after, limit=batch)
+                    ids = await due.group_ids(connection, settings, now, after=after, limit=batch)
                     found = await conversations_by_id(connection, ids)
                 activity = await read_activity(connection, [c.id for c in found])
             if not ids:
@@ -116,7 +119,7 @@ def _plan(settings: Settings, now: datetime, found: list[Any], activity: dict[in
             context = Context(settings, program, conversation, activity[conversation.id], now)
             for rule in RULES:
                 planned.extend(rule(context))
-        elif conversation.status == "active":
+        else:  # each group rule looks at the group's status (active: nudges; near or past its end: endings)
             group_context = GroupContext(settings, program, conversation, activity[conversation.id], now)
             for group_rule in groups_rules.RULES:
                 planned.extend(group_rule(group_context))
@@ -139,9 +142,10 @@ def _rendered(item: Planned, attached: bool) -> notices.Rendered:
 
 async def _conversation(connection: AsyncConnection, settings: Settings, item: Planned,
                         ) -> list[tuple[bytes, str, str]]:
-    """A farewell's attachment when its program sends the conversation at the end: the record of the
-    relationship, as the participant saw it (anonymised), as an mbox file; otherwise none."""
-    if item.kind != "farewell" or not settings.programs[item.program_id].send_conversation_at_end:
+    """A pair's farewell's attachment when its program sends the conversation at the end: the record of the
+    relationship, as the participant saw it (anonymised), as an mbox file; otherwise none (a group's farewell
+    has none: the group's copies are every member's, private words between others included)."""
+    if item.template != "farewell" or not settings.programs[item.program_id].send_conversation_at_end:
         return []
     copies = await delivered_copies(connection, item.pair_id)
     if not copies:
@@ -227,7 +231,7 @@ async def _compose_all(engine: AsyncEngine, settings: Settings, items: list[Plan
     that answers SMTP."""
     attachments: list[list[tuple[bytes, str, str]]] = []
     for item in items:
-        if item.kind == "farewell":
+        if item.template == "farewell":
             async with engine.connect() as connection:
                 attachments.append(await _conversation(connection, settings, item))
         else:
@@ -322,7 +326,9 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, *, dry_run:
     everything it wrote committed."""
     now = clock.now()
     result = SweepResult(now=now, dry_run=dry_run)
-    result.ended = await end_due(engine, settings, now, dry_run=dry_run, batch=batch)
+    ended = await end_due(engine, settings, now, dry_run=dry_run, batch=batch)
+    result.ended = [conversation_id for conversation_id, _ in ended]
+    result.ended_groups = [conversation_id for conversation_id, kind in ended if kind == "group"]
 
     async def write(chunk: list[_Ready], digest: _Mail | None = None) -> bool:
         """One write transaction; False when the sweep must end here (`between`)."""
