@@ -418,3 +418,56 @@ async def test_an_erasure_empties_a_notice_naming_them_queued_after_its_first_re
     assert await traces(layout, MENTEE["email"], MENTEE["name"]) == []
     verified = await acli(layout, "archive", "verify")
     assert verified.returncode == 0, verified.stdout
+
+
+async def _group_of(layout: Layout, people: list[tuple[str, dict[str, str], str]]) -> dict:  # type: ignore[type-arg]
+    group = await acli_json(layout, "group", "create", "--program", "stem", "--name", "Robotics", "--json")
+    for role, person, language in people:
+        added = await acli(layout, "group", "add", str(group["id"]), "--role", role, "--email", person["email"],
+                           "--name", person["name"], "--handle", person["handle"], "--language", language)
+        assert added.returncode == 0, added.stderr
+    return dict(group)
+
+
+async def test_erasing_a_groups_only_mentor_tells_its_mentees_and_the_coordinator(
+        relay: Relay, layout: Layout, sink: Sink) -> None:
+    """The mentees are told that their mentor has left (in their language, by handle only), the coordinator
+    that the group has no mentor left: before, the mentees heard nothing and their questions waited."""
+    birch = PEOPLE[2]
+    group = await _group_of(layout, [("mentor", MENTOR, "en"), ("mentee", MENTEE, "es"), ("mentee", birch, "en")])
+    erased = await acli(layout, "person", "erase", "--email", MENTOR["email"], "--yes", "--json")
+    assert erased.returncode == 0, erased.stderr
+    told = {r.rcpt_tos[0]: r.message for r in await sink.wait_for(3)}
+    assert set(told) == {MENTEE["email"], birch["email"], "coordinator@school.example"}
+    maple = told[MENTEE["email"]]
+    assert maple["Content-Language"] == "es" and str(maple["Subject"]) == "Oak ha dejado Robotics"
+    assert "Por ahora el grupo no tiene mentor." in words_of(maple)
+    assert str(told[birch["email"]]["Subject"]) == "Oak has left Robotics"
+    assert "The group has no mentor for now." in words_of(told[birch["email"]])
+    coordinator = told["coordinator@school.example"]
+    assert str(coordinator["Subject"]) == f"Group Robotics (id {group['id']}) has no mentor left"
+    assert "Its 2 mentees were told that the mentor has left: Maple, Birch." in words_of(coordinator)
+    for message in told.values():  # the erased mentor by handle only
+        assert MENTOR["email"] not in message.as_string() and MENTOR["name"] not in words_of(message)
+    await eventually(lambda: nothing_queued(layout), timeout=20)
+    assert len(sink.received) == 3
+
+
+async def test_erasing_one_of_two_mentors_tells_the_group_who_goes_on(relay: Relay, layout: Layout,
+                                                                      sink: Sink) -> None:
+    ash = {"email": "ada.byron@lab.example.org", "name": "Ada Byron", "handle": "Ash"}
+    await _group_of(layout, [("mentor", MENTOR, "en"), ("mentor", ash, "en"), ("mentee", MENTEE, "en")])
+    erased = await acli(layout, "person", "erase", "--email", MENTOR["email"], "--yes")
+    assert erased.returncode == 0, erased.stderr
+    told = {r.rcpt_tos[0]: r.message for r in await sink.wait_for(2)}
+    assert set(told) == {MENTEE["email"], ash["email"]}  # the coordinator is not needed
+    for message in told.values():
+        assert str(message["Subject"]) == "Oak has left Robotics"
+        assert "The group goes on with its mentor Ash." in words_of(message)
+        assert MENTOR["email"] not in message.as_string() and MENTOR["name"] not in words_of(message)
+    await eventually(lambda: nothing_queued(layout), timeout=20)
+    assert len(sink.received) == 2
+
+
+def words_of(message: object) -> str:
+    return " ".join(message.get_body(("plain",)).get_content().split())  # type: ignore[attr-defined]

@@ -28,7 +28,10 @@ lose personal data and contact details, and every other event or hold reason nam
 names and addresses; moderators' edits of their messages are deleted. Their open pairs are closed
 (nobody could be written to any more) and the partner of each gets the farewell a closed pair gets (without
 the contact-exchange offer, and without the conversation attached: the erased person's messages go too),
-so nobody just disappears; they leave their groups and communities. `archive verify` still passes. On
+so nobody just disappears; they leave their groups and communities, and when they were a mentor of an open
+group its other members are told that their mentor has left (handle only), and the coordinator that the
+group has no mentor left when that is so (relay/nudges/group_lifecycle.mentor_left). `archive verify`
+still passes. On
 SQLite the freed bytes are overwritten and the WAL is checkpointed afterwards; and the events naming them,
 found only by reading every event, and the notices naming them, found only by decoding each, are looked for
 before the transaction (`scan`), since every accept waits for that transaction.
@@ -53,10 +56,11 @@ from relay.archive.export import write_private
 from relay.archive.hold import held_pairs
 from relay.archive.verify import ERASE_EVENT
 from relay.config import Settings
+from relay.nudges.group_lifecycle import mentor_left
 from relay.nudges.rules.farewell import farewells
 from relay.nudges.sweep import send_planned
 from relay.store import events
-from relay.store.conversations import close_conversation, email_key, writes_as
+from relay.store.conversations import close_conversation, email_key, get_conversation, writes_as
 from relay.store.database import take_write_lock, transaction
 from relay.store.pairs import get_pair
 from relay.store.schema import events as events_table
@@ -333,17 +337,31 @@ async def preview_erasure(engine: AsyncEngine, address: str, now: datetime) -> E
             await pending.rollback()
 
 
-async def _partner_farewells(connection: AsyncConnection, settings: Settings, person: Person,
+async def _tell_the_others(connection: AsyncConnection, settings: Settings, person: Person,
                              now: datetime) -> None:
-    """The partner in each of the person's open pairs gets the farewell, before the pair is closed."""
+    """The partner in each of the person's open pairs gets the farewell, before the pair is closed; the
+    other members of each open group they are a mentor of are told that the mentor has left."""
     for pair_id in person.pair_ids:
         pair = await get_pair(connection, pair_id)
-        program = settings.programs.get(pair.program_id) if pair is not None else None
-        if pair is None or program is None or pair.status not in OPEN:
+        if pair is None:
+            await _mentor_leaves(connection, settings, person, pair_id, now)
+            continue
+        program = settings.programs.get(pair.program_id)
+        if program is None or pair.status not in OPEN:
             continue
         for item in farewells(settings, program, pair, now, exchange=False):
             if pair.member(item.to_role).id not in person.member_ids:
                 await send_planned(connection, settings, item, now, now, attach_conversation=False)
+
+
+async def _mentor_leaves(connection: AsyncConnection, settings: Settings, person: Person, group_id: int,
+                         now: datetime) -> None:
+    group = await get_conversation(connection, group_id)
+    if group is None or group.kind != "group" or group.status not in OPEN:
+        return
+    for member in group.members:
+        if member.id in person.member_ids and member.role == "mentor" and member.left_at is None:
+            await mentor_left(connection, settings, group, member, now)
 
 
 async def erase_person(settings: Settings, engine: AsyncEngine, address: str, now: datetime,
@@ -357,7 +375,7 @@ async def erase_person(settings: Settings, engine: AsyncEngine, address: str, no
         standing = await holds_on(connection, person)
         if standing:
             raise await refusal(connection, person, standing)
-        await _partner_farewells(connection, settings, person, now)
+        await _tell_the_others(connection, settings, person, now)
         done = await _erase(connection, person, now, scanned)
         for pair_id in done.closed:
             await events.record(connection, "pair_closed", now, actor=actor, pair_id=pair_id, reason="person erased")
