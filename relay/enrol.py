@@ -219,7 +219,9 @@ def language_folder(settings: Settings, program_id: str) -> Path | None:
 
 def check_pair(settings: Settings, request: PairRequest, today: date | None = None) -> PairRequest:
     """The request cleaned up, or EnrolmentError; touches no store. `today`: an end date before it is
-    refused (import and the API; `pair create` may still record a past end date)."""
+    refused (import and the API; `pair create` may still record a past end date), the pair's own or, when it
+    has none, the program's: a pair enrolled after its program ended would be welcomed, then ended by the
+    next sweep with a farewell."""
     check_program(settings, request.program_id)
     policy = request.policy or None
     if policy is not None:
@@ -230,6 +232,12 @@ def check_pair(settings: Settings, request: PairRequest, today: date | None = No
         if today is not None and parsed < today:
             raise EnrolmentError(f"end date {end_date} is in the past (today is {today.isoformat()})")
         end_date = parsed.isoformat()
+    elif today is not None:
+        program_end = settings.programs[request.program_id].end_date
+        if program_end is not None and program_end < today:
+            raise EnrolmentError(f"end date empty: the program's end date {program_end.isoformat()} applies, and it "
+                                 f"is in the past (today is {today.isoformat()}); give the pair a later end date "
+                                 "or extend the program")
     cadence = request.mentor_cadence
     if cadence is not None:
         try:

@@ -110,6 +110,27 @@ def test_every_bad_row_is_reported_and_nothing_written(offline_layout: Layout, t
     assert count_pairs(offline_layout) == 1
 
 
+def test_an_empty_end_date_is_the_programs_and_refused_once_it_has_passed(offline_layout: Layout,
+                                                                         tmp_path: Path) -> None:
+    """A row without an end date ends with the program: after the program's end date such a pair would be
+    welcomed, then ended by the next sweep with a farewell. It is refused, as a past date of its own is."""
+    write_program(offline_layout, end_date="2001-06-30", welcome=True)
+    columns = [*HEADER.split(","), "end_date"]
+    file = write_csv(tmp_path / "late.csv", [row(1, end_date=""), row(2, end_date="2099-06-30"),
+                                              row(3, end_date="2001-06-30")], columns)
+    result = cli(offline_layout, "pair", "import", "--program", "stem", str(file))
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith(f"{file}:")]
+    assert [int(line.split(":")[1]) for line in errors] == [2, 4], result.stderr
+    assert "the program's end date 2001-06-30 applies, and it is in the past" in errors[0]
+    assert "end date 2001-06-30 is in the past" in errors[1]
+    assert "nothing was written" in result.stderr and "Traceback" not in result.stderr
+    assert count_pairs(offline_layout) == 0
+    fixed = write_csv(tmp_path / "fixed.csv", [row(1, end_date="2099-06-30")], columns)
+    assert cli(offline_layout, "pair", "import", "--program", "stem", str(fixed)).returncode == 0
+    assert count_pairs(offline_layout) == 1
+
+
 def test_rerun_skips_existing_pairs_and_dry_run_writes_nothing(offline_layout: Layout, tmp_path: Path) -> None:
     first = write_csv(tmp_path / "first.csv", [row(1), row(2)])
     assert cli(offline_layout, "pair", "import", "--program", "stem", str(first)).returncode == 0
