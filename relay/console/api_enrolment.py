@@ -11,7 +11,8 @@
 
 A token acts for its account: only on the account's programs (an admin's: all), writing only with
 PAIRS_MANAGE (coordinators, admins; a viewer's or moderator's token gets 403). People are checked by the
-same code as `pair create` and `pair import` (relay/enrol.check_pair); an end date in the past is refused (the pair's own, or the program's when it gives none).
+same code as `pair create` and `pair import` (relay/enrol.check_pair); an end date in the past is refused (the
+pair's own, or the program's when it gives none).
 """
 
 from __future__ import annotations
