@@ -95,6 +95,32 @@ async def test_ending_soon_farewell_and_the_ended_alias(layout: Layout, sink: Si
         assert code == 550 and "only from the person it was set up for" in text
 
 
+async def test_an_extended_end_date_gets_its_own_ending_notice(layout: Layout, sink: Sink) -> None:
+    """Told "ends on 30 June", then the program is extended to 31 August: nobody may be left believing the
+    old date, and the farewell of 1 September must not come unannounced: both are told of the new date."""
+    write_program(layout, end_date="2026-06-30")
+    clock = FixedClock(START)
+    async with running(layout, clock) as relay:
+        await enrol(relay, clock, OAK, MAPLE)
+        await run_until(relay, clock, datetime(2026, 6, 26, 14, 0, tzinfo=UTC))
+        received = await wait_for_notices(sink, 2)
+        assert sorted(str(r.message["Subject"]) for r in received) == [
+            "Your conversation with Maple ends on 30 June 2026", "Your conversation with Oak ends on 30 June 2026"]
+    write_program(layout, end_date="2026-08-31")  # the coordinator extends the program; the relay restarts
+    async with running(layout, clock) as relay:
+        clock.advance(datetime(2026, 8, 23, 14, 0, tzinfo=UTC) - clock.now())
+        await run_until(relay, clock, datetime(2026, 9, 1, 14, 0, tzinfo=UTC))
+        soon = [(e["detail"]["to_role"], e["detail"]["last_day"], e["at"].date().isoformat())
+                for e in await events_of(relay, "ending_soon")]
+        assert sorted(soon) == sorted([("mentor", "2026-06-30", "2026-06-24"), ("mentee", "2026-06-30", "2026-06-24"),
+                                       ("mentor", "2026-08-31", "2026-08-25"), ("mentee", "2026-08-31", "2026-08-25")])
+        received = await wait_for_notices(sink, 6)
+        subjects = [(r.rcpt_tos[0], str(r.message["Subject"])) for r in received]
+        assert (MAPLE[0], "Your conversation with Oak ends on 31 August 2026") in subjects
+        assert (OAK[0], "Your conversation with Maple ends on 31 August 2026") in subjects
+        assert [e["at"].date().isoformat() for e in await events_of(relay, "farewell")] == ["2026-09-01"] * 2
+
+
 async def test_both_say_yes_and_addresses_are_exchanged_once(layout: Layout, sink: Sink) -> None:
     write_program(layout, end_date="2026-06-30", contact_exchange=True)
     clock = FixedClock(START)

@@ -1,4 +1,6 @@
-"""Ending soon: ending_notice_before the pair's end, both members are told (once each)."""
+"""Ending soon: ending_notice_before the pair's end, both members are told (once each per end date: the key
+names the last day, so an end date changed after the notice, the program's extended or the pair's own
+moved, brings a notice naming the new one when that comes near)."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def plan(ctx: Context) -> list[Planned]:
                   "handle": member.handle, "partner_handle": partner.handle, "role": role,
                   "last_day": format_day(last, language), "exchange": ctx.program.contact_exchange}
         found.append(Planned(
-            key=f"ending_soon:{ctx.pair.id}:{role}", kind="ending_soon", pair_id=ctx.pair.id,
+            key=f"ending_soon:{ctx.pair.id}:{role}:{last.isoformat()}", kind="ending_soon", pair_id=ctx.pair.id,
             program_id=ctx.program.id, to_role=role, to_handle=member.handle, rcpt=member.email,
             folder=ctx.folder,
             template="ending_soon", values=values,
