@@ -3,11 +3,11 @@
 Nobody should just disappear: closing a pair sends both members the farewell a pair gets when its end
 date passes (relay/nudges/rules/farewell.py, through the nudge sweep's `send_planned`, so the same
 once-only keys apply and a pair gets one farewell however it ends), with the coordinator's reason if
-one was given and the contact-exchange offer where the program allows it (not for a pair a concern
-paused). The coordinator is told. Everything is written in the transaction that closes the pair, so a
-pair that was closed already sends nothing again. Later mail to a closed pair's aliases from its
-members is archived and answered with the polite ended note, as for an ended pair
-(relay/inbound/after_end.py).
+one was given and the contact-exchange offer where the program allows it (not for a pair on which a concern
+was ever raised: relay/contact_exchange.py). The coordinator is told. Everything is written in the
+transaction that closes the pair, so a pair that was closed already sends nothing again. Later mail to a
+closed pair's aliases from its members is archived and answered with the polite ended note, as for an
+ended pair (relay/inbound/after_end.py).
 
 `program end` closes every open pair and group of a program that way, one transaction each (a relay
 serving meanwhile is never held up for long, and a run that stops half-way is finished by running it
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from relay import notices
 from relay.clock import Clock
 from relay.config import ProgramConfig, Settings
+from relay.contact_exchange import exchange_allowed
 from relay.enrol import EnrolmentError, check_program, clean_reason
 from relay.groups import close_group
 from relay.notices.programs import for_staff
@@ -63,7 +64,7 @@ async def _farewell(connection: AsyncConnection, settings: Settings, pair: Pair,
         await events.record(connection, "pair_closed", now, actor=actor, pair_id=pair.id, reason=reason,
                             farewells=[], coordinator=False)
         return
-    exchange = program.contact_exchange and pair.status != "paused"  # a concern paused it: no exchange
+    exchange = await exchange_allowed(connection, program, pair)  # not after a concern
     planned = farewells(settings, program, pair, now, exchange=exchange, reason=reason)
     sent_before = await keys.claimed(connection, [item.key for item in planned])
     due = [item for item in planned if item.key not in sent_before]

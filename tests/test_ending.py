@@ -1,9 +1,11 @@
 """The end of a pair: the ending-soon notice, the farewell, the polite note for later mail to an ended
-alias, and the contact exchange (both yes; one declines; the program forbids it)."""
+alias, and the contact exchange (both yes; one declines; the program forbids it; never after a concern;
+one partner at a time), and a changed end date."""
 
 from __future__ import annotations
 
 import mailbox
+import re
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,12 +15,13 @@ from relay.service import Relay
 from relay.store.events import list_events
 from relay.store.pairs import Pair
 from tests.nudging import NOTICES_FROM, enrol, notices_in, running, wait_for_notices, words, write, write_program
-from tests.support import DOMAIN, Layout, Sink, eventually, nothing_queued, send, simple_message
+from tests.support import DOMAIN, Layout, Sink, acli, eventually, nothing_queued, send, simple_message
 
 START = datetime(2026, 6, 20, 14, 0, tzinfo=UTC)
 END = datetime(2026, 7, 1, 4, 0, tzinfo=UTC)  # midnight in New York after 30 June, the last day
 OAK = ("oak.mentor@uni.example.net", "Josef Brandt", "Oak", "Europe/Berlin")
 MAPLE = ("maple.student@mail.example.org", "Jane Doe", "Maple", None)
+WILLOW = ("willow@mail.example.org", "Kenji Sato", "Willow", None)
 SHARE = f"share@{DOMAIN}"
 
 
@@ -66,7 +69,7 @@ async def test_ending_soon_farewell_and_the_ended_alias(layout: Layout, sink: Si
         received = await wait_for_notices(sink, 4)
         soon = next(r.message for r in received if r.rcpt_tos == [MAPLE[0]] and "ends on" in str(r.message["Subject"]))
         assert str(soon["Subject"]) == "Your conversation with Oak ends on 30 June 2026"
-        assert f"Write to share@{DOMAIN} with the subject \"yes\"" in words(soon)
+        assert f"Write to share@{DOMAIN} with the subject \"yes Oak\"" in words(soon)
         farewell = next(r.message for r in received
                         if r.rcpt_tos == [OAK[0]] and "goodbye" in str(r.message["Subject"]))
         assert "Your conversation with Maple in STEM mentoring has come to its end" in words(farewell)
@@ -173,6 +176,113 @@ async def test_no_exchange_when_the_program_forbids_it(layout: Layout, sink: Sin
         assert all("this program does not pass on contact details" in a[2] for a in answers)
         assert await events_of(relay, "contact_exchange.consent", "contact_exchange.done") == []
         assert [e["kind"] for e in await events_of(relay, "share.unclear")] == ["share.unclear", "share.unclear"]
+
+
+async def concern(relay: Relay, sender: str) -> None:
+    port = relay.settings.relay.smtp.port
+    to = f"concern@{DOMAIN}"
+    code, text = await send(port, simple_message(sender, to, "He asked me to keep a secret", "Uneasy."), sender, to)
+    assert code == 250, text
+
+
+async def assert_no_exchange_after_a_concern(relay: Relay, layout: Layout, sink: Sink) -> None:
+    """Neither the ending notices nor the farewells offer share@; both answer yes; neither learns anything."""
+    await share(relay, OAK[0], "yes Maple")
+    await share(relay, MAPLE[0], "yes")
+    await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the absences
+    received = notices_in(sink)
+    ending = [r for r in received if "ends on" in str(r.message["Subject"]) or "goodbye" in str(r.message["Subject"])]
+    assert sorted(r.rcpt_tos[0] for r in ending) == sorted([OAK[0], MAPLE[0]] * 2)
+    assert not [r for r in ending if "share@" in words(r.message)]
+    answers = [r for r in received if str(r.message["Subject"]) == "Staying in touch: not possible"]
+    assert sorted(r.rcpt_tos[0] for r in answers) == sorted([OAK[0], MAPLE[0]])
+    for answer in answers:  # the same words as for any conversation without the exchange: no word of a concern
+        assert "the program does not pass on contact details for this conversation" in words(answer.message)
+        assert "concern" not in words(answer.message).lower()
+    assert not [r for r in received if str(r.message["Subject"]).startswith("Staying in touch with")]
+    assert not [r for r in received if MAPLE[1] in words(r.message) or OAK[1] in words(r.message)]
+    assert await events_of(relay, "contact_exchange.consent", "contact_exchange.done") == []
+
+
+async def test_no_exchange_for_a_pair_paused_by_a_concern_when_its_end_date_passes(layout: Layout,
+                                                                                  sink: Sink) -> None:
+    """A child writes to concern@ (the pair is paused) and the end date passes: the sweep marks the pair
+    ended, and with the pause gone from its status the exchange must still never be offered nor carried out."""
+    write_program(layout, end_date="2026-06-30", contact_exchange=True)
+    clock = FixedClock(START)
+    async with running(layout, clock) as relay:
+        await enrol(relay, clock, OAK, MAPLE)
+        await concern(relay, MAPLE[0])
+        await run_until(relay, clock, END + timedelta(hours=9))
+        await assert_no_exchange_after_a_concern(relay, layout, sink)
+        [ended] = await events_of(relay, "pair.ended")
+        assert ended["detail"]["paused"] is True  # the record keeps that it ended paused
+
+
+async def test_no_exchange_after_a_concern_even_once_the_pair_was_resumed(layout: Layout, sink: Sink) -> None:
+    """The coordinator resumes the pair after looking into the concern: the conversation goes on, but the
+    concern was raised, and the end offers no exchange (as `pair close` would not)."""
+    write_program(layout, end_date="2026-06-30", contact_exchange=True)
+    clock = FixedClock(START)
+    async with running(layout, clock) as relay:
+        pair = await enrol(relay, clock, OAK, MAPLE)
+        await concern(relay, MAPLE[0])
+        resumed = await acli(layout, "pair", "resume", str(pair.id))
+        assert resumed.returncode == 0, resumed.stderr
+        await run_until(relay, clock, END + timedelta(hours=9))
+        assert await events_of(relay, "pair.resumed") != []
+        await assert_no_exchange_after_a_concern(relay, layout, sink)
+
+
+async def test_a_yes_is_for_the_partner_it_names(layout: Layout, sink: Sink) -> None:
+    """Oak mentors Maple and Willow, both ending the same day. Willow says yes. Oak's bare "yes" cannot
+    say whom it is for: nothing is recorded and Oak is asked to name the partner. Oak's "yes" naming
+    Maple is for Maple alone: Willow learns nothing of Oak until Oak says yes to Willow."""
+    write_program(layout, end_date="2026-06-30", contact_exchange=True)
+    clock = FixedClock(START)
+    async with running(layout, clock) as relay:
+        maple = await enrol(relay, clock, OAK, MAPLE)
+        willow = await enrol(relay, clock, OAK, WILLOW)
+        await run_until(relay, clock, END + timedelta(hours=9))
+        await wait_for_notices(sink, 8)  # the ending notice and the farewell, to each of four
+        farewells = [(r.rcpt_tos[0], words(r.message)) for r in notices_in(sink)
+                     if "goodbye" in str(r.message["Subject"])]
+
+        def exchanged() -> list[tuple[str, str]]:
+            return sorted((r.rcpt_tos[0], str(r.message["Subject"])) for r in notices_in(sink)
+                          if str(r.message["Subject"]).startswith("Staying in touch with"))
+
+        await share(relay, WILLOW[0], "yes")
+        await share(relay, OAK[0], "yes")
+        asked = (await wait_for_notices(sink, 10))[-1]
+        assert asked.rcpt_tos == [OAK[0]] and str(asked.message["Subject"]) == "Staying in touch: with whom?"
+        assert "(Maple, Willow)" in words(asked.message) and 'for example "yes Maple"' in words(asked.message)
+        assert [e["pair_id"] for e in await events_of(relay, "contact_exchange.consent")] == [willow.id]
+
+        await share(relay, OAK[0], "Yes -- Maple, let us keep in touch")
+        confirmed = (await wait_for_notices(sink, 11))[-1]
+        assert confirmed.rcpt_tos == [OAK[0]] and "keep in touch with Maple" in words(confirmed.message)
+        await eventually(lambda: nothing_queued(layout), timeout=20)  # all of it out before the absence
+        assert exchanged() == []
+        consents = [(e["pair_id"], e["detail"]["role"]) for e in await events_of(relay, "contact_exchange.consent")]
+        assert consents == [(willow.id, "mentee"), (maple.id, "mentor")]
+
+        await share(relay, MAPLE[0], "yes")
+        await eventually(lambda: len(exchanged()) == 2)
+        assert exchanged() == [(MAPLE[0], "Staying in touch with Oak"), (OAK[0], "Staying in touch with Maple")]
+        port = relay.settings.relay.smtp.port
+        to = SHARE  # named in the text this time, any case: "willow"
+        code, text = await send(port, simple_message(OAK[0], to, "Re: yes", "yes, gladly: willow too"), OAK[0], to)
+        assert code == 250, text
+        await eventually(lambda: len(exchanged()) == 4)
+        assert (WILLOW[0], "Staying in touch with Oak") in exchanged()
+        done = [e["pair_id"] for e in await events_of(relay, "contact_exchange.done")]
+        assert sorted(done) == sorted([maple.id, willow.id])
+        # the offer says how to name the partner, so that a mentor of several gets it right the first time
+        offers = sorted((rcpt, re.search(r'the subject "(yes [^"]+)" \(or "(no [^"]+)"\)', text).groups())
+                        for rcpt, text in farewells)  # type: ignore[union-attr]
+        assert offers == sorted([(MAPLE[0], ("yes Oak", "no Oak")), (WILLOW[0], ("yes Oak", "no Oak")),
+                                 (OAK[0], ("yes Maple", "no Maple")), (OAK[0], ("yes Willow", "no Willow"))])
 
 
 async def test_too_early_to_share(layout: Layout, sink: Sink) -> None:

@@ -163,7 +163,7 @@ async def test_close_without_a_reason_offers_the_contact_exchange(layout: Layout
             (farewell,) = to(sink, person["email"])
             text = words(farewell.message)
             assert "The program's note" not in text
-            assert f"Write to share@{DOMAIN} with the subject \"yes\"" in text
+            assert f"Write to share@{DOMAIN} with the subject \"yes {partner['handle']}\"" in text
             assert_hides(farewell, partner)
         assert "The farewell offers them the contact exchange" in words(to(sink, COORDINATOR)[0].message)
 

@@ -77,8 +77,11 @@ async def end_due(engine: AsyncEngine, settings: Settings, now: datetime, *, dry
                     continue
                 end = end_of(pair, settings.programs[pair.program_id])
                 assert end is not None
+                # "ended" replaces "paused": the event keeps that it was (the concern itself is in its own
+                # events, which bar the contact exchange: relay/contact_exchange.py)
                 await events.record(connection, "group.ended" if pair.is_group else "pair.ended", now,
-                                    pair_id=pair.id, end_date=end.date().isoformat())
+                                    pair_id=pair.id, end_date=end.date().isoformat(),
+                                    **({"paused": True} if pair.status == PAUSED else {}))
                 # what its members wrote before the end is delivered, unless a concern had paused it
                 await settle_unsent(connection, pair.id, now, "ended", paused=pair.status == PAUSED)
                 ended.append((pair.id, pair.kind))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from relay.config import ProgramConfig, Settings
+from relay.contact_exchange import allowed
 from relay.notices.programs import folder
 from relay.notices.rendering import Rendered, notice
 from relay.nudges.activity import Activity
@@ -23,11 +24,17 @@ class Context:
     pair: Pair
     activity: Activity
     now: datetime
+    concern: bool = False  # one was raised on the pair, ever: no contact exchange (relay/contact_exchange.py)
 
     @property
     def folder(self) -> Path | None:
         """The program's own templates, if it has some."""
         return folder(self.settings, self.program)
+
+    @property
+    def exchange(self) -> bool:
+        """Whether its ending offers the contact exchange (relay/contact_exchange.allowed)."""
+        return allowed(self.program, self.pair, concern=self.concern)
 
 
 @dataclass

@@ -34,6 +34,7 @@ from relay.archive import chain
 from relay.archive.export import delivered_copies, mbox_bytes
 from relay.clock import Clock
 from relay.config import Settings
+from relay.contact_exchange import concerned
 from relay.notices.programs import folder
 from relay.nudges import due, keys
 from relay.nudges.activity import read_activity
@@ -88,7 +89,8 @@ class SweepResult:
 async def _planned_pages(engine: AsyncEngine, settings: Settings, now: datetime,
                          batch: int) -> AsyncIterator[list[Planned]]:
     """What the rules plan, a page of `batch` conversations at a time: the due pairs (relay/nudges/due.py),
-    then the active groups, each page read in one short read (pairs, members, activity) and planned after."""
+    then the active groups, each page read in one short read (pairs, members, activity, the pairs a concern
+    was raised on) and planned after."""
     due_pairs = due.pairs_due(settings, now, limit=batch)
     for kind in ("pair", "group"):
         after = 0
@@ -101,22 +103,25 @@ async def _planned_pages(engine: AsyncEngine, settings: Settings, now: datetime,
                     ids = await due.group_ids(connection, settings, now, after=after, limit=batch)
                     found = await conversations_by_id(connection, ids)
                 activity = await read_activity(connection, [c.id for c in found])
+                concerns = await concerned(connection, ids) if kind == "pair" else set()
             if not ids:
                 break
             after = ids[-1]
             # planning (the rules) is pure CPU work: in a thread, so that the event loop keeps answering SMTP
             # sessions while a page is planned
-            yield await asyncio.to_thread(_plan, settings, now, found, activity)
+            yield await asyncio.to_thread(_plan, settings, now, found, activity, concerns)
 
 
-def _plan(settings: Settings, now: datetime, found: list[Any], activity: dict[int, Any]) -> list[Planned]:
+def _plan(settings: Settings, now: datetime, found: list[Any], activity: dict[int, Any],
+          concerns: set[int]) -> list[Planned]:
     planned: list[Planned] = []
     for conversation in found:
         program = settings.programs.get(conversation.program_id)
         if program is None:
             continue
         if isinstance(conversation, Pair):
-            context = Context(settings, program, conversation, activity[conversation.id], now)
+            context = Context(settings, program, conversation, activity[conversation.id], now,
+                              concern=conversation.id in concerns)
             for rule in RULES:
                 planned.extend(rule(context))
         else:  # each group rule looks at the group's status (active: nudges; near or past its end: endings)

@@ -27,7 +27,7 @@ def plan(ctx: Context) -> list[Planned]:
         language = participant_language(ctx.program, member)
         values = {"program_name": ctx.program.name, "goals": ctx.program.goals, "domain": ctx.settings.relay.domain,
                   "handle": member.handle, "partner_handle": partner.handle, "role": role,
-                  "last_day": format_day(last, language), "exchange": ctx.program.contact_exchange}
+                  "last_day": format_day(last, language), "exchange": ctx.exchange}
         found.append(Planned(
             key=f"ending_soon:{ctx.pair.id}:{role}:{last.isoformat()}", kind="ending_soon", pair_id=ctx.pair.id,
             program_id=ctx.program.id, to_role=role, to_handle=member.handle, rcpt=member.email,

@@ -1,5 +1,6 @@
 """Farewell: when the pair's end has come, both members get a farewell (once each), and, where the
-program allows it, the offer to exchange addresses if both agree (relay/inbound/program/exchange.py).
+program allows it and no concern was raised on the pair, the offer to exchange addresses if both agree
+(relay/contact_exchange.py, relay/inbound/program/exchange.py).
 
 `farewells` is the mail itself, shared with a pair closed by hand (relay/endings.py), which adds the
 coordinator's reason; both claim the same once-only keys, so a pair gets one farewell however it ends.
@@ -26,7 +27,7 @@ def plan(ctx: Context) -> list[Planned]:
     end = end_of(ctx.pair, ctx.program)
     if end is None or ctx.pair.status not in (*ONGOING, "ended") or not end <= ctx.now < end + FAREWELL_WITHIN:
         return []
-    return farewells(ctx.settings, ctx.program, ctx.pair, ctx.now, exchange=ctx.program.contact_exchange)
+    return farewells(ctx.settings, ctx.program, ctx.pair, ctx.now, exchange=ctx.exchange)
 
 
 def farewells(settings: Settings, program: ProgramConfig, pair: Pair, now: datetime, *, exchange: bool,
