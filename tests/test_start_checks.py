@@ -104,3 +104,60 @@ async def test_unquoted_sender_auth_off_means_off(layout: Layout, sink: Sink) ->
         assert delivered[0].rcpt_tos != [] and DOMAIN in str(delivered[0].message["From"])
     finally:
         await relay.stop()
+
+
+def test_a_store_written_by_a_newer_version_is_one_line_from_every_command(offline_layout: Layout) -> None:
+    """A package downgraded without restoring the backup (or an older instance beside a newer one): the store's
+    schema revision is one this version has no migration for. Every command that opens the store, `serve` and
+    `check-config` (systemd's pre-start check) say so in one line and exit 1; nothing is written. (They used to
+    end in alembic's 90-line traceback, and check-config said OK.)"""
+    from sqlalchemy import text
+
+    from tests.support import in_thread, rows_now, store_url
+
+    assert cli(offline_layout, "pair", "list").returncode == 0  # the store made, at this version's newest revision
+
+    async def newer() -> None:
+        from relay.store.database import create_engine
+
+        engine = create_engine(store_url(offline_layout))
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(text("UPDATE alembic_version SET version_num = '0099_from_a_newer_release'"))
+        finally:
+            await engine.dispose()
+
+    in_thread(newer)
+    for command in (["check-config"], ["pair", "list"], ["held", "list", "--json"], ["archive", "verify"], ["serve"]):
+        result = cli(offline_layout, *command, timeout=60)  # a serve that started would not return: timeout
+        assert result.returncode == 1, (command, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr and "serving" not in result.stdout, (command, result.stderr)
+        problem = [line for line in result.stderr.splitlines() if not line.startswith(str(offline_layout.config))]
+        assert problem == [
+            "error: the store was written by a newer version of mentor-relay (its schema revision "
+            "'0099_from_a_newer_release' is unknown to this version, whose newest is "
+            f"{_newest()!r}); install that version, or restore the backup taken before it was installed"], command
+    assert not listening(offline_layout.smtp_port)
+    stored = rows_now(offline_layout, text("SELECT version_num FROM alembic_version"))
+    assert [row[0] for row in stored] == ["0099_from_a_newer_release"]  # left as it was
+
+
+def test_check_config_leaves_a_store_that_is_not_made_yet_unmade(offline_layout: Layout) -> None:
+    """check-config reads the store's revision only where there is a store: it makes no SQLite file."""
+    from relay.config import load_settings
+
+    url = load_settings(offline_layout.config).database_url
+    if not url.startswith("sqlite"):
+        pytest.skip("a SQLite store's file")
+    database = Path(url.split(":///", 1)[1])
+    result = cli(offline_layout, "check-config")
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout and not database.exists()
+
+
+def _newest() -> str:
+    from relay.store.database import _head
+
+    head = _head()
+    assert head is not None
+    return head

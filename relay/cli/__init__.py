@@ -168,7 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         if isinstance(exc, (_loaded("relay.cli.common", "CliError"), _loaded("relay.enrol", "EnrolmentError"),
-                            _loaded("relay.holdqueue.actions", "ReviewError"))):
+                            _loaded("relay.holdqueue.actions", "ReviewError"),
+                            _loaded("relay.store.database", "StoreError"))):  # e.g. written by a newer version
             print(f"error: {exc}", file=sys.stderr)
             return 1
         if isinstance(exc, _loaded("sqlalchemy.exc", "SQLAlchemyError")):

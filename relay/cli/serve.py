@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 from typing import Any
 
 from relay.cli.common import emit, listing
@@ -14,6 +15,7 @@ from relay.config import Settings, console_warnings
 from relay.demo import banner, enrol_demo_pair
 from relay.preflight import preflight
 from relay.service import serve
+from relay.store.database import check_revision, create_engine
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -34,8 +36,33 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
     preflight(settings)  # the same checks as serve's start: every problem as file:line, exit 1
     for warning in console_warnings(settings):  # not errors: the relay runs, but links or throttling suffer
         print(warning, file=sys.stderr)
+    problem = asyncio.run(store_problem(settings))  # a store of a newer version: StoreTooNew, exit 1
+    if problem is not None:
+        print(problem, file=sys.stderr)
     print(f"{settings.path}: OK ({len(settings.programs)} programs, domain {settings.relay.domain})")
     return 0
+
+
+async def store_problem(settings: Settings) -> str | None:
+    """`check-config`'s look at the store, which `serve` would migrate at its start: StoreTooNew when a newer
+    version wrote it (systemd runs check-config before serve: the start stops there, with one line). A store
+    that cannot be reached now (PostgreSQL not up yet) is a warning, returned; a SQLite file not made yet is
+    left unmade (serve makes it)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") and not Path(
+            url.database).exists():
+        return None
+    engine = create_engine(settings.database_url)
+    try:
+        await check_revision(engine)
+    except (SQLAlchemyError, OSError) as exc:
+        return f"warning: the store could not be read ({str(exc).splitlines()[0]}); serve tries again at its start"
+    finally:
+        await engine.dispose()
+    return None
 
 
 def cmd_program_list(args: argparse.Namespace, settings: Settings) -> int:

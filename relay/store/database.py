@@ -263,21 +263,43 @@ def _current_revision(connection: Connection) -> str | None:
     return found[0] if found else None
 
 
-def _head() -> str | None:
-    """The newest migration: the revision no other migration names as its down_revision, read from each
-    file's `revision = "..."` and `down_revision = "..."` lines; alembic's answer when a file has no such
-    lines (or not one head)."""
+def _migrations() -> tuple[set[str], set[str]] | None:
+    """Every migration's revision and every down_revision named, read from the files' own lines (None when a
+    file has no such lines)."""
     revisions: set[str] = set()
     downs: set[str] = set()
     for path in (MIGRATIONS / "versions").glob("*.py"):
         lines = {bool(down): revision for down, revision in _REVISION.findall(path.read_text(encoding="utf-8"))}
         if set(lines) != {False, True} or not lines[False]:
-            return _alembic_head()
+            return None
         revisions.add(lines[False])
         if lines[True]:
             downs.add(lines[True])
-    heads = revisions - downs
+    return revisions, downs
+
+
+def _head() -> str | None:
+    """The newest migration: the revision no other migration names as its down_revision, read from each
+    file's `revision = "..."` and `down_revision = "..."` lines; alembic's answer when a file has no such
+    lines (or not one head)."""
+    found = _migrations()
+    if found is None:
+        return _alembic_head()
+    heads = found[0] - found[1]
     return heads.pop() if len(heads) == 1 else _alembic_head()
+
+
+def _known(revision: str) -> bool:
+    """Whether `revision` is one of this version's migrations."""
+    found = _migrations()
+    if found is not None:
+        return revision in found[0]
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return revision in {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
 
 
 def _alembic_head() -> str | None:
@@ -289,15 +311,52 @@ def _alembic_head() -> str | None:
     return ScriptDirectory.from_config(config).get_current_head()
 
 
+class StoreError(Exception):
+    """The store cannot be used by this version as it is (worded for the admin: one line, what to do)."""
+
+
+class StoreTooNew(StoreError):
+    """The store's schema revision is none of this version's migrations: a newer mentor-relay wrote it."""
+
+    def __init__(self, revision: str) -> None:
+        super().__init__(f"the store was written by a newer version of mentor-relay (its schema revision "
+                         f"{revision!r} is unknown to this version, whose newest is {_head()!r}); install that "
+                         f"version, or restore the backup taken before it was installed")
+        self.revision = revision
+
+
+def _refuse_unknown(revision: str | None) -> None:
+    """StoreTooNew when the store's `revision` is none this version knows (nothing is written then)."""
+    if revision is not None and revision != _head() and not _known(revision):
+        raise StoreTooNew(revision)
+
+
+async def store_revision(engine: AsyncEngine) -> str | None:
+    """The store's schema revision (None: a new, empty store), read without writing."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(_current_revision)
+
+
+async def check_revision(engine: AsyncEngine) -> None:
+    """StoreTooNew when a newer version wrote the store (`check-config`: systemd runs it before `serve`)."""
+    _refuse_unknown(await store_revision(engine))
+
+
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest migration (idempotent; run at every start and CLI command).
     An up-to-date store is only read, so a listing command never waits for `serve`'s write lock.
     Several instances starting at once on one new database migrate it once: SQLite's write transaction
     (BEGIN IMMEDIATE), or on PostgreSQL a transaction-level advisory lock, makes the others wait, and
-    they then find the schema up to date (alembic reads the revision after the lock is taken)."""
-    async with engine.connect() as connection:
-        if await connection.run_sync(_current_revision) == _head():
-            return
+    they then find the schema up to date (alembic reads the revision after the lock is taken).
+
+    A store whose revision this version does not know (a newer version migrated it: a package downgraded
+    without restoring the backup, an older instance beside a newer one) raises StoreTooNew before anything is
+    written; alembic's own refusal of it (the store changed under the lock) too, as StoreError, never as
+    alembic's traceback."""
+    current = await store_revision(engine)
+    if current == _head():
+        return
+    _refuse_unknown(current)
     async with engine.connect() as connection:
         writer = await connection.execution_options(write=True, migrating=True)
         try:
@@ -306,6 +365,13 @@ async def migrate(engine: AsyncEngine) -> None:
                     await writer.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
                     await take_write_lock(writer, bounded=False)  # then the writers' (instances still serving)
                 await writer.run_sync(_upgrade)
+        except Exception as exc:
+            if not type(exc).__module__.startswith("alembic"):
+                raise
+            current = await store_revision(engine)
+            _refuse_unknown(current)
+            raise StoreError(f"the store's schema could not be brought up to date (revision {current!r}): "
+                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         finally:
             if engine.dialect.name == "sqlite":
                 await connection.invalidate()  # foreign keys were off on it: never hand it out again
