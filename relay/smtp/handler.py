@@ -29,10 +29,15 @@ from relay.inbound.refusals import Refusal, too_many_refused_recipients
 from relay.inbound.router import AnyTarget, Intake
 from relay.inbound.strangers import ReadGate
 from relay.smtp.limits import ReadBudget
+from relay.store import database
+from relay.store.database import store_busy
 
 log = logging.getLogger("relay.smtp")
 
 TEMPORARY = "451 4.3.0 Temporary problem at the relay; please try again later."
+# The store's write lock stayed taken longer than a writer waits (relay/store/database.WRITER_WAIT): by a long
+# admin command, say. Nothing is wrong with the message or the relay; the sender's server retries.
+BUSY = "451 4.3.0 The relay is busy just now; please try again later."
 
 
 class InFlight:
@@ -89,9 +94,8 @@ class RelayHandler:
         except Refusal as refusal:
             session.refused_recipients = refused + 1  # type: ignore[attr-defined]
             return refusal.reply
-        except Exception:
-            log.exception("RCPT %s failed", address)
-            return TEMPORARY
+        except Exception as exc:
+            return _failed(exc, f"RCPT {address}")
         if current is None:
             envelope.relay_target = target  # type: ignore[attr-defined]
         envelope.rcpt_tos.append(address)
@@ -116,9 +120,8 @@ class RelayHandler:
             except asyncio.CancelledError:
                 await asyncio.wait([task], timeout=60)
                 raise
-            except Exception:
-                log.exception("DATA from %s failed", _peer(session))
-                return TEMPORARY
+            except Exception as exc:
+                return _failed(exc, f"DATA from {_peer(session)}")
         return f"250 2.0.0 Ok: queued as {queue_id}"
 
     def _reads(self, session: Session) -> ReadGate:
@@ -135,6 +138,23 @@ class RelayHandler:
             return None
 
         return gate
+
+
+def _failed(exc: Exception, what: str) -> str:
+    """The reply to a command that failed unexpectedly, logged: a store that stayed busy is one warning line
+    (it says what happened, and the sender's server retries), anything else the error with its traceback."""
+    if store_busy(exc):
+        log.warning("%s: the store was busy (another writer held its write lock for over %g s: %s); answered 451, "
+                    "the sender's server tries again", what, database.WRITER_WAIT, _first_line(exc))
+        return BUSY
+    log.exception("%s failed", what)
+    return TEMPORARY
+
+
+def _first_line(exc: Exception) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc)
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _peer(session: Session) -> str | None:

@@ -7,7 +7,8 @@ written with one statement per table instead of one per message. The writer owns
 so a caller that is cancelled (aiosmtpd cancels the DATA handler when the client disconnects) can
 never leave a commit half-done: the job still commits, and the client's retry is recognised as a
 duplicate. If a batch fails, its jobs are retried one by one so that one bad job cannot fail its
-neighbours.
+neighbours; not when the store stayed busy (another process held its write lock past WRITER_WAIT): that fails
+every job alike, and each retried alone would wait as long again.
 
 Urgent jobs (`run(job, urgent=True)`: the delivery worker's results) have their own lane. Before
 each batch the writer looks at that lane first and commits what is there in a transaction of its
@@ -34,7 +35,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from relay.store.database import transaction
+from relay.store.database import store_busy, transaction
 from relay.store.threaded import ThreadedWriter
 
 T = TypeVar("T")
@@ -147,8 +148,9 @@ class Committer:
                 async with transaction(self._engine) as connection:
                     results = await _run_jobs(connection, jobs)
         except Exception as exc:  # one failing job must not fail the others: retry them alone
-            if len(batch) == 1:
-                _answer(batch[0][1], error=exc)
+            if len(batch) == 1 or store_busy(exc):  # a busy store fails them all alike: retried alone, each
+                for _, future in batch:               # would wait as long again
+                    _answer(future, error=exc)
                 return
             log.warning("group commit of %d jobs failed (%s); retrying them one by one", len(batch), exc)
             for entry in batch:

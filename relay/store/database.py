@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -48,7 +48,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # invariant 1: a 250 survives power loss
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=15000")  # the CLI and `serve` share the file
+    cursor.execute(f"PRAGMA busy_timeout={round(WRITER_WAIT * 1000)}")  # the CLI and `serve` share the file
     cursor.close()
 
 
@@ -63,7 +63,7 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-WRITER_WAIT = 15.0  # seconds a write transaction waits for the other writers (as SQLite's busy_timeout)
+WRITER_WAIT = 15.0  # seconds a write transaction waits for the other writers (SQLite's busy_timeout too)
 _WRITE_GATES: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, asyncio.Lock]] = (
     weakref.WeakKeyDictionary())
 
@@ -116,6 +116,16 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         async with writer.begin():
             await take_write_lock(writer)
             yield writer
+
+
+def store_busy(exc: BaseException) -> bool:
+    """Whether `exc` is a writer that gave up waiting for the store's write lock (SQLite's "database is
+    locked", PostgreSQL's lock timeout): the store is busy, not broken, and the same write succeeds later
+    (intake answers 451 with one warning line, not a traceback)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    text = str(exc.orig if exc.orig is not None else exc).lower()
+    return "database is locked" in text or "lock timeout" in text or type(exc.orig).__name__ == "LockNotAvailableError"
 
 
 async def take_write_lock(connection: AsyncConnection, *, bounded: bool = True) -> None:
