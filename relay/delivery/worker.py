@@ -45,6 +45,7 @@ from relay.delivery.transports import PermanentFailure, TemporaryFailure, Transp
 from relay.metrics import SMARTHOST
 from relay.store import outbound as queue
 from relay.store.committer import Committer, Merged
+from relay.store.database import log_store_failure
 from relay.store.state import read_state
 
 log = logging.getLogger("relay.delivery")
@@ -117,8 +118,8 @@ class DeliveryWorker:
                     if await self._anything_due():  # a read: no write lock while the queue is idle
                         batch = await self.committer.run(lambda c: queue.claim_due(
                             c, self.owner, self.clock.now(), self.config.lease, 50 * len(transports)))
-                except Exception:
-                    log.exception("could not claim queue entries; retrying")
+                except Exception as exc:
+                    log_store_failure(log, exc, "could not claim queue entries; retrying")
                     batch = []
                 if batch:
                     await self._send_batch(batch, transports)
@@ -217,8 +218,8 @@ class DeliveryWorker:
         SMARTHOST.pauses += 1
         try:
             await self.committer.run(lambda c: queue.release_claims(c, self.owner))
-        except Exception:  # their leases run out instead
-            log.exception("could not give back the claimed queue entries")
+        except Exception as exc:  # their leases run out instead
+            log_store_failure(log, exc, "could not give back the claimed queue entries")
         log.warning("delivery paused for %.1f s: %s", self._pause, reason)
         deadline = time.monotonic() + self._pause
         while not self._stopping and (left := deadline - time.monotonic()) > 0:

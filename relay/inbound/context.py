@@ -25,6 +25,7 @@ from relay.senderauth import Authenticator
 from relay.store import events
 from relay.store.committer import Committer, Merged
 from relay.store.conversations import Conversation
+from relay.store.database import log_store_failure
 from relay.store.events import event_values
 from relay.store.messages import AcceptOutcome
 from relay.store.reads import Reads
@@ -74,8 +75,8 @@ class Context:
         )
         try:
             await self.committer.run(Merged(_write_events, values))
-        except Exception:  # the refusal still stands; the record is best effort
-            log.exception("could not record a refusal event")
+        except Exception as exc:  # the refusal still stands; the record is best effort
+            log_store_failure(log, exc, "could not record a refusal event")
         log.info("refused %s: %s", refusal.reason, detail)
         return refusal
 

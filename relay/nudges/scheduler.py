@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from relay.store.database import log_store_failure
+
 log = logging.getLogger("relay.nudges")
 
 Job = Callable[[], Awaitable[None]]
@@ -33,8 +35,8 @@ class Scheduler:
                 self._running.add(task)  # type: ignore[arg-type]
             try:
                 await job()
-            except Exception:  # a failing sweep must not stop the relay; the next run tries again
-                log.exception("scheduled job %s failed", name)
+            except Exception as exc:  # a failing sweep must not stop the relay; the next run tries again
+                log_store_failure(log, exc, "scheduled job %s failed", name)
             finally:
                 if task is not None:
                     self._running.discard(task)  # type: ignore[arg-type]

@@ -29,8 +29,7 @@ from relay.inbound.refusals import Refusal, too_many_refused_recipients
 from relay.inbound.router import AnyTarget, Intake
 from relay.inbound.strangers import ReadGate
 from relay.smtp.limits import ReadBudget
-from relay.store import database
-from relay.store.database import store_busy
+from relay.store.database import log_store_failure
 
 log = logging.getLogger("relay.smtp")
 
@@ -142,19 +141,8 @@ class RelayHandler:
 
 def _failed(exc: Exception, what: str) -> str:
     """The reply to a command that failed unexpectedly, logged: a store that stayed busy is one warning line
-    (it says what happened, and the sender's server retries), anything else the error with its traceback."""
-    if store_busy(exc):
-        log.warning("%s: the store was busy (another writer held its write lock for over %g s: %s); answered 451, "
-                    "the sender's server tries again", what, database.WRITER_WAIT, _first_line(exc))
-        return BUSY
-    log.exception("%s failed", what)
-    return TEMPORARY
-
-
-def _first_line(exc: Exception) -> str:
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc)
-    return text.splitlines()[0] if text else type(exc).__name__
+    (nothing is broken, and the sender's server retries), anything else the error with its traceback."""
+    return BUSY if log_store_failure(log, exc, "%s failed", what) else TEMPORARY
 
 
 def _peer(session: Session) -> str | None:

@@ -19,6 +19,7 @@ of its pair: PostgreSQL found the deadlock and undid the purge). Taken first, it
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import sqlite3
 import weakref
@@ -126,6 +127,20 @@ def store_busy(exc: BaseException) -> bool:
         return False
     text = str(exc.orig if exc.orig is not None else exc).lower()
     return "database is locked" in text or "lock timeout" in text or type(exc.orig).__name__ == "LockNotAvailableError"
+
+
+def log_store_failure(logger: logging.Logger, exc: BaseException, message: str, *args: Any) -> bool:
+    """Log `message % args` for a step that failed with `exc`: a busy store (`store_busy`) as one warning line
+    that says so, since nothing is broken and the step is tried again (SMTP 451, the next sweep or poll);
+    anything else as an error with its traceback. Returns whether the store was busy."""
+    if store_busy(exc):
+        orig = getattr(exc, "orig", None)
+        lines = str(orig if orig is not None else exc).splitlines()
+        logger.warning(message + ": the store was busy (another writer held its write lock for over %g s: %s)",
+                       *args, WRITER_WAIT, lines[0] if lines else type(exc).__name__)
+        return True
+    logger.error(message, *args, exc_info=exc)
+    return False
 
 
 async def take_write_lock(connection: AsyncConnection, *, bounded: bool = True) -> None:
