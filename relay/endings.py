@@ -36,6 +36,7 @@ from relay.store.conversations import Conversation, list_conversations
 from relay.store.database import transaction
 from relay.store.pairs import Pair, get_pair, list_pairs
 from relay.store.pairs import close_pair as close_pair_row
+from relay.store.sharing import Sharing
 
 OPEN = ("active", "paused")  # a conversation `program end` ends (an ended pair has had its farewell)
 
@@ -123,10 +124,13 @@ async def end_program(settings: Settings, engine: AsyncEngine, clock: Clock, pro
     reason = clean_reason(reason)
     wanted = await open_conversations(settings, engine, program_id)
     done = ProgramEnd(program_id)
+    sharing = Sharing(engine)  # one transaction per conversation, with rests: a serving relay writes meanwhile
     for pair in wanted.pairs:
+        await sharing.rest()
         if await close_pair(settings, engine, clock, pair.id, reason, actor, coordinator=False):
             done.pairs.append(pair)
     for group in wanted.groups:
+        await sharing.rest()
         if await close_group(settings, engine, clock, group.id, reason, actor, coordinator=False):
             done.groups.append(group)
     if done.empty:

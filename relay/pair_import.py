@@ -1,12 +1,19 @@
-"""`pair import`: many pairs from one CSV file, all or nothing.
+"""`pair import`: many pairs from one CSV file, checked whole, then written in short batches.
 
 The whole file is checked before anything is written, and every bad row is reported as `FILE:LINE:
 message`, LINE counting the file's lines (the header is line 1; a quoted field holding a line break
-counts each of its lines, as csv.reader's line_num does). A row is checked by the same code as `pair
-create` and POST /api/pairs (relay/enrol.check_pair), then against the rest of the file and the store:
-a handle belongs to one person in a program; a pair that exists already (same program, same mentor and
-mentee addresses, whatever its status) is skipped and said so. Only when every row is good are the new
-pairs written, in one transaction, each with its event and welcomes (relay/enrol.enrol_checked).
+counts each of its lines, as csv.reader's line_num does); a file with any bad row writes nothing. A row is
+checked by the same code as `pair create` and POST /api/pairs (relay/enrol.check_pair), then against the rest
+of the file and the store: a handle belongs to one person in a program; a pair that exists already (same
+program, same mentor and mentee addresses, whatever its status) is skipped and said so.
+
+Then the new pairs are written BATCH at a time, each batch in a transaction of its own with its pairs'
+events and welcomes (relay/enrol.enrol_checked), and the writer rests between batches
+(relay/store/sharing.py): `serve`, which shares the store's one write lock, waits for one batch at most,
+never for the whole file (10,000 rows in one transaction held the lock for minutes, and mail arriving
+meanwhile, a disclosure included, got 451). An import that stops part-way (interrupted, the store changed
+under it, the machine went down) leaves whole batches written; `Outcome` says which, and the same file
+imported again skips them and writes the rest.
 
 Encoding: UTF-8, with or without a byte order mark (Excel's "CSV UTF-8"). Anything else (UTF-16, a
 legacy code page such as Windows-1252) is refused with the line of the first undecodable byte: guessing
@@ -20,7 +27,7 @@ import codecs
 import csv
 import io
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,12 +42,15 @@ from relay.enrol import EnrolmentError, PairRequest, Person, check_pair, check_p
 from relay.store.conversations import email_key, handle_key
 from relay.store.database import transaction
 from relay.store.schema import members, pairs
+from relay.store.sharing import Sharing
 
 REQUIRED = ("mentor_email", "mentor_name", "mentor_handle", "mentee_email", "mentee_name", "mentee_handle")
 OPTIONAL = ("mentor_timezone", "mentee_timezone", "mentor_language", "mentee_language", "end_date", "policy",
             "mentor_nickname", "mentee_nickname")
 COLUMNS = REQUIRED + OPTIONAL
 NICKNAME_SEPARATOR = ";"
+BATCH = 100  # new pairs (each with its event and welcomes) per write transaction
+STDIN = "<stdin>"  # the name of a file read from standard input, in FILE:LINE messages
 
 
 class ImportRefused(Exception):
@@ -60,9 +70,13 @@ class Row:
 
 @dataclass
 class Outcome:
+    """What an import did: filled as it goes, so that it is right when the import stops part-way."""
+
     created: list[tuple[int, int, str, str]] = field(default_factory=list)  # line, id, mentor alias, mentee alias
     skipped: list[tuple[int, int]] = field(default_factory=list)  # line, id of the existing pair
     planned: list[int] = field(default_factory=list)  # lines a dry run would create
+    left: list[int] = field(default_factory=list)  # lines not written when the import stopped part-way
+    batches: int = 0  # write transactions committed
 
 
 def decode(data: bytes, name: str) -> str:
@@ -147,12 +161,13 @@ async def _store_view(connection: AsyncConnection,
     return handles, existing
 
 
-async def check_file(settings: Settings, engine: AsyncEngine, program_id: str, path: Path, today: datetime,
-                     name: str | None = None) -> list[Row]:
-    """Every row checked, or ImportRefused with every problem found."""
+async def check_file(settings: Settings, engine: AsyncEngine, program_id: str, source: Path | bytes,
+                     today: datetime, name: str | None = None) -> list[Row]:
+    """Every row checked, or ImportRefused with every problem found. `source`: the file, or its bytes (read
+    from standard input: `name` then says what to call it)."""
     check_program(settings, program_id)
-    name = name or str(path)
-    text = decode(path.read_bytes(), name)
+    name = name or (str(source) if isinstance(source, Path) else STDIN)
+    text = decode(source.read_bytes() if isinstance(source, Path) else source, name)
     errors: list[str] = []
     async with engine.connect() as connection:
         handles, existing = await _store_view(connection, program_id)
@@ -192,12 +207,31 @@ async def check_file(settings: Settings, engine: AsyncEngine, program_id: str, p
     return rows
 
 
+async def _existing(connection: AsyncConnection, program_id: str, rows: list[Row]) -> dict[tuple[str, str], int]:
+    """Inside a batch's transaction: the pairs of the program, among those of `rows`' addresses, that exist
+    now ((mentor address key, mentee address key) -> pair id): another import of the same file, run at the
+    same time, may have written some since the check."""
+    keys = sorted({email_key(row.request.person(role).email) for row in rows for role in ("mentor", "mentee")})
+    found = (await connection.execute(
+        select(members.c.pair_id, members.c.role, members.c.email_key)
+        .join(pairs, pairs.c.id == members.c.pair_id)
+        .where(pairs.c.program_id == program_id, pairs.c.kind == "pair", members.c.email_key.in_(keys)))).all()
+    by_pair: dict[int, dict[str, str]] = {}
+    for row in found:
+        by_pair.setdefault(row.pair_id, {})[row.role] = row.email_key
+    return {(p["mentor"], p["mentee"]): pair_id for pair_id, p in sorted(by_pair.items())
+            if "mentor" in p and "mentee" in p}
+
+
 async def _claim(connection: AsyncConnection, program_id: str, rows: list[Row], label: str) -> list[dict[str, str]]:
-    """Inside the writing transaction: the handles checked again (the store may have changed since the
-    check) and a fresh alias for each member, in a few queries for the whole file instead of several per
+    """Inside a batch's transaction: the handles checked again (the store may have changed since the
+    check) and a fresh alias for each member, in a few queries for the whole batch instead of several per
     pair (what enrol_checked does for one pair)."""
+    wanted_handles = sorted({handle_key(row.request.person(role).handle) for row in rows
+                             for role in ("mentor", "mentee")})
     handles = {row.handle_key: row.email_key for row in (await connection.execute(
-        select(members.c.handle_key, members.c.email_key).where(members.c.program_id == program_id))).all()}
+        select(members.c.handle_key, members.c.email_key).where(
+            members.c.program_id == program_id, members.c.handle_key.in_(wanted_handles)))).all()}
     problems = []
     for row in rows:
         for role in ("mentor", "mentee"):
@@ -230,27 +264,66 @@ async def _claim(connection: AsyncConnection, program_id: str, rows: list[Row], 
     raise ImportRefused([f"{label}: no free aliases found; please try again"])
 
 
-async def import_pairs(settings: Settings, engine: AsyncEngine, program_id: str, path: Path, now: datetime, *,
-                       dry_run: bool = False, actor: str = "cli", name: str | None = None,
-                       progress: Callable[[int], None] | None = None) -> Outcome:
-    """Check the file, then (unless a dry run) write every new pair in one transaction."""
-    rows = await check_file(settings, engine, program_id, path, now, name)
-    outcome = Outcome(skipped=[(row.line, row.existing) for row in rows if row.existing is not None])
+async def _write_batch(connection: AsyncConnection, settings: Settings, program_id: str, rows: list[Row],
+                       now: datetime, actor: str, label: str) -> tuple[list[tuple[int, int, str, str]],
+                                                                        list[tuple[int, int]]]:
+    """One batch, inside its transaction: (created, skipped), both as in Outcome; ImportRefused when the store
+    changed since the check in a way that stops the batch (it is then rolled back whole)."""
+    domain = settings.relay.domain
+    existing = await _existing(connection, program_id, rows)
+    keys = [(email_key(row.request.mentor.email), email_key(row.request.mentee.email)) for row in rows]
+    skipped = [(row.line, existing[key]) for row, key in zip(rows, keys, strict=True) if key in existing]
+    fresh = [row for row, key in zip(rows, keys, strict=True) if key not in existing]
+    created = []
+    claimed = await _claim(connection, program_id, fresh, label)
+    for row, aliases in zip(fresh, claimed, strict=True):
+        try:
+            pair = await enrol_checked(connection, settings, row.request, now, actor, aliases)
+        except EnrolmentError as exc:  # the store changed since the check: this batch is not written
+            raise ImportRefused([f"{label}:{row.line}: {exc}"]) from None
+        created.append((row.line, pair.id, pair.mentor.alias_address(domain), pair.mentee.alias_address(domain)))
+    return created, skipped
+
+
+async def import_pairs(settings: Settings, engine: AsyncEngine, program_id: str, source: Path | bytes,
+                       now: datetime, *, dry_run: bool = False, actor: str = "cli", name: str | None = None,
+                       progress: Callable[[int], None] | None = None, batch: int = BATCH,
+                       outcome: Outcome | None = None,
+                       between: Callable[[], Awaitable[bool]] | None = None) -> Outcome:
+    """Check the file, then (unless a dry run) write the new pairs `batch` at a time, each batch in a
+    transaction of its own, resting between them (relay/store/sharing.py) so that `serve` writes meanwhile.
+
+    `outcome` (filled in place, also returned) says what was written when the import stops part-way: by an
+    exception (the store changed under it, or stayed busy), or when `between`, awaited before each batch,
+    returns False (an interrupt: the rows not written are then in `outcome.left`)."""
+    label = name or (str(source) if isinstance(source, Path) else STDIN)
+    rows = await check_file(settings, engine, program_id, source, now, label)
+    outcome = outcome if outcome is not None else Outcome()
+    outcome.skipped.extend((row.line, row.existing) for row in rows if row.existing is not None)
     fresh = [row for row in rows if row.existing is None]
     if dry_run:
         outcome.planned = [row.line for row in fresh]
         return outcome
-    domain = settings.relay.domain
-    label = name or str(path)
-    async with transaction(engine) as connection, chain.deferred(connection):
-        claimed = await _claim(connection, program_id, fresh, label)
-        for row, aliases in zip(fresh, claimed, strict=True):
-            try:
-                pair = await enrol_checked(connection, settings, row.request, now, actor, aliases)
-            except EnrolmentError as exc:  # the store changed since the check: nothing is written
-                raise ImportRefused([f"{label}:{row.line}: {exc}"]) from None
-            outcome.created.append((row.line, pair.id, pair.mentor.alias_address(domain),
-                                    pair.mentee.alias_address(domain)))
+    sharing = Sharing(engine)
+    size = max(1, batch)
+    start = 0
+    try:
+        for start in range(0, len(fresh), size):
+            await sharing.rest()
+            if between is not None and not await between():
+                outcome.left = [row.line for row in fresh[start:]]
+                break
+            chunk = fresh[start:start + size]
+            async with transaction(engine) as connection, chain.deferred(connection):
+                created, skipped = await _write_batch(connection, settings, program_id, chunk, now, actor, label)
+            outcome.created.extend(created)  # committed
+            outcome.skipped.extend(skipped)
+            outcome.batches += 1
             if progress is not None:
-                progress(1)
+                progress(len(chunk))
+    except BaseException:  # this batch was rolled back whole; those before it are written
+        outcome.left = [row.line for row in fresh[start:]]
+        raise
+    finally:
+        outcome.skipped.sort()
     return outcome

@@ -188,3 +188,26 @@ def test_thousand_rows(offline_layout: Layout, tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert data["created"] == 1000 and len({p["mentor_alias"] for p in data["pairs"]}) == 1000
     assert count_pairs(offline_layout) == 1000
+
+
+def test_standard_input(offline_layout: Layout, tmp_path: Path) -> None:
+    """`-` reads the file from standard input (under Docker Compose the container cannot see the host's files:
+    `docker compose exec -T relay mentor-relay pair import --program P - < cohort.csv`); its problems are named
+    `<stdin>:LINE`. /dev/stdin and other pipes are read too. (All three used to be refused: "no such file".)"""
+    good = write_csv(tmp_path / "good.csv", [row(1), row(2)]).read_text(encoding="utf-8")
+    result = cli(offline_layout, "pair", "import", "--program", "stem", "-", "--json", stdin=good)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["created"] == 2 and [p["line"] for p in data["pairs"]] == [2, 3]
+    again = cli(offline_layout, "pair", "import", "--program", "stem", "-", stdin=good)
+    assert again.returncode == 0 and "<stdin>:2: skipped: pair 1" in again.stdout, again.stdout + again.stderr
+    bad = write_csv(tmp_path / "bad.csv", [row(3), row(4, mentee_email="not an address")]).read_text(encoding="utf-8")
+    refused = cli(offline_layout, "pair", "import", "--program", "stem", "-", stdin=bad)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith("<stdin>:3: 'not an address' is not a usable email address"), refused.stderr
+    assert "error: 1 problem in <stdin>; nothing was written" in refused.stderr
+    piped = cli(offline_layout, "pair", "import", "--program", "stem", "/dev/stdin", stdin=bad)
+    assert piped.returncode == 1 and "/dev/stdin:3: 'not an address'" in piped.stderr, piped.stderr
+    assert count_pairs(offline_layout) == 2
+    folder = cli(offline_layout, "pair", "import", "--program", "stem", str(tmp_path))
+    assert folder.returncode == 1 and f"error: {tmp_path}: is a folder" in folder.stderr, folder.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,7 +28,7 @@ from relay.clock import SystemClock
 from relay.config import Settings
 from relay.endings import close_pair
 from relay.enrol import Person, create_pair
-from relay.pair_import import ImportRefused, Outcome, import_pairs
+from relay.pair_import import BATCH, STDIN, ImportRefused, Outcome, import_pairs
 from relay.store.events import list_events
 from relay.store.messages import count_by_pair
 from relay.store.pairs import Pair, get_pair, pairs_page
@@ -54,26 +55,86 @@ def cmd_pair_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_pair_import(args: argparse.Namespace, settings: Settings) -> int:
-    path = Path(args.file)
-    if not path.is_file():
+def _source(file: str) -> tuple[Path | bytes, str]:
+    """What `pair import` reads, and its name in FILE:LINE messages: `-` is standard input (`<stdin>`), read
+    whole here (under Docker Compose the container cannot see the host's files: `docker compose exec -T relay
+    mentor-relay pair import ... - < cohort.csv`); any other name is a file, a pipe or /dev/stdin."""
+    if file == "-":
+        return sys.stdin.buffer.read(), STDIN
+    path = Path(file)
+    if path.is_dir():
+        raise CliError(f"{path}: is a folder; name the CSV file (or - to read it from standard input)")
+    if not path.exists():
         raise CliError(f"{path}: no such file")
+    return (path if path.is_file() else path.read_bytes()), file  # a pipe is read once, here
+
+
+def _spans(lines: list[int]) -> str:
+    """Line numbers as ranges: 2-101, 150."""
+    spans: list[list[int]] = []
+    for line in sorted(lines):
+        if spans and line == spans[-1][1] + 1:
+            spans[-1][1] = line
+        else:
+            spans.append([line, line])
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
+
+
+def _written(outcome: Outcome) -> str:
+    """What an import that stopped part-way wrote, and what to do about the rest."""
+    if not outcome.created:
+        return "nothing was written"
+    written = _spans([line for line, *_ in outcome.created])
+    return (f"{len(outcome.created)} pairs were written before it stopped (lines {written}), {len(outcome.left)} "
+            f"not; import the same file again to write the rest (the pairs written are skipped)")
+
+
+def cmd_pair_import(args: argparse.Namespace, settings: Settings) -> int:
+    source, name = _source(args.file)
+    outcome = Outcome()
+    interrupted: list[int] = []
 
     async def work(engine: Any) -> Outcome:
-        with tqdm(total=None, unit="pair", desc="writing", disable=not sys.stderr.isatty(), file=sys.stderr,
-                  leave=False) as bar:
-            return await import_pairs(settings, engine, args.program, path, SystemClock().now(),
-                                      dry_run=args.dry_run, actor=actor(), name=args.file, progress=bar.update)
+        # Ctrl-C or SIGTERM: the batch under way is committed (or rolled back) whole, and the import stops there
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        signals = (signal.SIGINT, signal.SIGTERM)
+
+        def interrupt(number: int) -> None:
+            interrupted.append(number)
+            stopping.set()
+
+        for number in signals:
+            loop.add_signal_handler(number, interrupt, number)
+
+        async def between() -> bool:
+            return not stopping.is_set()
+
+        try:
+            with tqdm(total=None, unit="pair", desc="writing", disable=not sys.stderr.isatty(), file=sys.stderr,
+                      leave=False) as bar:
+                return await import_pairs(settings, engine, args.program, source, SystemClock().now(),
+                                          dry_run=args.dry_run, actor=actor(), name=name, progress=bar.update,
+                                          batch=args.batch, outcome=outcome, between=between)
+        finally:
+            for number in signals:
+                loop.remove_signal_handler(number)
 
     try:
-        outcome = asyncio.run(with_store(settings, work))
+        asyncio.run(with_store(settings, work))
     except ImportRefused as exc:
         for message in exc.messages:
             print(message, file=sys.stderr)
-        print(f"error: {len(exc.messages)} problem{'s' if len(exc.messages) != 1 else ''} in {args.file}; "
-              f"nothing was written", file=sys.stderr)
+        print(f"error: {len(exc.messages)} problem{'s' if len(exc.messages) != 1 else ''} in {name}; "
+              f"{_written(outcome)}", file=sys.stderr)
         return 1
-    lines = [f"{args.file}:{line}: skipped: pair {pair_id} with these two people exists already"
+    except Exception as exc:
+        if not outcome.created:
+            raise
+        # the store failed under a batch (say, busy for longer than a writer waits): that batch is rolled back
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CliError(f"{first}; {_written(outcome)}") from exc
+    lines = [f"{name}:{line}: skipped: pair {pair_id} with these two people exists already"
              for line, pair_id in outcome.skipped]
     if args.dry_run:
         lines.append(f"dry run: {len(outcome.planned)} pairs would be created, {len(outcome.skipped)} skipped; "
@@ -82,13 +143,18 @@ def cmd_pair_import(args: argparse.Namespace, settings: Settings) -> int:
                                 "pairs": [{"line": line, "id": None, "mentor_alias": None, "mentee_alias": None}
                                           for line in outcome.planned]}
     else:
-        lines.extend(f"{args.file}:{line}: pair {pair_id}: mentor alias {mentor}, mentee alias {mentee}"
+        lines.extend(f"{name}:{line}: pair {pair_id}: mentor alias {mentor}, mentee alias {mentee}"
                      for line, pair_id, mentor, mentee in outcome.created)
         lines.append(f"created {len(outcome.created)} pairs, skipped {len(outcome.skipped)}")
         data = {"created": len(outcome.created), "skipped": len(outcome.skipped),
                 "pairs": [{"line": line, "id": pair_id, "mentor_alias": mentor, "mentee_alias": mentee}
                           for line, pair_id, mentor, mentee in outcome.created]}
+        if outcome.left:  # interrupted (Ctrl-C, SIGTERM) between two batches
+            data.update(interrupted=True, left=outcome.left)
     emit(args, data, "\n".join(lines))
+    if outcome.left:
+        print(f"interrupted: {_written(outcome)}", file=sys.stderr)
+        return 128 + (interrupted[0] if interrupted else signal.SIGINT)
     return 0
 
 
@@ -176,10 +242,15 @@ def register(commands: Any) -> Any:
     create.add_argument("--mentor-cadence", metavar="DAYS", help="the mentor's writing days, e.g. mon,thu: "
                         "on those days they get a digest of what waits for them")
     create.set_defaults(func=cmd_pair_create)
-    bulk = listing(pair.add_parser("import", help="enrol many pairs from a CSV file (all or nothing)"))
+    bulk = listing(pair.add_parser("import", help="enrol many pairs from a CSV file (a file with a bad row writes "
+                                   "nothing)"))
     bulk.add_argument("--program", required=True)
-    bulk.add_argument("file", metavar="FILE.csv", help="UTF-8 CSV; columns: see docs/operations.md")
+    bulk.add_argument("file", metavar="FILE.csv", help="UTF-8 CSV, or - to read it from standard input; columns: "
+                      "see docs/operations.md")
     bulk.add_argument("--dry-run", action="store_true", help="check the whole file and write nothing")
+    bulk.add_argument("--batch", type=positive_int, default=BATCH, metavar="N",
+                      help=f"pairs written per transaction (default {BATCH}): a running relay waits for one batch "
+                           f"at most")
     bulk.set_defaults(func=cmd_pair_import)
     pair_list = listing(pair.add_parser("list", help="list pairs"))
     pair_list.add_argument("--program")
