@@ -49,7 +49,7 @@ OPTIONAL = ("mentor_timezone", "mentee_timezone", "mentor_language", "mentee_lan
             "mentor_nickname", "mentee_nickname")
 COLUMNS = REQUIRED + OPTIONAL
 NICKNAME_SEPARATOR = ";"
-BATCH = 100  # new pairs (each with its event and welcomes) per write transaction
+BATCH = 200  # new pairs (each with its event and welcomes) per write transaction
 STDIN = "<stdin>"  # the name of a file read from standard input, in FILE:LINE messages
 
 

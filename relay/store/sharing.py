@@ -23,7 +23,7 @@ import time
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 PAUSE = 0.15  # seconds the lock is left free; over SQLite's longest busy-handler sleep (100 ms)
-WORK = 0.25  # seconds of writing (of transactions, and whatever lies between them) before a rest
+WORK = 0.5  # seconds of writing (of transactions, and whatever lies between them) before a rest
 
 
 class Sharing:
