@@ -100,10 +100,16 @@ _AT_SPOKEN = r"\s+(?:at|@)\s+"
 _DOT_OBFUSCATED = r"(?:\s*[(\[{<]\s*(?:dot|punkt|point|\.)\s*[)\]}>]\s*|\s+(?:dot|punkt)\s+)"
 _ANY_DOT = rf"(?:{_DOT_OBFUSCATED}|\.)"
 _LOCAL_JOIN = rf"(?:{_ANY_DOT}|\s+underscore\s+|\s+(?:dash|hyphen)\s+|[+-])"
+# The pieces of a local part and the labels of a domain are bounded (_MAX_PIECES, _MAX_LABELS): unbounded, every
+# word of "jane dot jane dot ..." started a scan to the chain's end, quadratic in its length. A longer spelt-out
+# address is still found, from its last _MAX_PIECES pieces.
+_MAX_PIECES = 32
+_MAX_LABELS = 8
 _OBFUSCATED_EMAIL = re.compile(
-    rf"(?<![\w.+-])\w++(?:{_LOCAL_JOIN}\w++)*+"
+    rf"(?<![\w.+-])\w++(?:{_LOCAL_JOIN}\w++){{0,{_MAX_PIECES}}}+"
     rf"(?:(?P<strong>{_AT_STRONG})|{_AT_SPOKEN})"
-    rf"(?P<domain>[a-z0-9-]++(?:{_ANY_DOT}[a-z0-9-]++)*{_ANY_DOT}(?:xn--[a-z0-9-]{{2,59}}|[a-z]{{2,24}})|{_WEBMAIL_NAME})"
+    rf"(?P<domain>[a-z0-9-]++(?:{_ANY_DOT}[a-z0-9-]++){{0,{_MAX_LABELS}}}{_ANY_DOT}(?:xn--[a-z0-9-]{{2,59}}|[a-z]{{2,24}})"
+    rf"|{_WEBMAIL_NAME})"
     rf"(?![\w-]|\.\w)"
 )
 _OBFUSCATED_AT = re.compile(rf"{_AT_STRONG}|{_AT_SPOKEN}")
@@ -242,6 +248,7 @@ _CUES = re.compile(
     rf"|\b{_alternation(_CUES_DATA.words('phone'))}\b|携帯|電話)"
 )
 _CUE_BEFORE = 60
+_CUE_WORD = 40  # how far back of _CUE_BEFORE the word that holds it may start
 _CUE_AFTER = 30
 
 _DIGIT_WORDS = frozenset(
@@ -344,6 +351,13 @@ _US_STATES = (
 _CYRILLIC_STREET_NAME = r"(?:\d{1,2}-?(?:го|я)?\s)?[А-ЯЁа-яёІіЇїЄє][\w'’-]*(?:\s[А-ЯЁа-яёІіЇїЄє][\w'’-]*){0,2}"
 _CYRILLIC_HOUSE = (r"\d{1,4}(?:\s?[а-яА-Я](?!\w))?(?:/\d{1,4})?"
                    r"(?:,?\s?(?i:кв|квартира|корп|к|стр|под)\.?\s?\d{1,4}(?!\d))*")
+# Quantifiers over the words of a street's or a town's name and over the letters of one word are bounded: an
+# unbounded one made a pattern that fails scan from each of its starts to the end of the run it can cross (every
+# capital of "Anna Bell Chris Dee ..." to the last capitalised word, every "ul." of "ul.ul.ul..." to the next
+# space), which is quadratic in the run's length (bench/rules_shapes.py). A name of more words, or a word of more
+# letters, is no street's.
+_NAME_WORDS = 6
+_WORD_LETTERS = 40
 # Each pattern with the lower-case strings one of which the text must hold for it to match (none: always run), or
 # with a frozenset of the words it starts with: it is then tried only where those words are (as _at_words does),
 # not at every character; such a pattern starts with (?<!\w) ("ш." is no street inside "ваш.").
@@ -382,22 +396,23 @@ _STREET_ADDRESSES: tuple[tuple[re.Pattern[str], tuple[str, ...] | frozenset[str]
         ),
         # Calle de Alcalá 120, Via Garibaldi 27, Rua Augusta 1508, Av. Insurgentes Sur 1602
         (
-            rf"(?:{_ROMANCE_STREET_TYPES})\s+(?:{_ROMANCE_PARTICLES}\s+)*[A-ZÀ-Ý][\w'’.-]*"
-            rf"(?:\s+(?:[A-ZÀ-Ý][\w'’.-]*|{_ROMANCE_PARTICLES}))*?,?\s+(?:n[º°o.]\s*)?\d{{1,5}}[A-Za-z]?\b",
+            rf"(?:{_ROMANCE_STREET_TYPES})\s+(?:{_ROMANCE_PARTICLES}\s+){{0,3}}[A-ZÀ-Ý][\w'’.-]*"
+            rf"(?:\s+(?:[A-ZÀ-Ý][\w'’.-]*|{_ROMANCE_PARTICLES})){{0,{_NAME_WORDS}}}?,?\s+(?:n[º°o.]\s*)?\d{{1,5}}[A-Za-z]?\b",
             (),
         ),
         # Hauptstraße 5, Berliner Straße 12a, Königsallee 27, Kaiserring 3; Dutch: Kerkstraat 12, Herengracht 502.
         # "Ring" only after three letters and a consonant: "Spring 2026", "During 5 weeks" and "Mentoring 5
         # students" are no streets.
         (
-            r"[A-ZÄÖÜ](?:[\wäöüß-]*(?:\s|-)?(?i:straße|strasse|str\.|weg|gasse|platz|allee|damm|ufer|straat|laan"
-            r"|plein|gracht|kade|dijk|singel|steeg)|[\wäöüß-]{2,}(?<![aeiouyäöü])(?:\s|-)?(?i:ring))\s+\d{1,4}[a-z]?\b",
+            rf"[A-ZÄÖÜ](?:[\wäöüß-]{{0,{_WORD_LETTERS}}}(?:\s|-)?(?i:straße|strasse|str\.|weg|gasse|platz|allee|damm"
+            rf"|ufer|straat|laan|plein|gracht|kade|dijk|singel|steeg)"
+            rf"|[\wäöüß-]{{2,{_WORD_LETTERS}}}(?<![aeiouyäöü])(?:\s|-)?(?i:ring))\s+\d{{1,4}}[a-z]?\b",
             ("straße", "strasse", "str.", "weg", "gasse", "platz", "allee", "ring", "damm", "ufer", "straat", "laan",
              "plein", "gracht", "kade", "dijk", "singel", "steeg"),
         ),
         # the same in lower case, where the word can only be a street: "ich wohne in der hauptstraße 5", "kerkstraat 12"
         (
-            r"[a-zäöü][a-zäöüß-]*(?:\s|-)?(?:straße|strasse|straat)\s+\d{1,4}[a-z]?\b",
+            rf"(?<![a-zäöü])[a-zäöü][a-zäöüß-]{{0,{_WORD_LETTERS}}}(?:\s|-)?(?:straße|strasse|straat)\s+\d{{1,4}}[a-z]?\b",
             ("straße", "strasse", "straat"),
         ),
         # a type of street typed in lower case before its name, after words that say it is one's address:
@@ -438,8 +453,8 @@ _STREET_ADDRESSES: tuple[tuple[re.Pattern[str], tuple[str, ...] | frozenset[str]
         ),
         # ul. Marszałkowska 10/12, al. Jerozolimskie 44, pl. Zbawiciela 3 (Polish; "et al. 2019" is no street)
         (
-            r"(?<!\w)(?:(?i:ul)\.\s?(?:[^\W\d_][\w'.-]*\s){1,3}?|(?<!et )(?:al|pl|os)\.\s?"
-            r"(?:[A-ZÀ-ÝŁŚŻŹĆŃ][\w'.-]*\s){1,3}?)(?:\d{1,4}[a-zA-Z]?(?:/\d{1,4}[a-zA-Z]?)?)\b",
+            rf"(?<!\w)(?:(?i:ul)\.\s?(?:[^\W\d_][\w'.-]{{0,{_WORD_LETTERS}}}\s){{1,3}}?|(?<!et )(?:al|pl|os)\.\s?"
+            rf"(?:[A-ZÀ-ÝŁŚŻŹĆŃ][\w'.-]{{0,{_WORD_LETTERS}}}\s){{1,3}}?)(?:\d{{1,4}}[a-zA-Z]?(?:/\d{{1,4}}[a-zA-Z]?)?)\b",
             frozenset({"ul", "al", "pl", "os"}),
         ),
         # PO Box 123, Post Office Box 9, Postfach 1234, Caixa Postal 55, Private Bag 7
@@ -449,7 +464,7 @@ _STREET_ADDRESSES: tuple[tuple[re.Pattern[str], tuple[str, ...] | frozenset[str]
             ("box", "postfach", "apartado", "caixa", "bag"),
         ),
         # Springfield, IL 62704 and Tulsa OK 74159-1234
-        (rf"[A-Z][a-z]+(?:\s[A-Z][a-z]+)*,?\s+(?:{_US_STATES})\s+\d{{5}}(?:-\d{{4}})?\b", ()),
+        (rf"[A-Z][a-z]+(?:\s[A-Z][a-z]+){{0,{_NAME_WORDS}}},?\s+(?:{_US_STATES})\s+\d{{5}}(?:-\d{{4}})?\b", ()),
         # Manchester M14 6XQ (a UK postcode, in one of the postcode areas, after its town)
         (rf"[A-Z][a-z]+,?\s+(?:{_UK_POSTCODE_AREAS})\d[A-Z\d]?\s\d[ABD-HJLNP-UW-Z]{{2}}\b", ()),
         # 3-14-2 Shibuya, Shibuya-ku (a Japanese block address) and 〒150-0002
@@ -773,7 +788,10 @@ def _embedded(text: str, start: int, end: int) -> bool:
 
 def _cue(lower: str, start: int, end: int) -> str | None:
     """Phone or reference, from the nearest cue before the number, else "phone" if one follows it closely."""
-    window = lower.rfind(" ", 0, max(start - _CUE_BEFORE, 0)) + 1
+    # from the start of the word _CUE_BEFORE characters back, but never further than _CUE_WORD more: without a
+    # space there (a line of "1234567;1234567;..."), each run's window reached back to the text's start
+    limit = max(start - _CUE_BEFORE, 0)
+    window = lower.rfind(" ", max(limit - _CUE_WORD, 0), limit) + 1 or max(limit - _CUE_WORD, 0)
     before = list(_CUES.finditer(lower, window, start))
     if before:
         return before[-1].lastgroup
