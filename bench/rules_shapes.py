@@ -5,7 +5,9 @@ the shipped policies, the identity rule, the scrub of plain text and HTML (relay
 and the HTML reader (relay/anonymize/htmltext.py). A regular expression or a window that grows with the text can
 make one of them quadratic on some shape of text only: a pasted table of GPS points, a long line without spaces,
 a run of digits. Each shape below is repeated to two sizes (default 20 KB and 40 KB) and each step is timed on
-it (CPU, time.process_time; a fast step is repeated until it has run for 50 ms). Printed per shape and step:
+it (CPU, time.process_time; a fast step is repeated until it has run for 50 ms). So are tables of values drawn
+anew for each row (GPS points, a CSV of measurements, columns of decimals, maths homework, number codes), whose
+two sizes are drawn with different seeds. Printed per shape and step:
 the CPU per KB at each size and the ratio of the two times: about 2 for linear work (the sizes double), about 4
 for quadratic. A ratio over 3 is marked SUPER-LINEAR; a step costing over 5 ms per KB is marked COSTLY (at that
 rate the worker's default budget of 10 s of CPU is spent by 2 MB of such text). The last line counts both.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +29,7 @@ sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 from relay.anonymize.htmltext import view
 from relay.anonymize.scrub import Identity, Scrubber
+from relay.moderation import folding
 from relay.moderation.inspection import Inspection
 from relay.moderation.policy import PolicyBook
 from relay.moderation.rules import contact_info, identity, keywords
@@ -60,22 +64,60 @@ SHAPES: dict[str, tuple[str, str]] = {
 }
 
 
+
+
+def _gps(rows: random.Random) -> str:
+    return f"{rows.uniform(-90, 90):.4f}, {rows.uniform(-180, 180):.4f}\n"
+
+
+def _csv(rows: random.Random) -> str:
+    return (f"2026-03-{rows.randint(1, 28):02d},{rows.uniform(0, 2000):.3f},{rows.uniform(0, 100):.3f},"
+            f"{rows.random():.4f}\n")
+
+
+def _columns(rows: random.Random) -> str:
+    return f"{rows.uniform(0, 100):.4f} {rows.uniform(0, 100):.4f} {rows.uniform(0, 1):.4f}\n"
+
+
+def _homework(rows: random.Random) -> str:
+    return (f"x = {rows.uniform(0, 99):.4f}, angle {rows.randint(0, 359)}° {rows.randint(0, 59)}', "
+            f"{rows.randint(1, 9)}+{rows.randint(1, 9)} = {rows.uniform(0, 9):.4f} N {rows.randint(0, 9)}° "
+            f"{rows.uniform(-90, 90):.4f} {rows.uniform(0, 9):.2f}\n")
+
+
+def _codes(rows: random.Random) -> str:
+    return f"{rows.randint(1000, 9999)} {rows.randint(1000, 9999)} {rows.randint(1000, 9999)}\n"
+
+
+# name: what makes one row of an honest table, its values drawn anew for each row (a repeated text is cheaper: the
+# phone matcher's answers for a window of text are cached)
+TABLES: dict[str, Callable[[random.Random], str]] = {
+    "gps_points": _gps, "csv_values": _csv, "value_columns": _columns, "homework": _homework, "number_codes": _codes,
+}
+
+
 def text_of(shape: str, kilobytes: int) -> str:
-    prefix, unit = SHAPES[shape]
     size = kilobytes * 1000
+    if shape in TABLES:
+        rows = random.Random(kilobytes)
+        parts: list[str] = []
+        while sum(map(len, parts)) < size:
+            parts.append(TABLES[shape](rows))
+        return "".join(parts)[:size]
+    prefix, unit = SHAPES[shape]
     return prefix + (unit * (size // len(unit) + 1))[: size - len(prefix)]
 
 
 def steps() -> dict[str, Callable[[str], object]]:
     """Every step timed, by name: the contact rule's detectors one by one, then the other rules and the scrub."""
     found: dict[str, Callable[[str], object]] = {}
-    for detector in contact_info._DETECTORS:  # noqa: SLF001 (a bench looks inside)
+    for detector in contact_info._DETECTORS:  # a bench may look inside
         found[f"contact{detector.__name__}"] = lambda text, detector=detector: list(detector(scan(text)))
     book = PolicyBook(REPO / "policies")
     lists = [setting.params for name in ("youth-strict", "supervised", "adult-professional")
              for setting in book.get(name).rules if setting.rule == keywords.NAME]
-    people = {"sender_email": "will.rose@example.org", "sender_name": "Will Rose", "recipient_email": "hope@example.net",
-              "recipient_name": "Hope Grace Mark"}
+    people = {"sender_email": "will.rose@example.org", "sender_name": "Will Rose",
+              "recipient_email": "hope@example.net", "recipient_name": "Hope Grace Mark"}
     found["keywords"] = lambda text: [keywords.check(Inspection(text=text, subject=""), p) for p in lists]
     found["identity"] = lambda text: identity.check(Inspection(text=text, subject="", **people), identity.Params())
     scrubber = Scrubber([Identity("will.rose@example.org", "Will Rose", "oak.m1@relay.example", "Oak"),
@@ -87,16 +129,26 @@ def steps() -> dict[str, Callable[[str], object]]:
 
 
 def scan(text: str) -> contact_info._Scan:
-    lower = contact_info._lowered(text)  # noqa: SLF001
-    words = contact_info._WORD.findall(lower)  # noqa: SLF001
-    return contact_info._Scan(text, lower, words, frozenset(words), "US",  # noqa: SLF001
-                              contact_info._Allowed(frozenset(), ()))  # noqa: SLF001
+    lower = contact_info._lowered(text)
+    words = contact_info._WORD.findall(lower)
+    return contact_info._Scan(text, lower, words, frozenset(words), "US",
+                              contact_info._Allowed(frozenset(), ()))
+
+
+def cold() -> None:
+    """Forget what is cached about a text (not what is cached about people or lists): each call as for a new
+    message. Without it, the fast steps repeated to fill 50 ms would mix the cost of one cold call and of warm
+    ones, in proportions that change with the size."""
+    contact_info._window_numbers.cache_clear()
+    folding._folded.cache_clear()
+    folding.words_of.cache_clear()
 
 
 def cpu(step: Callable[[str], object], text: str) -> float:
     """CPU seconds of one call, averaged over repeated calls when one takes under 50 ms."""
     rounds, started = 0, time.process_time()
     while True:
+        cold()
         step(text)
         rounds += 1
         spent = time.process_time() - started
@@ -107,7 +159,8 @@ def cpu(step: Callable[[str], object], text: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="20,40", help="two sizes in KB, the second double the first")
-    parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated, of: " + ", ".join(SHAPES))
+    every = [*SHAPES, *TABLES]
+    parser.add_argument("--shapes", default=",".join(every), help="comma-separated, of: " + ", ".join(every))
     parser.add_argument("--steps", default="", help="only the steps whose name holds one of these (comma-separated)")
     args = parser.parse_args()
     small, large = (int(size) for size in args.sizes.split(","))
