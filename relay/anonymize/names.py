@@ -101,6 +101,10 @@ _MAYBE_CUE_BEFORE = _cue(_MAYBE_INTRODUCTIONS)
 # Words after which a place name is the place ("in Lima", "à Paris", "в Сантьяго", "في باريس").
 _PLACE_BEFORE = re.compile(r"(?:^|[^\w])(?:in|to|from|of|near|around|across|visited|visiting|visit|en|a|al|de|desde|"
                            r"hasta|visitamos|visite|vers|depuis|au|в|во|из|до|في|الى|من)\s+$")
+# How far either side of a word its line is read ("alone on its line", a cue at the line's start): reading a
+# line whole for each word on it made the scrub and the identity rule quadratic in the length of a long line (an
+# HTML part without line breaks, text pasted as one line) full of words that are also names ("will", "rose").
+LINE_REACH = 200
 _SENTENCE_END = re.compile(r"(?:^|[.!?…]|\n)[\s\"'“‘(\[«¡¿]*$")
 
 
@@ -363,13 +367,14 @@ def reads_as_name(text: str, start: int, end: int) -> bool:
         return True  # glued into a user name: will_88, 88will, x.will
     if after[:1] == "." and after[1:2].isalnum():
         return True  # will.smith
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line_end = len(text) if line_end < 0 else line_end
+    line_start, clipped = _line_start(text, start)
+    line_end = text.find("\n", end, end + LINE_REACH)
+    line_end = min(end + LINE_REACH, len(text)) if line_end < 0 else line_end
     rest = text[line_start:start] + text[end:line_end]
     if not any(c.isalnum() for c in rest):
         return True  # alone on its line: a signature
-    leading = fold(text[line_start:start]).text
+    # past the reach, "_": no cue starts there (a cue is its own word) and nothing before it is empty
+    leading = ("_" if clipped else "") + fold(text[line_start:start]).text
     if _CUE_BEFORE.search(leading):
         return True
     if _MAYBE_CUE_BEFORE.search(leading) and not is_common_word(word) and not is_place(word):
@@ -387,6 +392,14 @@ def reads_as_name(text: str, start: int, end: int) -> bool:
         if following is not None and following.group(1).islower():
             return False  # "Will you", "Hope you are well", "May I"
     return True
+
+
+def _line_start(text: str, start: int) -> tuple[int, bool]:
+    """Where the line of text[start] starts, looking back at most LINE_REACH characters; and whether it was cut
+    there (the line goes on before)."""
+    reach = max(0, start - LINE_REACH)
+    newline = text.rfind("\n", reach, start)
+    return (newline + 1, False) if newline >= 0 else (reach, reach > 0)
 
 
 def _shouting(text: str, start: int, end: int) -> bool:
