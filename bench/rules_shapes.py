@@ -59,7 +59,7 @@ SHAPES: dict[str, tuple[str, str]] = {
     "url_pieces": ("", "http://a//a/www."),
     "parentheses": ("", "(1(2(3"),
     "spoken_digits": ("", "one two three "),
-    "name_words": ("", "will rose hope "),
+    "name_words": ("", "i will send the rose, hope so. "),
     "html_tags": ("", "<b>x</b><i a='y'>"),
 }
 
