@@ -86,6 +86,7 @@ class DeliveryWorker:
         self._wake.set()
 
     def start(self) -> None:
+        self._stopping = self._hang_up = False  # (a worker stopped may be started again)
         self._task = asyncio.create_task(self._run(), name="delivery-worker")
 
     async def stop(self) -> None:
@@ -106,9 +107,27 @@ class DeliveryWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def _release_own_claims(self) -> bool:
+        """Give back the claims an earlier run of this instance left. A busy store (another writer holding its
+        lock longer than a writer waits: a long import, a sweep) is waited out, one warning line a try, for as
+        long as the worker runs: the worker must not end on it, or nothing would be delivered until a restart.
+        False when the worker was stopped first."""
+        while not self._stopping:
+            try:
+                await self.committer.run(lambda c: queue.release_claims(c, self.owner))
+                return True
+            except Exception as exc:
+                if not log_store_failure(log, exc, "could not give back this instance's earlier claims; retrying"):
+                    raise
+            with contextlib.suppress(TimeoutError):  # a second between tries, or at once when stopped
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+            self._wake.clear()
+        return False
+
     async def _run(self) -> None:
         self._verp_secret = await read_state(self.engine, "verp_secret")
-        await self.committer.run(lambda c: queue.release_claims(c, self.owner))
+        if not await self._release_own_claims():
+            return
         transports = [self.transport_factory() for _ in range(self.config.connections)]
         try:
             while not self._stopping:
