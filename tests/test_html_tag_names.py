@@ -17,52 +17,22 @@ from __future__ import annotations
 
 import shutil
 import unicodedata
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
 import pytest
 
 from relay.anonymize.message import parse
-from relay.anonymize.scrub import Identity
 from relay.moderation.inspection import PairStats
 from relay.moderation.policy import Policy, parse_policy
 from relay.pipeline import prepare
 from relay.service import Relay
 from tests.decode_all import leaks
 from tests.support import REPO, Layout, Sink, acreate_pair, send
+from tests.test_leak_vectors import Member  # the leak tests' member: identity and the needles searched for
 
 DOMAIN = "relay.test"
 NOW = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Member:
-    name: str
-    email: str
-    handle: str
-    alias: str
-    nicknames: tuple[str, ...] = ()
-
-    @property
-    def first(self) -> str:
-        return self.name.split()[0]
-
-    @property
-    def last(self) -> str:
-        return self.name.split()[-1]
-
-    @property
-    def domain(self) -> str:
-        return self.email.rpartition("@")[2]
-
-    def identity(self) -> Identity:
-        return Identity(self.email, self.name, self.alias, self.handle, self.nicknames)
-
-    def needles(self) -> list[str]:
-        local = self.email.partition("@")[0]
-        parts = {p for w in self.name.split() for p in w.split("-") if len(p) >= 3}
-        return [self.email, local, self.domain, *parts, *self.nicknames]
 
 
 THEO = Member("Théodora Vlindqvist", "theo.vlindqvist@mentor-mail.example", "Oak", f"oak.k2@{DOMAIN}")

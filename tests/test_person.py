@@ -45,7 +45,7 @@ from tests.support import (
     simple_message,
 )
 from tests.test_groups import PEOPLE, make_group
-from tests.test_retention import CONTACTS_HELD
+from tests.test_retention import CONTACTS_HELD, refused_quoting_the_mentee
 
 SECOND = "jane.phone@mobile.example.org"  # the mentee's phone, added as a further address
 MENTOR_PHONE = "+1 415 555 0199"
@@ -368,22 +368,7 @@ async def test_erasure_empties_the_mail_that_names_them_to_somebody_else(layout:
 async def test_erasure_scrubs_the_delivery_error_that_quotes_their_address(layout: Layout, sink: Sink) -> None:
     """A smarthost's refusal quotes the recipient ("550 5.1.1 <jane.doe@...>: Recipient address rejected"),
     kept as the queue entry's last error and printed by `queue list`: erasing her scrubs it."""
-    refusal = f"550 5.1.1 <{MENTEE['email']}>: Recipient address rejected: User unknown in virtual mailbox table"
-    relay = Relay(load_settings(layout.config))
-    await relay.start()
-    try:
-        pair = await acreate_pair(layout)
-        sink.handler.scripted.append(refusal)
-        code, reply = await send(layout.smtp_port, simple_message(MENTOR["email"], pair["mentee_alias"], "Hi", "Hello"),
-                                 MENTOR["email"], pair["mentee_alias"])
-        assert code == 250, reply
-
-        async def failed() -> list[str]:
-            return [e for (e,) in await rows(layout, select(outbound.c.last_error).where(outbound.c.state == "failed"))]
-
-        assert await eventually(failed, timeout=20) == [refusal]
-    finally:
-        await relay.stop()
+    await refused_quoting_the_mentee(layout, sink)
     erased = await acli(layout, "person", "erase", "--email", MENTEE["email"], "--yes", "--json")
     assert erased.returncode == 0, erased.stderr
     listed = await acli(layout, "queue", "list", "--state", "failed")

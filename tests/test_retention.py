@@ -118,6 +118,30 @@ async def purge(layout: Layout, *args: str) -> dict:  # type: ignore[type-arg]
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout))
 
+async def refused_quoting_the_mentee(layout: Layout, sink: Sink) -> tuple[dict[str, Any], str]:
+    """A pair whose one message, the mentor's to the mentee, the smarthost refused for good quoting her address
+    ("550 5.1.1 <jane.doe@...>", as Postfix words it), kept as the queue entry's last error: (pair, refusal)."""
+    from tests.support import MENTEE, MENTOR, acreate_pair
+
+    refusal = f"550 5.1.1 <{MENTEE['email']}>: Recipient address rejected: User unknown in virtual mailbox table"
+    relay = Relay(load_settings(layout.config))
+    await relay.start()
+    try:
+        pair = await acreate_pair(layout)
+        sink.handler.scripted.append(refusal)
+        code, reply = await send(layout.smtp_port, simple_message(MENTOR["email"], pair["mentee_alias"], "Hi", "Hello"),
+                                 MENTOR["email"], pair["mentee_alias"])
+        assert code == 250, reply
+
+        async def failed() -> list[str]:
+            return [e for (e,) in await rows(layout, select(outbound.c.last_error).where(outbound.c.state == "failed"))]
+
+        assert await eventually(failed, timeout=20) == [refusal]
+    finally:
+        await relay.stop()
+    return pair, refusal
+
+
 
 async def test_purge_empties_exactly_the_expired_pairs_and_verify_still_passes(layout: Layout, sink: Sink) -> None:
     ids = await five_pairs(layout, sink)
@@ -538,25 +562,10 @@ async def test_a_purge_scrubs_the_delivery_error_quoting_a_members_address(layou
     """A smarthost's refusal quotes the recipient ("550 5.1.1 <jane.doe@...>"), kept as the copy's last error:
     the purge scrubs it, and a pair purged by a version that left it is purged again for it."""
     from tests.store_scan import traces
-    from tests.support import MENTEE, MENTOR, acreate_pair
+    from tests.support import MENTEE
 
     set_retention(layout, {"after_close": "1d"})
-    refusal = f"550 5.1.1 <{MENTEE['email']}>: Recipient address rejected: User unknown in virtual mailbox table"
-    relay = Relay(load_settings(layout.config))
-    await relay.start()
-    try:
-        pair = await acreate_pair(layout)
-        sink.handler.scripted.append(refusal)
-        code, reply = await send(layout.smtp_port, simple_message(MENTOR["email"], pair["mentee_alias"], "Hi", "Hello"),
-                                 MENTOR["email"], pair["mentee_alias"])
-        assert code == 250, reply
-
-        async def failed() -> list[str]:
-            return [e for (e,) in await rows(layout, select(outbound.c.last_error).where(outbound.c.state == "failed"))]
-
-        assert await eventually(failed, timeout=20) == [refusal]
-    finally:
-        await relay.stop()
+    pair, refusal = await refused_quoting_the_mentee(layout, sink)
     assert (await acli(layout, "pair", "close", str(pair["id"]))).returncode == 0
     later = datetime.now(UTC) + timedelta(days=3)
     assert [p["pair_id"] for p in (await purge(layout, "--now", later.isoformat()))["purged"]] == [pair["id"]]

@@ -148,7 +148,7 @@ def test_check_config_leaves_a_store_that_is_not_made_yet_unmade(offline_layout:
 
     url = load_settings(offline_layout.config).database_url
     if not url.startswith("sqlite"):
-        pytest.skip("a SQLite store's file")
+        pytest.skip("only a SQLite store is a file that check-config could create; PostgreSQL has none to check")
     database = Path(url.split(":///", 1)[1])
     result = cli(offline_layout, "check-config")
     assert result.returncode == 0, result.stderr
