@@ -76,8 +76,9 @@ def blocks(text: str) -> list[tuple[int, int, Removed]]:
         if label == _SIGNED_HEADER or not _armour(label):
             position = begin.end()  # a clear-signed text follows, then its signature block; or no armour at all
             continue
-        end = re.compile(rf"-----END {re.escape(label)}-----").search(text, begin.end())
-        stop = end.end() if end is not None else len(text)
+        end_line = f"-----END {label}-----"
+        end = text.find(end_line, begin.end())
+        stop = end + len(end_line) if end >= 0 else len(text)
         found.append((begin.start(), stop, kind_of(label)))
         position = stop
     return found

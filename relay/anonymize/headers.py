@@ -23,9 +23,9 @@ from email.utils import format_datetime, getaddresses, parsedate_to_datetime
 from relay.anonymize import readings
 from relay.anonymize.fold import fold
 from relay.anonymize.scrub import Scrubber, decode_encoded_words
+from relay.anonymize.writable import ESCAPED_BYTE as _ESCAPED_BYTE
 from relay.anonymize.writable import writable
 
-_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # a raw 8-bit byte, as the parser keeps it
 _ESCAPED_RUN = re.compile("[\udc80-\udcff]+")
 _WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 _WORD_RUN = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=(?:\s+=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=)*")
@@ -39,19 +39,25 @@ Prefer = Callable[[str], bool]  # a reading to prefer among those of undeclared 
 HintsFor = Callable[[], readings.Hints]  # what the message says of its charsets and languages (made when needed)
 
 
+def _raw_value(message: Message, name: str) -> str | None:
+    return next((value for key, value in message.raw_items() if key.lower() == name.lower()), None)
+
+
 def header_text(message: Message, name: str, prefer: Prefer | None = None,
                 hints: HintsFor | None = None) -> str | None:
     """A header's decoded text, surviving raw 8-bit bytes and malformed encodings; bytes in no declared
     charset are read as `undeclared_text` reads them (`prefer`, `hints`: see there)."""
-    raw = next((value for key, value in message.raw_items() if key.lower() == name.lower()), None)
     try:
         value = message.get(name)
     except (ValueError, IndexError, TypeError, AttributeError, LookupError):
-        value = raw
+        value = _raw_value(message, name)
     if value is None:
         return None
     text = str(value)
-    if raw is not None and (_ESCAPED_BYTE.search(raw) or ("=?" in raw and "\ufffd" in text and "\ufffd" not in raw)):
+    # the raw value is read only where the parsed one lost something: the parser puts U+FFFD for raw 8-bit bytes
+    # and for encoded words it could not decode
+    raw = _raw_value(message, name) if "\ufffd" in text else None
+    if raw is not None and (_ESCAPED_BYTE.search(raw) or ("=?" in raw and "\ufffd" not in raw)):
         text = undeclared_text(re.sub(r"\r?\n(?=[ \t])", "", raw), prefer, hints)  # the parser put U+FFFD there
     elif _ESCAPED_BYTE.search(text):
         text = undeclared_text(text, prefer, hints)

@@ -84,6 +84,6 @@ def known_attribute(name: str) -> bool:
 def markup(tag: str, attribute_names: list[str]) -> bool:
     """Whether a tag is markup rather than text a client failed to escape: its name has an element's shape
     and, for an element no standard defines, each of its attributes has an attribute's."""
-    if TAG_SHAPE.fullmatch(tag) is None:
-        return False
-    return tag in ELEMENTS or all(ATTRIBUTE_SHAPE.fullmatch(name) for name in attribute_names)
+    if tag in ELEMENTS:
+        return True
+    return TAG_SHAPE.fullmatch(tag) is not None and all(ATTRIBUTE_SHAPE.fullmatch(name) for name in attribute_names)

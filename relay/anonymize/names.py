@@ -244,18 +244,12 @@ def _logins(words: list[str]) -> list[str]:
     return [login for login in found if len(login) >= 7 and not is_common_word(login.replace(".", ""))]
 
 
-def _is_ambiguous(word: str) -> bool:
+def is_ambiguous(word: str) -> bool:
     """A word that may be an ordinary word where it stands; two letters are a whole name in Chinese (王明),
     but a given name taken from a Chinese name (海洋 of 王海洋) may be a word ("ocean")."""
     letters = sum(c.isalpha() for c in word)
     short = letters <= 2 and not _UNSPACED.match(word[:1])
     return short or is_common_word(word) or is_place(word)
-
-
-def is_ambiguous(word: str) -> bool:
-    """Whether a name word is matched only where it reads as a name (an ordinary word, a place, two letters);
-    mailboxes.py keeps a display name's other words only."""
-    return _is_ambiguous(word)
 
 
 class NameMatcher:
@@ -297,7 +291,7 @@ class NameMatcher:
                     if sum(c.isalpha() for c in part) < 2:
                         continue
                     for spelling in _spellings(part):
-                        add(self._bounded(spelling), _Form(index, "name", part in given or _is_ambiguous(part)))
+                        add(self._bounded(spelling), _Form(index, "name", part in given or is_ambiguous(part)))
                     for pattern in _inflected(part):  # a declined form may be an ordinary word ("в мире")
                         add(f"{_NOT_LETTER_BEFORE}{pattern}{_NOT_LETTER_AFTER}", _Form(index, "name", True))
             first_name = _words(person.name)[:1]
@@ -308,7 +302,7 @@ class NameMatcher:
                     if not prefix[-1].isalpha():
                         continue
                     for spelling in _spellings(prefix):
-                        add(self._bounded(spelling), _Form(index, "name", _is_ambiguous(prefix)))
+                        add(self._bounded(spelling), _Form(index, "name", is_ambiguous(prefix)))
         ordered = sorted(alternatives.items(), key=lambda item: (item[1].kind != "address", -len(item[0])))
         self._forms = [form for _, form in ordered]
         # A lookahead on the characters a match can start with lets the engine skip most positions at once
@@ -553,7 +547,7 @@ def _keys(person: Person) -> _Keys:
             if sum(c.isalpha() for c in part) < 2:
                 continue
             for spelling in _spellings(part):
-                bounded(spelling, part in given or _is_ambiguous(part))
+                bounded(spelling, part in given or is_ambiguous(part))
             if _CYRILLIC.fullmatch(part) and len(part) >= 3:  # `_inflected`: the stem, then an ending
                 for stem, _endings in _ru_cases(part.lower()):
                     if len(stem) >= 3:
@@ -565,7 +559,7 @@ def _keys(person: Person) -> _Keys:
             prefix = word[:length]
             if prefix[-1].isalpha():
                 for spelling in _spellings(prefix):
-                    bounded(spelling, _is_ambiguous(prefix))
+                    bounded(spelling, is_ambiguous(prefix))
     return _Keys(frozenset(ends), frozenset(words - ends), frozenset(pieces), always)
 
 

@@ -41,6 +41,7 @@ from relay.anonymize.headers import (
 )
 from relay.anonymize.mailpolicy import POLICY
 from relay.anonymize.scrub import Scrubber
+from relay.anonymize.writable import ESCAPED_BYTE as _ESCAPED_BYTE
 from relay.anonymize.writable import has_surrogates, writable
 
 CALENDAR_TYPES = {"text/calendar", "application/ics", "text/x-vcalendar"}
@@ -533,5 +534,4 @@ def _rewrite_text(part: Message, decoded: tuple[str, bool], clean, force_subtype
         del part["MIME-Version"]
 
 
-_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # undeclared 8-bit bytes, as the parser keeps them
 _LONE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")  # not an escaped byte: UTF-7 and the like

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # an undeclared 8-bit byte, as the parser keeps it (surrogateescape)
 
 
 def has_surrogates(text: str) -> bool:
