@@ -33,7 +33,7 @@ from relay.inbound import authentication, group_auto_replies, refusals, stranger
 from relay.inbound.after_end import archive_ended
 from relay.inbound.context import Context
 from relay.inbound.hold_notices import add_notices
-from relay.inbound.partner import bystander_context, history, prepared_or_refused, stats_cap, urgent_to_read
+from relay.inbound.partner import history, identity_triples, prepared_or_refused, stats_cap, urgent_to_read
 from relay.inbound.program import help as program_help
 from relay.inbound.refusals import Refusal
 from relay.moderation.inspection import PairStats
@@ -205,9 +205,8 @@ async def _prepare(context: Context, raw: bytes, group: Conversation, sender: Me
         "sender_role": sender.role, "sender_email": sender.email, "sender_name": sender.name,
         "sender_nicknames": sender.nicknames, "sender_other_emails": sender.other_emails,
         "recipient_email": "", "recipient_name": "",
-        "other_members": tuple((email, m.name, tuple(m.nicknames)) for m in group.members
-                               if m.id != sender.id for email in (m.email, *m.other_emails)),
-        "bystanders": bystander_context(also),
+        "other_members": identity_triples(m for m in group.members if m.id != sender.id),
+        "bystanders": identity_triples(also),
         "region": program.region if program else "US", "domain": domain,
         "aliases": (*(p.alias_address for p in people), group.alias_address(domain) or ""),
         "stats": stats,
@@ -222,8 +221,7 @@ def _stranger_inspection(context: Context, group: Conversation) -> dict[str, Any
     program = context.settings.programs.get(group.program_id)
     domain = context.domain
     return {
-        "other_members": tuple((email, m.name, tuple(m.nicknames)) for m in group.members
-                               for email in (m.email, *m.other_emails)),
+        "other_members": identity_triples(group.members),
         "region": program.region if program else "US", "domain": domain,
         "aliases": (*(m.alias_address(domain) for m in group.members), group.alias_address(domain) or ""),
     }

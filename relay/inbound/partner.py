@@ -16,7 +16,7 @@ ended, or in a mail that looks automatic: it is held like any urgent mail); mail
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -219,7 +219,7 @@ async def _prepare(context: Context, raw: bytes, sender: Member, recipient: Memb
     job = tasks.PrepareJob(
         sender=identity(sender, domain), recipient=identity(recipient, domain), thread_map=mapping,
         new_message_id=new_id, now=now, domain=domain, policy=policy.name,
-        context={**inspection_context(context, sender, recipient, stats), "bystanders": bystander_context(also)},
+        context={**inspection_context(context, sender, recipient, stats), "bystanders": identity_triples(also)},
         others=tuple(identity(m, domain) for m in also))
     return await context.pool.run(tasks.prepare_message, raw, job)
 
@@ -236,9 +236,10 @@ def inspection_context(context: Context, sender: Member, recipient: Member, stat
     }
 
 
-def bystander_context(also: tuple[Member, ...]) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
-    """The identity rule's view of the bystanders (Inspection.bystanders): (email, name, nicknames) per address."""
-    return tuple((email, m.name, tuple(m.nicknames)) for m in also for email in (m.email, *m.other_emails))
+def identity_triples(people: Iterable[Member]) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """The identity rule's view of other people (Inspection.other_members, .bystanders): (email, name,
+    nicknames) per address."""
+    return tuple((email, m.name, tuple(m.nicknames)) for m in people for email in (m.email, *m.other_emails))
 
 
 def identity(member: Member, domain: str) -> Identity:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -75,8 +76,8 @@ def _hits(text: str, people: tuple[Person, ...], judged_from: int, *, every_form
     if judged_from == len(people):
         return hits
     taken = [(hit.start, hit.end) for hit in hits]
-    hits += [hit for hit in matcher_for(people).find(text)
-             if hit.person >= judged_from and not any(hit.start < end and start < hit.end for start, end in taken)]
+    hits += [replace(hit, person=hit.person + judged_from) for hit in matcher_for(people[judged_from:]).find(text)
+             if not any(hit.start < end and start < hit.end for start, end in taken)]
     return sorted(hits, key=lambda hit: hit.start)
 
 
