@@ -16,8 +16,8 @@ from relay.holdqueue import actions as review
 from relay.holdqueue import parties
 from relay.safeguarding.approvals import CliActor
 from relay.store import held as held_store
-from relay.store.conversations import ENDED, PAUSED
 from relay.store.events import list_events
+from relay.store.schema import STOPPED
 
 
 def cmd_held_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -64,7 +64,7 @@ def cmd_held_show(args: argparse.Namespace, settings: Settings) -> int:
             f"from {_between(data)}",
             "members: " + ", ".join(f"{m['handle']} ({m['role']})" for m in conversation["members"]),
             *([f"the {conversation['kind']} is {conversation['status']}: a release is refused"]
-              if data["state"] == "held" and conversation["status"] in (*ENDED, PAUSED) else []),
+              if data["state"] == "held" and conversation["status"] in STOPPED else []),
             f"subject: {data['subject']}", f"held at: {data['held_at']:%Y-%m-%d %H:%M}",
             f"release needs {data['release_requires']} moderator(s); "
             f"approvals: {', '.join(data['approvals']) or 'none'}",

@@ -12,9 +12,9 @@ is never put in a digest (relay/digests/__init__.py): one held back before that 
 refaced as a private word (relay/digests/private.py).
 
 A conversation's status is read again inside each transaction: while a concern has it paused, its copies wait
-(no digest, no release one by one; they go out after `pair resume` / `group resume`); once it is closed or
-ended they are never sent (relay.store.outbound.withhold: mail to a closed conversation is archived, not
-delivered).
+(no digest, no release one by one; they go out after `pair resume` / `group resume`). A close settles them
+(relay.store.outbound.settle_unsent: delivered at once, or withheld after a concern); copies a close left
+waiting (an earlier version's close) are settled by the sweep the same way.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relay.clock import Clock
 from relay.config import ProgramConfig, Settings
+from relay.contact_exchange import concerned
 from relay.digests import mode_of
 from relay.digests.compose import contents, digest_message, entry_of
 from relay.digests.private import reface
@@ -50,8 +51,8 @@ from relay.store.conversations import (
     status_of,
 )
 from relay.store.database import transaction
-from relay.store.outbound import queue_outbound, withhold
-from relay.store.schema import messages, outbound
+from relay.store.outbound import queue_outbound, settle_unsent
+from relay.store.schema import STOPPED, messages, outbound
 
 log = logging.getLogger("relay.digests")
 
@@ -63,7 +64,7 @@ class DigestResult:
     deferred: list[dict[str, Any]] = field(default_factory=list)  # quiet hours for the member
     released: int = 0  # copies of members who switched to each, queued one by one
     paused: list[int] = field(default_factory=list)  # conversations whose copies wait: a concern paused them
-    withheld: int = 0  # copies of closed or ended conversations, never sent
+    withheld: int = 0  # copies of conversations closed or ended after a concern, never sent
 
     def as_dict(self) -> dict[str, Any]:
         return {"now": self.now.isoformat(), "sent": self.sent, "deferred": self.deferred,
@@ -77,7 +78,7 @@ class DigestResult:
             found.append(f"released {self.released} held-back cop(ies) of members who chose each")
         found += [f"paused after a concern, its copies wait: conversation {c}" for c in self.paused]
         if self.withheld:
-            found.append(f"withheld {self.withheld} cop(ies) of closed or ended conversations (never sent)")
+            found.append(f"withheld {self.withheld} cop(ies) of conversations closed after a concern (never sent)")
         return found or [f"no digest due at {self.now.isoformat()}"]
 
 
@@ -114,18 +115,25 @@ async def run(settings: Settings, engine: AsyncEngine, clock: Clock, queue_at: d
             .where(outbound.c.state == "digest").order_by(outbound.c.created_at, outbound.c.id))).all()
         conversations: dict[int, Conversation | None] = {
             c.id: c for c in await conversations_by_id(connection, sorted({row.pair_id for row in held}))}
-    for conversation in conversations.values():
-        if conversation is not None and conversation.status in ENDED:
+    ended = [c for c in conversations.values() if c is not None and c.status in ENDED]
+    if ended:  # copies a close left waiting (an earlier version's): settled as the close settles them now
+        async with engine.connect() as connection:
+            after_concern = await concerned(connection, [c.id for c in ended])
+        for closed in ended:
             async with transaction(engine) as connection:
-                result.withheld += len(await withhold(connection, conversation.id, now, conversation.status))
-        elif conversation is not None and conversation.status == PAUSED:
-            result.paused.append(conversation.id)
+                settled = await settle_unsent(connection, closed.id, now, closed.status,
+                                              paused=closed.id in after_concern)
+            if closed.id in after_concern:
+                result.withheld += len(settled)
+            else:
+                result.released += len(settled)
+    result.paused += [c.id for c in conversations.values() if c is not None and c.status == PAUSED]
     by_member: dict[tuple[int, str], list[Any]] = {}
     for row in held:
         by_member.setdefault((row.pair_id, email_key(row.rcpt)), []).append(row)
     for (pair_id, key), rows in by_member.items():
         conversation = conversations.get(pair_id)
-        if conversation is not None and (conversation.status in ENDED or conversation.status == PAUSED):
+        if conversation is not None and conversation.status in STOPPED:
             continue
         member = conversation.member_by_email(key) if conversation else None
         program = settings.programs.get(conversation.program_id) if conversation else None
@@ -246,4 +254,4 @@ async def _delivers(connection: AsyncConnection, conversation_id: int) -> bool:
     """Whether the conversation's mail may go out now (read in the writer's transaction: a concern that paused
     it, or a close, since the sweep read it is seen here)."""
     status = await status_of(connection, conversation_id)
-    return status is not None and status != PAUSED and status not in ENDED
+    return status is not None and status not in STOPPED

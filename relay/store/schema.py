@@ -45,6 +45,7 @@ metadata = MetaData()
 
 PAUSED = "paused"  # a conversation's status after a concern: nothing of it is delivered until it is resumed
 ENDED = ("closed", "ended")  # closed by hand or past its end date: its mail is archived, never delivered
+STOPPED = (PAUSED, *ENDED)  # nothing of the conversation is delivered now (its held mail is not released)
 
 # Every conversation: a pair (two members) or a group (more). The table keeps the name `pairs`, and
 # `pair_id` columns everywhere name the conversation (relay/store/conversations.py).
