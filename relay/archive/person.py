@@ -290,19 +290,20 @@ async def _erase(connection: AsyncConnection, person: Person, now: datetime, sca
     ids = person.member_ids
     own = select(messages.c.id).where(messages.c.sender_id.in_(ids))
     eraser = await eraser_for(connection, ids)
-    naming = await erasure.naming_notices(connection, eraser.only_known(), _notices_about(person),
+    known = eraser.only_known()  # (its pattern compiled once)
+    naming = await erasure.naming_notices(connection, known, _notices_about(person),
                                           scanned.notices if scanned is not None else None)
     theirs = erasure.any_of(outbound, outbound.c.message_id.in_(own), _to_them(person), naming)
     await erasure.purge_bodies(connection, done, message_where=messages.c.sender_id.in_(ids), outbound_where=theirs)
     await erasure.scrub_errors(connection, done, eraser, theirs)
-    await erasure.scrub_errors(connection, done, eraser.only_known(), outbound.c.pair_id.in_(person.pair_ids))
+    await erasure.scrub_errors(connection, done, known, outbound.c.pair_id.in_(person.pair_ids))
     await erasure.scrub_events(connection, done, eraser, events_table.c.message_id.in_(own))
     elsewhere = events_table.c.message_id.is_(None) | events_table.c.message_id.not_in(own)
-    await erasure.scrub_events(connection, done, eraser.only_known(),
+    await erasure.scrub_events(connection, done, known,
                                erasure.mentioning(eraser, scanned.mentions if scanned is not None else None)
                                & elsewhere)
     await erasure.scrub_held(connection, done, eraser, held.c.message_id.in_(own))
-    await erasure.scrub_held(connection, done, eraser.only_known(),
+    await erasure.scrub_held(connection, done, known,
                              held.c.pair_id.in_(person.pair_ids) & held.c.message_id.not_in(own))
     await erasure.drop_edits(connection, done, own)
     closed, left = [], []

@@ -19,6 +19,7 @@ of its pair: PostgreSQL found the deadlock and undid the purge). Taken first, it
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import sqlite3
@@ -288,7 +289,8 @@ def _current_revision(connection: Connection) -> str | None:
     return found[0] if found else None
 
 
-def _migrations() -> tuple[set[str], set[str]] | None:
+@functools.cache  # the files of this version do not change while it runs
+def _migrations() -> tuple[frozenset[str], frozenset[str]] | None:
     """Every migration's revision and every down_revision named, read from the files' own lines (None when a
     file has no such lines)."""
     revisions: set[str] = set()
@@ -300,7 +302,7 @@ def _migrations() -> tuple[set[str], set[str]] | None:
         revisions.add(lines[False])
         if lines[True]:
             downs.add(lines[True])
-    return revisions, downs
+    return frozenset(revisions), frozenset(downs)
 
 
 def _head() -> str | None:
@@ -311,7 +313,7 @@ def _head() -> str | None:
     if found is None:
         return _alembic_head()
     heads = found[0] - found[1]
-    return heads.pop() if len(heads) == 1 else _alembic_head()
+    return next(iter(heads)) if len(heads) == 1 else _alembic_head()
 
 
 def _known(revision: str) -> bool:
@@ -319,21 +321,21 @@ def _known(revision: str) -> bool:
     found = _migrations()
     if found is not None:
         return revision in found[0]
-    from alembic.config import Config as AlembicConfig
-    from alembic.script import ScriptDirectory
-
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return revision in {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    return revision in {script.revision for script in _scripts().walk_revisions()}
 
 
 def _alembic_head() -> str | None:
+    return _scripts().get_current_head()
+
+
+def _scripts() -> Any:
+    """Alembic's view of this version's migrations."""
     from alembic.config import Config as AlembicConfig
     from alembic.script import ScriptDirectory
 
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
-    return ScriptDirectory.from_config(config).get_current_head()
+    return ScriptDirectory.from_config(config)
 
 
 class StoreError(Exception):
