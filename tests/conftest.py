@@ -17,6 +17,7 @@ unset). Each test is isolated in its own tmp dir, ports and store, so the suite 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from relay.config import load_settings
 from relay.service import Relay
 from tests import database
 from tests.browserkit import OUTCOMES, browser, pages  # noqa: F401 - fixtures of the console's browser tests
-from tests.support import Layout, Sink, free_port
+from tests.support import REPO, Layout, Sink, free_port
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -114,3 +115,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     item.stash.setdefault(OUTCOMES, {})[report.when] = report
     return report
+
+
+@pytest.fixture
+def shipped_policies(layout: Layout) -> Layout:
+    """The layout with the shipped adult-professional and youth-strict policies (its own test ones replaced)."""
+    for name in ("adult-professional", "youth-strict"):
+        shutil.copy(REPO / "policies" / f"{name}.yaml", layout.root / "policies" / f"{name}.yaml")
+    return layout

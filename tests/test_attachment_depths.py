@@ -17,7 +17,6 @@ import base64
 import io
 import posixpath
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -455,13 +454,6 @@ def test_an_outlook_invitation_html_description_is_cleaned_as_html() -> None:
 
 
 # --- end to end -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def shipped_policies(layout: Layout) -> Layout:
-    for name in ("adult-professional", "youth-strict"):
-        shutil.copy(REPO / "policies" / f"{name}.yaml", layout.root / "policies" / f"{name}.yaml")
-    return layout
 
 
 async def test_end_to_end_a_docx_photo_reaches_the_partner_without_its_exif(

@@ -15,7 +15,6 @@ through a running relay over SMTP.
 
 from __future__ import annotations
 
-import shutil
 import unicodedata
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -175,12 +174,6 @@ def test_an_ordinary_doctype_is_no_contact_detail() -> None:
 
 
 # --- end to end, through a running relay and the shipped policy ------------------------------------
-
-
-@pytest.fixture
-def shipped_policies(layout: Layout) -> Layout:
-    shutil.copy(REPO / "policies" / "adult-professional.yaml", layout.root / "policies" / "adult-professional.yaml")
-    return layout
 
 
 async def test_end_to_end_an_unescaped_address_reaches_the_partner_as_the_alias(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import io
-import shutil
 import unicodedata
 import zipfile
 from collections.abc import Callable
@@ -766,13 +765,6 @@ def test_html_finding_is_redacted_in_html_and_a_tel_link_removed() -> None:
 
 
 # --- end to end, through a running relay and the shipped policy ------------------------------------
-
-
-@pytest.fixture
-def shipped_policies(layout: Layout) -> Layout:
-    for name in ("adult-professional", "youth-strict"):
-        shutil.copy(REPO / "policies" / f"{name}.yaml", layout.root / "policies" / f"{name}.yaml")
-    return layout
 
 
 async def _pair(layout: Layout) -> dict:  # type: ignore[type-arg]
